@@ -7,79 +7,199 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [22:0] \$1 ;
   wire \$10 ;
   wire [7:0] \$100 ;
-  reg [5:0] \$1000 ;
+  reg \$1000 ;
   reg [31:0] \$1001 ;
-  reg [5:0] \$1002 ;
-  reg [31:0] \$1003 ;
-  reg [5:0] \$1004 ;
-  reg \$1005 ;
-  reg [31:0] \$1006 ;
-  reg [5:0] \$1007 ;
-  reg [31:0] \$1008 ;
-  reg [5:0] \$1009 ;
+  reg \$1002 ;
+  reg [85:0] \$1003 ;
+  reg [255:0] \$1004 ;
+  reg [85:0] \$1005 ;
+  reg [255:0] \$1006 ;
+  reg [85:0] \$1007 ;
+  reg [255:0] \$1008 ;
+  reg [85:0] \$1009 ;
   wire [7:0] \$101 ;
-  reg [31:0] \$1010 ;
-  reg [5:0] \$1011 ;
-  reg \$1012 ;
-  reg [31:0] \$1013 ;
-  reg [5:0] \$1014 ;
-  reg [31:0] \$1015 ;
-  reg [5:0] \$1016 ;
-  reg [31:0] \$1017 ;
-  reg [5:0] \$1018 ;
-  reg \$1019 ;
+  reg [255:0] \$1010 ;
+  reg [85:0] \$1011 ;
+  reg [255:0] \$1012 ;
+  reg [255:0] \$1013 ;
+  reg [255:0] \$1014 ;
+  reg [85:0] \$1015 ;
+  reg [85:0] \$1016 ;
+  reg [85:0] \$1017 ;
+  reg [85:0] \$1018 ;
+  reg [85:0] \$1019 ;
   wire [7:0] \$102 ;
-  reg [31:0] \$1020 ;
-  reg [5:0] \$1021 ;
-  reg [31:0] \$1022 ;
-  reg [5:0] \$1023 ;
-  reg [31:0] \$1024 ;
-  reg [5:0] \$1025 ;
-  reg \$1026 ;
-  reg [7:0] \$1027 ;
-  reg [7:0] \$1028 ;
-  reg [7:0] \$1029 ;
+  reg [85:0] \$1020 ;
+  reg [85:0] \$1021 ;
+  reg [85:0] \$1022 ;
+  reg [85:0] \$1023 ;
+  reg [85:0] \$1024 ;
+  reg [85:0] \$1025 ;
+  reg [85:0] \$1026 ;
+  reg [63:0] \$1027 ;
+  reg [63:0] \$1028 ;
+  reg [63:0] \$1029 ;
   wire [7:0] \$103 ;
-  reg [7:0] \$1030 ;
-  reg [7:0] \$1031 ;
-  reg [7:0] \$1032 ;
-  reg [7:0] \$1033 ;
-  reg [7:0] \$1034 ;
-  reg [7:0] \$1035 ;
-  reg [7:0] \$1036 ;
-  reg [7:0] \$1037 ;
-  reg [7:0] \$1038 ;
-  reg [7:0] \$1039 ;
+  reg [63:0] \$1030 ;
+  reg [63:0] \$1031 ;
+  reg [63:0] \$1032 ;
+  reg [63:0] \$1033 ;
+  reg [63:0] \$1034 ;
+  reg [31:0] \$1035 ;
+  reg [5:0] \$1036 ;
+  reg [31:0] \$1037 ;
+  reg [5:0] \$1038 ;
+  reg [31:0] \$1039 ;
   wire [7:0] \$104 ;
-  reg [7:0] \$1040 ;
-  reg [7:0] \$1041 ;
-  reg [7:0] \$1042 ;
-  reg \$1043 ;
-  reg [7:0] \$1044 ;
-  reg [15:0] \$1045 ;
-  reg [255:0] \$1046 ;
-  reg \$1047 ;
-  reg [7:0] \$1048 ;
-  reg [15:0] \$1049 ;
+  reg [5:0] \$1040 ;
+  reg \$1041 ;
+  reg [31:0] \$1042 ;
+  reg [5:0] \$1043 ;
+  reg [31:0] \$1044 ;
+  reg [5:0] \$1045 ;
+  reg [31:0] \$1046 ;
+  reg [5:0] \$1047 ;
+  reg \$1048 ;
+  reg [31:0] \$1049 ;
   wire [7:0] \$105 ;
-  reg [255:0] \$1050 ;
-  reg [7:0] \$1051 ;
+  reg [5:0] \$1050 ;
+  reg [31:0] \$1051 ;
+  reg [5:0] \$1052 ;
+  reg [31:0] \$1053 ;
+  reg [5:0] \$1054 ;
+  reg \$1055 ;
+  reg [31:0] \$1056 ;
+  reg [5:0] \$1057 ;
+  reg [31:0] \$1058 ;
+  reg [5:0] \$1059 ;
   wire [7:0] \$106 ;
+  reg [31:0] \$1060 ;
+  reg [5:0] \$1061 ;
+  reg \$1062 ;
+  reg [31:0] \$1063 ;
+  reg [5:0] \$1064 ;
+  reg [31:0] \$1065 ;
+  reg [5:0] \$1066 ;
+  reg [31:0] \$1067 ;
+  reg [5:0] \$1068 ;
+  reg \$1069 ;
   wire [7:0] \$107 ;
+  reg [31:0] \$1070 ;
+  reg [5:0] \$1071 ;
+  reg [31:0] \$1072 ;
+  reg [5:0] \$1073 ;
+  reg [31:0] \$1074 ;
+  reg [5:0] \$1075 ;
+  reg \$1076 ;
+  reg [31:0] \$1077 ;
+  reg [5:0] \$1078 ;
+  reg [31:0] \$1079 ;
   wire [7:0] \$108 ;
+  reg [5:0] \$1080 ;
+  reg [31:0] \$1081 ;
+  reg [5:0] \$1082 ;
+  reg \$1083 ;
+  reg [31:0] \$1084 ;
+  reg [5:0] \$1085 ;
+  reg [31:0] \$1086 ;
+  reg [5:0] \$1087 ;
+  reg [31:0] \$1088 ;
+  reg [5:0] \$1089 ;
   wire [7:0] \$109 ;
+  reg \$1090 ;
+  reg [31:0] \$1091 ;
+  reg [5:0] \$1092 ;
+  reg [31:0] \$1093 ;
+  reg [5:0] \$1094 ;
+  reg [31:0] \$1095 ;
+  reg [5:0] \$1096 ;
+  reg \$1097 ;
+  reg [31:0] \$1098 ;
+  reg [5:0] \$1099 ;
   wire \$11 ;
   wire [7:0] \$110 ;
+  reg [31:0] \$1100 ;
+  reg [5:0] \$1101 ;
+  reg [31:0] \$1102 ;
+  reg [5:0] \$1103 ;
+  reg \$1104 ;
+  reg [31:0] \$1105 ;
+  reg [5:0] \$1106 ;
+  reg [31:0] \$1107 ;
+  reg [5:0] \$1108 ;
+  reg [31:0] \$1109 ;
   wire [7:0] \$111 ;
+  reg [5:0] \$1110 ;
+  reg \$1111 ;
+  reg [31:0] \$1112 ;
+  reg [5:0] \$1113 ;
+  reg [31:0] \$1114 ;
+  reg [5:0] \$1115 ;
+  reg [31:0] \$1116 ;
+  reg [5:0] \$1117 ;
+  reg \$1118 ;
+  reg [31:0] \$1119 ;
   wire [7:0] \$112 ;
+  reg [5:0] \$1120 ;
+  reg [31:0] \$1121 ;
+  reg [5:0] \$1122 ;
+  reg [31:0] \$1123 ;
+  reg [5:0] \$1124 ;
+  reg \$1125 ;
+  reg [31:0] \$1126 ;
+  reg [5:0] \$1127 ;
+  reg [31:0] \$1128 ;
+  reg [5:0] \$1129 ;
   wire [7:0] \$113 ;
+  reg [31:0] \$1130 ;
+  reg [5:0] \$1131 ;
+  reg \$1132 ;
+  reg [31:0] \$1133 ;
+  reg [5:0] \$1134 ;
+  reg [31:0] \$1135 ;
+  reg [5:0] \$1136 ;
+  reg [31:0] \$1137 ;
+  reg [5:0] \$1138 ;
+  reg \$1139 ;
   wire [7:0] \$114 ;
+  reg [31:0] \$1140 ;
+  reg [5:0] \$1141 ;
+  reg [31:0] \$1142 ;
+  reg [5:0] \$1143 ;
+  reg [31:0] \$1144 ;
+  reg [5:0] \$1145 ;
+  reg \$1146 ;
+  reg [7:0] \$1147 ;
+  reg [7:0] \$1148 ;
+  reg [7:0] \$1149 ;
   wire [7:0] \$115 ;
+  reg [7:0] \$1150 ;
+  reg [7:0] \$1151 ;
+  reg [7:0] \$1152 ;
+  reg [7:0] \$1153 ;
+  reg [7:0] \$1154 ;
+  reg [7:0] \$1155 ;
+  reg [7:0] \$1156 ;
+  reg [7:0] \$1157 ;
+  reg [7:0] \$1158 ;
+  reg [7:0] \$1159 ;
   wire [7:0] \$116 ;
+  reg [7:0] \$1160 ;
+  reg [7:0] \$1161 ;
+  reg [7:0] \$1162 ;
+  reg \$1163 ;
+  reg [7:0] \$1164 ;
+  reg [15:0] \$1165 ;
+  reg [255:0] \$1166 ;
+  reg \$1167 ;
+  reg [7:0] \$1168 ;
+  reg [15:0] \$1169 ;
   wire [7:0] \$117 ;
+  reg [255:0] \$1170 ;
+  reg [7:0] \$1171 ;
   wire [7:0] \$118 ;
   wire [7:0] \$119 ;
-  wire \$12 ;
+  wire [16:0] \$12 ;
   wire [7:0] \$120 ;
   wire [7:0] \$121 ;
   wire [7:0] \$122 ;
@@ -101,7 +221,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$137 ;
   wire [7:0] \$138 ;
   wire [7:0] \$139 ;
-  wire [16:0] \$14 ;
+  wire [15:0] \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
   wire [7:0] \$142 ;
@@ -112,7 +232,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$147 ;
   wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire [15:0] \$15 ;
+  wire [63:0] \$15 ;
   wire [7:0] \$150 ;
   wire [7:0] \$151 ;
   wire [7:0] \$152 ;
@@ -193,15 +313,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [63:0] \$22 ;
   wire [7:0] \$220 ;
   wire [7:0] \$221 ;
-  wire [7:0] \$222 ;
+  wire [31:0] \$222 ;
   wire [31:0] \$223 ;
   wire [31:0] \$224 ;
-  wire [31:0] \$225 ;
+  wire [7:0] \$225 ;
   wire [7:0] \$226 ;
   wire [7:0] \$227 ;
   wire [7:0] \$228 ;
   wire [7:0] \$229 ;
-  wire [63:0] \$23 ;
+  wire \$23 ;
   wire [7:0] \$230 ;
   wire [7:0] \$231 ;
   wire [7:0] \$232 ;
@@ -215,10 +335,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$24 ;
   wire [7:0] \$240 ;
   wire [7:0] \$241 ;
-  wire [7:0] \$242 ;
+  wire [31:0] \$242 ;
   wire [31:0] \$243 ;
   wire [31:0] \$244 ;
-  wire [31:0] \$245 ;
+  wire [7:0] \$245 ;
   wire [7:0] \$246 ;
   wire [7:0] \$247 ;
   wire [7:0] \$248 ;
@@ -237,10 +357,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$26 ;
   wire [7:0] \$260 ;
   wire [7:0] \$261 ;
-  wire [7:0] \$262 ;
+  wire [31:0] \$262 ;
   wire [31:0] \$263 ;
   wire [31:0] \$264 ;
-  wire [31:0] \$265 ;
+  wire [7:0] \$265 ;
   wire [7:0] \$266 ;
   wire [7:0] \$267 ;
   wire [7:0] \$268 ;
@@ -259,10 +379,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$28 ;
   wire [7:0] \$280 ;
   wire [7:0] \$281 ;
-  wire [7:0] \$282 ;
+  wire [31:0] \$282 ;
   wire [31:0] \$283 ;
   wire [31:0] \$284 ;
-  wire [31:0] \$285 ;
+  wire [7:0] \$285 ;
   wire [7:0] \$286 ;
   wire [7:0] \$287 ;
   wire [7:0] \$288 ;
@@ -282,10 +402,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$30 ;
   wire [7:0] \$300 ;
   wire [7:0] \$301 ;
-  wire [7:0] \$302 ;
+  wire [31:0] \$302 ;
   wire [31:0] \$303 ;
   wire [31:0] \$304 ;
-  wire [31:0] \$305 ;
+  wire [7:0] \$305 ;
   wire [7:0] \$306 ;
   wire [7:0] \$307 ;
   wire [7:0] \$308 ;
@@ -304,10 +424,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$32 ;
   wire [7:0] \$320 ;
   wire [7:0] \$321 ;
-  wire [7:0] \$322 ;
+  wire [31:0] \$322 ;
   wire [31:0] \$323 ;
   wire [31:0] \$324 ;
-  wire [31:0] \$325 ;
+  wire [7:0] \$325 ;
   wire [7:0] \$326 ;
   wire [7:0] \$327 ;
   wire [7:0] \$328 ;
@@ -326,10 +446,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$34 ;
   wire [7:0] \$340 ;
   wire [7:0] \$341 ;
-  wire [7:0] \$342 ;
+  wire [31:0] \$342 ;
   wire [31:0] \$343 ;
   wire [31:0] \$344 ;
-  wire [31:0] \$345 ;
+  wire [7:0] \$345 ;
   wire [7:0] \$346 ;
   wire [7:0] \$347 ;
   wire [7:0] \$348 ;
@@ -348,10 +468,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$36 ;
   wire [7:0] \$360 ;
   wire [7:0] \$361 ;
-  wire [7:0] \$362 ;
+  wire [31:0] \$362 ;
   wire [31:0] \$363 ;
   wire [31:0] \$364 ;
-  wire [31:0] \$365 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
@@ -390,7 +510,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$398 ;
   wire [31:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [7:0] \$40 ;
   wire \$400 ;
   wire [31:0] \$401 ;
   wire \$402 ;
@@ -470,29 +590,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$47 ;
   wire [6:0] \$470 ;
   wire [8:0] \$471 ;
-  wire \$472 ;
-  wire \$473 ;
+  wire [24:0] \$472 ;
+  wire [24:0] \$473 ;
   wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
+  wire [24:0] \$475 ;
+  wire [24:0] \$476 ;
+  wire [24:0] \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire [7:0] \$48 ;
+  wire [8:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
-  wire \$483 ;
+  wire [4:0] \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire [8:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
+  wire [32:0] \$487 ;
+  wire [16:0] \$488 ;
+  wire [16:0] \$489 ;
+  wire \$49 ;
+  wire [10:0] \$490 ;
+  wire [10:0] \$491 ;
+  wire [10:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
@@ -506,35 +626,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire [24:0] \$504 ;
-  wire [24:0] \$505 ;
+  wire \$504 ;
+  wire \$505 ;
   wire \$506 ;
-  wire [24:0] \$507 ;
-  wire [24:0] \$508 ;
-  wire [24:0] \$509 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
-  wire [4:0] \$515 ;
+  wire \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [32:0] \$519 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [16:0] \$520 ;
-  wire [16:0] \$521 ;
-  wire [10:0] \$522 ;
-  wire [10:0] \$523 ;
-  wire [10:0] \$524 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire \$53 ;
+  wire [7:0] \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -555,232 +675,232 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [6:0] \$549 ;
   wire [7:0] \$55 ;
-  wire \$550 ;
-  wire \$551 ;
+  wire [7:0] \$550 ;
+  wire [32:0] \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire \$554 ;
+  wire [32:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire \$557 ;
+  wire [32:0] \$557 ;
   wire \$558 ;
   wire \$559 ;
   wire [7:0] \$56 ;
-  wire \$560 ;
+  wire [32:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
-  wire \$563 ;
+  wire [32:0] \$563 ;
   wire \$564 ;
-  wire [6:0] \$565 ;
-  wire [7:0] \$566 ;
-  wire [32:0] \$567 ;
-  wire [32:0] \$568 ;
+  wire \$565 ;
+  wire [32:0] \$566 ;
+  wire \$567 ;
+  wire \$568 ;
   wire [32:0] \$569 ;
   wire [7:0] \$57 ;
-  wire [32:0] \$570 ;
-  wire [32:0] \$571 ;
+  wire \$570 ;
+  wire \$571 ;
   wire [32:0] \$572 ;
-  wire [32:0] \$573 ;
-  wire [32:0] \$574 ;
+  wire \$573 ;
+  wire \$574 ;
   wire [32:0] \$575 ;
-  wire [32:0] \$576 ;
-  wire [32:0] \$577 ;
+  wire \$576 ;
+  wire \$577 ;
   wire [32:0] \$578 ;
-  wire [32:0] \$579 ;
+  wire \$579 ;
   wire [7:0] \$58 ;
-  wire [32:0] \$580 ;
+  wire \$580 ;
   wire [32:0] \$581 ;
-  wire [32:0] \$582 ;
-  wire [32:0] \$583 ;
+  wire \$582 ;
+  wire \$583 ;
   wire [32:0] \$584 ;
-  wire [32:0] \$585 ;
-  wire [32:0] \$586 ;
+  wire \$585 ;
+  wire \$586 ;
   wire [32:0] \$587 ;
-  wire [32:0] \$588 ;
-  wire [32:0] \$589 ;
+  wire \$588 ;
+  wire \$589 ;
   wire [7:0] \$59 ;
   wire [32:0] \$590 ;
-  wire [32:0] \$591 ;
-  wire [32:0] \$592 ;
+  wire \$591 ;
+  wire \$592 ;
   wire [32:0] \$593 ;
-  wire [32:0] \$594 ;
-  wire [32:0] \$595 ;
+  wire \$594 ;
+  wire \$595 ;
   wire [32:0] \$596 ;
-  wire [32:0] \$597 ;
-  wire [32:0] \$598 ;
+  wire \$597 ;
+  wire \$598 ;
   wire [32:0] \$599 ;
   wire \$6 ;
   wire [7:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire [4:0] \$602 ;
+  wire [32:0] \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire \$605 ;
-  wire [10:0] \$606 ;
+  wire [32:0] \$605 ;
+  wire \$606 ;
   wire \$607 ;
-  wire [16:0] \$608 ;
-  wire [16:0] \$609 ;
-  wire [7:0] \$61 ;
-  wire [10:0] \$610 ;
-  wire \$611 ;
-  wire [16:0] \$612 ;
-  wire [16:0] \$613 ;
-  wire [16:0] \$614 ;
+  wire [32:0] \$608 ;
+  wire \$609 ;
+  wire [255:0] \$61 ;
+  wire \$610 ;
+  wire [32:0] \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire [32:0] \$614 ;
   wire \$615 ;
-  wire [16:0] \$616 ;
-  wire [16:0] \$617 ;
+  wire \$616 ;
+  wire [32:0] \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire [255:0] \$62 ;
   wire [32:0] \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire \$623 ;
-  wire [16:0] \$624 ;
-  wire [16:0] \$625 ;
-  wire [16:0] \$626 ;
-  wire [16:0] \$627 ;
-  wire [16:0] \$628 ;
-  wire [16:0] \$629 ;
-  wire [255:0] \$63 ;
-  wire [16:0] \$630 ;
-  wire [10:0] \$631 ;
-  wire \$632 ;
-  wire [16:0] \$633 ;
-  wire [16:0] \$634 ;
-  wire [16:0] \$635 ;
-  wire [16:0] \$636 ;
-  wire [16:0] \$637 ;
-  wire [16:0] \$638 ;
+  wire [32:0] \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire [32:0] \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire [32:0] \$629 ;
+  wire [7:0] \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire [32:0] \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire [32:0] \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire [32:0] \$638 ;
   wire \$639 ;
   wire [7:0] \$64 ;
-  wire [16:0] \$640 ;
-  wire \$641 ;
-  wire [16:0] \$642 ;
+  wire \$640 ;
+  wire [32:0] \$641 ;
+  wire \$642 ;
   wire \$643 ;
-  wire [16:0] \$644 ;
+  wire [32:0] \$644 ;
   wire \$645 ;
-  wire [16:0] \$646 ;
-  wire \$647 ;
-  wire [16:0] \$648 ;
+  wire \$646 ;
+  wire [32:0] \$647 ;
+  wire \$648 ;
   wire \$649 ;
   wire [7:0] \$65 ;
-  wire [16:0] \$650 ;
+  wire [4:0] \$650 ;
   wire \$651 ;
-  wire [16:0] \$652 ;
+  wire \$652 ;
   wire \$653 ;
-  wire [32:0] \$654 ;
+  wire [10:0] \$654 ;
   wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire [7:0] \$659 ;
+  wire [16:0] \$656 ;
+  wire [16:0] \$657 ;
+  wire [10:0] \$658 ;
+  wire \$659 ;
   wire [7:0] \$66 ;
-  reg \$660 ;
-  reg [2:0] \$661 ;
-  reg [2:0] \$662 ;
-  reg [2:0] \$663 ;
-  reg [31:0] \$664 ;
-  reg [2:0] \$665 ;
-  reg [31:0] \$666 ;
-  reg [2:0] \$667 ;
-  reg [31:0] \$668 ;
-  reg [2:0] \$669 ;
+  wire [16:0] \$660 ;
+  wire [16:0] \$661 ;
+  wire [16:0] \$662 ;
+  wire \$663 ;
+  wire [16:0] \$664 ;
+  wire [16:0] \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [32:0] \$668 ;
+  wire \$669 ;
   wire [7:0] \$67 ;
-  reg [31:0] \$670 ;
-  reg [2:0] \$671 ;
-  reg [31:0] \$672 ;
-  reg [31:0] \$673 ;
-  reg [31:0] \$674 ;
-  reg [31:0] \$675 ;
-  reg \$676 ;
-  wire [255:0] \$677 ;
-  reg \$678 ;
-  reg \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire [16:0] \$672 ;
+  wire [16:0] \$673 ;
+  wire [16:0] \$674 ;
+  wire [16:0] \$675 ;
+  wire [16:0] \$676 ;
+  wire [16:0] \$677 ;
+  wire [16:0] \$678 ;
+  wire [10:0] \$679 ;
   wire [7:0] \$68 ;
-  reg \$680 ;
-  reg \$681 ;
-  wire [255:0] \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  wire [255:0] \$687 ;
-  reg \$688 ;
-  reg \$689 ;
+  wire \$680 ;
+  wire [16:0] \$681 ;
+  wire [16:0] \$682 ;
+  wire [16:0] \$683 ;
+  wire [16:0] \$684 ;
+  wire [16:0] \$685 ;
+  wire [16:0] \$686 ;
+  wire \$687 ;
+  wire [16:0] \$688 ;
+  wire \$689 ;
   wire [7:0] \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  wire [255:0] \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  wire [255:0] \$695 ;
-  reg \$696 ;
-  reg \$697 ;
-  wire [255:0] \$698 ;
-  reg \$699 ;
+  wire [16:0] \$690 ;
+  wire \$691 ;
+  wire [16:0] \$692 ;
+  wire \$693 ;
+  wire [16:0] \$694 ;
+  wire \$695 ;
+  wire [16:0] \$696 ;
+  wire \$697 ;
+  wire [16:0] \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire [7:0] \$70 ;
-  reg \$700 ;
-  wire [255:0] \$701 ;
-  reg \$702 ;
-  wire [255:0] \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg \$707 ;
+  wire [16:0] \$700 ;
+  wire \$701 ;
+  wire [32:0] \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire [7:0] \$707 ;
   reg \$708 ;
-  reg \$709 ;
-  wire [7:0] \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  wire [255:0] \$712 ;
-  reg \$713 ;
-  wire [255:0] \$714 ;
-  reg \$715 ;
-  wire [255:0] \$716 ;
-  reg \$717 ;
-  reg [255:0] \$718 ;
-  reg \$719 ;
+  reg [2:0] \$709 ;
+  wire [255:0] \$71 ;
+  reg [2:0] \$710 ;
+  reg [2:0] \$711 ;
+  reg [31:0] \$712 ;
+  reg [2:0] \$713 ;
+  reg [31:0] \$714 ;
+  reg [2:0] \$715 ;
+  reg [31:0] \$716 ;
+  reg [2:0] \$717 ;
+  reg [31:0] \$718 ;
+  reg [2:0] \$719 ;
   wire [255:0] \$72 ;
-  reg [3:0] \$720 ;
-  reg [3:0] \$721 ;
-  reg [23:0] \$722 ;
-  reg [23:0] \$723 ;
+  reg [31:0] \$720 ;
+  reg [31:0] \$721 ;
+  reg [31:0] \$722 ;
+  reg [31:0] \$723 ;
   reg \$724 ;
-  reg \$725 ;
+  wire [255:0] \$725 ;
   reg \$726 ;
   reg \$727 ;
   reg \$728 ;
   reg \$729 ;
   wire [255:0] \$73 ;
-  reg \$730 ;
+  wire [255:0] \$730 ;
   reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg [2:0] \$734 ;
-  reg [23:0] \$735 ;
+  reg \$734 ;
+  wire [255:0] \$735 ;
   reg \$736 ;
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
   wire [255:0] \$74 ;
-  reg \$740 ;
+  wire [255:0] \$740 ;
   reg \$741 ;
   reg \$742 ;
-  reg \$743 ;
-  reg [5:0] \$744 ;
-  reg [6:0] \$745 ;
-  reg [3:0] \$746 ;
+  wire [255:0] \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  wire [255:0] \$746 ;
   reg \$747 ;
   reg \$748 ;
-  reg \$749 ;
+  wire [255:0] \$749 ;
   wire [255:0] \$75 ;
   reg \$750 ;
-  reg \$751 ;
+  wire [255:0] \$751 ;
   reg \$752 ;
   reg \$753 ;
   reg \$754 ;
@@ -790,22 +910,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$758 ;
   reg \$759 ;
   wire [255:0] \$76 ;
-  reg \$760 ;
+  wire [255:0] \$760 ;
   reg \$761 ;
-  reg \$762 ;
+  wire [255:0] \$762 ;
   reg \$763 ;
-  reg \$764 ;
+  wire [255:0] \$764 ;
   reg \$765 ;
-  reg \$766 ;
+  reg [255:0] \$766 ;
   reg \$767 ;
-  reg \$768 ;
-  reg \$769 ;
-  wire [255:0] \$77 ;
-  reg \$770 ;
-  reg \$771 ;
+  reg [3:0] \$768 ;
+  reg [3:0] \$769 ;
+  wire [7:0] \$77 ;
+  reg [23:0] \$770 ;
+  reg [23:0] \$771 ;
   reg \$772 ;
   reg \$773 ;
-  reg \$774 ;
+  reg [3:0] \$774 ;
   reg \$775 ;
   reg \$776 ;
   reg \$777 ;
@@ -813,35 +933,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$779 ;
   wire [7:0] \$78 ;
   reg \$780 ;
-  reg [31:0] \$781 ;
+  reg \$781 ;
   reg \$782 ;
   reg \$783 ;
-  reg \$784 ;
+  reg [23:0] \$784 ;
   reg \$785 ;
-  reg [9:0] \$786 ;
-  reg [9:0] \$787 ;
-  reg [15:0] \$788 ;
-  reg [15:0] \$789 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire [7:0] \$79 ;
-  reg [15:0] \$790 ;
-  reg [15:0] \$791 ;
-  reg [15:0] \$792 ;
-  reg [15:0] \$793 ;
-  reg [15:0] \$794 ;
-  reg [9:0] \$795 ;
-  reg [9:0] \$796 ;
-  reg [9:0] \$797 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg [5:0] \$793 ;
+  reg [6:0] \$794 ;
+  reg [3:0] \$795 ;
+  reg \$796 ;
+  reg \$797 ;
   reg \$798 ;
   reg \$799 ;
-  wire \$8 ;
+  wire [7:0] \$8 ;
   wire [7:0] \$80 ;
   reg \$800 ;
   reg \$801 ;
-  reg [9:0] \$802 ;
+  reg [31:0] \$802 ;
   reg \$803 ;
-  reg \$804 ;
-  reg [15:0] \$805 ;
-  reg [31:0] \$806 ;
+  reg [9:0] \$804 ;
+  reg [9:0] \$805 ;
+  reg [15:0] \$806 ;
   reg [15:0] \$807 ;
   reg [15:0] \$808 ;
   reg [15:0] \$809 ;
@@ -849,27 +969,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] \$810 ;
   reg [15:0] \$811 ;
   reg [15:0] \$812 ;
-  reg [15:0] \$813 ;
-  reg \$814 ;
-  reg \$815 ;
+  reg [9:0] \$813 ;
+  reg [9:0] \$814 ;
+  reg [9:0] \$815 ;
   reg \$816 ;
   reg \$817 ;
   reg \$818 ;
   reg \$819 ;
   wire [7:0] \$82 ;
-  reg \$820 ;
+  reg [9:0] \$820 ;
   reg \$821 ;
   reg \$822 ;
-  reg \$823 ;
-  reg \$824 ;
-  reg \$825 ;
-  reg \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg \$829 ;
+  reg [15:0] \$823 ;
+  reg [31:0] \$824 ;
+  reg [15:0] \$825 ;
+  reg [15:0] \$826 ;
+  reg [15:0] \$827 ;
+  reg [15:0] \$828 ;
+  reg [15:0] \$829 ;
   wire [7:0] \$83 ;
-  reg \$830 ;
-  reg \$831 ;
+  reg [15:0] \$830 ;
+  reg [15:0] \$831 ;
   reg \$832 ;
   reg \$833 ;
   reg \$834 ;
@@ -890,171 +1010,171 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$848 ;
   reg \$849 ;
   wire [7:0] \$85 ;
-  reg [255:0] \$850 ;
+  reg \$850 ;
   reg \$851 ;
-  reg [383:0] \$852 ;
+  reg \$852 ;
   reg \$853 ;
-  reg [31:0] \$854 ;
+  reg \$854 ;
   reg \$855 ;
-  reg [31:0] \$856 ;
+  reg \$856 ;
   reg \$857 ;
-  reg [31:0] \$858 ;
+  reg \$858 ;
   reg \$859 ;
   wire [7:0] \$86 ;
-  reg [31:0] \$860 ;
+  reg \$860 ;
   reg \$861 ;
-  reg [31:0] \$862 ;
+  reg \$862 ;
   reg \$863 ;
-  reg [31:0] \$864 ;
+  reg \$864 ;
   reg \$865 ;
-  reg [31:0] \$866 ;
+  reg \$866 ;
   reg \$867 ;
-  reg [31:0] \$868 ;
+  reg \$868 ;
   reg \$869 ;
   wire [7:0] \$87 ;
-  reg [31:0] \$870 ;
+  reg \$870 ;
   reg \$871 ;
-  reg [31:0] \$872 ;
+  reg \$872 ;
   reg \$873 ;
-  reg [31:0] \$874 ;
+  reg \$874 ;
   reg \$875 ;
-  reg [31:0] \$876 ;
+  reg \$876 ;
   reg \$877 ;
-  reg [31:0] \$878 ;
+  reg \$878 ;
   reg \$879 ;
   wire [7:0] \$88 ;
-  reg [31:0] \$880 ;
+  reg \$880 ;
   reg \$881 ;
-  reg [31:0] \$882 ;
+  reg \$882 ;
   reg \$883 ;
-  reg [31:0] \$884 ;
+  reg [255:0] \$884 ;
   reg \$885 ;
-  reg [31:0] \$886 ;
-  reg \$887 ;
-  reg [31:0] \$888 ;
+  reg [383:0] \$886 ;
+  reg [31:0] \$887 ;
+  reg \$888 ;
   reg \$889 ;
   wire [7:0] \$89 ;
   reg [31:0] \$890 ;
   reg \$891 ;
-  reg [31:0] \$892 ;
-  reg \$893 ;
-  reg [31:0] \$894 ;
+  reg \$892 ;
+  reg [31:0] \$893 ;
+  reg \$894 ;
   reg \$895 ;
   reg [31:0] \$896 ;
   reg \$897 ;
-  reg [31:0] \$898 ;
-  reg \$899 ;
-  wire [7:0] \$9 ;
+  reg \$898 ;
+  reg [31:0] \$899 ;
+  wire \$9 ;
   wire [7:0] \$90 ;
-  reg [31:0] \$900 ;
+  reg \$900 ;
   reg \$901 ;
   reg [31:0] \$902 ;
   reg \$903 ;
-  reg [31:0] \$904 ;
-  reg \$905 ;
-  reg [31:0] \$906 ;
+  reg \$904 ;
+  reg [31:0] \$905 ;
+  reg \$906 ;
   reg \$907 ;
   reg [31:0] \$908 ;
   reg \$909 ;
   wire [7:0] \$91 ;
-  reg [31:0] \$910 ;
-  reg \$911 ;
-  reg [31:0] \$912 ;
+  reg \$910 ;
+  reg [31:0] \$911 ;
+  reg \$912 ;
   reg \$913 ;
   reg [31:0] \$914 ;
   reg \$915 ;
-  reg [31:0] \$916 ;
-  reg \$917 ;
-  reg [31:0] \$918 ;
-  reg [3:0] \$919 ;
+  reg \$916 ;
+  reg [31:0] \$917 ;
+  reg \$918 ;
+  reg \$919 ;
   wire [7:0] \$92 ;
-  reg \$920 ;
+  reg [31:0] \$920 ;
   reg \$921 ;
   reg \$922 ;
-  reg \$923 ;
+  reg [31:0] \$923 ;
   reg \$924 ;
   reg \$925 ;
-  reg \$926 ;
+  reg [31:0] \$926 ;
   reg \$927 ;
   reg \$928 ;
-  reg \$929 ;
+  reg [31:0] \$929 ;
   wire [7:0] \$93 ;
   reg \$930 ;
   reg \$931 ;
-  reg \$932 ;
+  reg [31:0] \$932 ;
   reg \$933 ;
   reg \$934 ;
-  reg \$935 ;
+  reg [31:0] \$935 ;
   reg \$936 ;
-  reg [31:0] \$937 ;
-  reg \$938 ;
-  reg [85:0] \$939 ;
+  reg \$937 ;
+  reg [31:0] \$938 ;
+  reg \$939 ;
   wire [7:0] \$94 ;
-  reg [255:0] \$940 ;
-  reg [85:0] \$941 ;
-  reg [255:0] \$942 ;
-  reg [85:0] \$943 ;
-  reg [255:0] \$944 ;
-  reg [85:0] \$945 ;
-  reg [255:0] \$946 ;
-  reg [85:0] \$947 ;
-  reg [255:0] \$948 ;
-  reg [255:0] \$949 ;
+  reg \$940 ;
+  reg [31:0] \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg [31:0] \$944 ;
+  reg \$945 ;
+  reg \$946 ;
+  reg [31:0] \$947 ;
+  reg \$948 ;
+  reg \$949 ;
   wire [7:0] \$95 ;
-  reg [255:0] \$950 ;
-  reg [85:0] \$951 ;
-  reg [85:0] \$952 ;
-  reg [85:0] \$953 ;
-  reg [85:0] \$954 ;
-  reg [85:0] \$955 ;
-  reg [85:0] \$956 ;
-  reg [85:0] \$957 ;
-  reg [85:0] \$958 ;
-  reg [85:0] \$959 ;
+  reg [31:0] \$950 ;
+  reg \$951 ;
+  reg \$952 ;
+  reg [31:0] \$953 ;
+  reg \$954 ;
+  reg \$955 ;
+  reg [31:0] \$956 ;
+  reg \$957 ;
+  reg \$958 ;
+  reg [31:0] \$959 ;
   wire [7:0] \$96 ;
-  reg [85:0] \$960 ;
-  reg [85:0] \$961 ;
-  reg [85:0] \$962 ;
-  reg [63:0] \$963 ;
-  reg [63:0] \$964 ;
-  reg [63:0] \$965 ;
-  reg [63:0] \$966 ;
-  reg [63:0] \$967 ;
-  reg [63:0] \$968 ;
-  reg [63:0] \$969 ;
+  reg \$960 ;
+  reg \$961 ;
+  reg [31:0] \$962 ;
+  reg \$963 ;
+  reg \$964 ;
+  reg [31:0] \$965 ;
+  reg \$966 ;
+  reg \$967 ;
+  reg [31:0] \$968 ;
+  reg \$969 ;
   wire [7:0] \$97 ;
-  reg [63:0] \$970 ;
+  reg \$970 ;
   reg [31:0] \$971 ;
-  reg [5:0] \$972 ;
-  reg [31:0] \$973 ;
-  reg [5:0] \$974 ;
-  reg [31:0] \$975 ;
-  reg [5:0] \$976 ;
-  reg \$977 ;
-  reg [31:0] \$978 ;
-  reg [5:0] \$979 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg [31:0] \$974 ;
+  reg \$975 ;
+  reg \$976 ;
+  reg [31:0] \$977 ;
+  reg \$978 ;
+  reg \$979 ;
   wire [7:0] \$98 ;
   reg [31:0] \$980 ;
-  reg [5:0] \$981 ;
-  reg [31:0] \$982 ;
-  reg [5:0] \$983 ;
-  reg \$984 ;
-  reg [31:0] \$985 ;
-  reg [5:0] \$986 ;
-  reg [31:0] \$987 ;
-  reg [5:0] \$988 ;
-  reg [31:0] \$989 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg [31:0] \$983 ;
+  reg [3:0] \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg \$988 ;
+  reg \$989 ;
   wire [7:0] \$99 ;
-  reg [5:0] \$990 ;
+  reg \$990 ;
   reg \$991 ;
-  reg [31:0] \$992 ;
-  reg [5:0] \$993 ;
-  reg [31:0] \$994 ;
-  reg [5:0] \$995 ;
-  reg [31:0] \$996 ;
-  reg [5:0] \$997 ;
+  reg \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg \$995 ;
+  reg \$996 ;
+  reg \$997 ;
   reg \$998 ;
-  reg [31:0] \$999 ;
+  reg \$999 ;
   reg [15:0] a_mrow = 16'h0000;
   reg [15:0] a_tile = 16'h0000;
   reg [7:0] best_i0 = 8'h00;
@@ -1075,8 +1195,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$503 ;
-  wire \busy$504 ;
+  wire \busy$513 ;
+  wire \busy$514 ;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop0 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop2 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop3 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop4 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop5 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop6 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop7 = 1'h0;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire cfg_dc_en_lane0;
@@ -1102,6 +1238,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   wire cfg_dc_en_lane7;
   (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop2 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop3 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop4 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop5 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop6 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop7 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] cfg_dc_mult_lane0 = 32'd0;
   (* keep = "true" *)
   reg [31:0] cfg_dc_mult_lane1 = 32'd0;
@@ -1118,6 +1270,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] cfg_dc_mult_lane7 = 32'd0;
   (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop0 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop2 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop3 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop6 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop7 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] cfg_dc_shift_lane0 = 6'h00;
   (* keep = "true" *)
   reg [5:0] cfg_dc_shift_lane1 = 6'h00;
@@ -1133,6 +1301,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [5:0] cfg_dc_shift_lane6 = 6'h00;
   (* keep = "true" *)
   reg [5:0] cfg_dc_shift_lane7 = 6'h00;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop2 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop3 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop4 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop5 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop6 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop7 = 32'd0;
   (* init = 32'd0 *)
   (* keep = "true" *)
   wire [31:0] cfg_lr_mult_lane0;
@@ -1157,6 +1341,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* init = 32'd0 *)
   (* keep = "true" *)
   wire [31:0] cfg_lr_mult_lane7;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop0 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop2 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop3 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop6 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop7 = 6'h00;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] cfg_lr_shift_lane0;
@@ -1181,6 +1381,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] cfg_lr_shift_lane7;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop2 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop3 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop4 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop5 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop6 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop7 = 32'd0;
   (* init = 32'd0 *)
   (* keep = "true" *)
   wire [31:0] cfg_sc_mult_lane0;
@@ -1205,6 +1421,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* init = 32'd0 *)
   (* keep = "true" *)
   wire [31:0] cfg_sc_mult_lane7;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop0 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop2 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop3 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop6 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop7 = 6'h00;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] cfg_sc_shift_lane0;
@@ -1231,32 +1463,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [5:0] cfg_sc_shift_lane7;
   reg clear = 1'h0;
   (* init = 1'h0 *)
-  wire \clear$241 ;
+  wire \clear$240 ;
   (* init = 1'h0 *)
-  wire \clear$262 ;
+  wire \clear$261 ;
   (* init = 1'h0 *)
-  wire \clear$283 ;
+  wire \clear$282 ;
   (* init = 1'h0 *)
-  wire \clear$304 ;
+  wire \clear$303 ;
   (* init = 1'h0 *)
-  wire \clear$325 ;
+  wire \clear$324 ;
   (* init = 1'h0 *)
-  wire \clear$346 ;
+  wire \clear$345 ;
   (* init = 1'h0 *)
-  wire \clear$367 ;
+  wire \clear$366 ;
   (* init = 1'h0 *)
-  wire \clear$388 ;
+  wire \clear$387 ;
   (* init = 1'h0 *)
-  wire \clear$517 ;
+  wire \clear$527 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$501 ;
+  wire [15:0] \col_addr$500 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$434 ;
+  wire [127:0] \col_data$433 ;
   wire col_valid;
-  wire \col_valid$500 ;
+  wire \col_valid$499 ;
+  reg counters_clear = 1'h0;
   reg counting = 1'h0;
   reg [2:0] csr_addr_hi0 = 3'h0;
   reg [2:0] csr_addr_hi1 = 3'h0;
@@ -1278,41 +1511,41 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
   reg [31:0] csr_q2 = 32'd0;
-  reg [2:0] ctl_state = 3'h0;
+  reg [3:0] ctl_state = 4'h0;
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$260  = 1'h0;
+  reg \decay_enable$259  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$281  = 1'h0;
+  reg \decay_enable$280  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$302  = 1'h0;
+  reg \decay_enable$301  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$323  = 1'h0;
+  reg \decay_enable$322  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$344  = 1'h0;
+  reg \decay_enable$343  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$365  = 1'h0;
+  reg \decay_enable$364  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$386  = 1'h0;
+  reg \decay_enable$385  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$256 ;
-  wire [15:0] \decay_multiplier$277 ;
-  wire [15:0] \decay_multiplier$298 ;
-  wire [15:0] \decay_multiplier$319 ;
-  wire [15:0] \decay_multiplier$340 ;
-  wire [15:0] \decay_multiplier$361 ;
-  wire [15:0] \decay_multiplier$382 ;
+  wire [15:0] \decay_multiplier$255 ;
+  wire [15:0] \decay_multiplier$276 ;
+  wire [15:0] \decay_multiplier$297 ;
+  wire [15:0] \decay_multiplier$318 ;
+  wire [15:0] \decay_multiplier$339 ;
+  wire [15:0] \decay_multiplier$360 ;
+  wire [15:0] \decay_multiplier$381 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$258 ;
-  wire [4:0] \decay_shift$279 ;
-  wire [4:0] \decay_shift$300 ;
-  wire [4:0] \decay_shift$321 ;
-  wire [4:0] \decay_shift$342 ;
-  wire [4:0] \decay_shift$363 ;
-  wire [4:0] \decay_shift$384 ;
+  wire [4:0] \decay_shift$257 ;
+  wire [4:0] \decay_shift$278 ;
+  wire [4:0] \decay_shift$299 ;
+  wire [4:0] \decay_shift$320 ;
+  wire [4:0] \decay_shift$341 ;
+  wire [4:0] \decay_shift$362 ;
+  wire [4:0] \decay_shift$383 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -1392,6 +1625,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg ex_backerr = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_cnt = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr_lane0 = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_lane1 = 1'h0;
@@ -1408,7 +1643,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg ex_backerr_lane7 = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_xp_act = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_xp_w = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_cnt = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_lane0 = 1'h0;
   (* keep = "true" *)
@@ -1426,7 +1669,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg ex_fwd_err_lane7 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_xp_act = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_xp_w = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_cnt = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_lane0 = 1'h0;
   (* keep = "true" *)
@@ -1444,7 +1695,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg ex_fwd_relu_lane7 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_relu_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_xp_act = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_xp_w = 1'h0;
+  (* keep = "true" *)
   reg ex_grad = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_cnt = 1'h0;
   (* keep = "true" *)
   reg ex_grad_lane0 = 1'h0;
   (* keep = "true" *)
@@ -1461,6 +1720,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg ex_grad_lane6 = 1'h0;
   (* keep = "true" *)
   reg ex_grad_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_xp_act = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_xp_w = 1'h0;
   reg [3:0] fcnt = 4'h0;
   output [7:0] flags;
   reg [7:0] flags = 8'h00;
@@ -1469,6 +1734,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [23:0] haddr = 24'h000000;
   reg [23:0] hcount = 24'h000000;
   reg [3:0] hdr_mem = 4'h0;
+  reg hdr_mode = 1'h0;
   reg [3:0] hdr_op = 4'h0;
   reg host_reading = 1'h0;
   reg host_writing = 1'h0;
@@ -1563,104 +1829,104 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_wt = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_y = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$208 ;
-  wire \i__payload$208.first ;
-  wire \i__payload$208.last ;
-  wire [63:0] \i__payload$208.narrow ;
-  wire [7:0] \i__payload$208.narrow[0] ;
-  wire [7:0] \i__payload$208.narrow[1] ;
-  wire [7:0] \i__payload$208.narrow[2] ;
-  wire [7:0] \i__payload$208.narrow[3] ;
-  wire [7:0] \i__payload$208.narrow[4] ;
-  wire [7:0] \i__payload$208.narrow[5] ;
-  wire [7:0] \i__payload$208.narrow[6] ;
-  wire [7:0] \i__payload$208.narrow[7] ;
-  wire [255:0] \i__payload$208.wide ;
-  wire [31:0] \i__payload$208.wide[0] ;
-  wire [31:0] \i__payload$208.wide[1] ;
-  wire [31:0] \i__payload$208.wide[2] ;
-  wire [31:0] \i__payload$208.wide[3] ;
-  wire [31:0] \i__payload$208.wide[4] ;
-  wire [31:0] \i__payload$208.wide[5] ;
-  wire [31:0] \i__payload$208.wide[6] ;
-  wire [31:0] \i__payload$208.wide[7] ;
-  wire [31:0] \i__payload$217 ;
-  wire [33:0] \i__payload$224 ;
-  wire [31:0] \i__payload$224.delta ;
-  wire [1:0] \i__payload$224.region ;
-  wire [47:0] \i__payload$228 ;
-  wire [31:0] \i__payload$228.g ;
-  wire [15:0] \i__payload$228.w ;
-  wire [31:0] \i__payload$243 ;
-  wire [33:0] \i__payload$249 ;
-  wire [31:0] \i__payload$249.delta ;
-  wire [1:0] \i__payload$249.region ;
-  wire [47:0] \i__payload$251 ;
-  wire [31:0] \i__payload$251.g ;
-  wire [15:0] \i__payload$251.w ;
-  wire [31:0] \i__payload$264 ;
-  wire [33:0] \i__payload$270 ;
-  wire [31:0] \i__payload$270.delta ;
-  wire [1:0] \i__payload$270.region ;
-  wire [47:0] \i__payload$272 ;
-  wire [31:0] \i__payload$272.g ;
-  wire [15:0] \i__payload$272.w ;
-  wire [31:0] \i__payload$285 ;
+  wire [321:0] \i__payload$207 ;
+  wire \i__payload$207.first ;
+  wire \i__payload$207.last ;
+  wire [63:0] \i__payload$207.narrow ;
+  wire [7:0] \i__payload$207.narrow[0] ;
+  wire [7:0] \i__payload$207.narrow[1] ;
+  wire [7:0] \i__payload$207.narrow[2] ;
+  wire [7:0] \i__payload$207.narrow[3] ;
+  wire [7:0] \i__payload$207.narrow[4] ;
+  wire [7:0] \i__payload$207.narrow[5] ;
+  wire [7:0] \i__payload$207.narrow[6] ;
+  wire [7:0] \i__payload$207.narrow[7] ;
+  wire [255:0] \i__payload$207.wide ;
+  wire [31:0] \i__payload$207.wide[0] ;
+  wire [31:0] \i__payload$207.wide[1] ;
+  wire [31:0] \i__payload$207.wide[2] ;
+  wire [31:0] \i__payload$207.wide[3] ;
+  wire [31:0] \i__payload$207.wide[4] ;
+  wire [31:0] \i__payload$207.wide[5] ;
+  wire [31:0] \i__payload$207.wide[6] ;
+  wire [31:0] \i__payload$207.wide[7] ;
+  wire [31:0] \i__payload$216 ;
+  wire [33:0] \i__payload$223 ;
+  wire [31:0] \i__payload$223.delta ;
+  wire [1:0] \i__payload$223.region ;
+  wire [47:0] \i__payload$227 ;
+  wire [31:0] \i__payload$227.g ;
+  wire [15:0] \i__payload$227.w ;
+  wire [31:0] \i__payload$242 ;
+  wire [33:0] \i__payload$248 ;
+  wire [31:0] \i__payload$248.delta ;
+  wire [1:0] \i__payload$248.region ;
+  wire [47:0] \i__payload$250 ;
+  wire [31:0] \i__payload$250.g ;
+  wire [15:0] \i__payload$250.w ;
+  wire [31:0] \i__payload$263 ;
+  wire [33:0] \i__payload$269 ;
+  wire [31:0] \i__payload$269.delta ;
+  wire [1:0] \i__payload$269.region ;
+  wire [47:0] \i__payload$271 ;
+  wire [31:0] \i__payload$271.g ;
+  wire [15:0] \i__payload$271.w ;
+  wire [31:0] \i__payload$284 ;
   wire [7:0] \i__payload$29 ;
-  wire [33:0] \i__payload$291 ;
-  wire [31:0] \i__payload$291.delta ;
-  wire [1:0] \i__payload$291.region ;
-  wire [47:0] \i__payload$293 ;
-  wire [31:0] \i__payload$293.g ;
-  wire [15:0] \i__payload$293.w ;
-  wire [31:0] \i__payload$306 ;
-  wire [33:0] \i__payload$312 ;
-  wire [31:0] \i__payload$312.delta ;
-  wire [1:0] \i__payload$312.region ;
-  wire [47:0] \i__payload$314 ;
-  wire [31:0] \i__payload$314.g ;
-  wire [15:0] \i__payload$314.w ;
-  wire [31:0] \i__payload$327 ;
-  wire [33:0] \i__payload$333 ;
-  wire [31:0] \i__payload$333.delta ;
-  wire [1:0] \i__payload$333.region ;
-  wire [47:0] \i__payload$335 ;
-  wire [31:0] \i__payload$335.g ;
-  wire [15:0] \i__payload$335.w ;
-  wire [31:0] \i__payload$348 ;
-  wire [33:0] \i__payload$354 ;
-  wire [31:0] \i__payload$354.delta ;
-  wire [1:0] \i__payload$354.region ;
-  wire [47:0] \i__payload$356 ;
-  wire [31:0] \i__payload$356.g ;
-  wire [15:0] \i__payload$356.w ;
-  wire [31:0] \i__payload$369 ;
-  wire [33:0] \i__payload$375 ;
-  wire [31:0] \i__payload$375.delta ;
-  wire [1:0] \i__payload$375.region ;
-  wire [47:0] \i__payload$377 ;
-  wire [31:0] \i__payload$377.g ;
-  wire [15:0] \i__payload$377.w ;
+  wire [33:0] \i__payload$290 ;
+  wire [31:0] \i__payload$290.delta ;
+  wire [1:0] \i__payload$290.region ;
+  wire [47:0] \i__payload$292 ;
+  wire [31:0] \i__payload$292.g ;
+  wire [15:0] \i__payload$292.w ;
+  wire [31:0] \i__payload$305 ;
+  wire [33:0] \i__payload$311 ;
+  wire [31:0] \i__payload$311.delta ;
+  wire [1:0] \i__payload$311.region ;
+  wire [47:0] \i__payload$313 ;
+  wire [31:0] \i__payload$313.g ;
+  wire [15:0] \i__payload$313.w ;
+  wire [31:0] \i__payload$326 ;
+  wire [33:0] \i__payload$332 ;
+  wire [31:0] \i__payload$332.delta ;
+  wire [1:0] \i__payload$332.region ;
+  wire [47:0] \i__payload$334 ;
+  wire [31:0] \i__payload$334.g ;
+  wire [15:0] \i__payload$334.w ;
+  wire [31:0] \i__payload$347 ;
+  wire [33:0] \i__payload$353 ;
+  wire [31:0] \i__payload$353.delta ;
+  wire [1:0] \i__payload$353.region ;
+  wire [47:0] \i__payload$355 ;
+  wire [31:0] \i__payload$355.g ;
+  wire [15:0] \i__payload$355.w ;
+  wire [31:0] \i__payload$368 ;
+  wire [33:0] \i__payload$374 ;
+  wire [31:0] \i__payload$374.delta ;
+  wire [1:0] \i__payload$374.region ;
+  wire [47:0] \i__payload$376 ;
+  wire [31:0] \i__payload$376.g ;
+  wire [15:0] \i__payload$376.w ;
   wire [7:0] \i__payload$38 ;
-  wire [127:0] \i__payload$390 ;
-  wire [63:0] \i__payload$390.y ;
-  wire [7:0] \i__payload$390.y[0] ;
-  wire [7:0] \i__payload$390.y[1] ;
-  wire [7:0] \i__payload$390.y[2] ;
-  wire [7:0] \i__payload$390.y[3] ;
-  wire [7:0] \i__payload$390.y[4] ;
-  wire [7:0] \i__payload$390.y[5] ;
-  wire [7:0] \i__payload$390.y[6] ;
-  wire [7:0] \i__payload$390.y[7] ;
-  wire [63:0] \i__payload$390.y_hat ;
-  wire [7:0] \i__payload$390.y_hat[0] ;
-  wire [7:0] \i__payload$390.y_hat[1] ;
-  wire [7:0] \i__payload$390.y_hat[2] ;
-  wire [7:0] \i__payload$390.y_hat[3] ;
-  wire [7:0] \i__payload$390.y_hat[4] ;
-  wire [7:0] \i__payload$390.y_hat[5] ;
-  wire [7:0] \i__payload$390.y_hat[6] ;
-  wire [7:0] \i__payload$390.y_hat[7] ;
+  wire [127:0] \i__payload$389 ;
+  wire [63:0] \i__payload$389.y ;
+  wire [7:0] \i__payload$389.y[0] ;
+  wire [7:0] \i__payload$389.y[1] ;
+  wire [7:0] \i__payload$389.y[2] ;
+  wire [7:0] \i__payload$389.y[3] ;
+  wire [7:0] \i__payload$389.y[4] ;
+  wire [7:0] \i__payload$389.y[5] ;
+  wire [7:0] \i__payload$389.y[6] ;
+  wire [7:0] \i__payload$389.y[7] ;
+  wire [63:0] \i__payload$389.y_hat ;
+  wire [7:0] \i__payload$389.y_hat[0] ;
+  wire [7:0] \i__payload$389.y_hat[1] ;
+  wire [7:0] \i__payload$389.y_hat[2] ;
+  wire [7:0] \i__payload$389.y_hat[3] ;
+  wire [7:0] \i__payload$389.y_hat[4] ;
+  wire [7:0] \i__payload$389.y_hat[5] ;
+  wire [7:0] \i__payload$389.y_hat[6] ;
+  wire [7:0] \i__payload$389.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -1672,37 +1938,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$50 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
-  wire \i__ready$735 ;
+  wire \i__ready$750 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
-  reg \i__valid$206  = 1'h0;
-  wire \i__valid$213 ;
-  wire \i__valid$223 ;
-  wire \i__valid$227 ;
-  wire \i__valid$242 ;
-  wire \i__valid$248 ;
-  wire \i__valid$250 ;
-  wire \i__valid$263 ;
-  wire \i__valid$269 ;
-  wire \i__valid$271 ;
-  wire \i__valid$284 ;
-  wire \i__valid$290 ;
-  wire \i__valid$292 ;
-  wire \i__valid$305 ;
-  wire \i__valid$311 ;
-  wire \i__valid$313 ;
-  wire \i__valid$326 ;
+  reg \i__valid$205  = 1'h0;
+  wire \i__valid$212 ;
+  wire \i__valid$222 ;
+  wire \i__valid$226 ;
+  wire \i__valid$241 ;
+  wire \i__valid$247 ;
+  wire \i__valid$249 ;
+  wire \i__valid$262 ;
+  wire \i__valid$268 ;
+  wire \i__valid$270 ;
+  wire \i__valid$283 ;
+  wire \i__valid$289 ;
+  wire \i__valid$291 ;
+  wire \i__valid$304 ;
+  wire \i__valid$310 ;
+  wire \i__valid$312 ;
+  wire \i__valid$325 ;
   wire \i__valid$33 ;
-  wire \i__valid$332 ;
-  wire \i__valid$334 ;
-  wire \i__valid$347 ;
-  wire \i__valid$353 ;
-  wire \i__valid$355 ;
-  wire \i__valid$368 ;
-  wire \i__valid$374 ;
-  wire \i__valid$376 ;
-  wire \i__valid$389 ;
+  wire \i__valid$331 ;
+  wire \i__valid$333 ;
+  wire \i__valid$346 ;
+  wire \i__valid$352 ;
+  wire \i__valid$354 ;
+  wire \i__valid$367 ;
+  wire \i__valid$373 ;
+  wire \i__valid$375 ;
+  wire \i__valid$388 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -1725,35 +1991,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$252  = 32'd0;
+  reg [31:0] \lr_multiplier$251  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$273  = 32'd0;
+  reg [31:0] \lr_multiplier$272  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$294  = 32'd0;
+  reg [31:0] \lr_multiplier$293  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$315  = 32'd0;
+  reg [31:0] \lr_multiplier$314  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$336  = 32'd0;
+  reg [31:0] \lr_multiplier$335  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$357  = 32'd0;
+  reg [31:0] \lr_multiplier$356  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$378  = 32'd0;
+  reg [31:0] \lr_multiplier$377  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$254  = 6'h00;
+  reg [5:0] \lr_shift$253  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$275  = 6'h00;
+  reg [5:0] \lr_shift$274  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$296  = 6'h00;
+  reg [5:0] \lr_shift$295  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$317  = 6'h00;
+  reg [5:0] \lr_shift$316  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$338  = 6'h00;
+  reg [5:0] \lr_shift$337  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$359  = 6'h00;
+  reg [5:0] \lr_shift$358  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$380  = 6'h00;
+  reg [5:0] \lr_shift$379  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -1764,8 +2030,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire m_axis_tvalid;
   reg m_last = 1'h0;
   reg [31:0] mac_steps = 32'd0;
-  (* keep = "true" *)
-  reg mac_steps_clear = 1'h0;
   reg [9:0] mi = 10'h000;
   output mode;
   reg mode = 1'h0;
@@ -1773,19 +2037,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$244  = 32'd0;
+  reg [31:0] \multiplier$243  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$265  = 32'd0;
+  reg [31:0] \multiplier$264  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$286  = 32'd0;
+  reg [31:0] \multiplier$285  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$307  = 32'd0;
+  reg [31:0] \multiplier$306  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$328  = 32'd0;
+  reg [31:0] \multiplier$327  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$349  = 32'd0;
+  reg [31:0] \multiplier$348  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$370  = 32'd0;
+  reg [31:0] \multiplier$369  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   wire [7:0] new_i;
@@ -1795,31 +2059,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$160 ;
-  wire [255:0] \o__payload$160.acc ;
-  wire [31:0] \o__payload$160.acc[0] ;
-  wire [31:0] \o__payload$160.acc[1] ;
-  wire [31:0] \o__payload$160.acc[2] ;
-  wire [31:0] \o__payload$160.acc[3] ;
-  wire [31:0] \o__payload$160.acc[4] ;
-  wire [31:0] \o__payload$160.acc[5] ;
-  wire [31:0] \o__payload$160.acc[6] ;
-  wire [31:0] \o__payload$160.acc[7] ;
-  wire [2:0] \o__payload$160.row ;
+  wire [258:0] \o__payload$159 ;
+  wire [255:0] \o__payload$159.acc ;
+  wire [31:0] \o__payload$159.acc[0] ;
+  wire [31:0] \o__payload$159.acc[1] ;
+  wire [31:0] \o__payload$159.acc[2] ;
+  wire [31:0] \o__payload$159.acc[3] ;
+  wire [31:0] \o__payload$159.acc[4] ;
+  wire [31:0] \o__payload$159.acc[5] ;
+  wire [31:0] \o__payload$159.acc[6] ;
+  wire [31:0] \o__payload$159.acc[7] ;
+  wire [2:0] \o__payload$159.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
-  wire [74:0] \o__payload$394 ;
-  wire [2:0] \o__payload$394.argmax ;
-  wire [63:0] \o__payload$394.e ;
-  wire [7:0] \o__payload$394.e[0] ;
-  wire [7:0] \o__payload$394.e[1] ;
-  wire [7:0] \o__payload$394.e[2] ;
-  wire [7:0] \o__payload$394.e[3] ;
-  wire [7:0] \o__payload$394.e[4] ;
-  wire [7:0] \o__payload$394.e[5] ;
-  wire [7:0] \o__payload$394.e[6] ;
-  wire [7:0] \o__payload$394.e[7] ;
-  wire [7:0] \o__payload$394.max ;
+  wire [74:0] \o__payload$393 ;
+  wire [2:0] \o__payload$393.argmax ;
+  wire [63:0] \o__payload$393.e ;
+  wire [7:0] \o__payload$393.e[0] ;
+  wire [7:0] \o__payload$393.e[1] ;
+  wire [7:0] \o__payload$393.e[2] ;
+  wire [7:0] \o__payload$393.e[3] ;
+  wire [7:0] \o__payload$393.e[4] ;
+  wire [7:0] \o__payload$393.e[5] ;
+  wire [7:0] \o__payload$393.e[6] ;
+  wire [7:0] \o__payload$393.e[7] ;
+  wire [7:0] \o__payload$393.max ;
+  wire [9:0] \o__payload$401 ;
+  wire [7:0] \o__payload$401.h ;
+  wire [1:0] \o__payload$401.region ;
   wire [9:0] \o__payload$402 ;
   wire [7:0] \o__payload$402.h ;
   wire [1:0] \o__payload$402.region ;
@@ -1841,9 +2108,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$408 ;
   wire [7:0] \o__payload$408.h ;
   wire [1:0] \o__payload$408.region ;
-  wire [9:0] \o__payload$409 ;
-  wire [7:0] \o__payload$409.h ;
-  wire [1:0] \o__payload$409.region ;
+  wire [31:0] \o__payload$412 ;
   wire [31:0] \o__payload$413 ;
   wire [31:0] \o__payload$414 ;
   wire [31:0] \o__payload$415 ;
@@ -1851,7 +2116,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \o__payload$417 ;
   wire [31:0] \o__payload$418 ;
   wire [31:0] \o__payload$419 ;
-  wire [31:0] \o__payload$420 ;
+  wire [15:0] \o__payload$421 ;
   wire [15:0] \o__payload$422 ;
   wire [15:0] \o__payload$423 ;
   wire [15:0] \o__payload$424 ;
@@ -1859,7 +2124,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [15:0] \o__payload$426 ;
   wire [15:0] \o__payload$427 ;
   wire [15:0] \o__payload$428 ;
-  wire [15:0] \o__payload$429 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1902,8 +2166,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire o__valid;
   wire \o__valid$34 ;
   wire \o__valid$43 ;
-  wire \o__valid$516 ;
   wire \o__valid$52 ;
+  wire \o__valid$526 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
   wire \o__valid$79 ;
@@ -1912,111 +2176,111 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$767 ;
-  wire \overflow$768 ;
-  wire \overflow$769 ;
-  wire \overflow$770 ;
-  wire \overflow$771 ;
-  wire \overflow$772 ;
-  wire \overflow$773 ;
+  wire \overflow$838 ;
+  wire \overflow$839 ;
+  wire \overflow$840 ;
+  wire \overflow$841 ;
+  wire \overflow$842 ;
+  wire \overflow$843 ;
+  wire \overflow$844 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
-  reg [31:0] phase_cycles0 = 32'd0;
   (* keep = "true" *)
-  reg phase_cycles0_clear = 1'h0;
+  reg phase_clear0 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear1 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear10 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear11 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear12 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear13 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear14 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear15 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear16 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear17 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear18 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear19 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear2 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear20 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear21 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear22 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear23 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear24 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear25 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear26 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear27 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear28 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear29 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear3 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear30 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear31 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear4 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear5 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear6 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear7 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear8 = 1'h0;
+  (* keep = "true" *)
+  reg phase_clear9 = 1'h0;
+  reg [31:0] phase_cycles0 = 32'd0;
   reg [31:0] phase_cycles1 = 32'd0;
   reg [31:0] phase_cycles10 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles10_clear = 1'h0;
   reg [31:0] phase_cycles11 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles11_clear = 1'h0;
   reg [31:0] phase_cycles12 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles12_clear = 1'h0;
   reg [31:0] phase_cycles13 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles13_clear = 1'h0;
   reg [31:0] phase_cycles14 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles14_clear = 1'h0;
   reg [31:0] phase_cycles15 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles15_clear = 1'h0;
   reg [31:0] phase_cycles16 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles16_clear = 1'h0;
   reg [31:0] phase_cycles17 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles17_clear = 1'h0;
   reg [31:0] phase_cycles18 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles18_clear = 1'h0;
   reg [31:0] phase_cycles19 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles19_clear = 1'h0;
-  (* keep = "true" *)
-  reg phase_cycles1_clear = 1'h0;
   reg [31:0] phase_cycles2 = 32'd0;
   reg [31:0] phase_cycles20 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles20_clear = 1'h0;
   reg [31:0] phase_cycles21 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles21_clear = 1'h0;
   reg [31:0] phase_cycles22 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles22_clear = 1'h0;
   reg [31:0] phase_cycles23 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles23_clear = 1'h0;
   reg [31:0] phase_cycles24 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles24_clear = 1'h0;
   reg [31:0] phase_cycles25 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles25_clear = 1'h0;
   reg [31:0] phase_cycles26 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles26_clear = 1'h0;
   reg [31:0] phase_cycles27 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles27_clear = 1'h0;
   reg [31:0] phase_cycles28 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles28_clear = 1'h0;
   reg [31:0] phase_cycles29 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles29_clear = 1'h0;
-  (* keep = "true" *)
-  reg phase_cycles2_clear = 1'h0;
   reg [31:0] phase_cycles3 = 32'd0;
   reg [31:0] phase_cycles30 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles30_clear = 1'h0;
   reg [31:0] phase_cycles31 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles31_clear = 1'h0;
-  (* keep = "true" *)
-  reg phase_cycles3_clear = 1'h0;
   reg [31:0] phase_cycles4 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles4_clear = 1'h0;
   reg [31:0] phase_cycles5 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles5_clear = 1'h0;
   reg [31:0] phase_cycles6 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles6_clear = 1'h0;
   reg [31:0] phase_cycles7 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles7_clear = 1'h0;
   reg [31:0] phase_cycles8 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles8_clear = 1'h0;
   reg [31:0] phase_cycles9 = 32'd0;
-  (* keep = "true" *)
-  reg phase_cycles9_clear = 1'h0;
   (* keep = "true" *)
   reg phase_en0 = 1'h0;
   (* keep = "true" *)
@@ -2083,38 +2347,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg phase_en9 = 1'h0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$164 ;
-  reg [6:0] \r_addr$167 ;
-  reg [9:0] \r_addr$168 ;
-  reg [9:0] \r_addr$170 ;
+  reg [8:0] \r_addr$163 ;
+  reg [6:0] \r_addr$166 ;
+  reg [9:0] \r_addr$167 ;
+  reg [9:0] \r_addr$169 ;
+  reg [6:0] \r_addr$170 ;
   reg [6:0] \r_addr$171 ;
-  reg [6:0] \r_addr$172 ;
-  reg [8:0] \r_addr$173 ;
-  reg [7:0] \r_addr$174 ;
-  reg [5:0] \r_addr$175 ;
+  reg [8:0] \r_addr$172 ;
+  reg [7:0] \r_addr$173 ;
+  reg [5:0] \r_addr$174 ;
   wire [256:0] r_data;
-  wire [127:0] \r_data$178 ;
-  wire [127:0] \r_data$188 ;
-  wire [255:0] \r_data$196 ;
-  wire [63:0] \r_data$198 ;
+  wire [127:0] \r_data$177 ;
+  wire [127:0] \r_data$187 ;
+  wire [255:0] \r_data$195 ;
+  wire [63:0] \r_data$197 ;
+  wire [63:0] \r_data$210 ;
   wire [63:0] \r_data$211 ;
-  wire [63:0] \r_data$212 ;
-  wire [15:0] \r_data$226 ;
-  wire [127:0] \r_data$576 ;
-  wire [63:0] \r_data$598 ;
-  wire [7:0] \r_data$613 ;
+  wire [15:0] \r_data$225 ;
+  wire [127:0] \r_data$586 ;
+  wire [63:0] \r_data$608 ;
+  wire [7:0] \r_data$623 ;
   wire r_en;
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$497 ;
+  reg [15:0] \row_base$496 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$460 ;
+  wire [63:0] \row_data$459 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$496 ;
+  reg [2:0] \row_index$495 ;
   reg row_valid;
-  reg \row_valid$487 ;
+  reg \row_valid$486 ;
   (* keep = "true" *)
   reg [9:0] rows_a = 10'h000;
   (* keep = "true" *)
@@ -2126,18 +2390,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire rst;
   (* init = 32'd0 *)
   wire [31:0] run_cycles;
-  (* keep = "true" *)
-  reg run_cycles_clear = 1'h0;
   (* init = 1'h0 *)
   wire run_mode;
-  reg run_start;
   reg rv0 = 1'h0;
   reg rv1 = 1'h0;
   reg rv2 = 1'h0;
   reg rv3 = 1'h0;
   reg rv4 = 1'h0;
   reg rv5 = 1'h0;
-  reg rv6 = 1'h0;
+  (* init = 1'h0 *)
+  wire rv6;
   reg s1_first = 1'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
@@ -2297,19 +2559,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$246  = 6'h00;
+  reg [5:0] \shift$245  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$267  = 6'h00;
+  reg [5:0] \shift$266  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$288  = 6'h00;
+  reg [5:0] \shift$287  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$309  = 6'h00;
+  reg [5:0] \shift$308  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$330  = 6'h00;
+  reg [5:0] \shift$329  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$351  = 6'h00;
+  reg [5:0] \shift$350  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$372  = 6'h00;
+  reg [5:0] \shift$371  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -2362,37 +2624,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$128 ;
-  reg [6:0] \w_addr$131 ;
-  reg [9:0] \w_addr$134 ;
-  reg [9:0] \w_addr$137 ;
-  reg [6:0] \w_addr$140 ;
-  reg [8:0] \w_addr$143 ;
-  reg [7:0] \w_addr$146 ;
-  reg [5:0] \w_addr$149 ;
-  reg [6:0] \w_addr$152 ;
-  reg [256:0] w_data;
-  reg [127:0] \w_data$126 ;
-  reg [127:0] \w_data$129 ;
-  reg [127:0] \w_data$132 ;
-  reg [63:0] \w_data$135 ;
-  reg [63:0] \w_data$138 ;
-  reg [63:0] \w_data$141 ;
-  reg [15:0] \w_data$144 ;
-  reg [255:0] \w_data$147 ;
-  reg [7:0] \w_data$150 ;
-  reg [63:0] \w_data$153 ;
-  reg w_en;
-  reg \w_en$123 ;
-  reg \w_en$127 ;
-  reg \w_en$130 ;
-  reg \w_en$133 ;
-  reg \w_en$136 ;
-  reg \w_en$139 ;
-  reg \w_en$142 ;
-  reg \w_en$145 ;
-  reg \w_en$148 ;
-  reg \w_en$151 ;
+  reg [8:0] \w_addr$127 ;
+  reg [6:0] \w_addr$130 ;
+  reg [9:0] \w_addr$133 ;
+  reg [9:0] \w_addr$136 ;
+  reg [6:0] \w_addr$139 ;
+  reg [8:0] \w_addr$142 ;
+  reg [7:0] \w_addr$145 ;
+  reg [5:0] \w_addr$148 ;
+  reg [6:0] \w_addr$151 ;
+  wire [256:0] w_data;
+  reg [127:0] \w_data$125 ;
+  reg [127:0] \w_data$128 ;
+  reg [127:0] \w_data$131 ;
+  reg [63:0] \w_data$134 ;
+  reg [63:0] \w_data$137 ;
+  reg [63:0] \w_data$140 ;
+  reg [15:0] \w_data$143 ;
+  reg [255:0] \w_data$146 ;
+  reg [7:0] \w_data$149 ;
+  reg [63:0] \w_data$152 ;
+  reg w_en = 1'h0;
+  reg \w_en$122 ;
+  reg \w_en$126 ;
+  reg \w_en$129 ;
+  reg \w_en$132 ;
+  reg \w_en$135 ;
+  reg \w_en$138 ;
+  reg \w_en$141 ;
+  reg \w_en$144 ;
+  reg \w_en$147 ;
+  reg \w_en$150 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -2421,13 +2683,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$775 ;
-  wire \wrapped$776 ;
-  wire \wrapped$777 ;
-  wire \wrapped$778 ;
-  wire \wrapped$779 ;
-  wire \wrapped$780 ;
-  wire \wrapped$781 ;
+  wire \wrapped$846 ;
+  wire \wrapped$847 ;
+  wire \wrapped$848 ;
+  wire \wrapped$849 ;
+  wire \wrapped$850 ;
+  wire \wrapped$851 ;
+  wire \wrapped$852 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2444,413 +2706,412 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign m_axis_tvalid = st_valid | r_rdy;
   assign m_axis_tdata = st_valid ? st_data : r_data[255:0];
   assign m_axis_tlast = st_valid | r_data[256];
-  assign \$5  = ~ st_valid;
-  assign r_en = m_axis_tready & \$5 ;
+  assign \$5  = out_cnt == 1'h1;
   assign \$6  = | hcount;
   assign \$7  = \$6  & read_room;
-  assign \$8  = out_cnt == 1'h1;
-  assign \$9  = ibase + fcnt;
-  assign \$10  = host_writing & s_axis_tvalid;
-  assign \$11  = ~ k_last;
-  assign \$12  = \$11  | since_ok;
-  assign issue = issuing & \$12 ;
-  assign \$13  = o_tile + \o__payload$160 [2:0];
-  assign \$14  = a_tile + \o__payload$160 [2:0];
-  assign \$15  = ex_grad ? \$13 [15:0] : waddr;
-  assign \$16  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$17  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$18  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$19  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$20  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$21  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$22  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$23  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$24  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$213  = e_r5[0] & \$24 ;
-  assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$223  = e_r5[0] & \$25 ;
-  assign \i__valid$227  = e_r5[0] & ex_grad;
-  assign \$26  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$242  = e_r5[0] & \$26 ;
-  assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$248  = e_r5[0] & \$27 ;
-  assign \i__valid$250  = e_r5[0] & ex_grad;
-  assign \$28  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$263  = e_r5[0] & \$28 ;
-  assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$269  = e_r5[0] & \$29 ;
-  assign \i__valid$271  = e_r5[0] & ex_grad;
-  assign \$30  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$284  = e_r5[0] & \$30 ;
-  assign \$31  = ibits[2:0] == 2'h3;
-  assign \i__valid$290  = e_r5[0] & \$31 ;
-  assign \i__valid$292  = e_r5[0] & ex_grad;
-  assign \$32  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$305  = e_r5[0] & \$32 ;
-  assign \$33  = ibits[2:0] == 2'h3;
-  assign \i__valid$311  = e_r5[0] & \$33 ;
-  assign \i__valid$313  = e_r5[0] & ex_grad;
-  assign \$34  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$326  = e_r5[0] & \$34 ;
-  assign \$35  = ibits[2:0] == 2'h3;
-  assign \i__valid$332  = e_r5[0] & \$35 ;
-  assign \i__valid$334  = e_r5[0] & ex_grad;
-  assign \$36  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$347  = e_r5[0] & \$36 ;
-  assign \$37  = ibits[2:0] == 2'h3;
-  assign \i__valid$353  = e_r5[0] & \$37 ;
-  assign \i__valid$355  = e_r5[0] & ex_grad;
-  assign \$38  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$368  = e_r5[0] & \$38 ;
-  assign \$39  = ibits[2:0] == 2'h3;
-  assign \i__valid$374  = e_r5[0] & \$39 ;
-  assign \i__valid$376  = e_r5[0] & ex_grad;
-  assign \$40  = ibits[2:0] == 2'h2;
-  assign \i__valid$389  = i__valid & \$40 ;
-  assign \$41  = sb8[70] ? i__payload : 8'h80;
-  assign \$42  = sb8[71] ? \i__payload$29  : 8'h80;
-  assign \$43  = sb8[72] ? \i__payload$38  : 8'h80;
-  assign \$44  = sb8[73] ? \i__payload$47  : 8'h80;
-  assign \$45  = sb8[74] ? \i__payload$56  : 8'h80;
-  assign \$46  = sb8[75] ? \i__payload$65  : 8'h80;
-  assign \$47  = sb8[76] ? \i__payload$74  : 8'h80;
-  assign \$48  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$49  = \o__payload$394 [66:64] + sb12[85:78];
-  assign \$50  = $signed(\o__payload$394 [74:67]) > $signed(best_v0);
-  assign \$51  = sb12[53] | \$50 ;
-  assign new_v = \$51  ? \o__payload$394 [74:67] : best_v0;
-  assign \$52  = $signed(\o__payload$394 [74:67]) > $signed(best_v0);
-  assign \$53  = sb12[53] | \$52 ;
-  assign new_i = \$53  ? \$49 [7:0] : best_i0;
-  assign \$54  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$55  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$56  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$57  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$58  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$59  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$60  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$61  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$62  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54  };
-  assign \$63  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$409 [9:8], \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8], \o__payload$403 [9:8], \o__payload$402 [9:8] };
-  assign \$64  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$65  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$66  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$67  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$68  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$69  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$70  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$71  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$72  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
-  assign \$73  = host_writing_d ? s_axis_tdata : { \o__payload$420 , \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415 , \o__payload$414 , \o__payload$413  };
-  assign \$74  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422  };
-  assign \$75  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
-  assign \$76  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$77  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$434  };
-  assign \$78  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$79  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$80  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$81  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$82  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$83  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$84  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$85  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$86  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$87  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$88  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$89  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$90  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$91  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$92  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$93  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$94  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$95  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$96  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$97  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$98  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$99  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$100  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$101  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$102  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$103  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$104  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$105  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$106  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$107  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$108  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$109  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$110  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$111  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$112  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$113  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$114  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$115  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$116  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$117  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$118  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$119  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$120  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$121  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$122  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$123  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$124  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$125  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$126  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$127  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$128  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$129  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$130  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$131  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$132  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$133  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$134  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$135  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$136  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$137  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$138  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$139  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$140  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$141  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$142  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$143  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$144  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$145  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$146  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$147  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$148  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$149  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$150  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$151  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$152  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$153  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$154  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$155  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$156  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$157  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$158  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$159  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$160  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$161  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$162  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$163  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$164  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$165  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$166  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$167  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$168  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$169  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$170  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$171  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$172  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$173  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$174  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$175  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$176  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$177  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$178  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$179  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$180  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$181  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$182  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$183  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$184  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$185  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$186  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$187  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$188  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$189  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$190  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$191  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$192  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$193  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$194  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$195  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$196  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$197  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$198  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$199  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$200  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$201  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$202  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$203  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$204  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$205  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$206  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$207  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$208  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$209  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$210  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$211  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$212  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$213  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$214  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$215  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$216  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$217  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$218  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$219  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$220  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$221  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$222  = ex_fwd_relu_lane0 ? \$206  : \$214 ;
-  assign \$223  = ex_backerr_lane0 ? \o__payload$413  : { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
-  assign \$224  = ex_fwd_err_lane0 ? { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  } : \$223 ;
-  assign \$225  = ex_fwd_relu_lane0 ? { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  } : \$224 ;
-  assign \$226  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$227  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$228  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$229  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$230  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$231  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$232  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$233  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$234  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$235  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$236  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$237  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$238  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$239  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$240  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$241  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$242  = ex_fwd_relu_lane1 ? \$227  : \$235 ;
-  assign \$243  = ex_backerr_lane1 ? \o__payload$414  : { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
-  assign \$244  = ex_fwd_err_lane1 ? { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  } : \$243 ;
-  assign \$245  = ex_fwd_relu_lane1 ? { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  } : \$244 ;
-  assign \$246  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$247  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$248  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$249  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$250  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$251  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$252  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$253  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$254  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$255  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$256  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$257  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$258  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$259  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$260  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$261  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$262  = ex_fwd_relu_lane2 ? \$248  : \$256 ;
-  assign \$263  = ex_backerr_lane2 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
-  assign \$264  = ex_fwd_err_lane2 ? { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  } : \$263 ;
-  assign \$265  = ex_fwd_relu_lane2 ? { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  } : \$264 ;
-  assign \$266  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$267  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$268  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$269  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$270  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$271  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$272  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$273  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$274  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$275  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$276  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$277  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$278  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$279  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$280  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$281  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$282  = ex_fwd_relu_lane3 ? \$269  : \$277 ;
-  assign \$283  = ex_backerr_lane3 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
-  assign \$284  = ex_fwd_err_lane3 ? { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  } : \$283 ;
-  assign \$285  = ex_fwd_relu_lane3 ? { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  } : \$284 ;
-  assign \$286  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$287  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$288  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$289  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$290  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$291  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$292  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$293  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$294  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$295  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$296  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$297  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$298  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$299  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$300  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$301  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$302  = ex_fwd_relu_lane4 ? \$290  : \$298 ;
-  assign \$303  = ex_backerr_lane4 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign \$304  = ex_fwd_err_lane4 ? { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  } : \$303 ;
-  assign \$305  = ex_fwd_relu_lane4 ? { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  } : \$304 ;
-  assign \$306  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$307  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$308  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$309  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$310  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$311  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$312  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$313  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$314  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$315  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$316  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$317  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$318  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$319  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$320  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$321  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$322  = ex_fwd_relu_lane5 ? \$311  : \$319 ;
-  assign \$323  = ex_backerr_lane5 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign \$324  = ex_fwd_err_lane5 ? { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  } : \$323 ;
-  assign \$325  = ex_fwd_relu_lane5 ? { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  } : \$324 ;
-  assign \$326  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$327  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$328  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$329  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$330  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$331  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$332  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$333  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$334  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$335  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$336  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$337  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$338  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$339  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$340  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$341  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$342  = ex_fwd_relu_lane6 ? \$332  : \$340 ;
-  assign \$343  = ex_backerr_lane6 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign \$344  = ex_fwd_err_lane6 ? { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  } : \$343 ;
-  assign \$345  = ex_fwd_relu_lane6 ? { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  } : \$344 ;
-  assign \$346  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$347  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$348  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$349  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$350  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$351  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$352  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$353  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$354  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
-  assign \$355  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
-  assign \$356  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
-  assign \$357  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
-  assign \$358  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
-  assign \$359  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
-  assign \$360  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
-  assign \$361  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
-  assign \$362  = ex_fwd_relu_lane7 ? \$353  : \$361 ;
-  assign \$363  = ex_backerr_lane7 ? \o__payload$420  : { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
-  assign \$364  = ex_fwd_err_lane7 ? { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  } : \$363 ;
-  assign \$365  = ex_fwd_relu_lane7 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$364 ;
-  assign \$366  = sb12[0] & sb12[52];
-  assign \$367  = sb10[0] & ibits[18];
-  assign \$368  = \busy$503  | \busy$504 ;
-  assign \$369  = | { sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$370  = \$368  | \$369 ;
-  assign pipe_busy = \$370  | \o__valid$516 ;
-  assign \$371  = ! ctl_state;
-  assign \$372  = ctl_state == 1'h1;
-  assign \$373  = ctl_state == 2'h2;
-  assign \$374  = ctl_state == 2'h3;
-  assign \$375  = ctl_state == 3'h4;
-  assign \$376  = ctl_state == 3'h5;
-  assign \$377  = ctl_state == 3'h6;
-  assign \$378  = ctl_state == 3'h7;
+  assign \$8  = ibase + fcnt;
+  assign \$9  = host_writing & s_axis_tvalid;
+  assign \$10  = ~ k_last;
+  assign \$11  = \$10  | since_ok;
+  assign issue = issuing & \$11 ;
+  assign \$12  = o_tile + \o__payload$159 [2:0];
+  assign \$13  = a_tile + \o__payload$159 [2:0];
+  assign \$14  = ex_grad ? \$12 [15:0] : waddr;
+  assign \$15  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$16  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$17  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$18  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$19  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$20  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$21  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$22  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$23  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$212  = e_r5[0] & \$23 ;
+  assign \$24  = ibits[2:0] == 2'h3;
+  assign \i__valid$222  = e_r5[0] & \$24 ;
+  assign \i__valid$226  = e_r5[0] & ex_grad;
+  assign \$25  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$241  = e_r5[0] & \$25 ;
+  assign \$26  = ibits[2:0] == 2'h3;
+  assign \i__valid$247  = e_r5[0] & \$26 ;
+  assign \i__valid$249  = e_r5[0] & ex_grad;
+  assign \$27  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$262  = e_r5[0] & \$27 ;
+  assign \$28  = ibits[2:0] == 2'h3;
+  assign \i__valid$268  = e_r5[0] & \$28 ;
+  assign \i__valid$270  = e_r5[0] & ex_grad;
+  assign \$29  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$283  = e_r5[0] & \$29 ;
+  assign \$30  = ibits[2:0] == 2'h3;
+  assign \i__valid$289  = e_r5[0] & \$30 ;
+  assign \i__valid$291  = e_r5[0] & ex_grad;
+  assign \$31  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$304  = e_r5[0] & \$31 ;
+  assign \$32  = ibits[2:0] == 2'h3;
+  assign \i__valid$310  = e_r5[0] & \$32 ;
+  assign \i__valid$312  = e_r5[0] & ex_grad;
+  assign \$33  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$325  = e_r5[0] & \$33 ;
+  assign \$34  = ibits[2:0] == 2'h3;
+  assign \i__valid$331  = e_r5[0] & \$34 ;
+  assign \i__valid$333  = e_r5[0] & ex_grad;
+  assign \$35  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$346  = e_r5[0] & \$35 ;
+  assign \$36  = ibits[2:0] == 2'h3;
+  assign \i__valid$352  = e_r5[0] & \$36 ;
+  assign \i__valid$354  = e_r5[0] & ex_grad;
+  assign \$37  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$367  = e_r5[0] & \$37 ;
+  assign \$38  = ibits[2:0] == 2'h3;
+  assign \i__valid$373  = e_r5[0] & \$38 ;
+  assign \i__valid$375  = e_r5[0] & ex_grad;
+  assign \$39  = ibits[2:0] == 2'h2;
+  assign \i__valid$388  = i__valid & \$39 ;
+  assign \$40  = sb8[70] ? i__payload : 8'h80;
+  assign \$41  = sb8[71] ? \i__payload$29  : 8'h80;
+  assign \$42  = sb8[72] ? \i__payload$38  : 8'h80;
+  assign \$43  = sb8[73] ? \i__payload$47  : 8'h80;
+  assign \$44  = sb8[74] ? \i__payload$56  : 8'h80;
+  assign \$45  = sb8[75] ? \i__payload$65  : 8'h80;
+  assign \$46  = sb8[76] ? \i__payload$74  : 8'h80;
+  assign \$47  = sb8[77] ? \i__payload$83  : 8'h80;
+  assign \$48  = \o__payload$393 [66:64] + sb12[85:78];
+  assign \$49  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
+  assign \$50  = sb12[53] | \$49 ;
+  assign new_v = \$50  ? \o__payload$393 [74:67] : best_v0;
+  assign \$51  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
+  assign \$52  = sb12[53] | \$51 ;
+  assign new_i = \$52  ? \$48 [7:0] : best_i0;
+  assign \$53  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$54  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$55  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$56  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$57  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$58  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$59  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$60  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$61  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53  };
+  assign \$62  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8], \o__payload$403 [9:8], \o__payload$402 [9:8], \o__payload$401 [9:8] };
+  assign \$63  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$64  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$65  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$66  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$67  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$68  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$69  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$70  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$71  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63  };
+  assign \$72  = host_writing_d ? s_axis_tdata : { \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415 , \o__payload$414 , \o__payload$413 , \o__payload$412  };
+  assign \$73  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
+  assign \$74  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
+  assign \$75  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
+  assign \$76  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$433  };
+  assign \$77  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$78  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$79  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$80  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$81  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$82  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$83  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$84  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$85  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$86  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$87  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$88  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$89  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$90  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$91  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$92  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$93  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$94  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$95  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$96  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$97  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$98  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$99  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$100  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$101  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$102  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$103  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$104  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$105  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$106  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$107  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$108  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$109  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$110  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$111  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$112  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$113  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$114  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$115  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$116  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$117  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$118  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$119  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$120  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$121  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$122  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$123  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$124  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$125  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$126  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$127  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$128  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$129  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$130  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$131  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$132  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$133  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$134  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$135  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$136  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$137  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$138  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$139  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$140  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$141  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$142  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$143  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$144  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$145  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$146  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$147  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$148  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$149  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$150  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$151  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$152  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$153  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$154  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$155  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$156  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$157  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$158  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$159  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$160  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$161  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$162  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$163  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$164  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$165  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$166  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$167  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$168  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$169  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$170  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$171  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$172  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$173  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$174  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$175  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$176  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$177  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$178  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$179  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$180  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$181  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$182  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$183  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$184  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$185  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$186  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$187  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$188  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$189  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$190  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$191  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$192  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$193  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$194  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$195  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$196  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$197  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$198  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$199  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$200  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$201  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$202  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$203  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$204  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$205  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$206  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$207  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$208  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$209  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$210  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$211  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$212  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$213  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$214  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$215  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$216  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$217  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$218  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$219  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$220  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$221  = ex_fwd_relu_lane0 ? \$205  : \$213 ;
+  assign \$222  = ex_backerr_lane0 ? \o__payload$412  : { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
+  assign \$223  = ex_fwd_err_lane0 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$222 ;
+  assign \$224  = ex_fwd_relu_lane0 ? { \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77  } : \$223 ;
+  assign \$225  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$226  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$227  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$228  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$229  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$230  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$231  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$232  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$233  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$234  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$235  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$236  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$237  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$238  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$239  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$240  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$241  = ex_fwd_relu_lane1 ? \$226  : \$234 ;
+  assign \$242  = ex_backerr_lane1 ? \o__payload$413  : { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
+  assign \$243  = ex_fwd_err_lane1 ? { \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150  } : \$242 ;
+  assign \$244  = ex_fwd_relu_lane1 ? { \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86  } : \$243 ;
+  assign \$245  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$246  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$247  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$248  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$249  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$250  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$251  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$252  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$253  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$254  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$255  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$256  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$257  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$258  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$259  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$260  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$261  = ex_fwd_relu_lane2 ? \$247  : \$255 ;
+  assign \$262  = ex_backerr_lane2 ? \o__payload$414  : { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
+  assign \$263  = ex_fwd_err_lane2 ? { \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159  } : \$262 ;
+  assign \$264  = ex_fwd_relu_lane2 ? { \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95  } : \$263 ;
+  assign \$265  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$266  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$267  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$268  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$269  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$270  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$271  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$272  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$273  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$274  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$275  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$276  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$277  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$278  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$279  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$280  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$281  = ex_fwd_relu_lane3 ? \$268  : \$276 ;
+  assign \$282  = ex_backerr_lane3 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
+  assign \$283  = ex_fwd_err_lane3 ? { \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168  } : \$282 ;
+  assign \$284  = ex_fwd_relu_lane3 ? { \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104  } : \$283 ;
+  assign \$285  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$286  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$287  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$288  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$289  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$290  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$291  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$292  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$293  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$294  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$295  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$296  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$297  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$298  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$299  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$300  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$301  = ex_fwd_relu_lane4 ? \$289  : \$297 ;
+  assign \$302  = ex_backerr_lane4 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
+  assign \$303  = ex_fwd_err_lane4 ? { \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177  } : \$302 ;
+  assign \$304  = ex_fwd_relu_lane4 ? { \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113  } : \$303 ;
+  assign \$305  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$306  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$307  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$308  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$309  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$310  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$311  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$312  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$313  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$314  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$315  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$316  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$317  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$318  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$319  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$320  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$321  = ex_fwd_relu_lane5 ? \$310  : \$318 ;
+  assign \$322  = ex_backerr_lane5 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign \$323  = ex_fwd_err_lane5 ? { \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186  } : \$322 ;
+  assign \$324  = ex_fwd_relu_lane5 ? { \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122  } : \$323 ;
+  assign \$325  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$326  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$327  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$328  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$329  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$330  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$331  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$332  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$333  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$334  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$335  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$336  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$337  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$338  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$339  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$340  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$341  = ex_fwd_relu_lane6 ? \$331  : \$339 ;
+  assign \$342  = ex_backerr_lane6 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign \$343  = ex_fwd_err_lane6 ? { \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195  } : \$342 ;
+  assign \$344  = ex_fwd_relu_lane6 ? { \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131  } : \$343 ;
+  assign \$345  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$346  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$347  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$348  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$349  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$350  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$351  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$352  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$353  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$354  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$355  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$356  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$357  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$358  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$359  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$360  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$361  = ex_fwd_relu_lane7 ? \$352  : \$360 ;
+  assign \$362  = ex_backerr_lane7 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign \$363  = ex_fwd_err_lane7 ? { \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204  } : \$362 ;
+  assign \$364  = ex_fwd_relu_lane7 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$363 ;
+  assign \$365  = sb12[0] & sb12[52];
+  assign \$366  = sb10[0] & ibits[18];
+  assign \$367  = \busy$513  | \busy$514 ;
+  assign \$368  = | { sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$369  = \$367  | \$368 ;
+  assign pipe_busy = \$369  | \o__valid$526 ;
+  assign \$370  = ! ctl_state;
+  assign \$371  = ctl_state == 1'h1;
+  assign \$372  = ctl_state == 2'h2;
+  assign \$373  = ctl_state == 2'h3;
+  assign \$374  = ctl_state == 3'h4;
+  assign \$375  = ctl_state == 3'h5;
+  assign \$376  = ctl_state == 3'h6;
+  assign \$377  = ctl_state == 3'h7;
+  assign \$378  = ctl_state == 4'h8;
   assign \$379  = rows_a * rows_b;
   assign \$380  = ~ issuing;
-  assign \$381  = | { \i__valid$206 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$381  = | { \i__valid$205 , s4_valid, s3_valid, s2_valid, s1_valid };
   assign \$382  = ~ \$381 ;
   assign \$383  = \$380  & \$382 ;
   assign \$384  = rows_done == \$2 ;
@@ -2858,67 +3119,67 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$386  = ~ pipe_busy;
   assign \$387  = \$385  & \$386 ;
   assign \$394  = ! hdr_mem;
-  assign \$395  = hread_sel_prog0 ? \r_data$576 [31:0] : 32'd0;
+  assign \$395  = hread_sel_prog0 ? \r_data$586 [31:0] : 32'd0;
   assign \$396  = ! hdr_mem;
-  assign \$397  = hread_sel_prog1 ? \r_data$576 [63:32] : 32'd0;
+  assign \$397  = hread_sel_prog1 ? \r_data$586 [63:32] : 32'd0;
   assign \$398  = ! hdr_mem;
-  assign \$399  = hread_sel_prog2 ? \r_data$576 [95:64] : 32'd0;
+  assign \$399  = hread_sel_prog2 ? \r_data$586 [95:64] : 32'd0;
   assign \$400  = ! hdr_mem;
-  assign \$401  = hread_sel_prog3 ? \r_data$576 [127:96] : 32'd0;
+  assign \$401  = hread_sel_prog3 ? \r_data$586 [127:96] : 32'd0;
   assign \$402  = hdr_mem == 1'h1;
-  assign \$403  = hread_sel_wf0 ? \r_data$178 [31:0] : 32'd0;
+  assign \$403  = hread_sel_wf0 ? \r_data$177 [31:0] : 32'd0;
   assign \$404  = hdr_mem == 1'h1;
-  assign \$405  = hread_sel_wf1 ? \r_data$178 [63:32] : 32'd0;
+  assign \$405  = hread_sel_wf1 ? \r_data$177 [63:32] : 32'd0;
   assign \$406  = hdr_mem == 1'h1;
-  assign \$407  = hread_sel_wf2 ? \r_data$178 [95:64] : 32'd0;
+  assign \$407  = hread_sel_wf2 ? \r_data$177 [95:64] : 32'd0;
   assign \$408  = hdr_mem == 1'h1;
-  assign \$409  = hread_sel_wf3 ? \r_data$178 [127:96] : 32'd0;
+  assign \$409  = hread_sel_wf3 ? \r_data$177 [127:96] : 32'd0;
   assign \$410  = hdr_mem == 2'h2;
-  assign \$411  = hread_sel_wt0 ? \r_data$188 [31:0] : 32'd0;
+  assign \$411  = hread_sel_wt0 ? \r_data$187 [31:0] : 32'd0;
   assign \$412  = hdr_mem == 2'h2;
-  assign \$413  = hread_sel_wt1 ? \r_data$188 [63:32] : 32'd0;
+  assign \$413  = hread_sel_wt1 ? \r_data$187 [63:32] : 32'd0;
   assign \$414  = hdr_mem == 2'h2;
-  assign \$415  = hread_sel_wt2 ? \r_data$188 [95:64] : 32'd0;
+  assign \$415  = hread_sel_wt2 ? \r_data$187 [95:64] : 32'd0;
   assign \$416  = hdr_mem == 2'h2;
-  assign \$417  = hread_sel_wt3 ? \r_data$188 [127:96] : 32'd0;
+  assign \$417  = hread_sel_wt3 ? \r_data$187 [127:96] : 32'd0;
   assign \$418  = hdr_mem == 2'h3;
-  assign \$419  = hread_sel_af0 ? \r_data$211 [31:0] : 32'd0;
+  assign \$419  = hread_sel_af0 ? \r_data$210 [31:0] : 32'd0;
   assign \$420  = hdr_mem == 2'h3;
-  assign \$421  = hread_sel_af1 ? \r_data$211 [63:32] : 32'd0;
+  assign \$421  = hread_sel_af1 ? \r_data$210 [63:32] : 32'd0;
   assign \$422  = hdr_mem == 3'h4;
-  assign \$423  = hread_sel_ag0 ? \r_data$212 [31:0] : 32'd0;
+  assign \$423  = hread_sel_ag0 ? \r_data$211 [31:0] : 32'd0;
   assign \$424  = hdr_mem == 3'h4;
-  assign \$425  = hread_sel_ag1 ? \r_data$212 [63:32] : 32'd0;
+  assign \$425  = hread_sel_ag1 ? \r_data$211 [63:32] : 32'd0;
   assign \$426  = hdr_mem == 3'h5;
-  assign \$427  = hread_sel_y0 ? \r_data$598 [31:0] : 32'd0;
+  assign \$427  = hread_sel_y0 ? \r_data$608 [31:0] : 32'd0;
   assign \$428  = hdr_mem == 3'h5;
-  assign \$429  = hread_sel_y1 ? \r_data$598 [63:32] : 32'd0;
+  assign \$429  = hread_sel_y1 ? \r_data$608 [63:32] : 32'd0;
   assign \$430  = hdr_mem == 3'h6;
-  assign \$431  = hread_sel_rg0 ? \r_data$226  : 16'h0000;
+  assign \$431  = hread_sel_rg0 ? \r_data$225  : 16'h0000;
   assign \$432  = hdr_mem == 3'h7;
-  assign \$433  = hread_sel_d0 ? \r_data$196 [31:0] : 32'd0;
+  assign \$433  = hread_sel_d0 ? \r_data$195 [31:0] : 32'd0;
   assign \$434  = hdr_mem == 3'h7;
-  assign \$435  = hread_sel_d1 ? \r_data$196 [63:32] : 32'd0;
+  assign \$435  = hread_sel_d1 ? \r_data$195 [63:32] : 32'd0;
   assign \$436  = hdr_mem == 3'h7;
-  assign \$437  = hread_sel_d2 ? \r_data$196 [95:64] : 32'd0;
+  assign \$437  = hread_sel_d2 ? \r_data$195 [95:64] : 32'd0;
   assign \$438  = hdr_mem == 3'h7;
-  assign \$439  = hread_sel_d3 ? \r_data$196 [127:96] : 32'd0;
+  assign \$439  = hread_sel_d3 ? \r_data$195 [127:96] : 32'd0;
   assign \$440  = hdr_mem == 3'h7;
-  assign \$441  = hread_sel_d4 ? \r_data$196 [159:128] : 32'd0;
+  assign \$441  = hread_sel_d4 ? \r_data$195 [159:128] : 32'd0;
   assign \$442  = hdr_mem == 3'h7;
-  assign \$443  = hread_sel_d5 ? \r_data$196 [191:160] : 32'd0;
+  assign \$443  = hread_sel_d5 ? \r_data$195 [191:160] : 32'd0;
   assign \$444  = hdr_mem == 3'h7;
-  assign \$445  = hread_sel_d6 ? \r_data$196 [223:192] : 32'd0;
+  assign \$445  = hread_sel_d6 ? \r_data$195 [223:192] : 32'd0;
   assign \$446  = hdr_mem == 3'h7;
-  assign \$447  = hread_sel_d7 ? \r_data$196 [255:224] : 32'd0;
+  assign \$447  = hread_sel_d7 ? \r_data$195 [255:224] : 32'd0;
   assign \$448  = hdr_mem == 4'h8;
-  assign \$449  = hread_sel_pred0 ? \r_data$613  : 8'h00;
+  assign \$449  = hread_sel_pred0 ? \r_data$623  : 8'h00;
   assign \$450  = hdr_mem == 4'h9;
   assign \$451  = hread_sel_csr0 ? csr_q2 : 32'd0;
   assign \$452  = hdr_mem == 4'ha;
-  assign \$453  = hread_sel_e0 ? \r_data$198 [31:0] : 32'd0;
+  assign \$453  = hread_sel_e0 ? \r_data$197 [31:0] : 32'd0;
   assign \$454  = hdr_mem == 4'ha;
-  assign \$455  = hread_sel_e1 ? \r_data$198 [63:32] : 32'd0;
+  assign \$455  = hread_sel_e1 ? \r_data$197 [63:32] : 32'd0;
   assign \$456  = hread_prog | hread_wf;
   assign \$457  = \$456  | hread_wt;
   assign \$458  = \$457  | hread_af;
@@ -2929,67 +3190,67 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$463  = \$462  | hread_pred;
   assign \$464  = \$463  | hread_csr;
   assign \$465  = \$464  | hread_e;
-  assign \$466  = | s_axis_tdata[55:32];
-  assign \$467  = | s_axis_tdata[55:32];
+  assign \$466  = | hcount;
+  assign \$467  = | hcount;
   assign \$469  = 1'h0 + \$468 ;
   assign \$471  = \$469  + \$470 ;
-  assign \$472  = ! s_axis_tdata[13:8];
-  assign \$473  = s_axis_tdata[13:8] == 1'h1;
-  assign \$474  = s_axis_tdata[13:8] == 2'h2;
-  assign \$475  = s_axis_tdata[13:8] == 2'h3;
-  assign \$476  = s_axis_tdata[13:8] == 3'h4;
-  assign \$477  = s_axis_tdata[13:8] == 3'h5;
-  assign \$478  = s_axis_tdata[13:8] == 3'h6;
-  assign \$479  = s_axis_tdata[13:8] == 3'h7;
-  assign \$480  = s_axis_tdata[13:8] == 4'h8;
-  assign \$481  = s_axis_tdata[13:8] == 4'h9;
-  assign \$482  = s_axis_tdata[13:8] == 4'ha;
-  assign \$483  = s_axis_tdata[13:8] == 4'hb;
-  assign \$484  = s_axis_tdata[13:8] == 4'hc;
-  assign \$485  = s_axis_tdata[13:8] == 4'hd;
-  assign \$486  = s_axis_tdata[13:8] == 4'he;
-  assign \$487  = s_axis_tdata[13:8] == 4'hf;
-  assign \$488  = s_axis_tdata[13:8] == 5'h10;
-  assign \$489  = s_axis_tdata[13:8] == 5'h11;
-  assign \$490  = s_axis_tdata[13:8] == 5'h12;
-  assign \$491  = s_axis_tdata[13:8] == 5'h13;
-  assign \$492  = s_axis_tdata[13:8] == 5'h14;
-  assign \$493  = s_axis_tdata[13:8] == 5'h15;
-  assign \$494  = s_axis_tdata[13:8] == 5'h16;
-  assign \$495  = s_axis_tdata[13:8] == 5'h17;
-  assign \$496  = s_axis_tdata[13:8] == 5'h18;
-  assign \$497  = s_axis_tdata[13:8] == 5'h19;
-  assign \$498  = s_axis_tdata[13:8] == 5'h1a;
-  assign \$499  = s_axis_tdata[13:8] == 5'h1b;
-  assign \$500  = s_axis_tdata[13:8] == 5'h1c;
-  assign \$501  = s_axis_tdata[13:8] == 5'h1d;
-  assign \$502  = s_axis_tdata[13:8] == 5'h1e;
-  assign \$503  = s_axis_tdata[13:8] == 5'h1f;
-  assign \$504  = haddr + 1'h1;
-  assign \$505  = hcount - 1'h1;
-  assign \$506  = hcount == 1'h1;
-  assign \$507  = haddr + 1'h1;
-  assign \$508  = hcount - 1'h1;
-  assign \$509  = out_cnt - 1'h1;
-  assign \$510  = m_axis_tvalid & m_axis_tready;
-  assign \$511  = \$510  & m_axis_tlast;
-  assign \$512  = fcnt == 3'h4;
-  assign \$513  = fcnt == 3'h5;
-  assign \$514  = fcnt == 3'h6;
-  assign \$515  = fcnt + 1'h1;
-  assign \$516  = fcnt == 3'h7;
-  assign \$517  = ! ibits[2:0];
-  assign \$518  = ~ mode;
-  assign \$519  = step_count + 1'h1;
-  assign \$520  = ibits[54:39] - 1'h1;
-  assign \$521  = ibits[54:39] - 2'h2;
-  assign \$522  = ibits[28:19] - 2'h2;
-  assign \$523  = ibits[38:29] - 1'h1;
-  assign \$524  = ibits[38:29] - 2'h2;
-  assign \$525  = ibits[54:39] == 1'h1;
-  assign \$526  = ibits[38:29] == 1'h1;
-  assign \$527  = ibits[28:19] == 1'h1;
-  assign \$528  = ibits[38:29] == 1'h1;
+  assign \$472  = haddr + 1'h1;
+  assign \$473  = hcount - 1'h1;
+  assign \$474  = hcount == 1'h1;
+  assign \$475  = haddr + 1'h1;
+  assign \$476  = hcount - 1'h1;
+  assign \$477  = out_cnt - 1'h1;
+  assign \$478  = m_axis_tvalid & m_axis_tready;
+  assign \$479  = \$478  & m_axis_tlast;
+  assign \$480  = fcnt == 3'h4;
+  assign \$481  = fcnt == 3'h5;
+  assign \$482  = fcnt == 3'h6;
+  assign \$483  = fcnt + 1'h1;
+  assign \$484  = fcnt == 3'h7;
+  assign \$485  = ! ibits[2:0];
+  assign \$486  = ~ mode;
+  assign \$487  = step_count + 1'h1;
+  assign \$488  = ibits[54:39] - 1'h1;
+  assign \$489  = ibits[54:39] - 2'h2;
+  assign \$490  = ibits[28:19] - 2'h2;
+  assign \$491  = ibits[38:29] - 1'h1;
+  assign \$492  = ibits[38:29] - 2'h2;
+  assign \$493  = ibits[54:39] == 1'h1;
+  assign \$494  = ibits[38:29] == 1'h1;
+  assign \$495  = ibits[28:19] == 1'h1;
+  assign \$496  = ibits[38:29] == 1'h1;
+  assign \$497  = ibits[2:0] == 1'h1;
+  assign \$498  = ibits[2:0] == 2'h2;
+  assign \$499  = ibits[2:0] == 2'h3;
+  assign \$500  = ibits[2:0] == 3'h4;
+  assign \$501  = ibits[2:0] == 1'h1;
+  assign \$502  = ibits[2:0] == 2'h2;
+  assign \$503  = ibits[2:0] == 2'h3;
+  assign \$504  = ibits[2:0] == 3'h4;
+  assign \$505  = ibits[2:0] == 1'h1;
+  assign \$506  = ibits[2:0] == 2'h2;
+  assign \$507  = ibits[2:0] == 2'h3;
+  assign \$508  = ibits[2:0] == 3'h4;
+  assign \$509  = ibits[2:0] == 1'h1;
+  assign \$510  = ibits[2:0] == 2'h2;
+  assign \$511  = ibits[2:0] == 2'h3;
+  assign \$512  = ibits[2:0] == 3'h4;
+  assign \$513  = ibits[2:0] == 1'h1;
+  assign \$514  = ibits[2:0] == 2'h2;
+  assign \$515  = ibits[2:0] == 2'h3;
+  assign \$516  = ibits[2:0] == 3'h4;
+  assign \$517  = ibits[2:0] == 1'h1;
+  assign \$518  = ibits[2:0] == 2'h2;
+  assign \$519  = ibits[2:0] == 2'h3;
+  assign \$520  = ibits[2:0] == 3'h4;
+  assign \$521  = ibits[2:0] == 1'h1;
+  assign \$522  = ibits[2:0] == 2'h2;
+  assign \$523  = ibits[2:0] == 2'h3;
+  assign \$524  = ibits[2:0] == 3'h4;
+  assign \$525  = ibits[2:0] == 1'h1;
+  assign \$526  = ibits[2:0] == 2'h2;
+  assign \$527  = ibits[2:0] == 2'h3;
+  assign \$528  = ibits[2:0] == 3'h4;
   assign \$529  = ibits[2:0] == 1'h1;
   assign \$530  = ibits[2:0] == 2'h2;
   assign \$531  = ibits[2:0] == 2'h3;
@@ -3010,117 +3271,165 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$546  = ibits[2:0] == 2'h2;
   assign \$547  = ibits[2:0] == 2'h3;
   assign \$548  = ibits[2:0] == 3'h4;
-  assign \$549  = ibits[2:0] == 1'h1;
-  assign \$550  = ibits[2:0] == 2'h2;
-  assign \$551  = ibits[2:0] == 2'h3;
-  assign \$552  = ibits[2:0] == 3'h4;
-  assign \$553  = ibits[2:0] == 1'h1;
-  assign \$554  = ibits[2:0] == 2'h2;
-  assign \$555  = ibits[2:0] == 2'h3;
-  assign \$556  = ibits[2:0] == 3'h4;
-  assign \$557  = ibits[2:0] == 1'h1;
-  assign \$558  = ibits[2:0] == 2'h2;
-  assign \$559  = ibits[2:0] == 2'h3;
-  assign \$560  = ibits[2:0] == 3'h4;
-  assign \$561  = ibits[2:0] == 1'h1;
-  assign \$562  = ibits[2:0] == 2'h2;
-  assign \$563  = ibits[2:0] == 2'h3;
-  assign \$564  = ibits[2:0] == 3'h4;
-  assign \$565  = pc + 1'h1;
-  assign \$566  = ibase + 2'h3;
-  assign \$567  = cycle_count + 1'h1;
-  assign \$568  = phase_cycles0 + 1'h1;
-  assign \$569  = phase_cycles1 + 1'h1;
-  assign \$570  = phase_cycles2 + 1'h1;
-  assign \$571  = phase_cycles3 + 1'h1;
-  assign \$572  = phase_cycles4 + 1'h1;
-  assign \$573  = phase_cycles5 + 1'h1;
-  assign \$574  = phase_cycles6 + 1'h1;
+  assign \$549  = pc + 1'h1;
+  assign \$550  = ibase + 2'h3;
+  assign \$551  = cycle_count + 1'h1;
+  assign \$552  = ! pc;
+  assign \$553  = counting & \$552 ;
+  assign \$554  = phase_cycles0 + 1'h1;
+  assign \$555  = pc == 1'h1;
+  assign \$556  = counting & \$555 ;
+  assign \$557  = phase_cycles1 + 1'h1;
+  assign \$558  = pc == 2'h2;
+  assign \$559  = counting & \$558 ;
+  assign \$560  = phase_cycles2 + 1'h1;
+  assign \$561  = pc == 2'h3;
+  assign \$562  = counting & \$561 ;
+  assign \$563  = phase_cycles3 + 1'h1;
+  assign \$564  = pc == 3'h4;
+  assign \$565  = counting & \$564 ;
+  assign \$566  = phase_cycles4 + 1'h1;
+  assign \$567  = pc == 3'h5;
+  assign \$568  = counting & \$567 ;
+  assign \$569  = phase_cycles5 + 1'h1;
+  assign \$570  = pc == 3'h6;
+  assign \$571  = counting & \$570 ;
+  assign \$572  = phase_cycles6 + 1'h1;
+  assign \$573  = pc == 3'h7;
+  assign \$574  = counting & \$573 ;
   assign \$575  = phase_cycles7 + 1'h1;
-  assign \$576  = phase_cycles8 + 1'h1;
-  assign \$577  = phase_cycles9 + 1'h1;
-  assign \$578  = phase_cycles10 + 1'h1;
-  assign \$579  = phase_cycles11 + 1'h1;
-  assign \$580  = phase_cycles12 + 1'h1;
-  assign \$581  = phase_cycles13 + 1'h1;
-  assign \$582  = phase_cycles14 + 1'h1;
-  assign \$583  = phase_cycles15 + 1'h1;
-  assign \$584  = phase_cycles16 + 1'h1;
-  assign \$585  = phase_cycles17 + 1'h1;
-  assign \$586  = phase_cycles18 + 1'h1;
-  assign \$587  = phase_cycles19 + 1'h1;
-  assign \$588  = phase_cycles20 + 1'h1;
-  assign \$589  = phase_cycles21 + 1'h1;
-  assign \$590  = phase_cycles22 + 1'h1;
-  assign \$591  = phase_cycles23 + 1'h1;
-  assign \$592  = phase_cycles24 + 1'h1;
-  assign \$593  = phase_cycles25 + 1'h1;
-  assign \$594  = phase_cycles26 + 1'h1;
-  assign \$595  = phase_cycles27 + 1'h1;
-  assign \$596  = phase_cycles28 + 1'h1;
-  assign \$597  = phase_cycles29 + 1'h1;
-  assign \$598  = phase_cycles30 + 1'h1;
-  assign \$599  = phase_cycles31 + 1'h1;
-  assign \$600  = issue & k_last;
-  assign \$601  = ~ since_ok;
-  assign \$602  = since_last + 1'h1;
-  assign \$603  = since_last == 4'he;
-  assign \$604  = ! klen_m1;
-  assign \$605  = ! nt_m1;
-  assign \$606  = mi + 1'h1;
-  assign \$607  = mi == mt_m2;
-  assign \$608  = nrow + ibits[86:71];
-  assign \$609  = nrow + ibits[86:71];
-  assign \$610  = ni + 1'h1;
-  assign \$611  = ni == nt_m2;
-  assign \$612  = wcol + ibits[118:103];
-  assign \$613  = wcol + ibits[118:103];
-  assign \$614  = ki + 1'h1;
-  assign \$615  = ki == klen_m2;
-  assign \$616  = naddr + 1'h1;
-  assign \$617  = waddr + 1'h1;
-  assign \$618  = \i__valid$206  & \i__ready$735 ;
-  assign \$619  = \i__valid$206  & \i__ready$735 ;
-  assign \$620  = mac_steps + 1'h1;
-  assign \$621  = \o__payload$160 [2:0] == 3'h6;
-  assign \$622  = \o__valid$516  & \$621 ;
-  assign \$623  = ! nt_m1;
-  assign \$624  = o_mrow + ibits[166:151];
-  assign \$625  = o_mrow + ibits[166:151];
-  assign \$626  = a_mrow + ibits[166:151];
-  assign \$627  = a_mrow + ibits[166:151];
-  assign \$628  = t_mrow + ibits[214:199];
-  assign \$629  = t_mrow + ibits[214:199];
-  assign \$630  = p_mrow + 4'h8;
-  assign \$631  = en + 1'h1;
-  assign \$632  = en == nt_m2;
-  assign \$633  = e_nlane + 4'h8;
-  assign \$634  = o_tile + ibits[150:135];
-  assign \$635  = a_tile + ibits[150:135];
-  assign \$636  = t_tile + 4'h8;
-  assign \$637  = p_mrow + \o__payload$160 [2:0];
-  assign \$638  = e_nlane + 1'h0;
-  assign \$639  = \$638  < ibits[230:215];
-  assign \$640  = e_nlane + 1'h1;
-  assign \$641  = \$640  < ibits[230:215];
-  assign \$642  = e_nlane + 2'h2;
-  assign \$643  = \$642  < ibits[230:215];
-  assign \$644  = e_nlane + 2'h3;
-  assign \$645  = \$644  < ibits[230:215];
-  assign \$646  = e_nlane + 3'h4;
-  assign \$647  = \$646  < ibits[230:215];
-  assign \$648  = e_nlane + 3'h5;
-  assign \$649  = \$648  < ibits[230:215];
-  assign \$650  = e_nlane + 3'h6;
-  assign \$651  = \$650  < ibits[230:215];
-  assign \$652  = e_nlane + 3'h7;
-  assign \$653  = \$652  < ibits[230:215];
-  assign \$654  = rows_done + 1'h1;
-  assign \$655  = | { \overflow$773 , \overflow$772 , \overflow$771 , \overflow$770 , \overflow$769 , \overflow$768 , \overflow$767 , overflow };
-  assign \$656  = | { \wrapped$781 , \wrapped$780 , \wrapped$779 , \wrapped$778 , \wrapped$777 , \wrapped$776 , \wrapped$775 , wrapped };
-  assign \$657  = ~ \i__ready$735 ;
-  assign \$658  = \i__valid$206  & \$657 ;
-  assign \$659  = flags | { 4'h0, \$658 , \$656 , \$655 , 1'h0 };
+  assign \$576  = pc == 4'h8;
+  assign \$577  = counting & \$576 ;
+  assign \$578  = phase_cycles8 + 1'h1;
+  assign \$579  = pc == 4'h9;
+  assign \$580  = counting & \$579 ;
+  assign \$581  = phase_cycles9 + 1'h1;
+  assign \$582  = pc == 4'ha;
+  assign \$583  = counting & \$582 ;
+  assign \$584  = phase_cycles10 + 1'h1;
+  assign \$585  = pc == 4'hb;
+  assign \$586  = counting & \$585 ;
+  assign \$587  = phase_cycles11 + 1'h1;
+  assign \$588  = pc == 4'hc;
+  assign \$589  = counting & \$588 ;
+  assign \$590  = phase_cycles12 + 1'h1;
+  assign \$591  = pc == 4'hd;
+  assign \$592  = counting & \$591 ;
+  assign \$593  = phase_cycles13 + 1'h1;
+  assign \$594  = pc == 4'he;
+  assign \$595  = counting & \$594 ;
+  assign \$596  = phase_cycles14 + 1'h1;
+  assign \$597  = pc == 4'hf;
+  assign \$598  = counting & \$597 ;
+  assign \$599  = phase_cycles15 + 1'h1;
+  assign \$600  = pc == 5'h10;
+  assign \$601  = counting & \$600 ;
+  assign \$602  = phase_cycles16 + 1'h1;
+  assign \$603  = pc == 5'h11;
+  assign \$604  = counting & \$603 ;
+  assign \$605  = phase_cycles17 + 1'h1;
+  assign \$606  = pc == 5'h12;
+  assign \$607  = counting & \$606 ;
+  assign \$608  = phase_cycles18 + 1'h1;
+  assign \$609  = pc == 5'h13;
+  assign \$610  = counting & \$609 ;
+  assign \$611  = phase_cycles19 + 1'h1;
+  assign \$612  = pc == 5'h14;
+  assign \$613  = counting & \$612 ;
+  assign \$614  = phase_cycles20 + 1'h1;
+  assign \$615  = pc == 5'h15;
+  assign \$616  = counting & \$615 ;
+  assign \$617  = phase_cycles21 + 1'h1;
+  assign \$618  = pc == 5'h16;
+  assign \$619  = counting & \$618 ;
+  assign \$620  = phase_cycles22 + 1'h1;
+  assign \$621  = pc == 5'h17;
+  assign \$622  = counting & \$621 ;
+  assign \$623  = phase_cycles23 + 1'h1;
+  assign \$624  = pc == 5'h18;
+  assign \$625  = counting & \$624 ;
+  assign \$626  = phase_cycles24 + 1'h1;
+  assign \$627  = pc == 5'h19;
+  assign \$628  = counting & \$627 ;
+  assign \$629  = phase_cycles25 + 1'h1;
+  assign \$630  = pc == 5'h1a;
+  assign \$631  = counting & \$630 ;
+  assign \$632  = phase_cycles26 + 1'h1;
+  assign \$633  = pc == 5'h1b;
+  assign \$634  = counting & \$633 ;
+  assign \$635  = phase_cycles27 + 1'h1;
+  assign \$636  = pc == 5'h1c;
+  assign \$637  = counting & \$636 ;
+  assign \$638  = phase_cycles28 + 1'h1;
+  assign \$639  = pc == 5'h1d;
+  assign \$640  = counting & \$639 ;
+  assign \$641  = phase_cycles29 + 1'h1;
+  assign \$642  = pc == 5'h1e;
+  assign \$643  = counting & \$642 ;
+  assign \$644  = phase_cycles30 + 1'h1;
+  assign \$645  = pc == 5'h1f;
+  assign \$646  = counting & \$645 ;
+  assign \$647  = phase_cycles31 + 1'h1;
+  assign \$648  = issue & k_last;
+  assign \$649  = ~ since_ok;
+  assign \$650  = since_last + 1'h1;
+  assign \$651  = since_last == 4'he;
+  assign \$652  = ! klen_m1;
+  assign \$653  = ! nt_m1;
+  assign \$654  = mi + 1'h1;
+  assign \$655  = mi == mt_m2;
+  assign \$656  = nrow + ibits[86:71];
+  assign \$657  = nrow + ibits[86:71];
+  assign \$658  = ni + 1'h1;
+  assign \$659  = ni == nt_m2;
+  assign \$660  = wcol + ibits[118:103];
+  assign \$661  = wcol + ibits[118:103];
+  assign \$662  = ki + 1'h1;
+  assign \$663  = ki == klen_m2;
+  assign \$664  = naddr + 1'h1;
+  assign \$665  = waddr + 1'h1;
+  assign \$666  = \i__valid$205  & \i__ready$750 ;
+  assign \$667  = \i__valid$205  & \i__ready$750 ;
+  assign \$668  = mac_steps + 1'h1;
+  assign \$669  = \o__payload$159 [2:0] == 3'h6;
+  assign \$670  = \o__valid$526  & \$669 ;
+  assign \$671  = ! nt_m1;
+  assign \$672  = o_mrow + ibits[166:151];
+  assign \$673  = o_mrow + ibits[166:151];
+  assign \$674  = a_mrow + ibits[166:151];
+  assign \$675  = a_mrow + ibits[166:151];
+  assign \$676  = t_mrow + ibits[214:199];
+  assign \$677  = t_mrow + ibits[214:199];
+  assign \$678  = p_mrow + 4'h8;
+  assign \$679  = en + 1'h1;
+  assign \$680  = en == nt_m2;
+  assign \$681  = e_nlane + 4'h8;
+  assign \$682  = o_tile + ibits[150:135];
+  assign \$683  = a_tile + ibits[150:135];
+  assign \$684  = t_tile + 4'h8;
+  assign \$685  = p_mrow + \o__payload$159 [2:0];
+  assign \$686  = e_nlane + 1'h0;
+  assign \$687  = \$686  < ibits[230:215];
+  assign \$688  = e_nlane + 1'h1;
+  assign \$689  = \$688  < ibits[230:215];
+  assign \$690  = e_nlane + 2'h2;
+  assign \$691  = \$690  < ibits[230:215];
+  assign \$692  = e_nlane + 2'h3;
+  assign \$693  = \$692  < ibits[230:215];
+  assign \$694  = e_nlane + 3'h4;
+  assign \$695  = \$694  < ibits[230:215];
+  assign \$696  = e_nlane + 3'h5;
+  assign \$697  = \$696  < ibits[230:215];
+  assign \$698  = e_nlane + 3'h6;
+  assign \$699  = \$698  < ibits[230:215];
+  assign \$700  = e_nlane + 3'h7;
+  assign \$701  = \$700  < ibits[230:215];
+  assign \$702  = rows_done + 1'h1;
+  assign \$703  = | { \overflow$844 , \overflow$843 , \overflow$842 , \overflow$841 , \overflow$840 , \overflow$839 , \overflow$838 , overflow };
+  assign \$704  = | { \wrapped$852 , \wrapped$851 , \wrapped$850 , \wrapped$849 , \wrapped$848 , \wrapped$847 , \wrapped$846 , wrapped };
+  assign \$705  = ~ \i__ready$750 ;
+  assign \$706  = \i__valid$205  & \$705 ;
+  assign \$707  = flags | { 4'h0, \$706 , \$704 , \$703 , 1'h0 };
   always @(posedge clk)
     rows_a <= ibits[28:19];
   always @(posedge clk)
@@ -3128,902 +3437,1046 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     rows_p <= \$379 ;
   always @(posedge clk)
-    drained <= \$660 ;
+    drained <= \$708 ;
   always @(posedge clk)
-    csr_addr_hi0 <= \$661 ;
+    csr_addr_hi0 <= \$709 ;
   always @(posedge clk)
-    csr_addr_hi1 <= \$662 ;
+    csr_addr_hi1 <= \$710 ;
   always @(posedge clk)
-    csr_addr_lo0 <= \$663 ;
+    csr_addr_lo0 <= \$711 ;
   always @(posedge clk)
-    csr_group0 <= \$664 ;
+    csr_group0 <= \$712 ;
   always @(posedge clk)
-    csr_addr_lo1 <= \$665 ;
+    csr_addr_lo1 <= \$713 ;
   always @(posedge clk)
-    csr_group1 <= \$666 ;
+    csr_group1 <= \$714 ;
   always @(posedge clk)
-    csr_addr_lo2 <= \$667 ;
+    csr_addr_lo2 <= \$715 ;
   always @(posedge clk)
-    csr_group2 <= \$668 ;
+    csr_group2 <= \$716 ;
   always @(posedge clk)
-    csr_addr_lo3 <= \$669 ;
+    csr_addr_lo3 <= \$717 ;
   always @(posedge clk)
-    csr_group3 <= \$670 ;
+    csr_group3 <= \$718 ;
   always @(posedge clk)
-    csr_addr_lo4 <= \$671 ;
+    csr_addr_lo4 <= \$719 ;
   always @(posedge clk)
-    csr_group4 <= \$672 ;
+    csr_group4 <= \$720 ;
   always @(posedge clk)
-    csr_q0 <= \$673 ;
+    csr_q0 <= \$721 ;
   always @(posedge clk)
-    csr_q1 <= \$674 ;
+    csr_q1 <= \$722 ;
   always @(posedge clk)
-    csr_q2 <= \$675 ;
+    csr_q2 <= \$723 ;
   always @(posedge clk)
-    hread_sel_prog0 <= \$676 ;
+    hread_sel_prog0 <= \$724 ;
   always @(posedge clk)
-    hread_prog <= \$677 ;
+    hread_prog <= \$725 ;
   always @(posedge clk)
-    hread_sel_prog1 <= \$678 ;
+    hread_sel_prog1 <= \$726 ;
   always @(posedge clk)
-    hread_sel_prog2 <= \$679 ;
+    hread_sel_prog2 <= \$727 ;
   always @(posedge clk)
-    hread_sel_prog3 <= \$680 ;
+    hread_sel_prog3 <= \$728 ;
   always @(posedge clk)
-    hread_sel_wf0 <= \$681 ;
+    hread_sel_wf0 <= \$729 ;
   always @(posedge clk)
-    hread_wf <= \$682 ;
+    hread_wf <= \$730 ;
   always @(posedge clk)
-    hread_sel_wf1 <= \$683 ;
+    hread_sel_wf1 <= \$731 ;
   always @(posedge clk)
-    hread_sel_wf2 <= \$684 ;
+    hread_sel_wf2 <= \$732 ;
   always @(posedge clk)
-    hread_sel_wf3 <= \$685 ;
+    hread_sel_wf3 <= \$733 ;
   always @(posedge clk)
-    hread_sel_wt0 <= \$686 ;
+    hread_sel_wt0 <= \$734 ;
   always @(posedge clk)
-    hread_wt <= \$687 ;
+    hread_wt <= \$735 ;
   always @(posedge clk)
-    hread_sel_wt1 <= \$688 ;
+    hread_sel_wt1 <= \$736 ;
   always @(posedge clk)
-    hread_sel_wt2 <= \$689 ;
+    hread_sel_wt2 <= \$737 ;
   always @(posedge clk)
-    hread_sel_wt3 <= \$690 ;
+    hread_sel_wt3 <= \$738 ;
   always @(posedge clk)
-    hread_sel_af0 <= \$691 ;
+    hread_sel_af0 <= \$739 ;
   always @(posedge clk)
-    hread_af <= \$692 ;
+    hread_af <= \$740 ;
   always @(posedge clk)
-    hread_sel_af1 <= \$693 ;
+    hread_sel_af1 <= \$741 ;
   always @(posedge clk)
-    hread_sel_ag0 <= \$694 ;
+    hread_sel_ag0 <= \$742 ;
   always @(posedge clk)
-    hread_ag <= \$695 ;
+    hread_ag <= \$743 ;
   always @(posedge clk)
-    hread_sel_ag1 <= \$696 ;
+    hread_sel_ag1 <= \$744 ;
   always @(posedge clk)
-    hread_sel_y0 <= \$697 ;
+    hread_sel_y0 <= \$745 ;
   always @(posedge clk)
-    hread_y <= \$698 ;
+    hread_y <= \$746 ;
   always @(posedge clk)
-    hread_sel_y1 <= \$699 ;
+    hread_sel_y1 <= \$747 ;
   always @(posedge clk)
-    hread_sel_rg0 <= \$700 ;
+    hread_sel_rg0 <= \$748 ;
   always @(posedge clk)
-    hread_rg <= \$701 ;
+    hread_rg <= \$749 ;
   always @(posedge clk)
-    hread_sel_d0 <= \$702 ;
+    hread_sel_d0 <= \$750 ;
   always @(posedge clk)
-    hread_d <= \$703 ;
+    hread_d <= \$751 ;
   always @(posedge clk)
-    hread_sel_d1 <= \$704 ;
+    hread_sel_d1 <= \$752 ;
   always @(posedge clk)
-    hread_sel_d2 <= \$705 ;
+    hread_sel_d2 <= \$753 ;
   always @(posedge clk)
-    hread_sel_d3 <= \$706 ;
+    hread_sel_d3 <= \$754 ;
   always @(posedge clk)
-    hread_sel_d4 <= \$707 ;
+    hread_sel_d4 <= \$755 ;
   always @(posedge clk)
-    hread_sel_d5 <= \$708 ;
+    hread_sel_d5 <= \$756 ;
   always @(posedge clk)
-    hread_sel_d6 <= \$709 ;
+    hread_sel_d6 <= \$757 ;
   always @(posedge clk)
-    hread_sel_d7 <= \$710 ;
+    hread_sel_d7 <= \$758 ;
   always @(posedge clk)
-    hread_sel_pred0 <= \$711 ;
+    hread_sel_pred0 <= \$759 ;
   always @(posedge clk)
-    hread_pred <= \$712 ;
+    hread_pred <= \$760 ;
   always @(posedge clk)
-    hread_sel_csr0 <= \$713 ;
+    hread_sel_csr0 <= \$761 ;
   always @(posedge clk)
-    hread_csr <= \$714 ;
+    hread_csr <= \$762 ;
   always @(posedge clk)
-    hread_sel_e0 <= \$715 ;
+    hread_sel_e0 <= \$763 ;
   always @(posedge clk)
-    hread_e <= \$716 ;
+    hread_e <= \$764 ;
   always @(posedge clk)
-    hread_sel_e1 <= \$717 ;
+    hread_sel_e1 <= \$765 ;
   always @(posedge clk)
-    hread_data <= \$718 ;
+    hread_data <= \$766 ;
   always @(posedge clk)
-    clear <= \$719 ;
+    clear <= \$767 ;
   always @(posedge clk)
-    hdr_op <= \$720 ;
+    hdr_op <= \$768 ;
   always @(posedge clk)
-    hdr_mem <= \$721 ;
+    hdr_mem <= \$769 ;
   always @(posedge clk)
-    haddr <= \$722 ;
+    haddr <= \$770 ;
   always @(posedge clk)
-    hcount <= \$723 ;
+    hcount <= \$771 ;
   always @(posedge clk)
-    done <= \$724 ;
+    hdr_mode <= \$772 ;
   always @(posedge clk)
-    host_writing <= \$725 ;
+    done <= \$773 ;
   always @(posedge clk)
-    host_writing_ag <= \$726 ;
+    ctl_state <= \$774 ;
   always @(posedge clk)
-    host_writing_rg <= \$727 ;
+    host_writing <= \$775 ;
   always @(posedge clk)
-    host_writing_e <= \$728 ;
+    host_writing_ag <= \$776 ;
   always @(posedge clk)
-    host_writing_d <= \$729 ;
+    host_writing_rg <= \$777 ;
   always @(posedge clk)
-    host_writing_wf <= \$730 ;
+    host_writing_e <= \$778 ;
   always @(posedge clk)
-    host_writing_pred <= \$731 ;
+    host_writing_d <= \$779 ;
   always @(posedge clk)
-    host_writing_af <= \$732 ;
+    host_writing_wf <= \$780 ;
   always @(posedge clk)
-    host_writing_wt <= \$733 ;
+    host_writing_pred <= \$781 ;
   always @(posedge clk)
-    ctl_state <= \$734 ;
+    host_writing_af <= \$782 ;
   always @(posedge clk)
-    out_cnt <= \$735 ;
+    host_writing_wt <= \$783 ;
   always @(posedge clk)
-    rv0 <= \$736 ;
+    out_cnt <= \$784 ;
   always @(posedge clk)
-    rv1 <= \$737 ;
+    rv0 <= \$785 ;
   always @(posedge clk)
-    rv2 <= \$738 ;
+    rv1 <= \$786 ;
   always @(posedge clk)
-    rv3 <= \$739 ;
+    rv2 <= \$787 ;
   always @(posedge clk)
-    rv4 <= \$740 ;
+    rv3 <= \$788 ;
   always @(posedge clk)
-    rv5 <= \$741 ;
+    rv4 <= \$789 ;
   always @(posedge clk)
-    rv6 <= \$742 ;
+    rv5 <= \$790 ;
   always @(posedge clk)
-    host_reading <= \$743 ;
+    w_en <= \$791 ;
   always @(posedge clk)
-    pc <= \$744 ;
+    host_reading <= \$792 ;
   always @(posedge clk)
-    ibase <= \$745 ;
+    pc <= \$793 ;
   always @(posedge clk)
-    fcnt <= \$746 ;
+    ibase <= \$794 ;
   always @(posedge clk)
-    mode <= \$747 ;
+    fcnt <= \$795 ;
   always @(posedge clk)
-    counting <= \$748 ;
+    mode <= \$796 ;
   always @(posedge clk)
-    phase_en0 <= \$749 ;
+    counting <= \$797 ;
   always @(posedge clk)
-    phase_en1 <= \$750 ;
+    counters_clear <= \$798 ;
   always @(posedge clk)
-    phase_en2 <= \$751 ;
+    ibits_load0 <= \$799 ;
   always @(posedge clk)
-    phase_en3 <= \$752 ;
+    ibits_load1 <= \$800 ;
   always @(posedge clk)
-    phase_en4 <= \$753 ;
+    ibits_load2 <= \$801 ;
   always @(posedge clk)
-    phase_en5 <= \$754 ;
+    step_count <= \$802 ;
   always @(posedge clk)
-    phase_en6 <= \$755 ;
+    issuing <= \$803 ;
   always @(posedge clk)
-    phase_en7 <= \$756 ;
+    mi <= \$804 ;
   always @(posedge clk)
-    phase_en8 <= \$757 ;
+    ni <= \$805 ;
   always @(posedge clk)
-    phase_en9 <= \$758 ;
+    ki <= \$806 ;
   always @(posedge clk)
-    phase_en10 <= \$759 ;
+    nrow <= \$807 ;
   always @(posedge clk)
-    phase_en11 <= \$760 ;
+    naddr <= \$808 ;
   always @(posedge clk)
-    phase_en12 <= \$761 ;
+    wcol <= \$809 ;
   always @(posedge clk)
-    phase_en13 <= \$762 ;
+    waddr <= \$810 ;
   always @(posedge clk)
-    phase_en14 <= \$763 ;
+    klen_m1 <= \$811 ;
   always @(posedge clk)
-    phase_en15 <= \$764 ;
+    klen_m2 <= \$812 ;
   always @(posedge clk)
-    phase_en16 <= \$765 ;
+    mt_m2 <= \$813 ;
   always @(posedge clk)
-    phase_en17 <= \$766 ;
+    nt_m1 <= \$814 ;
   always @(posedge clk)
-    phase_en18 <= \$767 ;
+    nt_m2 <= \$815 ;
   always @(posedge clk)
-    phase_en19 <= \$768 ;
+    k_first <= \$816 ;
   always @(posedge clk)
-    phase_en20 <= \$769 ;
+    k_last <= \$817 ;
   always @(posedge clk)
-    phase_en21 <= \$770 ;
+    n_last <= \$818 ;
   always @(posedge clk)
-    phase_en22 <= \$771 ;
+    m_last <= \$819 ;
   always @(posedge clk)
-    phase_en23 <= \$772 ;
+    en <= \$820 ;
   always @(posedge clk)
-    phase_en24 <= \$773 ;
+    e_first <= \$821 ;
   always @(posedge clk)
-    phase_en25 <= \$774 ;
+    e_last <= \$822 ;
   always @(posedge clk)
-    phase_en26 <= \$775 ;
+    e_nlane <= \$823 ;
   always @(posedge clk)
-    phase_en27 <= \$776 ;
+    rows_done <= \$824 ;
   always @(posedge clk)
-    phase_en28 <= \$777 ;
+    o_mrow <= \$825 ;
   always @(posedge clk)
-    phase_en29 <= \$778 ;
+    o_tile <= \$826 ;
   always @(posedge clk)
-    phase_en30 <= \$779 ;
+    a_mrow <= \$827 ;
   always @(posedge clk)
-    phase_en31 <= \$780 ;
+    a_tile <= \$828 ;
   always @(posedge clk)
-    step_count <= \$781 ;
+    t_mrow <= \$829 ;
   always @(posedge clk)
-    ibits_load0 <= \$782 ;
+    t_tile <= \$830 ;
   always @(posedge clk)
-    ibits_load1 <= \$783 ;
+    p_mrow <= \$831 ;
   always @(posedge clk)
-    ibits_load2 <= \$784 ;
+    ex_fwd_relu <= \$832 ;
   always @(posedge clk)
-    issuing <= \$785 ;
+    ex_fwd_err <= \$833 ;
   always @(posedge clk)
-    mi <= \$786 ;
+    ex_backerr <= \$834 ;
   always @(posedge clk)
-    ni <= \$787 ;
+    ex_grad <= \$835 ;
   always @(posedge clk)
-    ki <= \$788 ;
+    ex_fwd_relu_cnt <= \$836 ;
   always @(posedge clk)
-    nrow <= \$789 ;
+    ex_fwd_err_cnt <= \$837 ;
   always @(posedge clk)
-    naddr <= \$790 ;
+    ex_backerr_cnt <= \$838 ;
   always @(posedge clk)
-    wcol <= \$791 ;
+    ex_grad_cnt <= \$839 ;
   always @(posedge clk)
-    waddr <= \$792 ;
+    ex_fwd_relu_trace <= \$840 ;
   always @(posedge clk)
-    klen_m1 <= \$793 ;
+    ex_fwd_err_trace <= \$841 ;
   always @(posedge clk)
-    klen_m2 <= \$794 ;
+    ex_backerr_trace <= \$842 ;
   always @(posedge clk)
-    mt_m2 <= \$795 ;
+    ex_grad_trace <= \$843 ;
   always @(posedge clk)
-    nt_m1 <= \$796 ;
+    ex_fwd_relu_xp_act <= \$844 ;
   always @(posedge clk)
-    nt_m2 <= \$797 ;
+    ex_fwd_err_xp_act <= \$845 ;
   always @(posedge clk)
-    k_first <= \$798 ;
+    ex_backerr_xp_act <= \$846 ;
   always @(posedge clk)
-    k_last <= \$799 ;
+    ex_grad_xp_act <= \$847 ;
   always @(posedge clk)
-    n_last <= \$800 ;
+    ex_fwd_relu_xp_w <= \$848 ;
   always @(posedge clk)
-    m_last <= \$801 ;
+    ex_fwd_err_xp_w <= \$849 ;
   always @(posedge clk)
-    en <= \$802 ;
+    ex_backerr_xp_w <= \$850 ;
   always @(posedge clk)
-    e_first <= \$803 ;
+    ex_grad_xp_w <= \$851 ;
   always @(posedge clk)
-    e_last <= \$804 ;
+    ex_fwd_relu_lane0 <= \$852 ;
   always @(posedge clk)
-    e_nlane <= \$805 ;
+    ex_fwd_err_lane0 <= \$853 ;
   always @(posedge clk)
-    rows_done <= \$806 ;
+    ex_backerr_lane0 <= \$854 ;
   always @(posedge clk)
-    o_mrow <= \$807 ;
+    ex_grad_lane0 <= \$855 ;
   always @(posedge clk)
-    o_tile <= \$808 ;
+    ex_fwd_relu_lane1 <= \$856 ;
   always @(posedge clk)
-    a_mrow <= \$809 ;
+    ex_fwd_err_lane1 <= \$857 ;
   always @(posedge clk)
-    a_tile <= \$810 ;
+    ex_backerr_lane1 <= \$858 ;
   always @(posedge clk)
-    t_mrow <= \$811 ;
+    ex_grad_lane1 <= \$859 ;
   always @(posedge clk)
-    t_tile <= \$812 ;
+    ex_fwd_relu_lane2 <= \$860 ;
   always @(posedge clk)
-    p_mrow <= \$813 ;
+    ex_fwd_err_lane2 <= \$861 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$814 ;
+    ex_backerr_lane2 <= \$862 ;
   always @(posedge clk)
-    ex_fwd_err <= \$815 ;
+    ex_grad_lane2 <= \$863 ;
   always @(posedge clk)
-    ex_backerr <= \$816 ;
+    ex_fwd_relu_lane3 <= \$864 ;
   always @(posedge clk)
-    ex_grad <= \$817 ;
+    ex_fwd_err_lane3 <= \$865 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$818 ;
+    ex_backerr_lane3 <= \$866 ;
   always @(posedge clk)
-    ex_fwd_err_lane0 <= \$819 ;
+    ex_grad_lane3 <= \$867 ;
   always @(posedge clk)
-    ex_backerr_lane0 <= \$820 ;
+    ex_fwd_relu_lane4 <= \$868 ;
   always @(posedge clk)
-    ex_grad_lane0 <= \$821 ;
+    ex_fwd_err_lane4 <= \$869 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$822 ;
+    ex_backerr_lane4 <= \$870 ;
   always @(posedge clk)
-    ex_fwd_err_lane1 <= \$823 ;
+    ex_grad_lane4 <= \$871 ;
   always @(posedge clk)
-    ex_backerr_lane1 <= \$824 ;
+    ex_fwd_relu_lane5 <= \$872 ;
   always @(posedge clk)
-    ex_grad_lane1 <= \$825 ;
+    ex_fwd_err_lane5 <= \$873 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$826 ;
+    ex_backerr_lane5 <= \$874 ;
   always @(posedge clk)
-    ex_fwd_err_lane2 <= \$827 ;
+    ex_grad_lane5 <= \$875 ;
   always @(posedge clk)
-    ex_backerr_lane2 <= \$828 ;
+    ex_fwd_relu_lane6 <= \$876 ;
   always @(posedge clk)
-    ex_grad_lane2 <= \$829 ;
+    ex_fwd_err_lane6 <= \$877 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$830 ;
+    ex_backerr_lane6 <= \$878 ;
   always @(posedge clk)
-    ex_fwd_err_lane3 <= \$831 ;
+    ex_grad_lane6 <= \$879 ;
   always @(posedge clk)
-    ex_backerr_lane3 <= \$832 ;
+    ex_fwd_relu_lane7 <= \$880 ;
   always @(posedge clk)
-    ex_grad_lane3 <= \$833 ;
+    ex_fwd_err_lane7 <= \$881 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$834 ;
+    ex_backerr_lane7 <= \$882 ;
   always @(posedge clk)
-    ex_fwd_err_lane4 <= \$835 ;
+    ex_grad_lane7 <= \$883 ;
   always @(posedge clk)
-    ex_backerr_lane4 <= \$836 ;
+    st_data <= \$884 ;
   always @(posedge clk)
-    ex_grad_lane4 <= \$837 ;
+    st_valid <= \$885 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$838 ;
+    ibits <= \$886 ;
   always @(posedge clk)
-    ex_fwd_err_lane5 <= \$839 ;
+    cycle_count <= \$887 ;
   always @(posedge clk)
-    ex_backerr_lane5 <= \$840 ;
+    phase_en0 <= \$888 ;
   always @(posedge clk)
-    ex_grad_lane5 <= \$841 ;
+    phase_clear0 <= \$889 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$842 ;
+    phase_cycles0 <= \$890 ;
   always @(posedge clk)
-    ex_fwd_err_lane6 <= \$843 ;
+    phase_en1 <= \$891 ;
   always @(posedge clk)
-    ex_backerr_lane6 <= \$844 ;
+    phase_clear1 <= \$892 ;
   always @(posedge clk)
-    ex_grad_lane6 <= \$845 ;
+    phase_cycles1 <= \$893 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$846 ;
+    phase_en2 <= \$894 ;
   always @(posedge clk)
-    ex_fwd_err_lane7 <= \$847 ;
+    phase_clear2 <= \$895 ;
   always @(posedge clk)
-    ex_backerr_lane7 <= \$848 ;
+    phase_cycles2 <= \$896 ;
   always @(posedge clk)
-    ex_grad_lane7 <= \$849 ;
+    phase_en3 <= \$897 ;
   always @(posedge clk)
-    st_data <= \$850 ;
+    phase_clear3 <= \$898 ;
   always @(posedge clk)
-    st_valid <= \$851 ;
+    phase_cycles3 <= \$899 ;
   always @(posedge clk)
-    ibits <= \$852 ;
+    phase_en4 <= \$900 ;
   always @(posedge clk)
-    run_cycles_clear <= \$853 ;
+    phase_clear4 <= \$901 ;
   always @(posedge clk)
-    cycle_count <= \$854 ;
+    phase_cycles4 <= \$902 ;
   always @(posedge clk)
-    phase_cycles0_clear <= \$855 ;
+    phase_en5 <= \$903 ;
   always @(posedge clk)
-    phase_cycles0 <= \$856 ;
+    phase_clear5 <= \$904 ;
   always @(posedge clk)
-    phase_cycles1_clear <= \$857 ;
+    phase_cycles5 <= \$905 ;
   always @(posedge clk)
-    phase_cycles1 <= \$858 ;
+    phase_en6 <= \$906 ;
   always @(posedge clk)
-    phase_cycles2_clear <= \$859 ;
+    phase_clear6 <= \$907 ;
   always @(posedge clk)
-    phase_cycles2 <= \$860 ;
+    phase_cycles6 <= \$908 ;
   always @(posedge clk)
-    phase_cycles3_clear <= \$861 ;
+    phase_en7 <= \$909 ;
   always @(posedge clk)
-    phase_cycles3 <= \$862 ;
+    phase_clear7 <= \$910 ;
   always @(posedge clk)
-    phase_cycles4_clear <= \$863 ;
+    phase_cycles7 <= \$911 ;
   always @(posedge clk)
-    phase_cycles4 <= \$864 ;
+    phase_en8 <= \$912 ;
   always @(posedge clk)
-    phase_cycles5_clear <= \$865 ;
+    phase_clear8 <= \$913 ;
   always @(posedge clk)
-    phase_cycles5 <= \$866 ;
+    phase_cycles8 <= \$914 ;
   always @(posedge clk)
-    phase_cycles6_clear <= \$867 ;
+    phase_en9 <= \$915 ;
   always @(posedge clk)
-    phase_cycles6 <= \$868 ;
+    phase_clear9 <= \$916 ;
   always @(posedge clk)
-    phase_cycles7_clear <= \$869 ;
+    phase_cycles9 <= \$917 ;
   always @(posedge clk)
-    phase_cycles7 <= \$870 ;
+    phase_en10 <= \$918 ;
   always @(posedge clk)
-    phase_cycles8_clear <= \$871 ;
+    phase_clear10 <= \$919 ;
   always @(posedge clk)
-    phase_cycles8 <= \$872 ;
+    phase_cycles10 <= \$920 ;
   always @(posedge clk)
-    phase_cycles9_clear <= \$873 ;
+    phase_en11 <= \$921 ;
   always @(posedge clk)
-    phase_cycles9 <= \$874 ;
+    phase_clear11 <= \$922 ;
   always @(posedge clk)
-    phase_cycles10_clear <= \$875 ;
+    phase_cycles11 <= \$923 ;
   always @(posedge clk)
-    phase_cycles10 <= \$876 ;
+    phase_en12 <= \$924 ;
   always @(posedge clk)
-    phase_cycles11_clear <= \$877 ;
+    phase_clear12 <= \$925 ;
   always @(posedge clk)
-    phase_cycles11 <= \$878 ;
+    phase_cycles12 <= \$926 ;
   always @(posedge clk)
-    phase_cycles12_clear <= \$879 ;
+    phase_en13 <= \$927 ;
   always @(posedge clk)
-    phase_cycles12 <= \$880 ;
+    phase_clear13 <= \$928 ;
   always @(posedge clk)
-    phase_cycles13_clear <= \$881 ;
+    phase_cycles13 <= \$929 ;
   always @(posedge clk)
-    phase_cycles13 <= \$882 ;
+    phase_en14 <= \$930 ;
   always @(posedge clk)
-    phase_cycles14_clear <= \$883 ;
+    phase_clear14 <= \$931 ;
   always @(posedge clk)
-    phase_cycles14 <= \$884 ;
+    phase_cycles14 <= \$932 ;
   always @(posedge clk)
-    phase_cycles15_clear <= \$885 ;
+    phase_en15 <= \$933 ;
   always @(posedge clk)
-    phase_cycles15 <= \$886 ;
+    phase_clear15 <= \$934 ;
   always @(posedge clk)
-    phase_cycles16_clear <= \$887 ;
+    phase_cycles15 <= \$935 ;
   always @(posedge clk)
-    phase_cycles16 <= \$888 ;
+    phase_en16 <= \$936 ;
   always @(posedge clk)
-    phase_cycles17_clear <= \$889 ;
+    phase_clear16 <= \$937 ;
   always @(posedge clk)
-    phase_cycles17 <= \$890 ;
+    phase_cycles16 <= \$938 ;
   always @(posedge clk)
-    phase_cycles18_clear <= \$891 ;
+    phase_en17 <= \$939 ;
   always @(posedge clk)
-    phase_cycles18 <= \$892 ;
+    phase_clear17 <= \$940 ;
   always @(posedge clk)
-    phase_cycles19_clear <= \$893 ;
+    phase_cycles17 <= \$941 ;
   always @(posedge clk)
-    phase_cycles19 <= \$894 ;
+    phase_en18 <= \$942 ;
   always @(posedge clk)
-    phase_cycles20_clear <= \$895 ;
+    phase_clear18 <= \$943 ;
   always @(posedge clk)
-    phase_cycles20 <= \$896 ;
+    phase_cycles18 <= \$944 ;
   always @(posedge clk)
-    phase_cycles21_clear <= \$897 ;
+    phase_en19 <= \$945 ;
   always @(posedge clk)
-    phase_cycles21 <= \$898 ;
+    phase_clear19 <= \$946 ;
   always @(posedge clk)
-    phase_cycles22_clear <= \$899 ;
+    phase_cycles19 <= \$947 ;
   always @(posedge clk)
-    phase_cycles22 <= \$900 ;
+    phase_en20 <= \$948 ;
   always @(posedge clk)
-    phase_cycles23_clear <= \$901 ;
+    phase_clear20 <= \$949 ;
   always @(posedge clk)
-    phase_cycles23 <= \$902 ;
+    phase_cycles20 <= \$950 ;
   always @(posedge clk)
-    phase_cycles24_clear <= \$903 ;
+    phase_en21 <= \$951 ;
   always @(posedge clk)
-    phase_cycles24 <= \$904 ;
+    phase_clear21 <= \$952 ;
   always @(posedge clk)
-    phase_cycles25_clear <= \$905 ;
+    phase_cycles21 <= \$953 ;
   always @(posedge clk)
-    phase_cycles25 <= \$906 ;
+    phase_en22 <= \$954 ;
   always @(posedge clk)
-    phase_cycles26_clear <= \$907 ;
+    phase_clear22 <= \$955 ;
   always @(posedge clk)
-    phase_cycles26 <= \$908 ;
+    phase_cycles22 <= \$956 ;
   always @(posedge clk)
-    phase_cycles27_clear <= \$909 ;
+    phase_en23 <= \$957 ;
   always @(posedge clk)
-    phase_cycles27 <= \$910 ;
+    phase_clear23 <= \$958 ;
   always @(posedge clk)
-    phase_cycles28_clear <= \$911 ;
+    phase_cycles23 <= \$959 ;
   always @(posedge clk)
-    phase_cycles28 <= \$912 ;
+    phase_en24 <= \$960 ;
   always @(posedge clk)
-    phase_cycles29_clear <= \$913 ;
+    phase_clear24 <= \$961 ;
   always @(posedge clk)
-    phase_cycles29 <= \$914 ;
+    phase_cycles24 <= \$962 ;
   always @(posedge clk)
-    phase_cycles30_clear <= \$915 ;
+    phase_en25 <= \$963 ;
   always @(posedge clk)
-    phase_cycles30 <= \$916 ;
+    phase_clear25 <= \$964 ;
   always @(posedge clk)
-    phase_cycles31_clear <= \$917 ;
+    phase_cycles25 <= \$965 ;
   always @(posedge clk)
-    phase_cycles31 <= \$918 ;
+    phase_en26 <= \$966 ;
   always @(posedge clk)
-    since_last <= \$919 ;
+    phase_clear26 <= \$967 ;
   always @(posedge clk)
-    since_ok <= \$920 ;
+    phase_cycles26 <= \$968 ;
   always @(posedge clk)
-    s1_valid <= \$921 ;
+    phase_en27 <= \$969 ;
   always @(posedge clk)
-    s1_first <= \$922 ;
+    phase_clear27 <= \$970 ;
   always @(posedge clk)
-    s1_last <= \$923 ;
+    phase_cycles27 <= \$971 ;
   always @(posedge clk)
-    s2_valid <= \$924 ;
+    phase_en28 <= \$972 ;
   always @(posedge clk)
-    s3_valid <= \$925 ;
+    phase_clear28 <= \$973 ;
   always @(posedge clk)
-    s4_valid <= \$926 ;
+    phase_cycles28 <= \$974 ;
   always @(posedge clk)
-    \i__valid$206  <= \$927 ;
+    phase_en29 <= \$975 ;
   always @(posedge clk)
-    s2_first <= \$928 ;
+    phase_clear29 <= \$976 ;
   always @(posedge clk)
-    s3_first <= \$929 ;
+    phase_cycles29 <= \$977 ;
   always @(posedge clk)
-    s4_first <= \$930 ;
+    phase_en30 <= \$978 ;
   always @(posedge clk)
-    s5_first <= \$931 ;
+    phase_clear30 <= \$979 ;
   always @(posedge clk)
-    s2_last <= \$932 ;
+    phase_cycles30 <= \$980 ;
   always @(posedge clk)
-    s3_last <= \$933 ;
+    phase_en31 <= \$981 ;
   always @(posedge clk)
-    s4_last <= \$934 ;
+    phase_clear31 <= \$982 ;
   always @(posedge clk)
-    s5_last <= \$935 ;
+    phase_cycles31 <= \$983 ;
   always @(posedge clk)
-    mac_steps_clear <= \$936 ;
+    since_last <= \$984 ;
   always @(posedge clk)
-    mac_steps <= \$937 ;
+    since_ok <= \$985 ;
   always @(posedge clk)
-    tile_end <= \$938 ;
+    s1_valid <= \$986 ;
   always @(posedge clk)
-    e_r1 <= \$939 ;
+    s1_first <= \$987 ;
   always @(posedge clk)
-    e_acc1 <= \$940 ;
+    s1_last <= \$988 ;
   always @(posedge clk)
-    e_r2 <= \$941 ;
+    s2_valid <= \$989 ;
   always @(posedge clk)
-    e_acc2 <= \$942 ;
+    s3_valid <= \$990 ;
   always @(posedge clk)
-    e_r3 <= \$943 ;
+    s4_valid <= \$991 ;
   always @(posedge clk)
-    e_acc3 <= \$944 ;
+    \i__valid$205  <= \$992 ;
   always @(posedge clk)
-    e_r4 <= \$945 ;
+    s2_first <= \$993 ;
   always @(posedge clk)
-    e_acc4 <= \$946 ;
+    s3_first <= \$994 ;
   always @(posedge clk)
-    e_r5 <= \$947 ;
+    s4_first <= \$995 ;
   always @(posedge clk)
-    e_acc5_scaler <= \$948 ;
+    s5_first <= \$996 ;
   always @(posedge clk)
-    e_acc5_relub <= \$949 ;
+    s2_last <= \$997 ;
   always @(posedge clk)
-    e_acc5_sgd <= \$950 ;
+    s3_last <= \$998 ;
   always @(posedge clk)
-    sb1 <= \$951 ;
+    s4_last <= \$999 ;
   always @(posedge clk)
-    sb2 <= \$952 ;
+    s5_last <= \$1000 ;
   always @(posedge clk)
-    sb3 <= \$953 ;
+    mac_steps <= \$1001 ;
   always @(posedge clk)
-    sb4 <= \$954 ;
+    tile_end <= \$1002 ;
   always @(posedge clk)
-    sb5 <= \$955 ;
+    e_r1 <= \$1003 ;
   always @(posedge clk)
-    sb6 <= \$956 ;
+    e_acc1 <= \$1004 ;
   always @(posedge clk)
-    sb7 <= \$957 ;
+    e_r2 <= \$1005 ;
   always @(posedge clk)
-    sb8 <= \$958 ;
+    e_acc2 <= \$1006 ;
   always @(posedge clk)
-    sb9 <= \$959 ;
+    e_r3 <= \$1007 ;
   always @(posedge clk)
-    sb10 <= \$960 ;
+    e_acc3 <= \$1008 ;
   always @(posedge clk)
-    sb11 <= \$961 ;
+    e_r4 <= \$1009 ;
   always @(posedge clk)
-    sb12 <= \$962 ;
+    e_acc4 <= \$1010 ;
   always @(posedge clk)
-    y1 <= \$963 ;
+    e_r5 <= \$1011 ;
   always @(posedge clk)
-    y2 <= \$964 ;
+    e_acc5_scaler <= \$1012 ;
   always @(posedge clk)
-    y3 <= \$965 ;
+    e_acc5_relub <= \$1013 ;
   always @(posedge clk)
-    y4 <= \$966 ;
+    e_acc5_sgd <= \$1014 ;
   always @(posedge clk)
-    y5 <= \$967 ;
+    sb1 <= \$1015 ;
   always @(posedge clk)
-    y6 <= \$968 ;
+    sb2 <= \$1016 ;
   always @(posedge clk)
-    y7 <= \$969 ;
+    sb3 <= \$1017 ;
   always @(posedge clk)
-    y8 <= \$970 ;
+    sb4 <= \$1018 ;
   always @(posedge clk)
-    multiplier <= \$971 ;
+    sb5 <= \$1019 ;
   always @(posedge clk)
-    shift <= \$972 ;
+    sb6 <= \$1020 ;
   always @(posedge clk)
-    lr_multiplier <= \$973 ;
+    sb7 <= \$1021 ;
   always @(posedge clk)
-    lr_shift <= \$974 ;
+    sb8 <= \$1022 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$975 ;
+    sb9 <= \$1023 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$976 ;
+    sb10 <= \$1024 ;
   always @(posedge clk)
-    decay_enable <= \$977 ;
+    sb11 <= \$1025 ;
   always @(posedge clk)
-    \multiplier$244  <= \$978 ;
+    sb12 <= \$1026 ;
   always @(posedge clk)
-    \shift$246  <= \$979 ;
+    y1 <= \$1027 ;
   always @(posedge clk)
-    \lr_multiplier$252  <= \$980 ;
+    y2 <= \$1028 ;
   always @(posedge clk)
-    \lr_shift$254  <= \$981 ;
+    y3 <= \$1029 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$982 ;
+    y4 <= \$1030 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$983 ;
+    y5 <= \$1031 ;
   always @(posedge clk)
-    \decay_enable$260  <= \$984 ;
+    y6 <= \$1032 ;
   always @(posedge clk)
-    \multiplier$265  <= \$985 ;
+    y7 <= \$1033 ;
   always @(posedge clk)
-    \shift$267  <= \$986 ;
+    y8 <= \$1034 ;
   always @(posedge clk)
-    \lr_multiplier$273  <= \$987 ;
+    cfg_sc_mult_hop0 <= \$1035 ;
   always @(posedge clk)
-    \lr_shift$275  <= \$988 ;
+    cfg_sc_shift_hop0 <= \$1036 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$989 ;
+    cfg_lr_mult_hop0 <= \$1037 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$990 ;
+    cfg_lr_shift_hop0 <= \$1038 ;
   always @(posedge clk)
-    \decay_enable$281  <= \$991 ;
+    cfg_dc_mult_hop0 <= \$1039 ;
   always @(posedge clk)
-    \multiplier$286  <= \$992 ;
+    cfg_dc_shift_hop0 <= \$1040 ;
   always @(posedge clk)
-    \shift$288  <= \$993 ;
+    cfg_dc_en_hop0 <= \$1041 ;
   always @(posedge clk)
-    \lr_multiplier$294  <= \$994 ;
+    multiplier <= \$1042 ;
   always @(posedge clk)
-    \lr_shift$296  <= \$995 ;
+    shift <= \$1043 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$996 ;
+    lr_multiplier <= \$1044 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$997 ;
+    lr_shift <= \$1045 ;
   always @(posedge clk)
-    \decay_enable$302  <= \$998 ;
+    cfg_dc_mult_lane0 <= \$1046 ;
   always @(posedge clk)
-    \multiplier$307  <= \$999 ;
+    cfg_dc_shift_lane0 <= \$1047 ;
   always @(posedge clk)
-    \shift$309  <= \$1000 ;
+    decay_enable <= \$1048 ;
   always @(posedge clk)
-    \lr_multiplier$315  <= \$1001 ;
+    cfg_sc_mult_hop1 <= \$1049 ;
   always @(posedge clk)
-    \lr_shift$317  <= \$1002 ;
+    cfg_sc_shift_hop1 <= \$1050 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$1003 ;
+    cfg_lr_mult_hop1 <= \$1051 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$1004 ;
+    cfg_lr_shift_hop1 <= \$1052 ;
   always @(posedge clk)
-    \decay_enable$323  <= \$1005 ;
+    cfg_dc_mult_hop1 <= \$1053 ;
   always @(posedge clk)
-    \multiplier$328  <= \$1006 ;
+    cfg_dc_shift_hop1 <= \$1054 ;
   always @(posedge clk)
-    \shift$330  <= \$1007 ;
+    cfg_dc_en_hop1 <= \$1055 ;
   always @(posedge clk)
-    \lr_multiplier$336  <= \$1008 ;
+    \multiplier$243  <= \$1056 ;
   always @(posedge clk)
-    \lr_shift$338  <= \$1009 ;
+    \shift$245  <= \$1057 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$1010 ;
+    \lr_multiplier$251  <= \$1058 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$1011 ;
+    \lr_shift$253  <= \$1059 ;
   always @(posedge clk)
-    \decay_enable$344  <= \$1012 ;
+    cfg_dc_mult_lane1 <= \$1060 ;
   always @(posedge clk)
-    \multiplier$349  <= \$1013 ;
+    cfg_dc_shift_lane1 <= \$1061 ;
   always @(posedge clk)
-    \shift$351  <= \$1014 ;
+    \decay_enable$259  <= \$1062 ;
   always @(posedge clk)
-    \lr_multiplier$357  <= \$1015 ;
+    cfg_sc_mult_hop2 <= \$1063 ;
   always @(posedge clk)
-    \lr_shift$359  <= \$1016 ;
+    cfg_sc_shift_hop2 <= \$1064 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$1017 ;
+    cfg_lr_mult_hop2 <= \$1065 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$1018 ;
+    cfg_lr_shift_hop2 <= \$1066 ;
   always @(posedge clk)
-    \decay_enable$365  <= \$1019 ;
+    cfg_dc_mult_hop2 <= \$1067 ;
   always @(posedge clk)
-    \multiplier$370  <= \$1020 ;
+    cfg_dc_shift_hop2 <= \$1068 ;
   always @(posedge clk)
-    \shift$372  <= \$1021 ;
+    cfg_dc_en_hop2 <= \$1069 ;
   always @(posedge clk)
-    \lr_multiplier$378  <= \$1022 ;
+    \multiplier$264  <= \$1070 ;
   always @(posedge clk)
-    \lr_shift$380  <= \$1023 ;
+    \shift$266  <= \$1071 ;
   always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$1024 ;
+    \lr_multiplier$272  <= \$1072 ;
   always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$1025 ;
+    \lr_shift$274  <= \$1073 ;
   always @(posedge clk)
-    \decay_enable$386  <= \$1026 ;
+    cfg_dc_mult_lane2 <= \$1074 ;
   always @(posedge clk)
-    best_v7 <= \$1027 ;
+    cfg_dc_shift_lane2 <= \$1075 ;
   always @(posedge clk)
-    best_i7 <= \$1028 ;
+    \decay_enable$280  <= \$1076 ;
   always @(posedge clk)
-    best_v0 <= \$1029 ;
+    cfg_sc_mult_hop3 <= \$1077 ;
   always @(posedge clk)
-    best_v1 <= \$1030 ;
+    cfg_sc_shift_hop3 <= \$1078 ;
   always @(posedge clk)
-    best_v2 <= \$1031 ;
+    cfg_lr_mult_hop3 <= \$1079 ;
   always @(posedge clk)
-    best_v3 <= \$1032 ;
+    cfg_lr_shift_hop3 <= \$1080 ;
   always @(posedge clk)
-    best_v4 <= \$1033 ;
+    cfg_dc_mult_hop3 <= \$1081 ;
   always @(posedge clk)
-    best_v5 <= \$1034 ;
+    cfg_dc_shift_hop3 <= \$1082 ;
   always @(posedge clk)
-    best_v6 <= \$1035 ;
+    cfg_dc_en_hop3 <= \$1083 ;
   always @(posedge clk)
-    best_i0 <= \$1036 ;
+    \multiplier$285  <= \$1084 ;
   always @(posedge clk)
-    best_i1 <= \$1037 ;
+    \shift$287  <= \$1085 ;
   always @(posedge clk)
-    best_i2 <= \$1038 ;
+    \lr_multiplier$293  <= \$1086 ;
   always @(posedge clk)
-    best_i3 <= \$1039 ;
+    \lr_shift$295  <= \$1087 ;
   always @(posedge clk)
-    best_i4 <= \$1040 ;
+    cfg_dc_mult_lane3 <= \$1088 ;
   always @(posedge clk)
-    best_i5 <= \$1041 ;
+    cfg_dc_shift_lane3 <= \$1089 ;
   always @(posedge clk)
-    best_i6 <= \$1042 ;
+    \decay_enable$301  <= \$1090 ;
   always @(posedge clk)
-    trace1_valid <= \$1043 ;
+    cfg_sc_mult_hop4 <= \$1091 ;
   always @(posedge clk)
-    trace1_tag <= \$1044 ;
+    cfg_sc_shift_hop4 <= \$1092 ;
   always @(posedge clk)
-    trace1_index <= \$1045 ;
+    cfg_lr_mult_hop4 <= \$1093 ;
   always @(posedge clk)
-    trace1_data <= \$1046 ;
+    cfg_lr_shift_hop4 <= \$1094 ;
   always @(posedge clk)
-    trace_valid <= \$1047 ;
+    cfg_dc_mult_hop4 <= \$1095 ;
   always @(posedge clk)
-    trace_tag <= \$1048 ;
+    cfg_dc_shift_hop4 <= \$1096 ;
   always @(posedge clk)
-    trace_index <= \$1049 ;
+    cfg_dc_en_hop4 <= \$1097 ;
   always @(posedge clk)
-    trace_data <= \$1050 ;
+    \multiplier$306  <= \$1098 ;
   always @(posedge clk)
-    flags <= \$1051 ;
+    \shift$308  <= \$1099 ;
+  always @(posedge clk)
+    \lr_multiplier$314  <= \$1100 ;
+  always @(posedge clk)
+    \lr_shift$316  <= \$1101 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane4 <= \$1102 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane4 <= \$1103 ;
+  always @(posedge clk)
+    \decay_enable$322  <= \$1104 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop5 <= \$1105 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop5 <= \$1106 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop5 <= \$1107 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop5 <= \$1108 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop5 <= \$1109 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop5 <= \$1110 ;
+  always @(posedge clk)
+    cfg_dc_en_hop5 <= \$1111 ;
+  always @(posedge clk)
+    \multiplier$327  <= \$1112 ;
+  always @(posedge clk)
+    \shift$329  <= \$1113 ;
+  always @(posedge clk)
+    \lr_multiplier$335  <= \$1114 ;
+  always @(posedge clk)
+    \lr_shift$337  <= \$1115 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane5 <= \$1116 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane5 <= \$1117 ;
+  always @(posedge clk)
+    \decay_enable$343  <= \$1118 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop6 <= \$1119 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop6 <= \$1120 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop6 <= \$1121 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop6 <= \$1122 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop6 <= \$1123 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop6 <= \$1124 ;
+  always @(posedge clk)
+    cfg_dc_en_hop6 <= \$1125 ;
+  always @(posedge clk)
+    \multiplier$348  <= \$1126 ;
+  always @(posedge clk)
+    \shift$350  <= \$1127 ;
+  always @(posedge clk)
+    \lr_multiplier$356  <= \$1128 ;
+  always @(posedge clk)
+    \lr_shift$358  <= \$1129 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane6 <= \$1130 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane6 <= \$1131 ;
+  always @(posedge clk)
+    \decay_enable$364  <= \$1132 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop7 <= \$1133 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop7 <= \$1134 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop7 <= \$1135 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop7 <= \$1136 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop7 <= \$1137 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop7 <= \$1138 ;
+  always @(posedge clk)
+    cfg_dc_en_hop7 <= \$1139 ;
+  always @(posedge clk)
+    \multiplier$369  <= \$1140 ;
+  always @(posedge clk)
+    \shift$371  <= \$1141 ;
+  always @(posedge clk)
+    \lr_multiplier$377  <= \$1142 ;
+  always @(posedge clk)
+    \lr_shift$379  <= \$1143 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane7 <= \$1144 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane7 <= \$1145 ;
+  always @(posedge clk)
+    \decay_enable$385  <= \$1146 ;
+  always @(posedge clk)
+    best_v7 <= \$1147 ;
+  always @(posedge clk)
+    best_i7 <= \$1148 ;
+  always @(posedge clk)
+    best_v0 <= \$1149 ;
+  always @(posedge clk)
+    best_v1 <= \$1150 ;
+  always @(posedge clk)
+    best_v2 <= \$1151 ;
+  always @(posedge clk)
+    best_v3 <= \$1152 ;
+  always @(posedge clk)
+    best_v4 <= \$1153 ;
+  always @(posedge clk)
+    best_v5 <= \$1154 ;
+  always @(posedge clk)
+    best_v6 <= \$1155 ;
+  always @(posedge clk)
+    best_i0 <= \$1156 ;
+  always @(posedge clk)
+    best_i1 <= \$1157 ;
+  always @(posedge clk)
+    best_i2 <= \$1158 ;
+  always @(posedge clk)
+    best_i3 <= \$1159 ;
+  always @(posedge clk)
+    best_i4 <= \$1160 ;
+  always @(posedge clk)
+    best_i5 <= \$1161 ;
+  always @(posedge clk)
+    best_i6 <= \$1162 ;
+  always @(posedge clk)
+    trace1_valid <= \$1163 ;
+  always @(posedge clk)
+    trace1_tag <= \$1164 ;
+  always @(posedge clk)
+    trace1_index <= \$1165 ;
+  always @(posedge clk)
+    trace1_data <= \$1166 ;
+  always @(posedge clk)
+    trace_valid <= \$1167 ;
+  always @(posedge clk)
+    trace_tag <= \$1168 ;
+  always @(posedge clk)
+    trace_index <= \$1169 ;
+  always @(posedge clk)
+    trace_data <= \$1170 ;
+  always @(posedge clk)
+    flags <= \$1171 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$390 ),
-    .i__valid(\i__valid$389 ),
-    .o__payload(\o__payload$394 ),
+    .i__payload(\i__payload$389 ),
+    .i__valid(\i__valid$388 ),
+    .o__payload(\o__payload$393 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$208 ),
-    .i__ready(\i__ready$735 ),
-    .i__valid(\i__valid$206 ),
-    .o__payload(\o__payload$160 ),
-    .o__valid(\o__valid$516 ),
+    .i__payload(\i__payload$207 ),
+    .i__ready(\i__ready$750 ),
+    .i__valid(\i__valid$205 ),
+    .o__payload(\o__payload$159 ),
+    .o__valid(\o__valid$526 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$211 ),
-    .r_addr(\r_addr$168 ),
+    .out(\r_data$210 ),
+    .r_addr(\r_addr$167 ),
     .rst(rst),
-    .w_addr(\w_addr$134 ),
-    .w_data(\w_data$135 ),
-    .w_en(\w_en$133 )
+    .w_addr(\w_addr$133 ),
+    .w_data(\w_data$134 ),
+    .w_en(\w_en$132 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .out(\r_data$212 ),
-    .r_addr(\r_addr$170 ),
+    .out(\r_data$211 ),
+    .r_addr(\r_addr$169 ),
     .rst(rst),
-    .w_addr(\w_addr$137 ),
-    .w_data(\w_data$138 ),
-    .w_en(\w_en$136 )
+    .w_addr(\w_addr$136 ),
+    .w_data(\w_data$137 ),
+    .w_en(\w_en$135 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .out(\r_data$196 ),
-    .r_addr(\r_addr$174 ),
+    .out(\r_data$195 ),
+    .r_addr(\r_addr$173 ),
     .rst(rst),
-    .w_addr(\w_addr$146 ),
-    .w_data(\w_data$147 ),
-    .w_en(\w_en$145 )
+    .w_addr(\w_addr$145 ),
+    .w_data(\w_data$146 ),
+    .w_en(\w_en$144 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$198 ),
-    .r_addr(\r_addr$171 ),
+    .out(\r_data$197 ),
+    .r_addr(\r_addr$170 ),
     .rst(rst),
-    .w_addr(\w_addr$152 ),
-    .w_data(\w_data$153 ),
-    .w_en(\w_en$151 )
+    .w_addr(\w_addr$151 ),
+    .w_data(\w_data$152 ),
+    .w_en(\w_en$150 )
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$613 ),
-    .r_addr(\r_addr$175 ),
+    .out(\r_data$623 ),
+    .r_addr(\r_addr$174 ),
     .rst(rst),
-    .w_addr(\w_addr$149 ),
-    .w_data(\w_data$150 ),
-    .w_en(\w_en$148 )
+    .w_addr(\w_addr$148 ),
+    .w_data(\w_data$149 ),
+    .w_en(\w_en$147 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$576 ),
+    .out(\r_data$586 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(w_addr),
-    .w_data(\w_data$126 ),
-    .w_en(\w_en$123 )
+    .w_data(\w_data$125 ),
+    .w_en(\w_en$122 )
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$226 ),
-    .r_addr(\r_addr$173 ),
+    .out(\r_data$225 ),
+    .r_addr(\r_addr$172 ),
     .rst(rst),
-    .w_addr(\w_addr$143 ),
-    .w_data(\w_data$144 ),
-    .w_en(\w_en$142 )
+    .w_addr(\w_addr$142 ),
+    .w_data(\w_data$143 ),
+    .w_en(\w_en$141 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .out(\r_data$178 ),
-    .r_addr(\r_addr$164 ),
+    .out(\r_data$177 ),
+    .r_addr(\r_addr$163 ),
     .rst(rst),
-    .w_addr(\w_addr$128 ),
-    .w_data(\w_data$129 ),
-    .w_en(\w_en$127 )
+    .w_addr(\w_addr$127 ),
+    .w_data(\w_data$128 ),
+    .w_en(\w_en$126 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .out(\r_data$188 ),
-    .r_addr(\r_addr$167 ),
+    .out(\r_data$187 ),
+    .r_addr(\r_addr$166 ),
     .rst(rst),
-    .w_addr(\w_addr$131 ),
-    .w_data(\w_data$132 ),
-    .w_en(\w_en$130 )
+    .w_addr(\w_addr$130 ),
+    .w_data(\w_data$131 ),
+    .w_en(\w_en$129 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$598 ),
-    .r_addr(\r_addr$172 ),
+    .out(\r_data$608 ),
+    .r_addr(\r_addr$171 ),
     .rst(rst),
-    .w_addr(\w_addr$140 ),
-    .w_data(\w_data$141 ),
-    .w_en(\w_en$139 )
+    .w_addr(\w_addr$139 ),
+    .w_data(\w_data$140 ),
+    .w_en(\w_en$138 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$402 ),
+    .o__payload(\o__payload$401 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -4031,7 +4484,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$403 ),
+    .o__payload(\o__payload$402 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -4039,7 +4492,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$404 ),
+    .o__payload(\o__payload$403 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -4047,7 +4500,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$405 ),
+    .o__payload(\o__payload$404 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -4055,7 +4508,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$406 ),
+    .o__payload(\o__payload$405 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -4063,7 +4516,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$407 ),
+    .o__payload(\o__payload$406 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -4071,7 +4524,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$408 ),
+    .o__payload(\o__payload$407 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -4079,79 +4532,80 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$409 ),
+    .o__payload(\o__payload$408 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$224 ),
-    .i__valid(\i__valid$223 ),
-    .o__payload(\o__payload$413 ),
+    .i__payload(\i__payload$223 ),
+    .i__valid(\i__valid$222 ),
+    .o__payload(\o__payload$412 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$249 ),
-    .i__valid(\i__valid$248 ),
-    .o__payload(\o__payload$414 ),
+    .i__payload(\i__payload$248 ),
+    .i__valid(\i__valid$247 ),
+    .o__payload(\o__payload$413 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$270 ),
-    .i__valid(\i__valid$269 ),
-    .o__payload(\o__payload$415 ),
+    .i__payload(\i__payload$269 ),
+    .i__valid(\i__valid$268 ),
+    .o__payload(\o__payload$414 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$291 ),
-    .i__valid(\i__valid$290 ),
-    .o__payload(\o__payload$416 ),
+    .i__payload(\i__payload$290 ),
+    .i__valid(\i__valid$289 ),
+    .o__payload(\o__payload$415 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$312 ),
-    .i__valid(\i__valid$311 ),
-    .o__payload(\o__payload$417 ),
+    .i__payload(\i__payload$311 ),
+    .i__valid(\i__valid$310 ),
+    .o__payload(\o__payload$416 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$333 ),
-    .i__valid(\i__valid$332 ),
-    .o__payload(\o__payload$418 ),
+    .i__payload(\i__payload$332 ),
+    .i__valid(\i__valid$331 ),
+    .o__payload(\o__payload$417 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$354 ),
-    .i__valid(\i__valid$353 ),
-    .o__payload(\o__payload$419 ),
+    .i__payload(\i__payload$353 ),
+    .i__valid(\i__valid$352 ),
+    .o__payload(\o__payload$418 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$375 ),
-    .i__valid(\i__valid$374 ),
-    .o__payload(\o__payload$420 ),
+    .i__payload(\i__payload$374 ),
+    .i__valid(\i__valid$373 ),
+    .o__payload(\o__payload$419 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
     .clk(clk),
+    .\port$10$0 (\$5 ),
+    .\port$5114$0 (hread_data),
     .r_data(r_data),
-    .r_en(r_en),
+    .r_en(m_axis_tready),
     .r_rdy(r_rdy),
     .rst(rst),
     .w_en(w_en),
-    .w_level(level),
-    .w_port__data(w_data)
+    .w_level(level)
   );
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc5_scaler[31:0]),
-    .i__valid(\i__valid$213 ),
+    .i__valid(\i__valid$212 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
@@ -4162,79 +4616,79 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc5_scaler[63:32]),
-    .i__valid(\i__valid$242 ),
-    .multiplier(\multiplier$244 ),
+    .i__valid(\i__valid$241 ),
+    .multiplier(\multiplier$243 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
     .rst(rst),
-    .shift(\shift$246 )
+    .shift(\shift$245 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc5_scaler[95:64]),
-    .i__valid(\i__valid$263 ),
-    .multiplier(\multiplier$265 ),
+    .i__valid(\i__valid$262 ),
+    .multiplier(\multiplier$264 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
     .rst(rst),
-    .shift(\shift$267 )
+    .shift(\shift$266 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc5_scaler[127:96]),
-    .i__valid(\i__valid$284 ),
-    .multiplier(\multiplier$286 ),
+    .i__valid(\i__valid$283 ),
+    .multiplier(\multiplier$285 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
     .rst(rst),
-    .shift(\shift$288 )
+    .shift(\shift$287 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc5_scaler[159:128]),
-    .i__valid(\i__valid$305 ),
-    .multiplier(\multiplier$307 ),
+    .i__valid(\i__valid$304 ),
+    .multiplier(\multiplier$306 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
     .rst(rst),
-    .shift(\shift$309 )
+    .shift(\shift$308 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc5_scaler[191:160]),
-    .i__valid(\i__valid$326 ),
-    .multiplier(\multiplier$328 ),
+    .i__valid(\i__valid$325 ),
+    .multiplier(\multiplier$327 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
     .rst(rst),
-    .shift(\shift$330 )
+    .shift(\shift$329 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc5_scaler[223:192]),
-    .i__valid(\i__valid$347 ),
-    .multiplier(\multiplier$349 ),
+    .i__valid(\i__valid$346 ),
+    .multiplier(\multiplier$348 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
     .rst(rst),
-    .shift(\shift$351 )
+    .shift(\shift$350 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc5_scaler[255:224]),
-    .i__valid(\i__valid$368 ),
-    .multiplier(\multiplier$370 ),
+    .i__valid(\i__valid$367 ),
+    .multiplier(\multiplier$369 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
     .rst(rst),
-    .shift(\shift$372 )
+    .shift(\shift$371 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
@@ -4242,11 +4696,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$228 ),
-    .i__valid(\i__valid$227 ),
+    .i__payload(\i__payload$227 ),
+    .i__valid(\i__valid$226 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$422 ),
+    .o__payload(\o__payload$421 ),
     .overflow(overflow),
     .rst(rst),
     .wrapped(wrapped)
@@ -4254,137 +4708,137 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$260 ),
+    .decay_enable(\decay_enable$259 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$251 ),
-    .i__valid(\i__valid$250 ),
-    .lr_multiplier(\lr_multiplier$252 ),
-    .lr_shift(\lr_shift$254 ),
-    .o__payload(\o__payload$423 ),
-    .overflow(\overflow$767 ),
+    .i__payload(\i__payload$250 ),
+    .i__valid(\i__valid$249 ),
+    .lr_multiplier(\lr_multiplier$251 ),
+    .lr_shift(\lr_shift$253 ),
+    .o__payload(\o__payload$422 ),
+    .overflow(\overflow$838 ),
     .rst(rst),
-    .wrapped(\wrapped$775 )
+    .wrapped(\wrapped$846 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$281 ),
+    .decay_enable(\decay_enable$280 ),
     .decay_multiplier(cfg_dc_mult_lane2[15:0]),
     .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$272 ),
-    .i__valid(\i__valid$271 ),
-    .lr_multiplier(\lr_multiplier$273 ),
-    .lr_shift(\lr_shift$275 ),
-    .o__payload(\o__payload$424 ),
-    .overflow(\overflow$768 ),
+    .i__payload(\i__payload$271 ),
+    .i__valid(\i__valid$270 ),
+    .lr_multiplier(\lr_multiplier$272 ),
+    .lr_shift(\lr_shift$274 ),
+    .o__payload(\o__payload$423 ),
+    .overflow(\overflow$839 ),
     .rst(rst),
-    .wrapped(\wrapped$776 )
+    .wrapped(\wrapped$847 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$302 ),
+    .decay_enable(\decay_enable$301 ),
     .decay_multiplier(cfg_dc_mult_lane3[15:0]),
     .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$293 ),
-    .i__valid(\i__valid$292 ),
-    .lr_multiplier(\lr_multiplier$294 ),
-    .lr_shift(\lr_shift$296 ),
-    .o__payload(\o__payload$425 ),
-    .overflow(\overflow$769 ),
+    .i__payload(\i__payload$292 ),
+    .i__valid(\i__valid$291 ),
+    .lr_multiplier(\lr_multiplier$293 ),
+    .lr_shift(\lr_shift$295 ),
+    .o__payload(\o__payload$424 ),
+    .overflow(\overflow$840 ),
     .rst(rst),
-    .wrapped(\wrapped$777 )
+    .wrapped(\wrapped$848 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$323 ),
+    .decay_enable(\decay_enable$322 ),
     .decay_multiplier(cfg_dc_mult_lane4[15:0]),
     .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$314 ),
-    .i__valid(\i__valid$313 ),
-    .lr_multiplier(\lr_multiplier$315 ),
-    .lr_shift(\lr_shift$317 ),
-    .o__payload(\o__payload$426 ),
-    .overflow(\overflow$770 ),
+    .i__payload(\i__payload$313 ),
+    .i__valid(\i__valid$312 ),
+    .lr_multiplier(\lr_multiplier$314 ),
+    .lr_shift(\lr_shift$316 ),
+    .o__payload(\o__payload$425 ),
+    .overflow(\overflow$841 ),
     .rst(rst),
-    .wrapped(\wrapped$778 )
+    .wrapped(\wrapped$849 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$344 ),
+    .decay_enable(\decay_enable$343 ),
     .decay_multiplier(cfg_dc_mult_lane5[15:0]),
     .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$335 ),
-    .i__valid(\i__valid$334 ),
-    .lr_multiplier(\lr_multiplier$336 ),
-    .lr_shift(\lr_shift$338 ),
-    .o__payload(\o__payload$427 ),
-    .overflow(\overflow$771 ),
+    .i__payload(\i__payload$334 ),
+    .i__valid(\i__valid$333 ),
+    .lr_multiplier(\lr_multiplier$335 ),
+    .lr_shift(\lr_shift$337 ),
+    .o__payload(\o__payload$426 ),
+    .overflow(\overflow$842 ),
     .rst(rst),
-    .wrapped(\wrapped$779 )
+    .wrapped(\wrapped$850 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$365 ),
+    .decay_enable(\decay_enable$364 ),
     .decay_multiplier(cfg_dc_mult_lane6[15:0]),
     .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$356 ),
-    .i__valid(\i__valid$355 ),
-    .lr_multiplier(\lr_multiplier$357 ),
-    .lr_shift(\lr_shift$359 ),
-    .o__payload(\o__payload$428 ),
-    .overflow(\overflow$772 ),
+    .i__payload(\i__payload$355 ),
+    .i__valid(\i__valid$354 ),
+    .lr_multiplier(\lr_multiplier$356 ),
+    .lr_shift(\lr_shift$358 ),
+    .o__payload(\o__payload$427 ),
+    .overflow(\overflow$843 ),
     .rst(rst),
-    .wrapped(\wrapped$780 )
+    .wrapped(\wrapped$851 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$386 ),
+    .decay_enable(\decay_enable$385 ),
     .decay_multiplier(cfg_dc_mult_lane7[15:0]),
     .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$377 ),
-    .i__valid(\i__valid$376 ),
-    .lr_multiplier(\lr_multiplier$378 ),
-    .lr_shift(\lr_shift$380 ),
-    .o__payload(\o__payload$429 ),
-    .overflow(\overflow$773 ),
+    .i__payload(\i__payload$376 ),
+    .i__valid(\i__valid$375 ),
+    .lr_multiplier(\lr_multiplier$377 ),
+    .lr_shift(\lr_shift$379 ),
+    .o__payload(\o__payload$428 ),
+    .overflow(\overflow$844 ),
     .rst(rst),
-    .wrapped(\wrapped$781 )
+    .wrapped(\wrapped$852 )
   );
   \nitro_engine.xp_act  xp_act (
-    .busy(\busy$503 ),
+    .busy(\busy$513 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .col_valid(col_valid),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$460 ),
+    .\row_data$7 (\row_data$459 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .busy(\busy$504 ),
+    .busy(\busy$514 ),
     .clk(clk),
-    .col_addr(\col_addr$501 ),
-    .col_data(\col_data$434 ),
-    .col_valid(\col_valid$500 ),
-    .\port$10289$0 (\o__payload$429 ),
-    .\port$8126$0 (\o__payload$422 ),
-    .\port$8435$0 (\o__payload$423 ),
-    .\port$8744$0 (\o__payload$424 ),
-    .\port$9053$0 (\o__payload$425 ),
-    .\port$9362$0 (\o__payload$426 ),
-    .\port$9671$0 (\o__payload$427 ),
-    .\port$9980$0 (\o__payload$428 ),
-    .\row_base$9 (\row_base$497 ),
-    .\row_index$5 (\row_index$496 ),
-    .\row_valid$3 (\row_valid$487 ),
+    .col_addr(\col_addr$500 ),
+    .col_data(\col_data$433 ),
+    .col_valid(\col_valid$499 ),
+    .\port$10198$0 (\o__payload$426 ),
+    .\port$10507$0 (\o__payload$427 ),
+    .\port$10816$0 (\o__payload$428 ),
+    .\port$8653$0 (\o__payload$421 ),
+    .\port$8962$0 (\o__payload$422 ),
+    .\port$9271$0 (\o__payload$423 ),
+    .\port$9580$0 (\o__payload$424 ),
+    .\port$9889$0 (\o__payload$425 ),
+    .\row_base$9 (\row_base$496 ),
+    .\row_index$5 (\row_index$495 ),
+    .\row_valid$3 (\row_valid$486 ),
     .rst(rst)
   );
   always @* begin
@@ -4523,77 +4977,42 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     s_axis_tready = 1'h0;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           s_axis_tready = 1'h1;
-      3'h1:
+      4'h1:
+          /* empty */;
+      4'h2:
           s_axis_tready = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    run_start = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  run_start = 1'h1;
-            endcase
-          end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     take = 1'h0;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
+          /* empty */;
+      4'h3:
           take = \$7 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_en = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          w_en = rv6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          w_data = { \$8 , hread_data };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     r_addr = 6'h00;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
-          r_addr = \$9 [5:0];
+      4'h3:
+          /* empty */;
+      4'h4:
+          r_addr = \$8 [5:0];
     endcase
     if (host_reading) begin
       r_addr = haddr[5:0];
@@ -4601,18 +5020,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$123  = 1'h0;
-    if (\$10 ) begin
+    \w_en$122  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_en$123  = 1'h1;
+            \w_en$122  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     w_addr = 6'h00;
-    if (\$10 ) begin
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             w_addr = haddr[5:0];
@@ -4621,96 +5040,96 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$126  = 128'h00000000000000000000000000000000;
-    if (\$10 ) begin
+    \w_data$125  = 128'h00000000000000000000000000000000;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_data$126  = s_axis_tdata[127:0];
+            \w_data$125  = s_axis_tdata[127:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$127  = 1'h0;
-    if (\$10 ) begin
+    \w_en$126  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_en$127  = 1'h1;
+            \w_en$126  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_en$127  = sb10[0];
+      \w_en$126  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$128  = 9'h000;
-    if (\$10 ) begin
+    \w_addr$127  = 9'h000;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_addr$128  = haddr[8:0];
+            \w_addr$127  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_addr$128  = sb10[9:1];
+      \w_addr$127  = sb10[9:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$129  = \$74 [127:0];
+    \w_data$128  = \$73 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$130  = 1'h0;
-    if (\$10 ) begin
+    \w_en$129  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_en$130  = 1'h1;
+            \w_en$129  = 1'h1;
       endcase
     end
-    if (\col_valid$500 ) begin
-      \w_en$130  = 1'h1;
+    if (\col_valid$499 ) begin
+      \w_en$129  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$131  = 7'h00;
-    if (\$10 ) begin
+    \w_addr$130  = 7'h00;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_addr$131  = haddr[6:0];
+            \w_addr$130  = haddr[6:0];
       endcase
     end
-    if (\col_valid$500 ) begin
-      \w_addr$131  = \col_addr$501 [6:0];
+    if (\col_valid$499 ) begin
+      \w_addr$130  = \col_addr$500 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$132  = \$77 [127:0];
+    \w_data$131  = \$76 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$133  = 1'h0;
-    if (\$10 ) begin
+    \w_en$132  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4719,17 +5138,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_en$133  = 1'h1;
+            \w_en$132  = 1'h1;
       endcase
     end
     if (col_valid) begin
-      \w_en$133  = 1'h1;
+      \w_en$132  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$134  = 10'h000;
-    if (\$10 ) begin
+    \w_addr$133  = 10'h000;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4738,21 +5157,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_addr$134  = haddr[9:0];
+            \w_addr$133  = haddr[9:0];
       endcase
     end
     if (col_valid) begin
-      \w_addr$134  = col_addr[9:0];
+      \w_addr$133  = col_addr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$135  = \$76 [63:0];
+    \w_data$134  = \$75 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$136  = 1'h0;
-    if (\$10 ) begin
+    \w_en$135  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4763,17 +5182,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_en$136  = 1'h1;
+            \w_en$135  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$136  = sb11[0];
+      \w_en$135  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$137  = 10'h000;
-    if (\$10 ) begin
+    \w_addr$136  = 10'h000;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4784,21 +5203,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_addr$137  = haddr[9:0];
+            \w_addr$136  = haddr[9:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$137  = sb11[10:1];
+      \w_addr$136  = sb11[10:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$138  = \$62 [63:0];
+    \w_data$137  = \$61 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$139  = 1'h0;
-    if (\$10 ) begin
+    \w_en$138  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4811,14 +5230,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_en$139  = 1'h1;
+            \w_en$138  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$140  = 7'h00;
-    if (\$10 ) begin
+    \w_addr$139  = 7'h00;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4831,14 +5250,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_addr$140  = haddr[6:0];
+            \w_addr$139  = haddr[6:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$141  = 64'h0000000000000000;
-    if (\$10 ) begin
+    \w_data$140  = 64'h0000000000000000;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4851,14 +5270,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_data$141  = s_axis_tdata[63:0];
+            \w_data$140  = s_axis_tdata[63:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$142  = 1'h0;
-    if (\$10 ) begin
+    \w_en$141  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4873,17 +5292,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_en$142  = 1'h1;
+            \w_en$141  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$142  = sb11[0];
+      \w_en$141  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$143  = 9'h000;
-    if (\$10 ) begin
+    \w_addr$142  = 9'h000;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4898,21 +5317,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_addr$143  = haddr[8:0];
+            \w_addr$142  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$143  = sb11[25:17];
+      \w_addr$142  = sb11[25:17];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$144  = \$63 [15:0];
+    \w_data$143  = \$62 [15:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$145  = 1'h0;
-    if (\$10 ) begin
+    \w_en$144  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4929,19 +5348,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_en$145  = 1'h1;
+            \w_en$144  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_en$145  = sb2[0];
+      \w_en$144  = sb2[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$146  = 8'h00;
-    if (\$10 ) begin
+    \w_addr$145  = 8'h00;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4958,23 +5377,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_addr$146  = haddr[7:0];
+            \w_addr$145  = haddr[7:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_addr$146  = sb2[8:1];
+      \w_addr$145  = sb2[8:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$147  = \$73 ;
+    \w_data$146  = \$72 ;
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$148  = 1'h0;
-    if (\$10 ) begin
+    \w_en$147  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4993,18 +5412,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_en$148  = 1'h1;
+            \w_en$147  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$148  = \$366 ;
+      \w_en$147  = \$365 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$149  = 6'h00;
-    if (\$10 ) begin
+    \w_addr$148  = 6'h00;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5023,22 +5442,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_addr$149  = haddr[5:0];
+            \w_addr$148  = haddr[5:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$149  = sb12[41:36];
+      \w_addr$148  = sb12[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$150  = \$75 [7:0];
+    \w_data$149  = \$74 [7:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$151  = 1'h0;
-    if (\$10 ) begin
+    \w_en$150  = 1'h0;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5059,18 +5478,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_en$151  = 1'h1;
+            \w_en$150  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$151  = sb12[0];
+      \w_en$150  = sb12[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$152  = 7'h00;
-    if (\$10 ) begin
+    \w_addr$151  = 7'h00;
+    if (\$9 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5091,52 +5510,61 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_addr$152  = haddr[6:0];
+            \w_addr$151  = haddr[6:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$152  = sb12[7:1];
+      \w_addr$151  = sb12[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$153  = \$72 [63:0];
+    \w_data$152  = \$71 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$164  = haddr[8:0];
+      \r_addr$163  = haddr[8:0];
     end else begin
-      \r_addr$164  = \$15 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$167  = haddr[6:0];
-    end else begin
-      \r_addr$167  = waddr[6:0];
+      \r_addr$163  = \$14 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$168  = haddr[9:0];
+      \r_addr$166  = haddr[6:0];
     end else begin
-      \r_addr$168  = naddr[9:0];
+      \r_addr$166  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$170  = haddr[9:0];
+      \r_addr$167  = haddr[9:0];
     end else begin
-      \r_addr$170  = naddr[9:0];
+      \r_addr$167  = naddr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$169  = haddr[9:0];
+    end else begin
+      \r_addr$169  = naddr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$170  = haddr[6:0];
+    end else begin
+      \r_addr$170  = waddr[6:0];
     end
   end
   always @* begin
@@ -5145,43 +5573,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (host_reading) begin
       \r_addr$171  = haddr[6:0];
     end else begin
-      \r_addr$171  = waddr[6:0];
+      \r_addr$171  = \$13 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$172  = haddr[6:0];
+      \r_addr$172  = haddr[8:0];
     end else begin
-      \r_addr$172  = \$14 [6:0];
+      \r_addr$172  = \$13 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$173  = haddr[8:0];
+      \r_addr$173  = haddr[7:0];
     end else begin
-      \r_addr$173  = \$14 [8:0];
+      \r_addr$173  = waddr[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$174  = haddr[7:0];
+      \r_addr$174  = haddr[5:0];
     end else begin
-      \r_addr$174  = waddr[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$175  = haddr[5:0];
-    end else begin
-      \r_addr$175  = 6'h00;
+      \r_addr$174  = 6'h00;
     end
   end
   always @* begin
@@ -5189,7 +5608,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf0 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf0 = { \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15:0] };
+          wide_wf0 = { \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15:0] };
     endcase
   end
   always @* begin
@@ -5197,7 +5616,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf1 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf1 = { \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31:16] };
+          wide_wf1 = { \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31:16] };
     endcase
   end
   always @* begin
@@ -5205,7 +5624,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf2 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf2 = { \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47:32] };
+          wide_wf2 = { \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47:32] };
     endcase
   end
   always @* begin
@@ -5213,7 +5632,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf3 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf3 = { \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63:48] };
+          wide_wf3 = { \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63:48] };
     endcase
   end
   always @* begin
@@ -5221,7 +5640,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf4 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf4 = { \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79:64] };
+          wide_wf4 = { \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79:64] };
     endcase
   end
   always @* begin
@@ -5229,7 +5648,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf5 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf5 = { \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95:80] };
+          wide_wf5 = { \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95:80] };
     endcase
   end
   always @* begin
@@ -5237,7 +5656,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf6 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf6 = { \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111:96] };
+          wide_wf6 = { \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111:96] };
     endcase
   end
   always @* begin
@@ -5245,7 +5664,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf7 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf7 = { \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127:112] };
+          wide_wf7 = { \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127:112] };
     endcase
   end
   always @* begin
@@ -5257,7 +5676,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h1:
           wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
       2'h2:
-          wide_data = \r_data$196 ;
+          wide_data = \r_data$195 ;
       2'h3:
           wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
     endcase
@@ -5269,7 +5688,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt0 = { \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15:0] };
+          wide_wt0 = { \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15:0] };
     endcase
   end
   always @* begin
@@ -5279,7 +5698,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt1 = { \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31:16] };
+          wide_wt1 = { \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31:16] };
     endcase
   end
   always @* begin
@@ -5289,7 +5708,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt2 = { \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47:32] };
+          wide_wt2 = { \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47:32] };
     endcase
   end
   always @* begin
@@ -5299,7 +5718,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt3 = { \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63:48] };
+          wide_wt3 = { \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63:48] };
     endcase
   end
   always @* begin
@@ -5309,7 +5728,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt4 = { \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79:64] };
+          wide_wt4 = { \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79:64] };
     endcase
   end
   always @* begin
@@ -5319,7 +5738,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt5 = { \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95:80] };
+          wide_wt5 = { \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95:80] };
     endcase
   end
   always @* begin
@@ -5329,7 +5748,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt6 = { \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111:96] };
+          wide_wt6 = { \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111:96] };
     endcase
   end
   always @* begin
@@ -5339,7 +5758,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt7 = { \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127:112] };
+          wide_wt7 = { \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127:112] };
     endcase
   end
   always @* begin
@@ -5354,7 +5773,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e0 = { \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7:0] };
+          wide_e0 = { \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7:0] };
     endcase
   end
   always @* begin
@@ -5369,7 +5788,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e1 = { \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15:8] };
+          wide_e1 = { \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15:8] };
     endcase
   end
   always @* begin
@@ -5384,7 +5803,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e2 = { \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23:16] };
+          wide_e2 = { \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23:16] };
     endcase
   end
   always @* begin
@@ -5399,7 +5818,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e3 = { \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31:24] };
+          wide_e3 = { \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31:24] };
     endcase
   end
   always @* begin
@@ -5414,7 +5833,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e4 = { \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39:32] };
+          wide_e4 = { \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39:32] };
     endcase
   end
   always @* begin
@@ -5429,7 +5848,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e5 = { \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47:40] };
+          wide_e5 = { \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47:40] };
     endcase
   end
   always @* begin
@@ -5444,7 +5863,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e6 = { \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55:48] };
+          wide_e6 = { \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55:48] };
     endcase
   end
   always @* begin
@@ -5459,1840 +5878,470 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e7 = { \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63:56] };
+          wide_e7 = { \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63:56] };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_valid = 1'h0;
-    if (ex_fwd_relu) begin
+    if (ex_fwd_relu_xp_act) begin
       row_valid = sb11[0];
-    end else if (ex_fwd_err) begin
+    end
+    if (ex_fwd_err_xp_act) begin
       row_valid = sb12[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$487  = 1'h0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \row_valid$487  = \$367 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    row_done = 1'h0;
-    if (ex_fwd_relu) begin
-      row_done = sb11[0];
-    end else if (ex_fwd_err) begin
-      row_done = sb12[0];
-    end else if (ex_backerr) begin
-      row_done = sb2[0];
-    end else if (ex_grad) begin
-      row_done = sb10[0];
+    \row_valid$486  = 1'h0;
+    if (ex_grad_xp_w) begin
+      \row_valid$486  = \$366 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_index = 3'h0;
-    if (ex_fwd_relu) begin
+    if (ex_fwd_relu_xp_act) begin
       row_index = sb11[35:33];
-    end else if (ex_fwd_err) begin
+    end
+    if (ex_fwd_err_xp_act) begin
       row_index = sb12[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_base = 16'h0000;
-    if (ex_fwd_relu) begin
+    if (ex_fwd_relu_xp_act) begin
       row_base = sb11[69:54];
-    end else if (ex_fwd_err) begin
+    end
+    if (ex_fwd_err_xp_act) begin
       row_base = sb12[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \row_index$495  = 3'h0;
+    if (ex_grad_xp_w) begin
+      \row_index$495  = sb10[35:33];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \row_base$496  = 16'h0000;
+    if (ex_grad_xp_w) begin
+      \row_base$496  = sb10[69:54];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    row_done = 1'h0;
+    if (ex_fwd_relu_cnt) begin
+      row_done = sb11[0];
+    end else if (ex_fwd_err_cnt) begin
+      row_done = sb12[0];
+    end else if (ex_backerr_cnt) begin
+      row_done = sb2[0];
+    end else if (ex_grad_cnt) begin
+      row_done = sb10[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tv = 1'h0;
-    if (ex_fwd_relu) begin
+    if (ex_fwd_relu_trace) begin
       tv = sb11[0];
-    end else if (ex_fwd_err) begin
+    end else if (ex_fwd_err_trace) begin
       tv = sb12[0];
-    end else if (ex_backerr) begin
+    end else if (ex_backerr_trace) begin
       tv = sb2[0];
-    end else if (ex_grad) begin
+    end else if (ex_grad_trace) begin
       tv = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     t_addr = 16'h0000;
-    if (ex_fwd_relu) begin
+    if (ex_fwd_relu_trace) begin
       t_addr = sb11[16:1];
-    end else if (ex_fwd_err) begin
+    end else if (ex_fwd_err_trace) begin
       t_addr = sb12[16:1];
-    end else if (ex_backerr) begin
+    end else if (ex_backerr_trace) begin
       t_addr = sb2[16:1];
-    end else if (ex_grad) begin
+    end else if (ex_grad_trace) begin
       t_addr = sb10[16:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$496  = 3'h0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \row_index$496  = sb10[35:33];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$497  = 16'h0000;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \row_base$497  = sb10[69:54];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \$387 ;
+    \$708  = \$387 ;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$660  = 1'h0;
+            \$708  = 1'h0;
           end
     endcase
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = haddr[5:3];
-    if (rst) begin
-      \$661  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = csr_addr_hi0;
-    if (rst) begin
-      \$662  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = haddr[2:0];
-    if (rst) begin
-      \$663  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \$388 ;
-    if (rst) begin
-      \$664  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = haddr[2:0];
-    if (rst) begin
-      \$665  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \$389 ;
-    if (rst) begin
-      \$666  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = haddr[2:0];
-    if (rst) begin
-      \$667  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \$390 ;
-    if (rst) begin
-      \$668  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = haddr[2:0];
-    if (rst) begin
-      \$669  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \$391 ;
-    if (rst) begin
-      \$670  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = haddr[2:0];
-    if (rst) begin
-      \$671  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \$392 ;
-    if (rst) begin
-      \$672  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \$393 ;
-    if (rst) begin
-      \$673  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = csr_q0;
-    if (rst) begin
-      \$674  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = csr_q1;
-    if (rst) begin
-      \$675  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \$394 ;
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \$396 ;
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \$398 ;
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \$400 ;
-    if (rst) begin
-      \$680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \$402 ;
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \$404 ;
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \$406 ;
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \$408 ;
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \$410 ;
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \$412 ;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \$414 ;
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \$416 ;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \$418 ;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \$420 ;
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \$422 ;
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \$424 ;
-    if (rst) begin
-      \$696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \$426 ;
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \$428 ;
-    if (rst) begin
-      \$699  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \$430 ;
-    if (rst) begin
-      \$700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \$432 ;
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \$434 ;
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \$436 ;
-    if (rst) begin
-      \$705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$438 ;
-    if (rst) begin
-      \$706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \$440 ;
-    if (rst) begin
-      \$707  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$442 ;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$444 ;
+    \$709  = haddr[5:3];
     if (rst) begin
-      \$709  = 1'h0;
+      \$709  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$446 ;
+    \$710  = csr_addr_hi0;
     if (rst) begin
-      \$710  = 1'h0;
+      \$710  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \$448 ;
+    \$711  = haddr[2:0];
     if (rst) begin
-      \$711  = 1'h0;
+      \$711  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \$450 ;
+    \$712  = \$388 ;
     if (rst) begin
-      \$713  = 1'h0;
+      \$712  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \$452 ;
+    \$713  = haddr[2:0];
     if (rst) begin
-      \$715  = 1'h0;
+      \$713  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \$454 ;
+    \$714  = \$389 ;
     if (rst) begin
-      \$717  = 1'h0;
+      \$714  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \$465 ;
+    \$715  = haddr[2:0];
     if (rst) begin
-      \$718  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$715  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \$719  = 1'h1;
-            endcase
-          end
-    endcase
+    \$716  = \$390 ;
     if (rst) begin
-      \$719  = 1'h0;
+      \$716  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = hdr_op;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$720  = s_axis_tdata[3:0];
-          end
-    endcase
+    \$717  = haddr[2:0];
     if (rst) begin
-      \$720  = 4'h0;
+      \$717  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = hdr_mem;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$721  = s_axis_tdata[7:4];
-          end
-    endcase
+    \$718  = \$391 ;
     if (rst) begin
-      \$721  = 4'h0;
+      \$718  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = haddr;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$722  = s_axis_tdata[31:8];
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            \$722  = \$504 [23:0];
-          end
-      3'h2:
-          if (take) begin
-            \$722  = \$507 [23:0];
-          end
-    endcase
+    \$719  = haddr[2:0];
     if (rst) begin
-      \$722  = 24'h000000;
+      \$719  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = hcount;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$723  = s_axis_tdata[55:32];
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            \$723  = \$505 [23:0];
-          end
-      3'h2:
-          if (take) begin
-            \$723  = \$508 [23:0];
-          end
-    endcase
+    \$720  = \$392 ;
     if (rst) begin
-      \$723  = 24'h000000;
+      \$720  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = done;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$724  = 1'h0;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h7:
-          if (m_axis_tready) begin
-            \$724  = 1'h1;
-          end
-    endcase
+    \$721  = \$393 ;
+    if (rst) begin
+      \$721  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = csr_q0;
+    if (rst) begin
+      \$722  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = csr_q1;
+    if (rst) begin
+      \$723  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = \$394 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = host_writing;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$725  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$725  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = host_writing_ag;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$726  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$726  = 1'h0;
-            end
-          end
-    endcase
+    \$726  = \$396 ;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = host_writing_rg;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$727  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$727  = 1'h0;
-            end
-          end
-    endcase
+    \$727  = \$398 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = host_writing_e;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$728  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$728  = 1'h0;
-            end
-          end
-    endcase
+    \$728  = \$400 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = host_writing_d;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$729  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$729  = 1'h0;
-            end
-          end
-    endcase
+    \$729  = \$402 ;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = host_writing_wf;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$730  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$730  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$730  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = host_writing_pred;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$731  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$731  = 1'h0;
-            end
-          end
-    endcase
+    \$731  = \$404 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = host_writing_af;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$732  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$732  = 1'h0;
-            end
-          end
-    endcase
+    \$732  = \$406 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = host_writing_wt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$733  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$733  = 1'h0;
-            end
-          end
-    endcase
+    \$733  = \$408 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = ctl_state;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$466 ) begin
-                    \$734  = 3'h1;
-                  end
-              4'h2:
-                  if (\$467 ) begin
-                    \$734  = 3'h2;
-                  end
-              4'h3:
-                  \$734  = 3'h3;
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$506 ) begin
-              \$734  = 3'h0;
-            end
-          end
-      3'h2:
-          if (\$511 ) begin
-            \$734  = 3'h0;
-          end
-      3'h3:
-          if (\$516 ) begin
-            \$734  = 3'h4;
-          end
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-            \$734  = 3'h5;
-          end else begin
-            \$734  = 3'h6;
-          end
-      3'h6:
-          if (drained) begin
-            \$734  = 3'h3;
-          end
-      3'h5:
-          \$734  = 3'h7;
-      3'h7:
-          if (m_axis_tready) begin
-            \$734  = 3'h0;
-          end
-    endcase
+    \$734  = \$410 ;
     if (rst) begin
-      \$734  = 3'h0;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = out_cnt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$735  = s_axis_tdata[55:32];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (rv6) begin
-            \$735  = \$509 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$735  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = rv0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$736  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$736  = take;
-    endcase
+    \$736  = \$412 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = rv1;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$737  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$737  = rv0;
-    endcase
+    \$737  = \$414 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = rv2;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$738  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$738  = rv1;
-    endcase
+    \$738  = \$416 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = rv3;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$739  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$739  = rv2;
-    endcase
+    \$739  = \$418 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = rv4;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$740  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$740  = rv3;
-    endcase
-    if (rst) begin
-      \$740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = rv5;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$741  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$741  = rv4;
-    endcase
+    \$741  = \$420 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = rv6;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$742  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$742  = rv5;
-    endcase
+    \$742  = \$422 ;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = host_reading;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  if (\$467 ) begin
-                    \$743  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$511 ) begin
-            \$743  = 1'h0;
-          end
-    endcase
+    \$744  = \$424 ;
     if (rst) begin
-      \$743  = 1'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = pc;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$744  = s_axis_tdata[13:8];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (drained) begin
-            \$744  = \$565 [5:0];
-          end
-    endcase
+    \$745  = \$426 ;
     if (rst) begin
-      \$744  = 6'h00;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = ibase;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$745  = \$471 [6:0];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (drained) begin
-            \$745  = \$566 [6:0];
-          end
-    endcase
-    if (rst) begin
-      \$745  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = fcnt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$746  = 4'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$746  = \$515 [3:0];
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (drained) begin
-            \$746  = 4'h0;
-          end
-    endcase
-    if (rst) begin
-      \$746  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = mode;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$747  = s_axis_tdata[56];
-            endcase
-          end
-    endcase
+    \$747  = \$428 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = counting;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$748  = 1'h1;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$748  = 1'h0;
-          end
-    endcase
+    \$748  = \$430 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = phase_en0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$749  = \$472 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$749  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$749  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = phase_en1;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$750  = \$473 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$750  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$750  = phase_en0;
-          end
-    endcase
+    \$750  = \$432 ;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = phase_en2;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$751  = \$474 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$751  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$751  = phase_en1;
-          end
-    endcase
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = phase_en3;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$752  = \$475 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$752  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$752  = phase_en2;
-          end
-    endcase
+    \$752  = \$434 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = phase_en4;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$753  = \$476 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$753  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$753  = phase_en3;
-          end
-    endcase
+    \$753  = \$436 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = phase_en5;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$754  = \$477 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$754  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$754  = phase_en4;
-          end
-    endcase
+    \$754  = \$438 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = phase_en6;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$755  = \$478 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$755  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$755  = phase_en5;
-          end
-    endcase
+    \$755  = \$440 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = phase_en7;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$756  = \$479 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$756  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$756  = phase_en6;
-          end
-    endcase
+    \$756  = \$442 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = phase_en8;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$757  = \$480 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$757  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$757  = phase_en7;
-          end
-    endcase
+    \$757  = \$444 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = phase_en9;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$758  = \$481 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$758  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$758  = phase_en8;
-          end
-    endcase
+    \$758  = \$446 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = phase_en10;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$759  = \$482 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$759  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$759  = phase_en9;
-          end
-    endcase
+    \$759  = \$448 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = phase_en11;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$760  = \$483 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$760  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$760  = phase_en10;
-          end
-    endcase
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = phase_en12;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$761  = \$484 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$761  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$761  = phase_en11;
-          end
-    endcase
+    \$761  = \$450 ;
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = phase_en13;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$762  = \$485 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$762  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$762  = phase_en12;
-          end
-    endcase
-    if (rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = phase_en14;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$763  = \$486 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$763  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$763  = phase_en13;
-          end
-    endcase
+    \$763  = \$452 ;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = phase_en15;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$764  = \$487 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$764  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$764  = phase_en14;
-          end
-    endcase
-    if (rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = phase_en16;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$765  = \$488 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$765  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$765  = phase_en15;
-          end
-    endcase
+    \$765  = \$454 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = phase_en17;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$766  = \$489 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$766  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$766  = phase_en16;
-          end
-    endcase
+    \$766  = \$465 ;
     if (rst) begin
-      \$766  = 1'h0;
+      \$766  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = phase_en18;
+    \$767  = 1'h0;
     casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$767  = \$490 ;
-            endcase
-          end
-      3'h1:
+      4'h0:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$767  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$767  = phase_en17;
-          end
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                /* empty */;
+            4'h4:
+                \$767  = 1'h1;
+          endcase
     endcase
     if (rst) begin
       \$767  = 1'h0;
@@ -7300,168 +6349,83 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = phase_en19;
+    \$768  = hdr_op;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$768  = \$491 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$768  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$768  = phase_en18;
+            \$768  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$768  = 1'h0;
+      \$768  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = phase_en20;
+    \$769  = hdr_mem;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$769  = \$492 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$769  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$769  = phase_en19;
+            \$769  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$769  = 1'h0;
+      \$769  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = phase_en21;
+    \$770  = haddr;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$770  = \$493 ;
-            endcase
+            \$770  = s_axis_tdata[31:8];
           end
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$770  = 1'h0;
+      4'h2:
+          if (s_axis_tvalid) begin
+            \$770  = \$472 [23:0];
           end
-      3'h6:
-          if (drained) begin
-            \$770  = phase_en20;
+      4'h3:
+          if (take) begin
+            \$770  = \$475 [23:0];
           end
     endcase
     if (rst) begin
-      \$770  = 1'h0;
+      \$770  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = phase_en22;
+    \$771  = hcount;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$771  = \$494 ;
-            endcase
+            \$771  = s_axis_tdata[55:32];
           end
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$771  = 1'h0;
+      4'h2:
+          if (s_axis_tvalid) begin
+            \$771  = \$473 [23:0];
           end
-      3'h6:
-          if (drained) begin
-            \$771  = phase_en21;
+      4'h3:
+          if (take) begin
+            \$771  = \$476 [23:0];
           end
     endcase
     if (rst) begin
-      \$771  = 1'h0;
+      \$771  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = phase_en23;
+    \$772  = hdr_mode;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$772  = \$495 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$772  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$772  = phase_en22;
+            \$772  = s_axis_tdata[56];
           end
     endcase
     if (rst) begin
@@ -7470,32 +6434,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = phase_en24;
+    \$773  = done;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$773  = \$496 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
             \$773  = 1'h0;
           end
-      3'h6:
-          if (drained) begin
-            \$773  = phase_en23;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h8:
+          if (m_axis_tready) begin
+            \$773  = 1'h1;
           end
     endcase
     if (rst) begin
@@ -7504,66 +6465,82 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = phase_en25;
+    \$774  = ctl_state;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$774  = \$497 ;
-            endcase
+            \$774  = 4'h1;
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$774  = 1'h0;
+      4'h1:
+        begin
+          \$774  = 4'h0;
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$774  = 4'h2;
+                end
+            4'h2:
+                if (\$467 ) begin
+                  \$774  = 4'h3;
+                end
+            4'h3:
+                \$774  = 4'h4;
+          endcase
+        end
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (\$474 ) begin
+              \$774  = 4'h0;
+            end
           end
-      3'h6:
+      4'h3:
+          if (\$479 ) begin
+            \$774  = 4'h0;
+          end
+      4'h4:
+          if (\$484 ) begin
+            \$774  = 4'h5;
+          end
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+            \$774  = 4'h6;
+          end else begin
+            \$774  = 4'h7;
+          end
+      4'h7:
           if (drained) begin
-            \$774  = phase_en24;
+            \$774  = 4'h4;
+          end
+      4'h6:
+          \$774  = 4'h8;
+      4'h8:
+          if (m_axis_tready) begin
+            \$774  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$774  = 1'h0;
+      \$774  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = phase_en26;
+    \$775  = host_writing;
     casez (ctl_state)
-      3'h0:
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$775  = 1'h1;
+                end
+          endcase
+      4'h2:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$775  = \$498 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$775  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$775  = phase_en25;
+            if (\$474 ) begin
+              \$775  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -7572,32 +6549,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = phase_en27;
+    \$776  = host_writing_ag;
     casez (ctl_state)
-      3'h0:
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$776  = 1'h1;
+                end
+          endcase
+      4'h2:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$776  = \$499 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$776  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$776  = phase_en26;
+            if (\$474 ) begin
+              \$776  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -7606,32 +6573,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = phase_en28;
+    \$777  = host_writing_rg;
     casez (ctl_state)
-      3'h0:
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$777  = 1'h1;
+                end
+          endcase
+      4'h2:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$777  = \$500 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$777  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$777  = phase_en27;
+            if (\$474 ) begin
+              \$777  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -7640,32 +6597,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = phase_en29;
+    \$778  = host_writing_e;
     casez (ctl_state)
-      3'h0:
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$778  = 1'h1;
+                end
+          endcase
+      4'h2:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$778  = \$501 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$778  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$778  = phase_en28;
+            if (\$474 ) begin
+              \$778  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -7674,32 +6621,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = phase_en30;
+    \$779  = host_writing_d;
     casez (ctl_state)
-      3'h0:
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$779  = 1'h1;
+                end
+          endcase
+      4'h2:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$779  = \$502 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$779  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$779  = phase_en29;
+            if (\$474 ) begin
+              \$779  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -7708,32 +6645,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = phase_en31;
+    \$780  = host_writing_wf;
     casez (ctl_state)
-      3'h0:
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$780  = 1'h1;
+                end
+          endcase
+      4'h2:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$780  = \$503 ;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            \$780  = 1'h0;
-          end
-      3'h6:
-          if (drained) begin
-            \$780  = phase_en30;
+            if (\$474 ) begin
+              \$780  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -7742,50 +6669,47 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = step_count;
+    \$781  = host_writing_pred;
     casez (ctl_state)
-      3'h0:
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$781  = 1'h1;
+                end
+          endcase
+      4'h2:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \$781  = 32'd0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$517 ) begin
-            if (\$518 ) begin
-              \$781  = \$519 [31:0];
+            if (\$474 ) begin
+              \$781  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$781  = 32'd0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = ibits_load0;
+    \$782  = host_writing_af;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$782  = \$512 ;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$782  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (\$474 ) begin
+              \$782  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$782  = 1'h0;
@@ -7793,16 +6717,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = ibits_load1;
+    \$783  = host_writing_wt;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$783  = \$513 ;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$783  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (\$474 ) begin
+              \$783  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$783  = 1'h0;
@@ -7810,435 +6741,372 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = ibits_load2;
+    \$784  = out_cnt;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$784  = hcount;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$784  = \$514 ;
+      4'h3:
+          if (w_en) begin
+            \$784  = \$477 [23:0];
+          end
     endcase
     if (rst) begin
-      \$784  = 1'h0;
+      \$784  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = issuing;
+    \$785  = rv0;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$785  = 1'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$785  = 1'h1;
-          end
+      4'h3:
+          \$785  = take;
     endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          if (m_last) begin
-            \$785  = 1'h0;
-          end
-        end
-      end
-    end
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = mi;
+    \$786  = rv1;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$786  = 1'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$786  = 10'h000;
-          end
+      4'h3:
+          \$786  = rv0;
     endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$786  = \$606 [9:0];
-          end
-        end
-      end
-    end
     if (rst) begin
-      \$786  = 10'h000;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = ni;
+    \$787  = rv2;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$787  = 1'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$787  = 10'h000;
-          end
+      4'h3:
+          \$787  = rv1;
     endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$787  = 10'h000;
-        end else begin
-          \$787  = \$610 [9:0];
-        end
-      end
-    end
     if (rst) begin
-      \$787  = 10'h000;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = ki;
+    \$788  = rv3;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$788  = 1'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$788  = 16'h0000;
-          end
+      4'h3:
+          \$788  = rv2;
     endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$788  = 16'h0000;
-      end else begin
-        \$788  = \$614 [15:0];
-      end
-    end
     if (rst) begin
-      \$788  = 16'h0000;
+      \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = nrow;
+    \$789  = rv4;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$789  = 1'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$789  = ibits[70:55];
-          end
+      4'h3:
+          \$789  = rv3;
     endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$789  = \$608 [15:0];
-          end
-        end
-      end
-    end
     if (rst) begin
-      \$789  = 16'h0000;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = naddr;
+    \$790  = rv5;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$790  = 1'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$790  = ibits[70:55];
-          end
+      4'h3:
+          \$790  = rv4;
     endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$790  = \$609 [15:0];
-          end
-        end else begin
-          \$790  = nrow;
-        end
-      end else begin
-        \$790  = \$616 [15:0];
-      end
-    end
     if (rst) begin
-      \$790  = 16'h0000;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = wcol;
+    \$791  = w_en;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$791  = 1'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$791  = ibits[102:87];
-          end
+      4'h3:
+          \$791  = rv5;
     endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$791  = ibits[102:87];
-        end else begin
-          \$791  = \$612 [15:0];
-        end
-      end
-    end
     if (rst) begin
-      \$791  = 16'h0000;
+      \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = waddr;
+    \$792  = host_reading;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                if (\$467 ) begin
+                  \$792  = 1'h1;
+                end
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$792  = ibits[102:87];
+      4'h3:
+          if (\$479 ) begin
+            \$792  = 1'h0;
           end
     endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$792  = ibits[102:87];
-        end else begin
-          \$792  = \$613 [15:0];
-        end
-      end else begin
-        \$792  = \$617 [15:0];
-      end
-    end
     if (rst) begin
-      \$792  = 16'h0000;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = klen_m1;
+    \$793  = pc;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$793  = haddr[5:0];
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
+      4'h3:
           /* empty */;
-      3'h3:
+      4'h4:
           /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$793  = \$520 [15:0];
+      4'h5:
+          /* empty */;
+      4'h7:
+          if (drained) begin
+            \$793  = \$549 [5:0];
           end
     endcase
     if (rst) begin
-      \$793  = 16'h0000;
+      \$793  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = klen_m2;
+    \$794  = ibase;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$794  = \$471 [6:0];
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
+      4'h3:
           /* empty */;
-      3'h3:
+      4'h4:
           /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$794  = \$521 [15:0];
+      4'h5:
+          /* empty */;
+      4'h7:
+          if (drained) begin
+            \$794  = \$550 [6:0];
           end
     endcase
     if (rst) begin
-      \$794  = 16'h0000;
+      \$794  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = mt_m2;
+    \$795  = fcnt;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$795  = 4'h0;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
+      4'h3:
           /* empty */;
-      3'h3:
+      4'h4:
+          \$795  = \$483 [3:0];
+      4'h5:
           /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$795  = \$522 [9:0];
+      4'h7:
+          if (drained) begin
+            \$795  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$795  = 10'h000;
+      \$795  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = nt_m1;
+    \$796  = mode;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$796  = \$523 [9:0];
-          end
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$796  = hdr_mode;
+          endcase
     endcase
     if (rst) begin
-      \$796  = 10'h000;
+      \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = nt_m2;
+    \$797  = counting;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$797  = 1'h1;
+          endcase
+      4'h2:
           /* empty */;
-      3'h2:
+      4'h3:
           /* empty */;
-      3'h3:
+      4'h4:
           /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$797  = \$524 [9:0];
+      4'h5:
+          if (\$485 ) begin
+            \$797  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$797  = 10'h000;
+      \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = k_first;
+    \$798  = counters_clear;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$798  = 1'h1;
-          end
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$798  = 1'h1;
+          endcase
     endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$798  = 1'h1;
-      end else begin
-        \$798  = 1'h0;
-      end
+    if (counters_clear) begin
+      \$798  = 1'h0;
     end
     if (rst) begin
       \$798  = 1'h0;
@@ -8246,85 +7114,142 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = k_last;
+    \$799  = ibits_load0;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$799  = \$525 ;
-          end
+      4'h4:
+          \$799  = \$480 ;
     endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$799  = \$604 ;
-      end else begin
-        \$799  = \$615 ;
-      end
-    end
     if (rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = n_last;
+    \$800  = ibits_load1;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$800  = \$526 ;
-          end
+      4'h4:
+          \$800  = \$481 ;
     endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$800  = \$605 ;
-        end else begin
-          \$800  = \$611 ;
-        end
-      end
-    end
     if (rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = m_last;
+    \$801  = ibits_load2;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          \$801  = \$482 ;
+    endcase
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = step_count;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$485 ) begin
+            if (\$486 ) begin
+              \$802  = \$487 [31:0];
+            end
+          end
+    endcase
+    if (clear) begin
+      \$802  = 32'd0;
+    end
+    if (rst) begin
+      \$802  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = issuing;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$801  = \$527 ;
+            \$803  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          if (m_last) begin
+            \$803  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = mi;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$804  = 10'h000;
           end
     endcase
     if (issue) begin
@@ -8333,182 +7258,113 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$801  = \$607 ;
+            \$804  = \$654 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$801  = 1'h0;
+      \$804  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = en;
+    \$805  = ni;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$802  = 10'h000;
+            \$805  = 10'h000;
           end
     endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$802  = 10'h000;
-      end else begin
-        \$802  = \$631 [9:0];
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$805  = 10'h000;
+        end else begin
+          \$805  = \$658 [9:0];
+        end
       end
     end
     if (rst) begin
-      \$802  = 10'h000;
+      \$805  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = e_first;
+    \$806  = ki;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$803  = 1'h1;
+            \$806  = 16'h0000;
           end
     endcase
-    if (tile_end) begin
-      \$803  = e_last;
-    end
-    if (rst) begin
-      \$803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = e_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$804  = \$528 ;
-          end
-    endcase
-    if (tile_end) begin
+    if (issue) begin
       (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$804  = \$623 ;
+      if (k_last) begin
+        \$806  = 16'h0000;
       end else begin
-        \$804  = \$632 ;
+        \$806  = \$662 [15:0];
       end
     end
     if (rst) begin
-      \$804  = 1'h0;
+      \$806  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = e_nlane;
+    \$807  = nrow;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$805  = 16'h0000;
+            \$807  = ibits[70:55];
           end
     endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$805  = 16'h0000;
-      end else begin
-        \$805  = \$633 [15:0];
-      end
-    end
-    if (rst) begin
-      \$805  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = rows_done;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (m_last) begin
           end else begin
-            \$806  = 32'd0;
+            \$807  = \$656 [15:0];
           end
-    endcase
-    if (row_done) begin
-      \$806  = \$654 [31:0];
-    end
-    if (rst) begin
-      \$806  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$807  = ibits[134:119];
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$807  = \$624 [15:0];
+        end
       end
     end
     if (rst) begin
@@ -8517,29 +7373,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = o_tile;
+    \$808  = naddr;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$808  = ibits[134:119];
+            \$808  = ibits[70:55];
           end
     endcase
-    if (tile_end) begin
+    if (issue) begin
       (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$808  = \$625 [15:0];
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$808  = \$657 [15:0];
+          end
+        end else begin
+          \$808  = nrow;
+        end
       end else begin
-        \$808  = \$634 [15:0];
+        \$808  = \$664 [15:0];
       end
     end
     if (rst) begin
@@ -8548,26 +7415,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = a_mrow;
+    \$809  = wcol;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$809  = ibits[182:167];
+            \$809  = ibits[102:87];
           end
     endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$809  = \$626 [15:0];
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$809  = ibits[102:87];
+        end else begin
+          \$809  = \$660 [15:0];
+        end
       end
     end
     if (rst) begin
@@ -8576,29 +7450,36 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = a_tile;
+    \$810  = waddr;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$810  = ibits[182:167];
+            \$810  = ibits[102:87];
           end
     endcase
-    if (tile_end) begin
+    if (issue) begin
       (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$810  = \$627 [15:0];
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$810  = ibits[102:87];
+        end else begin
+          \$810  = \$661 [15:0];
+        end
       end else begin
-        \$810  = \$635 [15:0];
+        \$810  = \$665 [15:0];
       end
     end
     if (rst) begin
@@ -8607,596 +7488,661 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = t_mrow;
+    \$811  = klen_m1;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$811  = ibits[198:183];
+            \$811  = \$488 [15:0];
           end
     endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$811  = \$628 [15:0];
-      end
-    end
     if (rst) begin
       \$811  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = t_tile;
+    \$812  = klen_m2;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$812  = ibits[198:183];
+            \$812  = \$489 [15:0];
           end
     endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$812  = \$629 [15:0];
-      end else begin
-        \$812  = \$636 [15:0];
-      end
-    end
     if (rst) begin
       \$812  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = p_mrow;
+    \$813  = mt_m2;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$813  = 16'h0000;
+            \$813  = \$490 [9:0];
           end
     endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$813  = \$630 [15:0];
+    if (rst) begin
+      \$813  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = nt_m1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$814  = \$491 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$814  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = nt_m2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$815  = \$492 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$815  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = k_first;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$816  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$816  = 1'h1;
+      end else begin
+        \$816  = 1'h0;
       end
     end
-    if (rst) begin
-      \$813  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = ex_fwd_relu;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$814  = \$529 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$814  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = ex_fwd_err;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$815  = \$530 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$815  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = ex_backerr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$517 ) begin
-          end else begin
-            \$816  = \$531 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$816  = 1'h0;
-          end
-    endcase
     if (rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = ex_grad;
+    \$817  = k_last;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$817  = \$532 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$817  = 1'h0;
+            \$817  = \$493 ;
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$817  = \$652 ;
+      end else begin
+        \$817  = \$663 ;
+      end
+    end
     if (rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = ex_fwd_relu_lane0;
+    \$818  = n_last;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$818  = \$533 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$818  = 1'h0;
+            \$818  = \$494 ;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$818  = \$653 ;
+        end else begin
+          \$818  = \$659 ;
+        end
+      end
+    end
     if (rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = ex_fwd_err_lane0;
+    \$819  = m_last;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$819  = \$534 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$819  = 1'h0;
+            \$819  = \$495 ;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$819  = \$655 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = ex_backerr_lane0;
+    \$820  = en;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$820  = \$535 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$820  = 1'h0;
+            \$820  = 10'h000;
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$820  = 10'h000;
+      end else begin
+        \$820  = \$679 [9:0];
+      end
+    end
     if (rst) begin
-      \$820  = 1'h0;
+      \$820  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = ex_grad_lane0;
+    \$821  = e_first;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$821  = \$536 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$821  = 1'h0;
+            \$821  = 1'h1;
           end
     endcase
+    if (tile_end) begin
+      \$821  = e_last;
+    end
     if (rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = ex_fwd_relu_lane1;
+    \$822  = e_last;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$822  = \$537 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$822  = 1'h0;
+            \$822  = \$496 ;
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$822  = \$671 ;
+      end else begin
+        \$822  = \$680 ;
+      end
+    end
     if (rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = ex_fwd_err_lane1;
+    \$823  = e_nlane;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$823  = \$538 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$823  = 1'h0;
+            \$823  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$823  = 16'h0000;
+      end else begin
+        \$823  = \$681 [15:0];
+      end
+    end
     if (rst) begin
-      \$823  = 1'h0;
+      \$823  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = ex_backerr_lane1;
+    \$824  = rows_done;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$824  = \$539 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$824  = 1'h0;
+            \$824  = 32'd0;
           end
     endcase
+    if (row_done) begin
+      \$824  = \$702 [31:0];
+    end
     if (rst) begin
-      \$824  = 1'h0;
+      \$824  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = ex_grad_lane1;
+    \$825  = o_mrow;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$825  = \$540 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$825  = 1'h0;
+            \$825  = ibits[134:119];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$825  = \$672 [15:0];
+      end
+    end
     if (rst) begin
-      \$825  = 1'h0;
+      \$825  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = ex_fwd_relu_lane2;
+    \$826  = o_tile;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$826  = \$541 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$826  = 1'h0;
+            \$826  = ibits[134:119];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$826  = \$673 [15:0];
+      end else begin
+        \$826  = \$682 [15:0];
+      end
+    end
     if (rst) begin
-      \$826  = 1'h0;
+      \$826  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = ex_fwd_err_lane2;
+    \$827  = a_mrow;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$827  = \$542 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$827  = 1'h0;
+            \$827  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$827  = \$674 [15:0];
+      end
+    end
     if (rst) begin
-      \$827  = 1'h0;
+      \$827  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = ex_backerr_lane2;
+    \$828  = a_tile;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$828  = \$543 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$828  = 1'h0;
+            \$828  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$828  = \$675 [15:0];
+      end else begin
+        \$828  = \$683 [15:0];
+      end
+    end
     if (rst) begin
-      \$828  = 1'h0;
+      \$828  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = ex_grad_lane2;
+    \$829  = t_mrow;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$829  = \$544 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$829  = 1'h0;
+            \$829  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$829  = \$676 [15:0];
+      end
+    end
     if (rst) begin
-      \$829  = 1'h0;
+      \$829  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = ex_fwd_relu_lane3;
+    \$830  = t_tile;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$830  = \$545 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$830  = 1'h0;
+            \$830  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$830  = \$677 [15:0];
+      end else begin
+        \$830  = \$684 [15:0];
+      end
+    end
     if (rst) begin
-      \$830  = 1'h0;
+      \$830  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = ex_fwd_err_lane3;
+    \$831  = p_mrow;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$831  = \$546 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$831  = 1'h0;
+            \$831  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$831  = \$678 [15:0];
+      end
+    end
     if (rst) begin
-      \$831  = 1'h0;
+      \$831  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = ex_backerr_lane3;
+    \$832  = ex_fwd_relu;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$832  = \$547 ;
+            \$832  = \$497 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$832  = 1'h0;
           end
@@ -9207,23 +8153,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = ex_grad_lane3;
+    \$833  = ex_fwd_err;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$833  = \$548 ;
+            \$833  = \$498 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$833  = 1'h0;
           end
@@ -9234,23 +8182,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = ex_fwd_relu_lane4;
+    \$834  = ex_backerr;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$834  = \$549 ;
+            \$834  = \$499 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$834  = 1'h0;
           end
@@ -9261,23 +8211,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = ex_fwd_err_lane4;
+    \$835  = ex_grad;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$835  = \$550 ;
+            \$835  = \$500 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$835  = 1'h0;
           end
@@ -9288,23 +8240,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = ex_backerr_lane4;
+    \$836  = ex_fwd_relu_cnt;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$836  = \$551 ;
+            \$836  = \$501 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$836  = 1'h0;
           end
@@ -9315,23 +8269,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = ex_grad_lane4;
+    \$837  = ex_fwd_err_cnt;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$837  = \$552 ;
+            \$837  = \$502 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$837  = 1'h0;
           end
@@ -9342,23 +8298,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = ex_fwd_relu_lane5;
+    \$838  = ex_backerr_cnt;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$838  = \$553 ;
+            \$838  = \$503 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$838  = 1'h0;
           end
@@ -9369,23 +8327,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = ex_fwd_err_lane5;
+    \$839  = ex_grad_cnt;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$839  = \$554 ;
+            \$839  = \$504 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$839  = 1'h0;
           end
@@ -9396,23 +8356,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = ex_backerr_lane5;
+    \$840  = ex_fwd_relu_trace;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$840  = \$555 ;
+            \$840  = \$505 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$840  = 1'h0;
           end
@@ -9423,23 +8385,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = ex_grad_lane5;
+    \$841  = ex_fwd_err_trace;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$841  = \$556 ;
+            \$841  = \$506 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$841  = 1'h0;
           end
@@ -9450,23 +8414,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = ex_fwd_relu_lane6;
+    \$842  = ex_backerr_trace;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$842  = \$557 ;
+            \$842  = \$507 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$842  = 1'h0;
           end
@@ -9477,23 +8443,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = ex_fwd_err_lane6;
+    \$843  = ex_grad_trace;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$843  = \$558 ;
+            \$843  = \$508 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$843  = 1'h0;
           end
@@ -9504,23 +8472,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = ex_backerr_lane6;
+    \$844  = ex_fwd_relu_xp_act;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$844  = \$559 ;
+            \$844  = \$509 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$844  = 1'h0;
           end
@@ -9531,23 +8501,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = ex_grad_lane6;
+    \$845  = ex_fwd_err_xp_act;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$845  = \$560 ;
+            \$845  = \$510 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$845  = 1'h0;
           end
@@ -9558,23 +8530,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = ex_fwd_relu_lane7;
+    \$846  = ex_backerr_xp_act;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$846  = \$561 ;
+            \$846  = \$511 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$846  = 1'h0;
           end
@@ -9585,23 +8559,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = ex_fwd_err_lane7;
+    \$847  = ex_grad_xp_act;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$847  = \$562 ;
+            \$847  = \$512 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$847  = 1'h0;
           end
@@ -9612,23 +8588,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = ex_backerr_lane7;
+    \$848  = ex_fwd_relu_xp_w;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$848  = \$563 ;
+            \$848  = \$513 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$848  = 1'h0;
           end
@@ -9639,23 +8617,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = ex_grad_lane7;
+    \$849  = ex_fwd_err_xp_w;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           (* full_case = 32'd1 *)
-          if (\$517 ) begin
+          if (\$485 ) begin
           end else begin
-            \$849  = \$564 ;
+            \$849  = \$514 ;
           end
-      3'h6:
+      4'h7:
           if (drained) begin
             \$849  = 1'h0;
           end
@@ -9666,48 +8646,55 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = st_data;
+    \$850  = ex_backerr_xp_w;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$850  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$850  = \$515 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$850  = 1'h0;
+          end
     endcase
     if (rst) begin
-      \$850  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = st_valid;
-    (* full_case = 32'd1 *)
+    \$851  = ex_grad_xp_w;
     casez (ctl_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$851  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$851  = \$516 ;
+          end
+      4'h7:
+          if (drained) begin
             \$851  = 1'h0;
           end
     endcase
@@ -9717,376 +8704,1035 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = ibits;
-    if (ibits_load0) begin
-      \$852 [127:0] = \r_data$576 ;
-    end
-    if (ibits_load1) begin
-      \$852 [255:128] = \r_data$576 ;
-    end
-    if (ibits_load2) begin
-      \$852 [383:256] = \r_data$576 ;
-    end
+    \$852  = ex_fwd_relu_lane0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$852  = \$517 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$852  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$852  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = run_start;
+    \$853  = ex_fwd_err_lane0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$853  = \$518 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$853  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = cycle_count;
-    if (run_cycles_clear) begin
-      \$854  = { 31'h00000000, counting };
-    end else if (counting) begin
-      \$854  = \$567 [31:0];
-    end
+    \$854  = ex_backerr_lane0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$854  = \$519 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$854  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$854  = 32'd0;
+      \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = run_start;
+    \$855  = ex_grad_lane0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$855  = \$520 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$855  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = phase_cycles0;
-    if (phase_cycles0_clear) begin
-      \$856  = { 31'h00000000, phase_en0 };
-    end else if (phase_en0) begin
-      \$856  = \$568 [31:0];
-    end
+    \$856  = ex_fwd_relu_lane1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$856  = \$521 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$856  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$856  = 32'd0;
+      \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = run_start;
+    \$857  = ex_fwd_err_lane1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$857  = \$522 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$857  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = phase_cycles1;
-    if (phase_cycles1_clear) begin
-      \$858  = { 31'h00000000, phase_en1 };
-    end else if (phase_en1) begin
-      \$858  = \$569 [31:0];
-    end
+    \$858  = ex_backerr_lane1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$858  = \$523 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$858  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$858  = 32'd0;
+      \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = run_start;
+    \$859  = ex_grad_lane1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$859  = \$524 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$859  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = phase_cycles2;
-    if (phase_cycles2_clear) begin
-      \$860  = { 31'h00000000, phase_en2 };
-    end else if (phase_en2) begin
-      \$860  = \$570 [31:0];
-    end
+    \$860  = ex_fwd_relu_lane2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$860  = \$525 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$860  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$860  = 32'd0;
+      \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = run_start;
+    \$861  = ex_fwd_err_lane2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$861  = \$526 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$861  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = phase_cycles3;
-    if (phase_cycles3_clear) begin
-      \$862  = { 31'h00000000, phase_en3 };
-    end else if (phase_en3) begin
-      \$862  = \$571 [31:0];
-    end
+    \$862  = ex_backerr_lane2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$862  = \$527 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$862  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$862  = 32'd0;
+      \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = run_start;
+    \$863  = ex_grad_lane2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$863  = \$528 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$863  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = phase_cycles4;
-    if (phase_cycles4_clear) begin
-      \$864  = { 31'h00000000, phase_en4 };
-    end else if (phase_en4) begin
-      \$864  = \$572 [31:0];
-    end
+    \$864  = ex_fwd_relu_lane3;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$864  = \$529 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$864  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$864  = 32'd0;
+      \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = run_start;
+    \$865  = ex_fwd_err_lane3;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$865  = \$530 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$865  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = phase_cycles5;
-    if (phase_cycles5_clear) begin
-      \$866  = { 31'h00000000, phase_en5 };
-    end else if (phase_en5) begin
-      \$866  = \$573 [31:0];
-    end
+    \$866  = ex_backerr_lane3;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$866  = \$531 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$866  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$866  = 32'd0;
+      \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = run_start;
+    \$867  = ex_grad_lane3;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$867  = \$532 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$867  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = phase_cycles6;
-    if (phase_cycles6_clear) begin
-      \$868  = { 31'h00000000, phase_en6 };
-    end else if (phase_en6) begin
-      \$868  = \$574 [31:0];
-    end
+    \$868  = ex_fwd_relu_lane4;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$868  = \$533 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$868  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$868  = 32'd0;
+      \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = run_start;
+    \$869  = ex_fwd_err_lane4;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$869  = \$534 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$869  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = phase_cycles7;
-    if (phase_cycles7_clear) begin
-      \$870  = { 31'h00000000, phase_en7 };
-    end else if (phase_en7) begin
-      \$870  = \$575 [31:0];
-    end
+    \$870  = ex_backerr_lane4;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$870  = \$535 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$870  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$870  = 32'd0;
+      \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = run_start;
+    \$871  = ex_grad_lane4;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$871  = \$536 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$871  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = phase_cycles8;
-    if (phase_cycles8_clear) begin
-      \$872  = { 31'h00000000, phase_en8 };
-    end else if (phase_en8) begin
-      \$872  = \$576 [31:0];
-    end
+    \$872  = ex_fwd_relu_lane5;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$872  = \$537 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$872  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$872  = 32'd0;
+      \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = run_start;
+    \$873  = ex_fwd_err_lane5;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$873  = \$538 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$873  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = phase_cycles9;
-    if (phase_cycles9_clear) begin
-      \$874  = { 31'h00000000, phase_en9 };
-    end else if (phase_en9) begin
-      \$874  = \$577 [31:0];
-    end
+    \$874  = ex_backerr_lane5;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$874  = \$539 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$874  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$874  = 32'd0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = run_start;
+    \$875  = ex_grad_lane5;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$875  = \$540 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$875  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = phase_cycles10;
-    if (phase_cycles10_clear) begin
-      \$876  = { 31'h00000000, phase_en10 };
-    end else if (phase_en10) begin
-      \$876  = \$578 [31:0];
-    end
+    \$876  = ex_fwd_relu_lane6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$876  = \$541 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$876  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$876  = 32'd0;
+      \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = run_start;
+    \$877  = ex_fwd_err_lane6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$877  = \$542 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$877  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = phase_cycles11;
-    if (phase_cycles11_clear) begin
-      \$878  = { 31'h00000000, phase_en11 };
-    end else if (phase_en11) begin
-      \$878  = \$579 [31:0];
-    end
+    \$878  = ex_backerr_lane6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$878  = \$543 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$878  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$878  = 32'd0;
+      \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = run_start;
+    \$879  = ex_grad_lane6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$879  = \$544 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$879  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = phase_cycles12;
-    if (phase_cycles12_clear) begin
-      \$880  = { 31'h00000000, phase_en12 };
-    end else if (phase_en12) begin
-      \$880  = \$580 [31:0];
-    end
+    \$880  = ex_fwd_relu_lane7;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$880  = \$545 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$880  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$880  = 32'd0;
+      \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = run_start;
+    \$881  = ex_fwd_err_lane7;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$881  = \$546 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$881  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = phase_cycles13;
-    if (phase_cycles13_clear) begin
-      \$882  = { 31'h00000000, phase_en13 };
-    end else if (phase_en13) begin
-      \$882  = \$581 [31:0];
-    end
+    \$882  = ex_backerr_lane7;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$882  = \$547 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$882  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$882  = 32'd0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = run_start;
+    \$883  = ex_grad_lane7;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$883  = \$548 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$883  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = phase_cycles14;
-    if (phase_cycles14_clear) begin
-      \$884  = { 31'h00000000, phase_en14 };
-    end else if (phase_en14) begin
-      \$884  = \$582 [31:0];
-    end
+    \$884  = st_data;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$884  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
     if (rst) begin
-      \$884  = 32'd0;
+      \$884  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = run_start;
+    \$885  = st_valid;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$885  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$885  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = phase_cycles15;
-    if (phase_cycles15_clear) begin
-      \$886  = { 31'h00000000, phase_en15 };
-    end else if (phase_en15) begin
-      \$886  = \$583 [31:0];
+    \$886  = ibits;
+    if (ibits_load0) begin
+      \$886 [127:0] = \r_data$586 ;
+    end
+    if (ibits_load1) begin
+      \$886 [255:128] = \r_data$586 ;
+    end
+    if (ibits_load2) begin
+      \$886 [383:256] = \r_data$586 ;
     end
     if (rst) begin
-      \$886  = 32'd0;
+      \$886  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = run_start;
+    \$887  = cycle_count;
+    if (counters_clear) begin
+      \$887  = { 31'h00000000, counting };
+    end else if (counting) begin
+      \$887  = \$551 [31:0];
+    end
     if (rst) begin
-      \$887  = 1'h0;
+      \$887  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = phase_cycles16;
-    if (phase_cycles16_clear) begin
-      \$888  = { 31'h00000000, phase_en16 };
-    end else if (phase_en16) begin
-      \$888  = \$584 [31:0];
-    end
+    \$888  = \$553 ;
     if (rst) begin
-      \$888  = 32'd0;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = run_start;
+    \$889  = counters_clear;
     if (rst) begin
       \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = phase_cycles17;
-    if (phase_cycles17_clear) begin
-      \$890  = { 31'h00000000, phase_en17 };
-    end else if (phase_en17) begin
-      \$890  = \$585 [31:0];
+    \$890  = phase_cycles0;
+    if (phase_clear0) begin
+      \$890  = { 31'h00000000, phase_en0 };
+    end else if (phase_en0) begin
+      \$890  = \$554 [31:0];
     end
     if (rst) begin
       \$890  = 32'd0;
@@ -10094,56 +9740,51 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = run_start;
+    \$891  = \$556 ;
     if (rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = phase_cycles18;
-    if (phase_cycles18_clear) begin
-      \$892  = { 31'h00000000, phase_en18 };
-    end else if (phase_en18) begin
-      \$892  = \$586 [31:0];
-    end
+    \$892  = counters_clear;
     if (rst) begin
-      \$892  = 32'd0;
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = run_start;
+    \$893  = phase_cycles1;
+    if (phase_clear1) begin
+      \$893  = { 31'h00000000, phase_en1 };
+    end else if (phase_en1) begin
+      \$893  = \$557 [31:0];
+    end
     if (rst) begin
-      \$893  = 1'h0;
+      \$893  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = phase_cycles19;
-    if (phase_cycles19_clear) begin
-      \$894  = { 31'h00000000, phase_en19 };
-    end else if (phase_en19) begin
-      \$894  = \$587 [31:0];
-    end
+    \$894  = \$559 ;
     if (rst) begin
-      \$894  = 32'd0;
+      \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = run_start;
+    \$895  = counters_clear;
     if (rst) begin
       \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = phase_cycles20;
-    if (phase_cycles20_clear) begin
-      \$896  = { 31'h00000000, phase_en20 };
-    end else if (phase_en20) begin
-      \$896  = \$588 [31:0];
+    \$896  = phase_cycles2;
+    if (phase_clear2) begin
+      \$896  = { 31'h00000000, phase_en2 };
+    end else if (phase_en2) begin
+      \$896  = \$560 [31:0];
     end
     if (rst) begin
       \$896  = 32'd0;
@@ -10151,56 +9792,51 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = run_start;
+    \$897  = \$562 ;
     if (rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = phase_cycles21;
-    if (phase_cycles21_clear) begin
-      \$898  = { 31'h00000000, phase_en21 };
-    end else if (phase_en21) begin
-      \$898  = \$589 [31:0];
-    end
+    \$898  = counters_clear;
     if (rst) begin
-      \$898  = 32'd0;
+      \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = run_start;
+    \$899  = phase_cycles3;
+    if (phase_clear3) begin
+      \$899  = { 31'h00000000, phase_en3 };
+    end else if (phase_en3) begin
+      \$899  = \$563 [31:0];
+    end
     if (rst) begin
-      \$899  = 1'h0;
+      \$899  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = phase_cycles22;
-    if (phase_cycles22_clear) begin
-      \$900  = { 31'h00000000, phase_en22 };
-    end else if (phase_en22) begin
-      \$900  = \$590 [31:0];
-    end
+    \$900  = \$565 ;
     if (rst) begin
-      \$900  = 32'd0;
+      \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = run_start;
+    \$901  = counters_clear;
     if (rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = phase_cycles23;
-    if (phase_cycles23_clear) begin
-      \$902  = { 31'h00000000, phase_en23 };
-    end else if (phase_en23) begin
-      \$902  = \$591 [31:0];
+    \$902  = phase_cycles4;
+    if (phase_clear4) begin
+      \$902  = { 31'h00000000, phase_en4 };
+    end else if (phase_en4) begin
+      \$902  = \$566 [31:0];
     end
     if (rst) begin
       \$902  = 32'd0;
@@ -10208,56 +9844,51 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = run_start;
+    \$903  = \$568 ;
     if (rst) begin
       \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = phase_cycles24;
-    if (phase_cycles24_clear) begin
-      \$904  = { 31'h00000000, phase_en24 };
-    end else if (phase_en24) begin
-      \$904  = \$592 [31:0];
-    end
+    \$904  = counters_clear;
     if (rst) begin
-      \$904  = 32'd0;
+      \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = run_start;
+    \$905  = phase_cycles5;
+    if (phase_clear5) begin
+      \$905  = { 31'h00000000, phase_en5 };
+    end else if (phase_en5) begin
+      \$905  = \$569 [31:0];
+    end
     if (rst) begin
-      \$905  = 1'h0;
+      \$905  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = phase_cycles25;
-    if (phase_cycles25_clear) begin
-      \$906  = { 31'h00000000, phase_en25 };
-    end else if (phase_en25) begin
-      \$906  = \$593 [31:0];
-    end
+    \$906  = \$571 ;
     if (rst) begin
-      \$906  = 32'd0;
+      \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = run_start;
+    \$907  = counters_clear;
     if (rst) begin
       \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = phase_cycles26;
-    if (phase_cycles26_clear) begin
-      \$908  = { 31'h00000000, phase_en26 };
-    end else if (phase_en26) begin
-      \$908  = \$594 [31:0];
+    \$908  = phase_cycles6;
+    if (phase_clear6) begin
+      \$908  = { 31'h00000000, phase_en6 };
+    end else if (phase_en6) begin
+      \$908  = \$572 [31:0];
     end
     if (rst) begin
       \$908  = 32'd0;
@@ -10265,56 +9896,51 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = run_start;
+    \$909  = \$574 ;
     if (rst) begin
       \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = phase_cycles27;
-    if (phase_cycles27_clear) begin
-      \$910  = { 31'h00000000, phase_en27 };
-    end else if (phase_en27) begin
-      \$910  = \$595 [31:0];
-    end
+    \$910  = counters_clear;
     if (rst) begin
-      \$910  = 32'd0;
+      \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = run_start;
+    \$911  = phase_cycles7;
+    if (phase_clear7) begin
+      \$911  = { 31'h00000000, phase_en7 };
+    end else if (phase_en7) begin
+      \$911  = \$575 [31:0];
+    end
     if (rst) begin
-      \$911  = 1'h0;
+      \$911  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = phase_cycles28;
-    if (phase_cycles28_clear) begin
-      \$912  = { 31'h00000000, phase_en28 };
-    end else if (phase_en28) begin
-      \$912  = \$596 [31:0];
-    end
+    \$912  = \$577 ;
     if (rst) begin
-      \$912  = 32'd0;
+      \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = run_start;
+    \$913  = counters_clear;
     if (rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = phase_cycles29;
-    if (phase_cycles29_clear) begin
-      \$914  = { 31'h00000000, phase_en29 };
-    end else if (phase_en29) begin
-      \$914  = \$597 [31:0];
+    \$914  = phase_cycles8;
+    if (phase_clear8) begin
+      \$914  = { 31'h00000000, phase_en8 };
+    end else if (phase_en8) begin
+      \$914  = \$578 [31:0];
     end
     if (rst) begin
       \$914  = 32'd0;
@@ -10322,1096 +9948,2041 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = run_start;
+    \$915  = \$580 ;
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = phase_cycles30;
-    if (phase_cycles30_clear) begin
-      \$916  = { 31'h00000000, phase_en30 };
-    end else if (phase_en30) begin
-      \$916  = \$598 [31:0];
-    end
+    \$916  = counters_clear;
     if (rst) begin
-      \$916  = 32'd0;
+      \$916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = run_start;
+    \$917  = phase_cycles9;
+    if (phase_clear9) begin
+      \$917  = { 31'h00000000, phase_en9 };
+    end else if (phase_en9) begin
+      \$917  = \$581 [31:0];
+    end
     if (rst) begin
-      \$917  = 1'h0;
+      \$917  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = phase_cycles31;
-    if (phase_cycles31_clear) begin
-      \$918  = { 31'h00000000, phase_en31 };
-    end else if (phase_en31) begin
-      \$918  = \$599 [31:0];
-    end
+    \$918  = \$583 ;
     if (rst) begin
-      \$918  = 32'd0;
+      \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = since_last;
-    if (\$600 ) begin
-      \$919  = 4'h1;
-    end else if (\$601 ) begin
-      \$919  = \$602 [3:0];
-    end
+    \$919  = counters_clear;
     if (rst) begin
-      \$919  = 4'hf;
+      \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = since_ok;
-    if (\$600 ) begin
-      \$920  = 1'h0;
-    end else if (\$601 ) begin
-      \$920  = \$603 ;
+    \$920  = phase_cycles10;
+    if (phase_clear10) begin
+      \$920  = { 31'h00000000, phase_en10 };
+    end else if (phase_en10) begin
+      \$920  = \$584 [31:0];
     end
     if (rst) begin
-      \$920  = 1'h1;
+      \$920  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = issue;
+    \$921  = \$586 ;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = k_first;
+    \$922  = counters_clear;
     if (rst) begin
       \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = k_last;
+    \$923  = phase_cycles11;
+    if (phase_clear11) begin
+      \$923  = { 31'h00000000, phase_en11 };
+    end else if (phase_en11) begin
+      \$923  = \$587 [31:0];
+    end
     if (rst) begin
-      \$923  = 1'h0;
+      \$923  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = s1_valid;
+    \$924  = \$589 ;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = s2_valid;
+    \$925  = counters_clear;
     if (rst) begin
       \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = s3_valid;
+    \$926  = phase_cycles12;
+    if (phase_clear12) begin
+      \$926  = { 31'h00000000, phase_en12 };
+    end else if (phase_en12) begin
+      \$926  = \$590 [31:0];
+    end
     if (rst) begin
-      \$926  = 1'h0;
+      \$926  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = s4_valid;
+    \$927  = \$592 ;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = s1_first;
+    \$928  = counters_clear;
     if (rst) begin
       \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = s2_first;
+    \$929  = phase_cycles13;
+    if (phase_clear13) begin
+      \$929  = { 31'h00000000, phase_en13 };
+    end else if (phase_en13) begin
+      \$929  = \$593 [31:0];
+    end
     if (rst) begin
-      \$929  = 1'h0;
+      \$929  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = s3_first;
+    \$930  = \$595 ;
     if (rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = s4_first;
+    \$931  = counters_clear;
     if (rst) begin
       \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = s1_last;
+    \$932  = phase_cycles14;
+    if (phase_clear14) begin
+      \$932  = { 31'h00000000, phase_en14 };
+    end else if (phase_en14) begin
+      \$932  = \$596 [31:0];
+    end
     if (rst) begin
-      \$932  = 1'h0;
+      \$932  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = s2_last;
+    \$933  = \$598 ;
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = s3_last;
+    \$934  = counters_clear;
     if (rst) begin
       \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = s4_last;
+    \$935  = phase_cycles15;
+    if (phase_clear15) begin
+      \$935  = { 31'h00000000, phase_en15 };
+    end else if (phase_en15) begin
+      \$935  = \$599 [31:0];
+    end
     if (rst) begin
-      \$935  = 1'h0;
+      \$935  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = run_start;
+    \$936  = \$601 ;
     if (rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = mac_steps;
-    if (mac_steps_clear) begin
-      \$937  = { 31'h00000000, \$619  };
-    end else if (\$618 ) begin
-      \$937  = \$620 [31:0];
-    end
+    \$937  = counters_clear;
     if (rst) begin
-      \$937  = 32'd0;
+      \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \$622 ;
+    \$938  = phase_cycles16;
+    if (phase_clear16) begin
+      \$938  = { 31'h00000000, phase_en16 };
+    end else if (phase_en16) begin
+      \$938  = \$602 [31:0];
+    end
     if (rst) begin
-      \$938  = 1'h0;
+      \$938  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939 [0] = \o__valid$516 ;
-    \$939 [16:1] = \$13 [15:0];
-    \$939 [32:17] = \$14 [15:0];
-    \$939 [35:33] = \o__payload$160 [2:0];
-    \$939 [51:36] = \$637 [15:0];
-    \$939 [52] = e_last;
-    \$939 [53] = e_first;
-    \$939 [69:54] = t_tile;
-    \$939 [77:70] = { \$653 , \$651 , \$649 , \$647 , \$645 , \$643 , \$641 , \$639  };
-    \$939 [85:78] = e_nlane[7:0];
+    \$939  = \$604 ;
     if (rst) begin
-      \$939  = 86'h0000000000000000000000;
+      \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \o__payload$160 [258:3];
+    \$940  = counters_clear;
     if (rst) begin
-      \$940  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = e_r1;
+    \$941  = phase_cycles17;
+    if (phase_clear17) begin
+      \$941  = { 31'h00000000, phase_en17 };
+    end else if (phase_en17) begin
+      \$941  = \$605 [31:0];
+    end
     if (rst) begin
-      \$941  = 86'h0000000000000000000000;
+      \$941  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = e_acc1;
+    \$942  = \$607 ;
     if (rst) begin
-      \$942  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = e_r2;
+    \$943  = counters_clear;
     if (rst) begin
-      \$943  = 86'h0000000000000000000000;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = e_acc2;
+    \$944  = phase_cycles18;
+    if (phase_clear18) begin
+      \$944  = { 31'h00000000, phase_en18 };
+    end else if (phase_en18) begin
+      \$944  = \$608 [31:0];
+    end
     if (rst) begin
-      \$944  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$944  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = e_r3;
+    \$945  = \$610 ;
     if (rst) begin
-      \$945  = 86'h0000000000000000000000;
+      \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = e_acc3;
+    \$946  = counters_clear;
     if (rst) begin
-      \$946  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = e_r4;
+    \$947  = phase_cycles19;
+    if (phase_clear19) begin
+      \$947  = { 31'h00000000, phase_en19 };
+    end else if (phase_en19) begin
+      \$947  = \$611 [31:0];
+    end
     if (rst) begin
-      \$947  = 86'h0000000000000000000000;
+      \$947  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = e_acc4;
+    \$948  = \$613 ;
     if (rst) begin
-      \$948  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = e_acc4;
+    \$949  = counters_clear;
     if (rst) begin
-      \$949  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = e_acc4;
+    \$950  = phase_cycles20;
+    if (phase_clear20) begin
+      \$950  = { 31'h00000000, phase_en20 };
+    end else if (phase_en20) begin
+      \$950  = \$614 [31:0];
+    end
     if (rst) begin
-      \$950  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$950  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = e_r5;
+    \$951  = \$616 ;
     if (rst) begin
-      \$951  = 86'h0000000000000000000000;
+      \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = sb1;
+    \$952  = counters_clear;
     if (rst) begin
-      \$952  = 86'h0000000000000000000000;
+      \$952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = sb2;
+    \$953  = phase_cycles21;
+    if (phase_clear21) begin
+      \$953  = { 31'h00000000, phase_en21 };
+    end else if (phase_en21) begin
+      \$953  = \$617 [31:0];
+    end
     if (rst) begin
-      \$953  = 86'h0000000000000000000000;
+      \$953  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = sb3;
+    \$954  = \$619 ;
     if (rst) begin
-      \$954  = 86'h0000000000000000000000;
+      \$954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = sb4;
+    \$955  = counters_clear;
     if (rst) begin
-      \$955  = 86'h0000000000000000000000;
+      \$955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = sb5;
+    \$956  = phase_cycles22;
+    if (phase_clear22) begin
+      \$956  = { 31'h00000000, phase_en22 };
+    end else if (phase_en22) begin
+      \$956  = \$620 [31:0];
+    end
     if (rst) begin
-      \$956  = 86'h0000000000000000000000;
+      \$956  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = sb6;
+    \$957  = \$622 ;
     if (rst) begin
-      \$957  = 86'h0000000000000000000000;
+      \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = sb7;
+    \$958  = counters_clear;
     if (rst) begin
-      \$958  = 86'h0000000000000000000000;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = sb8;
+    \$959  = phase_cycles23;
+    if (phase_clear23) begin
+      \$959  = { 31'h00000000, phase_en23 };
+    end else if (phase_en23) begin
+      \$959  = \$623 [31:0];
+    end
     if (rst) begin
-      \$959  = 86'h0000000000000000000000;
+      \$959  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = sb9;
+    \$960  = \$625 ;
     if (rst) begin
-      \$960  = 86'h0000000000000000000000;
+      \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = sb10;
+    \$961  = counters_clear;
     if (rst) begin
-      \$961  = 86'h0000000000000000000000;
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = sb11;
+    \$962  = phase_cycles24;
+    if (phase_clear24) begin
+      \$962  = { 31'h00000000, phase_en24 };
+    end else if (phase_en24) begin
+      \$962  = \$626 [31:0];
+    end
     if (rst) begin
-      \$962  = 86'h0000000000000000000000;
+      \$962  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \r_data$598 ;
+    \$963  = \$628 ;
     if (rst) begin
-      \$963  = 64'h0000000000000000;
+      \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = y1;
+    \$964  = counters_clear;
     if (rst) begin
-      \$964  = 64'h0000000000000000;
+      \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = y2;
+    \$965  = phase_cycles25;
+    if (phase_clear25) begin
+      \$965  = { 31'h00000000, phase_en25 };
+    end else if (phase_en25) begin
+      \$965  = \$629 [31:0];
+    end
     if (rst) begin
-      \$965  = 64'h0000000000000000;
+      \$965  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = y3;
+    \$966  = \$631 ;
     if (rst) begin
-      \$966  = 64'h0000000000000000;
+      \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = y4;
+    \$967  = counters_clear;
     if (rst) begin
-      \$967  = 64'h0000000000000000;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = y5;
+    \$968  = phase_cycles26;
+    if (phase_clear26) begin
+      \$968  = { 31'h00000000, phase_en26 };
+    end else if (phase_en26) begin
+      \$968  = \$632 [31:0];
+    end
     if (rst) begin
-      \$968  = 64'h0000000000000000;
+      \$968  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = y6;
+    \$969  = \$634 ;
     if (rst) begin
-      \$969  = 64'h0000000000000000;
+      \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = y7;
+    \$970  = counters_clear;
     if (rst) begin
-      \$970  = 64'h0000000000000000;
+      \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = ibits[262:231];
+    \$971  = phase_cycles27;
+    if (phase_clear27) begin
+      \$971  = { 31'h00000000, phase_en27 };
+    end else if (phase_en27) begin
+      \$971  = \$635 [31:0];
+    end
     if (rst) begin
       \$971  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = ibits[268:263];
+    \$972  = \$637 ;
     if (rst) begin
-      \$972  = 6'h00;
+      \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = ibits[300:269];
+    \$973  = counters_clear;
     if (rst) begin
-      \$973  = 32'd0;
+      \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = ibits[306:301];
+    \$974  = phase_cycles28;
+    if (phase_clear28) begin
+      \$974  = { 31'h00000000, phase_en28 };
+    end else if (phase_en28) begin
+      \$974  = \$638 [31:0];
+    end
     if (rst) begin
-      \$974  = 6'h00;
+      \$974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = ibits[338:307];
+    \$975  = \$640 ;
     if (rst) begin
-      \$975  = 32'd0;
+      \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = ibits[344:339];
+    \$976  = counters_clear;
     if (rst) begin
-      \$976  = 6'h00;
+      \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = ibits[345];
+    \$977  = phase_cycles29;
+    if (phase_clear29) begin
+      \$977  = { 31'h00000000, phase_en29 };
+    end else if (phase_en29) begin
+      \$977  = \$641 [31:0];
+    end
     if (rst) begin
-      \$977  = 1'h0;
+      \$977  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = ibits[262:231];
+    \$978  = \$643 ;
     if (rst) begin
-      \$978  = 32'd0;
+      \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = ibits[268:263];
+    \$979  = counters_clear;
     if (rst) begin
-      \$979  = 6'h00;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = ibits[300:269];
+    \$980  = phase_cycles30;
+    if (phase_clear30) begin
+      \$980  = { 31'h00000000, phase_en30 };
+    end else if (phase_en30) begin
+      \$980  = \$644 [31:0];
+    end
     if (rst) begin
       \$980  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = ibits[306:301];
+    \$981  = \$646 ;
     if (rst) begin
-      \$981  = 6'h00;
+      \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = ibits[338:307];
+    \$982  = counters_clear;
     if (rst) begin
-      \$982  = 32'd0;
+      \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = ibits[344:339];
+    \$983  = phase_cycles31;
+    if (phase_clear31) begin
+      \$983  = { 31'h00000000, phase_en31 };
+    end else if (phase_en31) begin
+      \$983  = \$647 [31:0];
+    end
     if (rst) begin
-      \$983  = 6'h00;
+      \$983  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = ibits[345];
+    \$984  = since_last;
+    if (\$648 ) begin
+      \$984  = 4'h1;
+    end else if (\$649 ) begin
+      \$984  = \$650 [3:0];
+    end
     if (rst) begin
-      \$984  = 1'h0;
+      \$984  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = ibits[262:231];
+    \$985  = since_ok;
+    if (\$648 ) begin
+      \$985  = 1'h0;
+    end else if (\$649 ) begin
+      \$985  = \$651 ;
+    end
     if (rst) begin
-      \$985  = 32'd0;
+      \$985  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = ibits[268:263];
+    \$986  = issue;
     if (rst) begin
-      \$986  = 6'h00;
+      \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = ibits[300:269];
+    \$987  = k_first;
     if (rst) begin
-      \$987  = 32'd0;
+      \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = ibits[306:301];
+    \$988  = k_last;
     if (rst) begin
-      \$988  = 6'h00;
+      \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = ibits[338:307];
+    \$989  = s1_valid;
     if (rst) begin
-      \$989  = 32'd0;
+      \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = ibits[344:339];
+    \$990  = s2_valid;
     if (rst) begin
-      \$990  = 6'h00;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = ibits[345];
+    \$991  = s3_valid;
     if (rst) begin
       \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = ibits[262:231];
+    \$992  = s4_valid;
     if (rst) begin
-      \$992  = 32'd0;
+      \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = ibits[268:263];
+    \$993  = s1_first;
     if (rst) begin
-      \$993  = 6'h00;
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = ibits[300:269];
+    \$994  = s2_first;
     if (rst) begin
-      \$994  = 32'd0;
+      \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = ibits[306:301];
+    \$995  = s3_first;
     if (rst) begin
-      \$995  = 6'h00;
+      \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = ibits[338:307];
+    \$996  = s4_first;
     if (rst) begin
-      \$996  = 32'd0;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = ibits[344:339];
+    \$997  = s1_last;
     if (rst) begin
-      \$997  = 6'h00;
+      \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = ibits[345];
+    \$998  = s2_last;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = ibits[262:231];
+    \$999  = s3_last;
     if (rst) begin
-      \$999  = 32'd0;
+      \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = ibits[268:263];
+    \$1000  = s4_last;
     if (rst) begin
-      \$1000  = 6'h00;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = ibits[300:269];
+    \$1001  = mac_steps;
+    if (counters_clear) begin
+      \$1001  = { 31'h00000000, \$667  };
+    end else if (\$666 ) begin
+      \$1001  = \$668 [31:0];
+    end
     if (rst) begin
       \$1001  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = ibits[306:301];
+    \$1002  = \$670 ;
     if (rst) begin
-      \$1002  = 6'h00;
+      \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = ibits[338:307];
+    \$1003 [0] = \o__valid$526 ;
+    \$1003 [16:1] = \$12 [15:0];
+    \$1003 [32:17] = \$13 [15:0];
+    \$1003 [35:33] = \o__payload$159 [2:0];
+    \$1003 [51:36] = \$685 [15:0];
+    \$1003 [52] = e_last;
+    \$1003 [53] = e_first;
+    \$1003 [69:54] = t_tile;
+    \$1003 [77:70] = { \$701 , \$699 , \$697 , \$695 , \$693 , \$691 , \$689 , \$687  };
+    \$1003 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$1003  = 32'd0;
+      \$1003  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = ibits[344:339];
+    \$1004  = \o__payload$159 [258:3];
     if (rst) begin
-      \$1004  = 6'h00;
+      \$1004  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = ibits[345];
+    \$1005  = e_r1;
     if (rst) begin
-      \$1005  = 1'h0;
+      \$1005  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = ibits[262:231];
+    \$1006  = e_acc1;
     if (rst) begin
-      \$1006  = 32'd0;
+      \$1006  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = ibits[268:263];
+    \$1007  = e_r2;
     if (rst) begin
-      \$1007  = 6'h00;
+      \$1007  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = ibits[300:269];
+    \$1008  = e_acc2;
     if (rst) begin
-      \$1008  = 32'd0;
+      \$1008  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = ibits[306:301];
+    \$1009  = e_r3;
     if (rst) begin
-      \$1009  = 6'h00;
+      \$1009  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = ibits[338:307];
+    \$1010  = e_acc3;
     if (rst) begin
-      \$1010  = 32'd0;
+      \$1010  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = ibits[344:339];
+    \$1011  = e_r4;
     if (rst) begin
-      \$1011  = 6'h00;
+      \$1011  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = ibits[345];
+    \$1012  = e_acc4;
     if (rst) begin
-      \$1012  = 1'h0;
+      \$1012  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = ibits[262:231];
+    \$1013  = e_acc4;
     if (rst) begin
-      \$1013  = 32'd0;
+      \$1013  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = ibits[268:263];
+    \$1014  = e_acc4;
     if (rst) begin
-      \$1014  = 6'h00;
+      \$1014  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = ibits[300:269];
+    \$1015  = e_r5;
     if (rst) begin
-      \$1015  = 32'd0;
+      \$1015  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = ibits[306:301];
+    \$1016  = sb1;
     if (rst) begin
-      \$1016  = 6'h00;
+      \$1016  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = ibits[338:307];
+    \$1017  = sb2;
     if (rst) begin
-      \$1017  = 32'd0;
+      \$1017  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = ibits[344:339];
+    \$1018  = sb3;
     if (rst) begin
-      \$1018  = 6'h00;
+      \$1018  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = ibits[345];
+    \$1019  = sb4;
     if (rst) begin
-      \$1019  = 1'h0;
+      \$1019  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = ibits[262:231];
+    \$1020  = sb5;
     if (rst) begin
-      \$1020  = 32'd0;
+      \$1020  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = ibits[268:263];
+    \$1021  = sb6;
     if (rst) begin
-      \$1021  = 6'h00;
+      \$1021  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = ibits[300:269];
+    \$1022  = sb7;
     if (rst) begin
-      \$1022  = 32'd0;
+      \$1022  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = ibits[306:301];
+    \$1023  = sb8;
     if (rst) begin
-      \$1023  = 6'h00;
+      \$1023  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = ibits[338:307];
+    \$1024  = sb9;
     if (rst) begin
-      \$1024  = 32'd0;
+      \$1024  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = ibits[344:339];
+    \$1025  = sb10;
     if (rst) begin
-      \$1025  = 6'h00;
+      \$1025  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = ibits[345];
+    \$1026  = sb11;
     if (rst) begin
-      \$1026  = 1'h0;
+      \$1026  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = best_v7;
+    \$1027  = \r_data$608 ;
+    if (rst) begin
+      \$1027  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = y1;
+    if (rst) begin
+      \$1028  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = y2;
+    if (rst) begin
+      \$1029  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = y3;
+    if (rst) begin
+      \$1030  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = y4;
+    if (rst) begin
+      \$1031  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = y5;
+    if (rst) begin
+      \$1032  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = y6;
+    if (rst) begin
+      \$1033  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = y7;
+    if (rst) begin
+      \$1034  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = ibits[262:231];
+    if (rst) begin
+      \$1035  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = ibits[268:263];
+    if (rst) begin
+      \$1036  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = ibits[300:269];
+    if (rst) begin
+      \$1037  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = ibits[306:301];
+    if (rst) begin
+      \$1038  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = ibits[338:307];
+    if (rst) begin
+      \$1039  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = ibits[344:339];
+    if (rst) begin
+      \$1040  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = ibits[345];
+    if (rst) begin
+      \$1041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = cfg_sc_mult_hop0;
+    if (rst) begin
+      \$1042  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = cfg_sc_shift_hop0;
+    if (rst) begin
+      \$1043  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = cfg_lr_mult_hop0;
+    if (rst) begin
+      \$1044  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = cfg_lr_shift_hop0;
+    if (rst) begin
+      \$1045  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = cfg_dc_mult_hop0;
+    if (rst) begin
+      \$1046  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = cfg_dc_shift_hop0;
+    if (rst) begin
+      \$1047  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = cfg_dc_en_hop0;
+    if (rst) begin
+      \$1048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = ibits[262:231];
+    if (rst) begin
+      \$1049  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = ibits[268:263];
+    if (rst) begin
+      \$1050  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = ibits[300:269];
+    if (rst) begin
+      \$1051  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = ibits[306:301];
+    if (rst) begin
+      \$1052  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = ibits[338:307];
+    if (rst) begin
+      \$1053  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = ibits[344:339];
+    if (rst) begin
+      \$1054  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = ibits[345];
+    if (rst) begin
+      \$1055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = cfg_sc_mult_hop1;
+    if (rst) begin
+      \$1056  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = cfg_sc_shift_hop1;
+    if (rst) begin
+      \$1057  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = cfg_lr_mult_hop1;
+    if (rst) begin
+      \$1058  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = cfg_lr_shift_hop1;
+    if (rst) begin
+      \$1059  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1060  = cfg_dc_mult_hop1;
+    if (rst) begin
+      \$1060  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1061  = cfg_dc_shift_hop1;
+    if (rst) begin
+      \$1061  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1062  = cfg_dc_en_hop1;
+    if (rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = ibits[262:231];
+    if (rst) begin
+      \$1063  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = ibits[268:263];
+    if (rst) begin
+      \$1064  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1065  = ibits[300:269];
+    if (rst) begin
+      \$1065  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1066  = ibits[306:301];
+    if (rst) begin
+      \$1066  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1067  = ibits[338:307];
+    if (rst) begin
+      \$1067  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1068  = ibits[344:339];
+    if (rst) begin
+      \$1068  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1069  = ibits[345];
+    if (rst) begin
+      \$1069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = cfg_sc_mult_hop2;
+    if (rst) begin
+      \$1070  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = cfg_sc_shift_hop2;
+    if (rst) begin
+      \$1071  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = cfg_lr_mult_hop2;
+    if (rst) begin
+      \$1072  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = cfg_lr_shift_hop2;
+    if (rst) begin
+      \$1073  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = cfg_dc_mult_hop2;
+    if (rst) begin
+      \$1074  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = cfg_dc_shift_hop2;
+    if (rst) begin
+      \$1075  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = cfg_dc_en_hop2;
+    if (rst) begin
+      \$1076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = ibits[262:231];
+    if (rst) begin
+      \$1077  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = ibits[268:263];
+    if (rst) begin
+      \$1078  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = ibits[300:269];
+    if (rst) begin
+      \$1079  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = ibits[306:301];
+    if (rst) begin
+      \$1080  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = ibits[338:307];
+    if (rst) begin
+      \$1081  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = ibits[344:339];
+    if (rst) begin
+      \$1082  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = ibits[345];
+    if (rst) begin
+      \$1083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = cfg_sc_mult_hop3;
+    if (rst) begin
+      \$1084  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = cfg_sc_shift_hop3;
+    if (rst) begin
+      \$1085  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = cfg_lr_mult_hop3;
+    if (rst) begin
+      \$1086  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = cfg_lr_shift_hop3;
+    if (rst) begin
+      \$1087  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = cfg_dc_mult_hop3;
+    if (rst) begin
+      \$1088  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = cfg_dc_shift_hop3;
+    if (rst) begin
+      \$1089  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = cfg_dc_en_hop3;
+    if (rst) begin
+      \$1090  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = ibits[262:231];
+    if (rst) begin
+      \$1091  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = ibits[268:263];
+    if (rst) begin
+      \$1092  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = ibits[300:269];
+    if (rst) begin
+      \$1093  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = ibits[306:301];
+    if (rst) begin
+      \$1094  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = ibits[338:307];
+    if (rst) begin
+      \$1095  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = ibits[344:339];
+    if (rst) begin
+      \$1096  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = ibits[345];
+    if (rst) begin
+      \$1097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = cfg_sc_mult_hop4;
+    if (rst) begin
+      \$1098  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = cfg_sc_shift_hop4;
+    if (rst) begin
+      \$1099  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = cfg_lr_mult_hop4;
+    if (rst) begin
+      \$1100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = cfg_lr_shift_hop4;
+    if (rst) begin
+      \$1101  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = cfg_dc_mult_hop4;
+    if (rst) begin
+      \$1102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = cfg_dc_shift_hop4;
+    if (rst) begin
+      \$1103  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = cfg_dc_en_hop4;
+    if (rst) begin
+      \$1104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = ibits[262:231];
+    if (rst) begin
+      \$1105  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = ibits[268:263];
+    if (rst) begin
+      \$1106  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = ibits[300:269];
+    if (rst) begin
+      \$1107  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = ibits[306:301];
+    if (rst) begin
+      \$1108  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = ibits[338:307];
+    if (rst) begin
+      \$1109  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = ibits[344:339];
+    if (rst) begin
+      \$1110  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = ibits[345];
+    if (rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = cfg_sc_mult_hop5;
+    if (rst) begin
+      \$1112  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = cfg_sc_shift_hop5;
+    if (rst) begin
+      \$1113  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = cfg_lr_mult_hop5;
+    if (rst) begin
+      \$1114  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = cfg_lr_shift_hop5;
+    if (rst) begin
+      \$1115  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = cfg_dc_mult_hop5;
+    if (rst) begin
+      \$1116  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = cfg_dc_shift_hop5;
+    if (rst) begin
+      \$1117  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = cfg_dc_en_hop5;
+    if (rst) begin
+      \$1118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = ibits[262:231];
+    if (rst) begin
+      \$1119  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = ibits[268:263];
+    if (rst) begin
+      \$1120  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = ibits[300:269];
+    if (rst) begin
+      \$1121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = ibits[306:301];
+    if (rst) begin
+      \$1122  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = ibits[338:307];
+    if (rst) begin
+      \$1123  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = ibits[344:339];
+    if (rst) begin
+      \$1124  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = ibits[345];
+    if (rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = cfg_sc_mult_hop6;
+    if (rst) begin
+      \$1126  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = cfg_sc_shift_hop6;
+    if (rst) begin
+      \$1127  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = cfg_lr_mult_hop6;
+    if (rst) begin
+      \$1128  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = cfg_lr_shift_hop6;
+    if (rst) begin
+      \$1129  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = cfg_dc_mult_hop6;
+    if (rst) begin
+      \$1130  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = cfg_dc_shift_hop6;
+    if (rst) begin
+      \$1131  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = cfg_dc_en_hop6;
+    if (rst) begin
+      \$1132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = ibits[262:231];
+    if (rst) begin
+      \$1133  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = ibits[268:263];
+    if (rst) begin
+      \$1134  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = ibits[300:269];
+    if (rst) begin
+      \$1135  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = ibits[306:301];
+    if (rst) begin
+      \$1136  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = ibits[338:307];
+    if (rst) begin
+      \$1137  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = ibits[344:339];
+    if (rst) begin
+      \$1138  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = ibits[345];
+    if (rst) begin
+      \$1139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = cfg_sc_mult_hop7;
+    if (rst) begin
+      \$1140  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = cfg_sc_shift_hop7;
+    if (rst) begin
+      \$1141  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = cfg_lr_mult_hop7;
+    if (rst) begin
+      \$1142  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = cfg_lr_shift_hop7;
+    if (rst) begin
+      \$1143  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = cfg_dc_mult_hop7;
+    if (rst) begin
+      \$1144  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = cfg_dc_shift_hop7;
+    if (rst) begin
+      \$1145  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = cfg_dc_en_hop7;
+    if (rst) begin
+      \$1146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1027  = new_v;
+        \$1147  = new_v;
       end
     end
     if (rst) begin
-      \$1027  = 8'h00;
+      \$1147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = best_i7;
+    \$1148  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1028  = new_i;
+        \$1148  = new_i;
       end
     end
     if (rst) begin
-      \$1028  = 8'h00;
+      \$1148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = best_v0;
+    \$1149  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1029  = best_v1;
+        \$1149  = best_v1;
       end
     end
     if (rst) begin
-      \$1029  = 8'h00;
+      \$1149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = best_v1;
+    \$1150  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1030  = best_v2;
+        \$1150  = best_v2;
       end
     end
     if (rst) begin
-      \$1030  = 8'h00;
+      \$1150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = best_v2;
+    \$1151  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1031  = best_v3;
+        \$1151  = best_v3;
       end
     end
     if (rst) begin
-      \$1031  = 8'h00;
+      \$1151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = best_v3;
+    \$1152  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1032  = best_v4;
+        \$1152  = best_v4;
       end
     end
     if (rst) begin
-      \$1032  = 8'h00;
+      \$1152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = best_v4;
+    \$1153  = best_v4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1033  = best_v5;
+        \$1153  = best_v5;
       end
     end
     if (rst) begin
-      \$1033  = 8'h00;
+      \$1153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = best_v5;
+    \$1154  = best_v5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1034  = best_v6;
+        \$1154  = best_v6;
       end
     end
     if (rst) begin
-      \$1034  = 8'h00;
+      \$1154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = best_v6;
+    \$1155  = best_v6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1035  = best_v7;
+        \$1155  = best_v7;
       end
     end
     if (rst) begin
-      \$1035  = 8'h00;
+      \$1155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = best_i0;
+    \$1156  = best_i0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1036  = best_i1;
+        \$1156  = best_i1;
       end
     end
     if (rst) begin
-      \$1036  = 8'h00;
+      \$1156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = best_i1;
+    \$1157  = best_i1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1037  = best_i2;
+        \$1157  = best_i2;
       end
     end
     if (rst) begin
-      \$1037  = 8'h00;
+      \$1157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = best_i2;
+    \$1158  = best_i2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1038  = best_i3;
+        \$1158  = best_i3;
       end
     end
     if (rst) begin
-      \$1038  = 8'h00;
+      \$1158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = best_i3;
+    \$1159  = best_i3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1039  = best_i4;
+        \$1159  = best_i4;
       end
     end
     if (rst) begin
-      \$1039  = 8'h00;
+      \$1159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = best_i4;
+    \$1160  = best_i4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1040  = best_i5;
+        \$1160  = best_i5;
       end
     end
     if (rst) begin
-      \$1040  = 8'h00;
+      \$1160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = best_i5;
+    \$1161  = best_i5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1041  = best_i6;
+        \$1161  = best_i6;
       end
     end
     if (rst) begin
-      \$1041  = 8'h00;
+      \$1161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = best_i6;
+    \$1162  = best_i6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1042  = best_i7;
+        \$1162  = best_i7;
       end
     end
     if (rst) begin
-      \$1042  = 8'h00;
+      \$1162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = tv;
+    \$1163  = tv;
     if (rst) begin
-      \$1043  = 1'h0;
+      \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = ibits[15:8];
+    \$1164  = ibits[15:8];
     if (rst) begin
-      \$1044  = 8'h00;
+      \$1164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = t_addr;
+    \$1165  = t_addr;
     if (rst) begin
-      \$1045  = 16'h0000;
+      \$1165  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = t_data;
+    \$1166  = t_data;
     if (rst) begin
-      \$1046  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = trace1_valid;
+    \$1167  = trace1_valid;
     if (rst) begin
-      \$1047  = 1'h0;
+      \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = trace1_tag;
+    \$1168  = trace1_tag;
     if (rst) begin
-      \$1048  = 8'h00;
+      \$1168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = trace1_index;
+    \$1169  = trace1_index;
     if (rst) begin
-      \$1049  = 16'h0000;
+      \$1169  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = trace1_data;
+    \$1170  = trace1_data;
     if (rst) begin
-      \$1050  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1170  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$1051  = 8'h00;
+      \$1171  = 8'h00;
     end else begin
-      \$1051  = \$659 ;
+      \$1171  = \$707 ;
     end
     if (rst) begin
-      \$1051  = 8'h00;
+      \$1171  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -11470,10 +12041,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \step_count$99  = step_count;
   assign run_cycles = cycle_count;
   assign \flags$101  = flags;
-  assign epi_o = \$13 [15:0];
-  assign epi_a = \$14 [15:0];
-  assign s5_valid = \i__valid$206 ;
-  assign \i__payload$217  = e_acc5_scaler[31:0];
+  assign r_en = m_axis_tready;
+  assign rv6 = w_en;
+  assign w_data = { \$5 , hread_data };
+  assign epi_o = \$12 [15:0];
+  assign epi_a = \$13 [15:0];
+  assign s5_valid = \i__valid$205 ;
+  assign \i__payload$216  = e_acc5_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -11481,127 +12055,127 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$241  = clear;
-  assign \i__payload$243  = e_acc5_scaler[63:32];
-  assign cfg_sc_mult_lane1 = \multiplier$244 ;
-  assign cfg_sc_shift_lane1 = \shift$246 ;
-  assign cfg_lr_mult_lane1 = \lr_multiplier$252 ;
-  assign cfg_lr_shift_lane1 = \lr_shift$254 ;
-  assign \decay_multiplier$256  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$258  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$260 ;
-  assign \clear$262  = clear;
-  assign \i__payload$264  = e_acc5_scaler[95:64];
-  assign cfg_sc_mult_lane2 = \multiplier$265 ;
-  assign cfg_sc_shift_lane2 = \shift$267 ;
-  assign cfg_lr_mult_lane2 = \lr_multiplier$273 ;
-  assign cfg_lr_shift_lane2 = \lr_shift$275 ;
-  assign \decay_multiplier$277  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$279  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$281 ;
-  assign \clear$283  = clear;
-  assign \i__payload$285  = e_acc5_scaler[127:96];
-  assign cfg_sc_mult_lane3 = \multiplier$286 ;
-  assign cfg_sc_shift_lane3 = \shift$288 ;
-  assign cfg_lr_mult_lane3 = \lr_multiplier$294 ;
-  assign cfg_lr_shift_lane3 = \lr_shift$296 ;
-  assign \decay_multiplier$298  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$300  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$302 ;
-  assign \clear$304  = clear;
-  assign \i__payload$306  = e_acc5_scaler[159:128];
-  assign cfg_sc_mult_lane4 = \multiplier$307 ;
-  assign cfg_sc_shift_lane4 = \shift$309 ;
-  assign cfg_lr_mult_lane4 = \lr_multiplier$315 ;
-  assign cfg_lr_shift_lane4 = \lr_shift$317 ;
-  assign \decay_multiplier$319  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$321  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$323 ;
-  assign \clear$325  = clear;
-  assign \i__payload$327  = e_acc5_scaler[191:160];
-  assign cfg_sc_mult_lane5 = \multiplier$328 ;
-  assign cfg_sc_shift_lane5 = \shift$330 ;
-  assign cfg_lr_mult_lane5 = \lr_multiplier$336 ;
-  assign cfg_lr_shift_lane5 = \lr_shift$338 ;
-  assign \decay_multiplier$340  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$342  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$344 ;
-  assign \clear$346  = clear;
-  assign \i__payload$348  = e_acc5_scaler[223:192];
-  assign cfg_sc_mult_lane6 = \multiplier$349 ;
-  assign cfg_sc_shift_lane6 = \shift$351 ;
-  assign cfg_lr_mult_lane6 = \lr_multiplier$357 ;
-  assign cfg_lr_shift_lane6 = \lr_shift$359 ;
-  assign \decay_multiplier$361  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$363  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$365 ;
-  assign \clear$367  = clear;
-  assign \i__payload$369  = e_acc5_scaler[255:224];
-  assign cfg_sc_mult_lane7 = \multiplier$370 ;
-  assign cfg_sc_shift_lane7 = \shift$372 ;
-  assign cfg_lr_mult_lane7 = \lr_multiplier$378 ;
-  assign cfg_lr_shift_lane7 = \lr_shift$380 ;
-  assign \decay_multiplier$382  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$384  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$386 ;
-  assign \clear$388  = clear;
-  assign cls = \$49 [7:0];
-  assign tr_h0 = { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  };
-  assign tr_h1 = { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  };
-  assign tr_h2 = { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  };
-  assign tr_h3 = { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  };
-  assign tr_h4 = { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  };
-  assign tr_h5 = { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  };
-  assign tr_h6 = { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  };
-  assign tr_h7 = { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  };
-  assign tr_e0 = { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  };
-  assign tr_e1 = { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  };
-  assign tr_e2 = { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  };
-  assign tr_e3 = { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  };
-  assign tr_e4 = { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  };
-  assign tr_e5 = { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  };
-  assign tr_e6 = { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  };
-  assign tr_e7 = { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  };
-  assign tr_w0 = { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
-  assign tr_w1 = { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
-  assign tr_w2 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
-  assign tr_w3 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
-  assign tr_w4 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign tr_w5 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign tr_w6 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign tr_w7 = { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
-  assign row_data = { \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422  };
-  assign \clear$517  = clear;
-  assign \o__payload$160.row  = \o__payload$160 [2:0];
-  assign \o__payload$160.acc  = \o__payload$160 [258:3];
-  assign \o__payload$160.acc[0]  = \o__payload$160 [34:3];
-  assign \o__payload$160.acc[1]  = \o__payload$160 [66:35];
-  assign \o__payload$160.acc[2]  = \o__payload$160 [98:67];
-  assign \o__payload$160.acc[3]  = \o__payload$160 [130:99];
-  assign \o__payload$160.acc[4]  = \o__payload$160 [162:131];
-  assign \o__payload$160.acc[5]  = \o__payload$160 [194:163];
-  assign \o__payload$160.acc[6]  = \o__payload$160 [226:195];
-  assign \o__payload$160.acc[7]  = \o__payload$160 [258:227];
-  assign \i__payload$208.narrow  = \i__payload$208 [63:0];
-  assign \i__payload$208.narrow[0]  = \i__payload$208 [7:0];
-  assign \i__payload$208.narrow[1]  = \i__payload$208 [15:8];
-  assign \i__payload$208.narrow[2]  = \i__payload$208 [23:16];
-  assign \i__payload$208.narrow[3]  = \i__payload$208 [31:24];
-  assign \i__payload$208.narrow[4]  = \i__payload$208 [39:32];
-  assign \i__payload$208.narrow[5]  = \i__payload$208 [47:40];
-  assign \i__payload$208.narrow[6]  = \i__payload$208 [55:48];
-  assign \i__payload$208.narrow[7]  = \i__payload$208 [63:56];
-  assign \i__payload$208.wide  = \i__payload$208 [319:64];
-  assign \i__payload$208.wide[0]  = \i__payload$208 [95:64];
-  assign \i__payload$208.wide[1]  = \i__payload$208 [127:96];
-  assign \i__payload$208.wide[2]  = \i__payload$208 [159:128];
-  assign \i__payload$208.wide[3]  = \i__payload$208 [191:160];
-  assign \i__payload$208.wide[4]  = \i__payload$208 [223:192];
-  assign \i__payload$208.wide[5]  = \i__payload$208 [255:224];
-  assign \i__payload$208.wide[6]  = \i__payload$208 [287:256];
-  assign \i__payload$208.wide[7]  = \i__payload$208 [319:288];
-  assign \i__payload$208.first  = \i__payload$208 [320];
-  assign \i__payload$208.last  = \i__payload$208 [321];
+  assign \clear$240  = clear;
+  assign \i__payload$242  = e_acc5_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$243 ;
+  assign cfg_sc_shift_lane1 = \shift$245 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$251 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$253 ;
+  assign \decay_multiplier$255  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$257  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$259 ;
+  assign \clear$261  = clear;
+  assign \i__payload$263  = e_acc5_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$264 ;
+  assign cfg_sc_shift_lane2 = \shift$266 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$272 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$274 ;
+  assign \decay_multiplier$276  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$278  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$280 ;
+  assign \clear$282  = clear;
+  assign \i__payload$284  = e_acc5_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$285 ;
+  assign cfg_sc_shift_lane3 = \shift$287 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$293 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$295 ;
+  assign \decay_multiplier$297  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$299  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$301 ;
+  assign \clear$303  = clear;
+  assign \i__payload$305  = e_acc5_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$306 ;
+  assign cfg_sc_shift_lane4 = \shift$308 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$314 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$316 ;
+  assign \decay_multiplier$318  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$320  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$322 ;
+  assign \clear$324  = clear;
+  assign \i__payload$326  = e_acc5_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$327 ;
+  assign cfg_sc_shift_lane5 = \shift$329 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$335 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$337 ;
+  assign \decay_multiplier$339  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$341  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$343 ;
+  assign \clear$345  = clear;
+  assign \i__payload$347  = e_acc5_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$348 ;
+  assign cfg_sc_shift_lane6 = \shift$350 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$356 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$358 ;
+  assign \decay_multiplier$360  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$362  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$364 ;
+  assign \clear$366  = clear;
+  assign \i__payload$368  = e_acc5_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$369 ;
+  assign cfg_sc_shift_lane7 = \shift$371 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$377 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$379 ;
+  assign \decay_multiplier$381  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$383  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$385 ;
+  assign \clear$387  = clear;
+  assign cls = \$48 [7:0];
+  assign tr_h0 = { \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77  };
+  assign tr_h1 = { \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86  };
+  assign tr_h2 = { \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95  };
+  assign tr_h3 = { \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104  };
+  assign tr_h4 = { \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113  };
+  assign tr_h5 = { \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122  };
+  assign tr_h6 = { \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131  };
+  assign tr_h7 = { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  };
+  assign tr_e0 = { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  };
+  assign tr_e1 = { \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150  };
+  assign tr_e2 = { \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159  };
+  assign tr_e3 = { \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168  };
+  assign tr_e4 = { \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177  };
+  assign tr_e5 = { \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186  };
+  assign tr_e6 = { \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195  };
+  assign tr_e7 = { \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204  };
+  assign tr_w0 = { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
+  assign tr_w1 = { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
+  assign tr_w2 = { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
+  assign tr_w3 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
+  assign tr_w4 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
+  assign tr_w5 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign tr_w6 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign tr_w7 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign row_data = { \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
+  assign \clear$527  = clear;
+  assign \o__payload$159.row  = \o__payload$159 [2:0];
+  assign \o__payload$159.acc  = \o__payload$159 [258:3];
+  assign \o__payload$159.acc[0]  = \o__payload$159 [34:3];
+  assign \o__payload$159.acc[1]  = \o__payload$159 [66:35];
+  assign \o__payload$159.acc[2]  = \o__payload$159 [98:67];
+  assign \o__payload$159.acc[3]  = \o__payload$159 [130:99];
+  assign \o__payload$159.acc[4]  = \o__payload$159 [162:131];
+  assign \o__payload$159.acc[5]  = \o__payload$159 [194:163];
+  assign \o__payload$159.acc[6]  = \o__payload$159 [226:195];
+  assign \o__payload$159.acc[7]  = \o__payload$159 [258:227];
+  assign \i__payload$207.narrow  = \i__payload$207 [63:0];
+  assign \i__payload$207.narrow[0]  = \i__payload$207 [7:0];
+  assign \i__payload$207.narrow[1]  = \i__payload$207 [15:8];
+  assign \i__payload$207.narrow[2]  = \i__payload$207 [23:16];
+  assign \i__payload$207.narrow[3]  = \i__payload$207 [31:24];
+  assign \i__payload$207.narrow[4]  = \i__payload$207 [39:32];
+  assign \i__payload$207.narrow[5]  = \i__payload$207 [47:40];
+  assign \i__payload$207.narrow[6]  = \i__payload$207 [55:48];
+  assign \i__payload$207.narrow[7]  = \i__payload$207 [63:56];
+  assign \i__payload$207.wide  = \i__payload$207 [319:64];
+  assign \i__payload$207.wide[0]  = \i__payload$207 [95:64];
+  assign \i__payload$207.wide[1]  = \i__payload$207 [127:96];
+  assign \i__payload$207.wide[2]  = \i__payload$207 [159:128];
+  assign \i__payload$207.wide[3]  = \i__payload$207 [191:160];
+  assign \i__payload$207.wide[4]  = \i__payload$207 [223:192];
+  assign \i__payload$207.wide[5]  = \i__payload$207 [255:224];
+  assign \i__payload$207.wide[6]  = \i__payload$207 [287:256];
+  assign \i__payload$207.wide[7]  = \i__payload$207 [319:288];
+  assign \i__payload$207.first  = \i__payload$207 [320];
+  assign \i__payload$207.last  = \i__payload$207 [321];
   assign \e_r5.valid  = e_r5[0];
   assign \e_r5.o_addr  = e_r5[16:1];
   assign \e_r5.a_addr  = e_r5[32:17];
@@ -11612,56 +12186,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
-  assign \i__payload$224.delta  = \i__payload$224 [31:0];
-  assign \i__payload$224.region  = \i__payload$224 [33:32];
-  assign \i__payload$228.w  = \i__payload$228 [15:0];
-  assign \i__payload$228.g  = \i__payload$228 [47:16];
-  assign \i__payload$249.delta  = \i__payload$249 [31:0];
-  assign \i__payload$249.region  = \i__payload$249 [33:32];
-  assign \i__payload$251.w  = \i__payload$251 [15:0];
-  assign \i__payload$251.g  = \i__payload$251 [47:16];
-  assign \i__payload$270.delta  = \i__payload$270 [31:0];
-  assign \i__payload$270.region  = \i__payload$270 [33:32];
-  assign \i__payload$272.w  = \i__payload$272 [15:0];
-  assign \i__payload$272.g  = \i__payload$272 [47:16];
-  assign \i__payload$291.delta  = \i__payload$291 [31:0];
-  assign \i__payload$291.region  = \i__payload$291 [33:32];
-  assign \i__payload$293.w  = \i__payload$293 [15:0];
-  assign \i__payload$293.g  = \i__payload$293 [47:16];
-  assign \i__payload$312.delta  = \i__payload$312 [31:0];
-  assign \i__payload$312.region  = \i__payload$312 [33:32];
-  assign \i__payload$314.w  = \i__payload$314 [15:0];
-  assign \i__payload$314.g  = \i__payload$314 [47:16];
-  assign \i__payload$333.delta  = \i__payload$333 [31:0];
-  assign \i__payload$333.region  = \i__payload$333 [33:32];
-  assign \i__payload$335.w  = \i__payload$335 [15:0];
-  assign \i__payload$335.g  = \i__payload$335 [47:16];
-  assign \i__payload$354.delta  = \i__payload$354 [31:0];
-  assign \i__payload$354.region  = \i__payload$354 [33:32];
-  assign \i__payload$356.w  = \i__payload$356 [15:0];
-  assign \i__payload$356.g  = \i__payload$356 [47:16];
-  assign \i__payload$375.delta  = \i__payload$375 [31:0];
-  assign \i__payload$375.region  = \i__payload$375 [33:32];
-  assign \i__payload$377.w  = \i__payload$377 [15:0];
-  assign \i__payload$377.g  = \i__payload$377 [47:16];
-  assign \i__payload$390.y_hat  = \i__payload$390 [63:0];
-  assign \i__payload$390.y_hat[0]  = \i__payload$390 [7:0];
-  assign \i__payload$390.y_hat[1]  = \i__payload$390 [15:8];
-  assign \i__payload$390.y_hat[2]  = \i__payload$390 [23:16];
-  assign \i__payload$390.y_hat[3]  = \i__payload$390 [31:24];
-  assign \i__payload$390.y_hat[4]  = \i__payload$390 [39:32];
-  assign \i__payload$390.y_hat[5]  = \i__payload$390 [47:40];
-  assign \i__payload$390.y_hat[6]  = \i__payload$390 [55:48];
-  assign \i__payload$390.y_hat[7]  = \i__payload$390 [63:56];
-  assign \i__payload$390.y  = \i__payload$390 [127:64];
-  assign \i__payload$390.y[0]  = \i__payload$390 [71:64];
-  assign \i__payload$390.y[1]  = \i__payload$390 [79:72];
-  assign \i__payload$390.y[2]  = \i__payload$390 [87:80];
-  assign \i__payload$390.y[3]  = \i__payload$390 [95:88];
-  assign \i__payload$390.y[4]  = \i__payload$390 [103:96];
-  assign \i__payload$390.y[5]  = \i__payload$390 [111:104];
-  assign \i__payload$390.y[6]  = \i__payload$390 [119:112];
-  assign \i__payload$390.y[7]  = \i__payload$390 [127:120];
+  assign \i__payload$223.delta  = \i__payload$223 [31:0];
+  assign \i__payload$223.region  = \i__payload$223 [33:32];
+  assign \i__payload$227.w  = \i__payload$227 [15:0];
+  assign \i__payload$227.g  = \i__payload$227 [47:16];
+  assign \i__payload$248.delta  = \i__payload$248 [31:0];
+  assign \i__payload$248.region  = \i__payload$248 [33:32];
+  assign \i__payload$250.w  = \i__payload$250 [15:0];
+  assign \i__payload$250.g  = \i__payload$250 [47:16];
+  assign \i__payload$269.delta  = \i__payload$269 [31:0];
+  assign \i__payload$269.region  = \i__payload$269 [33:32];
+  assign \i__payload$271.w  = \i__payload$271 [15:0];
+  assign \i__payload$271.g  = \i__payload$271 [47:16];
+  assign \i__payload$290.delta  = \i__payload$290 [31:0];
+  assign \i__payload$290.region  = \i__payload$290 [33:32];
+  assign \i__payload$292.w  = \i__payload$292 [15:0];
+  assign \i__payload$292.g  = \i__payload$292 [47:16];
+  assign \i__payload$311.delta  = \i__payload$311 [31:0];
+  assign \i__payload$311.region  = \i__payload$311 [33:32];
+  assign \i__payload$313.w  = \i__payload$313 [15:0];
+  assign \i__payload$313.g  = \i__payload$313 [47:16];
+  assign \i__payload$332.delta  = \i__payload$332 [31:0];
+  assign \i__payload$332.region  = \i__payload$332 [33:32];
+  assign \i__payload$334.w  = \i__payload$334 [15:0];
+  assign \i__payload$334.g  = \i__payload$334 [47:16];
+  assign \i__payload$353.delta  = \i__payload$353 [31:0];
+  assign \i__payload$353.region  = \i__payload$353 [33:32];
+  assign \i__payload$355.w  = \i__payload$355 [15:0];
+  assign \i__payload$355.g  = \i__payload$355 [47:16];
+  assign \i__payload$374.delta  = \i__payload$374 [31:0];
+  assign \i__payload$374.region  = \i__payload$374 [33:32];
+  assign \i__payload$376.w  = \i__payload$376 [15:0];
+  assign \i__payload$376.g  = \i__payload$376 [47:16];
+  assign \i__payload$389.y_hat  = \i__payload$389 [63:0];
+  assign \i__payload$389.y_hat[0]  = \i__payload$389 [7:0];
+  assign \i__payload$389.y_hat[1]  = \i__payload$389 [15:8];
+  assign \i__payload$389.y_hat[2]  = \i__payload$389 [23:16];
+  assign \i__payload$389.y_hat[3]  = \i__payload$389 [31:24];
+  assign \i__payload$389.y_hat[4]  = \i__payload$389 [39:32];
+  assign \i__payload$389.y_hat[5]  = \i__payload$389 [47:40];
+  assign \i__payload$389.y_hat[6]  = \i__payload$389 [55:48];
+  assign \i__payload$389.y_hat[7]  = \i__payload$389 [63:56];
+  assign \i__payload$389.y  = \i__payload$389 [127:64];
+  assign \i__payload$389.y[0]  = \i__payload$389 [71:64];
+  assign \i__payload$389.y[1]  = \i__payload$389 [79:72];
+  assign \i__payload$389.y[2]  = \i__payload$389 [87:80];
+  assign \i__payload$389.y[3]  = \i__payload$389 [95:88];
+  assign \i__payload$389.y[4]  = \i__payload$389 [103:96];
+  assign \i__payload$389.y[5]  = \i__payload$389 [111:104];
+  assign \i__payload$389.y[6]  = \i__payload$389 [119:112];
+  assign \i__payload$389.y[7]  = \i__payload$389 [127:120];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -11672,17 +12246,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$394.e  = \o__payload$394 [63:0];
-  assign \o__payload$394.e[0]  = \o__payload$394 [7:0];
-  assign \o__payload$394.e[1]  = \o__payload$394 [15:8];
-  assign \o__payload$394.e[2]  = \o__payload$394 [23:16];
-  assign \o__payload$394.e[3]  = \o__payload$394 [31:24];
-  assign \o__payload$394.e[4]  = \o__payload$394 [39:32];
-  assign \o__payload$394.e[5]  = \o__payload$394 [47:40];
-  assign \o__payload$394.e[6]  = \o__payload$394 [55:48];
-  assign \o__payload$394.e[7]  = \o__payload$394 [63:56];
-  assign \o__payload$394.argmax  = \o__payload$394 [66:64];
-  assign \o__payload$394.max  = \o__payload$394 [74:67];
+  assign \o__payload$393.e  = \o__payload$393 [63:0];
+  assign \o__payload$393.e[0]  = \o__payload$393 [7:0];
+  assign \o__payload$393.e[1]  = \o__payload$393 [15:8];
+  assign \o__payload$393.e[2]  = \o__payload$393 [23:16];
+  assign \o__payload$393.e[3]  = \o__payload$393 [31:24];
+  assign \o__payload$393.e[4]  = \o__payload$393 [39:32];
+  assign \o__payload$393.e[5]  = \o__payload$393 [47:40];
+  assign \o__payload$393.e[6]  = \o__payload$393 [55:48];
+  assign \o__payload$393.e[7]  = \o__payload$393 [63:56];
+  assign \o__payload$393.argmax  = \o__payload$393 [66:64];
+  assign \o__payload$393.max  = \o__payload$393 [74:67];
   assign \sb12.valid  = sb12[0];
   assign \sb12.o_addr  = sb12[16:1];
   assign \sb12.a_addr  = sb12[32:17];
@@ -11703,6 +12277,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb11.t_base  = sb11[69:54];
   assign \sb11.mask  = sb11[77:70];
   assign \sb11.nlane  = sb11[85:78];
+  assign \o__payload$401.h  = \o__payload$401 [7:0];
+  assign \o__payload$401.region  = \o__payload$401 [9:8];
   assign \o__payload$402.h  = \o__payload$402 [7:0];
   assign \o__payload$402.region  = \o__payload$402 [9:8];
   assign \o__payload$403.h  = \o__payload$403 [7:0];
@@ -11717,8 +12293,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__payload$407.region  = \o__payload$407 [9:8];
   assign \o__payload$408.h  = \o__payload$408 [7:0];
   assign \o__payload$408.region  = \o__payload$408 [9:8];
-  assign \o__payload$409.h  = \o__payload$409 [7:0];
-  assign \o__payload$409.region  = \o__payload$409 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -11849,132 +12423,132 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
-  assign \$716 [63:32] = \$455 ;
-  assign \$716 [31:0] = \$453 ;
-  assign \$716 [255:64] = hread_e[255:64];
-  assign \$714 [31:0] = \$451 ;
-  assign \$714 [255:32] = hread_csr[255:32];
-  assign \$712 [7:0] = \$449 ;
-  assign \$712 [255:8] = hread_pred[255:8];
-  assign \$703 [255:224] = \$447 ;
-  assign \$703 [223:192] = \$445 ;
-  assign \$703 [191:160] = \$443 ;
-  assign \$703 [159:128] = \$441 ;
-  assign \$703 [127:96] = \$439 ;
-  assign \$703 [95:64] = \$437 ;
-  assign \$703 [63:32] = \$435 ;
-  assign \$703 [31:0] = \$433 ;
-  assign \$701 [15:0] = \$431 ;
-  assign \$701 [255:16] = hread_rg[255:16];
-  assign \$698 [63:32] = \$429 ;
-  assign \$698 [31:0] = \$427 ;
-  assign \$698 [255:64] = hread_y[255:64];
-  assign \$695 [63:32] = \$425 ;
-  assign \$695 [31:0] = \$423 ;
-  assign \$695 [255:64] = hread_ag[255:64];
-  assign \$692 [63:32] = \$421 ;
-  assign \$692 [31:0] = \$419 ;
-  assign \$692 [255:64] = hread_af[255:64];
-  assign \$687 [127:96] = \$417 ;
-  assign \$687 [95:64] = \$415 ;
-  assign \$687 [63:32] = \$413 ;
-  assign \$687 [31:0] = \$411 ;
-  assign \$687 [255:128] = hread_wt[255:128];
-  assign \$682 [127:96] = \$409 ;
-  assign \$682 [95:64] = \$407 ;
-  assign \$682 [63:32] = \$405 ;
-  assign \$682 [31:0] = \$403 ;
-  assign \$682 [255:128] = hread_wf[255:128];
-  assign \$677 [127:96] = \$401 ;
-  assign \$677 [95:64] = \$399 ;
-  assign \$677 [63:32] = \$397 ;
-  assign \$677 [31:0] = \$395 ;
-  assign \$677 [255:128] = hread_prog[255:128];
-  assign t_data[255:224] = \$365 ;
-  assign t_data[223:192] = \$345 ;
-  assign t_data[191:160] = \$325 ;
-  assign t_data[159:128] = \$305 ;
-  assign t_data[127:96] = \$285 ;
-  assign t_data[95:64] = \$265 ;
-  assign t_data[63:32] = \$245 ;
-  assign t_data[31:0] = \$225 ;
-  assign \row_data$460 [63:56] = \$362 ;
-  assign \row_data$460 [55:48] = \$342 ;
-  assign \row_data$460 [47:40] = \$322 ;
-  assign \row_data$460 [39:32] = \$302 ;
-  assign \row_data$460 [31:24] = \$282 ;
-  assign \row_data$460 [23:16] = \$262 ;
-  assign \row_data$460 [15:8] = \$242 ;
-  assign \row_data$460 [7:0] = \$222 ;
-  assign \i__payload$390 [127:120] = y8[63:56];
-  assign \i__payload$390 [63:56] = \$48 ;
-  assign \i__payload$390 [119:112] = y8[55:48];
-  assign \i__payload$390 [55:48] = \$47 ;
-  assign \i__payload$390 [111:104] = y8[47:40];
-  assign \i__payload$390 [47:40] = \$46 ;
-  assign \i__payload$390 [103:96] = y8[39:32];
-  assign \i__payload$390 [39:32] = \$45 ;
-  assign \i__payload$390 [95:88] = y8[31:24];
-  assign \i__payload$390 [31:24] = \$44 ;
-  assign \i__payload$390 [87:80] = y8[23:16];
-  assign \i__payload$390 [23:16] = \$43 ;
-  assign \i__payload$390 [79:72] = y8[15:8];
-  assign \i__payload$390 [15:8] = \$42 ;
-  assign \i__payload$390 [71:64] = y8[7:0];
-  assign \i__payload$390 [7:0] = \$41 ;
-  assign \i__payload$377 [47:16] = e_acc5_sgd[255:224];
-  assign \i__payload$377 [15:0] = \r_data$178 [127:112];
-  assign \i__payload$375 [33:32] = \r_data$226 [15:14];
-  assign \i__payload$375 [31:0] = e_acc5_relub[255:224];
-  assign \i__payload$356 [47:16] = e_acc5_sgd[223:192];
-  assign \i__payload$356 [15:0] = \r_data$178 [111:96];
-  assign \i__payload$354 [33:32] = \r_data$226 [13:12];
-  assign \i__payload$354 [31:0] = e_acc5_relub[223:192];
-  assign \i__payload$335 [47:16] = e_acc5_sgd[191:160];
-  assign \i__payload$335 [15:0] = \r_data$178 [95:80];
-  assign \i__payload$333 [33:32] = \r_data$226 [11:10];
-  assign \i__payload$333 [31:0] = e_acc5_relub[191:160];
-  assign \i__payload$314 [47:16] = e_acc5_sgd[159:128];
-  assign \i__payload$314 [15:0] = \r_data$178 [79:64];
-  assign \i__payload$312 [33:32] = \r_data$226 [9:8];
-  assign \i__payload$312 [31:0] = e_acc5_relub[159:128];
-  assign \i__payload$293 [47:16] = e_acc5_sgd[127:96];
-  assign \i__payload$293 [15:0] = \r_data$178 [63:48];
-  assign \i__payload$291 [33:32] = \r_data$226 [7:6];
-  assign \i__payload$291 [31:0] = e_acc5_relub[127:96];
-  assign \i__payload$272 [47:16] = e_acc5_sgd[95:64];
-  assign \i__payload$272 [15:0] = \r_data$178 [47:32];
-  assign \i__payload$270 [33:32] = \r_data$226 [5:4];
-  assign \i__payload$270 [31:0] = e_acc5_relub[95:64];
-  assign \i__payload$251 [47:16] = e_acc5_sgd[63:32];
-  assign \i__payload$251 [15:0] = \r_data$178 [31:16];
-  assign \i__payload$249 [33:32] = \r_data$226 [3:2];
-  assign \i__payload$249 [31:0] = e_acc5_relub[63:32];
-  assign \i__payload$228 [47:16] = e_acc5_sgd[31:0];
-  assign \i__payload$228 [15:0] = \r_data$178 [15:0];
-  assign \i__payload$224 [33:32] = \r_data$226 [1:0];
-  assign \i__payload$224 [31:0] = e_acc5_relub[31:0];
-  assign \i__payload$208 [319:288] = wide_data[255:224];
-  assign \i__payload$208 [287:256] = wide_data[223:192];
-  assign \i__payload$208 [255:224] = wide_data[191:160];
-  assign \i__payload$208 [223:192] = wide_data[159:128];
-  assign \i__payload$208 [191:160] = wide_data[127:96];
-  assign \i__payload$208 [159:128] = wide_data[95:64];
-  assign \i__payload$208 [127:96] = wide_data[63:32];
-  assign \i__payload$208 [95:64] = wide_data[31:0];
-  assign \i__payload$208 [63:56] = \$23 [63:56];
-  assign \i__payload$208 [55:48] = \$22 [55:48];
-  assign \i__payload$208 [47:40] = \$21 [47:40];
-  assign \i__payload$208 [39:32] = \$20 [39:32];
-  assign \i__payload$208 [31:24] = \$19 [31:24];
-  assign \i__payload$208 [23:16] = \$18 [23:16];
-  assign \i__payload$208 [15:8] = \$17 [15:8];
-  assign \i__payload$208 [7:0] = \$16 [7:0];
-  assign \i__payload$208 [321] = s5_last;
-  assign \i__payload$208 [320] = s5_first;
+  assign \$764 [63:32] = \$455 ;
+  assign \$764 [31:0] = \$453 ;
+  assign \$764 [255:64] = hread_e[255:64];
+  assign \$762 [31:0] = \$451 ;
+  assign \$762 [255:32] = hread_csr[255:32];
+  assign \$760 [7:0] = \$449 ;
+  assign \$760 [255:8] = hread_pred[255:8];
+  assign \$751 [255:224] = \$447 ;
+  assign \$751 [223:192] = \$445 ;
+  assign \$751 [191:160] = \$443 ;
+  assign \$751 [159:128] = \$441 ;
+  assign \$751 [127:96] = \$439 ;
+  assign \$751 [95:64] = \$437 ;
+  assign \$751 [63:32] = \$435 ;
+  assign \$751 [31:0] = \$433 ;
+  assign \$749 [15:0] = \$431 ;
+  assign \$749 [255:16] = hread_rg[255:16];
+  assign \$746 [63:32] = \$429 ;
+  assign \$746 [31:0] = \$427 ;
+  assign \$746 [255:64] = hread_y[255:64];
+  assign \$743 [63:32] = \$425 ;
+  assign \$743 [31:0] = \$423 ;
+  assign \$743 [255:64] = hread_ag[255:64];
+  assign \$740 [63:32] = \$421 ;
+  assign \$740 [31:0] = \$419 ;
+  assign \$740 [255:64] = hread_af[255:64];
+  assign \$735 [127:96] = \$417 ;
+  assign \$735 [95:64] = \$415 ;
+  assign \$735 [63:32] = \$413 ;
+  assign \$735 [31:0] = \$411 ;
+  assign \$735 [255:128] = hread_wt[255:128];
+  assign \$730 [127:96] = \$409 ;
+  assign \$730 [95:64] = \$407 ;
+  assign \$730 [63:32] = \$405 ;
+  assign \$730 [31:0] = \$403 ;
+  assign \$730 [255:128] = hread_wf[255:128];
+  assign \$725 [127:96] = \$401 ;
+  assign \$725 [95:64] = \$399 ;
+  assign \$725 [63:32] = \$397 ;
+  assign \$725 [31:0] = \$395 ;
+  assign \$725 [255:128] = hread_prog[255:128];
+  assign t_data[255:224] = \$364 ;
+  assign t_data[223:192] = \$344 ;
+  assign t_data[191:160] = \$324 ;
+  assign t_data[159:128] = \$304 ;
+  assign t_data[127:96] = \$284 ;
+  assign t_data[95:64] = \$264 ;
+  assign t_data[63:32] = \$244 ;
+  assign t_data[31:0] = \$224 ;
+  assign \row_data$459 [63:56] = \$361 ;
+  assign \row_data$459 [55:48] = \$341 ;
+  assign \row_data$459 [47:40] = \$321 ;
+  assign \row_data$459 [39:32] = \$301 ;
+  assign \row_data$459 [31:24] = \$281 ;
+  assign \row_data$459 [23:16] = \$261 ;
+  assign \row_data$459 [15:8] = \$241 ;
+  assign \row_data$459 [7:0] = \$221 ;
+  assign \i__payload$389 [127:120] = y8[63:56];
+  assign \i__payload$389 [63:56] = \$47 ;
+  assign \i__payload$389 [119:112] = y8[55:48];
+  assign \i__payload$389 [55:48] = \$46 ;
+  assign \i__payload$389 [111:104] = y8[47:40];
+  assign \i__payload$389 [47:40] = \$45 ;
+  assign \i__payload$389 [103:96] = y8[39:32];
+  assign \i__payload$389 [39:32] = \$44 ;
+  assign \i__payload$389 [95:88] = y8[31:24];
+  assign \i__payload$389 [31:24] = \$43 ;
+  assign \i__payload$389 [87:80] = y8[23:16];
+  assign \i__payload$389 [23:16] = \$42 ;
+  assign \i__payload$389 [79:72] = y8[15:8];
+  assign \i__payload$389 [15:8] = \$41 ;
+  assign \i__payload$389 [71:64] = y8[7:0];
+  assign \i__payload$389 [7:0] = \$40 ;
+  assign \i__payload$376 [47:16] = e_acc5_sgd[255:224];
+  assign \i__payload$376 [15:0] = \r_data$177 [127:112];
+  assign \i__payload$374 [33:32] = \r_data$225 [15:14];
+  assign \i__payload$374 [31:0] = e_acc5_relub[255:224];
+  assign \i__payload$355 [47:16] = e_acc5_sgd[223:192];
+  assign \i__payload$355 [15:0] = \r_data$177 [111:96];
+  assign \i__payload$353 [33:32] = \r_data$225 [13:12];
+  assign \i__payload$353 [31:0] = e_acc5_relub[223:192];
+  assign \i__payload$334 [47:16] = e_acc5_sgd[191:160];
+  assign \i__payload$334 [15:0] = \r_data$177 [95:80];
+  assign \i__payload$332 [33:32] = \r_data$225 [11:10];
+  assign \i__payload$332 [31:0] = e_acc5_relub[191:160];
+  assign \i__payload$313 [47:16] = e_acc5_sgd[159:128];
+  assign \i__payload$313 [15:0] = \r_data$177 [79:64];
+  assign \i__payload$311 [33:32] = \r_data$225 [9:8];
+  assign \i__payload$311 [31:0] = e_acc5_relub[159:128];
+  assign \i__payload$292 [47:16] = e_acc5_sgd[127:96];
+  assign \i__payload$292 [15:0] = \r_data$177 [63:48];
+  assign \i__payload$290 [33:32] = \r_data$225 [7:6];
+  assign \i__payload$290 [31:0] = e_acc5_relub[127:96];
+  assign \i__payload$271 [47:16] = e_acc5_sgd[95:64];
+  assign \i__payload$271 [15:0] = \r_data$177 [47:32];
+  assign \i__payload$269 [33:32] = \r_data$225 [5:4];
+  assign \i__payload$269 [31:0] = e_acc5_relub[95:64];
+  assign \i__payload$250 [47:16] = e_acc5_sgd[63:32];
+  assign \i__payload$250 [15:0] = \r_data$177 [31:16];
+  assign \i__payload$248 [33:32] = \r_data$225 [3:2];
+  assign \i__payload$248 [31:0] = e_acc5_relub[63:32];
+  assign \i__payload$227 [47:16] = e_acc5_sgd[31:0];
+  assign \i__payload$227 [15:0] = \r_data$177 [15:0];
+  assign \i__payload$223 [33:32] = \r_data$225 [1:0];
+  assign \i__payload$223 [31:0] = e_acc5_relub[31:0];
+  assign \i__payload$207 [319:288] = wide_data[255:224];
+  assign \i__payload$207 [287:256] = wide_data[223:192];
+  assign \i__payload$207 [255:224] = wide_data[191:160];
+  assign \i__payload$207 [223:192] = wide_data[159:128];
+  assign \i__payload$207 [191:160] = wide_data[127:96];
+  assign \i__payload$207 [159:128] = wide_data[95:64];
+  assign \i__payload$207 [127:96] = wide_data[63:32];
+  assign \i__payload$207 [95:64] = wide_data[31:0];
+  assign \i__payload$207 [63:56] = \$22 [63:56];
+  assign \i__payload$207 [55:48] = \$21 [55:48];
+  assign \i__payload$207 [47:40] = \$20 [47:40];
+  assign \i__payload$207 [39:32] = \$19 [39:32];
+  assign \i__payload$207 [31:24] = \$18 [31:24];
+  assign \i__payload$207 [23:16] = \$17 [23:16];
+  assign \i__payload$207 [15:8] = \$16 [15:8];
+  assign \i__payload$207 [7:0] = \$15 [7:0];
+  assign \i__payload$207 [321] = s5_last;
+  assign \i__payload$207 [320] = s5_first;
   assign \$1  = { rows_p, 3'h0 };
-  assign \$468  = { 1'h0, s_axis_tdata[13:8] };
-  assign \$470  = { s_axis_tdata[13:8], 1'h0 };
+  assign \$468  = { 1'h0, haddr[5:0] };
+  assign \$470  = { haddr[5:0], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14001,13 +14575,13 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg \$2306 ;
   reg \$2307 ;
   reg \$2308 ;
-  reg [31:0] \$2309 ;
+  reg \$2309 ;
   wire [21:0] \$231 ;
-  reg [31:0] \$2310 ;
-  reg \$2311 ;
-  reg \$2312 ;
-  reg [31:0] \$2313 ;
-  reg [31:0] \$2314 ;
+  reg \$2310 ;
+  reg [31:0] \$2311 ;
+  reg [31:0] \$2312 ;
+  reg \$2313 ;
+  reg \$2314 ;
   reg \$2315 ;
   reg \$2316 ;
   reg [31:0] \$2317 ;
@@ -14015,12 +14589,12 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg \$2319 ;
   wire [21:0] \$232 ;
   reg \$2320 ;
-  reg [31:0] \$2321 ;
-  reg [31:0] \$2322 ;
-  reg \$2323 ;
-  reg \$2324 ;
-  reg [31:0] \$2325 ;
-  reg [31:0] \$2326 ;
+  reg \$2321 ;
+  reg \$2322 ;
+  reg [31:0] \$2323 ;
+  reg [31:0] \$2324 ;
+  reg \$2325 ;
+  reg \$2326 ;
   reg \$2327 ;
   reg \$2328 ;
   reg [31:0] \$2329 ;
@@ -14028,19 +14602,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg [31:0] \$2330 ;
   reg \$2331 ;
   reg \$2332 ;
-  reg [31:0] \$2333 ;
-  reg [31:0] \$2334 ;
-  reg \$2335 ;
-  reg \$2336 ;
-  reg [31:0] \$2337 ;
-  reg [31:0] \$2338 ;
+  reg \$2333 ;
+  reg \$2334 ;
+  reg [31:0] \$2335 ;
+  reg [31:0] \$2336 ;
+  reg \$2337 ;
+  reg \$2338 ;
   reg \$2339 ;
   wire [21:0] \$234 ;
   reg \$2340 ;
-  reg \$2341 ;
-  reg \$2342 ;
-  reg [31:0] \$2343 ;
-  reg [31:0] \$2344 ;
+  reg [31:0] \$2341 ;
+  reg [31:0] \$2342 ;
+  reg \$2343 ;
+  reg \$2344 ;
   reg \$2345 ;
   reg \$2346 ;
   reg [31:0] \$2347 ;
@@ -14048,21 +14622,21 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg \$2349 ;
   wire [21:0] \$235 ;
   reg \$2350 ;
-  reg [31:0] \$2351 ;
-  reg [31:0] \$2352 ;
-  reg \$2353 ;
-  reg \$2354 ;
-  reg [31:0] \$2355 ;
-  reg [31:0] \$2356 ;
+  reg \$2351 ;
+  reg \$2352 ;
+  reg [31:0] \$2353 ;
+  reg [31:0] \$2354 ;
+  reg \$2355 ;
+  reg \$2356 ;
   reg \$2357 ;
   reg \$2358 ;
-  reg [31:0] \$2359 ;
+  reg \$2359 ;
   wire [21:0] \$236 ;
-  reg [31:0] \$2360 ;
-  reg \$2361 ;
-  reg \$2362 ;
-  reg [31:0] \$2363 ;
-  reg [31:0] \$2364 ;
+  reg \$2360 ;
+  reg [31:0] \$2361 ;
+  reg [31:0] \$2362 ;
+  reg \$2363 ;
+  reg \$2364 ;
   reg \$2365 ;
   reg \$2366 ;
   reg [31:0] \$2367 ;
@@ -14070,32 +14644,32 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg \$2369 ;
   wire [21:0] \$237 ;
   reg \$2370 ;
-  reg [31:0] \$2371 ;
-  reg [31:0] \$2372 ;
-  reg \$2373 ;
-  reg \$2374 ;
+  reg \$2371 ;
+  reg \$2372 ;
+  reg [31:0] \$2373 ;
+  reg [31:0] \$2374 ;
   reg \$2375 ;
   reg \$2376 ;
-  reg [31:0] \$2377 ;
-  reg [31:0] \$2378 ;
-  reg \$2379 ;
+  reg \$2377 ;
+  reg \$2378 ;
+  reg [31:0] \$2379 ;
   wire [22:0] \$238 ;
-  reg \$2380 ;
-  reg [31:0] \$2381 ;
-  reg [31:0] \$2382 ;
+  reg [31:0] \$2380 ;
+  reg \$2381 ;
+  reg \$2382 ;
   reg \$2383 ;
   reg \$2384 ;
   reg [31:0] \$2385 ;
   reg [31:0] \$2386 ;
   reg \$2387 ;
   reg \$2388 ;
-  reg [31:0] \$2389 ;
+  reg \$2389 ;
   wire [15:0] \$239 ;
-  reg [31:0] \$2390 ;
-  reg \$2391 ;
-  reg \$2392 ;
-  reg [31:0] \$2393 ;
-  reg [31:0] \$2394 ;
+  reg \$2390 ;
+  reg [31:0] \$2391 ;
+  reg [31:0] \$2392 ;
+  reg \$2393 ;
+  reg \$2394 ;
   reg \$2395 ;
   reg \$2396 ;
   reg [31:0] \$2397 ;
@@ -14104,12 +14678,12 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   wire [15:0] \$24 ;
   wire [15:0] \$240 ;
   reg \$2400 ;
-  reg [31:0] \$2401 ;
-  reg [31:0] \$2402 ;
-  reg \$2403 ;
-  reg \$2404 ;
-  reg [31:0] \$2405 ;
-  reg [31:0] \$2406 ;
+  reg \$2401 ;
+  reg \$2402 ;
+  reg [31:0] \$2403 ;
+  reg [31:0] \$2404 ;
+  reg \$2405 ;
+  reg \$2406 ;
   reg \$2407 ;
   reg \$2408 ;
   reg \$2409 ;
@@ -14119,54 +14693,54 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg [31:0] \$2412 ;
   reg \$2413 ;
   reg \$2414 ;
-  reg [31:0] \$2415 ;
-  reg [31:0] \$2416 ;
-  reg \$2417 ;
-  reg \$2418 ;
-  reg [31:0] \$2419 ;
+  reg \$2415 ;
+  reg \$2416 ;
+  reg [31:0] \$2417 ;
+  reg [31:0] \$2418 ;
+  reg \$2419 ;
   wire [15:0] \$242 ;
-  reg [31:0] \$2420 ;
+  reg \$2420 ;
   reg \$2421 ;
   reg \$2422 ;
   reg [31:0] \$2423 ;
   reg [31:0] \$2424 ;
   reg \$2425 ;
   reg \$2426 ;
-  reg [31:0] \$2427 ;
-  reg [31:0] \$2428 ;
-  reg \$2429 ;
+  reg \$2427 ;
+  reg \$2428 ;
+  reg [31:0] \$2429 ;
   wire [15:0] \$243 ;
-  reg \$2430 ;
-  reg [31:0] \$2431 ;
-  reg [31:0] \$2432 ;
+  reg [31:0] \$2430 ;
+  reg \$2431 ;
+  reg \$2432 ;
   reg \$2433 ;
   reg \$2434 ;
   reg [31:0] \$2435 ;
   reg [31:0] \$2436 ;
   reg \$2437 ;
   reg \$2438 ;
-  reg [31:0] \$2439 ;
+  reg \$2439 ;
   wire [15:0] \$244 ;
-  reg [31:0] \$2440 ;
-  reg \$2441 ;
-  reg \$2442 ;
+  reg \$2440 ;
+  reg [31:0] \$2441 ;
+  reg [31:0] \$2442 ;
   reg \$2443 ;
   reg \$2444 ;
-  reg [31:0] \$2445 ;
-  reg [31:0] \$2446 ;
-  reg \$2447 ;
-  reg \$2448 ;
-  reg [31:0] \$2449 ;
+  reg \$2445 ;
+  reg \$2446 ;
+  reg [31:0] \$2447 ;
+  reg [31:0] \$2448 ;
+  reg \$2449 ;
   wire [15:0] \$245 ;
-  reg [31:0] \$2450 ;
+  reg \$2450 ;
   reg \$2451 ;
   reg \$2452 ;
   reg [31:0] \$2453 ;
   reg [31:0] \$2454 ;
   reg \$2455 ;
   reg \$2456 ;
-  reg [31:0] \$2457 ;
-  reg [31:0] \$2458 ;
+  reg \$2457 ;
+  reg \$2458 ;
   reg \$2459 ;
   wire [17:0] \$246 ;
   reg \$2460 ;
@@ -14174,13 +14748,13 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg [31:0] \$2462 ;
   reg \$2463 ;
   reg \$2464 ;
-  reg [31:0] \$2465 ;
-  reg [31:0] \$2466 ;
-  reg \$2467 ;
-  reg \$2468 ;
-  reg [31:0] \$2469 ;
+  reg \$2465 ;
+  reg \$2466 ;
+  reg [31:0] \$2467 ;
+  reg [31:0] \$2468 ;
+  reg \$2469 ;
   wire [17:0] \$247 ;
-  reg [31:0] \$2470 ;
+  reg \$2470 ;
   reg \$2471 ;
   reg \$2472 ;
   reg [31:0] \$2473 ;
@@ -14194,12 +14768,12 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg [31:0] \$2480 ;
   reg \$2481 ;
   reg \$2482 ;
-  reg [31:0] \$2483 ;
-  reg [31:0] \$2484 ;
-  reg \$2485 ;
-  reg \$2486 ;
-  reg [31:0] \$2487 ;
-  reg [31:0] \$2488 ;
+  reg \$2483 ;
+  reg \$2484 ;
+  reg [31:0] \$2485 ;
+  reg [31:0] \$2486 ;
+  reg \$2487 ;
+  reg \$2488 ;
   reg \$2489 ;
   wire [17:0] \$249 ;
   reg \$2490 ;
@@ -14207,29 +14781,29 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg [31:0] \$2492 ;
   reg \$2493 ;
   reg \$2494 ;
-  reg [31:0] \$2495 ;
-  reg [31:0] \$2496 ;
-  reg \$2497 ;
-  reg \$2498 ;
-  reg [31:0] \$2499 ;
+  reg \$2495 ;
+  reg \$2496 ;
+  reg [31:0] \$2497 ;
+  reg [31:0] \$2498 ;
+  reg \$2499 ;
   wire [15:0] \$25 ;
   wire [21:0] \$250 ;
-  reg [31:0] \$2500 ;
+  reg \$2500 ;
   reg \$2501 ;
   reg \$2502 ;
   reg [31:0] \$2503 ;
   reg [31:0] \$2504 ;
   reg \$2505 ;
   reg \$2506 ;
-  reg [31:0] \$2507 ;
-  reg [31:0] \$2508 ;
+  reg \$2507 ;
+  reg \$2508 ;
   reg \$2509 ;
   wire [21:0] \$251 ;
   reg \$2510 ;
-  reg \$2511 ;
-  reg \$2512 ;
-  reg [31:0] \$2513 ;
-  reg [31:0] \$2514 ;
+  reg [31:0] \$2511 ;
+  reg [31:0] \$2512 ;
+  reg \$2513 ;
+  reg \$2514 ;
   reg \$2515 ;
   reg \$2516 ;
   reg [31:0] \$2517 ;
@@ -14237,12 +14811,12 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg \$2519 ;
   wire [21:0] \$252 ;
   reg \$2520 ;
-  reg [31:0] \$2521 ;
-  reg [31:0] \$2522 ;
-  reg \$2523 ;
-  reg \$2524 ;
-  reg [31:0] \$2525 ;
-  reg [31:0] \$2526 ;
+  reg \$2521 ;
+  reg \$2522 ;
+  reg [31:0] \$2523 ;
+  reg [31:0] \$2524 ;
+  reg \$2525 ;
+  reg \$2526 ;
   reg \$2527 ;
   reg \$2528 ;
   reg [31:0] \$2529 ;
@@ -14250,12 +14824,12 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg [31:0] \$2530 ;
   reg \$2531 ;
   reg \$2532 ;
-  reg [31:0] \$2533 ;
-  reg [31:0] \$2534 ;
-  reg \$2535 ;
-  reg \$2536 ;
-  reg [31:0] \$2537 ;
-  reg [31:0] \$2538 ;
+  reg \$2533 ;
+  reg \$2534 ;
+  reg [31:0] \$2535 ;
+  reg [31:0] \$2536 ;
+  reg \$2537 ;
+  reg \$2538 ;
   reg \$2539 ;
   wire [21:0] \$254 ;
   reg \$2540 ;
@@ -14270,21 +14844,21 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg \$2549 ;
   wire [21:0] \$255 ;
   reg \$2550 ;
-  reg [31:0] \$2551 ;
-  reg [31:0] \$2552 ;
-  reg \$2553 ;
-  reg \$2554 ;
-  reg [31:0] \$2555 ;
-  reg [31:0] \$2556 ;
+  reg \$2551 ;
+  reg \$2552 ;
+  reg [31:0] \$2553 ;
+  reg [31:0] \$2554 ;
+  reg \$2555 ;
+  reg \$2556 ;
   reg \$2557 ;
   reg \$2558 ;
-  reg [31:0] \$2559 ;
+  reg \$2559 ;
   wire [21:0] \$256 ;
-  reg [31:0] \$2560 ;
-  reg \$2561 ;
-  reg \$2562 ;
-  reg [31:0] \$2563 ;
-  reg [31:0] \$2564 ;
+  reg \$2560 ;
+  reg [31:0] \$2561 ;
+  reg [31:0] \$2562 ;
+  reg \$2563 ;
+  reg \$2564 ;
   reg \$2565 ;
   reg \$2566 ;
   reg [31:0] \$2567 ;
@@ -14292,34 +14866,162 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg \$2569 ;
   wire [21:0] \$257 ;
   reg \$2570 ;
-  reg [31:0] \$2571 ;
-  reg [31:0] \$2572 ;
-  reg \$2573 ;
-  reg \$2574 ;
-  reg [31:0] \$2575 ;
-  reg [31:0] \$2576 ;
+  reg \$2571 ;
+  reg \$2572 ;
+  reg [31:0] \$2573 ;
+  reg [31:0] \$2574 ;
+  reg \$2575 ;
+  reg \$2576 ;
   reg \$2577 ;
-  reg [2:0] \$2578 ;
-  reg \$2579 ;
+  reg \$2578 ;
+  reg [31:0] \$2579 ;
   wire [22:0] \$258 ;
-  reg [7:0] \$2580 ;
+  reg [31:0] \$2580 ;
   reg \$2581 ;
   reg \$2582 ;
+  reg \$2583 ;
+  reg \$2584 ;
+  reg [31:0] \$2585 ;
+  reg [31:0] \$2586 ;
+  reg \$2587 ;
+  reg \$2588 ;
+  reg \$2589 ;
   wire [15:0] \$259 ;
+  reg \$2590 ;
+  reg [31:0] \$2591 ;
+  reg [31:0] \$2592 ;
+  reg \$2593 ;
+  reg \$2594 ;
+  reg \$2595 ;
+  reg \$2596 ;
+  reg [31:0] \$2597 ;
+  reg [31:0] \$2598 ;
+  reg \$2599 ;
   wire [17:0] \$26 ;
   wire [15:0] \$260 ;
+  reg \$2600 ;
+  reg \$2601 ;
+  reg \$2602 ;
+  reg [31:0] \$2603 ;
+  reg [31:0] \$2604 ;
+  reg \$2605 ;
+  reg \$2606 ;
+  reg \$2607 ;
+  reg \$2608 ;
+  reg \$2609 ;
   wire [15:0] \$261 ;
+  reg \$2610 ;
+  reg [31:0] \$2611 ;
+  reg [31:0] \$2612 ;
+  reg \$2613 ;
+  reg \$2614 ;
+  reg \$2615 ;
+  reg \$2616 ;
+  reg [31:0] \$2617 ;
+  reg [31:0] \$2618 ;
+  reg \$2619 ;
   wire [15:0] \$262 ;
+  reg \$2620 ;
+  reg \$2621 ;
+  reg \$2622 ;
+  reg [31:0] \$2623 ;
+  reg [31:0] \$2624 ;
+  reg \$2625 ;
+  reg \$2626 ;
+  reg \$2627 ;
+  reg \$2628 ;
+  reg [31:0] \$2629 ;
   wire [15:0] \$263 ;
+  reg [31:0] \$2630 ;
+  reg \$2631 ;
+  reg \$2632 ;
+  reg \$2633 ;
+  reg \$2634 ;
+  reg [31:0] \$2635 ;
+  reg [31:0] \$2636 ;
+  reg \$2637 ;
+  reg \$2638 ;
+  reg \$2639 ;
   wire [15:0] \$264 ;
+  reg \$2640 ;
+  reg [31:0] \$2641 ;
+  reg [31:0] \$2642 ;
+  reg \$2643 ;
+  reg \$2644 ;
+  reg \$2645 ;
+  reg \$2646 ;
+  reg [31:0] \$2647 ;
+  reg [31:0] \$2648 ;
+  reg \$2649 ;
   wire [15:0] \$265 ;
+  reg \$2650 ;
+  reg \$2651 ;
+  reg \$2652 ;
+  reg [31:0] \$2653 ;
+  reg [31:0] \$2654 ;
+  reg \$2655 ;
+  reg \$2656 ;
+  reg \$2657 ;
+  reg \$2658 ;
+  reg \$2659 ;
   wire [17:0] \$266 ;
+  reg \$2660 ;
+  reg [31:0] \$2661 ;
+  reg [31:0] \$2662 ;
+  reg \$2663 ;
+  reg \$2664 ;
+  reg \$2665 ;
+  reg \$2666 ;
+  reg [31:0] \$2667 ;
+  reg [31:0] \$2668 ;
+  reg \$2669 ;
   wire [17:0] \$267 ;
+  reg \$2670 ;
+  reg \$2671 ;
+  reg \$2672 ;
+  reg [31:0] \$2673 ;
+  reg [31:0] \$2674 ;
+  reg \$2675 ;
+  reg \$2676 ;
+  reg \$2677 ;
+  reg \$2678 ;
+  reg [31:0] \$2679 ;
   wire [17:0] \$268 ;
+  reg [31:0] \$2680 ;
+  reg \$2681 ;
+  reg \$2682 ;
+  reg \$2683 ;
+  reg \$2684 ;
+  reg [31:0] \$2685 ;
+  reg [31:0] \$2686 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg \$2689 ;
   wire [17:0] \$269 ;
+  reg \$2690 ;
+  reg [31:0] \$2691 ;
+  reg [31:0] \$2692 ;
+  reg \$2693 ;
+  reg \$2694 ;
+  reg \$2695 ;
+  reg \$2696 ;
+  reg [31:0] \$2697 ;
+  reg [31:0] \$2698 ;
+  reg \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
+  reg \$2700 ;
+  reg \$2701 ;
+  reg \$2702 ;
+  reg [31:0] \$2703 ;
+  reg [31:0] \$2704 ;
+  reg \$2705 ;
+  reg [2:0] \$2706 ;
+  reg \$2707 ;
+  reg [7:0] \$2708 ;
+  reg \$2709 ;
   wire [21:0] \$271 ;
+  reg \$2710 ;
   wire [21:0] \$272 ;
   wire [21:0] \$273 ;
   wire [21:0] \$274 ;
@@ -15349,6 +16051,134 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg first_hop_6 = 1'h0;
   (* keep = "true" *)
   reg first_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_7 = 1'h0;
   input [321:0] i__payload;
   wire [321:0] i__payload;
   wire \i__payload.first ;
@@ -15546,6 +16376,134 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg last_hop_6 = 1'h0;
   (* keep = "true" *)
   reg last_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_7 = 1'h0;
   wire last_row;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
@@ -17892,6 +18850,134 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg v_hop_6 = 1'h0;
   (* keep = "true" *)
   reg v_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
   assign \$1  = i__payload[321] & busy;
@@ -19179,14 +20265,14 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   assign \$1854  = \$1271 [14:0] + \$1273 [14:0];
   assign \$1855  = \$1275 [14:0] + \$1278 [14:0];
   assign \$1857  = $signed(mac_7_7_lo5) + $signed({ 1'h0, \$1856  });
-  assign \$1858  = v4 & last4;
-  assign \$1859  = v4 & last4;
-  assign \$1860  = v4 & last4;
-  assign \$1861  = v4 & last4;
-  assign \$1862  = v4 & last4;
-  assign \$1863  = v4 & last4;
-  assign \$1864  = v4 & last4;
-  assign \$1865  = v4 & last4;
+  assign \$1858  = v3 & last3;
+  assign \$1859  = v3 & last3;
+  assign \$1860  = v3 & last3;
+  assign \$1861  = v3 & last3;
+  assign \$1862  = v3 & last3;
+  assign \$1863  = v3 & last3;
+  assign \$1864  = v3 & last3;
+  assign \$1865  = v3 & last3;
   assign \$1866  = v6 & last6;
   assign \$1867  = row + 1'h1;
   assign \$1868  = accept & i__payload[321];
@@ -21056,703 +22142,1087 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     v_hop_0 <= \$2305 ;
   always @(posedge clk)
-    first_hop_0 <= first4;
+    first_hop_0 <= first3;
   always @(posedge clk)
     last_hop_0 <= \$2306 ;
   always @(posedge clk)
-    v_0_0 <= \$2307 ;
+    v_mid_0_0 <= \$2307 ;
   always @(posedge clk)
-    first_0_0 <= first_hop_0;
+    first_mid_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$2308 ;
+    last_mid_0_0 <= \$2308 ;
   always @(posedge clk)
-    acc_0_0 <= \$2309 ;
+    v_0_0 <= \$2309 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2310 ;
+    first_0_0 <= first_mid_0_0;
   always @(posedge clk)
-    v_0_1 <= \$2311 ;
+    last_0_0 <= \$2310 ;
   always @(posedge clk)
-    first_0_1 <= first_hop_0;
+    acc_0_0 <= \$2311 ;
   always @(posedge clk)
-    last_0_1 <= \$2312 ;
+    shadow_0_0 <= \$2312 ;
   always @(posedge clk)
-    acc_0_1 <= \$2313 ;
+    v_mid_0_1 <= \$2313 ;
   always @(posedge clk)
-    shadow_0_1 <= \$2314 ;
+    first_mid_0_1 <= first_hop_0;
   always @(posedge clk)
-    v_0_2 <= \$2315 ;
+    last_mid_0_1 <= \$2314 ;
   always @(posedge clk)
-    first_0_2 <= first_hop_0;
+    v_0_1 <= \$2315 ;
   always @(posedge clk)
-    last_0_2 <= \$2316 ;
+    first_0_1 <= first_mid_0_1;
   always @(posedge clk)
-    acc_0_2 <= \$2317 ;
+    last_0_1 <= \$2316 ;
   always @(posedge clk)
-    shadow_0_2 <= \$2318 ;
+    acc_0_1 <= \$2317 ;
   always @(posedge clk)
-    v_0_3 <= \$2319 ;
+    shadow_0_1 <= \$2318 ;
   always @(posedge clk)
-    first_0_3 <= first_hop_0;
+    v_mid_0_2 <= \$2319 ;
   always @(posedge clk)
-    last_0_3 <= \$2320 ;
+    first_mid_0_2 <= first_hop_0;
   always @(posedge clk)
-    acc_0_3 <= \$2321 ;
+    last_mid_0_2 <= \$2320 ;
   always @(posedge clk)
-    shadow_0_3 <= \$2322 ;
+    v_0_2 <= \$2321 ;
   always @(posedge clk)
-    v_0_4 <= \$2323 ;
+    first_0_2 <= first_mid_0_2;
   always @(posedge clk)
-    first_0_4 <= first_hop_0;
+    last_0_2 <= \$2322 ;
   always @(posedge clk)
-    last_0_4 <= \$2324 ;
+    acc_0_2 <= \$2323 ;
   always @(posedge clk)
-    acc_0_4 <= \$2325 ;
+    shadow_0_2 <= \$2324 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2326 ;
+    v_mid_0_3 <= \$2325 ;
   always @(posedge clk)
-    v_0_5 <= \$2327 ;
+    first_mid_0_3 <= first_hop_0;
   always @(posedge clk)
-    first_0_5 <= first_hop_0;
+    last_mid_0_3 <= \$2326 ;
   always @(posedge clk)
-    last_0_5 <= \$2328 ;
+    v_0_3 <= \$2327 ;
   always @(posedge clk)
-    acc_0_5 <= \$2329 ;
+    first_0_3 <= first_mid_0_3;
   always @(posedge clk)
-    shadow_0_5 <= \$2330 ;
+    last_0_3 <= \$2328 ;
   always @(posedge clk)
-    v_0_6 <= \$2331 ;
+    acc_0_3 <= \$2329 ;
   always @(posedge clk)
-    first_0_6 <= first_hop_0;
+    shadow_0_3 <= \$2330 ;
   always @(posedge clk)
-    last_0_6 <= \$2332 ;
+    v_mid_0_4 <= \$2331 ;
   always @(posedge clk)
-    acc_0_6 <= \$2333 ;
+    first_mid_0_4 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_6 <= \$2334 ;
+    last_mid_0_4 <= \$2332 ;
   always @(posedge clk)
-    v_0_7 <= \$2335 ;
+    v_0_4 <= \$2333 ;
   always @(posedge clk)
-    first_0_7 <= first_hop_0;
+    first_0_4 <= first_mid_0_4;
   always @(posedge clk)
-    last_0_7 <= \$2336 ;
+    last_0_4 <= \$2334 ;
   always @(posedge clk)
-    acc_0_7 <= \$2337 ;
+    acc_0_4 <= \$2335 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2338 ;
+    shadow_0_4 <= \$2336 ;
   always @(posedge clk)
-    v_hop_1 <= \$2339 ;
+    v_mid_0_5 <= \$2337 ;
   always @(posedge clk)
-    first_hop_1 <= first4;
+    first_mid_0_5 <= first_hop_0;
   always @(posedge clk)
-    last_hop_1 <= \$2340 ;
+    last_mid_0_5 <= \$2338 ;
   always @(posedge clk)
-    v_1_0 <= \$2341 ;
+    v_0_5 <= \$2339 ;
   always @(posedge clk)
-    first_1_0 <= first_hop_1;
+    first_0_5 <= first_mid_0_5;
   always @(posedge clk)
-    last_1_0 <= \$2342 ;
+    last_0_5 <= \$2340 ;
   always @(posedge clk)
-    acc_1_0 <= \$2343 ;
+    acc_0_5 <= \$2341 ;
   always @(posedge clk)
-    shadow_1_0 <= \$2344 ;
+    shadow_0_5 <= \$2342 ;
   always @(posedge clk)
-    v_1_1 <= \$2345 ;
+    v_mid_0_6 <= \$2343 ;
   always @(posedge clk)
-    first_1_1 <= first_hop_1;
+    first_mid_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_1_1 <= \$2346 ;
+    last_mid_0_6 <= \$2344 ;
   always @(posedge clk)
-    acc_1_1 <= \$2347 ;
+    v_0_6 <= \$2345 ;
   always @(posedge clk)
-    shadow_1_1 <= \$2348 ;
+    first_0_6 <= first_mid_0_6;
   always @(posedge clk)
-    v_1_2 <= \$2349 ;
+    last_0_6 <= \$2346 ;
   always @(posedge clk)
-    first_1_2 <= first_hop_1;
+    acc_0_6 <= \$2347 ;
   always @(posedge clk)
-    last_1_2 <= \$2350 ;
+    shadow_0_6 <= \$2348 ;
   always @(posedge clk)
-    acc_1_2 <= \$2351 ;
+    v_mid_0_7 <= \$2349 ;
   always @(posedge clk)
-    shadow_1_2 <= \$2352 ;
+    first_mid_0_7 <= first_hop_0;
   always @(posedge clk)
-    v_1_3 <= \$2353 ;
+    last_mid_0_7 <= \$2350 ;
   always @(posedge clk)
-    first_1_3 <= first_hop_1;
+    v_0_7 <= \$2351 ;
   always @(posedge clk)
-    last_1_3 <= \$2354 ;
+    first_0_7 <= first_mid_0_7;
   always @(posedge clk)
-    acc_1_3 <= \$2355 ;
+    last_0_7 <= \$2352 ;
   always @(posedge clk)
-    shadow_1_3 <= \$2356 ;
+    acc_0_7 <= \$2353 ;
   always @(posedge clk)
-    v_1_4 <= \$2357 ;
+    shadow_0_7 <= \$2354 ;
   always @(posedge clk)
-    first_1_4 <= first_hop_1;
+    v_hop_1 <= \$2355 ;
   always @(posedge clk)
-    last_1_4 <= \$2358 ;
+    first_hop_1 <= first3;
   always @(posedge clk)
-    acc_1_4 <= \$2359 ;
+    last_hop_1 <= \$2356 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2360 ;
+    v_mid_1_0 <= \$2357 ;
   always @(posedge clk)
-    v_1_5 <= \$2361 ;
+    first_mid_1_0 <= first_hop_1;
   always @(posedge clk)
-    first_1_5 <= first_hop_1;
+    last_mid_1_0 <= \$2358 ;
   always @(posedge clk)
-    last_1_5 <= \$2362 ;
+    v_1_0 <= \$2359 ;
   always @(posedge clk)
-    acc_1_5 <= \$2363 ;
+    first_1_0 <= first_mid_1_0;
   always @(posedge clk)
-    shadow_1_5 <= \$2364 ;
+    last_1_0 <= \$2360 ;
   always @(posedge clk)
-    v_1_6 <= \$2365 ;
+    acc_1_0 <= \$2361 ;
   always @(posedge clk)
-    first_1_6 <= first_hop_1;
+    shadow_1_0 <= \$2362 ;
   always @(posedge clk)
-    last_1_6 <= \$2366 ;
+    v_mid_1_1 <= \$2363 ;
   always @(posedge clk)
-    acc_1_6 <= \$2367 ;
+    first_mid_1_1 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_6 <= \$2368 ;
+    last_mid_1_1 <= \$2364 ;
   always @(posedge clk)
-    v_1_7 <= \$2369 ;
+    v_1_1 <= \$2365 ;
   always @(posedge clk)
-    first_1_7 <= first_hop_1;
+    first_1_1 <= first_mid_1_1;
   always @(posedge clk)
-    last_1_7 <= \$2370 ;
+    last_1_1 <= \$2366 ;
   always @(posedge clk)
-    acc_1_7 <= \$2371 ;
+    acc_1_1 <= \$2367 ;
   always @(posedge clk)
-    shadow_1_7 <= \$2372 ;
+    shadow_1_1 <= \$2368 ;
   always @(posedge clk)
-    v_hop_2 <= \$2373 ;
+    v_mid_1_2 <= \$2369 ;
   always @(posedge clk)
-    first_hop_2 <= first4;
+    first_mid_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_hop_2 <= \$2374 ;
+    last_mid_1_2 <= \$2370 ;
   always @(posedge clk)
-    v_2_0 <= \$2375 ;
+    v_1_2 <= \$2371 ;
   always @(posedge clk)
-    first_2_0 <= first_hop_2;
+    first_1_2 <= first_mid_1_2;
   always @(posedge clk)
-    last_2_0 <= \$2376 ;
+    last_1_2 <= \$2372 ;
   always @(posedge clk)
-    acc_2_0 <= \$2377 ;
+    acc_1_2 <= \$2373 ;
   always @(posedge clk)
-    shadow_2_0 <= \$2378 ;
+    shadow_1_2 <= \$2374 ;
   always @(posedge clk)
-    v_2_1 <= \$2379 ;
+    v_mid_1_3 <= \$2375 ;
   always @(posedge clk)
-    first_2_1 <= first_hop_2;
+    first_mid_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_2_1 <= \$2380 ;
+    last_mid_1_3 <= \$2376 ;
   always @(posedge clk)
-    acc_2_1 <= \$2381 ;
+    v_1_3 <= \$2377 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2382 ;
+    first_1_3 <= first_mid_1_3;
   always @(posedge clk)
-    v_2_2 <= \$2383 ;
+    last_1_3 <= \$2378 ;
   always @(posedge clk)
-    first_2_2 <= first_hop_2;
+    acc_1_3 <= \$2379 ;
   always @(posedge clk)
-    last_2_2 <= \$2384 ;
+    shadow_1_3 <= \$2380 ;
   always @(posedge clk)
-    acc_2_2 <= \$2385 ;
+    v_mid_1_4 <= \$2381 ;
   always @(posedge clk)
-    shadow_2_2 <= \$2386 ;
+    first_mid_1_4 <= first_hop_1;
   always @(posedge clk)
-    v_2_3 <= \$2387 ;
+    last_mid_1_4 <= \$2382 ;
   always @(posedge clk)
-    first_2_3 <= first_hop_2;
+    v_1_4 <= \$2383 ;
   always @(posedge clk)
-    last_2_3 <= \$2388 ;
+    first_1_4 <= first_mid_1_4;
   always @(posedge clk)
-    acc_2_3 <= \$2389 ;
+    last_1_4 <= \$2384 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2390 ;
+    acc_1_4 <= \$2385 ;
   always @(posedge clk)
-    v_2_4 <= \$2391 ;
+    shadow_1_4 <= \$2386 ;
   always @(posedge clk)
-    first_2_4 <= first_hop_2;
+    v_mid_1_5 <= \$2387 ;
   always @(posedge clk)
-    last_2_4 <= \$2392 ;
+    first_mid_1_5 <= first_hop_1;
   always @(posedge clk)
-    acc_2_4 <= \$2393 ;
+    last_mid_1_5 <= \$2388 ;
   always @(posedge clk)
-    shadow_2_4 <= \$2394 ;
+    v_1_5 <= \$2389 ;
   always @(posedge clk)
-    v_2_5 <= \$2395 ;
+    first_1_5 <= first_mid_1_5;
   always @(posedge clk)
-    first_2_5 <= first_hop_2;
+    last_1_5 <= \$2390 ;
   always @(posedge clk)
-    last_2_5 <= \$2396 ;
+    acc_1_5 <= \$2391 ;
   always @(posedge clk)
-    acc_2_5 <= \$2397 ;
+    shadow_1_5 <= \$2392 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2398 ;
+    v_mid_1_6 <= \$2393 ;
   always @(posedge clk)
-    v_2_6 <= \$2399 ;
+    first_mid_1_6 <= first_hop_1;
   always @(posedge clk)
-    first_2_6 <= first_hop_2;
+    last_mid_1_6 <= \$2394 ;
   always @(posedge clk)
-    last_2_6 <= \$2400 ;
+    v_1_6 <= \$2395 ;
   always @(posedge clk)
-    acc_2_6 <= \$2401 ;
+    first_1_6 <= first_mid_1_6;
   always @(posedge clk)
-    shadow_2_6 <= \$2402 ;
+    last_1_6 <= \$2396 ;
   always @(posedge clk)
-    v_2_7 <= \$2403 ;
+    acc_1_6 <= \$2397 ;
   always @(posedge clk)
-    first_2_7 <= first_hop_2;
+    shadow_1_6 <= \$2398 ;
   always @(posedge clk)
-    last_2_7 <= \$2404 ;
+    v_mid_1_7 <= \$2399 ;
   always @(posedge clk)
-    acc_2_7 <= \$2405 ;
+    first_mid_1_7 <= first_hop_1;
   always @(posedge clk)
-    shadow_2_7 <= \$2406 ;
+    last_mid_1_7 <= \$2400 ;
   always @(posedge clk)
-    v_hop_3 <= \$2407 ;
+    v_1_7 <= \$2401 ;
   always @(posedge clk)
-    first_hop_3 <= first4;
+    first_1_7 <= first_mid_1_7;
   always @(posedge clk)
-    last_hop_3 <= \$2408 ;
+    last_1_7 <= \$2402 ;
   always @(posedge clk)
-    v_3_0 <= \$2409 ;
+    acc_1_7 <= \$2403 ;
   always @(posedge clk)
-    first_3_0 <= first_hop_3;
+    shadow_1_7 <= \$2404 ;
   always @(posedge clk)
-    last_3_0 <= \$2410 ;
+    v_hop_2 <= \$2405 ;
   always @(posedge clk)
-    acc_3_0 <= \$2411 ;
+    first_hop_2 <= first3;
   always @(posedge clk)
-    shadow_3_0 <= \$2412 ;
+    last_hop_2 <= \$2406 ;
   always @(posedge clk)
-    v_3_1 <= \$2413 ;
+    v_mid_2_0 <= \$2407 ;
   always @(posedge clk)
-    first_3_1 <= first_hop_3;
+    first_mid_2_0 <= first_hop_2;
   always @(posedge clk)
-    last_3_1 <= \$2414 ;
+    last_mid_2_0 <= \$2408 ;
   always @(posedge clk)
-    acc_3_1 <= \$2415 ;
+    v_2_0 <= \$2409 ;
   always @(posedge clk)
-    shadow_3_1 <= \$2416 ;
+    first_2_0 <= first_mid_2_0;
   always @(posedge clk)
-    v_3_2 <= \$2417 ;
+    last_2_0 <= \$2410 ;
   always @(posedge clk)
-    first_3_2 <= first_hop_3;
+    acc_2_0 <= \$2411 ;
   always @(posedge clk)
-    last_3_2 <= \$2418 ;
+    shadow_2_0 <= \$2412 ;
   always @(posedge clk)
-    acc_3_2 <= \$2419 ;
+    v_mid_2_1 <= \$2413 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2420 ;
+    first_mid_2_1 <= first_hop_2;
   always @(posedge clk)
-    v_3_3 <= \$2421 ;
+    last_mid_2_1 <= \$2414 ;
   always @(posedge clk)
-    first_3_3 <= first_hop_3;
+    v_2_1 <= \$2415 ;
   always @(posedge clk)
-    last_3_3 <= \$2422 ;
+    first_2_1 <= first_mid_2_1;
   always @(posedge clk)
-    acc_3_3 <= \$2423 ;
+    last_2_1 <= \$2416 ;
   always @(posedge clk)
-    shadow_3_3 <= \$2424 ;
+    acc_2_1 <= \$2417 ;
   always @(posedge clk)
-    v_3_4 <= \$2425 ;
+    shadow_2_1 <= \$2418 ;
   always @(posedge clk)
-    first_3_4 <= first_hop_3;
+    v_mid_2_2 <= \$2419 ;
   always @(posedge clk)
-    last_3_4 <= \$2426 ;
+    first_mid_2_2 <= first_hop_2;
   always @(posedge clk)
-    acc_3_4 <= \$2427 ;
+    last_mid_2_2 <= \$2420 ;
   always @(posedge clk)
-    shadow_3_4 <= \$2428 ;
+    v_2_2 <= \$2421 ;
   always @(posedge clk)
-    v_3_5 <= \$2429 ;
+    first_2_2 <= first_mid_2_2;
   always @(posedge clk)
-    first_3_5 <= first_hop_3;
+    last_2_2 <= \$2422 ;
   always @(posedge clk)
-    last_3_5 <= \$2430 ;
+    acc_2_2 <= \$2423 ;
   always @(posedge clk)
-    acc_3_5 <= \$2431 ;
+    shadow_2_2 <= \$2424 ;
   always @(posedge clk)
-    shadow_3_5 <= \$2432 ;
+    v_mid_2_3 <= \$2425 ;
   always @(posedge clk)
-    v_3_6 <= \$2433 ;
+    first_mid_2_3 <= first_hop_2;
   always @(posedge clk)
-    first_3_6 <= first_hop_3;
+    last_mid_2_3 <= \$2426 ;
   always @(posedge clk)
-    last_3_6 <= \$2434 ;
+    v_2_3 <= \$2427 ;
   always @(posedge clk)
-    acc_3_6 <= \$2435 ;
+    first_2_3 <= first_mid_2_3;
   always @(posedge clk)
-    shadow_3_6 <= \$2436 ;
+    last_2_3 <= \$2428 ;
   always @(posedge clk)
-    v_3_7 <= \$2437 ;
+    acc_2_3 <= \$2429 ;
   always @(posedge clk)
-    first_3_7 <= first_hop_3;
+    shadow_2_3 <= \$2430 ;
   always @(posedge clk)
-    last_3_7 <= \$2438 ;
+    v_mid_2_4 <= \$2431 ;
   always @(posedge clk)
-    acc_3_7 <= \$2439 ;
+    first_mid_2_4 <= first_hop_2;
   always @(posedge clk)
-    shadow_3_7 <= \$2440 ;
+    last_mid_2_4 <= \$2432 ;
   always @(posedge clk)
-    v_hop_4 <= \$2441 ;
+    v_2_4 <= \$2433 ;
   always @(posedge clk)
-    first_hop_4 <= first4;
+    first_2_4 <= first_mid_2_4;
   always @(posedge clk)
-    last_hop_4 <= \$2442 ;
+    last_2_4 <= \$2434 ;
   always @(posedge clk)
-    v_4_0 <= \$2443 ;
+    acc_2_4 <= \$2435 ;
   always @(posedge clk)
-    first_4_0 <= first_hop_4;
+    shadow_2_4 <= \$2436 ;
   always @(posedge clk)
-    last_4_0 <= \$2444 ;
+    v_mid_2_5 <= \$2437 ;
   always @(posedge clk)
-    acc_4_0 <= \$2445 ;
+    first_mid_2_5 <= first_hop_2;
   always @(posedge clk)
-    shadow_4_0 <= \$2446 ;
+    last_mid_2_5 <= \$2438 ;
   always @(posedge clk)
-    v_4_1 <= \$2447 ;
+    v_2_5 <= \$2439 ;
   always @(posedge clk)
-    first_4_1 <= first_hop_4;
+    first_2_5 <= first_mid_2_5;
   always @(posedge clk)
-    last_4_1 <= \$2448 ;
+    last_2_5 <= \$2440 ;
   always @(posedge clk)
-    acc_4_1 <= \$2449 ;
+    acc_2_5 <= \$2441 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2450 ;
+    shadow_2_5 <= \$2442 ;
   always @(posedge clk)
-    v_4_2 <= \$2451 ;
+    v_mid_2_6 <= \$2443 ;
   always @(posedge clk)
-    first_4_2 <= first_hop_4;
+    first_mid_2_6 <= first_hop_2;
   always @(posedge clk)
-    last_4_2 <= \$2452 ;
+    last_mid_2_6 <= \$2444 ;
   always @(posedge clk)
-    acc_4_2 <= \$2453 ;
+    v_2_6 <= \$2445 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2454 ;
+    first_2_6 <= first_mid_2_6;
   always @(posedge clk)
-    v_4_3 <= \$2455 ;
+    last_2_6 <= \$2446 ;
   always @(posedge clk)
-    first_4_3 <= first_hop_4;
+    acc_2_6 <= \$2447 ;
   always @(posedge clk)
-    last_4_3 <= \$2456 ;
+    shadow_2_6 <= \$2448 ;
   always @(posedge clk)
-    acc_4_3 <= \$2457 ;
+    v_mid_2_7 <= \$2449 ;
   always @(posedge clk)
-    shadow_4_3 <= \$2458 ;
+    first_mid_2_7 <= first_hop_2;
   always @(posedge clk)
-    v_4_4 <= \$2459 ;
+    last_mid_2_7 <= \$2450 ;
   always @(posedge clk)
-    first_4_4 <= first_hop_4;
+    v_2_7 <= \$2451 ;
   always @(posedge clk)
-    last_4_4 <= \$2460 ;
+    first_2_7 <= first_mid_2_7;
   always @(posedge clk)
-    acc_4_4 <= \$2461 ;
+    last_2_7 <= \$2452 ;
   always @(posedge clk)
-    shadow_4_4 <= \$2462 ;
+    acc_2_7 <= \$2453 ;
   always @(posedge clk)
-    v_4_5 <= \$2463 ;
+    shadow_2_7 <= \$2454 ;
   always @(posedge clk)
-    first_4_5 <= first_hop_4;
+    v_hop_3 <= \$2455 ;
   always @(posedge clk)
-    last_4_5 <= \$2464 ;
+    first_hop_3 <= first3;
   always @(posedge clk)
-    acc_4_5 <= \$2465 ;
+    last_hop_3 <= \$2456 ;
   always @(posedge clk)
-    shadow_4_5 <= \$2466 ;
+    v_mid_3_0 <= \$2457 ;
   always @(posedge clk)
-    v_4_6 <= \$2467 ;
+    first_mid_3_0 <= first_hop_3;
   always @(posedge clk)
-    first_4_6 <= first_hop_4;
+    last_mid_3_0 <= \$2458 ;
   always @(posedge clk)
-    last_4_6 <= \$2468 ;
+    v_3_0 <= \$2459 ;
   always @(posedge clk)
-    acc_4_6 <= \$2469 ;
+    first_3_0 <= first_mid_3_0;
   always @(posedge clk)
-    shadow_4_6 <= \$2470 ;
+    last_3_0 <= \$2460 ;
   always @(posedge clk)
-    v_4_7 <= \$2471 ;
+    acc_3_0 <= \$2461 ;
   always @(posedge clk)
-    first_4_7 <= first_hop_4;
+    shadow_3_0 <= \$2462 ;
   always @(posedge clk)
-    last_4_7 <= \$2472 ;
+    v_mid_3_1 <= \$2463 ;
   always @(posedge clk)
-    acc_4_7 <= \$2473 ;
+    first_mid_3_1 <= first_hop_3;
   always @(posedge clk)
-    shadow_4_7 <= \$2474 ;
+    last_mid_3_1 <= \$2464 ;
   always @(posedge clk)
-    v_hop_5 <= \$2475 ;
+    v_3_1 <= \$2465 ;
   always @(posedge clk)
-    first_hop_5 <= first4;
+    first_3_1 <= first_mid_3_1;
   always @(posedge clk)
-    last_hop_5 <= \$2476 ;
+    last_3_1 <= \$2466 ;
   always @(posedge clk)
-    v_5_0 <= \$2477 ;
+    acc_3_1 <= \$2467 ;
   always @(posedge clk)
-    first_5_0 <= first_hop_5;
+    shadow_3_1 <= \$2468 ;
   always @(posedge clk)
-    last_5_0 <= \$2478 ;
+    v_mid_3_2 <= \$2469 ;
   always @(posedge clk)
-    acc_5_0 <= \$2479 ;
+    first_mid_3_2 <= first_hop_3;
   always @(posedge clk)
-    shadow_5_0 <= \$2480 ;
+    last_mid_3_2 <= \$2470 ;
   always @(posedge clk)
-    v_5_1 <= \$2481 ;
+    v_3_2 <= \$2471 ;
   always @(posedge clk)
-    first_5_1 <= first_hop_5;
+    first_3_2 <= first_mid_3_2;
   always @(posedge clk)
-    last_5_1 <= \$2482 ;
+    last_3_2 <= \$2472 ;
   always @(posedge clk)
-    acc_5_1 <= \$2483 ;
+    acc_3_2 <= \$2473 ;
   always @(posedge clk)
-    shadow_5_1 <= \$2484 ;
+    shadow_3_2 <= \$2474 ;
   always @(posedge clk)
-    v_5_2 <= \$2485 ;
+    v_mid_3_3 <= \$2475 ;
   always @(posedge clk)
-    first_5_2 <= first_hop_5;
+    first_mid_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_5_2 <= \$2486 ;
+    last_mid_3_3 <= \$2476 ;
   always @(posedge clk)
-    acc_5_2 <= \$2487 ;
+    v_3_3 <= \$2477 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2488 ;
+    first_3_3 <= first_mid_3_3;
   always @(posedge clk)
-    v_5_3 <= \$2489 ;
+    last_3_3 <= \$2478 ;
   always @(posedge clk)
-    first_5_3 <= first_hop_5;
+    acc_3_3 <= \$2479 ;
   always @(posedge clk)
-    last_5_3 <= \$2490 ;
+    shadow_3_3 <= \$2480 ;
   always @(posedge clk)
-    acc_5_3 <= \$2491 ;
+    v_mid_3_4 <= \$2481 ;
   always @(posedge clk)
-    shadow_5_3 <= \$2492 ;
+    first_mid_3_4 <= first_hop_3;
   always @(posedge clk)
-    v_5_4 <= \$2493 ;
+    last_mid_3_4 <= \$2482 ;
   always @(posedge clk)
-    first_5_4 <= first_hop_5;
+    v_3_4 <= \$2483 ;
   always @(posedge clk)
-    last_5_4 <= \$2494 ;
+    first_3_4 <= first_mid_3_4;
   always @(posedge clk)
-    acc_5_4 <= \$2495 ;
+    last_3_4 <= \$2484 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2496 ;
+    acc_3_4 <= \$2485 ;
   always @(posedge clk)
-    v_5_5 <= \$2497 ;
+    shadow_3_4 <= \$2486 ;
   always @(posedge clk)
-    first_5_5 <= first_hop_5;
+    v_mid_3_5 <= \$2487 ;
   always @(posedge clk)
-    last_5_5 <= \$2498 ;
+    first_mid_3_5 <= first_hop_3;
   always @(posedge clk)
-    acc_5_5 <= \$2499 ;
+    last_mid_3_5 <= \$2488 ;
   always @(posedge clk)
-    shadow_5_5 <= \$2500 ;
+    v_3_5 <= \$2489 ;
   always @(posedge clk)
-    v_5_6 <= \$2501 ;
+    first_3_5 <= first_mid_3_5;
   always @(posedge clk)
-    first_5_6 <= first_hop_5;
+    last_3_5 <= \$2490 ;
   always @(posedge clk)
-    last_5_6 <= \$2502 ;
+    acc_3_5 <= \$2491 ;
   always @(posedge clk)
-    acc_5_6 <= \$2503 ;
+    shadow_3_5 <= \$2492 ;
   always @(posedge clk)
-    shadow_5_6 <= \$2504 ;
+    v_mid_3_6 <= \$2493 ;
   always @(posedge clk)
-    v_5_7 <= \$2505 ;
+    first_mid_3_6 <= first_hop_3;
   always @(posedge clk)
-    first_5_7 <= first_hop_5;
+    last_mid_3_6 <= \$2494 ;
   always @(posedge clk)
-    last_5_7 <= \$2506 ;
+    v_3_6 <= \$2495 ;
   always @(posedge clk)
-    acc_5_7 <= \$2507 ;
+    first_3_6 <= first_mid_3_6;
   always @(posedge clk)
-    shadow_5_7 <= \$2508 ;
+    last_3_6 <= \$2496 ;
   always @(posedge clk)
-    v_hop_6 <= \$2509 ;
+    acc_3_6 <= \$2497 ;
   always @(posedge clk)
-    first_hop_6 <= first4;
+    shadow_3_6 <= \$2498 ;
   always @(posedge clk)
-    last_hop_6 <= \$2510 ;
+    v_mid_3_7 <= \$2499 ;
   always @(posedge clk)
-    v_6_0 <= \$2511 ;
+    first_mid_3_7 <= first_hop_3;
   always @(posedge clk)
-    first_6_0 <= first_hop_6;
+    last_mid_3_7 <= \$2500 ;
   always @(posedge clk)
-    last_6_0 <= \$2512 ;
+    v_3_7 <= \$2501 ;
   always @(posedge clk)
-    acc_6_0 <= \$2513 ;
+    first_3_7 <= first_mid_3_7;
   always @(posedge clk)
-    shadow_6_0 <= \$2514 ;
+    last_3_7 <= \$2502 ;
   always @(posedge clk)
-    v_6_1 <= \$2515 ;
+    acc_3_7 <= \$2503 ;
   always @(posedge clk)
-    first_6_1 <= first_hop_6;
+    shadow_3_7 <= \$2504 ;
   always @(posedge clk)
-    last_6_1 <= \$2516 ;
+    v_hop_4 <= \$2505 ;
   always @(posedge clk)
-    acc_6_1 <= \$2517 ;
+    first_hop_4 <= first3;
   always @(posedge clk)
-    shadow_6_1 <= \$2518 ;
+    last_hop_4 <= \$2506 ;
   always @(posedge clk)
-    v_6_2 <= \$2519 ;
+    v_mid_4_0 <= \$2507 ;
   always @(posedge clk)
-    first_6_2 <= first_hop_6;
+    first_mid_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_6_2 <= \$2520 ;
+    last_mid_4_0 <= \$2508 ;
   always @(posedge clk)
-    acc_6_2 <= \$2521 ;
+    v_4_0 <= \$2509 ;
   always @(posedge clk)
-    shadow_6_2 <= \$2522 ;
+    first_4_0 <= first_mid_4_0;
   always @(posedge clk)
-    v_6_3 <= \$2523 ;
+    last_4_0 <= \$2510 ;
   always @(posedge clk)
-    first_6_3 <= first_hop_6;
+    acc_4_0 <= \$2511 ;
   always @(posedge clk)
-    last_6_3 <= \$2524 ;
+    shadow_4_0 <= \$2512 ;
   always @(posedge clk)
-    acc_6_3 <= \$2525 ;
+    v_mid_4_1 <= \$2513 ;
   always @(posedge clk)
-    shadow_6_3 <= \$2526 ;
+    first_mid_4_1 <= first_hop_4;
   always @(posedge clk)
-    v_6_4 <= \$2527 ;
+    last_mid_4_1 <= \$2514 ;
   always @(posedge clk)
-    first_6_4 <= first_hop_6;
+    v_4_1 <= \$2515 ;
   always @(posedge clk)
-    last_6_4 <= \$2528 ;
+    first_4_1 <= first_mid_4_1;
   always @(posedge clk)
-    acc_6_4 <= \$2529 ;
+    last_4_1 <= \$2516 ;
   always @(posedge clk)
-    shadow_6_4 <= \$2530 ;
+    acc_4_1 <= \$2517 ;
   always @(posedge clk)
-    v_6_5 <= \$2531 ;
+    shadow_4_1 <= \$2518 ;
   always @(posedge clk)
-    first_6_5 <= first_hop_6;
+    v_mid_4_2 <= \$2519 ;
   always @(posedge clk)
-    last_6_5 <= \$2532 ;
+    first_mid_4_2 <= first_hop_4;
   always @(posedge clk)
-    acc_6_5 <= \$2533 ;
+    last_mid_4_2 <= \$2520 ;
   always @(posedge clk)
-    shadow_6_5 <= \$2534 ;
+    v_4_2 <= \$2521 ;
   always @(posedge clk)
-    v_6_6 <= \$2535 ;
+    first_4_2 <= first_mid_4_2;
   always @(posedge clk)
-    first_6_6 <= first_hop_6;
+    last_4_2 <= \$2522 ;
   always @(posedge clk)
-    last_6_6 <= \$2536 ;
+    acc_4_2 <= \$2523 ;
   always @(posedge clk)
-    acc_6_6 <= \$2537 ;
+    shadow_4_2 <= \$2524 ;
   always @(posedge clk)
-    shadow_6_6 <= \$2538 ;
+    v_mid_4_3 <= \$2525 ;
   always @(posedge clk)
-    v_6_7 <= \$2539 ;
+    first_mid_4_3 <= first_hop_4;
   always @(posedge clk)
-    first_6_7 <= first_hop_6;
+    last_mid_4_3 <= \$2526 ;
   always @(posedge clk)
-    last_6_7 <= \$2540 ;
+    v_4_3 <= \$2527 ;
   always @(posedge clk)
-    acc_6_7 <= \$2541 ;
+    first_4_3 <= first_mid_4_3;
   always @(posedge clk)
-    shadow_6_7 <= \$2542 ;
+    last_4_3 <= \$2528 ;
   always @(posedge clk)
-    v_hop_7 <= \$2543 ;
+    acc_4_3 <= \$2529 ;
   always @(posedge clk)
-    first_hop_7 <= first4;
+    shadow_4_3 <= \$2530 ;
   always @(posedge clk)
-    last_hop_7 <= \$2544 ;
+    v_mid_4_4 <= \$2531 ;
   always @(posedge clk)
-    v_7_0 <= \$2545 ;
+    first_mid_4_4 <= first_hop_4;
   always @(posedge clk)
-    first_7_0 <= first_hop_7;
+    last_mid_4_4 <= \$2532 ;
   always @(posedge clk)
-    last_7_0 <= \$2546 ;
+    v_4_4 <= \$2533 ;
   always @(posedge clk)
-    acc_7_0 <= \$2547 ;
+    first_4_4 <= first_mid_4_4;
   always @(posedge clk)
-    shadow_7_0 <= \$2548 ;
+    last_4_4 <= \$2534 ;
   always @(posedge clk)
-    v_7_1 <= \$2549 ;
+    acc_4_4 <= \$2535 ;
   always @(posedge clk)
-    first_7_1 <= first_hop_7;
+    shadow_4_4 <= \$2536 ;
   always @(posedge clk)
-    last_7_1 <= \$2550 ;
+    v_mid_4_5 <= \$2537 ;
   always @(posedge clk)
-    acc_7_1 <= \$2551 ;
+    first_mid_4_5 <= first_hop_4;
   always @(posedge clk)
-    shadow_7_1 <= \$2552 ;
+    last_mid_4_5 <= \$2538 ;
   always @(posedge clk)
-    v_7_2 <= \$2553 ;
+    v_4_5 <= \$2539 ;
   always @(posedge clk)
-    first_7_2 <= first_hop_7;
+    first_4_5 <= first_mid_4_5;
   always @(posedge clk)
-    last_7_2 <= \$2554 ;
+    last_4_5 <= \$2540 ;
   always @(posedge clk)
-    acc_7_2 <= \$2555 ;
+    acc_4_5 <= \$2541 ;
   always @(posedge clk)
-    shadow_7_2 <= \$2556 ;
+    shadow_4_5 <= \$2542 ;
   always @(posedge clk)
-    v_7_3 <= \$2557 ;
+    v_mid_4_6 <= \$2543 ;
   always @(posedge clk)
-    first_7_3 <= first_hop_7;
+    first_mid_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_7_3 <= \$2558 ;
+    last_mid_4_6 <= \$2544 ;
   always @(posedge clk)
-    acc_7_3 <= \$2559 ;
+    v_4_6 <= \$2545 ;
   always @(posedge clk)
-    shadow_7_3 <= \$2560 ;
+    first_4_6 <= first_mid_4_6;
   always @(posedge clk)
-    v_7_4 <= \$2561 ;
+    last_4_6 <= \$2546 ;
   always @(posedge clk)
-    first_7_4 <= first_hop_7;
+    acc_4_6 <= \$2547 ;
   always @(posedge clk)
-    last_7_4 <= \$2562 ;
+    shadow_4_6 <= \$2548 ;
   always @(posedge clk)
-    acc_7_4 <= \$2563 ;
+    v_mid_4_7 <= \$2549 ;
   always @(posedge clk)
-    shadow_7_4 <= \$2564 ;
+    first_mid_4_7 <= first_hop_4;
   always @(posedge clk)
-    v_7_5 <= \$2565 ;
+    last_mid_4_7 <= \$2550 ;
   always @(posedge clk)
-    first_7_5 <= first_hop_7;
+    v_4_7 <= \$2551 ;
   always @(posedge clk)
-    last_7_5 <= \$2566 ;
+    first_4_7 <= first_mid_4_7;
   always @(posedge clk)
-    acc_7_5 <= \$2567 ;
+    last_4_7 <= \$2552 ;
   always @(posedge clk)
-    shadow_7_5 <= \$2568 ;
+    acc_4_7 <= \$2553 ;
   always @(posedge clk)
-    v_7_6 <= \$2569 ;
+    shadow_4_7 <= \$2554 ;
   always @(posedge clk)
-    first_7_6 <= first_hop_7;
+    v_hop_5 <= \$2555 ;
   always @(posedge clk)
-    last_7_6 <= \$2570 ;
+    first_hop_5 <= first3;
   always @(posedge clk)
-    acc_7_6 <= \$2571 ;
+    last_hop_5 <= \$2556 ;
   always @(posedge clk)
-    shadow_7_6 <= \$2572 ;
+    v_mid_5_0 <= \$2557 ;
   always @(posedge clk)
-    v_7_7 <= \$2573 ;
+    first_mid_5_0 <= first_hop_5;
   always @(posedge clk)
-    first_7_7 <= first_hop_7;
+    last_mid_5_0 <= \$2558 ;
   always @(posedge clk)
-    last_7_7 <= \$2574 ;
+    v_5_0 <= \$2559 ;
   always @(posedge clk)
-    acc_7_7 <= \$2575 ;
+    first_5_0 <= first_mid_5_0;
   always @(posedge clk)
-    shadow_7_7 <= \$2576 ;
+    last_5_0 <= \$2560 ;
   always @(posedge clk)
-    o__valid <= \$2577 ;
+    acc_5_0 <= \$2561 ;
   always @(posedge clk)
-    row <= \$2578 ;
+    shadow_5_0 <= \$2562 ;
   always @(posedge clk)
-    busy <= \$2579 ;
+    v_mid_5_1 <= \$2563 ;
   always @(posedge clk)
-    col_out <= \$2580 ;
+    first_mid_5_1 <= first_hop_5;
   always @(posedge clk)
-    wide_out_r <= \$2581 ;
+    last_mid_5_1 <= \$2564 ;
   always @(posedge clk)
-    overflow <= \$2582 ;
+    v_5_1 <= \$2565 ;
+  always @(posedge clk)
+    first_5_1 <= first_mid_5_1;
+  always @(posedge clk)
+    last_5_1 <= \$2566 ;
+  always @(posedge clk)
+    acc_5_1 <= \$2567 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$2568 ;
+  always @(posedge clk)
+    v_mid_5_2 <= \$2569 ;
+  always @(posedge clk)
+    first_mid_5_2 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_2 <= \$2570 ;
+  always @(posedge clk)
+    v_5_2 <= \$2571 ;
+  always @(posedge clk)
+    first_5_2 <= first_mid_5_2;
+  always @(posedge clk)
+    last_5_2 <= \$2572 ;
+  always @(posedge clk)
+    acc_5_2 <= \$2573 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$2574 ;
+  always @(posedge clk)
+    v_mid_5_3 <= \$2575 ;
+  always @(posedge clk)
+    first_mid_5_3 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_3 <= \$2576 ;
+  always @(posedge clk)
+    v_5_3 <= \$2577 ;
+  always @(posedge clk)
+    first_5_3 <= first_mid_5_3;
+  always @(posedge clk)
+    last_5_3 <= \$2578 ;
+  always @(posedge clk)
+    acc_5_3 <= \$2579 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$2580 ;
+  always @(posedge clk)
+    v_mid_5_4 <= \$2581 ;
+  always @(posedge clk)
+    first_mid_5_4 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_4 <= \$2582 ;
+  always @(posedge clk)
+    v_5_4 <= \$2583 ;
+  always @(posedge clk)
+    first_5_4 <= first_mid_5_4;
+  always @(posedge clk)
+    last_5_4 <= \$2584 ;
+  always @(posedge clk)
+    acc_5_4 <= \$2585 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$2586 ;
+  always @(posedge clk)
+    v_mid_5_5 <= \$2587 ;
+  always @(posedge clk)
+    first_mid_5_5 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_5 <= \$2588 ;
+  always @(posedge clk)
+    v_5_5 <= \$2589 ;
+  always @(posedge clk)
+    first_5_5 <= first_mid_5_5;
+  always @(posedge clk)
+    last_5_5 <= \$2590 ;
+  always @(posedge clk)
+    acc_5_5 <= \$2591 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$2592 ;
+  always @(posedge clk)
+    v_mid_5_6 <= \$2593 ;
+  always @(posedge clk)
+    first_mid_5_6 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_6 <= \$2594 ;
+  always @(posedge clk)
+    v_5_6 <= \$2595 ;
+  always @(posedge clk)
+    first_5_6 <= first_mid_5_6;
+  always @(posedge clk)
+    last_5_6 <= \$2596 ;
+  always @(posedge clk)
+    acc_5_6 <= \$2597 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$2598 ;
+  always @(posedge clk)
+    v_mid_5_7 <= \$2599 ;
+  always @(posedge clk)
+    first_mid_5_7 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_7 <= \$2600 ;
+  always @(posedge clk)
+    v_5_7 <= \$2601 ;
+  always @(posedge clk)
+    first_5_7 <= first_mid_5_7;
+  always @(posedge clk)
+    last_5_7 <= \$2602 ;
+  always @(posedge clk)
+    acc_5_7 <= \$2603 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$2604 ;
+  always @(posedge clk)
+    v_hop_6 <= \$2605 ;
+  always @(posedge clk)
+    first_hop_6 <= first3;
+  always @(posedge clk)
+    last_hop_6 <= \$2606 ;
+  always @(posedge clk)
+    v_mid_6_0 <= \$2607 ;
+  always @(posedge clk)
+    first_mid_6_0 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_0 <= \$2608 ;
+  always @(posedge clk)
+    v_6_0 <= \$2609 ;
+  always @(posedge clk)
+    first_6_0 <= first_mid_6_0;
+  always @(posedge clk)
+    last_6_0 <= \$2610 ;
+  always @(posedge clk)
+    acc_6_0 <= \$2611 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$2612 ;
+  always @(posedge clk)
+    v_mid_6_1 <= \$2613 ;
+  always @(posedge clk)
+    first_mid_6_1 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_1 <= \$2614 ;
+  always @(posedge clk)
+    v_6_1 <= \$2615 ;
+  always @(posedge clk)
+    first_6_1 <= first_mid_6_1;
+  always @(posedge clk)
+    last_6_1 <= \$2616 ;
+  always @(posedge clk)
+    acc_6_1 <= \$2617 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$2618 ;
+  always @(posedge clk)
+    v_mid_6_2 <= \$2619 ;
+  always @(posedge clk)
+    first_mid_6_2 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_2 <= \$2620 ;
+  always @(posedge clk)
+    v_6_2 <= \$2621 ;
+  always @(posedge clk)
+    first_6_2 <= first_mid_6_2;
+  always @(posedge clk)
+    last_6_2 <= \$2622 ;
+  always @(posedge clk)
+    acc_6_2 <= \$2623 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$2624 ;
+  always @(posedge clk)
+    v_mid_6_3 <= \$2625 ;
+  always @(posedge clk)
+    first_mid_6_3 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_3 <= \$2626 ;
+  always @(posedge clk)
+    v_6_3 <= \$2627 ;
+  always @(posedge clk)
+    first_6_3 <= first_mid_6_3;
+  always @(posedge clk)
+    last_6_3 <= \$2628 ;
+  always @(posedge clk)
+    acc_6_3 <= \$2629 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$2630 ;
+  always @(posedge clk)
+    v_mid_6_4 <= \$2631 ;
+  always @(posedge clk)
+    first_mid_6_4 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_4 <= \$2632 ;
+  always @(posedge clk)
+    v_6_4 <= \$2633 ;
+  always @(posedge clk)
+    first_6_4 <= first_mid_6_4;
+  always @(posedge clk)
+    last_6_4 <= \$2634 ;
+  always @(posedge clk)
+    acc_6_4 <= \$2635 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$2636 ;
+  always @(posedge clk)
+    v_mid_6_5 <= \$2637 ;
+  always @(posedge clk)
+    first_mid_6_5 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_5 <= \$2638 ;
+  always @(posedge clk)
+    v_6_5 <= \$2639 ;
+  always @(posedge clk)
+    first_6_5 <= first_mid_6_5;
+  always @(posedge clk)
+    last_6_5 <= \$2640 ;
+  always @(posedge clk)
+    acc_6_5 <= \$2641 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$2642 ;
+  always @(posedge clk)
+    v_mid_6_6 <= \$2643 ;
+  always @(posedge clk)
+    first_mid_6_6 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_6 <= \$2644 ;
+  always @(posedge clk)
+    v_6_6 <= \$2645 ;
+  always @(posedge clk)
+    first_6_6 <= first_mid_6_6;
+  always @(posedge clk)
+    last_6_6 <= \$2646 ;
+  always @(posedge clk)
+    acc_6_6 <= \$2647 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$2648 ;
+  always @(posedge clk)
+    v_mid_6_7 <= \$2649 ;
+  always @(posedge clk)
+    first_mid_6_7 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_7 <= \$2650 ;
+  always @(posedge clk)
+    v_6_7 <= \$2651 ;
+  always @(posedge clk)
+    first_6_7 <= first_mid_6_7;
+  always @(posedge clk)
+    last_6_7 <= \$2652 ;
+  always @(posedge clk)
+    acc_6_7 <= \$2653 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$2654 ;
+  always @(posedge clk)
+    v_hop_7 <= \$2655 ;
+  always @(posedge clk)
+    first_hop_7 <= first3;
+  always @(posedge clk)
+    last_hop_7 <= \$2656 ;
+  always @(posedge clk)
+    v_mid_7_0 <= \$2657 ;
+  always @(posedge clk)
+    first_mid_7_0 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_0 <= \$2658 ;
+  always @(posedge clk)
+    v_7_0 <= \$2659 ;
+  always @(posedge clk)
+    first_7_0 <= first_mid_7_0;
+  always @(posedge clk)
+    last_7_0 <= \$2660 ;
+  always @(posedge clk)
+    acc_7_0 <= \$2661 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$2662 ;
+  always @(posedge clk)
+    v_mid_7_1 <= \$2663 ;
+  always @(posedge clk)
+    first_mid_7_1 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_1 <= \$2664 ;
+  always @(posedge clk)
+    v_7_1 <= \$2665 ;
+  always @(posedge clk)
+    first_7_1 <= first_mid_7_1;
+  always @(posedge clk)
+    last_7_1 <= \$2666 ;
+  always @(posedge clk)
+    acc_7_1 <= \$2667 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$2668 ;
+  always @(posedge clk)
+    v_mid_7_2 <= \$2669 ;
+  always @(posedge clk)
+    first_mid_7_2 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_2 <= \$2670 ;
+  always @(posedge clk)
+    v_7_2 <= \$2671 ;
+  always @(posedge clk)
+    first_7_2 <= first_mid_7_2;
+  always @(posedge clk)
+    last_7_2 <= \$2672 ;
+  always @(posedge clk)
+    acc_7_2 <= \$2673 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$2674 ;
+  always @(posedge clk)
+    v_mid_7_3 <= \$2675 ;
+  always @(posedge clk)
+    first_mid_7_3 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_3 <= \$2676 ;
+  always @(posedge clk)
+    v_7_3 <= \$2677 ;
+  always @(posedge clk)
+    first_7_3 <= first_mid_7_3;
+  always @(posedge clk)
+    last_7_3 <= \$2678 ;
+  always @(posedge clk)
+    acc_7_3 <= \$2679 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$2680 ;
+  always @(posedge clk)
+    v_mid_7_4 <= \$2681 ;
+  always @(posedge clk)
+    first_mid_7_4 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_4 <= \$2682 ;
+  always @(posedge clk)
+    v_7_4 <= \$2683 ;
+  always @(posedge clk)
+    first_7_4 <= first_mid_7_4;
+  always @(posedge clk)
+    last_7_4 <= \$2684 ;
+  always @(posedge clk)
+    acc_7_4 <= \$2685 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$2686 ;
+  always @(posedge clk)
+    v_mid_7_5 <= \$2687 ;
+  always @(posedge clk)
+    first_mid_7_5 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_5 <= \$2688 ;
+  always @(posedge clk)
+    v_7_5 <= \$2689 ;
+  always @(posedge clk)
+    first_7_5 <= first_mid_7_5;
+  always @(posedge clk)
+    last_7_5 <= \$2690 ;
+  always @(posedge clk)
+    acc_7_5 <= \$2691 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$2692 ;
+  always @(posedge clk)
+    v_mid_7_6 <= \$2693 ;
+  always @(posedge clk)
+    first_mid_7_6 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_6 <= \$2694 ;
+  always @(posedge clk)
+    v_7_6 <= \$2695 ;
+  always @(posedge clk)
+    first_7_6 <= first_mid_7_6;
+  always @(posedge clk)
+    last_7_6 <= \$2696 ;
+  always @(posedge clk)
+    acc_7_6 <= \$2697 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$2698 ;
+  always @(posedge clk)
+    v_mid_7_7 <= \$2699 ;
+  always @(posedge clk)
+    first_mid_7_7 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_7 <= \$2700 ;
+  always @(posedge clk)
+    v_7_7 <= \$2701 ;
+  always @(posedge clk)
+    first_7_7 <= first_mid_7_7;
+  always @(posedge clk)
+    last_7_7 <= \$2702 ;
+  always @(posedge clk)
+    acc_7_7 <= \$2703 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$2704 ;
+  always @(posedge clk)
+    o__valid <= \$2705 ;
+  always @(posedge clk)
+    row <= \$2706 ;
+  always @(posedge clk)
+    busy <= \$2707 ;
+  always @(posedge clk)
+    col_out <= \$2708 ;
+  always @(posedge clk)
+    wide_out_r <= \$2709 ;
+  always @(posedge clk)
+    overflow <= \$2710 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$1902  = accept;
@@ -24582,7 +26052,7 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2305  = v4;
+    \$2305  = v3;
     if (rst) begin
       \$2305  = 1'h0;
     end
@@ -24610,81 +26080,73 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2309  = acc_0_0;
+    \$2309  = v_mid_0_0;
+    if (rst) begin
+      \$2309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2310  = last_mid_0_0;
+    if (rst) begin
+      \$2310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2311  = acc_0_0;
     if (v_0_0) begin
-      \$2309  = \$1283 [31:0];
+      \$2311  = \$1283 [31:0];
     end
     if (rst) begin
-      \$2309  = 32'd0;
+      \$2311  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     if (last_0_0) begin
-      \$2310  = \$1283 [31:0];
+      \$2312  = \$1283 [31:0];
     end else if (1'h1) begin
-      \$2310  = shadow_1_0;
+      \$2312  = shadow_1_0;
     end
     if (rst) begin
-      \$2310  = 32'd0;
+      \$2312  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2311  = v_hop_0;
+    \$2313  = v_hop_0;
     if (rst) begin
-      \$2311  = 1'h0;
+      \$2313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2312  = last_hop_0;
+    \$2314  = last_hop_0;
     if (rst) begin
-      \$2312  = 1'h0;
+      \$2314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2313  = acc_0_1;
-    if (v_0_1) begin
-      \$2313  = \$1285 [31:0];
-    end
-    if (rst) begin
-      \$2313  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_0_1) begin
-      \$2314  = \$1285 [31:0];
-    end else if (1'h1) begin
-      \$2314  = shadow_1_1;
-    end
-    if (rst) begin
-      \$2314  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2315  = v_hop_0;
+    \$2315  = v_mid_0_1;
     if (rst) begin
       \$2315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2316  = last_hop_0;
+    \$2316  = last_mid_0_1;
     if (rst) begin
       \$2316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2317  = acc_0_2;
-    if (v_0_2) begin
-      \$2317  = \$1287 [31:0];
+    \$2317  = acc_0_1;
+    if (v_0_1) begin
+      \$2317  = \$1285 [31:0];
     end
     if (rst) begin
       \$2317  = 32'd0;
@@ -24693,10 +26155,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_0_2) begin
-      \$2318  = \$1287 [31:0];
+    if (last_0_1) begin
+      \$2318  = \$1285 [31:0];
     end else if (1'h1) begin
-      \$2318  = shadow_1_2;
+      \$2318  = shadow_1_1;
     end
     if (rst) begin
       \$2318  = 32'd0;
@@ -24718,81 +26180,73 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2321  = acc_0_3;
-    if (v_0_3) begin
-      \$2321  = \$1289 [31:0];
+    \$2321  = v_mid_0_2;
+    if (rst) begin
+      \$2321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2322  = last_mid_0_2;
+    if (rst) begin
+      \$2322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2323  = acc_0_2;
+    if (v_0_2) begin
+      \$2323  = \$1287 [31:0];
     end
     if (rst) begin
-      \$2321  = 32'd0;
+      \$2323  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_0_3) begin
-      \$2322  = \$1289 [31:0];
+    if (last_0_2) begin
+      \$2324  = \$1287 [31:0];
     end else if (1'h1) begin
-      \$2322  = shadow_1_3;
+      \$2324  = shadow_1_2;
     end
     if (rst) begin
-      \$2322  = 32'd0;
+      \$2324  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2323  = v_hop_0;
+    \$2325  = v_hop_0;
     if (rst) begin
-      \$2323  = 1'h0;
+      \$2325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2324  = last_hop_0;
+    \$2326  = last_hop_0;
     if (rst) begin
-      \$2324  = 1'h0;
+      \$2326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2325  = acc_0_4;
-    if (v_0_4) begin
-      \$2325  = \$1291 [31:0];
-    end
-    if (rst) begin
-      \$2325  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_0_4) begin
-      \$2326  = \$1291 [31:0];
-    end else if (1'h1) begin
-      \$2326  = shadow_1_4;
-    end
-    if (rst) begin
-      \$2326  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2327  = v_hop_0;
+    \$2327  = v_mid_0_3;
     if (rst) begin
       \$2327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2328  = last_hop_0;
+    \$2328  = last_mid_0_3;
     if (rst) begin
       \$2328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2329  = acc_0_5;
-    if (v_0_5) begin
-      \$2329  = \$1293 [31:0];
+    \$2329  = acc_0_3;
+    if (v_0_3) begin
+      \$2329  = \$1289 [31:0];
     end
     if (rst) begin
       \$2329  = 32'd0;
@@ -24801,10 +26255,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_0_5) begin
-      \$2330  = \$1293 [31:0];
+    if (last_0_3) begin
+      \$2330  = \$1289 [31:0];
     end else if (1'h1) begin
-      \$2330  = shadow_1_5;
+      \$2330  = shadow_1_3;
     end
     if (rst) begin
       \$2330  = 32'd0;
@@ -24826,131 +26280,123 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2333  = acc_0_6;
-    if (v_0_6) begin
-      \$2333  = \$1295 [31:0];
+    \$2333  = v_mid_0_4;
+    if (rst) begin
+      \$2333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2334  = last_mid_0_4;
+    if (rst) begin
+      \$2334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2335  = acc_0_4;
+    if (v_0_4) begin
+      \$2335  = \$1291 [31:0];
     end
     if (rst) begin
-      \$2333  = 32'd0;
+      \$2335  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_0_6) begin
-      \$2334  = \$1295 [31:0];
+    if (last_0_4) begin
+      \$2336  = \$1291 [31:0];
     end else if (1'h1) begin
-      \$2334  = shadow_1_6;
+      \$2336  = shadow_1_4;
     end
     if (rst) begin
-      \$2334  = 32'd0;
+      \$2336  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2335  = v_hop_0;
+    \$2337  = v_hop_0;
     if (rst) begin
-      \$2335  = 1'h0;
+      \$2337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2336  = last_hop_0;
+    \$2338  = last_hop_0;
     if (rst) begin
-      \$2336  = 1'h0;
+      \$2338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2337  = acc_0_7;
-    if (v_0_7) begin
-      \$2337  = \$1297 [31:0];
-    end
-    if (rst) begin
-      \$2337  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_0_7) begin
-      \$2338  = \$1297 [31:0];
-    end else if (1'h1) begin
-      \$2338  = shadow_1_7;
-    end
-    if (rst) begin
-      \$2338  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2339  = v4;
+    \$2339  = v_mid_0_5;
     if (rst) begin
       \$2339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2340  = \$1859 ;
+    \$2340  = last_mid_0_5;
     if (rst) begin
       \$2340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2341  = v_hop_1;
-    if (rst) begin
-      \$2341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2342  = last_hop_1;
-    if (rst) begin
-      \$2342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2343  = acc_1_0;
-    if (v_1_0) begin
-      \$2343  = \$1299 [31:0];
+    \$2341  = acc_0_5;
+    if (v_0_5) begin
+      \$2341  = \$1293 [31:0];
     end
     if (rst) begin
-      \$2343  = 32'd0;
+      \$2341  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_1_0) begin
-      \$2344  = \$1299 [31:0];
+    if (last_0_5) begin
+      \$2342  = \$1293 [31:0];
     end else if (1'h1) begin
-      \$2344  = shadow_2_0;
+      \$2342  = shadow_1_5;
     end
     if (rst) begin
-      \$2344  = 32'd0;
+      \$2342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2345  = v_hop_1;
+    \$2343  = v_hop_0;
+    if (rst) begin
+      \$2343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2344  = last_hop_0;
+    if (rst) begin
+      \$2344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2345  = v_mid_0_6;
     if (rst) begin
       \$2345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2346  = last_hop_1;
+    \$2346  = last_mid_0_6;
     if (rst) begin
       \$2346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2347  = acc_1_1;
-    if (v_1_1) begin
-      \$2347  = \$1301 [31:0];
+    \$2347  = acc_0_6;
+    if (v_0_6) begin
+      \$2347  = \$1295 [31:0];
     end
     if (rst) begin
       \$2347  = 32'd0;
@@ -24959,10 +26405,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_1_1) begin
-      \$2348  = \$1301 [31:0];
+    if (last_0_6) begin
+      \$2348  = \$1295 [31:0];
     end else if (1'h1) begin
-      \$2348  = shadow_2_1;
+      \$2348  = shadow_1_6;
     end
     if (rst) begin
       \$2348  = 32'd0;
@@ -24970,74 +26416,66 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2349  = v_hop_1;
+    \$2349  = v_hop_0;
     if (rst) begin
       \$2349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2350  = last_hop_1;
+    \$2350  = last_hop_0;
     if (rst) begin
       \$2350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2351  = acc_1_2;
-    if (v_1_2) begin
-      \$2351  = \$1303 [31:0];
+    \$2351  = v_mid_0_7;
+    if (rst) begin
+      \$2351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2352  = last_mid_0_7;
+    if (rst) begin
+      \$2352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2353  = acc_0_7;
+    if (v_0_7) begin
+      \$2353  = \$1297 [31:0];
     end
     if (rst) begin
-      \$2351  = 32'd0;
+      \$2353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_1_2) begin
-      \$2352  = \$1303 [31:0];
+    if (last_0_7) begin
+      \$2354  = \$1297 [31:0];
     end else if (1'h1) begin
-      \$2352  = shadow_2_2;
+      \$2354  = shadow_1_7;
     end
     if (rst) begin
-      \$2352  = 32'd0;
+      \$2354  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2353  = v_hop_1;
+    \$2355  = v3;
     if (rst) begin
-      \$2353  = 1'h0;
+      \$2355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2354  = last_hop_1;
+    \$2356  = \$1859 ;
     if (rst) begin
-      \$2354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2355  = acc_1_3;
-    if (v_1_3) begin
-      \$2355  = \$1305 [31:0];
-    end
-    if (rst) begin
-      \$2355  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_1_3) begin
-      \$2356  = \$1305 [31:0];
-    end else if (1'h1) begin
-      \$2356  = shadow_2_3;
-    end
-    if (rst) begin
-      \$2356  = 32'd0;
+      \$2356  = 1'h0;
     end
   end
   always @* begin
@@ -25056,81 +26494,73 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2359  = acc_1_4;
-    if (v_1_4) begin
-      \$2359  = \$1307 [31:0];
+    \$2359  = v_mid_1_0;
+    if (rst) begin
+      \$2359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2360  = last_mid_1_0;
+    if (rst) begin
+      \$2360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2361  = acc_1_0;
+    if (v_1_0) begin
+      \$2361  = \$1299 [31:0];
     end
     if (rst) begin
-      \$2359  = 32'd0;
+      \$2361  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_1_4) begin
-      \$2360  = \$1307 [31:0];
+    if (last_1_0) begin
+      \$2362  = \$1299 [31:0];
     end else if (1'h1) begin
-      \$2360  = shadow_2_4;
+      \$2362  = shadow_2_0;
     end
     if (rst) begin
-      \$2360  = 32'd0;
+      \$2362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2361  = v_hop_1;
+    \$2363  = v_hop_1;
     if (rst) begin
-      \$2361  = 1'h0;
+      \$2363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2362  = last_hop_1;
+    \$2364  = last_hop_1;
     if (rst) begin
-      \$2362  = 1'h0;
+      \$2364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2363  = acc_1_5;
-    if (v_1_5) begin
-      \$2363  = \$1309 [31:0];
-    end
-    if (rst) begin
-      \$2363  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_1_5) begin
-      \$2364  = \$1309 [31:0];
-    end else if (1'h1) begin
-      \$2364  = shadow_2_5;
-    end
-    if (rst) begin
-      \$2364  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2365  = v_hop_1;
+    \$2365  = v_mid_1_1;
     if (rst) begin
       \$2365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2366  = last_hop_1;
+    \$2366  = last_mid_1_1;
     if (rst) begin
       \$2366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2367  = acc_1_6;
-    if (v_1_6) begin
-      \$2367  = \$1311 [31:0];
+    \$2367  = acc_1_1;
+    if (v_1_1) begin
+      \$2367  = \$1301 [31:0];
     end
     if (rst) begin
       \$2367  = 32'd0;
@@ -25139,10 +26569,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_1_6) begin
-      \$2368  = \$1311 [31:0];
+    if (last_1_1) begin
+      \$2368  = \$1301 [31:0];
     end else if (1'h1) begin
-      \$2368  = shadow_2_6;
+      \$2368  = shadow_2_1;
     end
     if (rst) begin
       \$2368  = 32'd0;
@@ -25164,131 +26594,123 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2371  = acc_1_7;
-    if (v_1_7) begin
-      \$2371  = \$1313 [31:0];
+    \$2371  = v_mid_1_2;
+    if (rst) begin
+      \$2371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2372  = last_mid_1_2;
+    if (rst) begin
+      \$2372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2373  = acc_1_2;
+    if (v_1_2) begin
+      \$2373  = \$1303 [31:0];
     end
     if (rst) begin
-      \$2371  = 32'd0;
+      \$2373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_1_7) begin
-      \$2372  = \$1313 [31:0];
+    if (last_1_2) begin
+      \$2374  = \$1303 [31:0];
     end else if (1'h1) begin
-      \$2372  = shadow_2_7;
+      \$2374  = shadow_2_2;
     end
     if (rst) begin
-      \$2372  = 32'd0;
+      \$2374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2373  = v4;
-    if (rst) begin
-      \$2373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2374  = \$1860 ;
-    if (rst) begin
-      \$2374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2375  = v_hop_2;
+    \$2375  = v_hop_1;
     if (rst) begin
       \$2375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2376  = last_hop_2;
+    \$2376  = last_hop_1;
     if (rst) begin
       \$2376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2377  = acc_2_0;
-    if (v_2_0) begin
-      \$2377  = \$1315 [31:0];
+    \$2377  = v_mid_1_3;
+    if (rst) begin
+      \$2377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2378  = last_mid_1_3;
+    if (rst) begin
+      \$2378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2379  = acc_1_3;
+    if (v_1_3) begin
+      \$2379  = \$1305 [31:0];
     end
     if (rst) begin
-      \$2377  = 32'd0;
+      \$2379  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_2_0) begin
-      \$2378  = \$1315 [31:0];
+    if (last_1_3) begin
+      \$2380  = \$1305 [31:0];
     end else if (1'h1) begin
-      \$2378  = shadow_3_0;
+      \$2380  = shadow_2_3;
     end
     if (rst) begin
-      \$2378  = 32'd0;
+      \$2380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2379  = v_hop_2;
+    \$2381  = v_hop_1;
     if (rst) begin
-      \$2379  = 1'h0;
+      \$2381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2380  = last_hop_2;
+    \$2382  = last_hop_1;
     if (rst) begin
-      \$2380  = 1'h0;
+      \$2382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2381  = acc_2_1;
-    if (v_2_1) begin
-      \$2381  = \$1317 [31:0];
-    end
-    if (rst) begin
-      \$2381  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_2_1) begin
-      \$2382  = \$1317 [31:0];
-    end else if (1'h1) begin
-      \$2382  = shadow_3_1;
-    end
-    if (rst) begin
-      \$2382  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2383  = v_hop_2;
+    \$2383  = v_mid_1_4;
     if (rst) begin
       \$2383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2384  = last_hop_2;
+    \$2384  = last_mid_1_4;
     if (rst) begin
       \$2384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2385  = acc_2_2;
-    if (v_2_2) begin
-      \$2385  = \$1319 [31:0];
+    \$2385  = acc_1_4;
+    if (v_1_4) begin
+      \$2385  = \$1307 [31:0];
     end
     if (rst) begin
       \$2385  = 32'd0;
@@ -25297,10 +26719,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_2_2) begin
-      \$2386  = \$1319 [31:0];
+    if (last_1_4) begin
+      \$2386  = \$1307 [31:0];
     end else if (1'h1) begin
-      \$2386  = shadow_3_2;
+      \$2386  = shadow_2_4;
     end
     if (rst) begin
       \$2386  = 32'd0;
@@ -25308,95 +26730,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2387  = v_hop_2;
+    \$2387  = v_hop_1;
     if (rst) begin
       \$2387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2388  = last_hop_2;
+    \$2388  = last_hop_1;
     if (rst) begin
       \$2388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2389  = acc_2_3;
-    if (v_2_3) begin
-      \$2389  = \$1321 [31:0];
+    \$2389  = v_mid_1_5;
+    if (rst) begin
+      \$2389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2390  = last_mid_1_5;
+    if (rst) begin
+      \$2390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2391  = acc_1_5;
+    if (v_1_5) begin
+      \$2391  = \$1309 [31:0];
     end
     if (rst) begin
-      \$2389  = 32'd0;
+      \$2391  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_2_3) begin
-      \$2390  = \$1321 [31:0];
+    if (last_1_5) begin
+      \$2392  = \$1309 [31:0];
     end else if (1'h1) begin
-      \$2390  = shadow_3_3;
+      \$2392  = shadow_2_5;
     end
     if (rst) begin
-      \$2390  = 32'd0;
+      \$2392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2391  = v_hop_2;
+    \$2393  = v_hop_1;
     if (rst) begin
-      \$2391  = 1'h0;
+      \$2393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2392  = last_hop_2;
+    \$2394  = last_hop_1;
     if (rst) begin
-      \$2392  = 1'h0;
+      \$2394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2393  = acc_2_4;
-    if (v_2_4) begin
-      \$2393  = \$1323 [31:0];
-    end
-    if (rst) begin
-      \$2393  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_2_4) begin
-      \$2394  = \$1323 [31:0];
-    end else if (1'h1) begin
-      \$2394  = shadow_3_4;
-    end
-    if (rst) begin
-      \$2394  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2395  = v_hop_2;
+    \$2395  = v_mid_1_6;
     if (rst) begin
       \$2395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2396  = last_hop_2;
+    \$2396  = last_mid_1_6;
     if (rst) begin
       \$2396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2397  = acc_2_5;
-    if (v_2_5) begin
-      \$2397  = \$1325 [31:0];
+    \$2397  = acc_1_6;
+    if (v_1_6) begin
+      \$2397  = \$1311 [31:0];
     end
     if (rst) begin
       \$2397  = 32'd0;
@@ -25405,10 +26819,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_2_5) begin
-      \$2398  = \$1325 [31:0];
+    if (last_1_6) begin
+      \$2398  = \$1311 [31:0];
     end else if (1'h1) begin
-      \$2398  = shadow_3_5;
+      \$2398  = shadow_2_6;
     end
     if (rst) begin
       \$2398  = 32'd0;
@@ -25416,109 +26830,101 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2399  = v_hop_2;
+    \$2399  = v_hop_1;
     if (rst) begin
       \$2399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2400  = last_hop_2;
+    \$2400  = last_hop_1;
     if (rst) begin
       \$2400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2401  = acc_2_6;
-    if (v_2_6) begin
-      \$2401  = \$1327 [31:0];
+    \$2401  = v_mid_1_7;
+    if (rst) begin
+      \$2401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2402  = last_mid_1_7;
+    if (rst) begin
+      \$2402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2403  = acc_1_7;
+    if (v_1_7) begin
+      \$2403  = \$1313 [31:0];
     end
     if (rst) begin
-      \$2401  = 32'd0;
+      \$2403  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_2_6) begin
-      \$2402  = \$1327 [31:0];
+    if (last_1_7) begin
+      \$2404  = \$1313 [31:0];
     end else if (1'h1) begin
-      \$2402  = shadow_3_6;
+      \$2404  = shadow_2_7;
     end
     if (rst) begin
-      \$2402  = 32'd0;
+      \$2404  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2403  = v_hop_2;
+    \$2405  = v3;
     if (rst) begin
-      \$2403  = 1'h0;
+      \$2405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2404  = last_hop_2;
+    \$2406  = \$1860 ;
     if (rst) begin
-      \$2404  = 1'h0;
+      \$2406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2405  = acc_2_7;
-    if (v_2_7) begin
-      \$2405  = \$1329 [31:0];
-    end
-    if (rst) begin
-      \$2405  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_2_7) begin
-      \$2406  = \$1329 [31:0];
-    end else if (1'h1) begin
-      \$2406  = shadow_3_7;
-    end
-    if (rst) begin
-      \$2406  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2407  = v4;
+    \$2407  = v_hop_2;
     if (rst) begin
       \$2407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2408  = \$1861 ;
+    \$2408  = last_hop_2;
     if (rst) begin
       \$2408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2409  = v_hop_3;
+    \$2409  = v_mid_2_0;
     if (rst) begin
       \$2409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2410  = last_hop_3;
+    \$2410  = last_mid_2_0;
     if (rst) begin
       \$2410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2411  = acc_3_0;
-    if (v_3_0) begin
-      \$2411  = \$1331 [31:0];
+    \$2411  = acc_2_0;
+    if (v_2_0) begin
+      \$2411  = \$1315 [31:0];
     end
     if (rst) begin
       \$2411  = 32'd0;
@@ -25527,10 +26933,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_3_0) begin
-      \$2412  = \$1331 [31:0];
+    if (last_2_0) begin
+      \$2412  = \$1315 [31:0];
     end else if (1'h1) begin
-      \$2412  = shadow_4_0;
+      \$2412  = shadow_3_0;
     end
     if (rst) begin
       \$2412  = 32'd0;
@@ -25538,95 +26944,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2413  = v_hop_3;
+    \$2413  = v_hop_2;
     if (rst) begin
       \$2413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2414  = last_hop_3;
+    \$2414  = last_hop_2;
     if (rst) begin
       \$2414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2415  = acc_3_1;
-    if (v_3_1) begin
-      \$2415  = \$1333 [31:0];
+    \$2415  = v_mid_2_1;
+    if (rst) begin
+      \$2415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2416  = last_mid_2_1;
+    if (rst) begin
+      \$2416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2417  = acc_2_1;
+    if (v_2_1) begin
+      \$2417  = \$1317 [31:0];
     end
     if (rst) begin
-      \$2415  = 32'd0;
+      \$2417  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_3_1) begin
-      \$2416  = \$1333 [31:0];
+    if (last_2_1) begin
+      \$2418  = \$1317 [31:0];
     end else if (1'h1) begin
-      \$2416  = shadow_4_1;
+      \$2418  = shadow_3_1;
     end
     if (rst) begin
-      \$2416  = 32'd0;
+      \$2418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2417  = v_hop_3;
+    \$2419  = v_hop_2;
     if (rst) begin
-      \$2417  = 1'h0;
+      \$2419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2418  = last_hop_3;
+    \$2420  = last_hop_2;
     if (rst) begin
-      \$2418  = 1'h0;
+      \$2420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2419  = acc_3_2;
-    if (v_3_2) begin
-      \$2419  = \$1335 [31:0];
-    end
-    if (rst) begin
-      \$2419  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_3_2) begin
-      \$2420  = \$1335 [31:0];
-    end else if (1'h1) begin
-      \$2420  = shadow_4_2;
-    end
-    if (rst) begin
-      \$2420  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2421  = v_hop_3;
+    \$2421  = v_mid_2_2;
     if (rst) begin
       \$2421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2422  = last_hop_3;
+    \$2422  = last_mid_2_2;
     if (rst) begin
       \$2422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2423  = acc_3_3;
-    if (v_3_3) begin
-      \$2423  = \$1337 [31:0];
+    \$2423  = acc_2_2;
+    if (v_2_2) begin
+      \$2423  = \$1319 [31:0];
     end
     if (rst) begin
       \$2423  = 32'd0;
@@ -25635,10 +27033,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_3_3) begin
-      \$2424  = \$1337 [31:0];
+    if (last_2_2) begin
+      \$2424  = \$1319 [31:0];
     end else if (1'h1) begin
-      \$2424  = shadow_4_3;
+      \$2424  = shadow_3_2;
     end
     if (rst) begin
       \$2424  = 32'd0;
@@ -25646,95 +27044,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2425  = v_hop_3;
+    \$2425  = v_hop_2;
     if (rst) begin
       \$2425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2426  = last_hop_3;
+    \$2426  = last_hop_2;
     if (rst) begin
       \$2426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2427  = acc_3_4;
-    if (v_3_4) begin
-      \$2427  = \$1339 [31:0];
+    \$2427  = v_mid_2_3;
+    if (rst) begin
+      \$2427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2428  = last_mid_2_3;
+    if (rst) begin
+      \$2428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2429  = acc_2_3;
+    if (v_2_3) begin
+      \$2429  = \$1321 [31:0];
     end
     if (rst) begin
-      \$2427  = 32'd0;
+      \$2429  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_3_4) begin
-      \$2428  = \$1339 [31:0];
+    if (last_2_3) begin
+      \$2430  = \$1321 [31:0];
     end else if (1'h1) begin
-      \$2428  = shadow_4_4;
+      \$2430  = shadow_3_3;
     end
     if (rst) begin
-      \$2428  = 32'd0;
+      \$2430  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2429  = v_hop_3;
+    \$2431  = v_hop_2;
     if (rst) begin
-      \$2429  = 1'h0;
+      \$2431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2430  = last_hop_3;
+    \$2432  = last_hop_2;
     if (rst) begin
-      \$2430  = 1'h0;
+      \$2432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2431  = acc_3_5;
-    if (v_3_5) begin
-      \$2431  = \$1341 [31:0];
-    end
-    if (rst) begin
-      \$2431  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_3_5) begin
-      \$2432  = \$1341 [31:0];
-    end else if (1'h1) begin
-      \$2432  = shadow_4_5;
-    end
-    if (rst) begin
-      \$2432  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2433  = v_hop_3;
+    \$2433  = v_mid_2_4;
     if (rst) begin
       \$2433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2434  = last_hop_3;
+    \$2434  = last_mid_2_4;
     if (rst) begin
       \$2434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2435  = acc_3_6;
-    if (v_3_6) begin
-      \$2435  = \$1343 [31:0];
+    \$2435  = acc_2_4;
+    if (v_2_4) begin
+      \$2435  = \$1323 [31:0];
     end
     if (rst) begin
       \$2435  = 32'd0;
@@ -25743,10 +27133,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_3_6) begin
-      \$2436  = \$1343 [31:0];
+    if (last_2_4) begin
+      \$2436  = \$1323 [31:0];
     end else if (1'h1) begin
-      \$2436  = shadow_4_6;
+      \$2436  = shadow_3_4;
     end
     if (rst) begin
       \$2436  = 32'd0;
@@ -25754,145 +27144,137 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2437  = v_hop_3;
+    \$2437  = v_hop_2;
     if (rst) begin
       \$2437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2438  = last_hop_3;
+    \$2438  = last_hop_2;
     if (rst) begin
       \$2438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2439  = acc_3_7;
-    if (v_3_7) begin
-      \$2439  = \$1345 [31:0];
+    \$2439  = v_mid_2_5;
+    if (rst) begin
+      \$2439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2440  = last_mid_2_5;
+    if (rst) begin
+      \$2440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2441  = acc_2_5;
+    if (v_2_5) begin
+      \$2441  = \$1325 [31:0];
     end
     if (rst) begin
-      \$2439  = 32'd0;
+      \$2441  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_3_7) begin
-      \$2440  = \$1345 [31:0];
+    if (last_2_5) begin
+      \$2442  = \$1325 [31:0];
     end else if (1'h1) begin
-      \$2440  = shadow_4_7;
+      \$2442  = shadow_3_5;
     end
     if (rst) begin
-      \$2440  = 32'd0;
+      \$2442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2441  = v4;
-    if (rst) begin
-      \$2441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2442  = \$1862 ;
-    if (rst) begin
-      \$2442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2443  = v_hop_4;
+    \$2443  = v_hop_2;
     if (rst) begin
       \$2443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2444  = last_hop_4;
+    \$2444  = last_hop_2;
     if (rst) begin
       \$2444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2445  = acc_4_0;
-    if (v_4_0) begin
-      \$2445  = \$1347 [31:0];
+    \$2445  = v_mid_2_6;
+    if (rst) begin
+      \$2445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2446  = last_mid_2_6;
+    if (rst) begin
+      \$2446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2447  = acc_2_6;
+    if (v_2_6) begin
+      \$2447  = \$1327 [31:0];
     end
     if (rst) begin
-      \$2445  = 32'd0;
+      \$2447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_4_0) begin
-      \$2446  = \$1347 [31:0];
+    if (last_2_6) begin
+      \$2448  = \$1327 [31:0];
     end else if (1'h1) begin
-      \$2446  = shadow_5_0;
+      \$2448  = shadow_3_6;
     end
     if (rst) begin
-      \$2446  = 32'd0;
+      \$2448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2447  = v_hop_4;
+    \$2449  = v_hop_2;
     if (rst) begin
-      \$2447  = 1'h0;
+      \$2449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2448  = last_hop_4;
+    \$2450  = last_hop_2;
     if (rst) begin
-      \$2448  = 1'h0;
+      \$2450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2449  = acc_4_1;
-    if (v_4_1) begin
-      \$2449  = \$1349 [31:0];
-    end
-    if (rst) begin
-      \$2449  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_4_1) begin
-      \$2450  = \$1349 [31:0];
-    end else if (1'h1) begin
-      \$2450  = shadow_5_1;
-    end
-    if (rst) begin
-      \$2450  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2451  = v_hop_4;
+    \$2451  = v_mid_2_7;
     if (rst) begin
       \$2451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2452  = last_hop_4;
+    \$2452  = last_mid_2_7;
     if (rst) begin
       \$2452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2453  = acc_4_2;
-    if (v_4_2) begin
-      \$2453  = \$1351 [31:0];
+    \$2453  = acc_2_7;
+    if (v_2_7) begin
+      \$2453  = \$1329 [31:0];
     end
     if (rst) begin
       \$2453  = 32'd0;
@@ -25901,10 +27283,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_4_2) begin
-      \$2454  = \$1351 [31:0];
+    if (last_2_7) begin
+      \$2454  = \$1329 [31:0];
     end else if (1'h1) begin
-      \$2454  = shadow_5_2;
+      \$2454  = shadow_3_7;
     end
     if (rst) begin
       \$2454  = 32'd0;
@@ -25912,59 +27294,51 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2455  = v_hop_4;
+    \$2455  = v3;
     if (rst) begin
       \$2455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2456  = last_hop_4;
+    \$2456  = \$1861 ;
     if (rst) begin
       \$2456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2457  = acc_4_3;
-    if (v_4_3) begin
-      \$2457  = \$1353 [31:0];
-    end
+    \$2457  = v_hop_3;
     if (rst) begin
-      \$2457  = 32'd0;
+      \$2457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_4_3) begin
-      \$2458  = \$1353 [31:0];
-    end else if (1'h1) begin
-      \$2458  = shadow_5_3;
-    end
+    \$2458  = last_hop_3;
     if (rst) begin
-      \$2458  = 32'd0;
+      \$2458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2459  = v_hop_4;
+    \$2459  = v_mid_3_0;
     if (rst) begin
       \$2459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2460  = last_hop_4;
+    \$2460  = last_mid_3_0;
     if (rst) begin
       \$2460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2461  = acc_4_4;
-    if (v_4_4) begin
-      \$2461  = \$1355 [31:0];
+    \$2461  = acc_3_0;
+    if (v_3_0) begin
+      \$2461  = \$1331 [31:0];
     end
     if (rst) begin
       \$2461  = 32'd0;
@@ -25973,10 +27347,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_4_4) begin
-      \$2462  = \$1355 [31:0];
+    if (last_3_0) begin
+      \$2462  = \$1331 [31:0];
     end else if (1'h1) begin
-      \$2462  = shadow_5_4;
+      \$2462  = shadow_4_0;
     end
     if (rst) begin
       \$2462  = 32'd0;
@@ -25984,95 +27358,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2463  = v_hop_4;
+    \$2463  = v_hop_3;
     if (rst) begin
       \$2463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2464  = last_hop_4;
+    \$2464  = last_hop_3;
     if (rst) begin
       \$2464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2465  = acc_4_5;
-    if (v_4_5) begin
-      \$2465  = \$1357 [31:0];
+    \$2465  = v_mid_3_1;
+    if (rst) begin
+      \$2465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2466  = last_mid_3_1;
+    if (rst) begin
+      \$2466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2467  = acc_3_1;
+    if (v_3_1) begin
+      \$2467  = \$1333 [31:0];
     end
     if (rst) begin
-      \$2465  = 32'd0;
+      \$2467  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_4_5) begin
-      \$2466  = \$1357 [31:0];
+    if (last_3_1) begin
+      \$2468  = \$1333 [31:0];
     end else if (1'h1) begin
-      \$2466  = shadow_5_5;
+      \$2468  = shadow_4_1;
     end
     if (rst) begin
-      \$2466  = 32'd0;
+      \$2468  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2467  = v_hop_4;
+    \$2469  = v_hop_3;
     if (rst) begin
-      \$2467  = 1'h0;
+      \$2469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2468  = last_hop_4;
+    \$2470  = last_hop_3;
     if (rst) begin
-      \$2468  = 1'h0;
+      \$2470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2469  = acc_4_6;
-    if (v_4_6) begin
-      \$2469  = \$1359 [31:0];
-    end
-    if (rst) begin
-      \$2469  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_4_6) begin
-      \$2470  = \$1359 [31:0];
-    end else if (1'h1) begin
-      \$2470  = shadow_5_6;
-    end
-    if (rst) begin
-      \$2470  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2471  = v_hop_4;
+    \$2471  = v_mid_3_2;
     if (rst) begin
       \$2471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2472  = last_hop_4;
+    \$2472  = last_mid_3_2;
     if (rst) begin
       \$2472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2473  = acc_4_7;
-    if (v_4_7) begin
-      \$2473  = \$1361 [31:0];
+    \$2473  = acc_3_2;
+    if (v_3_2) begin
+      \$2473  = \$1335 [31:0];
     end
     if (rst) begin
       \$2473  = 32'd0;
@@ -26081,10 +27447,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_4_7) begin
-      \$2474  = \$1361 [31:0];
+    if (last_3_2) begin
+      \$2474  = \$1335 [31:0];
     end else if (1'h1) begin
-      \$2474  = shadow_5_7;
+      \$2474  = shadow_4_2;
     end
     if (rst) begin
       \$2474  = 32'd0;
@@ -26092,37 +27458,37 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2475  = v4;
+    \$2475  = v_hop_3;
     if (rst) begin
       \$2475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2476  = \$1863 ;
+    \$2476  = last_hop_3;
     if (rst) begin
       \$2476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2477  = v_hop_5;
+    \$2477  = v_mid_3_3;
     if (rst) begin
       \$2477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2478  = last_hop_5;
+    \$2478  = last_mid_3_3;
     if (rst) begin
       \$2478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2479  = acc_5_0;
-    if (v_5_0) begin
-      \$2479  = \$1363 [31:0];
+    \$2479  = acc_3_3;
+    if (v_3_3) begin
+      \$2479  = \$1337 [31:0];
     end
     if (rst) begin
       \$2479  = 32'd0;
@@ -26131,10 +27497,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_5_0) begin
-      \$2480  = \$1363 [31:0];
+    if (last_3_3) begin
+      \$2480  = \$1337 [31:0];
     end else if (1'h1) begin
-      \$2480  = shadow_6_0;
+      \$2480  = shadow_4_3;
     end
     if (rst) begin
       \$2480  = 32'd0;
@@ -26142,95 +27508,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2481  = v_hop_5;
+    \$2481  = v_hop_3;
     if (rst) begin
       \$2481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2482  = last_hop_5;
+    \$2482  = last_hop_3;
     if (rst) begin
       \$2482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2483  = acc_5_1;
-    if (v_5_1) begin
-      \$2483  = \$1365 [31:0];
+    \$2483  = v_mid_3_4;
+    if (rst) begin
+      \$2483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2484  = last_mid_3_4;
+    if (rst) begin
+      \$2484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2485  = acc_3_4;
+    if (v_3_4) begin
+      \$2485  = \$1339 [31:0];
     end
     if (rst) begin
-      \$2483  = 32'd0;
+      \$2485  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_5_1) begin
-      \$2484  = \$1365 [31:0];
+    if (last_3_4) begin
+      \$2486  = \$1339 [31:0];
     end else if (1'h1) begin
-      \$2484  = shadow_6_1;
+      \$2486  = shadow_4_4;
     end
     if (rst) begin
-      \$2484  = 32'd0;
+      \$2486  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2485  = v_hop_5;
+    \$2487  = v_hop_3;
     if (rst) begin
-      \$2485  = 1'h0;
+      \$2487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2486  = last_hop_5;
+    \$2488  = last_hop_3;
     if (rst) begin
-      \$2486  = 1'h0;
+      \$2488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2487  = acc_5_2;
-    if (v_5_2) begin
-      \$2487  = \$1367 [31:0];
-    end
-    if (rst) begin
-      \$2487  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_5_2) begin
-      \$2488  = \$1367 [31:0];
-    end else if (1'h1) begin
-      \$2488  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2488  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2489  = v_hop_5;
+    \$2489  = v_mid_3_5;
     if (rst) begin
       \$2489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2490  = last_hop_5;
+    \$2490  = last_mid_3_5;
     if (rst) begin
       \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2491  = acc_5_3;
-    if (v_5_3) begin
-      \$2491  = \$1369 [31:0];
+    \$2491  = acc_3_5;
+    if (v_3_5) begin
+      \$2491  = \$1341 [31:0];
     end
     if (rst) begin
       \$2491  = 32'd0;
@@ -26239,10 +27597,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_5_3) begin
-      \$2492  = \$1369 [31:0];
+    if (last_3_5) begin
+      \$2492  = \$1341 [31:0];
     end else if (1'h1) begin
-      \$2492  = shadow_6_3;
+      \$2492  = shadow_4_5;
     end
     if (rst) begin
       \$2492  = 32'd0;
@@ -26250,95 +27608,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2493  = v_hop_5;
+    \$2493  = v_hop_3;
     if (rst) begin
       \$2493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2494  = last_hop_5;
+    \$2494  = last_hop_3;
     if (rst) begin
       \$2494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2495  = acc_5_4;
-    if (v_5_4) begin
-      \$2495  = \$1371 [31:0];
+    \$2495  = v_mid_3_6;
+    if (rst) begin
+      \$2495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2496  = last_mid_3_6;
+    if (rst) begin
+      \$2496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2497  = acc_3_6;
+    if (v_3_6) begin
+      \$2497  = \$1343 [31:0];
     end
     if (rst) begin
-      \$2495  = 32'd0;
+      \$2497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_5_4) begin
-      \$2496  = \$1371 [31:0];
+    if (last_3_6) begin
+      \$2498  = \$1343 [31:0];
     end else if (1'h1) begin
-      \$2496  = shadow_6_4;
+      \$2498  = shadow_4_6;
     end
     if (rst) begin
-      \$2496  = 32'd0;
+      \$2498  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2497  = v_hop_5;
+    \$2499  = v_hop_3;
     if (rst) begin
-      \$2497  = 1'h0;
+      \$2499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2498  = last_hop_5;
+    \$2500  = last_hop_3;
     if (rst) begin
-      \$2498  = 1'h0;
+      \$2500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2499  = acc_5_5;
-    if (v_5_5) begin
-      \$2499  = \$1373 [31:0];
-    end
-    if (rst) begin
-      \$2499  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_5_5) begin
-      \$2500  = \$1373 [31:0];
-    end else if (1'h1) begin
-      \$2500  = shadow_6_5;
-    end
-    if (rst) begin
-      \$2500  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2501  = v_hop_5;
+    \$2501  = v_mid_3_7;
     if (rst) begin
       \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2502  = last_hop_5;
+    \$2502  = last_mid_3_7;
     if (rst) begin
       \$2502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2503  = acc_5_6;
-    if (v_5_6) begin
-      \$2503  = \$1375 [31:0];
+    \$2503  = acc_3_7;
+    if (v_3_7) begin
+      \$2503  = \$1345 [31:0];
     end
     if (rst) begin
       \$2503  = 32'd0;
@@ -26347,10 +27697,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_5_6) begin
-      \$2504  = \$1375 [31:0];
+    if (last_3_7) begin
+      \$2504  = \$1345 [31:0];
     end else if (1'h1) begin
-      \$2504  = shadow_6_6;
+      \$2504  = shadow_4_7;
     end
     if (rst) begin
       \$2504  = 32'd0;
@@ -26358,109 +27708,101 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2505  = v_hop_5;
+    \$2505  = v3;
     if (rst) begin
       \$2505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2506  = last_hop_5;
+    \$2506  = \$1862 ;
     if (rst) begin
       \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2507  = acc_5_7;
-    if (v_5_7) begin
-      \$2507  = \$1377 [31:0];
-    end
+    \$2507  = v_hop_4;
     if (rst) begin
-      \$2507  = 32'd0;
+      \$2507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_5_7) begin
-      \$2508  = \$1377 [31:0];
-    end else if (1'h1) begin
-      \$2508  = shadow_6_7;
-    end
+    \$2508  = last_hop_4;
     if (rst) begin
-      \$2508  = 32'd0;
+      \$2508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2509  = v4;
+    \$2509  = v_mid_4_0;
     if (rst) begin
       \$2509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2510  = \$1864 ;
+    \$2510  = last_mid_4_0;
     if (rst) begin
       \$2510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2511  = v_hop_6;
-    if (rst) begin
-      \$2511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2512  = last_hop_6;
-    if (rst) begin
-      \$2512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2513  = acc_6_0;
-    if (v_6_0) begin
-      \$2513  = \$1379 [31:0];
+    \$2511  = acc_4_0;
+    if (v_4_0) begin
+      \$2511  = \$1347 [31:0];
     end
     if (rst) begin
-      \$2513  = 32'd0;
+      \$2511  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_6_0) begin
-      \$2514  = \$1379 [31:0];
+    if (last_4_0) begin
+      \$2512  = \$1347 [31:0];
     end else if (1'h1) begin
-      \$2514  = shadow_7_0;
+      \$2512  = shadow_5_0;
     end
     if (rst) begin
-      \$2514  = 32'd0;
+      \$2512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2515  = v_hop_6;
+    \$2513  = v_hop_4;
+    if (rst) begin
+      \$2513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2514  = last_hop_4;
+    if (rst) begin
+      \$2514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2515  = v_mid_4_1;
     if (rst) begin
       \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2516  = last_hop_6;
+    \$2516  = last_mid_4_1;
     if (rst) begin
       \$2516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2517  = acc_6_1;
-    if (v_6_1) begin
-      \$2517  = \$1381 [31:0];
+    \$2517  = acc_4_1;
+    if (v_4_1) begin
+      \$2517  = \$1349 [31:0];
     end
     if (rst) begin
       \$2517  = 32'd0;
@@ -26469,10 +27811,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_6_1) begin
-      \$2518  = \$1381 [31:0];
+    if (last_4_1) begin
+      \$2518  = \$1349 [31:0];
     end else if (1'h1) begin
-      \$2518  = shadow_7_1;
+      \$2518  = shadow_5_1;
     end
     if (rst) begin
       \$2518  = 32'd0;
@@ -26480,95 +27822,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2519  = v_hop_6;
+    \$2519  = v_hop_4;
     if (rst) begin
       \$2519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2520  = last_hop_6;
+    \$2520  = last_hop_4;
     if (rst) begin
       \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2521  = acc_6_2;
-    if (v_6_2) begin
-      \$2521  = \$1383 [31:0];
+    \$2521  = v_mid_4_2;
+    if (rst) begin
+      \$2521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2522  = last_mid_4_2;
+    if (rst) begin
+      \$2522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2523  = acc_4_2;
+    if (v_4_2) begin
+      \$2523  = \$1351 [31:0];
     end
     if (rst) begin
-      \$2521  = 32'd0;
+      \$2523  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_6_2) begin
-      \$2522  = \$1383 [31:0];
+    if (last_4_2) begin
+      \$2524  = \$1351 [31:0];
     end else if (1'h1) begin
-      \$2522  = shadow_7_2;
+      \$2524  = shadow_5_2;
     end
     if (rst) begin
-      \$2522  = 32'd0;
+      \$2524  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2523  = v_hop_6;
+    \$2525  = v_hop_4;
     if (rst) begin
-      \$2523  = 1'h0;
+      \$2525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2524  = last_hop_6;
+    \$2526  = last_hop_4;
     if (rst) begin
-      \$2524  = 1'h0;
+      \$2526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2525  = acc_6_3;
-    if (v_6_3) begin
-      \$2525  = \$1385 [31:0];
-    end
-    if (rst) begin
-      \$2525  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_6_3) begin
-      \$2526  = \$1385 [31:0];
-    end else if (1'h1) begin
-      \$2526  = shadow_7_3;
-    end
-    if (rst) begin
-      \$2526  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2527  = v_hop_6;
+    \$2527  = v_mid_4_3;
     if (rst) begin
       \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2528  = last_hop_6;
+    \$2528  = last_mid_4_3;
     if (rst) begin
       \$2528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2529  = acc_6_4;
-    if (v_6_4) begin
-      \$2529  = \$1387 [31:0];
+    \$2529  = acc_4_3;
+    if (v_4_3) begin
+      \$2529  = \$1353 [31:0];
     end
     if (rst) begin
       \$2529  = 32'd0;
@@ -26577,10 +27911,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_6_4) begin
-      \$2530  = \$1387 [31:0];
+    if (last_4_3) begin
+      \$2530  = \$1353 [31:0];
     end else if (1'h1) begin
-      \$2530  = shadow_7_4;
+      \$2530  = shadow_5_3;
     end
     if (rst) begin
       \$2530  = 32'd0;
@@ -26588,95 +27922,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2531  = v_hop_6;
+    \$2531  = v_hop_4;
     if (rst) begin
       \$2531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2532  = last_hop_6;
+    \$2532  = last_hop_4;
     if (rst) begin
       \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2533  = acc_6_5;
-    if (v_6_5) begin
-      \$2533  = \$1389 [31:0];
+    \$2533  = v_mid_4_4;
+    if (rst) begin
+      \$2533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2534  = last_mid_4_4;
+    if (rst) begin
+      \$2534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2535  = acc_4_4;
+    if (v_4_4) begin
+      \$2535  = \$1355 [31:0];
     end
     if (rst) begin
-      \$2533  = 32'd0;
+      \$2535  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_6_5) begin
-      \$2534  = \$1389 [31:0];
+    if (last_4_4) begin
+      \$2536  = \$1355 [31:0];
     end else if (1'h1) begin
-      \$2534  = shadow_7_5;
+      \$2536  = shadow_5_4;
     end
     if (rst) begin
-      \$2534  = 32'd0;
+      \$2536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2535  = v_hop_6;
+    \$2537  = v_hop_4;
     if (rst) begin
-      \$2535  = 1'h0;
+      \$2537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2536  = last_hop_6;
+    \$2538  = last_hop_4;
     if (rst) begin
-      \$2536  = 1'h0;
+      \$2538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2537  = acc_6_6;
-    if (v_6_6) begin
-      \$2537  = \$1391 [31:0];
-    end
-    if (rst) begin
-      \$2537  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (last_6_6) begin
-      \$2538  = \$1391 [31:0];
-    end else if (1'h1) begin
-      \$2538  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2538  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2539  = v_hop_6;
+    \$2539  = v_mid_4_5;
     if (rst) begin
       \$2539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2540  = last_hop_6;
+    \$2540  = last_mid_4_5;
     if (rst) begin
       \$2540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2541  = acc_6_7;
-    if (v_6_7) begin
-      \$2541  = \$1393 [31:0];
+    \$2541  = acc_4_5;
+    if (v_4_5) begin
+      \$2541  = \$1357 [31:0];
     end
     if (rst) begin
       \$2541  = 32'd0;
@@ -26685,10 +28011,10 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (last_6_7) begin
-      \$2542  = \$1393 [31:0];
+    if (last_4_5) begin
+      \$2542  = \$1357 [31:0];
     end else if (1'h1) begin
-      \$2542  = shadow_7_7;
+      \$2542  = shadow_5_5;
     end
     if (rst) begin
       \$2542  = 32'd0;
@@ -26696,37 +28022,37 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2543  = v4;
+    \$2543  = v_hop_4;
     if (rst) begin
       \$2543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2544  = \$1865 ;
+    \$2544  = last_hop_4;
     if (rst) begin
       \$2544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2545  = v_hop_7;
+    \$2545  = v_mid_4_6;
     if (rst) begin
       \$2545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2546  = last_hop_7;
+    \$2546  = last_mid_4_6;
     if (rst) begin
       \$2546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2547  = acc_7_0;
-    if (v_7_0) begin
-      \$2547  = \$1395 [31:0];
+    \$2547  = acc_4_6;
+    if (v_4_6) begin
+      \$2547  = \$1359 [31:0];
     end
     if (rst) begin
       \$2547  = 32'd0;
@@ -26734,9 +28060,11 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2548  = shadow_7_0;
-    if (last_7_0) begin
-      \$2548  = \$1395 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_4_6) begin
+      \$2548  = \$1359 [31:0];
+    end else if (1'h1) begin
+      \$2548  = shadow_5_6;
     end
     if (rst) begin
       \$2548  = 32'd0;
@@ -26744,159 +28072,151 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2549  = v_hop_7;
+    \$2549  = v_hop_4;
     if (rst) begin
       \$2549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2550  = last_hop_7;
+    \$2550  = last_hop_4;
     if (rst) begin
       \$2550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2551  = acc_7_1;
-    if (v_7_1) begin
-      \$2551  = \$1397 [31:0];
-    end
+    \$2551  = v_mid_4_7;
     if (rst) begin
-      \$2551  = 32'd0;
+      \$2551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2552  = shadow_7_1;
-    if (last_7_1) begin
-      \$2552  = \$1397 [31:0];
-    end
+    \$2552  = last_mid_4_7;
     if (rst) begin
-      \$2552  = 32'd0;
+      \$2552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2553  = v_hop_7;
+    \$2553  = acc_4_7;
+    if (v_4_7) begin
+      \$2553  = \$1361 [31:0];
+    end
     if (rst) begin
-      \$2553  = 1'h0;
+      \$2553  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2554  = last_hop_7;
+    (* full_case = 32'd1 *)
+    if (last_4_7) begin
+      \$2554  = \$1361 [31:0];
+    end else if (1'h1) begin
+      \$2554  = shadow_5_7;
+    end
     if (rst) begin
-      \$2554  = 1'h0;
+      \$2554  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2555  = acc_7_2;
-    if (v_7_2) begin
-      \$2555  = \$1399 [31:0];
-    end
+    \$2555  = v3;
     if (rst) begin
-      \$2555  = 32'd0;
+      \$2555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2556  = shadow_7_2;
-    if (last_7_2) begin
-      \$2556  = \$1399 [31:0];
-    end
+    \$2556  = \$1863 ;
     if (rst) begin
-      \$2556  = 32'd0;
+      \$2556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2557  = v_hop_7;
+    \$2557  = v_hop_5;
     if (rst) begin
       \$2557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2558  = last_hop_7;
+    \$2558  = last_hop_5;
     if (rst) begin
       \$2558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2559  = acc_7_3;
-    if (v_7_3) begin
-      \$2559  = \$1401 [31:0];
-    end
+    \$2559  = v_mid_5_0;
     if (rst) begin
-      \$2559  = 32'd0;
+      \$2559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2560  = shadow_7_3;
-    if (last_7_3) begin
-      \$2560  = \$1401 [31:0];
-    end
+    \$2560  = last_mid_5_0;
     if (rst) begin
-      \$2560  = 32'd0;
+      \$2560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2561  = v_hop_7;
+    \$2561  = acc_5_0;
+    if (v_5_0) begin
+      \$2561  = \$1363 [31:0];
+    end
     if (rst) begin
-      \$2561  = 1'h0;
+      \$2561  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2562  = last_hop_7;
+    (* full_case = 32'd1 *)
+    if (last_5_0) begin
+      \$2562  = \$1363 [31:0];
+    end else if (1'h1) begin
+      \$2562  = shadow_6_0;
+    end
     if (rst) begin
-      \$2562  = 1'h0;
+      \$2562  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2563  = acc_7_4;
-    if (v_7_4) begin
-      \$2563  = \$1403 [31:0];
-    end
+    \$2563  = v_hop_5;
     if (rst) begin
-      \$2563  = 32'd0;
+      \$2563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2564  = shadow_7_4;
-    if (last_7_4) begin
-      \$2564  = \$1403 [31:0];
-    end
+    \$2564  = last_hop_5;
     if (rst) begin
-      \$2564  = 32'd0;
+      \$2564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2565  = v_hop_7;
+    \$2565  = v_mid_5_1;
     if (rst) begin
       \$2565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2566  = last_hop_7;
+    \$2566  = last_mid_5_1;
     if (rst) begin
       \$2566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2567  = acc_7_5;
-    if (v_7_5) begin
-      \$2567  = \$1405 [31:0];
+    \$2567  = acc_5_1;
+    if (v_5_1) begin
+      \$2567  = \$1365 [31:0];
     end
     if (rst) begin
       \$2567  = 32'd0;
@@ -26904,9 +28224,11 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2568  = shadow_7_5;
-    if (last_7_5) begin
-      \$2568  = \$1405 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_5_1) begin
+      \$2568  = \$1365 [31:0];
+    end else if (1'h1) begin
+      \$2568  = shadow_6_1;
     end
     if (rst) begin
       \$2568  = 32'd0;
@@ -26914,142 +28236,1186 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2569  = v_hop_7;
+    \$2569  = v_hop_5;
     if (rst) begin
       \$2569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2570  = last_hop_7;
+    \$2570  = last_hop_5;
     if (rst) begin
       \$2570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2571  = acc_7_6;
-    if (v_7_6) begin
-      \$2571  = \$1407 [31:0];
-    end
+    \$2571  = v_mid_5_2;
     if (rst) begin
-      \$2571  = 32'd0;
+      \$2571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2572  = shadow_7_6;
-    if (last_7_6) begin
-      \$2572  = \$1407 [31:0];
-    end
+    \$2572  = last_mid_5_2;
     if (rst) begin
-      \$2572  = 32'd0;
+      \$2572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2573  = v_hop_7;
+    \$2573  = acc_5_2;
+    if (v_5_2) begin
+      \$2573  = \$1367 [31:0];
+    end
     if (rst) begin
-      \$2573  = 1'h0;
+      \$2573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2574  = last_hop_7;
+    (* full_case = 32'd1 *)
+    if (last_5_2) begin
+      \$2574  = \$1367 [31:0];
+    end else if (1'h1) begin
+      \$2574  = shadow_6_2;
+    end
     if (rst) begin
-      \$2574  = 1'h0;
+      \$2574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2575  = acc_7_7;
-    if (v_7_7) begin
-      \$2575  = \$1409 [31:0];
-    end
+    \$2575  = v_hop_5;
     if (rst) begin
-      \$2575  = 32'd0;
+      \$2575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2576  = shadow_7_7;
-    if (last_7_7) begin
-      \$2576  = \$1409 [31:0];
-    end
+    \$2576  = last_hop_5;
     if (rst) begin
-      \$2576  = 32'd0;
+      \$2576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2577  = o__valid;
-    if (\$1866 ) begin
-      \$2577  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2577  = 1'h0;
-      end
-    end
+    \$2577  = v_mid_5_3;
     if (rst) begin
       \$2577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2578  = row;
-    if (\$1866 ) begin
-      \$2578  = 3'h0;
-    end
-    if (drain) begin
-      \$2578  = \$1867 [2:0];
-      if (last_row) begin
-        \$2578  = 3'h0;
-      end
-    end
+    \$2578  = last_mid_5_3;
     if (rst) begin
-      \$2578  = 3'h0;
+      \$2578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2579  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2579  = 1'h0;
-      end
-    end
-    if (\$1868 ) begin
-      \$2579  = 1'h1;
+    \$2579  = acc_5_3;
+    if (v_5_3) begin
+      \$2579  = \$1369 [31:0];
     end
     if (rst) begin
-      \$2579  = 1'h0;
+      \$2579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2580  = \$1901 ;
+    (* full_case = 32'd1 *)
+    if (last_5_3) begin
+      \$2580  = \$1369 [31:0];
+    end else if (1'h1) begin
+      \$2580  = shadow_6_3;
+    end
     if (rst) begin
-      \$2580  = 8'h00;
+      \$2580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2581  = wide_out;
+    \$2581  = v_hop_5;
     if (rst) begin
       \$2581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2582  = overflow;
-    if (wide_out_r) begin
-      \$2582  = 1'h1;
-    end else if (clear) begin
-      \$2582  = 1'h0;
-    end
+    \$2582  = last_hop_5;
     if (rst) begin
       \$2582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2583  = v_mid_5_4;
+    if (rst) begin
+      \$2583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2584  = last_mid_5_4;
+    if (rst) begin
+      \$2584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2585  = acc_5_4;
+    if (v_5_4) begin
+      \$2585  = \$1371 [31:0];
+    end
+    if (rst) begin
+      \$2585  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_5_4) begin
+      \$2586  = \$1371 [31:0];
+    end else if (1'h1) begin
+      \$2586  = shadow_6_4;
+    end
+    if (rst) begin
+      \$2586  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2587  = v_hop_5;
+    if (rst) begin
+      \$2587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2588  = last_hop_5;
+    if (rst) begin
+      \$2588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2589  = v_mid_5_5;
+    if (rst) begin
+      \$2589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2590  = last_mid_5_5;
+    if (rst) begin
+      \$2590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2591  = acc_5_5;
+    if (v_5_5) begin
+      \$2591  = \$1373 [31:0];
+    end
+    if (rst) begin
+      \$2591  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_5_5) begin
+      \$2592  = \$1373 [31:0];
+    end else if (1'h1) begin
+      \$2592  = shadow_6_5;
+    end
+    if (rst) begin
+      \$2592  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2593  = v_hop_5;
+    if (rst) begin
+      \$2593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2594  = last_hop_5;
+    if (rst) begin
+      \$2594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2595  = v_mid_5_6;
+    if (rst) begin
+      \$2595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2596  = last_mid_5_6;
+    if (rst) begin
+      \$2596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2597  = acc_5_6;
+    if (v_5_6) begin
+      \$2597  = \$1375 [31:0];
+    end
+    if (rst) begin
+      \$2597  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_5_6) begin
+      \$2598  = \$1375 [31:0];
+    end else if (1'h1) begin
+      \$2598  = shadow_6_6;
+    end
+    if (rst) begin
+      \$2598  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2599  = v_hop_5;
+    if (rst) begin
+      \$2599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2600  = last_hop_5;
+    if (rst) begin
+      \$2600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2601  = v_mid_5_7;
+    if (rst) begin
+      \$2601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2602  = last_mid_5_7;
+    if (rst) begin
+      \$2602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2603  = acc_5_7;
+    if (v_5_7) begin
+      \$2603  = \$1377 [31:0];
+    end
+    if (rst) begin
+      \$2603  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_5_7) begin
+      \$2604  = \$1377 [31:0];
+    end else if (1'h1) begin
+      \$2604  = shadow_6_7;
+    end
+    if (rst) begin
+      \$2604  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2605  = v3;
+    if (rst) begin
+      \$2605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2606  = \$1864 ;
+    if (rst) begin
+      \$2606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2607  = v_hop_6;
+    if (rst) begin
+      \$2607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2608  = last_hop_6;
+    if (rst) begin
+      \$2608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2609  = v_mid_6_0;
+    if (rst) begin
+      \$2609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2610  = last_mid_6_0;
+    if (rst) begin
+      \$2610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2611  = acc_6_0;
+    if (v_6_0) begin
+      \$2611  = \$1379 [31:0];
+    end
+    if (rst) begin
+      \$2611  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_0) begin
+      \$2612  = \$1379 [31:0];
+    end else if (1'h1) begin
+      \$2612  = shadow_7_0;
+    end
+    if (rst) begin
+      \$2612  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2613  = v_hop_6;
+    if (rst) begin
+      \$2613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2614  = last_hop_6;
+    if (rst) begin
+      \$2614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2615  = v_mid_6_1;
+    if (rst) begin
+      \$2615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2616  = last_mid_6_1;
+    if (rst) begin
+      \$2616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2617  = acc_6_1;
+    if (v_6_1) begin
+      \$2617  = \$1381 [31:0];
+    end
+    if (rst) begin
+      \$2617  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_1) begin
+      \$2618  = \$1381 [31:0];
+    end else if (1'h1) begin
+      \$2618  = shadow_7_1;
+    end
+    if (rst) begin
+      \$2618  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2619  = v_hop_6;
+    if (rst) begin
+      \$2619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2620  = last_hop_6;
+    if (rst) begin
+      \$2620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2621  = v_mid_6_2;
+    if (rst) begin
+      \$2621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2622  = last_mid_6_2;
+    if (rst) begin
+      \$2622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2623  = acc_6_2;
+    if (v_6_2) begin
+      \$2623  = \$1383 [31:0];
+    end
+    if (rst) begin
+      \$2623  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_2) begin
+      \$2624  = \$1383 [31:0];
+    end else if (1'h1) begin
+      \$2624  = shadow_7_2;
+    end
+    if (rst) begin
+      \$2624  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2625  = v_hop_6;
+    if (rst) begin
+      \$2625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2626  = last_hop_6;
+    if (rst) begin
+      \$2626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2627  = v_mid_6_3;
+    if (rst) begin
+      \$2627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2628  = last_mid_6_3;
+    if (rst) begin
+      \$2628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2629  = acc_6_3;
+    if (v_6_3) begin
+      \$2629  = \$1385 [31:0];
+    end
+    if (rst) begin
+      \$2629  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_3) begin
+      \$2630  = \$1385 [31:0];
+    end else if (1'h1) begin
+      \$2630  = shadow_7_3;
+    end
+    if (rst) begin
+      \$2630  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2631  = v_hop_6;
+    if (rst) begin
+      \$2631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2632  = last_hop_6;
+    if (rst) begin
+      \$2632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2633  = v_mid_6_4;
+    if (rst) begin
+      \$2633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2634  = last_mid_6_4;
+    if (rst) begin
+      \$2634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2635  = acc_6_4;
+    if (v_6_4) begin
+      \$2635  = \$1387 [31:0];
+    end
+    if (rst) begin
+      \$2635  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_4) begin
+      \$2636  = \$1387 [31:0];
+    end else if (1'h1) begin
+      \$2636  = shadow_7_4;
+    end
+    if (rst) begin
+      \$2636  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2637  = v_hop_6;
+    if (rst) begin
+      \$2637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2638  = last_hop_6;
+    if (rst) begin
+      \$2638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2639  = v_mid_6_5;
+    if (rst) begin
+      \$2639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2640  = last_mid_6_5;
+    if (rst) begin
+      \$2640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2641  = acc_6_5;
+    if (v_6_5) begin
+      \$2641  = \$1389 [31:0];
+    end
+    if (rst) begin
+      \$2641  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_5) begin
+      \$2642  = \$1389 [31:0];
+    end else if (1'h1) begin
+      \$2642  = shadow_7_5;
+    end
+    if (rst) begin
+      \$2642  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2643  = v_hop_6;
+    if (rst) begin
+      \$2643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2644  = last_hop_6;
+    if (rst) begin
+      \$2644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2645  = v_mid_6_6;
+    if (rst) begin
+      \$2645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2646  = last_mid_6_6;
+    if (rst) begin
+      \$2646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2647  = acc_6_6;
+    if (v_6_6) begin
+      \$2647  = \$1391 [31:0];
+    end
+    if (rst) begin
+      \$2647  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_6) begin
+      \$2648  = \$1391 [31:0];
+    end else if (1'h1) begin
+      \$2648  = shadow_7_6;
+    end
+    if (rst) begin
+      \$2648  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2649  = v_hop_6;
+    if (rst) begin
+      \$2649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2650  = last_hop_6;
+    if (rst) begin
+      \$2650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2651  = v_mid_6_7;
+    if (rst) begin
+      \$2651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2652  = last_mid_6_7;
+    if (rst) begin
+      \$2652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2653  = acc_6_7;
+    if (v_6_7) begin
+      \$2653  = \$1393 [31:0];
+    end
+    if (rst) begin
+      \$2653  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (last_6_7) begin
+      \$2654  = \$1393 [31:0];
+    end else if (1'h1) begin
+      \$2654  = shadow_7_7;
+    end
+    if (rst) begin
+      \$2654  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2655  = v3;
+    if (rst) begin
+      \$2655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2656  = \$1865 ;
+    if (rst) begin
+      \$2656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2657  = v_hop_7;
+    if (rst) begin
+      \$2657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2658  = last_hop_7;
+    if (rst) begin
+      \$2658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2659  = v_mid_7_0;
+    if (rst) begin
+      \$2659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2660  = last_mid_7_0;
+    if (rst) begin
+      \$2660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2661  = acc_7_0;
+    if (v_7_0) begin
+      \$2661  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$2661  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2662  = shadow_7_0;
+    if (last_7_0) begin
+      \$2662  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$2662  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2663  = v_hop_7;
+    if (rst) begin
+      \$2663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2664  = last_hop_7;
+    if (rst) begin
+      \$2664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2665  = v_mid_7_1;
+    if (rst) begin
+      \$2665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2666  = last_mid_7_1;
+    if (rst) begin
+      \$2666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2667  = acc_7_1;
+    if (v_7_1) begin
+      \$2667  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$2667  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2668  = shadow_7_1;
+    if (last_7_1) begin
+      \$2668  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$2668  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2669  = v_hop_7;
+    if (rst) begin
+      \$2669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2670  = last_hop_7;
+    if (rst) begin
+      \$2670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2671  = v_mid_7_2;
+    if (rst) begin
+      \$2671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2672  = last_mid_7_2;
+    if (rst) begin
+      \$2672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2673  = acc_7_2;
+    if (v_7_2) begin
+      \$2673  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$2673  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2674  = shadow_7_2;
+    if (last_7_2) begin
+      \$2674  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$2674  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2675  = v_hop_7;
+    if (rst) begin
+      \$2675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2676  = last_hop_7;
+    if (rst) begin
+      \$2676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2677  = v_mid_7_3;
+    if (rst) begin
+      \$2677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2678  = last_mid_7_3;
+    if (rst) begin
+      \$2678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2679  = acc_7_3;
+    if (v_7_3) begin
+      \$2679  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$2679  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2680  = shadow_7_3;
+    if (last_7_3) begin
+      \$2680  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$2680  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2681  = v_hop_7;
+    if (rst) begin
+      \$2681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2682  = last_hop_7;
+    if (rst) begin
+      \$2682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2683  = v_mid_7_4;
+    if (rst) begin
+      \$2683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2684  = last_mid_7_4;
+    if (rst) begin
+      \$2684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2685  = acc_7_4;
+    if (v_7_4) begin
+      \$2685  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$2685  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2686  = shadow_7_4;
+    if (last_7_4) begin
+      \$2686  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$2686  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2687  = v_hop_7;
+    if (rst) begin
+      \$2687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2688  = last_hop_7;
+    if (rst) begin
+      \$2688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2689  = v_mid_7_5;
+    if (rst) begin
+      \$2689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2690  = last_mid_7_5;
+    if (rst) begin
+      \$2690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2691  = acc_7_5;
+    if (v_7_5) begin
+      \$2691  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$2691  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2692  = shadow_7_5;
+    if (last_7_5) begin
+      \$2692  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$2692  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2693  = v_hop_7;
+    if (rst) begin
+      \$2693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2694  = last_hop_7;
+    if (rst) begin
+      \$2694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2695  = v_mid_7_6;
+    if (rst) begin
+      \$2695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2696  = last_mid_7_6;
+    if (rst) begin
+      \$2696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2697  = acc_7_6;
+    if (v_7_6) begin
+      \$2697  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$2697  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2698  = shadow_7_6;
+    if (last_7_6) begin
+      \$2698  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$2698  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2699  = v_hop_7;
+    if (rst) begin
+      \$2699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2700  = last_hop_7;
+    if (rst) begin
+      \$2700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2701  = v_mid_7_7;
+    if (rst) begin
+      \$2701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2702  = last_mid_7_7;
+    if (rst) begin
+      \$2702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2703  = acc_7_7;
+    if (v_7_7) begin
+      \$2703  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$2703  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2704  = shadow_7_7;
+    if (last_7_7) begin
+      \$2704  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$2704  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2705  = o__valid;
+    if (\$1866 ) begin
+      \$2705  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$2705  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$2705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2706  = row;
+    if (\$1866 ) begin
+      \$2706  = 3'h0;
+    end
+    if (drain) begin
+      \$2706  = \$1867 [2:0];
+      if (last_row) begin
+        \$2706  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$2706  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2707  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$2707  = 1'h0;
+      end
+    end
+    if (\$1868 ) begin
+      \$2707  = 1'h1;
+    end
+    if (rst) begin
+      \$2707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2708  = \$1901 ;
+    if (rst) begin
+      \$2708  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2709  = wide_out;
+    if (rst) begin
+      \$2709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2710  = overflow;
+    if (wide_out_r) begin
+      \$2710  = 1'h1;
+    end else if (clear) begin
+      \$2710  = 1'h0;
+    end
+    if (rst) begin
+      \$2710  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];
@@ -35771,7 +38137,7 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rdy, clk);
+module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5114$0 , w_en, r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -35813,6 +38179,10 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   reg [3:0] inner_level = 4'h0;
   wire inner_r_rdy;
   wire [4:0] level;
+  input \port$10$0 ;
+  wire \port$10$0 ;
+  input [255:0] \port$5114$0 ;
+  wire [255:0] \port$5114$0 ;
   (* init = 4'h0 *)
   wire [3:0] produce;
   output [256:0] r_data;
@@ -35833,7 +38203,6 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   output [4:0] w_level;
   wire [4:0] w_level;
   reg [3:0] w_port__addr = 4'h0;
-  input [256:0] w_port__data;
   wire [256:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
@@ -35857,7 +38226,7 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+      storage[w_port__addr] <= { \port$10$0 , \port$5114$0  };
   end
   reg [256:0] _0_;
   always @(posedge clk) begin
@@ -35956,7 +38325,8 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_data = w_port__data;
+  assign w_port__data = { \port$10$0 , \port$5114$0  };
+  assign w_data = { \port$10$0 , \port$5114$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -53514,7 +55884,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8126$0 , \port$8435$0 , \port$8744$0 , \port$9053$0 , \port$9362$0 , \port$9671$0 , \port$9980$0 , \port$10289$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8653$0 , \port$8962$0 , \port$9271$0 , \port$9580$0 , \port$9889$0 , \port$10198$0 , \port$10507$0 , \port$10816$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -53800,22 +56170,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10289$0 ;
-  wire [15:0] \port$10289$0 ;
-  input [15:0] \port$8126$0 ;
-  wire [15:0] \port$8126$0 ;
-  input [15:0] \port$8435$0 ;
-  wire [15:0] \port$8435$0 ;
-  input [15:0] \port$8744$0 ;
-  wire [15:0] \port$8744$0 ;
-  input [15:0] \port$9053$0 ;
-  wire [15:0] \port$9053$0 ;
-  input [15:0] \port$9362$0 ;
-  wire [15:0] \port$9362$0 ;
-  input [15:0] \port$9671$0 ;
-  wire [15:0] \port$9671$0 ;
-  input [15:0] \port$9980$0 ;
-  wire [15:0] \port$9980$0 ;
+  input [15:0] \port$10198$0 ;
+  wire [15:0] \port$10198$0 ;
+  input [15:0] \port$10507$0 ;
+  wire [15:0] \port$10507$0 ;
+  input [15:0] \port$10816$0 ;
+  wire [15:0] \port$10816$0 ;
+  input [15:0] \port$8653$0 ;
+  wire [15:0] \port$8653$0 ;
+  input [15:0] \port$8962$0 ;
+  wire [15:0] \port$8962$0 ;
+  input [15:0] \port$9271$0 ;
+  wire [15:0] \port$9271$0 ;
+  input [15:0] \port$9580$0 ;
+  wire [15:0] \port$9580$0 ;
+  input [15:0] \port$9889$0 ;
+  wire [15:0] \port$9889$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -54069,7 +56439,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$10289$0 , \port$9980$0 , \port$9671$0 , \port$9362$0 , \port$9053$0 , \port$8744$0 , \port$8435$0 , \port$8126$0  };
+    \$131  = { \port$10816$0 , \port$10507$0 , \port$10198$0 , \port$9889$0 , \port$9580$0 , \port$9271$0 , \port$8962$0 , \port$8653$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -54574,7 +56944,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$10289$0 , \port$9980$0 , \port$9671$0 , \port$9362$0 , \port$9053$0 , \port$8744$0 , \port$8435$0 , \port$8126$0  };
+  assign \row_data$7  = { \port$10816$0 , \port$10507$0 , \port$10198$0 , \port$9889$0 , \port$9580$0 , \port$9271$0 , \port$8962$0 , \port$8653$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

@@ -1460,13 +1460,13 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2306 ;
   reg \$2307 ;
   reg \$2308 ;
-  reg [31:0] \$2309 ;
+  reg \$2309 ;
   wire [21:0] \$231 ;
-  reg [31:0] \$2310 ;
-  reg \$2311 ;
-  reg \$2312 ;
-  reg [31:0] \$2313 ;
-  reg [31:0] \$2314 ;
+  reg \$2310 ;
+  reg [31:0] \$2311 ;
+  reg [31:0] \$2312 ;
+  reg \$2313 ;
+  reg \$2314 ;
   reg \$2315 ;
   reg \$2316 ;
   reg [31:0] \$2317 ;
@@ -1474,12 +1474,12 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2319 ;
   wire [21:0] \$232 ;
   reg \$2320 ;
-  reg [31:0] \$2321 ;
-  reg [31:0] \$2322 ;
-  reg \$2323 ;
-  reg \$2324 ;
-  reg [31:0] \$2325 ;
-  reg [31:0] \$2326 ;
+  reg \$2321 ;
+  reg \$2322 ;
+  reg [31:0] \$2323 ;
+  reg [31:0] \$2324 ;
+  reg \$2325 ;
+  reg \$2326 ;
   reg \$2327 ;
   reg \$2328 ;
   reg [31:0] \$2329 ;
@@ -1487,19 +1487,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2330 ;
   reg \$2331 ;
   reg \$2332 ;
-  reg [31:0] \$2333 ;
-  reg [31:0] \$2334 ;
-  reg \$2335 ;
-  reg \$2336 ;
-  reg [31:0] \$2337 ;
-  reg [31:0] \$2338 ;
+  reg \$2333 ;
+  reg \$2334 ;
+  reg [31:0] \$2335 ;
+  reg [31:0] \$2336 ;
+  reg \$2337 ;
+  reg \$2338 ;
   reg \$2339 ;
   wire [21:0] \$234 ;
   reg \$2340 ;
-  reg \$2341 ;
-  reg \$2342 ;
-  reg [31:0] \$2343 ;
-  reg [31:0] \$2344 ;
+  reg [31:0] \$2341 ;
+  reg [31:0] \$2342 ;
+  reg \$2343 ;
+  reg \$2344 ;
   reg \$2345 ;
   reg \$2346 ;
   reg [31:0] \$2347 ;
@@ -1507,21 +1507,21 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2349 ;
   wire [21:0] \$235 ;
   reg \$2350 ;
-  reg [31:0] \$2351 ;
-  reg [31:0] \$2352 ;
-  reg \$2353 ;
-  reg \$2354 ;
-  reg [31:0] \$2355 ;
-  reg [31:0] \$2356 ;
+  reg \$2351 ;
+  reg \$2352 ;
+  reg [31:0] \$2353 ;
+  reg [31:0] \$2354 ;
+  reg \$2355 ;
+  reg \$2356 ;
   reg \$2357 ;
   reg \$2358 ;
-  reg [31:0] \$2359 ;
+  reg \$2359 ;
   wire [21:0] \$236 ;
-  reg [31:0] \$2360 ;
-  reg \$2361 ;
-  reg \$2362 ;
-  reg [31:0] \$2363 ;
-  reg [31:0] \$2364 ;
+  reg \$2360 ;
+  reg [31:0] \$2361 ;
+  reg [31:0] \$2362 ;
+  reg \$2363 ;
+  reg \$2364 ;
   reg \$2365 ;
   reg \$2366 ;
   reg [31:0] \$2367 ;
@@ -1529,32 +1529,32 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2369 ;
   wire [21:0] \$237 ;
   reg \$2370 ;
-  reg [31:0] \$2371 ;
-  reg [31:0] \$2372 ;
-  reg \$2373 ;
-  reg \$2374 ;
+  reg \$2371 ;
+  reg \$2372 ;
+  reg [31:0] \$2373 ;
+  reg [31:0] \$2374 ;
   reg \$2375 ;
   reg \$2376 ;
-  reg [31:0] \$2377 ;
-  reg [31:0] \$2378 ;
-  reg \$2379 ;
+  reg \$2377 ;
+  reg \$2378 ;
+  reg [31:0] \$2379 ;
   wire [22:0] \$238 ;
-  reg \$2380 ;
-  reg [31:0] \$2381 ;
-  reg [31:0] \$2382 ;
+  reg [31:0] \$2380 ;
+  reg \$2381 ;
+  reg \$2382 ;
   reg \$2383 ;
   reg \$2384 ;
   reg [31:0] \$2385 ;
   reg [31:0] \$2386 ;
   reg \$2387 ;
   reg \$2388 ;
-  reg [31:0] \$2389 ;
+  reg \$2389 ;
   wire [15:0] \$239 ;
-  reg [31:0] \$2390 ;
-  reg \$2391 ;
-  reg \$2392 ;
-  reg [31:0] \$2393 ;
-  reg [31:0] \$2394 ;
+  reg \$2390 ;
+  reg [31:0] \$2391 ;
+  reg [31:0] \$2392 ;
+  reg \$2393 ;
+  reg \$2394 ;
   reg \$2395 ;
   reg \$2396 ;
   reg [31:0] \$2397 ;
@@ -1563,12 +1563,12 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire [15:0] \$24 ;
   wire [15:0] \$240 ;
   reg \$2400 ;
-  reg [31:0] \$2401 ;
-  reg [31:0] \$2402 ;
-  reg \$2403 ;
-  reg \$2404 ;
-  reg [31:0] \$2405 ;
-  reg [31:0] \$2406 ;
+  reg \$2401 ;
+  reg \$2402 ;
+  reg [31:0] \$2403 ;
+  reg [31:0] \$2404 ;
+  reg \$2405 ;
+  reg \$2406 ;
   reg \$2407 ;
   reg \$2408 ;
   reg \$2409 ;
@@ -1578,54 +1578,54 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2412 ;
   reg \$2413 ;
   reg \$2414 ;
-  reg [31:0] \$2415 ;
-  reg [31:0] \$2416 ;
-  reg \$2417 ;
-  reg \$2418 ;
-  reg [31:0] \$2419 ;
+  reg \$2415 ;
+  reg \$2416 ;
+  reg [31:0] \$2417 ;
+  reg [31:0] \$2418 ;
+  reg \$2419 ;
   wire [15:0] \$242 ;
-  reg [31:0] \$2420 ;
+  reg \$2420 ;
   reg \$2421 ;
   reg \$2422 ;
   reg [31:0] \$2423 ;
   reg [31:0] \$2424 ;
   reg \$2425 ;
   reg \$2426 ;
-  reg [31:0] \$2427 ;
-  reg [31:0] \$2428 ;
-  reg \$2429 ;
+  reg \$2427 ;
+  reg \$2428 ;
+  reg [31:0] \$2429 ;
   wire [15:0] \$243 ;
-  reg \$2430 ;
-  reg [31:0] \$2431 ;
-  reg [31:0] \$2432 ;
+  reg [31:0] \$2430 ;
+  reg \$2431 ;
+  reg \$2432 ;
   reg \$2433 ;
   reg \$2434 ;
   reg [31:0] \$2435 ;
   reg [31:0] \$2436 ;
   reg \$2437 ;
   reg \$2438 ;
-  reg [31:0] \$2439 ;
+  reg \$2439 ;
   wire [15:0] \$244 ;
-  reg [31:0] \$2440 ;
-  reg \$2441 ;
-  reg \$2442 ;
+  reg \$2440 ;
+  reg [31:0] \$2441 ;
+  reg [31:0] \$2442 ;
   reg \$2443 ;
   reg \$2444 ;
-  reg [31:0] \$2445 ;
-  reg [31:0] \$2446 ;
-  reg \$2447 ;
-  reg \$2448 ;
-  reg [31:0] \$2449 ;
+  reg \$2445 ;
+  reg \$2446 ;
+  reg [31:0] \$2447 ;
+  reg [31:0] \$2448 ;
+  reg \$2449 ;
   wire [15:0] \$245 ;
-  reg [31:0] \$2450 ;
+  reg \$2450 ;
   reg \$2451 ;
   reg \$2452 ;
   reg [31:0] \$2453 ;
   reg [31:0] \$2454 ;
   reg \$2455 ;
   reg \$2456 ;
-  reg [31:0] \$2457 ;
-  reg [31:0] \$2458 ;
+  reg \$2457 ;
+  reg \$2458 ;
   reg \$2459 ;
   wire [17:0] \$246 ;
   reg \$2460 ;
@@ -1633,13 +1633,13 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2462 ;
   reg \$2463 ;
   reg \$2464 ;
-  reg [31:0] \$2465 ;
-  reg [31:0] \$2466 ;
-  reg \$2467 ;
-  reg \$2468 ;
-  reg [31:0] \$2469 ;
+  reg \$2465 ;
+  reg \$2466 ;
+  reg [31:0] \$2467 ;
+  reg [31:0] \$2468 ;
+  reg \$2469 ;
   wire [17:0] \$247 ;
-  reg [31:0] \$2470 ;
+  reg \$2470 ;
   reg \$2471 ;
   reg \$2472 ;
   reg [31:0] \$2473 ;
@@ -1653,12 +1653,12 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2480 ;
   reg \$2481 ;
   reg \$2482 ;
-  reg [31:0] \$2483 ;
-  reg [31:0] \$2484 ;
-  reg \$2485 ;
-  reg \$2486 ;
-  reg [31:0] \$2487 ;
-  reg [31:0] \$2488 ;
+  reg \$2483 ;
+  reg \$2484 ;
+  reg [31:0] \$2485 ;
+  reg [31:0] \$2486 ;
+  reg \$2487 ;
+  reg \$2488 ;
   reg \$2489 ;
   wire [17:0] \$249 ;
   reg \$2490 ;
@@ -1666,29 +1666,29 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2492 ;
   reg \$2493 ;
   reg \$2494 ;
-  reg [31:0] \$2495 ;
-  reg [31:0] \$2496 ;
-  reg \$2497 ;
-  reg \$2498 ;
-  reg [31:0] \$2499 ;
+  reg \$2495 ;
+  reg \$2496 ;
+  reg [31:0] \$2497 ;
+  reg [31:0] \$2498 ;
+  reg \$2499 ;
   wire [15:0] \$25 ;
   wire [21:0] \$250 ;
-  reg [31:0] \$2500 ;
+  reg \$2500 ;
   reg \$2501 ;
   reg \$2502 ;
   reg [31:0] \$2503 ;
   reg [31:0] \$2504 ;
   reg \$2505 ;
   reg \$2506 ;
-  reg [31:0] \$2507 ;
-  reg [31:0] \$2508 ;
+  reg \$2507 ;
+  reg \$2508 ;
   reg \$2509 ;
   wire [21:0] \$251 ;
   reg \$2510 ;
-  reg \$2511 ;
-  reg \$2512 ;
-  reg [31:0] \$2513 ;
-  reg [31:0] \$2514 ;
+  reg [31:0] \$2511 ;
+  reg [31:0] \$2512 ;
+  reg \$2513 ;
+  reg \$2514 ;
   reg \$2515 ;
   reg \$2516 ;
   reg [31:0] \$2517 ;
@@ -1696,12 +1696,12 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2519 ;
   wire [21:0] \$252 ;
   reg \$2520 ;
-  reg [31:0] \$2521 ;
-  reg [31:0] \$2522 ;
-  reg \$2523 ;
-  reg \$2524 ;
-  reg [31:0] \$2525 ;
-  reg [31:0] \$2526 ;
+  reg \$2521 ;
+  reg \$2522 ;
+  reg [31:0] \$2523 ;
+  reg [31:0] \$2524 ;
+  reg \$2525 ;
+  reg \$2526 ;
   reg \$2527 ;
   reg \$2528 ;
   reg [31:0] \$2529 ;
@@ -1709,12 +1709,12 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2530 ;
   reg \$2531 ;
   reg \$2532 ;
-  reg [31:0] \$2533 ;
-  reg [31:0] \$2534 ;
-  reg \$2535 ;
-  reg \$2536 ;
-  reg [31:0] \$2537 ;
-  reg [31:0] \$2538 ;
+  reg \$2533 ;
+  reg \$2534 ;
+  reg [31:0] \$2535 ;
+  reg [31:0] \$2536 ;
+  reg \$2537 ;
+  reg \$2538 ;
   reg \$2539 ;
   wire [21:0] \$254 ;
   reg \$2540 ;
@@ -1729,21 +1729,21 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2549 ;
   wire [21:0] \$255 ;
   reg \$2550 ;
-  reg [31:0] \$2551 ;
-  reg [31:0] \$2552 ;
-  reg \$2553 ;
-  reg \$2554 ;
-  reg [31:0] \$2555 ;
-  reg [31:0] \$2556 ;
+  reg \$2551 ;
+  reg \$2552 ;
+  reg [31:0] \$2553 ;
+  reg [31:0] \$2554 ;
+  reg \$2555 ;
+  reg \$2556 ;
   reg \$2557 ;
   reg \$2558 ;
-  reg [31:0] \$2559 ;
+  reg \$2559 ;
   wire [21:0] \$256 ;
-  reg [31:0] \$2560 ;
-  reg \$2561 ;
-  reg \$2562 ;
-  reg [31:0] \$2563 ;
-  reg [31:0] \$2564 ;
+  reg \$2560 ;
+  reg [31:0] \$2561 ;
+  reg [31:0] \$2562 ;
+  reg \$2563 ;
+  reg \$2564 ;
   reg \$2565 ;
   reg \$2566 ;
   reg [31:0] \$2567 ;
@@ -1751,34 +1751,162 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2569 ;
   wire [21:0] \$257 ;
   reg \$2570 ;
-  reg [31:0] \$2571 ;
-  reg [31:0] \$2572 ;
-  reg \$2573 ;
-  reg \$2574 ;
-  reg [31:0] \$2575 ;
-  reg [31:0] \$2576 ;
+  reg \$2571 ;
+  reg \$2572 ;
+  reg [31:0] \$2573 ;
+  reg [31:0] \$2574 ;
+  reg \$2575 ;
+  reg \$2576 ;
   reg \$2577 ;
-  reg [2:0] \$2578 ;
-  reg \$2579 ;
+  reg \$2578 ;
+  reg [31:0] \$2579 ;
   wire [22:0] \$258 ;
-  reg [7:0] \$2580 ;
+  reg [31:0] \$2580 ;
   reg \$2581 ;
   reg \$2582 ;
+  reg \$2583 ;
+  reg \$2584 ;
+  reg [31:0] \$2585 ;
+  reg [31:0] \$2586 ;
+  reg \$2587 ;
+  reg \$2588 ;
+  reg \$2589 ;
   wire [15:0] \$259 ;
+  reg \$2590 ;
+  reg [31:0] \$2591 ;
+  reg [31:0] \$2592 ;
+  reg \$2593 ;
+  reg \$2594 ;
+  reg \$2595 ;
+  reg \$2596 ;
+  reg [31:0] \$2597 ;
+  reg [31:0] \$2598 ;
+  reg \$2599 ;
   wire [17:0] \$26 ;
   wire [15:0] \$260 ;
+  reg \$2600 ;
+  reg \$2601 ;
+  reg \$2602 ;
+  reg [31:0] \$2603 ;
+  reg [31:0] \$2604 ;
+  reg \$2605 ;
+  reg \$2606 ;
+  reg \$2607 ;
+  reg \$2608 ;
+  reg \$2609 ;
   wire [15:0] \$261 ;
+  reg \$2610 ;
+  reg [31:0] \$2611 ;
+  reg [31:0] \$2612 ;
+  reg \$2613 ;
+  reg \$2614 ;
+  reg \$2615 ;
+  reg \$2616 ;
+  reg [31:0] \$2617 ;
+  reg [31:0] \$2618 ;
+  reg \$2619 ;
   wire [15:0] \$262 ;
+  reg \$2620 ;
+  reg \$2621 ;
+  reg \$2622 ;
+  reg [31:0] \$2623 ;
+  reg [31:0] \$2624 ;
+  reg \$2625 ;
+  reg \$2626 ;
+  reg \$2627 ;
+  reg \$2628 ;
+  reg [31:0] \$2629 ;
   wire [15:0] \$263 ;
+  reg [31:0] \$2630 ;
+  reg \$2631 ;
+  reg \$2632 ;
+  reg \$2633 ;
+  reg \$2634 ;
+  reg [31:0] \$2635 ;
+  reg [31:0] \$2636 ;
+  reg \$2637 ;
+  reg \$2638 ;
+  reg \$2639 ;
   wire [15:0] \$264 ;
+  reg \$2640 ;
+  reg [31:0] \$2641 ;
+  reg [31:0] \$2642 ;
+  reg \$2643 ;
+  reg \$2644 ;
+  reg \$2645 ;
+  reg \$2646 ;
+  reg [31:0] \$2647 ;
+  reg [31:0] \$2648 ;
+  reg \$2649 ;
   wire [15:0] \$265 ;
+  reg \$2650 ;
+  reg \$2651 ;
+  reg \$2652 ;
+  reg [31:0] \$2653 ;
+  reg [31:0] \$2654 ;
+  reg \$2655 ;
+  reg \$2656 ;
+  reg \$2657 ;
+  reg \$2658 ;
+  reg \$2659 ;
   wire [17:0] \$266 ;
+  reg \$2660 ;
+  reg [31:0] \$2661 ;
+  reg [31:0] \$2662 ;
+  reg \$2663 ;
+  reg \$2664 ;
+  reg \$2665 ;
+  reg \$2666 ;
+  reg [31:0] \$2667 ;
+  reg [31:0] \$2668 ;
+  reg \$2669 ;
   wire [17:0] \$267 ;
+  reg \$2670 ;
+  reg \$2671 ;
+  reg \$2672 ;
+  reg [31:0] \$2673 ;
+  reg [31:0] \$2674 ;
+  reg \$2675 ;
+  reg \$2676 ;
+  reg \$2677 ;
+  reg \$2678 ;
+  reg [31:0] \$2679 ;
   wire [17:0] \$268 ;
+  reg [31:0] \$2680 ;
+  reg \$2681 ;
+  reg \$2682 ;
+  reg \$2683 ;
+  reg \$2684 ;
+  reg [31:0] \$2685 ;
+  reg [31:0] \$2686 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg \$2689 ;
   wire [17:0] \$269 ;
+  reg \$2690 ;
+  reg [31:0] \$2691 ;
+  reg [31:0] \$2692 ;
+  reg \$2693 ;
+  reg \$2694 ;
+  reg \$2695 ;
+  reg \$2696 ;
+  reg [31:0] \$2697 ;
+  reg [31:0] \$2698 ;
+  reg \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
+  reg \$2700 ;
+  reg \$2701 ;
+  reg \$2702 ;
+  reg [31:0] \$2703 ;
+  reg [31:0] \$2704 ;
+  reg \$2705 ;
+  reg [2:0] \$2706 ;
+  reg \$2707 ;
+  reg [7:0] \$2708 ;
+  reg \$2709 ;
   wire [21:0] \$271 ;
+  reg \$2710 ;
   wire [21:0] \$272 ;
   wire [21:0] \$273 ;
   wire [21:0] \$274 ;
@@ -2808,6 +2936,134 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg first_hop_6 = 1'h0;
   (* keep = "true" *)
   reg first_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_7 = 1'h0;
   input [321:0] i__payload;
   wire [321:0] i__payload;
   wire \i__payload.first ;
@@ -3005,6 +3261,134 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg last_hop_6 = 1'h0;
   (* keep = "true" *)
   reg last_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_7 = 1'h0;
   wire last_row;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
@@ -5353,6 +5737,134 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg v_hop_6 = 1'h0;
   (* keep = "true" *)
   reg v_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
   assign \$1  = i__payload[321] & busy;
@@ -6641,14 +7153,14 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   assign \$1854  = \$1271 [14:0] + \$1273 [14:0];
   assign \$1855  = \$1275 [14:0] + \$1278 [14:0];
   assign \$1857  = $signed(mac_7_7_lo5) + $signed({ 1'h0, \$1856  });
-  assign \$1858  = v4 & last4;
-  assign \$1859  = v4 & last4;
-  assign \$1860  = v4 & last4;
-  assign \$1861  = v4 & last4;
-  assign \$1862  = v4 & last4;
-  assign \$1863  = v4 & last4;
-  assign \$1864  = v4 & last4;
-  assign \$1865  = v4 & last4;
+  assign \$1858  = v3 & last3;
+  assign \$1859  = v3 & last3;
+  assign \$1860  = v3 & last3;
+  assign \$1861  = v3 & last3;
+  assign \$1862  = v3 & last3;
+  assign \$1863  = v3 & last3;
+  assign \$1864  = v3 & last3;
+  assign \$1865  = v3 & last3;
   assign \$1866  = v6 & last6;
   assign \$1867  = row + 1'h1;
   assign \$1868  = accept & i__payload[321];
@@ -8518,703 +9030,1087 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     v_hop_0 <= \$2305 ;
   always @(posedge clk)
-    first_hop_0 <= first4;
+    first_hop_0 <= first3;
   always @(posedge clk)
     last_hop_0 <= \$2306 ;
   always @(posedge clk)
-    v_0_0 <= \$2307 ;
+    v_mid_0_0 <= \$2307 ;
   always @(posedge clk)
-    first_0_0 <= first_hop_0;
+    first_mid_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$2308 ;
+    last_mid_0_0 <= \$2308 ;
   always @(posedge clk)
-    acc_0_0 <= \$2309 ;
+    v_0_0 <= \$2309 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2310 ;
+    first_0_0 <= first_mid_0_0;
   always @(posedge clk)
-    v_0_1 <= \$2311 ;
+    last_0_0 <= \$2310 ;
   always @(posedge clk)
-    first_0_1 <= first_hop_0;
+    acc_0_0 <= \$2311 ;
   always @(posedge clk)
-    last_0_1 <= \$2312 ;
+    shadow_0_0 <= \$2312 ;
   always @(posedge clk)
-    acc_0_1 <= \$2313 ;
+    v_mid_0_1 <= \$2313 ;
   always @(posedge clk)
-    shadow_0_1 <= \$2314 ;
+    first_mid_0_1 <= first_hop_0;
   always @(posedge clk)
-    v_0_2 <= \$2315 ;
+    last_mid_0_1 <= \$2314 ;
   always @(posedge clk)
-    first_0_2 <= first_hop_0;
+    v_0_1 <= \$2315 ;
   always @(posedge clk)
-    last_0_2 <= \$2316 ;
+    first_0_1 <= first_mid_0_1;
   always @(posedge clk)
-    acc_0_2 <= \$2317 ;
+    last_0_1 <= \$2316 ;
   always @(posedge clk)
-    shadow_0_2 <= \$2318 ;
+    acc_0_1 <= \$2317 ;
   always @(posedge clk)
-    v_0_3 <= \$2319 ;
+    shadow_0_1 <= \$2318 ;
   always @(posedge clk)
-    first_0_3 <= first_hop_0;
+    v_mid_0_2 <= \$2319 ;
   always @(posedge clk)
-    last_0_3 <= \$2320 ;
+    first_mid_0_2 <= first_hop_0;
   always @(posedge clk)
-    acc_0_3 <= \$2321 ;
+    last_mid_0_2 <= \$2320 ;
   always @(posedge clk)
-    shadow_0_3 <= \$2322 ;
+    v_0_2 <= \$2321 ;
   always @(posedge clk)
-    v_0_4 <= \$2323 ;
+    first_0_2 <= first_mid_0_2;
   always @(posedge clk)
-    first_0_4 <= first_hop_0;
+    last_0_2 <= \$2322 ;
   always @(posedge clk)
-    last_0_4 <= \$2324 ;
+    acc_0_2 <= \$2323 ;
   always @(posedge clk)
-    acc_0_4 <= \$2325 ;
+    shadow_0_2 <= \$2324 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2326 ;
+    v_mid_0_3 <= \$2325 ;
   always @(posedge clk)
-    v_0_5 <= \$2327 ;
+    first_mid_0_3 <= first_hop_0;
   always @(posedge clk)
-    first_0_5 <= first_hop_0;
+    last_mid_0_3 <= \$2326 ;
   always @(posedge clk)
-    last_0_5 <= \$2328 ;
+    v_0_3 <= \$2327 ;
   always @(posedge clk)
-    acc_0_5 <= \$2329 ;
+    first_0_3 <= first_mid_0_3;
   always @(posedge clk)
-    shadow_0_5 <= \$2330 ;
+    last_0_3 <= \$2328 ;
   always @(posedge clk)
-    v_0_6 <= \$2331 ;
+    acc_0_3 <= \$2329 ;
   always @(posedge clk)
-    first_0_6 <= first_hop_0;
+    shadow_0_3 <= \$2330 ;
   always @(posedge clk)
-    last_0_6 <= \$2332 ;
+    v_mid_0_4 <= \$2331 ;
   always @(posedge clk)
-    acc_0_6 <= \$2333 ;
+    first_mid_0_4 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_6 <= \$2334 ;
+    last_mid_0_4 <= \$2332 ;
   always @(posedge clk)
-    v_0_7 <= \$2335 ;
+    v_0_4 <= \$2333 ;
   always @(posedge clk)
-    first_0_7 <= first_hop_0;
+    first_0_4 <= first_mid_0_4;
   always @(posedge clk)
-    last_0_7 <= \$2336 ;
+    last_0_4 <= \$2334 ;
   always @(posedge clk)
-    acc_0_7 <= \$2337 ;
+    acc_0_4 <= \$2335 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2338 ;
+    shadow_0_4 <= \$2336 ;
   always @(posedge clk)
-    v_hop_1 <= \$2339 ;
+    v_mid_0_5 <= \$2337 ;
   always @(posedge clk)
-    first_hop_1 <= first4;
+    first_mid_0_5 <= first_hop_0;
   always @(posedge clk)
-    last_hop_1 <= \$2340 ;
+    last_mid_0_5 <= \$2338 ;
   always @(posedge clk)
-    v_1_0 <= \$2341 ;
+    v_0_5 <= \$2339 ;
   always @(posedge clk)
-    first_1_0 <= first_hop_1;
+    first_0_5 <= first_mid_0_5;
   always @(posedge clk)
-    last_1_0 <= \$2342 ;
+    last_0_5 <= \$2340 ;
   always @(posedge clk)
-    acc_1_0 <= \$2343 ;
+    acc_0_5 <= \$2341 ;
   always @(posedge clk)
-    shadow_1_0 <= \$2344 ;
+    shadow_0_5 <= \$2342 ;
   always @(posedge clk)
-    v_1_1 <= \$2345 ;
+    v_mid_0_6 <= \$2343 ;
   always @(posedge clk)
-    first_1_1 <= first_hop_1;
+    first_mid_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_1_1 <= \$2346 ;
+    last_mid_0_6 <= \$2344 ;
   always @(posedge clk)
-    acc_1_1 <= \$2347 ;
+    v_0_6 <= \$2345 ;
   always @(posedge clk)
-    shadow_1_1 <= \$2348 ;
+    first_0_6 <= first_mid_0_6;
   always @(posedge clk)
-    v_1_2 <= \$2349 ;
+    last_0_6 <= \$2346 ;
   always @(posedge clk)
-    first_1_2 <= first_hop_1;
+    acc_0_6 <= \$2347 ;
   always @(posedge clk)
-    last_1_2 <= \$2350 ;
+    shadow_0_6 <= \$2348 ;
   always @(posedge clk)
-    acc_1_2 <= \$2351 ;
+    v_mid_0_7 <= \$2349 ;
   always @(posedge clk)
-    shadow_1_2 <= \$2352 ;
+    first_mid_0_7 <= first_hop_0;
   always @(posedge clk)
-    v_1_3 <= \$2353 ;
+    last_mid_0_7 <= \$2350 ;
   always @(posedge clk)
-    first_1_3 <= first_hop_1;
+    v_0_7 <= \$2351 ;
   always @(posedge clk)
-    last_1_3 <= \$2354 ;
+    first_0_7 <= first_mid_0_7;
   always @(posedge clk)
-    acc_1_3 <= \$2355 ;
+    last_0_7 <= \$2352 ;
   always @(posedge clk)
-    shadow_1_3 <= \$2356 ;
+    acc_0_7 <= \$2353 ;
   always @(posedge clk)
-    v_1_4 <= \$2357 ;
+    shadow_0_7 <= \$2354 ;
   always @(posedge clk)
-    first_1_4 <= first_hop_1;
+    v_hop_1 <= \$2355 ;
   always @(posedge clk)
-    last_1_4 <= \$2358 ;
+    first_hop_1 <= first3;
   always @(posedge clk)
-    acc_1_4 <= \$2359 ;
+    last_hop_1 <= \$2356 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2360 ;
+    v_mid_1_0 <= \$2357 ;
   always @(posedge clk)
-    v_1_5 <= \$2361 ;
+    first_mid_1_0 <= first_hop_1;
   always @(posedge clk)
-    first_1_5 <= first_hop_1;
+    last_mid_1_0 <= \$2358 ;
   always @(posedge clk)
-    last_1_5 <= \$2362 ;
+    v_1_0 <= \$2359 ;
   always @(posedge clk)
-    acc_1_5 <= \$2363 ;
+    first_1_0 <= first_mid_1_0;
   always @(posedge clk)
-    shadow_1_5 <= \$2364 ;
+    last_1_0 <= \$2360 ;
   always @(posedge clk)
-    v_1_6 <= \$2365 ;
+    acc_1_0 <= \$2361 ;
   always @(posedge clk)
-    first_1_6 <= first_hop_1;
+    shadow_1_0 <= \$2362 ;
   always @(posedge clk)
-    last_1_6 <= \$2366 ;
+    v_mid_1_1 <= \$2363 ;
   always @(posedge clk)
-    acc_1_6 <= \$2367 ;
+    first_mid_1_1 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_6 <= \$2368 ;
+    last_mid_1_1 <= \$2364 ;
   always @(posedge clk)
-    v_1_7 <= \$2369 ;
+    v_1_1 <= \$2365 ;
   always @(posedge clk)
-    first_1_7 <= first_hop_1;
+    first_1_1 <= first_mid_1_1;
   always @(posedge clk)
-    last_1_7 <= \$2370 ;
+    last_1_1 <= \$2366 ;
   always @(posedge clk)
-    acc_1_7 <= \$2371 ;
+    acc_1_1 <= \$2367 ;
   always @(posedge clk)
-    shadow_1_7 <= \$2372 ;
+    shadow_1_1 <= \$2368 ;
   always @(posedge clk)
-    v_hop_2 <= \$2373 ;
+    v_mid_1_2 <= \$2369 ;
   always @(posedge clk)
-    first_hop_2 <= first4;
+    first_mid_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_hop_2 <= \$2374 ;
+    last_mid_1_2 <= \$2370 ;
   always @(posedge clk)
-    v_2_0 <= \$2375 ;
+    v_1_2 <= \$2371 ;
   always @(posedge clk)
-    first_2_0 <= first_hop_2;
+    first_1_2 <= first_mid_1_2;
   always @(posedge clk)
-    last_2_0 <= \$2376 ;
+    last_1_2 <= \$2372 ;
   always @(posedge clk)
-    acc_2_0 <= \$2377 ;
+    acc_1_2 <= \$2373 ;
   always @(posedge clk)
-    shadow_2_0 <= \$2378 ;
+    shadow_1_2 <= \$2374 ;
   always @(posedge clk)
-    v_2_1 <= \$2379 ;
+    v_mid_1_3 <= \$2375 ;
   always @(posedge clk)
-    first_2_1 <= first_hop_2;
+    first_mid_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_2_1 <= \$2380 ;
+    last_mid_1_3 <= \$2376 ;
   always @(posedge clk)
-    acc_2_1 <= \$2381 ;
+    v_1_3 <= \$2377 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2382 ;
+    first_1_3 <= first_mid_1_3;
   always @(posedge clk)
-    v_2_2 <= \$2383 ;
+    last_1_3 <= \$2378 ;
   always @(posedge clk)
-    first_2_2 <= first_hop_2;
+    acc_1_3 <= \$2379 ;
   always @(posedge clk)
-    last_2_2 <= \$2384 ;
+    shadow_1_3 <= \$2380 ;
   always @(posedge clk)
-    acc_2_2 <= \$2385 ;
+    v_mid_1_4 <= \$2381 ;
   always @(posedge clk)
-    shadow_2_2 <= \$2386 ;
+    first_mid_1_4 <= first_hop_1;
   always @(posedge clk)
-    v_2_3 <= \$2387 ;
+    last_mid_1_4 <= \$2382 ;
   always @(posedge clk)
-    first_2_3 <= first_hop_2;
+    v_1_4 <= \$2383 ;
   always @(posedge clk)
-    last_2_3 <= \$2388 ;
+    first_1_4 <= first_mid_1_4;
   always @(posedge clk)
-    acc_2_3 <= \$2389 ;
+    last_1_4 <= \$2384 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2390 ;
+    acc_1_4 <= \$2385 ;
   always @(posedge clk)
-    v_2_4 <= \$2391 ;
+    shadow_1_4 <= \$2386 ;
   always @(posedge clk)
-    first_2_4 <= first_hop_2;
+    v_mid_1_5 <= \$2387 ;
   always @(posedge clk)
-    last_2_4 <= \$2392 ;
+    first_mid_1_5 <= first_hop_1;
   always @(posedge clk)
-    acc_2_4 <= \$2393 ;
+    last_mid_1_5 <= \$2388 ;
   always @(posedge clk)
-    shadow_2_4 <= \$2394 ;
+    v_1_5 <= \$2389 ;
   always @(posedge clk)
-    v_2_5 <= \$2395 ;
+    first_1_5 <= first_mid_1_5;
   always @(posedge clk)
-    first_2_5 <= first_hop_2;
+    last_1_5 <= \$2390 ;
   always @(posedge clk)
-    last_2_5 <= \$2396 ;
+    acc_1_5 <= \$2391 ;
   always @(posedge clk)
-    acc_2_5 <= \$2397 ;
+    shadow_1_5 <= \$2392 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2398 ;
+    v_mid_1_6 <= \$2393 ;
   always @(posedge clk)
-    v_2_6 <= \$2399 ;
+    first_mid_1_6 <= first_hop_1;
   always @(posedge clk)
-    first_2_6 <= first_hop_2;
+    last_mid_1_6 <= \$2394 ;
   always @(posedge clk)
-    last_2_6 <= \$2400 ;
+    v_1_6 <= \$2395 ;
   always @(posedge clk)
-    acc_2_6 <= \$2401 ;
+    first_1_6 <= first_mid_1_6;
   always @(posedge clk)
-    shadow_2_6 <= \$2402 ;
+    last_1_6 <= \$2396 ;
   always @(posedge clk)
-    v_2_7 <= \$2403 ;
+    acc_1_6 <= \$2397 ;
   always @(posedge clk)
-    first_2_7 <= first_hop_2;
+    shadow_1_6 <= \$2398 ;
   always @(posedge clk)
-    last_2_7 <= \$2404 ;
+    v_mid_1_7 <= \$2399 ;
   always @(posedge clk)
-    acc_2_7 <= \$2405 ;
+    first_mid_1_7 <= first_hop_1;
   always @(posedge clk)
-    shadow_2_7 <= \$2406 ;
+    last_mid_1_7 <= \$2400 ;
   always @(posedge clk)
-    v_hop_3 <= \$2407 ;
+    v_1_7 <= \$2401 ;
   always @(posedge clk)
-    first_hop_3 <= first4;
+    first_1_7 <= first_mid_1_7;
   always @(posedge clk)
-    last_hop_3 <= \$2408 ;
+    last_1_7 <= \$2402 ;
   always @(posedge clk)
-    v_3_0 <= \$2409 ;
+    acc_1_7 <= \$2403 ;
   always @(posedge clk)
-    first_3_0 <= first_hop_3;
+    shadow_1_7 <= \$2404 ;
   always @(posedge clk)
-    last_3_0 <= \$2410 ;
+    v_hop_2 <= \$2405 ;
   always @(posedge clk)
-    acc_3_0 <= \$2411 ;
+    first_hop_2 <= first3;
   always @(posedge clk)
-    shadow_3_0 <= \$2412 ;
+    last_hop_2 <= \$2406 ;
   always @(posedge clk)
-    v_3_1 <= \$2413 ;
+    v_mid_2_0 <= \$2407 ;
   always @(posedge clk)
-    first_3_1 <= first_hop_3;
+    first_mid_2_0 <= first_hop_2;
   always @(posedge clk)
-    last_3_1 <= \$2414 ;
+    last_mid_2_0 <= \$2408 ;
   always @(posedge clk)
-    acc_3_1 <= \$2415 ;
+    v_2_0 <= \$2409 ;
   always @(posedge clk)
-    shadow_3_1 <= \$2416 ;
+    first_2_0 <= first_mid_2_0;
   always @(posedge clk)
-    v_3_2 <= \$2417 ;
+    last_2_0 <= \$2410 ;
   always @(posedge clk)
-    first_3_2 <= first_hop_3;
+    acc_2_0 <= \$2411 ;
   always @(posedge clk)
-    last_3_2 <= \$2418 ;
+    shadow_2_0 <= \$2412 ;
   always @(posedge clk)
-    acc_3_2 <= \$2419 ;
+    v_mid_2_1 <= \$2413 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2420 ;
+    first_mid_2_1 <= first_hop_2;
   always @(posedge clk)
-    v_3_3 <= \$2421 ;
+    last_mid_2_1 <= \$2414 ;
   always @(posedge clk)
-    first_3_3 <= first_hop_3;
+    v_2_1 <= \$2415 ;
   always @(posedge clk)
-    last_3_3 <= \$2422 ;
+    first_2_1 <= first_mid_2_1;
   always @(posedge clk)
-    acc_3_3 <= \$2423 ;
+    last_2_1 <= \$2416 ;
   always @(posedge clk)
-    shadow_3_3 <= \$2424 ;
+    acc_2_1 <= \$2417 ;
   always @(posedge clk)
-    v_3_4 <= \$2425 ;
+    shadow_2_1 <= \$2418 ;
   always @(posedge clk)
-    first_3_4 <= first_hop_3;
+    v_mid_2_2 <= \$2419 ;
   always @(posedge clk)
-    last_3_4 <= \$2426 ;
+    first_mid_2_2 <= first_hop_2;
   always @(posedge clk)
-    acc_3_4 <= \$2427 ;
+    last_mid_2_2 <= \$2420 ;
   always @(posedge clk)
-    shadow_3_4 <= \$2428 ;
+    v_2_2 <= \$2421 ;
   always @(posedge clk)
-    v_3_5 <= \$2429 ;
+    first_2_2 <= first_mid_2_2;
   always @(posedge clk)
-    first_3_5 <= first_hop_3;
+    last_2_2 <= \$2422 ;
   always @(posedge clk)
-    last_3_5 <= \$2430 ;
+    acc_2_2 <= \$2423 ;
   always @(posedge clk)
-    acc_3_5 <= \$2431 ;
+    shadow_2_2 <= \$2424 ;
   always @(posedge clk)
-    shadow_3_5 <= \$2432 ;
+    v_mid_2_3 <= \$2425 ;
   always @(posedge clk)
-    v_3_6 <= \$2433 ;
+    first_mid_2_3 <= first_hop_2;
   always @(posedge clk)
-    first_3_6 <= first_hop_3;
+    last_mid_2_3 <= \$2426 ;
   always @(posedge clk)
-    last_3_6 <= \$2434 ;
+    v_2_3 <= \$2427 ;
   always @(posedge clk)
-    acc_3_6 <= \$2435 ;
+    first_2_3 <= first_mid_2_3;
   always @(posedge clk)
-    shadow_3_6 <= \$2436 ;
+    last_2_3 <= \$2428 ;
   always @(posedge clk)
-    v_3_7 <= \$2437 ;
+    acc_2_3 <= \$2429 ;
   always @(posedge clk)
-    first_3_7 <= first_hop_3;
+    shadow_2_3 <= \$2430 ;
   always @(posedge clk)
-    last_3_7 <= \$2438 ;
+    v_mid_2_4 <= \$2431 ;
   always @(posedge clk)
-    acc_3_7 <= \$2439 ;
+    first_mid_2_4 <= first_hop_2;
   always @(posedge clk)
-    shadow_3_7 <= \$2440 ;
+    last_mid_2_4 <= \$2432 ;
   always @(posedge clk)
-    v_hop_4 <= \$2441 ;
+    v_2_4 <= \$2433 ;
   always @(posedge clk)
-    first_hop_4 <= first4;
+    first_2_4 <= first_mid_2_4;
   always @(posedge clk)
-    last_hop_4 <= \$2442 ;
+    last_2_4 <= \$2434 ;
   always @(posedge clk)
-    v_4_0 <= \$2443 ;
+    acc_2_4 <= \$2435 ;
   always @(posedge clk)
-    first_4_0 <= first_hop_4;
+    shadow_2_4 <= \$2436 ;
   always @(posedge clk)
-    last_4_0 <= \$2444 ;
+    v_mid_2_5 <= \$2437 ;
   always @(posedge clk)
-    acc_4_0 <= \$2445 ;
+    first_mid_2_5 <= first_hop_2;
   always @(posedge clk)
-    shadow_4_0 <= \$2446 ;
+    last_mid_2_5 <= \$2438 ;
   always @(posedge clk)
-    v_4_1 <= \$2447 ;
+    v_2_5 <= \$2439 ;
   always @(posedge clk)
-    first_4_1 <= first_hop_4;
+    first_2_5 <= first_mid_2_5;
   always @(posedge clk)
-    last_4_1 <= \$2448 ;
+    last_2_5 <= \$2440 ;
   always @(posedge clk)
-    acc_4_1 <= \$2449 ;
+    acc_2_5 <= \$2441 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2450 ;
+    shadow_2_5 <= \$2442 ;
   always @(posedge clk)
-    v_4_2 <= \$2451 ;
+    v_mid_2_6 <= \$2443 ;
   always @(posedge clk)
-    first_4_2 <= first_hop_4;
+    first_mid_2_6 <= first_hop_2;
   always @(posedge clk)
-    last_4_2 <= \$2452 ;
+    last_mid_2_6 <= \$2444 ;
   always @(posedge clk)
-    acc_4_2 <= \$2453 ;
+    v_2_6 <= \$2445 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2454 ;
+    first_2_6 <= first_mid_2_6;
   always @(posedge clk)
-    v_4_3 <= \$2455 ;
+    last_2_6 <= \$2446 ;
   always @(posedge clk)
-    first_4_3 <= first_hop_4;
+    acc_2_6 <= \$2447 ;
   always @(posedge clk)
-    last_4_3 <= \$2456 ;
+    shadow_2_6 <= \$2448 ;
   always @(posedge clk)
-    acc_4_3 <= \$2457 ;
+    v_mid_2_7 <= \$2449 ;
   always @(posedge clk)
-    shadow_4_3 <= \$2458 ;
+    first_mid_2_7 <= first_hop_2;
   always @(posedge clk)
-    v_4_4 <= \$2459 ;
+    last_mid_2_7 <= \$2450 ;
   always @(posedge clk)
-    first_4_4 <= first_hop_4;
+    v_2_7 <= \$2451 ;
   always @(posedge clk)
-    last_4_4 <= \$2460 ;
+    first_2_7 <= first_mid_2_7;
   always @(posedge clk)
-    acc_4_4 <= \$2461 ;
+    last_2_7 <= \$2452 ;
   always @(posedge clk)
-    shadow_4_4 <= \$2462 ;
+    acc_2_7 <= \$2453 ;
   always @(posedge clk)
-    v_4_5 <= \$2463 ;
+    shadow_2_7 <= \$2454 ;
   always @(posedge clk)
-    first_4_5 <= first_hop_4;
+    v_hop_3 <= \$2455 ;
   always @(posedge clk)
-    last_4_5 <= \$2464 ;
+    first_hop_3 <= first3;
   always @(posedge clk)
-    acc_4_5 <= \$2465 ;
+    last_hop_3 <= \$2456 ;
   always @(posedge clk)
-    shadow_4_5 <= \$2466 ;
+    v_mid_3_0 <= \$2457 ;
   always @(posedge clk)
-    v_4_6 <= \$2467 ;
+    first_mid_3_0 <= first_hop_3;
   always @(posedge clk)
-    first_4_6 <= first_hop_4;
+    last_mid_3_0 <= \$2458 ;
   always @(posedge clk)
-    last_4_6 <= \$2468 ;
+    v_3_0 <= \$2459 ;
   always @(posedge clk)
-    acc_4_6 <= \$2469 ;
+    first_3_0 <= first_mid_3_0;
   always @(posedge clk)
-    shadow_4_6 <= \$2470 ;
+    last_3_0 <= \$2460 ;
   always @(posedge clk)
-    v_4_7 <= \$2471 ;
+    acc_3_0 <= \$2461 ;
   always @(posedge clk)
-    first_4_7 <= first_hop_4;
+    shadow_3_0 <= \$2462 ;
   always @(posedge clk)
-    last_4_7 <= \$2472 ;
+    v_mid_3_1 <= \$2463 ;
   always @(posedge clk)
-    acc_4_7 <= \$2473 ;
+    first_mid_3_1 <= first_hop_3;
   always @(posedge clk)
-    shadow_4_7 <= \$2474 ;
+    last_mid_3_1 <= \$2464 ;
   always @(posedge clk)
-    v_hop_5 <= \$2475 ;
+    v_3_1 <= \$2465 ;
   always @(posedge clk)
-    first_hop_5 <= first4;
+    first_3_1 <= first_mid_3_1;
   always @(posedge clk)
-    last_hop_5 <= \$2476 ;
+    last_3_1 <= \$2466 ;
   always @(posedge clk)
-    v_5_0 <= \$2477 ;
+    acc_3_1 <= \$2467 ;
   always @(posedge clk)
-    first_5_0 <= first_hop_5;
+    shadow_3_1 <= \$2468 ;
   always @(posedge clk)
-    last_5_0 <= \$2478 ;
+    v_mid_3_2 <= \$2469 ;
   always @(posedge clk)
-    acc_5_0 <= \$2479 ;
+    first_mid_3_2 <= first_hop_3;
   always @(posedge clk)
-    shadow_5_0 <= \$2480 ;
+    last_mid_3_2 <= \$2470 ;
   always @(posedge clk)
-    v_5_1 <= \$2481 ;
+    v_3_2 <= \$2471 ;
   always @(posedge clk)
-    first_5_1 <= first_hop_5;
+    first_3_2 <= first_mid_3_2;
   always @(posedge clk)
-    last_5_1 <= \$2482 ;
+    last_3_2 <= \$2472 ;
   always @(posedge clk)
-    acc_5_1 <= \$2483 ;
+    acc_3_2 <= \$2473 ;
   always @(posedge clk)
-    shadow_5_1 <= \$2484 ;
+    shadow_3_2 <= \$2474 ;
   always @(posedge clk)
-    v_5_2 <= \$2485 ;
+    v_mid_3_3 <= \$2475 ;
   always @(posedge clk)
-    first_5_2 <= first_hop_5;
+    first_mid_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_5_2 <= \$2486 ;
+    last_mid_3_3 <= \$2476 ;
   always @(posedge clk)
-    acc_5_2 <= \$2487 ;
+    v_3_3 <= \$2477 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2488 ;
+    first_3_3 <= first_mid_3_3;
   always @(posedge clk)
-    v_5_3 <= \$2489 ;
+    last_3_3 <= \$2478 ;
   always @(posedge clk)
-    first_5_3 <= first_hop_5;
+    acc_3_3 <= \$2479 ;
   always @(posedge clk)
-    last_5_3 <= \$2490 ;
+    shadow_3_3 <= \$2480 ;
   always @(posedge clk)
-    acc_5_3 <= \$2491 ;
+    v_mid_3_4 <= \$2481 ;
   always @(posedge clk)
-    shadow_5_3 <= \$2492 ;
+    first_mid_3_4 <= first_hop_3;
   always @(posedge clk)
-    v_5_4 <= \$2493 ;
+    last_mid_3_4 <= \$2482 ;
   always @(posedge clk)
-    first_5_4 <= first_hop_5;
+    v_3_4 <= \$2483 ;
   always @(posedge clk)
-    last_5_4 <= \$2494 ;
+    first_3_4 <= first_mid_3_4;
   always @(posedge clk)
-    acc_5_4 <= \$2495 ;
+    last_3_4 <= \$2484 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2496 ;
+    acc_3_4 <= \$2485 ;
   always @(posedge clk)
-    v_5_5 <= \$2497 ;
+    shadow_3_4 <= \$2486 ;
   always @(posedge clk)
-    first_5_5 <= first_hop_5;
+    v_mid_3_5 <= \$2487 ;
   always @(posedge clk)
-    last_5_5 <= \$2498 ;
+    first_mid_3_5 <= first_hop_3;
   always @(posedge clk)
-    acc_5_5 <= \$2499 ;
+    last_mid_3_5 <= \$2488 ;
   always @(posedge clk)
-    shadow_5_5 <= \$2500 ;
+    v_3_5 <= \$2489 ;
   always @(posedge clk)
-    v_5_6 <= \$2501 ;
+    first_3_5 <= first_mid_3_5;
   always @(posedge clk)
-    first_5_6 <= first_hop_5;
+    last_3_5 <= \$2490 ;
   always @(posedge clk)
-    last_5_6 <= \$2502 ;
+    acc_3_5 <= \$2491 ;
   always @(posedge clk)
-    acc_5_6 <= \$2503 ;
+    shadow_3_5 <= \$2492 ;
   always @(posedge clk)
-    shadow_5_6 <= \$2504 ;
+    v_mid_3_6 <= \$2493 ;
   always @(posedge clk)
-    v_5_7 <= \$2505 ;
+    first_mid_3_6 <= first_hop_3;
   always @(posedge clk)
-    first_5_7 <= first_hop_5;
+    last_mid_3_6 <= \$2494 ;
   always @(posedge clk)
-    last_5_7 <= \$2506 ;
+    v_3_6 <= \$2495 ;
   always @(posedge clk)
-    acc_5_7 <= \$2507 ;
+    first_3_6 <= first_mid_3_6;
   always @(posedge clk)
-    shadow_5_7 <= \$2508 ;
+    last_3_6 <= \$2496 ;
   always @(posedge clk)
-    v_hop_6 <= \$2509 ;
+    acc_3_6 <= \$2497 ;
   always @(posedge clk)
-    first_hop_6 <= first4;
+    shadow_3_6 <= \$2498 ;
   always @(posedge clk)
-    last_hop_6 <= \$2510 ;
+    v_mid_3_7 <= \$2499 ;
   always @(posedge clk)
-    v_6_0 <= \$2511 ;
+    first_mid_3_7 <= first_hop_3;
   always @(posedge clk)
-    first_6_0 <= first_hop_6;
+    last_mid_3_7 <= \$2500 ;
   always @(posedge clk)
-    last_6_0 <= \$2512 ;
+    v_3_7 <= \$2501 ;
   always @(posedge clk)
-    acc_6_0 <= \$2513 ;
+    first_3_7 <= first_mid_3_7;
   always @(posedge clk)
-    shadow_6_0 <= \$2514 ;
+    last_3_7 <= \$2502 ;
   always @(posedge clk)
-    v_6_1 <= \$2515 ;
+    acc_3_7 <= \$2503 ;
   always @(posedge clk)
-    first_6_1 <= first_hop_6;
+    shadow_3_7 <= \$2504 ;
   always @(posedge clk)
-    last_6_1 <= \$2516 ;
+    v_hop_4 <= \$2505 ;
   always @(posedge clk)
-    acc_6_1 <= \$2517 ;
+    first_hop_4 <= first3;
   always @(posedge clk)
-    shadow_6_1 <= \$2518 ;
+    last_hop_4 <= \$2506 ;
   always @(posedge clk)
-    v_6_2 <= \$2519 ;
+    v_mid_4_0 <= \$2507 ;
   always @(posedge clk)
-    first_6_2 <= first_hop_6;
+    first_mid_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_6_2 <= \$2520 ;
+    last_mid_4_0 <= \$2508 ;
   always @(posedge clk)
-    acc_6_2 <= \$2521 ;
+    v_4_0 <= \$2509 ;
   always @(posedge clk)
-    shadow_6_2 <= \$2522 ;
+    first_4_0 <= first_mid_4_0;
   always @(posedge clk)
-    v_6_3 <= \$2523 ;
+    last_4_0 <= \$2510 ;
   always @(posedge clk)
-    first_6_3 <= first_hop_6;
+    acc_4_0 <= \$2511 ;
   always @(posedge clk)
-    last_6_3 <= \$2524 ;
+    shadow_4_0 <= \$2512 ;
   always @(posedge clk)
-    acc_6_3 <= \$2525 ;
+    v_mid_4_1 <= \$2513 ;
   always @(posedge clk)
-    shadow_6_3 <= \$2526 ;
+    first_mid_4_1 <= first_hop_4;
   always @(posedge clk)
-    v_6_4 <= \$2527 ;
+    last_mid_4_1 <= \$2514 ;
   always @(posedge clk)
-    first_6_4 <= first_hop_6;
+    v_4_1 <= \$2515 ;
   always @(posedge clk)
-    last_6_4 <= \$2528 ;
+    first_4_1 <= first_mid_4_1;
   always @(posedge clk)
-    acc_6_4 <= \$2529 ;
+    last_4_1 <= \$2516 ;
   always @(posedge clk)
-    shadow_6_4 <= \$2530 ;
+    acc_4_1 <= \$2517 ;
   always @(posedge clk)
-    v_6_5 <= \$2531 ;
+    shadow_4_1 <= \$2518 ;
   always @(posedge clk)
-    first_6_5 <= first_hop_6;
+    v_mid_4_2 <= \$2519 ;
   always @(posedge clk)
-    last_6_5 <= \$2532 ;
+    first_mid_4_2 <= first_hop_4;
   always @(posedge clk)
-    acc_6_5 <= \$2533 ;
+    last_mid_4_2 <= \$2520 ;
   always @(posedge clk)
-    shadow_6_5 <= \$2534 ;
+    v_4_2 <= \$2521 ;
   always @(posedge clk)
-    v_6_6 <= \$2535 ;
+    first_4_2 <= first_mid_4_2;
   always @(posedge clk)
-    first_6_6 <= first_hop_6;
+    last_4_2 <= \$2522 ;
   always @(posedge clk)
-    last_6_6 <= \$2536 ;
+    acc_4_2 <= \$2523 ;
   always @(posedge clk)
-    acc_6_6 <= \$2537 ;
+    shadow_4_2 <= \$2524 ;
   always @(posedge clk)
-    shadow_6_6 <= \$2538 ;
+    v_mid_4_3 <= \$2525 ;
   always @(posedge clk)
-    v_6_7 <= \$2539 ;
+    first_mid_4_3 <= first_hop_4;
   always @(posedge clk)
-    first_6_7 <= first_hop_6;
+    last_mid_4_3 <= \$2526 ;
   always @(posedge clk)
-    last_6_7 <= \$2540 ;
+    v_4_3 <= \$2527 ;
   always @(posedge clk)
-    acc_6_7 <= \$2541 ;
+    first_4_3 <= first_mid_4_3;
   always @(posedge clk)
-    shadow_6_7 <= \$2542 ;
+    last_4_3 <= \$2528 ;
   always @(posedge clk)
-    v_hop_7 <= \$2543 ;
+    acc_4_3 <= \$2529 ;
   always @(posedge clk)
-    first_hop_7 <= first4;
+    shadow_4_3 <= \$2530 ;
   always @(posedge clk)
-    last_hop_7 <= \$2544 ;
+    v_mid_4_4 <= \$2531 ;
   always @(posedge clk)
-    v_7_0 <= \$2545 ;
+    first_mid_4_4 <= first_hop_4;
   always @(posedge clk)
-    first_7_0 <= first_hop_7;
+    last_mid_4_4 <= \$2532 ;
   always @(posedge clk)
-    last_7_0 <= \$2546 ;
+    v_4_4 <= \$2533 ;
   always @(posedge clk)
-    acc_7_0 <= \$2547 ;
+    first_4_4 <= first_mid_4_4;
   always @(posedge clk)
-    shadow_7_0 <= \$2548 ;
+    last_4_4 <= \$2534 ;
   always @(posedge clk)
-    v_7_1 <= \$2549 ;
+    acc_4_4 <= \$2535 ;
   always @(posedge clk)
-    first_7_1 <= first_hop_7;
+    shadow_4_4 <= \$2536 ;
   always @(posedge clk)
-    last_7_1 <= \$2550 ;
+    v_mid_4_5 <= \$2537 ;
   always @(posedge clk)
-    acc_7_1 <= \$2551 ;
+    first_mid_4_5 <= first_hop_4;
   always @(posedge clk)
-    shadow_7_1 <= \$2552 ;
+    last_mid_4_5 <= \$2538 ;
   always @(posedge clk)
-    v_7_2 <= \$2553 ;
+    v_4_5 <= \$2539 ;
   always @(posedge clk)
-    first_7_2 <= first_hop_7;
+    first_4_5 <= first_mid_4_5;
   always @(posedge clk)
-    last_7_2 <= \$2554 ;
+    last_4_5 <= \$2540 ;
   always @(posedge clk)
-    acc_7_2 <= \$2555 ;
+    acc_4_5 <= \$2541 ;
   always @(posedge clk)
-    shadow_7_2 <= \$2556 ;
+    shadow_4_5 <= \$2542 ;
   always @(posedge clk)
-    v_7_3 <= \$2557 ;
+    v_mid_4_6 <= \$2543 ;
   always @(posedge clk)
-    first_7_3 <= first_hop_7;
+    first_mid_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_7_3 <= \$2558 ;
+    last_mid_4_6 <= \$2544 ;
   always @(posedge clk)
-    acc_7_3 <= \$2559 ;
+    v_4_6 <= \$2545 ;
   always @(posedge clk)
-    shadow_7_3 <= \$2560 ;
+    first_4_6 <= first_mid_4_6;
   always @(posedge clk)
-    v_7_4 <= \$2561 ;
+    last_4_6 <= \$2546 ;
   always @(posedge clk)
-    first_7_4 <= first_hop_7;
+    acc_4_6 <= \$2547 ;
   always @(posedge clk)
-    last_7_4 <= \$2562 ;
+    shadow_4_6 <= \$2548 ;
   always @(posedge clk)
-    acc_7_4 <= \$2563 ;
+    v_mid_4_7 <= \$2549 ;
   always @(posedge clk)
-    shadow_7_4 <= \$2564 ;
+    first_mid_4_7 <= first_hop_4;
   always @(posedge clk)
-    v_7_5 <= \$2565 ;
+    last_mid_4_7 <= \$2550 ;
   always @(posedge clk)
-    first_7_5 <= first_hop_7;
+    v_4_7 <= \$2551 ;
   always @(posedge clk)
-    last_7_5 <= \$2566 ;
+    first_4_7 <= first_mid_4_7;
   always @(posedge clk)
-    acc_7_5 <= \$2567 ;
+    last_4_7 <= \$2552 ;
   always @(posedge clk)
-    shadow_7_5 <= \$2568 ;
+    acc_4_7 <= \$2553 ;
   always @(posedge clk)
-    v_7_6 <= \$2569 ;
+    shadow_4_7 <= \$2554 ;
   always @(posedge clk)
-    first_7_6 <= first_hop_7;
+    v_hop_5 <= \$2555 ;
   always @(posedge clk)
-    last_7_6 <= \$2570 ;
+    first_hop_5 <= first3;
   always @(posedge clk)
-    acc_7_6 <= \$2571 ;
+    last_hop_5 <= \$2556 ;
   always @(posedge clk)
-    shadow_7_6 <= \$2572 ;
+    v_mid_5_0 <= \$2557 ;
   always @(posedge clk)
-    v_7_7 <= \$2573 ;
+    first_mid_5_0 <= first_hop_5;
   always @(posedge clk)
-    first_7_7 <= first_hop_7;
+    last_mid_5_0 <= \$2558 ;
   always @(posedge clk)
-    last_7_7 <= \$2574 ;
+    v_5_0 <= \$2559 ;
   always @(posedge clk)
-    acc_7_7 <= \$2575 ;
+    first_5_0 <= first_mid_5_0;
   always @(posedge clk)
-    shadow_7_7 <= \$2576 ;
+    last_5_0 <= \$2560 ;
   always @(posedge clk)
-    o__valid <= \$2577 ;
+    acc_5_0 <= \$2561 ;
   always @(posedge clk)
-    row <= \$2578 ;
+    shadow_5_0 <= \$2562 ;
   always @(posedge clk)
-    busy <= \$2579 ;
+    v_mid_5_1 <= \$2563 ;
   always @(posedge clk)
-    col_out <= \$2580 ;
+    first_mid_5_1 <= first_hop_5;
   always @(posedge clk)
-    wide_out_r <= \$2581 ;
+    last_mid_5_1 <= \$2564 ;
   always @(posedge clk)
-    overflow <= \$2582 ;
+    v_5_1 <= \$2565 ;
+  always @(posedge clk)
+    first_5_1 <= first_mid_5_1;
+  always @(posedge clk)
+    last_5_1 <= \$2566 ;
+  always @(posedge clk)
+    acc_5_1 <= \$2567 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$2568 ;
+  always @(posedge clk)
+    v_mid_5_2 <= \$2569 ;
+  always @(posedge clk)
+    first_mid_5_2 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_2 <= \$2570 ;
+  always @(posedge clk)
+    v_5_2 <= \$2571 ;
+  always @(posedge clk)
+    first_5_2 <= first_mid_5_2;
+  always @(posedge clk)
+    last_5_2 <= \$2572 ;
+  always @(posedge clk)
+    acc_5_2 <= \$2573 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$2574 ;
+  always @(posedge clk)
+    v_mid_5_3 <= \$2575 ;
+  always @(posedge clk)
+    first_mid_5_3 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_3 <= \$2576 ;
+  always @(posedge clk)
+    v_5_3 <= \$2577 ;
+  always @(posedge clk)
+    first_5_3 <= first_mid_5_3;
+  always @(posedge clk)
+    last_5_3 <= \$2578 ;
+  always @(posedge clk)
+    acc_5_3 <= \$2579 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$2580 ;
+  always @(posedge clk)
+    v_mid_5_4 <= \$2581 ;
+  always @(posedge clk)
+    first_mid_5_4 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_4 <= \$2582 ;
+  always @(posedge clk)
+    v_5_4 <= \$2583 ;
+  always @(posedge clk)
+    first_5_4 <= first_mid_5_4;
+  always @(posedge clk)
+    last_5_4 <= \$2584 ;
+  always @(posedge clk)
+    acc_5_4 <= \$2585 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$2586 ;
+  always @(posedge clk)
+    v_mid_5_5 <= \$2587 ;
+  always @(posedge clk)
+    first_mid_5_5 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_5 <= \$2588 ;
+  always @(posedge clk)
+    v_5_5 <= \$2589 ;
+  always @(posedge clk)
+    first_5_5 <= first_mid_5_5;
+  always @(posedge clk)
+    last_5_5 <= \$2590 ;
+  always @(posedge clk)
+    acc_5_5 <= \$2591 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$2592 ;
+  always @(posedge clk)
+    v_mid_5_6 <= \$2593 ;
+  always @(posedge clk)
+    first_mid_5_6 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_6 <= \$2594 ;
+  always @(posedge clk)
+    v_5_6 <= \$2595 ;
+  always @(posedge clk)
+    first_5_6 <= first_mid_5_6;
+  always @(posedge clk)
+    last_5_6 <= \$2596 ;
+  always @(posedge clk)
+    acc_5_6 <= \$2597 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$2598 ;
+  always @(posedge clk)
+    v_mid_5_7 <= \$2599 ;
+  always @(posedge clk)
+    first_mid_5_7 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_7 <= \$2600 ;
+  always @(posedge clk)
+    v_5_7 <= \$2601 ;
+  always @(posedge clk)
+    first_5_7 <= first_mid_5_7;
+  always @(posedge clk)
+    last_5_7 <= \$2602 ;
+  always @(posedge clk)
+    acc_5_7 <= \$2603 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$2604 ;
+  always @(posedge clk)
+    v_hop_6 <= \$2605 ;
+  always @(posedge clk)
+    first_hop_6 <= first3;
+  always @(posedge clk)
+    last_hop_6 <= \$2606 ;
+  always @(posedge clk)
+    v_mid_6_0 <= \$2607 ;
+  always @(posedge clk)
+    first_mid_6_0 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_0 <= \$2608 ;
+  always @(posedge clk)
+    v_6_0 <= \$2609 ;
+  always @(posedge clk)
+    first_6_0 <= first_mid_6_0;
+  always @(posedge clk)
+    last_6_0 <= \$2610 ;
+  always @(posedge clk)
+    acc_6_0 <= \$2611 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$2612 ;
+  always @(posedge clk)
+    v_mid_6_1 <= \$2613 ;
+  always @(posedge clk)
+    first_mid_6_1 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_1 <= \$2614 ;
+  always @(posedge clk)
+    v_6_1 <= \$2615 ;
+  always @(posedge clk)
+    first_6_1 <= first_mid_6_1;
+  always @(posedge clk)
+    last_6_1 <= \$2616 ;
+  always @(posedge clk)
+    acc_6_1 <= \$2617 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$2618 ;
+  always @(posedge clk)
+    v_mid_6_2 <= \$2619 ;
+  always @(posedge clk)
+    first_mid_6_2 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_2 <= \$2620 ;
+  always @(posedge clk)
+    v_6_2 <= \$2621 ;
+  always @(posedge clk)
+    first_6_2 <= first_mid_6_2;
+  always @(posedge clk)
+    last_6_2 <= \$2622 ;
+  always @(posedge clk)
+    acc_6_2 <= \$2623 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$2624 ;
+  always @(posedge clk)
+    v_mid_6_3 <= \$2625 ;
+  always @(posedge clk)
+    first_mid_6_3 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_3 <= \$2626 ;
+  always @(posedge clk)
+    v_6_3 <= \$2627 ;
+  always @(posedge clk)
+    first_6_3 <= first_mid_6_3;
+  always @(posedge clk)
+    last_6_3 <= \$2628 ;
+  always @(posedge clk)
+    acc_6_3 <= \$2629 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$2630 ;
+  always @(posedge clk)
+    v_mid_6_4 <= \$2631 ;
+  always @(posedge clk)
+    first_mid_6_4 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_4 <= \$2632 ;
+  always @(posedge clk)
+    v_6_4 <= \$2633 ;
+  always @(posedge clk)
+    first_6_4 <= first_mid_6_4;
+  always @(posedge clk)
+    last_6_4 <= \$2634 ;
+  always @(posedge clk)
+    acc_6_4 <= \$2635 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$2636 ;
+  always @(posedge clk)
+    v_mid_6_5 <= \$2637 ;
+  always @(posedge clk)
+    first_mid_6_5 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_5 <= \$2638 ;
+  always @(posedge clk)
+    v_6_5 <= \$2639 ;
+  always @(posedge clk)
+    first_6_5 <= first_mid_6_5;
+  always @(posedge clk)
+    last_6_5 <= \$2640 ;
+  always @(posedge clk)
+    acc_6_5 <= \$2641 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$2642 ;
+  always @(posedge clk)
+    v_mid_6_6 <= \$2643 ;
+  always @(posedge clk)
+    first_mid_6_6 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_6 <= \$2644 ;
+  always @(posedge clk)
+    v_6_6 <= \$2645 ;
+  always @(posedge clk)
+    first_6_6 <= first_mid_6_6;
+  always @(posedge clk)
+    last_6_6 <= \$2646 ;
+  always @(posedge clk)
+    acc_6_6 <= \$2647 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$2648 ;
+  always @(posedge clk)
+    v_mid_6_7 <= \$2649 ;
+  always @(posedge clk)
+    first_mid_6_7 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_7 <= \$2650 ;
+  always @(posedge clk)
+    v_6_7 <= \$2651 ;
+  always @(posedge clk)
+    first_6_7 <= first_mid_6_7;
+  always @(posedge clk)
+    last_6_7 <= \$2652 ;
+  always @(posedge clk)
+    acc_6_7 <= \$2653 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$2654 ;
+  always @(posedge clk)
+    v_hop_7 <= \$2655 ;
+  always @(posedge clk)
+    first_hop_7 <= first3;
+  always @(posedge clk)
+    last_hop_7 <= \$2656 ;
+  always @(posedge clk)
+    v_mid_7_0 <= \$2657 ;
+  always @(posedge clk)
+    first_mid_7_0 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_0 <= \$2658 ;
+  always @(posedge clk)
+    v_7_0 <= \$2659 ;
+  always @(posedge clk)
+    first_7_0 <= first_mid_7_0;
+  always @(posedge clk)
+    last_7_0 <= \$2660 ;
+  always @(posedge clk)
+    acc_7_0 <= \$2661 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$2662 ;
+  always @(posedge clk)
+    v_mid_7_1 <= \$2663 ;
+  always @(posedge clk)
+    first_mid_7_1 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_1 <= \$2664 ;
+  always @(posedge clk)
+    v_7_1 <= \$2665 ;
+  always @(posedge clk)
+    first_7_1 <= first_mid_7_1;
+  always @(posedge clk)
+    last_7_1 <= \$2666 ;
+  always @(posedge clk)
+    acc_7_1 <= \$2667 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$2668 ;
+  always @(posedge clk)
+    v_mid_7_2 <= \$2669 ;
+  always @(posedge clk)
+    first_mid_7_2 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_2 <= \$2670 ;
+  always @(posedge clk)
+    v_7_2 <= \$2671 ;
+  always @(posedge clk)
+    first_7_2 <= first_mid_7_2;
+  always @(posedge clk)
+    last_7_2 <= \$2672 ;
+  always @(posedge clk)
+    acc_7_2 <= \$2673 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$2674 ;
+  always @(posedge clk)
+    v_mid_7_3 <= \$2675 ;
+  always @(posedge clk)
+    first_mid_7_3 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_3 <= \$2676 ;
+  always @(posedge clk)
+    v_7_3 <= \$2677 ;
+  always @(posedge clk)
+    first_7_3 <= first_mid_7_3;
+  always @(posedge clk)
+    last_7_3 <= \$2678 ;
+  always @(posedge clk)
+    acc_7_3 <= \$2679 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$2680 ;
+  always @(posedge clk)
+    v_mid_7_4 <= \$2681 ;
+  always @(posedge clk)
+    first_mid_7_4 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_4 <= \$2682 ;
+  always @(posedge clk)
+    v_7_4 <= \$2683 ;
+  always @(posedge clk)
+    first_7_4 <= first_mid_7_4;
+  always @(posedge clk)
+    last_7_4 <= \$2684 ;
+  always @(posedge clk)
+    acc_7_4 <= \$2685 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$2686 ;
+  always @(posedge clk)
+    v_mid_7_5 <= \$2687 ;
+  always @(posedge clk)
+    first_mid_7_5 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_5 <= \$2688 ;
+  always @(posedge clk)
+    v_7_5 <= \$2689 ;
+  always @(posedge clk)
+    first_7_5 <= first_mid_7_5;
+  always @(posedge clk)
+    last_7_5 <= \$2690 ;
+  always @(posedge clk)
+    acc_7_5 <= \$2691 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$2692 ;
+  always @(posedge clk)
+    v_mid_7_6 <= \$2693 ;
+  always @(posedge clk)
+    first_mid_7_6 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_6 <= \$2694 ;
+  always @(posedge clk)
+    v_7_6 <= \$2695 ;
+  always @(posedge clk)
+    first_7_6 <= first_mid_7_6;
+  always @(posedge clk)
+    last_7_6 <= \$2696 ;
+  always @(posedge clk)
+    acc_7_6 <= \$2697 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$2698 ;
+  always @(posedge clk)
+    v_mid_7_7 <= \$2699 ;
+  always @(posedge clk)
+    first_mid_7_7 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_7 <= \$2700 ;
+  always @(posedge clk)
+    v_7_7 <= \$2701 ;
+  always @(posedge clk)
+    first_7_7 <= first_mid_7_7;
+  always @(posedge clk)
+    last_7_7 <= \$2702 ;
+  always @(posedge clk)
+    acc_7_7 <= \$2703 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$2704 ;
+  always @(posedge clk)
+    o__valid <= \$2705 ;
+  always @(posedge clk)
+    row <= \$2706 ;
+  always @(posedge clk)
+    busy <= \$2707 ;
+  always @(posedge clk)
+    col_out <= \$2708 ;
+  always @(posedge clk)
+    wide_out_r <= \$2709 ;
+  always @(posedge clk)
+    overflow <= \$2710 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1902  = accept;
@@ -12044,7 +12940,7 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = v4;
+    \$2305  = v3;
     if (rst) begin
       \$2305  = 1'h0;
     end
@@ -12072,81 +12968,73 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = acc_0_0;
+    \$2309  = v_mid_0_0;
+    if (rst) begin
+      \$2309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2310  = last_mid_0_0;
+    if (rst) begin
+      \$2310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2311  = acc_0_0;
     if (v_0_0) begin
-      \$2309  = \$1283 [31:0];
+      \$2311  = \$1283 [31:0];
     end
     if (rst) begin
-      \$2309  = 32'd0;
+      \$2311  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = shadow_0_0;
+    \$2312  = shadow_0_0;
     if (last_0_0) begin
-      \$2310  = \$1283 [31:0];
+      \$2312  = \$1283 [31:0];
     end else if (o__ready) begin
-      \$2310  = shadow_1_0;
+      \$2312  = shadow_1_0;
     end
     if (rst) begin
-      \$2310  = 32'd0;
+      \$2312  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = v_hop_0;
+    \$2313  = v_hop_0;
     if (rst) begin
-      \$2311  = 1'h0;
+      \$2313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = last_hop_0;
+    \$2314  = last_hop_0;
     if (rst) begin
-      \$2312  = 1'h0;
+      \$2314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = acc_0_1;
-    if (v_0_1) begin
-      \$2313  = \$1285 [31:0];
-    end
-    if (rst) begin
-      \$2313  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = shadow_0_1;
-    if (last_0_1) begin
-      \$2314  = \$1285 [31:0];
-    end else if (o__ready) begin
-      \$2314  = shadow_1_1;
-    end
-    if (rst) begin
-      \$2314  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = v_hop_0;
+    \$2315  = v_mid_0_1;
     if (rst) begin
       \$2315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = last_hop_0;
+    \$2316  = last_mid_0_1;
     if (rst) begin
       \$2316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = acc_0_2;
-    if (v_0_2) begin
-      \$2317  = \$1287 [31:0];
+    \$2317  = acc_0_1;
+    if (v_0_1) begin
+      \$2317  = \$1285 [31:0];
     end
     if (rst) begin
       \$2317  = 32'd0;
@@ -12154,11 +13042,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = shadow_0_2;
-    if (last_0_2) begin
-      \$2318  = \$1287 [31:0];
+    \$2318  = shadow_0_1;
+    if (last_0_1) begin
+      \$2318  = \$1285 [31:0];
     end else if (o__ready) begin
-      \$2318  = shadow_1_2;
+      \$2318  = shadow_1_1;
     end
     if (rst) begin
       \$2318  = 32'd0;
@@ -12180,81 +13068,73 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = acc_0_3;
-    if (v_0_3) begin
-      \$2321  = \$1289 [31:0];
-    end
+    \$2321  = v_mid_0_2;
     if (rst) begin
-      \$2321  = 32'd0;
+      \$2321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = shadow_0_3;
-    if (last_0_3) begin
-      \$2322  = \$1289 [31:0];
+    \$2322  = last_mid_0_2;
+    if (rst) begin
+      \$2322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2323  = acc_0_2;
+    if (v_0_2) begin
+      \$2323  = \$1287 [31:0];
+    end
+    if (rst) begin
+      \$2323  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2324  = shadow_0_2;
+    if (last_0_2) begin
+      \$2324  = \$1287 [31:0];
     end else if (o__ready) begin
-      \$2322  = shadow_1_3;
+      \$2324  = shadow_1_2;
     end
     if (rst) begin
-      \$2322  = 32'd0;
+      \$2324  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = v_hop_0;
+    \$2325  = v_hop_0;
     if (rst) begin
-      \$2323  = 1'h0;
+      \$2325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = last_hop_0;
+    \$2326  = last_hop_0;
     if (rst) begin
-      \$2324  = 1'h0;
+      \$2326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = acc_0_4;
-    if (v_0_4) begin
-      \$2325  = \$1291 [31:0];
-    end
-    if (rst) begin
-      \$2325  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = shadow_0_4;
-    if (last_0_4) begin
-      \$2326  = \$1291 [31:0];
-    end else if (o__ready) begin
-      \$2326  = shadow_1_4;
-    end
-    if (rst) begin
-      \$2326  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = v_hop_0;
+    \$2327  = v_mid_0_3;
     if (rst) begin
       \$2327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = last_hop_0;
+    \$2328  = last_mid_0_3;
     if (rst) begin
       \$2328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = acc_0_5;
-    if (v_0_5) begin
-      \$2329  = \$1293 [31:0];
+    \$2329  = acc_0_3;
+    if (v_0_3) begin
+      \$2329  = \$1289 [31:0];
     end
     if (rst) begin
       \$2329  = 32'd0;
@@ -12262,11 +13142,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = shadow_0_5;
-    if (last_0_5) begin
-      \$2330  = \$1293 [31:0];
+    \$2330  = shadow_0_3;
+    if (last_0_3) begin
+      \$2330  = \$1289 [31:0];
     end else if (o__ready) begin
-      \$2330  = shadow_1_5;
+      \$2330  = shadow_1_3;
     end
     if (rst) begin
       \$2330  = 32'd0;
@@ -12288,131 +13168,123 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = acc_0_6;
-    if (v_0_6) begin
-      \$2333  = \$1295 [31:0];
-    end
+    \$2333  = v_mid_0_4;
     if (rst) begin
-      \$2333  = 32'd0;
+      \$2333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = shadow_0_6;
-    if (last_0_6) begin
-      \$2334  = \$1295 [31:0];
+    \$2334  = last_mid_0_4;
+    if (rst) begin
+      \$2334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2335  = acc_0_4;
+    if (v_0_4) begin
+      \$2335  = \$1291 [31:0];
+    end
+    if (rst) begin
+      \$2335  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2336  = shadow_0_4;
+    if (last_0_4) begin
+      \$2336  = \$1291 [31:0];
     end else if (o__ready) begin
-      \$2334  = shadow_1_6;
+      \$2336  = shadow_1_4;
     end
     if (rst) begin
-      \$2334  = 32'd0;
+      \$2336  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = v_hop_0;
+    \$2337  = v_hop_0;
     if (rst) begin
-      \$2335  = 1'h0;
+      \$2337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = last_hop_0;
+    \$2338  = last_hop_0;
     if (rst) begin
-      \$2336  = 1'h0;
+      \$2338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = acc_0_7;
-    if (v_0_7) begin
-      \$2337  = \$1297 [31:0];
-    end
-    if (rst) begin
-      \$2337  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = shadow_0_7;
-    if (last_0_7) begin
-      \$2338  = \$1297 [31:0];
-    end else if (o__ready) begin
-      \$2338  = shadow_1_7;
-    end
-    if (rst) begin
-      \$2338  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = v4;
+    \$2339  = v_mid_0_5;
     if (rst) begin
       \$2339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \$1859 ;
+    \$2340  = last_mid_0_5;
     if (rst) begin
       \$2340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = v_hop_1;
+    \$2341  = acc_0_5;
+    if (v_0_5) begin
+      \$2341  = \$1293 [31:0];
+    end
     if (rst) begin
-      \$2341  = 1'h0;
+      \$2341  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = last_hop_1;
-    if (rst) begin
-      \$2342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = acc_1_0;
-    if (v_1_0) begin
-      \$2343  = \$1299 [31:0];
-    end
-    if (rst) begin
-      \$2343  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = shadow_1_0;
-    if (last_1_0) begin
-      \$2344  = \$1299 [31:0];
+    \$2342  = shadow_0_5;
+    if (last_0_5) begin
+      \$2342  = \$1293 [31:0];
     end else if (o__ready) begin
-      \$2344  = shadow_2_0;
+      \$2342  = shadow_1_5;
     end
     if (rst) begin
-      \$2344  = 32'd0;
+      \$2342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = v_hop_1;
+    \$2343  = v_hop_0;
+    if (rst) begin
+      \$2343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2344  = last_hop_0;
+    if (rst) begin
+      \$2344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2345  = v_mid_0_6;
     if (rst) begin
       \$2345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = last_hop_1;
+    \$2346  = last_mid_0_6;
     if (rst) begin
       \$2346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = acc_1_1;
-    if (v_1_1) begin
-      \$2347  = \$1301 [31:0];
+    \$2347  = acc_0_6;
+    if (v_0_6) begin
+      \$2347  = \$1295 [31:0];
     end
     if (rst) begin
       \$2347  = 32'd0;
@@ -12420,11 +13292,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = shadow_1_1;
-    if (last_1_1) begin
-      \$2348  = \$1301 [31:0];
+    \$2348  = shadow_0_6;
+    if (last_0_6) begin
+      \$2348  = \$1295 [31:0];
     end else if (o__ready) begin
-      \$2348  = shadow_2_1;
+      \$2348  = shadow_1_6;
     end
     if (rst) begin
       \$2348  = 32'd0;
@@ -12432,74 +13304,66 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = v_hop_1;
+    \$2349  = v_hop_0;
     if (rst) begin
       \$2349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = last_hop_1;
+    \$2350  = last_hop_0;
     if (rst) begin
       \$2350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = acc_1_2;
-    if (v_1_2) begin
-      \$2351  = \$1303 [31:0];
-    end
+    \$2351  = v_mid_0_7;
     if (rst) begin
-      \$2351  = 32'd0;
+      \$2351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = shadow_1_2;
-    if (last_1_2) begin
-      \$2352  = \$1303 [31:0];
+    \$2352  = last_mid_0_7;
+    if (rst) begin
+      \$2352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2353  = acc_0_7;
+    if (v_0_7) begin
+      \$2353  = \$1297 [31:0];
+    end
+    if (rst) begin
+      \$2353  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2354  = shadow_0_7;
+    if (last_0_7) begin
+      \$2354  = \$1297 [31:0];
     end else if (o__ready) begin
-      \$2352  = shadow_2_2;
+      \$2354  = shadow_1_7;
     end
     if (rst) begin
-      \$2352  = 32'd0;
+      \$2354  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = v_hop_1;
+    \$2355  = v3;
     if (rst) begin
-      \$2353  = 1'h0;
+      \$2355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = last_hop_1;
+    \$2356  = \$1859 ;
     if (rst) begin
-      \$2354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = acc_1_3;
-    if (v_1_3) begin
-      \$2355  = \$1305 [31:0];
-    end
-    if (rst) begin
-      \$2355  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = shadow_1_3;
-    if (last_1_3) begin
-      \$2356  = \$1305 [31:0];
-    end else if (o__ready) begin
-      \$2356  = shadow_2_3;
-    end
-    if (rst) begin
-      \$2356  = 32'd0;
+      \$2356  = 1'h0;
     end
   end
   always @* begin
@@ -12518,81 +13382,73 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = acc_1_4;
-    if (v_1_4) begin
-      \$2359  = \$1307 [31:0];
-    end
+    \$2359  = v_mid_1_0;
     if (rst) begin
-      \$2359  = 32'd0;
+      \$2359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = shadow_1_4;
-    if (last_1_4) begin
-      \$2360  = \$1307 [31:0];
+    \$2360  = last_mid_1_0;
+    if (rst) begin
+      \$2360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2361  = acc_1_0;
+    if (v_1_0) begin
+      \$2361  = \$1299 [31:0];
+    end
+    if (rst) begin
+      \$2361  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2362  = shadow_1_0;
+    if (last_1_0) begin
+      \$2362  = \$1299 [31:0];
     end else if (o__ready) begin
-      \$2360  = shadow_2_4;
+      \$2362  = shadow_2_0;
     end
     if (rst) begin
-      \$2360  = 32'd0;
+      \$2362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = v_hop_1;
+    \$2363  = v_hop_1;
     if (rst) begin
-      \$2361  = 1'h0;
+      \$2363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = last_hop_1;
+    \$2364  = last_hop_1;
     if (rst) begin
-      \$2362  = 1'h0;
+      \$2364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = acc_1_5;
-    if (v_1_5) begin
-      \$2363  = \$1309 [31:0];
-    end
-    if (rst) begin
-      \$2363  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = shadow_1_5;
-    if (last_1_5) begin
-      \$2364  = \$1309 [31:0];
-    end else if (o__ready) begin
-      \$2364  = shadow_2_5;
-    end
-    if (rst) begin
-      \$2364  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = v_hop_1;
+    \$2365  = v_mid_1_1;
     if (rst) begin
       \$2365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = last_hop_1;
+    \$2366  = last_mid_1_1;
     if (rst) begin
       \$2366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = acc_1_6;
-    if (v_1_6) begin
-      \$2367  = \$1311 [31:0];
+    \$2367  = acc_1_1;
+    if (v_1_1) begin
+      \$2367  = \$1301 [31:0];
     end
     if (rst) begin
       \$2367  = 32'd0;
@@ -12600,11 +13456,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = shadow_1_6;
-    if (last_1_6) begin
-      \$2368  = \$1311 [31:0];
+    \$2368  = shadow_1_1;
+    if (last_1_1) begin
+      \$2368  = \$1301 [31:0];
     end else if (o__ready) begin
-      \$2368  = shadow_2_6;
+      \$2368  = shadow_2_1;
     end
     if (rst) begin
       \$2368  = 32'd0;
@@ -12626,131 +13482,123 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = acc_1_7;
-    if (v_1_7) begin
-      \$2371  = \$1313 [31:0];
-    end
+    \$2371  = v_mid_1_2;
     if (rst) begin
-      \$2371  = 32'd0;
+      \$2371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = shadow_1_7;
-    if (last_1_7) begin
-      \$2372  = \$1313 [31:0];
+    \$2372  = last_mid_1_2;
+    if (rst) begin
+      \$2372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2373  = acc_1_2;
+    if (v_1_2) begin
+      \$2373  = \$1303 [31:0];
+    end
+    if (rst) begin
+      \$2373  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2374  = shadow_1_2;
+    if (last_1_2) begin
+      \$2374  = \$1303 [31:0];
     end else if (o__ready) begin
-      \$2372  = shadow_2_7;
+      \$2374  = shadow_2_2;
     end
     if (rst) begin
-      \$2372  = 32'd0;
+      \$2374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = v4;
-    if (rst) begin
-      \$2373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = \$1860 ;
-    if (rst) begin
-      \$2374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = v_hop_2;
+    \$2375  = v_hop_1;
     if (rst) begin
       \$2375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = last_hop_2;
+    \$2376  = last_hop_1;
     if (rst) begin
       \$2376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = acc_2_0;
-    if (v_2_0) begin
-      \$2377  = \$1315 [31:0];
-    end
+    \$2377  = v_mid_1_3;
     if (rst) begin
-      \$2377  = 32'd0;
+      \$2377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = shadow_2_0;
-    if (last_2_0) begin
-      \$2378  = \$1315 [31:0];
+    \$2378  = last_mid_1_3;
+    if (rst) begin
+      \$2378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2379  = acc_1_3;
+    if (v_1_3) begin
+      \$2379  = \$1305 [31:0];
+    end
+    if (rst) begin
+      \$2379  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2380  = shadow_1_3;
+    if (last_1_3) begin
+      \$2380  = \$1305 [31:0];
     end else if (o__ready) begin
-      \$2378  = shadow_3_0;
+      \$2380  = shadow_2_3;
     end
     if (rst) begin
-      \$2378  = 32'd0;
+      \$2380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = v_hop_2;
+    \$2381  = v_hop_1;
     if (rst) begin
-      \$2379  = 1'h0;
+      \$2381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = last_hop_2;
+    \$2382  = last_hop_1;
     if (rst) begin
-      \$2380  = 1'h0;
+      \$2382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = acc_2_1;
-    if (v_2_1) begin
-      \$2381  = \$1317 [31:0];
-    end
-    if (rst) begin
-      \$2381  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = shadow_2_1;
-    if (last_2_1) begin
-      \$2382  = \$1317 [31:0];
-    end else if (o__ready) begin
-      \$2382  = shadow_3_1;
-    end
-    if (rst) begin
-      \$2382  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = v_hop_2;
+    \$2383  = v_mid_1_4;
     if (rst) begin
       \$2383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = last_hop_2;
+    \$2384  = last_mid_1_4;
     if (rst) begin
       \$2384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = acc_2_2;
-    if (v_2_2) begin
-      \$2385  = \$1319 [31:0];
+    \$2385  = acc_1_4;
+    if (v_1_4) begin
+      \$2385  = \$1307 [31:0];
     end
     if (rst) begin
       \$2385  = 32'd0;
@@ -12758,11 +13606,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = shadow_2_2;
-    if (last_2_2) begin
-      \$2386  = \$1319 [31:0];
+    \$2386  = shadow_1_4;
+    if (last_1_4) begin
+      \$2386  = \$1307 [31:0];
     end else if (o__ready) begin
-      \$2386  = shadow_3_2;
+      \$2386  = shadow_2_4;
     end
     if (rst) begin
       \$2386  = 32'd0;
@@ -12770,95 +13618,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = v_hop_2;
+    \$2387  = v_hop_1;
     if (rst) begin
       \$2387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = last_hop_2;
+    \$2388  = last_hop_1;
     if (rst) begin
       \$2388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = acc_2_3;
-    if (v_2_3) begin
-      \$2389  = \$1321 [31:0];
-    end
+    \$2389  = v_mid_1_5;
     if (rst) begin
-      \$2389  = 32'd0;
+      \$2389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = shadow_2_3;
-    if (last_2_3) begin
-      \$2390  = \$1321 [31:0];
+    \$2390  = last_mid_1_5;
+    if (rst) begin
+      \$2390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2391  = acc_1_5;
+    if (v_1_5) begin
+      \$2391  = \$1309 [31:0];
+    end
+    if (rst) begin
+      \$2391  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2392  = shadow_1_5;
+    if (last_1_5) begin
+      \$2392  = \$1309 [31:0];
     end else if (o__ready) begin
-      \$2390  = shadow_3_3;
+      \$2392  = shadow_2_5;
     end
     if (rst) begin
-      \$2390  = 32'd0;
+      \$2392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = v_hop_2;
+    \$2393  = v_hop_1;
     if (rst) begin
-      \$2391  = 1'h0;
+      \$2393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = last_hop_2;
+    \$2394  = last_hop_1;
     if (rst) begin
-      \$2392  = 1'h0;
+      \$2394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = acc_2_4;
-    if (v_2_4) begin
-      \$2393  = \$1323 [31:0];
-    end
-    if (rst) begin
-      \$2393  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = shadow_2_4;
-    if (last_2_4) begin
-      \$2394  = \$1323 [31:0];
-    end else if (o__ready) begin
-      \$2394  = shadow_3_4;
-    end
-    if (rst) begin
-      \$2394  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = v_hop_2;
+    \$2395  = v_mid_1_6;
     if (rst) begin
       \$2395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = last_hop_2;
+    \$2396  = last_mid_1_6;
     if (rst) begin
       \$2396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = acc_2_5;
-    if (v_2_5) begin
-      \$2397  = \$1325 [31:0];
+    \$2397  = acc_1_6;
+    if (v_1_6) begin
+      \$2397  = \$1311 [31:0];
     end
     if (rst) begin
       \$2397  = 32'd0;
@@ -12866,11 +13706,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = shadow_2_5;
-    if (last_2_5) begin
-      \$2398  = \$1325 [31:0];
+    \$2398  = shadow_1_6;
+    if (last_1_6) begin
+      \$2398  = \$1311 [31:0];
     end else if (o__ready) begin
-      \$2398  = shadow_3_5;
+      \$2398  = shadow_2_6;
     end
     if (rst) begin
       \$2398  = 32'd0;
@@ -12878,109 +13718,101 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = v_hop_2;
+    \$2399  = v_hop_1;
     if (rst) begin
       \$2399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = last_hop_2;
+    \$2400  = last_hop_1;
     if (rst) begin
       \$2400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = acc_2_6;
-    if (v_2_6) begin
-      \$2401  = \$1327 [31:0];
-    end
+    \$2401  = v_mid_1_7;
     if (rst) begin
-      \$2401  = 32'd0;
+      \$2401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = shadow_2_6;
-    if (last_2_6) begin
-      \$2402  = \$1327 [31:0];
+    \$2402  = last_mid_1_7;
+    if (rst) begin
+      \$2402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2403  = acc_1_7;
+    if (v_1_7) begin
+      \$2403  = \$1313 [31:0];
+    end
+    if (rst) begin
+      \$2403  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2404  = shadow_1_7;
+    if (last_1_7) begin
+      \$2404  = \$1313 [31:0];
     end else if (o__ready) begin
-      \$2402  = shadow_3_6;
+      \$2404  = shadow_2_7;
     end
     if (rst) begin
-      \$2402  = 32'd0;
+      \$2404  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = v_hop_2;
+    \$2405  = v3;
     if (rst) begin
-      \$2403  = 1'h0;
+      \$2405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = last_hop_2;
+    \$2406  = \$1860 ;
     if (rst) begin
-      \$2404  = 1'h0;
+      \$2406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = acc_2_7;
-    if (v_2_7) begin
-      \$2405  = \$1329 [31:0];
-    end
-    if (rst) begin
-      \$2405  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = shadow_2_7;
-    if (last_2_7) begin
-      \$2406  = \$1329 [31:0];
-    end else if (o__ready) begin
-      \$2406  = shadow_3_7;
-    end
-    if (rst) begin
-      \$2406  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = v4;
+    \$2407  = v_hop_2;
     if (rst) begin
       \$2407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \$1861 ;
+    \$2408  = last_hop_2;
     if (rst) begin
       \$2408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = v_hop_3;
+    \$2409  = v_mid_2_0;
     if (rst) begin
       \$2409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = last_hop_3;
+    \$2410  = last_mid_2_0;
     if (rst) begin
       \$2410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = acc_3_0;
-    if (v_3_0) begin
-      \$2411  = \$1331 [31:0];
+    \$2411  = acc_2_0;
+    if (v_2_0) begin
+      \$2411  = \$1315 [31:0];
     end
     if (rst) begin
       \$2411  = 32'd0;
@@ -12988,11 +13820,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = shadow_3_0;
-    if (last_3_0) begin
-      \$2412  = \$1331 [31:0];
+    \$2412  = shadow_2_0;
+    if (last_2_0) begin
+      \$2412  = \$1315 [31:0];
     end else if (o__ready) begin
-      \$2412  = shadow_4_0;
+      \$2412  = shadow_3_0;
     end
     if (rst) begin
       \$2412  = 32'd0;
@@ -13000,95 +13832,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = v_hop_3;
+    \$2413  = v_hop_2;
     if (rst) begin
       \$2413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = last_hop_3;
+    \$2414  = last_hop_2;
     if (rst) begin
       \$2414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = acc_3_1;
-    if (v_3_1) begin
-      \$2415  = \$1333 [31:0];
-    end
+    \$2415  = v_mid_2_1;
     if (rst) begin
-      \$2415  = 32'd0;
+      \$2415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = shadow_3_1;
-    if (last_3_1) begin
-      \$2416  = \$1333 [31:0];
+    \$2416  = last_mid_2_1;
+    if (rst) begin
+      \$2416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2417  = acc_2_1;
+    if (v_2_1) begin
+      \$2417  = \$1317 [31:0];
+    end
+    if (rst) begin
+      \$2417  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2418  = shadow_2_1;
+    if (last_2_1) begin
+      \$2418  = \$1317 [31:0];
     end else if (o__ready) begin
-      \$2416  = shadow_4_1;
+      \$2418  = shadow_3_1;
     end
     if (rst) begin
-      \$2416  = 32'd0;
+      \$2418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = v_hop_3;
+    \$2419  = v_hop_2;
     if (rst) begin
-      \$2417  = 1'h0;
+      \$2419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = last_hop_3;
+    \$2420  = last_hop_2;
     if (rst) begin
-      \$2418  = 1'h0;
+      \$2420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = acc_3_2;
-    if (v_3_2) begin
-      \$2419  = \$1335 [31:0];
-    end
-    if (rst) begin
-      \$2419  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = shadow_3_2;
-    if (last_3_2) begin
-      \$2420  = \$1335 [31:0];
-    end else if (o__ready) begin
-      \$2420  = shadow_4_2;
-    end
-    if (rst) begin
-      \$2420  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = v_hop_3;
+    \$2421  = v_mid_2_2;
     if (rst) begin
       \$2421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = last_hop_3;
+    \$2422  = last_mid_2_2;
     if (rst) begin
       \$2422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = acc_3_3;
-    if (v_3_3) begin
-      \$2423  = \$1337 [31:0];
+    \$2423  = acc_2_2;
+    if (v_2_2) begin
+      \$2423  = \$1319 [31:0];
     end
     if (rst) begin
       \$2423  = 32'd0;
@@ -13096,11 +13920,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = shadow_3_3;
-    if (last_3_3) begin
-      \$2424  = \$1337 [31:0];
+    \$2424  = shadow_2_2;
+    if (last_2_2) begin
+      \$2424  = \$1319 [31:0];
     end else if (o__ready) begin
-      \$2424  = shadow_4_3;
+      \$2424  = shadow_3_2;
     end
     if (rst) begin
       \$2424  = 32'd0;
@@ -13108,95 +13932,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = v_hop_3;
+    \$2425  = v_hop_2;
     if (rst) begin
       \$2425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = last_hop_3;
+    \$2426  = last_hop_2;
     if (rst) begin
       \$2426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = acc_3_4;
-    if (v_3_4) begin
-      \$2427  = \$1339 [31:0];
-    end
+    \$2427  = v_mid_2_3;
     if (rst) begin
-      \$2427  = 32'd0;
+      \$2427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = shadow_3_4;
-    if (last_3_4) begin
-      \$2428  = \$1339 [31:0];
+    \$2428  = last_mid_2_3;
+    if (rst) begin
+      \$2428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2429  = acc_2_3;
+    if (v_2_3) begin
+      \$2429  = \$1321 [31:0];
+    end
+    if (rst) begin
+      \$2429  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2430  = shadow_2_3;
+    if (last_2_3) begin
+      \$2430  = \$1321 [31:0];
     end else if (o__ready) begin
-      \$2428  = shadow_4_4;
+      \$2430  = shadow_3_3;
     end
     if (rst) begin
-      \$2428  = 32'd0;
+      \$2430  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = v_hop_3;
+    \$2431  = v_hop_2;
     if (rst) begin
-      \$2429  = 1'h0;
+      \$2431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = last_hop_3;
+    \$2432  = last_hop_2;
     if (rst) begin
-      \$2430  = 1'h0;
+      \$2432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = acc_3_5;
-    if (v_3_5) begin
-      \$2431  = \$1341 [31:0];
-    end
-    if (rst) begin
-      \$2431  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = shadow_3_5;
-    if (last_3_5) begin
-      \$2432  = \$1341 [31:0];
-    end else if (o__ready) begin
-      \$2432  = shadow_4_5;
-    end
-    if (rst) begin
-      \$2432  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = v_hop_3;
+    \$2433  = v_mid_2_4;
     if (rst) begin
       \$2433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = last_hop_3;
+    \$2434  = last_mid_2_4;
     if (rst) begin
       \$2434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = acc_3_6;
-    if (v_3_6) begin
-      \$2435  = \$1343 [31:0];
+    \$2435  = acc_2_4;
+    if (v_2_4) begin
+      \$2435  = \$1323 [31:0];
     end
     if (rst) begin
       \$2435  = 32'd0;
@@ -13204,11 +14020,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = shadow_3_6;
-    if (last_3_6) begin
-      \$2436  = \$1343 [31:0];
+    \$2436  = shadow_2_4;
+    if (last_2_4) begin
+      \$2436  = \$1323 [31:0];
     end else if (o__ready) begin
-      \$2436  = shadow_4_6;
+      \$2436  = shadow_3_4;
     end
     if (rst) begin
       \$2436  = 32'd0;
@@ -13216,145 +14032,137 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = v_hop_3;
+    \$2437  = v_hop_2;
     if (rst) begin
       \$2437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = last_hop_3;
+    \$2438  = last_hop_2;
     if (rst) begin
       \$2438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = acc_3_7;
-    if (v_3_7) begin
-      \$2439  = \$1345 [31:0];
-    end
+    \$2439  = v_mid_2_5;
     if (rst) begin
-      \$2439  = 32'd0;
+      \$2439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = shadow_3_7;
-    if (last_3_7) begin
-      \$2440  = \$1345 [31:0];
+    \$2440  = last_mid_2_5;
+    if (rst) begin
+      \$2440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2441  = acc_2_5;
+    if (v_2_5) begin
+      \$2441  = \$1325 [31:0];
+    end
+    if (rst) begin
+      \$2441  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2442  = shadow_2_5;
+    if (last_2_5) begin
+      \$2442  = \$1325 [31:0];
     end else if (o__ready) begin
-      \$2440  = shadow_4_7;
+      \$2442  = shadow_3_5;
     end
     if (rst) begin
-      \$2440  = 32'd0;
+      \$2442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = v4;
-    if (rst) begin
-      \$2441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = \$1862 ;
-    if (rst) begin
-      \$2442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = v_hop_4;
+    \$2443  = v_hop_2;
     if (rst) begin
       \$2443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = last_hop_4;
+    \$2444  = last_hop_2;
     if (rst) begin
       \$2444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = acc_4_0;
-    if (v_4_0) begin
-      \$2445  = \$1347 [31:0];
-    end
+    \$2445  = v_mid_2_6;
     if (rst) begin
-      \$2445  = 32'd0;
+      \$2445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = shadow_4_0;
-    if (last_4_0) begin
-      \$2446  = \$1347 [31:0];
+    \$2446  = last_mid_2_6;
+    if (rst) begin
+      \$2446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2447  = acc_2_6;
+    if (v_2_6) begin
+      \$2447  = \$1327 [31:0];
+    end
+    if (rst) begin
+      \$2447  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2448  = shadow_2_6;
+    if (last_2_6) begin
+      \$2448  = \$1327 [31:0];
     end else if (o__ready) begin
-      \$2446  = shadow_5_0;
+      \$2448  = shadow_3_6;
     end
     if (rst) begin
-      \$2446  = 32'd0;
+      \$2448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = v_hop_4;
+    \$2449  = v_hop_2;
     if (rst) begin
-      \$2447  = 1'h0;
+      \$2449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = last_hop_4;
+    \$2450  = last_hop_2;
     if (rst) begin
-      \$2448  = 1'h0;
+      \$2450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = acc_4_1;
-    if (v_4_1) begin
-      \$2449  = \$1349 [31:0];
-    end
-    if (rst) begin
-      \$2449  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = shadow_4_1;
-    if (last_4_1) begin
-      \$2450  = \$1349 [31:0];
-    end else if (o__ready) begin
-      \$2450  = shadow_5_1;
-    end
-    if (rst) begin
-      \$2450  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = v_hop_4;
+    \$2451  = v_mid_2_7;
     if (rst) begin
       \$2451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = last_hop_4;
+    \$2452  = last_mid_2_7;
     if (rst) begin
       \$2452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = acc_4_2;
-    if (v_4_2) begin
-      \$2453  = \$1351 [31:0];
+    \$2453  = acc_2_7;
+    if (v_2_7) begin
+      \$2453  = \$1329 [31:0];
     end
     if (rst) begin
       \$2453  = 32'd0;
@@ -13362,11 +14170,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = shadow_4_2;
-    if (last_4_2) begin
-      \$2454  = \$1351 [31:0];
+    \$2454  = shadow_2_7;
+    if (last_2_7) begin
+      \$2454  = \$1329 [31:0];
     end else if (o__ready) begin
-      \$2454  = shadow_5_2;
+      \$2454  = shadow_3_7;
     end
     if (rst) begin
       \$2454  = 32'd0;
@@ -13374,59 +14182,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = v_hop_4;
+    \$2455  = v3;
     if (rst) begin
       \$2455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = last_hop_4;
+    \$2456  = \$1861 ;
     if (rst) begin
       \$2456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = acc_4_3;
-    if (v_4_3) begin
-      \$2457  = \$1353 [31:0];
-    end
+    \$2457  = v_hop_3;
     if (rst) begin
-      \$2457  = 32'd0;
+      \$2457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = shadow_4_3;
-    if (last_4_3) begin
-      \$2458  = \$1353 [31:0];
-    end else if (o__ready) begin
-      \$2458  = shadow_5_3;
-    end
+    \$2458  = last_hop_3;
     if (rst) begin
-      \$2458  = 32'd0;
+      \$2458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = v_hop_4;
+    \$2459  = v_mid_3_0;
     if (rst) begin
       \$2459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = last_hop_4;
+    \$2460  = last_mid_3_0;
     if (rst) begin
       \$2460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = acc_4_4;
-    if (v_4_4) begin
-      \$2461  = \$1355 [31:0];
+    \$2461  = acc_3_0;
+    if (v_3_0) begin
+      \$2461  = \$1331 [31:0];
     end
     if (rst) begin
       \$2461  = 32'd0;
@@ -13434,11 +14234,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = shadow_4_4;
-    if (last_4_4) begin
-      \$2462  = \$1355 [31:0];
+    \$2462  = shadow_3_0;
+    if (last_3_0) begin
+      \$2462  = \$1331 [31:0];
     end else if (o__ready) begin
-      \$2462  = shadow_5_4;
+      \$2462  = shadow_4_0;
     end
     if (rst) begin
       \$2462  = 32'd0;
@@ -13446,95 +14246,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = v_hop_4;
+    \$2463  = v_hop_3;
     if (rst) begin
       \$2463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = last_hop_4;
+    \$2464  = last_hop_3;
     if (rst) begin
       \$2464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = acc_4_5;
-    if (v_4_5) begin
-      \$2465  = \$1357 [31:0];
-    end
+    \$2465  = v_mid_3_1;
     if (rst) begin
-      \$2465  = 32'd0;
+      \$2465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = shadow_4_5;
-    if (last_4_5) begin
-      \$2466  = \$1357 [31:0];
+    \$2466  = last_mid_3_1;
+    if (rst) begin
+      \$2466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2467  = acc_3_1;
+    if (v_3_1) begin
+      \$2467  = \$1333 [31:0];
+    end
+    if (rst) begin
+      \$2467  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2468  = shadow_3_1;
+    if (last_3_1) begin
+      \$2468  = \$1333 [31:0];
     end else if (o__ready) begin
-      \$2466  = shadow_5_5;
+      \$2468  = shadow_4_1;
     end
     if (rst) begin
-      \$2466  = 32'd0;
+      \$2468  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = v_hop_4;
+    \$2469  = v_hop_3;
     if (rst) begin
-      \$2467  = 1'h0;
+      \$2469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = last_hop_4;
+    \$2470  = last_hop_3;
     if (rst) begin
-      \$2468  = 1'h0;
+      \$2470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = acc_4_6;
-    if (v_4_6) begin
-      \$2469  = \$1359 [31:0];
-    end
-    if (rst) begin
-      \$2469  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = shadow_4_6;
-    if (last_4_6) begin
-      \$2470  = \$1359 [31:0];
-    end else if (o__ready) begin
-      \$2470  = shadow_5_6;
-    end
-    if (rst) begin
-      \$2470  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = v_hop_4;
+    \$2471  = v_mid_3_2;
     if (rst) begin
       \$2471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = last_hop_4;
+    \$2472  = last_mid_3_2;
     if (rst) begin
       \$2472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = acc_4_7;
-    if (v_4_7) begin
-      \$2473  = \$1361 [31:0];
+    \$2473  = acc_3_2;
+    if (v_3_2) begin
+      \$2473  = \$1335 [31:0];
     end
     if (rst) begin
       \$2473  = 32'd0;
@@ -13542,11 +14334,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = shadow_4_7;
-    if (last_4_7) begin
-      \$2474  = \$1361 [31:0];
+    \$2474  = shadow_3_2;
+    if (last_3_2) begin
+      \$2474  = \$1335 [31:0];
     end else if (o__ready) begin
-      \$2474  = shadow_5_7;
+      \$2474  = shadow_4_2;
     end
     if (rst) begin
       \$2474  = 32'd0;
@@ -13554,37 +14346,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = v4;
+    \$2475  = v_hop_3;
     if (rst) begin
       \$2475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = \$1863 ;
+    \$2476  = last_hop_3;
     if (rst) begin
       \$2476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = v_hop_5;
+    \$2477  = v_mid_3_3;
     if (rst) begin
       \$2477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = last_hop_5;
+    \$2478  = last_mid_3_3;
     if (rst) begin
       \$2478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = acc_5_0;
-    if (v_5_0) begin
-      \$2479  = \$1363 [31:0];
+    \$2479  = acc_3_3;
+    if (v_3_3) begin
+      \$2479  = \$1337 [31:0];
     end
     if (rst) begin
       \$2479  = 32'd0;
@@ -13592,11 +14384,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = shadow_5_0;
-    if (last_5_0) begin
-      \$2480  = \$1363 [31:0];
+    \$2480  = shadow_3_3;
+    if (last_3_3) begin
+      \$2480  = \$1337 [31:0];
     end else if (o__ready) begin
-      \$2480  = shadow_6_0;
+      \$2480  = shadow_4_3;
     end
     if (rst) begin
       \$2480  = 32'd0;
@@ -13604,95 +14396,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = v_hop_5;
+    \$2481  = v_hop_3;
     if (rst) begin
       \$2481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = last_hop_5;
+    \$2482  = last_hop_3;
     if (rst) begin
       \$2482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = acc_5_1;
-    if (v_5_1) begin
-      \$2483  = \$1365 [31:0];
-    end
+    \$2483  = v_mid_3_4;
     if (rst) begin
-      \$2483  = 32'd0;
+      \$2483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = shadow_5_1;
-    if (last_5_1) begin
-      \$2484  = \$1365 [31:0];
+    \$2484  = last_mid_3_4;
+    if (rst) begin
+      \$2484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2485  = acc_3_4;
+    if (v_3_4) begin
+      \$2485  = \$1339 [31:0];
+    end
+    if (rst) begin
+      \$2485  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2486  = shadow_3_4;
+    if (last_3_4) begin
+      \$2486  = \$1339 [31:0];
     end else if (o__ready) begin
-      \$2484  = shadow_6_1;
+      \$2486  = shadow_4_4;
     end
     if (rst) begin
-      \$2484  = 32'd0;
+      \$2486  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = v_hop_5;
+    \$2487  = v_hop_3;
     if (rst) begin
-      \$2485  = 1'h0;
+      \$2487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = last_hop_5;
+    \$2488  = last_hop_3;
     if (rst) begin
-      \$2486  = 1'h0;
+      \$2488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = acc_5_2;
-    if (v_5_2) begin
-      \$2487  = \$1367 [31:0];
-    end
-    if (rst) begin
-      \$2487  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = shadow_5_2;
-    if (last_5_2) begin
-      \$2488  = \$1367 [31:0];
-    end else if (o__ready) begin
-      \$2488  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2488  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = v_hop_5;
+    \$2489  = v_mid_3_5;
     if (rst) begin
       \$2489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = last_hop_5;
+    \$2490  = last_mid_3_5;
     if (rst) begin
       \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = acc_5_3;
-    if (v_5_3) begin
-      \$2491  = \$1369 [31:0];
+    \$2491  = acc_3_5;
+    if (v_3_5) begin
+      \$2491  = \$1341 [31:0];
     end
     if (rst) begin
       \$2491  = 32'd0;
@@ -13700,11 +14484,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = shadow_5_3;
-    if (last_5_3) begin
-      \$2492  = \$1369 [31:0];
+    \$2492  = shadow_3_5;
+    if (last_3_5) begin
+      \$2492  = \$1341 [31:0];
     end else if (o__ready) begin
-      \$2492  = shadow_6_3;
+      \$2492  = shadow_4_5;
     end
     if (rst) begin
       \$2492  = 32'd0;
@@ -13712,95 +14496,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = v_hop_5;
+    \$2493  = v_hop_3;
     if (rst) begin
       \$2493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = last_hop_5;
+    \$2494  = last_hop_3;
     if (rst) begin
       \$2494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = acc_5_4;
-    if (v_5_4) begin
-      \$2495  = \$1371 [31:0];
-    end
+    \$2495  = v_mid_3_6;
     if (rst) begin
-      \$2495  = 32'd0;
+      \$2495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = shadow_5_4;
-    if (last_5_4) begin
-      \$2496  = \$1371 [31:0];
+    \$2496  = last_mid_3_6;
+    if (rst) begin
+      \$2496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2497  = acc_3_6;
+    if (v_3_6) begin
+      \$2497  = \$1343 [31:0];
+    end
+    if (rst) begin
+      \$2497  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2498  = shadow_3_6;
+    if (last_3_6) begin
+      \$2498  = \$1343 [31:0];
     end else if (o__ready) begin
-      \$2496  = shadow_6_4;
+      \$2498  = shadow_4_6;
     end
     if (rst) begin
-      \$2496  = 32'd0;
+      \$2498  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = v_hop_5;
+    \$2499  = v_hop_3;
     if (rst) begin
-      \$2497  = 1'h0;
+      \$2499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = last_hop_5;
+    \$2500  = last_hop_3;
     if (rst) begin
-      \$2498  = 1'h0;
+      \$2500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = acc_5_5;
-    if (v_5_5) begin
-      \$2499  = \$1373 [31:0];
-    end
-    if (rst) begin
-      \$2499  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = shadow_5_5;
-    if (last_5_5) begin
-      \$2500  = \$1373 [31:0];
-    end else if (o__ready) begin
-      \$2500  = shadow_6_5;
-    end
-    if (rst) begin
-      \$2500  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = v_hop_5;
+    \$2501  = v_mid_3_7;
     if (rst) begin
       \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = last_hop_5;
+    \$2502  = last_mid_3_7;
     if (rst) begin
       \$2502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = acc_5_6;
-    if (v_5_6) begin
-      \$2503  = \$1375 [31:0];
+    \$2503  = acc_3_7;
+    if (v_3_7) begin
+      \$2503  = \$1345 [31:0];
     end
     if (rst) begin
       \$2503  = 32'd0;
@@ -13808,11 +14584,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = shadow_5_6;
-    if (last_5_6) begin
-      \$2504  = \$1375 [31:0];
+    \$2504  = shadow_3_7;
+    if (last_3_7) begin
+      \$2504  = \$1345 [31:0];
     end else if (o__ready) begin
-      \$2504  = shadow_6_6;
+      \$2504  = shadow_4_7;
     end
     if (rst) begin
       \$2504  = 32'd0;
@@ -13820,109 +14596,101 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = v_hop_5;
+    \$2505  = v3;
     if (rst) begin
       \$2505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = last_hop_5;
+    \$2506  = \$1862 ;
     if (rst) begin
       \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = acc_5_7;
-    if (v_5_7) begin
-      \$2507  = \$1377 [31:0];
-    end
+    \$2507  = v_hop_4;
     if (rst) begin
-      \$2507  = 32'd0;
+      \$2507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = shadow_5_7;
-    if (last_5_7) begin
-      \$2508  = \$1377 [31:0];
-    end else if (o__ready) begin
-      \$2508  = shadow_6_7;
-    end
+    \$2508  = last_hop_4;
     if (rst) begin
-      \$2508  = 32'd0;
+      \$2508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = v4;
+    \$2509  = v_mid_4_0;
     if (rst) begin
       \$2509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = \$1864 ;
+    \$2510  = last_mid_4_0;
     if (rst) begin
       \$2510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = v_hop_6;
+    \$2511  = acc_4_0;
+    if (v_4_0) begin
+      \$2511  = \$1347 [31:0];
+    end
     if (rst) begin
-      \$2511  = 1'h0;
+      \$2511  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = last_hop_6;
-    if (rst) begin
-      \$2512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = acc_6_0;
-    if (v_6_0) begin
-      \$2513  = \$1379 [31:0];
-    end
-    if (rst) begin
-      \$2513  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = shadow_6_0;
-    if (last_6_0) begin
-      \$2514  = \$1379 [31:0];
+    \$2512  = shadow_4_0;
+    if (last_4_0) begin
+      \$2512  = \$1347 [31:0];
     end else if (o__ready) begin
-      \$2514  = shadow_7_0;
+      \$2512  = shadow_5_0;
     end
     if (rst) begin
-      \$2514  = 32'd0;
+      \$2512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = v_hop_6;
+    \$2513  = v_hop_4;
+    if (rst) begin
+      \$2513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2514  = last_hop_4;
+    if (rst) begin
+      \$2514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2515  = v_mid_4_1;
     if (rst) begin
       \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = last_hop_6;
+    \$2516  = last_mid_4_1;
     if (rst) begin
       \$2516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = acc_6_1;
-    if (v_6_1) begin
-      \$2517  = \$1381 [31:0];
+    \$2517  = acc_4_1;
+    if (v_4_1) begin
+      \$2517  = \$1349 [31:0];
     end
     if (rst) begin
       \$2517  = 32'd0;
@@ -13930,11 +14698,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = shadow_6_1;
-    if (last_6_1) begin
-      \$2518  = \$1381 [31:0];
+    \$2518  = shadow_4_1;
+    if (last_4_1) begin
+      \$2518  = \$1349 [31:0];
     end else if (o__ready) begin
-      \$2518  = shadow_7_1;
+      \$2518  = shadow_5_1;
     end
     if (rst) begin
       \$2518  = 32'd0;
@@ -13942,95 +14710,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = v_hop_6;
+    \$2519  = v_hop_4;
     if (rst) begin
       \$2519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = last_hop_6;
+    \$2520  = last_hop_4;
     if (rst) begin
       \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = acc_6_2;
-    if (v_6_2) begin
-      \$2521  = \$1383 [31:0];
-    end
+    \$2521  = v_mid_4_2;
     if (rst) begin
-      \$2521  = 32'd0;
+      \$2521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = shadow_6_2;
-    if (last_6_2) begin
-      \$2522  = \$1383 [31:0];
+    \$2522  = last_mid_4_2;
+    if (rst) begin
+      \$2522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2523  = acc_4_2;
+    if (v_4_2) begin
+      \$2523  = \$1351 [31:0];
+    end
+    if (rst) begin
+      \$2523  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2524  = shadow_4_2;
+    if (last_4_2) begin
+      \$2524  = \$1351 [31:0];
     end else if (o__ready) begin
-      \$2522  = shadow_7_2;
+      \$2524  = shadow_5_2;
     end
     if (rst) begin
-      \$2522  = 32'd0;
+      \$2524  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = v_hop_6;
+    \$2525  = v_hop_4;
     if (rst) begin
-      \$2523  = 1'h0;
+      \$2525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = last_hop_6;
+    \$2526  = last_hop_4;
     if (rst) begin
-      \$2524  = 1'h0;
+      \$2526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = acc_6_3;
-    if (v_6_3) begin
-      \$2525  = \$1385 [31:0];
-    end
-    if (rst) begin
-      \$2525  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = shadow_6_3;
-    if (last_6_3) begin
-      \$2526  = \$1385 [31:0];
-    end else if (o__ready) begin
-      \$2526  = shadow_7_3;
-    end
-    if (rst) begin
-      \$2526  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = v_hop_6;
+    \$2527  = v_mid_4_3;
     if (rst) begin
       \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = last_hop_6;
+    \$2528  = last_mid_4_3;
     if (rst) begin
       \$2528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = acc_6_4;
-    if (v_6_4) begin
-      \$2529  = \$1387 [31:0];
+    \$2529  = acc_4_3;
+    if (v_4_3) begin
+      \$2529  = \$1353 [31:0];
     end
     if (rst) begin
       \$2529  = 32'd0;
@@ -14038,11 +14798,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = shadow_6_4;
-    if (last_6_4) begin
-      \$2530  = \$1387 [31:0];
+    \$2530  = shadow_4_3;
+    if (last_4_3) begin
+      \$2530  = \$1353 [31:0];
     end else if (o__ready) begin
-      \$2530  = shadow_7_4;
+      \$2530  = shadow_5_3;
     end
     if (rst) begin
       \$2530  = 32'd0;
@@ -14050,95 +14810,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = v_hop_6;
+    \$2531  = v_hop_4;
     if (rst) begin
       \$2531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = last_hop_6;
+    \$2532  = last_hop_4;
     if (rst) begin
       \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = acc_6_5;
-    if (v_6_5) begin
-      \$2533  = \$1389 [31:0];
-    end
+    \$2533  = v_mid_4_4;
     if (rst) begin
-      \$2533  = 32'd0;
+      \$2533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = shadow_6_5;
-    if (last_6_5) begin
-      \$2534  = \$1389 [31:0];
+    \$2534  = last_mid_4_4;
+    if (rst) begin
+      \$2534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2535  = acc_4_4;
+    if (v_4_4) begin
+      \$2535  = \$1355 [31:0];
+    end
+    if (rst) begin
+      \$2535  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2536  = shadow_4_4;
+    if (last_4_4) begin
+      \$2536  = \$1355 [31:0];
     end else if (o__ready) begin
-      \$2534  = shadow_7_5;
+      \$2536  = shadow_5_4;
     end
     if (rst) begin
-      \$2534  = 32'd0;
+      \$2536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = v_hop_6;
+    \$2537  = v_hop_4;
     if (rst) begin
-      \$2535  = 1'h0;
+      \$2537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = last_hop_6;
+    \$2538  = last_hop_4;
     if (rst) begin
-      \$2536  = 1'h0;
+      \$2538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = acc_6_6;
-    if (v_6_6) begin
-      \$2537  = \$1391 [31:0];
-    end
-    if (rst) begin
-      \$2537  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = shadow_6_6;
-    if (last_6_6) begin
-      \$2538  = \$1391 [31:0];
-    end else if (o__ready) begin
-      \$2538  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2538  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = v_hop_6;
+    \$2539  = v_mid_4_5;
     if (rst) begin
       \$2539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = last_hop_6;
+    \$2540  = last_mid_4_5;
     if (rst) begin
       \$2540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = acc_6_7;
-    if (v_6_7) begin
-      \$2541  = \$1393 [31:0];
+    \$2541  = acc_4_5;
+    if (v_4_5) begin
+      \$2541  = \$1357 [31:0];
     end
     if (rst) begin
       \$2541  = 32'd0;
@@ -14146,11 +14898,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = shadow_6_7;
-    if (last_6_7) begin
-      \$2542  = \$1393 [31:0];
+    \$2542  = shadow_4_5;
+    if (last_4_5) begin
+      \$2542  = \$1357 [31:0];
     end else if (o__ready) begin
-      \$2542  = shadow_7_7;
+      \$2542  = shadow_5_5;
     end
     if (rst) begin
       \$2542  = 32'd0;
@@ -14158,37 +14910,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = v4;
+    \$2543  = v_hop_4;
     if (rst) begin
       \$2543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = \$1865 ;
+    \$2544  = last_hop_4;
     if (rst) begin
       \$2544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = v_hop_7;
+    \$2545  = v_mid_4_6;
     if (rst) begin
       \$2545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = last_hop_7;
+    \$2546  = last_mid_4_6;
     if (rst) begin
       \$2546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = acc_7_0;
-    if (v_7_0) begin
-      \$2547  = \$1395 [31:0];
+    \$2547  = acc_4_6;
+    if (v_4_6) begin
+      \$2547  = \$1359 [31:0];
     end
     if (rst) begin
       \$2547  = 32'd0;
@@ -14196,9 +14948,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = shadow_7_0;
-    if (last_7_0) begin
-      \$2548  = \$1395 [31:0];
+    \$2548  = shadow_4_6;
+    if (last_4_6) begin
+      \$2548  = \$1359 [31:0];
+    end else if (o__ready) begin
+      \$2548  = shadow_5_6;
     end
     if (rst) begin
       \$2548  = 32'd0;
@@ -14206,159 +14960,151 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = v_hop_7;
+    \$2549  = v_hop_4;
     if (rst) begin
       \$2549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = last_hop_7;
+    \$2550  = last_hop_4;
     if (rst) begin
       \$2550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = acc_7_1;
-    if (v_7_1) begin
-      \$2551  = \$1397 [31:0];
-    end
+    \$2551  = v_mid_4_7;
     if (rst) begin
-      \$2551  = 32'd0;
+      \$2551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = shadow_7_1;
-    if (last_7_1) begin
-      \$2552  = \$1397 [31:0];
-    end
+    \$2552  = last_mid_4_7;
     if (rst) begin
-      \$2552  = 32'd0;
+      \$2552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = v_hop_7;
+    \$2553  = acc_4_7;
+    if (v_4_7) begin
+      \$2553  = \$1361 [31:0];
+    end
     if (rst) begin
-      \$2553  = 1'h0;
+      \$2553  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = last_hop_7;
+    \$2554  = shadow_4_7;
+    if (last_4_7) begin
+      \$2554  = \$1361 [31:0];
+    end else if (o__ready) begin
+      \$2554  = shadow_5_7;
+    end
     if (rst) begin
-      \$2554  = 1'h0;
+      \$2554  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = acc_7_2;
-    if (v_7_2) begin
-      \$2555  = \$1399 [31:0];
-    end
+    \$2555  = v3;
     if (rst) begin
-      \$2555  = 32'd0;
+      \$2555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = shadow_7_2;
-    if (last_7_2) begin
-      \$2556  = \$1399 [31:0];
-    end
+    \$2556  = \$1863 ;
     if (rst) begin
-      \$2556  = 32'd0;
+      \$2556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = v_hop_7;
+    \$2557  = v_hop_5;
     if (rst) begin
       \$2557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = last_hop_7;
+    \$2558  = last_hop_5;
     if (rst) begin
       \$2558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = acc_7_3;
-    if (v_7_3) begin
-      \$2559  = \$1401 [31:0];
-    end
+    \$2559  = v_mid_5_0;
     if (rst) begin
-      \$2559  = 32'd0;
+      \$2559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = shadow_7_3;
-    if (last_7_3) begin
-      \$2560  = \$1401 [31:0];
-    end
+    \$2560  = last_mid_5_0;
     if (rst) begin
-      \$2560  = 32'd0;
+      \$2560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = v_hop_7;
+    \$2561  = acc_5_0;
+    if (v_5_0) begin
+      \$2561  = \$1363 [31:0];
+    end
     if (rst) begin
-      \$2561  = 1'h0;
+      \$2561  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = last_hop_7;
+    \$2562  = shadow_5_0;
+    if (last_5_0) begin
+      \$2562  = \$1363 [31:0];
+    end else if (o__ready) begin
+      \$2562  = shadow_6_0;
+    end
     if (rst) begin
-      \$2562  = 1'h0;
+      \$2562  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = acc_7_4;
-    if (v_7_4) begin
-      \$2563  = \$1403 [31:0];
-    end
+    \$2563  = v_hop_5;
     if (rst) begin
-      \$2563  = 32'd0;
+      \$2563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = shadow_7_4;
-    if (last_7_4) begin
-      \$2564  = \$1403 [31:0];
-    end
+    \$2564  = last_hop_5;
     if (rst) begin
-      \$2564  = 32'd0;
+      \$2564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = v_hop_7;
+    \$2565  = v_mid_5_1;
     if (rst) begin
       \$2565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = last_hop_7;
+    \$2566  = last_mid_5_1;
     if (rst) begin
       \$2566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = acc_7_5;
-    if (v_7_5) begin
-      \$2567  = \$1405 [31:0];
+    \$2567  = acc_5_1;
+    if (v_5_1) begin
+      \$2567  = \$1365 [31:0];
     end
     if (rst) begin
       \$2567  = 32'd0;
@@ -14366,9 +15112,11 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = shadow_7_5;
-    if (last_7_5) begin
-      \$2568  = \$1405 [31:0];
+    \$2568  = shadow_5_1;
+    if (last_5_1) begin
+      \$2568  = \$1365 [31:0];
+    end else if (o__ready) begin
+      \$2568  = shadow_6_1;
     end
     if (rst) begin
       \$2568  = 32'd0;
@@ -14376,142 +15124,1186 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = v_hop_7;
+    \$2569  = v_hop_5;
     if (rst) begin
       \$2569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = last_hop_7;
+    \$2570  = last_hop_5;
     if (rst) begin
       \$2570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = acc_7_6;
-    if (v_7_6) begin
-      \$2571  = \$1407 [31:0];
-    end
+    \$2571  = v_mid_5_2;
     if (rst) begin
-      \$2571  = 32'd0;
+      \$2571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = shadow_7_6;
-    if (last_7_6) begin
-      \$2572  = \$1407 [31:0];
-    end
+    \$2572  = last_mid_5_2;
     if (rst) begin
-      \$2572  = 32'd0;
+      \$2572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = v_hop_7;
+    \$2573  = acc_5_2;
+    if (v_5_2) begin
+      \$2573  = \$1367 [31:0];
+    end
     if (rst) begin
-      \$2573  = 1'h0;
+      \$2573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = last_hop_7;
+    \$2574  = shadow_5_2;
+    if (last_5_2) begin
+      \$2574  = \$1367 [31:0];
+    end else if (o__ready) begin
+      \$2574  = shadow_6_2;
+    end
     if (rst) begin
-      \$2574  = 1'h0;
+      \$2574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = acc_7_7;
-    if (v_7_7) begin
-      \$2575  = \$1409 [31:0];
-    end
+    \$2575  = v_hop_5;
     if (rst) begin
-      \$2575  = 32'd0;
+      \$2575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = shadow_7_7;
-    if (last_7_7) begin
-      \$2576  = \$1409 [31:0];
-    end
+    \$2576  = last_hop_5;
     if (rst) begin
-      \$2576  = 32'd0;
+      \$2576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = o__valid;
-    if (\$1866 ) begin
-      \$2577  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2577  = 1'h0;
-      end
-    end
+    \$2577  = v_mid_5_3;
     if (rst) begin
       \$2577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = row;
-    if (\$1866 ) begin
-      \$2578  = 3'h0;
-    end
-    if (drain) begin
-      \$2578  = \$1867 [2:0];
-      if (last_row) begin
-        \$2578  = 3'h0;
-      end
-    end
+    \$2578  = last_mid_5_3;
     if (rst) begin
-      \$2578  = 3'h0;
+      \$2578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2579  = 1'h0;
-      end
-    end
-    if (\$1868 ) begin
-      \$2579  = 1'h1;
+    \$2579  = acc_5_3;
+    if (v_5_3) begin
+      \$2579  = \$1369 [31:0];
     end
     if (rst) begin
-      \$2579  = 1'h0;
+      \$2579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = \$1901 ;
+    \$2580  = shadow_5_3;
+    if (last_5_3) begin
+      \$2580  = \$1369 [31:0];
+    end else if (o__ready) begin
+      \$2580  = shadow_6_3;
+    end
     if (rst) begin
-      \$2580  = 8'h00;
+      \$2580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = wide_out;
+    \$2581  = v_hop_5;
     if (rst) begin
       \$2581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = overflow;
-    if (wide_out_r) begin
-      \$2582  = 1'h1;
-    end else if (clear) begin
-      \$2582  = 1'h0;
-    end
+    \$2582  = last_hop_5;
     if (rst) begin
       \$2582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2583  = v_mid_5_4;
+    if (rst) begin
+      \$2583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2584  = last_mid_5_4;
+    if (rst) begin
+      \$2584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2585  = acc_5_4;
+    if (v_5_4) begin
+      \$2585  = \$1371 [31:0];
+    end
+    if (rst) begin
+      \$2585  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2586  = shadow_5_4;
+    if (last_5_4) begin
+      \$2586  = \$1371 [31:0];
+    end else if (o__ready) begin
+      \$2586  = shadow_6_4;
+    end
+    if (rst) begin
+      \$2586  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2587  = v_hop_5;
+    if (rst) begin
+      \$2587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2588  = last_hop_5;
+    if (rst) begin
+      \$2588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2589  = v_mid_5_5;
+    if (rst) begin
+      \$2589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2590  = last_mid_5_5;
+    if (rst) begin
+      \$2590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2591  = acc_5_5;
+    if (v_5_5) begin
+      \$2591  = \$1373 [31:0];
+    end
+    if (rst) begin
+      \$2591  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2592  = shadow_5_5;
+    if (last_5_5) begin
+      \$2592  = \$1373 [31:0];
+    end else if (o__ready) begin
+      \$2592  = shadow_6_5;
+    end
+    if (rst) begin
+      \$2592  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2593  = v_hop_5;
+    if (rst) begin
+      \$2593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2594  = last_hop_5;
+    if (rst) begin
+      \$2594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2595  = v_mid_5_6;
+    if (rst) begin
+      \$2595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2596  = last_mid_5_6;
+    if (rst) begin
+      \$2596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2597  = acc_5_6;
+    if (v_5_6) begin
+      \$2597  = \$1375 [31:0];
+    end
+    if (rst) begin
+      \$2597  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2598  = shadow_5_6;
+    if (last_5_6) begin
+      \$2598  = \$1375 [31:0];
+    end else if (o__ready) begin
+      \$2598  = shadow_6_6;
+    end
+    if (rst) begin
+      \$2598  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2599  = v_hop_5;
+    if (rst) begin
+      \$2599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2600  = last_hop_5;
+    if (rst) begin
+      \$2600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2601  = v_mid_5_7;
+    if (rst) begin
+      \$2601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2602  = last_mid_5_7;
+    if (rst) begin
+      \$2602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2603  = acc_5_7;
+    if (v_5_7) begin
+      \$2603  = \$1377 [31:0];
+    end
+    if (rst) begin
+      \$2603  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2604  = shadow_5_7;
+    if (last_5_7) begin
+      \$2604  = \$1377 [31:0];
+    end else if (o__ready) begin
+      \$2604  = shadow_6_7;
+    end
+    if (rst) begin
+      \$2604  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2605  = v3;
+    if (rst) begin
+      \$2605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2606  = \$1864 ;
+    if (rst) begin
+      \$2606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2607  = v_hop_6;
+    if (rst) begin
+      \$2607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2608  = last_hop_6;
+    if (rst) begin
+      \$2608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2609  = v_mid_6_0;
+    if (rst) begin
+      \$2609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2610  = last_mid_6_0;
+    if (rst) begin
+      \$2610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2611  = acc_6_0;
+    if (v_6_0) begin
+      \$2611  = \$1379 [31:0];
+    end
+    if (rst) begin
+      \$2611  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2612  = shadow_6_0;
+    if (last_6_0) begin
+      \$2612  = \$1379 [31:0];
+    end else if (o__ready) begin
+      \$2612  = shadow_7_0;
+    end
+    if (rst) begin
+      \$2612  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2613  = v_hop_6;
+    if (rst) begin
+      \$2613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2614  = last_hop_6;
+    if (rst) begin
+      \$2614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2615  = v_mid_6_1;
+    if (rst) begin
+      \$2615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2616  = last_mid_6_1;
+    if (rst) begin
+      \$2616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2617  = acc_6_1;
+    if (v_6_1) begin
+      \$2617  = \$1381 [31:0];
+    end
+    if (rst) begin
+      \$2617  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2618  = shadow_6_1;
+    if (last_6_1) begin
+      \$2618  = \$1381 [31:0];
+    end else if (o__ready) begin
+      \$2618  = shadow_7_1;
+    end
+    if (rst) begin
+      \$2618  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2619  = v_hop_6;
+    if (rst) begin
+      \$2619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2620  = last_hop_6;
+    if (rst) begin
+      \$2620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2621  = v_mid_6_2;
+    if (rst) begin
+      \$2621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2622  = last_mid_6_2;
+    if (rst) begin
+      \$2622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2623  = acc_6_2;
+    if (v_6_2) begin
+      \$2623  = \$1383 [31:0];
+    end
+    if (rst) begin
+      \$2623  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2624  = shadow_6_2;
+    if (last_6_2) begin
+      \$2624  = \$1383 [31:0];
+    end else if (o__ready) begin
+      \$2624  = shadow_7_2;
+    end
+    if (rst) begin
+      \$2624  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2625  = v_hop_6;
+    if (rst) begin
+      \$2625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2626  = last_hop_6;
+    if (rst) begin
+      \$2626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2627  = v_mid_6_3;
+    if (rst) begin
+      \$2627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2628  = last_mid_6_3;
+    if (rst) begin
+      \$2628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2629  = acc_6_3;
+    if (v_6_3) begin
+      \$2629  = \$1385 [31:0];
+    end
+    if (rst) begin
+      \$2629  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2630  = shadow_6_3;
+    if (last_6_3) begin
+      \$2630  = \$1385 [31:0];
+    end else if (o__ready) begin
+      \$2630  = shadow_7_3;
+    end
+    if (rst) begin
+      \$2630  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2631  = v_hop_6;
+    if (rst) begin
+      \$2631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2632  = last_hop_6;
+    if (rst) begin
+      \$2632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2633  = v_mid_6_4;
+    if (rst) begin
+      \$2633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2634  = last_mid_6_4;
+    if (rst) begin
+      \$2634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2635  = acc_6_4;
+    if (v_6_4) begin
+      \$2635  = \$1387 [31:0];
+    end
+    if (rst) begin
+      \$2635  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2636  = shadow_6_4;
+    if (last_6_4) begin
+      \$2636  = \$1387 [31:0];
+    end else if (o__ready) begin
+      \$2636  = shadow_7_4;
+    end
+    if (rst) begin
+      \$2636  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2637  = v_hop_6;
+    if (rst) begin
+      \$2637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2638  = last_hop_6;
+    if (rst) begin
+      \$2638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2639  = v_mid_6_5;
+    if (rst) begin
+      \$2639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2640  = last_mid_6_5;
+    if (rst) begin
+      \$2640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2641  = acc_6_5;
+    if (v_6_5) begin
+      \$2641  = \$1389 [31:0];
+    end
+    if (rst) begin
+      \$2641  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2642  = shadow_6_5;
+    if (last_6_5) begin
+      \$2642  = \$1389 [31:0];
+    end else if (o__ready) begin
+      \$2642  = shadow_7_5;
+    end
+    if (rst) begin
+      \$2642  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2643  = v_hop_6;
+    if (rst) begin
+      \$2643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2644  = last_hop_6;
+    if (rst) begin
+      \$2644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2645  = v_mid_6_6;
+    if (rst) begin
+      \$2645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2646  = last_mid_6_6;
+    if (rst) begin
+      \$2646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2647  = acc_6_6;
+    if (v_6_6) begin
+      \$2647  = \$1391 [31:0];
+    end
+    if (rst) begin
+      \$2647  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2648  = shadow_6_6;
+    if (last_6_6) begin
+      \$2648  = \$1391 [31:0];
+    end else if (o__ready) begin
+      \$2648  = shadow_7_6;
+    end
+    if (rst) begin
+      \$2648  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2649  = v_hop_6;
+    if (rst) begin
+      \$2649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2650  = last_hop_6;
+    if (rst) begin
+      \$2650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2651  = v_mid_6_7;
+    if (rst) begin
+      \$2651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2652  = last_mid_6_7;
+    if (rst) begin
+      \$2652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2653  = acc_6_7;
+    if (v_6_7) begin
+      \$2653  = \$1393 [31:0];
+    end
+    if (rst) begin
+      \$2653  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2654  = shadow_6_7;
+    if (last_6_7) begin
+      \$2654  = \$1393 [31:0];
+    end else if (o__ready) begin
+      \$2654  = shadow_7_7;
+    end
+    if (rst) begin
+      \$2654  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2655  = v3;
+    if (rst) begin
+      \$2655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2656  = \$1865 ;
+    if (rst) begin
+      \$2656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2657  = v_hop_7;
+    if (rst) begin
+      \$2657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2658  = last_hop_7;
+    if (rst) begin
+      \$2658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2659  = v_mid_7_0;
+    if (rst) begin
+      \$2659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2660  = last_mid_7_0;
+    if (rst) begin
+      \$2660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2661  = acc_7_0;
+    if (v_7_0) begin
+      \$2661  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$2661  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2662  = shadow_7_0;
+    if (last_7_0) begin
+      \$2662  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$2662  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2663  = v_hop_7;
+    if (rst) begin
+      \$2663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2664  = last_hop_7;
+    if (rst) begin
+      \$2664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2665  = v_mid_7_1;
+    if (rst) begin
+      \$2665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2666  = last_mid_7_1;
+    if (rst) begin
+      \$2666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2667  = acc_7_1;
+    if (v_7_1) begin
+      \$2667  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$2667  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2668  = shadow_7_1;
+    if (last_7_1) begin
+      \$2668  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$2668  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2669  = v_hop_7;
+    if (rst) begin
+      \$2669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2670  = last_hop_7;
+    if (rst) begin
+      \$2670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2671  = v_mid_7_2;
+    if (rst) begin
+      \$2671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2672  = last_mid_7_2;
+    if (rst) begin
+      \$2672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2673  = acc_7_2;
+    if (v_7_2) begin
+      \$2673  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$2673  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2674  = shadow_7_2;
+    if (last_7_2) begin
+      \$2674  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$2674  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2675  = v_hop_7;
+    if (rst) begin
+      \$2675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2676  = last_hop_7;
+    if (rst) begin
+      \$2676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2677  = v_mid_7_3;
+    if (rst) begin
+      \$2677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2678  = last_mid_7_3;
+    if (rst) begin
+      \$2678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2679  = acc_7_3;
+    if (v_7_3) begin
+      \$2679  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$2679  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2680  = shadow_7_3;
+    if (last_7_3) begin
+      \$2680  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$2680  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2681  = v_hop_7;
+    if (rst) begin
+      \$2681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2682  = last_hop_7;
+    if (rst) begin
+      \$2682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2683  = v_mid_7_4;
+    if (rst) begin
+      \$2683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2684  = last_mid_7_4;
+    if (rst) begin
+      \$2684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2685  = acc_7_4;
+    if (v_7_4) begin
+      \$2685  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$2685  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2686  = shadow_7_4;
+    if (last_7_4) begin
+      \$2686  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$2686  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2687  = v_hop_7;
+    if (rst) begin
+      \$2687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2688  = last_hop_7;
+    if (rst) begin
+      \$2688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2689  = v_mid_7_5;
+    if (rst) begin
+      \$2689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2690  = last_mid_7_5;
+    if (rst) begin
+      \$2690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2691  = acc_7_5;
+    if (v_7_5) begin
+      \$2691  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$2691  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2692  = shadow_7_5;
+    if (last_7_5) begin
+      \$2692  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$2692  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2693  = v_hop_7;
+    if (rst) begin
+      \$2693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2694  = last_hop_7;
+    if (rst) begin
+      \$2694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2695  = v_mid_7_6;
+    if (rst) begin
+      \$2695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2696  = last_mid_7_6;
+    if (rst) begin
+      \$2696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2697  = acc_7_6;
+    if (v_7_6) begin
+      \$2697  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$2697  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2698  = shadow_7_6;
+    if (last_7_6) begin
+      \$2698  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$2698  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2699  = v_hop_7;
+    if (rst) begin
+      \$2699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2700  = last_hop_7;
+    if (rst) begin
+      \$2700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2701  = v_mid_7_7;
+    if (rst) begin
+      \$2701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2702  = last_mid_7_7;
+    if (rst) begin
+      \$2702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2703  = acc_7_7;
+    if (v_7_7) begin
+      \$2703  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$2703  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2704  = shadow_7_7;
+    if (last_7_7) begin
+      \$2704  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$2704  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2705  = o__valid;
+    if (\$1866 ) begin
+      \$2705  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$2705  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$2705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2706  = row;
+    if (\$1866 ) begin
+      \$2706  = 3'h0;
+    end
+    if (drain) begin
+      \$2706  = \$1867 [2:0];
+      if (last_row) begin
+        \$2706  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$2706  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2707  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$2707  = 1'h0;
+      end
+    end
+    if (\$1868 ) begin
+      \$2707  = 1'h1;
+    end
+    if (rst) begin
+      \$2707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2708  = \$1901 ;
+    if (rst) begin
+      \$2708  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2709  = wide_out;
+    if (rst) begin
+      \$2709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2710  = overflow;
+    if (wide_out_r) begin
+      \$2710  = 1'h1;
+    end else if (clear) begin
+      \$2710  = 1'h0;
+    end
+    if (rst) begin
+      \$2710  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];

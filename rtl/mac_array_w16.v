@@ -141,12 +141,12 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire [31:0] \$22 ;
   reg \$220 ;
   reg \$221 ;
-  reg [31:0] \$222 ;
-  reg [31:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg [31:0] \$226 ;
-  reg [31:0] \$227 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg [31:0] \$224 ;
+  reg [31:0] \$225 ;
+  reg \$226 ;
+  reg \$227 ;
   reg \$228 ;
   reg \$229 ;
   wire [32:0] \$23 ;
@@ -154,12 +154,12 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$231 ;
   reg \$232 ;
   reg \$233 ;
-  reg [31:0] \$234 ;
-  reg [31:0] \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg [31:0] \$238 ;
-  reg [31:0] \$239 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [31:0] \$236 ;
+  reg [31:0] \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire [31:0] \$24 ;
   reg \$240 ;
   reg \$241 ;
@@ -167,19 +167,19 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$243 ;
   reg \$244 ;
   reg \$245 ;
-  reg [31:0] \$246 ;
-  reg [31:0] \$247 ;
-  reg \$248 ;
-  reg \$249 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [31:0] \$248 ;
+  reg [31:0] \$249 ;
   wire [32:0] \$25 ;
-  reg [31:0] \$250 ;
-  reg [31:0] \$251 ;
+  reg \$250 ;
+  reg \$251 ;
   reg \$252 ;
   reg \$253 ;
-  reg \$254 ;
-  reg \$255 ;
-  reg [31:0] \$256 ;
-  reg [31:0] \$257 ;
+  reg [31:0] \$254 ;
+  reg [31:0] \$255 ;
+  reg \$256 ;
+  reg \$257 ;
   reg \$258 ;
   reg \$259 ;
   wire [31:0] \$26 ;
@@ -187,21 +187,21 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$261 ;
   reg \$262 ;
   reg \$263 ;
-  reg [31:0] \$264 ;
-  reg [31:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg [31:0] \$268 ;
-  reg [31:0] \$269 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg [31:0] \$266 ;
+  reg [31:0] \$267 ;
+  reg \$268 ;
+  reg \$269 ;
   wire [32:0] \$27 ;
   reg \$270 ;
   reg \$271 ;
-  reg [31:0] \$272 ;
-  reg [31:0] \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg [31:0] \$276 ;
-  reg [31:0] \$277 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg [31:0] \$274 ;
+  reg [31:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
   reg \$278 ;
   reg \$279 ;
   wire [31:0] \$28 ;
@@ -209,19 +209,19 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$281 ;
   reg \$282 ;
   reg \$283 ;
-  reg [31:0] \$284 ;
-  reg [31:0] \$285 ;
-  reg \$286 ;
-  reg \$287 ;
+  reg \$284 ;
+  reg \$285 ;
+  reg [31:0] \$286 ;
+  reg [31:0] \$287 ;
   reg \$288 ;
   reg \$289 ;
   wire [32:0] \$29 ;
-  reg [31:0] \$290 ;
-  reg [31:0] \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg [31:0] \$294 ;
-  reg [31:0] \$295 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [31:0] \$292 ;
+  reg [31:0] \$293 ;
+  reg \$294 ;
+  reg \$295 ;
   reg \$296 ;
   reg \$297 ;
   reg [31:0] \$298 ;
@@ -230,12 +230,12 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire [31:0] \$30 ;
   reg \$300 ;
   reg \$301 ;
-  reg [31:0] \$302 ;
-  reg [31:0] \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg [31:0] \$306 ;
-  reg [31:0] \$307 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg [31:0] \$304 ;
+  reg [31:0] \$305 ;
+  reg \$306 ;
+  reg \$307 ;
   reg \$308 ;
   reg \$309 ;
   wire [32:0] \$31 ;
@@ -243,12 +243,12 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$311 ;
   reg \$312 ;
   reg \$313 ;
-  reg [31:0] \$314 ;
-  reg [31:0] \$315 ;
-  reg \$316 ;
-  reg \$317 ;
-  reg [31:0] \$318 ;
-  reg [31:0] \$319 ;
+  reg \$314 ;
+  reg \$315 ;
+  reg [31:0] \$316 ;
+  reg [31:0] \$317 ;
+  reg \$318 ;
+  reg \$319 ;
   wire [31:0] \$32 ;
   reg \$320 ;
   reg \$321 ;
@@ -258,13 +258,13 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$325 ;
   reg \$326 ;
   reg \$327 ;
-  reg [31:0] \$328 ;
-  reg [31:0] \$329 ;
+  reg \$328 ;
+  reg \$329 ;
   wire [32:0] \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg [31:0] \$332 ;
-  reg [31:0] \$333 ;
+  reg [31:0] \$330 ;
+  reg [31:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
   reg \$334 ;
   reg \$335 ;
   reg [31:0] \$336 ;
@@ -272,12 +272,12 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg \$338 ;
   reg \$339 ;
   wire [31:0] \$34 ;
-  reg [31:0] \$340 ;
-  reg [31:0] \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg [31:0] \$344 ;
-  reg [31:0] \$345 ;
+  reg \$340 ;
+  reg \$341 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg \$344 ;
+  reg \$345 ;
   reg \$346 ;
   reg \$347 ;
   reg [31:0] \$348 ;
@@ -285,19 +285,19 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire [32:0] \$35 ;
   reg \$350 ;
   reg \$351 ;
-  reg [31:0] \$352 ;
-  reg [31:0] \$353 ;
-  reg \$354 ;
-  reg \$355 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg [31:0] \$354 ;
+  reg [31:0] \$355 ;
   reg \$356 ;
   reg \$357 ;
-  reg [31:0] \$358 ;
-  reg [31:0] \$359 ;
+  reg \$358 ;
+  reg \$359 ;
   wire [31:0] \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg [31:0] \$362 ;
-  reg [31:0] \$363 ;
+  reg [31:0] \$360 ;
+  reg [31:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
   reg \$364 ;
   reg \$365 ;
   reg [31:0] \$366 ;
@@ -305,21 +305,21 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg \$368 ;
   reg \$369 ;
   wire [32:0] \$37 ;
-  reg [31:0] \$370 ;
-  reg [31:0] \$371 ;
+  reg \$370 ;
+  reg \$371 ;
   reg \$372 ;
   reg \$373 ;
   reg [31:0] \$374 ;
   reg [31:0] \$375 ;
   reg \$376 ;
   reg \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
+  reg \$378 ;
+  reg \$379 ;
   wire [31:0] \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg [31:0] \$382 ;
-  reg [31:0] \$383 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
+  reg \$382 ;
+  reg \$383 ;
   reg \$384 ;
   reg \$385 ;
   reg [31:0] \$386 ;
@@ -333,27 +333,27 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$393 ;
   reg \$394 ;
   reg \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [31:0] \$398 ;
+  reg [31:0] \$399 ;
   wire [31:0] \$4 ;
   wire [31:0] \$40 ;
-  reg [31:0] \$400 ;
-  reg [31:0] \$401 ;
+  reg \$400 ;
+  reg \$401 ;
   reg \$402 ;
   reg \$403 ;
   reg [31:0] \$404 ;
   reg [31:0] \$405 ;
   reg \$406 ;
   reg \$407 ;
-  reg [31:0] \$408 ;
-  reg [31:0] \$409 ;
+  reg \$408 ;
+  reg \$409 ;
   wire [32:0] \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg [31:0] \$412 ;
-  reg [31:0] \$413 ;
+  reg [31:0] \$410 ;
+  reg [31:0] \$411 ;
+  reg \$412 ;
+  reg \$413 ;
   reg \$414 ;
   reg \$415 ;
   reg [31:0] \$416 ;
@@ -361,14 +361,14 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg \$418 ;
   reg \$419 ;
   wire [31:0] \$42 ;
-  reg [31:0] \$420 ;
-  reg [31:0] \$421 ;
+  reg \$420 ;
+  reg \$421 ;
   reg \$422 ;
   reg \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg [31:0] \$426 ;
-  reg [31:0] \$427 ;
+  reg [31:0] \$424 ;
+  reg [31:0] \$425 ;
+  reg \$426 ;
+  reg \$427 ;
   reg \$428 ;
   reg \$429 ;
   wire [32:0] \$43 ;
@@ -376,12 +376,12 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$431 ;
   reg \$432 ;
   reg \$433 ;
-  reg [31:0] \$434 ;
-  reg [31:0] \$435 ;
-  reg \$436 ;
-  reg \$437 ;
-  reg [31:0] \$438 ;
-  reg [31:0] \$439 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg [31:0] \$436 ;
+  reg [31:0] \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire [31:0] \$44 ;
   reg \$440 ;
   reg \$441 ;
@@ -389,13 +389,13 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$443 ;
   reg \$444 ;
   reg \$445 ;
-  reg [31:0] \$446 ;
-  reg [31:0] \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg [31:0] \$448 ;
+  reg [31:0] \$449 ;
   wire [32:0] \$45 ;
-  reg [31:0] \$450 ;
-  reg [31:0] \$451 ;
+  reg \$450 ;
+  reg \$451 ;
   reg \$452 ;
   reg \$453 ;
   reg [31:0] \$454 ;
@@ -409,21 +409,21 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$461 ;
   reg \$462 ;
   reg \$463 ;
-  reg [31:0] \$464 ;
-  reg [31:0] \$465 ;
-  reg \$466 ;
-  reg \$467 ;
-  reg [31:0] \$468 ;
-  reg [31:0] \$469 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg [31:0] \$466 ;
+  reg [31:0] \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire [32:0] \$47 ;
   reg \$470 ;
   reg \$471 ;
-  reg [31:0] \$472 ;
-  reg [31:0] \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  reg [31:0] \$476 ;
-  reg [31:0] \$477 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg [31:0] \$474 ;
+  reg [31:0] \$475 ;
+  reg \$476 ;
+  reg \$477 ;
   reg \$478 ;
   reg \$479 ;
   wire [31:0] \$48 ;
@@ -431,33 +431,161 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$481 ;
   reg \$482 ;
   reg \$483 ;
-  reg [31:0] \$484 ;
-  reg [31:0] \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg [31:0] \$488 ;
-  reg [31:0] \$489 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg [31:0] \$486 ;
+  reg [31:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire [32:0] \$49 ;
   reg \$490 ;
-  reg [2:0] \$491 ;
-  reg \$492 ;
-  reg \$493 ;
+  reg \$491 ;
+  reg [31:0] \$492 ;
+  reg [31:0] \$493 ;
   reg \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
   wire [32:0] \$5 ;
   wire [31:0] \$50 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire [32:0] \$51 ;
+  reg [31:0] \$510 ;
+  reg [31:0] \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg \$515 ;
+  reg [31:0] \$516 ;
+  reg [31:0] \$517 ;
+  reg \$518 ;
+  reg \$519 ;
   wire [31:0] \$52 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg \$523 ;
+  reg [31:0] \$524 ;
+  reg [31:0] \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire [32:0] \$53 ;
+  reg [31:0] \$530 ;
+  reg [31:0] \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg [31:0] \$536 ;
+  reg [31:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire [31:0] \$54 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg [31:0] \$542 ;
+  reg [31:0] \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [31:0] \$548 ;
+  reg [31:0] \$549 ;
   wire [32:0] \$55 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg [31:0] \$554 ;
+  reg [31:0] \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
+  reg [31:0] \$560 ;
+  reg [31:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg [31:0] \$566 ;
+  reg [31:0] \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire [32:0] \$57 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg [31:0] \$574 ;
+  reg [31:0] \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire [31:0] \$58 ;
+  reg [31:0] \$580 ;
+  reg [31:0] \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg [31:0] \$586 ;
+  reg [31:0] \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire [32:0] \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg [31:0] \$592 ;
+  reg [31:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg [31:0] \$598 ;
+  reg [31:0] \$599 ;
   wire [31:0] \$6 ;
   wire [31:0] \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg [31:0] \$604 ;
+  reg [31:0] \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
   wire [32:0] \$61 ;
+  reg [31:0] \$610 ;
+  reg [31:0] \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg [31:0] \$616 ;
+  reg [31:0] \$617 ;
+  reg \$618 ;
+  reg [2:0] \$619 ;
   wire [31:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg \$622 ;
   wire [32:0] \$63 ;
   wire [31:0] \$64 ;
   wire [32:0] \$65 ;
@@ -717,6 +845,134 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg first_hop_6 = 1'h0;
   (* keep = "true" *)
   reg first_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_mid_7_7 = 1'h0;
   input [193:0] i__payload;
   wire [193:0] i__payload;
   wire \i__payload.first ;
@@ -912,6 +1168,134 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg last_hop_6 = 1'h0;
   (* keep = "true" *)
   reg last_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_mid_7_7 = 1'h0;
   wire last_row;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
@@ -1850,8 +2234,392 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg v_hop_6 = 1'h0;
   (* keep = "true" *)
   reg v_hop_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_mid_7_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
+  always @(posedge clk)
+    mac_3_4_m_a <= mac_3_4_a1;
+  always @(posedge clk)
+    mac_3_4_m_b <= mac_3_4_w1;
+  always @(posedge clk)
+    mac_3_4_m_p <= \$158 ;
+  always @(posedge clk)
+    mac_3_5_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_3_5_m_a <= mac_3_5_a1;
+  always @(posedge clk)
+    mac_3_5_m_b <= mac_3_5_w1;
+  always @(posedge clk)
+    mac_3_5_m_p <= \$159 ;
+  always @(posedge clk)
+    mac_3_6_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_3_6_m_a <= mac_3_6_a1;
+  always @(posedge clk)
+    mac_3_6_m_b <= mac_3_6_w1;
+  always @(posedge clk)
+    mac_3_6_m_p <= \$160 ;
+  always @(posedge clk)
+    mac_3_7_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_3_7_m_a <= mac_3_7_a1;
+  always @(posedge clk)
+    mac_3_7_m_b <= mac_3_7_w1;
+  always @(posedge clk)
+    mac_3_7_m_p <= \$161 ;
+  always @(posedge clk)
+    mac_4_0_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_4_0_m_a <= mac_4_0_a1;
+  always @(posedge clk)
+    mac_4_0_m_b <= mac_4_0_w1;
+  always @(posedge clk)
+    mac_4_0_m_p <= \$162 ;
+  always @(posedge clk)
+    mac_4_1_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_4_1_m_a <= mac_4_1_a1;
+  always @(posedge clk)
+    mac_4_1_m_b <= mac_4_1_w1;
+  always @(posedge clk)
+    mac_4_1_m_p <= \$163 ;
+  always @(posedge clk)
+    mac_4_2_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_4_2_m_a <= mac_4_2_a1;
+  always @(posedge clk)
+    mac_4_2_m_b <= mac_4_2_w1;
+  always @(posedge clk)
+    mac_4_2_m_p <= \$164 ;
+  always @(posedge clk)
+    mac_4_3_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_4_3_m_a <= mac_4_3_a1;
+  always @(posedge clk)
+    mac_4_3_m_b <= mac_4_3_w1;
+  always @(posedge clk)
+    mac_4_3_m_p <= \$165 ;
+  always @(posedge clk)
+    mac_4_4_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_4_4_m_a <= mac_4_4_a1;
+  always @(posedge clk)
+    mac_4_4_m_b <= mac_4_4_w1;
+  always @(posedge clk)
+    mac_4_4_m_p <= \$166 ;
+  always @(posedge clk)
+    mac_4_5_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_4_5_m_a <= mac_4_5_a1;
+  always @(posedge clk)
+    mac_4_5_m_b <= mac_4_5_w1;
+  always @(posedge clk)
+    mac_4_5_m_p <= \$167 ;
+  always @(posedge clk)
+    mac_4_6_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_4_6_m_a <= mac_4_6_a1;
+  always @(posedge clk)
+    mac_4_6_m_b <= mac_4_6_w1;
+  always @(posedge clk)
+    mac_4_6_m_p <= \$168 ;
+  always @(posedge clk)
+    mac_4_7_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_4_7_m_a <= mac_4_7_a1;
+  always @(posedge clk)
+    mac_4_7_m_b <= mac_4_7_w1;
+  always @(posedge clk)
+    mac_4_7_m_p <= \$169 ;
+  always @(posedge clk)
+    mac_5_0_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_5_0_m_a <= mac_5_0_a1;
+  always @(posedge clk)
+    mac_5_0_m_b <= mac_5_0_w1;
+  always @(posedge clk)
+    mac_5_0_m_p <= \$170 ;
+  always @(posedge clk)
+    mac_5_1_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_5_1_m_a <= mac_5_1_a1;
+  always @(posedge clk)
+    mac_5_1_m_b <= mac_5_1_w1;
+  always @(posedge clk)
+    mac_5_1_m_p <= \$171 ;
+  always @(posedge clk)
+    mac_5_2_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_5_2_m_a <= mac_5_2_a1;
+  always @(posedge clk)
+    mac_5_2_m_b <= mac_5_2_w1;
+  always @(posedge clk)
+    mac_5_2_m_p <= \$172 ;
+  always @(posedge clk)
+    mac_5_3_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_5_3_m_a <= mac_5_3_a1;
+  always @(posedge clk)
+    mac_5_3_m_b <= mac_5_3_w1;
+  always @(posedge clk)
+    mac_5_3_m_p <= \$173 ;
+  always @(posedge clk)
+    mac_5_4_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_5_4_m_a <= mac_5_4_a1;
+  always @(posedge clk)
+    mac_5_4_m_b <= mac_5_4_w1;
+  always @(posedge clk)
+    mac_5_4_m_p <= \$174 ;
+  always @(posedge clk)
+    mac_5_5_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_5_5_m_a <= mac_5_5_a1;
+  always @(posedge clk)
+    mac_5_5_m_b <= mac_5_5_w1;
+  always @(posedge clk)
+    mac_5_5_m_p <= \$175 ;
+  always @(posedge clk)
+    mac_5_6_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_5_6_m_a <= mac_5_6_a1;
+  always @(posedge clk)
+    mac_5_6_m_b <= mac_5_6_w1;
+  always @(posedge clk)
+    mac_5_6_m_p <= \$176 ;
+  always @(posedge clk)
+    mac_5_7_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_5_7_m_a <= mac_5_7_a1;
+  always @(posedge clk)
+    mac_5_7_m_b <= mac_5_7_w1;
+  always @(posedge clk)
+    mac_5_7_m_p <= \$177 ;
+  always @(posedge clk)
+    mac_6_0_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_6_0_m_a <= mac_6_0_a1;
+  always @(posedge clk)
+    mac_6_0_m_b <= mac_6_0_w1;
+  always @(posedge clk)
+    mac_6_0_m_p <= \$178 ;
+  always @(posedge clk)
+    mac_6_1_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_6_1_m_a <= mac_6_1_a1;
+  always @(posedge clk)
+    mac_6_1_m_b <= mac_6_1_w1;
+  always @(posedge clk)
+    mac_6_1_m_p <= \$179 ;
+  always @(posedge clk)
+    mac_6_2_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_6_2_m_a <= mac_6_2_a1;
+  always @(posedge clk)
+    mac_6_2_m_b <= mac_6_2_w1;
+  always @(posedge clk)
+    mac_6_2_m_p <= \$180 ;
+  always @(posedge clk)
+    mac_6_3_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_6_3_m_a <= mac_6_3_a1;
+  always @(posedge clk)
+    mac_6_3_m_b <= mac_6_3_w1;
+  always @(posedge clk)
+    mac_6_3_m_p <= \$181 ;
+  always @(posedge clk)
+    mac_6_4_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_6_4_m_a <= mac_6_4_a1;
+  always @(posedge clk)
+    mac_6_4_m_b <= mac_6_4_w1;
+  always @(posedge clk)
+    mac_6_4_m_p <= \$182 ;
+  always @(posedge clk)
+    mac_6_5_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_6_5_m_a <= mac_6_5_a1;
+  always @(posedge clk)
+    mac_6_5_m_b <= mac_6_5_w1;
+  always @(posedge clk)
+    mac_6_5_m_p <= \$183 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
@@ -1955,701 +2723,1085 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     v_hop_0 <= \$218 ;
   always @(posedge clk)
-    first_hop_0 <= first2;
+    first_hop_0 <= first1;
   always @(posedge clk)
     last_hop_0 <= \$219 ;
   always @(posedge clk)
-    v_0_0 <= \$220 ;
+    v_mid_0_0 <= \$220 ;
   always @(posedge clk)
-    first_0_0 <= first_hop_0;
+    first_mid_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$221 ;
+    last_mid_0_0 <= \$221 ;
   always @(posedge clk)
-    acc_0_0 <= \$222 ;
+    v_0_0 <= \$222 ;
   always @(posedge clk)
-    shadow_0_0 <= \$223 ;
+    first_0_0 <= first_mid_0_0;
   always @(posedge clk)
-    v_0_1 <= \$224 ;
+    last_0_0 <= \$223 ;
   always @(posedge clk)
-    first_0_1 <= first_hop_0;
+    acc_0_0 <= \$224 ;
   always @(posedge clk)
-    last_0_1 <= \$225 ;
+    shadow_0_0 <= \$225 ;
   always @(posedge clk)
-    acc_0_1 <= \$226 ;
+    v_mid_0_1 <= \$226 ;
   always @(posedge clk)
-    shadow_0_1 <= \$227 ;
+    first_mid_0_1 <= first_hop_0;
   always @(posedge clk)
-    v_0_2 <= \$228 ;
+    last_mid_0_1 <= \$227 ;
   always @(posedge clk)
-    first_0_2 <= first_hop_0;
+    v_0_1 <= \$228 ;
   always @(posedge clk)
-    last_0_2 <= \$229 ;
+    first_0_1 <= first_mid_0_1;
   always @(posedge clk)
-    acc_0_2 <= \$230 ;
+    last_0_1 <= \$229 ;
   always @(posedge clk)
-    shadow_0_2 <= \$231 ;
+    acc_0_1 <= \$230 ;
   always @(posedge clk)
-    v_0_3 <= \$232 ;
+    shadow_0_1 <= \$231 ;
   always @(posedge clk)
-    first_0_3 <= first_hop_0;
+    v_mid_0_2 <= \$232 ;
   always @(posedge clk)
-    last_0_3 <= \$233 ;
+    first_mid_0_2 <= first_hop_0;
   always @(posedge clk)
-    acc_0_3 <= \$234 ;
+    last_mid_0_2 <= \$233 ;
   always @(posedge clk)
-    shadow_0_3 <= \$235 ;
+    v_0_2 <= \$234 ;
   always @(posedge clk)
-    v_0_4 <= \$236 ;
+    first_0_2 <= first_mid_0_2;
   always @(posedge clk)
-    first_0_4 <= first_hop_0;
+    last_0_2 <= \$235 ;
   always @(posedge clk)
-    last_0_4 <= \$237 ;
+    acc_0_2 <= \$236 ;
   always @(posedge clk)
-    acc_0_4 <= \$238 ;
+    shadow_0_2 <= \$237 ;
   always @(posedge clk)
-    shadow_0_4 <= \$239 ;
+    v_mid_0_3 <= \$238 ;
   always @(posedge clk)
-    v_0_5 <= \$240 ;
+    first_mid_0_3 <= first_hop_0;
   always @(posedge clk)
-    first_0_5 <= first_hop_0;
+    last_mid_0_3 <= \$239 ;
   always @(posedge clk)
-    last_0_5 <= \$241 ;
+    v_0_3 <= \$240 ;
   always @(posedge clk)
-    acc_0_5 <= \$242 ;
+    first_0_3 <= first_mid_0_3;
   always @(posedge clk)
-    shadow_0_5 <= \$243 ;
+    last_0_3 <= \$241 ;
   always @(posedge clk)
-    v_0_6 <= \$244 ;
+    acc_0_3 <= \$242 ;
   always @(posedge clk)
-    first_0_6 <= first_hop_0;
+    shadow_0_3 <= \$243 ;
   always @(posedge clk)
-    last_0_6 <= \$245 ;
+    v_mid_0_4 <= \$244 ;
   always @(posedge clk)
-    acc_0_6 <= \$246 ;
+    first_mid_0_4 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_6 <= \$247 ;
+    last_mid_0_4 <= \$245 ;
   always @(posedge clk)
-    v_0_7 <= \$248 ;
+    v_0_4 <= \$246 ;
   always @(posedge clk)
-    first_0_7 <= first_hop_0;
+    first_0_4 <= first_mid_0_4;
   always @(posedge clk)
-    last_0_7 <= \$249 ;
+    last_0_4 <= \$247 ;
   always @(posedge clk)
-    acc_0_7 <= \$250 ;
+    acc_0_4 <= \$248 ;
   always @(posedge clk)
-    shadow_0_7 <= \$251 ;
+    shadow_0_4 <= \$249 ;
   always @(posedge clk)
-    v_hop_1 <= \$252 ;
+    v_mid_0_5 <= \$250 ;
   always @(posedge clk)
-    first_hop_1 <= first2;
+    first_mid_0_5 <= first_hop_0;
   always @(posedge clk)
-    last_hop_1 <= \$253 ;
+    last_mid_0_5 <= \$251 ;
   always @(posedge clk)
-    v_1_0 <= \$254 ;
+    v_0_5 <= \$252 ;
   always @(posedge clk)
-    first_1_0 <= first_hop_1;
+    first_0_5 <= first_mid_0_5;
   always @(posedge clk)
-    last_1_0 <= \$255 ;
+    last_0_5 <= \$253 ;
   always @(posedge clk)
-    acc_1_0 <= \$256 ;
+    acc_0_5 <= \$254 ;
   always @(posedge clk)
-    shadow_1_0 <= \$257 ;
+    shadow_0_5 <= \$255 ;
   always @(posedge clk)
-    v_1_1 <= \$258 ;
+    v_mid_0_6 <= \$256 ;
   always @(posedge clk)
-    first_1_1 <= first_hop_1;
+    first_mid_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_1_1 <= \$259 ;
+    last_mid_0_6 <= \$257 ;
   always @(posedge clk)
-    acc_1_1 <= \$260 ;
+    v_0_6 <= \$258 ;
   always @(posedge clk)
-    shadow_1_1 <= \$261 ;
+    first_0_6 <= first_mid_0_6;
   always @(posedge clk)
-    v_1_2 <= \$262 ;
+    last_0_6 <= \$259 ;
   always @(posedge clk)
-    first_1_2 <= first_hop_1;
+    acc_0_6 <= \$260 ;
   always @(posedge clk)
-    last_1_2 <= \$263 ;
+    shadow_0_6 <= \$261 ;
   always @(posedge clk)
-    acc_1_2 <= \$264 ;
+    v_mid_0_7 <= \$262 ;
   always @(posedge clk)
-    shadow_1_2 <= \$265 ;
+    first_mid_0_7 <= first_hop_0;
   always @(posedge clk)
-    v_1_3 <= \$266 ;
+    last_mid_0_7 <= \$263 ;
   always @(posedge clk)
-    first_1_3 <= first_hop_1;
+    v_0_7 <= \$264 ;
   always @(posedge clk)
-    last_1_3 <= \$267 ;
+    first_0_7 <= first_mid_0_7;
   always @(posedge clk)
-    acc_1_3 <= \$268 ;
+    last_0_7 <= \$265 ;
   always @(posedge clk)
-    shadow_1_3 <= \$269 ;
+    acc_0_7 <= \$266 ;
   always @(posedge clk)
-    v_1_4 <= \$270 ;
+    shadow_0_7 <= \$267 ;
   always @(posedge clk)
-    first_1_4 <= first_hop_1;
+    v_hop_1 <= \$268 ;
   always @(posedge clk)
-    last_1_4 <= \$271 ;
+    first_hop_1 <= first1;
   always @(posedge clk)
-    acc_1_4 <= \$272 ;
+    last_hop_1 <= \$269 ;
   always @(posedge clk)
-    shadow_1_4 <= \$273 ;
+    v_mid_1_0 <= \$270 ;
   always @(posedge clk)
-    v_1_5 <= \$274 ;
+    first_mid_1_0 <= first_hop_1;
   always @(posedge clk)
-    first_1_5 <= first_hop_1;
+    last_mid_1_0 <= \$271 ;
   always @(posedge clk)
-    last_1_5 <= \$275 ;
+    v_1_0 <= \$272 ;
   always @(posedge clk)
-    acc_1_5 <= \$276 ;
+    first_1_0 <= first_mid_1_0;
   always @(posedge clk)
-    shadow_1_5 <= \$277 ;
+    last_1_0 <= \$273 ;
   always @(posedge clk)
-    v_1_6 <= \$278 ;
+    acc_1_0 <= \$274 ;
   always @(posedge clk)
-    first_1_6 <= first_hop_1;
+    shadow_1_0 <= \$275 ;
   always @(posedge clk)
-    last_1_6 <= \$279 ;
+    v_mid_1_1 <= \$276 ;
   always @(posedge clk)
-    acc_1_6 <= \$280 ;
+    first_mid_1_1 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_6 <= \$281 ;
+    last_mid_1_1 <= \$277 ;
   always @(posedge clk)
-    v_1_7 <= \$282 ;
+    v_1_1 <= \$278 ;
   always @(posedge clk)
-    first_1_7 <= first_hop_1;
+    first_1_1 <= first_mid_1_1;
   always @(posedge clk)
-    last_1_7 <= \$283 ;
+    last_1_1 <= \$279 ;
   always @(posedge clk)
-    acc_1_7 <= \$284 ;
+    acc_1_1 <= \$280 ;
   always @(posedge clk)
-    shadow_1_7 <= \$285 ;
+    shadow_1_1 <= \$281 ;
   always @(posedge clk)
-    v_hop_2 <= \$286 ;
+    v_mid_1_2 <= \$282 ;
   always @(posedge clk)
-    first_hop_2 <= first2;
+    first_mid_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_hop_2 <= \$287 ;
+    last_mid_1_2 <= \$283 ;
   always @(posedge clk)
-    v_2_0 <= \$288 ;
+    v_1_2 <= \$284 ;
   always @(posedge clk)
-    first_2_0 <= first_hop_2;
+    first_1_2 <= first_mid_1_2;
   always @(posedge clk)
-    last_2_0 <= \$289 ;
+    last_1_2 <= \$285 ;
   always @(posedge clk)
-    acc_2_0 <= \$290 ;
+    acc_1_2 <= \$286 ;
   always @(posedge clk)
-    shadow_2_0 <= \$291 ;
+    shadow_1_2 <= \$287 ;
   always @(posedge clk)
-    v_2_1 <= \$292 ;
+    v_mid_1_3 <= \$288 ;
   always @(posedge clk)
-    first_2_1 <= first_hop_2;
+    first_mid_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_2_1 <= \$293 ;
+    last_mid_1_3 <= \$289 ;
   always @(posedge clk)
-    acc_2_1 <= \$294 ;
+    v_1_3 <= \$290 ;
   always @(posedge clk)
-    shadow_2_1 <= \$295 ;
+    first_1_3 <= first_mid_1_3;
   always @(posedge clk)
-    v_2_2 <= \$296 ;
+    last_1_3 <= \$291 ;
   always @(posedge clk)
-    first_2_2 <= first_hop_2;
+    acc_1_3 <= \$292 ;
   always @(posedge clk)
-    last_2_2 <= \$297 ;
+    shadow_1_3 <= \$293 ;
   always @(posedge clk)
-    acc_2_2 <= \$298 ;
+    v_mid_1_4 <= \$294 ;
   always @(posedge clk)
-    shadow_2_2 <= \$299 ;
+    first_mid_1_4 <= first_hop_1;
   always @(posedge clk)
-    v_2_3 <= \$300 ;
+    last_mid_1_4 <= \$295 ;
   always @(posedge clk)
-    first_2_3 <= first_hop_2;
+    v_1_4 <= \$296 ;
   always @(posedge clk)
-    last_2_3 <= \$301 ;
+    first_1_4 <= first_mid_1_4;
   always @(posedge clk)
-    acc_2_3 <= \$302 ;
+    last_1_4 <= \$297 ;
   always @(posedge clk)
-    shadow_2_3 <= \$303 ;
+    acc_1_4 <= \$298 ;
   always @(posedge clk)
-    v_2_4 <= \$304 ;
+    shadow_1_4 <= \$299 ;
   always @(posedge clk)
-    first_2_4 <= first_hop_2;
+    v_mid_1_5 <= \$300 ;
   always @(posedge clk)
-    last_2_4 <= \$305 ;
+    first_mid_1_5 <= first_hop_1;
   always @(posedge clk)
-    acc_2_4 <= \$306 ;
+    last_mid_1_5 <= \$301 ;
   always @(posedge clk)
-    shadow_2_4 <= \$307 ;
+    v_1_5 <= \$302 ;
   always @(posedge clk)
-    v_2_5 <= \$308 ;
+    first_1_5 <= first_mid_1_5;
   always @(posedge clk)
-    first_2_5 <= first_hop_2;
+    last_1_5 <= \$303 ;
   always @(posedge clk)
-    last_2_5 <= \$309 ;
+    acc_1_5 <= \$304 ;
   always @(posedge clk)
-    acc_2_5 <= \$310 ;
+    shadow_1_5 <= \$305 ;
   always @(posedge clk)
-    shadow_2_5 <= \$311 ;
+    v_mid_1_6 <= \$306 ;
   always @(posedge clk)
-    v_2_6 <= \$312 ;
+    first_mid_1_6 <= first_hop_1;
   always @(posedge clk)
-    first_2_6 <= first_hop_2;
+    last_mid_1_6 <= \$307 ;
   always @(posedge clk)
-    last_2_6 <= \$313 ;
+    v_1_6 <= \$308 ;
   always @(posedge clk)
-    acc_2_6 <= \$314 ;
+    first_1_6 <= first_mid_1_6;
   always @(posedge clk)
-    shadow_2_6 <= \$315 ;
+    last_1_6 <= \$309 ;
   always @(posedge clk)
-    v_2_7 <= \$316 ;
+    acc_1_6 <= \$310 ;
   always @(posedge clk)
-    first_2_7 <= first_hop_2;
+    shadow_1_6 <= \$311 ;
   always @(posedge clk)
-    last_2_7 <= \$317 ;
+    v_mid_1_7 <= \$312 ;
   always @(posedge clk)
-    acc_2_7 <= \$318 ;
+    first_mid_1_7 <= first_hop_1;
   always @(posedge clk)
-    shadow_2_7 <= \$319 ;
+    last_mid_1_7 <= \$313 ;
   always @(posedge clk)
-    v_hop_3 <= \$320 ;
+    v_1_7 <= \$314 ;
   always @(posedge clk)
-    first_hop_3 <= first2;
+    first_1_7 <= first_mid_1_7;
   always @(posedge clk)
-    last_hop_3 <= \$321 ;
+    last_1_7 <= \$315 ;
   always @(posedge clk)
-    v_3_0 <= \$322 ;
+    acc_1_7 <= \$316 ;
   always @(posedge clk)
-    first_3_0 <= first_hop_3;
+    shadow_1_7 <= \$317 ;
   always @(posedge clk)
-    last_3_0 <= \$323 ;
+    v_hop_2 <= \$318 ;
   always @(posedge clk)
-    acc_3_0 <= \$324 ;
+    first_hop_2 <= first1;
   always @(posedge clk)
-    shadow_3_0 <= \$325 ;
+    last_hop_2 <= \$319 ;
   always @(posedge clk)
-    v_3_1 <= \$326 ;
+    v_mid_2_0 <= \$320 ;
   always @(posedge clk)
-    first_3_1 <= first_hop_3;
+    first_mid_2_0 <= first_hop_2;
   always @(posedge clk)
-    last_3_1 <= \$327 ;
+    last_mid_2_0 <= \$321 ;
   always @(posedge clk)
-    acc_3_1 <= \$328 ;
+    v_2_0 <= \$322 ;
   always @(posedge clk)
-    shadow_3_1 <= \$329 ;
+    first_2_0 <= first_mid_2_0;
   always @(posedge clk)
-    v_3_2 <= \$330 ;
+    last_2_0 <= \$323 ;
   always @(posedge clk)
-    first_3_2 <= first_hop_3;
+    acc_2_0 <= \$324 ;
   always @(posedge clk)
-    last_3_2 <= \$331 ;
+    shadow_2_0 <= \$325 ;
   always @(posedge clk)
-    acc_3_2 <= \$332 ;
+    v_mid_2_1 <= \$326 ;
   always @(posedge clk)
-    shadow_3_2 <= \$333 ;
+    first_mid_2_1 <= first_hop_2;
   always @(posedge clk)
-    v_3_3 <= \$334 ;
+    last_mid_2_1 <= \$327 ;
   always @(posedge clk)
-    first_3_3 <= first_hop_3;
+    v_2_1 <= \$328 ;
   always @(posedge clk)
-    last_3_3 <= \$335 ;
+    first_2_1 <= first_mid_2_1;
   always @(posedge clk)
-    acc_3_3 <= \$336 ;
+    last_2_1 <= \$329 ;
   always @(posedge clk)
-    shadow_3_3 <= \$337 ;
+    acc_2_1 <= \$330 ;
   always @(posedge clk)
-    v_3_4 <= \$338 ;
+    shadow_2_1 <= \$331 ;
   always @(posedge clk)
-    first_3_4 <= first_hop_3;
+    v_mid_2_2 <= \$332 ;
   always @(posedge clk)
-    last_3_4 <= \$339 ;
+    first_mid_2_2 <= first_hop_2;
   always @(posedge clk)
-    acc_3_4 <= \$340 ;
+    last_mid_2_2 <= \$333 ;
   always @(posedge clk)
-    shadow_3_4 <= \$341 ;
+    v_2_2 <= \$334 ;
   always @(posedge clk)
-    v_3_5 <= \$342 ;
+    first_2_2 <= first_mid_2_2;
   always @(posedge clk)
-    first_3_5 <= first_hop_3;
+    last_2_2 <= \$335 ;
   always @(posedge clk)
-    last_3_5 <= \$343 ;
+    acc_2_2 <= \$336 ;
   always @(posedge clk)
-    acc_3_5 <= \$344 ;
+    shadow_2_2 <= \$337 ;
   always @(posedge clk)
-    shadow_3_5 <= \$345 ;
+    v_mid_2_3 <= \$338 ;
   always @(posedge clk)
-    v_3_6 <= \$346 ;
+    first_mid_2_3 <= first_hop_2;
   always @(posedge clk)
-    first_3_6 <= first_hop_3;
+    last_mid_2_3 <= \$339 ;
   always @(posedge clk)
-    last_3_6 <= \$347 ;
+    v_2_3 <= \$340 ;
   always @(posedge clk)
-    acc_3_6 <= \$348 ;
+    first_2_3 <= first_mid_2_3;
   always @(posedge clk)
-    shadow_3_6 <= \$349 ;
+    last_2_3 <= \$341 ;
   always @(posedge clk)
-    v_3_7 <= \$350 ;
+    acc_2_3 <= \$342 ;
   always @(posedge clk)
-    first_3_7 <= first_hop_3;
+    shadow_2_3 <= \$343 ;
   always @(posedge clk)
-    last_3_7 <= \$351 ;
+    v_mid_2_4 <= \$344 ;
   always @(posedge clk)
-    acc_3_7 <= \$352 ;
+    first_mid_2_4 <= first_hop_2;
   always @(posedge clk)
-    shadow_3_7 <= \$353 ;
+    last_mid_2_4 <= \$345 ;
   always @(posedge clk)
-    v_hop_4 <= \$354 ;
+    v_2_4 <= \$346 ;
   always @(posedge clk)
-    first_hop_4 <= first2;
+    first_2_4 <= first_mid_2_4;
   always @(posedge clk)
-    last_hop_4 <= \$355 ;
+    last_2_4 <= \$347 ;
   always @(posedge clk)
-    v_4_0 <= \$356 ;
+    acc_2_4 <= \$348 ;
   always @(posedge clk)
-    first_4_0 <= first_hop_4;
+    shadow_2_4 <= \$349 ;
   always @(posedge clk)
-    last_4_0 <= \$357 ;
+    v_mid_2_5 <= \$350 ;
   always @(posedge clk)
-    acc_4_0 <= \$358 ;
+    first_mid_2_5 <= first_hop_2;
   always @(posedge clk)
-    shadow_4_0 <= \$359 ;
+    last_mid_2_5 <= \$351 ;
   always @(posedge clk)
-    v_4_1 <= \$360 ;
+    v_2_5 <= \$352 ;
   always @(posedge clk)
-    first_4_1 <= first_hop_4;
+    first_2_5 <= first_mid_2_5;
   always @(posedge clk)
-    last_4_1 <= \$361 ;
+    last_2_5 <= \$353 ;
   always @(posedge clk)
-    acc_4_1 <= \$362 ;
+    acc_2_5 <= \$354 ;
   always @(posedge clk)
-    shadow_4_1 <= \$363 ;
+    shadow_2_5 <= \$355 ;
   always @(posedge clk)
-    v_4_2 <= \$364 ;
+    v_mid_2_6 <= \$356 ;
   always @(posedge clk)
-    first_4_2 <= first_hop_4;
+    first_mid_2_6 <= first_hop_2;
   always @(posedge clk)
-    last_4_2 <= \$365 ;
+    last_mid_2_6 <= \$357 ;
   always @(posedge clk)
-    acc_4_2 <= \$366 ;
+    v_2_6 <= \$358 ;
   always @(posedge clk)
-    shadow_4_2 <= \$367 ;
+    first_2_6 <= first_mid_2_6;
   always @(posedge clk)
-    v_4_3 <= \$368 ;
+    last_2_6 <= \$359 ;
   always @(posedge clk)
-    first_4_3 <= first_hop_4;
+    acc_2_6 <= \$360 ;
   always @(posedge clk)
-    last_4_3 <= \$369 ;
+    shadow_2_6 <= \$361 ;
   always @(posedge clk)
-    acc_4_3 <= \$370 ;
+    v_mid_2_7 <= \$362 ;
   always @(posedge clk)
-    shadow_4_3 <= \$371 ;
+    first_mid_2_7 <= first_hop_2;
   always @(posedge clk)
-    v_4_4 <= \$372 ;
+    last_mid_2_7 <= \$363 ;
   always @(posedge clk)
-    first_4_4 <= first_hop_4;
+    v_2_7 <= \$364 ;
   always @(posedge clk)
-    last_4_4 <= \$373 ;
+    first_2_7 <= first_mid_2_7;
   always @(posedge clk)
-    acc_4_4 <= \$374 ;
+    last_2_7 <= \$365 ;
   always @(posedge clk)
-    shadow_4_4 <= \$375 ;
+    acc_2_7 <= \$366 ;
   always @(posedge clk)
-    v_4_5 <= \$376 ;
+    shadow_2_7 <= \$367 ;
   always @(posedge clk)
-    first_4_5 <= first_hop_4;
+    v_hop_3 <= \$368 ;
   always @(posedge clk)
-    last_4_5 <= \$377 ;
+    first_hop_3 <= first1;
   always @(posedge clk)
-    acc_4_5 <= \$378 ;
+    last_hop_3 <= \$369 ;
   always @(posedge clk)
-    shadow_4_5 <= \$379 ;
+    v_mid_3_0 <= \$370 ;
   always @(posedge clk)
-    v_4_6 <= \$380 ;
+    first_mid_3_0 <= first_hop_3;
   always @(posedge clk)
-    first_4_6 <= first_hop_4;
+    last_mid_3_0 <= \$371 ;
   always @(posedge clk)
-    last_4_6 <= \$381 ;
+    v_3_0 <= \$372 ;
   always @(posedge clk)
-    acc_4_6 <= \$382 ;
+    first_3_0 <= first_mid_3_0;
   always @(posedge clk)
-    shadow_4_6 <= \$383 ;
+    last_3_0 <= \$373 ;
   always @(posedge clk)
-    v_4_7 <= \$384 ;
+    acc_3_0 <= \$374 ;
   always @(posedge clk)
-    first_4_7 <= first_hop_4;
+    shadow_3_0 <= \$375 ;
   always @(posedge clk)
-    last_4_7 <= \$385 ;
+    v_mid_3_1 <= \$376 ;
   always @(posedge clk)
-    acc_4_7 <= \$386 ;
+    first_mid_3_1 <= first_hop_3;
   always @(posedge clk)
-    shadow_4_7 <= \$387 ;
+    last_mid_3_1 <= \$377 ;
   always @(posedge clk)
-    v_hop_5 <= \$388 ;
+    v_3_1 <= \$378 ;
   always @(posedge clk)
-    first_hop_5 <= first2;
+    first_3_1 <= first_mid_3_1;
   always @(posedge clk)
-    last_hop_5 <= \$389 ;
+    last_3_1 <= \$379 ;
   always @(posedge clk)
-    v_5_0 <= \$390 ;
+    acc_3_1 <= \$380 ;
   always @(posedge clk)
-    first_5_0 <= first_hop_5;
+    shadow_3_1 <= \$381 ;
   always @(posedge clk)
-    last_5_0 <= \$391 ;
+    v_mid_3_2 <= \$382 ;
   always @(posedge clk)
-    acc_5_0 <= \$392 ;
+    first_mid_3_2 <= first_hop_3;
   always @(posedge clk)
-    shadow_5_0 <= \$393 ;
+    last_mid_3_2 <= \$383 ;
   always @(posedge clk)
-    v_5_1 <= \$394 ;
+    v_3_2 <= \$384 ;
   always @(posedge clk)
-    first_5_1 <= first_hop_5;
+    first_3_2 <= first_mid_3_2;
   always @(posedge clk)
-    last_5_1 <= \$395 ;
+    last_3_2 <= \$385 ;
   always @(posedge clk)
-    acc_5_1 <= \$396 ;
+    acc_3_2 <= \$386 ;
   always @(posedge clk)
-    shadow_5_1 <= \$397 ;
+    shadow_3_2 <= \$387 ;
   always @(posedge clk)
-    v_5_2 <= \$398 ;
+    v_mid_3_3 <= \$388 ;
   always @(posedge clk)
-    first_5_2 <= first_hop_5;
+    first_mid_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_5_2 <= \$399 ;
+    last_mid_3_3 <= \$389 ;
   always @(posedge clk)
-    acc_5_2 <= \$400 ;
+    v_3_3 <= \$390 ;
   always @(posedge clk)
-    shadow_5_2 <= \$401 ;
+    first_3_3 <= first_mid_3_3;
   always @(posedge clk)
-    v_5_3 <= \$402 ;
+    last_3_3 <= \$391 ;
   always @(posedge clk)
-    first_5_3 <= first_hop_5;
+    acc_3_3 <= \$392 ;
   always @(posedge clk)
-    last_5_3 <= \$403 ;
+    shadow_3_3 <= \$393 ;
   always @(posedge clk)
-    acc_5_3 <= \$404 ;
+    v_mid_3_4 <= \$394 ;
   always @(posedge clk)
-    shadow_5_3 <= \$405 ;
+    first_mid_3_4 <= first_hop_3;
   always @(posedge clk)
-    v_5_4 <= \$406 ;
+    last_mid_3_4 <= \$395 ;
   always @(posedge clk)
-    first_5_4 <= first_hop_5;
+    v_3_4 <= \$396 ;
   always @(posedge clk)
-    last_5_4 <= \$407 ;
+    first_3_4 <= first_mid_3_4;
   always @(posedge clk)
-    acc_5_4 <= \$408 ;
+    last_3_4 <= \$397 ;
   always @(posedge clk)
-    shadow_5_4 <= \$409 ;
+    acc_3_4 <= \$398 ;
   always @(posedge clk)
-    v_5_5 <= \$410 ;
+    shadow_3_4 <= \$399 ;
   always @(posedge clk)
-    first_5_5 <= first_hop_5;
+    v_mid_3_5 <= \$400 ;
   always @(posedge clk)
-    last_5_5 <= \$411 ;
+    first_mid_3_5 <= first_hop_3;
   always @(posedge clk)
-    acc_5_5 <= \$412 ;
+    last_mid_3_5 <= \$401 ;
   always @(posedge clk)
-    shadow_5_5 <= \$413 ;
+    v_3_5 <= \$402 ;
   always @(posedge clk)
-    v_5_6 <= \$414 ;
+    first_3_5 <= first_mid_3_5;
   always @(posedge clk)
-    first_5_6 <= first_hop_5;
+    last_3_5 <= \$403 ;
   always @(posedge clk)
-    last_5_6 <= \$415 ;
+    acc_3_5 <= \$404 ;
   always @(posedge clk)
-    acc_5_6 <= \$416 ;
+    shadow_3_5 <= \$405 ;
   always @(posedge clk)
-    shadow_5_6 <= \$417 ;
+    v_mid_3_6 <= \$406 ;
   always @(posedge clk)
-    v_5_7 <= \$418 ;
+    first_mid_3_6 <= first_hop_3;
   always @(posedge clk)
-    first_5_7 <= first_hop_5;
+    last_mid_3_6 <= \$407 ;
   always @(posedge clk)
-    last_5_7 <= \$419 ;
+    v_3_6 <= \$408 ;
   always @(posedge clk)
-    acc_5_7 <= \$420 ;
+    first_3_6 <= first_mid_3_6;
   always @(posedge clk)
-    shadow_5_7 <= \$421 ;
+    last_3_6 <= \$409 ;
   always @(posedge clk)
-    v_hop_6 <= \$422 ;
+    acc_3_6 <= \$410 ;
   always @(posedge clk)
-    first_hop_6 <= first2;
+    shadow_3_6 <= \$411 ;
   always @(posedge clk)
-    last_hop_6 <= \$423 ;
+    v_mid_3_7 <= \$412 ;
   always @(posedge clk)
-    v_6_0 <= \$424 ;
+    first_mid_3_7 <= first_hop_3;
   always @(posedge clk)
-    first_6_0 <= first_hop_6;
+    last_mid_3_7 <= \$413 ;
   always @(posedge clk)
-    last_6_0 <= \$425 ;
+    v_3_7 <= \$414 ;
   always @(posedge clk)
-    acc_6_0 <= \$426 ;
+    first_3_7 <= first_mid_3_7;
   always @(posedge clk)
-    shadow_6_0 <= \$427 ;
+    last_3_7 <= \$415 ;
   always @(posedge clk)
-    v_6_1 <= \$428 ;
+    acc_3_7 <= \$416 ;
   always @(posedge clk)
-    first_6_1 <= first_hop_6;
+    shadow_3_7 <= \$417 ;
   always @(posedge clk)
-    last_6_1 <= \$429 ;
+    v_hop_4 <= \$418 ;
   always @(posedge clk)
-    acc_6_1 <= \$430 ;
+    first_hop_4 <= first1;
   always @(posedge clk)
-    shadow_6_1 <= \$431 ;
+    last_hop_4 <= \$419 ;
   always @(posedge clk)
-    v_6_2 <= \$432 ;
+    v_mid_4_0 <= \$420 ;
   always @(posedge clk)
-    first_6_2 <= first_hop_6;
+    first_mid_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_6_2 <= \$433 ;
+    last_mid_4_0 <= \$421 ;
   always @(posedge clk)
-    acc_6_2 <= \$434 ;
+    v_4_0 <= \$422 ;
   always @(posedge clk)
-    shadow_6_2 <= \$435 ;
+    first_4_0 <= first_mid_4_0;
   always @(posedge clk)
-    v_6_3 <= \$436 ;
+    last_4_0 <= \$423 ;
   always @(posedge clk)
-    first_6_3 <= first_hop_6;
+    acc_4_0 <= \$424 ;
   always @(posedge clk)
-    last_6_3 <= \$437 ;
+    shadow_4_0 <= \$425 ;
   always @(posedge clk)
-    acc_6_3 <= \$438 ;
+    v_mid_4_1 <= \$426 ;
   always @(posedge clk)
-    shadow_6_3 <= \$439 ;
+    first_mid_4_1 <= first_hop_4;
   always @(posedge clk)
-    v_6_4 <= \$440 ;
+    last_mid_4_1 <= \$427 ;
   always @(posedge clk)
-    first_6_4 <= first_hop_6;
+    v_4_1 <= \$428 ;
   always @(posedge clk)
-    last_6_4 <= \$441 ;
+    first_4_1 <= first_mid_4_1;
   always @(posedge clk)
-    acc_6_4 <= \$442 ;
+    last_4_1 <= \$429 ;
   always @(posedge clk)
-    shadow_6_4 <= \$443 ;
+    acc_4_1 <= \$430 ;
   always @(posedge clk)
-    v_6_5 <= \$444 ;
+    shadow_4_1 <= \$431 ;
   always @(posedge clk)
-    first_6_5 <= first_hop_6;
+    v_mid_4_2 <= \$432 ;
   always @(posedge clk)
-    last_6_5 <= \$445 ;
+    first_mid_4_2 <= first_hop_4;
   always @(posedge clk)
-    acc_6_5 <= \$446 ;
+    last_mid_4_2 <= \$433 ;
   always @(posedge clk)
-    shadow_6_5 <= \$447 ;
+    v_4_2 <= \$434 ;
   always @(posedge clk)
-    v_6_6 <= \$448 ;
+    first_4_2 <= first_mid_4_2;
   always @(posedge clk)
-    first_6_6 <= first_hop_6;
+    last_4_2 <= \$435 ;
   always @(posedge clk)
-    last_6_6 <= \$449 ;
+    acc_4_2 <= \$436 ;
   always @(posedge clk)
-    acc_6_6 <= \$450 ;
+    shadow_4_2 <= \$437 ;
   always @(posedge clk)
-    shadow_6_6 <= \$451 ;
+    v_mid_4_3 <= \$438 ;
   always @(posedge clk)
-    v_6_7 <= \$452 ;
+    first_mid_4_3 <= first_hop_4;
   always @(posedge clk)
-    first_6_7 <= first_hop_6;
+    last_mid_4_3 <= \$439 ;
   always @(posedge clk)
-    last_6_7 <= \$453 ;
+    v_4_3 <= \$440 ;
   always @(posedge clk)
-    acc_6_7 <= \$454 ;
+    first_4_3 <= first_mid_4_3;
   always @(posedge clk)
-    shadow_6_7 <= \$455 ;
+    last_4_3 <= \$441 ;
   always @(posedge clk)
-    v_hop_7 <= \$456 ;
+    acc_4_3 <= \$442 ;
   always @(posedge clk)
-    first_hop_7 <= first2;
+    shadow_4_3 <= \$443 ;
   always @(posedge clk)
-    last_hop_7 <= \$457 ;
+    v_mid_4_4 <= \$444 ;
   always @(posedge clk)
-    v_7_0 <= \$458 ;
+    first_mid_4_4 <= first_hop_4;
   always @(posedge clk)
-    first_7_0 <= first_hop_7;
+    last_mid_4_4 <= \$445 ;
   always @(posedge clk)
-    last_7_0 <= \$459 ;
+    v_4_4 <= \$446 ;
   always @(posedge clk)
-    acc_7_0 <= \$460 ;
+    first_4_4 <= first_mid_4_4;
   always @(posedge clk)
-    shadow_7_0 <= \$461 ;
+    last_4_4 <= \$447 ;
   always @(posedge clk)
-    v_7_1 <= \$462 ;
+    acc_4_4 <= \$448 ;
   always @(posedge clk)
-    first_7_1 <= first_hop_7;
+    shadow_4_4 <= \$449 ;
   always @(posedge clk)
-    last_7_1 <= \$463 ;
+    v_mid_4_5 <= \$450 ;
   always @(posedge clk)
-    acc_7_1 <= \$464 ;
+    first_mid_4_5 <= first_hop_4;
   always @(posedge clk)
-    shadow_7_1 <= \$465 ;
+    last_mid_4_5 <= \$451 ;
   always @(posedge clk)
-    v_7_2 <= \$466 ;
+    v_4_5 <= \$452 ;
   always @(posedge clk)
-    first_7_2 <= first_hop_7;
+    first_4_5 <= first_mid_4_5;
   always @(posedge clk)
-    last_7_2 <= \$467 ;
+    last_4_5 <= \$453 ;
   always @(posedge clk)
-    acc_7_2 <= \$468 ;
+    acc_4_5 <= \$454 ;
   always @(posedge clk)
-    shadow_7_2 <= \$469 ;
+    shadow_4_5 <= \$455 ;
   always @(posedge clk)
-    v_7_3 <= \$470 ;
+    v_mid_4_6 <= \$456 ;
   always @(posedge clk)
-    first_7_3 <= first_hop_7;
+    first_mid_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_7_3 <= \$471 ;
+    last_mid_4_6 <= \$457 ;
   always @(posedge clk)
-    acc_7_3 <= \$472 ;
+    v_4_6 <= \$458 ;
   always @(posedge clk)
-    shadow_7_3 <= \$473 ;
+    first_4_6 <= first_mid_4_6;
   always @(posedge clk)
-    v_7_4 <= \$474 ;
+    last_4_6 <= \$459 ;
   always @(posedge clk)
-    first_7_4 <= first_hop_7;
+    acc_4_6 <= \$460 ;
   always @(posedge clk)
-    last_7_4 <= \$475 ;
+    shadow_4_6 <= \$461 ;
   always @(posedge clk)
-    acc_7_4 <= \$476 ;
+    v_mid_4_7 <= \$462 ;
   always @(posedge clk)
-    shadow_7_4 <= \$477 ;
+    first_mid_4_7 <= first_hop_4;
   always @(posedge clk)
-    v_7_5 <= \$478 ;
+    last_mid_4_7 <= \$463 ;
   always @(posedge clk)
-    first_7_5 <= first_hop_7;
+    v_4_7 <= \$464 ;
   always @(posedge clk)
-    last_7_5 <= \$479 ;
+    first_4_7 <= first_mid_4_7;
   always @(posedge clk)
-    acc_7_5 <= \$480 ;
+    last_4_7 <= \$465 ;
   always @(posedge clk)
-    shadow_7_5 <= \$481 ;
+    acc_4_7 <= \$466 ;
   always @(posedge clk)
-    v_7_6 <= \$482 ;
+    shadow_4_7 <= \$467 ;
   always @(posedge clk)
-    first_7_6 <= first_hop_7;
+    v_hop_5 <= \$468 ;
   always @(posedge clk)
-    last_7_6 <= \$483 ;
+    first_hop_5 <= first1;
   always @(posedge clk)
-    acc_7_6 <= \$484 ;
+    last_hop_5 <= \$469 ;
   always @(posedge clk)
-    shadow_7_6 <= \$485 ;
+    v_mid_5_0 <= \$470 ;
   always @(posedge clk)
-    v_7_7 <= \$486 ;
+    first_mid_5_0 <= first_hop_5;
   always @(posedge clk)
-    first_7_7 <= first_hop_7;
+    last_mid_5_0 <= \$471 ;
   always @(posedge clk)
-    last_7_7 <= \$487 ;
+    v_5_0 <= \$472 ;
   always @(posedge clk)
-    acc_7_7 <= \$488 ;
+    first_5_0 <= first_mid_5_0;
   always @(posedge clk)
-    shadow_7_7 <= \$489 ;
+    last_5_0 <= \$473 ;
   always @(posedge clk)
-    o__valid <= \$490 ;
+    acc_5_0 <= \$474 ;
   always @(posedge clk)
-    row <= \$491 ;
+    shadow_5_0 <= \$475 ;
   always @(posedge clk)
-    busy <= \$492 ;
+    v_mid_5_1 <= \$476 ;
   always @(posedge clk)
-    wide_out_r <= \$493 ;
+    first_mid_5_1 <= first_hop_5;
   always @(posedge clk)
-    overflow <= \$494 ;
+    last_mid_5_1 <= \$477 ;
+  always @(posedge clk)
+    v_5_1 <= \$478 ;
+  always @(posedge clk)
+    first_5_1 <= first_mid_5_1;
+  always @(posedge clk)
+    last_5_1 <= \$479 ;
+  always @(posedge clk)
+    acc_5_1 <= \$480 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$481 ;
+  always @(posedge clk)
+    v_mid_5_2 <= \$482 ;
+  always @(posedge clk)
+    first_mid_5_2 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_2 <= \$483 ;
+  always @(posedge clk)
+    v_5_2 <= \$484 ;
+  always @(posedge clk)
+    first_5_2 <= first_mid_5_2;
+  always @(posedge clk)
+    last_5_2 <= \$485 ;
+  always @(posedge clk)
+    acc_5_2 <= \$486 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$487 ;
+  always @(posedge clk)
+    v_mid_5_3 <= \$488 ;
+  always @(posedge clk)
+    first_mid_5_3 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_3 <= \$489 ;
+  always @(posedge clk)
+    v_5_3 <= \$490 ;
+  always @(posedge clk)
+    first_5_3 <= first_mid_5_3;
+  always @(posedge clk)
+    last_5_3 <= \$491 ;
+  always @(posedge clk)
+    acc_5_3 <= \$492 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$493 ;
+  always @(posedge clk)
+    v_mid_5_4 <= \$494 ;
+  always @(posedge clk)
+    first_mid_5_4 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_4 <= \$495 ;
+  always @(posedge clk)
+    v_5_4 <= \$496 ;
+  always @(posedge clk)
+    first_5_4 <= first_mid_5_4;
+  always @(posedge clk)
+    last_5_4 <= \$497 ;
+  always @(posedge clk)
+    acc_5_4 <= \$498 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$499 ;
+  always @(posedge clk)
+    v_mid_5_5 <= \$500 ;
+  always @(posedge clk)
+    first_mid_5_5 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_5 <= \$501 ;
+  always @(posedge clk)
+    v_5_5 <= \$502 ;
+  always @(posedge clk)
+    first_5_5 <= first_mid_5_5;
+  always @(posedge clk)
+    last_5_5 <= \$503 ;
+  always @(posedge clk)
+    acc_5_5 <= \$504 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$505 ;
+  always @(posedge clk)
+    v_mid_5_6 <= \$506 ;
+  always @(posedge clk)
+    first_mid_5_6 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_6 <= \$507 ;
+  always @(posedge clk)
+    v_5_6 <= \$508 ;
+  always @(posedge clk)
+    first_5_6 <= first_mid_5_6;
+  always @(posedge clk)
+    last_5_6 <= \$509 ;
+  always @(posedge clk)
+    acc_5_6 <= \$510 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$511 ;
+  always @(posedge clk)
+    v_mid_5_7 <= \$512 ;
+  always @(posedge clk)
+    first_mid_5_7 <= first_hop_5;
+  always @(posedge clk)
+    last_mid_5_7 <= \$513 ;
+  always @(posedge clk)
+    v_5_7 <= \$514 ;
+  always @(posedge clk)
+    first_5_7 <= first_mid_5_7;
+  always @(posedge clk)
+    last_5_7 <= \$515 ;
+  always @(posedge clk)
+    acc_5_7 <= \$516 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$517 ;
+  always @(posedge clk)
+    v_hop_6 <= \$518 ;
+  always @(posedge clk)
+    first_hop_6 <= first1;
+  always @(posedge clk)
+    last_hop_6 <= \$519 ;
+  always @(posedge clk)
+    v_mid_6_0 <= \$520 ;
+  always @(posedge clk)
+    first_mid_6_0 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_0 <= \$521 ;
+  always @(posedge clk)
+    v_6_0 <= \$522 ;
+  always @(posedge clk)
+    first_6_0 <= first_mid_6_0;
+  always @(posedge clk)
+    last_6_0 <= \$523 ;
+  always @(posedge clk)
+    acc_6_0 <= \$524 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$525 ;
+  always @(posedge clk)
+    v_mid_6_1 <= \$526 ;
+  always @(posedge clk)
+    first_mid_6_1 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_1 <= \$527 ;
+  always @(posedge clk)
+    v_6_1 <= \$528 ;
+  always @(posedge clk)
+    first_6_1 <= first_mid_6_1;
+  always @(posedge clk)
+    last_6_1 <= \$529 ;
+  always @(posedge clk)
+    acc_6_1 <= \$530 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$531 ;
+  always @(posedge clk)
+    v_mid_6_2 <= \$532 ;
+  always @(posedge clk)
+    first_mid_6_2 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_2 <= \$533 ;
+  always @(posedge clk)
+    v_6_2 <= \$534 ;
+  always @(posedge clk)
+    first_6_2 <= first_mid_6_2;
+  always @(posedge clk)
+    last_6_2 <= \$535 ;
+  always @(posedge clk)
+    acc_6_2 <= \$536 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$537 ;
+  always @(posedge clk)
+    v_mid_6_3 <= \$538 ;
+  always @(posedge clk)
+    first_mid_6_3 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_3 <= \$539 ;
+  always @(posedge clk)
+    v_6_3 <= \$540 ;
+  always @(posedge clk)
+    first_6_3 <= first_mid_6_3;
+  always @(posedge clk)
+    last_6_3 <= \$541 ;
+  always @(posedge clk)
+    acc_6_3 <= \$542 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$543 ;
+  always @(posedge clk)
+    v_mid_6_4 <= \$544 ;
+  always @(posedge clk)
+    first_mid_6_4 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_4 <= \$545 ;
+  always @(posedge clk)
+    v_6_4 <= \$546 ;
+  always @(posedge clk)
+    first_6_4 <= first_mid_6_4;
+  always @(posedge clk)
+    last_6_4 <= \$547 ;
+  always @(posedge clk)
+    acc_6_4 <= \$548 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$549 ;
+  always @(posedge clk)
+    v_mid_6_5 <= \$550 ;
+  always @(posedge clk)
+    first_mid_6_5 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_5 <= \$551 ;
+  always @(posedge clk)
+    v_6_5 <= \$552 ;
+  always @(posedge clk)
+    first_6_5 <= first_mid_6_5;
+  always @(posedge clk)
+    last_6_5 <= \$553 ;
+  always @(posedge clk)
+    acc_6_5 <= \$554 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$555 ;
+  always @(posedge clk)
+    v_mid_6_6 <= \$556 ;
+  always @(posedge clk)
+    first_mid_6_6 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_6 <= \$557 ;
+  always @(posedge clk)
+    v_6_6 <= \$558 ;
+  always @(posedge clk)
+    first_6_6 <= first_mid_6_6;
+  always @(posedge clk)
+    last_6_6 <= \$559 ;
+  always @(posedge clk)
+    acc_6_6 <= \$560 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$561 ;
+  always @(posedge clk)
+    v_mid_6_7 <= \$562 ;
+  always @(posedge clk)
+    first_mid_6_7 <= first_hop_6;
+  always @(posedge clk)
+    last_mid_6_7 <= \$563 ;
+  always @(posedge clk)
+    v_6_7 <= \$564 ;
+  always @(posedge clk)
+    first_6_7 <= first_mid_6_7;
+  always @(posedge clk)
+    last_6_7 <= \$565 ;
+  always @(posedge clk)
+    acc_6_7 <= \$566 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$567 ;
+  always @(posedge clk)
+    v_hop_7 <= \$568 ;
+  always @(posedge clk)
+    first_hop_7 <= first1;
+  always @(posedge clk)
+    last_hop_7 <= \$569 ;
+  always @(posedge clk)
+    v_mid_7_0 <= \$570 ;
+  always @(posedge clk)
+    first_mid_7_0 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_0 <= \$571 ;
+  always @(posedge clk)
+    v_7_0 <= \$572 ;
+  always @(posedge clk)
+    first_7_0 <= first_mid_7_0;
+  always @(posedge clk)
+    last_7_0 <= \$573 ;
+  always @(posedge clk)
+    acc_7_0 <= \$574 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$575 ;
+  always @(posedge clk)
+    v_mid_7_1 <= \$576 ;
+  always @(posedge clk)
+    first_mid_7_1 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_1 <= \$577 ;
+  always @(posedge clk)
+    v_7_1 <= \$578 ;
+  always @(posedge clk)
+    first_7_1 <= first_mid_7_1;
+  always @(posedge clk)
+    last_7_1 <= \$579 ;
+  always @(posedge clk)
+    acc_7_1 <= \$580 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$581 ;
+  always @(posedge clk)
+    v_mid_7_2 <= \$582 ;
+  always @(posedge clk)
+    first_mid_7_2 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_2 <= \$583 ;
+  always @(posedge clk)
+    v_7_2 <= \$584 ;
+  always @(posedge clk)
+    first_7_2 <= first_mid_7_2;
+  always @(posedge clk)
+    last_7_2 <= \$585 ;
+  always @(posedge clk)
+    acc_7_2 <= \$586 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$587 ;
+  always @(posedge clk)
+    v_mid_7_3 <= \$588 ;
+  always @(posedge clk)
+    first_mid_7_3 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_3 <= \$589 ;
+  always @(posedge clk)
+    v_7_3 <= \$590 ;
+  always @(posedge clk)
+    first_7_3 <= first_mid_7_3;
+  always @(posedge clk)
+    last_7_3 <= \$591 ;
+  always @(posedge clk)
+    acc_7_3 <= \$592 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$593 ;
+  always @(posedge clk)
+    v_mid_7_4 <= \$594 ;
+  always @(posedge clk)
+    first_mid_7_4 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_4 <= \$595 ;
+  always @(posedge clk)
+    v_7_4 <= \$596 ;
+  always @(posedge clk)
+    first_7_4 <= first_mid_7_4;
+  always @(posedge clk)
+    last_7_4 <= \$597 ;
+  always @(posedge clk)
+    acc_7_4 <= \$598 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$599 ;
+  always @(posedge clk)
+    v_mid_7_5 <= \$600 ;
+  always @(posedge clk)
+    first_mid_7_5 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_5 <= \$601 ;
+  always @(posedge clk)
+    v_7_5 <= \$602 ;
+  always @(posedge clk)
+    first_7_5 <= first_mid_7_5;
+  always @(posedge clk)
+    last_7_5 <= \$603 ;
+  always @(posedge clk)
+    acc_7_5 <= \$604 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$605 ;
+  always @(posedge clk)
+    v_mid_7_6 <= \$606 ;
+  always @(posedge clk)
+    first_mid_7_6 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_6 <= \$607 ;
+  always @(posedge clk)
+    v_7_6 <= \$608 ;
+  always @(posedge clk)
+    first_7_6 <= first_mid_7_6;
+  always @(posedge clk)
+    last_7_6 <= \$609 ;
+  always @(posedge clk)
+    acc_7_6 <= \$610 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$611 ;
+  always @(posedge clk)
+    v_mid_7_7 <= \$612 ;
+  always @(posedge clk)
+    first_mid_7_7 <= first_hop_7;
+  always @(posedge clk)
+    last_mid_7_7 <= \$613 ;
+  always @(posedge clk)
+    v_7_7 <= \$614 ;
+  always @(posedge clk)
+    first_7_7 <= first_mid_7_7;
+  always @(posedge clk)
+    last_7_7 <= \$615 ;
+  always @(posedge clk)
+    acc_7_7 <= \$616 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$617 ;
+  always @(posedge clk)
+    o__valid <= \$618 ;
+  always @(posedge clk)
+    row <= \$619 ;
+  always @(posedge clk)
+    busy <= \$620 ;
+  always @(posedge clk)
+    wide_out_r <= \$621 ;
+  always @(posedge clk)
+    overflow <= \$622 ;
   assign \$1  = i__payload[193] & busy;
   assign i__ready = ~ \$1 ;
   assign accept = i__valid & i__ready;
@@ -2847,14 +3999,14 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   assign \$191  = $signed(mac_7_5_m_a) * $signed(mac_7_5_m_b);
   assign \$192  = $signed(mac_7_6_m_a) * $signed(mac_7_6_m_b);
   assign \$193  = $signed(mac_7_7_m_a) * $signed(mac_7_7_m_b);
-  assign \$194  = v2 & last2;
-  assign \$195  = v2 & last2;
-  assign \$196  = v2 & last2;
-  assign \$197  = v2 & last2;
-  assign \$198  = v2 & last2;
-  assign \$199  = v2 & last2;
-  assign \$200  = v2 & last2;
-  assign \$201  = v2 & last2;
+  assign \$194  = v1 & last1;
+  assign \$195  = v1 & last1;
+  assign \$196  = v1 & last1;
+  assign \$197  = v1 & last1;
+  assign \$198  = v1 & last1;
+  assign \$199  = v1 & last1;
+  assign \$200  = v1 & last1;
+  assign \$201  = v1 & last1;
   assign \$202  = v4 & last4;
   assign \$203  = row + 1'h1;
   assign \$204  = accept & i__payload[193];
@@ -3168,265 +4320,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_3_4_m_a <= mac_3_4_a1;
-  always @(posedge clk)
-    mac_3_4_m_b <= mac_3_4_w1;
-  always @(posedge clk)
-    mac_3_4_m_p <= \$158 ;
-  always @(posedge clk)
-    mac_3_5_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_3_5_m_a <= mac_3_5_a1;
-  always @(posedge clk)
-    mac_3_5_m_b <= mac_3_5_w1;
-  always @(posedge clk)
-    mac_3_5_m_p <= \$159 ;
-  always @(posedge clk)
-    mac_3_6_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_3_6_m_a <= mac_3_6_a1;
-  always @(posedge clk)
-    mac_3_6_m_b <= mac_3_6_w1;
-  always @(posedge clk)
-    mac_3_6_m_p <= \$160 ;
-  always @(posedge clk)
-    mac_3_7_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_3_7_m_a <= mac_3_7_a1;
-  always @(posedge clk)
-    mac_3_7_m_b <= mac_3_7_w1;
-  always @(posedge clk)
-    mac_3_7_m_p <= \$161 ;
-  always @(posedge clk)
-    mac_4_0_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_4_0_m_a <= mac_4_0_a1;
-  always @(posedge clk)
-    mac_4_0_m_b <= mac_4_0_w1;
-  always @(posedge clk)
-    mac_4_0_m_p <= \$162 ;
-  always @(posedge clk)
-    mac_4_1_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_4_1_m_a <= mac_4_1_a1;
-  always @(posedge clk)
-    mac_4_1_m_b <= mac_4_1_w1;
-  always @(posedge clk)
-    mac_4_1_m_p <= \$163 ;
-  always @(posedge clk)
-    mac_4_2_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_4_2_m_a <= mac_4_2_a1;
-  always @(posedge clk)
-    mac_4_2_m_b <= mac_4_2_w1;
-  always @(posedge clk)
-    mac_4_2_m_p <= \$164 ;
-  always @(posedge clk)
-    mac_4_3_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_4_3_m_a <= mac_4_3_a1;
-  always @(posedge clk)
-    mac_4_3_m_b <= mac_4_3_w1;
-  always @(posedge clk)
-    mac_4_3_m_p <= \$165 ;
-  always @(posedge clk)
-    mac_4_4_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_4_4_m_a <= mac_4_4_a1;
-  always @(posedge clk)
-    mac_4_4_m_b <= mac_4_4_w1;
-  always @(posedge clk)
-    mac_4_4_m_p <= \$166 ;
-  always @(posedge clk)
-    mac_4_5_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_4_5_m_a <= mac_4_5_a1;
-  always @(posedge clk)
-    mac_4_5_m_b <= mac_4_5_w1;
-  always @(posedge clk)
-    mac_4_5_m_p <= \$167 ;
-  always @(posedge clk)
-    mac_4_6_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_4_6_m_a <= mac_4_6_a1;
-  always @(posedge clk)
-    mac_4_6_m_b <= mac_4_6_w1;
-  always @(posedge clk)
-    mac_4_6_m_p <= \$168 ;
-  always @(posedge clk)
-    mac_4_7_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_4_7_m_a <= mac_4_7_a1;
-  always @(posedge clk)
-    mac_4_7_m_b <= mac_4_7_w1;
-  always @(posedge clk)
-    mac_4_7_m_p <= \$169 ;
-  always @(posedge clk)
-    mac_5_0_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_5_0_m_a <= mac_5_0_a1;
-  always @(posedge clk)
-    mac_5_0_m_b <= mac_5_0_w1;
-  always @(posedge clk)
-    mac_5_0_m_p <= \$170 ;
-  always @(posedge clk)
-    mac_5_1_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_5_1_m_a <= mac_5_1_a1;
-  always @(posedge clk)
-    mac_5_1_m_b <= mac_5_1_w1;
-  always @(posedge clk)
-    mac_5_1_m_p <= \$171 ;
-  always @(posedge clk)
-    mac_5_2_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_5_2_m_a <= mac_5_2_a1;
-  always @(posedge clk)
-    mac_5_2_m_b <= mac_5_2_w1;
-  always @(posedge clk)
-    mac_5_2_m_p <= \$172 ;
-  always @(posedge clk)
-    mac_5_3_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_5_3_m_a <= mac_5_3_a1;
-  always @(posedge clk)
-    mac_5_3_m_b <= mac_5_3_w1;
-  always @(posedge clk)
-    mac_5_3_m_p <= \$173 ;
-  always @(posedge clk)
-    mac_5_4_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_5_4_m_a <= mac_5_4_a1;
-  always @(posedge clk)
-    mac_5_4_m_b <= mac_5_4_w1;
-  always @(posedge clk)
-    mac_5_4_m_p <= \$174 ;
-  always @(posedge clk)
-    mac_5_5_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_5_5_m_a <= mac_5_5_a1;
-  always @(posedge clk)
-    mac_5_5_m_b <= mac_5_5_w1;
-  always @(posedge clk)
-    mac_5_5_m_p <= \$175 ;
-  always @(posedge clk)
-    mac_5_6_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_5_6_m_a <= mac_5_6_a1;
-  always @(posedge clk)
-    mac_5_6_m_b <= mac_5_6_w1;
-  always @(posedge clk)
-    mac_5_6_m_p <= \$176 ;
-  always @(posedge clk)
-    mac_5_7_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_5_7_m_a <= mac_5_7_a1;
-  always @(posedge clk)
-    mac_5_7_m_b <= mac_5_7_w1;
-  always @(posedge clk)
-    mac_5_7_m_p <= \$177 ;
-  always @(posedge clk)
-    mac_6_0_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_6_0_m_a <= mac_6_0_a1;
-  always @(posedge clk)
-    mac_6_0_m_b <= mac_6_0_w1;
-  always @(posedge clk)
-    mac_6_0_m_p <= \$178 ;
-  always @(posedge clk)
-    mac_6_1_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_6_1_m_a <= mac_6_1_a1;
-  always @(posedge clk)
-    mac_6_1_m_b <= mac_6_1_w1;
-  always @(posedge clk)
-    mac_6_1_m_p <= \$179 ;
-  always @(posedge clk)
-    mac_6_2_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_6_2_m_a <= mac_6_2_a1;
-  always @(posedge clk)
-    mac_6_2_m_b <= mac_6_2_w1;
-  always @(posedge clk)
-    mac_6_2_m_p <= \$180 ;
-  always @(posedge clk)
-    mac_6_3_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_6_3_m_a <= mac_6_3_a1;
-  always @(posedge clk)
-    mac_6_3_m_b <= mac_6_3_w1;
-  always @(posedge clk)
-    mac_6_3_m_p <= \$181 ;
-  always @(posedge clk)
-    mac_6_4_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_6_4_m_a <= mac_6_4_a1;
-  always @(posedge clk)
-    mac_6_4_m_b <= mac_6_4_w1;
-  always @(posedge clk)
-    mac_6_4_m_p <= \$182 ;
-  always @(posedge clk)
-    mac_6_5_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_6_5_m_a <= mac_6_5_a1;
-  always @(posedge clk)
-    mac_6_5_m_b <= mac_6_5_w1;
-  always @(posedge clk)
-    mac_6_5_m_p <= \$183 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = v2;
+    \$218  = v1;
     if (rst) begin
       \$218  = 1'h0;
     end
@@ -3454,81 +4350,73 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = acc_0_0;
+    \$222  = v_mid_0_0;
+    if (rst) begin
+      \$222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = last_mid_0_0;
+    if (rst) begin
+      \$223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = acc_0_0;
     if (v_0_0) begin
-      \$222  = \$3 [31:0];
+      \$224  = \$3 [31:0];
     end
     if (rst) begin
-      \$222  = 32'd0;
+      \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = shadow_0_0;
+    \$225  = shadow_0_0;
     if (last_0_0) begin
-      \$223  = \$3 [31:0];
+      \$225  = \$3 [31:0];
     end else if (o__ready) begin
-      \$223  = shadow_1_0;
+      \$225  = shadow_1_0;
     end
     if (rst) begin
-      \$223  = 32'd0;
+      \$225  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = v_hop_0;
+    \$226  = v_hop_0;
     if (rst) begin
-      \$224  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = last_hop_0;
+    \$227  = last_hop_0;
     if (rst) begin
-      \$225  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = acc_0_1;
-    if (v_0_1) begin
-      \$226  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$226  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = shadow_0_1;
-    if (last_0_1) begin
-      \$227  = \$5 [31:0];
-    end else if (o__ready) begin
-      \$227  = shadow_1_1;
-    end
-    if (rst) begin
-      \$227  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = v_hop_0;
+    \$228  = v_mid_0_1;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = last_hop_0;
+    \$229  = last_mid_0_1;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = acc_0_2;
-    if (v_0_2) begin
-      \$230  = \$7 [31:0];
+    \$230  = acc_0_1;
+    if (v_0_1) begin
+      \$230  = \$5 [31:0];
     end
     if (rst) begin
       \$230  = 32'd0;
@@ -3536,11 +4424,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = shadow_0_2;
-    if (last_0_2) begin
-      \$231  = \$7 [31:0];
+    \$231  = shadow_0_1;
+    if (last_0_1) begin
+      \$231  = \$5 [31:0];
     end else if (o__ready) begin
-      \$231  = shadow_1_2;
+      \$231  = shadow_1_1;
     end
     if (rst) begin
       \$231  = 32'd0;
@@ -3562,81 +4450,73 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = acc_0_3;
-    if (v_0_3) begin
-      \$234  = \$9 [31:0];
-    end
+    \$234  = v_mid_0_2;
     if (rst) begin
-      \$234  = 32'd0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = shadow_0_3;
-    if (last_0_3) begin
-      \$235  = \$9 [31:0];
+    \$235  = last_mid_0_2;
+    if (rst) begin
+      \$235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = acc_0_2;
+    if (v_0_2) begin
+      \$236  = \$7 [31:0];
+    end
+    if (rst) begin
+      \$236  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = shadow_0_2;
+    if (last_0_2) begin
+      \$237  = \$7 [31:0];
     end else if (o__ready) begin
-      \$235  = shadow_1_3;
+      \$237  = shadow_1_2;
     end
     if (rst) begin
-      \$235  = 32'd0;
+      \$237  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = v_hop_0;
+    \$238  = v_hop_0;
     if (rst) begin
-      \$236  = 1'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = last_hop_0;
+    \$239  = last_hop_0;
     if (rst) begin
-      \$237  = 1'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = acc_0_4;
-    if (v_0_4) begin
-      \$238  = \$11 [31:0];
-    end
-    if (rst) begin
-      \$238  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = shadow_0_4;
-    if (last_0_4) begin
-      \$239  = \$11 [31:0];
-    end else if (o__ready) begin
-      \$239  = shadow_1_4;
-    end
-    if (rst) begin
-      \$239  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = v_hop_0;
+    \$240  = v_mid_0_3;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = last_hop_0;
+    \$241  = last_mid_0_3;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = acc_0_5;
-    if (v_0_5) begin
-      \$242  = \$13 [31:0];
+    \$242  = acc_0_3;
+    if (v_0_3) begin
+      \$242  = \$9 [31:0];
     end
     if (rst) begin
       \$242  = 32'd0;
@@ -3644,11 +4524,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = shadow_0_5;
-    if (last_0_5) begin
-      \$243  = \$13 [31:0];
+    \$243  = shadow_0_3;
+    if (last_0_3) begin
+      \$243  = \$9 [31:0];
     end else if (o__ready) begin
-      \$243  = shadow_1_5;
+      \$243  = shadow_1_3;
     end
     if (rst) begin
       \$243  = 32'd0;
@@ -3670,131 +4550,123 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = acc_0_6;
-    if (v_0_6) begin
-      \$246  = \$15 [31:0];
-    end
+    \$246  = v_mid_0_4;
     if (rst) begin
-      \$246  = 32'd0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = shadow_0_6;
-    if (last_0_6) begin
-      \$247  = \$15 [31:0];
+    \$247  = last_mid_0_4;
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = acc_0_4;
+    if (v_0_4) begin
+      \$248  = \$11 [31:0];
+    end
+    if (rst) begin
+      \$248  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = shadow_0_4;
+    if (last_0_4) begin
+      \$249  = \$11 [31:0];
     end else if (o__ready) begin
-      \$247  = shadow_1_6;
+      \$249  = shadow_1_4;
     end
     if (rst) begin
-      \$247  = 32'd0;
+      \$249  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = v_hop_0;
+    \$250  = v_hop_0;
     if (rst) begin
-      \$248  = 1'h0;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = last_hop_0;
+    \$251  = last_hop_0;
     if (rst) begin
-      \$249  = 1'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = acc_0_7;
-    if (v_0_7) begin
-      \$250  = \$17 [31:0];
-    end
-    if (rst) begin
-      \$250  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = shadow_0_7;
-    if (last_0_7) begin
-      \$251  = \$17 [31:0];
-    end else if (o__ready) begin
-      \$251  = shadow_1_7;
-    end
-    if (rst) begin
-      \$251  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = v2;
+    \$252  = v_mid_0_5;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \$195 ;
+    \$253  = last_mid_0_5;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = v_hop_1;
+    \$254  = acc_0_5;
+    if (v_0_5) begin
+      \$254  = \$13 [31:0];
+    end
     if (rst) begin
-      \$254  = 1'h0;
+      \$254  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = last_hop_1;
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = acc_1_0;
-    if (v_1_0) begin
-      \$256  = \$19 [31:0];
-    end
-    if (rst) begin
-      \$256  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = shadow_1_0;
-    if (last_1_0) begin
-      \$257  = \$19 [31:0];
+    \$255  = shadow_0_5;
+    if (last_0_5) begin
+      \$255  = \$13 [31:0];
     end else if (o__ready) begin
-      \$257  = shadow_2_0;
+      \$255  = shadow_1_5;
     end
     if (rst) begin
-      \$257  = 32'd0;
+      \$255  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = v_hop_1;
+    \$256  = v_hop_0;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = last_hop_0;
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = v_mid_0_6;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = last_hop_1;
+    \$259  = last_mid_0_6;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = acc_1_1;
-    if (v_1_1) begin
-      \$260  = \$21 [31:0];
+    \$260  = acc_0_6;
+    if (v_0_6) begin
+      \$260  = \$15 [31:0];
     end
     if (rst) begin
       \$260  = 32'd0;
@@ -3802,11 +4674,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = shadow_1_1;
-    if (last_1_1) begin
-      \$261  = \$21 [31:0];
+    \$261  = shadow_0_6;
+    if (last_0_6) begin
+      \$261  = \$15 [31:0];
     end else if (o__ready) begin
-      \$261  = shadow_2_1;
+      \$261  = shadow_1_6;
     end
     if (rst) begin
       \$261  = 32'd0;
@@ -3814,74 +4686,66 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = v_hop_1;
+    \$262  = v_hop_0;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = last_hop_1;
+    \$263  = last_hop_0;
     if (rst) begin
       \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = acc_1_2;
-    if (v_1_2) begin
-      \$264  = \$23 [31:0];
-    end
+    \$264  = v_mid_0_7;
     if (rst) begin
-      \$264  = 32'd0;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = shadow_1_2;
-    if (last_1_2) begin
-      \$265  = \$23 [31:0];
+    \$265  = last_mid_0_7;
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = acc_0_7;
+    if (v_0_7) begin
+      \$266  = \$17 [31:0];
+    end
+    if (rst) begin
+      \$266  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = shadow_0_7;
+    if (last_0_7) begin
+      \$267  = \$17 [31:0];
     end else if (o__ready) begin
-      \$265  = shadow_2_2;
+      \$267  = shadow_1_7;
     end
     if (rst) begin
-      \$265  = 32'd0;
+      \$267  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = v_hop_1;
+    \$268  = v1;
     if (rst) begin
-      \$266  = 1'h0;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = last_hop_1;
+    \$269  = \$195 ;
     if (rst) begin
-      \$267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = acc_1_3;
-    if (v_1_3) begin
-      \$268  = \$25 [31:0];
-    end
-    if (rst) begin
-      \$268  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = shadow_1_3;
-    if (last_1_3) begin
-      \$269  = \$25 [31:0];
-    end else if (o__ready) begin
-      \$269  = shadow_2_3;
-    end
-    if (rst) begin
-      \$269  = 32'd0;
+      \$269  = 1'h0;
     end
   end
   always @* begin
@@ -3900,81 +4764,73 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = acc_1_4;
-    if (v_1_4) begin
-      \$272  = \$27 [31:0];
-    end
+    \$272  = v_mid_1_0;
     if (rst) begin
-      \$272  = 32'd0;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = shadow_1_4;
-    if (last_1_4) begin
-      \$273  = \$27 [31:0];
+    \$273  = last_mid_1_0;
+    if (rst) begin
+      \$273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = acc_1_0;
+    if (v_1_0) begin
+      \$274  = \$19 [31:0];
+    end
+    if (rst) begin
+      \$274  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = shadow_1_0;
+    if (last_1_0) begin
+      \$275  = \$19 [31:0];
     end else if (o__ready) begin
-      \$273  = shadow_2_4;
+      \$275  = shadow_2_0;
     end
     if (rst) begin
-      \$273  = 32'd0;
+      \$275  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = v_hop_1;
+    \$276  = v_hop_1;
     if (rst) begin
-      \$274  = 1'h0;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = last_hop_1;
+    \$277  = last_hop_1;
     if (rst) begin
-      \$275  = 1'h0;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = acc_1_5;
-    if (v_1_5) begin
-      \$276  = \$29 [31:0];
-    end
-    if (rst) begin
-      \$276  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = shadow_1_5;
-    if (last_1_5) begin
-      \$277  = \$29 [31:0];
-    end else if (o__ready) begin
-      \$277  = shadow_2_5;
-    end
-    if (rst) begin
-      \$277  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = v_hop_1;
+    \$278  = v_mid_1_1;
     if (rst) begin
       \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = last_hop_1;
+    \$279  = last_mid_1_1;
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = acc_1_6;
-    if (v_1_6) begin
-      \$280  = \$31 [31:0];
+    \$280  = acc_1_1;
+    if (v_1_1) begin
+      \$280  = \$21 [31:0];
     end
     if (rst) begin
       \$280  = 32'd0;
@@ -3982,11 +4838,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = shadow_1_6;
-    if (last_1_6) begin
-      \$281  = \$31 [31:0];
+    \$281  = shadow_1_1;
+    if (last_1_1) begin
+      \$281  = \$21 [31:0];
     end else if (o__ready) begin
-      \$281  = shadow_2_6;
+      \$281  = shadow_2_1;
     end
     if (rst) begin
       \$281  = 32'd0;
@@ -4008,131 +4864,123 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = acc_1_7;
-    if (v_1_7) begin
-      \$284  = \$33 [31:0];
-    end
+    \$284  = v_mid_1_2;
     if (rst) begin
-      \$284  = 32'd0;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = shadow_1_7;
-    if (last_1_7) begin
-      \$285  = \$33 [31:0];
+    \$285  = last_mid_1_2;
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = acc_1_2;
+    if (v_1_2) begin
+      \$286  = \$23 [31:0];
+    end
+    if (rst) begin
+      \$286  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = shadow_1_2;
+    if (last_1_2) begin
+      \$287  = \$23 [31:0];
     end else if (o__ready) begin
-      \$285  = shadow_2_7;
+      \$287  = shadow_2_2;
     end
     if (rst) begin
-      \$285  = 32'd0;
+      \$287  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = v2;
-    if (rst) begin
-      \$286  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \$196 ;
-    if (rst) begin
-      \$287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = v_hop_2;
+    \$288  = v_hop_1;
     if (rst) begin
       \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = last_hop_2;
+    \$289  = last_hop_1;
     if (rst) begin
       \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = acc_2_0;
-    if (v_2_0) begin
-      \$290  = \$35 [31:0];
-    end
+    \$290  = v_mid_1_3;
     if (rst) begin
-      \$290  = 32'd0;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = shadow_2_0;
-    if (last_2_0) begin
-      \$291  = \$35 [31:0];
+    \$291  = last_mid_1_3;
+    if (rst) begin
+      \$291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = acc_1_3;
+    if (v_1_3) begin
+      \$292  = \$25 [31:0];
+    end
+    if (rst) begin
+      \$292  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = shadow_1_3;
+    if (last_1_3) begin
+      \$293  = \$25 [31:0];
     end else if (o__ready) begin
-      \$291  = shadow_3_0;
+      \$293  = shadow_2_3;
     end
     if (rst) begin
-      \$291  = 32'd0;
+      \$293  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = v_hop_2;
+    \$294  = v_hop_1;
     if (rst) begin
-      \$292  = 1'h0;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = last_hop_2;
+    \$295  = last_hop_1;
     if (rst) begin
-      \$293  = 1'h0;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = acc_2_1;
-    if (v_2_1) begin
-      \$294  = \$37 [31:0];
-    end
-    if (rst) begin
-      \$294  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = shadow_2_1;
-    if (last_2_1) begin
-      \$295  = \$37 [31:0];
-    end else if (o__ready) begin
-      \$295  = shadow_3_1;
-    end
-    if (rst) begin
-      \$295  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = v_hop_2;
+    \$296  = v_mid_1_4;
     if (rst) begin
       \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = last_hop_2;
+    \$297  = last_mid_1_4;
     if (rst) begin
       \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = acc_2_2;
-    if (v_2_2) begin
-      \$298  = \$39 [31:0];
+    \$298  = acc_1_4;
+    if (v_1_4) begin
+      \$298  = \$27 [31:0];
     end
     if (rst) begin
       \$298  = 32'd0;
@@ -4140,11 +4988,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = shadow_2_2;
-    if (last_2_2) begin
-      \$299  = \$39 [31:0];
+    \$299  = shadow_1_4;
+    if (last_1_4) begin
+      \$299  = \$27 [31:0];
     end else if (o__ready) begin
-      \$299  = shadow_3_2;
+      \$299  = shadow_2_4;
     end
     if (rst) begin
       \$299  = 32'd0;
@@ -4152,95 +5000,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = v_hop_2;
+    \$300  = v_hop_1;
     if (rst) begin
       \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = last_hop_2;
+    \$301  = last_hop_1;
     if (rst) begin
       \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = acc_2_3;
-    if (v_2_3) begin
-      \$302  = \$41 [31:0];
-    end
+    \$302  = v_mid_1_5;
     if (rst) begin
-      \$302  = 32'd0;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = shadow_2_3;
-    if (last_2_3) begin
-      \$303  = \$41 [31:0];
+    \$303  = last_mid_1_5;
+    if (rst) begin
+      \$303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = acc_1_5;
+    if (v_1_5) begin
+      \$304  = \$29 [31:0];
+    end
+    if (rst) begin
+      \$304  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = shadow_1_5;
+    if (last_1_5) begin
+      \$305  = \$29 [31:0];
     end else if (o__ready) begin
-      \$303  = shadow_3_3;
+      \$305  = shadow_2_5;
     end
     if (rst) begin
-      \$303  = 32'd0;
+      \$305  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = v_hop_2;
+    \$306  = v_hop_1;
     if (rst) begin
-      \$304  = 1'h0;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = last_hop_2;
+    \$307  = last_hop_1;
     if (rst) begin
-      \$305  = 1'h0;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = acc_2_4;
-    if (v_2_4) begin
-      \$306  = \$43 [31:0];
-    end
-    if (rst) begin
-      \$306  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = shadow_2_4;
-    if (last_2_4) begin
-      \$307  = \$43 [31:0];
-    end else if (o__ready) begin
-      \$307  = shadow_3_4;
-    end
-    if (rst) begin
-      \$307  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = v_hop_2;
+    \$308  = v_mid_1_6;
     if (rst) begin
       \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = last_hop_2;
+    \$309  = last_mid_1_6;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = acc_2_5;
-    if (v_2_5) begin
-      \$310  = \$45 [31:0];
+    \$310  = acc_1_6;
+    if (v_1_6) begin
+      \$310  = \$31 [31:0];
     end
     if (rst) begin
       \$310  = 32'd0;
@@ -4248,11 +5088,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = shadow_2_5;
-    if (last_2_5) begin
-      \$311  = \$45 [31:0];
+    \$311  = shadow_1_6;
+    if (last_1_6) begin
+      \$311  = \$31 [31:0];
     end else if (o__ready) begin
-      \$311  = shadow_3_5;
+      \$311  = shadow_2_6;
     end
     if (rst) begin
       \$311  = 32'd0;
@@ -4260,109 +5100,101 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = v_hop_2;
+    \$312  = v_hop_1;
     if (rst) begin
       \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = last_hop_2;
+    \$313  = last_hop_1;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = acc_2_6;
-    if (v_2_6) begin
-      \$314  = \$47 [31:0];
-    end
+    \$314  = v_mid_1_7;
     if (rst) begin
-      \$314  = 32'd0;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = shadow_2_6;
-    if (last_2_6) begin
-      \$315  = \$47 [31:0];
+    \$315  = last_mid_1_7;
+    if (rst) begin
+      \$315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = acc_1_7;
+    if (v_1_7) begin
+      \$316  = \$33 [31:0];
+    end
+    if (rst) begin
+      \$316  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = shadow_1_7;
+    if (last_1_7) begin
+      \$317  = \$33 [31:0];
     end else if (o__ready) begin
-      \$315  = shadow_3_6;
+      \$317  = shadow_2_7;
     end
     if (rst) begin
-      \$315  = 32'd0;
+      \$317  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = v_hop_2;
+    \$318  = v1;
     if (rst) begin
-      \$316  = 1'h0;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = last_hop_2;
+    \$319  = \$196 ;
     if (rst) begin
-      \$317  = 1'h0;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = acc_2_7;
-    if (v_2_7) begin
-      \$318  = \$49 [31:0];
-    end
-    if (rst) begin
-      \$318  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = shadow_2_7;
-    if (last_2_7) begin
-      \$319  = \$49 [31:0];
-    end else if (o__ready) begin
-      \$319  = shadow_3_7;
-    end
-    if (rst) begin
-      \$319  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = v2;
+    \$320  = v_hop_2;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \$197 ;
+    \$321  = last_hop_2;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = v_hop_3;
+    \$322  = v_mid_2_0;
     if (rst) begin
       \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = last_hop_3;
+    \$323  = last_mid_2_0;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = acc_3_0;
-    if (v_3_0) begin
-      \$324  = \$51 [31:0];
+    \$324  = acc_2_0;
+    if (v_2_0) begin
+      \$324  = \$35 [31:0];
     end
     if (rst) begin
       \$324  = 32'd0;
@@ -4370,11 +5202,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = shadow_3_0;
-    if (last_3_0) begin
-      \$325  = \$51 [31:0];
+    \$325  = shadow_2_0;
+    if (last_2_0) begin
+      \$325  = \$35 [31:0];
     end else if (o__ready) begin
-      \$325  = shadow_4_0;
+      \$325  = shadow_3_0;
     end
     if (rst) begin
       \$325  = 32'd0;
@@ -4382,95 +5214,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = v_hop_3;
+    \$326  = v_hop_2;
     if (rst) begin
       \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = last_hop_3;
+    \$327  = last_hop_2;
     if (rst) begin
       \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = acc_3_1;
-    if (v_3_1) begin
-      \$328  = \$53 [31:0];
-    end
+    \$328  = v_mid_2_1;
     if (rst) begin
-      \$328  = 32'd0;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = shadow_3_1;
-    if (last_3_1) begin
-      \$329  = \$53 [31:0];
+    \$329  = last_mid_2_1;
+    if (rst) begin
+      \$329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$330  = acc_2_1;
+    if (v_2_1) begin
+      \$330  = \$37 [31:0];
+    end
+    if (rst) begin
+      \$330  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = shadow_2_1;
+    if (last_2_1) begin
+      \$331  = \$37 [31:0];
     end else if (o__ready) begin
-      \$329  = shadow_4_1;
+      \$331  = shadow_3_1;
     end
     if (rst) begin
-      \$329  = 32'd0;
+      \$331  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = v_hop_3;
+    \$332  = v_hop_2;
     if (rst) begin
-      \$330  = 1'h0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = last_hop_3;
+    \$333  = last_hop_2;
     if (rst) begin
-      \$331  = 1'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = acc_3_2;
-    if (v_3_2) begin
-      \$332  = \$55 [31:0];
-    end
-    if (rst) begin
-      \$332  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = shadow_3_2;
-    if (last_3_2) begin
-      \$333  = \$55 [31:0];
-    end else if (o__ready) begin
-      \$333  = shadow_4_2;
-    end
-    if (rst) begin
-      \$333  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = v_hop_3;
+    \$334  = v_mid_2_2;
     if (rst) begin
       \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = last_hop_3;
+    \$335  = last_mid_2_2;
     if (rst) begin
       \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = acc_3_3;
-    if (v_3_3) begin
-      \$336  = \$57 [31:0];
+    \$336  = acc_2_2;
+    if (v_2_2) begin
+      \$336  = \$39 [31:0];
     end
     if (rst) begin
       \$336  = 32'd0;
@@ -4478,11 +5302,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = shadow_3_3;
-    if (last_3_3) begin
-      \$337  = \$57 [31:0];
+    \$337  = shadow_2_2;
+    if (last_2_2) begin
+      \$337  = \$39 [31:0];
     end else if (o__ready) begin
-      \$337  = shadow_4_3;
+      \$337  = shadow_3_2;
     end
     if (rst) begin
       \$337  = 32'd0;
@@ -4490,95 +5314,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = v_hop_3;
+    \$338  = v_hop_2;
     if (rst) begin
       \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = last_hop_3;
+    \$339  = last_hop_2;
     if (rst) begin
       \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = acc_3_4;
-    if (v_3_4) begin
-      \$340  = \$59 [31:0];
-    end
+    \$340  = v_mid_2_3;
     if (rst) begin
-      \$340  = 32'd0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = shadow_3_4;
-    if (last_3_4) begin
-      \$341  = \$59 [31:0];
+    \$341  = last_mid_2_3;
+    if (rst) begin
+      \$341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = acc_2_3;
+    if (v_2_3) begin
+      \$342  = \$41 [31:0];
+    end
+    if (rst) begin
+      \$342  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = shadow_2_3;
+    if (last_2_3) begin
+      \$343  = \$41 [31:0];
     end else if (o__ready) begin
-      \$341  = shadow_4_4;
+      \$343  = shadow_3_3;
     end
     if (rst) begin
-      \$341  = 32'd0;
+      \$343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = v_hop_3;
+    \$344  = v_hop_2;
     if (rst) begin
-      \$342  = 1'h0;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = last_hop_3;
+    \$345  = last_hop_2;
     if (rst) begin
-      \$343  = 1'h0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = acc_3_5;
-    if (v_3_5) begin
-      \$344  = \$61 [31:0];
-    end
-    if (rst) begin
-      \$344  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = shadow_3_5;
-    if (last_3_5) begin
-      \$345  = \$61 [31:0];
-    end else if (o__ready) begin
-      \$345  = shadow_4_5;
-    end
-    if (rst) begin
-      \$345  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = v_hop_3;
+    \$346  = v_mid_2_4;
     if (rst) begin
       \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = last_hop_3;
+    \$347  = last_mid_2_4;
     if (rst) begin
       \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = acc_3_6;
-    if (v_3_6) begin
-      \$348  = \$63 [31:0];
+    \$348  = acc_2_4;
+    if (v_2_4) begin
+      \$348  = \$43 [31:0];
     end
     if (rst) begin
       \$348  = 32'd0;
@@ -4586,11 +5402,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = shadow_3_6;
-    if (last_3_6) begin
-      \$349  = \$63 [31:0];
+    \$349  = shadow_2_4;
+    if (last_2_4) begin
+      \$349  = \$43 [31:0];
     end else if (o__ready) begin
-      \$349  = shadow_4_6;
+      \$349  = shadow_3_4;
     end
     if (rst) begin
       \$349  = 32'd0;
@@ -4598,145 +5414,137 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = v_hop_3;
+    \$350  = v_hop_2;
     if (rst) begin
       \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = last_hop_3;
+    \$351  = last_hop_2;
     if (rst) begin
       \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = acc_3_7;
-    if (v_3_7) begin
-      \$352  = \$65 [31:0];
-    end
+    \$352  = v_mid_2_5;
     if (rst) begin
-      \$352  = 32'd0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = shadow_3_7;
-    if (last_3_7) begin
-      \$353  = \$65 [31:0];
+    \$353  = last_mid_2_5;
+    if (rst) begin
+      \$353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = acc_2_5;
+    if (v_2_5) begin
+      \$354  = \$45 [31:0];
+    end
+    if (rst) begin
+      \$354  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = shadow_2_5;
+    if (last_2_5) begin
+      \$355  = \$45 [31:0];
     end else if (o__ready) begin
-      \$353  = shadow_4_7;
+      \$355  = shadow_3_5;
     end
     if (rst) begin
-      \$353  = 32'd0;
+      \$355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = v2;
-    if (rst) begin
-      \$354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \$198 ;
-    if (rst) begin
-      \$355  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = v_hop_4;
+    \$356  = v_hop_2;
     if (rst) begin
       \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = last_hop_4;
+    \$357  = last_hop_2;
     if (rst) begin
       \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = acc_4_0;
-    if (v_4_0) begin
-      \$358  = \$67 [31:0];
-    end
+    \$358  = v_mid_2_6;
     if (rst) begin
-      \$358  = 32'd0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = shadow_4_0;
-    if (last_4_0) begin
-      \$359  = \$67 [31:0];
+    \$359  = last_mid_2_6;
+    if (rst) begin
+      \$359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = acc_2_6;
+    if (v_2_6) begin
+      \$360  = \$47 [31:0];
+    end
+    if (rst) begin
+      \$360  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = shadow_2_6;
+    if (last_2_6) begin
+      \$361  = \$47 [31:0];
     end else if (o__ready) begin
-      \$359  = shadow_5_0;
+      \$361  = shadow_3_6;
     end
     if (rst) begin
-      \$359  = 32'd0;
+      \$361  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = v_hop_4;
+    \$362  = v_hop_2;
     if (rst) begin
-      \$360  = 1'h0;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = last_hop_4;
+    \$363  = last_hop_2;
     if (rst) begin
-      \$361  = 1'h0;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = acc_4_1;
-    if (v_4_1) begin
-      \$362  = \$69 [31:0];
-    end
-    if (rst) begin
-      \$362  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = shadow_4_1;
-    if (last_4_1) begin
-      \$363  = \$69 [31:0];
-    end else if (o__ready) begin
-      \$363  = shadow_5_1;
-    end
-    if (rst) begin
-      \$363  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = v_hop_4;
+    \$364  = v_mid_2_7;
     if (rst) begin
       \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = last_hop_4;
+    \$365  = last_mid_2_7;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = acc_4_2;
-    if (v_4_2) begin
-      \$366  = \$71 [31:0];
+    \$366  = acc_2_7;
+    if (v_2_7) begin
+      \$366  = \$49 [31:0];
     end
     if (rst) begin
       \$366  = 32'd0;
@@ -4744,11 +5552,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = shadow_4_2;
-    if (last_4_2) begin
-      \$367  = \$71 [31:0];
+    \$367  = shadow_2_7;
+    if (last_2_7) begin
+      \$367  = \$49 [31:0];
     end else if (o__ready) begin
-      \$367  = shadow_5_2;
+      \$367  = shadow_3_7;
     end
     if (rst) begin
       \$367  = 32'd0;
@@ -4756,59 +5564,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = v_hop_4;
+    \$368  = v1;
     if (rst) begin
       \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = last_hop_4;
+    \$369  = \$197 ;
     if (rst) begin
       \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = acc_4_3;
-    if (v_4_3) begin
-      \$370  = \$73 [31:0];
-    end
+    \$370  = v_hop_3;
     if (rst) begin
-      \$370  = 32'd0;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = shadow_4_3;
-    if (last_4_3) begin
-      \$371  = \$73 [31:0];
-    end else if (o__ready) begin
-      \$371  = shadow_5_3;
-    end
+    \$371  = last_hop_3;
     if (rst) begin
-      \$371  = 32'd0;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = v_hop_4;
+    \$372  = v_mid_3_0;
     if (rst) begin
       \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = last_hop_4;
+    \$373  = last_mid_3_0;
     if (rst) begin
       \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = acc_4_4;
-    if (v_4_4) begin
-      \$374  = \$75 [31:0];
+    \$374  = acc_3_0;
+    if (v_3_0) begin
+      \$374  = \$51 [31:0];
     end
     if (rst) begin
       \$374  = 32'd0;
@@ -4816,11 +5616,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = shadow_4_4;
-    if (last_4_4) begin
-      \$375  = \$75 [31:0];
+    \$375  = shadow_3_0;
+    if (last_3_0) begin
+      \$375  = \$51 [31:0];
     end else if (o__ready) begin
-      \$375  = shadow_5_4;
+      \$375  = shadow_4_0;
     end
     if (rst) begin
       \$375  = 32'd0;
@@ -4828,95 +5628,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = v_hop_4;
+    \$376  = v_hop_3;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = last_hop_4;
+    \$377  = last_hop_3;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = acc_4_5;
-    if (v_4_5) begin
-      \$378  = \$77 [31:0];
-    end
+    \$378  = v_mid_3_1;
     if (rst) begin
-      \$378  = 32'd0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = shadow_4_5;
-    if (last_4_5) begin
-      \$379  = \$77 [31:0];
+    \$379  = last_mid_3_1;
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = acc_3_1;
+    if (v_3_1) begin
+      \$380  = \$53 [31:0];
+    end
+    if (rst) begin
+      \$380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = shadow_3_1;
+    if (last_3_1) begin
+      \$381  = \$53 [31:0];
     end else if (o__ready) begin
-      \$379  = shadow_5_5;
+      \$381  = shadow_4_1;
     end
     if (rst) begin
-      \$379  = 32'd0;
+      \$381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = v_hop_4;
+    \$382  = v_hop_3;
     if (rst) begin
-      \$380  = 1'h0;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = last_hop_4;
+    \$383  = last_hop_3;
     if (rst) begin
-      \$381  = 1'h0;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = acc_4_6;
-    if (v_4_6) begin
-      \$382  = \$79 [31:0];
-    end
-    if (rst) begin
-      \$382  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = shadow_4_6;
-    if (last_4_6) begin
-      \$383  = \$79 [31:0];
-    end else if (o__ready) begin
-      \$383  = shadow_5_6;
-    end
-    if (rst) begin
-      \$383  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = v_hop_4;
+    \$384  = v_mid_3_2;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = last_hop_4;
+    \$385  = last_mid_3_2;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = acc_4_7;
-    if (v_4_7) begin
-      \$386  = \$81 [31:0];
+    \$386  = acc_3_2;
+    if (v_3_2) begin
+      \$386  = \$55 [31:0];
     end
     if (rst) begin
       \$386  = 32'd0;
@@ -4924,11 +5716,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = shadow_4_7;
-    if (last_4_7) begin
-      \$387  = \$81 [31:0];
+    \$387  = shadow_3_2;
+    if (last_3_2) begin
+      \$387  = \$55 [31:0];
     end else if (o__ready) begin
-      \$387  = shadow_5_7;
+      \$387  = shadow_4_2;
     end
     if (rst) begin
       \$387  = 32'd0;
@@ -4936,37 +5728,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = v2;
+    \$388  = v_hop_3;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \$199 ;
+    \$389  = last_hop_3;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = v_hop_5;
+    \$390  = v_mid_3_3;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = last_hop_5;
+    \$391  = last_mid_3_3;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = acc_5_0;
-    if (v_5_0) begin
-      \$392  = \$83 [31:0];
+    \$392  = acc_3_3;
+    if (v_3_3) begin
+      \$392  = \$57 [31:0];
     end
     if (rst) begin
       \$392  = 32'd0;
@@ -4974,11 +5766,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = shadow_5_0;
-    if (last_5_0) begin
-      \$393  = \$83 [31:0];
+    \$393  = shadow_3_3;
+    if (last_3_3) begin
+      \$393  = \$57 [31:0];
     end else if (o__ready) begin
-      \$393  = shadow_6_0;
+      \$393  = shadow_4_3;
     end
     if (rst) begin
       \$393  = 32'd0;
@@ -4986,95 +5778,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = v_hop_5;
+    \$394  = v_hop_3;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = last_hop_5;
+    \$395  = last_hop_3;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = acc_5_1;
-    if (v_5_1) begin
-      \$396  = \$85 [31:0];
-    end
+    \$396  = v_mid_3_4;
     if (rst) begin
-      \$396  = 32'd0;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = shadow_5_1;
-    if (last_5_1) begin
-      \$397  = \$85 [31:0];
+    \$397  = last_mid_3_4;
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = acc_3_4;
+    if (v_3_4) begin
+      \$398  = \$59 [31:0];
+    end
+    if (rst) begin
+      \$398  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = shadow_3_4;
+    if (last_3_4) begin
+      \$399  = \$59 [31:0];
     end else if (o__ready) begin
-      \$397  = shadow_6_1;
+      \$399  = shadow_4_4;
     end
     if (rst) begin
-      \$397  = 32'd0;
+      \$399  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = v_hop_5;
+    \$400  = v_hop_3;
     if (rst) begin
-      \$398  = 1'h0;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = last_hop_5;
+    \$401  = last_hop_3;
     if (rst) begin
-      \$399  = 1'h0;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = acc_5_2;
-    if (v_5_2) begin
-      \$400  = \$87 [31:0];
-    end
-    if (rst) begin
-      \$400  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = shadow_5_2;
-    if (last_5_2) begin
-      \$401  = \$87 [31:0];
-    end else if (o__ready) begin
-      \$401  = shadow_6_2;
-    end
-    if (rst) begin
-      \$401  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = v_hop_5;
+    \$402  = v_mid_3_5;
     if (rst) begin
       \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = last_hop_5;
+    \$403  = last_mid_3_5;
     if (rst) begin
       \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = acc_5_3;
-    if (v_5_3) begin
-      \$404  = \$89 [31:0];
+    \$404  = acc_3_5;
+    if (v_3_5) begin
+      \$404  = \$61 [31:0];
     end
     if (rst) begin
       \$404  = 32'd0;
@@ -5082,11 +5866,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = shadow_5_3;
-    if (last_5_3) begin
-      \$405  = \$89 [31:0];
+    \$405  = shadow_3_5;
+    if (last_3_5) begin
+      \$405  = \$61 [31:0];
     end else if (o__ready) begin
-      \$405  = shadow_6_3;
+      \$405  = shadow_4_5;
     end
     if (rst) begin
       \$405  = 32'd0;
@@ -5094,95 +5878,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = v_hop_5;
+    \$406  = v_hop_3;
     if (rst) begin
       \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = last_hop_5;
+    \$407  = last_hop_3;
     if (rst) begin
       \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = acc_5_4;
-    if (v_5_4) begin
-      \$408  = \$91 [31:0];
-    end
+    \$408  = v_mid_3_6;
     if (rst) begin
-      \$408  = 32'd0;
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = shadow_5_4;
-    if (last_5_4) begin
-      \$409  = \$91 [31:0];
+    \$409  = last_mid_3_6;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = acc_3_6;
+    if (v_3_6) begin
+      \$410  = \$63 [31:0];
+    end
+    if (rst) begin
+      \$410  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = shadow_3_6;
+    if (last_3_6) begin
+      \$411  = \$63 [31:0];
     end else if (o__ready) begin
-      \$409  = shadow_6_4;
+      \$411  = shadow_4_6;
     end
     if (rst) begin
-      \$409  = 32'd0;
+      \$411  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = v_hop_5;
+    \$412  = v_hop_3;
     if (rst) begin
-      \$410  = 1'h0;
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = last_hop_5;
+    \$413  = last_hop_3;
     if (rst) begin
-      \$411  = 1'h0;
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = acc_5_5;
-    if (v_5_5) begin
-      \$412  = \$93 [31:0];
-    end
-    if (rst) begin
-      \$412  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = shadow_5_5;
-    if (last_5_5) begin
-      \$413  = \$93 [31:0];
-    end else if (o__ready) begin
-      \$413  = shadow_6_5;
-    end
-    if (rst) begin
-      \$413  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = v_hop_5;
+    \$414  = v_mid_3_7;
     if (rst) begin
       \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = last_hop_5;
+    \$415  = last_mid_3_7;
     if (rst) begin
       \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = acc_5_6;
-    if (v_5_6) begin
-      \$416  = \$95 [31:0];
+    \$416  = acc_3_7;
+    if (v_3_7) begin
+      \$416  = \$65 [31:0];
     end
     if (rst) begin
       \$416  = 32'd0;
@@ -5190,11 +5966,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = shadow_5_6;
-    if (last_5_6) begin
-      \$417  = \$95 [31:0];
+    \$417  = shadow_3_7;
+    if (last_3_7) begin
+      \$417  = \$65 [31:0];
     end else if (o__ready) begin
-      \$417  = shadow_6_6;
+      \$417  = shadow_4_7;
     end
     if (rst) begin
       \$417  = 32'd0;
@@ -5202,109 +5978,101 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = v_hop_5;
+    \$418  = v1;
     if (rst) begin
       \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = last_hop_5;
+    \$419  = \$198 ;
     if (rst) begin
       \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = acc_5_7;
-    if (v_5_7) begin
-      \$420  = \$97 [31:0];
-    end
+    \$420  = v_hop_4;
     if (rst) begin
-      \$420  = 32'd0;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = shadow_5_7;
-    if (last_5_7) begin
-      \$421  = \$97 [31:0];
-    end else if (o__ready) begin
-      \$421  = shadow_6_7;
-    end
+    \$421  = last_hop_4;
     if (rst) begin
-      \$421  = 32'd0;
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = v2;
+    \$422  = v_mid_4_0;
     if (rst) begin
       \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \$200 ;
+    \$423  = last_mid_4_0;
     if (rst) begin
       \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = v_hop_6;
+    \$424  = acc_4_0;
+    if (v_4_0) begin
+      \$424  = \$67 [31:0];
+    end
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = last_hop_6;
-    if (rst) begin
-      \$425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = acc_6_0;
-    if (v_6_0) begin
-      \$426  = \$99 [31:0];
-    end
-    if (rst) begin
-      \$426  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = shadow_6_0;
-    if (last_6_0) begin
-      \$427  = \$99 [31:0];
+    \$425  = shadow_4_0;
+    if (last_4_0) begin
+      \$425  = \$67 [31:0];
     end else if (o__ready) begin
-      \$427  = shadow_7_0;
+      \$425  = shadow_5_0;
     end
     if (rst) begin
-      \$427  = 32'd0;
+      \$425  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = v_hop_6;
+    \$426  = v_hop_4;
+    if (rst) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = last_hop_4;
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = v_mid_4_1;
     if (rst) begin
       \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = last_hop_6;
+    \$429  = last_mid_4_1;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = acc_6_1;
-    if (v_6_1) begin
-      \$430  = \$101 [31:0];
+    \$430  = acc_4_1;
+    if (v_4_1) begin
+      \$430  = \$69 [31:0];
     end
     if (rst) begin
       \$430  = 32'd0;
@@ -5312,11 +6080,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = shadow_6_1;
-    if (last_6_1) begin
-      \$431  = \$101 [31:0];
+    \$431  = shadow_4_1;
+    if (last_4_1) begin
+      \$431  = \$69 [31:0];
     end else if (o__ready) begin
-      \$431  = shadow_7_1;
+      \$431  = shadow_5_1;
     end
     if (rst) begin
       \$431  = 32'd0;
@@ -5324,95 +6092,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = v_hop_6;
+    \$432  = v_hop_4;
     if (rst) begin
       \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = last_hop_6;
+    \$433  = last_hop_4;
     if (rst) begin
       \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = acc_6_2;
-    if (v_6_2) begin
-      \$434  = \$103 [31:0];
-    end
+    \$434  = v_mid_4_2;
     if (rst) begin
-      \$434  = 32'd0;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = shadow_6_2;
-    if (last_6_2) begin
-      \$435  = \$103 [31:0];
+    \$435  = last_mid_4_2;
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = acc_4_2;
+    if (v_4_2) begin
+      \$436  = \$71 [31:0];
+    end
+    if (rst) begin
+      \$436  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = shadow_4_2;
+    if (last_4_2) begin
+      \$437  = \$71 [31:0];
     end else if (o__ready) begin
-      \$435  = shadow_7_2;
+      \$437  = shadow_5_2;
     end
     if (rst) begin
-      \$435  = 32'd0;
+      \$437  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = v_hop_6;
+    \$438  = v_hop_4;
     if (rst) begin
-      \$436  = 1'h0;
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = last_hop_6;
+    \$439  = last_hop_4;
     if (rst) begin
-      \$437  = 1'h0;
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = acc_6_3;
-    if (v_6_3) begin
-      \$438  = \$105 [31:0];
-    end
-    if (rst) begin
-      \$438  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = shadow_6_3;
-    if (last_6_3) begin
-      \$439  = \$105 [31:0];
-    end else if (o__ready) begin
-      \$439  = shadow_7_3;
-    end
-    if (rst) begin
-      \$439  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = v_hop_6;
+    \$440  = v_mid_4_3;
     if (rst) begin
       \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = last_hop_6;
+    \$441  = last_mid_4_3;
     if (rst) begin
       \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = acc_6_4;
-    if (v_6_4) begin
-      \$442  = \$107 [31:0];
+    \$442  = acc_4_3;
+    if (v_4_3) begin
+      \$442  = \$73 [31:0];
     end
     if (rst) begin
       \$442  = 32'd0;
@@ -5420,11 +6180,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = shadow_6_4;
-    if (last_6_4) begin
-      \$443  = \$107 [31:0];
+    \$443  = shadow_4_3;
+    if (last_4_3) begin
+      \$443  = \$73 [31:0];
     end else if (o__ready) begin
-      \$443  = shadow_7_4;
+      \$443  = shadow_5_3;
     end
     if (rst) begin
       \$443  = 32'd0;
@@ -5432,95 +6192,87 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = v_hop_6;
+    \$444  = v_hop_4;
     if (rst) begin
       \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = last_hop_6;
+    \$445  = last_hop_4;
     if (rst) begin
       \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = acc_6_5;
-    if (v_6_5) begin
-      \$446  = \$109 [31:0];
-    end
+    \$446  = v_mid_4_4;
     if (rst) begin
-      \$446  = 32'd0;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = shadow_6_5;
-    if (last_6_5) begin
-      \$447  = \$109 [31:0];
+    \$447  = last_mid_4_4;
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = acc_4_4;
+    if (v_4_4) begin
+      \$448  = \$75 [31:0];
+    end
+    if (rst) begin
+      \$448  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = shadow_4_4;
+    if (last_4_4) begin
+      \$449  = \$75 [31:0];
     end else if (o__ready) begin
-      \$447  = shadow_7_5;
+      \$449  = shadow_5_4;
     end
     if (rst) begin
-      \$447  = 32'd0;
+      \$449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = v_hop_6;
+    \$450  = v_hop_4;
     if (rst) begin
-      \$448  = 1'h0;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = last_hop_6;
+    \$451  = last_hop_4;
     if (rst) begin
-      \$449  = 1'h0;
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = acc_6_6;
-    if (v_6_6) begin
-      \$450  = \$111 [31:0];
-    end
-    if (rst) begin
-      \$450  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = shadow_6_6;
-    if (last_6_6) begin
-      \$451  = \$111 [31:0];
-    end else if (o__ready) begin
-      \$451  = shadow_7_6;
-    end
-    if (rst) begin
-      \$451  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = v_hop_6;
+    \$452  = v_mid_4_5;
     if (rst) begin
       \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = last_hop_6;
+    \$453  = last_mid_4_5;
     if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = acc_6_7;
-    if (v_6_7) begin
-      \$454  = \$113 [31:0];
+    \$454  = acc_4_5;
+    if (v_4_5) begin
+      \$454  = \$77 [31:0];
     end
     if (rst) begin
       \$454  = 32'd0;
@@ -5528,11 +6280,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = shadow_6_7;
-    if (last_6_7) begin
-      \$455  = \$113 [31:0];
+    \$455  = shadow_4_5;
+    if (last_4_5) begin
+      \$455  = \$77 [31:0];
     end else if (o__ready) begin
-      \$455  = shadow_7_7;
+      \$455  = shadow_5_5;
     end
     if (rst) begin
       \$455  = 32'd0;
@@ -5540,37 +6292,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = v2;
+    \$456  = v_hop_4;
     if (rst) begin
       \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \$201 ;
+    \$457  = last_hop_4;
     if (rst) begin
       \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = v_hop_7;
+    \$458  = v_mid_4_6;
     if (rst) begin
       \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = last_hop_7;
+    \$459  = last_mid_4_6;
     if (rst) begin
       \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = acc_7_0;
-    if (v_7_0) begin
-      \$460  = \$115 [31:0];
+    \$460  = acc_4_6;
+    if (v_4_6) begin
+      \$460  = \$79 [31:0];
     end
     if (rst) begin
       \$460  = 32'd0;
@@ -5578,9 +6330,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = shadow_7_0;
-    if (last_7_0) begin
-      \$461  = \$115 [31:0];
+    \$461  = shadow_4_6;
+    if (last_4_6) begin
+      \$461  = \$79 [31:0];
+    end else if (o__ready) begin
+      \$461  = shadow_5_6;
     end
     if (rst) begin
       \$461  = 32'd0;
@@ -5588,159 +6342,151 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = v_hop_7;
+    \$462  = v_hop_4;
     if (rst) begin
       \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = last_hop_7;
+    \$463  = last_hop_4;
     if (rst) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = acc_7_1;
-    if (v_7_1) begin
-      \$464  = \$117 [31:0];
-    end
+    \$464  = v_mid_4_7;
     if (rst) begin
-      \$464  = 32'd0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = shadow_7_1;
-    if (last_7_1) begin
-      \$465  = \$117 [31:0];
-    end
+    \$465  = last_mid_4_7;
     if (rst) begin
-      \$465  = 32'd0;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = v_hop_7;
+    \$466  = acc_4_7;
+    if (v_4_7) begin
+      \$466  = \$81 [31:0];
+    end
     if (rst) begin
-      \$466  = 1'h0;
+      \$466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = last_hop_7;
+    \$467  = shadow_4_7;
+    if (last_4_7) begin
+      \$467  = \$81 [31:0];
+    end else if (o__ready) begin
+      \$467  = shadow_5_7;
+    end
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = acc_7_2;
-    if (v_7_2) begin
-      \$468  = \$119 [31:0];
-    end
+    \$468  = v1;
     if (rst) begin
-      \$468  = 32'd0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = shadow_7_2;
-    if (last_7_2) begin
-      \$469  = \$119 [31:0];
-    end
+    \$469  = \$199 ;
     if (rst) begin
-      \$469  = 32'd0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = v_hop_7;
+    \$470  = v_hop_5;
     if (rst) begin
       \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = last_hop_7;
+    \$471  = last_hop_5;
     if (rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = acc_7_3;
-    if (v_7_3) begin
-      \$472  = \$121 [31:0];
-    end
+    \$472  = v_mid_5_0;
     if (rst) begin
-      \$472  = 32'd0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = shadow_7_3;
-    if (last_7_3) begin
-      \$473  = \$121 [31:0];
-    end
+    \$473  = last_mid_5_0;
     if (rst) begin
-      \$473  = 32'd0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = v_hop_7;
+    \$474  = acc_5_0;
+    if (v_5_0) begin
+      \$474  = \$83 [31:0];
+    end
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = last_hop_7;
+    \$475  = shadow_5_0;
+    if (last_5_0) begin
+      \$475  = \$83 [31:0];
+    end else if (o__ready) begin
+      \$475  = shadow_6_0;
+    end
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = acc_7_4;
-    if (v_7_4) begin
-      \$476  = \$123 [31:0];
-    end
+    \$476  = v_hop_5;
     if (rst) begin
-      \$476  = 32'd0;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = shadow_7_4;
-    if (last_7_4) begin
-      \$477  = \$123 [31:0];
-    end
+    \$477  = last_hop_5;
     if (rst) begin
-      \$477  = 32'd0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = v_hop_7;
+    \$478  = v_mid_5_1;
     if (rst) begin
       \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = last_hop_7;
+    \$479  = last_mid_5_1;
     if (rst) begin
       \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = acc_7_5;
-    if (v_7_5) begin
-      \$480  = \$125 [31:0];
+    \$480  = acc_5_1;
+    if (v_5_1) begin
+      \$480  = \$85 [31:0];
     end
     if (rst) begin
       \$480  = 32'd0;
@@ -5748,9 +6494,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = shadow_7_5;
-    if (last_7_5) begin
-      \$481  = \$125 [31:0];
+    \$481  = shadow_5_1;
+    if (last_5_1) begin
+      \$481  = \$85 [31:0];
+    end else if (o__ready) begin
+      \$481  = shadow_6_1;
     end
     if (rst) begin
       \$481  = 32'd0;
@@ -5758,135 +6506,1179 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = v_hop_7;
+    \$482  = v_hop_5;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = last_hop_7;
+    \$483  = last_hop_5;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = acc_7_6;
-    if (v_7_6) begin
-      \$484  = \$127 [31:0];
-    end
+    \$484  = v_mid_5_2;
     if (rst) begin
-      \$484  = 32'd0;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = shadow_7_6;
-    if (last_7_6) begin
-      \$485  = \$127 [31:0];
-    end
+    \$485  = last_mid_5_2;
     if (rst) begin
-      \$485  = 32'd0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = v_hop_7;
+    \$486  = acc_5_2;
+    if (v_5_2) begin
+      \$486  = \$87 [31:0];
+    end
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = last_hop_7;
+    \$487  = shadow_5_2;
+    if (last_5_2) begin
+      \$487  = \$87 [31:0];
+    end else if (o__ready) begin
+      \$487  = shadow_6_2;
+    end
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = acc_7_7;
-    if (v_7_7) begin
-      \$488  = \$129 [31:0];
-    end
+    \$488  = v_hop_5;
     if (rst) begin
-      \$488  = 32'd0;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = shadow_7_7;
-    if (last_7_7) begin
-      \$489  = \$129 [31:0];
-    end
+    \$489  = last_hop_5;
     if (rst) begin
-      \$489  = 32'd0;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = o__valid;
-    if (\$202 ) begin
-      \$490  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$490  = 1'h0;
-      end
-    end
+    \$490  = v_mid_5_3;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = row;
-    if (\$202 ) begin
-      \$491  = 3'h0;
-    end
-    if (drain) begin
-      \$491  = \$203 [2:0];
-      if (last_row) begin
-        \$491  = 3'h0;
-      end
-    end
+    \$491  = last_mid_5_3;
     if (rst) begin
-      \$491  = 3'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = busy;
+    \$492  = acc_5_3;
+    if (v_5_3) begin
+      \$492  = \$89 [31:0];
+    end
+    if (rst) begin
+      \$492  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = shadow_5_3;
+    if (last_5_3) begin
+      \$493  = \$89 [31:0];
+    end else if (o__ready) begin
+      \$493  = shadow_6_3;
+    end
+    if (rst) begin
+      \$493  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = v_hop_5;
+    if (rst) begin
+      \$494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$495  = last_hop_5;
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = v_mid_5_4;
+    if (rst) begin
+      \$496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = last_mid_5_4;
+    if (rst) begin
+      \$497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = acc_5_4;
+    if (v_5_4) begin
+      \$498  = \$91 [31:0];
+    end
+    if (rst) begin
+      \$498  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = shadow_5_4;
+    if (last_5_4) begin
+      \$499  = \$91 [31:0];
+    end else if (o__ready) begin
+      \$499  = shadow_6_4;
+    end
+    if (rst) begin
+      \$499  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = v_hop_5;
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = last_hop_5;
+    if (rst) begin
+      \$501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = v_mid_5_5;
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = last_mid_5_5;
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = acc_5_5;
+    if (v_5_5) begin
+      \$504  = \$93 [31:0];
+    end
+    if (rst) begin
+      \$504  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = shadow_5_5;
+    if (last_5_5) begin
+      \$505  = \$93 [31:0];
+    end else if (o__ready) begin
+      \$505  = shadow_6_5;
+    end
+    if (rst) begin
+      \$505  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = v_hop_5;
+    if (rst) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = last_hop_5;
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = v_mid_5_6;
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = last_mid_5_6;
+    if (rst) begin
+      \$509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = acc_5_6;
+    if (v_5_6) begin
+      \$510  = \$95 [31:0];
+    end
+    if (rst) begin
+      \$510  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = shadow_5_6;
+    if (last_5_6) begin
+      \$511  = \$95 [31:0];
+    end else if (o__ready) begin
+      \$511  = shadow_6_6;
+    end
+    if (rst) begin
+      \$511  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = v_hop_5;
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = last_hop_5;
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = v_mid_5_7;
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = last_mid_5_7;
+    if (rst) begin
+      \$515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = acc_5_7;
+    if (v_5_7) begin
+      \$516  = \$97 [31:0];
+    end
+    if (rst) begin
+      \$516  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = shadow_5_7;
+    if (last_5_7) begin
+      \$517  = \$97 [31:0];
+    end else if (o__ready) begin
+      \$517  = shadow_6_7;
+    end
+    if (rst) begin
+      \$517  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = v1;
+    if (rst) begin
+      \$518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = \$200 ;
+    if (rst) begin
+      \$519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = v_hop_6;
+    if (rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = last_hop_6;
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$522  = v_mid_6_0;
+    if (rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = last_mid_6_0;
+    if (rst) begin
+      \$523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$524  = acc_6_0;
+    if (v_6_0) begin
+      \$524  = \$99 [31:0];
+    end
+    if (rst) begin
+      \$524  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = shadow_6_0;
+    if (last_6_0) begin
+      \$525  = \$99 [31:0];
+    end else if (o__ready) begin
+      \$525  = shadow_7_0;
+    end
+    if (rst) begin
+      \$525  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = v_hop_6;
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = last_hop_6;
+    if (rst) begin
+      \$527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$528  = v_mid_6_1;
+    if (rst) begin
+      \$528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = last_mid_6_1;
+    if (rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = acc_6_1;
+    if (v_6_1) begin
+      \$530  = \$101 [31:0];
+    end
+    if (rst) begin
+      \$530  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = shadow_6_1;
+    if (last_6_1) begin
+      \$531  = \$101 [31:0];
+    end else if (o__ready) begin
+      \$531  = shadow_7_1;
+    end
+    if (rst) begin
+      \$531  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = v_hop_6;
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = last_hop_6;
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = v_mid_6_2;
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = last_mid_6_2;
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = acc_6_2;
+    if (v_6_2) begin
+      \$536  = \$103 [31:0];
+    end
+    if (rst) begin
+      \$536  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = shadow_6_2;
+    if (last_6_2) begin
+      \$537  = \$103 [31:0];
+    end else if (o__ready) begin
+      \$537  = shadow_7_2;
+    end
+    if (rst) begin
+      \$537  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = v_hop_6;
+    if (rst) begin
+      \$538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = last_hop_6;
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = v_mid_6_3;
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = last_mid_6_3;
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = acc_6_3;
+    if (v_6_3) begin
+      \$542  = \$105 [31:0];
+    end
+    if (rst) begin
+      \$542  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = shadow_6_3;
+    if (last_6_3) begin
+      \$543  = \$105 [31:0];
+    end else if (o__ready) begin
+      \$543  = shadow_7_3;
+    end
+    if (rst) begin
+      \$543  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = v_hop_6;
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = last_hop_6;
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = v_mid_6_4;
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = last_mid_6_4;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = acc_6_4;
+    if (v_6_4) begin
+      \$548  = \$107 [31:0];
+    end
+    if (rst) begin
+      \$548  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = shadow_6_4;
+    if (last_6_4) begin
+      \$549  = \$107 [31:0];
+    end else if (o__ready) begin
+      \$549  = shadow_7_4;
+    end
+    if (rst) begin
+      \$549  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = v_hop_6;
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = last_hop_6;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = v_mid_6_5;
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = last_mid_6_5;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = acc_6_5;
+    if (v_6_5) begin
+      \$554  = \$109 [31:0];
+    end
+    if (rst) begin
+      \$554  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = shadow_6_5;
+    if (last_6_5) begin
+      \$555  = \$109 [31:0];
+    end else if (o__ready) begin
+      \$555  = shadow_7_5;
+    end
+    if (rst) begin
+      \$555  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = v_hop_6;
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = last_hop_6;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = v_mid_6_6;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = last_mid_6_6;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = acc_6_6;
+    if (v_6_6) begin
+      \$560  = \$111 [31:0];
+    end
+    if (rst) begin
+      \$560  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = shadow_6_6;
+    if (last_6_6) begin
+      \$561  = \$111 [31:0];
+    end else if (o__ready) begin
+      \$561  = shadow_7_6;
+    end
+    if (rst) begin
+      \$561  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = v_hop_6;
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = last_hop_6;
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = v_mid_6_7;
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = last_mid_6_7;
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = acc_6_7;
+    if (v_6_7) begin
+      \$566  = \$113 [31:0];
+    end
+    if (rst) begin
+      \$566  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = shadow_6_7;
+    if (last_6_7) begin
+      \$567  = \$113 [31:0];
+    end else if (o__ready) begin
+      \$567  = shadow_7_7;
+    end
+    if (rst) begin
+      \$567  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = v1;
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = \$201 ;
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = v_hop_7;
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = last_hop_7;
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = v_mid_7_0;
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = last_mid_7_0;
+    if (rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = acc_7_0;
+    if (v_7_0) begin
+      \$574  = \$115 [31:0];
+    end
+    if (rst) begin
+      \$574  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = shadow_7_0;
+    if (last_7_0) begin
+      \$575  = \$115 [31:0];
+    end
+    if (rst) begin
+      \$575  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = v_hop_7;
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = last_hop_7;
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = v_mid_7_1;
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = last_mid_7_1;
+    if (rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = acc_7_1;
+    if (v_7_1) begin
+      \$580  = \$117 [31:0];
+    end
+    if (rst) begin
+      \$580  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = shadow_7_1;
+    if (last_7_1) begin
+      \$581  = \$117 [31:0];
+    end
+    if (rst) begin
+      \$581  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = v_hop_7;
+    if (rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = last_hop_7;
+    if (rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = v_mid_7_2;
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = last_mid_7_2;
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = acc_7_2;
+    if (v_7_2) begin
+      \$586  = \$119 [31:0];
+    end
+    if (rst) begin
+      \$586  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = shadow_7_2;
+    if (last_7_2) begin
+      \$587  = \$119 [31:0];
+    end
+    if (rst) begin
+      \$587  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = v_hop_7;
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = last_hop_7;
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = v_mid_7_3;
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = last_mid_7_3;
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = acc_7_3;
+    if (v_7_3) begin
+      \$592  = \$121 [31:0];
+    end
+    if (rst) begin
+      \$592  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = shadow_7_3;
+    if (last_7_3) begin
+      \$593  = \$121 [31:0];
+    end
+    if (rst) begin
+      \$593  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = v_hop_7;
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = last_hop_7;
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = v_mid_7_4;
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = last_mid_7_4;
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = acc_7_4;
+    if (v_7_4) begin
+      \$598  = \$123 [31:0];
+    end
+    if (rst) begin
+      \$598  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = shadow_7_4;
+    if (last_7_4) begin
+      \$599  = \$123 [31:0];
+    end
+    if (rst) begin
+      \$599  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = v_hop_7;
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$601  = last_hop_7;
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = v_mid_7_5;
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$603  = last_mid_7_5;
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = acc_7_5;
+    if (v_7_5) begin
+      \$604  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$604  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = shadow_7_5;
+    if (last_7_5) begin
+      \$605  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$605  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = v_hop_7;
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = last_hop_7;
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = v_mid_7_6;
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = last_mid_7_6;
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = acc_7_6;
+    if (v_7_6) begin
+      \$610  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$610  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = shadow_7_6;
+    if (last_7_6) begin
+      \$611  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$611  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = v_hop_7;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = last_hop_7;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = v_mid_7_7;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = last_mid_7_7;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = acc_7_7;
+    if (v_7_7) begin
+      \$616  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$616  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = shadow_7_7;
+    if (last_7_7) begin
+      \$617  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$617  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = o__valid;
+    if (\$202 ) begin
+      \$618  = 1'h1;
+    end
     if (drain) begin
       if (last_row) begin
-        \$492  = 1'h0;
+        \$618  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = row;
+    if (\$202 ) begin
+      \$619  = 3'h0;
+    end
+    if (drain) begin
+      \$619  = \$203 [2:0];
+      if (last_row) begin
+        \$619  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$619  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$620  = 1'h0;
       end
     end
     if (\$204 ) begin
-      \$492  = 1'h1;
+      \$620  = 1'h1;
     end
     if (rst) begin
-      \$492  = 1'h0;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = 1'h0;
+    \$621  = 1'h0;
     if (rst) begin
-      \$493  = 1'h0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = overflow;
+    \$622  = overflow;
     if (wide_out_r) begin
-      \$494  = 1'h1;
+      \$622  = 1'h1;
     end else if (clear) begin
-      \$494  = 1'h0;
+      \$622  = 1'h0;
     end
     if (rst) begin
-      \$494  = 1'h0;
+      \$622  = 1'h0;
     end
   end
   always @* begin

@@ -255,7 +255,7 @@ class MacArray(wiring.Component):
 
         # Stage L: accumulators; the last k-step of a tile also loads the shadow buffer. Every MAC
         # reads its own copy of the valid/first/last flags, taken from a per-row
-        # copy of the shared flags (two register-to-register hops, like the operands), so no flag
+        # copy of the shared flags (three register-to-register hops), so no flag
         # register drives thousands of accumulator bits, or even every MAC, across the chip, and
         # no gate is shared between MACs (a shared AND of valid and last would sit anywhere).
         vl, ll = v[L - 2], last[L - 2]
@@ -268,13 +268,16 @@ class MacArray(wiring.Component):
             vh = Signal(name=f"v_hop_{r}", attrs=KEEP)
             fh = Signal(name=f"first_hop_{r}", attrs=KEEP, reset_less=True)
             lh = Signal(name=f"last_hop_{r}", attrs=KEEP)
-            m.d.sync += [vh.eq(v[L - 4]), fh.eq(first[L - 4]), lh.eq(v[L - 4] & last[L - 4])]
+            m.d.sync += [vh.eq(v[L - 5]), fh.eq(first[L - 5]), lh.eq(v[L - 5] & last[L - 5])]
             for c in range(C):
-                # hop 2: the MAC's own flags
+                # hops 2 and 3: the MAC's own flags, with a copy on the way from the row's
+                vm = Signal(name=f"v_mid_{r}_{c}", attrs=KEEP)
+                fm = Signal(name=f"first_mid_{r}_{c}", attrs=KEEP, reset_less=True)
+                lm = Signal(name=f"last_mid_{r}_{c}", attrs=KEEP)
                 vc = Signal(name=f"v_{r}_{c}", attrs=KEEP)
                 fc = Signal(name=f"first_{r}_{c}", attrs=KEEP, reset_less=True)
                 lc = Signal(name=f"last_{r}_{c}", attrs=KEEP)
-                m.d.sync += [vc.eq(vh), fc.eq(fh), lc.eq(lh)]
+                m.d.sync += [vm.eq(vh), fm.eq(fh), lm.eq(lh), vc.eq(vm), fc.eq(fm), lc.eq(lm)]
                 total = Signal(signed(A), name=f"sum_{r}_{c}")
                 m.d.comb += total.eq(prod[r][c] + Mux(fc, 0, acc[r][c]))
                 with m.If(vc):

@@ -343,16 +343,23 @@ async def _wake_up(dut, prog) -> None:
     changes, so ``s_axis_tready`` (a function of the FSM state only) stays X after reset until
     the state changes once; cocotbext-axi cannot sample an X handshake.
     """
-    from cocotb.triggers import ClockCycles
+    from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
     from ..compiler.program import MEM_IDS
     from ..hw.engine.core import CMD_WRITE
 
     dut.s_axis_tdata.value = CMD_WRITE | (MEM_IDS["PRED"] << 4) | (1 << 32)
     dut.s_axis_tvalid.value = 1
-    await ClockCycles(dut.clk, 1)
-    dut.s_axis_tdata.value = 0
-    await ClockCycles(dut.clk, 1)
+    await ClockCycles(dut.clk, 1)  # the header: taken in IDLE, where tready may still read X
+    dut.s_axis_tdata.value = 0  # the data beat, taken once the header is decoded (tready high)
+    for _ in range(4):
+        await FallingEdge(dut.clk)
+        ready = dut.s_axis_tready.value
+        await RisingEdge(dut.clk)
+        if ready.is_resolvable and int(ready):
+            break
+    else:
+        raise RuntimeError("engine: the wake-up write's data beat was not taken")
     dut.s_axis_tvalid.value = 0
     await ClockCycles(dut.clk, 2)
     if not dut.s_axis_tready.value.is_resolvable:

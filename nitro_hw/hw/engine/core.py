@@ -235,6 +235,7 @@ class TrainingEngine(wiring.Component):
         hdr_mem = Signal(4)
         haddr = Signal(24)
         hcount = Signal(24)
+        hdr_mode = Signal()  # the RUN header's mode bit
         pc = Signal(range(MAX_INSTRUCTIONS + 1))
         ibase = Signal(range(MAX_INSTRUCTIONS * NW + 1))  # pc * NW
         fcnt = Signal(range(NW + READ_LATENCY + 1))
@@ -249,9 +250,7 @@ class TrainingEngine(wiring.Component):
         # state flags, registered (set and cleared with the FSM transitions) rather than decoded
         # from the state: each drives hundreds of loads (write-port muxes, memory addresses)
         counting = Signal()      # FETCH, DECODE, EXEC
-        run_start = Signal()  # a RUN header is accepted (combinational from s_axis)
-        # one-hot counting & (pc == i), registered with pc and counting: the enable of phase counter i
-        phase_en = [Signal(name=f"phase_en{i}", attrs=KEEP) for i in range(MAX_INSTRUCTIONS)]
+        counters_clear = Signal()  # the first cycle of a run: the cycle counters start from 0
         host_reading = Signal()  # READ
         host_writing = Signal()  # WRITE
         # EXEC, one flag per op with a write-back (the op of the instruction being executed)
@@ -261,6 +260,12 @@ class TrainingEngine(wiring.Component):
         # copies of the op flags, one set per lane (keep: Yosys must not merge them): the
         # write-back's data muxes of lane c read only their own, so no flag crosses the die
         ex_lane = [{k: Signal(name=f"ex_{k.lower()}_lane{c}", attrs=KEEP) for k in wb_ops} for c in range(N)]
+        # and one set each for the row counter and the trace port, which sit elsewhere
+        ex_cnt = {k: Signal(name=f"ex_{k.lower()}_cnt", attrs=KEEP) for k in wb_ops}
+        ex_tr = {k: Signal(name=f"ex_{k.lower()}_trace", attrs=KEEP) for k in wb_ops}
+        ex_xa = {k: Signal(name=f"ex_{k.lower()}_xp_act", attrs=KEEP) for k in wb_ops}  # and each transposer
+        ex_xw = {k: Signal(name=f"ex_{k.lower()}_xp_w", attrs=KEEP) for k in wb_ops}
+        op_flag_sets = (ex, ex_cnt, ex_tr, ex_xa, ex_xw, *ex_lane)
         # copies of host_writing, one per memory the datapath writes: its write-data mux's select
         host_wr = {k: Signal(name=f"host_writing_{k.lower()}", attrs=KEEP) for k in DATAPATH_WRITES}
         is_grad = ex["GRAD"]
@@ -362,7 +367,8 @@ class TrainingEngine(wiring.Component):
             self.m_axis_tvalid.eq(st_valid | rfifo.r_rdy),
             self.m_axis_tdata.eq(Mux(st_valid, st_data, rfifo.r_data[:self.dw])),
             self.m_axis_tlast.eq(st_valid | rfifo.r_data[self.dw]),
-            rfifo.r_en.eq(self.m_axis_tready & ~st_valid),
+            # (the FIFO is empty while the status beat is out: a run starts only after a read ended)
+            rfifo.r_en.eq(self.m_axis_tready),
         ]
         m.d.sync += [csr_q[j].eq(csr_q[j - 1]) for j in range(1, len(csr_q))]
         hread_words = []
@@ -376,9 +382,12 @@ class TrainingEngine(wiring.Component):
                 m.d.sync += [sel.eq(hdr_mem == mid), word[lo:hi].eq(Mux(sel, src[lo:hi], 0))]
             hread_words.append(word)
         m.d.sync += hread_data.eq(functools.reduce(operator.or_, hread_words))
+        # a word leaves the read stages into the FIFO (rv is nonzero only in READ; not decoded
+        # from the FSM state, which would drive the FIFO's pointers and level)
+        m.d.comb += [rfifo.w_en.eq(rv[-1]), rfifo.w_data.eq(Cat(hread_data, out_cnt == 1))]
 
         # ------------------------------------------------------------------ command FSM
-        # clear: one cycle after a CLEAR header (registered: it reaches the flags of every lane)
+        # clear: the cycle after a CLEAR header's decode (registered: it reaches the flags of every lane)
         m.d.sync += clear.eq(0)
         with m.FSM(name="ctl"):
             with m.State("IDLE"):
@@ -386,27 +395,29 @@ class TrainingEngine(wiring.Component):
                 with m.If(self.s_axis_tvalid):
                     d = self.s_axis_tdata
                     m.d.sync += [hdr_op.eq(d[0:4]), hdr_mem.eq(d[4:8]), haddr.eq(d[8:32]),
-                                 hcount.eq(d[32:56]), done.eq(0)]
-                    with m.Switch(d[0:4]):
-                        with m.Case(CMD_WRITE):
-                            with m.If(d[32:56] != 0):
-                                m.d.sync += [host_writing.eq(1), *(c.eq(1) for c in host_wr.values())]
-                                m.next = "WRITE"
-                        with m.Case(CMD_READ):
-                            m.d.sync += [out_cnt.eq(d[32:56]), *(r.eq(0) for r in rv)]
-                            with m.If(d[32:56] != 0):
-                                m.d.sync += host_reading.eq(1)
-                                m.next = "READ"
-                        with m.Case(CMD_RUN):
-                            start = d[8:8 + len(pc)]
-                            m.d.comb += run_start.eq(1)
-                            m.d.sync += [pc.eq(start), ibase.eq(_times_constant(start, NW)), fcnt.eq(0),
-                                         run_mode.eq(d[56]), counting.eq(1),
-                                         *(e.eq(start == i) for i, e in enumerate(phase_en))]
-                            m.next = "FETCH"
-                        with m.Case(CMD_CLEAR):
-                            m.d.sync += clear.eq(1)
-                            m.d.sync += step_count.eq(0)
+                                 hcount.eq(d[32:56]), hdr_mode.eq(d[56]), done.eq(0)]
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                # the header decoded from its registers, one cycle after it was accepted: decoded
+                # from s_axis, it drove the enables of the run state from the input port
+                m.next = "IDLE"
+                with m.Switch(hdr_op):
+                    with m.Case(CMD_WRITE):
+                        with m.If(hcount != 0):
+                            m.d.sync += [host_writing.eq(1), *(c.eq(1) for c in host_wr.values())]
+                            m.next = "WRITE"
+                    with m.Case(CMD_READ):
+                        m.d.sync += [out_cnt.eq(hcount), *(r.eq(0) for r in rv)]
+                        with m.If(hcount != 0):
+                            m.d.sync += host_reading.eq(1)
+                            m.next = "READ"
+                    with m.Case(CMD_RUN):
+                        start = haddr[:len(pc)]
+                        m.d.sync += [pc.eq(start), ibase.eq(_times_constant(start, NW)), fcnt.eq(0),
+                                     run_mode.eq(hdr_mode), counting.eq(1), counters_clear.eq(1)]
+                        m.next = "FETCH"
+                    with m.Case(CMD_CLEAR):
+                        m.d.sync += clear.eq(1)
             with m.State("WRITE"):
                 m.d.comb += self.s_axis_tready.eq(1)
                 with m.If(self.s_axis_tvalid):
@@ -417,8 +428,7 @@ class TrainingEngine(wiring.Component):
             with m.State("READ"):
                 # up to one word per cycle, issued while the output FIFO has room
                 take = Signal()
-                m.d.comb += [take.eq((hcount != 0) & read_room),
-                             rfifo.w_en.eq(rv[-1]), rfifo.w_data.eq(Cat(hread_data, out_cnt == 1))]
+                m.d.comb += take.eq((hcount != 0) & read_room)
                 m.d.sync += [rv[0].eq(take), *(rv[j].eq(rv[j - 1]) for j in range(1, HL))]
                 with m.If(take):
                     m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
@@ -439,7 +449,7 @@ class TrainingEngine(wiring.Component):
                 with m.If(op == isa.OP_END):
                     with m.If(~run_mode):
                         m.d.sync += step_count.eq(step_count + 1)
-                    m.d.sync += [counting.eq(0), *(e.eq(0) for e in phase_en)]
+                    m.d.sync += counting.eq(0)
                     m.next = "STATUS"
                 with m.Else():
                     m.d.sync += [
@@ -454,14 +464,13 @@ class TrainingEngine(wiring.Component):
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
                     ]
-                    m.d.sync += [flags_[k].eq(op == code) for flags_ in (ex, *ex_lane)
+                    m.d.sync += [flags_[k].eq(op == code) for flags_ in op_flag_sets
                                  for k, code in wb_ops.items()]
                     m.next = "EXEC"
             with m.State("EXEC"):
                 with m.If(drained):
                     m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0),
-                                 *(e.eq(prev) for e, prev in zip(phase_en, [0, *phase_en[:-1]], strict=True)),
-                                 *(f.eq(0) for flags_ in (ex, *ex_lane) for f in flags_.values())]
+                                 *(f.eq(0) for flags_ in op_flag_sets for f in flags_.values())]
                     m.next = "FETCH"
             with m.State("STATUS"):
                 m.d.sync += [st_data.eq(Cat(run_cycles, step_count, flags, mac_steps)), st_valid.eq(1)]
@@ -486,20 +495,26 @@ class TrainingEngine(wiring.Component):
 
         # cycle counters (a decoded increment: a dynamic Array read of the counters would be an
         # always @* block that Icarus never evaluates while pc and the counters keep their reset value)
-        # The counters are cleared in the first cycle of a run (run_start registered, one copy
-        # per counter) rather than by the header itself: the header's decode is combinational from
-        # the input port, and the counters are 1,000 and more flip-flops.
-        def counted(sig, inc):
-            clear_sig = Signal(name=f"{sig.name}_clear", attrs=KEEP)
-            m.d.sync += clear_sig.eq(run_start)
+        # The counters are cleared in the first cycle of a run (counters_clear, set by the RUN
+        # header's decode) rather than by the decode itself: they are 1,000 and more flip-flops.
+        def counted(sig, inc, clear_sig):
             with m.If(clear_sig):  # a synchronous reset for all bits but the lowest
                 m.d.sync += sig.eq(inc)
             with m.Elif(inc):
                 m.d.sync += sig.eq(sig + 1)
 
-        counted(run_cycles, counting)
-        for sig, inc in zip(phase_list, phase_en, strict=True):
-            counted(sig, inc)
+        with m.If(counters_clear):  # conditional: the command FSM above sets it
+            m.d.sync += counters_clear.eq(0)
+        counted(run_cycles, counting, counters_clear)  # read by the status beat as the run ends
+        # The phase counters (MAX_INSTRUCTIONS x 32 flip-flops) count one cycle late, to the same
+        # values: each has a registered decode of pc as its enable (a decoded pc drove every one
+        # of their clock enables) and its own copy of the clear, one cycle after counters_clear.
+        # Only host reads see them, and no read reaches them within a cycle of the run's end.
+        for i, sig in enumerate(phase_list):
+            inc = Signal(name=f"phase_en{i}", attrs=KEEP)
+            clear_sig = Signal(name=f"phase_clear{i}", attrs=KEEP)
+            m.d.sync += [inc.eq(counting & (pc == i)), clear_sig.eq(counters_clear)]
+            counted(sig, inc, clear_sig)
 
         # ------------------------------------------------------------------ issue (operand feed)
         # The operand pipeline never stalls (no enable fans out to the memories and operand
@@ -571,7 +586,7 @@ class TrainingEngine(wiring.Component):
             m.d.comb += mac.i.payload.narrow[r].eq(_lane(narrow_data, r, 8).as_signed())
         for c in range(N):
             m.d.comb += mac.i.payload.wide[c].eq(_lane(wide_data, c, 32).as_signed())
-        counted(mac_steps, mac.i.valid & mac.i.ready)
+        counted(mac_steps, mac.i.valid & mac.i.ready, counters_clear)
 
         # ------------------------------------------------------------------ epilogue E0 -> E1
         # tile_end (the last row of a tile leaves the array) registered one row ahead: mac.o.ready
@@ -633,14 +648,16 @@ class TrainingEngine(wiring.Component):
             ypipe.append(s)
         ydata = ypipe[ls]
 
-        # Each lane reads its own registered copy of the instruction's unit configuration (keep):
-        # the instruction register is loaded in FETCH, many cycles before its first row reaches
-        # the epilogue, and one register would drive the configuration of every lane across the
-        # chip.
+        # Each lane reads its own registered copy of the instruction's unit configuration (keep),
+        # two register hops from the instruction register: that is loaded in FETCH, many cycles
+        # before its first row reaches the epilogue, and one register would drive the
+        # configuration of every lane across the chip.
         cfg_fields = ("sc_mult", "sc_shift", "lr_mult", "lr_shift", "dc_mult", "dc_shift", "dc_en")
         for c in range(N):
+            hop = {f: Signal(len(getattr(ins, f)), name=f"cfg_{f}_hop{c}", attrs=KEEP) for f in cfg_fields}
             cfg = {f: Signal(len(getattr(ins, f)), name=f"cfg_{f}_lane{c}", attrs=KEEP) for f in cfg_fields}
-            m.d.sync += [cfg[f].eq(getattr(ins, f)) for f in cfg_fields]
+            m.d.sync += [hop[f].eq(getattr(ins, f)) for f in cfg_fields]
+            m.d.sync += [cfg[f].eq(hop[f]) for f in cfg_fields]
             m.d.comb += [
                 scalers[c].i.valid.eq(e1.valid & is_fwd),
                 scalers[c].i.payload.eq(_lane(e1_acc["scaler"], c, 32).as_signed()),
@@ -714,19 +731,11 @@ class TrainingEngine(wiring.Component):
         m.d.comb += [xp_act.row_valid.eq(0), xp_w.row_valid.eq(0)]
         with m.If(ex["FWD_RELU"]):
             m.d.comb += [
-                row_done.eq(rf.valid),
                 wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(rf.o_addr),
                 wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(rf.a_addr),
-                xp_act.row_valid.eq(rf.valid), xp_act.row_index.eq(rf.row), xp_act.row_base.eq(rf.t_base),
-                tv.eq(rf.valid), t_addr.eq(rf.o_addr),
             ]
         with m.Elif(ex["FWD_ERR"]):
-            m.d.comb += [
-                row_done.eq(re_.valid),
-                wp["E"].en.eq(re_.valid), wp["E"].addr.eq(re_.o_addr),
-                xp_act.row_valid.eq(re_.valid), xp_act.row_index.eq(re_.row), xp_act.row_base.eq(re_.t_base),
-                tv.eq(re_.valid), t_addr.eq(re_.o_addr),
-            ]
+            m.d.comb += [wp["E"].en.eq(re_.valid), wp["E"].addr.eq(re_.o_addr)]
             # argmax across the class tiles of a sample (first index on ties)
             with m.If(re_.valid):
                 m.d.sync += [best_v[N - 1].eq(new_v), best_i[N - 1].eq(new_i),
@@ -734,23 +743,28 @@ class TrainingEngine(wiring.Component):
                              *(best_i[r].eq(best_i[r + 1]) for r in range(N - 1))]
             m.d.comb += [wp["PRED"].en.eq(re_.valid & re_.last_n), wp["PRED"].addr.eq(re_.p_addr)]
         with m.Elif(ex["BACKERR"]):
-            m.d.comb += [
-                row_done.eq(rbk.valid),
-                wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(rbk.o_addr),
-                tv.eq(rbk.valid), t_addr.eq(rbk.o_addr),
-            ]
+            m.d.comb += [wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(rbk.o_addr)]
         with m.Elif(ex["GRAD"]):
-            m.d.comb += [
-                row_done.eq(rg.valid),
-                wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(rg.o_addr),
-                xp_w.row_valid.eq(rg.valid & ins.twrite), xp_w.row_index.eq(rg.row),
-                xp_w.row_base.eq(rg.t_base),
-                tv.eq(rg.valid), t_addr.eq(rg.o_addr),
-            ]
+            m.d.comb += [wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(rg.o_addr)]
+        # the transposers' row inputs, each on its own flag copies
+        for rec, flag in ((rf, ex_xa["FWD_RELU"]), (re_, ex_xa["FWD_ERR"])):
+            with m.If(flag):
+                m.d.comb += [xp_act.row_valid.eq(rec.valid), xp_act.row_index.eq(rec.row),
+                             xp_act.row_base.eq(rec.t_base)]
+        with m.If(ex_xw["GRAD"]):
+            m.d.comb += [xp_w.row_valid.eq(rg.valid & ins.twrite), xp_w.row_index.eq(rg.row),
+                         xp_w.row_base.eq(rg.t_base)]
         with m.If(xp_act.col_valid):
             m.d.comb += [wp["AF"].en.eq(1), wp["AF"].addr.eq(xp_act.col_addr)]
         with m.If(xp_w.col_valid):
             m.d.comb += [wp["WT"].en.eq(1), wp["WT"].addr.eq(xp_w.col_addr)]
+        # the row counter and the trace port select the sideband of the op on their own flag copies
+        sideband = {"FWD_RELU": rf, "FWD_ERR": re_, "BACKERR": rbk, "GRAD": rg}
+        for flags_, take in ((ex_cnt, lambda r: [row_done.eq(r.valid)]),
+                             (ex_tr, lambda r: [tv.eq(r.valid), t_addr.eq(r.o_addr)])):
+            for j, (k, rec) in enumerate(sideband.items()):
+                with (m.If if j == 0 else m.Elif)(flags_[k]):
+                    m.d.comb += take(rec)
         with m.If(row_done):
             m.d.sync += rows_done.eq(rows_done + 1)
         m.d.comb += pipe_busy.eq(xp_act.busy | xp_w.busy | Cat(*[s.valid for s in waiting + sb]).any()
@@ -766,7 +780,7 @@ class TrainingEngine(wiring.Component):
         # ------------------------------------------------------------------ flags
         m.d.comb += mac.clear.eq(clear)
         with m.If(clear):
-            m.d.sync += flags.eq(0)
+            m.d.sync += [flags.eq(0), step_count.eq(0)]
         with m.Else():
             m.d.sync += flags.eq(flags | Cat(Const(0, 1), Cat(*[s.overflow for s in sgds]).any(),
                                              Cat(*[s.wrapped for s in sgds]).any(),
