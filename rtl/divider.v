@@ -16,48 +16,48 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [32:0] \$21 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
   wire [32:0] \$22 ;
-  reg [15:0] \$23 ;
+  wire [32:0] \$23 ;
   reg [15:0] \$24 ;
-  reg [31:0] \$25 ;
-  reg [15:0] \$26 ;
+  reg [15:0] \$25 ;
+  reg [31:0] \$26 ;
   reg [15:0] \$27 ;
-  reg [31:0] \$28 ;
-  reg [15:0] \$29 ;
+  reg [15:0] \$28 ;
+  reg [31:0] \$29 ;
   wire [31:0] \$3 ;
   reg [15:0] \$30 ;
-  reg [31:0] \$31 ;
-  reg [15:0] \$32 ;
+  reg [15:0] \$31 ;
+  reg [31:0] \$32 ;
   reg [15:0] \$33 ;
-  reg [31:0] \$34 ;
+  reg [15:0] \$34 ;
   reg [31:0] \$35 ;
   reg [31:0] \$36 ;
-  reg \$37 ;
-  reg [5:0] \$38 ;
-  reg \$39 ;
+  reg [31:0] \$37 ;
+  reg \$38 ;
+  reg [5:0] \$39 ;
   wire [31:0] \$4 ;
   reg \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [5:0] \$45 ;
+  reg \$45 ;
   reg [5:0] \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [31:0] \$50 ;
+  reg [5:0] \$50 ;
   reg [31:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
-  reg [63:0] \$54 ;
+  reg [31:0] \$54 ;
   reg [63:0] \$55 ;
   reg [63:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg \$58 ;
+  reg [38:0] \$57 ;
+  reg [31:0] \$58 ;
   reg \$59 ;
   wire \$6 ;
   reg \$60 ;
@@ -66,7 +66,8 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg \$63 ;
   reg \$64 ;
   reg \$65 ;
-  reg [31:0] \$66 ;
+  reg \$66 ;
+  reg [31:0] \$67 ;
   wire [32:0] \$7 ;
   wire [32:0] \$8 ;
   wire \$9 ;
@@ -111,7 +112,7 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg [31:0] div_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] div_pp11 = 32'd0;
-  reg [63:0] div_prod = 64'h0000000000000000;
+  reg [38:0] div_prod = 39'h0000000000;
   reg [31:0] div_q = 32'd0;
   reg [63:0] div_row0 = 64'h0000000000000000;
   reg [63:0] div_row1 = 64'h0000000000000000;
@@ -154,83 +155,85 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    div_m01_p <= \$28 ;
+    div_m01_b <= \$28 ;
   always @(posedge clk)
-    div_m10_a <= \$29 ;
+    div_m01_p <= \$29 ;
   always @(posedge clk)
-    div_m10_b <= \$30 ;
+    div_m10_a <= \$30 ;
   always @(posedge clk)
-    div_m10_p <= \$31 ;
+    div_m10_b <= \$31 ;
   always @(posedge clk)
-    div_m11_a <= \$32 ;
+    div_m10_p <= \$32 ;
   always @(posedge clk)
-    div_m11_b <= \$33 ;
+    div_m11_a <= \$33 ;
   always @(posedge clk)
-    div_m11_p <= \$34 ;
+    div_m11_b <= \$34 ;
   always @(posedge clk)
-    div_mag <= \$35 ;
+    div_m11_p <= \$35 ;
   always @(posedge clk)
-    div_mult <= \$36 ;
+    div_mag <= \$36 ;
   always @(posedge clk)
-    div_neg1 <= \$37 ;
+    div_mult <= \$37 ;
   always @(posedge clk)
-    div_shift1 <= \$38 ;
+    div_neg1 <= \$38 ;
   always @(posedge clk)
-    div_neg2 <= \$39 ;
+    div_shift1 <= \$39 ;
   always @(posedge clk)
-    div_neg3 <= \$40 ;
+    div_neg2 <= \$40 ;
   always @(posedge clk)
-    div_neg4 <= \$41 ;
+    div_neg3 <= \$41 ;
   always @(posedge clk)
-    div_neg5 <= \$42 ;
+    div_neg4 <= \$42 ;
   always @(posedge clk)
-    div_neg6 <= \$43 ;
+    div_neg5 <= \$43 ;
   always @(posedge clk)
-    div_neg7 <= \$44 ;
+    div_neg6 <= \$44 ;
   always @(posedge clk)
-    div_shift2 <= \$45 ;
+    div_neg7 <= \$45 ;
   always @(posedge clk)
-    div_shift3 <= \$46 ;
+    div_shift2 <= \$46 ;
   always @(posedge clk)
-    div_shift4 <= \$47 ;
+    div_shift3 <= \$47 ;
   always @(posedge clk)
-    div_shift5 <= \$48 ;
+    div_shift4 <= \$48 ;
   always @(posedge clk)
-    div_shift6 <= \$49 ;
+    div_shift5 <= \$49 ;
   always @(posedge clk)
-    div_pp00 <= \$50 ;
+    div_shift6 <= \$50 ;
   always @(posedge clk)
-    div_pp01 <= \$51 ;
+    div_pp00 <= \$51 ;
   always @(posedge clk)
-    div_pp10 <= \$52 ;
+    div_pp01 <= \$52 ;
   always @(posedge clk)
-    div_pp11 <= \$53 ;
+    div_pp10 <= \$53 ;
   always @(posedge clk)
-    div_row0 <= \$54 ;
+    div_pp11 <= \$54 ;
   always @(posedge clk)
-    div_row1 <= \$55 ;
+    div_row0 <= \$55 ;
   always @(posedge clk)
-    div_prod <= \$56 ;
+    div_row1 <= \$56 ;
   always @(posedge clk)
-    div_q <= \$57 ;
+    div_prod <= \$57 ;
   always @(posedge clk)
-    valid1 <= \$58 ;
+    div_q <= \$58 ;
   always @(posedge clk)
-    valid2 <= \$59 ;
+    valid1 <= \$59 ;
   always @(posedge clk)
-    valid3 <= \$60 ;
+    valid2 <= \$60 ;
   always @(posedge clk)
-    valid4 <= \$61 ;
+    valid3 <= \$61 ;
   always @(posedge clk)
-    valid5 <= \$62 ;
+    valid4 <= \$62 ;
   always @(posedge clk)
-    valid6 <= \$63 ;
+    valid5 <= \$63 ;
   always @(posedge clk)
-    valid7 <= \$64 ;
+    valid6 <= \$64 ;
   always @(posedge clk)
-    o__valid <= \$65 ;
+    valid7 <= \$65 ;
   always @(posedge clk)
-    o__payload <= \$66 ;
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = div_m00_a * div_m00_b;
@@ -247,83 +250,79 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + div_row0;
   assign \$19  = \$18  + div_row1;
-  assign \$20  = div_prod >> div_shift6;
-  assign \$21  = - div_q;
-  assign \$22  = div_neg7 ? \$21  : { 1'h0, div_q };
+  assign \$20  = \$19  >> { div_shift5[5:3], 3'h0 };
+  assign \$21  = div_prod >> div_shift6[2:0];
+  assign \$22  = - div_q;
+  assign \$23  = div_neg7 ? \$22  : { 1'h0, div_q };
   always @(posedge clk)
-    div_m00_a <= \$23 ;
+    div_m00_a <= \$24 ;
   always @(posedge clk)
-    div_m00_b <= \$24 ;
+    div_m00_b <= \$25 ;
   always @(posedge clk)
-    div_m00_p <= \$25 ;
+    div_m00_p <= \$26 ;
   always @(posedge clk)
-    div_m01_a <= \$26 ;
-  always @(posedge clk)
-    div_m01_b <= \$27 ;
+    div_m01_a <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = div_m01_p;
+    \$28  = div_m01_b;
     if (i__ready) begin
-      \$28  = \$3 ;
+      \$28  = div_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = div_m10_a;
+    \$29  = div_m01_p;
     if (i__ready) begin
-      \$29  = div_mag[31:16];
+      \$29  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = div_m10_b;
+    \$30  = div_m10_a;
     if (i__ready) begin
-      \$30  = div_mult[15:0];
+      \$30  = div_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = div_m10_p;
+    \$31  = div_m10_b;
     if (i__ready) begin
-      \$31  = \$4 ;
+      \$31  = div_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = div_m11_a;
+    \$32  = div_m10_p;
     if (i__ready) begin
-      \$32  = div_mag[31:16];
+      \$32  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = div_m11_b;
+    \$33  = div_m11_a;
     if (i__ready) begin
-      \$33  = div_mult[31:16];
+      \$33  = div_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = div_m11_p;
+    \$34  = div_m11_b;
     if (i__ready) begin
-      \$34  = \$5 ;
+      \$34  = div_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = div_mag;
+    \$35  = div_m11_p;
     if (i__ready) begin
-      \$35  = \$8 [31:0];
-    end
-    if (rst) begin
-      \$35  = 32'd0;
+      \$35  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = div_mult;
+    \$36  = div_mag;
     if (i__ready) begin
-      \$36  = multiplier;
+      \$36  = \$8 [31:0];
     end
     if (rst) begin
       \$36  = 32'd0;
@@ -331,39 +330,39 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = div_neg1;
+    \$37  = div_mult;
     if (i__ready) begin
-      \$37  = \$9 ;
+      \$37  = multiplier;
     end
     if (rst) begin
-      \$37  = 1'h0;
+      \$37  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = div_shift1;
+    \$38  = div_neg1;
     if (i__ready) begin
-      \$38  = shift;
+      \$38  = \$9 ;
     end
     if (rst) begin
-      \$38  = 6'h00;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = div_neg2;
+    \$39  = div_shift1;
     if (i__ready) begin
-      \$39  = div_neg1;
+      \$39  = shift;
     end
     if (rst) begin
-      \$39  = 1'h0;
+      \$39  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = div_neg3;
+    \$40  = div_neg2;
     if (i__ready) begin
-      \$40  = div_neg2;
+      \$40  = div_neg1;
     end
     if (rst) begin
       \$40  = 1'h0;
@@ -371,9 +370,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = div_neg4;
+    \$41  = div_neg3;
     if (i__ready) begin
-      \$41  = div_neg3;
+      \$41  = div_neg2;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -381,9 +380,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = div_neg5;
+    \$42  = div_neg4;
     if (i__ready) begin
-      \$42  = div_neg4;
+      \$42  = div_neg3;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -391,9 +390,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = div_neg6;
+    \$43  = div_neg5;
     if (i__ready) begin
-      \$43  = div_neg5;
+      \$43  = div_neg4;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -401,9 +400,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = div_neg7;
+    \$44  = div_neg6;
     if (i__ready) begin
-      \$44  = div_neg6;
+      \$44  = div_neg5;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -411,19 +410,19 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = div_shift2;
+    \$45  = div_neg7;
     if (i__ready) begin
-      \$45  = div_shift1;
+      \$45  = div_neg6;
     end
     if (rst) begin
-      \$45  = 6'h00;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = div_shift3;
+    \$46  = div_shift2;
     if (i__ready) begin
-      \$46  = div_shift2;
+      \$46  = div_shift1;
     end
     if (rst) begin
       \$46  = 6'h00;
@@ -431,9 +430,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = div_shift4;
+    \$47  = div_shift3;
     if (i__ready) begin
-      \$47  = div_shift3;
+      \$47  = div_shift2;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -441,9 +440,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = div_shift5;
+    \$48  = div_shift4;
     if (i__ready) begin
-      \$48  = div_shift4;
+      \$48  = div_shift3;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -451,9 +450,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = div_shift6;
+    \$49  = div_shift5;
     if (i__ready) begin
-      \$49  = div_shift5;
+      \$49  = div_shift4;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -461,19 +460,19 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = div_pp00;
+    \$50  = div_shift6;
     if (i__ready) begin
-      \$50  = div_m00_p;
+      \$50  = div_shift5;
     end
     if (rst) begin
-      \$50  = 32'd0;
+      \$50  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = div_pp01;
+    \$51  = div_pp00;
     if (i__ready) begin
-      \$51  = div_m01_p;
+      \$51  = div_m00_p;
     end
     if (rst) begin
       \$51  = 32'd0;
@@ -481,9 +480,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = div_pp10;
+    \$52  = div_pp01;
     if (i__ready) begin
-      \$52  = div_m10_p;
+      \$52  = div_m01_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -491,9 +490,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = div_pp11;
+    \$53  = div_pp10;
     if (i__ready) begin
-      \$53  = div_m11_p;
+      \$53  = div_m10_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -501,19 +500,19 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = div_row0;
+    \$54  = div_pp11;
     if (i__ready) begin
-      \$54  = \$13 ;
+      \$54  = div_m11_p;
     end
     if (rst) begin
-      \$54  = 64'h0000000000000000;
+      \$54  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = div_row1;
+    \$55  = div_row0;
     if (i__ready) begin
-      \$55  = \$17 [63:0];
+      \$55  = \$13 ;
     end
     if (rst) begin
       \$55  = 64'h0000000000000000;
@@ -521,9 +520,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = div_prod;
+    \$56  = div_row1;
     if (i__ready) begin
-      \$56  = \$19 [63:0];
+      \$56  = \$17 [63:0];
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -531,29 +530,29 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = div_q;
+    \$57  = div_prod;
     if (i__ready) begin
-      \$57  = \$20 [31:0];
+      \$57  = \$20 [38:0];
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = valid1;
+    \$58  = div_q;
     if (i__ready) begin
-      \$58  = i__valid;
+      \$58  = \$21 [31:0];
     end
     if (rst) begin
-      \$58  = 1'h0;
+      \$58  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = valid2;
+    \$59  = valid1;
     if (i__ready) begin
-      \$59  = valid1;
+      \$59  = i__valid;
     end
     if (rst) begin
       \$59  = 1'h0;
@@ -561,9 +560,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = valid3;
+    \$60  = valid2;
     if (i__ready) begin
-      \$60  = valid2;
+      \$60  = valid1;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -571,9 +570,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = valid4;
+    \$61  = valid3;
     if (i__ready) begin
-      \$61  = valid3;
+      \$61  = valid2;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -581,9 +580,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = valid5;
+    \$62  = valid4;
     if (i__ready) begin
-      \$62  = valid4;
+      \$62  = valid3;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -591,9 +590,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = valid6;
+    \$63  = valid5;
     if (i__ready) begin
-      \$63  = valid5;
+      \$63  = valid4;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -601,9 +600,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = valid7;
+    \$64  = valid6;
     if (i__ready) begin
-      \$64  = valid6;
+      \$64  = valid5;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -611,9 +610,9 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = o__valid;
+    \$65  = valid7;
     if (i__ready) begin
-      \$65  = valid7;
+      \$65  = valid6;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -621,47 +620,50 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = o__payload;
+    \$66  = o__valid;
     if (i__ready) begin
-      \$66  = \$22 [31:0];
+      \$66  = valid7;
     end
     if (rst) begin
-      \$66  = 32'd0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = div_m00_a;
+    \$67  = o__payload;
     if (i__ready) begin
-      \$23  = div_mag[15:0];
+      \$67  = \$23 [31:0];
+    end
+    if (rst) begin
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = div_m00_b;
+    \$24  = div_m00_a;
     if (i__ready) begin
-      \$24  = div_mult[15:0];
+      \$24  = div_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = div_m00_p;
+    \$25  = div_m00_b;
     if (i__ready) begin
-      \$25  = \$2 ;
+      \$25  = div_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = div_m01_a;
+    \$26  = div_m00_p;
     if (i__ready) begin
-      \$26  = div_mag[15:0];
+      \$26  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = div_m01_b;
+    \$27  = div_m01_a;
     if (i__ready) begin
-      \$27  = div_mult[31:16];
+      \$27  = div_mag[15:0];
     end
   end
   assign en = i__ready;

@@ -4594,7 +4594,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.rfifo  rfifo (
     .clk(clk),
     .\port$10$0 (\$5 ),
-    .\port$5114$0 (hread_data),
+    .\port$5138$0 (hread_data),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
@@ -4828,14 +4828,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .col_addr(\col_addr$500 ),
     .col_data(\col_data$433 ),
     .col_valid(\col_valid$499 ),
-    .\port$10198$0 (\o__payload$426 ),
-    .\port$10507$0 (\o__payload$427 ),
-    .\port$10816$0 (\o__payload$428 ),
-    .\port$8653$0 (\o__payload$421 ),
-    .\port$8962$0 (\o__payload$422 ),
-    .\port$9271$0 (\o__payload$423 ),
-    .\port$9580$0 (\o__payload$424 ),
-    .\port$9889$0 (\o__payload$425 ),
+    .\port$10222$0 (\o__payload$426 ),
+    .\port$10531$0 (\o__payload$427 ),
+    .\port$10840$0 (\o__payload$428 ),
+    .\port$8677$0 (\o__payload$421 ),
+    .\port$8986$0 (\o__payload$422 ),
+    .\port$9295$0 (\o__payload$423 ),
+    .\port$9604$0 (\o__payload$424 ),
+    .\port$9913$0 (\o__payload$425 ),
     .\row_base$9 (\row_base$496 ),
     .\row_index$5 (\row_index$495 ),
     .\row_valid$3 (\row_valid$486 ),
@@ -38137,7 +38137,7 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5114$0 , w_en, r_rdy, r_en);
+module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5138$0 , w_en, r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -38181,8 +38181,8 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5114$0
   wire [4:0] level;
   input \port$10$0 ;
   wire \port$10$0 ;
-  input [255:0] \port$5114$0 ;
-  wire [255:0] \port$5114$0 ;
+  input [255:0] \port$5138$0 ;
+  wire [255:0] \port$5138$0 ;
   (* init = 4'h0 *)
   wire [3:0] produce;
   output [256:0] r_data;
@@ -38226,7 +38226,7 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5114$0
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$10$0 , \port$5114$0  };
+      storage[w_port__addr] <= { \port$10$0 , \port$5138$0  };
   end
   reg [256:0] _0_;
   always @(posedge clk) begin
@@ -38325,8 +38325,8 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5114$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$10$0 , \port$5114$0  };
-  assign w_data = { \port$10$0 , \port$5114$0  };
+  assign w_port__data = { \port$10$0 , \port$5138$0  };
+  assign w_data = { \port$10$0 , \port$5138$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -38347,48 +38347,48 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -38397,7 +38397,8 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -38459,7 +38460,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -38485,87 +38486,89 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -38584,86 +38587,82 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -38671,39 +38670,39 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -38711,9 +38710,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -38721,9 +38720,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -38731,9 +38730,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -38741,9 +38740,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -38751,19 +38750,19 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -38771,9 +38770,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -38781,9 +38780,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -38791,9 +38790,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -38801,19 +38800,19 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -38821,9 +38820,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -38831,9 +38830,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -38841,19 +38840,19 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -38861,9 +38860,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -38871,29 +38870,29 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -38901,9 +38900,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -38911,9 +38910,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -38921,9 +38920,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -38931,9 +38930,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -38941,9 +38940,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -38951,9 +38950,9 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -38961,40 +38960,43 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -39020,48 +39022,48 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -39070,7 +39072,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -39132,7 +39135,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -39158,87 +39161,89 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -39257,86 +39262,82 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -39344,39 +39345,39 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -39384,9 +39385,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -39394,9 +39395,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -39404,9 +39405,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -39414,9 +39415,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -39424,19 +39425,19 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -39444,9 +39445,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -39454,9 +39455,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -39464,9 +39465,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -39474,19 +39475,19 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -39494,9 +39495,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -39504,9 +39505,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -39514,19 +39515,19 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -39534,9 +39535,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -39544,29 +39545,29 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -39574,9 +39575,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -39584,9 +39585,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -39594,9 +39595,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -39604,9 +39605,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -39614,9 +39615,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -39624,9 +39625,9 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -39634,40 +39635,43 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -39693,48 +39697,48 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -39743,7 +39747,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -39805,7 +39810,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -39831,87 +39836,89 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -39930,86 +39937,82 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -40017,39 +40020,39 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -40057,9 +40060,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -40067,9 +40070,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -40077,9 +40080,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -40087,9 +40090,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -40097,19 +40100,19 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -40117,9 +40120,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -40127,9 +40130,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40137,9 +40140,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -40147,19 +40150,19 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -40167,9 +40170,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -40177,9 +40180,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -40187,19 +40190,19 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -40207,9 +40210,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -40217,29 +40220,29 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -40247,9 +40250,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -40257,9 +40260,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -40267,9 +40270,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -40277,9 +40280,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -40287,9 +40290,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -40297,9 +40300,9 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -40307,40 +40310,43 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -40366,48 +40372,48 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -40416,7 +40422,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -40478,7 +40485,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -40504,87 +40511,89 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -40603,86 +40612,82 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -40690,39 +40695,39 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -40730,9 +40735,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -40740,9 +40745,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -40750,9 +40755,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -40760,9 +40765,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -40770,19 +40775,19 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -40790,9 +40795,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -40800,9 +40805,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40810,9 +40815,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -40820,19 +40825,19 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -40840,9 +40845,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -40850,9 +40855,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -40860,19 +40865,19 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -40880,9 +40885,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -40890,29 +40895,29 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -40920,9 +40925,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -40930,9 +40935,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -40940,9 +40945,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -40950,9 +40955,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -40960,9 +40965,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -40970,9 +40975,9 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -40980,40 +40985,43 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -41039,48 +41047,48 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -41089,7 +41097,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -41151,7 +41160,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -41177,87 +41186,89 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -41276,86 +41287,82 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -41363,39 +41370,39 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -41403,9 +41410,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -41413,9 +41420,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -41423,9 +41430,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -41433,9 +41440,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -41443,19 +41450,19 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -41463,9 +41470,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -41473,9 +41480,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -41483,9 +41490,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -41493,19 +41500,19 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -41513,9 +41520,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -41523,9 +41530,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -41533,19 +41540,19 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -41553,9 +41560,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -41563,29 +41570,29 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -41593,9 +41600,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -41603,9 +41610,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -41613,9 +41620,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -41623,9 +41630,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -41633,9 +41640,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -41643,9 +41650,9 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -41653,40 +41660,43 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -41712,48 +41722,48 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -41762,7 +41772,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -41824,7 +41835,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -41850,87 +41861,89 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -41949,86 +41962,82 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -42036,39 +42045,39 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -42076,9 +42085,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -42086,9 +42095,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -42096,9 +42105,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -42106,9 +42115,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -42116,19 +42125,19 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -42136,9 +42145,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -42146,9 +42155,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -42156,9 +42165,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -42166,19 +42175,19 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -42186,9 +42195,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -42196,9 +42205,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -42206,19 +42215,19 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -42226,9 +42235,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -42236,29 +42245,29 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -42266,9 +42275,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -42276,9 +42285,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -42286,9 +42295,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -42296,9 +42305,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -42306,9 +42315,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -42316,9 +42325,9 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -42326,40 +42335,43 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -42385,48 +42397,48 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -42435,7 +42447,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -42497,7 +42510,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -42523,87 +42536,89 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -42622,86 +42637,82 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -42709,39 +42720,39 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -42749,9 +42760,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -42759,9 +42770,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -42769,9 +42780,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -42779,9 +42790,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -42789,19 +42800,19 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -42809,9 +42820,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -42819,9 +42830,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -42829,9 +42840,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -42839,19 +42850,19 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -42859,9 +42870,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -42869,9 +42880,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -42879,19 +42890,19 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -42899,9 +42910,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -42909,29 +42920,29 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -42939,9 +42950,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -42949,9 +42960,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -42959,9 +42970,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -42969,9 +42980,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -42979,9 +42990,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -42989,9 +43000,9 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -42999,40 +43010,43 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -43058,48 +43072,48 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -43108,7 +43122,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -43170,7 +43185,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -43196,87 +43211,89 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign en = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -43295,86 +43312,82 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (en) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (en) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (en) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (en) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (en) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (en) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (en) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (en) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (en) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (en) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -43382,39 +43395,39 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (en) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (en) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (en) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (en) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -43422,9 +43435,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (en) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -43432,9 +43445,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (en) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -43442,9 +43455,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (en) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -43452,9 +43465,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (en) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -43462,19 +43475,19 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (en) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (en) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -43482,9 +43495,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (en) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -43492,9 +43505,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (en) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -43502,9 +43515,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (en) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -43512,19 +43525,19 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (en) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (en) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -43532,9 +43545,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (en) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -43542,9 +43555,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (en) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -43552,19 +43565,19 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (en) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (en) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -43572,9 +43585,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (en) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -43582,29 +43595,29 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (en) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (en) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (en) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -43612,9 +43625,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (en) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -43622,9 +43635,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (en) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -43632,9 +43645,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (en) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -43642,9 +43655,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (en) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -43652,9 +43665,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (en) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -43662,9 +43675,9 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (en) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -43672,40 +43685,43 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (en) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (en) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (en) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (en) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (en) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign i__ready = en;
@@ -43720,11 +43736,11 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -43734,8 +43750,8 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -43744,21 +43760,23 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -43766,24 +43784,24 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -43794,65 +43812,65 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -43886,7 +43904,7 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -43944,7 +43962,7 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -44022,338 +44040,320 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -44361,19 +44361,19 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -44381,9 +44381,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -44391,9 +44391,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -44401,9 +44401,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -44411,29 +44411,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -44441,9 +44441,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -44451,9 +44451,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -44461,29 +44461,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -44491,9 +44491,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -44501,29 +44501,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -44531,80 +44531,80 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -44612,19 +44612,19 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -44632,9 +44632,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -44642,9 +44642,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -44652,9 +44652,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -44662,29 +44662,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -44692,9 +44692,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -44702,9 +44702,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -44712,29 +44712,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -44742,39 +44742,39 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -44782,9 +44782,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -44792,9 +44792,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -44802,9 +44802,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -44812,9 +44812,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -44822,9 +44822,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -44832,9 +44832,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -44842,9 +44842,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -44852,29 +44852,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -44882,9 +44882,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -44892,9 +44892,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -44902,9 +44902,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -44912,9 +44912,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -44922,9 +44922,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -44932,9 +44932,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -44942,29 +44942,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -44972,9 +44972,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -44982,9 +44982,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -44992,9 +44992,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -45002,9 +45002,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -45012,29 +45012,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -45042,32 +45042,29 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -45075,15 +45072,38 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -45096,9 +45116,9 @@ module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -45106,11 +45126,11 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -45120,8 +45140,8 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -45130,21 +45150,23 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -45152,24 +45174,24 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -45180,65 +45202,65 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -45272,7 +45294,7 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -45330,7 +45352,7 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -45408,338 +45430,320 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -45747,19 +45751,19 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -45767,9 +45771,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -45777,9 +45781,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -45787,9 +45791,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -45797,29 +45801,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -45827,9 +45831,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -45837,9 +45841,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -45847,29 +45851,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -45877,9 +45881,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -45887,29 +45891,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -45917,80 +45921,80 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -45998,19 +46002,19 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -46018,9 +46022,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -46028,9 +46032,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -46038,9 +46042,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -46048,29 +46052,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -46078,9 +46082,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -46088,9 +46092,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -46098,29 +46102,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -46128,39 +46132,39 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -46168,9 +46172,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -46178,9 +46182,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -46188,9 +46192,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -46198,9 +46202,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -46208,9 +46212,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -46218,9 +46222,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -46228,9 +46232,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -46238,29 +46242,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -46268,9 +46272,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -46278,9 +46282,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -46288,9 +46292,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -46298,9 +46302,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -46308,9 +46312,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -46318,9 +46322,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -46328,29 +46332,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -46358,9 +46362,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -46368,9 +46372,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -46378,9 +46382,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -46388,9 +46392,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -46398,29 +46402,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -46428,32 +46432,29 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -46461,15 +46462,38 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -46482,9 +46506,9 @@ module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -46492,11 +46516,11 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -46506,8 +46530,8 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -46516,21 +46540,23 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -46538,24 +46564,24 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -46566,65 +46592,65 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -46658,7 +46684,7 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -46716,7 +46742,7 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -46794,338 +46820,320 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -47133,19 +47141,19 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -47153,9 +47161,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -47163,9 +47171,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -47173,9 +47181,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -47183,29 +47191,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -47213,9 +47221,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -47223,9 +47231,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -47233,29 +47241,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -47263,9 +47271,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -47273,29 +47281,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -47303,80 +47311,80 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -47384,19 +47392,19 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -47404,9 +47412,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -47414,9 +47422,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -47424,9 +47432,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -47434,29 +47442,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -47464,9 +47472,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -47474,9 +47482,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -47484,29 +47492,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -47514,39 +47522,39 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -47554,9 +47562,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -47564,9 +47572,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -47574,9 +47582,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -47584,9 +47592,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -47594,9 +47602,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -47604,9 +47612,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -47614,9 +47622,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -47624,29 +47632,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -47654,9 +47662,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -47664,9 +47672,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -47674,9 +47682,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -47684,9 +47692,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -47694,9 +47702,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -47704,9 +47712,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -47714,29 +47722,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -47744,9 +47752,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -47754,9 +47762,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -47764,9 +47772,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -47774,9 +47782,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -47784,29 +47792,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -47814,32 +47822,29 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -47847,15 +47852,38 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -47868,9 +47896,9 @@ module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -47878,11 +47906,11 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -47892,8 +47920,8 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -47902,21 +47930,23 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -47924,24 +47954,24 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -47952,65 +47982,65 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -48044,7 +48074,7 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -48102,7 +48132,7 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -48180,338 +48210,320 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -48519,19 +48531,19 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -48539,9 +48551,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -48549,9 +48561,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -48559,9 +48571,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -48569,29 +48581,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -48599,9 +48611,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -48609,9 +48621,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -48619,29 +48631,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -48649,9 +48661,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -48659,29 +48671,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -48689,80 +48701,80 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -48770,19 +48782,19 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -48790,9 +48802,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -48800,9 +48812,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -48810,9 +48822,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -48820,29 +48832,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -48850,9 +48862,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -48860,9 +48872,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -48870,29 +48882,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -48900,39 +48912,39 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -48940,9 +48952,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -48950,9 +48962,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -48960,9 +48972,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -48970,9 +48982,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -48980,9 +48992,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -48990,9 +49002,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -49000,9 +49012,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -49010,29 +49022,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -49040,9 +49052,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -49050,9 +49062,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -49060,9 +49072,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -49070,9 +49082,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -49080,9 +49092,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -49090,9 +49102,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -49100,29 +49112,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -49130,9 +49142,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -49140,9 +49152,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -49150,9 +49162,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -49160,9 +49172,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -49170,29 +49182,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -49200,32 +49212,29 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -49233,15 +49242,38 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -49254,9 +49286,9 @@ module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -49264,11 +49296,11 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -49278,8 +49310,8 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -49288,21 +49320,23 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -49310,24 +49344,24 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -49338,65 +49372,65 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -49430,7 +49464,7 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -49488,7 +49522,7 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -49566,338 +49600,320 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -49905,19 +49921,19 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -49925,9 +49941,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -49935,9 +49951,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -49945,9 +49961,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -49955,29 +49971,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -49985,9 +50001,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -49995,9 +50011,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -50005,29 +50021,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -50035,9 +50051,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -50045,29 +50061,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -50075,80 +50091,80 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -50156,19 +50172,19 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -50176,9 +50192,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -50186,9 +50202,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -50196,9 +50212,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -50206,29 +50222,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -50236,9 +50252,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -50246,9 +50262,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -50256,29 +50272,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -50286,39 +50302,39 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -50326,9 +50342,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -50336,9 +50352,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -50346,9 +50362,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -50356,9 +50372,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -50366,9 +50382,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -50376,9 +50392,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -50386,9 +50402,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -50396,29 +50412,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -50426,9 +50442,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -50436,9 +50452,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -50446,9 +50462,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -50456,9 +50472,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -50466,9 +50482,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -50476,9 +50492,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -50486,29 +50502,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -50516,9 +50532,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -50526,9 +50542,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -50536,9 +50552,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -50546,9 +50562,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -50556,29 +50572,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -50586,32 +50602,29 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -50619,15 +50632,38 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -50640,9 +50676,9 @@ module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -50650,11 +50686,11 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -50664,8 +50700,8 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -50674,21 +50710,23 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -50696,24 +50734,24 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -50724,65 +50762,65 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -50816,7 +50854,7 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -50874,7 +50912,7 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -50952,338 +50990,320 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -51291,19 +51311,19 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -51311,9 +51331,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -51321,9 +51341,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -51331,9 +51351,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -51341,29 +51361,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -51371,9 +51391,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -51381,9 +51401,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -51391,29 +51411,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -51421,9 +51441,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -51431,29 +51451,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -51461,80 +51481,80 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -51542,19 +51562,19 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -51562,9 +51582,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -51572,9 +51592,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -51582,9 +51602,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -51592,29 +51612,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -51622,9 +51642,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -51632,9 +51652,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -51642,29 +51662,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -51672,39 +51692,39 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -51712,9 +51732,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -51722,9 +51742,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -51732,9 +51752,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -51742,9 +51762,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -51752,9 +51772,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -51762,9 +51782,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -51772,9 +51792,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -51782,29 +51802,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -51812,9 +51832,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -51822,9 +51842,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -51832,9 +51852,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -51842,9 +51862,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -51852,9 +51872,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -51862,9 +51882,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -51872,29 +51892,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -51902,9 +51922,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -51912,9 +51932,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -51922,9 +51942,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -51932,9 +51952,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -51942,29 +51962,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -51972,32 +51992,29 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -52005,15 +52022,38 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -52026,9 +52066,9 @@ module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -52036,11 +52076,11 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -52050,8 +52090,8 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -52060,21 +52100,23 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -52082,24 +52124,24 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -52110,65 +52152,65 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -52202,7 +52244,7 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -52260,7 +52302,7 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -52338,338 +52380,320 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -52677,19 +52701,19 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -52697,9 +52721,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -52707,9 +52731,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -52717,9 +52741,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -52727,29 +52751,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -52757,9 +52781,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -52767,9 +52791,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -52777,29 +52801,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -52807,9 +52831,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -52817,29 +52841,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -52847,80 +52871,80 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -52928,19 +52952,19 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -52948,9 +52972,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -52958,9 +52982,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -52968,9 +52992,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -52978,29 +53002,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -53008,9 +53032,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -53018,9 +53042,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -53028,29 +53052,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -53058,39 +53082,39 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -53098,9 +53122,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -53108,9 +53132,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -53118,9 +53142,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -53128,9 +53152,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -53138,9 +53162,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -53148,9 +53172,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -53158,9 +53182,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -53168,29 +53192,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -53198,9 +53222,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -53208,9 +53232,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -53218,9 +53242,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -53228,9 +53252,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -53238,9 +53262,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -53248,9 +53272,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -53258,29 +53282,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -53288,9 +53312,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -53298,9 +53322,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -53308,9 +53332,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -53318,9 +53342,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -53328,29 +53352,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -53358,32 +53382,29 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -53391,15 +53412,38 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -53412,9 +53456,9 @@ module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -53422,11 +53466,11 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -53436,8 +53480,8 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -53446,21 +53490,23 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -53468,24 +53514,24 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -53496,65 +53542,65 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -53588,7 +53634,7 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -53646,7 +53692,7 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -53724,338 +53770,320 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (en) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (en) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (en) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (en) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (en) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (en) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (en) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (en) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (en) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (en) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (en) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (en) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (en) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (en) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (en) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$61  = grad_shift1;
-    if (en) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$62  = grad_neg2;
-    if (en) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -54063,19 +54091,19 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (en) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (en) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -54083,9 +54111,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (en) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -54093,9 +54121,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (en) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -54103,9 +54131,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (en) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -54113,29 +54141,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (en) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (en) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (en) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -54143,9 +54171,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (en) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -54153,9 +54181,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (en) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -54163,29 +54191,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (en) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (en) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (en) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -54193,9 +54221,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (en) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -54203,29 +54231,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (en) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (en) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (en) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -54233,80 +54261,80 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (en) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (en) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$82  = decay_m00_b;
-    if (en) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$83  = decay_m00_p;
-    if (en) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$84  = decay_mag;
-    if (en) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (en) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (en) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$84  = decay_m00_b;
+    if (en) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$85  = decay_m00_p;
+    if (en) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$86  = decay_mag;
+    if (en) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (en) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (en) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -54314,19 +54342,19 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (en) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (en) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -54334,9 +54362,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (en) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -54344,9 +54372,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (en) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -54354,9 +54382,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (en) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -54364,29 +54392,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (en) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (en) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (en) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -54394,9 +54422,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (en) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -54404,9 +54432,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (en) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -54414,29 +54442,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (en) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (en) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (en) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -54444,39 +54472,39 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (en) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (en) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (en) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (en) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -54484,9 +54512,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (en) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -54494,9 +54522,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (en) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -54504,9 +54532,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (en) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -54514,9 +54542,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (en) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -54524,9 +54552,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (en) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -54534,9 +54562,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (en) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -54544,9 +54572,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (en) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -54554,29 +54582,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (en) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (en) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (en) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -54584,9 +54612,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (en) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -54594,9 +54622,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (en) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -54604,9 +54632,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (en) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -54614,9 +54642,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (en) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -54624,9 +54652,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (en) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -54634,9 +54662,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (en) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -54644,29 +54672,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (en) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (en) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (en) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -54674,9 +54702,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (en) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -54684,9 +54712,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (en) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -54694,9 +54722,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (en) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -54704,9 +54732,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (en) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -54714,29 +54742,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (en) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (en) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (en) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -54744,32 +54772,29 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (en) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (en) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (en) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -54777,15 +54802,38 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (en) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -54798,9 +54846,9 @@ module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_s
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid9;
-  assign \$42  = valid9;
+  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$38  = valid9;
+  assign \$44  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -55884,7 +55932,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8653$0 , \port$8962$0 , \port$9271$0 , \port$9580$0 , \port$9889$0 , \port$10198$0 , \port$10507$0 , \port$10816$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8677$0 , \port$8986$0 , \port$9295$0 , \port$9604$0 , \port$9913$0 , \port$10222$0 , \port$10531$0 , \port$10840$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -56170,22 +56218,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10198$0 ;
-  wire [15:0] \port$10198$0 ;
-  input [15:0] \port$10507$0 ;
-  wire [15:0] \port$10507$0 ;
-  input [15:0] \port$10816$0 ;
-  wire [15:0] \port$10816$0 ;
-  input [15:0] \port$8653$0 ;
-  wire [15:0] \port$8653$0 ;
-  input [15:0] \port$8962$0 ;
-  wire [15:0] \port$8962$0 ;
-  input [15:0] \port$9271$0 ;
-  wire [15:0] \port$9271$0 ;
-  input [15:0] \port$9580$0 ;
-  wire [15:0] \port$9580$0 ;
-  input [15:0] \port$9889$0 ;
-  wire [15:0] \port$9889$0 ;
+  input [15:0] \port$10222$0 ;
+  wire [15:0] \port$10222$0 ;
+  input [15:0] \port$10531$0 ;
+  wire [15:0] \port$10531$0 ;
+  input [15:0] \port$10840$0 ;
+  wire [15:0] \port$10840$0 ;
+  input [15:0] \port$8677$0 ;
+  wire [15:0] \port$8677$0 ;
+  input [15:0] \port$8986$0 ;
+  wire [15:0] \port$8986$0 ;
+  input [15:0] \port$9295$0 ;
+  wire [15:0] \port$9295$0 ;
+  input [15:0] \port$9604$0 ;
+  wire [15:0] \port$9604$0 ;
+  input [15:0] \port$9913$0 ;
+  wire [15:0] \port$9913$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -56439,7 +56487,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$10816$0 , \port$10507$0 , \port$10198$0 , \port$9889$0 , \port$9580$0 , \port$9271$0 , \port$8962$0 , \port$8653$0  };
+    \$131  = { \port$10840$0 , \port$10531$0 , \port$10222$0 , \port$9913$0 , \port$9604$0 , \port$9295$0 , \port$8986$0 , \port$8677$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -56944,7 +56992,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$10816$0 , \port$10507$0 , \port$10198$0 , \port$9889$0 , \port$9580$0 , \port$9271$0 , \port$8962$0 , \port$8653$0  };
+  assign \row_data$7  = { \port$10840$0 , \port$10531$0 , \port$10222$0 , \port$9913$0 , \port$9604$0 , \port$9295$0 , \port$8986$0 , \port$8677$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

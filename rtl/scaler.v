@@ -17,48 +17,48 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   wire [64:0] \$19 ;
   wire \$2 ;
   wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
+  wire [65:0] \$21 ;
+  wire [38:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire [7:0] \$24 ;
   reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
+  reg [15:0] \$29 ;
   wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
+  reg [31:0] \$30 ;
   reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
+  reg [15:0] \$32 ;
+  reg [31:0] \$33 ;
   reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg [15:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
+  reg [31:0] \$38 ;
+  reg \$39 ;
   wire [31:0] \$4 ;
-  reg \$40 ;
+  reg [5:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [5:0] \$46 ;
+  reg \$46 ;
   reg [5:0] \$47 ;
   reg [5:0] \$48 ;
   reg [5:0] \$49 ;
   wire [31:0] \$5 ;
   reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [5:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
+  reg [31:0] \$55 ;
   reg [63:0] \$56 ;
   reg [63:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  reg [38:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
@@ -67,7 +67,8 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [7:0] \$67 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
   wire \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
@@ -130,7 +131,7 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg [31:0] scale_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [38:0] scale_prod = 39'h0000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
@@ -156,87 +157,89 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_m01_a <= \$27 ;
+    scale_m00_p <= \$27 ;
   always @(posedge clk)
-    scale_m01_b <= \$28 ;
+    scale_m01_a <= \$28 ;
   always @(posedge clk)
-    scale_m01_p <= \$29 ;
+    scale_m01_b <= \$29 ;
   always @(posedge clk)
-    scale_m10_a <= \$30 ;
+    scale_m01_p <= \$30 ;
   always @(posedge clk)
-    scale_m10_b <= \$31 ;
+    scale_m10_a <= \$31 ;
   always @(posedge clk)
-    scale_m10_p <= \$32 ;
+    scale_m10_b <= \$32 ;
   always @(posedge clk)
-    scale_m11_a <= \$33 ;
+    scale_m10_p <= \$33 ;
   always @(posedge clk)
-    scale_m11_b <= \$34 ;
+    scale_m11_a <= \$34 ;
   always @(posedge clk)
-    scale_m11_p <= \$35 ;
+    scale_m11_b <= \$35 ;
   always @(posedge clk)
-    scale_mag <= \$36 ;
+    scale_m11_p <= \$36 ;
   always @(posedge clk)
-    scale_mult <= \$37 ;
+    scale_mag <= \$37 ;
   always @(posedge clk)
-    scale_neg1 <= \$38 ;
+    scale_mult <= \$38 ;
   always @(posedge clk)
-    scale_shift1 <= \$39 ;
+    scale_neg1 <= \$39 ;
   always @(posedge clk)
-    scale_neg2 <= \$40 ;
+    scale_shift1 <= \$40 ;
   always @(posedge clk)
-    scale_neg3 <= \$41 ;
+    scale_neg2 <= \$41 ;
   always @(posedge clk)
-    scale_neg4 <= \$42 ;
+    scale_neg3 <= \$42 ;
   always @(posedge clk)
-    scale_neg5 <= \$43 ;
+    scale_neg4 <= \$43 ;
   always @(posedge clk)
-    scale_neg6 <= \$44 ;
+    scale_neg5 <= \$44 ;
   always @(posedge clk)
-    scale_neg7 <= \$45 ;
+    scale_neg6 <= \$45 ;
   always @(posedge clk)
-    scale_shift2 <= \$46 ;
+    scale_neg7 <= \$46 ;
   always @(posedge clk)
-    scale_shift3 <= \$47 ;
+    scale_shift2 <= \$47 ;
   always @(posedge clk)
-    scale_shift4 <= \$48 ;
+    scale_shift3 <= \$48 ;
   always @(posedge clk)
-    scale_shift5 <= \$49 ;
+    scale_shift4 <= \$49 ;
   always @(posedge clk)
-    scale_shift6 <= \$50 ;
+    scale_shift5 <= \$50 ;
   always @(posedge clk)
-    scale_pp00 <= \$51 ;
+    scale_shift6 <= \$51 ;
   always @(posedge clk)
-    scale_pp01 <= \$52 ;
+    scale_pp00 <= \$52 ;
   always @(posedge clk)
-    scale_pp10 <= \$53 ;
+    scale_pp01 <= \$53 ;
   always @(posedge clk)
-    scale_pp11 <= \$54 ;
+    scale_pp10 <= \$54 ;
   always @(posedge clk)
-    scale_row0 <= \$55 ;
+    scale_pp11 <= \$55 ;
   always @(posedge clk)
-    scale_row1 <= \$56 ;
+    scale_row0 <= \$56 ;
   always @(posedge clk)
-    scale_prod <= \$57 ;
+    scale_row1 <= \$57 ;
   always @(posedge clk)
-    scale_q <= \$58 ;
+    scale_prod <= \$58 ;
   always @(posedge clk)
-    valid1 <= \$59 ;
+    scale_q <= \$59 ;
   always @(posedge clk)
-    valid2 <= \$60 ;
+    valid1 <= \$60 ;
   always @(posedge clk)
-    valid3 <= \$61 ;
+    valid2 <= \$61 ;
   always @(posedge clk)
-    valid4 <= \$62 ;
+    valid3 <= \$62 ;
   always @(posedge clk)
-    valid5 <= \$63 ;
+    valid4 <= \$63 ;
   always @(posedge clk)
-    valid6 <= \$64 ;
+    valid5 <= \$64 ;
   always @(posedge clk)
-    valid7 <= \$65 ;
+    valid6 <= \$65 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    valid7 <= \$66 ;
   always @(posedge clk)
-    o__payload <= \$67 ;
+    o__valid <= \$67 ;
+  always @(posedge clk)
+    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -255,86 +258,82 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   assign \$18  = \$16  + \$17 ;
   assign \$19  = 1'h0 + scale_row0;
   assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift6;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
+  assign \$22  = scale_prod >> scale_shift6[2:0];
+  assign \$23  = - mag;
+  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$24 ;
+    scale_m00_a <= \$25 ;
   always @(posedge clk)
-    scale_m00_b <= \$25 ;
-  always @(posedge clk)
-    scale_m00_p <= \$26 ;
+    scale_m00_b <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = scale_m01_b;
+    \$28  = scale_m01_a;
     if (i__ready) begin
-      \$28  = scale_mult[31:16];
+      \$28  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = scale_m01_p;
+    \$29  = scale_m01_b;
     if (i__ready) begin
-      \$29  = \$4 ;
+      \$29  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = scale_m10_a;
+    \$30  = scale_m01_p;
     if (i__ready) begin
-      \$30  = scale_mag[31:16];
+      \$30  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = scale_m10_b;
+    \$31  = scale_m10_a;
     if (i__ready) begin
-      \$31  = scale_mult[15:0];
+      \$31  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = scale_m10_p;
+    \$32  = scale_m10_b;
     if (i__ready) begin
-      \$32  = \$5 ;
+      \$32  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = scale_m11_a;
+    \$33  = scale_m10_p;
     if (i__ready) begin
-      \$33  = scale_mag[31:16];
+      \$33  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = scale_m11_b;
+    \$34  = scale_m11_a;
     if (i__ready) begin
-      \$34  = scale_mult[31:16];
+      \$34  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = scale_m11_p;
+    \$35  = scale_m11_b;
     if (i__ready) begin
-      \$35  = \$6 ;
+      \$35  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = scale_mag;
+    \$36  = scale_m11_p;
     if (i__ready) begin
-      \$36  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
+      \$36  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = scale_mult;
+    \$37  = scale_mag;
     if (i__ready) begin
-      \$37  = multiplier;
+      \$37  = \$9 [31:0];
     end
     if (rst) begin
       \$37  = 32'd0;
@@ -342,39 +341,39 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = scale_neg1;
+    \$38  = scale_mult;
     if (i__ready) begin
-      \$38  = \$10 ;
+      \$38  = multiplier;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = scale_shift1;
+    \$39  = scale_neg1;
     if (i__ready) begin
-      \$39  = shift;
+      \$39  = \$10 ;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = scale_neg2;
+    \$40  = scale_shift1;
     if (i__ready) begin
-      \$40  = scale_neg1;
+      \$40  = shift;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$40  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = scale_neg3;
+    \$41  = scale_neg2;
     if (i__ready) begin
-      \$41  = scale_neg2;
+      \$41  = scale_neg1;
     end
     if (rst) begin
       \$41  = 1'h0;
@@ -382,9 +381,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = scale_neg4;
+    \$42  = scale_neg3;
     if (i__ready) begin
-      \$42  = scale_neg3;
+      \$42  = scale_neg2;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -392,9 +391,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = scale_neg5;
+    \$43  = scale_neg4;
     if (i__ready) begin
-      \$43  = scale_neg4;
+      \$43  = scale_neg3;
     end
     if (rst) begin
       \$43  = 1'h0;
@@ -402,9 +401,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = scale_neg6;
+    \$44  = scale_neg5;
     if (i__ready) begin
-      \$44  = scale_neg5;
+      \$44  = scale_neg4;
     end
     if (rst) begin
       \$44  = 1'h0;
@@ -412,9 +411,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = scale_neg7;
+    \$45  = scale_neg6;
     if (i__ready) begin
-      \$45  = scale_neg6;
+      \$45  = scale_neg5;
     end
     if (rst) begin
       \$45  = 1'h0;
@@ -422,19 +421,19 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = scale_shift2;
+    \$46  = scale_neg7;
     if (i__ready) begin
-      \$46  = scale_shift1;
+      \$46  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = scale_shift3;
+    \$47  = scale_shift2;
     if (i__ready) begin
-      \$47  = scale_shift2;
+      \$47  = scale_shift1;
     end
     if (rst) begin
       \$47  = 6'h00;
@@ -442,9 +441,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = scale_shift4;
+    \$48  = scale_shift3;
     if (i__ready) begin
-      \$48  = scale_shift3;
+      \$48  = scale_shift2;
     end
     if (rst) begin
       \$48  = 6'h00;
@@ -452,9 +451,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = scale_shift5;
+    \$49  = scale_shift4;
     if (i__ready) begin
-      \$49  = scale_shift4;
+      \$49  = scale_shift3;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -462,9 +461,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = scale_shift6;
+    \$50  = scale_shift5;
     if (i__ready) begin
-      \$50  = scale_shift5;
+      \$50  = scale_shift4;
     end
     if (rst) begin
       \$50  = 6'h00;
@@ -472,19 +471,19 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = scale_pp00;
+    \$51  = scale_shift6;
     if (i__ready) begin
-      \$51  = scale_m00_p;
+      \$51  = scale_shift5;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$51  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = scale_pp01;
+    \$52  = scale_pp00;
     if (i__ready) begin
-      \$52  = scale_m01_p;
+      \$52  = scale_m00_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -492,9 +491,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = scale_pp10;
+    \$53  = scale_pp01;
     if (i__ready) begin
-      \$53  = scale_m10_p;
+      \$53  = scale_m01_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -502,9 +501,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = scale_pp11;
+    \$54  = scale_pp10;
     if (i__ready) begin
-      \$54  = scale_m11_p;
+      \$54  = scale_m10_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -512,19 +511,19 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = scale_row0;
+    \$55  = scale_pp11;
     if (i__ready) begin
-      \$55  = \$14 ;
+      \$55  = scale_m11_p;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = scale_row1;
+    \$56  = scale_row0;
     if (i__ready) begin
-      \$56  = \$18 [63:0];
+      \$56  = \$14 ;
     end
     if (rst) begin
       \$56  = 64'h0000000000000000;
@@ -532,9 +531,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = scale_prod;
+    \$57  = scale_row1;
     if (i__ready) begin
-      \$57  = \$20 [63:0];
+      \$57  = \$18 [63:0];
     end
     if (rst) begin
       \$57  = 64'h0000000000000000;
@@ -542,29 +541,29 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = scale_q;
+    \$58  = scale_prod;
     if (i__ready) begin
-      \$58  = \$21 [31:0];
+      \$58  = \$21 [38:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = valid1;
+    \$59  = scale_q;
     if (i__ready) begin
-      \$59  = i__valid;
+      \$59  = \$22 [31:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = valid2;
+    \$60  = valid1;
     if (i__ready) begin
-      \$60  = valid1;
+      \$60  = i__valid;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -572,9 +571,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = valid3;
+    \$61  = valid2;
     if (i__ready) begin
-      \$61  = valid2;
+      \$61  = valid1;
     end
     if (rst) begin
       \$61  = 1'h0;
@@ -582,9 +581,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = valid4;
+    \$62  = valid3;
     if (i__ready) begin
-      \$62  = valid3;
+      \$62  = valid2;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -592,9 +591,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = valid5;
+    \$63  = valid4;
     if (i__ready) begin
-      \$63  = valid4;
+      \$63  = valid3;
     end
     if (rst) begin
       \$63  = 1'h0;
@@ -602,9 +601,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = valid6;
+    \$64  = valid5;
     if (i__ready) begin
-      \$64  = valid5;
+      \$64  = valid4;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -612,9 +611,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = valid7;
+    \$65  = valid6;
     if (i__ready) begin
-      \$65  = valid6;
+      \$65  = valid5;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -622,9 +621,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = o__valid;
+    \$66  = valid7;
     if (i__ready) begin
-      \$66  = valid7;
+      \$66  = valid6;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -632,40 +631,43 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = o__payload;
+    \$67  = o__valid;
     if (i__ready) begin
-      \$67  = \$23 ;
+      \$67  = valid7;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = scale_m00_a;
+    \$68  = o__payload;
     if (i__ready) begin
-      \$24  = scale_mag[15:0];
+      \$68  = \$24 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = scale_m00_b;
+    \$25  = scale_m00_a;
     if (i__ready) begin
-      \$25  = scale_mult[15:0];
+      \$25  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = scale_m00_p;
+    \$26  = scale_m00_b;
     if (i__ready) begin
-      \$26  = \$3 ;
+      \$26  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = scale_m01_a;
+    \$27  = scale_m00_p;
     if (i__ready) begin
-      \$27  = scale_mag[15:0];
+      \$27  = \$3 ;
     end
   end
   assign en = i__ready;

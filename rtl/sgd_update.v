@@ -7,31 +7,31 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg \$101 ;
-  reg [5:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [31:0] \$102 ;
   reg \$103 ;
-  reg \$104 ;
+  reg [5:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
   reg \$108 ;
-  reg [5:0] \$109 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
-  reg [5:0] \$110 ;
+  reg \$110 ;
   reg [5:0] \$111 ;
   reg [5:0] \$112 ;
   reg [5:0] \$113 ;
-  reg [31:0] \$114 ;
-  reg [31:0] \$115 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
   reg [31:0] \$116 ;
   reg [31:0] \$117 ;
-  reg [63:0] \$118 ;
-  reg [63:0] \$119 ;
+  reg [31:0] \$118 ;
+  reg [31:0] \$119 ;
   wire [62:0] \$12 ;
   reg [63:0] \$120 ;
-  reg [31:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [63:0] \$121 ;
+  reg [38:0] \$122 ;
+  reg [31:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
@@ -41,8 +41,8 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire [63:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [31:0] \$132 ;
-  reg [31:0] \$133 ;
+  reg \$132 ;
+  reg \$133 ;
   reg [31:0] \$134 ;
   reg [31:0] \$135 ;
   reg [31:0] \$136 ;
@@ -51,113 +51,115 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [31:0] \$139 ;
   wire [62:0] \$14 ;
   reg [31:0] \$140 ;
-  reg \$141 ;
-  reg \$142 ;
+  reg [31:0] \$141 ;
+  reg [31:0] \$142 ;
   reg \$143 ;
   reg \$144 ;
   reg \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg [31:0] \$148 ;
-  reg [31:0] \$149 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [63:0] \$15 ;
   reg [31:0] \$150 ;
-  reg \$151 ;
+  reg [31:0] \$151 ;
   reg [31:0] \$152 ;
   reg \$153 ;
-  reg \$154 ;
+  reg [31:0] \$154 ;
+  reg \$155 ;
+  reg \$156 ;
   wire [94:0] \$16 ;
   wire [95:0] \$17 ;
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
   wire [31:0] \$22 ;
   wire [31:0] \$23 ;
   wire [31:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
+  wire [31:0] \$25 ;
+  wire \$26 ;
   wire [32:0] \$27 ;
-  wire \$28 ;
-  wire [32:0] \$29 ;
+  wire [32:0] \$28 ;
+  wire \$29 ;
   wire [31:0] \$3 ;
-  wire [33:0] \$30 ;
-  wire [62:0] \$31 ;
-  wire [63:0] \$32 ;
-  wire [62:0] \$33 ;
-  wire [63:0] \$34 ;
-  wire [94:0] \$35 ;
-  wire [95:0] \$36 ;
-  wire [64:0] \$37 ;
-  wire [65:0] \$38 ;
-  wire [63:0] \$39 ;
+  wire [32:0] \$30 ;
+  wire [33:0] \$31 ;
+  wire [62:0] \$32 ;
+  wire [63:0] \$33 ;
+  wire [62:0] \$34 ;
+  wire [63:0] \$35 ;
+  wire [94:0] \$36 ;
+  wire [95:0] \$37 ;
+  wire [64:0] \$38 ;
+  wire [65:0] \$39 ;
   wire [31:0] \$4 ;
-  wire [32:0] \$40 ;
-  wire [32:0] \$41 ;
+  wire [65:0] \$40 ;
+  wire [38:0] \$41 ;
   wire [32:0] \$42 ;
   wire [32:0] \$43 ;
   wire [32:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [32:0] \$45 ;
+  wire [32:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [31:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  wire \$52 ;
+  wire \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
   reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  reg [31:0] \$59 ;
   wire \$6 ;
-  reg [31:0] \$60 ;
+  reg [15:0] \$60 ;
   reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [31:0] \$63 ;
-  reg [31:0] \$64 ;
+  reg [31:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
   reg [31:0] \$65 ;
-  reg \$66 ;
-  reg [5:0] \$67 ;
+  reg [31:0] \$66 ;
+  reg [31:0] \$67 ;
   reg \$68 ;
-  reg \$69 ;
+  reg [5:0] \$69 ;
   wire [32:0] \$7 ;
   reg \$70 ;
   reg \$71 ;
   reg \$72 ;
   reg \$73 ;
-  reg [5:0] \$74 ;
-  reg [5:0] \$75 ;
+  reg \$74 ;
+  reg \$75 ;
   reg [5:0] \$76 ;
   reg [5:0] \$77 ;
   reg [5:0] \$78 ;
-  reg [31:0] \$79 ;
+  reg [5:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
+  reg [5:0] \$80 ;
   reg [31:0] \$81 ;
   reg [31:0] \$82 ;
-  reg [63:0] \$83 ;
-  reg [63:0] \$84 ;
+  reg [31:0] \$83 ;
+  reg [31:0] \$84 ;
   reg [63:0] \$85 ;
-  reg [31:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg [63:0] \$86 ;
+  reg [38:0] \$87 ;
+  reg [31:0] \$88 ;
+  reg [15:0] \$89 ;
   wire \$9 ;
   reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [31:0] \$92 ;
+  reg [31:0] \$91 ;
+  reg [15:0] \$92 ;
   reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [31:0] \$95 ;
+  reg [31:0] \$94 ;
+  reg [15:0] \$95 ;
   reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [31:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -212,7 +214,7 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [31:0] decay_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] decay_pp11 = 32'd0;
-  reg [63:0] decay_prod = 64'h0000000000000000;
+  reg [38:0] decay_prod = 39'h0000000000;
   reg [31:0] decay_q = 32'd0;
   reg [63:0] decay_row0 = 64'h0000000000000000;
   reg [63:0] decay_row1 = 64'h0000000000000000;
@@ -271,7 +273,7 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -353,368 +355,350 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = decay_m01_a * decay_m01_b;
-  assign \$23  = decay_m10_a * decay_m10_b;
-  assign \$24  = decay_m11_a * decay_m11_b;
-  assign \$25  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$26  = - $signed(i__payload[31:0]);
-  assign \$27  = \$25  ? \$26  : { i__payload[31], i__payload[31:0] };
-  assign \$28  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$30  = 1'h0 + \$29 ;
-  assign \$32  = \$30  + \$31 ;
-  assign \$34  = 1'h0 + \$33 ;
-  assign \$36  = \$34  + \$35 ;
-  assign \$37  = 1'h0 + decay_row0;
-  assign \$38  = \$37  + decay_row1;
-  assign \$39  = decay_prod >> decay_shift6;
-  assign \$40  = - grad_q;
-  assign \$41  = grad_neg7 ? \$40  : { 1'h0, grad_q };
-  assign \$42  = - decay_q;
-  assign \$43  = decay_neg7 ? \$42  : { 1'h0, decay_q };
-  assign \$44  = decay_en7 ? \$43  : 33'h000000000;
-  assign \$45  = total[32] ^ total[31];
-  assign \$46  = i__ready & valid9;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = decay_m01_a * decay_m01_b;
+  assign \$24  = decay_m10_a * decay_m10_b;
+  assign \$25  = decay_m11_a * decay_m11_b;
+  assign \$26  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$27  = - $signed(i__payload[31:0]);
+  assign \$28  = \$26  ? \$27  : { i__payload[31], i__payload[31:0] };
+  assign \$29  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$31  = 1'h0 + \$30 ;
+  assign \$33  = \$31  + \$32 ;
+  assign \$35  = 1'h0 + \$34 ;
+  assign \$37  = \$35  + \$36 ;
+  assign \$38  = 1'h0 + decay_row0;
+  assign \$39  = \$38  + decay_row1;
+  assign \$40  = \$39  >> { decay_shift5[5:3], 3'h0 };
+  assign \$41  = decay_prod >> decay_shift6[2:0];
+  assign \$42  = - grad_q;
+  assign \$43  = grad_neg7 ? \$42  : { 1'h0, grad_q };
+  assign \$44  = - decay_q;
+  assign \$45  = decay_neg7 ? \$44  : { 1'h0, decay_q };
+  assign \$46  = decay_en7 ? \$45  : 33'h000000000;
+  assign \$47  = total[32] ^ total[31];
   assign \$48  = i__ready & valid9;
-  assign \$49  = diff[32] ^ diff[31];
-  assign \$50  = u_wrapped | \$49 ;
-  assign \$51  = \$48  & \$50 ;
+  assign \$50  = i__ready & valid9;
+  assign \$51  = diff[32] ^ diff[31];
+  assign \$52  = u_wrapped | \$51 ;
+  assign \$53  = \$50  & \$52 ;
   always @(posedge clk)
-    grad_m00_a <= \$52 ;
+    grad_m00_a <= \$54 ;
   always @(posedge clk)
-    grad_m00_b <= \$53 ;
+    grad_m00_b <= \$55 ;
   always @(posedge clk)
-    grad_m00_p <= \$54 ;
+    grad_m00_p <= \$56 ;
   always @(posedge clk)
-    grad_m01_a <= \$55 ;
+    grad_m01_a <= \$57 ;
   always @(posedge clk)
-    grad_m01_b <= \$56 ;
+    grad_m01_b <= \$58 ;
   always @(posedge clk)
-    grad_m01_p <= \$57 ;
+    grad_m01_p <= \$59 ;
   always @(posedge clk)
-    grad_m10_a <= \$58 ;
+    grad_m10_a <= \$60 ;
   always @(posedge clk)
-    grad_m10_b <= \$59 ;
+    grad_m10_b <= \$61 ;
   always @(posedge clk)
-    grad_m10_p <= \$60 ;
+    grad_m10_p <= \$62 ;
   always @(posedge clk)
-    grad_m11_a <= \$61 ;
+    grad_m11_a <= \$63 ;
   always @(posedge clk)
-    grad_m11_b <= \$62 ;
+    grad_m11_b <= \$64 ;
   always @(posedge clk)
-    grad_m11_p <= \$63 ;
+    grad_m11_p <= \$65 ;
   always @(posedge clk)
-    grad_mag <= \$64 ;
+    grad_mag <= \$66 ;
   always @(posedge clk)
-    grad_mult <= \$65 ;
+    grad_mult <= \$67 ;
   always @(posedge clk)
-    grad_neg1 <= \$66 ;
+    grad_neg1 <= \$68 ;
   always @(posedge clk)
-    grad_shift1 <= \$67 ;
+    grad_shift1 <= \$69 ;
   always @(posedge clk)
-    grad_neg2 <= \$68 ;
+    grad_neg2 <= \$70 ;
   always @(posedge clk)
-    grad_neg3 <= \$69 ;
+    grad_neg3 <= \$71 ;
   always @(posedge clk)
-    grad_neg4 <= \$70 ;
+    grad_neg4 <= \$72 ;
   always @(posedge clk)
-    grad_neg5 <= \$71 ;
+    grad_neg5 <= \$73 ;
   always @(posedge clk)
-    grad_neg6 <= \$72 ;
+    grad_neg6 <= \$74 ;
   always @(posedge clk)
-    grad_neg7 <= \$73 ;
+    grad_neg7 <= \$75 ;
   always @(posedge clk)
-    grad_shift2 <= \$74 ;
+    grad_shift2 <= \$76 ;
   always @(posedge clk)
-    grad_shift3 <= \$75 ;
+    grad_shift3 <= \$77 ;
   always @(posedge clk)
-    grad_shift4 <= \$76 ;
+    grad_shift4 <= \$78 ;
   always @(posedge clk)
-    grad_shift5 <= \$77 ;
+    grad_shift5 <= \$79 ;
   always @(posedge clk)
-    grad_shift6 <= \$78 ;
+    grad_shift6 <= \$80 ;
   always @(posedge clk)
-    grad_pp00 <= \$79 ;
+    grad_pp00 <= \$81 ;
   always @(posedge clk)
-    grad_pp01 <= \$80 ;
+    grad_pp01 <= \$82 ;
   always @(posedge clk)
-    grad_pp10 <= \$81 ;
+    grad_pp10 <= \$83 ;
   always @(posedge clk)
-    grad_pp11 <= \$82 ;
+    grad_pp11 <= \$84 ;
   always @(posedge clk)
-    grad_row0 <= \$83 ;
+    grad_row0 <= \$85 ;
   always @(posedge clk)
-    grad_row1 <= \$84 ;
+    grad_row1 <= \$86 ;
   always @(posedge clk)
-    grad_prod <= \$85 ;
+    grad_prod <= \$87 ;
   always @(posedge clk)
-    grad_q <= \$86 ;
+    grad_q <= \$88 ;
   always @(posedge clk)
-    decay_m00_a <= \$87 ;
+    decay_m00_a <= \$89 ;
   always @(posedge clk)
-    decay_m00_b <= \$88 ;
+    decay_m00_b <= \$90 ;
   always @(posedge clk)
-    decay_m00_p <= \$89 ;
+    decay_m00_p <= \$91 ;
   always @(posedge clk)
-    decay_m01_a <= \$90 ;
+    decay_m01_a <= \$92 ;
   always @(posedge clk)
-    decay_m01_b <= \$91 ;
+    decay_m01_b <= \$93 ;
   always @(posedge clk)
-    decay_m01_p <= \$92 ;
+    decay_m01_p <= \$94 ;
   always @(posedge clk)
-    decay_m10_a <= \$93 ;
+    decay_m10_a <= \$95 ;
   always @(posedge clk)
-    decay_m10_b <= \$94 ;
+    decay_m10_b <= \$96 ;
   always @(posedge clk)
-    decay_m10_p <= \$95 ;
+    decay_m10_p <= \$97 ;
   always @(posedge clk)
-    decay_m11_a <= \$96 ;
+    decay_m11_a <= \$98 ;
   always @(posedge clk)
-    decay_m11_b <= \$97 ;
+    decay_m11_b <= \$99 ;
   always @(posedge clk)
-    decay_m11_p <= \$98 ;
+    decay_m11_p <= \$100 ;
   always @(posedge clk)
-    decay_mag <= \$99 ;
+    decay_mag <= \$101 ;
   always @(posedge clk)
-    decay_mult <= \$100 ;
+    decay_mult <= \$102 ;
   always @(posedge clk)
-    decay_neg1 <= \$101 ;
+    decay_neg1 <= \$103 ;
   always @(posedge clk)
-    decay_shift1 <= \$102 ;
+    decay_shift1 <= \$104 ;
   always @(posedge clk)
-    decay_neg2 <= \$103 ;
+    decay_neg2 <= \$105 ;
   always @(posedge clk)
-    decay_neg3 <= \$104 ;
+    decay_neg3 <= \$106 ;
   always @(posedge clk)
-    decay_neg4 <= \$105 ;
+    decay_neg4 <= \$107 ;
   always @(posedge clk)
-    decay_neg5 <= \$106 ;
+    decay_neg5 <= \$108 ;
   always @(posedge clk)
-    decay_neg6 <= \$107 ;
+    decay_neg6 <= \$109 ;
   always @(posedge clk)
-    decay_neg7 <= \$108 ;
+    decay_neg7 <= \$110 ;
   always @(posedge clk)
-    decay_shift2 <= \$109 ;
+    decay_shift2 <= \$111 ;
   always @(posedge clk)
-    decay_shift3 <= \$110 ;
+    decay_shift3 <= \$112 ;
   always @(posedge clk)
-    decay_shift4 <= \$111 ;
+    decay_shift4 <= \$113 ;
   always @(posedge clk)
-    decay_shift5 <= \$112 ;
+    decay_shift5 <= \$114 ;
   always @(posedge clk)
-    decay_shift6 <= \$113 ;
+    decay_shift6 <= \$115 ;
   always @(posedge clk)
-    decay_pp00 <= \$114 ;
+    decay_pp00 <= \$116 ;
   always @(posedge clk)
-    decay_pp01 <= \$115 ;
+    decay_pp01 <= \$117 ;
   always @(posedge clk)
-    decay_pp10 <= \$116 ;
+    decay_pp10 <= \$118 ;
   always @(posedge clk)
-    decay_pp11 <= \$117 ;
+    decay_pp11 <= \$119 ;
   always @(posedge clk)
-    decay_row0 <= \$118 ;
+    decay_row0 <= \$120 ;
   always @(posedge clk)
-    decay_row1 <= \$119 ;
+    decay_row1 <= \$121 ;
   always @(posedge clk)
-    decay_prod <= \$120 ;
+    decay_prod <= \$122 ;
   always @(posedge clk)
-    decay_q <= \$121 ;
+    decay_q <= \$123 ;
   always @(posedge clk)
-    valid1 <= \$122 ;
+    valid1 <= \$124 ;
   always @(posedge clk)
-    valid2 <= \$123 ;
+    valid2 <= \$125 ;
   always @(posedge clk)
-    valid3 <= \$124 ;
+    valid3 <= \$126 ;
   always @(posedge clk)
-    valid4 <= \$125 ;
+    valid4 <= \$127 ;
   always @(posedge clk)
-    valid5 <= \$126 ;
+    valid5 <= \$128 ;
   always @(posedge clk)
-    valid6 <= \$127 ;
+    valid6 <= \$129 ;
   always @(posedge clk)
-    valid7 <= \$128 ;
+    valid7 <= \$130 ;
   always @(posedge clk)
-    valid8 <= \$129 ;
+    valid8 <= \$131 ;
   always @(posedge clk)
-    valid9 <= \$130 ;
+    valid9 <= \$132 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    o__valid <= \$133 ;
   always @(posedge clk)
-    w1 <= \$132 ;
+    w1 <= \$134 ;
   always @(posedge clk)
-    w2 <= \$133 ;
+    w2 <= \$135 ;
   always @(posedge clk)
-    w3 <= \$134 ;
+    w3 <= \$136 ;
   always @(posedge clk)
-    w4 <= \$135 ;
+    w4 <= \$137 ;
   always @(posedge clk)
-    w5 <= \$136 ;
+    w5 <= \$138 ;
   always @(posedge clk)
-    w6 <= \$137 ;
+    w6 <= \$139 ;
   always @(posedge clk)
-    w7 <= \$138 ;
+    w7 <= \$140 ;
   always @(posedge clk)
-    w8 <= \$139 ;
+    w8 <= \$141 ;
   always @(posedge clk)
-    w9 <= \$140 ;
+    w9 <= \$142 ;
   always @(posedge clk)
-    decay_en1 <= \$141 ;
+    decay_en1 <= \$143 ;
   always @(posedge clk)
-    decay_en2 <= \$142 ;
+    decay_en2 <= \$144 ;
   always @(posedge clk)
-    decay_en3 <= \$143 ;
+    decay_en3 <= \$145 ;
   always @(posedge clk)
-    decay_en4 <= \$144 ;
+    decay_en4 <= \$146 ;
   always @(posedge clk)
-    decay_en5 <= \$145 ;
+    decay_en5 <= \$147 ;
   always @(posedge clk)
-    decay_en6 <= \$146 ;
+    decay_en6 <= \$148 ;
   always @(posedge clk)
-    decay_en7 <= \$147 ;
+    decay_en7 <= \$149 ;
   always @(posedge clk)
-    tg <= \$148 ;
+    tg <= \$150 ;
   always @(posedge clk)
-    tw <= \$149 ;
+    tw <= \$151 ;
   always @(posedge clk)
-    u <= \$150 ;
+    u <= \$152 ;
   always @(posedge clk)
-    u_wrapped <= \$151 ;
+    u_wrapped <= \$153 ;
   always @(posedge clk)
-    o__payload <= \$152 ;
+    o__payload <= \$154 ;
   always @(posedge clk)
-    overflow <= \$153 ;
+    overflow <= \$155 ;
   always @(posedge clk)
-    wrapped <= \$154 ;
+    wrapped <= \$156 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = grad_m00_a;
+    \$54  = grad_m00_a;
     if (i__ready) begin
-      \$52  = grad_mag[15:0];
+      \$54  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = grad_m00_b;
+    \$55  = grad_m00_b;
     if (i__ready) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_m00_p;
+    \$56  = grad_m00_p;
     if (i__ready) begin
-      \$54  = \$2 ;
+      \$56  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_m01_a;
+    \$57  = grad_m01_a;
     if (i__ready) begin
-      \$55  = grad_mag[15:0];
+      \$57  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_m01_b;
+    \$58  = grad_m01_b;
     if (i__ready) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_m01_p;
+    \$59  = grad_m01_p;
     if (i__ready) begin
-      \$57  = \$3 ;
+      \$59  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_m10_a;
+    \$60  = grad_m10_a;
     if (i__ready) begin
-      \$58  = grad_mag[31:16];
+      \$60  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_m10_b;
+    \$61  = grad_m10_b;
     if (i__ready) begin
-      \$59  = grad_mult[15:0];
+      \$61  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_m10_p;
+    \$62  = grad_m10_p;
     if (i__ready) begin
-      \$60  = \$4 ;
+      \$62  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_m11_a;
+    \$63  = grad_m11_a;
     if (i__ready) begin
-      \$61  = grad_mag[31:16];
+      \$63  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_m11_b;
+    \$64  = grad_m11_b;
     if (i__ready) begin
-      \$62  = grad_mult[31:16];
+      \$64  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_m11_p;
+    \$65  = grad_m11_p;
     if (i__ready) begin
-      \$63  = \$5 ;
+      \$65  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_mag;
+    \$66  = grad_mag;
     if (i__ready) begin
-      \$64  = \$8 [31:0];
+      \$66  = \$8 [31:0];
     end
     if (rst) begin
-      \$64  = 32'd0;
+      \$66  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = grad_mult;
+    \$67  = grad_mult;
     if (i__ready) begin
-      \$65  = lr_multiplier;
+      \$67  = lr_multiplier;
     end
     if (rst) begin
-      \$65  = 32'd0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = grad_neg1;
+    \$68  = grad_neg1;
     if (i__ready) begin
-      \$66  = \$9 ;
-    end
-    if (rst) begin
-      \$66  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = grad_shift1;
-    if (i__ready) begin
-      \$67  = lr_shift;
-    end
-    if (rst) begin
-      \$67  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = grad_neg2;
-    if (i__ready) begin
-      \$68  = grad_neg1;
+      \$68  = \$9 ;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -722,19 +706,19 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = grad_neg3;
+    \$69  = grad_shift1;
     if (i__ready) begin
-      \$69  = grad_neg2;
+      \$69  = lr_shift;
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = grad_neg4;
+    \$70  = grad_neg2;
     if (i__ready) begin
-      \$70  = grad_neg3;
+      \$70  = grad_neg1;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -742,9 +726,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = grad_neg5;
+    \$71  = grad_neg3;
     if (i__ready) begin
-      \$71  = grad_neg4;
+      \$71  = grad_neg2;
     end
     if (rst) begin
       \$71  = 1'h0;
@@ -752,9 +736,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = grad_neg6;
+    \$72  = grad_neg4;
     if (i__ready) begin
-      \$72  = grad_neg5;
+      \$72  = grad_neg3;
     end
     if (rst) begin
       \$72  = 1'h0;
@@ -762,9 +746,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = grad_neg7;
+    \$73  = grad_neg5;
     if (i__ready) begin
-      \$73  = grad_neg6;
+      \$73  = grad_neg4;
     end
     if (rst) begin
       \$73  = 1'h0;
@@ -772,29 +756,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = grad_shift2;
+    \$74  = grad_neg6;
     if (i__ready) begin
-      \$74  = grad_shift1;
+      \$74  = grad_neg5;
     end
     if (rst) begin
-      \$74  = 6'h00;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = grad_shift3;
+    \$75  = grad_neg7;
     if (i__ready) begin
-      \$75  = grad_shift2;
+      \$75  = grad_neg6;
     end
     if (rst) begin
-      \$75  = 6'h00;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = grad_shift4;
+    \$76  = grad_shift2;
     if (i__ready) begin
-      \$76  = grad_shift3;
+      \$76  = grad_shift1;
     end
     if (rst) begin
       \$76  = 6'h00;
@@ -802,9 +786,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = grad_shift5;
+    \$77  = grad_shift3;
     if (i__ready) begin
-      \$77  = grad_shift4;
+      \$77  = grad_shift2;
     end
     if (rst) begin
       \$77  = 6'h00;
@@ -812,9 +796,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = grad_shift6;
+    \$78  = grad_shift4;
     if (i__ready) begin
-      \$78  = grad_shift5;
+      \$78  = grad_shift3;
     end
     if (rst) begin
       \$78  = 6'h00;
@@ -822,29 +806,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = grad_pp00;
+    \$79  = grad_shift5;
     if (i__ready) begin
-      \$79  = grad_m00_p;
+      \$79  = grad_shift4;
     end
     if (rst) begin
-      \$79  = 32'd0;
+      \$79  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = grad_pp01;
+    \$80  = grad_shift6;
     if (i__ready) begin
-      \$80  = grad_m01_p;
+      \$80  = grad_shift5;
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = grad_pp10;
+    \$81  = grad_pp00;
     if (i__ready) begin
-      \$81  = grad_m10_p;
+      \$81  = grad_m00_p;
     end
     if (rst) begin
       \$81  = 32'd0;
@@ -852,9 +836,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = grad_pp11;
+    \$82  = grad_pp01;
     if (i__ready) begin
-      \$82  = grad_m11_p;
+      \$82  = grad_m01_p;
     end
     if (rst) begin
       \$82  = 32'd0;
@@ -862,29 +846,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = grad_row0;
+    \$83  = grad_pp10;
     if (i__ready) begin
-      \$83  = \$13 ;
+      \$83  = grad_m10_p;
     end
     if (rst) begin
-      \$83  = 64'h0000000000000000;
+      \$83  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = grad_row1;
+    \$84  = grad_pp11;
     if (i__ready) begin
-      \$84  = \$17 [63:0];
+      \$84  = grad_m11_p;
     end
     if (rst) begin
-      \$84  = 64'h0000000000000000;
+      \$84  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = grad_prod;
+    \$85  = grad_row0;
     if (i__ready) begin
-      \$85  = \$19 [63:0];
+      \$85  = \$13 ;
     end
     if (rst) begin
       \$85  = 64'h0000000000000000;
@@ -892,143 +876,143 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = grad_q;
+    \$86  = grad_row1;
     if (i__ready) begin
-      \$86  = \$20 [31:0];
+      \$86  = \$17 [63:0];
     end
     if (rst) begin
-      \$86  = 32'd0;
+      \$86  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = decay_m00_a;
+    \$87  = grad_prod;
     if (i__ready) begin
-      \$87  = decay_mag[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = decay_m00_b;
-    if (i__ready) begin
-      \$88  = decay_mult[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = decay_m00_p;
-    if (i__ready) begin
-      \$89  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = decay_m01_a;
-    if (i__ready) begin
-      \$90  = decay_mag[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = decay_m01_b;
-    if (i__ready) begin
-      \$91  = decay_mult[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = decay_m01_p;
-    if (i__ready) begin
-      \$92  = \$22 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = decay_m10_a;
-    if (i__ready) begin
-      \$93  = decay_mag[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = decay_m10_b;
-    if (i__ready) begin
-      \$94  = decay_mult[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = decay_m10_p;
-    if (i__ready) begin
-      \$95  = \$23 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = decay_m11_a;
-    if (i__ready) begin
-      \$96  = decay_mag[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = decay_m11_b;
-    if (i__ready) begin
-      \$97  = decay_mult[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = decay_m11_p;
-    if (i__ready) begin
-      \$98  = \$24 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = decay_mag;
-    if (i__ready) begin
-      \$99  = \$27 [31:0];
+      \$87  = \$20 [38:0];
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$87  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = decay_mult;
+    \$88  = grad_q;
     if (i__ready) begin
-      \$100  = decay_multiplier;
+      \$88  = \$21 [31:0];
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$88  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = decay_neg1;
+    \$89  = decay_m00_a;
     if (i__ready) begin
-      \$101  = \$28 ;
+      \$89  = decay_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = decay_m00_b;
+    if (i__ready) begin
+      \$90  = decay_mult[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = decay_m00_p;
+    if (i__ready) begin
+      \$91  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = decay_m01_a;
+    if (i__ready) begin
+      \$92  = decay_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = decay_m01_b;
+    if (i__ready) begin
+      \$93  = decay_mult[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = decay_m01_p;
+    if (i__ready) begin
+      \$94  = \$23 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = decay_m10_a;
+    if (i__ready) begin
+      \$95  = decay_mag[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = decay_m10_b;
+    if (i__ready) begin
+      \$96  = decay_mult[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = decay_m10_p;
+    if (i__ready) begin
+      \$97  = \$24 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = decay_m11_a;
+    if (i__ready) begin
+      \$98  = decay_mag[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = decay_m11_b;
+    if (i__ready) begin
+      \$99  = decay_mult[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = decay_m11_p;
+    if (i__ready) begin
+      \$100  = \$25 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = decay_mag;
+    if (i__ready) begin
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = decay_shift1;
+    \$102  = decay_mult;
     if (i__ready) begin
-      \$102  = decay_shift;
+      \$102  = decay_multiplier;
     end
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = decay_neg2;
+    \$103  = decay_neg1;
     if (i__ready) begin
-      \$103  = decay_neg1;
+      \$103  = \$29 ;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -1036,19 +1020,19 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = decay_neg3;
+    \$104  = decay_shift1;
     if (i__ready) begin
-      \$104  = decay_neg2;
+      \$104  = decay_shift;
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = decay_neg4;
+    \$105  = decay_neg2;
     if (i__ready) begin
-      \$105  = decay_neg3;
+      \$105  = decay_neg1;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -1056,9 +1040,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = decay_neg5;
+    \$106  = decay_neg3;
     if (i__ready) begin
-      \$106  = decay_neg4;
+      \$106  = decay_neg2;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -1066,9 +1050,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = decay_neg6;
+    \$107  = decay_neg4;
     if (i__ready) begin
-      \$107  = decay_neg5;
+      \$107  = decay_neg3;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -1076,9 +1060,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = decay_neg7;
+    \$108  = decay_neg5;
     if (i__ready) begin
-      \$108  = decay_neg6;
+      \$108  = decay_neg4;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -1086,29 +1070,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = decay_shift2;
+    \$109  = decay_neg6;
     if (i__ready) begin
-      \$109  = decay_shift1;
+      \$109  = decay_neg5;
     end
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = decay_shift3;
+    \$110  = decay_neg7;
     if (i__ready) begin
-      \$110  = decay_shift2;
+      \$110  = decay_neg6;
     end
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = decay_shift4;
+    \$111  = decay_shift2;
     if (i__ready) begin
-      \$111  = decay_shift3;
+      \$111  = decay_shift1;
     end
     if (rst) begin
       \$111  = 6'h00;
@@ -1116,9 +1100,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = decay_shift5;
+    \$112  = decay_shift3;
     if (i__ready) begin
-      \$112  = decay_shift4;
+      \$112  = decay_shift2;
     end
     if (rst) begin
       \$112  = 6'h00;
@@ -1126,9 +1110,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = decay_shift6;
+    \$113  = decay_shift4;
     if (i__ready) begin
-      \$113  = decay_shift5;
+      \$113  = decay_shift3;
     end
     if (rst) begin
       \$113  = 6'h00;
@@ -1136,29 +1120,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = decay_pp00;
+    \$114  = decay_shift5;
     if (i__ready) begin
-      \$114  = decay_m00_p;
+      \$114  = decay_shift4;
     end
     if (rst) begin
-      \$114  = 32'd0;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = decay_pp01;
+    \$115  = decay_shift6;
     if (i__ready) begin
-      \$115  = decay_m01_p;
+      \$115  = decay_shift5;
     end
     if (rst) begin
-      \$115  = 32'd0;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = decay_pp10;
+    \$116  = decay_pp00;
     if (i__ready) begin
-      \$116  = decay_m10_p;
+      \$116  = decay_m00_p;
     end
     if (rst) begin
       \$116  = 32'd0;
@@ -1166,9 +1150,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = decay_pp11;
+    \$117  = decay_pp01;
     if (i__ready) begin
-      \$117  = decay_m11_p;
+      \$117  = decay_m01_p;
     end
     if (rst) begin
       \$117  = 32'd0;
@@ -1176,29 +1160,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = decay_row0;
+    \$118  = decay_pp10;
     if (i__ready) begin
-      \$118  = \$32 ;
+      \$118  = decay_m10_p;
     end
     if (rst) begin
-      \$118  = 64'h0000000000000000;
+      \$118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = decay_row1;
+    \$119  = decay_pp11;
     if (i__ready) begin
-      \$119  = \$36 [63:0];
+      \$119  = decay_m11_p;
     end
     if (rst) begin
-      \$119  = 64'h0000000000000000;
+      \$119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = decay_prod;
+    \$120  = decay_row0;
     if (i__ready) begin
-      \$120  = \$38 [63:0];
+      \$120  = \$33 ;
     end
     if (rst) begin
       \$120  = 64'h0000000000000000;
@@ -1206,39 +1190,39 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = decay_q;
+    \$121  = decay_row1;
     if (i__ready) begin
-      \$121  = \$39 [31:0];
+      \$121  = \$37 [63:0];
     end
     if (rst) begin
-      \$121  = 32'd0;
+      \$121  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = valid1;
+    \$122  = decay_prod;
     if (i__ready) begin
-      \$122  = i__valid;
+      \$122  = \$40 [38:0];
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = valid2;
+    \$123  = decay_q;
     if (i__ready) begin
-      \$123  = valid1;
+      \$123  = \$41 [31:0];
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = valid3;
+    \$124  = valid1;
     if (i__ready) begin
-      \$124  = valid2;
+      \$124  = i__valid;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -1246,9 +1230,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = valid4;
+    \$125  = valid2;
     if (i__ready) begin
-      \$125  = valid3;
+      \$125  = valid1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -1256,9 +1240,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = valid5;
+    \$126  = valid3;
     if (i__ready) begin
-      \$126  = valid4;
+      \$126  = valid2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -1266,9 +1250,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = valid6;
+    \$127  = valid4;
     if (i__ready) begin
-      \$127  = valid5;
+      \$127  = valid3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -1276,9 +1260,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = valid7;
+    \$128  = valid5;
     if (i__ready) begin
-      \$128  = valid6;
+      \$128  = valid4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -1286,9 +1270,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = valid8;
+    \$129  = valid6;
     if (i__ready) begin
-      \$129  = valid7;
+      \$129  = valid5;
     end
     if (rst) begin
       \$129  = 1'h0;
@@ -1296,9 +1280,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = valid9;
+    \$130  = valid7;
     if (i__ready) begin
-      \$130  = valid8;
+      \$130  = valid6;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -1306,9 +1290,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = o__valid;
+    \$131  = valid8;
     if (i__ready) begin
-      \$131  = valid9;
+      \$131  = valid7;
     end
     if (rst) begin
       \$131  = 1'h0;
@@ -1316,29 +1300,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = w1;
+    \$132  = valid9;
     if (i__ready) begin
-      \$132  = i__payload[31:0];
+      \$132  = valid8;
     end
     if (rst) begin
-      \$132  = 32'd0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = w2;
+    \$133  = o__valid;
     if (i__ready) begin
-      \$133  = w1;
+      \$133  = valid9;
     end
     if (rst) begin
-      \$133  = 32'd0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = w3;
+    \$134  = w1;
     if (i__ready) begin
-      \$134  = w2;
+      \$134  = i__payload[31:0];
     end
     if (rst) begin
       \$134  = 32'd0;
@@ -1346,9 +1330,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = w4;
+    \$135  = w2;
     if (i__ready) begin
-      \$135  = w3;
+      \$135  = w1;
     end
     if (rst) begin
       \$135  = 32'd0;
@@ -1356,9 +1340,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = w5;
+    \$136  = w3;
     if (i__ready) begin
-      \$136  = w4;
+      \$136  = w2;
     end
     if (rst) begin
       \$136  = 32'd0;
@@ -1366,9 +1350,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = w6;
+    \$137  = w4;
     if (i__ready) begin
-      \$137  = w5;
+      \$137  = w3;
     end
     if (rst) begin
       \$137  = 32'd0;
@@ -1376,9 +1360,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = w7;
+    \$138  = w5;
     if (i__ready) begin
-      \$138  = w6;
+      \$138  = w4;
     end
     if (rst) begin
       \$138  = 32'd0;
@@ -1386,9 +1370,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = w8;
+    \$139  = w6;
     if (i__ready) begin
-      \$139  = w7;
+      \$139  = w5;
     end
     if (rst) begin
       \$139  = 32'd0;
@@ -1396,9 +1380,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = w9;
+    \$140  = w7;
     if (i__ready) begin
-      \$140  = w8;
+      \$140  = w6;
     end
     if (rst) begin
       \$140  = 32'd0;
@@ -1406,29 +1390,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = decay_en1;
+    \$141  = w8;
     if (i__ready) begin
-      \$141  = decay_enable;
+      \$141  = w7;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = decay_en2;
+    \$142  = w9;
     if (i__ready) begin
-      \$142  = decay_en1;
+      \$142  = w8;
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = decay_en3;
+    \$143  = decay_en1;
     if (i__ready) begin
-      \$143  = decay_en2;
+      \$143  = decay_enable;
     end
     if (rst) begin
       \$143  = 1'h0;
@@ -1436,9 +1420,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = decay_en4;
+    \$144  = decay_en2;
     if (i__ready) begin
-      \$144  = decay_en3;
+      \$144  = decay_en1;
     end
     if (rst) begin
       \$144  = 1'h0;
@@ -1446,9 +1430,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = decay_en5;
+    \$145  = decay_en3;
     if (i__ready) begin
-      \$145  = decay_en4;
+      \$145  = decay_en2;
     end
     if (rst) begin
       \$145  = 1'h0;
@@ -1456,9 +1440,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = decay_en6;
+    \$146  = decay_en4;
     if (i__ready) begin
-      \$146  = decay_en5;
+      \$146  = decay_en3;
     end
     if (rst) begin
       \$146  = 1'h0;
@@ -1466,9 +1450,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = decay_en7;
+    \$147  = decay_en5;
     if (i__ready) begin
-      \$147  = decay_en6;
+      \$147  = decay_en4;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -1476,29 +1460,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = tg;
+    \$148  = decay_en6;
     if (i__ready) begin
-      \$148  = \$41 [31:0];
+      \$148  = decay_en5;
     end
     if (rst) begin
-      \$148  = 32'd0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = tw;
+    \$149  = decay_en7;
     if (i__ready) begin
-      \$149  = \$44 [31:0];
+      \$149  = decay_en6;
     end
     if (rst) begin
-      \$149  = 32'd0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = u;
+    \$150  = tg;
     if (i__ready) begin
-      \$150  = total[31:0];
+      \$150  = \$43 [31:0];
     end
     if (rst) begin
       \$150  = 32'd0;
@@ -1506,19 +1490,19 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = u_wrapped;
+    \$151  = tw;
     if (i__ready) begin
-      \$151  = \$45 ;
+      \$151  = \$46 [31:0];
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$151  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = o__payload;
+    \$152  = u;
     if (i__ready) begin
-      \$152  = diff[31:0];
+      \$152  = total[31:0];
     end
     if (rst) begin
       \$152  = 32'd0;
@@ -1526,12 +1510,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = overflow;
-    if (clear) begin
-      \$153  = 1'h0;
-    end
-    if (\$47 ) begin
-      \$153  = 1'h1;
+    \$153  = u_wrapped;
+    if (i__ready) begin
+      \$153  = \$47 ;
     end
     if (rst) begin
       \$153  = 1'h0;
@@ -1539,15 +1520,38 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = wrapped;
-    if (clear) begin
-      \$154  = 1'h0;
-    end
-    if (\$51 ) begin
-      \$154  = 1'h1;
+    \$154  = o__payload;
+    if (i__ready) begin
+      \$154  = diff[31:0];
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = overflow;
+    if (clear) begin
+      \$155  = 1'h0;
+    end
+    if (\$49 ) begin
+      \$155  = 1'h1;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = wrapped;
+    if (clear) begin
+      \$156  = 1'h0;
+    end
+    if (\$53 ) begin
+      \$156  = 1'h1;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
     end
   end
   assign en = i__ready;
@@ -1558,9 +1562,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$29  = { 1'h0, decay_pp00 };
-  assign \$31  = { 15'h0000, decay_pp01, 16'h0000 };
-  assign \$33  = { 15'h0000, decay_pp10, 16'h0000 };
-  assign \$35  = { 31'h00000000, decay_pp11, 32'h00000000 };
-  assign \$47  = 1'h0;
+  assign \$30  = { 1'h0, decay_pp00 };
+  assign \$32  = { 15'h0000, decay_pp01, 16'h0000 };
+  assign \$34  = { 15'h0000, decay_pp10, 16'h0000 };
+  assign \$36  = { 31'h00000000, decay_pp11, 32'h00000000 };
+  assign \$49  = 1'h0;
 endmodule

@@ -6,11 +6,11 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
+  reg [4:0] \$100 ;
   reg [31:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
+  reg [31:0] \$102 ;
+  reg [22:0] \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
@@ -20,8 +20,8 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
+  reg \$113 ;
+  reg \$114 ;
   reg [15:0] \$115 ;
   reg [15:0] \$116 ;
   reg [15:0] \$117 ;
@@ -30,21 +30,23 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire [62:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [31:0] \$129 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg [31:0] \$131 ;
-  reg \$132 ;
-  reg [15:0] \$133 ;
+  reg [15:0] \$132 ;
+  reg [31:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
+  reg [15:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -52,24 +54,24 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
   wire [31:0] \$2 ;
-  wire [63:0] \$20 ;
-  wire [31:0] \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
+  wire [65:0] \$20 ;
+  wire [38:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [33:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
+  wire [22:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -80,65 +82,65 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg [15:0] \$48 ;
   reg [15:0] \$49 ;
   wire [31:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [31:0] \$54 ;
+  reg [31:0] \$53 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
+  reg [31:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg [31:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [5:0] \$61 ;
+  reg [31:0] \$60 ;
+  reg [31:0] \$61 ;
   reg \$62 ;
-  reg \$63 ;
+  reg [5:0] \$63 ;
   reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
-  reg [5:0] \$68 ;
-  reg [5:0] \$69 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [32:0] \$7 ;
   reg [5:0] \$70 ;
   reg [5:0] \$71 ;
   reg [5:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg [5:0] \$73 ;
+  reg [5:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [63:0] \$79 ;
   wire [32:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg [63:0] \$80 ;
+  reg [38:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [15:0] \$83 ;
   reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg \$86 ;
-  reg [4:0] \$87 ;
+  reg [31:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [4:0] \$89 ;
   wire \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [4:0] \$94 ;
-  reg [4:0] \$95 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [4:0] \$96 ;
   reg [4:0] \$97 ;
   reg [4:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [4:0] \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -172,7 +174,7 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg decay_neg7 = 1'h0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
+  reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
@@ -230,7 +232,7 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg [31:0] grad_pp10 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [38:0] grad_prod = 39'h0000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
@@ -312,340 +314,322 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = decay_m00_a * decay_m00_b;
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = - $signed(i__payload[15:0]);
-  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
-  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift6;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en7 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$36  = i__ready & valid9;
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$42  = i__ready & valid9;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
+  assign \$21  = grad_prod >> grad_shift6[2:0];
+  assign \$22  = decay_m00_a * decay_m00_b;
+  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[15:0]);
+  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
+  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$28  = 1'h0 + \$27 ;
+  assign \$29  = 1'h0 + decay_row0;
+  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
+  assign \$31  = decay_prod >> decay_shift6[2:0];
+  assign \$32  = - grad_q;
+  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
+  assign \$34  = - decay_q;
+  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
+  assign \$36  = decay_en7 ? \$35  : 17'h00000;
+  assign \$37  = total[32] ^ total[31];
+  assign \$38  = i__ready & valid9;
+  assign \$39  = | diff[31:15];
+  assign \$40  = & diff[31:15];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = \$38  & \$42 ;
+  assign \$44  = i__ready & valid9;
+  assign \$45  = diff[32] ^ diff[31];
+  assign \$46  = u_wrapped | \$45 ;
+  assign \$47  = \$44  & \$46 ;
   always @(posedge clk)
-    grad_m00_a <= \$46 ;
+    grad_m00_a <= \$48 ;
   always @(posedge clk)
-    grad_m00_b <= \$47 ;
+    grad_m00_b <= \$49 ;
   always @(posedge clk)
-    grad_m00_p <= \$48 ;
+    grad_m00_p <= \$50 ;
   always @(posedge clk)
-    grad_m01_a <= \$49 ;
+    grad_m01_a <= \$51 ;
   always @(posedge clk)
-    grad_m01_b <= \$50 ;
+    grad_m01_b <= \$52 ;
   always @(posedge clk)
-    grad_m01_p <= \$51 ;
+    grad_m01_p <= \$53 ;
   always @(posedge clk)
-    grad_m10_a <= \$52 ;
+    grad_m10_a <= \$54 ;
   always @(posedge clk)
-    grad_m10_b <= \$53 ;
+    grad_m10_b <= \$55 ;
   always @(posedge clk)
-    grad_m10_p <= \$54 ;
+    grad_m10_p <= \$56 ;
   always @(posedge clk)
-    grad_m11_a <= \$55 ;
+    grad_m11_a <= \$57 ;
   always @(posedge clk)
-    grad_m11_b <= \$56 ;
+    grad_m11_b <= \$58 ;
   always @(posedge clk)
-    grad_m11_p <= \$57 ;
+    grad_m11_p <= \$59 ;
   always @(posedge clk)
-    grad_mag <= \$58 ;
+    grad_mag <= \$60 ;
   always @(posedge clk)
-    grad_mult <= \$59 ;
+    grad_mult <= \$61 ;
   always @(posedge clk)
-    grad_neg1 <= \$60 ;
+    grad_neg1 <= \$62 ;
   always @(posedge clk)
-    grad_shift1 <= \$61 ;
+    grad_shift1 <= \$63 ;
   always @(posedge clk)
-    grad_neg2 <= \$62 ;
+    grad_neg2 <= \$64 ;
   always @(posedge clk)
-    grad_neg3 <= \$63 ;
+    grad_neg3 <= \$65 ;
   always @(posedge clk)
-    grad_neg4 <= \$64 ;
+    grad_neg4 <= \$66 ;
   always @(posedge clk)
-    grad_neg5 <= \$65 ;
+    grad_neg5 <= \$67 ;
   always @(posedge clk)
-    grad_neg6 <= \$66 ;
+    grad_neg6 <= \$68 ;
   always @(posedge clk)
-    grad_neg7 <= \$67 ;
+    grad_neg7 <= \$69 ;
   always @(posedge clk)
-    grad_shift2 <= \$68 ;
+    grad_shift2 <= \$70 ;
   always @(posedge clk)
-    grad_shift3 <= \$69 ;
+    grad_shift3 <= \$71 ;
   always @(posedge clk)
-    grad_shift4 <= \$70 ;
+    grad_shift4 <= \$72 ;
   always @(posedge clk)
-    grad_shift5 <= \$71 ;
+    grad_shift5 <= \$73 ;
   always @(posedge clk)
-    grad_shift6 <= \$72 ;
+    grad_shift6 <= \$74 ;
   always @(posedge clk)
-    grad_pp00 <= \$73 ;
+    grad_pp00 <= \$75 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_pp01 <= \$76 ;
   always @(posedge clk)
-    grad_pp10 <= \$75 ;
+    grad_pp10 <= \$77 ;
   always @(posedge clk)
-    grad_pp11 <= \$76 ;
+    grad_pp11 <= \$78 ;
   always @(posedge clk)
-    grad_row0 <= \$77 ;
+    grad_row0 <= \$79 ;
   always @(posedge clk)
-    grad_row1 <= \$78 ;
+    grad_row1 <= \$80 ;
   always @(posedge clk)
-    grad_prod <= \$79 ;
+    grad_prod <= \$81 ;
   always @(posedge clk)
-    grad_q <= \$80 ;
+    grad_q <= \$82 ;
   always @(posedge clk)
-    decay_m00_a <= \$81 ;
+    decay_m00_a <= \$83 ;
   always @(posedge clk)
-    decay_m00_b <= \$82 ;
+    decay_m00_b <= \$84 ;
   always @(posedge clk)
-    decay_m00_p <= \$83 ;
+    decay_m00_p <= \$85 ;
   always @(posedge clk)
-    decay_mag <= \$84 ;
+    decay_mag <= \$86 ;
   always @(posedge clk)
-    decay_mult <= \$85 ;
+    decay_mult <= \$87 ;
   always @(posedge clk)
-    decay_neg1 <= \$86 ;
+    decay_neg1 <= \$88 ;
   always @(posedge clk)
-    decay_shift1 <= \$87 ;
+    decay_shift1 <= \$89 ;
   always @(posedge clk)
-    decay_neg2 <= \$88 ;
+    decay_neg2 <= \$90 ;
   always @(posedge clk)
-    decay_neg3 <= \$89 ;
+    decay_neg3 <= \$91 ;
   always @(posedge clk)
-    decay_neg4 <= \$90 ;
+    decay_neg4 <= \$92 ;
   always @(posedge clk)
-    decay_neg5 <= \$91 ;
+    decay_neg5 <= \$93 ;
   always @(posedge clk)
-    decay_neg6 <= \$92 ;
+    decay_neg6 <= \$94 ;
   always @(posedge clk)
-    decay_neg7 <= \$93 ;
+    decay_neg7 <= \$95 ;
   always @(posedge clk)
-    decay_shift2 <= \$94 ;
+    decay_shift2 <= \$96 ;
   always @(posedge clk)
-    decay_shift3 <= \$95 ;
+    decay_shift3 <= \$97 ;
   always @(posedge clk)
-    decay_shift4 <= \$96 ;
+    decay_shift4 <= \$98 ;
   always @(posedge clk)
-    decay_shift5 <= \$97 ;
+    decay_shift5 <= \$99 ;
   always @(posedge clk)
-    decay_shift6 <= \$98 ;
+    decay_shift6 <= \$100 ;
   always @(posedge clk)
-    decay_pp00 <= \$99 ;
+    decay_pp00 <= \$101 ;
   always @(posedge clk)
-    decay_row0 <= \$100 ;
+    decay_row0 <= \$102 ;
   always @(posedge clk)
-    decay_prod <= \$101 ;
+    decay_prod <= \$103 ;
   always @(posedge clk)
-    decay_q <= \$102 ;
+    decay_q <= \$104 ;
   always @(posedge clk)
-    valid1 <= \$103 ;
+    valid1 <= \$105 ;
   always @(posedge clk)
-    valid2 <= \$104 ;
+    valid2 <= \$106 ;
   always @(posedge clk)
-    valid3 <= \$105 ;
+    valid3 <= \$107 ;
   always @(posedge clk)
-    valid4 <= \$106 ;
+    valid4 <= \$108 ;
   always @(posedge clk)
-    valid5 <= \$107 ;
+    valid5 <= \$109 ;
   always @(posedge clk)
-    valid6 <= \$108 ;
+    valid6 <= \$110 ;
   always @(posedge clk)
-    valid7 <= \$109 ;
+    valid7 <= \$111 ;
   always @(posedge clk)
-    valid8 <= \$110 ;
+    valid8 <= \$112 ;
   always @(posedge clk)
-    valid9 <= \$111 ;
+    valid9 <= \$113 ;
   always @(posedge clk)
-    o__valid <= \$112 ;
+    o__valid <= \$114 ;
   always @(posedge clk)
-    w1 <= \$113 ;
+    w1 <= \$115 ;
   always @(posedge clk)
-    w2 <= \$114 ;
+    w2 <= \$116 ;
   always @(posedge clk)
-    w3 <= \$115 ;
+    w3 <= \$117 ;
   always @(posedge clk)
-    w4 <= \$116 ;
+    w4 <= \$118 ;
   always @(posedge clk)
-    w5 <= \$117 ;
+    w5 <= \$119 ;
   always @(posedge clk)
-    w6 <= \$118 ;
+    w6 <= \$120 ;
   always @(posedge clk)
-    w7 <= \$119 ;
+    w7 <= \$121 ;
   always @(posedge clk)
-    w8 <= \$120 ;
+    w8 <= \$122 ;
   always @(posedge clk)
-    w9 <= \$121 ;
+    w9 <= \$123 ;
   always @(posedge clk)
-    decay_en1 <= \$122 ;
+    decay_en1 <= \$124 ;
   always @(posedge clk)
-    decay_en2 <= \$123 ;
+    decay_en2 <= \$125 ;
   always @(posedge clk)
-    decay_en3 <= \$124 ;
+    decay_en3 <= \$126 ;
   always @(posedge clk)
-    decay_en4 <= \$125 ;
+    decay_en4 <= \$127 ;
   always @(posedge clk)
-    decay_en5 <= \$126 ;
+    decay_en5 <= \$128 ;
   always @(posedge clk)
-    decay_en6 <= \$127 ;
+    decay_en6 <= \$129 ;
   always @(posedge clk)
-    decay_en7 <= \$128 ;
+    decay_en7 <= \$130 ;
   always @(posedge clk)
-    tg <= \$129 ;
+    tg <= \$131 ;
   always @(posedge clk)
-    tw <= \$130 ;
+    tw <= \$132 ;
   always @(posedge clk)
-    u <= \$131 ;
+    u <= \$133 ;
   always @(posedge clk)
-    u_wrapped <= \$132 ;
+    u_wrapped <= \$134 ;
   always @(posedge clk)
-    o__payload <= \$133 ;
+    o__payload <= \$135 ;
   always @(posedge clk)
-    overflow <= \$134 ;
+    overflow <= \$136 ;
   always @(posedge clk)
-    wrapped <= \$135 ;
+    wrapped <= \$137 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = grad_m00_a;
+    \$48  = grad_m00_a;
     if (i__ready) begin
-      \$46  = grad_mag[15:0];
+      \$48  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = grad_m00_b;
+    \$49  = grad_m00_b;
     if (i__ready) begin
-      \$47  = grad_mult[15:0];
+      \$49  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = grad_m00_p;
+    \$50  = grad_m00_p;
     if (i__ready) begin
-      \$48  = \$2 ;
+      \$50  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = grad_m01_a;
+    \$51  = grad_m01_a;
     if (i__ready) begin
-      \$49  = grad_mag[15:0];
+      \$51  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = grad_m01_b;
+    \$52  = grad_m01_b;
     if (i__ready) begin
-      \$50  = grad_mult[31:16];
+      \$52  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = grad_m01_p;
+    \$53  = grad_m01_p;
     if (i__ready) begin
-      \$51  = \$3 ;
+      \$53  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = grad_m10_a;
+    \$54  = grad_m10_a;
     if (i__ready) begin
-      \$52  = grad_mag[31:16];
+      \$54  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = grad_m10_b;
+    \$55  = grad_m10_b;
     if (i__ready) begin
-      \$53  = grad_mult[15:0];
+      \$55  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_m10_p;
+    \$56  = grad_m10_p;
     if (i__ready) begin
-      \$54  = \$4 ;
+      \$56  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_m11_a;
+    \$57  = grad_m11_a;
     if (i__ready) begin
-      \$55  = grad_mag[31:16];
+      \$57  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_m11_b;
+    \$58  = grad_m11_b;
     if (i__ready) begin
-      \$56  = grad_mult[31:16];
+      \$58  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_m11_p;
+    \$59  = grad_m11_p;
     if (i__ready) begin
-      \$57  = \$5 ;
+      \$59  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_mag;
+    \$60  = grad_mag;
     if (i__ready) begin
-      \$58  = \$8 [31:0];
+      \$60  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_mult;
+    \$61  = grad_mult;
     if (i__ready) begin
-      \$59  = lr_multiplier;
+      \$61  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$61  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_neg1;
+    \$62  = grad_neg1;
     if (i__ready) begin
-      \$60  = \$9 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_shift1;
-    if (i__ready) begin
-      \$61  = lr_shift;
-    end
-    if (rst) begin
-      \$61  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_neg2;
-    if (i__ready) begin
-      \$62  = grad_neg1;
+      \$62  = \$9 ;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -653,19 +637,19 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_neg3;
+    \$63  = grad_shift1;
     if (i__ready) begin
-      \$63  = grad_neg2;
+      \$63  = lr_shift;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_neg4;
+    \$64  = grad_neg2;
     if (i__ready) begin
-      \$64  = grad_neg3;
+      \$64  = grad_neg1;
     end
     if (rst) begin
       \$64  = 1'h0;
@@ -673,9 +657,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = grad_neg5;
+    \$65  = grad_neg3;
     if (i__ready) begin
-      \$65  = grad_neg4;
+      \$65  = grad_neg2;
     end
     if (rst) begin
       \$65  = 1'h0;
@@ -683,9 +667,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = grad_neg6;
+    \$66  = grad_neg4;
     if (i__ready) begin
-      \$66  = grad_neg5;
+      \$66  = grad_neg3;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -693,9 +677,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = grad_neg7;
+    \$67  = grad_neg5;
     if (i__ready) begin
-      \$67  = grad_neg6;
+      \$67  = grad_neg4;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -703,29 +687,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = grad_shift2;
+    \$68  = grad_neg6;
     if (i__ready) begin
-      \$68  = grad_shift1;
+      \$68  = grad_neg5;
     end
     if (rst) begin
-      \$68  = 6'h00;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = grad_shift3;
+    \$69  = grad_neg7;
     if (i__ready) begin
-      \$69  = grad_shift2;
+      \$69  = grad_neg6;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = grad_shift4;
+    \$70  = grad_shift2;
     if (i__ready) begin
-      \$70  = grad_shift3;
+      \$70  = grad_shift1;
     end
     if (rst) begin
       \$70  = 6'h00;
@@ -733,9 +717,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = grad_shift5;
+    \$71  = grad_shift3;
     if (i__ready) begin
-      \$71  = grad_shift4;
+      \$71  = grad_shift2;
     end
     if (rst) begin
       \$71  = 6'h00;
@@ -743,9 +727,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = grad_shift6;
+    \$72  = grad_shift4;
     if (i__ready) begin
-      \$72  = grad_shift5;
+      \$72  = grad_shift3;
     end
     if (rst) begin
       \$72  = 6'h00;
@@ -753,29 +737,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = grad_pp00;
+    \$73  = grad_shift5;
     if (i__ready) begin
-      \$73  = grad_m00_p;
+      \$73  = grad_shift4;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift6;
     if (i__ready) begin
-      \$74  = grad_m01_p;
+      \$74  = grad_shift5;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = grad_pp10;
+    \$75  = grad_pp00;
     if (i__ready) begin
-      \$75  = grad_m10_p;
+      \$75  = grad_m00_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -783,9 +767,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = grad_pp11;
+    \$76  = grad_pp01;
     if (i__ready) begin
-      \$76  = grad_m11_p;
+      \$76  = grad_m01_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -793,29 +777,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = grad_row0;
+    \$77  = grad_pp10;
     if (i__ready) begin
-      \$77  = \$13 ;
+      \$77  = grad_m10_p;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = grad_row1;
+    \$78  = grad_pp11;
     if (i__ready) begin
-      \$78  = \$17 [63:0];
+      \$78  = grad_m11_p;
     end
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = grad_prod;
+    \$79  = grad_row0;
     if (i__ready) begin
-      \$79  = \$19 [63:0];
+      \$79  = \$13 ;
     end
     if (rst) begin
       \$79  = 64'h0000000000000000;
@@ -823,80 +807,80 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = grad_q;
+    \$80  = grad_row1;
     if (i__ready) begin
-      \$80  = \$20 [31:0];
+      \$80  = \$17 [63:0];
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = decay_m00_a;
+    \$81  = grad_prod;
     if (i__ready) begin
-      \$81  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = decay_m00_b;
-    if (i__ready) begin
-      \$82  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = decay_m00_p;
-    if (i__ready) begin
-      \$83  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = decay_mag;
-    if (i__ready) begin
-      \$84  = \$24 [15:0];
+      \$81  = \$20 [38:0];
     end
     if (rst) begin
-      \$84  = 16'h0000;
+      \$81  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = decay_mult;
+    \$82  = grad_q;
     if (i__ready) begin
-      \$85  = decay_multiplier;
+      \$82  = \$21 [31:0];
     end
     if (rst) begin
-      \$85  = 16'h0000;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = decay_neg1;
+    \$83  = decay_m00_a;
     if (i__ready) begin
-      \$86  = \$25 ;
+      \$83  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = decay_m00_b;
+    if (i__ready) begin
+      \$84  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = decay_m00_p;
+    if (i__ready) begin
+      \$85  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = decay_mag;
+    if (i__ready) begin
+      \$86  = \$25 [15:0];
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = decay_shift1;
+    \$87  = decay_mult;
     if (i__ready) begin
-      \$87  = decay_shift;
+      \$87  = decay_multiplier;
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$87  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = decay_neg2;
+    \$88  = decay_neg1;
     if (i__ready) begin
-      \$88  = decay_neg1;
+      \$88  = \$26 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -904,19 +888,19 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = decay_neg3;
+    \$89  = decay_shift1;
     if (i__ready) begin
-      \$89  = decay_neg2;
+      \$89  = decay_shift;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = decay_neg4;
+    \$90  = decay_neg2;
     if (i__ready) begin
-      \$90  = decay_neg3;
+      \$90  = decay_neg1;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -924,9 +908,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = decay_neg5;
+    \$91  = decay_neg3;
     if (i__ready) begin
-      \$91  = decay_neg4;
+      \$91  = decay_neg2;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -934,9 +918,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = decay_neg6;
+    \$92  = decay_neg4;
     if (i__ready) begin
-      \$92  = decay_neg5;
+      \$92  = decay_neg3;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -944,9 +928,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = decay_neg7;
+    \$93  = decay_neg5;
     if (i__ready) begin
-      \$93  = decay_neg6;
+      \$93  = decay_neg4;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -954,29 +938,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = decay_shift2;
+    \$94  = decay_neg6;
     if (i__ready) begin
-      \$94  = decay_shift1;
+      \$94  = decay_neg5;
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = decay_shift3;
+    \$95  = decay_neg7;
     if (i__ready) begin
-      \$95  = decay_shift2;
+      \$95  = decay_neg6;
     end
     if (rst) begin
-      \$95  = 5'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = decay_shift4;
+    \$96  = decay_shift2;
     if (i__ready) begin
-      \$96  = decay_shift3;
+      \$96  = decay_shift1;
     end
     if (rst) begin
       \$96  = 5'h00;
@@ -984,9 +968,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = decay_shift5;
+    \$97  = decay_shift3;
     if (i__ready) begin
-      \$97  = decay_shift4;
+      \$97  = decay_shift2;
     end
     if (rst) begin
       \$97  = 5'h00;
@@ -994,9 +978,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = decay_shift6;
+    \$98  = decay_shift4;
     if (i__ready) begin
-      \$98  = decay_shift5;
+      \$98  = decay_shift3;
     end
     if (rst) begin
       \$98  = 5'h00;
@@ -1004,29 +988,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = decay_pp00;
+    \$99  = decay_shift5;
     if (i__ready) begin
-      \$99  = decay_m00_p;
+      \$99  = decay_shift4;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = decay_row0;
+    \$100  = decay_shift6;
     if (i__ready) begin
-      \$100  = \$27 [31:0];
+      \$100  = decay_shift5;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = decay_prod;
+    \$101  = decay_pp00;
     if (i__ready) begin
-      \$101  = \$28 [31:0];
+      \$101  = decay_m00_p;
     end
     if (rst) begin
       \$101  = 32'd0;
@@ -1034,39 +1018,39 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = decay_q;
+    \$102  = decay_row0;
     if (i__ready) begin
-      \$102  = \$29 [15:0];
+      \$102  = \$28 [31:0];
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = valid1;
+    \$103  = decay_prod;
     if (i__ready) begin
-      \$103  = i__valid;
+      \$103  = \$30 [22:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = valid2;
+    \$104  = decay_q;
     if (i__ready) begin
-      \$104  = valid1;
+      \$104  = \$31 [15:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = valid3;
+    \$105  = valid1;
     if (i__ready) begin
-      \$105  = valid2;
+      \$105  = i__valid;
     end
     if (rst) begin
       \$105  = 1'h0;
@@ -1074,9 +1058,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = valid4;
+    \$106  = valid2;
     if (i__ready) begin
-      \$106  = valid3;
+      \$106  = valid1;
     end
     if (rst) begin
       \$106  = 1'h0;
@@ -1084,9 +1068,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = valid5;
+    \$107  = valid3;
     if (i__ready) begin
-      \$107  = valid4;
+      \$107  = valid2;
     end
     if (rst) begin
       \$107  = 1'h0;
@@ -1094,9 +1078,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = valid6;
+    \$108  = valid4;
     if (i__ready) begin
-      \$108  = valid5;
+      \$108  = valid3;
     end
     if (rst) begin
       \$108  = 1'h0;
@@ -1104,9 +1088,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = valid7;
+    \$109  = valid5;
     if (i__ready) begin
-      \$109  = valid6;
+      \$109  = valid4;
     end
     if (rst) begin
       \$109  = 1'h0;
@@ -1114,9 +1098,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = valid8;
+    \$110  = valid6;
     if (i__ready) begin
-      \$110  = valid7;
+      \$110  = valid5;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -1124,9 +1108,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = valid9;
+    \$111  = valid7;
     if (i__ready) begin
-      \$111  = valid8;
+      \$111  = valid6;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -1134,9 +1118,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = o__valid;
+    \$112  = valid8;
     if (i__ready) begin
-      \$112  = valid9;
+      \$112  = valid7;
     end
     if (rst) begin
       \$112  = 1'h0;
@@ -1144,29 +1128,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = w1;
+    \$113  = valid9;
     if (i__ready) begin
-      \$113  = i__payload[15:0];
+      \$113  = valid8;
     end
     if (rst) begin
-      \$113  = 16'h0000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = w2;
+    \$114  = o__valid;
     if (i__ready) begin
-      \$114  = w1;
+      \$114  = valid9;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = w3;
+    \$115  = w1;
     if (i__ready) begin
-      \$115  = w2;
+      \$115  = i__payload[15:0];
     end
     if (rst) begin
       \$115  = 16'h0000;
@@ -1174,9 +1158,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = w4;
+    \$116  = w2;
     if (i__ready) begin
-      \$116  = w3;
+      \$116  = w1;
     end
     if (rst) begin
       \$116  = 16'h0000;
@@ -1184,9 +1168,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = w5;
+    \$117  = w3;
     if (i__ready) begin
-      \$117  = w4;
+      \$117  = w2;
     end
     if (rst) begin
       \$117  = 16'h0000;
@@ -1194,9 +1178,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = w6;
+    \$118  = w4;
     if (i__ready) begin
-      \$118  = w5;
+      \$118  = w3;
     end
     if (rst) begin
       \$118  = 16'h0000;
@@ -1204,9 +1188,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = w7;
+    \$119  = w5;
     if (i__ready) begin
-      \$119  = w6;
+      \$119  = w4;
     end
     if (rst) begin
       \$119  = 16'h0000;
@@ -1214,9 +1198,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = w8;
+    \$120  = w6;
     if (i__ready) begin
-      \$120  = w7;
+      \$120  = w5;
     end
     if (rst) begin
       \$120  = 16'h0000;
@@ -1224,9 +1208,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = w9;
+    \$121  = w7;
     if (i__ready) begin
-      \$121  = w8;
+      \$121  = w6;
     end
     if (rst) begin
       \$121  = 16'h0000;
@@ -1234,29 +1218,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = decay_en1;
+    \$122  = w8;
     if (i__ready) begin
-      \$122  = decay_enable;
+      \$122  = w7;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = decay_en2;
+    \$123  = w9;
     if (i__ready) begin
-      \$123  = decay_en1;
+      \$123  = w8;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = decay_en3;
+    \$124  = decay_en1;
     if (i__ready) begin
-      \$124  = decay_en2;
+      \$124  = decay_enable;
     end
     if (rst) begin
       \$124  = 1'h0;
@@ -1264,9 +1248,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = decay_en4;
+    \$125  = decay_en2;
     if (i__ready) begin
-      \$125  = decay_en3;
+      \$125  = decay_en1;
     end
     if (rst) begin
       \$125  = 1'h0;
@@ -1274,9 +1258,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = decay_en5;
+    \$126  = decay_en3;
     if (i__ready) begin
-      \$126  = decay_en4;
+      \$126  = decay_en2;
     end
     if (rst) begin
       \$126  = 1'h0;
@@ -1284,9 +1268,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = decay_en6;
+    \$127  = decay_en4;
     if (i__ready) begin
-      \$127  = decay_en5;
+      \$127  = decay_en3;
     end
     if (rst) begin
       \$127  = 1'h0;
@@ -1294,9 +1278,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = decay_en7;
+    \$128  = decay_en5;
     if (i__ready) begin
-      \$128  = decay_en6;
+      \$128  = decay_en4;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -1304,29 +1288,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = tg;
+    \$129  = decay_en6;
     if (i__ready) begin
-      \$129  = \$31 [31:0];
+      \$129  = decay_en5;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = tw;
+    \$130  = decay_en7;
     if (i__ready) begin
-      \$130  = \$34 [15:0];
+      \$130  = decay_en6;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = u;
+    \$131  = tg;
     if (i__ready) begin
-      \$131  = total[31:0];
+      \$131  = \$33 [31:0];
     end
     if (rst) begin
       \$131  = 32'd0;
@@ -1334,32 +1318,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = u_wrapped;
+    \$132  = tw;
     if (i__ready) begin
-      \$132  = \$35 ;
+      \$132  = \$36 [15:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = o__payload;
+    \$133  = u;
     if (i__ready) begin
-      \$133  = diff[15:0];
+      \$133  = total[31:0];
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = overflow;
-    if (clear) begin
-      \$134  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$134  = 1'h1;
+    \$134  = u_wrapped;
+    if (i__ready) begin
+      \$134  = \$37 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -1367,15 +1348,38 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = wrapped;
-    if (clear) begin
-      \$135  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$135  = 1'h1;
+    \$135  = o__payload;
+    if (i__ready) begin
+      \$135  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = overflow;
+    if (clear) begin
+      \$136  = 1'h0;
+    end
+    if (\$43 ) begin
+      \$136  = 1'h1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = wrapped;
+    if (clear) begin
+      \$137  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$137  = 1'h1;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign en = i__ready;
@@ -1386,5 +1390,5 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
+  assign \$27  = { 1'h0, decay_pp00 };
 endmodule

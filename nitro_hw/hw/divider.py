@@ -58,8 +58,9 @@ signed multiplier) that is 2 x 2 = **4** 18x18 DSP multipliers (ECP5 MULT18X18D)
 16-bit divider (16 x 16) needs **1**. :func:`add_quotient_stages` gives every DSP its own
 operand registers and a register after its product register (so the hard multiplier may sit
 far from the rest of the unit), sums the partial products in two register stages (one
-two-input adder each), and gives the barrel shifter its own stage, so no stage holds more
-than one DSP or one carry chain plus a little logic.
+two-input adder each), and splits the barrel shifter over the second sum stage and a stage of
+its own (shifts by a multiple of 8, then by 0-7), so no stage holds more than one DSP or one
+carry chain plus a little logic.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -231,7 +232,8 @@ def dsp18_count(a_bits: int, b_bits: int) -> int:
 
 
 #: Register stages of :func:`add_quotient_stages` (``|a|``; the DSP operand copies; the partial
-#: products; their copies; two sum levels; shift).
+#: products; their copies; two sum levels, the second with the shift by a multiple of 8; the rest
+#: of the shift).
 QUOTIENT_STAGES = 7
 
 
@@ -257,10 +259,12 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     3. The partial products, registered at the DSP output.
     4. A copy of each partial product.
     5. The sums of the partial products of each slice of ``|a|`` (one two-input adder each).
-    6. Their sum, the ``2*width``-bit product.
-    7. The product shifted right by ``shift`` (a barrel shifter), truncated to ``width``
-       bits: the quotient magnitude, ``<= 2**(width-1)`` (module docstring), so no bits
-       are lost.
+    6. Their sum, the ``2*width``-bit product, shifted right by the multiple of 8 in ``shift``
+       (``width + 7`` bits kept: all that stage 7 can reach).
+    7. That shifted right by the rest of ``shift`` (0 to 7), truncated to ``width`` bits: the
+       quotient magnitude, ``<= 2**(width-1)`` (module docstring), so no bits are lost.
+       ``floor(floor(p / 2**(8j)) / 2**r) == floor(p / 2**(8j + r))``: the barrel shifter is
+       split over two stages, each an 8-way select, without a cycle more.
 
     Stages 2 and 3 are :func:`~nitro_hw.hw.hard_multiplier.registered_product`: on ECP5
     (``platform``, the ``elaborate`` argument) the MULT18X18D's own input and output registers.
@@ -289,7 +293,7 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     partial = {(i, j): Signal(unsigned(len(product[i, j])), name=f"{name}_pp{i}{j}", attrs=KEEP)
                for i, j in pairs}
     rows = {i: Signal(unsigned(2 * width), name=f"{name}_row{i}") for i in range(len(slices))}
-    prod = Signal(unsigned(2 * width), name=f"{name}_prod")
+    prod = Signal(unsigned(width + 7), name=f"{name}_prod")  # the sum shifted by 8 * (shift // 8)
     q = Signal(unsigned(width), name=f"{name}_q")
     neg = [Signal(name=f"{name}_neg{k}") for k in range(1, QUOTIENT_STAGES + 1)]
     # the shift amount too: one chain per unit keeps the barrel shifter's select local (a merged
@@ -308,8 +312,8 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
         for i, row in rows.items():
             terms = [partial[i, j] << (slices[i][0] + slices[j][0]) for j in range(len(slices))]
             m.d.sync += row.eq(sum(terms))
-        m.d.sync += prod.eq(sum(rows.values()))
-        m.d.sync += q.eq(prod >> sh[-1])
+        m.d.sync += prod.eq(sum(rows.values()) >> Cat(Const(0, 3), sh[-2][3:]))
+        m.d.sync += q.eq(prod >> sh[-1][:3])
     return q, neg[-1]
 
 
