@@ -85,6 +85,11 @@ def const_division(divisor: int, max_dividend: int) -> ConstDivision:
         s += 1
 
 
+def magnitude_quotient(mag, div: ConstDivision):
+    """``floor(mag / div.divisor)`` of an unsigned ``mag <= div.max_dividend`` (an expression)."""
+    return (mag * Const(div.multiplier, unsigned(max(1, div.multiplier.bit_length())))) >> div.shift
+
+
 def tdiv_const(m: Module, value, width: int, div: ConstDivision) -> Signal:
     """Combinational ``tdiv(value, div.divisor)`` of a ``signed(width)`` value.
 
@@ -105,8 +110,7 @@ def tdiv_const(m: Module, value, width: int, div: ConstDivision) -> Signal:
     mag = Signal(unsigned(width), name="tdiv_mag")
     m.d.comb += mag.eq(Mux(value < 0, -value, value))
     quo = Signal(unsigned(width), name="tdiv_quo")
-    m.d.comb += quo.eq((mag * Const(div.multiplier, unsigned(max(1, div.multiplier.bit_length()))))
-                       >> div.shift)
+    m.d.comb += quo.eq(magnitude_quotient(mag, div))
     m.d.comb += res.eq(Mux(value < 0, -quo, quo))
     return res
 
@@ -167,9 +171,7 @@ class NitroRelu(wiring.Component):
         mag = Signal(unsigned(8))  # |clamp(s, -127, 0)| for s < 0 (<= 127)
         m.d.comb += mag.eq(-s_neg)
         quo = Signal(unsigned(8))  # |tdiv(s, alpha)| = floor(|s| / alpha)
-        m.d.comb += quo.eq((mag * Const(self.division.multiplier,
-                                        unsigned(max(1, self.division.multiplier.bit_length()))))
-                           >> self.division.shift)
+        m.d.comb += quo.eq(magnitude_quotient(mag, self.division))
         region = Signal(unsigned(2))
         with m.If((s == 127) | (s == -128)):
             m.d.comb += region.eq(REGION_SAT)

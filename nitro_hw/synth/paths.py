@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,6 @@ def rank_paths(placed: Path | dict, threshold_ns: float = 14.0, coarse: bool = F
     pin kind unless it is a flip-flop's data input: ``reg.CE`` (clock enable), ``reg.LSR``
     (set/reset), ``reg.M`` (direct data input), ``dsp.A`` (a hard block's input bus).
     """
-    import sys
-
     data = placed if isinstance(placed, dict) else json.loads(Path(placed).read_text())
     modules = data.get("modules") or {}
     if len(modules) != 1:
