@@ -8,51 +8,51 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$10 ;
   wire [7:0] \$100 ;
   reg \$1000 ;
-  reg [31:0] \$1001 ;
+  reg \$1001 ;
   reg \$1002 ;
-  reg [85:0] \$1003 ;
-  reg [255:0] \$1004 ;
-  reg [85:0] \$1005 ;
-  reg [255:0] \$1006 ;
-  reg [85:0] \$1007 ;
-  reg [255:0] \$1008 ;
-  reg [85:0] \$1009 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg [31:0] \$1006 ;
+  reg \$1007 ;
+  reg [85:0] \$1008 ;
+  reg [255:0] \$1009 ;
   wire [7:0] \$101 ;
-  reg [255:0] \$1010 ;
-  reg [85:0] \$1011 ;
-  reg [255:0] \$1012 ;
+  reg [85:0] \$1010 ;
+  reg [255:0] \$1011 ;
+  reg [85:0] \$1012 ;
   reg [255:0] \$1013 ;
-  reg [255:0] \$1014 ;
-  reg [85:0] \$1015 ;
+  reg [85:0] \$1014 ;
+  reg [255:0] \$1015 ;
   reg [85:0] \$1016 ;
-  reg [85:0] \$1017 ;
+  reg [255:0] \$1017 ;
   reg [85:0] \$1018 ;
-  reg [85:0] \$1019 ;
+  reg [255:0] \$1019 ;
   wire [7:0] \$102 ;
-  reg [85:0] \$1020 ;
-  reg [85:0] \$1021 ;
+  reg [255:0] \$1020 ;
+  reg [255:0] \$1021 ;
   reg [85:0] \$1022 ;
   reg [85:0] \$1023 ;
   reg [85:0] \$1024 ;
   reg [85:0] \$1025 ;
   reg [85:0] \$1026 ;
-  reg [63:0] \$1027 ;
-  reg [63:0] \$1028 ;
-  reg [63:0] \$1029 ;
+  reg [85:0] \$1027 ;
+  reg [85:0] \$1028 ;
+  reg [85:0] \$1029 ;
   wire [7:0] \$103 ;
-  reg [63:0] \$1030 ;
-  reg [63:0] \$1031 ;
-  reg [63:0] \$1032 ;
-  reg [63:0] \$1033 ;
+  reg [85:0] \$1030 ;
+  reg [85:0] \$1031 ;
+  reg [85:0] \$1032 ;
+  reg [85:0] \$1033 ;
   reg [63:0] \$1034 ;
-  reg [31:0] \$1035 ;
-  reg [5:0] \$1036 ;
-  reg [31:0] \$1037 ;
-  reg [5:0] \$1038 ;
-  reg [31:0] \$1039 ;
+  reg [63:0] \$1035 ;
+  reg [63:0] \$1036 ;
+  reg [63:0] \$1037 ;
+  reg [63:0] \$1038 ;
+  reg [63:0] \$1039 ;
   wire [7:0] \$104 ;
-  reg [5:0] \$1040 ;
-  reg \$1041 ;
+  reg [63:0] \$1040 ;
+  reg [63:0] \$1041 ;
   reg [31:0] \$1042 ;
   reg [5:0] \$1043 ;
   reg [31:0] \$1044 ;
@@ -169,14 +169,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$1144 ;
   reg [5:0] \$1145 ;
   reg \$1146 ;
-  reg [7:0] \$1147 ;
-  reg [7:0] \$1148 ;
-  reg [7:0] \$1149 ;
+  reg [31:0] \$1147 ;
+  reg [5:0] \$1148 ;
+  reg [31:0] \$1149 ;
   wire [7:0] \$115 ;
-  reg [7:0] \$1150 ;
-  reg [7:0] \$1151 ;
-  reg [7:0] \$1152 ;
-  reg [7:0] \$1153 ;
+  reg [5:0] \$1150 ;
+  reg [31:0] \$1151 ;
+  reg [5:0] \$1152 ;
+  reg \$1153 ;
   reg [7:0] \$1154 ;
   reg [7:0] \$1155 ;
   reg [7:0] \$1156 ;
@@ -187,16 +187,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] \$1160 ;
   reg [7:0] \$1161 ;
   reg [7:0] \$1162 ;
-  reg \$1163 ;
+  reg [7:0] \$1163 ;
   reg [7:0] \$1164 ;
-  reg [15:0] \$1165 ;
-  reg [255:0] \$1166 ;
-  reg \$1167 ;
+  reg [7:0] \$1165 ;
+  reg [7:0] \$1166 ;
+  reg [7:0] \$1167 ;
   reg [7:0] \$1168 ;
-  reg [15:0] \$1169 ;
+  reg [7:0] \$1169 ;
   wire [7:0] \$117 ;
-  reg [255:0] \$1170 ;
+  reg \$1170 ;
   reg [7:0] \$1171 ;
+  reg [15:0] \$1172 ;
+  reg [255:0] \$1173 ;
+  reg \$1174 ;
+  reg [7:0] \$1175 ;
+  reg [15:0] \$1176 ;
+  reg [255:0] \$1177 ;
+  reg [7:0] \$1178 ;
   wire [7:0] \$118 ;
   wire [7:0] \$119 ;
   wire [16:0] \$12 ;
@@ -870,38 +877,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$721 ;
   reg [31:0] \$722 ;
   reg [31:0] \$723 ;
-  reg \$724 ;
-  wire [255:0] \$725 ;
-  reg \$726 ;
+  reg [31:0] \$724 ;
+  reg \$725 ;
+  wire [255:0] \$726 ;
   reg \$727 ;
   reg \$728 ;
   reg \$729 ;
   wire [255:0] \$73 ;
-  wire [255:0] \$730 ;
-  reg \$731 ;
+  reg \$730 ;
+  wire [255:0] \$731 ;
   reg \$732 ;
   reg \$733 ;
   reg \$734 ;
-  wire [255:0] \$735 ;
-  reg \$736 ;
+  reg \$735 ;
+  wire [255:0] \$736 ;
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
   wire [255:0] \$74 ;
-  wire [255:0] \$740 ;
-  reg \$741 ;
+  reg \$740 ;
+  wire [255:0] \$741 ;
   reg \$742 ;
-  wire [255:0] \$743 ;
-  reg \$744 ;
+  reg \$743 ;
+  wire [255:0] \$744 ;
   reg \$745 ;
-  wire [255:0] \$746 ;
-  reg \$747 ;
+  reg \$746 ;
+  wire [255:0] \$747 ;
   reg \$748 ;
-  wire [255:0] \$749 ;
+  reg \$749 ;
   wire [255:0] \$75 ;
-  reg \$750 ;
-  wire [255:0] \$751 ;
-  reg \$752 ;
+  wire [255:0] \$750 ;
+  reg \$751 ;
+  wire [255:0] \$752 ;
   reg \$753 ;
   reg \$754 ;
   reg \$755 ;
@@ -910,23 +917,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$758 ;
   reg \$759 ;
   wire [255:0] \$76 ;
-  wire [255:0] \$760 ;
-  reg \$761 ;
-  wire [255:0] \$762 ;
-  reg \$763 ;
-  wire [255:0] \$764 ;
-  reg \$765 ;
-  reg [255:0] \$766 ;
-  reg \$767 ;
-  reg [3:0] \$768 ;
+  reg \$760 ;
+  wire [255:0] \$761 ;
+  reg \$762 ;
+  wire [255:0] \$763 ;
+  reg \$764 ;
+  wire [255:0] \$765 ;
+  reg \$766 ;
+  reg [255:0] \$767 ;
+  reg \$768 ;
   reg [3:0] \$769 ;
   wire [7:0] \$77 ;
-  reg [23:0] \$770 ;
+  reg [3:0] \$770 ;
   reg [23:0] \$771 ;
-  reg \$772 ;
+  reg [23:0] \$772 ;
   reg \$773 ;
-  reg [3:0] \$774 ;
-  reg \$775 ;
+  reg \$774 ;
+  reg [3:0] \$775 ;
   reg \$776 ;
   reg \$777 ;
   reg \$778 ;
@@ -936,8 +943,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$781 ;
   reg \$782 ;
   reg \$783 ;
-  reg [23:0] \$784 ;
-  reg \$785 ;
+  reg \$784 ;
+  reg [23:0] \$785 ;
   reg \$786 ;
   reg \$787 ;
   reg \$788 ;
@@ -946,52 +953,52 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$790 ;
   reg \$791 ;
   reg \$792 ;
-  reg [5:0] \$793 ;
-  reg [6:0] \$794 ;
-  reg [3:0] \$795 ;
-  reg \$796 ;
-  reg \$797 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg [5:0] \$795 ;
+  reg [6:0] \$796 ;
+  reg [3:0] \$797 ;
   reg \$798 ;
   reg \$799 ;
   wire [7:0] \$8 ;
   wire [7:0] \$80 ;
   reg \$800 ;
   reg \$801 ;
-  reg [31:0] \$802 ;
+  reg \$802 ;
   reg \$803 ;
-  reg [9:0] \$804 ;
-  reg [9:0] \$805 ;
-  reg [15:0] \$806 ;
-  reg [15:0] \$807 ;
+  reg [31:0] \$804 ;
+  reg \$805 ;
+  reg [9:0] \$806 ;
+  reg [9:0] \$807 ;
   reg [15:0] \$808 ;
   reg [15:0] \$809 ;
   wire [7:0] \$81 ;
   reg [15:0] \$810 ;
   reg [15:0] \$811 ;
   reg [15:0] \$812 ;
-  reg [9:0] \$813 ;
-  reg [9:0] \$814 ;
+  reg [15:0] \$813 ;
+  reg [15:0] \$814 ;
   reg [9:0] \$815 ;
-  reg \$816 ;
-  reg \$817 ;
+  reg [9:0] \$816 ;
+  reg [9:0] \$817 ;
   reg \$818 ;
   reg \$819 ;
   wire [7:0] \$82 ;
-  reg [9:0] \$820 ;
+  reg \$820 ;
   reg \$821 ;
-  reg \$822 ;
-  reg [15:0] \$823 ;
-  reg [31:0] \$824 ;
+  reg [9:0] \$822 ;
+  reg \$823 ;
+  reg \$824 ;
   reg [15:0] \$825 ;
-  reg [15:0] \$826 ;
+  reg [31:0] \$826 ;
   reg [15:0] \$827 ;
   reg [15:0] \$828 ;
   reg [15:0] \$829 ;
   wire [7:0] \$83 ;
   reg [15:0] \$830 ;
   reg [15:0] \$831 ;
-  reg \$832 ;
-  reg \$833 ;
+  reg [15:0] \$832 ;
+  reg [15:0] \$833 ;
   reg \$834 ;
   reg \$835 ;
   reg \$836 ;
@@ -1047,120 +1054,120 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$881 ;
   reg \$882 ;
   reg \$883 ;
-  reg [255:0] \$884 ;
+  reg \$884 ;
   reg \$885 ;
-  reg [383:0] \$886 ;
-  reg [31:0] \$887 ;
-  reg \$888 ;
-  reg \$889 ;
+  reg [255:0] \$886 ;
+  reg \$887 ;
+  reg [383:0] \$888 ;
+  reg [31:0] \$889 ;
   wire [7:0] \$89 ;
-  reg [31:0] \$890 ;
+  reg \$890 ;
   reg \$891 ;
-  reg \$892 ;
-  reg [31:0] \$893 ;
+  reg [31:0] \$892 ;
+  reg \$893 ;
   reg \$894 ;
-  reg \$895 ;
-  reg [31:0] \$896 ;
+  reg [31:0] \$895 ;
+  reg \$896 ;
   reg \$897 ;
-  reg \$898 ;
-  reg [31:0] \$899 ;
+  reg [31:0] \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire [7:0] \$90 ;
   reg \$900 ;
-  reg \$901 ;
-  reg [31:0] \$902 ;
+  reg [31:0] \$901 ;
+  reg \$902 ;
   reg \$903 ;
-  reg \$904 ;
-  reg [31:0] \$905 ;
+  reg [31:0] \$904 ;
+  reg \$905 ;
   reg \$906 ;
-  reg \$907 ;
-  reg [31:0] \$908 ;
+  reg [31:0] \$907 ;
+  reg \$908 ;
   reg \$909 ;
   wire [7:0] \$91 ;
-  reg \$910 ;
-  reg [31:0] \$911 ;
+  reg [31:0] \$910 ;
+  reg \$911 ;
   reg \$912 ;
-  reg \$913 ;
-  reg [31:0] \$914 ;
+  reg [31:0] \$913 ;
+  reg \$914 ;
   reg \$915 ;
-  reg \$916 ;
-  reg [31:0] \$917 ;
+  reg [31:0] \$916 ;
+  reg \$917 ;
   reg \$918 ;
-  reg \$919 ;
+  reg [31:0] \$919 ;
   wire [7:0] \$92 ;
-  reg [31:0] \$920 ;
+  reg \$920 ;
   reg \$921 ;
-  reg \$922 ;
-  reg [31:0] \$923 ;
+  reg [31:0] \$922 ;
+  reg \$923 ;
   reg \$924 ;
-  reg \$925 ;
-  reg [31:0] \$926 ;
+  reg [31:0] \$925 ;
+  reg \$926 ;
   reg \$927 ;
-  reg \$928 ;
-  reg [31:0] \$929 ;
+  reg [31:0] \$928 ;
+  reg \$929 ;
   wire [7:0] \$93 ;
   reg \$930 ;
-  reg \$931 ;
-  reg [31:0] \$932 ;
+  reg [31:0] \$931 ;
+  reg \$932 ;
   reg \$933 ;
-  reg \$934 ;
-  reg [31:0] \$935 ;
+  reg [31:0] \$934 ;
+  reg \$935 ;
   reg \$936 ;
-  reg \$937 ;
-  reg [31:0] \$938 ;
+  reg [31:0] \$937 ;
+  reg \$938 ;
   reg \$939 ;
   wire [7:0] \$94 ;
-  reg \$940 ;
-  reg [31:0] \$941 ;
+  reg [31:0] \$940 ;
+  reg \$941 ;
   reg \$942 ;
-  reg \$943 ;
-  reg [31:0] \$944 ;
+  reg [31:0] \$943 ;
+  reg \$944 ;
   reg \$945 ;
-  reg \$946 ;
-  reg [31:0] \$947 ;
+  reg [31:0] \$946 ;
+  reg \$947 ;
   reg \$948 ;
-  reg \$949 ;
+  reg [31:0] \$949 ;
   wire [7:0] \$95 ;
-  reg [31:0] \$950 ;
+  reg \$950 ;
   reg \$951 ;
-  reg \$952 ;
-  reg [31:0] \$953 ;
+  reg [31:0] \$952 ;
+  reg \$953 ;
   reg \$954 ;
-  reg \$955 ;
-  reg [31:0] \$956 ;
+  reg [31:0] \$955 ;
+  reg \$956 ;
   reg \$957 ;
-  reg \$958 ;
-  reg [31:0] \$959 ;
+  reg [31:0] \$958 ;
+  reg \$959 ;
   wire [7:0] \$96 ;
   reg \$960 ;
-  reg \$961 ;
-  reg [31:0] \$962 ;
+  reg [31:0] \$961 ;
+  reg \$962 ;
   reg \$963 ;
-  reg \$964 ;
-  reg [31:0] \$965 ;
+  reg [31:0] \$964 ;
+  reg \$965 ;
   reg \$966 ;
-  reg \$967 ;
-  reg [31:0] \$968 ;
+  reg [31:0] \$967 ;
+  reg \$968 ;
   reg \$969 ;
   wire [7:0] \$97 ;
-  reg \$970 ;
-  reg [31:0] \$971 ;
+  reg [31:0] \$970 ;
+  reg \$971 ;
   reg \$972 ;
-  reg \$973 ;
-  reg [31:0] \$974 ;
+  reg [31:0] \$973 ;
+  reg \$974 ;
   reg \$975 ;
-  reg \$976 ;
-  reg [31:0] \$977 ;
+  reg [31:0] \$976 ;
+  reg \$977 ;
   reg \$978 ;
-  reg \$979 ;
+  reg [31:0] \$979 ;
   wire [7:0] \$98 ;
-  reg [31:0] \$980 ;
+  reg \$980 ;
   reg \$981 ;
-  reg \$982 ;
-  reg [31:0] \$983 ;
-  reg [3:0] \$984 ;
-  reg \$985 ;
-  reg \$986 ;
+  reg [31:0] \$982 ;
+  reg \$983 ;
+  reg \$984 ;
+  reg [31:0] \$985 ;
+  reg [3:0] \$986 ;
   reg \$987 ;
   reg \$988 ;
   reg \$989 ;
@@ -1479,7 +1486,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* init = 1'h0 *)
   wire \clear$387 ;
   (* init = 1'h0 *)
-  wire \clear$527 ;
+  wire \clear$528 ;
   input clk;
   wire clk;
   wire [7:0] cls;
@@ -1511,6 +1518,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
   reg [31:0] csr_q2 = 32'd0;
+  reg [31:0] csr_q3 = 32'd0;
   reg [3:0] ctl_state = 4'h0;
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
@@ -1555,12 +1563,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] e_acc2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] e_acc5 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = "true" *)
-  reg [255:0] e_acc5_relub = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] e_acc6_relub = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = "true" *)
-  reg [255:0] e_acc5_scaler = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] e_acc6_scaler = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = "true" *)
-  reg [255:0] e_acc5_sgd = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] e_acc6_sgd = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg e_first = 1'h0;
   reg e_last = 1'h0;
   reg [15:0] e_nlane = 16'h0000;
@@ -1619,6 +1628,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \e_r5.row ;
   wire [15:0] \e_r5.t_base ;
   wire \e_r5.valid ;
+  reg [85:0] e_r6 = 86'h0000000000000000000000;
+  wire [15:0] \e_r6.a_addr ;
+  wire \e_r6.first_n ;
+  wire \e_r6.last_n ;
+  wire [7:0] \e_r6.mask ;
+  wire [7:0] \e_r6.nlane ;
+  wire [15:0] \e_r6.o_addr ;
+  wire [15:0] \e_r6.p_addr ;
+  wire [2:0] \e_r6.row ;
+  wire [15:0] \e_r6.t_base ;
+  wire \e_r6.valid ;
   reg [9:0] en = 10'h000;
   wire [15:0] epi_a;
   wire [15:0] epi_o;
@@ -1938,7 +1958,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$50 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
-  wire \i__ready$750 ;
+  wire \i__ready$756 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
@@ -2167,7 +2187,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__valid$34 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
-  wire \o__valid$526 ;
+  wire \o__valid$527 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
   wire \o__valid$79 ;
@@ -2176,13 +2196,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$838 ;
-  wire \overflow$839 ;
-  wire \overflow$840 ;
-  wire \overflow$841 ;
-  wire \overflow$842 ;
-  wire \overflow$843 ;
-  wire \overflow$844 ;
+  wire \overflow$845 ;
+  wire \overflow$846 ;
+  wire \overflow$847 ;
+  wire \overflow$848 ;
+  wire \overflow$849 ;
+  wire \overflow$850 ;
+  wire \overflow$851 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   (* keep = "true" *)
@@ -2364,9 +2384,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [63:0] \r_data$210 ;
   wire [63:0] \r_data$211 ;
   wire [15:0] \r_data$225 ;
-  wire [127:0] \r_data$586 ;
-  wire [63:0] \r_data$608 ;
-  wire [7:0] \r_data$623 ;
+  wire [127:0] \r_data$589 ;
+  wire [63:0] \r_data$611 ;
+  wire [7:0] \r_data$626 ;
   wire r_en;
   wire r_rdy;
   wire read_room;
@@ -2398,8 +2418,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg rv3 = 1'h0;
   reg rv4 = 1'h0;
   reg rv5 = 1'h0;
+  reg rv6 = 1'h0;
   (* init = 1'h0 *)
-  wire rv6;
+  wire rv7;
   reg s1_first = 1'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
@@ -2414,8 +2435,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg s4_valid = 1'h0;
   reg s5_first = 1'h0;
   reg s5_last = 1'h0;
+  reg s5_valid = 1'h0;
+  reg s6_first = 1'h0;
+  reg s6_last = 1'h0;
   (* init = 1'h0 *)
-  wire s5_valid;
+  wire s6_valid;
   input [255:0] s_axis_tdata;
   wire [255:0] s_axis_tdata;
   input s_axis_tlast;
@@ -2683,13 +2707,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$846 ;
-  wire \wrapped$847 ;
-  wire \wrapped$848 ;
-  wire \wrapped$849 ;
-  wire \wrapped$850 ;
-  wire \wrapped$851 ;
-  wire \wrapped$852 ;
+  wire \wrapped$853 ;
+  wire \wrapped$854 ;
+  wire \wrapped$855 ;
+  wire \wrapped$856 ;
+  wire \wrapped$857 ;
+  wire \wrapped$858 ;
+  wire \wrapped$859 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2702,7 +2726,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$3  = ~ done;
   assign \$4  = hdr_op == 2'h3;
   assign busy = \$3  & \$4 ;
-  assign read_room = level <= 4'h8;
+  assign read_room = level <= 3'h7;
   assign m_axis_tvalid = st_valid | r_rdy;
   assign m_axis_tdata = st_valid ? st_data : r_data[255:0];
   assign m_axis_tlast = st_valid | r_data[256];
@@ -2726,45 +2750,45 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$21  = ex_grad ? \r_data$211  : \r_data$210 ;
   assign \$22  = ex_grad ? \r_data$211  : \r_data$210 ;
   assign \$23  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$212  = e_r5[0] & \$23 ;
+  assign \i__valid$212  = e_r6[0] & \$23 ;
   assign \$24  = ibits[2:0] == 2'h3;
-  assign \i__valid$222  = e_r5[0] & \$24 ;
-  assign \i__valid$226  = e_r5[0] & ex_grad;
+  assign \i__valid$222  = e_r6[0] & \$24 ;
+  assign \i__valid$226  = e_r6[0] & ex_grad;
   assign \$25  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$241  = e_r5[0] & \$25 ;
+  assign \i__valid$241  = e_r6[0] & \$25 ;
   assign \$26  = ibits[2:0] == 2'h3;
-  assign \i__valid$247  = e_r5[0] & \$26 ;
-  assign \i__valid$249  = e_r5[0] & ex_grad;
+  assign \i__valid$247  = e_r6[0] & \$26 ;
+  assign \i__valid$249  = e_r6[0] & ex_grad;
   assign \$27  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$262  = e_r5[0] & \$27 ;
+  assign \i__valid$262  = e_r6[0] & \$27 ;
   assign \$28  = ibits[2:0] == 2'h3;
-  assign \i__valid$268  = e_r5[0] & \$28 ;
-  assign \i__valid$270  = e_r5[0] & ex_grad;
+  assign \i__valid$268  = e_r6[0] & \$28 ;
+  assign \i__valid$270  = e_r6[0] & ex_grad;
   assign \$29  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$283  = e_r5[0] & \$29 ;
+  assign \i__valid$283  = e_r6[0] & \$29 ;
   assign \$30  = ibits[2:0] == 2'h3;
-  assign \i__valid$289  = e_r5[0] & \$30 ;
-  assign \i__valid$291  = e_r5[0] & ex_grad;
+  assign \i__valid$289  = e_r6[0] & \$30 ;
+  assign \i__valid$291  = e_r6[0] & ex_grad;
   assign \$31  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$304  = e_r5[0] & \$31 ;
+  assign \i__valid$304  = e_r6[0] & \$31 ;
   assign \$32  = ibits[2:0] == 2'h3;
-  assign \i__valid$310  = e_r5[0] & \$32 ;
-  assign \i__valid$312  = e_r5[0] & ex_grad;
+  assign \i__valid$310  = e_r6[0] & \$32 ;
+  assign \i__valid$312  = e_r6[0] & ex_grad;
   assign \$33  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$325  = e_r5[0] & \$33 ;
+  assign \i__valid$325  = e_r6[0] & \$33 ;
   assign \$34  = ibits[2:0] == 2'h3;
-  assign \i__valid$331  = e_r5[0] & \$34 ;
-  assign \i__valid$333  = e_r5[0] & ex_grad;
+  assign \i__valid$331  = e_r6[0] & \$34 ;
+  assign \i__valid$333  = e_r6[0] & ex_grad;
   assign \$35  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$346  = e_r5[0] & \$35 ;
+  assign \i__valid$346  = e_r6[0] & \$35 ;
   assign \$36  = ibits[2:0] == 2'h3;
-  assign \i__valid$352  = e_r5[0] & \$36 ;
-  assign \i__valid$354  = e_r5[0] & ex_grad;
+  assign \i__valid$352  = e_r6[0] & \$36 ;
+  assign \i__valid$354  = e_r6[0] & ex_grad;
   assign \$37  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$367  = e_r5[0] & \$37 ;
+  assign \i__valid$367  = e_r6[0] & \$37 ;
   assign \$38  = ibits[2:0] == 2'h3;
-  assign \i__valid$373  = e_r5[0] & \$38 ;
-  assign \i__valid$375  = e_r5[0] & ex_grad;
+  assign \i__valid$373  = e_r6[0] & \$38 ;
+  assign \i__valid$375  = e_r6[0] & ex_grad;
   assign \$39  = ibits[2:0] == 2'h2;
   assign \i__valid$388  = i__valid & \$39 ;
   assign \$40  = sb8[70] ? i__payload : 8'h80;
@@ -3097,9 +3121,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$365  = sb12[0] & sb12[52];
   assign \$366  = sb10[0] & ibits[18];
   assign \$367  = \busy$513  | \busy$514 ;
-  assign \$368  = | { sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$368  = | { sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
   assign \$369  = \$367  | \$368 ;
-  assign pipe_busy = \$369  | \o__valid$526 ;
+  assign pipe_busy = \$369  | \o__valid$527 ;
   assign \$370  = ! ctl_state;
   assign \$371  = ctl_state == 1'h1;
   assign \$372  = ctl_state == 2'h2;
@@ -3111,7 +3135,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$378  = ctl_state == 4'h8;
   assign \$379  = rows_a * rows_b;
   assign \$380  = ~ issuing;
-  assign \$381  = | { \i__valid$205 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$381  = | { \i__valid$205 , s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
   assign \$382  = ~ \$381 ;
   assign \$383  = \$380  & \$382 ;
   assign \$384  = rows_done == \$2 ;
@@ -3119,13 +3143,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$386  = ~ pipe_busy;
   assign \$387  = \$385  & \$386 ;
   assign \$394  = ! hdr_mem;
-  assign \$395  = hread_sel_prog0 ? \r_data$586 [31:0] : 32'd0;
+  assign \$395  = hread_sel_prog0 ? \r_data$589 [31:0] : 32'd0;
   assign \$396  = ! hdr_mem;
-  assign \$397  = hread_sel_prog1 ? \r_data$586 [63:32] : 32'd0;
+  assign \$397  = hread_sel_prog1 ? \r_data$589 [63:32] : 32'd0;
   assign \$398  = ! hdr_mem;
-  assign \$399  = hread_sel_prog2 ? \r_data$586 [95:64] : 32'd0;
+  assign \$399  = hread_sel_prog2 ? \r_data$589 [95:64] : 32'd0;
   assign \$400  = ! hdr_mem;
-  assign \$401  = hread_sel_prog3 ? \r_data$586 [127:96] : 32'd0;
+  assign \$401  = hread_sel_prog3 ? \r_data$589 [127:96] : 32'd0;
   assign \$402  = hdr_mem == 1'h1;
   assign \$403  = hread_sel_wf0 ? \r_data$177 [31:0] : 32'd0;
   assign \$404  = hdr_mem == 1'h1;
@@ -3151,9 +3175,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$424  = hdr_mem == 3'h4;
   assign \$425  = hread_sel_ag1 ? \r_data$211 [63:32] : 32'd0;
   assign \$426  = hdr_mem == 3'h5;
-  assign \$427  = hread_sel_y0 ? \r_data$608 [31:0] : 32'd0;
+  assign \$427  = hread_sel_y0 ? \r_data$611 [31:0] : 32'd0;
   assign \$428  = hdr_mem == 3'h5;
-  assign \$429  = hread_sel_y1 ? \r_data$608 [63:32] : 32'd0;
+  assign \$429  = hread_sel_y1 ? \r_data$611 [63:32] : 32'd0;
   assign \$430  = hdr_mem == 3'h6;
   assign \$431  = hread_sel_rg0 ? \r_data$225  : 16'h0000;
   assign \$432  = hdr_mem == 3'h7;
@@ -3173,9 +3197,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$446  = hdr_mem == 3'h7;
   assign \$447  = hread_sel_d7 ? \r_data$195 [255:224] : 32'd0;
   assign \$448  = hdr_mem == 4'h8;
-  assign \$449  = hread_sel_pred0 ? \r_data$623  : 8'h00;
+  assign \$449  = hread_sel_pred0 ? \r_data$626  : 8'h00;
   assign \$450  = hdr_mem == 4'h9;
-  assign \$451  = hread_sel_csr0 ? csr_q2 : 32'd0;
+  assign \$451  = hread_sel_csr0 ? csr_q3 : 32'd0;
   assign \$452  = hdr_mem == 4'ha;
   assign \$453  = hread_sel_e0 ? \r_data$197 [31:0] : 32'd0;
   assign \$454  = hdr_mem == 4'ha;
@@ -3202,11 +3226,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$477  = out_cnt - 1'h1;
   assign \$478  = m_axis_tvalid & m_axis_tready;
   assign \$479  = \$478  & m_axis_tlast;
-  assign \$480  = fcnt == 3'h4;
-  assign \$481  = fcnt == 3'h5;
-  assign \$482  = fcnt == 3'h6;
+  assign \$480  = fcnt == 3'h5;
+  assign \$481  = fcnt == 3'h6;
+  assign \$482  = fcnt == 3'h7;
   assign \$483  = fcnt + 1'h1;
-  assign \$484  = fcnt == 3'h7;
+  assign \$484  = fcnt == 4'h8;
   assign \$485  = ! ibits[2:0];
   assign \$486  = ~ mode;
   assign \$487  = step_count + 1'h1;
@@ -3388,11 +3412,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$663  = ki == klen_m2;
   assign \$664  = naddr + 1'h1;
   assign \$665  = waddr + 1'h1;
-  assign \$666  = \i__valid$205  & \i__ready$750 ;
-  assign \$667  = \i__valid$205  & \i__ready$750 ;
+  assign \$666  = \i__valid$205  & \i__ready$756 ;
+  assign \$667  = \i__valid$205  & \i__ready$756 ;
   assign \$668  = mac_steps + 1'h1;
   assign \$669  = \o__payload$159 [2:0] == 3'h6;
-  assign \$670  = \o__valid$526  & \$669 ;
+  assign \$670  = \o__valid$527  & \$669 ;
   assign \$671  = ! nt_m1;
   assign \$672  = o_mrow + ibits[166:151];
   assign \$673  = o_mrow + ibits[166:151];
@@ -3425,9 +3449,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$700  = e_nlane + 3'h7;
   assign \$701  = \$700  < ibits[230:215];
   assign \$702  = rows_done + 1'h1;
-  assign \$703  = | { \overflow$844 , \overflow$843 , \overflow$842 , \overflow$841 , \overflow$840 , \overflow$839 , \overflow$838 , overflow };
-  assign \$704  = | { \wrapped$852 , \wrapped$851 , \wrapped$850 , \wrapped$849 , \wrapped$848 , \wrapped$847 , \wrapped$846 , wrapped };
-  assign \$705  = ~ \i__ready$750 ;
+  assign \$703  = | { \overflow$851 , \overflow$850 , \overflow$849 , \overflow$848 , \overflow$847 , \overflow$846 , \overflow$845 , overflow };
+  assign \$704  = | { \wrapped$859 , \wrapped$858 , \wrapped$857 , \wrapped$856 , \wrapped$855 , \wrapped$854 , \wrapped$853 , wrapped };
+  assign \$705  = ~ \i__ready$756 ;
   assign \$706  = \i__valid$205  & \$705 ;
   assign \$707  = flags | { 4'h0, \$706 , \$704 , \$703 , 1'h0 };
   always @(posedge clk)
@@ -3469,901 +3493,915 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     csr_q2 <= \$723 ;
   always @(posedge clk)
-    hread_sel_prog0 <= \$724 ;
+    csr_q3 <= \$724 ;
   always @(posedge clk)
-    hread_prog <= \$725 ;
+    hread_sel_prog0 <= \$725 ;
   always @(posedge clk)
-    hread_sel_prog1 <= \$726 ;
+    hread_prog <= \$726 ;
   always @(posedge clk)
-    hread_sel_prog2 <= \$727 ;
+    hread_sel_prog1 <= \$727 ;
   always @(posedge clk)
-    hread_sel_prog3 <= \$728 ;
+    hread_sel_prog2 <= \$728 ;
   always @(posedge clk)
-    hread_sel_wf0 <= \$729 ;
+    hread_sel_prog3 <= \$729 ;
   always @(posedge clk)
-    hread_wf <= \$730 ;
+    hread_sel_wf0 <= \$730 ;
   always @(posedge clk)
-    hread_sel_wf1 <= \$731 ;
+    hread_wf <= \$731 ;
   always @(posedge clk)
-    hread_sel_wf2 <= \$732 ;
+    hread_sel_wf1 <= \$732 ;
   always @(posedge clk)
-    hread_sel_wf3 <= \$733 ;
+    hread_sel_wf2 <= \$733 ;
   always @(posedge clk)
-    hread_sel_wt0 <= \$734 ;
+    hread_sel_wf3 <= \$734 ;
   always @(posedge clk)
-    hread_wt <= \$735 ;
+    hread_sel_wt0 <= \$735 ;
   always @(posedge clk)
-    hread_sel_wt1 <= \$736 ;
+    hread_wt <= \$736 ;
   always @(posedge clk)
-    hread_sel_wt2 <= \$737 ;
+    hread_sel_wt1 <= \$737 ;
   always @(posedge clk)
-    hread_sel_wt3 <= \$738 ;
+    hread_sel_wt2 <= \$738 ;
   always @(posedge clk)
-    hread_sel_af0 <= \$739 ;
+    hread_sel_wt3 <= \$739 ;
   always @(posedge clk)
-    hread_af <= \$740 ;
+    hread_sel_af0 <= \$740 ;
   always @(posedge clk)
-    hread_sel_af1 <= \$741 ;
+    hread_af <= \$741 ;
   always @(posedge clk)
-    hread_sel_ag0 <= \$742 ;
+    hread_sel_af1 <= \$742 ;
   always @(posedge clk)
-    hread_ag <= \$743 ;
+    hread_sel_ag0 <= \$743 ;
   always @(posedge clk)
-    hread_sel_ag1 <= \$744 ;
+    hread_ag <= \$744 ;
   always @(posedge clk)
-    hread_sel_y0 <= \$745 ;
+    hread_sel_ag1 <= \$745 ;
   always @(posedge clk)
-    hread_y <= \$746 ;
+    hread_sel_y0 <= \$746 ;
   always @(posedge clk)
-    hread_sel_y1 <= \$747 ;
+    hread_y <= \$747 ;
   always @(posedge clk)
-    hread_sel_rg0 <= \$748 ;
+    hread_sel_y1 <= \$748 ;
   always @(posedge clk)
-    hread_rg <= \$749 ;
+    hread_sel_rg0 <= \$749 ;
   always @(posedge clk)
-    hread_sel_d0 <= \$750 ;
+    hread_rg <= \$750 ;
   always @(posedge clk)
-    hread_d <= \$751 ;
+    hread_sel_d0 <= \$751 ;
   always @(posedge clk)
-    hread_sel_d1 <= \$752 ;
+    hread_d <= \$752 ;
   always @(posedge clk)
-    hread_sel_d2 <= \$753 ;
+    hread_sel_d1 <= \$753 ;
   always @(posedge clk)
-    hread_sel_d3 <= \$754 ;
+    hread_sel_d2 <= \$754 ;
   always @(posedge clk)
-    hread_sel_d4 <= \$755 ;
+    hread_sel_d3 <= \$755 ;
   always @(posedge clk)
-    hread_sel_d5 <= \$756 ;
+    hread_sel_d4 <= \$756 ;
   always @(posedge clk)
-    hread_sel_d6 <= \$757 ;
+    hread_sel_d5 <= \$757 ;
   always @(posedge clk)
-    hread_sel_d7 <= \$758 ;
+    hread_sel_d6 <= \$758 ;
   always @(posedge clk)
-    hread_sel_pred0 <= \$759 ;
+    hread_sel_d7 <= \$759 ;
   always @(posedge clk)
-    hread_pred <= \$760 ;
+    hread_sel_pred0 <= \$760 ;
   always @(posedge clk)
-    hread_sel_csr0 <= \$761 ;
+    hread_pred <= \$761 ;
   always @(posedge clk)
-    hread_csr <= \$762 ;
+    hread_sel_csr0 <= \$762 ;
   always @(posedge clk)
-    hread_sel_e0 <= \$763 ;
+    hread_csr <= \$763 ;
   always @(posedge clk)
-    hread_e <= \$764 ;
+    hread_sel_e0 <= \$764 ;
   always @(posedge clk)
-    hread_sel_e1 <= \$765 ;
+    hread_e <= \$765 ;
   always @(posedge clk)
-    hread_data <= \$766 ;
+    hread_sel_e1 <= \$766 ;
   always @(posedge clk)
-    clear <= \$767 ;
+    hread_data <= \$767 ;
   always @(posedge clk)
-    hdr_op <= \$768 ;
+    clear <= \$768 ;
   always @(posedge clk)
-    hdr_mem <= \$769 ;
+    hdr_op <= \$769 ;
   always @(posedge clk)
-    haddr <= \$770 ;
+    hdr_mem <= \$770 ;
   always @(posedge clk)
-    hcount <= \$771 ;
+    haddr <= \$771 ;
   always @(posedge clk)
-    hdr_mode <= \$772 ;
+    hcount <= \$772 ;
   always @(posedge clk)
-    done <= \$773 ;
+    hdr_mode <= \$773 ;
   always @(posedge clk)
-    ctl_state <= \$774 ;
+    done <= \$774 ;
   always @(posedge clk)
-    host_writing <= \$775 ;
+    ctl_state <= \$775 ;
   always @(posedge clk)
-    host_writing_ag <= \$776 ;
+    host_writing <= \$776 ;
   always @(posedge clk)
-    host_writing_rg <= \$777 ;
+    host_writing_ag <= \$777 ;
   always @(posedge clk)
-    host_writing_e <= \$778 ;
+    host_writing_rg <= \$778 ;
   always @(posedge clk)
-    host_writing_d <= \$779 ;
+    host_writing_e <= \$779 ;
   always @(posedge clk)
-    host_writing_wf <= \$780 ;
+    host_writing_d <= \$780 ;
   always @(posedge clk)
-    host_writing_pred <= \$781 ;
+    host_writing_wf <= \$781 ;
   always @(posedge clk)
-    host_writing_af <= \$782 ;
+    host_writing_pred <= \$782 ;
   always @(posedge clk)
-    host_writing_wt <= \$783 ;
+    host_writing_af <= \$783 ;
   always @(posedge clk)
-    out_cnt <= \$784 ;
+    host_writing_wt <= \$784 ;
   always @(posedge clk)
-    rv0 <= \$785 ;
+    out_cnt <= \$785 ;
   always @(posedge clk)
-    rv1 <= \$786 ;
+    rv0 <= \$786 ;
   always @(posedge clk)
-    rv2 <= \$787 ;
+    rv1 <= \$787 ;
   always @(posedge clk)
-    rv3 <= \$788 ;
+    rv2 <= \$788 ;
   always @(posedge clk)
-    rv4 <= \$789 ;
+    rv3 <= \$789 ;
   always @(posedge clk)
-    rv5 <= \$790 ;
+    rv4 <= \$790 ;
   always @(posedge clk)
-    w_en <= \$791 ;
+    rv5 <= \$791 ;
   always @(posedge clk)
-    host_reading <= \$792 ;
+    rv6 <= \$792 ;
   always @(posedge clk)
-    pc <= \$793 ;
+    w_en <= \$793 ;
   always @(posedge clk)
-    ibase <= \$794 ;
+    host_reading <= \$794 ;
   always @(posedge clk)
-    fcnt <= \$795 ;
+    pc <= \$795 ;
   always @(posedge clk)
-    mode <= \$796 ;
+    ibase <= \$796 ;
   always @(posedge clk)
-    counting <= \$797 ;
+    fcnt <= \$797 ;
   always @(posedge clk)
-    counters_clear <= \$798 ;
+    mode <= \$798 ;
   always @(posedge clk)
-    ibits_load0 <= \$799 ;
+    counting <= \$799 ;
   always @(posedge clk)
-    ibits_load1 <= \$800 ;
+    counters_clear <= \$800 ;
   always @(posedge clk)
-    ibits_load2 <= \$801 ;
+    ibits_load0 <= \$801 ;
   always @(posedge clk)
-    step_count <= \$802 ;
+    ibits_load1 <= \$802 ;
   always @(posedge clk)
-    issuing <= \$803 ;
+    ibits_load2 <= \$803 ;
   always @(posedge clk)
-    mi <= \$804 ;
+    step_count <= \$804 ;
   always @(posedge clk)
-    ni <= \$805 ;
+    issuing <= \$805 ;
   always @(posedge clk)
-    ki <= \$806 ;
+    mi <= \$806 ;
   always @(posedge clk)
-    nrow <= \$807 ;
+    ni <= \$807 ;
   always @(posedge clk)
-    naddr <= \$808 ;
+    ki <= \$808 ;
   always @(posedge clk)
-    wcol <= \$809 ;
+    nrow <= \$809 ;
   always @(posedge clk)
-    waddr <= \$810 ;
+    naddr <= \$810 ;
   always @(posedge clk)
-    klen_m1 <= \$811 ;
+    wcol <= \$811 ;
   always @(posedge clk)
-    klen_m2 <= \$812 ;
+    waddr <= \$812 ;
   always @(posedge clk)
-    mt_m2 <= \$813 ;
+    klen_m1 <= \$813 ;
   always @(posedge clk)
-    nt_m1 <= \$814 ;
+    klen_m2 <= \$814 ;
   always @(posedge clk)
-    nt_m2 <= \$815 ;
+    mt_m2 <= \$815 ;
   always @(posedge clk)
-    k_first <= \$816 ;
+    nt_m1 <= \$816 ;
   always @(posedge clk)
-    k_last <= \$817 ;
+    nt_m2 <= \$817 ;
   always @(posedge clk)
-    n_last <= \$818 ;
+    k_first <= \$818 ;
   always @(posedge clk)
-    m_last <= \$819 ;
+    k_last <= \$819 ;
   always @(posedge clk)
-    en <= \$820 ;
+    n_last <= \$820 ;
   always @(posedge clk)
-    e_first <= \$821 ;
+    m_last <= \$821 ;
   always @(posedge clk)
-    e_last <= \$822 ;
+    en <= \$822 ;
   always @(posedge clk)
-    e_nlane <= \$823 ;
+    e_first <= \$823 ;
   always @(posedge clk)
-    rows_done <= \$824 ;
+    e_last <= \$824 ;
   always @(posedge clk)
-    o_mrow <= \$825 ;
+    e_nlane <= \$825 ;
   always @(posedge clk)
-    o_tile <= \$826 ;
+    rows_done <= \$826 ;
   always @(posedge clk)
-    a_mrow <= \$827 ;
+    o_mrow <= \$827 ;
   always @(posedge clk)
-    a_tile <= \$828 ;
+    o_tile <= \$828 ;
   always @(posedge clk)
-    t_mrow <= \$829 ;
+    a_mrow <= \$829 ;
   always @(posedge clk)
-    t_tile <= \$830 ;
+    a_tile <= \$830 ;
   always @(posedge clk)
-    p_mrow <= \$831 ;
+    t_mrow <= \$831 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$832 ;
+    t_tile <= \$832 ;
   always @(posedge clk)
-    ex_fwd_err <= \$833 ;
+    p_mrow <= \$833 ;
   always @(posedge clk)
-    ex_backerr <= \$834 ;
+    ex_fwd_relu <= \$834 ;
   always @(posedge clk)
-    ex_grad <= \$835 ;
+    ex_fwd_err <= \$835 ;
   always @(posedge clk)
-    ex_fwd_relu_cnt <= \$836 ;
+    ex_backerr <= \$836 ;
   always @(posedge clk)
-    ex_fwd_err_cnt <= \$837 ;
+    ex_grad <= \$837 ;
   always @(posedge clk)
-    ex_backerr_cnt <= \$838 ;
+    ex_fwd_relu_cnt <= \$838 ;
   always @(posedge clk)
-    ex_grad_cnt <= \$839 ;
+    ex_fwd_err_cnt <= \$839 ;
   always @(posedge clk)
-    ex_fwd_relu_trace <= \$840 ;
+    ex_backerr_cnt <= \$840 ;
   always @(posedge clk)
-    ex_fwd_err_trace <= \$841 ;
+    ex_grad_cnt <= \$841 ;
   always @(posedge clk)
-    ex_backerr_trace <= \$842 ;
+    ex_fwd_relu_trace <= \$842 ;
   always @(posedge clk)
-    ex_grad_trace <= \$843 ;
+    ex_fwd_err_trace <= \$843 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_act <= \$844 ;
+    ex_backerr_trace <= \$844 ;
   always @(posedge clk)
-    ex_fwd_err_xp_act <= \$845 ;
+    ex_grad_trace <= \$845 ;
   always @(posedge clk)
-    ex_backerr_xp_act <= \$846 ;
+    ex_fwd_relu_xp_act <= \$846 ;
   always @(posedge clk)
-    ex_grad_xp_act <= \$847 ;
+    ex_fwd_err_xp_act <= \$847 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_w <= \$848 ;
+    ex_backerr_xp_act <= \$848 ;
   always @(posedge clk)
-    ex_fwd_err_xp_w <= \$849 ;
+    ex_grad_xp_act <= \$849 ;
   always @(posedge clk)
-    ex_backerr_xp_w <= \$850 ;
+    ex_fwd_relu_xp_w <= \$850 ;
   always @(posedge clk)
-    ex_grad_xp_w <= \$851 ;
+    ex_fwd_err_xp_w <= \$851 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$852 ;
+    ex_backerr_xp_w <= \$852 ;
   always @(posedge clk)
-    ex_fwd_err_lane0 <= \$853 ;
+    ex_grad_xp_w <= \$853 ;
   always @(posedge clk)
-    ex_backerr_lane0 <= \$854 ;
+    ex_fwd_relu_lane0 <= \$854 ;
   always @(posedge clk)
-    ex_grad_lane0 <= \$855 ;
+    ex_fwd_err_lane0 <= \$855 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$856 ;
+    ex_backerr_lane0 <= \$856 ;
   always @(posedge clk)
-    ex_fwd_err_lane1 <= \$857 ;
+    ex_grad_lane0 <= \$857 ;
   always @(posedge clk)
-    ex_backerr_lane1 <= \$858 ;
+    ex_fwd_relu_lane1 <= \$858 ;
   always @(posedge clk)
-    ex_grad_lane1 <= \$859 ;
+    ex_fwd_err_lane1 <= \$859 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$860 ;
+    ex_backerr_lane1 <= \$860 ;
   always @(posedge clk)
-    ex_fwd_err_lane2 <= \$861 ;
+    ex_grad_lane1 <= \$861 ;
   always @(posedge clk)
-    ex_backerr_lane2 <= \$862 ;
+    ex_fwd_relu_lane2 <= \$862 ;
   always @(posedge clk)
-    ex_grad_lane2 <= \$863 ;
+    ex_fwd_err_lane2 <= \$863 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$864 ;
+    ex_backerr_lane2 <= \$864 ;
   always @(posedge clk)
-    ex_fwd_err_lane3 <= \$865 ;
+    ex_grad_lane2 <= \$865 ;
   always @(posedge clk)
-    ex_backerr_lane3 <= \$866 ;
+    ex_fwd_relu_lane3 <= \$866 ;
   always @(posedge clk)
-    ex_grad_lane3 <= \$867 ;
+    ex_fwd_err_lane3 <= \$867 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$868 ;
+    ex_backerr_lane3 <= \$868 ;
   always @(posedge clk)
-    ex_fwd_err_lane4 <= \$869 ;
+    ex_grad_lane3 <= \$869 ;
   always @(posedge clk)
-    ex_backerr_lane4 <= \$870 ;
+    ex_fwd_relu_lane4 <= \$870 ;
   always @(posedge clk)
-    ex_grad_lane4 <= \$871 ;
+    ex_fwd_err_lane4 <= \$871 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$872 ;
+    ex_backerr_lane4 <= \$872 ;
   always @(posedge clk)
-    ex_fwd_err_lane5 <= \$873 ;
+    ex_grad_lane4 <= \$873 ;
   always @(posedge clk)
-    ex_backerr_lane5 <= \$874 ;
+    ex_fwd_relu_lane5 <= \$874 ;
   always @(posedge clk)
-    ex_grad_lane5 <= \$875 ;
+    ex_fwd_err_lane5 <= \$875 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$876 ;
+    ex_backerr_lane5 <= \$876 ;
   always @(posedge clk)
-    ex_fwd_err_lane6 <= \$877 ;
+    ex_grad_lane5 <= \$877 ;
   always @(posedge clk)
-    ex_backerr_lane6 <= \$878 ;
+    ex_fwd_relu_lane6 <= \$878 ;
   always @(posedge clk)
-    ex_grad_lane6 <= \$879 ;
+    ex_fwd_err_lane6 <= \$879 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$880 ;
+    ex_backerr_lane6 <= \$880 ;
   always @(posedge clk)
-    ex_fwd_err_lane7 <= \$881 ;
+    ex_grad_lane6 <= \$881 ;
   always @(posedge clk)
-    ex_backerr_lane7 <= \$882 ;
+    ex_fwd_relu_lane7 <= \$882 ;
   always @(posedge clk)
-    ex_grad_lane7 <= \$883 ;
+    ex_fwd_err_lane7 <= \$883 ;
   always @(posedge clk)
-    st_data <= \$884 ;
+    ex_backerr_lane7 <= \$884 ;
   always @(posedge clk)
-    st_valid <= \$885 ;
+    ex_grad_lane7 <= \$885 ;
   always @(posedge clk)
-    ibits <= \$886 ;
+    st_data <= \$886 ;
   always @(posedge clk)
-    cycle_count <= \$887 ;
+    st_valid <= \$887 ;
   always @(posedge clk)
-    phase_en0 <= \$888 ;
+    ibits <= \$888 ;
   always @(posedge clk)
-    phase_clear0 <= \$889 ;
+    cycle_count <= \$889 ;
   always @(posedge clk)
-    phase_cycles0 <= \$890 ;
+    phase_en0 <= \$890 ;
   always @(posedge clk)
-    phase_en1 <= \$891 ;
+    phase_clear0 <= \$891 ;
   always @(posedge clk)
-    phase_clear1 <= \$892 ;
+    phase_cycles0 <= \$892 ;
   always @(posedge clk)
-    phase_cycles1 <= \$893 ;
+    phase_en1 <= \$893 ;
   always @(posedge clk)
-    phase_en2 <= \$894 ;
+    phase_clear1 <= \$894 ;
   always @(posedge clk)
-    phase_clear2 <= \$895 ;
+    phase_cycles1 <= \$895 ;
   always @(posedge clk)
-    phase_cycles2 <= \$896 ;
+    phase_en2 <= \$896 ;
   always @(posedge clk)
-    phase_en3 <= \$897 ;
+    phase_clear2 <= \$897 ;
   always @(posedge clk)
-    phase_clear3 <= \$898 ;
+    phase_cycles2 <= \$898 ;
   always @(posedge clk)
-    phase_cycles3 <= \$899 ;
+    phase_en3 <= \$899 ;
   always @(posedge clk)
-    phase_en4 <= \$900 ;
+    phase_clear3 <= \$900 ;
   always @(posedge clk)
-    phase_clear4 <= \$901 ;
+    phase_cycles3 <= \$901 ;
   always @(posedge clk)
-    phase_cycles4 <= \$902 ;
+    phase_en4 <= \$902 ;
   always @(posedge clk)
-    phase_en5 <= \$903 ;
+    phase_clear4 <= \$903 ;
   always @(posedge clk)
-    phase_clear5 <= \$904 ;
+    phase_cycles4 <= \$904 ;
   always @(posedge clk)
-    phase_cycles5 <= \$905 ;
+    phase_en5 <= \$905 ;
   always @(posedge clk)
-    phase_en6 <= \$906 ;
+    phase_clear5 <= \$906 ;
   always @(posedge clk)
-    phase_clear6 <= \$907 ;
+    phase_cycles5 <= \$907 ;
   always @(posedge clk)
-    phase_cycles6 <= \$908 ;
+    phase_en6 <= \$908 ;
   always @(posedge clk)
-    phase_en7 <= \$909 ;
+    phase_clear6 <= \$909 ;
   always @(posedge clk)
-    phase_clear7 <= \$910 ;
+    phase_cycles6 <= \$910 ;
   always @(posedge clk)
-    phase_cycles7 <= \$911 ;
+    phase_en7 <= \$911 ;
   always @(posedge clk)
-    phase_en8 <= \$912 ;
+    phase_clear7 <= \$912 ;
   always @(posedge clk)
-    phase_clear8 <= \$913 ;
+    phase_cycles7 <= \$913 ;
   always @(posedge clk)
-    phase_cycles8 <= \$914 ;
+    phase_en8 <= \$914 ;
   always @(posedge clk)
-    phase_en9 <= \$915 ;
+    phase_clear8 <= \$915 ;
   always @(posedge clk)
-    phase_clear9 <= \$916 ;
+    phase_cycles8 <= \$916 ;
   always @(posedge clk)
-    phase_cycles9 <= \$917 ;
+    phase_en9 <= \$917 ;
   always @(posedge clk)
-    phase_en10 <= \$918 ;
+    phase_clear9 <= \$918 ;
   always @(posedge clk)
-    phase_clear10 <= \$919 ;
+    phase_cycles9 <= \$919 ;
   always @(posedge clk)
-    phase_cycles10 <= \$920 ;
+    phase_en10 <= \$920 ;
   always @(posedge clk)
-    phase_en11 <= \$921 ;
+    phase_clear10 <= \$921 ;
   always @(posedge clk)
-    phase_clear11 <= \$922 ;
+    phase_cycles10 <= \$922 ;
   always @(posedge clk)
-    phase_cycles11 <= \$923 ;
+    phase_en11 <= \$923 ;
   always @(posedge clk)
-    phase_en12 <= \$924 ;
+    phase_clear11 <= \$924 ;
   always @(posedge clk)
-    phase_clear12 <= \$925 ;
+    phase_cycles11 <= \$925 ;
   always @(posedge clk)
-    phase_cycles12 <= \$926 ;
+    phase_en12 <= \$926 ;
   always @(posedge clk)
-    phase_en13 <= \$927 ;
+    phase_clear12 <= \$927 ;
   always @(posedge clk)
-    phase_clear13 <= \$928 ;
+    phase_cycles12 <= \$928 ;
   always @(posedge clk)
-    phase_cycles13 <= \$929 ;
+    phase_en13 <= \$929 ;
   always @(posedge clk)
-    phase_en14 <= \$930 ;
+    phase_clear13 <= \$930 ;
   always @(posedge clk)
-    phase_clear14 <= \$931 ;
+    phase_cycles13 <= \$931 ;
   always @(posedge clk)
-    phase_cycles14 <= \$932 ;
+    phase_en14 <= \$932 ;
   always @(posedge clk)
-    phase_en15 <= \$933 ;
+    phase_clear14 <= \$933 ;
   always @(posedge clk)
-    phase_clear15 <= \$934 ;
+    phase_cycles14 <= \$934 ;
   always @(posedge clk)
-    phase_cycles15 <= \$935 ;
+    phase_en15 <= \$935 ;
   always @(posedge clk)
-    phase_en16 <= \$936 ;
+    phase_clear15 <= \$936 ;
   always @(posedge clk)
-    phase_clear16 <= \$937 ;
+    phase_cycles15 <= \$937 ;
   always @(posedge clk)
-    phase_cycles16 <= \$938 ;
+    phase_en16 <= \$938 ;
   always @(posedge clk)
-    phase_en17 <= \$939 ;
+    phase_clear16 <= \$939 ;
   always @(posedge clk)
-    phase_clear17 <= \$940 ;
+    phase_cycles16 <= \$940 ;
   always @(posedge clk)
-    phase_cycles17 <= \$941 ;
+    phase_en17 <= \$941 ;
   always @(posedge clk)
-    phase_en18 <= \$942 ;
+    phase_clear17 <= \$942 ;
   always @(posedge clk)
-    phase_clear18 <= \$943 ;
+    phase_cycles17 <= \$943 ;
   always @(posedge clk)
-    phase_cycles18 <= \$944 ;
+    phase_en18 <= \$944 ;
   always @(posedge clk)
-    phase_en19 <= \$945 ;
+    phase_clear18 <= \$945 ;
   always @(posedge clk)
-    phase_clear19 <= \$946 ;
+    phase_cycles18 <= \$946 ;
   always @(posedge clk)
-    phase_cycles19 <= \$947 ;
+    phase_en19 <= \$947 ;
   always @(posedge clk)
-    phase_en20 <= \$948 ;
+    phase_clear19 <= \$948 ;
   always @(posedge clk)
-    phase_clear20 <= \$949 ;
+    phase_cycles19 <= \$949 ;
   always @(posedge clk)
-    phase_cycles20 <= \$950 ;
+    phase_en20 <= \$950 ;
   always @(posedge clk)
-    phase_en21 <= \$951 ;
+    phase_clear20 <= \$951 ;
   always @(posedge clk)
-    phase_clear21 <= \$952 ;
+    phase_cycles20 <= \$952 ;
   always @(posedge clk)
-    phase_cycles21 <= \$953 ;
+    phase_en21 <= \$953 ;
   always @(posedge clk)
-    phase_en22 <= \$954 ;
+    phase_clear21 <= \$954 ;
   always @(posedge clk)
-    phase_clear22 <= \$955 ;
+    phase_cycles21 <= \$955 ;
   always @(posedge clk)
-    phase_cycles22 <= \$956 ;
+    phase_en22 <= \$956 ;
   always @(posedge clk)
-    phase_en23 <= \$957 ;
+    phase_clear22 <= \$957 ;
   always @(posedge clk)
-    phase_clear23 <= \$958 ;
+    phase_cycles22 <= \$958 ;
   always @(posedge clk)
-    phase_cycles23 <= \$959 ;
+    phase_en23 <= \$959 ;
   always @(posedge clk)
-    phase_en24 <= \$960 ;
+    phase_clear23 <= \$960 ;
   always @(posedge clk)
-    phase_clear24 <= \$961 ;
+    phase_cycles23 <= \$961 ;
   always @(posedge clk)
-    phase_cycles24 <= \$962 ;
+    phase_en24 <= \$962 ;
   always @(posedge clk)
-    phase_en25 <= \$963 ;
+    phase_clear24 <= \$963 ;
   always @(posedge clk)
-    phase_clear25 <= \$964 ;
+    phase_cycles24 <= \$964 ;
   always @(posedge clk)
-    phase_cycles25 <= \$965 ;
+    phase_en25 <= \$965 ;
   always @(posedge clk)
-    phase_en26 <= \$966 ;
+    phase_clear25 <= \$966 ;
   always @(posedge clk)
-    phase_clear26 <= \$967 ;
+    phase_cycles25 <= \$967 ;
   always @(posedge clk)
-    phase_cycles26 <= \$968 ;
+    phase_en26 <= \$968 ;
   always @(posedge clk)
-    phase_en27 <= \$969 ;
+    phase_clear26 <= \$969 ;
   always @(posedge clk)
-    phase_clear27 <= \$970 ;
+    phase_cycles26 <= \$970 ;
   always @(posedge clk)
-    phase_cycles27 <= \$971 ;
+    phase_en27 <= \$971 ;
   always @(posedge clk)
-    phase_en28 <= \$972 ;
+    phase_clear27 <= \$972 ;
   always @(posedge clk)
-    phase_clear28 <= \$973 ;
+    phase_cycles27 <= \$973 ;
   always @(posedge clk)
-    phase_cycles28 <= \$974 ;
+    phase_en28 <= \$974 ;
   always @(posedge clk)
-    phase_en29 <= \$975 ;
+    phase_clear28 <= \$975 ;
   always @(posedge clk)
-    phase_clear29 <= \$976 ;
+    phase_cycles28 <= \$976 ;
   always @(posedge clk)
-    phase_cycles29 <= \$977 ;
+    phase_en29 <= \$977 ;
   always @(posedge clk)
-    phase_en30 <= \$978 ;
+    phase_clear29 <= \$978 ;
   always @(posedge clk)
-    phase_clear30 <= \$979 ;
+    phase_cycles29 <= \$979 ;
   always @(posedge clk)
-    phase_cycles30 <= \$980 ;
+    phase_en30 <= \$980 ;
   always @(posedge clk)
-    phase_en31 <= \$981 ;
+    phase_clear30 <= \$981 ;
   always @(posedge clk)
-    phase_clear31 <= \$982 ;
+    phase_cycles30 <= \$982 ;
   always @(posedge clk)
-    phase_cycles31 <= \$983 ;
+    phase_en31 <= \$983 ;
   always @(posedge clk)
-    since_last <= \$984 ;
+    phase_clear31 <= \$984 ;
   always @(posedge clk)
-    since_ok <= \$985 ;
+    phase_cycles31 <= \$985 ;
   always @(posedge clk)
-    s1_valid <= \$986 ;
+    since_last <= \$986 ;
   always @(posedge clk)
-    s1_first <= \$987 ;
+    since_ok <= \$987 ;
   always @(posedge clk)
-    s1_last <= \$988 ;
+    s1_valid <= \$988 ;
   always @(posedge clk)
-    s2_valid <= \$989 ;
+    s1_first <= \$989 ;
   always @(posedge clk)
-    s3_valid <= \$990 ;
+    s1_last <= \$990 ;
   always @(posedge clk)
-    s4_valid <= \$991 ;
+    s2_valid <= \$991 ;
   always @(posedge clk)
-    \i__valid$205  <= \$992 ;
+    s3_valid <= \$992 ;
   always @(posedge clk)
-    s2_first <= \$993 ;
+    s4_valid <= \$993 ;
   always @(posedge clk)
-    s3_first <= \$994 ;
+    s5_valid <= \$994 ;
   always @(posedge clk)
-    s4_first <= \$995 ;
+    \i__valid$205  <= \$995 ;
   always @(posedge clk)
-    s5_first <= \$996 ;
+    s2_first <= \$996 ;
   always @(posedge clk)
-    s2_last <= \$997 ;
+    s3_first <= \$997 ;
   always @(posedge clk)
-    s3_last <= \$998 ;
+    s4_first <= \$998 ;
   always @(posedge clk)
-    s4_last <= \$999 ;
+    s5_first <= \$999 ;
   always @(posedge clk)
-    s5_last <= \$1000 ;
+    s6_first <= \$1000 ;
   always @(posedge clk)
-    mac_steps <= \$1001 ;
+    s2_last <= \$1001 ;
   always @(posedge clk)
-    tile_end <= \$1002 ;
+    s3_last <= \$1002 ;
   always @(posedge clk)
-    e_r1 <= \$1003 ;
+    s4_last <= \$1003 ;
   always @(posedge clk)
-    e_acc1 <= \$1004 ;
+    s5_last <= \$1004 ;
   always @(posedge clk)
-    e_r2 <= \$1005 ;
+    s6_last <= \$1005 ;
   always @(posedge clk)
-    e_acc2 <= \$1006 ;
+    mac_steps <= \$1006 ;
   always @(posedge clk)
-    e_r3 <= \$1007 ;
+    tile_end <= \$1007 ;
   always @(posedge clk)
-    e_acc3 <= \$1008 ;
+    e_r1 <= \$1008 ;
   always @(posedge clk)
-    e_r4 <= \$1009 ;
+    e_acc1 <= \$1009 ;
   always @(posedge clk)
-    e_acc4 <= \$1010 ;
+    e_r2 <= \$1010 ;
   always @(posedge clk)
-    e_r5 <= \$1011 ;
+    e_acc2 <= \$1011 ;
   always @(posedge clk)
-    e_acc5_scaler <= \$1012 ;
+    e_r3 <= \$1012 ;
   always @(posedge clk)
-    e_acc5_relub <= \$1013 ;
+    e_acc3 <= \$1013 ;
   always @(posedge clk)
-    e_acc5_sgd <= \$1014 ;
+    e_r4 <= \$1014 ;
   always @(posedge clk)
-    sb1 <= \$1015 ;
+    e_acc4 <= \$1015 ;
   always @(posedge clk)
-    sb2 <= \$1016 ;
+    e_r5 <= \$1016 ;
   always @(posedge clk)
-    sb3 <= \$1017 ;
+    e_acc5 <= \$1017 ;
   always @(posedge clk)
-    sb4 <= \$1018 ;
+    e_r6 <= \$1018 ;
   always @(posedge clk)
-    sb5 <= \$1019 ;
+    e_acc6_scaler <= \$1019 ;
   always @(posedge clk)
-    sb6 <= \$1020 ;
+    e_acc6_relub <= \$1020 ;
   always @(posedge clk)
-    sb7 <= \$1021 ;
+    e_acc6_sgd <= \$1021 ;
   always @(posedge clk)
-    sb8 <= \$1022 ;
+    sb1 <= \$1022 ;
   always @(posedge clk)
-    sb9 <= \$1023 ;
+    sb2 <= \$1023 ;
   always @(posedge clk)
-    sb10 <= \$1024 ;
+    sb3 <= \$1024 ;
   always @(posedge clk)
-    sb11 <= \$1025 ;
+    sb4 <= \$1025 ;
   always @(posedge clk)
-    sb12 <= \$1026 ;
+    sb5 <= \$1026 ;
   always @(posedge clk)
-    y1 <= \$1027 ;
+    sb6 <= \$1027 ;
   always @(posedge clk)
-    y2 <= \$1028 ;
+    sb7 <= \$1028 ;
   always @(posedge clk)
-    y3 <= \$1029 ;
+    sb8 <= \$1029 ;
   always @(posedge clk)
-    y4 <= \$1030 ;
+    sb9 <= \$1030 ;
   always @(posedge clk)
-    y5 <= \$1031 ;
+    sb10 <= \$1031 ;
   always @(posedge clk)
-    y6 <= \$1032 ;
+    sb11 <= \$1032 ;
   always @(posedge clk)
-    y7 <= \$1033 ;
+    sb12 <= \$1033 ;
   always @(posedge clk)
-    y8 <= \$1034 ;
+    y1 <= \$1034 ;
   always @(posedge clk)
-    cfg_sc_mult_hop0 <= \$1035 ;
+    y2 <= \$1035 ;
   always @(posedge clk)
-    cfg_sc_shift_hop0 <= \$1036 ;
+    y3 <= \$1036 ;
   always @(posedge clk)
-    cfg_lr_mult_hop0 <= \$1037 ;
+    y4 <= \$1037 ;
   always @(posedge clk)
-    cfg_lr_shift_hop0 <= \$1038 ;
+    y5 <= \$1038 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0 <= \$1039 ;
+    y6 <= \$1039 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0 <= \$1040 ;
+    y7 <= \$1040 ;
   always @(posedge clk)
-    cfg_dc_en_hop0 <= \$1041 ;
+    y8 <= \$1041 ;
   always @(posedge clk)
-    multiplier <= \$1042 ;
+    cfg_sc_mult_hop0 <= \$1042 ;
   always @(posedge clk)
-    shift <= \$1043 ;
+    cfg_sc_shift_hop0 <= \$1043 ;
   always @(posedge clk)
-    lr_multiplier <= \$1044 ;
+    cfg_lr_mult_hop0 <= \$1044 ;
   always @(posedge clk)
-    lr_shift <= \$1045 ;
+    cfg_lr_shift_hop0 <= \$1045 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$1046 ;
+    cfg_dc_mult_hop0 <= \$1046 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$1047 ;
+    cfg_dc_shift_hop0 <= \$1047 ;
   always @(posedge clk)
-    decay_enable <= \$1048 ;
+    cfg_dc_en_hop0 <= \$1048 ;
   always @(posedge clk)
-    cfg_sc_mult_hop1 <= \$1049 ;
+    multiplier <= \$1049 ;
   always @(posedge clk)
-    cfg_sc_shift_hop1 <= \$1050 ;
+    shift <= \$1050 ;
   always @(posedge clk)
-    cfg_lr_mult_hop1 <= \$1051 ;
+    lr_multiplier <= \$1051 ;
   always @(posedge clk)
-    cfg_lr_shift_hop1 <= \$1052 ;
+    lr_shift <= \$1052 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1 <= \$1053 ;
+    cfg_dc_mult_lane0 <= \$1053 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1 <= \$1054 ;
+    cfg_dc_shift_lane0 <= \$1054 ;
   always @(posedge clk)
-    cfg_dc_en_hop1 <= \$1055 ;
+    decay_enable <= \$1055 ;
   always @(posedge clk)
-    \multiplier$243  <= \$1056 ;
+    cfg_sc_mult_hop1 <= \$1056 ;
   always @(posedge clk)
-    \shift$245  <= \$1057 ;
+    cfg_sc_shift_hop1 <= \$1057 ;
   always @(posedge clk)
-    \lr_multiplier$251  <= \$1058 ;
+    cfg_lr_mult_hop1 <= \$1058 ;
   always @(posedge clk)
-    \lr_shift$253  <= \$1059 ;
+    cfg_lr_shift_hop1 <= \$1059 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$1060 ;
+    cfg_dc_mult_hop1 <= \$1060 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$1061 ;
+    cfg_dc_shift_hop1 <= \$1061 ;
   always @(posedge clk)
-    \decay_enable$259  <= \$1062 ;
+    cfg_dc_en_hop1 <= \$1062 ;
   always @(posedge clk)
-    cfg_sc_mult_hop2 <= \$1063 ;
+    \multiplier$243  <= \$1063 ;
   always @(posedge clk)
-    cfg_sc_shift_hop2 <= \$1064 ;
+    \shift$245  <= \$1064 ;
   always @(posedge clk)
-    cfg_lr_mult_hop2 <= \$1065 ;
+    \lr_multiplier$251  <= \$1065 ;
   always @(posedge clk)
-    cfg_lr_shift_hop2 <= \$1066 ;
+    \lr_shift$253  <= \$1066 ;
   always @(posedge clk)
-    cfg_dc_mult_hop2 <= \$1067 ;
+    cfg_dc_mult_lane1 <= \$1067 ;
   always @(posedge clk)
-    cfg_dc_shift_hop2 <= \$1068 ;
+    cfg_dc_shift_lane1 <= \$1068 ;
   always @(posedge clk)
-    cfg_dc_en_hop2 <= \$1069 ;
+    \decay_enable$259  <= \$1069 ;
   always @(posedge clk)
-    \multiplier$264  <= \$1070 ;
+    cfg_sc_mult_hop2 <= \$1070 ;
   always @(posedge clk)
-    \shift$266  <= \$1071 ;
+    cfg_sc_shift_hop2 <= \$1071 ;
   always @(posedge clk)
-    \lr_multiplier$272  <= \$1072 ;
+    cfg_lr_mult_hop2 <= \$1072 ;
   always @(posedge clk)
-    \lr_shift$274  <= \$1073 ;
+    cfg_lr_shift_hop2 <= \$1073 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$1074 ;
+    cfg_dc_mult_hop2 <= \$1074 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$1075 ;
+    cfg_dc_shift_hop2 <= \$1075 ;
   always @(posedge clk)
-    \decay_enable$280  <= \$1076 ;
+    cfg_dc_en_hop2 <= \$1076 ;
   always @(posedge clk)
-    cfg_sc_mult_hop3 <= \$1077 ;
+    \multiplier$264  <= \$1077 ;
   always @(posedge clk)
-    cfg_sc_shift_hop3 <= \$1078 ;
+    \shift$266  <= \$1078 ;
   always @(posedge clk)
-    cfg_lr_mult_hop3 <= \$1079 ;
+    \lr_multiplier$272  <= \$1079 ;
   always @(posedge clk)
-    cfg_lr_shift_hop3 <= \$1080 ;
+    \lr_shift$274  <= \$1080 ;
   always @(posedge clk)
-    cfg_dc_mult_hop3 <= \$1081 ;
+    cfg_dc_mult_lane2 <= \$1081 ;
   always @(posedge clk)
-    cfg_dc_shift_hop3 <= \$1082 ;
+    cfg_dc_shift_lane2 <= \$1082 ;
   always @(posedge clk)
-    cfg_dc_en_hop3 <= \$1083 ;
+    \decay_enable$280  <= \$1083 ;
   always @(posedge clk)
-    \multiplier$285  <= \$1084 ;
+    cfg_sc_mult_hop3 <= \$1084 ;
   always @(posedge clk)
-    \shift$287  <= \$1085 ;
+    cfg_sc_shift_hop3 <= \$1085 ;
   always @(posedge clk)
-    \lr_multiplier$293  <= \$1086 ;
+    cfg_lr_mult_hop3 <= \$1086 ;
   always @(posedge clk)
-    \lr_shift$295  <= \$1087 ;
+    cfg_lr_shift_hop3 <= \$1087 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$1088 ;
+    cfg_dc_mult_hop3 <= \$1088 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$1089 ;
+    cfg_dc_shift_hop3 <= \$1089 ;
   always @(posedge clk)
-    \decay_enable$301  <= \$1090 ;
+    cfg_dc_en_hop3 <= \$1090 ;
   always @(posedge clk)
-    cfg_sc_mult_hop4 <= \$1091 ;
+    \multiplier$285  <= \$1091 ;
   always @(posedge clk)
-    cfg_sc_shift_hop4 <= \$1092 ;
+    \shift$287  <= \$1092 ;
   always @(posedge clk)
-    cfg_lr_mult_hop4 <= \$1093 ;
+    \lr_multiplier$293  <= \$1093 ;
   always @(posedge clk)
-    cfg_lr_shift_hop4 <= \$1094 ;
+    \lr_shift$295  <= \$1094 ;
   always @(posedge clk)
-    cfg_dc_mult_hop4 <= \$1095 ;
+    cfg_dc_mult_lane3 <= \$1095 ;
   always @(posedge clk)
-    cfg_dc_shift_hop4 <= \$1096 ;
+    cfg_dc_shift_lane3 <= \$1096 ;
   always @(posedge clk)
-    cfg_dc_en_hop4 <= \$1097 ;
+    \decay_enable$301  <= \$1097 ;
   always @(posedge clk)
-    \multiplier$306  <= \$1098 ;
+    cfg_sc_mult_hop4 <= \$1098 ;
   always @(posedge clk)
-    \shift$308  <= \$1099 ;
+    cfg_sc_shift_hop4 <= \$1099 ;
   always @(posedge clk)
-    \lr_multiplier$314  <= \$1100 ;
+    cfg_lr_mult_hop4 <= \$1100 ;
   always @(posedge clk)
-    \lr_shift$316  <= \$1101 ;
+    cfg_lr_shift_hop4 <= \$1101 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$1102 ;
+    cfg_dc_mult_hop4 <= \$1102 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$1103 ;
+    cfg_dc_shift_hop4 <= \$1103 ;
   always @(posedge clk)
-    \decay_enable$322  <= \$1104 ;
+    cfg_dc_en_hop4 <= \$1104 ;
   always @(posedge clk)
-    cfg_sc_mult_hop5 <= \$1105 ;
+    \multiplier$306  <= \$1105 ;
   always @(posedge clk)
-    cfg_sc_shift_hop5 <= \$1106 ;
+    \shift$308  <= \$1106 ;
   always @(posedge clk)
-    cfg_lr_mult_hop5 <= \$1107 ;
+    \lr_multiplier$314  <= \$1107 ;
   always @(posedge clk)
-    cfg_lr_shift_hop5 <= \$1108 ;
+    \lr_shift$316  <= \$1108 ;
   always @(posedge clk)
-    cfg_dc_mult_hop5 <= \$1109 ;
+    cfg_dc_mult_lane4 <= \$1109 ;
   always @(posedge clk)
-    cfg_dc_shift_hop5 <= \$1110 ;
+    cfg_dc_shift_lane4 <= \$1110 ;
   always @(posedge clk)
-    cfg_dc_en_hop5 <= \$1111 ;
+    \decay_enable$322  <= \$1111 ;
   always @(posedge clk)
-    \multiplier$327  <= \$1112 ;
+    cfg_sc_mult_hop5 <= \$1112 ;
   always @(posedge clk)
-    \shift$329  <= \$1113 ;
+    cfg_sc_shift_hop5 <= \$1113 ;
   always @(posedge clk)
-    \lr_multiplier$335  <= \$1114 ;
+    cfg_lr_mult_hop5 <= \$1114 ;
   always @(posedge clk)
-    \lr_shift$337  <= \$1115 ;
+    cfg_lr_shift_hop5 <= \$1115 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$1116 ;
+    cfg_dc_mult_hop5 <= \$1116 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$1117 ;
+    cfg_dc_shift_hop5 <= \$1117 ;
   always @(posedge clk)
-    \decay_enable$343  <= \$1118 ;
+    cfg_dc_en_hop5 <= \$1118 ;
   always @(posedge clk)
-    cfg_sc_mult_hop6 <= \$1119 ;
+    \multiplier$327  <= \$1119 ;
   always @(posedge clk)
-    cfg_sc_shift_hop6 <= \$1120 ;
+    \shift$329  <= \$1120 ;
   always @(posedge clk)
-    cfg_lr_mult_hop6 <= \$1121 ;
+    \lr_multiplier$335  <= \$1121 ;
   always @(posedge clk)
-    cfg_lr_shift_hop6 <= \$1122 ;
+    \lr_shift$337  <= \$1122 ;
   always @(posedge clk)
-    cfg_dc_mult_hop6 <= \$1123 ;
+    cfg_dc_mult_lane5 <= \$1123 ;
   always @(posedge clk)
-    cfg_dc_shift_hop6 <= \$1124 ;
+    cfg_dc_shift_lane5 <= \$1124 ;
   always @(posedge clk)
-    cfg_dc_en_hop6 <= \$1125 ;
+    \decay_enable$343  <= \$1125 ;
   always @(posedge clk)
-    \multiplier$348  <= \$1126 ;
+    cfg_sc_mult_hop6 <= \$1126 ;
   always @(posedge clk)
-    \shift$350  <= \$1127 ;
+    cfg_sc_shift_hop6 <= \$1127 ;
   always @(posedge clk)
-    \lr_multiplier$356  <= \$1128 ;
+    cfg_lr_mult_hop6 <= \$1128 ;
   always @(posedge clk)
-    \lr_shift$358  <= \$1129 ;
+    cfg_lr_shift_hop6 <= \$1129 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$1130 ;
+    cfg_dc_mult_hop6 <= \$1130 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$1131 ;
+    cfg_dc_shift_hop6 <= \$1131 ;
   always @(posedge clk)
-    \decay_enable$364  <= \$1132 ;
+    cfg_dc_en_hop6 <= \$1132 ;
   always @(posedge clk)
-    cfg_sc_mult_hop7 <= \$1133 ;
+    \multiplier$348  <= \$1133 ;
   always @(posedge clk)
-    cfg_sc_shift_hop7 <= \$1134 ;
+    \shift$350  <= \$1134 ;
   always @(posedge clk)
-    cfg_lr_mult_hop7 <= \$1135 ;
+    \lr_multiplier$356  <= \$1135 ;
   always @(posedge clk)
-    cfg_lr_shift_hop7 <= \$1136 ;
+    \lr_shift$358  <= \$1136 ;
   always @(posedge clk)
-    cfg_dc_mult_hop7 <= \$1137 ;
+    cfg_dc_mult_lane6 <= \$1137 ;
   always @(posedge clk)
-    cfg_dc_shift_hop7 <= \$1138 ;
+    cfg_dc_shift_lane6 <= \$1138 ;
   always @(posedge clk)
-    cfg_dc_en_hop7 <= \$1139 ;
+    \decay_enable$364  <= \$1139 ;
   always @(posedge clk)
-    \multiplier$369  <= \$1140 ;
+    cfg_sc_mult_hop7 <= \$1140 ;
   always @(posedge clk)
-    \shift$371  <= \$1141 ;
+    cfg_sc_shift_hop7 <= \$1141 ;
   always @(posedge clk)
-    \lr_multiplier$377  <= \$1142 ;
+    cfg_lr_mult_hop7 <= \$1142 ;
   always @(posedge clk)
-    \lr_shift$379  <= \$1143 ;
+    cfg_lr_shift_hop7 <= \$1143 ;
   always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$1144 ;
+    cfg_dc_mult_hop7 <= \$1144 ;
   always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$1145 ;
+    cfg_dc_shift_hop7 <= \$1145 ;
   always @(posedge clk)
-    \decay_enable$385  <= \$1146 ;
+    cfg_dc_en_hop7 <= \$1146 ;
   always @(posedge clk)
-    best_v7 <= \$1147 ;
+    \multiplier$369  <= \$1147 ;
   always @(posedge clk)
-    best_i7 <= \$1148 ;
+    \shift$371  <= \$1148 ;
   always @(posedge clk)
-    best_v0 <= \$1149 ;
+    \lr_multiplier$377  <= \$1149 ;
   always @(posedge clk)
-    best_v1 <= \$1150 ;
+    \lr_shift$379  <= \$1150 ;
   always @(posedge clk)
-    best_v2 <= \$1151 ;
+    cfg_dc_mult_lane7 <= \$1151 ;
   always @(posedge clk)
-    best_v3 <= \$1152 ;
+    cfg_dc_shift_lane7 <= \$1152 ;
   always @(posedge clk)
-    best_v4 <= \$1153 ;
+    \decay_enable$385  <= \$1153 ;
   always @(posedge clk)
-    best_v5 <= \$1154 ;
+    best_v7 <= \$1154 ;
   always @(posedge clk)
-    best_v6 <= \$1155 ;
+    best_i7 <= \$1155 ;
   always @(posedge clk)
-    best_i0 <= \$1156 ;
+    best_v0 <= \$1156 ;
   always @(posedge clk)
-    best_i1 <= \$1157 ;
+    best_v1 <= \$1157 ;
   always @(posedge clk)
-    best_i2 <= \$1158 ;
+    best_v2 <= \$1158 ;
   always @(posedge clk)
-    best_i3 <= \$1159 ;
+    best_v3 <= \$1159 ;
   always @(posedge clk)
-    best_i4 <= \$1160 ;
+    best_v4 <= \$1160 ;
   always @(posedge clk)
-    best_i5 <= \$1161 ;
+    best_v5 <= \$1161 ;
   always @(posedge clk)
-    best_i6 <= \$1162 ;
+    best_v6 <= \$1162 ;
   always @(posedge clk)
-    trace1_valid <= \$1163 ;
+    best_i0 <= \$1163 ;
   always @(posedge clk)
-    trace1_tag <= \$1164 ;
+    best_i1 <= \$1164 ;
   always @(posedge clk)
-    trace1_index <= \$1165 ;
+    best_i2 <= \$1165 ;
   always @(posedge clk)
-    trace1_data <= \$1166 ;
+    best_i3 <= \$1166 ;
   always @(posedge clk)
-    trace_valid <= \$1167 ;
+    best_i4 <= \$1167 ;
   always @(posedge clk)
-    trace_tag <= \$1168 ;
+    best_i5 <= \$1168 ;
   always @(posedge clk)
-    trace_index <= \$1169 ;
+    best_i6 <= \$1169 ;
   always @(posedge clk)
-    trace_data <= \$1170 ;
+    trace1_valid <= \$1170 ;
   always @(posedge clk)
-    flags <= \$1171 ;
+    trace1_tag <= \$1171 ;
+  always @(posedge clk)
+    trace1_index <= \$1172 ;
+  always @(posedge clk)
+    trace1_data <= \$1173 ;
+  always @(posedge clk)
+    trace_valid <= \$1174 ;
+  always @(posedge clk)
+    trace_tag <= \$1175 ;
+  always @(posedge clk)
+    trace_index <= \$1176 ;
+  always @(posedge clk)
+    trace_data <= \$1177 ;
+  always @(posedge clk)
+    flags <= \$1178 ;
   \nitro_engine.err  err (
     .clk(clk),
     .i__payload(\i__payload$389 ),
@@ -4375,10 +4413,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clear(clear),
     .clk(clk),
     .i__payload(\i__payload$207 ),
-    .i__ready(\i__ready$750 ),
+    .i__ready(\i__ready$756 ),
     .i__valid(\i__valid$205 ),
     .o__payload(\o__payload$159 ),
-    .o__valid(\o__valid$526 ),
+    .o__valid(\o__valid$527 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
@@ -4419,7 +4457,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$623 ),
+    .out(\r_data$626 ),
     .r_addr(\r_addr$174 ),
     .rst(rst),
     .w_addr(\w_addr$148 ),
@@ -4428,7 +4466,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$586 ),
+    .out(\r_data$589 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(w_addr),
@@ -4464,7 +4502,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$608 ),
+    .out(\r_data$611 ),
     .r_addr(\r_addr$171 ),
     .rst(rst),
     .w_addr(\w_addr$139 ),
@@ -4594,7 +4632,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.rfifo  rfifo (
     .clk(clk),
     .\port$10$0 (\$5 ),
-    .\port$5138$0 (hread_data),
+    .\port$5232$0 (hread_data),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
@@ -4604,7 +4642,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[31:0]),
+    .i__payload(e_acc6_scaler[31:0]),
     .i__valid(\i__valid$212 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
@@ -4615,7 +4653,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[63:32]),
+    .i__payload(e_acc6_scaler[63:32]),
     .i__valid(\i__valid$241 ),
     .multiplier(\multiplier$243 ),
     .o__payload(\i__payload$29 ),
@@ -4626,7 +4664,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[95:64]),
+    .i__payload(e_acc6_scaler[95:64]),
     .i__valid(\i__valid$262 ),
     .multiplier(\multiplier$264 ),
     .o__payload(\i__payload$38 ),
@@ -4637,7 +4675,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[127:96]),
+    .i__payload(e_acc6_scaler[127:96]),
     .i__valid(\i__valid$283 ),
     .multiplier(\multiplier$285 ),
     .o__payload(\i__payload$47 ),
@@ -4648,7 +4686,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[159:128]),
+    .i__payload(e_acc6_scaler[159:128]),
     .i__valid(\i__valid$304 ),
     .multiplier(\multiplier$306 ),
     .o__payload(\i__payload$56 ),
@@ -4659,7 +4697,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[191:160]),
+    .i__payload(e_acc6_scaler[191:160]),
     .i__valid(\i__valid$325 ),
     .multiplier(\multiplier$327 ),
     .o__payload(\i__payload$65 ),
@@ -4670,7 +4708,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[223:192]),
+    .i__payload(e_acc6_scaler[223:192]),
     .i__valid(\i__valid$346 ),
     .multiplier(\multiplier$348 ),
     .o__payload(\i__payload$74 ),
@@ -4681,7 +4719,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
-    .i__payload(e_acc5_scaler[255:224]),
+    .i__payload(e_acc6_scaler[255:224]),
     .i__valid(\i__valid$367 ),
     .multiplier(\multiplier$369 ),
     .o__payload(\i__payload$83 ),
@@ -4716,9 +4754,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$251 ),
     .lr_shift(\lr_shift$253 ),
     .o__payload(\o__payload$422 ),
-    .overflow(\overflow$838 ),
+    .overflow(\overflow$845 ),
     .rst(rst),
-    .wrapped(\wrapped$846 )
+    .wrapped(\wrapped$853 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
@@ -4731,9 +4769,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$272 ),
     .lr_shift(\lr_shift$274 ),
     .o__payload(\o__payload$423 ),
-    .overflow(\overflow$839 ),
+    .overflow(\overflow$846 ),
     .rst(rst),
-    .wrapped(\wrapped$847 )
+    .wrapped(\wrapped$854 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
@@ -4746,9 +4784,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$293 ),
     .lr_shift(\lr_shift$295 ),
     .o__payload(\o__payload$424 ),
-    .overflow(\overflow$840 ),
+    .overflow(\overflow$847 ),
     .rst(rst),
-    .wrapped(\wrapped$848 )
+    .wrapped(\wrapped$855 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
@@ -4761,9 +4799,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$314 ),
     .lr_shift(\lr_shift$316 ),
     .o__payload(\o__payload$425 ),
-    .overflow(\overflow$841 ),
+    .overflow(\overflow$848 ),
     .rst(rst),
-    .wrapped(\wrapped$849 )
+    .wrapped(\wrapped$856 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
@@ -4776,9 +4814,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$335 ),
     .lr_shift(\lr_shift$337 ),
     .o__payload(\o__payload$426 ),
-    .overflow(\overflow$842 ),
+    .overflow(\overflow$849 ),
     .rst(rst),
-    .wrapped(\wrapped$850 )
+    .wrapped(\wrapped$857 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
@@ -4791,9 +4829,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$356 ),
     .lr_shift(\lr_shift$358 ),
     .o__payload(\o__payload$427 ),
-    .overflow(\overflow$843 ),
+    .overflow(\overflow$850 ),
     .rst(rst),
-    .wrapped(\wrapped$851 )
+    .wrapped(\wrapped$858 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
@@ -4806,9 +4844,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$377 ),
     .lr_shift(\lr_shift$379 ),
     .o__payload(\o__payload$428 ),
-    .overflow(\overflow$844 ),
+    .overflow(\overflow$851 ),
     .rst(rst),
-    .wrapped(\wrapped$852 )
+    .wrapped(\wrapped$859 )
   );
   \nitro_engine.xp_act  xp_act (
     .busy(\busy$513 ),
@@ -4828,14 +4866,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .col_addr(\col_addr$500 ),
     .col_data(\col_data$433 ),
     .col_valid(\col_valid$499 ),
-    .\port$10222$0 (\o__payload$426 ),
-    .\port$10531$0 (\o__payload$427 ),
-    .\port$10840$0 (\o__payload$428 ),
-    .\port$8677$0 (\o__payload$421 ),
-    .\port$8986$0 (\o__payload$422 ),
-    .\port$9295$0 (\o__payload$423 ),
-    .\port$9604$0 (\o__payload$424 ),
-    .\port$9913$0 (\o__payload$425 ),
+    .\port$10213$0 (\o__payload$425 ),
+    .\port$10522$0 (\o__payload$426 ),
+    .\port$10831$0 (\o__payload$427 ),
+    .\port$11140$0 (\o__payload$428 ),
+    .\port$8977$0 (\o__payload$421 ),
+    .\port$9286$0 (\o__payload$422 ),
+    .\port$9595$0 (\o__payload$423 ),
+    .\port$9904$0 (\o__payload$424 ),
     .\row_base$9 (\row_base$496 ),
     .\row_index$5 (\row_index$495 ),
     .\row_valid$3 (\row_valid$486 ),
@@ -6103,231 +6141,238 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$394 ;
+    \$724  = csr_q2;
     if (rst) begin
-      \$724  = 1'h0;
+      \$724  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$396 ;
+    \$725  = \$394 ;
     if (rst) begin
-      \$726  = 1'h0;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$398 ;
+    \$727  = \$396 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$400 ;
+    \$728  = \$398 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$402 ;
+    \$729  = \$400 ;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \$404 ;
+    \$730  = \$402 ;
     if (rst) begin
-      \$731  = 1'h0;
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \$406 ;
+    \$732  = \$404 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \$408 ;
+    \$733  = \$406 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \$410 ;
+    \$734  = \$408 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \$412 ;
+    \$735  = \$410 ;
     if (rst) begin
-      \$736  = 1'h0;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \$414 ;
+    \$737  = \$412 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \$416 ;
+    \$738  = \$414 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = \$418 ;
+    \$739  = \$416 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = \$420 ;
+    \$740  = \$418 ;
     if (rst) begin
-      \$741  = 1'h0;
+      \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \$422 ;
+    \$742  = \$420 ;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \$424 ;
+    \$743  = \$422 ;
     if (rst) begin
-      \$744  = 1'h0;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \$426 ;
+    \$745  = \$424 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \$428 ;
+    \$746  = \$426 ;
     if (rst) begin
-      \$747  = 1'h0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = \$430 ;
+    \$748  = \$428 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = \$432 ;
+    \$749  = \$430 ;
     if (rst) begin
-      \$750  = 1'h0;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \$434 ;
+    \$751  = \$432 ;
     if (rst) begin
-      \$752  = 1'h0;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \$436 ;
+    \$753  = \$434 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \$438 ;
+    \$754  = \$436 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = \$440 ;
+    \$755  = \$438 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \$442 ;
+    \$756  = \$440 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = \$444 ;
+    \$757  = \$442 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \$446 ;
+    \$758  = \$444 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = \$448 ;
+    \$759  = \$446 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = \$450 ;
+    \$760  = \$448 ;
     if (rst) begin
-      \$761  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \$452 ;
+    \$762  = \$450 ;
     if (rst) begin
-      \$763  = 1'h0;
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = \$454 ;
+    \$764  = \$452 ;
     if (rst) begin
-      \$765  = 1'h0;
+      \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \$465 ;
+    \$766  = \$454 ;
     if (rst) begin
-      \$766  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = 1'h0;
+    \$767  = \$465 ;
+    if (rst) begin
+      \$767  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = 1'h0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6340,33 +6385,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h3:
                 /* empty */;
             4'h4:
-                \$767  = 1'h1;
+                \$768  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$767  = 1'h0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = hdr_op;
+    \$769  = hdr_op;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$768  = s_axis_tdata[3:0];
-          end
-    endcase
-    if (rst) begin
-      \$768  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = hdr_mem;
-    casez (ctl_state)
-      4'h0:
-          if (s_axis_tvalid) begin
-            \$769  = s_axis_tdata[7:4];
+            \$769  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
@@ -6375,44 +6407,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = haddr;
+    \$770  = hdr_mem;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$770  = s_axis_tdata[31:8];
-          end
-      4'h1:
-          /* empty */;
-      4'h2:
-          if (s_axis_tvalid) begin
-            \$770  = \$472 [23:0];
-          end
-      4'h3:
-          if (take) begin
-            \$770  = \$475 [23:0];
+            \$770  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$770  = 24'h000000;
+      \$770  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = hcount;
+    \$771  = haddr;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$771  = s_axis_tdata[55:32];
+            \$771  = s_axis_tdata[31:8];
           end
       4'h1:
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$771  = \$473 [23:0];
+            \$771  = \$472 [23:0];
           end
       4'h3:
           if (take) begin
-            \$771  = \$476 [23:0];
+            \$771  = \$475 [23:0];
           end
     endcase
     if (rst) begin
@@ -6421,42 +6443,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = hdr_mode;
+    \$772  = hcount;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$772  = s_axis_tdata[56];
-          end
-    endcase
-    if (rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = done;
-    casez (ctl_state)
-      4'h0:
-          if (s_axis_tvalid) begin
-            \$773  = 1'h0;
+            \$772  = s_axis_tdata[55:32];
           end
       4'h1:
           /* empty */;
       4'h2:
-          /* empty */;
+          if (s_axis_tvalid) begin
+            \$772  = \$473 [23:0];
+          end
       4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h8:
-          if (m_axis_tready) begin
-            \$773  = 1'h1;
+          if (take) begin
+            \$772  = \$476 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$772  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = hdr_mode;
+    casez (ctl_state)
+      4'h0:
+          if (s_axis_tvalid) begin
+            \$773  = s_axis_tdata[56];
           end
     endcase
     if (rst) begin
@@ -6465,91 +6479,98 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = ctl_state;
+    \$774  = done;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$774  = 4'h1;
+            \$774  = 1'h0;
+          end
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h8:
+          if (m_axis_tready) begin
+            \$774  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = ctl_state;
+    casez (ctl_state)
+      4'h0:
+          if (s_axis_tvalid) begin
+            \$775  = 4'h1;
           end
       4'h1:
         begin
-          \$774  = 4'h0;
+          \$775  = 4'h0;
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$774  = 4'h2;
+                  \$775  = 4'h2;
                 end
             4'h2:
                 if (\$467 ) begin
-                  \$774  = 4'h3;
+                  \$775  = 4'h3;
                 end
             4'h3:
-                \$774  = 4'h4;
+                \$775  = 4'h4;
           endcase
         end
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$774  = 4'h0;
+              \$775  = 4'h0;
             end
           end
       4'h3:
           if (\$479 ) begin
-            \$774  = 4'h0;
+            \$775  = 4'h0;
           end
       4'h4:
           if (\$484 ) begin
-            \$774  = 4'h5;
+            \$775  = 4'h5;
           end
       4'h5:
           (* full_case = 32'd1 *)
           if (\$485 ) begin
-            \$774  = 4'h6;
+            \$775  = 4'h6;
           end else begin
-            \$774  = 4'h7;
+            \$775  = 4'h7;
           end
       4'h7:
           if (drained) begin
-            \$774  = 4'h4;
+            \$775  = 4'h4;
           end
       4'h6:
-          \$774  = 4'h8;
+          \$775  = 4'h8;
       4'h8:
           if (m_axis_tready) begin
-            \$774  = 4'h0;
+            \$775  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$774  = 4'h0;
+      \$775  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = host_writing;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$775  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$775  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$775  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = host_writing_ag;
+    \$776  = host_writing;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6573,7 +6594,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = host_writing_rg;
+    \$777  = host_writing_ag;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6597,7 +6618,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = host_writing_e;
+    \$778  = host_writing_rg;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6621,7 +6642,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = host_writing_d;
+    \$779  = host_writing_e;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6645,7 +6666,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = host_writing_wf;
+    \$780  = host_writing_d;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6669,7 +6690,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = host_writing_pred;
+    \$781  = host_writing_wf;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6693,7 +6714,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = host_writing_af;
+    \$782  = host_writing_pred;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6717,7 +6738,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = host_writing_wt;
+    \$783  = host_writing_af;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6741,7 +6762,31 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = out_cnt;
+    \$784  = host_writing_wt;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (\$466 ) begin
+                  \$784  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (\$474 ) begin
+              \$784  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = out_cnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6750,44 +6795,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$784  = hcount;
+                \$785  = hcount;
           endcase
       4'h2:
           /* empty */;
       4'h3:
           if (w_en) begin
-            \$784  = \$477 [23:0];
+            \$785  = \$477 [23:0];
           end
     endcase
     if (rst) begin
-      \$784  = 24'h000000;
+      \$785  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = rv0;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$785  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$785  = take;
-    endcase
-    if (rst) begin
-      \$785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = rv1;
+    \$786  = rv0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6801,7 +6824,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          \$786  = rv0;
+          \$786  = take;
     endcase
     if (rst) begin
       \$786  = 1'h0;
@@ -6809,7 +6832,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = rv2;
+    \$787  = rv1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6823,7 +6846,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          \$787  = rv1;
+          \$787  = rv0;
     endcase
     if (rst) begin
       \$787  = 1'h0;
@@ -6831,7 +6854,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = rv3;
+    \$788  = rv2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6845,7 +6868,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          \$788  = rv2;
+          \$788  = rv1;
     endcase
     if (rst) begin
       \$788  = 1'h0;
@@ -6853,7 +6876,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = rv4;
+    \$789  = rv3;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6867,7 +6890,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          \$789  = rv3;
+          \$789  = rv2;
     endcase
     if (rst) begin
       \$789  = 1'h0;
@@ -6875,7 +6898,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = rv5;
+    \$790  = rv4;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6889,7 +6912,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          \$790  = rv4;
+          \$790  = rv3;
     endcase
     if (rst) begin
       \$790  = 1'h0;
@@ -6897,7 +6920,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = w_en;
+    \$791  = rv5;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6911,7 +6934,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          \$791  = rv5;
+          \$791  = rv4;
     endcase
     if (rst) begin
       \$791  = 1'h0;
@@ -6919,7 +6942,51 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = host_reading;
+    \$792  = rv6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$792  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$792  = rv5;
+    endcase
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = w_en;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$793  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$793  = rv6;
+    endcase
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = host_reading;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6929,23 +6996,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
                 /* empty */;
             4'h2:
                 if (\$467 ) begin
-                  \$792  = 1'h1;
+                  \$794  = 1'h1;
                 end
           endcase
       4'h2:
           /* empty */;
       4'h3:
           if (\$479 ) begin
-            \$792  = 1'h0;
+            \$794  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$792  = 1'h0;
+      \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = pc;
+    \$795  = pc;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6956,7 +7023,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$793  = haddr[5:0];
+                \$795  = haddr[5:0];
           endcase
       4'h2:
           /* empty */;
@@ -6968,16 +7035,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h7:
           if (drained) begin
-            \$793  = \$549 [5:0];
+            \$795  = \$549 [5:0];
           end
     endcase
     if (rst) begin
-      \$793  = 6'h00;
+      \$795  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = ibase;
+    \$796  = ibase;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6988,7 +7055,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$794  = \$471 [6:0];
+                \$796  = \$471 [6:0];
           endcase
       4'h2:
           /* empty */;
@@ -7000,16 +7067,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h7:
           if (drained) begin
-            \$794  = \$550 [6:0];
+            \$796  = \$550 [6:0];
           end
     endcase
     if (rst) begin
-      \$794  = 7'h00;
+      \$796  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = fcnt;
+    \$797  = fcnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7020,28 +7087,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$795  = 4'h0;
+                \$797  = 4'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
           /* empty */;
       4'h4:
-          \$795  = \$483 [3:0];
+          \$797  = \$483 [3:0];
       4'h5:
           /* empty */;
       4'h7:
           if (drained) begin
-            \$795  = 4'h0;
+            \$797  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$795  = 4'h0;
+      \$797  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = mode;
+    \$798  = mode;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7052,16 +7119,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$796  = hdr_mode;
+                \$798  = hdr_mode;
           endcase
     endcase
     if (rst) begin
-      \$796  = 1'h0;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = counting;
+    \$799  = counting;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7072,7 +7139,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$797  = 1'h1;
+                \$799  = 1'h1;
           endcase
       4'h2:
           /* empty */;
@@ -7082,16 +7149,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           if (\$485 ) begin
-            \$797  = 1'h0;
+            \$799  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$797  = 1'h0;
+      \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = counters_clear;
+    \$800  = counters_clear;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7102,57 +7169,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$798  = 1'h1;
+                \$800  = 1'h1;
           endcase
     endcase
     if (counters_clear) begin
-      \$798  = 1'h0;
+      \$800  = 1'h0;
     end
-    if (rst) begin
-      \$798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = ibits_load0;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          \$799  = \$480 ;
-    endcase
-    if (rst) begin
-      \$799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = ibits_load1;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          \$800  = \$481 ;
-    endcase
     if (rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = ibits_load2;
+    \$801  = ibits_load0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7163,7 +7192,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$801  = \$482 ;
+          \$801  = \$480 ;
     endcase
     if (rst) begin
       \$801  = 1'h0;
@@ -7171,7 +7200,45 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = step_count;
+    \$802  = ibits_load1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          \$802  = \$481 ;
+    endcase
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = ibits_load2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          \$803  = \$482 ;
+    endcase
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = step_count;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7186,20 +7253,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h5:
           if (\$485 ) begin
             if (\$486 ) begin
-              \$802  = \$487 [31:0];
+              \$804  = \$487 [31:0];
             end
           end
     endcase
     if (clear) begin
-      \$802  = 32'd0;
+      \$804  = 32'd0;
     end
     if (rst) begin
-      \$802  = 32'd0;
+      \$804  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = issuing;
+    \$805  = issuing;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7215,25 +7282,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$803  = 1'h1;
+            \$805  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$803  = 1'h0;
+            \$805  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$803  = 1'h0;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = mi;
+    \$806  = mi;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7249,7 +7316,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$804  = 10'h000;
+            \$806  = 10'h000;
           end
     endcase
     if (issue) begin
@@ -7258,18 +7325,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$804  = \$654 [9:0];
+            \$806  = \$654 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$804  = 10'h000;
+      \$806  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = ni;
+    \$807  = ni;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7285,26 +7352,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$805  = 10'h000;
+            \$807  = 10'h000;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$805  = 10'h000;
+          \$807  = 10'h000;
         end else begin
-          \$805  = \$658 [9:0];
+          \$807  = \$658 [9:0];
         end
       end
     end
     if (rst) begin
-      \$805  = 10'h000;
+      \$807  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = ki;
+    \$808  = ki;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7320,93 +7387,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$806  = 16'h0000;
+            \$808  = 16'h0000;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$806  = 16'h0000;
+        \$808  = 16'h0000;
       end else begin
-        \$806  = \$662 [15:0];
-      end
-    end
-    if (rst) begin
-      \$806  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = nrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$807  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$807  = \$656 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$807  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = naddr;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$808  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$808  = \$657 [15:0];
-          end
-        end else begin
-          \$808  = nrow;
-        end
-      end else begin
-        \$808  = \$664 [15:0];
+        \$808  = \$662 [15:0];
       end
     end
     if (rst) begin
@@ -7415,7 +7404,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = wcol;
+    \$809  = nrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7431,16 +7420,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$809  = ibits[102:87];
+            \$809  = ibits[70:55];
           end
     endcase
     if (issue) begin
       if (k_last) begin
-        (* full_case = 32'd1 *)
         if (n_last) begin
-          \$809  = ibits[102:87];
-        end else begin
-          \$809  = \$660 [15:0];
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$809  = \$656 [15:0];
+          end
         end
       end
     end
@@ -7450,7 +7440,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = waddr;
+    \$810  = naddr;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7466,7 +7456,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$810  = ibits[102:87];
+            \$810  = ibits[70:55];
           end
     endcase
     if (issue) begin
@@ -7474,12 +7464,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$810  = ibits[102:87];
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$810  = \$657 [15:0];
+          end
         end else begin
-          \$810  = \$661 [15:0];
+          \$810  = nrow;
         end
       end else begin
-        \$810  = \$665 [15:0];
+        \$810  = \$664 [15:0];
       end
     end
     if (rst) begin
@@ -7488,7 +7482,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = klen_m1;
+    \$811  = wcol;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7504,16 +7498,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$811  = \$488 [15:0];
+            \$811  = ibits[102:87];
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$811  = ibits[102:87];
+        end else begin
+          \$811  = \$660 [15:0];
+        end
+      end
+    end
     if (rst) begin
       \$811  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = klen_m2;
+    \$812  = waddr;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7529,16 +7533,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$812  = \$489 [15:0];
+            \$812  = ibits[102:87];
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$812  = ibits[102:87];
+        end else begin
+          \$812  = \$661 [15:0];
+        end
+      end else begin
+        \$812  = \$665 [15:0];
+      end
+    end
     if (rst) begin
       \$812  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = mt_m2;
+    \$813  = klen_m1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7554,16 +7571,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$813  = \$490 [9:0];
+            \$813  = \$488 [15:0];
           end
     endcase
     if (rst) begin
-      \$813  = 10'h000;
+      \$813  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = nt_m1;
+    \$814  = klen_m2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7579,16 +7596,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$814  = \$491 [9:0];
+            \$814  = \$489 [15:0];
           end
     endcase
     if (rst) begin
-      \$814  = 10'h000;
+      \$814  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = nt_m2;
+    \$815  = mt_m2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7604,7 +7621,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$815  = \$492 [9:0];
+            \$815  = \$490 [9:0];
           end
     endcase
     if (rst) begin
@@ -7613,7 +7630,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = k_first;
+    \$816  = nt_m1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7629,83 +7646,65 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$816  = 1'h1;
+            \$816  = \$491 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$816  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = nt_m2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$817  = \$492 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$817  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = k_first;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$818  = 1'h1;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$816  = 1'h1;
+        \$818  = 1'h1;
       end else begin
-        \$816  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = k_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$817  = \$493 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$817  = \$652 ;
-      end else begin
-        \$817  = \$663 ;
-      end
-    end
-    if (rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = n_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$818  = \$494 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$818  = \$653 ;
-        end else begin
-          \$818  = \$659 ;
-        end
+        \$818  = 1'h0;
       end
     end
     if (rst) begin
@@ -7714,7 +7713,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = m_last;
+    \$819  = k_last;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7730,18 +7729,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$819  = \$495 ;
+            \$819  = \$493 ;
           end
     endcase
     if (issue) begin
+      (* full_case = 32'd1 *)
       if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$819  = \$655 ;
-          end
-        end
+        \$819  = \$652 ;
+      end else begin
+        \$819  = \$663 ;
       end
     end
     if (rst) begin
@@ -7750,7 +7746,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = en;
+    \$820  = n_last;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7766,24 +7762,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$820  = 10'h000;
+            \$820  = \$494 ;
           end
     endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$820  = 10'h000;
-      end else begin
-        \$820  = \$679 [9:0];
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$820  = \$653 ;
+        end else begin
+          \$820  = \$659 ;
+        end
       end
     end
     if (rst) begin
-      \$820  = 10'h000;
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = e_first;
+    \$821  = m_last;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7799,11 +7797,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$821  = 1'h1;
+            \$821  = \$495 ;
           end
     endcase
-    if (tile_end) begin
-      \$821  = e_last;
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$821  = \$655 ;
+          end
+        end
+      end
     end
     if (rst) begin
       \$821  = 1'h0;
@@ -7811,7 +7817,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = e_last;
+    \$822  = en;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7827,24 +7833,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$822  = \$496 ;
+            \$822  = 10'h000;
           end
     endcase
     if (tile_end) begin
       (* full_case = 32'd1 *)
       if (e_last) begin
-        \$822  = \$671 ;
+        \$822  = 10'h000;
       end else begin
-        \$822  = \$680 ;
+        \$822  = \$679 [9:0];
       end
     end
     if (rst) begin
-      \$822  = 1'h0;
+      \$822  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = e_nlane;
+    \$823  = e_first;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7860,24 +7866,52 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$823  = 16'h0000;
+            \$823  = 1'h1;
+          end
+    endcase
+    if (tile_end) begin
+      \$823  = e_last;
+    end
+    if (rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = e_last;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$824  = \$496 ;
           end
     endcase
     if (tile_end) begin
       (* full_case = 32'd1 *)
       if (e_last) begin
-        \$823  = 16'h0000;
+        \$824  = \$671 ;
       end else begin
-        \$823  = \$681 [15:0];
+        \$824  = \$680 ;
       end
     end
     if (rst) begin
-      \$823  = 16'h0000;
+      \$824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = rows_done;
+    \$825  = e_nlane;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7893,40 +7927,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$824  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$824  = \$702 [31:0];
-    end
-    if (rst) begin
-      \$824  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = o_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$825  = ibits[134:119];
+            \$825  = 16'h0000;
           end
     endcase
     if (tile_end) begin
+      (* full_case = 32'd1 *)
       if (e_last) begin
-        \$825  = \$672 [15:0];
+        \$825  = 16'h0000;
+      end else begin
+        \$825  = \$681 [15:0];
       end
     end
     if (rst) begin
@@ -7935,7 +7944,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = o_tile;
+    \$826  = rows_done;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7951,24 +7960,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$826  = ibits[134:119];
+            \$826  = 32'd0;
           end
     endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$826  = \$673 [15:0];
-      end else begin
-        \$826  = \$682 [15:0];
-      end
+    if (row_done) begin
+      \$826  = \$702 [31:0];
     end
     if (rst) begin
-      \$826  = 16'h0000;
+      \$826  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = a_mrow;
+    \$827  = o_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7984,12 +7988,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$827  = ibits[182:167];
+            \$827  = ibits[134:119];
           end
     endcase
     if (tile_end) begin
       if (e_last) begin
-        \$827  = \$674 [15:0];
+        \$827  = \$672 [15:0];
       end
     end
     if (rst) begin
@@ -7998,7 +8002,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = a_tile;
+    \$828  = o_tile;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8014,15 +8018,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$828  = ibits[182:167];
+            \$828  = ibits[134:119];
           end
     endcase
     if (tile_end) begin
       (* full_case = 32'd1 *)
       if (e_last) begin
-        \$828  = \$675 [15:0];
+        \$828  = \$673 [15:0];
       end else begin
-        \$828  = \$683 [15:0];
+        \$828  = \$682 [15:0];
       end
     end
     if (rst) begin
@@ -8031,7 +8035,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = t_mrow;
+    \$829  = a_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8047,12 +8051,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$829  = ibits[198:183];
+            \$829  = ibits[182:167];
           end
     endcase
     if (tile_end) begin
       if (e_last) begin
-        \$829  = \$676 [15:0];
+        \$829  = \$674 [15:0];
       end
     end
     if (rst) begin
@@ -8061,7 +8065,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = t_tile;
+    \$830  = a_tile;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8077,15 +8081,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$830  = ibits[198:183];
+            \$830  = ibits[182:167];
           end
     endcase
     if (tile_end) begin
       (* full_case = 32'd1 *)
       if (e_last) begin
-        \$830  = \$677 [15:0];
+        \$830  = \$675 [15:0];
       end else begin
-        \$830  = \$684 [15:0];
+        \$830  = \$683 [15:0];
       end
     end
     if (rst) begin
@@ -8094,7 +8098,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = p_mrow;
+    \$831  = t_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8110,12 +8114,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$831  = 16'h0000;
+            \$831  = ibits[198:183];
           end
     endcase
     if (tile_end) begin
       if (e_last) begin
-        \$831  = \$678 [15:0];
+        \$831  = \$676 [15:0];
       end
     end
     if (rst) begin
@@ -8124,7 +8128,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = ex_fwd_relu;
+    \$832  = t_tile;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8140,20 +8144,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$832  = \$497 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$832  = 1'h0;
+            \$832  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$832  = \$677 [15:0];
+      end else begin
+        \$832  = \$684 [15:0];
+      end
+    end
     if (rst) begin
-      \$832  = 1'h0;
+      \$832  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = ex_fwd_err;
+    \$833  = p_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8169,20 +8177,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$833  = \$498 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$833  = 1'h0;
+            \$833  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$833  = \$678 [15:0];
+      end
+    end
     if (rst) begin
-      \$833  = 1'h0;
+      \$833  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = ex_backerr;
+    \$834  = ex_fwd_relu;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8198,7 +8207,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$834  = \$499 ;
+            \$834  = \$497 ;
           end
       4'h7:
           if (drained) begin
@@ -8211,7 +8220,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = ex_grad;
+    \$835  = ex_fwd_err;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8227,7 +8236,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$835  = \$500 ;
+            \$835  = \$498 ;
           end
       4'h7:
           if (drained) begin
@@ -8240,7 +8249,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = ex_fwd_relu_cnt;
+    \$836  = ex_backerr;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8256,7 +8265,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$836  = \$501 ;
+            \$836  = \$499 ;
           end
       4'h7:
           if (drained) begin
@@ -8269,7 +8278,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = ex_fwd_err_cnt;
+    \$837  = ex_grad;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8285,7 +8294,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$837  = \$502 ;
+            \$837  = \$500 ;
           end
       4'h7:
           if (drained) begin
@@ -8298,7 +8307,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = ex_backerr_cnt;
+    \$838  = ex_fwd_relu_cnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8314,7 +8323,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$838  = \$503 ;
+            \$838  = \$501 ;
           end
       4'h7:
           if (drained) begin
@@ -8327,7 +8336,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = ex_grad_cnt;
+    \$839  = ex_fwd_err_cnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8343,7 +8352,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$839  = \$504 ;
+            \$839  = \$502 ;
           end
       4'h7:
           if (drained) begin
@@ -8356,7 +8365,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = ex_fwd_relu_trace;
+    \$840  = ex_backerr_cnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8372,7 +8381,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$840  = \$505 ;
+            \$840  = \$503 ;
           end
       4'h7:
           if (drained) begin
@@ -8385,7 +8394,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = ex_fwd_err_trace;
+    \$841  = ex_grad_cnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8401,7 +8410,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$841  = \$506 ;
+            \$841  = \$504 ;
           end
       4'h7:
           if (drained) begin
@@ -8414,7 +8423,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = ex_backerr_trace;
+    \$842  = ex_fwd_relu_trace;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8430,7 +8439,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$842  = \$507 ;
+            \$842  = \$505 ;
           end
       4'h7:
           if (drained) begin
@@ -8443,7 +8452,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = ex_grad_trace;
+    \$843  = ex_fwd_err_trace;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8459,7 +8468,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$843  = \$508 ;
+            \$843  = \$506 ;
           end
       4'h7:
           if (drained) begin
@@ -8472,7 +8481,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = ex_fwd_relu_xp_act;
+    \$844  = ex_backerr_trace;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8488,7 +8497,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$844  = \$509 ;
+            \$844  = \$507 ;
           end
       4'h7:
           if (drained) begin
@@ -8501,7 +8510,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = ex_fwd_err_xp_act;
+    \$845  = ex_grad_trace;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8517,7 +8526,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$845  = \$510 ;
+            \$845  = \$508 ;
           end
       4'h7:
           if (drained) begin
@@ -8530,7 +8539,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = ex_backerr_xp_act;
+    \$846  = ex_fwd_relu_xp_act;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8546,7 +8555,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$846  = \$511 ;
+            \$846  = \$509 ;
           end
       4'h7:
           if (drained) begin
@@ -8559,7 +8568,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = ex_grad_xp_act;
+    \$847  = ex_fwd_err_xp_act;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8575,7 +8584,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$847  = \$512 ;
+            \$847  = \$510 ;
           end
       4'h7:
           if (drained) begin
@@ -8588,7 +8597,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = ex_fwd_relu_xp_w;
+    \$848  = ex_backerr_xp_act;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8604,7 +8613,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$848  = \$513 ;
+            \$848  = \$511 ;
           end
       4'h7:
           if (drained) begin
@@ -8617,7 +8626,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = ex_fwd_err_xp_w;
+    \$849  = ex_grad_xp_act;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8633,7 +8642,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$849  = \$514 ;
+            \$849  = \$512 ;
           end
       4'h7:
           if (drained) begin
@@ -8646,7 +8655,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = ex_backerr_xp_w;
+    \$850  = ex_fwd_relu_xp_w;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8662,7 +8671,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$850  = \$515 ;
+            \$850  = \$513 ;
           end
       4'h7:
           if (drained) begin
@@ -8675,7 +8684,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = ex_grad_xp_w;
+    \$851  = ex_fwd_err_xp_w;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8691,7 +8700,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$851  = \$516 ;
+            \$851  = \$514 ;
           end
       4'h7:
           if (drained) begin
@@ -8704,7 +8713,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = ex_fwd_relu_lane0;
+    \$852  = ex_backerr_xp_w;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8720,7 +8729,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$852  = \$517 ;
+            \$852  = \$515 ;
           end
       4'h7:
           if (drained) begin
@@ -8733,7 +8742,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = ex_fwd_err_lane0;
+    \$853  = ex_grad_xp_w;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8749,7 +8758,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$853  = \$518 ;
+            \$853  = \$516 ;
           end
       4'h7:
           if (drained) begin
@@ -8762,7 +8771,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = ex_backerr_lane0;
+    \$854  = ex_fwd_relu_lane0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8778,7 +8787,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$854  = \$519 ;
+            \$854  = \$517 ;
           end
       4'h7:
           if (drained) begin
@@ -8791,7 +8800,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = ex_grad_lane0;
+    \$855  = ex_fwd_err_lane0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8807,7 +8816,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$855  = \$520 ;
+            \$855  = \$518 ;
           end
       4'h7:
           if (drained) begin
@@ -8820,7 +8829,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = ex_fwd_relu_lane1;
+    \$856  = ex_backerr_lane0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8836,7 +8845,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$856  = \$521 ;
+            \$856  = \$519 ;
           end
       4'h7:
           if (drained) begin
@@ -8849,7 +8858,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = ex_fwd_err_lane1;
+    \$857  = ex_grad_lane0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8865,7 +8874,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$857  = \$522 ;
+            \$857  = \$520 ;
           end
       4'h7:
           if (drained) begin
@@ -8878,7 +8887,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = ex_backerr_lane1;
+    \$858  = ex_fwd_relu_lane1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8894,7 +8903,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$858  = \$523 ;
+            \$858  = \$521 ;
           end
       4'h7:
           if (drained) begin
@@ -8907,7 +8916,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = ex_grad_lane1;
+    \$859  = ex_fwd_err_lane1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8923,7 +8932,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$859  = \$524 ;
+            \$859  = \$522 ;
           end
       4'h7:
           if (drained) begin
@@ -8936,7 +8945,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = ex_fwd_relu_lane2;
+    \$860  = ex_backerr_lane1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8952,7 +8961,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$860  = \$525 ;
+            \$860  = \$523 ;
           end
       4'h7:
           if (drained) begin
@@ -8965,7 +8974,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = ex_fwd_err_lane2;
+    \$861  = ex_grad_lane1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8981,7 +8990,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$861  = \$526 ;
+            \$861  = \$524 ;
           end
       4'h7:
           if (drained) begin
@@ -8994,7 +9003,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = ex_backerr_lane2;
+    \$862  = ex_fwd_relu_lane2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9010,7 +9019,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$862  = \$527 ;
+            \$862  = \$525 ;
           end
       4'h7:
           if (drained) begin
@@ -9023,7 +9032,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = ex_grad_lane2;
+    \$863  = ex_fwd_err_lane2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9039,7 +9048,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$863  = \$528 ;
+            \$863  = \$526 ;
           end
       4'h7:
           if (drained) begin
@@ -9052,7 +9061,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = ex_fwd_relu_lane3;
+    \$864  = ex_backerr_lane2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9068,7 +9077,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$864  = \$529 ;
+            \$864  = \$527 ;
           end
       4'h7:
           if (drained) begin
@@ -9081,7 +9090,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = ex_fwd_err_lane3;
+    \$865  = ex_grad_lane2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9097,7 +9106,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$865  = \$530 ;
+            \$865  = \$528 ;
           end
       4'h7:
           if (drained) begin
@@ -9110,7 +9119,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = ex_backerr_lane3;
+    \$866  = ex_fwd_relu_lane3;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9126,7 +9135,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$866  = \$531 ;
+            \$866  = \$529 ;
           end
       4'h7:
           if (drained) begin
@@ -9139,7 +9148,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = ex_grad_lane3;
+    \$867  = ex_fwd_err_lane3;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9155,7 +9164,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$867  = \$532 ;
+            \$867  = \$530 ;
           end
       4'h7:
           if (drained) begin
@@ -9168,7 +9177,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = ex_fwd_relu_lane4;
+    \$868  = ex_backerr_lane3;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9184,7 +9193,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$868  = \$533 ;
+            \$868  = \$531 ;
           end
       4'h7:
           if (drained) begin
@@ -9197,7 +9206,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = ex_fwd_err_lane4;
+    \$869  = ex_grad_lane3;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9213,7 +9222,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$869  = \$534 ;
+            \$869  = \$532 ;
           end
       4'h7:
           if (drained) begin
@@ -9226,7 +9235,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = ex_backerr_lane4;
+    \$870  = ex_fwd_relu_lane4;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9242,7 +9251,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$870  = \$535 ;
+            \$870  = \$533 ;
           end
       4'h7:
           if (drained) begin
@@ -9255,7 +9264,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = ex_grad_lane4;
+    \$871  = ex_fwd_err_lane4;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9271,7 +9280,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$871  = \$536 ;
+            \$871  = \$534 ;
           end
       4'h7:
           if (drained) begin
@@ -9284,7 +9293,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = ex_fwd_relu_lane5;
+    \$872  = ex_backerr_lane4;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9300,7 +9309,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$872  = \$537 ;
+            \$872  = \$535 ;
           end
       4'h7:
           if (drained) begin
@@ -9313,7 +9322,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = ex_fwd_err_lane5;
+    \$873  = ex_grad_lane4;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9329,7 +9338,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$873  = \$538 ;
+            \$873  = \$536 ;
           end
       4'h7:
           if (drained) begin
@@ -9342,7 +9351,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = ex_backerr_lane5;
+    \$874  = ex_fwd_relu_lane5;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9358,7 +9367,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$874  = \$539 ;
+            \$874  = \$537 ;
           end
       4'h7:
           if (drained) begin
@@ -9371,7 +9380,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = ex_grad_lane5;
+    \$875  = ex_fwd_err_lane5;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9387,7 +9396,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$875  = \$540 ;
+            \$875  = \$538 ;
           end
       4'h7:
           if (drained) begin
@@ -9400,7 +9409,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = ex_fwd_relu_lane6;
+    \$876  = ex_backerr_lane5;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9416,7 +9425,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$876  = \$541 ;
+            \$876  = \$539 ;
           end
       4'h7:
           if (drained) begin
@@ -9429,7 +9438,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = ex_fwd_err_lane6;
+    \$877  = ex_grad_lane5;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9445,7 +9454,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$877  = \$542 ;
+            \$877  = \$540 ;
           end
       4'h7:
           if (drained) begin
@@ -9458,7 +9467,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = ex_backerr_lane6;
+    \$878  = ex_fwd_relu_lane6;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9474,7 +9483,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$878  = \$543 ;
+            \$878  = \$541 ;
           end
       4'h7:
           if (drained) begin
@@ -9487,7 +9496,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = ex_grad_lane6;
+    \$879  = ex_fwd_err_lane6;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9503,7 +9512,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$879  = \$544 ;
+            \$879  = \$542 ;
           end
       4'h7:
           if (drained) begin
@@ -9516,7 +9525,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = ex_fwd_relu_lane7;
+    \$880  = ex_backerr_lane6;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9532,7 +9541,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$880  = \$545 ;
+            \$880  = \$543 ;
           end
       4'h7:
           if (drained) begin
@@ -9545,7 +9554,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = ex_fwd_err_lane7;
+    \$881  = ex_grad_lane6;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9561,7 +9570,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$881  = \$546 ;
+            \$881  = \$544 ;
           end
       4'h7:
           if (drained) begin
@@ -9574,7 +9583,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = ex_backerr_lane7;
+    \$882  = ex_fwd_relu_lane7;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9590,7 +9599,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$882  = \$547 ;
+            \$882  = \$545 ;
           end
       4'h7:
           if (drained) begin
@@ -9603,7 +9612,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = ex_grad_lane7;
+    \$883  = ex_fwd_err_lane7;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9619,7 +9628,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$883  = \$548 ;
+            \$883  = \$546 ;
           end
       4'h7:
           if (drained) begin
@@ -9632,7 +9641,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = st_data;
+    \$884  = ex_backerr_lane7;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9645,19 +9654,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h4:
           /* empty */;
       4'h5:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$884  = \$547 ;
+          end
       4'h7:
-          /* empty */;
-      4'h6:
-          \$884  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+          if (drained) begin
+            \$884  = 1'h0;
+          end
     endcase
     if (rst) begin
-      \$884  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = st_valid;
+    \$885  = ex_grad_lane7;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9670,13 +9683,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h4:
           /* empty */;
       4'h5:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$885  = \$548 ;
+          end
       4'h7:
-          /* empty */;
-      4'h6:
-          \$885  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
+          if (drained) begin
             \$885  = 1'h0;
           end
     endcase
@@ -9686,2127 +9699,2125 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = ibits;
+    \$886  = st_data;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$886  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
+    if (rst) begin
+      \$886  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = st_valid;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$887  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$887  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = ibits;
     if (ibits_load0) begin
-      \$886 [127:0] = \r_data$586 ;
+      \$888 [127:0] = \r_data$589 ;
     end
     if (ibits_load1) begin
-      \$886 [255:128] = \r_data$586 ;
+      \$888 [255:128] = \r_data$589 ;
     end
     if (ibits_load2) begin
-      \$886 [383:256] = \r_data$586 ;
+      \$888 [383:256] = \r_data$589 ;
     end
     if (rst) begin
-      \$886  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$888  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = cycle_count;
+    \$889  = cycle_count;
     if (counters_clear) begin
-      \$887  = { 31'h00000000, counting };
+      \$889  = { 31'h00000000, counting };
     end else if (counting) begin
-      \$887  = \$551 [31:0];
+      \$889  = \$551 [31:0];
     end
     if (rst) begin
-      \$887  = 32'd0;
+      \$889  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \$553 ;
+    \$890  = \$553 ;
     if (rst) begin
-      \$888  = 1'h0;
+      \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = counters_clear;
-    if (rst) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = phase_cycles0;
-    if (phase_clear0) begin
-      \$890  = { 31'h00000000, phase_en0 };
-    end else if (phase_en0) begin
-      \$890  = \$554 [31:0];
-    end
-    if (rst) begin
-      \$890  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \$556 ;
+    \$891  = counters_clear;
     if (rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = counters_clear;
+    \$892  = phase_cycles0;
+    if (phase_clear0) begin
+      \$892  = { 31'h00000000, phase_en0 };
+    end else if (phase_en0) begin
+      \$892  = \$554 [31:0];
+    end
     if (rst) begin
-      \$892  = 1'h0;
+      \$892  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = phase_cycles1;
-    if (phase_clear1) begin
-      \$893  = { 31'h00000000, phase_en1 };
-    end else if (phase_en1) begin
-      \$893  = \$557 [31:0];
-    end
+    \$893  = \$556 ;
     if (rst) begin
-      \$893  = 32'd0;
+      \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \$559 ;
+    \$894  = counters_clear;
     if (rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = counters_clear;
+    \$895  = phase_cycles1;
+    if (phase_clear1) begin
+      \$895  = { 31'h00000000, phase_en1 };
+    end else if (phase_en1) begin
+      \$895  = \$557 [31:0];
+    end
     if (rst) begin
-      \$895  = 1'h0;
+      \$895  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = phase_cycles2;
-    if (phase_clear2) begin
-      \$896  = { 31'h00000000, phase_en2 };
-    end else if (phase_en2) begin
-      \$896  = \$560 [31:0];
-    end
+    \$896  = \$559 ;
     if (rst) begin
-      \$896  = 32'd0;
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \$562 ;
+    \$897  = counters_clear;
     if (rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = counters_clear;
+    \$898  = phase_cycles2;
+    if (phase_clear2) begin
+      \$898  = { 31'h00000000, phase_en2 };
+    end else if (phase_en2) begin
+      \$898  = \$560 [31:0];
+    end
     if (rst) begin
-      \$898  = 1'h0;
+      \$898  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = phase_cycles3;
-    if (phase_clear3) begin
-      \$899  = { 31'h00000000, phase_en3 };
-    end else if (phase_en3) begin
-      \$899  = \$563 [31:0];
-    end
+    \$899  = \$562 ;
     if (rst) begin
-      \$899  = 32'd0;
+      \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \$565 ;
+    \$900  = counters_clear;
     if (rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = counters_clear;
+    \$901  = phase_cycles3;
+    if (phase_clear3) begin
+      \$901  = { 31'h00000000, phase_en3 };
+    end else if (phase_en3) begin
+      \$901  = \$563 [31:0];
+    end
     if (rst) begin
-      \$901  = 1'h0;
+      \$901  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = phase_cycles4;
-    if (phase_clear4) begin
-      \$902  = { 31'h00000000, phase_en4 };
-    end else if (phase_en4) begin
-      \$902  = \$566 [31:0];
-    end
+    \$902  = \$565 ;
     if (rst) begin
-      \$902  = 32'd0;
+      \$902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \$568 ;
+    \$903  = counters_clear;
     if (rst) begin
       \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = counters_clear;
+    \$904  = phase_cycles4;
+    if (phase_clear4) begin
+      \$904  = { 31'h00000000, phase_en4 };
+    end else if (phase_en4) begin
+      \$904  = \$566 [31:0];
+    end
     if (rst) begin
-      \$904  = 1'h0;
+      \$904  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = phase_cycles5;
-    if (phase_clear5) begin
-      \$905  = { 31'h00000000, phase_en5 };
-    end else if (phase_en5) begin
-      \$905  = \$569 [31:0];
-    end
+    \$905  = \$568 ;
     if (rst) begin
-      \$905  = 32'd0;
+      \$905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \$571 ;
+    \$906  = counters_clear;
     if (rst) begin
       \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = counters_clear;
+    \$907  = phase_cycles5;
+    if (phase_clear5) begin
+      \$907  = { 31'h00000000, phase_en5 };
+    end else if (phase_en5) begin
+      \$907  = \$569 [31:0];
+    end
     if (rst) begin
-      \$907  = 1'h0;
+      \$907  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = phase_cycles6;
-    if (phase_clear6) begin
-      \$908  = { 31'h00000000, phase_en6 };
-    end else if (phase_en6) begin
-      \$908  = \$572 [31:0];
-    end
+    \$908  = \$571 ;
     if (rst) begin
-      \$908  = 32'd0;
+      \$908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \$574 ;
+    \$909  = counters_clear;
     if (rst) begin
       \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = counters_clear;
+    \$910  = phase_cycles6;
+    if (phase_clear6) begin
+      \$910  = { 31'h00000000, phase_en6 };
+    end else if (phase_en6) begin
+      \$910  = \$572 [31:0];
+    end
     if (rst) begin
-      \$910  = 1'h0;
+      \$910  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = phase_cycles7;
-    if (phase_clear7) begin
-      \$911  = { 31'h00000000, phase_en7 };
-    end else if (phase_en7) begin
-      \$911  = \$575 [31:0];
-    end
+    \$911  = \$574 ;
     if (rst) begin
-      \$911  = 32'd0;
+      \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \$577 ;
+    \$912  = counters_clear;
     if (rst) begin
       \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = counters_clear;
+    \$913  = phase_cycles7;
+    if (phase_clear7) begin
+      \$913  = { 31'h00000000, phase_en7 };
+    end else if (phase_en7) begin
+      \$913  = \$575 [31:0];
+    end
     if (rst) begin
-      \$913  = 1'h0;
+      \$913  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = phase_cycles8;
-    if (phase_clear8) begin
-      \$914  = { 31'h00000000, phase_en8 };
-    end else if (phase_en8) begin
-      \$914  = \$578 [31:0];
-    end
+    \$914  = \$577 ;
     if (rst) begin
-      \$914  = 32'd0;
+      \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \$580 ;
+    \$915  = counters_clear;
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = counters_clear;
+    \$916  = phase_cycles8;
+    if (phase_clear8) begin
+      \$916  = { 31'h00000000, phase_en8 };
+    end else if (phase_en8) begin
+      \$916  = \$578 [31:0];
+    end
     if (rst) begin
-      \$916  = 1'h0;
+      \$916  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = phase_cycles9;
-    if (phase_clear9) begin
-      \$917  = { 31'h00000000, phase_en9 };
-    end else if (phase_en9) begin
-      \$917  = \$581 [31:0];
-    end
+    \$917  = \$580 ;
     if (rst) begin
-      \$917  = 32'd0;
+      \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \$583 ;
+    \$918  = counters_clear;
     if (rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = counters_clear;
+    \$919  = phase_cycles9;
+    if (phase_clear9) begin
+      \$919  = { 31'h00000000, phase_en9 };
+    end else if (phase_en9) begin
+      \$919  = \$581 [31:0];
+    end
     if (rst) begin
-      \$919  = 1'h0;
+      \$919  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = phase_cycles10;
-    if (phase_clear10) begin
-      \$920  = { 31'h00000000, phase_en10 };
-    end else if (phase_en10) begin
-      \$920  = \$584 [31:0];
-    end
+    \$920  = \$583 ;
     if (rst) begin
-      \$920  = 32'd0;
+      \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \$586 ;
+    \$921  = counters_clear;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = counters_clear;
+    \$922  = phase_cycles10;
+    if (phase_clear10) begin
+      \$922  = { 31'h00000000, phase_en10 };
+    end else if (phase_en10) begin
+      \$922  = \$584 [31:0];
+    end
     if (rst) begin
-      \$922  = 1'h0;
+      \$922  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = phase_cycles11;
-    if (phase_clear11) begin
-      \$923  = { 31'h00000000, phase_en11 };
-    end else if (phase_en11) begin
-      \$923  = \$587 [31:0];
-    end
+    \$923  = \$586 ;
     if (rst) begin
-      \$923  = 32'd0;
+      \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \$589 ;
+    \$924  = counters_clear;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = counters_clear;
+    \$925  = phase_cycles11;
+    if (phase_clear11) begin
+      \$925  = { 31'h00000000, phase_en11 };
+    end else if (phase_en11) begin
+      \$925  = \$587 [31:0];
+    end
     if (rst) begin
-      \$925  = 1'h0;
+      \$925  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = phase_cycles12;
-    if (phase_clear12) begin
-      \$926  = { 31'h00000000, phase_en12 };
-    end else if (phase_en12) begin
-      \$926  = \$590 [31:0];
-    end
+    \$926  = \$589 ;
     if (rst) begin
-      \$926  = 32'd0;
+      \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \$592 ;
+    \$927  = counters_clear;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = counters_clear;
+    \$928  = phase_cycles12;
+    if (phase_clear12) begin
+      \$928  = { 31'h00000000, phase_en12 };
+    end else if (phase_en12) begin
+      \$928  = \$590 [31:0];
+    end
     if (rst) begin
-      \$928  = 1'h0;
+      \$928  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = phase_cycles13;
-    if (phase_clear13) begin
-      \$929  = { 31'h00000000, phase_en13 };
-    end else if (phase_en13) begin
-      \$929  = \$593 [31:0];
-    end
+    \$929  = \$592 ;
     if (rst) begin
-      \$929  = 32'd0;
+      \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \$595 ;
+    \$930  = counters_clear;
     if (rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = counters_clear;
+    \$931  = phase_cycles13;
+    if (phase_clear13) begin
+      \$931  = { 31'h00000000, phase_en13 };
+    end else if (phase_en13) begin
+      \$931  = \$593 [31:0];
+    end
     if (rst) begin
-      \$931  = 1'h0;
+      \$931  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = phase_cycles14;
-    if (phase_clear14) begin
-      \$932  = { 31'h00000000, phase_en14 };
-    end else if (phase_en14) begin
-      \$932  = \$596 [31:0];
-    end
+    \$932  = \$595 ;
     if (rst) begin
-      \$932  = 32'd0;
+      \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \$598 ;
+    \$933  = counters_clear;
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = counters_clear;
+    \$934  = phase_cycles14;
+    if (phase_clear14) begin
+      \$934  = { 31'h00000000, phase_en14 };
+    end else if (phase_en14) begin
+      \$934  = \$596 [31:0];
+    end
     if (rst) begin
-      \$934  = 1'h0;
+      \$934  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = phase_cycles15;
-    if (phase_clear15) begin
-      \$935  = { 31'h00000000, phase_en15 };
-    end else if (phase_en15) begin
-      \$935  = \$599 [31:0];
-    end
+    \$935  = \$598 ;
     if (rst) begin
-      \$935  = 32'd0;
+      \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \$601 ;
+    \$936  = counters_clear;
     if (rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = counters_clear;
+    \$937  = phase_cycles15;
+    if (phase_clear15) begin
+      \$937  = { 31'h00000000, phase_en15 };
+    end else if (phase_en15) begin
+      \$937  = \$599 [31:0];
+    end
     if (rst) begin
-      \$937  = 1'h0;
+      \$937  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = phase_cycles16;
-    if (phase_clear16) begin
-      \$938  = { 31'h00000000, phase_en16 };
-    end else if (phase_en16) begin
-      \$938  = \$602 [31:0];
-    end
+    \$938  = \$601 ;
     if (rst) begin
-      \$938  = 32'd0;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \$604 ;
+    \$939  = counters_clear;
     if (rst) begin
       \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = counters_clear;
+    \$940  = phase_cycles16;
+    if (phase_clear16) begin
+      \$940  = { 31'h00000000, phase_en16 };
+    end else if (phase_en16) begin
+      \$940  = \$602 [31:0];
+    end
     if (rst) begin
-      \$940  = 1'h0;
+      \$940  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = phase_cycles17;
-    if (phase_clear17) begin
-      \$941  = { 31'h00000000, phase_en17 };
-    end else if (phase_en17) begin
-      \$941  = \$605 [31:0];
-    end
+    \$941  = \$604 ;
     if (rst) begin
-      \$941  = 32'd0;
+      \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \$607 ;
+    \$942  = counters_clear;
     if (rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = counters_clear;
+    \$943  = phase_cycles17;
+    if (phase_clear17) begin
+      \$943  = { 31'h00000000, phase_en17 };
+    end else if (phase_en17) begin
+      \$943  = \$605 [31:0];
+    end
     if (rst) begin
-      \$943  = 1'h0;
+      \$943  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = phase_cycles18;
-    if (phase_clear18) begin
-      \$944  = { 31'h00000000, phase_en18 };
-    end else if (phase_en18) begin
-      \$944  = \$608 [31:0];
-    end
+    \$944  = \$607 ;
     if (rst) begin
-      \$944  = 32'd0;
+      \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$610 ;
+    \$945  = counters_clear;
     if (rst) begin
       \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = counters_clear;
+    \$946  = phase_cycles18;
+    if (phase_clear18) begin
+      \$946  = { 31'h00000000, phase_en18 };
+    end else if (phase_en18) begin
+      \$946  = \$608 [31:0];
+    end
     if (rst) begin
-      \$946  = 1'h0;
+      \$946  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = phase_cycles19;
-    if (phase_clear19) begin
-      \$947  = { 31'h00000000, phase_en19 };
-    end else if (phase_en19) begin
-      \$947  = \$611 [31:0];
-    end
+    \$947  = \$610 ;
     if (rst) begin
-      \$947  = 32'd0;
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \$613 ;
+    \$948  = counters_clear;
     if (rst) begin
       \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = counters_clear;
+    \$949  = phase_cycles19;
+    if (phase_clear19) begin
+      \$949  = { 31'h00000000, phase_en19 };
+    end else if (phase_en19) begin
+      \$949  = \$611 [31:0];
+    end
     if (rst) begin
-      \$949  = 1'h0;
+      \$949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = phase_cycles20;
-    if (phase_clear20) begin
-      \$950  = { 31'h00000000, phase_en20 };
-    end else if (phase_en20) begin
-      \$950  = \$614 [31:0];
-    end
+    \$950  = \$613 ;
     if (rst) begin
-      \$950  = 32'd0;
+      \$950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \$616 ;
+    \$951  = counters_clear;
     if (rst) begin
       \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = counters_clear;
+    \$952  = phase_cycles20;
+    if (phase_clear20) begin
+      \$952  = { 31'h00000000, phase_en20 };
+    end else if (phase_en20) begin
+      \$952  = \$614 [31:0];
+    end
     if (rst) begin
-      \$952  = 1'h0;
+      \$952  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = phase_cycles21;
-    if (phase_clear21) begin
-      \$953  = { 31'h00000000, phase_en21 };
-    end else if (phase_en21) begin
-      \$953  = \$617 [31:0];
-    end
+    \$953  = \$616 ;
     if (rst) begin
-      \$953  = 32'd0;
+      \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \$619 ;
+    \$954  = counters_clear;
     if (rst) begin
       \$954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = counters_clear;
+    \$955  = phase_cycles21;
+    if (phase_clear21) begin
+      \$955  = { 31'h00000000, phase_en21 };
+    end else if (phase_en21) begin
+      \$955  = \$617 [31:0];
+    end
     if (rst) begin
-      \$955  = 1'h0;
+      \$955  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = phase_cycles22;
-    if (phase_clear22) begin
-      \$956  = { 31'h00000000, phase_en22 };
-    end else if (phase_en22) begin
-      \$956  = \$620 [31:0];
-    end
+    \$956  = \$619 ;
     if (rst) begin
-      \$956  = 32'd0;
+      \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \$622 ;
+    \$957  = counters_clear;
     if (rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = counters_clear;
+    \$958  = phase_cycles22;
+    if (phase_clear22) begin
+      \$958  = { 31'h00000000, phase_en22 };
+    end else if (phase_en22) begin
+      \$958  = \$620 [31:0];
+    end
     if (rst) begin
-      \$958  = 1'h0;
+      \$958  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = phase_cycles23;
-    if (phase_clear23) begin
-      \$959  = { 31'h00000000, phase_en23 };
-    end else if (phase_en23) begin
-      \$959  = \$623 [31:0];
-    end
+    \$959  = \$622 ;
     if (rst) begin
-      \$959  = 32'd0;
+      \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \$625 ;
+    \$960  = counters_clear;
     if (rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = counters_clear;
+    \$961  = phase_cycles23;
+    if (phase_clear23) begin
+      \$961  = { 31'h00000000, phase_en23 };
+    end else if (phase_en23) begin
+      \$961  = \$623 [31:0];
+    end
     if (rst) begin
-      \$961  = 1'h0;
+      \$961  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = phase_cycles24;
-    if (phase_clear24) begin
-      \$962  = { 31'h00000000, phase_en24 };
-    end else if (phase_en24) begin
-      \$962  = \$626 [31:0];
-    end
+    \$962  = \$625 ;
     if (rst) begin
-      \$962  = 32'd0;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \$628 ;
+    \$963  = counters_clear;
     if (rst) begin
       \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = counters_clear;
+    \$964  = phase_cycles24;
+    if (phase_clear24) begin
+      \$964  = { 31'h00000000, phase_en24 };
+    end else if (phase_en24) begin
+      \$964  = \$626 [31:0];
+    end
     if (rst) begin
-      \$964  = 1'h0;
+      \$964  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = phase_cycles25;
-    if (phase_clear25) begin
-      \$965  = { 31'h00000000, phase_en25 };
-    end else if (phase_en25) begin
-      \$965  = \$629 [31:0];
-    end
+    \$965  = \$628 ;
     if (rst) begin
-      \$965  = 32'd0;
+      \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \$631 ;
+    \$966  = counters_clear;
     if (rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = counters_clear;
+    \$967  = phase_cycles25;
+    if (phase_clear25) begin
+      \$967  = { 31'h00000000, phase_en25 };
+    end else if (phase_en25) begin
+      \$967  = \$629 [31:0];
+    end
     if (rst) begin
-      \$967  = 1'h0;
+      \$967  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = phase_cycles26;
-    if (phase_clear26) begin
-      \$968  = { 31'h00000000, phase_en26 };
-    end else if (phase_en26) begin
-      \$968  = \$632 [31:0];
-    end
+    \$968  = \$631 ;
     if (rst) begin
-      \$968  = 32'd0;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \$634 ;
+    \$969  = counters_clear;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = counters_clear;
+    \$970  = phase_cycles26;
+    if (phase_clear26) begin
+      \$970  = { 31'h00000000, phase_en26 };
+    end else if (phase_en26) begin
+      \$970  = \$632 [31:0];
+    end
     if (rst) begin
-      \$970  = 1'h0;
+      \$970  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = phase_cycles27;
-    if (phase_clear27) begin
-      \$971  = { 31'h00000000, phase_en27 };
-    end else if (phase_en27) begin
-      \$971  = \$635 [31:0];
-    end
+    \$971  = \$634 ;
     if (rst) begin
-      \$971  = 32'd0;
+      \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \$637 ;
+    \$972  = counters_clear;
     if (rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = counters_clear;
+    \$973  = phase_cycles27;
+    if (phase_clear27) begin
+      \$973  = { 31'h00000000, phase_en27 };
+    end else if (phase_en27) begin
+      \$973  = \$635 [31:0];
+    end
     if (rst) begin
-      \$973  = 1'h0;
+      \$973  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = phase_cycles28;
-    if (phase_clear28) begin
-      \$974  = { 31'h00000000, phase_en28 };
-    end else if (phase_en28) begin
-      \$974  = \$638 [31:0];
-    end
+    \$974  = \$637 ;
     if (rst) begin
-      \$974  = 32'd0;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \$640 ;
+    \$975  = counters_clear;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = counters_clear;
+    \$976  = phase_cycles28;
+    if (phase_clear28) begin
+      \$976  = { 31'h00000000, phase_en28 };
+    end else if (phase_en28) begin
+      \$976  = \$638 [31:0];
+    end
     if (rst) begin
-      \$976  = 1'h0;
+      \$976  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = phase_cycles29;
-    if (phase_clear29) begin
-      \$977  = { 31'h00000000, phase_en29 };
-    end else if (phase_en29) begin
-      \$977  = \$641 [31:0];
-    end
+    \$977  = \$640 ;
     if (rst) begin
-      \$977  = 32'd0;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \$643 ;
+    \$978  = counters_clear;
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = counters_clear;
+    \$979  = phase_cycles29;
+    if (phase_clear29) begin
+      \$979  = { 31'h00000000, phase_en29 };
+    end else if (phase_en29) begin
+      \$979  = \$641 [31:0];
+    end
     if (rst) begin
-      \$979  = 1'h0;
+      \$979  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = phase_cycles30;
-    if (phase_clear30) begin
-      \$980  = { 31'h00000000, phase_en30 };
-    end else if (phase_en30) begin
-      \$980  = \$644 [31:0];
-    end
+    \$980  = \$643 ;
     if (rst) begin
-      \$980  = 32'd0;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \$646 ;
+    \$981  = counters_clear;
     if (rst) begin
       \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = counters_clear;
+    \$982  = phase_cycles30;
+    if (phase_clear30) begin
+      \$982  = { 31'h00000000, phase_en30 };
+    end else if (phase_en30) begin
+      \$982  = \$644 [31:0];
+    end
     if (rst) begin
-      \$982  = 1'h0;
+      \$982  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = phase_cycles31;
+    \$983  = \$646 ;
+    if (rst) begin
+      \$983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = counters_clear;
+    if (rst) begin
+      \$984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = phase_cycles31;
     if (phase_clear31) begin
-      \$983  = { 31'h00000000, phase_en31 };
+      \$985  = { 31'h00000000, phase_en31 };
     end else if (phase_en31) begin
-      \$983  = \$647 [31:0];
+      \$985  = \$647 [31:0];
     end
     if (rst) begin
-      \$983  = 32'd0;
+      \$985  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = since_last;
+    \$986  = since_last;
     if (\$648 ) begin
-      \$984  = 4'h1;
+      \$986  = 4'h1;
     end else if (\$649 ) begin
-      \$984  = \$650 [3:0];
+      \$986  = \$650 [3:0];
     end
     if (rst) begin
-      \$984  = 4'hf;
+      \$986  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = since_ok;
+    \$987  = since_ok;
     if (\$648 ) begin
-      \$985  = 1'h0;
-    end else if (\$649 ) begin
-      \$985  = \$651 ;
-    end
-    if (rst) begin
-      \$985  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = issue;
-    if (rst) begin
-      \$986  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = k_first;
-    if (rst) begin
       \$987  = 1'h0;
+    end else if (\$649 ) begin
+      \$987  = \$651 ;
+    end
+    if (rst) begin
+      \$987  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = k_last;
+    \$988  = issue;
     if (rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = s1_valid;
+    \$989  = k_first;
     if (rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = s2_valid;
+    \$990  = k_last;
     if (rst) begin
       \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = s3_valid;
+    \$991  = s1_valid;
     if (rst) begin
       \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = s4_valid;
+    \$992  = s2_valid;
     if (rst) begin
       \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = s1_first;
+    \$993  = s3_valid;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = s2_first;
+    \$994  = s4_valid;
     if (rst) begin
       \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = s3_first;
+    \$995  = s5_valid;
     if (rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = s4_first;
+    \$996  = s1_first;
     if (rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = s1_last;
+    \$997  = s2_first;
     if (rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = s2_last;
+    \$998  = s3_first;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = s3_last;
+    \$999  = s4_first;
     if (rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = s4_last;
+    \$1000  = s5_first;
     if (rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = mac_steps;
-    if (counters_clear) begin
-      \$1001  = { 31'h00000000, \$667  };
-    end else if (\$666 ) begin
-      \$1001  = \$668 [31:0];
-    end
+    \$1001  = s1_last;
     if (rst) begin
-      \$1001  = 32'd0;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \$670 ;
+    \$1002  = s2_last;
     if (rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003 [0] = \o__valid$526 ;
-    \$1003 [16:1] = \$12 [15:0];
-    \$1003 [32:17] = \$13 [15:0];
-    \$1003 [35:33] = \o__payload$159 [2:0];
-    \$1003 [51:36] = \$685 [15:0];
-    \$1003 [52] = e_last;
-    \$1003 [53] = e_first;
-    \$1003 [69:54] = t_tile;
-    \$1003 [77:70] = { \$701 , \$699 , \$697 , \$695 , \$693 , \$691 , \$689 , \$687  };
-    \$1003 [85:78] = e_nlane[7:0];
+    \$1003  = s3_last;
     if (rst) begin
-      \$1003  = 86'h0000000000000000000000;
+      \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \o__payload$159 [258:3];
+    \$1004  = s4_last;
     if (rst) begin
-      \$1004  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = e_r1;
+    \$1005  = s5_last;
     if (rst) begin
-      \$1005  = 86'h0000000000000000000000;
+      \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = e_acc1;
+    \$1006  = mac_steps;
+    if (counters_clear) begin
+      \$1006  = { 31'h00000000, \$667  };
+    end else if (\$666 ) begin
+      \$1006  = \$668 [31:0];
+    end
     if (rst) begin
-      \$1006  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1006  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = e_r2;
+    \$1007  = \$670 ;
     if (rst) begin
-      \$1007  = 86'h0000000000000000000000;
+      \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = e_acc2;
+    \$1008 [0] = \o__valid$527 ;
+    \$1008 [16:1] = \$12 [15:0];
+    \$1008 [32:17] = \$13 [15:0];
+    \$1008 [35:33] = \o__payload$159 [2:0];
+    \$1008 [51:36] = \$685 [15:0];
+    \$1008 [52] = e_last;
+    \$1008 [53] = e_first;
+    \$1008 [69:54] = t_tile;
+    \$1008 [77:70] = { \$701 , \$699 , \$697 , \$695 , \$693 , \$691 , \$689 , \$687  };
+    \$1008 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$1008  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1008  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = e_r3;
+    \$1009  = \o__payload$159 [258:3];
     if (rst) begin
-      \$1009  = 86'h0000000000000000000000;
+      \$1009  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = e_acc3;
+    \$1010  = e_r1;
     if (rst) begin
-      \$1010  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1010  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = e_r4;
+    \$1011  = e_acc1;
     if (rst) begin
-      \$1011  = 86'h0000000000000000000000;
+      \$1011  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = e_acc4;
+    \$1012  = e_r2;
     if (rst) begin
-      \$1012  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1012  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = e_acc4;
+    \$1013  = e_acc2;
     if (rst) begin
       \$1013  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = e_acc4;
+    \$1014  = e_r3;
     if (rst) begin
-      \$1014  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1014  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = e_r5;
+    \$1015  = e_acc3;
     if (rst) begin
-      \$1015  = 86'h0000000000000000000000;
+      \$1015  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = sb1;
+    \$1016  = e_r4;
     if (rst) begin
       \$1016  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = sb2;
+    \$1017  = e_acc4;
     if (rst) begin
-      \$1017  = 86'h0000000000000000000000;
+      \$1017  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = sb3;
+    \$1018  = e_r5;
     if (rst) begin
       \$1018  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = sb4;
+    \$1019  = e_acc5;
     if (rst) begin
-      \$1019  = 86'h0000000000000000000000;
+      \$1019  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = sb5;
+    \$1020  = e_acc5;
     if (rst) begin
-      \$1020  = 86'h0000000000000000000000;
+      \$1020  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = sb6;
+    \$1021  = e_acc5;
     if (rst) begin
-      \$1021  = 86'h0000000000000000000000;
+      \$1021  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = sb7;
+    \$1022  = e_r6;
     if (rst) begin
       \$1022  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = sb8;
+    \$1023  = sb1;
     if (rst) begin
       \$1023  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = sb9;
+    \$1024  = sb2;
     if (rst) begin
       \$1024  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = sb10;
+    \$1025  = sb3;
     if (rst) begin
       \$1025  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = sb11;
+    \$1026  = sb4;
     if (rst) begin
       \$1026  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \r_data$608 ;
+    \$1027  = sb5;
     if (rst) begin
-      \$1027  = 64'h0000000000000000;
+      \$1027  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = y1;
+    \$1028  = sb6;
     if (rst) begin
-      \$1028  = 64'h0000000000000000;
+      \$1028  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = y2;
+    \$1029  = sb7;
     if (rst) begin
-      \$1029  = 64'h0000000000000000;
+      \$1029  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = y3;
+    \$1030  = sb8;
     if (rst) begin
-      \$1030  = 64'h0000000000000000;
+      \$1030  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = y4;
+    \$1031  = sb9;
     if (rst) begin
-      \$1031  = 64'h0000000000000000;
+      \$1031  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = y5;
+    \$1032  = sb10;
     if (rst) begin
-      \$1032  = 64'h0000000000000000;
+      \$1032  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = y6;
+    \$1033  = sb11;
     if (rst) begin
-      \$1033  = 64'h0000000000000000;
+      \$1033  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = y7;
+    \$1034  = \r_data$611 ;
     if (rst) begin
       \$1034  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = ibits[262:231];
+    \$1035  = y1;
     if (rst) begin
-      \$1035  = 32'd0;
+      \$1035  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = ibits[268:263];
+    \$1036  = y2;
     if (rst) begin
-      \$1036  = 6'h00;
+      \$1036  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = ibits[300:269];
+    \$1037  = y3;
     if (rst) begin
-      \$1037  = 32'd0;
+      \$1037  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = ibits[306:301];
+    \$1038  = y4;
     if (rst) begin
-      \$1038  = 6'h00;
+      \$1038  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = ibits[338:307];
+    \$1039  = y5;
     if (rst) begin
-      \$1039  = 32'd0;
+      \$1039  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = ibits[344:339];
+    \$1040  = y6;
     if (rst) begin
-      \$1040  = 6'h00;
+      \$1040  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = ibits[345];
+    \$1041  = y7;
     if (rst) begin
-      \$1041  = 1'h0;
+      \$1041  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = cfg_sc_mult_hop0;
+    \$1042  = ibits[262:231];
     if (rst) begin
       \$1042  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = cfg_sc_shift_hop0;
+    \$1043  = ibits[268:263];
     if (rst) begin
       \$1043  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = cfg_lr_mult_hop0;
+    \$1044  = ibits[300:269];
     if (rst) begin
       \$1044  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = cfg_lr_shift_hop0;
+    \$1045  = ibits[306:301];
     if (rst) begin
       \$1045  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = cfg_dc_mult_hop0;
+    \$1046  = ibits[338:307];
     if (rst) begin
       \$1046  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = cfg_dc_shift_hop0;
+    \$1047  = ibits[344:339];
     if (rst) begin
       \$1047  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = cfg_dc_en_hop0;
+    \$1048  = ibits[345];
     if (rst) begin
       \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = ibits[262:231];
+    \$1049  = cfg_sc_mult_hop0;
     if (rst) begin
       \$1049  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = ibits[268:263];
+    \$1050  = cfg_sc_shift_hop0;
     if (rst) begin
       \$1050  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = ibits[300:269];
+    \$1051  = cfg_lr_mult_hop0;
     if (rst) begin
       \$1051  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = ibits[306:301];
+    \$1052  = cfg_lr_shift_hop0;
     if (rst) begin
       \$1052  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = ibits[338:307];
+    \$1053  = cfg_dc_mult_hop0;
     if (rst) begin
       \$1053  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = ibits[344:339];
+    \$1054  = cfg_dc_shift_hop0;
     if (rst) begin
       \$1054  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = ibits[345];
+    \$1055  = cfg_dc_en_hop0;
     if (rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = cfg_sc_mult_hop1;
+    \$1056  = ibits[262:231];
     if (rst) begin
       \$1056  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = cfg_sc_shift_hop1;
+    \$1057  = ibits[268:263];
     if (rst) begin
       \$1057  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = cfg_lr_mult_hop1;
+    \$1058  = ibits[300:269];
     if (rst) begin
       \$1058  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = cfg_lr_shift_hop1;
+    \$1059  = ibits[306:301];
     if (rst) begin
       \$1059  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = cfg_dc_mult_hop1;
+    \$1060  = ibits[338:307];
     if (rst) begin
       \$1060  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = cfg_dc_shift_hop1;
+    \$1061  = ibits[344:339];
     if (rst) begin
       \$1061  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = cfg_dc_en_hop1;
+    \$1062  = ibits[345];
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = ibits[262:231];
+    \$1063  = cfg_sc_mult_hop1;
     if (rst) begin
       \$1063  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = ibits[268:263];
+    \$1064  = cfg_sc_shift_hop1;
     if (rst) begin
       \$1064  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = ibits[300:269];
+    \$1065  = cfg_lr_mult_hop1;
     if (rst) begin
       \$1065  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = ibits[306:301];
+    \$1066  = cfg_lr_shift_hop1;
     if (rst) begin
       \$1066  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = ibits[338:307];
+    \$1067  = cfg_dc_mult_hop1;
     if (rst) begin
       \$1067  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = ibits[344:339];
+    \$1068  = cfg_dc_shift_hop1;
     if (rst) begin
       \$1068  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = ibits[345];
+    \$1069  = cfg_dc_en_hop1;
     if (rst) begin
       \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = cfg_sc_mult_hop2;
+    \$1070  = ibits[262:231];
     if (rst) begin
       \$1070  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = cfg_sc_shift_hop2;
+    \$1071  = ibits[268:263];
     if (rst) begin
       \$1071  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = cfg_lr_mult_hop2;
+    \$1072  = ibits[300:269];
     if (rst) begin
       \$1072  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = cfg_lr_shift_hop2;
+    \$1073  = ibits[306:301];
     if (rst) begin
       \$1073  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = cfg_dc_mult_hop2;
+    \$1074  = ibits[338:307];
     if (rst) begin
       \$1074  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = cfg_dc_shift_hop2;
+    \$1075  = ibits[344:339];
     if (rst) begin
       \$1075  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = cfg_dc_en_hop2;
+    \$1076  = ibits[345];
     if (rst) begin
       \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = ibits[262:231];
+    \$1077  = cfg_sc_mult_hop2;
     if (rst) begin
       \$1077  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = ibits[268:263];
+    \$1078  = cfg_sc_shift_hop2;
     if (rst) begin
       \$1078  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = ibits[300:269];
+    \$1079  = cfg_lr_mult_hop2;
     if (rst) begin
       \$1079  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = ibits[306:301];
+    \$1080  = cfg_lr_shift_hop2;
     if (rst) begin
       \$1080  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = ibits[338:307];
+    \$1081  = cfg_dc_mult_hop2;
     if (rst) begin
       \$1081  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = ibits[344:339];
+    \$1082  = cfg_dc_shift_hop2;
     if (rst) begin
       \$1082  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = ibits[345];
+    \$1083  = cfg_dc_en_hop2;
     if (rst) begin
       \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = cfg_sc_mult_hop3;
+    \$1084  = ibits[262:231];
     if (rst) begin
       \$1084  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = cfg_sc_shift_hop3;
+    \$1085  = ibits[268:263];
     if (rst) begin
       \$1085  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = cfg_lr_mult_hop3;
+    \$1086  = ibits[300:269];
     if (rst) begin
       \$1086  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = cfg_lr_shift_hop3;
+    \$1087  = ibits[306:301];
     if (rst) begin
       \$1087  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = cfg_dc_mult_hop3;
+    \$1088  = ibits[338:307];
     if (rst) begin
       \$1088  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = cfg_dc_shift_hop3;
+    \$1089  = ibits[344:339];
     if (rst) begin
       \$1089  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = cfg_dc_en_hop3;
+    \$1090  = ibits[345];
     if (rst) begin
       \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = ibits[262:231];
+    \$1091  = cfg_sc_mult_hop3;
     if (rst) begin
       \$1091  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = ibits[268:263];
+    \$1092  = cfg_sc_shift_hop3;
     if (rst) begin
       \$1092  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = ibits[300:269];
+    \$1093  = cfg_lr_mult_hop3;
     if (rst) begin
       \$1093  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = ibits[306:301];
+    \$1094  = cfg_lr_shift_hop3;
     if (rst) begin
       \$1094  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = ibits[338:307];
+    \$1095  = cfg_dc_mult_hop3;
     if (rst) begin
       \$1095  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = ibits[344:339];
+    \$1096  = cfg_dc_shift_hop3;
     if (rst) begin
       \$1096  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = ibits[345];
+    \$1097  = cfg_dc_en_hop3;
     if (rst) begin
       \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = cfg_sc_mult_hop4;
+    \$1098  = ibits[262:231];
     if (rst) begin
       \$1098  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = cfg_sc_shift_hop4;
+    \$1099  = ibits[268:263];
     if (rst) begin
       \$1099  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = cfg_lr_mult_hop4;
+    \$1100  = ibits[300:269];
     if (rst) begin
       \$1100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = cfg_lr_shift_hop4;
+    \$1101  = ibits[306:301];
     if (rst) begin
       \$1101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = cfg_dc_mult_hop4;
+    \$1102  = ibits[338:307];
     if (rst) begin
       \$1102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = cfg_dc_shift_hop4;
+    \$1103  = ibits[344:339];
     if (rst) begin
       \$1103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = cfg_dc_en_hop4;
+    \$1104  = ibits[345];
     if (rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = ibits[262:231];
+    \$1105  = cfg_sc_mult_hop4;
     if (rst) begin
       \$1105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = ibits[268:263];
+    \$1106  = cfg_sc_shift_hop4;
     if (rst) begin
       \$1106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = ibits[300:269];
+    \$1107  = cfg_lr_mult_hop4;
     if (rst) begin
       \$1107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = ibits[306:301];
+    \$1108  = cfg_lr_shift_hop4;
     if (rst) begin
       \$1108  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = ibits[338:307];
+    \$1109  = cfg_dc_mult_hop4;
     if (rst) begin
       \$1109  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = ibits[344:339];
+    \$1110  = cfg_dc_shift_hop4;
     if (rst) begin
       \$1110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = ibits[345];
+    \$1111  = cfg_dc_en_hop4;
     if (rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = cfg_sc_mult_hop5;
+    \$1112  = ibits[262:231];
     if (rst) begin
       \$1112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = cfg_sc_shift_hop5;
+    \$1113  = ibits[268:263];
     if (rst) begin
       \$1113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = cfg_lr_mult_hop5;
+    \$1114  = ibits[300:269];
     if (rst) begin
       \$1114  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = cfg_lr_shift_hop5;
+    \$1115  = ibits[306:301];
     if (rst) begin
       \$1115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = cfg_dc_mult_hop5;
+    \$1116  = ibits[338:307];
     if (rst) begin
       \$1116  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = cfg_dc_shift_hop5;
+    \$1117  = ibits[344:339];
     if (rst) begin
       \$1117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = cfg_dc_en_hop5;
+    \$1118  = ibits[345];
     if (rst) begin
       \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = ibits[262:231];
+    \$1119  = cfg_sc_mult_hop5;
     if (rst) begin
       \$1119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = ibits[268:263];
+    \$1120  = cfg_sc_shift_hop5;
     if (rst) begin
       \$1120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = ibits[300:269];
+    \$1121  = cfg_lr_mult_hop5;
     if (rst) begin
       \$1121  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = ibits[306:301];
+    \$1122  = cfg_lr_shift_hop5;
     if (rst) begin
       \$1122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = ibits[338:307];
+    \$1123  = cfg_dc_mult_hop5;
     if (rst) begin
       \$1123  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = ibits[344:339];
+    \$1124  = cfg_dc_shift_hop5;
     if (rst) begin
       \$1124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = ibits[345];
+    \$1125  = cfg_dc_en_hop5;
     if (rst) begin
       \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = cfg_sc_mult_hop6;
+    \$1126  = ibits[262:231];
     if (rst) begin
       \$1126  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = cfg_sc_shift_hop6;
+    \$1127  = ibits[268:263];
     if (rst) begin
       \$1127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = cfg_lr_mult_hop6;
+    \$1128  = ibits[300:269];
     if (rst) begin
       \$1128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = cfg_lr_shift_hop6;
+    \$1129  = ibits[306:301];
     if (rst) begin
       \$1129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = cfg_dc_mult_hop6;
+    \$1130  = ibits[338:307];
     if (rst) begin
       \$1130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = cfg_dc_shift_hop6;
+    \$1131  = ibits[344:339];
     if (rst) begin
       \$1131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = cfg_dc_en_hop6;
+    \$1132  = ibits[345];
     if (rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = ibits[262:231];
+    \$1133  = cfg_sc_mult_hop6;
     if (rst) begin
       \$1133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = ibits[268:263];
+    \$1134  = cfg_sc_shift_hop6;
     if (rst) begin
       \$1134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = ibits[300:269];
+    \$1135  = cfg_lr_mult_hop6;
     if (rst) begin
       \$1135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = ibits[306:301];
+    \$1136  = cfg_lr_shift_hop6;
     if (rst) begin
       \$1136  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = ibits[338:307];
+    \$1137  = cfg_dc_mult_hop6;
     if (rst) begin
       \$1137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = ibits[344:339];
+    \$1138  = cfg_dc_shift_hop6;
     if (rst) begin
       \$1138  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = ibits[345];
+    \$1139  = cfg_dc_en_hop6;
     if (rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = cfg_sc_mult_hop7;
+    \$1140  = ibits[262:231];
     if (rst) begin
       \$1140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = cfg_sc_shift_hop7;
+    \$1141  = ibits[268:263];
     if (rst) begin
       \$1141  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = cfg_lr_mult_hop7;
+    \$1142  = ibits[300:269];
     if (rst) begin
       \$1142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = cfg_lr_shift_hop7;
+    \$1143  = ibits[306:301];
     if (rst) begin
       \$1143  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = cfg_dc_mult_hop7;
+    \$1144  = ibits[338:307];
     if (rst) begin
       \$1144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = cfg_dc_shift_hop7;
+    \$1145  = ibits[344:339];
     if (rst) begin
       \$1145  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = cfg_dc_en_hop7;
+    \$1146  = ibits[345];
     if (rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = best_v7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1147  = new_v;
-      end
-    end
+    \$1147  = cfg_sc_mult_hop7;
     if (rst) begin
-      \$1147  = 8'h00;
+      \$1147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1148  = new_i;
-      end
-    end
+    \$1148  = cfg_sc_shift_hop7;
     if (rst) begin
-      \$1148  = 8'h00;
+      \$1148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = best_v0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1149  = best_v1;
-      end
-    end
+    \$1149  = cfg_lr_mult_hop7;
     if (rst) begin
-      \$1149  = 8'h00;
+      \$1149  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = best_v1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1150  = best_v2;
-      end
-    end
+    \$1150  = cfg_lr_shift_hop7;
     if (rst) begin
-      \$1150  = 8'h00;
+      \$1150  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = best_v2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1151  = best_v3;
-      end
-    end
+    \$1151  = cfg_dc_mult_hop7;
     if (rst) begin
-      \$1151  = 8'h00;
+      \$1151  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = best_v3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1152  = best_v4;
-      end
-    end
+    \$1152  = cfg_dc_shift_hop7;
     if (rst) begin
-      \$1152  = 8'h00;
+      \$1152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = best_v4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1153  = best_v5;
-      end
-    end
+    \$1153  = cfg_dc_en_hop7;
     if (rst) begin
-      \$1153  = 8'h00;
+      \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = best_v5;
+    \$1154  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1154  = best_v6;
+        \$1154  = new_v;
       end
     end
     if (rst) begin
@@ -11815,11 +11826,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = best_v6;
+    \$1155  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1155  = best_v7;
+        \$1155  = new_i;
       end
     end
     if (rst) begin
@@ -11828,11 +11839,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = best_i0;
+    \$1156  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1156  = best_i1;
+        \$1156  = best_v1;
       end
     end
     if (rst) begin
@@ -11841,11 +11852,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = best_i1;
+    \$1157  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1157  = best_i2;
+        \$1157  = best_v2;
       end
     end
     if (rst) begin
@@ -11854,11 +11865,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = best_i2;
+    \$1158  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1158  = best_i3;
+        \$1158  = best_v3;
       end
     end
     if (rst) begin
@@ -11867,11 +11878,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = best_i3;
+    \$1159  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1159  = best_i4;
+        \$1159  = best_v4;
       end
     end
     if (rst) begin
@@ -11880,11 +11891,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = best_i4;
+    \$1160  = best_v4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1160  = best_i5;
+        \$1160  = best_v5;
       end
     end
     if (rst) begin
@@ -11893,11 +11904,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = best_i5;
+    \$1161  = best_v5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1161  = best_i6;
+        \$1161  = best_v6;
       end
     end
     if (rst) begin
@@ -11906,11 +11917,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = best_i6;
+    \$1162  = best_v6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb12[0]) begin
-        \$1162  = best_i7;
+        \$1162  = best_v7;
       end
     end
     if (rst) begin
@@ -11919,70 +11930,161 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = tv;
+    \$1163  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1163  = best_i1;
+      end
+    end
     if (rst) begin
-      \$1163  = 1'h0;
+      \$1163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = ibits[15:8];
+    \$1164  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1164  = best_i2;
+      end
+    end
     if (rst) begin
       \$1164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = t_addr;
+    \$1165  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1165  = best_i3;
+      end
+    end
     if (rst) begin
-      \$1165  = 16'h0000;
+      \$1165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = t_data;
+    \$1166  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1166  = best_i4;
+      end
+    end
     if (rst) begin
-      \$1166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = trace1_valid;
+    \$1167  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1167  = best_i5;
+      end
+    end
     if (rst) begin
-      \$1167  = 1'h0;
+      \$1167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = trace1_tag;
+    \$1168  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1168  = best_i6;
+      end
+    end
     if (rst) begin
       \$1168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = trace1_index;
+    \$1169  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1169  = best_i7;
+      end
+    end
     if (rst) begin
-      \$1169  = 16'h0000;
+      \$1169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = trace1_data;
+    \$1170  = tv;
     if (rst) begin
-      \$1170  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = ibits[15:8];
+    if (rst) begin
+      \$1171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = t_addr;
+    if (rst) begin
+      \$1172  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = t_data;
+    if (rst) begin
+      \$1173  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = trace1_valid;
+    if (rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = trace1_tag;
+    if (rst) begin
+      \$1175  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = trace1_index;
+    if (rst) begin
+      \$1176  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = trace1_data;
+    if (rst) begin
+      \$1177  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$1171  = 8'h00;
+      \$1178  = 8'h00;
     end else begin
-      \$1171  = \$707 ;
+      \$1178  = \$707 ;
     end
     if (rst) begin
-      \$1171  = 8'h00;
+      \$1178  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -12042,12 +12144,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign run_cycles = cycle_count;
   assign \flags$101  = flags;
   assign r_en = m_axis_tready;
-  assign rv6 = w_en;
+  assign rv7 = w_en;
   assign w_data = { \$5 , hread_data };
   assign epi_o = \$12 [15:0];
   assign epi_a = \$13 [15:0];
-  assign s5_valid = \i__valid$205 ;
-  assign \i__payload$216  = e_acc5_scaler[31:0];
+  assign s6_valid = \i__valid$205 ;
+  assign \i__payload$216  = e_acc6_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -12056,7 +12158,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
   assign \clear$240  = clear;
-  assign \i__payload$242  = e_acc5_scaler[63:32];
+  assign \i__payload$242  = e_acc6_scaler[63:32];
   assign cfg_sc_mult_lane1 = \multiplier$243 ;
   assign cfg_sc_shift_lane1 = \shift$245 ;
   assign cfg_lr_mult_lane1 = \lr_multiplier$251 ;
@@ -12065,7 +12167,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$257  = cfg_dc_shift_lane1[4:0];
   assign cfg_dc_en_lane1 = \decay_enable$259 ;
   assign \clear$261  = clear;
-  assign \i__payload$263  = e_acc5_scaler[95:64];
+  assign \i__payload$263  = e_acc6_scaler[95:64];
   assign cfg_sc_mult_lane2 = \multiplier$264 ;
   assign cfg_sc_shift_lane2 = \shift$266 ;
   assign cfg_lr_mult_lane2 = \lr_multiplier$272 ;
@@ -12074,7 +12176,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$278  = cfg_dc_shift_lane2[4:0];
   assign cfg_dc_en_lane2 = \decay_enable$280 ;
   assign \clear$282  = clear;
-  assign \i__payload$284  = e_acc5_scaler[127:96];
+  assign \i__payload$284  = e_acc6_scaler[127:96];
   assign cfg_sc_mult_lane3 = \multiplier$285 ;
   assign cfg_sc_shift_lane3 = \shift$287 ;
   assign cfg_lr_mult_lane3 = \lr_multiplier$293 ;
@@ -12083,7 +12185,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$299  = cfg_dc_shift_lane3[4:0];
   assign cfg_dc_en_lane3 = \decay_enable$301 ;
   assign \clear$303  = clear;
-  assign \i__payload$305  = e_acc5_scaler[159:128];
+  assign \i__payload$305  = e_acc6_scaler[159:128];
   assign cfg_sc_mult_lane4 = \multiplier$306 ;
   assign cfg_sc_shift_lane4 = \shift$308 ;
   assign cfg_lr_mult_lane4 = \lr_multiplier$314 ;
@@ -12092,7 +12194,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$320  = cfg_dc_shift_lane4[4:0];
   assign cfg_dc_en_lane4 = \decay_enable$322 ;
   assign \clear$324  = clear;
-  assign \i__payload$326  = e_acc5_scaler[191:160];
+  assign \i__payload$326  = e_acc6_scaler[191:160];
   assign cfg_sc_mult_lane5 = \multiplier$327 ;
   assign cfg_sc_shift_lane5 = \shift$329 ;
   assign cfg_lr_mult_lane5 = \lr_multiplier$335 ;
@@ -12101,7 +12203,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$341  = cfg_dc_shift_lane5[4:0];
   assign cfg_dc_en_lane5 = \decay_enable$343 ;
   assign \clear$345  = clear;
-  assign \i__payload$347  = e_acc5_scaler[223:192];
+  assign \i__payload$347  = e_acc6_scaler[223:192];
   assign cfg_sc_mult_lane6 = \multiplier$348 ;
   assign cfg_sc_shift_lane6 = \shift$350 ;
   assign cfg_lr_mult_lane6 = \lr_multiplier$356 ;
@@ -12110,7 +12212,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$362  = cfg_dc_shift_lane6[4:0];
   assign cfg_dc_en_lane6 = \decay_enable$364 ;
   assign \clear$366  = clear;
-  assign \i__payload$368  = e_acc5_scaler[255:224];
+  assign \i__payload$368  = e_acc6_scaler[255:224];
   assign cfg_sc_mult_lane7 = \multiplier$369 ;
   assign cfg_sc_shift_lane7 = \shift$371 ;
   assign cfg_lr_mult_lane7 = \lr_multiplier$377 ;
@@ -12145,7 +12247,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign tr_w6 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
   assign tr_w7 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
   assign row_data = { \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
-  assign \clear$527  = clear;
+  assign \clear$528  = clear;
   assign \o__payload$159.row  = \o__payload$159 [2:0];
   assign \o__payload$159.acc  = \o__payload$159 [258:3];
   assign \o__payload$159.acc[0]  = \o__payload$159 [34:3];
@@ -12176,16 +12278,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$207.wide[7]  = \i__payload$207 [319:288];
   assign \i__payload$207.first  = \i__payload$207 [320];
   assign \i__payload$207.last  = \i__payload$207 [321];
-  assign \e_r5.valid  = e_r5[0];
-  assign \e_r5.o_addr  = e_r5[16:1];
-  assign \e_r5.a_addr  = e_r5[32:17];
-  assign \e_r5.row  = e_r5[35:33];
-  assign \e_r5.p_addr  = e_r5[51:36];
-  assign \e_r5.last_n  = e_r5[52];
-  assign \e_r5.first_n  = e_r5[53];
-  assign \e_r5.t_base  = e_r5[69:54];
-  assign \e_r5.mask  = e_r5[77:70];
-  assign \e_r5.nlane  = e_r5[85:78];
+  assign \e_r6.valid  = e_r6[0];
+  assign \e_r6.o_addr  = e_r6[16:1];
+  assign \e_r6.a_addr  = e_r6[32:17];
+  assign \e_r6.row  = e_r6[35:33];
+  assign \e_r6.p_addr  = e_r6[51:36];
+  assign \e_r6.last_n  = e_r6[52];
+  assign \e_r6.first_n  = e_r6[53];
+  assign \e_r6.t_base  = e_r6[69:54];
+  assign \e_r6.mask  = e_r6[77:70];
+  assign \e_r6.nlane  = e_r6[85:78];
   assign \i__payload$223.delta  = \i__payload$223 [31:0];
   assign \i__payload$223.region  = \i__payload$223 [33:32];
   assign \i__payload$227.w  = \i__payload$227 [15:0];
@@ -12353,6 +12455,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r4.t_base  = e_r4[69:54];
   assign \e_r4.mask  = e_r4[77:70];
   assign \e_r4.nlane  = e_r4[85:78];
+  assign \e_r5.valid  = e_r5[0];
+  assign \e_r5.o_addr  = e_r5[16:1];
+  assign \e_r5.a_addr  = e_r5[32:17];
+  assign \e_r5.row  = e_r5[35:33];
+  assign \e_r5.p_addr  = e_r5[51:36];
+  assign \e_r5.last_n  = e_r5[52];
+  assign \e_r5.first_n  = e_r5[53];
+  assign \e_r5.t_base  = e_r5[69:54];
+  assign \e_r5.mask  = e_r5[77:70];
+  assign \e_r5.nlane  = e_r5[85:78];
   assign \sb1.valid  = sb1[0];
   assign \sb1.o_addr  = sb1[16:1];
   assign \sb1.a_addr  = sb1[32:17];
@@ -12423,47 +12535,47 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
-  assign \$764 [63:32] = \$455 ;
-  assign \$764 [31:0] = \$453 ;
-  assign \$764 [255:64] = hread_e[255:64];
-  assign \$762 [31:0] = \$451 ;
-  assign \$762 [255:32] = hread_csr[255:32];
-  assign \$760 [7:0] = \$449 ;
-  assign \$760 [255:8] = hread_pred[255:8];
-  assign \$751 [255:224] = \$447 ;
-  assign \$751 [223:192] = \$445 ;
-  assign \$751 [191:160] = \$443 ;
-  assign \$751 [159:128] = \$441 ;
-  assign \$751 [127:96] = \$439 ;
-  assign \$751 [95:64] = \$437 ;
-  assign \$751 [63:32] = \$435 ;
-  assign \$751 [31:0] = \$433 ;
-  assign \$749 [15:0] = \$431 ;
-  assign \$749 [255:16] = hread_rg[255:16];
-  assign \$746 [63:32] = \$429 ;
-  assign \$746 [31:0] = \$427 ;
-  assign \$746 [255:64] = hread_y[255:64];
-  assign \$743 [63:32] = \$425 ;
-  assign \$743 [31:0] = \$423 ;
-  assign \$743 [255:64] = hread_ag[255:64];
-  assign \$740 [63:32] = \$421 ;
-  assign \$740 [31:0] = \$419 ;
-  assign \$740 [255:64] = hread_af[255:64];
-  assign \$735 [127:96] = \$417 ;
-  assign \$735 [95:64] = \$415 ;
-  assign \$735 [63:32] = \$413 ;
-  assign \$735 [31:0] = \$411 ;
-  assign \$735 [255:128] = hread_wt[255:128];
-  assign \$730 [127:96] = \$409 ;
-  assign \$730 [95:64] = \$407 ;
-  assign \$730 [63:32] = \$405 ;
-  assign \$730 [31:0] = \$403 ;
-  assign \$730 [255:128] = hread_wf[255:128];
-  assign \$725 [127:96] = \$401 ;
-  assign \$725 [95:64] = \$399 ;
-  assign \$725 [63:32] = \$397 ;
-  assign \$725 [31:0] = \$395 ;
-  assign \$725 [255:128] = hread_prog[255:128];
+  assign \$765 [63:32] = \$455 ;
+  assign \$765 [31:0] = \$453 ;
+  assign \$765 [255:64] = hread_e[255:64];
+  assign \$763 [31:0] = \$451 ;
+  assign \$763 [255:32] = hread_csr[255:32];
+  assign \$761 [7:0] = \$449 ;
+  assign \$761 [255:8] = hread_pred[255:8];
+  assign \$752 [255:224] = \$447 ;
+  assign \$752 [223:192] = \$445 ;
+  assign \$752 [191:160] = \$443 ;
+  assign \$752 [159:128] = \$441 ;
+  assign \$752 [127:96] = \$439 ;
+  assign \$752 [95:64] = \$437 ;
+  assign \$752 [63:32] = \$435 ;
+  assign \$752 [31:0] = \$433 ;
+  assign \$750 [15:0] = \$431 ;
+  assign \$750 [255:16] = hread_rg[255:16];
+  assign \$747 [63:32] = \$429 ;
+  assign \$747 [31:0] = \$427 ;
+  assign \$747 [255:64] = hread_y[255:64];
+  assign \$744 [63:32] = \$425 ;
+  assign \$744 [31:0] = \$423 ;
+  assign \$744 [255:64] = hread_ag[255:64];
+  assign \$741 [63:32] = \$421 ;
+  assign \$741 [31:0] = \$419 ;
+  assign \$741 [255:64] = hread_af[255:64];
+  assign \$736 [127:96] = \$417 ;
+  assign \$736 [95:64] = \$415 ;
+  assign \$736 [63:32] = \$413 ;
+  assign \$736 [31:0] = \$411 ;
+  assign \$736 [255:128] = hread_wt[255:128];
+  assign \$731 [127:96] = \$409 ;
+  assign \$731 [95:64] = \$407 ;
+  assign \$731 [63:32] = \$405 ;
+  assign \$731 [31:0] = \$403 ;
+  assign \$731 [255:128] = hread_wf[255:128];
+  assign \$726 [127:96] = \$401 ;
+  assign \$726 [95:64] = \$399 ;
+  assign \$726 [63:32] = \$397 ;
+  assign \$726 [31:0] = \$395 ;
+  assign \$726 [255:128] = hread_prog[255:128];
   assign t_data[255:224] = \$364 ;
   assign t_data[223:192] = \$344 ;
   assign t_data[191:160] = \$324 ;
@@ -12496,38 +12608,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$389 [15:8] = \$41 ;
   assign \i__payload$389 [71:64] = y8[7:0];
   assign \i__payload$389 [7:0] = \$40 ;
-  assign \i__payload$376 [47:16] = e_acc5_sgd[255:224];
+  assign \i__payload$376 [47:16] = e_acc6_sgd[255:224];
   assign \i__payload$376 [15:0] = \r_data$177 [127:112];
   assign \i__payload$374 [33:32] = \r_data$225 [15:14];
-  assign \i__payload$374 [31:0] = e_acc5_relub[255:224];
-  assign \i__payload$355 [47:16] = e_acc5_sgd[223:192];
+  assign \i__payload$374 [31:0] = e_acc6_relub[255:224];
+  assign \i__payload$355 [47:16] = e_acc6_sgd[223:192];
   assign \i__payload$355 [15:0] = \r_data$177 [111:96];
   assign \i__payload$353 [33:32] = \r_data$225 [13:12];
-  assign \i__payload$353 [31:0] = e_acc5_relub[223:192];
-  assign \i__payload$334 [47:16] = e_acc5_sgd[191:160];
+  assign \i__payload$353 [31:0] = e_acc6_relub[223:192];
+  assign \i__payload$334 [47:16] = e_acc6_sgd[191:160];
   assign \i__payload$334 [15:0] = \r_data$177 [95:80];
   assign \i__payload$332 [33:32] = \r_data$225 [11:10];
-  assign \i__payload$332 [31:0] = e_acc5_relub[191:160];
-  assign \i__payload$313 [47:16] = e_acc5_sgd[159:128];
+  assign \i__payload$332 [31:0] = e_acc6_relub[191:160];
+  assign \i__payload$313 [47:16] = e_acc6_sgd[159:128];
   assign \i__payload$313 [15:0] = \r_data$177 [79:64];
   assign \i__payload$311 [33:32] = \r_data$225 [9:8];
-  assign \i__payload$311 [31:0] = e_acc5_relub[159:128];
-  assign \i__payload$292 [47:16] = e_acc5_sgd[127:96];
+  assign \i__payload$311 [31:0] = e_acc6_relub[159:128];
+  assign \i__payload$292 [47:16] = e_acc6_sgd[127:96];
   assign \i__payload$292 [15:0] = \r_data$177 [63:48];
   assign \i__payload$290 [33:32] = \r_data$225 [7:6];
-  assign \i__payload$290 [31:0] = e_acc5_relub[127:96];
-  assign \i__payload$271 [47:16] = e_acc5_sgd[95:64];
+  assign \i__payload$290 [31:0] = e_acc6_relub[127:96];
+  assign \i__payload$271 [47:16] = e_acc6_sgd[95:64];
   assign \i__payload$271 [15:0] = \r_data$177 [47:32];
   assign \i__payload$269 [33:32] = \r_data$225 [5:4];
-  assign \i__payload$269 [31:0] = e_acc5_relub[95:64];
-  assign \i__payload$250 [47:16] = e_acc5_sgd[63:32];
+  assign \i__payload$269 [31:0] = e_acc6_relub[95:64];
+  assign \i__payload$250 [47:16] = e_acc6_sgd[63:32];
   assign \i__payload$250 [15:0] = \r_data$177 [31:16];
   assign \i__payload$248 [33:32] = \r_data$225 [3:2];
-  assign \i__payload$248 [31:0] = e_acc5_relub[63:32];
-  assign \i__payload$227 [47:16] = e_acc5_sgd[31:0];
+  assign \i__payload$248 [31:0] = e_acc6_relub[63:32];
+  assign \i__payload$227 [47:16] = e_acc6_sgd[31:0];
   assign \i__payload$227 [15:0] = \r_data$177 [15:0];
   assign \i__payload$223 [33:32] = \r_data$225 [1:0];
-  assign \i__payload$223 [31:0] = e_acc5_relub[31:0];
+  assign \i__payload$223 [31:0] = e_acc6_relub[31:0];
   assign \i__payload$207 [319:288] = wide_data[255:224];
   assign \i__payload$207 [287:256] = wide_data[223:192];
   assign \i__payload$207 [255:224] = wide_data[191:160];
@@ -12544,8 +12656,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$207 [23:16] = \$17 [23:16];
   assign \i__payload$207 [15:8] = \$16 [15:8];
   assign \i__payload$207 [7:0] = \$15 [7:0];
-  assign \i__payload$207 [321] = s5_last;
-  assign \i__payload$207 [320] = s5_first;
+  assign \i__payload$207 [321] = s6_last;
+  assign \i__payload$207 [320] = s6_first;
   assign \$1  = { rows_p, 3'h0 };
   assign \$468  = { 1'h0, haddr[5:0] };
   assign \$470  = { haddr[5:0], 1'h0 };
@@ -30892,16 +31004,72 @@ endmodule
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  reg [63:0] \$1 ;
+  wire \$1 ;
+  reg \$10 ;
+  reg \$11 ;
+  reg \$12 ;
+  reg \$13 ;
+  reg \$14 ;
   wire \$2 ;
   wire \$3 ;
-  reg \$4 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  reg [63:0] \$9 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$22 ;
-  wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$13 ;
-  reg [63:0] bank0_q = 64'h0000000000000000;
-  reg [63:0] bank1_q = 64'h0000000000000000;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$43 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$47 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$51 ;
+  wire [35:0] \$signature__data ;
+  wire [27:0] \$signature__data$21 ;
+  wire [35:0] \$signature__data$27 ;
+  wire [27:0] \$signature__data$33 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [27:0] bank0_1_q = 28'h0000000;
+  (* keep = "true" *)
+  reg [8:0] bank0_1_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_1_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [27:0] bank0_1_w_data = 28'h0000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
+  reg [35:0] bank1_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [8:0] bank1_0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank1_0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [35:0] bank1_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank1_0_w_en = 1'h0;
+  reg [27:0] bank1_1_q = 28'h0000000;
+  (* keep = "true" *)
+  reg [8:0] bank1_1_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank1_1_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [27:0] bank1_1_w_data = 28'h0000000;
+  (* keep = "true" *)
+  reg bank1_1_w_en = 1'h0;
   input clk;
   wire clk;
   reg [63:0] g0_q = 64'h0000000000000000;
@@ -30909,6 +31077,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg [9:0] g0_r_addr = 10'h000;
   reg g0_sel1 = 1'h0;
   reg g0_sel2 = 1'h0;
+  reg g0_sel3 = 1'h0;
   (* keep = "true" *)
   reg [9:0] g0_w_addr = 10'h000;
   (* keep = "true" *)
@@ -30929,1066 +31098,2148 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [63:0] w_data;
   input w_en;
   wire w_en;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$23 ;
-  (* init = 64'h0000000000000000 *)
+  (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [63:0] wp__data;
-  (* init = 64'h0000000000000000 *)
+  wire [8:0] \wp__addr$44 ;
+  (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [63:0] \wp__data$24 ;
+  wire [8:0] \wp__addr$48 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \wp__addr$52 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 28'h0000000 *)
+  (* keep = "true" *)
+  wire [27:0] \wp__data$45 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$49 ;
+  (* init = 28'h0000000 *)
+  (* keep = "true" *)
+  wire [27:0] \wp__data$53 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
-  wire \wp__en$25 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$46 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$50 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$54 ;
   (* no_rw_check = 32'd1 *)
-  reg [63:0] bank0 [511:0];
+  reg [35:0] bank0_0 [511:0];
   initial begin
-    bank0[0] = 64'h0000000000000000;
-    bank0[1] = 64'h0000000000000000;
-    bank0[2] = 64'h0000000000000000;
-    bank0[3] = 64'h0000000000000000;
-    bank0[4] = 64'h0000000000000000;
-    bank0[5] = 64'h0000000000000000;
-    bank0[6] = 64'h0000000000000000;
-    bank0[7] = 64'h0000000000000000;
-    bank0[8] = 64'h0000000000000000;
-    bank0[9] = 64'h0000000000000000;
-    bank0[10] = 64'h0000000000000000;
-    bank0[11] = 64'h0000000000000000;
-    bank0[12] = 64'h0000000000000000;
-    bank0[13] = 64'h0000000000000000;
-    bank0[14] = 64'h0000000000000000;
-    bank0[15] = 64'h0000000000000000;
-    bank0[16] = 64'h0000000000000000;
-    bank0[17] = 64'h0000000000000000;
-    bank0[18] = 64'h0000000000000000;
-    bank0[19] = 64'h0000000000000000;
-    bank0[20] = 64'h0000000000000000;
-    bank0[21] = 64'h0000000000000000;
-    bank0[22] = 64'h0000000000000000;
-    bank0[23] = 64'h0000000000000000;
-    bank0[24] = 64'h0000000000000000;
-    bank0[25] = 64'h0000000000000000;
-    bank0[26] = 64'h0000000000000000;
-    bank0[27] = 64'h0000000000000000;
-    bank0[28] = 64'h0000000000000000;
-    bank0[29] = 64'h0000000000000000;
-    bank0[30] = 64'h0000000000000000;
-    bank0[31] = 64'h0000000000000000;
-    bank0[32] = 64'h0000000000000000;
-    bank0[33] = 64'h0000000000000000;
-    bank0[34] = 64'h0000000000000000;
-    bank0[35] = 64'h0000000000000000;
-    bank0[36] = 64'h0000000000000000;
-    bank0[37] = 64'h0000000000000000;
-    bank0[38] = 64'h0000000000000000;
-    bank0[39] = 64'h0000000000000000;
-    bank0[40] = 64'h0000000000000000;
-    bank0[41] = 64'h0000000000000000;
-    bank0[42] = 64'h0000000000000000;
-    bank0[43] = 64'h0000000000000000;
-    bank0[44] = 64'h0000000000000000;
-    bank0[45] = 64'h0000000000000000;
-    bank0[46] = 64'h0000000000000000;
-    bank0[47] = 64'h0000000000000000;
-    bank0[48] = 64'h0000000000000000;
-    bank0[49] = 64'h0000000000000000;
-    bank0[50] = 64'h0000000000000000;
-    bank0[51] = 64'h0000000000000000;
-    bank0[52] = 64'h0000000000000000;
-    bank0[53] = 64'h0000000000000000;
-    bank0[54] = 64'h0000000000000000;
-    bank0[55] = 64'h0000000000000000;
-    bank0[56] = 64'h0000000000000000;
-    bank0[57] = 64'h0000000000000000;
-    bank0[58] = 64'h0000000000000000;
-    bank0[59] = 64'h0000000000000000;
-    bank0[60] = 64'h0000000000000000;
-    bank0[61] = 64'h0000000000000000;
-    bank0[62] = 64'h0000000000000000;
-    bank0[63] = 64'h0000000000000000;
-    bank0[64] = 64'h0000000000000000;
-    bank0[65] = 64'h0000000000000000;
-    bank0[66] = 64'h0000000000000000;
-    bank0[67] = 64'h0000000000000000;
-    bank0[68] = 64'h0000000000000000;
-    bank0[69] = 64'h0000000000000000;
-    bank0[70] = 64'h0000000000000000;
-    bank0[71] = 64'h0000000000000000;
-    bank0[72] = 64'h0000000000000000;
-    bank0[73] = 64'h0000000000000000;
-    bank0[74] = 64'h0000000000000000;
-    bank0[75] = 64'h0000000000000000;
-    bank0[76] = 64'h0000000000000000;
-    bank0[77] = 64'h0000000000000000;
-    bank0[78] = 64'h0000000000000000;
-    bank0[79] = 64'h0000000000000000;
-    bank0[80] = 64'h0000000000000000;
-    bank0[81] = 64'h0000000000000000;
-    bank0[82] = 64'h0000000000000000;
-    bank0[83] = 64'h0000000000000000;
-    bank0[84] = 64'h0000000000000000;
-    bank0[85] = 64'h0000000000000000;
-    bank0[86] = 64'h0000000000000000;
-    bank0[87] = 64'h0000000000000000;
-    bank0[88] = 64'h0000000000000000;
-    bank0[89] = 64'h0000000000000000;
-    bank0[90] = 64'h0000000000000000;
-    bank0[91] = 64'h0000000000000000;
-    bank0[92] = 64'h0000000000000000;
-    bank0[93] = 64'h0000000000000000;
-    bank0[94] = 64'h0000000000000000;
-    bank0[95] = 64'h0000000000000000;
-    bank0[96] = 64'h0000000000000000;
-    bank0[97] = 64'h0000000000000000;
-    bank0[98] = 64'h0000000000000000;
-    bank0[99] = 64'h0000000000000000;
-    bank0[100] = 64'h0000000000000000;
-    bank0[101] = 64'h0000000000000000;
-    bank0[102] = 64'h0000000000000000;
-    bank0[103] = 64'h0000000000000000;
-    bank0[104] = 64'h0000000000000000;
-    bank0[105] = 64'h0000000000000000;
-    bank0[106] = 64'h0000000000000000;
-    bank0[107] = 64'h0000000000000000;
-    bank0[108] = 64'h0000000000000000;
-    bank0[109] = 64'h0000000000000000;
-    bank0[110] = 64'h0000000000000000;
-    bank0[111] = 64'h0000000000000000;
-    bank0[112] = 64'h0000000000000000;
-    bank0[113] = 64'h0000000000000000;
-    bank0[114] = 64'h0000000000000000;
-    bank0[115] = 64'h0000000000000000;
-    bank0[116] = 64'h0000000000000000;
-    bank0[117] = 64'h0000000000000000;
-    bank0[118] = 64'h0000000000000000;
-    bank0[119] = 64'h0000000000000000;
-    bank0[120] = 64'h0000000000000000;
-    bank0[121] = 64'h0000000000000000;
-    bank0[122] = 64'h0000000000000000;
-    bank0[123] = 64'h0000000000000000;
-    bank0[124] = 64'h0000000000000000;
-    bank0[125] = 64'h0000000000000000;
-    bank0[126] = 64'h0000000000000000;
-    bank0[127] = 64'h0000000000000000;
-    bank0[128] = 64'h0000000000000000;
-    bank0[129] = 64'h0000000000000000;
-    bank0[130] = 64'h0000000000000000;
-    bank0[131] = 64'h0000000000000000;
-    bank0[132] = 64'h0000000000000000;
-    bank0[133] = 64'h0000000000000000;
-    bank0[134] = 64'h0000000000000000;
-    bank0[135] = 64'h0000000000000000;
-    bank0[136] = 64'h0000000000000000;
-    bank0[137] = 64'h0000000000000000;
-    bank0[138] = 64'h0000000000000000;
-    bank0[139] = 64'h0000000000000000;
-    bank0[140] = 64'h0000000000000000;
-    bank0[141] = 64'h0000000000000000;
-    bank0[142] = 64'h0000000000000000;
-    bank0[143] = 64'h0000000000000000;
-    bank0[144] = 64'h0000000000000000;
-    bank0[145] = 64'h0000000000000000;
-    bank0[146] = 64'h0000000000000000;
-    bank0[147] = 64'h0000000000000000;
-    bank0[148] = 64'h0000000000000000;
-    bank0[149] = 64'h0000000000000000;
-    bank0[150] = 64'h0000000000000000;
-    bank0[151] = 64'h0000000000000000;
-    bank0[152] = 64'h0000000000000000;
-    bank0[153] = 64'h0000000000000000;
-    bank0[154] = 64'h0000000000000000;
-    bank0[155] = 64'h0000000000000000;
-    bank0[156] = 64'h0000000000000000;
-    bank0[157] = 64'h0000000000000000;
-    bank0[158] = 64'h0000000000000000;
-    bank0[159] = 64'h0000000000000000;
-    bank0[160] = 64'h0000000000000000;
-    bank0[161] = 64'h0000000000000000;
-    bank0[162] = 64'h0000000000000000;
-    bank0[163] = 64'h0000000000000000;
-    bank0[164] = 64'h0000000000000000;
-    bank0[165] = 64'h0000000000000000;
-    bank0[166] = 64'h0000000000000000;
-    bank0[167] = 64'h0000000000000000;
-    bank0[168] = 64'h0000000000000000;
-    bank0[169] = 64'h0000000000000000;
-    bank0[170] = 64'h0000000000000000;
-    bank0[171] = 64'h0000000000000000;
-    bank0[172] = 64'h0000000000000000;
-    bank0[173] = 64'h0000000000000000;
-    bank0[174] = 64'h0000000000000000;
-    bank0[175] = 64'h0000000000000000;
-    bank0[176] = 64'h0000000000000000;
-    bank0[177] = 64'h0000000000000000;
-    bank0[178] = 64'h0000000000000000;
-    bank0[179] = 64'h0000000000000000;
-    bank0[180] = 64'h0000000000000000;
-    bank0[181] = 64'h0000000000000000;
-    bank0[182] = 64'h0000000000000000;
-    bank0[183] = 64'h0000000000000000;
-    bank0[184] = 64'h0000000000000000;
-    bank0[185] = 64'h0000000000000000;
-    bank0[186] = 64'h0000000000000000;
-    bank0[187] = 64'h0000000000000000;
-    bank0[188] = 64'h0000000000000000;
-    bank0[189] = 64'h0000000000000000;
-    bank0[190] = 64'h0000000000000000;
-    bank0[191] = 64'h0000000000000000;
-    bank0[192] = 64'h0000000000000000;
-    bank0[193] = 64'h0000000000000000;
-    bank0[194] = 64'h0000000000000000;
-    bank0[195] = 64'h0000000000000000;
-    bank0[196] = 64'h0000000000000000;
-    bank0[197] = 64'h0000000000000000;
-    bank0[198] = 64'h0000000000000000;
-    bank0[199] = 64'h0000000000000000;
-    bank0[200] = 64'h0000000000000000;
-    bank0[201] = 64'h0000000000000000;
-    bank0[202] = 64'h0000000000000000;
-    bank0[203] = 64'h0000000000000000;
-    bank0[204] = 64'h0000000000000000;
-    bank0[205] = 64'h0000000000000000;
-    bank0[206] = 64'h0000000000000000;
-    bank0[207] = 64'h0000000000000000;
-    bank0[208] = 64'h0000000000000000;
-    bank0[209] = 64'h0000000000000000;
-    bank0[210] = 64'h0000000000000000;
-    bank0[211] = 64'h0000000000000000;
-    bank0[212] = 64'h0000000000000000;
-    bank0[213] = 64'h0000000000000000;
-    bank0[214] = 64'h0000000000000000;
-    bank0[215] = 64'h0000000000000000;
-    bank0[216] = 64'h0000000000000000;
-    bank0[217] = 64'h0000000000000000;
-    bank0[218] = 64'h0000000000000000;
-    bank0[219] = 64'h0000000000000000;
-    bank0[220] = 64'h0000000000000000;
-    bank0[221] = 64'h0000000000000000;
-    bank0[222] = 64'h0000000000000000;
-    bank0[223] = 64'h0000000000000000;
-    bank0[224] = 64'h0000000000000000;
-    bank0[225] = 64'h0000000000000000;
-    bank0[226] = 64'h0000000000000000;
-    bank0[227] = 64'h0000000000000000;
-    bank0[228] = 64'h0000000000000000;
-    bank0[229] = 64'h0000000000000000;
-    bank0[230] = 64'h0000000000000000;
-    bank0[231] = 64'h0000000000000000;
-    bank0[232] = 64'h0000000000000000;
-    bank0[233] = 64'h0000000000000000;
-    bank0[234] = 64'h0000000000000000;
-    bank0[235] = 64'h0000000000000000;
-    bank0[236] = 64'h0000000000000000;
-    bank0[237] = 64'h0000000000000000;
-    bank0[238] = 64'h0000000000000000;
-    bank0[239] = 64'h0000000000000000;
-    bank0[240] = 64'h0000000000000000;
-    bank0[241] = 64'h0000000000000000;
-    bank0[242] = 64'h0000000000000000;
-    bank0[243] = 64'h0000000000000000;
-    bank0[244] = 64'h0000000000000000;
-    bank0[245] = 64'h0000000000000000;
-    bank0[246] = 64'h0000000000000000;
-    bank0[247] = 64'h0000000000000000;
-    bank0[248] = 64'h0000000000000000;
-    bank0[249] = 64'h0000000000000000;
-    bank0[250] = 64'h0000000000000000;
-    bank0[251] = 64'h0000000000000000;
-    bank0[252] = 64'h0000000000000000;
-    bank0[253] = 64'h0000000000000000;
-    bank0[254] = 64'h0000000000000000;
-    bank0[255] = 64'h0000000000000000;
-    bank0[256] = 64'h0000000000000000;
-    bank0[257] = 64'h0000000000000000;
-    bank0[258] = 64'h0000000000000000;
-    bank0[259] = 64'h0000000000000000;
-    bank0[260] = 64'h0000000000000000;
-    bank0[261] = 64'h0000000000000000;
-    bank0[262] = 64'h0000000000000000;
-    bank0[263] = 64'h0000000000000000;
-    bank0[264] = 64'h0000000000000000;
-    bank0[265] = 64'h0000000000000000;
-    bank0[266] = 64'h0000000000000000;
-    bank0[267] = 64'h0000000000000000;
-    bank0[268] = 64'h0000000000000000;
-    bank0[269] = 64'h0000000000000000;
-    bank0[270] = 64'h0000000000000000;
-    bank0[271] = 64'h0000000000000000;
-    bank0[272] = 64'h0000000000000000;
-    bank0[273] = 64'h0000000000000000;
-    bank0[274] = 64'h0000000000000000;
-    bank0[275] = 64'h0000000000000000;
-    bank0[276] = 64'h0000000000000000;
-    bank0[277] = 64'h0000000000000000;
-    bank0[278] = 64'h0000000000000000;
-    bank0[279] = 64'h0000000000000000;
-    bank0[280] = 64'h0000000000000000;
-    bank0[281] = 64'h0000000000000000;
-    bank0[282] = 64'h0000000000000000;
-    bank0[283] = 64'h0000000000000000;
-    bank0[284] = 64'h0000000000000000;
-    bank0[285] = 64'h0000000000000000;
-    bank0[286] = 64'h0000000000000000;
-    bank0[287] = 64'h0000000000000000;
-    bank0[288] = 64'h0000000000000000;
-    bank0[289] = 64'h0000000000000000;
-    bank0[290] = 64'h0000000000000000;
-    bank0[291] = 64'h0000000000000000;
-    bank0[292] = 64'h0000000000000000;
-    bank0[293] = 64'h0000000000000000;
-    bank0[294] = 64'h0000000000000000;
-    bank0[295] = 64'h0000000000000000;
-    bank0[296] = 64'h0000000000000000;
-    bank0[297] = 64'h0000000000000000;
-    bank0[298] = 64'h0000000000000000;
-    bank0[299] = 64'h0000000000000000;
-    bank0[300] = 64'h0000000000000000;
-    bank0[301] = 64'h0000000000000000;
-    bank0[302] = 64'h0000000000000000;
-    bank0[303] = 64'h0000000000000000;
-    bank0[304] = 64'h0000000000000000;
-    bank0[305] = 64'h0000000000000000;
-    bank0[306] = 64'h0000000000000000;
-    bank0[307] = 64'h0000000000000000;
-    bank0[308] = 64'h0000000000000000;
-    bank0[309] = 64'h0000000000000000;
-    bank0[310] = 64'h0000000000000000;
-    bank0[311] = 64'h0000000000000000;
-    bank0[312] = 64'h0000000000000000;
-    bank0[313] = 64'h0000000000000000;
-    bank0[314] = 64'h0000000000000000;
-    bank0[315] = 64'h0000000000000000;
-    bank0[316] = 64'h0000000000000000;
-    bank0[317] = 64'h0000000000000000;
-    bank0[318] = 64'h0000000000000000;
-    bank0[319] = 64'h0000000000000000;
-    bank0[320] = 64'h0000000000000000;
-    bank0[321] = 64'h0000000000000000;
-    bank0[322] = 64'h0000000000000000;
-    bank0[323] = 64'h0000000000000000;
-    bank0[324] = 64'h0000000000000000;
-    bank0[325] = 64'h0000000000000000;
-    bank0[326] = 64'h0000000000000000;
-    bank0[327] = 64'h0000000000000000;
-    bank0[328] = 64'h0000000000000000;
-    bank0[329] = 64'h0000000000000000;
-    bank0[330] = 64'h0000000000000000;
-    bank0[331] = 64'h0000000000000000;
-    bank0[332] = 64'h0000000000000000;
-    bank0[333] = 64'h0000000000000000;
-    bank0[334] = 64'h0000000000000000;
-    bank0[335] = 64'h0000000000000000;
-    bank0[336] = 64'h0000000000000000;
-    bank0[337] = 64'h0000000000000000;
-    bank0[338] = 64'h0000000000000000;
-    bank0[339] = 64'h0000000000000000;
-    bank0[340] = 64'h0000000000000000;
-    bank0[341] = 64'h0000000000000000;
-    bank0[342] = 64'h0000000000000000;
-    bank0[343] = 64'h0000000000000000;
-    bank0[344] = 64'h0000000000000000;
-    bank0[345] = 64'h0000000000000000;
-    bank0[346] = 64'h0000000000000000;
-    bank0[347] = 64'h0000000000000000;
-    bank0[348] = 64'h0000000000000000;
-    bank0[349] = 64'h0000000000000000;
-    bank0[350] = 64'h0000000000000000;
-    bank0[351] = 64'h0000000000000000;
-    bank0[352] = 64'h0000000000000000;
-    bank0[353] = 64'h0000000000000000;
-    bank0[354] = 64'h0000000000000000;
-    bank0[355] = 64'h0000000000000000;
-    bank0[356] = 64'h0000000000000000;
-    bank0[357] = 64'h0000000000000000;
-    bank0[358] = 64'h0000000000000000;
-    bank0[359] = 64'h0000000000000000;
-    bank0[360] = 64'h0000000000000000;
-    bank0[361] = 64'h0000000000000000;
-    bank0[362] = 64'h0000000000000000;
-    bank0[363] = 64'h0000000000000000;
-    bank0[364] = 64'h0000000000000000;
-    bank0[365] = 64'h0000000000000000;
-    bank0[366] = 64'h0000000000000000;
-    bank0[367] = 64'h0000000000000000;
-    bank0[368] = 64'h0000000000000000;
-    bank0[369] = 64'h0000000000000000;
-    bank0[370] = 64'h0000000000000000;
-    bank0[371] = 64'h0000000000000000;
-    bank0[372] = 64'h0000000000000000;
-    bank0[373] = 64'h0000000000000000;
-    bank0[374] = 64'h0000000000000000;
-    bank0[375] = 64'h0000000000000000;
-    bank0[376] = 64'h0000000000000000;
-    bank0[377] = 64'h0000000000000000;
-    bank0[378] = 64'h0000000000000000;
-    bank0[379] = 64'h0000000000000000;
-    bank0[380] = 64'h0000000000000000;
-    bank0[381] = 64'h0000000000000000;
-    bank0[382] = 64'h0000000000000000;
-    bank0[383] = 64'h0000000000000000;
-    bank0[384] = 64'h0000000000000000;
-    bank0[385] = 64'h0000000000000000;
-    bank0[386] = 64'h0000000000000000;
-    bank0[387] = 64'h0000000000000000;
-    bank0[388] = 64'h0000000000000000;
-    bank0[389] = 64'h0000000000000000;
-    bank0[390] = 64'h0000000000000000;
-    bank0[391] = 64'h0000000000000000;
-    bank0[392] = 64'h0000000000000000;
-    bank0[393] = 64'h0000000000000000;
-    bank0[394] = 64'h0000000000000000;
-    bank0[395] = 64'h0000000000000000;
-    bank0[396] = 64'h0000000000000000;
-    bank0[397] = 64'h0000000000000000;
-    bank0[398] = 64'h0000000000000000;
-    bank0[399] = 64'h0000000000000000;
-    bank0[400] = 64'h0000000000000000;
-    bank0[401] = 64'h0000000000000000;
-    bank0[402] = 64'h0000000000000000;
-    bank0[403] = 64'h0000000000000000;
-    bank0[404] = 64'h0000000000000000;
-    bank0[405] = 64'h0000000000000000;
-    bank0[406] = 64'h0000000000000000;
-    bank0[407] = 64'h0000000000000000;
-    bank0[408] = 64'h0000000000000000;
-    bank0[409] = 64'h0000000000000000;
-    bank0[410] = 64'h0000000000000000;
-    bank0[411] = 64'h0000000000000000;
-    bank0[412] = 64'h0000000000000000;
-    bank0[413] = 64'h0000000000000000;
-    bank0[414] = 64'h0000000000000000;
-    bank0[415] = 64'h0000000000000000;
-    bank0[416] = 64'h0000000000000000;
-    bank0[417] = 64'h0000000000000000;
-    bank0[418] = 64'h0000000000000000;
-    bank0[419] = 64'h0000000000000000;
-    bank0[420] = 64'h0000000000000000;
-    bank0[421] = 64'h0000000000000000;
-    bank0[422] = 64'h0000000000000000;
-    bank0[423] = 64'h0000000000000000;
-    bank0[424] = 64'h0000000000000000;
-    bank0[425] = 64'h0000000000000000;
-    bank0[426] = 64'h0000000000000000;
-    bank0[427] = 64'h0000000000000000;
-    bank0[428] = 64'h0000000000000000;
-    bank0[429] = 64'h0000000000000000;
-    bank0[430] = 64'h0000000000000000;
-    bank0[431] = 64'h0000000000000000;
-    bank0[432] = 64'h0000000000000000;
-    bank0[433] = 64'h0000000000000000;
-    bank0[434] = 64'h0000000000000000;
-    bank0[435] = 64'h0000000000000000;
-    bank0[436] = 64'h0000000000000000;
-    bank0[437] = 64'h0000000000000000;
-    bank0[438] = 64'h0000000000000000;
-    bank0[439] = 64'h0000000000000000;
-    bank0[440] = 64'h0000000000000000;
-    bank0[441] = 64'h0000000000000000;
-    bank0[442] = 64'h0000000000000000;
-    bank0[443] = 64'h0000000000000000;
-    bank0[444] = 64'h0000000000000000;
-    bank0[445] = 64'h0000000000000000;
-    bank0[446] = 64'h0000000000000000;
-    bank0[447] = 64'h0000000000000000;
-    bank0[448] = 64'h0000000000000000;
-    bank0[449] = 64'h0000000000000000;
-    bank0[450] = 64'h0000000000000000;
-    bank0[451] = 64'h0000000000000000;
-    bank0[452] = 64'h0000000000000000;
-    bank0[453] = 64'h0000000000000000;
-    bank0[454] = 64'h0000000000000000;
-    bank0[455] = 64'h0000000000000000;
-    bank0[456] = 64'h0000000000000000;
-    bank0[457] = 64'h0000000000000000;
-    bank0[458] = 64'h0000000000000000;
-    bank0[459] = 64'h0000000000000000;
-    bank0[460] = 64'h0000000000000000;
-    bank0[461] = 64'h0000000000000000;
-    bank0[462] = 64'h0000000000000000;
-    bank0[463] = 64'h0000000000000000;
-    bank0[464] = 64'h0000000000000000;
-    bank0[465] = 64'h0000000000000000;
-    bank0[466] = 64'h0000000000000000;
-    bank0[467] = 64'h0000000000000000;
-    bank0[468] = 64'h0000000000000000;
-    bank0[469] = 64'h0000000000000000;
-    bank0[470] = 64'h0000000000000000;
-    bank0[471] = 64'h0000000000000000;
-    bank0[472] = 64'h0000000000000000;
-    bank0[473] = 64'h0000000000000000;
-    bank0[474] = 64'h0000000000000000;
-    bank0[475] = 64'h0000000000000000;
-    bank0[476] = 64'h0000000000000000;
-    bank0[477] = 64'h0000000000000000;
-    bank0[478] = 64'h0000000000000000;
-    bank0[479] = 64'h0000000000000000;
-    bank0[480] = 64'h0000000000000000;
-    bank0[481] = 64'h0000000000000000;
-    bank0[482] = 64'h0000000000000000;
-    bank0[483] = 64'h0000000000000000;
-    bank0[484] = 64'h0000000000000000;
-    bank0[485] = 64'h0000000000000000;
-    bank0[486] = 64'h0000000000000000;
-    bank0[487] = 64'h0000000000000000;
-    bank0[488] = 64'h0000000000000000;
-    bank0[489] = 64'h0000000000000000;
-    bank0[490] = 64'h0000000000000000;
-    bank0[491] = 64'h0000000000000000;
-    bank0[492] = 64'h0000000000000000;
-    bank0[493] = 64'h0000000000000000;
-    bank0[494] = 64'h0000000000000000;
-    bank0[495] = 64'h0000000000000000;
-    bank0[496] = 64'h0000000000000000;
-    bank0[497] = 64'h0000000000000000;
-    bank0[498] = 64'h0000000000000000;
-    bank0[499] = 64'h0000000000000000;
-    bank0[500] = 64'h0000000000000000;
-    bank0[501] = 64'h0000000000000000;
-    bank0[502] = 64'h0000000000000000;
-    bank0[503] = 64'h0000000000000000;
-    bank0[504] = 64'h0000000000000000;
-    bank0[505] = 64'h0000000000000000;
-    bank0[506] = 64'h0000000000000000;
-    bank0[507] = 64'h0000000000000000;
-    bank0[508] = 64'h0000000000000000;
-    bank0[509] = 64'h0000000000000000;
-    bank0[510] = 64'h0000000000000000;
-    bank0[511] = 64'h0000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
+    bank0_0[51] = 36'h000000000;
+    bank0_0[52] = 36'h000000000;
+    bank0_0[53] = 36'h000000000;
+    bank0_0[54] = 36'h000000000;
+    bank0_0[55] = 36'h000000000;
+    bank0_0[56] = 36'h000000000;
+    bank0_0[57] = 36'h000000000;
+    bank0_0[58] = 36'h000000000;
+    bank0_0[59] = 36'h000000000;
+    bank0_0[60] = 36'h000000000;
+    bank0_0[61] = 36'h000000000;
+    bank0_0[62] = 36'h000000000;
+    bank0_0[63] = 36'h000000000;
+    bank0_0[64] = 36'h000000000;
+    bank0_0[65] = 36'h000000000;
+    bank0_0[66] = 36'h000000000;
+    bank0_0[67] = 36'h000000000;
+    bank0_0[68] = 36'h000000000;
+    bank0_0[69] = 36'h000000000;
+    bank0_0[70] = 36'h000000000;
+    bank0_0[71] = 36'h000000000;
+    bank0_0[72] = 36'h000000000;
+    bank0_0[73] = 36'h000000000;
+    bank0_0[74] = 36'h000000000;
+    bank0_0[75] = 36'h000000000;
+    bank0_0[76] = 36'h000000000;
+    bank0_0[77] = 36'h000000000;
+    bank0_0[78] = 36'h000000000;
+    bank0_0[79] = 36'h000000000;
+    bank0_0[80] = 36'h000000000;
+    bank0_0[81] = 36'h000000000;
+    bank0_0[82] = 36'h000000000;
+    bank0_0[83] = 36'h000000000;
+    bank0_0[84] = 36'h000000000;
+    bank0_0[85] = 36'h000000000;
+    bank0_0[86] = 36'h000000000;
+    bank0_0[87] = 36'h000000000;
+    bank0_0[88] = 36'h000000000;
+    bank0_0[89] = 36'h000000000;
+    bank0_0[90] = 36'h000000000;
+    bank0_0[91] = 36'h000000000;
+    bank0_0[92] = 36'h000000000;
+    bank0_0[93] = 36'h000000000;
+    bank0_0[94] = 36'h000000000;
+    bank0_0[95] = 36'h000000000;
+    bank0_0[96] = 36'h000000000;
+    bank0_0[97] = 36'h000000000;
+    bank0_0[98] = 36'h000000000;
+    bank0_0[99] = 36'h000000000;
+    bank0_0[100] = 36'h000000000;
+    bank0_0[101] = 36'h000000000;
+    bank0_0[102] = 36'h000000000;
+    bank0_0[103] = 36'h000000000;
+    bank0_0[104] = 36'h000000000;
+    bank0_0[105] = 36'h000000000;
+    bank0_0[106] = 36'h000000000;
+    bank0_0[107] = 36'h000000000;
+    bank0_0[108] = 36'h000000000;
+    bank0_0[109] = 36'h000000000;
+    bank0_0[110] = 36'h000000000;
+    bank0_0[111] = 36'h000000000;
+    bank0_0[112] = 36'h000000000;
+    bank0_0[113] = 36'h000000000;
+    bank0_0[114] = 36'h000000000;
+    bank0_0[115] = 36'h000000000;
+    bank0_0[116] = 36'h000000000;
+    bank0_0[117] = 36'h000000000;
+    bank0_0[118] = 36'h000000000;
+    bank0_0[119] = 36'h000000000;
+    bank0_0[120] = 36'h000000000;
+    bank0_0[121] = 36'h000000000;
+    bank0_0[122] = 36'h000000000;
+    bank0_0[123] = 36'h000000000;
+    bank0_0[124] = 36'h000000000;
+    bank0_0[125] = 36'h000000000;
+    bank0_0[126] = 36'h000000000;
+    bank0_0[127] = 36'h000000000;
+    bank0_0[128] = 36'h000000000;
+    bank0_0[129] = 36'h000000000;
+    bank0_0[130] = 36'h000000000;
+    bank0_0[131] = 36'h000000000;
+    bank0_0[132] = 36'h000000000;
+    bank0_0[133] = 36'h000000000;
+    bank0_0[134] = 36'h000000000;
+    bank0_0[135] = 36'h000000000;
+    bank0_0[136] = 36'h000000000;
+    bank0_0[137] = 36'h000000000;
+    bank0_0[138] = 36'h000000000;
+    bank0_0[139] = 36'h000000000;
+    bank0_0[140] = 36'h000000000;
+    bank0_0[141] = 36'h000000000;
+    bank0_0[142] = 36'h000000000;
+    bank0_0[143] = 36'h000000000;
+    bank0_0[144] = 36'h000000000;
+    bank0_0[145] = 36'h000000000;
+    bank0_0[146] = 36'h000000000;
+    bank0_0[147] = 36'h000000000;
+    bank0_0[148] = 36'h000000000;
+    bank0_0[149] = 36'h000000000;
+    bank0_0[150] = 36'h000000000;
+    bank0_0[151] = 36'h000000000;
+    bank0_0[152] = 36'h000000000;
+    bank0_0[153] = 36'h000000000;
+    bank0_0[154] = 36'h000000000;
+    bank0_0[155] = 36'h000000000;
+    bank0_0[156] = 36'h000000000;
+    bank0_0[157] = 36'h000000000;
+    bank0_0[158] = 36'h000000000;
+    bank0_0[159] = 36'h000000000;
+    bank0_0[160] = 36'h000000000;
+    bank0_0[161] = 36'h000000000;
+    bank0_0[162] = 36'h000000000;
+    bank0_0[163] = 36'h000000000;
+    bank0_0[164] = 36'h000000000;
+    bank0_0[165] = 36'h000000000;
+    bank0_0[166] = 36'h000000000;
+    bank0_0[167] = 36'h000000000;
+    bank0_0[168] = 36'h000000000;
+    bank0_0[169] = 36'h000000000;
+    bank0_0[170] = 36'h000000000;
+    bank0_0[171] = 36'h000000000;
+    bank0_0[172] = 36'h000000000;
+    bank0_0[173] = 36'h000000000;
+    bank0_0[174] = 36'h000000000;
+    bank0_0[175] = 36'h000000000;
+    bank0_0[176] = 36'h000000000;
+    bank0_0[177] = 36'h000000000;
+    bank0_0[178] = 36'h000000000;
+    bank0_0[179] = 36'h000000000;
+    bank0_0[180] = 36'h000000000;
+    bank0_0[181] = 36'h000000000;
+    bank0_0[182] = 36'h000000000;
+    bank0_0[183] = 36'h000000000;
+    bank0_0[184] = 36'h000000000;
+    bank0_0[185] = 36'h000000000;
+    bank0_0[186] = 36'h000000000;
+    bank0_0[187] = 36'h000000000;
+    bank0_0[188] = 36'h000000000;
+    bank0_0[189] = 36'h000000000;
+    bank0_0[190] = 36'h000000000;
+    bank0_0[191] = 36'h000000000;
+    bank0_0[192] = 36'h000000000;
+    bank0_0[193] = 36'h000000000;
+    bank0_0[194] = 36'h000000000;
+    bank0_0[195] = 36'h000000000;
+    bank0_0[196] = 36'h000000000;
+    bank0_0[197] = 36'h000000000;
+    bank0_0[198] = 36'h000000000;
+    bank0_0[199] = 36'h000000000;
+    bank0_0[200] = 36'h000000000;
+    bank0_0[201] = 36'h000000000;
+    bank0_0[202] = 36'h000000000;
+    bank0_0[203] = 36'h000000000;
+    bank0_0[204] = 36'h000000000;
+    bank0_0[205] = 36'h000000000;
+    bank0_0[206] = 36'h000000000;
+    bank0_0[207] = 36'h000000000;
+    bank0_0[208] = 36'h000000000;
+    bank0_0[209] = 36'h000000000;
+    bank0_0[210] = 36'h000000000;
+    bank0_0[211] = 36'h000000000;
+    bank0_0[212] = 36'h000000000;
+    bank0_0[213] = 36'h000000000;
+    bank0_0[214] = 36'h000000000;
+    bank0_0[215] = 36'h000000000;
+    bank0_0[216] = 36'h000000000;
+    bank0_0[217] = 36'h000000000;
+    bank0_0[218] = 36'h000000000;
+    bank0_0[219] = 36'h000000000;
+    bank0_0[220] = 36'h000000000;
+    bank0_0[221] = 36'h000000000;
+    bank0_0[222] = 36'h000000000;
+    bank0_0[223] = 36'h000000000;
+    bank0_0[224] = 36'h000000000;
+    bank0_0[225] = 36'h000000000;
+    bank0_0[226] = 36'h000000000;
+    bank0_0[227] = 36'h000000000;
+    bank0_0[228] = 36'h000000000;
+    bank0_0[229] = 36'h000000000;
+    bank0_0[230] = 36'h000000000;
+    bank0_0[231] = 36'h000000000;
+    bank0_0[232] = 36'h000000000;
+    bank0_0[233] = 36'h000000000;
+    bank0_0[234] = 36'h000000000;
+    bank0_0[235] = 36'h000000000;
+    bank0_0[236] = 36'h000000000;
+    bank0_0[237] = 36'h000000000;
+    bank0_0[238] = 36'h000000000;
+    bank0_0[239] = 36'h000000000;
+    bank0_0[240] = 36'h000000000;
+    bank0_0[241] = 36'h000000000;
+    bank0_0[242] = 36'h000000000;
+    bank0_0[243] = 36'h000000000;
+    bank0_0[244] = 36'h000000000;
+    bank0_0[245] = 36'h000000000;
+    bank0_0[246] = 36'h000000000;
+    bank0_0[247] = 36'h000000000;
+    bank0_0[248] = 36'h000000000;
+    bank0_0[249] = 36'h000000000;
+    bank0_0[250] = 36'h000000000;
+    bank0_0[251] = 36'h000000000;
+    bank0_0[252] = 36'h000000000;
+    bank0_0[253] = 36'h000000000;
+    bank0_0[254] = 36'h000000000;
+    bank0_0[255] = 36'h000000000;
+    bank0_0[256] = 36'h000000000;
+    bank0_0[257] = 36'h000000000;
+    bank0_0[258] = 36'h000000000;
+    bank0_0[259] = 36'h000000000;
+    bank0_0[260] = 36'h000000000;
+    bank0_0[261] = 36'h000000000;
+    bank0_0[262] = 36'h000000000;
+    bank0_0[263] = 36'h000000000;
+    bank0_0[264] = 36'h000000000;
+    bank0_0[265] = 36'h000000000;
+    bank0_0[266] = 36'h000000000;
+    bank0_0[267] = 36'h000000000;
+    bank0_0[268] = 36'h000000000;
+    bank0_0[269] = 36'h000000000;
+    bank0_0[270] = 36'h000000000;
+    bank0_0[271] = 36'h000000000;
+    bank0_0[272] = 36'h000000000;
+    bank0_0[273] = 36'h000000000;
+    bank0_0[274] = 36'h000000000;
+    bank0_0[275] = 36'h000000000;
+    bank0_0[276] = 36'h000000000;
+    bank0_0[277] = 36'h000000000;
+    bank0_0[278] = 36'h000000000;
+    bank0_0[279] = 36'h000000000;
+    bank0_0[280] = 36'h000000000;
+    bank0_0[281] = 36'h000000000;
+    bank0_0[282] = 36'h000000000;
+    bank0_0[283] = 36'h000000000;
+    bank0_0[284] = 36'h000000000;
+    bank0_0[285] = 36'h000000000;
+    bank0_0[286] = 36'h000000000;
+    bank0_0[287] = 36'h000000000;
+    bank0_0[288] = 36'h000000000;
+    bank0_0[289] = 36'h000000000;
+    bank0_0[290] = 36'h000000000;
+    bank0_0[291] = 36'h000000000;
+    bank0_0[292] = 36'h000000000;
+    bank0_0[293] = 36'h000000000;
+    bank0_0[294] = 36'h000000000;
+    bank0_0[295] = 36'h000000000;
+    bank0_0[296] = 36'h000000000;
+    bank0_0[297] = 36'h000000000;
+    bank0_0[298] = 36'h000000000;
+    bank0_0[299] = 36'h000000000;
+    bank0_0[300] = 36'h000000000;
+    bank0_0[301] = 36'h000000000;
+    bank0_0[302] = 36'h000000000;
+    bank0_0[303] = 36'h000000000;
+    bank0_0[304] = 36'h000000000;
+    bank0_0[305] = 36'h000000000;
+    bank0_0[306] = 36'h000000000;
+    bank0_0[307] = 36'h000000000;
+    bank0_0[308] = 36'h000000000;
+    bank0_0[309] = 36'h000000000;
+    bank0_0[310] = 36'h000000000;
+    bank0_0[311] = 36'h000000000;
+    bank0_0[312] = 36'h000000000;
+    bank0_0[313] = 36'h000000000;
+    bank0_0[314] = 36'h000000000;
+    bank0_0[315] = 36'h000000000;
+    bank0_0[316] = 36'h000000000;
+    bank0_0[317] = 36'h000000000;
+    bank0_0[318] = 36'h000000000;
+    bank0_0[319] = 36'h000000000;
+    bank0_0[320] = 36'h000000000;
+    bank0_0[321] = 36'h000000000;
+    bank0_0[322] = 36'h000000000;
+    bank0_0[323] = 36'h000000000;
+    bank0_0[324] = 36'h000000000;
+    bank0_0[325] = 36'h000000000;
+    bank0_0[326] = 36'h000000000;
+    bank0_0[327] = 36'h000000000;
+    bank0_0[328] = 36'h000000000;
+    bank0_0[329] = 36'h000000000;
+    bank0_0[330] = 36'h000000000;
+    bank0_0[331] = 36'h000000000;
+    bank0_0[332] = 36'h000000000;
+    bank0_0[333] = 36'h000000000;
+    bank0_0[334] = 36'h000000000;
+    bank0_0[335] = 36'h000000000;
+    bank0_0[336] = 36'h000000000;
+    bank0_0[337] = 36'h000000000;
+    bank0_0[338] = 36'h000000000;
+    bank0_0[339] = 36'h000000000;
+    bank0_0[340] = 36'h000000000;
+    bank0_0[341] = 36'h000000000;
+    bank0_0[342] = 36'h000000000;
+    bank0_0[343] = 36'h000000000;
+    bank0_0[344] = 36'h000000000;
+    bank0_0[345] = 36'h000000000;
+    bank0_0[346] = 36'h000000000;
+    bank0_0[347] = 36'h000000000;
+    bank0_0[348] = 36'h000000000;
+    bank0_0[349] = 36'h000000000;
+    bank0_0[350] = 36'h000000000;
+    bank0_0[351] = 36'h000000000;
+    bank0_0[352] = 36'h000000000;
+    bank0_0[353] = 36'h000000000;
+    bank0_0[354] = 36'h000000000;
+    bank0_0[355] = 36'h000000000;
+    bank0_0[356] = 36'h000000000;
+    bank0_0[357] = 36'h000000000;
+    bank0_0[358] = 36'h000000000;
+    bank0_0[359] = 36'h000000000;
+    bank0_0[360] = 36'h000000000;
+    bank0_0[361] = 36'h000000000;
+    bank0_0[362] = 36'h000000000;
+    bank0_0[363] = 36'h000000000;
+    bank0_0[364] = 36'h000000000;
+    bank0_0[365] = 36'h000000000;
+    bank0_0[366] = 36'h000000000;
+    bank0_0[367] = 36'h000000000;
+    bank0_0[368] = 36'h000000000;
+    bank0_0[369] = 36'h000000000;
+    bank0_0[370] = 36'h000000000;
+    bank0_0[371] = 36'h000000000;
+    bank0_0[372] = 36'h000000000;
+    bank0_0[373] = 36'h000000000;
+    bank0_0[374] = 36'h000000000;
+    bank0_0[375] = 36'h000000000;
+    bank0_0[376] = 36'h000000000;
+    bank0_0[377] = 36'h000000000;
+    bank0_0[378] = 36'h000000000;
+    bank0_0[379] = 36'h000000000;
+    bank0_0[380] = 36'h000000000;
+    bank0_0[381] = 36'h000000000;
+    bank0_0[382] = 36'h000000000;
+    bank0_0[383] = 36'h000000000;
+    bank0_0[384] = 36'h000000000;
+    bank0_0[385] = 36'h000000000;
+    bank0_0[386] = 36'h000000000;
+    bank0_0[387] = 36'h000000000;
+    bank0_0[388] = 36'h000000000;
+    bank0_0[389] = 36'h000000000;
+    bank0_0[390] = 36'h000000000;
+    bank0_0[391] = 36'h000000000;
+    bank0_0[392] = 36'h000000000;
+    bank0_0[393] = 36'h000000000;
+    bank0_0[394] = 36'h000000000;
+    bank0_0[395] = 36'h000000000;
+    bank0_0[396] = 36'h000000000;
+    bank0_0[397] = 36'h000000000;
+    bank0_0[398] = 36'h000000000;
+    bank0_0[399] = 36'h000000000;
+    bank0_0[400] = 36'h000000000;
+    bank0_0[401] = 36'h000000000;
+    bank0_0[402] = 36'h000000000;
+    bank0_0[403] = 36'h000000000;
+    bank0_0[404] = 36'h000000000;
+    bank0_0[405] = 36'h000000000;
+    bank0_0[406] = 36'h000000000;
+    bank0_0[407] = 36'h000000000;
+    bank0_0[408] = 36'h000000000;
+    bank0_0[409] = 36'h000000000;
+    bank0_0[410] = 36'h000000000;
+    bank0_0[411] = 36'h000000000;
+    bank0_0[412] = 36'h000000000;
+    bank0_0[413] = 36'h000000000;
+    bank0_0[414] = 36'h000000000;
+    bank0_0[415] = 36'h000000000;
+    bank0_0[416] = 36'h000000000;
+    bank0_0[417] = 36'h000000000;
+    bank0_0[418] = 36'h000000000;
+    bank0_0[419] = 36'h000000000;
+    bank0_0[420] = 36'h000000000;
+    bank0_0[421] = 36'h000000000;
+    bank0_0[422] = 36'h000000000;
+    bank0_0[423] = 36'h000000000;
+    bank0_0[424] = 36'h000000000;
+    bank0_0[425] = 36'h000000000;
+    bank0_0[426] = 36'h000000000;
+    bank0_0[427] = 36'h000000000;
+    bank0_0[428] = 36'h000000000;
+    bank0_0[429] = 36'h000000000;
+    bank0_0[430] = 36'h000000000;
+    bank0_0[431] = 36'h000000000;
+    bank0_0[432] = 36'h000000000;
+    bank0_0[433] = 36'h000000000;
+    bank0_0[434] = 36'h000000000;
+    bank0_0[435] = 36'h000000000;
+    bank0_0[436] = 36'h000000000;
+    bank0_0[437] = 36'h000000000;
+    bank0_0[438] = 36'h000000000;
+    bank0_0[439] = 36'h000000000;
+    bank0_0[440] = 36'h000000000;
+    bank0_0[441] = 36'h000000000;
+    bank0_0[442] = 36'h000000000;
+    bank0_0[443] = 36'h000000000;
+    bank0_0[444] = 36'h000000000;
+    bank0_0[445] = 36'h000000000;
+    bank0_0[446] = 36'h000000000;
+    bank0_0[447] = 36'h000000000;
+    bank0_0[448] = 36'h000000000;
+    bank0_0[449] = 36'h000000000;
+    bank0_0[450] = 36'h000000000;
+    bank0_0[451] = 36'h000000000;
+    bank0_0[452] = 36'h000000000;
+    bank0_0[453] = 36'h000000000;
+    bank0_0[454] = 36'h000000000;
+    bank0_0[455] = 36'h000000000;
+    bank0_0[456] = 36'h000000000;
+    bank0_0[457] = 36'h000000000;
+    bank0_0[458] = 36'h000000000;
+    bank0_0[459] = 36'h000000000;
+    bank0_0[460] = 36'h000000000;
+    bank0_0[461] = 36'h000000000;
+    bank0_0[462] = 36'h000000000;
+    bank0_0[463] = 36'h000000000;
+    bank0_0[464] = 36'h000000000;
+    bank0_0[465] = 36'h000000000;
+    bank0_0[466] = 36'h000000000;
+    bank0_0[467] = 36'h000000000;
+    bank0_0[468] = 36'h000000000;
+    bank0_0[469] = 36'h000000000;
+    bank0_0[470] = 36'h000000000;
+    bank0_0[471] = 36'h000000000;
+    bank0_0[472] = 36'h000000000;
+    bank0_0[473] = 36'h000000000;
+    bank0_0[474] = 36'h000000000;
+    bank0_0[475] = 36'h000000000;
+    bank0_0[476] = 36'h000000000;
+    bank0_0[477] = 36'h000000000;
+    bank0_0[478] = 36'h000000000;
+    bank0_0[479] = 36'h000000000;
+    bank0_0[480] = 36'h000000000;
+    bank0_0[481] = 36'h000000000;
+    bank0_0[482] = 36'h000000000;
+    bank0_0[483] = 36'h000000000;
+    bank0_0[484] = 36'h000000000;
+    bank0_0[485] = 36'h000000000;
+    bank0_0[486] = 36'h000000000;
+    bank0_0[487] = 36'h000000000;
+    bank0_0[488] = 36'h000000000;
+    bank0_0[489] = 36'h000000000;
+    bank0_0[490] = 36'h000000000;
+    bank0_0[491] = 36'h000000000;
+    bank0_0[492] = 36'h000000000;
+    bank0_0[493] = 36'h000000000;
+    bank0_0[494] = 36'h000000000;
+    bank0_0[495] = 36'h000000000;
+    bank0_0[496] = 36'h000000000;
+    bank0_0[497] = 36'h000000000;
+    bank0_0[498] = 36'h000000000;
+    bank0_0[499] = 36'h000000000;
+    bank0_0[500] = 36'h000000000;
+    bank0_0[501] = 36'h000000000;
+    bank0_0[502] = 36'h000000000;
+    bank0_0[503] = 36'h000000000;
+    bank0_0[504] = 36'h000000000;
+    bank0_0[505] = 36'h000000000;
+    bank0_0[506] = 36'h000000000;
+    bank0_0[507] = 36'h000000000;
+    bank0_0[508] = 36'h000000000;
+    bank0_0[509] = 36'h000000000;
+    bank0_0[510] = 36'h000000000;
+    bank0_0[511] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr[8:0]] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [63:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr[8:0]];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [63:0] bank1 [511:0];
+  reg [27:0] bank0_1 [511:0];
   initial begin
-    bank1[0] = 64'h0000000000000000;
-    bank1[1] = 64'h0000000000000000;
-    bank1[2] = 64'h0000000000000000;
-    bank1[3] = 64'h0000000000000000;
-    bank1[4] = 64'h0000000000000000;
-    bank1[5] = 64'h0000000000000000;
-    bank1[6] = 64'h0000000000000000;
-    bank1[7] = 64'h0000000000000000;
-    bank1[8] = 64'h0000000000000000;
-    bank1[9] = 64'h0000000000000000;
-    bank1[10] = 64'h0000000000000000;
-    bank1[11] = 64'h0000000000000000;
-    bank1[12] = 64'h0000000000000000;
-    bank1[13] = 64'h0000000000000000;
-    bank1[14] = 64'h0000000000000000;
-    bank1[15] = 64'h0000000000000000;
-    bank1[16] = 64'h0000000000000000;
-    bank1[17] = 64'h0000000000000000;
-    bank1[18] = 64'h0000000000000000;
-    bank1[19] = 64'h0000000000000000;
-    bank1[20] = 64'h0000000000000000;
-    bank1[21] = 64'h0000000000000000;
-    bank1[22] = 64'h0000000000000000;
-    bank1[23] = 64'h0000000000000000;
-    bank1[24] = 64'h0000000000000000;
-    bank1[25] = 64'h0000000000000000;
-    bank1[26] = 64'h0000000000000000;
-    bank1[27] = 64'h0000000000000000;
-    bank1[28] = 64'h0000000000000000;
-    bank1[29] = 64'h0000000000000000;
-    bank1[30] = 64'h0000000000000000;
-    bank1[31] = 64'h0000000000000000;
-    bank1[32] = 64'h0000000000000000;
-    bank1[33] = 64'h0000000000000000;
-    bank1[34] = 64'h0000000000000000;
-    bank1[35] = 64'h0000000000000000;
-    bank1[36] = 64'h0000000000000000;
-    bank1[37] = 64'h0000000000000000;
-    bank1[38] = 64'h0000000000000000;
-    bank1[39] = 64'h0000000000000000;
-    bank1[40] = 64'h0000000000000000;
-    bank1[41] = 64'h0000000000000000;
-    bank1[42] = 64'h0000000000000000;
-    bank1[43] = 64'h0000000000000000;
-    bank1[44] = 64'h0000000000000000;
-    bank1[45] = 64'h0000000000000000;
-    bank1[46] = 64'h0000000000000000;
-    bank1[47] = 64'h0000000000000000;
-    bank1[48] = 64'h0000000000000000;
-    bank1[49] = 64'h0000000000000000;
-    bank1[50] = 64'h0000000000000000;
-    bank1[51] = 64'h0000000000000000;
-    bank1[52] = 64'h0000000000000000;
-    bank1[53] = 64'h0000000000000000;
-    bank1[54] = 64'h0000000000000000;
-    bank1[55] = 64'h0000000000000000;
-    bank1[56] = 64'h0000000000000000;
-    bank1[57] = 64'h0000000000000000;
-    bank1[58] = 64'h0000000000000000;
-    bank1[59] = 64'h0000000000000000;
-    bank1[60] = 64'h0000000000000000;
-    bank1[61] = 64'h0000000000000000;
-    bank1[62] = 64'h0000000000000000;
-    bank1[63] = 64'h0000000000000000;
-    bank1[64] = 64'h0000000000000000;
-    bank1[65] = 64'h0000000000000000;
-    bank1[66] = 64'h0000000000000000;
-    bank1[67] = 64'h0000000000000000;
-    bank1[68] = 64'h0000000000000000;
-    bank1[69] = 64'h0000000000000000;
-    bank1[70] = 64'h0000000000000000;
-    bank1[71] = 64'h0000000000000000;
-    bank1[72] = 64'h0000000000000000;
-    bank1[73] = 64'h0000000000000000;
-    bank1[74] = 64'h0000000000000000;
-    bank1[75] = 64'h0000000000000000;
-    bank1[76] = 64'h0000000000000000;
-    bank1[77] = 64'h0000000000000000;
-    bank1[78] = 64'h0000000000000000;
-    bank1[79] = 64'h0000000000000000;
-    bank1[80] = 64'h0000000000000000;
-    bank1[81] = 64'h0000000000000000;
-    bank1[82] = 64'h0000000000000000;
-    bank1[83] = 64'h0000000000000000;
-    bank1[84] = 64'h0000000000000000;
-    bank1[85] = 64'h0000000000000000;
-    bank1[86] = 64'h0000000000000000;
-    bank1[87] = 64'h0000000000000000;
-    bank1[88] = 64'h0000000000000000;
-    bank1[89] = 64'h0000000000000000;
-    bank1[90] = 64'h0000000000000000;
-    bank1[91] = 64'h0000000000000000;
-    bank1[92] = 64'h0000000000000000;
-    bank1[93] = 64'h0000000000000000;
-    bank1[94] = 64'h0000000000000000;
-    bank1[95] = 64'h0000000000000000;
-    bank1[96] = 64'h0000000000000000;
-    bank1[97] = 64'h0000000000000000;
-    bank1[98] = 64'h0000000000000000;
-    bank1[99] = 64'h0000000000000000;
-    bank1[100] = 64'h0000000000000000;
-    bank1[101] = 64'h0000000000000000;
-    bank1[102] = 64'h0000000000000000;
-    bank1[103] = 64'h0000000000000000;
-    bank1[104] = 64'h0000000000000000;
-    bank1[105] = 64'h0000000000000000;
-    bank1[106] = 64'h0000000000000000;
-    bank1[107] = 64'h0000000000000000;
-    bank1[108] = 64'h0000000000000000;
-    bank1[109] = 64'h0000000000000000;
-    bank1[110] = 64'h0000000000000000;
-    bank1[111] = 64'h0000000000000000;
-    bank1[112] = 64'h0000000000000000;
-    bank1[113] = 64'h0000000000000000;
-    bank1[114] = 64'h0000000000000000;
-    bank1[115] = 64'h0000000000000000;
-    bank1[116] = 64'h0000000000000000;
-    bank1[117] = 64'h0000000000000000;
-    bank1[118] = 64'h0000000000000000;
-    bank1[119] = 64'h0000000000000000;
-    bank1[120] = 64'h0000000000000000;
-    bank1[121] = 64'h0000000000000000;
-    bank1[122] = 64'h0000000000000000;
-    bank1[123] = 64'h0000000000000000;
-    bank1[124] = 64'h0000000000000000;
-    bank1[125] = 64'h0000000000000000;
-    bank1[126] = 64'h0000000000000000;
-    bank1[127] = 64'h0000000000000000;
-    bank1[128] = 64'h0000000000000000;
-    bank1[129] = 64'h0000000000000000;
-    bank1[130] = 64'h0000000000000000;
-    bank1[131] = 64'h0000000000000000;
-    bank1[132] = 64'h0000000000000000;
-    bank1[133] = 64'h0000000000000000;
-    bank1[134] = 64'h0000000000000000;
-    bank1[135] = 64'h0000000000000000;
-    bank1[136] = 64'h0000000000000000;
-    bank1[137] = 64'h0000000000000000;
-    bank1[138] = 64'h0000000000000000;
-    bank1[139] = 64'h0000000000000000;
-    bank1[140] = 64'h0000000000000000;
-    bank1[141] = 64'h0000000000000000;
-    bank1[142] = 64'h0000000000000000;
-    bank1[143] = 64'h0000000000000000;
-    bank1[144] = 64'h0000000000000000;
-    bank1[145] = 64'h0000000000000000;
-    bank1[146] = 64'h0000000000000000;
-    bank1[147] = 64'h0000000000000000;
-    bank1[148] = 64'h0000000000000000;
-    bank1[149] = 64'h0000000000000000;
-    bank1[150] = 64'h0000000000000000;
-    bank1[151] = 64'h0000000000000000;
-    bank1[152] = 64'h0000000000000000;
-    bank1[153] = 64'h0000000000000000;
-    bank1[154] = 64'h0000000000000000;
-    bank1[155] = 64'h0000000000000000;
-    bank1[156] = 64'h0000000000000000;
-    bank1[157] = 64'h0000000000000000;
-    bank1[158] = 64'h0000000000000000;
-    bank1[159] = 64'h0000000000000000;
-    bank1[160] = 64'h0000000000000000;
-    bank1[161] = 64'h0000000000000000;
-    bank1[162] = 64'h0000000000000000;
-    bank1[163] = 64'h0000000000000000;
-    bank1[164] = 64'h0000000000000000;
-    bank1[165] = 64'h0000000000000000;
-    bank1[166] = 64'h0000000000000000;
-    bank1[167] = 64'h0000000000000000;
-    bank1[168] = 64'h0000000000000000;
-    bank1[169] = 64'h0000000000000000;
-    bank1[170] = 64'h0000000000000000;
-    bank1[171] = 64'h0000000000000000;
-    bank1[172] = 64'h0000000000000000;
-    bank1[173] = 64'h0000000000000000;
-    bank1[174] = 64'h0000000000000000;
-    bank1[175] = 64'h0000000000000000;
-    bank1[176] = 64'h0000000000000000;
-    bank1[177] = 64'h0000000000000000;
-    bank1[178] = 64'h0000000000000000;
-    bank1[179] = 64'h0000000000000000;
-    bank1[180] = 64'h0000000000000000;
-    bank1[181] = 64'h0000000000000000;
-    bank1[182] = 64'h0000000000000000;
-    bank1[183] = 64'h0000000000000000;
-    bank1[184] = 64'h0000000000000000;
-    bank1[185] = 64'h0000000000000000;
-    bank1[186] = 64'h0000000000000000;
-    bank1[187] = 64'h0000000000000000;
-    bank1[188] = 64'h0000000000000000;
-    bank1[189] = 64'h0000000000000000;
-    bank1[190] = 64'h0000000000000000;
-    bank1[191] = 64'h0000000000000000;
-    bank1[192] = 64'h0000000000000000;
-    bank1[193] = 64'h0000000000000000;
-    bank1[194] = 64'h0000000000000000;
-    bank1[195] = 64'h0000000000000000;
-    bank1[196] = 64'h0000000000000000;
-    bank1[197] = 64'h0000000000000000;
-    bank1[198] = 64'h0000000000000000;
-    bank1[199] = 64'h0000000000000000;
-    bank1[200] = 64'h0000000000000000;
-    bank1[201] = 64'h0000000000000000;
-    bank1[202] = 64'h0000000000000000;
-    bank1[203] = 64'h0000000000000000;
-    bank1[204] = 64'h0000000000000000;
-    bank1[205] = 64'h0000000000000000;
-    bank1[206] = 64'h0000000000000000;
-    bank1[207] = 64'h0000000000000000;
-    bank1[208] = 64'h0000000000000000;
-    bank1[209] = 64'h0000000000000000;
-    bank1[210] = 64'h0000000000000000;
-    bank1[211] = 64'h0000000000000000;
-    bank1[212] = 64'h0000000000000000;
-    bank1[213] = 64'h0000000000000000;
-    bank1[214] = 64'h0000000000000000;
-    bank1[215] = 64'h0000000000000000;
-    bank1[216] = 64'h0000000000000000;
-    bank1[217] = 64'h0000000000000000;
-    bank1[218] = 64'h0000000000000000;
-    bank1[219] = 64'h0000000000000000;
-    bank1[220] = 64'h0000000000000000;
-    bank1[221] = 64'h0000000000000000;
-    bank1[222] = 64'h0000000000000000;
-    bank1[223] = 64'h0000000000000000;
-    bank1[224] = 64'h0000000000000000;
-    bank1[225] = 64'h0000000000000000;
-    bank1[226] = 64'h0000000000000000;
-    bank1[227] = 64'h0000000000000000;
-    bank1[228] = 64'h0000000000000000;
-    bank1[229] = 64'h0000000000000000;
-    bank1[230] = 64'h0000000000000000;
-    bank1[231] = 64'h0000000000000000;
-    bank1[232] = 64'h0000000000000000;
-    bank1[233] = 64'h0000000000000000;
-    bank1[234] = 64'h0000000000000000;
-    bank1[235] = 64'h0000000000000000;
-    bank1[236] = 64'h0000000000000000;
-    bank1[237] = 64'h0000000000000000;
-    bank1[238] = 64'h0000000000000000;
-    bank1[239] = 64'h0000000000000000;
-    bank1[240] = 64'h0000000000000000;
-    bank1[241] = 64'h0000000000000000;
-    bank1[242] = 64'h0000000000000000;
-    bank1[243] = 64'h0000000000000000;
-    bank1[244] = 64'h0000000000000000;
-    bank1[245] = 64'h0000000000000000;
-    bank1[246] = 64'h0000000000000000;
-    bank1[247] = 64'h0000000000000000;
-    bank1[248] = 64'h0000000000000000;
-    bank1[249] = 64'h0000000000000000;
-    bank1[250] = 64'h0000000000000000;
-    bank1[251] = 64'h0000000000000000;
-    bank1[252] = 64'h0000000000000000;
-    bank1[253] = 64'h0000000000000000;
-    bank1[254] = 64'h0000000000000000;
-    bank1[255] = 64'h0000000000000000;
-    bank1[256] = 64'h0000000000000000;
-    bank1[257] = 64'h0000000000000000;
-    bank1[258] = 64'h0000000000000000;
-    bank1[259] = 64'h0000000000000000;
-    bank1[260] = 64'h0000000000000000;
-    bank1[261] = 64'h0000000000000000;
-    bank1[262] = 64'h0000000000000000;
-    bank1[263] = 64'h0000000000000000;
-    bank1[264] = 64'h0000000000000000;
-    bank1[265] = 64'h0000000000000000;
-    bank1[266] = 64'h0000000000000000;
-    bank1[267] = 64'h0000000000000000;
-    bank1[268] = 64'h0000000000000000;
-    bank1[269] = 64'h0000000000000000;
-    bank1[270] = 64'h0000000000000000;
-    bank1[271] = 64'h0000000000000000;
-    bank1[272] = 64'h0000000000000000;
-    bank1[273] = 64'h0000000000000000;
-    bank1[274] = 64'h0000000000000000;
-    bank1[275] = 64'h0000000000000000;
-    bank1[276] = 64'h0000000000000000;
-    bank1[277] = 64'h0000000000000000;
-    bank1[278] = 64'h0000000000000000;
-    bank1[279] = 64'h0000000000000000;
-    bank1[280] = 64'h0000000000000000;
-    bank1[281] = 64'h0000000000000000;
-    bank1[282] = 64'h0000000000000000;
-    bank1[283] = 64'h0000000000000000;
-    bank1[284] = 64'h0000000000000000;
-    bank1[285] = 64'h0000000000000000;
-    bank1[286] = 64'h0000000000000000;
-    bank1[287] = 64'h0000000000000000;
-    bank1[288] = 64'h0000000000000000;
-    bank1[289] = 64'h0000000000000000;
-    bank1[290] = 64'h0000000000000000;
-    bank1[291] = 64'h0000000000000000;
-    bank1[292] = 64'h0000000000000000;
-    bank1[293] = 64'h0000000000000000;
-    bank1[294] = 64'h0000000000000000;
-    bank1[295] = 64'h0000000000000000;
-    bank1[296] = 64'h0000000000000000;
-    bank1[297] = 64'h0000000000000000;
-    bank1[298] = 64'h0000000000000000;
-    bank1[299] = 64'h0000000000000000;
-    bank1[300] = 64'h0000000000000000;
-    bank1[301] = 64'h0000000000000000;
-    bank1[302] = 64'h0000000000000000;
-    bank1[303] = 64'h0000000000000000;
-    bank1[304] = 64'h0000000000000000;
-    bank1[305] = 64'h0000000000000000;
-    bank1[306] = 64'h0000000000000000;
-    bank1[307] = 64'h0000000000000000;
-    bank1[308] = 64'h0000000000000000;
-    bank1[309] = 64'h0000000000000000;
-    bank1[310] = 64'h0000000000000000;
-    bank1[311] = 64'h0000000000000000;
-    bank1[312] = 64'h0000000000000000;
-    bank1[313] = 64'h0000000000000000;
-    bank1[314] = 64'h0000000000000000;
-    bank1[315] = 64'h0000000000000000;
-    bank1[316] = 64'h0000000000000000;
-    bank1[317] = 64'h0000000000000000;
-    bank1[318] = 64'h0000000000000000;
-    bank1[319] = 64'h0000000000000000;
-    bank1[320] = 64'h0000000000000000;
-    bank1[321] = 64'h0000000000000000;
-    bank1[322] = 64'h0000000000000000;
-    bank1[323] = 64'h0000000000000000;
-    bank1[324] = 64'h0000000000000000;
-    bank1[325] = 64'h0000000000000000;
-    bank1[326] = 64'h0000000000000000;
-    bank1[327] = 64'h0000000000000000;
-    bank1[328] = 64'h0000000000000000;
-    bank1[329] = 64'h0000000000000000;
-    bank1[330] = 64'h0000000000000000;
-    bank1[331] = 64'h0000000000000000;
-    bank1[332] = 64'h0000000000000000;
-    bank1[333] = 64'h0000000000000000;
-    bank1[334] = 64'h0000000000000000;
-    bank1[335] = 64'h0000000000000000;
-    bank1[336] = 64'h0000000000000000;
-    bank1[337] = 64'h0000000000000000;
-    bank1[338] = 64'h0000000000000000;
-    bank1[339] = 64'h0000000000000000;
-    bank1[340] = 64'h0000000000000000;
-    bank1[341] = 64'h0000000000000000;
-    bank1[342] = 64'h0000000000000000;
-    bank1[343] = 64'h0000000000000000;
-    bank1[344] = 64'h0000000000000000;
-    bank1[345] = 64'h0000000000000000;
-    bank1[346] = 64'h0000000000000000;
-    bank1[347] = 64'h0000000000000000;
-    bank1[348] = 64'h0000000000000000;
-    bank1[349] = 64'h0000000000000000;
-    bank1[350] = 64'h0000000000000000;
-    bank1[351] = 64'h0000000000000000;
-    bank1[352] = 64'h0000000000000000;
-    bank1[353] = 64'h0000000000000000;
-    bank1[354] = 64'h0000000000000000;
-    bank1[355] = 64'h0000000000000000;
-    bank1[356] = 64'h0000000000000000;
-    bank1[357] = 64'h0000000000000000;
-    bank1[358] = 64'h0000000000000000;
-    bank1[359] = 64'h0000000000000000;
-    bank1[360] = 64'h0000000000000000;
-    bank1[361] = 64'h0000000000000000;
-    bank1[362] = 64'h0000000000000000;
-    bank1[363] = 64'h0000000000000000;
-    bank1[364] = 64'h0000000000000000;
-    bank1[365] = 64'h0000000000000000;
-    bank1[366] = 64'h0000000000000000;
-    bank1[367] = 64'h0000000000000000;
-    bank1[368] = 64'h0000000000000000;
-    bank1[369] = 64'h0000000000000000;
-    bank1[370] = 64'h0000000000000000;
-    bank1[371] = 64'h0000000000000000;
-    bank1[372] = 64'h0000000000000000;
-    bank1[373] = 64'h0000000000000000;
-    bank1[374] = 64'h0000000000000000;
-    bank1[375] = 64'h0000000000000000;
-    bank1[376] = 64'h0000000000000000;
-    bank1[377] = 64'h0000000000000000;
-    bank1[378] = 64'h0000000000000000;
-    bank1[379] = 64'h0000000000000000;
-    bank1[380] = 64'h0000000000000000;
-    bank1[381] = 64'h0000000000000000;
-    bank1[382] = 64'h0000000000000000;
-    bank1[383] = 64'h0000000000000000;
-    bank1[384] = 64'h0000000000000000;
-    bank1[385] = 64'h0000000000000000;
-    bank1[386] = 64'h0000000000000000;
-    bank1[387] = 64'h0000000000000000;
-    bank1[388] = 64'h0000000000000000;
-    bank1[389] = 64'h0000000000000000;
-    bank1[390] = 64'h0000000000000000;
-    bank1[391] = 64'h0000000000000000;
-    bank1[392] = 64'h0000000000000000;
-    bank1[393] = 64'h0000000000000000;
-    bank1[394] = 64'h0000000000000000;
-    bank1[395] = 64'h0000000000000000;
-    bank1[396] = 64'h0000000000000000;
-    bank1[397] = 64'h0000000000000000;
-    bank1[398] = 64'h0000000000000000;
-    bank1[399] = 64'h0000000000000000;
-    bank1[400] = 64'h0000000000000000;
-    bank1[401] = 64'h0000000000000000;
-    bank1[402] = 64'h0000000000000000;
-    bank1[403] = 64'h0000000000000000;
-    bank1[404] = 64'h0000000000000000;
-    bank1[405] = 64'h0000000000000000;
-    bank1[406] = 64'h0000000000000000;
-    bank1[407] = 64'h0000000000000000;
-    bank1[408] = 64'h0000000000000000;
-    bank1[409] = 64'h0000000000000000;
-    bank1[410] = 64'h0000000000000000;
-    bank1[411] = 64'h0000000000000000;
-    bank1[412] = 64'h0000000000000000;
-    bank1[413] = 64'h0000000000000000;
-    bank1[414] = 64'h0000000000000000;
-    bank1[415] = 64'h0000000000000000;
-    bank1[416] = 64'h0000000000000000;
-    bank1[417] = 64'h0000000000000000;
-    bank1[418] = 64'h0000000000000000;
-    bank1[419] = 64'h0000000000000000;
-    bank1[420] = 64'h0000000000000000;
-    bank1[421] = 64'h0000000000000000;
-    bank1[422] = 64'h0000000000000000;
-    bank1[423] = 64'h0000000000000000;
-    bank1[424] = 64'h0000000000000000;
-    bank1[425] = 64'h0000000000000000;
-    bank1[426] = 64'h0000000000000000;
-    bank1[427] = 64'h0000000000000000;
-    bank1[428] = 64'h0000000000000000;
-    bank1[429] = 64'h0000000000000000;
-    bank1[430] = 64'h0000000000000000;
-    bank1[431] = 64'h0000000000000000;
-    bank1[432] = 64'h0000000000000000;
-    bank1[433] = 64'h0000000000000000;
-    bank1[434] = 64'h0000000000000000;
-    bank1[435] = 64'h0000000000000000;
-    bank1[436] = 64'h0000000000000000;
-    bank1[437] = 64'h0000000000000000;
-    bank1[438] = 64'h0000000000000000;
-    bank1[439] = 64'h0000000000000000;
-    bank1[440] = 64'h0000000000000000;
-    bank1[441] = 64'h0000000000000000;
-    bank1[442] = 64'h0000000000000000;
-    bank1[443] = 64'h0000000000000000;
-    bank1[444] = 64'h0000000000000000;
-    bank1[445] = 64'h0000000000000000;
-    bank1[446] = 64'h0000000000000000;
-    bank1[447] = 64'h0000000000000000;
-    bank1[448] = 64'h0000000000000000;
-    bank1[449] = 64'h0000000000000000;
-    bank1[450] = 64'h0000000000000000;
-    bank1[451] = 64'h0000000000000000;
-    bank1[452] = 64'h0000000000000000;
-    bank1[453] = 64'h0000000000000000;
-    bank1[454] = 64'h0000000000000000;
-    bank1[455] = 64'h0000000000000000;
-    bank1[456] = 64'h0000000000000000;
-    bank1[457] = 64'h0000000000000000;
-    bank1[458] = 64'h0000000000000000;
-    bank1[459] = 64'h0000000000000000;
-    bank1[460] = 64'h0000000000000000;
-    bank1[461] = 64'h0000000000000000;
-    bank1[462] = 64'h0000000000000000;
-    bank1[463] = 64'h0000000000000000;
-    bank1[464] = 64'h0000000000000000;
-    bank1[465] = 64'h0000000000000000;
-    bank1[466] = 64'h0000000000000000;
-    bank1[467] = 64'h0000000000000000;
-    bank1[468] = 64'h0000000000000000;
-    bank1[469] = 64'h0000000000000000;
-    bank1[470] = 64'h0000000000000000;
-    bank1[471] = 64'h0000000000000000;
-    bank1[472] = 64'h0000000000000000;
-    bank1[473] = 64'h0000000000000000;
-    bank1[474] = 64'h0000000000000000;
-    bank1[475] = 64'h0000000000000000;
-    bank1[476] = 64'h0000000000000000;
-    bank1[477] = 64'h0000000000000000;
-    bank1[478] = 64'h0000000000000000;
-    bank1[479] = 64'h0000000000000000;
-    bank1[480] = 64'h0000000000000000;
-    bank1[481] = 64'h0000000000000000;
-    bank1[482] = 64'h0000000000000000;
-    bank1[483] = 64'h0000000000000000;
-    bank1[484] = 64'h0000000000000000;
-    bank1[485] = 64'h0000000000000000;
-    bank1[486] = 64'h0000000000000000;
-    bank1[487] = 64'h0000000000000000;
-    bank1[488] = 64'h0000000000000000;
-    bank1[489] = 64'h0000000000000000;
-    bank1[490] = 64'h0000000000000000;
-    bank1[491] = 64'h0000000000000000;
-    bank1[492] = 64'h0000000000000000;
-    bank1[493] = 64'h0000000000000000;
-    bank1[494] = 64'h0000000000000000;
-    bank1[495] = 64'h0000000000000000;
-    bank1[496] = 64'h0000000000000000;
-    bank1[497] = 64'h0000000000000000;
-    bank1[498] = 64'h0000000000000000;
-    bank1[499] = 64'h0000000000000000;
-    bank1[500] = 64'h0000000000000000;
-    bank1[501] = 64'h0000000000000000;
-    bank1[502] = 64'h0000000000000000;
-    bank1[503] = 64'h0000000000000000;
-    bank1[504] = 64'h0000000000000000;
-    bank1[505] = 64'h0000000000000000;
-    bank1[506] = 64'h0000000000000000;
-    bank1[507] = 64'h0000000000000000;
-    bank1[508] = 64'h0000000000000000;
-    bank1[509] = 64'h0000000000000000;
-    bank1[510] = 64'h0000000000000000;
-    bank1[511] = 64'h0000000000000000;
+    bank0_1[0] = 28'h0000000;
+    bank0_1[1] = 28'h0000000;
+    bank0_1[2] = 28'h0000000;
+    bank0_1[3] = 28'h0000000;
+    bank0_1[4] = 28'h0000000;
+    bank0_1[5] = 28'h0000000;
+    bank0_1[6] = 28'h0000000;
+    bank0_1[7] = 28'h0000000;
+    bank0_1[8] = 28'h0000000;
+    bank0_1[9] = 28'h0000000;
+    bank0_1[10] = 28'h0000000;
+    bank0_1[11] = 28'h0000000;
+    bank0_1[12] = 28'h0000000;
+    bank0_1[13] = 28'h0000000;
+    bank0_1[14] = 28'h0000000;
+    bank0_1[15] = 28'h0000000;
+    bank0_1[16] = 28'h0000000;
+    bank0_1[17] = 28'h0000000;
+    bank0_1[18] = 28'h0000000;
+    bank0_1[19] = 28'h0000000;
+    bank0_1[20] = 28'h0000000;
+    bank0_1[21] = 28'h0000000;
+    bank0_1[22] = 28'h0000000;
+    bank0_1[23] = 28'h0000000;
+    bank0_1[24] = 28'h0000000;
+    bank0_1[25] = 28'h0000000;
+    bank0_1[26] = 28'h0000000;
+    bank0_1[27] = 28'h0000000;
+    bank0_1[28] = 28'h0000000;
+    bank0_1[29] = 28'h0000000;
+    bank0_1[30] = 28'h0000000;
+    bank0_1[31] = 28'h0000000;
+    bank0_1[32] = 28'h0000000;
+    bank0_1[33] = 28'h0000000;
+    bank0_1[34] = 28'h0000000;
+    bank0_1[35] = 28'h0000000;
+    bank0_1[36] = 28'h0000000;
+    bank0_1[37] = 28'h0000000;
+    bank0_1[38] = 28'h0000000;
+    bank0_1[39] = 28'h0000000;
+    bank0_1[40] = 28'h0000000;
+    bank0_1[41] = 28'h0000000;
+    bank0_1[42] = 28'h0000000;
+    bank0_1[43] = 28'h0000000;
+    bank0_1[44] = 28'h0000000;
+    bank0_1[45] = 28'h0000000;
+    bank0_1[46] = 28'h0000000;
+    bank0_1[47] = 28'h0000000;
+    bank0_1[48] = 28'h0000000;
+    bank0_1[49] = 28'h0000000;
+    bank0_1[50] = 28'h0000000;
+    bank0_1[51] = 28'h0000000;
+    bank0_1[52] = 28'h0000000;
+    bank0_1[53] = 28'h0000000;
+    bank0_1[54] = 28'h0000000;
+    bank0_1[55] = 28'h0000000;
+    bank0_1[56] = 28'h0000000;
+    bank0_1[57] = 28'h0000000;
+    bank0_1[58] = 28'h0000000;
+    bank0_1[59] = 28'h0000000;
+    bank0_1[60] = 28'h0000000;
+    bank0_1[61] = 28'h0000000;
+    bank0_1[62] = 28'h0000000;
+    bank0_1[63] = 28'h0000000;
+    bank0_1[64] = 28'h0000000;
+    bank0_1[65] = 28'h0000000;
+    bank0_1[66] = 28'h0000000;
+    bank0_1[67] = 28'h0000000;
+    bank0_1[68] = 28'h0000000;
+    bank0_1[69] = 28'h0000000;
+    bank0_1[70] = 28'h0000000;
+    bank0_1[71] = 28'h0000000;
+    bank0_1[72] = 28'h0000000;
+    bank0_1[73] = 28'h0000000;
+    bank0_1[74] = 28'h0000000;
+    bank0_1[75] = 28'h0000000;
+    bank0_1[76] = 28'h0000000;
+    bank0_1[77] = 28'h0000000;
+    bank0_1[78] = 28'h0000000;
+    bank0_1[79] = 28'h0000000;
+    bank0_1[80] = 28'h0000000;
+    bank0_1[81] = 28'h0000000;
+    bank0_1[82] = 28'h0000000;
+    bank0_1[83] = 28'h0000000;
+    bank0_1[84] = 28'h0000000;
+    bank0_1[85] = 28'h0000000;
+    bank0_1[86] = 28'h0000000;
+    bank0_1[87] = 28'h0000000;
+    bank0_1[88] = 28'h0000000;
+    bank0_1[89] = 28'h0000000;
+    bank0_1[90] = 28'h0000000;
+    bank0_1[91] = 28'h0000000;
+    bank0_1[92] = 28'h0000000;
+    bank0_1[93] = 28'h0000000;
+    bank0_1[94] = 28'h0000000;
+    bank0_1[95] = 28'h0000000;
+    bank0_1[96] = 28'h0000000;
+    bank0_1[97] = 28'h0000000;
+    bank0_1[98] = 28'h0000000;
+    bank0_1[99] = 28'h0000000;
+    bank0_1[100] = 28'h0000000;
+    bank0_1[101] = 28'h0000000;
+    bank0_1[102] = 28'h0000000;
+    bank0_1[103] = 28'h0000000;
+    bank0_1[104] = 28'h0000000;
+    bank0_1[105] = 28'h0000000;
+    bank0_1[106] = 28'h0000000;
+    bank0_1[107] = 28'h0000000;
+    bank0_1[108] = 28'h0000000;
+    bank0_1[109] = 28'h0000000;
+    bank0_1[110] = 28'h0000000;
+    bank0_1[111] = 28'h0000000;
+    bank0_1[112] = 28'h0000000;
+    bank0_1[113] = 28'h0000000;
+    bank0_1[114] = 28'h0000000;
+    bank0_1[115] = 28'h0000000;
+    bank0_1[116] = 28'h0000000;
+    bank0_1[117] = 28'h0000000;
+    bank0_1[118] = 28'h0000000;
+    bank0_1[119] = 28'h0000000;
+    bank0_1[120] = 28'h0000000;
+    bank0_1[121] = 28'h0000000;
+    bank0_1[122] = 28'h0000000;
+    bank0_1[123] = 28'h0000000;
+    bank0_1[124] = 28'h0000000;
+    bank0_1[125] = 28'h0000000;
+    bank0_1[126] = 28'h0000000;
+    bank0_1[127] = 28'h0000000;
+    bank0_1[128] = 28'h0000000;
+    bank0_1[129] = 28'h0000000;
+    bank0_1[130] = 28'h0000000;
+    bank0_1[131] = 28'h0000000;
+    bank0_1[132] = 28'h0000000;
+    bank0_1[133] = 28'h0000000;
+    bank0_1[134] = 28'h0000000;
+    bank0_1[135] = 28'h0000000;
+    bank0_1[136] = 28'h0000000;
+    bank0_1[137] = 28'h0000000;
+    bank0_1[138] = 28'h0000000;
+    bank0_1[139] = 28'h0000000;
+    bank0_1[140] = 28'h0000000;
+    bank0_1[141] = 28'h0000000;
+    bank0_1[142] = 28'h0000000;
+    bank0_1[143] = 28'h0000000;
+    bank0_1[144] = 28'h0000000;
+    bank0_1[145] = 28'h0000000;
+    bank0_1[146] = 28'h0000000;
+    bank0_1[147] = 28'h0000000;
+    bank0_1[148] = 28'h0000000;
+    bank0_1[149] = 28'h0000000;
+    bank0_1[150] = 28'h0000000;
+    bank0_1[151] = 28'h0000000;
+    bank0_1[152] = 28'h0000000;
+    bank0_1[153] = 28'h0000000;
+    bank0_1[154] = 28'h0000000;
+    bank0_1[155] = 28'h0000000;
+    bank0_1[156] = 28'h0000000;
+    bank0_1[157] = 28'h0000000;
+    bank0_1[158] = 28'h0000000;
+    bank0_1[159] = 28'h0000000;
+    bank0_1[160] = 28'h0000000;
+    bank0_1[161] = 28'h0000000;
+    bank0_1[162] = 28'h0000000;
+    bank0_1[163] = 28'h0000000;
+    bank0_1[164] = 28'h0000000;
+    bank0_1[165] = 28'h0000000;
+    bank0_1[166] = 28'h0000000;
+    bank0_1[167] = 28'h0000000;
+    bank0_1[168] = 28'h0000000;
+    bank0_1[169] = 28'h0000000;
+    bank0_1[170] = 28'h0000000;
+    bank0_1[171] = 28'h0000000;
+    bank0_1[172] = 28'h0000000;
+    bank0_1[173] = 28'h0000000;
+    bank0_1[174] = 28'h0000000;
+    bank0_1[175] = 28'h0000000;
+    bank0_1[176] = 28'h0000000;
+    bank0_1[177] = 28'h0000000;
+    bank0_1[178] = 28'h0000000;
+    bank0_1[179] = 28'h0000000;
+    bank0_1[180] = 28'h0000000;
+    bank0_1[181] = 28'h0000000;
+    bank0_1[182] = 28'h0000000;
+    bank0_1[183] = 28'h0000000;
+    bank0_1[184] = 28'h0000000;
+    bank0_1[185] = 28'h0000000;
+    bank0_1[186] = 28'h0000000;
+    bank0_1[187] = 28'h0000000;
+    bank0_1[188] = 28'h0000000;
+    bank0_1[189] = 28'h0000000;
+    bank0_1[190] = 28'h0000000;
+    bank0_1[191] = 28'h0000000;
+    bank0_1[192] = 28'h0000000;
+    bank0_1[193] = 28'h0000000;
+    bank0_1[194] = 28'h0000000;
+    bank0_1[195] = 28'h0000000;
+    bank0_1[196] = 28'h0000000;
+    bank0_1[197] = 28'h0000000;
+    bank0_1[198] = 28'h0000000;
+    bank0_1[199] = 28'h0000000;
+    bank0_1[200] = 28'h0000000;
+    bank0_1[201] = 28'h0000000;
+    bank0_1[202] = 28'h0000000;
+    bank0_1[203] = 28'h0000000;
+    bank0_1[204] = 28'h0000000;
+    bank0_1[205] = 28'h0000000;
+    bank0_1[206] = 28'h0000000;
+    bank0_1[207] = 28'h0000000;
+    bank0_1[208] = 28'h0000000;
+    bank0_1[209] = 28'h0000000;
+    bank0_1[210] = 28'h0000000;
+    bank0_1[211] = 28'h0000000;
+    bank0_1[212] = 28'h0000000;
+    bank0_1[213] = 28'h0000000;
+    bank0_1[214] = 28'h0000000;
+    bank0_1[215] = 28'h0000000;
+    bank0_1[216] = 28'h0000000;
+    bank0_1[217] = 28'h0000000;
+    bank0_1[218] = 28'h0000000;
+    bank0_1[219] = 28'h0000000;
+    bank0_1[220] = 28'h0000000;
+    bank0_1[221] = 28'h0000000;
+    bank0_1[222] = 28'h0000000;
+    bank0_1[223] = 28'h0000000;
+    bank0_1[224] = 28'h0000000;
+    bank0_1[225] = 28'h0000000;
+    bank0_1[226] = 28'h0000000;
+    bank0_1[227] = 28'h0000000;
+    bank0_1[228] = 28'h0000000;
+    bank0_1[229] = 28'h0000000;
+    bank0_1[230] = 28'h0000000;
+    bank0_1[231] = 28'h0000000;
+    bank0_1[232] = 28'h0000000;
+    bank0_1[233] = 28'h0000000;
+    bank0_1[234] = 28'h0000000;
+    bank0_1[235] = 28'h0000000;
+    bank0_1[236] = 28'h0000000;
+    bank0_1[237] = 28'h0000000;
+    bank0_1[238] = 28'h0000000;
+    bank0_1[239] = 28'h0000000;
+    bank0_1[240] = 28'h0000000;
+    bank0_1[241] = 28'h0000000;
+    bank0_1[242] = 28'h0000000;
+    bank0_1[243] = 28'h0000000;
+    bank0_1[244] = 28'h0000000;
+    bank0_1[245] = 28'h0000000;
+    bank0_1[246] = 28'h0000000;
+    bank0_1[247] = 28'h0000000;
+    bank0_1[248] = 28'h0000000;
+    bank0_1[249] = 28'h0000000;
+    bank0_1[250] = 28'h0000000;
+    bank0_1[251] = 28'h0000000;
+    bank0_1[252] = 28'h0000000;
+    bank0_1[253] = 28'h0000000;
+    bank0_1[254] = 28'h0000000;
+    bank0_1[255] = 28'h0000000;
+    bank0_1[256] = 28'h0000000;
+    bank0_1[257] = 28'h0000000;
+    bank0_1[258] = 28'h0000000;
+    bank0_1[259] = 28'h0000000;
+    bank0_1[260] = 28'h0000000;
+    bank0_1[261] = 28'h0000000;
+    bank0_1[262] = 28'h0000000;
+    bank0_1[263] = 28'h0000000;
+    bank0_1[264] = 28'h0000000;
+    bank0_1[265] = 28'h0000000;
+    bank0_1[266] = 28'h0000000;
+    bank0_1[267] = 28'h0000000;
+    bank0_1[268] = 28'h0000000;
+    bank0_1[269] = 28'h0000000;
+    bank0_1[270] = 28'h0000000;
+    bank0_1[271] = 28'h0000000;
+    bank0_1[272] = 28'h0000000;
+    bank0_1[273] = 28'h0000000;
+    bank0_1[274] = 28'h0000000;
+    bank0_1[275] = 28'h0000000;
+    bank0_1[276] = 28'h0000000;
+    bank0_1[277] = 28'h0000000;
+    bank0_1[278] = 28'h0000000;
+    bank0_1[279] = 28'h0000000;
+    bank0_1[280] = 28'h0000000;
+    bank0_1[281] = 28'h0000000;
+    bank0_1[282] = 28'h0000000;
+    bank0_1[283] = 28'h0000000;
+    bank0_1[284] = 28'h0000000;
+    bank0_1[285] = 28'h0000000;
+    bank0_1[286] = 28'h0000000;
+    bank0_1[287] = 28'h0000000;
+    bank0_1[288] = 28'h0000000;
+    bank0_1[289] = 28'h0000000;
+    bank0_1[290] = 28'h0000000;
+    bank0_1[291] = 28'h0000000;
+    bank0_1[292] = 28'h0000000;
+    bank0_1[293] = 28'h0000000;
+    bank0_1[294] = 28'h0000000;
+    bank0_1[295] = 28'h0000000;
+    bank0_1[296] = 28'h0000000;
+    bank0_1[297] = 28'h0000000;
+    bank0_1[298] = 28'h0000000;
+    bank0_1[299] = 28'h0000000;
+    bank0_1[300] = 28'h0000000;
+    bank0_1[301] = 28'h0000000;
+    bank0_1[302] = 28'h0000000;
+    bank0_1[303] = 28'h0000000;
+    bank0_1[304] = 28'h0000000;
+    bank0_1[305] = 28'h0000000;
+    bank0_1[306] = 28'h0000000;
+    bank0_1[307] = 28'h0000000;
+    bank0_1[308] = 28'h0000000;
+    bank0_1[309] = 28'h0000000;
+    bank0_1[310] = 28'h0000000;
+    bank0_1[311] = 28'h0000000;
+    bank0_1[312] = 28'h0000000;
+    bank0_1[313] = 28'h0000000;
+    bank0_1[314] = 28'h0000000;
+    bank0_1[315] = 28'h0000000;
+    bank0_1[316] = 28'h0000000;
+    bank0_1[317] = 28'h0000000;
+    bank0_1[318] = 28'h0000000;
+    bank0_1[319] = 28'h0000000;
+    bank0_1[320] = 28'h0000000;
+    bank0_1[321] = 28'h0000000;
+    bank0_1[322] = 28'h0000000;
+    bank0_1[323] = 28'h0000000;
+    bank0_1[324] = 28'h0000000;
+    bank0_1[325] = 28'h0000000;
+    bank0_1[326] = 28'h0000000;
+    bank0_1[327] = 28'h0000000;
+    bank0_1[328] = 28'h0000000;
+    bank0_1[329] = 28'h0000000;
+    bank0_1[330] = 28'h0000000;
+    bank0_1[331] = 28'h0000000;
+    bank0_1[332] = 28'h0000000;
+    bank0_1[333] = 28'h0000000;
+    bank0_1[334] = 28'h0000000;
+    bank0_1[335] = 28'h0000000;
+    bank0_1[336] = 28'h0000000;
+    bank0_1[337] = 28'h0000000;
+    bank0_1[338] = 28'h0000000;
+    bank0_1[339] = 28'h0000000;
+    bank0_1[340] = 28'h0000000;
+    bank0_1[341] = 28'h0000000;
+    bank0_1[342] = 28'h0000000;
+    bank0_1[343] = 28'h0000000;
+    bank0_1[344] = 28'h0000000;
+    bank0_1[345] = 28'h0000000;
+    bank0_1[346] = 28'h0000000;
+    bank0_1[347] = 28'h0000000;
+    bank0_1[348] = 28'h0000000;
+    bank0_1[349] = 28'h0000000;
+    bank0_1[350] = 28'h0000000;
+    bank0_1[351] = 28'h0000000;
+    bank0_1[352] = 28'h0000000;
+    bank0_1[353] = 28'h0000000;
+    bank0_1[354] = 28'h0000000;
+    bank0_1[355] = 28'h0000000;
+    bank0_1[356] = 28'h0000000;
+    bank0_1[357] = 28'h0000000;
+    bank0_1[358] = 28'h0000000;
+    bank0_1[359] = 28'h0000000;
+    bank0_1[360] = 28'h0000000;
+    bank0_1[361] = 28'h0000000;
+    bank0_1[362] = 28'h0000000;
+    bank0_1[363] = 28'h0000000;
+    bank0_1[364] = 28'h0000000;
+    bank0_1[365] = 28'h0000000;
+    bank0_1[366] = 28'h0000000;
+    bank0_1[367] = 28'h0000000;
+    bank0_1[368] = 28'h0000000;
+    bank0_1[369] = 28'h0000000;
+    bank0_1[370] = 28'h0000000;
+    bank0_1[371] = 28'h0000000;
+    bank0_1[372] = 28'h0000000;
+    bank0_1[373] = 28'h0000000;
+    bank0_1[374] = 28'h0000000;
+    bank0_1[375] = 28'h0000000;
+    bank0_1[376] = 28'h0000000;
+    bank0_1[377] = 28'h0000000;
+    bank0_1[378] = 28'h0000000;
+    bank0_1[379] = 28'h0000000;
+    bank0_1[380] = 28'h0000000;
+    bank0_1[381] = 28'h0000000;
+    bank0_1[382] = 28'h0000000;
+    bank0_1[383] = 28'h0000000;
+    bank0_1[384] = 28'h0000000;
+    bank0_1[385] = 28'h0000000;
+    bank0_1[386] = 28'h0000000;
+    bank0_1[387] = 28'h0000000;
+    bank0_1[388] = 28'h0000000;
+    bank0_1[389] = 28'h0000000;
+    bank0_1[390] = 28'h0000000;
+    bank0_1[391] = 28'h0000000;
+    bank0_1[392] = 28'h0000000;
+    bank0_1[393] = 28'h0000000;
+    bank0_1[394] = 28'h0000000;
+    bank0_1[395] = 28'h0000000;
+    bank0_1[396] = 28'h0000000;
+    bank0_1[397] = 28'h0000000;
+    bank0_1[398] = 28'h0000000;
+    bank0_1[399] = 28'h0000000;
+    bank0_1[400] = 28'h0000000;
+    bank0_1[401] = 28'h0000000;
+    bank0_1[402] = 28'h0000000;
+    bank0_1[403] = 28'h0000000;
+    bank0_1[404] = 28'h0000000;
+    bank0_1[405] = 28'h0000000;
+    bank0_1[406] = 28'h0000000;
+    bank0_1[407] = 28'h0000000;
+    bank0_1[408] = 28'h0000000;
+    bank0_1[409] = 28'h0000000;
+    bank0_1[410] = 28'h0000000;
+    bank0_1[411] = 28'h0000000;
+    bank0_1[412] = 28'h0000000;
+    bank0_1[413] = 28'h0000000;
+    bank0_1[414] = 28'h0000000;
+    bank0_1[415] = 28'h0000000;
+    bank0_1[416] = 28'h0000000;
+    bank0_1[417] = 28'h0000000;
+    bank0_1[418] = 28'h0000000;
+    bank0_1[419] = 28'h0000000;
+    bank0_1[420] = 28'h0000000;
+    bank0_1[421] = 28'h0000000;
+    bank0_1[422] = 28'h0000000;
+    bank0_1[423] = 28'h0000000;
+    bank0_1[424] = 28'h0000000;
+    bank0_1[425] = 28'h0000000;
+    bank0_1[426] = 28'h0000000;
+    bank0_1[427] = 28'h0000000;
+    bank0_1[428] = 28'h0000000;
+    bank0_1[429] = 28'h0000000;
+    bank0_1[430] = 28'h0000000;
+    bank0_1[431] = 28'h0000000;
+    bank0_1[432] = 28'h0000000;
+    bank0_1[433] = 28'h0000000;
+    bank0_1[434] = 28'h0000000;
+    bank0_1[435] = 28'h0000000;
+    bank0_1[436] = 28'h0000000;
+    bank0_1[437] = 28'h0000000;
+    bank0_1[438] = 28'h0000000;
+    bank0_1[439] = 28'h0000000;
+    bank0_1[440] = 28'h0000000;
+    bank0_1[441] = 28'h0000000;
+    bank0_1[442] = 28'h0000000;
+    bank0_1[443] = 28'h0000000;
+    bank0_1[444] = 28'h0000000;
+    bank0_1[445] = 28'h0000000;
+    bank0_1[446] = 28'h0000000;
+    bank0_1[447] = 28'h0000000;
+    bank0_1[448] = 28'h0000000;
+    bank0_1[449] = 28'h0000000;
+    bank0_1[450] = 28'h0000000;
+    bank0_1[451] = 28'h0000000;
+    bank0_1[452] = 28'h0000000;
+    bank0_1[453] = 28'h0000000;
+    bank0_1[454] = 28'h0000000;
+    bank0_1[455] = 28'h0000000;
+    bank0_1[456] = 28'h0000000;
+    bank0_1[457] = 28'h0000000;
+    bank0_1[458] = 28'h0000000;
+    bank0_1[459] = 28'h0000000;
+    bank0_1[460] = 28'h0000000;
+    bank0_1[461] = 28'h0000000;
+    bank0_1[462] = 28'h0000000;
+    bank0_1[463] = 28'h0000000;
+    bank0_1[464] = 28'h0000000;
+    bank0_1[465] = 28'h0000000;
+    bank0_1[466] = 28'h0000000;
+    bank0_1[467] = 28'h0000000;
+    bank0_1[468] = 28'h0000000;
+    bank0_1[469] = 28'h0000000;
+    bank0_1[470] = 28'h0000000;
+    bank0_1[471] = 28'h0000000;
+    bank0_1[472] = 28'h0000000;
+    bank0_1[473] = 28'h0000000;
+    bank0_1[474] = 28'h0000000;
+    bank0_1[475] = 28'h0000000;
+    bank0_1[476] = 28'h0000000;
+    bank0_1[477] = 28'h0000000;
+    bank0_1[478] = 28'h0000000;
+    bank0_1[479] = 28'h0000000;
+    bank0_1[480] = 28'h0000000;
+    bank0_1[481] = 28'h0000000;
+    bank0_1[482] = 28'h0000000;
+    bank0_1[483] = 28'h0000000;
+    bank0_1[484] = 28'h0000000;
+    bank0_1[485] = 28'h0000000;
+    bank0_1[486] = 28'h0000000;
+    bank0_1[487] = 28'h0000000;
+    bank0_1[488] = 28'h0000000;
+    bank0_1[489] = 28'h0000000;
+    bank0_1[490] = 28'h0000000;
+    bank0_1[491] = 28'h0000000;
+    bank0_1[492] = 28'h0000000;
+    bank0_1[493] = 28'h0000000;
+    bank0_1[494] = 28'h0000000;
+    bank0_1[495] = 28'h0000000;
+    bank0_1[496] = 28'h0000000;
+    bank0_1[497] = 28'h0000000;
+    bank0_1[498] = 28'h0000000;
+    bank0_1[499] = 28'h0000000;
+    bank0_1[500] = 28'h0000000;
+    bank0_1[501] = 28'h0000000;
+    bank0_1[502] = 28'h0000000;
+    bank0_1[503] = 28'h0000000;
+    bank0_1[504] = 28'h0000000;
+    bank0_1[505] = 28'h0000000;
+    bank0_1[506] = 28'h0000000;
+    bank0_1[507] = 28'h0000000;
+    bank0_1[508] = 28'h0000000;
+    bank0_1[509] = 28'h0000000;
+    bank0_1[510] = 28'h0000000;
+    bank0_1[511] = 28'h0000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$25 )
-      bank1[g0_w_addr[8:0]] <= g0_w_data;
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
   end
-  reg [63:0] _1_;
+  reg [27:0] _1_;
   always @(posedge clk) begin
-    _1_ <= bank1[g0_r_addr[8:0]];
+    _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$13  = _1_;
+  assign \$signature__data$21  = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank1_0 [511:0];
+  initial begin
+    bank1_0[0] = 36'h000000000;
+    bank1_0[1] = 36'h000000000;
+    bank1_0[2] = 36'h000000000;
+    bank1_0[3] = 36'h000000000;
+    bank1_0[4] = 36'h000000000;
+    bank1_0[5] = 36'h000000000;
+    bank1_0[6] = 36'h000000000;
+    bank1_0[7] = 36'h000000000;
+    bank1_0[8] = 36'h000000000;
+    bank1_0[9] = 36'h000000000;
+    bank1_0[10] = 36'h000000000;
+    bank1_0[11] = 36'h000000000;
+    bank1_0[12] = 36'h000000000;
+    bank1_0[13] = 36'h000000000;
+    bank1_0[14] = 36'h000000000;
+    bank1_0[15] = 36'h000000000;
+    bank1_0[16] = 36'h000000000;
+    bank1_0[17] = 36'h000000000;
+    bank1_0[18] = 36'h000000000;
+    bank1_0[19] = 36'h000000000;
+    bank1_0[20] = 36'h000000000;
+    bank1_0[21] = 36'h000000000;
+    bank1_0[22] = 36'h000000000;
+    bank1_0[23] = 36'h000000000;
+    bank1_0[24] = 36'h000000000;
+    bank1_0[25] = 36'h000000000;
+    bank1_0[26] = 36'h000000000;
+    bank1_0[27] = 36'h000000000;
+    bank1_0[28] = 36'h000000000;
+    bank1_0[29] = 36'h000000000;
+    bank1_0[30] = 36'h000000000;
+    bank1_0[31] = 36'h000000000;
+    bank1_0[32] = 36'h000000000;
+    bank1_0[33] = 36'h000000000;
+    bank1_0[34] = 36'h000000000;
+    bank1_0[35] = 36'h000000000;
+    bank1_0[36] = 36'h000000000;
+    bank1_0[37] = 36'h000000000;
+    bank1_0[38] = 36'h000000000;
+    bank1_0[39] = 36'h000000000;
+    bank1_0[40] = 36'h000000000;
+    bank1_0[41] = 36'h000000000;
+    bank1_0[42] = 36'h000000000;
+    bank1_0[43] = 36'h000000000;
+    bank1_0[44] = 36'h000000000;
+    bank1_0[45] = 36'h000000000;
+    bank1_0[46] = 36'h000000000;
+    bank1_0[47] = 36'h000000000;
+    bank1_0[48] = 36'h000000000;
+    bank1_0[49] = 36'h000000000;
+    bank1_0[50] = 36'h000000000;
+    bank1_0[51] = 36'h000000000;
+    bank1_0[52] = 36'h000000000;
+    bank1_0[53] = 36'h000000000;
+    bank1_0[54] = 36'h000000000;
+    bank1_0[55] = 36'h000000000;
+    bank1_0[56] = 36'h000000000;
+    bank1_0[57] = 36'h000000000;
+    bank1_0[58] = 36'h000000000;
+    bank1_0[59] = 36'h000000000;
+    bank1_0[60] = 36'h000000000;
+    bank1_0[61] = 36'h000000000;
+    bank1_0[62] = 36'h000000000;
+    bank1_0[63] = 36'h000000000;
+    bank1_0[64] = 36'h000000000;
+    bank1_0[65] = 36'h000000000;
+    bank1_0[66] = 36'h000000000;
+    bank1_0[67] = 36'h000000000;
+    bank1_0[68] = 36'h000000000;
+    bank1_0[69] = 36'h000000000;
+    bank1_0[70] = 36'h000000000;
+    bank1_0[71] = 36'h000000000;
+    bank1_0[72] = 36'h000000000;
+    bank1_0[73] = 36'h000000000;
+    bank1_0[74] = 36'h000000000;
+    bank1_0[75] = 36'h000000000;
+    bank1_0[76] = 36'h000000000;
+    bank1_0[77] = 36'h000000000;
+    bank1_0[78] = 36'h000000000;
+    bank1_0[79] = 36'h000000000;
+    bank1_0[80] = 36'h000000000;
+    bank1_0[81] = 36'h000000000;
+    bank1_0[82] = 36'h000000000;
+    bank1_0[83] = 36'h000000000;
+    bank1_0[84] = 36'h000000000;
+    bank1_0[85] = 36'h000000000;
+    bank1_0[86] = 36'h000000000;
+    bank1_0[87] = 36'h000000000;
+    bank1_0[88] = 36'h000000000;
+    bank1_0[89] = 36'h000000000;
+    bank1_0[90] = 36'h000000000;
+    bank1_0[91] = 36'h000000000;
+    bank1_0[92] = 36'h000000000;
+    bank1_0[93] = 36'h000000000;
+    bank1_0[94] = 36'h000000000;
+    bank1_0[95] = 36'h000000000;
+    bank1_0[96] = 36'h000000000;
+    bank1_0[97] = 36'h000000000;
+    bank1_0[98] = 36'h000000000;
+    bank1_0[99] = 36'h000000000;
+    bank1_0[100] = 36'h000000000;
+    bank1_0[101] = 36'h000000000;
+    bank1_0[102] = 36'h000000000;
+    bank1_0[103] = 36'h000000000;
+    bank1_0[104] = 36'h000000000;
+    bank1_0[105] = 36'h000000000;
+    bank1_0[106] = 36'h000000000;
+    bank1_0[107] = 36'h000000000;
+    bank1_0[108] = 36'h000000000;
+    bank1_0[109] = 36'h000000000;
+    bank1_0[110] = 36'h000000000;
+    bank1_0[111] = 36'h000000000;
+    bank1_0[112] = 36'h000000000;
+    bank1_0[113] = 36'h000000000;
+    bank1_0[114] = 36'h000000000;
+    bank1_0[115] = 36'h000000000;
+    bank1_0[116] = 36'h000000000;
+    bank1_0[117] = 36'h000000000;
+    bank1_0[118] = 36'h000000000;
+    bank1_0[119] = 36'h000000000;
+    bank1_0[120] = 36'h000000000;
+    bank1_0[121] = 36'h000000000;
+    bank1_0[122] = 36'h000000000;
+    bank1_0[123] = 36'h000000000;
+    bank1_0[124] = 36'h000000000;
+    bank1_0[125] = 36'h000000000;
+    bank1_0[126] = 36'h000000000;
+    bank1_0[127] = 36'h000000000;
+    bank1_0[128] = 36'h000000000;
+    bank1_0[129] = 36'h000000000;
+    bank1_0[130] = 36'h000000000;
+    bank1_0[131] = 36'h000000000;
+    bank1_0[132] = 36'h000000000;
+    bank1_0[133] = 36'h000000000;
+    bank1_0[134] = 36'h000000000;
+    bank1_0[135] = 36'h000000000;
+    bank1_0[136] = 36'h000000000;
+    bank1_0[137] = 36'h000000000;
+    bank1_0[138] = 36'h000000000;
+    bank1_0[139] = 36'h000000000;
+    bank1_0[140] = 36'h000000000;
+    bank1_0[141] = 36'h000000000;
+    bank1_0[142] = 36'h000000000;
+    bank1_0[143] = 36'h000000000;
+    bank1_0[144] = 36'h000000000;
+    bank1_0[145] = 36'h000000000;
+    bank1_0[146] = 36'h000000000;
+    bank1_0[147] = 36'h000000000;
+    bank1_0[148] = 36'h000000000;
+    bank1_0[149] = 36'h000000000;
+    bank1_0[150] = 36'h000000000;
+    bank1_0[151] = 36'h000000000;
+    bank1_0[152] = 36'h000000000;
+    bank1_0[153] = 36'h000000000;
+    bank1_0[154] = 36'h000000000;
+    bank1_0[155] = 36'h000000000;
+    bank1_0[156] = 36'h000000000;
+    bank1_0[157] = 36'h000000000;
+    bank1_0[158] = 36'h000000000;
+    bank1_0[159] = 36'h000000000;
+    bank1_0[160] = 36'h000000000;
+    bank1_0[161] = 36'h000000000;
+    bank1_0[162] = 36'h000000000;
+    bank1_0[163] = 36'h000000000;
+    bank1_0[164] = 36'h000000000;
+    bank1_0[165] = 36'h000000000;
+    bank1_0[166] = 36'h000000000;
+    bank1_0[167] = 36'h000000000;
+    bank1_0[168] = 36'h000000000;
+    bank1_0[169] = 36'h000000000;
+    bank1_0[170] = 36'h000000000;
+    bank1_0[171] = 36'h000000000;
+    bank1_0[172] = 36'h000000000;
+    bank1_0[173] = 36'h000000000;
+    bank1_0[174] = 36'h000000000;
+    bank1_0[175] = 36'h000000000;
+    bank1_0[176] = 36'h000000000;
+    bank1_0[177] = 36'h000000000;
+    bank1_0[178] = 36'h000000000;
+    bank1_0[179] = 36'h000000000;
+    bank1_0[180] = 36'h000000000;
+    bank1_0[181] = 36'h000000000;
+    bank1_0[182] = 36'h000000000;
+    bank1_0[183] = 36'h000000000;
+    bank1_0[184] = 36'h000000000;
+    bank1_0[185] = 36'h000000000;
+    bank1_0[186] = 36'h000000000;
+    bank1_0[187] = 36'h000000000;
+    bank1_0[188] = 36'h000000000;
+    bank1_0[189] = 36'h000000000;
+    bank1_0[190] = 36'h000000000;
+    bank1_0[191] = 36'h000000000;
+    bank1_0[192] = 36'h000000000;
+    bank1_0[193] = 36'h000000000;
+    bank1_0[194] = 36'h000000000;
+    bank1_0[195] = 36'h000000000;
+    bank1_0[196] = 36'h000000000;
+    bank1_0[197] = 36'h000000000;
+    bank1_0[198] = 36'h000000000;
+    bank1_0[199] = 36'h000000000;
+    bank1_0[200] = 36'h000000000;
+    bank1_0[201] = 36'h000000000;
+    bank1_0[202] = 36'h000000000;
+    bank1_0[203] = 36'h000000000;
+    bank1_0[204] = 36'h000000000;
+    bank1_0[205] = 36'h000000000;
+    bank1_0[206] = 36'h000000000;
+    bank1_0[207] = 36'h000000000;
+    bank1_0[208] = 36'h000000000;
+    bank1_0[209] = 36'h000000000;
+    bank1_0[210] = 36'h000000000;
+    bank1_0[211] = 36'h000000000;
+    bank1_0[212] = 36'h000000000;
+    bank1_0[213] = 36'h000000000;
+    bank1_0[214] = 36'h000000000;
+    bank1_0[215] = 36'h000000000;
+    bank1_0[216] = 36'h000000000;
+    bank1_0[217] = 36'h000000000;
+    bank1_0[218] = 36'h000000000;
+    bank1_0[219] = 36'h000000000;
+    bank1_0[220] = 36'h000000000;
+    bank1_0[221] = 36'h000000000;
+    bank1_0[222] = 36'h000000000;
+    bank1_0[223] = 36'h000000000;
+    bank1_0[224] = 36'h000000000;
+    bank1_0[225] = 36'h000000000;
+    bank1_0[226] = 36'h000000000;
+    bank1_0[227] = 36'h000000000;
+    bank1_0[228] = 36'h000000000;
+    bank1_0[229] = 36'h000000000;
+    bank1_0[230] = 36'h000000000;
+    bank1_0[231] = 36'h000000000;
+    bank1_0[232] = 36'h000000000;
+    bank1_0[233] = 36'h000000000;
+    bank1_0[234] = 36'h000000000;
+    bank1_0[235] = 36'h000000000;
+    bank1_0[236] = 36'h000000000;
+    bank1_0[237] = 36'h000000000;
+    bank1_0[238] = 36'h000000000;
+    bank1_0[239] = 36'h000000000;
+    bank1_0[240] = 36'h000000000;
+    bank1_0[241] = 36'h000000000;
+    bank1_0[242] = 36'h000000000;
+    bank1_0[243] = 36'h000000000;
+    bank1_0[244] = 36'h000000000;
+    bank1_0[245] = 36'h000000000;
+    bank1_0[246] = 36'h000000000;
+    bank1_0[247] = 36'h000000000;
+    bank1_0[248] = 36'h000000000;
+    bank1_0[249] = 36'h000000000;
+    bank1_0[250] = 36'h000000000;
+    bank1_0[251] = 36'h000000000;
+    bank1_0[252] = 36'h000000000;
+    bank1_0[253] = 36'h000000000;
+    bank1_0[254] = 36'h000000000;
+    bank1_0[255] = 36'h000000000;
+    bank1_0[256] = 36'h000000000;
+    bank1_0[257] = 36'h000000000;
+    bank1_0[258] = 36'h000000000;
+    bank1_0[259] = 36'h000000000;
+    bank1_0[260] = 36'h000000000;
+    bank1_0[261] = 36'h000000000;
+    bank1_0[262] = 36'h000000000;
+    bank1_0[263] = 36'h000000000;
+    bank1_0[264] = 36'h000000000;
+    bank1_0[265] = 36'h000000000;
+    bank1_0[266] = 36'h000000000;
+    bank1_0[267] = 36'h000000000;
+    bank1_0[268] = 36'h000000000;
+    bank1_0[269] = 36'h000000000;
+    bank1_0[270] = 36'h000000000;
+    bank1_0[271] = 36'h000000000;
+    bank1_0[272] = 36'h000000000;
+    bank1_0[273] = 36'h000000000;
+    bank1_0[274] = 36'h000000000;
+    bank1_0[275] = 36'h000000000;
+    bank1_0[276] = 36'h000000000;
+    bank1_0[277] = 36'h000000000;
+    bank1_0[278] = 36'h000000000;
+    bank1_0[279] = 36'h000000000;
+    bank1_0[280] = 36'h000000000;
+    bank1_0[281] = 36'h000000000;
+    bank1_0[282] = 36'h000000000;
+    bank1_0[283] = 36'h000000000;
+    bank1_0[284] = 36'h000000000;
+    bank1_0[285] = 36'h000000000;
+    bank1_0[286] = 36'h000000000;
+    bank1_0[287] = 36'h000000000;
+    bank1_0[288] = 36'h000000000;
+    bank1_0[289] = 36'h000000000;
+    bank1_0[290] = 36'h000000000;
+    bank1_0[291] = 36'h000000000;
+    bank1_0[292] = 36'h000000000;
+    bank1_0[293] = 36'h000000000;
+    bank1_0[294] = 36'h000000000;
+    bank1_0[295] = 36'h000000000;
+    bank1_0[296] = 36'h000000000;
+    bank1_0[297] = 36'h000000000;
+    bank1_0[298] = 36'h000000000;
+    bank1_0[299] = 36'h000000000;
+    bank1_0[300] = 36'h000000000;
+    bank1_0[301] = 36'h000000000;
+    bank1_0[302] = 36'h000000000;
+    bank1_0[303] = 36'h000000000;
+    bank1_0[304] = 36'h000000000;
+    bank1_0[305] = 36'h000000000;
+    bank1_0[306] = 36'h000000000;
+    bank1_0[307] = 36'h000000000;
+    bank1_0[308] = 36'h000000000;
+    bank1_0[309] = 36'h000000000;
+    bank1_0[310] = 36'h000000000;
+    bank1_0[311] = 36'h000000000;
+    bank1_0[312] = 36'h000000000;
+    bank1_0[313] = 36'h000000000;
+    bank1_0[314] = 36'h000000000;
+    bank1_0[315] = 36'h000000000;
+    bank1_0[316] = 36'h000000000;
+    bank1_0[317] = 36'h000000000;
+    bank1_0[318] = 36'h000000000;
+    bank1_0[319] = 36'h000000000;
+    bank1_0[320] = 36'h000000000;
+    bank1_0[321] = 36'h000000000;
+    bank1_0[322] = 36'h000000000;
+    bank1_0[323] = 36'h000000000;
+    bank1_0[324] = 36'h000000000;
+    bank1_0[325] = 36'h000000000;
+    bank1_0[326] = 36'h000000000;
+    bank1_0[327] = 36'h000000000;
+    bank1_0[328] = 36'h000000000;
+    bank1_0[329] = 36'h000000000;
+    bank1_0[330] = 36'h000000000;
+    bank1_0[331] = 36'h000000000;
+    bank1_0[332] = 36'h000000000;
+    bank1_0[333] = 36'h000000000;
+    bank1_0[334] = 36'h000000000;
+    bank1_0[335] = 36'h000000000;
+    bank1_0[336] = 36'h000000000;
+    bank1_0[337] = 36'h000000000;
+    bank1_0[338] = 36'h000000000;
+    bank1_0[339] = 36'h000000000;
+    bank1_0[340] = 36'h000000000;
+    bank1_0[341] = 36'h000000000;
+    bank1_0[342] = 36'h000000000;
+    bank1_0[343] = 36'h000000000;
+    bank1_0[344] = 36'h000000000;
+    bank1_0[345] = 36'h000000000;
+    bank1_0[346] = 36'h000000000;
+    bank1_0[347] = 36'h000000000;
+    bank1_0[348] = 36'h000000000;
+    bank1_0[349] = 36'h000000000;
+    bank1_0[350] = 36'h000000000;
+    bank1_0[351] = 36'h000000000;
+    bank1_0[352] = 36'h000000000;
+    bank1_0[353] = 36'h000000000;
+    bank1_0[354] = 36'h000000000;
+    bank1_0[355] = 36'h000000000;
+    bank1_0[356] = 36'h000000000;
+    bank1_0[357] = 36'h000000000;
+    bank1_0[358] = 36'h000000000;
+    bank1_0[359] = 36'h000000000;
+    bank1_0[360] = 36'h000000000;
+    bank1_0[361] = 36'h000000000;
+    bank1_0[362] = 36'h000000000;
+    bank1_0[363] = 36'h000000000;
+    bank1_0[364] = 36'h000000000;
+    bank1_0[365] = 36'h000000000;
+    bank1_0[366] = 36'h000000000;
+    bank1_0[367] = 36'h000000000;
+    bank1_0[368] = 36'h000000000;
+    bank1_0[369] = 36'h000000000;
+    bank1_0[370] = 36'h000000000;
+    bank1_0[371] = 36'h000000000;
+    bank1_0[372] = 36'h000000000;
+    bank1_0[373] = 36'h000000000;
+    bank1_0[374] = 36'h000000000;
+    bank1_0[375] = 36'h000000000;
+    bank1_0[376] = 36'h000000000;
+    bank1_0[377] = 36'h000000000;
+    bank1_0[378] = 36'h000000000;
+    bank1_0[379] = 36'h000000000;
+    bank1_0[380] = 36'h000000000;
+    bank1_0[381] = 36'h000000000;
+    bank1_0[382] = 36'h000000000;
+    bank1_0[383] = 36'h000000000;
+    bank1_0[384] = 36'h000000000;
+    bank1_0[385] = 36'h000000000;
+    bank1_0[386] = 36'h000000000;
+    bank1_0[387] = 36'h000000000;
+    bank1_0[388] = 36'h000000000;
+    bank1_0[389] = 36'h000000000;
+    bank1_0[390] = 36'h000000000;
+    bank1_0[391] = 36'h000000000;
+    bank1_0[392] = 36'h000000000;
+    bank1_0[393] = 36'h000000000;
+    bank1_0[394] = 36'h000000000;
+    bank1_0[395] = 36'h000000000;
+    bank1_0[396] = 36'h000000000;
+    bank1_0[397] = 36'h000000000;
+    bank1_0[398] = 36'h000000000;
+    bank1_0[399] = 36'h000000000;
+    bank1_0[400] = 36'h000000000;
+    bank1_0[401] = 36'h000000000;
+    bank1_0[402] = 36'h000000000;
+    bank1_0[403] = 36'h000000000;
+    bank1_0[404] = 36'h000000000;
+    bank1_0[405] = 36'h000000000;
+    bank1_0[406] = 36'h000000000;
+    bank1_0[407] = 36'h000000000;
+    bank1_0[408] = 36'h000000000;
+    bank1_0[409] = 36'h000000000;
+    bank1_0[410] = 36'h000000000;
+    bank1_0[411] = 36'h000000000;
+    bank1_0[412] = 36'h000000000;
+    bank1_0[413] = 36'h000000000;
+    bank1_0[414] = 36'h000000000;
+    bank1_0[415] = 36'h000000000;
+    bank1_0[416] = 36'h000000000;
+    bank1_0[417] = 36'h000000000;
+    bank1_0[418] = 36'h000000000;
+    bank1_0[419] = 36'h000000000;
+    bank1_0[420] = 36'h000000000;
+    bank1_0[421] = 36'h000000000;
+    bank1_0[422] = 36'h000000000;
+    bank1_0[423] = 36'h000000000;
+    bank1_0[424] = 36'h000000000;
+    bank1_0[425] = 36'h000000000;
+    bank1_0[426] = 36'h000000000;
+    bank1_0[427] = 36'h000000000;
+    bank1_0[428] = 36'h000000000;
+    bank1_0[429] = 36'h000000000;
+    bank1_0[430] = 36'h000000000;
+    bank1_0[431] = 36'h000000000;
+    bank1_0[432] = 36'h000000000;
+    bank1_0[433] = 36'h000000000;
+    bank1_0[434] = 36'h000000000;
+    bank1_0[435] = 36'h000000000;
+    bank1_0[436] = 36'h000000000;
+    bank1_0[437] = 36'h000000000;
+    bank1_0[438] = 36'h000000000;
+    bank1_0[439] = 36'h000000000;
+    bank1_0[440] = 36'h000000000;
+    bank1_0[441] = 36'h000000000;
+    bank1_0[442] = 36'h000000000;
+    bank1_0[443] = 36'h000000000;
+    bank1_0[444] = 36'h000000000;
+    bank1_0[445] = 36'h000000000;
+    bank1_0[446] = 36'h000000000;
+    bank1_0[447] = 36'h000000000;
+    bank1_0[448] = 36'h000000000;
+    bank1_0[449] = 36'h000000000;
+    bank1_0[450] = 36'h000000000;
+    bank1_0[451] = 36'h000000000;
+    bank1_0[452] = 36'h000000000;
+    bank1_0[453] = 36'h000000000;
+    bank1_0[454] = 36'h000000000;
+    bank1_0[455] = 36'h000000000;
+    bank1_0[456] = 36'h000000000;
+    bank1_0[457] = 36'h000000000;
+    bank1_0[458] = 36'h000000000;
+    bank1_0[459] = 36'h000000000;
+    bank1_0[460] = 36'h000000000;
+    bank1_0[461] = 36'h000000000;
+    bank1_0[462] = 36'h000000000;
+    bank1_0[463] = 36'h000000000;
+    bank1_0[464] = 36'h000000000;
+    bank1_0[465] = 36'h000000000;
+    bank1_0[466] = 36'h000000000;
+    bank1_0[467] = 36'h000000000;
+    bank1_0[468] = 36'h000000000;
+    bank1_0[469] = 36'h000000000;
+    bank1_0[470] = 36'h000000000;
+    bank1_0[471] = 36'h000000000;
+    bank1_0[472] = 36'h000000000;
+    bank1_0[473] = 36'h000000000;
+    bank1_0[474] = 36'h000000000;
+    bank1_0[475] = 36'h000000000;
+    bank1_0[476] = 36'h000000000;
+    bank1_0[477] = 36'h000000000;
+    bank1_0[478] = 36'h000000000;
+    bank1_0[479] = 36'h000000000;
+    bank1_0[480] = 36'h000000000;
+    bank1_0[481] = 36'h000000000;
+    bank1_0[482] = 36'h000000000;
+    bank1_0[483] = 36'h000000000;
+    bank1_0[484] = 36'h000000000;
+    bank1_0[485] = 36'h000000000;
+    bank1_0[486] = 36'h000000000;
+    bank1_0[487] = 36'h000000000;
+    bank1_0[488] = 36'h000000000;
+    bank1_0[489] = 36'h000000000;
+    bank1_0[490] = 36'h000000000;
+    bank1_0[491] = 36'h000000000;
+    bank1_0[492] = 36'h000000000;
+    bank1_0[493] = 36'h000000000;
+    bank1_0[494] = 36'h000000000;
+    bank1_0[495] = 36'h000000000;
+    bank1_0[496] = 36'h000000000;
+    bank1_0[497] = 36'h000000000;
+    bank1_0[498] = 36'h000000000;
+    bank1_0[499] = 36'h000000000;
+    bank1_0[500] = 36'h000000000;
+    bank1_0[501] = 36'h000000000;
+    bank1_0[502] = 36'h000000000;
+    bank1_0[503] = 36'h000000000;
+    bank1_0[504] = 36'h000000000;
+    bank1_0[505] = 36'h000000000;
+    bank1_0[506] = 36'h000000000;
+    bank1_0[507] = 36'h000000000;
+    bank1_0[508] = 36'h000000000;
+    bank1_0[509] = 36'h000000000;
+    bank1_0[510] = 36'h000000000;
+    bank1_0[511] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank1_0_w_en)
+      bank1_0[bank1_0_w_addr] <= bank1_0_w_data;
+  end
+  reg [35:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= bank1_0[bank1_0_r_addr];
+  end
+  assign \$signature__data$27  = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [27:0] bank1_1 [511:0];
+  initial begin
+    bank1_1[0] = 28'h0000000;
+    bank1_1[1] = 28'h0000000;
+    bank1_1[2] = 28'h0000000;
+    bank1_1[3] = 28'h0000000;
+    bank1_1[4] = 28'h0000000;
+    bank1_1[5] = 28'h0000000;
+    bank1_1[6] = 28'h0000000;
+    bank1_1[7] = 28'h0000000;
+    bank1_1[8] = 28'h0000000;
+    bank1_1[9] = 28'h0000000;
+    bank1_1[10] = 28'h0000000;
+    bank1_1[11] = 28'h0000000;
+    bank1_1[12] = 28'h0000000;
+    bank1_1[13] = 28'h0000000;
+    bank1_1[14] = 28'h0000000;
+    bank1_1[15] = 28'h0000000;
+    bank1_1[16] = 28'h0000000;
+    bank1_1[17] = 28'h0000000;
+    bank1_1[18] = 28'h0000000;
+    bank1_1[19] = 28'h0000000;
+    bank1_1[20] = 28'h0000000;
+    bank1_1[21] = 28'h0000000;
+    bank1_1[22] = 28'h0000000;
+    bank1_1[23] = 28'h0000000;
+    bank1_1[24] = 28'h0000000;
+    bank1_1[25] = 28'h0000000;
+    bank1_1[26] = 28'h0000000;
+    bank1_1[27] = 28'h0000000;
+    bank1_1[28] = 28'h0000000;
+    bank1_1[29] = 28'h0000000;
+    bank1_1[30] = 28'h0000000;
+    bank1_1[31] = 28'h0000000;
+    bank1_1[32] = 28'h0000000;
+    bank1_1[33] = 28'h0000000;
+    bank1_1[34] = 28'h0000000;
+    bank1_1[35] = 28'h0000000;
+    bank1_1[36] = 28'h0000000;
+    bank1_1[37] = 28'h0000000;
+    bank1_1[38] = 28'h0000000;
+    bank1_1[39] = 28'h0000000;
+    bank1_1[40] = 28'h0000000;
+    bank1_1[41] = 28'h0000000;
+    bank1_1[42] = 28'h0000000;
+    bank1_1[43] = 28'h0000000;
+    bank1_1[44] = 28'h0000000;
+    bank1_1[45] = 28'h0000000;
+    bank1_1[46] = 28'h0000000;
+    bank1_1[47] = 28'h0000000;
+    bank1_1[48] = 28'h0000000;
+    bank1_1[49] = 28'h0000000;
+    bank1_1[50] = 28'h0000000;
+    bank1_1[51] = 28'h0000000;
+    bank1_1[52] = 28'h0000000;
+    bank1_1[53] = 28'h0000000;
+    bank1_1[54] = 28'h0000000;
+    bank1_1[55] = 28'h0000000;
+    bank1_1[56] = 28'h0000000;
+    bank1_1[57] = 28'h0000000;
+    bank1_1[58] = 28'h0000000;
+    bank1_1[59] = 28'h0000000;
+    bank1_1[60] = 28'h0000000;
+    bank1_1[61] = 28'h0000000;
+    bank1_1[62] = 28'h0000000;
+    bank1_1[63] = 28'h0000000;
+    bank1_1[64] = 28'h0000000;
+    bank1_1[65] = 28'h0000000;
+    bank1_1[66] = 28'h0000000;
+    bank1_1[67] = 28'h0000000;
+    bank1_1[68] = 28'h0000000;
+    bank1_1[69] = 28'h0000000;
+    bank1_1[70] = 28'h0000000;
+    bank1_1[71] = 28'h0000000;
+    bank1_1[72] = 28'h0000000;
+    bank1_1[73] = 28'h0000000;
+    bank1_1[74] = 28'h0000000;
+    bank1_1[75] = 28'h0000000;
+    bank1_1[76] = 28'h0000000;
+    bank1_1[77] = 28'h0000000;
+    bank1_1[78] = 28'h0000000;
+    bank1_1[79] = 28'h0000000;
+    bank1_1[80] = 28'h0000000;
+    bank1_1[81] = 28'h0000000;
+    bank1_1[82] = 28'h0000000;
+    bank1_1[83] = 28'h0000000;
+    bank1_1[84] = 28'h0000000;
+    bank1_1[85] = 28'h0000000;
+    bank1_1[86] = 28'h0000000;
+    bank1_1[87] = 28'h0000000;
+    bank1_1[88] = 28'h0000000;
+    bank1_1[89] = 28'h0000000;
+    bank1_1[90] = 28'h0000000;
+    bank1_1[91] = 28'h0000000;
+    bank1_1[92] = 28'h0000000;
+    bank1_1[93] = 28'h0000000;
+    bank1_1[94] = 28'h0000000;
+    bank1_1[95] = 28'h0000000;
+    bank1_1[96] = 28'h0000000;
+    bank1_1[97] = 28'h0000000;
+    bank1_1[98] = 28'h0000000;
+    bank1_1[99] = 28'h0000000;
+    bank1_1[100] = 28'h0000000;
+    bank1_1[101] = 28'h0000000;
+    bank1_1[102] = 28'h0000000;
+    bank1_1[103] = 28'h0000000;
+    bank1_1[104] = 28'h0000000;
+    bank1_1[105] = 28'h0000000;
+    bank1_1[106] = 28'h0000000;
+    bank1_1[107] = 28'h0000000;
+    bank1_1[108] = 28'h0000000;
+    bank1_1[109] = 28'h0000000;
+    bank1_1[110] = 28'h0000000;
+    bank1_1[111] = 28'h0000000;
+    bank1_1[112] = 28'h0000000;
+    bank1_1[113] = 28'h0000000;
+    bank1_1[114] = 28'h0000000;
+    bank1_1[115] = 28'h0000000;
+    bank1_1[116] = 28'h0000000;
+    bank1_1[117] = 28'h0000000;
+    bank1_1[118] = 28'h0000000;
+    bank1_1[119] = 28'h0000000;
+    bank1_1[120] = 28'h0000000;
+    bank1_1[121] = 28'h0000000;
+    bank1_1[122] = 28'h0000000;
+    bank1_1[123] = 28'h0000000;
+    bank1_1[124] = 28'h0000000;
+    bank1_1[125] = 28'h0000000;
+    bank1_1[126] = 28'h0000000;
+    bank1_1[127] = 28'h0000000;
+    bank1_1[128] = 28'h0000000;
+    bank1_1[129] = 28'h0000000;
+    bank1_1[130] = 28'h0000000;
+    bank1_1[131] = 28'h0000000;
+    bank1_1[132] = 28'h0000000;
+    bank1_1[133] = 28'h0000000;
+    bank1_1[134] = 28'h0000000;
+    bank1_1[135] = 28'h0000000;
+    bank1_1[136] = 28'h0000000;
+    bank1_1[137] = 28'h0000000;
+    bank1_1[138] = 28'h0000000;
+    bank1_1[139] = 28'h0000000;
+    bank1_1[140] = 28'h0000000;
+    bank1_1[141] = 28'h0000000;
+    bank1_1[142] = 28'h0000000;
+    bank1_1[143] = 28'h0000000;
+    bank1_1[144] = 28'h0000000;
+    bank1_1[145] = 28'h0000000;
+    bank1_1[146] = 28'h0000000;
+    bank1_1[147] = 28'h0000000;
+    bank1_1[148] = 28'h0000000;
+    bank1_1[149] = 28'h0000000;
+    bank1_1[150] = 28'h0000000;
+    bank1_1[151] = 28'h0000000;
+    bank1_1[152] = 28'h0000000;
+    bank1_1[153] = 28'h0000000;
+    bank1_1[154] = 28'h0000000;
+    bank1_1[155] = 28'h0000000;
+    bank1_1[156] = 28'h0000000;
+    bank1_1[157] = 28'h0000000;
+    bank1_1[158] = 28'h0000000;
+    bank1_1[159] = 28'h0000000;
+    bank1_1[160] = 28'h0000000;
+    bank1_1[161] = 28'h0000000;
+    bank1_1[162] = 28'h0000000;
+    bank1_1[163] = 28'h0000000;
+    bank1_1[164] = 28'h0000000;
+    bank1_1[165] = 28'h0000000;
+    bank1_1[166] = 28'h0000000;
+    bank1_1[167] = 28'h0000000;
+    bank1_1[168] = 28'h0000000;
+    bank1_1[169] = 28'h0000000;
+    bank1_1[170] = 28'h0000000;
+    bank1_1[171] = 28'h0000000;
+    bank1_1[172] = 28'h0000000;
+    bank1_1[173] = 28'h0000000;
+    bank1_1[174] = 28'h0000000;
+    bank1_1[175] = 28'h0000000;
+    bank1_1[176] = 28'h0000000;
+    bank1_1[177] = 28'h0000000;
+    bank1_1[178] = 28'h0000000;
+    bank1_1[179] = 28'h0000000;
+    bank1_1[180] = 28'h0000000;
+    bank1_1[181] = 28'h0000000;
+    bank1_1[182] = 28'h0000000;
+    bank1_1[183] = 28'h0000000;
+    bank1_1[184] = 28'h0000000;
+    bank1_1[185] = 28'h0000000;
+    bank1_1[186] = 28'h0000000;
+    bank1_1[187] = 28'h0000000;
+    bank1_1[188] = 28'h0000000;
+    bank1_1[189] = 28'h0000000;
+    bank1_1[190] = 28'h0000000;
+    bank1_1[191] = 28'h0000000;
+    bank1_1[192] = 28'h0000000;
+    bank1_1[193] = 28'h0000000;
+    bank1_1[194] = 28'h0000000;
+    bank1_1[195] = 28'h0000000;
+    bank1_1[196] = 28'h0000000;
+    bank1_1[197] = 28'h0000000;
+    bank1_1[198] = 28'h0000000;
+    bank1_1[199] = 28'h0000000;
+    bank1_1[200] = 28'h0000000;
+    bank1_1[201] = 28'h0000000;
+    bank1_1[202] = 28'h0000000;
+    bank1_1[203] = 28'h0000000;
+    bank1_1[204] = 28'h0000000;
+    bank1_1[205] = 28'h0000000;
+    bank1_1[206] = 28'h0000000;
+    bank1_1[207] = 28'h0000000;
+    bank1_1[208] = 28'h0000000;
+    bank1_1[209] = 28'h0000000;
+    bank1_1[210] = 28'h0000000;
+    bank1_1[211] = 28'h0000000;
+    bank1_1[212] = 28'h0000000;
+    bank1_1[213] = 28'h0000000;
+    bank1_1[214] = 28'h0000000;
+    bank1_1[215] = 28'h0000000;
+    bank1_1[216] = 28'h0000000;
+    bank1_1[217] = 28'h0000000;
+    bank1_1[218] = 28'h0000000;
+    bank1_1[219] = 28'h0000000;
+    bank1_1[220] = 28'h0000000;
+    bank1_1[221] = 28'h0000000;
+    bank1_1[222] = 28'h0000000;
+    bank1_1[223] = 28'h0000000;
+    bank1_1[224] = 28'h0000000;
+    bank1_1[225] = 28'h0000000;
+    bank1_1[226] = 28'h0000000;
+    bank1_1[227] = 28'h0000000;
+    bank1_1[228] = 28'h0000000;
+    bank1_1[229] = 28'h0000000;
+    bank1_1[230] = 28'h0000000;
+    bank1_1[231] = 28'h0000000;
+    bank1_1[232] = 28'h0000000;
+    bank1_1[233] = 28'h0000000;
+    bank1_1[234] = 28'h0000000;
+    bank1_1[235] = 28'h0000000;
+    bank1_1[236] = 28'h0000000;
+    bank1_1[237] = 28'h0000000;
+    bank1_1[238] = 28'h0000000;
+    bank1_1[239] = 28'h0000000;
+    bank1_1[240] = 28'h0000000;
+    bank1_1[241] = 28'h0000000;
+    bank1_1[242] = 28'h0000000;
+    bank1_1[243] = 28'h0000000;
+    bank1_1[244] = 28'h0000000;
+    bank1_1[245] = 28'h0000000;
+    bank1_1[246] = 28'h0000000;
+    bank1_1[247] = 28'h0000000;
+    bank1_1[248] = 28'h0000000;
+    bank1_1[249] = 28'h0000000;
+    bank1_1[250] = 28'h0000000;
+    bank1_1[251] = 28'h0000000;
+    bank1_1[252] = 28'h0000000;
+    bank1_1[253] = 28'h0000000;
+    bank1_1[254] = 28'h0000000;
+    bank1_1[255] = 28'h0000000;
+    bank1_1[256] = 28'h0000000;
+    bank1_1[257] = 28'h0000000;
+    bank1_1[258] = 28'h0000000;
+    bank1_1[259] = 28'h0000000;
+    bank1_1[260] = 28'h0000000;
+    bank1_1[261] = 28'h0000000;
+    bank1_1[262] = 28'h0000000;
+    bank1_1[263] = 28'h0000000;
+    bank1_1[264] = 28'h0000000;
+    bank1_1[265] = 28'h0000000;
+    bank1_1[266] = 28'h0000000;
+    bank1_1[267] = 28'h0000000;
+    bank1_1[268] = 28'h0000000;
+    bank1_1[269] = 28'h0000000;
+    bank1_1[270] = 28'h0000000;
+    bank1_1[271] = 28'h0000000;
+    bank1_1[272] = 28'h0000000;
+    bank1_1[273] = 28'h0000000;
+    bank1_1[274] = 28'h0000000;
+    bank1_1[275] = 28'h0000000;
+    bank1_1[276] = 28'h0000000;
+    bank1_1[277] = 28'h0000000;
+    bank1_1[278] = 28'h0000000;
+    bank1_1[279] = 28'h0000000;
+    bank1_1[280] = 28'h0000000;
+    bank1_1[281] = 28'h0000000;
+    bank1_1[282] = 28'h0000000;
+    bank1_1[283] = 28'h0000000;
+    bank1_1[284] = 28'h0000000;
+    bank1_1[285] = 28'h0000000;
+    bank1_1[286] = 28'h0000000;
+    bank1_1[287] = 28'h0000000;
+    bank1_1[288] = 28'h0000000;
+    bank1_1[289] = 28'h0000000;
+    bank1_1[290] = 28'h0000000;
+    bank1_1[291] = 28'h0000000;
+    bank1_1[292] = 28'h0000000;
+    bank1_1[293] = 28'h0000000;
+    bank1_1[294] = 28'h0000000;
+    bank1_1[295] = 28'h0000000;
+    bank1_1[296] = 28'h0000000;
+    bank1_1[297] = 28'h0000000;
+    bank1_1[298] = 28'h0000000;
+    bank1_1[299] = 28'h0000000;
+    bank1_1[300] = 28'h0000000;
+    bank1_1[301] = 28'h0000000;
+    bank1_1[302] = 28'h0000000;
+    bank1_1[303] = 28'h0000000;
+    bank1_1[304] = 28'h0000000;
+    bank1_1[305] = 28'h0000000;
+    bank1_1[306] = 28'h0000000;
+    bank1_1[307] = 28'h0000000;
+    bank1_1[308] = 28'h0000000;
+    bank1_1[309] = 28'h0000000;
+    bank1_1[310] = 28'h0000000;
+    bank1_1[311] = 28'h0000000;
+    bank1_1[312] = 28'h0000000;
+    bank1_1[313] = 28'h0000000;
+    bank1_1[314] = 28'h0000000;
+    bank1_1[315] = 28'h0000000;
+    bank1_1[316] = 28'h0000000;
+    bank1_1[317] = 28'h0000000;
+    bank1_1[318] = 28'h0000000;
+    bank1_1[319] = 28'h0000000;
+    bank1_1[320] = 28'h0000000;
+    bank1_1[321] = 28'h0000000;
+    bank1_1[322] = 28'h0000000;
+    bank1_1[323] = 28'h0000000;
+    bank1_1[324] = 28'h0000000;
+    bank1_1[325] = 28'h0000000;
+    bank1_1[326] = 28'h0000000;
+    bank1_1[327] = 28'h0000000;
+    bank1_1[328] = 28'h0000000;
+    bank1_1[329] = 28'h0000000;
+    bank1_1[330] = 28'h0000000;
+    bank1_1[331] = 28'h0000000;
+    bank1_1[332] = 28'h0000000;
+    bank1_1[333] = 28'h0000000;
+    bank1_1[334] = 28'h0000000;
+    bank1_1[335] = 28'h0000000;
+    bank1_1[336] = 28'h0000000;
+    bank1_1[337] = 28'h0000000;
+    bank1_1[338] = 28'h0000000;
+    bank1_1[339] = 28'h0000000;
+    bank1_1[340] = 28'h0000000;
+    bank1_1[341] = 28'h0000000;
+    bank1_1[342] = 28'h0000000;
+    bank1_1[343] = 28'h0000000;
+    bank1_1[344] = 28'h0000000;
+    bank1_1[345] = 28'h0000000;
+    bank1_1[346] = 28'h0000000;
+    bank1_1[347] = 28'h0000000;
+    bank1_1[348] = 28'h0000000;
+    bank1_1[349] = 28'h0000000;
+    bank1_1[350] = 28'h0000000;
+    bank1_1[351] = 28'h0000000;
+    bank1_1[352] = 28'h0000000;
+    bank1_1[353] = 28'h0000000;
+    bank1_1[354] = 28'h0000000;
+    bank1_1[355] = 28'h0000000;
+    bank1_1[356] = 28'h0000000;
+    bank1_1[357] = 28'h0000000;
+    bank1_1[358] = 28'h0000000;
+    bank1_1[359] = 28'h0000000;
+    bank1_1[360] = 28'h0000000;
+    bank1_1[361] = 28'h0000000;
+    bank1_1[362] = 28'h0000000;
+    bank1_1[363] = 28'h0000000;
+    bank1_1[364] = 28'h0000000;
+    bank1_1[365] = 28'h0000000;
+    bank1_1[366] = 28'h0000000;
+    bank1_1[367] = 28'h0000000;
+    bank1_1[368] = 28'h0000000;
+    bank1_1[369] = 28'h0000000;
+    bank1_1[370] = 28'h0000000;
+    bank1_1[371] = 28'h0000000;
+    bank1_1[372] = 28'h0000000;
+    bank1_1[373] = 28'h0000000;
+    bank1_1[374] = 28'h0000000;
+    bank1_1[375] = 28'h0000000;
+    bank1_1[376] = 28'h0000000;
+    bank1_1[377] = 28'h0000000;
+    bank1_1[378] = 28'h0000000;
+    bank1_1[379] = 28'h0000000;
+    bank1_1[380] = 28'h0000000;
+    bank1_1[381] = 28'h0000000;
+    bank1_1[382] = 28'h0000000;
+    bank1_1[383] = 28'h0000000;
+    bank1_1[384] = 28'h0000000;
+    bank1_1[385] = 28'h0000000;
+    bank1_1[386] = 28'h0000000;
+    bank1_1[387] = 28'h0000000;
+    bank1_1[388] = 28'h0000000;
+    bank1_1[389] = 28'h0000000;
+    bank1_1[390] = 28'h0000000;
+    bank1_1[391] = 28'h0000000;
+    bank1_1[392] = 28'h0000000;
+    bank1_1[393] = 28'h0000000;
+    bank1_1[394] = 28'h0000000;
+    bank1_1[395] = 28'h0000000;
+    bank1_1[396] = 28'h0000000;
+    bank1_1[397] = 28'h0000000;
+    bank1_1[398] = 28'h0000000;
+    bank1_1[399] = 28'h0000000;
+    bank1_1[400] = 28'h0000000;
+    bank1_1[401] = 28'h0000000;
+    bank1_1[402] = 28'h0000000;
+    bank1_1[403] = 28'h0000000;
+    bank1_1[404] = 28'h0000000;
+    bank1_1[405] = 28'h0000000;
+    bank1_1[406] = 28'h0000000;
+    bank1_1[407] = 28'h0000000;
+    bank1_1[408] = 28'h0000000;
+    bank1_1[409] = 28'h0000000;
+    bank1_1[410] = 28'h0000000;
+    bank1_1[411] = 28'h0000000;
+    bank1_1[412] = 28'h0000000;
+    bank1_1[413] = 28'h0000000;
+    bank1_1[414] = 28'h0000000;
+    bank1_1[415] = 28'h0000000;
+    bank1_1[416] = 28'h0000000;
+    bank1_1[417] = 28'h0000000;
+    bank1_1[418] = 28'h0000000;
+    bank1_1[419] = 28'h0000000;
+    bank1_1[420] = 28'h0000000;
+    bank1_1[421] = 28'h0000000;
+    bank1_1[422] = 28'h0000000;
+    bank1_1[423] = 28'h0000000;
+    bank1_1[424] = 28'h0000000;
+    bank1_1[425] = 28'h0000000;
+    bank1_1[426] = 28'h0000000;
+    bank1_1[427] = 28'h0000000;
+    bank1_1[428] = 28'h0000000;
+    bank1_1[429] = 28'h0000000;
+    bank1_1[430] = 28'h0000000;
+    bank1_1[431] = 28'h0000000;
+    bank1_1[432] = 28'h0000000;
+    bank1_1[433] = 28'h0000000;
+    bank1_1[434] = 28'h0000000;
+    bank1_1[435] = 28'h0000000;
+    bank1_1[436] = 28'h0000000;
+    bank1_1[437] = 28'h0000000;
+    bank1_1[438] = 28'h0000000;
+    bank1_1[439] = 28'h0000000;
+    bank1_1[440] = 28'h0000000;
+    bank1_1[441] = 28'h0000000;
+    bank1_1[442] = 28'h0000000;
+    bank1_1[443] = 28'h0000000;
+    bank1_1[444] = 28'h0000000;
+    bank1_1[445] = 28'h0000000;
+    bank1_1[446] = 28'h0000000;
+    bank1_1[447] = 28'h0000000;
+    bank1_1[448] = 28'h0000000;
+    bank1_1[449] = 28'h0000000;
+    bank1_1[450] = 28'h0000000;
+    bank1_1[451] = 28'h0000000;
+    bank1_1[452] = 28'h0000000;
+    bank1_1[453] = 28'h0000000;
+    bank1_1[454] = 28'h0000000;
+    bank1_1[455] = 28'h0000000;
+    bank1_1[456] = 28'h0000000;
+    bank1_1[457] = 28'h0000000;
+    bank1_1[458] = 28'h0000000;
+    bank1_1[459] = 28'h0000000;
+    bank1_1[460] = 28'h0000000;
+    bank1_1[461] = 28'h0000000;
+    bank1_1[462] = 28'h0000000;
+    bank1_1[463] = 28'h0000000;
+    bank1_1[464] = 28'h0000000;
+    bank1_1[465] = 28'h0000000;
+    bank1_1[466] = 28'h0000000;
+    bank1_1[467] = 28'h0000000;
+    bank1_1[468] = 28'h0000000;
+    bank1_1[469] = 28'h0000000;
+    bank1_1[470] = 28'h0000000;
+    bank1_1[471] = 28'h0000000;
+    bank1_1[472] = 28'h0000000;
+    bank1_1[473] = 28'h0000000;
+    bank1_1[474] = 28'h0000000;
+    bank1_1[475] = 28'h0000000;
+    bank1_1[476] = 28'h0000000;
+    bank1_1[477] = 28'h0000000;
+    bank1_1[478] = 28'h0000000;
+    bank1_1[479] = 28'h0000000;
+    bank1_1[480] = 28'h0000000;
+    bank1_1[481] = 28'h0000000;
+    bank1_1[482] = 28'h0000000;
+    bank1_1[483] = 28'h0000000;
+    bank1_1[484] = 28'h0000000;
+    bank1_1[485] = 28'h0000000;
+    bank1_1[486] = 28'h0000000;
+    bank1_1[487] = 28'h0000000;
+    bank1_1[488] = 28'h0000000;
+    bank1_1[489] = 28'h0000000;
+    bank1_1[490] = 28'h0000000;
+    bank1_1[491] = 28'h0000000;
+    bank1_1[492] = 28'h0000000;
+    bank1_1[493] = 28'h0000000;
+    bank1_1[494] = 28'h0000000;
+    bank1_1[495] = 28'h0000000;
+    bank1_1[496] = 28'h0000000;
+    bank1_1[497] = 28'h0000000;
+    bank1_1[498] = 28'h0000000;
+    bank1_1[499] = 28'h0000000;
+    bank1_1[500] = 28'h0000000;
+    bank1_1[501] = 28'h0000000;
+    bank1_1[502] = 28'h0000000;
+    bank1_1[503] = 28'h0000000;
+    bank1_1[504] = 28'h0000000;
+    bank1_1[505] = 28'h0000000;
+    bank1_1[506] = 28'h0000000;
+    bank1_1[507] = 28'h0000000;
+    bank1_1[508] = 28'h0000000;
+    bank1_1[509] = 28'h0000000;
+    bank1_1[510] = 28'h0000000;
+    bank1_1[511] = 28'h0000000;
+  end
+  always @(posedge clk) begin
+    if (bank1_1_w_en)
+      bank1_1[bank1_1_w_addr] <= bank1_1_w_data;
+  end
+  reg [27:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= bank1_1[bank1_1_r_addr];
+  end
+  assign \$signature__data$33  = _3_;
+  assign \$1  = ! g0_w_addr[9];
+  assign \$2  = g0_w_en & \$1 ;
+  assign \$3  = ! g0_w_addr[9];
+  assign \$4  = g0_w_en & \$3 ;
+  assign \$6  = g0_w_en & \$5 ;
+  assign \$8  = g0_w_en & \$7 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
@@ -31996,62 +33247,192 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     g0_w_data <= w_data;
   always @(posedge clk)
-    g0_w_en <= \$4 ;
+    g0_w_en <= \$10 ;
   always @(posedge clk)
-    bank0_q <= \$signature__data ;
+    bank0_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
-    bank1_q <= \$signature__data$13 ;
+    bank0_0_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$11 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr[8:0];
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[63:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$12 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    bank1_0_r_addr <= g0_r_addr[8:0];
+  always @(posedge clk)
+    bank1_0_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank1_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank1_0_w_en <= \$13 ;
+  always @(posedge clk)
+    bank1_0_q <= \$signature__data$27 ;
+  always @(posedge clk)
+    bank1_1_r_addr <= g0_r_addr[8:0];
+  always @(posedge clk)
+    bank1_1_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank1_1_w_data <= g0_w_data[63:36];
+  always @(posedge clk)
+    bank1_1_w_en <= \$14 ;
+  always @(posedge clk)
+    bank1_1_q <= \$signature__data$33 ;
   always @(posedge clk)
     g0_sel1 <= g0_r_addr[9];
   always @(posedge clk)
     g0_sel2 <= g0_sel1;
   always @(posedge clk)
-    g0_q <= \$1 ;
+    g0_sel3 <= g0_sel2;
+  always @(posedge clk)
+    g0_q <= \$9 ;
   always @(posedge clk)
     out <= g0_q;
-  assign \$2  = ! g0_w_addr[9];
-  assign wp__en = g0_w_en & \$2 ;
-  assign \wp__en$25  = g0_w_en & \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$4  = w_en;
+    (* full_case = 32'd1 *)
+    casez (g0_sel3)
+      1'h0:
+          \$9  = { bank0_1_q, bank0_0_q };
+      1'h1:
+          \$9  = { bank1_1_q, bank1_0_q };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$10  = w_en;
     if (rst) begin
-      \$4  = 1'h0;
+      \$10  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (g0_sel2)
-      1'h0:
-          \$1  = bank0_q;
-      1'h1:
-          \$1  = bank1_q;
-    endcase
+    \$11  = \$2 ;
+    if (rst) begin
+      \$11  = 1'h0;
+    end
   end
-  assign \$signature__addr  = g0_r_addr[8:0];
-  assign wp__addr = g0_w_addr[8:0];
-  assign wp__data = g0_w_data;
-  assign \$signature__addr$22  = g0_r_addr[8:0];
-  assign \wp__addr$23  = g0_w_addr[8:0];
-  assign \wp__data$24  = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$12  = \$4 ;
+    if (rst) begin
+      \$12  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$13  = \$6 ;
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$14  = \$8 ;
+    if (rst) begin
+      \$14  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$43  = bank0_1_r_addr;
+  assign \wp__addr$44  = bank0_1_w_addr;
+  assign \wp__data$45  = bank0_1_w_data;
+  assign \wp__en$46  = bank0_1_w_en;
+  assign \$signature__addr$47  = bank1_0_r_addr;
+  assign \wp__addr$48  = bank1_0_w_addr;
+  assign \wp__data$49  = bank1_0_w_data;
+  assign \wp__en$50  = bank1_0_w_en;
+  assign \$signature__addr$51  = bank1_1_r_addr;
+  assign \wp__addr$52  = bank1_1_w_addr;
+  assign \wp__data$53  = bank1_1_w_data;
+  assign \wp__en$54  = bank1_1_w_en;
   assign r_data = out;
-  assign \$3  = g0_w_addr[9];
+  assign \$5  = g0_w_addr[9];
+  assign \$7  = g0_w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  reg [63:0] \$1 ;
+  wire \$1 ;
+  reg \$10 ;
+  reg \$11 ;
+  reg \$12 ;
+  reg \$13 ;
+  reg \$14 ;
   wire \$2 ;
   wire \$3 ;
-  reg \$4 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  reg [63:0] \$9 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$22 ;
-  wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$13 ;
-  reg [63:0] bank0_q = 64'h0000000000000000;
-  reg [63:0] bank1_q = 64'h0000000000000000;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$43 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$47 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$51 ;
+  wire [35:0] \$signature__data ;
+  wire [27:0] \$signature__data$21 ;
+  wire [35:0] \$signature__data$27 ;
+  wire [27:0] \$signature__data$33 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [27:0] bank0_1_q = 28'h0000000;
+  (* keep = "true" *)
+  reg [8:0] bank0_1_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_1_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [27:0] bank0_1_w_data = 28'h0000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
+  reg [35:0] bank1_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [8:0] bank1_0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank1_0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [35:0] bank1_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank1_0_w_en = 1'h0;
+  reg [27:0] bank1_1_q = 28'h0000000;
+  (* keep = "true" *)
+  reg [8:0] bank1_1_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank1_1_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [27:0] bank1_1_w_data = 28'h0000000;
+  (* keep = "true" *)
+  reg bank1_1_w_en = 1'h0;
   input clk;
   wire clk;
   reg [63:0] g0_q = 64'h0000000000000000;
@@ -32059,6 +33440,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg [9:0] g0_r_addr = 10'h000;
   reg g0_sel1 = 1'h0;
   reg g0_sel2 = 1'h0;
+  reg g0_sel3 = 1'h0;
   (* keep = "true" *)
   reg [9:0] g0_w_addr = 10'h000;
   (* keep = "true" *)
@@ -32079,938 +33461,1892 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [63:0] w_data;
   input w_en;
   wire w_en;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$23 ;
-  (* init = 64'h0000000000000000 *)
+  (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [63:0] wp__data;
-  (* init = 64'h0000000000000000 *)
+  wire [8:0] \wp__addr$44 ;
+  (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [63:0] \wp__data$24 ;
+  wire [8:0] \wp__addr$48 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \wp__addr$52 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 28'h0000000 *)
+  (* keep = "true" *)
+  wire [27:0] \wp__data$45 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$49 ;
+  (* init = 28'h0000000 *)
+  (* keep = "true" *)
+  wire [27:0] \wp__data$53 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
-  wire \wp__en$25 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$46 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$50 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$54 ;
   (* no_rw_check = 32'd1 *)
-  reg [63:0] bank0 [511:0];
+  reg [35:0] bank0_0 [511:0];
   initial begin
-    bank0[0] = 64'h0000000000000000;
-    bank0[1] = 64'h0000000000000000;
-    bank0[2] = 64'h0000000000000000;
-    bank0[3] = 64'h0000000000000000;
-    bank0[4] = 64'h0000000000000000;
-    bank0[5] = 64'h0000000000000000;
-    bank0[6] = 64'h0000000000000000;
-    bank0[7] = 64'h0000000000000000;
-    bank0[8] = 64'h0000000000000000;
-    bank0[9] = 64'h0000000000000000;
-    bank0[10] = 64'h0000000000000000;
-    bank0[11] = 64'h0000000000000000;
-    bank0[12] = 64'h0000000000000000;
-    bank0[13] = 64'h0000000000000000;
-    bank0[14] = 64'h0000000000000000;
-    bank0[15] = 64'h0000000000000000;
-    bank0[16] = 64'h0000000000000000;
-    bank0[17] = 64'h0000000000000000;
-    bank0[18] = 64'h0000000000000000;
-    bank0[19] = 64'h0000000000000000;
-    bank0[20] = 64'h0000000000000000;
-    bank0[21] = 64'h0000000000000000;
-    bank0[22] = 64'h0000000000000000;
-    bank0[23] = 64'h0000000000000000;
-    bank0[24] = 64'h0000000000000000;
-    bank0[25] = 64'h0000000000000000;
-    bank0[26] = 64'h0000000000000000;
-    bank0[27] = 64'h0000000000000000;
-    bank0[28] = 64'h0000000000000000;
-    bank0[29] = 64'h0000000000000000;
-    bank0[30] = 64'h0000000000000000;
-    bank0[31] = 64'h0000000000000000;
-    bank0[32] = 64'h0000000000000000;
-    bank0[33] = 64'h0000000000000000;
-    bank0[34] = 64'h0000000000000000;
-    bank0[35] = 64'h0000000000000000;
-    bank0[36] = 64'h0000000000000000;
-    bank0[37] = 64'h0000000000000000;
-    bank0[38] = 64'h0000000000000000;
-    bank0[39] = 64'h0000000000000000;
-    bank0[40] = 64'h0000000000000000;
-    bank0[41] = 64'h0000000000000000;
-    bank0[42] = 64'h0000000000000000;
-    bank0[43] = 64'h0000000000000000;
-    bank0[44] = 64'h0000000000000000;
-    bank0[45] = 64'h0000000000000000;
-    bank0[46] = 64'h0000000000000000;
-    bank0[47] = 64'h0000000000000000;
-    bank0[48] = 64'h0000000000000000;
-    bank0[49] = 64'h0000000000000000;
-    bank0[50] = 64'h0000000000000000;
-    bank0[51] = 64'h0000000000000000;
-    bank0[52] = 64'h0000000000000000;
-    bank0[53] = 64'h0000000000000000;
-    bank0[54] = 64'h0000000000000000;
-    bank0[55] = 64'h0000000000000000;
-    bank0[56] = 64'h0000000000000000;
-    bank0[57] = 64'h0000000000000000;
-    bank0[58] = 64'h0000000000000000;
-    bank0[59] = 64'h0000000000000000;
-    bank0[60] = 64'h0000000000000000;
-    bank0[61] = 64'h0000000000000000;
-    bank0[62] = 64'h0000000000000000;
-    bank0[63] = 64'h0000000000000000;
-    bank0[64] = 64'h0000000000000000;
-    bank0[65] = 64'h0000000000000000;
-    bank0[66] = 64'h0000000000000000;
-    bank0[67] = 64'h0000000000000000;
-    bank0[68] = 64'h0000000000000000;
-    bank0[69] = 64'h0000000000000000;
-    bank0[70] = 64'h0000000000000000;
-    bank0[71] = 64'h0000000000000000;
-    bank0[72] = 64'h0000000000000000;
-    bank0[73] = 64'h0000000000000000;
-    bank0[74] = 64'h0000000000000000;
-    bank0[75] = 64'h0000000000000000;
-    bank0[76] = 64'h0000000000000000;
-    bank0[77] = 64'h0000000000000000;
-    bank0[78] = 64'h0000000000000000;
-    bank0[79] = 64'h0000000000000000;
-    bank0[80] = 64'h0000000000000000;
-    bank0[81] = 64'h0000000000000000;
-    bank0[82] = 64'h0000000000000000;
-    bank0[83] = 64'h0000000000000000;
-    bank0[84] = 64'h0000000000000000;
-    bank0[85] = 64'h0000000000000000;
-    bank0[86] = 64'h0000000000000000;
-    bank0[87] = 64'h0000000000000000;
-    bank0[88] = 64'h0000000000000000;
-    bank0[89] = 64'h0000000000000000;
-    bank0[90] = 64'h0000000000000000;
-    bank0[91] = 64'h0000000000000000;
-    bank0[92] = 64'h0000000000000000;
-    bank0[93] = 64'h0000000000000000;
-    bank0[94] = 64'h0000000000000000;
-    bank0[95] = 64'h0000000000000000;
-    bank0[96] = 64'h0000000000000000;
-    bank0[97] = 64'h0000000000000000;
-    bank0[98] = 64'h0000000000000000;
-    bank0[99] = 64'h0000000000000000;
-    bank0[100] = 64'h0000000000000000;
-    bank0[101] = 64'h0000000000000000;
-    bank0[102] = 64'h0000000000000000;
-    bank0[103] = 64'h0000000000000000;
-    bank0[104] = 64'h0000000000000000;
-    bank0[105] = 64'h0000000000000000;
-    bank0[106] = 64'h0000000000000000;
-    bank0[107] = 64'h0000000000000000;
-    bank0[108] = 64'h0000000000000000;
-    bank0[109] = 64'h0000000000000000;
-    bank0[110] = 64'h0000000000000000;
-    bank0[111] = 64'h0000000000000000;
-    bank0[112] = 64'h0000000000000000;
-    bank0[113] = 64'h0000000000000000;
-    bank0[114] = 64'h0000000000000000;
-    bank0[115] = 64'h0000000000000000;
-    bank0[116] = 64'h0000000000000000;
-    bank0[117] = 64'h0000000000000000;
-    bank0[118] = 64'h0000000000000000;
-    bank0[119] = 64'h0000000000000000;
-    bank0[120] = 64'h0000000000000000;
-    bank0[121] = 64'h0000000000000000;
-    bank0[122] = 64'h0000000000000000;
-    bank0[123] = 64'h0000000000000000;
-    bank0[124] = 64'h0000000000000000;
-    bank0[125] = 64'h0000000000000000;
-    bank0[126] = 64'h0000000000000000;
-    bank0[127] = 64'h0000000000000000;
-    bank0[128] = 64'h0000000000000000;
-    bank0[129] = 64'h0000000000000000;
-    bank0[130] = 64'h0000000000000000;
-    bank0[131] = 64'h0000000000000000;
-    bank0[132] = 64'h0000000000000000;
-    bank0[133] = 64'h0000000000000000;
-    bank0[134] = 64'h0000000000000000;
-    bank0[135] = 64'h0000000000000000;
-    bank0[136] = 64'h0000000000000000;
-    bank0[137] = 64'h0000000000000000;
-    bank0[138] = 64'h0000000000000000;
-    bank0[139] = 64'h0000000000000000;
-    bank0[140] = 64'h0000000000000000;
-    bank0[141] = 64'h0000000000000000;
-    bank0[142] = 64'h0000000000000000;
-    bank0[143] = 64'h0000000000000000;
-    bank0[144] = 64'h0000000000000000;
-    bank0[145] = 64'h0000000000000000;
-    bank0[146] = 64'h0000000000000000;
-    bank0[147] = 64'h0000000000000000;
-    bank0[148] = 64'h0000000000000000;
-    bank0[149] = 64'h0000000000000000;
-    bank0[150] = 64'h0000000000000000;
-    bank0[151] = 64'h0000000000000000;
-    bank0[152] = 64'h0000000000000000;
-    bank0[153] = 64'h0000000000000000;
-    bank0[154] = 64'h0000000000000000;
-    bank0[155] = 64'h0000000000000000;
-    bank0[156] = 64'h0000000000000000;
-    bank0[157] = 64'h0000000000000000;
-    bank0[158] = 64'h0000000000000000;
-    bank0[159] = 64'h0000000000000000;
-    bank0[160] = 64'h0000000000000000;
-    bank0[161] = 64'h0000000000000000;
-    bank0[162] = 64'h0000000000000000;
-    bank0[163] = 64'h0000000000000000;
-    bank0[164] = 64'h0000000000000000;
-    bank0[165] = 64'h0000000000000000;
-    bank0[166] = 64'h0000000000000000;
-    bank0[167] = 64'h0000000000000000;
-    bank0[168] = 64'h0000000000000000;
-    bank0[169] = 64'h0000000000000000;
-    bank0[170] = 64'h0000000000000000;
-    bank0[171] = 64'h0000000000000000;
-    bank0[172] = 64'h0000000000000000;
-    bank0[173] = 64'h0000000000000000;
-    bank0[174] = 64'h0000000000000000;
-    bank0[175] = 64'h0000000000000000;
-    bank0[176] = 64'h0000000000000000;
-    bank0[177] = 64'h0000000000000000;
-    bank0[178] = 64'h0000000000000000;
-    bank0[179] = 64'h0000000000000000;
-    bank0[180] = 64'h0000000000000000;
-    bank0[181] = 64'h0000000000000000;
-    bank0[182] = 64'h0000000000000000;
-    bank0[183] = 64'h0000000000000000;
-    bank0[184] = 64'h0000000000000000;
-    bank0[185] = 64'h0000000000000000;
-    bank0[186] = 64'h0000000000000000;
-    bank0[187] = 64'h0000000000000000;
-    bank0[188] = 64'h0000000000000000;
-    bank0[189] = 64'h0000000000000000;
-    bank0[190] = 64'h0000000000000000;
-    bank0[191] = 64'h0000000000000000;
-    bank0[192] = 64'h0000000000000000;
-    bank0[193] = 64'h0000000000000000;
-    bank0[194] = 64'h0000000000000000;
-    bank0[195] = 64'h0000000000000000;
-    bank0[196] = 64'h0000000000000000;
-    bank0[197] = 64'h0000000000000000;
-    bank0[198] = 64'h0000000000000000;
-    bank0[199] = 64'h0000000000000000;
-    bank0[200] = 64'h0000000000000000;
-    bank0[201] = 64'h0000000000000000;
-    bank0[202] = 64'h0000000000000000;
-    bank0[203] = 64'h0000000000000000;
-    bank0[204] = 64'h0000000000000000;
-    bank0[205] = 64'h0000000000000000;
-    bank0[206] = 64'h0000000000000000;
-    bank0[207] = 64'h0000000000000000;
-    bank0[208] = 64'h0000000000000000;
-    bank0[209] = 64'h0000000000000000;
-    bank0[210] = 64'h0000000000000000;
-    bank0[211] = 64'h0000000000000000;
-    bank0[212] = 64'h0000000000000000;
-    bank0[213] = 64'h0000000000000000;
-    bank0[214] = 64'h0000000000000000;
-    bank0[215] = 64'h0000000000000000;
-    bank0[216] = 64'h0000000000000000;
-    bank0[217] = 64'h0000000000000000;
-    bank0[218] = 64'h0000000000000000;
-    bank0[219] = 64'h0000000000000000;
-    bank0[220] = 64'h0000000000000000;
-    bank0[221] = 64'h0000000000000000;
-    bank0[222] = 64'h0000000000000000;
-    bank0[223] = 64'h0000000000000000;
-    bank0[224] = 64'h0000000000000000;
-    bank0[225] = 64'h0000000000000000;
-    bank0[226] = 64'h0000000000000000;
-    bank0[227] = 64'h0000000000000000;
-    bank0[228] = 64'h0000000000000000;
-    bank0[229] = 64'h0000000000000000;
-    bank0[230] = 64'h0000000000000000;
-    bank0[231] = 64'h0000000000000000;
-    bank0[232] = 64'h0000000000000000;
-    bank0[233] = 64'h0000000000000000;
-    bank0[234] = 64'h0000000000000000;
-    bank0[235] = 64'h0000000000000000;
-    bank0[236] = 64'h0000000000000000;
-    bank0[237] = 64'h0000000000000000;
-    bank0[238] = 64'h0000000000000000;
-    bank0[239] = 64'h0000000000000000;
-    bank0[240] = 64'h0000000000000000;
-    bank0[241] = 64'h0000000000000000;
-    bank0[242] = 64'h0000000000000000;
-    bank0[243] = 64'h0000000000000000;
-    bank0[244] = 64'h0000000000000000;
-    bank0[245] = 64'h0000000000000000;
-    bank0[246] = 64'h0000000000000000;
-    bank0[247] = 64'h0000000000000000;
-    bank0[248] = 64'h0000000000000000;
-    bank0[249] = 64'h0000000000000000;
-    bank0[250] = 64'h0000000000000000;
-    bank0[251] = 64'h0000000000000000;
-    bank0[252] = 64'h0000000000000000;
-    bank0[253] = 64'h0000000000000000;
-    bank0[254] = 64'h0000000000000000;
-    bank0[255] = 64'h0000000000000000;
-    bank0[256] = 64'h0000000000000000;
-    bank0[257] = 64'h0000000000000000;
-    bank0[258] = 64'h0000000000000000;
-    bank0[259] = 64'h0000000000000000;
-    bank0[260] = 64'h0000000000000000;
-    bank0[261] = 64'h0000000000000000;
-    bank0[262] = 64'h0000000000000000;
-    bank0[263] = 64'h0000000000000000;
-    bank0[264] = 64'h0000000000000000;
-    bank0[265] = 64'h0000000000000000;
-    bank0[266] = 64'h0000000000000000;
-    bank0[267] = 64'h0000000000000000;
-    bank0[268] = 64'h0000000000000000;
-    bank0[269] = 64'h0000000000000000;
-    bank0[270] = 64'h0000000000000000;
-    bank0[271] = 64'h0000000000000000;
-    bank0[272] = 64'h0000000000000000;
-    bank0[273] = 64'h0000000000000000;
-    bank0[274] = 64'h0000000000000000;
-    bank0[275] = 64'h0000000000000000;
-    bank0[276] = 64'h0000000000000000;
-    bank0[277] = 64'h0000000000000000;
-    bank0[278] = 64'h0000000000000000;
-    bank0[279] = 64'h0000000000000000;
-    bank0[280] = 64'h0000000000000000;
-    bank0[281] = 64'h0000000000000000;
-    bank0[282] = 64'h0000000000000000;
-    bank0[283] = 64'h0000000000000000;
-    bank0[284] = 64'h0000000000000000;
-    bank0[285] = 64'h0000000000000000;
-    bank0[286] = 64'h0000000000000000;
-    bank0[287] = 64'h0000000000000000;
-    bank0[288] = 64'h0000000000000000;
-    bank0[289] = 64'h0000000000000000;
-    bank0[290] = 64'h0000000000000000;
-    bank0[291] = 64'h0000000000000000;
-    bank0[292] = 64'h0000000000000000;
-    bank0[293] = 64'h0000000000000000;
-    bank0[294] = 64'h0000000000000000;
-    bank0[295] = 64'h0000000000000000;
-    bank0[296] = 64'h0000000000000000;
-    bank0[297] = 64'h0000000000000000;
-    bank0[298] = 64'h0000000000000000;
-    bank0[299] = 64'h0000000000000000;
-    bank0[300] = 64'h0000000000000000;
-    bank0[301] = 64'h0000000000000000;
-    bank0[302] = 64'h0000000000000000;
-    bank0[303] = 64'h0000000000000000;
-    bank0[304] = 64'h0000000000000000;
-    bank0[305] = 64'h0000000000000000;
-    bank0[306] = 64'h0000000000000000;
-    bank0[307] = 64'h0000000000000000;
-    bank0[308] = 64'h0000000000000000;
-    bank0[309] = 64'h0000000000000000;
-    bank0[310] = 64'h0000000000000000;
-    bank0[311] = 64'h0000000000000000;
-    bank0[312] = 64'h0000000000000000;
-    bank0[313] = 64'h0000000000000000;
-    bank0[314] = 64'h0000000000000000;
-    bank0[315] = 64'h0000000000000000;
-    bank0[316] = 64'h0000000000000000;
-    bank0[317] = 64'h0000000000000000;
-    bank0[318] = 64'h0000000000000000;
-    bank0[319] = 64'h0000000000000000;
-    bank0[320] = 64'h0000000000000000;
-    bank0[321] = 64'h0000000000000000;
-    bank0[322] = 64'h0000000000000000;
-    bank0[323] = 64'h0000000000000000;
-    bank0[324] = 64'h0000000000000000;
-    bank0[325] = 64'h0000000000000000;
-    bank0[326] = 64'h0000000000000000;
-    bank0[327] = 64'h0000000000000000;
-    bank0[328] = 64'h0000000000000000;
-    bank0[329] = 64'h0000000000000000;
-    bank0[330] = 64'h0000000000000000;
-    bank0[331] = 64'h0000000000000000;
-    bank0[332] = 64'h0000000000000000;
-    bank0[333] = 64'h0000000000000000;
-    bank0[334] = 64'h0000000000000000;
-    bank0[335] = 64'h0000000000000000;
-    bank0[336] = 64'h0000000000000000;
-    bank0[337] = 64'h0000000000000000;
-    bank0[338] = 64'h0000000000000000;
-    bank0[339] = 64'h0000000000000000;
-    bank0[340] = 64'h0000000000000000;
-    bank0[341] = 64'h0000000000000000;
-    bank0[342] = 64'h0000000000000000;
-    bank0[343] = 64'h0000000000000000;
-    bank0[344] = 64'h0000000000000000;
-    bank0[345] = 64'h0000000000000000;
-    bank0[346] = 64'h0000000000000000;
-    bank0[347] = 64'h0000000000000000;
-    bank0[348] = 64'h0000000000000000;
-    bank0[349] = 64'h0000000000000000;
-    bank0[350] = 64'h0000000000000000;
-    bank0[351] = 64'h0000000000000000;
-    bank0[352] = 64'h0000000000000000;
-    bank0[353] = 64'h0000000000000000;
-    bank0[354] = 64'h0000000000000000;
-    bank0[355] = 64'h0000000000000000;
-    bank0[356] = 64'h0000000000000000;
-    bank0[357] = 64'h0000000000000000;
-    bank0[358] = 64'h0000000000000000;
-    bank0[359] = 64'h0000000000000000;
-    bank0[360] = 64'h0000000000000000;
-    bank0[361] = 64'h0000000000000000;
-    bank0[362] = 64'h0000000000000000;
-    bank0[363] = 64'h0000000000000000;
-    bank0[364] = 64'h0000000000000000;
-    bank0[365] = 64'h0000000000000000;
-    bank0[366] = 64'h0000000000000000;
-    bank0[367] = 64'h0000000000000000;
-    bank0[368] = 64'h0000000000000000;
-    bank0[369] = 64'h0000000000000000;
-    bank0[370] = 64'h0000000000000000;
-    bank0[371] = 64'h0000000000000000;
-    bank0[372] = 64'h0000000000000000;
-    bank0[373] = 64'h0000000000000000;
-    bank0[374] = 64'h0000000000000000;
-    bank0[375] = 64'h0000000000000000;
-    bank0[376] = 64'h0000000000000000;
-    bank0[377] = 64'h0000000000000000;
-    bank0[378] = 64'h0000000000000000;
-    bank0[379] = 64'h0000000000000000;
-    bank0[380] = 64'h0000000000000000;
-    bank0[381] = 64'h0000000000000000;
-    bank0[382] = 64'h0000000000000000;
-    bank0[383] = 64'h0000000000000000;
-    bank0[384] = 64'h0000000000000000;
-    bank0[385] = 64'h0000000000000000;
-    bank0[386] = 64'h0000000000000000;
-    bank0[387] = 64'h0000000000000000;
-    bank0[388] = 64'h0000000000000000;
-    bank0[389] = 64'h0000000000000000;
-    bank0[390] = 64'h0000000000000000;
-    bank0[391] = 64'h0000000000000000;
-    bank0[392] = 64'h0000000000000000;
-    bank0[393] = 64'h0000000000000000;
-    bank0[394] = 64'h0000000000000000;
-    bank0[395] = 64'h0000000000000000;
-    bank0[396] = 64'h0000000000000000;
-    bank0[397] = 64'h0000000000000000;
-    bank0[398] = 64'h0000000000000000;
-    bank0[399] = 64'h0000000000000000;
-    bank0[400] = 64'h0000000000000000;
-    bank0[401] = 64'h0000000000000000;
-    bank0[402] = 64'h0000000000000000;
-    bank0[403] = 64'h0000000000000000;
-    bank0[404] = 64'h0000000000000000;
-    bank0[405] = 64'h0000000000000000;
-    bank0[406] = 64'h0000000000000000;
-    bank0[407] = 64'h0000000000000000;
-    bank0[408] = 64'h0000000000000000;
-    bank0[409] = 64'h0000000000000000;
-    bank0[410] = 64'h0000000000000000;
-    bank0[411] = 64'h0000000000000000;
-    bank0[412] = 64'h0000000000000000;
-    bank0[413] = 64'h0000000000000000;
-    bank0[414] = 64'h0000000000000000;
-    bank0[415] = 64'h0000000000000000;
-    bank0[416] = 64'h0000000000000000;
-    bank0[417] = 64'h0000000000000000;
-    bank0[418] = 64'h0000000000000000;
-    bank0[419] = 64'h0000000000000000;
-    bank0[420] = 64'h0000000000000000;
-    bank0[421] = 64'h0000000000000000;
-    bank0[422] = 64'h0000000000000000;
-    bank0[423] = 64'h0000000000000000;
-    bank0[424] = 64'h0000000000000000;
-    bank0[425] = 64'h0000000000000000;
-    bank0[426] = 64'h0000000000000000;
-    bank0[427] = 64'h0000000000000000;
-    bank0[428] = 64'h0000000000000000;
-    bank0[429] = 64'h0000000000000000;
-    bank0[430] = 64'h0000000000000000;
-    bank0[431] = 64'h0000000000000000;
-    bank0[432] = 64'h0000000000000000;
-    bank0[433] = 64'h0000000000000000;
-    bank0[434] = 64'h0000000000000000;
-    bank0[435] = 64'h0000000000000000;
-    bank0[436] = 64'h0000000000000000;
-    bank0[437] = 64'h0000000000000000;
-    bank0[438] = 64'h0000000000000000;
-    bank0[439] = 64'h0000000000000000;
-    bank0[440] = 64'h0000000000000000;
-    bank0[441] = 64'h0000000000000000;
-    bank0[442] = 64'h0000000000000000;
-    bank0[443] = 64'h0000000000000000;
-    bank0[444] = 64'h0000000000000000;
-    bank0[445] = 64'h0000000000000000;
-    bank0[446] = 64'h0000000000000000;
-    bank0[447] = 64'h0000000000000000;
-    bank0[448] = 64'h0000000000000000;
-    bank0[449] = 64'h0000000000000000;
-    bank0[450] = 64'h0000000000000000;
-    bank0[451] = 64'h0000000000000000;
-    bank0[452] = 64'h0000000000000000;
-    bank0[453] = 64'h0000000000000000;
-    bank0[454] = 64'h0000000000000000;
-    bank0[455] = 64'h0000000000000000;
-    bank0[456] = 64'h0000000000000000;
-    bank0[457] = 64'h0000000000000000;
-    bank0[458] = 64'h0000000000000000;
-    bank0[459] = 64'h0000000000000000;
-    bank0[460] = 64'h0000000000000000;
-    bank0[461] = 64'h0000000000000000;
-    bank0[462] = 64'h0000000000000000;
-    bank0[463] = 64'h0000000000000000;
-    bank0[464] = 64'h0000000000000000;
-    bank0[465] = 64'h0000000000000000;
-    bank0[466] = 64'h0000000000000000;
-    bank0[467] = 64'h0000000000000000;
-    bank0[468] = 64'h0000000000000000;
-    bank0[469] = 64'h0000000000000000;
-    bank0[470] = 64'h0000000000000000;
-    bank0[471] = 64'h0000000000000000;
-    bank0[472] = 64'h0000000000000000;
-    bank0[473] = 64'h0000000000000000;
-    bank0[474] = 64'h0000000000000000;
-    bank0[475] = 64'h0000000000000000;
-    bank0[476] = 64'h0000000000000000;
-    bank0[477] = 64'h0000000000000000;
-    bank0[478] = 64'h0000000000000000;
-    bank0[479] = 64'h0000000000000000;
-    bank0[480] = 64'h0000000000000000;
-    bank0[481] = 64'h0000000000000000;
-    bank0[482] = 64'h0000000000000000;
-    bank0[483] = 64'h0000000000000000;
-    bank0[484] = 64'h0000000000000000;
-    bank0[485] = 64'h0000000000000000;
-    bank0[486] = 64'h0000000000000000;
-    bank0[487] = 64'h0000000000000000;
-    bank0[488] = 64'h0000000000000000;
-    bank0[489] = 64'h0000000000000000;
-    bank0[490] = 64'h0000000000000000;
-    bank0[491] = 64'h0000000000000000;
-    bank0[492] = 64'h0000000000000000;
-    bank0[493] = 64'h0000000000000000;
-    bank0[494] = 64'h0000000000000000;
-    bank0[495] = 64'h0000000000000000;
-    bank0[496] = 64'h0000000000000000;
-    bank0[497] = 64'h0000000000000000;
-    bank0[498] = 64'h0000000000000000;
-    bank0[499] = 64'h0000000000000000;
-    bank0[500] = 64'h0000000000000000;
-    bank0[501] = 64'h0000000000000000;
-    bank0[502] = 64'h0000000000000000;
-    bank0[503] = 64'h0000000000000000;
-    bank0[504] = 64'h0000000000000000;
-    bank0[505] = 64'h0000000000000000;
-    bank0[506] = 64'h0000000000000000;
-    bank0[507] = 64'h0000000000000000;
-    bank0[508] = 64'h0000000000000000;
-    bank0[509] = 64'h0000000000000000;
-    bank0[510] = 64'h0000000000000000;
-    bank0[511] = 64'h0000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
+    bank0_0[51] = 36'h000000000;
+    bank0_0[52] = 36'h000000000;
+    bank0_0[53] = 36'h000000000;
+    bank0_0[54] = 36'h000000000;
+    bank0_0[55] = 36'h000000000;
+    bank0_0[56] = 36'h000000000;
+    bank0_0[57] = 36'h000000000;
+    bank0_0[58] = 36'h000000000;
+    bank0_0[59] = 36'h000000000;
+    bank0_0[60] = 36'h000000000;
+    bank0_0[61] = 36'h000000000;
+    bank0_0[62] = 36'h000000000;
+    bank0_0[63] = 36'h000000000;
+    bank0_0[64] = 36'h000000000;
+    bank0_0[65] = 36'h000000000;
+    bank0_0[66] = 36'h000000000;
+    bank0_0[67] = 36'h000000000;
+    bank0_0[68] = 36'h000000000;
+    bank0_0[69] = 36'h000000000;
+    bank0_0[70] = 36'h000000000;
+    bank0_0[71] = 36'h000000000;
+    bank0_0[72] = 36'h000000000;
+    bank0_0[73] = 36'h000000000;
+    bank0_0[74] = 36'h000000000;
+    bank0_0[75] = 36'h000000000;
+    bank0_0[76] = 36'h000000000;
+    bank0_0[77] = 36'h000000000;
+    bank0_0[78] = 36'h000000000;
+    bank0_0[79] = 36'h000000000;
+    bank0_0[80] = 36'h000000000;
+    bank0_0[81] = 36'h000000000;
+    bank0_0[82] = 36'h000000000;
+    bank0_0[83] = 36'h000000000;
+    bank0_0[84] = 36'h000000000;
+    bank0_0[85] = 36'h000000000;
+    bank0_0[86] = 36'h000000000;
+    bank0_0[87] = 36'h000000000;
+    bank0_0[88] = 36'h000000000;
+    bank0_0[89] = 36'h000000000;
+    bank0_0[90] = 36'h000000000;
+    bank0_0[91] = 36'h000000000;
+    bank0_0[92] = 36'h000000000;
+    bank0_0[93] = 36'h000000000;
+    bank0_0[94] = 36'h000000000;
+    bank0_0[95] = 36'h000000000;
+    bank0_0[96] = 36'h000000000;
+    bank0_0[97] = 36'h000000000;
+    bank0_0[98] = 36'h000000000;
+    bank0_0[99] = 36'h000000000;
+    bank0_0[100] = 36'h000000000;
+    bank0_0[101] = 36'h000000000;
+    bank0_0[102] = 36'h000000000;
+    bank0_0[103] = 36'h000000000;
+    bank0_0[104] = 36'h000000000;
+    bank0_0[105] = 36'h000000000;
+    bank0_0[106] = 36'h000000000;
+    bank0_0[107] = 36'h000000000;
+    bank0_0[108] = 36'h000000000;
+    bank0_0[109] = 36'h000000000;
+    bank0_0[110] = 36'h000000000;
+    bank0_0[111] = 36'h000000000;
+    bank0_0[112] = 36'h000000000;
+    bank0_0[113] = 36'h000000000;
+    bank0_0[114] = 36'h000000000;
+    bank0_0[115] = 36'h000000000;
+    bank0_0[116] = 36'h000000000;
+    bank0_0[117] = 36'h000000000;
+    bank0_0[118] = 36'h000000000;
+    bank0_0[119] = 36'h000000000;
+    bank0_0[120] = 36'h000000000;
+    bank0_0[121] = 36'h000000000;
+    bank0_0[122] = 36'h000000000;
+    bank0_0[123] = 36'h000000000;
+    bank0_0[124] = 36'h000000000;
+    bank0_0[125] = 36'h000000000;
+    bank0_0[126] = 36'h000000000;
+    bank0_0[127] = 36'h000000000;
+    bank0_0[128] = 36'h000000000;
+    bank0_0[129] = 36'h000000000;
+    bank0_0[130] = 36'h000000000;
+    bank0_0[131] = 36'h000000000;
+    bank0_0[132] = 36'h000000000;
+    bank0_0[133] = 36'h000000000;
+    bank0_0[134] = 36'h000000000;
+    bank0_0[135] = 36'h000000000;
+    bank0_0[136] = 36'h000000000;
+    bank0_0[137] = 36'h000000000;
+    bank0_0[138] = 36'h000000000;
+    bank0_0[139] = 36'h000000000;
+    bank0_0[140] = 36'h000000000;
+    bank0_0[141] = 36'h000000000;
+    bank0_0[142] = 36'h000000000;
+    bank0_0[143] = 36'h000000000;
+    bank0_0[144] = 36'h000000000;
+    bank0_0[145] = 36'h000000000;
+    bank0_0[146] = 36'h000000000;
+    bank0_0[147] = 36'h000000000;
+    bank0_0[148] = 36'h000000000;
+    bank0_0[149] = 36'h000000000;
+    bank0_0[150] = 36'h000000000;
+    bank0_0[151] = 36'h000000000;
+    bank0_0[152] = 36'h000000000;
+    bank0_0[153] = 36'h000000000;
+    bank0_0[154] = 36'h000000000;
+    bank0_0[155] = 36'h000000000;
+    bank0_0[156] = 36'h000000000;
+    bank0_0[157] = 36'h000000000;
+    bank0_0[158] = 36'h000000000;
+    bank0_0[159] = 36'h000000000;
+    bank0_0[160] = 36'h000000000;
+    bank0_0[161] = 36'h000000000;
+    bank0_0[162] = 36'h000000000;
+    bank0_0[163] = 36'h000000000;
+    bank0_0[164] = 36'h000000000;
+    bank0_0[165] = 36'h000000000;
+    bank0_0[166] = 36'h000000000;
+    bank0_0[167] = 36'h000000000;
+    bank0_0[168] = 36'h000000000;
+    bank0_0[169] = 36'h000000000;
+    bank0_0[170] = 36'h000000000;
+    bank0_0[171] = 36'h000000000;
+    bank0_0[172] = 36'h000000000;
+    bank0_0[173] = 36'h000000000;
+    bank0_0[174] = 36'h000000000;
+    bank0_0[175] = 36'h000000000;
+    bank0_0[176] = 36'h000000000;
+    bank0_0[177] = 36'h000000000;
+    bank0_0[178] = 36'h000000000;
+    bank0_0[179] = 36'h000000000;
+    bank0_0[180] = 36'h000000000;
+    bank0_0[181] = 36'h000000000;
+    bank0_0[182] = 36'h000000000;
+    bank0_0[183] = 36'h000000000;
+    bank0_0[184] = 36'h000000000;
+    bank0_0[185] = 36'h000000000;
+    bank0_0[186] = 36'h000000000;
+    bank0_0[187] = 36'h000000000;
+    bank0_0[188] = 36'h000000000;
+    bank0_0[189] = 36'h000000000;
+    bank0_0[190] = 36'h000000000;
+    bank0_0[191] = 36'h000000000;
+    bank0_0[192] = 36'h000000000;
+    bank0_0[193] = 36'h000000000;
+    bank0_0[194] = 36'h000000000;
+    bank0_0[195] = 36'h000000000;
+    bank0_0[196] = 36'h000000000;
+    bank0_0[197] = 36'h000000000;
+    bank0_0[198] = 36'h000000000;
+    bank0_0[199] = 36'h000000000;
+    bank0_0[200] = 36'h000000000;
+    bank0_0[201] = 36'h000000000;
+    bank0_0[202] = 36'h000000000;
+    bank0_0[203] = 36'h000000000;
+    bank0_0[204] = 36'h000000000;
+    bank0_0[205] = 36'h000000000;
+    bank0_0[206] = 36'h000000000;
+    bank0_0[207] = 36'h000000000;
+    bank0_0[208] = 36'h000000000;
+    bank0_0[209] = 36'h000000000;
+    bank0_0[210] = 36'h000000000;
+    bank0_0[211] = 36'h000000000;
+    bank0_0[212] = 36'h000000000;
+    bank0_0[213] = 36'h000000000;
+    bank0_0[214] = 36'h000000000;
+    bank0_0[215] = 36'h000000000;
+    bank0_0[216] = 36'h000000000;
+    bank0_0[217] = 36'h000000000;
+    bank0_0[218] = 36'h000000000;
+    bank0_0[219] = 36'h000000000;
+    bank0_0[220] = 36'h000000000;
+    bank0_0[221] = 36'h000000000;
+    bank0_0[222] = 36'h000000000;
+    bank0_0[223] = 36'h000000000;
+    bank0_0[224] = 36'h000000000;
+    bank0_0[225] = 36'h000000000;
+    bank0_0[226] = 36'h000000000;
+    bank0_0[227] = 36'h000000000;
+    bank0_0[228] = 36'h000000000;
+    bank0_0[229] = 36'h000000000;
+    bank0_0[230] = 36'h000000000;
+    bank0_0[231] = 36'h000000000;
+    bank0_0[232] = 36'h000000000;
+    bank0_0[233] = 36'h000000000;
+    bank0_0[234] = 36'h000000000;
+    bank0_0[235] = 36'h000000000;
+    bank0_0[236] = 36'h000000000;
+    bank0_0[237] = 36'h000000000;
+    bank0_0[238] = 36'h000000000;
+    bank0_0[239] = 36'h000000000;
+    bank0_0[240] = 36'h000000000;
+    bank0_0[241] = 36'h000000000;
+    bank0_0[242] = 36'h000000000;
+    bank0_0[243] = 36'h000000000;
+    bank0_0[244] = 36'h000000000;
+    bank0_0[245] = 36'h000000000;
+    bank0_0[246] = 36'h000000000;
+    bank0_0[247] = 36'h000000000;
+    bank0_0[248] = 36'h000000000;
+    bank0_0[249] = 36'h000000000;
+    bank0_0[250] = 36'h000000000;
+    bank0_0[251] = 36'h000000000;
+    bank0_0[252] = 36'h000000000;
+    bank0_0[253] = 36'h000000000;
+    bank0_0[254] = 36'h000000000;
+    bank0_0[255] = 36'h000000000;
+    bank0_0[256] = 36'h000000000;
+    bank0_0[257] = 36'h000000000;
+    bank0_0[258] = 36'h000000000;
+    bank0_0[259] = 36'h000000000;
+    bank0_0[260] = 36'h000000000;
+    bank0_0[261] = 36'h000000000;
+    bank0_0[262] = 36'h000000000;
+    bank0_0[263] = 36'h000000000;
+    bank0_0[264] = 36'h000000000;
+    bank0_0[265] = 36'h000000000;
+    bank0_0[266] = 36'h000000000;
+    bank0_0[267] = 36'h000000000;
+    bank0_0[268] = 36'h000000000;
+    bank0_0[269] = 36'h000000000;
+    bank0_0[270] = 36'h000000000;
+    bank0_0[271] = 36'h000000000;
+    bank0_0[272] = 36'h000000000;
+    bank0_0[273] = 36'h000000000;
+    bank0_0[274] = 36'h000000000;
+    bank0_0[275] = 36'h000000000;
+    bank0_0[276] = 36'h000000000;
+    bank0_0[277] = 36'h000000000;
+    bank0_0[278] = 36'h000000000;
+    bank0_0[279] = 36'h000000000;
+    bank0_0[280] = 36'h000000000;
+    bank0_0[281] = 36'h000000000;
+    bank0_0[282] = 36'h000000000;
+    bank0_0[283] = 36'h000000000;
+    bank0_0[284] = 36'h000000000;
+    bank0_0[285] = 36'h000000000;
+    bank0_0[286] = 36'h000000000;
+    bank0_0[287] = 36'h000000000;
+    bank0_0[288] = 36'h000000000;
+    bank0_0[289] = 36'h000000000;
+    bank0_0[290] = 36'h000000000;
+    bank0_0[291] = 36'h000000000;
+    bank0_0[292] = 36'h000000000;
+    bank0_0[293] = 36'h000000000;
+    bank0_0[294] = 36'h000000000;
+    bank0_0[295] = 36'h000000000;
+    bank0_0[296] = 36'h000000000;
+    bank0_0[297] = 36'h000000000;
+    bank0_0[298] = 36'h000000000;
+    bank0_0[299] = 36'h000000000;
+    bank0_0[300] = 36'h000000000;
+    bank0_0[301] = 36'h000000000;
+    bank0_0[302] = 36'h000000000;
+    bank0_0[303] = 36'h000000000;
+    bank0_0[304] = 36'h000000000;
+    bank0_0[305] = 36'h000000000;
+    bank0_0[306] = 36'h000000000;
+    bank0_0[307] = 36'h000000000;
+    bank0_0[308] = 36'h000000000;
+    bank0_0[309] = 36'h000000000;
+    bank0_0[310] = 36'h000000000;
+    bank0_0[311] = 36'h000000000;
+    bank0_0[312] = 36'h000000000;
+    bank0_0[313] = 36'h000000000;
+    bank0_0[314] = 36'h000000000;
+    bank0_0[315] = 36'h000000000;
+    bank0_0[316] = 36'h000000000;
+    bank0_0[317] = 36'h000000000;
+    bank0_0[318] = 36'h000000000;
+    bank0_0[319] = 36'h000000000;
+    bank0_0[320] = 36'h000000000;
+    bank0_0[321] = 36'h000000000;
+    bank0_0[322] = 36'h000000000;
+    bank0_0[323] = 36'h000000000;
+    bank0_0[324] = 36'h000000000;
+    bank0_0[325] = 36'h000000000;
+    bank0_0[326] = 36'h000000000;
+    bank0_0[327] = 36'h000000000;
+    bank0_0[328] = 36'h000000000;
+    bank0_0[329] = 36'h000000000;
+    bank0_0[330] = 36'h000000000;
+    bank0_0[331] = 36'h000000000;
+    bank0_0[332] = 36'h000000000;
+    bank0_0[333] = 36'h000000000;
+    bank0_0[334] = 36'h000000000;
+    bank0_0[335] = 36'h000000000;
+    bank0_0[336] = 36'h000000000;
+    bank0_0[337] = 36'h000000000;
+    bank0_0[338] = 36'h000000000;
+    bank0_0[339] = 36'h000000000;
+    bank0_0[340] = 36'h000000000;
+    bank0_0[341] = 36'h000000000;
+    bank0_0[342] = 36'h000000000;
+    bank0_0[343] = 36'h000000000;
+    bank0_0[344] = 36'h000000000;
+    bank0_0[345] = 36'h000000000;
+    bank0_0[346] = 36'h000000000;
+    bank0_0[347] = 36'h000000000;
+    bank0_0[348] = 36'h000000000;
+    bank0_0[349] = 36'h000000000;
+    bank0_0[350] = 36'h000000000;
+    bank0_0[351] = 36'h000000000;
+    bank0_0[352] = 36'h000000000;
+    bank0_0[353] = 36'h000000000;
+    bank0_0[354] = 36'h000000000;
+    bank0_0[355] = 36'h000000000;
+    bank0_0[356] = 36'h000000000;
+    bank0_0[357] = 36'h000000000;
+    bank0_0[358] = 36'h000000000;
+    bank0_0[359] = 36'h000000000;
+    bank0_0[360] = 36'h000000000;
+    bank0_0[361] = 36'h000000000;
+    bank0_0[362] = 36'h000000000;
+    bank0_0[363] = 36'h000000000;
+    bank0_0[364] = 36'h000000000;
+    bank0_0[365] = 36'h000000000;
+    bank0_0[366] = 36'h000000000;
+    bank0_0[367] = 36'h000000000;
+    bank0_0[368] = 36'h000000000;
+    bank0_0[369] = 36'h000000000;
+    bank0_0[370] = 36'h000000000;
+    bank0_0[371] = 36'h000000000;
+    bank0_0[372] = 36'h000000000;
+    bank0_0[373] = 36'h000000000;
+    bank0_0[374] = 36'h000000000;
+    bank0_0[375] = 36'h000000000;
+    bank0_0[376] = 36'h000000000;
+    bank0_0[377] = 36'h000000000;
+    bank0_0[378] = 36'h000000000;
+    bank0_0[379] = 36'h000000000;
+    bank0_0[380] = 36'h000000000;
+    bank0_0[381] = 36'h000000000;
+    bank0_0[382] = 36'h000000000;
+    bank0_0[383] = 36'h000000000;
+    bank0_0[384] = 36'h000000000;
+    bank0_0[385] = 36'h000000000;
+    bank0_0[386] = 36'h000000000;
+    bank0_0[387] = 36'h000000000;
+    bank0_0[388] = 36'h000000000;
+    bank0_0[389] = 36'h000000000;
+    bank0_0[390] = 36'h000000000;
+    bank0_0[391] = 36'h000000000;
+    bank0_0[392] = 36'h000000000;
+    bank0_0[393] = 36'h000000000;
+    bank0_0[394] = 36'h000000000;
+    bank0_0[395] = 36'h000000000;
+    bank0_0[396] = 36'h000000000;
+    bank0_0[397] = 36'h000000000;
+    bank0_0[398] = 36'h000000000;
+    bank0_0[399] = 36'h000000000;
+    bank0_0[400] = 36'h000000000;
+    bank0_0[401] = 36'h000000000;
+    bank0_0[402] = 36'h000000000;
+    bank0_0[403] = 36'h000000000;
+    bank0_0[404] = 36'h000000000;
+    bank0_0[405] = 36'h000000000;
+    bank0_0[406] = 36'h000000000;
+    bank0_0[407] = 36'h000000000;
+    bank0_0[408] = 36'h000000000;
+    bank0_0[409] = 36'h000000000;
+    bank0_0[410] = 36'h000000000;
+    bank0_0[411] = 36'h000000000;
+    bank0_0[412] = 36'h000000000;
+    bank0_0[413] = 36'h000000000;
+    bank0_0[414] = 36'h000000000;
+    bank0_0[415] = 36'h000000000;
+    bank0_0[416] = 36'h000000000;
+    bank0_0[417] = 36'h000000000;
+    bank0_0[418] = 36'h000000000;
+    bank0_0[419] = 36'h000000000;
+    bank0_0[420] = 36'h000000000;
+    bank0_0[421] = 36'h000000000;
+    bank0_0[422] = 36'h000000000;
+    bank0_0[423] = 36'h000000000;
+    bank0_0[424] = 36'h000000000;
+    bank0_0[425] = 36'h000000000;
+    bank0_0[426] = 36'h000000000;
+    bank0_0[427] = 36'h000000000;
+    bank0_0[428] = 36'h000000000;
+    bank0_0[429] = 36'h000000000;
+    bank0_0[430] = 36'h000000000;
+    bank0_0[431] = 36'h000000000;
+    bank0_0[432] = 36'h000000000;
+    bank0_0[433] = 36'h000000000;
+    bank0_0[434] = 36'h000000000;
+    bank0_0[435] = 36'h000000000;
+    bank0_0[436] = 36'h000000000;
+    bank0_0[437] = 36'h000000000;
+    bank0_0[438] = 36'h000000000;
+    bank0_0[439] = 36'h000000000;
+    bank0_0[440] = 36'h000000000;
+    bank0_0[441] = 36'h000000000;
+    bank0_0[442] = 36'h000000000;
+    bank0_0[443] = 36'h000000000;
+    bank0_0[444] = 36'h000000000;
+    bank0_0[445] = 36'h000000000;
+    bank0_0[446] = 36'h000000000;
+    bank0_0[447] = 36'h000000000;
+    bank0_0[448] = 36'h000000000;
+    bank0_0[449] = 36'h000000000;
+    bank0_0[450] = 36'h000000000;
+    bank0_0[451] = 36'h000000000;
+    bank0_0[452] = 36'h000000000;
+    bank0_0[453] = 36'h000000000;
+    bank0_0[454] = 36'h000000000;
+    bank0_0[455] = 36'h000000000;
+    bank0_0[456] = 36'h000000000;
+    bank0_0[457] = 36'h000000000;
+    bank0_0[458] = 36'h000000000;
+    bank0_0[459] = 36'h000000000;
+    bank0_0[460] = 36'h000000000;
+    bank0_0[461] = 36'h000000000;
+    bank0_0[462] = 36'h000000000;
+    bank0_0[463] = 36'h000000000;
+    bank0_0[464] = 36'h000000000;
+    bank0_0[465] = 36'h000000000;
+    bank0_0[466] = 36'h000000000;
+    bank0_0[467] = 36'h000000000;
+    bank0_0[468] = 36'h000000000;
+    bank0_0[469] = 36'h000000000;
+    bank0_0[470] = 36'h000000000;
+    bank0_0[471] = 36'h000000000;
+    bank0_0[472] = 36'h000000000;
+    bank0_0[473] = 36'h000000000;
+    bank0_0[474] = 36'h000000000;
+    bank0_0[475] = 36'h000000000;
+    bank0_0[476] = 36'h000000000;
+    bank0_0[477] = 36'h000000000;
+    bank0_0[478] = 36'h000000000;
+    bank0_0[479] = 36'h000000000;
+    bank0_0[480] = 36'h000000000;
+    bank0_0[481] = 36'h000000000;
+    bank0_0[482] = 36'h000000000;
+    bank0_0[483] = 36'h000000000;
+    bank0_0[484] = 36'h000000000;
+    bank0_0[485] = 36'h000000000;
+    bank0_0[486] = 36'h000000000;
+    bank0_0[487] = 36'h000000000;
+    bank0_0[488] = 36'h000000000;
+    bank0_0[489] = 36'h000000000;
+    bank0_0[490] = 36'h000000000;
+    bank0_0[491] = 36'h000000000;
+    bank0_0[492] = 36'h000000000;
+    bank0_0[493] = 36'h000000000;
+    bank0_0[494] = 36'h000000000;
+    bank0_0[495] = 36'h000000000;
+    bank0_0[496] = 36'h000000000;
+    bank0_0[497] = 36'h000000000;
+    bank0_0[498] = 36'h000000000;
+    bank0_0[499] = 36'h000000000;
+    bank0_0[500] = 36'h000000000;
+    bank0_0[501] = 36'h000000000;
+    bank0_0[502] = 36'h000000000;
+    bank0_0[503] = 36'h000000000;
+    bank0_0[504] = 36'h000000000;
+    bank0_0[505] = 36'h000000000;
+    bank0_0[506] = 36'h000000000;
+    bank0_0[507] = 36'h000000000;
+    bank0_0[508] = 36'h000000000;
+    bank0_0[509] = 36'h000000000;
+    bank0_0[510] = 36'h000000000;
+    bank0_0[511] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr[8:0]] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [63:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr[8:0]];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [63:0] bank1 [383:0];
+  reg [27:0] bank0_1 [511:0];
   initial begin
-    bank1[0] = 64'h0000000000000000;
-    bank1[1] = 64'h0000000000000000;
-    bank1[2] = 64'h0000000000000000;
-    bank1[3] = 64'h0000000000000000;
-    bank1[4] = 64'h0000000000000000;
-    bank1[5] = 64'h0000000000000000;
-    bank1[6] = 64'h0000000000000000;
-    bank1[7] = 64'h0000000000000000;
-    bank1[8] = 64'h0000000000000000;
-    bank1[9] = 64'h0000000000000000;
-    bank1[10] = 64'h0000000000000000;
-    bank1[11] = 64'h0000000000000000;
-    bank1[12] = 64'h0000000000000000;
-    bank1[13] = 64'h0000000000000000;
-    bank1[14] = 64'h0000000000000000;
-    bank1[15] = 64'h0000000000000000;
-    bank1[16] = 64'h0000000000000000;
-    bank1[17] = 64'h0000000000000000;
-    bank1[18] = 64'h0000000000000000;
-    bank1[19] = 64'h0000000000000000;
-    bank1[20] = 64'h0000000000000000;
-    bank1[21] = 64'h0000000000000000;
-    bank1[22] = 64'h0000000000000000;
-    bank1[23] = 64'h0000000000000000;
-    bank1[24] = 64'h0000000000000000;
-    bank1[25] = 64'h0000000000000000;
-    bank1[26] = 64'h0000000000000000;
-    bank1[27] = 64'h0000000000000000;
-    bank1[28] = 64'h0000000000000000;
-    bank1[29] = 64'h0000000000000000;
-    bank1[30] = 64'h0000000000000000;
-    bank1[31] = 64'h0000000000000000;
-    bank1[32] = 64'h0000000000000000;
-    bank1[33] = 64'h0000000000000000;
-    bank1[34] = 64'h0000000000000000;
-    bank1[35] = 64'h0000000000000000;
-    bank1[36] = 64'h0000000000000000;
-    bank1[37] = 64'h0000000000000000;
-    bank1[38] = 64'h0000000000000000;
-    bank1[39] = 64'h0000000000000000;
-    bank1[40] = 64'h0000000000000000;
-    bank1[41] = 64'h0000000000000000;
-    bank1[42] = 64'h0000000000000000;
-    bank1[43] = 64'h0000000000000000;
-    bank1[44] = 64'h0000000000000000;
-    bank1[45] = 64'h0000000000000000;
-    bank1[46] = 64'h0000000000000000;
-    bank1[47] = 64'h0000000000000000;
-    bank1[48] = 64'h0000000000000000;
-    bank1[49] = 64'h0000000000000000;
-    bank1[50] = 64'h0000000000000000;
-    bank1[51] = 64'h0000000000000000;
-    bank1[52] = 64'h0000000000000000;
-    bank1[53] = 64'h0000000000000000;
-    bank1[54] = 64'h0000000000000000;
-    bank1[55] = 64'h0000000000000000;
-    bank1[56] = 64'h0000000000000000;
-    bank1[57] = 64'h0000000000000000;
-    bank1[58] = 64'h0000000000000000;
-    bank1[59] = 64'h0000000000000000;
-    bank1[60] = 64'h0000000000000000;
-    bank1[61] = 64'h0000000000000000;
-    bank1[62] = 64'h0000000000000000;
-    bank1[63] = 64'h0000000000000000;
-    bank1[64] = 64'h0000000000000000;
-    bank1[65] = 64'h0000000000000000;
-    bank1[66] = 64'h0000000000000000;
-    bank1[67] = 64'h0000000000000000;
-    bank1[68] = 64'h0000000000000000;
-    bank1[69] = 64'h0000000000000000;
-    bank1[70] = 64'h0000000000000000;
-    bank1[71] = 64'h0000000000000000;
-    bank1[72] = 64'h0000000000000000;
-    bank1[73] = 64'h0000000000000000;
-    bank1[74] = 64'h0000000000000000;
-    bank1[75] = 64'h0000000000000000;
-    bank1[76] = 64'h0000000000000000;
-    bank1[77] = 64'h0000000000000000;
-    bank1[78] = 64'h0000000000000000;
-    bank1[79] = 64'h0000000000000000;
-    bank1[80] = 64'h0000000000000000;
-    bank1[81] = 64'h0000000000000000;
-    bank1[82] = 64'h0000000000000000;
-    bank1[83] = 64'h0000000000000000;
-    bank1[84] = 64'h0000000000000000;
-    bank1[85] = 64'h0000000000000000;
-    bank1[86] = 64'h0000000000000000;
-    bank1[87] = 64'h0000000000000000;
-    bank1[88] = 64'h0000000000000000;
-    bank1[89] = 64'h0000000000000000;
-    bank1[90] = 64'h0000000000000000;
-    bank1[91] = 64'h0000000000000000;
-    bank1[92] = 64'h0000000000000000;
-    bank1[93] = 64'h0000000000000000;
-    bank1[94] = 64'h0000000000000000;
-    bank1[95] = 64'h0000000000000000;
-    bank1[96] = 64'h0000000000000000;
-    bank1[97] = 64'h0000000000000000;
-    bank1[98] = 64'h0000000000000000;
-    bank1[99] = 64'h0000000000000000;
-    bank1[100] = 64'h0000000000000000;
-    bank1[101] = 64'h0000000000000000;
-    bank1[102] = 64'h0000000000000000;
-    bank1[103] = 64'h0000000000000000;
-    bank1[104] = 64'h0000000000000000;
-    bank1[105] = 64'h0000000000000000;
-    bank1[106] = 64'h0000000000000000;
-    bank1[107] = 64'h0000000000000000;
-    bank1[108] = 64'h0000000000000000;
-    bank1[109] = 64'h0000000000000000;
-    bank1[110] = 64'h0000000000000000;
-    bank1[111] = 64'h0000000000000000;
-    bank1[112] = 64'h0000000000000000;
-    bank1[113] = 64'h0000000000000000;
-    bank1[114] = 64'h0000000000000000;
-    bank1[115] = 64'h0000000000000000;
-    bank1[116] = 64'h0000000000000000;
-    bank1[117] = 64'h0000000000000000;
-    bank1[118] = 64'h0000000000000000;
-    bank1[119] = 64'h0000000000000000;
-    bank1[120] = 64'h0000000000000000;
-    bank1[121] = 64'h0000000000000000;
-    bank1[122] = 64'h0000000000000000;
-    bank1[123] = 64'h0000000000000000;
-    bank1[124] = 64'h0000000000000000;
-    bank1[125] = 64'h0000000000000000;
-    bank1[126] = 64'h0000000000000000;
-    bank1[127] = 64'h0000000000000000;
-    bank1[128] = 64'h0000000000000000;
-    bank1[129] = 64'h0000000000000000;
-    bank1[130] = 64'h0000000000000000;
-    bank1[131] = 64'h0000000000000000;
-    bank1[132] = 64'h0000000000000000;
-    bank1[133] = 64'h0000000000000000;
-    bank1[134] = 64'h0000000000000000;
-    bank1[135] = 64'h0000000000000000;
-    bank1[136] = 64'h0000000000000000;
-    bank1[137] = 64'h0000000000000000;
-    bank1[138] = 64'h0000000000000000;
-    bank1[139] = 64'h0000000000000000;
-    bank1[140] = 64'h0000000000000000;
-    bank1[141] = 64'h0000000000000000;
-    bank1[142] = 64'h0000000000000000;
-    bank1[143] = 64'h0000000000000000;
-    bank1[144] = 64'h0000000000000000;
-    bank1[145] = 64'h0000000000000000;
-    bank1[146] = 64'h0000000000000000;
-    bank1[147] = 64'h0000000000000000;
-    bank1[148] = 64'h0000000000000000;
-    bank1[149] = 64'h0000000000000000;
-    bank1[150] = 64'h0000000000000000;
-    bank1[151] = 64'h0000000000000000;
-    bank1[152] = 64'h0000000000000000;
-    bank1[153] = 64'h0000000000000000;
-    bank1[154] = 64'h0000000000000000;
-    bank1[155] = 64'h0000000000000000;
-    bank1[156] = 64'h0000000000000000;
-    bank1[157] = 64'h0000000000000000;
-    bank1[158] = 64'h0000000000000000;
-    bank1[159] = 64'h0000000000000000;
-    bank1[160] = 64'h0000000000000000;
-    bank1[161] = 64'h0000000000000000;
-    bank1[162] = 64'h0000000000000000;
-    bank1[163] = 64'h0000000000000000;
-    bank1[164] = 64'h0000000000000000;
-    bank1[165] = 64'h0000000000000000;
-    bank1[166] = 64'h0000000000000000;
-    bank1[167] = 64'h0000000000000000;
-    bank1[168] = 64'h0000000000000000;
-    bank1[169] = 64'h0000000000000000;
-    bank1[170] = 64'h0000000000000000;
-    bank1[171] = 64'h0000000000000000;
-    bank1[172] = 64'h0000000000000000;
-    bank1[173] = 64'h0000000000000000;
-    bank1[174] = 64'h0000000000000000;
-    bank1[175] = 64'h0000000000000000;
-    bank1[176] = 64'h0000000000000000;
-    bank1[177] = 64'h0000000000000000;
-    bank1[178] = 64'h0000000000000000;
-    bank1[179] = 64'h0000000000000000;
-    bank1[180] = 64'h0000000000000000;
-    bank1[181] = 64'h0000000000000000;
-    bank1[182] = 64'h0000000000000000;
-    bank1[183] = 64'h0000000000000000;
-    bank1[184] = 64'h0000000000000000;
-    bank1[185] = 64'h0000000000000000;
-    bank1[186] = 64'h0000000000000000;
-    bank1[187] = 64'h0000000000000000;
-    bank1[188] = 64'h0000000000000000;
-    bank1[189] = 64'h0000000000000000;
-    bank1[190] = 64'h0000000000000000;
-    bank1[191] = 64'h0000000000000000;
-    bank1[192] = 64'h0000000000000000;
-    bank1[193] = 64'h0000000000000000;
-    bank1[194] = 64'h0000000000000000;
-    bank1[195] = 64'h0000000000000000;
-    bank1[196] = 64'h0000000000000000;
-    bank1[197] = 64'h0000000000000000;
-    bank1[198] = 64'h0000000000000000;
-    bank1[199] = 64'h0000000000000000;
-    bank1[200] = 64'h0000000000000000;
-    bank1[201] = 64'h0000000000000000;
-    bank1[202] = 64'h0000000000000000;
-    bank1[203] = 64'h0000000000000000;
-    bank1[204] = 64'h0000000000000000;
-    bank1[205] = 64'h0000000000000000;
-    bank1[206] = 64'h0000000000000000;
-    bank1[207] = 64'h0000000000000000;
-    bank1[208] = 64'h0000000000000000;
-    bank1[209] = 64'h0000000000000000;
-    bank1[210] = 64'h0000000000000000;
-    bank1[211] = 64'h0000000000000000;
-    bank1[212] = 64'h0000000000000000;
-    bank1[213] = 64'h0000000000000000;
-    bank1[214] = 64'h0000000000000000;
-    bank1[215] = 64'h0000000000000000;
-    bank1[216] = 64'h0000000000000000;
-    bank1[217] = 64'h0000000000000000;
-    bank1[218] = 64'h0000000000000000;
-    bank1[219] = 64'h0000000000000000;
-    bank1[220] = 64'h0000000000000000;
-    bank1[221] = 64'h0000000000000000;
-    bank1[222] = 64'h0000000000000000;
-    bank1[223] = 64'h0000000000000000;
-    bank1[224] = 64'h0000000000000000;
-    bank1[225] = 64'h0000000000000000;
-    bank1[226] = 64'h0000000000000000;
-    bank1[227] = 64'h0000000000000000;
-    bank1[228] = 64'h0000000000000000;
-    bank1[229] = 64'h0000000000000000;
-    bank1[230] = 64'h0000000000000000;
-    bank1[231] = 64'h0000000000000000;
-    bank1[232] = 64'h0000000000000000;
-    bank1[233] = 64'h0000000000000000;
-    bank1[234] = 64'h0000000000000000;
-    bank1[235] = 64'h0000000000000000;
-    bank1[236] = 64'h0000000000000000;
-    bank1[237] = 64'h0000000000000000;
-    bank1[238] = 64'h0000000000000000;
-    bank1[239] = 64'h0000000000000000;
-    bank1[240] = 64'h0000000000000000;
-    bank1[241] = 64'h0000000000000000;
-    bank1[242] = 64'h0000000000000000;
-    bank1[243] = 64'h0000000000000000;
-    bank1[244] = 64'h0000000000000000;
-    bank1[245] = 64'h0000000000000000;
-    bank1[246] = 64'h0000000000000000;
-    bank1[247] = 64'h0000000000000000;
-    bank1[248] = 64'h0000000000000000;
-    bank1[249] = 64'h0000000000000000;
-    bank1[250] = 64'h0000000000000000;
-    bank1[251] = 64'h0000000000000000;
-    bank1[252] = 64'h0000000000000000;
-    bank1[253] = 64'h0000000000000000;
-    bank1[254] = 64'h0000000000000000;
-    bank1[255] = 64'h0000000000000000;
-    bank1[256] = 64'h0000000000000000;
-    bank1[257] = 64'h0000000000000000;
-    bank1[258] = 64'h0000000000000000;
-    bank1[259] = 64'h0000000000000000;
-    bank1[260] = 64'h0000000000000000;
-    bank1[261] = 64'h0000000000000000;
-    bank1[262] = 64'h0000000000000000;
-    bank1[263] = 64'h0000000000000000;
-    bank1[264] = 64'h0000000000000000;
-    bank1[265] = 64'h0000000000000000;
-    bank1[266] = 64'h0000000000000000;
-    bank1[267] = 64'h0000000000000000;
-    bank1[268] = 64'h0000000000000000;
-    bank1[269] = 64'h0000000000000000;
-    bank1[270] = 64'h0000000000000000;
-    bank1[271] = 64'h0000000000000000;
-    bank1[272] = 64'h0000000000000000;
-    bank1[273] = 64'h0000000000000000;
-    bank1[274] = 64'h0000000000000000;
-    bank1[275] = 64'h0000000000000000;
-    bank1[276] = 64'h0000000000000000;
-    bank1[277] = 64'h0000000000000000;
-    bank1[278] = 64'h0000000000000000;
-    bank1[279] = 64'h0000000000000000;
-    bank1[280] = 64'h0000000000000000;
-    bank1[281] = 64'h0000000000000000;
-    bank1[282] = 64'h0000000000000000;
-    bank1[283] = 64'h0000000000000000;
-    bank1[284] = 64'h0000000000000000;
-    bank1[285] = 64'h0000000000000000;
-    bank1[286] = 64'h0000000000000000;
-    bank1[287] = 64'h0000000000000000;
-    bank1[288] = 64'h0000000000000000;
-    bank1[289] = 64'h0000000000000000;
-    bank1[290] = 64'h0000000000000000;
-    bank1[291] = 64'h0000000000000000;
-    bank1[292] = 64'h0000000000000000;
-    bank1[293] = 64'h0000000000000000;
-    bank1[294] = 64'h0000000000000000;
-    bank1[295] = 64'h0000000000000000;
-    bank1[296] = 64'h0000000000000000;
-    bank1[297] = 64'h0000000000000000;
-    bank1[298] = 64'h0000000000000000;
-    bank1[299] = 64'h0000000000000000;
-    bank1[300] = 64'h0000000000000000;
-    bank1[301] = 64'h0000000000000000;
-    bank1[302] = 64'h0000000000000000;
-    bank1[303] = 64'h0000000000000000;
-    bank1[304] = 64'h0000000000000000;
-    bank1[305] = 64'h0000000000000000;
-    bank1[306] = 64'h0000000000000000;
-    bank1[307] = 64'h0000000000000000;
-    bank1[308] = 64'h0000000000000000;
-    bank1[309] = 64'h0000000000000000;
-    bank1[310] = 64'h0000000000000000;
-    bank1[311] = 64'h0000000000000000;
-    bank1[312] = 64'h0000000000000000;
-    bank1[313] = 64'h0000000000000000;
-    bank1[314] = 64'h0000000000000000;
-    bank1[315] = 64'h0000000000000000;
-    bank1[316] = 64'h0000000000000000;
-    bank1[317] = 64'h0000000000000000;
-    bank1[318] = 64'h0000000000000000;
-    bank1[319] = 64'h0000000000000000;
-    bank1[320] = 64'h0000000000000000;
-    bank1[321] = 64'h0000000000000000;
-    bank1[322] = 64'h0000000000000000;
-    bank1[323] = 64'h0000000000000000;
-    bank1[324] = 64'h0000000000000000;
-    bank1[325] = 64'h0000000000000000;
-    bank1[326] = 64'h0000000000000000;
-    bank1[327] = 64'h0000000000000000;
-    bank1[328] = 64'h0000000000000000;
-    bank1[329] = 64'h0000000000000000;
-    bank1[330] = 64'h0000000000000000;
-    bank1[331] = 64'h0000000000000000;
-    bank1[332] = 64'h0000000000000000;
-    bank1[333] = 64'h0000000000000000;
-    bank1[334] = 64'h0000000000000000;
-    bank1[335] = 64'h0000000000000000;
-    bank1[336] = 64'h0000000000000000;
-    bank1[337] = 64'h0000000000000000;
-    bank1[338] = 64'h0000000000000000;
-    bank1[339] = 64'h0000000000000000;
-    bank1[340] = 64'h0000000000000000;
-    bank1[341] = 64'h0000000000000000;
-    bank1[342] = 64'h0000000000000000;
-    bank1[343] = 64'h0000000000000000;
-    bank1[344] = 64'h0000000000000000;
-    bank1[345] = 64'h0000000000000000;
-    bank1[346] = 64'h0000000000000000;
-    bank1[347] = 64'h0000000000000000;
-    bank1[348] = 64'h0000000000000000;
-    bank1[349] = 64'h0000000000000000;
-    bank1[350] = 64'h0000000000000000;
-    bank1[351] = 64'h0000000000000000;
-    bank1[352] = 64'h0000000000000000;
-    bank1[353] = 64'h0000000000000000;
-    bank1[354] = 64'h0000000000000000;
-    bank1[355] = 64'h0000000000000000;
-    bank1[356] = 64'h0000000000000000;
-    bank1[357] = 64'h0000000000000000;
-    bank1[358] = 64'h0000000000000000;
-    bank1[359] = 64'h0000000000000000;
-    bank1[360] = 64'h0000000000000000;
-    bank1[361] = 64'h0000000000000000;
-    bank1[362] = 64'h0000000000000000;
-    bank1[363] = 64'h0000000000000000;
-    bank1[364] = 64'h0000000000000000;
-    bank1[365] = 64'h0000000000000000;
-    bank1[366] = 64'h0000000000000000;
-    bank1[367] = 64'h0000000000000000;
-    bank1[368] = 64'h0000000000000000;
-    bank1[369] = 64'h0000000000000000;
-    bank1[370] = 64'h0000000000000000;
-    bank1[371] = 64'h0000000000000000;
-    bank1[372] = 64'h0000000000000000;
-    bank1[373] = 64'h0000000000000000;
-    bank1[374] = 64'h0000000000000000;
-    bank1[375] = 64'h0000000000000000;
-    bank1[376] = 64'h0000000000000000;
-    bank1[377] = 64'h0000000000000000;
-    bank1[378] = 64'h0000000000000000;
-    bank1[379] = 64'h0000000000000000;
-    bank1[380] = 64'h0000000000000000;
-    bank1[381] = 64'h0000000000000000;
-    bank1[382] = 64'h0000000000000000;
-    bank1[383] = 64'h0000000000000000;
+    bank0_1[0] = 28'h0000000;
+    bank0_1[1] = 28'h0000000;
+    bank0_1[2] = 28'h0000000;
+    bank0_1[3] = 28'h0000000;
+    bank0_1[4] = 28'h0000000;
+    bank0_1[5] = 28'h0000000;
+    bank0_1[6] = 28'h0000000;
+    bank0_1[7] = 28'h0000000;
+    bank0_1[8] = 28'h0000000;
+    bank0_1[9] = 28'h0000000;
+    bank0_1[10] = 28'h0000000;
+    bank0_1[11] = 28'h0000000;
+    bank0_1[12] = 28'h0000000;
+    bank0_1[13] = 28'h0000000;
+    bank0_1[14] = 28'h0000000;
+    bank0_1[15] = 28'h0000000;
+    bank0_1[16] = 28'h0000000;
+    bank0_1[17] = 28'h0000000;
+    bank0_1[18] = 28'h0000000;
+    bank0_1[19] = 28'h0000000;
+    bank0_1[20] = 28'h0000000;
+    bank0_1[21] = 28'h0000000;
+    bank0_1[22] = 28'h0000000;
+    bank0_1[23] = 28'h0000000;
+    bank0_1[24] = 28'h0000000;
+    bank0_1[25] = 28'h0000000;
+    bank0_1[26] = 28'h0000000;
+    bank0_1[27] = 28'h0000000;
+    bank0_1[28] = 28'h0000000;
+    bank0_1[29] = 28'h0000000;
+    bank0_1[30] = 28'h0000000;
+    bank0_1[31] = 28'h0000000;
+    bank0_1[32] = 28'h0000000;
+    bank0_1[33] = 28'h0000000;
+    bank0_1[34] = 28'h0000000;
+    bank0_1[35] = 28'h0000000;
+    bank0_1[36] = 28'h0000000;
+    bank0_1[37] = 28'h0000000;
+    bank0_1[38] = 28'h0000000;
+    bank0_1[39] = 28'h0000000;
+    bank0_1[40] = 28'h0000000;
+    bank0_1[41] = 28'h0000000;
+    bank0_1[42] = 28'h0000000;
+    bank0_1[43] = 28'h0000000;
+    bank0_1[44] = 28'h0000000;
+    bank0_1[45] = 28'h0000000;
+    bank0_1[46] = 28'h0000000;
+    bank0_1[47] = 28'h0000000;
+    bank0_1[48] = 28'h0000000;
+    bank0_1[49] = 28'h0000000;
+    bank0_1[50] = 28'h0000000;
+    bank0_1[51] = 28'h0000000;
+    bank0_1[52] = 28'h0000000;
+    bank0_1[53] = 28'h0000000;
+    bank0_1[54] = 28'h0000000;
+    bank0_1[55] = 28'h0000000;
+    bank0_1[56] = 28'h0000000;
+    bank0_1[57] = 28'h0000000;
+    bank0_1[58] = 28'h0000000;
+    bank0_1[59] = 28'h0000000;
+    bank0_1[60] = 28'h0000000;
+    bank0_1[61] = 28'h0000000;
+    bank0_1[62] = 28'h0000000;
+    bank0_1[63] = 28'h0000000;
+    bank0_1[64] = 28'h0000000;
+    bank0_1[65] = 28'h0000000;
+    bank0_1[66] = 28'h0000000;
+    bank0_1[67] = 28'h0000000;
+    bank0_1[68] = 28'h0000000;
+    bank0_1[69] = 28'h0000000;
+    bank0_1[70] = 28'h0000000;
+    bank0_1[71] = 28'h0000000;
+    bank0_1[72] = 28'h0000000;
+    bank0_1[73] = 28'h0000000;
+    bank0_1[74] = 28'h0000000;
+    bank0_1[75] = 28'h0000000;
+    bank0_1[76] = 28'h0000000;
+    bank0_1[77] = 28'h0000000;
+    bank0_1[78] = 28'h0000000;
+    bank0_1[79] = 28'h0000000;
+    bank0_1[80] = 28'h0000000;
+    bank0_1[81] = 28'h0000000;
+    bank0_1[82] = 28'h0000000;
+    bank0_1[83] = 28'h0000000;
+    bank0_1[84] = 28'h0000000;
+    bank0_1[85] = 28'h0000000;
+    bank0_1[86] = 28'h0000000;
+    bank0_1[87] = 28'h0000000;
+    bank0_1[88] = 28'h0000000;
+    bank0_1[89] = 28'h0000000;
+    bank0_1[90] = 28'h0000000;
+    bank0_1[91] = 28'h0000000;
+    bank0_1[92] = 28'h0000000;
+    bank0_1[93] = 28'h0000000;
+    bank0_1[94] = 28'h0000000;
+    bank0_1[95] = 28'h0000000;
+    bank0_1[96] = 28'h0000000;
+    bank0_1[97] = 28'h0000000;
+    bank0_1[98] = 28'h0000000;
+    bank0_1[99] = 28'h0000000;
+    bank0_1[100] = 28'h0000000;
+    bank0_1[101] = 28'h0000000;
+    bank0_1[102] = 28'h0000000;
+    bank0_1[103] = 28'h0000000;
+    bank0_1[104] = 28'h0000000;
+    bank0_1[105] = 28'h0000000;
+    bank0_1[106] = 28'h0000000;
+    bank0_1[107] = 28'h0000000;
+    bank0_1[108] = 28'h0000000;
+    bank0_1[109] = 28'h0000000;
+    bank0_1[110] = 28'h0000000;
+    bank0_1[111] = 28'h0000000;
+    bank0_1[112] = 28'h0000000;
+    bank0_1[113] = 28'h0000000;
+    bank0_1[114] = 28'h0000000;
+    bank0_1[115] = 28'h0000000;
+    bank0_1[116] = 28'h0000000;
+    bank0_1[117] = 28'h0000000;
+    bank0_1[118] = 28'h0000000;
+    bank0_1[119] = 28'h0000000;
+    bank0_1[120] = 28'h0000000;
+    bank0_1[121] = 28'h0000000;
+    bank0_1[122] = 28'h0000000;
+    bank0_1[123] = 28'h0000000;
+    bank0_1[124] = 28'h0000000;
+    bank0_1[125] = 28'h0000000;
+    bank0_1[126] = 28'h0000000;
+    bank0_1[127] = 28'h0000000;
+    bank0_1[128] = 28'h0000000;
+    bank0_1[129] = 28'h0000000;
+    bank0_1[130] = 28'h0000000;
+    bank0_1[131] = 28'h0000000;
+    bank0_1[132] = 28'h0000000;
+    bank0_1[133] = 28'h0000000;
+    bank0_1[134] = 28'h0000000;
+    bank0_1[135] = 28'h0000000;
+    bank0_1[136] = 28'h0000000;
+    bank0_1[137] = 28'h0000000;
+    bank0_1[138] = 28'h0000000;
+    bank0_1[139] = 28'h0000000;
+    bank0_1[140] = 28'h0000000;
+    bank0_1[141] = 28'h0000000;
+    bank0_1[142] = 28'h0000000;
+    bank0_1[143] = 28'h0000000;
+    bank0_1[144] = 28'h0000000;
+    bank0_1[145] = 28'h0000000;
+    bank0_1[146] = 28'h0000000;
+    bank0_1[147] = 28'h0000000;
+    bank0_1[148] = 28'h0000000;
+    bank0_1[149] = 28'h0000000;
+    bank0_1[150] = 28'h0000000;
+    bank0_1[151] = 28'h0000000;
+    bank0_1[152] = 28'h0000000;
+    bank0_1[153] = 28'h0000000;
+    bank0_1[154] = 28'h0000000;
+    bank0_1[155] = 28'h0000000;
+    bank0_1[156] = 28'h0000000;
+    bank0_1[157] = 28'h0000000;
+    bank0_1[158] = 28'h0000000;
+    bank0_1[159] = 28'h0000000;
+    bank0_1[160] = 28'h0000000;
+    bank0_1[161] = 28'h0000000;
+    bank0_1[162] = 28'h0000000;
+    bank0_1[163] = 28'h0000000;
+    bank0_1[164] = 28'h0000000;
+    bank0_1[165] = 28'h0000000;
+    bank0_1[166] = 28'h0000000;
+    bank0_1[167] = 28'h0000000;
+    bank0_1[168] = 28'h0000000;
+    bank0_1[169] = 28'h0000000;
+    bank0_1[170] = 28'h0000000;
+    bank0_1[171] = 28'h0000000;
+    bank0_1[172] = 28'h0000000;
+    bank0_1[173] = 28'h0000000;
+    bank0_1[174] = 28'h0000000;
+    bank0_1[175] = 28'h0000000;
+    bank0_1[176] = 28'h0000000;
+    bank0_1[177] = 28'h0000000;
+    bank0_1[178] = 28'h0000000;
+    bank0_1[179] = 28'h0000000;
+    bank0_1[180] = 28'h0000000;
+    bank0_1[181] = 28'h0000000;
+    bank0_1[182] = 28'h0000000;
+    bank0_1[183] = 28'h0000000;
+    bank0_1[184] = 28'h0000000;
+    bank0_1[185] = 28'h0000000;
+    bank0_1[186] = 28'h0000000;
+    bank0_1[187] = 28'h0000000;
+    bank0_1[188] = 28'h0000000;
+    bank0_1[189] = 28'h0000000;
+    bank0_1[190] = 28'h0000000;
+    bank0_1[191] = 28'h0000000;
+    bank0_1[192] = 28'h0000000;
+    bank0_1[193] = 28'h0000000;
+    bank0_1[194] = 28'h0000000;
+    bank0_1[195] = 28'h0000000;
+    bank0_1[196] = 28'h0000000;
+    bank0_1[197] = 28'h0000000;
+    bank0_1[198] = 28'h0000000;
+    bank0_1[199] = 28'h0000000;
+    bank0_1[200] = 28'h0000000;
+    bank0_1[201] = 28'h0000000;
+    bank0_1[202] = 28'h0000000;
+    bank0_1[203] = 28'h0000000;
+    bank0_1[204] = 28'h0000000;
+    bank0_1[205] = 28'h0000000;
+    bank0_1[206] = 28'h0000000;
+    bank0_1[207] = 28'h0000000;
+    bank0_1[208] = 28'h0000000;
+    bank0_1[209] = 28'h0000000;
+    bank0_1[210] = 28'h0000000;
+    bank0_1[211] = 28'h0000000;
+    bank0_1[212] = 28'h0000000;
+    bank0_1[213] = 28'h0000000;
+    bank0_1[214] = 28'h0000000;
+    bank0_1[215] = 28'h0000000;
+    bank0_1[216] = 28'h0000000;
+    bank0_1[217] = 28'h0000000;
+    bank0_1[218] = 28'h0000000;
+    bank0_1[219] = 28'h0000000;
+    bank0_1[220] = 28'h0000000;
+    bank0_1[221] = 28'h0000000;
+    bank0_1[222] = 28'h0000000;
+    bank0_1[223] = 28'h0000000;
+    bank0_1[224] = 28'h0000000;
+    bank0_1[225] = 28'h0000000;
+    bank0_1[226] = 28'h0000000;
+    bank0_1[227] = 28'h0000000;
+    bank0_1[228] = 28'h0000000;
+    bank0_1[229] = 28'h0000000;
+    bank0_1[230] = 28'h0000000;
+    bank0_1[231] = 28'h0000000;
+    bank0_1[232] = 28'h0000000;
+    bank0_1[233] = 28'h0000000;
+    bank0_1[234] = 28'h0000000;
+    bank0_1[235] = 28'h0000000;
+    bank0_1[236] = 28'h0000000;
+    bank0_1[237] = 28'h0000000;
+    bank0_1[238] = 28'h0000000;
+    bank0_1[239] = 28'h0000000;
+    bank0_1[240] = 28'h0000000;
+    bank0_1[241] = 28'h0000000;
+    bank0_1[242] = 28'h0000000;
+    bank0_1[243] = 28'h0000000;
+    bank0_1[244] = 28'h0000000;
+    bank0_1[245] = 28'h0000000;
+    bank0_1[246] = 28'h0000000;
+    bank0_1[247] = 28'h0000000;
+    bank0_1[248] = 28'h0000000;
+    bank0_1[249] = 28'h0000000;
+    bank0_1[250] = 28'h0000000;
+    bank0_1[251] = 28'h0000000;
+    bank0_1[252] = 28'h0000000;
+    bank0_1[253] = 28'h0000000;
+    bank0_1[254] = 28'h0000000;
+    bank0_1[255] = 28'h0000000;
+    bank0_1[256] = 28'h0000000;
+    bank0_1[257] = 28'h0000000;
+    bank0_1[258] = 28'h0000000;
+    bank0_1[259] = 28'h0000000;
+    bank0_1[260] = 28'h0000000;
+    bank0_1[261] = 28'h0000000;
+    bank0_1[262] = 28'h0000000;
+    bank0_1[263] = 28'h0000000;
+    bank0_1[264] = 28'h0000000;
+    bank0_1[265] = 28'h0000000;
+    bank0_1[266] = 28'h0000000;
+    bank0_1[267] = 28'h0000000;
+    bank0_1[268] = 28'h0000000;
+    bank0_1[269] = 28'h0000000;
+    bank0_1[270] = 28'h0000000;
+    bank0_1[271] = 28'h0000000;
+    bank0_1[272] = 28'h0000000;
+    bank0_1[273] = 28'h0000000;
+    bank0_1[274] = 28'h0000000;
+    bank0_1[275] = 28'h0000000;
+    bank0_1[276] = 28'h0000000;
+    bank0_1[277] = 28'h0000000;
+    bank0_1[278] = 28'h0000000;
+    bank0_1[279] = 28'h0000000;
+    bank0_1[280] = 28'h0000000;
+    bank0_1[281] = 28'h0000000;
+    bank0_1[282] = 28'h0000000;
+    bank0_1[283] = 28'h0000000;
+    bank0_1[284] = 28'h0000000;
+    bank0_1[285] = 28'h0000000;
+    bank0_1[286] = 28'h0000000;
+    bank0_1[287] = 28'h0000000;
+    bank0_1[288] = 28'h0000000;
+    bank0_1[289] = 28'h0000000;
+    bank0_1[290] = 28'h0000000;
+    bank0_1[291] = 28'h0000000;
+    bank0_1[292] = 28'h0000000;
+    bank0_1[293] = 28'h0000000;
+    bank0_1[294] = 28'h0000000;
+    bank0_1[295] = 28'h0000000;
+    bank0_1[296] = 28'h0000000;
+    bank0_1[297] = 28'h0000000;
+    bank0_1[298] = 28'h0000000;
+    bank0_1[299] = 28'h0000000;
+    bank0_1[300] = 28'h0000000;
+    bank0_1[301] = 28'h0000000;
+    bank0_1[302] = 28'h0000000;
+    bank0_1[303] = 28'h0000000;
+    bank0_1[304] = 28'h0000000;
+    bank0_1[305] = 28'h0000000;
+    bank0_1[306] = 28'h0000000;
+    bank0_1[307] = 28'h0000000;
+    bank0_1[308] = 28'h0000000;
+    bank0_1[309] = 28'h0000000;
+    bank0_1[310] = 28'h0000000;
+    bank0_1[311] = 28'h0000000;
+    bank0_1[312] = 28'h0000000;
+    bank0_1[313] = 28'h0000000;
+    bank0_1[314] = 28'h0000000;
+    bank0_1[315] = 28'h0000000;
+    bank0_1[316] = 28'h0000000;
+    bank0_1[317] = 28'h0000000;
+    bank0_1[318] = 28'h0000000;
+    bank0_1[319] = 28'h0000000;
+    bank0_1[320] = 28'h0000000;
+    bank0_1[321] = 28'h0000000;
+    bank0_1[322] = 28'h0000000;
+    bank0_1[323] = 28'h0000000;
+    bank0_1[324] = 28'h0000000;
+    bank0_1[325] = 28'h0000000;
+    bank0_1[326] = 28'h0000000;
+    bank0_1[327] = 28'h0000000;
+    bank0_1[328] = 28'h0000000;
+    bank0_1[329] = 28'h0000000;
+    bank0_1[330] = 28'h0000000;
+    bank0_1[331] = 28'h0000000;
+    bank0_1[332] = 28'h0000000;
+    bank0_1[333] = 28'h0000000;
+    bank0_1[334] = 28'h0000000;
+    bank0_1[335] = 28'h0000000;
+    bank0_1[336] = 28'h0000000;
+    bank0_1[337] = 28'h0000000;
+    bank0_1[338] = 28'h0000000;
+    bank0_1[339] = 28'h0000000;
+    bank0_1[340] = 28'h0000000;
+    bank0_1[341] = 28'h0000000;
+    bank0_1[342] = 28'h0000000;
+    bank0_1[343] = 28'h0000000;
+    bank0_1[344] = 28'h0000000;
+    bank0_1[345] = 28'h0000000;
+    bank0_1[346] = 28'h0000000;
+    bank0_1[347] = 28'h0000000;
+    bank0_1[348] = 28'h0000000;
+    bank0_1[349] = 28'h0000000;
+    bank0_1[350] = 28'h0000000;
+    bank0_1[351] = 28'h0000000;
+    bank0_1[352] = 28'h0000000;
+    bank0_1[353] = 28'h0000000;
+    bank0_1[354] = 28'h0000000;
+    bank0_1[355] = 28'h0000000;
+    bank0_1[356] = 28'h0000000;
+    bank0_1[357] = 28'h0000000;
+    bank0_1[358] = 28'h0000000;
+    bank0_1[359] = 28'h0000000;
+    bank0_1[360] = 28'h0000000;
+    bank0_1[361] = 28'h0000000;
+    bank0_1[362] = 28'h0000000;
+    bank0_1[363] = 28'h0000000;
+    bank0_1[364] = 28'h0000000;
+    bank0_1[365] = 28'h0000000;
+    bank0_1[366] = 28'h0000000;
+    bank0_1[367] = 28'h0000000;
+    bank0_1[368] = 28'h0000000;
+    bank0_1[369] = 28'h0000000;
+    bank0_1[370] = 28'h0000000;
+    bank0_1[371] = 28'h0000000;
+    bank0_1[372] = 28'h0000000;
+    bank0_1[373] = 28'h0000000;
+    bank0_1[374] = 28'h0000000;
+    bank0_1[375] = 28'h0000000;
+    bank0_1[376] = 28'h0000000;
+    bank0_1[377] = 28'h0000000;
+    bank0_1[378] = 28'h0000000;
+    bank0_1[379] = 28'h0000000;
+    bank0_1[380] = 28'h0000000;
+    bank0_1[381] = 28'h0000000;
+    bank0_1[382] = 28'h0000000;
+    bank0_1[383] = 28'h0000000;
+    bank0_1[384] = 28'h0000000;
+    bank0_1[385] = 28'h0000000;
+    bank0_1[386] = 28'h0000000;
+    bank0_1[387] = 28'h0000000;
+    bank0_1[388] = 28'h0000000;
+    bank0_1[389] = 28'h0000000;
+    bank0_1[390] = 28'h0000000;
+    bank0_1[391] = 28'h0000000;
+    bank0_1[392] = 28'h0000000;
+    bank0_1[393] = 28'h0000000;
+    bank0_1[394] = 28'h0000000;
+    bank0_1[395] = 28'h0000000;
+    bank0_1[396] = 28'h0000000;
+    bank0_1[397] = 28'h0000000;
+    bank0_1[398] = 28'h0000000;
+    bank0_1[399] = 28'h0000000;
+    bank0_1[400] = 28'h0000000;
+    bank0_1[401] = 28'h0000000;
+    bank0_1[402] = 28'h0000000;
+    bank0_1[403] = 28'h0000000;
+    bank0_1[404] = 28'h0000000;
+    bank0_1[405] = 28'h0000000;
+    bank0_1[406] = 28'h0000000;
+    bank0_1[407] = 28'h0000000;
+    bank0_1[408] = 28'h0000000;
+    bank0_1[409] = 28'h0000000;
+    bank0_1[410] = 28'h0000000;
+    bank0_1[411] = 28'h0000000;
+    bank0_1[412] = 28'h0000000;
+    bank0_1[413] = 28'h0000000;
+    bank0_1[414] = 28'h0000000;
+    bank0_1[415] = 28'h0000000;
+    bank0_1[416] = 28'h0000000;
+    bank0_1[417] = 28'h0000000;
+    bank0_1[418] = 28'h0000000;
+    bank0_1[419] = 28'h0000000;
+    bank0_1[420] = 28'h0000000;
+    bank0_1[421] = 28'h0000000;
+    bank0_1[422] = 28'h0000000;
+    bank0_1[423] = 28'h0000000;
+    bank0_1[424] = 28'h0000000;
+    bank0_1[425] = 28'h0000000;
+    bank0_1[426] = 28'h0000000;
+    bank0_1[427] = 28'h0000000;
+    bank0_1[428] = 28'h0000000;
+    bank0_1[429] = 28'h0000000;
+    bank0_1[430] = 28'h0000000;
+    bank0_1[431] = 28'h0000000;
+    bank0_1[432] = 28'h0000000;
+    bank0_1[433] = 28'h0000000;
+    bank0_1[434] = 28'h0000000;
+    bank0_1[435] = 28'h0000000;
+    bank0_1[436] = 28'h0000000;
+    bank0_1[437] = 28'h0000000;
+    bank0_1[438] = 28'h0000000;
+    bank0_1[439] = 28'h0000000;
+    bank0_1[440] = 28'h0000000;
+    bank0_1[441] = 28'h0000000;
+    bank0_1[442] = 28'h0000000;
+    bank0_1[443] = 28'h0000000;
+    bank0_1[444] = 28'h0000000;
+    bank0_1[445] = 28'h0000000;
+    bank0_1[446] = 28'h0000000;
+    bank0_1[447] = 28'h0000000;
+    bank0_1[448] = 28'h0000000;
+    bank0_1[449] = 28'h0000000;
+    bank0_1[450] = 28'h0000000;
+    bank0_1[451] = 28'h0000000;
+    bank0_1[452] = 28'h0000000;
+    bank0_1[453] = 28'h0000000;
+    bank0_1[454] = 28'h0000000;
+    bank0_1[455] = 28'h0000000;
+    bank0_1[456] = 28'h0000000;
+    bank0_1[457] = 28'h0000000;
+    bank0_1[458] = 28'h0000000;
+    bank0_1[459] = 28'h0000000;
+    bank0_1[460] = 28'h0000000;
+    bank0_1[461] = 28'h0000000;
+    bank0_1[462] = 28'h0000000;
+    bank0_1[463] = 28'h0000000;
+    bank0_1[464] = 28'h0000000;
+    bank0_1[465] = 28'h0000000;
+    bank0_1[466] = 28'h0000000;
+    bank0_1[467] = 28'h0000000;
+    bank0_1[468] = 28'h0000000;
+    bank0_1[469] = 28'h0000000;
+    bank0_1[470] = 28'h0000000;
+    bank0_1[471] = 28'h0000000;
+    bank0_1[472] = 28'h0000000;
+    bank0_1[473] = 28'h0000000;
+    bank0_1[474] = 28'h0000000;
+    bank0_1[475] = 28'h0000000;
+    bank0_1[476] = 28'h0000000;
+    bank0_1[477] = 28'h0000000;
+    bank0_1[478] = 28'h0000000;
+    bank0_1[479] = 28'h0000000;
+    bank0_1[480] = 28'h0000000;
+    bank0_1[481] = 28'h0000000;
+    bank0_1[482] = 28'h0000000;
+    bank0_1[483] = 28'h0000000;
+    bank0_1[484] = 28'h0000000;
+    bank0_1[485] = 28'h0000000;
+    bank0_1[486] = 28'h0000000;
+    bank0_1[487] = 28'h0000000;
+    bank0_1[488] = 28'h0000000;
+    bank0_1[489] = 28'h0000000;
+    bank0_1[490] = 28'h0000000;
+    bank0_1[491] = 28'h0000000;
+    bank0_1[492] = 28'h0000000;
+    bank0_1[493] = 28'h0000000;
+    bank0_1[494] = 28'h0000000;
+    bank0_1[495] = 28'h0000000;
+    bank0_1[496] = 28'h0000000;
+    bank0_1[497] = 28'h0000000;
+    bank0_1[498] = 28'h0000000;
+    bank0_1[499] = 28'h0000000;
+    bank0_1[500] = 28'h0000000;
+    bank0_1[501] = 28'h0000000;
+    bank0_1[502] = 28'h0000000;
+    bank0_1[503] = 28'h0000000;
+    bank0_1[504] = 28'h0000000;
+    bank0_1[505] = 28'h0000000;
+    bank0_1[506] = 28'h0000000;
+    bank0_1[507] = 28'h0000000;
+    bank0_1[508] = 28'h0000000;
+    bank0_1[509] = 28'h0000000;
+    bank0_1[510] = 28'h0000000;
+    bank0_1[511] = 28'h0000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$25 )
-      bank1[g0_w_addr[8:0]] <= g0_w_data;
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
   end
-  reg [63:0] _1_;
+  reg [27:0] _1_;
   always @(posedge clk) begin
-    _1_ <= bank1[g0_r_addr[8:0]];
+    _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$13  = _1_;
+  assign \$signature__data$21  = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank1_0 [383:0];
+  initial begin
+    bank1_0[0] = 36'h000000000;
+    bank1_0[1] = 36'h000000000;
+    bank1_0[2] = 36'h000000000;
+    bank1_0[3] = 36'h000000000;
+    bank1_0[4] = 36'h000000000;
+    bank1_0[5] = 36'h000000000;
+    bank1_0[6] = 36'h000000000;
+    bank1_0[7] = 36'h000000000;
+    bank1_0[8] = 36'h000000000;
+    bank1_0[9] = 36'h000000000;
+    bank1_0[10] = 36'h000000000;
+    bank1_0[11] = 36'h000000000;
+    bank1_0[12] = 36'h000000000;
+    bank1_0[13] = 36'h000000000;
+    bank1_0[14] = 36'h000000000;
+    bank1_0[15] = 36'h000000000;
+    bank1_0[16] = 36'h000000000;
+    bank1_0[17] = 36'h000000000;
+    bank1_0[18] = 36'h000000000;
+    bank1_0[19] = 36'h000000000;
+    bank1_0[20] = 36'h000000000;
+    bank1_0[21] = 36'h000000000;
+    bank1_0[22] = 36'h000000000;
+    bank1_0[23] = 36'h000000000;
+    bank1_0[24] = 36'h000000000;
+    bank1_0[25] = 36'h000000000;
+    bank1_0[26] = 36'h000000000;
+    bank1_0[27] = 36'h000000000;
+    bank1_0[28] = 36'h000000000;
+    bank1_0[29] = 36'h000000000;
+    bank1_0[30] = 36'h000000000;
+    bank1_0[31] = 36'h000000000;
+    bank1_0[32] = 36'h000000000;
+    bank1_0[33] = 36'h000000000;
+    bank1_0[34] = 36'h000000000;
+    bank1_0[35] = 36'h000000000;
+    bank1_0[36] = 36'h000000000;
+    bank1_0[37] = 36'h000000000;
+    bank1_0[38] = 36'h000000000;
+    bank1_0[39] = 36'h000000000;
+    bank1_0[40] = 36'h000000000;
+    bank1_0[41] = 36'h000000000;
+    bank1_0[42] = 36'h000000000;
+    bank1_0[43] = 36'h000000000;
+    bank1_0[44] = 36'h000000000;
+    bank1_0[45] = 36'h000000000;
+    bank1_0[46] = 36'h000000000;
+    bank1_0[47] = 36'h000000000;
+    bank1_0[48] = 36'h000000000;
+    bank1_0[49] = 36'h000000000;
+    bank1_0[50] = 36'h000000000;
+    bank1_0[51] = 36'h000000000;
+    bank1_0[52] = 36'h000000000;
+    bank1_0[53] = 36'h000000000;
+    bank1_0[54] = 36'h000000000;
+    bank1_0[55] = 36'h000000000;
+    bank1_0[56] = 36'h000000000;
+    bank1_0[57] = 36'h000000000;
+    bank1_0[58] = 36'h000000000;
+    bank1_0[59] = 36'h000000000;
+    bank1_0[60] = 36'h000000000;
+    bank1_0[61] = 36'h000000000;
+    bank1_0[62] = 36'h000000000;
+    bank1_0[63] = 36'h000000000;
+    bank1_0[64] = 36'h000000000;
+    bank1_0[65] = 36'h000000000;
+    bank1_0[66] = 36'h000000000;
+    bank1_0[67] = 36'h000000000;
+    bank1_0[68] = 36'h000000000;
+    bank1_0[69] = 36'h000000000;
+    bank1_0[70] = 36'h000000000;
+    bank1_0[71] = 36'h000000000;
+    bank1_0[72] = 36'h000000000;
+    bank1_0[73] = 36'h000000000;
+    bank1_0[74] = 36'h000000000;
+    bank1_0[75] = 36'h000000000;
+    bank1_0[76] = 36'h000000000;
+    bank1_0[77] = 36'h000000000;
+    bank1_0[78] = 36'h000000000;
+    bank1_0[79] = 36'h000000000;
+    bank1_0[80] = 36'h000000000;
+    bank1_0[81] = 36'h000000000;
+    bank1_0[82] = 36'h000000000;
+    bank1_0[83] = 36'h000000000;
+    bank1_0[84] = 36'h000000000;
+    bank1_0[85] = 36'h000000000;
+    bank1_0[86] = 36'h000000000;
+    bank1_0[87] = 36'h000000000;
+    bank1_0[88] = 36'h000000000;
+    bank1_0[89] = 36'h000000000;
+    bank1_0[90] = 36'h000000000;
+    bank1_0[91] = 36'h000000000;
+    bank1_0[92] = 36'h000000000;
+    bank1_0[93] = 36'h000000000;
+    bank1_0[94] = 36'h000000000;
+    bank1_0[95] = 36'h000000000;
+    bank1_0[96] = 36'h000000000;
+    bank1_0[97] = 36'h000000000;
+    bank1_0[98] = 36'h000000000;
+    bank1_0[99] = 36'h000000000;
+    bank1_0[100] = 36'h000000000;
+    bank1_0[101] = 36'h000000000;
+    bank1_0[102] = 36'h000000000;
+    bank1_0[103] = 36'h000000000;
+    bank1_0[104] = 36'h000000000;
+    bank1_0[105] = 36'h000000000;
+    bank1_0[106] = 36'h000000000;
+    bank1_0[107] = 36'h000000000;
+    bank1_0[108] = 36'h000000000;
+    bank1_0[109] = 36'h000000000;
+    bank1_0[110] = 36'h000000000;
+    bank1_0[111] = 36'h000000000;
+    bank1_0[112] = 36'h000000000;
+    bank1_0[113] = 36'h000000000;
+    bank1_0[114] = 36'h000000000;
+    bank1_0[115] = 36'h000000000;
+    bank1_0[116] = 36'h000000000;
+    bank1_0[117] = 36'h000000000;
+    bank1_0[118] = 36'h000000000;
+    bank1_0[119] = 36'h000000000;
+    bank1_0[120] = 36'h000000000;
+    bank1_0[121] = 36'h000000000;
+    bank1_0[122] = 36'h000000000;
+    bank1_0[123] = 36'h000000000;
+    bank1_0[124] = 36'h000000000;
+    bank1_0[125] = 36'h000000000;
+    bank1_0[126] = 36'h000000000;
+    bank1_0[127] = 36'h000000000;
+    bank1_0[128] = 36'h000000000;
+    bank1_0[129] = 36'h000000000;
+    bank1_0[130] = 36'h000000000;
+    bank1_0[131] = 36'h000000000;
+    bank1_0[132] = 36'h000000000;
+    bank1_0[133] = 36'h000000000;
+    bank1_0[134] = 36'h000000000;
+    bank1_0[135] = 36'h000000000;
+    bank1_0[136] = 36'h000000000;
+    bank1_0[137] = 36'h000000000;
+    bank1_0[138] = 36'h000000000;
+    bank1_0[139] = 36'h000000000;
+    bank1_0[140] = 36'h000000000;
+    bank1_0[141] = 36'h000000000;
+    bank1_0[142] = 36'h000000000;
+    bank1_0[143] = 36'h000000000;
+    bank1_0[144] = 36'h000000000;
+    bank1_0[145] = 36'h000000000;
+    bank1_0[146] = 36'h000000000;
+    bank1_0[147] = 36'h000000000;
+    bank1_0[148] = 36'h000000000;
+    bank1_0[149] = 36'h000000000;
+    bank1_0[150] = 36'h000000000;
+    bank1_0[151] = 36'h000000000;
+    bank1_0[152] = 36'h000000000;
+    bank1_0[153] = 36'h000000000;
+    bank1_0[154] = 36'h000000000;
+    bank1_0[155] = 36'h000000000;
+    bank1_0[156] = 36'h000000000;
+    bank1_0[157] = 36'h000000000;
+    bank1_0[158] = 36'h000000000;
+    bank1_0[159] = 36'h000000000;
+    bank1_0[160] = 36'h000000000;
+    bank1_0[161] = 36'h000000000;
+    bank1_0[162] = 36'h000000000;
+    bank1_0[163] = 36'h000000000;
+    bank1_0[164] = 36'h000000000;
+    bank1_0[165] = 36'h000000000;
+    bank1_0[166] = 36'h000000000;
+    bank1_0[167] = 36'h000000000;
+    bank1_0[168] = 36'h000000000;
+    bank1_0[169] = 36'h000000000;
+    bank1_0[170] = 36'h000000000;
+    bank1_0[171] = 36'h000000000;
+    bank1_0[172] = 36'h000000000;
+    bank1_0[173] = 36'h000000000;
+    bank1_0[174] = 36'h000000000;
+    bank1_0[175] = 36'h000000000;
+    bank1_0[176] = 36'h000000000;
+    bank1_0[177] = 36'h000000000;
+    bank1_0[178] = 36'h000000000;
+    bank1_0[179] = 36'h000000000;
+    bank1_0[180] = 36'h000000000;
+    bank1_0[181] = 36'h000000000;
+    bank1_0[182] = 36'h000000000;
+    bank1_0[183] = 36'h000000000;
+    bank1_0[184] = 36'h000000000;
+    bank1_0[185] = 36'h000000000;
+    bank1_0[186] = 36'h000000000;
+    bank1_0[187] = 36'h000000000;
+    bank1_0[188] = 36'h000000000;
+    bank1_0[189] = 36'h000000000;
+    bank1_0[190] = 36'h000000000;
+    bank1_0[191] = 36'h000000000;
+    bank1_0[192] = 36'h000000000;
+    bank1_0[193] = 36'h000000000;
+    bank1_0[194] = 36'h000000000;
+    bank1_0[195] = 36'h000000000;
+    bank1_0[196] = 36'h000000000;
+    bank1_0[197] = 36'h000000000;
+    bank1_0[198] = 36'h000000000;
+    bank1_0[199] = 36'h000000000;
+    bank1_0[200] = 36'h000000000;
+    bank1_0[201] = 36'h000000000;
+    bank1_0[202] = 36'h000000000;
+    bank1_0[203] = 36'h000000000;
+    bank1_0[204] = 36'h000000000;
+    bank1_0[205] = 36'h000000000;
+    bank1_0[206] = 36'h000000000;
+    bank1_0[207] = 36'h000000000;
+    bank1_0[208] = 36'h000000000;
+    bank1_0[209] = 36'h000000000;
+    bank1_0[210] = 36'h000000000;
+    bank1_0[211] = 36'h000000000;
+    bank1_0[212] = 36'h000000000;
+    bank1_0[213] = 36'h000000000;
+    bank1_0[214] = 36'h000000000;
+    bank1_0[215] = 36'h000000000;
+    bank1_0[216] = 36'h000000000;
+    bank1_0[217] = 36'h000000000;
+    bank1_0[218] = 36'h000000000;
+    bank1_0[219] = 36'h000000000;
+    bank1_0[220] = 36'h000000000;
+    bank1_0[221] = 36'h000000000;
+    bank1_0[222] = 36'h000000000;
+    bank1_0[223] = 36'h000000000;
+    bank1_0[224] = 36'h000000000;
+    bank1_0[225] = 36'h000000000;
+    bank1_0[226] = 36'h000000000;
+    bank1_0[227] = 36'h000000000;
+    bank1_0[228] = 36'h000000000;
+    bank1_0[229] = 36'h000000000;
+    bank1_0[230] = 36'h000000000;
+    bank1_0[231] = 36'h000000000;
+    bank1_0[232] = 36'h000000000;
+    bank1_0[233] = 36'h000000000;
+    bank1_0[234] = 36'h000000000;
+    bank1_0[235] = 36'h000000000;
+    bank1_0[236] = 36'h000000000;
+    bank1_0[237] = 36'h000000000;
+    bank1_0[238] = 36'h000000000;
+    bank1_0[239] = 36'h000000000;
+    bank1_0[240] = 36'h000000000;
+    bank1_0[241] = 36'h000000000;
+    bank1_0[242] = 36'h000000000;
+    bank1_0[243] = 36'h000000000;
+    bank1_0[244] = 36'h000000000;
+    bank1_0[245] = 36'h000000000;
+    bank1_0[246] = 36'h000000000;
+    bank1_0[247] = 36'h000000000;
+    bank1_0[248] = 36'h000000000;
+    bank1_0[249] = 36'h000000000;
+    bank1_0[250] = 36'h000000000;
+    bank1_0[251] = 36'h000000000;
+    bank1_0[252] = 36'h000000000;
+    bank1_0[253] = 36'h000000000;
+    bank1_0[254] = 36'h000000000;
+    bank1_0[255] = 36'h000000000;
+    bank1_0[256] = 36'h000000000;
+    bank1_0[257] = 36'h000000000;
+    bank1_0[258] = 36'h000000000;
+    bank1_0[259] = 36'h000000000;
+    bank1_0[260] = 36'h000000000;
+    bank1_0[261] = 36'h000000000;
+    bank1_0[262] = 36'h000000000;
+    bank1_0[263] = 36'h000000000;
+    bank1_0[264] = 36'h000000000;
+    bank1_0[265] = 36'h000000000;
+    bank1_0[266] = 36'h000000000;
+    bank1_0[267] = 36'h000000000;
+    bank1_0[268] = 36'h000000000;
+    bank1_0[269] = 36'h000000000;
+    bank1_0[270] = 36'h000000000;
+    bank1_0[271] = 36'h000000000;
+    bank1_0[272] = 36'h000000000;
+    bank1_0[273] = 36'h000000000;
+    bank1_0[274] = 36'h000000000;
+    bank1_0[275] = 36'h000000000;
+    bank1_0[276] = 36'h000000000;
+    bank1_0[277] = 36'h000000000;
+    bank1_0[278] = 36'h000000000;
+    bank1_0[279] = 36'h000000000;
+    bank1_0[280] = 36'h000000000;
+    bank1_0[281] = 36'h000000000;
+    bank1_0[282] = 36'h000000000;
+    bank1_0[283] = 36'h000000000;
+    bank1_0[284] = 36'h000000000;
+    bank1_0[285] = 36'h000000000;
+    bank1_0[286] = 36'h000000000;
+    bank1_0[287] = 36'h000000000;
+    bank1_0[288] = 36'h000000000;
+    bank1_0[289] = 36'h000000000;
+    bank1_0[290] = 36'h000000000;
+    bank1_0[291] = 36'h000000000;
+    bank1_0[292] = 36'h000000000;
+    bank1_0[293] = 36'h000000000;
+    bank1_0[294] = 36'h000000000;
+    bank1_0[295] = 36'h000000000;
+    bank1_0[296] = 36'h000000000;
+    bank1_0[297] = 36'h000000000;
+    bank1_0[298] = 36'h000000000;
+    bank1_0[299] = 36'h000000000;
+    bank1_0[300] = 36'h000000000;
+    bank1_0[301] = 36'h000000000;
+    bank1_0[302] = 36'h000000000;
+    bank1_0[303] = 36'h000000000;
+    bank1_0[304] = 36'h000000000;
+    bank1_0[305] = 36'h000000000;
+    bank1_0[306] = 36'h000000000;
+    bank1_0[307] = 36'h000000000;
+    bank1_0[308] = 36'h000000000;
+    bank1_0[309] = 36'h000000000;
+    bank1_0[310] = 36'h000000000;
+    bank1_0[311] = 36'h000000000;
+    bank1_0[312] = 36'h000000000;
+    bank1_0[313] = 36'h000000000;
+    bank1_0[314] = 36'h000000000;
+    bank1_0[315] = 36'h000000000;
+    bank1_0[316] = 36'h000000000;
+    bank1_0[317] = 36'h000000000;
+    bank1_0[318] = 36'h000000000;
+    bank1_0[319] = 36'h000000000;
+    bank1_0[320] = 36'h000000000;
+    bank1_0[321] = 36'h000000000;
+    bank1_0[322] = 36'h000000000;
+    bank1_0[323] = 36'h000000000;
+    bank1_0[324] = 36'h000000000;
+    bank1_0[325] = 36'h000000000;
+    bank1_0[326] = 36'h000000000;
+    bank1_0[327] = 36'h000000000;
+    bank1_0[328] = 36'h000000000;
+    bank1_0[329] = 36'h000000000;
+    bank1_0[330] = 36'h000000000;
+    bank1_0[331] = 36'h000000000;
+    bank1_0[332] = 36'h000000000;
+    bank1_0[333] = 36'h000000000;
+    bank1_0[334] = 36'h000000000;
+    bank1_0[335] = 36'h000000000;
+    bank1_0[336] = 36'h000000000;
+    bank1_0[337] = 36'h000000000;
+    bank1_0[338] = 36'h000000000;
+    bank1_0[339] = 36'h000000000;
+    bank1_0[340] = 36'h000000000;
+    bank1_0[341] = 36'h000000000;
+    bank1_0[342] = 36'h000000000;
+    bank1_0[343] = 36'h000000000;
+    bank1_0[344] = 36'h000000000;
+    bank1_0[345] = 36'h000000000;
+    bank1_0[346] = 36'h000000000;
+    bank1_0[347] = 36'h000000000;
+    bank1_0[348] = 36'h000000000;
+    bank1_0[349] = 36'h000000000;
+    bank1_0[350] = 36'h000000000;
+    bank1_0[351] = 36'h000000000;
+    bank1_0[352] = 36'h000000000;
+    bank1_0[353] = 36'h000000000;
+    bank1_0[354] = 36'h000000000;
+    bank1_0[355] = 36'h000000000;
+    bank1_0[356] = 36'h000000000;
+    bank1_0[357] = 36'h000000000;
+    bank1_0[358] = 36'h000000000;
+    bank1_0[359] = 36'h000000000;
+    bank1_0[360] = 36'h000000000;
+    bank1_0[361] = 36'h000000000;
+    bank1_0[362] = 36'h000000000;
+    bank1_0[363] = 36'h000000000;
+    bank1_0[364] = 36'h000000000;
+    bank1_0[365] = 36'h000000000;
+    bank1_0[366] = 36'h000000000;
+    bank1_0[367] = 36'h000000000;
+    bank1_0[368] = 36'h000000000;
+    bank1_0[369] = 36'h000000000;
+    bank1_0[370] = 36'h000000000;
+    bank1_0[371] = 36'h000000000;
+    bank1_0[372] = 36'h000000000;
+    bank1_0[373] = 36'h000000000;
+    bank1_0[374] = 36'h000000000;
+    bank1_0[375] = 36'h000000000;
+    bank1_0[376] = 36'h000000000;
+    bank1_0[377] = 36'h000000000;
+    bank1_0[378] = 36'h000000000;
+    bank1_0[379] = 36'h000000000;
+    bank1_0[380] = 36'h000000000;
+    bank1_0[381] = 36'h000000000;
+    bank1_0[382] = 36'h000000000;
+    bank1_0[383] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank1_0_w_en)
+      bank1_0[bank1_0_w_addr] <= bank1_0_w_data;
+  end
+  reg [35:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= bank1_0[bank1_0_r_addr];
+  end
+  assign \$signature__data$27  = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [27:0] bank1_1 [383:0];
+  initial begin
+    bank1_1[0] = 28'h0000000;
+    bank1_1[1] = 28'h0000000;
+    bank1_1[2] = 28'h0000000;
+    bank1_1[3] = 28'h0000000;
+    bank1_1[4] = 28'h0000000;
+    bank1_1[5] = 28'h0000000;
+    bank1_1[6] = 28'h0000000;
+    bank1_1[7] = 28'h0000000;
+    bank1_1[8] = 28'h0000000;
+    bank1_1[9] = 28'h0000000;
+    bank1_1[10] = 28'h0000000;
+    bank1_1[11] = 28'h0000000;
+    bank1_1[12] = 28'h0000000;
+    bank1_1[13] = 28'h0000000;
+    bank1_1[14] = 28'h0000000;
+    bank1_1[15] = 28'h0000000;
+    bank1_1[16] = 28'h0000000;
+    bank1_1[17] = 28'h0000000;
+    bank1_1[18] = 28'h0000000;
+    bank1_1[19] = 28'h0000000;
+    bank1_1[20] = 28'h0000000;
+    bank1_1[21] = 28'h0000000;
+    bank1_1[22] = 28'h0000000;
+    bank1_1[23] = 28'h0000000;
+    bank1_1[24] = 28'h0000000;
+    bank1_1[25] = 28'h0000000;
+    bank1_1[26] = 28'h0000000;
+    bank1_1[27] = 28'h0000000;
+    bank1_1[28] = 28'h0000000;
+    bank1_1[29] = 28'h0000000;
+    bank1_1[30] = 28'h0000000;
+    bank1_1[31] = 28'h0000000;
+    bank1_1[32] = 28'h0000000;
+    bank1_1[33] = 28'h0000000;
+    bank1_1[34] = 28'h0000000;
+    bank1_1[35] = 28'h0000000;
+    bank1_1[36] = 28'h0000000;
+    bank1_1[37] = 28'h0000000;
+    bank1_1[38] = 28'h0000000;
+    bank1_1[39] = 28'h0000000;
+    bank1_1[40] = 28'h0000000;
+    bank1_1[41] = 28'h0000000;
+    bank1_1[42] = 28'h0000000;
+    bank1_1[43] = 28'h0000000;
+    bank1_1[44] = 28'h0000000;
+    bank1_1[45] = 28'h0000000;
+    bank1_1[46] = 28'h0000000;
+    bank1_1[47] = 28'h0000000;
+    bank1_1[48] = 28'h0000000;
+    bank1_1[49] = 28'h0000000;
+    bank1_1[50] = 28'h0000000;
+    bank1_1[51] = 28'h0000000;
+    bank1_1[52] = 28'h0000000;
+    bank1_1[53] = 28'h0000000;
+    bank1_1[54] = 28'h0000000;
+    bank1_1[55] = 28'h0000000;
+    bank1_1[56] = 28'h0000000;
+    bank1_1[57] = 28'h0000000;
+    bank1_1[58] = 28'h0000000;
+    bank1_1[59] = 28'h0000000;
+    bank1_1[60] = 28'h0000000;
+    bank1_1[61] = 28'h0000000;
+    bank1_1[62] = 28'h0000000;
+    bank1_1[63] = 28'h0000000;
+    bank1_1[64] = 28'h0000000;
+    bank1_1[65] = 28'h0000000;
+    bank1_1[66] = 28'h0000000;
+    bank1_1[67] = 28'h0000000;
+    bank1_1[68] = 28'h0000000;
+    bank1_1[69] = 28'h0000000;
+    bank1_1[70] = 28'h0000000;
+    bank1_1[71] = 28'h0000000;
+    bank1_1[72] = 28'h0000000;
+    bank1_1[73] = 28'h0000000;
+    bank1_1[74] = 28'h0000000;
+    bank1_1[75] = 28'h0000000;
+    bank1_1[76] = 28'h0000000;
+    bank1_1[77] = 28'h0000000;
+    bank1_1[78] = 28'h0000000;
+    bank1_1[79] = 28'h0000000;
+    bank1_1[80] = 28'h0000000;
+    bank1_1[81] = 28'h0000000;
+    bank1_1[82] = 28'h0000000;
+    bank1_1[83] = 28'h0000000;
+    bank1_1[84] = 28'h0000000;
+    bank1_1[85] = 28'h0000000;
+    bank1_1[86] = 28'h0000000;
+    bank1_1[87] = 28'h0000000;
+    bank1_1[88] = 28'h0000000;
+    bank1_1[89] = 28'h0000000;
+    bank1_1[90] = 28'h0000000;
+    bank1_1[91] = 28'h0000000;
+    bank1_1[92] = 28'h0000000;
+    bank1_1[93] = 28'h0000000;
+    bank1_1[94] = 28'h0000000;
+    bank1_1[95] = 28'h0000000;
+    bank1_1[96] = 28'h0000000;
+    bank1_1[97] = 28'h0000000;
+    bank1_1[98] = 28'h0000000;
+    bank1_1[99] = 28'h0000000;
+    bank1_1[100] = 28'h0000000;
+    bank1_1[101] = 28'h0000000;
+    bank1_1[102] = 28'h0000000;
+    bank1_1[103] = 28'h0000000;
+    bank1_1[104] = 28'h0000000;
+    bank1_1[105] = 28'h0000000;
+    bank1_1[106] = 28'h0000000;
+    bank1_1[107] = 28'h0000000;
+    bank1_1[108] = 28'h0000000;
+    bank1_1[109] = 28'h0000000;
+    bank1_1[110] = 28'h0000000;
+    bank1_1[111] = 28'h0000000;
+    bank1_1[112] = 28'h0000000;
+    bank1_1[113] = 28'h0000000;
+    bank1_1[114] = 28'h0000000;
+    bank1_1[115] = 28'h0000000;
+    bank1_1[116] = 28'h0000000;
+    bank1_1[117] = 28'h0000000;
+    bank1_1[118] = 28'h0000000;
+    bank1_1[119] = 28'h0000000;
+    bank1_1[120] = 28'h0000000;
+    bank1_1[121] = 28'h0000000;
+    bank1_1[122] = 28'h0000000;
+    bank1_1[123] = 28'h0000000;
+    bank1_1[124] = 28'h0000000;
+    bank1_1[125] = 28'h0000000;
+    bank1_1[126] = 28'h0000000;
+    bank1_1[127] = 28'h0000000;
+    bank1_1[128] = 28'h0000000;
+    bank1_1[129] = 28'h0000000;
+    bank1_1[130] = 28'h0000000;
+    bank1_1[131] = 28'h0000000;
+    bank1_1[132] = 28'h0000000;
+    bank1_1[133] = 28'h0000000;
+    bank1_1[134] = 28'h0000000;
+    bank1_1[135] = 28'h0000000;
+    bank1_1[136] = 28'h0000000;
+    bank1_1[137] = 28'h0000000;
+    bank1_1[138] = 28'h0000000;
+    bank1_1[139] = 28'h0000000;
+    bank1_1[140] = 28'h0000000;
+    bank1_1[141] = 28'h0000000;
+    bank1_1[142] = 28'h0000000;
+    bank1_1[143] = 28'h0000000;
+    bank1_1[144] = 28'h0000000;
+    bank1_1[145] = 28'h0000000;
+    bank1_1[146] = 28'h0000000;
+    bank1_1[147] = 28'h0000000;
+    bank1_1[148] = 28'h0000000;
+    bank1_1[149] = 28'h0000000;
+    bank1_1[150] = 28'h0000000;
+    bank1_1[151] = 28'h0000000;
+    bank1_1[152] = 28'h0000000;
+    bank1_1[153] = 28'h0000000;
+    bank1_1[154] = 28'h0000000;
+    bank1_1[155] = 28'h0000000;
+    bank1_1[156] = 28'h0000000;
+    bank1_1[157] = 28'h0000000;
+    bank1_1[158] = 28'h0000000;
+    bank1_1[159] = 28'h0000000;
+    bank1_1[160] = 28'h0000000;
+    bank1_1[161] = 28'h0000000;
+    bank1_1[162] = 28'h0000000;
+    bank1_1[163] = 28'h0000000;
+    bank1_1[164] = 28'h0000000;
+    bank1_1[165] = 28'h0000000;
+    bank1_1[166] = 28'h0000000;
+    bank1_1[167] = 28'h0000000;
+    bank1_1[168] = 28'h0000000;
+    bank1_1[169] = 28'h0000000;
+    bank1_1[170] = 28'h0000000;
+    bank1_1[171] = 28'h0000000;
+    bank1_1[172] = 28'h0000000;
+    bank1_1[173] = 28'h0000000;
+    bank1_1[174] = 28'h0000000;
+    bank1_1[175] = 28'h0000000;
+    bank1_1[176] = 28'h0000000;
+    bank1_1[177] = 28'h0000000;
+    bank1_1[178] = 28'h0000000;
+    bank1_1[179] = 28'h0000000;
+    bank1_1[180] = 28'h0000000;
+    bank1_1[181] = 28'h0000000;
+    bank1_1[182] = 28'h0000000;
+    bank1_1[183] = 28'h0000000;
+    bank1_1[184] = 28'h0000000;
+    bank1_1[185] = 28'h0000000;
+    bank1_1[186] = 28'h0000000;
+    bank1_1[187] = 28'h0000000;
+    bank1_1[188] = 28'h0000000;
+    bank1_1[189] = 28'h0000000;
+    bank1_1[190] = 28'h0000000;
+    bank1_1[191] = 28'h0000000;
+    bank1_1[192] = 28'h0000000;
+    bank1_1[193] = 28'h0000000;
+    bank1_1[194] = 28'h0000000;
+    bank1_1[195] = 28'h0000000;
+    bank1_1[196] = 28'h0000000;
+    bank1_1[197] = 28'h0000000;
+    bank1_1[198] = 28'h0000000;
+    bank1_1[199] = 28'h0000000;
+    bank1_1[200] = 28'h0000000;
+    bank1_1[201] = 28'h0000000;
+    bank1_1[202] = 28'h0000000;
+    bank1_1[203] = 28'h0000000;
+    bank1_1[204] = 28'h0000000;
+    bank1_1[205] = 28'h0000000;
+    bank1_1[206] = 28'h0000000;
+    bank1_1[207] = 28'h0000000;
+    bank1_1[208] = 28'h0000000;
+    bank1_1[209] = 28'h0000000;
+    bank1_1[210] = 28'h0000000;
+    bank1_1[211] = 28'h0000000;
+    bank1_1[212] = 28'h0000000;
+    bank1_1[213] = 28'h0000000;
+    bank1_1[214] = 28'h0000000;
+    bank1_1[215] = 28'h0000000;
+    bank1_1[216] = 28'h0000000;
+    bank1_1[217] = 28'h0000000;
+    bank1_1[218] = 28'h0000000;
+    bank1_1[219] = 28'h0000000;
+    bank1_1[220] = 28'h0000000;
+    bank1_1[221] = 28'h0000000;
+    bank1_1[222] = 28'h0000000;
+    bank1_1[223] = 28'h0000000;
+    bank1_1[224] = 28'h0000000;
+    bank1_1[225] = 28'h0000000;
+    bank1_1[226] = 28'h0000000;
+    bank1_1[227] = 28'h0000000;
+    bank1_1[228] = 28'h0000000;
+    bank1_1[229] = 28'h0000000;
+    bank1_1[230] = 28'h0000000;
+    bank1_1[231] = 28'h0000000;
+    bank1_1[232] = 28'h0000000;
+    bank1_1[233] = 28'h0000000;
+    bank1_1[234] = 28'h0000000;
+    bank1_1[235] = 28'h0000000;
+    bank1_1[236] = 28'h0000000;
+    bank1_1[237] = 28'h0000000;
+    bank1_1[238] = 28'h0000000;
+    bank1_1[239] = 28'h0000000;
+    bank1_1[240] = 28'h0000000;
+    bank1_1[241] = 28'h0000000;
+    bank1_1[242] = 28'h0000000;
+    bank1_1[243] = 28'h0000000;
+    bank1_1[244] = 28'h0000000;
+    bank1_1[245] = 28'h0000000;
+    bank1_1[246] = 28'h0000000;
+    bank1_1[247] = 28'h0000000;
+    bank1_1[248] = 28'h0000000;
+    bank1_1[249] = 28'h0000000;
+    bank1_1[250] = 28'h0000000;
+    bank1_1[251] = 28'h0000000;
+    bank1_1[252] = 28'h0000000;
+    bank1_1[253] = 28'h0000000;
+    bank1_1[254] = 28'h0000000;
+    bank1_1[255] = 28'h0000000;
+    bank1_1[256] = 28'h0000000;
+    bank1_1[257] = 28'h0000000;
+    bank1_1[258] = 28'h0000000;
+    bank1_1[259] = 28'h0000000;
+    bank1_1[260] = 28'h0000000;
+    bank1_1[261] = 28'h0000000;
+    bank1_1[262] = 28'h0000000;
+    bank1_1[263] = 28'h0000000;
+    bank1_1[264] = 28'h0000000;
+    bank1_1[265] = 28'h0000000;
+    bank1_1[266] = 28'h0000000;
+    bank1_1[267] = 28'h0000000;
+    bank1_1[268] = 28'h0000000;
+    bank1_1[269] = 28'h0000000;
+    bank1_1[270] = 28'h0000000;
+    bank1_1[271] = 28'h0000000;
+    bank1_1[272] = 28'h0000000;
+    bank1_1[273] = 28'h0000000;
+    bank1_1[274] = 28'h0000000;
+    bank1_1[275] = 28'h0000000;
+    bank1_1[276] = 28'h0000000;
+    bank1_1[277] = 28'h0000000;
+    bank1_1[278] = 28'h0000000;
+    bank1_1[279] = 28'h0000000;
+    bank1_1[280] = 28'h0000000;
+    bank1_1[281] = 28'h0000000;
+    bank1_1[282] = 28'h0000000;
+    bank1_1[283] = 28'h0000000;
+    bank1_1[284] = 28'h0000000;
+    bank1_1[285] = 28'h0000000;
+    bank1_1[286] = 28'h0000000;
+    bank1_1[287] = 28'h0000000;
+    bank1_1[288] = 28'h0000000;
+    bank1_1[289] = 28'h0000000;
+    bank1_1[290] = 28'h0000000;
+    bank1_1[291] = 28'h0000000;
+    bank1_1[292] = 28'h0000000;
+    bank1_1[293] = 28'h0000000;
+    bank1_1[294] = 28'h0000000;
+    bank1_1[295] = 28'h0000000;
+    bank1_1[296] = 28'h0000000;
+    bank1_1[297] = 28'h0000000;
+    bank1_1[298] = 28'h0000000;
+    bank1_1[299] = 28'h0000000;
+    bank1_1[300] = 28'h0000000;
+    bank1_1[301] = 28'h0000000;
+    bank1_1[302] = 28'h0000000;
+    bank1_1[303] = 28'h0000000;
+    bank1_1[304] = 28'h0000000;
+    bank1_1[305] = 28'h0000000;
+    bank1_1[306] = 28'h0000000;
+    bank1_1[307] = 28'h0000000;
+    bank1_1[308] = 28'h0000000;
+    bank1_1[309] = 28'h0000000;
+    bank1_1[310] = 28'h0000000;
+    bank1_1[311] = 28'h0000000;
+    bank1_1[312] = 28'h0000000;
+    bank1_1[313] = 28'h0000000;
+    bank1_1[314] = 28'h0000000;
+    bank1_1[315] = 28'h0000000;
+    bank1_1[316] = 28'h0000000;
+    bank1_1[317] = 28'h0000000;
+    bank1_1[318] = 28'h0000000;
+    bank1_1[319] = 28'h0000000;
+    bank1_1[320] = 28'h0000000;
+    bank1_1[321] = 28'h0000000;
+    bank1_1[322] = 28'h0000000;
+    bank1_1[323] = 28'h0000000;
+    bank1_1[324] = 28'h0000000;
+    bank1_1[325] = 28'h0000000;
+    bank1_1[326] = 28'h0000000;
+    bank1_1[327] = 28'h0000000;
+    bank1_1[328] = 28'h0000000;
+    bank1_1[329] = 28'h0000000;
+    bank1_1[330] = 28'h0000000;
+    bank1_1[331] = 28'h0000000;
+    bank1_1[332] = 28'h0000000;
+    bank1_1[333] = 28'h0000000;
+    bank1_1[334] = 28'h0000000;
+    bank1_1[335] = 28'h0000000;
+    bank1_1[336] = 28'h0000000;
+    bank1_1[337] = 28'h0000000;
+    bank1_1[338] = 28'h0000000;
+    bank1_1[339] = 28'h0000000;
+    bank1_1[340] = 28'h0000000;
+    bank1_1[341] = 28'h0000000;
+    bank1_1[342] = 28'h0000000;
+    bank1_1[343] = 28'h0000000;
+    bank1_1[344] = 28'h0000000;
+    bank1_1[345] = 28'h0000000;
+    bank1_1[346] = 28'h0000000;
+    bank1_1[347] = 28'h0000000;
+    bank1_1[348] = 28'h0000000;
+    bank1_1[349] = 28'h0000000;
+    bank1_1[350] = 28'h0000000;
+    bank1_1[351] = 28'h0000000;
+    bank1_1[352] = 28'h0000000;
+    bank1_1[353] = 28'h0000000;
+    bank1_1[354] = 28'h0000000;
+    bank1_1[355] = 28'h0000000;
+    bank1_1[356] = 28'h0000000;
+    bank1_1[357] = 28'h0000000;
+    bank1_1[358] = 28'h0000000;
+    bank1_1[359] = 28'h0000000;
+    bank1_1[360] = 28'h0000000;
+    bank1_1[361] = 28'h0000000;
+    bank1_1[362] = 28'h0000000;
+    bank1_1[363] = 28'h0000000;
+    bank1_1[364] = 28'h0000000;
+    bank1_1[365] = 28'h0000000;
+    bank1_1[366] = 28'h0000000;
+    bank1_1[367] = 28'h0000000;
+    bank1_1[368] = 28'h0000000;
+    bank1_1[369] = 28'h0000000;
+    bank1_1[370] = 28'h0000000;
+    bank1_1[371] = 28'h0000000;
+    bank1_1[372] = 28'h0000000;
+    bank1_1[373] = 28'h0000000;
+    bank1_1[374] = 28'h0000000;
+    bank1_1[375] = 28'h0000000;
+    bank1_1[376] = 28'h0000000;
+    bank1_1[377] = 28'h0000000;
+    bank1_1[378] = 28'h0000000;
+    bank1_1[379] = 28'h0000000;
+    bank1_1[380] = 28'h0000000;
+    bank1_1[381] = 28'h0000000;
+    bank1_1[382] = 28'h0000000;
+    bank1_1[383] = 28'h0000000;
+  end
+  always @(posedge clk) begin
+    if (bank1_1_w_en)
+      bank1_1[bank1_1_w_addr] <= bank1_1_w_data;
+  end
+  reg [27:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= bank1_1[bank1_1_r_addr];
+  end
+  assign \$signature__data$33  = _3_;
+  assign \$1  = ! g0_w_addr[9];
+  assign \$2  = g0_w_en & \$1 ;
+  assign \$3  = ! g0_w_addr[9];
+  assign \$4  = g0_w_en & \$3 ;
+  assign \$6  = g0_w_en & \$5 ;
+  assign \$8  = g0_w_en & \$7 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
@@ -33018,58 +35354,247 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     g0_w_data <= w_data;
   always @(posedge clk)
-    g0_w_en <= \$4 ;
+    g0_w_en <= \$10 ;
   always @(posedge clk)
-    bank0_q <= \$signature__data ;
+    bank0_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
-    bank1_q <= \$signature__data$13 ;
+    bank0_0_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$11 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr[8:0];
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[63:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$12 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    bank1_0_r_addr <= g0_r_addr[8:0];
+  always @(posedge clk)
+    bank1_0_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank1_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank1_0_w_en <= \$13 ;
+  always @(posedge clk)
+    bank1_0_q <= \$signature__data$27 ;
+  always @(posedge clk)
+    bank1_1_r_addr <= g0_r_addr[8:0];
+  always @(posedge clk)
+    bank1_1_w_addr <= g0_w_addr[8:0];
+  always @(posedge clk)
+    bank1_1_w_data <= g0_w_data[63:36];
+  always @(posedge clk)
+    bank1_1_w_en <= \$14 ;
+  always @(posedge clk)
+    bank1_1_q <= \$signature__data$33 ;
   always @(posedge clk)
     g0_sel1 <= g0_r_addr[9];
   always @(posedge clk)
     g0_sel2 <= g0_sel1;
   always @(posedge clk)
-    g0_q <= \$1 ;
+    g0_sel3 <= g0_sel2;
+  always @(posedge clk)
+    g0_q <= \$9 ;
   always @(posedge clk)
     out <= g0_q;
-  assign \$2  = ! g0_w_addr[9];
-  assign wp__en = g0_w_en & \$2 ;
-  assign \wp__en$25  = g0_w_en & \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4  = w_en;
+    (* full_case = 32'd1 *)
+    casez (g0_sel3)
+      1'h0:
+          \$9  = { bank0_1_q, bank0_0_q };
+      1'h1:
+          \$9  = { bank1_1_q, bank1_0_q };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$10  = w_en;
     if (rst) begin
-      \$4  = 1'h0;
+      \$10  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (g0_sel2)
-      1'h0:
-          \$1  = bank0_q;
-      1'h1:
-          \$1  = bank1_q;
-    endcase
+    \$11  = \$2 ;
+    if (rst) begin
+      \$11  = 1'h0;
+    end
   end
-  assign \$signature__addr  = g0_r_addr[8:0];
-  assign wp__addr = g0_w_addr[8:0];
-  assign wp__data = g0_w_data;
-  assign \$signature__addr$22  = g0_r_addr[8:0];
-  assign \wp__addr$23  = g0_w_addr[8:0];
-  assign \wp__data$24  = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$12  = \$4 ;
+    if (rst) begin
+      \$12  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$13  = \$6 ;
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$14  = \$8 ;
+    if (rst) begin
+      \$14  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$43  = bank0_1_r_addr;
+  assign \wp__addr$44  = bank0_1_w_addr;
+  assign \wp__data$45  = bank0_1_w_data;
+  assign \wp__en$46  = bank0_1_w_en;
+  assign \$signature__addr$47  = bank1_0_r_addr;
+  assign \wp__addr$48  = bank1_0_w_addr;
+  assign \wp__data$49  = bank1_0_w_data;
+  assign \wp__en$50  = bank1_0_w_en;
+  assign \$signature__addr$51  = bank1_1_r_addr;
+  assign \wp__addr$52  = bank1_1_w_addr;
+  assign \wp__data$53  = bank1_1_w_data;
+  assign \wp__en$54  = bank1_1_w_en;
   assign r_data = out;
-  assign \$3  = g0_w_addr[9];
+  assign \$5  = g0_w_addr[9];
+  assign \$7  = g0_w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  reg \$10 ;
+  reg \$11 ;
+  reg \$12 ;
+  reg \$13 ;
+  reg \$14 ;
+  reg \$15 ;
+  reg \$16 ;
+  reg \$17 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  reg \$9 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
   wire [7:0] \$signature__addr ;
-  wire [255:0] \$signature__data ;
-  reg [255:0] bank0_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \$signature__addr$64 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \$signature__addr$68 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \$signature__addr$72 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \$signature__addr$76 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \$signature__addr$80 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \$signature__addr$84 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \$signature__addr$88 ;
+  wire [35:0] \$signature__data ;
+  wire [35:0] \$signature__data$21 ;
+  wire [35:0] \$signature__data$27 ;
+  wire [35:0] \$signature__data$33 ;
+  wire [35:0] \$signature__data$39 ;
+  wire [35:0] \$signature__data$45 ;
+  wire [35:0] \$signature__data$51 ;
+  wire [3:0] \$signature__data$57 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [7:0] bank0_0_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_0_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [35:0] bank0_1_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [7:0] bank0_1_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_1_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_1_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
+  reg [35:0] bank0_2_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [7:0] bank0_2_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_2_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_2_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_2_w_en = 1'h0;
+  reg [35:0] bank0_3_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [7:0] bank0_3_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_3_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_3_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_3_w_en = 1'h0;
+  reg [35:0] bank0_4_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [7:0] bank0_4_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_4_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_4_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_4_w_en = 1'h0;
+  reg [35:0] bank0_5_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [7:0] bank0_5_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_5_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_5_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_5_w_en = 1'h0;
+  reg [35:0] bank0_6_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [7:0] bank0_6_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_6_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_6_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_6_w_en = 1'h0;
+  reg [3:0] bank0_7_q = 4'h0;
+  (* keep = "true" *)
+  reg [7:0] bank0_7_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_7_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [3:0] bank0_7_w_data = 4'h0;
+  (* keep = "true" *)
+  reg bank0_7_w_en = 1'h0;
   input clk;
   wire clk;
   reg [255:0] g0_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -33098,285 +35623,2233 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   (* init = 8'h00 *)
   (* keep = "true" *)
   wire [7:0] wp__addr;
-  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [255:0] wp__data;
+  wire [7:0] \wp__addr$65 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \wp__addr$69 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \wp__addr$73 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \wp__addr$77 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \wp__addr$81 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \wp__addr$85 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
+  wire [7:0] \wp__addr$89 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$66 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$70 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$74 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$78 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$82 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$86 ;
+  (* init = 4'h0 *)
+  (* keep = "true" *)
+  wire [3:0] \wp__data$90 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$67 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$71 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$75 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$79 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$83 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$87 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$91 ;
   (* no_rw_check = 32'd1 *)
-  reg [255:0] bank0 [255:0];
+  reg [35:0] bank0_0 [255:0];
   initial begin
-    bank0[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[32] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[33] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[34] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[35] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[36] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[37] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[38] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[39] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[40] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[41] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[42] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[43] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[44] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[45] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[46] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[47] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[48] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[49] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[50] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[51] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[52] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[53] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[54] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[55] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[56] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[57] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[58] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[59] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[60] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[61] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[62] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[63] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[64] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[65] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[66] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[67] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[68] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[69] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[70] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[71] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[72] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[73] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[74] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[75] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[76] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[77] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[78] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[79] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[80] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[81] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[82] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[83] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[84] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[85] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[86] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[87] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[88] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[89] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[90] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[91] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[92] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[93] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[94] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[95] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[96] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[97] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[98] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[99] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    bank0[255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
+    bank0_0[51] = 36'h000000000;
+    bank0_0[52] = 36'h000000000;
+    bank0_0[53] = 36'h000000000;
+    bank0_0[54] = 36'h000000000;
+    bank0_0[55] = 36'h000000000;
+    bank0_0[56] = 36'h000000000;
+    bank0_0[57] = 36'h000000000;
+    bank0_0[58] = 36'h000000000;
+    bank0_0[59] = 36'h000000000;
+    bank0_0[60] = 36'h000000000;
+    bank0_0[61] = 36'h000000000;
+    bank0_0[62] = 36'h000000000;
+    bank0_0[63] = 36'h000000000;
+    bank0_0[64] = 36'h000000000;
+    bank0_0[65] = 36'h000000000;
+    bank0_0[66] = 36'h000000000;
+    bank0_0[67] = 36'h000000000;
+    bank0_0[68] = 36'h000000000;
+    bank0_0[69] = 36'h000000000;
+    bank0_0[70] = 36'h000000000;
+    bank0_0[71] = 36'h000000000;
+    bank0_0[72] = 36'h000000000;
+    bank0_0[73] = 36'h000000000;
+    bank0_0[74] = 36'h000000000;
+    bank0_0[75] = 36'h000000000;
+    bank0_0[76] = 36'h000000000;
+    bank0_0[77] = 36'h000000000;
+    bank0_0[78] = 36'h000000000;
+    bank0_0[79] = 36'h000000000;
+    bank0_0[80] = 36'h000000000;
+    bank0_0[81] = 36'h000000000;
+    bank0_0[82] = 36'h000000000;
+    bank0_0[83] = 36'h000000000;
+    bank0_0[84] = 36'h000000000;
+    bank0_0[85] = 36'h000000000;
+    bank0_0[86] = 36'h000000000;
+    bank0_0[87] = 36'h000000000;
+    bank0_0[88] = 36'h000000000;
+    bank0_0[89] = 36'h000000000;
+    bank0_0[90] = 36'h000000000;
+    bank0_0[91] = 36'h000000000;
+    bank0_0[92] = 36'h000000000;
+    bank0_0[93] = 36'h000000000;
+    bank0_0[94] = 36'h000000000;
+    bank0_0[95] = 36'h000000000;
+    bank0_0[96] = 36'h000000000;
+    bank0_0[97] = 36'h000000000;
+    bank0_0[98] = 36'h000000000;
+    bank0_0[99] = 36'h000000000;
+    bank0_0[100] = 36'h000000000;
+    bank0_0[101] = 36'h000000000;
+    bank0_0[102] = 36'h000000000;
+    bank0_0[103] = 36'h000000000;
+    bank0_0[104] = 36'h000000000;
+    bank0_0[105] = 36'h000000000;
+    bank0_0[106] = 36'h000000000;
+    bank0_0[107] = 36'h000000000;
+    bank0_0[108] = 36'h000000000;
+    bank0_0[109] = 36'h000000000;
+    bank0_0[110] = 36'h000000000;
+    bank0_0[111] = 36'h000000000;
+    bank0_0[112] = 36'h000000000;
+    bank0_0[113] = 36'h000000000;
+    bank0_0[114] = 36'h000000000;
+    bank0_0[115] = 36'h000000000;
+    bank0_0[116] = 36'h000000000;
+    bank0_0[117] = 36'h000000000;
+    bank0_0[118] = 36'h000000000;
+    bank0_0[119] = 36'h000000000;
+    bank0_0[120] = 36'h000000000;
+    bank0_0[121] = 36'h000000000;
+    bank0_0[122] = 36'h000000000;
+    bank0_0[123] = 36'h000000000;
+    bank0_0[124] = 36'h000000000;
+    bank0_0[125] = 36'h000000000;
+    bank0_0[126] = 36'h000000000;
+    bank0_0[127] = 36'h000000000;
+    bank0_0[128] = 36'h000000000;
+    bank0_0[129] = 36'h000000000;
+    bank0_0[130] = 36'h000000000;
+    bank0_0[131] = 36'h000000000;
+    bank0_0[132] = 36'h000000000;
+    bank0_0[133] = 36'h000000000;
+    bank0_0[134] = 36'h000000000;
+    bank0_0[135] = 36'h000000000;
+    bank0_0[136] = 36'h000000000;
+    bank0_0[137] = 36'h000000000;
+    bank0_0[138] = 36'h000000000;
+    bank0_0[139] = 36'h000000000;
+    bank0_0[140] = 36'h000000000;
+    bank0_0[141] = 36'h000000000;
+    bank0_0[142] = 36'h000000000;
+    bank0_0[143] = 36'h000000000;
+    bank0_0[144] = 36'h000000000;
+    bank0_0[145] = 36'h000000000;
+    bank0_0[146] = 36'h000000000;
+    bank0_0[147] = 36'h000000000;
+    bank0_0[148] = 36'h000000000;
+    bank0_0[149] = 36'h000000000;
+    bank0_0[150] = 36'h000000000;
+    bank0_0[151] = 36'h000000000;
+    bank0_0[152] = 36'h000000000;
+    bank0_0[153] = 36'h000000000;
+    bank0_0[154] = 36'h000000000;
+    bank0_0[155] = 36'h000000000;
+    bank0_0[156] = 36'h000000000;
+    bank0_0[157] = 36'h000000000;
+    bank0_0[158] = 36'h000000000;
+    bank0_0[159] = 36'h000000000;
+    bank0_0[160] = 36'h000000000;
+    bank0_0[161] = 36'h000000000;
+    bank0_0[162] = 36'h000000000;
+    bank0_0[163] = 36'h000000000;
+    bank0_0[164] = 36'h000000000;
+    bank0_0[165] = 36'h000000000;
+    bank0_0[166] = 36'h000000000;
+    bank0_0[167] = 36'h000000000;
+    bank0_0[168] = 36'h000000000;
+    bank0_0[169] = 36'h000000000;
+    bank0_0[170] = 36'h000000000;
+    bank0_0[171] = 36'h000000000;
+    bank0_0[172] = 36'h000000000;
+    bank0_0[173] = 36'h000000000;
+    bank0_0[174] = 36'h000000000;
+    bank0_0[175] = 36'h000000000;
+    bank0_0[176] = 36'h000000000;
+    bank0_0[177] = 36'h000000000;
+    bank0_0[178] = 36'h000000000;
+    bank0_0[179] = 36'h000000000;
+    bank0_0[180] = 36'h000000000;
+    bank0_0[181] = 36'h000000000;
+    bank0_0[182] = 36'h000000000;
+    bank0_0[183] = 36'h000000000;
+    bank0_0[184] = 36'h000000000;
+    bank0_0[185] = 36'h000000000;
+    bank0_0[186] = 36'h000000000;
+    bank0_0[187] = 36'h000000000;
+    bank0_0[188] = 36'h000000000;
+    bank0_0[189] = 36'h000000000;
+    bank0_0[190] = 36'h000000000;
+    bank0_0[191] = 36'h000000000;
+    bank0_0[192] = 36'h000000000;
+    bank0_0[193] = 36'h000000000;
+    bank0_0[194] = 36'h000000000;
+    bank0_0[195] = 36'h000000000;
+    bank0_0[196] = 36'h000000000;
+    bank0_0[197] = 36'h000000000;
+    bank0_0[198] = 36'h000000000;
+    bank0_0[199] = 36'h000000000;
+    bank0_0[200] = 36'h000000000;
+    bank0_0[201] = 36'h000000000;
+    bank0_0[202] = 36'h000000000;
+    bank0_0[203] = 36'h000000000;
+    bank0_0[204] = 36'h000000000;
+    bank0_0[205] = 36'h000000000;
+    bank0_0[206] = 36'h000000000;
+    bank0_0[207] = 36'h000000000;
+    bank0_0[208] = 36'h000000000;
+    bank0_0[209] = 36'h000000000;
+    bank0_0[210] = 36'h000000000;
+    bank0_0[211] = 36'h000000000;
+    bank0_0[212] = 36'h000000000;
+    bank0_0[213] = 36'h000000000;
+    bank0_0[214] = 36'h000000000;
+    bank0_0[215] = 36'h000000000;
+    bank0_0[216] = 36'h000000000;
+    bank0_0[217] = 36'h000000000;
+    bank0_0[218] = 36'h000000000;
+    bank0_0[219] = 36'h000000000;
+    bank0_0[220] = 36'h000000000;
+    bank0_0[221] = 36'h000000000;
+    bank0_0[222] = 36'h000000000;
+    bank0_0[223] = 36'h000000000;
+    bank0_0[224] = 36'h000000000;
+    bank0_0[225] = 36'h000000000;
+    bank0_0[226] = 36'h000000000;
+    bank0_0[227] = 36'h000000000;
+    bank0_0[228] = 36'h000000000;
+    bank0_0[229] = 36'h000000000;
+    bank0_0[230] = 36'h000000000;
+    bank0_0[231] = 36'h000000000;
+    bank0_0[232] = 36'h000000000;
+    bank0_0[233] = 36'h000000000;
+    bank0_0[234] = 36'h000000000;
+    bank0_0[235] = 36'h000000000;
+    bank0_0[236] = 36'h000000000;
+    bank0_0[237] = 36'h000000000;
+    bank0_0[238] = 36'h000000000;
+    bank0_0[239] = 36'h000000000;
+    bank0_0[240] = 36'h000000000;
+    bank0_0[241] = 36'h000000000;
+    bank0_0[242] = 36'h000000000;
+    bank0_0[243] = 36'h000000000;
+    bank0_0[244] = 36'h000000000;
+    bank0_0[245] = 36'h000000000;
+    bank0_0[246] = 36'h000000000;
+    bank0_0[247] = 36'h000000000;
+    bank0_0[248] = 36'h000000000;
+    bank0_0[249] = 36'h000000000;
+    bank0_0[250] = 36'h000000000;
+    bank0_0[251] = 36'h000000000;
+    bank0_0[252] = 36'h000000000;
+    bank0_0[253] = 36'h000000000;
+    bank0_0[254] = 36'h000000000;
+    bank0_0[255] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [255:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_1 [255:0];
+  initial begin
+    bank0_1[0] = 36'h000000000;
+    bank0_1[1] = 36'h000000000;
+    bank0_1[2] = 36'h000000000;
+    bank0_1[3] = 36'h000000000;
+    bank0_1[4] = 36'h000000000;
+    bank0_1[5] = 36'h000000000;
+    bank0_1[6] = 36'h000000000;
+    bank0_1[7] = 36'h000000000;
+    bank0_1[8] = 36'h000000000;
+    bank0_1[9] = 36'h000000000;
+    bank0_1[10] = 36'h000000000;
+    bank0_1[11] = 36'h000000000;
+    bank0_1[12] = 36'h000000000;
+    bank0_1[13] = 36'h000000000;
+    bank0_1[14] = 36'h000000000;
+    bank0_1[15] = 36'h000000000;
+    bank0_1[16] = 36'h000000000;
+    bank0_1[17] = 36'h000000000;
+    bank0_1[18] = 36'h000000000;
+    bank0_1[19] = 36'h000000000;
+    bank0_1[20] = 36'h000000000;
+    bank0_1[21] = 36'h000000000;
+    bank0_1[22] = 36'h000000000;
+    bank0_1[23] = 36'h000000000;
+    bank0_1[24] = 36'h000000000;
+    bank0_1[25] = 36'h000000000;
+    bank0_1[26] = 36'h000000000;
+    bank0_1[27] = 36'h000000000;
+    bank0_1[28] = 36'h000000000;
+    bank0_1[29] = 36'h000000000;
+    bank0_1[30] = 36'h000000000;
+    bank0_1[31] = 36'h000000000;
+    bank0_1[32] = 36'h000000000;
+    bank0_1[33] = 36'h000000000;
+    bank0_1[34] = 36'h000000000;
+    bank0_1[35] = 36'h000000000;
+    bank0_1[36] = 36'h000000000;
+    bank0_1[37] = 36'h000000000;
+    bank0_1[38] = 36'h000000000;
+    bank0_1[39] = 36'h000000000;
+    bank0_1[40] = 36'h000000000;
+    bank0_1[41] = 36'h000000000;
+    bank0_1[42] = 36'h000000000;
+    bank0_1[43] = 36'h000000000;
+    bank0_1[44] = 36'h000000000;
+    bank0_1[45] = 36'h000000000;
+    bank0_1[46] = 36'h000000000;
+    bank0_1[47] = 36'h000000000;
+    bank0_1[48] = 36'h000000000;
+    bank0_1[49] = 36'h000000000;
+    bank0_1[50] = 36'h000000000;
+    bank0_1[51] = 36'h000000000;
+    bank0_1[52] = 36'h000000000;
+    bank0_1[53] = 36'h000000000;
+    bank0_1[54] = 36'h000000000;
+    bank0_1[55] = 36'h000000000;
+    bank0_1[56] = 36'h000000000;
+    bank0_1[57] = 36'h000000000;
+    bank0_1[58] = 36'h000000000;
+    bank0_1[59] = 36'h000000000;
+    bank0_1[60] = 36'h000000000;
+    bank0_1[61] = 36'h000000000;
+    bank0_1[62] = 36'h000000000;
+    bank0_1[63] = 36'h000000000;
+    bank0_1[64] = 36'h000000000;
+    bank0_1[65] = 36'h000000000;
+    bank0_1[66] = 36'h000000000;
+    bank0_1[67] = 36'h000000000;
+    bank0_1[68] = 36'h000000000;
+    bank0_1[69] = 36'h000000000;
+    bank0_1[70] = 36'h000000000;
+    bank0_1[71] = 36'h000000000;
+    bank0_1[72] = 36'h000000000;
+    bank0_1[73] = 36'h000000000;
+    bank0_1[74] = 36'h000000000;
+    bank0_1[75] = 36'h000000000;
+    bank0_1[76] = 36'h000000000;
+    bank0_1[77] = 36'h000000000;
+    bank0_1[78] = 36'h000000000;
+    bank0_1[79] = 36'h000000000;
+    bank0_1[80] = 36'h000000000;
+    bank0_1[81] = 36'h000000000;
+    bank0_1[82] = 36'h000000000;
+    bank0_1[83] = 36'h000000000;
+    bank0_1[84] = 36'h000000000;
+    bank0_1[85] = 36'h000000000;
+    bank0_1[86] = 36'h000000000;
+    bank0_1[87] = 36'h000000000;
+    bank0_1[88] = 36'h000000000;
+    bank0_1[89] = 36'h000000000;
+    bank0_1[90] = 36'h000000000;
+    bank0_1[91] = 36'h000000000;
+    bank0_1[92] = 36'h000000000;
+    bank0_1[93] = 36'h000000000;
+    bank0_1[94] = 36'h000000000;
+    bank0_1[95] = 36'h000000000;
+    bank0_1[96] = 36'h000000000;
+    bank0_1[97] = 36'h000000000;
+    bank0_1[98] = 36'h000000000;
+    bank0_1[99] = 36'h000000000;
+    bank0_1[100] = 36'h000000000;
+    bank0_1[101] = 36'h000000000;
+    bank0_1[102] = 36'h000000000;
+    bank0_1[103] = 36'h000000000;
+    bank0_1[104] = 36'h000000000;
+    bank0_1[105] = 36'h000000000;
+    bank0_1[106] = 36'h000000000;
+    bank0_1[107] = 36'h000000000;
+    bank0_1[108] = 36'h000000000;
+    bank0_1[109] = 36'h000000000;
+    bank0_1[110] = 36'h000000000;
+    bank0_1[111] = 36'h000000000;
+    bank0_1[112] = 36'h000000000;
+    bank0_1[113] = 36'h000000000;
+    bank0_1[114] = 36'h000000000;
+    bank0_1[115] = 36'h000000000;
+    bank0_1[116] = 36'h000000000;
+    bank0_1[117] = 36'h000000000;
+    bank0_1[118] = 36'h000000000;
+    bank0_1[119] = 36'h000000000;
+    bank0_1[120] = 36'h000000000;
+    bank0_1[121] = 36'h000000000;
+    bank0_1[122] = 36'h000000000;
+    bank0_1[123] = 36'h000000000;
+    bank0_1[124] = 36'h000000000;
+    bank0_1[125] = 36'h000000000;
+    bank0_1[126] = 36'h000000000;
+    bank0_1[127] = 36'h000000000;
+    bank0_1[128] = 36'h000000000;
+    bank0_1[129] = 36'h000000000;
+    bank0_1[130] = 36'h000000000;
+    bank0_1[131] = 36'h000000000;
+    bank0_1[132] = 36'h000000000;
+    bank0_1[133] = 36'h000000000;
+    bank0_1[134] = 36'h000000000;
+    bank0_1[135] = 36'h000000000;
+    bank0_1[136] = 36'h000000000;
+    bank0_1[137] = 36'h000000000;
+    bank0_1[138] = 36'h000000000;
+    bank0_1[139] = 36'h000000000;
+    bank0_1[140] = 36'h000000000;
+    bank0_1[141] = 36'h000000000;
+    bank0_1[142] = 36'h000000000;
+    bank0_1[143] = 36'h000000000;
+    bank0_1[144] = 36'h000000000;
+    bank0_1[145] = 36'h000000000;
+    bank0_1[146] = 36'h000000000;
+    bank0_1[147] = 36'h000000000;
+    bank0_1[148] = 36'h000000000;
+    bank0_1[149] = 36'h000000000;
+    bank0_1[150] = 36'h000000000;
+    bank0_1[151] = 36'h000000000;
+    bank0_1[152] = 36'h000000000;
+    bank0_1[153] = 36'h000000000;
+    bank0_1[154] = 36'h000000000;
+    bank0_1[155] = 36'h000000000;
+    bank0_1[156] = 36'h000000000;
+    bank0_1[157] = 36'h000000000;
+    bank0_1[158] = 36'h000000000;
+    bank0_1[159] = 36'h000000000;
+    bank0_1[160] = 36'h000000000;
+    bank0_1[161] = 36'h000000000;
+    bank0_1[162] = 36'h000000000;
+    bank0_1[163] = 36'h000000000;
+    bank0_1[164] = 36'h000000000;
+    bank0_1[165] = 36'h000000000;
+    bank0_1[166] = 36'h000000000;
+    bank0_1[167] = 36'h000000000;
+    bank0_1[168] = 36'h000000000;
+    bank0_1[169] = 36'h000000000;
+    bank0_1[170] = 36'h000000000;
+    bank0_1[171] = 36'h000000000;
+    bank0_1[172] = 36'h000000000;
+    bank0_1[173] = 36'h000000000;
+    bank0_1[174] = 36'h000000000;
+    bank0_1[175] = 36'h000000000;
+    bank0_1[176] = 36'h000000000;
+    bank0_1[177] = 36'h000000000;
+    bank0_1[178] = 36'h000000000;
+    bank0_1[179] = 36'h000000000;
+    bank0_1[180] = 36'h000000000;
+    bank0_1[181] = 36'h000000000;
+    bank0_1[182] = 36'h000000000;
+    bank0_1[183] = 36'h000000000;
+    bank0_1[184] = 36'h000000000;
+    bank0_1[185] = 36'h000000000;
+    bank0_1[186] = 36'h000000000;
+    bank0_1[187] = 36'h000000000;
+    bank0_1[188] = 36'h000000000;
+    bank0_1[189] = 36'h000000000;
+    bank0_1[190] = 36'h000000000;
+    bank0_1[191] = 36'h000000000;
+    bank0_1[192] = 36'h000000000;
+    bank0_1[193] = 36'h000000000;
+    bank0_1[194] = 36'h000000000;
+    bank0_1[195] = 36'h000000000;
+    bank0_1[196] = 36'h000000000;
+    bank0_1[197] = 36'h000000000;
+    bank0_1[198] = 36'h000000000;
+    bank0_1[199] = 36'h000000000;
+    bank0_1[200] = 36'h000000000;
+    bank0_1[201] = 36'h000000000;
+    bank0_1[202] = 36'h000000000;
+    bank0_1[203] = 36'h000000000;
+    bank0_1[204] = 36'h000000000;
+    bank0_1[205] = 36'h000000000;
+    bank0_1[206] = 36'h000000000;
+    bank0_1[207] = 36'h000000000;
+    bank0_1[208] = 36'h000000000;
+    bank0_1[209] = 36'h000000000;
+    bank0_1[210] = 36'h000000000;
+    bank0_1[211] = 36'h000000000;
+    bank0_1[212] = 36'h000000000;
+    bank0_1[213] = 36'h000000000;
+    bank0_1[214] = 36'h000000000;
+    bank0_1[215] = 36'h000000000;
+    bank0_1[216] = 36'h000000000;
+    bank0_1[217] = 36'h000000000;
+    bank0_1[218] = 36'h000000000;
+    bank0_1[219] = 36'h000000000;
+    bank0_1[220] = 36'h000000000;
+    bank0_1[221] = 36'h000000000;
+    bank0_1[222] = 36'h000000000;
+    bank0_1[223] = 36'h000000000;
+    bank0_1[224] = 36'h000000000;
+    bank0_1[225] = 36'h000000000;
+    bank0_1[226] = 36'h000000000;
+    bank0_1[227] = 36'h000000000;
+    bank0_1[228] = 36'h000000000;
+    bank0_1[229] = 36'h000000000;
+    bank0_1[230] = 36'h000000000;
+    bank0_1[231] = 36'h000000000;
+    bank0_1[232] = 36'h000000000;
+    bank0_1[233] = 36'h000000000;
+    bank0_1[234] = 36'h000000000;
+    bank0_1[235] = 36'h000000000;
+    bank0_1[236] = 36'h000000000;
+    bank0_1[237] = 36'h000000000;
+    bank0_1[238] = 36'h000000000;
+    bank0_1[239] = 36'h000000000;
+    bank0_1[240] = 36'h000000000;
+    bank0_1[241] = 36'h000000000;
+    bank0_1[242] = 36'h000000000;
+    bank0_1[243] = 36'h000000000;
+    bank0_1[244] = 36'h000000000;
+    bank0_1[245] = 36'h000000000;
+    bank0_1[246] = 36'h000000000;
+    bank0_1[247] = 36'h000000000;
+    bank0_1[248] = 36'h000000000;
+    bank0_1[249] = 36'h000000000;
+    bank0_1[250] = 36'h000000000;
+    bank0_1[251] = 36'h000000000;
+    bank0_1[252] = 36'h000000000;
+    bank0_1[253] = 36'h000000000;
+    bank0_1[254] = 36'h000000000;
+    bank0_1[255] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
+  end
+  reg [35:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= bank0_1[bank0_1_r_addr];
+  end
+  assign \$signature__data$21  = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_2 [255:0];
+  initial begin
+    bank0_2[0] = 36'h000000000;
+    bank0_2[1] = 36'h000000000;
+    bank0_2[2] = 36'h000000000;
+    bank0_2[3] = 36'h000000000;
+    bank0_2[4] = 36'h000000000;
+    bank0_2[5] = 36'h000000000;
+    bank0_2[6] = 36'h000000000;
+    bank0_2[7] = 36'h000000000;
+    bank0_2[8] = 36'h000000000;
+    bank0_2[9] = 36'h000000000;
+    bank0_2[10] = 36'h000000000;
+    bank0_2[11] = 36'h000000000;
+    bank0_2[12] = 36'h000000000;
+    bank0_2[13] = 36'h000000000;
+    bank0_2[14] = 36'h000000000;
+    bank0_2[15] = 36'h000000000;
+    bank0_2[16] = 36'h000000000;
+    bank0_2[17] = 36'h000000000;
+    bank0_2[18] = 36'h000000000;
+    bank0_2[19] = 36'h000000000;
+    bank0_2[20] = 36'h000000000;
+    bank0_2[21] = 36'h000000000;
+    bank0_2[22] = 36'h000000000;
+    bank0_2[23] = 36'h000000000;
+    bank0_2[24] = 36'h000000000;
+    bank0_2[25] = 36'h000000000;
+    bank0_2[26] = 36'h000000000;
+    bank0_2[27] = 36'h000000000;
+    bank0_2[28] = 36'h000000000;
+    bank0_2[29] = 36'h000000000;
+    bank0_2[30] = 36'h000000000;
+    bank0_2[31] = 36'h000000000;
+    bank0_2[32] = 36'h000000000;
+    bank0_2[33] = 36'h000000000;
+    bank0_2[34] = 36'h000000000;
+    bank0_2[35] = 36'h000000000;
+    bank0_2[36] = 36'h000000000;
+    bank0_2[37] = 36'h000000000;
+    bank0_2[38] = 36'h000000000;
+    bank0_2[39] = 36'h000000000;
+    bank0_2[40] = 36'h000000000;
+    bank0_2[41] = 36'h000000000;
+    bank0_2[42] = 36'h000000000;
+    bank0_2[43] = 36'h000000000;
+    bank0_2[44] = 36'h000000000;
+    bank0_2[45] = 36'h000000000;
+    bank0_2[46] = 36'h000000000;
+    bank0_2[47] = 36'h000000000;
+    bank0_2[48] = 36'h000000000;
+    bank0_2[49] = 36'h000000000;
+    bank0_2[50] = 36'h000000000;
+    bank0_2[51] = 36'h000000000;
+    bank0_2[52] = 36'h000000000;
+    bank0_2[53] = 36'h000000000;
+    bank0_2[54] = 36'h000000000;
+    bank0_2[55] = 36'h000000000;
+    bank0_2[56] = 36'h000000000;
+    bank0_2[57] = 36'h000000000;
+    bank0_2[58] = 36'h000000000;
+    bank0_2[59] = 36'h000000000;
+    bank0_2[60] = 36'h000000000;
+    bank0_2[61] = 36'h000000000;
+    bank0_2[62] = 36'h000000000;
+    bank0_2[63] = 36'h000000000;
+    bank0_2[64] = 36'h000000000;
+    bank0_2[65] = 36'h000000000;
+    bank0_2[66] = 36'h000000000;
+    bank0_2[67] = 36'h000000000;
+    bank0_2[68] = 36'h000000000;
+    bank0_2[69] = 36'h000000000;
+    bank0_2[70] = 36'h000000000;
+    bank0_2[71] = 36'h000000000;
+    bank0_2[72] = 36'h000000000;
+    bank0_2[73] = 36'h000000000;
+    bank0_2[74] = 36'h000000000;
+    bank0_2[75] = 36'h000000000;
+    bank0_2[76] = 36'h000000000;
+    bank0_2[77] = 36'h000000000;
+    bank0_2[78] = 36'h000000000;
+    bank0_2[79] = 36'h000000000;
+    bank0_2[80] = 36'h000000000;
+    bank0_2[81] = 36'h000000000;
+    bank0_2[82] = 36'h000000000;
+    bank0_2[83] = 36'h000000000;
+    bank0_2[84] = 36'h000000000;
+    bank0_2[85] = 36'h000000000;
+    bank0_2[86] = 36'h000000000;
+    bank0_2[87] = 36'h000000000;
+    bank0_2[88] = 36'h000000000;
+    bank0_2[89] = 36'h000000000;
+    bank0_2[90] = 36'h000000000;
+    bank0_2[91] = 36'h000000000;
+    bank0_2[92] = 36'h000000000;
+    bank0_2[93] = 36'h000000000;
+    bank0_2[94] = 36'h000000000;
+    bank0_2[95] = 36'h000000000;
+    bank0_2[96] = 36'h000000000;
+    bank0_2[97] = 36'h000000000;
+    bank0_2[98] = 36'h000000000;
+    bank0_2[99] = 36'h000000000;
+    bank0_2[100] = 36'h000000000;
+    bank0_2[101] = 36'h000000000;
+    bank0_2[102] = 36'h000000000;
+    bank0_2[103] = 36'h000000000;
+    bank0_2[104] = 36'h000000000;
+    bank0_2[105] = 36'h000000000;
+    bank0_2[106] = 36'h000000000;
+    bank0_2[107] = 36'h000000000;
+    bank0_2[108] = 36'h000000000;
+    bank0_2[109] = 36'h000000000;
+    bank0_2[110] = 36'h000000000;
+    bank0_2[111] = 36'h000000000;
+    bank0_2[112] = 36'h000000000;
+    bank0_2[113] = 36'h000000000;
+    bank0_2[114] = 36'h000000000;
+    bank0_2[115] = 36'h000000000;
+    bank0_2[116] = 36'h000000000;
+    bank0_2[117] = 36'h000000000;
+    bank0_2[118] = 36'h000000000;
+    bank0_2[119] = 36'h000000000;
+    bank0_2[120] = 36'h000000000;
+    bank0_2[121] = 36'h000000000;
+    bank0_2[122] = 36'h000000000;
+    bank0_2[123] = 36'h000000000;
+    bank0_2[124] = 36'h000000000;
+    bank0_2[125] = 36'h000000000;
+    bank0_2[126] = 36'h000000000;
+    bank0_2[127] = 36'h000000000;
+    bank0_2[128] = 36'h000000000;
+    bank0_2[129] = 36'h000000000;
+    bank0_2[130] = 36'h000000000;
+    bank0_2[131] = 36'h000000000;
+    bank0_2[132] = 36'h000000000;
+    bank0_2[133] = 36'h000000000;
+    bank0_2[134] = 36'h000000000;
+    bank0_2[135] = 36'h000000000;
+    bank0_2[136] = 36'h000000000;
+    bank0_2[137] = 36'h000000000;
+    bank0_2[138] = 36'h000000000;
+    bank0_2[139] = 36'h000000000;
+    bank0_2[140] = 36'h000000000;
+    bank0_2[141] = 36'h000000000;
+    bank0_2[142] = 36'h000000000;
+    bank0_2[143] = 36'h000000000;
+    bank0_2[144] = 36'h000000000;
+    bank0_2[145] = 36'h000000000;
+    bank0_2[146] = 36'h000000000;
+    bank0_2[147] = 36'h000000000;
+    bank0_2[148] = 36'h000000000;
+    bank0_2[149] = 36'h000000000;
+    bank0_2[150] = 36'h000000000;
+    bank0_2[151] = 36'h000000000;
+    bank0_2[152] = 36'h000000000;
+    bank0_2[153] = 36'h000000000;
+    bank0_2[154] = 36'h000000000;
+    bank0_2[155] = 36'h000000000;
+    bank0_2[156] = 36'h000000000;
+    bank0_2[157] = 36'h000000000;
+    bank0_2[158] = 36'h000000000;
+    bank0_2[159] = 36'h000000000;
+    bank0_2[160] = 36'h000000000;
+    bank0_2[161] = 36'h000000000;
+    bank0_2[162] = 36'h000000000;
+    bank0_2[163] = 36'h000000000;
+    bank0_2[164] = 36'h000000000;
+    bank0_2[165] = 36'h000000000;
+    bank0_2[166] = 36'h000000000;
+    bank0_2[167] = 36'h000000000;
+    bank0_2[168] = 36'h000000000;
+    bank0_2[169] = 36'h000000000;
+    bank0_2[170] = 36'h000000000;
+    bank0_2[171] = 36'h000000000;
+    bank0_2[172] = 36'h000000000;
+    bank0_2[173] = 36'h000000000;
+    bank0_2[174] = 36'h000000000;
+    bank0_2[175] = 36'h000000000;
+    bank0_2[176] = 36'h000000000;
+    bank0_2[177] = 36'h000000000;
+    bank0_2[178] = 36'h000000000;
+    bank0_2[179] = 36'h000000000;
+    bank0_2[180] = 36'h000000000;
+    bank0_2[181] = 36'h000000000;
+    bank0_2[182] = 36'h000000000;
+    bank0_2[183] = 36'h000000000;
+    bank0_2[184] = 36'h000000000;
+    bank0_2[185] = 36'h000000000;
+    bank0_2[186] = 36'h000000000;
+    bank0_2[187] = 36'h000000000;
+    bank0_2[188] = 36'h000000000;
+    bank0_2[189] = 36'h000000000;
+    bank0_2[190] = 36'h000000000;
+    bank0_2[191] = 36'h000000000;
+    bank0_2[192] = 36'h000000000;
+    bank0_2[193] = 36'h000000000;
+    bank0_2[194] = 36'h000000000;
+    bank0_2[195] = 36'h000000000;
+    bank0_2[196] = 36'h000000000;
+    bank0_2[197] = 36'h000000000;
+    bank0_2[198] = 36'h000000000;
+    bank0_2[199] = 36'h000000000;
+    bank0_2[200] = 36'h000000000;
+    bank0_2[201] = 36'h000000000;
+    bank0_2[202] = 36'h000000000;
+    bank0_2[203] = 36'h000000000;
+    bank0_2[204] = 36'h000000000;
+    bank0_2[205] = 36'h000000000;
+    bank0_2[206] = 36'h000000000;
+    bank0_2[207] = 36'h000000000;
+    bank0_2[208] = 36'h000000000;
+    bank0_2[209] = 36'h000000000;
+    bank0_2[210] = 36'h000000000;
+    bank0_2[211] = 36'h000000000;
+    bank0_2[212] = 36'h000000000;
+    bank0_2[213] = 36'h000000000;
+    bank0_2[214] = 36'h000000000;
+    bank0_2[215] = 36'h000000000;
+    bank0_2[216] = 36'h000000000;
+    bank0_2[217] = 36'h000000000;
+    bank0_2[218] = 36'h000000000;
+    bank0_2[219] = 36'h000000000;
+    bank0_2[220] = 36'h000000000;
+    bank0_2[221] = 36'h000000000;
+    bank0_2[222] = 36'h000000000;
+    bank0_2[223] = 36'h000000000;
+    bank0_2[224] = 36'h000000000;
+    bank0_2[225] = 36'h000000000;
+    bank0_2[226] = 36'h000000000;
+    bank0_2[227] = 36'h000000000;
+    bank0_2[228] = 36'h000000000;
+    bank0_2[229] = 36'h000000000;
+    bank0_2[230] = 36'h000000000;
+    bank0_2[231] = 36'h000000000;
+    bank0_2[232] = 36'h000000000;
+    bank0_2[233] = 36'h000000000;
+    bank0_2[234] = 36'h000000000;
+    bank0_2[235] = 36'h000000000;
+    bank0_2[236] = 36'h000000000;
+    bank0_2[237] = 36'h000000000;
+    bank0_2[238] = 36'h000000000;
+    bank0_2[239] = 36'h000000000;
+    bank0_2[240] = 36'h000000000;
+    bank0_2[241] = 36'h000000000;
+    bank0_2[242] = 36'h000000000;
+    bank0_2[243] = 36'h000000000;
+    bank0_2[244] = 36'h000000000;
+    bank0_2[245] = 36'h000000000;
+    bank0_2[246] = 36'h000000000;
+    bank0_2[247] = 36'h000000000;
+    bank0_2[248] = 36'h000000000;
+    bank0_2[249] = 36'h000000000;
+    bank0_2[250] = 36'h000000000;
+    bank0_2[251] = 36'h000000000;
+    bank0_2[252] = 36'h000000000;
+    bank0_2[253] = 36'h000000000;
+    bank0_2[254] = 36'h000000000;
+    bank0_2[255] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_2_w_en)
+      bank0_2[bank0_2_w_addr] <= bank0_2_w_data;
+  end
+  reg [35:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= bank0_2[bank0_2_r_addr];
+  end
+  assign \$signature__data$27  = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_3 [255:0];
+  initial begin
+    bank0_3[0] = 36'h000000000;
+    bank0_3[1] = 36'h000000000;
+    bank0_3[2] = 36'h000000000;
+    bank0_3[3] = 36'h000000000;
+    bank0_3[4] = 36'h000000000;
+    bank0_3[5] = 36'h000000000;
+    bank0_3[6] = 36'h000000000;
+    bank0_3[7] = 36'h000000000;
+    bank0_3[8] = 36'h000000000;
+    bank0_3[9] = 36'h000000000;
+    bank0_3[10] = 36'h000000000;
+    bank0_3[11] = 36'h000000000;
+    bank0_3[12] = 36'h000000000;
+    bank0_3[13] = 36'h000000000;
+    bank0_3[14] = 36'h000000000;
+    bank0_3[15] = 36'h000000000;
+    bank0_3[16] = 36'h000000000;
+    bank0_3[17] = 36'h000000000;
+    bank0_3[18] = 36'h000000000;
+    bank0_3[19] = 36'h000000000;
+    bank0_3[20] = 36'h000000000;
+    bank0_3[21] = 36'h000000000;
+    bank0_3[22] = 36'h000000000;
+    bank0_3[23] = 36'h000000000;
+    bank0_3[24] = 36'h000000000;
+    bank0_3[25] = 36'h000000000;
+    bank0_3[26] = 36'h000000000;
+    bank0_3[27] = 36'h000000000;
+    bank0_3[28] = 36'h000000000;
+    bank0_3[29] = 36'h000000000;
+    bank0_3[30] = 36'h000000000;
+    bank0_3[31] = 36'h000000000;
+    bank0_3[32] = 36'h000000000;
+    bank0_3[33] = 36'h000000000;
+    bank0_3[34] = 36'h000000000;
+    bank0_3[35] = 36'h000000000;
+    bank0_3[36] = 36'h000000000;
+    bank0_3[37] = 36'h000000000;
+    bank0_3[38] = 36'h000000000;
+    bank0_3[39] = 36'h000000000;
+    bank0_3[40] = 36'h000000000;
+    bank0_3[41] = 36'h000000000;
+    bank0_3[42] = 36'h000000000;
+    bank0_3[43] = 36'h000000000;
+    bank0_3[44] = 36'h000000000;
+    bank0_3[45] = 36'h000000000;
+    bank0_3[46] = 36'h000000000;
+    bank0_3[47] = 36'h000000000;
+    bank0_3[48] = 36'h000000000;
+    bank0_3[49] = 36'h000000000;
+    bank0_3[50] = 36'h000000000;
+    bank0_3[51] = 36'h000000000;
+    bank0_3[52] = 36'h000000000;
+    bank0_3[53] = 36'h000000000;
+    bank0_3[54] = 36'h000000000;
+    bank0_3[55] = 36'h000000000;
+    bank0_3[56] = 36'h000000000;
+    bank0_3[57] = 36'h000000000;
+    bank0_3[58] = 36'h000000000;
+    bank0_3[59] = 36'h000000000;
+    bank0_3[60] = 36'h000000000;
+    bank0_3[61] = 36'h000000000;
+    bank0_3[62] = 36'h000000000;
+    bank0_3[63] = 36'h000000000;
+    bank0_3[64] = 36'h000000000;
+    bank0_3[65] = 36'h000000000;
+    bank0_3[66] = 36'h000000000;
+    bank0_3[67] = 36'h000000000;
+    bank0_3[68] = 36'h000000000;
+    bank0_3[69] = 36'h000000000;
+    bank0_3[70] = 36'h000000000;
+    bank0_3[71] = 36'h000000000;
+    bank0_3[72] = 36'h000000000;
+    bank0_3[73] = 36'h000000000;
+    bank0_3[74] = 36'h000000000;
+    bank0_3[75] = 36'h000000000;
+    bank0_3[76] = 36'h000000000;
+    bank0_3[77] = 36'h000000000;
+    bank0_3[78] = 36'h000000000;
+    bank0_3[79] = 36'h000000000;
+    bank0_3[80] = 36'h000000000;
+    bank0_3[81] = 36'h000000000;
+    bank0_3[82] = 36'h000000000;
+    bank0_3[83] = 36'h000000000;
+    bank0_3[84] = 36'h000000000;
+    bank0_3[85] = 36'h000000000;
+    bank0_3[86] = 36'h000000000;
+    bank0_3[87] = 36'h000000000;
+    bank0_3[88] = 36'h000000000;
+    bank0_3[89] = 36'h000000000;
+    bank0_3[90] = 36'h000000000;
+    bank0_3[91] = 36'h000000000;
+    bank0_3[92] = 36'h000000000;
+    bank0_3[93] = 36'h000000000;
+    bank0_3[94] = 36'h000000000;
+    bank0_3[95] = 36'h000000000;
+    bank0_3[96] = 36'h000000000;
+    bank0_3[97] = 36'h000000000;
+    bank0_3[98] = 36'h000000000;
+    bank0_3[99] = 36'h000000000;
+    bank0_3[100] = 36'h000000000;
+    bank0_3[101] = 36'h000000000;
+    bank0_3[102] = 36'h000000000;
+    bank0_3[103] = 36'h000000000;
+    bank0_3[104] = 36'h000000000;
+    bank0_3[105] = 36'h000000000;
+    bank0_3[106] = 36'h000000000;
+    bank0_3[107] = 36'h000000000;
+    bank0_3[108] = 36'h000000000;
+    bank0_3[109] = 36'h000000000;
+    bank0_3[110] = 36'h000000000;
+    bank0_3[111] = 36'h000000000;
+    bank0_3[112] = 36'h000000000;
+    bank0_3[113] = 36'h000000000;
+    bank0_3[114] = 36'h000000000;
+    bank0_3[115] = 36'h000000000;
+    bank0_3[116] = 36'h000000000;
+    bank0_3[117] = 36'h000000000;
+    bank0_3[118] = 36'h000000000;
+    bank0_3[119] = 36'h000000000;
+    bank0_3[120] = 36'h000000000;
+    bank0_3[121] = 36'h000000000;
+    bank0_3[122] = 36'h000000000;
+    bank0_3[123] = 36'h000000000;
+    bank0_3[124] = 36'h000000000;
+    bank0_3[125] = 36'h000000000;
+    bank0_3[126] = 36'h000000000;
+    bank0_3[127] = 36'h000000000;
+    bank0_3[128] = 36'h000000000;
+    bank0_3[129] = 36'h000000000;
+    bank0_3[130] = 36'h000000000;
+    bank0_3[131] = 36'h000000000;
+    bank0_3[132] = 36'h000000000;
+    bank0_3[133] = 36'h000000000;
+    bank0_3[134] = 36'h000000000;
+    bank0_3[135] = 36'h000000000;
+    bank0_3[136] = 36'h000000000;
+    bank0_3[137] = 36'h000000000;
+    bank0_3[138] = 36'h000000000;
+    bank0_3[139] = 36'h000000000;
+    bank0_3[140] = 36'h000000000;
+    bank0_3[141] = 36'h000000000;
+    bank0_3[142] = 36'h000000000;
+    bank0_3[143] = 36'h000000000;
+    bank0_3[144] = 36'h000000000;
+    bank0_3[145] = 36'h000000000;
+    bank0_3[146] = 36'h000000000;
+    bank0_3[147] = 36'h000000000;
+    bank0_3[148] = 36'h000000000;
+    bank0_3[149] = 36'h000000000;
+    bank0_3[150] = 36'h000000000;
+    bank0_3[151] = 36'h000000000;
+    bank0_3[152] = 36'h000000000;
+    bank0_3[153] = 36'h000000000;
+    bank0_3[154] = 36'h000000000;
+    bank0_3[155] = 36'h000000000;
+    bank0_3[156] = 36'h000000000;
+    bank0_3[157] = 36'h000000000;
+    bank0_3[158] = 36'h000000000;
+    bank0_3[159] = 36'h000000000;
+    bank0_3[160] = 36'h000000000;
+    bank0_3[161] = 36'h000000000;
+    bank0_3[162] = 36'h000000000;
+    bank0_3[163] = 36'h000000000;
+    bank0_3[164] = 36'h000000000;
+    bank0_3[165] = 36'h000000000;
+    bank0_3[166] = 36'h000000000;
+    bank0_3[167] = 36'h000000000;
+    bank0_3[168] = 36'h000000000;
+    bank0_3[169] = 36'h000000000;
+    bank0_3[170] = 36'h000000000;
+    bank0_3[171] = 36'h000000000;
+    bank0_3[172] = 36'h000000000;
+    bank0_3[173] = 36'h000000000;
+    bank0_3[174] = 36'h000000000;
+    bank0_3[175] = 36'h000000000;
+    bank0_3[176] = 36'h000000000;
+    bank0_3[177] = 36'h000000000;
+    bank0_3[178] = 36'h000000000;
+    bank0_3[179] = 36'h000000000;
+    bank0_3[180] = 36'h000000000;
+    bank0_3[181] = 36'h000000000;
+    bank0_3[182] = 36'h000000000;
+    bank0_3[183] = 36'h000000000;
+    bank0_3[184] = 36'h000000000;
+    bank0_3[185] = 36'h000000000;
+    bank0_3[186] = 36'h000000000;
+    bank0_3[187] = 36'h000000000;
+    bank0_3[188] = 36'h000000000;
+    bank0_3[189] = 36'h000000000;
+    bank0_3[190] = 36'h000000000;
+    bank0_3[191] = 36'h000000000;
+    bank0_3[192] = 36'h000000000;
+    bank0_3[193] = 36'h000000000;
+    bank0_3[194] = 36'h000000000;
+    bank0_3[195] = 36'h000000000;
+    bank0_3[196] = 36'h000000000;
+    bank0_3[197] = 36'h000000000;
+    bank0_3[198] = 36'h000000000;
+    bank0_3[199] = 36'h000000000;
+    bank0_3[200] = 36'h000000000;
+    bank0_3[201] = 36'h000000000;
+    bank0_3[202] = 36'h000000000;
+    bank0_3[203] = 36'h000000000;
+    bank0_3[204] = 36'h000000000;
+    bank0_3[205] = 36'h000000000;
+    bank0_3[206] = 36'h000000000;
+    bank0_3[207] = 36'h000000000;
+    bank0_3[208] = 36'h000000000;
+    bank0_3[209] = 36'h000000000;
+    bank0_3[210] = 36'h000000000;
+    bank0_3[211] = 36'h000000000;
+    bank0_3[212] = 36'h000000000;
+    bank0_3[213] = 36'h000000000;
+    bank0_3[214] = 36'h000000000;
+    bank0_3[215] = 36'h000000000;
+    bank0_3[216] = 36'h000000000;
+    bank0_3[217] = 36'h000000000;
+    bank0_3[218] = 36'h000000000;
+    bank0_3[219] = 36'h000000000;
+    bank0_3[220] = 36'h000000000;
+    bank0_3[221] = 36'h000000000;
+    bank0_3[222] = 36'h000000000;
+    bank0_3[223] = 36'h000000000;
+    bank0_3[224] = 36'h000000000;
+    bank0_3[225] = 36'h000000000;
+    bank0_3[226] = 36'h000000000;
+    bank0_3[227] = 36'h000000000;
+    bank0_3[228] = 36'h000000000;
+    bank0_3[229] = 36'h000000000;
+    bank0_3[230] = 36'h000000000;
+    bank0_3[231] = 36'h000000000;
+    bank0_3[232] = 36'h000000000;
+    bank0_3[233] = 36'h000000000;
+    bank0_3[234] = 36'h000000000;
+    bank0_3[235] = 36'h000000000;
+    bank0_3[236] = 36'h000000000;
+    bank0_3[237] = 36'h000000000;
+    bank0_3[238] = 36'h000000000;
+    bank0_3[239] = 36'h000000000;
+    bank0_3[240] = 36'h000000000;
+    bank0_3[241] = 36'h000000000;
+    bank0_3[242] = 36'h000000000;
+    bank0_3[243] = 36'h000000000;
+    bank0_3[244] = 36'h000000000;
+    bank0_3[245] = 36'h000000000;
+    bank0_3[246] = 36'h000000000;
+    bank0_3[247] = 36'h000000000;
+    bank0_3[248] = 36'h000000000;
+    bank0_3[249] = 36'h000000000;
+    bank0_3[250] = 36'h000000000;
+    bank0_3[251] = 36'h000000000;
+    bank0_3[252] = 36'h000000000;
+    bank0_3[253] = 36'h000000000;
+    bank0_3[254] = 36'h000000000;
+    bank0_3[255] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_3_w_en)
+      bank0_3[bank0_3_w_addr] <= bank0_3_w_data;
+  end
+  reg [35:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= bank0_3[bank0_3_r_addr];
+  end
+  assign \$signature__data$33  = _3_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_4 [255:0];
+  initial begin
+    bank0_4[0] = 36'h000000000;
+    bank0_4[1] = 36'h000000000;
+    bank0_4[2] = 36'h000000000;
+    bank0_4[3] = 36'h000000000;
+    bank0_4[4] = 36'h000000000;
+    bank0_4[5] = 36'h000000000;
+    bank0_4[6] = 36'h000000000;
+    bank0_4[7] = 36'h000000000;
+    bank0_4[8] = 36'h000000000;
+    bank0_4[9] = 36'h000000000;
+    bank0_4[10] = 36'h000000000;
+    bank0_4[11] = 36'h000000000;
+    bank0_4[12] = 36'h000000000;
+    bank0_4[13] = 36'h000000000;
+    bank0_4[14] = 36'h000000000;
+    bank0_4[15] = 36'h000000000;
+    bank0_4[16] = 36'h000000000;
+    bank0_4[17] = 36'h000000000;
+    bank0_4[18] = 36'h000000000;
+    bank0_4[19] = 36'h000000000;
+    bank0_4[20] = 36'h000000000;
+    bank0_4[21] = 36'h000000000;
+    bank0_4[22] = 36'h000000000;
+    bank0_4[23] = 36'h000000000;
+    bank0_4[24] = 36'h000000000;
+    bank0_4[25] = 36'h000000000;
+    bank0_4[26] = 36'h000000000;
+    bank0_4[27] = 36'h000000000;
+    bank0_4[28] = 36'h000000000;
+    bank0_4[29] = 36'h000000000;
+    bank0_4[30] = 36'h000000000;
+    bank0_4[31] = 36'h000000000;
+    bank0_4[32] = 36'h000000000;
+    bank0_4[33] = 36'h000000000;
+    bank0_4[34] = 36'h000000000;
+    bank0_4[35] = 36'h000000000;
+    bank0_4[36] = 36'h000000000;
+    bank0_4[37] = 36'h000000000;
+    bank0_4[38] = 36'h000000000;
+    bank0_4[39] = 36'h000000000;
+    bank0_4[40] = 36'h000000000;
+    bank0_4[41] = 36'h000000000;
+    bank0_4[42] = 36'h000000000;
+    bank0_4[43] = 36'h000000000;
+    bank0_4[44] = 36'h000000000;
+    bank0_4[45] = 36'h000000000;
+    bank0_4[46] = 36'h000000000;
+    bank0_4[47] = 36'h000000000;
+    bank0_4[48] = 36'h000000000;
+    bank0_4[49] = 36'h000000000;
+    bank0_4[50] = 36'h000000000;
+    bank0_4[51] = 36'h000000000;
+    bank0_4[52] = 36'h000000000;
+    bank0_4[53] = 36'h000000000;
+    bank0_4[54] = 36'h000000000;
+    bank0_4[55] = 36'h000000000;
+    bank0_4[56] = 36'h000000000;
+    bank0_4[57] = 36'h000000000;
+    bank0_4[58] = 36'h000000000;
+    bank0_4[59] = 36'h000000000;
+    bank0_4[60] = 36'h000000000;
+    bank0_4[61] = 36'h000000000;
+    bank0_4[62] = 36'h000000000;
+    bank0_4[63] = 36'h000000000;
+    bank0_4[64] = 36'h000000000;
+    bank0_4[65] = 36'h000000000;
+    bank0_4[66] = 36'h000000000;
+    bank0_4[67] = 36'h000000000;
+    bank0_4[68] = 36'h000000000;
+    bank0_4[69] = 36'h000000000;
+    bank0_4[70] = 36'h000000000;
+    bank0_4[71] = 36'h000000000;
+    bank0_4[72] = 36'h000000000;
+    bank0_4[73] = 36'h000000000;
+    bank0_4[74] = 36'h000000000;
+    bank0_4[75] = 36'h000000000;
+    bank0_4[76] = 36'h000000000;
+    bank0_4[77] = 36'h000000000;
+    bank0_4[78] = 36'h000000000;
+    bank0_4[79] = 36'h000000000;
+    bank0_4[80] = 36'h000000000;
+    bank0_4[81] = 36'h000000000;
+    bank0_4[82] = 36'h000000000;
+    bank0_4[83] = 36'h000000000;
+    bank0_4[84] = 36'h000000000;
+    bank0_4[85] = 36'h000000000;
+    bank0_4[86] = 36'h000000000;
+    bank0_4[87] = 36'h000000000;
+    bank0_4[88] = 36'h000000000;
+    bank0_4[89] = 36'h000000000;
+    bank0_4[90] = 36'h000000000;
+    bank0_4[91] = 36'h000000000;
+    bank0_4[92] = 36'h000000000;
+    bank0_4[93] = 36'h000000000;
+    bank0_4[94] = 36'h000000000;
+    bank0_4[95] = 36'h000000000;
+    bank0_4[96] = 36'h000000000;
+    bank0_4[97] = 36'h000000000;
+    bank0_4[98] = 36'h000000000;
+    bank0_4[99] = 36'h000000000;
+    bank0_4[100] = 36'h000000000;
+    bank0_4[101] = 36'h000000000;
+    bank0_4[102] = 36'h000000000;
+    bank0_4[103] = 36'h000000000;
+    bank0_4[104] = 36'h000000000;
+    bank0_4[105] = 36'h000000000;
+    bank0_4[106] = 36'h000000000;
+    bank0_4[107] = 36'h000000000;
+    bank0_4[108] = 36'h000000000;
+    bank0_4[109] = 36'h000000000;
+    bank0_4[110] = 36'h000000000;
+    bank0_4[111] = 36'h000000000;
+    bank0_4[112] = 36'h000000000;
+    bank0_4[113] = 36'h000000000;
+    bank0_4[114] = 36'h000000000;
+    bank0_4[115] = 36'h000000000;
+    bank0_4[116] = 36'h000000000;
+    bank0_4[117] = 36'h000000000;
+    bank0_4[118] = 36'h000000000;
+    bank0_4[119] = 36'h000000000;
+    bank0_4[120] = 36'h000000000;
+    bank0_4[121] = 36'h000000000;
+    bank0_4[122] = 36'h000000000;
+    bank0_4[123] = 36'h000000000;
+    bank0_4[124] = 36'h000000000;
+    bank0_4[125] = 36'h000000000;
+    bank0_4[126] = 36'h000000000;
+    bank0_4[127] = 36'h000000000;
+    bank0_4[128] = 36'h000000000;
+    bank0_4[129] = 36'h000000000;
+    bank0_4[130] = 36'h000000000;
+    bank0_4[131] = 36'h000000000;
+    bank0_4[132] = 36'h000000000;
+    bank0_4[133] = 36'h000000000;
+    bank0_4[134] = 36'h000000000;
+    bank0_4[135] = 36'h000000000;
+    bank0_4[136] = 36'h000000000;
+    bank0_4[137] = 36'h000000000;
+    bank0_4[138] = 36'h000000000;
+    bank0_4[139] = 36'h000000000;
+    bank0_4[140] = 36'h000000000;
+    bank0_4[141] = 36'h000000000;
+    bank0_4[142] = 36'h000000000;
+    bank0_4[143] = 36'h000000000;
+    bank0_4[144] = 36'h000000000;
+    bank0_4[145] = 36'h000000000;
+    bank0_4[146] = 36'h000000000;
+    bank0_4[147] = 36'h000000000;
+    bank0_4[148] = 36'h000000000;
+    bank0_4[149] = 36'h000000000;
+    bank0_4[150] = 36'h000000000;
+    bank0_4[151] = 36'h000000000;
+    bank0_4[152] = 36'h000000000;
+    bank0_4[153] = 36'h000000000;
+    bank0_4[154] = 36'h000000000;
+    bank0_4[155] = 36'h000000000;
+    bank0_4[156] = 36'h000000000;
+    bank0_4[157] = 36'h000000000;
+    bank0_4[158] = 36'h000000000;
+    bank0_4[159] = 36'h000000000;
+    bank0_4[160] = 36'h000000000;
+    bank0_4[161] = 36'h000000000;
+    bank0_4[162] = 36'h000000000;
+    bank0_4[163] = 36'h000000000;
+    bank0_4[164] = 36'h000000000;
+    bank0_4[165] = 36'h000000000;
+    bank0_4[166] = 36'h000000000;
+    bank0_4[167] = 36'h000000000;
+    bank0_4[168] = 36'h000000000;
+    bank0_4[169] = 36'h000000000;
+    bank0_4[170] = 36'h000000000;
+    bank0_4[171] = 36'h000000000;
+    bank0_4[172] = 36'h000000000;
+    bank0_4[173] = 36'h000000000;
+    bank0_4[174] = 36'h000000000;
+    bank0_4[175] = 36'h000000000;
+    bank0_4[176] = 36'h000000000;
+    bank0_4[177] = 36'h000000000;
+    bank0_4[178] = 36'h000000000;
+    bank0_4[179] = 36'h000000000;
+    bank0_4[180] = 36'h000000000;
+    bank0_4[181] = 36'h000000000;
+    bank0_4[182] = 36'h000000000;
+    bank0_4[183] = 36'h000000000;
+    bank0_4[184] = 36'h000000000;
+    bank0_4[185] = 36'h000000000;
+    bank0_4[186] = 36'h000000000;
+    bank0_4[187] = 36'h000000000;
+    bank0_4[188] = 36'h000000000;
+    bank0_4[189] = 36'h000000000;
+    bank0_4[190] = 36'h000000000;
+    bank0_4[191] = 36'h000000000;
+    bank0_4[192] = 36'h000000000;
+    bank0_4[193] = 36'h000000000;
+    bank0_4[194] = 36'h000000000;
+    bank0_4[195] = 36'h000000000;
+    bank0_4[196] = 36'h000000000;
+    bank0_4[197] = 36'h000000000;
+    bank0_4[198] = 36'h000000000;
+    bank0_4[199] = 36'h000000000;
+    bank0_4[200] = 36'h000000000;
+    bank0_4[201] = 36'h000000000;
+    bank0_4[202] = 36'h000000000;
+    bank0_4[203] = 36'h000000000;
+    bank0_4[204] = 36'h000000000;
+    bank0_4[205] = 36'h000000000;
+    bank0_4[206] = 36'h000000000;
+    bank0_4[207] = 36'h000000000;
+    bank0_4[208] = 36'h000000000;
+    bank0_4[209] = 36'h000000000;
+    bank0_4[210] = 36'h000000000;
+    bank0_4[211] = 36'h000000000;
+    bank0_4[212] = 36'h000000000;
+    bank0_4[213] = 36'h000000000;
+    bank0_4[214] = 36'h000000000;
+    bank0_4[215] = 36'h000000000;
+    bank0_4[216] = 36'h000000000;
+    bank0_4[217] = 36'h000000000;
+    bank0_4[218] = 36'h000000000;
+    bank0_4[219] = 36'h000000000;
+    bank0_4[220] = 36'h000000000;
+    bank0_4[221] = 36'h000000000;
+    bank0_4[222] = 36'h000000000;
+    bank0_4[223] = 36'h000000000;
+    bank0_4[224] = 36'h000000000;
+    bank0_4[225] = 36'h000000000;
+    bank0_4[226] = 36'h000000000;
+    bank0_4[227] = 36'h000000000;
+    bank0_4[228] = 36'h000000000;
+    bank0_4[229] = 36'h000000000;
+    bank0_4[230] = 36'h000000000;
+    bank0_4[231] = 36'h000000000;
+    bank0_4[232] = 36'h000000000;
+    bank0_4[233] = 36'h000000000;
+    bank0_4[234] = 36'h000000000;
+    bank0_4[235] = 36'h000000000;
+    bank0_4[236] = 36'h000000000;
+    bank0_4[237] = 36'h000000000;
+    bank0_4[238] = 36'h000000000;
+    bank0_4[239] = 36'h000000000;
+    bank0_4[240] = 36'h000000000;
+    bank0_4[241] = 36'h000000000;
+    bank0_4[242] = 36'h000000000;
+    bank0_4[243] = 36'h000000000;
+    bank0_4[244] = 36'h000000000;
+    bank0_4[245] = 36'h000000000;
+    bank0_4[246] = 36'h000000000;
+    bank0_4[247] = 36'h000000000;
+    bank0_4[248] = 36'h000000000;
+    bank0_4[249] = 36'h000000000;
+    bank0_4[250] = 36'h000000000;
+    bank0_4[251] = 36'h000000000;
+    bank0_4[252] = 36'h000000000;
+    bank0_4[253] = 36'h000000000;
+    bank0_4[254] = 36'h000000000;
+    bank0_4[255] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_4_w_en)
+      bank0_4[bank0_4_w_addr] <= bank0_4_w_data;
+  end
+  reg [35:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= bank0_4[bank0_4_r_addr];
+  end
+  assign \$signature__data$39  = _4_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_5 [255:0];
+  initial begin
+    bank0_5[0] = 36'h000000000;
+    bank0_5[1] = 36'h000000000;
+    bank0_5[2] = 36'h000000000;
+    bank0_5[3] = 36'h000000000;
+    bank0_5[4] = 36'h000000000;
+    bank0_5[5] = 36'h000000000;
+    bank0_5[6] = 36'h000000000;
+    bank0_5[7] = 36'h000000000;
+    bank0_5[8] = 36'h000000000;
+    bank0_5[9] = 36'h000000000;
+    bank0_5[10] = 36'h000000000;
+    bank0_5[11] = 36'h000000000;
+    bank0_5[12] = 36'h000000000;
+    bank0_5[13] = 36'h000000000;
+    bank0_5[14] = 36'h000000000;
+    bank0_5[15] = 36'h000000000;
+    bank0_5[16] = 36'h000000000;
+    bank0_5[17] = 36'h000000000;
+    bank0_5[18] = 36'h000000000;
+    bank0_5[19] = 36'h000000000;
+    bank0_5[20] = 36'h000000000;
+    bank0_5[21] = 36'h000000000;
+    bank0_5[22] = 36'h000000000;
+    bank0_5[23] = 36'h000000000;
+    bank0_5[24] = 36'h000000000;
+    bank0_5[25] = 36'h000000000;
+    bank0_5[26] = 36'h000000000;
+    bank0_5[27] = 36'h000000000;
+    bank0_5[28] = 36'h000000000;
+    bank0_5[29] = 36'h000000000;
+    bank0_5[30] = 36'h000000000;
+    bank0_5[31] = 36'h000000000;
+    bank0_5[32] = 36'h000000000;
+    bank0_5[33] = 36'h000000000;
+    bank0_5[34] = 36'h000000000;
+    bank0_5[35] = 36'h000000000;
+    bank0_5[36] = 36'h000000000;
+    bank0_5[37] = 36'h000000000;
+    bank0_5[38] = 36'h000000000;
+    bank0_5[39] = 36'h000000000;
+    bank0_5[40] = 36'h000000000;
+    bank0_5[41] = 36'h000000000;
+    bank0_5[42] = 36'h000000000;
+    bank0_5[43] = 36'h000000000;
+    bank0_5[44] = 36'h000000000;
+    bank0_5[45] = 36'h000000000;
+    bank0_5[46] = 36'h000000000;
+    bank0_5[47] = 36'h000000000;
+    bank0_5[48] = 36'h000000000;
+    bank0_5[49] = 36'h000000000;
+    bank0_5[50] = 36'h000000000;
+    bank0_5[51] = 36'h000000000;
+    bank0_5[52] = 36'h000000000;
+    bank0_5[53] = 36'h000000000;
+    bank0_5[54] = 36'h000000000;
+    bank0_5[55] = 36'h000000000;
+    bank0_5[56] = 36'h000000000;
+    bank0_5[57] = 36'h000000000;
+    bank0_5[58] = 36'h000000000;
+    bank0_5[59] = 36'h000000000;
+    bank0_5[60] = 36'h000000000;
+    bank0_5[61] = 36'h000000000;
+    bank0_5[62] = 36'h000000000;
+    bank0_5[63] = 36'h000000000;
+    bank0_5[64] = 36'h000000000;
+    bank0_5[65] = 36'h000000000;
+    bank0_5[66] = 36'h000000000;
+    bank0_5[67] = 36'h000000000;
+    bank0_5[68] = 36'h000000000;
+    bank0_5[69] = 36'h000000000;
+    bank0_5[70] = 36'h000000000;
+    bank0_5[71] = 36'h000000000;
+    bank0_5[72] = 36'h000000000;
+    bank0_5[73] = 36'h000000000;
+    bank0_5[74] = 36'h000000000;
+    bank0_5[75] = 36'h000000000;
+    bank0_5[76] = 36'h000000000;
+    bank0_5[77] = 36'h000000000;
+    bank0_5[78] = 36'h000000000;
+    bank0_5[79] = 36'h000000000;
+    bank0_5[80] = 36'h000000000;
+    bank0_5[81] = 36'h000000000;
+    bank0_5[82] = 36'h000000000;
+    bank0_5[83] = 36'h000000000;
+    bank0_5[84] = 36'h000000000;
+    bank0_5[85] = 36'h000000000;
+    bank0_5[86] = 36'h000000000;
+    bank0_5[87] = 36'h000000000;
+    bank0_5[88] = 36'h000000000;
+    bank0_5[89] = 36'h000000000;
+    bank0_5[90] = 36'h000000000;
+    bank0_5[91] = 36'h000000000;
+    bank0_5[92] = 36'h000000000;
+    bank0_5[93] = 36'h000000000;
+    bank0_5[94] = 36'h000000000;
+    bank0_5[95] = 36'h000000000;
+    bank0_5[96] = 36'h000000000;
+    bank0_5[97] = 36'h000000000;
+    bank0_5[98] = 36'h000000000;
+    bank0_5[99] = 36'h000000000;
+    bank0_5[100] = 36'h000000000;
+    bank0_5[101] = 36'h000000000;
+    bank0_5[102] = 36'h000000000;
+    bank0_5[103] = 36'h000000000;
+    bank0_5[104] = 36'h000000000;
+    bank0_5[105] = 36'h000000000;
+    bank0_5[106] = 36'h000000000;
+    bank0_5[107] = 36'h000000000;
+    bank0_5[108] = 36'h000000000;
+    bank0_5[109] = 36'h000000000;
+    bank0_5[110] = 36'h000000000;
+    bank0_5[111] = 36'h000000000;
+    bank0_5[112] = 36'h000000000;
+    bank0_5[113] = 36'h000000000;
+    bank0_5[114] = 36'h000000000;
+    bank0_5[115] = 36'h000000000;
+    bank0_5[116] = 36'h000000000;
+    bank0_5[117] = 36'h000000000;
+    bank0_5[118] = 36'h000000000;
+    bank0_5[119] = 36'h000000000;
+    bank0_5[120] = 36'h000000000;
+    bank0_5[121] = 36'h000000000;
+    bank0_5[122] = 36'h000000000;
+    bank0_5[123] = 36'h000000000;
+    bank0_5[124] = 36'h000000000;
+    bank0_5[125] = 36'h000000000;
+    bank0_5[126] = 36'h000000000;
+    bank0_5[127] = 36'h000000000;
+    bank0_5[128] = 36'h000000000;
+    bank0_5[129] = 36'h000000000;
+    bank0_5[130] = 36'h000000000;
+    bank0_5[131] = 36'h000000000;
+    bank0_5[132] = 36'h000000000;
+    bank0_5[133] = 36'h000000000;
+    bank0_5[134] = 36'h000000000;
+    bank0_5[135] = 36'h000000000;
+    bank0_5[136] = 36'h000000000;
+    bank0_5[137] = 36'h000000000;
+    bank0_5[138] = 36'h000000000;
+    bank0_5[139] = 36'h000000000;
+    bank0_5[140] = 36'h000000000;
+    bank0_5[141] = 36'h000000000;
+    bank0_5[142] = 36'h000000000;
+    bank0_5[143] = 36'h000000000;
+    bank0_5[144] = 36'h000000000;
+    bank0_5[145] = 36'h000000000;
+    bank0_5[146] = 36'h000000000;
+    bank0_5[147] = 36'h000000000;
+    bank0_5[148] = 36'h000000000;
+    bank0_5[149] = 36'h000000000;
+    bank0_5[150] = 36'h000000000;
+    bank0_5[151] = 36'h000000000;
+    bank0_5[152] = 36'h000000000;
+    bank0_5[153] = 36'h000000000;
+    bank0_5[154] = 36'h000000000;
+    bank0_5[155] = 36'h000000000;
+    bank0_5[156] = 36'h000000000;
+    bank0_5[157] = 36'h000000000;
+    bank0_5[158] = 36'h000000000;
+    bank0_5[159] = 36'h000000000;
+    bank0_5[160] = 36'h000000000;
+    bank0_5[161] = 36'h000000000;
+    bank0_5[162] = 36'h000000000;
+    bank0_5[163] = 36'h000000000;
+    bank0_5[164] = 36'h000000000;
+    bank0_5[165] = 36'h000000000;
+    bank0_5[166] = 36'h000000000;
+    bank0_5[167] = 36'h000000000;
+    bank0_5[168] = 36'h000000000;
+    bank0_5[169] = 36'h000000000;
+    bank0_5[170] = 36'h000000000;
+    bank0_5[171] = 36'h000000000;
+    bank0_5[172] = 36'h000000000;
+    bank0_5[173] = 36'h000000000;
+    bank0_5[174] = 36'h000000000;
+    bank0_5[175] = 36'h000000000;
+    bank0_5[176] = 36'h000000000;
+    bank0_5[177] = 36'h000000000;
+    bank0_5[178] = 36'h000000000;
+    bank0_5[179] = 36'h000000000;
+    bank0_5[180] = 36'h000000000;
+    bank0_5[181] = 36'h000000000;
+    bank0_5[182] = 36'h000000000;
+    bank0_5[183] = 36'h000000000;
+    bank0_5[184] = 36'h000000000;
+    bank0_5[185] = 36'h000000000;
+    bank0_5[186] = 36'h000000000;
+    bank0_5[187] = 36'h000000000;
+    bank0_5[188] = 36'h000000000;
+    bank0_5[189] = 36'h000000000;
+    bank0_5[190] = 36'h000000000;
+    bank0_5[191] = 36'h000000000;
+    bank0_5[192] = 36'h000000000;
+    bank0_5[193] = 36'h000000000;
+    bank0_5[194] = 36'h000000000;
+    bank0_5[195] = 36'h000000000;
+    bank0_5[196] = 36'h000000000;
+    bank0_5[197] = 36'h000000000;
+    bank0_5[198] = 36'h000000000;
+    bank0_5[199] = 36'h000000000;
+    bank0_5[200] = 36'h000000000;
+    bank0_5[201] = 36'h000000000;
+    bank0_5[202] = 36'h000000000;
+    bank0_5[203] = 36'h000000000;
+    bank0_5[204] = 36'h000000000;
+    bank0_5[205] = 36'h000000000;
+    bank0_5[206] = 36'h000000000;
+    bank0_5[207] = 36'h000000000;
+    bank0_5[208] = 36'h000000000;
+    bank0_5[209] = 36'h000000000;
+    bank0_5[210] = 36'h000000000;
+    bank0_5[211] = 36'h000000000;
+    bank0_5[212] = 36'h000000000;
+    bank0_5[213] = 36'h000000000;
+    bank0_5[214] = 36'h000000000;
+    bank0_5[215] = 36'h000000000;
+    bank0_5[216] = 36'h000000000;
+    bank0_5[217] = 36'h000000000;
+    bank0_5[218] = 36'h000000000;
+    bank0_5[219] = 36'h000000000;
+    bank0_5[220] = 36'h000000000;
+    bank0_5[221] = 36'h000000000;
+    bank0_5[222] = 36'h000000000;
+    bank0_5[223] = 36'h000000000;
+    bank0_5[224] = 36'h000000000;
+    bank0_5[225] = 36'h000000000;
+    bank0_5[226] = 36'h000000000;
+    bank0_5[227] = 36'h000000000;
+    bank0_5[228] = 36'h000000000;
+    bank0_5[229] = 36'h000000000;
+    bank0_5[230] = 36'h000000000;
+    bank0_5[231] = 36'h000000000;
+    bank0_5[232] = 36'h000000000;
+    bank0_5[233] = 36'h000000000;
+    bank0_5[234] = 36'h000000000;
+    bank0_5[235] = 36'h000000000;
+    bank0_5[236] = 36'h000000000;
+    bank0_5[237] = 36'h000000000;
+    bank0_5[238] = 36'h000000000;
+    bank0_5[239] = 36'h000000000;
+    bank0_5[240] = 36'h000000000;
+    bank0_5[241] = 36'h000000000;
+    bank0_5[242] = 36'h000000000;
+    bank0_5[243] = 36'h000000000;
+    bank0_5[244] = 36'h000000000;
+    bank0_5[245] = 36'h000000000;
+    bank0_5[246] = 36'h000000000;
+    bank0_5[247] = 36'h000000000;
+    bank0_5[248] = 36'h000000000;
+    bank0_5[249] = 36'h000000000;
+    bank0_5[250] = 36'h000000000;
+    bank0_5[251] = 36'h000000000;
+    bank0_5[252] = 36'h000000000;
+    bank0_5[253] = 36'h000000000;
+    bank0_5[254] = 36'h000000000;
+    bank0_5[255] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_5_w_en)
+      bank0_5[bank0_5_w_addr] <= bank0_5_w_data;
+  end
+  reg [35:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= bank0_5[bank0_5_r_addr];
+  end
+  assign \$signature__data$45  = _5_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_6 [255:0];
+  initial begin
+    bank0_6[0] = 36'h000000000;
+    bank0_6[1] = 36'h000000000;
+    bank0_6[2] = 36'h000000000;
+    bank0_6[3] = 36'h000000000;
+    bank0_6[4] = 36'h000000000;
+    bank0_6[5] = 36'h000000000;
+    bank0_6[6] = 36'h000000000;
+    bank0_6[7] = 36'h000000000;
+    bank0_6[8] = 36'h000000000;
+    bank0_6[9] = 36'h000000000;
+    bank0_6[10] = 36'h000000000;
+    bank0_6[11] = 36'h000000000;
+    bank0_6[12] = 36'h000000000;
+    bank0_6[13] = 36'h000000000;
+    bank0_6[14] = 36'h000000000;
+    bank0_6[15] = 36'h000000000;
+    bank0_6[16] = 36'h000000000;
+    bank0_6[17] = 36'h000000000;
+    bank0_6[18] = 36'h000000000;
+    bank0_6[19] = 36'h000000000;
+    bank0_6[20] = 36'h000000000;
+    bank0_6[21] = 36'h000000000;
+    bank0_6[22] = 36'h000000000;
+    bank0_6[23] = 36'h000000000;
+    bank0_6[24] = 36'h000000000;
+    bank0_6[25] = 36'h000000000;
+    bank0_6[26] = 36'h000000000;
+    bank0_6[27] = 36'h000000000;
+    bank0_6[28] = 36'h000000000;
+    bank0_6[29] = 36'h000000000;
+    bank0_6[30] = 36'h000000000;
+    bank0_6[31] = 36'h000000000;
+    bank0_6[32] = 36'h000000000;
+    bank0_6[33] = 36'h000000000;
+    bank0_6[34] = 36'h000000000;
+    bank0_6[35] = 36'h000000000;
+    bank0_6[36] = 36'h000000000;
+    bank0_6[37] = 36'h000000000;
+    bank0_6[38] = 36'h000000000;
+    bank0_6[39] = 36'h000000000;
+    bank0_6[40] = 36'h000000000;
+    bank0_6[41] = 36'h000000000;
+    bank0_6[42] = 36'h000000000;
+    bank0_6[43] = 36'h000000000;
+    bank0_6[44] = 36'h000000000;
+    bank0_6[45] = 36'h000000000;
+    bank0_6[46] = 36'h000000000;
+    bank0_6[47] = 36'h000000000;
+    bank0_6[48] = 36'h000000000;
+    bank0_6[49] = 36'h000000000;
+    bank0_6[50] = 36'h000000000;
+    bank0_6[51] = 36'h000000000;
+    bank0_6[52] = 36'h000000000;
+    bank0_6[53] = 36'h000000000;
+    bank0_6[54] = 36'h000000000;
+    bank0_6[55] = 36'h000000000;
+    bank0_6[56] = 36'h000000000;
+    bank0_6[57] = 36'h000000000;
+    bank0_6[58] = 36'h000000000;
+    bank0_6[59] = 36'h000000000;
+    bank0_6[60] = 36'h000000000;
+    bank0_6[61] = 36'h000000000;
+    bank0_6[62] = 36'h000000000;
+    bank0_6[63] = 36'h000000000;
+    bank0_6[64] = 36'h000000000;
+    bank0_6[65] = 36'h000000000;
+    bank0_6[66] = 36'h000000000;
+    bank0_6[67] = 36'h000000000;
+    bank0_6[68] = 36'h000000000;
+    bank0_6[69] = 36'h000000000;
+    bank0_6[70] = 36'h000000000;
+    bank0_6[71] = 36'h000000000;
+    bank0_6[72] = 36'h000000000;
+    bank0_6[73] = 36'h000000000;
+    bank0_6[74] = 36'h000000000;
+    bank0_6[75] = 36'h000000000;
+    bank0_6[76] = 36'h000000000;
+    bank0_6[77] = 36'h000000000;
+    bank0_6[78] = 36'h000000000;
+    bank0_6[79] = 36'h000000000;
+    bank0_6[80] = 36'h000000000;
+    bank0_6[81] = 36'h000000000;
+    bank0_6[82] = 36'h000000000;
+    bank0_6[83] = 36'h000000000;
+    bank0_6[84] = 36'h000000000;
+    bank0_6[85] = 36'h000000000;
+    bank0_6[86] = 36'h000000000;
+    bank0_6[87] = 36'h000000000;
+    bank0_6[88] = 36'h000000000;
+    bank0_6[89] = 36'h000000000;
+    bank0_6[90] = 36'h000000000;
+    bank0_6[91] = 36'h000000000;
+    bank0_6[92] = 36'h000000000;
+    bank0_6[93] = 36'h000000000;
+    bank0_6[94] = 36'h000000000;
+    bank0_6[95] = 36'h000000000;
+    bank0_6[96] = 36'h000000000;
+    bank0_6[97] = 36'h000000000;
+    bank0_6[98] = 36'h000000000;
+    bank0_6[99] = 36'h000000000;
+    bank0_6[100] = 36'h000000000;
+    bank0_6[101] = 36'h000000000;
+    bank0_6[102] = 36'h000000000;
+    bank0_6[103] = 36'h000000000;
+    bank0_6[104] = 36'h000000000;
+    bank0_6[105] = 36'h000000000;
+    bank0_6[106] = 36'h000000000;
+    bank0_6[107] = 36'h000000000;
+    bank0_6[108] = 36'h000000000;
+    bank0_6[109] = 36'h000000000;
+    bank0_6[110] = 36'h000000000;
+    bank0_6[111] = 36'h000000000;
+    bank0_6[112] = 36'h000000000;
+    bank0_6[113] = 36'h000000000;
+    bank0_6[114] = 36'h000000000;
+    bank0_6[115] = 36'h000000000;
+    bank0_6[116] = 36'h000000000;
+    bank0_6[117] = 36'h000000000;
+    bank0_6[118] = 36'h000000000;
+    bank0_6[119] = 36'h000000000;
+    bank0_6[120] = 36'h000000000;
+    bank0_6[121] = 36'h000000000;
+    bank0_6[122] = 36'h000000000;
+    bank0_6[123] = 36'h000000000;
+    bank0_6[124] = 36'h000000000;
+    bank0_6[125] = 36'h000000000;
+    bank0_6[126] = 36'h000000000;
+    bank0_6[127] = 36'h000000000;
+    bank0_6[128] = 36'h000000000;
+    bank0_6[129] = 36'h000000000;
+    bank0_6[130] = 36'h000000000;
+    bank0_6[131] = 36'h000000000;
+    bank0_6[132] = 36'h000000000;
+    bank0_6[133] = 36'h000000000;
+    bank0_6[134] = 36'h000000000;
+    bank0_6[135] = 36'h000000000;
+    bank0_6[136] = 36'h000000000;
+    bank0_6[137] = 36'h000000000;
+    bank0_6[138] = 36'h000000000;
+    bank0_6[139] = 36'h000000000;
+    bank0_6[140] = 36'h000000000;
+    bank0_6[141] = 36'h000000000;
+    bank0_6[142] = 36'h000000000;
+    bank0_6[143] = 36'h000000000;
+    bank0_6[144] = 36'h000000000;
+    bank0_6[145] = 36'h000000000;
+    bank0_6[146] = 36'h000000000;
+    bank0_6[147] = 36'h000000000;
+    bank0_6[148] = 36'h000000000;
+    bank0_6[149] = 36'h000000000;
+    bank0_6[150] = 36'h000000000;
+    bank0_6[151] = 36'h000000000;
+    bank0_6[152] = 36'h000000000;
+    bank0_6[153] = 36'h000000000;
+    bank0_6[154] = 36'h000000000;
+    bank0_6[155] = 36'h000000000;
+    bank0_6[156] = 36'h000000000;
+    bank0_6[157] = 36'h000000000;
+    bank0_6[158] = 36'h000000000;
+    bank0_6[159] = 36'h000000000;
+    bank0_6[160] = 36'h000000000;
+    bank0_6[161] = 36'h000000000;
+    bank0_6[162] = 36'h000000000;
+    bank0_6[163] = 36'h000000000;
+    bank0_6[164] = 36'h000000000;
+    bank0_6[165] = 36'h000000000;
+    bank0_6[166] = 36'h000000000;
+    bank0_6[167] = 36'h000000000;
+    bank0_6[168] = 36'h000000000;
+    bank0_6[169] = 36'h000000000;
+    bank0_6[170] = 36'h000000000;
+    bank0_6[171] = 36'h000000000;
+    bank0_6[172] = 36'h000000000;
+    bank0_6[173] = 36'h000000000;
+    bank0_6[174] = 36'h000000000;
+    bank0_6[175] = 36'h000000000;
+    bank0_6[176] = 36'h000000000;
+    bank0_6[177] = 36'h000000000;
+    bank0_6[178] = 36'h000000000;
+    bank0_6[179] = 36'h000000000;
+    bank0_6[180] = 36'h000000000;
+    bank0_6[181] = 36'h000000000;
+    bank0_6[182] = 36'h000000000;
+    bank0_6[183] = 36'h000000000;
+    bank0_6[184] = 36'h000000000;
+    bank0_6[185] = 36'h000000000;
+    bank0_6[186] = 36'h000000000;
+    bank0_6[187] = 36'h000000000;
+    bank0_6[188] = 36'h000000000;
+    bank0_6[189] = 36'h000000000;
+    bank0_6[190] = 36'h000000000;
+    bank0_6[191] = 36'h000000000;
+    bank0_6[192] = 36'h000000000;
+    bank0_6[193] = 36'h000000000;
+    bank0_6[194] = 36'h000000000;
+    bank0_6[195] = 36'h000000000;
+    bank0_6[196] = 36'h000000000;
+    bank0_6[197] = 36'h000000000;
+    bank0_6[198] = 36'h000000000;
+    bank0_6[199] = 36'h000000000;
+    bank0_6[200] = 36'h000000000;
+    bank0_6[201] = 36'h000000000;
+    bank0_6[202] = 36'h000000000;
+    bank0_6[203] = 36'h000000000;
+    bank0_6[204] = 36'h000000000;
+    bank0_6[205] = 36'h000000000;
+    bank0_6[206] = 36'h000000000;
+    bank0_6[207] = 36'h000000000;
+    bank0_6[208] = 36'h000000000;
+    bank0_6[209] = 36'h000000000;
+    bank0_6[210] = 36'h000000000;
+    bank0_6[211] = 36'h000000000;
+    bank0_6[212] = 36'h000000000;
+    bank0_6[213] = 36'h000000000;
+    bank0_6[214] = 36'h000000000;
+    bank0_6[215] = 36'h000000000;
+    bank0_6[216] = 36'h000000000;
+    bank0_6[217] = 36'h000000000;
+    bank0_6[218] = 36'h000000000;
+    bank0_6[219] = 36'h000000000;
+    bank0_6[220] = 36'h000000000;
+    bank0_6[221] = 36'h000000000;
+    bank0_6[222] = 36'h000000000;
+    bank0_6[223] = 36'h000000000;
+    bank0_6[224] = 36'h000000000;
+    bank0_6[225] = 36'h000000000;
+    bank0_6[226] = 36'h000000000;
+    bank0_6[227] = 36'h000000000;
+    bank0_6[228] = 36'h000000000;
+    bank0_6[229] = 36'h000000000;
+    bank0_6[230] = 36'h000000000;
+    bank0_6[231] = 36'h000000000;
+    bank0_6[232] = 36'h000000000;
+    bank0_6[233] = 36'h000000000;
+    bank0_6[234] = 36'h000000000;
+    bank0_6[235] = 36'h000000000;
+    bank0_6[236] = 36'h000000000;
+    bank0_6[237] = 36'h000000000;
+    bank0_6[238] = 36'h000000000;
+    bank0_6[239] = 36'h000000000;
+    bank0_6[240] = 36'h000000000;
+    bank0_6[241] = 36'h000000000;
+    bank0_6[242] = 36'h000000000;
+    bank0_6[243] = 36'h000000000;
+    bank0_6[244] = 36'h000000000;
+    bank0_6[245] = 36'h000000000;
+    bank0_6[246] = 36'h000000000;
+    bank0_6[247] = 36'h000000000;
+    bank0_6[248] = 36'h000000000;
+    bank0_6[249] = 36'h000000000;
+    bank0_6[250] = 36'h000000000;
+    bank0_6[251] = 36'h000000000;
+    bank0_6[252] = 36'h000000000;
+    bank0_6[253] = 36'h000000000;
+    bank0_6[254] = 36'h000000000;
+    bank0_6[255] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_6_w_en)
+      bank0_6[bank0_6_w_addr] <= bank0_6_w_data;
+  end
+  reg [35:0] _6_;
+  always @(posedge clk) begin
+    _6_ <= bank0_6[bank0_6_r_addr];
+  end
+  assign \$signature__data$51  = _6_;
+  (* no_rw_check = 32'd1 *)
+  reg [3:0] bank0_7 [255:0];
+  initial begin
+    bank0_7[0] = 4'h0;
+    bank0_7[1] = 4'h0;
+    bank0_7[2] = 4'h0;
+    bank0_7[3] = 4'h0;
+    bank0_7[4] = 4'h0;
+    bank0_7[5] = 4'h0;
+    bank0_7[6] = 4'h0;
+    bank0_7[7] = 4'h0;
+    bank0_7[8] = 4'h0;
+    bank0_7[9] = 4'h0;
+    bank0_7[10] = 4'h0;
+    bank0_7[11] = 4'h0;
+    bank0_7[12] = 4'h0;
+    bank0_7[13] = 4'h0;
+    bank0_7[14] = 4'h0;
+    bank0_7[15] = 4'h0;
+    bank0_7[16] = 4'h0;
+    bank0_7[17] = 4'h0;
+    bank0_7[18] = 4'h0;
+    bank0_7[19] = 4'h0;
+    bank0_7[20] = 4'h0;
+    bank0_7[21] = 4'h0;
+    bank0_7[22] = 4'h0;
+    bank0_7[23] = 4'h0;
+    bank0_7[24] = 4'h0;
+    bank0_7[25] = 4'h0;
+    bank0_7[26] = 4'h0;
+    bank0_7[27] = 4'h0;
+    bank0_7[28] = 4'h0;
+    bank0_7[29] = 4'h0;
+    bank0_7[30] = 4'h0;
+    bank0_7[31] = 4'h0;
+    bank0_7[32] = 4'h0;
+    bank0_7[33] = 4'h0;
+    bank0_7[34] = 4'h0;
+    bank0_7[35] = 4'h0;
+    bank0_7[36] = 4'h0;
+    bank0_7[37] = 4'h0;
+    bank0_7[38] = 4'h0;
+    bank0_7[39] = 4'h0;
+    bank0_7[40] = 4'h0;
+    bank0_7[41] = 4'h0;
+    bank0_7[42] = 4'h0;
+    bank0_7[43] = 4'h0;
+    bank0_7[44] = 4'h0;
+    bank0_7[45] = 4'h0;
+    bank0_7[46] = 4'h0;
+    bank0_7[47] = 4'h0;
+    bank0_7[48] = 4'h0;
+    bank0_7[49] = 4'h0;
+    bank0_7[50] = 4'h0;
+    bank0_7[51] = 4'h0;
+    bank0_7[52] = 4'h0;
+    bank0_7[53] = 4'h0;
+    bank0_7[54] = 4'h0;
+    bank0_7[55] = 4'h0;
+    bank0_7[56] = 4'h0;
+    bank0_7[57] = 4'h0;
+    bank0_7[58] = 4'h0;
+    bank0_7[59] = 4'h0;
+    bank0_7[60] = 4'h0;
+    bank0_7[61] = 4'h0;
+    bank0_7[62] = 4'h0;
+    bank0_7[63] = 4'h0;
+    bank0_7[64] = 4'h0;
+    bank0_7[65] = 4'h0;
+    bank0_7[66] = 4'h0;
+    bank0_7[67] = 4'h0;
+    bank0_7[68] = 4'h0;
+    bank0_7[69] = 4'h0;
+    bank0_7[70] = 4'h0;
+    bank0_7[71] = 4'h0;
+    bank0_7[72] = 4'h0;
+    bank0_7[73] = 4'h0;
+    bank0_7[74] = 4'h0;
+    bank0_7[75] = 4'h0;
+    bank0_7[76] = 4'h0;
+    bank0_7[77] = 4'h0;
+    bank0_7[78] = 4'h0;
+    bank0_7[79] = 4'h0;
+    bank0_7[80] = 4'h0;
+    bank0_7[81] = 4'h0;
+    bank0_7[82] = 4'h0;
+    bank0_7[83] = 4'h0;
+    bank0_7[84] = 4'h0;
+    bank0_7[85] = 4'h0;
+    bank0_7[86] = 4'h0;
+    bank0_7[87] = 4'h0;
+    bank0_7[88] = 4'h0;
+    bank0_7[89] = 4'h0;
+    bank0_7[90] = 4'h0;
+    bank0_7[91] = 4'h0;
+    bank0_7[92] = 4'h0;
+    bank0_7[93] = 4'h0;
+    bank0_7[94] = 4'h0;
+    bank0_7[95] = 4'h0;
+    bank0_7[96] = 4'h0;
+    bank0_7[97] = 4'h0;
+    bank0_7[98] = 4'h0;
+    bank0_7[99] = 4'h0;
+    bank0_7[100] = 4'h0;
+    bank0_7[101] = 4'h0;
+    bank0_7[102] = 4'h0;
+    bank0_7[103] = 4'h0;
+    bank0_7[104] = 4'h0;
+    bank0_7[105] = 4'h0;
+    bank0_7[106] = 4'h0;
+    bank0_7[107] = 4'h0;
+    bank0_7[108] = 4'h0;
+    bank0_7[109] = 4'h0;
+    bank0_7[110] = 4'h0;
+    bank0_7[111] = 4'h0;
+    bank0_7[112] = 4'h0;
+    bank0_7[113] = 4'h0;
+    bank0_7[114] = 4'h0;
+    bank0_7[115] = 4'h0;
+    bank0_7[116] = 4'h0;
+    bank0_7[117] = 4'h0;
+    bank0_7[118] = 4'h0;
+    bank0_7[119] = 4'h0;
+    bank0_7[120] = 4'h0;
+    bank0_7[121] = 4'h0;
+    bank0_7[122] = 4'h0;
+    bank0_7[123] = 4'h0;
+    bank0_7[124] = 4'h0;
+    bank0_7[125] = 4'h0;
+    bank0_7[126] = 4'h0;
+    bank0_7[127] = 4'h0;
+    bank0_7[128] = 4'h0;
+    bank0_7[129] = 4'h0;
+    bank0_7[130] = 4'h0;
+    bank0_7[131] = 4'h0;
+    bank0_7[132] = 4'h0;
+    bank0_7[133] = 4'h0;
+    bank0_7[134] = 4'h0;
+    bank0_7[135] = 4'h0;
+    bank0_7[136] = 4'h0;
+    bank0_7[137] = 4'h0;
+    bank0_7[138] = 4'h0;
+    bank0_7[139] = 4'h0;
+    bank0_7[140] = 4'h0;
+    bank0_7[141] = 4'h0;
+    bank0_7[142] = 4'h0;
+    bank0_7[143] = 4'h0;
+    bank0_7[144] = 4'h0;
+    bank0_7[145] = 4'h0;
+    bank0_7[146] = 4'h0;
+    bank0_7[147] = 4'h0;
+    bank0_7[148] = 4'h0;
+    bank0_7[149] = 4'h0;
+    bank0_7[150] = 4'h0;
+    bank0_7[151] = 4'h0;
+    bank0_7[152] = 4'h0;
+    bank0_7[153] = 4'h0;
+    bank0_7[154] = 4'h0;
+    bank0_7[155] = 4'h0;
+    bank0_7[156] = 4'h0;
+    bank0_7[157] = 4'h0;
+    bank0_7[158] = 4'h0;
+    bank0_7[159] = 4'h0;
+    bank0_7[160] = 4'h0;
+    bank0_7[161] = 4'h0;
+    bank0_7[162] = 4'h0;
+    bank0_7[163] = 4'h0;
+    bank0_7[164] = 4'h0;
+    bank0_7[165] = 4'h0;
+    bank0_7[166] = 4'h0;
+    bank0_7[167] = 4'h0;
+    bank0_7[168] = 4'h0;
+    bank0_7[169] = 4'h0;
+    bank0_7[170] = 4'h0;
+    bank0_7[171] = 4'h0;
+    bank0_7[172] = 4'h0;
+    bank0_7[173] = 4'h0;
+    bank0_7[174] = 4'h0;
+    bank0_7[175] = 4'h0;
+    bank0_7[176] = 4'h0;
+    bank0_7[177] = 4'h0;
+    bank0_7[178] = 4'h0;
+    bank0_7[179] = 4'h0;
+    bank0_7[180] = 4'h0;
+    bank0_7[181] = 4'h0;
+    bank0_7[182] = 4'h0;
+    bank0_7[183] = 4'h0;
+    bank0_7[184] = 4'h0;
+    bank0_7[185] = 4'h0;
+    bank0_7[186] = 4'h0;
+    bank0_7[187] = 4'h0;
+    bank0_7[188] = 4'h0;
+    bank0_7[189] = 4'h0;
+    bank0_7[190] = 4'h0;
+    bank0_7[191] = 4'h0;
+    bank0_7[192] = 4'h0;
+    bank0_7[193] = 4'h0;
+    bank0_7[194] = 4'h0;
+    bank0_7[195] = 4'h0;
+    bank0_7[196] = 4'h0;
+    bank0_7[197] = 4'h0;
+    bank0_7[198] = 4'h0;
+    bank0_7[199] = 4'h0;
+    bank0_7[200] = 4'h0;
+    bank0_7[201] = 4'h0;
+    bank0_7[202] = 4'h0;
+    bank0_7[203] = 4'h0;
+    bank0_7[204] = 4'h0;
+    bank0_7[205] = 4'h0;
+    bank0_7[206] = 4'h0;
+    bank0_7[207] = 4'h0;
+    bank0_7[208] = 4'h0;
+    bank0_7[209] = 4'h0;
+    bank0_7[210] = 4'h0;
+    bank0_7[211] = 4'h0;
+    bank0_7[212] = 4'h0;
+    bank0_7[213] = 4'h0;
+    bank0_7[214] = 4'h0;
+    bank0_7[215] = 4'h0;
+    bank0_7[216] = 4'h0;
+    bank0_7[217] = 4'h0;
+    bank0_7[218] = 4'h0;
+    bank0_7[219] = 4'h0;
+    bank0_7[220] = 4'h0;
+    bank0_7[221] = 4'h0;
+    bank0_7[222] = 4'h0;
+    bank0_7[223] = 4'h0;
+    bank0_7[224] = 4'h0;
+    bank0_7[225] = 4'h0;
+    bank0_7[226] = 4'h0;
+    bank0_7[227] = 4'h0;
+    bank0_7[228] = 4'h0;
+    bank0_7[229] = 4'h0;
+    bank0_7[230] = 4'h0;
+    bank0_7[231] = 4'h0;
+    bank0_7[232] = 4'h0;
+    bank0_7[233] = 4'h0;
+    bank0_7[234] = 4'h0;
+    bank0_7[235] = 4'h0;
+    bank0_7[236] = 4'h0;
+    bank0_7[237] = 4'h0;
+    bank0_7[238] = 4'h0;
+    bank0_7[239] = 4'h0;
+    bank0_7[240] = 4'h0;
+    bank0_7[241] = 4'h0;
+    bank0_7[242] = 4'h0;
+    bank0_7[243] = 4'h0;
+    bank0_7[244] = 4'h0;
+    bank0_7[245] = 4'h0;
+    bank0_7[246] = 4'h0;
+    bank0_7[247] = 4'h0;
+    bank0_7[248] = 4'h0;
+    bank0_7[249] = 4'h0;
+    bank0_7[250] = 4'h0;
+    bank0_7[251] = 4'h0;
+    bank0_7[252] = 4'h0;
+    bank0_7[253] = 4'h0;
+    bank0_7[254] = 4'h0;
+    bank0_7[255] = 4'h0;
+  end
+  always @(posedge clk) begin
+    if (bank0_7_w_en)
+      bank0_7[bank0_7_w_addr] <= bank0_7_w_data;
+  end
+  reg [3:0] _7_;
+  always @(posedge clk) begin
+    _7_ <= bank0_7[bank0_7_r_addr];
+  end
+  assign \$signature__data$57  = _7_;
   always @(posedge clk)
-    g0_w_en <= \$1 ;
+    bank0_7_w_en <= \$17 ;
   always @(posedge clk)
-    bank0_q <= \$signature__data ;
+    bank0_7_q <= \$signature__data$57 ;
   always @(posedge clk)
-    g0_q <= bank0_q;
+    g0_q <= { bank0_7_q, bank0_6_q, bank0_5_q, bank0_4_q, bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
   always @(posedge clk)
     out <= g0_q;
   always @(posedge clk)
@@ -33385,29 +37858,224 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
     g0_w_addr <= w_addr;
   always @(posedge clk)
     g0_w_data <= w_data;
+  always @(posedge clk)
+    g0_w_en <= \$9 ;
+  always @(posedge clk)
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$10 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[71:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$11 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    bank0_2_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_2_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_2_w_data <= g0_w_data[107:72];
+  always @(posedge clk)
+    bank0_2_w_en <= \$12 ;
+  always @(posedge clk)
+    bank0_2_q <= \$signature__data$27 ;
+  always @(posedge clk)
+    bank0_3_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_3_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_3_w_data <= g0_w_data[143:108];
+  always @(posedge clk)
+    bank0_3_w_en <= \$13 ;
+  always @(posedge clk)
+    bank0_3_q <= \$signature__data$33 ;
+  always @(posedge clk)
+    bank0_4_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_4_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_4_w_data <= g0_w_data[179:144];
+  always @(posedge clk)
+    bank0_4_w_en <= \$14 ;
+  always @(posedge clk)
+    bank0_4_q <= \$signature__data$39 ;
+  always @(posedge clk)
+    bank0_5_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_5_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_5_w_data <= g0_w_data[215:180];
+  always @(posedge clk)
+    bank0_5_w_en <= \$15 ;
+  always @(posedge clk)
+    bank0_5_q <= \$signature__data$45 ;
+  always @(posedge clk)
+    bank0_6_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_6_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_6_w_data <= g0_w_data[251:216];
+  always @(posedge clk)
+    bank0_6_w_en <= \$16 ;
+  always @(posedge clk)
+    bank0_6_q <= \$signature__data$51 ;
+  always @(posedge clk)
+    bank0_7_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_7_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_7_w_data <= g0_w_data[255:252];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1  = w_en;
+    \$17  = \$8 ;
     if (rst) begin
-      \$1  = 1'h0;
+      \$17  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$9  = w_en;
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$10  = \$1 ;
+    if (rst) begin
+      \$10  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$11  = \$2 ;
+    if (rst) begin
+      \$11  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$12  = \$3 ;
+    if (rst) begin
+      \$12  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$13  = \$4 ;
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$14  = \$5 ;
+    if (rst) begin
+      \$14  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$15  = \$6 ;
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$16  = \$7 ;
+    if (rst) begin
+      \$16  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$64  = bank0_1_r_addr;
+  assign \wp__addr$65  = bank0_1_w_addr;
+  assign \wp__data$66  = bank0_1_w_data;
+  assign \wp__en$67  = bank0_1_w_en;
+  assign \$signature__addr$68  = bank0_2_r_addr;
+  assign \wp__addr$69  = bank0_2_w_addr;
+  assign \wp__data$70  = bank0_2_w_data;
+  assign \wp__en$71  = bank0_2_w_en;
+  assign \$signature__addr$72  = bank0_3_r_addr;
+  assign \wp__addr$73  = bank0_3_w_addr;
+  assign \wp__data$74  = bank0_3_w_data;
+  assign \wp__en$75  = bank0_3_w_en;
+  assign \$signature__addr$76  = bank0_4_r_addr;
+  assign \wp__addr$77  = bank0_4_w_addr;
+  assign \wp__data$78  = bank0_4_w_data;
+  assign \wp__en$79  = bank0_4_w_en;
+  assign \$signature__addr$80  = bank0_5_r_addr;
+  assign \wp__addr$81  = bank0_5_w_addr;
+  assign \wp__data$82  = bank0_5_w_data;
+  assign \wp__en$83  = bank0_5_w_en;
+  assign \$signature__addr$84  = bank0_6_r_addr;
+  assign \wp__addr$85  = bank0_6_w_addr;
+  assign \wp__data$86  = bank0_6_w_data;
+  assign \wp__en$87  = bank0_6_w_en;
+  assign \$signature__addr$88  = bank0_7_r_addr;
+  assign \wp__addr$89  = bank0_7_w_addr;
+  assign \wp__data$90  = bank0_7_w_data;
+  assign \wp__en$91  = bank0_7_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
+  assign \$2  = g0_w_en;
+  assign \$3  = g0_w_en;
+  assign \$4  = g0_w_en;
+  assign \$5  = g0_w_en;
+  assign \$6  = g0_w_en;
+  assign \$7  = g0_w_en;
+  assign \$8  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  wire \$2 ;
+  reg \$3 ;
+  reg \$4 ;
+  reg \$5 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] \$signature__addr ;
-  wire [63:0] \$signature__data ;
-  reg [63:0] bank0_q = 64'h0000000000000000;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
+  wire [6:0] \$signature__addr$28 ;
+  wire [35:0] \$signature__data ;
+  wire [27:0] \$signature__data$21 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [6:0] bank0_0_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_0_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [27:0] bank0_1_q = 28'h0000000;
+  (* keep = "true" *)
+  reg [6:0] bank0_1_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_1_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [27:0] bank0_1_w_data = 28'h0000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
   input clk;
   wire clk;
   reg [63:0] g0_q = 64'h0000000000000000;
@@ -33436,188 +38104,388 @@ module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] wp__addr;
-  (* init = 64'h0000000000000000 *)
+  (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [63:0] wp__data;
+  wire [6:0] \wp__addr$29 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 28'h0000000 *)
+  (* keep = "true" *)
+  wire [27:0] \wp__data$30 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$31 ;
   (* no_rw_check = 32'd1 *)
-  reg [63:0] bank0 [127:0];
+  reg [35:0] bank0_0 [127:0];
   initial begin
-    bank0[0] = 64'h0000000000000000;
-    bank0[1] = 64'h0000000000000000;
-    bank0[2] = 64'h0000000000000000;
-    bank0[3] = 64'h0000000000000000;
-    bank0[4] = 64'h0000000000000000;
-    bank0[5] = 64'h0000000000000000;
-    bank0[6] = 64'h0000000000000000;
-    bank0[7] = 64'h0000000000000000;
-    bank0[8] = 64'h0000000000000000;
-    bank0[9] = 64'h0000000000000000;
-    bank0[10] = 64'h0000000000000000;
-    bank0[11] = 64'h0000000000000000;
-    bank0[12] = 64'h0000000000000000;
-    bank0[13] = 64'h0000000000000000;
-    bank0[14] = 64'h0000000000000000;
-    bank0[15] = 64'h0000000000000000;
-    bank0[16] = 64'h0000000000000000;
-    bank0[17] = 64'h0000000000000000;
-    bank0[18] = 64'h0000000000000000;
-    bank0[19] = 64'h0000000000000000;
-    bank0[20] = 64'h0000000000000000;
-    bank0[21] = 64'h0000000000000000;
-    bank0[22] = 64'h0000000000000000;
-    bank0[23] = 64'h0000000000000000;
-    bank0[24] = 64'h0000000000000000;
-    bank0[25] = 64'h0000000000000000;
-    bank0[26] = 64'h0000000000000000;
-    bank0[27] = 64'h0000000000000000;
-    bank0[28] = 64'h0000000000000000;
-    bank0[29] = 64'h0000000000000000;
-    bank0[30] = 64'h0000000000000000;
-    bank0[31] = 64'h0000000000000000;
-    bank0[32] = 64'h0000000000000000;
-    bank0[33] = 64'h0000000000000000;
-    bank0[34] = 64'h0000000000000000;
-    bank0[35] = 64'h0000000000000000;
-    bank0[36] = 64'h0000000000000000;
-    bank0[37] = 64'h0000000000000000;
-    bank0[38] = 64'h0000000000000000;
-    bank0[39] = 64'h0000000000000000;
-    bank0[40] = 64'h0000000000000000;
-    bank0[41] = 64'h0000000000000000;
-    bank0[42] = 64'h0000000000000000;
-    bank0[43] = 64'h0000000000000000;
-    bank0[44] = 64'h0000000000000000;
-    bank0[45] = 64'h0000000000000000;
-    bank0[46] = 64'h0000000000000000;
-    bank0[47] = 64'h0000000000000000;
-    bank0[48] = 64'h0000000000000000;
-    bank0[49] = 64'h0000000000000000;
-    bank0[50] = 64'h0000000000000000;
-    bank0[51] = 64'h0000000000000000;
-    bank0[52] = 64'h0000000000000000;
-    bank0[53] = 64'h0000000000000000;
-    bank0[54] = 64'h0000000000000000;
-    bank0[55] = 64'h0000000000000000;
-    bank0[56] = 64'h0000000000000000;
-    bank0[57] = 64'h0000000000000000;
-    bank0[58] = 64'h0000000000000000;
-    bank0[59] = 64'h0000000000000000;
-    bank0[60] = 64'h0000000000000000;
-    bank0[61] = 64'h0000000000000000;
-    bank0[62] = 64'h0000000000000000;
-    bank0[63] = 64'h0000000000000000;
-    bank0[64] = 64'h0000000000000000;
-    bank0[65] = 64'h0000000000000000;
-    bank0[66] = 64'h0000000000000000;
-    bank0[67] = 64'h0000000000000000;
-    bank0[68] = 64'h0000000000000000;
-    bank0[69] = 64'h0000000000000000;
-    bank0[70] = 64'h0000000000000000;
-    bank0[71] = 64'h0000000000000000;
-    bank0[72] = 64'h0000000000000000;
-    bank0[73] = 64'h0000000000000000;
-    bank0[74] = 64'h0000000000000000;
-    bank0[75] = 64'h0000000000000000;
-    bank0[76] = 64'h0000000000000000;
-    bank0[77] = 64'h0000000000000000;
-    bank0[78] = 64'h0000000000000000;
-    bank0[79] = 64'h0000000000000000;
-    bank0[80] = 64'h0000000000000000;
-    bank0[81] = 64'h0000000000000000;
-    bank0[82] = 64'h0000000000000000;
-    bank0[83] = 64'h0000000000000000;
-    bank0[84] = 64'h0000000000000000;
-    bank0[85] = 64'h0000000000000000;
-    bank0[86] = 64'h0000000000000000;
-    bank0[87] = 64'h0000000000000000;
-    bank0[88] = 64'h0000000000000000;
-    bank0[89] = 64'h0000000000000000;
-    bank0[90] = 64'h0000000000000000;
-    bank0[91] = 64'h0000000000000000;
-    bank0[92] = 64'h0000000000000000;
-    bank0[93] = 64'h0000000000000000;
-    bank0[94] = 64'h0000000000000000;
-    bank0[95] = 64'h0000000000000000;
-    bank0[96] = 64'h0000000000000000;
-    bank0[97] = 64'h0000000000000000;
-    bank0[98] = 64'h0000000000000000;
-    bank0[99] = 64'h0000000000000000;
-    bank0[100] = 64'h0000000000000000;
-    bank0[101] = 64'h0000000000000000;
-    bank0[102] = 64'h0000000000000000;
-    bank0[103] = 64'h0000000000000000;
-    bank0[104] = 64'h0000000000000000;
-    bank0[105] = 64'h0000000000000000;
-    bank0[106] = 64'h0000000000000000;
-    bank0[107] = 64'h0000000000000000;
-    bank0[108] = 64'h0000000000000000;
-    bank0[109] = 64'h0000000000000000;
-    bank0[110] = 64'h0000000000000000;
-    bank0[111] = 64'h0000000000000000;
-    bank0[112] = 64'h0000000000000000;
-    bank0[113] = 64'h0000000000000000;
-    bank0[114] = 64'h0000000000000000;
-    bank0[115] = 64'h0000000000000000;
-    bank0[116] = 64'h0000000000000000;
-    bank0[117] = 64'h0000000000000000;
-    bank0[118] = 64'h0000000000000000;
-    bank0[119] = 64'h0000000000000000;
-    bank0[120] = 64'h0000000000000000;
-    bank0[121] = 64'h0000000000000000;
-    bank0[122] = 64'h0000000000000000;
-    bank0[123] = 64'h0000000000000000;
-    bank0[124] = 64'h0000000000000000;
-    bank0[125] = 64'h0000000000000000;
-    bank0[126] = 64'h0000000000000000;
-    bank0[127] = 64'h0000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
+    bank0_0[51] = 36'h000000000;
+    bank0_0[52] = 36'h000000000;
+    bank0_0[53] = 36'h000000000;
+    bank0_0[54] = 36'h000000000;
+    bank0_0[55] = 36'h000000000;
+    bank0_0[56] = 36'h000000000;
+    bank0_0[57] = 36'h000000000;
+    bank0_0[58] = 36'h000000000;
+    bank0_0[59] = 36'h000000000;
+    bank0_0[60] = 36'h000000000;
+    bank0_0[61] = 36'h000000000;
+    bank0_0[62] = 36'h000000000;
+    bank0_0[63] = 36'h000000000;
+    bank0_0[64] = 36'h000000000;
+    bank0_0[65] = 36'h000000000;
+    bank0_0[66] = 36'h000000000;
+    bank0_0[67] = 36'h000000000;
+    bank0_0[68] = 36'h000000000;
+    bank0_0[69] = 36'h000000000;
+    bank0_0[70] = 36'h000000000;
+    bank0_0[71] = 36'h000000000;
+    bank0_0[72] = 36'h000000000;
+    bank0_0[73] = 36'h000000000;
+    bank0_0[74] = 36'h000000000;
+    bank0_0[75] = 36'h000000000;
+    bank0_0[76] = 36'h000000000;
+    bank0_0[77] = 36'h000000000;
+    bank0_0[78] = 36'h000000000;
+    bank0_0[79] = 36'h000000000;
+    bank0_0[80] = 36'h000000000;
+    bank0_0[81] = 36'h000000000;
+    bank0_0[82] = 36'h000000000;
+    bank0_0[83] = 36'h000000000;
+    bank0_0[84] = 36'h000000000;
+    bank0_0[85] = 36'h000000000;
+    bank0_0[86] = 36'h000000000;
+    bank0_0[87] = 36'h000000000;
+    bank0_0[88] = 36'h000000000;
+    bank0_0[89] = 36'h000000000;
+    bank0_0[90] = 36'h000000000;
+    bank0_0[91] = 36'h000000000;
+    bank0_0[92] = 36'h000000000;
+    bank0_0[93] = 36'h000000000;
+    bank0_0[94] = 36'h000000000;
+    bank0_0[95] = 36'h000000000;
+    bank0_0[96] = 36'h000000000;
+    bank0_0[97] = 36'h000000000;
+    bank0_0[98] = 36'h000000000;
+    bank0_0[99] = 36'h000000000;
+    bank0_0[100] = 36'h000000000;
+    bank0_0[101] = 36'h000000000;
+    bank0_0[102] = 36'h000000000;
+    bank0_0[103] = 36'h000000000;
+    bank0_0[104] = 36'h000000000;
+    bank0_0[105] = 36'h000000000;
+    bank0_0[106] = 36'h000000000;
+    bank0_0[107] = 36'h000000000;
+    bank0_0[108] = 36'h000000000;
+    bank0_0[109] = 36'h000000000;
+    bank0_0[110] = 36'h000000000;
+    bank0_0[111] = 36'h000000000;
+    bank0_0[112] = 36'h000000000;
+    bank0_0[113] = 36'h000000000;
+    bank0_0[114] = 36'h000000000;
+    bank0_0[115] = 36'h000000000;
+    bank0_0[116] = 36'h000000000;
+    bank0_0[117] = 36'h000000000;
+    bank0_0[118] = 36'h000000000;
+    bank0_0[119] = 36'h000000000;
+    bank0_0[120] = 36'h000000000;
+    bank0_0[121] = 36'h000000000;
+    bank0_0[122] = 36'h000000000;
+    bank0_0[123] = 36'h000000000;
+    bank0_0[124] = 36'h000000000;
+    bank0_0[125] = 36'h000000000;
+    bank0_0[126] = 36'h000000000;
+    bank0_0[127] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [63:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
-  always @(posedge clk)
-    g0_w_en <= \$1 ;
-  always @(posedge clk)
-    bank0_q <= \$signature__data ;
-  always @(posedge clk)
-    g0_q <= bank0_q;
-  always @(posedge clk)
-    out <= g0_q;
+  (* no_rw_check = 32'd1 *)
+  reg [27:0] bank0_1 [127:0];
+  initial begin
+    bank0_1[0] = 28'h0000000;
+    bank0_1[1] = 28'h0000000;
+    bank0_1[2] = 28'h0000000;
+    bank0_1[3] = 28'h0000000;
+    bank0_1[4] = 28'h0000000;
+    bank0_1[5] = 28'h0000000;
+    bank0_1[6] = 28'h0000000;
+    bank0_1[7] = 28'h0000000;
+    bank0_1[8] = 28'h0000000;
+    bank0_1[9] = 28'h0000000;
+    bank0_1[10] = 28'h0000000;
+    bank0_1[11] = 28'h0000000;
+    bank0_1[12] = 28'h0000000;
+    bank0_1[13] = 28'h0000000;
+    bank0_1[14] = 28'h0000000;
+    bank0_1[15] = 28'h0000000;
+    bank0_1[16] = 28'h0000000;
+    bank0_1[17] = 28'h0000000;
+    bank0_1[18] = 28'h0000000;
+    bank0_1[19] = 28'h0000000;
+    bank0_1[20] = 28'h0000000;
+    bank0_1[21] = 28'h0000000;
+    bank0_1[22] = 28'h0000000;
+    bank0_1[23] = 28'h0000000;
+    bank0_1[24] = 28'h0000000;
+    bank0_1[25] = 28'h0000000;
+    bank0_1[26] = 28'h0000000;
+    bank0_1[27] = 28'h0000000;
+    bank0_1[28] = 28'h0000000;
+    bank0_1[29] = 28'h0000000;
+    bank0_1[30] = 28'h0000000;
+    bank0_1[31] = 28'h0000000;
+    bank0_1[32] = 28'h0000000;
+    bank0_1[33] = 28'h0000000;
+    bank0_1[34] = 28'h0000000;
+    bank0_1[35] = 28'h0000000;
+    bank0_1[36] = 28'h0000000;
+    bank0_1[37] = 28'h0000000;
+    bank0_1[38] = 28'h0000000;
+    bank0_1[39] = 28'h0000000;
+    bank0_1[40] = 28'h0000000;
+    bank0_1[41] = 28'h0000000;
+    bank0_1[42] = 28'h0000000;
+    bank0_1[43] = 28'h0000000;
+    bank0_1[44] = 28'h0000000;
+    bank0_1[45] = 28'h0000000;
+    bank0_1[46] = 28'h0000000;
+    bank0_1[47] = 28'h0000000;
+    bank0_1[48] = 28'h0000000;
+    bank0_1[49] = 28'h0000000;
+    bank0_1[50] = 28'h0000000;
+    bank0_1[51] = 28'h0000000;
+    bank0_1[52] = 28'h0000000;
+    bank0_1[53] = 28'h0000000;
+    bank0_1[54] = 28'h0000000;
+    bank0_1[55] = 28'h0000000;
+    bank0_1[56] = 28'h0000000;
+    bank0_1[57] = 28'h0000000;
+    bank0_1[58] = 28'h0000000;
+    bank0_1[59] = 28'h0000000;
+    bank0_1[60] = 28'h0000000;
+    bank0_1[61] = 28'h0000000;
+    bank0_1[62] = 28'h0000000;
+    bank0_1[63] = 28'h0000000;
+    bank0_1[64] = 28'h0000000;
+    bank0_1[65] = 28'h0000000;
+    bank0_1[66] = 28'h0000000;
+    bank0_1[67] = 28'h0000000;
+    bank0_1[68] = 28'h0000000;
+    bank0_1[69] = 28'h0000000;
+    bank0_1[70] = 28'h0000000;
+    bank0_1[71] = 28'h0000000;
+    bank0_1[72] = 28'h0000000;
+    bank0_1[73] = 28'h0000000;
+    bank0_1[74] = 28'h0000000;
+    bank0_1[75] = 28'h0000000;
+    bank0_1[76] = 28'h0000000;
+    bank0_1[77] = 28'h0000000;
+    bank0_1[78] = 28'h0000000;
+    bank0_1[79] = 28'h0000000;
+    bank0_1[80] = 28'h0000000;
+    bank0_1[81] = 28'h0000000;
+    bank0_1[82] = 28'h0000000;
+    bank0_1[83] = 28'h0000000;
+    bank0_1[84] = 28'h0000000;
+    bank0_1[85] = 28'h0000000;
+    bank0_1[86] = 28'h0000000;
+    bank0_1[87] = 28'h0000000;
+    bank0_1[88] = 28'h0000000;
+    bank0_1[89] = 28'h0000000;
+    bank0_1[90] = 28'h0000000;
+    bank0_1[91] = 28'h0000000;
+    bank0_1[92] = 28'h0000000;
+    bank0_1[93] = 28'h0000000;
+    bank0_1[94] = 28'h0000000;
+    bank0_1[95] = 28'h0000000;
+    bank0_1[96] = 28'h0000000;
+    bank0_1[97] = 28'h0000000;
+    bank0_1[98] = 28'h0000000;
+    bank0_1[99] = 28'h0000000;
+    bank0_1[100] = 28'h0000000;
+    bank0_1[101] = 28'h0000000;
+    bank0_1[102] = 28'h0000000;
+    bank0_1[103] = 28'h0000000;
+    bank0_1[104] = 28'h0000000;
+    bank0_1[105] = 28'h0000000;
+    bank0_1[106] = 28'h0000000;
+    bank0_1[107] = 28'h0000000;
+    bank0_1[108] = 28'h0000000;
+    bank0_1[109] = 28'h0000000;
+    bank0_1[110] = 28'h0000000;
+    bank0_1[111] = 28'h0000000;
+    bank0_1[112] = 28'h0000000;
+    bank0_1[113] = 28'h0000000;
+    bank0_1[114] = 28'h0000000;
+    bank0_1[115] = 28'h0000000;
+    bank0_1[116] = 28'h0000000;
+    bank0_1[117] = 28'h0000000;
+    bank0_1[118] = 28'h0000000;
+    bank0_1[119] = 28'h0000000;
+    bank0_1[120] = 28'h0000000;
+    bank0_1[121] = 28'h0000000;
+    bank0_1[122] = 28'h0000000;
+    bank0_1[123] = 28'h0000000;
+    bank0_1[124] = 28'h0000000;
+    bank0_1[125] = 28'h0000000;
+    bank0_1[126] = 28'h0000000;
+    bank0_1[127] = 28'h0000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
+  end
+  reg [27:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= bank0_1[bank0_1_r_addr];
+  end
+  assign \$signature__data$21  = _1_;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
     g0_w_addr <= w_addr;
   always @(posedge clk)
     g0_w_data <= w_data;
+  always @(posedge clk)
+    g0_w_en <= \$3 ;
+  always @(posedge clk)
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$4 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[63:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$5 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    g0_q <= { bank0_1_q, bank0_0_q };
+  always @(posedge clk)
+    out <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1  = w_en;
+    \$3  = w_en;
     if (rst) begin
-      \$1  = 1'h0;
+      \$3  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$4  = \$1 ;
+    if (rst) begin
+      \$4  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$5  = \$2 ;
+    if (rst) begin
+      \$5  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$28  = bank0_1_r_addr;
+  assign \wp__addr$29  = bank0_1_w_addr;
+  assign \wp__data$30  = bank0_1_w_data;
+  assign \wp__en$31  = bank0_1_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
+  assign \$2  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  reg \$2 ;
+  reg \$3 ;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] \$signature__addr ;
   wire [7:0] \$signature__data ;
-  reg [7:0] bank0_q = 8'h00;
+  reg [7:0] bank0_0_q = 8'h00;
+  (* keep = "true" *)
+  reg [5:0] bank0_0_r_addr = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] bank0_0_w_addr = 6'h00;
+  (* keep = "true" *)
+  reg [7:0] bank0_0_w_data = 8'h00;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
   input clk;
   wire clk;
   reg [7:0] g0_q = 8'h00;
@@ -33649,121 +38517,194 @@ module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   (* init = 8'h00 *)
   (* keep = "true" *)
   wire [7:0] wp__data;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
-  reg [7:0] bank0 [63:0];
+  reg [7:0] bank0_0 [63:0];
   initial begin
-    bank0[0] = 8'h00;
-    bank0[1] = 8'h00;
-    bank0[2] = 8'h00;
-    bank0[3] = 8'h00;
-    bank0[4] = 8'h00;
-    bank0[5] = 8'h00;
-    bank0[6] = 8'h00;
-    bank0[7] = 8'h00;
-    bank0[8] = 8'h00;
-    bank0[9] = 8'h00;
-    bank0[10] = 8'h00;
-    bank0[11] = 8'h00;
-    bank0[12] = 8'h00;
-    bank0[13] = 8'h00;
-    bank0[14] = 8'h00;
-    bank0[15] = 8'h00;
-    bank0[16] = 8'h00;
-    bank0[17] = 8'h00;
-    bank0[18] = 8'h00;
-    bank0[19] = 8'h00;
-    bank0[20] = 8'h00;
-    bank0[21] = 8'h00;
-    bank0[22] = 8'h00;
-    bank0[23] = 8'h00;
-    bank0[24] = 8'h00;
-    bank0[25] = 8'h00;
-    bank0[26] = 8'h00;
-    bank0[27] = 8'h00;
-    bank0[28] = 8'h00;
-    bank0[29] = 8'h00;
-    bank0[30] = 8'h00;
-    bank0[31] = 8'h00;
-    bank0[32] = 8'h00;
-    bank0[33] = 8'h00;
-    bank0[34] = 8'h00;
-    bank0[35] = 8'h00;
-    bank0[36] = 8'h00;
-    bank0[37] = 8'h00;
-    bank0[38] = 8'h00;
-    bank0[39] = 8'h00;
-    bank0[40] = 8'h00;
-    bank0[41] = 8'h00;
-    bank0[42] = 8'h00;
-    bank0[43] = 8'h00;
-    bank0[44] = 8'h00;
-    bank0[45] = 8'h00;
-    bank0[46] = 8'h00;
-    bank0[47] = 8'h00;
-    bank0[48] = 8'h00;
-    bank0[49] = 8'h00;
-    bank0[50] = 8'h00;
-    bank0[51] = 8'h00;
-    bank0[52] = 8'h00;
-    bank0[53] = 8'h00;
-    bank0[54] = 8'h00;
-    bank0[55] = 8'h00;
-    bank0[56] = 8'h00;
-    bank0[57] = 8'h00;
-    bank0[58] = 8'h00;
-    bank0[59] = 8'h00;
-    bank0[60] = 8'h00;
-    bank0[61] = 8'h00;
-    bank0[62] = 8'h00;
-    bank0[63] = 8'h00;
+    bank0_0[0] = 8'h00;
+    bank0_0[1] = 8'h00;
+    bank0_0[2] = 8'h00;
+    bank0_0[3] = 8'h00;
+    bank0_0[4] = 8'h00;
+    bank0_0[5] = 8'h00;
+    bank0_0[6] = 8'h00;
+    bank0_0[7] = 8'h00;
+    bank0_0[8] = 8'h00;
+    bank0_0[9] = 8'h00;
+    bank0_0[10] = 8'h00;
+    bank0_0[11] = 8'h00;
+    bank0_0[12] = 8'h00;
+    bank0_0[13] = 8'h00;
+    bank0_0[14] = 8'h00;
+    bank0_0[15] = 8'h00;
+    bank0_0[16] = 8'h00;
+    bank0_0[17] = 8'h00;
+    bank0_0[18] = 8'h00;
+    bank0_0[19] = 8'h00;
+    bank0_0[20] = 8'h00;
+    bank0_0[21] = 8'h00;
+    bank0_0[22] = 8'h00;
+    bank0_0[23] = 8'h00;
+    bank0_0[24] = 8'h00;
+    bank0_0[25] = 8'h00;
+    bank0_0[26] = 8'h00;
+    bank0_0[27] = 8'h00;
+    bank0_0[28] = 8'h00;
+    bank0_0[29] = 8'h00;
+    bank0_0[30] = 8'h00;
+    bank0_0[31] = 8'h00;
+    bank0_0[32] = 8'h00;
+    bank0_0[33] = 8'h00;
+    bank0_0[34] = 8'h00;
+    bank0_0[35] = 8'h00;
+    bank0_0[36] = 8'h00;
+    bank0_0[37] = 8'h00;
+    bank0_0[38] = 8'h00;
+    bank0_0[39] = 8'h00;
+    bank0_0[40] = 8'h00;
+    bank0_0[41] = 8'h00;
+    bank0_0[42] = 8'h00;
+    bank0_0[43] = 8'h00;
+    bank0_0[44] = 8'h00;
+    bank0_0[45] = 8'h00;
+    bank0_0[46] = 8'h00;
+    bank0_0[47] = 8'h00;
+    bank0_0[48] = 8'h00;
+    bank0_0[49] = 8'h00;
+    bank0_0[50] = 8'h00;
+    bank0_0[51] = 8'h00;
+    bank0_0[52] = 8'h00;
+    bank0_0[53] = 8'h00;
+    bank0_0[54] = 8'h00;
+    bank0_0[55] = 8'h00;
+    bank0_0[56] = 8'h00;
+    bank0_0[57] = 8'h00;
+    bank0_0[58] = 8'h00;
+    bank0_0[59] = 8'h00;
+    bank0_0[60] = 8'h00;
+    bank0_0[61] = 8'h00;
+    bank0_0[62] = 8'h00;
+    bank0_0[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    g0_w_en <= \$1 ;
+    g0_w_data <= w_data;
   always @(posedge clk)
-    bank0_q <= \$signature__data ;
+    g0_w_en <= \$2 ;
   always @(posedge clk)
-    g0_q <= bank0_q;
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data;
+  always @(posedge clk)
+    bank0_0_w_en <= \$3 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_0_q;
   always @(posedge clk)
     out <= g0_q;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
     g0_w_addr <= w_addr;
-  always @(posedge clk)
-    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$1  = w_en;
+    \$2  = w_en;
     if (rst) begin
-      \$1  = 1'h0;
+      \$2  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$3  = \$1 ;
+    if (rst) begin
+      \$3  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  reg \$5 ;
+  reg \$6 ;
+  reg \$7 ;
+  reg \$8 ;
+  reg \$9 ;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] \$signature__addr ;
-  wire [127:0] \$signature__data ;
-  reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] \$signature__addr$40 ;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] \$signature__addr$44 ;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] \$signature__addr$48 ;
+  wire [35:0] \$signature__data ;
+  wire [35:0] \$signature__data$21 ;
+  wire [35:0] \$signature__data$27 ;
+  wire [19:0] \$signature__data$33 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [5:0] bank0_0_r_addr = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] bank0_0_w_addr = 6'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [35:0] bank0_1_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [5:0] bank0_1_r_addr = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] bank0_1_w_addr = 6'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_1_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
+  reg [35:0] bank0_2_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [5:0] bank0_2_r_addr = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] bank0_2_w_addr = 6'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_2_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_2_w_en = 1'h0;
+  reg [19:0] bank0_3_q = 20'h00000;
+  (* keep = "true" *)
+  reg [5:0] bank0_3_r_addr = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] bank0_3_w_addr = 6'h00;
+  (* keep = "true" *)
+  reg [19:0] bank0_3_w_data = 20'h00000;
+  (* keep = "true" *)
+  reg bank0_3_w_en = 1'h0;
   input clk;
   wire clk;
   reg [127:0] g0_q = 128'h00000000000000000000000000000000;
@@ -33792,111 +38733,424 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] wp__addr;
-  (* init = 128'h00000000000000000000000000000000 *)
+  (* init = 6'h00 *)
   (* keep = "true" *)
-  wire [127:0] wp__data;
+  wire [5:0] \wp__addr$41 ;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] \wp__addr$45 ;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] \wp__addr$49 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$42 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$46 ;
+  (* init = 20'h00000 *)
+  (* keep = "true" *)
+  wire [19:0] \wp__data$50 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$43 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$47 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$51 ;
   (* no_rw_check = 32'd1 *)
-  reg [127:0] bank0 [50:0];
+  reg [35:0] bank0_0 [50:0];
   initial begin
-    bank0[0] = 128'h00000000000000000000000000000000;
-    bank0[1] = 128'h00000000000000000000000000000000;
-    bank0[2] = 128'h00000000000000000000000000000000;
-    bank0[3] = 128'h00000000000000000000000000000000;
-    bank0[4] = 128'h00000000000000000000000000000000;
-    bank0[5] = 128'h00000000000000000000000000000000;
-    bank0[6] = 128'h00000000000000000000000000000000;
-    bank0[7] = 128'h00000000000000000000000000000000;
-    bank0[8] = 128'h00000000000000000000000000000000;
-    bank0[9] = 128'h00000000000000000000000000000000;
-    bank0[10] = 128'h00000000000000000000000000000000;
-    bank0[11] = 128'h00000000000000000000000000000000;
-    bank0[12] = 128'h00000000000000000000000000000000;
-    bank0[13] = 128'h00000000000000000000000000000000;
-    bank0[14] = 128'h00000000000000000000000000000000;
-    bank0[15] = 128'h00000000000000000000000000000000;
-    bank0[16] = 128'h00000000000000000000000000000000;
-    bank0[17] = 128'h00000000000000000000000000000000;
-    bank0[18] = 128'h00000000000000000000000000000000;
-    bank0[19] = 128'h00000000000000000000000000000000;
-    bank0[20] = 128'h00000000000000000000000000000000;
-    bank0[21] = 128'h00000000000000000000000000000000;
-    bank0[22] = 128'h00000000000000000000000000000000;
-    bank0[23] = 128'h00000000000000000000000000000000;
-    bank0[24] = 128'h00000000000000000000000000000000;
-    bank0[25] = 128'h00000000000000000000000000000000;
-    bank0[26] = 128'h00000000000000000000000000000000;
-    bank0[27] = 128'h00000000000000000000000000000000;
-    bank0[28] = 128'h00000000000000000000000000000000;
-    bank0[29] = 128'h00000000000000000000000000000000;
-    bank0[30] = 128'h00000000000000000000000000000000;
-    bank0[31] = 128'h00000000000000000000000000000000;
-    bank0[32] = 128'h00000000000000000000000000000000;
-    bank0[33] = 128'h00000000000000000000000000000000;
-    bank0[34] = 128'h00000000000000000000000000000000;
-    bank0[35] = 128'h00000000000000000000000000000000;
-    bank0[36] = 128'h00000000000000000000000000000000;
-    bank0[37] = 128'h00000000000000000000000000000000;
-    bank0[38] = 128'h00000000000000000000000000000000;
-    bank0[39] = 128'h00000000000000000000000000000000;
-    bank0[40] = 128'h00000000000000000000000000000000;
-    bank0[41] = 128'h00000000000000000000000000000000;
-    bank0[42] = 128'h00000000000000000000000000000000;
-    bank0[43] = 128'h00000000000000000000000000000000;
-    bank0[44] = 128'h00000000000000000000000000000000;
-    bank0[45] = 128'h00000000000000000000000000000000;
-    bank0[46] = 128'h00000000000000000000000000000000;
-    bank0[47] = 128'h00000000000000000000000000000000;
-    bank0[48] = 128'h00000000000000000000000000000000;
-    bank0[49] = 128'h00000000000000000000000000000000;
-    bank0[50] = 128'h00000000000000000000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [127:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
-  always @(posedge clk)
-    g0_w_en <= \$1 ;
-  always @(posedge clk)
-    bank0_q <= \$signature__data ;
-  always @(posedge clk)
-    g0_q <= bank0_q;
-  always @(posedge clk)
-    out <= g0_q;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_1 [50:0];
+  initial begin
+    bank0_1[0] = 36'h000000000;
+    bank0_1[1] = 36'h000000000;
+    bank0_1[2] = 36'h000000000;
+    bank0_1[3] = 36'h000000000;
+    bank0_1[4] = 36'h000000000;
+    bank0_1[5] = 36'h000000000;
+    bank0_1[6] = 36'h000000000;
+    bank0_1[7] = 36'h000000000;
+    bank0_1[8] = 36'h000000000;
+    bank0_1[9] = 36'h000000000;
+    bank0_1[10] = 36'h000000000;
+    bank0_1[11] = 36'h000000000;
+    bank0_1[12] = 36'h000000000;
+    bank0_1[13] = 36'h000000000;
+    bank0_1[14] = 36'h000000000;
+    bank0_1[15] = 36'h000000000;
+    bank0_1[16] = 36'h000000000;
+    bank0_1[17] = 36'h000000000;
+    bank0_1[18] = 36'h000000000;
+    bank0_1[19] = 36'h000000000;
+    bank0_1[20] = 36'h000000000;
+    bank0_1[21] = 36'h000000000;
+    bank0_1[22] = 36'h000000000;
+    bank0_1[23] = 36'h000000000;
+    bank0_1[24] = 36'h000000000;
+    bank0_1[25] = 36'h000000000;
+    bank0_1[26] = 36'h000000000;
+    bank0_1[27] = 36'h000000000;
+    bank0_1[28] = 36'h000000000;
+    bank0_1[29] = 36'h000000000;
+    bank0_1[30] = 36'h000000000;
+    bank0_1[31] = 36'h000000000;
+    bank0_1[32] = 36'h000000000;
+    bank0_1[33] = 36'h000000000;
+    bank0_1[34] = 36'h000000000;
+    bank0_1[35] = 36'h000000000;
+    bank0_1[36] = 36'h000000000;
+    bank0_1[37] = 36'h000000000;
+    bank0_1[38] = 36'h000000000;
+    bank0_1[39] = 36'h000000000;
+    bank0_1[40] = 36'h000000000;
+    bank0_1[41] = 36'h000000000;
+    bank0_1[42] = 36'h000000000;
+    bank0_1[43] = 36'h000000000;
+    bank0_1[44] = 36'h000000000;
+    bank0_1[45] = 36'h000000000;
+    bank0_1[46] = 36'h000000000;
+    bank0_1[47] = 36'h000000000;
+    bank0_1[48] = 36'h000000000;
+    bank0_1[49] = 36'h000000000;
+    bank0_1[50] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
+  end
+  reg [35:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= bank0_1[bank0_1_r_addr];
+  end
+  assign \$signature__data$21  = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_2 [50:0];
+  initial begin
+    bank0_2[0] = 36'h000000000;
+    bank0_2[1] = 36'h000000000;
+    bank0_2[2] = 36'h000000000;
+    bank0_2[3] = 36'h000000000;
+    bank0_2[4] = 36'h000000000;
+    bank0_2[5] = 36'h000000000;
+    bank0_2[6] = 36'h000000000;
+    bank0_2[7] = 36'h000000000;
+    bank0_2[8] = 36'h000000000;
+    bank0_2[9] = 36'h000000000;
+    bank0_2[10] = 36'h000000000;
+    bank0_2[11] = 36'h000000000;
+    bank0_2[12] = 36'h000000000;
+    bank0_2[13] = 36'h000000000;
+    bank0_2[14] = 36'h000000000;
+    bank0_2[15] = 36'h000000000;
+    bank0_2[16] = 36'h000000000;
+    bank0_2[17] = 36'h000000000;
+    bank0_2[18] = 36'h000000000;
+    bank0_2[19] = 36'h000000000;
+    bank0_2[20] = 36'h000000000;
+    bank0_2[21] = 36'h000000000;
+    bank0_2[22] = 36'h000000000;
+    bank0_2[23] = 36'h000000000;
+    bank0_2[24] = 36'h000000000;
+    bank0_2[25] = 36'h000000000;
+    bank0_2[26] = 36'h000000000;
+    bank0_2[27] = 36'h000000000;
+    bank0_2[28] = 36'h000000000;
+    bank0_2[29] = 36'h000000000;
+    bank0_2[30] = 36'h000000000;
+    bank0_2[31] = 36'h000000000;
+    bank0_2[32] = 36'h000000000;
+    bank0_2[33] = 36'h000000000;
+    bank0_2[34] = 36'h000000000;
+    bank0_2[35] = 36'h000000000;
+    bank0_2[36] = 36'h000000000;
+    bank0_2[37] = 36'h000000000;
+    bank0_2[38] = 36'h000000000;
+    bank0_2[39] = 36'h000000000;
+    bank0_2[40] = 36'h000000000;
+    bank0_2[41] = 36'h000000000;
+    bank0_2[42] = 36'h000000000;
+    bank0_2[43] = 36'h000000000;
+    bank0_2[44] = 36'h000000000;
+    bank0_2[45] = 36'h000000000;
+    bank0_2[46] = 36'h000000000;
+    bank0_2[47] = 36'h000000000;
+    bank0_2[48] = 36'h000000000;
+    bank0_2[49] = 36'h000000000;
+    bank0_2[50] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_2_w_en)
+      bank0_2[bank0_2_w_addr] <= bank0_2_w_data;
+  end
+  reg [35:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= bank0_2[bank0_2_r_addr];
+  end
+  assign \$signature__data$27  = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [19:0] bank0_3 [50:0];
+  initial begin
+    bank0_3[0] = 20'h00000;
+    bank0_3[1] = 20'h00000;
+    bank0_3[2] = 20'h00000;
+    bank0_3[3] = 20'h00000;
+    bank0_3[4] = 20'h00000;
+    bank0_3[5] = 20'h00000;
+    bank0_3[6] = 20'h00000;
+    bank0_3[7] = 20'h00000;
+    bank0_3[8] = 20'h00000;
+    bank0_3[9] = 20'h00000;
+    bank0_3[10] = 20'h00000;
+    bank0_3[11] = 20'h00000;
+    bank0_3[12] = 20'h00000;
+    bank0_3[13] = 20'h00000;
+    bank0_3[14] = 20'h00000;
+    bank0_3[15] = 20'h00000;
+    bank0_3[16] = 20'h00000;
+    bank0_3[17] = 20'h00000;
+    bank0_3[18] = 20'h00000;
+    bank0_3[19] = 20'h00000;
+    bank0_3[20] = 20'h00000;
+    bank0_3[21] = 20'h00000;
+    bank0_3[22] = 20'h00000;
+    bank0_3[23] = 20'h00000;
+    bank0_3[24] = 20'h00000;
+    bank0_3[25] = 20'h00000;
+    bank0_3[26] = 20'h00000;
+    bank0_3[27] = 20'h00000;
+    bank0_3[28] = 20'h00000;
+    bank0_3[29] = 20'h00000;
+    bank0_3[30] = 20'h00000;
+    bank0_3[31] = 20'h00000;
+    bank0_3[32] = 20'h00000;
+    bank0_3[33] = 20'h00000;
+    bank0_3[34] = 20'h00000;
+    bank0_3[35] = 20'h00000;
+    bank0_3[36] = 20'h00000;
+    bank0_3[37] = 20'h00000;
+    bank0_3[38] = 20'h00000;
+    bank0_3[39] = 20'h00000;
+    bank0_3[40] = 20'h00000;
+    bank0_3[41] = 20'h00000;
+    bank0_3[42] = 20'h00000;
+    bank0_3[43] = 20'h00000;
+    bank0_3[44] = 20'h00000;
+    bank0_3[45] = 20'h00000;
+    bank0_3[46] = 20'h00000;
+    bank0_3[47] = 20'h00000;
+    bank0_3[48] = 20'h00000;
+    bank0_3[49] = 20'h00000;
+    bank0_3[50] = 20'h00000;
+  end
+  always @(posedge clk) begin
+    if (bank0_3_w_en)
+      bank0_3[bank0_3_w_addr] <= bank0_3_w_data;
+  end
+  reg [19:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= bank0_3[bank0_3_r_addr];
+  end
+  assign \$signature__data$33  = _3_;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
     g0_w_addr <= w_addr;
   always @(posedge clk)
     g0_w_data <= w_data;
+  always @(posedge clk)
+    g0_w_en <= \$5 ;
+  always @(posedge clk)
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$6 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[71:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$7 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    bank0_2_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_2_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_2_w_data <= g0_w_data[107:72];
+  always @(posedge clk)
+    bank0_2_w_en <= \$8 ;
+  always @(posedge clk)
+    bank0_2_q <= \$signature__data$27 ;
+  always @(posedge clk)
+    bank0_3_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_3_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_3_w_data <= g0_w_data[127:108];
+  always @(posedge clk)
+    bank0_3_w_en <= \$9 ;
+  always @(posedge clk)
+    bank0_3_q <= \$signature__data$33 ;
+  always @(posedge clk)
+    g0_q <= { bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
+  always @(posedge clk)
+    out <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1  = w_en;
+    \$5  = w_en;
     if (rst) begin
-      \$1  = 1'h0;
+      \$5  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$6  = \$1 ;
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$7  = \$2 ;
+    if (rst) begin
+      \$7  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$8  = \$3 ;
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$9  = \$4 ;
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$40  = bank0_1_r_addr;
+  assign \wp__addr$41  = bank0_1_w_addr;
+  assign \wp__data$42  = bank0_1_w_data;
+  assign \wp__en$43  = bank0_1_w_en;
+  assign \$signature__addr$44  = bank0_2_r_addr;
+  assign \wp__addr$45  = bank0_2_w_addr;
+  assign \wp__data$46  = bank0_2_w_data;
+  assign \wp__en$47  = bank0_2_w_en;
+  assign \$signature__addr$48  = bank0_3_r_addr;
+  assign \wp__addr$49  = bank0_3_w_addr;
+  assign \wp__data$50  = bank0_3_w_data;
+  assign \wp__en$51  = bank0_3_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
+  assign \$2  = g0_w_en;
+  assign \$3  = g0_w_en;
+  assign \$4  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  reg \$2 ;
+  reg \$3 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \$signature__addr ;
   wire [15:0] \$signature__data ;
-  reg [15:0] bank0_q = 16'h0000;
+  reg [15:0] bank0_0_q = 16'h0000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [15:0] bank0_0_w_data = 16'h0000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
   input clk;
   wire clk;
   reg [15:0] g0_q = 16'h0000;
@@ -33928,441 +39182,514 @@ module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   (* init = 16'h0000 *)
   (* keep = "true" *)
   wire [15:0] wp__data;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
-  reg [15:0] bank0 [383:0];
+  reg [15:0] bank0_0 [383:0];
   initial begin
-    bank0[0] = 16'h0000;
-    bank0[1] = 16'h0000;
-    bank0[2] = 16'h0000;
-    bank0[3] = 16'h0000;
-    bank0[4] = 16'h0000;
-    bank0[5] = 16'h0000;
-    bank0[6] = 16'h0000;
-    bank0[7] = 16'h0000;
-    bank0[8] = 16'h0000;
-    bank0[9] = 16'h0000;
-    bank0[10] = 16'h0000;
-    bank0[11] = 16'h0000;
-    bank0[12] = 16'h0000;
-    bank0[13] = 16'h0000;
-    bank0[14] = 16'h0000;
-    bank0[15] = 16'h0000;
-    bank0[16] = 16'h0000;
-    bank0[17] = 16'h0000;
-    bank0[18] = 16'h0000;
-    bank0[19] = 16'h0000;
-    bank0[20] = 16'h0000;
-    bank0[21] = 16'h0000;
-    bank0[22] = 16'h0000;
-    bank0[23] = 16'h0000;
-    bank0[24] = 16'h0000;
-    bank0[25] = 16'h0000;
-    bank0[26] = 16'h0000;
-    bank0[27] = 16'h0000;
-    bank0[28] = 16'h0000;
-    bank0[29] = 16'h0000;
-    bank0[30] = 16'h0000;
-    bank0[31] = 16'h0000;
-    bank0[32] = 16'h0000;
-    bank0[33] = 16'h0000;
-    bank0[34] = 16'h0000;
-    bank0[35] = 16'h0000;
-    bank0[36] = 16'h0000;
-    bank0[37] = 16'h0000;
-    bank0[38] = 16'h0000;
-    bank0[39] = 16'h0000;
-    bank0[40] = 16'h0000;
-    bank0[41] = 16'h0000;
-    bank0[42] = 16'h0000;
-    bank0[43] = 16'h0000;
-    bank0[44] = 16'h0000;
-    bank0[45] = 16'h0000;
-    bank0[46] = 16'h0000;
-    bank0[47] = 16'h0000;
-    bank0[48] = 16'h0000;
-    bank0[49] = 16'h0000;
-    bank0[50] = 16'h0000;
-    bank0[51] = 16'h0000;
-    bank0[52] = 16'h0000;
-    bank0[53] = 16'h0000;
-    bank0[54] = 16'h0000;
-    bank0[55] = 16'h0000;
-    bank0[56] = 16'h0000;
-    bank0[57] = 16'h0000;
-    bank0[58] = 16'h0000;
-    bank0[59] = 16'h0000;
-    bank0[60] = 16'h0000;
-    bank0[61] = 16'h0000;
-    bank0[62] = 16'h0000;
-    bank0[63] = 16'h0000;
-    bank0[64] = 16'h0000;
-    bank0[65] = 16'h0000;
-    bank0[66] = 16'h0000;
-    bank0[67] = 16'h0000;
-    bank0[68] = 16'h0000;
-    bank0[69] = 16'h0000;
-    bank0[70] = 16'h0000;
-    bank0[71] = 16'h0000;
-    bank0[72] = 16'h0000;
-    bank0[73] = 16'h0000;
-    bank0[74] = 16'h0000;
-    bank0[75] = 16'h0000;
-    bank0[76] = 16'h0000;
-    bank0[77] = 16'h0000;
-    bank0[78] = 16'h0000;
-    bank0[79] = 16'h0000;
-    bank0[80] = 16'h0000;
-    bank0[81] = 16'h0000;
-    bank0[82] = 16'h0000;
-    bank0[83] = 16'h0000;
-    bank0[84] = 16'h0000;
-    bank0[85] = 16'h0000;
-    bank0[86] = 16'h0000;
-    bank0[87] = 16'h0000;
-    bank0[88] = 16'h0000;
-    bank0[89] = 16'h0000;
-    bank0[90] = 16'h0000;
-    bank0[91] = 16'h0000;
-    bank0[92] = 16'h0000;
-    bank0[93] = 16'h0000;
-    bank0[94] = 16'h0000;
-    bank0[95] = 16'h0000;
-    bank0[96] = 16'h0000;
-    bank0[97] = 16'h0000;
-    bank0[98] = 16'h0000;
-    bank0[99] = 16'h0000;
-    bank0[100] = 16'h0000;
-    bank0[101] = 16'h0000;
-    bank0[102] = 16'h0000;
-    bank0[103] = 16'h0000;
-    bank0[104] = 16'h0000;
-    bank0[105] = 16'h0000;
-    bank0[106] = 16'h0000;
-    bank0[107] = 16'h0000;
-    bank0[108] = 16'h0000;
-    bank0[109] = 16'h0000;
-    bank0[110] = 16'h0000;
-    bank0[111] = 16'h0000;
-    bank0[112] = 16'h0000;
-    bank0[113] = 16'h0000;
-    bank0[114] = 16'h0000;
-    bank0[115] = 16'h0000;
-    bank0[116] = 16'h0000;
-    bank0[117] = 16'h0000;
-    bank0[118] = 16'h0000;
-    bank0[119] = 16'h0000;
-    bank0[120] = 16'h0000;
-    bank0[121] = 16'h0000;
-    bank0[122] = 16'h0000;
-    bank0[123] = 16'h0000;
-    bank0[124] = 16'h0000;
-    bank0[125] = 16'h0000;
-    bank0[126] = 16'h0000;
-    bank0[127] = 16'h0000;
-    bank0[128] = 16'h0000;
-    bank0[129] = 16'h0000;
-    bank0[130] = 16'h0000;
-    bank0[131] = 16'h0000;
-    bank0[132] = 16'h0000;
-    bank0[133] = 16'h0000;
-    bank0[134] = 16'h0000;
-    bank0[135] = 16'h0000;
-    bank0[136] = 16'h0000;
-    bank0[137] = 16'h0000;
-    bank0[138] = 16'h0000;
-    bank0[139] = 16'h0000;
-    bank0[140] = 16'h0000;
-    bank0[141] = 16'h0000;
-    bank0[142] = 16'h0000;
-    bank0[143] = 16'h0000;
-    bank0[144] = 16'h0000;
-    bank0[145] = 16'h0000;
-    bank0[146] = 16'h0000;
-    bank0[147] = 16'h0000;
-    bank0[148] = 16'h0000;
-    bank0[149] = 16'h0000;
-    bank0[150] = 16'h0000;
-    bank0[151] = 16'h0000;
-    bank0[152] = 16'h0000;
-    bank0[153] = 16'h0000;
-    bank0[154] = 16'h0000;
-    bank0[155] = 16'h0000;
-    bank0[156] = 16'h0000;
-    bank0[157] = 16'h0000;
-    bank0[158] = 16'h0000;
-    bank0[159] = 16'h0000;
-    bank0[160] = 16'h0000;
-    bank0[161] = 16'h0000;
-    bank0[162] = 16'h0000;
-    bank0[163] = 16'h0000;
-    bank0[164] = 16'h0000;
-    bank0[165] = 16'h0000;
-    bank0[166] = 16'h0000;
-    bank0[167] = 16'h0000;
-    bank0[168] = 16'h0000;
-    bank0[169] = 16'h0000;
-    bank0[170] = 16'h0000;
-    bank0[171] = 16'h0000;
-    bank0[172] = 16'h0000;
-    bank0[173] = 16'h0000;
-    bank0[174] = 16'h0000;
-    bank0[175] = 16'h0000;
-    bank0[176] = 16'h0000;
-    bank0[177] = 16'h0000;
-    bank0[178] = 16'h0000;
-    bank0[179] = 16'h0000;
-    bank0[180] = 16'h0000;
-    bank0[181] = 16'h0000;
-    bank0[182] = 16'h0000;
-    bank0[183] = 16'h0000;
-    bank0[184] = 16'h0000;
-    bank0[185] = 16'h0000;
-    bank0[186] = 16'h0000;
-    bank0[187] = 16'h0000;
-    bank0[188] = 16'h0000;
-    bank0[189] = 16'h0000;
-    bank0[190] = 16'h0000;
-    bank0[191] = 16'h0000;
-    bank0[192] = 16'h0000;
-    bank0[193] = 16'h0000;
-    bank0[194] = 16'h0000;
-    bank0[195] = 16'h0000;
-    bank0[196] = 16'h0000;
-    bank0[197] = 16'h0000;
-    bank0[198] = 16'h0000;
-    bank0[199] = 16'h0000;
-    bank0[200] = 16'h0000;
-    bank0[201] = 16'h0000;
-    bank0[202] = 16'h0000;
-    bank0[203] = 16'h0000;
-    bank0[204] = 16'h0000;
-    bank0[205] = 16'h0000;
-    bank0[206] = 16'h0000;
-    bank0[207] = 16'h0000;
-    bank0[208] = 16'h0000;
-    bank0[209] = 16'h0000;
-    bank0[210] = 16'h0000;
-    bank0[211] = 16'h0000;
-    bank0[212] = 16'h0000;
-    bank0[213] = 16'h0000;
-    bank0[214] = 16'h0000;
-    bank0[215] = 16'h0000;
-    bank0[216] = 16'h0000;
-    bank0[217] = 16'h0000;
-    bank0[218] = 16'h0000;
-    bank0[219] = 16'h0000;
-    bank0[220] = 16'h0000;
-    bank0[221] = 16'h0000;
-    bank0[222] = 16'h0000;
-    bank0[223] = 16'h0000;
-    bank0[224] = 16'h0000;
-    bank0[225] = 16'h0000;
-    bank0[226] = 16'h0000;
-    bank0[227] = 16'h0000;
-    bank0[228] = 16'h0000;
-    bank0[229] = 16'h0000;
-    bank0[230] = 16'h0000;
-    bank0[231] = 16'h0000;
-    bank0[232] = 16'h0000;
-    bank0[233] = 16'h0000;
-    bank0[234] = 16'h0000;
-    bank0[235] = 16'h0000;
-    bank0[236] = 16'h0000;
-    bank0[237] = 16'h0000;
-    bank0[238] = 16'h0000;
-    bank0[239] = 16'h0000;
-    bank0[240] = 16'h0000;
-    bank0[241] = 16'h0000;
-    bank0[242] = 16'h0000;
-    bank0[243] = 16'h0000;
-    bank0[244] = 16'h0000;
-    bank0[245] = 16'h0000;
-    bank0[246] = 16'h0000;
-    bank0[247] = 16'h0000;
-    bank0[248] = 16'h0000;
-    bank0[249] = 16'h0000;
-    bank0[250] = 16'h0000;
-    bank0[251] = 16'h0000;
-    bank0[252] = 16'h0000;
-    bank0[253] = 16'h0000;
-    bank0[254] = 16'h0000;
-    bank0[255] = 16'h0000;
-    bank0[256] = 16'h0000;
-    bank0[257] = 16'h0000;
-    bank0[258] = 16'h0000;
-    bank0[259] = 16'h0000;
-    bank0[260] = 16'h0000;
-    bank0[261] = 16'h0000;
-    bank0[262] = 16'h0000;
-    bank0[263] = 16'h0000;
-    bank0[264] = 16'h0000;
-    bank0[265] = 16'h0000;
-    bank0[266] = 16'h0000;
-    bank0[267] = 16'h0000;
-    bank0[268] = 16'h0000;
-    bank0[269] = 16'h0000;
-    bank0[270] = 16'h0000;
-    bank0[271] = 16'h0000;
-    bank0[272] = 16'h0000;
-    bank0[273] = 16'h0000;
-    bank0[274] = 16'h0000;
-    bank0[275] = 16'h0000;
-    bank0[276] = 16'h0000;
-    bank0[277] = 16'h0000;
-    bank0[278] = 16'h0000;
-    bank0[279] = 16'h0000;
-    bank0[280] = 16'h0000;
-    bank0[281] = 16'h0000;
-    bank0[282] = 16'h0000;
-    bank0[283] = 16'h0000;
-    bank0[284] = 16'h0000;
-    bank0[285] = 16'h0000;
-    bank0[286] = 16'h0000;
-    bank0[287] = 16'h0000;
-    bank0[288] = 16'h0000;
-    bank0[289] = 16'h0000;
-    bank0[290] = 16'h0000;
-    bank0[291] = 16'h0000;
-    bank0[292] = 16'h0000;
-    bank0[293] = 16'h0000;
-    bank0[294] = 16'h0000;
-    bank0[295] = 16'h0000;
-    bank0[296] = 16'h0000;
-    bank0[297] = 16'h0000;
-    bank0[298] = 16'h0000;
-    bank0[299] = 16'h0000;
-    bank0[300] = 16'h0000;
-    bank0[301] = 16'h0000;
-    bank0[302] = 16'h0000;
-    bank0[303] = 16'h0000;
-    bank0[304] = 16'h0000;
-    bank0[305] = 16'h0000;
-    bank0[306] = 16'h0000;
-    bank0[307] = 16'h0000;
-    bank0[308] = 16'h0000;
-    bank0[309] = 16'h0000;
-    bank0[310] = 16'h0000;
-    bank0[311] = 16'h0000;
-    bank0[312] = 16'h0000;
-    bank0[313] = 16'h0000;
-    bank0[314] = 16'h0000;
-    bank0[315] = 16'h0000;
-    bank0[316] = 16'h0000;
-    bank0[317] = 16'h0000;
-    bank0[318] = 16'h0000;
-    bank0[319] = 16'h0000;
-    bank0[320] = 16'h0000;
-    bank0[321] = 16'h0000;
-    bank0[322] = 16'h0000;
-    bank0[323] = 16'h0000;
-    bank0[324] = 16'h0000;
-    bank0[325] = 16'h0000;
-    bank0[326] = 16'h0000;
-    bank0[327] = 16'h0000;
-    bank0[328] = 16'h0000;
-    bank0[329] = 16'h0000;
-    bank0[330] = 16'h0000;
-    bank0[331] = 16'h0000;
-    bank0[332] = 16'h0000;
-    bank0[333] = 16'h0000;
-    bank0[334] = 16'h0000;
-    bank0[335] = 16'h0000;
-    bank0[336] = 16'h0000;
-    bank0[337] = 16'h0000;
-    bank0[338] = 16'h0000;
-    bank0[339] = 16'h0000;
-    bank0[340] = 16'h0000;
-    bank0[341] = 16'h0000;
-    bank0[342] = 16'h0000;
-    bank0[343] = 16'h0000;
-    bank0[344] = 16'h0000;
-    bank0[345] = 16'h0000;
-    bank0[346] = 16'h0000;
-    bank0[347] = 16'h0000;
-    bank0[348] = 16'h0000;
-    bank0[349] = 16'h0000;
-    bank0[350] = 16'h0000;
-    bank0[351] = 16'h0000;
-    bank0[352] = 16'h0000;
-    bank0[353] = 16'h0000;
-    bank0[354] = 16'h0000;
-    bank0[355] = 16'h0000;
-    bank0[356] = 16'h0000;
-    bank0[357] = 16'h0000;
-    bank0[358] = 16'h0000;
-    bank0[359] = 16'h0000;
-    bank0[360] = 16'h0000;
-    bank0[361] = 16'h0000;
-    bank0[362] = 16'h0000;
-    bank0[363] = 16'h0000;
-    bank0[364] = 16'h0000;
-    bank0[365] = 16'h0000;
-    bank0[366] = 16'h0000;
-    bank0[367] = 16'h0000;
-    bank0[368] = 16'h0000;
-    bank0[369] = 16'h0000;
-    bank0[370] = 16'h0000;
-    bank0[371] = 16'h0000;
-    bank0[372] = 16'h0000;
-    bank0[373] = 16'h0000;
-    bank0[374] = 16'h0000;
-    bank0[375] = 16'h0000;
-    bank0[376] = 16'h0000;
-    bank0[377] = 16'h0000;
-    bank0[378] = 16'h0000;
-    bank0[379] = 16'h0000;
-    bank0[380] = 16'h0000;
-    bank0[381] = 16'h0000;
-    bank0[382] = 16'h0000;
-    bank0[383] = 16'h0000;
+    bank0_0[0] = 16'h0000;
+    bank0_0[1] = 16'h0000;
+    bank0_0[2] = 16'h0000;
+    bank0_0[3] = 16'h0000;
+    bank0_0[4] = 16'h0000;
+    bank0_0[5] = 16'h0000;
+    bank0_0[6] = 16'h0000;
+    bank0_0[7] = 16'h0000;
+    bank0_0[8] = 16'h0000;
+    bank0_0[9] = 16'h0000;
+    bank0_0[10] = 16'h0000;
+    bank0_0[11] = 16'h0000;
+    bank0_0[12] = 16'h0000;
+    bank0_0[13] = 16'h0000;
+    bank0_0[14] = 16'h0000;
+    bank0_0[15] = 16'h0000;
+    bank0_0[16] = 16'h0000;
+    bank0_0[17] = 16'h0000;
+    bank0_0[18] = 16'h0000;
+    bank0_0[19] = 16'h0000;
+    bank0_0[20] = 16'h0000;
+    bank0_0[21] = 16'h0000;
+    bank0_0[22] = 16'h0000;
+    bank0_0[23] = 16'h0000;
+    bank0_0[24] = 16'h0000;
+    bank0_0[25] = 16'h0000;
+    bank0_0[26] = 16'h0000;
+    bank0_0[27] = 16'h0000;
+    bank0_0[28] = 16'h0000;
+    bank0_0[29] = 16'h0000;
+    bank0_0[30] = 16'h0000;
+    bank0_0[31] = 16'h0000;
+    bank0_0[32] = 16'h0000;
+    bank0_0[33] = 16'h0000;
+    bank0_0[34] = 16'h0000;
+    bank0_0[35] = 16'h0000;
+    bank0_0[36] = 16'h0000;
+    bank0_0[37] = 16'h0000;
+    bank0_0[38] = 16'h0000;
+    bank0_0[39] = 16'h0000;
+    bank0_0[40] = 16'h0000;
+    bank0_0[41] = 16'h0000;
+    bank0_0[42] = 16'h0000;
+    bank0_0[43] = 16'h0000;
+    bank0_0[44] = 16'h0000;
+    bank0_0[45] = 16'h0000;
+    bank0_0[46] = 16'h0000;
+    bank0_0[47] = 16'h0000;
+    bank0_0[48] = 16'h0000;
+    bank0_0[49] = 16'h0000;
+    bank0_0[50] = 16'h0000;
+    bank0_0[51] = 16'h0000;
+    bank0_0[52] = 16'h0000;
+    bank0_0[53] = 16'h0000;
+    bank0_0[54] = 16'h0000;
+    bank0_0[55] = 16'h0000;
+    bank0_0[56] = 16'h0000;
+    bank0_0[57] = 16'h0000;
+    bank0_0[58] = 16'h0000;
+    bank0_0[59] = 16'h0000;
+    bank0_0[60] = 16'h0000;
+    bank0_0[61] = 16'h0000;
+    bank0_0[62] = 16'h0000;
+    bank0_0[63] = 16'h0000;
+    bank0_0[64] = 16'h0000;
+    bank0_0[65] = 16'h0000;
+    bank0_0[66] = 16'h0000;
+    bank0_0[67] = 16'h0000;
+    bank0_0[68] = 16'h0000;
+    bank0_0[69] = 16'h0000;
+    bank0_0[70] = 16'h0000;
+    bank0_0[71] = 16'h0000;
+    bank0_0[72] = 16'h0000;
+    bank0_0[73] = 16'h0000;
+    bank0_0[74] = 16'h0000;
+    bank0_0[75] = 16'h0000;
+    bank0_0[76] = 16'h0000;
+    bank0_0[77] = 16'h0000;
+    bank0_0[78] = 16'h0000;
+    bank0_0[79] = 16'h0000;
+    bank0_0[80] = 16'h0000;
+    bank0_0[81] = 16'h0000;
+    bank0_0[82] = 16'h0000;
+    bank0_0[83] = 16'h0000;
+    bank0_0[84] = 16'h0000;
+    bank0_0[85] = 16'h0000;
+    bank0_0[86] = 16'h0000;
+    bank0_0[87] = 16'h0000;
+    bank0_0[88] = 16'h0000;
+    bank0_0[89] = 16'h0000;
+    bank0_0[90] = 16'h0000;
+    bank0_0[91] = 16'h0000;
+    bank0_0[92] = 16'h0000;
+    bank0_0[93] = 16'h0000;
+    bank0_0[94] = 16'h0000;
+    bank0_0[95] = 16'h0000;
+    bank0_0[96] = 16'h0000;
+    bank0_0[97] = 16'h0000;
+    bank0_0[98] = 16'h0000;
+    bank0_0[99] = 16'h0000;
+    bank0_0[100] = 16'h0000;
+    bank0_0[101] = 16'h0000;
+    bank0_0[102] = 16'h0000;
+    bank0_0[103] = 16'h0000;
+    bank0_0[104] = 16'h0000;
+    bank0_0[105] = 16'h0000;
+    bank0_0[106] = 16'h0000;
+    bank0_0[107] = 16'h0000;
+    bank0_0[108] = 16'h0000;
+    bank0_0[109] = 16'h0000;
+    bank0_0[110] = 16'h0000;
+    bank0_0[111] = 16'h0000;
+    bank0_0[112] = 16'h0000;
+    bank0_0[113] = 16'h0000;
+    bank0_0[114] = 16'h0000;
+    bank0_0[115] = 16'h0000;
+    bank0_0[116] = 16'h0000;
+    bank0_0[117] = 16'h0000;
+    bank0_0[118] = 16'h0000;
+    bank0_0[119] = 16'h0000;
+    bank0_0[120] = 16'h0000;
+    bank0_0[121] = 16'h0000;
+    bank0_0[122] = 16'h0000;
+    bank0_0[123] = 16'h0000;
+    bank0_0[124] = 16'h0000;
+    bank0_0[125] = 16'h0000;
+    bank0_0[126] = 16'h0000;
+    bank0_0[127] = 16'h0000;
+    bank0_0[128] = 16'h0000;
+    bank0_0[129] = 16'h0000;
+    bank0_0[130] = 16'h0000;
+    bank0_0[131] = 16'h0000;
+    bank0_0[132] = 16'h0000;
+    bank0_0[133] = 16'h0000;
+    bank0_0[134] = 16'h0000;
+    bank0_0[135] = 16'h0000;
+    bank0_0[136] = 16'h0000;
+    bank0_0[137] = 16'h0000;
+    bank0_0[138] = 16'h0000;
+    bank0_0[139] = 16'h0000;
+    bank0_0[140] = 16'h0000;
+    bank0_0[141] = 16'h0000;
+    bank0_0[142] = 16'h0000;
+    bank0_0[143] = 16'h0000;
+    bank0_0[144] = 16'h0000;
+    bank0_0[145] = 16'h0000;
+    bank0_0[146] = 16'h0000;
+    bank0_0[147] = 16'h0000;
+    bank0_0[148] = 16'h0000;
+    bank0_0[149] = 16'h0000;
+    bank0_0[150] = 16'h0000;
+    bank0_0[151] = 16'h0000;
+    bank0_0[152] = 16'h0000;
+    bank0_0[153] = 16'h0000;
+    bank0_0[154] = 16'h0000;
+    bank0_0[155] = 16'h0000;
+    bank0_0[156] = 16'h0000;
+    bank0_0[157] = 16'h0000;
+    bank0_0[158] = 16'h0000;
+    bank0_0[159] = 16'h0000;
+    bank0_0[160] = 16'h0000;
+    bank0_0[161] = 16'h0000;
+    bank0_0[162] = 16'h0000;
+    bank0_0[163] = 16'h0000;
+    bank0_0[164] = 16'h0000;
+    bank0_0[165] = 16'h0000;
+    bank0_0[166] = 16'h0000;
+    bank0_0[167] = 16'h0000;
+    bank0_0[168] = 16'h0000;
+    bank0_0[169] = 16'h0000;
+    bank0_0[170] = 16'h0000;
+    bank0_0[171] = 16'h0000;
+    bank0_0[172] = 16'h0000;
+    bank0_0[173] = 16'h0000;
+    bank0_0[174] = 16'h0000;
+    bank0_0[175] = 16'h0000;
+    bank0_0[176] = 16'h0000;
+    bank0_0[177] = 16'h0000;
+    bank0_0[178] = 16'h0000;
+    bank0_0[179] = 16'h0000;
+    bank0_0[180] = 16'h0000;
+    bank0_0[181] = 16'h0000;
+    bank0_0[182] = 16'h0000;
+    bank0_0[183] = 16'h0000;
+    bank0_0[184] = 16'h0000;
+    bank0_0[185] = 16'h0000;
+    bank0_0[186] = 16'h0000;
+    bank0_0[187] = 16'h0000;
+    bank0_0[188] = 16'h0000;
+    bank0_0[189] = 16'h0000;
+    bank0_0[190] = 16'h0000;
+    bank0_0[191] = 16'h0000;
+    bank0_0[192] = 16'h0000;
+    bank0_0[193] = 16'h0000;
+    bank0_0[194] = 16'h0000;
+    bank0_0[195] = 16'h0000;
+    bank0_0[196] = 16'h0000;
+    bank0_0[197] = 16'h0000;
+    bank0_0[198] = 16'h0000;
+    bank0_0[199] = 16'h0000;
+    bank0_0[200] = 16'h0000;
+    bank0_0[201] = 16'h0000;
+    bank0_0[202] = 16'h0000;
+    bank0_0[203] = 16'h0000;
+    bank0_0[204] = 16'h0000;
+    bank0_0[205] = 16'h0000;
+    bank0_0[206] = 16'h0000;
+    bank0_0[207] = 16'h0000;
+    bank0_0[208] = 16'h0000;
+    bank0_0[209] = 16'h0000;
+    bank0_0[210] = 16'h0000;
+    bank0_0[211] = 16'h0000;
+    bank0_0[212] = 16'h0000;
+    bank0_0[213] = 16'h0000;
+    bank0_0[214] = 16'h0000;
+    bank0_0[215] = 16'h0000;
+    bank0_0[216] = 16'h0000;
+    bank0_0[217] = 16'h0000;
+    bank0_0[218] = 16'h0000;
+    bank0_0[219] = 16'h0000;
+    bank0_0[220] = 16'h0000;
+    bank0_0[221] = 16'h0000;
+    bank0_0[222] = 16'h0000;
+    bank0_0[223] = 16'h0000;
+    bank0_0[224] = 16'h0000;
+    bank0_0[225] = 16'h0000;
+    bank0_0[226] = 16'h0000;
+    bank0_0[227] = 16'h0000;
+    bank0_0[228] = 16'h0000;
+    bank0_0[229] = 16'h0000;
+    bank0_0[230] = 16'h0000;
+    bank0_0[231] = 16'h0000;
+    bank0_0[232] = 16'h0000;
+    bank0_0[233] = 16'h0000;
+    bank0_0[234] = 16'h0000;
+    bank0_0[235] = 16'h0000;
+    bank0_0[236] = 16'h0000;
+    bank0_0[237] = 16'h0000;
+    bank0_0[238] = 16'h0000;
+    bank0_0[239] = 16'h0000;
+    bank0_0[240] = 16'h0000;
+    bank0_0[241] = 16'h0000;
+    bank0_0[242] = 16'h0000;
+    bank0_0[243] = 16'h0000;
+    bank0_0[244] = 16'h0000;
+    bank0_0[245] = 16'h0000;
+    bank0_0[246] = 16'h0000;
+    bank0_0[247] = 16'h0000;
+    bank0_0[248] = 16'h0000;
+    bank0_0[249] = 16'h0000;
+    bank0_0[250] = 16'h0000;
+    bank0_0[251] = 16'h0000;
+    bank0_0[252] = 16'h0000;
+    bank0_0[253] = 16'h0000;
+    bank0_0[254] = 16'h0000;
+    bank0_0[255] = 16'h0000;
+    bank0_0[256] = 16'h0000;
+    bank0_0[257] = 16'h0000;
+    bank0_0[258] = 16'h0000;
+    bank0_0[259] = 16'h0000;
+    bank0_0[260] = 16'h0000;
+    bank0_0[261] = 16'h0000;
+    bank0_0[262] = 16'h0000;
+    bank0_0[263] = 16'h0000;
+    bank0_0[264] = 16'h0000;
+    bank0_0[265] = 16'h0000;
+    bank0_0[266] = 16'h0000;
+    bank0_0[267] = 16'h0000;
+    bank0_0[268] = 16'h0000;
+    bank0_0[269] = 16'h0000;
+    bank0_0[270] = 16'h0000;
+    bank0_0[271] = 16'h0000;
+    bank0_0[272] = 16'h0000;
+    bank0_0[273] = 16'h0000;
+    bank0_0[274] = 16'h0000;
+    bank0_0[275] = 16'h0000;
+    bank0_0[276] = 16'h0000;
+    bank0_0[277] = 16'h0000;
+    bank0_0[278] = 16'h0000;
+    bank0_0[279] = 16'h0000;
+    bank0_0[280] = 16'h0000;
+    bank0_0[281] = 16'h0000;
+    bank0_0[282] = 16'h0000;
+    bank0_0[283] = 16'h0000;
+    bank0_0[284] = 16'h0000;
+    bank0_0[285] = 16'h0000;
+    bank0_0[286] = 16'h0000;
+    bank0_0[287] = 16'h0000;
+    bank0_0[288] = 16'h0000;
+    bank0_0[289] = 16'h0000;
+    bank0_0[290] = 16'h0000;
+    bank0_0[291] = 16'h0000;
+    bank0_0[292] = 16'h0000;
+    bank0_0[293] = 16'h0000;
+    bank0_0[294] = 16'h0000;
+    bank0_0[295] = 16'h0000;
+    bank0_0[296] = 16'h0000;
+    bank0_0[297] = 16'h0000;
+    bank0_0[298] = 16'h0000;
+    bank0_0[299] = 16'h0000;
+    bank0_0[300] = 16'h0000;
+    bank0_0[301] = 16'h0000;
+    bank0_0[302] = 16'h0000;
+    bank0_0[303] = 16'h0000;
+    bank0_0[304] = 16'h0000;
+    bank0_0[305] = 16'h0000;
+    bank0_0[306] = 16'h0000;
+    bank0_0[307] = 16'h0000;
+    bank0_0[308] = 16'h0000;
+    bank0_0[309] = 16'h0000;
+    bank0_0[310] = 16'h0000;
+    bank0_0[311] = 16'h0000;
+    bank0_0[312] = 16'h0000;
+    bank0_0[313] = 16'h0000;
+    bank0_0[314] = 16'h0000;
+    bank0_0[315] = 16'h0000;
+    bank0_0[316] = 16'h0000;
+    bank0_0[317] = 16'h0000;
+    bank0_0[318] = 16'h0000;
+    bank0_0[319] = 16'h0000;
+    bank0_0[320] = 16'h0000;
+    bank0_0[321] = 16'h0000;
+    bank0_0[322] = 16'h0000;
+    bank0_0[323] = 16'h0000;
+    bank0_0[324] = 16'h0000;
+    bank0_0[325] = 16'h0000;
+    bank0_0[326] = 16'h0000;
+    bank0_0[327] = 16'h0000;
+    bank0_0[328] = 16'h0000;
+    bank0_0[329] = 16'h0000;
+    bank0_0[330] = 16'h0000;
+    bank0_0[331] = 16'h0000;
+    bank0_0[332] = 16'h0000;
+    bank0_0[333] = 16'h0000;
+    bank0_0[334] = 16'h0000;
+    bank0_0[335] = 16'h0000;
+    bank0_0[336] = 16'h0000;
+    bank0_0[337] = 16'h0000;
+    bank0_0[338] = 16'h0000;
+    bank0_0[339] = 16'h0000;
+    bank0_0[340] = 16'h0000;
+    bank0_0[341] = 16'h0000;
+    bank0_0[342] = 16'h0000;
+    bank0_0[343] = 16'h0000;
+    bank0_0[344] = 16'h0000;
+    bank0_0[345] = 16'h0000;
+    bank0_0[346] = 16'h0000;
+    bank0_0[347] = 16'h0000;
+    bank0_0[348] = 16'h0000;
+    bank0_0[349] = 16'h0000;
+    bank0_0[350] = 16'h0000;
+    bank0_0[351] = 16'h0000;
+    bank0_0[352] = 16'h0000;
+    bank0_0[353] = 16'h0000;
+    bank0_0[354] = 16'h0000;
+    bank0_0[355] = 16'h0000;
+    bank0_0[356] = 16'h0000;
+    bank0_0[357] = 16'h0000;
+    bank0_0[358] = 16'h0000;
+    bank0_0[359] = 16'h0000;
+    bank0_0[360] = 16'h0000;
+    bank0_0[361] = 16'h0000;
+    bank0_0[362] = 16'h0000;
+    bank0_0[363] = 16'h0000;
+    bank0_0[364] = 16'h0000;
+    bank0_0[365] = 16'h0000;
+    bank0_0[366] = 16'h0000;
+    bank0_0[367] = 16'h0000;
+    bank0_0[368] = 16'h0000;
+    bank0_0[369] = 16'h0000;
+    bank0_0[370] = 16'h0000;
+    bank0_0[371] = 16'h0000;
+    bank0_0[372] = 16'h0000;
+    bank0_0[373] = 16'h0000;
+    bank0_0[374] = 16'h0000;
+    bank0_0[375] = 16'h0000;
+    bank0_0[376] = 16'h0000;
+    bank0_0[377] = 16'h0000;
+    bank0_0[378] = 16'h0000;
+    bank0_0[379] = 16'h0000;
+    bank0_0[380] = 16'h0000;
+    bank0_0[381] = 16'h0000;
+    bank0_0[382] = 16'h0000;
+    bank0_0[383] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    g0_w_en <= \$1 ;
+    g0_w_data <= w_data;
   always @(posedge clk)
-    bank0_q <= \$signature__data ;
+    g0_w_en <= \$2 ;
   always @(posedge clk)
-    g0_q <= bank0_q;
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data;
+  always @(posedge clk)
+    bank0_0_w_en <= \$3 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_0_q;
   always @(posedge clk)
     out <= g0_q;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
     g0_w_addr <= w_addr;
-  always @(posedge clk)
-    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$1  = w_en;
+    \$2  = w_en;
     if (rst) begin
-      \$1  = 1'h0;
+      \$2  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$3  = \$1 ;
+    if (rst) begin
+      \$3  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  reg \$5 ;
+  reg \$6 ;
+  reg \$7 ;
+  reg \$8 ;
+  reg \$9 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \$signature__addr ;
-  wire [127:0] \$signature__data ;
-  reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$40 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$44 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$48 ;
+  wire [35:0] \$signature__data ;
+  wire [35:0] \$signature__data$21 ;
+  wire [35:0] \$signature__data$27 ;
+  wire [19:0] \$signature__data$33 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [35:0] bank0_1_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [8:0] bank0_1_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_1_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [35:0] bank0_1_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
+  reg [35:0] bank0_2_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [8:0] bank0_2_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_2_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [35:0] bank0_2_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_2_w_en = 1'h0;
+  reg [19:0] bank0_3_q = 20'h00000;
+  (* keep = "true" *)
+  reg [8:0] bank0_3_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] bank0_3_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [19:0] bank0_3_w_data = 20'h00000;
+  (* keep = "true" *)
+  reg bank0_3_w_en = 1'h0;
   input clk;
   wire clk;
   reg [127:0] g0_q = 128'h00000000000000000000000000000000;
@@ -34391,508 +39718,2057 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] wp__addr;
-  (* init = 128'h00000000000000000000000000000000 *)
+  (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [127:0] wp__data;
+  wire [8:0] \wp__addr$41 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \wp__addr$45 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \wp__addr$49 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$42 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$46 ;
+  (* init = 20'h00000 *)
+  (* keep = "true" *)
+  wire [19:0] \wp__data$50 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$43 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$47 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$51 ;
   (* no_rw_check = 32'd1 *)
-  reg [127:0] bank0 [447:0];
+  reg [35:0] bank0_0 [447:0];
   initial begin
-    bank0[0] = 128'h00000000000000000000000000000000;
-    bank0[1] = 128'h00000000000000000000000000000000;
-    bank0[2] = 128'h00000000000000000000000000000000;
-    bank0[3] = 128'h00000000000000000000000000000000;
-    bank0[4] = 128'h00000000000000000000000000000000;
-    bank0[5] = 128'h00000000000000000000000000000000;
-    bank0[6] = 128'h00000000000000000000000000000000;
-    bank0[7] = 128'h00000000000000000000000000000000;
-    bank0[8] = 128'h00000000000000000000000000000000;
-    bank0[9] = 128'h00000000000000000000000000000000;
-    bank0[10] = 128'h00000000000000000000000000000000;
-    bank0[11] = 128'h00000000000000000000000000000000;
-    bank0[12] = 128'h00000000000000000000000000000000;
-    bank0[13] = 128'h00000000000000000000000000000000;
-    bank0[14] = 128'h00000000000000000000000000000000;
-    bank0[15] = 128'h00000000000000000000000000000000;
-    bank0[16] = 128'h00000000000000000000000000000000;
-    bank0[17] = 128'h00000000000000000000000000000000;
-    bank0[18] = 128'h00000000000000000000000000000000;
-    bank0[19] = 128'h00000000000000000000000000000000;
-    bank0[20] = 128'h00000000000000000000000000000000;
-    bank0[21] = 128'h00000000000000000000000000000000;
-    bank0[22] = 128'h00000000000000000000000000000000;
-    bank0[23] = 128'h00000000000000000000000000000000;
-    bank0[24] = 128'h00000000000000000000000000000000;
-    bank0[25] = 128'h00000000000000000000000000000000;
-    bank0[26] = 128'h00000000000000000000000000000000;
-    bank0[27] = 128'h00000000000000000000000000000000;
-    bank0[28] = 128'h00000000000000000000000000000000;
-    bank0[29] = 128'h00000000000000000000000000000000;
-    bank0[30] = 128'h00000000000000000000000000000000;
-    bank0[31] = 128'h00000000000000000000000000000000;
-    bank0[32] = 128'h00000000000000000000000000000000;
-    bank0[33] = 128'h00000000000000000000000000000000;
-    bank0[34] = 128'h00000000000000000000000000000000;
-    bank0[35] = 128'h00000000000000000000000000000000;
-    bank0[36] = 128'h00000000000000000000000000000000;
-    bank0[37] = 128'h00000000000000000000000000000000;
-    bank0[38] = 128'h00000000000000000000000000000000;
-    bank0[39] = 128'h00000000000000000000000000000000;
-    bank0[40] = 128'h00000000000000000000000000000000;
-    bank0[41] = 128'h00000000000000000000000000000000;
-    bank0[42] = 128'h00000000000000000000000000000000;
-    bank0[43] = 128'h00000000000000000000000000000000;
-    bank0[44] = 128'h00000000000000000000000000000000;
-    bank0[45] = 128'h00000000000000000000000000000000;
-    bank0[46] = 128'h00000000000000000000000000000000;
-    bank0[47] = 128'h00000000000000000000000000000000;
-    bank0[48] = 128'h00000000000000000000000000000000;
-    bank0[49] = 128'h00000000000000000000000000000000;
-    bank0[50] = 128'h00000000000000000000000000000000;
-    bank0[51] = 128'h00000000000000000000000000000000;
-    bank0[52] = 128'h00000000000000000000000000000000;
-    bank0[53] = 128'h00000000000000000000000000000000;
-    bank0[54] = 128'h00000000000000000000000000000000;
-    bank0[55] = 128'h00000000000000000000000000000000;
-    bank0[56] = 128'h00000000000000000000000000000000;
-    bank0[57] = 128'h00000000000000000000000000000000;
-    bank0[58] = 128'h00000000000000000000000000000000;
-    bank0[59] = 128'h00000000000000000000000000000000;
-    bank0[60] = 128'h00000000000000000000000000000000;
-    bank0[61] = 128'h00000000000000000000000000000000;
-    bank0[62] = 128'h00000000000000000000000000000000;
-    bank0[63] = 128'h00000000000000000000000000000000;
-    bank0[64] = 128'h00000000000000000000000000000000;
-    bank0[65] = 128'h00000000000000000000000000000000;
-    bank0[66] = 128'h00000000000000000000000000000000;
-    bank0[67] = 128'h00000000000000000000000000000000;
-    bank0[68] = 128'h00000000000000000000000000000000;
-    bank0[69] = 128'h00000000000000000000000000000000;
-    bank0[70] = 128'h00000000000000000000000000000000;
-    bank0[71] = 128'h00000000000000000000000000000000;
-    bank0[72] = 128'h00000000000000000000000000000000;
-    bank0[73] = 128'h00000000000000000000000000000000;
-    bank0[74] = 128'h00000000000000000000000000000000;
-    bank0[75] = 128'h00000000000000000000000000000000;
-    bank0[76] = 128'h00000000000000000000000000000000;
-    bank0[77] = 128'h00000000000000000000000000000000;
-    bank0[78] = 128'h00000000000000000000000000000000;
-    bank0[79] = 128'h00000000000000000000000000000000;
-    bank0[80] = 128'h00000000000000000000000000000000;
-    bank0[81] = 128'h00000000000000000000000000000000;
-    bank0[82] = 128'h00000000000000000000000000000000;
-    bank0[83] = 128'h00000000000000000000000000000000;
-    bank0[84] = 128'h00000000000000000000000000000000;
-    bank0[85] = 128'h00000000000000000000000000000000;
-    bank0[86] = 128'h00000000000000000000000000000000;
-    bank0[87] = 128'h00000000000000000000000000000000;
-    bank0[88] = 128'h00000000000000000000000000000000;
-    bank0[89] = 128'h00000000000000000000000000000000;
-    bank0[90] = 128'h00000000000000000000000000000000;
-    bank0[91] = 128'h00000000000000000000000000000000;
-    bank0[92] = 128'h00000000000000000000000000000000;
-    bank0[93] = 128'h00000000000000000000000000000000;
-    bank0[94] = 128'h00000000000000000000000000000000;
-    bank0[95] = 128'h00000000000000000000000000000000;
-    bank0[96] = 128'h00000000000000000000000000000000;
-    bank0[97] = 128'h00000000000000000000000000000000;
-    bank0[98] = 128'h00000000000000000000000000000000;
-    bank0[99] = 128'h00000000000000000000000000000000;
-    bank0[100] = 128'h00000000000000000000000000000000;
-    bank0[101] = 128'h00000000000000000000000000000000;
-    bank0[102] = 128'h00000000000000000000000000000000;
-    bank0[103] = 128'h00000000000000000000000000000000;
-    bank0[104] = 128'h00000000000000000000000000000000;
-    bank0[105] = 128'h00000000000000000000000000000000;
-    bank0[106] = 128'h00000000000000000000000000000000;
-    bank0[107] = 128'h00000000000000000000000000000000;
-    bank0[108] = 128'h00000000000000000000000000000000;
-    bank0[109] = 128'h00000000000000000000000000000000;
-    bank0[110] = 128'h00000000000000000000000000000000;
-    bank0[111] = 128'h00000000000000000000000000000000;
-    bank0[112] = 128'h00000000000000000000000000000000;
-    bank0[113] = 128'h00000000000000000000000000000000;
-    bank0[114] = 128'h00000000000000000000000000000000;
-    bank0[115] = 128'h00000000000000000000000000000000;
-    bank0[116] = 128'h00000000000000000000000000000000;
-    bank0[117] = 128'h00000000000000000000000000000000;
-    bank0[118] = 128'h00000000000000000000000000000000;
-    bank0[119] = 128'h00000000000000000000000000000000;
-    bank0[120] = 128'h00000000000000000000000000000000;
-    bank0[121] = 128'h00000000000000000000000000000000;
-    bank0[122] = 128'h00000000000000000000000000000000;
-    bank0[123] = 128'h00000000000000000000000000000000;
-    bank0[124] = 128'h00000000000000000000000000000000;
-    bank0[125] = 128'h00000000000000000000000000000000;
-    bank0[126] = 128'h00000000000000000000000000000000;
-    bank0[127] = 128'h00000000000000000000000000000000;
-    bank0[128] = 128'h00000000000000000000000000000000;
-    bank0[129] = 128'h00000000000000000000000000000000;
-    bank0[130] = 128'h00000000000000000000000000000000;
-    bank0[131] = 128'h00000000000000000000000000000000;
-    bank0[132] = 128'h00000000000000000000000000000000;
-    bank0[133] = 128'h00000000000000000000000000000000;
-    bank0[134] = 128'h00000000000000000000000000000000;
-    bank0[135] = 128'h00000000000000000000000000000000;
-    bank0[136] = 128'h00000000000000000000000000000000;
-    bank0[137] = 128'h00000000000000000000000000000000;
-    bank0[138] = 128'h00000000000000000000000000000000;
-    bank0[139] = 128'h00000000000000000000000000000000;
-    bank0[140] = 128'h00000000000000000000000000000000;
-    bank0[141] = 128'h00000000000000000000000000000000;
-    bank0[142] = 128'h00000000000000000000000000000000;
-    bank0[143] = 128'h00000000000000000000000000000000;
-    bank0[144] = 128'h00000000000000000000000000000000;
-    bank0[145] = 128'h00000000000000000000000000000000;
-    bank0[146] = 128'h00000000000000000000000000000000;
-    bank0[147] = 128'h00000000000000000000000000000000;
-    bank0[148] = 128'h00000000000000000000000000000000;
-    bank0[149] = 128'h00000000000000000000000000000000;
-    bank0[150] = 128'h00000000000000000000000000000000;
-    bank0[151] = 128'h00000000000000000000000000000000;
-    bank0[152] = 128'h00000000000000000000000000000000;
-    bank0[153] = 128'h00000000000000000000000000000000;
-    bank0[154] = 128'h00000000000000000000000000000000;
-    bank0[155] = 128'h00000000000000000000000000000000;
-    bank0[156] = 128'h00000000000000000000000000000000;
-    bank0[157] = 128'h00000000000000000000000000000000;
-    bank0[158] = 128'h00000000000000000000000000000000;
-    bank0[159] = 128'h00000000000000000000000000000000;
-    bank0[160] = 128'h00000000000000000000000000000000;
-    bank0[161] = 128'h00000000000000000000000000000000;
-    bank0[162] = 128'h00000000000000000000000000000000;
-    bank0[163] = 128'h00000000000000000000000000000000;
-    bank0[164] = 128'h00000000000000000000000000000000;
-    bank0[165] = 128'h00000000000000000000000000000000;
-    bank0[166] = 128'h00000000000000000000000000000000;
-    bank0[167] = 128'h00000000000000000000000000000000;
-    bank0[168] = 128'h00000000000000000000000000000000;
-    bank0[169] = 128'h00000000000000000000000000000000;
-    bank0[170] = 128'h00000000000000000000000000000000;
-    bank0[171] = 128'h00000000000000000000000000000000;
-    bank0[172] = 128'h00000000000000000000000000000000;
-    bank0[173] = 128'h00000000000000000000000000000000;
-    bank0[174] = 128'h00000000000000000000000000000000;
-    bank0[175] = 128'h00000000000000000000000000000000;
-    bank0[176] = 128'h00000000000000000000000000000000;
-    bank0[177] = 128'h00000000000000000000000000000000;
-    bank0[178] = 128'h00000000000000000000000000000000;
-    bank0[179] = 128'h00000000000000000000000000000000;
-    bank0[180] = 128'h00000000000000000000000000000000;
-    bank0[181] = 128'h00000000000000000000000000000000;
-    bank0[182] = 128'h00000000000000000000000000000000;
-    bank0[183] = 128'h00000000000000000000000000000000;
-    bank0[184] = 128'h00000000000000000000000000000000;
-    bank0[185] = 128'h00000000000000000000000000000000;
-    bank0[186] = 128'h00000000000000000000000000000000;
-    bank0[187] = 128'h00000000000000000000000000000000;
-    bank0[188] = 128'h00000000000000000000000000000000;
-    bank0[189] = 128'h00000000000000000000000000000000;
-    bank0[190] = 128'h00000000000000000000000000000000;
-    bank0[191] = 128'h00000000000000000000000000000000;
-    bank0[192] = 128'h00000000000000000000000000000000;
-    bank0[193] = 128'h00000000000000000000000000000000;
-    bank0[194] = 128'h00000000000000000000000000000000;
-    bank0[195] = 128'h00000000000000000000000000000000;
-    bank0[196] = 128'h00000000000000000000000000000000;
-    bank0[197] = 128'h00000000000000000000000000000000;
-    bank0[198] = 128'h00000000000000000000000000000000;
-    bank0[199] = 128'h00000000000000000000000000000000;
-    bank0[200] = 128'h00000000000000000000000000000000;
-    bank0[201] = 128'h00000000000000000000000000000000;
-    bank0[202] = 128'h00000000000000000000000000000000;
-    bank0[203] = 128'h00000000000000000000000000000000;
-    bank0[204] = 128'h00000000000000000000000000000000;
-    bank0[205] = 128'h00000000000000000000000000000000;
-    bank0[206] = 128'h00000000000000000000000000000000;
-    bank0[207] = 128'h00000000000000000000000000000000;
-    bank0[208] = 128'h00000000000000000000000000000000;
-    bank0[209] = 128'h00000000000000000000000000000000;
-    bank0[210] = 128'h00000000000000000000000000000000;
-    bank0[211] = 128'h00000000000000000000000000000000;
-    bank0[212] = 128'h00000000000000000000000000000000;
-    bank0[213] = 128'h00000000000000000000000000000000;
-    bank0[214] = 128'h00000000000000000000000000000000;
-    bank0[215] = 128'h00000000000000000000000000000000;
-    bank0[216] = 128'h00000000000000000000000000000000;
-    bank0[217] = 128'h00000000000000000000000000000000;
-    bank0[218] = 128'h00000000000000000000000000000000;
-    bank0[219] = 128'h00000000000000000000000000000000;
-    bank0[220] = 128'h00000000000000000000000000000000;
-    bank0[221] = 128'h00000000000000000000000000000000;
-    bank0[222] = 128'h00000000000000000000000000000000;
-    bank0[223] = 128'h00000000000000000000000000000000;
-    bank0[224] = 128'h00000000000000000000000000000000;
-    bank0[225] = 128'h00000000000000000000000000000000;
-    bank0[226] = 128'h00000000000000000000000000000000;
-    bank0[227] = 128'h00000000000000000000000000000000;
-    bank0[228] = 128'h00000000000000000000000000000000;
-    bank0[229] = 128'h00000000000000000000000000000000;
-    bank0[230] = 128'h00000000000000000000000000000000;
-    bank0[231] = 128'h00000000000000000000000000000000;
-    bank0[232] = 128'h00000000000000000000000000000000;
-    bank0[233] = 128'h00000000000000000000000000000000;
-    bank0[234] = 128'h00000000000000000000000000000000;
-    bank0[235] = 128'h00000000000000000000000000000000;
-    bank0[236] = 128'h00000000000000000000000000000000;
-    bank0[237] = 128'h00000000000000000000000000000000;
-    bank0[238] = 128'h00000000000000000000000000000000;
-    bank0[239] = 128'h00000000000000000000000000000000;
-    bank0[240] = 128'h00000000000000000000000000000000;
-    bank0[241] = 128'h00000000000000000000000000000000;
-    bank0[242] = 128'h00000000000000000000000000000000;
-    bank0[243] = 128'h00000000000000000000000000000000;
-    bank0[244] = 128'h00000000000000000000000000000000;
-    bank0[245] = 128'h00000000000000000000000000000000;
-    bank0[246] = 128'h00000000000000000000000000000000;
-    bank0[247] = 128'h00000000000000000000000000000000;
-    bank0[248] = 128'h00000000000000000000000000000000;
-    bank0[249] = 128'h00000000000000000000000000000000;
-    bank0[250] = 128'h00000000000000000000000000000000;
-    bank0[251] = 128'h00000000000000000000000000000000;
-    bank0[252] = 128'h00000000000000000000000000000000;
-    bank0[253] = 128'h00000000000000000000000000000000;
-    bank0[254] = 128'h00000000000000000000000000000000;
-    bank0[255] = 128'h00000000000000000000000000000000;
-    bank0[256] = 128'h00000000000000000000000000000000;
-    bank0[257] = 128'h00000000000000000000000000000000;
-    bank0[258] = 128'h00000000000000000000000000000000;
-    bank0[259] = 128'h00000000000000000000000000000000;
-    bank0[260] = 128'h00000000000000000000000000000000;
-    bank0[261] = 128'h00000000000000000000000000000000;
-    bank0[262] = 128'h00000000000000000000000000000000;
-    bank0[263] = 128'h00000000000000000000000000000000;
-    bank0[264] = 128'h00000000000000000000000000000000;
-    bank0[265] = 128'h00000000000000000000000000000000;
-    bank0[266] = 128'h00000000000000000000000000000000;
-    bank0[267] = 128'h00000000000000000000000000000000;
-    bank0[268] = 128'h00000000000000000000000000000000;
-    bank0[269] = 128'h00000000000000000000000000000000;
-    bank0[270] = 128'h00000000000000000000000000000000;
-    bank0[271] = 128'h00000000000000000000000000000000;
-    bank0[272] = 128'h00000000000000000000000000000000;
-    bank0[273] = 128'h00000000000000000000000000000000;
-    bank0[274] = 128'h00000000000000000000000000000000;
-    bank0[275] = 128'h00000000000000000000000000000000;
-    bank0[276] = 128'h00000000000000000000000000000000;
-    bank0[277] = 128'h00000000000000000000000000000000;
-    bank0[278] = 128'h00000000000000000000000000000000;
-    bank0[279] = 128'h00000000000000000000000000000000;
-    bank0[280] = 128'h00000000000000000000000000000000;
-    bank0[281] = 128'h00000000000000000000000000000000;
-    bank0[282] = 128'h00000000000000000000000000000000;
-    bank0[283] = 128'h00000000000000000000000000000000;
-    bank0[284] = 128'h00000000000000000000000000000000;
-    bank0[285] = 128'h00000000000000000000000000000000;
-    bank0[286] = 128'h00000000000000000000000000000000;
-    bank0[287] = 128'h00000000000000000000000000000000;
-    bank0[288] = 128'h00000000000000000000000000000000;
-    bank0[289] = 128'h00000000000000000000000000000000;
-    bank0[290] = 128'h00000000000000000000000000000000;
-    bank0[291] = 128'h00000000000000000000000000000000;
-    bank0[292] = 128'h00000000000000000000000000000000;
-    bank0[293] = 128'h00000000000000000000000000000000;
-    bank0[294] = 128'h00000000000000000000000000000000;
-    bank0[295] = 128'h00000000000000000000000000000000;
-    bank0[296] = 128'h00000000000000000000000000000000;
-    bank0[297] = 128'h00000000000000000000000000000000;
-    bank0[298] = 128'h00000000000000000000000000000000;
-    bank0[299] = 128'h00000000000000000000000000000000;
-    bank0[300] = 128'h00000000000000000000000000000000;
-    bank0[301] = 128'h00000000000000000000000000000000;
-    bank0[302] = 128'h00000000000000000000000000000000;
-    bank0[303] = 128'h00000000000000000000000000000000;
-    bank0[304] = 128'h00000000000000000000000000000000;
-    bank0[305] = 128'h00000000000000000000000000000000;
-    bank0[306] = 128'h00000000000000000000000000000000;
-    bank0[307] = 128'h00000000000000000000000000000000;
-    bank0[308] = 128'h00000000000000000000000000000000;
-    bank0[309] = 128'h00000000000000000000000000000000;
-    bank0[310] = 128'h00000000000000000000000000000000;
-    bank0[311] = 128'h00000000000000000000000000000000;
-    bank0[312] = 128'h00000000000000000000000000000000;
-    bank0[313] = 128'h00000000000000000000000000000000;
-    bank0[314] = 128'h00000000000000000000000000000000;
-    bank0[315] = 128'h00000000000000000000000000000000;
-    bank0[316] = 128'h00000000000000000000000000000000;
-    bank0[317] = 128'h00000000000000000000000000000000;
-    bank0[318] = 128'h00000000000000000000000000000000;
-    bank0[319] = 128'h00000000000000000000000000000000;
-    bank0[320] = 128'h00000000000000000000000000000000;
-    bank0[321] = 128'h00000000000000000000000000000000;
-    bank0[322] = 128'h00000000000000000000000000000000;
-    bank0[323] = 128'h00000000000000000000000000000000;
-    bank0[324] = 128'h00000000000000000000000000000000;
-    bank0[325] = 128'h00000000000000000000000000000000;
-    bank0[326] = 128'h00000000000000000000000000000000;
-    bank0[327] = 128'h00000000000000000000000000000000;
-    bank0[328] = 128'h00000000000000000000000000000000;
-    bank0[329] = 128'h00000000000000000000000000000000;
-    bank0[330] = 128'h00000000000000000000000000000000;
-    bank0[331] = 128'h00000000000000000000000000000000;
-    bank0[332] = 128'h00000000000000000000000000000000;
-    bank0[333] = 128'h00000000000000000000000000000000;
-    bank0[334] = 128'h00000000000000000000000000000000;
-    bank0[335] = 128'h00000000000000000000000000000000;
-    bank0[336] = 128'h00000000000000000000000000000000;
-    bank0[337] = 128'h00000000000000000000000000000000;
-    bank0[338] = 128'h00000000000000000000000000000000;
-    bank0[339] = 128'h00000000000000000000000000000000;
-    bank0[340] = 128'h00000000000000000000000000000000;
-    bank0[341] = 128'h00000000000000000000000000000000;
-    bank0[342] = 128'h00000000000000000000000000000000;
-    bank0[343] = 128'h00000000000000000000000000000000;
-    bank0[344] = 128'h00000000000000000000000000000000;
-    bank0[345] = 128'h00000000000000000000000000000000;
-    bank0[346] = 128'h00000000000000000000000000000000;
-    bank0[347] = 128'h00000000000000000000000000000000;
-    bank0[348] = 128'h00000000000000000000000000000000;
-    bank0[349] = 128'h00000000000000000000000000000000;
-    bank0[350] = 128'h00000000000000000000000000000000;
-    bank0[351] = 128'h00000000000000000000000000000000;
-    bank0[352] = 128'h00000000000000000000000000000000;
-    bank0[353] = 128'h00000000000000000000000000000000;
-    bank0[354] = 128'h00000000000000000000000000000000;
-    bank0[355] = 128'h00000000000000000000000000000000;
-    bank0[356] = 128'h00000000000000000000000000000000;
-    bank0[357] = 128'h00000000000000000000000000000000;
-    bank0[358] = 128'h00000000000000000000000000000000;
-    bank0[359] = 128'h00000000000000000000000000000000;
-    bank0[360] = 128'h00000000000000000000000000000000;
-    bank0[361] = 128'h00000000000000000000000000000000;
-    bank0[362] = 128'h00000000000000000000000000000000;
-    bank0[363] = 128'h00000000000000000000000000000000;
-    bank0[364] = 128'h00000000000000000000000000000000;
-    bank0[365] = 128'h00000000000000000000000000000000;
-    bank0[366] = 128'h00000000000000000000000000000000;
-    bank0[367] = 128'h00000000000000000000000000000000;
-    bank0[368] = 128'h00000000000000000000000000000000;
-    bank0[369] = 128'h00000000000000000000000000000000;
-    bank0[370] = 128'h00000000000000000000000000000000;
-    bank0[371] = 128'h00000000000000000000000000000000;
-    bank0[372] = 128'h00000000000000000000000000000000;
-    bank0[373] = 128'h00000000000000000000000000000000;
-    bank0[374] = 128'h00000000000000000000000000000000;
-    bank0[375] = 128'h00000000000000000000000000000000;
-    bank0[376] = 128'h00000000000000000000000000000000;
-    bank0[377] = 128'h00000000000000000000000000000000;
-    bank0[378] = 128'h00000000000000000000000000000000;
-    bank0[379] = 128'h00000000000000000000000000000000;
-    bank0[380] = 128'h00000000000000000000000000000000;
-    bank0[381] = 128'h00000000000000000000000000000000;
-    bank0[382] = 128'h00000000000000000000000000000000;
-    bank0[383] = 128'h00000000000000000000000000000000;
-    bank0[384] = 128'h00000000000000000000000000000000;
-    bank0[385] = 128'h00000000000000000000000000000000;
-    bank0[386] = 128'h00000000000000000000000000000000;
-    bank0[387] = 128'h00000000000000000000000000000000;
-    bank0[388] = 128'h00000000000000000000000000000000;
-    bank0[389] = 128'h00000000000000000000000000000000;
-    bank0[390] = 128'h00000000000000000000000000000000;
-    bank0[391] = 128'h00000000000000000000000000000000;
-    bank0[392] = 128'h00000000000000000000000000000000;
-    bank0[393] = 128'h00000000000000000000000000000000;
-    bank0[394] = 128'h00000000000000000000000000000000;
-    bank0[395] = 128'h00000000000000000000000000000000;
-    bank0[396] = 128'h00000000000000000000000000000000;
-    bank0[397] = 128'h00000000000000000000000000000000;
-    bank0[398] = 128'h00000000000000000000000000000000;
-    bank0[399] = 128'h00000000000000000000000000000000;
-    bank0[400] = 128'h00000000000000000000000000000000;
-    bank0[401] = 128'h00000000000000000000000000000000;
-    bank0[402] = 128'h00000000000000000000000000000000;
-    bank0[403] = 128'h00000000000000000000000000000000;
-    bank0[404] = 128'h00000000000000000000000000000000;
-    bank0[405] = 128'h00000000000000000000000000000000;
-    bank0[406] = 128'h00000000000000000000000000000000;
-    bank0[407] = 128'h00000000000000000000000000000000;
-    bank0[408] = 128'h00000000000000000000000000000000;
-    bank0[409] = 128'h00000000000000000000000000000000;
-    bank0[410] = 128'h00000000000000000000000000000000;
-    bank0[411] = 128'h00000000000000000000000000000000;
-    bank0[412] = 128'h00000000000000000000000000000000;
-    bank0[413] = 128'h00000000000000000000000000000000;
-    bank0[414] = 128'h00000000000000000000000000000000;
-    bank0[415] = 128'h00000000000000000000000000000000;
-    bank0[416] = 128'h00000000000000000000000000000000;
-    bank0[417] = 128'h00000000000000000000000000000000;
-    bank0[418] = 128'h00000000000000000000000000000000;
-    bank0[419] = 128'h00000000000000000000000000000000;
-    bank0[420] = 128'h00000000000000000000000000000000;
-    bank0[421] = 128'h00000000000000000000000000000000;
-    bank0[422] = 128'h00000000000000000000000000000000;
-    bank0[423] = 128'h00000000000000000000000000000000;
-    bank0[424] = 128'h00000000000000000000000000000000;
-    bank0[425] = 128'h00000000000000000000000000000000;
-    bank0[426] = 128'h00000000000000000000000000000000;
-    bank0[427] = 128'h00000000000000000000000000000000;
-    bank0[428] = 128'h00000000000000000000000000000000;
-    bank0[429] = 128'h00000000000000000000000000000000;
-    bank0[430] = 128'h00000000000000000000000000000000;
-    bank0[431] = 128'h00000000000000000000000000000000;
-    bank0[432] = 128'h00000000000000000000000000000000;
-    bank0[433] = 128'h00000000000000000000000000000000;
-    bank0[434] = 128'h00000000000000000000000000000000;
-    bank0[435] = 128'h00000000000000000000000000000000;
-    bank0[436] = 128'h00000000000000000000000000000000;
-    bank0[437] = 128'h00000000000000000000000000000000;
-    bank0[438] = 128'h00000000000000000000000000000000;
-    bank0[439] = 128'h00000000000000000000000000000000;
-    bank0[440] = 128'h00000000000000000000000000000000;
-    bank0[441] = 128'h00000000000000000000000000000000;
-    bank0[442] = 128'h00000000000000000000000000000000;
-    bank0[443] = 128'h00000000000000000000000000000000;
-    bank0[444] = 128'h00000000000000000000000000000000;
-    bank0[445] = 128'h00000000000000000000000000000000;
-    bank0[446] = 128'h00000000000000000000000000000000;
-    bank0[447] = 128'h00000000000000000000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
+    bank0_0[51] = 36'h000000000;
+    bank0_0[52] = 36'h000000000;
+    bank0_0[53] = 36'h000000000;
+    bank0_0[54] = 36'h000000000;
+    bank0_0[55] = 36'h000000000;
+    bank0_0[56] = 36'h000000000;
+    bank0_0[57] = 36'h000000000;
+    bank0_0[58] = 36'h000000000;
+    bank0_0[59] = 36'h000000000;
+    bank0_0[60] = 36'h000000000;
+    bank0_0[61] = 36'h000000000;
+    bank0_0[62] = 36'h000000000;
+    bank0_0[63] = 36'h000000000;
+    bank0_0[64] = 36'h000000000;
+    bank0_0[65] = 36'h000000000;
+    bank0_0[66] = 36'h000000000;
+    bank0_0[67] = 36'h000000000;
+    bank0_0[68] = 36'h000000000;
+    bank0_0[69] = 36'h000000000;
+    bank0_0[70] = 36'h000000000;
+    bank0_0[71] = 36'h000000000;
+    bank0_0[72] = 36'h000000000;
+    bank0_0[73] = 36'h000000000;
+    bank0_0[74] = 36'h000000000;
+    bank0_0[75] = 36'h000000000;
+    bank0_0[76] = 36'h000000000;
+    bank0_0[77] = 36'h000000000;
+    bank0_0[78] = 36'h000000000;
+    bank0_0[79] = 36'h000000000;
+    bank0_0[80] = 36'h000000000;
+    bank0_0[81] = 36'h000000000;
+    bank0_0[82] = 36'h000000000;
+    bank0_0[83] = 36'h000000000;
+    bank0_0[84] = 36'h000000000;
+    bank0_0[85] = 36'h000000000;
+    bank0_0[86] = 36'h000000000;
+    bank0_0[87] = 36'h000000000;
+    bank0_0[88] = 36'h000000000;
+    bank0_0[89] = 36'h000000000;
+    bank0_0[90] = 36'h000000000;
+    bank0_0[91] = 36'h000000000;
+    bank0_0[92] = 36'h000000000;
+    bank0_0[93] = 36'h000000000;
+    bank0_0[94] = 36'h000000000;
+    bank0_0[95] = 36'h000000000;
+    bank0_0[96] = 36'h000000000;
+    bank0_0[97] = 36'h000000000;
+    bank0_0[98] = 36'h000000000;
+    bank0_0[99] = 36'h000000000;
+    bank0_0[100] = 36'h000000000;
+    bank0_0[101] = 36'h000000000;
+    bank0_0[102] = 36'h000000000;
+    bank0_0[103] = 36'h000000000;
+    bank0_0[104] = 36'h000000000;
+    bank0_0[105] = 36'h000000000;
+    bank0_0[106] = 36'h000000000;
+    bank0_0[107] = 36'h000000000;
+    bank0_0[108] = 36'h000000000;
+    bank0_0[109] = 36'h000000000;
+    bank0_0[110] = 36'h000000000;
+    bank0_0[111] = 36'h000000000;
+    bank0_0[112] = 36'h000000000;
+    bank0_0[113] = 36'h000000000;
+    bank0_0[114] = 36'h000000000;
+    bank0_0[115] = 36'h000000000;
+    bank0_0[116] = 36'h000000000;
+    bank0_0[117] = 36'h000000000;
+    bank0_0[118] = 36'h000000000;
+    bank0_0[119] = 36'h000000000;
+    bank0_0[120] = 36'h000000000;
+    bank0_0[121] = 36'h000000000;
+    bank0_0[122] = 36'h000000000;
+    bank0_0[123] = 36'h000000000;
+    bank0_0[124] = 36'h000000000;
+    bank0_0[125] = 36'h000000000;
+    bank0_0[126] = 36'h000000000;
+    bank0_0[127] = 36'h000000000;
+    bank0_0[128] = 36'h000000000;
+    bank0_0[129] = 36'h000000000;
+    bank0_0[130] = 36'h000000000;
+    bank0_0[131] = 36'h000000000;
+    bank0_0[132] = 36'h000000000;
+    bank0_0[133] = 36'h000000000;
+    bank0_0[134] = 36'h000000000;
+    bank0_0[135] = 36'h000000000;
+    bank0_0[136] = 36'h000000000;
+    bank0_0[137] = 36'h000000000;
+    bank0_0[138] = 36'h000000000;
+    bank0_0[139] = 36'h000000000;
+    bank0_0[140] = 36'h000000000;
+    bank0_0[141] = 36'h000000000;
+    bank0_0[142] = 36'h000000000;
+    bank0_0[143] = 36'h000000000;
+    bank0_0[144] = 36'h000000000;
+    bank0_0[145] = 36'h000000000;
+    bank0_0[146] = 36'h000000000;
+    bank0_0[147] = 36'h000000000;
+    bank0_0[148] = 36'h000000000;
+    bank0_0[149] = 36'h000000000;
+    bank0_0[150] = 36'h000000000;
+    bank0_0[151] = 36'h000000000;
+    bank0_0[152] = 36'h000000000;
+    bank0_0[153] = 36'h000000000;
+    bank0_0[154] = 36'h000000000;
+    bank0_0[155] = 36'h000000000;
+    bank0_0[156] = 36'h000000000;
+    bank0_0[157] = 36'h000000000;
+    bank0_0[158] = 36'h000000000;
+    bank0_0[159] = 36'h000000000;
+    bank0_0[160] = 36'h000000000;
+    bank0_0[161] = 36'h000000000;
+    bank0_0[162] = 36'h000000000;
+    bank0_0[163] = 36'h000000000;
+    bank0_0[164] = 36'h000000000;
+    bank0_0[165] = 36'h000000000;
+    bank0_0[166] = 36'h000000000;
+    bank0_0[167] = 36'h000000000;
+    bank0_0[168] = 36'h000000000;
+    bank0_0[169] = 36'h000000000;
+    bank0_0[170] = 36'h000000000;
+    bank0_0[171] = 36'h000000000;
+    bank0_0[172] = 36'h000000000;
+    bank0_0[173] = 36'h000000000;
+    bank0_0[174] = 36'h000000000;
+    bank0_0[175] = 36'h000000000;
+    bank0_0[176] = 36'h000000000;
+    bank0_0[177] = 36'h000000000;
+    bank0_0[178] = 36'h000000000;
+    bank0_0[179] = 36'h000000000;
+    bank0_0[180] = 36'h000000000;
+    bank0_0[181] = 36'h000000000;
+    bank0_0[182] = 36'h000000000;
+    bank0_0[183] = 36'h000000000;
+    bank0_0[184] = 36'h000000000;
+    bank0_0[185] = 36'h000000000;
+    bank0_0[186] = 36'h000000000;
+    bank0_0[187] = 36'h000000000;
+    bank0_0[188] = 36'h000000000;
+    bank0_0[189] = 36'h000000000;
+    bank0_0[190] = 36'h000000000;
+    bank0_0[191] = 36'h000000000;
+    bank0_0[192] = 36'h000000000;
+    bank0_0[193] = 36'h000000000;
+    bank0_0[194] = 36'h000000000;
+    bank0_0[195] = 36'h000000000;
+    bank0_0[196] = 36'h000000000;
+    bank0_0[197] = 36'h000000000;
+    bank0_0[198] = 36'h000000000;
+    bank0_0[199] = 36'h000000000;
+    bank0_0[200] = 36'h000000000;
+    bank0_0[201] = 36'h000000000;
+    bank0_0[202] = 36'h000000000;
+    bank0_0[203] = 36'h000000000;
+    bank0_0[204] = 36'h000000000;
+    bank0_0[205] = 36'h000000000;
+    bank0_0[206] = 36'h000000000;
+    bank0_0[207] = 36'h000000000;
+    bank0_0[208] = 36'h000000000;
+    bank0_0[209] = 36'h000000000;
+    bank0_0[210] = 36'h000000000;
+    bank0_0[211] = 36'h000000000;
+    bank0_0[212] = 36'h000000000;
+    bank0_0[213] = 36'h000000000;
+    bank0_0[214] = 36'h000000000;
+    bank0_0[215] = 36'h000000000;
+    bank0_0[216] = 36'h000000000;
+    bank0_0[217] = 36'h000000000;
+    bank0_0[218] = 36'h000000000;
+    bank0_0[219] = 36'h000000000;
+    bank0_0[220] = 36'h000000000;
+    bank0_0[221] = 36'h000000000;
+    bank0_0[222] = 36'h000000000;
+    bank0_0[223] = 36'h000000000;
+    bank0_0[224] = 36'h000000000;
+    bank0_0[225] = 36'h000000000;
+    bank0_0[226] = 36'h000000000;
+    bank0_0[227] = 36'h000000000;
+    bank0_0[228] = 36'h000000000;
+    bank0_0[229] = 36'h000000000;
+    bank0_0[230] = 36'h000000000;
+    bank0_0[231] = 36'h000000000;
+    bank0_0[232] = 36'h000000000;
+    bank0_0[233] = 36'h000000000;
+    bank0_0[234] = 36'h000000000;
+    bank0_0[235] = 36'h000000000;
+    bank0_0[236] = 36'h000000000;
+    bank0_0[237] = 36'h000000000;
+    bank0_0[238] = 36'h000000000;
+    bank0_0[239] = 36'h000000000;
+    bank0_0[240] = 36'h000000000;
+    bank0_0[241] = 36'h000000000;
+    bank0_0[242] = 36'h000000000;
+    bank0_0[243] = 36'h000000000;
+    bank0_0[244] = 36'h000000000;
+    bank0_0[245] = 36'h000000000;
+    bank0_0[246] = 36'h000000000;
+    bank0_0[247] = 36'h000000000;
+    bank0_0[248] = 36'h000000000;
+    bank0_0[249] = 36'h000000000;
+    bank0_0[250] = 36'h000000000;
+    bank0_0[251] = 36'h000000000;
+    bank0_0[252] = 36'h000000000;
+    bank0_0[253] = 36'h000000000;
+    bank0_0[254] = 36'h000000000;
+    bank0_0[255] = 36'h000000000;
+    bank0_0[256] = 36'h000000000;
+    bank0_0[257] = 36'h000000000;
+    bank0_0[258] = 36'h000000000;
+    bank0_0[259] = 36'h000000000;
+    bank0_0[260] = 36'h000000000;
+    bank0_0[261] = 36'h000000000;
+    bank0_0[262] = 36'h000000000;
+    bank0_0[263] = 36'h000000000;
+    bank0_0[264] = 36'h000000000;
+    bank0_0[265] = 36'h000000000;
+    bank0_0[266] = 36'h000000000;
+    bank0_0[267] = 36'h000000000;
+    bank0_0[268] = 36'h000000000;
+    bank0_0[269] = 36'h000000000;
+    bank0_0[270] = 36'h000000000;
+    bank0_0[271] = 36'h000000000;
+    bank0_0[272] = 36'h000000000;
+    bank0_0[273] = 36'h000000000;
+    bank0_0[274] = 36'h000000000;
+    bank0_0[275] = 36'h000000000;
+    bank0_0[276] = 36'h000000000;
+    bank0_0[277] = 36'h000000000;
+    bank0_0[278] = 36'h000000000;
+    bank0_0[279] = 36'h000000000;
+    bank0_0[280] = 36'h000000000;
+    bank0_0[281] = 36'h000000000;
+    bank0_0[282] = 36'h000000000;
+    bank0_0[283] = 36'h000000000;
+    bank0_0[284] = 36'h000000000;
+    bank0_0[285] = 36'h000000000;
+    bank0_0[286] = 36'h000000000;
+    bank0_0[287] = 36'h000000000;
+    bank0_0[288] = 36'h000000000;
+    bank0_0[289] = 36'h000000000;
+    bank0_0[290] = 36'h000000000;
+    bank0_0[291] = 36'h000000000;
+    bank0_0[292] = 36'h000000000;
+    bank0_0[293] = 36'h000000000;
+    bank0_0[294] = 36'h000000000;
+    bank0_0[295] = 36'h000000000;
+    bank0_0[296] = 36'h000000000;
+    bank0_0[297] = 36'h000000000;
+    bank0_0[298] = 36'h000000000;
+    bank0_0[299] = 36'h000000000;
+    bank0_0[300] = 36'h000000000;
+    bank0_0[301] = 36'h000000000;
+    bank0_0[302] = 36'h000000000;
+    bank0_0[303] = 36'h000000000;
+    bank0_0[304] = 36'h000000000;
+    bank0_0[305] = 36'h000000000;
+    bank0_0[306] = 36'h000000000;
+    bank0_0[307] = 36'h000000000;
+    bank0_0[308] = 36'h000000000;
+    bank0_0[309] = 36'h000000000;
+    bank0_0[310] = 36'h000000000;
+    bank0_0[311] = 36'h000000000;
+    bank0_0[312] = 36'h000000000;
+    bank0_0[313] = 36'h000000000;
+    bank0_0[314] = 36'h000000000;
+    bank0_0[315] = 36'h000000000;
+    bank0_0[316] = 36'h000000000;
+    bank0_0[317] = 36'h000000000;
+    bank0_0[318] = 36'h000000000;
+    bank0_0[319] = 36'h000000000;
+    bank0_0[320] = 36'h000000000;
+    bank0_0[321] = 36'h000000000;
+    bank0_0[322] = 36'h000000000;
+    bank0_0[323] = 36'h000000000;
+    bank0_0[324] = 36'h000000000;
+    bank0_0[325] = 36'h000000000;
+    bank0_0[326] = 36'h000000000;
+    bank0_0[327] = 36'h000000000;
+    bank0_0[328] = 36'h000000000;
+    bank0_0[329] = 36'h000000000;
+    bank0_0[330] = 36'h000000000;
+    bank0_0[331] = 36'h000000000;
+    bank0_0[332] = 36'h000000000;
+    bank0_0[333] = 36'h000000000;
+    bank0_0[334] = 36'h000000000;
+    bank0_0[335] = 36'h000000000;
+    bank0_0[336] = 36'h000000000;
+    bank0_0[337] = 36'h000000000;
+    bank0_0[338] = 36'h000000000;
+    bank0_0[339] = 36'h000000000;
+    bank0_0[340] = 36'h000000000;
+    bank0_0[341] = 36'h000000000;
+    bank0_0[342] = 36'h000000000;
+    bank0_0[343] = 36'h000000000;
+    bank0_0[344] = 36'h000000000;
+    bank0_0[345] = 36'h000000000;
+    bank0_0[346] = 36'h000000000;
+    bank0_0[347] = 36'h000000000;
+    bank0_0[348] = 36'h000000000;
+    bank0_0[349] = 36'h000000000;
+    bank0_0[350] = 36'h000000000;
+    bank0_0[351] = 36'h000000000;
+    bank0_0[352] = 36'h000000000;
+    bank0_0[353] = 36'h000000000;
+    bank0_0[354] = 36'h000000000;
+    bank0_0[355] = 36'h000000000;
+    bank0_0[356] = 36'h000000000;
+    bank0_0[357] = 36'h000000000;
+    bank0_0[358] = 36'h000000000;
+    bank0_0[359] = 36'h000000000;
+    bank0_0[360] = 36'h000000000;
+    bank0_0[361] = 36'h000000000;
+    bank0_0[362] = 36'h000000000;
+    bank0_0[363] = 36'h000000000;
+    bank0_0[364] = 36'h000000000;
+    bank0_0[365] = 36'h000000000;
+    bank0_0[366] = 36'h000000000;
+    bank0_0[367] = 36'h000000000;
+    bank0_0[368] = 36'h000000000;
+    bank0_0[369] = 36'h000000000;
+    bank0_0[370] = 36'h000000000;
+    bank0_0[371] = 36'h000000000;
+    bank0_0[372] = 36'h000000000;
+    bank0_0[373] = 36'h000000000;
+    bank0_0[374] = 36'h000000000;
+    bank0_0[375] = 36'h000000000;
+    bank0_0[376] = 36'h000000000;
+    bank0_0[377] = 36'h000000000;
+    bank0_0[378] = 36'h000000000;
+    bank0_0[379] = 36'h000000000;
+    bank0_0[380] = 36'h000000000;
+    bank0_0[381] = 36'h000000000;
+    bank0_0[382] = 36'h000000000;
+    bank0_0[383] = 36'h000000000;
+    bank0_0[384] = 36'h000000000;
+    bank0_0[385] = 36'h000000000;
+    bank0_0[386] = 36'h000000000;
+    bank0_0[387] = 36'h000000000;
+    bank0_0[388] = 36'h000000000;
+    bank0_0[389] = 36'h000000000;
+    bank0_0[390] = 36'h000000000;
+    bank0_0[391] = 36'h000000000;
+    bank0_0[392] = 36'h000000000;
+    bank0_0[393] = 36'h000000000;
+    bank0_0[394] = 36'h000000000;
+    bank0_0[395] = 36'h000000000;
+    bank0_0[396] = 36'h000000000;
+    bank0_0[397] = 36'h000000000;
+    bank0_0[398] = 36'h000000000;
+    bank0_0[399] = 36'h000000000;
+    bank0_0[400] = 36'h000000000;
+    bank0_0[401] = 36'h000000000;
+    bank0_0[402] = 36'h000000000;
+    bank0_0[403] = 36'h000000000;
+    bank0_0[404] = 36'h000000000;
+    bank0_0[405] = 36'h000000000;
+    bank0_0[406] = 36'h000000000;
+    bank0_0[407] = 36'h000000000;
+    bank0_0[408] = 36'h000000000;
+    bank0_0[409] = 36'h000000000;
+    bank0_0[410] = 36'h000000000;
+    bank0_0[411] = 36'h000000000;
+    bank0_0[412] = 36'h000000000;
+    bank0_0[413] = 36'h000000000;
+    bank0_0[414] = 36'h000000000;
+    bank0_0[415] = 36'h000000000;
+    bank0_0[416] = 36'h000000000;
+    bank0_0[417] = 36'h000000000;
+    bank0_0[418] = 36'h000000000;
+    bank0_0[419] = 36'h000000000;
+    bank0_0[420] = 36'h000000000;
+    bank0_0[421] = 36'h000000000;
+    bank0_0[422] = 36'h000000000;
+    bank0_0[423] = 36'h000000000;
+    bank0_0[424] = 36'h000000000;
+    bank0_0[425] = 36'h000000000;
+    bank0_0[426] = 36'h000000000;
+    bank0_0[427] = 36'h000000000;
+    bank0_0[428] = 36'h000000000;
+    bank0_0[429] = 36'h000000000;
+    bank0_0[430] = 36'h000000000;
+    bank0_0[431] = 36'h000000000;
+    bank0_0[432] = 36'h000000000;
+    bank0_0[433] = 36'h000000000;
+    bank0_0[434] = 36'h000000000;
+    bank0_0[435] = 36'h000000000;
+    bank0_0[436] = 36'h000000000;
+    bank0_0[437] = 36'h000000000;
+    bank0_0[438] = 36'h000000000;
+    bank0_0[439] = 36'h000000000;
+    bank0_0[440] = 36'h000000000;
+    bank0_0[441] = 36'h000000000;
+    bank0_0[442] = 36'h000000000;
+    bank0_0[443] = 36'h000000000;
+    bank0_0[444] = 36'h000000000;
+    bank0_0[445] = 36'h000000000;
+    bank0_0[446] = 36'h000000000;
+    bank0_0[447] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [127:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
-  always @(posedge clk)
-    g0_w_en <= \$1 ;
-  always @(posedge clk)
-    bank0_q <= \$signature__data ;
-  always @(posedge clk)
-    g0_q <= bank0_q;
-  always @(posedge clk)
-    out <= g0_q;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_1 [447:0];
+  initial begin
+    bank0_1[0] = 36'h000000000;
+    bank0_1[1] = 36'h000000000;
+    bank0_1[2] = 36'h000000000;
+    bank0_1[3] = 36'h000000000;
+    bank0_1[4] = 36'h000000000;
+    bank0_1[5] = 36'h000000000;
+    bank0_1[6] = 36'h000000000;
+    bank0_1[7] = 36'h000000000;
+    bank0_1[8] = 36'h000000000;
+    bank0_1[9] = 36'h000000000;
+    bank0_1[10] = 36'h000000000;
+    bank0_1[11] = 36'h000000000;
+    bank0_1[12] = 36'h000000000;
+    bank0_1[13] = 36'h000000000;
+    bank0_1[14] = 36'h000000000;
+    bank0_1[15] = 36'h000000000;
+    bank0_1[16] = 36'h000000000;
+    bank0_1[17] = 36'h000000000;
+    bank0_1[18] = 36'h000000000;
+    bank0_1[19] = 36'h000000000;
+    bank0_1[20] = 36'h000000000;
+    bank0_1[21] = 36'h000000000;
+    bank0_1[22] = 36'h000000000;
+    bank0_1[23] = 36'h000000000;
+    bank0_1[24] = 36'h000000000;
+    bank0_1[25] = 36'h000000000;
+    bank0_1[26] = 36'h000000000;
+    bank0_1[27] = 36'h000000000;
+    bank0_1[28] = 36'h000000000;
+    bank0_1[29] = 36'h000000000;
+    bank0_1[30] = 36'h000000000;
+    bank0_1[31] = 36'h000000000;
+    bank0_1[32] = 36'h000000000;
+    bank0_1[33] = 36'h000000000;
+    bank0_1[34] = 36'h000000000;
+    bank0_1[35] = 36'h000000000;
+    bank0_1[36] = 36'h000000000;
+    bank0_1[37] = 36'h000000000;
+    bank0_1[38] = 36'h000000000;
+    bank0_1[39] = 36'h000000000;
+    bank0_1[40] = 36'h000000000;
+    bank0_1[41] = 36'h000000000;
+    bank0_1[42] = 36'h000000000;
+    bank0_1[43] = 36'h000000000;
+    bank0_1[44] = 36'h000000000;
+    bank0_1[45] = 36'h000000000;
+    bank0_1[46] = 36'h000000000;
+    bank0_1[47] = 36'h000000000;
+    bank0_1[48] = 36'h000000000;
+    bank0_1[49] = 36'h000000000;
+    bank0_1[50] = 36'h000000000;
+    bank0_1[51] = 36'h000000000;
+    bank0_1[52] = 36'h000000000;
+    bank0_1[53] = 36'h000000000;
+    bank0_1[54] = 36'h000000000;
+    bank0_1[55] = 36'h000000000;
+    bank0_1[56] = 36'h000000000;
+    bank0_1[57] = 36'h000000000;
+    bank0_1[58] = 36'h000000000;
+    bank0_1[59] = 36'h000000000;
+    bank0_1[60] = 36'h000000000;
+    bank0_1[61] = 36'h000000000;
+    bank0_1[62] = 36'h000000000;
+    bank0_1[63] = 36'h000000000;
+    bank0_1[64] = 36'h000000000;
+    bank0_1[65] = 36'h000000000;
+    bank0_1[66] = 36'h000000000;
+    bank0_1[67] = 36'h000000000;
+    bank0_1[68] = 36'h000000000;
+    bank0_1[69] = 36'h000000000;
+    bank0_1[70] = 36'h000000000;
+    bank0_1[71] = 36'h000000000;
+    bank0_1[72] = 36'h000000000;
+    bank0_1[73] = 36'h000000000;
+    bank0_1[74] = 36'h000000000;
+    bank0_1[75] = 36'h000000000;
+    bank0_1[76] = 36'h000000000;
+    bank0_1[77] = 36'h000000000;
+    bank0_1[78] = 36'h000000000;
+    bank0_1[79] = 36'h000000000;
+    bank0_1[80] = 36'h000000000;
+    bank0_1[81] = 36'h000000000;
+    bank0_1[82] = 36'h000000000;
+    bank0_1[83] = 36'h000000000;
+    bank0_1[84] = 36'h000000000;
+    bank0_1[85] = 36'h000000000;
+    bank0_1[86] = 36'h000000000;
+    bank0_1[87] = 36'h000000000;
+    bank0_1[88] = 36'h000000000;
+    bank0_1[89] = 36'h000000000;
+    bank0_1[90] = 36'h000000000;
+    bank0_1[91] = 36'h000000000;
+    bank0_1[92] = 36'h000000000;
+    bank0_1[93] = 36'h000000000;
+    bank0_1[94] = 36'h000000000;
+    bank0_1[95] = 36'h000000000;
+    bank0_1[96] = 36'h000000000;
+    bank0_1[97] = 36'h000000000;
+    bank0_1[98] = 36'h000000000;
+    bank0_1[99] = 36'h000000000;
+    bank0_1[100] = 36'h000000000;
+    bank0_1[101] = 36'h000000000;
+    bank0_1[102] = 36'h000000000;
+    bank0_1[103] = 36'h000000000;
+    bank0_1[104] = 36'h000000000;
+    bank0_1[105] = 36'h000000000;
+    bank0_1[106] = 36'h000000000;
+    bank0_1[107] = 36'h000000000;
+    bank0_1[108] = 36'h000000000;
+    bank0_1[109] = 36'h000000000;
+    bank0_1[110] = 36'h000000000;
+    bank0_1[111] = 36'h000000000;
+    bank0_1[112] = 36'h000000000;
+    bank0_1[113] = 36'h000000000;
+    bank0_1[114] = 36'h000000000;
+    bank0_1[115] = 36'h000000000;
+    bank0_1[116] = 36'h000000000;
+    bank0_1[117] = 36'h000000000;
+    bank0_1[118] = 36'h000000000;
+    bank0_1[119] = 36'h000000000;
+    bank0_1[120] = 36'h000000000;
+    bank0_1[121] = 36'h000000000;
+    bank0_1[122] = 36'h000000000;
+    bank0_1[123] = 36'h000000000;
+    bank0_1[124] = 36'h000000000;
+    bank0_1[125] = 36'h000000000;
+    bank0_1[126] = 36'h000000000;
+    bank0_1[127] = 36'h000000000;
+    bank0_1[128] = 36'h000000000;
+    bank0_1[129] = 36'h000000000;
+    bank0_1[130] = 36'h000000000;
+    bank0_1[131] = 36'h000000000;
+    bank0_1[132] = 36'h000000000;
+    bank0_1[133] = 36'h000000000;
+    bank0_1[134] = 36'h000000000;
+    bank0_1[135] = 36'h000000000;
+    bank0_1[136] = 36'h000000000;
+    bank0_1[137] = 36'h000000000;
+    bank0_1[138] = 36'h000000000;
+    bank0_1[139] = 36'h000000000;
+    bank0_1[140] = 36'h000000000;
+    bank0_1[141] = 36'h000000000;
+    bank0_1[142] = 36'h000000000;
+    bank0_1[143] = 36'h000000000;
+    bank0_1[144] = 36'h000000000;
+    bank0_1[145] = 36'h000000000;
+    bank0_1[146] = 36'h000000000;
+    bank0_1[147] = 36'h000000000;
+    bank0_1[148] = 36'h000000000;
+    bank0_1[149] = 36'h000000000;
+    bank0_1[150] = 36'h000000000;
+    bank0_1[151] = 36'h000000000;
+    bank0_1[152] = 36'h000000000;
+    bank0_1[153] = 36'h000000000;
+    bank0_1[154] = 36'h000000000;
+    bank0_1[155] = 36'h000000000;
+    bank0_1[156] = 36'h000000000;
+    bank0_1[157] = 36'h000000000;
+    bank0_1[158] = 36'h000000000;
+    bank0_1[159] = 36'h000000000;
+    bank0_1[160] = 36'h000000000;
+    bank0_1[161] = 36'h000000000;
+    bank0_1[162] = 36'h000000000;
+    bank0_1[163] = 36'h000000000;
+    bank0_1[164] = 36'h000000000;
+    bank0_1[165] = 36'h000000000;
+    bank0_1[166] = 36'h000000000;
+    bank0_1[167] = 36'h000000000;
+    bank0_1[168] = 36'h000000000;
+    bank0_1[169] = 36'h000000000;
+    bank0_1[170] = 36'h000000000;
+    bank0_1[171] = 36'h000000000;
+    bank0_1[172] = 36'h000000000;
+    bank0_1[173] = 36'h000000000;
+    bank0_1[174] = 36'h000000000;
+    bank0_1[175] = 36'h000000000;
+    bank0_1[176] = 36'h000000000;
+    bank0_1[177] = 36'h000000000;
+    bank0_1[178] = 36'h000000000;
+    bank0_1[179] = 36'h000000000;
+    bank0_1[180] = 36'h000000000;
+    bank0_1[181] = 36'h000000000;
+    bank0_1[182] = 36'h000000000;
+    bank0_1[183] = 36'h000000000;
+    bank0_1[184] = 36'h000000000;
+    bank0_1[185] = 36'h000000000;
+    bank0_1[186] = 36'h000000000;
+    bank0_1[187] = 36'h000000000;
+    bank0_1[188] = 36'h000000000;
+    bank0_1[189] = 36'h000000000;
+    bank0_1[190] = 36'h000000000;
+    bank0_1[191] = 36'h000000000;
+    bank0_1[192] = 36'h000000000;
+    bank0_1[193] = 36'h000000000;
+    bank0_1[194] = 36'h000000000;
+    bank0_1[195] = 36'h000000000;
+    bank0_1[196] = 36'h000000000;
+    bank0_1[197] = 36'h000000000;
+    bank0_1[198] = 36'h000000000;
+    bank0_1[199] = 36'h000000000;
+    bank0_1[200] = 36'h000000000;
+    bank0_1[201] = 36'h000000000;
+    bank0_1[202] = 36'h000000000;
+    bank0_1[203] = 36'h000000000;
+    bank0_1[204] = 36'h000000000;
+    bank0_1[205] = 36'h000000000;
+    bank0_1[206] = 36'h000000000;
+    bank0_1[207] = 36'h000000000;
+    bank0_1[208] = 36'h000000000;
+    bank0_1[209] = 36'h000000000;
+    bank0_1[210] = 36'h000000000;
+    bank0_1[211] = 36'h000000000;
+    bank0_1[212] = 36'h000000000;
+    bank0_1[213] = 36'h000000000;
+    bank0_1[214] = 36'h000000000;
+    bank0_1[215] = 36'h000000000;
+    bank0_1[216] = 36'h000000000;
+    bank0_1[217] = 36'h000000000;
+    bank0_1[218] = 36'h000000000;
+    bank0_1[219] = 36'h000000000;
+    bank0_1[220] = 36'h000000000;
+    bank0_1[221] = 36'h000000000;
+    bank0_1[222] = 36'h000000000;
+    bank0_1[223] = 36'h000000000;
+    bank0_1[224] = 36'h000000000;
+    bank0_1[225] = 36'h000000000;
+    bank0_1[226] = 36'h000000000;
+    bank0_1[227] = 36'h000000000;
+    bank0_1[228] = 36'h000000000;
+    bank0_1[229] = 36'h000000000;
+    bank0_1[230] = 36'h000000000;
+    bank0_1[231] = 36'h000000000;
+    bank0_1[232] = 36'h000000000;
+    bank0_1[233] = 36'h000000000;
+    bank0_1[234] = 36'h000000000;
+    bank0_1[235] = 36'h000000000;
+    bank0_1[236] = 36'h000000000;
+    bank0_1[237] = 36'h000000000;
+    bank0_1[238] = 36'h000000000;
+    bank0_1[239] = 36'h000000000;
+    bank0_1[240] = 36'h000000000;
+    bank0_1[241] = 36'h000000000;
+    bank0_1[242] = 36'h000000000;
+    bank0_1[243] = 36'h000000000;
+    bank0_1[244] = 36'h000000000;
+    bank0_1[245] = 36'h000000000;
+    bank0_1[246] = 36'h000000000;
+    bank0_1[247] = 36'h000000000;
+    bank0_1[248] = 36'h000000000;
+    bank0_1[249] = 36'h000000000;
+    bank0_1[250] = 36'h000000000;
+    bank0_1[251] = 36'h000000000;
+    bank0_1[252] = 36'h000000000;
+    bank0_1[253] = 36'h000000000;
+    bank0_1[254] = 36'h000000000;
+    bank0_1[255] = 36'h000000000;
+    bank0_1[256] = 36'h000000000;
+    bank0_1[257] = 36'h000000000;
+    bank0_1[258] = 36'h000000000;
+    bank0_1[259] = 36'h000000000;
+    bank0_1[260] = 36'h000000000;
+    bank0_1[261] = 36'h000000000;
+    bank0_1[262] = 36'h000000000;
+    bank0_1[263] = 36'h000000000;
+    bank0_1[264] = 36'h000000000;
+    bank0_1[265] = 36'h000000000;
+    bank0_1[266] = 36'h000000000;
+    bank0_1[267] = 36'h000000000;
+    bank0_1[268] = 36'h000000000;
+    bank0_1[269] = 36'h000000000;
+    bank0_1[270] = 36'h000000000;
+    bank0_1[271] = 36'h000000000;
+    bank0_1[272] = 36'h000000000;
+    bank0_1[273] = 36'h000000000;
+    bank0_1[274] = 36'h000000000;
+    bank0_1[275] = 36'h000000000;
+    bank0_1[276] = 36'h000000000;
+    bank0_1[277] = 36'h000000000;
+    bank0_1[278] = 36'h000000000;
+    bank0_1[279] = 36'h000000000;
+    bank0_1[280] = 36'h000000000;
+    bank0_1[281] = 36'h000000000;
+    bank0_1[282] = 36'h000000000;
+    bank0_1[283] = 36'h000000000;
+    bank0_1[284] = 36'h000000000;
+    bank0_1[285] = 36'h000000000;
+    bank0_1[286] = 36'h000000000;
+    bank0_1[287] = 36'h000000000;
+    bank0_1[288] = 36'h000000000;
+    bank0_1[289] = 36'h000000000;
+    bank0_1[290] = 36'h000000000;
+    bank0_1[291] = 36'h000000000;
+    bank0_1[292] = 36'h000000000;
+    bank0_1[293] = 36'h000000000;
+    bank0_1[294] = 36'h000000000;
+    bank0_1[295] = 36'h000000000;
+    bank0_1[296] = 36'h000000000;
+    bank0_1[297] = 36'h000000000;
+    bank0_1[298] = 36'h000000000;
+    bank0_1[299] = 36'h000000000;
+    bank0_1[300] = 36'h000000000;
+    bank0_1[301] = 36'h000000000;
+    bank0_1[302] = 36'h000000000;
+    bank0_1[303] = 36'h000000000;
+    bank0_1[304] = 36'h000000000;
+    bank0_1[305] = 36'h000000000;
+    bank0_1[306] = 36'h000000000;
+    bank0_1[307] = 36'h000000000;
+    bank0_1[308] = 36'h000000000;
+    bank0_1[309] = 36'h000000000;
+    bank0_1[310] = 36'h000000000;
+    bank0_1[311] = 36'h000000000;
+    bank0_1[312] = 36'h000000000;
+    bank0_1[313] = 36'h000000000;
+    bank0_1[314] = 36'h000000000;
+    bank0_1[315] = 36'h000000000;
+    bank0_1[316] = 36'h000000000;
+    bank0_1[317] = 36'h000000000;
+    bank0_1[318] = 36'h000000000;
+    bank0_1[319] = 36'h000000000;
+    bank0_1[320] = 36'h000000000;
+    bank0_1[321] = 36'h000000000;
+    bank0_1[322] = 36'h000000000;
+    bank0_1[323] = 36'h000000000;
+    bank0_1[324] = 36'h000000000;
+    bank0_1[325] = 36'h000000000;
+    bank0_1[326] = 36'h000000000;
+    bank0_1[327] = 36'h000000000;
+    bank0_1[328] = 36'h000000000;
+    bank0_1[329] = 36'h000000000;
+    bank0_1[330] = 36'h000000000;
+    bank0_1[331] = 36'h000000000;
+    bank0_1[332] = 36'h000000000;
+    bank0_1[333] = 36'h000000000;
+    bank0_1[334] = 36'h000000000;
+    bank0_1[335] = 36'h000000000;
+    bank0_1[336] = 36'h000000000;
+    bank0_1[337] = 36'h000000000;
+    bank0_1[338] = 36'h000000000;
+    bank0_1[339] = 36'h000000000;
+    bank0_1[340] = 36'h000000000;
+    bank0_1[341] = 36'h000000000;
+    bank0_1[342] = 36'h000000000;
+    bank0_1[343] = 36'h000000000;
+    bank0_1[344] = 36'h000000000;
+    bank0_1[345] = 36'h000000000;
+    bank0_1[346] = 36'h000000000;
+    bank0_1[347] = 36'h000000000;
+    bank0_1[348] = 36'h000000000;
+    bank0_1[349] = 36'h000000000;
+    bank0_1[350] = 36'h000000000;
+    bank0_1[351] = 36'h000000000;
+    bank0_1[352] = 36'h000000000;
+    bank0_1[353] = 36'h000000000;
+    bank0_1[354] = 36'h000000000;
+    bank0_1[355] = 36'h000000000;
+    bank0_1[356] = 36'h000000000;
+    bank0_1[357] = 36'h000000000;
+    bank0_1[358] = 36'h000000000;
+    bank0_1[359] = 36'h000000000;
+    bank0_1[360] = 36'h000000000;
+    bank0_1[361] = 36'h000000000;
+    bank0_1[362] = 36'h000000000;
+    bank0_1[363] = 36'h000000000;
+    bank0_1[364] = 36'h000000000;
+    bank0_1[365] = 36'h000000000;
+    bank0_1[366] = 36'h000000000;
+    bank0_1[367] = 36'h000000000;
+    bank0_1[368] = 36'h000000000;
+    bank0_1[369] = 36'h000000000;
+    bank0_1[370] = 36'h000000000;
+    bank0_1[371] = 36'h000000000;
+    bank0_1[372] = 36'h000000000;
+    bank0_1[373] = 36'h000000000;
+    bank0_1[374] = 36'h000000000;
+    bank0_1[375] = 36'h000000000;
+    bank0_1[376] = 36'h000000000;
+    bank0_1[377] = 36'h000000000;
+    bank0_1[378] = 36'h000000000;
+    bank0_1[379] = 36'h000000000;
+    bank0_1[380] = 36'h000000000;
+    bank0_1[381] = 36'h000000000;
+    bank0_1[382] = 36'h000000000;
+    bank0_1[383] = 36'h000000000;
+    bank0_1[384] = 36'h000000000;
+    bank0_1[385] = 36'h000000000;
+    bank0_1[386] = 36'h000000000;
+    bank0_1[387] = 36'h000000000;
+    bank0_1[388] = 36'h000000000;
+    bank0_1[389] = 36'h000000000;
+    bank0_1[390] = 36'h000000000;
+    bank0_1[391] = 36'h000000000;
+    bank0_1[392] = 36'h000000000;
+    bank0_1[393] = 36'h000000000;
+    bank0_1[394] = 36'h000000000;
+    bank0_1[395] = 36'h000000000;
+    bank0_1[396] = 36'h000000000;
+    bank0_1[397] = 36'h000000000;
+    bank0_1[398] = 36'h000000000;
+    bank0_1[399] = 36'h000000000;
+    bank0_1[400] = 36'h000000000;
+    bank0_1[401] = 36'h000000000;
+    bank0_1[402] = 36'h000000000;
+    bank0_1[403] = 36'h000000000;
+    bank0_1[404] = 36'h000000000;
+    bank0_1[405] = 36'h000000000;
+    bank0_1[406] = 36'h000000000;
+    bank0_1[407] = 36'h000000000;
+    bank0_1[408] = 36'h000000000;
+    bank0_1[409] = 36'h000000000;
+    bank0_1[410] = 36'h000000000;
+    bank0_1[411] = 36'h000000000;
+    bank0_1[412] = 36'h000000000;
+    bank0_1[413] = 36'h000000000;
+    bank0_1[414] = 36'h000000000;
+    bank0_1[415] = 36'h000000000;
+    bank0_1[416] = 36'h000000000;
+    bank0_1[417] = 36'h000000000;
+    bank0_1[418] = 36'h000000000;
+    bank0_1[419] = 36'h000000000;
+    bank0_1[420] = 36'h000000000;
+    bank0_1[421] = 36'h000000000;
+    bank0_1[422] = 36'h000000000;
+    bank0_1[423] = 36'h000000000;
+    bank0_1[424] = 36'h000000000;
+    bank0_1[425] = 36'h000000000;
+    bank0_1[426] = 36'h000000000;
+    bank0_1[427] = 36'h000000000;
+    bank0_1[428] = 36'h000000000;
+    bank0_1[429] = 36'h000000000;
+    bank0_1[430] = 36'h000000000;
+    bank0_1[431] = 36'h000000000;
+    bank0_1[432] = 36'h000000000;
+    bank0_1[433] = 36'h000000000;
+    bank0_1[434] = 36'h000000000;
+    bank0_1[435] = 36'h000000000;
+    bank0_1[436] = 36'h000000000;
+    bank0_1[437] = 36'h000000000;
+    bank0_1[438] = 36'h000000000;
+    bank0_1[439] = 36'h000000000;
+    bank0_1[440] = 36'h000000000;
+    bank0_1[441] = 36'h000000000;
+    bank0_1[442] = 36'h000000000;
+    bank0_1[443] = 36'h000000000;
+    bank0_1[444] = 36'h000000000;
+    bank0_1[445] = 36'h000000000;
+    bank0_1[446] = 36'h000000000;
+    bank0_1[447] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
+  end
+  reg [35:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= bank0_1[bank0_1_r_addr];
+  end
+  assign \$signature__data$21  = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_2 [447:0];
+  initial begin
+    bank0_2[0] = 36'h000000000;
+    bank0_2[1] = 36'h000000000;
+    bank0_2[2] = 36'h000000000;
+    bank0_2[3] = 36'h000000000;
+    bank0_2[4] = 36'h000000000;
+    bank0_2[5] = 36'h000000000;
+    bank0_2[6] = 36'h000000000;
+    bank0_2[7] = 36'h000000000;
+    bank0_2[8] = 36'h000000000;
+    bank0_2[9] = 36'h000000000;
+    bank0_2[10] = 36'h000000000;
+    bank0_2[11] = 36'h000000000;
+    bank0_2[12] = 36'h000000000;
+    bank0_2[13] = 36'h000000000;
+    bank0_2[14] = 36'h000000000;
+    bank0_2[15] = 36'h000000000;
+    bank0_2[16] = 36'h000000000;
+    bank0_2[17] = 36'h000000000;
+    bank0_2[18] = 36'h000000000;
+    bank0_2[19] = 36'h000000000;
+    bank0_2[20] = 36'h000000000;
+    bank0_2[21] = 36'h000000000;
+    bank0_2[22] = 36'h000000000;
+    bank0_2[23] = 36'h000000000;
+    bank0_2[24] = 36'h000000000;
+    bank0_2[25] = 36'h000000000;
+    bank0_2[26] = 36'h000000000;
+    bank0_2[27] = 36'h000000000;
+    bank0_2[28] = 36'h000000000;
+    bank0_2[29] = 36'h000000000;
+    bank0_2[30] = 36'h000000000;
+    bank0_2[31] = 36'h000000000;
+    bank0_2[32] = 36'h000000000;
+    bank0_2[33] = 36'h000000000;
+    bank0_2[34] = 36'h000000000;
+    bank0_2[35] = 36'h000000000;
+    bank0_2[36] = 36'h000000000;
+    bank0_2[37] = 36'h000000000;
+    bank0_2[38] = 36'h000000000;
+    bank0_2[39] = 36'h000000000;
+    bank0_2[40] = 36'h000000000;
+    bank0_2[41] = 36'h000000000;
+    bank0_2[42] = 36'h000000000;
+    bank0_2[43] = 36'h000000000;
+    bank0_2[44] = 36'h000000000;
+    bank0_2[45] = 36'h000000000;
+    bank0_2[46] = 36'h000000000;
+    bank0_2[47] = 36'h000000000;
+    bank0_2[48] = 36'h000000000;
+    bank0_2[49] = 36'h000000000;
+    bank0_2[50] = 36'h000000000;
+    bank0_2[51] = 36'h000000000;
+    bank0_2[52] = 36'h000000000;
+    bank0_2[53] = 36'h000000000;
+    bank0_2[54] = 36'h000000000;
+    bank0_2[55] = 36'h000000000;
+    bank0_2[56] = 36'h000000000;
+    bank0_2[57] = 36'h000000000;
+    bank0_2[58] = 36'h000000000;
+    bank0_2[59] = 36'h000000000;
+    bank0_2[60] = 36'h000000000;
+    bank0_2[61] = 36'h000000000;
+    bank0_2[62] = 36'h000000000;
+    bank0_2[63] = 36'h000000000;
+    bank0_2[64] = 36'h000000000;
+    bank0_2[65] = 36'h000000000;
+    bank0_2[66] = 36'h000000000;
+    bank0_2[67] = 36'h000000000;
+    bank0_2[68] = 36'h000000000;
+    bank0_2[69] = 36'h000000000;
+    bank0_2[70] = 36'h000000000;
+    bank0_2[71] = 36'h000000000;
+    bank0_2[72] = 36'h000000000;
+    bank0_2[73] = 36'h000000000;
+    bank0_2[74] = 36'h000000000;
+    bank0_2[75] = 36'h000000000;
+    bank0_2[76] = 36'h000000000;
+    bank0_2[77] = 36'h000000000;
+    bank0_2[78] = 36'h000000000;
+    bank0_2[79] = 36'h000000000;
+    bank0_2[80] = 36'h000000000;
+    bank0_2[81] = 36'h000000000;
+    bank0_2[82] = 36'h000000000;
+    bank0_2[83] = 36'h000000000;
+    bank0_2[84] = 36'h000000000;
+    bank0_2[85] = 36'h000000000;
+    bank0_2[86] = 36'h000000000;
+    bank0_2[87] = 36'h000000000;
+    bank0_2[88] = 36'h000000000;
+    bank0_2[89] = 36'h000000000;
+    bank0_2[90] = 36'h000000000;
+    bank0_2[91] = 36'h000000000;
+    bank0_2[92] = 36'h000000000;
+    bank0_2[93] = 36'h000000000;
+    bank0_2[94] = 36'h000000000;
+    bank0_2[95] = 36'h000000000;
+    bank0_2[96] = 36'h000000000;
+    bank0_2[97] = 36'h000000000;
+    bank0_2[98] = 36'h000000000;
+    bank0_2[99] = 36'h000000000;
+    bank0_2[100] = 36'h000000000;
+    bank0_2[101] = 36'h000000000;
+    bank0_2[102] = 36'h000000000;
+    bank0_2[103] = 36'h000000000;
+    bank0_2[104] = 36'h000000000;
+    bank0_2[105] = 36'h000000000;
+    bank0_2[106] = 36'h000000000;
+    bank0_2[107] = 36'h000000000;
+    bank0_2[108] = 36'h000000000;
+    bank0_2[109] = 36'h000000000;
+    bank0_2[110] = 36'h000000000;
+    bank0_2[111] = 36'h000000000;
+    bank0_2[112] = 36'h000000000;
+    bank0_2[113] = 36'h000000000;
+    bank0_2[114] = 36'h000000000;
+    bank0_2[115] = 36'h000000000;
+    bank0_2[116] = 36'h000000000;
+    bank0_2[117] = 36'h000000000;
+    bank0_2[118] = 36'h000000000;
+    bank0_2[119] = 36'h000000000;
+    bank0_2[120] = 36'h000000000;
+    bank0_2[121] = 36'h000000000;
+    bank0_2[122] = 36'h000000000;
+    bank0_2[123] = 36'h000000000;
+    bank0_2[124] = 36'h000000000;
+    bank0_2[125] = 36'h000000000;
+    bank0_2[126] = 36'h000000000;
+    bank0_2[127] = 36'h000000000;
+    bank0_2[128] = 36'h000000000;
+    bank0_2[129] = 36'h000000000;
+    bank0_2[130] = 36'h000000000;
+    bank0_2[131] = 36'h000000000;
+    bank0_2[132] = 36'h000000000;
+    bank0_2[133] = 36'h000000000;
+    bank0_2[134] = 36'h000000000;
+    bank0_2[135] = 36'h000000000;
+    bank0_2[136] = 36'h000000000;
+    bank0_2[137] = 36'h000000000;
+    bank0_2[138] = 36'h000000000;
+    bank0_2[139] = 36'h000000000;
+    bank0_2[140] = 36'h000000000;
+    bank0_2[141] = 36'h000000000;
+    bank0_2[142] = 36'h000000000;
+    bank0_2[143] = 36'h000000000;
+    bank0_2[144] = 36'h000000000;
+    bank0_2[145] = 36'h000000000;
+    bank0_2[146] = 36'h000000000;
+    bank0_2[147] = 36'h000000000;
+    bank0_2[148] = 36'h000000000;
+    bank0_2[149] = 36'h000000000;
+    bank0_2[150] = 36'h000000000;
+    bank0_2[151] = 36'h000000000;
+    bank0_2[152] = 36'h000000000;
+    bank0_2[153] = 36'h000000000;
+    bank0_2[154] = 36'h000000000;
+    bank0_2[155] = 36'h000000000;
+    bank0_2[156] = 36'h000000000;
+    bank0_2[157] = 36'h000000000;
+    bank0_2[158] = 36'h000000000;
+    bank0_2[159] = 36'h000000000;
+    bank0_2[160] = 36'h000000000;
+    bank0_2[161] = 36'h000000000;
+    bank0_2[162] = 36'h000000000;
+    bank0_2[163] = 36'h000000000;
+    bank0_2[164] = 36'h000000000;
+    bank0_2[165] = 36'h000000000;
+    bank0_2[166] = 36'h000000000;
+    bank0_2[167] = 36'h000000000;
+    bank0_2[168] = 36'h000000000;
+    bank0_2[169] = 36'h000000000;
+    bank0_2[170] = 36'h000000000;
+    bank0_2[171] = 36'h000000000;
+    bank0_2[172] = 36'h000000000;
+    bank0_2[173] = 36'h000000000;
+    bank0_2[174] = 36'h000000000;
+    bank0_2[175] = 36'h000000000;
+    bank0_2[176] = 36'h000000000;
+    bank0_2[177] = 36'h000000000;
+    bank0_2[178] = 36'h000000000;
+    bank0_2[179] = 36'h000000000;
+    bank0_2[180] = 36'h000000000;
+    bank0_2[181] = 36'h000000000;
+    bank0_2[182] = 36'h000000000;
+    bank0_2[183] = 36'h000000000;
+    bank0_2[184] = 36'h000000000;
+    bank0_2[185] = 36'h000000000;
+    bank0_2[186] = 36'h000000000;
+    bank0_2[187] = 36'h000000000;
+    bank0_2[188] = 36'h000000000;
+    bank0_2[189] = 36'h000000000;
+    bank0_2[190] = 36'h000000000;
+    bank0_2[191] = 36'h000000000;
+    bank0_2[192] = 36'h000000000;
+    bank0_2[193] = 36'h000000000;
+    bank0_2[194] = 36'h000000000;
+    bank0_2[195] = 36'h000000000;
+    bank0_2[196] = 36'h000000000;
+    bank0_2[197] = 36'h000000000;
+    bank0_2[198] = 36'h000000000;
+    bank0_2[199] = 36'h000000000;
+    bank0_2[200] = 36'h000000000;
+    bank0_2[201] = 36'h000000000;
+    bank0_2[202] = 36'h000000000;
+    bank0_2[203] = 36'h000000000;
+    bank0_2[204] = 36'h000000000;
+    bank0_2[205] = 36'h000000000;
+    bank0_2[206] = 36'h000000000;
+    bank0_2[207] = 36'h000000000;
+    bank0_2[208] = 36'h000000000;
+    bank0_2[209] = 36'h000000000;
+    bank0_2[210] = 36'h000000000;
+    bank0_2[211] = 36'h000000000;
+    bank0_2[212] = 36'h000000000;
+    bank0_2[213] = 36'h000000000;
+    bank0_2[214] = 36'h000000000;
+    bank0_2[215] = 36'h000000000;
+    bank0_2[216] = 36'h000000000;
+    bank0_2[217] = 36'h000000000;
+    bank0_2[218] = 36'h000000000;
+    bank0_2[219] = 36'h000000000;
+    bank0_2[220] = 36'h000000000;
+    bank0_2[221] = 36'h000000000;
+    bank0_2[222] = 36'h000000000;
+    bank0_2[223] = 36'h000000000;
+    bank0_2[224] = 36'h000000000;
+    bank0_2[225] = 36'h000000000;
+    bank0_2[226] = 36'h000000000;
+    bank0_2[227] = 36'h000000000;
+    bank0_2[228] = 36'h000000000;
+    bank0_2[229] = 36'h000000000;
+    bank0_2[230] = 36'h000000000;
+    bank0_2[231] = 36'h000000000;
+    bank0_2[232] = 36'h000000000;
+    bank0_2[233] = 36'h000000000;
+    bank0_2[234] = 36'h000000000;
+    bank0_2[235] = 36'h000000000;
+    bank0_2[236] = 36'h000000000;
+    bank0_2[237] = 36'h000000000;
+    bank0_2[238] = 36'h000000000;
+    bank0_2[239] = 36'h000000000;
+    bank0_2[240] = 36'h000000000;
+    bank0_2[241] = 36'h000000000;
+    bank0_2[242] = 36'h000000000;
+    bank0_2[243] = 36'h000000000;
+    bank0_2[244] = 36'h000000000;
+    bank0_2[245] = 36'h000000000;
+    bank0_2[246] = 36'h000000000;
+    bank0_2[247] = 36'h000000000;
+    bank0_2[248] = 36'h000000000;
+    bank0_2[249] = 36'h000000000;
+    bank0_2[250] = 36'h000000000;
+    bank0_2[251] = 36'h000000000;
+    bank0_2[252] = 36'h000000000;
+    bank0_2[253] = 36'h000000000;
+    bank0_2[254] = 36'h000000000;
+    bank0_2[255] = 36'h000000000;
+    bank0_2[256] = 36'h000000000;
+    bank0_2[257] = 36'h000000000;
+    bank0_2[258] = 36'h000000000;
+    bank0_2[259] = 36'h000000000;
+    bank0_2[260] = 36'h000000000;
+    bank0_2[261] = 36'h000000000;
+    bank0_2[262] = 36'h000000000;
+    bank0_2[263] = 36'h000000000;
+    bank0_2[264] = 36'h000000000;
+    bank0_2[265] = 36'h000000000;
+    bank0_2[266] = 36'h000000000;
+    bank0_2[267] = 36'h000000000;
+    bank0_2[268] = 36'h000000000;
+    bank0_2[269] = 36'h000000000;
+    bank0_2[270] = 36'h000000000;
+    bank0_2[271] = 36'h000000000;
+    bank0_2[272] = 36'h000000000;
+    bank0_2[273] = 36'h000000000;
+    bank0_2[274] = 36'h000000000;
+    bank0_2[275] = 36'h000000000;
+    bank0_2[276] = 36'h000000000;
+    bank0_2[277] = 36'h000000000;
+    bank0_2[278] = 36'h000000000;
+    bank0_2[279] = 36'h000000000;
+    bank0_2[280] = 36'h000000000;
+    bank0_2[281] = 36'h000000000;
+    bank0_2[282] = 36'h000000000;
+    bank0_2[283] = 36'h000000000;
+    bank0_2[284] = 36'h000000000;
+    bank0_2[285] = 36'h000000000;
+    bank0_2[286] = 36'h000000000;
+    bank0_2[287] = 36'h000000000;
+    bank0_2[288] = 36'h000000000;
+    bank0_2[289] = 36'h000000000;
+    bank0_2[290] = 36'h000000000;
+    bank0_2[291] = 36'h000000000;
+    bank0_2[292] = 36'h000000000;
+    bank0_2[293] = 36'h000000000;
+    bank0_2[294] = 36'h000000000;
+    bank0_2[295] = 36'h000000000;
+    bank0_2[296] = 36'h000000000;
+    bank0_2[297] = 36'h000000000;
+    bank0_2[298] = 36'h000000000;
+    bank0_2[299] = 36'h000000000;
+    bank0_2[300] = 36'h000000000;
+    bank0_2[301] = 36'h000000000;
+    bank0_2[302] = 36'h000000000;
+    bank0_2[303] = 36'h000000000;
+    bank0_2[304] = 36'h000000000;
+    bank0_2[305] = 36'h000000000;
+    bank0_2[306] = 36'h000000000;
+    bank0_2[307] = 36'h000000000;
+    bank0_2[308] = 36'h000000000;
+    bank0_2[309] = 36'h000000000;
+    bank0_2[310] = 36'h000000000;
+    bank0_2[311] = 36'h000000000;
+    bank0_2[312] = 36'h000000000;
+    bank0_2[313] = 36'h000000000;
+    bank0_2[314] = 36'h000000000;
+    bank0_2[315] = 36'h000000000;
+    bank0_2[316] = 36'h000000000;
+    bank0_2[317] = 36'h000000000;
+    bank0_2[318] = 36'h000000000;
+    bank0_2[319] = 36'h000000000;
+    bank0_2[320] = 36'h000000000;
+    bank0_2[321] = 36'h000000000;
+    bank0_2[322] = 36'h000000000;
+    bank0_2[323] = 36'h000000000;
+    bank0_2[324] = 36'h000000000;
+    bank0_2[325] = 36'h000000000;
+    bank0_2[326] = 36'h000000000;
+    bank0_2[327] = 36'h000000000;
+    bank0_2[328] = 36'h000000000;
+    bank0_2[329] = 36'h000000000;
+    bank0_2[330] = 36'h000000000;
+    bank0_2[331] = 36'h000000000;
+    bank0_2[332] = 36'h000000000;
+    bank0_2[333] = 36'h000000000;
+    bank0_2[334] = 36'h000000000;
+    bank0_2[335] = 36'h000000000;
+    bank0_2[336] = 36'h000000000;
+    bank0_2[337] = 36'h000000000;
+    bank0_2[338] = 36'h000000000;
+    bank0_2[339] = 36'h000000000;
+    bank0_2[340] = 36'h000000000;
+    bank0_2[341] = 36'h000000000;
+    bank0_2[342] = 36'h000000000;
+    bank0_2[343] = 36'h000000000;
+    bank0_2[344] = 36'h000000000;
+    bank0_2[345] = 36'h000000000;
+    bank0_2[346] = 36'h000000000;
+    bank0_2[347] = 36'h000000000;
+    bank0_2[348] = 36'h000000000;
+    bank0_2[349] = 36'h000000000;
+    bank0_2[350] = 36'h000000000;
+    bank0_2[351] = 36'h000000000;
+    bank0_2[352] = 36'h000000000;
+    bank0_2[353] = 36'h000000000;
+    bank0_2[354] = 36'h000000000;
+    bank0_2[355] = 36'h000000000;
+    bank0_2[356] = 36'h000000000;
+    bank0_2[357] = 36'h000000000;
+    bank0_2[358] = 36'h000000000;
+    bank0_2[359] = 36'h000000000;
+    bank0_2[360] = 36'h000000000;
+    bank0_2[361] = 36'h000000000;
+    bank0_2[362] = 36'h000000000;
+    bank0_2[363] = 36'h000000000;
+    bank0_2[364] = 36'h000000000;
+    bank0_2[365] = 36'h000000000;
+    bank0_2[366] = 36'h000000000;
+    bank0_2[367] = 36'h000000000;
+    bank0_2[368] = 36'h000000000;
+    bank0_2[369] = 36'h000000000;
+    bank0_2[370] = 36'h000000000;
+    bank0_2[371] = 36'h000000000;
+    bank0_2[372] = 36'h000000000;
+    bank0_2[373] = 36'h000000000;
+    bank0_2[374] = 36'h000000000;
+    bank0_2[375] = 36'h000000000;
+    bank0_2[376] = 36'h000000000;
+    bank0_2[377] = 36'h000000000;
+    bank0_2[378] = 36'h000000000;
+    bank0_2[379] = 36'h000000000;
+    bank0_2[380] = 36'h000000000;
+    bank0_2[381] = 36'h000000000;
+    bank0_2[382] = 36'h000000000;
+    bank0_2[383] = 36'h000000000;
+    bank0_2[384] = 36'h000000000;
+    bank0_2[385] = 36'h000000000;
+    bank0_2[386] = 36'h000000000;
+    bank0_2[387] = 36'h000000000;
+    bank0_2[388] = 36'h000000000;
+    bank0_2[389] = 36'h000000000;
+    bank0_2[390] = 36'h000000000;
+    bank0_2[391] = 36'h000000000;
+    bank0_2[392] = 36'h000000000;
+    bank0_2[393] = 36'h000000000;
+    bank0_2[394] = 36'h000000000;
+    bank0_2[395] = 36'h000000000;
+    bank0_2[396] = 36'h000000000;
+    bank0_2[397] = 36'h000000000;
+    bank0_2[398] = 36'h000000000;
+    bank0_2[399] = 36'h000000000;
+    bank0_2[400] = 36'h000000000;
+    bank0_2[401] = 36'h000000000;
+    bank0_2[402] = 36'h000000000;
+    bank0_2[403] = 36'h000000000;
+    bank0_2[404] = 36'h000000000;
+    bank0_2[405] = 36'h000000000;
+    bank0_2[406] = 36'h000000000;
+    bank0_2[407] = 36'h000000000;
+    bank0_2[408] = 36'h000000000;
+    bank0_2[409] = 36'h000000000;
+    bank0_2[410] = 36'h000000000;
+    bank0_2[411] = 36'h000000000;
+    bank0_2[412] = 36'h000000000;
+    bank0_2[413] = 36'h000000000;
+    bank0_2[414] = 36'h000000000;
+    bank0_2[415] = 36'h000000000;
+    bank0_2[416] = 36'h000000000;
+    bank0_2[417] = 36'h000000000;
+    bank0_2[418] = 36'h000000000;
+    bank0_2[419] = 36'h000000000;
+    bank0_2[420] = 36'h000000000;
+    bank0_2[421] = 36'h000000000;
+    bank0_2[422] = 36'h000000000;
+    bank0_2[423] = 36'h000000000;
+    bank0_2[424] = 36'h000000000;
+    bank0_2[425] = 36'h000000000;
+    bank0_2[426] = 36'h000000000;
+    bank0_2[427] = 36'h000000000;
+    bank0_2[428] = 36'h000000000;
+    bank0_2[429] = 36'h000000000;
+    bank0_2[430] = 36'h000000000;
+    bank0_2[431] = 36'h000000000;
+    bank0_2[432] = 36'h000000000;
+    bank0_2[433] = 36'h000000000;
+    bank0_2[434] = 36'h000000000;
+    bank0_2[435] = 36'h000000000;
+    bank0_2[436] = 36'h000000000;
+    bank0_2[437] = 36'h000000000;
+    bank0_2[438] = 36'h000000000;
+    bank0_2[439] = 36'h000000000;
+    bank0_2[440] = 36'h000000000;
+    bank0_2[441] = 36'h000000000;
+    bank0_2[442] = 36'h000000000;
+    bank0_2[443] = 36'h000000000;
+    bank0_2[444] = 36'h000000000;
+    bank0_2[445] = 36'h000000000;
+    bank0_2[446] = 36'h000000000;
+    bank0_2[447] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_2_w_en)
+      bank0_2[bank0_2_w_addr] <= bank0_2_w_data;
+  end
+  reg [35:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= bank0_2[bank0_2_r_addr];
+  end
+  assign \$signature__data$27  = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [19:0] bank0_3 [447:0];
+  initial begin
+    bank0_3[0] = 20'h00000;
+    bank0_3[1] = 20'h00000;
+    bank0_3[2] = 20'h00000;
+    bank0_3[3] = 20'h00000;
+    bank0_3[4] = 20'h00000;
+    bank0_3[5] = 20'h00000;
+    bank0_3[6] = 20'h00000;
+    bank0_3[7] = 20'h00000;
+    bank0_3[8] = 20'h00000;
+    bank0_3[9] = 20'h00000;
+    bank0_3[10] = 20'h00000;
+    bank0_3[11] = 20'h00000;
+    bank0_3[12] = 20'h00000;
+    bank0_3[13] = 20'h00000;
+    bank0_3[14] = 20'h00000;
+    bank0_3[15] = 20'h00000;
+    bank0_3[16] = 20'h00000;
+    bank0_3[17] = 20'h00000;
+    bank0_3[18] = 20'h00000;
+    bank0_3[19] = 20'h00000;
+    bank0_3[20] = 20'h00000;
+    bank0_3[21] = 20'h00000;
+    bank0_3[22] = 20'h00000;
+    bank0_3[23] = 20'h00000;
+    bank0_3[24] = 20'h00000;
+    bank0_3[25] = 20'h00000;
+    bank0_3[26] = 20'h00000;
+    bank0_3[27] = 20'h00000;
+    bank0_3[28] = 20'h00000;
+    bank0_3[29] = 20'h00000;
+    bank0_3[30] = 20'h00000;
+    bank0_3[31] = 20'h00000;
+    bank0_3[32] = 20'h00000;
+    bank0_3[33] = 20'h00000;
+    bank0_3[34] = 20'h00000;
+    bank0_3[35] = 20'h00000;
+    bank0_3[36] = 20'h00000;
+    bank0_3[37] = 20'h00000;
+    bank0_3[38] = 20'h00000;
+    bank0_3[39] = 20'h00000;
+    bank0_3[40] = 20'h00000;
+    bank0_3[41] = 20'h00000;
+    bank0_3[42] = 20'h00000;
+    bank0_3[43] = 20'h00000;
+    bank0_3[44] = 20'h00000;
+    bank0_3[45] = 20'h00000;
+    bank0_3[46] = 20'h00000;
+    bank0_3[47] = 20'h00000;
+    bank0_3[48] = 20'h00000;
+    bank0_3[49] = 20'h00000;
+    bank0_3[50] = 20'h00000;
+    bank0_3[51] = 20'h00000;
+    bank0_3[52] = 20'h00000;
+    bank0_3[53] = 20'h00000;
+    bank0_3[54] = 20'h00000;
+    bank0_3[55] = 20'h00000;
+    bank0_3[56] = 20'h00000;
+    bank0_3[57] = 20'h00000;
+    bank0_3[58] = 20'h00000;
+    bank0_3[59] = 20'h00000;
+    bank0_3[60] = 20'h00000;
+    bank0_3[61] = 20'h00000;
+    bank0_3[62] = 20'h00000;
+    bank0_3[63] = 20'h00000;
+    bank0_3[64] = 20'h00000;
+    bank0_3[65] = 20'h00000;
+    bank0_3[66] = 20'h00000;
+    bank0_3[67] = 20'h00000;
+    bank0_3[68] = 20'h00000;
+    bank0_3[69] = 20'h00000;
+    bank0_3[70] = 20'h00000;
+    bank0_3[71] = 20'h00000;
+    bank0_3[72] = 20'h00000;
+    bank0_3[73] = 20'h00000;
+    bank0_3[74] = 20'h00000;
+    bank0_3[75] = 20'h00000;
+    bank0_3[76] = 20'h00000;
+    bank0_3[77] = 20'h00000;
+    bank0_3[78] = 20'h00000;
+    bank0_3[79] = 20'h00000;
+    bank0_3[80] = 20'h00000;
+    bank0_3[81] = 20'h00000;
+    bank0_3[82] = 20'h00000;
+    bank0_3[83] = 20'h00000;
+    bank0_3[84] = 20'h00000;
+    bank0_3[85] = 20'h00000;
+    bank0_3[86] = 20'h00000;
+    bank0_3[87] = 20'h00000;
+    bank0_3[88] = 20'h00000;
+    bank0_3[89] = 20'h00000;
+    bank0_3[90] = 20'h00000;
+    bank0_3[91] = 20'h00000;
+    bank0_3[92] = 20'h00000;
+    bank0_3[93] = 20'h00000;
+    bank0_3[94] = 20'h00000;
+    bank0_3[95] = 20'h00000;
+    bank0_3[96] = 20'h00000;
+    bank0_3[97] = 20'h00000;
+    bank0_3[98] = 20'h00000;
+    bank0_3[99] = 20'h00000;
+    bank0_3[100] = 20'h00000;
+    bank0_3[101] = 20'h00000;
+    bank0_3[102] = 20'h00000;
+    bank0_3[103] = 20'h00000;
+    bank0_3[104] = 20'h00000;
+    bank0_3[105] = 20'h00000;
+    bank0_3[106] = 20'h00000;
+    bank0_3[107] = 20'h00000;
+    bank0_3[108] = 20'h00000;
+    bank0_3[109] = 20'h00000;
+    bank0_3[110] = 20'h00000;
+    bank0_3[111] = 20'h00000;
+    bank0_3[112] = 20'h00000;
+    bank0_3[113] = 20'h00000;
+    bank0_3[114] = 20'h00000;
+    bank0_3[115] = 20'h00000;
+    bank0_3[116] = 20'h00000;
+    bank0_3[117] = 20'h00000;
+    bank0_3[118] = 20'h00000;
+    bank0_3[119] = 20'h00000;
+    bank0_3[120] = 20'h00000;
+    bank0_3[121] = 20'h00000;
+    bank0_3[122] = 20'h00000;
+    bank0_3[123] = 20'h00000;
+    bank0_3[124] = 20'h00000;
+    bank0_3[125] = 20'h00000;
+    bank0_3[126] = 20'h00000;
+    bank0_3[127] = 20'h00000;
+    bank0_3[128] = 20'h00000;
+    bank0_3[129] = 20'h00000;
+    bank0_3[130] = 20'h00000;
+    bank0_3[131] = 20'h00000;
+    bank0_3[132] = 20'h00000;
+    bank0_3[133] = 20'h00000;
+    bank0_3[134] = 20'h00000;
+    bank0_3[135] = 20'h00000;
+    bank0_3[136] = 20'h00000;
+    bank0_3[137] = 20'h00000;
+    bank0_3[138] = 20'h00000;
+    bank0_3[139] = 20'h00000;
+    bank0_3[140] = 20'h00000;
+    bank0_3[141] = 20'h00000;
+    bank0_3[142] = 20'h00000;
+    bank0_3[143] = 20'h00000;
+    bank0_3[144] = 20'h00000;
+    bank0_3[145] = 20'h00000;
+    bank0_3[146] = 20'h00000;
+    bank0_3[147] = 20'h00000;
+    bank0_3[148] = 20'h00000;
+    bank0_3[149] = 20'h00000;
+    bank0_3[150] = 20'h00000;
+    bank0_3[151] = 20'h00000;
+    bank0_3[152] = 20'h00000;
+    bank0_3[153] = 20'h00000;
+    bank0_3[154] = 20'h00000;
+    bank0_3[155] = 20'h00000;
+    bank0_3[156] = 20'h00000;
+    bank0_3[157] = 20'h00000;
+    bank0_3[158] = 20'h00000;
+    bank0_3[159] = 20'h00000;
+    bank0_3[160] = 20'h00000;
+    bank0_3[161] = 20'h00000;
+    bank0_3[162] = 20'h00000;
+    bank0_3[163] = 20'h00000;
+    bank0_3[164] = 20'h00000;
+    bank0_3[165] = 20'h00000;
+    bank0_3[166] = 20'h00000;
+    bank0_3[167] = 20'h00000;
+    bank0_3[168] = 20'h00000;
+    bank0_3[169] = 20'h00000;
+    bank0_3[170] = 20'h00000;
+    bank0_3[171] = 20'h00000;
+    bank0_3[172] = 20'h00000;
+    bank0_3[173] = 20'h00000;
+    bank0_3[174] = 20'h00000;
+    bank0_3[175] = 20'h00000;
+    bank0_3[176] = 20'h00000;
+    bank0_3[177] = 20'h00000;
+    bank0_3[178] = 20'h00000;
+    bank0_3[179] = 20'h00000;
+    bank0_3[180] = 20'h00000;
+    bank0_3[181] = 20'h00000;
+    bank0_3[182] = 20'h00000;
+    bank0_3[183] = 20'h00000;
+    bank0_3[184] = 20'h00000;
+    bank0_3[185] = 20'h00000;
+    bank0_3[186] = 20'h00000;
+    bank0_3[187] = 20'h00000;
+    bank0_3[188] = 20'h00000;
+    bank0_3[189] = 20'h00000;
+    bank0_3[190] = 20'h00000;
+    bank0_3[191] = 20'h00000;
+    bank0_3[192] = 20'h00000;
+    bank0_3[193] = 20'h00000;
+    bank0_3[194] = 20'h00000;
+    bank0_3[195] = 20'h00000;
+    bank0_3[196] = 20'h00000;
+    bank0_3[197] = 20'h00000;
+    bank0_3[198] = 20'h00000;
+    bank0_3[199] = 20'h00000;
+    bank0_3[200] = 20'h00000;
+    bank0_3[201] = 20'h00000;
+    bank0_3[202] = 20'h00000;
+    bank0_3[203] = 20'h00000;
+    bank0_3[204] = 20'h00000;
+    bank0_3[205] = 20'h00000;
+    bank0_3[206] = 20'h00000;
+    bank0_3[207] = 20'h00000;
+    bank0_3[208] = 20'h00000;
+    bank0_3[209] = 20'h00000;
+    bank0_3[210] = 20'h00000;
+    bank0_3[211] = 20'h00000;
+    bank0_3[212] = 20'h00000;
+    bank0_3[213] = 20'h00000;
+    bank0_3[214] = 20'h00000;
+    bank0_3[215] = 20'h00000;
+    bank0_3[216] = 20'h00000;
+    bank0_3[217] = 20'h00000;
+    bank0_3[218] = 20'h00000;
+    bank0_3[219] = 20'h00000;
+    bank0_3[220] = 20'h00000;
+    bank0_3[221] = 20'h00000;
+    bank0_3[222] = 20'h00000;
+    bank0_3[223] = 20'h00000;
+    bank0_3[224] = 20'h00000;
+    bank0_3[225] = 20'h00000;
+    bank0_3[226] = 20'h00000;
+    bank0_3[227] = 20'h00000;
+    bank0_3[228] = 20'h00000;
+    bank0_3[229] = 20'h00000;
+    bank0_3[230] = 20'h00000;
+    bank0_3[231] = 20'h00000;
+    bank0_3[232] = 20'h00000;
+    bank0_3[233] = 20'h00000;
+    bank0_3[234] = 20'h00000;
+    bank0_3[235] = 20'h00000;
+    bank0_3[236] = 20'h00000;
+    bank0_3[237] = 20'h00000;
+    bank0_3[238] = 20'h00000;
+    bank0_3[239] = 20'h00000;
+    bank0_3[240] = 20'h00000;
+    bank0_3[241] = 20'h00000;
+    bank0_3[242] = 20'h00000;
+    bank0_3[243] = 20'h00000;
+    bank0_3[244] = 20'h00000;
+    bank0_3[245] = 20'h00000;
+    bank0_3[246] = 20'h00000;
+    bank0_3[247] = 20'h00000;
+    bank0_3[248] = 20'h00000;
+    bank0_3[249] = 20'h00000;
+    bank0_3[250] = 20'h00000;
+    bank0_3[251] = 20'h00000;
+    bank0_3[252] = 20'h00000;
+    bank0_3[253] = 20'h00000;
+    bank0_3[254] = 20'h00000;
+    bank0_3[255] = 20'h00000;
+    bank0_3[256] = 20'h00000;
+    bank0_3[257] = 20'h00000;
+    bank0_3[258] = 20'h00000;
+    bank0_3[259] = 20'h00000;
+    bank0_3[260] = 20'h00000;
+    bank0_3[261] = 20'h00000;
+    bank0_3[262] = 20'h00000;
+    bank0_3[263] = 20'h00000;
+    bank0_3[264] = 20'h00000;
+    bank0_3[265] = 20'h00000;
+    bank0_3[266] = 20'h00000;
+    bank0_3[267] = 20'h00000;
+    bank0_3[268] = 20'h00000;
+    bank0_3[269] = 20'h00000;
+    bank0_3[270] = 20'h00000;
+    bank0_3[271] = 20'h00000;
+    bank0_3[272] = 20'h00000;
+    bank0_3[273] = 20'h00000;
+    bank0_3[274] = 20'h00000;
+    bank0_3[275] = 20'h00000;
+    bank0_3[276] = 20'h00000;
+    bank0_3[277] = 20'h00000;
+    bank0_3[278] = 20'h00000;
+    bank0_3[279] = 20'h00000;
+    bank0_3[280] = 20'h00000;
+    bank0_3[281] = 20'h00000;
+    bank0_3[282] = 20'h00000;
+    bank0_3[283] = 20'h00000;
+    bank0_3[284] = 20'h00000;
+    bank0_3[285] = 20'h00000;
+    bank0_3[286] = 20'h00000;
+    bank0_3[287] = 20'h00000;
+    bank0_3[288] = 20'h00000;
+    bank0_3[289] = 20'h00000;
+    bank0_3[290] = 20'h00000;
+    bank0_3[291] = 20'h00000;
+    bank0_3[292] = 20'h00000;
+    bank0_3[293] = 20'h00000;
+    bank0_3[294] = 20'h00000;
+    bank0_3[295] = 20'h00000;
+    bank0_3[296] = 20'h00000;
+    bank0_3[297] = 20'h00000;
+    bank0_3[298] = 20'h00000;
+    bank0_3[299] = 20'h00000;
+    bank0_3[300] = 20'h00000;
+    bank0_3[301] = 20'h00000;
+    bank0_3[302] = 20'h00000;
+    bank0_3[303] = 20'h00000;
+    bank0_3[304] = 20'h00000;
+    bank0_3[305] = 20'h00000;
+    bank0_3[306] = 20'h00000;
+    bank0_3[307] = 20'h00000;
+    bank0_3[308] = 20'h00000;
+    bank0_3[309] = 20'h00000;
+    bank0_3[310] = 20'h00000;
+    bank0_3[311] = 20'h00000;
+    bank0_3[312] = 20'h00000;
+    bank0_3[313] = 20'h00000;
+    bank0_3[314] = 20'h00000;
+    bank0_3[315] = 20'h00000;
+    bank0_3[316] = 20'h00000;
+    bank0_3[317] = 20'h00000;
+    bank0_3[318] = 20'h00000;
+    bank0_3[319] = 20'h00000;
+    bank0_3[320] = 20'h00000;
+    bank0_3[321] = 20'h00000;
+    bank0_3[322] = 20'h00000;
+    bank0_3[323] = 20'h00000;
+    bank0_3[324] = 20'h00000;
+    bank0_3[325] = 20'h00000;
+    bank0_3[326] = 20'h00000;
+    bank0_3[327] = 20'h00000;
+    bank0_3[328] = 20'h00000;
+    bank0_3[329] = 20'h00000;
+    bank0_3[330] = 20'h00000;
+    bank0_3[331] = 20'h00000;
+    bank0_3[332] = 20'h00000;
+    bank0_3[333] = 20'h00000;
+    bank0_3[334] = 20'h00000;
+    bank0_3[335] = 20'h00000;
+    bank0_3[336] = 20'h00000;
+    bank0_3[337] = 20'h00000;
+    bank0_3[338] = 20'h00000;
+    bank0_3[339] = 20'h00000;
+    bank0_3[340] = 20'h00000;
+    bank0_3[341] = 20'h00000;
+    bank0_3[342] = 20'h00000;
+    bank0_3[343] = 20'h00000;
+    bank0_3[344] = 20'h00000;
+    bank0_3[345] = 20'h00000;
+    bank0_3[346] = 20'h00000;
+    bank0_3[347] = 20'h00000;
+    bank0_3[348] = 20'h00000;
+    bank0_3[349] = 20'h00000;
+    bank0_3[350] = 20'h00000;
+    bank0_3[351] = 20'h00000;
+    bank0_3[352] = 20'h00000;
+    bank0_3[353] = 20'h00000;
+    bank0_3[354] = 20'h00000;
+    bank0_3[355] = 20'h00000;
+    bank0_3[356] = 20'h00000;
+    bank0_3[357] = 20'h00000;
+    bank0_3[358] = 20'h00000;
+    bank0_3[359] = 20'h00000;
+    bank0_3[360] = 20'h00000;
+    bank0_3[361] = 20'h00000;
+    bank0_3[362] = 20'h00000;
+    bank0_3[363] = 20'h00000;
+    bank0_3[364] = 20'h00000;
+    bank0_3[365] = 20'h00000;
+    bank0_3[366] = 20'h00000;
+    bank0_3[367] = 20'h00000;
+    bank0_3[368] = 20'h00000;
+    bank0_3[369] = 20'h00000;
+    bank0_3[370] = 20'h00000;
+    bank0_3[371] = 20'h00000;
+    bank0_3[372] = 20'h00000;
+    bank0_3[373] = 20'h00000;
+    bank0_3[374] = 20'h00000;
+    bank0_3[375] = 20'h00000;
+    bank0_3[376] = 20'h00000;
+    bank0_3[377] = 20'h00000;
+    bank0_3[378] = 20'h00000;
+    bank0_3[379] = 20'h00000;
+    bank0_3[380] = 20'h00000;
+    bank0_3[381] = 20'h00000;
+    bank0_3[382] = 20'h00000;
+    bank0_3[383] = 20'h00000;
+    bank0_3[384] = 20'h00000;
+    bank0_3[385] = 20'h00000;
+    bank0_3[386] = 20'h00000;
+    bank0_3[387] = 20'h00000;
+    bank0_3[388] = 20'h00000;
+    bank0_3[389] = 20'h00000;
+    bank0_3[390] = 20'h00000;
+    bank0_3[391] = 20'h00000;
+    bank0_3[392] = 20'h00000;
+    bank0_3[393] = 20'h00000;
+    bank0_3[394] = 20'h00000;
+    bank0_3[395] = 20'h00000;
+    bank0_3[396] = 20'h00000;
+    bank0_3[397] = 20'h00000;
+    bank0_3[398] = 20'h00000;
+    bank0_3[399] = 20'h00000;
+    bank0_3[400] = 20'h00000;
+    bank0_3[401] = 20'h00000;
+    bank0_3[402] = 20'h00000;
+    bank0_3[403] = 20'h00000;
+    bank0_3[404] = 20'h00000;
+    bank0_3[405] = 20'h00000;
+    bank0_3[406] = 20'h00000;
+    bank0_3[407] = 20'h00000;
+    bank0_3[408] = 20'h00000;
+    bank0_3[409] = 20'h00000;
+    bank0_3[410] = 20'h00000;
+    bank0_3[411] = 20'h00000;
+    bank0_3[412] = 20'h00000;
+    bank0_3[413] = 20'h00000;
+    bank0_3[414] = 20'h00000;
+    bank0_3[415] = 20'h00000;
+    bank0_3[416] = 20'h00000;
+    bank0_3[417] = 20'h00000;
+    bank0_3[418] = 20'h00000;
+    bank0_3[419] = 20'h00000;
+    bank0_3[420] = 20'h00000;
+    bank0_3[421] = 20'h00000;
+    bank0_3[422] = 20'h00000;
+    bank0_3[423] = 20'h00000;
+    bank0_3[424] = 20'h00000;
+    bank0_3[425] = 20'h00000;
+    bank0_3[426] = 20'h00000;
+    bank0_3[427] = 20'h00000;
+    bank0_3[428] = 20'h00000;
+    bank0_3[429] = 20'h00000;
+    bank0_3[430] = 20'h00000;
+    bank0_3[431] = 20'h00000;
+    bank0_3[432] = 20'h00000;
+    bank0_3[433] = 20'h00000;
+    bank0_3[434] = 20'h00000;
+    bank0_3[435] = 20'h00000;
+    bank0_3[436] = 20'h00000;
+    bank0_3[437] = 20'h00000;
+    bank0_3[438] = 20'h00000;
+    bank0_3[439] = 20'h00000;
+    bank0_3[440] = 20'h00000;
+    bank0_3[441] = 20'h00000;
+    bank0_3[442] = 20'h00000;
+    bank0_3[443] = 20'h00000;
+    bank0_3[444] = 20'h00000;
+    bank0_3[445] = 20'h00000;
+    bank0_3[446] = 20'h00000;
+    bank0_3[447] = 20'h00000;
+  end
+  always @(posedge clk) begin
+    if (bank0_3_w_en)
+      bank0_3[bank0_3_w_addr] <= bank0_3_w_data;
+  end
+  reg [19:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= bank0_3[bank0_3_r_addr];
+  end
+  assign \$signature__data$33  = _3_;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
     g0_w_addr <= w_addr;
   always @(posedge clk)
     g0_w_data <= w_data;
+  always @(posedge clk)
+    g0_w_en <= \$5 ;
+  always @(posedge clk)
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$6 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[71:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$7 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    bank0_2_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_2_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_2_w_data <= g0_w_data[107:72];
+  always @(posedge clk)
+    bank0_2_w_en <= \$8 ;
+  always @(posedge clk)
+    bank0_2_q <= \$signature__data$27 ;
+  always @(posedge clk)
+    bank0_3_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_3_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_3_w_data <= g0_w_data[127:108];
+  always @(posedge clk)
+    bank0_3_w_en <= \$9 ;
+  always @(posedge clk)
+    bank0_3_q <= \$signature__data$33 ;
+  always @(posedge clk)
+    g0_q <= { bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
+  always @(posedge clk)
+    out <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$1  = w_en;
+    \$5  = w_en;
     if (rst) begin
-      \$1  = 1'h0;
+      \$5  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$6  = \$1 ;
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$7  = \$2 ;
+    if (rst) begin
+      \$7  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$8  = \$3 ;
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$9  = \$4 ;
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$40  = bank0_1_r_addr;
+  assign \wp__addr$41  = bank0_1_w_addr;
+  assign \wp__data$42  = bank0_1_w_data;
+  assign \wp__en$43  = bank0_1_w_en;
+  assign \$signature__addr$44  = bank0_2_r_addr;
+  assign \wp__addr$45  = bank0_2_w_addr;
+  assign \wp__data$46  = bank0_2_w_data;
+  assign \wp__en$47  = bank0_2_w_en;
+  assign \$signature__addr$48  = bank0_3_r_addr;
+  assign \wp__addr$49  = bank0_3_w_addr;
+  assign \wp__data$50  = bank0_3_w_data;
+  assign \wp__en$51  = bank0_3_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
+  assign \$2  = g0_w_en;
+  assign \$3  = g0_w_en;
+  assign \$4  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  reg \$5 ;
+  reg \$6 ;
+  reg \$7 ;
+  reg \$8 ;
+  reg \$9 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] \$signature__addr ;
-  wire [127:0] \$signature__data ;
-  reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
+  wire [6:0] \$signature__addr$40 ;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
+  wire [6:0] \$signature__addr$44 ;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
+  wire [6:0] \$signature__addr$48 ;
+  wire [35:0] \$signature__data ;
+  wire [35:0] \$signature__data$21 ;
+  wire [35:0] \$signature__data$27 ;
+  wire [19:0] \$signature__data$33 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [6:0] bank0_0_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_0_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [35:0] bank0_1_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [6:0] bank0_1_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_1_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_1_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
+  reg [35:0] bank0_2_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [6:0] bank0_2_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_2_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_2_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_2_w_en = 1'h0;
+  reg [19:0] bank0_3_q = 20'h00000;
+  (* keep = "true" *)
+  reg [6:0] bank0_3_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_3_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [19:0] bank0_3_w_data = 20'h00000;
+  (* keep = "true" *)
+  reg bank0_3_w_en = 1'h0;
   input clk;
   wire clk;
   reg [127:0] g0_q = 128'h00000000000000000000000000000000;
@@ -34921,156 +41797,619 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] wp__addr;
-  (* init = 128'h00000000000000000000000000000000 *)
+  (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [127:0] wp__data;
+  wire [6:0] \wp__addr$41 ;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
+  wire [6:0] \wp__addr$45 ;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
+  wire [6:0] \wp__addr$49 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$42 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] \wp__data$46 ;
+  (* init = 20'h00000 *)
+  (* keep = "true" *)
+  wire [19:0] \wp__data$50 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$43 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$47 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$51 ;
   (* no_rw_check = 32'd1 *)
-  reg [127:0] bank0 [95:0];
+  reg [35:0] bank0_0 [95:0];
   initial begin
-    bank0[0] = 128'h00000000000000000000000000000000;
-    bank0[1] = 128'h00000000000000000000000000000000;
-    bank0[2] = 128'h00000000000000000000000000000000;
-    bank0[3] = 128'h00000000000000000000000000000000;
-    bank0[4] = 128'h00000000000000000000000000000000;
-    bank0[5] = 128'h00000000000000000000000000000000;
-    bank0[6] = 128'h00000000000000000000000000000000;
-    bank0[7] = 128'h00000000000000000000000000000000;
-    bank0[8] = 128'h00000000000000000000000000000000;
-    bank0[9] = 128'h00000000000000000000000000000000;
-    bank0[10] = 128'h00000000000000000000000000000000;
-    bank0[11] = 128'h00000000000000000000000000000000;
-    bank0[12] = 128'h00000000000000000000000000000000;
-    bank0[13] = 128'h00000000000000000000000000000000;
-    bank0[14] = 128'h00000000000000000000000000000000;
-    bank0[15] = 128'h00000000000000000000000000000000;
-    bank0[16] = 128'h00000000000000000000000000000000;
-    bank0[17] = 128'h00000000000000000000000000000000;
-    bank0[18] = 128'h00000000000000000000000000000000;
-    bank0[19] = 128'h00000000000000000000000000000000;
-    bank0[20] = 128'h00000000000000000000000000000000;
-    bank0[21] = 128'h00000000000000000000000000000000;
-    bank0[22] = 128'h00000000000000000000000000000000;
-    bank0[23] = 128'h00000000000000000000000000000000;
-    bank0[24] = 128'h00000000000000000000000000000000;
-    bank0[25] = 128'h00000000000000000000000000000000;
-    bank0[26] = 128'h00000000000000000000000000000000;
-    bank0[27] = 128'h00000000000000000000000000000000;
-    bank0[28] = 128'h00000000000000000000000000000000;
-    bank0[29] = 128'h00000000000000000000000000000000;
-    bank0[30] = 128'h00000000000000000000000000000000;
-    bank0[31] = 128'h00000000000000000000000000000000;
-    bank0[32] = 128'h00000000000000000000000000000000;
-    bank0[33] = 128'h00000000000000000000000000000000;
-    bank0[34] = 128'h00000000000000000000000000000000;
-    bank0[35] = 128'h00000000000000000000000000000000;
-    bank0[36] = 128'h00000000000000000000000000000000;
-    bank0[37] = 128'h00000000000000000000000000000000;
-    bank0[38] = 128'h00000000000000000000000000000000;
-    bank0[39] = 128'h00000000000000000000000000000000;
-    bank0[40] = 128'h00000000000000000000000000000000;
-    bank0[41] = 128'h00000000000000000000000000000000;
-    bank0[42] = 128'h00000000000000000000000000000000;
-    bank0[43] = 128'h00000000000000000000000000000000;
-    bank0[44] = 128'h00000000000000000000000000000000;
-    bank0[45] = 128'h00000000000000000000000000000000;
-    bank0[46] = 128'h00000000000000000000000000000000;
-    bank0[47] = 128'h00000000000000000000000000000000;
-    bank0[48] = 128'h00000000000000000000000000000000;
-    bank0[49] = 128'h00000000000000000000000000000000;
-    bank0[50] = 128'h00000000000000000000000000000000;
-    bank0[51] = 128'h00000000000000000000000000000000;
-    bank0[52] = 128'h00000000000000000000000000000000;
-    bank0[53] = 128'h00000000000000000000000000000000;
-    bank0[54] = 128'h00000000000000000000000000000000;
-    bank0[55] = 128'h00000000000000000000000000000000;
-    bank0[56] = 128'h00000000000000000000000000000000;
-    bank0[57] = 128'h00000000000000000000000000000000;
-    bank0[58] = 128'h00000000000000000000000000000000;
-    bank0[59] = 128'h00000000000000000000000000000000;
-    bank0[60] = 128'h00000000000000000000000000000000;
-    bank0[61] = 128'h00000000000000000000000000000000;
-    bank0[62] = 128'h00000000000000000000000000000000;
-    bank0[63] = 128'h00000000000000000000000000000000;
-    bank0[64] = 128'h00000000000000000000000000000000;
-    bank0[65] = 128'h00000000000000000000000000000000;
-    bank0[66] = 128'h00000000000000000000000000000000;
-    bank0[67] = 128'h00000000000000000000000000000000;
-    bank0[68] = 128'h00000000000000000000000000000000;
-    bank0[69] = 128'h00000000000000000000000000000000;
-    bank0[70] = 128'h00000000000000000000000000000000;
-    bank0[71] = 128'h00000000000000000000000000000000;
-    bank0[72] = 128'h00000000000000000000000000000000;
-    bank0[73] = 128'h00000000000000000000000000000000;
-    bank0[74] = 128'h00000000000000000000000000000000;
-    bank0[75] = 128'h00000000000000000000000000000000;
-    bank0[76] = 128'h00000000000000000000000000000000;
-    bank0[77] = 128'h00000000000000000000000000000000;
-    bank0[78] = 128'h00000000000000000000000000000000;
-    bank0[79] = 128'h00000000000000000000000000000000;
-    bank0[80] = 128'h00000000000000000000000000000000;
-    bank0[81] = 128'h00000000000000000000000000000000;
-    bank0[82] = 128'h00000000000000000000000000000000;
-    bank0[83] = 128'h00000000000000000000000000000000;
-    bank0[84] = 128'h00000000000000000000000000000000;
-    bank0[85] = 128'h00000000000000000000000000000000;
-    bank0[86] = 128'h00000000000000000000000000000000;
-    bank0[87] = 128'h00000000000000000000000000000000;
-    bank0[88] = 128'h00000000000000000000000000000000;
-    bank0[89] = 128'h00000000000000000000000000000000;
-    bank0[90] = 128'h00000000000000000000000000000000;
-    bank0[91] = 128'h00000000000000000000000000000000;
-    bank0[92] = 128'h00000000000000000000000000000000;
-    bank0[93] = 128'h00000000000000000000000000000000;
-    bank0[94] = 128'h00000000000000000000000000000000;
-    bank0[95] = 128'h00000000000000000000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
+    bank0_0[51] = 36'h000000000;
+    bank0_0[52] = 36'h000000000;
+    bank0_0[53] = 36'h000000000;
+    bank0_0[54] = 36'h000000000;
+    bank0_0[55] = 36'h000000000;
+    bank0_0[56] = 36'h000000000;
+    bank0_0[57] = 36'h000000000;
+    bank0_0[58] = 36'h000000000;
+    bank0_0[59] = 36'h000000000;
+    bank0_0[60] = 36'h000000000;
+    bank0_0[61] = 36'h000000000;
+    bank0_0[62] = 36'h000000000;
+    bank0_0[63] = 36'h000000000;
+    bank0_0[64] = 36'h000000000;
+    bank0_0[65] = 36'h000000000;
+    bank0_0[66] = 36'h000000000;
+    bank0_0[67] = 36'h000000000;
+    bank0_0[68] = 36'h000000000;
+    bank0_0[69] = 36'h000000000;
+    bank0_0[70] = 36'h000000000;
+    bank0_0[71] = 36'h000000000;
+    bank0_0[72] = 36'h000000000;
+    bank0_0[73] = 36'h000000000;
+    bank0_0[74] = 36'h000000000;
+    bank0_0[75] = 36'h000000000;
+    bank0_0[76] = 36'h000000000;
+    bank0_0[77] = 36'h000000000;
+    bank0_0[78] = 36'h000000000;
+    bank0_0[79] = 36'h000000000;
+    bank0_0[80] = 36'h000000000;
+    bank0_0[81] = 36'h000000000;
+    bank0_0[82] = 36'h000000000;
+    bank0_0[83] = 36'h000000000;
+    bank0_0[84] = 36'h000000000;
+    bank0_0[85] = 36'h000000000;
+    bank0_0[86] = 36'h000000000;
+    bank0_0[87] = 36'h000000000;
+    bank0_0[88] = 36'h000000000;
+    bank0_0[89] = 36'h000000000;
+    bank0_0[90] = 36'h000000000;
+    bank0_0[91] = 36'h000000000;
+    bank0_0[92] = 36'h000000000;
+    bank0_0[93] = 36'h000000000;
+    bank0_0[94] = 36'h000000000;
+    bank0_0[95] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [127:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
-  always @(posedge clk)
-    g0_w_en <= \$1 ;
-  always @(posedge clk)
-    bank0_q <= \$signature__data ;
-  always @(posedge clk)
-    g0_q <= bank0_q;
-  always @(posedge clk)
-    out <= g0_q;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_1 [95:0];
+  initial begin
+    bank0_1[0] = 36'h000000000;
+    bank0_1[1] = 36'h000000000;
+    bank0_1[2] = 36'h000000000;
+    bank0_1[3] = 36'h000000000;
+    bank0_1[4] = 36'h000000000;
+    bank0_1[5] = 36'h000000000;
+    bank0_1[6] = 36'h000000000;
+    bank0_1[7] = 36'h000000000;
+    bank0_1[8] = 36'h000000000;
+    bank0_1[9] = 36'h000000000;
+    bank0_1[10] = 36'h000000000;
+    bank0_1[11] = 36'h000000000;
+    bank0_1[12] = 36'h000000000;
+    bank0_1[13] = 36'h000000000;
+    bank0_1[14] = 36'h000000000;
+    bank0_1[15] = 36'h000000000;
+    bank0_1[16] = 36'h000000000;
+    bank0_1[17] = 36'h000000000;
+    bank0_1[18] = 36'h000000000;
+    bank0_1[19] = 36'h000000000;
+    bank0_1[20] = 36'h000000000;
+    bank0_1[21] = 36'h000000000;
+    bank0_1[22] = 36'h000000000;
+    bank0_1[23] = 36'h000000000;
+    bank0_1[24] = 36'h000000000;
+    bank0_1[25] = 36'h000000000;
+    bank0_1[26] = 36'h000000000;
+    bank0_1[27] = 36'h000000000;
+    bank0_1[28] = 36'h000000000;
+    bank0_1[29] = 36'h000000000;
+    bank0_1[30] = 36'h000000000;
+    bank0_1[31] = 36'h000000000;
+    bank0_1[32] = 36'h000000000;
+    bank0_1[33] = 36'h000000000;
+    bank0_1[34] = 36'h000000000;
+    bank0_1[35] = 36'h000000000;
+    bank0_1[36] = 36'h000000000;
+    bank0_1[37] = 36'h000000000;
+    bank0_1[38] = 36'h000000000;
+    bank0_1[39] = 36'h000000000;
+    bank0_1[40] = 36'h000000000;
+    bank0_1[41] = 36'h000000000;
+    bank0_1[42] = 36'h000000000;
+    bank0_1[43] = 36'h000000000;
+    bank0_1[44] = 36'h000000000;
+    bank0_1[45] = 36'h000000000;
+    bank0_1[46] = 36'h000000000;
+    bank0_1[47] = 36'h000000000;
+    bank0_1[48] = 36'h000000000;
+    bank0_1[49] = 36'h000000000;
+    bank0_1[50] = 36'h000000000;
+    bank0_1[51] = 36'h000000000;
+    bank0_1[52] = 36'h000000000;
+    bank0_1[53] = 36'h000000000;
+    bank0_1[54] = 36'h000000000;
+    bank0_1[55] = 36'h000000000;
+    bank0_1[56] = 36'h000000000;
+    bank0_1[57] = 36'h000000000;
+    bank0_1[58] = 36'h000000000;
+    bank0_1[59] = 36'h000000000;
+    bank0_1[60] = 36'h000000000;
+    bank0_1[61] = 36'h000000000;
+    bank0_1[62] = 36'h000000000;
+    bank0_1[63] = 36'h000000000;
+    bank0_1[64] = 36'h000000000;
+    bank0_1[65] = 36'h000000000;
+    bank0_1[66] = 36'h000000000;
+    bank0_1[67] = 36'h000000000;
+    bank0_1[68] = 36'h000000000;
+    bank0_1[69] = 36'h000000000;
+    bank0_1[70] = 36'h000000000;
+    bank0_1[71] = 36'h000000000;
+    bank0_1[72] = 36'h000000000;
+    bank0_1[73] = 36'h000000000;
+    bank0_1[74] = 36'h000000000;
+    bank0_1[75] = 36'h000000000;
+    bank0_1[76] = 36'h000000000;
+    bank0_1[77] = 36'h000000000;
+    bank0_1[78] = 36'h000000000;
+    bank0_1[79] = 36'h000000000;
+    bank0_1[80] = 36'h000000000;
+    bank0_1[81] = 36'h000000000;
+    bank0_1[82] = 36'h000000000;
+    bank0_1[83] = 36'h000000000;
+    bank0_1[84] = 36'h000000000;
+    bank0_1[85] = 36'h000000000;
+    bank0_1[86] = 36'h000000000;
+    bank0_1[87] = 36'h000000000;
+    bank0_1[88] = 36'h000000000;
+    bank0_1[89] = 36'h000000000;
+    bank0_1[90] = 36'h000000000;
+    bank0_1[91] = 36'h000000000;
+    bank0_1[92] = 36'h000000000;
+    bank0_1[93] = 36'h000000000;
+    bank0_1[94] = 36'h000000000;
+    bank0_1[95] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
+  end
+  reg [35:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= bank0_1[bank0_1_r_addr];
+  end
+  assign \$signature__data$21  = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [35:0] bank0_2 [95:0];
+  initial begin
+    bank0_2[0] = 36'h000000000;
+    bank0_2[1] = 36'h000000000;
+    bank0_2[2] = 36'h000000000;
+    bank0_2[3] = 36'h000000000;
+    bank0_2[4] = 36'h000000000;
+    bank0_2[5] = 36'h000000000;
+    bank0_2[6] = 36'h000000000;
+    bank0_2[7] = 36'h000000000;
+    bank0_2[8] = 36'h000000000;
+    bank0_2[9] = 36'h000000000;
+    bank0_2[10] = 36'h000000000;
+    bank0_2[11] = 36'h000000000;
+    bank0_2[12] = 36'h000000000;
+    bank0_2[13] = 36'h000000000;
+    bank0_2[14] = 36'h000000000;
+    bank0_2[15] = 36'h000000000;
+    bank0_2[16] = 36'h000000000;
+    bank0_2[17] = 36'h000000000;
+    bank0_2[18] = 36'h000000000;
+    bank0_2[19] = 36'h000000000;
+    bank0_2[20] = 36'h000000000;
+    bank0_2[21] = 36'h000000000;
+    bank0_2[22] = 36'h000000000;
+    bank0_2[23] = 36'h000000000;
+    bank0_2[24] = 36'h000000000;
+    bank0_2[25] = 36'h000000000;
+    bank0_2[26] = 36'h000000000;
+    bank0_2[27] = 36'h000000000;
+    bank0_2[28] = 36'h000000000;
+    bank0_2[29] = 36'h000000000;
+    bank0_2[30] = 36'h000000000;
+    bank0_2[31] = 36'h000000000;
+    bank0_2[32] = 36'h000000000;
+    bank0_2[33] = 36'h000000000;
+    bank0_2[34] = 36'h000000000;
+    bank0_2[35] = 36'h000000000;
+    bank0_2[36] = 36'h000000000;
+    bank0_2[37] = 36'h000000000;
+    bank0_2[38] = 36'h000000000;
+    bank0_2[39] = 36'h000000000;
+    bank0_2[40] = 36'h000000000;
+    bank0_2[41] = 36'h000000000;
+    bank0_2[42] = 36'h000000000;
+    bank0_2[43] = 36'h000000000;
+    bank0_2[44] = 36'h000000000;
+    bank0_2[45] = 36'h000000000;
+    bank0_2[46] = 36'h000000000;
+    bank0_2[47] = 36'h000000000;
+    bank0_2[48] = 36'h000000000;
+    bank0_2[49] = 36'h000000000;
+    bank0_2[50] = 36'h000000000;
+    bank0_2[51] = 36'h000000000;
+    bank0_2[52] = 36'h000000000;
+    bank0_2[53] = 36'h000000000;
+    bank0_2[54] = 36'h000000000;
+    bank0_2[55] = 36'h000000000;
+    bank0_2[56] = 36'h000000000;
+    bank0_2[57] = 36'h000000000;
+    bank0_2[58] = 36'h000000000;
+    bank0_2[59] = 36'h000000000;
+    bank0_2[60] = 36'h000000000;
+    bank0_2[61] = 36'h000000000;
+    bank0_2[62] = 36'h000000000;
+    bank0_2[63] = 36'h000000000;
+    bank0_2[64] = 36'h000000000;
+    bank0_2[65] = 36'h000000000;
+    bank0_2[66] = 36'h000000000;
+    bank0_2[67] = 36'h000000000;
+    bank0_2[68] = 36'h000000000;
+    bank0_2[69] = 36'h000000000;
+    bank0_2[70] = 36'h000000000;
+    bank0_2[71] = 36'h000000000;
+    bank0_2[72] = 36'h000000000;
+    bank0_2[73] = 36'h000000000;
+    bank0_2[74] = 36'h000000000;
+    bank0_2[75] = 36'h000000000;
+    bank0_2[76] = 36'h000000000;
+    bank0_2[77] = 36'h000000000;
+    bank0_2[78] = 36'h000000000;
+    bank0_2[79] = 36'h000000000;
+    bank0_2[80] = 36'h000000000;
+    bank0_2[81] = 36'h000000000;
+    bank0_2[82] = 36'h000000000;
+    bank0_2[83] = 36'h000000000;
+    bank0_2[84] = 36'h000000000;
+    bank0_2[85] = 36'h000000000;
+    bank0_2[86] = 36'h000000000;
+    bank0_2[87] = 36'h000000000;
+    bank0_2[88] = 36'h000000000;
+    bank0_2[89] = 36'h000000000;
+    bank0_2[90] = 36'h000000000;
+    bank0_2[91] = 36'h000000000;
+    bank0_2[92] = 36'h000000000;
+    bank0_2[93] = 36'h000000000;
+    bank0_2[94] = 36'h000000000;
+    bank0_2[95] = 36'h000000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_2_w_en)
+      bank0_2[bank0_2_w_addr] <= bank0_2_w_data;
+  end
+  reg [35:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= bank0_2[bank0_2_r_addr];
+  end
+  assign \$signature__data$27  = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [19:0] bank0_3 [95:0];
+  initial begin
+    bank0_3[0] = 20'h00000;
+    bank0_3[1] = 20'h00000;
+    bank0_3[2] = 20'h00000;
+    bank0_3[3] = 20'h00000;
+    bank0_3[4] = 20'h00000;
+    bank0_3[5] = 20'h00000;
+    bank0_3[6] = 20'h00000;
+    bank0_3[7] = 20'h00000;
+    bank0_3[8] = 20'h00000;
+    bank0_3[9] = 20'h00000;
+    bank0_3[10] = 20'h00000;
+    bank0_3[11] = 20'h00000;
+    bank0_3[12] = 20'h00000;
+    bank0_3[13] = 20'h00000;
+    bank0_3[14] = 20'h00000;
+    bank0_3[15] = 20'h00000;
+    bank0_3[16] = 20'h00000;
+    bank0_3[17] = 20'h00000;
+    bank0_3[18] = 20'h00000;
+    bank0_3[19] = 20'h00000;
+    bank0_3[20] = 20'h00000;
+    bank0_3[21] = 20'h00000;
+    bank0_3[22] = 20'h00000;
+    bank0_3[23] = 20'h00000;
+    bank0_3[24] = 20'h00000;
+    bank0_3[25] = 20'h00000;
+    bank0_3[26] = 20'h00000;
+    bank0_3[27] = 20'h00000;
+    bank0_3[28] = 20'h00000;
+    bank0_3[29] = 20'h00000;
+    bank0_3[30] = 20'h00000;
+    bank0_3[31] = 20'h00000;
+    bank0_3[32] = 20'h00000;
+    bank0_3[33] = 20'h00000;
+    bank0_3[34] = 20'h00000;
+    bank0_3[35] = 20'h00000;
+    bank0_3[36] = 20'h00000;
+    bank0_3[37] = 20'h00000;
+    bank0_3[38] = 20'h00000;
+    bank0_3[39] = 20'h00000;
+    bank0_3[40] = 20'h00000;
+    bank0_3[41] = 20'h00000;
+    bank0_3[42] = 20'h00000;
+    bank0_3[43] = 20'h00000;
+    bank0_3[44] = 20'h00000;
+    bank0_3[45] = 20'h00000;
+    bank0_3[46] = 20'h00000;
+    bank0_3[47] = 20'h00000;
+    bank0_3[48] = 20'h00000;
+    bank0_3[49] = 20'h00000;
+    bank0_3[50] = 20'h00000;
+    bank0_3[51] = 20'h00000;
+    bank0_3[52] = 20'h00000;
+    bank0_3[53] = 20'h00000;
+    bank0_3[54] = 20'h00000;
+    bank0_3[55] = 20'h00000;
+    bank0_3[56] = 20'h00000;
+    bank0_3[57] = 20'h00000;
+    bank0_3[58] = 20'h00000;
+    bank0_3[59] = 20'h00000;
+    bank0_3[60] = 20'h00000;
+    bank0_3[61] = 20'h00000;
+    bank0_3[62] = 20'h00000;
+    bank0_3[63] = 20'h00000;
+    bank0_3[64] = 20'h00000;
+    bank0_3[65] = 20'h00000;
+    bank0_3[66] = 20'h00000;
+    bank0_3[67] = 20'h00000;
+    bank0_3[68] = 20'h00000;
+    bank0_3[69] = 20'h00000;
+    bank0_3[70] = 20'h00000;
+    bank0_3[71] = 20'h00000;
+    bank0_3[72] = 20'h00000;
+    bank0_3[73] = 20'h00000;
+    bank0_3[74] = 20'h00000;
+    bank0_3[75] = 20'h00000;
+    bank0_3[76] = 20'h00000;
+    bank0_3[77] = 20'h00000;
+    bank0_3[78] = 20'h00000;
+    bank0_3[79] = 20'h00000;
+    bank0_3[80] = 20'h00000;
+    bank0_3[81] = 20'h00000;
+    bank0_3[82] = 20'h00000;
+    bank0_3[83] = 20'h00000;
+    bank0_3[84] = 20'h00000;
+    bank0_3[85] = 20'h00000;
+    bank0_3[86] = 20'h00000;
+    bank0_3[87] = 20'h00000;
+    bank0_3[88] = 20'h00000;
+    bank0_3[89] = 20'h00000;
+    bank0_3[90] = 20'h00000;
+    bank0_3[91] = 20'h00000;
+    bank0_3[92] = 20'h00000;
+    bank0_3[93] = 20'h00000;
+    bank0_3[94] = 20'h00000;
+    bank0_3[95] = 20'h00000;
+  end
+  always @(posedge clk) begin
+    if (bank0_3_w_en)
+      bank0_3[bank0_3_w_addr] <= bank0_3_w_data;
+  end
+  reg [19:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= bank0_3[bank0_3_r_addr];
+  end
+  assign \$signature__data$33  = _3_;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
     g0_w_addr <= w_addr;
   always @(posedge clk)
     g0_w_data <= w_data;
+  always @(posedge clk)
+    g0_w_en <= \$5 ;
+  always @(posedge clk)
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$6 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[71:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$7 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    bank0_2_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_2_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_2_w_data <= g0_w_data[107:72];
+  always @(posedge clk)
+    bank0_2_w_en <= \$8 ;
+  always @(posedge clk)
+    bank0_2_q <= \$signature__data$27 ;
+  always @(posedge clk)
+    bank0_3_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_3_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_3_w_data <= g0_w_data[127:108];
+  always @(posedge clk)
+    bank0_3_w_en <= \$9 ;
+  always @(posedge clk)
+    bank0_3_q <= \$signature__data$33 ;
+  always @(posedge clk)
+    g0_q <= { bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
+  always @(posedge clk)
+    out <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$1  = w_en;
+    \$5  = w_en;
     if (rst) begin
-      \$1  = 1'h0;
+      \$5  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$6  = \$1 ;
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$7  = \$2 ;
+    if (rst) begin
+      \$7  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$8  = \$3 ;
+    if (rst) begin
+      \$8  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$9  = \$4 ;
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$40  = bank0_1_r_addr;
+  assign \wp__addr$41  = bank0_1_w_addr;
+  assign \wp__data$42  = bank0_1_w_data;
+  assign \wp__en$43  = bank0_1_w_en;
+  assign \$signature__addr$44  = bank0_2_r_addr;
+  assign \wp__addr$45  = bank0_2_w_addr;
+  assign \wp__data$46  = bank0_2_w_data;
+  assign \wp__en$47  = bank0_2_w_en;
+  assign \$signature__addr$48  = bank0_3_r_addr;
+  assign \wp__addr$49  = bank0_3_w_addr;
+  assign \wp__data$50  = bank0_3_w_data;
+  assign \wp__en$51  = bank0_3_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
+  assign \$2  = g0_w_en;
+  assign \$3  = g0_w_en;
+  assign \$4  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
-  reg \$1 ;
+  wire \$1 ;
+  wire \$2 ;
+  reg \$3 ;
+  reg \$4 ;
+  reg \$5 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] \$signature__addr ;
-  wire [63:0] \$signature__data ;
-  reg [63:0] bank0_q = 64'h0000000000000000;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
+  wire [6:0] \$signature__addr$28 ;
+  wire [35:0] \$signature__data ;
+  wire [27:0] \$signature__data$21 ;
+  reg [35:0] bank0_0_q = 36'h000000000;
+  (* keep = "true" *)
+  reg [6:0] bank0_0_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_0_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [35:0] bank0_0_w_data = 36'h000000000;
+  (* keep = "true" *)
+  reg bank0_0_w_en = 1'h0;
+  reg [27:0] bank0_1_q = 28'h0000000;
+  (* keep = "true" *)
+  reg [6:0] bank0_1_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] bank0_1_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [27:0] bank0_1_w_data = 28'h0000000;
+  (* keep = "true" *)
+  reg bank0_1_w_en = 1'h0;
   input clk;
   wire clk;
   reg [63:0] g0_q = 64'h0000000000000000;
@@ -35099,177 +42438,367 @@ module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] wp__addr;
-  (* init = 64'h0000000000000000 *)
+  (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [63:0] wp__data;
+  wire [6:0] \wp__addr$29 ;
+  (* init = 36'h000000000 *)
+  (* keep = "true" *)
+  wire [35:0] wp__data;
+  (* init = 28'h0000000 *)
+  (* keep = "true" *)
+  wire [27:0] \wp__data$30 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
   wire wp__en;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$31 ;
   (* no_rw_check = 32'd1 *)
-  reg [63:0] bank0 [127:0];
+  reg [35:0] bank0_0 [127:0];
   initial begin
-    bank0[0] = 64'h0000000000000000;
-    bank0[1] = 64'h0000000000000000;
-    bank0[2] = 64'h0000000000000000;
-    bank0[3] = 64'h0000000000000000;
-    bank0[4] = 64'h0000000000000000;
-    bank0[5] = 64'h0000000000000000;
-    bank0[6] = 64'h0000000000000000;
-    bank0[7] = 64'h0000000000000000;
-    bank0[8] = 64'h0000000000000000;
-    bank0[9] = 64'h0000000000000000;
-    bank0[10] = 64'h0000000000000000;
-    bank0[11] = 64'h0000000000000000;
-    bank0[12] = 64'h0000000000000000;
-    bank0[13] = 64'h0000000000000000;
-    bank0[14] = 64'h0000000000000000;
-    bank0[15] = 64'h0000000000000000;
-    bank0[16] = 64'h0000000000000000;
-    bank0[17] = 64'h0000000000000000;
-    bank0[18] = 64'h0000000000000000;
-    bank0[19] = 64'h0000000000000000;
-    bank0[20] = 64'h0000000000000000;
-    bank0[21] = 64'h0000000000000000;
-    bank0[22] = 64'h0000000000000000;
-    bank0[23] = 64'h0000000000000000;
-    bank0[24] = 64'h0000000000000000;
-    bank0[25] = 64'h0000000000000000;
-    bank0[26] = 64'h0000000000000000;
-    bank0[27] = 64'h0000000000000000;
-    bank0[28] = 64'h0000000000000000;
-    bank0[29] = 64'h0000000000000000;
-    bank0[30] = 64'h0000000000000000;
-    bank0[31] = 64'h0000000000000000;
-    bank0[32] = 64'h0000000000000000;
-    bank0[33] = 64'h0000000000000000;
-    bank0[34] = 64'h0000000000000000;
-    bank0[35] = 64'h0000000000000000;
-    bank0[36] = 64'h0000000000000000;
-    bank0[37] = 64'h0000000000000000;
-    bank0[38] = 64'h0000000000000000;
-    bank0[39] = 64'h0000000000000000;
-    bank0[40] = 64'h0000000000000000;
-    bank0[41] = 64'h0000000000000000;
-    bank0[42] = 64'h0000000000000000;
-    bank0[43] = 64'h0000000000000000;
-    bank0[44] = 64'h0000000000000000;
-    bank0[45] = 64'h0000000000000000;
-    bank0[46] = 64'h0000000000000000;
-    bank0[47] = 64'h0000000000000000;
-    bank0[48] = 64'h0000000000000000;
-    bank0[49] = 64'h0000000000000000;
-    bank0[50] = 64'h0000000000000000;
-    bank0[51] = 64'h0000000000000000;
-    bank0[52] = 64'h0000000000000000;
-    bank0[53] = 64'h0000000000000000;
-    bank0[54] = 64'h0000000000000000;
-    bank0[55] = 64'h0000000000000000;
-    bank0[56] = 64'h0000000000000000;
-    bank0[57] = 64'h0000000000000000;
-    bank0[58] = 64'h0000000000000000;
-    bank0[59] = 64'h0000000000000000;
-    bank0[60] = 64'h0000000000000000;
-    bank0[61] = 64'h0000000000000000;
-    bank0[62] = 64'h0000000000000000;
-    bank0[63] = 64'h0000000000000000;
-    bank0[64] = 64'h0000000000000000;
-    bank0[65] = 64'h0000000000000000;
-    bank0[66] = 64'h0000000000000000;
-    bank0[67] = 64'h0000000000000000;
-    bank0[68] = 64'h0000000000000000;
-    bank0[69] = 64'h0000000000000000;
-    bank0[70] = 64'h0000000000000000;
-    bank0[71] = 64'h0000000000000000;
-    bank0[72] = 64'h0000000000000000;
-    bank0[73] = 64'h0000000000000000;
-    bank0[74] = 64'h0000000000000000;
-    bank0[75] = 64'h0000000000000000;
-    bank0[76] = 64'h0000000000000000;
-    bank0[77] = 64'h0000000000000000;
-    bank0[78] = 64'h0000000000000000;
-    bank0[79] = 64'h0000000000000000;
-    bank0[80] = 64'h0000000000000000;
-    bank0[81] = 64'h0000000000000000;
-    bank0[82] = 64'h0000000000000000;
-    bank0[83] = 64'h0000000000000000;
-    bank0[84] = 64'h0000000000000000;
-    bank0[85] = 64'h0000000000000000;
-    bank0[86] = 64'h0000000000000000;
-    bank0[87] = 64'h0000000000000000;
-    bank0[88] = 64'h0000000000000000;
-    bank0[89] = 64'h0000000000000000;
-    bank0[90] = 64'h0000000000000000;
-    bank0[91] = 64'h0000000000000000;
-    bank0[92] = 64'h0000000000000000;
-    bank0[93] = 64'h0000000000000000;
-    bank0[94] = 64'h0000000000000000;
-    bank0[95] = 64'h0000000000000000;
-    bank0[96] = 64'h0000000000000000;
-    bank0[97] = 64'h0000000000000000;
-    bank0[98] = 64'h0000000000000000;
-    bank0[99] = 64'h0000000000000000;
-    bank0[100] = 64'h0000000000000000;
-    bank0[101] = 64'h0000000000000000;
-    bank0[102] = 64'h0000000000000000;
-    bank0[103] = 64'h0000000000000000;
-    bank0[104] = 64'h0000000000000000;
-    bank0[105] = 64'h0000000000000000;
-    bank0[106] = 64'h0000000000000000;
-    bank0[107] = 64'h0000000000000000;
-    bank0[108] = 64'h0000000000000000;
-    bank0[109] = 64'h0000000000000000;
-    bank0[110] = 64'h0000000000000000;
-    bank0[111] = 64'h0000000000000000;
-    bank0[112] = 64'h0000000000000000;
-    bank0[113] = 64'h0000000000000000;
-    bank0[114] = 64'h0000000000000000;
-    bank0[115] = 64'h0000000000000000;
-    bank0[116] = 64'h0000000000000000;
-    bank0[117] = 64'h0000000000000000;
-    bank0[118] = 64'h0000000000000000;
-    bank0[119] = 64'h0000000000000000;
-    bank0[120] = 64'h0000000000000000;
-    bank0[121] = 64'h0000000000000000;
-    bank0[122] = 64'h0000000000000000;
-    bank0[123] = 64'h0000000000000000;
-    bank0[124] = 64'h0000000000000000;
-    bank0[125] = 64'h0000000000000000;
-    bank0[126] = 64'h0000000000000000;
-    bank0[127] = 64'h0000000000000000;
+    bank0_0[0] = 36'h000000000;
+    bank0_0[1] = 36'h000000000;
+    bank0_0[2] = 36'h000000000;
+    bank0_0[3] = 36'h000000000;
+    bank0_0[4] = 36'h000000000;
+    bank0_0[5] = 36'h000000000;
+    bank0_0[6] = 36'h000000000;
+    bank0_0[7] = 36'h000000000;
+    bank0_0[8] = 36'h000000000;
+    bank0_0[9] = 36'h000000000;
+    bank0_0[10] = 36'h000000000;
+    bank0_0[11] = 36'h000000000;
+    bank0_0[12] = 36'h000000000;
+    bank0_0[13] = 36'h000000000;
+    bank0_0[14] = 36'h000000000;
+    bank0_0[15] = 36'h000000000;
+    bank0_0[16] = 36'h000000000;
+    bank0_0[17] = 36'h000000000;
+    bank0_0[18] = 36'h000000000;
+    bank0_0[19] = 36'h000000000;
+    bank0_0[20] = 36'h000000000;
+    bank0_0[21] = 36'h000000000;
+    bank0_0[22] = 36'h000000000;
+    bank0_0[23] = 36'h000000000;
+    bank0_0[24] = 36'h000000000;
+    bank0_0[25] = 36'h000000000;
+    bank0_0[26] = 36'h000000000;
+    bank0_0[27] = 36'h000000000;
+    bank0_0[28] = 36'h000000000;
+    bank0_0[29] = 36'h000000000;
+    bank0_0[30] = 36'h000000000;
+    bank0_0[31] = 36'h000000000;
+    bank0_0[32] = 36'h000000000;
+    bank0_0[33] = 36'h000000000;
+    bank0_0[34] = 36'h000000000;
+    bank0_0[35] = 36'h000000000;
+    bank0_0[36] = 36'h000000000;
+    bank0_0[37] = 36'h000000000;
+    bank0_0[38] = 36'h000000000;
+    bank0_0[39] = 36'h000000000;
+    bank0_0[40] = 36'h000000000;
+    bank0_0[41] = 36'h000000000;
+    bank0_0[42] = 36'h000000000;
+    bank0_0[43] = 36'h000000000;
+    bank0_0[44] = 36'h000000000;
+    bank0_0[45] = 36'h000000000;
+    bank0_0[46] = 36'h000000000;
+    bank0_0[47] = 36'h000000000;
+    bank0_0[48] = 36'h000000000;
+    bank0_0[49] = 36'h000000000;
+    bank0_0[50] = 36'h000000000;
+    bank0_0[51] = 36'h000000000;
+    bank0_0[52] = 36'h000000000;
+    bank0_0[53] = 36'h000000000;
+    bank0_0[54] = 36'h000000000;
+    bank0_0[55] = 36'h000000000;
+    bank0_0[56] = 36'h000000000;
+    bank0_0[57] = 36'h000000000;
+    bank0_0[58] = 36'h000000000;
+    bank0_0[59] = 36'h000000000;
+    bank0_0[60] = 36'h000000000;
+    bank0_0[61] = 36'h000000000;
+    bank0_0[62] = 36'h000000000;
+    bank0_0[63] = 36'h000000000;
+    bank0_0[64] = 36'h000000000;
+    bank0_0[65] = 36'h000000000;
+    bank0_0[66] = 36'h000000000;
+    bank0_0[67] = 36'h000000000;
+    bank0_0[68] = 36'h000000000;
+    bank0_0[69] = 36'h000000000;
+    bank0_0[70] = 36'h000000000;
+    bank0_0[71] = 36'h000000000;
+    bank0_0[72] = 36'h000000000;
+    bank0_0[73] = 36'h000000000;
+    bank0_0[74] = 36'h000000000;
+    bank0_0[75] = 36'h000000000;
+    bank0_0[76] = 36'h000000000;
+    bank0_0[77] = 36'h000000000;
+    bank0_0[78] = 36'h000000000;
+    bank0_0[79] = 36'h000000000;
+    bank0_0[80] = 36'h000000000;
+    bank0_0[81] = 36'h000000000;
+    bank0_0[82] = 36'h000000000;
+    bank0_0[83] = 36'h000000000;
+    bank0_0[84] = 36'h000000000;
+    bank0_0[85] = 36'h000000000;
+    bank0_0[86] = 36'h000000000;
+    bank0_0[87] = 36'h000000000;
+    bank0_0[88] = 36'h000000000;
+    bank0_0[89] = 36'h000000000;
+    bank0_0[90] = 36'h000000000;
+    bank0_0[91] = 36'h000000000;
+    bank0_0[92] = 36'h000000000;
+    bank0_0[93] = 36'h000000000;
+    bank0_0[94] = 36'h000000000;
+    bank0_0[95] = 36'h000000000;
+    bank0_0[96] = 36'h000000000;
+    bank0_0[97] = 36'h000000000;
+    bank0_0[98] = 36'h000000000;
+    bank0_0[99] = 36'h000000000;
+    bank0_0[100] = 36'h000000000;
+    bank0_0[101] = 36'h000000000;
+    bank0_0[102] = 36'h000000000;
+    bank0_0[103] = 36'h000000000;
+    bank0_0[104] = 36'h000000000;
+    bank0_0[105] = 36'h000000000;
+    bank0_0[106] = 36'h000000000;
+    bank0_0[107] = 36'h000000000;
+    bank0_0[108] = 36'h000000000;
+    bank0_0[109] = 36'h000000000;
+    bank0_0[110] = 36'h000000000;
+    bank0_0[111] = 36'h000000000;
+    bank0_0[112] = 36'h000000000;
+    bank0_0[113] = 36'h000000000;
+    bank0_0[114] = 36'h000000000;
+    bank0_0[115] = 36'h000000000;
+    bank0_0[116] = 36'h000000000;
+    bank0_0[117] = 36'h000000000;
+    bank0_0[118] = 36'h000000000;
+    bank0_0[119] = 36'h000000000;
+    bank0_0[120] = 36'h000000000;
+    bank0_0[121] = 36'h000000000;
+    bank0_0[122] = 36'h000000000;
+    bank0_0[123] = 36'h000000000;
+    bank0_0[124] = 36'h000000000;
+    bank0_0[125] = 36'h000000000;
+    bank0_0[126] = 36'h000000000;
+    bank0_0[127] = 36'h000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[g0_w_addr] <= g0_w_data;
+    if (bank0_0_w_en)
+      bank0_0[bank0_0_w_addr] <= bank0_0_w_data;
   end
-  reg [63:0] _0_;
+  reg [35:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[g0_r_addr];
+    _0_ <= bank0_0[bank0_0_r_addr];
   end
   assign \$signature__data  = _0_;
-  always @(posedge clk)
-    g0_w_en <= \$1 ;
-  always @(posedge clk)
-    bank0_q <= \$signature__data ;
-  always @(posedge clk)
-    g0_q <= bank0_q;
-  always @(posedge clk)
-    out <= g0_q;
+  (* no_rw_check = 32'd1 *)
+  reg [27:0] bank0_1 [127:0];
+  initial begin
+    bank0_1[0] = 28'h0000000;
+    bank0_1[1] = 28'h0000000;
+    bank0_1[2] = 28'h0000000;
+    bank0_1[3] = 28'h0000000;
+    bank0_1[4] = 28'h0000000;
+    bank0_1[5] = 28'h0000000;
+    bank0_1[6] = 28'h0000000;
+    bank0_1[7] = 28'h0000000;
+    bank0_1[8] = 28'h0000000;
+    bank0_1[9] = 28'h0000000;
+    bank0_1[10] = 28'h0000000;
+    bank0_1[11] = 28'h0000000;
+    bank0_1[12] = 28'h0000000;
+    bank0_1[13] = 28'h0000000;
+    bank0_1[14] = 28'h0000000;
+    bank0_1[15] = 28'h0000000;
+    bank0_1[16] = 28'h0000000;
+    bank0_1[17] = 28'h0000000;
+    bank0_1[18] = 28'h0000000;
+    bank0_1[19] = 28'h0000000;
+    bank0_1[20] = 28'h0000000;
+    bank0_1[21] = 28'h0000000;
+    bank0_1[22] = 28'h0000000;
+    bank0_1[23] = 28'h0000000;
+    bank0_1[24] = 28'h0000000;
+    bank0_1[25] = 28'h0000000;
+    bank0_1[26] = 28'h0000000;
+    bank0_1[27] = 28'h0000000;
+    bank0_1[28] = 28'h0000000;
+    bank0_1[29] = 28'h0000000;
+    bank0_1[30] = 28'h0000000;
+    bank0_1[31] = 28'h0000000;
+    bank0_1[32] = 28'h0000000;
+    bank0_1[33] = 28'h0000000;
+    bank0_1[34] = 28'h0000000;
+    bank0_1[35] = 28'h0000000;
+    bank0_1[36] = 28'h0000000;
+    bank0_1[37] = 28'h0000000;
+    bank0_1[38] = 28'h0000000;
+    bank0_1[39] = 28'h0000000;
+    bank0_1[40] = 28'h0000000;
+    bank0_1[41] = 28'h0000000;
+    bank0_1[42] = 28'h0000000;
+    bank0_1[43] = 28'h0000000;
+    bank0_1[44] = 28'h0000000;
+    bank0_1[45] = 28'h0000000;
+    bank0_1[46] = 28'h0000000;
+    bank0_1[47] = 28'h0000000;
+    bank0_1[48] = 28'h0000000;
+    bank0_1[49] = 28'h0000000;
+    bank0_1[50] = 28'h0000000;
+    bank0_1[51] = 28'h0000000;
+    bank0_1[52] = 28'h0000000;
+    bank0_1[53] = 28'h0000000;
+    bank0_1[54] = 28'h0000000;
+    bank0_1[55] = 28'h0000000;
+    bank0_1[56] = 28'h0000000;
+    bank0_1[57] = 28'h0000000;
+    bank0_1[58] = 28'h0000000;
+    bank0_1[59] = 28'h0000000;
+    bank0_1[60] = 28'h0000000;
+    bank0_1[61] = 28'h0000000;
+    bank0_1[62] = 28'h0000000;
+    bank0_1[63] = 28'h0000000;
+    bank0_1[64] = 28'h0000000;
+    bank0_1[65] = 28'h0000000;
+    bank0_1[66] = 28'h0000000;
+    bank0_1[67] = 28'h0000000;
+    bank0_1[68] = 28'h0000000;
+    bank0_1[69] = 28'h0000000;
+    bank0_1[70] = 28'h0000000;
+    bank0_1[71] = 28'h0000000;
+    bank0_1[72] = 28'h0000000;
+    bank0_1[73] = 28'h0000000;
+    bank0_1[74] = 28'h0000000;
+    bank0_1[75] = 28'h0000000;
+    bank0_1[76] = 28'h0000000;
+    bank0_1[77] = 28'h0000000;
+    bank0_1[78] = 28'h0000000;
+    bank0_1[79] = 28'h0000000;
+    bank0_1[80] = 28'h0000000;
+    bank0_1[81] = 28'h0000000;
+    bank0_1[82] = 28'h0000000;
+    bank0_1[83] = 28'h0000000;
+    bank0_1[84] = 28'h0000000;
+    bank0_1[85] = 28'h0000000;
+    bank0_1[86] = 28'h0000000;
+    bank0_1[87] = 28'h0000000;
+    bank0_1[88] = 28'h0000000;
+    bank0_1[89] = 28'h0000000;
+    bank0_1[90] = 28'h0000000;
+    bank0_1[91] = 28'h0000000;
+    bank0_1[92] = 28'h0000000;
+    bank0_1[93] = 28'h0000000;
+    bank0_1[94] = 28'h0000000;
+    bank0_1[95] = 28'h0000000;
+    bank0_1[96] = 28'h0000000;
+    bank0_1[97] = 28'h0000000;
+    bank0_1[98] = 28'h0000000;
+    bank0_1[99] = 28'h0000000;
+    bank0_1[100] = 28'h0000000;
+    bank0_1[101] = 28'h0000000;
+    bank0_1[102] = 28'h0000000;
+    bank0_1[103] = 28'h0000000;
+    bank0_1[104] = 28'h0000000;
+    bank0_1[105] = 28'h0000000;
+    bank0_1[106] = 28'h0000000;
+    bank0_1[107] = 28'h0000000;
+    bank0_1[108] = 28'h0000000;
+    bank0_1[109] = 28'h0000000;
+    bank0_1[110] = 28'h0000000;
+    bank0_1[111] = 28'h0000000;
+    bank0_1[112] = 28'h0000000;
+    bank0_1[113] = 28'h0000000;
+    bank0_1[114] = 28'h0000000;
+    bank0_1[115] = 28'h0000000;
+    bank0_1[116] = 28'h0000000;
+    bank0_1[117] = 28'h0000000;
+    bank0_1[118] = 28'h0000000;
+    bank0_1[119] = 28'h0000000;
+    bank0_1[120] = 28'h0000000;
+    bank0_1[121] = 28'h0000000;
+    bank0_1[122] = 28'h0000000;
+    bank0_1[123] = 28'h0000000;
+    bank0_1[124] = 28'h0000000;
+    bank0_1[125] = 28'h0000000;
+    bank0_1[126] = 28'h0000000;
+    bank0_1[127] = 28'h0000000;
+  end
+  always @(posedge clk) begin
+    if (bank0_1_w_en)
+      bank0_1[bank0_1_w_addr] <= bank0_1_w_data;
+  end
+  reg [27:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= bank0_1[bank0_1_r_addr];
+  end
+  assign \$signature__data$21  = _1_;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
     g0_w_addr <= w_addr;
   always @(posedge clk)
     g0_w_data <= w_data;
+  always @(posedge clk)
+    g0_w_en <= \$3 ;
+  always @(posedge clk)
+    bank0_0_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_0_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_0_w_data <= g0_w_data[35:0];
+  always @(posedge clk)
+    bank0_0_w_en <= \$4 ;
+  always @(posedge clk)
+    bank0_0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank0_1_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_1_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_1_w_data <= g0_w_data[63:36];
+  always @(posedge clk)
+    bank0_1_w_en <= \$5 ;
+  always @(posedge clk)
+    bank0_1_q <= \$signature__data$21 ;
+  always @(posedge clk)
+    g0_q <= { bank0_1_q, bank0_0_q };
+  always @(posedge clk)
+    out <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$1  = w_en;
+    \$3  = w_en;
     if (rst) begin
-      \$1  = 1'h0;
+      \$3  = 1'h0;
     end
   end
-  assign \$signature__addr  = g0_r_addr;
-  assign wp__addr = g0_w_addr;
-  assign wp__data = g0_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$4  = \$1 ;
+    if (rst) begin
+      \$4  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$5  = \$2 ;
+    if (rst) begin
+      \$5  = 1'h0;
+    end
+  end
+  assign \$signature__addr  = bank0_0_r_addr;
+  assign wp__addr = bank0_0_w_addr;
+  assign wp__data = bank0_0_w_data;
+  assign wp__en = bank0_0_w_en;
+  assign \$signature__addr$28  = bank0_1_r_addr;
+  assign \wp__addr$29  = bank0_1_w_addr;
+  assign \wp__data$30  = bank0_1_w_data;
+  assign \wp__en$31  = bank0_1_w_en;
   assign r_data = out;
-  assign wp__en = g0_w_en;
+  assign \$1  = g0_w_en;
+  assign \$2  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -38137,7 +45666,7 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5138$0 , w_en, r_rdy, r_en);
+module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5232$0 , w_en, r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -38181,8 +45710,8 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5138$0
   wire [4:0] level;
   input \port$10$0 ;
   wire \port$10$0 ;
-  input [255:0] \port$5138$0 ;
-  wire [255:0] \port$5138$0 ;
+  input [255:0] \port$5232$0 ;
+  wire [255:0] \port$5232$0 ;
   (* init = 4'h0 *)
   wire [3:0] produce;
   output [256:0] r_data;
@@ -38226,7 +45755,7 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5138$0
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$10$0 , \port$5138$0  };
+      storage[w_port__addr] <= { \port$10$0 , \port$5232$0  };
   end
   reg [256:0] _0_;
   always @(posedge clk) begin
@@ -38325,8 +45854,8 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5138$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$10$0 , \port$5138$0  };
-  assign w_data = { \port$10$0 , \port$5138$0  };
+  assign w_port__data = { \port$10$0 , \port$5232$0  };
+  assign w_data = { \port$10$0 , \port$5232$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -55932,7 +63461,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8677$0 , \port$8986$0 , \port$9295$0 , \port$9604$0 , \port$9913$0 , \port$10222$0 , \port$10531$0 , \port$10840$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8977$0 , \port$9286$0 , \port$9595$0 , \port$9904$0 , \port$10213$0 , \port$10522$0 , \port$10831$0 , \port$11140$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -56218,22 +63747,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10222$0 ;
-  wire [15:0] \port$10222$0 ;
-  input [15:0] \port$10531$0 ;
-  wire [15:0] \port$10531$0 ;
-  input [15:0] \port$10840$0 ;
-  wire [15:0] \port$10840$0 ;
-  input [15:0] \port$8677$0 ;
-  wire [15:0] \port$8677$0 ;
-  input [15:0] \port$8986$0 ;
-  wire [15:0] \port$8986$0 ;
-  input [15:0] \port$9295$0 ;
-  wire [15:0] \port$9295$0 ;
-  input [15:0] \port$9604$0 ;
-  wire [15:0] \port$9604$0 ;
-  input [15:0] \port$9913$0 ;
-  wire [15:0] \port$9913$0 ;
+  input [15:0] \port$10213$0 ;
+  wire [15:0] \port$10213$0 ;
+  input [15:0] \port$10522$0 ;
+  wire [15:0] \port$10522$0 ;
+  input [15:0] \port$10831$0 ;
+  wire [15:0] \port$10831$0 ;
+  input [15:0] \port$11140$0 ;
+  wire [15:0] \port$11140$0 ;
+  input [15:0] \port$8977$0 ;
+  wire [15:0] \port$8977$0 ;
+  input [15:0] \port$9286$0 ;
+  wire [15:0] \port$9286$0 ;
+  input [15:0] \port$9595$0 ;
+  wire [15:0] \port$9595$0 ;
+  input [15:0] \port$9904$0 ;
+  wire [15:0] \port$9904$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -56487,7 +64016,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$10840$0 , \port$10531$0 , \port$10222$0 , \port$9913$0 , \port$9604$0 , \port$9295$0 , \port$8986$0 , \port$8677$0  };
+    \$131  = { \port$11140$0 , \port$10831$0 , \port$10522$0 , \port$10213$0 , \port$9904$0 , \port$9595$0 , \port$9286$0 , \port$8977$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -56992,7 +64521,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$10840$0 , \port$10531$0 , \port$10222$0 , \port$9913$0 , \port$9604$0 , \port$9295$0 , \port$8986$0 , \port$8677$0  };
+  assign \row_data$7  = { \port$11140$0 , \port$10831$0 , \port$10522$0 , \port$10213$0 , \port$9904$0 , \port$9595$0 , \port$9286$0 , \port$8977$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

@@ -10,10 +10,11 @@ from amaranth.sim import Simulator
 from nitro_hw.hw.engine.banked_memory import BANK_GROUP, READ_LATENCY, BankedMemory
 
 
+@pytest.mark.parametrize("slice_width", [36, 5])  # 5: a 12-bit word over three block RAMs per bank
 @pytest.mark.parametrize("depth, bank_depth", [(1, 512), (37, 512), (100, 16), (64, 32), (300, 16), (48, 8)])
-def test_reads_return_the_word_written_latency_cycles_later(depth, bank_depth):
-    dut = BankedMemory(12, depth, bank_depth)
-    assert dut.latency == READ_LATENCY == 5
+def test_reads_return_the_word_written_latency_cycles_later(depth, bank_depth, slice_width):
+    dut = BankedMemory(12, depth, bank_depth, slice_width=slice_width)
+    assert dut.latency == READ_LATENCY == 6
     assert dut.banks == -(-depth // bank_depth)
     assert dut.groups == -(-dut.banks // BANK_GROUP)
     rng = random.Random(depth)
@@ -49,10 +50,10 @@ def test_reads_return_the_word_written_latency_cycles_later(depth, bank_depth):
 
 
 @pytest.mark.parametrize("poison", [False, True])
-@pytest.mark.parametrize("depth, bank_depth", [(1, 512), (100, 16)])
-def test_colliding_read_returns_old_word_or_its_complement_when_poisoned(depth, bank_depth, poison):
+@pytest.mark.parametrize("depth, bank_depth, slice_width", [(1, 512, 36), (100, 16, 36), (100, 16, 7)])
+def test_colliding_read_returns_old_word_or_its_complement_when_poisoned(depth, bank_depth, slice_width, poison):
     # the simulation check behind the co-simulation's claim that no colliding read is consumed
-    dut = BankedMemory(12, depth, bank_depth, poison_collisions=poison)
+    dut = BankedMemory(12, depth, bank_depth, poison_collisions=poison, slice_width=slice_width)
     rng = random.Random(7)
     olds = []  # the word each colliding read replaces
     got = []
@@ -83,7 +84,8 @@ def test_colliding_read_returns_old_word_or_its_complement_when_poisoned(depth, 
 
 @pytest.mark.parametrize("kw", [{"width": 0, "depth": 4}, {"width": 8, "depth": 0},
                                 {"width": 8, "depth": 4, "bank_depth": 48}, {"width": True, "depth": 4},
-                                {"width": 8, "depth": 4, "poison_collisions": 1}])
+                                {"width": 8, "depth": 4, "poison_collisions": 1},
+                                {"width": 8, "depth": 4, "slice_width": 0}])
 def test_bad_parameters_are_rejected(kw):
     with pytest.raises(ValueError, match="BankedMemory"):
         BankedMemory(**kw)

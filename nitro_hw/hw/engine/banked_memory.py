@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .. import KEEP
 
-__all__ = ["BANK_GROUP", "BankedMemory", "READ_LATENCY"]
+__all__ = ["BANK_GROUP", "BankedMemory", "READ_LATENCY", "SLICE_WIDTH"]
 
 #: Cycles from a read address to its data on ``r_data``.
-READ_LATENCY = 5
+READ_LATENCY = 6
 #: Banks that share one copy of the address and write registers and one first-level output mux.
 BANK_GROUP = 4
+#: Bits of a word slice with block RAMs of its own (a DP16KD in 512 x 36 mode).
+SLICE_WIDTH = 36
 
 _GROUP_BITS = BANK_GROUP.bit_length() - 1  # BANK_GROUP is a power of two
 
@@ -25,17 +27,19 @@ class BankedMemory(wiring.Component):
     Why: a deep memory is many block RAMs (DP16KD on ECP5), spread over the die. An address
     or write word that fans out to all of them, or a bank output that goes through logic,
     is a long path. Here the banks are grouped (:data:`BANK_GROUP` per group), every group
-    has its own registered copy of the read address and of the write port (so each register
-    drives only the block RAMs next to it), every bank's output is registered before it is
-    muxed, and the bank is selected in two registered levels (within the group, then across
-    groups).
+    has its own registered copy of the read address and of the write port, and every block
+    RAM (one per ``slice_width`` bits of a bank's word) a registered copy of its own, taken
+    from its group's (so each register drives only the block RAMs or the copies next to it:
+    with the ``mlp1`` memories one group register drove 16 block RAMs, the engine's worst
+    placed paths). Every bank's output is registered before it is muxed, and the bank is
+    selected in two registered levels (within the group, then across groups).
 
-    Read pipeline (free-running, no enable): group address registers; block RAM; bank
-    output registers; group mux register; output register. The word at the address of
-    cycle ``t`` is on ``r_data`` in cycle ``t +`` :data:`READ_LATENCY`. The write port is
-    registered once (per group), so a write presented in cycle ``t`` reaches the block RAM in
-    the same cycle as a read presented in cycle ``t``: a read sees every write presented in
-    an earlier cycle.
+    Read pipeline (free-running, no enable): group address registers; block-RAM address
+    copies; block RAM; bank output registers; group mux register; output register. The word
+    at the address of cycle ``t`` is on ``r_data`` in cycle ``t +`` :data:`READ_LATENCY`. The
+    write port goes through the same two register levels (group, block-RAM copy), so a write
+    presented in cycle ``t`` reaches the block RAM in the same cycle as a read presented in
+    cycle ``t``: a read sees every write presented in an earlier cycle.
 
     A read and a write of the same address presented in the same cycle give an undefined
     read word on the FPGA: the banks carry ``no_rw_check``, so Yosys adds no collision logic
@@ -55,9 +59,12 @@ class BankedMemory(wiring.Component):
         Words (>= 1).
     bank_depth : int
         Words per bank, a power of two (512: a DP16KD in 512 x 36 mode per 36 bits of width).
+    slice_width : int
+        Bits of a word slice with its own block RAM and port registers (default
+        :data:`SLICE_WIDTH`, the widest DP16KD mode at 512 words).
     poison_collisions : bool
         Simulation check (see above): a read and a write of one address in the same cycle
-        return the complement of the old word. Adds a comparator per bank.
+        return the complement of the old word. Adds a comparator per block RAM.
 
     Attributes
     ----------
@@ -69,8 +76,10 @@ class BankedMemory(wiring.Component):
         Write port: ``mem[w_addr] = w_data`` when ``w_en`` is high.
     """
 
-    def __init__(self, width: int, depth: int, bank_depth: int = 512, poison_collisions: bool = False):
-        for name, v in (("width", width), ("depth", depth), ("bank_depth", bank_depth)):
+    def __init__(self, width: int, depth: int, bank_depth: int = 512, poison_collisions: bool = False,
+                 slice_width: int = SLICE_WIDTH):
+        for name, v in (("width", width), ("depth", depth), ("bank_depth", bank_depth),
+                        ("slice_width", slice_width)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"BankedMemory: {name} must be a positive int, got {v!r}")
         if not isinstance(poison_collisions, bool):
@@ -78,7 +87,7 @@ class BankedMemory(wiring.Component):
         self.poison_collisions = poison_collisions
         if bank_depth & (bank_depth - 1):
             raise ValueError(f"BankedMemory: bank_depth must be a power of two, got {bank_depth}")
-        self.width, self.depth, self.bank_depth = width, depth, bank_depth
+        self.width, self.depth, self.bank_depth, self.slice_width = width, depth, bank_depth, slice_width
         self.banks = -(-depth // bank_depth)
         self.groups = -(-self.banks // BANK_GROUP)
         self.addr_bits = max(1, (depth - 1).bit_length())
@@ -96,6 +105,7 @@ class BankedMemory(wiring.Component):
         m = Module()
         ab, w = self.addr_bits, self.width
         lo = min(ab, self.bank_depth.bit_length() - 1)  # address bits inside a bank
+        slices = [(s, min(s + self.slice_width, w)) for s in range(0, w, self.slice_width)]
         gq = []
         for g in range(self.groups):
             ra = Signal(ab, name=f"g{g}_r_addr", attrs=KEEP, reset_less=True)
@@ -107,25 +117,36 @@ class BankedMemory(wiring.Component):
             q = []
             for b in banks:
                 words = min(self.bank_depth, self.depth - b * self.bank_depth)
-                mem = m.submodules[f"bank{b}"] = Memory(shape=unsigned(w), depth=words, init=[],
-                                                        attrs={"no_rw_check": 1})
-                rp, wp = mem.read_port(domain="sync"), mem.write_port()
                 hit = (wa[lo:] == b) if self.banks > 1 else 1
-                m.d.comb += [rp.addr.eq(ra[:lo]), wp.addr.eq(wa[:lo]), wp.data.eq(wd), wp.en.eq(we & hit)]
-                qb = Signal(w, name=f"bank{b}_q", reset_less=True)
-                if self.poison_collisions:  # aligned with rp.data: the port's address was a cycle ago
-                    collided = Signal(name=f"bank{b}_collided")
-                    m.d.sync += collided.eq(we & hit & (ra[:lo] == wa[:lo]))
-                    m.d.sync += qb.eq(Mux(collided, ~rp.data, rp.data))
-                else:
-                    m.d.sync += qb.eq(rp.data)
-                q.append(qb)
-            # bank within the group, two cycles after the group's address register (aligned with q)
+                qb = []
+                for j, (s0, s1) in enumerate(slices):
+                    # the block RAM's own registered copy of both ports (keep): the group's registers
+                    # drive only these, so no register drives block RAMs spread over the die
+                    name = f"bank{b}_{j}"
+                    bra = Signal(lo, name=f"{name}_r_addr", attrs=KEEP, reset_less=True)
+                    bwa = Signal(lo, name=f"{name}_w_addr", attrs=KEEP, reset_less=True)
+                    bwd = Signal(s1 - s0, name=f"{name}_w_data", attrs=KEEP, reset_less=True)
+                    bwe = Signal(name=f"{name}_w_en", attrs=KEEP)
+                    m.d.sync += [bra.eq(ra[:lo]), bwa.eq(wa[:lo]), bwd.eq(wd[s0:s1]), bwe.eq(we & hit)]
+                    mem = m.submodules[name] = Memory(shape=unsigned(s1 - s0), depth=words, init=[],
+                                                      attrs={"no_rw_check": 1})
+                    rp, wp = mem.read_port(domain="sync"), mem.write_port()
+                    m.d.comb += [rp.addr.eq(bra), wp.addr.eq(bwa), wp.data.eq(bwd), wp.en.eq(bwe)]
+                    q_slice = Signal(s1 - s0, name=f"{name}_q", reset_less=True)
+                    if self.poison_collisions:  # aligned with rp.data: the port's address was a cycle ago
+                        collided = Signal(name=f"{name}_collided")
+                        m.d.sync += collided.eq(bwe & (bra == bwa))
+                        m.d.sync += q_slice.eq(Mux(collided, ~rp.data, rp.data))
+                    else:
+                        m.d.sync += q_slice.eq(rp.data)
+                    qb.append(q_slice)
+                q.append(Cat(*qb))
+            # bank within the group, three cycles after the group's address register (aligned with q)
             g_out = Signal(w, name=f"g{g}_q", reset_less=True)
             if len(q) > 1:
-                s1 = Signal(range(len(q)), name=f"g{g}_sel1", reset_less=True)
-                s2 = Signal(range(len(q)), name=f"g{g}_sel2", reset_less=True)
-                m.d.sync += [s1.eq(ra[lo:lo + _GROUP_BITS]), s2.eq(s1), g_out.eq(Array(q)[s2])]
+                sel = [Signal(range(len(q)), name=f"g{g}_sel{k}", reset_less=True) for k in range(1, 4)]
+                m.d.sync += [sel[0].eq(ra[lo:lo + _GROUP_BITS]), *(sel[k].eq(sel[k - 1]) for k in (1, 2)),
+                             g_out.eq(Array(q)[sel[-1]])]
             else:
                 m.d.sync += g_out.eq(q[0])
             gq.append(g_out)
