@@ -5,7 +5,7 @@
 module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis_tready, m_axis_tdata, m_axis_tvalid, m_axis_tlast, busy, done, mode, step_count, cycle_count, flags, trace_valid, trace_tag, trace_index, trace_data, s_axis_tdata);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [22:0] \$1 ;
-  wire \$10 ;
+  wire [31:0] \$10 ;
   wire [7:0] \$100 ;
   reg \$1000 ;
   reg \$1001 ;
@@ -13,181 +13,181 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
-  reg [31:0] \$1006 ;
+  reg \$1006 ;
   reg \$1007 ;
-  reg [85:0] \$1008 ;
-  reg [255:0] \$1009 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire [7:0] \$101 ;
-  reg [85:0] \$1010 ;
-  reg [255:0] \$1011 ;
-  reg [85:0] \$1012 ;
-  reg [255:0] \$1013 ;
-  reg [85:0] \$1014 ;
-  reg [255:0] \$1015 ;
-  reg [85:0] \$1016 ;
-  reg [255:0] \$1017 ;
-  reg [85:0] \$1018 ;
-  reg [255:0] \$1019 ;
+  reg \$1010 ;
+  reg \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg [31:0] \$1015 ;
+  reg \$1016 ;
+  reg [85:0] \$1017 ;
+  reg [255:0] \$1018 ;
+  reg [85:0] \$1019 ;
   wire [7:0] \$102 ;
   reg [255:0] \$1020 ;
-  reg [255:0] \$1021 ;
-  reg [85:0] \$1022 ;
+  reg [85:0] \$1021 ;
+  reg [255:0] \$1022 ;
   reg [85:0] \$1023 ;
-  reg [85:0] \$1024 ;
+  reg [255:0] \$1024 ;
   reg [85:0] \$1025 ;
-  reg [85:0] \$1026 ;
+  reg [255:0] \$1026 ;
   reg [85:0] \$1027 ;
-  reg [85:0] \$1028 ;
-  reg [85:0] \$1029 ;
+  reg [255:0] \$1028 ;
+  reg [255:0] \$1029 ;
   wire [7:0] \$103 ;
-  reg [85:0] \$1030 ;
+  reg [255:0] \$1030 ;
   reg [85:0] \$1031 ;
   reg [85:0] \$1032 ;
   reg [85:0] \$1033 ;
-  reg [63:0] \$1034 ;
-  reg [63:0] \$1035 ;
-  reg [63:0] \$1036 ;
-  reg [63:0] \$1037 ;
-  reg [63:0] \$1038 ;
-  reg [63:0] \$1039 ;
+  reg [85:0] \$1034 ;
+  reg [85:0] \$1035 ;
+  reg [85:0] \$1036 ;
+  reg [85:0] \$1037 ;
+  reg [85:0] \$1038 ;
+  reg [85:0] \$1039 ;
   wire [7:0] \$104 ;
-  reg [63:0] \$1040 ;
-  reg [63:0] \$1041 ;
-  reg [31:0] \$1042 ;
-  reg [5:0] \$1043 ;
-  reg [31:0] \$1044 ;
-  reg [5:0] \$1045 ;
-  reg [31:0] \$1046 ;
-  reg [5:0] \$1047 ;
-  reg \$1048 ;
-  reg [31:0] \$1049 ;
+  reg [85:0] \$1040 ;
+  reg [85:0] \$1041 ;
+  reg [85:0] \$1042 ;
+  reg [85:0] \$1043 ;
+  reg [63:0] \$1044 ;
+  reg [63:0] \$1045 ;
+  reg [63:0] \$1046 ;
+  reg [63:0] \$1047 ;
+  reg [63:0] \$1048 ;
+  reg [63:0] \$1049 ;
   wire [7:0] \$105 ;
-  reg [5:0] \$1050 ;
-  reg [31:0] \$1051 ;
-  reg [5:0] \$1052 ;
-  reg [31:0] \$1053 ;
-  reg [5:0] \$1054 ;
-  reg \$1055 ;
+  reg [63:0] \$1050 ;
+  reg [63:0] \$1051 ;
+  reg [31:0] \$1052 ;
+  reg [5:0] \$1053 ;
+  reg [31:0] \$1054 ;
+  reg [5:0] \$1055 ;
   reg [31:0] \$1056 ;
   reg [5:0] \$1057 ;
-  reg [31:0] \$1058 ;
-  reg [5:0] \$1059 ;
+  reg \$1058 ;
+  reg [31:0] \$1059 ;
   wire [7:0] \$106 ;
-  reg [31:0] \$1060 ;
-  reg [5:0] \$1061 ;
-  reg \$1062 ;
+  reg [5:0] \$1060 ;
+  reg [31:0] \$1061 ;
+  reg [5:0] \$1062 ;
   reg [31:0] \$1063 ;
   reg [5:0] \$1064 ;
-  reg [31:0] \$1065 ;
-  reg [5:0] \$1066 ;
-  reg [31:0] \$1067 ;
-  reg [5:0] \$1068 ;
-  reg \$1069 ;
+  reg \$1065 ;
+  reg [31:0] \$1066 ;
+  reg [5:0] \$1067 ;
+  reg [31:0] \$1068 ;
+  reg [5:0] \$1069 ;
   wire [7:0] \$107 ;
   reg [31:0] \$1070 ;
   reg [5:0] \$1071 ;
-  reg [31:0] \$1072 ;
-  reg [5:0] \$1073 ;
-  reg [31:0] \$1074 ;
-  reg [5:0] \$1075 ;
-  reg \$1076 ;
+  reg \$1072 ;
+  reg [31:0] \$1073 ;
+  reg [5:0] \$1074 ;
+  reg [31:0] \$1075 ;
+  reg [5:0] \$1076 ;
   reg [31:0] \$1077 ;
   reg [5:0] \$1078 ;
-  reg [31:0] \$1079 ;
+  reg \$1079 ;
   wire [7:0] \$108 ;
-  reg [5:0] \$1080 ;
-  reg [31:0] \$1081 ;
-  reg [5:0] \$1082 ;
-  reg \$1083 ;
+  reg [31:0] \$1080 ;
+  reg [5:0] \$1081 ;
+  reg [31:0] \$1082 ;
+  reg [5:0] \$1083 ;
   reg [31:0] \$1084 ;
   reg [5:0] \$1085 ;
-  reg [31:0] \$1086 ;
-  reg [5:0] \$1087 ;
-  reg [31:0] \$1088 ;
-  reg [5:0] \$1089 ;
+  reg \$1086 ;
+  reg [31:0] \$1087 ;
+  reg [5:0] \$1088 ;
+  reg [31:0] \$1089 ;
   wire [7:0] \$109 ;
-  reg \$1090 ;
+  reg [5:0] \$1090 ;
   reg [31:0] \$1091 ;
   reg [5:0] \$1092 ;
-  reg [31:0] \$1093 ;
-  reg [5:0] \$1094 ;
-  reg [31:0] \$1095 ;
-  reg [5:0] \$1096 ;
-  reg \$1097 ;
+  reg \$1093 ;
+  reg [31:0] \$1094 ;
+  reg [5:0] \$1095 ;
+  reg [31:0] \$1096 ;
+  reg [5:0] \$1097 ;
   reg [31:0] \$1098 ;
   reg [5:0] \$1099 ;
-  wire \$11 ;
+  wire [31:0] \$11 ;
   wire [7:0] \$110 ;
-  reg [31:0] \$1100 ;
-  reg [5:0] \$1101 ;
-  reg [31:0] \$1102 ;
-  reg [5:0] \$1103 ;
-  reg \$1104 ;
+  reg \$1100 ;
+  reg [31:0] \$1101 ;
+  reg [5:0] \$1102 ;
+  reg [31:0] \$1103 ;
+  reg [5:0] \$1104 ;
   reg [31:0] \$1105 ;
   reg [5:0] \$1106 ;
-  reg [31:0] \$1107 ;
-  reg [5:0] \$1108 ;
-  reg [31:0] \$1109 ;
+  reg \$1107 ;
+  reg [31:0] \$1108 ;
+  reg [5:0] \$1109 ;
   wire [7:0] \$111 ;
-  reg [5:0] \$1110 ;
-  reg \$1111 ;
+  reg [31:0] \$1110 ;
+  reg [5:0] \$1111 ;
   reg [31:0] \$1112 ;
   reg [5:0] \$1113 ;
-  reg [31:0] \$1114 ;
-  reg [5:0] \$1115 ;
-  reg [31:0] \$1116 ;
-  reg [5:0] \$1117 ;
-  reg \$1118 ;
+  reg \$1114 ;
+  reg [31:0] \$1115 ;
+  reg [5:0] \$1116 ;
+  reg [31:0] \$1117 ;
+  reg [5:0] \$1118 ;
   reg [31:0] \$1119 ;
   wire [7:0] \$112 ;
   reg [5:0] \$1120 ;
-  reg [31:0] \$1121 ;
-  reg [5:0] \$1122 ;
-  reg [31:0] \$1123 ;
-  reg [5:0] \$1124 ;
-  reg \$1125 ;
+  reg \$1121 ;
+  reg [31:0] \$1122 ;
+  reg [5:0] \$1123 ;
+  reg [31:0] \$1124 ;
+  reg [5:0] \$1125 ;
   reg [31:0] \$1126 ;
   reg [5:0] \$1127 ;
-  reg [31:0] \$1128 ;
-  reg [5:0] \$1129 ;
+  reg \$1128 ;
+  reg [31:0] \$1129 ;
   wire [7:0] \$113 ;
-  reg [31:0] \$1130 ;
-  reg [5:0] \$1131 ;
-  reg \$1132 ;
+  reg [5:0] \$1130 ;
+  reg [31:0] \$1131 ;
+  reg [5:0] \$1132 ;
   reg [31:0] \$1133 ;
   reg [5:0] \$1134 ;
-  reg [31:0] \$1135 ;
-  reg [5:0] \$1136 ;
-  reg [31:0] \$1137 ;
-  reg [5:0] \$1138 ;
-  reg \$1139 ;
+  reg \$1135 ;
+  reg [31:0] \$1136 ;
+  reg [5:0] \$1137 ;
+  reg [31:0] \$1138 ;
+  reg [5:0] \$1139 ;
   wire [7:0] \$114 ;
   reg [31:0] \$1140 ;
   reg [5:0] \$1141 ;
-  reg [31:0] \$1142 ;
-  reg [5:0] \$1143 ;
-  reg [31:0] \$1144 ;
-  reg [5:0] \$1145 ;
-  reg \$1146 ;
+  reg \$1142 ;
+  reg [31:0] \$1143 ;
+  reg [5:0] \$1144 ;
+  reg [31:0] \$1145 ;
+  reg [5:0] \$1146 ;
   reg [31:0] \$1147 ;
   reg [5:0] \$1148 ;
-  reg [31:0] \$1149 ;
+  reg \$1149 ;
   wire [7:0] \$115 ;
-  reg [5:0] \$1150 ;
-  reg [31:0] \$1151 ;
-  reg [5:0] \$1152 ;
-  reg \$1153 ;
-  reg [7:0] \$1154 ;
-  reg [7:0] \$1155 ;
-  reg [7:0] \$1156 ;
-  reg [7:0] \$1157 ;
-  reg [7:0] \$1158 ;
-  reg [7:0] \$1159 ;
+  reg [31:0] \$1150 ;
+  reg [5:0] \$1151 ;
+  reg [31:0] \$1152 ;
+  reg [5:0] \$1153 ;
+  reg [31:0] \$1154 ;
+  reg [5:0] \$1155 ;
+  reg \$1156 ;
+  reg [31:0] \$1157 ;
+  reg [5:0] \$1158 ;
+  reg [31:0] \$1159 ;
   wire [7:0] \$116 ;
-  reg [7:0] \$1160 ;
-  reg [7:0] \$1161 ;
-  reg [7:0] \$1162 ;
-  reg [7:0] \$1163 ;
+  reg [5:0] \$1160 ;
+  reg [31:0] \$1161 ;
+  reg [5:0] \$1162 ;
+  reg \$1163 ;
   reg [7:0] \$1164 ;
   reg [7:0] \$1165 ;
   reg [7:0] \$1166 ;
@@ -195,18 +195,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] \$1168 ;
   reg [7:0] \$1169 ;
   wire [7:0] \$117 ;
-  reg \$1170 ;
+  reg [7:0] \$1170 ;
   reg [7:0] \$1171 ;
-  reg [15:0] \$1172 ;
-  reg [255:0] \$1173 ;
-  reg \$1174 ;
+  reg [7:0] \$1172 ;
+  reg [7:0] \$1173 ;
+  reg [7:0] \$1174 ;
   reg [7:0] \$1175 ;
-  reg [15:0] \$1176 ;
-  reg [255:0] \$1177 ;
+  reg [7:0] \$1176 ;
+  reg [7:0] \$1177 ;
   reg [7:0] \$1178 ;
+  reg [7:0] \$1179 ;
   wire [7:0] \$118 ;
+  reg \$1180 ;
+  reg [7:0] \$1181 ;
+  reg [15:0] \$1182 ;
+  reg [255:0] \$1183 ;
+  reg \$1184 ;
+  reg [7:0] \$1185 ;
+  reg [15:0] \$1186 ;
+  reg [255:0] \$1187 ;
+  reg [7:0] \$1188 ;
   wire [7:0] \$119 ;
-  wire [16:0] \$12 ;
+  wire [31:0] \$12 ;
   wire [7:0] \$120 ;
   wire [7:0] \$121 ;
   wire [7:0] \$122 ;
@@ -217,7 +227,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
-  wire [16:0] \$13 ;
+  wire \$13 ;
   wire [7:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
@@ -228,7 +238,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$137 ;
   wire [7:0] \$138 ;
   wire [7:0] \$139 ;
-  wire [15:0] \$14 ;
+  wire \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
   wire [7:0] \$142 ;
@@ -239,7 +249,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$147 ;
   wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire [63:0] \$15 ;
+  wire \$15 ;
   wire [7:0] \$150 ;
   wire [7:0] \$151 ;
   wire [7:0] \$152 ;
@@ -250,7 +260,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$157 ;
   wire [7:0] \$158 ;
   wire [7:0] \$159 ;
-  wire [63:0] \$16 ;
+  wire [7:0] \$16 ;
   wire [7:0] \$160 ;
   wire [7:0] \$161 ;
   wire [7:0] \$162 ;
@@ -261,7 +271,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$167 ;
   wire [7:0] \$168 ;
   wire [7:0] \$169 ;
-  wire [63:0] \$17 ;
+  wire \$17 ;
   wire [7:0] \$170 ;
   wire [7:0] \$171 ;
   wire [7:0] \$172 ;
@@ -272,7 +282,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$177 ;
   wire [7:0] \$178 ;
   wire [7:0] \$179 ;
-  wire [63:0] \$18 ;
+  wire \$18 ;
   wire [7:0] \$180 ;
   wire [7:0] \$181 ;
   wire [7:0] \$182 ;
@@ -283,7 +293,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$187 ;
   wire [7:0] \$188 ;
   wire [7:0] \$189 ;
-  wire [63:0] \$19 ;
+  wire \$19 ;
   wire [7:0] \$190 ;
   wire [7:0] \$191 ;
   wire [7:0] \$192 ;
@@ -295,7 +305,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$198 ;
   wire [7:0] \$199 ;
   wire [23:0] \$2 ;
-  wire [63:0] \$20 ;
+  wire [16:0] \$20 ;
   wire [7:0] \$200 ;
   wire [7:0] \$201 ;
   wire [7:0] \$202 ;
@@ -306,7 +316,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$207 ;
   wire [7:0] \$208 ;
   wire [7:0] \$209 ;
-  wire [63:0] \$21 ;
+  wire [16:0] \$21 ;
   wire [7:0] \$210 ;
   wire [7:0] \$211 ;
   wire [7:0] \$212 ;
@@ -317,18 +327,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$217 ;
   wire [7:0] \$218 ;
   wire [7:0] \$219 ;
-  wire [63:0] \$22 ;
+  wire [15:0] \$22 ;
   wire [7:0] \$220 ;
-  wire [7:0] \$221 ;
+  wire [31:0] \$221 ;
   wire [31:0] \$222 ;
   wire [31:0] \$223 ;
-  wire [31:0] \$224 ;
+  wire [7:0] \$224 ;
   wire [7:0] \$225 ;
   wire [7:0] \$226 ;
   wire [7:0] \$227 ;
   wire [7:0] \$228 ;
   wire [7:0] \$229 ;
-  wire \$23 ;
+  wire [63:0] \$23 ;
   wire [7:0] \$230 ;
   wire [7:0] \$231 ;
   wire [7:0] \$232 ;
@@ -339,18 +349,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
   wire [7:0] \$239 ;
-  wire \$24 ;
+  wire [63:0] \$24 ;
   wire [7:0] \$240 ;
-  wire [7:0] \$241 ;
+  wire [31:0] \$241 ;
   wire [31:0] \$242 ;
   wire [31:0] \$243 ;
-  wire [31:0] \$244 ;
+  wire [7:0] \$244 ;
   wire [7:0] \$245 ;
   wire [7:0] \$246 ;
   wire [7:0] \$247 ;
   wire [7:0] \$248 ;
   wire [7:0] \$249 ;
-  wire \$25 ;
+  wire [63:0] \$25 ;
   wire [7:0] \$250 ;
   wire [7:0] \$251 ;
   wire [7:0] \$252 ;
@@ -361,18 +371,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$257 ;
   wire [7:0] \$258 ;
   wire [7:0] \$259 ;
-  wire \$26 ;
+  wire [63:0] \$26 ;
   wire [7:0] \$260 ;
-  wire [7:0] \$261 ;
+  wire [31:0] \$261 ;
   wire [31:0] \$262 ;
   wire [31:0] \$263 ;
-  wire [31:0] \$264 ;
+  wire [7:0] \$264 ;
   wire [7:0] \$265 ;
   wire [7:0] \$266 ;
   wire [7:0] \$267 ;
   wire [7:0] \$268 ;
   wire [7:0] \$269 ;
-  wire \$27 ;
+  wire [63:0] \$27 ;
   wire [7:0] \$270 ;
   wire [7:0] \$271 ;
   wire [7:0] \$272 ;
@@ -383,18 +393,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$277 ;
   wire [7:0] \$278 ;
   wire [7:0] \$279 ;
-  wire \$28 ;
+  wire [63:0] \$28 ;
   wire [7:0] \$280 ;
-  wire [7:0] \$281 ;
+  wire [31:0] \$281 ;
   wire [31:0] \$282 ;
   wire [31:0] \$283 ;
-  wire [31:0] \$284 ;
+  wire [7:0] \$284 ;
   wire [7:0] \$285 ;
   wire [7:0] \$286 ;
   wire [7:0] \$287 ;
   wire [7:0] \$288 ;
   wire [7:0] \$289 ;
-  wire \$29 ;
+  wire [63:0] \$29 ;
   wire [7:0] \$290 ;
   wire [7:0] \$291 ;
   wire [7:0] \$292 ;
@@ -406,12 +416,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$298 ;
   wire [7:0] \$299 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [63:0] \$30 ;
   wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
+  wire [31:0] \$301 ;
   wire [31:0] \$302 ;
   wire [31:0] \$303 ;
-  wire [31:0] \$304 ;
+  wire [7:0] \$304 ;
   wire [7:0] \$305 ;
   wire [7:0] \$306 ;
   wire [7:0] \$307 ;
@@ -430,10 +440,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$319 ;
   wire \$32 ;
   wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
+  wire [31:0] \$321 ;
   wire [31:0] \$322 ;
   wire [31:0] \$323 ;
-  wire [31:0] \$324 ;
+  wire [7:0] \$324 ;
   wire [7:0] \$325 ;
   wire [7:0] \$326 ;
   wire [7:0] \$327 ;
@@ -452,10 +462,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$339 ;
   wire \$34 ;
   wire [7:0] \$340 ;
-  wire [7:0] \$341 ;
+  wire [31:0] \$341 ;
   wire [31:0] \$342 ;
   wire [31:0] \$343 ;
-  wire [31:0] \$344 ;
+  wire [7:0] \$344 ;
   wire [7:0] \$345 ;
   wire [7:0] \$346 ;
   wire [7:0] \$347 ;
@@ -474,10 +484,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$359 ;
   wire \$36 ;
   wire [7:0] \$360 ;
-  wire [7:0] \$361 ;
+  wire [31:0] \$361 ;
   wire [31:0] \$362 ;
   wire [31:0] \$363 ;
-  wire [31:0] \$364 ;
+  wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
@@ -492,8 +502,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$375 ;
   wire \$376 ;
   wire \$377 ;
-  wire \$378 ;
-  wire [19:0] \$379 ;
+  wire [19:0] \$378 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
@@ -502,14 +512,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire \$387 ;
+  reg [31:0] \$387 ;
   reg [31:0] \$388 ;
   reg [31:0] \$389 ;
-  wire \$39 ;
+  wire [7:0] \$39 ;
   reg [31:0] \$390 ;
   reg [31:0] \$391 ;
   reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
+  wire \$393 ;
   wire \$394 ;
   wire [31:0] \$395 ;
   wire \$396 ;
@@ -594,7 +604,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$467 ;
   wire [6:0] \$468 ;
   wire [7:0] \$469 ;
-  wire [7:0] \$47 ;
+  wire [8:0] \$47 ;
   wire [6:0] \$470 ;
   wire [8:0] \$471 ;
   wire [24:0] \$472 ;
@@ -605,7 +615,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [24:0] \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire [8:0] \$48 ;
+  wire \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
@@ -627,64 +637,64 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
-  wire \$5 ;
+  wire [31:0] \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
+  wire [6:0] \$501 ;
+  wire [7:0] \$502 ;
+  wire [32:0] \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire \$506 ;
+  wire [32:0] \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire \$509 ;
+  wire [32:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire \$512 ;
+  wire [32:0] \$512 ;
   wire \$513 ;
   wire \$514 ;
-  wire \$515 ;
+  wire [32:0] \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire \$518 ;
+  wire [32:0] \$518 ;
   wire \$519 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$520 ;
-  wire \$521 ;
+  wire [32:0] \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire \$524 ;
+  wire [32:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
-  wire \$527 ;
+  wire [32:0] \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire [7:0] \$53 ;
-  wire \$530 ;
+  wire [32:0] \$530 ;
   wire \$531 ;
   wire \$532 ;
-  wire \$533 ;
+  wire [32:0] \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [32:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [32:0] \$539 ;
   wire [7:0] \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire \$542 ;
+  wire [32:0] \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire \$545 ;
+  wire [32:0] \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
-  wire [6:0] \$549 ;
+  wire [32:0] \$548 ;
+  wire \$549 ;
   wire [7:0] \$55 ;
-  wire [7:0] \$550 ;
+  wire \$550 ;
   wire [32:0] \$551 ;
   wire \$552 ;
   wire \$553 ;
@@ -738,268 +748,268 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$597 ;
   wire \$598 ;
   wire [32:0] \$599 ;
-  wire \$6 ;
-  wire [7:0] \$60 ;
+  wire [31:0] \$6 ;
+  wire [255:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire [32:0] \$602 ;
+  wire [4:0] \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire [32:0] \$605 ;
-  wire \$606 ;
+  wire \$605 ;
+  wire [10:0] \$606 ;
   wire \$607 ;
-  wire [32:0] \$608 ;
-  wire \$609 ;
+  wire [16:0] \$608 ;
+  wire [16:0] \$609 ;
   wire [255:0] \$61 ;
-  wire \$610 ;
-  wire [32:0] \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire [32:0] \$614 ;
+  wire [10:0] \$610 ;
+  wire \$611 ;
+  wire [16:0] \$612 ;
+  wire [16:0] \$613 ;
+  wire [16:0] \$614 ;
   wire \$615 ;
-  wire \$616 ;
-  wire [32:0] \$617 ;
+  wire [16:0] \$616 ;
+  wire [16:0] \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [255:0] \$62 ;
+  wire [7:0] \$62 ;
   wire [32:0] \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire [32:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire [32:0] \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire [32:0] \$629 ;
+  wire \$623 ;
+  wire [16:0] \$624 ;
+  wire [16:0] \$625 ;
+  wire [16:0] \$626 ;
+  wire [16:0] \$627 ;
+  wire [16:0] \$628 ;
+  wire [16:0] \$629 ;
   wire [7:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire [32:0] \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire [32:0] \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire [32:0] \$638 ;
+  wire [16:0] \$630 ;
+  wire [10:0] \$631 ;
+  wire \$632 ;
+  wire [16:0] \$633 ;
+  wire [16:0] \$634 ;
+  wire [16:0] \$635 ;
+  wire [16:0] \$636 ;
+  wire [16:0] \$637 ;
+  wire [16:0] \$638 ;
   wire \$639 ;
   wire [7:0] \$64 ;
-  wire \$640 ;
-  wire [32:0] \$641 ;
-  wire \$642 ;
+  wire [16:0] \$640 ;
+  wire \$641 ;
+  wire [16:0] \$642 ;
   wire \$643 ;
-  wire [32:0] \$644 ;
+  wire [16:0] \$644 ;
   wire \$645 ;
-  wire \$646 ;
-  wire [32:0] \$647 ;
-  wire \$648 ;
+  wire [16:0] \$646 ;
+  wire \$647 ;
+  wire [16:0] \$648 ;
   wire \$649 ;
   wire [7:0] \$65 ;
-  wire [4:0] \$650 ;
+  wire [16:0] \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [16:0] \$652 ;
   wire \$653 ;
-  wire [10:0] \$654 ;
+  wire [32:0] \$654 ;
   wire \$655 ;
-  wire [16:0] \$656 ;
-  wire [16:0] \$657 ;
-  wire [10:0] \$658 ;
-  wire \$659 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire [7:0] \$659 ;
   wire [7:0] \$66 ;
-  wire [16:0] \$660 ;
-  wire [16:0] \$661 ;
-  wire [16:0] \$662 ;
-  wire \$663 ;
-  wire [16:0] \$664 ;
-  wire [16:0] \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire [32:0] \$668 ;
-  wire \$669 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
   wire [7:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire [16:0] \$672 ;
-  wire [16:0] \$673 ;
-  wire [16:0] \$674 ;
-  wire [16:0] \$675 ;
-  wire [16:0] \$676 ;
-  wire [16:0] \$677 ;
-  wire [16:0] \$678 ;
-  wire [10:0] \$679 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg \$679 ;
   wire [7:0] \$68 ;
-  wire \$680 ;
-  wire [16:0] \$681 ;
-  wire [16:0] \$682 ;
-  wire [16:0] \$683 ;
-  wire [16:0] \$684 ;
-  wire [16:0] \$685 ;
-  wire [16:0] \$686 ;
-  wire \$687 ;
-  wire [16:0] \$688 ;
-  wire \$689 ;
+  reg \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire [7:0] \$69 ;
-  wire [16:0] \$690 ;
-  wire \$691 ;
-  wire [16:0] \$692 ;
-  wire \$693 ;
-  wire [16:0] \$694 ;
-  wire \$695 ;
-  wire [16:0] \$696 ;
-  wire \$697 ;
-  wire [16:0] \$698 ;
-  wire \$699 ;
-  wire \$7 ;
-  wire [7:0] \$70 ;
-  wire [16:0] \$700 ;
-  wire \$701 ;
-  wire [32:0] \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire [7:0] \$707 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg \$699 ;
+  wire [31:0] \$7 ;
+  wire [255:0] \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
   reg \$708 ;
-  reg [2:0] \$709 ;
+  reg \$709 ;
   wire [255:0] \$71 ;
-  reg [2:0] \$710 ;
-  reg [2:0] \$711 ;
-  reg [31:0] \$712 ;
-  reg [2:0] \$713 ;
-  reg [31:0] \$714 ;
-  reg [2:0] \$715 ;
-  reg [31:0] \$716 ;
-  reg [2:0] \$717 ;
-  reg [31:0] \$718 ;
-  reg [2:0] \$719 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg \$713 ;
+  reg \$714 ;
+  reg \$715 ;
+  reg \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
   wire [255:0] \$72 ;
-  reg [31:0] \$720 ;
-  reg [31:0] \$721 ;
-  reg [31:0] \$722 ;
-  reg [31:0] \$723 ;
-  reg [31:0] \$724 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
   reg \$725 ;
-  wire [255:0] \$726 ;
+  reg \$726 ;
   reg \$727 ;
   reg \$728 ;
   reg \$729 ;
   wire [255:0] \$73 ;
   reg \$730 ;
-  wire [255:0] \$731 ;
+  reg \$731 ;
   reg \$732 ;
   reg \$733 ;
   reg \$734 ;
   reg \$735 ;
-  wire [255:0] \$736 ;
+  reg \$736 ;
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
   wire [255:0] \$74 ;
   reg \$740 ;
-  wire [255:0] \$741 ;
+  reg \$741 ;
   reg \$742 ;
   reg \$743 ;
-  wire [255:0] \$744 ;
+  reg \$744 ;
   reg \$745 ;
   reg \$746 ;
-  wire [255:0] \$747 ;
+  reg \$747 ;
   reg \$748 ;
   reg \$749 ;
   wire [255:0] \$75 ;
-  wire [255:0] \$750 ;
+  reg \$750 ;
   reg \$751 ;
-  wire [255:0] \$752 ;
+  reg \$752 ;
   reg \$753 ;
   reg \$754 ;
   reg \$755 ;
   reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
-  wire [255:0] \$76 ;
-  reg \$760 ;
-  wire [255:0] \$761 ;
-  reg \$762 ;
-  wire [255:0] \$763 ;
-  reg \$764 ;
-  wire [255:0] \$765 ;
-  reg \$766 ;
-  reg [255:0] \$767 ;
-  reg \$768 ;
-  reg [3:0] \$769 ;
+  reg [2:0] \$757 ;
+  reg [2:0] \$758 ;
+  reg [2:0] \$759 ;
+  wire [7:0] \$76 ;
+  reg [31:0] \$760 ;
+  reg [2:0] \$761 ;
+  reg [31:0] \$762 ;
+  reg [2:0] \$763 ;
+  reg [31:0] \$764 ;
+  reg [2:0] \$765 ;
+  reg [31:0] \$766 ;
+  reg [2:0] \$767 ;
+  reg [31:0] \$768 ;
+  reg [31:0] \$769 ;
   wire [7:0] \$77 ;
-  reg [3:0] \$770 ;
-  reg [23:0] \$771 ;
-  reg [23:0] \$772 ;
-  reg \$773 ;
+  reg \$770 ;
+  reg [31:0] \$771 ;
+  reg [31:0] \$772 ;
+  reg [31:0] \$773 ;
   reg \$774 ;
-  reg [3:0] \$775 ;
+  wire [255:0] \$775 ;
   reg \$776 ;
   reg \$777 ;
   reg \$778 ;
   reg \$779 ;
   wire [7:0] \$78 ;
-  reg \$780 ;
+  wire [255:0] \$780 ;
   reg \$781 ;
   reg \$782 ;
   reg \$783 ;
   reg \$784 ;
-  reg [23:0] \$785 ;
+  wire [255:0] \$785 ;
   reg \$786 ;
   reg \$787 ;
   reg \$788 ;
   reg \$789 ;
   wire [7:0] \$79 ;
-  reg \$790 ;
+  wire [255:0] \$790 ;
   reg \$791 ;
   reg \$792 ;
-  reg \$793 ;
+  wire [255:0] \$793 ;
   reg \$794 ;
-  reg [5:0] \$795 ;
-  reg [6:0] \$796 ;
-  reg [3:0] \$797 ;
+  reg \$795 ;
+  wire [255:0] \$796 ;
+  reg \$797 ;
   reg \$798 ;
-  reg \$799 ;
-  wire [7:0] \$8 ;
+  wire [255:0] \$799 ;
+  wire [31:0] \$8 ;
   wire [7:0] \$80 ;
   reg \$800 ;
-  reg \$801 ;
+  wire [255:0] \$801 ;
   reg \$802 ;
   reg \$803 ;
-  reg [31:0] \$804 ;
+  reg \$804 ;
   reg \$805 ;
-  reg [9:0] \$806 ;
-  reg [9:0] \$807 ;
-  reg [15:0] \$808 ;
-  reg [15:0] \$809 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg \$809 ;
   wire [7:0] \$81 ;
-  reg [15:0] \$810 ;
-  reg [15:0] \$811 ;
-  reg [15:0] \$812 ;
-  reg [15:0] \$813 ;
-  reg [15:0] \$814 ;
-  reg [9:0] \$815 ;
-  reg [9:0] \$816 ;
-  reg [9:0] \$817 ;
-  reg \$818 ;
-  reg \$819 ;
+  wire [255:0] \$810 ;
+  reg \$811 ;
+  wire [255:0] \$812 ;
+  reg \$813 ;
+  wire [255:0] \$814 ;
+  reg \$815 ;
+  reg [255:0] \$816 ;
+  reg \$817 ;
+  reg [3:0] \$818 ;
+  reg [3:0] \$819 ;
   wire [7:0] \$82 ;
-  reg \$820 ;
-  reg \$821 ;
-  reg [9:0] \$822 ;
+  reg [23:0] \$820 ;
+  reg [23:0] \$821 ;
+  reg \$822 ;
   reg \$823 ;
-  reg \$824 ;
-  reg [15:0] \$825 ;
-  reg [31:0] \$826 ;
-  reg [15:0] \$827 ;
-  reg [15:0] \$828 ;
-  reg [15:0] \$829 ;
+  reg [3:0] \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire [7:0] \$83 ;
-  reg [15:0] \$830 ;
-  reg [15:0] \$831 ;
-  reg [15:0] \$832 ;
-  reg [15:0] \$833 ;
-  reg \$834 ;
+  reg \$830 ;
+  reg \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg [23:0] \$834 ;
   reg \$835 ;
   reg \$836 ;
   reg \$837 ;
@@ -1010,9 +1020,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$841 ;
   reg \$842 ;
   reg \$843 ;
-  reg \$844 ;
-  reg \$845 ;
-  reg \$846 ;
+  reg [5:0] \$844 ;
+  reg [6:0] \$845 ;
+  reg [3:0] \$846 ;
   reg \$847 ;
   reg \$848 ;
   reg \$849 ;
@@ -1020,58 +1030,58 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$850 ;
   reg \$851 ;
   reg \$852 ;
-  reg \$853 ;
+  reg [31:0] \$853 ;
   reg \$854 ;
-  reg \$855 ;
-  reg \$856 ;
-  reg \$857 ;
-  reg \$858 ;
-  reg \$859 ;
+  reg [9:0] \$855 ;
+  reg [9:0] \$856 ;
+  reg [15:0] \$857 ;
+  reg [15:0] \$858 ;
+  reg [15:0] \$859 ;
   wire [7:0] \$86 ;
-  reg \$860 ;
-  reg \$861 ;
-  reg \$862 ;
-  reg \$863 ;
-  reg \$864 ;
-  reg \$865 ;
-  reg \$866 ;
+  reg [15:0] \$860 ;
+  reg [15:0] \$861 ;
+  reg [15:0] \$862 ;
+  reg [15:0] \$863 ;
+  reg [9:0] \$864 ;
+  reg [9:0] \$865 ;
+  reg [9:0] \$866 ;
   reg \$867 ;
   reg \$868 ;
   reg \$869 ;
   wire [7:0] \$87 ;
   reg \$870 ;
-  reg \$871 ;
+  reg [9:0] \$871 ;
   reg \$872 ;
   reg \$873 ;
-  reg \$874 ;
-  reg \$875 ;
-  reg \$876 ;
-  reg \$877 ;
-  reg \$878 ;
-  reg \$879 ;
+  reg [15:0] \$874 ;
+  reg [31:0] \$875 ;
+  reg [15:0] \$876 ;
+  reg [15:0] \$877 ;
+  reg [15:0] \$878 ;
+  reg [15:0] \$879 ;
   wire [7:0] \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg \$882 ;
+  reg [15:0] \$880 ;
+  reg [15:0] \$881 ;
+  reg [15:0] \$882 ;
   reg \$883 ;
   reg \$884 ;
   reg \$885 ;
-  reg [255:0] \$886 ;
-  reg \$887 ;
-  reg [383:0] \$888 ;
-  reg [31:0] \$889 ;
+  reg \$886 ;
+  reg [255:0] \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire [7:0] \$89 ;
   reg \$890 ;
   reg \$891 ;
-  reg [31:0] \$892 ;
+  reg \$892 ;
   reg \$893 ;
   reg \$894 ;
-  reg [31:0] \$895 ;
+  reg \$895 ;
   reg \$896 ;
-  reg \$897 ;
+  reg [383:0] \$897 ;
   reg [31:0] \$898 ;
   reg \$899 ;
-  wire \$9 ;
+  wire [31:0] \$9 ;
   wire [7:0] \$90 ;
   reg \$900 ;
   reg [31:0] \$901 ;
@@ -1167,17 +1177,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$983 ;
   reg \$984 ;
   reg [31:0] \$985 ;
-  reg [3:0] \$986 ;
+  reg \$986 ;
   reg \$987 ;
-  reg \$988 ;
+  reg [31:0] \$988 ;
   reg \$989 ;
   wire [7:0] \$99 ;
   reg \$990 ;
-  reg \$991 ;
+  reg [31:0] \$991 ;
   reg \$992 ;
   reg \$993 ;
-  reg \$994 ;
-  reg \$995 ;
+  reg [31:0] \$994 ;
+  reg [3:0] \$995 ;
   reg \$996 ;
   reg \$997 ;
   reg \$998 ;
@@ -1202,8 +1212,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$513 ;
-  wire \busy$514 ;
+  wire \busy$528 ;
+  wire \busy$529 ;
   (* keep = "true" *)
   reg cfg_dc_en_hop0 = 1'h0;
   (* keep = "true" *)
@@ -1470,32 +1480,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [5:0] cfg_sc_shift_lane7;
   reg clear = 1'h0;
   (* init = 1'h0 *)
-  wire \clear$240 ;
+  wire \clear$249 ;
   (* init = 1'h0 *)
-  wire \clear$261 ;
+  wire \clear$274 ;
   (* init = 1'h0 *)
-  wire \clear$282 ;
-  (* init = 1'h0 *)
-  wire \clear$303 ;
+  wire \clear$299 ;
   (* init = 1'h0 *)
   wire \clear$324 ;
   (* init = 1'h0 *)
-  wire \clear$345 ;
+  wire \clear$349 ;
   (* init = 1'h0 *)
-  wire \clear$366 ;
+  wire \clear$374 ;
   (* init = 1'h0 *)
-  wire \clear$387 ;
+  wire \clear$399 ;
   (* init = 1'h0 *)
-  wire \clear$528 ;
+  wire \clear$424 ;
+  (* init = 1'h0 *)
+  wire \clear$544 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$500 ;
+  wire [15:0] \col_addr$515 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$433 ;
+  wire [127:0] \col_data$471 ;
   wire col_valid;
-  wire \col_valid$499 ;
+  wire \col_valid$514 ;
   reg counters_clear = 1'h0;
   reg counting = 1'h0;
   reg [2:0] csr_addr_hi0 = 3'h0;
@@ -1525,35 +1535,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$259  = 1'h0;
+  reg \decay_enable$272  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$280  = 1'h0;
-  (* keep = "true" *)
-  reg \decay_enable$301  = 1'h0;
+  reg \decay_enable$297  = 1'h0;
   (* keep = "true" *)
   reg \decay_enable$322  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$343  = 1'h0;
+  reg \decay_enable$347  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$364  = 1'h0;
+  reg \decay_enable$372  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$385  = 1'h0;
+  reg \decay_enable$397  = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$422  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$255 ;
-  wire [15:0] \decay_multiplier$276 ;
-  wire [15:0] \decay_multiplier$297 ;
+  wire [15:0] \decay_multiplier$268 ;
+  wire [15:0] \decay_multiplier$293 ;
   wire [15:0] \decay_multiplier$318 ;
-  wire [15:0] \decay_multiplier$339 ;
-  wire [15:0] \decay_multiplier$360 ;
-  wire [15:0] \decay_multiplier$381 ;
+  wire [15:0] \decay_multiplier$343 ;
+  wire [15:0] \decay_multiplier$368 ;
+  wire [15:0] \decay_multiplier$393 ;
+  wire [15:0] \decay_multiplier$418 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$257 ;
-  wire [4:0] \decay_shift$278 ;
-  wire [4:0] \decay_shift$299 ;
+  wire [4:0] \decay_shift$270 ;
+  wire [4:0] \decay_shift$295 ;
   wire [4:0] \decay_shift$320 ;
-  wire [4:0] \decay_shift$341 ;
-  wire [4:0] \decay_shift$362 ;
-  wire [4:0] \decay_shift$383 ;
+  wire [4:0] \decay_shift$345 ;
+  wire [4:0] \decay_shift$370 ;
+  wire [4:0] \decay_shift$395 ;
+  wire [4:0] \decay_shift$420 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -1647,105 +1657,201 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg ex_backerr_cnt = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_cnt_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane0_hop = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_lane1 = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_lane1_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane2_hop = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_lane3 = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_lane3_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane4_hop = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_lane5 = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_lane5_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane6_hop = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_lane7 = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_lane7_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace_hop = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_xp_act = 1'h0;
   (* keep = "true" *)
+  reg ex_backerr_xp_act_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr_xp_w = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_xp_w_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_cnt = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_cnt_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane0_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_lane1 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_lane1_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane2_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_lane3 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_lane3_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane4_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_lane5 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_lane5_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane6_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_lane7 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_lane7_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_xp_act = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_xp_act_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err_xp_w = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_xp_w_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_cnt = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_relu_cnt_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane0_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_lane1 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_relu_lane1_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane2_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_lane3 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_relu_lane3_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane4_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_lane5 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_relu_lane5_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane6_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_lane7 = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_relu_lane7_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_xp_act = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_relu_xp_act_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu_xp_w = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_xp_w_hop = 1'h0;
   (* keep = "true" *)
   reg ex_grad = 1'h0;
   (* keep = "true" *)
   reg ex_grad_cnt = 1'h0;
   (* keep = "true" *)
+  reg ex_grad_cnt_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_grad_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane0_hop = 1'h0;
   (* keep = "true" *)
   reg ex_grad_lane1 = 1'h0;
   (* keep = "true" *)
+  reg ex_grad_lane1_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_grad_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane2_hop = 1'h0;
   (* keep = "true" *)
   reg ex_grad_lane3 = 1'h0;
   (* keep = "true" *)
+  reg ex_grad_lane3_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_grad_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane4_hop = 1'h0;
   (* keep = "true" *)
   reg ex_grad_lane5 = 1'h0;
   (* keep = "true" *)
+  reg ex_grad_lane5_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_grad_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane6_hop = 1'h0;
   (* keep = "true" *)
   reg ex_grad_lane7 = 1'h0;
   (* keep = "true" *)
+  reg ex_grad_lane7_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_grad_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace_hop = 1'h0;
   (* keep = "true" *)
   reg ex_grad_xp_act = 1'h0;
   (* keep = "true" *)
+  reg ex_grad_xp_act_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_grad_xp_w = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_xp_w_hop = 1'h0;
   reg [3:0] fcnt = 4'h0;
   output [7:0] flags;
   reg [7:0] flags = 8'h00;
@@ -1849,104 +1955,104 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_wt = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_y = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$207 ;
-  wire \i__payload$207.first ;
-  wire \i__payload$207.last ;
-  wire [63:0] \i__payload$207.narrow ;
-  wire [7:0] \i__payload$207.narrow[0] ;
-  wire [7:0] \i__payload$207.narrow[1] ;
-  wire [7:0] \i__payload$207.narrow[2] ;
-  wire [7:0] \i__payload$207.narrow[3] ;
-  wire [7:0] \i__payload$207.narrow[4] ;
-  wire [7:0] \i__payload$207.narrow[5] ;
-  wire [7:0] \i__payload$207.narrow[6] ;
-  wire [7:0] \i__payload$207.narrow[7] ;
-  wire [255:0] \i__payload$207.wide ;
-  wire [31:0] \i__payload$207.wide[0] ;
-  wire [31:0] \i__payload$207.wide[1] ;
-  wire [31:0] \i__payload$207.wide[2] ;
-  wire [31:0] \i__payload$207.wide[3] ;
-  wire [31:0] \i__payload$207.wide[4] ;
-  wire [31:0] \i__payload$207.wide[5] ;
-  wire [31:0] \i__payload$207.wide[6] ;
-  wire [31:0] \i__payload$207.wide[7] ;
-  wire [31:0] \i__payload$216 ;
-  wire [33:0] \i__payload$223 ;
-  wire [31:0] \i__payload$223.delta ;
-  wire [1:0] \i__payload$223.region ;
-  wire [47:0] \i__payload$227 ;
-  wire [31:0] \i__payload$227.g ;
-  wire [15:0] \i__payload$227.w ;
-  wire [31:0] \i__payload$242 ;
-  wire [33:0] \i__payload$248 ;
-  wire [31:0] \i__payload$248.delta ;
-  wire [1:0] \i__payload$248.region ;
-  wire [47:0] \i__payload$250 ;
-  wire [31:0] \i__payload$250.g ;
-  wire [15:0] \i__payload$250.w ;
-  wire [31:0] \i__payload$263 ;
-  wire [33:0] \i__payload$269 ;
-  wire [31:0] \i__payload$269.delta ;
-  wire [1:0] \i__payload$269.region ;
-  wire [47:0] \i__payload$271 ;
-  wire [31:0] \i__payload$271.g ;
-  wire [15:0] \i__payload$271.w ;
-  wire [31:0] \i__payload$284 ;
+  wire [321:0] \i__payload$214 ;
+  wire \i__payload$214.first ;
+  wire \i__payload$214.last ;
+  wire [63:0] \i__payload$214.narrow ;
+  wire [7:0] \i__payload$214.narrow[0] ;
+  wire [7:0] \i__payload$214.narrow[1] ;
+  wire [7:0] \i__payload$214.narrow[2] ;
+  wire [7:0] \i__payload$214.narrow[3] ;
+  wire [7:0] \i__payload$214.narrow[4] ;
+  wire [7:0] \i__payload$214.narrow[5] ;
+  wire [7:0] \i__payload$214.narrow[6] ;
+  wire [7:0] \i__payload$214.narrow[7] ;
+  wire [255:0] \i__payload$214.wide ;
+  wire [31:0] \i__payload$214.wide[0] ;
+  wire [31:0] \i__payload$214.wide[1] ;
+  wire [31:0] \i__payload$214.wide[2] ;
+  wire [31:0] \i__payload$214.wide[3] ;
+  wire [31:0] \i__payload$214.wide[4] ;
+  wire [31:0] \i__payload$214.wide[5] ;
+  wire [31:0] \i__payload$214.wide[6] ;
+  wire [31:0] \i__payload$214.wide[7] ;
+  wire [31:0] \i__payload$223 ;
+  wire [33:0] \i__payload$231 ;
+  wire [31:0] \i__payload$231.delta ;
+  wire [1:0] \i__payload$231.region ;
+  wire [47:0] \i__payload$236 ;
+  wire [31:0] \i__payload$236.g ;
+  wire [15:0] \i__payload$236.w ;
+  wire [31:0] \i__payload$253 ;
+  wire [33:0] \i__payload$260 ;
+  wire [31:0] \i__payload$260.delta ;
+  wire [1:0] \i__payload$260.region ;
+  wire [47:0] \i__payload$263 ;
+  wire [31:0] \i__payload$263.g ;
+  wire [15:0] \i__payload$263.w ;
+  wire [31:0] \i__payload$278 ;
+  wire [33:0] \i__payload$285 ;
+  wire [31:0] \i__payload$285.delta ;
+  wire [1:0] \i__payload$285.region ;
+  wire [47:0] \i__payload$288 ;
+  wire [31:0] \i__payload$288.g ;
+  wire [15:0] \i__payload$288.w ;
   wire [7:0] \i__payload$29 ;
-  wire [33:0] \i__payload$290 ;
-  wire [31:0] \i__payload$290.delta ;
-  wire [1:0] \i__payload$290.region ;
-  wire [47:0] \i__payload$292 ;
-  wire [31:0] \i__payload$292.g ;
-  wire [15:0] \i__payload$292.w ;
-  wire [31:0] \i__payload$305 ;
-  wire [33:0] \i__payload$311 ;
-  wire [31:0] \i__payload$311.delta ;
-  wire [1:0] \i__payload$311.region ;
+  wire [31:0] \i__payload$303 ;
+  wire [33:0] \i__payload$310 ;
+  wire [31:0] \i__payload$310.delta ;
+  wire [1:0] \i__payload$310.region ;
   wire [47:0] \i__payload$313 ;
   wire [31:0] \i__payload$313.g ;
   wire [15:0] \i__payload$313.w ;
-  wire [31:0] \i__payload$326 ;
-  wire [33:0] \i__payload$332 ;
-  wire [31:0] \i__payload$332.delta ;
-  wire [1:0] \i__payload$332.region ;
-  wire [47:0] \i__payload$334 ;
-  wire [31:0] \i__payload$334.g ;
-  wire [15:0] \i__payload$334.w ;
-  wire [31:0] \i__payload$347 ;
-  wire [33:0] \i__payload$353 ;
-  wire [31:0] \i__payload$353.delta ;
-  wire [1:0] \i__payload$353.region ;
-  wire [47:0] \i__payload$355 ;
-  wire [31:0] \i__payload$355.g ;
-  wire [15:0] \i__payload$355.w ;
-  wire [31:0] \i__payload$368 ;
-  wire [33:0] \i__payload$374 ;
-  wire [31:0] \i__payload$374.delta ;
-  wire [1:0] \i__payload$374.region ;
-  wire [47:0] \i__payload$376 ;
-  wire [31:0] \i__payload$376.g ;
-  wire [15:0] \i__payload$376.w ;
+  wire [31:0] \i__payload$328 ;
+  wire [33:0] \i__payload$335 ;
+  wire [31:0] \i__payload$335.delta ;
+  wire [1:0] \i__payload$335.region ;
+  wire [47:0] \i__payload$338 ;
+  wire [31:0] \i__payload$338.g ;
+  wire [15:0] \i__payload$338.w ;
+  wire [31:0] \i__payload$353 ;
+  wire [33:0] \i__payload$360 ;
+  wire [31:0] \i__payload$360.delta ;
+  wire [1:0] \i__payload$360.region ;
+  wire [47:0] \i__payload$363 ;
+  wire [31:0] \i__payload$363.g ;
+  wire [15:0] \i__payload$363.w ;
+  wire [31:0] \i__payload$378 ;
   wire [7:0] \i__payload$38 ;
-  wire [127:0] \i__payload$389 ;
-  wire [63:0] \i__payload$389.y ;
-  wire [7:0] \i__payload$389.y[0] ;
-  wire [7:0] \i__payload$389.y[1] ;
-  wire [7:0] \i__payload$389.y[2] ;
-  wire [7:0] \i__payload$389.y[3] ;
-  wire [7:0] \i__payload$389.y[4] ;
-  wire [7:0] \i__payload$389.y[5] ;
-  wire [7:0] \i__payload$389.y[6] ;
-  wire [7:0] \i__payload$389.y[7] ;
-  wire [63:0] \i__payload$389.y_hat ;
-  wire [7:0] \i__payload$389.y_hat[0] ;
-  wire [7:0] \i__payload$389.y_hat[1] ;
-  wire [7:0] \i__payload$389.y_hat[2] ;
-  wire [7:0] \i__payload$389.y_hat[3] ;
-  wire [7:0] \i__payload$389.y_hat[4] ;
-  wire [7:0] \i__payload$389.y_hat[5] ;
-  wire [7:0] \i__payload$389.y_hat[6] ;
-  wire [7:0] \i__payload$389.y_hat[7] ;
+  wire [33:0] \i__payload$385 ;
+  wire [31:0] \i__payload$385.delta ;
+  wire [1:0] \i__payload$385.region ;
+  wire [47:0] \i__payload$388 ;
+  wire [31:0] \i__payload$388.g ;
+  wire [15:0] \i__payload$388.w ;
+  wire [31:0] \i__payload$403 ;
+  wire [33:0] \i__payload$410 ;
+  wire [31:0] \i__payload$410.delta ;
+  wire [1:0] \i__payload$410.region ;
+  wire [47:0] \i__payload$413 ;
+  wire [31:0] \i__payload$413.g ;
+  wire [15:0] \i__payload$413.w ;
+  wire [127:0] \i__payload$427 ;
+  wire [63:0] \i__payload$427.y ;
+  wire [7:0] \i__payload$427.y[0] ;
+  wire [7:0] \i__payload$427.y[1] ;
+  wire [7:0] \i__payload$427.y[2] ;
+  wire [7:0] \i__payload$427.y[3] ;
+  wire [7:0] \i__payload$427.y[4] ;
+  wire [7:0] \i__payload$427.y[5] ;
+  wire [7:0] \i__payload$427.y[6] ;
+  wire [7:0] \i__payload$427.y[7] ;
+  wire [63:0] \i__payload$427.y_hat ;
+  wire [7:0] \i__payload$427.y_hat[0] ;
+  wire [7:0] \i__payload$427.y_hat[1] ;
+  wire [7:0] \i__payload$427.y_hat[2] ;
+  wire [7:0] \i__payload$427.y_hat[3] ;
+  wire [7:0] \i__payload$427.y_hat[4] ;
+  wire [7:0] \i__payload$427.y_hat[5] ;
+  wire [7:0] \i__payload$427.y_hat[6] ;
+  wire [7:0] \i__payload$427.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -1958,38 +2064,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$50 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
-  wire \i__ready$756 ;
   wire \i__ready$77 ;
+  wire \i__ready$813 ;
   wire \i__ready$86 ;
   wire i__valid;
-  reg \i__valid$205  = 1'h0;
-  wire \i__valid$212 ;
-  wire \i__valid$222 ;
-  wire \i__valid$226 ;
-  wire \i__valid$241 ;
-  wire \i__valid$247 ;
-  wire \i__valid$249 ;
-  wire \i__valid$262 ;
-  wire \i__valid$268 ;
-  wire \i__valid$270 ;
+  reg \i__valid$212  = 1'h0;
+  wire \i__valid$219 ;
+  wire \i__valid$229 ;
+  wire \i__valid$234 ;
+  wire \i__valid$250 ;
+  wire \i__valid$258 ;
+  wire \i__valid$261 ;
+  wire \i__valid$275 ;
   wire \i__valid$283 ;
-  wire \i__valid$289 ;
-  wire \i__valid$291 ;
-  wire \i__valid$304 ;
-  wire \i__valid$310 ;
-  wire \i__valid$312 ;
+  wire \i__valid$286 ;
+  wire \i__valid$300 ;
+  wire \i__valid$308 ;
+  wire \i__valid$311 ;
   wire \i__valid$325 ;
   wire \i__valid$33 ;
-  wire \i__valid$331 ;
   wire \i__valid$333 ;
-  wire \i__valid$346 ;
-  wire \i__valid$352 ;
-  wire \i__valid$354 ;
-  wire \i__valid$367 ;
-  wire \i__valid$373 ;
+  wire \i__valid$336 ;
+  wire \i__valid$350 ;
+  wire \i__valid$358 ;
+  wire \i__valid$361 ;
   wire \i__valid$375 ;
-  wire \i__valid$388 ;
+  wire \i__valid$383 ;
+  wire \i__valid$386 ;
+  wire \i__valid$400 ;
+  wire \i__valid$408 ;
+  wire \i__valid$411 ;
   wire \i__valid$42 ;
+  wire \i__valid$425 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
   wire \i__valid$69 ;
@@ -2011,35 +2117,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$251  = 32'd0;
+  reg [31:0] \lr_multiplier$264  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$272  = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] \lr_multiplier$293  = 32'd0;
+  reg [31:0] \lr_multiplier$289  = 32'd0;
   (* keep = "true" *)
   reg [31:0] \lr_multiplier$314  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$335  = 32'd0;
+  reg [31:0] \lr_multiplier$339  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$356  = 32'd0;
+  reg [31:0] \lr_multiplier$364  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$377  = 32'd0;
+  reg [31:0] \lr_multiplier$389  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$414  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$253  = 6'h00;
+  reg [5:0] \lr_shift$266  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$274  = 6'h00;
-  (* keep = "true" *)
-  reg [5:0] \lr_shift$295  = 6'h00;
+  reg [5:0] \lr_shift$291  = 6'h00;
   (* keep = "true" *)
   reg [5:0] \lr_shift$316  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$337  = 6'h00;
+  reg [5:0] \lr_shift$341  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$358  = 6'h00;
+  reg [5:0] \lr_shift$366  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$379  = 6'h00;
+  reg [5:0] \lr_shift$391  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$416  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -2057,19 +2163,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$243  = 32'd0;
+  reg [31:0] \multiplier$254  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$264  = 32'd0;
+  reg [31:0] \multiplier$279  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$285  = 32'd0;
+  reg [31:0] \multiplier$304  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$306  = 32'd0;
+  reg [31:0] \multiplier$329  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$327  = 32'd0;
+  reg [31:0] \multiplier$354  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$348  = 32'd0;
+  reg [31:0] \multiplier$379  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$369  = 32'd0;
+  reg [31:0] \multiplier$404  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   wire [7:0] new_i;
@@ -2079,71 +2185,71 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$159 ;
-  wire [255:0] \o__payload$159.acc ;
-  wire [31:0] \o__payload$159.acc[0] ;
-  wire [31:0] \o__payload$159.acc[1] ;
-  wire [31:0] \o__payload$159.acc[2] ;
-  wire [31:0] \o__payload$159.acc[3] ;
-  wire [31:0] \o__payload$159.acc[4] ;
-  wire [31:0] \o__payload$159.acc[5] ;
-  wire [31:0] \o__payload$159.acc[6] ;
-  wire [31:0] \o__payload$159.acc[7] ;
-  wire [2:0] \o__payload$159.row ;
+  wire [258:0] \o__payload$166 ;
+  wire [255:0] \o__payload$166.acc ;
+  wire [31:0] \o__payload$166.acc[0] ;
+  wire [31:0] \o__payload$166.acc[1] ;
+  wire [31:0] \o__payload$166.acc[2] ;
+  wire [31:0] \o__payload$166.acc[3] ;
+  wire [31:0] \o__payload$166.acc[4] ;
+  wire [31:0] \o__payload$166.acc[5] ;
+  wire [31:0] \o__payload$166.acc[6] ;
+  wire [31:0] \o__payload$166.acc[7] ;
+  wire [2:0] \o__payload$166.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
-  wire [74:0] \o__payload$393 ;
-  wire [2:0] \o__payload$393.argmax ;
-  wire [63:0] \o__payload$393.e ;
-  wire [7:0] \o__payload$393.e[0] ;
-  wire [7:0] \o__payload$393.e[1] ;
-  wire [7:0] \o__payload$393.e[2] ;
-  wire [7:0] \o__payload$393.e[3] ;
-  wire [7:0] \o__payload$393.e[4] ;
-  wire [7:0] \o__payload$393.e[5] ;
-  wire [7:0] \o__payload$393.e[6] ;
-  wire [7:0] \o__payload$393.e[7] ;
-  wire [7:0] \o__payload$393.max ;
-  wire [9:0] \o__payload$401 ;
-  wire [7:0] \o__payload$401.h ;
-  wire [1:0] \o__payload$401.region ;
-  wire [9:0] \o__payload$402 ;
-  wire [7:0] \o__payload$402.h ;
-  wire [1:0] \o__payload$402.region ;
-  wire [9:0] \o__payload$403 ;
-  wire [7:0] \o__payload$403.h ;
-  wire [1:0] \o__payload$403.region ;
-  wire [9:0] \o__payload$404 ;
-  wire [7:0] \o__payload$404.h ;
-  wire [1:0] \o__payload$404.region ;
-  wire [9:0] \o__payload$405 ;
-  wire [7:0] \o__payload$405.h ;
-  wire [1:0] \o__payload$405.region ;
-  wire [9:0] \o__payload$406 ;
-  wire [7:0] \o__payload$406.h ;
-  wire [1:0] \o__payload$406.region ;
-  wire [9:0] \o__payload$407 ;
-  wire [7:0] \o__payload$407.h ;
-  wire [1:0] \o__payload$407.region ;
-  wire [9:0] \o__payload$408 ;
-  wire [7:0] \o__payload$408.h ;
-  wire [1:0] \o__payload$408.region ;
-  wire [31:0] \o__payload$412 ;
-  wire [31:0] \o__payload$413 ;
-  wire [31:0] \o__payload$414 ;
-  wire [31:0] \o__payload$415 ;
-  wire [31:0] \o__payload$416 ;
-  wire [31:0] \o__payload$417 ;
-  wire [31:0] \o__payload$418 ;
-  wire [31:0] \o__payload$419 ;
-  wire [15:0] \o__payload$421 ;
-  wire [15:0] \o__payload$422 ;
-  wire [15:0] \o__payload$423 ;
-  wire [15:0] \o__payload$424 ;
-  wire [15:0] \o__payload$425 ;
-  wire [15:0] \o__payload$426 ;
-  wire [15:0] \o__payload$427 ;
-  wire [15:0] \o__payload$428 ;
+  wire [74:0] \o__payload$431 ;
+  wire [2:0] \o__payload$431.argmax ;
+  wire [63:0] \o__payload$431.e ;
+  wire [7:0] \o__payload$431.e[0] ;
+  wire [7:0] \o__payload$431.e[1] ;
+  wire [7:0] \o__payload$431.e[2] ;
+  wire [7:0] \o__payload$431.e[3] ;
+  wire [7:0] \o__payload$431.e[4] ;
+  wire [7:0] \o__payload$431.e[5] ;
+  wire [7:0] \o__payload$431.e[6] ;
+  wire [7:0] \o__payload$431.e[7] ;
+  wire [7:0] \o__payload$431.max ;
+  wire [9:0] \o__payload$439 ;
+  wire [7:0] \o__payload$439.h ;
+  wire [1:0] \o__payload$439.region ;
+  wire [9:0] \o__payload$440 ;
+  wire [7:0] \o__payload$440.h ;
+  wire [1:0] \o__payload$440.region ;
+  wire [9:0] \o__payload$441 ;
+  wire [7:0] \o__payload$441.h ;
+  wire [1:0] \o__payload$441.region ;
+  wire [9:0] \o__payload$442 ;
+  wire [7:0] \o__payload$442.h ;
+  wire [1:0] \o__payload$442.region ;
+  wire [9:0] \o__payload$443 ;
+  wire [7:0] \o__payload$443.h ;
+  wire [1:0] \o__payload$443.region ;
+  wire [9:0] \o__payload$444 ;
+  wire [7:0] \o__payload$444.h ;
+  wire [1:0] \o__payload$444.region ;
+  wire [9:0] \o__payload$445 ;
+  wire [7:0] \o__payload$445.h ;
+  wire [1:0] \o__payload$445.region ;
+  wire [9:0] \o__payload$446 ;
+  wire [7:0] \o__payload$446.h ;
+  wire [1:0] \o__payload$446.region ;
+  wire [31:0] \o__payload$450 ;
+  wire [31:0] \o__payload$451 ;
+  wire [31:0] \o__payload$452 ;
+  wire [31:0] \o__payload$453 ;
+  wire [31:0] \o__payload$454 ;
+  wire [31:0] \o__payload$455 ;
+  wire [31:0] \o__payload$456 ;
+  wire [31:0] \o__payload$457 ;
+  wire [15:0] \o__payload$459 ;
+  wire [15:0] \o__payload$460 ;
+  wire [15:0] \o__payload$461 ;
+  wire [15:0] \o__payload$462 ;
+  wire [15:0] \o__payload$463 ;
+  wire [15:0] \o__payload$464 ;
+  wire [15:0] \o__payload$465 ;
+  wire [15:0] \o__payload$466 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -2187,7 +2293,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__valid$34 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
-  wire \o__valid$527 ;
+  wire \o__valid$543 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
   wire \o__valid$79 ;
@@ -2196,13 +2302,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$845 ;
-  wire \overflow$846 ;
-  wire \overflow$847 ;
-  wire \overflow$848 ;
-  wire \overflow$849 ;
-  wire \overflow$850 ;
-  wire \overflow$851 ;
+  wire \overflow$902 ;
+  wire \overflow$903 ;
+  wire \overflow$904 ;
+  wire \overflow$905 ;
+  wire \overflow$906 ;
+  wire \overflow$907 ;
+  wire \overflow$908 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   (* keep = "true" *)
@@ -2367,38 +2473,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg phase_en9 = 1'h0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$163 ;
-  reg [6:0] \r_addr$166 ;
-  reg [9:0] \r_addr$167 ;
-  reg [9:0] \r_addr$169 ;
-  reg [6:0] \r_addr$170 ;
-  reg [6:0] \r_addr$171 ;
-  reg [8:0] \r_addr$172 ;
-  reg [7:0] \r_addr$173 ;
-  reg [5:0] \r_addr$174 ;
+  reg [8:0] \r_addr$170 ;
+  reg [6:0] \r_addr$173 ;
+  reg [9:0] \r_addr$174 ;
+  reg [9:0] \r_addr$176 ;
+  reg [6:0] \r_addr$177 ;
+  reg [6:0] \r_addr$178 ;
+  reg [8:0] \r_addr$179 ;
+  reg [7:0] \r_addr$180 ;
+  reg [5:0] \r_addr$181 ;
   wire [256:0] r_data;
-  wire [127:0] \r_data$177 ;
-  wire [127:0] \r_data$187 ;
-  wire [255:0] \r_data$195 ;
-  wire [63:0] \r_data$197 ;
-  wire [63:0] \r_data$210 ;
-  wire [63:0] \r_data$211 ;
-  wire [15:0] \r_data$225 ;
-  wire [127:0] \r_data$589 ;
-  wire [63:0] \r_data$611 ;
-  wire [7:0] \r_data$626 ;
+  wire [127:0] \r_data$184 ;
+  wire [127:0] \r_data$194 ;
+  wire [255:0] \r_data$202 ;
+  wire [63:0] \r_data$204 ;
+  wire [63:0] \r_data$217 ;
+  wire [63:0] \r_data$218 ;
+  wire [15:0] \r_data$233 ;
+  wire [127:0] \r_data$659 ;
+  wire [63:0] \r_data$681 ;
+  wire [7:0] \r_data$696 ;
   wire r_en;
   wire r_rdy;
-  wire read_room;
+  reg read_room = 1'h0;
   reg [15:0] row_base;
-  reg [15:0] \row_base$496 ;
+  reg [15:0] \row_base$511 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$459 ;
+  wire [63:0] \row_data$497 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$495 ;
+  reg [2:0] \row_index$510 ;
   reg row_valid;
-  reg \row_valid$486 ;
+  reg \row_valid$500 ;
   (* keep = "true" *)
   reg [9:0] rows_a = 10'h000;
   (* keep = "true" *)
@@ -2492,6 +2598,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \sb12.row ;
   wire [15:0] \sb12.t_base ;
   wire \sb12.valid ;
+  reg [85:0] sb13 = 86'h0000000000000000000000;
+  wire [15:0] \sb13.a_addr ;
+  wire \sb13.first_n ;
+  wire \sb13.last_n ;
+  wire [7:0] \sb13.mask ;
+  wire [7:0] \sb13.nlane ;
+  wire [15:0] \sb13.o_addr ;
+  wire [15:0] \sb13.p_addr ;
+  wire [2:0] \sb13.row ;
+  wire [15:0] \sb13.t_base ;
+  wire \sb13.valid ;
   reg [85:0] sb2 = 86'h0000000000000000000000;
   wire [15:0] \sb2.a_addr ;
   wire \sb2.first_n ;
@@ -2583,23 +2700,39 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$245  = 6'h00;
+  reg [5:0] \shift$256  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$266  = 6'h00;
+  reg [5:0] \shift$281  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$287  = 6'h00;
+  reg [5:0] \shift$306  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$308  = 6'h00;
+  reg [5:0] \shift$331  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$329  = 6'h00;
+  reg [5:0] \shift$356  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$350  = 6'h00;
+  reg [5:0] \shift$381  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$371  = 6'h00;
+  reg [5:0] \shift$406  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg st_valid = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel0 = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel1 = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel2 = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel3 = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel4 = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel5 = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel6 = 1'h0;
+  (* keep = "true" *)
+  reg st_valid_sel7 = 1'h0;
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   (* init = 32'd0 *)
@@ -2648,37 +2781,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$127 ;
-  reg [6:0] \w_addr$130 ;
-  reg [9:0] \w_addr$133 ;
-  reg [9:0] \w_addr$136 ;
-  reg [6:0] \w_addr$139 ;
-  reg [8:0] \w_addr$142 ;
-  reg [7:0] \w_addr$145 ;
-  reg [5:0] \w_addr$148 ;
-  reg [6:0] \w_addr$151 ;
+  reg [8:0] \w_addr$134 ;
+  reg [6:0] \w_addr$137 ;
+  reg [9:0] \w_addr$140 ;
+  reg [9:0] \w_addr$143 ;
+  reg [6:0] \w_addr$146 ;
+  reg [8:0] \w_addr$149 ;
+  reg [7:0] \w_addr$152 ;
+  reg [5:0] \w_addr$155 ;
+  reg [6:0] \w_addr$158 ;
   wire [256:0] w_data;
-  reg [127:0] \w_data$125 ;
-  reg [127:0] \w_data$128 ;
-  reg [127:0] \w_data$131 ;
-  reg [63:0] \w_data$134 ;
-  reg [63:0] \w_data$137 ;
-  reg [63:0] \w_data$140 ;
-  reg [15:0] \w_data$143 ;
-  reg [255:0] \w_data$146 ;
-  reg [7:0] \w_data$149 ;
-  reg [63:0] \w_data$152 ;
+  reg [127:0] \w_data$132 ;
+  reg [127:0] \w_data$135 ;
+  reg [127:0] \w_data$138 ;
+  reg [63:0] \w_data$141 ;
+  reg [63:0] \w_data$144 ;
+  reg [63:0] \w_data$147 ;
+  reg [15:0] \w_data$150 ;
+  reg [255:0] \w_data$153 ;
+  reg [7:0] \w_data$156 ;
+  reg [63:0] \w_data$159 ;
   reg w_en = 1'h0;
-  reg \w_en$122 ;
-  reg \w_en$126 ;
   reg \w_en$129 ;
-  reg \w_en$132 ;
-  reg \w_en$135 ;
-  reg \w_en$138 ;
-  reg \w_en$141 ;
-  reg \w_en$144 ;
-  reg \w_en$147 ;
-  reg \w_en$150 ;
+  reg \w_en$133 ;
+  reg \w_en$136 ;
+  reg \w_en$139 ;
+  reg \w_en$142 ;
+  reg \w_en$145 ;
+  reg \w_en$148 ;
+  reg \w_en$151 ;
+  reg \w_en$154 ;
+  reg \w_en$157 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -2707,13 +2840,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$853 ;
-  wire \wrapped$854 ;
-  wire \wrapped$855 ;
-  wire \wrapped$856 ;
-  wire \wrapped$857 ;
-  wire \wrapped$858 ;
-  wire \wrapped$859 ;
+  wire \wrapped$910 ;
+  wire \wrapped$911 ;
+  wire \wrapped$912 ;
+  wire \wrapped$913 ;
+  wire \wrapped$914 ;
+  wire \wrapped$915 ;
+  wire \wrapped$916 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2726,484 +2859,482 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$3  = ~ done;
   assign \$4  = hdr_op == 2'h3;
   assign busy = \$3  & \$4 ;
-  assign read_room = level <= 3'h7;
   assign m_axis_tvalid = st_valid | r_rdy;
-  assign m_axis_tdata = st_valid ? st_data : r_data[255:0];
+  assign \$5  = st_valid_sel0 ? st_data[31:0] : r_data[31:0];
+  assign \$6  = st_valid_sel1 ? st_data[63:32] : r_data[63:32];
+  assign \$7  = st_valid_sel2 ? st_data[95:64] : r_data[95:64];
+  assign \$8  = st_valid_sel3 ? st_data[127:96] : r_data[127:96];
+  assign \$9  = st_valid_sel4 ? st_data[159:128] : r_data[159:128];
+  assign \$10  = st_valid_sel5 ? st_data[191:160] : r_data[191:160];
+  assign \$11  = st_valid_sel6 ? st_data[223:192] : r_data[223:192];
+  assign \$12  = st_valid_sel7 ? st_data[255:224] : r_data[255:224];
   assign m_axis_tlast = st_valid | r_data[256];
-  assign \$5  = out_cnt == 1'h1;
-  assign \$6  = | hcount;
-  assign \$7  = \$6  & read_room;
-  assign \$8  = ibase + fcnt;
-  assign \$9  = host_writing & s_axis_tvalid;
-  assign \$10  = ~ k_last;
-  assign \$11  = \$10  | since_ok;
-  assign issue = issuing & \$11 ;
-  assign \$12  = o_tile + \o__payload$159 [2:0];
-  assign \$13  = a_tile + \o__payload$159 [2:0];
-  assign \$14  = ex_grad ? \$12 [15:0] : waddr;
-  assign \$15  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$16  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$17  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$18  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$19  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$20  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$21  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$22  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$23  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$212  = e_r6[0] & \$23 ;
-  assign \$24  = ibits[2:0] == 2'h3;
-  assign \i__valid$222  = e_r6[0] & \$24 ;
-  assign \i__valid$226  = e_r6[0] & ex_grad;
-  assign \$25  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$241  = e_r6[0] & \$25 ;
-  assign \$26  = ibits[2:0] == 2'h3;
-  assign \i__valid$247  = e_r6[0] & \$26 ;
-  assign \i__valid$249  = e_r6[0] & ex_grad;
-  assign \$27  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$262  = e_r6[0] & \$27 ;
-  assign \$28  = ibits[2:0] == 2'h3;
-  assign \i__valid$268  = e_r6[0] & \$28 ;
-  assign \i__valid$270  = e_r6[0] & ex_grad;
-  assign \$29  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$283  = e_r6[0] & \$29 ;
-  assign \$30  = ibits[2:0] == 2'h3;
-  assign \i__valid$289  = e_r6[0] & \$30 ;
-  assign \i__valid$291  = e_r6[0] & ex_grad;
-  assign \$31  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$304  = e_r6[0] & \$31 ;
-  assign \$32  = ibits[2:0] == 2'h3;
-  assign \i__valid$310  = e_r6[0] & \$32 ;
-  assign \i__valid$312  = e_r6[0] & ex_grad;
-  assign \$33  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$325  = e_r6[0] & \$33 ;
-  assign \$34  = ibits[2:0] == 2'h3;
-  assign \i__valid$331  = e_r6[0] & \$34 ;
-  assign \i__valid$333  = e_r6[0] & ex_grad;
-  assign \$35  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$346  = e_r6[0] & \$35 ;
-  assign \$36  = ibits[2:0] == 2'h3;
-  assign \i__valid$352  = e_r6[0] & \$36 ;
-  assign \i__valid$354  = e_r6[0] & ex_grad;
-  assign \$37  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$367  = e_r6[0] & \$37 ;
-  assign \$38  = ibits[2:0] == 2'h3;
-  assign \i__valid$373  = e_r6[0] & \$38 ;
-  assign \i__valid$375  = e_r6[0] & ex_grad;
-  assign \$39  = ibits[2:0] == 2'h2;
-  assign \i__valid$388  = i__valid & \$39 ;
-  assign \$40  = sb8[70] ? i__payload : 8'h80;
-  assign \$41  = sb8[71] ? \i__payload$29  : 8'h80;
-  assign \$42  = sb8[72] ? \i__payload$38  : 8'h80;
-  assign \$43  = sb8[73] ? \i__payload$47  : 8'h80;
-  assign \$44  = sb8[74] ? \i__payload$56  : 8'h80;
-  assign \$45  = sb8[75] ? \i__payload$65  : 8'h80;
-  assign \$46  = sb8[76] ? \i__payload$74  : 8'h80;
-  assign \$47  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$48  = \o__payload$393 [66:64] + sb12[85:78];
-  assign \$49  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
-  assign \$50  = sb12[53] | \$49 ;
-  assign new_v = \$50  ? \o__payload$393 [74:67] : best_v0;
-  assign \$51  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
-  assign \$52  = sb12[53] | \$51 ;
-  assign new_i = \$52  ? \$48 [7:0] : best_i0;
-  assign \$53  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$54  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$55  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$56  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$57  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$58  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$59  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$60  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$61  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53  };
-  assign \$62  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8], \o__payload$403 [9:8], \o__payload$402 [9:8], \o__payload$401 [9:8] };
-  assign \$63  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$64  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$65  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$66  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$67  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$68  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$69  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$70  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$71  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63  };
-  assign \$72  = host_writing_d ? s_axis_tdata : { \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415 , \o__payload$414 , \o__payload$413 , \o__payload$412  };
-  assign \$73  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
-  assign \$74  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
-  assign \$75  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$76  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$433  };
-  assign \$77  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$78  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$79  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$80  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$81  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$82  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$83  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$84  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$85  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$86  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$87  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$88  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$89  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$90  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$91  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$92  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$93  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$94  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$95  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$96  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$97  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$98  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$99  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$100  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$101  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$102  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$103  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$104  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$105  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$106  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$107  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$108  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$109  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$110  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$111  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$112  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$113  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$114  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$115  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$116  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$117  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$118  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$119  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$120  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$121  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$122  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$123  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$124  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$125  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$126  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$127  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$128  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$129  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$130  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$131  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$132  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$133  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$134  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$135  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$136  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$137  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$138  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$139  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$140  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$141  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$142  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$143  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$144  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$145  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$146  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$147  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$148  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$149  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$150  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$151  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$152  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$153  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$154  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$155  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$156  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$157  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$158  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$159  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$160  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$161  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$162  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$163  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$164  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$165  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$166  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$167  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$168  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$169  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$170  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$171  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$172  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$173  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$174  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$175  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$176  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$177  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$178  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$179  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$180  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$181  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$182  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$183  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$184  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$185  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$186  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$187  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$188  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$189  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$190  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$191  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$192  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$193  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$194  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$195  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$196  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$197  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$198  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$199  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$200  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$201  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$202  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$203  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$204  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$205  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$206  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$207  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$208  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$209  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$210  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$211  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$212  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$213  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$214  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$215  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$216  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$217  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$218  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$219  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$220  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$221  = ex_fwd_relu_lane0 ? \$205  : \$213 ;
-  assign \$222  = ex_backerr_lane0 ? \o__payload$412  : { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
-  assign \$223  = ex_fwd_err_lane0 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$222 ;
-  assign \$224  = ex_fwd_relu_lane0 ? { \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77  } : \$223 ;
-  assign \$225  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$226  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$227  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$228  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$229  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$230  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$231  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$232  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$233  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$234  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$235  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$236  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$237  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$238  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$239  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$240  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$241  = ex_fwd_relu_lane1 ? \$226  : \$234 ;
-  assign \$242  = ex_backerr_lane1 ? \o__payload$413  : { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
-  assign \$243  = ex_fwd_err_lane1 ? { \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150  } : \$242 ;
-  assign \$244  = ex_fwd_relu_lane1 ? { \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86  } : \$243 ;
-  assign \$245  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$246  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$247  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$248  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$249  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$250  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$251  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$252  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$253  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$254  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$255  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$256  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$257  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$258  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$259  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$260  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$261  = ex_fwd_relu_lane2 ? \$247  : \$255 ;
-  assign \$262  = ex_backerr_lane2 ? \o__payload$414  : { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
-  assign \$263  = ex_fwd_err_lane2 ? { \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159  } : \$262 ;
-  assign \$264  = ex_fwd_relu_lane2 ? { \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95  } : \$263 ;
-  assign \$265  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$266  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$267  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$268  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$269  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$270  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$271  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$272  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$273  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$274  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$275  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$276  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$277  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$278  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$279  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$280  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$281  = ex_fwd_relu_lane3 ? \$268  : \$276 ;
-  assign \$282  = ex_backerr_lane3 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
-  assign \$283  = ex_fwd_err_lane3 ? { \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168  } : \$282 ;
-  assign \$284  = ex_fwd_relu_lane3 ? { \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104  } : \$283 ;
-  assign \$285  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$286  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$287  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$288  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$289  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$290  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$291  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$292  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$293  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$294  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$295  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$296  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$297  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$298  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$299  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$300  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$301  = ex_fwd_relu_lane4 ? \$289  : \$297 ;
-  assign \$302  = ex_backerr_lane4 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
-  assign \$303  = ex_fwd_err_lane4 ? { \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177  } : \$302 ;
-  assign \$304  = ex_fwd_relu_lane4 ? { \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113  } : \$303 ;
-  assign \$305  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$306  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$307  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$308  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$309  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$310  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$311  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$312  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$313  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$314  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$315  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$316  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$317  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$318  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$319  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$320  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$321  = ex_fwd_relu_lane5 ? \$310  : \$318 ;
-  assign \$322  = ex_backerr_lane5 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign \$323  = ex_fwd_err_lane5 ? { \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186  } : \$322 ;
-  assign \$324  = ex_fwd_relu_lane5 ? { \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122  } : \$323 ;
-  assign \$325  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$326  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$327  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$328  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$329  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$330  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$331  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$332  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$333  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$334  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$335  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$336  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$337  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$338  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$339  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$340  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$341  = ex_fwd_relu_lane6 ? \$331  : \$339 ;
-  assign \$342  = ex_backerr_lane6 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign \$343  = ex_fwd_err_lane6 ? { \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195  } : \$342 ;
-  assign \$344  = ex_fwd_relu_lane6 ? { \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131  } : \$343 ;
-  assign \$345  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$346  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$347  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$348  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$349  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$350  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$351  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$352  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$353  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$354  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$355  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$356  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$357  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$358  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$359  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$360  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$361  = ex_fwd_relu_lane7 ? \$352  : \$360 ;
-  assign \$362  = ex_backerr_lane7 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign \$363  = ex_fwd_err_lane7 ? { \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204  } : \$362 ;
-  assign \$364  = ex_fwd_relu_lane7 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$363 ;
-  assign \$365  = sb12[0] & sb12[52];
-  assign \$366  = sb10[0] & ibits[18];
-  assign \$367  = \busy$513  | \busy$514 ;
-  assign \$368  = | { sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$369  = \$367  | \$368 ;
-  assign pipe_busy = \$369  | \o__valid$527 ;
-  assign \$370  = ! ctl_state;
-  assign \$371  = ctl_state == 1'h1;
-  assign \$372  = ctl_state == 2'h2;
-  assign \$373  = ctl_state == 2'h3;
-  assign \$374  = ctl_state == 3'h4;
-  assign \$375  = ctl_state == 3'h5;
-  assign \$376  = ctl_state == 3'h6;
-  assign \$377  = ctl_state == 3'h7;
-  assign \$378  = ctl_state == 4'h8;
-  assign \$379  = rows_a * rows_b;
-  assign \$380  = ~ issuing;
-  assign \$381  = | { \i__valid$205 , s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$380  & \$382 ;
-  assign \$384  = rows_done == \$2 ;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = ~ pipe_busy;
-  assign \$387  = \$385  & \$386 ;
+  assign \$13  = out_cnt == 1'h1;
+  assign \$14  = | hcount;
+  assign \$15  = \$14  & read_room;
+  assign \$16  = ibase + fcnt;
+  assign \$17  = host_writing & s_axis_tvalid;
+  assign \$18  = ~ k_last;
+  assign \$19  = \$18  | since_ok;
+  assign issue = issuing & \$19 ;
+  assign \$20  = o_tile + \o__payload$166 [2:0];
+  assign \$21  = a_tile + \o__payload$166 [2:0];
+  assign \$22  = ex_grad ? \$20 [15:0] : waddr;
+  assign \$23  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$24  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$25  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$26  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$27  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$28  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$29  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$30  = ex_grad ? \r_data$218  : \r_data$217 ;
+  assign \$31  = ex_fwd_relu_lane0 | ex_fwd_err_lane0;
+  assign \i__valid$219  = e_r6[0] & \$31 ;
+  assign \i__valid$229  = e_r6[0] & ex_backerr_lane0;
+  assign \i__valid$234  = e_r6[0] & ex_grad_lane0;
+  assign \$32  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
+  assign \i__valid$250  = e_r6[0] & \$32 ;
+  assign \i__valid$258  = e_r6[0] & ex_backerr_lane1;
+  assign \i__valid$261  = e_r6[0] & ex_grad_lane1;
+  assign \$33  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
+  assign \i__valid$275  = e_r6[0] & \$33 ;
+  assign \i__valid$283  = e_r6[0] & ex_backerr_lane2;
+  assign \i__valid$286  = e_r6[0] & ex_grad_lane2;
+  assign \$34  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
+  assign \i__valid$300  = e_r6[0] & \$34 ;
+  assign \i__valid$308  = e_r6[0] & ex_backerr_lane3;
+  assign \i__valid$311  = e_r6[0] & ex_grad_lane3;
+  assign \$35  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
+  assign \i__valid$325  = e_r6[0] & \$35 ;
+  assign \i__valid$333  = e_r6[0] & ex_backerr_lane4;
+  assign \i__valid$336  = e_r6[0] & ex_grad_lane4;
+  assign \$36  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
+  assign \i__valid$350  = e_r6[0] & \$36 ;
+  assign \i__valid$358  = e_r6[0] & ex_backerr_lane5;
+  assign \i__valid$361  = e_r6[0] & ex_grad_lane5;
+  assign \$37  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
+  assign \i__valid$375  = e_r6[0] & \$37 ;
+  assign \i__valid$383  = e_r6[0] & ex_backerr_lane6;
+  assign \i__valid$386  = e_r6[0] & ex_grad_lane6;
+  assign \$38  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
+  assign \i__valid$400  = e_r6[0] & \$38 ;
+  assign \i__valid$408  = e_r6[0] & ex_backerr_lane7;
+  assign \i__valid$411  = e_r6[0] & ex_grad_lane7;
+  assign \i__valid$425  = i__valid & ex_fwd_err;
+  assign \$39  = sb8[70] ? i__payload : 8'h80;
+  assign \$40  = sb8[71] ? \i__payload$29  : 8'h80;
+  assign \$41  = sb8[72] ? \i__payload$38  : 8'h80;
+  assign \$42  = sb8[73] ? \i__payload$47  : 8'h80;
+  assign \$43  = sb8[74] ? \i__payload$56  : 8'h80;
+  assign \$44  = sb8[75] ? \i__payload$65  : 8'h80;
+  assign \$45  = sb8[76] ? \i__payload$74  : 8'h80;
+  assign \$46  = sb8[77] ? \i__payload$83  : 8'h80;
+  assign \$47  = \o__payload$431 [66:64] + sb13[85:78];
+  assign \$48  = $signed(\o__payload$431 [74:67]) > $signed(best_v0);
+  assign \$49  = sb13[53] | \$48 ;
+  assign new_v = \$49  ? \o__payload$431 [74:67] : best_v0;
+  assign \$50  = $signed(\o__payload$431 [74:67]) > $signed(best_v0);
+  assign \$51  = sb13[53] | \$50 ;
+  assign new_i = \$51  ? \$47 [7:0] : best_i0;
+  assign \$52  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$53  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$54  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$55  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$56  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$57  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$58  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$59  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$60  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52  };
+  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$446 [9:8], \o__payload$445 [9:8], \o__payload$444 [9:8], \o__payload$443 [9:8], \o__payload$442 [9:8], \o__payload$441 [9:8], \o__payload$440 [9:8], \o__payload$439 [9:8] };
+  assign \$62  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$63  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$64  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$65  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$66  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$67  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$68  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$69  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$70  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
+  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$457 , \o__payload$456 , \o__payload$455 , \o__payload$454 , \o__payload$453 , \o__payload$452 , \o__payload$451 , \o__payload$450  };
+  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$466 , \o__payload$465 , \o__payload$464 , \o__payload$463 , \o__payload$462 , \o__payload$461 , \o__payload$460 , \o__payload$459  };
+  assign \$73  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
+  assign \$74  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
+  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$471  };
+  assign \$76  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$77  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$78  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$79  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$80  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$81  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$82  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$83  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$84  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$85  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$86  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$87  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$88  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$89  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$90  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$91  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$92  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$93  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$94  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$95  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$96  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$97  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$98  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$99  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$100  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$101  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$102  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$103  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$104  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$105  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$106  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$107  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$108  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$109  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$110  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$111  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$112  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$113  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$114  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$115  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$116  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$117  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$118  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$119  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$120  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$121  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$122  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$123  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$124  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$125  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$126  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$127  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$128  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$129  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$130  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$131  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$132  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$133  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$134  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$135  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$136  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$137  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$138  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$139  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$140  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$141  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$142  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$143  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$144  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$145  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$146  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$147  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$148  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$149  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$150  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$151  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$152  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$153  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$154  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$155  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$156  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$157  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$158  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$159  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$160  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$161  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$162  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$163  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$164  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$165  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$166  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$167  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$168  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$169  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$170  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$171  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$172  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$173  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$174  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$175  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$176  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$177  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$178  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$179  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$180  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$181  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$182  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$183  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$184  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$185  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$186  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$187  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$188  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$189  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$190  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$191  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$192  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$193  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$194  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$195  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$196  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$197  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$198  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$199  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$200  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$201  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$202  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$203  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$204  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$205  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$206  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$207  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$208  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$209  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$210  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$211  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$212  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$213  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$214  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$215  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$216  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$217  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$218  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$219  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$220  = ex_fwd_relu_lane0 ? \$204  : \$212 ;
+  assign \$221  = ex_backerr_lane0 ? \o__payload$450  : { \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459  };
+  assign \$222  = ex_fwd_err_lane0 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$221 ;
+  assign \$223  = ex_fwd_relu_lane0 ? { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  } : \$222 ;
+  assign \$224  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$225  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$226  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$227  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$228  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$229  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$230  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$231  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$232  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$233  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$234  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$235  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$236  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$237  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$238  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$239  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$240  = ex_fwd_relu_lane1 ? \$225  : \$233 ;
+  assign \$241  = ex_backerr_lane1 ? \o__payload$451  : { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
+  assign \$242  = ex_fwd_err_lane1 ? { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  } : \$241 ;
+  assign \$243  = ex_fwd_relu_lane1 ? { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  } : \$242 ;
+  assign \$244  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$245  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$246  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$247  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$248  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$249  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$250  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$251  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$252  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$253  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$254  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$255  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$256  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$257  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$258  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$259  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$260  = ex_fwd_relu_lane2 ? \$246  : \$254 ;
+  assign \$261  = ex_backerr_lane2 ? \o__payload$452  : { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
+  assign \$262  = ex_fwd_err_lane2 ? { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  } : \$261 ;
+  assign \$263  = ex_fwd_relu_lane2 ? { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  } : \$262 ;
+  assign \$264  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$265  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$266  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$267  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$268  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$269  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$270  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$271  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$272  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$273  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$274  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$275  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$276  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$277  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$278  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$279  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$280  = ex_fwd_relu_lane3 ? \$267  : \$275 ;
+  assign \$281  = ex_backerr_lane3 ? \o__payload$453  : { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
+  assign \$282  = ex_fwd_err_lane3 ? { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  } : \$281 ;
+  assign \$283  = ex_fwd_relu_lane3 ? { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  } : \$282 ;
+  assign \$284  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$285  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$286  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$287  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$288  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$289  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$290  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$291  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$292  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$293  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$294  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$295  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$296  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$297  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$298  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$299  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$300  = ex_fwd_relu_lane4 ? \$288  : \$296 ;
+  assign \$301  = ex_backerr_lane4 ? \o__payload$454  : { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
+  assign \$302  = ex_fwd_err_lane4 ? { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  } : \$301 ;
+  assign \$303  = ex_fwd_relu_lane4 ? { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  } : \$302 ;
+  assign \$304  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$305  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$306  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$307  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$308  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$309  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$310  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$311  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$312  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$313  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$314  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$315  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$316  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$317  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$318  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$319  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$320  = ex_fwd_relu_lane5 ? \$309  : \$317 ;
+  assign \$321  = ex_backerr_lane5 ? \o__payload$455  : { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
+  assign \$322  = ex_fwd_err_lane5 ? { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  } : \$321 ;
+  assign \$323  = ex_fwd_relu_lane5 ? { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  } : \$322 ;
+  assign \$324  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$325  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$326  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$327  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$328  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$329  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$330  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$331  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$332  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$333  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$334  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$335  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$336  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$337  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$338  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$339  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$340  = ex_fwd_relu_lane6 ? \$330  : \$338 ;
+  assign \$341  = ex_backerr_lane6 ? \o__payload$456  : { \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465  };
+  assign \$342  = ex_fwd_err_lane6 ? { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  } : \$341 ;
+  assign \$343  = ex_fwd_relu_lane6 ? { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  } : \$342 ;
+  assign \$344  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
+  assign \$345  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
+  assign \$346  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
+  assign \$347  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
+  assign \$348  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
+  assign \$349  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
+  assign \$350  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
+  assign \$351  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$352  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
+  assign \$353  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
+  assign \$354  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
+  assign \$355  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
+  assign \$356  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
+  assign \$357  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
+  assign \$358  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
+  assign \$359  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$360  = ex_fwd_relu_lane7 ? \$351  : \$359 ;
+  assign \$361  = ex_backerr_lane7 ? \o__payload$457  : { \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466  };
+  assign \$362  = ex_fwd_err_lane7 ? { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  } : \$361 ;
+  assign \$363  = ex_fwd_relu_lane7 ? { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  } : \$362 ;
+  assign \$364  = sb13[0] & sb13[52];
+  assign \$365  = sb10[0] & ibits[18];
+  assign \$366  = \busy$528  | \busy$529 ;
+  assign \$367  = | { sb13[0], sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$368  = \$366  | \$367 ;
+  assign pipe_busy = \$368  | \o__valid$543 ;
+  assign \$369  = ! ctl_state;
+  assign \$370  = ctl_state == 1'h1;
+  assign \$371  = ctl_state == 2'h2;
+  assign \$372  = ctl_state == 2'h3;
+  assign \$373  = ctl_state == 3'h4;
+  assign \$374  = ctl_state == 3'h5;
+  assign \$375  = ctl_state == 3'h6;
+  assign \$376  = ctl_state == 3'h7;
+  assign \$377  = ctl_state == 4'h8;
+  assign \$378  = rows_a * rows_b;
+  assign \$379  = ~ issuing;
+  assign \$380  = | { \i__valid$212 , s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$381  = ~ \$380 ;
+  assign \$382  = \$379  & \$381 ;
+  assign \$383  = rows_done == \$2 ;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = ~ pipe_busy;
+  assign \$386  = \$384  & \$385 ;
+  assign \$393  = level <= 3'h6;
   assign \$394  = ! hdr_mem;
-  assign \$395  = hread_sel_prog0 ? \r_data$589 [31:0] : 32'd0;
+  assign \$395  = hread_sel_prog0 ? \r_data$659 [31:0] : 32'd0;
   assign \$396  = ! hdr_mem;
-  assign \$397  = hread_sel_prog1 ? \r_data$589 [63:32] : 32'd0;
+  assign \$397  = hread_sel_prog1 ? \r_data$659 [63:32] : 32'd0;
   assign \$398  = ! hdr_mem;
-  assign \$399  = hread_sel_prog2 ? \r_data$589 [95:64] : 32'd0;
+  assign \$399  = hread_sel_prog2 ? \r_data$659 [95:64] : 32'd0;
   assign \$400  = ! hdr_mem;
-  assign \$401  = hread_sel_prog3 ? \r_data$589 [127:96] : 32'd0;
+  assign \$401  = hread_sel_prog3 ? \r_data$659 [127:96] : 32'd0;
   assign \$402  = hdr_mem == 1'h1;
-  assign \$403  = hread_sel_wf0 ? \r_data$177 [31:0] : 32'd0;
+  assign \$403  = hread_sel_wf0 ? \r_data$184 [31:0] : 32'd0;
   assign \$404  = hdr_mem == 1'h1;
-  assign \$405  = hread_sel_wf1 ? \r_data$177 [63:32] : 32'd0;
+  assign \$405  = hread_sel_wf1 ? \r_data$184 [63:32] : 32'd0;
   assign \$406  = hdr_mem == 1'h1;
-  assign \$407  = hread_sel_wf2 ? \r_data$177 [95:64] : 32'd0;
+  assign \$407  = hread_sel_wf2 ? \r_data$184 [95:64] : 32'd0;
   assign \$408  = hdr_mem == 1'h1;
-  assign \$409  = hread_sel_wf3 ? \r_data$177 [127:96] : 32'd0;
+  assign \$409  = hread_sel_wf3 ? \r_data$184 [127:96] : 32'd0;
   assign \$410  = hdr_mem == 2'h2;
-  assign \$411  = hread_sel_wt0 ? \r_data$187 [31:0] : 32'd0;
+  assign \$411  = hread_sel_wt0 ? \r_data$194 [31:0] : 32'd0;
   assign \$412  = hdr_mem == 2'h2;
-  assign \$413  = hread_sel_wt1 ? \r_data$187 [63:32] : 32'd0;
+  assign \$413  = hread_sel_wt1 ? \r_data$194 [63:32] : 32'd0;
   assign \$414  = hdr_mem == 2'h2;
-  assign \$415  = hread_sel_wt2 ? \r_data$187 [95:64] : 32'd0;
+  assign \$415  = hread_sel_wt2 ? \r_data$194 [95:64] : 32'd0;
   assign \$416  = hdr_mem == 2'h2;
-  assign \$417  = hread_sel_wt3 ? \r_data$187 [127:96] : 32'd0;
+  assign \$417  = hread_sel_wt3 ? \r_data$194 [127:96] : 32'd0;
   assign \$418  = hdr_mem == 2'h3;
-  assign \$419  = hread_sel_af0 ? \r_data$210 [31:0] : 32'd0;
+  assign \$419  = hread_sel_af0 ? \r_data$217 [31:0] : 32'd0;
   assign \$420  = hdr_mem == 2'h3;
-  assign \$421  = hread_sel_af1 ? \r_data$210 [63:32] : 32'd0;
+  assign \$421  = hread_sel_af1 ? \r_data$217 [63:32] : 32'd0;
   assign \$422  = hdr_mem == 3'h4;
-  assign \$423  = hread_sel_ag0 ? \r_data$211 [31:0] : 32'd0;
+  assign \$423  = hread_sel_ag0 ? \r_data$218 [31:0] : 32'd0;
   assign \$424  = hdr_mem == 3'h4;
-  assign \$425  = hread_sel_ag1 ? \r_data$211 [63:32] : 32'd0;
+  assign \$425  = hread_sel_ag1 ? \r_data$218 [63:32] : 32'd0;
   assign \$426  = hdr_mem == 3'h5;
-  assign \$427  = hread_sel_y0 ? \r_data$611 [31:0] : 32'd0;
+  assign \$427  = hread_sel_y0 ? \r_data$681 [31:0] : 32'd0;
   assign \$428  = hdr_mem == 3'h5;
-  assign \$429  = hread_sel_y1 ? \r_data$611 [63:32] : 32'd0;
+  assign \$429  = hread_sel_y1 ? \r_data$681 [63:32] : 32'd0;
   assign \$430  = hdr_mem == 3'h6;
-  assign \$431  = hread_sel_rg0 ? \r_data$225  : 16'h0000;
+  assign \$431  = hread_sel_rg0 ? \r_data$233  : 16'h0000;
   assign \$432  = hdr_mem == 3'h7;
-  assign \$433  = hread_sel_d0 ? \r_data$195 [31:0] : 32'd0;
+  assign \$433  = hread_sel_d0 ? \r_data$202 [31:0] : 32'd0;
   assign \$434  = hdr_mem == 3'h7;
-  assign \$435  = hread_sel_d1 ? \r_data$195 [63:32] : 32'd0;
+  assign \$435  = hread_sel_d1 ? \r_data$202 [63:32] : 32'd0;
   assign \$436  = hdr_mem == 3'h7;
-  assign \$437  = hread_sel_d2 ? \r_data$195 [95:64] : 32'd0;
+  assign \$437  = hread_sel_d2 ? \r_data$202 [95:64] : 32'd0;
   assign \$438  = hdr_mem == 3'h7;
-  assign \$439  = hread_sel_d3 ? \r_data$195 [127:96] : 32'd0;
+  assign \$439  = hread_sel_d3 ? \r_data$202 [127:96] : 32'd0;
   assign \$440  = hdr_mem == 3'h7;
-  assign \$441  = hread_sel_d4 ? \r_data$195 [159:128] : 32'd0;
+  assign \$441  = hread_sel_d4 ? \r_data$202 [159:128] : 32'd0;
   assign \$442  = hdr_mem == 3'h7;
-  assign \$443  = hread_sel_d5 ? \r_data$195 [191:160] : 32'd0;
+  assign \$443  = hread_sel_d5 ? \r_data$202 [191:160] : 32'd0;
   assign \$444  = hdr_mem == 3'h7;
-  assign \$445  = hread_sel_d6 ? \r_data$195 [223:192] : 32'd0;
+  assign \$445  = hread_sel_d6 ? \r_data$202 [223:192] : 32'd0;
   assign \$446  = hdr_mem == 3'h7;
-  assign \$447  = hread_sel_d7 ? \r_data$195 [255:224] : 32'd0;
+  assign \$447  = hread_sel_d7 ? \r_data$202 [255:224] : 32'd0;
   assign \$448  = hdr_mem == 4'h8;
-  assign \$449  = hread_sel_pred0 ? \r_data$626  : 8'h00;
+  assign \$449  = hread_sel_pred0 ? \r_data$696  : 8'h00;
   assign \$450  = hdr_mem == 4'h9;
   assign \$451  = hread_sel_csr0 ? csr_q3 : 32'd0;
   assign \$452  = hdr_mem == 4'ha;
-  assign \$453  = hread_sel_e0 ? \r_data$197 [31:0] : 32'd0;
+  assign \$453  = hread_sel_e0 ? \r_data$204 [31:0] : 32'd0;
   assign \$454  = hdr_mem == 4'ha;
-  assign \$455  = hread_sel_e1 ? \r_data$197 [63:32] : 32'd0;
+  assign \$455  = hread_sel_e1 ? \r_data$204 [63:32] : 32'd0;
   assign \$456  = hread_prog | hread_wf;
   assign \$457  = \$456  | hread_wt;
   assign \$458  = \$457  | hread_af;
@@ -3247,1274 +3378,1342 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$498  = ibits[2:0] == 2'h2;
   assign \$499  = ibits[2:0] == 2'h3;
   assign \$500  = ibits[2:0] == 3'h4;
-  assign \$501  = ibits[2:0] == 1'h1;
-  assign \$502  = ibits[2:0] == 2'h2;
-  assign \$503  = ibits[2:0] == 2'h3;
-  assign \$504  = ibits[2:0] == 3'h4;
-  assign \$505  = ibits[2:0] == 1'h1;
-  assign \$506  = ibits[2:0] == 2'h2;
-  assign \$507  = ibits[2:0] == 2'h3;
-  assign \$508  = ibits[2:0] == 3'h4;
-  assign \$509  = ibits[2:0] == 1'h1;
-  assign \$510  = ibits[2:0] == 2'h2;
-  assign \$511  = ibits[2:0] == 2'h3;
-  assign \$512  = ibits[2:0] == 3'h4;
-  assign \$513  = ibits[2:0] == 1'h1;
-  assign \$514  = ibits[2:0] == 2'h2;
-  assign \$515  = ibits[2:0] == 2'h3;
-  assign \$516  = ibits[2:0] == 3'h4;
-  assign \$517  = ibits[2:0] == 1'h1;
-  assign \$518  = ibits[2:0] == 2'h2;
-  assign \$519  = ibits[2:0] == 2'h3;
-  assign \$520  = ibits[2:0] == 3'h4;
-  assign \$521  = ibits[2:0] == 1'h1;
-  assign \$522  = ibits[2:0] == 2'h2;
-  assign \$523  = ibits[2:0] == 2'h3;
-  assign \$524  = ibits[2:0] == 3'h4;
-  assign \$525  = ibits[2:0] == 1'h1;
-  assign \$526  = ibits[2:0] == 2'h2;
-  assign \$527  = ibits[2:0] == 2'h3;
-  assign \$528  = ibits[2:0] == 3'h4;
-  assign \$529  = ibits[2:0] == 1'h1;
-  assign \$530  = ibits[2:0] == 2'h2;
-  assign \$531  = ibits[2:0] == 2'h3;
-  assign \$532  = ibits[2:0] == 3'h4;
-  assign \$533  = ibits[2:0] == 1'h1;
-  assign \$534  = ibits[2:0] == 2'h2;
-  assign \$535  = ibits[2:0] == 2'h3;
-  assign \$536  = ibits[2:0] == 3'h4;
-  assign \$537  = ibits[2:0] == 1'h1;
-  assign \$538  = ibits[2:0] == 2'h2;
-  assign \$539  = ibits[2:0] == 2'h3;
-  assign \$540  = ibits[2:0] == 3'h4;
-  assign \$541  = ibits[2:0] == 1'h1;
-  assign \$542  = ibits[2:0] == 2'h2;
-  assign \$543  = ibits[2:0] == 2'h3;
-  assign \$544  = ibits[2:0] == 3'h4;
-  assign \$545  = ibits[2:0] == 1'h1;
-  assign \$546  = ibits[2:0] == 2'h2;
-  assign \$547  = ibits[2:0] == 2'h3;
-  assign \$548  = ibits[2:0] == 3'h4;
-  assign \$549  = pc + 1'h1;
-  assign \$550  = ibase + 2'h3;
-  assign \$551  = cycle_count + 1'h1;
-  assign \$552  = ! pc;
+  assign \$501  = pc + 1'h1;
+  assign \$502  = ibase + 2'h3;
+  assign \$503  = cycle_count + 1'h1;
+  assign \$504  = ! pc;
+  assign \$505  = counting & \$504 ;
+  assign \$506  = phase_cycles0 + 1'h1;
+  assign \$507  = pc == 1'h1;
+  assign \$508  = counting & \$507 ;
+  assign \$509  = phase_cycles1 + 1'h1;
+  assign \$510  = pc == 2'h2;
+  assign \$511  = counting & \$510 ;
+  assign \$512  = phase_cycles2 + 1'h1;
+  assign \$513  = pc == 2'h3;
+  assign \$514  = counting & \$513 ;
+  assign \$515  = phase_cycles3 + 1'h1;
+  assign \$516  = pc == 3'h4;
+  assign \$517  = counting & \$516 ;
+  assign \$518  = phase_cycles4 + 1'h1;
+  assign \$519  = pc == 3'h5;
+  assign \$520  = counting & \$519 ;
+  assign \$521  = phase_cycles5 + 1'h1;
+  assign \$522  = pc == 3'h6;
+  assign \$523  = counting & \$522 ;
+  assign \$524  = phase_cycles6 + 1'h1;
+  assign \$525  = pc == 3'h7;
+  assign \$526  = counting & \$525 ;
+  assign \$527  = phase_cycles7 + 1'h1;
+  assign \$528  = pc == 4'h8;
+  assign \$529  = counting & \$528 ;
+  assign \$530  = phase_cycles8 + 1'h1;
+  assign \$531  = pc == 4'h9;
+  assign \$532  = counting & \$531 ;
+  assign \$533  = phase_cycles9 + 1'h1;
+  assign \$534  = pc == 4'ha;
+  assign \$535  = counting & \$534 ;
+  assign \$536  = phase_cycles10 + 1'h1;
+  assign \$537  = pc == 4'hb;
+  assign \$538  = counting & \$537 ;
+  assign \$539  = phase_cycles11 + 1'h1;
+  assign \$540  = pc == 4'hc;
+  assign \$541  = counting & \$540 ;
+  assign \$542  = phase_cycles12 + 1'h1;
+  assign \$543  = pc == 4'hd;
+  assign \$544  = counting & \$543 ;
+  assign \$545  = phase_cycles13 + 1'h1;
+  assign \$546  = pc == 4'he;
+  assign \$547  = counting & \$546 ;
+  assign \$548  = phase_cycles14 + 1'h1;
+  assign \$549  = pc == 4'hf;
+  assign \$550  = counting & \$549 ;
+  assign \$551  = phase_cycles15 + 1'h1;
+  assign \$552  = pc == 5'h10;
   assign \$553  = counting & \$552 ;
-  assign \$554  = phase_cycles0 + 1'h1;
-  assign \$555  = pc == 1'h1;
+  assign \$554  = phase_cycles16 + 1'h1;
+  assign \$555  = pc == 5'h11;
   assign \$556  = counting & \$555 ;
-  assign \$557  = phase_cycles1 + 1'h1;
-  assign \$558  = pc == 2'h2;
+  assign \$557  = phase_cycles17 + 1'h1;
+  assign \$558  = pc == 5'h12;
   assign \$559  = counting & \$558 ;
-  assign \$560  = phase_cycles2 + 1'h1;
-  assign \$561  = pc == 2'h3;
+  assign \$560  = phase_cycles18 + 1'h1;
+  assign \$561  = pc == 5'h13;
   assign \$562  = counting & \$561 ;
-  assign \$563  = phase_cycles3 + 1'h1;
-  assign \$564  = pc == 3'h4;
+  assign \$563  = phase_cycles19 + 1'h1;
+  assign \$564  = pc == 5'h14;
   assign \$565  = counting & \$564 ;
-  assign \$566  = phase_cycles4 + 1'h1;
-  assign \$567  = pc == 3'h5;
+  assign \$566  = phase_cycles20 + 1'h1;
+  assign \$567  = pc == 5'h15;
   assign \$568  = counting & \$567 ;
-  assign \$569  = phase_cycles5 + 1'h1;
-  assign \$570  = pc == 3'h6;
+  assign \$569  = phase_cycles21 + 1'h1;
+  assign \$570  = pc == 5'h16;
   assign \$571  = counting & \$570 ;
-  assign \$572  = phase_cycles6 + 1'h1;
-  assign \$573  = pc == 3'h7;
+  assign \$572  = phase_cycles22 + 1'h1;
+  assign \$573  = pc == 5'h17;
   assign \$574  = counting & \$573 ;
-  assign \$575  = phase_cycles7 + 1'h1;
-  assign \$576  = pc == 4'h8;
+  assign \$575  = phase_cycles23 + 1'h1;
+  assign \$576  = pc == 5'h18;
   assign \$577  = counting & \$576 ;
-  assign \$578  = phase_cycles8 + 1'h1;
-  assign \$579  = pc == 4'h9;
+  assign \$578  = phase_cycles24 + 1'h1;
+  assign \$579  = pc == 5'h19;
   assign \$580  = counting & \$579 ;
-  assign \$581  = phase_cycles9 + 1'h1;
-  assign \$582  = pc == 4'ha;
+  assign \$581  = phase_cycles25 + 1'h1;
+  assign \$582  = pc == 5'h1a;
   assign \$583  = counting & \$582 ;
-  assign \$584  = phase_cycles10 + 1'h1;
-  assign \$585  = pc == 4'hb;
+  assign \$584  = phase_cycles26 + 1'h1;
+  assign \$585  = pc == 5'h1b;
   assign \$586  = counting & \$585 ;
-  assign \$587  = phase_cycles11 + 1'h1;
-  assign \$588  = pc == 4'hc;
+  assign \$587  = phase_cycles27 + 1'h1;
+  assign \$588  = pc == 5'h1c;
   assign \$589  = counting & \$588 ;
-  assign \$590  = phase_cycles12 + 1'h1;
-  assign \$591  = pc == 4'hd;
+  assign \$590  = phase_cycles28 + 1'h1;
+  assign \$591  = pc == 5'h1d;
   assign \$592  = counting & \$591 ;
-  assign \$593  = phase_cycles13 + 1'h1;
-  assign \$594  = pc == 4'he;
+  assign \$593  = phase_cycles29 + 1'h1;
+  assign \$594  = pc == 5'h1e;
   assign \$595  = counting & \$594 ;
-  assign \$596  = phase_cycles14 + 1'h1;
-  assign \$597  = pc == 4'hf;
+  assign \$596  = phase_cycles30 + 1'h1;
+  assign \$597  = pc == 5'h1f;
   assign \$598  = counting & \$597 ;
-  assign \$599  = phase_cycles15 + 1'h1;
-  assign \$600  = pc == 5'h10;
-  assign \$601  = counting & \$600 ;
-  assign \$602  = phase_cycles16 + 1'h1;
-  assign \$603  = pc == 5'h11;
-  assign \$604  = counting & \$603 ;
-  assign \$605  = phase_cycles17 + 1'h1;
-  assign \$606  = pc == 5'h12;
-  assign \$607  = counting & \$606 ;
-  assign \$608  = phase_cycles18 + 1'h1;
-  assign \$609  = pc == 5'h13;
-  assign \$610  = counting & \$609 ;
-  assign \$611  = phase_cycles19 + 1'h1;
-  assign \$612  = pc == 5'h14;
-  assign \$613  = counting & \$612 ;
-  assign \$614  = phase_cycles20 + 1'h1;
-  assign \$615  = pc == 5'h15;
-  assign \$616  = counting & \$615 ;
-  assign \$617  = phase_cycles21 + 1'h1;
-  assign \$618  = pc == 5'h16;
-  assign \$619  = counting & \$618 ;
-  assign \$620  = phase_cycles22 + 1'h1;
-  assign \$621  = pc == 5'h17;
-  assign \$622  = counting & \$621 ;
-  assign \$623  = phase_cycles23 + 1'h1;
-  assign \$624  = pc == 5'h18;
-  assign \$625  = counting & \$624 ;
-  assign \$626  = phase_cycles24 + 1'h1;
-  assign \$627  = pc == 5'h19;
-  assign \$628  = counting & \$627 ;
-  assign \$629  = phase_cycles25 + 1'h1;
-  assign \$630  = pc == 5'h1a;
-  assign \$631  = counting & \$630 ;
-  assign \$632  = phase_cycles26 + 1'h1;
-  assign \$633  = pc == 5'h1b;
-  assign \$634  = counting & \$633 ;
-  assign \$635  = phase_cycles27 + 1'h1;
-  assign \$636  = pc == 5'h1c;
-  assign \$637  = counting & \$636 ;
-  assign \$638  = phase_cycles28 + 1'h1;
-  assign \$639  = pc == 5'h1d;
-  assign \$640  = counting & \$639 ;
-  assign \$641  = phase_cycles29 + 1'h1;
-  assign \$642  = pc == 5'h1e;
-  assign \$643  = counting & \$642 ;
-  assign \$644  = phase_cycles30 + 1'h1;
-  assign \$645  = pc == 5'h1f;
-  assign \$646  = counting & \$645 ;
-  assign \$647  = phase_cycles31 + 1'h1;
-  assign \$648  = issue & k_last;
-  assign \$649  = ~ since_ok;
-  assign \$650  = since_last + 1'h1;
-  assign \$651  = since_last == 4'he;
-  assign \$652  = ! klen_m1;
-  assign \$653  = ! nt_m1;
-  assign \$654  = mi + 1'h1;
-  assign \$655  = mi == mt_m2;
-  assign \$656  = nrow + ibits[86:71];
-  assign \$657  = nrow + ibits[86:71];
-  assign \$658  = ni + 1'h1;
-  assign \$659  = ni == nt_m2;
-  assign \$660  = wcol + ibits[118:103];
-  assign \$661  = wcol + ibits[118:103];
-  assign \$662  = ki + 1'h1;
-  assign \$663  = ki == klen_m2;
-  assign \$664  = naddr + 1'h1;
-  assign \$665  = waddr + 1'h1;
-  assign \$666  = \i__valid$205  & \i__ready$756 ;
-  assign \$667  = \i__valid$205  & \i__ready$756 ;
-  assign \$668  = mac_steps + 1'h1;
-  assign \$669  = \o__payload$159 [2:0] == 3'h6;
-  assign \$670  = \o__valid$527  & \$669 ;
-  assign \$671  = ! nt_m1;
-  assign \$672  = o_mrow + ibits[166:151];
-  assign \$673  = o_mrow + ibits[166:151];
-  assign \$674  = a_mrow + ibits[166:151];
-  assign \$675  = a_mrow + ibits[166:151];
-  assign \$676  = t_mrow + ibits[214:199];
-  assign \$677  = t_mrow + ibits[214:199];
-  assign \$678  = p_mrow + 4'h8;
-  assign \$679  = en + 1'h1;
-  assign \$680  = en == nt_m2;
-  assign \$681  = e_nlane + 4'h8;
-  assign \$682  = o_tile + ibits[150:135];
-  assign \$683  = a_tile + ibits[150:135];
-  assign \$684  = t_tile + 4'h8;
-  assign \$685  = p_mrow + \o__payload$159 [2:0];
-  assign \$686  = e_nlane + 1'h0;
-  assign \$687  = \$686  < ibits[230:215];
-  assign \$688  = e_nlane + 1'h1;
-  assign \$689  = \$688  < ibits[230:215];
-  assign \$690  = e_nlane + 2'h2;
-  assign \$691  = \$690  < ibits[230:215];
-  assign \$692  = e_nlane + 2'h3;
-  assign \$693  = \$692  < ibits[230:215];
-  assign \$694  = e_nlane + 3'h4;
-  assign \$695  = \$694  < ibits[230:215];
-  assign \$696  = e_nlane + 3'h5;
-  assign \$697  = \$696  < ibits[230:215];
-  assign \$698  = e_nlane + 3'h6;
-  assign \$699  = \$698  < ibits[230:215];
-  assign \$700  = e_nlane + 3'h7;
-  assign \$701  = \$700  < ibits[230:215];
-  assign \$702  = rows_done + 1'h1;
-  assign \$703  = | { \overflow$851 , \overflow$850 , \overflow$849 , \overflow$848 , \overflow$847 , \overflow$846 , \overflow$845 , overflow };
-  assign \$704  = | { \wrapped$859 , \wrapped$858 , \wrapped$857 , \wrapped$856 , \wrapped$855 , \wrapped$854 , \wrapped$853 , wrapped };
-  assign \$705  = ~ \i__ready$756 ;
-  assign \$706  = \i__valid$205  & \$705 ;
-  assign \$707  = flags | { 4'h0, \$706 , \$704 , \$703 , 1'h0 };
+  assign \$599  = phase_cycles31 + 1'h1;
+  assign \$600  = issue & k_last;
+  assign \$601  = ~ since_ok;
+  assign \$602  = since_last + 1'h1;
+  assign \$603  = since_last == 4'he;
+  assign \$604  = ! klen_m1;
+  assign \$605  = ! nt_m1;
+  assign \$606  = mi + 1'h1;
+  assign \$607  = mi == mt_m2;
+  assign \$608  = nrow + ibits[86:71];
+  assign \$609  = nrow + ibits[86:71];
+  assign \$610  = ni + 1'h1;
+  assign \$611  = ni == nt_m2;
+  assign \$612  = wcol + ibits[118:103];
+  assign \$613  = wcol + ibits[118:103];
+  assign \$614  = ki + 1'h1;
+  assign \$615  = ki == klen_m2;
+  assign \$616  = naddr + 1'h1;
+  assign \$617  = waddr + 1'h1;
+  assign \$618  = \i__valid$212  & \i__ready$813 ;
+  assign \$619  = \i__valid$212  & \i__ready$813 ;
+  assign \$620  = mac_steps + 1'h1;
+  assign \$621  = \o__payload$166 [2:0] == 3'h6;
+  assign \$622  = \o__valid$543  & \$621 ;
+  assign \$623  = ! nt_m1;
+  assign \$624  = o_mrow + ibits[166:151];
+  assign \$625  = o_mrow + ibits[166:151];
+  assign \$626  = a_mrow + ibits[166:151];
+  assign \$627  = a_mrow + ibits[166:151];
+  assign \$628  = t_mrow + ibits[214:199];
+  assign \$629  = t_mrow + ibits[214:199];
+  assign \$630  = p_mrow + 4'h8;
+  assign \$631  = en + 1'h1;
+  assign \$632  = en == nt_m2;
+  assign \$633  = e_nlane + 4'h8;
+  assign \$634  = o_tile + ibits[150:135];
+  assign \$635  = a_tile + ibits[150:135];
+  assign \$636  = t_tile + 4'h8;
+  assign \$637  = p_mrow + \o__payload$166 [2:0];
+  assign \$638  = e_nlane + 1'h0;
+  assign \$639  = \$638  < ibits[230:215];
+  assign \$640  = e_nlane + 1'h1;
+  assign \$641  = \$640  < ibits[230:215];
+  assign \$642  = e_nlane + 2'h2;
+  assign \$643  = \$642  < ibits[230:215];
+  assign \$644  = e_nlane + 2'h3;
+  assign \$645  = \$644  < ibits[230:215];
+  assign \$646  = e_nlane + 3'h4;
+  assign \$647  = \$646  < ibits[230:215];
+  assign \$648  = e_nlane + 3'h5;
+  assign \$649  = \$648  < ibits[230:215];
+  assign \$650  = e_nlane + 3'h6;
+  assign \$651  = \$650  < ibits[230:215];
+  assign \$652  = e_nlane + 3'h7;
+  assign \$653  = \$652  < ibits[230:215];
+  assign \$654  = rows_done + 1'h1;
+  assign \$655  = | { \overflow$908 , \overflow$907 , \overflow$906 , \overflow$905 , \overflow$904 , \overflow$903 , \overflow$902 , overflow };
+  assign \$656  = | { \wrapped$916 , \wrapped$915 , \wrapped$914 , \wrapped$913 , \wrapped$912 , \wrapped$911 , \wrapped$910 , wrapped };
+  assign \$657  = ~ \i__ready$813 ;
+  assign \$658  = \i__valid$212  & \$657 ;
+  assign \$659  = flags | { 4'h0, \$658 , \$656 , \$655 , 1'h0 };
+  always @(posedge clk)
+    ex_fwd_relu_cnt_hop <= \$660 ;
+  always @(posedge clk)
+    ex_fwd_relu_cnt <= \$661 ;
+  always @(posedge clk)
+    ex_fwd_err_cnt_hop <= \$662 ;
+  always @(posedge clk)
+    ex_fwd_err_cnt <= \$663 ;
+  always @(posedge clk)
+    ex_backerr_cnt_hop <= \$664 ;
+  always @(posedge clk)
+    ex_backerr_cnt <= \$665 ;
+  always @(posedge clk)
+    ex_grad_cnt_hop <= \$666 ;
+  always @(posedge clk)
+    ex_grad_cnt <= \$667 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace_hop <= \$668 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace <= \$669 ;
+  always @(posedge clk)
+    ex_fwd_err_trace_hop <= \$670 ;
+  always @(posedge clk)
+    ex_fwd_err_trace <= \$671 ;
+  always @(posedge clk)
+    ex_backerr_trace_hop <= \$672 ;
+  always @(posedge clk)
+    ex_backerr_trace <= \$673 ;
+  always @(posedge clk)
+    ex_grad_trace_hop <= \$674 ;
+  always @(posedge clk)
+    ex_grad_trace <= \$675 ;
+  always @(posedge clk)
+    ex_fwd_relu_xp_act_hop <= \$676 ;
+  always @(posedge clk)
+    ex_fwd_relu_xp_act <= \$677 ;
+  always @(posedge clk)
+    ex_fwd_err_xp_act_hop <= \$678 ;
+  always @(posedge clk)
+    ex_fwd_err_xp_act <= \$679 ;
+  always @(posedge clk)
+    ex_backerr_xp_act_hop <= \$680 ;
+  always @(posedge clk)
+    ex_backerr_xp_act <= \$681 ;
+  always @(posedge clk)
+    ex_grad_xp_act_hop <= \$682 ;
+  always @(posedge clk)
+    ex_grad_xp_act <= \$683 ;
+  always @(posedge clk)
+    ex_fwd_relu_xp_w_hop <= \$684 ;
+  always @(posedge clk)
+    ex_fwd_relu_xp_w <= \$685 ;
+  always @(posedge clk)
+    ex_fwd_err_xp_w_hop <= \$686 ;
+  always @(posedge clk)
+    ex_fwd_err_xp_w <= \$687 ;
+  always @(posedge clk)
+    ex_backerr_xp_w_hop <= \$688 ;
+  always @(posedge clk)
+    ex_backerr_xp_w <= \$689 ;
+  always @(posedge clk)
+    ex_grad_xp_w_hop <= \$690 ;
+  always @(posedge clk)
+    ex_grad_xp_w <= \$691 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane0_hop <= \$692 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane0 <= \$693 ;
+  always @(posedge clk)
+    ex_fwd_err_lane0_hop <= \$694 ;
+  always @(posedge clk)
+    ex_fwd_err_lane0 <= \$695 ;
+  always @(posedge clk)
+    ex_backerr_lane0_hop <= \$696 ;
+  always @(posedge clk)
+    ex_backerr_lane0 <= \$697 ;
+  always @(posedge clk)
+    ex_grad_lane0_hop <= \$698 ;
+  always @(posedge clk)
+    ex_grad_lane0 <= \$699 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane1_hop <= \$700 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane1 <= \$701 ;
+  always @(posedge clk)
+    ex_fwd_err_lane1_hop <= \$702 ;
+  always @(posedge clk)
+    ex_fwd_err_lane1 <= \$703 ;
+  always @(posedge clk)
+    ex_backerr_lane1_hop <= \$704 ;
+  always @(posedge clk)
+    ex_backerr_lane1 <= \$705 ;
+  always @(posedge clk)
+    ex_grad_lane1_hop <= \$706 ;
+  always @(posedge clk)
+    ex_grad_lane1 <= \$707 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane2_hop <= \$708 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane2 <= \$709 ;
+  always @(posedge clk)
+    ex_fwd_err_lane2_hop <= \$710 ;
+  always @(posedge clk)
+    ex_fwd_err_lane2 <= \$711 ;
+  always @(posedge clk)
+    ex_backerr_lane2_hop <= \$712 ;
+  always @(posedge clk)
+    ex_backerr_lane2 <= \$713 ;
+  always @(posedge clk)
+    ex_grad_lane2_hop <= \$714 ;
+  always @(posedge clk)
+    ex_grad_lane2 <= \$715 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane3_hop <= \$716 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane3 <= \$717 ;
+  always @(posedge clk)
+    ex_fwd_err_lane3_hop <= \$718 ;
+  always @(posedge clk)
+    ex_fwd_err_lane3 <= \$719 ;
+  always @(posedge clk)
+    ex_backerr_lane3_hop <= \$720 ;
+  always @(posedge clk)
+    ex_backerr_lane3 <= \$721 ;
+  always @(posedge clk)
+    ex_grad_lane3_hop <= \$722 ;
+  always @(posedge clk)
+    ex_grad_lane3 <= \$723 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane4_hop <= \$724 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane4 <= \$725 ;
+  always @(posedge clk)
+    ex_fwd_err_lane4_hop <= \$726 ;
+  always @(posedge clk)
+    ex_fwd_err_lane4 <= \$727 ;
+  always @(posedge clk)
+    ex_backerr_lane4_hop <= \$728 ;
+  always @(posedge clk)
+    ex_backerr_lane4 <= \$729 ;
+  always @(posedge clk)
+    ex_grad_lane4_hop <= \$730 ;
+  always @(posedge clk)
+    ex_grad_lane4 <= \$731 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane5_hop <= \$732 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane5 <= \$733 ;
+  always @(posedge clk)
+    ex_fwd_err_lane5_hop <= \$734 ;
+  always @(posedge clk)
+    ex_fwd_err_lane5 <= \$735 ;
+  always @(posedge clk)
+    ex_backerr_lane5_hop <= \$736 ;
+  always @(posedge clk)
+    ex_backerr_lane5 <= \$737 ;
+  always @(posedge clk)
+    ex_grad_lane5_hop <= \$738 ;
+  always @(posedge clk)
+    ex_grad_lane5 <= \$739 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane6_hop <= \$740 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane6 <= \$741 ;
+  always @(posedge clk)
+    ex_fwd_err_lane6_hop <= \$742 ;
+  always @(posedge clk)
+    ex_fwd_err_lane6 <= \$743 ;
+  always @(posedge clk)
+    ex_backerr_lane6_hop <= \$744 ;
+  always @(posedge clk)
+    ex_backerr_lane6 <= \$745 ;
+  always @(posedge clk)
+    ex_grad_lane6_hop <= \$746 ;
+  always @(posedge clk)
+    ex_grad_lane6 <= \$747 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane7_hop <= \$748 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane7 <= \$749 ;
+  always @(posedge clk)
+    ex_fwd_err_lane7_hop <= \$750 ;
+  always @(posedge clk)
+    ex_fwd_err_lane7 <= \$751 ;
+  always @(posedge clk)
+    ex_backerr_lane7_hop <= \$752 ;
+  always @(posedge clk)
+    ex_backerr_lane7 <= \$753 ;
+  always @(posedge clk)
+    ex_grad_lane7_hop <= \$754 ;
+  always @(posedge clk)
+    ex_grad_lane7 <= \$755 ;
   always @(posedge clk)
     rows_a <= ibits[28:19];
   always @(posedge clk)
     rows_b <= ibits[38:29];
   always @(posedge clk)
-    rows_p <= \$379 ;
+    rows_p <= \$378 ;
   always @(posedge clk)
-    drained <= \$708 ;
+    drained <= \$756 ;
   always @(posedge clk)
-    csr_addr_hi0 <= \$709 ;
+    csr_addr_hi0 <= \$757 ;
   always @(posedge clk)
-    csr_addr_hi1 <= \$710 ;
+    csr_addr_hi1 <= \$758 ;
   always @(posedge clk)
-    csr_addr_lo0 <= \$711 ;
+    csr_addr_lo0 <= \$759 ;
   always @(posedge clk)
-    csr_group0 <= \$712 ;
+    csr_group0 <= \$760 ;
   always @(posedge clk)
-    csr_addr_lo1 <= \$713 ;
+    csr_addr_lo1 <= \$761 ;
   always @(posedge clk)
-    csr_group1 <= \$714 ;
+    csr_group1 <= \$762 ;
   always @(posedge clk)
-    csr_addr_lo2 <= \$715 ;
+    csr_addr_lo2 <= \$763 ;
   always @(posedge clk)
-    csr_group2 <= \$716 ;
+    csr_group2 <= \$764 ;
   always @(posedge clk)
-    csr_addr_lo3 <= \$717 ;
+    csr_addr_lo3 <= \$765 ;
   always @(posedge clk)
-    csr_group3 <= \$718 ;
+    csr_group3 <= \$766 ;
   always @(posedge clk)
-    csr_addr_lo4 <= \$719 ;
+    csr_addr_lo4 <= \$767 ;
   always @(posedge clk)
-    csr_group4 <= \$720 ;
+    csr_group4 <= \$768 ;
   always @(posedge clk)
-    csr_q0 <= \$721 ;
+    csr_q0 <= \$769 ;
   always @(posedge clk)
-    csr_q1 <= \$722 ;
+    read_room <= \$770 ;
   always @(posedge clk)
-    csr_q2 <= \$723 ;
+    csr_q1 <= \$771 ;
   always @(posedge clk)
-    csr_q3 <= \$724 ;
+    csr_q2 <= \$772 ;
   always @(posedge clk)
-    hread_sel_prog0 <= \$725 ;
+    csr_q3 <= \$773 ;
   always @(posedge clk)
-    hread_prog <= \$726 ;
+    hread_sel_prog0 <= \$774 ;
   always @(posedge clk)
-    hread_sel_prog1 <= \$727 ;
+    hread_prog <= \$775 ;
   always @(posedge clk)
-    hread_sel_prog2 <= \$728 ;
+    hread_sel_prog1 <= \$776 ;
   always @(posedge clk)
-    hread_sel_prog3 <= \$729 ;
+    hread_sel_prog2 <= \$777 ;
   always @(posedge clk)
-    hread_sel_wf0 <= \$730 ;
+    hread_sel_prog3 <= \$778 ;
   always @(posedge clk)
-    hread_wf <= \$731 ;
+    hread_sel_wf0 <= \$779 ;
   always @(posedge clk)
-    hread_sel_wf1 <= \$732 ;
+    hread_wf <= \$780 ;
   always @(posedge clk)
-    hread_sel_wf2 <= \$733 ;
+    hread_sel_wf1 <= \$781 ;
   always @(posedge clk)
-    hread_sel_wf3 <= \$734 ;
+    hread_sel_wf2 <= \$782 ;
   always @(posedge clk)
-    hread_sel_wt0 <= \$735 ;
+    hread_sel_wf3 <= \$783 ;
   always @(posedge clk)
-    hread_wt <= \$736 ;
+    hread_sel_wt0 <= \$784 ;
   always @(posedge clk)
-    hread_sel_wt1 <= \$737 ;
+    hread_wt <= \$785 ;
   always @(posedge clk)
-    hread_sel_wt2 <= \$738 ;
+    hread_sel_wt1 <= \$786 ;
   always @(posedge clk)
-    hread_sel_wt3 <= \$739 ;
+    hread_sel_wt2 <= \$787 ;
   always @(posedge clk)
-    hread_sel_af0 <= \$740 ;
+    hread_sel_wt3 <= \$788 ;
   always @(posedge clk)
-    hread_af <= \$741 ;
+    hread_sel_af0 <= \$789 ;
   always @(posedge clk)
-    hread_sel_af1 <= \$742 ;
+    hread_af <= \$790 ;
   always @(posedge clk)
-    hread_sel_ag0 <= \$743 ;
+    hread_sel_af1 <= \$791 ;
   always @(posedge clk)
-    hread_ag <= \$744 ;
+    hread_sel_ag0 <= \$792 ;
   always @(posedge clk)
-    hread_sel_ag1 <= \$745 ;
+    hread_ag <= \$793 ;
   always @(posedge clk)
-    hread_sel_y0 <= \$746 ;
+    hread_sel_ag1 <= \$794 ;
   always @(posedge clk)
-    hread_y <= \$747 ;
+    hread_sel_y0 <= \$795 ;
   always @(posedge clk)
-    hread_sel_y1 <= \$748 ;
+    hread_y <= \$796 ;
   always @(posedge clk)
-    hread_sel_rg0 <= \$749 ;
+    hread_sel_y1 <= \$797 ;
   always @(posedge clk)
-    hread_rg <= \$750 ;
+    hread_sel_rg0 <= \$798 ;
   always @(posedge clk)
-    hread_sel_d0 <= \$751 ;
+    hread_rg <= \$799 ;
   always @(posedge clk)
-    hread_d <= \$752 ;
+    hread_sel_d0 <= \$800 ;
   always @(posedge clk)
-    hread_sel_d1 <= \$753 ;
+    hread_d <= \$801 ;
   always @(posedge clk)
-    hread_sel_d2 <= \$754 ;
+    hread_sel_d1 <= \$802 ;
   always @(posedge clk)
-    hread_sel_d3 <= \$755 ;
+    hread_sel_d2 <= \$803 ;
   always @(posedge clk)
-    hread_sel_d4 <= \$756 ;
+    hread_sel_d3 <= \$804 ;
   always @(posedge clk)
-    hread_sel_d5 <= \$757 ;
+    hread_sel_d4 <= \$805 ;
   always @(posedge clk)
-    hread_sel_d6 <= \$758 ;
+    hread_sel_d5 <= \$806 ;
   always @(posedge clk)
-    hread_sel_d7 <= \$759 ;
+    hread_sel_d6 <= \$807 ;
   always @(posedge clk)
-    hread_sel_pred0 <= \$760 ;
+    hread_sel_d7 <= \$808 ;
   always @(posedge clk)
-    hread_pred <= \$761 ;
+    hread_sel_pred0 <= \$809 ;
   always @(posedge clk)
-    hread_sel_csr0 <= \$762 ;
+    hread_pred <= \$810 ;
   always @(posedge clk)
-    hread_csr <= \$763 ;
+    hread_sel_csr0 <= \$811 ;
   always @(posedge clk)
-    hread_sel_e0 <= \$764 ;
+    hread_csr <= \$812 ;
   always @(posedge clk)
-    hread_e <= \$765 ;
+    hread_sel_e0 <= \$813 ;
   always @(posedge clk)
-    hread_sel_e1 <= \$766 ;
+    hread_e <= \$814 ;
   always @(posedge clk)
-    hread_data <= \$767 ;
+    hread_sel_e1 <= \$815 ;
   always @(posedge clk)
-    clear <= \$768 ;
+    hread_data <= \$816 ;
   always @(posedge clk)
-    hdr_op <= \$769 ;
+    clear <= \$817 ;
   always @(posedge clk)
-    hdr_mem <= \$770 ;
+    hdr_op <= \$818 ;
   always @(posedge clk)
-    haddr <= \$771 ;
+    hdr_mem <= \$819 ;
   always @(posedge clk)
-    hcount <= \$772 ;
+    haddr <= \$820 ;
   always @(posedge clk)
-    hdr_mode <= \$773 ;
+    hcount <= \$821 ;
   always @(posedge clk)
-    done <= \$774 ;
+    hdr_mode <= \$822 ;
   always @(posedge clk)
-    ctl_state <= \$775 ;
+    done <= \$823 ;
   always @(posedge clk)
-    host_writing <= \$776 ;
+    ctl_state <= \$824 ;
   always @(posedge clk)
-    host_writing_ag <= \$777 ;
+    host_writing <= \$825 ;
   always @(posedge clk)
-    host_writing_rg <= \$778 ;
+    host_writing_ag <= \$826 ;
   always @(posedge clk)
-    host_writing_e <= \$779 ;
+    host_writing_rg <= \$827 ;
   always @(posedge clk)
-    host_writing_d <= \$780 ;
+    host_writing_e <= \$828 ;
   always @(posedge clk)
-    host_writing_wf <= \$781 ;
+    host_writing_d <= \$829 ;
   always @(posedge clk)
-    host_writing_pred <= \$782 ;
+    host_writing_wf <= \$830 ;
   always @(posedge clk)
-    host_writing_af <= \$783 ;
+    host_writing_pred <= \$831 ;
   always @(posedge clk)
-    host_writing_wt <= \$784 ;
+    host_writing_af <= \$832 ;
   always @(posedge clk)
-    out_cnt <= \$785 ;
+    host_writing_wt <= \$833 ;
   always @(posedge clk)
-    rv0 <= \$786 ;
+    out_cnt <= \$834 ;
   always @(posedge clk)
-    rv1 <= \$787 ;
+    rv0 <= \$835 ;
   always @(posedge clk)
-    rv2 <= \$788 ;
+    rv1 <= \$836 ;
   always @(posedge clk)
-    rv3 <= \$789 ;
+    rv2 <= \$837 ;
   always @(posedge clk)
-    rv4 <= \$790 ;
+    rv3 <= \$838 ;
   always @(posedge clk)
-    rv5 <= \$791 ;
+    rv4 <= \$839 ;
   always @(posedge clk)
-    rv6 <= \$792 ;
+    rv5 <= \$840 ;
   always @(posedge clk)
-    w_en <= \$793 ;
+    rv6 <= \$841 ;
   always @(posedge clk)
-    host_reading <= \$794 ;
+    w_en <= \$842 ;
   always @(posedge clk)
-    pc <= \$795 ;
+    host_reading <= \$843 ;
   always @(posedge clk)
-    ibase <= \$796 ;
+    pc <= \$844 ;
   always @(posedge clk)
-    fcnt <= \$797 ;
+    ibase <= \$845 ;
   always @(posedge clk)
-    mode <= \$798 ;
+    fcnt <= \$846 ;
   always @(posedge clk)
-    counting <= \$799 ;
+    mode <= \$847 ;
   always @(posedge clk)
-    counters_clear <= \$800 ;
+    counting <= \$848 ;
   always @(posedge clk)
-    ibits_load0 <= \$801 ;
+    counters_clear <= \$849 ;
   always @(posedge clk)
-    ibits_load1 <= \$802 ;
+    ibits_load0 <= \$850 ;
   always @(posedge clk)
-    ibits_load2 <= \$803 ;
+    ibits_load1 <= \$851 ;
   always @(posedge clk)
-    step_count <= \$804 ;
+    ibits_load2 <= \$852 ;
   always @(posedge clk)
-    issuing <= \$805 ;
+    step_count <= \$853 ;
   always @(posedge clk)
-    mi <= \$806 ;
+    issuing <= \$854 ;
   always @(posedge clk)
-    ni <= \$807 ;
+    mi <= \$855 ;
   always @(posedge clk)
-    ki <= \$808 ;
+    ni <= \$856 ;
   always @(posedge clk)
-    nrow <= \$809 ;
+    ki <= \$857 ;
   always @(posedge clk)
-    naddr <= \$810 ;
+    nrow <= \$858 ;
   always @(posedge clk)
-    wcol <= \$811 ;
+    naddr <= \$859 ;
   always @(posedge clk)
-    waddr <= \$812 ;
+    wcol <= \$860 ;
   always @(posedge clk)
-    klen_m1 <= \$813 ;
+    waddr <= \$861 ;
   always @(posedge clk)
-    klen_m2 <= \$814 ;
+    klen_m1 <= \$862 ;
   always @(posedge clk)
-    mt_m2 <= \$815 ;
+    klen_m2 <= \$863 ;
   always @(posedge clk)
-    nt_m1 <= \$816 ;
+    mt_m2 <= \$864 ;
   always @(posedge clk)
-    nt_m2 <= \$817 ;
+    nt_m1 <= \$865 ;
   always @(posedge clk)
-    k_first <= \$818 ;
+    nt_m2 <= \$866 ;
   always @(posedge clk)
-    k_last <= \$819 ;
+    k_first <= \$867 ;
   always @(posedge clk)
-    n_last <= \$820 ;
+    k_last <= \$868 ;
   always @(posedge clk)
-    m_last <= \$821 ;
+    n_last <= \$869 ;
   always @(posedge clk)
-    en <= \$822 ;
+    m_last <= \$870 ;
   always @(posedge clk)
-    e_first <= \$823 ;
+    en <= \$871 ;
   always @(posedge clk)
-    e_last <= \$824 ;
+    e_first <= \$872 ;
   always @(posedge clk)
-    e_nlane <= \$825 ;
+    e_last <= \$873 ;
   always @(posedge clk)
-    rows_done <= \$826 ;
+    e_nlane <= \$874 ;
   always @(posedge clk)
-    o_mrow <= \$827 ;
+    rows_done <= \$875 ;
   always @(posedge clk)
-    o_tile <= \$828 ;
+    o_mrow <= \$876 ;
   always @(posedge clk)
-    a_mrow <= \$829 ;
+    o_tile <= \$877 ;
   always @(posedge clk)
-    a_tile <= \$830 ;
+    a_mrow <= \$878 ;
   always @(posedge clk)
-    t_mrow <= \$831 ;
+    a_tile <= \$879 ;
   always @(posedge clk)
-    t_tile <= \$832 ;
+    t_mrow <= \$880 ;
   always @(posedge clk)
-    p_mrow <= \$833 ;
+    t_tile <= \$881 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$834 ;
+    p_mrow <= \$882 ;
   always @(posedge clk)
-    ex_fwd_err <= \$835 ;
+    ex_fwd_relu <= \$883 ;
   always @(posedge clk)
-    ex_backerr <= \$836 ;
+    ex_fwd_err <= \$884 ;
   always @(posedge clk)
-    ex_grad <= \$837 ;
+    ex_backerr <= \$885 ;
   always @(posedge clk)
-    ex_fwd_relu_cnt <= \$838 ;
+    ex_grad <= \$886 ;
   always @(posedge clk)
-    ex_fwd_err_cnt <= \$839 ;
+    st_data <= \$887 ;
   always @(posedge clk)
-    ex_backerr_cnt <= \$840 ;
+    st_valid <= \$888 ;
   always @(posedge clk)
-    ex_grad_cnt <= \$841 ;
+    st_valid_sel0 <= \$889 ;
   always @(posedge clk)
-    ex_fwd_relu_trace <= \$842 ;
+    st_valid_sel1 <= \$890 ;
   always @(posedge clk)
-    ex_fwd_err_trace <= \$843 ;
+    st_valid_sel2 <= \$891 ;
   always @(posedge clk)
-    ex_backerr_trace <= \$844 ;
+    st_valid_sel3 <= \$892 ;
   always @(posedge clk)
-    ex_grad_trace <= \$845 ;
+    st_valid_sel4 <= \$893 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_act <= \$846 ;
+    st_valid_sel5 <= \$894 ;
   always @(posedge clk)
-    ex_fwd_err_xp_act <= \$847 ;
+    st_valid_sel6 <= \$895 ;
   always @(posedge clk)
-    ex_backerr_xp_act <= \$848 ;
+    st_valid_sel7 <= \$896 ;
   always @(posedge clk)
-    ex_grad_xp_act <= \$849 ;
+    ibits <= \$897 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_w <= \$850 ;
+    cycle_count <= \$898 ;
   always @(posedge clk)
-    ex_fwd_err_xp_w <= \$851 ;
+    phase_en0 <= \$899 ;
   always @(posedge clk)
-    ex_backerr_xp_w <= \$852 ;
+    phase_clear0 <= \$900 ;
   always @(posedge clk)
-    ex_grad_xp_w <= \$853 ;
+    phase_cycles0 <= \$901 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$854 ;
+    phase_en1 <= \$902 ;
   always @(posedge clk)
-    ex_fwd_err_lane0 <= \$855 ;
+    phase_clear1 <= \$903 ;
   always @(posedge clk)
-    ex_backerr_lane0 <= \$856 ;
+    phase_cycles1 <= \$904 ;
   always @(posedge clk)
-    ex_grad_lane0 <= \$857 ;
+    phase_en2 <= \$905 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$858 ;
+    phase_clear2 <= \$906 ;
   always @(posedge clk)
-    ex_fwd_err_lane1 <= \$859 ;
+    phase_cycles2 <= \$907 ;
   always @(posedge clk)
-    ex_backerr_lane1 <= \$860 ;
+    phase_en3 <= \$908 ;
   always @(posedge clk)
-    ex_grad_lane1 <= \$861 ;
+    phase_clear3 <= \$909 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$862 ;
+    phase_cycles3 <= \$910 ;
   always @(posedge clk)
-    ex_fwd_err_lane2 <= \$863 ;
+    phase_en4 <= \$911 ;
   always @(posedge clk)
-    ex_backerr_lane2 <= \$864 ;
+    phase_clear4 <= \$912 ;
   always @(posedge clk)
-    ex_grad_lane2 <= \$865 ;
+    phase_cycles4 <= \$913 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$866 ;
+    phase_en5 <= \$914 ;
   always @(posedge clk)
-    ex_fwd_err_lane3 <= \$867 ;
+    phase_clear5 <= \$915 ;
   always @(posedge clk)
-    ex_backerr_lane3 <= \$868 ;
+    phase_cycles5 <= \$916 ;
   always @(posedge clk)
-    ex_grad_lane3 <= \$869 ;
+    phase_en6 <= \$917 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$870 ;
+    phase_clear6 <= \$918 ;
   always @(posedge clk)
-    ex_fwd_err_lane4 <= \$871 ;
+    phase_cycles6 <= \$919 ;
   always @(posedge clk)
-    ex_backerr_lane4 <= \$872 ;
+    phase_en7 <= \$920 ;
   always @(posedge clk)
-    ex_grad_lane4 <= \$873 ;
+    phase_clear7 <= \$921 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$874 ;
+    phase_cycles7 <= \$922 ;
   always @(posedge clk)
-    ex_fwd_err_lane5 <= \$875 ;
+    phase_en8 <= \$923 ;
   always @(posedge clk)
-    ex_backerr_lane5 <= \$876 ;
+    phase_clear8 <= \$924 ;
   always @(posedge clk)
-    ex_grad_lane5 <= \$877 ;
+    phase_cycles8 <= \$925 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$878 ;
+    phase_en9 <= \$926 ;
   always @(posedge clk)
-    ex_fwd_err_lane6 <= \$879 ;
+    phase_clear9 <= \$927 ;
   always @(posedge clk)
-    ex_backerr_lane6 <= \$880 ;
+    phase_cycles9 <= \$928 ;
   always @(posedge clk)
-    ex_grad_lane6 <= \$881 ;
+    phase_en10 <= \$929 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$882 ;
+    phase_clear10 <= \$930 ;
   always @(posedge clk)
-    ex_fwd_err_lane7 <= \$883 ;
+    phase_cycles10 <= \$931 ;
   always @(posedge clk)
-    ex_backerr_lane7 <= \$884 ;
+    phase_en11 <= \$932 ;
   always @(posedge clk)
-    ex_grad_lane7 <= \$885 ;
+    phase_clear11 <= \$933 ;
   always @(posedge clk)
-    st_data <= \$886 ;
+    phase_cycles11 <= \$934 ;
   always @(posedge clk)
-    st_valid <= \$887 ;
+    phase_en12 <= \$935 ;
   always @(posedge clk)
-    ibits <= \$888 ;
+    phase_clear12 <= \$936 ;
   always @(posedge clk)
-    cycle_count <= \$889 ;
+    phase_cycles12 <= \$937 ;
   always @(posedge clk)
-    phase_en0 <= \$890 ;
+    phase_en13 <= \$938 ;
   always @(posedge clk)
-    phase_clear0 <= \$891 ;
+    phase_clear13 <= \$939 ;
   always @(posedge clk)
-    phase_cycles0 <= \$892 ;
+    phase_cycles13 <= \$940 ;
   always @(posedge clk)
-    phase_en1 <= \$893 ;
+    phase_en14 <= \$941 ;
   always @(posedge clk)
-    phase_clear1 <= \$894 ;
+    phase_clear14 <= \$942 ;
   always @(posedge clk)
-    phase_cycles1 <= \$895 ;
+    phase_cycles14 <= \$943 ;
   always @(posedge clk)
-    phase_en2 <= \$896 ;
+    phase_en15 <= \$944 ;
   always @(posedge clk)
-    phase_clear2 <= \$897 ;
+    phase_clear15 <= \$945 ;
   always @(posedge clk)
-    phase_cycles2 <= \$898 ;
+    phase_cycles15 <= \$946 ;
   always @(posedge clk)
-    phase_en3 <= \$899 ;
+    phase_en16 <= \$947 ;
   always @(posedge clk)
-    phase_clear3 <= \$900 ;
+    phase_clear16 <= \$948 ;
   always @(posedge clk)
-    phase_cycles3 <= \$901 ;
+    phase_cycles16 <= \$949 ;
   always @(posedge clk)
-    phase_en4 <= \$902 ;
+    phase_en17 <= \$950 ;
   always @(posedge clk)
-    phase_clear4 <= \$903 ;
+    phase_clear17 <= \$951 ;
   always @(posedge clk)
-    phase_cycles4 <= \$904 ;
+    phase_cycles17 <= \$952 ;
   always @(posedge clk)
-    phase_en5 <= \$905 ;
+    phase_en18 <= \$953 ;
   always @(posedge clk)
-    phase_clear5 <= \$906 ;
+    phase_clear18 <= \$954 ;
   always @(posedge clk)
-    phase_cycles5 <= \$907 ;
+    phase_cycles18 <= \$955 ;
   always @(posedge clk)
-    phase_en6 <= \$908 ;
+    phase_en19 <= \$956 ;
   always @(posedge clk)
-    phase_clear6 <= \$909 ;
+    phase_clear19 <= \$957 ;
   always @(posedge clk)
-    phase_cycles6 <= \$910 ;
+    phase_cycles19 <= \$958 ;
   always @(posedge clk)
-    phase_en7 <= \$911 ;
+    phase_en20 <= \$959 ;
   always @(posedge clk)
-    phase_clear7 <= \$912 ;
+    phase_clear20 <= \$960 ;
   always @(posedge clk)
-    phase_cycles7 <= \$913 ;
+    phase_cycles20 <= \$961 ;
   always @(posedge clk)
-    phase_en8 <= \$914 ;
+    phase_en21 <= \$962 ;
   always @(posedge clk)
-    phase_clear8 <= \$915 ;
+    phase_clear21 <= \$963 ;
   always @(posedge clk)
-    phase_cycles8 <= \$916 ;
+    phase_cycles21 <= \$964 ;
   always @(posedge clk)
-    phase_en9 <= \$917 ;
+    phase_en22 <= \$965 ;
   always @(posedge clk)
-    phase_clear9 <= \$918 ;
+    phase_clear22 <= \$966 ;
   always @(posedge clk)
-    phase_cycles9 <= \$919 ;
+    phase_cycles22 <= \$967 ;
   always @(posedge clk)
-    phase_en10 <= \$920 ;
+    phase_en23 <= \$968 ;
   always @(posedge clk)
-    phase_clear10 <= \$921 ;
+    phase_clear23 <= \$969 ;
   always @(posedge clk)
-    phase_cycles10 <= \$922 ;
+    phase_cycles23 <= \$970 ;
   always @(posedge clk)
-    phase_en11 <= \$923 ;
+    phase_en24 <= \$971 ;
   always @(posedge clk)
-    phase_clear11 <= \$924 ;
+    phase_clear24 <= \$972 ;
   always @(posedge clk)
-    phase_cycles11 <= \$925 ;
+    phase_cycles24 <= \$973 ;
   always @(posedge clk)
-    phase_en12 <= \$926 ;
+    phase_en25 <= \$974 ;
   always @(posedge clk)
-    phase_clear12 <= \$927 ;
+    phase_clear25 <= \$975 ;
   always @(posedge clk)
-    phase_cycles12 <= \$928 ;
+    phase_cycles25 <= \$976 ;
   always @(posedge clk)
-    phase_en13 <= \$929 ;
+    phase_en26 <= \$977 ;
   always @(posedge clk)
-    phase_clear13 <= \$930 ;
+    phase_clear26 <= \$978 ;
   always @(posedge clk)
-    phase_cycles13 <= \$931 ;
+    phase_cycles26 <= \$979 ;
   always @(posedge clk)
-    phase_en14 <= \$932 ;
+    phase_en27 <= \$980 ;
   always @(posedge clk)
-    phase_clear14 <= \$933 ;
+    phase_clear27 <= \$981 ;
   always @(posedge clk)
-    phase_cycles14 <= \$934 ;
+    phase_cycles27 <= \$982 ;
   always @(posedge clk)
-    phase_en15 <= \$935 ;
+    phase_en28 <= \$983 ;
   always @(posedge clk)
-    phase_clear15 <= \$936 ;
+    phase_clear28 <= \$984 ;
   always @(posedge clk)
-    phase_cycles15 <= \$937 ;
+    phase_cycles28 <= \$985 ;
   always @(posedge clk)
-    phase_en16 <= \$938 ;
+    phase_en29 <= \$986 ;
   always @(posedge clk)
-    phase_clear16 <= \$939 ;
+    phase_clear29 <= \$987 ;
   always @(posedge clk)
-    phase_cycles16 <= \$940 ;
+    phase_cycles29 <= \$988 ;
   always @(posedge clk)
-    phase_en17 <= \$941 ;
+    phase_en30 <= \$989 ;
   always @(posedge clk)
-    phase_clear17 <= \$942 ;
+    phase_clear30 <= \$990 ;
   always @(posedge clk)
-    phase_cycles17 <= \$943 ;
+    phase_cycles30 <= \$991 ;
   always @(posedge clk)
-    phase_en18 <= \$944 ;
+    phase_en31 <= \$992 ;
   always @(posedge clk)
-    phase_clear18 <= \$945 ;
+    phase_clear31 <= \$993 ;
   always @(posedge clk)
-    phase_cycles18 <= \$946 ;
+    phase_cycles31 <= \$994 ;
   always @(posedge clk)
-    phase_en19 <= \$947 ;
+    since_last <= \$995 ;
   always @(posedge clk)
-    phase_clear19 <= \$948 ;
+    since_ok <= \$996 ;
   always @(posedge clk)
-    phase_cycles19 <= \$949 ;
+    s1_valid <= \$997 ;
   always @(posedge clk)
-    phase_en20 <= \$950 ;
+    s1_first <= \$998 ;
   always @(posedge clk)
-    phase_clear20 <= \$951 ;
+    s1_last <= \$999 ;
   always @(posedge clk)
-    phase_cycles20 <= \$952 ;
+    s2_valid <= \$1000 ;
   always @(posedge clk)
-    phase_en21 <= \$953 ;
+    s3_valid <= \$1001 ;
   always @(posedge clk)
-    phase_clear21 <= \$954 ;
+    s4_valid <= \$1002 ;
   always @(posedge clk)
-    phase_cycles21 <= \$955 ;
+    s5_valid <= \$1003 ;
   always @(posedge clk)
-    phase_en22 <= \$956 ;
+    \i__valid$212  <= \$1004 ;
   always @(posedge clk)
-    phase_clear22 <= \$957 ;
+    s2_first <= \$1005 ;
   always @(posedge clk)
-    phase_cycles22 <= \$958 ;
+    s3_first <= \$1006 ;
   always @(posedge clk)
-    phase_en23 <= \$959 ;
+    s4_first <= \$1007 ;
   always @(posedge clk)
-    phase_clear23 <= \$960 ;
+    s5_first <= \$1008 ;
   always @(posedge clk)
-    phase_cycles23 <= \$961 ;
+    s6_first <= \$1009 ;
   always @(posedge clk)
-    phase_en24 <= \$962 ;
+    s2_last <= \$1010 ;
   always @(posedge clk)
-    phase_clear24 <= \$963 ;
+    s3_last <= \$1011 ;
   always @(posedge clk)
-    phase_cycles24 <= \$964 ;
+    s4_last <= \$1012 ;
   always @(posedge clk)
-    phase_en25 <= \$965 ;
+    s5_last <= \$1013 ;
   always @(posedge clk)
-    phase_clear25 <= \$966 ;
+    s6_last <= \$1014 ;
   always @(posedge clk)
-    phase_cycles25 <= \$967 ;
+    mac_steps <= \$1015 ;
   always @(posedge clk)
-    phase_en26 <= \$968 ;
+    tile_end <= \$1016 ;
   always @(posedge clk)
-    phase_clear26 <= \$969 ;
+    e_r1 <= \$1017 ;
   always @(posedge clk)
-    phase_cycles26 <= \$970 ;
+    e_acc1 <= \$1018 ;
   always @(posedge clk)
-    phase_en27 <= \$971 ;
+    e_r2 <= \$1019 ;
   always @(posedge clk)
-    phase_clear27 <= \$972 ;
+    e_acc2 <= \$1020 ;
   always @(posedge clk)
-    phase_cycles27 <= \$973 ;
+    e_r3 <= \$1021 ;
   always @(posedge clk)
-    phase_en28 <= \$974 ;
+    e_acc3 <= \$1022 ;
   always @(posedge clk)
-    phase_clear28 <= \$975 ;
+    e_r4 <= \$1023 ;
   always @(posedge clk)
-    phase_cycles28 <= \$976 ;
+    e_acc4 <= \$1024 ;
   always @(posedge clk)
-    phase_en29 <= \$977 ;
+    e_r5 <= \$1025 ;
   always @(posedge clk)
-    phase_clear29 <= \$978 ;
+    e_acc5 <= \$1026 ;
   always @(posedge clk)
-    phase_cycles29 <= \$979 ;
+    e_r6 <= \$1027 ;
   always @(posedge clk)
-    phase_en30 <= \$980 ;
+    e_acc6_scaler <= \$1028 ;
   always @(posedge clk)
-    phase_clear30 <= \$981 ;
+    e_acc6_relub <= \$1029 ;
   always @(posedge clk)
-    phase_cycles30 <= \$982 ;
+    e_acc6_sgd <= \$1030 ;
   always @(posedge clk)
-    phase_en31 <= \$983 ;
+    sb1 <= \$1031 ;
   always @(posedge clk)
-    phase_clear31 <= \$984 ;
+    sb2 <= \$1032 ;
   always @(posedge clk)
-    phase_cycles31 <= \$985 ;
+    sb3 <= \$1033 ;
   always @(posedge clk)
-    since_last <= \$986 ;
+    sb4 <= \$1034 ;
   always @(posedge clk)
-    since_ok <= \$987 ;
+    sb5 <= \$1035 ;
   always @(posedge clk)
-    s1_valid <= \$988 ;
+    sb6 <= \$1036 ;
   always @(posedge clk)
-    s1_first <= \$989 ;
+    sb7 <= \$1037 ;
   always @(posedge clk)
-    s1_last <= \$990 ;
+    sb8 <= \$1038 ;
   always @(posedge clk)
-    s2_valid <= \$991 ;
+    sb9 <= \$1039 ;
   always @(posedge clk)
-    s3_valid <= \$992 ;
+    sb10 <= \$1040 ;
   always @(posedge clk)
-    s4_valid <= \$993 ;
+    sb11 <= \$1041 ;
   always @(posedge clk)
-    s5_valid <= \$994 ;
+    sb12 <= \$1042 ;
   always @(posedge clk)
-    \i__valid$205  <= \$995 ;
+    sb13 <= \$1043 ;
   always @(posedge clk)
-    s2_first <= \$996 ;
+    y1 <= \$1044 ;
   always @(posedge clk)
-    s3_first <= \$997 ;
+    y2 <= \$1045 ;
   always @(posedge clk)
-    s4_first <= \$998 ;
+    y3 <= \$1046 ;
   always @(posedge clk)
-    s5_first <= \$999 ;
+    y4 <= \$1047 ;
   always @(posedge clk)
-    s6_first <= \$1000 ;
+    y5 <= \$1048 ;
   always @(posedge clk)
-    s2_last <= \$1001 ;
+    y6 <= \$1049 ;
   always @(posedge clk)
-    s3_last <= \$1002 ;
+    y7 <= \$1050 ;
   always @(posedge clk)
-    s4_last <= \$1003 ;
+    y8 <= \$1051 ;
   always @(posedge clk)
-    s5_last <= \$1004 ;
+    cfg_sc_mult_hop0 <= \$1052 ;
   always @(posedge clk)
-    s6_last <= \$1005 ;
+    cfg_sc_shift_hop0 <= \$1053 ;
   always @(posedge clk)
-    mac_steps <= \$1006 ;
+    cfg_lr_mult_hop0 <= \$1054 ;
   always @(posedge clk)
-    tile_end <= \$1007 ;
+    cfg_lr_shift_hop0 <= \$1055 ;
   always @(posedge clk)
-    e_r1 <= \$1008 ;
+    cfg_dc_mult_hop0 <= \$1056 ;
   always @(posedge clk)
-    e_acc1 <= \$1009 ;
+    cfg_dc_shift_hop0 <= \$1057 ;
   always @(posedge clk)
-    e_r2 <= \$1010 ;
+    cfg_dc_en_hop0 <= \$1058 ;
   always @(posedge clk)
-    e_acc2 <= \$1011 ;
+    multiplier <= \$1059 ;
   always @(posedge clk)
-    e_r3 <= \$1012 ;
+    shift <= \$1060 ;
   always @(posedge clk)
-    e_acc3 <= \$1013 ;
+    lr_multiplier <= \$1061 ;
   always @(posedge clk)
-    e_r4 <= \$1014 ;
+    lr_shift <= \$1062 ;
   always @(posedge clk)
-    e_acc4 <= \$1015 ;
+    cfg_dc_mult_lane0 <= \$1063 ;
   always @(posedge clk)
-    e_r5 <= \$1016 ;
+    cfg_dc_shift_lane0 <= \$1064 ;
   always @(posedge clk)
-    e_acc5 <= \$1017 ;
+    decay_enable <= \$1065 ;
   always @(posedge clk)
-    e_r6 <= \$1018 ;
+    cfg_sc_mult_hop1 <= \$1066 ;
   always @(posedge clk)
-    e_acc6_scaler <= \$1019 ;
+    cfg_sc_shift_hop1 <= \$1067 ;
   always @(posedge clk)
-    e_acc6_relub <= \$1020 ;
+    cfg_lr_mult_hop1 <= \$1068 ;
   always @(posedge clk)
-    e_acc6_sgd <= \$1021 ;
+    cfg_lr_shift_hop1 <= \$1069 ;
   always @(posedge clk)
-    sb1 <= \$1022 ;
+    cfg_dc_mult_hop1 <= \$1070 ;
   always @(posedge clk)
-    sb2 <= \$1023 ;
+    cfg_dc_shift_hop1 <= \$1071 ;
   always @(posedge clk)
-    sb3 <= \$1024 ;
+    cfg_dc_en_hop1 <= \$1072 ;
   always @(posedge clk)
-    sb4 <= \$1025 ;
+    \multiplier$254  <= \$1073 ;
   always @(posedge clk)
-    sb5 <= \$1026 ;
+    \shift$256  <= \$1074 ;
   always @(posedge clk)
-    sb6 <= \$1027 ;
+    \lr_multiplier$264  <= \$1075 ;
   always @(posedge clk)
-    sb7 <= \$1028 ;
+    \lr_shift$266  <= \$1076 ;
   always @(posedge clk)
-    sb8 <= \$1029 ;
+    cfg_dc_mult_lane1 <= \$1077 ;
   always @(posedge clk)
-    sb9 <= \$1030 ;
+    cfg_dc_shift_lane1 <= \$1078 ;
   always @(posedge clk)
-    sb10 <= \$1031 ;
+    \decay_enable$272  <= \$1079 ;
   always @(posedge clk)
-    sb11 <= \$1032 ;
+    cfg_sc_mult_hop2 <= \$1080 ;
   always @(posedge clk)
-    sb12 <= \$1033 ;
+    cfg_sc_shift_hop2 <= \$1081 ;
   always @(posedge clk)
-    y1 <= \$1034 ;
+    cfg_lr_mult_hop2 <= \$1082 ;
   always @(posedge clk)
-    y2 <= \$1035 ;
+    cfg_lr_shift_hop2 <= \$1083 ;
   always @(posedge clk)
-    y3 <= \$1036 ;
+    cfg_dc_mult_hop2 <= \$1084 ;
   always @(posedge clk)
-    y4 <= \$1037 ;
+    cfg_dc_shift_hop2 <= \$1085 ;
   always @(posedge clk)
-    y5 <= \$1038 ;
+    cfg_dc_en_hop2 <= \$1086 ;
   always @(posedge clk)
-    y6 <= \$1039 ;
+    \multiplier$279  <= \$1087 ;
   always @(posedge clk)
-    y7 <= \$1040 ;
+    \shift$281  <= \$1088 ;
   always @(posedge clk)
-    y8 <= \$1041 ;
+    \lr_multiplier$289  <= \$1089 ;
   always @(posedge clk)
-    cfg_sc_mult_hop0 <= \$1042 ;
+    \lr_shift$291  <= \$1090 ;
   always @(posedge clk)
-    cfg_sc_shift_hop0 <= \$1043 ;
+    cfg_dc_mult_lane2 <= \$1091 ;
   always @(posedge clk)
-    cfg_lr_mult_hop0 <= \$1044 ;
+    cfg_dc_shift_lane2 <= \$1092 ;
   always @(posedge clk)
-    cfg_lr_shift_hop0 <= \$1045 ;
+    \decay_enable$297  <= \$1093 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0 <= \$1046 ;
+    cfg_sc_mult_hop3 <= \$1094 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0 <= \$1047 ;
+    cfg_sc_shift_hop3 <= \$1095 ;
   always @(posedge clk)
-    cfg_dc_en_hop0 <= \$1048 ;
+    cfg_lr_mult_hop3 <= \$1096 ;
   always @(posedge clk)
-    multiplier <= \$1049 ;
+    cfg_lr_shift_hop3 <= \$1097 ;
   always @(posedge clk)
-    shift <= \$1050 ;
+    cfg_dc_mult_hop3 <= \$1098 ;
   always @(posedge clk)
-    lr_multiplier <= \$1051 ;
+    cfg_dc_shift_hop3 <= \$1099 ;
   always @(posedge clk)
-    lr_shift <= \$1052 ;
+    cfg_dc_en_hop3 <= \$1100 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$1053 ;
+    \multiplier$304  <= \$1101 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$1054 ;
+    \shift$306  <= \$1102 ;
   always @(posedge clk)
-    decay_enable <= \$1055 ;
+    \lr_multiplier$314  <= \$1103 ;
   always @(posedge clk)
-    cfg_sc_mult_hop1 <= \$1056 ;
+    \lr_shift$316  <= \$1104 ;
   always @(posedge clk)
-    cfg_sc_shift_hop1 <= \$1057 ;
+    cfg_dc_mult_lane3 <= \$1105 ;
   always @(posedge clk)
-    cfg_lr_mult_hop1 <= \$1058 ;
+    cfg_dc_shift_lane3 <= \$1106 ;
   always @(posedge clk)
-    cfg_lr_shift_hop1 <= \$1059 ;
+    \decay_enable$322  <= \$1107 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1 <= \$1060 ;
+    cfg_sc_mult_hop4 <= \$1108 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1 <= \$1061 ;
+    cfg_sc_shift_hop4 <= \$1109 ;
   always @(posedge clk)
-    cfg_dc_en_hop1 <= \$1062 ;
+    cfg_lr_mult_hop4 <= \$1110 ;
   always @(posedge clk)
-    \multiplier$243  <= \$1063 ;
+    cfg_lr_shift_hop4 <= \$1111 ;
   always @(posedge clk)
-    \shift$245  <= \$1064 ;
+    cfg_dc_mult_hop4 <= \$1112 ;
   always @(posedge clk)
-    \lr_multiplier$251  <= \$1065 ;
+    cfg_dc_shift_hop4 <= \$1113 ;
   always @(posedge clk)
-    \lr_shift$253  <= \$1066 ;
+    cfg_dc_en_hop4 <= \$1114 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$1067 ;
+    \multiplier$329  <= \$1115 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$1068 ;
+    \shift$331  <= \$1116 ;
   always @(posedge clk)
-    \decay_enable$259  <= \$1069 ;
+    \lr_multiplier$339  <= \$1117 ;
   always @(posedge clk)
-    cfg_sc_mult_hop2 <= \$1070 ;
+    \lr_shift$341  <= \$1118 ;
   always @(posedge clk)
-    cfg_sc_shift_hop2 <= \$1071 ;
+    cfg_dc_mult_lane4 <= \$1119 ;
   always @(posedge clk)
-    cfg_lr_mult_hop2 <= \$1072 ;
+    cfg_dc_shift_lane4 <= \$1120 ;
   always @(posedge clk)
-    cfg_lr_shift_hop2 <= \$1073 ;
+    \decay_enable$347  <= \$1121 ;
   always @(posedge clk)
-    cfg_dc_mult_hop2 <= \$1074 ;
+    cfg_sc_mult_hop5 <= \$1122 ;
   always @(posedge clk)
-    cfg_dc_shift_hop2 <= \$1075 ;
+    cfg_sc_shift_hop5 <= \$1123 ;
   always @(posedge clk)
-    cfg_dc_en_hop2 <= \$1076 ;
+    cfg_lr_mult_hop5 <= \$1124 ;
   always @(posedge clk)
-    \multiplier$264  <= \$1077 ;
+    cfg_lr_shift_hop5 <= \$1125 ;
   always @(posedge clk)
-    \shift$266  <= \$1078 ;
+    cfg_dc_mult_hop5 <= \$1126 ;
   always @(posedge clk)
-    \lr_multiplier$272  <= \$1079 ;
+    cfg_dc_shift_hop5 <= \$1127 ;
   always @(posedge clk)
-    \lr_shift$274  <= \$1080 ;
+    cfg_dc_en_hop5 <= \$1128 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$1081 ;
+    \multiplier$354  <= \$1129 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$1082 ;
+    \shift$356  <= \$1130 ;
   always @(posedge clk)
-    \decay_enable$280  <= \$1083 ;
+    \lr_multiplier$364  <= \$1131 ;
   always @(posedge clk)
-    cfg_sc_mult_hop3 <= \$1084 ;
+    \lr_shift$366  <= \$1132 ;
   always @(posedge clk)
-    cfg_sc_shift_hop3 <= \$1085 ;
+    cfg_dc_mult_lane5 <= \$1133 ;
   always @(posedge clk)
-    cfg_lr_mult_hop3 <= \$1086 ;
+    cfg_dc_shift_lane5 <= \$1134 ;
   always @(posedge clk)
-    cfg_lr_shift_hop3 <= \$1087 ;
+    \decay_enable$372  <= \$1135 ;
   always @(posedge clk)
-    cfg_dc_mult_hop3 <= \$1088 ;
+    cfg_sc_mult_hop6 <= \$1136 ;
   always @(posedge clk)
-    cfg_dc_shift_hop3 <= \$1089 ;
+    cfg_sc_shift_hop6 <= \$1137 ;
   always @(posedge clk)
-    cfg_dc_en_hop3 <= \$1090 ;
+    cfg_lr_mult_hop6 <= \$1138 ;
   always @(posedge clk)
-    \multiplier$285  <= \$1091 ;
+    cfg_lr_shift_hop6 <= \$1139 ;
   always @(posedge clk)
-    \shift$287  <= \$1092 ;
+    cfg_dc_mult_hop6 <= \$1140 ;
   always @(posedge clk)
-    \lr_multiplier$293  <= \$1093 ;
+    cfg_dc_shift_hop6 <= \$1141 ;
   always @(posedge clk)
-    \lr_shift$295  <= \$1094 ;
+    cfg_dc_en_hop6 <= \$1142 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$1095 ;
+    \multiplier$379  <= \$1143 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$1096 ;
+    \shift$381  <= \$1144 ;
   always @(posedge clk)
-    \decay_enable$301  <= \$1097 ;
+    \lr_multiplier$389  <= \$1145 ;
   always @(posedge clk)
-    cfg_sc_mult_hop4 <= \$1098 ;
+    \lr_shift$391  <= \$1146 ;
   always @(posedge clk)
-    cfg_sc_shift_hop4 <= \$1099 ;
+    cfg_dc_mult_lane6 <= \$1147 ;
   always @(posedge clk)
-    cfg_lr_mult_hop4 <= \$1100 ;
+    cfg_dc_shift_lane6 <= \$1148 ;
   always @(posedge clk)
-    cfg_lr_shift_hop4 <= \$1101 ;
+    \decay_enable$397  <= \$1149 ;
   always @(posedge clk)
-    cfg_dc_mult_hop4 <= \$1102 ;
+    cfg_sc_mult_hop7 <= \$1150 ;
   always @(posedge clk)
-    cfg_dc_shift_hop4 <= \$1103 ;
+    cfg_sc_shift_hop7 <= \$1151 ;
   always @(posedge clk)
-    cfg_dc_en_hop4 <= \$1104 ;
+    cfg_lr_mult_hop7 <= \$1152 ;
   always @(posedge clk)
-    \multiplier$306  <= \$1105 ;
+    cfg_lr_shift_hop7 <= \$1153 ;
   always @(posedge clk)
-    \shift$308  <= \$1106 ;
+    cfg_dc_mult_hop7 <= \$1154 ;
   always @(posedge clk)
-    \lr_multiplier$314  <= \$1107 ;
+    cfg_dc_shift_hop7 <= \$1155 ;
   always @(posedge clk)
-    \lr_shift$316  <= \$1108 ;
+    cfg_dc_en_hop7 <= \$1156 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$1109 ;
+    \multiplier$404  <= \$1157 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$1110 ;
+    \shift$406  <= \$1158 ;
   always @(posedge clk)
-    \decay_enable$322  <= \$1111 ;
+    \lr_multiplier$414  <= \$1159 ;
   always @(posedge clk)
-    cfg_sc_mult_hop5 <= \$1112 ;
+    \lr_shift$416  <= \$1160 ;
   always @(posedge clk)
-    cfg_sc_shift_hop5 <= \$1113 ;
+    cfg_dc_mult_lane7 <= \$1161 ;
   always @(posedge clk)
-    cfg_lr_mult_hop5 <= \$1114 ;
+    cfg_dc_shift_lane7 <= \$1162 ;
   always @(posedge clk)
-    cfg_lr_shift_hop5 <= \$1115 ;
+    \decay_enable$422  <= \$1163 ;
   always @(posedge clk)
-    cfg_dc_mult_hop5 <= \$1116 ;
+    best_v7 <= \$1164 ;
   always @(posedge clk)
-    cfg_dc_shift_hop5 <= \$1117 ;
+    best_i7 <= \$1165 ;
   always @(posedge clk)
-    cfg_dc_en_hop5 <= \$1118 ;
+    best_v0 <= \$1166 ;
   always @(posedge clk)
-    \multiplier$327  <= \$1119 ;
+    best_v1 <= \$1167 ;
   always @(posedge clk)
-    \shift$329  <= \$1120 ;
+    best_v2 <= \$1168 ;
   always @(posedge clk)
-    \lr_multiplier$335  <= \$1121 ;
+    best_v3 <= \$1169 ;
   always @(posedge clk)
-    \lr_shift$337  <= \$1122 ;
+    best_v4 <= \$1170 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$1123 ;
+    best_v5 <= \$1171 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$1124 ;
+    best_v6 <= \$1172 ;
   always @(posedge clk)
-    \decay_enable$343  <= \$1125 ;
+    best_i0 <= \$1173 ;
   always @(posedge clk)
-    cfg_sc_mult_hop6 <= \$1126 ;
+    best_i1 <= \$1174 ;
   always @(posedge clk)
-    cfg_sc_shift_hop6 <= \$1127 ;
+    best_i2 <= \$1175 ;
   always @(posedge clk)
-    cfg_lr_mult_hop6 <= \$1128 ;
+    best_i3 <= \$1176 ;
   always @(posedge clk)
-    cfg_lr_shift_hop6 <= \$1129 ;
+    best_i4 <= \$1177 ;
   always @(posedge clk)
-    cfg_dc_mult_hop6 <= \$1130 ;
+    best_i5 <= \$1178 ;
   always @(posedge clk)
-    cfg_dc_shift_hop6 <= \$1131 ;
+    best_i6 <= \$1179 ;
   always @(posedge clk)
-    cfg_dc_en_hop6 <= \$1132 ;
+    trace1_valid <= \$1180 ;
   always @(posedge clk)
-    \multiplier$348  <= \$1133 ;
+    trace1_tag <= \$1181 ;
   always @(posedge clk)
-    \shift$350  <= \$1134 ;
+    trace1_index <= \$1182 ;
   always @(posedge clk)
-    \lr_multiplier$356  <= \$1135 ;
+    trace1_data <= \$1183 ;
   always @(posedge clk)
-    \lr_shift$358  <= \$1136 ;
+    trace_valid <= \$1184 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$1137 ;
+    trace_tag <= \$1185 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$1138 ;
+    trace_index <= \$1186 ;
   always @(posedge clk)
-    \decay_enable$364  <= \$1139 ;
+    trace_data <= \$1187 ;
   always @(posedge clk)
-    cfg_sc_mult_hop7 <= \$1140 ;
-  always @(posedge clk)
-    cfg_sc_shift_hop7 <= \$1141 ;
-  always @(posedge clk)
-    cfg_lr_mult_hop7 <= \$1142 ;
-  always @(posedge clk)
-    cfg_lr_shift_hop7 <= \$1143 ;
-  always @(posedge clk)
-    cfg_dc_mult_hop7 <= \$1144 ;
-  always @(posedge clk)
-    cfg_dc_shift_hop7 <= \$1145 ;
-  always @(posedge clk)
-    cfg_dc_en_hop7 <= \$1146 ;
-  always @(posedge clk)
-    \multiplier$369  <= \$1147 ;
-  always @(posedge clk)
-    \shift$371  <= \$1148 ;
-  always @(posedge clk)
-    \lr_multiplier$377  <= \$1149 ;
-  always @(posedge clk)
-    \lr_shift$379  <= \$1150 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$1151 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$1152 ;
-  always @(posedge clk)
-    \decay_enable$385  <= \$1153 ;
-  always @(posedge clk)
-    best_v7 <= \$1154 ;
-  always @(posedge clk)
-    best_i7 <= \$1155 ;
-  always @(posedge clk)
-    best_v0 <= \$1156 ;
-  always @(posedge clk)
-    best_v1 <= \$1157 ;
-  always @(posedge clk)
-    best_v2 <= \$1158 ;
-  always @(posedge clk)
-    best_v3 <= \$1159 ;
-  always @(posedge clk)
-    best_v4 <= \$1160 ;
-  always @(posedge clk)
-    best_v5 <= \$1161 ;
-  always @(posedge clk)
-    best_v6 <= \$1162 ;
-  always @(posedge clk)
-    best_i0 <= \$1163 ;
-  always @(posedge clk)
-    best_i1 <= \$1164 ;
-  always @(posedge clk)
-    best_i2 <= \$1165 ;
-  always @(posedge clk)
-    best_i3 <= \$1166 ;
-  always @(posedge clk)
-    best_i4 <= \$1167 ;
-  always @(posedge clk)
-    best_i5 <= \$1168 ;
-  always @(posedge clk)
-    best_i6 <= \$1169 ;
-  always @(posedge clk)
-    trace1_valid <= \$1170 ;
-  always @(posedge clk)
-    trace1_tag <= \$1171 ;
-  always @(posedge clk)
-    trace1_index <= \$1172 ;
-  always @(posedge clk)
-    trace1_data <= \$1173 ;
-  always @(posedge clk)
-    trace_valid <= \$1174 ;
-  always @(posedge clk)
-    trace_tag <= \$1175 ;
-  always @(posedge clk)
-    trace_index <= \$1176 ;
-  always @(posedge clk)
-    trace_data <= \$1177 ;
-  always @(posedge clk)
-    flags <= \$1178 ;
+    flags <= \$1188 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$389 ),
-    .i__valid(\i__valid$388 ),
-    .o__payload(\o__payload$393 ),
+    .i__payload(\i__payload$427 ),
+    .i__valid(\i__valid$425 ),
+    .o__payload(\o__payload$431 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$207 ),
-    .i__ready(\i__ready$756 ),
-    .i__valid(\i__valid$205 ),
-    .o__payload(\o__payload$159 ),
-    .o__valid(\o__valid$527 ),
+    .i__payload(\i__payload$214 ),
+    .i__ready(\i__ready$813 ),
+    .i__valid(\i__valid$212 ),
+    .o__payload(\o__payload$166 ),
+    .o__valid(\o__valid$543 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$210 ),
-    .r_addr(\r_addr$167 ),
+    .out(\r_data$217 ),
+    .r_addr(\r_addr$174 ),
     .rst(rst),
-    .w_addr(\w_addr$133 ),
-    .w_data(\w_data$134 ),
-    .w_en(\w_en$132 )
+    .w_addr(\w_addr$140 ),
+    .w_data(\w_data$141 ),
+    .w_en(\w_en$139 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .out(\r_data$211 ),
-    .r_addr(\r_addr$169 ),
+    .out(\r_data$218 ),
+    .r_addr(\r_addr$176 ),
     .rst(rst),
-    .w_addr(\w_addr$136 ),
-    .w_data(\w_data$137 ),
-    .w_en(\w_en$135 )
+    .w_addr(\w_addr$143 ),
+    .w_data(\w_data$144 ),
+    .w_en(\w_en$142 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .out(\r_data$195 ),
-    .r_addr(\r_addr$173 ),
+    .out(\r_data$202 ),
+    .r_addr(\r_addr$180 ),
     .rst(rst),
-    .w_addr(\w_addr$145 ),
-    .w_data(\w_data$146 ),
-    .w_en(\w_en$144 )
+    .w_addr(\w_addr$152 ),
+    .w_data(\w_data$153 ),
+    .w_en(\w_en$151 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$197 ),
-    .r_addr(\r_addr$170 ),
+    .out(\r_data$204 ),
+    .r_addr(\r_addr$177 ),
     .rst(rst),
-    .w_addr(\w_addr$151 ),
-    .w_data(\w_data$152 ),
-    .w_en(\w_en$150 )
+    .w_addr(\w_addr$158 ),
+    .w_data(\w_data$159 ),
+    .w_en(\w_en$157 )
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$626 ),
-    .r_addr(\r_addr$174 ),
+    .out(\r_data$696 ),
+    .r_addr(\r_addr$181 ),
     .rst(rst),
-    .w_addr(\w_addr$148 ),
-    .w_data(\w_data$149 ),
-    .w_en(\w_en$147 )
+    .w_addr(\w_addr$155 ),
+    .w_data(\w_data$156 ),
+    .w_en(\w_en$154 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$589 ),
+    .out(\r_data$659 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(w_addr),
-    .w_data(\w_data$125 ),
-    .w_en(\w_en$122 )
+    .w_data(\w_data$132 ),
+    .w_en(\w_en$129 )
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$225 ),
-    .r_addr(\r_addr$172 ),
+    .out(\r_data$233 ),
+    .r_addr(\r_addr$179 ),
     .rst(rst),
-    .w_addr(\w_addr$142 ),
-    .w_data(\w_data$143 ),
-    .w_en(\w_en$141 )
+    .w_addr(\w_addr$149 ),
+    .w_data(\w_data$150 ),
+    .w_en(\w_en$148 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .out(\r_data$177 ),
-    .r_addr(\r_addr$163 ),
+    .out(\r_data$184 ),
+    .r_addr(\r_addr$170 ),
     .rst(rst),
-    .w_addr(\w_addr$127 ),
-    .w_data(\w_data$128 ),
-    .w_en(\w_en$126 )
+    .w_addr(\w_addr$134 ),
+    .w_data(\w_data$135 ),
+    .w_en(\w_en$133 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .out(\r_data$187 ),
-    .r_addr(\r_addr$166 ),
+    .out(\r_data$194 ),
+    .r_addr(\r_addr$173 ),
     .rst(rst),
-    .w_addr(\w_addr$130 ),
-    .w_data(\w_data$131 ),
-    .w_en(\w_en$129 )
+    .w_addr(\w_addr$137 ),
+    .w_data(\w_data$138 ),
+    .w_en(\w_en$136 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$611 ),
-    .r_addr(\r_addr$171 ),
+    .out(\r_data$681 ),
+    .r_addr(\r_addr$178 ),
     .rst(rst),
-    .w_addr(\w_addr$139 ),
-    .w_data(\w_data$140 ),
-    .w_en(\w_en$138 )
+    .w_addr(\w_addr$146 ),
+    .w_data(\w_data$147 ),
+    .w_en(\w_en$145 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$401 ),
+    .o__payload(\o__payload$439 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -4522,7 +4721,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$402 ),
+    .o__payload(\o__payload$440 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -4530,7 +4729,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$403 ),
+    .o__payload(\o__payload$441 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -4538,7 +4737,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$404 ),
+    .o__payload(\o__payload$442 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -4546,7 +4745,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$405 ),
+    .o__payload(\o__payload$443 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -4554,7 +4753,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$406 ),
+    .o__payload(\o__payload$444 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -4562,7 +4761,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$407 ),
+    .o__payload(\o__payload$445 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -4570,69 +4769,69 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$408 ),
+    .o__payload(\o__payload$446 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$223 ),
-    .i__valid(\i__valid$222 ),
-    .o__payload(\o__payload$412 ),
+    .i__payload(\i__payload$231 ),
+    .i__valid(\i__valid$229 ),
+    .o__payload(\o__payload$450 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$248 ),
-    .i__valid(\i__valid$247 ),
-    .o__payload(\o__payload$413 ),
+    .i__payload(\i__payload$260 ),
+    .i__valid(\i__valid$258 ),
+    .o__payload(\o__payload$451 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$269 ),
-    .i__valid(\i__valid$268 ),
-    .o__payload(\o__payload$414 ),
+    .i__payload(\i__payload$285 ),
+    .i__valid(\i__valid$283 ),
+    .o__payload(\o__payload$452 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$290 ),
-    .i__valid(\i__valid$289 ),
-    .o__payload(\o__payload$415 ),
+    .i__payload(\i__payload$310 ),
+    .i__valid(\i__valid$308 ),
+    .o__payload(\o__payload$453 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$311 ),
-    .i__valid(\i__valid$310 ),
-    .o__payload(\o__payload$416 ),
+    .i__payload(\i__payload$335 ),
+    .i__valid(\i__valid$333 ),
+    .o__payload(\o__payload$454 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$332 ),
-    .i__valid(\i__valid$331 ),
-    .o__payload(\o__payload$417 ),
+    .i__payload(\i__payload$360 ),
+    .i__valid(\i__valid$358 ),
+    .o__payload(\o__payload$455 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$353 ),
-    .i__valid(\i__valid$352 ),
-    .o__payload(\o__payload$418 ),
+    .i__payload(\i__payload$385 ),
+    .i__valid(\i__valid$383 ),
+    .o__payload(\o__payload$456 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$374 ),
-    .i__valid(\i__valid$373 ),
-    .o__payload(\o__payload$419 ),
+    .i__payload(\i__payload$410 ),
+    .i__valid(\i__valid$408 ),
+    .o__payload(\o__payload$457 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
     .clk(clk),
-    .\port$10$0 (\$5 ),
-    .\port$5232$0 (hread_data),
+    .\port$16$0 (\$13 ),
+    .\port$5377$0 (hread_data),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
@@ -4643,7 +4842,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc6_scaler[31:0]),
-    .i__valid(\i__valid$212 ),
+    .i__valid(\i__valid$219 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
@@ -4654,79 +4853,79 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc6_scaler[63:32]),
-    .i__valid(\i__valid$241 ),
-    .multiplier(\multiplier$243 ),
+    .i__valid(\i__valid$250 ),
+    .multiplier(\multiplier$254 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
     .rst(rst),
-    .shift(\shift$245 )
+    .shift(\shift$256 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc6_scaler[95:64]),
-    .i__valid(\i__valid$262 ),
-    .multiplier(\multiplier$264 ),
+    .i__valid(\i__valid$275 ),
+    .multiplier(\multiplier$279 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
     .rst(rst),
-    .shift(\shift$266 )
+    .shift(\shift$281 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc6_scaler[127:96]),
-    .i__valid(\i__valid$283 ),
-    .multiplier(\multiplier$285 ),
+    .i__valid(\i__valid$300 ),
+    .multiplier(\multiplier$304 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
     .rst(rst),
-    .shift(\shift$287 )
+    .shift(\shift$306 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc6_scaler[159:128]),
-    .i__valid(\i__valid$304 ),
-    .multiplier(\multiplier$306 ),
+    .i__valid(\i__valid$325 ),
+    .multiplier(\multiplier$329 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
     .rst(rst),
-    .shift(\shift$308 )
+    .shift(\shift$331 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc6_scaler[191:160]),
-    .i__valid(\i__valid$325 ),
-    .multiplier(\multiplier$327 ),
+    .i__valid(\i__valid$350 ),
+    .multiplier(\multiplier$354 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
     .rst(rst),
-    .shift(\shift$329 )
+    .shift(\shift$356 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc6_scaler[223:192]),
-    .i__valid(\i__valid$346 ),
-    .multiplier(\multiplier$348 ),
+    .i__valid(\i__valid$375 ),
+    .multiplier(\multiplier$379 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
     .rst(rst),
-    .shift(\shift$350 )
+    .shift(\shift$381 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc6_scaler[255:224]),
-    .i__valid(\i__valid$367 ),
-    .multiplier(\multiplier$369 ),
+    .i__valid(\i__valid$400 ),
+    .multiplier(\multiplier$404 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
     .rst(rst),
-    .shift(\shift$371 )
+    .shift(\shift$406 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
@@ -4734,11 +4933,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$227 ),
-    .i__valid(\i__valid$226 ),
+    .i__payload(\i__payload$236 ),
+    .i__valid(\i__valid$234 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$421 ),
+    .o__payload(\o__payload$459 ),
     .overflow(overflow),
     .rst(rst),
     .wrapped(wrapped)
@@ -4746,137 +4945,137 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$259 ),
+    .decay_enable(\decay_enable$272 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$250 ),
-    .i__valid(\i__valid$249 ),
-    .lr_multiplier(\lr_multiplier$251 ),
-    .lr_shift(\lr_shift$253 ),
-    .o__payload(\o__payload$422 ),
-    .overflow(\overflow$845 ),
+    .i__payload(\i__payload$263 ),
+    .i__valid(\i__valid$261 ),
+    .lr_multiplier(\lr_multiplier$264 ),
+    .lr_shift(\lr_shift$266 ),
+    .o__payload(\o__payload$460 ),
+    .overflow(\overflow$902 ),
     .rst(rst),
-    .wrapped(\wrapped$853 )
+    .wrapped(\wrapped$910 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$280 ),
+    .decay_enable(\decay_enable$297 ),
     .decay_multiplier(cfg_dc_mult_lane2[15:0]),
     .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$271 ),
-    .i__valid(\i__valid$270 ),
-    .lr_multiplier(\lr_multiplier$272 ),
-    .lr_shift(\lr_shift$274 ),
-    .o__payload(\o__payload$423 ),
-    .overflow(\overflow$846 ),
+    .i__payload(\i__payload$288 ),
+    .i__valid(\i__valid$286 ),
+    .lr_multiplier(\lr_multiplier$289 ),
+    .lr_shift(\lr_shift$291 ),
+    .o__payload(\o__payload$461 ),
+    .overflow(\overflow$903 ),
     .rst(rst),
-    .wrapped(\wrapped$854 )
+    .wrapped(\wrapped$911 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$301 ),
+    .decay_enable(\decay_enable$322 ),
     .decay_multiplier(cfg_dc_mult_lane3[15:0]),
     .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$292 ),
-    .i__valid(\i__valid$291 ),
-    .lr_multiplier(\lr_multiplier$293 ),
-    .lr_shift(\lr_shift$295 ),
-    .o__payload(\o__payload$424 ),
-    .overflow(\overflow$847 ),
+    .i__payload(\i__payload$313 ),
+    .i__valid(\i__valid$311 ),
+    .lr_multiplier(\lr_multiplier$314 ),
+    .lr_shift(\lr_shift$316 ),
+    .o__payload(\o__payload$462 ),
+    .overflow(\overflow$904 ),
     .rst(rst),
-    .wrapped(\wrapped$855 )
+    .wrapped(\wrapped$912 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$322 ),
+    .decay_enable(\decay_enable$347 ),
     .decay_multiplier(cfg_dc_mult_lane4[15:0]),
     .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$313 ),
-    .i__valid(\i__valid$312 ),
-    .lr_multiplier(\lr_multiplier$314 ),
-    .lr_shift(\lr_shift$316 ),
-    .o__payload(\o__payload$425 ),
-    .overflow(\overflow$848 ),
+    .i__payload(\i__payload$338 ),
+    .i__valid(\i__valid$336 ),
+    .lr_multiplier(\lr_multiplier$339 ),
+    .lr_shift(\lr_shift$341 ),
+    .o__payload(\o__payload$463 ),
+    .overflow(\overflow$905 ),
     .rst(rst),
-    .wrapped(\wrapped$856 )
+    .wrapped(\wrapped$913 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$343 ),
+    .decay_enable(\decay_enable$372 ),
     .decay_multiplier(cfg_dc_mult_lane5[15:0]),
     .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$334 ),
-    .i__valid(\i__valid$333 ),
-    .lr_multiplier(\lr_multiplier$335 ),
-    .lr_shift(\lr_shift$337 ),
-    .o__payload(\o__payload$426 ),
-    .overflow(\overflow$849 ),
+    .i__payload(\i__payload$363 ),
+    .i__valid(\i__valid$361 ),
+    .lr_multiplier(\lr_multiplier$364 ),
+    .lr_shift(\lr_shift$366 ),
+    .o__payload(\o__payload$464 ),
+    .overflow(\overflow$906 ),
     .rst(rst),
-    .wrapped(\wrapped$857 )
+    .wrapped(\wrapped$914 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$364 ),
+    .decay_enable(\decay_enable$397 ),
     .decay_multiplier(cfg_dc_mult_lane6[15:0]),
     .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$355 ),
-    .i__valid(\i__valid$354 ),
-    .lr_multiplier(\lr_multiplier$356 ),
-    .lr_shift(\lr_shift$358 ),
-    .o__payload(\o__payload$427 ),
-    .overflow(\overflow$850 ),
+    .i__payload(\i__payload$388 ),
+    .i__valid(\i__valid$386 ),
+    .lr_multiplier(\lr_multiplier$389 ),
+    .lr_shift(\lr_shift$391 ),
+    .o__payload(\o__payload$465 ),
+    .overflow(\overflow$907 ),
     .rst(rst),
-    .wrapped(\wrapped$858 )
+    .wrapped(\wrapped$915 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$385 ),
+    .decay_enable(\decay_enable$422 ),
     .decay_multiplier(cfg_dc_mult_lane7[15:0]),
     .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$376 ),
-    .i__valid(\i__valid$375 ),
-    .lr_multiplier(\lr_multiplier$377 ),
-    .lr_shift(\lr_shift$379 ),
-    .o__payload(\o__payload$428 ),
-    .overflow(\overflow$851 ),
+    .i__payload(\i__payload$413 ),
+    .i__valid(\i__valid$411 ),
+    .lr_multiplier(\lr_multiplier$414 ),
+    .lr_shift(\lr_shift$416 ),
+    .o__payload(\o__payload$466 ),
+    .overflow(\overflow$908 ),
     .rst(rst),
-    .wrapped(\wrapped$859 )
+    .wrapped(\wrapped$916 )
   );
   \nitro_engine.xp_act  xp_act (
-    .busy(\busy$513 ),
+    .busy(\busy$528 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .col_valid(col_valid),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$459 ),
+    .\row_data$7 (\row_data$497 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .busy(\busy$514 ),
+    .busy(\busy$529 ),
     .clk(clk),
-    .col_addr(\col_addr$500 ),
-    .col_data(\col_data$433 ),
-    .col_valid(\col_valid$499 ),
-    .\port$10213$0 (\o__payload$425 ),
-    .\port$10522$0 (\o__payload$426 ),
-    .\port$10831$0 (\o__payload$427 ),
-    .\port$11140$0 (\o__payload$428 ),
-    .\port$8977$0 (\o__payload$421 ),
-    .\port$9286$0 (\o__payload$422 ),
-    .\port$9595$0 (\o__payload$423 ),
-    .\port$9904$0 (\o__payload$424 ),
-    .\row_base$9 (\row_base$496 ),
-    .\row_index$5 (\row_index$495 ),
-    .\row_valid$3 (\row_valid$486 ),
+    .col_addr(\col_addr$515 ),
+    .col_data(\col_data$471 ),
+    .col_valid(\col_valid$514 ),
+    .\port$10286$0 (\o__payload$463 ),
+    .\port$10595$0 (\o__payload$464 ),
+    .\port$10904$0 (\o__payload$465 ),
+    .\port$11213$0 (\o__payload$466 ),
+    .\port$9050$0 (\o__payload$459 ),
+    .\port$9359$0 (\o__payload$460 ),
+    .\port$9668$0 (\o__payload$461 ),
+    .\port$9977$0 (\o__payload$462 ),
+    .\row_base$9 (\row_base$511 ),
+    .\row_index$5 (\row_index$510 ),
+    .\row_valid$3 (\row_valid$500 ),
     .rst(rst)
   );
   always @* begin
@@ -4884,21 +5083,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo0)
       3'h0:
-          \$388  = phase_cycles0;
+          \$387  = phase_cycles0;
       3'h1:
-          \$388  = phase_cycles1;
+          \$387  = phase_cycles1;
       3'h2:
-          \$388  = phase_cycles2;
+          \$387  = phase_cycles2;
       3'h3:
-          \$388  = phase_cycles3;
+          \$387  = phase_cycles3;
       3'h4:
-          \$388  = phase_cycles4;
+          \$387  = phase_cycles4;
       3'h5:
-          \$388  = phase_cycles5;
+          \$387  = phase_cycles5;
       3'h6:
-          \$388  = phase_cycles6;
+          \$387  = phase_cycles6;
       3'h7:
-          \$388  = phase_cycles7;
+          \$387  = phase_cycles7;
     endcase
   end
   always @* begin
@@ -4906,21 +5105,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo1)
       3'h0:
-          \$389  = phase_cycles8;
+          \$388  = phase_cycles8;
       3'h1:
-          \$389  = phase_cycles9;
+          \$388  = phase_cycles9;
       3'h2:
-          \$389  = phase_cycles10;
+          \$388  = phase_cycles10;
       3'h3:
-          \$389  = phase_cycles11;
+          \$388  = phase_cycles11;
       3'h4:
-          \$389  = phase_cycles12;
+          \$388  = phase_cycles12;
       3'h5:
-          \$389  = phase_cycles13;
+          \$388  = phase_cycles13;
       3'h6:
-          \$389  = phase_cycles14;
+          \$388  = phase_cycles14;
       3'h7:
-          \$389  = phase_cycles15;
+          \$388  = phase_cycles15;
     endcase
   end
   always @* begin
@@ -4928,21 +5127,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo2)
       3'h0:
-          \$390  = phase_cycles16;
+          \$389  = phase_cycles16;
       3'h1:
-          \$390  = phase_cycles17;
+          \$389  = phase_cycles17;
       3'h2:
-          \$390  = phase_cycles18;
+          \$389  = phase_cycles18;
       3'h3:
-          \$390  = phase_cycles19;
+          \$389  = phase_cycles19;
       3'h4:
-          \$390  = phase_cycles20;
+          \$389  = phase_cycles20;
       3'h5:
-          \$390  = phase_cycles21;
+          \$389  = phase_cycles21;
       3'h6:
-          \$390  = phase_cycles22;
+          \$389  = phase_cycles22;
       3'h7:
-          \$390  = phase_cycles23;
+          \$389  = phase_cycles23;
     endcase
   end
   always @* begin
@@ -4950,21 +5149,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo3)
       3'h0:
-          \$391  = phase_cycles24;
+          \$390  = phase_cycles24;
       3'h1:
-          \$391  = phase_cycles25;
+          \$390  = phase_cycles25;
       3'h2:
-          \$391  = phase_cycles26;
+          \$390  = phase_cycles26;
       3'h3:
-          \$391  = phase_cycles27;
+          \$390  = phase_cycles27;
       3'h4:
-          \$391  = phase_cycles28;
+          \$390  = phase_cycles28;
       3'h5:
-          \$391  = phase_cycles29;
+          \$390  = phase_cycles29;
       3'h6:
-          \$391  = phase_cycles30;
+          \$390  = phase_cycles30;
       3'h7:
-          \$391  = phase_cycles31;
+          \$390  = phase_cycles31;
     endcase
   end
   always @* begin
@@ -4972,21 +5171,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo4)
       3'h0:
-          \$392  = cycle_count;
+          \$391  = cycle_count;
       3'h1:
-          \$392  = step_count;
+          \$391  = step_count;
       3'h2:
-          \$392  = { 24'h000000, flags };
+          \$391  = { 24'h000000, flags };
       3'h3:
-          \$392  = mac_steps;
+          \$391  = mac_steps;
       3'h4:
-          \$392  = { 31'h00000000, mode };
+          \$391  = { 31'h00000000, mode };
       3'h5:
-          \$392  = 32'd0;
+          \$391  = 32'd0;
       3'h6:
-          \$392  = 32'd0;
+          \$391  = 32'd0;
       3'h7:
-          \$392  = 32'd0;
+          \$391  = 32'd0;
     endcase
   end
   always @* begin
@@ -4994,21 +5193,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_hi1)
       3'h0:
-          \$393  = csr_group0;
+          \$392  = csr_group0;
       3'h1:
-          \$393  = csr_group1;
+          \$392  = csr_group1;
       3'h2:
-          \$393  = csr_group2;
+          \$392  = csr_group2;
       3'h3:
-          \$393  = csr_group3;
+          \$392  = csr_group3;
       3'h4:
-          \$393  = csr_group4;
+          \$392  = csr_group4;
       3'h5:
-          \$393  = 32'd0;
+          \$392  = 32'd0;
       3'h6:
-          \$393  = 32'd0;
+          \$392  = 32'd0;
       3'h7:
-          \$393  = 32'd0;
+          \$392  = 32'd0;
     endcase
   end
   always @* begin
@@ -5034,7 +5233,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          take = \$7 ;
+          take = \$15 ;
     endcase
   end
   always @* begin
@@ -5050,7 +5249,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          r_addr = \$8 [5:0];
+          r_addr = \$16 [5:0];
     endcase
     if (host_reading) begin
       r_addr = haddr[5:0];
@@ -5058,18 +5257,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$122  = 1'h0;
-    if (\$9 ) begin
+    \w_en$129  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_en$122  = 1'h1;
+            \w_en$129  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     w_addr = 6'h00;
-    if (\$9 ) begin
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             w_addr = haddr[5:0];
@@ -5078,96 +5277,96 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$125  = 128'h00000000000000000000000000000000;
-    if (\$9 ) begin
+    \w_data$132  = 128'h00000000000000000000000000000000;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_data$125  = s_axis_tdata[127:0];
+            \w_data$132  = s_axis_tdata[127:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$126  = 1'h0;
-    if (\$9 ) begin
+    \w_en$133  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_en$126  = 1'h1;
+            \w_en$133  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_en$126  = sb10[0];
+      \w_en$133  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$127  = 9'h000;
-    if (\$9 ) begin
+    \w_addr$134  = 9'h000;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_addr$127  = haddr[8:0];
+            \w_addr$134  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_addr$127  = sb10[9:1];
+      \w_addr$134  = sb10[9:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$128  = \$73 [127:0];
+    \w_data$135  = \$72 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$129  = 1'h0;
-    if (\$9 ) begin
+    \w_en$136  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_en$129  = 1'h1;
+            \w_en$136  = 1'h1;
       endcase
     end
-    if (\col_valid$499 ) begin
-      \w_en$129  = 1'h1;
+    if (\col_valid$514 ) begin
+      \w_en$136  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$130  = 7'h00;
-    if (\$9 ) begin
+    \w_addr$137  = 7'h00;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_addr$130  = haddr[6:0];
+            \w_addr$137  = haddr[6:0];
       endcase
     end
-    if (\col_valid$499 ) begin
-      \w_addr$130  = \col_addr$500 [6:0];
+    if (\col_valid$514 ) begin
+      \w_addr$137  = \col_addr$515 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$131  = \$76 [127:0];
+    \w_data$138  = \$75 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$132  = 1'h0;
-    if (\$9 ) begin
+    \w_en$139  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5176,17 +5375,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_en$132  = 1'h1;
+            \w_en$139  = 1'h1;
       endcase
     end
     if (col_valid) begin
-      \w_en$132  = 1'h1;
+      \w_en$139  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$133  = 10'h000;
-    if (\$9 ) begin
+    \w_addr$140  = 10'h000;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5195,21 +5394,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_addr$133  = haddr[9:0];
+            \w_addr$140  = haddr[9:0];
       endcase
     end
     if (col_valid) begin
-      \w_addr$133  = col_addr[9:0];
+      \w_addr$140  = col_addr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$134  = \$75 [63:0];
+    \w_data$141  = \$74 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$135  = 1'h0;
-    if (\$9 ) begin
+    \w_en$142  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5220,17 +5419,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_en$135  = 1'h1;
+            \w_en$142  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$135  = sb11[0];
+      \w_en$142  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$136  = 10'h000;
-    if (\$9 ) begin
+    \w_addr$143  = 10'h000;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5241,21 +5440,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_addr$136  = haddr[9:0];
+            \w_addr$143  = haddr[9:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$136  = sb11[10:1];
+      \w_addr$143  = sb11[10:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$137  = \$61 [63:0];
+    \w_data$144  = \$60 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$138  = 1'h0;
-    if (\$9 ) begin
+    \w_en$145  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5268,14 +5467,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_en$138  = 1'h1;
+            \w_en$145  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$139  = 7'h00;
-    if (\$9 ) begin
+    \w_addr$146  = 7'h00;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5288,14 +5487,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_addr$139  = haddr[6:0];
+            \w_addr$146  = haddr[6:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$140  = 64'h0000000000000000;
-    if (\$9 ) begin
+    \w_data$147  = 64'h0000000000000000;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5308,14 +5507,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_data$140  = s_axis_tdata[63:0];
+            \w_data$147  = s_axis_tdata[63:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$141  = 1'h0;
-    if (\$9 ) begin
+    \w_en$148  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5330,17 +5529,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_en$141  = 1'h1;
+            \w_en$148  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$141  = sb11[0];
+      \w_en$148  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$142  = 9'h000;
-    if (\$9 ) begin
+    \w_addr$149  = 9'h000;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5355,21 +5554,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_addr$142  = haddr[8:0];
+            \w_addr$149  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$142  = sb11[25:17];
+      \w_addr$149  = sb11[25:17];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$143  = \$62 [15:0];
+    \w_data$150  = \$61 [15:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$144  = 1'h0;
-    if (\$9 ) begin
+    \w_en$151  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5386,19 +5585,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_en$144  = 1'h1;
+            \w_en$151  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_en$144  = sb2[0];
+      \w_en$151  = sb2[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$145  = 8'h00;
-    if (\$9 ) begin
+    \w_addr$152  = 8'h00;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5415,23 +5614,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_addr$145  = haddr[7:0];
+            \w_addr$152  = haddr[7:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_addr$145  = sb2[8:1];
+      \w_addr$152  = sb2[8:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$146  = \$72 ;
+    \w_data$153  = \$71 ;
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$147  = 1'h0;
-    if (\$9 ) begin
+    \w_en$154  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5450,18 +5649,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_en$147  = 1'h1;
+            \w_en$154  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$147  = \$365 ;
+      \w_en$154  = \$364 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$148  = 6'h00;
-    if (\$9 ) begin
+    \w_addr$155  = 6'h00;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5480,22 +5679,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_addr$148  = haddr[5:0];
+            \w_addr$155  = haddr[5:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$148  = sb12[41:36];
+      \w_addr$155  = sb13[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$149  = \$74 [7:0];
+    \w_data$156  = \$73 [7:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$150  = 1'h0;
-    if (\$9 ) begin
+    \w_en$157  = 1'h0;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5516,18 +5715,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_en$150  = 1'h1;
+            \w_en$157  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$150  = sb12[0];
+      \w_en$157  = sb13[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$151  = 7'h00;
-    if (\$9 ) begin
+    \w_addr$158  = 7'h00;
+    if (\$17 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5548,97 +5747,97 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_addr$151  = haddr[6:0];
+            \w_addr$158  = haddr[6:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$151  = sb12[7:1];
+      \w_addr$158  = sb13[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$152  = \$71 [63:0];
+    \w_data$159  = \$70 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$163  = haddr[8:0];
+      \r_addr$170  = haddr[8:0];
     end else begin
-      \r_addr$163  = \$14 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$166  = haddr[6:0];
-    end else begin
-      \r_addr$166  = waddr[6:0];
+      \r_addr$170  = \$22 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$167  = haddr[9:0];
+      \r_addr$173  = haddr[6:0];
     end else begin
-      \r_addr$167  = naddr[9:0];
+      \r_addr$173  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$169  = haddr[9:0];
+      \r_addr$174  = haddr[9:0];
     end else begin
-      \r_addr$169  = naddr[9:0];
+      \r_addr$174  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$170  = haddr[6:0];
+      \r_addr$176  = haddr[9:0];
     end else begin
-      \r_addr$170  = waddr[6:0];
+      \r_addr$176  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$171  = haddr[6:0];
+      \r_addr$177  = haddr[6:0];
     end else begin
-      \r_addr$171  = \$13 [6:0];
+      \r_addr$177  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$172  = haddr[8:0];
+      \r_addr$178  = haddr[6:0];
     end else begin
-      \r_addr$172  = \$13 [8:0];
+      \r_addr$178  = \$21 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$173  = haddr[7:0];
+      \r_addr$179  = haddr[8:0];
     end else begin
-      \r_addr$173  = waddr[7:0];
+      \r_addr$179  = \$21 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$174  = haddr[5:0];
+      \r_addr$180  = haddr[7:0];
     end else begin
-      \r_addr$174  = 6'h00;
+      \r_addr$180  = waddr[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$181  = haddr[5:0];
+    end else begin
+      \r_addr$181  = 6'h00;
     end
   end
   always @* begin
@@ -5646,7 +5845,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf0 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf0 = { \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15:0] };
+          wide_wf0 = { \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15:0] };
     endcase
   end
   always @* begin
@@ -5654,7 +5853,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf1 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf1 = { \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31:16] };
+          wide_wf1 = { \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31:16] };
     endcase
   end
   always @* begin
@@ -5662,7 +5861,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf2 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf2 = { \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47:32] };
+          wide_wf2 = { \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47:32] };
     endcase
   end
   always @* begin
@@ -5670,7 +5869,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf3 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf3 = { \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63:48] };
+          wide_wf3 = { \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63:48] };
     endcase
   end
   always @* begin
@@ -5678,7 +5877,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf4 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf4 = { \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79:64] };
+          wide_wf4 = { \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79:64] };
     endcase
   end
   always @* begin
@@ -5686,7 +5885,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf5 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf5 = { \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95:80] };
+          wide_wf5 = { \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95:80] };
     endcase
   end
   always @* begin
@@ -5694,7 +5893,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf6 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf6 = { \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111:96] };
+          wide_wf6 = { \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111:96] };
     endcase
   end
   always @* begin
@@ -5702,7 +5901,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf7 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf7 = { \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127:112] };
+          wide_wf7 = { \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127:112] };
     endcase
   end
   always @* begin
@@ -5714,7 +5913,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h1:
           wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
       2'h2:
-          wide_data = \r_data$195 ;
+          wide_data = \r_data$202 ;
       2'h3:
           wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
     endcase
@@ -5726,7 +5925,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt0 = { \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15:0] };
+          wide_wt0 = { \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15:0] };
     endcase
   end
   always @* begin
@@ -5736,7 +5935,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt1 = { \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31:16] };
+          wide_wt1 = { \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31:16] };
     endcase
   end
   always @* begin
@@ -5746,7 +5945,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt2 = { \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47:32] };
+          wide_wt2 = { \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47:32] };
     endcase
   end
   always @* begin
@@ -5756,7 +5955,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt3 = { \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63:48] };
+          wide_wt3 = { \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63:48] };
     endcase
   end
   always @* begin
@@ -5766,7 +5965,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt4 = { \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79:64] };
+          wide_wt4 = { \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79:64] };
     endcase
   end
   always @* begin
@@ -5776,7 +5975,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt5 = { \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95:80] };
+          wide_wt5 = { \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95:80] };
     endcase
   end
   always @* begin
@@ -5786,7 +5985,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt6 = { \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111:96] };
+          wide_wt6 = { \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111:96] };
     endcase
   end
   always @* begin
@@ -5796,7 +5995,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt7 = { \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127:112] };
+          wide_wt7 = { \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127:112] };
     endcase
   end
   always @* begin
@@ -5811,7 +6010,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e0 = { \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7:0] };
+          wide_e0 = { \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7:0] };
     endcase
   end
   always @* begin
@@ -5826,7 +6025,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e1 = { \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15:8] };
+          wide_e1 = { \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15:8] };
     endcase
   end
   always @* begin
@@ -5841,7 +6040,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e2 = { \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23:16] };
+          wide_e2 = { \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23:16] };
     endcase
   end
   always @* begin
@@ -5856,7 +6055,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e3 = { \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31:24] };
+          wide_e3 = { \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31:24] };
     endcase
   end
   always @* begin
@@ -5871,7 +6070,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e4 = { \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39:32] };
+          wide_e4 = { \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39:32] };
     endcase
   end
   always @* begin
@@ -5886,7 +6085,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e5 = { \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47:40] };
+          wide_e5 = { \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47:40] };
     endcase
   end
   always @* begin
@@ -5901,7 +6100,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e6 = { \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55:48] };
+          wide_e6 = { \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55:48] };
     endcase
   end
   always @* begin
@@ -5916,7 +6115,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e7 = { \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63:56] };
+          wide_e7 = { \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63:56] };
     endcase
   end
   always @* begin
@@ -5926,14 +6125,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       row_valid = sb11[0];
     end
     if (ex_fwd_err_xp_act) begin
-      row_valid = sb12[0];
+      row_valid = sb13[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$486  = 1'h0;
+    \row_valid$500  = 1'h0;
     if (ex_grad_xp_w) begin
-      \row_valid$486  = \$366 ;
+      \row_valid$500  = \$365 ;
     end
   end
   always @* begin
@@ -5943,7 +6142,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       row_index = sb11[35:33];
     end
     if (ex_fwd_err_xp_act) begin
-      row_index = sb12[35:33];
+      row_index = sb13[35:33];
     end
   end
   always @* begin
@@ -5953,21 +6152,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       row_base = sb11[69:54];
     end
     if (ex_fwd_err_xp_act) begin
-      row_base = sb12[69:54];
+      row_base = sb13[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$495  = 3'h0;
+    \row_index$510  = 3'h0;
     if (ex_grad_xp_w) begin
-      \row_index$495  = sb10[35:33];
+      \row_index$510  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$496  = 16'h0000;
+    \row_base$511  = 16'h0000;
     if (ex_grad_xp_w) begin
-      \row_base$496  = sb10[69:54];
+      \row_base$511  = sb10[69:54];
     end
   end
   always @* begin
@@ -5976,7 +6175,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (ex_fwd_relu_cnt) begin
       row_done = sb11[0];
     end else if (ex_fwd_err_cnt) begin
-      row_done = sb12[0];
+      row_done = sb13[0];
     end else if (ex_backerr_cnt) begin
       row_done = sb2[0];
     end else if (ex_grad_cnt) begin
@@ -5989,7 +6188,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (ex_fwd_relu_trace) begin
       tv = sb11[0];
     end else if (ex_fwd_err_trace) begin
-      tv = sb12[0];
+      tv = sb13[0];
     end else if (ex_backerr_trace) begin
       tv = sb2[0];
     end else if (ex_grad_trace) begin
@@ -6002,7 +6201,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (ex_fwd_relu_trace) begin
       t_addr = sb11[16:1];
     end else if (ex_fwd_err_trace) begin
-      t_addr = sb12[16:1];
+      t_addr = sb13[16:1];
     end else if (ex_backerr_trace) begin
       t_addr = sb2[16:1];
     end else if (ex_grad_trace) begin
@@ -6011,7 +6210,679 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$387 ;
+    \$660  = ex_fwd_relu;
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = ex_fwd_relu_cnt_hop;
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = ex_fwd_err;
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = ex_fwd_err_cnt_hop;
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = ex_backerr;
+    if (rst) begin
+      \$664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = ex_backerr_cnt_hop;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = ex_grad;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = ex_grad_cnt_hop;
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = ex_fwd_relu;
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = ex_fwd_relu_trace_hop;
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = ex_fwd_err;
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$671  = ex_fwd_err_trace_hop;
+    if (rst) begin
+      \$671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$672  = ex_backerr;
+    if (rst) begin
+      \$672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$673  = ex_backerr_trace_hop;
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = ex_grad;
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = ex_grad_trace_hop;
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = ex_fwd_relu;
+    if (rst) begin
+      \$676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = ex_fwd_relu_xp_act_hop;
+    if (rst) begin
+      \$677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = ex_fwd_err;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = ex_fwd_err_xp_act_hop;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = ex_backerr;
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = ex_backerr_xp_act_hop;
+    if (rst) begin
+      \$681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = ex_grad;
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = ex_grad_xp_act_hop;
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = ex_fwd_relu;
+    if (rst) begin
+      \$684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = ex_fwd_relu_xp_w_hop;
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = ex_fwd_err;
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = ex_fwd_err_xp_w_hop;
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = ex_backerr;
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$689  = ex_backerr_xp_w_hop;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = ex_grad;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = ex_grad_xp_w_hop;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = ex_fwd_relu;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = ex_fwd_relu_lane0_hop;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = ex_fwd_err;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = ex_fwd_err_lane0_hop;
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = ex_backerr;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = ex_backerr_lane0_hop;
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = ex_grad;
+    if (rst) begin
+      \$698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = ex_grad_lane0_hop;
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = ex_fwd_relu;
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = ex_fwd_relu_lane1_hop;
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = ex_fwd_err;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = ex_fwd_err_lane1_hop;
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = ex_backerr;
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = ex_backerr_lane1_hop;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = ex_grad;
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$707  = ex_grad_lane1_hop;
+    if (rst) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = ex_fwd_relu;
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = ex_fwd_relu_lane2_hop;
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = ex_fwd_err;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = ex_fwd_err_lane2_hop;
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = ex_backerr;
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = ex_backerr_lane2_hop;
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$714  = ex_grad;
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = ex_grad_lane2_hop;
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = ex_fwd_relu;
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = ex_fwd_relu_lane3_hop;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = ex_fwd_err;
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = ex_fwd_err_lane3_hop;
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = ex_backerr;
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = ex_backerr_lane3_hop;
+    if (rst) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = ex_grad;
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = ex_grad_lane3_hop;
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = ex_fwd_relu;
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = ex_fwd_relu_lane4_hop;
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = ex_fwd_err;
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = ex_fwd_err_lane4_hop;
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = ex_backerr;
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = ex_backerr_lane4_hop;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = ex_grad;
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = ex_grad_lane4_hop;
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = ex_fwd_relu;
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = ex_fwd_relu_lane5_hop;
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = ex_fwd_err;
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = ex_fwd_err_lane5_hop;
+    if (rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = ex_backerr;
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = ex_backerr_lane5_hop;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = ex_grad;
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = ex_grad_lane5_hop;
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = ex_fwd_relu;
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = ex_fwd_relu_lane6_hop;
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = ex_fwd_err;
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = ex_fwd_err_lane6_hop;
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = ex_backerr;
+    if (rst) begin
+      \$744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = ex_backerr_lane6_hop;
+    if (rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = ex_grad;
+    if (rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = ex_grad_lane6_hop;
+    if (rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = ex_fwd_relu;
+    if (rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = ex_fwd_relu_lane7_hop;
+    if (rst) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = ex_fwd_err;
+    if (rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = ex_fwd_err_lane7_hop;
+    if (rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = ex_backerr;
+    if (rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = ex_backerr_lane7_hop;
+    if (rst) begin
+      \$753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = ex_grad;
+    if (rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = ex_grad_lane7_hop;
+    if (rst) begin
+      \$755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = \$386 ;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6027,352 +6898,359 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$708  = 1'h0;
+            \$756  = 1'h0;
           end
     endcase
-    if (rst) begin
-      \$708  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = haddr[5:3];
-    if (rst) begin
-      \$709  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = csr_addr_hi0;
-    if (rst) begin
-      \$710  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = haddr[2:0];
-    if (rst) begin
-      \$711  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$388 ;
-    if (rst) begin
-      \$712  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = haddr[2:0];
-    if (rst) begin
-      \$713  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \$389 ;
-    if (rst) begin
-      \$714  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = haddr[2:0];
-    if (rst) begin
-      \$715  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$390 ;
-    if (rst) begin
-      \$716  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = haddr[2:0];
-    if (rst) begin
-      \$717  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \$391 ;
-    if (rst) begin
-      \$718  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = haddr[2:0];
-    if (rst) begin
-      \$719  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$392 ;
-    if (rst) begin
-      \$720  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$393 ;
-    if (rst) begin
-      \$721  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = csr_q0;
-    if (rst) begin
-      \$722  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = csr_q1;
-    if (rst) begin
-      \$723  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = csr_q2;
-    if (rst) begin
-      \$724  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \$394 ;
-    if (rst) begin
-      \$725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$396 ;
-    if (rst) begin
-      \$727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$398 ;
-    if (rst) begin
-      \$728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$400 ;
-    if (rst) begin
-      \$729  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \$402 ;
-    if (rst) begin
-      \$730  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \$404 ;
-    if (rst) begin
-      \$732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \$406 ;
-    if (rst) begin
-      \$733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \$408 ;
-    if (rst) begin
-      \$734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \$410 ;
-    if (rst) begin
-      \$735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \$412 ;
-    if (rst) begin
-      \$737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \$414 ;
-    if (rst) begin
-      \$738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = \$416 ;
-    if (rst) begin
-      \$739  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = \$418 ;
-    if (rst) begin
-      \$740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \$420 ;
-    if (rst) begin
-      \$742  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \$422 ;
-    if (rst) begin
-      \$743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \$424 ;
-    if (rst) begin
-      \$745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = \$426 ;
-    if (rst) begin
-      \$746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = \$428 ;
-    if (rst) begin
-      \$748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = \$430 ;
-    if (rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = \$432 ;
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \$434 ;
-    if (rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \$436 ;
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = \$438 ;
-    if (rst) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \$440 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = \$442 ;
+    \$757  = haddr[5:3];
     if (rst) begin
-      \$757  = 1'h0;
+      \$757  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \$444 ;
+    \$758  = csr_addr_hi0;
     if (rst) begin
-      \$758  = 1'h0;
+      \$758  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = \$446 ;
+    \$759  = haddr[2:0];
     if (rst) begin
-      \$759  = 1'h0;
+      \$759  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = \$448 ;
+    \$760  = \$387 ;
     if (rst) begin
-      \$760  = 1'h0;
+      \$760  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = \$450 ;
+    \$761  = haddr[2:0];
     if (rst) begin
-      \$762  = 1'h0;
+      \$761  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = \$452 ;
+    \$762  = \$388 ;
     if (rst) begin
-      \$764  = 1'h0;
+      \$762  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \$454 ;
+    \$763  = haddr[2:0];
     if (rst) begin
-      \$766  = 1'h0;
+      \$763  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = \$465 ;
+    \$764  = \$389 ;
     if (rst) begin
-      \$767  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$764  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = 1'h0;
+    \$765  = haddr[2:0];
+    if (rst) begin
+      \$765  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = \$390 ;
+    if (rst) begin
+      \$766  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = haddr[2:0];
+    if (rst) begin
+      \$767  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = \$391 ;
+    if (rst) begin
+      \$768  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = \$392 ;
+    if (rst) begin
+      \$769  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = \$393 ;
+    if (rst) begin
+      \$770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = csr_q0;
+    if (rst) begin
+      \$771  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = csr_q1;
+    if (rst) begin
+      \$772  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = csr_q2;
+    if (rst) begin
+      \$773  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = \$394 ;
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = \$396 ;
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = \$398 ;
+    if (rst) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$778  = \$400 ;
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = \$402 ;
+    if (rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = \$404 ;
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = \$406 ;
+    if (rst) begin
+      \$782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = \$408 ;
+    if (rst) begin
+      \$783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = \$410 ;
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = \$412 ;
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = \$414 ;
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = \$416 ;
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = \$418 ;
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = \$420 ;
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = \$422 ;
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = \$424 ;
+    if (rst) begin
+      \$794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = \$426 ;
+    if (rst) begin
+      \$795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = \$428 ;
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = \$430 ;
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = \$432 ;
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = \$434 ;
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = \$436 ;
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = \$438 ;
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = \$440 ;
+    if (rst) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = \$442 ;
+    if (rst) begin
+      \$806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = \$444 ;
+    if (rst) begin
+      \$807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = \$446 ;
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = \$448 ;
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = \$450 ;
+    if (rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = \$452 ;
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = \$454 ;
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = \$465 ;
+    if (rst) begin
+      \$816  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = 1'h0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6385,105 +7263,105 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h3:
                 /* empty */;
             4'h4:
-                \$768  = 1'h1;
+                \$817  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$768  = 1'h0;
+      \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = hdr_op;
+    \$818  = hdr_op;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$769  = s_axis_tdata[3:0];
+            \$818  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$769  = 4'h0;
+      \$818  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = hdr_mem;
+    \$819  = hdr_mem;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$770  = s_axis_tdata[7:4];
+            \$819  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$770  = 4'h0;
+      \$819  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = haddr;
+    \$820  = haddr;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$771  = s_axis_tdata[31:8];
+            \$820  = s_axis_tdata[31:8];
           end
       4'h1:
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$771  = \$472 [23:0];
+            \$820  = \$472 [23:0];
           end
       4'h3:
           if (take) begin
-            \$771  = \$475 [23:0];
+            \$820  = \$475 [23:0];
           end
     endcase
     if (rst) begin
-      \$771  = 24'h000000;
+      \$820  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = hcount;
+    \$821  = hcount;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$772  = s_axis_tdata[55:32];
+            \$821  = s_axis_tdata[55:32];
           end
       4'h1:
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$772  = \$473 [23:0];
+            \$821  = \$473 [23:0];
           end
       4'h3:
           if (take) begin
-            \$772  = \$476 [23:0];
+            \$821  = \$476 [23:0];
           end
     endcase
     if (rst) begin
-      \$772  = 24'h000000;
+      \$821  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = hdr_mode;
+    \$822  = hdr_mode;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$773  = s_axis_tdata[56];
+            \$822  = s_axis_tdata[56];
           end
     endcase
     if (rst) begin
-      \$773  = 1'h0;
+      \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = done;
+    \$823  = done;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$774  = 1'h0;
+            \$823  = 1'h0;
           end
       4'h1:
           /* empty */;
@@ -6501,76 +7379,76 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h8:
           if (m_axis_tready) begin
-            \$774  = 1'h1;
+            \$823  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$774  = 1'h0;
+      \$823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = ctl_state;
+    \$824  = ctl_state;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$775  = 4'h1;
+            \$824  = 4'h1;
           end
       4'h1:
         begin
-          \$775  = 4'h0;
+          \$824  = 4'h0;
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$775  = 4'h2;
+                  \$824  = 4'h2;
                 end
             4'h2:
                 if (\$467 ) begin
-                  \$775  = 4'h3;
+                  \$824  = 4'h3;
                 end
             4'h3:
-                \$775  = 4'h4;
+                \$824  = 4'h4;
           endcase
         end
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$775  = 4'h0;
+              \$824  = 4'h0;
             end
           end
       4'h3:
           if (\$479 ) begin
-            \$775  = 4'h0;
+            \$824  = 4'h0;
           end
       4'h4:
           if (\$484 ) begin
-            \$775  = 4'h5;
+            \$824  = 4'h5;
           end
       4'h5:
           (* full_case = 32'd1 *)
           if (\$485 ) begin
-            \$775  = 4'h6;
+            \$824  = 4'h6;
           end else begin
-            \$775  = 4'h7;
+            \$824  = 4'h7;
           end
       4'h7:
           if (drained) begin
-            \$775  = 4'h4;
+            \$824  = 4'h4;
           end
       4'h6:
-          \$775  = 4'h8;
+          \$824  = 4'h8;
       4'h8:
           if (m_axis_tready) begin
-            \$775  = 4'h0;
+            \$824  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$775  = 4'h0;
+      \$824  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = host_writing;
+    \$825  = host_writing;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6578,23 +7456,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$776  = 1'h1;
+                  \$825  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$776  = 1'h0;
+              \$825  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$776  = 1'h0;
+      \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = host_writing_ag;
+    \$826  = host_writing_ag;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6602,23 +7480,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$777  = 1'h1;
+                  \$826  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$777  = 1'h0;
+              \$826  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$777  = 1'h0;
+      \$826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = host_writing_rg;
+    \$827  = host_writing_rg;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6626,23 +7504,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$778  = 1'h1;
+                  \$827  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$778  = 1'h0;
+              \$827  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$778  = 1'h0;
+      \$827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = host_writing_e;
+    \$828  = host_writing_e;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6650,23 +7528,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$779  = 1'h1;
+                  \$828  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$779  = 1'h0;
+              \$828  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$779  = 1'h0;
+      \$828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = host_writing_d;
+    \$829  = host_writing_d;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6674,23 +7552,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$780  = 1'h1;
+                  \$829  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$780  = 1'h0;
+              \$829  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$780  = 1'h0;
+      \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = host_writing_wf;
+    \$830  = host_writing_wf;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6698,23 +7576,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$781  = 1'h1;
+                  \$830  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$781  = 1'h0;
+              \$830  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$781  = 1'h0;
+      \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = host_writing_pred;
+    \$831  = host_writing_pred;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6722,23 +7600,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$782  = 1'h1;
+                  \$831  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$782  = 1'h0;
+              \$831  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$782  = 1'h0;
+      \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = host_writing_af;
+    \$832  = host_writing_af;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6746,23 +7624,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$783  = 1'h1;
+                  \$832  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$783  = 1'h0;
+              \$832  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$783  = 1'h0;
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = host_writing_wt;
+    \$833  = host_writing_wt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6770,23 +7648,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           casez (hdr_op)
             4'h1:
                 if (\$466 ) begin
-                  \$784  = 1'h1;
+                  \$833  = 1'h1;
                 end
           endcase
       4'h2:
           if (s_axis_tvalid) begin
             if (\$474 ) begin
-              \$784  = 1'h0;
+              \$833  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$784  = 1'h0;
+      \$833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = out_cnt;
+    \$834  = out_cnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6795,22 +7673,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$785  = hcount;
+                \$834  = hcount;
           endcase
       4'h2:
           /* empty */;
       4'h3:
           if (w_en) begin
-            \$785  = \$477 [23:0];
+            \$834  = \$477 [23:0];
           end
     endcase
     if (rst) begin
-      \$785  = 24'h000000;
+      \$834  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = rv0;
+    \$835  = rv0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6819,20 +7697,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$786  = 1'h0;
+                \$835  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$786  = take;
+          \$835  = take;
     endcase
     if (rst) begin
-      \$786  = 1'h0;
+      \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = rv1;
+    \$836  = rv1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6841,20 +7719,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$787  = 1'h0;
+                \$836  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$787  = rv0;
+          \$836  = rv0;
     endcase
     if (rst) begin
-      \$787  = 1'h0;
+      \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = rv2;
+    \$837  = rv2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6863,20 +7741,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$788  = 1'h0;
+                \$837  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$788  = rv1;
+          \$837  = rv1;
     endcase
     if (rst) begin
-      \$788  = 1'h0;
+      \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = rv3;
+    \$838  = rv3;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6885,20 +7763,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$789  = 1'h0;
+                \$838  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$789  = rv2;
+          \$838  = rv2;
     endcase
     if (rst) begin
-      \$789  = 1'h0;
+      \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = rv4;
+    \$839  = rv4;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6907,20 +7785,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$790  = 1'h0;
+                \$839  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$790  = rv3;
+          \$839  = rv3;
     endcase
     if (rst) begin
-      \$790  = 1'h0;
+      \$839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = rv5;
+    \$840  = rv5;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6929,20 +7807,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$791  = 1'h0;
+                \$840  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$791  = rv4;
+          \$840  = rv4;
     endcase
     if (rst) begin
-      \$791  = 1'h0;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = rv6;
+    \$841  = rv6;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6951,20 +7829,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$792  = 1'h0;
+                \$841  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$792  = rv5;
+          \$841  = rv5;
     endcase
     if (rst) begin
-      \$792  = 1'h0;
+      \$841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = w_en;
+    \$842  = w_en;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6973,20 +7851,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h1:
                 /* empty */;
             4'h2:
-                \$793  = 1'h0;
+                \$842  = 1'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
-          \$793  = rv6;
+          \$842  = rv6;
     endcase
     if (rst) begin
-      \$793  = 1'h0;
+      \$842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = host_reading;
+    \$843  = host_reading;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -6996,23 +7874,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
                 /* empty */;
             4'h2:
                 if (\$467 ) begin
-                  \$794  = 1'h1;
+                  \$843  = 1'h1;
                 end
           endcase
       4'h2:
           /* empty */;
       4'h3:
           if (\$479 ) begin
-            \$794  = 1'h0;
+            \$843  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$794  = 1'h0;
+      \$843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = pc;
+    \$844  = pc;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7023,7 +7901,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$795  = haddr[5:0];
+                \$844  = haddr[5:0];
           endcase
       4'h2:
           /* empty */;
@@ -7035,16 +7913,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h7:
           if (drained) begin
-            \$795  = \$549 [5:0];
+            \$844  = \$501 [5:0];
           end
     endcase
     if (rst) begin
-      \$795  = 6'h00;
+      \$844  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = ibase;
+    \$845  = ibase;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7055,7 +7933,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$796  = \$471 [6:0];
+                \$845  = \$471 [6:0];
           endcase
       4'h2:
           /* empty */;
@@ -7067,16 +7945,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h7:
           if (drained) begin
-            \$796  = \$550 [6:0];
+            \$845  = \$502 [6:0];
           end
     endcase
     if (rst) begin
-      \$796  = 7'h00;
+      \$845  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = fcnt;
+    \$846  = fcnt;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7087,28 +7965,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$797  = 4'h0;
+                \$846  = 4'h0;
           endcase
       4'h2:
           /* empty */;
       4'h3:
           /* empty */;
       4'h4:
-          \$797  = \$483 [3:0];
+          \$846  = \$483 [3:0];
       4'h5:
           /* empty */;
       4'h7:
           if (drained) begin
-            \$797  = 4'h0;
+            \$846  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$797  = 4'h0;
+      \$846  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = mode;
+    \$847  = mode;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7119,16 +7997,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$798  = hdr_mode;
+                \$847  = hdr_mode;
           endcase
     endcase
     if (rst) begin
-      \$798  = 1'h0;
+      \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = counting;
+    \$848  = counting;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7139,7 +8017,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$799  = 1'h1;
+                \$848  = 1'h1;
           endcase
       4'h2:
           /* empty */;
@@ -7149,16 +8027,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           if (\$485 ) begin
-            \$799  = 1'h0;
+            \$848  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$799  = 1'h0;
+      \$848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = counters_clear;
+    \$849  = counters_clear;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7169,19 +8047,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$800  = 1'h1;
+                \$849  = 1'h1;
           endcase
     endcase
     if (counters_clear) begin
-      \$800  = 1'h0;
+      \$849  = 1'h0;
     end
     if (rst) begin
-      \$800  = 1'h0;
+      \$849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = ibits_load0;
+    \$850  = ibits_load0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7192,15 +8070,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$801  = \$480 ;
+          \$850  = \$480 ;
     endcase
     if (rst) begin
-      \$801  = 1'h0;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = ibits_load1;
+    \$851  = ibits_load1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7211,15 +8089,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$802  = \$481 ;
+          \$851  = \$481 ;
     endcase
     if (rst) begin
-      \$802  = 1'h0;
+      \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = ibits_load2;
+    \$852  = ibits_load2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7230,15 +8108,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$803  = \$482 ;
+          \$852  = \$482 ;
     endcase
     if (rst) begin
-      \$803  = 1'h0;
+      \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = step_count;
+    \$853  = step_count;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7253,20 +8131,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h5:
           if (\$485 ) begin
             if (\$486 ) begin
-              \$804  = \$487 [31:0];
+              \$853  = \$487 [31:0];
             end
           end
     endcase
     if (clear) begin
-      \$804  = 32'd0;
+      \$853  = 32'd0;
     end
     if (rst) begin
-      \$804  = 32'd0;
+      \$853  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = issuing;
+    \$854  = issuing;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7282,1525 +8160,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$805  = 1'h1;
+            \$854  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$805  = 1'h0;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$805  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = mi;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$806  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$806  = \$654 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$806  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = ni;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$807  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$807  = 10'h000;
-        end else begin
-          \$807  = \$658 [9:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$807  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = ki;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$808  = 16'h0000;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$808  = 16'h0000;
-      end else begin
-        \$808  = \$662 [15:0];
-      end
-    end
-    if (rst) begin
-      \$808  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = nrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$809  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$809  = \$656 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$809  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = naddr;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$810  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$810  = \$657 [15:0];
-          end
-        end else begin
-          \$810  = nrow;
-        end
-      end else begin
-        \$810  = \$664 [15:0];
-      end
-    end
-    if (rst) begin
-      \$810  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = wcol;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$811  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$811  = ibits[102:87];
-        end else begin
-          \$811  = \$660 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$811  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = waddr;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$812  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$812  = ibits[102:87];
-        end else begin
-          \$812  = \$661 [15:0];
-        end
-      end else begin
-        \$812  = \$665 [15:0];
-      end
-    end
-    if (rst) begin
-      \$812  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = klen_m1;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$813  = \$488 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$813  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = klen_m2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$814  = \$489 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$814  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = mt_m2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$815  = \$490 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$815  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = nt_m1;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$816  = \$491 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$816  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = nt_m2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$817  = \$492 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$817  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = k_first;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$818  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$818  = 1'h1;
-      end else begin
-        \$818  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = k_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$819  = \$493 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$819  = \$652 ;
-      end else begin
-        \$819  = \$663 ;
-      end
-    end
-    if (rst) begin
-      \$819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = n_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$820  = \$494 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$820  = \$653 ;
-        end else begin
-          \$820  = \$659 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$820  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = m_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$821  = \$495 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$821  = \$655 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = en;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$822  = 10'h000;
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$822  = 10'h000;
-      end else begin
-        \$822  = \$679 [9:0];
-      end
-    end
-    if (rst) begin
-      \$822  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = e_first;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$823  = 1'h1;
-          end
-    endcase
-    if (tile_end) begin
-      \$823  = e_last;
-    end
-    if (rst) begin
-      \$823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = e_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$824  = \$496 ;
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$824  = \$671 ;
-      end else begin
-        \$824  = \$680 ;
-      end
-    end
-    if (rst) begin
-      \$824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = e_nlane;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$825  = 16'h0000;
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$825  = 16'h0000;
-      end else begin
-        \$825  = \$681 [15:0];
-      end
-    end
-    if (rst) begin
-      \$825  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = rows_done;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$826  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$826  = \$702 [31:0];
-    end
-    if (rst) begin
-      \$826  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = o_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$827  = ibits[134:119];
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$827  = \$672 [15:0];
-      end
-    end
-    if (rst) begin
-      \$827  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = o_tile;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$828  = ibits[134:119];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$828  = \$673 [15:0];
-      end else begin
-        \$828  = \$682 [15:0];
-      end
-    end
-    if (rst) begin
-      \$828  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = a_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$829  = ibits[182:167];
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$829  = \$674 [15:0];
-      end
-    end
-    if (rst) begin
-      \$829  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = a_tile;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$830  = ibits[182:167];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$830  = \$675 [15:0];
-      end else begin
-        \$830  = \$683 [15:0];
-      end
-    end
-    if (rst) begin
-      \$830  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = t_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$831  = ibits[198:183];
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$831  = \$676 [15:0];
-      end
-    end
-    if (rst) begin
-      \$831  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = t_tile;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$832  = ibits[198:183];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$832  = \$677 [15:0];
-      end else begin
-        \$832  = \$684 [15:0];
-      end
-    end
-    if (rst) begin
-      \$832  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = p_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$833  = 16'h0000;
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$833  = \$678 [15:0];
-      end
-    end
-    if (rst) begin
-      \$833  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = ex_fwd_relu;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$834  = \$497 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$834  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = ex_fwd_err;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$835  = \$498 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$835  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = ex_backerr;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$836  = \$499 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$836  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = ex_grad;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$837  = \$500 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$837  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = ex_fwd_relu_cnt;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$838  = \$501 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$838  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = ex_fwd_err_cnt;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$839  = \$502 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$839  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = ex_backerr_cnt;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$840  = \$503 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$840  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = ex_grad_cnt;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$841  = \$504 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$841  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = ex_fwd_relu_trace;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$842  = \$505 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$842  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = ex_fwd_err_trace;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$843  = \$506 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$843  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = ex_backerr_trace;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$844  = \$507 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$844  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = ex_grad_trace;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$845  = \$508 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$845  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = ex_fwd_relu_xp_act;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$846  = \$509 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$846  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = ex_fwd_err_xp_act;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$847  = \$510 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$847  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = ex_backerr_xp_act;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$848  = \$511 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$848  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = ex_grad_xp_act;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$849  = \$512 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$849  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = ex_fwd_relu_xp_w;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$850  = \$513 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$850  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = ex_fwd_err_xp_w;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$851  = \$514 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$851  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = ex_backerr_xp_w;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$852  = \$515 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$852  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = ex_grad_xp_w;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$853  = \$516 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$853  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = ex_fwd_relu_lane0;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$854  = \$517 ;
-          end
-      4'h7:
-          if (drained) begin
             \$854  = 1'h0;
           end
-    endcase
+        end
+      end
+    end
     if (rst) begin
       \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = ex_fwd_err_lane0;
+    \$855  = mi;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8816,20 +8194,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$855  = \$518 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$855  = 1'h0;
+            \$855  = 10'h000;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$855  = \$606 [9:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$855  = 1'h0;
+      \$855  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = ex_backerr_lane0;
+    \$856  = ni;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8845,20 +8230,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$856  = \$519 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$856  = 1'h0;
+            \$856  = 10'h000;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$856  = 10'h000;
+        end else begin
+          \$856  = \$610 [9:0];
+        end
+      end
+    end
     if (rst) begin
-      \$856  = 1'h0;
+      \$856  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = ex_grad_lane0;
+    \$857  = ki;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8874,20 +8265,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$857  = \$520 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$857  = 1'h0;
+            \$857  = 16'h0000;
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$857  = 16'h0000;
+      end else begin
+        \$857  = \$614 [15:0];
+      end
+    end
     if (rst) begin
-      \$857  = 1'h0;
+      \$857  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = ex_fwd_relu_lane1;
+    \$858  = nrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8903,20 +8298,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$858  = \$521 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$858  = 1'h0;
+            \$858  = ibits[70:55];
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$858  = \$608 [15:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$858  = 1'h0;
+      \$858  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = ex_fwd_err_lane1;
+    \$859  = naddr;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8932,20 +8334,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$859  = \$522 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$859  = 1'h0;
+            \$859  = ibits[70:55];
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$859  = \$609 [15:0];
+          end
+        end else begin
+          \$859  = nrow;
+        end
+      end else begin
+        \$859  = \$616 [15:0];
+      end
+    end
     if (rst) begin
-      \$859  = 1'h0;
+      \$859  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = ex_backerr_lane1;
+    \$860  = wcol;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8961,20 +8376,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$860  = \$523 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$860  = 1'h0;
+            \$860  = ibits[102:87];
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$860  = ibits[102:87];
+        end else begin
+          \$860  = \$612 [15:0];
+        end
+      end
+    end
     if (rst) begin
-      \$860  = 1'h0;
+      \$860  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = ex_grad_lane1;
+    \$861  = waddr;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -8990,20 +8411,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$861  = \$524 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$861  = 1'h0;
+            \$861  = ibits[102:87];
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$861  = ibits[102:87];
+        end else begin
+          \$861  = \$613 [15:0];
+        end
+      end else begin
+        \$861  = \$617 [15:0];
+      end
+    end
     if (rst) begin
-      \$861  = 1'h0;
+      \$861  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = ex_fwd_relu_lane2;
+    \$862  = klen_m1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9019,20 +8449,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$862  = \$525 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$862  = 1'h0;
+            \$862  = \$488 [15:0];
           end
     endcase
     if (rst) begin
-      \$862  = 1'h0;
+      \$862  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = ex_fwd_err_lane2;
+    \$863  = klen_m2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9048,20 +8474,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$863  = \$526 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$863  = 1'h0;
+            \$863  = \$489 [15:0];
           end
     endcase
     if (rst) begin
-      \$863  = 1'h0;
+      \$863  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = ex_backerr_lane2;
+    \$864  = mt_m2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9077,20 +8499,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$864  = \$527 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$864  = 1'h0;
+            \$864  = \$490 [9:0];
           end
     endcase
     if (rst) begin
-      \$864  = 1'h0;
+      \$864  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = ex_grad_lane2;
+    \$865  = nt_m1;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9106,20 +8524,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$865  = \$528 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$865  = 1'h0;
+            \$865  = \$491 [9:0];
           end
     endcase
     if (rst) begin
-      \$865  = 1'h0;
+      \$865  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = ex_fwd_relu_lane3;
+    \$866  = nt_m2;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9135,20 +8549,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$866  = \$529 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$866  = 1'h0;
+            \$866  = \$492 [9:0];
           end
     endcase
     if (rst) begin
-      \$866  = 1'h0;
+      \$866  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = ex_fwd_err_lane3;
+    \$867  = k_first;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9164,20 +8574,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$867  = \$530 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$867  = 1'h0;
+            \$867  = 1'h1;
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$867  = 1'h1;
+      end else begin
+        \$867  = 1'h0;
+      end
+    end
     if (rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = ex_backerr_lane3;
+    \$868  = k_last;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9193,20 +8607,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$868  = \$531 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$868  = 1'h0;
+            \$868  = \$493 ;
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$868  = \$604 ;
+      end else begin
+        \$868  = \$615 ;
+      end
+    end
     if (rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = ex_grad_lane3;
+    \$869  = n_last;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9222,20 +8640,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$869  = \$532 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$869  = 1'h0;
+            \$869  = \$494 ;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$869  = \$605 ;
+        end else begin
+          \$869  = \$611 ;
+        end
+      end
+    end
     if (rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = ex_fwd_relu_lane4;
+    \$870  = m_last;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9251,20 +8675,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$870  = \$533 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$870  = 1'h0;
+            \$870  = \$495 ;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$870  = \$607 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = ex_fwd_err_lane4;
+    \$871  = en;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9280,20 +8711,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$871  = \$534 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$871  = 1'h0;
+            \$871  = 10'h000;
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$871  = 10'h000;
+      end else begin
+        \$871  = \$631 [9:0];
+      end
+    end
     if (rst) begin
-      \$871  = 1'h0;
+      \$871  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = ex_backerr_lane4;
+    \$872  = e_first;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9309,20 +8744,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$872  = \$535 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$872  = 1'h0;
+            \$872  = 1'h1;
           end
     endcase
+    if (tile_end) begin
+      \$872  = e_last;
+    end
     if (rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = ex_grad_lane4;
+    \$873  = e_last;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9338,20 +8772,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$873  = \$536 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$873  = 1'h0;
+            \$873  = \$496 ;
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$873  = \$623 ;
+      end else begin
+        \$873  = \$632 ;
+      end
+    end
     if (rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = ex_fwd_relu_lane5;
+    \$874  = e_nlane;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9367,20 +8805,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$874  = \$537 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$874  = 1'h0;
+            \$874  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$874  = 16'h0000;
+      end else begin
+        \$874  = \$633 [15:0];
+      end
+    end
     if (rst) begin
-      \$874  = 1'h0;
+      \$874  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = ex_fwd_err_lane5;
+    \$875  = rows_done;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9396,20 +8838,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$875  = \$538 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$875  = 1'h0;
+            \$875  = 32'd0;
           end
     endcase
+    if (row_done) begin
+      \$875  = \$654 [31:0];
+    end
     if (rst) begin
-      \$875  = 1'h0;
+      \$875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = ex_backerr_lane5;
+    \$876  = o_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9425,20 +8866,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$876  = \$539 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$876  = 1'h0;
+            \$876  = ibits[134:119];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$876  = \$624 [15:0];
+      end
+    end
     if (rst) begin
-      \$876  = 1'h0;
+      \$876  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = ex_grad_lane5;
+    \$877  = o_tile;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9454,20 +8896,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$877  = \$540 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$877  = 1'h0;
+            \$877  = ibits[134:119];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$877  = \$625 [15:0];
+      end else begin
+        \$877  = \$634 [15:0];
+      end
+    end
     if (rst) begin
-      \$877  = 1'h0;
+      \$877  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = ex_fwd_relu_lane6;
+    \$878  = a_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9483,20 +8929,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$878  = \$541 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$878  = 1'h0;
+            \$878  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$878  = \$626 [15:0];
+      end
+    end
     if (rst) begin
-      \$878  = 1'h0;
+      \$878  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = ex_fwd_err_lane6;
+    \$879  = a_tile;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9512,20 +8959,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$879  = \$542 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$879  = 1'h0;
+            \$879  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$879  = \$627 [15:0];
+      end else begin
+        \$879  = \$635 [15:0];
+      end
+    end
     if (rst) begin
-      \$879  = 1'h0;
+      \$879  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = ex_backerr_lane6;
+    \$880  = t_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9541,20 +8992,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$880  = \$543 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$880  = 1'h0;
+            \$880  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$880  = \$628 [15:0];
+      end
+    end
     if (rst) begin
-      \$880  = 1'h0;
+      \$880  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = ex_grad_lane6;
+    \$881  = t_tile;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9570,20 +9022,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$881  = \$544 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$881  = 1'h0;
+            \$881  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$881  = \$629 [15:0];
+      end else begin
+        \$881  = \$636 [15:0];
+      end
+    end
     if (rst) begin
-      \$881  = 1'h0;
+      \$881  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = ex_fwd_relu_lane7;
+    \$882  = p_mrow;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9599,20 +9055,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$882  = \$545 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$882  = 1'h0;
+            \$882  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$882  = \$630 [15:0];
+      end
+    end
     if (rst) begin
-      \$882  = 1'h0;
+      \$882  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = ex_fwd_err_lane7;
+    \$883  = ex_fwd_relu;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9628,7 +9085,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$883  = \$546 ;
+            \$883  = \$497 ;
           end
       4'h7:
           if (drained) begin
@@ -9641,7 +9098,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = ex_backerr_lane7;
+    \$884  = ex_fwd_err;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9657,7 +9114,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$884  = \$547 ;
+            \$884  = \$498 ;
           end
       4'h7:
           if (drained) begin
@@ -9670,7 +9127,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = ex_grad_lane7;
+    \$885  = ex_backerr;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9686,7 +9143,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$485 ) begin
           end else begin
-            \$885  = \$548 ;
+            \$885  = \$499 ;
           end
       4'h7:
           if (drained) begin
@@ -9699,7 +9156,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = st_data;
+    \$886  = ex_grad;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9712,146 +9169,329 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h4:
           /* empty */;
       4'h5:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$485 ) begin
+          end else begin
+            \$886  = \$500 ;
+          end
       4'h7:
-          /* empty */;
-      4'h6:
-          \$886  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
-    endcase
-    if (rst) begin
-      \$886  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = st_valid;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$887  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$887  = 1'h0;
+          if (drained) begin
+            \$886  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$887  = 1'h0;
+      \$886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = ibits;
-    if (ibits_load0) begin
-      \$888 [127:0] = \r_data$589 ;
-    end
-    if (ibits_load1) begin
-      \$888 [255:128] = \r_data$589 ;
-    end
-    if (ibits_load2) begin
-      \$888 [383:256] = \r_data$589 ;
-    end
+    \$887  = st_data;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$887  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
     if (rst) begin
-      \$888  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$887  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = cycle_count;
-    if (counters_clear) begin
-      \$889  = { 31'h00000000, counting };
-    end else if (counting) begin
-      \$889  = \$551 [31:0];
-    end
+    \$888  = st_valid;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$888  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$888  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$889  = 32'd0;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \$553 ;
+    \$889  = st_valid_sel0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$889  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$889  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = st_valid_sel1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$890  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$890  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = counters_clear;
+    \$891  = st_valid_sel2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$891  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$891  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = phase_cycles0;
-    if (phase_clear0) begin
-      \$892  = { 31'h00000000, phase_en0 };
-    end else if (phase_en0) begin
-      \$892  = \$554 [31:0];
-    end
+    \$892  = st_valid_sel3;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$892  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$892  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$892  = 32'd0;
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \$556 ;
+    \$893  = st_valid_sel4;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$893  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$893  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = counters_clear;
+    \$894  = st_valid_sel5;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$894  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$894  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = phase_cycles1;
-    if (phase_clear1) begin
-      \$895  = { 31'h00000000, phase_en1 };
-    end else if (phase_en1) begin
-      \$895  = \$557 [31:0];
-    end
+    \$895  = st_valid_sel6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$895  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$895  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$895  = 32'd0;
+      \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \$559 ;
+    \$896  = st_valid_sel7;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$896  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$896  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = counters_clear;
+    \$897  = ibits;
+    if (ibits_load0) begin
+      \$897 [127:0] = \r_data$659 ;
+    end
+    if (ibits_load1) begin
+      \$897 [255:128] = \r_data$659 ;
+    end
+    if (ibits_load2) begin
+      \$897 [383:256] = \r_data$659 ;
+    end
     if (rst) begin
-      \$897  = 1'h0;
+      \$897  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = phase_cycles2;
-    if (phase_clear2) begin
-      \$898  = { 31'h00000000, phase_en2 };
-    end else if (phase_en2) begin
-      \$898  = \$560 [31:0];
+    \$898  = cycle_count;
+    if (counters_clear) begin
+      \$898  = { 31'h00000000, counting };
+    end else if (counting) begin
+      \$898  = \$503 [31:0];
     end
     if (rst) begin
       \$898  = 32'd0;
@@ -9859,7 +9499,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \$562 ;
+    \$899  = \$505 ;
     if (rst) begin
       \$899  = 1'h0;
     end
@@ -9873,11 +9513,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = phase_cycles3;
-    if (phase_clear3) begin
-      \$901  = { 31'h00000000, phase_en3 };
-    end else if (phase_en3) begin
-      \$901  = \$563 [31:0];
+    \$901  = phase_cycles0;
+    if (phase_clear0) begin
+      \$901  = { 31'h00000000, phase_en0 };
+    end else if (phase_en0) begin
+      \$901  = \$506 [31:0];
     end
     if (rst) begin
       \$901  = 32'd0;
@@ -9885,7 +9525,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \$565 ;
+    \$902  = \$508 ;
     if (rst) begin
       \$902  = 1'h0;
     end
@@ -9899,11 +9539,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = phase_cycles4;
-    if (phase_clear4) begin
-      \$904  = { 31'h00000000, phase_en4 };
-    end else if (phase_en4) begin
-      \$904  = \$566 [31:0];
+    \$904  = phase_cycles1;
+    if (phase_clear1) begin
+      \$904  = { 31'h00000000, phase_en1 };
+    end else if (phase_en1) begin
+      \$904  = \$509 [31:0];
     end
     if (rst) begin
       \$904  = 32'd0;
@@ -9911,7 +9551,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \$568 ;
+    \$905  = \$511 ;
     if (rst) begin
       \$905  = 1'h0;
     end
@@ -9925,11 +9565,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = phase_cycles5;
-    if (phase_clear5) begin
-      \$907  = { 31'h00000000, phase_en5 };
-    end else if (phase_en5) begin
-      \$907  = \$569 [31:0];
+    \$907  = phase_cycles2;
+    if (phase_clear2) begin
+      \$907  = { 31'h00000000, phase_en2 };
+    end else if (phase_en2) begin
+      \$907  = \$512 [31:0];
     end
     if (rst) begin
       \$907  = 32'd0;
@@ -9937,7 +9577,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \$571 ;
+    \$908  = \$514 ;
     if (rst) begin
       \$908  = 1'h0;
     end
@@ -9951,11 +9591,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = phase_cycles6;
-    if (phase_clear6) begin
-      \$910  = { 31'h00000000, phase_en6 };
-    end else if (phase_en6) begin
-      \$910  = \$572 [31:0];
+    \$910  = phase_cycles3;
+    if (phase_clear3) begin
+      \$910  = { 31'h00000000, phase_en3 };
+    end else if (phase_en3) begin
+      \$910  = \$515 [31:0];
     end
     if (rst) begin
       \$910  = 32'd0;
@@ -9963,7 +9603,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \$574 ;
+    \$911  = \$517 ;
     if (rst) begin
       \$911  = 1'h0;
     end
@@ -9977,11 +9617,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = phase_cycles7;
-    if (phase_clear7) begin
-      \$913  = { 31'h00000000, phase_en7 };
-    end else if (phase_en7) begin
-      \$913  = \$575 [31:0];
+    \$913  = phase_cycles4;
+    if (phase_clear4) begin
+      \$913  = { 31'h00000000, phase_en4 };
+    end else if (phase_en4) begin
+      \$913  = \$518 [31:0];
     end
     if (rst) begin
       \$913  = 32'd0;
@@ -9989,7 +9629,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \$577 ;
+    \$914  = \$520 ;
     if (rst) begin
       \$914  = 1'h0;
     end
@@ -10003,11 +9643,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = phase_cycles8;
-    if (phase_clear8) begin
-      \$916  = { 31'h00000000, phase_en8 };
-    end else if (phase_en8) begin
-      \$916  = \$578 [31:0];
+    \$916  = phase_cycles5;
+    if (phase_clear5) begin
+      \$916  = { 31'h00000000, phase_en5 };
+    end else if (phase_en5) begin
+      \$916  = \$521 [31:0];
     end
     if (rst) begin
       \$916  = 32'd0;
@@ -10015,7 +9655,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \$580 ;
+    \$917  = \$523 ;
     if (rst) begin
       \$917  = 1'h0;
     end
@@ -10029,11 +9669,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = phase_cycles9;
-    if (phase_clear9) begin
-      \$919  = { 31'h00000000, phase_en9 };
-    end else if (phase_en9) begin
-      \$919  = \$581 [31:0];
+    \$919  = phase_cycles6;
+    if (phase_clear6) begin
+      \$919  = { 31'h00000000, phase_en6 };
+    end else if (phase_en6) begin
+      \$919  = \$524 [31:0];
     end
     if (rst) begin
       \$919  = 32'd0;
@@ -10041,7 +9681,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \$583 ;
+    \$920  = \$526 ;
     if (rst) begin
       \$920  = 1'h0;
     end
@@ -10055,11 +9695,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = phase_cycles10;
-    if (phase_clear10) begin
-      \$922  = { 31'h00000000, phase_en10 };
-    end else if (phase_en10) begin
-      \$922  = \$584 [31:0];
+    \$922  = phase_cycles7;
+    if (phase_clear7) begin
+      \$922  = { 31'h00000000, phase_en7 };
+    end else if (phase_en7) begin
+      \$922  = \$527 [31:0];
     end
     if (rst) begin
       \$922  = 32'd0;
@@ -10067,7 +9707,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \$586 ;
+    \$923  = \$529 ;
     if (rst) begin
       \$923  = 1'h0;
     end
@@ -10081,11 +9721,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = phase_cycles11;
-    if (phase_clear11) begin
-      \$925  = { 31'h00000000, phase_en11 };
-    end else if (phase_en11) begin
-      \$925  = \$587 [31:0];
+    \$925  = phase_cycles8;
+    if (phase_clear8) begin
+      \$925  = { 31'h00000000, phase_en8 };
+    end else if (phase_en8) begin
+      \$925  = \$530 [31:0];
     end
     if (rst) begin
       \$925  = 32'd0;
@@ -10093,7 +9733,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \$589 ;
+    \$926  = \$532 ;
     if (rst) begin
       \$926  = 1'h0;
     end
@@ -10107,11 +9747,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = phase_cycles12;
-    if (phase_clear12) begin
-      \$928  = { 31'h00000000, phase_en12 };
-    end else if (phase_en12) begin
-      \$928  = \$590 [31:0];
+    \$928  = phase_cycles9;
+    if (phase_clear9) begin
+      \$928  = { 31'h00000000, phase_en9 };
+    end else if (phase_en9) begin
+      \$928  = \$533 [31:0];
     end
     if (rst) begin
       \$928  = 32'd0;
@@ -10119,7 +9759,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \$592 ;
+    \$929  = \$535 ;
     if (rst) begin
       \$929  = 1'h0;
     end
@@ -10133,11 +9773,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = phase_cycles13;
-    if (phase_clear13) begin
-      \$931  = { 31'h00000000, phase_en13 };
-    end else if (phase_en13) begin
-      \$931  = \$593 [31:0];
+    \$931  = phase_cycles10;
+    if (phase_clear10) begin
+      \$931  = { 31'h00000000, phase_en10 };
+    end else if (phase_en10) begin
+      \$931  = \$536 [31:0];
     end
     if (rst) begin
       \$931  = 32'd0;
@@ -10145,7 +9785,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \$595 ;
+    \$932  = \$538 ;
     if (rst) begin
       \$932  = 1'h0;
     end
@@ -10159,11 +9799,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = phase_cycles14;
-    if (phase_clear14) begin
-      \$934  = { 31'h00000000, phase_en14 };
-    end else if (phase_en14) begin
-      \$934  = \$596 [31:0];
+    \$934  = phase_cycles11;
+    if (phase_clear11) begin
+      \$934  = { 31'h00000000, phase_en11 };
+    end else if (phase_en11) begin
+      \$934  = \$539 [31:0];
     end
     if (rst) begin
       \$934  = 32'd0;
@@ -10171,7 +9811,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \$598 ;
+    \$935  = \$541 ;
     if (rst) begin
       \$935  = 1'h0;
     end
@@ -10185,11 +9825,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = phase_cycles15;
-    if (phase_clear15) begin
-      \$937  = { 31'h00000000, phase_en15 };
-    end else if (phase_en15) begin
-      \$937  = \$599 [31:0];
+    \$937  = phase_cycles12;
+    if (phase_clear12) begin
+      \$937  = { 31'h00000000, phase_en12 };
+    end else if (phase_en12) begin
+      \$937  = \$542 [31:0];
     end
     if (rst) begin
       \$937  = 32'd0;
@@ -10197,7 +9837,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \$601 ;
+    \$938  = \$544 ;
     if (rst) begin
       \$938  = 1'h0;
     end
@@ -10211,11 +9851,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = phase_cycles16;
-    if (phase_clear16) begin
-      \$940  = { 31'h00000000, phase_en16 };
-    end else if (phase_en16) begin
-      \$940  = \$602 [31:0];
+    \$940  = phase_cycles13;
+    if (phase_clear13) begin
+      \$940  = { 31'h00000000, phase_en13 };
+    end else if (phase_en13) begin
+      \$940  = \$545 [31:0];
     end
     if (rst) begin
       \$940  = 32'd0;
@@ -10223,7 +9863,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \$604 ;
+    \$941  = \$547 ;
     if (rst) begin
       \$941  = 1'h0;
     end
@@ -10237,11 +9877,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = phase_cycles17;
-    if (phase_clear17) begin
-      \$943  = { 31'h00000000, phase_en17 };
-    end else if (phase_en17) begin
-      \$943  = \$605 [31:0];
+    \$943  = phase_cycles14;
+    if (phase_clear14) begin
+      \$943  = { 31'h00000000, phase_en14 };
+    end else if (phase_en14) begin
+      \$943  = \$548 [31:0];
     end
     if (rst) begin
       \$943  = 32'd0;
@@ -10249,7 +9889,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$607 ;
+    \$944  = \$550 ;
     if (rst) begin
       \$944  = 1'h0;
     end
@@ -10263,11 +9903,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = phase_cycles18;
-    if (phase_clear18) begin
-      \$946  = { 31'h00000000, phase_en18 };
-    end else if (phase_en18) begin
-      \$946  = \$608 [31:0];
+    \$946  = phase_cycles15;
+    if (phase_clear15) begin
+      \$946  = { 31'h00000000, phase_en15 };
+    end else if (phase_en15) begin
+      \$946  = \$551 [31:0];
     end
     if (rst) begin
       \$946  = 32'd0;
@@ -10275,7 +9915,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \$610 ;
+    \$947  = \$553 ;
     if (rst) begin
       \$947  = 1'h0;
     end
@@ -10289,11 +9929,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = phase_cycles19;
-    if (phase_clear19) begin
-      \$949  = { 31'h00000000, phase_en19 };
-    end else if (phase_en19) begin
-      \$949  = \$611 [31:0];
+    \$949  = phase_cycles16;
+    if (phase_clear16) begin
+      \$949  = { 31'h00000000, phase_en16 };
+    end else if (phase_en16) begin
+      \$949  = \$554 [31:0];
     end
     if (rst) begin
       \$949  = 32'd0;
@@ -10301,7 +9941,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \$613 ;
+    \$950  = \$556 ;
     if (rst) begin
       \$950  = 1'h0;
     end
@@ -10315,11 +9955,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = phase_cycles20;
-    if (phase_clear20) begin
-      \$952  = { 31'h00000000, phase_en20 };
-    end else if (phase_en20) begin
-      \$952  = \$614 [31:0];
+    \$952  = phase_cycles17;
+    if (phase_clear17) begin
+      \$952  = { 31'h00000000, phase_en17 };
+    end else if (phase_en17) begin
+      \$952  = \$557 [31:0];
     end
     if (rst) begin
       \$952  = 32'd0;
@@ -10327,7 +9967,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \$616 ;
+    \$953  = \$559 ;
     if (rst) begin
       \$953  = 1'h0;
     end
@@ -10341,11 +9981,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = phase_cycles21;
-    if (phase_clear21) begin
-      \$955  = { 31'h00000000, phase_en21 };
-    end else if (phase_en21) begin
-      \$955  = \$617 [31:0];
+    \$955  = phase_cycles18;
+    if (phase_clear18) begin
+      \$955  = { 31'h00000000, phase_en18 };
+    end else if (phase_en18) begin
+      \$955  = \$560 [31:0];
     end
     if (rst) begin
       \$955  = 32'd0;
@@ -10353,7 +9993,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \$619 ;
+    \$956  = \$562 ;
     if (rst) begin
       \$956  = 1'h0;
     end
@@ -10367,11 +10007,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = phase_cycles22;
-    if (phase_clear22) begin
-      \$958  = { 31'h00000000, phase_en22 };
-    end else if (phase_en22) begin
-      \$958  = \$620 [31:0];
+    \$958  = phase_cycles19;
+    if (phase_clear19) begin
+      \$958  = { 31'h00000000, phase_en19 };
+    end else if (phase_en19) begin
+      \$958  = \$563 [31:0];
     end
     if (rst) begin
       \$958  = 32'd0;
@@ -10379,7 +10019,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \$622 ;
+    \$959  = \$565 ;
     if (rst) begin
       \$959  = 1'h0;
     end
@@ -10393,11 +10033,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = phase_cycles23;
-    if (phase_clear23) begin
-      \$961  = { 31'h00000000, phase_en23 };
-    end else if (phase_en23) begin
-      \$961  = \$623 [31:0];
+    \$961  = phase_cycles20;
+    if (phase_clear20) begin
+      \$961  = { 31'h00000000, phase_en20 };
+    end else if (phase_en20) begin
+      \$961  = \$566 [31:0];
     end
     if (rst) begin
       \$961  = 32'd0;
@@ -10405,7 +10045,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \$625 ;
+    \$962  = \$568 ;
     if (rst) begin
       \$962  = 1'h0;
     end
@@ -10419,11 +10059,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = phase_cycles24;
-    if (phase_clear24) begin
-      \$964  = { 31'h00000000, phase_en24 };
-    end else if (phase_en24) begin
-      \$964  = \$626 [31:0];
+    \$964  = phase_cycles21;
+    if (phase_clear21) begin
+      \$964  = { 31'h00000000, phase_en21 };
+    end else if (phase_en21) begin
+      \$964  = \$569 [31:0];
     end
     if (rst) begin
       \$964  = 32'd0;
@@ -10431,7 +10071,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \$628 ;
+    \$965  = \$571 ;
     if (rst) begin
       \$965  = 1'h0;
     end
@@ -10445,11 +10085,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = phase_cycles25;
-    if (phase_clear25) begin
-      \$967  = { 31'h00000000, phase_en25 };
-    end else if (phase_en25) begin
-      \$967  = \$629 [31:0];
+    \$967  = phase_cycles22;
+    if (phase_clear22) begin
+      \$967  = { 31'h00000000, phase_en22 };
+    end else if (phase_en22) begin
+      \$967  = \$572 [31:0];
     end
     if (rst) begin
       \$967  = 32'd0;
@@ -10457,7 +10097,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \$631 ;
+    \$968  = \$574 ;
     if (rst) begin
       \$968  = 1'h0;
     end
@@ -10471,11 +10111,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = phase_cycles26;
-    if (phase_clear26) begin
-      \$970  = { 31'h00000000, phase_en26 };
-    end else if (phase_en26) begin
-      \$970  = \$632 [31:0];
+    \$970  = phase_cycles23;
+    if (phase_clear23) begin
+      \$970  = { 31'h00000000, phase_en23 };
+    end else if (phase_en23) begin
+      \$970  = \$575 [31:0];
     end
     if (rst) begin
       \$970  = 32'd0;
@@ -10483,7 +10123,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \$634 ;
+    \$971  = \$577 ;
     if (rst) begin
       \$971  = 1'h0;
     end
@@ -10497,11 +10137,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = phase_cycles27;
-    if (phase_clear27) begin
-      \$973  = { 31'h00000000, phase_en27 };
-    end else if (phase_en27) begin
-      \$973  = \$635 [31:0];
+    \$973  = phase_cycles24;
+    if (phase_clear24) begin
+      \$973  = { 31'h00000000, phase_en24 };
+    end else if (phase_en24) begin
+      \$973  = \$578 [31:0];
     end
     if (rst) begin
       \$973  = 32'd0;
@@ -10509,7 +10149,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \$637 ;
+    \$974  = \$580 ;
     if (rst) begin
       \$974  = 1'h0;
     end
@@ -10523,11 +10163,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = phase_cycles28;
-    if (phase_clear28) begin
-      \$976  = { 31'h00000000, phase_en28 };
-    end else if (phase_en28) begin
-      \$976  = \$638 [31:0];
+    \$976  = phase_cycles25;
+    if (phase_clear25) begin
+      \$976  = { 31'h00000000, phase_en25 };
+    end else if (phase_en25) begin
+      \$976  = \$581 [31:0];
     end
     if (rst) begin
       \$976  = 32'd0;
@@ -10535,7 +10175,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$640 ;
+    \$977  = \$583 ;
     if (rst) begin
       \$977  = 1'h0;
     end
@@ -10549,11 +10189,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = phase_cycles29;
-    if (phase_clear29) begin
-      \$979  = { 31'h00000000, phase_en29 };
-    end else if (phase_en29) begin
-      \$979  = \$641 [31:0];
+    \$979  = phase_cycles26;
+    if (phase_clear26) begin
+      \$979  = { 31'h00000000, phase_en26 };
+    end else if (phase_en26) begin
+      \$979  = \$584 [31:0];
     end
     if (rst) begin
       \$979  = 32'd0;
@@ -10561,7 +10201,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \$643 ;
+    \$980  = \$586 ;
     if (rst) begin
       \$980  = 1'h0;
     end
@@ -10575,11 +10215,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = phase_cycles30;
-    if (phase_clear30) begin
-      \$982  = { 31'h00000000, phase_en30 };
-    end else if (phase_en30) begin
-      \$982  = \$644 [31:0];
+    \$982  = phase_cycles27;
+    if (phase_clear27) begin
+      \$982  = { 31'h00000000, phase_en27 };
+    end else if (phase_en27) begin
+      \$982  = \$587 [31:0];
     end
     if (rst) begin
       \$982  = 32'd0;
@@ -10587,7 +10227,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \$646 ;
+    \$983  = \$589 ;
     if (rst) begin
       \$983  = 1'h0;
     end
@@ -10601,11 +10241,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = phase_cycles31;
-    if (phase_clear31) begin
-      \$985  = { 31'h00000000, phase_en31 };
-    end else if (phase_en31) begin
-      \$985  = \$647 [31:0];
+    \$985  = phase_cycles28;
+    if (phase_clear28) begin
+      \$985  = { 31'h00000000, phase_en28 };
+    end else if (phase_en28) begin
+      \$985  = \$590 [31:0];
     end
     if (rst) begin
       \$985  = 32'd0;
@@ -10613,1341 +10253,1296 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = since_last;
-    if (\$648 ) begin
-      \$986  = 4'h1;
-    end else if (\$649 ) begin
-      \$986  = \$650 [3:0];
-    end
+    \$986  = \$592 ;
     if (rst) begin
-      \$986  = 4'hf;
+      \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = since_ok;
-    if (\$648 ) begin
+    \$987  = counters_clear;
+    if (rst) begin
       \$987  = 1'h0;
-    end else if (\$649 ) begin
-      \$987  = \$651 ;
-    end
-    if (rst) begin
-      \$987  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = issue;
+    \$988  = phase_cycles29;
+    if (phase_clear29) begin
+      \$988  = { 31'h00000000, phase_en29 };
+    end else if (phase_en29) begin
+      \$988  = \$593 [31:0];
+    end
     if (rst) begin
-      \$988  = 1'h0;
+      \$988  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = k_first;
+    \$989  = \$595 ;
     if (rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = k_last;
+    \$990  = counters_clear;
     if (rst) begin
       \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = s1_valid;
+    \$991  = phase_cycles30;
+    if (phase_clear30) begin
+      \$991  = { 31'h00000000, phase_en30 };
+    end else if (phase_en30) begin
+      \$991  = \$596 [31:0];
+    end
     if (rst) begin
-      \$991  = 1'h0;
+      \$991  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = s2_valid;
+    \$992  = \$598 ;
     if (rst) begin
       \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = s3_valid;
+    \$993  = counters_clear;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = s4_valid;
+    \$994  = phase_cycles31;
+    if (phase_clear31) begin
+      \$994  = { 31'h00000000, phase_en31 };
+    end else if (phase_en31) begin
+      \$994  = \$599 [31:0];
+    end
     if (rst) begin
-      \$994  = 1'h0;
+      \$994  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = s5_valid;
+    \$995  = since_last;
+    if (\$600 ) begin
+      \$995  = 4'h1;
+    end else if (\$601 ) begin
+      \$995  = \$602 [3:0];
+    end
     if (rst) begin
-      \$995  = 1'h0;
+      \$995  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = s1_first;
-    if (rst) begin
+    \$996  = since_ok;
+    if (\$600 ) begin
       \$996  = 1'h0;
+    end else if (\$601 ) begin
+      \$996  = \$603 ;
+    end
+    if (rst) begin
+      \$996  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = s2_first;
+    \$997  = issue;
     if (rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = s3_first;
+    \$998  = k_first;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = s4_first;
+    \$999  = k_last;
     if (rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = s5_first;
+    \$1000  = s1_valid;
     if (rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = s1_last;
+    \$1001  = s2_valid;
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = s2_last;
+    \$1002  = s3_valid;
     if (rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = s3_last;
+    \$1003  = s4_valid;
     if (rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = s4_last;
+    \$1004  = s5_valid;
     if (rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = s5_last;
+    \$1005  = s1_first;
     if (rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = mac_steps;
-    if (counters_clear) begin
-      \$1006  = { 31'h00000000, \$667  };
-    end else if (\$666 ) begin
-      \$1006  = \$668 [31:0];
-    end
+    \$1006  = s2_first;
     if (rst) begin
-      \$1006  = 32'd0;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \$670 ;
+    \$1007  = s3_first;
     if (rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008 [0] = \o__valid$527 ;
-    \$1008 [16:1] = \$12 [15:0];
-    \$1008 [32:17] = \$13 [15:0];
-    \$1008 [35:33] = \o__payload$159 [2:0];
-    \$1008 [51:36] = \$685 [15:0];
-    \$1008 [52] = e_last;
-    \$1008 [53] = e_first;
-    \$1008 [69:54] = t_tile;
-    \$1008 [77:70] = { \$701 , \$699 , \$697 , \$695 , \$693 , \$691 , \$689 , \$687  };
-    \$1008 [85:78] = e_nlane[7:0];
+    \$1008  = s4_first;
     if (rst) begin
-      \$1008  = 86'h0000000000000000000000;
+      \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \o__payload$159 [258:3];
+    \$1009  = s5_first;
     if (rst) begin
-      \$1009  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = e_r1;
+    \$1010  = s1_last;
     if (rst) begin
-      \$1010  = 86'h0000000000000000000000;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = e_acc1;
+    \$1011  = s2_last;
     if (rst) begin
-      \$1011  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = e_r2;
+    \$1012  = s3_last;
     if (rst) begin
-      \$1012  = 86'h0000000000000000000000;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = e_acc2;
+    \$1013  = s4_last;
     if (rst) begin
-      \$1013  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = e_r3;
+    \$1014  = s5_last;
     if (rst) begin
-      \$1014  = 86'h0000000000000000000000;
+      \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = e_acc3;
+    \$1015  = mac_steps;
+    if (counters_clear) begin
+      \$1015  = { 31'h00000000, \$619  };
+    end else if (\$618 ) begin
+      \$1015  = \$620 [31:0];
+    end
     if (rst) begin
-      \$1015  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1015  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = e_r4;
+    \$1016  = \$622 ;
     if (rst) begin
-      \$1016  = 86'h0000000000000000000000;
+      \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = e_acc4;
+    \$1017 [0] = \o__valid$543 ;
+    \$1017 [16:1] = \$20 [15:0];
+    \$1017 [32:17] = \$21 [15:0];
+    \$1017 [35:33] = \o__payload$166 [2:0];
+    \$1017 [51:36] = \$637 [15:0];
+    \$1017 [52] = e_last;
+    \$1017 [53] = e_first;
+    \$1017 [69:54] = t_tile;
+    \$1017 [77:70] = { \$653 , \$651 , \$649 , \$647 , \$645 , \$643 , \$641 , \$639  };
+    \$1017 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$1017  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1017  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = e_r5;
+    \$1018  = \o__payload$166 [258:3];
     if (rst) begin
-      \$1018  = 86'h0000000000000000000000;
+      \$1018  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = e_acc5;
+    \$1019  = e_r1;
     if (rst) begin
-      \$1019  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1019  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = e_acc5;
+    \$1020  = e_acc1;
     if (rst) begin
       \$1020  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = e_acc5;
+    \$1021  = e_r2;
     if (rst) begin
-      \$1021  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1021  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = e_r6;
+    \$1022  = e_acc2;
     if (rst) begin
-      \$1022  = 86'h0000000000000000000000;
+      \$1022  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = sb1;
+    \$1023  = e_r3;
     if (rst) begin
       \$1023  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = sb2;
+    \$1024  = e_acc3;
     if (rst) begin
-      \$1024  = 86'h0000000000000000000000;
+      \$1024  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = sb3;
+    \$1025  = e_r4;
     if (rst) begin
       \$1025  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = sb4;
+    \$1026  = e_acc4;
     if (rst) begin
-      \$1026  = 86'h0000000000000000000000;
+      \$1026  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = sb5;
+    \$1027  = e_r5;
     if (rst) begin
       \$1027  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = sb6;
+    \$1028  = e_acc5;
     if (rst) begin
-      \$1028  = 86'h0000000000000000000000;
+      \$1028  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = sb7;
+    \$1029  = e_acc5;
     if (rst) begin
-      \$1029  = 86'h0000000000000000000000;
+      \$1029  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = sb8;
+    \$1030  = e_acc5;
     if (rst) begin
-      \$1030  = 86'h0000000000000000000000;
+      \$1030  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = sb9;
+    \$1031  = e_r6;
     if (rst) begin
       \$1031  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = sb10;
+    \$1032  = sb1;
     if (rst) begin
       \$1032  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = sb11;
+    \$1033  = sb2;
     if (rst) begin
       \$1033  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \r_data$611 ;
+    \$1034  = sb3;
     if (rst) begin
-      \$1034  = 64'h0000000000000000;
+      \$1034  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = y1;
+    \$1035  = sb4;
     if (rst) begin
-      \$1035  = 64'h0000000000000000;
+      \$1035  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = y2;
+    \$1036  = sb5;
     if (rst) begin
-      \$1036  = 64'h0000000000000000;
+      \$1036  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = y3;
+    \$1037  = sb6;
     if (rst) begin
-      \$1037  = 64'h0000000000000000;
+      \$1037  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = y4;
+    \$1038  = sb7;
     if (rst) begin
-      \$1038  = 64'h0000000000000000;
+      \$1038  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = y5;
+    \$1039  = sb8;
     if (rst) begin
-      \$1039  = 64'h0000000000000000;
+      \$1039  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = y6;
+    \$1040  = sb9;
     if (rst) begin
-      \$1040  = 64'h0000000000000000;
+      \$1040  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = y7;
+    \$1041  = sb10;
     if (rst) begin
-      \$1041  = 64'h0000000000000000;
+      \$1041  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = ibits[262:231];
+    \$1042  = sb11;
     if (rst) begin
-      \$1042  = 32'd0;
+      \$1042  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = ibits[268:263];
+    \$1043  = sb12;
     if (rst) begin
-      \$1043  = 6'h00;
+      \$1043  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = ibits[300:269];
+    \$1044  = \r_data$681 ;
     if (rst) begin
-      \$1044  = 32'd0;
+      \$1044  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = ibits[306:301];
+    \$1045  = y1;
     if (rst) begin
-      \$1045  = 6'h00;
+      \$1045  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = ibits[338:307];
+    \$1046  = y2;
     if (rst) begin
-      \$1046  = 32'd0;
+      \$1046  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = ibits[344:339];
+    \$1047  = y3;
     if (rst) begin
-      \$1047  = 6'h00;
+      \$1047  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = ibits[345];
+    \$1048  = y4;
     if (rst) begin
-      \$1048  = 1'h0;
+      \$1048  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = cfg_sc_mult_hop0;
+    \$1049  = y5;
     if (rst) begin
-      \$1049  = 32'd0;
+      \$1049  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = cfg_sc_shift_hop0;
+    \$1050  = y6;
     if (rst) begin
-      \$1050  = 6'h00;
+      \$1050  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = cfg_lr_mult_hop0;
+    \$1051  = y7;
     if (rst) begin
-      \$1051  = 32'd0;
+      \$1051  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = cfg_lr_shift_hop0;
+    \$1052  = ibits[262:231];
     if (rst) begin
-      \$1052  = 6'h00;
+      \$1052  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = cfg_dc_mult_hop0;
+    \$1053  = ibits[268:263];
     if (rst) begin
-      \$1053  = 32'd0;
+      \$1053  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = cfg_dc_shift_hop0;
+    \$1054  = ibits[300:269];
     if (rst) begin
-      \$1054  = 6'h00;
+      \$1054  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = cfg_dc_en_hop0;
+    \$1055  = ibits[306:301];
     if (rst) begin
-      \$1055  = 1'h0;
+      \$1055  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = ibits[262:231];
+    \$1056  = ibits[338:307];
     if (rst) begin
       \$1056  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = ibits[268:263];
+    \$1057  = ibits[344:339];
     if (rst) begin
       \$1057  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = ibits[300:269];
+    \$1058  = ibits[345];
     if (rst) begin
-      \$1058  = 32'd0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = ibits[306:301];
+    \$1059  = cfg_sc_mult_hop0;
     if (rst) begin
-      \$1059  = 6'h00;
+      \$1059  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = ibits[338:307];
+    \$1060  = cfg_sc_shift_hop0;
     if (rst) begin
-      \$1060  = 32'd0;
+      \$1060  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = ibits[344:339];
+    \$1061  = cfg_lr_mult_hop0;
     if (rst) begin
-      \$1061  = 6'h00;
+      \$1061  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = ibits[345];
+    \$1062  = cfg_lr_shift_hop0;
     if (rst) begin
-      \$1062  = 1'h0;
+      \$1062  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = cfg_sc_mult_hop1;
+    \$1063  = cfg_dc_mult_hop0;
     if (rst) begin
       \$1063  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = cfg_sc_shift_hop1;
+    \$1064  = cfg_dc_shift_hop0;
     if (rst) begin
       \$1064  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = cfg_lr_mult_hop1;
+    \$1065  = cfg_dc_en_hop0;
     if (rst) begin
-      \$1065  = 32'd0;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = cfg_lr_shift_hop1;
+    \$1066  = ibits[262:231];
     if (rst) begin
-      \$1066  = 6'h00;
+      \$1066  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = cfg_dc_mult_hop1;
+    \$1067  = ibits[268:263];
     if (rst) begin
-      \$1067  = 32'd0;
+      \$1067  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = cfg_dc_shift_hop1;
+    \$1068  = ibits[300:269];
     if (rst) begin
-      \$1068  = 6'h00;
+      \$1068  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = cfg_dc_en_hop1;
+    \$1069  = ibits[306:301];
     if (rst) begin
-      \$1069  = 1'h0;
+      \$1069  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = ibits[262:231];
+    \$1070  = ibits[338:307];
     if (rst) begin
       \$1070  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = ibits[268:263];
+    \$1071  = ibits[344:339];
     if (rst) begin
       \$1071  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = ibits[300:269];
+    \$1072  = ibits[345];
     if (rst) begin
-      \$1072  = 32'd0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = ibits[306:301];
+    \$1073  = cfg_sc_mult_hop1;
     if (rst) begin
-      \$1073  = 6'h00;
+      \$1073  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = ibits[338:307];
+    \$1074  = cfg_sc_shift_hop1;
     if (rst) begin
-      \$1074  = 32'd0;
+      \$1074  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = ibits[344:339];
+    \$1075  = cfg_lr_mult_hop1;
     if (rst) begin
-      \$1075  = 6'h00;
+      \$1075  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = ibits[345];
+    \$1076  = cfg_lr_shift_hop1;
     if (rst) begin
-      \$1076  = 1'h0;
+      \$1076  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = cfg_sc_mult_hop2;
+    \$1077  = cfg_dc_mult_hop1;
     if (rst) begin
       \$1077  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = cfg_sc_shift_hop2;
+    \$1078  = cfg_dc_shift_hop1;
     if (rst) begin
       \$1078  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = cfg_lr_mult_hop2;
+    \$1079  = cfg_dc_en_hop1;
     if (rst) begin
-      \$1079  = 32'd0;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = cfg_lr_shift_hop2;
+    \$1080  = ibits[262:231];
     if (rst) begin
-      \$1080  = 6'h00;
+      \$1080  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = cfg_dc_mult_hop2;
+    \$1081  = ibits[268:263];
     if (rst) begin
-      \$1081  = 32'd0;
+      \$1081  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = cfg_dc_shift_hop2;
+    \$1082  = ibits[300:269];
     if (rst) begin
-      \$1082  = 6'h00;
+      \$1082  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = cfg_dc_en_hop2;
+    \$1083  = ibits[306:301];
     if (rst) begin
-      \$1083  = 1'h0;
+      \$1083  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = ibits[262:231];
+    \$1084  = ibits[338:307];
     if (rst) begin
       \$1084  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = ibits[268:263];
+    \$1085  = ibits[344:339];
     if (rst) begin
       \$1085  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = ibits[300:269];
+    \$1086  = ibits[345];
     if (rst) begin
-      \$1086  = 32'd0;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = ibits[306:301];
+    \$1087  = cfg_sc_mult_hop2;
     if (rst) begin
-      \$1087  = 6'h00;
+      \$1087  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = ibits[338:307];
+    \$1088  = cfg_sc_shift_hop2;
     if (rst) begin
-      \$1088  = 32'd0;
+      \$1088  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = ibits[344:339];
+    \$1089  = cfg_lr_mult_hop2;
     if (rst) begin
-      \$1089  = 6'h00;
+      \$1089  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = ibits[345];
+    \$1090  = cfg_lr_shift_hop2;
     if (rst) begin
-      \$1090  = 1'h0;
+      \$1090  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = cfg_sc_mult_hop3;
+    \$1091  = cfg_dc_mult_hop2;
     if (rst) begin
       \$1091  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = cfg_sc_shift_hop3;
+    \$1092  = cfg_dc_shift_hop2;
     if (rst) begin
       \$1092  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = cfg_lr_mult_hop3;
+    \$1093  = cfg_dc_en_hop2;
     if (rst) begin
-      \$1093  = 32'd0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = cfg_lr_shift_hop3;
+    \$1094  = ibits[262:231];
     if (rst) begin
-      \$1094  = 6'h00;
+      \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = cfg_dc_mult_hop3;
+    \$1095  = ibits[268:263];
     if (rst) begin
-      \$1095  = 32'd0;
+      \$1095  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = cfg_dc_shift_hop3;
+    \$1096  = ibits[300:269];
     if (rst) begin
-      \$1096  = 6'h00;
+      \$1096  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = cfg_dc_en_hop3;
+    \$1097  = ibits[306:301];
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1097  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = ibits[262:231];
+    \$1098  = ibits[338:307];
     if (rst) begin
       \$1098  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = ibits[268:263];
+    \$1099  = ibits[344:339];
     if (rst) begin
       \$1099  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = ibits[300:269];
+    \$1100  = ibits[345];
     if (rst) begin
-      \$1100  = 32'd0;
+      \$1100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = ibits[306:301];
+    \$1101  = cfg_sc_mult_hop3;
     if (rst) begin
-      \$1101  = 6'h00;
+      \$1101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = ibits[338:307];
+    \$1102  = cfg_sc_shift_hop3;
     if (rst) begin
-      \$1102  = 32'd0;
+      \$1102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = ibits[344:339];
+    \$1103  = cfg_lr_mult_hop3;
     if (rst) begin
-      \$1103  = 6'h00;
+      \$1103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = ibits[345];
+    \$1104  = cfg_lr_shift_hop3;
     if (rst) begin
-      \$1104  = 1'h0;
+      \$1104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = cfg_sc_mult_hop4;
+    \$1105  = cfg_dc_mult_hop3;
     if (rst) begin
       \$1105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = cfg_sc_shift_hop4;
+    \$1106  = cfg_dc_shift_hop3;
     if (rst) begin
       \$1106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = cfg_lr_mult_hop4;
+    \$1107  = cfg_dc_en_hop3;
     if (rst) begin
-      \$1107  = 32'd0;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = cfg_lr_shift_hop4;
+    \$1108  = ibits[262:231];
     if (rst) begin
-      \$1108  = 6'h00;
+      \$1108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = cfg_dc_mult_hop4;
+    \$1109  = ibits[268:263];
     if (rst) begin
-      \$1109  = 32'd0;
+      \$1109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = cfg_dc_shift_hop4;
+    \$1110  = ibits[300:269];
     if (rst) begin
-      \$1110  = 6'h00;
+      \$1110  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = cfg_dc_en_hop4;
+    \$1111  = ibits[306:301];
     if (rst) begin
-      \$1111  = 1'h0;
+      \$1111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = ibits[262:231];
+    \$1112  = ibits[338:307];
     if (rst) begin
       \$1112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = ibits[268:263];
+    \$1113  = ibits[344:339];
     if (rst) begin
       \$1113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = ibits[300:269];
+    \$1114  = ibits[345];
     if (rst) begin
-      \$1114  = 32'd0;
+      \$1114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = ibits[306:301];
+    \$1115  = cfg_sc_mult_hop4;
     if (rst) begin
-      \$1115  = 6'h00;
+      \$1115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = ibits[338:307];
+    \$1116  = cfg_sc_shift_hop4;
     if (rst) begin
-      \$1116  = 32'd0;
+      \$1116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = ibits[344:339];
+    \$1117  = cfg_lr_mult_hop4;
     if (rst) begin
-      \$1117  = 6'h00;
+      \$1117  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = ibits[345];
+    \$1118  = cfg_lr_shift_hop4;
     if (rst) begin
-      \$1118  = 1'h0;
+      \$1118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = cfg_sc_mult_hop5;
+    \$1119  = cfg_dc_mult_hop4;
     if (rst) begin
       \$1119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = cfg_sc_shift_hop5;
+    \$1120  = cfg_dc_shift_hop4;
     if (rst) begin
       \$1120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = cfg_lr_mult_hop5;
+    \$1121  = cfg_dc_en_hop4;
     if (rst) begin
-      \$1121  = 32'd0;
+      \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = cfg_lr_shift_hop5;
+    \$1122  = ibits[262:231];
     if (rst) begin
-      \$1122  = 6'h00;
+      \$1122  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = cfg_dc_mult_hop5;
+    \$1123  = ibits[268:263];
     if (rst) begin
-      \$1123  = 32'd0;
+      \$1123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = cfg_dc_shift_hop5;
+    \$1124  = ibits[300:269];
     if (rst) begin
-      \$1124  = 6'h00;
+      \$1124  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = cfg_dc_en_hop5;
+    \$1125  = ibits[306:301];
     if (rst) begin
-      \$1125  = 1'h0;
+      \$1125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = ibits[262:231];
+    \$1126  = ibits[338:307];
     if (rst) begin
       \$1126  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = ibits[268:263];
+    \$1127  = ibits[344:339];
     if (rst) begin
       \$1127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = ibits[300:269];
+    \$1128  = ibits[345];
     if (rst) begin
-      \$1128  = 32'd0;
+      \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = ibits[306:301];
+    \$1129  = cfg_sc_mult_hop5;
     if (rst) begin
-      \$1129  = 6'h00;
+      \$1129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = ibits[338:307];
+    \$1130  = cfg_sc_shift_hop5;
     if (rst) begin
-      \$1130  = 32'd0;
+      \$1130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = ibits[344:339];
+    \$1131  = cfg_lr_mult_hop5;
     if (rst) begin
-      \$1131  = 6'h00;
+      \$1131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = ibits[345];
+    \$1132  = cfg_lr_shift_hop5;
     if (rst) begin
-      \$1132  = 1'h0;
+      \$1132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = cfg_sc_mult_hop6;
+    \$1133  = cfg_dc_mult_hop5;
     if (rst) begin
       \$1133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = cfg_sc_shift_hop6;
+    \$1134  = cfg_dc_shift_hop5;
     if (rst) begin
       \$1134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = cfg_lr_mult_hop6;
+    \$1135  = cfg_dc_en_hop5;
     if (rst) begin
-      \$1135  = 32'd0;
+      \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = cfg_lr_shift_hop6;
+    \$1136  = ibits[262:231];
     if (rst) begin
-      \$1136  = 6'h00;
+      \$1136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = cfg_dc_mult_hop6;
+    \$1137  = ibits[268:263];
     if (rst) begin
-      \$1137  = 32'd0;
+      \$1137  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = cfg_dc_shift_hop6;
+    \$1138  = ibits[300:269];
     if (rst) begin
-      \$1138  = 6'h00;
+      \$1138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = cfg_dc_en_hop6;
+    \$1139  = ibits[306:301];
     if (rst) begin
-      \$1139  = 1'h0;
+      \$1139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = ibits[262:231];
+    \$1140  = ibits[338:307];
     if (rst) begin
       \$1140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = ibits[268:263];
+    \$1141  = ibits[344:339];
     if (rst) begin
       \$1141  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = ibits[300:269];
+    \$1142  = ibits[345];
     if (rst) begin
-      \$1142  = 32'd0;
+      \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = ibits[306:301];
+    \$1143  = cfg_sc_mult_hop6;
     if (rst) begin
-      \$1143  = 6'h00;
+      \$1143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = ibits[338:307];
+    \$1144  = cfg_sc_shift_hop6;
     if (rst) begin
-      \$1144  = 32'd0;
+      \$1144  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = ibits[344:339];
+    \$1145  = cfg_lr_mult_hop6;
     if (rst) begin
-      \$1145  = 6'h00;
+      \$1145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = ibits[345];
+    \$1146  = cfg_lr_shift_hop6;
     if (rst) begin
-      \$1146  = 1'h0;
+      \$1146  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = cfg_sc_mult_hop7;
+    \$1147  = cfg_dc_mult_hop6;
     if (rst) begin
       \$1147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = cfg_sc_shift_hop7;
+    \$1148  = cfg_dc_shift_hop6;
     if (rst) begin
       \$1148  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = cfg_lr_mult_hop7;
+    \$1149  = cfg_dc_en_hop6;
     if (rst) begin
-      \$1149  = 32'd0;
+      \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = cfg_lr_shift_hop7;
+    \$1150  = ibits[262:231];
     if (rst) begin
-      \$1150  = 6'h00;
+      \$1150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = cfg_dc_mult_hop7;
+    \$1151  = ibits[268:263];
     if (rst) begin
-      \$1151  = 32'd0;
+      \$1151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = cfg_dc_shift_hop7;
+    \$1152  = ibits[300:269];
     if (rst) begin
-      \$1152  = 6'h00;
+      \$1152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = cfg_dc_en_hop7;
+    \$1153  = ibits[306:301];
     if (rst) begin
-      \$1153  = 1'h0;
+      \$1153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = best_v7;
+    \$1154  = ibits[338:307];
+    if (rst) begin
+      \$1154  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1155  = ibits[344:339];
+    if (rst) begin
+      \$1155  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1156  = ibits[345];
+    if (rst) begin
+      \$1156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1157  = cfg_sc_mult_hop7;
+    if (rst) begin
+      \$1157  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1158  = cfg_sc_shift_hop7;
+    if (rst) begin
+      \$1158  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = cfg_lr_mult_hop7;
+    if (rst) begin
+      \$1159  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = cfg_lr_shift_hop7;
+    if (rst) begin
+      \$1160  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = cfg_dc_mult_hop7;
+    if (rst) begin
+      \$1161  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = cfg_dc_shift_hop7;
+    if (rst) begin
+      \$1162  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = cfg_dc_en_hop7;
+    if (rst) begin
+      \$1163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1154  = new_v;
-      end
-    end
-    if (rst) begin
-      \$1154  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1155  = new_i;
-      end
-    end
-    if (rst) begin
-      \$1155  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = best_v0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1156  = best_v1;
-      end
-    end
-    if (rst) begin
-      \$1156  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = best_v1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1157  = best_v2;
-      end
-    end
-    if (rst) begin
-      \$1157  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = best_v2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1158  = best_v3;
-      end
-    end
-    if (rst) begin
-      \$1158  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = best_v3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1159  = best_v4;
-      end
-    end
-    if (rst) begin
-      \$1159  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = best_v4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1160  = best_v5;
-      end
-    end
-    if (rst) begin
-      \$1160  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = best_v5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1161  = best_v6;
-      end
-    end
-    if (rst) begin
-      \$1161  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = best_v6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1162  = best_v7;
-      end
-    end
-    if (rst) begin
-      \$1162  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = best_i0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1163  = best_i1;
-      end
-    end
-    if (rst) begin
-      \$1163  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = best_i1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1164  = best_i2;
+      if (sb13[0]) begin
+        \$1164  = new_v;
       end
     end
     if (rst) begin
@@ -11956,11 +11551,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = best_i2;
+    \$1165  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1165  = best_i3;
+      if (sb13[0]) begin
+        \$1165  = new_i;
       end
     end
     if (rst) begin
@@ -11969,11 +11564,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = best_i3;
+    \$1166  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1166  = best_i4;
+      if (sb13[0]) begin
+        \$1166  = best_v1;
       end
     end
     if (rst) begin
@@ -11982,11 +11577,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = best_i4;
+    \$1167  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1167  = best_i5;
+      if (sb13[0]) begin
+        \$1167  = best_v2;
       end
     end
     if (rst) begin
@@ -11995,11 +11590,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = best_i5;
+    \$1168  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1168  = best_i6;
+      if (sb13[0]) begin
+        \$1168  = best_v3;
       end
     end
     if (rst) begin
@@ -12008,11 +11603,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = best_i6;
+    \$1169  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$1169  = best_i7;
+      if (sb13[0]) begin
+        \$1169  = best_v4;
       end
     end
     if (rst) begin
@@ -12021,70 +11616,200 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = tv;
+    \$1170  = best_v4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1170  = best_v5;
+      end
+    end
     if (rst) begin
-      \$1170  = 1'h0;
+      \$1170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = ibits[15:8];
+    \$1171  = best_v5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1171  = best_v6;
+      end
+    end
     if (rst) begin
       \$1171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = t_addr;
+    \$1172  = best_v6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1172  = best_v7;
+      end
+    end
     if (rst) begin
-      \$1172  = 16'h0000;
+      \$1172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = t_data;
+    \$1173  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1173  = best_i1;
+      end
+    end
     if (rst) begin
-      \$1173  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = trace1_valid;
+    \$1174  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1174  = best_i2;
+      end
+    end
     if (rst) begin
-      \$1174  = 1'h0;
+      \$1174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = trace1_tag;
+    \$1175  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1175  = best_i3;
+      end
+    end
     if (rst) begin
       \$1175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = trace1_index;
+    \$1176  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1176  = best_i4;
+      end
+    end
     if (rst) begin
-      \$1176  = 16'h0000;
+      \$1176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = trace1_data;
+    \$1177  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1177  = best_i5;
+      end
+    end
     if (rst) begin
-      \$1177  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1177  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1178  = best_i6;
+      end
+    end
+    if (rst) begin
+      \$1178  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1179  = best_i7;
+      end
+    end
+    if (rst) begin
+      \$1179  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1180  = tv;
+    if (rst) begin
+      \$1180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1181  = ibits[15:8];
+    if (rst) begin
+      \$1181  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = t_addr;
+    if (rst) begin
+      \$1182  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1183  = t_data;
+    if (rst) begin
+      \$1183  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1184  = trace1_valid;
+    if (rst) begin
+      \$1184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1185  = trace1_tag;
+    if (rst) begin
+      \$1185  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1186  = trace1_index;
+    if (rst) begin
+      \$1186  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = trace1_data;
+    if (rst) begin
+      \$1187  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$1178  = 8'h00;
+      \$1188  = 8'h00;
     end else begin
-      \$1178  = \$707 ;
+      \$1188  = \$659 ;
     end
     if (rst) begin
-      \$1178  = 8'h00;
+      \$1188  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -12145,11 +11870,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \flags$101  = flags;
   assign r_en = m_axis_tready;
   assign rv7 = w_en;
-  assign w_data = { \$5 , hread_data };
-  assign epi_o = \$12 [15:0];
-  assign epi_a = \$13 [15:0];
-  assign s6_valid = \i__valid$205 ;
-  assign \i__payload$216  = e_acc6_scaler[31:0];
+  assign w_data = { \$13 , hread_data };
+  assign epi_o = \$20 [15:0];
+  assign epi_a = \$21 [15:0];
+  assign s6_valid = \i__valid$212 ;
+  assign \i__payload$223  = e_acc6_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -12157,127 +11882,127 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$240  = clear;
-  assign \i__payload$242  = e_acc6_scaler[63:32];
-  assign cfg_sc_mult_lane1 = \multiplier$243 ;
-  assign cfg_sc_shift_lane1 = \shift$245 ;
-  assign cfg_lr_mult_lane1 = \lr_multiplier$251 ;
-  assign cfg_lr_shift_lane1 = \lr_shift$253 ;
-  assign \decay_multiplier$255  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$257  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$259 ;
-  assign \clear$261  = clear;
-  assign \i__payload$263  = e_acc6_scaler[95:64];
-  assign cfg_sc_mult_lane2 = \multiplier$264 ;
-  assign cfg_sc_shift_lane2 = \shift$266 ;
-  assign cfg_lr_mult_lane2 = \lr_multiplier$272 ;
-  assign cfg_lr_shift_lane2 = \lr_shift$274 ;
-  assign \decay_multiplier$276  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$278  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$280 ;
-  assign \clear$282  = clear;
-  assign \i__payload$284  = e_acc6_scaler[127:96];
-  assign cfg_sc_mult_lane3 = \multiplier$285 ;
-  assign cfg_sc_shift_lane3 = \shift$287 ;
-  assign cfg_lr_mult_lane3 = \lr_multiplier$293 ;
-  assign cfg_lr_shift_lane3 = \lr_shift$295 ;
-  assign \decay_multiplier$297  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$299  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$301 ;
-  assign \clear$303  = clear;
-  assign \i__payload$305  = e_acc6_scaler[159:128];
-  assign cfg_sc_mult_lane4 = \multiplier$306 ;
-  assign cfg_sc_shift_lane4 = \shift$308 ;
-  assign cfg_lr_mult_lane4 = \lr_multiplier$314 ;
-  assign cfg_lr_shift_lane4 = \lr_shift$316 ;
-  assign \decay_multiplier$318  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$320  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$322 ;
+  assign \clear$249  = clear;
+  assign \i__payload$253  = e_acc6_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$254 ;
+  assign cfg_sc_shift_lane1 = \shift$256 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$264 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$266 ;
+  assign \decay_multiplier$268  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$270  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$272 ;
+  assign \clear$274  = clear;
+  assign \i__payload$278  = e_acc6_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$279 ;
+  assign cfg_sc_shift_lane2 = \shift$281 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$289 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$291 ;
+  assign \decay_multiplier$293  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$295  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$297 ;
+  assign \clear$299  = clear;
+  assign \i__payload$303  = e_acc6_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$304 ;
+  assign cfg_sc_shift_lane3 = \shift$306 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$314 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$316 ;
+  assign \decay_multiplier$318  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$320  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$322 ;
   assign \clear$324  = clear;
-  assign \i__payload$326  = e_acc6_scaler[191:160];
-  assign cfg_sc_mult_lane5 = \multiplier$327 ;
-  assign cfg_sc_shift_lane5 = \shift$329 ;
-  assign cfg_lr_mult_lane5 = \lr_multiplier$335 ;
-  assign cfg_lr_shift_lane5 = \lr_shift$337 ;
-  assign \decay_multiplier$339  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$341  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$343 ;
-  assign \clear$345  = clear;
-  assign \i__payload$347  = e_acc6_scaler[223:192];
-  assign cfg_sc_mult_lane6 = \multiplier$348 ;
-  assign cfg_sc_shift_lane6 = \shift$350 ;
-  assign cfg_lr_mult_lane6 = \lr_multiplier$356 ;
-  assign cfg_lr_shift_lane6 = \lr_shift$358 ;
-  assign \decay_multiplier$360  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$362  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$364 ;
-  assign \clear$366  = clear;
-  assign \i__payload$368  = e_acc6_scaler[255:224];
-  assign cfg_sc_mult_lane7 = \multiplier$369 ;
-  assign cfg_sc_shift_lane7 = \shift$371 ;
-  assign cfg_lr_mult_lane7 = \lr_multiplier$377 ;
-  assign cfg_lr_shift_lane7 = \lr_shift$379 ;
-  assign \decay_multiplier$381  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$383  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$385 ;
-  assign \clear$387  = clear;
-  assign cls = \$48 [7:0];
-  assign tr_h0 = { \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77 [7], \$77  };
-  assign tr_h1 = { \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86 [7], \$86  };
-  assign tr_h2 = { \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95 [7], \$95  };
-  assign tr_h3 = { \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104 [7], \$104  };
-  assign tr_h4 = { \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113  };
-  assign tr_h5 = { \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122  };
-  assign tr_h6 = { \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131  };
-  assign tr_h7 = { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  };
-  assign tr_e0 = { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  };
-  assign tr_e1 = { \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150  };
-  assign tr_e2 = { \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159  };
-  assign tr_e3 = { \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168  };
-  assign tr_e4 = { \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177  };
-  assign tr_e5 = { \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186  };
-  assign tr_e6 = { \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195  };
-  assign tr_e7 = { \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204  };
-  assign tr_w0 = { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
-  assign tr_w1 = { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
-  assign tr_w2 = { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
-  assign tr_w3 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
-  assign tr_w4 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
-  assign tr_w5 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign tr_w6 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign tr_w7 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign row_data = { \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
-  assign \clear$528  = clear;
-  assign \o__payload$159.row  = \o__payload$159 [2:0];
-  assign \o__payload$159.acc  = \o__payload$159 [258:3];
-  assign \o__payload$159.acc[0]  = \o__payload$159 [34:3];
-  assign \o__payload$159.acc[1]  = \o__payload$159 [66:35];
-  assign \o__payload$159.acc[2]  = \o__payload$159 [98:67];
-  assign \o__payload$159.acc[3]  = \o__payload$159 [130:99];
-  assign \o__payload$159.acc[4]  = \o__payload$159 [162:131];
-  assign \o__payload$159.acc[5]  = \o__payload$159 [194:163];
-  assign \o__payload$159.acc[6]  = \o__payload$159 [226:195];
-  assign \o__payload$159.acc[7]  = \o__payload$159 [258:227];
-  assign \i__payload$207.narrow  = \i__payload$207 [63:0];
-  assign \i__payload$207.narrow[0]  = \i__payload$207 [7:0];
-  assign \i__payload$207.narrow[1]  = \i__payload$207 [15:8];
-  assign \i__payload$207.narrow[2]  = \i__payload$207 [23:16];
-  assign \i__payload$207.narrow[3]  = \i__payload$207 [31:24];
-  assign \i__payload$207.narrow[4]  = \i__payload$207 [39:32];
-  assign \i__payload$207.narrow[5]  = \i__payload$207 [47:40];
-  assign \i__payload$207.narrow[6]  = \i__payload$207 [55:48];
-  assign \i__payload$207.narrow[7]  = \i__payload$207 [63:56];
-  assign \i__payload$207.wide  = \i__payload$207 [319:64];
-  assign \i__payload$207.wide[0]  = \i__payload$207 [95:64];
-  assign \i__payload$207.wide[1]  = \i__payload$207 [127:96];
-  assign \i__payload$207.wide[2]  = \i__payload$207 [159:128];
-  assign \i__payload$207.wide[3]  = \i__payload$207 [191:160];
-  assign \i__payload$207.wide[4]  = \i__payload$207 [223:192];
-  assign \i__payload$207.wide[5]  = \i__payload$207 [255:224];
-  assign \i__payload$207.wide[6]  = \i__payload$207 [287:256];
-  assign \i__payload$207.wide[7]  = \i__payload$207 [319:288];
-  assign \i__payload$207.first  = \i__payload$207 [320];
-  assign \i__payload$207.last  = \i__payload$207 [321];
+  assign \i__payload$328  = e_acc6_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$329 ;
+  assign cfg_sc_shift_lane4 = \shift$331 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$339 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$341 ;
+  assign \decay_multiplier$343  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$345  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$347 ;
+  assign \clear$349  = clear;
+  assign \i__payload$353  = e_acc6_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$354 ;
+  assign cfg_sc_shift_lane5 = \shift$356 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$364 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$366 ;
+  assign \decay_multiplier$368  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$370  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$372 ;
+  assign \clear$374  = clear;
+  assign \i__payload$378  = e_acc6_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$379 ;
+  assign cfg_sc_shift_lane6 = \shift$381 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$389 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$391 ;
+  assign \decay_multiplier$393  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$395  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$397 ;
+  assign \clear$399  = clear;
+  assign \i__payload$403  = e_acc6_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$404 ;
+  assign cfg_sc_shift_lane7 = \shift$406 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$414 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$416 ;
+  assign \decay_multiplier$418  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$420  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$422 ;
+  assign \clear$424  = clear;
+  assign cls = \$47 [7:0];
+  assign tr_h0 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
+  assign tr_h1 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
+  assign tr_h2 = { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  };
+  assign tr_h3 = { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  };
+  assign tr_h4 = { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  };
+  assign tr_h5 = { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  };
+  assign tr_h6 = { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  };
+  assign tr_h7 = { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  };
+  assign tr_e0 = { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  };
+  assign tr_e1 = { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  };
+  assign tr_e2 = { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  };
+  assign tr_e3 = { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  };
+  assign tr_e4 = { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  };
+  assign tr_e5 = { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  };
+  assign tr_e6 = { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  };
+  assign tr_e7 = { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  };
+  assign tr_w0 = { \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459  };
+  assign tr_w1 = { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
+  assign tr_w2 = { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
+  assign tr_w3 = { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
+  assign tr_w4 = { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
+  assign tr_w5 = { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
+  assign tr_w6 = { \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465  };
+  assign tr_w7 = { \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466  };
+  assign row_data = { \o__payload$466 , \o__payload$465 , \o__payload$464 , \o__payload$463 , \o__payload$462 , \o__payload$461 , \o__payload$460 , \o__payload$459  };
+  assign \clear$544  = clear;
+  assign \o__payload$166.row  = \o__payload$166 [2:0];
+  assign \o__payload$166.acc  = \o__payload$166 [258:3];
+  assign \o__payload$166.acc[0]  = \o__payload$166 [34:3];
+  assign \o__payload$166.acc[1]  = \o__payload$166 [66:35];
+  assign \o__payload$166.acc[2]  = \o__payload$166 [98:67];
+  assign \o__payload$166.acc[3]  = \o__payload$166 [130:99];
+  assign \o__payload$166.acc[4]  = \o__payload$166 [162:131];
+  assign \o__payload$166.acc[5]  = \o__payload$166 [194:163];
+  assign \o__payload$166.acc[6]  = \o__payload$166 [226:195];
+  assign \o__payload$166.acc[7]  = \o__payload$166 [258:227];
+  assign \i__payload$214.narrow  = \i__payload$214 [63:0];
+  assign \i__payload$214.narrow[0]  = \i__payload$214 [7:0];
+  assign \i__payload$214.narrow[1]  = \i__payload$214 [15:8];
+  assign \i__payload$214.narrow[2]  = \i__payload$214 [23:16];
+  assign \i__payload$214.narrow[3]  = \i__payload$214 [31:24];
+  assign \i__payload$214.narrow[4]  = \i__payload$214 [39:32];
+  assign \i__payload$214.narrow[5]  = \i__payload$214 [47:40];
+  assign \i__payload$214.narrow[6]  = \i__payload$214 [55:48];
+  assign \i__payload$214.narrow[7]  = \i__payload$214 [63:56];
+  assign \i__payload$214.wide  = \i__payload$214 [319:64];
+  assign \i__payload$214.wide[0]  = \i__payload$214 [95:64];
+  assign \i__payload$214.wide[1]  = \i__payload$214 [127:96];
+  assign \i__payload$214.wide[2]  = \i__payload$214 [159:128];
+  assign \i__payload$214.wide[3]  = \i__payload$214 [191:160];
+  assign \i__payload$214.wide[4]  = \i__payload$214 [223:192];
+  assign \i__payload$214.wide[5]  = \i__payload$214 [255:224];
+  assign \i__payload$214.wide[6]  = \i__payload$214 [287:256];
+  assign \i__payload$214.wide[7]  = \i__payload$214 [319:288];
+  assign \i__payload$214.first  = \i__payload$214 [320];
+  assign \i__payload$214.last  = \i__payload$214 [321];
   assign \e_r6.valid  = e_r6[0];
   assign \e_r6.o_addr  = e_r6[16:1];
   assign \e_r6.a_addr  = e_r6[32:17];
@@ -12288,56 +12013,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r6.t_base  = e_r6[69:54];
   assign \e_r6.mask  = e_r6[77:70];
   assign \e_r6.nlane  = e_r6[85:78];
-  assign \i__payload$223.delta  = \i__payload$223 [31:0];
-  assign \i__payload$223.region  = \i__payload$223 [33:32];
-  assign \i__payload$227.w  = \i__payload$227 [15:0];
-  assign \i__payload$227.g  = \i__payload$227 [47:16];
-  assign \i__payload$248.delta  = \i__payload$248 [31:0];
-  assign \i__payload$248.region  = \i__payload$248 [33:32];
-  assign \i__payload$250.w  = \i__payload$250 [15:0];
-  assign \i__payload$250.g  = \i__payload$250 [47:16];
-  assign \i__payload$269.delta  = \i__payload$269 [31:0];
-  assign \i__payload$269.region  = \i__payload$269 [33:32];
-  assign \i__payload$271.w  = \i__payload$271 [15:0];
-  assign \i__payload$271.g  = \i__payload$271 [47:16];
-  assign \i__payload$290.delta  = \i__payload$290 [31:0];
-  assign \i__payload$290.region  = \i__payload$290 [33:32];
-  assign \i__payload$292.w  = \i__payload$292 [15:0];
-  assign \i__payload$292.g  = \i__payload$292 [47:16];
-  assign \i__payload$311.delta  = \i__payload$311 [31:0];
-  assign \i__payload$311.region  = \i__payload$311 [33:32];
+  assign \i__payload$231.delta  = \i__payload$231 [31:0];
+  assign \i__payload$231.region  = \i__payload$231 [33:32];
+  assign \i__payload$236.w  = \i__payload$236 [15:0];
+  assign \i__payload$236.g  = \i__payload$236 [47:16];
+  assign \i__payload$260.delta  = \i__payload$260 [31:0];
+  assign \i__payload$260.region  = \i__payload$260 [33:32];
+  assign \i__payload$263.w  = \i__payload$263 [15:0];
+  assign \i__payload$263.g  = \i__payload$263 [47:16];
+  assign \i__payload$285.delta  = \i__payload$285 [31:0];
+  assign \i__payload$285.region  = \i__payload$285 [33:32];
+  assign \i__payload$288.w  = \i__payload$288 [15:0];
+  assign \i__payload$288.g  = \i__payload$288 [47:16];
+  assign \i__payload$310.delta  = \i__payload$310 [31:0];
+  assign \i__payload$310.region  = \i__payload$310 [33:32];
   assign \i__payload$313.w  = \i__payload$313 [15:0];
   assign \i__payload$313.g  = \i__payload$313 [47:16];
-  assign \i__payload$332.delta  = \i__payload$332 [31:0];
-  assign \i__payload$332.region  = \i__payload$332 [33:32];
-  assign \i__payload$334.w  = \i__payload$334 [15:0];
-  assign \i__payload$334.g  = \i__payload$334 [47:16];
-  assign \i__payload$353.delta  = \i__payload$353 [31:0];
-  assign \i__payload$353.region  = \i__payload$353 [33:32];
-  assign \i__payload$355.w  = \i__payload$355 [15:0];
-  assign \i__payload$355.g  = \i__payload$355 [47:16];
-  assign \i__payload$374.delta  = \i__payload$374 [31:0];
-  assign \i__payload$374.region  = \i__payload$374 [33:32];
-  assign \i__payload$376.w  = \i__payload$376 [15:0];
-  assign \i__payload$376.g  = \i__payload$376 [47:16];
-  assign \i__payload$389.y_hat  = \i__payload$389 [63:0];
-  assign \i__payload$389.y_hat[0]  = \i__payload$389 [7:0];
-  assign \i__payload$389.y_hat[1]  = \i__payload$389 [15:8];
-  assign \i__payload$389.y_hat[2]  = \i__payload$389 [23:16];
-  assign \i__payload$389.y_hat[3]  = \i__payload$389 [31:24];
-  assign \i__payload$389.y_hat[4]  = \i__payload$389 [39:32];
-  assign \i__payload$389.y_hat[5]  = \i__payload$389 [47:40];
-  assign \i__payload$389.y_hat[6]  = \i__payload$389 [55:48];
-  assign \i__payload$389.y_hat[7]  = \i__payload$389 [63:56];
-  assign \i__payload$389.y  = \i__payload$389 [127:64];
-  assign \i__payload$389.y[0]  = \i__payload$389 [71:64];
-  assign \i__payload$389.y[1]  = \i__payload$389 [79:72];
-  assign \i__payload$389.y[2]  = \i__payload$389 [87:80];
-  assign \i__payload$389.y[3]  = \i__payload$389 [95:88];
-  assign \i__payload$389.y[4]  = \i__payload$389 [103:96];
-  assign \i__payload$389.y[5]  = \i__payload$389 [111:104];
-  assign \i__payload$389.y[6]  = \i__payload$389 [119:112];
-  assign \i__payload$389.y[7]  = \i__payload$389 [127:120];
+  assign \i__payload$335.delta  = \i__payload$335 [31:0];
+  assign \i__payload$335.region  = \i__payload$335 [33:32];
+  assign \i__payload$338.w  = \i__payload$338 [15:0];
+  assign \i__payload$338.g  = \i__payload$338 [47:16];
+  assign \i__payload$360.delta  = \i__payload$360 [31:0];
+  assign \i__payload$360.region  = \i__payload$360 [33:32];
+  assign \i__payload$363.w  = \i__payload$363 [15:0];
+  assign \i__payload$363.g  = \i__payload$363 [47:16];
+  assign \i__payload$385.delta  = \i__payload$385 [31:0];
+  assign \i__payload$385.region  = \i__payload$385 [33:32];
+  assign \i__payload$388.w  = \i__payload$388 [15:0];
+  assign \i__payload$388.g  = \i__payload$388 [47:16];
+  assign \i__payload$410.delta  = \i__payload$410 [31:0];
+  assign \i__payload$410.region  = \i__payload$410 [33:32];
+  assign \i__payload$413.w  = \i__payload$413 [15:0];
+  assign \i__payload$413.g  = \i__payload$413 [47:16];
+  assign \i__payload$427.y_hat  = \i__payload$427 [63:0];
+  assign \i__payload$427.y_hat[0]  = \i__payload$427 [7:0];
+  assign \i__payload$427.y_hat[1]  = \i__payload$427 [15:8];
+  assign \i__payload$427.y_hat[2]  = \i__payload$427 [23:16];
+  assign \i__payload$427.y_hat[3]  = \i__payload$427 [31:24];
+  assign \i__payload$427.y_hat[4]  = \i__payload$427 [39:32];
+  assign \i__payload$427.y_hat[5]  = \i__payload$427 [47:40];
+  assign \i__payload$427.y_hat[6]  = \i__payload$427 [55:48];
+  assign \i__payload$427.y_hat[7]  = \i__payload$427 [63:56];
+  assign \i__payload$427.y  = \i__payload$427 [127:64];
+  assign \i__payload$427.y[0]  = \i__payload$427 [71:64];
+  assign \i__payload$427.y[1]  = \i__payload$427 [79:72];
+  assign \i__payload$427.y[2]  = \i__payload$427 [87:80];
+  assign \i__payload$427.y[3]  = \i__payload$427 [95:88];
+  assign \i__payload$427.y[4]  = \i__payload$427 [103:96];
+  assign \i__payload$427.y[5]  = \i__payload$427 [111:104];
+  assign \i__payload$427.y[6]  = \i__payload$427 [119:112];
+  assign \i__payload$427.y[7]  = \i__payload$427 [127:120];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -12348,27 +12073,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$393.e  = \o__payload$393 [63:0];
-  assign \o__payload$393.e[0]  = \o__payload$393 [7:0];
-  assign \o__payload$393.e[1]  = \o__payload$393 [15:8];
-  assign \o__payload$393.e[2]  = \o__payload$393 [23:16];
-  assign \o__payload$393.e[3]  = \o__payload$393 [31:24];
-  assign \o__payload$393.e[4]  = \o__payload$393 [39:32];
-  assign \o__payload$393.e[5]  = \o__payload$393 [47:40];
-  assign \o__payload$393.e[6]  = \o__payload$393 [55:48];
-  assign \o__payload$393.e[7]  = \o__payload$393 [63:56];
-  assign \o__payload$393.argmax  = \o__payload$393 [66:64];
-  assign \o__payload$393.max  = \o__payload$393 [74:67];
-  assign \sb12.valid  = sb12[0];
-  assign \sb12.o_addr  = sb12[16:1];
-  assign \sb12.a_addr  = sb12[32:17];
-  assign \sb12.row  = sb12[35:33];
-  assign \sb12.p_addr  = sb12[51:36];
-  assign \sb12.last_n  = sb12[52];
-  assign \sb12.first_n  = sb12[53];
-  assign \sb12.t_base  = sb12[69:54];
-  assign \sb12.mask  = sb12[77:70];
-  assign \sb12.nlane  = sb12[85:78];
+  assign \o__payload$431.e  = \o__payload$431 [63:0];
+  assign \o__payload$431.e[0]  = \o__payload$431 [7:0];
+  assign \o__payload$431.e[1]  = \o__payload$431 [15:8];
+  assign \o__payload$431.e[2]  = \o__payload$431 [23:16];
+  assign \o__payload$431.e[3]  = \o__payload$431 [31:24];
+  assign \o__payload$431.e[4]  = \o__payload$431 [39:32];
+  assign \o__payload$431.e[5]  = \o__payload$431 [47:40];
+  assign \o__payload$431.e[6]  = \o__payload$431 [55:48];
+  assign \o__payload$431.e[7]  = \o__payload$431 [63:56];
+  assign \o__payload$431.argmax  = \o__payload$431 [66:64];
+  assign \o__payload$431.max  = \o__payload$431 [74:67];
+  assign \sb13.valid  = sb13[0];
+  assign \sb13.o_addr  = sb13[16:1];
+  assign \sb13.a_addr  = sb13[32:17];
+  assign \sb13.row  = sb13[35:33];
+  assign \sb13.p_addr  = sb13[51:36];
+  assign \sb13.last_n  = sb13[52];
+  assign \sb13.first_n  = sb13[53];
+  assign \sb13.t_base  = sb13[69:54];
+  assign \sb13.mask  = sb13[77:70];
+  assign \sb13.nlane  = sb13[85:78];
   assign \sb11.valid  = sb11[0];
   assign \sb11.o_addr  = sb11[16:1];
   assign \sb11.a_addr  = sb11[32:17];
@@ -12379,22 +12104,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb11.t_base  = sb11[69:54];
   assign \sb11.mask  = sb11[77:70];
   assign \sb11.nlane  = sb11[85:78];
-  assign \o__payload$401.h  = \o__payload$401 [7:0];
-  assign \o__payload$401.region  = \o__payload$401 [9:8];
-  assign \o__payload$402.h  = \o__payload$402 [7:0];
-  assign \o__payload$402.region  = \o__payload$402 [9:8];
-  assign \o__payload$403.h  = \o__payload$403 [7:0];
-  assign \o__payload$403.region  = \o__payload$403 [9:8];
-  assign \o__payload$404.h  = \o__payload$404 [7:0];
-  assign \o__payload$404.region  = \o__payload$404 [9:8];
-  assign \o__payload$405.h  = \o__payload$405 [7:0];
-  assign \o__payload$405.region  = \o__payload$405 [9:8];
-  assign \o__payload$406.h  = \o__payload$406 [7:0];
-  assign \o__payload$406.region  = \o__payload$406 [9:8];
-  assign \o__payload$407.h  = \o__payload$407 [7:0];
-  assign \o__payload$407.region  = \o__payload$407 [9:8];
-  assign \o__payload$408.h  = \o__payload$408 [7:0];
-  assign \o__payload$408.region  = \o__payload$408 [9:8];
+  assign \o__payload$439.h  = \o__payload$439 [7:0];
+  assign \o__payload$439.region  = \o__payload$439 [9:8];
+  assign \o__payload$440.h  = \o__payload$440 [7:0];
+  assign \o__payload$440.region  = \o__payload$440 [9:8];
+  assign \o__payload$441.h  = \o__payload$441 [7:0];
+  assign \o__payload$441.region  = \o__payload$441 [9:8];
+  assign \o__payload$442.h  = \o__payload$442 [7:0];
+  assign \o__payload$442.region  = \o__payload$442 [9:8];
+  assign \o__payload$443.h  = \o__payload$443 [7:0];
+  assign \o__payload$443.region  = \o__payload$443 [9:8];
+  assign \o__payload$444.h  = \o__payload$444 [7:0];
+  assign \o__payload$444.region  = \o__payload$444 [9:8];
+  assign \o__payload$445.h  = \o__payload$445 [7:0];
+  assign \o__payload$445.region  = \o__payload$445 [9:8];
+  assign \o__payload$446.h  = \o__payload$446 [7:0];
+  assign \o__payload$446.region  = \o__payload$446 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -12535,129 +12260,147 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
-  assign \$765 [63:32] = \$455 ;
-  assign \$765 [31:0] = \$453 ;
-  assign \$765 [255:64] = hread_e[255:64];
-  assign \$763 [31:0] = \$451 ;
-  assign \$763 [255:32] = hread_csr[255:32];
-  assign \$761 [7:0] = \$449 ;
-  assign \$761 [255:8] = hread_pred[255:8];
-  assign \$752 [255:224] = \$447 ;
-  assign \$752 [223:192] = \$445 ;
-  assign \$752 [191:160] = \$443 ;
-  assign \$752 [159:128] = \$441 ;
-  assign \$752 [127:96] = \$439 ;
-  assign \$752 [95:64] = \$437 ;
-  assign \$752 [63:32] = \$435 ;
-  assign \$752 [31:0] = \$433 ;
-  assign \$750 [15:0] = \$431 ;
-  assign \$750 [255:16] = hread_rg[255:16];
-  assign \$747 [63:32] = \$429 ;
-  assign \$747 [31:0] = \$427 ;
-  assign \$747 [255:64] = hread_y[255:64];
-  assign \$744 [63:32] = \$425 ;
-  assign \$744 [31:0] = \$423 ;
-  assign \$744 [255:64] = hread_ag[255:64];
-  assign \$741 [63:32] = \$421 ;
-  assign \$741 [31:0] = \$419 ;
-  assign \$741 [255:64] = hread_af[255:64];
-  assign \$736 [127:96] = \$417 ;
-  assign \$736 [95:64] = \$415 ;
-  assign \$736 [63:32] = \$413 ;
-  assign \$736 [31:0] = \$411 ;
-  assign \$736 [255:128] = hread_wt[255:128];
-  assign \$731 [127:96] = \$409 ;
-  assign \$731 [95:64] = \$407 ;
-  assign \$731 [63:32] = \$405 ;
-  assign \$731 [31:0] = \$403 ;
-  assign \$731 [255:128] = hread_wf[255:128];
-  assign \$726 [127:96] = \$401 ;
-  assign \$726 [95:64] = \$399 ;
-  assign \$726 [63:32] = \$397 ;
-  assign \$726 [31:0] = \$395 ;
-  assign \$726 [255:128] = hread_prog[255:128];
-  assign t_data[255:224] = \$364 ;
-  assign t_data[223:192] = \$344 ;
-  assign t_data[191:160] = \$324 ;
-  assign t_data[159:128] = \$304 ;
-  assign t_data[127:96] = \$284 ;
-  assign t_data[95:64] = \$264 ;
-  assign t_data[63:32] = \$244 ;
-  assign t_data[31:0] = \$224 ;
-  assign \row_data$459 [63:56] = \$361 ;
-  assign \row_data$459 [55:48] = \$341 ;
-  assign \row_data$459 [47:40] = \$321 ;
-  assign \row_data$459 [39:32] = \$301 ;
-  assign \row_data$459 [31:24] = \$281 ;
-  assign \row_data$459 [23:16] = \$261 ;
-  assign \row_data$459 [15:8] = \$241 ;
-  assign \row_data$459 [7:0] = \$221 ;
-  assign \i__payload$389 [127:120] = y8[63:56];
-  assign \i__payload$389 [63:56] = \$47 ;
-  assign \i__payload$389 [119:112] = y8[55:48];
-  assign \i__payload$389 [55:48] = \$46 ;
-  assign \i__payload$389 [111:104] = y8[47:40];
-  assign \i__payload$389 [47:40] = \$45 ;
-  assign \i__payload$389 [103:96] = y8[39:32];
-  assign \i__payload$389 [39:32] = \$44 ;
-  assign \i__payload$389 [95:88] = y8[31:24];
-  assign \i__payload$389 [31:24] = \$43 ;
-  assign \i__payload$389 [87:80] = y8[23:16];
-  assign \i__payload$389 [23:16] = \$42 ;
-  assign \i__payload$389 [79:72] = y8[15:8];
-  assign \i__payload$389 [15:8] = \$41 ;
-  assign \i__payload$389 [71:64] = y8[7:0];
-  assign \i__payload$389 [7:0] = \$40 ;
-  assign \i__payload$376 [47:16] = e_acc6_sgd[255:224];
-  assign \i__payload$376 [15:0] = \r_data$177 [127:112];
-  assign \i__payload$374 [33:32] = \r_data$225 [15:14];
-  assign \i__payload$374 [31:0] = e_acc6_relub[255:224];
-  assign \i__payload$355 [47:16] = e_acc6_sgd[223:192];
-  assign \i__payload$355 [15:0] = \r_data$177 [111:96];
-  assign \i__payload$353 [33:32] = \r_data$225 [13:12];
-  assign \i__payload$353 [31:0] = e_acc6_relub[223:192];
-  assign \i__payload$334 [47:16] = e_acc6_sgd[191:160];
-  assign \i__payload$334 [15:0] = \r_data$177 [95:80];
-  assign \i__payload$332 [33:32] = \r_data$225 [11:10];
-  assign \i__payload$332 [31:0] = e_acc6_relub[191:160];
-  assign \i__payload$313 [47:16] = e_acc6_sgd[159:128];
-  assign \i__payload$313 [15:0] = \r_data$177 [79:64];
-  assign \i__payload$311 [33:32] = \r_data$225 [9:8];
-  assign \i__payload$311 [31:0] = e_acc6_relub[159:128];
-  assign \i__payload$292 [47:16] = e_acc6_sgd[127:96];
-  assign \i__payload$292 [15:0] = \r_data$177 [63:48];
-  assign \i__payload$290 [33:32] = \r_data$225 [7:6];
-  assign \i__payload$290 [31:0] = e_acc6_relub[127:96];
-  assign \i__payload$271 [47:16] = e_acc6_sgd[95:64];
-  assign \i__payload$271 [15:0] = \r_data$177 [47:32];
-  assign \i__payload$269 [33:32] = \r_data$225 [5:4];
-  assign \i__payload$269 [31:0] = e_acc6_relub[95:64];
-  assign \i__payload$250 [47:16] = e_acc6_sgd[63:32];
-  assign \i__payload$250 [15:0] = \r_data$177 [31:16];
-  assign \i__payload$248 [33:32] = \r_data$225 [3:2];
-  assign \i__payload$248 [31:0] = e_acc6_relub[63:32];
-  assign \i__payload$227 [47:16] = e_acc6_sgd[31:0];
-  assign \i__payload$227 [15:0] = \r_data$177 [15:0];
-  assign \i__payload$223 [33:32] = \r_data$225 [1:0];
-  assign \i__payload$223 [31:0] = e_acc6_relub[31:0];
-  assign \i__payload$207 [319:288] = wide_data[255:224];
-  assign \i__payload$207 [287:256] = wide_data[223:192];
-  assign \i__payload$207 [255:224] = wide_data[191:160];
-  assign \i__payload$207 [223:192] = wide_data[159:128];
-  assign \i__payload$207 [191:160] = wide_data[127:96];
-  assign \i__payload$207 [159:128] = wide_data[95:64];
-  assign \i__payload$207 [127:96] = wide_data[63:32];
-  assign \i__payload$207 [95:64] = wide_data[31:0];
-  assign \i__payload$207 [63:56] = \$22 [63:56];
-  assign \i__payload$207 [55:48] = \$21 [55:48];
-  assign \i__payload$207 [47:40] = \$20 [47:40];
-  assign \i__payload$207 [39:32] = \$19 [39:32];
-  assign \i__payload$207 [31:24] = \$18 [31:24];
-  assign \i__payload$207 [23:16] = \$17 [23:16];
-  assign \i__payload$207 [15:8] = \$16 [15:8];
-  assign \i__payload$207 [7:0] = \$15 [7:0];
-  assign \i__payload$207 [321] = s6_last;
-  assign \i__payload$207 [320] = s6_first;
+  assign \sb12.valid  = sb12[0];
+  assign \sb12.o_addr  = sb12[16:1];
+  assign \sb12.a_addr  = sb12[32:17];
+  assign \sb12.row  = sb12[35:33];
+  assign \sb12.p_addr  = sb12[51:36];
+  assign \sb12.last_n  = sb12[52];
+  assign \sb12.first_n  = sb12[53];
+  assign \sb12.t_base  = sb12[69:54];
+  assign \sb12.mask  = sb12[77:70];
+  assign \sb12.nlane  = sb12[85:78];
+  assign \$814 [63:32] = \$455 ;
+  assign \$814 [31:0] = \$453 ;
+  assign \$814 [255:64] = hread_e[255:64];
+  assign \$812 [31:0] = \$451 ;
+  assign \$812 [255:32] = hread_csr[255:32];
+  assign \$810 [7:0] = \$449 ;
+  assign \$810 [255:8] = hread_pred[255:8];
+  assign \$801 [255:224] = \$447 ;
+  assign \$801 [223:192] = \$445 ;
+  assign \$801 [191:160] = \$443 ;
+  assign \$801 [159:128] = \$441 ;
+  assign \$801 [127:96] = \$439 ;
+  assign \$801 [95:64] = \$437 ;
+  assign \$801 [63:32] = \$435 ;
+  assign \$801 [31:0] = \$433 ;
+  assign \$799 [15:0] = \$431 ;
+  assign \$799 [255:16] = hread_rg[255:16];
+  assign \$796 [63:32] = \$429 ;
+  assign \$796 [31:0] = \$427 ;
+  assign \$796 [255:64] = hread_y[255:64];
+  assign \$793 [63:32] = \$425 ;
+  assign \$793 [31:0] = \$423 ;
+  assign \$793 [255:64] = hread_ag[255:64];
+  assign \$790 [63:32] = \$421 ;
+  assign \$790 [31:0] = \$419 ;
+  assign \$790 [255:64] = hread_af[255:64];
+  assign \$785 [127:96] = \$417 ;
+  assign \$785 [95:64] = \$415 ;
+  assign \$785 [63:32] = \$413 ;
+  assign \$785 [31:0] = \$411 ;
+  assign \$785 [255:128] = hread_wt[255:128];
+  assign \$780 [127:96] = \$409 ;
+  assign \$780 [95:64] = \$407 ;
+  assign \$780 [63:32] = \$405 ;
+  assign \$780 [31:0] = \$403 ;
+  assign \$780 [255:128] = hread_wf[255:128];
+  assign \$775 [127:96] = \$401 ;
+  assign \$775 [95:64] = \$399 ;
+  assign \$775 [63:32] = \$397 ;
+  assign \$775 [31:0] = \$395 ;
+  assign \$775 [255:128] = hread_prog[255:128];
+  assign t_data[255:224] = \$363 ;
+  assign t_data[223:192] = \$343 ;
+  assign t_data[191:160] = \$323 ;
+  assign t_data[159:128] = \$303 ;
+  assign t_data[127:96] = \$283 ;
+  assign t_data[95:64] = \$263 ;
+  assign t_data[63:32] = \$243 ;
+  assign t_data[31:0] = \$223 ;
+  assign \row_data$497 [63:56] = \$360 ;
+  assign \row_data$497 [55:48] = \$340 ;
+  assign \row_data$497 [47:40] = \$320 ;
+  assign \row_data$497 [39:32] = \$300 ;
+  assign \row_data$497 [31:24] = \$280 ;
+  assign \row_data$497 [23:16] = \$260 ;
+  assign \row_data$497 [15:8] = \$240 ;
+  assign \row_data$497 [7:0] = \$220 ;
+  assign \i__payload$427 [127:120] = y8[63:56];
+  assign \i__payload$427 [63:56] = \$46 ;
+  assign \i__payload$427 [119:112] = y8[55:48];
+  assign \i__payload$427 [55:48] = \$45 ;
+  assign \i__payload$427 [111:104] = y8[47:40];
+  assign \i__payload$427 [47:40] = \$44 ;
+  assign \i__payload$427 [103:96] = y8[39:32];
+  assign \i__payload$427 [39:32] = \$43 ;
+  assign \i__payload$427 [95:88] = y8[31:24];
+  assign \i__payload$427 [31:24] = \$42 ;
+  assign \i__payload$427 [87:80] = y8[23:16];
+  assign \i__payload$427 [23:16] = \$41 ;
+  assign \i__payload$427 [79:72] = y8[15:8];
+  assign \i__payload$427 [15:8] = \$40 ;
+  assign \i__payload$427 [71:64] = y8[7:0];
+  assign \i__payload$427 [7:0] = \$39 ;
+  assign \i__payload$413 [47:16] = e_acc6_sgd[255:224];
+  assign \i__payload$413 [15:0] = \r_data$184 [127:112];
+  assign \i__payload$410 [33:32] = \r_data$233 [15:14];
+  assign \i__payload$410 [31:0] = e_acc6_relub[255:224];
+  assign \i__payload$388 [47:16] = e_acc6_sgd[223:192];
+  assign \i__payload$388 [15:0] = \r_data$184 [111:96];
+  assign \i__payload$385 [33:32] = \r_data$233 [13:12];
+  assign \i__payload$385 [31:0] = e_acc6_relub[223:192];
+  assign \i__payload$363 [47:16] = e_acc6_sgd[191:160];
+  assign \i__payload$363 [15:0] = \r_data$184 [95:80];
+  assign \i__payload$360 [33:32] = \r_data$233 [11:10];
+  assign \i__payload$360 [31:0] = e_acc6_relub[191:160];
+  assign \i__payload$338 [47:16] = e_acc6_sgd[159:128];
+  assign \i__payload$338 [15:0] = \r_data$184 [79:64];
+  assign \i__payload$335 [33:32] = \r_data$233 [9:8];
+  assign \i__payload$335 [31:0] = e_acc6_relub[159:128];
+  assign \i__payload$313 [47:16] = e_acc6_sgd[127:96];
+  assign \i__payload$313 [15:0] = \r_data$184 [63:48];
+  assign \i__payload$310 [33:32] = \r_data$233 [7:6];
+  assign \i__payload$310 [31:0] = e_acc6_relub[127:96];
+  assign \i__payload$288 [47:16] = e_acc6_sgd[95:64];
+  assign \i__payload$288 [15:0] = \r_data$184 [47:32];
+  assign \i__payload$285 [33:32] = \r_data$233 [5:4];
+  assign \i__payload$285 [31:0] = e_acc6_relub[95:64];
+  assign \i__payload$263 [47:16] = e_acc6_sgd[63:32];
+  assign \i__payload$263 [15:0] = \r_data$184 [31:16];
+  assign \i__payload$260 [33:32] = \r_data$233 [3:2];
+  assign \i__payload$260 [31:0] = e_acc6_relub[63:32];
+  assign \i__payload$236 [47:16] = e_acc6_sgd[31:0];
+  assign \i__payload$236 [15:0] = \r_data$184 [15:0];
+  assign \i__payload$231 [33:32] = \r_data$233 [1:0];
+  assign \i__payload$231 [31:0] = e_acc6_relub[31:0];
+  assign \i__payload$214 [319:288] = wide_data[255:224];
+  assign \i__payload$214 [287:256] = wide_data[223:192];
+  assign \i__payload$214 [255:224] = wide_data[191:160];
+  assign \i__payload$214 [223:192] = wide_data[159:128];
+  assign \i__payload$214 [191:160] = wide_data[127:96];
+  assign \i__payload$214 [159:128] = wide_data[95:64];
+  assign \i__payload$214 [127:96] = wide_data[63:32];
+  assign \i__payload$214 [95:64] = wide_data[31:0];
+  assign \i__payload$214 [63:56] = \$30 [63:56];
+  assign \i__payload$214 [55:48] = \$29 [55:48];
+  assign \i__payload$214 [47:40] = \$28 [47:40];
+  assign \i__payload$214 [39:32] = \$27 [39:32];
+  assign \i__payload$214 [31:24] = \$26 [31:24];
+  assign \i__payload$214 [23:16] = \$25 [23:16];
+  assign \i__payload$214 [15:8] = \$24 [15:8];
+  assign \i__payload$214 [7:0] = \$23 [7:0];
+  assign \i__payload$214 [321] = s6_last;
+  assign \i__payload$214 [320] = s6_first;
+  assign m_axis_tdata[255:224] = \$12 ;
+  assign m_axis_tdata[223:192] = \$11 ;
+  assign m_axis_tdata[191:160] = \$10 ;
+  assign m_axis_tdata[159:128] = \$9 ;
+  assign m_axis_tdata[127:96] = \$8 ;
+  assign m_axis_tdata[95:64] = \$7 ;
+  assign m_axis_tdata[63:32] = \$6 ;
+  assign m_axis_tdata[31:0] = \$5 ;
   assign \$1  = { rows_p, 3'h0 };
   assign \$468  = { 1'h0, haddr[5:0] };
   assign \$470  = { haddr[5:0], 1'h0 };
@@ -12701,28 +12444,31 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   reg [63:0] \$39 ;
   wire \$4 ;
   reg \$40 ;
-  reg [7:0] \$41 ;
-  reg [2:0] \$42 ;
-  reg [7:0] \$43 ;
-  reg [2:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [2:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [2:0] \$48 ;
-  reg [7:0] \$49 ;
+  reg [63:0] \$41 ;
+  reg [63:0] \$42 ;
+  reg \$43 ;
+  reg [7:0] \$44 ;
+  reg [2:0] \$45 ;
+  reg [7:0] \$46 ;
+  reg [2:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [2:0] \$49 ;
   wire [2:0] \$5 ;
-  reg [2:0] \$50 ;
-  reg [7:0] \$51 ;
-  reg [2:0] \$52 ;
-  reg [7:0] \$53 ;
-  reg [2:0] \$54 ;
-  reg [63:0] \$55 ;
-  reg [63:0] \$56 ;
-  reg [63:0] \$57 ;
-  reg \$58 ;
-  reg \$59 ;
+  reg [7:0] \$50 ;
+  reg [2:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [2:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [2:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [2:0] \$57 ;
+  reg [63:0] \$58 ;
+  reg [63:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
+  reg [63:0] \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
   wire [7:0] \$7 ;
   wire \$8 ;
   wire [2:0] \$9 ;
@@ -12812,87 +12558,114 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   wire rst;
   reg valid_d1 = 1'h0;
   reg valid_d2 = 1'h0;
-  reg valid_in = 1'h0;
-  reg [63:0] y_hat_in = 64'h0000000000000000;
-  wire [7:0] \y_hat_in[0] ;
-  wire [7:0] \y_hat_in[1] ;
-  wire [7:0] \y_hat_in[2] ;
-  wire [7:0] \y_hat_in[3] ;
-  wire [7:0] \y_hat_in[4] ;
-  wire [7:0] \y_hat_in[5] ;
-  wire [7:0] \y_hat_in[6] ;
-  wire [7:0] \y_hat_in[7] ;
-  reg [63:0] y_in = 64'h0000000000000000;
-  wire [7:0] \y_in[0] ;
-  wire [7:0] \y_in[1] ;
-  wire [7:0] \y_in[2] ;
-  wire [7:0] \y_in[3] ;
-  wire [7:0] \y_in[4] ;
-  wire [7:0] \y_in[5] ;
-  wire [7:0] \y_in[6] ;
-  wire [7:0] \y_in[7] ;
+  reg valid_in0 = 1'h0;
+  reg valid_in1 = 1'h0;
+  reg [63:0] y_hat_in0 = 64'h0000000000000000;
+  wire [7:0] \y_hat_in0[0] ;
+  wire [7:0] \y_hat_in0[1] ;
+  wire [7:0] \y_hat_in0[2] ;
+  wire [7:0] \y_hat_in0[3] ;
+  wire [7:0] \y_hat_in0[4] ;
+  wire [7:0] \y_hat_in0[5] ;
+  wire [7:0] \y_hat_in0[6] ;
+  wire [7:0] \y_hat_in0[7] ;
+  reg [63:0] y_hat_in1 = 64'h0000000000000000;
+  wire [7:0] \y_hat_in1[0] ;
+  wire [7:0] \y_hat_in1[1] ;
+  wire [7:0] \y_hat_in1[2] ;
+  wire [7:0] \y_hat_in1[3] ;
+  wire [7:0] \y_hat_in1[4] ;
+  wire [7:0] \y_hat_in1[5] ;
+  wire [7:0] \y_hat_in1[6] ;
+  wire [7:0] \y_hat_in1[7] ;
+  reg [63:0] y_in0 = 64'h0000000000000000;
+  wire [7:0] \y_in0[0] ;
+  wire [7:0] \y_in0[1] ;
+  wire [7:0] \y_in0[2] ;
+  wire [7:0] \y_in0[3] ;
+  wire [7:0] \y_in0[4] ;
+  wire [7:0] \y_in0[5] ;
+  wire [7:0] \y_in0[6] ;
+  wire [7:0] \y_in0[7] ;
+  reg [63:0] y_in1 = 64'h0000000000000000;
+  wire [7:0] \y_in1[0] ;
+  wire [7:0] \y_in1[1] ;
+  wire [7:0] \y_in1[2] ;
+  wire [7:0] \y_in1[3] ;
+  wire [7:0] \y_in1[4] ;
+  wire [7:0] \y_in1[5] ;
+  wire [7:0] \y_in1[6] ;
+  wire [7:0] \y_in1[7] ;
+  assign \$36  = $signed(y_hat_in1[55:48]) - $signed(y_in1[55:48]);
+  assign \$37  = $signed(y_hat_in1[63:56]) - $signed(y_in1[63:56]);
   always @(posedge clk)
-    y_hat_in <= \$38 ;
+    y_hat_in0 <= \$38 ;
   always @(posedge clk)
-    y_in <= \$39 ;
+    y_in0 <= \$39 ;
   always @(posedge clk)
-    valid_in <= \$40 ;
+    valid_in0 <= \$40 ;
   always @(posedge clk)
-    max_l0_0 <= \$41 ;
+    y_hat_in1 <= \$41 ;
   always @(posedge clk)
-    arg_l0_0 <= \$42 ;
+    y_in1 <= \$42 ;
   always @(posedge clk)
-    max_l0_1 <= \$43 ;
+    valid_in1 <= \$43 ;
   always @(posedge clk)
-    arg_l0_1 <= \$44 ;
+    max_l0_0 <= \$44 ;
   always @(posedge clk)
-    max_l0_2 <= \$45 ;
+    arg_l0_0 <= \$45 ;
   always @(posedge clk)
-    arg_l0_2 <= \$46 ;
+    max_l0_1 <= \$46 ;
   always @(posedge clk)
-    max_l0_3 <= \$47 ;
+    arg_l0_1 <= \$47 ;
   always @(posedge clk)
-    arg_l0_3 <= \$48 ;
+    max_l0_2 <= \$48 ;
   always @(posedge clk)
-    max_l1_0 <= \$49 ;
+    arg_l0_2 <= \$49 ;
   always @(posedge clk)
-    arg_l1_0 <= \$50 ;
+    max_l0_3 <= \$50 ;
   always @(posedge clk)
-    max_l1_1 <= \$51 ;
+    arg_l0_3 <= \$51 ;
   always @(posedge clk)
-    arg_l1_1 <= \$52 ;
+    max_l1_0 <= \$52 ;
   always @(posedge clk)
-    max_l2_0 <= \$53 ;
+    arg_l1_0 <= \$53 ;
   always @(posedge clk)
-    arg_l2_0 <= \$54 ;
+    max_l1_1 <= \$54 ;
   always @(posedge clk)
-    e <= \$55 ;
+    arg_l1_1 <= \$55 ;
   always @(posedge clk)
-    e_d1 <= \$56 ;
+    max_l2_0 <= \$56 ;
   always @(posedge clk)
-    e_d2 <= \$57 ;
+    arg_l2_0 <= \$57 ;
   always @(posedge clk)
-    valid_d1 <= \$58 ;
+    e <= \$58 ;
   always @(posedge clk)
-    valid_d2 <= \$59 ;
+    e_d1 <= \$59 ;
   always @(posedge clk)
-    o__valid <= \$60 ;
+    e_d2 <= \$60 ;
+  always @(posedge clk)
+    valid_d1 <= \$61 ;
+  always @(posedge clk)
+    valid_d2 <= \$62 ;
+  always @(posedge clk)
+    o__valid <= \$63 ;
   assign \$1  = ~ o__valid;
-  assign \$2  = $signed(y_hat_in[15:8]) > $signed(y_hat_in[7:0]);
-  assign \$3  = \$2  ? y_hat_in[15:8] : y_hat_in[7:0];
-  assign \$4  = $signed(y_hat_in[15:8]) > $signed(y_hat_in[7:0]);
+  assign \$2  = $signed(y_hat_in1[15:8]) > $signed(y_hat_in1[7:0]);
+  assign \$3  = \$2  ? y_hat_in1[15:8] : y_hat_in1[7:0];
+  assign \$4  = $signed(y_hat_in1[15:8]) > $signed(y_hat_in1[7:0]);
   assign \$5  = \$4  ? 3'h1 : 3'h0;
-  assign \$6  = $signed(y_hat_in[31:24]) > $signed(y_hat_in[23:16]);
-  assign \$7  = \$6  ? y_hat_in[31:24] : y_hat_in[23:16];
-  assign \$8  = $signed(y_hat_in[31:24]) > $signed(y_hat_in[23:16]);
+  assign \$6  = $signed(y_hat_in1[31:24]) > $signed(y_hat_in1[23:16]);
+  assign \$7  = \$6  ? y_hat_in1[31:24] : y_hat_in1[23:16];
+  assign \$8  = $signed(y_hat_in1[31:24]) > $signed(y_hat_in1[23:16]);
   assign \$9  = \$8  ? 3'h3 : 3'h2;
-  assign \$10  = $signed(y_hat_in[47:40]) > $signed(y_hat_in[39:32]);
-  assign \$11  = \$10  ? y_hat_in[47:40] : y_hat_in[39:32];
-  assign \$12  = $signed(y_hat_in[47:40]) > $signed(y_hat_in[39:32]);
+  assign \$10  = $signed(y_hat_in1[47:40]) > $signed(y_hat_in1[39:32]);
+  assign \$11  = \$10  ? y_hat_in1[47:40] : y_hat_in1[39:32];
+  assign \$12  = $signed(y_hat_in1[47:40]) > $signed(y_hat_in1[39:32]);
   assign \$13  = \$12  ? 3'h5 : 3'h4;
-  assign \$14  = $signed(y_hat_in[63:56]) > $signed(y_hat_in[55:48]);
-  assign \$15  = \$14  ? y_hat_in[63:56] : y_hat_in[55:48];
-  assign \$16  = $signed(y_hat_in[63:56]) > $signed(y_hat_in[55:48]);
+  assign \$14  = $signed(y_hat_in1[63:56]) > $signed(y_hat_in1[55:48]);
+  assign \$15  = \$14  ? y_hat_in1[63:56] : y_hat_in1[55:48];
+  assign \$16  = $signed(y_hat_in1[63:56]) > $signed(y_hat_in1[55:48]);
   assign \$17  = \$16  ? 3'h7 : 3'h6;
   assign \$18  = $signed(max_l0_1) > $signed(max_l0_0);
   assign \$19  = \$18  ? max_l0_1 : max_l0_0;
@@ -12906,17 +12679,15 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   assign \$27  = \$26  ? max_l1_1 : max_l1_0;
   assign \$28  = $signed(max_l1_1) > $signed(max_l1_0);
   assign \$29  = \$28  ? arg_l1_1 : arg_l1_0;
-  assign \$30  = $signed(y_hat_in[7:0]) - $signed(y_in[7:0]);
-  assign \$31  = $signed(y_hat_in[15:8]) - $signed(y_in[15:8]);
-  assign \$32  = $signed(y_hat_in[23:16]) - $signed(y_in[23:16]);
-  assign \$33  = $signed(y_hat_in[31:24]) - $signed(y_in[31:24]);
-  assign \$34  = $signed(y_hat_in[39:32]) - $signed(y_in[39:32]);
-  assign \$35  = $signed(y_hat_in[47:40]) - $signed(y_in[47:40]);
-  assign \$36  = $signed(y_hat_in[55:48]) - $signed(y_in[55:48]);
-  assign \$37  = $signed(y_hat_in[63:56]) - $signed(y_in[63:56]);
+  assign \$30  = $signed(y_hat_in1[7:0]) - $signed(y_in1[7:0]);
+  assign \$31  = $signed(y_hat_in1[15:8]) - $signed(y_in1[15:8]);
+  assign \$32  = $signed(y_hat_in1[23:16]) - $signed(y_in1[23:16]);
+  assign \$33  = $signed(y_hat_in1[31:24]) - $signed(y_in1[31:24]);
+  assign \$34  = $signed(y_hat_in1[39:32]) - $signed(y_in1[39:32]);
+  assign \$35  = $signed(y_hat_in1[47:40]) - $signed(y_in1[47:40]);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$38  = y_hat_in;
+    \$38  = y_hat_in0;
     if (en) begin
       \$38  = i__payload[63:0];
     end
@@ -12926,7 +12697,7 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$39  = y_in;
+    \$39  = y_in0;
     if (en) begin
       \$39  = i__payload[127:64];
     end
@@ -12936,7 +12707,7 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$40  = valid_in;
+    \$40  = valid_in0;
     if (en) begin
       \$40  = i__valid;
     end
@@ -12946,209 +12717,239 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$41  = max_l0_0;
+    \$41  = y_hat_in1;
     if (en) begin
-      \$41  = \$3 ;
+      \$41  = y_hat_in0;
     end
     if (rst) begin
-      \$41  = 8'h00;
+      \$41  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$42  = arg_l0_0;
+    \$42  = y_in1;
     if (en) begin
-      \$42  = \$5 ;
+      \$42  = y_in0;
     end
     if (rst) begin
-      \$42  = 3'h0;
+      \$42  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$43  = max_l0_1;
+    \$43  = valid_in1;
     if (en) begin
-      \$43  = \$7 ;
+      \$43  = valid_in0;
     end
     if (rst) begin
-      \$43  = 8'h00;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$44  = arg_l0_1;
+    \$44  = max_l0_0;
     if (en) begin
-      \$44  = \$9 ;
+      \$44  = \$3 ;
     end
     if (rst) begin
-      \$44  = 3'h0;
+      \$44  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$45  = max_l0_2;
+    \$45  = arg_l0_0;
     if (en) begin
-      \$45  = \$11 ;
+      \$45  = \$5 ;
     end
     if (rst) begin
-      \$45  = 8'h00;
+      \$45  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$46  = arg_l0_2;
+    \$46  = max_l0_1;
     if (en) begin
-      \$46  = \$13 ;
+      \$46  = \$7 ;
     end
     if (rst) begin
-      \$46  = 3'h0;
+      \$46  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$47  = max_l0_3;
+    \$47  = arg_l0_1;
     if (en) begin
-      \$47  = \$15 ;
+      \$47  = \$9 ;
     end
     if (rst) begin
-      \$47  = 8'h00;
+      \$47  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = arg_l0_3;
+    \$48  = max_l0_2;
     if (en) begin
-      \$48  = \$17 ;
+      \$48  = \$11 ;
     end
     if (rst) begin
-      \$48  = 3'h0;
+      \$48  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$49  = max_l1_0;
+    \$49  = arg_l0_2;
     if (en) begin
-      \$49  = \$19 ;
+      \$49  = \$13 ;
     end
     if (rst) begin
-      \$49  = 8'h00;
+      \$49  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$50  = arg_l1_0;
+    \$50  = max_l0_3;
     if (en) begin
-      \$50  = \$21 ;
+      \$50  = \$15 ;
     end
     if (rst) begin
-      \$50  = 3'h0;
+      \$50  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$51  = max_l1_1;
+    \$51  = arg_l0_3;
     if (en) begin
-      \$51  = \$23 ;
+      \$51  = \$17 ;
     end
     if (rst) begin
-      \$51  = 8'h00;
+      \$51  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$52  = arg_l1_1;
+    \$52  = max_l1_0;
     if (en) begin
-      \$52  = \$25 ;
+      \$52  = \$19 ;
     end
     if (rst) begin
-      \$52  = 3'h0;
+      \$52  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$53  = max_l2_0;
+    \$53  = arg_l1_0;
     if (en) begin
-      \$53  = \$27 ;
+      \$53  = \$21 ;
     end
     if (rst) begin
-      \$53  = 8'h00;
+      \$53  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$54  = arg_l2_0;
+    \$54  = max_l1_1;
     if (en) begin
-      \$54  = \$29 ;
+      \$54  = \$23 ;
     end
     if (rst) begin
-      \$54  = 3'h0;
+      \$54  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$55  = e;
+    \$55  = arg_l1_1;
     if (en) begin
-      \$55 [7:0] = \$30 [7:0];
-      \$55 [15:8] = \$31 [7:0];
-      \$55 [23:16] = \$32 [7:0];
-      \$55 [31:24] = \$33 [7:0];
-      \$55 [39:32] = \$34 [7:0];
-      \$55 [47:40] = \$35 [7:0];
-      \$55 [55:48] = \$36 [7:0];
-      \$55 [63:56] = \$37 [7:0];
+      \$55  = \$25 ;
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$55  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$56  = e_d1;
+    \$56  = max_l2_0;
     if (en) begin
-      \$56  = e;
+      \$56  = \$27 ;
     end
     if (rst) begin
-      \$56  = 64'h0000000000000000;
+      \$56  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$57  = e_d2;
+    \$57  = arg_l2_0;
     if (en) begin
-      \$57  = e_d1;
+      \$57  = \$29 ;
     end
     if (rst) begin
-      \$57  = 64'h0000000000000000;
+      \$57  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$58  = valid_d1;
+    \$58  = e;
     if (en) begin
-      \$58  = valid_in;
+      \$58 [7:0] = \$30 [7:0];
+      \$58 [15:8] = \$31 [7:0];
+      \$58 [23:16] = \$32 [7:0];
+      \$58 [31:24] = \$33 [7:0];
+      \$58 [39:32] = \$34 [7:0];
+      \$58 [47:40] = \$35 [7:0];
+      \$58 [55:48] = \$36 [7:0];
+      \$58 [63:56] = \$37 [7:0];
     end
     if (rst) begin
-      \$58  = 1'h0;
+      \$58  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$59  = valid_d2;
+    \$59  = e_d1;
     if (en) begin
-      \$59  = valid_d1;
+      \$59  = e;
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$60  = o__valid;
+    \$60  = e_d2;
     if (en) begin
-      \$60  = valid_d2;
+      \$60  = e_d1;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$60  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$61  = valid_d1;
+    if (en) begin
+      \$61  = valid_in1;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$62  = valid_d2;
+    if (en) begin
+      \$62  = valid_d1;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$63  = o__valid;
+    if (en) begin
+      \$63  = valid_d2;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -13172,14 +12973,14 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   assign \e_d2[5]  = e_d2[47:40];
   assign \e_d2[6]  = e_d2[55:48];
   assign \e_d2[7]  = e_d2[63:56];
-  assign \y_hat_in[0]  = y_hat_in[7:0];
-  assign \y_hat_in[1]  = y_hat_in[15:8];
-  assign \y_hat_in[2]  = y_hat_in[23:16];
-  assign \y_hat_in[3]  = y_hat_in[31:24];
-  assign \y_hat_in[4]  = y_hat_in[39:32];
-  assign \y_hat_in[5]  = y_hat_in[47:40];
-  assign \y_hat_in[6]  = y_hat_in[55:48];
-  assign \y_hat_in[7]  = y_hat_in[63:56];
+  assign \y_hat_in0[0]  = y_hat_in0[7:0];
+  assign \y_hat_in0[1]  = y_hat_in0[15:8];
+  assign \y_hat_in0[2]  = y_hat_in0[23:16];
+  assign \y_hat_in0[3]  = y_hat_in0[31:24];
+  assign \y_hat_in0[4]  = y_hat_in0[39:32];
+  assign \y_hat_in0[5]  = y_hat_in0[47:40];
+  assign \y_hat_in0[6]  = y_hat_in0[55:48];
+  assign \y_hat_in0[7]  = y_hat_in0[63:56];
   assign \i__payload.y_hat  = i__payload[63:0];
   assign \i__payload.y_hat[0]  = i__payload[7:0];
   assign \i__payload.y_hat[1]  = i__payload[15:8];
@@ -13198,14 +12999,30 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   assign \i__payload.y[5]  = i__payload[111:104];
   assign \i__payload.y[6]  = i__payload[119:112];
   assign \i__payload.y[7]  = i__payload[127:120];
-  assign \y_in[0]  = y_in[7:0];
-  assign \y_in[1]  = y_in[15:8];
-  assign \y_in[2]  = y_in[23:16];
-  assign \y_in[3]  = y_in[31:24];
-  assign \y_in[4]  = y_in[39:32];
-  assign \y_in[5]  = y_in[47:40];
-  assign \y_in[6]  = y_in[55:48];
-  assign \y_in[7]  = y_in[63:56];
+  assign \y_in0[0]  = y_in0[7:0];
+  assign \y_in0[1]  = y_in0[15:8];
+  assign \y_in0[2]  = y_in0[23:16];
+  assign \y_in0[3]  = y_in0[31:24];
+  assign \y_in0[4]  = y_in0[39:32];
+  assign \y_in0[5]  = y_in0[47:40];
+  assign \y_in0[6]  = y_in0[55:48];
+  assign \y_in0[7]  = y_in0[63:56];
+  assign \y_hat_in1[0]  = y_hat_in1[7:0];
+  assign \y_hat_in1[1]  = y_hat_in1[15:8];
+  assign \y_hat_in1[2]  = y_hat_in1[23:16];
+  assign \y_hat_in1[3]  = y_hat_in1[31:24];
+  assign \y_hat_in1[4]  = y_hat_in1[39:32];
+  assign \y_hat_in1[5]  = y_hat_in1[47:40];
+  assign \y_hat_in1[6]  = y_hat_in1[55:48];
+  assign \y_hat_in1[7]  = y_hat_in1[63:56];
+  assign \y_in1[0]  = y_in1[7:0];
+  assign \y_in1[1]  = y_in1[15:8];
+  assign \y_in1[2]  = y_in1[23:16];
+  assign \y_in1[3]  = y_in1[31:24];
+  assign \y_in1[4]  = y_in1[39:32];
+  assign \y_in1[5]  = y_in1[47:40];
+  assign \y_in1[6]  = y_in1[55:48];
+  assign \y_in1[7]  = y_in1[63:56];
   assign \e[0]  = e[7:0];
   assign \e[1]  = e[15:8];
   assign \e[2]  = e[23:16];
@@ -45666,7 +45483,7 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5232$0 , w_en, r_rdy, r_en);
+module \nitro_engine.rfifo (clk, rst, \port$16$0 , w_level, r_data, \port$5377$0 , w_en, r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -45708,10 +45525,10 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5232$0
   reg [3:0] inner_level = 4'h0;
   wire inner_r_rdy;
   wire [4:0] level;
-  input \port$10$0 ;
-  wire \port$10$0 ;
-  input [255:0] \port$5232$0 ;
-  wire [255:0] \port$5232$0 ;
+  input \port$16$0 ;
+  wire \port$16$0 ;
+  input [255:0] \port$5377$0 ;
+  wire [255:0] \port$5377$0 ;
   (* init = 4'h0 *)
   wire [3:0] produce;
   output [256:0] r_data;
@@ -45755,7 +45572,7 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5232$0
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$10$0 , \port$5232$0  };
+      storage[w_port__addr] <= { \port$16$0 , \port$5377$0  };
   end
   reg [256:0] _0_;
   always @(posedge clk) begin
@@ -45854,8 +45671,8 @@ module \nitro_engine.rfifo (clk, rst, \port$10$0 , w_level, r_data, \port$5232$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$10$0 , \port$5232$0  };
-  assign w_data = { \port$10$0 , \port$5232$0  };
+  assign w_port__data = { \port$16$0 , \port$5377$0  };
+  assign w_data = { \port$16$0 , \port$5377$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -63461,7 +63278,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8977$0 , \port$9286$0 , \port$9595$0 , \port$9904$0 , \port$10213$0 , \port$10522$0 , \port$10831$0 , \port$11140$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$9050$0 , \port$9359$0 , \port$9668$0 , \port$9977$0 , \port$10286$0 , \port$10595$0 , \port$10904$0 , \port$11213$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -63747,22 +63564,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10213$0 ;
-  wire [15:0] \port$10213$0 ;
-  input [15:0] \port$10522$0 ;
-  wire [15:0] \port$10522$0 ;
-  input [15:0] \port$10831$0 ;
-  wire [15:0] \port$10831$0 ;
-  input [15:0] \port$11140$0 ;
-  wire [15:0] \port$11140$0 ;
-  input [15:0] \port$8977$0 ;
-  wire [15:0] \port$8977$0 ;
-  input [15:0] \port$9286$0 ;
-  wire [15:0] \port$9286$0 ;
-  input [15:0] \port$9595$0 ;
-  wire [15:0] \port$9595$0 ;
-  input [15:0] \port$9904$0 ;
-  wire [15:0] \port$9904$0 ;
+  input [15:0] \port$10286$0 ;
+  wire [15:0] \port$10286$0 ;
+  input [15:0] \port$10595$0 ;
+  wire [15:0] \port$10595$0 ;
+  input [15:0] \port$10904$0 ;
+  wire [15:0] \port$10904$0 ;
+  input [15:0] \port$11213$0 ;
+  wire [15:0] \port$11213$0 ;
+  input [15:0] \port$9050$0 ;
+  wire [15:0] \port$9050$0 ;
+  input [15:0] \port$9359$0 ;
+  wire [15:0] \port$9359$0 ;
+  input [15:0] \port$9668$0 ;
+  wire [15:0] \port$9668$0 ;
+  input [15:0] \port$9977$0 ;
+  wire [15:0] \port$9977$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -64016,7 +63833,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$11140$0 , \port$10831$0 , \port$10522$0 , \port$10213$0 , \port$9904$0 , \port$9595$0 , \port$9286$0 , \port$8977$0  };
+    \$131  = { \port$11213$0 , \port$10904$0 , \port$10595$0 , \port$10286$0 , \port$9977$0 , \port$9668$0 , \port$9359$0 , \port$9050$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -64521,7 +64338,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$11140$0 , \port$10831$0 , \port$10522$0 , \port$10213$0 , \port$9904$0 , \port$9595$0 , \port$9286$0 , \port$8977$0  };
+  assign \row_data$7  = { \port$11213$0 , \port$10904$0 , \port$10595$0 , \port$10286$0 , \port$9977$0 , \port$9668$0 , \port$9359$0 , \port$9050$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

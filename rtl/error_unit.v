@@ -50,39 +50,42 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [79:0] \$49 ;
   wire [3:0] \$5 ;
   reg \$50 ;
-  reg [7:0] \$51 ;
-  reg [3:0] \$52 ;
-  reg [7:0] \$53 ;
-  reg [3:0] \$54 ;
-  reg [7:0] \$55 ;
-  reg [3:0] \$56 ;
-  reg [7:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [7:0] \$59 ;
+  reg [79:0] \$51 ;
+  reg [79:0] \$52 ;
+  reg \$53 ;
+  reg [7:0] \$54 ;
+  reg [3:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [3:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [3:0] \$59 ;
   wire \$6 ;
-  reg [3:0] \$60 ;
-  reg [7:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg [3:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [7:0] \$67 ;
-  reg [3:0] \$68 ;
-  reg [7:0] \$69 ;
+  reg [7:0] \$60 ;
+  reg [3:0] \$61 ;
+  reg [7:0] \$62 ;
+  reg [3:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [3:0] \$65 ;
+  reg [7:0] \$66 ;
+  reg [3:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [3:0] \$69 ;
   wire [7:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg [3:0] \$72 ;
-  reg [79:0] \$73 ;
-  reg [79:0] \$74 ;
-  reg [79:0] \$75 ;
+  reg [7:0] \$70 ;
+  reg [3:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [3:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg [3:0] \$75 ;
   reg [79:0] \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  reg [79:0] \$77 ;
+  reg [79:0] \$78 ;
+  reg [79:0] \$79 ;
   wire \$8 ;
   reg \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
   wire [3:0] \$9 ;
   reg [3:0] arg_l0_0 = 4'h0;
   reg [3:0] arg_l0_1 = 4'h0;
@@ -205,31 +208,57 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg valid_d1 = 1'h0;
   reg valid_d2 = 1'h0;
   reg valid_d3 = 1'h0;
-  reg valid_in = 1'h0;
-  reg [79:0] y_hat_in = 80'h00000000000000000000;
-  wire [7:0] \y_hat_in[0] ;
-  wire [7:0] \y_hat_in[1] ;
-  wire [7:0] \y_hat_in[2] ;
-  wire [7:0] \y_hat_in[3] ;
-  wire [7:0] \y_hat_in[4] ;
-  wire [7:0] \y_hat_in[5] ;
-  wire [7:0] \y_hat_in[6] ;
-  wire [7:0] \y_hat_in[7] ;
-  wire [7:0] \y_hat_in[8] ;
-  wire [7:0] \y_hat_in[9] ;
-  reg [79:0] y_in = 80'h00000000000000000000;
-  wire [7:0] \y_in[0] ;
-  wire [7:0] \y_in[1] ;
-  wire [7:0] \y_in[2] ;
-  wire [7:0] \y_in[3] ;
-  wire [7:0] \y_in[4] ;
-  wire [7:0] \y_in[5] ;
-  wire [7:0] \y_in[6] ;
-  wire [7:0] \y_in[7] ;
-  wire [7:0] \y_in[8] ;
-  wire [7:0] \y_in[9] ;
-  assign \$19  = \$18  ? y_hat_in[79:72] : y_hat_in[71:64];
-  assign \$20  = $signed(y_hat_in[79:72]) > $signed(y_hat_in[71:64]);
+  reg valid_in0 = 1'h0;
+  reg valid_in1 = 1'h0;
+  reg [79:0] y_hat_in0 = 80'h00000000000000000000;
+  wire [7:0] \y_hat_in0[0] ;
+  wire [7:0] \y_hat_in0[1] ;
+  wire [7:0] \y_hat_in0[2] ;
+  wire [7:0] \y_hat_in0[3] ;
+  wire [7:0] \y_hat_in0[4] ;
+  wire [7:0] \y_hat_in0[5] ;
+  wire [7:0] \y_hat_in0[6] ;
+  wire [7:0] \y_hat_in0[7] ;
+  wire [7:0] \y_hat_in0[8] ;
+  wire [7:0] \y_hat_in0[9] ;
+  reg [79:0] y_hat_in1 = 80'h00000000000000000000;
+  wire [7:0] \y_hat_in1[0] ;
+  wire [7:0] \y_hat_in1[1] ;
+  wire [7:0] \y_hat_in1[2] ;
+  wire [7:0] \y_hat_in1[3] ;
+  wire [7:0] \y_hat_in1[4] ;
+  wire [7:0] \y_hat_in1[5] ;
+  wire [7:0] \y_hat_in1[6] ;
+  wire [7:0] \y_hat_in1[7] ;
+  wire [7:0] \y_hat_in1[8] ;
+  wire [7:0] \y_hat_in1[9] ;
+  reg [79:0] y_in0 = 80'h00000000000000000000;
+  wire [7:0] \y_in0[0] ;
+  wire [7:0] \y_in0[1] ;
+  wire [7:0] \y_in0[2] ;
+  wire [7:0] \y_in0[3] ;
+  wire [7:0] \y_in0[4] ;
+  wire [7:0] \y_in0[5] ;
+  wire [7:0] \y_in0[6] ;
+  wire [7:0] \y_in0[7] ;
+  wire [7:0] \y_in0[8] ;
+  wire [7:0] \y_in0[9] ;
+  reg [79:0] y_in1 = 80'h00000000000000000000;
+  wire [7:0] \y_in1[0] ;
+  wire [7:0] \y_in1[1] ;
+  wire [7:0] \y_in1[2] ;
+  wire [7:0] \y_in1[3] ;
+  wire [7:0] \y_in1[4] ;
+  wire [7:0] \y_in1[5] ;
+  wire [7:0] \y_in1[6] ;
+  wire [7:0] \y_in1[7] ;
+  wire [7:0] \y_in1[8] ;
+  wire [7:0] \y_in1[9] ;
+  assign \$16  = $signed(y_hat_in1[63:56]) > $signed(y_hat_in1[55:48]);
+  assign \$17  = \$16  ? 4'h7 : 4'h6;
+  assign \$18  = $signed(y_hat_in1[79:72]) > $signed(y_hat_in1[71:64]);
+  assign \$19  = \$18  ? y_hat_in1[79:72] : y_hat_in1[71:64];
+  assign \$20  = $signed(y_hat_in1[79:72]) > $signed(y_hat_in1[71:64]);
   assign \$21  = \$20  ? 4'h9 : 4'h8;
   assign \$22  = $signed(max_l0_1) > $signed(max_l0_0);
   assign \$23  = \$22  ? max_l0_1 : max_l0_0;
@@ -247,104 +276,107 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$35  = \$34  ? max_l2_odd : max_l2_0;
   assign \$36  = $signed(max_l2_odd) > $signed(max_l2_0);
   assign \$37  = \$36  ? arg_l2_odd : arg_l2_0;
-  assign \$38  = $signed(y_hat_in[7:0]) - $signed(y_in[7:0]);
-  assign \$39  = $signed(y_hat_in[15:8]) - $signed(y_in[15:8]);
-  assign \$40  = $signed(y_hat_in[23:16]) - $signed(y_in[23:16]);
-  assign \$41  = $signed(y_hat_in[31:24]) - $signed(y_in[31:24]);
-  assign \$42  = $signed(y_hat_in[39:32]) - $signed(y_in[39:32]);
-  assign \$43  = $signed(y_hat_in[47:40]) - $signed(y_in[47:40]);
-  assign \$44  = $signed(y_hat_in[55:48]) - $signed(y_in[55:48]);
-  assign \$45  = $signed(y_hat_in[63:56]) - $signed(y_in[63:56]);
-  assign \$46  = $signed(y_hat_in[71:64]) - $signed(y_in[71:64]);
-  assign \$47  = $signed(y_hat_in[79:72]) - $signed(y_in[79:72]);
+  assign \$38  = $signed(y_hat_in1[7:0]) - $signed(y_in1[7:0]);
+  assign \$39  = $signed(y_hat_in1[15:8]) - $signed(y_in1[15:8]);
+  assign \$40  = $signed(y_hat_in1[23:16]) - $signed(y_in1[23:16]);
+  assign \$41  = $signed(y_hat_in1[31:24]) - $signed(y_in1[31:24]);
+  assign \$42  = $signed(y_hat_in1[39:32]) - $signed(y_in1[39:32]);
+  assign \$43  = $signed(y_hat_in1[47:40]) - $signed(y_in1[47:40]);
+  assign \$44  = $signed(y_hat_in1[55:48]) - $signed(y_in1[55:48]);
+  assign \$45  = $signed(y_hat_in1[63:56]) - $signed(y_in1[63:56]);
+  assign \$46  = $signed(y_hat_in1[71:64]) - $signed(y_in1[71:64]);
+  assign \$47  = $signed(y_hat_in1[79:72]) - $signed(y_in1[79:72]);
   always @(posedge clk)
-    y_hat_in <= \$48 ;
+    y_hat_in0 <= \$48 ;
   always @(posedge clk)
-    y_in <= \$49 ;
+    y_in0 <= \$49 ;
   always @(posedge clk)
-    valid_in <= \$50 ;
+    valid_in0 <= \$50 ;
   always @(posedge clk)
-    max_l0_0 <= \$51 ;
+    y_hat_in1 <= \$51 ;
   always @(posedge clk)
-    arg_l0_0 <= \$52 ;
+    y_in1 <= \$52 ;
   always @(posedge clk)
-    max_l0_1 <= \$53 ;
+    valid_in1 <= \$53 ;
   always @(posedge clk)
-    arg_l0_1 <= \$54 ;
+    max_l0_0 <= \$54 ;
   always @(posedge clk)
-    max_l0_2 <= \$55 ;
+    arg_l0_0 <= \$55 ;
   always @(posedge clk)
-    arg_l0_2 <= \$56 ;
+    max_l0_1 <= \$56 ;
   always @(posedge clk)
-    max_l0_3 <= \$57 ;
+    arg_l0_1 <= \$57 ;
   always @(posedge clk)
-    arg_l0_3 <= \$58 ;
+    max_l0_2 <= \$58 ;
   always @(posedge clk)
-    max_l0_4 <= \$59 ;
+    arg_l0_2 <= \$59 ;
   always @(posedge clk)
-    arg_l0_4 <= \$60 ;
+    max_l0_3 <= \$60 ;
   always @(posedge clk)
-    max_l1_0 <= \$61 ;
+    arg_l0_3 <= \$61 ;
   always @(posedge clk)
-    arg_l1_0 <= \$62 ;
+    max_l0_4 <= \$62 ;
   always @(posedge clk)
-    max_l1_1 <= \$63 ;
+    arg_l0_4 <= \$63 ;
   always @(posedge clk)
-    arg_l1_1 <= \$64 ;
+    max_l1_0 <= \$64 ;
   always @(posedge clk)
-    max_l1_odd <= \$65 ;
+    arg_l1_0 <= \$65 ;
   always @(posedge clk)
-    arg_l1_odd <= \$66 ;
+    max_l1_1 <= \$66 ;
   always @(posedge clk)
-    max_l2_0 <= \$67 ;
+    arg_l1_1 <= \$67 ;
   always @(posedge clk)
-    arg_l2_0 <= \$68 ;
+    max_l1_odd <= \$68 ;
   always @(posedge clk)
-    max_l2_odd <= \$69 ;
+    arg_l1_odd <= \$69 ;
   always @(posedge clk)
-    arg_l2_odd <= \$70 ;
+    max_l2_0 <= \$70 ;
   always @(posedge clk)
-    max_l3_0 <= \$71 ;
+    arg_l2_0 <= \$71 ;
   always @(posedge clk)
-    arg_l3_0 <= \$72 ;
+    max_l2_odd <= \$72 ;
   always @(posedge clk)
-    e <= \$73 ;
+    arg_l2_odd <= \$73 ;
   always @(posedge clk)
-    e_d1 <= \$74 ;
+    max_l3_0 <= \$74 ;
   always @(posedge clk)
-    e_d2 <= \$75 ;
+    arg_l3_0 <= \$75 ;
   always @(posedge clk)
-    e_d3 <= \$76 ;
+    e <= \$76 ;
   always @(posedge clk)
-    valid_d1 <= \$77 ;
+    e_d1 <= \$77 ;
   always @(posedge clk)
-    valid_d2 <= \$78 ;
+    e_d2 <= \$78 ;
   always @(posedge clk)
-    valid_d3 <= \$79 ;
+    e_d3 <= \$79 ;
   always @(posedge clk)
-    o__valid <= \$80 ;
+    valid_d1 <= \$80 ;
+  always @(posedge clk)
+    valid_d2 <= \$81 ;
+  always @(posedge clk)
+    valid_d3 <= \$82 ;
+  always @(posedge clk)
+    o__valid <= \$83 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = $signed(y_hat_in[15:8]) > $signed(y_hat_in[7:0]);
-  assign \$3  = \$2  ? y_hat_in[15:8] : y_hat_in[7:0];
-  assign \$4  = $signed(y_hat_in[15:8]) > $signed(y_hat_in[7:0]);
+  assign \$2  = $signed(y_hat_in1[15:8]) > $signed(y_hat_in1[7:0]);
+  assign \$3  = \$2  ? y_hat_in1[15:8] : y_hat_in1[7:0];
+  assign \$4  = $signed(y_hat_in1[15:8]) > $signed(y_hat_in1[7:0]);
   assign \$5  = \$4  ? 4'h1 : 4'h0;
-  assign \$6  = $signed(y_hat_in[31:24]) > $signed(y_hat_in[23:16]);
-  assign \$7  = \$6  ? y_hat_in[31:24] : y_hat_in[23:16];
-  assign \$8  = $signed(y_hat_in[31:24]) > $signed(y_hat_in[23:16]);
+  assign \$6  = $signed(y_hat_in1[31:24]) > $signed(y_hat_in1[23:16]);
+  assign \$7  = \$6  ? y_hat_in1[31:24] : y_hat_in1[23:16];
+  assign \$8  = $signed(y_hat_in1[31:24]) > $signed(y_hat_in1[23:16]);
   assign \$9  = \$8  ? 4'h3 : 4'h2;
-  assign \$10  = $signed(y_hat_in[47:40]) > $signed(y_hat_in[39:32]);
-  assign \$11  = \$10  ? y_hat_in[47:40] : y_hat_in[39:32];
-  assign \$12  = $signed(y_hat_in[47:40]) > $signed(y_hat_in[39:32]);
+  assign \$10  = $signed(y_hat_in1[47:40]) > $signed(y_hat_in1[39:32]);
+  assign \$11  = \$10  ? y_hat_in1[47:40] : y_hat_in1[39:32];
+  assign \$12  = $signed(y_hat_in1[47:40]) > $signed(y_hat_in1[39:32]);
   assign \$13  = \$12  ? 4'h5 : 4'h4;
-  assign \$14  = $signed(y_hat_in[63:56]) > $signed(y_hat_in[55:48]);
-  assign \$15  = \$14  ? y_hat_in[63:56] : y_hat_in[55:48];
-  assign \$16  = $signed(y_hat_in[63:56]) > $signed(y_hat_in[55:48]);
-  assign \$17  = \$16  ? 4'h7 : 4'h6;
-  assign \$18  = $signed(y_hat_in[79:72]) > $signed(y_hat_in[71:64]);
+  assign \$14  = $signed(y_hat_in1[63:56]) > $signed(y_hat_in1[55:48]);
+  assign \$15  = \$14  ? y_hat_in1[63:56] : y_hat_in1[55:48];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = y_hat_in;
+    \$48  = y_hat_in0;
     if (i__ready) begin
       \$48  = i__payload[79:0];
     end
@@ -354,7 +386,7 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = y_in;
+    \$49  = y_in0;
     if (i__ready) begin
       \$49  = i__payload[159:80];
     end
@@ -364,7 +396,7 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = valid_in;
+    \$50  = valid_in0;
     if (i__ready) begin
       \$50  = i__valid;
     end
@@ -374,268 +406,268 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = max_l0_0;
+    \$51  = y_hat_in1;
     if (i__ready) begin
-      \$51  = \$3 ;
+      \$51  = y_hat_in0;
     end
     if (rst) begin
-      \$51  = 8'h00;
+      \$51  = 80'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = arg_l0_0;
+    \$52  = y_in1;
     if (i__ready) begin
-      \$52  = \$5 ;
+      \$52  = y_in0;
     end
     if (rst) begin
-      \$52  = 4'h0;
+      \$52  = 80'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = max_l0_1;
+    \$53  = valid_in1;
     if (i__ready) begin
-      \$53  = \$7 ;
+      \$53  = valid_in0;
     end
     if (rst) begin
-      \$53  = 8'h00;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = arg_l0_1;
+    \$54  = max_l0_0;
     if (i__ready) begin
-      \$54  = \$9 ;
+      \$54  = \$3 ;
     end
     if (rst) begin
-      \$54  = 4'h0;
+      \$54  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = max_l0_2;
+    \$55  = arg_l0_0;
     if (i__ready) begin
-      \$55  = \$11 ;
+      \$55  = \$5 ;
     end
     if (rst) begin
-      \$55  = 8'h00;
+      \$55  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = arg_l0_2;
+    \$56  = max_l0_1;
     if (i__ready) begin
-      \$56  = \$13 ;
+      \$56  = \$7 ;
     end
     if (rst) begin
-      \$56  = 4'h0;
+      \$56  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = max_l0_3;
+    \$57  = arg_l0_1;
     if (i__ready) begin
-      \$57  = \$15 ;
+      \$57  = \$9 ;
     end
     if (rst) begin
-      \$57  = 8'h00;
+      \$57  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = arg_l0_3;
+    \$58  = max_l0_2;
     if (i__ready) begin
-      \$58  = \$17 ;
+      \$58  = \$11 ;
     end
     if (rst) begin
-      \$58  = 4'h0;
+      \$58  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = max_l0_4;
+    \$59  = arg_l0_2;
     if (i__ready) begin
-      \$59  = \$19 ;
+      \$59  = \$13 ;
     end
     if (rst) begin
-      \$59  = 8'h00;
+      \$59  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = arg_l0_4;
+    \$60  = max_l0_3;
     if (i__ready) begin
-      \$60  = \$21 ;
+      \$60  = \$15 ;
     end
     if (rst) begin
-      \$60  = 4'h0;
+      \$60  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = max_l1_0;
+    \$61  = arg_l0_3;
     if (i__ready) begin
-      \$61  = \$23 ;
+      \$61  = \$17 ;
     end
     if (rst) begin
-      \$61  = 8'h00;
+      \$61  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = arg_l1_0;
+    \$62  = max_l0_4;
     if (i__ready) begin
-      \$62  = \$25 ;
+      \$62  = \$19 ;
     end
     if (rst) begin
-      \$62  = 4'h0;
+      \$62  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = max_l1_1;
+    \$63  = arg_l0_4;
     if (i__ready) begin
-      \$63  = \$27 ;
+      \$63  = \$21 ;
     end
     if (rst) begin
-      \$63  = 8'h00;
+      \$63  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = arg_l1_1;
+    \$64  = max_l1_0;
     if (i__ready) begin
-      \$64  = \$29 ;
+      \$64  = \$23 ;
     end
     if (rst) begin
-      \$64  = 4'h0;
+      \$64  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = max_l1_odd;
+    \$65  = arg_l1_0;
     if (i__ready) begin
-      \$65  = max_l0_4;
+      \$65  = \$25 ;
     end
     if (rst) begin
-      \$65  = 8'h00;
+      \$65  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = arg_l1_odd;
+    \$66  = max_l1_1;
     if (i__ready) begin
-      \$66  = arg_l0_4;
+      \$66  = \$27 ;
     end
     if (rst) begin
-      \$66  = 4'h0;
+      \$66  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = max_l2_0;
+    \$67  = arg_l1_1;
     if (i__ready) begin
-      \$67  = \$31 ;
+      \$67  = \$29 ;
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$67  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = arg_l2_0;
+    \$68  = max_l1_odd;
     if (i__ready) begin
-      \$68  = \$33 ;
+      \$68  = max_l0_4;
     end
     if (rst) begin
-      \$68  = 4'h0;
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = max_l2_odd;
+    \$69  = arg_l1_odd;
     if (i__ready) begin
-      \$69  = max_l1_odd;
+      \$69  = arg_l0_4;
     end
     if (rst) begin
-      \$69  = 8'h00;
+      \$69  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = arg_l2_odd;
+    \$70  = max_l2_0;
     if (i__ready) begin
-      \$70  = arg_l1_odd;
+      \$70  = \$31 ;
     end
     if (rst) begin
-      \$70  = 4'h0;
+      \$70  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = max_l3_0;
+    \$71  = arg_l2_0;
     if (i__ready) begin
-      \$71  = \$35 ;
+      \$71  = \$33 ;
     end
     if (rst) begin
-      \$71  = 8'h00;
+      \$71  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = arg_l3_0;
+    \$72  = max_l2_odd;
     if (i__ready) begin
-      \$72  = \$37 ;
+      \$72  = max_l1_odd;
     end
     if (rst) begin
-      \$72  = 4'h0;
+      \$72  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = e;
+    \$73  = arg_l2_odd;
     if (i__ready) begin
-      \$73 [7:0] = \$38 [7:0];
-      \$73 [15:8] = \$39 [7:0];
-      \$73 [23:16] = \$40 [7:0];
-      \$73 [31:24] = \$41 [7:0];
-      \$73 [39:32] = \$42 [7:0];
-      \$73 [47:40] = \$43 [7:0];
-      \$73 [55:48] = \$44 [7:0];
-      \$73 [63:56] = \$45 [7:0];
-      \$73 [71:64] = \$46 [7:0];
-      \$73 [79:72] = \$47 [7:0];
+      \$73  = arg_l1_odd;
     end
     if (rst) begin
-      \$73  = 80'h00000000000000000000;
+      \$73  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = e_d1;
+    \$74  = max_l3_0;
     if (i__ready) begin
-      \$74  = e;
+      \$74  = \$35 ;
     end
     if (rst) begin
-      \$74  = 80'h00000000000000000000;
+      \$74  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = e_d2;
+    \$75  = arg_l3_0;
     if (i__ready) begin
-      \$75  = e_d1;
+      \$75  = \$37 ;
     end
     if (rst) begin
-      \$75  = 80'h00000000000000000000;
+      \$75  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = e_d3;
+    \$76  = e;
     if (i__ready) begin
-      \$76  = e_d2;
+      \$76 [7:0] = \$38 [7:0];
+      \$76 [15:8] = \$39 [7:0];
+      \$76 [23:16] = \$40 [7:0];
+      \$76 [31:24] = \$41 [7:0];
+      \$76 [39:32] = \$42 [7:0];
+      \$76 [47:40] = \$43 [7:0];
+      \$76 [55:48] = \$44 [7:0];
+      \$76 [63:56] = \$45 [7:0];
+      \$76 [71:64] = \$46 [7:0];
+      \$76 [79:72] = \$47 [7:0];
     end
     if (rst) begin
       \$76  = 80'h00000000000000000000;
@@ -643,42 +675,72 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = valid_d1;
+    \$77  = e_d1;
     if (i__ready) begin
-      \$77  = valid_in;
+      \$77  = e;
     end
     if (rst) begin
-      \$77  = 1'h0;
+      \$77  = 80'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = valid_d2;
+    \$78  = e_d2;
     if (i__ready) begin
-      \$78  = valid_d1;
+      \$78  = e_d1;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 80'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = valid_d3;
+    \$79  = e_d3;
     if (i__ready) begin
-      \$79  = valid_d2;
+      \$79  = e_d2;
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$79  = 80'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = o__valid;
+    \$80  = valid_d1;
     if (i__ready) begin
-      \$80  = valid_d3;
+      \$80  = valid_in1;
     end
     if (rst) begin
       \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = valid_d2;
+    if (i__ready) begin
+      \$81  = valid_d1;
+    end
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = valid_d3;
+    if (i__ready) begin
+      \$82  = valid_d2;
+    end
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = o__valid;
+    if (i__ready) begin
+      \$83  = valid_d3;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
     end
   end
   assign en = i__ready;
@@ -727,26 +789,46 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \e_d3[7]  = e_d3[63:56];
   assign \e_d3[8]  = e_d3[71:64];
   assign \e_d3[9]  = e_d3[79:72];
-  assign \y_hat_in[0]  = y_hat_in[7:0];
-  assign \y_hat_in[1]  = y_hat_in[15:8];
-  assign \y_hat_in[2]  = y_hat_in[23:16];
-  assign \y_hat_in[3]  = y_hat_in[31:24];
-  assign \y_hat_in[4]  = y_hat_in[39:32];
-  assign \y_hat_in[5]  = y_hat_in[47:40];
-  assign \y_hat_in[6]  = y_hat_in[55:48];
-  assign \y_hat_in[7]  = y_hat_in[63:56];
-  assign \y_hat_in[8]  = y_hat_in[71:64];
-  assign \y_hat_in[9]  = y_hat_in[79:72];
-  assign \y_in[0]  = y_in[7:0];
-  assign \y_in[1]  = y_in[15:8];
-  assign \y_in[2]  = y_in[23:16];
-  assign \y_in[3]  = y_in[31:24];
-  assign \y_in[4]  = y_in[39:32];
-  assign \y_in[5]  = y_in[47:40];
-  assign \y_in[6]  = y_in[55:48];
-  assign \y_in[7]  = y_in[63:56];
-  assign \y_in[8]  = y_in[71:64];
-  assign \y_in[9]  = y_in[79:72];
+  assign \y_hat_in0[0]  = y_hat_in0[7:0];
+  assign \y_hat_in0[1]  = y_hat_in0[15:8];
+  assign \y_hat_in0[2]  = y_hat_in0[23:16];
+  assign \y_hat_in0[3]  = y_hat_in0[31:24];
+  assign \y_hat_in0[4]  = y_hat_in0[39:32];
+  assign \y_hat_in0[5]  = y_hat_in0[47:40];
+  assign \y_hat_in0[6]  = y_hat_in0[55:48];
+  assign \y_hat_in0[7]  = y_hat_in0[63:56];
+  assign \y_hat_in0[8]  = y_hat_in0[71:64];
+  assign \y_hat_in0[9]  = y_hat_in0[79:72];
+  assign \y_in0[0]  = y_in0[7:0];
+  assign \y_in0[1]  = y_in0[15:8];
+  assign \y_in0[2]  = y_in0[23:16];
+  assign \y_in0[3]  = y_in0[31:24];
+  assign \y_in0[4]  = y_in0[39:32];
+  assign \y_in0[5]  = y_in0[47:40];
+  assign \y_in0[6]  = y_in0[55:48];
+  assign \y_in0[7]  = y_in0[63:56];
+  assign \y_in0[8]  = y_in0[71:64];
+  assign \y_in0[9]  = y_in0[79:72];
+  assign \y_hat_in1[0]  = y_hat_in1[7:0];
+  assign \y_hat_in1[1]  = y_hat_in1[15:8];
+  assign \y_hat_in1[2]  = y_hat_in1[23:16];
+  assign \y_hat_in1[3]  = y_hat_in1[31:24];
+  assign \y_hat_in1[4]  = y_hat_in1[39:32];
+  assign \y_hat_in1[5]  = y_hat_in1[47:40];
+  assign \y_hat_in1[6]  = y_hat_in1[55:48];
+  assign \y_hat_in1[7]  = y_hat_in1[63:56];
+  assign \y_hat_in1[8]  = y_hat_in1[71:64];
+  assign \y_hat_in1[9]  = y_hat_in1[79:72];
+  assign \y_in1[0]  = y_in1[7:0];
+  assign \y_in1[1]  = y_in1[15:8];
+  assign \y_in1[2]  = y_in1[23:16];
+  assign \y_in1[3]  = y_in1[31:24];
+  assign \y_in1[4]  = y_in1[39:32];
+  assign \y_in1[5]  = y_in1[47:40];
+  assign \y_in1[6]  = y_in1[55:48];
+  assign \y_in1[7]  = y_in1[63:56];
+  assign \y_in1[8]  = y_in1[71:64];
+  assign \y_in1[9]  = y_in1[79:72];
   assign \e[0]  = e[7:0];
   assign \e[1]  = e[15:8];
   assign \e[2]  = e[23:16];

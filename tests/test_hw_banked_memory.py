@@ -51,7 +51,8 @@ def test_reads_return_the_word_written_latency_cycles_later(depth, bank_depth, s
 
 @pytest.mark.parametrize("poison", [False, True])
 @pytest.mark.parametrize("depth, bank_depth, slice_width", [(1, 512, 36), (100, 16, 36), (100, 16, 7)])
-def test_colliding_read_returns_old_word_or_its_complement_when_poisoned(depth, bank_depth, slice_width, poison):
+def test_colliding_read_returns_old_word_or_its_complement_when_poisoned(depth, bank_depth, slice_width,
+                                                                          poison):
     # the simulation check behind the co-simulation's claim that no colliding read is consumed
     dut = BankedMemory(12, depth, bank_depth, poison_collisions=poison, slice_width=slice_width)
     rng = random.Random(7)

@@ -6,6 +6,9 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+#: Input registers before the comparator tree.
+INPUT_STAGES = 2
+
 
 def _argmax_tree(m: Module, en, values: list, index_bits: int):
     """Balanced comparator tree, one register per level (advancing on ``en``).
@@ -79,22 +82,25 @@ class ErrorUnit(wiring.Component):
     def latency(self) -> int:
         """Cycles from an accepted input to its output (with ``o.ready`` high).
 
-        The input register (the logits come from one scaler lane each, spread over the die),
-        then one register per level of the argmax comparator tree (``ceil(log2 K)``, at
-        least 1).
+        Two input registers (the logits come from one scaler lane each, spread over the die:
+        two register-to-register hops), then one register per level of the argmax comparator
+        tree (``ceil(log2 K)``, at least 1).
         """
-        return 1 + max(1, (self.classes - 1).bit_length())
+        return INPUT_STAGES + max(1, (self.classes - 1).bit_length())
 
     def elaborate(self, platform):
         m = Module()
-        K, L = self.classes, self.latency - 1  # L: the stages after the input register
+        K, L = self.classes, self.latency - INPUT_STAGES  # L: the stages after the input registers
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-        y_hat = Signal.like(self.i.payload.y_hat, name="y_hat_in")
-        y = Signal.like(self.i.payload.y, name="y_in")
-        valid_in = Signal()
-        with m.If(en):
-            m.d.sync += [y_hat.eq(self.i.payload.y_hat), y.eq(self.i.payload.y), valid_in.eq(self.i.valid)]
+        y_hat, y, valid_in = self.i.payload.y_hat, self.i.payload.y, self.i.valid
+        for j in range(INPUT_STAGES):
+            nxt_y_hat = Signal.like(self.i.payload.y_hat, name=f"y_hat_in{j}")
+            nxt_y = Signal.like(self.i.payload.y, name=f"y_in{j}")
+            nxt_valid = Signal(name=f"valid_in{j}")
+            with m.If(en):
+                m.d.sync += [nxt_y_hat.eq(y_hat), nxt_y.eq(y), nxt_valid.eq(valid_in)]
+            y_hat, y, valid_in = nxt_y_hat, nxt_y, nxt_valid
         top, argmax, levels = _argmax_tree(m, en, [y_hat[k] for k in range(K)], self.index_bits)
         assert levels == L
         # the errors travel beside the tree

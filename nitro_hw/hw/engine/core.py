@@ -265,11 +265,18 @@ class TrainingEngine(wiring.Component):
         ex_tr = {k: Signal(name=f"ex_{k.lower()}_trace", attrs=KEEP) for k in wb_ops}
         ex_xa = {k: Signal(name=f"ex_{k.lower()}_xp_act", attrs=KEEP) for k in wb_ops}  # and each transposer
         ex_xw = {k: Signal(name=f"ex_{k.lower()}_xp_w", attrs=KEEP) for k in wb_ops}
-        op_flag_sets = (ex, ex_cnt, ex_tr, ex_xa, ex_xw, *ex_lane)
+        # The copies follow ex two register hops behind it (a hop register of their own, keep),
+        # not the FSM: set in DECODE, a decode of the state drove every copy's enable across the
+        # die. Two cycles late is early enough: a row reaches the write-back no sooner than the
+        # MAC array's latency after the first k-step, and the copies are back to 0 before the
+        # next instruction's DECODE (FETCH is longer than two cycles).
+        for copies in (ex_cnt, ex_tr, ex_xa, ex_xw, *ex_lane):
+            for k, flag in copies.items():
+                hop = Signal(name=f"{flag.name}_hop", attrs=KEEP)
+                m.d.sync += [hop.eq(ex[k]), flag.eq(hop)]
         # copies of host_writing, one per memory the datapath writes: its write-data mux's select
         host_wr = {k: Signal(name=f"host_writing_{k.lower()}", attrs=KEEP) for k in DATAPATH_WRITES}
         is_grad = ex["GRAD"]
-        is_fwd = ex["FWD_RELU"] | ex["FWD_ERR"]
 
         # instruction constants derived once per instruction (DECODE)
         klen_m1 = Signal(A)
@@ -359,13 +366,18 @@ class TrainingEngine(wiring.Component):
         # so no enable net fans out to the block RAMs): a word is issued only when the output
         # FIFO has room for it and for every word still in flight; m_axis_tready only pops it.
         rfifo = m.submodules.rfifo = SyncFIFOBuffered(width=self.dw + 1, depth=READ_FIFO_DEPTH)
+        # registered, so one cycle old: the level grows by at most one word a cycle, hence the
+        # margin of one (the FIFO's level logic drove the host address's enable through this test)
         read_room = Signal()
-        m.d.comb += read_room.eq(rfifo.level <= READ_FIFO_DEPTH - HL - 1)
+        m.d.sync += read_room.eq(rfifo.level <= READ_FIFO_DEPTH - HL - 2)
         st_valid = Signal()  # the status beat of a run (STATUS state) is on m_axis
+        # and copies of it, one per 32 bits of m_axis_tdata (keep): each selects its own slice
+        st_sel = [Signal(name=f"st_valid_sel{j}", attrs=KEEP) for j in range(N)]
         st_data = Signal(self.dw)
         m.d.comb += [
             self.m_axis_tvalid.eq(st_valid | rfifo.r_rdy),
-            self.m_axis_tdata.eq(Mux(st_valid, st_data, rfifo.r_data[:self.dw])),
+            *(_lane(self.m_axis_tdata, j, 32).eq(Mux(sel, _lane(st_data, j, 32), _lane(rfifo.r_data, j, 32)))
+              for j, sel in enumerate(st_sel)),
             self.m_axis_tlast.eq(st_valid | rfifo.r_data[self.dw]),
             # (the FIFO is empty while the status beat is out: a run starts only after a read ended)
             rfifo.r_en.eq(self.m_axis_tready),
@@ -464,20 +476,20 @@ class TrainingEngine(wiring.Component):
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
                     ]
-                    m.d.sync += [flags_[k].eq(op == code) for flags_ in op_flag_sets
-                                 for k, code in wb_ops.items()]
+                    m.d.sync += [ex[k].eq(op == code) for k, code in wb_ops.items()]
                     m.next = "EXEC"
             with m.State("EXEC"):
                 with m.If(drained):
                     m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0),
-                                 *(f.eq(0) for flags_ in op_flag_sets for f in flags_.values())]
+                                 *(f.eq(0) for f in ex.values())]
                     m.next = "FETCH"
             with m.State("STATUS"):
-                m.d.sync += [st_data.eq(Cat(run_cycles, step_count, flags, mac_steps)), st_valid.eq(1)]
+                m.d.sync += [st_data.eq(Cat(run_cycles, step_count, flags, mac_steps)), st_valid.eq(1),
+                             *(sel.eq(1) for sel in st_sel)]
                 m.next = "STATUS_WAIT"
             with m.State("STATUS_WAIT"):
                 with m.If(self.m_axis_tready):
-                    m.d.sync += [st_valid.eq(0), done.eq(1)]
+                    m.d.sync += [st_valid.eq(0), *(sel.eq(0) for sel in st_sel), done.eq(1)]
                     m.next = "IDLE"
 
         for w, ld in enumerate(ibits_load):
@@ -659,13 +671,13 @@ class TrainingEngine(wiring.Component):
             m.d.sync += [hop[f].eq(getattr(ins, f)) for f in cfg_fields]
             m.d.sync += [cfg[f].eq(hop[f]) for f in cfg_fields]
             m.d.comb += [
-                scalers[c].i.valid.eq(e1.valid & is_fwd),
+                scalers[c].i.valid.eq(e1.valid & (ex_lane[c]["FWD_RELU"] | ex_lane[c]["FWD_ERR"])),
                 scalers[c].i.payload.eq(_lane(e1_acc["scaler"], c, 32).as_signed()),
                 scalers[c].multiplier.eq(cfg["sc_mult"]), scalers[c].shift.eq(cfg["sc_shift"]),
-                relubs[c].i.valid.eq(e1.valid & (op == isa.OP_BACKERR)),
+                relubs[c].i.valid.eq(e1.valid & ex_lane[c]["BACKERR"]),
                 relubs[c].i.payload.delta.eq(_lane(e1_acc["relub"], c, 32).as_signed()),
                 relubs[c].i.payload.region.eq(_lane(rp["RG"].data, c, 2)),
-                sgds[c].i.valid.eq(e1.valid & is_grad),
+                sgds[c].i.valid.eq(e1.valid & ex_lane[c]["GRAD"]),
                 sgds[c].i.payload.w.eq(_lane(rp["WF"].data, c, WW).as_signed()),
                 sgds[c].i.payload.g.eq(_lane(e1_acc["sgd"], c, 32).as_signed()),
                 sgds[c].lr_multiplier.eq(cfg["lr_mult"]), sgds[c].lr_shift.eq(cfg["lr_shift"]),
@@ -674,7 +686,7 @@ class TrainingEngine(wiring.Component):
             ]
         # error unit on the scaler outputs; padded classes never win the argmax
         s_mask = sb[ls].mask
-        m.d.comb += err.i.valid.eq(scalers[0].o.valid & (op == isa.OP_FWD_ERR))
+        m.d.comb += err.i.valid.eq(scalers[0].o.valid & ex["FWD_ERR"])
         for c in range(N):
             m.d.comb += [
                 err.i.payload.y_hat[c].eq(Mux(s_mask[c], scalers[c].o.payload, -128)),
