@@ -41,184 +41,208 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] \$1029 ;
   wire [7:0] \$103 ;
   reg [255:0] \$1030 ;
-  reg [85:0] \$1031 ;
-  reg [85:0] \$1032 ;
-  reg [85:0] \$1033 ;
-  reg [85:0] \$1034 ;
-  reg [85:0] \$1035 ;
-  reg [85:0] \$1036 ;
-  reg [85:0] \$1037 ;
-  reg [85:0] \$1038 ;
-  reg [85:0] \$1039 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg \$1034 ;
+  reg \$1035 ;
+  reg \$1036 ;
+  reg \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
   wire [7:0] \$104 ;
-  reg [85:0] \$1040 ;
-  reg [85:0] \$1041 ;
-  reg [85:0] \$1042 ;
-  reg [85:0] \$1043 ;
-  reg [63:0] \$1044 ;
-  reg [63:0] \$1045 ;
-  reg [63:0] \$1046 ;
-  reg [63:0] \$1047 ;
-  reg [63:0] \$1048 ;
-  reg [63:0] \$1049 ;
+  reg \$1040 ;
+  reg \$1041 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg \$1049 ;
   wire [7:0] \$105 ;
-  reg [63:0] \$1050 ;
-  reg [63:0] \$1051 ;
-  reg [31:0] \$1052 ;
-  reg [5:0] \$1053 ;
-  reg [31:0] \$1054 ;
-  reg [5:0] \$1055 ;
-  reg [31:0] \$1056 ;
-  reg [5:0] \$1057 ;
-  reg \$1058 ;
-  reg [31:0] \$1059 ;
+  reg \$1050 ;
+  reg \$1051 ;
+  reg \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg [85:0] \$1055 ;
+  reg [85:0] \$1056 ;
+  reg [85:0] \$1057 ;
+  reg [85:0] \$1058 ;
+  reg [85:0] \$1059 ;
   wire [7:0] \$106 ;
-  reg [5:0] \$1060 ;
-  reg [31:0] \$1061 ;
-  reg [5:0] \$1062 ;
-  reg [31:0] \$1063 ;
-  reg [5:0] \$1064 ;
-  reg \$1065 ;
-  reg [31:0] \$1066 ;
-  reg [5:0] \$1067 ;
-  reg [31:0] \$1068 ;
-  reg [5:0] \$1069 ;
+  reg [85:0] \$1060 ;
+  reg [85:0] \$1061 ;
+  reg [85:0] \$1062 ;
+  reg [85:0] \$1063 ;
+  reg [85:0] \$1064 ;
+  reg [85:0] \$1065 ;
+  reg [85:0] \$1066 ;
+  reg [85:0] \$1067 ;
+  reg [63:0] \$1068 ;
+  reg [63:0] \$1069 ;
   wire [7:0] \$107 ;
-  reg [31:0] \$1070 ;
-  reg [5:0] \$1071 ;
-  reg \$1072 ;
-  reg [31:0] \$1073 ;
-  reg [5:0] \$1074 ;
-  reg [31:0] \$1075 ;
-  reg [5:0] \$1076 ;
-  reg [31:0] \$1077 ;
-  reg [5:0] \$1078 ;
-  reg \$1079 ;
+  reg [63:0] \$1070 ;
+  reg [63:0] \$1071 ;
+  reg [63:0] \$1072 ;
+  reg [63:0] \$1073 ;
+  reg [63:0] \$1074 ;
+  reg [63:0] \$1075 ;
+  reg [31:0] \$1076 ;
+  reg [5:0] \$1077 ;
+  reg [31:0] \$1078 ;
+  reg [5:0] \$1079 ;
   wire [7:0] \$108 ;
   reg [31:0] \$1080 ;
   reg [5:0] \$1081 ;
-  reg [31:0] \$1082 ;
-  reg [5:0] \$1083 ;
-  reg [31:0] \$1084 ;
-  reg [5:0] \$1085 ;
-  reg \$1086 ;
+  reg \$1082 ;
+  reg [31:0] \$1083 ;
+  reg [5:0] \$1084 ;
+  reg [31:0] \$1085 ;
+  reg [5:0] \$1086 ;
   reg [31:0] \$1087 ;
   reg [5:0] \$1088 ;
-  reg [31:0] \$1089 ;
+  reg \$1089 ;
   wire [7:0] \$109 ;
-  reg [5:0] \$1090 ;
-  reg [31:0] \$1091 ;
-  reg [5:0] \$1092 ;
-  reg \$1093 ;
+  reg [31:0] \$1090 ;
+  reg [5:0] \$1091 ;
+  reg [31:0] \$1092 ;
+  reg [5:0] \$1093 ;
   reg [31:0] \$1094 ;
   reg [5:0] \$1095 ;
-  reg [31:0] \$1096 ;
-  reg [5:0] \$1097 ;
-  reg [31:0] \$1098 ;
-  reg [5:0] \$1099 ;
+  reg \$1096 ;
+  reg [31:0] \$1097 ;
+  reg [5:0] \$1098 ;
+  reg [31:0] \$1099 ;
   wire [31:0] \$11 ;
   wire [7:0] \$110 ;
-  reg \$1100 ;
+  reg [5:0] \$1100 ;
   reg [31:0] \$1101 ;
   reg [5:0] \$1102 ;
-  reg [31:0] \$1103 ;
-  reg [5:0] \$1104 ;
-  reg [31:0] \$1105 ;
-  reg [5:0] \$1106 ;
-  reg \$1107 ;
+  reg \$1103 ;
+  reg [31:0] \$1104 ;
+  reg [5:0] \$1105 ;
+  reg [31:0] \$1106 ;
+  reg [5:0] \$1107 ;
   reg [31:0] \$1108 ;
   reg [5:0] \$1109 ;
   wire [7:0] \$111 ;
-  reg [31:0] \$1110 ;
-  reg [5:0] \$1111 ;
-  reg [31:0] \$1112 ;
-  reg [5:0] \$1113 ;
-  reg \$1114 ;
+  reg \$1110 ;
+  reg [31:0] \$1111 ;
+  reg [5:0] \$1112 ;
+  reg [31:0] \$1113 ;
+  reg [5:0] \$1114 ;
   reg [31:0] \$1115 ;
   reg [5:0] \$1116 ;
-  reg [31:0] \$1117 ;
-  reg [5:0] \$1118 ;
-  reg [31:0] \$1119 ;
+  reg \$1117 ;
+  reg [31:0] \$1118 ;
+  reg [5:0] \$1119 ;
   wire [7:0] \$112 ;
-  reg [5:0] \$1120 ;
-  reg \$1121 ;
+  reg [31:0] \$1120 ;
+  reg [5:0] \$1121 ;
   reg [31:0] \$1122 ;
   reg [5:0] \$1123 ;
-  reg [31:0] \$1124 ;
-  reg [5:0] \$1125 ;
-  reg [31:0] \$1126 ;
-  reg [5:0] \$1127 ;
-  reg \$1128 ;
+  reg \$1124 ;
+  reg [31:0] \$1125 ;
+  reg [5:0] \$1126 ;
+  reg [31:0] \$1127 ;
+  reg [5:0] \$1128 ;
   reg [31:0] \$1129 ;
   wire [7:0] \$113 ;
   reg [5:0] \$1130 ;
-  reg [31:0] \$1131 ;
-  reg [5:0] \$1132 ;
-  reg [31:0] \$1133 ;
-  reg [5:0] \$1134 ;
-  reg \$1135 ;
+  reg \$1131 ;
+  reg [31:0] \$1132 ;
+  reg [5:0] \$1133 ;
+  reg [31:0] \$1134 ;
+  reg [5:0] \$1135 ;
   reg [31:0] \$1136 ;
   reg [5:0] \$1137 ;
-  reg [31:0] \$1138 ;
-  reg [5:0] \$1139 ;
+  reg \$1138 ;
+  reg [31:0] \$1139 ;
   wire [7:0] \$114 ;
-  reg [31:0] \$1140 ;
-  reg [5:0] \$1141 ;
-  reg \$1142 ;
+  reg [5:0] \$1140 ;
+  reg [31:0] \$1141 ;
+  reg [5:0] \$1142 ;
   reg [31:0] \$1143 ;
   reg [5:0] \$1144 ;
-  reg [31:0] \$1145 ;
-  reg [5:0] \$1146 ;
-  reg [31:0] \$1147 ;
-  reg [5:0] \$1148 ;
-  reg \$1149 ;
+  reg \$1145 ;
+  reg [31:0] \$1146 ;
+  reg [5:0] \$1147 ;
+  reg [31:0] \$1148 ;
+  reg [5:0] \$1149 ;
   wire [7:0] \$115 ;
   reg [31:0] \$1150 ;
   reg [5:0] \$1151 ;
-  reg [31:0] \$1152 ;
-  reg [5:0] \$1153 ;
-  reg [31:0] \$1154 ;
-  reg [5:0] \$1155 ;
-  reg \$1156 ;
+  reg \$1152 ;
+  reg [31:0] \$1153 ;
+  reg [5:0] \$1154 ;
+  reg [31:0] \$1155 ;
+  reg [5:0] \$1156 ;
   reg [31:0] \$1157 ;
   reg [5:0] \$1158 ;
-  reg [31:0] \$1159 ;
+  reg \$1159 ;
   wire [7:0] \$116 ;
-  reg [5:0] \$1160 ;
-  reg [31:0] \$1161 ;
-  reg [5:0] \$1162 ;
-  reg \$1163 ;
-  reg [7:0] \$1164 ;
-  reg [7:0] \$1165 ;
-  reg [7:0] \$1166 ;
-  reg [7:0] \$1167 ;
-  reg [7:0] \$1168 ;
-  reg [7:0] \$1169 ;
+  reg [31:0] \$1160 ;
+  reg [5:0] \$1161 ;
+  reg [31:0] \$1162 ;
+  reg [5:0] \$1163 ;
+  reg [31:0] \$1164 ;
+  reg [5:0] \$1165 ;
+  reg \$1166 ;
+  reg [31:0] \$1167 ;
+  reg [5:0] \$1168 ;
+  reg [31:0] \$1169 ;
   wire [7:0] \$117 ;
-  reg [7:0] \$1170 ;
-  reg [7:0] \$1171 ;
-  reg [7:0] \$1172 ;
-  reg [7:0] \$1173 ;
-  reg [7:0] \$1174 ;
-  reg [7:0] \$1175 ;
-  reg [7:0] \$1176 ;
-  reg [7:0] \$1177 ;
-  reg [7:0] \$1178 ;
-  reg [7:0] \$1179 ;
+  reg [5:0] \$1170 ;
+  reg [31:0] \$1171 ;
+  reg [5:0] \$1172 ;
+  reg \$1173 ;
+  reg [31:0] \$1174 ;
+  reg [5:0] \$1175 ;
+  reg [31:0] \$1176 ;
+  reg [5:0] \$1177 ;
+  reg [31:0] \$1178 ;
+  reg [5:0] \$1179 ;
   wire [7:0] \$118 ;
   reg \$1180 ;
-  reg [7:0] \$1181 ;
-  reg [15:0] \$1182 ;
-  reg [255:0] \$1183 ;
-  reg \$1184 ;
-  reg [7:0] \$1185 ;
-  reg [15:0] \$1186 ;
-  reg [255:0] \$1187 ;
+  reg [31:0] \$1181 ;
+  reg [5:0] \$1182 ;
+  reg [31:0] \$1183 ;
+  reg [5:0] \$1184 ;
+  reg [31:0] \$1185 ;
+  reg [5:0] \$1186 ;
+  reg \$1187 ;
   reg [7:0] \$1188 ;
+  reg [7:0] \$1189 ;
   wire [7:0] \$119 ;
+  reg [7:0] \$1190 ;
+  reg [7:0] \$1191 ;
+  reg [7:0] \$1192 ;
+  reg [7:0] \$1193 ;
+  reg [7:0] \$1194 ;
+  reg [7:0] \$1195 ;
+  reg [7:0] \$1196 ;
+  reg [7:0] \$1197 ;
+  reg [7:0] \$1198 ;
+  reg [7:0] \$1199 ;
   wire [31:0] \$12 ;
   wire [7:0] \$120 ;
+  reg [7:0] \$1200 ;
+  reg [7:0] \$1201 ;
+  reg [7:0] \$1202 ;
+  reg [7:0] \$1203 ;
+  reg \$1204 ;
+  reg [7:0] \$1205 ;
+  reg [15:0] \$1206 ;
+  reg [255:0] \$1207 ;
+  reg \$1208 ;
+  reg [7:0] \$1209 ;
   wire [7:0] \$121 ;
+  reg [15:0] \$1210 ;
+  reg [255:0] \$1211 ;
+  reg [7:0] \$1212 ;
   wire [7:0] \$122 ;
   wire [7:0] \$123 ;
   wire [7:0] \$124 ;
@@ -1212,8 +1236,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$528 ;
-  wire \busy$529 ;
+  wire \busy$551 ;
+  wire \busy$552 ;
   (* keep = "true" *)
   reg cfg_dc_en_hop0 = 1'h0;
   (* keep = "true" *)
@@ -1480,32 +1504,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [5:0] cfg_sc_shift_lane7;
   reg clear = 1'h0;
   (* init = 1'h0 *)
-  wire \clear$249 ;
+  wire \clear$251 ;
   (* init = 1'h0 *)
-  wire \clear$274 ;
+  wire \clear$279 ;
   (* init = 1'h0 *)
-  wire \clear$299 ;
+  wire \clear$307 ;
   (* init = 1'h0 *)
-  wire \clear$324 ;
+  wire \clear$335 ;
   (* init = 1'h0 *)
-  wire \clear$349 ;
+  wire \clear$363 ;
   (* init = 1'h0 *)
-  wire \clear$374 ;
+  wire \clear$391 ;
   (* init = 1'h0 *)
-  wire \clear$399 ;
+  wire \clear$419 ;
   (* init = 1'h0 *)
-  wire \clear$424 ;
+  wire \clear$447 ;
   (* init = 1'h0 *)
-  wire \clear$544 ;
+  wire \clear$568 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$515 ;
+  wire [15:0] \col_addr$538 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$471 ;
+  wire [127:0] \col_data$494 ;
   wire col_valid;
-  wire \col_valid$514 ;
+  wire \col_valid$537 ;
   reg counters_clear = 1'h0;
   reg counting = 1'h0;
   reg [2:0] csr_addr_hi0 = 3'h0;
@@ -1535,35 +1559,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$272  = 1'h0;
+  reg \decay_enable$277  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$297  = 1'h0;
+  reg \decay_enable$305  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$322  = 1'h0;
+  reg \decay_enable$333  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$347  = 1'h0;
+  reg \decay_enable$361  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$372  = 1'h0;
+  reg \decay_enable$389  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$397  = 1'h0;
+  reg \decay_enable$417  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$422  = 1'h0;
+  reg \decay_enable$445  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$268 ;
-  wire [15:0] \decay_multiplier$293 ;
-  wire [15:0] \decay_multiplier$318 ;
-  wire [15:0] \decay_multiplier$343 ;
-  wire [15:0] \decay_multiplier$368 ;
-  wire [15:0] \decay_multiplier$393 ;
-  wire [15:0] \decay_multiplier$418 ;
+  wire [15:0] \decay_multiplier$273 ;
+  wire [15:0] \decay_multiplier$301 ;
+  wire [15:0] \decay_multiplier$329 ;
+  wire [15:0] \decay_multiplier$357 ;
+  wire [15:0] \decay_multiplier$385 ;
+  wire [15:0] \decay_multiplier$413 ;
+  wire [15:0] \decay_multiplier$441 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$270 ;
-  wire [4:0] \decay_shift$295 ;
-  wire [4:0] \decay_shift$320 ;
-  wire [4:0] \decay_shift$345 ;
-  wire [4:0] \decay_shift$370 ;
-  wire [4:0] \decay_shift$395 ;
-  wire [4:0] \decay_shift$420 ;
+  wire [4:0] \decay_shift$275 ;
+  wire [4:0] \decay_shift$303 ;
+  wire [4:0] \decay_shift$331 ;
+  wire [4:0] \decay_shift$359 ;
+  wire [4:0] \decay_shift$387 ;
+  wire [4:0] \decay_shift$415 ;
+  wire [4:0] \decay_shift$443 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -1649,6 +1673,54 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \e_r6.row ;
   wire [15:0] \e_r6.t_base ;
   wire \e_r6.valid ;
+  (* keep = "true" *)
+  reg e_v6_relub0 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_relub1 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_relub2 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_relub3 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_relub4 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_relub5 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_relub6 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_relub7 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler0 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler1 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler2 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler3 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler4 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler5 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler6 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_scaler7 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd0 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd1 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd2 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd3 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd4 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd5 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd6 = 1'h0;
+  (* keep = "true" *)
+  reg e_v6_sgd7 = 1'h0;
   reg [9:0] en = 10'h000;
   wire [15:0] epi_a;
   wire [15:0] epi_o;
@@ -1977,82 +2049,82 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \i__payload$214.wide[6] ;
   wire [31:0] \i__payload$214.wide[7] ;
   wire [31:0] \i__payload$223 ;
-  wire [33:0] \i__payload$231 ;
-  wire [31:0] \i__payload$231.delta ;
-  wire [1:0] \i__payload$231.region ;
-  wire [47:0] \i__payload$236 ;
-  wire [31:0] \i__payload$236.g ;
-  wire [15:0] \i__payload$236.w ;
-  wire [31:0] \i__payload$253 ;
-  wire [33:0] \i__payload$260 ;
-  wire [31:0] \i__payload$260.delta ;
-  wire [1:0] \i__payload$260.region ;
-  wire [47:0] \i__payload$263 ;
-  wire [31:0] \i__payload$263.g ;
-  wire [15:0] \i__payload$263.w ;
-  wire [31:0] \i__payload$278 ;
-  wire [33:0] \i__payload$285 ;
-  wire [31:0] \i__payload$285.delta ;
-  wire [1:0] \i__payload$285.region ;
-  wire [47:0] \i__payload$288 ;
-  wire [31:0] \i__payload$288.g ;
-  wire [15:0] \i__payload$288.w ;
+  wire [33:0] \i__payload$232 ;
+  wire [31:0] \i__payload$232.delta ;
+  wire [1:0] \i__payload$232.region ;
+  wire [47:0] \i__payload$238 ;
+  wire [31:0] \i__payload$238.g ;
+  wire [15:0] \i__payload$238.w ;
+  wire [31:0] \i__payload$256 ;
+  wire [33:0] \i__payload$264 ;
+  wire [31:0] \i__payload$264.delta ;
+  wire [1:0] \i__payload$264.region ;
+  wire [47:0] \i__payload$268 ;
+  wire [31:0] \i__payload$268.g ;
+  wire [15:0] \i__payload$268.w ;
+  wire [31:0] \i__payload$284 ;
   wire [7:0] \i__payload$29 ;
-  wire [31:0] \i__payload$303 ;
-  wire [33:0] \i__payload$310 ;
-  wire [31:0] \i__payload$310.delta ;
-  wire [1:0] \i__payload$310.region ;
-  wire [47:0] \i__payload$313 ;
-  wire [31:0] \i__payload$313.g ;
-  wire [15:0] \i__payload$313.w ;
-  wire [31:0] \i__payload$328 ;
-  wire [33:0] \i__payload$335 ;
-  wire [31:0] \i__payload$335.delta ;
-  wire [1:0] \i__payload$335.region ;
-  wire [47:0] \i__payload$338 ;
-  wire [31:0] \i__payload$338.g ;
-  wire [15:0] \i__payload$338.w ;
-  wire [31:0] \i__payload$353 ;
-  wire [33:0] \i__payload$360 ;
-  wire [31:0] \i__payload$360.delta ;
-  wire [1:0] \i__payload$360.region ;
-  wire [47:0] \i__payload$363 ;
-  wire [31:0] \i__payload$363.g ;
-  wire [15:0] \i__payload$363.w ;
-  wire [31:0] \i__payload$378 ;
+  wire [33:0] \i__payload$292 ;
+  wire [31:0] \i__payload$292.delta ;
+  wire [1:0] \i__payload$292.region ;
+  wire [47:0] \i__payload$296 ;
+  wire [31:0] \i__payload$296.g ;
+  wire [15:0] \i__payload$296.w ;
+  wire [31:0] \i__payload$312 ;
+  wire [33:0] \i__payload$320 ;
+  wire [31:0] \i__payload$320.delta ;
+  wire [1:0] \i__payload$320.region ;
+  wire [47:0] \i__payload$324 ;
+  wire [31:0] \i__payload$324.g ;
+  wire [15:0] \i__payload$324.w ;
+  wire [31:0] \i__payload$340 ;
+  wire [33:0] \i__payload$348 ;
+  wire [31:0] \i__payload$348.delta ;
+  wire [1:0] \i__payload$348.region ;
+  wire [47:0] \i__payload$352 ;
+  wire [31:0] \i__payload$352.g ;
+  wire [15:0] \i__payload$352.w ;
+  wire [31:0] \i__payload$368 ;
+  wire [33:0] \i__payload$376 ;
+  wire [31:0] \i__payload$376.delta ;
+  wire [1:0] \i__payload$376.region ;
   wire [7:0] \i__payload$38 ;
-  wire [33:0] \i__payload$385 ;
-  wire [31:0] \i__payload$385.delta ;
-  wire [1:0] \i__payload$385.region ;
-  wire [47:0] \i__payload$388 ;
-  wire [31:0] \i__payload$388.g ;
-  wire [15:0] \i__payload$388.w ;
-  wire [31:0] \i__payload$403 ;
-  wire [33:0] \i__payload$410 ;
-  wire [31:0] \i__payload$410.delta ;
-  wire [1:0] \i__payload$410.region ;
-  wire [47:0] \i__payload$413 ;
-  wire [31:0] \i__payload$413.g ;
-  wire [15:0] \i__payload$413.w ;
-  wire [127:0] \i__payload$427 ;
-  wire [63:0] \i__payload$427.y ;
-  wire [7:0] \i__payload$427.y[0] ;
-  wire [7:0] \i__payload$427.y[1] ;
-  wire [7:0] \i__payload$427.y[2] ;
-  wire [7:0] \i__payload$427.y[3] ;
-  wire [7:0] \i__payload$427.y[4] ;
-  wire [7:0] \i__payload$427.y[5] ;
-  wire [7:0] \i__payload$427.y[6] ;
-  wire [7:0] \i__payload$427.y[7] ;
-  wire [63:0] \i__payload$427.y_hat ;
-  wire [7:0] \i__payload$427.y_hat[0] ;
-  wire [7:0] \i__payload$427.y_hat[1] ;
-  wire [7:0] \i__payload$427.y_hat[2] ;
-  wire [7:0] \i__payload$427.y_hat[3] ;
-  wire [7:0] \i__payload$427.y_hat[4] ;
-  wire [7:0] \i__payload$427.y_hat[5] ;
-  wire [7:0] \i__payload$427.y_hat[6] ;
-  wire [7:0] \i__payload$427.y_hat[7] ;
+  wire [47:0] \i__payload$380 ;
+  wire [31:0] \i__payload$380.g ;
+  wire [15:0] \i__payload$380.w ;
+  wire [31:0] \i__payload$396 ;
+  wire [33:0] \i__payload$404 ;
+  wire [31:0] \i__payload$404.delta ;
+  wire [1:0] \i__payload$404.region ;
+  wire [47:0] \i__payload$408 ;
+  wire [31:0] \i__payload$408.g ;
+  wire [15:0] \i__payload$408.w ;
+  wire [31:0] \i__payload$424 ;
+  wire [33:0] \i__payload$432 ;
+  wire [31:0] \i__payload$432.delta ;
+  wire [1:0] \i__payload$432.region ;
+  wire [47:0] \i__payload$436 ;
+  wire [31:0] \i__payload$436.g ;
+  wire [15:0] \i__payload$436.w ;
+  wire [127:0] \i__payload$450 ;
+  wire [63:0] \i__payload$450.y ;
+  wire [7:0] \i__payload$450.y[0] ;
+  wire [7:0] \i__payload$450.y[1] ;
+  wire [7:0] \i__payload$450.y[2] ;
+  wire [7:0] \i__payload$450.y[3] ;
+  wire [7:0] \i__payload$450.y[4] ;
+  wire [7:0] \i__payload$450.y[5] ;
+  wire [7:0] \i__payload$450.y[6] ;
+  wire [7:0] \i__payload$450.y[7] ;
+  wire [63:0] \i__payload$450.y_hat ;
+  wire [7:0] \i__payload$450.y_hat[0] ;
+  wire [7:0] \i__payload$450.y_hat[1] ;
+  wire [7:0] \i__payload$450.y_hat[2] ;
+  wire [7:0] \i__payload$450.y_hat[3] ;
+  wire [7:0] \i__payload$450.y_hat[4] ;
+  wire [7:0] \i__payload$450.y_hat[5] ;
+  wire [7:0] \i__payload$450.y_hat[6] ;
+  wire [7:0] \i__payload$450.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -2065,37 +2137,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$59 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
-  wire \i__ready$813 ;
+  wire \i__ready$837 ;
   wire \i__ready$86 ;
   wire i__valid;
   reg \i__valid$212  = 1'h0;
   wire \i__valid$219 ;
   wire \i__valid$229 ;
-  wire \i__valid$234 ;
-  wire \i__valid$250 ;
-  wire \i__valid$258 ;
+  wire \i__valid$235 ;
+  wire \i__valid$252 ;
   wire \i__valid$261 ;
-  wire \i__valid$275 ;
-  wire \i__valid$283 ;
-  wire \i__valid$286 ;
-  wire \i__valid$300 ;
+  wire \i__valid$265 ;
+  wire \i__valid$280 ;
+  wire \i__valid$289 ;
+  wire \i__valid$293 ;
   wire \i__valid$308 ;
-  wire \i__valid$311 ;
-  wire \i__valid$325 ;
+  wire \i__valid$317 ;
+  wire \i__valid$321 ;
   wire \i__valid$33 ;
-  wire \i__valid$333 ;
   wire \i__valid$336 ;
-  wire \i__valid$350 ;
-  wire \i__valid$358 ;
-  wire \i__valid$361 ;
-  wire \i__valid$375 ;
-  wire \i__valid$383 ;
-  wire \i__valid$386 ;
-  wire \i__valid$400 ;
-  wire \i__valid$408 ;
-  wire \i__valid$411 ;
+  wire \i__valid$345 ;
+  wire \i__valid$349 ;
+  wire \i__valid$364 ;
+  wire \i__valid$373 ;
+  wire \i__valid$377 ;
+  wire \i__valid$392 ;
+  wire \i__valid$401 ;
+  wire \i__valid$405 ;
   wire \i__valid$42 ;
-  wire \i__valid$425 ;
+  wire \i__valid$420 ;
+  wire \i__valid$429 ;
+  wire \i__valid$433 ;
+  wire \i__valid$448 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
   wire \i__valid$69 ;
@@ -2117,35 +2189,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$264  = 32'd0;
+  reg [31:0] \lr_multiplier$269  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$289  = 32'd0;
+  reg [31:0] \lr_multiplier$297  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$314  = 32'd0;
+  reg [31:0] \lr_multiplier$325  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$339  = 32'd0;
+  reg [31:0] \lr_multiplier$353  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$364  = 32'd0;
+  reg [31:0] \lr_multiplier$381  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$389  = 32'd0;
+  reg [31:0] \lr_multiplier$409  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$414  = 32'd0;
+  reg [31:0] \lr_multiplier$437  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$266  = 6'h00;
+  reg [5:0] \lr_shift$271  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$291  = 6'h00;
+  reg [5:0] \lr_shift$299  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$316  = 6'h00;
+  reg [5:0] \lr_shift$327  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$341  = 6'h00;
+  reg [5:0] \lr_shift$355  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$366  = 6'h00;
+  reg [5:0] \lr_shift$383  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$391  = 6'h00;
+  reg [5:0] \lr_shift$411  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$416  = 6'h00;
+  reg [5:0] \lr_shift$439  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -2163,19 +2235,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$254  = 32'd0;
+  reg [31:0] \multiplier$257  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$279  = 32'd0;
+  reg [31:0] \multiplier$285  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$304  = 32'd0;
+  reg [31:0] \multiplier$313  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$329  = 32'd0;
+  reg [31:0] \multiplier$341  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$354  = 32'd0;
+  reg [31:0] \multiplier$369  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$379  = 32'd0;
+  reg [31:0] \multiplier$397  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$404  = 32'd0;
+  reg [31:0] \multiplier$425  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   wire [7:0] new_i;
@@ -2198,59 +2270,59 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \o__payload$166.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
-  wire [74:0] \o__payload$431 ;
-  wire [2:0] \o__payload$431.argmax ;
-  wire [63:0] \o__payload$431.e ;
-  wire [7:0] \o__payload$431.e[0] ;
-  wire [7:0] \o__payload$431.e[1] ;
-  wire [7:0] \o__payload$431.e[2] ;
-  wire [7:0] \o__payload$431.e[3] ;
-  wire [7:0] \o__payload$431.e[4] ;
-  wire [7:0] \o__payload$431.e[5] ;
-  wire [7:0] \o__payload$431.e[6] ;
-  wire [7:0] \o__payload$431.e[7] ;
-  wire [7:0] \o__payload$431.max ;
-  wire [9:0] \o__payload$439 ;
-  wire [7:0] \o__payload$439.h ;
-  wire [1:0] \o__payload$439.region ;
-  wire [9:0] \o__payload$440 ;
-  wire [7:0] \o__payload$440.h ;
-  wire [1:0] \o__payload$440.region ;
-  wire [9:0] \o__payload$441 ;
-  wire [7:0] \o__payload$441.h ;
-  wire [1:0] \o__payload$441.region ;
-  wire [9:0] \o__payload$442 ;
-  wire [7:0] \o__payload$442.h ;
-  wire [1:0] \o__payload$442.region ;
-  wire [9:0] \o__payload$443 ;
-  wire [7:0] \o__payload$443.h ;
-  wire [1:0] \o__payload$443.region ;
-  wire [9:0] \o__payload$444 ;
-  wire [7:0] \o__payload$444.h ;
-  wire [1:0] \o__payload$444.region ;
-  wire [9:0] \o__payload$445 ;
-  wire [7:0] \o__payload$445.h ;
-  wire [1:0] \o__payload$445.region ;
-  wire [9:0] \o__payload$446 ;
-  wire [7:0] \o__payload$446.h ;
-  wire [1:0] \o__payload$446.region ;
-  wire [31:0] \o__payload$450 ;
-  wire [31:0] \o__payload$451 ;
-  wire [31:0] \o__payload$452 ;
-  wire [31:0] \o__payload$453 ;
-  wire [31:0] \o__payload$454 ;
-  wire [31:0] \o__payload$455 ;
-  wire [31:0] \o__payload$456 ;
-  wire [31:0] \o__payload$457 ;
-  wire [15:0] \o__payload$459 ;
-  wire [15:0] \o__payload$460 ;
-  wire [15:0] \o__payload$461 ;
-  wire [15:0] \o__payload$462 ;
-  wire [15:0] \o__payload$463 ;
-  wire [15:0] \o__payload$464 ;
-  wire [15:0] \o__payload$465 ;
-  wire [15:0] \o__payload$466 ;
+  wire [74:0] \o__payload$454 ;
+  wire [2:0] \o__payload$454.argmax ;
+  wire [63:0] \o__payload$454.e ;
+  wire [7:0] \o__payload$454.e[0] ;
+  wire [7:0] \o__payload$454.e[1] ;
+  wire [7:0] \o__payload$454.e[2] ;
+  wire [7:0] \o__payload$454.e[3] ;
+  wire [7:0] \o__payload$454.e[4] ;
+  wire [7:0] \o__payload$454.e[5] ;
+  wire [7:0] \o__payload$454.e[6] ;
+  wire [7:0] \o__payload$454.e[7] ;
+  wire [7:0] \o__payload$454.max ;
+  wire [9:0] \o__payload$462 ;
+  wire [7:0] \o__payload$462.h ;
+  wire [1:0] \o__payload$462.region ;
+  wire [9:0] \o__payload$463 ;
+  wire [7:0] \o__payload$463.h ;
+  wire [1:0] \o__payload$463.region ;
+  wire [9:0] \o__payload$464 ;
+  wire [7:0] \o__payload$464.h ;
+  wire [1:0] \o__payload$464.region ;
+  wire [9:0] \o__payload$465 ;
+  wire [7:0] \o__payload$465.h ;
+  wire [1:0] \o__payload$465.region ;
+  wire [9:0] \o__payload$466 ;
+  wire [7:0] \o__payload$466.h ;
+  wire [1:0] \o__payload$466.region ;
+  wire [9:0] \o__payload$467 ;
+  wire [7:0] \o__payload$467.h ;
+  wire [1:0] \o__payload$467.region ;
+  wire [9:0] \o__payload$468 ;
+  wire [7:0] \o__payload$468.h ;
+  wire [1:0] \o__payload$468.region ;
+  wire [9:0] \o__payload$469 ;
+  wire [7:0] \o__payload$469.h ;
+  wire [1:0] \o__payload$469.region ;
+  wire [31:0] \o__payload$473 ;
+  wire [31:0] \o__payload$474 ;
+  wire [31:0] \o__payload$475 ;
+  wire [31:0] \o__payload$476 ;
+  wire [31:0] \o__payload$477 ;
+  wire [31:0] \o__payload$478 ;
+  wire [31:0] \o__payload$479 ;
   wire [7:0] \o__payload$48 ;
+  wire [31:0] \o__payload$480 ;
+  wire [15:0] \o__payload$482 ;
+  wire [15:0] \o__payload$483 ;
+  wire [15:0] \o__payload$484 ;
+  wire [15:0] \o__payload$485 ;
+  wire [15:0] \o__payload$486 ;
+  wire [15:0] \o__payload$487 ;
+  wire [15:0] \o__payload$488 ;
+  wire [15:0] \o__payload$489 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
   wire [7:0] \o__payload$75 ;
@@ -2293,7 +2365,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__valid$34 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
-  wire \o__valid$543 ;
+  wire \o__valid$567 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
   wire \o__valid$79 ;
@@ -2302,13 +2374,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$902 ;
-  wire \overflow$903 ;
-  wire \overflow$904 ;
-  wire \overflow$905 ;
-  wire \overflow$906 ;
-  wire \overflow$907 ;
-  wire \overflow$908 ;
+  wire \overflow$926 ;
+  wire \overflow$927 ;
+  wire \overflow$928 ;
+  wire \overflow$929 ;
+  wire \overflow$930 ;
+  wire \overflow$931 ;
+  wire \overflow$932 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   (* keep = "true" *)
@@ -2489,22 +2561,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [63:0] \r_data$204 ;
   wire [63:0] \r_data$217 ;
   wire [63:0] \r_data$218 ;
-  wire [15:0] \r_data$233 ;
-  wire [127:0] \r_data$659 ;
-  wire [63:0] \r_data$681 ;
-  wire [7:0] \r_data$696 ;
+  wire [15:0] \r_data$234 ;
+  wire [127:0] \r_data$683 ;
+  wire [63:0] \r_data$705 ;
+  wire [7:0] \r_data$720 ;
   wire r_en;
   wire r_rdy;
   reg read_room = 1'h0;
   reg [15:0] row_base;
-  reg [15:0] \row_base$511 ;
+  reg [15:0] \row_base$534 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$497 ;
+  wire [63:0] \row_data$520 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$510 ;
+  reg [2:0] \row_index$533 ;
   reg row_valid;
-  reg \row_valid$500 ;
+  reg \row_valid$523 ;
   (* keep = "true" *)
   reg [9:0] rows_a = 10'h000;
   (* keep = "true" *)
@@ -2700,19 +2772,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$256  = 6'h00;
+  reg [5:0] \shift$259  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$281  = 6'h00;
+  reg [5:0] \shift$287  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$306  = 6'h00;
+  reg [5:0] \shift$315  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$331  = 6'h00;
+  reg [5:0] \shift$343  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$356  = 6'h00;
+  reg [5:0] \shift$371  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$381  = 6'h00;
+  reg [5:0] \shift$399  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$406  = 6'h00;
+  reg [5:0] \shift$427  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -2840,13 +2912,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$910 ;
-  wire \wrapped$911 ;
-  wire \wrapped$912 ;
-  wire \wrapped$913 ;
-  wire \wrapped$914 ;
-  wire \wrapped$915 ;
-  wire \wrapped$916 ;
+  wire \wrapped$934 ;
+  wire \wrapped$935 ;
+  wire \wrapped$936 ;
+  wire \wrapped$937 ;
+  wire \wrapped$938 ;
+  wire \wrapped$939 ;
+  wire \wrapped$940 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2889,38 +2961,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$29  = ex_grad ? \r_data$218  : \r_data$217 ;
   assign \$30  = ex_grad ? \r_data$218  : \r_data$217 ;
   assign \$31  = ex_fwd_relu_lane0 | ex_fwd_err_lane0;
-  assign \i__valid$219  = e_r6[0] & \$31 ;
-  assign \i__valid$229  = e_r6[0] & ex_backerr_lane0;
-  assign \i__valid$234  = e_r6[0] & ex_grad_lane0;
+  assign \i__valid$219  = e_v6_scaler0 & \$31 ;
+  assign \i__valid$229  = e_v6_relub0 & ex_backerr_lane0;
+  assign \i__valid$235  = e_v6_sgd0 & ex_grad_lane0;
   assign \$32  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
-  assign \i__valid$250  = e_r6[0] & \$32 ;
-  assign \i__valid$258  = e_r6[0] & ex_backerr_lane1;
-  assign \i__valid$261  = e_r6[0] & ex_grad_lane1;
+  assign \i__valid$252  = e_v6_scaler1 & \$32 ;
+  assign \i__valid$261  = e_v6_relub1 & ex_backerr_lane1;
+  assign \i__valid$265  = e_v6_sgd1 & ex_grad_lane1;
   assign \$33  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
-  assign \i__valid$275  = e_r6[0] & \$33 ;
-  assign \i__valid$283  = e_r6[0] & ex_backerr_lane2;
-  assign \i__valid$286  = e_r6[0] & ex_grad_lane2;
+  assign \i__valid$280  = e_v6_scaler2 & \$33 ;
+  assign \i__valid$289  = e_v6_relub2 & ex_backerr_lane2;
+  assign \i__valid$293  = e_v6_sgd2 & ex_grad_lane2;
   assign \$34  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
-  assign \i__valid$300  = e_r6[0] & \$34 ;
-  assign \i__valid$308  = e_r6[0] & ex_backerr_lane3;
-  assign \i__valid$311  = e_r6[0] & ex_grad_lane3;
+  assign \i__valid$308  = e_v6_scaler3 & \$34 ;
+  assign \i__valid$317  = e_v6_relub3 & ex_backerr_lane3;
+  assign \i__valid$321  = e_v6_sgd3 & ex_grad_lane3;
   assign \$35  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
-  assign \i__valid$325  = e_r6[0] & \$35 ;
-  assign \i__valid$333  = e_r6[0] & ex_backerr_lane4;
-  assign \i__valid$336  = e_r6[0] & ex_grad_lane4;
+  assign \i__valid$336  = e_v6_scaler4 & \$35 ;
+  assign \i__valid$345  = e_v6_relub4 & ex_backerr_lane4;
+  assign \i__valid$349  = e_v6_sgd4 & ex_grad_lane4;
   assign \$36  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
-  assign \i__valid$350  = e_r6[0] & \$36 ;
-  assign \i__valid$358  = e_r6[0] & ex_backerr_lane5;
-  assign \i__valid$361  = e_r6[0] & ex_grad_lane5;
+  assign \i__valid$364  = e_v6_scaler5 & \$36 ;
+  assign \i__valid$373  = e_v6_relub5 & ex_backerr_lane5;
+  assign \i__valid$377  = e_v6_sgd5 & ex_grad_lane5;
   assign \$37  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
-  assign \i__valid$375  = e_r6[0] & \$37 ;
-  assign \i__valid$383  = e_r6[0] & ex_backerr_lane6;
-  assign \i__valid$386  = e_r6[0] & ex_grad_lane6;
+  assign \i__valid$392  = e_v6_scaler6 & \$37 ;
+  assign \i__valid$401  = e_v6_relub6 & ex_backerr_lane6;
+  assign \i__valid$405  = e_v6_sgd6 & ex_grad_lane6;
   assign \$38  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
-  assign \i__valid$400  = e_r6[0] & \$38 ;
-  assign \i__valid$408  = e_r6[0] & ex_backerr_lane7;
-  assign \i__valid$411  = e_r6[0] & ex_grad_lane7;
-  assign \i__valid$425  = i__valid & ex_fwd_err;
+  assign \i__valid$420  = e_v6_scaler7 & \$38 ;
+  assign \i__valid$429  = e_v6_relub7 & ex_backerr_lane7;
+  assign \i__valid$433  = e_v6_sgd7 & ex_grad_lane7;
+  assign \i__valid$448  = i__valid & ex_fwd_err;
   assign \$39  = sb8[70] ? i__payload : 8'h80;
   assign \$40  = sb8[71] ? \i__payload$29  : 8'h80;
   assign \$41  = sb8[72] ? \i__payload$38  : 8'h80;
@@ -2929,331 +3001,331 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$44  = sb8[75] ? \i__payload$65  : 8'h80;
   assign \$45  = sb8[76] ? \i__payload$74  : 8'h80;
   assign \$46  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$47  = \o__payload$431 [66:64] + sb13[85:78];
-  assign \$48  = $signed(\o__payload$431 [74:67]) > $signed(best_v0);
+  assign \$47  = \o__payload$454 [66:64] + sb13[85:78];
+  assign \$48  = $signed(\o__payload$454 [74:67]) > $signed(best_v0);
   assign \$49  = sb13[53] | \$48 ;
-  assign new_v = \$49  ? \o__payload$431 [74:67] : best_v0;
-  assign \$50  = $signed(\o__payload$431 [74:67]) > $signed(best_v0);
+  assign new_v = \$49  ? \o__payload$454 [74:67] : best_v0;
+  assign \$50  = $signed(\o__payload$454 [74:67]) > $signed(best_v0);
   assign \$51  = sb13[53] | \$50 ;
   assign new_i = \$51  ? \$47 [7:0] : best_i0;
-  assign \$52  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$53  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$54  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$55  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$56  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$57  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$58  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$59  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
+  assign \$52  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$53  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$54  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$55  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$56  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$57  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$58  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$59  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
   assign \$60  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52  };
-  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$446 [9:8], \o__payload$445 [9:8], \o__payload$444 [9:8], \o__payload$443 [9:8], \o__payload$442 [9:8], \o__payload$441 [9:8], \o__payload$440 [9:8], \o__payload$439 [9:8] };
-  assign \$62  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$63  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$64  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$65  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$66  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$67  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$68  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$69  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$469 [9:8], \o__payload$468 [9:8], \o__payload$467 [9:8], \o__payload$466 [9:8], \o__payload$465 [9:8], \o__payload$464 [9:8], \o__payload$463 [9:8], \o__payload$462 [9:8] };
+  assign \$62  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$63  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$64  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$65  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$66  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$67  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$68  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$69  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$70  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
-  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$457 , \o__payload$456 , \o__payload$455 , \o__payload$454 , \o__payload$453 , \o__payload$452 , \o__payload$451 , \o__payload$450  };
-  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$466 , \o__payload$465 , \o__payload$464 , \o__payload$463 , \o__payload$462 , \o__payload$461 , \o__payload$460 , \o__payload$459  };
+  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$480 , \o__payload$479 , \o__payload$478 , \o__payload$477 , \o__payload$476 , \o__payload$475 , \o__payload$474 , \o__payload$473  };
+  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$489 , \o__payload$488 , \o__payload$487 , \o__payload$486 , \o__payload$485 , \o__payload$484 , \o__payload$483 , \o__payload$482  };
   assign \$73  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
   assign \$74  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$471  };
-  assign \$76  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$77  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$78  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$79  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$80  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$81  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$82  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$83  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$84  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$85  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$86  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$87  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$88  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$89  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$90  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$91  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$92  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$93  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$94  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$95  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$96  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$97  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$98  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$99  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$100  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$101  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$102  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$103  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$104  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$105  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$106  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$107  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$108  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$109  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$110  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$111  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$112  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$113  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$114  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$115  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$116  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$117  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$118  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$119  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$120  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$121  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$122  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$123  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$124  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$125  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$126  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$127  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$128  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$129  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$130  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$131  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$132  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$133  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$134  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$135  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$136  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$137  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$138  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$139  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$140  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$141  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$142  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$143  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$144  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$145  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$146  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$147  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$148  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$149  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$150  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$151  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$152  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$153  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$154  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$155  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$156  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$157  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$158  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$159  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$160  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$161  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$162  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$163  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$164  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$165  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$166  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$167  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$168  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$169  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$170  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$171  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$172  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$173  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$174  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$175  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$176  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$177  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$178  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$179  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$180  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$181  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$182  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$183  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$184  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$185  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$186  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$187  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$188  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$189  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$190  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$191  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$192  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$193  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$194  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$195  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$196  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$197  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$198  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$199  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$200  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$201  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$202  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$203  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
-  assign \$204  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$205  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$206  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$207  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$208  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$209  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$210  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$211  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$212  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$213  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$214  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$215  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$216  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$217  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$218  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$219  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$494  };
+  assign \$76  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$77  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$78  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$79  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$80  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$81  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$82  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$83  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$84  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$85  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$86  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$87  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$88  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$89  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$90  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$91  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$92  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$93  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$94  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$95  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$96  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$97  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$98  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$99  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$100  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$101  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$102  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$103  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$104  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$105  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$106  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$107  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$108  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$109  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$110  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$111  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$112  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$113  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$114  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$115  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$116  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$117  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$118  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$119  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$120  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$121  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$122  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$123  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$124  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$125  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$126  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$127  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$128  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$129  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$130  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$131  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$132  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$133  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$134  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$135  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$136  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$137  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$138  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$139  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$140  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$141  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$142  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$143  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$144  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$145  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$146  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$147  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$148  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$149  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$150  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$151  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$152  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$153  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$154  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$155  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$156  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$157  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$158  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$159  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$160  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$161  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$162  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$163  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$164  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$165  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$166  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$167  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$168  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$169  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$170  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$171  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$172  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$173  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$174  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$175  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$176  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$177  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$178  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$179  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$180  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$181  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$182  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$183  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$184  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$185  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$186  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$187  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$188  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$189  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$190  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$191  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$192  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$193  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$194  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$195  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$196  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$197  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$198  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$199  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$200  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$201  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$202  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$203  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
+  assign \$204  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$205  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$206  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$207  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$208  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$209  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$210  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$211  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$212  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$213  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$214  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$215  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$216  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$217  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$218  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$219  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$220  = ex_fwd_relu_lane0 ? \$204  : \$212 ;
-  assign \$221  = ex_backerr_lane0 ? \o__payload$450  : { \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459  };
+  assign \$221  = ex_backerr_lane0 ? \o__payload$473  : { \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482  };
   assign \$222  = ex_fwd_err_lane0 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$221 ;
   assign \$223  = ex_fwd_relu_lane0 ? { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  } : \$222 ;
-  assign \$224  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$225  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$226  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$227  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$228  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$229  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$230  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$231  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$232  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$233  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$234  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$235  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$236  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$237  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$238  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$239  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$224  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$225  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$226  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$227  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$228  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$229  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$230  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$231  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$232  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$233  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$234  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$235  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$236  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$237  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$238  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$239  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$240  = ex_fwd_relu_lane1 ? \$225  : \$233 ;
-  assign \$241  = ex_backerr_lane1 ? \o__payload$451  : { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
+  assign \$241  = ex_backerr_lane1 ? \o__payload$474  : { \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483  };
   assign \$242  = ex_fwd_err_lane1 ? { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  } : \$241 ;
   assign \$243  = ex_fwd_relu_lane1 ? { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  } : \$242 ;
-  assign \$244  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$245  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$246  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$247  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$248  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$249  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$250  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$251  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$252  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$253  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$254  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$255  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$256  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$257  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$258  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$259  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$244  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$245  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$246  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$247  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$248  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$249  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$250  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$251  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$252  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$253  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$254  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$255  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$256  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$257  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$258  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$259  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$260  = ex_fwd_relu_lane2 ? \$246  : \$254 ;
-  assign \$261  = ex_backerr_lane2 ? \o__payload$452  : { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
+  assign \$261  = ex_backerr_lane2 ? \o__payload$475  : { \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484  };
   assign \$262  = ex_fwd_err_lane2 ? { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  } : \$261 ;
   assign \$263  = ex_fwd_relu_lane2 ? { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  } : \$262 ;
-  assign \$264  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$265  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$266  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$267  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$268  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$269  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$270  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$271  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$272  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$273  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$274  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$275  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$276  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$277  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$278  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$279  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$264  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$265  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$266  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$267  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$268  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$269  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$270  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$271  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$272  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$273  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$274  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$275  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$276  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$277  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$278  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$279  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$280  = ex_fwd_relu_lane3 ? \$267  : \$275 ;
-  assign \$281  = ex_backerr_lane3 ? \o__payload$453  : { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
+  assign \$281  = ex_backerr_lane3 ? \o__payload$476  : { \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485  };
   assign \$282  = ex_fwd_err_lane3 ? { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  } : \$281 ;
   assign \$283  = ex_fwd_relu_lane3 ? { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  } : \$282 ;
-  assign \$284  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$285  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$286  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$287  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$288  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$289  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$290  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$291  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$292  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$293  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$294  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$295  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$296  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$297  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$298  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$299  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$284  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$285  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$286  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$287  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$288  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$289  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$290  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$291  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$292  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$293  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$294  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$295  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$296  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$297  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$298  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$299  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$300  = ex_fwd_relu_lane4 ? \$288  : \$296 ;
-  assign \$301  = ex_backerr_lane4 ? \o__payload$454  : { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
+  assign \$301  = ex_backerr_lane4 ? \o__payload$477  : { \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486  };
   assign \$302  = ex_fwd_err_lane4 ? { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  } : \$301 ;
   assign \$303  = ex_fwd_relu_lane4 ? { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  } : \$302 ;
-  assign \$304  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$305  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$306  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$307  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$308  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$309  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$310  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$311  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$312  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$313  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$314  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$315  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$316  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$317  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$318  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$319  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$304  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$305  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$306  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$307  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$308  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$309  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$310  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$311  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$312  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$313  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$314  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$315  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$316  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$317  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$318  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$319  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$320  = ex_fwd_relu_lane5 ? \$309  : \$317 ;
-  assign \$321  = ex_backerr_lane5 ? \o__payload$455  : { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
+  assign \$321  = ex_backerr_lane5 ? \o__payload$478  : { \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487  };
   assign \$322  = ex_fwd_err_lane5 ? { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  } : \$321 ;
   assign \$323  = ex_fwd_relu_lane5 ? { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  } : \$322 ;
-  assign \$324  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$325  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$326  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$327  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$328  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$329  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$330  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$331  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$332  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$333  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$334  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$335  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$336  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$337  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$338  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$339  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$324  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$325  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$326  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$327  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$328  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$329  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$330  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$331  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$332  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$333  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$334  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$335  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$336  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$337  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$338  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$339  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$340  = ex_fwd_relu_lane6 ? \$330  : \$338 ;
-  assign \$341  = ex_backerr_lane6 ? \o__payload$456  : { \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465  };
+  assign \$341  = ex_backerr_lane6 ? \o__payload$479  : { \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488  };
   assign \$342  = ex_fwd_err_lane6 ? { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  } : \$341 ;
   assign \$343  = ex_fwd_relu_lane6 ? { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  } : \$342 ;
-  assign \$344  = sb11[70] ? \o__payload$439 [7:0] : 8'h00;
-  assign \$345  = sb11[71] ? \o__payload$440 [7:0] : 8'h00;
-  assign \$346  = sb11[72] ? \o__payload$441 [7:0] : 8'h00;
-  assign \$347  = sb11[73] ? \o__payload$442 [7:0] : 8'h00;
-  assign \$348  = sb11[74] ? \o__payload$443 [7:0] : 8'h00;
-  assign \$349  = sb11[75] ? \o__payload$444 [7:0] : 8'h00;
-  assign \$350  = sb11[76] ? \o__payload$445 [7:0] : 8'h00;
-  assign \$351  = sb11[77] ? \o__payload$446 [7:0] : 8'h00;
-  assign \$352  = sb13[70] ? \o__payload$431 [7:0] : 8'h00;
-  assign \$353  = sb13[71] ? \o__payload$431 [15:8] : 8'h00;
-  assign \$354  = sb13[72] ? \o__payload$431 [23:16] : 8'h00;
-  assign \$355  = sb13[73] ? \o__payload$431 [31:24] : 8'h00;
-  assign \$356  = sb13[74] ? \o__payload$431 [39:32] : 8'h00;
-  assign \$357  = sb13[75] ? \o__payload$431 [47:40] : 8'h00;
-  assign \$358  = sb13[76] ? \o__payload$431 [55:48] : 8'h00;
-  assign \$359  = sb13[77] ? \o__payload$431 [63:56] : 8'h00;
+  assign \$344  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
+  assign \$345  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
+  assign \$346  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
+  assign \$347  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
+  assign \$348  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
+  assign \$349  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
+  assign \$350  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
+  assign \$351  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
+  assign \$352  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
+  assign \$353  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
+  assign \$354  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
+  assign \$355  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
+  assign \$356  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
+  assign \$357  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
+  assign \$358  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
+  assign \$359  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
   assign \$360  = ex_fwd_relu_lane7 ? \$351  : \$359 ;
-  assign \$361  = ex_backerr_lane7 ? \o__payload$457  : { \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466  };
+  assign \$361  = ex_backerr_lane7 ? \o__payload$480  : { \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489  };
   assign \$362  = ex_fwd_err_lane7 ? { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  } : \$361 ;
   assign \$363  = ex_fwd_relu_lane7 ? { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  } : \$362 ;
   assign \$364  = sb13[0] & sb13[52];
   assign \$365  = sb10[0] & ibits[18];
-  assign \$366  = \busy$528  | \busy$529 ;
+  assign \$366  = \busy$551  | \busy$552 ;
   assign \$367  = | { sb13[0], sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
   assign \$368  = \$366  | \$367 ;
-  assign pipe_busy = \$368  | \o__valid$543 ;
+  assign pipe_busy = \$368  | \o__valid$567 ;
   assign \$369  = ! ctl_state;
   assign \$370  = ctl_state == 1'h1;
   assign \$371  = ctl_state == 2'h2;
@@ -3274,13 +3346,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$386  = \$384  & \$385 ;
   assign \$393  = level <= 3'h6;
   assign \$394  = ! hdr_mem;
-  assign \$395  = hread_sel_prog0 ? \r_data$659 [31:0] : 32'd0;
+  assign \$395  = hread_sel_prog0 ? \r_data$683 [31:0] : 32'd0;
   assign \$396  = ! hdr_mem;
-  assign \$397  = hread_sel_prog1 ? \r_data$659 [63:32] : 32'd0;
+  assign \$397  = hread_sel_prog1 ? \r_data$683 [63:32] : 32'd0;
   assign \$398  = ! hdr_mem;
-  assign \$399  = hread_sel_prog2 ? \r_data$659 [95:64] : 32'd0;
+  assign \$399  = hread_sel_prog2 ? \r_data$683 [95:64] : 32'd0;
   assign \$400  = ! hdr_mem;
-  assign \$401  = hread_sel_prog3 ? \r_data$659 [127:96] : 32'd0;
+  assign \$401  = hread_sel_prog3 ? \r_data$683 [127:96] : 32'd0;
   assign \$402  = hdr_mem == 1'h1;
   assign \$403  = hread_sel_wf0 ? \r_data$184 [31:0] : 32'd0;
   assign \$404  = hdr_mem == 1'h1;
@@ -3306,11 +3378,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$424  = hdr_mem == 3'h4;
   assign \$425  = hread_sel_ag1 ? \r_data$218 [63:32] : 32'd0;
   assign \$426  = hdr_mem == 3'h5;
-  assign \$427  = hread_sel_y0 ? \r_data$681 [31:0] : 32'd0;
+  assign \$427  = hread_sel_y0 ? \r_data$705 [31:0] : 32'd0;
   assign \$428  = hdr_mem == 3'h5;
-  assign \$429  = hread_sel_y1 ? \r_data$681 [63:32] : 32'd0;
+  assign \$429  = hread_sel_y1 ? \r_data$705 [63:32] : 32'd0;
   assign \$430  = hdr_mem == 3'h6;
-  assign \$431  = hread_sel_rg0 ? \r_data$233  : 16'h0000;
+  assign \$431  = hread_sel_rg0 ? \r_data$234  : 16'h0000;
   assign \$432  = hdr_mem == 3'h7;
   assign \$433  = hread_sel_d0 ? \r_data$202 [31:0] : 32'd0;
   assign \$434  = hdr_mem == 3'h7;
@@ -3328,7 +3400,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$446  = hdr_mem == 3'h7;
   assign \$447  = hread_sel_d7 ? \r_data$202 [255:224] : 32'd0;
   assign \$448  = hdr_mem == 4'h8;
-  assign \$449  = hread_sel_pred0 ? \r_data$696  : 8'h00;
+  assign \$449  = hread_sel_pred0 ? \r_data$720  : 8'h00;
   assign \$450  = hdr_mem == 4'h9;
   assign \$451  = hread_sel_csr0 ? csr_q3 : 32'd0;
   assign \$452  = hdr_mem == 4'ha;
@@ -3495,11 +3567,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$615  = ki == klen_m2;
   assign \$616  = naddr + 1'h1;
   assign \$617  = waddr + 1'h1;
-  assign \$618  = \i__valid$212  & \i__ready$813 ;
-  assign \$619  = \i__valid$212  & \i__ready$813 ;
+  assign \$618  = \i__valid$212  & \i__ready$837 ;
+  assign \$619  = \i__valid$212  & \i__ready$837 ;
   assign \$620  = mac_steps + 1'h1;
   assign \$621  = \o__payload$166 [2:0] == 3'h6;
-  assign \$622  = \o__valid$543  & \$621 ;
+  assign \$622  = \o__valid$567  & \$621 ;
   assign \$623  = ! nt_m1;
   assign \$624  = o_mrow + ibits[166:151];
   assign \$625  = o_mrow + ibits[166:151];
@@ -3532,9 +3604,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$652  = e_nlane + 3'h7;
   assign \$653  = \$652  < ibits[230:215];
   assign \$654  = rows_done + 1'h1;
-  assign \$655  = | { \overflow$908 , \overflow$907 , \overflow$906 , \overflow$905 , \overflow$904 , \overflow$903 , \overflow$902 , overflow };
-  assign \$656  = | { \wrapped$916 , \wrapped$915 , \wrapped$914 , \wrapped$913 , \wrapped$912 , \wrapped$911 , \wrapped$910 , wrapped };
-  assign \$657  = ~ \i__ready$813 ;
+  assign \$655  = | { \overflow$932 , \overflow$931 , \overflow$930 , \overflow$929 , \overflow$928 , \overflow$927 , \overflow$926 , overflow };
+  assign \$656  = | { \wrapped$940 , \wrapped$939 , \wrapped$938 , \wrapped$937 , \wrapped$936 , \wrapped$935 , \wrapped$934 , wrapped };
+  assign \$657  = ~ \i__ready$837 ;
   assign \$658  = \i__valid$212  & \$657 ;
   assign \$659  = flags | { 4'h0, \$658 , \$656 , \$655 , 1'h0 };
   always @(posedge clk)
@@ -4286,336 +4358,384 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     e_acc6_sgd <= \$1030 ;
   always @(posedge clk)
-    sb1 <= \$1031 ;
+    e_v6_scaler0 <= \$1031 ;
   always @(posedge clk)
-    sb2 <= \$1032 ;
+    e_v6_scaler1 <= \$1032 ;
   always @(posedge clk)
-    sb3 <= \$1033 ;
+    e_v6_scaler2 <= \$1033 ;
   always @(posedge clk)
-    sb4 <= \$1034 ;
+    e_v6_scaler3 <= \$1034 ;
   always @(posedge clk)
-    sb5 <= \$1035 ;
+    e_v6_scaler4 <= \$1035 ;
   always @(posedge clk)
-    sb6 <= \$1036 ;
+    e_v6_scaler5 <= \$1036 ;
   always @(posedge clk)
-    sb7 <= \$1037 ;
+    e_v6_scaler6 <= \$1037 ;
   always @(posedge clk)
-    sb8 <= \$1038 ;
+    e_v6_scaler7 <= \$1038 ;
   always @(posedge clk)
-    sb9 <= \$1039 ;
+    e_v6_relub0 <= \$1039 ;
   always @(posedge clk)
-    sb10 <= \$1040 ;
+    e_v6_relub1 <= \$1040 ;
   always @(posedge clk)
-    sb11 <= \$1041 ;
+    e_v6_relub2 <= \$1041 ;
   always @(posedge clk)
-    sb12 <= \$1042 ;
+    e_v6_relub3 <= \$1042 ;
   always @(posedge clk)
-    sb13 <= \$1043 ;
+    e_v6_relub4 <= \$1043 ;
   always @(posedge clk)
-    y1 <= \$1044 ;
+    e_v6_relub5 <= \$1044 ;
   always @(posedge clk)
-    y2 <= \$1045 ;
+    e_v6_relub6 <= \$1045 ;
   always @(posedge clk)
-    y3 <= \$1046 ;
+    e_v6_relub7 <= \$1046 ;
   always @(posedge clk)
-    y4 <= \$1047 ;
+    e_v6_sgd0 <= \$1047 ;
   always @(posedge clk)
-    y5 <= \$1048 ;
+    e_v6_sgd1 <= \$1048 ;
   always @(posedge clk)
-    y6 <= \$1049 ;
+    e_v6_sgd2 <= \$1049 ;
   always @(posedge clk)
-    y7 <= \$1050 ;
+    e_v6_sgd3 <= \$1050 ;
   always @(posedge clk)
-    y8 <= \$1051 ;
+    e_v6_sgd4 <= \$1051 ;
   always @(posedge clk)
-    cfg_sc_mult_hop0 <= \$1052 ;
+    e_v6_sgd5 <= \$1052 ;
   always @(posedge clk)
-    cfg_sc_shift_hop0 <= \$1053 ;
+    e_v6_sgd6 <= \$1053 ;
   always @(posedge clk)
-    cfg_lr_mult_hop0 <= \$1054 ;
+    e_v6_sgd7 <= \$1054 ;
   always @(posedge clk)
-    cfg_lr_shift_hop0 <= \$1055 ;
+    sb1 <= \$1055 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0 <= \$1056 ;
+    sb2 <= \$1056 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0 <= \$1057 ;
+    sb3 <= \$1057 ;
   always @(posedge clk)
-    cfg_dc_en_hop0 <= \$1058 ;
+    sb4 <= \$1058 ;
   always @(posedge clk)
-    multiplier <= \$1059 ;
+    sb5 <= \$1059 ;
   always @(posedge clk)
-    shift <= \$1060 ;
+    sb6 <= \$1060 ;
   always @(posedge clk)
-    lr_multiplier <= \$1061 ;
+    sb7 <= \$1061 ;
   always @(posedge clk)
-    lr_shift <= \$1062 ;
+    sb8 <= \$1062 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$1063 ;
+    sb9 <= \$1063 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$1064 ;
+    sb10 <= \$1064 ;
   always @(posedge clk)
-    decay_enable <= \$1065 ;
+    sb11 <= \$1065 ;
   always @(posedge clk)
-    cfg_sc_mult_hop1 <= \$1066 ;
+    sb12 <= \$1066 ;
   always @(posedge clk)
-    cfg_sc_shift_hop1 <= \$1067 ;
+    sb13 <= \$1067 ;
   always @(posedge clk)
-    cfg_lr_mult_hop1 <= \$1068 ;
+    y1 <= \$1068 ;
   always @(posedge clk)
-    cfg_lr_shift_hop1 <= \$1069 ;
+    y2 <= \$1069 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1 <= \$1070 ;
+    y3 <= \$1070 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1 <= \$1071 ;
+    y4 <= \$1071 ;
   always @(posedge clk)
-    cfg_dc_en_hop1 <= \$1072 ;
+    y5 <= \$1072 ;
   always @(posedge clk)
-    \multiplier$254  <= \$1073 ;
+    y6 <= \$1073 ;
   always @(posedge clk)
-    \shift$256  <= \$1074 ;
+    y7 <= \$1074 ;
   always @(posedge clk)
-    \lr_multiplier$264  <= \$1075 ;
+    y8 <= \$1075 ;
   always @(posedge clk)
-    \lr_shift$266  <= \$1076 ;
+    cfg_sc_mult_hop0 <= \$1076 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$1077 ;
+    cfg_sc_shift_hop0 <= \$1077 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$1078 ;
+    cfg_lr_mult_hop0 <= \$1078 ;
   always @(posedge clk)
-    \decay_enable$272  <= \$1079 ;
+    cfg_lr_shift_hop0 <= \$1079 ;
   always @(posedge clk)
-    cfg_sc_mult_hop2 <= \$1080 ;
+    cfg_dc_mult_hop0 <= \$1080 ;
   always @(posedge clk)
-    cfg_sc_shift_hop2 <= \$1081 ;
+    cfg_dc_shift_hop0 <= \$1081 ;
   always @(posedge clk)
-    cfg_lr_mult_hop2 <= \$1082 ;
+    cfg_dc_en_hop0 <= \$1082 ;
   always @(posedge clk)
-    cfg_lr_shift_hop2 <= \$1083 ;
+    multiplier <= \$1083 ;
   always @(posedge clk)
-    cfg_dc_mult_hop2 <= \$1084 ;
+    shift <= \$1084 ;
   always @(posedge clk)
-    cfg_dc_shift_hop2 <= \$1085 ;
+    lr_multiplier <= \$1085 ;
   always @(posedge clk)
-    cfg_dc_en_hop2 <= \$1086 ;
+    lr_shift <= \$1086 ;
   always @(posedge clk)
-    \multiplier$279  <= \$1087 ;
+    cfg_dc_mult_lane0 <= \$1087 ;
   always @(posedge clk)
-    \shift$281  <= \$1088 ;
+    cfg_dc_shift_lane0 <= \$1088 ;
   always @(posedge clk)
-    \lr_multiplier$289  <= \$1089 ;
+    decay_enable <= \$1089 ;
   always @(posedge clk)
-    \lr_shift$291  <= \$1090 ;
+    cfg_sc_mult_hop1 <= \$1090 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$1091 ;
+    cfg_sc_shift_hop1 <= \$1091 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$1092 ;
+    cfg_lr_mult_hop1 <= \$1092 ;
   always @(posedge clk)
-    \decay_enable$297  <= \$1093 ;
+    cfg_lr_shift_hop1 <= \$1093 ;
   always @(posedge clk)
-    cfg_sc_mult_hop3 <= \$1094 ;
+    cfg_dc_mult_hop1 <= \$1094 ;
   always @(posedge clk)
-    cfg_sc_shift_hop3 <= \$1095 ;
+    cfg_dc_shift_hop1 <= \$1095 ;
   always @(posedge clk)
-    cfg_lr_mult_hop3 <= \$1096 ;
+    cfg_dc_en_hop1 <= \$1096 ;
   always @(posedge clk)
-    cfg_lr_shift_hop3 <= \$1097 ;
+    \multiplier$257  <= \$1097 ;
   always @(posedge clk)
-    cfg_dc_mult_hop3 <= \$1098 ;
+    \shift$259  <= \$1098 ;
   always @(posedge clk)
-    cfg_dc_shift_hop3 <= \$1099 ;
+    \lr_multiplier$269  <= \$1099 ;
   always @(posedge clk)
-    cfg_dc_en_hop3 <= \$1100 ;
+    \lr_shift$271  <= \$1100 ;
   always @(posedge clk)
-    \multiplier$304  <= \$1101 ;
+    cfg_dc_mult_lane1 <= \$1101 ;
   always @(posedge clk)
-    \shift$306  <= \$1102 ;
+    cfg_dc_shift_lane1 <= \$1102 ;
   always @(posedge clk)
-    \lr_multiplier$314  <= \$1103 ;
+    \decay_enable$277  <= \$1103 ;
   always @(posedge clk)
-    \lr_shift$316  <= \$1104 ;
+    cfg_sc_mult_hop2 <= \$1104 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$1105 ;
+    cfg_sc_shift_hop2 <= \$1105 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$1106 ;
+    cfg_lr_mult_hop2 <= \$1106 ;
   always @(posedge clk)
-    \decay_enable$322  <= \$1107 ;
+    cfg_lr_shift_hop2 <= \$1107 ;
   always @(posedge clk)
-    cfg_sc_mult_hop4 <= \$1108 ;
+    cfg_dc_mult_hop2 <= \$1108 ;
   always @(posedge clk)
-    cfg_sc_shift_hop4 <= \$1109 ;
+    cfg_dc_shift_hop2 <= \$1109 ;
   always @(posedge clk)
-    cfg_lr_mult_hop4 <= \$1110 ;
+    cfg_dc_en_hop2 <= \$1110 ;
   always @(posedge clk)
-    cfg_lr_shift_hop4 <= \$1111 ;
+    \multiplier$285  <= \$1111 ;
   always @(posedge clk)
-    cfg_dc_mult_hop4 <= \$1112 ;
+    \shift$287  <= \$1112 ;
   always @(posedge clk)
-    cfg_dc_shift_hop4 <= \$1113 ;
+    \lr_multiplier$297  <= \$1113 ;
   always @(posedge clk)
-    cfg_dc_en_hop4 <= \$1114 ;
+    \lr_shift$299  <= \$1114 ;
   always @(posedge clk)
-    \multiplier$329  <= \$1115 ;
+    cfg_dc_mult_lane2 <= \$1115 ;
   always @(posedge clk)
-    \shift$331  <= \$1116 ;
+    cfg_dc_shift_lane2 <= \$1116 ;
   always @(posedge clk)
-    \lr_multiplier$339  <= \$1117 ;
+    \decay_enable$305  <= \$1117 ;
   always @(posedge clk)
-    \lr_shift$341  <= \$1118 ;
+    cfg_sc_mult_hop3 <= \$1118 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$1119 ;
+    cfg_sc_shift_hop3 <= \$1119 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$1120 ;
+    cfg_lr_mult_hop3 <= \$1120 ;
   always @(posedge clk)
-    \decay_enable$347  <= \$1121 ;
+    cfg_lr_shift_hop3 <= \$1121 ;
   always @(posedge clk)
-    cfg_sc_mult_hop5 <= \$1122 ;
+    cfg_dc_mult_hop3 <= \$1122 ;
   always @(posedge clk)
-    cfg_sc_shift_hop5 <= \$1123 ;
+    cfg_dc_shift_hop3 <= \$1123 ;
   always @(posedge clk)
-    cfg_lr_mult_hop5 <= \$1124 ;
+    cfg_dc_en_hop3 <= \$1124 ;
   always @(posedge clk)
-    cfg_lr_shift_hop5 <= \$1125 ;
+    \multiplier$313  <= \$1125 ;
   always @(posedge clk)
-    cfg_dc_mult_hop5 <= \$1126 ;
+    \shift$315  <= \$1126 ;
   always @(posedge clk)
-    cfg_dc_shift_hop5 <= \$1127 ;
+    \lr_multiplier$325  <= \$1127 ;
   always @(posedge clk)
-    cfg_dc_en_hop5 <= \$1128 ;
+    \lr_shift$327  <= \$1128 ;
   always @(posedge clk)
-    \multiplier$354  <= \$1129 ;
+    cfg_dc_mult_lane3 <= \$1129 ;
   always @(posedge clk)
-    \shift$356  <= \$1130 ;
+    cfg_dc_shift_lane3 <= \$1130 ;
   always @(posedge clk)
-    \lr_multiplier$364  <= \$1131 ;
+    \decay_enable$333  <= \$1131 ;
   always @(posedge clk)
-    \lr_shift$366  <= \$1132 ;
+    cfg_sc_mult_hop4 <= \$1132 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$1133 ;
+    cfg_sc_shift_hop4 <= \$1133 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$1134 ;
+    cfg_lr_mult_hop4 <= \$1134 ;
   always @(posedge clk)
-    \decay_enable$372  <= \$1135 ;
+    cfg_lr_shift_hop4 <= \$1135 ;
   always @(posedge clk)
-    cfg_sc_mult_hop6 <= \$1136 ;
+    cfg_dc_mult_hop4 <= \$1136 ;
   always @(posedge clk)
-    cfg_sc_shift_hop6 <= \$1137 ;
+    cfg_dc_shift_hop4 <= \$1137 ;
   always @(posedge clk)
-    cfg_lr_mult_hop6 <= \$1138 ;
+    cfg_dc_en_hop4 <= \$1138 ;
   always @(posedge clk)
-    cfg_lr_shift_hop6 <= \$1139 ;
+    \multiplier$341  <= \$1139 ;
   always @(posedge clk)
-    cfg_dc_mult_hop6 <= \$1140 ;
+    \shift$343  <= \$1140 ;
   always @(posedge clk)
-    cfg_dc_shift_hop6 <= \$1141 ;
+    \lr_multiplier$353  <= \$1141 ;
   always @(posedge clk)
-    cfg_dc_en_hop6 <= \$1142 ;
+    \lr_shift$355  <= \$1142 ;
   always @(posedge clk)
-    \multiplier$379  <= \$1143 ;
+    cfg_dc_mult_lane4 <= \$1143 ;
   always @(posedge clk)
-    \shift$381  <= \$1144 ;
+    cfg_dc_shift_lane4 <= \$1144 ;
   always @(posedge clk)
-    \lr_multiplier$389  <= \$1145 ;
+    \decay_enable$361  <= \$1145 ;
   always @(posedge clk)
-    \lr_shift$391  <= \$1146 ;
+    cfg_sc_mult_hop5 <= \$1146 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$1147 ;
+    cfg_sc_shift_hop5 <= \$1147 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$1148 ;
+    cfg_lr_mult_hop5 <= \$1148 ;
   always @(posedge clk)
-    \decay_enable$397  <= \$1149 ;
+    cfg_lr_shift_hop5 <= \$1149 ;
   always @(posedge clk)
-    cfg_sc_mult_hop7 <= \$1150 ;
+    cfg_dc_mult_hop5 <= \$1150 ;
   always @(posedge clk)
-    cfg_sc_shift_hop7 <= \$1151 ;
+    cfg_dc_shift_hop5 <= \$1151 ;
   always @(posedge clk)
-    cfg_lr_mult_hop7 <= \$1152 ;
+    cfg_dc_en_hop5 <= \$1152 ;
   always @(posedge clk)
-    cfg_lr_shift_hop7 <= \$1153 ;
+    \multiplier$369  <= \$1153 ;
   always @(posedge clk)
-    cfg_dc_mult_hop7 <= \$1154 ;
+    \shift$371  <= \$1154 ;
   always @(posedge clk)
-    cfg_dc_shift_hop7 <= \$1155 ;
+    \lr_multiplier$381  <= \$1155 ;
   always @(posedge clk)
-    cfg_dc_en_hop7 <= \$1156 ;
+    \lr_shift$383  <= \$1156 ;
   always @(posedge clk)
-    \multiplier$404  <= \$1157 ;
+    cfg_dc_mult_lane5 <= \$1157 ;
   always @(posedge clk)
-    \shift$406  <= \$1158 ;
+    cfg_dc_shift_lane5 <= \$1158 ;
   always @(posedge clk)
-    \lr_multiplier$414  <= \$1159 ;
+    \decay_enable$389  <= \$1159 ;
   always @(posedge clk)
-    \lr_shift$416  <= \$1160 ;
+    cfg_sc_mult_hop6 <= \$1160 ;
   always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$1161 ;
+    cfg_sc_shift_hop6 <= \$1161 ;
   always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$1162 ;
+    cfg_lr_mult_hop6 <= \$1162 ;
   always @(posedge clk)
-    \decay_enable$422  <= \$1163 ;
+    cfg_lr_shift_hop6 <= \$1163 ;
   always @(posedge clk)
-    best_v7 <= \$1164 ;
+    cfg_dc_mult_hop6 <= \$1164 ;
   always @(posedge clk)
-    best_i7 <= \$1165 ;
+    cfg_dc_shift_hop6 <= \$1165 ;
   always @(posedge clk)
-    best_v0 <= \$1166 ;
+    cfg_dc_en_hop6 <= \$1166 ;
   always @(posedge clk)
-    best_v1 <= \$1167 ;
+    \multiplier$397  <= \$1167 ;
   always @(posedge clk)
-    best_v2 <= \$1168 ;
+    \shift$399  <= \$1168 ;
   always @(posedge clk)
-    best_v3 <= \$1169 ;
+    \lr_multiplier$409  <= \$1169 ;
   always @(posedge clk)
-    best_v4 <= \$1170 ;
+    \lr_shift$411  <= \$1170 ;
   always @(posedge clk)
-    best_v5 <= \$1171 ;
+    cfg_dc_mult_lane6 <= \$1171 ;
   always @(posedge clk)
-    best_v6 <= \$1172 ;
+    cfg_dc_shift_lane6 <= \$1172 ;
   always @(posedge clk)
-    best_i0 <= \$1173 ;
+    \decay_enable$417  <= \$1173 ;
   always @(posedge clk)
-    best_i1 <= \$1174 ;
+    cfg_sc_mult_hop7 <= \$1174 ;
   always @(posedge clk)
-    best_i2 <= \$1175 ;
+    cfg_sc_shift_hop7 <= \$1175 ;
   always @(posedge clk)
-    best_i3 <= \$1176 ;
+    cfg_lr_mult_hop7 <= \$1176 ;
   always @(posedge clk)
-    best_i4 <= \$1177 ;
+    cfg_lr_shift_hop7 <= \$1177 ;
   always @(posedge clk)
-    best_i5 <= \$1178 ;
+    cfg_dc_mult_hop7 <= \$1178 ;
   always @(posedge clk)
-    best_i6 <= \$1179 ;
+    cfg_dc_shift_hop7 <= \$1179 ;
   always @(posedge clk)
-    trace1_valid <= \$1180 ;
+    cfg_dc_en_hop7 <= \$1180 ;
   always @(posedge clk)
-    trace1_tag <= \$1181 ;
+    \multiplier$425  <= \$1181 ;
   always @(posedge clk)
-    trace1_index <= \$1182 ;
+    \shift$427  <= \$1182 ;
   always @(posedge clk)
-    trace1_data <= \$1183 ;
+    \lr_multiplier$437  <= \$1183 ;
   always @(posedge clk)
-    trace_valid <= \$1184 ;
+    \lr_shift$439  <= \$1184 ;
   always @(posedge clk)
-    trace_tag <= \$1185 ;
+    cfg_dc_mult_lane7 <= \$1185 ;
   always @(posedge clk)
-    trace_index <= \$1186 ;
+    cfg_dc_shift_lane7 <= \$1186 ;
   always @(posedge clk)
-    trace_data <= \$1187 ;
+    \decay_enable$445  <= \$1187 ;
   always @(posedge clk)
-    flags <= \$1188 ;
+    best_v7 <= \$1188 ;
+  always @(posedge clk)
+    best_i7 <= \$1189 ;
+  always @(posedge clk)
+    best_v0 <= \$1190 ;
+  always @(posedge clk)
+    best_v1 <= \$1191 ;
+  always @(posedge clk)
+    best_v2 <= \$1192 ;
+  always @(posedge clk)
+    best_v3 <= \$1193 ;
+  always @(posedge clk)
+    best_v4 <= \$1194 ;
+  always @(posedge clk)
+    best_v5 <= \$1195 ;
+  always @(posedge clk)
+    best_v6 <= \$1196 ;
+  always @(posedge clk)
+    best_i0 <= \$1197 ;
+  always @(posedge clk)
+    best_i1 <= \$1198 ;
+  always @(posedge clk)
+    best_i2 <= \$1199 ;
+  always @(posedge clk)
+    best_i3 <= \$1200 ;
+  always @(posedge clk)
+    best_i4 <= \$1201 ;
+  always @(posedge clk)
+    best_i5 <= \$1202 ;
+  always @(posedge clk)
+    best_i6 <= \$1203 ;
+  always @(posedge clk)
+    trace1_valid <= \$1204 ;
+  always @(posedge clk)
+    trace1_tag <= \$1205 ;
+  always @(posedge clk)
+    trace1_index <= \$1206 ;
+  always @(posedge clk)
+    trace1_data <= \$1207 ;
+  always @(posedge clk)
+    trace_valid <= \$1208 ;
+  always @(posedge clk)
+    trace_tag <= \$1209 ;
+  always @(posedge clk)
+    trace_index <= \$1210 ;
+  always @(posedge clk)
+    trace_data <= \$1211 ;
+  always @(posedge clk)
+    flags <= \$1212 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$427 ),
-    .i__valid(\i__valid$425 ),
-    .o__payload(\o__payload$431 ),
+    .i__payload(\i__payload$450 ),
+    .i__valid(\i__valid$448 ),
+    .o__payload(\o__payload$454 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
     .i__payload(\i__payload$214 ),
-    .i__ready(\i__ready$813 ),
+    .i__ready(\i__ready$837 ),
     .i__valid(\i__valid$212 ),
     .o__payload(\o__payload$166 ),
-    .o__valid(\o__valid$543 ),
+    .o__valid(\o__valid$567 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
@@ -4656,7 +4776,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$696 ),
+    .out(\r_data$720 ),
     .r_addr(\r_addr$181 ),
     .rst(rst),
     .w_addr(\w_addr$155 ),
@@ -4665,7 +4785,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$659 ),
+    .out(\r_data$683 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(w_addr),
@@ -4674,7 +4794,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$233 ),
+    .out(\r_data$234 ),
     .r_addr(\r_addr$179 ),
     .rst(rst),
     .w_addr(\w_addr$149 ),
@@ -4701,7 +4821,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$681 ),
+    .out(\r_data$705 ),
     .r_addr(\r_addr$178 ),
     .rst(rst),
     .w_addr(\w_addr$146 ),
@@ -4713,7 +4833,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$439 ),
+    .o__payload(\o__payload$462 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -4721,7 +4841,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$440 ),
+    .o__payload(\o__payload$463 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -4729,7 +4849,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$441 ),
+    .o__payload(\o__payload$464 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -4737,7 +4857,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$442 ),
+    .o__payload(\o__payload$465 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -4745,7 +4865,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$443 ),
+    .o__payload(\o__payload$466 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -4753,7 +4873,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$444 ),
+    .o__payload(\o__payload$467 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -4761,7 +4881,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$445 ),
+    .o__payload(\o__payload$468 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -4769,63 +4889,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$446 ),
+    .o__payload(\o__payload$469 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$231 ),
+    .i__payload(\i__payload$232 ),
     .i__valid(\i__valid$229 ),
-    .o__payload(\o__payload$450 ),
+    .o__payload(\o__payload$473 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$260 ),
-    .i__valid(\i__valid$258 ),
-    .o__payload(\o__payload$451 ),
+    .i__payload(\i__payload$264 ),
+    .i__valid(\i__valid$261 ),
+    .o__payload(\o__payload$474 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$285 ),
-    .i__valid(\i__valid$283 ),
-    .o__payload(\o__payload$452 ),
+    .i__payload(\i__payload$292 ),
+    .i__valid(\i__valid$289 ),
+    .o__payload(\o__payload$475 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$310 ),
-    .i__valid(\i__valid$308 ),
-    .o__payload(\o__payload$453 ),
+    .i__payload(\i__payload$320 ),
+    .i__valid(\i__valid$317 ),
+    .o__payload(\o__payload$476 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$335 ),
-    .i__valid(\i__valid$333 ),
-    .o__payload(\o__payload$454 ),
+    .i__payload(\i__payload$348 ),
+    .i__valid(\i__valid$345 ),
+    .o__payload(\o__payload$477 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$360 ),
-    .i__valid(\i__valid$358 ),
-    .o__payload(\o__payload$455 ),
+    .i__payload(\i__payload$376 ),
+    .i__valid(\i__valid$373 ),
+    .o__payload(\o__payload$478 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$385 ),
-    .i__valid(\i__valid$383 ),
-    .o__payload(\o__payload$456 ),
+    .i__payload(\i__payload$404 ),
+    .i__valid(\i__valid$401 ),
+    .o__payload(\o__payload$479 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$410 ),
-    .i__valid(\i__valid$408 ),
-    .o__payload(\o__payload$457 ),
+    .i__payload(\i__payload$432 ),
+    .i__valid(\i__valid$429 ),
+    .o__payload(\o__payload$480 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -4853,79 +4973,79 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc6_scaler[63:32]),
-    .i__valid(\i__valid$250 ),
-    .multiplier(\multiplier$254 ),
+    .i__valid(\i__valid$252 ),
+    .multiplier(\multiplier$257 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
     .rst(rst),
-    .shift(\shift$256 )
+    .shift(\shift$259 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc6_scaler[95:64]),
-    .i__valid(\i__valid$275 ),
-    .multiplier(\multiplier$279 ),
+    .i__valid(\i__valid$280 ),
+    .multiplier(\multiplier$285 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
     .rst(rst),
-    .shift(\shift$281 )
+    .shift(\shift$287 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc6_scaler[127:96]),
-    .i__valid(\i__valid$300 ),
-    .multiplier(\multiplier$304 ),
+    .i__valid(\i__valid$308 ),
+    .multiplier(\multiplier$313 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
     .rst(rst),
-    .shift(\shift$306 )
+    .shift(\shift$315 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc6_scaler[159:128]),
-    .i__valid(\i__valid$325 ),
-    .multiplier(\multiplier$329 ),
+    .i__valid(\i__valid$336 ),
+    .multiplier(\multiplier$341 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
     .rst(rst),
-    .shift(\shift$331 )
+    .shift(\shift$343 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc6_scaler[191:160]),
-    .i__valid(\i__valid$350 ),
-    .multiplier(\multiplier$354 ),
+    .i__valid(\i__valid$364 ),
+    .multiplier(\multiplier$369 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
     .rst(rst),
-    .shift(\shift$356 )
+    .shift(\shift$371 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc6_scaler[223:192]),
-    .i__valid(\i__valid$375 ),
-    .multiplier(\multiplier$379 ),
+    .i__valid(\i__valid$392 ),
+    .multiplier(\multiplier$397 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
     .rst(rst),
-    .shift(\shift$381 )
+    .shift(\shift$399 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc6_scaler[255:224]),
-    .i__valid(\i__valid$400 ),
-    .multiplier(\multiplier$404 ),
+    .i__valid(\i__valid$420 ),
+    .multiplier(\multiplier$425 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
     .rst(rst),
-    .shift(\shift$406 )
+    .shift(\shift$427 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
@@ -4933,11 +5053,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$236 ),
-    .i__valid(\i__valid$234 ),
+    .i__payload(\i__payload$238 ),
+    .i__valid(\i__valid$235 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$459 ),
+    .o__payload(\o__payload$482 ),
     .overflow(overflow),
     .rst(rst),
     .wrapped(wrapped)
@@ -4945,137 +5065,137 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$272 ),
+    .decay_enable(\decay_enable$277 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$263 ),
-    .i__valid(\i__valid$261 ),
-    .lr_multiplier(\lr_multiplier$264 ),
-    .lr_shift(\lr_shift$266 ),
-    .o__payload(\o__payload$460 ),
-    .overflow(\overflow$902 ),
+    .i__payload(\i__payload$268 ),
+    .i__valid(\i__valid$265 ),
+    .lr_multiplier(\lr_multiplier$269 ),
+    .lr_shift(\lr_shift$271 ),
+    .o__payload(\o__payload$483 ),
+    .overflow(\overflow$926 ),
     .rst(rst),
-    .wrapped(\wrapped$910 )
+    .wrapped(\wrapped$934 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$297 ),
+    .decay_enable(\decay_enable$305 ),
     .decay_multiplier(cfg_dc_mult_lane2[15:0]),
     .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$288 ),
-    .i__valid(\i__valid$286 ),
-    .lr_multiplier(\lr_multiplier$289 ),
-    .lr_shift(\lr_shift$291 ),
-    .o__payload(\o__payload$461 ),
-    .overflow(\overflow$903 ),
+    .i__payload(\i__payload$296 ),
+    .i__valid(\i__valid$293 ),
+    .lr_multiplier(\lr_multiplier$297 ),
+    .lr_shift(\lr_shift$299 ),
+    .o__payload(\o__payload$484 ),
+    .overflow(\overflow$927 ),
     .rst(rst),
-    .wrapped(\wrapped$911 )
+    .wrapped(\wrapped$935 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$322 ),
+    .decay_enable(\decay_enable$333 ),
     .decay_multiplier(cfg_dc_mult_lane3[15:0]),
     .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$313 ),
-    .i__valid(\i__valid$311 ),
-    .lr_multiplier(\lr_multiplier$314 ),
-    .lr_shift(\lr_shift$316 ),
-    .o__payload(\o__payload$462 ),
-    .overflow(\overflow$904 ),
+    .i__payload(\i__payload$324 ),
+    .i__valid(\i__valid$321 ),
+    .lr_multiplier(\lr_multiplier$325 ),
+    .lr_shift(\lr_shift$327 ),
+    .o__payload(\o__payload$485 ),
+    .overflow(\overflow$928 ),
     .rst(rst),
-    .wrapped(\wrapped$912 )
+    .wrapped(\wrapped$936 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$347 ),
+    .decay_enable(\decay_enable$361 ),
     .decay_multiplier(cfg_dc_mult_lane4[15:0]),
     .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$338 ),
-    .i__valid(\i__valid$336 ),
-    .lr_multiplier(\lr_multiplier$339 ),
-    .lr_shift(\lr_shift$341 ),
-    .o__payload(\o__payload$463 ),
-    .overflow(\overflow$905 ),
+    .i__payload(\i__payload$352 ),
+    .i__valid(\i__valid$349 ),
+    .lr_multiplier(\lr_multiplier$353 ),
+    .lr_shift(\lr_shift$355 ),
+    .o__payload(\o__payload$486 ),
+    .overflow(\overflow$929 ),
     .rst(rst),
-    .wrapped(\wrapped$913 )
+    .wrapped(\wrapped$937 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$372 ),
+    .decay_enable(\decay_enable$389 ),
     .decay_multiplier(cfg_dc_mult_lane5[15:0]),
     .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$363 ),
-    .i__valid(\i__valid$361 ),
-    .lr_multiplier(\lr_multiplier$364 ),
-    .lr_shift(\lr_shift$366 ),
-    .o__payload(\o__payload$464 ),
-    .overflow(\overflow$906 ),
+    .i__payload(\i__payload$380 ),
+    .i__valid(\i__valid$377 ),
+    .lr_multiplier(\lr_multiplier$381 ),
+    .lr_shift(\lr_shift$383 ),
+    .o__payload(\o__payload$487 ),
+    .overflow(\overflow$930 ),
     .rst(rst),
-    .wrapped(\wrapped$914 )
+    .wrapped(\wrapped$938 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$397 ),
+    .decay_enable(\decay_enable$417 ),
     .decay_multiplier(cfg_dc_mult_lane6[15:0]),
     .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$388 ),
-    .i__valid(\i__valid$386 ),
-    .lr_multiplier(\lr_multiplier$389 ),
-    .lr_shift(\lr_shift$391 ),
-    .o__payload(\o__payload$465 ),
-    .overflow(\overflow$907 ),
+    .i__payload(\i__payload$408 ),
+    .i__valid(\i__valid$405 ),
+    .lr_multiplier(\lr_multiplier$409 ),
+    .lr_shift(\lr_shift$411 ),
+    .o__payload(\o__payload$488 ),
+    .overflow(\overflow$931 ),
     .rst(rst),
-    .wrapped(\wrapped$915 )
+    .wrapped(\wrapped$939 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$422 ),
+    .decay_enable(\decay_enable$445 ),
     .decay_multiplier(cfg_dc_mult_lane7[15:0]),
     .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$413 ),
-    .i__valid(\i__valid$411 ),
-    .lr_multiplier(\lr_multiplier$414 ),
-    .lr_shift(\lr_shift$416 ),
-    .o__payload(\o__payload$466 ),
-    .overflow(\overflow$908 ),
+    .i__payload(\i__payload$436 ),
+    .i__valid(\i__valid$433 ),
+    .lr_multiplier(\lr_multiplier$437 ),
+    .lr_shift(\lr_shift$439 ),
+    .o__payload(\o__payload$489 ),
+    .overflow(\overflow$932 ),
     .rst(rst),
-    .wrapped(\wrapped$916 )
+    .wrapped(\wrapped$940 )
   );
   \nitro_engine.xp_act  xp_act (
-    .busy(\busy$528 ),
+    .busy(\busy$551 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .col_valid(col_valid),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$497 ),
+    .\row_data$7 (\row_data$520 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .busy(\busy$529 ),
+    .busy(\busy$552 ),
     .clk(clk),
-    .col_addr(\col_addr$515 ),
-    .col_data(\col_data$471 ),
-    .col_valid(\col_valid$514 ),
-    .\port$10286$0 (\o__payload$463 ),
-    .\port$10595$0 (\o__payload$464 ),
-    .\port$10904$0 (\o__payload$465 ),
-    .\port$11213$0 (\o__payload$466 ),
-    .\port$9050$0 (\o__payload$459 ),
-    .\port$9359$0 (\o__payload$460 ),
-    .\port$9668$0 (\o__payload$461 ),
-    .\port$9977$0 (\o__payload$462 ),
-    .\row_base$9 (\row_base$511 ),
-    .\row_index$5 (\row_index$510 ),
-    .\row_valid$3 (\row_valid$500 ),
+    .col_addr(\col_addr$538 ),
+    .col_data(\col_data$494 ),
+    .col_valid(\col_valid$537 ),
+    .\port$10025$0 (\o__payload$485 ),
+    .\port$10334$0 (\o__payload$486 ),
+    .\port$10643$0 (\o__payload$487 ),
+    .\port$10952$0 (\o__payload$488 ),
+    .\port$11261$0 (\o__payload$489 ),
+    .\port$9098$0 (\o__payload$482 ),
+    .\port$9407$0 (\o__payload$483 ),
+    .\port$9716$0 (\o__payload$484 ),
+    .\row_base$9 (\row_base$534 ),
+    .\row_index$5 (\row_index$533 ),
+    .\row_valid$3 (\row_valid$523 ),
     .rst(rst)
   );
   always @* begin
@@ -5338,7 +5458,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_en$136  = 1'h1;
       endcase
     end
-    if (\col_valid$514 ) begin
+    if (\col_valid$537 ) begin
       \w_en$136  = 1'h1;
     end
   end
@@ -5355,8 +5475,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$137  = haddr[6:0];
       endcase
     end
-    if (\col_valid$514 ) begin
-      \w_addr$137  = \col_addr$515 [6:0];
+    if (\col_valid$537 ) begin
+      \w_addr$137  = \col_addr$538 [6:0];
     end
   end
   always @* begin
@@ -6130,9 +6250,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$500  = 1'h0;
+    \row_valid$523  = 1'h0;
     if (ex_grad_xp_w) begin
-      \row_valid$500  = \$365 ;
+      \row_valid$523  = \$365 ;
     end
   end
   always @* begin
@@ -6157,16 +6277,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$510  = 3'h0;
+    \row_index$533  = 3'h0;
     if (ex_grad_xp_w) begin
-      \row_index$510  = sb10[35:33];
+      \row_index$533  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$511  = 16'h0000;
+    \row_base$534  = 16'h0000;
     if (ex_grad_xp_w) begin
-      \row_base$511  = sb10[69:54];
+      \row_base$534  = sb10[69:54];
     end
   end
   always @* begin
@@ -9473,13 +9593,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$897  = ibits;
     if (ibits_load0) begin
-      \$897 [127:0] = \r_data$659 ;
+      \$897 [127:0] = \r_data$683 ;
     end
     if (ibits_load1) begin
-      \$897 [255:128] = \r_data$659 ;
+      \$897 [255:128] = \r_data$683 ;
     end
     if (ibits_load2) begin
-      \$897 [383:256] = \r_data$659 ;
+      \$897 [383:256] = \r_data$683 ;
     end
     if (rst) begin
       \$897  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -10500,7 +10620,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017 [0] = \o__valid$543 ;
+    \$1017 [0] = \o__valid$567 ;
     \$1017 [16:1] = \$20 [15:0];
     \$1017 [32:17] = \$21 [15:0];
     \$1017 [35:33] = \o__payload$166 [2:0];
@@ -10607,1209 +10727,1377 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = e_r6;
+    \$1031  = e_r5[0];
     if (rst) begin
-      \$1031  = 86'h0000000000000000000000;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = sb1;
+    \$1032  = e_r5[0];
     if (rst) begin
-      \$1032  = 86'h0000000000000000000000;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = sb2;
+    \$1033  = e_r5[0];
     if (rst) begin
-      \$1033  = 86'h0000000000000000000000;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = sb3;
+    \$1034  = e_r5[0];
     if (rst) begin
-      \$1034  = 86'h0000000000000000000000;
+      \$1034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = sb4;
+    \$1035  = e_r5[0];
     if (rst) begin
-      \$1035  = 86'h0000000000000000000000;
+      \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = sb5;
+    \$1036  = e_r5[0];
     if (rst) begin
-      \$1036  = 86'h0000000000000000000000;
+      \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = sb6;
+    \$1037  = e_r5[0];
     if (rst) begin
-      \$1037  = 86'h0000000000000000000000;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = sb7;
+    \$1038  = e_r5[0];
     if (rst) begin
-      \$1038  = 86'h0000000000000000000000;
+      \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = sb8;
+    \$1039  = e_r5[0];
     if (rst) begin
-      \$1039  = 86'h0000000000000000000000;
+      \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = sb9;
+    \$1040  = e_r5[0];
     if (rst) begin
-      \$1040  = 86'h0000000000000000000000;
+      \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = sb10;
+    \$1041  = e_r5[0];
     if (rst) begin
-      \$1041  = 86'h0000000000000000000000;
+      \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = sb11;
+    \$1042  = e_r5[0];
     if (rst) begin
-      \$1042  = 86'h0000000000000000000000;
+      \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = sb12;
+    \$1043  = e_r5[0];
     if (rst) begin
-      \$1043  = 86'h0000000000000000000000;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \r_data$681 ;
+    \$1044  = e_r5[0];
     if (rst) begin
-      \$1044  = 64'h0000000000000000;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = y1;
+    \$1045  = e_r5[0];
     if (rst) begin
-      \$1045  = 64'h0000000000000000;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = y2;
+    \$1046  = e_r5[0];
     if (rst) begin
-      \$1046  = 64'h0000000000000000;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = y3;
+    \$1047  = e_r5[0];
     if (rst) begin
-      \$1047  = 64'h0000000000000000;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = y4;
+    \$1048  = e_r5[0];
     if (rst) begin
-      \$1048  = 64'h0000000000000000;
+      \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = y5;
+    \$1049  = e_r5[0];
     if (rst) begin
-      \$1049  = 64'h0000000000000000;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = y6;
+    \$1050  = e_r5[0];
     if (rst) begin
-      \$1050  = 64'h0000000000000000;
+      \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = y7;
+    \$1051  = e_r5[0];
     if (rst) begin
-      \$1051  = 64'h0000000000000000;
+      \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = ibits[262:231];
+    \$1052  = e_r5[0];
     if (rst) begin
-      \$1052  = 32'd0;
+      \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = ibits[268:263];
+    \$1053  = e_r5[0];
     if (rst) begin
-      \$1053  = 6'h00;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = ibits[300:269];
+    \$1054  = e_r5[0];
     if (rst) begin
-      \$1054  = 32'd0;
+      \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = ibits[306:301];
+    \$1055  = e_r6;
     if (rst) begin
-      \$1055  = 6'h00;
+      \$1055  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = ibits[338:307];
+    \$1056  = sb1;
     if (rst) begin
-      \$1056  = 32'd0;
+      \$1056  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = ibits[344:339];
+    \$1057  = sb2;
     if (rst) begin
-      \$1057  = 6'h00;
+      \$1057  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = ibits[345];
+    \$1058  = sb3;
     if (rst) begin
-      \$1058  = 1'h0;
+      \$1058  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = cfg_sc_mult_hop0;
+    \$1059  = sb4;
     if (rst) begin
-      \$1059  = 32'd0;
+      \$1059  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = cfg_sc_shift_hop0;
+    \$1060  = sb5;
     if (rst) begin
-      \$1060  = 6'h00;
+      \$1060  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = cfg_lr_mult_hop0;
+    \$1061  = sb6;
     if (rst) begin
-      \$1061  = 32'd0;
+      \$1061  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = cfg_lr_shift_hop0;
+    \$1062  = sb7;
     if (rst) begin
-      \$1062  = 6'h00;
+      \$1062  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = cfg_dc_mult_hop0;
+    \$1063  = sb8;
     if (rst) begin
-      \$1063  = 32'd0;
+      \$1063  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = cfg_dc_shift_hop0;
+    \$1064  = sb9;
     if (rst) begin
-      \$1064  = 6'h00;
+      \$1064  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = cfg_dc_en_hop0;
+    \$1065  = sb10;
     if (rst) begin
-      \$1065  = 1'h0;
+      \$1065  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = ibits[262:231];
+    \$1066  = sb11;
     if (rst) begin
-      \$1066  = 32'd0;
+      \$1066  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = ibits[268:263];
+    \$1067  = sb12;
     if (rst) begin
-      \$1067  = 6'h00;
+      \$1067  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = ibits[300:269];
+    \$1068  = \r_data$705 ;
     if (rst) begin
-      \$1068  = 32'd0;
+      \$1068  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = ibits[306:301];
+    \$1069  = y1;
     if (rst) begin
-      \$1069  = 6'h00;
+      \$1069  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = ibits[338:307];
+    \$1070  = y2;
     if (rst) begin
-      \$1070  = 32'd0;
+      \$1070  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = ibits[344:339];
+    \$1071  = y3;
     if (rst) begin
-      \$1071  = 6'h00;
+      \$1071  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = ibits[345];
+    \$1072  = y4;
     if (rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = cfg_sc_mult_hop1;
+    \$1073  = y5;
     if (rst) begin
-      \$1073  = 32'd0;
+      \$1073  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = cfg_sc_shift_hop1;
+    \$1074  = y6;
     if (rst) begin
-      \$1074  = 6'h00;
+      \$1074  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = cfg_lr_mult_hop1;
+    \$1075  = y7;
     if (rst) begin
-      \$1075  = 32'd0;
+      \$1075  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = cfg_lr_shift_hop1;
+    \$1076  = ibits[262:231];
     if (rst) begin
-      \$1076  = 6'h00;
+      \$1076  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = cfg_dc_mult_hop1;
+    \$1077  = ibits[268:263];
     if (rst) begin
-      \$1077  = 32'd0;
+      \$1077  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = cfg_dc_shift_hop1;
+    \$1078  = ibits[300:269];
     if (rst) begin
-      \$1078  = 6'h00;
+      \$1078  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = cfg_dc_en_hop1;
+    \$1079  = ibits[306:301];
     if (rst) begin
-      \$1079  = 1'h0;
+      \$1079  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = ibits[262:231];
+    \$1080  = ibits[338:307];
     if (rst) begin
       \$1080  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = ibits[268:263];
+    \$1081  = ibits[344:339];
     if (rst) begin
       \$1081  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = ibits[300:269];
+    \$1082  = ibits[345];
     if (rst) begin
-      \$1082  = 32'd0;
+      \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = ibits[306:301];
+    \$1083  = cfg_sc_mult_hop0;
     if (rst) begin
-      \$1083  = 6'h00;
+      \$1083  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = ibits[338:307];
+    \$1084  = cfg_sc_shift_hop0;
     if (rst) begin
-      \$1084  = 32'd0;
+      \$1084  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = ibits[344:339];
+    \$1085  = cfg_lr_mult_hop0;
     if (rst) begin
-      \$1085  = 6'h00;
+      \$1085  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = ibits[345];
+    \$1086  = cfg_lr_shift_hop0;
     if (rst) begin
-      \$1086  = 1'h0;
+      \$1086  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = cfg_sc_mult_hop2;
+    \$1087  = cfg_dc_mult_hop0;
     if (rst) begin
       \$1087  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = cfg_sc_shift_hop2;
+    \$1088  = cfg_dc_shift_hop0;
     if (rst) begin
       \$1088  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = cfg_lr_mult_hop2;
+    \$1089  = cfg_dc_en_hop0;
     if (rst) begin
-      \$1089  = 32'd0;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = cfg_lr_shift_hop2;
+    \$1090  = ibits[262:231];
     if (rst) begin
-      \$1090  = 6'h00;
+      \$1090  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = cfg_dc_mult_hop2;
+    \$1091  = ibits[268:263];
     if (rst) begin
-      \$1091  = 32'd0;
+      \$1091  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = cfg_dc_shift_hop2;
+    \$1092  = ibits[300:269];
     if (rst) begin
-      \$1092  = 6'h00;
+      \$1092  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = cfg_dc_en_hop2;
+    \$1093  = ibits[306:301];
     if (rst) begin
-      \$1093  = 1'h0;
+      \$1093  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = ibits[262:231];
+    \$1094  = ibits[338:307];
     if (rst) begin
       \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = ibits[268:263];
+    \$1095  = ibits[344:339];
     if (rst) begin
       \$1095  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = ibits[300:269];
+    \$1096  = ibits[345];
     if (rst) begin
-      \$1096  = 32'd0;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = ibits[306:301];
+    \$1097  = cfg_sc_mult_hop1;
     if (rst) begin
-      \$1097  = 6'h00;
+      \$1097  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = ibits[338:307];
+    \$1098  = cfg_sc_shift_hop1;
     if (rst) begin
-      \$1098  = 32'd0;
+      \$1098  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = ibits[344:339];
+    \$1099  = cfg_lr_mult_hop1;
     if (rst) begin
-      \$1099  = 6'h00;
+      \$1099  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = ibits[345];
+    \$1100  = cfg_lr_shift_hop1;
     if (rst) begin
-      \$1100  = 1'h0;
+      \$1100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = cfg_sc_mult_hop3;
+    \$1101  = cfg_dc_mult_hop1;
     if (rst) begin
       \$1101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = cfg_sc_shift_hop3;
+    \$1102  = cfg_dc_shift_hop1;
     if (rst) begin
       \$1102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = cfg_lr_mult_hop3;
+    \$1103  = cfg_dc_en_hop1;
     if (rst) begin
-      \$1103  = 32'd0;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = cfg_lr_shift_hop3;
+    \$1104  = ibits[262:231];
     if (rst) begin
-      \$1104  = 6'h00;
+      \$1104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = cfg_dc_mult_hop3;
+    \$1105  = ibits[268:263];
     if (rst) begin
-      \$1105  = 32'd0;
+      \$1105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = cfg_dc_shift_hop3;
+    \$1106  = ibits[300:269];
     if (rst) begin
-      \$1106  = 6'h00;
+      \$1106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = cfg_dc_en_hop3;
+    \$1107  = ibits[306:301];
     if (rst) begin
-      \$1107  = 1'h0;
+      \$1107  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = ibits[262:231];
+    \$1108  = ibits[338:307];
     if (rst) begin
       \$1108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = ibits[268:263];
+    \$1109  = ibits[344:339];
     if (rst) begin
       \$1109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = ibits[300:269];
+    \$1110  = ibits[345];
     if (rst) begin
-      \$1110  = 32'd0;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = ibits[306:301];
+    \$1111  = cfg_sc_mult_hop2;
     if (rst) begin
-      \$1111  = 6'h00;
+      \$1111  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = ibits[338:307];
+    \$1112  = cfg_sc_shift_hop2;
     if (rst) begin
-      \$1112  = 32'd0;
+      \$1112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = ibits[344:339];
+    \$1113  = cfg_lr_mult_hop2;
     if (rst) begin
-      \$1113  = 6'h00;
+      \$1113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = ibits[345];
+    \$1114  = cfg_lr_shift_hop2;
     if (rst) begin
-      \$1114  = 1'h0;
+      \$1114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = cfg_sc_mult_hop4;
+    \$1115  = cfg_dc_mult_hop2;
     if (rst) begin
       \$1115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = cfg_sc_shift_hop4;
+    \$1116  = cfg_dc_shift_hop2;
     if (rst) begin
       \$1116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = cfg_lr_mult_hop4;
+    \$1117  = cfg_dc_en_hop2;
     if (rst) begin
-      \$1117  = 32'd0;
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = cfg_lr_shift_hop4;
+    \$1118  = ibits[262:231];
     if (rst) begin
-      \$1118  = 6'h00;
+      \$1118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = cfg_dc_mult_hop4;
+    \$1119  = ibits[268:263];
     if (rst) begin
-      \$1119  = 32'd0;
+      \$1119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = cfg_dc_shift_hop4;
+    \$1120  = ibits[300:269];
     if (rst) begin
-      \$1120  = 6'h00;
+      \$1120  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = cfg_dc_en_hop4;
+    \$1121  = ibits[306:301];
     if (rst) begin
-      \$1121  = 1'h0;
+      \$1121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = ibits[262:231];
+    \$1122  = ibits[338:307];
     if (rst) begin
       \$1122  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = ibits[268:263];
+    \$1123  = ibits[344:339];
     if (rst) begin
       \$1123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = ibits[300:269];
+    \$1124  = ibits[345];
     if (rst) begin
-      \$1124  = 32'd0;
+      \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = ibits[306:301];
+    \$1125  = cfg_sc_mult_hop3;
     if (rst) begin
-      \$1125  = 6'h00;
+      \$1125  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = ibits[338:307];
+    \$1126  = cfg_sc_shift_hop3;
     if (rst) begin
-      \$1126  = 32'd0;
+      \$1126  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = ibits[344:339];
+    \$1127  = cfg_lr_mult_hop3;
     if (rst) begin
-      \$1127  = 6'h00;
+      \$1127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = ibits[345];
+    \$1128  = cfg_lr_shift_hop3;
     if (rst) begin
-      \$1128  = 1'h0;
+      \$1128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = cfg_sc_mult_hop5;
+    \$1129  = cfg_dc_mult_hop3;
     if (rst) begin
       \$1129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = cfg_sc_shift_hop5;
+    \$1130  = cfg_dc_shift_hop3;
     if (rst) begin
       \$1130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = cfg_lr_mult_hop5;
+    \$1131  = cfg_dc_en_hop3;
     if (rst) begin
-      \$1131  = 32'd0;
+      \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = cfg_lr_shift_hop5;
+    \$1132  = ibits[262:231];
     if (rst) begin
-      \$1132  = 6'h00;
+      \$1132  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = cfg_dc_mult_hop5;
+    \$1133  = ibits[268:263];
     if (rst) begin
-      \$1133  = 32'd0;
+      \$1133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = cfg_dc_shift_hop5;
+    \$1134  = ibits[300:269];
     if (rst) begin
-      \$1134  = 6'h00;
+      \$1134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = cfg_dc_en_hop5;
+    \$1135  = ibits[306:301];
     if (rst) begin
-      \$1135  = 1'h0;
+      \$1135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = ibits[262:231];
+    \$1136  = ibits[338:307];
     if (rst) begin
       \$1136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = ibits[268:263];
+    \$1137  = ibits[344:339];
     if (rst) begin
       \$1137  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = ibits[300:269];
+    \$1138  = ibits[345];
     if (rst) begin
-      \$1138  = 32'd0;
+      \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = ibits[306:301];
+    \$1139  = cfg_sc_mult_hop4;
     if (rst) begin
-      \$1139  = 6'h00;
+      \$1139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = ibits[338:307];
+    \$1140  = cfg_sc_shift_hop4;
     if (rst) begin
-      \$1140  = 32'd0;
+      \$1140  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = ibits[344:339];
+    \$1141  = cfg_lr_mult_hop4;
     if (rst) begin
-      \$1141  = 6'h00;
+      \$1141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = ibits[345];
+    \$1142  = cfg_lr_shift_hop4;
     if (rst) begin
-      \$1142  = 1'h0;
+      \$1142  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = cfg_sc_mult_hop6;
+    \$1143  = cfg_dc_mult_hop4;
     if (rst) begin
       \$1143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = cfg_sc_shift_hop6;
+    \$1144  = cfg_dc_shift_hop4;
     if (rst) begin
       \$1144  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = cfg_lr_mult_hop6;
+    \$1145  = cfg_dc_en_hop4;
     if (rst) begin
-      \$1145  = 32'd0;
+      \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = cfg_lr_shift_hop6;
+    \$1146  = ibits[262:231];
     if (rst) begin
-      \$1146  = 6'h00;
+      \$1146  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = cfg_dc_mult_hop6;
+    \$1147  = ibits[268:263];
     if (rst) begin
-      \$1147  = 32'd0;
+      \$1147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = cfg_dc_shift_hop6;
+    \$1148  = ibits[300:269];
     if (rst) begin
-      \$1148  = 6'h00;
+      \$1148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = cfg_dc_en_hop6;
+    \$1149  = ibits[306:301];
     if (rst) begin
-      \$1149  = 1'h0;
+      \$1149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = ibits[262:231];
+    \$1150  = ibits[338:307];
     if (rst) begin
       \$1150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = ibits[268:263];
+    \$1151  = ibits[344:339];
     if (rst) begin
       \$1151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = ibits[300:269];
+    \$1152  = ibits[345];
     if (rst) begin
-      \$1152  = 32'd0;
+      \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = ibits[306:301];
+    \$1153  = cfg_sc_mult_hop5;
     if (rst) begin
-      \$1153  = 6'h00;
+      \$1153  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = ibits[338:307];
+    \$1154  = cfg_sc_shift_hop5;
     if (rst) begin
-      \$1154  = 32'd0;
+      \$1154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = ibits[344:339];
+    \$1155  = cfg_lr_mult_hop5;
     if (rst) begin
-      \$1155  = 6'h00;
+      \$1155  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = ibits[345];
+    \$1156  = cfg_lr_shift_hop5;
     if (rst) begin
-      \$1156  = 1'h0;
+      \$1156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = cfg_sc_mult_hop7;
+    \$1157  = cfg_dc_mult_hop5;
     if (rst) begin
       \$1157  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = cfg_sc_shift_hop7;
+    \$1158  = cfg_dc_shift_hop5;
     if (rst) begin
       \$1158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = cfg_lr_mult_hop7;
+    \$1159  = cfg_dc_en_hop5;
     if (rst) begin
-      \$1159  = 32'd0;
+      \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = cfg_lr_shift_hop7;
+    \$1160  = ibits[262:231];
     if (rst) begin
-      \$1160  = 6'h00;
+      \$1160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = cfg_dc_mult_hop7;
+    \$1161  = ibits[268:263];
     if (rst) begin
-      \$1161  = 32'd0;
+      \$1161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = cfg_dc_shift_hop7;
+    \$1162  = ibits[300:269];
     if (rst) begin
-      \$1162  = 6'h00;
+      \$1162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = cfg_dc_en_hop7;
+    \$1163  = ibits[306:301];
     if (rst) begin
-      \$1163  = 1'h0;
+      \$1163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = best_v7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1164  = new_v;
-      end
-    end
+    \$1164  = ibits[338:307];
     if (rst) begin
-      \$1164  = 8'h00;
+      \$1164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1165  = new_i;
-      end
-    end
+    \$1165  = ibits[344:339];
     if (rst) begin
-      \$1165  = 8'h00;
+      \$1165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = best_v0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1166  = best_v1;
-      end
-    end
+    \$1166  = ibits[345];
     if (rst) begin
-      \$1166  = 8'h00;
+      \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = best_v1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1167  = best_v2;
-      end
-    end
+    \$1167  = cfg_sc_mult_hop6;
     if (rst) begin
-      \$1167  = 8'h00;
+      \$1167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = best_v2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1168  = best_v3;
-      end
-    end
+    \$1168  = cfg_sc_shift_hop6;
     if (rst) begin
-      \$1168  = 8'h00;
+      \$1168  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = best_v3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1169  = best_v4;
-      end
-    end
+    \$1169  = cfg_lr_mult_hop6;
     if (rst) begin
-      \$1169  = 8'h00;
+      \$1169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = best_v4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1170  = best_v5;
-      end
-    end
+    \$1170  = cfg_lr_shift_hop6;
     if (rst) begin
-      \$1170  = 8'h00;
+      \$1170  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = best_v5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1171  = best_v6;
-      end
-    end
+    \$1171  = cfg_dc_mult_hop6;
     if (rst) begin
-      \$1171  = 8'h00;
+      \$1171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = best_v6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1172  = best_v7;
-      end
-    end
+    \$1172  = cfg_dc_shift_hop6;
     if (rst) begin
-      \$1172  = 8'h00;
+      \$1172  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = best_i0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1173  = best_i1;
-      end
-    end
+    \$1173  = cfg_dc_en_hop6;
     if (rst) begin
-      \$1173  = 8'h00;
+      \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = best_i1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1174  = best_i2;
-      end
-    end
+    \$1174  = ibits[262:231];
     if (rst) begin
-      \$1174  = 8'h00;
+      \$1174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = best_i2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1175  = best_i3;
-      end
-    end
+    \$1175  = ibits[268:263];
     if (rst) begin
-      \$1175  = 8'h00;
+      \$1175  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = best_i3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1176  = best_i4;
-      end
-    end
+    \$1176  = ibits[300:269];
     if (rst) begin
-      \$1176  = 8'h00;
+      \$1176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = best_i4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1177  = best_i5;
-      end
-    end
+    \$1177  = ibits[306:301];
     if (rst) begin
-      \$1177  = 8'h00;
+      \$1177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = best_i5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1178  = best_i6;
-      end
-    end
+    \$1178  = ibits[338:307];
     if (rst) begin
-      \$1178  = 8'h00;
+      \$1178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = best_i6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1179  = best_i7;
-      end
-    end
+    \$1179  = ibits[344:339];
     if (rst) begin
-      \$1179  = 8'h00;
+      \$1179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = tv;
+    \$1180  = ibits[345];
     if (rst) begin
       \$1180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = ibits[15:8];
+    \$1181  = cfg_sc_mult_hop7;
     if (rst) begin
-      \$1181  = 8'h00;
+      \$1181  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = t_addr;
+    \$1182  = cfg_sc_shift_hop7;
     if (rst) begin
-      \$1182  = 16'h0000;
+      \$1182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = t_data;
+    \$1183  = cfg_lr_mult_hop7;
     if (rst) begin
-      \$1183  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = trace1_valid;
+    \$1184  = cfg_lr_shift_hop7;
     if (rst) begin
-      \$1184  = 1'h0;
+      \$1184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = trace1_tag;
+    \$1185  = cfg_dc_mult_hop7;
     if (rst) begin
-      \$1185  = 8'h00;
+      \$1185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = trace1_index;
+    \$1186  = cfg_dc_shift_hop7;
     if (rst) begin
-      \$1186  = 16'h0000;
+      \$1186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = trace1_data;
+    \$1187  = cfg_dc_en_hop7;
     if (rst) begin
-      \$1187  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = best_v7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1188  = new_v;
+      end
+    end
+    if (rst) begin
+      \$1188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = best_i7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1189  = new_i;
+      end
+    end
+    if (rst) begin
+      \$1189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = best_v0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1190  = best_v1;
+      end
+    end
+    if (rst) begin
+      \$1190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = best_v1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1191  = best_v2;
+      end
+    end
+    if (rst) begin
+      \$1191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = best_v2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1192  = best_v3;
+      end
+    end
+    if (rst) begin
+      \$1192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1193  = best_v3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1193  = best_v4;
+      end
+    end
+    if (rst) begin
+      \$1193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1194  = best_v4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1194  = best_v5;
+      end
+    end
+    if (rst) begin
+      \$1194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1195  = best_v5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1195  = best_v6;
+      end
+    end
+    if (rst) begin
+      \$1195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1196  = best_v6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1196  = best_v7;
+      end
+    end
+    if (rst) begin
+      \$1196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1197  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1197  = best_i1;
+      end
+    end
+    if (rst) begin
+      \$1197  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1198  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1198  = best_i2;
+      end
+    end
+    if (rst) begin
+      \$1198  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1199  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1199  = best_i3;
+      end
+    end
+    if (rst) begin
+      \$1199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1200  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1200  = best_i4;
+      end
+    end
+    if (rst) begin
+      \$1200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1201  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1201  = best_i5;
+      end
+    end
+    if (rst) begin
+      \$1201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1202  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1202  = best_i6;
+      end
+    end
+    if (rst) begin
+      \$1202  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1203  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1203  = best_i7;
+      end
+    end
+    if (rst) begin
+      \$1203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1204  = tv;
+    if (rst) begin
+      \$1204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1205  = ibits[15:8];
+    if (rst) begin
+      \$1205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = t_addr;
+    if (rst) begin
+      \$1206  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = t_data;
+    if (rst) begin
+      \$1207  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = trace1_valid;
+    if (rst) begin
+      \$1208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = trace1_tag;
+    if (rst) begin
+      \$1209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = trace1_index;
+    if (rst) begin
+      \$1210  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = trace1_data;
+    if (rst) begin
+      \$1211  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$1188  = 8'h00;
+      \$1212  = 8'h00;
     end else begin
-      \$1188  = \$659 ;
+      \$1212  = \$659 ;
     end
     if (rst) begin
-      \$1188  = 8'h00;
+      \$1212  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -11882,70 +12170,70 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$249  = clear;
-  assign \i__payload$253  = e_acc6_scaler[63:32];
-  assign cfg_sc_mult_lane1 = \multiplier$254 ;
-  assign cfg_sc_shift_lane1 = \shift$256 ;
-  assign cfg_lr_mult_lane1 = \lr_multiplier$264 ;
-  assign cfg_lr_shift_lane1 = \lr_shift$266 ;
-  assign \decay_multiplier$268  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$270  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$272 ;
-  assign \clear$274  = clear;
-  assign \i__payload$278  = e_acc6_scaler[95:64];
-  assign cfg_sc_mult_lane2 = \multiplier$279 ;
-  assign cfg_sc_shift_lane2 = \shift$281 ;
-  assign cfg_lr_mult_lane2 = \lr_multiplier$289 ;
-  assign cfg_lr_shift_lane2 = \lr_shift$291 ;
-  assign \decay_multiplier$293  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$295  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$297 ;
-  assign \clear$299  = clear;
-  assign \i__payload$303  = e_acc6_scaler[127:96];
-  assign cfg_sc_mult_lane3 = \multiplier$304 ;
-  assign cfg_sc_shift_lane3 = \shift$306 ;
-  assign cfg_lr_mult_lane3 = \lr_multiplier$314 ;
-  assign cfg_lr_shift_lane3 = \lr_shift$316 ;
-  assign \decay_multiplier$318  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$320  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$322 ;
-  assign \clear$324  = clear;
-  assign \i__payload$328  = e_acc6_scaler[159:128];
-  assign cfg_sc_mult_lane4 = \multiplier$329 ;
-  assign cfg_sc_shift_lane4 = \shift$331 ;
-  assign cfg_lr_mult_lane4 = \lr_multiplier$339 ;
-  assign cfg_lr_shift_lane4 = \lr_shift$341 ;
-  assign \decay_multiplier$343  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$345  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$347 ;
-  assign \clear$349  = clear;
-  assign \i__payload$353  = e_acc6_scaler[191:160];
-  assign cfg_sc_mult_lane5 = \multiplier$354 ;
-  assign cfg_sc_shift_lane5 = \shift$356 ;
-  assign cfg_lr_mult_lane5 = \lr_multiplier$364 ;
-  assign cfg_lr_shift_lane5 = \lr_shift$366 ;
-  assign \decay_multiplier$368  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$370  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$372 ;
-  assign \clear$374  = clear;
-  assign \i__payload$378  = e_acc6_scaler[223:192];
-  assign cfg_sc_mult_lane6 = \multiplier$379 ;
-  assign cfg_sc_shift_lane6 = \shift$381 ;
-  assign cfg_lr_mult_lane6 = \lr_multiplier$389 ;
-  assign cfg_lr_shift_lane6 = \lr_shift$391 ;
-  assign \decay_multiplier$393  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$395  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$397 ;
-  assign \clear$399  = clear;
-  assign \i__payload$403  = e_acc6_scaler[255:224];
-  assign cfg_sc_mult_lane7 = \multiplier$404 ;
-  assign cfg_sc_shift_lane7 = \shift$406 ;
-  assign cfg_lr_mult_lane7 = \lr_multiplier$414 ;
-  assign cfg_lr_shift_lane7 = \lr_shift$416 ;
-  assign \decay_multiplier$418  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$420  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$422 ;
-  assign \clear$424  = clear;
+  assign \clear$251  = clear;
+  assign \i__payload$256  = e_acc6_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$257 ;
+  assign cfg_sc_shift_lane1 = \shift$259 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$269 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$271 ;
+  assign \decay_multiplier$273  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$275  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$277 ;
+  assign \clear$279  = clear;
+  assign \i__payload$284  = e_acc6_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$285 ;
+  assign cfg_sc_shift_lane2 = \shift$287 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$297 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$299 ;
+  assign \decay_multiplier$301  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$303  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$305 ;
+  assign \clear$307  = clear;
+  assign \i__payload$312  = e_acc6_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$313 ;
+  assign cfg_sc_shift_lane3 = \shift$315 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$325 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$327 ;
+  assign \decay_multiplier$329  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$331  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$333 ;
+  assign \clear$335  = clear;
+  assign \i__payload$340  = e_acc6_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$341 ;
+  assign cfg_sc_shift_lane4 = \shift$343 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$353 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$355 ;
+  assign \decay_multiplier$357  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$359  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$361 ;
+  assign \clear$363  = clear;
+  assign \i__payload$368  = e_acc6_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$369 ;
+  assign cfg_sc_shift_lane5 = \shift$371 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$381 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$383 ;
+  assign \decay_multiplier$385  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$387  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$389 ;
+  assign \clear$391  = clear;
+  assign \i__payload$396  = e_acc6_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$397 ;
+  assign cfg_sc_shift_lane6 = \shift$399 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$409 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$411 ;
+  assign \decay_multiplier$413  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$415  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$417 ;
+  assign \clear$419  = clear;
+  assign \i__payload$424  = e_acc6_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$425 ;
+  assign cfg_sc_shift_lane7 = \shift$427 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$437 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$439 ;
+  assign \decay_multiplier$441  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$443  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$445 ;
+  assign \clear$447  = clear;
   assign cls = \$47 [7:0];
   assign tr_h0 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
   assign tr_h1 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
@@ -11963,16 +12251,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign tr_e5 = { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  };
   assign tr_e6 = { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  };
   assign tr_e7 = { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  };
-  assign tr_w0 = { \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459  };
-  assign tr_w1 = { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
-  assign tr_w2 = { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
-  assign tr_w3 = { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
-  assign tr_w4 = { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
-  assign tr_w5 = { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
-  assign tr_w6 = { \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465  };
-  assign tr_w7 = { \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466  };
-  assign row_data = { \o__payload$466 , \o__payload$465 , \o__payload$464 , \o__payload$463 , \o__payload$462 , \o__payload$461 , \o__payload$460 , \o__payload$459  };
-  assign \clear$544  = clear;
+  assign tr_w0 = { \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482  };
+  assign tr_w1 = { \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483  };
+  assign tr_w2 = { \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484  };
+  assign tr_w3 = { \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485  };
+  assign tr_w4 = { \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486  };
+  assign tr_w5 = { \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487  };
+  assign tr_w6 = { \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488  };
+  assign tr_w7 = { \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489  };
+  assign row_data = { \o__payload$489 , \o__payload$488 , \o__payload$487 , \o__payload$486 , \o__payload$485 , \o__payload$484 , \o__payload$483 , \o__payload$482  };
+  assign \clear$568  = clear;
   assign \o__payload$166.row  = \o__payload$166 [2:0];
   assign \o__payload$166.acc  = \o__payload$166 [258:3];
   assign \o__payload$166.acc[0]  = \o__payload$166 [34:3];
@@ -12003,66 +12291,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$214.wide[7]  = \i__payload$214 [319:288];
   assign \i__payload$214.first  = \i__payload$214 [320];
   assign \i__payload$214.last  = \i__payload$214 [321];
-  assign \e_r6.valid  = e_r6[0];
-  assign \e_r6.o_addr  = e_r6[16:1];
-  assign \e_r6.a_addr  = e_r6[32:17];
-  assign \e_r6.row  = e_r6[35:33];
-  assign \e_r6.p_addr  = e_r6[51:36];
-  assign \e_r6.last_n  = e_r6[52];
-  assign \e_r6.first_n  = e_r6[53];
-  assign \e_r6.t_base  = e_r6[69:54];
-  assign \e_r6.mask  = e_r6[77:70];
-  assign \e_r6.nlane  = e_r6[85:78];
-  assign \i__payload$231.delta  = \i__payload$231 [31:0];
-  assign \i__payload$231.region  = \i__payload$231 [33:32];
-  assign \i__payload$236.w  = \i__payload$236 [15:0];
-  assign \i__payload$236.g  = \i__payload$236 [47:16];
-  assign \i__payload$260.delta  = \i__payload$260 [31:0];
-  assign \i__payload$260.region  = \i__payload$260 [33:32];
-  assign \i__payload$263.w  = \i__payload$263 [15:0];
-  assign \i__payload$263.g  = \i__payload$263 [47:16];
-  assign \i__payload$285.delta  = \i__payload$285 [31:0];
-  assign \i__payload$285.region  = \i__payload$285 [33:32];
-  assign \i__payload$288.w  = \i__payload$288 [15:0];
-  assign \i__payload$288.g  = \i__payload$288 [47:16];
-  assign \i__payload$310.delta  = \i__payload$310 [31:0];
-  assign \i__payload$310.region  = \i__payload$310 [33:32];
-  assign \i__payload$313.w  = \i__payload$313 [15:0];
-  assign \i__payload$313.g  = \i__payload$313 [47:16];
-  assign \i__payload$335.delta  = \i__payload$335 [31:0];
-  assign \i__payload$335.region  = \i__payload$335 [33:32];
-  assign \i__payload$338.w  = \i__payload$338 [15:0];
-  assign \i__payload$338.g  = \i__payload$338 [47:16];
-  assign \i__payload$360.delta  = \i__payload$360 [31:0];
-  assign \i__payload$360.region  = \i__payload$360 [33:32];
-  assign \i__payload$363.w  = \i__payload$363 [15:0];
-  assign \i__payload$363.g  = \i__payload$363 [47:16];
-  assign \i__payload$385.delta  = \i__payload$385 [31:0];
-  assign \i__payload$385.region  = \i__payload$385 [33:32];
-  assign \i__payload$388.w  = \i__payload$388 [15:0];
-  assign \i__payload$388.g  = \i__payload$388 [47:16];
-  assign \i__payload$410.delta  = \i__payload$410 [31:0];
-  assign \i__payload$410.region  = \i__payload$410 [33:32];
-  assign \i__payload$413.w  = \i__payload$413 [15:0];
-  assign \i__payload$413.g  = \i__payload$413 [47:16];
-  assign \i__payload$427.y_hat  = \i__payload$427 [63:0];
-  assign \i__payload$427.y_hat[0]  = \i__payload$427 [7:0];
-  assign \i__payload$427.y_hat[1]  = \i__payload$427 [15:8];
-  assign \i__payload$427.y_hat[2]  = \i__payload$427 [23:16];
-  assign \i__payload$427.y_hat[3]  = \i__payload$427 [31:24];
-  assign \i__payload$427.y_hat[4]  = \i__payload$427 [39:32];
-  assign \i__payload$427.y_hat[5]  = \i__payload$427 [47:40];
-  assign \i__payload$427.y_hat[6]  = \i__payload$427 [55:48];
-  assign \i__payload$427.y_hat[7]  = \i__payload$427 [63:56];
-  assign \i__payload$427.y  = \i__payload$427 [127:64];
-  assign \i__payload$427.y[0]  = \i__payload$427 [71:64];
-  assign \i__payload$427.y[1]  = \i__payload$427 [79:72];
-  assign \i__payload$427.y[2]  = \i__payload$427 [87:80];
-  assign \i__payload$427.y[3]  = \i__payload$427 [95:88];
-  assign \i__payload$427.y[4]  = \i__payload$427 [103:96];
-  assign \i__payload$427.y[5]  = \i__payload$427 [111:104];
-  assign \i__payload$427.y[6]  = \i__payload$427 [119:112];
-  assign \i__payload$427.y[7]  = \i__payload$427 [127:120];
+  assign \i__payload$232.delta  = \i__payload$232 [31:0];
+  assign \i__payload$232.region  = \i__payload$232 [33:32];
+  assign \i__payload$238.w  = \i__payload$238 [15:0];
+  assign \i__payload$238.g  = \i__payload$238 [47:16];
+  assign \i__payload$264.delta  = \i__payload$264 [31:0];
+  assign \i__payload$264.region  = \i__payload$264 [33:32];
+  assign \i__payload$268.w  = \i__payload$268 [15:0];
+  assign \i__payload$268.g  = \i__payload$268 [47:16];
+  assign \i__payload$292.delta  = \i__payload$292 [31:0];
+  assign \i__payload$292.region  = \i__payload$292 [33:32];
+  assign \i__payload$296.w  = \i__payload$296 [15:0];
+  assign \i__payload$296.g  = \i__payload$296 [47:16];
+  assign \i__payload$320.delta  = \i__payload$320 [31:0];
+  assign \i__payload$320.region  = \i__payload$320 [33:32];
+  assign \i__payload$324.w  = \i__payload$324 [15:0];
+  assign \i__payload$324.g  = \i__payload$324 [47:16];
+  assign \i__payload$348.delta  = \i__payload$348 [31:0];
+  assign \i__payload$348.region  = \i__payload$348 [33:32];
+  assign \i__payload$352.w  = \i__payload$352 [15:0];
+  assign \i__payload$352.g  = \i__payload$352 [47:16];
+  assign \i__payload$376.delta  = \i__payload$376 [31:0];
+  assign \i__payload$376.region  = \i__payload$376 [33:32];
+  assign \i__payload$380.w  = \i__payload$380 [15:0];
+  assign \i__payload$380.g  = \i__payload$380 [47:16];
+  assign \i__payload$404.delta  = \i__payload$404 [31:0];
+  assign \i__payload$404.region  = \i__payload$404 [33:32];
+  assign \i__payload$408.w  = \i__payload$408 [15:0];
+  assign \i__payload$408.g  = \i__payload$408 [47:16];
+  assign \i__payload$432.delta  = \i__payload$432 [31:0];
+  assign \i__payload$432.region  = \i__payload$432 [33:32];
+  assign \i__payload$436.w  = \i__payload$436 [15:0];
+  assign \i__payload$436.g  = \i__payload$436 [47:16];
+  assign \i__payload$450.y_hat  = \i__payload$450 [63:0];
+  assign \i__payload$450.y_hat[0]  = \i__payload$450 [7:0];
+  assign \i__payload$450.y_hat[1]  = \i__payload$450 [15:8];
+  assign \i__payload$450.y_hat[2]  = \i__payload$450 [23:16];
+  assign \i__payload$450.y_hat[3]  = \i__payload$450 [31:24];
+  assign \i__payload$450.y_hat[4]  = \i__payload$450 [39:32];
+  assign \i__payload$450.y_hat[5]  = \i__payload$450 [47:40];
+  assign \i__payload$450.y_hat[6]  = \i__payload$450 [55:48];
+  assign \i__payload$450.y_hat[7]  = \i__payload$450 [63:56];
+  assign \i__payload$450.y  = \i__payload$450 [127:64];
+  assign \i__payload$450.y[0]  = \i__payload$450 [71:64];
+  assign \i__payload$450.y[1]  = \i__payload$450 [79:72];
+  assign \i__payload$450.y[2]  = \i__payload$450 [87:80];
+  assign \i__payload$450.y[3]  = \i__payload$450 [95:88];
+  assign \i__payload$450.y[4]  = \i__payload$450 [103:96];
+  assign \i__payload$450.y[5]  = \i__payload$450 [111:104];
+  assign \i__payload$450.y[6]  = \i__payload$450 [119:112];
+  assign \i__payload$450.y[7]  = \i__payload$450 [127:120];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -12073,17 +12351,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$431.e  = \o__payload$431 [63:0];
-  assign \o__payload$431.e[0]  = \o__payload$431 [7:0];
-  assign \o__payload$431.e[1]  = \o__payload$431 [15:8];
-  assign \o__payload$431.e[2]  = \o__payload$431 [23:16];
-  assign \o__payload$431.e[3]  = \o__payload$431 [31:24];
-  assign \o__payload$431.e[4]  = \o__payload$431 [39:32];
-  assign \o__payload$431.e[5]  = \o__payload$431 [47:40];
-  assign \o__payload$431.e[6]  = \o__payload$431 [55:48];
-  assign \o__payload$431.e[7]  = \o__payload$431 [63:56];
-  assign \o__payload$431.argmax  = \o__payload$431 [66:64];
-  assign \o__payload$431.max  = \o__payload$431 [74:67];
+  assign \o__payload$454.e  = \o__payload$454 [63:0];
+  assign \o__payload$454.e[0]  = \o__payload$454 [7:0];
+  assign \o__payload$454.e[1]  = \o__payload$454 [15:8];
+  assign \o__payload$454.e[2]  = \o__payload$454 [23:16];
+  assign \o__payload$454.e[3]  = \o__payload$454 [31:24];
+  assign \o__payload$454.e[4]  = \o__payload$454 [39:32];
+  assign \o__payload$454.e[5]  = \o__payload$454 [47:40];
+  assign \o__payload$454.e[6]  = \o__payload$454 [55:48];
+  assign \o__payload$454.e[7]  = \o__payload$454 [63:56];
+  assign \o__payload$454.argmax  = \o__payload$454 [66:64];
+  assign \o__payload$454.max  = \o__payload$454 [74:67];
   assign \sb13.valid  = sb13[0];
   assign \sb13.o_addr  = sb13[16:1];
   assign \sb13.a_addr  = sb13[32:17];
@@ -12104,22 +12382,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb11.t_base  = sb11[69:54];
   assign \sb11.mask  = sb11[77:70];
   assign \sb11.nlane  = sb11[85:78];
-  assign \o__payload$439.h  = \o__payload$439 [7:0];
-  assign \o__payload$439.region  = \o__payload$439 [9:8];
-  assign \o__payload$440.h  = \o__payload$440 [7:0];
-  assign \o__payload$440.region  = \o__payload$440 [9:8];
-  assign \o__payload$441.h  = \o__payload$441 [7:0];
-  assign \o__payload$441.region  = \o__payload$441 [9:8];
-  assign \o__payload$442.h  = \o__payload$442 [7:0];
-  assign \o__payload$442.region  = \o__payload$442 [9:8];
-  assign \o__payload$443.h  = \o__payload$443 [7:0];
-  assign \o__payload$443.region  = \o__payload$443 [9:8];
-  assign \o__payload$444.h  = \o__payload$444 [7:0];
-  assign \o__payload$444.region  = \o__payload$444 [9:8];
-  assign \o__payload$445.h  = \o__payload$445 [7:0];
-  assign \o__payload$445.region  = \o__payload$445 [9:8];
-  assign \o__payload$446.h  = \o__payload$446 [7:0];
-  assign \o__payload$446.region  = \o__payload$446 [9:8];
+  assign \o__payload$462.h  = \o__payload$462 [7:0];
+  assign \o__payload$462.region  = \o__payload$462 [9:8];
+  assign \o__payload$463.h  = \o__payload$463 [7:0];
+  assign \o__payload$463.region  = \o__payload$463 [9:8];
+  assign \o__payload$464.h  = \o__payload$464 [7:0];
+  assign \o__payload$464.region  = \o__payload$464 [9:8];
+  assign \o__payload$465.h  = \o__payload$465 [7:0];
+  assign \o__payload$465.region  = \o__payload$465 [9:8];
+  assign \o__payload$466.h  = \o__payload$466 [7:0];
+  assign \o__payload$466.region  = \o__payload$466 [9:8];
+  assign \o__payload$467.h  = \o__payload$467 [7:0];
+  assign \o__payload$467.region  = \o__payload$467 [9:8];
+  assign \o__payload$468.h  = \o__payload$468 [7:0];
+  assign \o__payload$468.region  = \o__payload$468 [9:8];
+  assign \o__payload$469.h  = \o__payload$469 [7:0];
+  assign \o__payload$469.region  = \o__payload$469 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -12190,6 +12468,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
+  assign \e_r6.valid  = e_r6[0];
+  assign \e_r6.o_addr  = e_r6[16:1];
+  assign \e_r6.a_addr  = e_r6[32:17];
+  assign \e_r6.row  = e_r6[35:33];
+  assign \e_r6.p_addr  = e_r6[51:36];
+  assign \e_r6.last_n  = e_r6[52];
+  assign \e_r6.first_n  = e_r6[53];
+  assign \e_r6.t_base  = e_r6[69:54];
+  assign \e_r6.mask  = e_r6[77:70];
+  assign \e_r6.nlane  = e_r6[85:78];
   assign \sb1.valid  = sb1[0];
   assign \sb1.o_addr  = sb1[16:1];
   assign \sb1.a_addr  = sb1[32:17];
@@ -12319,62 +12607,62 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign t_data[95:64] = \$263 ;
   assign t_data[63:32] = \$243 ;
   assign t_data[31:0] = \$223 ;
-  assign \row_data$497 [63:56] = \$360 ;
-  assign \row_data$497 [55:48] = \$340 ;
-  assign \row_data$497 [47:40] = \$320 ;
-  assign \row_data$497 [39:32] = \$300 ;
-  assign \row_data$497 [31:24] = \$280 ;
-  assign \row_data$497 [23:16] = \$260 ;
-  assign \row_data$497 [15:8] = \$240 ;
-  assign \row_data$497 [7:0] = \$220 ;
-  assign \i__payload$427 [127:120] = y8[63:56];
-  assign \i__payload$427 [63:56] = \$46 ;
-  assign \i__payload$427 [119:112] = y8[55:48];
-  assign \i__payload$427 [55:48] = \$45 ;
-  assign \i__payload$427 [111:104] = y8[47:40];
-  assign \i__payload$427 [47:40] = \$44 ;
-  assign \i__payload$427 [103:96] = y8[39:32];
-  assign \i__payload$427 [39:32] = \$43 ;
-  assign \i__payload$427 [95:88] = y8[31:24];
-  assign \i__payload$427 [31:24] = \$42 ;
-  assign \i__payload$427 [87:80] = y8[23:16];
-  assign \i__payload$427 [23:16] = \$41 ;
-  assign \i__payload$427 [79:72] = y8[15:8];
-  assign \i__payload$427 [15:8] = \$40 ;
-  assign \i__payload$427 [71:64] = y8[7:0];
-  assign \i__payload$427 [7:0] = \$39 ;
-  assign \i__payload$413 [47:16] = e_acc6_sgd[255:224];
-  assign \i__payload$413 [15:0] = \r_data$184 [127:112];
-  assign \i__payload$410 [33:32] = \r_data$233 [15:14];
-  assign \i__payload$410 [31:0] = e_acc6_relub[255:224];
-  assign \i__payload$388 [47:16] = e_acc6_sgd[223:192];
-  assign \i__payload$388 [15:0] = \r_data$184 [111:96];
-  assign \i__payload$385 [33:32] = \r_data$233 [13:12];
-  assign \i__payload$385 [31:0] = e_acc6_relub[223:192];
-  assign \i__payload$363 [47:16] = e_acc6_sgd[191:160];
-  assign \i__payload$363 [15:0] = \r_data$184 [95:80];
-  assign \i__payload$360 [33:32] = \r_data$233 [11:10];
-  assign \i__payload$360 [31:0] = e_acc6_relub[191:160];
-  assign \i__payload$338 [47:16] = e_acc6_sgd[159:128];
-  assign \i__payload$338 [15:0] = \r_data$184 [79:64];
-  assign \i__payload$335 [33:32] = \r_data$233 [9:8];
-  assign \i__payload$335 [31:0] = e_acc6_relub[159:128];
-  assign \i__payload$313 [47:16] = e_acc6_sgd[127:96];
-  assign \i__payload$313 [15:0] = \r_data$184 [63:48];
-  assign \i__payload$310 [33:32] = \r_data$233 [7:6];
-  assign \i__payload$310 [31:0] = e_acc6_relub[127:96];
-  assign \i__payload$288 [47:16] = e_acc6_sgd[95:64];
-  assign \i__payload$288 [15:0] = \r_data$184 [47:32];
-  assign \i__payload$285 [33:32] = \r_data$233 [5:4];
-  assign \i__payload$285 [31:0] = e_acc6_relub[95:64];
-  assign \i__payload$263 [47:16] = e_acc6_sgd[63:32];
-  assign \i__payload$263 [15:0] = \r_data$184 [31:16];
-  assign \i__payload$260 [33:32] = \r_data$233 [3:2];
-  assign \i__payload$260 [31:0] = e_acc6_relub[63:32];
-  assign \i__payload$236 [47:16] = e_acc6_sgd[31:0];
-  assign \i__payload$236 [15:0] = \r_data$184 [15:0];
-  assign \i__payload$231 [33:32] = \r_data$233 [1:0];
-  assign \i__payload$231 [31:0] = e_acc6_relub[31:0];
+  assign \row_data$520 [63:56] = \$360 ;
+  assign \row_data$520 [55:48] = \$340 ;
+  assign \row_data$520 [47:40] = \$320 ;
+  assign \row_data$520 [39:32] = \$300 ;
+  assign \row_data$520 [31:24] = \$280 ;
+  assign \row_data$520 [23:16] = \$260 ;
+  assign \row_data$520 [15:8] = \$240 ;
+  assign \row_data$520 [7:0] = \$220 ;
+  assign \i__payload$450 [127:120] = y8[63:56];
+  assign \i__payload$450 [63:56] = \$46 ;
+  assign \i__payload$450 [119:112] = y8[55:48];
+  assign \i__payload$450 [55:48] = \$45 ;
+  assign \i__payload$450 [111:104] = y8[47:40];
+  assign \i__payload$450 [47:40] = \$44 ;
+  assign \i__payload$450 [103:96] = y8[39:32];
+  assign \i__payload$450 [39:32] = \$43 ;
+  assign \i__payload$450 [95:88] = y8[31:24];
+  assign \i__payload$450 [31:24] = \$42 ;
+  assign \i__payload$450 [87:80] = y8[23:16];
+  assign \i__payload$450 [23:16] = \$41 ;
+  assign \i__payload$450 [79:72] = y8[15:8];
+  assign \i__payload$450 [15:8] = \$40 ;
+  assign \i__payload$450 [71:64] = y8[7:0];
+  assign \i__payload$450 [7:0] = \$39 ;
+  assign \i__payload$436 [47:16] = e_acc6_sgd[255:224];
+  assign \i__payload$436 [15:0] = \r_data$184 [127:112];
+  assign \i__payload$432 [33:32] = \r_data$234 [15:14];
+  assign \i__payload$432 [31:0] = e_acc6_relub[255:224];
+  assign \i__payload$408 [47:16] = e_acc6_sgd[223:192];
+  assign \i__payload$408 [15:0] = \r_data$184 [111:96];
+  assign \i__payload$404 [33:32] = \r_data$234 [13:12];
+  assign \i__payload$404 [31:0] = e_acc6_relub[223:192];
+  assign \i__payload$380 [47:16] = e_acc6_sgd[191:160];
+  assign \i__payload$380 [15:0] = \r_data$184 [95:80];
+  assign \i__payload$376 [33:32] = \r_data$234 [11:10];
+  assign \i__payload$376 [31:0] = e_acc6_relub[191:160];
+  assign \i__payload$352 [47:16] = e_acc6_sgd[159:128];
+  assign \i__payload$352 [15:0] = \r_data$184 [79:64];
+  assign \i__payload$348 [33:32] = \r_data$234 [9:8];
+  assign \i__payload$348 [31:0] = e_acc6_relub[159:128];
+  assign \i__payload$324 [47:16] = e_acc6_sgd[127:96];
+  assign \i__payload$324 [15:0] = \r_data$184 [63:48];
+  assign \i__payload$320 [33:32] = \r_data$234 [7:6];
+  assign \i__payload$320 [31:0] = e_acc6_relub[127:96];
+  assign \i__payload$296 [47:16] = e_acc6_sgd[95:64];
+  assign \i__payload$296 [15:0] = \r_data$184 [47:32];
+  assign \i__payload$292 [33:32] = \r_data$234 [5:4];
+  assign \i__payload$292 [31:0] = e_acc6_relub[95:64];
+  assign \i__payload$268 [47:16] = e_acc6_sgd[63:32];
+  assign \i__payload$268 [15:0] = \r_data$184 [31:16];
+  assign \i__payload$264 [33:32] = \r_data$234 [3:2];
+  assign \i__payload$264 [31:0] = e_acc6_relub[63:32];
+  assign \i__payload$238 [47:16] = e_acc6_sgd[31:0];
+  assign \i__payload$238 [15:0] = \r_data$184 [15:0];
+  assign \i__payload$232 [33:32] = \r_data$234 [1:0];
+  assign \i__payload$232 [31:0] = e_acc6_relub[31:0];
   assign \i__payload$214 [319:288] = wide_data[255:224];
   assign \i__payload$214 [287:256] = wide_data[223:192];
   assign \i__payload$214 [255:224] = wide_data[191:160];
@@ -63278,7 +63566,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$9050$0 , \port$9359$0 , \port$9668$0 , \port$9977$0 , \port$10286$0 , \port$10595$0 , \port$10904$0 , \port$11213$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$9098$0 , \port$9407$0 , \port$9716$0 , \port$10025$0 , \port$10334$0 , \port$10643$0 , \port$10952$0 , \port$11261$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -63564,22 +63852,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10286$0 ;
-  wire [15:0] \port$10286$0 ;
-  input [15:0] \port$10595$0 ;
-  wire [15:0] \port$10595$0 ;
-  input [15:0] \port$10904$0 ;
-  wire [15:0] \port$10904$0 ;
-  input [15:0] \port$11213$0 ;
-  wire [15:0] \port$11213$0 ;
-  input [15:0] \port$9050$0 ;
-  wire [15:0] \port$9050$0 ;
-  input [15:0] \port$9359$0 ;
-  wire [15:0] \port$9359$0 ;
-  input [15:0] \port$9668$0 ;
-  wire [15:0] \port$9668$0 ;
-  input [15:0] \port$9977$0 ;
-  wire [15:0] \port$9977$0 ;
+  input [15:0] \port$10025$0 ;
+  wire [15:0] \port$10025$0 ;
+  input [15:0] \port$10334$0 ;
+  wire [15:0] \port$10334$0 ;
+  input [15:0] \port$10643$0 ;
+  wire [15:0] \port$10643$0 ;
+  input [15:0] \port$10952$0 ;
+  wire [15:0] \port$10952$0 ;
+  input [15:0] \port$11261$0 ;
+  wire [15:0] \port$11261$0 ;
+  input [15:0] \port$9098$0 ;
+  wire [15:0] \port$9098$0 ;
+  input [15:0] \port$9407$0 ;
+  wire [15:0] \port$9407$0 ;
+  input [15:0] \port$9716$0 ;
+  wire [15:0] \port$9716$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -63833,7 +64121,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$11213$0 , \port$10904$0 , \port$10595$0 , \port$10286$0 , \port$9977$0 , \port$9668$0 , \port$9359$0 , \port$9050$0  };
+    \$131  = { \port$11261$0 , \port$10952$0 , \port$10643$0 , \port$10334$0 , \port$10025$0 , \port$9716$0 , \port$9407$0 , \port$9098$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -64338,7 +64626,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$11213$0 , \port$10904$0 , \port$10595$0 , \port$10286$0 , \port$9977$0 , \port$9668$0 , \port$9359$0 , \port$9050$0  };
+  assign \row_data$7  = { \port$11261$0 , \port$10952$0 , \port$10643$0 , \port$10334$0 , \port$10025$0 , \port$9716$0 , \port$9407$0 , \port$9098$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

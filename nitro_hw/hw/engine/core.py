@@ -646,6 +646,11 @@ class TrainingEngine(wiring.Component):
         e1 = Signal(rec_layout, name=f"e_r{RL}")
         e1_acc = {u: Signal(self.dw, name=f"e_acc{RL}_{u}", attrs=KEEP) for u in ("scaler", "relub", "sgd")}
         m.d.sync += [e1.eq(e_rec), *(a.eq(e_acc) for a in e1_acc.values())]
+        # and one copy of the row's valid per unit and lane (keep): it is the clock enable of
+        # every pipeline register of that unit, and one register drove all of them
+        e1_valid = {u: [Signal(name=f"e_v{RL}_{u}{c}", attrs=KEEP) for c in range(N)]
+                    for u in ("scaler", "relub", "sgd")}
+        m.d.sync += [v.eq(e_rec.valid) for vs in e1_valid.values() for v in vs]
         waiting.append(e1)
         # sideband delay line: sb[j] is the record of the row whose unit outputs appear j cycles after E1
         sb = [e1]
@@ -671,13 +676,14 @@ class TrainingEngine(wiring.Component):
             m.d.sync += [hop[f].eq(getattr(ins, f)) for f in cfg_fields]
             m.d.sync += [cfg[f].eq(hop[f]) for f in cfg_fields]
             m.d.comb += [
-                scalers[c].i.valid.eq(e1.valid & (ex_lane[c]["FWD_RELU"] | ex_lane[c]["FWD_ERR"])),
+                scalers[c].i.valid.eq(e1_valid["scaler"][c]
+                                      & (ex_lane[c]["FWD_RELU"] | ex_lane[c]["FWD_ERR"])),
                 scalers[c].i.payload.eq(_lane(e1_acc["scaler"], c, 32).as_signed()),
                 scalers[c].multiplier.eq(cfg["sc_mult"]), scalers[c].shift.eq(cfg["sc_shift"]),
-                relubs[c].i.valid.eq(e1.valid & ex_lane[c]["BACKERR"]),
+                relubs[c].i.valid.eq(e1_valid["relub"][c] & ex_lane[c]["BACKERR"]),
                 relubs[c].i.payload.delta.eq(_lane(e1_acc["relub"], c, 32).as_signed()),
                 relubs[c].i.payload.region.eq(_lane(rp["RG"].data, c, 2)),
-                sgds[c].i.valid.eq(e1.valid & ex_lane[c]["GRAD"]),
+                sgds[c].i.valid.eq(e1_valid["sgd"][c] & ex_lane[c]["GRAD"]),
                 sgds[c].i.payload.w.eq(_lane(rp["WF"].data, c, WW).as_signed()),
                 sgds[c].i.payload.g.eq(_lane(e1_acc["sgd"], c, 32).as_signed()),
                 sgds[c].lr_multiplier.eq(cfg["lr_mult"]), sgds[c].lr_shift.eq(cfg["lr_shift"]),
