@@ -9,259 +9,439 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$100 ;
   reg \$1000 ;
   reg \$1001 ;
-  reg \$1002 ;
+  reg [31:0] \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
-  reg \$1005 ;
+  reg [31:0] \$1005 ;
   reg \$1006 ;
   reg \$1007 ;
-  reg \$1008 ;
+  reg [31:0] \$1008 ;
   reg \$1009 ;
   wire [7:0] \$101 ;
   reg \$1010 ;
-  reg \$1011 ;
+  reg [31:0] \$1011 ;
   reg \$1012 ;
   reg \$1013 ;
-  reg \$1014 ;
-  reg [31:0] \$1015 ;
+  reg [31:0] \$1014 ;
+  reg \$1015 ;
   reg \$1016 ;
-  reg [85:0] \$1017 ;
-  reg [255:0] \$1018 ;
-  reg [85:0] \$1019 ;
+  reg [31:0] \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire [7:0] \$102 ;
-  reg [255:0] \$1020 ;
-  reg [85:0] \$1021 ;
-  reg [255:0] \$1022 ;
-  reg [85:0] \$1023 ;
-  reg [255:0] \$1024 ;
-  reg [85:0] \$1025 ;
-  reg [255:0] \$1026 ;
-  reg [85:0] \$1027 ;
-  reg [255:0] \$1028 ;
-  reg [255:0] \$1029 ;
+  reg [31:0] \$1020 ;
+  reg \$1021 ;
+  reg \$1022 ;
+  reg [31:0] \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
+  reg [31:0] \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg [31:0] \$1029 ;
   wire [7:0] \$103 ;
-  reg [255:0] \$1030 ;
+  reg \$1030 ;
   reg \$1031 ;
-  reg \$1032 ;
+  reg [31:0] \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
-  reg \$1035 ;
+  reg [31:0] \$1035 ;
   reg \$1036 ;
   reg \$1037 ;
-  reg \$1038 ;
+  reg [31:0] \$1038 ;
   reg \$1039 ;
   wire [7:0] \$104 ;
   reg \$1040 ;
-  reg \$1041 ;
+  reg [31:0] \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
-  reg \$1044 ;
+  reg [31:0] \$1044 ;
   reg \$1045 ;
   reg \$1046 ;
-  reg \$1047 ;
+  reg [31:0] \$1047 ;
   reg \$1048 ;
   reg \$1049 ;
   wire [7:0] \$105 ;
-  reg \$1050 ;
+  reg [31:0] \$1050 ;
   reg \$1051 ;
   reg \$1052 ;
-  reg \$1053 ;
+  reg [31:0] \$1053 ;
   reg \$1054 ;
-  reg [85:0] \$1055 ;
-  reg [85:0] \$1056 ;
-  reg [85:0] \$1057 ;
-  reg [85:0] \$1058 ;
-  reg [85:0] \$1059 ;
+  reg \$1055 ;
+  reg [31:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg [31:0] \$1059 ;
   wire [7:0] \$106 ;
-  reg [85:0] \$1060 ;
-  reg [85:0] \$1061 ;
-  reg [85:0] \$1062 ;
-  reg [85:0] \$1063 ;
-  reg [85:0] \$1064 ;
-  reg [85:0] \$1065 ;
-  reg [85:0] \$1066 ;
-  reg [85:0] \$1067 ;
-  reg [63:0] \$1068 ;
-  reg [63:0] \$1069 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg [31:0] \$1062 ;
+  reg [3:0] \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire [7:0] \$107 ;
-  reg [63:0] \$1070 ;
-  reg [63:0] \$1071 ;
-  reg [63:0] \$1072 ;
-  reg [63:0] \$1073 ;
-  reg [63:0] \$1074 ;
-  reg [63:0] \$1075 ;
-  reg [31:0] \$1076 ;
-  reg [5:0] \$1077 ;
-  reg [31:0] \$1078 ;
-  reg [5:0] \$1079 ;
+  reg \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
   wire [7:0] \$108 ;
-  reg [31:0] \$1080 ;
-  reg [5:0] \$1081 ;
+  reg \$1080 ;
+  reg \$1081 ;
   reg \$1082 ;
-  reg [31:0] \$1083 ;
-  reg [5:0] \$1084 ;
-  reg [31:0] \$1085 ;
-  reg [5:0] \$1086 ;
-  reg [31:0] \$1087 ;
-  reg [5:0] \$1088 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  reg \$1087 ;
+  reg \$1088 ;
   reg \$1089 ;
   wire [7:0] \$109 ;
-  reg [31:0] \$1090 ;
-  reg [5:0] \$1091 ;
-  reg [31:0] \$1092 ;
-  reg [5:0] \$1093 ;
-  reg [31:0] \$1094 ;
-  reg [5:0] \$1095 ;
+  reg \$1090 ;
+  reg \$1091 ;
+  reg \$1092 ;
+  reg \$1093 ;
+  reg \$1094 ;
+  reg \$1095 ;
   reg \$1096 ;
-  reg [31:0] \$1097 ;
-  reg [5:0] \$1098 ;
-  reg [31:0] \$1099 ;
+  reg \$1097 ;
+  reg \$1098 ;
+  reg [1:0] \$1099 ;
   wire [31:0] \$11 ;
   wire [7:0] \$110 ;
-  reg [5:0] \$1100 ;
-  reg [31:0] \$1101 ;
-  reg [5:0] \$1102 ;
-  reg \$1103 ;
-  reg [31:0] \$1104 ;
-  reg [5:0] \$1105 ;
-  reg [31:0] \$1106 ;
-  reg [5:0] \$1107 ;
-  reg [31:0] \$1108 ;
-  reg [5:0] \$1109 ;
+  reg [1:0] \$1100 ;
+  reg [1:0] \$1101 ;
+  reg [1:0] \$1102 ;
+  reg [1:0] \$1103 ;
+  reg [1:0] \$1104 ;
+  reg [1:0] \$1105 ;
+  reg [1:0] \$1106 ;
+  reg [1:0] \$1107 ;
+  reg [1:0] \$1108 ;
+  reg [1:0] \$1109 ;
   wire [7:0] \$111 ;
-  reg \$1110 ;
-  reg [31:0] \$1111 ;
-  reg [5:0] \$1112 ;
-  reg [31:0] \$1113 ;
-  reg [5:0] \$1114 ;
+  reg [1:0] \$1110 ;
+  reg [1:0] \$1111 ;
+  reg [1:0] \$1112 ;
+  reg [1:0] \$1113 ;
+  reg [1:0] \$1114 ;
   reg [31:0] \$1115 ;
-  reg [5:0] \$1116 ;
-  reg \$1117 ;
-  reg [31:0] \$1118 ;
-  reg [5:0] \$1119 ;
+  reg \$1116 ;
+  reg [85:0] \$1117 ;
+  reg [255:0] \$1118 ;
+  reg [85:0] \$1119 ;
   wire [7:0] \$112 ;
-  reg [31:0] \$1120 ;
-  reg [5:0] \$1121 ;
-  reg [31:0] \$1122 ;
-  reg [5:0] \$1123 ;
-  reg \$1124 ;
-  reg [31:0] \$1125 ;
-  reg [5:0] \$1126 ;
-  reg [31:0] \$1127 ;
-  reg [5:0] \$1128 ;
-  reg [31:0] \$1129 ;
+  reg [255:0] \$1120 ;
+  reg [85:0] \$1121 ;
+  reg [255:0] \$1122 ;
+  reg [85:0] \$1123 ;
+  reg [255:0] \$1124 ;
+  reg [85:0] \$1125 ;
+  reg [255:0] \$1126 ;
+  reg [85:0] \$1127 ;
+  reg [255:0] \$1128 ;
+  reg [255:0] \$1129 ;
   wire [7:0] \$113 ;
-  reg [5:0] \$1130 ;
+  reg [255:0] \$1130 ;
   reg \$1131 ;
-  reg [31:0] \$1132 ;
-  reg [5:0] \$1133 ;
-  reg [31:0] \$1134 ;
-  reg [5:0] \$1135 ;
-  reg [31:0] \$1136 ;
-  reg [5:0] \$1137 ;
+  reg \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg \$1135 ;
+  reg \$1136 ;
+  reg \$1137 ;
   reg \$1138 ;
-  reg [31:0] \$1139 ;
+  reg \$1139 ;
   wire [7:0] \$114 ;
-  reg [5:0] \$1140 ;
-  reg [31:0] \$1141 ;
-  reg [5:0] \$1142 ;
-  reg [31:0] \$1143 ;
-  reg [5:0] \$1144 ;
+  reg \$1140 ;
+  reg \$1141 ;
+  reg \$1142 ;
+  reg \$1143 ;
+  reg \$1144 ;
   reg \$1145 ;
-  reg [31:0] \$1146 ;
-  reg [5:0] \$1147 ;
-  reg [31:0] \$1148 ;
-  reg [5:0] \$1149 ;
+  reg \$1146 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg \$1149 ;
   wire [7:0] \$115 ;
-  reg [31:0] \$1150 ;
-  reg [5:0] \$1151 ;
+  reg \$1150 ;
+  reg \$1151 ;
   reg \$1152 ;
-  reg [31:0] \$1153 ;
-  reg [5:0] \$1154 ;
-  reg [31:0] \$1155 ;
-  reg [5:0] \$1156 ;
-  reg [31:0] \$1157 ;
-  reg [5:0] \$1158 ;
-  reg \$1159 ;
+  reg \$1153 ;
+  reg \$1154 ;
+  reg [85:0] \$1155 ;
+  reg [85:0] \$1156 ;
+  reg [85:0] \$1157 ;
+  reg [85:0] \$1158 ;
+  reg [85:0] \$1159 ;
   wire [7:0] \$116 ;
-  reg [31:0] \$1160 ;
-  reg [5:0] \$1161 ;
-  reg [31:0] \$1162 ;
-  reg [5:0] \$1163 ;
-  reg [31:0] \$1164 ;
-  reg [5:0] \$1165 ;
-  reg \$1166 ;
-  reg [31:0] \$1167 ;
-  reg [5:0] \$1168 ;
-  reg [31:0] \$1169 ;
+  reg [85:0] \$1160 ;
+  reg [85:0] \$1161 ;
+  reg [85:0] \$1162 ;
+  reg [85:0] \$1163 ;
+  reg [85:0] \$1164 ;
+  reg [85:0] \$1165 ;
+  reg [85:0] \$1166 ;
+  reg [85:0] \$1167 ;
+  reg [63:0] \$1168 ;
+  reg [63:0] \$1169 ;
   wire [7:0] \$117 ;
-  reg [5:0] \$1170 ;
-  reg [31:0] \$1171 ;
-  reg [5:0] \$1172 ;
-  reg \$1173 ;
-  reg [31:0] \$1174 ;
-  reg [5:0] \$1175 ;
+  reg [63:0] \$1170 ;
+  reg [63:0] \$1171 ;
+  reg [63:0] \$1172 ;
+  reg [63:0] \$1173 ;
+  reg [63:0] \$1174 ;
+  reg [63:0] \$1175 ;
   reg [31:0] \$1176 ;
   reg [5:0] \$1177 ;
   reg [31:0] \$1178 ;
   reg [5:0] \$1179 ;
   wire [7:0] \$118 ;
-  reg \$1180 ;
-  reg [31:0] \$1181 ;
-  reg [5:0] \$1182 ;
+  reg [31:0] \$1180 ;
+  reg [5:0] \$1181 ;
+  reg \$1182 ;
   reg [31:0] \$1183 ;
   reg [5:0] \$1184 ;
   reg [31:0] \$1185 ;
   reg [5:0] \$1186 ;
-  reg \$1187 ;
-  reg [7:0] \$1188 ;
-  reg [7:0] \$1189 ;
+  reg [31:0] \$1187 ;
+  reg [5:0] \$1188 ;
+  reg \$1189 ;
   wire [7:0] \$119 ;
-  reg [7:0] \$1190 ;
-  reg [7:0] \$1191 ;
-  reg [7:0] \$1192 ;
-  reg [7:0] \$1193 ;
-  reg [7:0] \$1194 ;
-  reg [7:0] \$1195 ;
-  reg [7:0] \$1196 ;
-  reg [7:0] \$1197 ;
-  reg [7:0] \$1198 ;
-  reg [7:0] \$1199 ;
+  reg [31:0] \$1190 ;
+  reg [5:0] \$1191 ;
+  reg [31:0] \$1192 ;
+  reg [5:0] \$1193 ;
+  reg [31:0] \$1194 ;
+  reg [5:0] \$1195 ;
+  reg \$1196 ;
+  reg [31:0] \$1197 ;
+  reg [5:0] \$1198 ;
+  reg [31:0] \$1199 ;
   wire [31:0] \$12 ;
   wire [7:0] \$120 ;
-  reg [7:0] \$1200 ;
-  reg [7:0] \$1201 ;
-  reg [7:0] \$1202 ;
-  reg [7:0] \$1203 ;
-  reg \$1204 ;
-  reg [7:0] \$1205 ;
-  reg [15:0] \$1206 ;
-  reg [255:0] \$1207 ;
-  reg \$1208 ;
-  reg [7:0] \$1209 ;
+  reg [5:0] \$1200 ;
+  reg [31:0] \$1201 ;
+  reg [5:0] \$1202 ;
+  reg \$1203 ;
+  reg [31:0] \$1204 ;
+  reg [5:0] \$1205 ;
+  reg [31:0] \$1206 ;
+  reg [5:0] \$1207 ;
+  reg [31:0] \$1208 ;
+  reg [5:0] \$1209 ;
   wire [7:0] \$121 ;
-  reg [15:0] \$1210 ;
-  reg [255:0] \$1211 ;
-  reg [7:0] \$1212 ;
+  reg \$1210 ;
+  reg [31:0] \$1211 ;
+  reg [5:0] \$1212 ;
+  reg [31:0] \$1213 ;
+  reg [5:0] \$1214 ;
+  reg [31:0] \$1215 ;
+  reg [5:0] \$1216 ;
+  reg \$1217 ;
+  reg [31:0] \$1218 ;
+  reg [5:0] \$1219 ;
   wire [7:0] \$122 ;
+  reg [31:0] \$1220 ;
+  reg [5:0] \$1221 ;
+  reg [31:0] \$1222 ;
+  reg [5:0] \$1223 ;
+  reg \$1224 ;
+  reg [31:0] \$1225 ;
+  reg [5:0] \$1226 ;
+  reg [31:0] \$1227 ;
+  reg [5:0] \$1228 ;
+  reg [31:0] \$1229 ;
   wire [7:0] \$123 ;
+  reg [5:0] \$1230 ;
+  reg \$1231 ;
+  reg [31:0] \$1232 ;
+  reg [5:0] \$1233 ;
+  reg [31:0] \$1234 ;
+  reg [5:0] \$1235 ;
+  reg [31:0] \$1236 ;
+  reg [5:0] \$1237 ;
+  reg \$1238 ;
+  reg [31:0] \$1239 ;
   wire [7:0] \$124 ;
+  reg [5:0] \$1240 ;
+  reg [31:0] \$1241 ;
+  reg [5:0] \$1242 ;
+  reg [31:0] \$1243 ;
+  reg [5:0] \$1244 ;
+  reg \$1245 ;
+  reg [31:0] \$1246 ;
+  reg [5:0] \$1247 ;
+  reg [31:0] \$1248 ;
+  reg [5:0] \$1249 ;
   wire [7:0] \$125 ;
+  reg [31:0] \$1250 ;
+  reg [5:0] \$1251 ;
+  reg \$1252 ;
+  reg [31:0] \$1253 ;
+  reg [5:0] \$1254 ;
+  reg [31:0] \$1255 ;
+  reg [5:0] \$1256 ;
+  reg [31:0] \$1257 ;
+  reg [5:0] \$1258 ;
+  reg \$1259 ;
   wire [7:0] \$126 ;
+  reg [31:0] \$1260 ;
+  reg [5:0] \$1261 ;
+  reg [31:0] \$1262 ;
+  reg [5:0] \$1263 ;
+  reg [31:0] \$1264 ;
+  reg [5:0] \$1265 ;
+  reg \$1266 ;
+  reg [31:0] \$1267 ;
+  reg [5:0] \$1268 ;
+  reg [31:0] \$1269 ;
   wire [7:0] \$127 ;
+  reg [5:0] \$1270 ;
+  reg [31:0] \$1271 ;
+  reg [5:0] \$1272 ;
+  reg \$1273 ;
+  reg [31:0] \$1274 ;
+  reg [5:0] \$1275 ;
+  reg [31:0] \$1276 ;
+  reg [5:0] \$1277 ;
+  reg [31:0] \$1278 ;
+  reg [5:0] \$1279 ;
   wire [7:0] \$128 ;
+  reg \$1280 ;
+  reg [31:0] \$1281 ;
+  reg [5:0] \$1282 ;
+  reg [31:0] \$1283 ;
+  reg [5:0] \$1284 ;
+  reg [31:0] \$1285 ;
+  reg [5:0] \$1286 ;
+  reg \$1287 ;
+  reg [31:0] \$1288 ;
+  reg [5:0] \$1289 ;
   wire [7:0] \$129 ;
+  reg [31:0] \$1290 ;
+  reg [5:0] \$1291 ;
+  reg [31:0] \$1292 ;
+  reg [5:0] \$1293 ;
+  reg \$1294 ;
+  reg [31:0] \$1295 ;
+  reg [5:0] \$1296 ;
+  reg [31:0] \$1297 ;
+  reg [5:0] \$1298 ;
+  reg [31:0] \$1299 ;
   wire \$13 ;
   wire [7:0] \$130 ;
+  reg [5:0] \$1300 ;
+  reg \$1301 ;
+  reg [31:0] \$1302 ;
+  reg [5:0] \$1303 ;
+  reg [31:0] \$1304 ;
+  reg [5:0] \$1305 ;
+  reg [31:0] \$1306 ;
+  reg [5:0] \$1307 ;
+  reg \$1308 ;
+  reg [31:0] \$1309 ;
   wire [7:0] \$131 ;
+  reg [5:0] \$1310 ;
+  reg [31:0] \$1311 ;
+  reg [5:0] \$1312 ;
+  reg [31:0] \$1313 ;
+  reg [5:0] \$1314 ;
+  reg \$1315 ;
+  reg [31:0] \$1316 ;
+  reg [5:0] \$1317 ;
+  reg [31:0] \$1318 ;
+  reg [5:0] \$1319 ;
   wire [7:0] \$132 ;
+  reg [31:0] \$1320 ;
+  reg [5:0] \$1321 ;
+  reg \$1322 ;
+  reg [31:0] \$1323 ;
+  reg [5:0] \$1324 ;
+  reg [31:0] \$1325 ;
+  reg [5:0] \$1326 ;
+  reg [31:0] \$1327 ;
+  reg [5:0] \$1328 ;
+  reg \$1329 ;
   wire [7:0] \$133 ;
+  reg [31:0] \$1330 ;
+  reg [5:0] \$1331 ;
+  reg [31:0] \$1332 ;
+  reg [5:0] \$1333 ;
+  reg [31:0] \$1334 ;
+  reg [5:0] \$1335 ;
+  reg \$1336 ;
+  reg [31:0] \$1337 ;
+  reg [5:0] \$1338 ;
+  reg [31:0] \$1339 ;
   wire [7:0] \$134 ;
+  reg [5:0] \$1340 ;
+  reg [31:0] \$1341 ;
+  reg [5:0] \$1342 ;
+  reg \$1343 ;
+  reg \$1344 ;
+  reg \$1345 ;
+  reg \$1346 ;
+  reg \$1347 ;
+  reg \$1348 ;
+  reg \$1349 ;
   wire [7:0] \$135 ;
+  reg \$1350 ;
+  reg \$1351 ;
+  reg \$1352 ;
+  reg \$1353 ;
+  reg \$1354 ;
+  reg \$1355 ;
+  reg \$1356 ;
+  reg \$1357 ;
+  reg \$1358 ;
+  reg \$1359 ;
   wire [7:0] \$136 ;
+  reg \$1360 ;
+  reg \$1361 ;
+  reg \$1362 ;
+  reg \$1363 ;
+  reg \$1364 ;
+  reg \$1365 ;
+  reg \$1366 ;
+  reg \$1367 ;
+  reg [7:0] \$1368 ;
+  reg [7:0] \$1369 ;
   wire [7:0] \$137 ;
+  reg [7:0] \$1370 ;
+  reg [7:0] \$1371 ;
+  reg [7:0] \$1372 ;
+  reg [7:0] \$1373 ;
+  reg [7:0] \$1374 ;
+  reg [7:0] \$1375 ;
+  reg [7:0] \$1376 ;
+  reg [7:0] \$1377 ;
+  reg [7:0] \$1378 ;
+  reg [7:0] \$1379 ;
   wire [7:0] \$138 ;
+  reg [7:0] \$1380 ;
+  reg [7:0] \$1381 ;
+  reg [7:0] \$1382 ;
+  reg [7:0] \$1383 ;
+  reg \$1384 ;
+  reg [7:0] \$1385 ;
+  reg [15:0] \$1386 ;
+  reg [255:0] \$1387 ;
+  reg \$1388 ;
+  reg [7:0] \$1389 ;
   wire [7:0] \$139 ;
+  reg [15:0] \$1390 ;
+  reg [255:0] \$1391 ;
+  reg [7:0] \$1392 ;
   wire \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
@@ -273,7 +453,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$147 ;
   wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire \$15 ;
+  wire [7:0] \$15 ;
   wire [7:0] \$150 ;
   wire [7:0] \$151 ;
   wire [7:0] \$152 ;
@@ -284,7 +464,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$157 ;
   wire [7:0] \$158 ;
   wire [7:0] \$159 ;
-  wire [7:0] \$16 ;
+  wire \$16 ;
   wire [7:0] \$160 ;
   wire [7:0] \$161 ;
   wire [7:0] \$162 ;
@@ -317,7 +497,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$187 ;
   wire [7:0] \$188 ;
   wire [7:0] \$189 ;
-  wire \$19 ;
+  wire [16:0] \$19 ;
   wire [7:0] \$190 ;
   wire [7:0] \$191 ;
   wire [7:0] \$192 ;
@@ -340,7 +520,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$207 ;
   wire [7:0] \$208 ;
   wire [7:0] \$209 ;
-  wire [16:0] \$21 ;
+  wire [15:0] \$21 ;
   wire [7:0] \$210 ;
   wire [7:0] \$211 ;
   wire [7:0] \$212 ;
@@ -350,19 +530,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$216 ;
   wire [7:0] \$217 ;
   wire [7:0] \$218 ;
-  wire [7:0] \$219 ;
-  wire [15:0] \$22 ;
-  wire [7:0] \$220 ;
+  wire [31:0] \$219 ;
+  wire [7:0] \$22 ;
+  wire [31:0] \$220 ;
   wire [31:0] \$221 ;
-  wire [31:0] \$222 ;
-  wire [31:0] \$223 ;
+  wire [7:0] \$222 ;
+  wire [7:0] \$223 ;
   wire [7:0] \$224 ;
   wire [7:0] \$225 ;
   wire [7:0] \$226 ;
   wire [7:0] \$227 ;
   wire [7:0] \$228 ;
   wire [7:0] \$229 ;
-  wire [63:0] \$23 ;
+  wire [7:0] \$23 ;
   wire [7:0] \$230 ;
   wire [7:0] \$231 ;
   wire [7:0] \$232 ;
@@ -372,19 +552,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$236 ;
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
-  wire [7:0] \$239 ;
-  wire [63:0] \$24 ;
-  wire [7:0] \$240 ;
+  wire [31:0] \$239 ;
+  wire [7:0] \$24 ;
+  wire [31:0] \$240 ;
   wire [31:0] \$241 ;
-  wire [31:0] \$242 ;
-  wire [31:0] \$243 ;
+  wire [7:0] \$242 ;
+  wire [7:0] \$243 ;
   wire [7:0] \$244 ;
   wire [7:0] \$245 ;
   wire [7:0] \$246 ;
   wire [7:0] \$247 ;
   wire [7:0] \$248 ;
   wire [7:0] \$249 ;
-  wire [63:0] \$25 ;
+  wire [7:0] \$25 ;
   wire [7:0] \$250 ;
   wire [7:0] \$251 ;
   wire [7:0] \$252 ;
@@ -394,19 +574,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$256 ;
   wire [7:0] \$257 ;
   wire [7:0] \$258 ;
-  wire [7:0] \$259 ;
-  wire [63:0] \$26 ;
-  wire [7:0] \$260 ;
+  wire [31:0] \$259 ;
+  wire [7:0] \$26 ;
+  wire [31:0] \$260 ;
   wire [31:0] \$261 ;
-  wire [31:0] \$262 ;
-  wire [31:0] \$263 ;
+  wire [7:0] \$262 ;
+  wire [7:0] \$263 ;
   wire [7:0] \$264 ;
   wire [7:0] \$265 ;
   wire [7:0] \$266 ;
   wire [7:0] \$267 ;
   wire [7:0] \$268 ;
   wire [7:0] \$269 ;
-  wire [63:0] \$27 ;
+  wire [7:0] \$27 ;
   wire [7:0] \$270 ;
   wire [7:0] \$271 ;
   wire [7:0] \$272 ;
@@ -416,19 +596,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$276 ;
   wire [7:0] \$277 ;
   wire [7:0] \$278 ;
-  wire [7:0] \$279 ;
-  wire [63:0] \$28 ;
-  wire [7:0] \$280 ;
+  wire [31:0] \$279 ;
+  wire [7:0] \$28 ;
+  wire [31:0] \$280 ;
   wire [31:0] \$281 ;
-  wire [31:0] \$282 ;
-  wire [31:0] \$283 ;
+  wire [7:0] \$282 ;
+  wire [7:0] \$283 ;
   wire [7:0] \$284 ;
   wire [7:0] \$285 ;
   wire [7:0] \$286 ;
   wire [7:0] \$287 ;
   wire [7:0] \$288 ;
   wire [7:0] \$289 ;
-  wire [63:0] \$29 ;
+  wire [7:0] \$29 ;
   wire [7:0] \$290 ;
   wire [7:0] \$291 ;
   wire [7:0] \$292 ;
@@ -438,13 +618,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$296 ;
   wire [7:0] \$297 ;
   wire [7:0] \$298 ;
-  wire [7:0] \$299 ;
+  wire [31:0] \$299 ;
   wire \$3 ;
-  wire [63:0] \$30 ;
-  wire [7:0] \$300 ;
+  wire \$30 ;
+  wire [31:0] \$300 ;
   wire [31:0] \$301 ;
-  wire [31:0] \$302 ;
-  wire [31:0] \$303 ;
+  wire [7:0] \$302 ;
+  wire [7:0] \$303 ;
   wire [7:0] \$304 ;
   wire [7:0] \$305 ;
   wire [7:0] \$306 ;
@@ -461,12 +641,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$316 ;
   wire [7:0] \$317 ;
   wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
+  wire [31:0] \$319 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
+  wire [31:0] \$320 ;
   wire [31:0] \$321 ;
-  wire [31:0] \$322 ;
-  wire [31:0] \$323 ;
+  wire [7:0] \$322 ;
+  wire [7:0] \$323 ;
   wire [7:0] \$324 ;
   wire [7:0] \$325 ;
   wire [7:0] \$326 ;
@@ -483,12 +663,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$336 ;
   wire [7:0] \$337 ;
   wire [7:0] \$338 ;
-  wire [7:0] \$339 ;
+  wire [31:0] \$339 ;
   wire \$34 ;
-  wire [7:0] \$340 ;
+  wire [31:0] \$340 ;
   wire [31:0] \$341 ;
-  wire [31:0] \$342 ;
-  wire [31:0] \$343 ;
+  wire [7:0] \$342 ;
+  wire [7:0] \$343 ;
   wire [7:0] \$344 ;
   wire [7:0] \$345 ;
   wire [7:0] \$346 ;
@@ -505,12 +685,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$356 ;
   wire [7:0] \$357 ;
   wire [7:0] \$358 ;
-  wire [7:0] \$359 ;
+  wire [31:0] \$359 ;
   wire \$36 ;
-  wire [7:0] \$360 ;
+  wire [31:0] \$360 ;
   wire [31:0] \$361 ;
-  wire [31:0] \$362 ;
-  wire [31:0] \$363 ;
+  wire \$362 ;
+  wire \$363 ;
   wire \$364 ;
   wire \$365 ;
   wire \$366 ;
@@ -524,26 +704,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
+  wire [19:0] \$376 ;
   wire \$377 ;
-  wire [19:0] \$378 ;
+  wire \$378 ;
   wire \$379 ;
-  wire \$38 ;
+  wire [7:0] \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
+  reg [31:0] \$385 ;
+  reg [31:0] \$386 ;
   reg [31:0] \$387 ;
   reg [31:0] \$388 ;
   reg [31:0] \$389 ;
   wire [7:0] \$39 ;
   reg [31:0] \$390 ;
-  reg [31:0] \$391 ;
-  reg [31:0] \$392 ;
-  wire \$393 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire [31:0] \$393 ;
   wire \$394 ;
   wire [31:0] \$395 ;
   wire \$396 ;
@@ -583,10 +763,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$426 ;
   wire [31:0] \$427 ;
   wire \$428 ;
-  wire [31:0] \$429 ;
+  wire [15:0] \$429 ;
   wire [7:0] \$43 ;
   wire \$430 ;
-  wire [15:0] \$431 ;
+  wire [31:0] \$431 ;
   wire \$432 ;
   wire [31:0] \$433 ;
   wire \$434 ;
@@ -603,58 +783,58 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$444 ;
   wire [31:0] \$445 ;
   wire \$446 ;
-  wire [31:0] \$447 ;
+  wire [7:0] \$447 ;
   wire \$448 ;
-  wire [7:0] \$449 ;
+  wire [31:0] \$449 ;
   wire [7:0] \$45 ;
   wire \$450 ;
   wire [31:0] \$451 ;
   wire \$452 ;
   wire [31:0] \$453 ;
-  wire \$454 ;
-  wire [31:0] \$455 ;
+  wire [255:0] \$454 ;
+  wire [255:0] \$455 ;
   wire [255:0] \$456 ;
   wire [255:0] \$457 ;
   wire [255:0] \$458 ;
   wire [255:0] \$459 ;
-  wire [7:0] \$46 ;
+  wire [8:0] \$46 ;
   wire [255:0] \$460 ;
   wire [255:0] \$461 ;
   wire [255:0] \$462 ;
   wire [255:0] \$463 ;
-  wire [255:0] \$464 ;
-  wire [255:0] \$465 ;
-  wire \$466 ;
-  wire \$467 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire [6:0] \$466 ;
+  wire [7:0] \$467 ;
   wire [6:0] \$468 ;
-  wire [7:0] \$469 ;
-  wire [8:0] \$47 ;
-  wire [6:0] \$470 ;
-  wire [8:0] \$471 ;
-  wire [24:0] \$472 ;
-  wire [24:0] \$473 ;
-  wire \$474 ;
+  wire [8:0] \$469 ;
+  wire \$47 ;
+  wire [24:0] \$470 ;
+  wire [24:0] \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire [24:0] \$474 ;
   wire [24:0] \$475 ;
-  wire [24:0] \$476 ;
-  wire [24:0] \$477 ;
-  wire \$478 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire [24:0] \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
-  wire [4:0] \$483 ;
-  wire \$484 ;
+  wire \$483 ;
+  wire [4:0] \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire [32:0] \$487 ;
-  wire [16:0] \$488 ;
+  wire \$487 ;
+  wire [32:0] \$488 ;
   wire [16:0] \$489 ;
   wire \$49 ;
-  wire [10:0] \$490 ;
+  wire [16:0] \$490 ;
   wire [10:0] \$491 ;
   wire [10:0] \$492 ;
-  wire \$493 ;
+  wire [10:0] \$493 ;
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
@@ -664,143 +844,143 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [6:0] \$501 ;
-  wire [7:0] \$502 ;
-  wire [32:0] \$503 ;
-  wire \$504 ;
+  wire \$501 ;
+  wire [6:0] \$502 ;
+  wire [7:0] \$503 ;
+  wire [32:0] \$504 ;
   wire \$505 ;
-  wire [32:0] \$506 ;
-  wire \$507 ;
+  wire \$506 ;
+  wire [32:0] \$507 ;
   wire \$508 ;
-  wire [32:0] \$509 ;
-  wire \$51 ;
-  wire \$510 ;
+  wire \$509 ;
+  wire [7:0] \$51 ;
+  wire [32:0] \$510 ;
   wire \$511 ;
-  wire [32:0] \$512 ;
-  wire \$513 ;
+  wire \$512 ;
+  wire [32:0] \$513 ;
   wire \$514 ;
-  wire [32:0] \$515 ;
-  wire \$516 ;
+  wire \$515 ;
+  wire [32:0] \$516 ;
   wire \$517 ;
-  wire [32:0] \$518 ;
-  wire \$519 ;
+  wire \$518 ;
+  wire [32:0] \$519 ;
   wire [7:0] \$52 ;
   wire \$520 ;
-  wire [32:0] \$521 ;
-  wire \$522 ;
+  wire \$521 ;
+  wire [32:0] \$522 ;
   wire \$523 ;
-  wire [32:0] \$524 ;
-  wire \$525 ;
+  wire \$524 ;
+  wire [32:0] \$525 ;
   wire \$526 ;
-  wire [32:0] \$527 ;
-  wire \$528 ;
+  wire \$527 ;
+  wire [32:0] \$528 ;
   wire \$529 ;
   wire [7:0] \$53 ;
-  wire [32:0] \$530 ;
-  wire \$531 ;
+  wire \$530 ;
+  wire [32:0] \$531 ;
   wire \$532 ;
-  wire [32:0] \$533 ;
-  wire \$534 ;
+  wire \$533 ;
+  wire [32:0] \$534 ;
   wire \$535 ;
-  wire [32:0] \$536 ;
-  wire \$537 ;
+  wire \$536 ;
+  wire [32:0] \$537 ;
   wire \$538 ;
-  wire [32:0] \$539 ;
+  wire \$539 ;
   wire [7:0] \$54 ;
-  wire \$540 ;
+  wire [32:0] \$540 ;
   wire \$541 ;
-  wire [32:0] \$542 ;
-  wire \$543 ;
+  wire \$542 ;
+  wire [32:0] \$543 ;
   wire \$544 ;
-  wire [32:0] \$545 ;
-  wire \$546 ;
+  wire \$545 ;
+  wire [32:0] \$546 ;
   wire \$547 ;
-  wire [32:0] \$548 ;
-  wire \$549 ;
+  wire \$548 ;
+  wire [32:0] \$549 ;
   wire [7:0] \$55 ;
   wire \$550 ;
-  wire [32:0] \$551 ;
-  wire \$552 ;
+  wire \$551 ;
+  wire [32:0] \$552 ;
   wire \$553 ;
-  wire [32:0] \$554 ;
-  wire \$555 ;
+  wire \$554 ;
+  wire [32:0] \$555 ;
   wire \$556 ;
-  wire [32:0] \$557 ;
-  wire \$558 ;
+  wire \$557 ;
+  wire [32:0] \$558 ;
   wire \$559 ;
   wire [7:0] \$56 ;
-  wire [32:0] \$560 ;
-  wire \$561 ;
+  wire \$560 ;
+  wire [32:0] \$561 ;
   wire \$562 ;
-  wire [32:0] \$563 ;
-  wire \$564 ;
+  wire \$563 ;
+  wire [32:0] \$564 ;
   wire \$565 ;
-  wire [32:0] \$566 ;
-  wire \$567 ;
+  wire \$566 ;
+  wire [32:0] \$567 ;
   wire \$568 ;
-  wire [32:0] \$569 ;
+  wire \$569 ;
   wire [7:0] \$57 ;
-  wire \$570 ;
+  wire [32:0] \$570 ;
   wire \$571 ;
-  wire [32:0] \$572 ;
-  wire \$573 ;
+  wire \$572 ;
+  wire [32:0] \$573 ;
   wire \$574 ;
-  wire [32:0] \$575 ;
-  wire \$576 ;
+  wire \$575 ;
+  wire [32:0] \$576 ;
   wire \$577 ;
-  wire [32:0] \$578 ;
-  wire \$579 ;
+  wire \$578 ;
+  wire [32:0] \$579 ;
   wire [7:0] \$58 ;
   wire \$580 ;
-  wire [32:0] \$581 ;
-  wire \$582 ;
+  wire \$581 ;
+  wire [32:0] \$582 ;
   wire \$583 ;
-  wire [32:0] \$584 ;
-  wire \$585 ;
+  wire \$584 ;
+  wire [32:0] \$585 ;
   wire \$586 ;
-  wire [32:0] \$587 ;
-  wire \$588 ;
+  wire \$587 ;
+  wire [32:0] \$588 ;
   wire \$589 ;
-  wire [7:0] \$59 ;
-  wire [32:0] \$590 ;
-  wire \$591 ;
+  wire [255:0] \$59 ;
+  wire \$590 ;
+  wire [32:0] \$591 ;
   wire \$592 ;
-  wire [32:0] \$593 ;
-  wire \$594 ;
+  wire \$593 ;
+  wire [32:0] \$594 ;
   wire \$595 ;
-  wire [32:0] \$596 ;
-  wire \$597 ;
+  wire \$596 ;
+  wire [32:0] \$597 ;
   wire \$598 ;
-  wire [32:0] \$599 ;
+  wire \$599 ;
   wire [31:0] \$6 ;
   wire [255:0] \$60 ;
-  wire \$600 ;
+  wire [32:0] \$600 ;
   wire \$601 ;
-  wire [4:0] \$602 ;
-  wire \$603 ;
+  wire \$602 ;
+  wire [4:0] \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [10:0] \$606 ;
-  wire \$607 ;
-  wire [16:0] \$608 ;
+  wire \$606 ;
+  wire [10:0] \$607 ;
+  wire \$608 ;
   wire [16:0] \$609 ;
-  wire [255:0] \$61 ;
-  wire [10:0] \$610 ;
-  wire \$611 ;
-  wire [16:0] \$612 ;
+  wire [7:0] \$61 ;
+  wire [16:0] \$610 ;
+  wire [10:0] \$611 ;
+  wire \$612 ;
   wire [16:0] \$613 ;
   wire [16:0] \$614 ;
-  wire \$615 ;
-  wire [16:0] \$616 ;
+  wire [16:0] \$615 ;
+  wire \$616 ;
   wire [16:0] \$617 ;
-  wire \$618 ;
+  wire [16:0] \$618 ;
   wire \$619 ;
   wire [7:0] \$62 ;
-  wire [32:0] \$620 ;
-  wire \$621 ;
+  wire \$620 ;
+  wire [32:0] \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [16:0] \$624 ;
+  wire \$624 ;
   wire [16:0] \$625 ;
   wire [16:0] \$626 ;
   wire [16:0] \$627 ;
@@ -808,39 +988,39 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [16:0] \$629 ;
   wire [7:0] \$63 ;
   wire [16:0] \$630 ;
-  wire [10:0] \$631 ;
-  wire \$632 ;
-  wire [16:0] \$633 ;
+  wire [16:0] \$631 ;
+  wire [10:0] \$632 ;
+  wire \$633 ;
   wire [16:0] \$634 ;
   wire [16:0] \$635 ;
   wire [16:0] \$636 ;
   wire [16:0] \$637 ;
   wire [16:0] \$638 ;
-  wire \$639 ;
+  wire [16:0] \$639 ;
   wire [7:0] \$64 ;
-  wire [16:0] \$640 ;
-  wire \$641 ;
-  wire [16:0] \$642 ;
-  wire \$643 ;
-  wire [16:0] \$644 ;
-  wire \$645 ;
-  wire [16:0] \$646 ;
-  wire \$647 ;
-  wire [16:0] \$648 ;
-  wire \$649 ;
+  wire \$640 ;
+  wire [16:0] \$641 ;
+  wire \$642 ;
+  wire [16:0] \$643 ;
+  wire \$644 ;
+  wire [16:0] \$645 ;
+  wire \$646 ;
+  wire [16:0] \$647 ;
+  wire \$648 ;
+  wire [16:0] \$649 ;
   wire [7:0] \$65 ;
-  wire [16:0] \$650 ;
-  wire \$651 ;
-  wire [16:0] \$652 ;
-  wire \$653 ;
-  wire [32:0] \$654 ;
-  wire \$655 ;
+  wire \$650 ;
+  wire [16:0] \$651 ;
+  wire \$652 ;
+  wire [16:0] \$653 ;
+  wire \$654 ;
+  wire [32:0] \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire [7:0] \$659 ;
+  wire \$659 ;
   wire [7:0] \$66 ;
-  reg \$660 ;
+  wire [7:0] \$660 ;
   reg \$661 ;
   reg \$662 ;
   reg \$663 ;
@@ -872,7 +1052,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$687 ;
   reg \$688 ;
   reg \$689 ;
-  wire [7:0] \$69 ;
+  wire [255:0] \$69 ;
   reg \$690 ;
   reg \$691 ;
   reg \$692 ;
@@ -928,7 +1108,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
-  wire [255:0] \$74 ;
+  wire [7:0] \$74 ;
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
@@ -939,7 +1119,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$747 ;
   reg \$748 ;
   reg \$749 ;
-  wire [255:0] \$75 ;
+  wire [7:0] \$75 ;
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
@@ -947,57 +1127,57 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$754 ;
   reg \$755 ;
   reg \$756 ;
-  reg [2:0] \$757 ;
-  reg [2:0] \$758 ;
-  reg [2:0] \$759 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire [7:0] \$76 ;
-  reg [31:0] \$760 ;
-  reg [2:0] \$761 ;
-  reg [31:0] \$762 ;
-  reg [2:0] \$763 ;
-  reg [31:0] \$764 ;
-  reg [2:0] \$765 ;
-  reg [31:0] \$766 ;
-  reg [2:0] \$767 ;
-  reg [31:0] \$768 ;
-  reg [31:0] \$769 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire [7:0] \$77 ;
   reg \$770 ;
-  reg [31:0] \$771 ;
-  reg [31:0] \$772 ;
-  reg [31:0] \$773 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg \$773 ;
   reg \$774 ;
-  wire [255:0] \$775 ;
+  reg \$775 ;
   reg \$776 ;
   reg \$777 ;
   reg \$778 ;
   reg \$779 ;
   wire [7:0] \$78 ;
-  wire [255:0] \$780 ;
+  reg \$780 ;
   reg \$781 ;
   reg \$782 ;
   reg \$783 ;
   reg \$784 ;
-  wire [255:0] \$785 ;
+  reg \$785 ;
   reg \$786 ;
   reg \$787 ;
   reg \$788 ;
   reg \$789 ;
   wire [7:0] \$79 ;
-  wire [255:0] \$790 ;
+  reg \$790 ;
   reg \$791 ;
   reg \$792 ;
-  wire [255:0] \$793 ;
+  reg \$793 ;
   reg \$794 ;
   reg \$795 ;
-  wire [255:0] \$796 ;
+  reg \$796 ;
   reg \$797 ;
   reg \$798 ;
-  wire [255:0] \$799 ;
+  reg \$799 ;
   wire [31:0] \$8 ;
   wire [7:0] \$80 ;
   reg \$800 ;
-  wire [255:0] \$801 ;
+  reg \$801 ;
   reg \$802 ;
   reg \$803 ;
   reg \$804 ;
@@ -1007,215 +1187,215 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$808 ;
   reg \$809 ;
   wire [7:0] \$81 ;
-  wire [255:0] \$810 ;
+  reg \$810 ;
   reg \$811 ;
-  wire [255:0] \$812 ;
+  reg \$812 ;
   reg \$813 ;
-  wire [255:0] \$814 ;
+  reg \$814 ;
   reg \$815 ;
-  reg [255:0] \$816 ;
+  reg \$816 ;
   reg \$817 ;
-  reg [3:0] \$818 ;
-  reg [3:0] \$819 ;
+  reg \$818 ;
+  reg \$819 ;
   wire [7:0] \$82 ;
-  reg [23:0] \$820 ;
-  reg [23:0] \$821 ;
-  reg \$822 ;
-  reg \$823 ;
-  reg [3:0] \$824 ;
-  reg \$825 ;
-  reg \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg \$829 ;
+  reg \$820 ;
+  reg \$821 ;
+  reg [2:0] \$822 ;
+  reg [2:0] \$823 ;
+  reg [2:0] \$824 ;
+  reg [31:0] \$825 ;
+  reg [2:0] \$826 ;
+  reg [31:0] \$827 ;
+  reg [2:0] \$828 ;
+  reg [31:0] \$829 ;
   wire [7:0] \$83 ;
-  reg \$830 ;
-  reg \$831 ;
-  reg \$832 ;
-  reg \$833 ;
-  reg [23:0] \$834 ;
+  reg [2:0] \$830 ;
+  reg [31:0] \$831 ;
+  reg [2:0] \$832 ;
+  reg [31:0] \$833 ;
+  reg [31:0] \$834 ;
   reg \$835 ;
-  reg \$836 ;
-  reg \$837 ;
-  reg \$838 ;
+  reg [31:0] \$836 ;
+  reg [31:0] \$837 ;
+  reg [31:0] \$838 ;
   reg \$839 ;
   wire [7:0] \$84 ;
-  reg \$840 ;
+  wire [255:0] \$840 ;
   reg \$841 ;
   reg \$842 ;
   reg \$843 ;
-  reg [5:0] \$844 ;
-  reg [6:0] \$845 ;
-  reg [3:0] \$846 ;
+  reg \$844 ;
+  wire [255:0] \$845 ;
+  reg \$846 ;
   reg \$847 ;
   reg \$848 ;
   reg \$849 ;
   wire [7:0] \$85 ;
-  reg \$850 ;
+  wire [255:0] \$850 ;
   reg \$851 ;
   reg \$852 ;
-  reg [31:0] \$853 ;
+  reg \$853 ;
   reg \$854 ;
-  reg [9:0] \$855 ;
-  reg [9:0] \$856 ;
-  reg [15:0] \$857 ;
-  reg [15:0] \$858 ;
-  reg [15:0] \$859 ;
+  wire [255:0] \$855 ;
+  reg \$856 ;
+  reg \$857 ;
+  wire [255:0] \$858 ;
+  reg \$859 ;
   wire [7:0] \$86 ;
-  reg [15:0] \$860 ;
-  reg [15:0] \$861 ;
-  reg [15:0] \$862 ;
-  reg [15:0] \$863 ;
-  reg [9:0] \$864 ;
-  reg [9:0] \$865 ;
-  reg [9:0] \$866 ;
+  reg \$860 ;
+  wire [255:0] \$861 ;
+  reg \$862 ;
+  reg \$863 ;
+  wire [255:0] \$864 ;
+  reg \$865 ;
+  wire [255:0] \$866 ;
   reg \$867 ;
   reg \$868 ;
   reg \$869 ;
   wire [7:0] \$87 ;
   reg \$870 ;
-  reg [9:0] \$871 ;
+  reg \$871 ;
   reg \$872 ;
   reg \$873 ;
-  reg [15:0] \$874 ;
-  reg [31:0] \$875 ;
-  reg [15:0] \$876 ;
-  reg [15:0] \$877 ;
-  reg [15:0] \$878 ;
-  reg [15:0] \$879 ;
+  reg \$874 ;
+  wire [255:0] \$875 ;
+  reg \$876 ;
+  wire [255:0] \$877 ;
+  reg \$878 ;
+  wire [255:0] \$879 ;
   wire [7:0] \$88 ;
-  reg [15:0] \$880 ;
-  reg [15:0] \$881 ;
-  reg [15:0] \$882 ;
-  reg \$883 ;
-  reg \$884 ;
-  reg \$885 ;
-  reg \$886 ;
-  reg [255:0] \$887 ;
+  reg \$880 ;
+  reg [255:0] \$881 ;
+  reg \$882 ;
+  reg [3:0] \$883 ;
+  reg [3:0] \$884 ;
+  reg [23:0] \$885 ;
+  reg [23:0] \$886 ;
+  reg \$887 ;
   reg \$888 ;
   reg \$889 ;
   wire [7:0] \$89 ;
   reg \$890 ;
-  reg \$891 ;
+  reg [3:0] \$891 ;
   reg \$892 ;
   reg \$893 ;
   reg \$894 ;
   reg \$895 ;
   reg \$896 ;
-  reg [383:0] \$897 ;
-  reg [31:0] \$898 ;
+  reg \$897 ;
+  reg \$898 ;
   reg \$899 ;
   wire [31:0] \$9 ;
   wire [7:0] \$90 ;
   reg \$900 ;
-  reg [31:0] \$901 ;
+  reg [23:0] \$901 ;
   reg \$902 ;
   reg \$903 ;
-  reg [31:0] \$904 ;
+  reg \$904 ;
   reg \$905 ;
   reg \$906 ;
-  reg [31:0] \$907 ;
+  reg \$907 ;
   reg \$908 ;
   reg \$909 ;
   wire [7:0] \$91 ;
-  reg [31:0] \$910 ;
+  reg \$910 ;
   reg \$911 ;
-  reg \$912 ;
-  reg [31:0] \$913 ;
-  reg \$914 ;
+  reg [5:0] \$912 ;
+  reg [6:0] \$913 ;
+  reg [3:0] \$914 ;
   reg \$915 ;
-  reg [31:0] \$916 ;
+  reg \$916 ;
   reg \$917 ;
   reg \$918 ;
-  reg [31:0] \$919 ;
+  reg \$919 ;
   wire [7:0] \$92 ;
   reg \$920 ;
-  reg \$921 ;
-  reg [31:0] \$922 ;
-  reg \$923 ;
-  reg \$924 ;
-  reg [31:0] \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg [31:0] \$928 ;
-  reg \$929 ;
+  reg [31:0] \$921 ;
+  reg \$922 ;
+  reg [9:0] \$923 ;
+  reg [9:0] \$924 ;
+  reg [15:0] \$925 ;
+  reg [15:0] \$926 ;
+  reg [15:0] \$927 ;
+  reg [15:0] \$928 ;
+  reg [15:0] \$929 ;
   wire [7:0] \$93 ;
-  reg \$930 ;
-  reg [31:0] \$931 ;
-  reg \$932 ;
-  reg \$933 ;
-  reg [31:0] \$934 ;
+  reg [15:0] \$930 ;
+  reg [15:0] \$931 ;
+  reg [9:0] \$932 ;
+  reg [9:0] \$933 ;
+  reg [9:0] \$934 ;
   reg \$935 ;
   reg \$936 ;
-  reg [31:0] \$937 ;
+  reg \$937 ;
   reg \$938 ;
-  reg \$939 ;
+  reg [9:0] \$939 ;
   wire [7:0] \$94 ;
-  reg [31:0] \$940 ;
+  reg \$940 ;
   reg \$941 ;
-  reg \$942 ;
+  reg [15:0] \$942 ;
   reg [31:0] \$943 ;
-  reg \$944 ;
-  reg \$945 ;
-  reg [31:0] \$946 ;
-  reg \$947 ;
-  reg \$948 ;
-  reg [31:0] \$949 ;
+  reg [15:0] \$944 ;
+  reg [15:0] \$945 ;
+  reg [15:0] \$946 ;
+  reg [15:0] \$947 ;
+  reg [15:0] \$948 ;
+  reg [15:0] \$949 ;
   wire [7:0] \$95 ;
-  reg \$950 ;
+  reg [15:0] \$950 ;
   reg \$951 ;
-  reg [31:0] \$952 ;
+  reg \$952 ;
   reg \$953 ;
   reg \$954 ;
-  reg [31:0] \$955 ;
+  reg [255:0] \$955 ;
   reg \$956 ;
   reg \$957 ;
-  reg [31:0] \$958 ;
+  reg \$958 ;
   reg \$959 ;
   wire [7:0] \$96 ;
   reg \$960 ;
-  reg [31:0] \$961 ;
+  reg \$961 ;
   reg \$962 ;
   reg \$963 ;
-  reg [31:0] \$964 ;
-  reg \$965 ;
-  reg \$966 ;
-  reg [31:0] \$967 ;
+  reg \$964 ;
+  reg [383:0] \$965 ;
+  reg [31:0] \$966 ;
+  reg \$967 ;
   reg \$968 ;
-  reg \$969 ;
+  reg [31:0] \$969 ;
   wire [7:0] \$97 ;
-  reg [31:0] \$970 ;
+  reg \$970 ;
   reg \$971 ;
-  reg \$972 ;
-  reg [31:0] \$973 ;
+  reg [31:0] \$972 ;
+  reg \$973 ;
   reg \$974 ;
-  reg \$975 ;
-  reg [31:0] \$976 ;
+  reg [31:0] \$975 ;
+  reg \$976 ;
   reg \$977 ;
-  reg \$978 ;
-  reg [31:0] \$979 ;
+  reg [31:0] \$978 ;
+  reg \$979 ;
   wire [7:0] \$98 ;
   reg \$980 ;
-  reg \$981 ;
-  reg [31:0] \$982 ;
+  reg [31:0] \$981 ;
+  reg \$982 ;
   reg \$983 ;
-  reg \$984 ;
-  reg [31:0] \$985 ;
+  reg [31:0] \$984 ;
+  reg \$985 ;
   reg \$986 ;
-  reg \$987 ;
-  reg [31:0] \$988 ;
+  reg [31:0] \$987 ;
+  reg \$988 ;
   reg \$989 ;
   wire [7:0] \$99 ;
-  reg \$990 ;
-  reg [31:0] \$991 ;
+  reg [31:0] \$990 ;
+  reg \$991 ;
   reg \$992 ;
-  reg \$993 ;
-  reg [31:0] \$994 ;
-  reg [3:0] \$995 ;
-  reg \$996 ;
+  reg [31:0] \$993 ;
+  reg \$994 ;
+  reg \$995 ;
+  reg [31:0] \$996 ;
   reg \$997 ;
   reg \$998 ;
-  reg \$999 ;
+  reg [31:0] \$999 ;
   reg [15:0] a_mrow = 16'h0000;
   reg [15:0] a_tile = 16'h0000;
   reg [7:0] best_i0 = 8'h00;
@@ -1236,24 +1416,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$551 ;
-  wire \busy$552 ;
+  wire \busy$614 ;
+  wire \busy$615 ;
   (* keep = "true" *)
-  reg cfg_dc_en_hop0 = 1'h0;
+  reg cfg_dc_en_hop0_0 = 1'h0;
   (* keep = "true" *)
-  reg cfg_dc_en_hop1 = 1'h0;
+  reg cfg_dc_en_hop0_1 = 1'h0;
   (* keep = "true" *)
-  reg cfg_dc_en_hop2 = 1'h0;
+  reg cfg_dc_en_hop0_2 = 1'h0;
   (* keep = "true" *)
-  reg cfg_dc_en_hop3 = 1'h0;
+  reg cfg_dc_en_hop0_3 = 1'h0;
   (* keep = "true" *)
-  reg cfg_dc_en_hop4 = 1'h0;
+  reg cfg_dc_en_hop0_4 = 1'h0;
   (* keep = "true" *)
-  reg cfg_dc_en_hop5 = 1'h0;
+  reg cfg_dc_en_hop0_5 = 1'h0;
   (* keep = "true" *)
-  reg cfg_dc_en_hop6 = 1'h0;
+  reg cfg_dc_en_hop0_6 = 1'h0;
   (* keep = "true" *)
-  reg cfg_dc_en_hop7 = 1'h0;
+  reg cfg_dc_en_hop0_7 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_0 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_1 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_2 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_3 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_4 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_5 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_6 = 1'h0;
+  (* keep = "true" *)
+  reg cfg_dc_en_hop1_7 = 1'h0;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire cfg_dc_en_lane0;
@@ -1279,21 +1475,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   wire cfg_dc_en_lane7;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop0 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_0 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop1 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_1 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop2 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_2 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop3 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_3 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop4 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_4 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop5 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_5 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop6 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_6 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_dc_mult_hop7 = 32'd0;
+  reg [31:0] cfg_dc_mult_hop0_7 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_2 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_3 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_4 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_5 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_6 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_hop1_7 = 32'd0;
   (* keep = "true" *)
   reg [31:0] cfg_dc_mult_lane0 = 32'd0;
   (* keep = "true" *)
@@ -1311,21 +1523,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] cfg_dc_mult_lane7 = 32'd0;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop0 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_0 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop1 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_1 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop2 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_2 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop3 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_3 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop4 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_4 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop5 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_5 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop6 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_6 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_dc_shift_hop7 = 6'h00;
+  reg [5:0] cfg_dc_shift_hop0_7 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_0 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_1 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_2 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_3 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_6 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_hop1_7 = 6'h00;
   (* keep = "true" *)
   reg [5:0] cfg_dc_shift_lane0 = 6'h00;
   (* keep = "true" *)
@@ -1343,21 +1571,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] cfg_dc_shift_lane7 = 6'h00;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop0 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_0 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop1 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_1 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop2 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_2 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop3 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_3 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop4 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_4 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop5 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_5 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop6 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_6 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_lr_mult_hop7 = 32'd0;
+  reg [31:0] cfg_lr_mult_hop0_7 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_2 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_3 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_4 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_5 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_6 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_lr_mult_hop1_7 = 32'd0;
   (* init = 32'd0 *)
   (* keep = "true" *)
   wire [31:0] cfg_lr_mult_lane0;
@@ -1383,21 +1627,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   wire [31:0] cfg_lr_mult_lane7;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop0 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_0 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop1 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_1 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop2 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_2 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop3 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_3 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop4 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_4 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop5 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_5 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop6 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_6 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_lr_shift_hop7 = 6'h00;
+  reg [5:0] cfg_lr_shift_hop0_7 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_0 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_1 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_2 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_3 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_6 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_lr_shift_hop1_7 = 6'h00;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] cfg_lr_shift_lane0;
@@ -1423,21 +1683,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   wire [5:0] cfg_lr_shift_lane7;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop0 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_0 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop1 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_1 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop2 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_2 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop3 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_3 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop4 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_4 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop5 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_5 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop6 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_6 = 32'd0;
   (* keep = "true" *)
-  reg [31:0] cfg_sc_mult_hop7 = 32'd0;
+  reg [31:0] cfg_sc_mult_hop0_7 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_2 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_3 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_4 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_5 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_6 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_sc_mult_hop1_7 = 32'd0;
   (* init = 32'd0 *)
   (* keep = "true" *)
   wire [31:0] cfg_sc_mult_lane0;
@@ -1463,21 +1739,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   wire [31:0] cfg_sc_mult_lane7;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop0 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_0 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop1 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_1 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop2 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_2 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop3 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_3 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop4 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_4 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop5 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_5 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop6 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_6 = 6'h00;
   (* keep = "true" *)
-  reg [5:0] cfg_sc_shift_hop7 = 6'h00;
+  reg [5:0] cfg_sc_shift_hop0_7 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_0 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_1 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_2 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_3 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_6 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_sc_shift_hop1_7 = 6'h00;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] cfg_sc_shift_lane0;
@@ -1504,32 +1796,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [5:0] cfg_sc_shift_lane7;
   reg clear = 1'h0;
   (* init = 1'h0 *)
-  wire \clear$251 ;
+  wire \clear$258 ;
   (* init = 1'h0 *)
-  wire \clear$279 ;
+  wire \clear$286 ;
   (* init = 1'h0 *)
-  wire \clear$307 ;
+  wire \clear$314 ;
   (* init = 1'h0 *)
-  wire \clear$335 ;
+  wire \clear$342 ;
   (* init = 1'h0 *)
-  wire \clear$363 ;
+  wire \clear$370 ;
   (* init = 1'h0 *)
-  wire \clear$391 ;
+  wire \clear$398 ;
   (* init = 1'h0 *)
-  wire \clear$419 ;
+  wire \clear$426 ;
   (* init = 1'h0 *)
-  wire \clear$447 ;
+  wire \clear$454 ;
   (* init = 1'h0 *)
-  wire \clear$568 ;
+  wire \clear$632 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$538 ;
+  wire [15:0] \col_addr$601 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$494 ;
+  wire [127:0] \col_data$531 ;
   wire col_valid;
-  wire \col_valid$537 ;
+  wire \col_valid$600 ;
   reg counters_clear = 1'h0;
   reg counting = 1'h0;
   reg [2:0] csr_addr_hi0 = 3'h0;
@@ -1559,35 +1851,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$277  = 1'h0;
+  reg \decay_enable$284  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$305  = 1'h0;
+  reg \decay_enable$312  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$333  = 1'h0;
+  reg \decay_enable$340  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$361  = 1'h0;
+  reg \decay_enable$368  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$389  = 1'h0;
+  reg \decay_enable$396  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$417  = 1'h0;
+  reg \decay_enable$424  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$445  = 1'h0;
+  reg \decay_enable$452  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$273 ;
-  wire [15:0] \decay_multiplier$301 ;
-  wire [15:0] \decay_multiplier$329 ;
-  wire [15:0] \decay_multiplier$357 ;
-  wire [15:0] \decay_multiplier$385 ;
-  wire [15:0] \decay_multiplier$413 ;
-  wire [15:0] \decay_multiplier$441 ;
+  wire [15:0] \decay_multiplier$280 ;
+  wire [15:0] \decay_multiplier$308 ;
+  wire [15:0] \decay_multiplier$336 ;
+  wire [15:0] \decay_multiplier$364 ;
+  wire [15:0] \decay_multiplier$392 ;
+  wire [15:0] \decay_multiplier$420 ;
+  wire [15:0] \decay_multiplier$448 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$275 ;
-  wire [4:0] \decay_shift$303 ;
-  wire [4:0] \decay_shift$331 ;
-  wire [4:0] \decay_shift$359 ;
-  wire [4:0] \decay_shift$387 ;
-  wire [4:0] \decay_shift$415 ;
-  wire [4:0] \decay_shift$443 ;
+  wire [4:0] \decay_shift$282 ;
+  wire [4:0] \decay_shift$310 ;
+  wire [4:0] \decay_shift$338 ;
+  wire [4:0] \decay_shift$366 ;
+  wire [4:0] \decay_shift$394 ;
+  wire [4:0] \decay_shift$422 ;
+  wire [4:0] \decay_shift$450 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -1725,6 +2017,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [15:0] epi_a;
   wire [15:0] epi_o;
   (* keep = "true" *)
+  reg err_in_mask0 = 1'h0;
+  (* keep = "true" *)
+  reg err_in_mask1 = 1'h0;
+  (* keep = "true" *)
+  reg err_in_mask2 = 1'h0;
+  (* keep = "true" *)
+  reg err_in_mask3 = 1'h0;
+  (* keep = "true" *)
+  reg err_in_mask4 = 1'h0;
+  (* keep = "true" *)
+  reg err_in_mask5 = 1'h0;
+  (* keep = "true" *)
+  reg err_in_mask6 = 1'h0;
+  (* keep = "true" *)
+  reg err_in_mask7 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask0 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask1 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask2 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask3 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask4 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask5 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask6 = 1'h0;
+  (* keep = "true" *)
+  reg err_out_mask7 = 1'h0;
+  (* keep = "true" *)
   reg ex_backerr = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_cnt = 1'h0;
@@ -1764,6 +2088,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg ex_backerr_lane7_hop = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace0_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace1_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace2_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace3_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace4_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace5_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace6_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace7 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_trace7_hop = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_trace_hop = 1'h0;
   (* keep = "true" *)
@@ -1815,6 +2171,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg ex_fwd_err_trace = 1'h0;
   (* keep = "true" *)
+  reg ex_fwd_err_trace0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace0_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace1_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace2_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace3_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace4_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace5_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace6_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace7 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_trace7_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err_trace_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_xp_act = 1'h0;
@@ -1864,6 +2252,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg ex_fwd_relu_lane7_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_trace = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace0_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace1_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace2_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace3_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace4_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace5_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace6_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace7 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_trace7_hop = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_trace_hop = 1'h0;
   (* keep = "true" *)
@@ -1915,6 +2335,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg ex_grad_trace = 1'h0;
   (* keep = "true" *)
+  reg ex_grad_trace0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace0_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace1_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace2_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace3_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace4_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace5_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace6_hop = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace7 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_trace7_hop = 1'h0;
+  (* keep = "true" *)
   reg ex_grad_trace_hop = 1'h0;
   (* keep = "true" *)
   reg ex_grad_xp_act = 1'h0;
@@ -1929,6 +2381,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] flags = 8'h00;
   (* init = 8'h00 *)
   wire [7:0] \flags$101 ;
+  (* keep = "true" *)
+  reg fwd_mask0 = 1'h0;
+  (* keep = "true" *)
+  reg fwd_mask1 = 1'h0;
+  (* keep = "true" *)
+  reg fwd_mask2 = 1'h0;
+  (* keep = "true" *)
+  reg fwd_mask3 = 1'h0;
+  (* keep = "true" *)
+  reg fwd_mask4 = 1'h0;
+  (* keep = "true" *)
+  reg fwd_mask5 = 1'h0;
+  (* keep = "true" *)
+  reg fwd_mask6 = 1'h0;
+  (* keep = "true" *)
+  reg fwd_mask7 = 1'h0;
+  reg h_last = 1'h0;
+  reg h_more = 1'h0;
   reg [23:0] haddr = 24'h000000;
   reg [23:0] hcount = 24'h000000;
   reg [3:0] hdr_mem = 4'h0;
@@ -1958,6 +2428,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_d = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_e = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_or0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_or1 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_or2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_pred = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_prog = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_rg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -2027,104 +2500,104 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_wt = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_y = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$214 ;
-  wire \i__payload$214.first ;
-  wire \i__payload$214.last ;
-  wire [63:0] \i__payload$214.narrow ;
-  wire [7:0] \i__payload$214.narrow[0] ;
-  wire [7:0] \i__payload$214.narrow[1] ;
-  wire [7:0] \i__payload$214.narrow[2] ;
-  wire [7:0] \i__payload$214.narrow[3] ;
-  wire [7:0] \i__payload$214.narrow[4] ;
-  wire [7:0] \i__payload$214.narrow[5] ;
-  wire [7:0] \i__payload$214.narrow[6] ;
-  wire [7:0] \i__payload$214.narrow[7] ;
-  wire [255:0] \i__payload$214.wide ;
-  wire [31:0] \i__payload$214.wide[0] ;
-  wire [31:0] \i__payload$214.wide[1] ;
-  wire [31:0] \i__payload$214.wide[2] ;
-  wire [31:0] \i__payload$214.wide[3] ;
-  wire [31:0] \i__payload$214.wide[4] ;
-  wire [31:0] \i__payload$214.wide[5] ;
-  wire [31:0] \i__payload$214.wide[6] ;
-  wire [31:0] \i__payload$214.wide[7] ;
-  wire [31:0] \i__payload$223 ;
-  wire [33:0] \i__payload$232 ;
-  wire [31:0] \i__payload$232.delta ;
-  wire [1:0] \i__payload$232.region ;
-  wire [47:0] \i__payload$238 ;
-  wire [31:0] \i__payload$238.g ;
-  wire [15:0] \i__payload$238.w ;
-  wire [31:0] \i__payload$256 ;
-  wire [33:0] \i__payload$264 ;
-  wire [31:0] \i__payload$264.delta ;
-  wire [1:0] \i__payload$264.region ;
-  wire [47:0] \i__payload$268 ;
-  wire [31:0] \i__payload$268.g ;
-  wire [15:0] \i__payload$268.w ;
-  wire [31:0] \i__payload$284 ;
+  reg [321:0] \i__payload$176 ;
+  wire \i__payload$176.first ;
+  wire \i__payload$176.last ;
+  wire [63:0] \i__payload$176.narrow ;
+  wire [7:0] \i__payload$176.narrow[0] ;
+  wire [7:0] \i__payload$176.narrow[1] ;
+  wire [7:0] \i__payload$176.narrow[2] ;
+  wire [7:0] \i__payload$176.narrow[3] ;
+  wire [7:0] \i__payload$176.narrow[4] ;
+  wire [7:0] \i__payload$176.narrow[5] ;
+  wire [7:0] \i__payload$176.narrow[6] ;
+  wire [7:0] \i__payload$176.narrow[7] ;
+  wire [255:0] \i__payload$176.wide ;
+  wire [31:0] \i__payload$176.wide[0] ;
+  wire [31:0] \i__payload$176.wide[1] ;
+  wire [31:0] \i__payload$176.wide[2] ;
+  wire [31:0] \i__payload$176.wide[3] ;
+  wire [31:0] \i__payload$176.wide[4] ;
+  wire [31:0] \i__payload$176.wide[5] ;
+  wire [31:0] \i__payload$176.wide[6] ;
+  wire [31:0] \i__payload$176.wide[7] ;
+  wire [31:0] \i__payload$229 ;
+  wire [33:0] \i__payload$238 ;
+  wire [31:0] \i__payload$238.delta ;
+  wire [1:0] \i__payload$238.region ;
+  wire [47:0] \i__payload$244 ;
+  wire [31:0] \i__payload$244.g ;
+  wire [15:0] \i__payload$244.w ;
+  wire [31:0] \i__payload$263 ;
+  wire [33:0] \i__payload$271 ;
+  wire [31:0] \i__payload$271.delta ;
+  wire [1:0] \i__payload$271.region ;
+  wire [47:0] \i__payload$275 ;
+  wire [31:0] \i__payload$275.g ;
+  wire [15:0] \i__payload$275.w ;
   wire [7:0] \i__payload$29 ;
-  wire [33:0] \i__payload$292 ;
-  wire [31:0] \i__payload$292.delta ;
-  wire [1:0] \i__payload$292.region ;
-  wire [47:0] \i__payload$296 ;
-  wire [31:0] \i__payload$296.g ;
-  wire [15:0] \i__payload$296.w ;
-  wire [31:0] \i__payload$312 ;
-  wire [33:0] \i__payload$320 ;
-  wire [31:0] \i__payload$320.delta ;
-  wire [1:0] \i__payload$320.region ;
-  wire [47:0] \i__payload$324 ;
-  wire [31:0] \i__payload$324.g ;
-  wire [15:0] \i__payload$324.w ;
-  wire [31:0] \i__payload$340 ;
-  wire [33:0] \i__payload$348 ;
-  wire [31:0] \i__payload$348.delta ;
-  wire [1:0] \i__payload$348.region ;
-  wire [47:0] \i__payload$352 ;
-  wire [31:0] \i__payload$352.g ;
-  wire [15:0] \i__payload$352.w ;
-  wire [31:0] \i__payload$368 ;
-  wire [33:0] \i__payload$376 ;
-  wire [31:0] \i__payload$376.delta ;
-  wire [1:0] \i__payload$376.region ;
+  wire [31:0] \i__payload$291 ;
+  wire [33:0] \i__payload$299 ;
+  wire [31:0] \i__payload$299.delta ;
+  wire [1:0] \i__payload$299.region ;
+  wire [47:0] \i__payload$303 ;
+  wire [31:0] \i__payload$303.g ;
+  wire [15:0] \i__payload$303.w ;
+  wire [31:0] \i__payload$319 ;
+  wire [33:0] \i__payload$327 ;
+  wire [31:0] \i__payload$327.delta ;
+  wire [1:0] \i__payload$327.region ;
+  wire [47:0] \i__payload$331 ;
+  wire [31:0] \i__payload$331.g ;
+  wire [15:0] \i__payload$331.w ;
+  wire [31:0] \i__payload$347 ;
+  wire [33:0] \i__payload$355 ;
+  wire [31:0] \i__payload$355.delta ;
+  wire [1:0] \i__payload$355.region ;
+  wire [47:0] \i__payload$359 ;
+  wire [31:0] \i__payload$359.g ;
+  wire [15:0] \i__payload$359.w ;
+  wire [31:0] \i__payload$375 ;
   wire [7:0] \i__payload$38 ;
-  wire [47:0] \i__payload$380 ;
-  wire [31:0] \i__payload$380.g ;
-  wire [15:0] \i__payload$380.w ;
-  wire [31:0] \i__payload$396 ;
-  wire [33:0] \i__payload$404 ;
-  wire [31:0] \i__payload$404.delta ;
-  wire [1:0] \i__payload$404.region ;
-  wire [47:0] \i__payload$408 ;
-  wire [31:0] \i__payload$408.g ;
-  wire [15:0] \i__payload$408.w ;
-  wire [31:0] \i__payload$424 ;
-  wire [33:0] \i__payload$432 ;
-  wire [31:0] \i__payload$432.delta ;
-  wire [1:0] \i__payload$432.region ;
-  wire [47:0] \i__payload$436 ;
-  wire [31:0] \i__payload$436.g ;
-  wire [15:0] \i__payload$436.w ;
-  wire [127:0] \i__payload$450 ;
-  wire [63:0] \i__payload$450.y ;
-  wire [7:0] \i__payload$450.y[0] ;
-  wire [7:0] \i__payload$450.y[1] ;
-  wire [7:0] \i__payload$450.y[2] ;
-  wire [7:0] \i__payload$450.y[3] ;
-  wire [7:0] \i__payload$450.y[4] ;
-  wire [7:0] \i__payload$450.y[5] ;
-  wire [7:0] \i__payload$450.y[6] ;
-  wire [7:0] \i__payload$450.y[7] ;
-  wire [63:0] \i__payload$450.y_hat ;
-  wire [7:0] \i__payload$450.y_hat[0] ;
-  wire [7:0] \i__payload$450.y_hat[1] ;
-  wire [7:0] \i__payload$450.y_hat[2] ;
-  wire [7:0] \i__payload$450.y_hat[3] ;
-  wire [7:0] \i__payload$450.y_hat[4] ;
-  wire [7:0] \i__payload$450.y_hat[5] ;
-  wire [7:0] \i__payload$450.y_hat[6] ;
-  wire [7:0] \i__payload$450.y_hat[7] ;
+  wire [33:0] \i__payload$383 ;
+  wire [31:0] \i__payload$383.delta ;
+  wire [1:0] \i__payload$383.region ;
+  wire [47:0] \i__payload$387 ;
+  wire [31:0] \i__payload$387.g ;
+  wire [15:0] \i__payload$387.w ;
+  wire [31:0] \i__payload$403 ;
+  wire [33:0] \i__payload$411 ;
+  wire [31:0] \i__payload$411.delta ;
+  wire [1:0] \i__payload$411.region ;
+  wire [47:0] \i__payload$415 ;
+  wire [31:0] \i__payload$415.g ;
+  wire [15:0] \i__payload$415.w ;
+  wire [31:0] \i__payload$431 ;
+  wire [33:0] \i__payload$439 ;
+  wire [31:0] \i__payload$439.delta ;
+  wire [1:0] \i__payload$439.region ;
+  wire [47:0] \i__payload$443 ;
+  wire [31:0] \i__payload$443.g ;
+  wire [15:0] \i__payload$443.w ;
+  wire [127:0] \i__payload$457 ;
+  wire [63:0] \i__payload$457.y ;
+  wire [7:0] \i__payload$457.y[0] ;
+  wire [7:0] \i__payload$457.y[1] ;
+  wire [7:0] \i__payload$457.y[2] ;
+  wire [7:0] \i__payload$457.y[3] ;
+  wire [7:0] \i__payload$457.y[4] ;
+  wire [7:0] \i__payload$457.y[5] ;
+  wire [7:0] \i__payload$457.y[6] ;
+  wire [7:0] \i__payload$457.y[7] ;
+  wire [63:0] \i__payload$457.y_hat ;
+  wire [7:0] \i__payload$457.y_hat[0] ;
+  wire [7:0] \i__payload$457.y_hat[1] ;
+  wire [7:0] \i__payload$457.y_hat[2] ;
+  wire [7:0] \i__payload$457.y_hat[3] ;
+  wire [7:0] \i__payload$457.y_hat[4] ;
+  wire [7:0] \i__payload$457.y_hat[5] ;
+  wire [7:0] \i__payload$457.y_hat[6] ;
+  wire [7:0] \i__payload$457.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -2137,37 +2610,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$59 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
-  wire \i__ready$837 ;
   wire \i__ready$86 ;
+  wire \i__ready$963 ;
   wire i__valid;
-  reg \i__valid$212  = 1'h0;
-  wire \i__valid$219 ;
-  wire \i__valid$229 ;
+  reg \i__valid$174  = 1'h0;
+  wire \i__valid$225 ;
   wire \i__valid$235 ;
-  wire \i__valid$252 ;
-  wire \i__valid$261 ;
-  wire \i__valid$265 ;
-  wire \i__valid$280 ;
-  wire \i__valid$289 ;
-  wire \i__valid$293 ;
-  wire \i__valid$308 ;
-  wire \i__valid$317 ;
-  wire \i__valid$321 ;
+  wire \i__valid$241 ;
+  wire \i__valid$259 ;
+  wire \i__valid$268 ;
+  wire \i__valid$272 ;
+  wire \i__valid$287 ;
+  wire \i__valid$296 ;
+  wire \i__valid$300 ;
+  wire \i__valid$315 ;
+  wire \i__valid$324 ;
+  wire \i__valid$328 ;
   wire \i__valid$33 ;
-  wire \i__valid$336 ;
-  wire \i__valid$345 ;
-  wire \i__valid$349 ;
-  wire \i__valid$364 ;
-  wire \i__valid$373 ;
-  wire \i__valid$377 ;
-  wire \i__valid$392 ;
-  wire \i__valid$401 ;
-  wire \i__valid$405 ;
+  wire \i__valid$343 ;
+  wire \i__valid$352 ;
+  wire \i__valid$356 ;
+  wire \i__valid$371 ;
+  wire \i__valid$380 ;
+  wire \i__valid$384 ;
+  wire \i__valid$399 ;
+  wire \i__valid$408 ;
+  wire \i__valid$412 ;
   wire \i__valid$42 ;
-  wire \i__valid$420 ;
-  wire \i__valid$429 ;
-  wire \i__valid$433 ;
-  wire \i__valid$448 ;
+  wire \i__valid$427 ;
+  wire \i__valid$436 ;
+  wire \i__valid$440 ;
+  wire \i__valid$455 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
   wire \i__valid$69 ;
@@ -2189,35 +2662,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$269  = 32'd0;
+  reg [31:0] \lr_multiplier$276  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$297  = 32'd0;
+  reg [31:0] \lr_multiplier$304  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$325  = 32'd0;
+  reg [31:0] \lr_multiplier$332  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$353  = 32'd0;
+  reg [31:0] \lr_multiplier$360  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$381  = 32'd0;
+  reg [31:0] \lr_multiplier$388  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$409  = 32'd0;
+  reg [31:0] \lr_multiplier$416  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$437  = 32'd0;
+  reg [31:0] \lr_multiplier$444  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$271  = 6'h00;
+  reg [5:0] \lr_shift$278  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$299  = 6'h00;
+  reg [5:0] \lr_shift$306  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$327  = 6'h00;
+  reg [5:0] \lr_shift$334  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$355  = 6'h00;
+  reg [5:0] \lr_shift$362  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$383  = 6'h00;
+  reg [5:0] \lr_shift$390  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$411  = 6'h00;
+  reg [5:0] \lr_shift$418  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$439  = 6'h00;
+  reg [5:0] \lr_shift$446  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -2235,21 +2708,53 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$257  = 32'd0;
+  reg [31:0] \multiplier$264  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$285  = 32'd0;
+  reg [31:0] \multiplier$292  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$313  = 32'd0;
+  reg [31:0] \multiplier$320  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$341  = 32'd0;
+  reg [31:0] \multiplier$348  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$369  = 32'd0;
+  reg [31:0] \multiplier$376  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$397  = 32'd0;
+  reg [31:0] \multiplier$404  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$425  = 32'd0;
+  reg [31:0] \multiplier$432  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
+  (* keep = "true" *)
+  reg narrow_grad0 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad0_hop = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad1 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad1_hop = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad2 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad2_hop = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad3 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad3_hop = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad4 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad4_hop = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad5 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad5_hop = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad6 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad6_hop = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad7 = 1'h0;
+  (* keep = "true" *)
+  reg narrow_grad7_hop = 1'h0;
   wire [7:0] new_i;
   wire [7:0] new_v;
   reg [9:0] ni = 10'h000;
@@ -2257,72 +2762,72 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$166 ;
-  wire [255:0] \o__payload$166.acc ;
-  wire [31:0] \o__payload$166.acc[0] ;
-  wire [31:0] \o__payload$166.acc[1] ;
-  wire [31:0] \o__payload$166.acc[2] ;
-  wire [31:0] \o__payload$166.acc[3] ;
-  wire [31:0] \o__payload$166.acc[4] ;
-  wire [31:0] \o__payload$166.acc[5] ;
-  wire [31:0] \o__payload$166.acc[6] ;
-  wire [31:0] \o__payload$166.acc[7] ;
-  wire [2:0] \o__payload$166.row ;
+  wire [258:0] \o__payload$158 ;
+  wire [255:0] \o__payload$158.acc ;
+  wire [31:0] \o__payload$158.acc[0] ;
+  wire [31:0] \o__payload$158.acc[1] ;
+  wire [31:0] \o__payload$158.acc[2] ;
+  wire [31:0] \o__payload$158.acc[3] ;
+  wire [31:0] \o__payload$158.acc[4] ;
+  wire [31:0] \o__payload$158.acc[5] ;
+  wire [31:0] \o__payload$158.acc[6] ;
+  wire [31:0] \o__payload$158.acc[7] ;
+  wire [2:0] \o__payload$158.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
-  wire [74:0] \o__payload$454 ;
-  wire [2:0] \o__payload$454.argmax ;
-  wire [63:0] \o__payload$454.e ;
-  wire [7:0] \o__payload$454.e[0] ;
-  wire [7:0] \o__payload$454.e[1] ;
-  wire [7:0] \o__payload$454.e[2] ;
-  wire [7:0] \o__payload$454.e[3] ;
-  wire [7:0] \o__payload$454.e[4] ;
-  wire [7:0] \o__payload$454.e[5] ;
-  wire [7:0] \o__payload$454.e[6] ;
-  wire [7:0] \o__payload$454.e[7] ;
-  wire [7:0] \o__payload$454.max ;
-  wire [9:0] \o__payload$462 ;
-  wire [7:0] \o__payload$462.h ;
-  wire [1:0] \o__payload$462.region ;
-  wire [9:0] \o__payload$463 ;
-  wire [7:0] \o__payload$463.h ;
-  wire [1:0] \o__payload$463.region ;
-  wire [9:0] \o__payload$464 ;
-  wire [7:0] \o__payload$464.h ;
-  wire [1:0] \o__payload$464.region ;
-  wire [9:0] \o__payload$465 ;
-  wire [7:0] \o__payload$465.h ;
-  wire [1:0] \o__payload$465.region ;
-  wire [9:0] \o__payload$466 ;
-  wire [7:0] \o__payload$466.h ;
-  wire [1:0] \o__payload$466.region ;
-  wire [9:0] \o__payload$467 ;
-  wire [7:0] \o__payload$467.h ;
-  wire [1:0] \o__payload$467.region ;
-  wire [9:0] \o__payload$468 ;
-  wire [7:0] \o__payload$468.h ;
-  wire [1:0] \o__payload$468.region ;
-  wire [9:0] \o__payload$469 ;
-  wire [7:0] \o__payload$469.h ;
-  wire [1:0] \o__payload$469.region ;
-  wire [31:0] \o__payload$473 ;
-  wire [31:0] \o__payload$474 ;
-  wire [31:0] \o__payload$475 ;
-  wire [31:0] \o__payload$476 ;
-  wire [31:0] \o__payload$477 ;
-  wire [31:0] \o__payload$478 ;
-  wire [31:0] \o__payload$479 ;
+  wire [74:0] \o__payload$468 ;
+  wire [2:0] \o__payload$468.argmax ;
+  wire [63:0] \o__payload$468.e ;
+  wire [7:0] \o__payload$468.e[0] ;
+  wire [7:0] \o__payload$468.e[1] ;
+  wire [7:0] \o__payload$468.e[2] ;
+  wire [7:0] \o__payload$468.e[3] ;
+  wire [7:0] \o__payload$468.e[4] ;
+  wire [7:0] \o__payload$468.e[5] ;
+  wire [7:0] \o__payload$468.e[6] ;
+  wire [7:0] \o__payload$468.e[7] ;
+  wire [7:0] \o__payload$468.max ;
+  wire [9:0] \o__payload$477 ;
+  wire [7:0] \o__payload$477.h ;
+  wire [1:0] \o__payload$477.region ;
+  wire [9:0] \o__payload$479 ;
+  wire [7:0] \o__payload$479.h ;
+  wire [1:0] \o__payload$479.region ;
   wire [7:0] \o__payload$48 ;
-  wire [31:0] \o__payload$480 ;
-  wire [15:0] \o__payload$482 ;
-  wire [15:0] \o__payload$483 ;
-  wire [15:0] \o__payload$484 ;
-  wire [15:0] \o__payload$485 ;
-  wire [15:0] \o__payload$486 ;
-  wire [15:0] \o__payload$487 ;
-  wire [15:0] \o__payload$488 ;
-  wire [15:0] \o__payload$489 ;
+  wire [9:0] \o__payload$481 ;
+  wire [7:0] \o__payload$481.h ;
+  wire [1:0] \o__payload$481.region ;
+  wire [9:0] \o__payload$483 ;
+  wire [7:0] \o__payload$483.h ;
+  wire [1:0] \o__payload$483.region ;
+  wire [9:0] \o__payload$485 ;
+  wire [7:0] \o__payload$485.h ;
+  wire [1:0] \o__payload$485.region ;
+  wire [9:0] \o__payload$487 ;
+  wire [7:0] \o__payload$487.h ;
+  wire [1:0] \o__payload$487.region ;
+  wire [9:0] \o__payload$489 ;
+  wire [7:0] \o__payload$489.h ;
+  wire [1:0] \o__payload$489.region ;
+  wire [9:0] \o__payload$491 ;
+  wire [7:0] \o__payload$491.h ;
+  wire [1:0] \o__payload$491.region ;
+  wire [31:0] \o__payload$506 ;
+  wire [31:0] \o__payload$507 ;
+  wire [31:0] \o__payload$508 ;
+  wire [31:0] \o__payload$509 ;
+  wire [31:0] \o__payload$510 ;
+  wire [31:0] \o__payload$511 ;
+  wire [31:0] \o__payload$512 ;
+  wire [31:0] \o__payload$513 ;
+  wire [15:0] \o__payload$516 ;
+  wire [15:0] \o__payload$517 ;
+  wire [15:0] \o__payload$518 ;
+  wire [15:0] \o__payload$519 ;
+  wire [15:0] \o__payload$520 ;
+  wire [15:0] \o__payload$521 ;
+  wire [15:0] \o__payload$522 ;
+  wire [15:0] \o__payload$523 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
   wire [7:0] \o__payload$75 ;
@@ -2365,8 +2870,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__valid$34 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
-  wire \o__valid$567 ;
   wire \o__valid$61 ;
+  wire \o__valid$631 ;
   wire \o__valid$70 ;
   wire \o__valid$79 ;
   wire \o__valid$88 ;
@@ -2374,13 +2879,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$926 ;
-  wire \overflow$927 ;
-  wire \overflow$928 ;
-  wire \overflow$929 ;
-  wire \overflow$930 ;
-  wire \overflow$931 ;
-  wire \overflow$932 ;
+  wire \overflow$1108 ;
+  wire \overflow$1109 ;
+  wire \overflow$1110 ;
+  wire \overflow$1111 ;
+  wire \overflow$1112 ;
+  wire \overflow$1113 ;
+  wire \overflow$1114 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   (* keep = "true" *)
@@ -2545,38 +3050,39 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg phase_en9 = 1'h0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$170 ;
-  reg [6:0] \r_addr$173 ;
-  reg [9:0] \r_addr$174 ;
-  reg [9:0] \r_addr$176 ;
-  reg [6:0] \r_addr$177 ;
-  reg [6:0] \r_addr$178 ;
-  reg [8:0] \r_addr$179 ;
-  reg [7:0] \r_addr$180 ;
-  reg [5:0] \r_addr$181 ;
+  reg [8:0] \r_addr$162 ;
+  reg [6:0] \r_addr$165 ;
+  reg [9:0] \r_addr$166 ;
+  reg [9:0] \r_addr$168 ;
+  reg [6:0] \r_addr$169 ;
+  reg [6:0] \r_addr$170 ;
+  reg [8:0] \r_addr$171 ;
+  reg [7:0] \r_addr$172 ;
+  reg [5:0] \r_addr$173 ;
   wire [256:0] r_data;
-  wire [127:0] \r_data$184 ;
-  wire [127:0] \r_data$194 ;
-  wire [255:0] \r_data$202 ;
-  wire [63:0] \r_data$204 ;
-  wire [63:0] \r_data$217 ;
-  wire [63:0] \r_data$218 ;
-  wire [15:0] \r_data$234 ;
-  wire [127:0] \r_data$683 ;
-  wire [63:0] \r_data$705 ;
-  wire [7:0] \r_data$720 ;
+  wire [63:0] \r_data$180 ;
+  wire [63:0] \r_data$181 ;
+  wire [127:0] \r_data$190 ;
+  wire [127:0] \r_data$199 ;
+  wire [63:0] \r_data$208 ;
+  wire [255:0] \r_data$217 ;
+  wire [15:0] \r_data$240 ;
+  wire [127:0] \r_data$787 ;
+  wire [63:0] \r_data$809 ;
+  wire [7:0] \r_data$824 ;
+  wire [127:0] r_data_copy0;
   wire r_en;
   wire r_rdy;
   reg read_room = 1'h0;
   reg [15:0] row_base;
-  reg [15:0] \row_base$534 ;
+  reg [15:0] \row_base$597 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$520 ;
+  wire [63:0] \row_data$557 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$533 ;
+  reg [2:0] \row_index$596 ;
   reg row_valid;
-  reg \row_valid$523 ;
+  reg \row_valid$585 ;
   (* keep = "true" *)
   reg [9:0] rows_a = 10'h000;
   (* keep = "true" *)
@@ -2597,8 +3103,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg rv4 = 1'h0;
   reg rv5 = 1'h0;
   reg rv6 = 1'h0;
+  reg rv7 = 1'h0;
   (* init = 1'h0 *)
-  wire rv7;
+  wire rv8;
   reg s1_first = 1'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
@@ -2772,19 +3279,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$259  = 6'h00;
+  reg [5:0] \shift$266  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$287  = 6'h00;
+  reg [5:0] \shift$294  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$315  = 6'h00;
+  reg [5:0] \shift$322  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$343  = 6'h00;
+  reg [5:0] \shift$350  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$371  = 6'h00;
+  reg [5:0] \shift$378  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$399  = 6'h00;
+  reg [5:0] \shift$406  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$427  = 6'h00;
+  reg [5:0] \shift$434  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -2852,73 +3359,104 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   output trace_valid;
   reg trace_valid = 1'h0;
   reg tv;
-  reg [5:0] w_addr;
-  reg [8:0] \w_addr$134 ;
-  reg [6:0] \w_addr$137 ;
-  reg [9:0] \w_addr$140 ;
-  reg [9:0] \w_addr$143 ;
-  reg [6:0] \w_addr$146 ;
-  reg [8:0] \w_addr$149 ;
-  reg [7:0] \w_addr$152 ;
-  reg [5:0] \w_addr$155 ;
-  reg [6:0] \w_addr$158 ;
+  reg [8:0] w_addr;
+  reg [6:0] \w_addr$134 ;
+  reg [9:0] \w_addr$136 ;
+  reg [9:0] \w_addr$138 ;
+  reg [8:0] \w_addr$141 ;
+  reg [7:0] \w_addr$143 ;
+  reg [5:0] \w_addr$145 ;
+  reg [6:0] \w_addr$147 ;
+  wire [5:0] \w_addr$148 ;
+  wire [6:0] \w_addr$150 ;
   wire [256:0] w_data;
-  reg [127:0] \w_data$132 ;
-  reg [127:0] \w_data$135 ;
-  reg [127:0] \w_data$138 ;
-  reg [63:0] \w_data$141 ;
-  reg [63:0] \w_data$144 ;
-  reg [63:0] \w_data$147 ;
-  reg [15:0] \w_data$150 ;
-  reg [255:0] \w_data$153 ;
-  reg [7:0] \w_data$156 ;
-  reg [63:0] \w_data$159 ;
+  wire [127:0] \w_data$149 ;
+  wire [63:0] \w_data$151 ;
+  wire [63:0] \w_data$474 ;
+  wire [15:0] \w_data$492 ;
+  wire [63:0] \w_data$494 ;
+  wire [255:0] \w_data$504 ;
+  wire [127:0] \w_data$514 ;
+  wire [7:0] \w_data$524 ;
+  wire [63:0] \w_data$526 ;
+  wire [127:0] \w_data$529 ;
   reg w_en = 1'h0;
   reg \w_en$129 ;
+  reg \w_en$130 ;
   reg \w_en$133 ;
-  reg \w_en$136 ;
+  reg \w_en$135 ;
+  reg \w_en$137 ;
   reg \w_en$139 ;
+  reg \w_en$140 ;
   reg \w_en$142 ;
-  reg \w_en$145 ;
-  reg \w_en$148 ;
-  reg \w_en$151 ;
-  reg \w_en$154 ;
-  reg \w_en$157 ;
+  reg \w_en$144 ;
+  reg \w_en$146 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
-  reg [255:0] wide_data;
-  reg [31:0] wide_e0;
-  reg [31:0] wide_e1;
-  reg [31:0] wide_e2;
-  reg [31:0] wide_e3;
-  reg [31:0] wide_e4;
-  reg [31:0] wide_e5;
-  reg [31:0] wide_e6;
-  reg [31:0] wide_e7;
-  reg [31:0] wide_wf0;
-  reg [31:0] wide_wf1;
-  reg [31:0] wide_wf2;
-  reg [31:0] wide_wf3;
-  reg [31:0] wide_wf4;
-  reg [31:0] wide_wf5;
-  reg [31:0] wide_wf6;
-  reg [31:0] wide_wf7;
-  reg [31:0] wide_wt0;
-  reg [31:0] wide_wt1;
-  reg [31:0] wide_wt2;
-  reg [31:0] wide_wt3;
-  reg [31:0] wide_wt4;
-  reg [31:0] wide_wt5;
-  reg [31:0] wide_wt6;
-  reg [31:0] wide_wt7;
+  wire [31:0] wide_e0;
+  wire [31:0] wide_e1;
+  wire [31:0] wide_e2;
+  wire [31:0] wide_e3;
+  wire [31:0] wide_e4;
+  wire [31:0] wide_e5;
+  wire [31:0] wide_e6;
+  wire [31:0] wide_e7;
+  (* keep = "true" *)
+  reg [1:0] wide_src0 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src0_hop = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src1 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src1_hop = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src2 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src2_hop = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src3 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src3_hop = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src4 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src4_hop = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src5 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src5_hop = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src6 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src6_hop = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src7 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] wide_src7_hop = 2'h0;
+  wire [31:0] wide_wf0;
+  wire [31:0] wide_wf1;
+  wire [31:0] wide_wf2;
+  wire [31:0] wide_wf3;
+  wire [31:0] wide_wf4;
+  wire [31:0] wide_wf5;
+  wire [31:0] wide_wf6;
+  wire [31:0] wide_wf7;
+  wire [31:0] wide_wt0;
+  wire [31:0] wide_wt1;
+  wire [31:0] wide_wt2;
+  wire [31:0] wide_wt3;
+  wire [31:0] wide_wt4;
+  wire [31:0] wide_wt5;
+  wire [31:0] wide_wt6;
+  wire [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$934 ;
-  wire \wrapped$935 ;
-  wire \wrapped$936 ;
-  wire \wrapped$937 ;
-  wire \wrapped$938 ;
-  wire \wrapped$939 ;
-  wire \wrapped$940 ;
+  wire \wrapped$1116 ;
+  wire \wrapped$1117 ;
+  wire \wrapped$1118 ;
+  wire \wrapped$1119 ;
+  wire \wrapped$1120 ;
+  wire \wrapped$1121 ;
+  wire \wrapped$1122 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2942,1898 +3480,2265 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$12  = st_valid_sel7 ? st_data[255:224] : r_data[255:224];
   assign m_axis_tlast = st_valid | r_data[256];
   assign \$13  = out_cnt == 1'h1;
-  assign \$14  = | hcount;
-  assign \$15  = \$14  & read_room;
-  assign \$16  = ibase + fcnt;
-  assign \$17  = host_writing & s_axis_tvalid;
-  assign \$18  = ~ k_last;
-  assign \$19  = \$18  | since_ok;
-  assign issue = issuing & \$19 ;
-  assign \$20  = o_tile + \o__payload$166 [2:0];
-  assign \$21  = a_tile + \o__payload$166 [2:0];
-  assign \$22  = ex_grad ? \$20 [15:0] : waddr;
-  assign \$23  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$24  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$25  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$26  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$27  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$28  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$29  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$30  = ex_grad ? \r_data$218  : \r_data$217 ;
-  assign \$31  = ex_fwd_relu_lane0 | ex_fwd_err_lane0;
-  assign \i__valid$219  = e_v6_scaler0 & \$31 ;
-  assign \i__valid$229  = e_v6_relub0 & ex_backerr_lane0;
-  assign \i__valid$235  = e_v6_sgd0 & ex_grad_lane0;
-  assign \$32  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
-  assign \i__valid$252  = e_v6_scaler1 & \$32 ;
-  assign \i__valid$261  = e_v6_relub1 & ex_backerr_lane1;
-  assign \i__valid$265  = e_v6_sgd1 & ex_grad_lane1;
-  assign \$33  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
-  assign \i__valid$280  = e_v6_scaler2 & \$33 ;
-  assign \i__valid$289  = e_v6_relub2 & ex_backerr_lane2;
-  assign \i__valid$293  = e_v6_sgd2 & ex_grad_lane2;
-  assign \$34  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
-  assign \i__valid$308  = e_v6_scaler3 & \$34 ;
-  assign \i__valid$317  = e_v6_relub3 & ex_backerr_lane3;
-  assign \i__valid$321  = e_v6_sgd3 & ex_grad_lane3;
-  assign \$35  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
-  assign \i__valid$336  = e_v6_scaler4 & \$35 ;
-  assign \i__valid$345  = e_v6_relub4 & ex_backerr_lane4;
-  assign \i__valid$349  = e_v6_sgd4 & ex_grad_lane4;
-  assign \$36  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
-  assign \i__valid$364  = e_v6_scaler5 & \$36 ;
-  assign \i__valid$373  = e_v6_relub5 & ex_backerr_lane5;
-  assign \i__valid$377  = e_v6_sgd5 & ex_grad_lane5;
-  assign \$37  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
-  assign \i__valid$392  = e_v6_scaler6 & \$37 ;
-  assign \i__valid$401  = e_v6_relub6 & ex_backerr_lane6;
-  assign \i__valid$405  = e_v6_sgd6 & ex_grad_lane6;
-  assign \$38  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
-  assign \i__valid$420  = e_v6_scaler7 & \$38 ;
-  assign \i__valid$429  = e_v6_relub7 & ex_backerr_lane7;
-  assign \i__valid$433  = e_v6_sgd7 & ex_grad_lane7;
-  assign \i__valid$448  = i__valid & ex_fwd_err;
-  assign \$39  = sb8[70] ? i__payload : 8'h80;
-  assign \$40  = sb8[71] ? \i__payload$29  : 8'h80;
-  assign \$41  = sb8[72] ? \i__payload$38  : 8'h80;
-  assign \$42  = sb8[73] ? \i__payload$47  : 8'h80;
-  assign \$43  = sb8[74] ? \i__payload$56  : 8'h80;
-  assign \$44  = sb8[75] ? \i__payload$65  : 8'h80;
-  assign \$45  = sb8[76] ? \i__payload$74  : 8'h80;
-  assign \$46  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$47  = \o__payload$454 [66:64] + sb13[85:78];
-  assign \$48  = $signed(\o__payload$454 [74:67]) > $signed(best_v0);
-  assign \$49  = sb13[53] | \$48 ;
-  assign new_v = \$49  ? \o__payload$454 [74:67] : best_v0;
-  assign \$50  = $signed(\o__payload$454 [74:67]) > $signed(best_v0);
-  assign \$51  = sb13[53] | \$50 ;
-  assign new_i = \$51  ? \$47 [7:0] : best_i0;
-  assign \$52  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$53  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$54  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$55  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$56  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$57  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$58  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$59  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$60  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52  };
-  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$469 [9:8], \o__payload$468 [9:8], \o__payload$467 [9:8], \o__payload$466 [9:8], \o__payload$465 [9:8], \o__payload$464 [9:8], \o__payload$463 [9:8], \o__payload$462 [9:8] };
-  assign \$62  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$63  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$64  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$65  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$66  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$67  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$68  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$69  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$70  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
-  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$480 , \o__payload$479 , \o__payload$478 , \o__payload$477 , \o__payload$476 , \o__payload$475 , \o__payload$474 , \o__payload$473  };
-  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$489 , \o__payload$488 , \o__payload$487 , \o__payload$486 , \o__payload$485 , \o__payload$484 , \o__payload$483 , \o__payload$482  };
-  assign \$73  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
-  assign \$74  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$494  };
-  assign \$76  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$77  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$78  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$79  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$80  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$81  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$82  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$83  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$84  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$85  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$86  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$87  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$88  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$89  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$90  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$91  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$92  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$93  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$94  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$95  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$96  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$97  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$98  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$99  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$100  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$101  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$102  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$103  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$104  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$105  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$106  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$107  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$108  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$109  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$110  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$111  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$112  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$113  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$114  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$115  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$116  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$117  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$118  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$119  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$120  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$121  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$122  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$123  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$124  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$125  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$126  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$127  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$128  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$129  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$130  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$131  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$132  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$133  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$134  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$135  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$136  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$137  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$138  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$139  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$140  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$141  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$142  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$143  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$144  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$145  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$146  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$147  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$148  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$149  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$150  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$151  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$152  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$153  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$154  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$155  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$156  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$157  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$158  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$159  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$160  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$161  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$162  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$163  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$164  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$165  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$166  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$167  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$168  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$169  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$170  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$171  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$172  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$173  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$174  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$175  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$176  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$177  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$178  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$179  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$180  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$181  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$182  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$183  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$184  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$185  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$186  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$187  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$188  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$189  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$190  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$191  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$192  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$193  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$194  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$195  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$196  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$197  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$198  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$199  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$200  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$201  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$202  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$203  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$204  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$205  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$206  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$207  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$208  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$209  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$210  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$211  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$212  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$213  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$214  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$215  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$216  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$217  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$218  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$219  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$220  = ex_fwd_relu_lane0 ? \$204  : \$212 ;
-  assign \$221  = ex_backerr_lane0 ? \o__payload$473  : { \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482  };
-  assign \$222  = ex_fwd_err_lane0 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$221 ;
-  assign \$223  = ex_fwd_relu_lane0 ? { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  } : \$222 ;
-  assign \$224  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$225  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$226  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$227  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$228  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$229  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$230  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$231  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$232  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$233  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$234  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$235  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$236  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$237  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$238  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$239  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$240  = ex_fwd_relu_lane1 ? \$225  : \$233 ;
-  assign \$241  = ex_backerr_lane1 ? \o__payload$474  : { \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483  };
-  assign \$242  = ex_fwd_err_lane1 ? { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  } : \$241 ;
-  assign \$243  = ex_fwd_relu_lane1 ? { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  } : \$242 ;
-  assign \$244  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$245  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$246  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$247  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$248  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$249  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$250  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$251  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$252  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$253  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$254  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$255  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$256  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$257  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$258  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$259  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$260  = ex_fwd_relu_lane2 ? \$246  : \$254 ;
-  assign \$261  = ex_backerr_lane2 ? \o__payload$475  : { \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484  };
-  assign \$262  = ex_fwd_err_lane2 ? { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  } : \$261 ;
-  assign \$263  = ex_fwd_relu_lane2 ? { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  } : \$262 ;
-  assign \$264  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$265  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$266  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$267  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$268  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$269  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$270  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$271  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$272  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$273  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$274  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$275  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$276  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$277  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$278  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$279  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$280  = ex_fwd_relu_lane3 ? \$267  : \$275 ;
-  assign \$281  = ex_backerr_lane3 ? \o__payload$476  : { \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485  };
-  assign \$282  = ex_fwd_err_lane3 ? { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  } : \$281 ;
-  assign \$283  = ex_fwd_relu_lane3 ? { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  } : \$282 ;
-  assign \$284  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$285  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$286  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$287  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$288  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$289  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$290  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$291  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$292  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$293  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$294  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$295  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$296  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$297  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$298  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$299  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$300  = ex_fwd_relu_lane4 ? \$288  : \$296 ;
-  assign \$301  = ex_backerr_lane4 ? \o__payload$477  : { \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486  };
-  assign \$302  = ex_fwd_err_lane4 ? { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  } : \$301 ;
-  assign \$303  = ex_fwd_relu_lane4 ? { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  } : \$302 ;
-  assign \$304  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$305  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$306  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$307  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$308  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$309  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$310  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$311  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$312  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$313  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$314  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$315  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$316  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$317  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$318  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$319  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$320  = ex_fwd_relu_lane5 ? \$309  : \$317 ;
-  assign \$321  = ex_backerr_lane5 ? \o__payload$478  : { \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487  };
-  assign \$322  = ex_fwd_err_lane5 ? { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  } : \$321 ;
-  assign \$323  = ex_fwd_relu_lane5 ? { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  } : \$322 ;
-  assign \$324  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$325  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$326  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$327  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$328  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$329  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$330  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$331  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$332  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$333  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$334  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$335  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$336  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$337  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$338  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$339  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$340  = ex_fwd_relu_lane6 ? \$330  : \$338 ;
-  assign \$341  = ex_backerr_lane6 ? \o__payload$479  : { \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488  };
-  assign \$342  = ex_fwd_err_lane6 ? { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  } : \$341 ;
-  assign \$343  = ex_fwd_relu_lane6 ? { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  } : \$342 ;
-  assign \$344  = sb11[70] ? \o__payload$462 [7:0] : 8'h00;
-  assign \$345  = sb11[71] ? \o__payload$463 [7:0] : 8'h00;
-  assign \$346  = sb11[72] ? \o__payload$464 [7:0] : 8'h00;
-  assign \$347  = sb11[73] ? \o__payload$465 [7:0] : 8'h00;
-  assign \$348  = sb11[74] ? \o__payload$466 [7:0] : 8'h00;
-  assign \$349  = sb11[75] ? \o__payload$467 [7:0] : 8'h00;
-  assign \$350  = sb11[76] ? \o__payload$468 [7:0] : 8'h00;
-  assign \$351  = sb11[77] ? \o__payload$469 [7:0] : 8'h00;
-  assign \$352  = sb13[70] ? \o__payload$454 [7:0] : 8'h00;
-  assign \$353  = sb13[71] ? \o__payload$454 [15:8] : 8'h00;
-  assign \$354  = sb13[72] ? \o__payload$454 [23:16] : 8'h00;
-  assign \$355  = sb13[73] ? \o__payload$454 [31:24] : 8'h00;
-  assign \$356  = sb13[74] ? \o__payload$454 [39:32] : 8'h00;
-  assign \$357  = sb13[75] ? \o__payload$454 [47:40] : 8'h00;
-  assign \$358  = sb13[76] ? \o__payload$454 [55:48] : 8'h00;
-  assign \$359  = sb13[77] ? \o__payload$454 [63:56] : 8'h00;
-  assign \$360  = ex_fwd_relu_lane7 ? \$351  : \$359 ;
-  assign \$361  = ex_backerr_lane7 ? \o__payload$480  : { \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489  };
-  assign \$362  = ex_fwd_err_lane7 ? { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  } : \$361 ;
-  assign \$363  = ex_fwd_relu_lane7 ? { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  } : \$362 ;
-  assign \$364  = sb13[0] & sb13[52];
-  assign \$365  = sb10[0] & ibits[18];
-  assign \$366  = \busy$551  | \busy$552 ;
-  assign \$367  = | { sb13[0], sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$368  = \$366  | \$367 ;
-  assign pipe_busy = \$368  | \o__valid$567 ;
-  assign \$369  = ! ctl_state;
-  assign \$370  = ctl_state == 1'h1;
-  assign \$371  = ctl_state == 2'h2;
-  assign \$372  = ctl_state == 2'h3;
-  assign \$373  = ctl_state == 3'h4;
-  assign \$374  = ctl_state == 3'h5;
-  assign \$375  = ctl_state == 3'h6;
-  assign \$376  = ctl_state == 3'h7;
-  assign \$377  = ctl_state == 4'h8;
-  assign \$378  = rows_a * rows_b;
-  assign \$379  = ~ issuing;
-  assign \$380  = | { \i__valid$212 , s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$381  = ~ \$380 ;
-  assign \$382  = \$379  & \$381 ;
-  assign \$383  = rows_done == \$2 ;
+  assign \$14  = h_more & read_room;
+  assign \$15  = ibase + fcnt;
+  assign \$16  = host_writing & s_axis_tvalid;
+  assign \$17  = ~ k_last;
+  assign \$18  = \$17  | since_ok;
+  assign issue = issuing & \$18 ;
+  assign \$19  = o_tile + \o__payload$158 [2:0];
+  assign \$20  = a_tile + \o__payload$158 [2:0];
+  assign \$21  = ex_grad ? \$19 [15:0] : waddr;
+  assign \$22  = narrow_grad0 ? \r_data$181 [7:0] : \r_data$180 [7:0];
+  assign \$23  = narrow_grad1 ? \r_data$181 [15:8] : \r_data$180 [15:8];
+  assign \$24  = narrow_grad2 ? \r_data$181 [23:16] : \r_data$180 [23:16];
+  assign \$25  = narrow_grad3 ? \r_data$181 [31:24] : \r_data$180 [31:24];
+  assign \$26  = narrow_grad4 ? \r_data$181 [39:32] : \r_data$180 [39:32];
+  assign \$27  = narrow_grad5 ? \r_data$181 [47:40] : \r_data$180 [47:40];
+  assign \$28  = narrow_grad6 ? \r_data$181 [55:48] : \r_data$180 [55:48];
+  assign \$29  = narrow_grad7 ? \r_data$181 [63:56] : \r_data$180 [63:56];
+  assign \$30  = ex_fwd_relu_lane0 | ex_fwd_err_lane0;
+  assign \i__valid$225  = e_v6_scaler0 & \$30 ;
+  assign \i__valid$235  = e_v6_relub0 & ex_backerr_lane0;
+  assign \i__valid$241  = e_v6_sgd0 & ex_grad_lane0;
+  assign \$31  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
+  assign \i__valid$259  = e_v6_scaler1 & \$31 ;
+  assign \i__valid$268  = e_v6_relub1 & ex_backerr_lane1;
+  assign \i__valid$272  = e_v6_sgd1 & ex_grad_lane1;
+  assign \$32  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
+  assign \i__valid$287  = e_v6_scaler2 & \$32 ;
+  assign \i__valid$296  = e_v6_relub2 & ex_backerr_lane2;
+  assign \i__valid$300  = e_v6_sgd2 & ex_grad_lane2;
+  assign \$33  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
+  assign \i__valid$315  = e_v6_scaler3 & \$33 ;
+  assign \i__valid$324  = e_v6_relub3 & ex_backerr_lane3;
+  assign \i__valid$328  = e_v6_sgd3 & ex_grad_lane3;
+  assign \$34  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
+  assign \i__valid$343  = e_v6_scaler4 & \$34 ;
+  assign \i__valid$352  = e_v6_relub4 & ex_backerr_lane4;
+  assign \i__valid$356  = e_v6_sgd4 & ex_grad_lane4;
+  assign \$35  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
+  assign \i__valid$371  = e_v6_scaler5 & \$35 ;
+  assign \i__valid$380  = e_v6_relub5 & ex_backerr_lane5;
+  assign \i__valid$384  = e_v6_sgd5 & ex_grad_lane5;
+  assign \$36  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
+  assign \i__valid$399  = e_v6_scaler6 & \$36 ;
+  assign \i__valid$408  = e_v6_relub6 & ex_backerr_lane6;
+  assign \i__valid$412  = e_v6_sgd6 & ex_grad_lane6;
+  assign \$37  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
+  assign \i__valid$427  = e_v6_scaler7 & \$37 ;
+  assign \i__valid$436  = e_v6_relub7 & ex_backerr_lane7;
+  assign \i__valid$440  = e_v6_sgd7 & ex_grad_lane7;
+  assign \i__valid$455  = i__valid & ex_fwd_err;
+  assign \$38  = err_in_mask0 ? i__payload : 8'h80;
+  assign \$39  = err_in_mask1 ? \i__payload$29  : 8'h80;
+  assign \$40  = err_in_mask2 ? \i__payload$38  : 8'h80;
+  assign \$41  = err_in_mask3 ? \i__payload$47  : 8'h80;
+  assign \$42  = err_in_mask4 ? \i__payload$56  : 8'h80;
+  assign \$43  = err_in_mask5 ? \i__payload$65  : 8'h80;
+  assign \$44  = err_in_mask6 ? \i__payload$74  : 8'h80;
+  assign \$45  = err_in_mask7 ? \i__payload$83  : 8'h80;
+  assign \$46  = \o__payload$468 [66:64] + sb13[85:78];
+  assign \$47  = $signed(\o__payload$468 [74:67]) > $signed(best_v0);
+  assign \$48  = sb13[53] | \$47 ;
+  assign new_v = \$48  ? \o__payload$468 [74:67] : best_v0;
+  assign \$49  = $signed(\o__payload$468 [74:67]) > $signed(best_v0);
+  assign \$50  = sb13[53] | \$49 ;
+  assign new_i = \$50  ? \$46 [7:0] : best_i0;
+  assign \$51  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$52  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$53  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$54  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$55  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$56  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$57  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$58  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$59  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+  assign \$60  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$491 [9:8], \o__payload$489 [9:8], \o__payload$487 [9:8], \o__payload$485 [9:8], \o__payload$483 [9:8], \o__payload$481 [9:8], \o__payload$479 [9:8], \o__payload$477 [9:8] };
+  assign \$61  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$62  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$63  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$64  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$65  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$66  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$67  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$68  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$69  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61  };
+  assign \w_data$504  = host_writing_d ? s_axis_tdata : { \o__payload$513 , \o__payload$512 , \o__payload$511 , \o__payload$510 , \o__payload$509 , \o__payload$508 , \o__payload$507 , \o__payload$506  };
+  assign \$70  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$523 , \o__payload$522 , \o__payload$521 , \o__payload$520 , \o__payload$519 , \o__payload$518 , \o__payload$517 , \o__payload$516  };
+  assign \$71  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
+  assign \$72  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
+  assign \$73  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$531  };
+  assign \$74  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$75  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$76  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$77  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$78  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$79  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$80  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$81  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$82  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$83  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$84  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$85  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$86  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$87  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$88  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$89  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$90  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$91  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$92  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$93  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$94  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$95  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$96  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$97  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$98  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$99  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$100  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$101  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$102  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$103  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$104  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$105  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$106  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$107  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$108  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$109  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$110  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$111  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$112  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$113  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$114  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$115  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$116  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$117  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$118  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$119  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$120  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$121  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$122  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$123  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$124  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$125  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$126  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$127  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$128  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$129  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$130  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$131  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$132  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$133  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$134  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$135  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$136  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$137  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$138  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$139  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$140  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$141  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$142  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$143  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$144  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$145  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$146  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$147  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$148  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$149  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$150  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$151  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$152  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$153  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$154  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$155  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$156  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$157  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$158  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$159  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$160  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$161  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$162  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$163  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$164  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$165  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$166  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$167  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$168  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$169  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$170  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$171  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$172  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$173  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$174  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$175  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$176  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$177  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$178  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$179  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$180  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$181  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$182  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$183  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$184  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$185  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$186  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$187  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$188  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$189  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$190  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$191  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$192  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$193  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$194  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$195  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$196  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$197  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$198  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$199  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$200  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$201  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$202  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$203  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$204  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$205  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$206  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$207  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$208  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$209  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$210  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$211  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$212  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$213  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$214  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$215  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$216  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$217  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$218  = ex_fwd_relu_xp_act ? \$202  : \$210 ;
+  assign \$219  = ex_backerr_trace0 ? \o__payload$506  : { \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516  };
+  assign \$220  = ex_fwd_err_trace0 ? { \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138  } : \$219 ;
+  assign \$221  = ex_fwd_relu_trace0 ? { \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74  } : \$220 ;
+  assign \$222  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$223  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$224  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$225  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$226  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$227  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$228  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$229  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$230  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$231  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$232  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$233  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$234  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$235  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$236  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$237  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$238  = ex_fwd_relu_xp_act ? \$223  : \$231 ;
+  assign \$239  = ex_backerr_trace1 ? \o__payload$507  : { \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517  };
+  assign \$240  = ex_fwd_err_trace1 ? { \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147  } : \$239 ;
+  assign \$241  = ex_fwd_relu_trace1 ? { \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83  } : \$240 ;
+  assign \$242  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$243  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$244  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$245  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$246  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$247  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$248  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$249  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$250  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$251  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$252  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$253  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$254  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$255  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$256  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$257  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$258  = ex_fwd_relu_xp_act ? \$244  : \$252 ;
+  assign \$259  = ex_backerr_trace2 ? \o__payload$508  : { \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518  };
+  assign \$260  = ex_fwd_err_trace2 ? { \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156  } : \$259 ;
+  assign \$261  = ex_fwd_relu_trace2 ? { \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92  } : \$260 ;
+  assign \$262  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$263  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$264  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$265  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$266  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$267  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$268  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$269  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$270  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$271  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$272  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$273  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$274  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$275  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$276  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$277  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$278  = ex_fwd_relu_xp_act ? \$265  : \$273 ;
+  assign \$279  = ex_backerr_trace3 ? \o__payload$509  : { \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519  };
+  assign \$280  = ex_fwd_err_trace3 ? { \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165  } : \$279 ;
+  assign \$281  = ex_fwd_relu_trace3 ? { \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101  } : \$280 ;
+  assign \$282  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$283  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$284  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$285  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$286  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$287  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$288  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$289  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$290  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$291  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$292  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$293  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$294  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$295  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$296  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$297  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$298  = ex_fwd_relu_xp_act ? \$286  : \$294 ;
+  assign \$299  = ex_backerr_trace4 ? \o__payload$510  : { \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520  };
+  assign \$300  = ex_fwd_err_trace4 ? { \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174  } : \$299 ;
+  assign \$301  = ex_fwd_relu_trace4 ? { \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110  } : \$300 ;
+  assign \$302  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$303  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$304  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$305  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$306  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$307  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$308  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$309  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$310  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$311  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$312  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$313  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$314  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$315  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$316  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$317  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$318  = ex_fwd_relu_xp_act ? \$307  : \$315 ;
+  assign \$319  = ex_backerr_trace5 ? \o__payload$511  : { \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521  };
+  assign \$320  = ex_fwd_err_trace5 ? { \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183  } : \$319 ;
+  assign \$321  = ex_fwd_relu_trace5 ? { \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119  } : \$320 ;
+  assign \$322  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$323  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$324  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$325  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$326  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$327  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$328  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$329  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$330  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$331  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$332  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$333  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$334  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$335  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$336  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$337  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$338  = ex_fwd_relu_xp_act ? \$328  : \$336 ;
+  assign \$339  = ex_backerr_trace6 ? \o__payload$512  : { \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522  };
+  assign \$340  = ex_fwd_err_trace6 ? { \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192  } : \$339 ;
+  assign \$341  = ex_fwd_relu_trace6 ? { \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128  } : \$340 ;
+  assign \$342  = fwd_mask0 ? \o__payload$477 [7:0] : 8'h00;
+  assign \$343  = fwd_mask1 ? \o__payload$479 [7:0] : 8'h00;
+  assign \$344  = fwd_mask2 ? \o__payload$481 [7:0] : 8'h00;
+  assign \$345  = fwd_mask3 ? \o__payload$483 [7:0] : 8'h00;
+  assign \$346  = fwd_mask4 ? \o__payload$485 [7:0] : 8'h00;
+  assign \$347  = fwd_mask5 ? \o__payload$487 [7:0] : 8'h00;
+  assign \$348  = fwd_mask6 ? \o__payload$489 [7:0] : 8'h00;
+  assign \$349  = fwd_mask7 ? \o__payload$491 [7:0] : 8'h00;
+  assign \$350  = err_out_mask0 ? \o__payload$468 [7:0] : 8'h00;
+  assign \$351  = err_out_mask1 ? \o__payload$468 [15:8] : 8'h00;
+  assign \$352  = err_out_mask2 ? \o__payload$468 [23:16] : 8'h00;
+  assign \$353  = err_out_mask3 ? \o__payload$468 [31:24] : 8'h00;
+  assign \$354  = err_out_mask4 ? \o__payload$468 [39:32] : 8'h00;
+  assign \$355  = err_out_mask5 ? \o__payload$468 [47:40] : 8'h00;
+  assign \$356  = err_out_mask6 ? \o__payload$468 [55:48] : 8'h00;
+  assign \$357  = err_out_mask7 ? \o__payload$468 [63:56] : 8'h00;
+  assign \$358  = ex_fwd_relu_xp_act ? \$349  : \$357 ;
+  assign \$359  = ex_backerr_trace7 ? \o__payload$513  : { \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523  };
+  assign \$360  = ex_fwd_err_trace7 ? { \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201  } : \$359 ;
+  assign \$361  = ex_fwd_relu_trace7 ? { \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137  } : \$360 ;
+  assign \$362  = sb13[0] & sb13[52];
+  assign \$363  = sb10[0] & ibits[18];
+  assign \$364  = \busy$614  | \busy$615 ;
+  assign \$365  = | { sb13[0], sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$366  = \$364  | \$365 ;
+  assign pipe_busy = \$366  | \o__valid$631 ;
+  assign \$367  = ! ctl_state;
+  assign \$368  = ctl_state == 1'h1;
+  assign \$369  = ctl_state == 2'h2;
+  assign \$370  = ctl_state == 2'h3;
+  assign \$371  = ctl_state == 3'h4;
+  assign \$372  = ctl_state == 3'h5;
+  assign \$373  = ctl_state == 3'h6;
+  assign \$374  = ctl_state == 3'h7;
+  assign \$375  = ctl_state == 4'h8;
+  assign \$376  = rows_a * rows_b;
+  assign \$377  = ~ issuing;
+  assign \$378  = | { \i__valid$174 , s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$377  & \$379 ;
+  assign \$381  = rows_done == \$2 ;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = ~ pipe_busy;
   assign \$384  = \$382  & \$383 ;
-  assign \$385  = ~ pipe_busy;
-  assign \$386  = \$384  & \$385 ;
-  assign \$393  = level <= 3'h6;
+  assign \$391  = level <= 3'h5;
+  assign \$392  = ! hdr_mem;
+  assign \$393  = hread_sel_prog0 ? \r_data$787 [31:0] : 32'd0;
   assign \$394  = ! hdr_mem;
-  assign \$395  = hread_sel_prog0 ? \r_data$683 [31:0] : 32'd0;
+  assign \$395  = hread_sel_prog1 ? \r_data$787 [63:32] : 32'd0;
   assign \$396  = ! hdr_mem;
-  assign \$397  = hread_sel_prog1 ? \r_data$683 [63:32] : 32'd0;
+  assign \$397  = hread_sel_prog2 ? \r_data$787 [95:64] : 32'd0;
   assign \$398  = ! hdr_mem;
-  assign \$399  = hread_sel_prog2 ? \r_data$683 [95:64] : 32'd0;
-  assign \$400  = ! hdr_mem;
-  assign \$401  = hread_sel_prog3 ? \r_data$683 [127:96] : 32'd0;
+  assign \$399  = hread_sel_prog3 ? \r_data$787 [127:96] : 32'd0;
+  assign \$400  = hdr_mem == 1'h1;
+  assign \$401  = hread_sel_wf0 ? \r_data$190 [31:0] : 32'd0;
   assign \$402  = hdr_mem == 1'h1;
-  assign \$403  = hread_sel_wf0 ? \r_data$184 [31:0] : 32'd0;
+  assign \$403  = hread_sel_wf1 ? \r_data$190 [63:32] : 32'd0;
   assign \$404  = hdr_mem == 1'h1;
-  assign \$405  = hread_sel_wf1 ? \r_data$184 [63:32] : 32'd0;
+  assign \$405  = hread_sel_wf2 ? \r_data$190 [95:64] : 32'd0;
   assign \$406  = hdr_mem == 1'h1;
-  assign \$407  = hread_sel_wf2 ? \r_data$184 [95:64] : 32'd0;
-  assign \$408  = hdr_mem == 1'h1;
-  assign \$409  = hread_sel_wf3 ? \r_data$184 [127:96] : 32'd0;
+  assign \$407  = hread_sel_wf3 ? \r_data$190 [127:96] : 32'd0;
+  assign \$408  = hdr_mem == 2'h2;
+  assign \$409  = hread_sel_wt0 ? \r_data$199 [31:0] : 32'd0;
   assign \$410  = hdr_mem == 2'h2;
-  assign \$411  = hread_sel_wt0 ? \r_data$194 [31:0] : 32'd0;
+  assign \$411  = hread_sel_wt1 ? \r_data$199 [63:32] : 32'd0;
   assign \$412  = hdr_mem == 2'h2;
-  assign \$413  = hread_sel_wt1 ? \r_data$194 [63:32] : 32'd0;
+  assign \$413  = hread_sel_wt2 ? \r_data$199 [95:64] : 32'd0;
   assign \$414  = hdr_mem == 2'h2;
-  assign \$415  = hread_sel_wt2 ? \r_data$194 [95:64] : 32'd0;
-  assign \$416  = hdr_mem == 2'h2;
-  assign \$417  = hread_sel_wt3 ? \r_data$194 [127:96] : 32'd0;
+  assign \$415  = hread_sel_wt3 ? \r_data$199 [127:96] : 32'd0;
+  assign \$416  = hdr_mem == 2'h3;
+  assign \$417  = hread_sel_af0 ? \r_data$180 [31:0] : 32'd0;
   assign \$418  = hdr_mem == 2'h3;
-  assign \$419  = hread_sel_af0 ? \r_data$217 [31:0] : 32'd0;
-  assign \$420  = hdr_mem == 2'h3;
-  assign \$421  = hread_sel_af1 ? \r_data$217 [63:32] : 32'd0;
+  assign \$419  = hread_sel_af1 ? \r_data$180 [63:32] : 32'd0;
+  assign \$420  = hdr_mem == 3'h4;
+  assign \$421  = hread_sel_ag0 ? \r_data$181 [31:0] : 32'd0;
   assign \$422  = hdr_mem == 3'h4;
-  assign \$423  = hread_sel_ag0 ? \r_data$218 [31:0] : 32'd0;
-  assign \$424  = hdr_mem == 3'h4;
-  assign \$425  = hread_sel_ag1 ? \r_data$218 [63:32] : 32'd0;
+  assign \$423  = hread_sel_ag1 ? \r_data$181 [63:32] : 32'd0;
+  assign \$424  = hdr_mem == 3'h5;
+  assign \$425  = hread_sel_y0 ? \r_data$809 [31:0] : 32'd0;
   assign \$426  = hdr_mem == 3'h5;
-  assign \$427  = hread_sel_y0 ? \r_data$705 [31:0] : 32'd0;
-  assign \$428  = hdr_mem == 3'h5;
-  assign \$429  = hread_sel_y1 ? \r_data$705 [63:32] : 32'd0;
-  assign \$430  = hdr_mem == 3'h6;
-  assign \$431  = hread_sel_rg0 ? \r_data$234  : 16'h0000;
+  assign \$427  = hread_sel_y1 ? \r_data$809 [63:32] : 32'd0;
+  assign \$428  = hdr_mem == 3'h6;
+  assign \$429  = hread_sel_rg0 ? \r_data$240  : 16'h0000;
+  assign \$430  = hdr_mem == 3'h7;
+  assign \$431  = hread_sel_d0 ? \r_data$217 [31:0] : 32'd0;
   assign \$432  = hdr_mem == 3'h7;
-  assign \$433  = hread_sel_d0 ? \r_data$202 [31:0] : 32'd0;
+  assign \$433  = hread_sel_d1 ? \r_data$217 [63:32] : 32'd0;
   assign \$434  = hdr_mem == 3'h7;
-  assign \$435  = hread_sel_d1 ? \r_data$202 [63:32] : 32'd0;
+  assign \$435  = hread_sel_d2 ? \r_data$217 [95:64] : 32'd0;
   assign \$436  = hdr_mem == 3'h7;
-  assign \$437  = hread_sel_d2 ? \r_data$202 [95:64] : 32'd0;
+  assign \$437  = hread_sel_d3 ? \r_data$217 [127:96] : 32'd0;
   assign \$438  = hdr_mem == 3'h7;
-  assign \$439  = hread_sel_d3 ? \r_data$202 [127:96] : 32'd0;
+  assign \$439  = hread_sel_d4 ? \r_data$217 [159:128] : 32'd0;
   assign \$440  = hdr_mem == 3'h7;
-  assign \$441  = hread_sel_d4 ? \r_data$202 [159:128] : 32'd0;
+  assign \$441  = hread_sel_d5 ? \r_data$217 [191:160] : 32'd0;
   assign \$442  = hdr_mem == 3'h7;
-  assign \$443  = hread_sel_d5 ? \r_data$202 [191:160] : 32'd0;
+  assign \$443  = hread_sel_d6 ? \r_data$217 [223:192] : 32'd0;
   assign \$444  = hdr_mem == 3'h7;
-  assign \$445  = hread_sel_d6 ? \r_data$202 [223:192] : 32'd0;
-  assign \$446  = hdr_mem == 3'h7;
-  assign \$447  = hread_sel_d7 ? \r_data$202 [255:224] : 32'd0;
-  assign \$448  = hdr_mem == 4'h8;
-  assign \$449  = hread_sel_pred0 ? \r_data$720  : 8'h00;
-  assign \$450  = hdr_mem == 4'h9;
-  assign \$451  = hread_sel_csr0 ? csr_q3 : 32'd0;
+  assign \$445  = hread_sel_d7 ? \r_data$217 [255:224] : 32'd0;
+  assign \$446  = hdr_mem == 4'h8;
+  assign \$447  = hread_sel_pred0 ? \r_data$824  : 8'h00;
+  assign \$448  = hdr_mem == 4'h9;
+  assign \$449  = hread_sel_csr0 ? csr_q3 : 32'd0;
+  assign \$450  = hdr_mem == 4'ha;
+  assign \$451  = hread_sel_e0 ? \r_data$208 [31:0] : 32'd0;
   assign \$452  = hdr_mem == 4'ha;
-  assign \$453  = hread_sel_e0 ? \r_data$204 [31:0] : 32'd0;
-  assign \$454  = hdr_mem == 4'ha;
-  assign \$455  = hread_sel_e1 ? \r_data$204 [63:32] : 32'd0;
-  assign \$456  = hread_prog | hread_wf;
-  assign \$457  = \$456  | hread_wt;
-  assign \$458  = \$457  | hread_af;
-  assign \$459  = \$458  | hread_ag;
-  assign \$460  = \$459  | hread_y;
-  assign \$461  = \$460  | hread_rg;
-  assign \$462  = \$461  | hread_d;
-  assign \$463  = \$462  | hread_pred;
-  assign \$464  = \$463  | hread_csr;
-  assign \$465  = \$464  | hread_e;
-  assign \$466  = | hcount;
-  assign \$467  = | hcount;
-  assign \$469  = 1'h0 + \$468 ;
-  assign \$471  = \$469  + \$470 ;
-  assign \$472  = haddr + 1'h1;
-  assign \$473  = hcount - 1'h1;
-  assign \$474  = hcount == 1'h1;
-  assign \$475  = haddr + 1'h1;
-  assign \$476  = hcount - 1'h1;
-  assign \$477  = out_cnt - 1'h1;
-  assign \$478  = m_axis_tvalid & m_axis_tready;
-  assign \$479  = \$478  & m_axis_tlast;
-  assign \$480  = fcnt == 3'h5;
-  assign \$481  = fcnt == 3'h6;
-  assign \$482  = fcnt == 3'h7;
-  assign \$483  = fcnt + 1'h1;
-  assign \$484  = fcnt == 4'h8;
-  assign \$485  = ! ibits[2:0];
-  assign \$486  = ~ mode;
-  assign \$487  = step_count + 1'h1;
-  assign \$488  = ibits[54:39] - 1'h1;
-  assign \$489  = ibits[54:39] - 2'h2;
-  assign \$490  = ibits[28:19] - 2'h2;
-  assign \$491  = ibits[38:29] - 1'h1;
-  assign \$492  = ibits[38:29] - 2'h2;
-  assign \$493  = ibits[54:39] == 1'h1;
-  assign \$494  = ibits[38:29] == 1'h1;
-  assign \$495  = ibits[28:19] == 1'h1;
-  assign \$496  = ibits[38:29] == 1'h1;
-  assign \$497  = ibits[2:0] == 1'h1;
-  assign \$498  = ibits[2:0] == 2'h2;
-  assign \$499  = ibits[2:0] == 2'h3;
-  assign \$500  = ibits[2:0] == 3'h4;
-  assign \$501  = pc + 1'h1;
-  assign \$502  = ibase + 2'h3;
-  assign \$503  = cycle_count + 1'h1;
-  assign \$504  = ! pc;
-  assign \$505  = counting & \$504 ;
-  assign \$506  = phase_cycles0 + 1'h1;
-  assign \$507  = pc == 1'h1;
-  assign \$508  = counting & \$507 ;
-  assign \$509  = phase_cycles1 + 1'h1;
-  assign \$510  = pc == 2'h2;
-  assign \$511  = counting & \$510 ;
-  assign \$512  = phase_cycles2 + 1'h1;
-  assign \$513  = pc == 2'h3;
-  assign \$514  = counting & \$513 ;
-  assign \$515  = phase_cycles3 + 1'h1;
-  assign \$516  = pc == 3'h4;
-  assign \$517  = counting & \$516 ;
-  assign \$518  = phase_cycles4 + 1'h1;
-  assign \$519  = pc == 3'h5;
-  assign \$520  = counting & \$519 ;
-  assign \$521  = phase_cycles5 + 1'h1;
-  assign \$522  = pc == 3'h6;
-  assign \$523  = counting & \$522 ;
-  assign \$524  = phase_cycles6 + 1'h1;
-  assign \$525  = pc == 3'h7;
-  assign \$526  = counting & \$525 ;
-  assign \$527  = phase_cycles7 + 1'h1;
-  assign \$528  = pc == 4'h8;
-  assign \$529  = counting & \$528 ;
-  assign \$530  = phase_cycles8 + 1'h1;
-  assign \$531  = pc == 4'h9;
-  assign \$532  = counting & \$531 ;
-  assign \$533  = phase_cycles9 + 1'h1;
-  assign \$534  = pc == 4'ha;
-  assign \$535  = counting & \$534 ;
-  assign \$536  = phase_cycles10 + 1'h1;
-  assign \$537  = pc == 4'hb;
-  assign \$538  = counting & \$537 ;
-  assign \$539  = phase_cycles11 + 1'h1;
-  assign \$540  = pc == 4'hc;
-  assign \$541  = counting & \$540 ;
-  assign \$542  = phase_cycles12 + 1'h1;
-  assign \$543  = pc == 4'hd;
-  assign \$544  = counting & \$543 ;
-  assign \$545  = phase_cycles13 + 1'h1;
-  assign \$546  = pc == 4'he;
-  assign \$547  = counting & \$546 ;
-  assign \$548  = phase_cycles14 + 1'h1;
-  assign \$549  = pc == 4'hf;
-  assign \$550  = counting & \$549 ;
-  assign \$551  = phase_cycles15 + 1'h1;
-  assign \$552  = pc == 5'h10;
-  assign \$553  = counting & \$552 ;
-  assign \$554  = phase_cycles16 + 1'h1;
-  assign \$555  = pc == 5'h11;
-  assign \$556  = counting & \$555 ;
-  assign \$557  = phase_cycles17 + 1'h1;
-  assign \$558  = pc == 5'h12;
-  assign \$559  = counting & \$558 ;
-  assign \$560  = phase_cycles18 + 1'h1;
-  assign \$561  = pc == 5'h13;
-  assign \$562  = counting & \$561 ;
-  assign \$563  = phase_cycles19 + 1'h1;
-  assign \$564  = pc == 5'h14;
-  assign \$565  = counting & \$564 ;
-  assign \$566  = phase_cycles20 + 1'h1;
-  assign \$567  = pc == 5'h15;
-  assign \$568  = counting & \$567 ;
-  assign \$569  = phase_cycles21 + 1'h1;
-  assign \$570  = pc == 5'h16;
-  assign \$571  = counting & \$570 ;
-  assign \$572  = phase_cycles22 + 1'h1;
-  assign \$573  = pc == 5'h17;
-  assign \$574  = counting & \$573 ;
-  assign \$575  = phase_cycles23 + 1'h1;
-  assign \$576  = pc == 5'h18;
-  assign \$577  = counting & \$576 ;
-  assign \$578  = phase_cycles24 + 1'h1;
-  assign \$579  = pc == 5'h19;
-  assign \$580  = counting & \$579 ;
-  assign \$581  = phase_cycles25 + 1'h1;
-  assign \$582  = pc == 5'h1a;
-  assign \$583  = counting & \$582 ;
-  assign \$584  = phase_cycles26 + 1'h1;
-  assign \$585  = pc == 5'h1b;
-  assign \$586  = counting & \$585 ;
-  assign \$587  = phase_cycles27 + 1'h1;
-  assign \$588  = pc == 5'h1c;
-  assign \$589  = counting & \$588 ;
-  assign \$590  = phase_cycles28 + 1'h1;
-  assign \$591  = pc == 5'h1d;
-  assign \$592  = counting & \$591 ;
-  assign \$593  = phase_cycles29 + 1'h1;
-  assign \$594  = pc == 5'h1e;
-  assign \$595  = counting & \$594 ;
-  assign \$596  = phase_cycles30 + 1'h1;
-  assign \$597  = pc == 5'h1f;
-  assign \$598  = counting & \$597 ;
-  assign \$599  = phase_cycles31 + 1'h1;
-  assign \$600  = issue & k_last;
-  assign \$601  = ~ since_ok;
-  assign \$602  = since_last + 1'h1;
-  assign \$603  = since_last == 4'he;
-  assign \$604  = ! klen_m1;
-  assign \$605  = ! nt_m1;
-  assign \$606  = mi + 1'h1;
-  assign \$607  = mi == mt_m2;
-  assign \$608  = nrow + ibits[86:71];
+  assign \$453  = hread_sel_e1 ? \r_data$208 [63:32] : 32'd0;
+  assign \$454  = hread_prog | hread_wf;
+  assign \$455  = \$454  | hread_wt;
+  assign \$456  = \$455  | hread_af;
+  assign \$457  = hread_ag | hread_y;
+  assign \$458  = \$457  | hread_rg;
+  assign \$459  = \$458  | hread_d;
+  assign \$460  = hread_pred | hread_csr;
+  assign \$461  = \$460  | hread_e;
+  assign \$462  = hread_or0 | hread_or1;
+  assign \$463  = \$462  | hread_or2;
+  assign \$464  = | s_axis_tdata[55:32];
+  assign \$465  = s_axis_tdata[55:32] == 1'h1;
+  assign \$467  = 1'h0 + \$466 ;
+  assign \$469  = \$467  + \$468 ;
+  assign \$470  = haddr + 1'h1;
+  assign \$471  = hcount - 1'h1;
+  assign \$472  = ~ h_last;
+  assign \$473  = hcount == 2'h2;
+  assign \$474  = haddr + 1'h1;
+  assign \$475  = hcount - 1'h1;
+  assign \$476  = ~ h_last;
+  assign \$477  = hcount == 2'h2;
+  assign \$478  = out_cnt - 1'h1;
+  assign \$479  = m_axis_tvalid & m_axis_tready;
+  assign \$480  = \$479  & m_axis_tlast;
+  assign \$481  = fcnt == 3'h5;
+  assign \$482  = fcnt == 3'h6;
+  assign \$483  = fcnt == 3'h7;
+  assign \$484  = fcnt + 1'h1;
+  assign \$485  = fcnt == 4'h8;
+  assign \$486  = ! ibits[2:0];
+  assign \$487  = ~ mode;
+  assign \$488  = step_count + 1'h1;
+  assign \$489  = ibits[54:39] - 1'h1;
+  assign \$490  = ibits[54:39] - 2'h2;
+  assign \$491  = ibits[28:19] - 2'h2;
+  assign \$492  = ibits[38:29] - 1'h1;
+  assign \$493  = ibits[38:29] - 2'h2;
+  assign \$494  = ibits[54:39] == 1'h1;
+  assign \$495  = ibits[38:29] == 1'h1;
+  assign \$496  = ibits[28:19] == 1'h1;
+  assign \$497  = ibits[38:29] == 1'h1;
+  assign \$498  = ibits[2:0] == 1'h1;
+  assign \$499  = ibits[2:0] == 2'h2;
+  assign \$500  = ibits[2:0] == 2'h3;
+  assign \$501  = ibits[2:0] == 3'h4;
+  assign \$502  = pc + 1'h1;
+  assign \$503  = ibase + 2'h3;
+  assign \$504  = cycle_count + 1'h1;
+  assign \$505  = ! pc;
+  assign \$506  = counting & \$505 ;
+  assign \$507  = phase_cycles0 + 1'h1;
+  assign \$508  = pc == 1'h1;
+  assign \$509  = counting & \$508 ;
+  assign \$510  = phase_cycles1 + 1'h1;
+  assign \$511  = pc == 2'h2;
+  assign \$512  = counting & \$511 ;
+  assign \$513  = phase_cycles2 + 1'h1;
+  assign \$514  = pc == 2'h3;
+  assign \$515  = counting & \$514 ;
+  assign \$516  = phase_cycles3 + 1'h1;
+  assign \$517  = pc == 3'h4;
+  assign \$518  = counting & \$517 ;
+  assign \$519  = phase_cycles4 + 1'h1;
+  assign \$520  = pc == 3'h5;
+  assign \$521  = counting & \$520 ;
+  assign \$522  = phase_cycles5 + 1'h1;
+  assign \$523  = pc == 3'h6;
+  assign \$524  = counting & \$523 ;
+  assign \$525  = phase_cycles6 + 1'h1;
+  assign \$526  = pc == 3'h7;
+  assign \$527  = counting & \$526 ;
+  assign \$528  = phase_cycles7 + 1'h1;
+  assign \$529  = pc == 4'h8;
+  assign \$530  = counting & \$529 ;
+  assign \$531  = phase_cycles8 + 1'h1;
+  assign \$532  = pc == 4'h9;
+  assign \$533  = counting & \$532 ;
+  assign \$534  = phase_cycles9 + 1'h1;
+  assign \$535  = pc == 4'ha;
+  assign \$536  = counting & \$535 ;
+  assign \$537  = phase_cycles10 + 1'h1;
+  assign \$538  = pc == 4'hb;
+  assign \$539  = counting & \$538 ;
+  assign \$540  = phase_cycles11 + 1'h1;
+  assign \$541  = pc == 4'hc;
+  assign \$542  = counting & \$541 ;
+  assign \$543  = phase_cycles12 + 1'h1;
+  assign \$544  = pc == 4'hd;
+  assign \$545  = counting & \$544 ;
+  assign \$546  = phase_cycles13 + 1'h1;
+  assign \$547  = pc == 4'he;
+  assign \$548  = counting & \$547 ;
+  assign \$549  = phase_cycles14 + 1'h1;
+  assign \$550  = pc == 4'hf;
+  assign \$551  = counting & \$550 ;
+  assign \$552  = phase_cycles15 + 1'h1;
+  assign \$553  = pc == 5'h10;
+  assign \$554  = counting & \$553 ;
+  assign \$555  = phase_cycles16 + 1'h1;
+  assign \$556  = pc == 5'h11;
+  assign \$557  = counting & \$556 ;
+  assign \$558  = phase_cycles17 + 1'h1;
+  assign \$559  = pc == 5'h12;
+  assign \$560  = counting & \$559 ;
+  assign \$561  = phase_cycles18 + 1'h1;
+  assign \$562  = pc == 5'h13;
+  assign \$563  = counting & \$562 ;
+  assign \$564  = phase_cycles19 + 1'h1;
+  assign \$565  = pc == 5'h14;
+  assign \$566  = counting & \$565 ;
+  assign \$567  = phase_cycles20 + 1'h1;
+  assign \$568  = pc == 5'h15;
+  assign \$569  = counting & \$568 ;
+  assign \$570  = phase_cycles21 + 1'h1;
+  assign \$571  = pc == 5'h16;
+  assign \$572  = counting & \$571 ;
+  assign \$573  = phase_cycles22 + 1'h1;
+  assign \$574  = pc == 5'h17;
+  assign \$575  = counting & \$574 ;
+  assign \$576  = phase_cycles23 + 1'h1;
+  assign \$577  = pc == 5'h18;
+  assign \$578  = counting & \$577 ;
+  assign \$579  = phase_cycles24 + 1'h1;
+  assign \$580  = pc == 5'h19;
+  assign \$581  = counting & \$580 ;
+  assign \$582  = phase_cycles25 + 1'h1;
+  assign \$583  = pc == 5'h1a;
+  assign \$584  = counting & \$583 ;
+  assign \$585  = phase_cycles26 + 1'h1;
+  assign \$586  = pc == 5'h1b;
+  assign \$587  = counting & \$586 ;
+  assign \$588  = phase_cycles27 + 1'h1;
+  assign \$589  = pc == 5'h1c;
+  assign \$590  = counting & \$589 ;
+  assign \$591  = phase_cycles28 + 1'h1;
+  assign \$592  = pc == 5'h1d;
+  assign \$593  = counting & \$592 ;
+  assign \$594  = phase_cycles29 + 1'h1;
+  assign \$595  = pc == 5'h1e;
+  assign \$596  = counting & \$595 ;
+  assign \$597  = phase_cycles30 + 1'h1;
+  assign \$598  = pc == 5'h1f;
+  assign \$599  = counting & \$598 ;
+  assign \$600  = phase_cycles31 + 1'h1;
+  assign \$601  = issue & k_last;
+  assign \$602  = ~ since_ok;
+  assign \$603  = since_last + 1'h1;
+  assign \$604  = since_last == 4'he;
+  assign \$605  = ! klen_m1;
+  assign \$606  = ! nt_m1;
+  assign \$607  = mi + 1'h1;
+  assign \$608  = mi == mt_m2;
   assign \$609  = nrow + ibits[86:71];
-  assign \$610  = ni + 1'h1;
-  assign \$611  = ni == nt_m2;
-  assign \$612  = wcol + ibits[118:103];
+  assign \$610  = nrow + ibits[86:71];
+  assign \$611  = ni + 1'h1;
+  assign \$612  = ni == nt_m2;
   assign \$613  = wcol + ibits[118:103];
-  assign \$614  = ki + 1'h1;
-  assign \$615  = ki == klen_m2;
-  assign \$616  = naddr + 1'h1;
-  assign \$617  = waddr + 1'h1;
-  assign \$618  = \i__valid$212  & \i__ready$837 ;
-  assign \$619  = \i__valid$212  & \i__ready$837 ;
-  assign \$620  = mac_steps + 1'h1;
-  assign \$621  = \o__payload$166 [2:0] == 3'h6;
-  assign \$622  = \o__valid$567  & \$621 ;
-  assign \$623  = ! nt_m1;
-  assign \$624  = o_mrow + ibits[166:151];
+  assign \$614  = wcol + ibits[118:103];
+  assign \$615  = ki + 1'h1;
+  assign \$616  = ki == klen_m2;
+  assign \$617  = naddr + 1'h1;
+  assign \$618  = waddr + 1'h1;
+  assign \$619  = \i__valid$174  & \i__ready$963 ;
+  assign \$620  = \i__valid$174  & \i__ready$963 ;
+  assign \$621  = mac_steps + 1'h1;
+  assign \$622  = \o__payload$158 [2:0] == 3'h6;
+  assign \$623  = \o__valid$631  & \$622 ;
+  assign \$624  = ! nt_m1;
   assign \$625  = o_mrow + ibits[166:151];
-  assign \$626  = a_mrow + ibits[166:151];
+  assign \$626  = o_mrow + ibits[166:151];
   assign \$627  = a_mrow + ibits[166:151];
-  assign \$628  = t_mrow + ibits[214:199];
+  assign \$628  = a_mrow + ibits[166:151];
   assign \$629  = t_mrow + ibits[214:199];
-  assign \$630  = p_mrow + 4'h8;
-  assign \$631  = en + 1'h1;
-  assign \$632  = en == nt_m2;
-  assign \$633  = e_nlane + 4'h8;
-  assign \$634  = o_tile + ibits[150:135];
-  assign \$635  = a_tile + ibits[150:135];
-  assign \$636  = t_tile + 4'h8;
-  assign \$637  = p_mrow + \o__payload$166 [2:0];
-  assign \$638  = e_nlane + 1'h0;
-  assign \$639  = \$638  < ibits[230:215];
-  assign \$640  = e_nlane + 1'h1;
-  assign \$641  = \$640  < ibits[230:215];
-  assign \$642  = e_nlane + 2'h2;
-  assign \$643  = \$642  < ibits[230:215];
-  assign \$644  = e_nlane + 2'h3;
-  assign \$645  = \$644  < ibits[230:215];
-  assign \$646  = e_nlane + 3'h4;
-  assign \$647  = \$646  < ibits[230:215];
-  assign \$648  = e_nlane + 3'h5;
-  assign \$649  = \$648  < ibits[230:215];
-  assign \$650  = e_nlane + 3'h6;
-  assign \$651  = \$650  < ibits[230:215];
-  assign \$652  = e_nlane + 3'h7;
-  assign \$653  = \$652  < ibits[230:215];
-  assign \$654  = rows_done + 1'h1;
-  assign \$655  = | { \overflow$932 , \overflow$931 , \overflow$930 , \overflow$929 , \overflow$928 , \overflow$927 , \overflow$926 , overflow };
-  assign \$656  = | { \wrapped$940 , \wrapped$939 , \wrapped$938 , \wrapped$937 , \wrapped$936 , \wrapped$935 , \wrapped$934 , wrapped };
-  assign \$657  = ~ \i__ready$837 ;
-  assign \$658  = \i__valid$212  & \$657 ;
-  assign \$659  = flags | { 4'h0, \$658 , \$656 , \$655 , 1'h0 };
+  assign \$630  = t_mrow + ibits[214:199];
+  assign \$631  = p_mrow + 4'h8;
+  assign \$632  = en + 1'h1;
+  assign \$633  = en == nt_m2;
+  assign \$634  = e_nlane + 4'h8;
+  assign \$635  = o_tile + ibits[150:135];
+  assign \$636  = a_tile + ibits[150:135];
+  assign \$637  = t_tile + 4'h8;
+  assign \$638  = p_mrow + \o__payload$158 [2:0];
+  assign \$639  = e_nlane + 1'h0;
+  assign \$640  = \$639  < ibits[230:215];
+  assign \$641  = e_nlane + 1'h1;
+  assign \$642  = \$641  < ibits[230:215];
+  assign \$643  = e_nlane + 2'h2;
+  assign \$644  = \$643  < ibits[230:215];
+  assign \$645  = e_nlane + 2'h3;
+  assign \$646  = \$645  < ibits[230:215];
+  assign \$647  = e_nlane + 3'h4;
+  assign \$648  = \$647  < ibits[230:215];
+  assign \$649  = e_nlane + 3'h5;
+  assign \$650  = \$649  < ibits[230:215];
+  assign \$651  = e_nlane + 3'h6;
+  assign \$652  = \$651  < ibits[230:215];
+  assign \$653  = e_nlane + 3'h7;
+  assign \$654  = \$653  < ibits[230:215];
+  assign \$655  = rows_done + 1'h1;
+  assign \$656  = | { \overflow$1114 , \overflow$1113 , \overflow$1112 , \overflow$1111 , \overflow$1110 , \overflow$1109 , \overflow$1108 , overflow };
+  assign \$657  = | { \wrapped$1122 , \wrapped$1121 , \wrapped$1120 , \wrapped$1119 , \wrapped$1118 , \wrapped$1117 , \wrapped$1116 , wrapped };
+  assign \$658  = ~ \i__ready$963 ;
+  assign \$659  = \i__valid$174  & \$658 ;
+  assign \$660  = flags | { 4'h0, \$659 , \$657 , \$656 , 1'h0 };
   always @(posedge clk)
-    ex_fwd_relu_cnt_hop <= \$660 ;
+    ex_fwd_relu_cnt_hop <= \$661 ;
   always @(posedge clk)
-    ex_fwd_relu_cnt <= \$661 ;
+    ex_fwd_relu_cnt <= \$662 ;
   always @(posedge clk)
-    ex_fwd_err_cnt_hop <= \$662 ;
+    ex_fwd_err_cnt_hop <= \$663 ;
   always @(posedge clk)
-    ex_fwd_err_cnt <= \$663 ;
+    ex_fwd_err_cnt <= \$664 ;
   always @(posedge clk)
-    ex_backerr_cnt_hop <= \$664 ;
+    ex_backerr_cnt_hop <= \$665 ;
   always @(posedge clk)
-    ex_backerr_cnt <= \$665 ;
+    ex_backerr_cnt <= \$666 ;
   always @(posedge clk)
-    ex_grad_cnt_hop <= \$666 ;
+    ex_grad_cnt_hop <= \$667 ;
   always @(posedge clk)
-    ex_grad_cnt <= \$667 ;
+    ex_grad_cnt <= \$668 ;
   always @(posedge clk)
-    ex_fwd_relu_trace_hop <= \$668 ;
+    ex_fwd_relu_trace_hop <= \$669 ;
   always @(posedge clk)
-    ex_fwd_relu_trace <= \$669 ;
+    ex_fwd_relu_trace <= \$670 ;
   always @(posedge clk)
-    ex_fwd_err_trace_hop <= \$670 ;
+    ex_fwd_err_trace_hop <= \$671 ;
   always @(posedge clk)
-    ex_fwd_err_trace <= \$671 ;
+    ex_fwd_err_trace <= \$672 ;
   always @(posedge clk)
-    ex_backerr_trace_hop <= \$672 ;
+    ex_backerr_trace_hop <= \$673 ;
   always @(posedge clk)
-    ex_backerr_trace <= \$673 ;
+    ex_backerr_trace <= \$674 ;
   always @(posedge clk)
-    ex_grad_trace_hop <= \$674 ;
+    ex_grad_trace_hop <= \$675 ;
   always @(posedge clk)
-    ex_grad_trace <= \$675 ;
+    ex_grad_trace <= \$676 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_act_hop <= \$676 ;
+    ex_fwd_relu_xp_act_hop <= \$677 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_act <= \$677 ;
+    ex_fwd_relu_xp_act <= \$678 ;
   always @(posedge clk)
-    ex_fwd_err_xp_act_hop <= \$678 ;
+    ex_fwd_err_xp_act_hop <= \$679 ;
   always @(posedge clk)
-    ex_fwd_err_xp_act <= \$679 ;
+    ex_fwd_err_xp_act <= \$680 ;
   always @(posedge clk)
-    ex_backerr_xp_act_hop <= \$680 ;
+    ex_backerr_xp_act_hop <= \$681 ;
   always @(posedge clk)
-    ex_backerr_xp_act <= \$681 ;
+    ex_backerr_xp_act <= \$682 ;
   always @(posedge clk)
-    ex_grad_xp_act_hop <= \$682 ;
+    ex_grad_xp_act_hop <= \$683 ;
   always @(posedge clk)
-    ex_grad_xp_act <= \$683 ;
+    ex_grad_xp_act <= \$684 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_w_hop <= \$684 ;
+    ex_fwd_relu_xp_w_hop <= \$685 ;
   always @(posedge clk)
-    ex_fwd_relu_xp_w <= \$685 ;
+    ex_fwd_relu_xp_w <= \$686 ;
   always @(posedge clk)
-    ex_fwd_err_xp_w_hop <= \$686 ;
+    ex_fwd_err_xp_w_hop <= \$687 ;
   always @(posedge clk)
-    ex_fwd_err_xp_w <= \$687 ;
+    ex_fwd_err_xp_w <= \$688 ;
   always @(posedge clk)
-    ex_backerr_xp_w_hop <= \$688 ;
+    ex_backerr_xp_w_hop <= \$689 ;
   always @(posedge clk)
-    ex_backerr_xp_w <= \$689 ;
+    ex_backerr_xp_w <= \$690 ;
   always @(posedge clk)
-    ex_grad_xp_w_hop <= \$690 ;
+    ex_grad_xp_w_hop <= \$691 ;
   always @(posedge clk)
-    ex_grad_xp_w <= \$691 ;
+    ex_grad_xp_w <= \$692 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0_hop <= \$692 ;
+    ex_fwd_relu_lane0_hop <= \$693 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$693 ;
+    ex_fwd_relu_lane0 <= \$694 ;
   always @(posedge clk)
-    ex_fwd_err_lane0_hop <= \$694 ;
+    ex_fwd_err_lane0_hop <= \$695 ;
   always @(posedge clk)
-    ex_fwd_err_lane0 <= \$695 ;
+    ex_fwd_err_lane0 <= \$696 ;
   always @(posedge clk)
-    ex_backerr_lane0_hop <= \$696 ;
+    ex_backerr_lane0_hop <= \$697 ;
   always @(posedge clk)
-    ex_backerr_lane0 <= \$697 ;
+    ex_backerr_lane0 <= \$698 ;
   always @(posedge clk)
-    ex_grad_lane0_hop <= \$698 ;
+    ex_grad_lane0_hop <= \$699 ;
   always @(posedge clk)
-    ex_grad_lane0 <= \$699 ;
+    ex_grad_lane0 <= \$700 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1_hop <= \$700 ;
+    ex_fwd_relu_lane1_hop <= \$701 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$701 ;
+    ex_fwd_relu_lane1 <= \$702 ;
   always @(posedge clk)
-    ex_fwd_err_lane1_hop <= \$702 ;
+    ex_fwd_err_lane1_hop <= \$703 ;
   always @(posedge clk)
-    ex_fwd_err_lane1 <= \$703 ;
+    ex_fwd_err_lane1 <= \$704 ;
   always @(posedge clk)
-    ex_backerr_lane1_hop <= \$704 ;
+    ex_backerr_lane1_hop <= \$705 ;
   always @(posedge clk)
-    ex_backerr_lane1 <= \$705 ;
+    ex_backerr_lane1 <= \$706 ;
   always @(posedge clk)
-    ex_grad_lane1_hop <= \$706 ;
+    ex_grad_lane1_hop <= \$707 ;
   always @(posedge clk)
-    ex_grad_lane1 <= \$707 ;
+    ex_grad_lane1 <= \$708 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2_hop <= \$708 ;
+    ex_fwd_relu_lane2_hop <= \$709 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$709 ;
+    ex_fwd_relu_lane2 <= \$710 ;
   always @(posedge clk)
-    ex_fwd_err_lane2_hop <= \$710 ;
+    ex_fwd_err_lane2_hop <= \$711 ;
   always @(posedge clk)
-    ex_fwd_err_lane2 <= \$711 ;
+    ex_fwd_err_lane2 <= \$712 ;
   always @(posedge clk)
-    ex_backerr_lane2_hop <= \$712 ;
+    ex_backerr_lane2_hop <= \$713 ;
   always @(posedge clk)
-    ex_backerr_lane2 <= \$713 ;
+    ex_backerr_lane2 <= \$714 ;
   always @(posedge clk)
-    ex_grad_lane2_hop <= \$714 ;
+    ex_grad_lane2_hop <= \$715 ;
   always @(posedge clk)
-    ex_grad_lane2 <= \$715 ;
+    ex_grad_lane2 <= \$716 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3_hop <= \$716 ;
+    ex_fwd_relu_lane3_hop <= \$717 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$717 ;
+    ex_fwd_relu_lane3 <= \$718 ;
   always @(posedge clk)
-    ex_fwd_err_lane3_hop <= \$718 ;
+    ex_fwd_err_lane3_hop <= \$719 ;
   always @(posedge clk)
-    ex_fwd_err_lane3 <= \$719 ;
+    ex_fwd_err_lane3 <= \$720 ;
   always @(posedge clk)
-    ex_backerr_lane3_hop <= \$720 ;
+    ex_backerr_lane3_hop <= \$721 ;
   always @(posedge clk)
-    ex_backerr_lane3 <= \$721 ;
+    ex_backerr_lane3 <= \$722 ;
   always @(posedge clk)
-    ex_grad_lane3_hop <= \$722 ;
+    ex_grad_lane3_hop <= \$723 ;
   always @(posedge clk)
-    ex_grad_lane3 <= \$723 ;
+    ex_grad_lane3 <= \$724 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4_hop <= \$724 ;
+    ex_fwd_relu_lane4_hop <= \$725 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$725 ;
+    ex_fwd_relu_lane4 <= \$726 ;
   always @(posedge clk)
-    ex_fwd_err_lane4_hop <= \$726 ;
+    ex_fwd_err_lane4_hop <= \$727 ;
   always @(posedge clk)
-    ex_fwd_err_lane4 <= \$727 ;
+    ex_fwd_err_lane4 <= \$728 ;
   always @(posedge clk)
-    ex_backerr_lane4_hop <= \$728 ;
+    ex_backerr_lane4_hop <= \$729 ;
   always @(posedge clk)
-    ex_backerr_lane4 <= \$729 ;
+    ex_backerr_lane4 <= \$730 ;
   always @(posedge clk)
-    ex_grad_lane4_hop <= \$730 ;
+    ex_grad_lane4_hop <= \$731 ;
   always @(posedge clk)
-    ex_grad_lane4 <= \$731 ;
+    ex_grad_lane4 <= \$732 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5_hop <= \$732 ;
+    ex_fwd_relu_lane5_hop <= \$733 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$733 ;
+    ex_fwd_relu_lane5 <= \$734 ;
   always @(posedge clk)
-    ex_fwd_err_lane5_hop <= \$734 ;
+    ex_fwd_err_lane5_hop <= \$735 ;
   always @(posedge clk)
-    ex_fwd_err_lane5 <= \$735 ;
+    ex_fwd_err_lane5 <= \$736 ;
   always @(posedge clk)
-    ex_backerr_lane5_hop <= \$736 ;
+    ex_backerr_lane5_hop <= \$737 ;
   always @(posedge clk)
-    ex_backerr_lane5 <= \$737 ;
+    ex_backerr_lane5 <= \$738 ;
   always @(posedge clk)
-    ex_grad_lane5_hop <= \$738 ;
+    ex_grad_lane5_hop <= \$739 ;
   always @(posedge clk)
-    ex_grad_lane5 <= \$739 ;
+    ex_grad_lane5 <= \$740 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6_hop <= \$740 ;
+    ex_fwd_relu_lane6_hop <= \$741 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$741 ;
+    ex_fwd_relu_lane6 <= \$742 ;
   always @(posedge clk)
-    ex_fwd_err_lane6_hop <= \$742 ;
+    ex_fwd_err_lane6_hop <= \$743 ;
   always @(posedge clk)
-    ex_fwd_err_lane6 <= \$743 ;
+    ex_fwd_err_lane6 <= \$744 ;
   always @(posedge clk)
-    ex_backerr_lane6_hop <= \$744 ;
+    ex_backerr_lane6_hop <= \$745 ;
   always @(posedge clk)
-    ex_backerr_lane6 <= \$745 ;
+    ex_backerr_lane6 <= \$746 ;
   always @(posedge clk)
-    ex_grad_lane6_hop <= \$746 ;
+    ex_grad_lane6_hop <= \$747 ;
   always @(posedge clk)
-    ex_grad_lane6 <= \$747 ;
+    ex_grad_lane6 <= \$748 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7_hop <= \$748 ;
+    ex_fwd_relu_lane7_hop <= \$749 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$749 ;
+    ex_fwd_relu_lane7 <= \$750 ;
   always @(posedge clk)
-    ex_fwd_err_lane7_hop <= \$750 ;
+    ex_fwd_err_lane7_hop <= \$751 ;
   always @(posedge clk)
-    ex_fwd_err_lane7 <= \$751 ;
+    ex_fwd_err_lane7 <= \$752 ;
   always @(posedge clk)
-    ex_backerr_lane7_hop <= \$752 ;
+    ex_backerr_lane7_hop <= \$753 ;
   always @(posedge clk)
-    ex_backerr_lane7 <= \$753 ;
+    ex_backerr_lane7 <= \$754 ;
   always @(posedge clk)
-    ex_grad_lane7_hop <= \$754 ;
+    ex_grad_lane7_hop <= \$755 ;
   always @(posedge clk)
-    ex_grad_lane7 <= \$755 ;
+    ex_grad_lane7 <= \$756 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace0_hop <= \$757 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace0 <= \$758 ;
+  always @(posedge clk)
+    ex_fwd_err_trace0_hop <= \$759 ;
+  always @(posedge clk)
+    ex_fwd_err_trace0 <= \$760 ;
+  always @(posedge clk)
+    ex_backerr_trace0_hop <= \$761 ;
+  always @(posedge clk)
+    ex_backerr_trace0 <= \$762 ;
+  always @(posedge clk)
+    ex_grad_trace0_hop <= \$763 ;
+  always @(posedge clk)
+    ex_grad_trace0 <= \$764 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace1_hop <= \$765 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace1 <= \$766 ;
+  always @(posedge clk)
+    ex_fwd_err_trace1_hop <= \$767 ;
+  always @(posedge clk)
+    ex_fwd_err_trace1 <= \$768 ;
+  always @(posedge clk)
+    ex_backerr_trace1_hop <= \$769 ;
+  always @(posedge clk)
+    ex_backerr_trace1 <= \$770 ;
+  always @(posedge clk)
+    ex_grad_trace1_hop <= \$771 ;
+  always @(posedge clk)
+    ex_grad_trace1 <= \$772 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace2_hop <= \$773 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace2 <= \$774 ;
+  always @(posedge clk)
+    ex_fwd_err_trace2_hop <= \$775 ;
+  always @(posedge clk)
+    ex_fwd_err_trace2 <= \$776 ;
+  always @(posedge clk)
+    ex_backerr_trace2_hop <= \$777 ;
+  always @(posedge clk)
+    ex_backerr_trace2 <= \$778 ;
+  always @(posedge clk)
+    ex_grad_trace2_hop <= \$779 ;
+  always @(posedge clk)
+    ex_grad_trace2 <= \$780 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace3_hop <= \$781 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace3 <= \$782 ;
+  always @(posedge clk)
+    ex_fwd_err_trace3_hop <= \$783 ;
+  always @(posedge clk)
+    ex_fwd_err_trace3 <= \$784 ;
+  always @(posedge clk)
+    ex_backerr_trace3_hop <= \$785 ;
+  always @(posedge clk)
+    ex_backerr_trace3 <= \$786 ;
+  always @(posedge clk)
+    ex_grad_trace3_hop <= \$787 ;
+  always @(posedge clk)
+    ex_grad_trace3 <= \$788 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace4_hop <= \$789 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace4 <= \$790 ;
+  always @(posedge clk)
+    ex_fwd_err_trace4_hop <= \$791 ;
+  always @(posedge clk)
+    ex_fwd_err_trace4 <= \$792 ;
+  always @(posedge clk)
+    ex_backerr_trace4_hop <= \$793 ;
+  always @(posedge clk)
+    ex_backerr_trace4 <= \$794 ;
+  always @(posedge clk)
+    ex_grad_trace4_hop <= \$795 ;
+  always @(posedge clk)
+    ex_grad_trace4 <= \$796 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace5_hop <= \$797 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace5 <= \$798 ;
+  always @(posedge clk)
+    ex_fwd_err_trace5_hop <= \$799 ;
+  always @(posedge clk)
+    ex_fwd_err_trace5 <= \$800 ;
+  always @(posedge clk)
+    ex_backerr_trace5_hop <= \$801 ;
+  always @(posedge clk)
+    ex_backerr_trace5 <= \$802 ;
+  always @(posedge clk)
+    ex_grad_trace5_hop <= \$803 ;
+  always @(posedge clk)
+    ex_grad_trace5 <= \$804 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace6_hop <= \$805 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace6 <= \$806 ;
+  always @(posedge clk)
+    ex_fwd_err_trace6_hop <= \$807 ;
+  always @(posedge clk)
+    ex_fwd_err_trace6 <= \$808 ;
+  always @(posedge clk)
+    ex_backerr_trace6_hop <= \$809 ;
+  always @(posedge clk)
+    ex_backerr_trace6 <= \$810 ;
+  always @(posedge clk)
+    ex_grad_trace6_hop <= \$811 ;
+  always @(posedge clk)
+    ex_grad_trace6 <= \$812 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace7_hop <= \$813 ;
+  always @(posedge clk)
+    ex_fwd_relu_trace7 <= \$814 ;
+  always @(posedge clk)
+    ex_fwd_err_trace7_hop <= \$815 ;
+  always @(posedge clk)
+    ex_fwd_err_trace7 <= \$816 ;
+  always @(posedge clk)
+    ex_backerr_trace7_hop <= \$817 ;
+  always @(posedge clk)
+    ex_backerr_trace7 <= \$818 ;
+  always @(posedge clk)
+    ex_grad_trace7_hop <= \$819 ;
+  always @(posedge clk)
+    ex_grad_trace7 <= \$820 ;
   always @(posedge clk)
     rows_a <= ibits[28:19];
   always @(posedge clk)
     rows_b <= ibits[38:29];
   always @(posedge clk)
-    rows_p <= \$378 ;
+    rows_p <= \$376 ;
   always @(posedge clk)
-    drained <= \$756 ;
+    drained <= \$821 ;
   always @(posedge clk)
-    csr_addr_hi0 <= \$757 ;
+    csr_addr_hi0 <= \$822 ;
   always @(posedge clk)
-    csr_addr_hi1 <= \$758 ;
+    csr_addr_hi1 <= \$823 ;
   always @(posedge clk)
-    csr_addr_lo0 <= \$759 ;
+    csr_addr_lo0 <= \$824 ;
   always @(posedge clk)
-    csr_group0 <= \$760 ;
+    csr_group0 <= \$825 ;
   always @(posedge clk)
-    csr_addr_lo1 <= \$761 ;
+    csr_addr_lo1 <= \$826 ;
   always @(posedge clk)
-    csr_group1 <= \$762 ;
+    csr_group1 <= \$827 ;
   always @(posedge clk)
-    csr_addr_lo2 <= \$763 ;
+    csr_addr_lo2 <= \$828 ;
   always @(posedge clk)
-    csr_group2 <= \$764 ;
+    csr_group2 <= \$829 ;
   always @(posedge clk)
-    csr_addr_lo3 <= \$765 ;
+    csr_addr_lo3 <= \$830 ;
   always @(posedge clk)
-    csr_group3 <= \$766 ;
+    csr_group3 <= \$831 ;
   always @(posedge clk)
-    csr_addr_lo4 <= \$767 ;
+    csr_addr_lo4 <= \$832 ;
   always @(posedge clk)
-    csr_group4 <= \$768 ;
+    csr_group4 <= \$833 ;
   always @(posedge clk)
-    csr_q0 <= \$769 ;
+    csr_q0 <= \$834 ;
   always @(posedge clk)
-    read_room <= \$770 ;
+    read_room <= \$835 ;
   always @(posedge clk)
-    csr_q1 <= \$771 ;
+    csr_q1 <= \$836 ;
   always @(posedge clk)
-    csr_q2 <= \$772 ;
+    csr_q2 <= \$837 ;
   always @(posedge clk)
-    csr_q3 <= \$773 ;
+    csr_q3 <= \$838 ;
   always @(posedge clk)
-    hread_sel_prog0 <= \$774 ;
+    hread_sel_prog0 <= \$839 ;
   always @(posedge clk)
-    hread_prog <= \$775 ;
+    hread_prog <= \$840 ;
   always @(posedge clk)
-    hread_sel_prog1 <= \$776 ;
+    hread_sel_prog1 <= \$841 ;
   always @(posedge clk)
-    hread_sel_prog2 <= \$777 ;
+    hread_sel_prog2 <= \$842 ;
   always @(posedge clk)
-    hread_sel_prog3 <= \$778 ;
+    hread_sel_prog3 <= \$843 ;
   always @(posedge clk)
-    hread_sel_wf0 <= \$779 ;
+    hread_sel_wf0 <= \$844 ;
   always @(posedge clk)
-    hread_wf <= \$780 ;
+    hread_wf <= \$845 ;
   always @(posedge clk)
-    hread_sel_wf1 <= \$781 ;
+    hread_sel_wf1 <= \$846 ;
   always @(posedge clk)
-    hread_sel_wf2 <= \$782 ;
+    hread_sel_wf2 <= \$847 ;
   always @(posedge clk)
-    hread_sel_wf3 <= \$783 ;
+    hread_sel_wf3 <= \$848 ;
   always @(posedge clk)
-    hread_sel_wt0 <= \$784 ;
+    hread_sel_wt0 <= \$849 ;
   always @(posedge clk)
-    hread_wt <= \$785 ;
+    hread_wt <= \$850 ;
   always @(posedge clk)
-    hread_sel_wt1 <= \$786 ;
+    hread_sel_wt1 <= \$851 ;
   always @(posedge clk)
-    hread_sel_wt2 <= \$787 ;
+    hread_sel_wt2 <= \$852 ;
   always @(posedge clk)
-    hread_sel_wt3 <= \$788 ;
+    hread_sel_wt3 <= \$853 ;
   always @(posedge clk)
-    hread_sel_af0 <= \$789 ;
+    hread_sel_af0 <= \$854 ;
   always @(posedge clk)
-    hread_af <= \$790 ;
+    hread_af <= \$855 ;
   always @(posedge clk)
-    hread_sel_af1 <= \$791 ;
+    hread_sel_af1 <= \$856 ;
   always @(posedge clk)
-    hread_sel_ag0 <= \$792 ;
+    hread_sel_ag0 <= \$857 ;
   always @(posedge clk)
-    hread_ag <= \$793 ;
+    hread_ag <= \$858 ;
   always @(posedge clk)
-    hread_sel_ag1 <= \$794 ;
+    hread_sel_ag1 <= \$859 ;
   always @(posedge clk)
-    hread_sel_y0 <= \$795 ;
+    hread_sel_y0 <= \$860 ;
   always @(posedge clk)
-    hread_y <= \$796 ;
+    hread_y <= \$861 ;
   always @(posedge clk)
-    hread_sel_y1 <= \$797 ;
+    hread_sel_y1 <= \$862 ;
   always @(posedge clk)
-    hread_sel_rg0 <= \$798 ;
+    hread_sel_rg0 <= \$863 ;
   always @(posedge clk)
-    hread_rg <= \$799 ;
+    hread_rg <= \$864 ;
   always @(posedge clk)
-    hread_sel_d0 <= \$800 ;
+    hread_sel_d0 <= \$865 ;
   always @(posedge clk)
-    hread_d <= \$801 ;
+    hread_d <= \$866 ;
   always @(posedge clk)
-    hread_sel_d1 <= \$802 ;
+    hread_sel_d1 <= \$867 ;
   always @(posedge clk)
-    hread_sel_d2 <= \$803 ;
+    hread_sel_d2 <= \$868 ;
   always @(posedge clk)
-    hread_sel_d3 <= \$804 ;
+    hread_sel_d3 <= \$869 ;
   always @(posedge clk)
-    hread_sel_d4 <= \$805 ;
+    hread_sel_d4 <= \$870 ;
   always @(posedge clk)
-    hread_sel_d5 <= \$806 ;
+    hread_sel_d5 <= \$871 ;
   always @(posedge clk)
-    hread_sel_d6 <= \$807 ;
+    hread_sel_d6 <= \$872 ;
   always @(posedge clk)
-    hread_sel_d7 <= \$808 ;
+    hread_sel_d7 <= \$873 ;
   always @(posedge clk)
-    hread_sel_pred0 <= \$809 ;
+    hread_sel_pred0 <= \$874 ;
   always @(posedge clk)
-    hread_pred <= \$810 ;
+    hread_pred <= \$875 ;
   always @(posedge clk)
-    hread_sel_csr0 <= \$811 ;
+    hread_sel_csr0 <= \$876 ;
   always @(posedge clk)
-    hread_csr <= \$812 ;
+    hread_csr <= \$877 ;
   always @(posedge clk)
-    hread_sel_e0 <= \$813 ;
+    hread_sel_e0 <= \$878 ;
   always @(posedge clk)
-    hread_e <= \$814 ;
+    hread_e <= \$879 ;
   always @(posedge clk)
-    hread_sel_e1 <= \$815 ;
+    hread_sel_e1 <= \$880 ;
   always @(posedge clk)
-    hread_data <= \$816 ;
+    hread_or0 <= \$456 ;
   always @(posedge clk)
-    clear <= \$817 ;
+    hread_or1 <= \$459 ;
   always @(posedge clk)
-    hdr_op <= \$818 ;
+    hread_or2 <= \$461 ;
   always @(posedge clk)
-    hdr_mem <= \$819 ;
+    hread_data <= \$881 ;
   always @(posedge clk)
-    haddr <= \$820 ;
+    clear <= \$882 ;
   always @(posedge clk)
-    hcount <= \$821 ;
+    hdr_op <= \$883 ;
   always @(posedge clk)
-    hdr_mode <= \$822 ;
+    hdr_mem <= \$884 ;
   always @(posedge clk)
-    done <= \$823 ;
+    haddr <= \$885 ;
   always @(posedge clk)
-    ctl_state <= \$824 ;
+    hcount <= \$886 ;
   always @(posedge clk)
-    host_writing <= \$825 ;
+    hdr_mode <= \$887 ;
   always @(posedge clk)
-    host_writing_ag <= \$826 ;
+    done <= \$888 ;
   always @(posedge clk)
-    host_writing_rg <= \$827 ;
+    h_more <= \$889 ;
   always @(posedge clk)
-    host_writing_e <= \$828 ;
+    h_last <= \$890 ;
   always @(posedge clk)
-    host_writing_d <= \$829 ;
+    ctl_state <= \$891 ;
   always @(posedge clk)
-    host_writing_wf <= \$830 ;
+    host_writing <= \$892 ;
   always @(posedge clk)
-    host_writing_pred <= \$831 ;
+    host_writing_ag <= \$893 ;
   always @(posedge clk)
-    host_writing_af <= \$832 ;
+    host_writing_rg <= \$894 ;
   always @(posedge clk)
-    host_writing_wt <= \$833 ;
+    host_writing_e <= \$895 ;
   always @(posedge clk)
-    out_cnt <= \$834 ;
+    host_writing_d <= \$896 ;
   always @(posedge clk)
-    rv0 <= \$835 ;
+    host_writing_wf <= \$897 ;
   always @(posedge clk)
-    rv1 <= \$836 ;
+    host_writing_pred <= \$898 ;
   always @(posedge clk)
-    rv2 <= \$837 ;
+    host_writing_af <= \$899 ;
   always @(posedge clk)
-    rv3 <= \$838 ;
+    host_writing_wt <= \$900 ;
   always @(posedge clk)
-    rv4 <= \$839 ;
+    out_cnt <= \$901 ;
   always @(posedge clk)
-    rv5 <= \$840 ;
+    rv0 <= \$902 ;
   always @(posedge clk)
-    rv6 <= \$841 ;
+    rv1 <= \$903 ;
   always @(posedge clk)
-    w_en <= \$842 ;
+    rv2 <= \$904 ;
   always @(posedge clk)
-    host_reading <= \$843 ;
+    rv3 <= \$905 ;
   always @(posedge clk)
-    pc <= \$844 ;
+    rv4 <= \$906 ;
   always @(posedge clk)
-    ibase <= \$845 ;
+    rv5 <= \$907 ;
   always @(posedge clk)
-    fcnt <= \$846 ;
+    rv6 <= \$908 ;
   always @(posedge clk)
-    mode <= \$847 ;
+    rv7 <= \$909 ;
   always @(posedge clk)
-    counting <= \$848 ;
+    w_en <= \$910 ;
   always @(posedge clk)
-    counters_clear <= \$849 ;
+    host_reading <= \$911 ;
   always @(posedge clk)
-    ibits_load0 <= \$850 ;
+    pc <= \$912 ;
   always @(posedge clk)
-    ibits_load1 <= \$851 ;
+    ibase <= \$913 ;
   always @(posedge clk)
-    ibits_load2 <= \$852 ;
+    fcnt <= \$914 ;
   always @(posedge clk)
-    step_count <= \$853 ;
+    mode <= \$915 ;
   always @(posedge clk)
-    issuing <= \$854 ;
+    counting <= \$916 ;
   always @(posedge clk)
-    mi <= \$855 ;
+    counters_clear <= \$917 ;
   always @(posedge clk)
-    ni <= \$856 ;
+    ibits_load0 <= \$918 ;
   always @(posedge clk)
-    ki <= \$857 ;
+    ibits_load1 <= \$919 ;
   always @(posedge clk)
-    nrow <= \$858 ;
+    ibits_load2 <= \$920 ;
   always @(posedge clk)
-    naddr <= \$859 ;
+    step_count <= \$921 ;
   always @(posedge clk)
-    wcol <= \$860 ;
+    issuing <= \$922 ;
   always @(posedge clk)
-    waddr <= \$861 ;
+    mi <= \$923 ;
   always @(posedge clk)
-    klen_m1 <= \$862 ;
+    ni <= \$924 ;
   always @(posedge clk)
-    klen_m2 <= \$863 ;
+    ki <= \$925 ;
   always @(posedge clk)
-    mt_m2 <= \$864 ;
+    nrow <= \$926 ;
   always @(posedge clk)
-    nt_m1 <= \$865 ;
+    naddr <= \$927 ;
   always @(posedge clk)
-    nt_m2 <= \$866 ;
+    wcol <= \$928 ;
   always @(posedge clk)
-    k_first <= \$867 ;
+    waddr <= \$929 ;
   always @(posedge clk)
-    k_last <= \$868 ;
+    klen_m1 <= \$930 ;
   always @(posedge clk)
-    n_last <= \$869 ;
+    klen_m2 <= \$931 ;
   always @(posedge clk)
-    m_last <= \$870 ;
+    mt_m2 <= \$932 ;
   always @(posedge clk)
-    en <= \$871 ;
+    nt_m1 <= \$933 ;
   always @(posedge clk)
-    e_first <= \$872 ;
+    nt_m2 <= \$934 ;
   always @(posedge clk)
-    e_last <= \$873 ;
+    k_first <= \$935 ;
   always @(posedge clk)
-    e_nlane <= \$874 ;
+    k_last <= \$936 ;
   always @(posedge clk)
-    rows_done <= \$875 ;
+    n_last <= \$937 ;
   always @(posedge clk)
-    o_mrow <= \$876 ;
+    m_last <= \$938 ;
   always @(posedge clk)
-    o_tile <= \$877 ;
+    en <= \$939 ;
   always @(posedge clk)
-    a_mrow <= \$878 ;
+    e_first <= \$940 ;
   always @(posedge clk)
-    a_tile <= \$879 ;
+    e_last <= \$941 ;
   always @(posedge clk)
-    t_mrow <= \$880 ;
+    e_nlane <= \$942 ;
   always @(posedge clk)
-    t_tile <= \$881 ;
+    rows_done <= \$943 ;
   always @(posedge clk)
-    p_mrow <= \$882 ;
+    o_mrow <= \$944 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$883 ;
+    o_tile <= \$945 ;
   always @(posedge clk)
-    ex_fwd_err <= \$884 ;
+    a_mrow <= \$946 ;
   always @(posedge clk)
-    ex_backerr <= \$885 ;
+    a_tile <= \$947 ;
   always @(posedge clk)
-    ex_grad <= \$886 ;
+    t_mrow <= \$948 ;
   always @(posedge clk)
-    st_data <= \$887 ;
+    t_tile <= \$949 ;
   always @(posedge clk)
-    st_valid <= \$888 ;
+    p_mrow <= \$950 ;
   always @(posedge clk)
-    st_valid_sel0 <= \$889 ;
+    ex_fwd_relu <= \$951 ;
   always @(posedge clk)
-    st_valid_sel1 <= \$890 ;
+    ex_fwd_err <= \$952 ;
   always @(posedge clk)
-    st_valid_sel2 <= \$891 ;
+    ex_backerr <= \$953 ;
   always @(posedge clk)
-    st_valid_sel3 <= \$892 ;
+    ex_grad <= \$954 ;
   always @(posedge clk)
-    st_valid_sel4 <= \$893 ;
+    st_data <= \$955 ;
   always @(posedge clk)
-    st_valid_sel5 <= \$894 ;
+    st_valid <= \$956 ;
   always @(posedge clk)
-    st_valid_sel6 <= \$895 ;
+    st_valid_sel0 <= \$957 ;
   always @(posedge clk)
-    st_valid_sel7 <= \$896 ;
+    st_valid_sel1 <= \$958 ;
   always @(posedge clk)
-    ibits <= \$897 ;
+    st_valid_sel2 <= \$959 ;
   always @(posedge clk)
-    cycle_count <= \$898 ;
+    st_valid_sel3 <= \$960 ;
   always @(posedge clk)
-    phase_en0 <= \$899 ;
+    st_valid_sel4 <= \$961 ;
   always @(posedge clk)
-    phase_clear0 <= \$900 ;
+    st_valid_sel5 <= \$962 ;
   always @(posedge clk)
-    phase_cycles0 <= \$901 ;
+    st_valid_sel6 <= \$963 ;
   always @(posedge clk)
-    phase_en1 <= \$902 ;
+    st_valid_sel7 <= \$964 ;
   always @(posedge clk)
-    phase_clear1 <= \$903 ;
+    ibits <= \$965 ;
   always @(posedge clk)
-    phase_cycles1 <= \$904 ;
+    cycle_count <= \$966 ;
   always @(posedge clk)
-    phase_en2 <= \$905 ;
+    phase_en0 <= \$967 ;
   always @(posedge clk)
-    phase_clear2 <= \$906 ;
+    phase_clear0 <= \$968 ;
   always @(posedge clk)
-    phase_cycles2 <= \$907 ;
+    phase_cycles0 <= \$969 ;
   always @(posedge clk)
-    phase_en3 <= \$908 ;
+    phase_en1 <= \$970 ;
   always @(posedge clk)
-    phase_clear3 <= \$909 ;
+    phase_clear1 <= \$971 ;
   always @(posedge clk)
-    phase_cycles3 <= \$910 ;
+    phase_cycles1 <= \$972 ;
   always @(posedge clk)
-    phase_en4 <= \$911 ;
+    phase_en2 <= \$973 ;
   always @(posedge clk)
-    phase_clear4 <= \$912 ;
+    phase_clear2 <= \$974 ;
   always @(posedge clk)
-    phase_cycles4 <= \$913 ;
+    phase_cycles2 <= \$975 ;
   always @(posedge clk)
-    phase_en5 <= \$914 ;
+    phase_en3 <= \$976 ;
   always @(posedge clk)
-    phase_clear5 <= \$915 ;
+    phase_clear3 <= \$977 ;
   always @(posedge clk)
-    phase_cycles5 <= \$916 ;
+    phase_cycles3 <= \$978 ;
   always @(posedge clk)
-    phase_en6 <= \$917 ;
+    phase_en4 <= \$979 ;
   always @(posedge clk)
-    phase_clear6 <= \$918 ;
+    phase_clear4 <= \$980 ;
   always @(posedge clk)
-    phase_cycles6 <= \$919 ;
+    phase_cycles4 <= \$981 ;
   always @(posedge clk)
-    phase_en7 <= \$920 ;
+    phase_en5 <= \$982 ;
   always @(posedge clk)
-    phase_clear7 <= \$921 ;
+    phase_clear5 <= \$983 ;
   always @(posedge clk)
-    phase_cycles7 <= \$922 ;
+    phase_cycles5 <= \$984 ;
   always @(posedge clk)
-    phase_en8 <= \$923 ;
+    phase_en6 <= \$985 ;
   always @(posedge clk)
-    phase_clear8 <= \$924 ;
+    phase_clear6 <= \$986 ;
   always @(posedge clk)
-    phase_cycles8 <= \$925 ;
+    phase_cycles6 <= \$987 ;
   always @(posedge clk)
-    phase_en9 <= \$926 ;
+    phase_en7 <= \$988 ;
   always @(posedge clk)
-    phase_clear9 <= \$927 ;
+    phase_clear7 <= \$989 ;
   always @(posedge clk)
-    phase_cycles9 <= \$928 ;
+    phase_cycles7 <= \$990 ;
   always @(posedge clk)
-    phase_en10 <= \$929 ;
+    phase_en8 <= \$991 ;
   always @(posedge clk)
-    phase_clear10 <= \$930 ;
+    phase_clear8 <= \$992 ;
   always @(posedge clk)
-    phase_cycles10 <= \$931 ;
+    phase_cycles8 <= \$993 ;
   always @(posedge clk)
-    phase_en11 <= \$932 ;
+    phase_en9 <= \$994 ;
   always @(posedge clk)
-    phase_clear11 <= \$933 ;
+    phase_clear9 <= \$995 ;
   always @(posedge clk)
-    phase_cycles11 <= \$934 ;
+    phase_cycles9 <= \$996 ;
   always @(posedge clk)
-    phase_en12 <= \$935 ;
+    phase_en10 <= \$997 ;
   always @(posedge clk)
-    phase_clear12 <= \$936 ;
+    phase_clear10 <= \$998 ;
   always @(posedge clk)
-    phase_cycles12 <= \$937 ;
+    phase_cycles10 <= \$999 ;
   always @(posedge clk)
-    phase_en13 <= \$938 ;
+    phase_en11 <= \$1000 ;
   always @(posedge clk)
-    phase_clear13 <= \$939 ;
+    phase_clear11 <= \$1001 ;
   always @(posedge clk)
-    phase_cycles13 <= \$940 ;
+    phase_cycles11 <= \$1002 ;
   always @(posedge clk)
-    phase_en14 <= \$941 ;
+    phase_en12 <= \$1003 ;
   always @(posedge clk)
-    phase_clear14 <= \$942 ;
+    phase_clear12 <= \$1004 ;
   always @(posedge clk)
-    phase_cycles14 <= \$943 ;
+    phase_cycles12 <= \$1005 ;
   always @(posedge clk)
-    phase_en15 <= \$944 ;
+    phase_en13 <= \$1006 ;
   always @(posedge clk)
-    phase_clear15 <= \$945 ;
+    phase_clear13 <= \$1007 ;
   always @(posedge clk)
-    phase_cycles15 <= \$946 ;
+    phase_cycles13 <= \$1008 ;
   always @(posedge clk)
-    phase_en16 <= \$947 ;
+    phase_en14 <= \$1009 ;
   always @(posedge clk)
-    phase_clear16 <= \$948 ;
+    phase_clear14 <= \$1010 ;
   always @(posedge clk)
-    phase_cycles16 <= \$949 ;
+    phase_cycles14 <= \$1011 ;
   always @(posedge clk)
-    phase_en17 <= \$950 ;
+    phase_en15 <= \$1012 ;
   always @(posedge clk)
-    phase_clear17 <= \$951 ;
+    phase_clear15 <= \$1013 ;
   always @(posedge clk)
-    phase_cycles17 <= \$952 ;
+    phase_cycles15 <= \$1014 ;
   always @(posedge clk)
-    phase_en18 <= \$953 ;
+    phase_en16 <= \$1015 ;
   always @(posedge clk)
-    phase_clear18 <= \$954 ;
+    phase_clear16 <= \$1016 ;
   always @(posedge clk)
-    phase_cycles18 <= \$955 ;
+    phase_cycles16 <= \$1017 ;
   always @(posedge clk)
-    phase_en19 <= \$956 ;
+    phase_en17 <= \$1018 ;
   always @(posedge clk)
-    phase_clear19 <= \$957 ;
+    phase_clear17 <= \$1019 ;
   always @(posedge clk)
-    phase_cycles19 <= \$958 ;
+    phase_cycles17 <= \$1020 ;
   always @(posedge clk)
-    phase_en20 <= \$959 ;
+    phase_en18 <= \$1021 ;
   always @(posedge clk)
-    phase_clear20 <= \$960 ;
+    phase_clear18 <= \$1022 ;
   always @(posedge clk)
-    phase_cycles20 <= \$961 ;
+    phase_cycles18 <= \$1023 ;
   always @(posedge clk)
-    phase_en21 <= \$962 ;
+    phase_en19 <= \$1024 ;
   always @(posedge clk)
-    phase_clear21 <= \$963 ;
+    phase_clear19 <= \$1025 ;
   always @(posedge clk)
-    phase_cycles21 <= \$964 ;
+    phase_cycles19 <= \$1026 ;
   always @(posedge clk)
-    phase_en22 <= \$965 ;
+    phase_en20 <= \$1027 ;
   always @(posedge clk)
-    phase_clear22 <= \$966 ;
+    phase_clear20 <= \$1028 ;
   always @(posedge clk)
-    phase_cycles22 <= \$967 ;
+    phase_cycles20 <= \$1029 ;
   always @(posedge clk)
-    phase_en23 <= \$968 ;
+    phase_en21 <= \$1030 ;
   always @(posedge clk)
-    phase_clear23 <= \$969 ;
+    phase_clear21 <= \$1031 ;
   always @(posedge clk)
-    phase_cycles23 <= \$970 ;
+    phase_cycles21 <= \$1032 ;
   always @(posedge clk)
-    phase_en24 <= \$971 ;
+    phase_en22 <= \$1033 ;
   always @(posedge clk)
-    phase_clear24 <= \$972 ;
+    phase_clear22 <= \$1034 ;
   always @(posedge clk)
-    phase_cycles24 <= \$973 ;
+    phase_cycles22 <= \$1035 ;
   always @(posedge clk)
-    phase_en25 <= \$974 ;
+    phase_en23 <= \$1036 ;
   always @(posedge clk)
-    phase_clear25 <= \$975 ;
+    phase_clear23 <= \$1037 ;
   always @(posedge clk)
-    phase_cycles25 <= \$976 ;
+    phase_cycles23 <= \$1038 ;
   always @(posedge clk)
-    phase_en26 <= \$977 ;
+    phase_en24 <= \$1039 ;
   always @(posedge clk)
-    phase_clear26 <= \$978 ;
+    phase_clear24 <= \$1040 ;
   always @(posedge clk)
-    phase_cycles26 <= \$979 ;
+    phase_cycles24 <= \$1041 ;
   always @(posedge clk)
-    phase_en27 <= \$980 ;
+    phase_en25 <= \$1042 ;
   always @(posedge clk)
-    phase_clear27 <= \$981 ;
+    phase_clear25 <= \$1043 ;
   always @(posedge clk)
-    phase_cycles27 <= \$982 ;
+    phase_cycles25 <= \$1044 ;
   always @(posedge clk)
-    phase_en28 <= \$983 ;
+    phase_en26 <= \$1045 ;
   always @(posedge clk)
-    phase_clear28 <= \$984 ;
+    phase_clear26 <= \$1046 ;
   always @(posedge clk)
-    phase_cycles28 <= \$985 ;
+    phase_cycles26 <= \$1047 ;
   always @(posedge clk)
-    phase_en29 <= \$986 ;
+    phase_en27 <= \$1048 ;
   always @(posedge clk)
-    phase_clear29 <= \$987 ;
+    phase_clear27 <= \$1049 ;
   always @(posedge clk)
-    phase_cycles29 <= \$988 ;
+    phase_cycles27 <= \$1050 ;
   always @(posedge clk)
-    phase_en30 <= \$989 ;
+    phase_en28 <= \$1051 ;
   always @(posedge clk)
-    phase_clear30 <= \$990 ;
+    phase_clear28 <= \$1052 ;
   always @(posedge clk)
-    phase_cycles30 <= \$991 ;
+    phase_cycles28 <= \$1053 ;
   always @(posedge clk)
-    phase_en31 <= \$992 ;
+    phase_en29 <= \$1054 ;
   always @(posedge clk)
-    phase_clear31 <= \$993 ;
+    phase_clear29 <= \$1055 ;
   always @(posedge clk)
-    phase_cycles31 <= \$994 ;
+    phase_cycles29 <= \$1056 ;
   always @(posedge clk)
-    since_last <= \$995 ;
+    phase_en30 <= \$1057 ;
   always @(posedge clk)
-    since_ok <= \$996 ;
+    phase_clear30 <= \$1058 ;
   always @(posedge clk)
-    s1_valid <= \$997 ;
+    phase_cycles30 <= \$1059 ;
   always @(posedge clk)
-    s1_first <= \$998 ;
+    phase_en31 <= \$1060 ;
   always @(posedge clk)
-    s1_last <= \$999 ;
+    phase_clear31 <= \$1061 ;
   always @(posedge clk)
-    s2_valid <= \$1000 ;
+    phase_cycles31 <= \$1062 ;
   always @(posedge clk)
-    s3_valid <= \$1001 ;
+    since_last <= \$1063 ;
   always @(posedge clk)
-    s4_valid <= \$1002 ;
+    since_ok <= \$1064 ;
   always @(posedge clk)
-    s5_valid <= \$1003 ;
+    s1_valid <= \$1065 ;
   always @(posedge clk)
-    \i__valid$212  <= \$1004 ;
+    s1_first <= \$1066 ;
   always @(posedge clk)
-    s2_first <= \$1005 ;
+    s1_last <= \$1067 ;
   always @(posedge clk)
-    s3_first <= \$1006 ;
+    s2_valid <= \$1068 ;
   always @(posedge clk)
-    s4_first <= \$1007 ;
+    s3_valid <= \$1069 ;
   always @(posedge clk)
-    s5_first <= \$1008 ;
+    s4_valid <= \$1070 ;
   always @(posedge clk)
-    s6_first <= \$1009 ;
+    s5_valid <= \$1071 ;
   always @(posedge clk)
-    s2_last <= \$1010 ;
+    \i__valid$174  <= \$1072 ;
   always @(posedge clk)
-    s3_last <= \$1011 ;
+    s2_first <= \$1073 ;
   always @(posedge clk)
-    s4_last <= \$1012 ;
+    s3_first <= \$1074 ;
   always @(posedge clk)
-    s5_last <= \$1013 ;
+    s4_first <= \$1075 ;
   always @(posedge clk)
-    s6_last <= \$1014 ;
+    s5_first <= \$1076 ;
   always @(posedge clk)
-    mac_steps <= \$1015 ;
+    s6_first <= \$1077 ;
   always @(posedge clk)
-    tile_end <= \$1016 ;
+    s2_last <= \$1078 ;
   always @(posedge clk)
-    e_r1 <= \$1017 ;
+    s3_last <= \$1079 ;
   always @(posedge clk)
-    e_acc1 <= \$1018 ;
+    s4_last <= \$1080 ;
   always @(posedge clk)
-    e_r2 <= \$1019 ;
+    s5_last <= \$1081 ;
   always @(posedge clk)
-    e_acc2 <= \$1020 ;
+    s6_last <= \$1082 ;
   always @(posedge clk)
-    e_r3 <= \$1021 ;
+    narrow_grad0_hop <= \$1083 ;
   always @(posedge clk)
-    e_acc3 <= \$1022 ;
+    narrow_grad0 <= \$1084 ;
   always @(posedge clk)
-    e_r4 <= \$1023 ;
+    narrow_grad1_hop <= \$1085 ;
   always @(posedge clk)
-    e_acc4 <= \$1024 ;
+    narrow_grad1 <= \$1086 ;
   always @(posedge clk)
-    e_r5 <= \$1025 ;
+    narrow_grad2_hop <= \$1087 ;
   always @(posedge clk)
-    e_acc5 <= \$1026 ;
+    narrow_grad2 <= \$1088 ;
   always @(posedge clk)
-    e_r6 <= \$1027 ;
+    narrow_grad3_hop <= \$1089 ;
   always @(posedge clk)
-    e_acc6_scaler <= \$1028 ;
+    narrow_grad3 <= \$1090 ;
   always @(posedge clk)
-    e_acc6_relub <= \$1029 ;
+    narrow_grad4_hop <= \$1091 ;
   always @(posedge clk)
-    e_acc6_sgd <= \$1030 ;
+    narrow_grad4 <= \$1092 ;
   always @(posedge clk)
-    e_v6_scaler0 <= \$1031 ;
+    narrow_grad5_hop <= \$1093 ;
   always @(posedge clk)
-    e_v6_scaler1 <= \$1032 ;
+    narrow_grad5 <= \$1094 ;
   always @(posedge clk)
-    e_v6_scaler2 <= \$1033 ;
+    narrow_grad6_hop <= \$1095 ;
   always @(posedge clk)
-    e_v6_scaler3 <= \$1034 ;
+    narrow_grad6 <= \$1096 ;
   always @(posedge clk)
-    e_v6_scaler4 <= \$1035 ;
+    narrow_grad7_hop <= \$1097 ;
   always @(posedge clk)
-    e_v6_scaler5 <= \$1036 ;
+    narrow_grad7 <= \$1098 ;
   always @(posedge clk)
-    e_v6_scaler6 <= \$1037 ;
+    wide_src0_hop <= \$1099 ;
   always @(posedge clk)
-    e_v6_scaler7 <= \$1038 ;
+    wide_src0 <= \$1100 ;
   always @(posedge clk)
-    e_v6_relub0 <= \$1039 ;
+    wide_src1_hop <= \$1101 ;
   always @(posedge clk)
-    e_v6_relub1 <= \$1040 ;
+    wide_src1 <= \$1102 ;
   always @(posedge clk)
-    e_v6_relub2 <= \$1041 ;
+    wide_src2_hop <= \$1103 ;
   always @(posedge clk)
-    e_v6_relub3 <= \$1042 ;
+    wide_src2 <= \$1104 ;
   always @(posedge clk)
-    e_v6_relub4 <= \$1043 ;
+    wide_src3_hop <= \$1105 ;
   always @(posedge clk)
-    e_v6_relub5 <= \$1044 ;
+    wide_src3 <= \$1106 ;
   always @(posedge clk)
-    e_v6_relub6 <= \$1045 ;
+    wide_src4_hop <= \$1107 ;
   always @(posedge clk)
-    e_v6_relub7 <= \$1046 ;
+    wide_src4 <= \$1108 ;
   always @(posedge clk)
-    e_v6_sgd0 <= \$1047 ;
+    wide_src5_hop <= \$1109 ;
   always @(posedge clk)
-    e_v6_sgd1 <= \$1048 ;
+    wide_src5 <= \$1110 ;
   always @(posedge clk)
-    e_v6_sgd2 <= \$1049 ;
+    wide_src6_hop <= \$1111 ;
   always @(posedge clk)
-    e_v6_sgd3 <= \$1050 ;
+    wide_src6 <= \$1112 ;
   always @(posedge clk)
-    e_v6_sgd4 <= \$1051 ;
+    wide_src7_hop <= \$1113 ;
   always @(posedge clk)
-    e_v6_sgd5 <= \$1052 ;
+    wide_src7 <= \$1114 ;
   always @(posedge clk)
-    e_v6_sgd6 <= \$1053 ;
+    mac_steps <= \$1115 ;
   always @(posedge clk)
-    e_v6_sgd7 <= \$1054 ;
+    tile_end <= \$1116 ;
   always @(posedge clk)
-    sb1 <= \$1055 ;
+    e_r1 <= \$1117 ;
   always @(posedge clk)
-    sb2 <= \$1056 ;
+    e_acc1 <= \$1118 ;
   always @(posedge clk)
-    sb3 <= \$1057 ;
+    e_r2 <= \$1119 ;
   always @(posedge clk)
-    sb4 <= \$1058 ;
+    e_acc2 <= \$1120 ;
   always @(posedge clk)
-    sb5 <= \$1059 ;
+    e_r3 <= \$1121 ;
   always @(posedge clk)
-    sb6 <= \$1060 ;
+    e_acc3 <= \$1122 ;
   always @(posedge clk)
-    sb7 <= \$1061 ;
+    e_r4 <= \$1123 ;
   always @(posedge clk)
-    sb8 <= \$1062 ;
+    e_acc4 <= \$1124 ;
   always @(posedge clk)
-    sb9 <= \$1063 ;
+    e_r5 <= \$1125 ;
   always @(posedge clk)
-    sb10 <= \$1064 ;
+    e_acc5 <= \$1126 ;
   always @(posedge clk)
-    sb11 <= \$1065 ;
+    e_r6 <= \$1127 ;
   always @(posedge clk)
-    sb12 <= \$1066 ;
+    e_acc6_scaler <= \$1128 ;
   always @(posedge clk)
-    sb13 <= \$1067 ;
+    e_acc6_relub <= \$1129 ;
   always @(posedge clk)
-    y1 <= \$1068 ;
+    e_acc6_sgd <= \$1130 ;
   always @(posedge clk)
-    y2 <= \$1069 ;
+    e_v6_scaler0 <= \$1131 ;
   always @(posedge clk)
-    y3 <= \$1070 ;
+    e_v6_scaler1 <= \$1132 ;
   always @(posedge clk)
-    y4 <= \$1071 ;
+    e_v6_scaler2 <= \$1133 ;
   always @(posedge clk)
-    y5 <= \$1072 ;
+    e_v6_scaler3 <= \$1134 ;
   always @(posedge clk)
-    y6 <= \$1073 ;
+    e_v6_scaler4 <= \$1135 ;
   always @(posedge clk)
-    y7 <= \$1074 ;
+    e_v6_scaler5 <= \$1136 ;
   always @(posedge clk)
-    y8 <= \$1075 ;
+    e_v6_scaler6 <= \$1137 ;
   always @(posedge clk)
-    cfg_sc_mult_hop0 <= \$1076 ;
+    e_v6_scaler7 <= \$1138 ;
   always @(posedge clk)
-    cfg_sc_shift_hop0 <= \$1077 ;
+    e_v6_relub0 <= \$1139 ;
   always @(posedge clk)
-    cfg_lr_mult_hop0 <= \$1078 ;
+    e_v6_relub1 <= \$1140 ;
   always @(posedge clk)
-    cfg_lr_shift_hop0 <= \$1079 ;
+    e_v6_relub2 <= \$1141 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0 <= \$1080 ;
+    e_v6_relub3 <= \$1142 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0 <= \$1081 ;
+    e_v6_relub4 <= \$1143 ;
   always @(posedge clk)
-    cfg_dc_en_hop0 <= \$1082 ;
+    e_v6_relub5 <= \$1144 ;
   always @(posedge clk)
-    multiplier <= \$1083 ;
+    e_v6_relub6 <= \$1145 ;
   always @(posedge clk)
-    shift <= \$1084 ;
+    e_v6_relub7 <= \$1146 ;
   always @(posedge clk)
-    lr_multiplier <= \$1085 ;
+    e_v6_sgd0 <= \$1147 ;
   always @(posedge clk)
-    lr_shift <= \$1086 ;
+    e_v6_sgd1 <= \$1148 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$1087 ;
+    e_v6_sgd2 <= \$1149 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$1088 ;
+    e_v6_sgd3 <= \$1150 ;
   always @(posedge clk)
-    decay_enable <= \$1089 ;
+    e_v6_sgd4 <= \$1151 ;
   always @(posedge clk)
-    cfg_sc_mult_hop1 <= \$1090 ;
+    e_v6_sgd5 <= \$1152 ;
   always @(posedge clk)
-    cfg_sc_shift_hop1 <= \$1091 ;
+    e_v6_sgd6 <= \$1153 ;
   always @(posedge clk)
-    cfg_lr_mult_hop1 <= \$1092 ;
+    e_v6_sgd7 <= \$1154 ;
   always @(posedge clk)
-    cfg_lr_shift_hop1 <= \$1093 ;
+    sb1 <= \$1155 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1 <= \$1094 ;
+    sb2 <= \$1156 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1 <= \$1095 ;
+    sb3 <= \$1157 ;
   always @(posedge clk)
-    cfg_dc_en_hop1 <= \$1096 ;
+    sb4 <= \$1158 ;
   always @(posedge clk)
-    \multiplier$257  <= \$1097 ;
+    sb5 <= \$1159 ;
   always @(posedge clk)
-    \shift$259  <= \$1098 ;
+    sb6 <= \$1160 ;
   always @(posedge clk)
-    \lr_multiplier$269  <= \$1099 ;
+    sb7 <= \$1161 ;
   always @(posedge clk)
-    \lr_shift$271  <= \$1100 ;
+    sb8 <= \$1162 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$1101 ;
+    sb9 <= \$1163 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$1102 ;
+    sb10 <= \$1164 ;
   always @(posedge clk)
-    \decay_enable$277  <= \$1103 ;
+    sb11 <= \$1165 ;
   always @(posedge clk)
-    cfg_sc_mult_hop2 <= \$1104 ;
+    sb12 <= \$1166 ;
   always @(posedge clk)
-    cfg_sc_shift_hop2 <= \$1105 ;
+    sb13 <= \$1167 ;
   always @(posedge clk)
-    cfg_lr_mult_hop2 <= \$1106 ;
+    y1 <= \$1168 ;
   always @(posedge clk)
-    cfg_lr_shift_hop2 <= \$1107 ;
+    y2 <= \$1169 ;
   always @(posedge clk)
-    cfg_dc_mult_hop2 <= \$1108 ;
+    y3 <= \$1170 ;
   always @(posedge clk)
-    cfg_dc_shift_hop2 <= \$1109 ;
+    y4 <= \$1171 ;
   always @(posedge clk)
-    cfg_dc_en_hop2 <= \$1110 ;
+    y5 <= \$1172 ;
   always @(posedge clk)
-    \multiplier$285  <= \$1111 ;
+    y6 <= \$1173 ;
   always @(posedge clk)
-    \shift$287  <= \$1112 ;
+    y7 <= \$1174 ;
   always @(posedge clk)
-    \lr_multiplier$297  <= \$1113 ;
+    y8 <= \$1175 ;
   always @(posedge clk)
-    \lr_shift$299  <= \$1114 ;
+    cfg_sc_mult_hop0_0 <= \$1176 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$1115 ;
+    cfg_sc_shift_hop0_0 <= \$1177 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$1116 ;
+    cfg_lr_mult_hop0_0 <= \$1178 ;
   always @(posedge clk)
-    \decay_enable$305  <= \$1117 ;
+    cfg_lr_shift_hop0_0 <= \$1179 ;
   always @(posedge clk)
-    cfg_sc_mult_hop3 <= \$1118 ;
+    cfg_dc_mult_hop0_0 <= \$1180 ;
   always @(posedge clk)
-    cfg_sc_shift_hop3 <= \$1119 ;
+    cfg_dc_shift_hop0_0 <= \$1181 ;
   always @(posedge clk)
-    cfg_lr_mult_hop3 <= \$1120 ;
+    cfg_dc_en_hop0_0 <= \$1182 ;
   always @(posedge clk)
-    cfg_lr_shift_hop3 <= \$1121 ;
+    cfg_sc_mult_hop1_0 <= \$1183 ;
   always @(posedge clk)
-    cfg_dc_mult_hop3 <= \$1122 ;
+    cfg_sc_shift_hop1_0 <= \$1184 ;
   always @(posedge clk)
-    cfg_dc_shift_hop3 <= \$1123 ;
+    cfg_lr_mult_hop1_0 <= \$1185 ;
   always @(posedge clk)
-    cfg_dc_en_hop3 <= \$1124 ;
+    cfg_lr_shift_hop1_0 <= \$1186 ;
   always @(posedge clk)
-    \multiplier$313  <= \$1125 ;
+    cfg_dc_mult_hop1_0 <= \$1187 ;
   always @(posedge clk)
-    \shift$315  <= \$1126 ;
+    cfg_dc_shift_hop1_0 <= \$1188 ;
   always @(posedge clk)
-    \lr_multiplier$325  <= \$1127 ;
+    cfg_dc_en_hop1_0 <= \$1189 ;
   always @(posedge clk)
-    \lr_shift$327  <= \$1128 ;
+    multiplier <= \$1190 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$1129 ;
+    shift <= \$1191 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$1130 ;
+    lr_multiplier <= \$1192 ;
   always @(posedge clk)
-    \decay_enable$333  <= \$1131 ;
+    lr_shift <= \$1193 ;
   always @(posedge clk)
-    cfg_sc_mult_hop4 <= \$1132 ;
+    cfg_dc_mult_lane0 <= \$1194 ;
   always @(posedge clk)
-    cfg_sc_shift_hop4 <= \$1133 ;
+    cfg_dc_shift_lane0 <= \$1195 ;
   always @(posedge clk)
-    cfg_lr_mult_hop4 <= \$1134 ;
+    decay_enable <= \$1196 ;
   always @(posedge clk)
-    cfg_lr_shift_hop4 <= \$1135 ;
+    cfg_sc_mult_hop0_1 <= \$1197 ;
   always @(posedge clk)
-    cfg_dc_mult_hop4 <= \$1136 ;
+    cfg_sc_shift_hop0_1 <= \$1198 ;
   always @(posedge clk)
-    cfg_dc_shift_hop4 <= \$1137 ;
+    cfg_lr_mult_hop0_1 <= \$1199 ;
   always @(posedge clk)
-    cfg_dc_en_hop4 <= \$1138 ;
+    cfg_lr_shift_hop0_1 <= \$1200 ;
   always @(posedge clk)
-    \multiplier$341  <= \$1139 ;
+    cfg_dc_mult_hop0_1 <= \$1201 ;
   always @(posedge clk)
-    \shift$343  <= \$1140 ;
+    cfg_dc_shift_hop0_1 <= \$1202 ;
   always @(posedge clk)
-    \lr_multiplier$353  <= \$1141 ;
+    cfg_dc_en_hop0_1 <= \$1203 ;
   always @(posedge clk)
-    \lr_shift$355  <= \$1142 ;
+    cfg_sc_mult_hop1_1 <= \$1204 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$1143 ;
+    cfg_sc_shift_hop1_1 <= \$1205 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$1144 ;
+    cfg_lr_mult_hop1_1 <= \$1206 ;
   always @(posedge clk)
-    \decay_enable$361  <= \$1145 ;
+    cfg_lr_shift_hop1_1 <= \$1207 ;
   always @(posedge clk)
-    cfg_sc_mult_hop5 <= \$1146 ;
+    cfg_dc_mult_hop1_1 <= \$1208 ;
   always @(posedge clk)
-    cfg_sc_shift_hop5 <= \$1147 ;
+    cfg_dc_shift_hop1_1 <= \$1209 ;
   always @(posedge clk)
-    cfg_lr_mult_hop5 <= \$1148 ;
+    cfg_dc_en_hop1_1 <= \$1210 ;
   always @(posedge clk)
-    cfg_lr_shift_hop5 <= \$1149 ;
+    \multiplier$264  <= \$1211 ;
   always @(posedge clk)
-    cfg_dc_mult_hop5 <= \$1150 ;
+    \shift$266  <= \$1212 ;
   always @(posedge clk)
-    cfg_dc_shift_hop5 <= \$1151 ;
+    \lr_multiplier$276  <= \$1213 ;
   always @(posedge clk)
-    cfg_dc_en_hop5 <= \$1152 ;
+    \lr_shift$278  <= \$1214 ;
   always @(posedge clk)
-    \multiplier$369  <= \$1153 ;
+    cfg_dc_mult_lane1 <= \$1215 ;
   always @(posedge clk)
-    \shift$371  <= \$1154 ;
+    cfg_dc_shift_lane1 <= \$1216 ;
   always @(posedge clk)
-    \lr_multiplier$381  <= \$1155 ;
+    \decay_enable$284  <= \$1217 ;
   always @(posedge clk)
-    \lr_shift$383  <= \$1156 ;
+    cfg_sc_mult_hop0_2 <= \$1218 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$1157 ;
+    cfg_sc_shift_hop0_2 <= \$1219 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$1158 ;
+    cfg_lr_mult_hop0_2 <= \$1220 ;
   always @(posedge clk)
-    \decay_enable$389  <= \$1159 ;
+    cfg_lr_shift_hop0_2 <= \$1221 ;
   always @(posedge clk)
-    cfg_sc_mult_hop6 <= \$1160 ;
+    cfg_dc_mult_hop0_2 <= \$1222 ;
   always @(posedge clk)
-    cfg_sc_shift_hop6 <= \$1161 ;
+    cfg_dc_shift_hop0_2 <= \$1223 ;
   always @(posedge clk)
-    cfg_lr_mult_hop6 <= \$1162 ;
+    cfg_dc_en_hop0_2 <= \$1224 ;
   always @(posedge clk)
-    cfg_lr_shift_hop6 <= \$1163 ;
+    cfg_sc_mult_hop1_2 <= \$1225 ;
   always @(posedge clk)
-    cfg_dc_mult_hop6 <= \$1164 ;
+    cfg_sc_shift_hop1_2 <= \$1226 ;
   always @(posedge clk)
-    cfg_dc_shift_hop6 <= \$1165 ;
+    cfg_lr_mult_hop1_2 <= \$1227 ;
   always @(posedge clk)
-    cfg_dc_en_hop6 <= \$1166 ;
+    cfg_lr_shift_hop1_2 <= \$1228 ;
   always @(posedge clk)
-    \multiplier$397  <= \$1167 ;
+    cfg_dc_mult_hop1_2 <= \$1229 ;
   always @(posedge clk)
-    \shift$399  <= \$1168 ;
+    cfg_dc_shift_hop1_2 <= \$1230 ;
   always @(posedge clk)
-    \lr_multiplier$409  <= \$1169 ;
+    cfg_dc_en_hop1_2 <= \$1231 ;
   always @(posedge clk)
-    \lr_shift$411  <= \$1170 ;
+    \multiplier$292  <= \$1232 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$1171 ;
+    \shift$294  <= \$1233 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$1172 ;
+    \lr_multiplier$304  <= \$1234 ;
   always @(posedge clk)
-    \decay_enable$417  <= \$1173 ;
+    \lr_shift$306  <= \$1235 ;
   always @(posedge clk)
-    cfg_sc_mult_hop7 <= \$1174 ;
+    cfg_dc_mult_lane2 <= \$1236 ;
   always @(posedge clk)
-    cfg_sc_shift_hop7 <= \$1175 ;
+    cfg_dc_shift_lane2 <= \$1237 ;
   always @(posedge clk)
-    cfg_lr_mult_hop7 <= \$1176 ;
+    \decay_enable$312  <= \$1238 ;
   always @(posedge clk)
-    cfg_lr_shift_hop7 <= \$1177 ;
+    cfg_sc_mult_hop0_3 <= \$1239 ;
   always @(posedge clk)
-    cfg_dc_mult_hop7 <= \$1178 ;
+    cfg_sc_shift_hop0_3 <= \$1240 ;
   always @(posedge clk)
-    cfg_dc_shift_hop7 <= \$1179 ;
+    cfg_lr_mult_hop0_3 <= \$1241 ;
   always @(posedge clk)
-    cfg_dc_en_hop7 <= \$1180 ;
+    cfg_lr_shift_hop0_3 <= \$1242 ;
   always @(posedge clk)
-    \multiplier$425  <= \$1181 ;
+    cfg_dc_mult_hop0_3 <= \$1243 ;
   always @(posedge clk)
-    \shift$427  <= \$1182 ;
+    cfg_dc_shift_hop0_3 <= \$1244 ;
   always @(posedge clk)
-    \lr_multiplier$437  <= \$1183 ;
+    cfg_dc_en_hop0_3 <= \$1245 ;
   always @(posedge clk)
-    \lr_shift$439  <= \$1184 ;
+    cfg_sc_mult_hop1_3 <= \$1246 ;
   always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$1185 ;
+    cfg_sc_shift_hop1_3 <= \$1247 ;
   always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$1186 ;
+    cfg_lr_mult_hop1_3 <= \$1248 ;
   always @(posedge clk)
-    \decay_enable$445  <= \$1187 ;
+    cfg_lr_shift_hop1_3 <= \$1249 ;
   always @(posedge clk)
-    best_v7 <= \$1188 ;
+    cfg_dc_mult_hop1_3 <= \$1250 ;
   always @(posedge clk)
-    best_i7 <= \$1189 ;
+    cfg_dc_shift_hop1_3 <= \$1251 ;
   always @(posedge clk)
-    best_v0 <= \$1190 ;
+    cfg_dc_en_hop1_3 <= \$1252 ;
   always @(posedge clk)
-    best_v1 <= \$1191 ;
+    \multiplier$320  <= \$1253 ;
   always @(posedge clk)
-    best_v2 <= \$1192 ;
+    \shift$322  <= \$1254 ;
   always @(posedge clk)
-    best_v3 <= \$1193 ;
+    \lr_multiplier$332  <= \$1255 ;
   always @(posedge clk)
-    best_v4 <= \$1194 ;
+    \lr_shift$334  <= \$1256 ;
   always @(posedge clk)
-    best_v5 <= \$1195 ;
+    cfg_dc_mult_lane3 <= \$1257 ;
   always @(posedge clk)
-    best_v6 <= \$1196 ;
+    cfg_dc_shift_lane3 <= \$1258 ;
   always @(posedge clk)
-    best_i0 <= \$1197 ;
+    \decay_enable$340  <= \$1259 ;
   always @(posedge clk)
-    best_i1 <= \$1198 ;
+    cfg_sc_mult_hop0_4 <= \$1260 ;
   always @(posedge clk)
-    best_i2 <= \$1199 ;
+    cfg_sc_shift_hop0_4 <= \$1261 ;
   always @(posedge clk)
-    best_i3 <= \$1200 ;
+    cfg_lr_mult_hop0_4 <= \$1262 ;
   always @(posedge clk)
-    best_i4 <= \$1201 ;
+    cfg_lr_shift_hop0_4 <= \$1263 ;
   always @(posedge clk)
-    best_i5 <= \$1202 ;
+    cfg_dc_mult_hop0_4 <= \$1264 ;
   always @(posedge clk)
-    best_i6 <= \$1203 ;
+    cfg_dc_shift_hop0_4 <= \$1265 ;
   always @(posedge clk)
-    trace1_valid <= \$1204 ;
+    cfg_dc_en_hop0_4 <= \$1266 ;
   always @(posedge clk)
-    trace1_tag <= \$1205 ;
+    cfg_sc_mult_hop1_4 <= \$1267 ;
   always @(posedge clk)
-    trace1_index <= \$1206 ;
+    cfg_sc_shift_hop1_4 <= \$1268 ;
   always @(posedge clk)
-    trace1_data <= \$1207 ;
+    cfg_lr_mult_hop1_4 <= \$1269 ;
   always @(posedge clk)
-    trace_valid <= \$1208 ;
+    cfg_lr_shift_hop1_4 <= \$1270 ;
   always @(posedge clk)
-    trace_tag <= \$1209 ;
+    cfg_dc_mult_hop1_4 <= \$1271 ;
   always @(posedge clk)
-    trace_index <= \$1210 ;
+    cfg_dc_shift_hop1_4 <= \$1272 ;
   always @(posedge clk)
-    trace_data <= \$1211 ;
+    cfg_dc_en_hop1_4 <= \$1273 ;
   always @(posedge clk)
-    flags <= \$1212 ;
+    \multiplier$348  <= \$1274 ;
+  always @(posedge clk)
+    \shift$350  <= \$1275 ;
+  always @(posedge clk)
+    \lr_multiplier$360  <= \$1276 ;
+  always @(posedge clk)
+    \lr_shift$362  <= \$1277 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane4 <= \$1278 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane4 <= \$1279 ;
+  always @(posedge clk)
+    \decay_enable$368  <= \$1280 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop0_5 <= \$1281 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop0_5 <= \$1282 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop0_5 <= \$1283 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop0_5 <= \$1284 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop0_5 <= \$1285 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop0_5 <= \$1286 ;
+  always @(posedge clk)
+    cfg_dc_en_hop0_5 <= \$1287 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop1_5 <= \$1288 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop1_5 <= \$1289 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop1_5 <= \$1290 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop1_5 <= \$1291 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop1_5 <= \$1292 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop1_5 <= \$1293 ;
+  always @(posedge clk)
+    cfg_dc_en_hop1_5 <= \$1294 ;
+  always @(posedge clk)
+    \multiplier$376  <= \$1295 ;
+  always @(posedge clk)
+    \shift$378  <= \$1296 ;
+  always @(posedge clk)
+    \lr_multiplier$388  <= \$1297 ;
+  always @(posedge clk)
+    \lr_shift$390  <= \$1298 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane5 <= \$1299 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane5 <= \$1300 ;
+  always @(posedge clk)
+    \decay_enable$396  <= \$1301 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop0_6 <= \$1302 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop0_6 <= \$1303 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop0_6 <= \$1304 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop0_6 <= \$1305 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop0_6 <= \$1306 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop0_6 <= \$1307 ;
+  always @(posedge clk)
+    cfg_dc_en_hop0_6 <= \$1308 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop1_6 <= \$1309 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop1_6 <= \$1310 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop1_6 <= \$1311 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop1_6 <= \$1312 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop1_6 <= \$1313 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop1_6 <= \$1314 ;
+  always @(posedge clk)
+    cfg_dc_en_hop1_6 <= \$1315 ;
+  always @(posedge clk)
+    \multiplier$404  <= \$1316 ;
+  always @(posedge clk)
+    \shift$406  <= \$1317 ;
+  always @(posedge clk)
+    \lr_multiplier$416  <= \$1318 ;
+  always @(posedge clk)
+    \lr_shift$418  <= \$1319 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane6 <= \$1320 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane6 <= \$1321 ;
+  always @(posedge clk)
+    \decay_enable$424  <= \$1322 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop0_7 <= \$1323 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop0_7 <= \$1324 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop0_7 <= \$1325 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop0_7 <= \$1326 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop0_7 <= \$1327 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop0_7 <= \$1328 ;
+  always @(posedge clk)
+    cfg_dc_en_hop0_7 <= \$1329 ;
+  always @(posedge clk)
+    cfg_sc_mult_hop1_7 <= \$1330 ;
+  always @(posedge clk)
+    cfg_sc_shift_hop1_7 <= \$1331 ;
+  always @(posedge clk)
+    cfg_lr_mult_hop1_7 <= \$1332 ;
+  always @(posedge clk)
+    cfg_lr_shift_hop1_7 <= \$1333 ;
+  always @(posedge clk)
+    cfg_dc_mult_hop1_7 <= \$1334 ;
+  always @(posedge clk)
+    cfg_dc_shift_hop1_7 <= \$1335 ;
+  always @(posedge clk)
+    cfg_dc_en_hop1_7 <= \$1336 ;
+  always @(posedge clk)
+    \multiplier$432  <= \$1337 ;
+  always @(posedge clk)
+    \shift$434  <= \$1338 ;
+  always @(posedge clk)
+    \lr_multiplier$444  <= \$1339 ;
+  always @(posedge clk)
+    \lr_shift$446  <= \$1340 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane7 <= \$1341 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane7 <= \$1342 ;
+  always @(posedge clk)
+    \decay_enable$452  <= \$1343 ;
+  always @(posedge clk)
+    err_in_mask0 <= \$1344 ;
+  always @(posedge clk)
+    err_in_mask1 <= \$1345 ;
+  always @(posedge clk)
+    err_in_mask2 <= \$1346 ;
+  always @(posedge clk)
+    err_in_mask3 <= \$1347 ;
+  always @(posedge clk)
+    err_in_mask4 <= \$1348 ;
+  always @(posedge clk)
+    err_in_mask5 <= \$1349 ;
+  always @(posedge clk)
+    err_in_mask6 <= \$1350 ;
+  always @(posedge clk)
+    err_in_mask7 <= \$1351 ;
+  always @(posedge clk)
+    fwd_mask0 <= \$1352 ;
+  always @(posedge clk)
+    fwd_mask1 <= \$1353 ;
+  always @(posedge clk)
+    fwd_mask2 <= \$1354 ;
+  always @(posedge clk)
+    fwd_mask3 <= \$1355 ;
+  always @(posedge clk)
+    fwd_mask4 <= \$1356 ;
+  always @(posedge clk)
+    fwd_mask5 <= \$1357 ;
+  always @(posedge clk)
+    fwd_mask6 <= \$1358 ;
+  always @(posedge clk)
+    fwd_mask7 <= \$1359 ;
+  always @(posedge clk)
+    err_out_mask0 <= \$1360 ;
+  always @(posedge clk)
+    err_out_mask1 <= \$1361 ;
+  always @(posedge clk)
+    err_out_mask2 <= \$1362 ;
+  always @(posedge clk)
+    err_out_mask3 <= \$1363 ;
+  always @(posedge clk)
+    err_out_mask4 <= \$1364 ;
+  always @(posedge clk)
+    err_out_mask5 <= \$1365 ;
+  always @(posedge clk)
+    err_out_mask6 <= \$1366 ;
+  always @(posedge clk)
+    err_out_mask7 <= \$1367 ;
+  always @(posedge clk)
+    best_v7 <= \$1368 ;
+  always @(posedge clk)
+    best_i7 <= \$1369 ;
+  always @(posedge clk)
+    best_v0 <= \$1370 ;
+  always @(posedge clk)
+    best_v1 <= \$1371 ;
+  always @(posedge clk)
+    best_v2 <= \$1372 ;
+  always @(posedge clk)
+    best_v3 <= \$1373 ;
+  always @(posedge clk)
+    best_v4 <= \$1374 ;
+  always @(posedge clk)
+    best_v5 <= \$1375 ;
+  always @(posedge clk)
+    best_v6 <= \$1376 ;
+  always @(posedge clk)
+    best_i0 <= \$1377 ;
+  always @(posedge clk)
+    best_i1 <= \$1378 ;
+  always @(posedge clk)
+    best_i2 <= \$1379 ;
+  always @(posedge clk)
+    best_i3 <= \$1380 ;
+  always @(posedge clk)
+    best_i4 <= \$1381 ;
+  always @(posedge clk)
+    best_i5 <= \$1382 ;
+  always @(posedge clk)
+    best_i6 <= \$1383 ;
+  always @(posedge clk)
+    trace1_valid <= \$1384 ;
+  always @(posedge clk)
+    trace1_tag <= \$1385 ;
+  always @(posedge clk)
+    trace1_index <= \$1386 ;
+  always @(posedge clk)
+    trace1_data <= \$1387 ;
+  always @(posedge clk)
+    trace_valid <= \$1388 ;
+  always @(posedge clk)
+    trace_tag <= \$1389 ;
+  always @(posedge clk)
+    trace_index <= \$1390 ;
+  always @(posedge clk)
+    trace_data <= \$1391 ;
+  always @(posedge clk)
+    flags <= \$1392 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$450 ),
-    .i__valid(\i__valid$448 ),
-    .o__payload(\o__payload$454 ),
+    .i__payload(\i__payload$457 ),
+    .i__valid(\i__valid$455 ),
+    .o__payload(\o__payload$468 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$214 ),
-    .i__ready(\i__ready$837 ),
-    .i__valid(\i__valid$212 ),
-    .o__payload(\o__payload$166 ),
-    .o__valid(\o__valid$567 ),
+    .i__payload(\i__payload$176 ),
+    .i__ready(\i__ready$963 ),
+    .i__valid(\i__valid$174 ),
+    .o__payload(\o__payload$158 ),
+    .o__valid(\o__valid$631 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$217 ),
-    .r_addr(\r_addr$174 ),
+    .out(\r_data$180 ),
+    .r_addr(\r_addr$166 ),
     .rst(rst),
-    .w_addr(\w_addr$140 ),
-    .w_data(\w_data$141 ),
-    .w_en(\w_en$139 )
+    .w_addr(\w_addr$136 ),
+    .w_data(\$72 [63:0]),
+    .w_en(\w_en$135 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .out(\r_data$218 ),
-    .r_addr(\r_addr$176 ),
+    .out(\r_data$181 ),
+    .r_addr(\r_addr$168 ),
     .rst(rst),
-    .w_addr(\w_addr$143 ),
-    .w_data(\w_data$144 ),
-    .w_en(\w_en$142 )
+    .w_addr(\w_addr$138 ),
+    .w_data(\$59 [63:0]),
+    .w_en(\w_en$137 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .out(\r_data$202 ),
-    .r_addr(\r_addr$180 ),
+    .out(\r_data$217 ),
+    .r_addr(\r_addr$172 ),
     .rst(rst),
-    .w_addr(\w_addr$152 ),
-    .w_data(\w_data$153 ),
-    .w_en(\w_en$151 )
+    .w_addr(\w_addr$143 ),
+    .w_data(\w_data$504 ),
+    .w_en(\w_en$142 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$204 ),
-    .r_addr(\r_addr$177 ),
+    .out(\r_data$208 ),
+    .r_addr(\r_addr$169 ),
     .rst(rst),
-    .w_addr(\w_addr$158 ),
-    .w_data(\w_data$159 ),
-    .w_en(\w_en$157 )
+    .w_addr(\w_addr$147 ),
+    .w_data(\$69 [63:0]),
+    .w_en(\w_en$146 )
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$720 ),
-    .r_addr(\r_addr$181 ),
+    .out(\r_data$824 ),
+    .r_addr(\r_addr$173 ),
     .rst(rst),
-    .w_addr(\w_addr$155 ),
-    .w_data(\w_data$156 ),
-    .w_en(\w_en$154 )
+    .w_addr(\w_addr$145 ),
+    .w_data(\$71 [7:0]),
+    .w_en(\w_en$144 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$683 ),
+    .out(\r_data$787 ),
     .r_addr(r_addr),
     .rst(rst),
-    .w_addr(w_addr),
-    .w_data(\w_data$132 ),
+    .w_addr(haddr[5:0]),
+    .w_data(s_axis_tdata[127:0]),
     .w_en(\w_en$129 )
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$234 ),
-    .r_addr(\r_addr$179 ),
+    .out(\r_data$240 ),
+    .r_addr(\r_addr$171 ),
     .rst(rst),
-    .w_addr(\w_addr$149 ),
-    .w_data(\w_data$150 ),
-    .w_en(\w_en$148 )
+    .w_addr(\w_addr$141 ),
+    .w_data(\$60 [15:0]),
+    .w_en(\w_en$140 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .out(\r_data$184 ),
-    .r_addr(\r_addr$170 ),
+    .out(\r_data$190 ),
+    .out_copy0(r_data_copy0),
+    .r_addr(\r_addr$162 ),
     .rst(rst),
-    .w_addr(\w_addr$134 ),
-    .w_data(\w_data$135 ),
-    .w_en(\w_en$133 )
+    .w_addr(w_addr),
+    .w_data(\$70 [127:0]),
+    .w_en(\w_en$130 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .out(\r_data$194 ),
-    .r_addr(\r_addr$173 ),
+    .out(\r_data$199 ),
+    .r_addr(\r_addr$165 ),
     .rst(rst),
-    .w_addr(\w_addr$137 ),
-    .w_data(\w_data$138 ),
-    .w_en(\w_en$136 )
+    .w_addr(\w_addr$134 ),
+    .w_data(\$73 [127:0]),
+    .w_en(\w_en$133 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$705 ),
-    .r_addr(\r_addr$178 ),
+    .out(\r_data$809 ),
+    .r_addr(\r_addr$170 ),
     .rst(rst),
-    .w_addr(\w_addr$146 ),
-    .w_data(\w_data$147 ),
-    .w_en(\w_en$145 )
+    .w_addr(haddr[6:0]),
+    .w_data(s_axis_tdata[63:0]),
+    .w_en(\w_en$139 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$462 ),
+    .o__payload(\o__payload$477 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -4841,7 +5746,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$463 ),
+    .o__payload(\o__payload$479 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -4849,7 +5754,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$464 ),
+    .o__payload(\o__payload$481 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -4857,7 +5762,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$465 ),
+    .o__payload(\o__payload$483 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -4865,7 +5770,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$466 ),
+    .o__payload(\o__payload$485 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -4873,7 +5778,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$467 ),
+    .o__payload(\o__payload$487 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -4881,7 +5786,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$468 ),
+    .o__payload(\o__payload$489 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -4889,80 +5794,80 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$469 ),
+    .o__payload(\o__payload$491 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$232 ),
-    .i__valid(\i__valid$229 ),
-    .o__payload(\o__payload$473 ),
+    .i__payload(\i__payload$238 ),
+    .i__valid(\i__valid$235 ),
+    .o__payload(\o__payload$506 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$264 ),
-    .i__valid(\i__valid$261 ),
-    .o__payload(\o__payload$474 ),
+    .i__payload(\i__payload$271 ),
+    .i__valid(\i__valid$268 ),
+    .o__payload(\o__payload$507 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$292 ),
-    .i__valid(\i__valid$289 ),
-    .o__payload(\o__payload$475 ),
+    .i__payload(\i__payload$299 ),
+    .i__valid(\i__valid$296 ),
+    .o__payload(\o__payload$508 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$320 ),
-    .i__valid(\i__valid$317 ),
-    .o__payload(\o__payload$476 ),
+    .i__payload(\i__payload$327 ),
+    .i__valid(\i__valid$324 ),
+    .o__payload(\o__payload$509 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$348 ),
-    .i__valid(\i__valid$345 ),
-    .o__payload(\o__payload$477 ),
+    .i__payload(\i__payload$355 ),
+    .i__valid(\i__valid$352 ),
+    .o__payload(\o__payload$510 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$376 ),
-    .i__valid(\i__valid$373 ),
-    .o__payload(\o__payload$478 ),
+    .i__payload(\i__payload$383 ),
+    .i__valid(\i__valid$380 ),
+    .o__payload(\o__payload$511 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$404 ),
-    .i__valid(\i__valid$401 ),
-    .o__payload(\o__payload$479 ),
+    .i__payload(\i__payload$411 ),
+    .i__valid(\i__valid$408 ),
+    .o__payload(\o__payload$512 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$432 ),
-    .i__valid(\i__valid$429 ),
-    .o__payload(\o__payload$480 ),
+    .i__payload(\i__payload$439 ),
+    .i__valid(\i__valid$436 ),
+    .o__payload(\o__payload$513 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
     .clk(clk),
+    .level(level),
     .\port$16$0 (\$13 ),
-    .\port$5377$0 (hread_data),
+    .\port$5488$0 (hread_data),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
     .rst(rst),
-    .w_en(w_en),
-    .w_level(level)
+    .w_en(w_en)
   );
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc6_scaler[31:0]),
-    .i__valid(\i__valid$219 ),
+    .i__valid(\i__valid$225 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
@@ -4973,79 +5878,79 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc6_scaler[63:32]),
-    .i__valid(\i__valid$252 ),
-    .multiplier(\multiplier$257 ),
+    .i__valid(\i__valid$259 ),
+    .multiplier(\multiplier$264 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
     .rst(rst),
-    .shift(\shift$259 )
+    .shift(\shift$266 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc6_scaler[95:64]),
-    .i__valid(\i__valid$280 ),
-    .multiplier(\multiplier$285 ),
+    .i__valid(\i__valid$287 ),
+    .multiplier(\multiplier$292 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
     .rst(rst),
-    .shift(\shift$287 )
+    .shift(\shift$294 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc6_scaler[127:96]),
-    .i__valid(\i__valid$308 ),
-    .multiplier(\multiplier$313 ),
+    .i__valid(\i__valid$315 ),
+    .multiplier(\multiplier$320 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
     .rst(rst),
-    .shift(\shift$315 )
+    .shift(\shift$322 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc6_scaler[159:128]),
-    .i__valid(\i__valid$336 ),
-    .multiplier(\multiplier$341 ),
+    .i__valid(\i__valid$343 ),
+    .multiplier(\multiplier$348 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
     .rst(rst),
-    .shift(\shift$343 )
+    .shift(\shift$350 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc6_scaler[191:160]),
-    .i__valid(\i__valid$364 ),
-    .multiplier(\multiplier$369 ),
+    .i__valid(\i__valid$371 ),
+    .multiplier(\multiplier$376 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
     .rst(rst),
-    .shift(\shift$371 )
+    .shift(\shift$378 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc6_scaler[223:192]),
-    .i__valid(\i__valid$392 ),
-    .multiplier(\multiplier$397 ),
+    .i__valid(\i__valid$399 ),
+    .multiplier(\multiplier$404 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
     .rst(rst),
-    .shift(\shift$399 )
+    .shift(\shift$406 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc6_scaler[255:224]),
-    .i__valid(\i__valid$420 ),
-    .multiplier(\multiplier$425 ),
+    .i__valid(\i__valid$427 ),
+    .multiplier(\multiplier$432 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
     .rst(rst),
-    .shift(\shift$427 )
+    .shift(\shift$434 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
@@ -5053,11 +5958,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$238 ),
-    .i__valid(\i__valid$235 ),
+    .i__payload(\i__payload$244 ),
+    .i__valid(\i__valid$241 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$482 ),
+    .o__payload(\o__payload$516 ),
     .overflow(overflow),
     .rst(rst),
     .wrapped(wrapped)
@@ -5065,137 +5970,137 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$277 ),
+    .decay_enable(\decay_enable$284 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$268 ),
-    .i__valid(\i__valid$265 ),
-    .lr_multiplier(\lr_multiplier$269 ),
-    .lr_shift(\lr_shift$271 ),
-    .o__payload(\o__payload$483 ),
-    .overflow(\overflow$926 ),
+    .i__payload(\i__payload$275 ),
+    .i__valid(\i__valid$272 ),
+    .lr_multiplier(\lr_multiplier$276 ),
+    .lr_shift(\lr_shift$278 ),
+    .o__payload(\o__payload$517 ),
+    .overflow(\overflow$1108 ),
     .rst(rst),
-    .wrapped(\wrapped$934 )
+    .wrapped(\wrapped$1116 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$305 ),
+    .decay_enable(\decay_enable$312 ),
     .decay_multiplier(cfg_dc_mult_lane2[15:0]),
     .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$296 ),
-    .i__valid(\i__valid$293 ),
-    .lr_multiplier(\lr_multiplier$297 ),
-    .lr_shift(\lr_shift$299 ),
-    .o__payload(\o__payload$484 ),
-    .overflow(\overflow$927 ),
+    .i__payload(\i__payload$303 ),
+    .i__valid(\i__valid$300 ),
+    .lr_multiplier(\lr_multiplier$304 ),
+    .lr_shift(\lr_shift$306 ),
+    .o__payload(\o__payload$518 ),
+    .overflow(\overflow$1109 ),
     .rst(rst),
-    .wrapped(\wrapped$935 )
+    .wrapped(\wrapped$1117 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$333 ),
+    .decay_enable(\decay_enable$340 ),
     .decay_multiplier(cfg_dc_mult_lane3[15:0]),
     .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$324 ),
-    .i__valid(\i__valid$321 ),
-    .lr_multiplier(\lr_multiplier$325 ),
-    .lr_shift(\lr_shift$327 ),
-    .o__payload(\o__payload$485 ),
-    .overflow(\overflow$928 ),
+    .i__payload(\i__payload$331 ),
+    .i__valid(\i__valid$328 ),
+    .lr_multiplier(\lr_multiplier$332 ),
+    .lr_shift(\lr_shift$334 ),
+    .o__payload(\o__payload$519 ),
+    .overflow(\overflow$1110 ),
     .rst(rst),
-    .wrapped(\wrapped$936 )
+    .wrapped(\wrapped$1118 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$361 ),
+    .decay_enable(\decay_enable$368 ),
     .decay_multiplier(cfg_dc_mult_lane4[15:0]),
     .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$352 ),
-    .i__valid(\i__valid$349 ),
-    .lr_multiplier(\lr_multiplier$353 ),
-    .lr_shift(\lr_shift$355 ),
-    .o__payload(\o__payload$486 ),
-    .overflow(\overflow$929 ),
+    .i__payload(\i__payload$359 ),
+    .i__valid(\i__valid$356 ),
+    .lr_multiplier(\lr_multiplier$360 ),
+    .lr_shift(\lr_shift$362 ),
+    .o__payload(\o__payload$520 ),
+    .overflow(\overflow$1111 ),
     .rst(rst),
-    .wrapped(\wrapped$937 )
+    .wrapped(\wrapped$1119 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$389 ),
+    .decay_enable(\decay_enable$396 ),
     .decay_multiplier(cfg_dc_mult_lane5[15:0]),
     .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$380 ),
-    .i__valid(\i__valid$377 ),
-    .lr_multiplier(\lr_multiplier$381 ),
-    .lr_shift(\lr_shift$383 ),
-    .o__payload(\o__payload$487 ),
-    .overflow(\overflow$930 ),
+    .i__payload(\i__payload$387 ),
+    .i__valid(\i__valid$384 ),
+    .lr_multiplier(\lr_multiplier$388 ),
+    .lr_shift(\lr_shift$390 ),
+    .o__payload(\o__payload$521 ),
+    .overflow(\overflow$1112 ),
     .rst(rst),
-    .wrapped(\wrapped$938 )
+    .wrapped(\wrapped$1120 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$417 ),
+    .decay_enable(\decay_enable$424 ),
     .decay_multiplier(cfg_dc_mult_lane6[15:0]),
     .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$408 ),
-    .i__valid(\i__valid$405 ),
-    .lr_multiplier(\lr_multiplier$409 ),
-    .lr_shift(\lr_shift$411 ),
-    .o__payload(\o__payload$488 ),
-    .overflow(\overflow$931 ),
+    .i__payload(\i__payload$415 ),
+    .i__valid(\i__valid$412 ),
+    .lr_multiplier(\lr_multiplier$416 ),
+    .lr_shift(\lr_shift$418 ),
+    .o__payload(\o__payload$522 ),
+    .overflow(\overflow$1113 ),
     .rst(rst),
-    .wrapped(\wrapped$939 )
+    .wrapped(\wrapped$1121 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$445 ),
+    .decay_enable(\decay_enable$452 ),
     .decay_multiplier(cfg_dc_mult_lane7[15:0]),
     .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$436 ),
-    .i__valid(\i__valid$433 ),
-    .lr_multiplier(\lr_multiplier$437 ),
-    .lr_shift(\lr_shift$439 ),
-    .o__payload(\o__payload$489 ),
-    .overflow(\overflow$932 ),
+    .i__payload(\i__payload$443 ),
+    .i__valid(\i__valid$440 ),
+    .lr_multiplier(\lr_multiplier$444 ),
+    .lr_shift(\lr_shift$446 ),
+    .o__payload(\o__payload$523 ),
+    .overflow(\overflow$1114 ),
     .rst(rst),
-    .wrapped(\wrapped$940 )
+    .wrapped(\wrapped$1122 )
   );
   \nitro_engine.xp_act  xp_act (
-    .busy(\busy$551 ),
+    .busy(\busy$614 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .col_valid(col_valid),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$520 ),
+    .\row_data$7 (\row_data$557 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .busy(\busy$552 ),
+    .busy(\busy$615 ),
     .clk(clk),
-    .col_addr(\col_addr$538 ),
-    .col_data(\col_data$494 ),
-    .col_valid(\col_valid$537 ),
-    .\port$10025$0 (\o__payload$485 ),
-    .\port$10334$0 (\o__payload$486 ),
-    .\port$10643$0 (\o__payload$487 ),
-    .\port$10952$0 (\o__payload$488 ),
-    .\port$11261$0 (\o__payload$489 ),
-    .\port$9098$0 (\o__payload$482 ),
-    .\port$9407$0 (\o__payload$483 ),
-    .\port$9716$0 (\o__payload$484 ),
-    .\row_base$9 (\row_base$534 ),
-    .\row_index$5 (\row_index$533 ),
-    .\row_valid$3 (\row_valid$523 ),
+    .col_addr(\col_addr$601 ),
+    .col_data(\col_data$531 ),
+    .col_valid(\col_valid$600 ),
+    .\port$10098$0 (\o__payload$518 ),
+    .\port$10407$0 (\o__payload$519 ),
+    .\port$10716$0 (\o__payload$520 ),
+    .\port$11025$0 (\o__payload$521 ),
+    .\port$11334$0 (\o__payload$522 ),
+    .\port$11643$0 (\o__payload$523 ),
+    .\port$9480$0 (\o__payload$516 ),
+    .\port$9789$0 (\o__payload$517 ),
+    .\row_base$9 (\row_base$597 ),
+    .\row_index$5 (\row_index$596 ),
+    .\row_valid$3 (\row_valid$585 ),
     .rst(rst)
   );
   always @* begin
@@ -5203,21 +6108,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo0)
       3'h0:
-          \$387  = phase_cycles0;
+          \$385  = phase_cycles0;
       3'h1:
-          \$387  = phase_cycles1;
+          \$385  = phase_cycles1;
       3'h2:
-          \$387  = phase_cycles2;
+          \$385  = phase_cycles2;
       3'h3:
-          \$387  = phase_cycles3;
+          \$385  = phase_cycles3;
       3'h4:
-          \$387  = phase_cycles4;
+          \$385  = phase_cycles4;
       3'h5:
-          \$387  = phase_cycles5;
+          \$385  = phase_cycles5;
       3'h6:
-          \$387  = phase_cycles6;
+          \$385  = phase_cycles6;
       3'h7:
-          \$387  = phase_cycles7;
+          \$385  = phase_cycles7;
     endcase
   end
   always @* begin
@@ -5225,21 +6130,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo1)
       3'h0:
-          \$388  = phase_cycles8;
+          \$386  = phase_cycles8;
       3'h1:
-          \$388  = phase_cycles9;
+          \$386  = phase_cycles9;
       3'h2:
-          \$388  = phase_cycles10;
+          \$386  = phase_cycles10;
       3'h3:
-          \$388  = phase_cycles11;
+          \$386  = phase_cycles11;
       3'h4:
-          \$388  = phase_cycles12;
+          \$386  = phase_cycles12;
       3'h5:
-          \$388  = phase_cycles13;
+          \$386  = phase_cycles13;
       3'h6:
-          \$388  = phase_cycles14;
+          \$386  = phase_cycles14;
       3'h7:
-          \$388  = phase_cycles15;
+          \$386  = phase_cycles15;
     endcase
   end
   always @* begin
@@ -5247,21 +6152,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo2)
       3'h0:
-          \$389  = phase_cycles16;
+          \$387  = phase_cycles16;
       3'h1:
-          \$389  = phase_cycles17;
+          \$387  = phase_cycles17;
       3'h2:
-          \$389  = phase_cycles18;
+          \$387  = phase_cycles18;
       3'h3:
-          \$389  = phase_cycles19;
+          \$387  = phase_cycles19;
       3'h4:
-          \$389  = phase_cycles20;
+          \$387  = phase_cycles20;
       3'h5:
-          \$389  = phase_cycles21;
+          \$387  = phase_cycles21;
       3'h6:
-          \$389  = phase_cycles22;
+          \$387  = phase_cycles22;
       3'h7:
-          \$389  = phase_cycles23;
+          \$387  = phase_cycles23;
     endcase
   end
   always @* begin
@@ -5269,21 +6174,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo3)
       3'h0:
-          \$390  = phase_cycles24;
+          \$388  = phase_cycles24;
       3'h1:
-          \$390  = phase_cycles25;
+          \$388  = phase_cycles25;
       3'h2:
-          \$390  = phase_cycles26;
+          \$388  = phase_cycles26;
       3'h3:
-          \$390  = phase_cycles27;
+          \$388  = phase_cycles27;
       3'h4:
-          \$390  = phase_cycles28;
+          \$388  = phase_cycles28;
       3'h5:
-          \$390  = phase_cycles29;
+          \$388  = phase_cycles29;
       3'h6:
-          \$390  = phase_cycles30;
+          \$388  = phase_cycles30;
       3'h7:
-          \$390  = phase_cycles31;
+          \$388  = phase_cycles31;
     endcase
   end
   always @* begin
@@ -5291,21 +6196,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo4)
       3'h0:
-          \$391  = cycle_count;
+          \$389  = cycle_count;
       3'h1:
-          \$391  = step_count;
+          \$389  = step_count;
       3'h2:
-          \$391  = { 24'h000000, flags };
+          \$389  = { 24'h000000, flags };
       3'h3:
-          \$391  = mac_steps;
+          \$389  = mac_steps;
       3'h4:
-          \$391  = { 31'h00000000, mode };
+          \$389  = { 31'h00000000, mode };
       3'h5:
-          \$391  = 32'd0;
+          \$389  = 32'd0;
       3'h6:
-          \$391  = 32'd0;
+          \$389  = 32'd0;
       3'h7:
-          \$391  = 32'd0;
+          \$389  = 32'd0;
     endcase
   end
   always @* begin
@@ -5313,21 +6218,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_hi1)
       3'h0:
-          \$392  = csr_group0;
+          \$390  = csr_group0;
       3'h1:
-          \$392  = csr_group1;
+          \$390  = csr_group1;
       3'h2:
-          \$392  = csr_group2;
+          \$390  = csr_group2;
       3'h3:
-          \$392  = csr_group3;
+          \$390  = csr_group3;
       3'h4:
-          \$392  = csr_group4;
+          \$390  = csr_group4;
       3'h5:
-          \$392  = 32'd0;
+          \$390  = 32'd0;
       3'h6:
-          \$392  = 32'd0;
+          \$390  = 32'd0;
       3'h7:
-          \$392  = 32'd0;
+          \$390  = 32'd0;
     endcase
   end
   always @* begin
@@ -5353,7 +6258,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          take = \$15 ;
+          take = \$14 ;
     endcase
   end
   always @* begin
@@ -5369,7 +6274,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          r_addr = \$16 [5:0];
+          r_addr = \$15 [5:0];
     endcase
     if (host_reading) begin
       r_addr = haddr[5:0];
@@ -5378,7 +6283,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_en$129  = 1'h0;
-    if (\$17 ) begin
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             \w_en$129  = 1'h1;
@@ -5387,106 +6292,158 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_addr = 6'h00;
-    if (\$17 ) begin
+    \w_en$130  = 1'h0;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
-            w_addr = haddr[5:0];
+            /* empty */;
+        4'h1:
+            \w_en$130  = 1'h1;
       endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_en$130  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$132  = 128'h00000000000000000000000000000000;
-    if (\$17 ) begin
+    w_addr = 9'h000;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_data$132  = s_axis_tdata[127:0];
+            /* empty */;
+        4'h1:
+            w_addr = haddr[8:0];
       endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      w_addr = sb10[9:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_en$133  = 1'h0;
-    if (\$17 ) begin
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
+            /* empty */;
+        4'h2:
             \w_en$133  = 1'h1;
       endcase
     end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \w_en$133  = sb10[0];
+    if (\col_valid$600 ) begin
+      \w_en$133  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$134  = 9'h000;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            \w_addr$134  = haddr[8:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \w_addr$134  = sb10[9:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$135  = \$72 [127:0];
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$136  = 1'h0;
-    if (\$17 ) begin
+    \w_addr$134  = 7'h00;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_en$136  = 1'h1;
+            \w_addr$134  = haddr[6:0];
       endcase
     end
-    if (\col_valid$537 ) begin
-      \w_en$136  = 1'h1;
+    if (\col_valid$600 ) begin
+      \w_addr$134  = \col_addr$601 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$137  = 7'h00;
-    if (\$17 ) begin
+    \w_en$135  = 1'h0;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_addr$137  = haddr[6:0];
+            /* empty */;
+        4'h3:
+            \w_en$135  = 1'h1;
       endcase
     end
-    if (\col_valid$537 ) begin
-      \w_addr$137  = \col_addr$538 [6:0];
+    if (col_valid) begin
+      \w_en$135  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$138  = \$75 [127:0];
+    \w_addr$136  = 10'h000;
+    if (\$16 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_addr$136  = haddr[9:0];
+      endcase
+    end
+    if (col_valid) begin
+      \w_addr$136  = col_addr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$137  = 1'h0;
+    if (\$16 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_en$137  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_en$137  = sb11[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$138  = 10'h000;
+    if (\$16 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_addr$138  = haddr[9:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_addr$138  = sb11[10:1];
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_en$139  = 1'h0;
-    if (\$17 ) begin
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5495,17 +6452,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
             \w_en$139  = 1'h1;
       endcase
     end
-    if (col_valid) begin
-      \w_en$139  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$140  = 10'h000;
-    if (\$17 ) begin
+    \w_en$140  = 1'h0;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5514,21 +6472,48 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_addr$140  = haddr[9:0];
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_en$140  = 1'h1;
       endcase
     end
-    if (col_valid) begin
-      \w_addr$140  = col_addr[9:0];
+    if (ex_fwd_relu) begin
+      \w_en$140  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$141  = \$74 [63:0];
+    \w_addr$141  = 9'h000;
+    if (\$16 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_addr$141  = haddr[8:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_addr$141  = sb11[25:17];
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_en$142  = 1'h0;
-    if (\$17 ) begin
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5539,156 +6524,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
             \w_en$142  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$142  = sb11[0];
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+      \w_en$142  = sb2[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$143  = 10'h000;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            \w_addr$143  = haddr[9:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_addr$143  = sb11[10:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$144  = \$60 [63:0];
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$145  = 1'h0;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            \w_en$145  = 1'h1;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$146  = 7'h00;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            \w_addr$146  = haddr[6:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$147  = 64'h0000000000000000;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            \w_data$147  = s_axis_tdata[63:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$148  = 1'h0;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_en$148  = 1'h1;
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_en$148  = sb11[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$149  = 9'h000;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_addr$149  = haddr[8:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_addr$149  = sb11[25:17];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$150  = \$61 [15:0];
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$151  = 1'h0;
-    if (\$17 ) begin
+    \w_addr$143  = 8'h00;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5705,52 +6559,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_en$151  = 1'h1;
+            \w_addr$143  = haddr[7:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_en$151  = sb2[0];
+      \w_addr$143  = sb2[8:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$152  = 8'h00;
-    if (\$17 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            \w_addr$152  = haddr[7:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-      \w_addr$152  = sb2[8:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$153  = \$71 ;
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$154  = 1'h0;
-    if (\$17 ) begin
+    \w_en$144  = 1'h0;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5769,18 +6590,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_en$154  = 1'h1;
+            \w_en$144  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$154  = \$364 ;
+      \w_en$144  = \$362 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$155  = 6'h00;
-    if (\$17 ) begin
+    \w_addr$145  = 6'h00;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5799,22 +6620,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_addr$155  = haddr[5:0];
+            \w_addr$145  = haddr[5:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$155  = sb13[41:36];
+      \w_addr$145  = sb13[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$156  = \$73 [7:0];
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$157  = 1'h0;
-    if (\$17 ) begin
+    \w_en$146  = 1'h0;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5835,18 +6652,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_en$157  = 1'h1;
+            \w_en$146  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$157  = sb13[0];
+      \w_en$146  = sb13[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$158  = 7'h00;
-    if (\$17 ) begin
+    \w_addr$147  = 7'h00;
+    if (\$16 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -5867,375 +6684,184 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_addr$158  = haddr[6:0];
+            \w_addr$147  = haddr[6:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$158  = sb13[7:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$159  = \$70 [63:0];
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$170  = haddr[8:0];
-    end else begin
-      \r_addr$170  = \$22 [8:0];
+      \w_addr$147  = sb13[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$173  = haddr[6:0];
+      \r_addr$162  = haddr[8:0];
     end else begin
-      \r_addr$173  = waddr[6:0];
+      \r_addr$162  = \$21 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$174  = haddr[9:0];
+      \r_addr$165  = haddr[6:0];
     end else begin
-      \r_addr$174  = naddr[9:0];
+      \r_addr$165  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$176  = haddr[9:0];
+      \r_addr$166  = haddr[9:0];
     end else begin
-      \r_addr$176  = naddr[9:0];
+      \r_addr$166  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$177  = haddr[6:0];
+      \r_addr$168  = haddr[9:0];
     end else begin
-      \r_addr$177  = waddr[6:0];
+      \r_addr$168  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$178  = haddr[6:0];
+      \r_addr$169  = haddr[6:0];
     end else begin
-      \r_addr$178  = \$21 [6:0];
+      \r_addr$169  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$179  = haddr[8:0];
+      \r_addr$170  = haddr[6:0];
     end else begin
-      \r_addr$179  = \$21 [8:0];
+      \r_addr$170  = \$20 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$180  = haddr[7:0];
+      \r_addr$171  = haddr[8:0];
     end else begin
-      \r_addr$180  = waddr[7:0];
+      \r_addr$171  = \$20 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$181  = haddr[5:0];
+      \r_addr$172  = haddr[7:0];
     end else begin
-      \r_addr$181  = 6'h00;
+      \r_addr$172  = waddr[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf0 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf0 = { \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15], \r_data$184 [15:0] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf1 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf1 = { \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31], \r_data$184 [31:16] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf2 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf2 = { \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47], \r_data$184 [47:32] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf3 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf3 = { \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63], \r_data$184 [63:48] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf4 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf4 = { \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79], \r_data$184 [79:64] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf5 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf5 = { \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95], \r_data$184 [95:80] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf6 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf6 = { \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111], \r_data$184 [111:96] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wf7 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          wide_wf7 = { \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127], \r_data$184 [127:112] };
-    endcase
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$173  = haddr[5:0];
+    end else begin
+      \r_addr$173  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src0)
       2'h0:
-          wide_data = { wide_wf7, wide_wf6, wide_wf5, wide_wf4, wide_wf3, wide_wf2, wide_wf1, wide_wf0 };
+          \i__payload$176 [95:64] = { \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15:0] };
       2'h1:
-          wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
+          \i__payload$176 [95:64] = { \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15:0] };
       2'h2:
-          wide_data = \r_data$202 ;
+          \i__payload$176 [95:64] = \r_data$217 [31:0];
       2'h3:
-          wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
+          \i__payload$176 [95:64] = { \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7:0] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt0 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt0 = { \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15], \r_data$194 [15:0] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt1 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt1 = { \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31], \r_data$194 [31:16] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt2 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt2 = { \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47], \r_data$194 [47:32] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt3 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt3 = { \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63], \r_data$194 [63:48] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt4 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt4 = { \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79], \r_data$194 [79:64] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt5 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt5 = { \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95], \r_data$194 [95:80] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt6 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt6 = { \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111], \r_data$194 [111:96] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_wt7 = 32'd0;
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          wide_wt7 = { \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127], \r_data$194 [127:112] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e0 = 32'd0;
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src1)
       2'h0:
-          /* empty */;
+          \i__payload$176 [127:96] = { \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31:16] };
       2'h1:
-          /* empty */;
+          \i__payload$176 [127:96] = { \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31:16] };
       2'h2:
-          /* empty */;
+          \i__payload$176 [127:96] = \r_data$217 [63:32];
       2'h3:
-          wide_e0 = { \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7:0] };
+          \i__payload$176 [127:96] = { \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15:8] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e1 = 32'd0;
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src2)
       2'h0:
-          /* empty */;
+          \i__payload$176 [159:128] = { \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47:32] };
       2'h1:
-          /* empty */;
+          \i__payload$176 [159:128] = { \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47:32] };
       2'h2:
-          /* empty */;
+          \i__payload$176 [159:128] = \r_data$217 [95:64];
       2'h3:
-          wide_e1 = { \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15], \r_data$204 [15:8] };
+          \i__payload$176 [159:128] = { \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23:16] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e2 = 32'd0;
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src3)
       2'h0:
-          /* empty */;
+          \i__payload$176 [191:160] = { \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63:48] };
       2'h1:
-          /* empty */;
+          \i__payload$176 [191:160] = { \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63:48] };
       2'h2:
-          /* empty */;
+          \i__payload$176 [191:160] = \r_data$217 [127:96];
       2'h3:
-          wide_e2 = { \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23], \r_data$204 [23:16] };
+          \i__payload$176 [191:160] = { \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31:24] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e3 = 32'd0;
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src4)
       2'h0:
-          /* empty */;
+          \i__payload$176 [223:192] = { \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79:64] };
       2'h1:
-          /* empty */;
+          \i__payload$176 [223:192] = { \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79:64] };
       2'h2:
-          /* empty */;
+          \i__payload$176 [223:192] = \r_data$217 [159:128];
       2'h3:
-          wide_e3 = { \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31], \r_data$204 [31:24] };
+          \i__payload$176 [223:192] = { \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39:32] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e4 = 32'd0;
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src5)
       2'h0:
-          /* empty */;
+          \i__payload$176 [255:224] = { \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95:80] };
       2'h1:
-          /* empty */;
+          \i__payload$176 [255:224] = { \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95:80] };
       2'h2:
-          /* empty */;
+          \i__payload$176 [255:224] = \r_data$217 [191:160];
       2'h3:
-          wide_e4 = { \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39], \r_data$204 [39:32] };
+          \i__payload$176 [255:224] = { \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47:40] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e5 = 32'd0;
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src6)
       2'h0:
-          /* empty */;
+          \i__payload$176 [287:256] = { \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111:96] };
       2'h1:
-          /* empty */;
+          \i__payload$176 [287:256] = { \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111:96] };
       2'h2:
-          /* empty */;
+          \i__payload$176 [287:256] = \r_data$217 [223:192];
       2'h3:
-          wide_e5 = { \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47], \r_data$204 [47:40] };
+          \i__payload$176 [287:256] = { \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55:48] };
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e6 = 32'd0;
     (* full_case = 32'd1 *)
-    casez (ibits[17:16])
+    casez (wide_src7)
       2'h0:
-          /* empty */;
+          \i__payload$176 [319:288] = { \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127:112] };
       2'h1:
-          /* empty */;
+          \i__payload$176 [319:288] = { \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127:112] };
       2'h2:
-          /* empty */;
+          \i__payload$176 [319:288] = \r_data$217 [255:224];
       2'h3:
-          wide_e6 = { \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55], \r_data$204 [55:48] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e7 = 32'd0;
-    (* full_case = 32'd1 *)
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          wide_e7 = { \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63], \r_data$204 [63:56] };
+          \i__payload$176 [319:288] = { \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63:56] };
     endcase
   end
   always @* begin
@@ -6250,9 +6876,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$523  = 1'h0;
+    \row_valid$585  = 1'h0;
     if (ex_grad_xp_w) begin
-      \row_valid$523  = \$365 ;
+      \row_valid$585  = \$363 ;
     end
   end
   always @* begin
@@ -6277,16 +6903,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$533  = 3'h0;
+    \row_index$596  = 3'h0;
     if (ex_grad_xp_w) begin
-      \row_index$533  = sb10[35:33];
+      \row_index$596  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$534  = 16'h0000;
+    \row_base$597  = 16'h0000;
     if (ex_grad_xp_w) begin
-      \row_base$534  = sb10[69:54];
+      \row_base$597  = sb10[69:54];
     end
   end
   always @* begin
@@ -6330,679 +6956,1127 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = ex_fwd_relu;
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = ex_fwd_relu_cnt_hop;
+    \$661  = ex_fwd_relu;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = ex_fwd_err;
+    \$662  = ex_fwd_relu_cnt_hop;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = ex_fwd_err_cnt_hop;
+    \$663  = ex_fwd_err;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = ex_backerr;
+    \$664  = ex_fwd_err_cnt_hop;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = ex_backerr_cnt_hop;
+    \$665  = ex_backerr;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = ex_grad;
+    \$666  = ex_backerr_cnt_hop;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = ex_grad_cnt_hop;
+    \$667  = ex_grad;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = ex_fwd_relu;
+    \$668  = ex_grad_cnt_hop;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = ex_fwd_relu_trace_hop;
+    \$669  = ex_fwd_relu;
     if (rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = ex_fwd_err;
+    \$670  = ex_fwd_relu_trace_hop;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = ex_fwd_err_trace_hop;
+    \$671  = ex_fwd_err;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = ex_backerr;
+    \$672  = ex_fwd_err_trace_hop;
     if (rst) begin
       \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = ex_backerr_trace_hop;
+    \$673  = ex_backerr;
     if (rst) begin
       \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = ex_grad;
+    \$674  = ex_backerr_trace_hop;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = ex_grad_trace_hop;
+    \$675  = ex_grad;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = ex_fwd_relu;
+    \$676  = ex_grad_trace_hop;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = ex_fwd_relu_xp_act_hop;
+    \$677  = ex_fwd_relu;
     if (rst) begin
       \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = ex_fwd_err;
+    \$678  = ex_fwd_relu_xp_act_hop;
     if (rst) begin
       \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = ex_fwd_err_xp_act_hop;
+    \$679  = ex_fwd_err;
     if (rst) begin
       \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = ex_backerr;
+    \$680  = ex_fwd_err_xp_act_hop;
     if (rst) begin
       \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = ex_backerr_xp_act_hop;
+    \$681  = ex_backerr;
     if (rst) begin
       \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = ex_grad;
+    \$682  = ex_backerr_xp_act_hop;
     if (rst) begin
       \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = ex_grad_xp_act_hop;
+    \$683  = ex_grad;
     if (rst) begin
       \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = ex_fwd_relu;
+    \$684  = ex_grad_xp_act_hop;
     if (rst) begin
       \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = ex_fwd_relu_xp_w_hop;
+    \$685  = ex_fwd_relu;
     if (rst) begin
       \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = ex_fwd_err;
+    \$686  = ex_fwd_relu_xp_w_hop;
     if (rst) begin
       \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = ex_fwd_err_xp_w_hop;
+    \$687  = ex_fwd_err;
     if (rst) begin
       \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = ex_backerr;
+    \$688  = ex_fwd_err_xp_w_hop;
     if (rst) begin
       \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = ex_backerr_xp_w_hop;
+    \$689  = ex_backerr;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = ex_grad;
+    \$690  = ex_backerr_xp_w_hop;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = ex_grad_xp_w_hop;
+    \$691  = ex_grad;
     if (rst) begin
       \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = ex_fwd_relu;
+    \$692  = ex_grad_xp_w_hop;
     if (rst) begin
       \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = ex_fwd_relu_lane0_hop;
+    \$693  = ex_fwd_relu;
     if (rst) begin
       \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = ex_fwd_err;
+    \$694  = ex_fwd_relu_lane0_hop;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = ex_fwd_err_lane0_hop;
+    \$695  = ex_fwd_err;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = ex_backerr;
+    \$696  = ex_fwd_err_lane0_hop;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = ex_backerr_lane0_hop;
+    \$697  = ex_backerr;
     if (rst) begin
       \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = ex_grad;
+    \$698  = ex_backerr_lane0_hop;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = ex_grad_lane0_hop;
+    \$699  = ex_grad;
     if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = ex_fwd_relu;
+    \$700  = ex_grad_lane0_hop;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = ex_fwd_relu_lane1_hop;
+    \$701  = ex_fwd_relu;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = ex_fwd_err;
+    \$702  = ex_fwd_relu_lane1_hop;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = ex_fwd_err_lane1_hop;
+    \$703  = ex_fwd_err;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = ex_backerr;
+    \$704  = ex_fwd_err_lane1_hop;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = ex_backerr_lane1_hop;
+    \$705  = ex_backerr;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = ex_grad;
+    \$706  = ex_backerr_lane1_hop;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = ex_grad_lane1_hop;
+    \$707  = ex_grad;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = ex_fwd_relu;
+    \$708  = ex_grad_lane1_hop;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = ex_fwd_relu_lane2_hop;
+    \$709  = ex_fwd_relu;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = ex_fwd_err;
+    \$710  = ex_fwd_relu_lane2_hop;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = ex_fwd_err_lane2_hop;
+    \$711  = ex_fwd_err;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = ex_backerr;
+    \$712  = ex_fwd_err_lane2_hop;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = ex_backerr_lane2_hop;
+    \$713  = ex_backerr;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = ex_grad;
+    \$714  = ex_backerr_lane2_hop;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = ex_grad_lane2_hop;
+    \$715  = ex_grad;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = ex_fwd_relu;
+    \$716  = ex_grad_lane2_hop;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = ex_fwd_relu_lane3_hop;
+    \$717  = ex_fwd_relu;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = ex_fwd_err;
+    \$718  = ex_fwd_relu_lane3_hop;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = ex_fwd_err_lane3_hop;
+    \$719  = ex_fwd_err;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = ex_backerr;
+    \$720  = ex_fwd_err_lane3_hop;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = ex_backerr_lane3_hop;
+    \$721  = ex_backerr;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = ex_grad;
+    \$722  = ex_backerr_lane3_hop;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = ex_grad_lane3_hop;
+    \$723  = ex_grad;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = ex_fwd_relu;
+    \$724  = ex_grad_lane3_hop;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = ex_fwd_relu_lane4_hop;
+    \$725  = ex_fwd_relu;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = ex_fwd_err;
+    \$726  = ex_fwd_relu_lane4_hop;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = ex_fwd_err_lane4_hop;
+    \$727  = ex_fwd_err;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = ex_backerr;
+    \$728  = ex_fwd_err_lane4_hop;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = ex_backerr_lane4_hop;
+    \$729  = ex_backerr;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = ex_grad;
+    \$730  = ex_backerr_lane4_hop;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = ex_grad_lane4_hop;
+    \$731  = ex_grad;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = ex_fwd_relu;
+    \$732  = ex_grad_lane4_hop;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = ex_fwd_relu_lane5_hop;
+    \$733  = ex_fwd_relu;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = ex_fwd_err;
+    \$734  = ex_fwd_relu_lane5_hop;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = ex_fwd_err_lane5_hop;
+    \$735  = ex_fwd_err;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = ex_backerr;
+    \$736  = ex_fwd_err_lane5_hop;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = ex_backerr_lane5_hop;
+    \$737  = ex_backerr;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = ex_grad;
+    \$738  = ex_backerr_lane5_hop;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = ex_grad_lane5_hop;
+    \$739  = ex_grad;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = ex_fwd_relu;
+    \$740  = ex_grad_lane5_hop;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = ex_fwd_relu_lane6_hop;
+    \$741  = ex_fwd_relu;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = ex_fwd_err;
+    \$742  = ex_fwd_relu_lane6_hop;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = ex_fwd_err_lane6_hop;
+    \$743  = ex_fwd_err;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = ex_backerr;
+    \$744  = ex_fwd_err_lane6_hop;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = ex_backerr_lane6_hop;
+    \$745  = ex_backerr;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = ex_grad;
+    \$746  = ex_backerr_lane6_hop;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = ex_grad_lane6_hop;
+    \$747  = ex_grad;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = ex_fwd_relu;
+    \$748  = ex_grad_lane6_hop;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = ex_fwd_relu_lane7_hop;
+    \$749  = ex_fwd_relu;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = ex_fwd_err;
+    \$750  = ex_fwd_relu_lane7_hop;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = ex_fwd_err_lane7_hop;
+    \$751  = ex_fwd_err;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = ex_backerr;
+    \$752  = ex_fwd_err_lane7_hop;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = ex_backerr_lane7_hop;
+    \$753  = ex_backerr;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = ex_grad;
+    \$754  = ex_backerr_lane7_hop;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = ex_grad_lane7_hop;
+    \$755  = ex_grad;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \$386 ;
+    \$756  = ex_grad_lane7_hop;
+    if (rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = ex_fwd_relu;
+    if (rst) begin
+      \$757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = ex_fwd_relu_trace0_hop;
+    if (rst) begin
+      \$758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = ex_fwd_err;
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = ex_fwd_err_trace0_hop;
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = ex_backerr;
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = ex_backerr_trace0_hop;
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = ex_grad;
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = ex_grad_trace0_hop;
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = ex_fwd_relu;
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = ex_fwd_relu_trace1_hop;
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = ex_fwd_err;
+    if (rst) begin
+      \$767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = ex_fwd_err_trace1_hop;
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = ex_backerr;
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = ex_backerr_trace1_hop;
+    if (rst) begin
+      \$770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = ex_grad;
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = ex_grad_trace1_hop;
+    if (rst) begin
+      \$772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = ex_fwd_relu;
+    if (rst) begin
+      \$773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = ex_fwd_relu_trace2_hop;
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = ex_fwd_err;
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = ex_fwd_err_trace2_hop;
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = ex_backerr;
+    if (rst) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$778  = ex_backerr_trace2_hop;
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = ex_grad;
+    if (rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$780  = ex_grad_trace2_hop;
+    if (rst) begin
+      \$780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = ex_fwd_relu;
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = ex_fwd_relu_trace3_hop;
+    if (rst) begin
+      \$782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = ex_fwd_err;
+    if (rst) begin
+      \$783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = ex_fwd_err_trace3_hop;
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = ex_backerr;
+    if (rst) begin
+      \$785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = ex_backerr_trace3_hop;
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = ex_grad;
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = ex_grad_trace3_hop;
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = ex_fwd_relu;
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = ex_fwd_relu_trace4_hop;
+    if (rst) begin
+      \$790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = ex_fwd_err;
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = ex_fwd_err_trace4_hop;
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = ex_backerr;
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = ex_backerr_trace4_hop;
+    if (rst) begin
+      \$794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = ex_grad;
+    if (rst) begin
+      \$795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = ex_grad_trace4_hop;
+    if (rst) begin
+      \$796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = ex_fwd_relu;
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = ex_fwd_relu_trace5_hop;
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = ex_fwd_err;
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = ex_fwd_err_trace5_hop;
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = ex_backerr;
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = ex_backerr_trace5_hop;
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = ex_grad;
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = ex_grad_trace5_hop;
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = ex_fwd_relu;
+    if (rst) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = ex_fwd_relu_trace6_hop;
+    if (rst) begin
+      \$806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = ex_fwd_err;
+    if (rst) begin
+      \$807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = ex_fwd_err_trace6_hop;
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = ex_backerr;
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = ex_backerr_trace6_hop;
+    if (rst) begin
+      \$810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = ex_grad;
+    if (rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = ex_grad_trace6_hop;
+    if (rst) begin
+      \$812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = ex_fwd_relu;
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = ex_fwd_relu_trace7_hop;
+    if (rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = ex_fwd_err;
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = ex_fwd_err_trace7_hop;
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = ex_backerr;
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = ex_backerr_trace7_hop;
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = ex_grad;
+    if (rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = ex_grad_trace7_hop;
+    if (rst) begin
+      \$820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = \$384 ;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7016,361 +8090,361 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$485 ) begin
+          if (\$486 ) begin
           end else begin
-            \$756  = 1'h0;
+            \$821  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$756  = 1'h0;
+      \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = haddr[5:3];
+    \$822  = haddr[5:3];
     if (rst) begin
-      \$757  = 3'h0;
+      \$822  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = csr_addr_hi0;
+    \$823  = csr_addr_hi0;
     if (rst) begin
-      \$758  = 3'h0;
+      \$823  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = haddr[2:0];
+    \$824  = haddr[2:0];
     if (rst) begin
-      \$759  = 3'h0;
+      \$824  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = \$387 ;
+    \$825  = \$385 ;
     if (rst) begin
-      \$760  = 32'd0;
+      \$825  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = haddr[2:0];
+    \$826  = haddr[2:0];
     if (rst) begin
-      \$761  = 3'h0;
+      \$826  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = \$388 ;
+    \$827  = \$386 ;
     if (rst) begin
-      \$762  = 32'd0;
+      \$827  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = haddr[2:0];
+    \$828  = haddr[2:0];
     if (rst) begin
-      \$763  = 3'h0;
+      \$828  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = \$389 ;
+    \$829  = \$387 ;
     if (rst) begin
-      \$764  = 32'd0;
+      \$829  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = haddr[2:0];
+    \$830  = haddr[2:0];
     if (rst) begin
-      \$765  = 3'h0;
+      \$830  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \$390 ;
+    \$831  = \$388 ;
     if (rst) begin
-      \$766  = 32'd0;
+      \$831  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = haddr[2:0];
+    \$832  = haddr[2:0];
     if (rst) begin
-      \$767  = 3'h0;
+      \$832  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = \$391 ;
+    \$833  = \$389 ;
     if (rst) begin
-      \$768  = 32'd0;
+      \$833  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = \$392 ;
+    \$834  = \$390 ;
     if (rst) begin
-      \$769  = 32'd0;
+      \$834  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = \$393 ;
+    \$835  = \$391 ;
     if (rst) begin
-      \$770  = 1'h0;
+      \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = csr_q0;
+    \$836  = csr_q0;
     if (rst) begin
-      \$771  = 32'd0;
+      \$836  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = csr_q1;
+    \$837  = csr_q1;
     if (rst) begin
-      \$772  = 32'd0;
+      \$837  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = csr_q2;
+    \$838  = csr_q2;
     if (rst) begin
-      \$773  = 32'd0;
+      \$838  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \$394 ;
+    \$839  = \$392 ;
     if (rst) begin
-      \$774  = 1'h0;
+      \$839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \$396 ;
+    \$841  = \$394 ;
     if (rst) begin
-      \$776  = 1'h0;
+      \$841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \$398 ;
+    \$842  = \$396 ;
     if (rst) begin
-      \$777  = 1'h0;
+      \$842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \$400 ;
+    \$843  = \$398 ;
     if (rst) begin
-      \$778  = 1'h0;
+      \$843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \$402 ;
+    \$844  = \$400 ;
     if (rst) begin
-      \$779  = 1'h0;
+      \$844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = \$404 ;
+    \$846  = \$402 ;
     if (rst) begin
-      \$781  = 1'h0;
+      \$846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = \$406 ;
+    \$847  = \$404 ;
     if (rst) begin
-      \$782  = 1'h0;
+      \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = \$408 ;
+    \$848  = \$406 ;
     if (rst) begin
-      \$783  = 1'h0;
+      \$848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = \$410 ;
+    \$849  = \$408 ;
     if (rst) begin
-      \$784  = 1'h0;
+      \$849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \$412 ;
+    \$851  = \$410 ;
     if (rst) begin
-      \$786  = 1'h0;
+      \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \$414 ;
+    \$852  = \$412 ;
     if (rst) begin
-      \$787  = 1'h0;
+      \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = \$416 ;
+    \$853  = \$414 ;
     if (rst) begin
-      \$788  = 1'h0;
+      \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = \$418 ;
+    \$854  = \$416 ;
     if (rst) begin
-      \$789  = 1'h0;
+      \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = \$420 ;
+    \$856  = \$418 ;
     if (rst) begin
-      \$791  = 1'h0;
+      \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = \$422 ;
+    \$857  = \$420 ;
     if (rst) begin
-      \$792  = 1'h0;
+      \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \$424 ;
+    \$859  = \$422 ;
     if (rst) begin
-      \$794  = 1'h0;
+      \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = \$426 ;
+    \$860  = \$424 ;
     if (rst) begin
-      \$795  = 1'h0;
+      \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \$428 ;
+    \$862  = \$426 ;
     if (rst) begin
-      \$797  = 1'h0;
+      \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \$430 ;
+    \$863  = \$428 ;
     if (rst) begin
-      \$798  = 1'h0;
+      \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \$432 ;
+    \$865  = \$430 ;
     if (rst) begin
-      \$800  = 1'h0;
+      \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \$434 ;
+    \$867  = \$432 ;
     if (rst) begin
-      \$802  = 1'h0;
+      \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \$436 ;
+    \$868  = \$434 ;
     if (rst) begin
-      \$803  = 1'h0;
+      \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = \$438 ;
+    \$869  = \$436 ;
     if (rst) begin
-      \$804  = 1'h0;
+      \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \$440 ;
+    \$870  = \$438 ;
     if (rst) begin
-      \$805  = 1'h0;
+      \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \$442 ;
+    \$871  = \$440 ;
     if (rst) begin
-      \$806  = 1'h0;
+      \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \$444 ;
+    \$872  = \$442 ;
     if (rst) begin
-      \$807  = 1'h0;
+      \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \$446 ;
+    \$873  = \$444 ;
     if (rst) begin
-      \$808  = 1'h0;
+      \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \$448 ;
+    \$874  = \$446 ;
     if (rst) begin
-      \$809  = 1'h0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \$450 ;
+    \$876  = \$448 ;
     if (rst) begin
-      \$811  = 1'h0;
+      \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \$452 ;
+    \$878  = \$450 ;
     if (rst) begin
-      \$813  = 1'h0;
+      \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \$454 ;
+    \$880  = \$452 ;
     if (rst) begin
-      \$815  = 1'h0;
+      \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \$465 ;
+    \$881  = \$463 ;
     if (rst) begin
-      \$816  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$881  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = 1'h0;
+    \$882  = 1'h0;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7383,1974 +8457,123 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h3:
                 /* empty */;
             4'h4:
-                \$817  = 1'h1;
+                \$882  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$817  = 1'h0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = hdr_op;
+    \$883  = hdr_op;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$818  = s_axis_tdata[3:0];
+            \$883  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$818  = 4'h0;
+      \$883  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = hdr_mem;
+    \$884  = hdr_mem;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$819  = s_axis_tdata[7:4];
+            \$884  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$819  = 4'h0;
+      \$884  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = haddr;
+    \$885  = haddr;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$820  = s_axis_tdata[31:8];
+            \$885  = s_axis_tdata[31:8];
           end
       4'h1:
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$820  = \$472 [23:0];
+            \$885  = \$470 [23:0];
           end
       4'h3:
           if (take) begin
-            \$820  = \$475 [23:0];
+            \$885  = \$474 [23:0];
           end
     endcase
     if (rst) begin
-      \$820  = 24'h000000;
+      \$885  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = hcount;
+    \$886  = hcount;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$821  = s_axis_tdata[55:32];
+            \$886  = s_axis_tdata[55:32];
           end
       4'h1:
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$821  = \$473 [23:0];
+            \$886  = \$471 [23:0];
           end
       4'h3:
           if (take) begin
-            \$821  = \$476 [23:0];
+            \$886  = \$475 [23:0];
           end
     endcase
     if (rst) begin
-      \$821  = 24'h000000;
+      \$886  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = hdr_mode;
+    \$887  = hdr_mode;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$822  = s_axis_tdata[56];
+            \$887  = s_axis_tdata[56];
           end
     endcase
     if (rst) begin
-      \$822  = 1'h0;
+      \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = done;
+    \$888  = done;
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$823  = 1'h0;
-          end
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h8:
-          if (m_axis_tready) begin
-            \$823  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = ctl_state;
-    casez (ctl_state)
-      4'h0:
-          if (s_axis_tvalid) begin
-            \$824  = 4'h1;
-          end
-      4'h1:
-        begin
-          \$824  = 4'h0;
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$824  = 4'h2;
-                end
-            4'h2:
-                if (\$467 ) begin
-                  \$824  = 4'h3;
-                end
-            4'h3:
-                \$824  = 4'h4;
-          endcase
-        end
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$824  = 4'h0;
-            end
-          end
-      4'h3:
-          if (\$479 ) begin
-            \$824  = 4'h0;
-          end
-      4'h4:
-          if (\$484 ) begin
-            \$824  = 4'h5;
-          end
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-            \$824  = 4'h6;
-          end else begin
-            \$824  = 4'h7;
-          end
-      4'h7:
-          if (drained) begin
-            \$824  = 4'h4;
-          end
-      4'h6:
-          \$824  = 4'h8;
-      4'h8:
-          if (m_axis_tready) begin
-            \$824  = 4'h0;
-          end
-    endcase
-    if (rst) begin
-      \$824  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = host_writing;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$825  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$825  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = host_writing_ag;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$826  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$826  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = host_writing_rg;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$827  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$827  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$827  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = host_writing_e;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$828  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$828  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = host_writing_d;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$829  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$829  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$829  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = host_writing_wf;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$830  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$830  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = host_writing_pred;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$831  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$831  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = host_writing_af;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$832  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$832  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$832  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = host_writing_wt;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                if (\$466 ) begin
-                  \$833  = 1'h1;
-                end
-          endcase
-      4'h2:
-          if (s_axis_tvalid) begin
-            if (\$474 ) begin
-              \$833  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = out_cnt;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$834  = hcount;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          if (w_en) begin
-            \$834  = \$477 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$834  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = rv0;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$835  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$835  = take;
-    endcase
-    if (rst) begin
-      \$835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = rv1;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$836  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$836  = rv0;
-    endcase
-    if (rst) begin
-      \$836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = rv2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$837  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$837  = rv1;
-    endcase
-    if (rst) begin
-      \$837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = rv3;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$838  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$838  = rv2;
-    endcase
-    if (rst) begin
-      \$838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = rv4;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$839  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$839  = rv3;
-    endcase
-    if (rst) begin
-      \$839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = rv5;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$840  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$840  = rv4;
-    endcase
-    if (rst) begin
-      \$840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = rv6;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$841  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$841  = rv5;
-    endcase
-    if (rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = w_en;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \$842  = 1'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          \$842  = rv6;
-    endcase
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = host_reading;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                if (\$467 ) begin
-                  \$843  = 1'h1;
-                end
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          if (\$479 ) begin
-            \$843  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = pc;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$844  = haddr[5:0];
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          if (drained) begin
-            \$844  = \$501 [5:0];
-          end
-    endcase
-    if (rst) begin
-      \$844  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = ibase;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$845  = \$471 [6:0];
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          if (drained) begin
-            \$845  = \$502 [6:0];
-          end
-    endcase
-    if (rst) begin
-      \$845  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = fcnt;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$846  = 4'h0;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          \$846  = \$483 [3:0];
-      4'h5:
-          /* empty */;
-      4'h7:
-          if (drained) begin
-            \$846  = 4'h0;
-          end
-    endcase
-    if (rst) begin
-      \$846  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = mode;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$847  = hdr_mode;
-          endcase
-    endcase
-    if (rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = counting;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$848  = 1'h1;
-          endcase
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$485 ) begin
-            \$848  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = counters_clear;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$849  = 1'h1;
-          endcase
-    endcase
-    if (counters_clear) begin
-      \$849  = 1'h0;
-    end
-    if (rst) begin
-      \$849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = ibits_load0;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          \$850  = \$480 ;
-    endcase
-    if (rst) begin
-      \$850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = ibits_load1;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          \$851  = \$481 ;
-    endcase
-    if (rst) begin
-      \$851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = ibits_load2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          \$852  = \$482 ;
-    endcase
-    if (rst) begin
-      \$852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = step_count;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$485 ) begin
-            if (\$486 ) begin
-              \$853  = \$487 [31:0];
-            end
-          end
-    endcase
-    if (clear) begin
-      \$853  = 32'd0;
-    end
-    if (rst) begin
-      \$853  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = issuing;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$854  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          if (m_last) begin
-            \$854  = 1'h0;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = mi;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$855  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$855  = \$606 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$855  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = ni;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$856  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$856  = 10'h000;
-        end else begin
-          \$856  = \$610 [9:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$856  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = ki;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$857  = 16'h0000;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$857  = 16'h0000;
-      end else begin
-        \$857  = \$614 [15:0];
-      end
-    end
-    if (rst) begin
-      \$857  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = nrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$858  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$858  = \$608 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$858  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = naddr;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$859  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$859  = \$609 [15:0];
-          end
-        end else begin
-          \$859  = nrow;
-        end
-      end else begin
-        \$859  = \$616 [15:0];
-      end
-    end
-    if (rst) begin
-      \$859  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = wcol;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$860  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$860  = ibits[102:87];
-        end else begin
-          \$860  = \$612 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$860  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = waddr;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$861  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$861  = ibits[102:87];
-        end else begin
-          \$861  = \$613 [15:0];
-        end
-      end else begin
-        \$861  = \$617 [15:0];
-      end
-    end
-    if (rst) begin
-      \$861  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = klen_m1;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$862  = \$488 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$862  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = klen_m2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$863  = \$489 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$863  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = mt_m2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$864  = \$490 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$864  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = nt_m1;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$865  = \$491 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$865  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = nt_m2;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$866  = \$492 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$866  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = k_first;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$867  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$867  = 1'h1;
-      end else begin
-        \$867  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = k_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$868  = \$493 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$868  = \$604 ;
-      end else begin
-        \$868  = \$615 ;
-      end
-    end
-    if (rst) begin
-      \$868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = n_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$869  = \$494 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$869  = \$605 ;
-        end else begin
-          \$869  = \$611 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$869  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = m_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$870  = \$495 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$870  = \$607 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = en;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$871  = 10'h000;
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$871  = 10'h000;
-      end else begin
-        \$871  = \$631 [9:0];
-      end
-    end
-    if (rst) begin
-      \$871  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = e_first;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$872  = 1'h1;
-          end
-    endcase
-    if (tile_end) begin
-      \$872  = e_last;
-    end
-    if (rst) begin
-      \$872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = e_last;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$873  = \$496 ;
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$873  = \$623 ;
-      end else begin
-        \$873  = \$632 ;
-      end
-    end
-    if (rst) begin
-      \$873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = e_nlane;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$874  = 16'h0000;
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$874  = 16'h0000;
-      end else begin
-        \$874  = \$633 [15:0];
-      end
-    end
-    if (rst) begin
-      \$874  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = rows_done;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$875  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$875  = \$654 [31:0];
-    end
-    if (rst) begin
-      \$875  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = o_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$876  = ibits[134:119];
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$876  = \$624 [15:0];
-      end
-    end
-    if (rst) begin
-      \$876  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = o_tile;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$877  = ibits[134:119];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$877  = \$625 [15:0];
-      end else begin
-        \$877  = \$634 [15:0];
-      end
-    end
-    if (rst) begin
-      \$877  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = a_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$878  = ibits[182:167];
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$878  = \$626 [15:0];
-      end
-    end
-    if (rst) begin
-      \$878  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = a_tile;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$879  = ibits[182:167];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$879  = \$627 [15:0];
-      end else begin
-        \$879  = \$635 [15:0];
-      end
-    end
-    if (rst) begin
-      \$879  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = t_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$880  = ibits[198:183];
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$880  = \$628 [15:0];
-      end
-    end
-    if (rst) begin
-      \$880  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = t_tile;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$881  = ibits[198:183];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (e_last) begin
-        \$881  = \$629 [15:0];
-      end else begin
-        \$881  = \$636 [15:0];
-      end
-    end
-    if (rst) begin
-      \$881  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = p_mrow;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$882  = 16'h0000;
-          end
-    endcase
-    if (tile_end) begin
-      if (e_last) begin
-        \$882  = \$630 [15:0];
-      end
-    end
-    if (rst) begin
-      \$882  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = ex_fwd_relu;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$883  = \$497 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$883  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$883  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = ex_fwd_err;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$884  = \$498 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$884  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = ex_backerr;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$885  = \$499 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$885  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = ex_grad;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          (* full_case = 32'd1 *)
-          if (\$485 ) begin
-          end else begin
-            \$886  = \$500 ;
-          end
-      4'h7:
-          if (drained) begin
-            \$886  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = st_data;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$887  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
-    endcase
-    if (rst) begin
-      \$887  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = st_valid;
-    casez (ctl_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$888  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
             \$888  = 1'h0;
+          end
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h8:
+          if (m_axis_tready) begin
+            \$888  = 1'h1;
           end
     endcase
     if (rst) begin
@@ -9359,27 +8582,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = st_valid_sel0;
+    \$889  = h_more;
     casez (ctl_state)
       4'h0:
-          /* empty */;
+          if (s_axis_tvalid) begin
+            \$889  = \$464 ;
+          end
       4'h1:
           /* empty */;
       4'h2:
-          /* empty */;
+          if (s_axis_tvalid) begin
+            \$889  = \$472 ;
+          end
       4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$889  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$889  = 1'h0;
+          if (take) begin
+            \$889  = \$476 ;
           end
     endcase
     if (rst) begin
@@ -9388,27 +8605,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = st_valid_sel1;
+    \$890  = h_last;
     casez (ctl_state)
       4'h0:
-          /* empty */;
+          if (s_axis_tvalid) begin
+            \$890  = \$465 ;
+          end
       4'h1:
           /* empty */;
       4'h2:
-          /* empty */;
+          if (s_axis_tvalid) begin
+            \$890  = \$473 ;
+          end
       4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$890  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$890  = 1'h0;
+          if (take) begin
+            \$890  = \$477 ;
           end
     endcase
     if (rst) begin
@@ -9417,56 +8628,82 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = st_valid_sel2;
+    \$891  = ctl_state;
     casez (ctl_state)
       4'h0:
-          /* empty */;
+          if (s_axis_tvalid) begin
+            \$891  = 4'h1;
+          end
       4'h1:
-          /* empty */;
+        begin
+          \$891  = 4'h0;
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$891  = 4'h2;
+                end
+            4'h2:
+                if (h_more) begin
+                  \$891  = 4'h3;
+                end
+            4'h3:
+                \$891  = 4'h4;
+          endcase
+        end
       4'h2:
-          /* empty */;
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$891  = 4'h0;
+            end
+          end
       4'h3:
-          /* empty */;
+          if (\$480 ) begin
+            \$891  = 4'h0;
+          end
       4'h4:
-          /* empty */;
+          if (\$485 ) begin
+            \$891  = 4'h5;
+          end
       4'h5:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+            \$891  = 4'h6;
+          end else begin
+            \$891  = 4'h7;
+          end
       4'h7:
-          /* empty */;
+          if (drained) begin
+            \$891  = 4'h4;
+          end
       4'h6:
-          \$891  = 1'h1;
+          \$891  = 4'h8;
       4'h8:
           if (m_axis_tready) begin
-            \$891  = 1'h0;
+            \$891  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$891  = 1'h0;
+      \$891  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = st_valid_sel3;
+    \$892  = host_writing;
     casez (ctl_state)
       4'h0:
           /* empty */;
       4'h1:
-          /* empty */;
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$892  = 1'h1;
+                end
+          endcase
       4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$892  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$892  = 1'h0;
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$892  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -9475,27 +8712,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = st_valid_sel4;
+    \$893  = host_writing_ag;
     casez (ctl_state)
       4'h0:
           /* empty */;
       4'h1:
-          /* empty */;
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$893  = 1'h1;
+                end
+          endcase
       4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$893  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$893  = 1'h0;
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$893  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -9504,27 +8736,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = st_valid_sel5;
+    \$894  = host_writing_rg;
     casez (ctl_state)
       4'h0:
           /* empty */;
       4'h1:
-          /* empty */;
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$894  = 1'h1;
+                end
+          endcase
       4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$894  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$894  = 1'h0;
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$894  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -9533,27 +8760,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = st_valid_sel6;
+    \$895  = host_writing_e;
     casez (ctl_state)
       4'h0:
           /* empty */;
       4'h1:
-          /* empty */;
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$895  = 1'h1;
+                end
+          endcase
       4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h6:
-          \$895  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$895  = 1'h0;
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$895  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
@@ -9562,7 +8784,1670 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = st_valid_sel7;
+    \$896  = host_writing_d;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$896  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$896  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = host_writing_wf;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$897  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$897  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = host_writing_pred;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$898  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$898  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = host_writing_af;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$899  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$899  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = host_writing_wt;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                if (h_more) begin
+                  \$900  = 1'h1;
+                end
+          endcase
+      4'h2:
+          if (s_axis_tvalid) begin
+            if (h_last) begin
+              \$900  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = out_cnt;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$901  = hcount;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          if (w_en) begin
+            \$901  = \$478 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$901  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = rv0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$902  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$902  = take;
+    endcase
+    if (rst) begin
+      \$902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = rv1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$903  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$903  = rv0;
+    endcase
+    if (rst) begin
+      \$903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = rv2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$904  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$904  = rv1;
+    endcase
+    if (rst) begin
+      \$904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = rv3;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$905  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$905  = rv2;
+    endcase
+    if (rst) begin
+      \$905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = rv4;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$906  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$906  = rv3;
+    endcase
+    if (rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = rv5;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$907  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$907  = rv4;
+    endcase
+    if (rst) begin
+      \$907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = rv6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$908  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$908  = rv5;
+    endcase
+    if (rst) begin
+      \$908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = rv7;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$909  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$909  = rv6;
+    endcase
+    if (rst) begin
+      \$909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = w_en;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                \$910  = 1'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          \$910  = rv7;
+    endcase
+    if (rst) begin
+      \$910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = host_reading;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                if (h_more) begin
+                  \$911  = 1'h1;
+                end
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          if (\$480 ) begin
+            \$911  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = pc;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$912  = haddr[5:0];
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          if (drained) begin
+            \$912  = \$502 [5:0];
+          end
+    endcase
+    if (rst) begin
+      \$912  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = ibase;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$913  = \$469 [6:0];
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          if (drained) begin
+            \$913  = \$503 [6:0];
+          end
+    endcase
+    if (rst) begin
+      \$913  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = fcnt;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$914  = 4'h0;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          \$914  = \$484 [3:0];
+      4'h5:
+          /* empty */;
+      4'h7:
+          if (drained) begin
+            \$914  = 4'h0;
+          end
+    endcase
+    if (rst) begin
+      \$914  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = mode;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$915  = hdr_mode;
+          endcase
+    endcase
+    if (rst) begin
+      \$915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = counting;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$916  = 1'h1;
+          endcase
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$486 ) begin
+            \$916  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = counters_clear;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$917  = 1'h1;
+          endcase
+    endcase
+    if (counters_clear) begin
+      \$917  = 1'h0;
+    end
+    if (rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = ibits_load0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          \$918  = \$481 ;
+    endcase
+    if (rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = ibits_load1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          \$919  = \$482 ;
+    endcase
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = ibits_load2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          \$920  = \$483 ;
+    endcase
+    if (rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = step_count;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$486 ) begin
+            if (\$487 ) begin
+              \$921  = \$488 [31:0];
+            end
+          end
+    endcase
+    if (clear) begin
+      \$921  = 32'd0;
+    end
+    if (rst) begin
+      \$921  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = issuing;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$922  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          if (m_last) begin
+            \$922  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = mi;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$923  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$923  = \$607 [9:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$923  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = ni;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$924  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$924  = 10'h000;
+        end else begin
+          \$924  = \$611 [9:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$924  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = ki;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$925  = 16'h0000;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$925  = 16'h0000;
+      end else begin
+        \$925  = \$615 [15:0];
+      end
+    end
+    if (rst) begin
+      \$925  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = nrow;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$926  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$926  = \$609 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$926  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = naddr;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$927  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$927  = \$610 [15:0];
+          end
+        end else begin
+          \$927  = nrow;
+        end
+      end else begin
+        \$927  = \$617 [15:0];
+      end
+    end
+    if (rst) begin
+      \$927  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = wcol;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$928  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$928  = ibits[102:87];
+        end else begin
+          \$928  = \$613 [15:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$928  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = waddr;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$929  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$929  = ibits[102:87];
+        end else begin
+          \$929  = \$614 [15:0];
+        end
+      end else begin
+        \$929  = \$618 [15:0];
+      end
+    end
+    if (rst) begin
+      \$929  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = klen_m1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$930  = \$489 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$930  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = klen_m2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$931  = \$490 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$931  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = mt_m2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$932  = \$491 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$932  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = nt_m1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$933  = \$492 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$933  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = nt_m2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$934  = \$493 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$934  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = k_first;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$935  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$935  = 1'h1;
+      end else begin
+        \$935  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = k_last;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$936  = \$494 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$936  = \$605 ;
+      end else begin
+        \$936  = \$616 ;
+      end
+    end
+    if (rst) begin
+      \$936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = n_last;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$937  = \$495 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$937  = \$606 ;
+        end else begin
+          \$937  = \$612 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = m_last;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$938  = \$496 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$938  = \$608 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = en;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$939  = 10'h000;
+          end
+    endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$939  = 10'h000;
+      end else begin
+        \$939  = \$632 [9:0];
+      end
+    end
+    if (rst) begin
+      \$939  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = e_first;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$940  = 1'h1;
+          end
+    endcase
+    if (tile_end) begin
+      \$940  = e_last;
+    end
+    if (rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = e_last;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$941  = \$497 ;
+          end
+    endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$941  = \$624 ;
+      end else begin
+        \$941  = \$633 ;
+      end
+    end
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = e_nlane;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$942  = 16'h0000;
+          end
+    endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$942  = 16'h0000;
+      end else begin
+        \$942  = \$634 [15:0];
+      end
+    end
+    if (rst) begin
+      \$942  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = rows_done;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$943  = 32'd0;
+          end
+    endcase
+    if (row_done) begin
+      \$943  = \$655 [31:0];
+    end
+    if (rst) begin
+      \$943  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = o_mrow;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$944  = ibits[134:119];
+          end
+    endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$944  = \$625 [15:0];
+      end
+    end
+    if (rst) begin
+      \$944  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = o_tile;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$945  = ibits[134:119];
+          end
+    endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$945  = \$626 [15:0];
+      end else begin
+        \$945  = \$635 [15:0];
+      end
+    end
+    if (rst) begin
+      \$945  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = a_mrow;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$946  = ibits[182:167];
+          end
+    endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$946  = \$627 [15:0];
+      end
+    end
+    if (rst) begin
+      \$946  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = a_tile;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$947  = ibits[182:167];
+          end
+    endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$947  = \$628 [15:0];
+      end else begin
+        \$947  = \$636 [15:0];
+      end
+    end
+    if (rst) begin
+      \$947  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = t_mrow;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$948  = ibits[198:183];
+          end
+    endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$948  = \$629 [15:0];
+      end
+    end
+    if (rst) begin
+      \$948  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = t_tile;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$949  = ibits[198:183];
+          end
+    endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$949  = \$630 [15:0];
+      end else begin
+        \$949  = \$637 [15:0];
+      end
+    end
+    if (rst) begin
+      \$949  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = p_mrow;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$950  = 16'h0000;
+          end
+    endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$950  = \$631 [15:0];
+      end
+    end
+    if (rst) begin
+      \$950  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = ex_fwd_relu;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$951  = \$498 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$951  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = ex_fwd_err;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$952  = \$499 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$952  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = ex_backerr;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$953  = \$500 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$953  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = ex_grad;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          (* full_case = 32'd1 *)
+          if (\$486 ) begin
+          end else begin
+            \$954  = \$501 ;
+          end
+      4'h7:
+          if (drained) begin
+            \$954  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = st_data;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -9579,2525 +10464,3566 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h7:
           /* empty */;
       4'h6:
-          \$896  = 1'h1;
-      4'h8:
-          if (m_axis_tready) begin
-            \$896  = 1'h0;
-          end
+          \$955  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
     endcase
     if (rst) begin
-      \$896  = 1'h0;
+      \$955  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = ibits;
-    if (ibits_load0) begin
-      \$897 [127:0] = \r_data$683 ;
-    end
-    if (ibits_load1) begin
-      \$897 [255:128] = \r_data$683 ;
-    end
-    if (ibits_load2) begin
-      \$897 [383:256] = \r_data$683 ;
-    end
-    if (rst) begin
-      \$897  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = cycle_count;
-    if (counters_clear) begin
-      \$898  = { 31'h00000000, counting };
-    end else if (counting) begin
-      \$898  = \$503 [31:0];
-    end
-    if (rst) begin
-      \$898  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \$505 ;
-    if (rst) begin
-      \$899  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = counters_clear;
-    if (rst) begin
-      \$900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = phase_cycles0;
-    if (phase_clear0) begin
-      \$901  = { 31'h00000000, phase_en0 };
-    end else if (phase_en0) begin
-      \$901  = \$506 [31:0];
-    end
-    if (rst) begin
-      \$901  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \$508 ;
-    if (rst) begin
-      \$902  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = counters_clear;
-    if (rst) begin
-      \$903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = phase_cycles1;
-    if (phase_clear1) begin
-      \$904  = { 31'h00000000, phase_en1 };
-    end else if (phase_en1) begin
-      \$904  = \$509 [31:0];
-    end
-    if (rst) begin
-      \$904  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \$511 ;
-    if (rst) begin
-      \$905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = counters_clear;
-    if (rst) begin
-      \$906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = phase_cycles2;
-    if (phase_clear2) begin
-      \$907  = { 31'h00000000, phase_en2 };
-    end else if (phase_en2) begin
-      \$907  = \$512 [31:0];
-    end
-    if (rst) begin
-      \$907  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \$514 ;
-    if (rst) begin
-      \$908  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = counters_clear;
-    if (rst) begin
-      \$909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = phase_cycles3;
-    if (phase_clear3) begin
-      \$910  = { 31'h00000000, phase_en3 };
-    end else if (phase_en3) begin
-      \$910  = \$515 [31:0];
-    end
-    if (rst) begin
-      \$910  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \$517 ;
-    if (rst) begin
-      \$911  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = counters_clear;
-    if (rst) begin
-      \$912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = phase_cycles4;
-    if (phase_clear4) begin
-      \$913  = { 31'h00000000, phase_en4 };
-    end else if (phase_en4) begin
-      \$913  = \$518 [31:0];
-    end
-    if (rst) begin
-      \$913  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \$520 ;
-    if (rst) begin
-      \$914  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = counters_clear;
-    if (rst) begin
-      \$915  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = phase_cycles5;
-    if (phase_clear5) begin
-      \$916  = { 31'h00000000, phase_en5 };
-    end else if (phase_en5) begin
-      \$916  = \$521 [31:0];
-    end
-    if (rst) begin
-      \$916  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \$523 ;
-    if (rst) begin
-      \$917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = counters_clear;
-    if (rst) begin
-      \$918  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = phase_cycles6;
-    if (phase_clear6) begin
-      \$919  = { 31'h00000000, phase_en6 };
-    end else if (phase_en6) begin
-      \$919  = \$524 [31:0];
-    end
-    if (rst) begin
-      \$919  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \$526 ;
-    if (rst) begin
-      \$920  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = counters_clear;
-    if (rst) begin
-      \$921  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = phase_cycles7;
-    if (phase_clear7) begin
-      \$922  = { 31'h00000000, phase_en7 };
-    end else if (phase_en7) begin
-      \$922  = \$527 [31:0];
-    end
-    if (rst) begin
-      \$922  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \$529 ;
-    if (rst) begin
-      \$923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = counters_clear;
-    if (rst) begin
-      \$924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = phase_cycles8;
-    if (phase_clear8) begin
-      \$925  = { 31'h00000000, phase_en8 };
-    end else if (phase_en8) begin
-      \$925  = \$530 [31:0];
-    end
-    if (rst) begin
-      \$925  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \$532 ;
-    if (rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = counters_clear;
-    if (rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = phase_cycles9;
-    if (phase_clear9) begin
-      \$928  = { 31'h00000000, phase_en9 };
-    end else if (phase_en9) begin
-      \$928  = \$533 [31:0];
-    end
-    if (rst) begin
-      \$928  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \$535 ;
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = counters_clear;
-    if (rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = phase_cycles10;
-    if (phase_clear10) begin
-      \$931  = { 31'h00000000, phase_en10 };
-    end else if (phase_en10) begin
-      \$931  = \$536 [31:0];
-    end
-    if (rst) begin
-      \$931  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \$538 ;
-    if (rst) begin
-      \$932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = counters_clear;
-    if (rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = phase_cycles11;
-    if (phase_clear11) begin
-      \$934  = { 31'h00000000, phase_en11 };
-    end else if (phase_en11) begin
-      \$934  = \$539 [31:0];
-    end
-    if (rst) begin
-      \$934  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \$541 ;
-    if (rst) begin
-      \$935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = counters_clear;
-    if (rst) begin
-      \$936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = phase_cycles12;
-    if (phase_clear12) begin
-      \$937  = { 31'h00000000, phase_en12 };
-    end else if (phase_en12) begin
-      \$937  = \$542 [31:0];
-    end
-    if (rst) begin
-      \$937  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \$544 ;
-    if (rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = counters_clear;
-    if (rst) begin
-      \$939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = phase_cycles13;
-    if (phase_clear13) begin
-      \$940  = { 31'h00000000, phase_en13 };
-    end else if (phase_en13) begin
-      \$940  = \$545 [31:0];
-    end
-    if (rst) begin
-      \$940  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \$547 ;
-    if (rst) begin
-      \$941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = counters_clear;
-    if (rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = phase_cycles14;
-    if (phase_clear14) begin
-      \$943  = { 31'h00000000, phase_en14 };
-    end else if (phase_en14) begin
-      \$943  = \$548 [31:0];
-    end
-    if (rst) begin
-      \$943  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$550 ;
-    if (rst) begin
-      \$944  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = counters_clear;
-    if (rst) begin
-      \$945  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = phase_cycles15;
-    if (phase_clear15) begin
-      \$946  = { 31'h00000000, phase_en15 };
-    end else if (phase_en15) begin
-      \$946  = \$551 [31:0];
-    end
-    if (rst) begin
-      \$946  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \$553 ;
-    if (rst) begin
-      \$947  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = counters_clear;
-    if (rst) begin
-      \$948  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = phase_cycles16;
-    if (phase_clear16) begin
-      \$949  = { 31'h00000000, phase_en16 };
-    end else if (phase_en16) begin
-      \$949  = \$554 [31:0];
-    end
-    if (rst) begin
-      \$949  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \$556 ;
-    if (rst) begin
-      \$950  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = counters_clear;
-    if (rst) begin
-      \$951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = phase_cycles17;
-    if (phase_clear17) begin
-      \$952  = { 31'h00000000, phase_en17 };
-    end else if (phase_en17) begin
-      \$952  = \$557 [31:0];
-    end
-    if (rst) begin
-      \$952  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \$559 ;
-    if (rst) begin
-      \$953  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = counters_clear;
-    if (rst) begin
-      \$954  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = phase_cycles18;
-    if (phase_clear18) begin
-      \$955  = { 31'h00000000, phase_en18 };
-    end else if (phase_en18) begin
-      \$955  = \$560 [31:0];
-    end
-    if (rst) begin
-      \$955  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \$562 ;
+    \$956  = st_valid;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$956  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$956  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = counters_clear;
+    \$957  = st_valid_sel0;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$957  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$957  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = phase_cycles19;
-    if (phase_clear19) begin
-      \$958  = { 31'h00000000, phase_en19 };
-    end else if (phase_en19) begin
-      \$958  = \$563 [31:0];
-    end
+    \$958  = st_valid_sel1;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$958  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$958  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$958  = 32'd0;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \$565 ;
+    \$959  = st_valid_sel2;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$959  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$959  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = counters_clear;
+    \$960  = st_valid_sel3;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$960  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$960  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = phase_cycles20;
-    if (phase_clear20) begin
-      \$961  = { 31'h00000000, phase_en20 };
-    end else if (phase_en20) begin
-      \$961  = \$566 [31:0];
-    end
+    \$961  = st_valid_sel4;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$961  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$961  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$961  = 32'd0;
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \$568 ;
+    \$962  = st_valid_sel5;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$962  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$962  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = counters_clear;
+    \$963  = st_valid_sel6;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$963  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$963  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = phase_cycles21;
-    if (phase_clear21) begin
-      \$964  = { 31'h00000000, phase_en21 };
-    end else if (phase_en21) begin
-      \$964  = \$569 [31:0];
-    end
+    \$964  = st_valid_sel7;
+    casez (ctl_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h6:
+          \$964  = 1'h1;
+      4'h8:
+          if (m_axis_tready) begin
+            \$964  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$964  = 32'd0;
+      \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \$571 ;
+    \$965  = ibits;
+    if (ibits_load0) begin
+      \$965 [127:0] = \r_data$787 ;
+    end
+    if (ibits_load1) begin
+      \$965 [255:128] = \r_data$787 ;
+    end
+    if (ibits_load2) begin
+      \$965 [383:256] = \r_data$787 ;
+    end
     if (rst) begin
-      \$965  = 1'h0;
+      \$965  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = counters_clear;
+    \$966  = cycle_count;
+    if (counters_clear) begin
+      \$966  = { 31'h00000000, counting };
+    end else if (counting) begin
+      \$966  = \$504 [31:0];
+    end
     if (rst) begin
-      \$966  = 1'h0;
+      \$966  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = phase_cycles22;
-    if (phase_clear22) begin
-      \$967  = { 31'h00000000, phase_en22 };
-    end else if (phase_en22) begin
-      \$967  = \$572 [31:0];
-    end
+    \$967  = \$506 ;
     if (rst) begin
-      \$967  = 32'd0;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \$574 ;
+    \$968  = counters_clear;
     if (rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = counters_clear;
+    \$969  = phase_cycles0;
+    if (phase_clear0) begin
+      \$969  = { 31'h00000000, phase_en0 };
+    end else if (phase_en0) begin
+      \$969  = \$507 [31:0];
+    end
     if (rst) begin
-      \$969  = 1'h0;
+      \$969  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = phase_cycles23;
-    if (phase_clear23) begin
-      \$970  = { 31'h00000000, phase_en23 };
-    end else if (phase_en23) begin
-      \$970  = \$575 [31:0];
-    end
+    \$970  = \$509 ;
     if (rst) begin
-      \$970  = 32'd0;
+      \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \$577 ;
+    \$971  = counters_clear;
     if (rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = counters_clear;
+    \$972  = phase_cycles1;
+    if (phase_clear1) begin
+      \$972  = { 31'h00000000, phase_en1 };
+    end else if (phase_en1) begin
+      \$972  = \$510 [31:0];
+    end
     if (rst) begin
-      \$972  = 1'h0;
+      \$972  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = phase_cycles24;
-    if (phase_clear24) begin
-      \$973  = { 31'h00000000, phase_en24 };
-    end else if (phase_en24) begin
-      \$973  = \$578 [31:0];
-    end
+    \$973  = \$512 ;
     if (rst) begin
-      \$973  = 32'd0;
+      \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \$580 ;
+    \$974  = counters_clear;
     if (rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = counters_clear;
+    \$975  = phase_cycles2;
+    if (phase_clear2) begin
+      \$975  = { 31'h00000000, phase_en2 };
+    end else if (phase_en2) begin
+      \$975  = \$513 [31:0];
+    end
     if (rst) begin
-      \$975  = 1'h0;
+      \$975  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = phase_cycles25;
-    if (phase_clear25) begin
-      \$976  = { 31'h00000000, phase_en25 };
-    end else if (phase_en25) begin
-      \$976  = \$581 [31:0];
-    end
+    \$976  = \$515 ;
     if (rst) begin
-      \$976  = 32'd0;
+      \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$583 ;
+    \$977  = counters_clear;
     if (rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = counters_clear;
+    \$978  = phase_cycles3;
+    if (phase_clear3) begin
+      \$978  = { 31'h00000000, phase_en3 };
+    end else if (phase_en3) begin
+      \$978  = \$516 [31:0];
+    end
     if (rst) begin
-      \$978  = 1'h0;
+      \$978  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = phase_cycles26;
-    if (phase_clear26) begin
-      \$979  = { 31'h00000000, phase_en26 };
-    end else if (phase_en26) begin
-      \$979  = \$584 [31:0];
-    end
+    \$979  = \$518 ;
     if (rst) begin
-      \$979  = 32'd0;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \$586 ;
+    \$980  = counters_clear;
     if (rst) begin
       \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = counters_clear;
+    \$981  = phase_cycles4;
+    if (phase_clear4) begin
+      \$981  = { 31'h00000000, phase_en4 };
+    end else if (phase_en4) begin
+      \$981  = \$519 [31:0];
+    end
     if (rst) begin
-      \$981  = 1'h0;
+      \$981  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = phase_cycles27;
-    if (phase_clear27) begin
-      \$982  = { 31'h00000000, phase_en27 };
-    end else if (phase_en27) begin
-      \$982  = \$587 [31:0];
-    end
+    \$982  = \$521 ;
     if (rst) begin
-      \$982  = 32'd0;
+      \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \$589 ;
+    \$983  = counters_clear;
     if (rst) begin
       \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = counters_clear;
+    \$984  = phase_cycles5;
+    if (phase_clear5) begin
+      \$984  = { 31'h00000000, phase_en5 };
+    end else if (phase_en5) begin
+      \$984  = \$522 [31:0];
+    end
     if (rst) begin
-      \$984  = 1'h0;
+      \$984  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = phase_cycles28;
-    if (phase_clear28) begin
-      \$985  = { 31'h00000000, phase_en28 };
-    end else if (phase_en28) begin
-      \$985  = \$590 [31:0];
-    end
+    \$985  = \$524 ;
     if (rst) begin
-      \$985  = 32'd0;
+      \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \$592 ;
+    \$986  = counters_clear;
     if (rst) begin
       \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = counters_clear;
+    \$987  = phase_cycles6;
+    if (phase_clear6) begin
+      \$987  = { 31'h00000000, phase_en6 };
+    end else if (phase_en6) begin
+      \$987  = \$525 [31:0];
+    end
     if (rst) begin
-      \$987  = 1'h0;
+      \$987  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = phase_cycles29;
-    if (phase_clear29) begin
-      \$988  = { 31'h00000000, phase_en29 };
-    end else if (phase_en29) begin
-      \$988  = \$593 [31:0];
-    end
+    \$988  = \$527 ;
     if (rst) begin
-      \$988  = 32'd0;
+      \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \$595 ;
+    \$989  = counters_clear;
     if (rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = counters_clear;
+    \$990  = phase_cycles7;
+    if (phase_clear7) begin
+      \$990  = { 31'h00000000, phase_en7 };
+    end else if (phase_en7) begin
+      \$990  = \$528 [31:0];
+    end
     if (rst) begin
-      \$990  = 1'h0;
+      \$990  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = phase_cycles30;
-    if (phase_clear30) begin
-      \$991  = { 31'h00000000, phase_en30 };
-    end else if (phase_en30) begin
-      \$991  = \$596 [31:0];
-    end
+    \$991  = \$530 ;
     if (rst) begin
-      \$991  = 32'd0;
+      \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \$598 ;
+    \$992  = counters_clear;
     if (rst) begin
       \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = counters_clear;
+    \$993  = phase_cycles8;
+    if (phase_clear8) begin
+      \$993  = { 31'h00000000, phase_en8 };
+    end else if (phase_en8) begin
+      \$993  = \$531 [31:0];
+    end
     if (rst) begin
-      \$993  = 1'h0;
+      \$993  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = phase_cycles31;
-    if (phase_clear31) begin
-      \$994  = { 31'h00000000, phase_en31 };
-    end else if (phase_en31) begin
-      \$994  = \$599 [31:0];
-    end
+    \$994  = \$533 ;
     if (rst) begin
-      \$994  = 32'd0;
+      \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = since_last;
-    if (\$600 ) begin
-      \$995  = 4'h1;
-    end else if (\$601 ) begin
-      \$995  = \$602 [3:0];
-    end
+    \$995  = counters_clear;
     if (rst) begin
-      \$995  = 4'hf;
+      \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = since_ok;
-    if (\$600 ) begin
-      \$996  = 1'h0;
-    end else if (\$601 ) begin
-      \$996  = \$603 ;
+    \$996  = phase_cycles9;
+    if (phase_clear9) begin
+      \$996  = { 31'h00000000, phase_en9 };
+    end else if (phase_en9) begin
+      \$996  = \$534 [31:0];
     end
     if (rst) begin
-      \$996  = 1'h1;
+      \$996  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = issue;
+    \$997  = \$536 ;
     if (rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = k_first;
+    \$998  = counters_clear;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = k_last;
+    \$999  = phase_cycles10;
+    if (phase_clear10) begin
+      \$999  = { 31'h00000000, phase_en10 };
+    end else if (phase_en10) begin
+      \$999  = \$537 [31:0];
+    end
     if (rst) begin
-      \$999  = 1'h0;
+      \$999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = s1_valid;
+    \$1000  = \$539 ;
     if (rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = s2_valid;
+    \$1001  = counters_clear;
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = s3_valid;
+    \$1002  = phase_cycles11;
+    if (phase_clear11) begin
+      \$1002  = { 31'h00000000, phase_en11 };
+    end else if (phase_en11) begin
+      \$1002  = \$540 [31:0];
+    end
     if (rst) begin
-      \$1002  = 1'h0;
+      \$1002  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = s4_valid;
+    \$1003  = \$542 ;
     if (rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = s5_valid;
+    \$1004  = counters_clear;
     if (rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = s1_first;
+    \$1005  = phase_cycles12;
+    if (phase_clear12) begin
+      \$1005  = { 31'h00000000, phase_en12 };
+    end else if (phase_en12) begin
+      \$1005  = \$543 [31:0];
+    end
     if (rst) begin
-      \$1005  = 1'h0;
+      \$1005  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = s2_first;
+    \$1006  = \$545 ;
     if (rst) begin
       \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = s3_first;
+    \$1007  = counters_clear;
     if (rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = s4_first;
+    \$1008  = phase_cycles13;
+    if (phase_clear13) begin
+      \$1008  = { 31'h00000000, phase_en13 };
+    end else if (phase_en13) begin
+      \$1008  = \$546 [31:0];
+    end
     if (rst) begin
-      \$1008  = 1'h0;
+      \$1008  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = s5_first;
+    \$1009  = \$548 ;
     if (rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = s1_last;
+    \$1010  = counters_clear;
     if (rst) begin
       \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = s2_last;
+    \$1011  = phase_cycles14;
+    if (phase_clear14) begin
+      \$1011  = { 31'h00000000, phase_en14 };
+    end else if (phase_en14) begin
+      \$1011  = \$549 [31:0];
+    end
     if (rst) begin
-      \$1011  = 1'h0;
+      \$1011  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = s3_last;
+    \$1012  = \$551 ;
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = s4_last;
+    \$1013  = counters_clear;
     if (rst) begin
       \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = s5_last;
+    \$1014  = phase_cycles15;
+    if (phase_clear15) begin
+      \$1014  = { 31'h00000000, phase_en15 };
+    end else if (phase_en15) begin
+      \$1014  = \$552 [31:0];
+    end
     if (rst) begin
-      \$1014  = 1'h0;
+      \$1014  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = mac_steps;
-    if (counters_clear) begin
-      \$1015  = { 31'h00000000, \$619  };
-    end else if (\$618 ) begin
-      \$1015  = \$620 [31:0];
-    end
+    \$1015  = \$554 ;
     if (rst) begin
-      \$1015  = 32'd0;
+      \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \$622 ;
+    \$1016  = counters_clear;
     if (rst) begin
       \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017 [0] = \o__valid$567 ;
-    \$1017 [16:1] = \$20 [15:0];
-    \$1017 [32:17] = \$21 [15:0];
-    \$1017 [35:33] = \o__payload$166 [2:0];
-    \$1017 [51:36] = \$637 [15:0];
-    \$1017 [52] = e_last;
-    \$1017 [53] = e_first;
-    \$1017 [69:54] = t_tile;
-    \$1017 [77:70] = { \$653 , \$651 , \$649 , \$647 , \$645 , \$643 , \$641 , \$639  };
-    \$1017 [85:78] = e_nlane[7:0];
+    \$1017  = phase_cycles16;
+    if (phase_clear16) begin
+      \$1017  = { 31'h00000000, phase_en16 };
+    end else if (phase_en16) begin
+      \$1017  = \$555 [31:0];
+    end
     if (rst) begin
-      \$1017  = 86'h0000000000000000000000;
+      \$1017  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \o__payload$166 [258:3];
+    \$1018  = \$557 ;
     if (rst) begin
-      \$1018  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = e_r1;
+    \$1019  = counters_clear;
     if (rst) begin
-      \$1019  = 86'h0000000000000000000000;
+      \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = e_acc1;
+    \$1020  = phase_cycles17;
+    if (phase_clear17) begin
+      \$1020  = { 31'h00000000, phase_en17 };
+    end else if (phase_en17) begin
+      \$1020  = \$558 [31:0];
+    end
     if (rst) begin
-      \$1020  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1020  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = e_r2;
+    \$1021  = \$560 ;
     if (rst) begin
-      \$1021  = 86'h0000000000000000000000;
+      \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = e_acc2;
+    \$1022  = counters_clear;
     if (rst) begin
-      \$1022  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = e_r3;
+    \$1023  = phase_cycles18;
+    if (phase_clear18) begin
+      \$1023  = { 31'h00000000, phase_en18 };
+    end else if (phase_en18) begin
+      \$1023  = \$561 [31:0];
+    end
     if (rst) begin
-      \$1023  = 86'h0000000000000000000000;
+      \$1023  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = e_acc3;
+    \$1024  = \$563 ;
     if (rst) begin
-      \$1024  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = e_r4;
+    \$1025  = counters_clear;
     if (rst) begin
-      \$1025  = 86'h0000000000000000000000;
+      \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = e_acc4;
+    \$1026  = phase_cycles19;
+    if (phase_clear19) begin
+      \$1026  = { 31'h00000000, phase_en19 };
+    end else if (phase_en19) begin
+      \$1026  = \$564 [31:0];
+    end
     if (rst) begin
-      \$1026  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1026  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = e_r5;
+    \$1027  = \$566 ;
     if (rst) begin
-      \$1027  = 86'h0000000000000000000000;
+      \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = e_acc5;
+    \$1028  = counters_clear;
     if (rst) begin
-      \$1028  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = e_acc5;
+    \$1029  = phase_cycles20;
+    if (phase_clear20) begin
+      \$1029  = { 31'h00000000, phase_en20 };
+    end else if (phase_en20) begin
+      \$1029  = \$567 [31:0];
+    end
     if (rst) begin
-      \$1029  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1029  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = e_acc5;
+    \$1030  = \$569 ;
     if (rst) begin
-      \$1030  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = e_r5[0];
+    \$1031  = counters_clear;
     if (rst) begin
       \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = e_r5[0];
+    \$1032  = phase_cycles21;
+    if (phase_clear21) begin
+      \$1032  = { 31'h00000000, phase_en21 };
+    end else if (phase_en21) begin
+      \$1032  = \$570 [31:0];
+    end
     if (rst) begin
-      \$1032  = 1'h0;
+      \$1032  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = e_r5[0];
+    \$1033  = \$572 ;
     if (rst) begin
       \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = e_r5[0];
+    \$1034  = counters_clear;
     if (rst) begin
       \$1034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = e_r5[0];
+    \$1035  = phase_cycles22;
+    if (phase_clear22) begin
+      \$1035  = { 31'h00000000, phase_en22 };
+    end else if (phase_en22) begin
+      \$1035  = \$573 [31:0];
+    end
     if (rst) begin
-      \$1035  = 1'h0;
+      \$1035  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = e_r5[0];
+    \$1036  = \$575 ;
     if (rst) begin
       \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = e_r5[0];
+    \$1037  = counters_clear;
     if (rst) begin
       \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = e_r5[0];
+    \$1038  = phase_cycles23;
+    if (phase_clear23) begin
+      \$1038  = { 31'h00000000, phase_en23 };
+    end else if (phase_en23) begin
+      \$1038  = \$576 [31:0];
+    end
     if (rst) begin
-      \$1038  = 1'h0;
+      \$1038  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = e_r5[0];
+    \$1039  = \$578 ;
     if (rst) begin
       \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = e_r5[0];
+    \$1040  = counters_clear;
     if (rst) begin
       \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = e_r5[0];
+    \$1041  = phase_cycles24;
+    if (phase_clear24) begin
+      \$1041  = { 31'h00000000, phase_en24 };
+    end else if (phase_en24) begin
+      \$1041  = \$579 [31:0];
+    end
     if (rst) begin
-      \$1041  = 1'h0;
+      \$1041  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = e_r5[0];
+    \$1042  = \$581 ;
     if (rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = e_r5[0];
+    \$1043  = counters_clear;
     if (rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = e_r5[0];
+    \$1044  = phase_cycles25;
+    if (phase_clear25) begin
+      \$1044  = { 31'h00000000, phase_en25 };
+    end else if (phase_en25) begin
+      \$1044  = \$582 [31:0];
+    end
     if (rst) begin
-      \$1044  = 1'h0;
+      \$1044  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = e_r5[0];
+    \$1045  = \$584 ;
     if (rst) begin
       \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = e_r5[0];
+    \$1046  = counters_clear;
     if (rst) begin
       \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = e_r5[0];
+    \$1047  = phase_cycles26;
+    if (phase_clear26) begin
+      \$1047  = { 31'h00000000, phase_en26 };
+    end else if (phase_en26) begin
+      \$1047  = \$585 [31:0];
+    end
     if (rst) begin
-      \$1047  = 1'h0;
+      \$1047  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = e_r5[0];
+    \$1048  = \$587 ;
     if (rst) begin
       \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = e_r5[0];
+    \$1049  = counters_clear;
     if (rst) begin
       \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = e_r5[0];
+    \$1050  = phase_cycles27;
+    if (phase_clear27) begin
+      \$1050  = { 31'h00000000, phase_en27 };
+    end else if (phase_en27) begin
+      \$1050  = \$588 [31:0];
+    end
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = e_r5[0];
+    \$1051  = \$590 ;
     if (rst) begin
       \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = e_r5[0];
+    \$1052  = counters_clear;
     if (rst) begin
       \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = e_r5[0];
+    \$1053  = phase_cycles28;
+    if (phase_clear28) begin
+      \$1053  = { 31'h00000000, phase_en28 };
+    end else if (phase_en28) begin
+      \$1053  = \$591 [31:0];
+    end
     if (rst) begin
-      \$1053  = 1'h0;
+      \$1053  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = e_r5[0];
+    \$1054  = \$593 ;
     if (rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = e_r6;
+    \$1055  = counters_clear;
     if (rst) begin
-      \$1055  = 86'h0000000000000000000000;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = sb1;
+    \$1056  = phase_cycles29;
+    if (phase_clear29) begin
+      \$1056  = { 31'h00000000, phase_en29 };
+    end else if (phase_en29) begin
+      \$1056  = \$594 [31:0];
+    end
     if (rst) begin
-      \$1056  = 86'h0000000000000000000000;
+      \$1056  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = sb2;
+    \$1057  = \$596 ;
     if (rst) begin
-      \$1057  = 86'h0000000000000000000000;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = sb3;
+    \$1058  = counters_clear;
     if (rst) begin
-      \$1058  = 86'h0000000000000000000000;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = sb4;
+    \$1059  = phase_cycles30;
+    if (phase_clear30) begin
+      \$1059  = { 31'h00000000, phase_en30 };
+    end else if (phase_en30) begin
+      \$1059  = \$597 [31:0];
+    end
     if (rst) begin
-      \$1059  = 86'h0000000000000000000000;
+      \$1059  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = sb5;
+    \$1060  = \$599 ;
     if (rst) begin
-      \$1060  = 86'h0000000000000000000000;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = sb6;
+    \$1061  = counters_clear;
     if (rst) begin
-      \$1061  = 86'h0000000000000000000000;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = sb7;
+    \$1062  = phase_cycles31;
+    if (phase_clear31) begin
+      \$1062  = { 31'h00000000, phase_en31 };
+    end else if (phase_en31) begin
+      \$1062  = \$600 [31:0];
+    end
     if (rst) begin
-      \$1062  = 86'h0000000000000000000000;
+      \$1062  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = sb8;
+    \$1063  = since_last;
+    if (\$601 ) begin
+      \$1063  = 4'h1;
+    end else if (\$602 ) begin
+      \$1063  = \$603 [3:0];
+    end
     if (rst) begin
-      \$1063  = 86'h0000000000000000000000;
+      \$1063  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = sb9;
+    \$1064  = since_ok;
+    if (\$601 ) begin
+      \$1064  = 1'h0;
+    end else if (\$602 ) begin
+      \$1064  = \$604 ;
+    end
     if (rst) begin
-      \$1064  = 86'h0000000000000000000000;
+      \$1064  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = sb10;
+    \$1065  = issue;
     if (rst) begin
-      \$1065  = 86'h0000000000000000000000;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = sb11;
+    \$1066  = k_first;
     if (rst) begin
-      \$1066  = 86'h0000000000000000000000;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = sb12;
+    \$1067  = k_last;
     if (rst) begin
-      \$1067  = 86'h0000000000000000000000;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \r_data$705 ;
+    \$1068  = s1_valid;
     if (rst) begin
-      \$1068  = 64'h0000000000000000;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = y1;
+    \$1069  = s2_valid;
     if (rst) begin
-      \$1069  = 64'h0000000000000000;
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = y2;
+    \$1070  = s3_valid;
     if (rst) begin
-      \$1070  = 64'h0000000000000000;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = y3;
+    \$1071  = s4_valid;
     if (rst) begin
-      \$1071  = 64'h0000000000000000;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = y4;
+    \$1072  = s5_valid;
     if (rst) begin
-      \$1072  = 64'h0000000000000000;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = y5;
+    \$1073  = s1_first;
     if (rst) begin
-      \$1073  = 64'h0000000000000000;
+      \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = y6;
+    \$1074  = s2_first;
     if (rst) begin
-      \$1074  = 64'h0000000000000000;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = y7;
+    \$1075  = s3_first;
     if (rst) begin
-      \$1075  = 64'h0000000000000000;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = ibits[262:231];
+    \$1076  = s4_first;
     if (rst) begin
-      \$1076  = 32'd0;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = ibits[268:263];
+    \$1077  = s5_first;
     if (rst) begin
-      \$1077  = 6'h00;
+      \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = ibits[300:269];
+    \$1078  = s1_last;
     if (rst) begin
-      \$1078  = 32'd0;
+      \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = ibits[306:301];
+    \$1079  = s2_last;
     if (rst) begin
-      \$1079  = 6'h00;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = ibits[338:307];
+    \$1080  = s3_last;
     if (rst) begin
-      \$1080  = 32'd0;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = ibits[344:339];
+    \$1081  = s4_last;
     if (rst) begin
-      \$1081  = 6'h00;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = ibits[345];
+    \$1082  = s5_last;
     if (rst) begin
       \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = cfg_sc_mult_hop0;
+    \$1083  = ex_grad;
     if (rst) begin
-      \$1083  = 32'd0;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = cfg_sc_shift_hop0;
+    \$1084  = narrow_grad0_hop;
     if (rst) begin
-      \$1084  = 6'h00;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = cfg_lr_mult_hop0;
+    \$1085  = ex_grad;
     if (rst) begin
-      \$1085  = 32'd0;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = cfg_lr_shift_hop0;
+    \$1086  = narrow_grad1_hop;
     if (rst) begin
-      \$1086  = 6'h00;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = cfg_dc_mult_hop0;
+    \$1087  = ex_grad;
     if (rst) begin
-      \$1087  = 32'd0;
+      \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = cfg_dc_shift_hop0;
+    \$1088  = narrow_grad2_hop;
     if (rst) begin
-      \$1088  = 6'h00;
+      \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = cfg_dc_en_hop0;
+    \$1089  = ex_grad;
     if (rst) begin
       \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = ibits[262:231];
+    \$1090  = narrow_grad3_hop;
     if (rst) begin
-      \$1090  = 32'd0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = ibits[268:263];
+    \$1091  = ex_grad;
     if (rst) begin
-      \$1091  = 6'h00;
+      \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = ibits[300:269];
+    \$1092  = narrow_grad4_hop;
     if (rst) begin
-      \$1092  = 32'd0;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = ibits[306:301];
+    \$1093  = ex_grad;
     if (rst) begin
-      \$1093  = 6'h00;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = ibits[338:307];
+    \$1094  = narrow_grad5_hop;
     if (rst) begin
-      \$1094  = 32'd0;
+      \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = ibits[344:339];
+    \$1095  = ex_grad;
     if (rst) begin
-      \$1095  = 6'h00;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = ibits[345];
+    \$1096  = narrow_grad6_hop;
     if (rst) begin
       \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = cfg_sc_mult_hop1;
+    \$1097  = ex_grad;
     if (rst) begin
-      \$1097  = 32'd0;
+      \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = cfg_sc_shift_hop1;
+    \$1098  = narrow_grad7_hop;
     if (rst) begin
-      \$1098  = 6'h00;
+      \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = cfg_lr_mult_hop1;
+    \$1099  = ibits[17:16];
     if (rst) begin
-      \$1099  = 32'd0;
+      \$1099  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = cfg_lr_shift_hop1;
+    \$1100  = wide_src0_hop;
     if (rst) begin
-      \$1100  = 6'h00;
+      \$1100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = cfg_dc_mult_hop1;
+    \$1101  = ibits[17:16];
     if (rst) begin
-      \$1101  = 32'd0;
+      \$1101  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = cfg_dc_shift_hop1;
+    \$1102  = wide_src1_hop;
     if (rst) begin
-      \$1102  = 6'h00;
+      \$1102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = cfg_dc_en_hop1;
+    \$1103  = ibits[17:16];
     if (rst) begin
-      \$1103  = 1'h0;
+      \$1103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = ibits[262:231];
+    \$1104  = wide_src2_hop;
     if (rst) begin
-      \$1104  = 32'd0;
+      \$1104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = ibits[268:263];
+    \$1105  = ibits[17:16];
     if (rst) begin
-      \$1105  = 6'h00;
+      \$1105  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = ibits[300:269];
+    \$1106  = wide_src3_hop;
     if (rst) begin
-      \$1106  = 32'd0;
+      \$1106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = ibits[306:301];
+    \$1107  = ibits[17:16];
     if (rst) begin
-      \$1107  = 6'h00;
+      \$1107  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = ibits[338:307];
+    \$1108  = wide_src4_hop;
     if (rst) begin
-      \$1108  = 32'd0;
+      \$1108  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = ibits[344:339];
+    \$1109  = ibits[17:16];
     if (rst) begin
-      \$1109  = 6'h00;
+      \$1109  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = ibits[345];
+    \$1110  = wide_src5_hop;
     if (rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = cfg_sc_mult_hop2;
+    \$1111  = ibits[17:16];
     if (rst) begin
-      \$1111  = 32'd0;
+      \$1111  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = cfg_sc_shift_hop2;
+    \$1112  = wide_src6_hop;
     if (rst) begin
-      \$1112  = 6'h00;
+      \$1112  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = cfg_lr_mult_hop2;
+    \$1113  = ibits[17:16];
     if (rst) begin
-      \$1113  = 32'd0;
+      \$1113  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = cfg_lr_shift_hop2;
+    \$1114  = wide_src7_hop;
     if (rst) begin
-      \$1114  = 6'h00;
+      \$1114  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = cfg_dc_mult_hop2;
+    \$1115  = mac_steps;
+    if (counters_clear) begin
+      \$1115  = { 31'h00000000, \$620  };
+    end else if (\$619 ) begin
+      \$1115  = \$621 [31:0];
+    end
     if (rst) begin
       \$1115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = cfg_dc_shift_hop2;
+    \$1116  = \$623 ;
     if (rst) begin
-      \$1116  = 6'h00;
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = cfg_dc_en_hop2;
+    \$1117 [0] = \o__valid$631 ;
+    \$1117 [16:1] = \$19 [15:0];
+    \$1117 [32:17] = \$20 [15:0];
+    \$1117 [35:33] = \o__payload$158 [2:0];
+    \$1117 [51:36] = \$638 [15:0];
+    \$1117 [52] = e_last;
+    \$1117 [53] = e_first;
+    \$1117 [69:54] = t_tile;
+    \$1117 [77:70] = { \$654 , \$652 , \$650 , \$648 , \$646 , \$644 , \$642 , \$640  };
+    \$1117 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$1117  = 1'h0;
+      \$1117  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = ibits[262:231];
+    \$1118  = \o__payload$158 [258:3];
     if (rst) begin
-      \$1118  = 32'd0;
+      \$1118  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = ibits[268:263];
+    \$1119  = e_r1;
     if (rst) begin
-      \$1119  = 6'h00;
+      \$1119  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = ibits[300:269];
+    \$1120  = e_acc1;
     if (rst) begin
-      \$1120  = 32'd0;
+      \$1120  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = ibits[306:301];
+    \$1121  = e_r2;
     if (rst) begin
-      \$1121  = 6'h00;
+      \$1121  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = ibits[338:307];
+    \$1122  = e_acc2;
     if (rst) begin
-      \$1122  = 32'd0;
+      \$1122  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = ibits[344:339];
+    \$1123  = e_r3;
     if (rst) begin
-      \$1123  = 6'h00;
+      \$1123  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = ibits[345];
+    \$1124  = e_acc3;
     if (rst) begin
-      \$1124  = 1'h0;
+      \$1124  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = cfg_sc_mult_hop3;
+    \$1125  = e_r4;
     if (rst) begin
-      \$1125  = 32'd0;
+      \$1125  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = cfg_sc_shift_hop3;
+    \$1126  = e_acc4;
     if (rst) begin
-      \$1126  = 6'h00;
+      \$1126  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = cfg_lr_mult_hop3;
+    \$1127  = e_r5;
     if (rst) begin
-      \$1127  = 32'd0;
+      \$1127  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = cfg_lr_shift_hop3;
+    \$1128  = e_acc5;
     if (rst) begin
-      \$1128  = 6'h00;
+      \$1128  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = cfg_dc_mult_hop3;
+    \$1129  = e_acc5;
     if (rst) begin
-      \$1129  = 32'd0;
+      \$1129  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = cfg_dc_shift_hop3;
+    \$1130  = e_acc5;
     if (rst) begin
-      \$1130  = 6'h00;
+      \$1130  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = cfg_dc_en_hop3;
+    \$1131  = e_r5[0];
     if (rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = ibits[262:231];
+    \$1132  = e_r5[0];
     if (rst) begin
-      \$1132  = 32'd0;
+      \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = ibits[268:263];
+    \$1133  = e_r5[0];
     if (rst) begin
-      \$1133  = 6'h00;
+      \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = ibits[300:269];
+    \$1134  = e_r5[0];
     if (rst) begin
-      \$1134  = 32'd0;
+      \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = ibits[306:301];
+    \$1135  = e_r5[0];
     if (rst) begin
-      \$1135  = 6'h00;
+      \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = ibits[338:307];
+    \$1136  = e_r5[0];
     if (rst) begin
-      \$1136  = 32'd0;
+      \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = ibits[344:339];
+    \$1137  = e_r5[0];
     if (rst) begin
-      \$1137  = 6'h00;
+      \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = ibits[345];
+    \$1138  = e_r5[0];
     if (rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = cfg_sc_mult_hop4;
+    \$1139  = e_r5[0];
     if (rst) begin
-      \$1139  = 32'd0;
+      \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = cfg_sc_shift_hop4;
+    \$1140  = e_r5[0];
     if (rst) begin
-      \$1140  = 6'h00;
+      \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = cfg_lr_mult_hop4;
+    \$1141  = e_r5[0];
     if (rst) begin
-      \$1141  = 32'd0;
+      \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = cfg_lr_shift_hop4;
+    \$1142  = e_r5[0];
     if (rst) begin
-      \$1142  = 6'h00;
+      \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = cfg_dc_mult_hop4;
+    \$1143  = e_r5[0];
     if (rst) begin
-      \$1143  = 32'd0;
+      \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = cfg_dc_shift_hop4;
+    \$1144  = e_r5[0];
     if (rst) begin
-      \$1144  = 6'h00;
+      \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = cfg_dc_en_hop4;
+    \$1145  = e_r5[0];
     if (rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = ibits[262:231];
+    \$1146  = e_r5[0];
     if (rst) begin
-      \$1146  = 32'd0;
+      \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = ibits[268:263];
+    \$1147  = e_r5[0];
     if (rst) begin
-      \$1147  = 6'h00;
+      \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = ibits[300:269];
+    \$1148  = e_r5[0];
     if (rst) begin
-      \$1148  = 32'd0;
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = ibits[306:301];
+    \$1149  = e_r5[0];
     if (rst) begin
-      \$1149  = 6'h00;
+      \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = ibits[338:307];
+    \$1150  = e_r5[0];
     if (rst) begin
-      \$1150  = 32'd0;
+      \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = ibits[344:339];
+    \$1151  = e_r5[0];
     if (rst) begin
-      \$1151  = 6'h00;
+      \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = ibits[345];
+    \$1152  = e_r5[0];
     if (rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = cfg_sc_mult_hop5;
+    \$1153  = e_r5[0];
     if (rst) begin
-      \$1153  = 32'd0;
+      \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = cfg_sc_shift_hop5;
+    \$1154  = e_r5[0];
     if (rst) begin
-      \$1154  = 6'h00;
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = cfg_lr_mult_hop5;
+    \$1155  = e_r6;
     if (rst) begin
-      \$1155  = 32'd0;
+      \$1155  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = cfg_lr_shift_hop5;
+    \$1156  = sb1;
     if (rst) begin
-      \$1156  = 6'h00;
+      \$1156  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = cfg_dc_mult_hop5;
+    \$1157  = sb2;
     if (rst) begin
-      \$1157  = 32'd0;
+      \$1157  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = cfg_dc_shift_hop5;
+    \$1158  = sb3;
     if (rst) begin
-      \$1158  = 6'h00;
+      \$1158  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = cfg_dc_en_hop5;
+    \$1159  = sb4;
     if (rst) begin
-      \$1159  = 1'h0;
+      \$1159  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = ibits[262:231];
+    \$1160  = sb5;
     if (rst) begin
-      \$1160  = 32'd0;
+      \$1160  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = ibits[268:263];
+    \$1161  = sb6;
     if (rst) begin
-      \$1161  = 6'h00;
+      \$1161  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = ibits[300:269];
+    \$1162  = sb7;
     if (rst) begin
-      \$1162  = 32'd0;
+      \$1162  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = ibits[306:301];
+    \$1163  = sb8;
     if (rst) begin
-      \$1163  = 6'h00;
+      \$1163  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = ibits[338:307];
+    \$1164  = sb9;
     if (rst) begin
-      \$1164  = 32'd0;
+      \$1164  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = ibits[344:339];
+    \$1165  = sb10;
     if (rst) begin
-      \$1165  = 6'h00;
+      \$1165  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = ibits[345];
+    \$1166  = sb11;
     if (rst) begin
-      \$1166  = 1'h0;
+      \$1166  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = cfg_sc_mult_hop6;
+    \$1167  = sb12;
     if (rst) begin
-      \$1167  = 32'd0;
+      \$1167  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = cfg_sc_shift_hop6;
+    \$1168  = \r_data$809 ;
     if (rst) begin
-      \$1168  = 6'h00;
+      \$1168  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = cfg_lr_mult_hop6;
+    \$1169  = y1;
     if (rst) begin
-      \$1169  = 32'd0;
+      \$1169  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = cfg_lr_shift_hop6;
+    \$1170  = y2;
     if (rst) begin
-      \$1170  = 6'h00;
+      \$1170  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = cfg_dc_mult_hop6;
+    \$1171  = y3;
     if (rst) begin
-      \$1171  = 32'd0;
+      \$1171  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = cfg_dc_shift_hop6;
+    \$1172  = y4;
     if (rst) begin
-      \$1172  = 6'h00;
+      \$1172  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = cfg_dc_en_hop6;
+    \$1173  = y5;
     if (rst) begin
-      \$1173  = 1'h0;
+      \$1173  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = ibits[262:231];
+    \$1174  = y6;
     if (rst) begin
-      \$1174  = 32'd0;
+      \$1174  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = ibits[268:263];
+    \$1175  = y7;
     if (rst) begin
-      \$1175  = 6'h00;
+      \$1175  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = ibits[300:269];
+    \$1176  = ibits[262:231];
     if (rst) begin
       \$1176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = ibits[306:301];
+    \$1177  = ibits[268:263];
     if (rst) begin
       \$1177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = ibits[338:307];
+    \$1178  = ibits[300:269];
     if (rst) begin
       \$1178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = ibits[344:339];
+    \$1179  = ibits[306:301];
     if (rst) begin
       \$1179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = ibits[345];
+    \$1180  = ibits[338:307];
     if (rst) begin
-      \$1180  = 1'h0;
+      \$1180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = cfg_sc_mult_hop7;
+    \$1181  = ibits[344:339];
     if (rst) begin
-      \$1181  = 32'd0;
+      \$1181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = cfg_sc_shift_hop7;
+    \$1182  = ibits[345];
     if (rst) begin
-      \$1182  = 6'h00;
+      \$1182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = cfg_lr_mult_hop7;
+    \$1183  = cfg_sc_mult_hop0_0;
     if (rst) begin
       \$1183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = cfg_lr_shift_hop7;
+    \$1184  = cfg_sc_shift_hop0_0;
     if (rst) begin
       \$1184  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = cfg_dc_mult_hop7;
+    \$1185  = cfg_lr_mult_hop0_0;
     if (rst) begin
       \$1185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = cfg_dc_shift_hop7;
+    \$1186  = cfg_lr_shift_hop0_0;
     if (rst) begin
       \$1186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = cfg_dc_en_hop7;
+    \$1187  = cfg_dc_mult_hop0_0;
     if (rst) begin
-      \$1187  = 1'h0;
+      \$1187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = best_v7;
+    \$1188  = cfg_dc_shift_hop0_0;
+    if (rst) begin
+      \$1188  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = cfg_dc_en_hop0_0;
+    if (rst) begin
+      \$1189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = cfg_sc_mult_hop1_0;
+    if (rst) begin
+      \$1190  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = cfg_sc_shift_hop1_0;
+    if (rst) begin
+      \$1191  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = cfg_lr_mult_hop1_0;
+    if (rst) begin
+      \$1192  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1193  = cfg_lr_shift_hop1_0;
+    if (rst) begin
+      \$1193  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1194  = cfg_dc_mult_hop1_0;
+    if (rst) begin
+      \$1194  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1195  = cfg_dc_shift_hop1_0;
+    if (rst) begin
+      \$1195  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1196  = cfg_dc_en_hop1_0;
+    if (rst) begin
+      \$1196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1197  = ibits[262:231];
+    if (rst) begin
+      \$1197  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1198  = ibits[268:263];
+    if (rst) begin
+      \$1198  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1199  = ibits[300:269];
+    if (rst) begin
+      \$1199  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1200  = ibits[306:301];
+    if (rst) begin
+      \$1200  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1201  = ibits[338:307];
+    if (rst) begin
+      \$1201  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1202  = ibits[344:339];
+    if (rst) begin
+      \$1202  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1203  = ibits[345];
+    if (rst) begin
+      \$1203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1204  = cfg_sc_mult_hop0_1;
+    if (rst) begin
+      \$1204  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1205  = cfg_sc_shift_hop0_1;
+    if (rst) begin
+      \$1205  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = cfg_lr_mult_hop0_1;
+    if (rst) begin
+      \$1206  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = cfg_lr_shift_hop0_1;
+    if (rst) begin
+      \$1207  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = cfg_dc_mult_hop0_1;
+    if (rst) begin
+      \$1208  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = cfg_dc_shift_hop0_1;
+    if (rst) begin
+      \$1209  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = cfg_dc_en_hop0_1;
+    if (rst) begin
+      \$1210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = cfg_sc_mult_hop1_1;
+    if (rst) begin
+      \$1211  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1212  = cfg_sc_shift_hop1_1;
+    if (rst) begin
+      \$1212  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1213  = cfg_lr_mult_hop1_1;
+    if (rst) begin
+      \$1213  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = cfg_lr_shift_hop1_1;
+    if (rst) begin
+      \$1214  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = cfg_dc_mult_hop1_1;
+    if (rst) begin
+      \$1215  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = cfg_dc_shift_hop1_1;
+    if (rst) begin
+      \$1216  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = cfg_dc_en_hop1_1;
+    if (rst) begin
+      \$1217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = ibits[262:231];
+    if (rst) begin
+      \$1218  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = ibits[268:263];
+    if (rst) begin
+      \$1219  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = ibits[300:269];
+    if (rst) begin
+      \$1220  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1221  = ibits[306:301];
+    if (rst) begin
+      \$1221  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1222  = ibits[338:307];
+    if (rst) begin
+      \$1222  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1223  = ibits[344:339];
+    if (rst) begin
+      \$1223  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1224  = ibits[345];
+    if (rst) begin
+      \$1224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1225  = cfg_sc_mult_hop0_2;
+    if (rst) begin
+      \$1225  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1226  = cfg_sc_shift_hop0_2;
+    if (rst) begin
+      \$1226  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1227  = cfg_lr_mult_hop0_2;
+    if (rst) begin
+      \$1227  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1228  = cfg_lr_shift_hop0_2;
+    if (rst) begin
+      \$1228  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1229  = cfg_dc_mult_hop0_2;
+    if (rst) begin
+      \$1229  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1230  = cfg_dc_shift_hop0_2;
+    if (rst) begin
+      \$1230  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1231  = cfg_dc_en_hop0_2;
+    if (rst) begin
+      \$1231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1232  = cfg_sc_mult_hop1_2;
+    if (rst) begin
+      \$1232  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1233  = cfg_sc_shift_hop1_2;
+    if (rst) begin
+      \$1233  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1234  = cfg_lr_mult_hop1_2;
+    if (rst) begin
+      \$1234  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1235  = cfg_lr_shift_hop1_2;
+    if (rst) begin
+      \$1235  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1236  = cfg_dc_mult_hop1_2;
+    if (rst) begin
+      \$1236  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1237  = cfg_dc_shift_hop1_2;
+    if (rst) begin
+      \$1237  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1238  = cfg_dc_en_hop1_2;
+    if (rst) begin
+      \$1238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1239  = ibits[262:231];
+    if (rst) begin
+      \$1239  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1240  = ibits[268:263];
+    if (rst) begin
+      \$1240  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1241  = ibits[300:269];
+    if (rst) begin
+      \$1241  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1242  = ibits[306:301];
+    if (rst) begin
+      \$1242  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1243  = ibits[338:307];
+    if (rst) begin
+      \$1243  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1244  = ibits[344:339];
+    if (rst) begin
+      \$1244  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1245  = ibits[345];
+    if (rst) begin
+      \$1245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1246  = cfg_sc_mult_hop0_3;
+    if (rst) begin
+      \$1246  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1247  = cfg_sc_shift_hop0_3;
+    if (rst) begin
+      \$1247  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1248  = cfg_lr_mult_hop0_3;
+    if (rst) begin
+      \$1248  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1249  = cfg_lr_shift_hop0_3;
+    if (rst) begin
+      \$1249  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1250  = cfg_dc_mult_hop0_3;
+    if (rst) begin
+      \$1250  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1251  = cfg_dc_shift_hop0_3;
+    if (rst) begin
+      \$1251  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1252  = cfg_dc_en_hop0_3;
+    if (rst) begin
+      \$1252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1253  = cfg_sc_mult_hop1_3;
+    if (rst) begin
+      \$1253  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1254  = cfg_sc_shift_hop1_3;
+    if (rst) begin
+      \$1254  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1255  = cfg_lr_mult_hop1_3;
+    if (rst) begin
+      \$1255  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1256  = cfg_lr_shift_hop1_3;
+    if (rst) begin
+      \$1256  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1257  = cfg_dc_mult_hop1_3;
+    if (rst) begin
+      \$1257  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1258  = cfg_dc_shift_hop1_3;
+    if (rst) begin
+      \$1258  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1259  = cfg_dc_en_hop1_3;
+    if (rst) begin
+      \$1259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1260  = ibits[262:231];
+    if (rst) begin
+      \$1260  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1261  = ibits[268:263];
+    if (rst) begin
+      \$1261  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1262  = ibits[300:269];
+    if (rst) begin
+      \$1262  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1263  = ibits[306:301];
+    if (rst) begin
+      \$1263  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1264  = ibits[338:307];
+    if (rst) begin
+      \$1264  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1265  = ibits[344:339];
+    if (rst) begin
+      \$1265  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1266  = ibits[345];
+    if (rst) begin
+      \$1266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1267  = cfg_sc_mult_hop0_4;
+    if (rst) begin
+      \$1267  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1268  = cfg_sc_shift_hop0_4;
+    if (rst) begin
+      \$1268  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1269  = cfg_lr_mult_hop0_4;
+    if (rst) begin
+      \$1269  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1270  = cfg_lr_shift_hop0_4;
+    if (rst) begin
+      \$1270  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1271  = cfg_dc_mult_hop0_4;
+    if (rst) begin
+      \$1271  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1272  = cfg_dc_shift_hop0_4;
+    if (rst) begin
+      \$1272  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1273  = cfg_dc_en_hop0_4;
+    if (rst) begin
+      \$1273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1274  = cfg_sc_mult_hop1_4;
+    if (rst) begin
+      \$1274  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1275  = cfg_sc_shift_hop1_4;
+    if (rst) begin
+      \$1275  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1276  = cfg_lr_mult_hop1_4;
+    if (rst) begin
+      \$1276  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1277  = cfg_lr_shift_hop1_4;
+    if (rst) begin
+      \$1277  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1278  = cfg_dc_mult_hop1_4;
+    if (rst) begin
+      \$1278  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1279  = cfg_dc_shift_hop1_4;
+    if (rst) begin
+      \$1279  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1280  = cfg_dc_en_hop1_4;
+    if (rst) begin
+      \$1280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1281  = ibits[262:231];
+    if (rst) begin
+      \$1281  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1282  = ibits[268:263];
+    if (rst) begin
+      \$1282  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1283  = ibits[300:269];
+    if (rst) begin
+      \$1283  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1284  = ibits[306:301];
+    if (rst) begin
+      \$1284  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1285  = ibits[338:307];
+    if (rst) begin
+      \$1285  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1286  = ibits[344:339];
+    if (rst) begin
+      \$1286  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1287  = ibits[345];
+    if (rst) begin
+      \$1287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1288  = cfg_sc_mult_hop0_5;
+    if (rst) begin
+      \$1288  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1289  = cfg_sc_shift_hop0_5;
+    if (rst) begin
+      \$1289  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1290  = cfg_lr_mult_hop0_5;
+    if (rst) begin
+      \$1290  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1291  = cfg_lr_shift_hop0_5;
+    if (rst) begin
+      \$1291  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1292  = cfg_dc_mult_hop0_5;
+    if (rst) begin
+      \$1292  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1293  = cfg_dc_shift_hop0_5;
+    if (rst) begin
+      \$1293  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1294  = cfg_dc_en_hop0_5;
+    if (rst) begin
+      \$1294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1295  = cfg_sc_mult_hop1_5;
+    if (rst) begin
+      \$1295  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1296  = cfg_sc_shift_hop1_5;
+    if (rst) begin
+      \$1296  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1297  = cfg_lr_mult_hop1_5;
+    if (rst) begin
+      \$1297  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1298  = cfg_lr_shift_hop1_5;
+    if (rst) begin
+      \$1298  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1299  = cfg_dc_mult_hop1_5;
+    if (rst) begin
+      \$1299  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1300  = cfg_dc_shift_hop1_5;
+    if (rst) begin
+      \$1300  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1301  = cfg_dc_en_hop1_5;
+    if (rst) begin
+      \$1301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1302  = ibits[262:231];
+    if (rst) begin
+      \$1302  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1303  = ibits[268:263];
+    if (rst) begin
+      \$1303  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1304  = ibits[300:269];
+    if (rst) begin
+      \$1304  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1305  = ibits[306:301];
+    if (rst) begin
+      \$1305  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1306  = ibits[338:307];
+    if (rst) begin
+      \$1306  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1307  = ibits[344:339];
+    if (rst) begin
+      \$1307  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1308  = ibits[345];
+    if (rst) begin
+      \$1308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1309  = cfg_sc_mult_hop0_6;
+    if (rst) begin
+      \$1309  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1310  = cfg_sc_shift_hop0_6;
+    if (rst) begin
+      \$1310  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1311  = cfg_lr_mult_hop0_6;
+    if (rst) begin
+      \$1311  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1312  = cfg_lr_shift_hop0_6;
+    if (rst) begin
+      \$1312  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1313  = cfg_dc_mult_hop0_6;
+    if (rst) begin
+      \$1313  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1314  = cfg_dc_shift_hop0_6;
+    if (rst) begin
+      \$1314  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1315  = cfg_dc_en_hop0_6;
+    if (rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1316  = cfg_sc_mult_hop1_6;
+    if (rst) begin
+      \$1316  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1317  = cfg_sc_shift_hop1_6;
+    if (rst) begin
+      \$1317  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1318  = cfg_lr_mult_hop1_6;
+    if (rst) begin
+      \$1318  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1319  = cfg_lr_shift_hop1_6;
+    if (rst) begin
+      \$1319  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1320  = cfg_dc_mult_hop1_6;
+    if (rst) begin
+      \$1320  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1321  = cfg_dc_shift_hop1_6;
+    if (rst) begin
+      \$1321  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1322  = cfg_dc_en_hop1_6;
+    if (rst) begin
+      \$1322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1323  = ibits[262:231];
+    if (rst) begin
+      \$1323  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1324  = ibits[268:263];
+    if (rst) begin
+      \$1324  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1325  = ibits[300:269];
+    if (rst) begin
+      \$1325  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1326  = ibits[306:301];
+    if (rst) begin
+      \$1326  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1327  = ibits[338:307];
+    if (rst) begin
+      \$1327  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1328  = ibits[344:339];
+    if (rst) begin
+      \$1328  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1329  = ibits[345];
+    if (rst) begin
+      \$1329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1330  = cfg_sc_mult_hop0_7;
+    if (rst) begin
+      \$1330  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1331  = cfg_sc_shift_hop0_7;
+    if (rst) begin
+      \$1331  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1332  = cfg_lr_mult_hop0_7;
+    if (rst) begin
+      \$1332  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1333  = cfg_lr_shift_hop0_7;
+    if (rst) begin
+      \$1333  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1334  = cfg_dc_mult_hop0_7;
+    if (rst) begin
+      \$1334  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1335  = cfg_dc_shift_hop0_7;
+    if (rst) begin
+      \$1335  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1336  = cfg_dc_en_hop0_7;
+    if (rst) begin
+      \$1336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1337  = cfg_sc_mult_hop1_7;
+    if (rst) begin
+      \$1337  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1338  = cfg_sc_shift_hop1_7;
+    if (rst) begin
+      \$1338  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1339  = cfg_lr_mult_hop1_7;
+    if (rst) begin
+      \$1339  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1340  = cfg_lr_shift_hop1_7;
+    if (rst) begin
+      \$1340  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1341  = cfg_dc_mult_hop1_7;
+    if (rst) begin
+      \$1341  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1342  = cfg_dc_shift_hop1_7;
+    if (rst) begin
+      \$1342  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1343  = cfg_dc_en_hop1_7;
+    if (rst) begin
+      \$1343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1344  = sb7[70];
+    if (rst) begin
+      \$1344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1345  = sb7[71];
+    if (rst) begin
+      \$1345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1346  = sb7[72];
+    if (rst) begin
+      \$1346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1347  = sb7[73];
+    if (rst) begin
+      \$1347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1348  = sb7[74];
+    if (rst) begin
+      \$1348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1349  = sb7[75];
+    if (rst) begin
+      \$1349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1350  = sb7[76];
+    if (rst) begin
+      \$1350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1351  = sb7[77];
+    if (rst) begin
+      \$1351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1352  = sb10[70];
+    if (rst) begin
+      \$1352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1353  = sb10[71];
+    if (rst) begin
+      \$1353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1354  = sb10[72];
+    if (rst) begin
+      \$1354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1355  = sb10[73];
+    if (rst) begin
+      \$1355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1356  = sb10[74];
+    if (rst) begin
+      \$1356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1357  = sb10[75];
+    if (rst) begin
+      \$1357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1358  = sb10[76];
+    if (rst) begin
+      \$1358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1359  = sb10[77];
+    if (rst) begin
+      \$1359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1360  = sb12[70];
+    if (rst) begin
+      \$1360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1361  = sb12[71];
+    if (rst) begin
+      \$1361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1362  = sb12[72];
+    if (rst) begin
+      \$1362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1363  = sb12[73];
+    if (rst) begin
+      \$1363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1364  = sb12[74];
+    if (rst) begin
+      \$1364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1365  = sb12[75];
+    if (rst) begin
+      \$1365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1366  = sb12[76];
+    if (rst) begin
+      \$1366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1367  = sb12[77];
+    if (rst) begin
+      \$1367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1368  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1188  = new_v;
+        \$1368  = new_v;
       end
     end
     if (rst) begin
-      \$1188  = 8'h00;
+      \$1368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = best_i7;
+    \$1369  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1189  = new_i;
+        \$1369  = new_i;
       end
     end
     if (rst) begin
-      \$1189  = 8'h00;
+      \$1369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = best_v0;
+    \$1370  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1190  = best_v1;
+        \$1370  = best_v1;
       end
     end
     if (rst) begin
-      \$1190  = 8'h00;
+      \$1370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = best_v1;
+    \$1371  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1191  = best_v2;
+        \$1371  = best_v2;
       end
     end
     if (rst) begin
-      \$1191  = 8'h00;
+      \$1371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = best_v2;
+    \$1372  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1192  = best_v3;
+        \$1372  = best_v3;
       end
     end
     if (rst) begin
-      \$1192  = 8'h00;
+      \$1372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = best_v3;
+    \$1373  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1193  = best_v4;
+        \$1373  = best_v4;
       end
     end
     if (rst) begin
-      \$1193  = 8'h00;
+      \$1373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = best_v4;
+    \$1374  = best_v4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1194  = best_v5;
+        \$1374  = best_v5;
       end
     end
     if (rst) begin
-      \$1194  = 8'h00;
+      \$1374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = best_v5;
+    \$1375  = best_v5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1195  = best_v6;
+        \$1375  = best_v6;
       end
     end
     if (rst) begin
-      \$1195  = 8'h00;
+      \$1375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = best_v6;
+    \$1376  = best_v6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1196  = best_v7;
+        \$1376  = best_v7;
       end
     end
     if (rst) begin
-      \$1196  = 8'h00;
+      \$1376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = best_i0;
+    \$1377  = best_i0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1197  = best_i1;
+        \$1377  = best_i1;
       end
     end
     if (rst) begin
-      \$1197  = 8'h00;
+      \$1377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = best_i1;
+    \$1378  = best_i1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1198  = best_i2;
+        \$1378  = best_i2;
       end
     end
     if (rst) begin
-      \$1198  = 8'h00;
+      \$1378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = best_i2;
+    \$1379  = best_i2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1199  = best_i3;
+        \$1379  = best_i3;
       end
     end
     if (rst) begin
-      \$1199  = 8'h00;
+      \$1379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = best_i3;
+    \$1380  = best_i3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1200  = best_i4;
+        \$1380  = best_i4;
       end
     end
     if (rst) begin
-      \$1200  = 8'h00;
+      \$1380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = best_i4;
+    \$1381  = best_i4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1201  = best_i5;
+        \$1381  = best_i5;
       end
     end
     if (rst) begin
-      \$1201  = 8'h00;
+      \$1381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = best_i5;
+    \$1382  = best_i5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1202  = best_i6;
+        \$1382  = best_i6;
       end
     end
     if (rst) begin
-      \$1202  = 8'h00;
+      \$1382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = best_i6;
+    \$1383  = best_i6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb13[0]) begin
-        \$1203  = best_i7;
+        \$1383  = best_i7;
       end
     end
     if (rst) begin
-      \$1203  = 8'h00;
+      \$1383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = tv;
+    \$1384  = tv;
     if (rst) begin
-      \$1204  = 1'h0;
+      \$1384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = ibits[15:8];
+    \$1385  = ibits[15:8];
     if (rst) begin
-      \$1205  = 8'h00;
+      \$1385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = t_addr;
+    \$1386  = t_addr;
     if (rst) begin
-      \$1206  = 16'h0000;
+      \$1386  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = t_data;
+    \$1387  = t_data;
     if (rst) begin
-      \$1207  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = trace1_valid;
+    \$1388  = trace1_valid;
     if (rst) begin
-      \$1208  = 1'h0;
+      \$1388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = trace1_tag;
+    \$1389  = trace1_tag;
     if (rst) begin
-      \$1209  = 8'h00;
+      \$1389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = trace1_index;
+    \$1390  = trace1_index;
     if (rst) begin
-      \$1210  = 16'h0000;
+      \$1390  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = trace1_data;
+    \$1391  = trace1_data;
     if (rst) begin
-      \$1211  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1391  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$1212  = 8'h00;
+      \$1392  = 8'h00;
     end else begin
-      \$1212  = \$659 ;
+      \$1392  = \$660 ;
     end
     if (rst) begin
-      \$1212  = 8'h00;
+      \$1392  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -12157,12 +14083,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign run_cycles = cycle_count;
   assign \flags$101  = flags;
   assign r_en = m_axis_tready;
-  assign rv7 = w_en;
+  assign rv8 = w_en;
   assign w_data = { \$13 , hread_data };
-  assign epi_o = \$20 [15:0];
-  assign epi_a = \$21 [15:0];
-  assign s6_valid = \i__valid$212 ;
-  assign \i__payload$223  = e_acc6_scaler[31:0];
+  assign \w_addr$148  = haddr[5:0];
+  assign \w_data$149  = s_axis_tdata[127:0];
+  assign \w_addr$150  = haddr[6:0];
+  assign \w_data$151  = s_axis_tdata[63:0];
+  assign epi_o = \$19 [15:0];
+  assign epi_a = \$20 [15:0];
+  assign s6_valid = \i__valid$174 ;
+  assign wide_wf0 = { \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15:0] };
+  assign wide_wf1 = { \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31:16] };
+  assign wide_wf2 = { \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47:32] };
+  assign wide_wf3 = { \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63:48] };
+  assign wide_wf4 = { \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79], \r_data$190 [79:64] };
+  assign wide_wf5 = { \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95], \r_data$190 [95:80] };
+  assign wide_wf6 = { \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111], \r_data$190 [111:96] };
+  assign wide_wf7 = { \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127], \r_data$190 [127:112] };
+  assign wide_wt0 = { \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15], \r_data$199 [15:0] };
+  assign wide_wt1 = { \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31], \r_data$199 [31:16] };
+  assign wide_wt2 = { \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47], \r_data$199 [47:32] };
+  assign wide_wt3 = { \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63], \r_data$199 [63:48] };
+  assign wide_wt4 = { \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79], \r_data$199 [79:64] };
+  assign wide_wt5 = { \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95], \r_data$199 [95:80] };
+  assign wide_wt6 = { \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111], \r_data$199 [111:96] };
+  assign wide_wt7 = { \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127], \r_data$199 [127:112] };
+  assign wide_e0 = { \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7], \r_data$208 [7:0] };
+  assign wide_e1 = { \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15], \r_data$208 [15:8] };
+  assign wide_e2 = { \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23], \r_data$208 [23:16] };
+  assign wide_e3 = { \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31], \r_data$208 [31:24] };
+  assign wide_e4 = { \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39], \r_data$208 [39:32] };
+  assign wide_e5 = { \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47], \r_data$208 [47:40] };
+  assign wide_e6 = { \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55], \r_data$208 [55:48] };
+  assign wide_e7 = { \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63], \r_data$208 [63:56] };
+  assign \i__payload$229  = e_acc6_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -12170,198 +14124,195 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$251  = clear;
-  assign \i__payload$256  = e_acc6_scaler[63:32];
-  assign cfg_sc_mult_lane1 = \multiplier$257 ;
-  assign cfg_sc_shift_lane1 = \shift$259 ;
-  assign cfg_lr_mult_lane1 = \lr_multiplier$269 ;
-  assign cfg_lr_shift_lane1 = \lr_shift$271 ;
-  assign \decay_multiplier$273  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$275  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$277 ;
-  assign \clear$279  = clear;
-  assign \i__payload$284  = e_acc6_scaler[95:64];
-  assign cfg_sc_mult_lane2 = \multiplier$285 ;
-  assign cfg_sc_shift_lane2 = \shift$287 ;
-  assign cfg_lr_mult_lane2 = \lr_multiplier$297 ;
-  assign cfg_lr_shift_lane2 = \lr_shift$299 ;
-  assign \decay_multiplier$301  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$303  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$305 ;
-  assign \clear$307  = clear;
-  assign \i__payload$312  = e_acc6_scaler[127:96];
-  assign cfg_sc_mult_lane3 = \multiplier$313 ;
-  assign cfg_sc_shift_lane3 = \shift$315 ;
-  assign cfg_lr_mult_lane3 = \lr_multiplier$325 ;
-  assign cfg_lr_shift_lane3 = \lr_shift$327 ;
-  assign \decay_multiplier$329  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$331  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$333 ;
-  assign \clear$335  = clear;
-  assign \i__payload$340  = e_acc6_scaler[159:128];
-  assign cfg_sc_mult_lane4 = \multiplier$341 ;
-  assign cfg_sc_shift_lane4 = \shift$343 ;
-  assign cfg_lr_mult_lane4 = \lr_multiplier$353 ;
-  assign cfg_lr_shift_lane4 = \lr_shift$355 ;
-  assign \decay_multiplier$357  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$359  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$361 ;
-  assign \clear$363  = clear;
-  assign \i__payload$368  = e_acc6_scaler[191:160];
-  assign cfg_sc_mult_lane5 = \multiplier$369 ;
-  assign cfg_sc_shift_lane5 = \shift$371 ;
-  assign cfg_lr_mult_lane5 = \lr_multiplier$381 ;
-  assign cfg_lr_shift_lane5 = \lr_shift$383 ;
-  assign \decay_multiplier$385  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$387  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$389 ;
-  assign \clear$391  = clear;
-  assign \i__payload$396  = e_acc6_scaler[223:192];
-  assign cfg_sc_mult_lane6 = \multiplier$397 ;
-  assign cfg_sc_shift_lane6 = \shift$399 ;
-  assign cfg_lr_mult_lane6 = \lr_multiplier$409 ;
-  assign cfg_lr_shift_lane6 = \lr_shift$411 ;
-  assign \decay_multiplier$413  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$415  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$417 ;
-  assign \clear$419  = clear;
-  assign \i__payload$424  = e_acc6_scaler[255:224];
-  assign cfg_sc_mult_lane7 = \multiplier$425 ;
-  assign cfg_sc_shift_lane7 = \shift$427 ;
-  assign cfg_lr_mult_lane7 = \lr_multiplier$437 ;
-  assign cfg_lr_shift_lane7 = \lr_shift$439 ;
-  assign \decay_multiplier$441  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$443  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$445 ;
-  assign \clear$447  = clear;
-  assign cls = \$47 [7:0];
-  assign tr_h0 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
-  assign tr_h1 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
-  assign tr_h2 = { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  };
-  assign tr_h3 = { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  };
-  assign tr_h4 = { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  };
-  assign tr_h5 = { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  };
-  assign tr_h6 = { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  };
-  assign tr_h7 = { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  };
-  assign tr_e0 = { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  };
-  assign tr_e1 = { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  };
-  assign tr_e2 = { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  };
-  assign tr_e3 = { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  };
-  assign tr_e4 = { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  };
-  assign tr_e5 = { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  };
-  assign tr_e6 = { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  };
-  assign tr_e7 = { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  };
-  assign tr_w0 = { \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482 [15], \o__payload$482  };
-  assign tr_w1 = { \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483 [15], \o__payload$483  };
-  assign tr_w2 = { \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484 [15], \o__payload$484  };
-  assign tr_w3 = { \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485 [15], \o__payload$485  };
-  assign tr_w4 = { \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486 [15], \o__payload$486  };
-  assign tr_w5 = { \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487 [15], \o__payload$487  };
-  assign tr_w6 = { \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488 [15], \o__payload$488  };
-  assign tr_w7 = { \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489 [15], \o__payload$489  };
-  assign row_data = { \o__payload$489 , \o__payload$488 , \o__payload$487 , \o__payload$486 , \o__payload$485 , \o__payload$484 , \o__payload$483 , \o__payload$482  };
-  assign \clear$568  = clear;
-  assign \o__payload$166.row  = \o__payload$166 [2:0];
-  assign \o__payload$166.acc  = \o__payload$166 [258:3];
-  assign \o__payload$166.acc[0]  = \o__payload$166 [34:3];
-  assign \o__payload$166.acc[1]  = \o__payload$166 [66:35];
-  assign \o__payload$166.acc[2]  = \o__payload$166 [98:67];
-  assign \o__payload$166.acc[3]  = \o__payload$166 [130:99];
-  assign \o__payload$166.acc[4]  = \o__payload$166 [162:131];
-  assign \o__payload$166.acc[5]  = \o__payload$166 [194:163];
-  assign \o__payload$166.acc[6]  = \o__payload$166 [226:195];
-  assign \o__payload$166.acc[7]  = \o__payload$166 [258:227];
-  assign \i__payload$214.narrow  = \i__payload$214 [63:0];
-  assign \i__payload$214.narrow[0]  = \i__payload$214 [7:0];
-  assign \i__payload$214.narrow[1]  = \i__payload$214 [15:8];
-  assign \i__payload$214.narrow[2]  = \i__payload$214 [23:16];
-  assign \i__payload$214.narrow[3]  = \i__payload$214 [31:24];
-  assign \i__payload$214.narrow[4]  = \i__payload$214 [39:32];
-  assign \i__payload$214.narrow[5]  = \i__payload$214 [47:40];
-  assign \i__payload$214.narrow[6]  = \i__payload$214 [55:48];
-  assign \i__payload$214.narrow[7]  = \i__payload$214 [63:56];
-  assign \i__payload$214.wide  = \i__payload$214 [319:64];
-  assign \i__payload$214.wide[0]  = \i__payload$214 [95:64];
-  assign \i__payload$214.wide[1]  = \i__payload$214 [127:96];
-  assign \i__payload$214.wide[2]  = \i__payload$214 [159:128];
-  assign \i__payload$214.wide[3]  = \i__payload$214 [191:160];
-  assign \i__payload$214.wide[4]  = \i__payload$214 [223:192];
-  assign \i__payload$214.wide[5]  = \i__payload$214 [255:224];
-  assign \i__payload$214.wide[6]  = \i__payload$214 [287:256];
-  assign \i__payload$214.wide[7]  = \i__payload$214 [319:288];
-  assign \i__payload$214.first  = \i__payload$214 [320];
-  assign \i__payload$214.last  = \i__payload$214 [321];
-  assign \i__payload$232.delta  = \i__payload$232 [31:0];
-  assign \i__payload$232.region  = \i__payload$232 [33:32];
-  assign \i__payload$238.w  = \i__payload$238 [15:0];
-  assign \i__payload$238.g  = \i__payload$238 [47:16];
-  assign \i__payload$264.delta  = \i__payload$264 [31:0];
-  assign \i__payload$264.region  = \i__payload$264 [33:32];
-  assign \i__payload$268.w  = \i__payload$268 [15:0];
-  assign \i__payload$268.g  = \i__payload$268 [47:16];
-  assign \i__payload$292.delta  = \i__payload$292 [31:0];
-  assign \i__payload$292.region  = \i__payload$292 [33:32];
-  assign \i__payload$296.w  = \i__payload$296 [15:0];
-  assign \i__payload$296.g  = \i__payload$296 [47:16];
-  assign \i__payload$320.delta  = \i__payload$320 [31:0];
-  assign \i__payload$320.region  = \i__payload$320 [33:32];
-  assign \i__payload$324.w  = \i__payload$324 [15:0];
-  assign \i__payload$324.g  = \i__payload$324 [47:16];
-  assign \i__payload$348.delta  = \i__payload$348 [31:0];
-  assign \i__payload$348.region  = \i__payload$348 [33:32];
-  assign \i__payload$352.w  = \i__payload$352 [15:0];
-  assign \i__payload$352.g  = \i__payload$352 [47:16];
-  assign \i__payload$376.delta  = \i__payload$376 [31:0];
-  assign \i__payload$376.region  = \i__payload$376 [33:32];
-  assign \i__payload$380.w  = \i__payload$380 [15:0];
-  assign \i__payload$380.g  = \i__payload$380 [47:16];
-  assign \i__payload$404.delta  = \i__payload$404 [31:0];
-  assign \i__payload$404.region  = \i__payload$404 [33:32];
-  assign \i__payload$408.w  = \i__payload$408 [15:0];
-  assign \i__payload$408.g  = \i__payload$408 [47:16];
-  assign \i__payload$432.delta  = \i__payload$432 [31:0];
-  assign \i__payload$432.region  = \i__payload$432 [33:32];
-  assign \i__payload$436.w  = \i__payload$436 [15:0];
-  assign \i__payload$436.g  = \i__payload$436 [47:16];
-  assign \i__payload$450.y_hat  = \i__payload$450 [63:0];
-  assign \i__payload$450.y_hat[0]  = \i__payload$450 [7:0];
-  assign \i__payload$450.y_hat[1]  = \i__payload$450 [15:8];
-  assign \i__payload$450.y_hat[2]  = \i__payload$450 [23:16];
-  assign \i__payload$450.y_hat[3]  = \i__payload$450 [31:24];
-  assign \i__payload$450.y_hat[4]  = \i__payload$450 [39:32];
-  assign \i__payload$450.y_hat[5]  = \i__payload$450 [47:40];
-  assign \i__payload$450.y_hat[6]  = \i__payload$450 [55:48];
-  assign \i__payload$450.y_hat[7]  = \i__payload$450 [63:56];
-  assign \i__payload$450.y  = \i__payload$450 [127:64];
-  assign \i__payload$450.y[0]  = \i__payload$450 [71:64];
-  assign \i__payload$450.y[1]  = \i__payload$450 [79:72];
-  assign \i__payload$450.y[2]  = \i__payload$450 [87:80];
-  assign \i__payload$450.y[3]  = \i__payload$450 [95:88];
-  assign \i__payload$450.y[4]  = \i__payload$450 [103:96];
-  assign \i__payload$450.y[5]  = \i__payload$450 [111:104];
-  assign \i__payload$450.y[6]  = \i__payload$450 [119:112];
-  assign \i__payload$450.y[7]  = \i__payload$450 [127:120];
-  assign \sb8.valid  = sb8[0];
-  assign \sb8.o_addr  = sb8[16:1];
-  assign \sb8.a_addr  = sb8[32:17];
-  assign \sb8.row  = sb8[35:33];
-  assign \sb8.p_addr  = sb8[51:36];
-  assign \sb8.last_n  = sb8[52];
-  assign \sb8.first_n  = sb8[53];
-  assign \sb8.t_base  = sb8[69:54];
-  assign \sb8.mask  = sb8[77:70];
-  assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$454.e  = \o__payload$454 [63:0];
-  assign \o__payload$454.e[0]  = \o__payload$454 [7:0];
-  assign \o__payload$454.e[1]  = \o__payload$454 [15:8];
-  assign \o__payload$454.e[2]  = \o__payload$454 [23:16];
-  assign \o__payload$454.e[3]  = \o__payload$454 [31:24];
-  assign \o__payload$454.e[4]  = \o__payload$454 [39:32];
-  assign \o__payload$454.e[5]  = \o__payload$454 [47:40];
-  assign \o__payload$454.e[6]  = \o__payload$454 [55:48];
-  assign \o__payload$454.e[7]  = \o__payload$454 [63:56];
-  assign \o__payload$454.argmax  = \o__payload$454 [66:64];
-  assign \o__payload$454.max  = \o__payload$454 [74:67];
+  assign \clear$258  = clear;
+  assign \i__payload$263  = e_acc6_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$264 ;
+  assign cfg_sc_shift_lane1 = \shift$266 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$276 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$278 ;
+  assign \decay_multiplier$280  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$282  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$284 ;
+  assign \clear$286  = clear;
+  assign \i__payload$291  = e_acc6_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$292 ;
+  assign cfg_sc_shift_lane2 = \shift$294 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$304 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$306 ;
+  assign \decay_multiplier$308  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$310  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$312 ;
+  assign \clear$314  = clear;
+  assign \i__payload$319  = e_acc6_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$320 ;
+  assign cfg_sc_shift_lane3 = \shift$322 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$332 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$334 ;
+  assign \decay_multiplier$336  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$338  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$340 ;
+  assign \clear$342  = clear;
+  assign \i__payload$347  = e_acc6_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$348 ;
+  assign cfg_sc_shift_lane4 = \shift$350 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$360 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$362 ;
+  assign \decay_multiplier$364  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$366  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$368 ;
+  assign \clear$370  = clear;
+  assign \i__payload$375  = e_acc6_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$376 ;
+  assign cfg_sc_shift_lane5 = \shift$378 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$388 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$390 ;
+  assign \decay_multiplier$392  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$394  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$396 ;
+  assign \clear$398  = clear;
+  assign \i__payload$403  = e_acc6_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$404 ;
+  assign cfg_sc_shift_lane6 = \shift$406 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$416 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$418 ;
+  assign \decay_multiplier$420  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$422  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$424 ;
+  assign \clear$426  = clear;
+  assign \i__payload$431  = e_acc6_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$432 ;
+  assign cfg_sc_shift_lane7 = \shift$434 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$444 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$446 ;
+  assign \decay_multiplier$448  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$450  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$452 ;
+  assign \clear$454  = clear;
+  assign cls = \$46 [7:0];
+  assign \w_data$474  = \$59 [63:0];
+  assign \w_data$492  = \$60 [15:0];
+  assign \w_data$494  = \$69 [63:0];
+  assign \w_data$514  = \$70 [127:0];
+  assign \w_data$524  = \$71 [7:0];
+  assign \w_data$526  = \$72 [63:0];
+  assign \w_data$529  = \$73 [127:0];
+  assign tr_h0 = { \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74  };
+  assign tr_h1 = { \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83  };
+  assign tr_h2 = { \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92  };
+  assign tr_h3 = { \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101  };
+  assign tr_h4 = { \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110  };
+  assign tr_h5 = { \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119  };
+  assign tr_h6 = { \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128  };
+  assign tr_h7 = { \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137  };
+  assign tr_e0 = { \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138  };
+  assign tr_e1 = { \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147  };
+  assign tr_e2 = { \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156  };
+  assign tr_e3 = { \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165  };
+  assign tr_e4 = { \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174  };
+  assign tr_e5 = { \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183  };
+  assign tr_e6 = { \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192 [7], \$192  };
+  assign tr_e7 = { \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201 [7], \$201  };
+  assign tr_w0 = { \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516 [15], \o__payload$516  };
+  assign tr_w1 = { \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517 [15], \o__payload$517  };
+  assign tr_w2 = { \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518 [15], \o__payload$518  };
+  assign tr_w3 = { \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519 [15], \o__payload$519  };
+  assign tr_w4 = { \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520 [15], \o__payload$520  };
+  assign tr_w5 = { \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521 [15], \o__payload$521  };
+  assign tr_w6 = { \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522 [15], \o__payload$522  };
+  assign tr_w7 = { \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523 [15], \o__payload$523  };
+  assign row_data = { \o__payload$523 , \o__payload$522 , \o__payload$521 , \o__payload$520 , \o__payload$519 , \o__payload$518 , \o__payload$517 , \o__payload$516  };
+  assign \clear$632  = clear;
+  assign \o__payload$158.row  = \o__payload$158 [2:0];
+  assign \o__payload$158.acc  = \o__payload$158 [258:3];
+  assign \o__payload$158.acc[0]  = \o__payload$158 [34:3];
+  assign \o__payload$158.acc[1]  = \o__payload$158 [66:35];
+  assign \o__payload$158.acc[2]  = \o__payload$158 [98:67];
+  assign \o__payload$158.acc[3]  = \o__payload$158 [130:99];
+  assign \o__payload$158.acc[4]  = \o__payload$158 [162:131];
+  assign \o__payload$158.acc[5]  = \o__payload$158 [194:163];
+  assign \o__payload$158.acc[6]  = \o__payload$158 [226:195];
+  assign \o__payload$158.acc[7]  = \o__payload$158 [258:227];
+  assign \i__payload$176.narrow  = \i__payload$176 [63:0];
+  assign \i__payload$176.narrow[0]  = \i__payload$176 [7:0];
+  assign \i__payload$176.narrow[1]  = \i__payload$176 [15:8];
+  assign \i__payload$176.narrow[2]  = \i__payload$176 [23:16];
+  assign \i__payload$176.narrow[3]  = \i__payload$176 [31:24];
+  assign \i__payload$176.narrow[4]  = \i__payload$176 [39:32];
+  assign \i__payload$176.narrow[5]  = \i__payload$176 [47:40];
+  assign \i__payload$176.narrow[6]  = \i__payload$176 [55:48];
+  assign \i__payload$176.narrow[7]  = \i__payload$176 [63:56];
+  assign \i__payload$176.wide  = \i__payload$176 [319:64];
+  assign \i__payload$176.wide[0]  = \i__payload$176 [95:64];
+  assign \i__payload$176.wide[1]  = \i__payload$176 [127:96];
+  assign \i__payload$176.wide[2]  = \i__payload$176 [159:128];
+  assign \i__payload$176.wide[3]  = \i__payload$176 [191:160];
+  assign \i__payload$176.wide[4]  = \i__payload$176 [223:192];
+  assign \i__payload$176.wide[5]  = \i__payload$176 [255:224];
+  assign \i__payload$176.wide[6]  = \i__payload$176 [287:256];
+  assign \i__payload$176.wide[7]  = \i__payload$176 [319:288];
+  assign \i__payload$176.first  = \i__payload$176 [320];
+  assign \i__payload$176.last  = \i__payload$176 [321];
+  assign \i__payload$238.delta  = \i__payload$238 [31:0];
+  assign \i__payload$238.region  = \i__payload$238 [33:32];
+  assign \i__payload$244.w  = \i__payload$244 [15:0];
+  assign \i__payload$244.g  = \i__payload$244 [47:16];
+  assign \i__payload$271.delta  = \i__payload$271 [31:0];
+  assign \i__payload$271.region  = \i__payload$271 [33:32];
+  assign \i__payload$275.w  = \i__payload$275 [15:0];
+  assign \i__payload$275.g  = \i__payload$275 [47:16];
+  assign \i__payload$299.delta  = \i__payload$299 [31:0];
+  assign \i__payload$299.region  = \i__payload$299 [33:32];
+  assign \i__payload$303.w  = \i__payload$303 [15:0];
+  assign \i__payload$303.g  = \i__payload$303 [47:16];
+  assign \i__payload$327.delta  = \i__payload$327 [31:0];
+  assign \i__payload$327.region  = \i__payload$327 [33:32];
+  assign \i__payload$331.w  = \i__payload$331 [15:0];
+  assign \i__payload$331.g  = \i__payload$331 [47:16];
+  assign \i__payload$355.delta  = \i__payload$355 [31:0];
+  assign \i__payload$355.region  = \i__payload$355 [33:32];
+  assign \i__payload$359.w  = \i__payload$359 [15:0];
+  assign \i__payload$359.g  = \i__payload$359 [47:16];
+  assign \i__payload$383.delta  = \i__payload$383 [31:0];
+  assign \i__payload$383.region  = \i__payload$383 [33:32];
+  assign \i__payload$387.w  = \i__payload$387 [15:0];
+  assign \i__payload$387.g  = \i__payload$387 [47:16];
+  assign \i__payload$411.delta  = \i__payload$411 [31:0];
+  assign \i__payload$411.region  = \i__payload$411 [33:32];
+  assign \i__payload$415.w  = \i__payload$415 [15:0];
+  assign \i__payload$415.g  = \i__payload$415 [47:16];
+  assign \i__payload$439.delta  = \i__payload$439 [31:0];
+  assign \i__payload$439.region  = \i__payload$439 [33:32];
+  assign \i__payload$443.w  = \i__payload$443 [15:0];
+  assign \i__payload$443.g  = \i__payload$443 [47:16];
+  assign \i__payload$457.y_hat  = \i__payload$457 [63:0];
+  assign \i__payload$457.y_hat[0]  = \i__payload$457 [7:0];
+  assign \i__payload$457.y_hat[1]  = \i__payload$457 [15:8];
+  assign \i__payload$457.y_hat[2]  = \i__payload$457 [23:16];
+  assign \i__payload$457.y_hat[3]  = \i__payload$457 [31:24];
+  assign \i__payload$457.y_hat[4]  = \i__payload$457 [39:32];
+  assign \i__payload$457.y_hat[5]  = \i__payload$457 [47:40];
+  assign \i__payload$457.y_hat[6]  = \i__payload$457 [55:48];
+  assign \i__payload$457.y_hat[7]  = \i__payload$457 [63:56];
+  assign \i__payload$457.y  = \i__payload$457 [127:64];
+  assign \i__payload$457.y[0]  = \i__payload$457 [71:64];
+  assign \i__payload$457.y[1]  = \i__payload$457 [79:72];
+  assign \i__payload$457.y[2]  = \i__payload$457 [87:80];
+  assign \i__payload$457.y[3]  = \i__payload$457 [95:88];
+  assign \i__payload$457.y[4]  = \i__payload$457 [103:96];
+  assign \i__payload$457.y[5]  = \i__payload$457 [111:104];
+  assign \i__payload$457.y[6]  = \i__payload$457 [119:112];
+  assign \i__payload$457.y[7]  = \i__payload$457 [127:120];
+  assign \o__payload$468.e  = \o__payload$468 [63:0];
+  assign \o__payload$468.e[0]  = \o__payload$468 [7:0];
+  assign \o__payload$468.e[1]  = \o__payload$468 [15:8];
+  assign \o__payload$468.e[2]  = \o__payload$468 [23:16];
+  assign \o__payload$468.e[3]  = \o__payload$468 [31:24];
+  assign \o__payload$468.e[4]  = \o__payload$468 [39:32];
+  assign \o__payload$468.e[5]  = \o__payload$468 [47:40];
+  assign \o__payload$468.e[6]  = \o__payload$468 [55:48];
+  assign \o__payload$468.e[7]  = \o__payload$468 [63:56];
+  assign \o__payload$468.argmax  = \o__payload$468 [66:64];
+  assign \o__payload$468.max  = \o__payload$468 [74:67];
   assign \sb13.valid  = sb13[0];
   assign \sb13.o_addr  = sb13[16:1];
   assign \sb13.a_addr  = sb13[32:17];
@@ -12372,6 +14323,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb13.t_base  = sb13[69:54];
   assign \sb13.mask  = sb13[77:70];
   assign \sb13.nlane  = sb13[85:78];
+  assign \o__payload$477.h  = \o__payload$477 [7:0];
+  assign \o__payload$477.region  = \o__payload$477 [9:8];
+  assign \o__payload$479.h  = \o__payload$479 [7:0];
+  assign \o__payload$479.region  = \o__payload$479 [9:8];
+  assign \o__payload$481.h  = \o__payload$481 [7:0];
+  assign \o__payload$481.region  = \o__payload$481 [9:8];
+  assign \o__payload$483.h  = \o__payload$483 [7:0];
+  assign \o__payload$483.region  = \o__payload$483 [9:8];
+  assign \o__payload$485.h  = \o__payload$485 [7:0];
+  assign \o__payload$485.region  = \o__payload$485 [9:8];
+  assign \o__payload$487.h  = \o__payload$487 [7:0];
+  assign \o__payload$487.region  = \o__payload$487 [9:8];
+  assign \o__payload$489.h  = \o__payload$489 [7:0];
+  assign \o__payload$489.region  = \o__payload$489 [9:8];
+  assign \o__payload$491.h  = \o__payload$491 [7:0];
+  assign \o__payload$491.region  = \o__payload$491 [9:8];
   assign \sb11.valid  = sb11[0];
   assign \sb11.o_addr  = sb11[16:1];
   assign \sb11.a_addr  = sb11[32:17];
@@ -12382,22 +14349,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb11.t_base  = sb11[69:54];
   assign \sb11.mask  = sb11[77:70];
   assign \sb11.nlane  = sb11[85:78];
-  assign \o__payload$462.h  = \o__payload$462 [7:0];
-  assign \o__payload$462.region  = \o__payload$462 [9:8];
-  assign \o__payload$463.h  = \o__payload$463 [7:0];
-  assign \o__payload$463.region  = \o__payload$463 [9:8];
-  assign \o__payload$464.h  = \o__payload$464 [7:0];
-  assign \o__payload$464.region  = \o__payload$464 [9:8];
-  assign \o__payload$465.h  = \o__payload$465 [7:0];
-  assign \o__payload$465.region  = \o__payload$465 [9:8];
-  assign \o__payload$466.h  = \o__payload$466 [7:0];
-  assign \o__payload$466.region  = \o__payload$466 [9:8];
-  assign \o__payload$467.h  = \o__payload$467 [7:0];
-  assign \o__payload$467.region  = \o__payload$467 [9:8];
-  assign \o__payload$468.h  = \o__payload$468 [7:0];
-  assign \o__payload$468.region  = \o__payload$468 [9:8];
-  assign \o__payload$469.h  = \o__payload$469 [7:0];
-  assign \o__payload$469.region  = \o__payload$469 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -12538,6 +14489,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb7.t_base  = sb7[69:54];
   assign \sb7.mask  = sb7[77:70];
   assign \sb7.nlane  = sb7[85:78];
+  assign \sb8.valid  = sb8[0];
+  assign \sb8.o_addr  = sb8[16:1];
+  assign \sb8.a_addr  = sb8[32:17];
+  assign \sb8.row  = sb8[35:33];
+  assign \sb8.p_addr  = sb8[51:36];
+  assign \sb8.last_n  = sb8[52];
+  assign \sb8.first_n  = sb8[53];
+  assign \sb8.t_base  = sb8[69:54];
+  assign \sb8.mask  = sb8[77:70];
+  assign \sb8.nlane  = sb8[85:78];
   assign \sb9.valid  = sb9[0];
   assign \sb9.o_addr  = sb9[16:1];
   assign \sb9.a_addr  = sb9[32:17];
@@ -12558,129 +14519,131 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb12.t_base  = sb12[69:54];
   assign \sb12.mask  = sb12[77:70];
   assign \sb12.nlane  = sb12[85:78];
-  assign \$814 [63:32] = \$455 ;
-  assign \$814 [31:0] = \$453 ;
-  assign \$814 [255:64] = hread_e[255:64];
-  assign \$812 [31:0] = \$451 ;
-  assign \$812 [255:32] = hread_csr[255:32];
-  assign \$810 [7:0] = \$449 ;
-  assign \$810 [255:8] = hread_pred[255:8];
-  assign \$801 [255:224] = \$447 ;
-  assign \$801 [223:192] = \$445 ;
-  assign \$801 [191:160] = \$443 ;
-  assign \$801 [159:128] = \$441 ;
-  assign \$801 [127:96] = \$439 ;
-  assign \$801 [95:64] = \$437 ;
-  assign \$801 [63:32] = \$435 ;
-  assign \$801 [31:0] = \$433 ;
-  assign \$799 [15:0] = \$431 ;
-  assign \$799 [255:16] = hread_rg[255:16];
-  assign \$796 [63:32] = \$429 ;
-  assign \$796 [31:0] = \$427 ;
-  assign \$796 [255:64] = hread_y[255:64];
-  assign \$793 [63:32] = \$425 ;
-  assign \$793 [31:0] = \$423 ;
-  assign \$793 [255:64] = hread_ag[255:64];
-  assign \$790 [63:32] = \$421 ;
-  assign \$790 [31:0] = \$419 ;
-  assign \$790 [255:64] = hread_af[255:64];
-  assign \$785 [127:96] = \$417 ;
-  assign \$785 [95:64] = \$415 ;
-  assign \$785 [63:32] = \$413 ;
-  assign \$785 [31:0] = \$411 ;
-  assign \$785 [255:128] = hread_wt[255:128];
-  assign \$780 [127:96] = \$409 ;
-  assign \$780 [95:64] = \$407 ;
-  assign \$780 [63:32] = \$405 ;
-  assign \$780 [31:0] = \$403 ;
-  assign \$780 [255:128] = hread_wf[255:128];
-  assign \$775 [127:96] = \$401 ;
-  assign \$775 [95:64] = \$399 ;
-  assign \$775 [63:32] = \$397 ;
-  assign \$775 [31:0] = \$395 ;
-  assign \$775 [255:128] = hread_prog[255:128];
-  assign t_data[255:224] = \$363 ;
-  assign t_data[223:192] = \$343 ;
-  assign t_data[191:160] = \$323 ;
-  assign t_data[159:128] = \$303 ;
-  assign t_data[127:96] = \$283 ;
-  assign t_data[95:64] = \$263 ;
-  assign t_data[63:32] = \$243 ;
-  assign t_data[31:0] = \$223 ;
-  assign \row_data$520 [63:56] = \$360 ;
-  assign \row_data$520 [55:48] = \$340 ;
-  assign \row_data$520 [47:40] = \$320 ;
-  assign \row_data$520 [39:32] = \$300 ;
-  assign \row_data$520 [31:24] = \$280 ;
-  assign \row_data$520 [23:16] = \$260 ;
-  assign \row_data$520 [15:8] = \$240 ;
-  assign \row_data$520 [7:0] = \$220 ;
-  assign \i__payload$450 [127:120] = y8[63:56];
-  assign \i__payload$450 [63:56] = \$46 ;
-  assign \i__payload$450 [119:112] = y8[55:48];
-  assign \i__payload$450 [55:48] = \$45 ;
-  assign \i__payload$450 [111:104] = y8[47:40];
-  assign \i__payload$450 [47:40] = \$44 ;
-  assign \i__payload$450 [103:96] = y8[39:32];
-  assign \i__payload$450 [39:32] = \$43 ;
-  assign \i__payload$450 [95:88] = y8[31:24];
-  assign \i__payload$450 [31:24] = \$42 ;
-  assign \i__payload$450 [87:80] = y8[23:16];
-  assign \i__payload$450 [23:16] = \$41 ;
-  assign \i__payload$450 [79:72] = y8[15:8];
-  assign \i__payload$450 [15:8] = \$40 ;
-  assign \i__payload$450 [71:64] = y8[7:0];
-  assign \i__payload$450 [7:0] = \$39 ;
-  assign \i__payload$436 [47:16] = e_acc6_sgd[255:224];
-  assign \i__payload$436 [15:0] = \r_data$184 [127:112];
-  assign \i__payload$432 [33:32] = \r_data$234 [15:14];
-  assign \i__payload$432 [31:0] = e_acc6_relub[255:224];
-  assign \i__payload$408 [47:16] = e_acc6_sgd[223:192];
-  assign \i__payload$408 [15:0] = \r_data$184 [111:96];
-  assign \i__payload$404 [33:32] = \r_data$234 [13:12];
-  assign \i__payload$404 [31:0] = e_acc6_relub[223:192];
-  assign \i__payload$380 [47:16] = e_acc6_sgd[191:160];
-  assign \i__payload$380 [15:0] = \r_data$184 [95:80];
-  assign \i__payload$376 [33:32] = \r_data$234 [11:10];
-  assign \i__payload$376 [31:0] = e_acc6_relub[191:160];
-  assign \i__payload$352 [47:16] = e_acc6_sgd[159:128];
-  assign \i__payload$352 [15:0] = \r_data$184 [79:64];
-  assign \i__payload$348 [33:32] = \r_data$234 [9:8];
-  assign \i__payload$348 [31:0] = e_acc6_relub[159:128];
-  assign \i__payload$324 [47:16] = e_acc6_sgd[127:96];
-  assign \i__payload$324 [15:0] = \r_data$184 [63:48];
-  assign \i__payload$320 [33:32] = \r_data$234 [7:6];
-  assign \i__payload$320 [31:0] = e_acc6_relub[127:96];
-  assign \i__payload$296 [47:16] = e_acc6_sgd[95:64];
-  assign \i__payload$296 [15:0] = \r_data$184 [47:32];
-  assign \i__payload$292 [33:32] = \r_data$234 [5:4];
-  assign \i__payload$292 [31:0] = e_acc6_relub[95:64];
-  assign \i__payload$268 [47:16] = e_acc6_sgd[63:32];
-  assign \i__payload$268 [15:0] = \r_data$184 [31:16];
-  assign \i__payload$264 [33:32] = \r_data$234 [3:2];
-  assign \i__payload$264 [31:0] = e_acc6_relub[63:32];
-  assign \i__payload$238 [47:16] = e_acc6_sgd[31:0];
-  assign \i__payload$238 [15:0] = \r_data$184 [15:0];
-  assign \i__payload$232 [33:32] = \r_data$234 [1:0];
-  assign \i__payload$232 [31:0] = e_acc6_relub[31:0];
-  assign \i__payload$214 [319:288] = wide_data[255:224];
-  assign \i__payload$214 [287:256] = wide_data[223:192];
-  assign \i__payload$214 [255:224] = wide_data[191:160];
-  assign \i__payload$214 [223:192] = wide_data[159:128];
-  assign \i__payload$214 [191:160] = wide_data[127:96];
-  assign \i__payload$214 [159:128] = wide_data[95:64];
-  assign \i__payload$214 [127:96] = wide_data[63:32];
-  assign \i__payload$214 [95:64] = wide_data[31:0];
-  assign \i__payload$214 [63:56] = \$30 [63:56];
-  assign \i__payload$214 [55:48] = \$29 [55:48];
-  assign \i__payload$214 [47:40] = \$28 [47:40];
-  assign \i__payload$214 [39:32] = \$27 [39:32];
-  assign \i__payload$214 [31:24] = \$26 [31:24];
-  assign \i__payload$214 [23:16] = \$25 [23:16];
-  assign \i__payload$214 [15:8] = \$24 [15:8];
-  assign \i__payload$214 [7:0] = \$23 [7:0];
-  assign \i__payload$214 [321] = s6_last;
-  assign \i__payload$214 [320] = s6_first;
+  assign \$879 [63:32] = \$453 ;
+  assign \$879 [31:0] = \$451 ;
+  assign \$879 [255:64] = hread_e[255:64];
+  assign \$877 [31:0] = \$449 ;
+  assign \$877 [255:32] = hread_csr[255:32];
+  assign \$875 [7:0] = \$447 ;
+  assign \$875 [255:8] = hread_pred[255:8];
+  assign \$866 [255:224] = \$445 ;
+  assign \$866 [223:192] = \$443 ;
+  assign \$866 [191:160] = \$441 ;
+  assign \$866 [159:128] = \$439 ;
+  assign \$866 [127:96] = \$437 ;
+  assign \$866 [95:64] = \$435 ;
+  assign \$866 [63:32] = \$433 ;
+  assign \$866 [31:0] = \$431 ;
+  assign \$864 [15:0] = \$429 ;
+  assign \$864 [255:16] = hread_rg[255:16];
+  assign \$861 [63:32] = \$427 ;
+  assign \$861 [31:0] = \$425 ;
+  assign \$861 [255:64] = hread_y[255:64];
+  assign \$858 [63:32] = \$423 ;
+  assign \$858 [31:0] = \$421 ;
+  assign \$858 [255:64] = hread_ag[255:64];
+  assign \$855 [63:32] = \$419 ;
+  assign \$855 [31:0] = \$417 ;
+  assign \$855 [255:64] = hread_af[255:64];
+  assign \$850 [127:96] = \$415 ;
+  assign \$850 [95:64] = \$413 ;
+  assign \$850 [63:32] = \$411 ;
+  assign \$850 [31:0] = \$409 ;
+  assign \$850 [255:128] = hread_wt[255:128];
+  assign \$845 [127:96] = \$407 ;
+  assign \$845 [95:64] = \$405 ;
+  assign \$845 [63:32] = \$403 ;
+  assign \$845 [31:0] = \$401 ;
+  assign \$845 [255:128] = hread_wf[255:128];
+  assign \$840 [127:96] = \$399 ;
+  assign \$840 [95:64] = \$397 ;
+  assign \$840 [63:32] = \$395 ;
+  assign \$840 [31:0] = \$393 ;
+  assign \$840 [255:128] = hread_prog[255:128];
+  assign t_data[255:224] = \$361 ;
+  assign t_data[223:192] = \$341 ;
+  assign t_data[191:160] = \$321 ;
+  assign t_data[159:128] = \$301 ;
+  assign t_data[127:96] = \$281 ;
+  assign t_data[95:64] = \$261 ;
+  assign t_data[63:32] = \$241 ;
+  assign t_data[31:0] = \$221 ;
+  assign \row_data$557 [63:56] = \$358 ;
+  assign \row_data$557 [55:48] = \$338 ;
+  assign \row_data$557 [47:40] = \$318 ;
+  assign \row_data$557 [39:32] = \$298 ;
+  assign \row_data$557 [31:24] = \$278 ;
+  assign \row_data$557 [23:16] = \$258 ;
+  assign \row_data$557 [15:8] = \$238 ;
+  assign \row_data$557 [7:0] = \$218 ;
+  assign \i__payload$457 [127:120] = y8[63:56];
+  assign \i__payload$457 [63:56] = \$45 ;
+  assign \i__payload$457 [119:112] = y8[55:48];
+  assign \i__payload$457 [55:48] = \$44 ;
+  assign \i__payload$457 [111:104] = y8[47:40];
+  assign \i__payload$457 [47:40] = \$43 ;
+  assign \i__payload$457 [103:96] = y8[39:32];
+  assign \i__payload$457 [39:32] = \$42 ;
+  assign \i__payload$457 [95:88] = y8[31:24];
+  assign \i__payload$457 [31:24] = \$41 ;
+  assign \i__payload$457 [87:80] = y8[23:16];
+  assign \i__payload$457 [23:16] = \$40 ;
+  assign \i__payload$457 [79:72] = y8[15:8];
+  assign \i__payload$457 [15:8] = \$39 ;
+  assign \i__payload$457 [71:64] = y8[7:0];
+  assign \i__payload$457 [7:0] = \$38 ;
+  assign \i__payload$443 [47:16] = e_acc6_sgd[255:224];
+  assign \i__payload$443 [15:0] = r_data_copy0[127:112];
+  assign \i__payload$439 [33:32] = \r_data$240 [15:14];
+  assign \i__payload$439 [31:0] = e_acc6_relub[255:224];
+  assign \i__payload$415 [47:16] = e_acc6_sgd[223:192];
+  assign \i__payload$415 [15:0] = r_data_copy0[111:96];
+  assign \i__payload$411 [33:32] = \r_data$240 [13:12];
+  assign \i__payload$411 [31:0] = e_acc6_relub[223:192];
+  assign \i__payload$387 [47:16] = e_acc6_sgd[191:160];
+  assign \i__payload$387 [15:0] = r_data_copy0[95:80];
+  assign \i__payload$383 [33:32] = \r_data$240 [11:10];
+  assign \i__payload$383 [31:0] = e_acc6_relub[191:160];
+  assign \i__payload$359 [47:16] = e_acc6_sgd[159:128];
+  assign \i__payload$359 [15:0] = r_data_copy0[79:64];
+  assign \i__payload$355 [33:32] = \r_data$240 [9:8];
+  assign \i__payload$355 [31:0] = e_acc6_relub[159:128];
+  assign \i__payload$331 [47:16] = e_acc6_sgd[127:96];
+  assign \i__payload$331 [15:0] = r_data_copy0[63:48];
+  assign \i__payload$327 [33:32] = \r_data$240 [7:6];
+  assign \i__payload$327 [31:0] = e_acc6_relub[127:96];
+  assign \i__payload$303 [47:16] = e_acc6_sgd[95:64];
+  assign \i__payload$303 [15:0] = r_data_copy0[47:32];
+  assign \i__payload$299 [33:32] = \r_data$240 [5:4];
+  assign \i__payload$299 [31:0] = e_acc6_relub[95:64];
+  assign \i__payload$275 [47:16] = e_acc6_sgd[63:32];
+  assign \i__payload$275 [15:0] = r_data_copy0[31:16];
+  assign \i__payload$271 [33:32] = \r_data$240 [3:2];
+  assign \i__payload$271 [31:0] = e_acc6_relub[63:32];
+  assign \i__payload$244 [47:16] = e_acc6_sgd[31:0];
+  assign \i__payload$244 [15:0] = r_data_copy0[15:0];
+  assign \i__payload$238 [33:32] = \r_data$240 [1:0];
+  assign \i__payload$238 [31:0] = e_acc6_relub[31:0];
+  always @*
+    \i__payload$176 [63:56] = \$29 ;
+  always @*
+    \i__payload$176 [55:48] = \$28 ;
+  always @*
+    \i__payload$176 [47:40] = \$27 ;
+  always @*
+    \i__payload$176 [39:32] = \$26 ;
+  always @*
+    \i__payload$176 [31:24] = \$25 ;
+  always @*
+    \i__payload$176 [23:16] = \$24 ;
+  always @*
+    \i__payload$176 [15:8] = \$23 ;
+  always @*
+    \i__payload$176 [7:0] = \$22 ;
+  always @*
+    \i__payload$176 [321] = s6_last;
+  always @*
+    \i__payload$176 [320] = s6_first;
   assign m_axis_tdata[255:224] = \$12 ;
   assign m_axis_tdata[223:192] = \$11 ;
   assign m_axis_tdata[191:160] = \$10 ;
@@ -12690,8 +14653,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign m_axis_tdata[63:32] = \$6 ;
   assign m_axis_tdata[31:0] = \$5 ;
   assign \$1  = { rows_p, 3'h0 };
-  assign \$468  = { 1'h0, haddr[5:0] };
-  assign \$470  = { haddr[5:0], 1'h0 };
+  assign \$466  = { 1'h0, haddr[5:0] };
+  assign \$468  = { haddr[5:0], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -31107,7 +33070,7 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_af (rst, w_data, w_en, w_addr, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   reg \$10 ;
@@ -31115,6 +33078,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$12 ;
   reg \$13 ;
   reg \$14 ;
+  reg \$15 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -31128,17 +33092,17 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [8:0] \$signature__addr ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$43 ;
+  wire [8:0] \$signature__addr$46 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$47 ;
+  wire [8:0] \$signature__addr$50 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$51 ;
+  wire [8:0] \$signature__addr$54 ;
   wire [35:0] \$signature__data ;
-  wire [27:0] \$signature__data$21 ;
-  wire [35:0] \$signature__data$27 ;
-  wire [27:0] \$signature__data$33 ;
+  wire [27:0] \$signature__data$24 ;
+  wire [35:0] \$signature__data$30 ;
+  wire [27:0] \$signature__data$36 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [8:0] bank0_0_r_addr = 9'h000;
@@ -31203,42 +33167,48 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [63:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [9:0] w_in_addr = 10'h000;
+  (* keep = "true" *)
+  reg [63:0] w_in_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] wp__addr;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$44 ;
+  wire [8:0] \wp__addr$47 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$48 ;
+  wire [8:0] \wp__addr$51 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$52 ;
+  wire [8:0] \wp__addr$55 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$45 ;
+  wire [27:0] \wp__data$48 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$49 ;
+  wire [35:0] \wp__data$52 ;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$53 ;
+  wire [27:0] \wp__data$56 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$46 ;
+  wire \wp__en$49 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$50 ;
+  wire \wp__en$53 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$54 ;
+  wire \wp__en$57 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [511:0];
   initial begin
@@ -32288,7 +34258,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank1_0 [511:0];
   initial begin
@@ -32813,7 +34783,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _2_ <= bank1_0[bank1_0_r_addr];
   end
-  assign \$signature__data$27  = _2_;
+  assign \$signature__data$30  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [27:0] bank1_1 [511:0];
   initial begin
@@ -33338,7 +35308,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _3_ <= bank1_1[bank1_1_r_addr];
   end
-  assign \$signature__data$33  = _3_;
+  assign \$signature__data$36  = _3_;
   assign \$1  = ! g0_w_addr[9];
   assign \$2  = g0_w_en & \$1 ;
   assign \$3  = ! g0_w_addr[9];
@@ -33346,13 +35316,19 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   assign \$6  = g0_w_en & \$5 ;
   assign \$8  = g0_w_en & \$7 ;
   always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$10 ;
+  always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$10 ;
+    g0_w_en <= \$11 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -33360,7 +35336,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$11 ;
+    bank0_0_w_en <= \$12 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -33370,9 +35346,9 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$12 ;
+    bank0_1_w_en <= \$13 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     bank1_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -33380,9 +35356,9 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank1_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank1_0_w_en <= \$13 ;
+    bank1_0_w_en <= \$14 ;
   always @(posedge clk)
-    bank1_0_q <= \$signature__data$27 ;
+    bank1_0_q <= \$signature__data$30 ;
   always @(posedge clk)
     bank1_1_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -33390,9 +35366,9 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank1_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank1_1_w_en <= \$14 ;
+    bank1_1_w_en <= \$15 ;
   always @(posedge clk)
-    bank1_1_q <= \$signature__data$33 ;
+    bank1_1_q <= \$signature__data$36 ;
   always @(posedge clk)
     g0_sel1 <= g0_r_addr[9];
   always @(posedge clk)
@@ -33422,55 +35398,62 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$11  = \$2 ;
+    \$11  = w_in_en;
     if (rst) begin
       \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$12  = \$4 ;
+    \$12  = \$2 ;
     if (rst) begin
       \$12  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$13  = \$6 ;
+    \$13  = \$4 ;
     if (rst) begin
       \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$14  = \$8 ;
+    \$14  = \$6 ;
     if (rst) begin
       \$14  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$15  = \$8 ;
+    if (rst) begin
+      \$15  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$43  = bank0_1_r_addr;
-  assign \wp__addr$44  = bank0_1_w_addr;
-  assign \wp__data$45  = bank0_1_w_data;
-  assign \wp__en$46  = bank0_1_w_en;
-  assign \$signature__addr$47  = bank1_0_r_addr;
-  assign \wp__addr$48  = bank1_0_w_addr;
-  assign \wp__data$49  = bank1_0_w_data;
-  assign \wp__en$50  = bank1_0_w_en;
-  assign \$signature__addr$51  = bank1_1_r_addr;
-  assign \wp__addr$52  = bank1_1_w_addr;
-  assign \wp__data$53  = bank1_1_w_data;
-  assign \wp__en$54  = bank1_1_w_en;
+  assign \$signature__addr$46  = bank0_1_r_addr;
+  assign \wp__addr$47  = bank0_1_w_addr;
+  assign \wp__data$48  = bank0_1_w_data;
+  assign \wp__en$49  = bank0_1_w_en;
+  assign \$signature__addr$50  = bank1_0_r_addr;
+  assign \wp__addr$51  = bank1_0_w_addr;
+  assign \wp__data$52  = bank1_0_w_data;
+  assign \wp__en$53  = bank1_0_w_en;
+  assign \$signature__addr$54  = bank1_1_r_addr;
+  assign \wp__addr$55  = bank1_1_w_addr;
+  assign \wp__data$56  = bank1_1_w_data;
+  assign \wp__en$57  = bank1_1_w_en;
   assign r_data = out;
   assign \$5  = g0_w_addr[9];
   assign \$7  = g0_w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_ag (rst, w_data, w_en, w_addr, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   reg \$10 ;
@@ -33478,6 +35461,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$12 ;
   reg \$13 ;
   reg \$14 ;
+  reg \$15 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -33491,17 +35475,17 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [8:0] \$signature__addr ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$43 ;
+  wire [8:0] \$signature__addr$46 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$47 ;
+  wire [8:0] \$signature__addr$50 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$51 ;
+  wire [8:0] \$signature__addr$54 ;
   wire [35:0] \$signature__data ;
-  wire [27:0] \$signature__data$21 ;
-  wire [35:0] \$signature__data$27 ;
-  wire [27:0] \$signature__data$33 ;
+  wire [27:0] \$signature__data$24 ;
+  wire [35:0] \$signature__data$30 ;
+  wire [27:0] \$signature__data$36 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [8:0] bank0_0_r_addr = 9'h000;
@@ -33566,42 +35550,48 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [63:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [9:0] w_in_addr = 10'h000;
+  (* keep = "true" *)
+  reg [63:0] w_in_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] wp__addr;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$44 ;
+  wire [8:0] \wp__addr$47 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$48 ;
+  wire [8:0] \wp__addr$51 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$52 ;
+  wire [8:0] \wp__addr$55 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$45 ;
+  wire [27:0] \wp__data$48 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$49 ;
+  wire [35:0] \wp__data$52 ;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$53 ;
+  wire [27:0] \wp__data$56 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$46 ;
+  wire \wp__en$49 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$50 ;
+  wire \wp__en$53 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$54 ;
+  wire \wp__en$57 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [511:0];
   initial begin
@@ -34651,7 +36641,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank1_0 [383:0];
   initial begin
@@ -35048,7 +37038,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _2_ <= bank1_0[bank1_0_r_addr];
   end
-  assign \$signature__data$27  = _2_;
+  assign \$signature__data$30  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [27:0] bank1_1 [383:0];
   initial begin
@@ -35445,7 +37435,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _3_ <= bank1_1[bank1_1_r_addr];
   end
-  assign \$signature__data$33  = _3_;
+  assign \$signature__data$36  = _3_;
   assign \$1  = ! g0_w_addr[9];
   assign \$2  = g0_w_en & \$1 ;
   assign \$3  = ! g0_w_addr[9];
@@ -35453,13 +37443,19 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   assign \$6  = g0_w_en & \$5 ;
   assign \$8  = g0_w_en & \$7 ;
   always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$10 ;
+  always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$10 ;
+    g0_w_en <= \$11 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -35467,7 +37463,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$11 ;
+    bank0_0_w_en <= \$12 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -35477,9 +37473,9 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$12 ;
+    bank0_1_w_en <= \$13 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     bank1_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -35487,9 +37483,9 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank1_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank1_0_w_en <= \$13 ;
+    bank1_0_w_en <= \$14 ;
   always @(posedge clk)
-    bank1_0_q <= \$signature__data$27 ;
+    bank1_0_q <= \$signature__data$30 ;
   always @(posedge clk)
     bank1_1_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -35497,9 +37493,9 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank1_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank1_1_w_en <= \$14 ;
+    bank1_1_w_en <= \$15 ;
   always @(posedge clk)
-    bank1_1_q <= \$signature__data$33 ;
+    bank1_1_q <= \$signature__data$36 ;
   always @(posedge clk)
     g0_sel1 <= g0_r_addr[9];
   always @(posedge clk)
@@ -35529,55 +37525,62 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$11  = \$2 ;
+    \$11  = w_in_en;
     if (rst) begin
       \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$12  = \$4 ;
+    \$12  = \$2 ;
     if (rst) begin
       \$12  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$13  = \$6 ;
+    \$13  = \$4 ;
     if (rst) begin
       \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$14  = \$8 ;
+    \$14  = \$6 ;
     if (rst) begin
       \$14  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$15  = \$8 ;
+    if (rst) begin
+      \$15  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$43  = bank0_1_r_addr;
-  assign \wp__addr$44  = bank0_1_w_addr;
-  assign \wp__data$45  = bank0_1_w_data;
-  assign \wp__en$46  = bank0_1_w_en;
-  assign \$signature__addr$47  = bank1_0_r_addr;
-  assign \wp__addr$48  = bank1_0_w_addr;
-  assign \wp__data$49  = bank1_0_w_data;
-  assign \wp__en$50  = bank1_0_w_en;
-  assign \$signature__addr$51  = bank1_1_r_addr;
-  assign \wp__addr$52  = bank1_1_w_addr;
-  assign \wp__data$53  = bank1_1_w_data;
-  assign \wp__en$54  = bank1_1_w_en;
+  assign \$signature__addr$46  = bank0_1_r_addr;
+  assign \wp__addr$47  = bank0_1_w_addr;
+  assign \wp__data$48  = bank0_1_w_data;
+  assign \wp__en$49  = bank0_1_w_en;
+  assign \$signature__addr$50  = bank1_0_r_addr;
+  assign \wp__addr$51  = bank1_0_w_addr;
+  assign \wp__data$52  = bank1_0_w_data;
+  assign \wp__en$53  = bank1_0_w_en;
+  assign \$signature__addr$54  = bank1_1_r_addr;
+  assign \wp__addr$55  = bank1_1_w_addr;
+  assign \wp__data$56  = bank1_1_w_data;
+  assign \wp__en$57  = bank1_1_w_en;
   assign r_data = out;
   assign \$5  = g0_w_addr[9];
   assign \$7  = g0_w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_d (rst, w_data, w_en, w_addr, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   reg \$10 ;
@@ -35588,6 +37591,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$15 ;
   reg \$16 ;
   reg \$17 ;
+  reg \$18 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -35601,33 +37605,33 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [7:0] \$signature__addr ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \$signature__addr$64 ;
+  wire [7:0] \$signature__addr$67 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \$signature__addr$68 ;
+  wire [7:0] \$signature__addr$71 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \$signature__addr$72 ;
+  wire [7:0] \$signature__addr$75 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \$signature__addr$76 ;
+  wire [7:0] \$signature__addr$79 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \$signature__addr$80 ;
+  wire [7:0] \$signature__addr$83 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \$signature__addr$84 ;
+  wire [7:0] \$signature__addr$87 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \$signature__addr$88 ;
+  wire [7:0] \$signature__addr$91 ;
   wire [35:0] \$signature__data ;
-  wire [35:0] \$signature__data$21 ;
-  wire [35:0] \$signature__data$27 ;
-  wire [35:0] \$signature__data$33 ;
-  wire [35:0] \$signature__data$39 ;
-  wire [35:0] \$signature__data$45 ;
-  wire [35:0] \$signature__data$51 ;
-  wire [3:0] \$signature__data$57 ;
+  wire [35:0] \$signature__data$24 ;
+  wire [35:0] \$signature__data$30 ;
+  wire [35:0] \$signature__data$36 ;
+  wire [35:0] \$signature__data$42 ;
+  wire [35:0] \$signature__data$48 ;
+  wire [35:0] \$signature__data$54 ;
+  wire [3:0] \$signature__data$60 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [7:0] bank0_0_r_addr = 8'h00;
@@ -35725,78 +37729,84 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [255:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [7:0] w_in_addr = 8'h00;
+  (* keep = "true" *)
+  reg [255:0] w_in_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 8'h00 *)
   (* keep = "true" *)
   wire [7:0] wp__addr;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \wp__addr$65 ;
+  wire [7:0] \wp__addr$68 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \wp__addr$69 ;
+  wire [7:0] \wp__addr$72 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \wp__addr$73 ;
+  wire [7:0] \wp__addr$76 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \wp__addr$77 ;
+  wire [7:0] \wp__addr$80 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \wp__addr$81 ;
+  wire [7:0] \wp__addr$84 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \wp__addr$85 ;
+  wire [7:0] \wp__addr$88 ;
   (* init = 8'h00 *)
   (* keep = "true" *)
-  wire [7:0] \wp__addr$89 ;
+  wire [7:0] \wp__addr$92 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$66 ;
+  wire [35:0] \wp__data$69 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$70 ;
+  wire [35:0] \wp__data$73 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$74 ;
+  wire [35:0] \wp__data$77 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$78 ;
+  wire [35:0] \wp__data$81 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$82 ;
+  wire [35:0] \wp__data$85 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$86 ;
+  wire [35:0] \wp__data$89 ;
   (* init = 4'h0 *)
   (* keep = "true" *)
-  wire [3:0] \wp__data$90 ;
+  wire [3:0] \wp__data$93 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$67 ;
+  wire \wp__en$70 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$71 ;
+  wire \wp__en$74 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$75 ;
+  wire \wp__en$78 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$79 ;
+  wire \wp__en$82 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$83 ;
+  wire \wp__en$86 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$87 ;
+  wire \wp__en$90 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$91 ;
+  wire \wp__en$94 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [255:0];
   initial begin
@@ -36334,7 +38344,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_2 [255:0];
   initial begin
@@ -36603,7 +38613,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _2_ <= bank0_2[bank0_2_r_addr];
   end
-  assign \$signature__data$27  = _2_;
+  assign \$signature__data$30  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_3 [255:0];
   initial begin
@@ -36872,7 +38882,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _3_ <= bank0_3[bank0_3_r_addr];
   end
-  assign \$signature__data$33  = _3_;
+  assign \$signature__data$36  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_4 [255:0];
   initial begin
@@ -37141,7 +39151,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _4_ <= bank0_4[bank0_4_r_addr];
   end
-  assign \$signature__data$39  = _4_;
+  assign \$signature__data$42  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_5 [255:0];
   initial begin
@@ -37410,7 +39420,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _5_ <= bank0_5[bank0_5_r_addr];
   end
-  assign \$signature__data$45  = _5_;
+  assign \$signature__data$48  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_6 [255:0];
   initial begin
@@ -37679,7 +39689,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _6_ <= bank0_6[bank0_6_r_addr];
   end
-  assign \$signature__data$51  = _6_;
+  assign \$signature__data$54  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [3:0] bank0_7 [255:0];
   initial begin
@@ -37948,23 +39958,39 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _7_ <= bank0_7[bank0_7_r_addr];
   end
-  assign \$signature__data$57  = _7_;
+  assign \$signature__data$60  = _7_;
   always @(posedge clk)
-    bank0_7_w_en <= \$17 ;
+    bank0_6_w_en <= \$17 ;
   always @(posedge clk)
-    bank0_7_q <= \$signature__data$57 ;
+    bank0_6_q <= \$signature__data$54 ;
+  always @(posedge clk)
+    bank0_7_r_addr <= g0_r_addr;
+  always @(posedge clk)
+    bank0_7_w_addr <= g0_w_addr;
+  always @(posedge clk)
+    bank0_7_w_data <= g0_w_data[255:252];
+  always @(posedge clk)
+    bank0_7_w_en <= \$18 ;
+  always @(posedge clk)
+    bank0_7_q <= \$signature__data$60 ;
   always @(posedge clk)
     g0_q <= { bank0_7_q, bank0_6_q, bank0_5_q, bank0_4_q, bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
   always @(posedge clk)
     out <= g0_q;
   always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$9 ;
+  always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$9 ;
+    g0_w_en <= \$10 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -37972,7 +39998,7 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$10 ;
+    bank0_0_w_en <= \$11 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -37982,9 +40008,9 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[71:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$11 ;
+    bank0_1_w_en <= \$12 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     bank0_2_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -37992,9 +40018,9 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_2_w_data <= g0_w_data[107:72];
   always @(posedge clk)
-    bank0_2_w_en <= \$12 ;
+    bank0_2_w_en <= \$13 ;
   always @(posedge clk)
-    bank0_2_q <= \$signature__data$27 ;
+    bank0_2_q <= \$signature__data$30 ;
   always @(posedge clk)
     bank0_3_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -38002,9 +40028,9 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_3_w_data <= g0_w_data[143:108];
   always @(posedge clk)
-    bank0_3_w_en <= \$13 ;
+    bank0_3_w_en <= \$14 ;
   always @(posedge clk)
-    bank0_3_q <= \$signature__data$33 ;
+    bank0_3_q <= \$signature__data$36 ;
   always @(posedge clk)
     bank0_4_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -38012,9 +40038,9 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_4_w_data <= g0_w_data[179:144];
   always @(posedge clk)
-    bank0_4_w_en <= \$14 ;
+    bank0_4_w_en <= \$15 ;
   always @(posedge clk)
-    bank0_4_q <= \$signature__data$39 ;
+    bank0_4_q <= \$signature__data$42 ;
   always @(posedge clk)
     bank0_5_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -38022,30 +40048,20 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_5_w_data <= g0_w_data[215:180];
   always @(posedge clk)
-    bank0_5_w_en <= \$15 ;
+    bank0_5_w_en <= \$16 ;
   always @(posedge clk)
-    bank0_5_q <= \$signature__data$45 ;
+    bank0_5_q <= \$signature__data$48 ;
   always @(posedge clk)
     bank0_6_r_addr <= g0_r_addr;
   always @(posedge clk)
     bank0_6_w_addr <= g0_w_addr;
   always @(posedge clk)
     bank0_6_w_data <= g0_w_data[251:216];
-  always @(posedge clk)
-    bank0_6_w_en <= \$16 ;
-  always @(posedge clk)
-    bank0_6_q <= \$signature__data$51 ;
-  always @(posedge clk)
-    bank0_7_r_addr <= g0_r_addr;
-  always @(posedge clk)
-    bank0_7_w_addr <= g0_w_addr;
-  always @(posedge clk)
-    bank0_7_w_data <= g0_w_data[255:252];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$17  = \$8 ;
+    \$18  = \$8 ;
     if (rst) begin
-      \$17  = 1'h0;
+      \$18  = 1'h0;
     end
   end
   always @* begin
@@ -38057,85 +40073,92 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$10  = \$1 ;
+    \$10  = w_in_en;
     if (rst) begin
       \$10  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$11  = \$2 ;
+    \$11  = \$1 ;
     if (rst) begin
       \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$12  = \$3 ;
+    \$12  = \$2 ;
     if (rst) begin
       \$12  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$13  = \$4 ;
+    \$13  = \$3 ;
     if (rst) begin
       \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$14  = \$5 ;
+    \$14  = \$4 ;
     if (rst) begin
       \$14  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$15  = \$6 ;
+    \$15  = \$5 ;
     if (rst) begin
       \$15  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$16  = \$7 ;
+    \$16  = \$6 ;
     if (rst) begin
       \$16  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$17  = \$7 ;
+    if (rst) begin
+      \$17  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$64  = bank0_1_r_addr;
-  assign \wp__addr$65  = bank0_1_w_addr;
-  assign \wp__data$66  = bank0_1_w_data;
-  assign \wp__en$67  = bank0_1_w_en;
-  assign \$signature__addr$68  = bank0_2_r_addr;
-  assign \wp__addr$69  = bank0_2_w_addr;
-  assign \wp__data$70  = bank0_2_w_data;
-  assign \wp__en$71  = bank0_2_w_en;
-  assign \$signature__addr$72  = bank0_3_r_addr;
-  assign \wp__addr$73  = bank0_3_w_addr;
-  assign \wp__data$74  = bank0_3_w_data;
-  assign \wp__en$75  = bank0_3_w_en;
-  assign \$signature__addr$76  = bank0_4_r_addr;
-  assign \wp__addr$77  = bank0_4_w_addr;
-  assign \wp__data$78  = bank0_4_w_data;
-  assign \wp__en$79  = bank0_4_w_en;
-  assign \$signature__addr$80  = bank0_5_r_addr;
-  assign \wp__addr$81  = bank0_5_w_addr;
-  assign \wp__data$82  = bank0_5_w_data;
-  assign \wp__en$83  = bank0_5_w_en;
-  assign \$signature__addr$84  = bank0_6_r_addr;
-  assign \wp__addr$85  = bank0_6_w_addr;
-  assign \wp__data$86  = bank0_6_w_data;
-  assign \wp__en$87  = bank0_6_w_en;
-  assign \$signature__addr$88  = bank0_7_r_addr;
-  assign \wp__addr$89  = bank0_7_w_addr;
-  assign \wp__data$90  = bank0_7_w_data;
-  assign \wp__en$91  = bank0_7_w_en;
+  assign \$signature__addr$67  = bank0_1_r_addr;
+  assign \wp__addr$68  = bank0_1_w_addr;
+  assign \wp__data$69  = bank0_1_w_data;
+  assign \wp__en$70  = bank0_1_w_en;
+  assign \$signature__addr$71  = bank0_2_r_addr;
+  assign \wp__addr$72  = bank0_2_w_addr;
+  assign \wp__data$73  = bank0_2_w_data;
+  assign \wp__en$74  = bank0_2_w_en;
+  assign \$signature__addr$75  = bank0_3_r_addr;
+  assign \wp__addr$76  = bank0_3_w_addr;
+  assign \wp__data$77  = bank0_3_w_data;
+  assign \wp__en$78  = bank0_3_w_en;
+  assign \$signature__addr$79  = bank0_4_r_addr;
+  assign \wp__addr$80  = bank0_4_w_addr;
+  assign \wp__data$81  = bank0_4_w_data;
+  assign \wp__en$82  = bank0_4_w_en;
+  assign \$signature__addr$83  = bank0_5_r_addr;
+  assign \wp__addr$84  = bank0_5_w_addr;
+  assign \wp__data$85  = bank0_5_w_data;
+  assign \wp__en$86  = bank0_5_w_en;
+  assign \$signature__addr$87  = bank0_6_r_addr;
+  assign \wp__addr$88  = bank0_6_w_addr;
+  assign \wp__data$89  = bank0_6_w_data;
+  assign \wp__en$90  = bank0_6_w_en;
+  assign \$signature__addr$91  = bank0_7_r_addr;
+  assign \wp__addr$92  = bank0_7_w_addr;
+  assign \wp__data$93  = bank0_7_w_data;
+  assign \wp__en$94  = bank0_7_w_en;
   assign r_data = out;
   assign \$1  = g0_w_en;
   assign \$2  = g0_w_en;
@@ -38148,21 +40171,22 @@ module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_e (rst, w_data, w_en, w_addr, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$2 ;
   reg \$3 ;
   reg \$4 ;
   reg \$5 ;
+  reg \$6 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] \$signature__addr ;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \$signature__addr$28 ;
+  wire [6:0] \$signature__addr$31 ;
   wire [35:0] \$signature__data ;
-  wire [27:0] \$signature__data$21 ;
+  wire [27:0] \$signature__data$24 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [6:0] bank0_0_r_addr = 7'h00;
@@ -38206,24 +40230,30 @@ module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [63:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [6:0] w_in_addr = 7'h00;
+  (* keep = "true" *)
+  reg [63:0] w_in_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] wp__addr;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \wp__addr$29 ;
+  wire [6:0] \wp__addr$32 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$30 ;
+  wire [27:0] \wp__data$33 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$31 ;
+  wire \wp__en$34 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [127:0];
   initial begin
@@ -38505,15 +40535,21 @@ module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
+  always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$3 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$3 ;
+    g0_w_en <= \$4 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -38521,7 +40557,7 @@ module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$4 ;
+    bank0_0_w_en <= \$5 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -38531,9 +40567,9 @@ module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$5 ;
+    bank0_1_w_en <= \$6 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     g0_q <= { bank0_1_q, bank0_0_q };
   always @(posedge clk)
@@ -38547,37 +40583,45 @@ module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$4  = \$1 ;
+    \$4  = w_in_en;
     if (rst) begin
       \$4  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$5  = \$2 ;
+    \$5  = \$1 ;
     if (rst) begin
       \$5  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$6  = \$2 ;
+    if (rst) begin
+      \$6  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$28  = bank0_1_r_addr;
-  assign \wp__addr$29  = bank0_1_w_addr;
-  assign \wp__data$30  = bank0_1_w_data;
-  assign \wp__en$31  = bank0_1_w_en;
+  assign \$signature__addr$31  = bank0_1_r_addr;
+  assign \wp__addr$32  = bank0_1_w_addr;
+  assign \wp__data$33  = bank0_1_w_data;
+  assign \wp__en$34  = bank0_1_w_en;
   assign r_data = out;
   assign \$1  = g0_w_en;
   assign \$2  = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_pred (rst, w_data, w_en, w_addr, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   reg \$2 ;
   reg \$3 ;
+  reg \$4 ;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] \$signature__addr ;
@@ -38616,6 +40660,12 @@ module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [7:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [5:0] w_in_addr = 6'h00;
+  (* keep = "true" *)
+  reg [7:0] w_in_data = 8'h00;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] wp__addr;
@@ -38703,9 +40753,17 @@ module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    w_in_data <= w_data;
   always @(posedge clk)
-    g0_w_en <= \$2 ;
+    w_in_en <= \$2 ;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_in_addr;
+  always @(posedge clk)
+    g0_w_data <= w_in_data;
+  always @(posedge clk)
+    g0_w_en <= \$3 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -38713,7 +40771,7 @@ module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data;
   always @(posedge clk)
-    bank0_0_w_en <= \$3 ;
+    bank0_0_w_en <= \$4 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -38721,9 +40779,7 @@ module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     out <= g0_q;
   always @(posedge clk)
-    g0_r_addr <= r_addr;
-  always @(posedge clk)
-    g0_w_addr <= w_addr;
+    w_in_addr <= w_addr;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$2  = w_en;
@@ -38733,9 +40789,16 @@ module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$3  = \$1 ;
+    \$3  = w_in_en;
     if (rst) begin
       \$3  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$4  = \$1 ;
+    if (rst) begin
+      \$4  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
@@ -38747,9 +40810,10 @@ module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
+module \nitro_engine.mem_prog (clk, rst, r_addr, w_en, w_addr, out, w_data);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
+  reg \$10 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -38763,17 +40827,17 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   wire [5:0] \$signature__addr ;
   (* init = 6'h00 *)
   (* keep = "true" *)
-  wire [5:0] \$signature__addr$40 ;
+  wire [5:0] \$signature__addr$43 ;
   (* init = 6'h00 *)
   (* keep = "true" *)
-  wire [5:0] \$signature__addr$44 ;
+  wire [5:0] \$signature__addr$47 ;
   (* init = 6'h00 *)
   (* keep = "true" *)
-  wire [5:0] \$signature__addr$48 ;
+  wire [5:0] \$signature__addr$51 ;
   wire [35:0] \$signature__data ;
-  wire [35:0] \$signature__data$21 ;
-  wire [35:0] \$signature__data$27 ;
-  wire [19:0] \$signature__data$33 ;
+  wire [35:0] \$signature__data$24 ;
+  wire [35:0] \$signature__data$30 ;
+  wire [19:0] \$signature__data$36 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [5:0] bank0_0_r_addr = 6'h00;
@@ -38835,42 +40899,48 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   wire [127:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [5:0] w_in_addr = 6'h00;
+  (* keep = "true" *)
+  reg [127:0] w_in_data = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] wp__addr;
   (* init = 6'h00 *)
   (* keep = "true" *)
-  wire [5:0] \wp__addr$41 ;
+  wire [5:0] \wp__addr$44 ;
   (* init = 6'h00 *)
   (* keep = "true" *)
-  wire [5:0] \wp__addr$45 ;
+  wire [5:0] \wp__addr$48 ;
   (* init = 6'h00 *)
   (* keep = "true" *)
-  wire [5:0] \wp__addr$49 ;
+  wire [5:0] \wp__addr$52 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$42 ;
+  wire [35:0] \wp__data$45 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$46 ;
+  wire [35:0] \wp__data$49 ;
   (* init = 20'h00000 *)
   (* keep = "true" *)
-  wire [19:0] \wp__data$50 ;
+  wire [19:0] \wp__data$53 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$43 ;
+  wire \wp__en$46 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$47 ;
+  wire \wp__en$50 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$51 ;
+  wire \wp__en$54 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [50:0];
   initial begin
@@ -38998,7 +41068,7 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_2 [50:0];
   initial begin
@@ -39062,7 +41132,7 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   always @(posedge clk) begin
     _2_ <= bank0_2[bank0_2_r_addr];
   end
-  assign \$signature__data$27  = _2_;
+  assign \$signature__data$30  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [19:0] bank0_3 [50:0];
   initial begin
@@ -39126,15 +41196,21 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   always @(posedge clk) begin
     _3_ <= bank0_3[bank0_3_r_addr];
   end
-  assign \$signature__data$33  = _3_;
+  assign \$signature__data$36  = _3_;
+  always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$5 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$5 ;
+    g0_w_en <= \$6 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -39142,7 +41218,7 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$6 ;
+    bank0_0_w_en <= \$7 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -39152,9 +41228,9 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[71:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$7 ;
+    bank0_1_w_en <= \$8 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     bank0_2_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -39162,9 +41238,9 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_2_w_data <= g0_w_data[107:72];
   always @(posedge clk)
-    bank0_2_w_en <= \$8 ;
+    bank0_2_w_en <= \$9 ;
   always @(posedge clk)
-    bank0_2_q <= \$signature__data$27 ;
+    bank0_2_q <= \$signature__data$30 ;
   always @(posedge clk)
     bank0_3_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -39172,9 +41248,9 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_3_w_data <= g0_w_data[127:108];
   always @(posedge clk)
-    bank0_3_w_en <= \$9 ;
+    bank0_3_w_en <= \$10 ;
   always @(posedge clk)
-    bank0_3_q <= \$signature__data$33 ;
+    bank0_3_q <= \$signature__data$36 ;
   always @(posedge clk)
     g0_q <= { bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
   always @(posedge clk)
@@ -39188,48 +41264,55 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$6  = \$1 ;
+    \$6  = w_in_en;
     if (rst) begin
       \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$7  = \$2 ;
+    \$7  = \$1 ;
     if (rst) begin
       \$7  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$8  = \$3 ;
+    \$8  = \$2 ;
     if (rst) begin
       \$8  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$9  = \$4 ;
+    \$9  = \$3 ;
     if (rst) begin
       \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$10  = \$4 ;
+    if (rst) begin
+      \$10  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$40  = bank0_1_r_addr;
-  assign \wp__addr$41  = bank0_1_w_addr;
-  assign \wp__data$42  = bank0_1_w_data;
-  assign \wp__en$43  = bank0_1_w_en;
-  assign \$signature__addr$44  = bank0_2_r_addr;
-  assign \wp__addr$45  = bank0_2_w_addr;
-  assign \wp__data$46  = bank0_2_w_data;
-  assign \wp__en$47  = bank0_2_w_en;
-  assign \$signature__addr$48  = bank0_3_r_addr;
-  assign \wp__addr$49  = bank0_3_w_addr;
-  assign \wp__data$50  = bank0_3_w_data;
-  assign \wp__en$51  = bank0_3_w_en;
+  assign \$signature__addr$43  = bank0_1_r_addr;
+  assign \wp__addr$44  = bank0_1_w_addr;
+  assign \wp__data$45  = bank0_1_w_data;
+  assign \wp__en$46  = bank0_1_w_en;
+  assign \$signature__addr$47  = bank0_2_r_addr;
+  assign \wp__addr$48  = bank0_2_w_addr;
+  assign \wp__data$49  = bank0_2_w_data;
+  assign \wp__en$50  = bank0_2_w_en;
+  assign \$signature__addr$51  = bank0_3_r_addr;
+  assign \wp__addr$52  = bank0_3_w_addr;
+  assign \wp__data$53  = bank0_3_w_data;
+  assign \wp__en$54  = bank0_3_w_en;
   assign r_data = out;
   assign \$1  = g0_w_en;
   assign \$2  = g0_w_en;
@@ -39238,11 +41321,12 @@ module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_rg (rst, w_data, w_en, w_addr, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   reg \$2 ;
   reg \$3 ;
+  reg \$4 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \$signature__addr ;
@@ -39281,6 +41365,12 @@ module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [15:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [8:0] w_in_addr = 9'h000;
+  (* keep = "true" *)
+  reg [15:0] w_in_data = 16'h0000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] wp__addr;
@@ -39688,9 +41778,17 @@ module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    w_in_data <= w_data;
   always @(posedge clk)
-    g0_w_en <= \$2 ;
+    w_in_en <= \$2 ;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_in_addr;
+  always @(posedge clk)
+    g0_w_data <= w_in_data;
+  always @(posedge clk)
+    g0_w_en <= \$3 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -39698,7 +41796,7 @@ module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data;
   always @(posedge clk)
-    bank0_0_w_en <= \$3 ;
+    bank0_0_w_en <= \$4 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -39706,9 +41804,7 @@ module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     out <= g0_q;
   always @(posedge clk)
-    g0_r_addr <= r_addr;
-  always @(posedge clk)
-    g0_w_addr <= w_addr;
+    w_in_addr <= w_addr;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$2  = w_en;
@@ -39718,9 +41814,16 @@ module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$3  = \$1 ;
+    \$3  = w_in_en;
     if (rst) begin
       \$3  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$4  = \$1 ;
+    if (rst) begin
+      \$4  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
@@ -39732,9 +41835,10 @@ module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_wf (rst, w_data, w_en, w_addr, r_addr, out, out_copy0, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
+  reg \$10 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -39748,17 +41852,17 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [8:0] \$signature__addr ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$40 ;
-  (* init = 9'h000 *)
-  (* keep = "true" *)
   wire [8:0] \$signature__addr$44 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \$signature__addr$48 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \$signature__addr$52 ;
   wire [35:0] \$signature__data ;
-  wire [35:0] \$signature__data$21 ;
-  wire [35:0] \$signature__data$27 ;
-  wire [19:0] \$signature__data$33 ;
+  wire [35:0] \$signature__data$24 ;
+  wire [35:0] \$signature__data$30 ;
+  wire [19:0] \$signature__data$36 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [8:0] bank0_0_r_addr = 9'h000;
@@ -39806,12 +41910,20 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg [127:0] g0_w_data = 128'h00000000000000000000000000000000;
   (* keep = "true" *)
   reg g0_w_en = 1'h0;
+  (* keep = "true" *)
   output [127:0] out;
   reg [127:0] out = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  output [127:0] out_copy0;
+  reg [127:0] out_copy0 = 128'h00000000000000000000000000000000;
   input [8:0] r_addr;
   wire [8:0] r_addr;
   (* init = 128'h00000000000000000000000000000000 *)
+  (* keep = "true" *)
   wire [127:0] r_data;
+  (* init = 128'h00000000000000000000000000000000 *)
+  (* keep = "true" *)
+  wire [127:0] r_data_copy0;
   input rst;
   wire rst;
   input [8:0] w_addr;
@@ -39820,42 +41932,48 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [127:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [8:0] w_in_addr = 9'h000;
+  (* keep = "true" *)
+  reg [127:0] w_in_data = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] wp__addr;
-  (* init = 9'h000 *)
-  (* keep = "true" *)
-  wire [8:0] \wp__addr$41 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \wp__addr$45 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \wp__addr$49 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
+  wire [8:0] \wp__addr$53 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$42 ;
+  wire [35:0] \wp__data$46 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$46 ;
+  wire [35:0] \wp__data$50 ;
   (* init = 20'h00000 *)
   (* keep = "true" *)
-  wire [19:0] \wp__data$50 ;
+  wire [19:0] \wp__data$54 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
-  (* init = 1'h0 *)
-  (* keep = "true" *)
-  wire \wp__en$43 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire \wp__en$47 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire \wp__en$51 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire \wp__en$55 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [447:0];
   initial begin
@@ -40777,7 +42895,7 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_2 [447:0];
   initial begin
@@ -41238,7 +43356,7 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _2_ <= bank0_2[bank0_2_r_addr];
   end
-  assign \$signature__data$27  = _2_;
+  assign \$signature__data$30  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [19:0] bank0_3 [447:0];
   initial begin
@@ -41699,15 +43817,21 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _3_ <= bank0_3[bank0_3_r_addr];
   end
-  assign \$signature__data$33  = _3_;
+  assign \$signature__data$36  = _3_;
+  always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$5 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$5 ;
+    g0_w_en <= \$6 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -41715,7 +43839,7 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$6 ;
+    bank0_0_w_en <= \$7 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -41725,9 +43849,9 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[71:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$7 ;
+    bank0_1_w_en <= \$8 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     bank0_2_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -41735,9 +43859,9 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_2_w_data <= g0_w_data[107:72];
   always @(posedge clk)
-    bank0_2_w_en <= \$8 ;
+    bank0_2_w_en <= \$9 ;
   always @(posedge clk)
-    bank0_2_q <= \$signature__data$27 ;
+    bank0_2_q <= \$signature__data$30 ;
   always @(posedge clk)
     bank0_3_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -41745,13 +43869,15 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_3_w_data <= g0_w_data[127:108];
   always @(posedge clk)
-    bank0_3_w_en <= \$9 ;
+    bank0_3_w_en <= \$10 ;
   always @(posedge clk)
-    bank0_3_q <= \$signature__data$33 ;
+    bank0_3_q <= \$signature__data$36 ;
   always @(posedge clk)
     g0_q <= { bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
   always @(posedge clk)
     out <= g0_q;
+  always @(posedge clk)
+    out_copy0 <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$5  = w_en;
@@ -41761,49 +43887,57 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$6  = \$1 ;
+    \$6  = w_in_en;
     if (rst) begin
       \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$7  = \$2 ;
+    \$7  = \$1 ;
     if (rst) begin
       \$7  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$8  = \$3 ;
+    \$8  = \$2 ;
     if (rst) begin
       \$8  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$9  = \$4 ;
+    \$9  = \$3 ;
     if (rst) begin
       \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$10  = \$4 ;
+    if (rst) begin
+      \$10  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$40  = bank0_1_r_addr;
-  assign \wp__addr$41  = bank0_1_w_addr;
-  assign \wp__data$42  = bank0_1_w_data;
-  assign \wp__en$43  = bank0_1_w_en;
-  assign \$signature__addr$44  = bank0_2_r_addr;
-  assign \wp__addr$45  = bank0_2_w_addr;
-  assign \wp__data$46  = bank0_2_w_data;
-  assign \wp__en$47  = bank0_2_w_en;
-  assign \$signature__addr$48  = bank0_3_r_addr;
-  assign \wp__addr$49  = bank0_3_w_addr;
-  assign \wp__data$50  = bank0_3_w_data;
-  assign \wp__en$51  = bank0_3_w_en;
+  assign \$signature__addr$44  = bank0_1_r_addr;
+  assign \wp__addr$45  = bank0_1_w_addr;
+  assign \wp__data$46  = bank0_1_w_data;
+  assign \wp__en$47  = bank0_1_w_en;
+  assign \$signature__addr$48  = bank0_2_r_addr;
+  assign \wp__addr$49  = bank0_2_w_addr;
+  assign \wp__data$50  = bank0_2_w_data;
+  assign \wp__en$51  = bank0_2_w_en;
+  assign \$signature__addr$52  = bank0_3_r_addr;
+  assign \wp__addr$53  = bank0_3_w_addr;
+  assign \wp__data$54  = bank0_3_w_data;
+  assign \wp__en$55  = bank0_3_w_en;
   assign r_data = out;
+  assign r_data_copy0 = out_copy0;
   assign \$1  = g0_w_en;
   assign \$2  = g0_w_en;
   assign \$3  = g0_w_en;
@@ -41811,9 +43945,10 @@ module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_wt (rst, w_data, w_en, w_addr, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
+  reg \$10 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -41827,17 +43962,17 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [6:0] \$signature__addr ;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \$signature__addr$40 ;
+  wire [6:0] \$signature__addr$43 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \$signature__addr$44 ;
+  wire [6:0] \$signature__addr$47 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \$signature__addr$48 ;
+  wire [6:0] \$signature__addr$51 ;
   wire [35:0] \$signature__data ;
-  wire [35:0] \$signature__data$21 ;
-  wire [35:0] \$signature__data$27 ;
-  wire [19:0] \$signature__data$33 ;
+  wire [35:0] \$signature__data$24 ;
+  wire [35:0] \$signature__data$30 ;
+  wire [19:0] \$signature__data$36 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [6:0] bank0_0_r_addr = 7'h00;
@@ -41899,42 +44034,48 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [127:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [6:0] w_in_addr = 7'h00;
+  (* keep = "true" *)
+  reg [127:0] w_in_data = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] wp__addr;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \wp__addr$41 ;
+  wire [6:0] \wp__addr$44 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \wp__addr$45 ;
+  wire [6:0] \wp__addr$48 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \wp__addr$49 ;
+  wire [6:0] \wp__addr$52 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$42 ;
+  wire [35:0] \wp__data$45 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$46 ;
+  wire [35:0] \wp__data$49 ;
   (* init = 20'h00000 *)
   (* keep = "true" *)
-  wire [19:0] \wp__data$50 ;
+  wire [19:0] \wp__data$53 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$43 ;
+  wire \wp__en$46 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$47 ;
+  wire \wp__en$50 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$51 ;
+  wire \wp__en$54 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [95:0];
   initial begin
@@ -42152,7 +44293,7 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_2 [95:0];
   initial begin
@@ -42261,7 +44402,7 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _2_ <= bank0_2[bank0_2_r_addr];
   end
-  assign \$signature__data$27  = _2_;
+  assign \$signature__data$30  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [19:0] bank0_3 [95:0];
   initial begin
@@ -42370,15 +44511,21 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _3_ <= bank0_3[bank0_3_r_addr];
   end
-  assign \$signature__data$33  = _3_;
+  assign \$signature__data$36  = _3_;
+  always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$5 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$5 ;
+    g0_w_en <= \$6 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -42386,7 +44533,7 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$6 ;
+    bank0_0_w_en <= \$7 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -42396,9 +44543,9 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[71:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$7 ;
+    bank0_1_w_en <= \$8 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     bank0_2_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -42406,9 +44553,9 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_2_w_data <= g0_w_data[107:72];
   always @(posedge clk)
-    bank0_2_w_en <= \$8 ;
+    bank0_2_w_en <= \$9 ;
   always @(posedge clk)
-    bank0_2_q <= \$signature__data$27 ;
+    bank0_2_q <= \$signature__data$30 ;
   always @(posedge clk)
     bank0_3_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -42416,9 +44563,9 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_3_w_data <= g0_w_data[127:108];
   always @(posedge clk)
-    bank0_3_w_en <= \$9 ;
+    bank0_3_w_en <= \$10 ;
   always @(posedge clk)
-    bank0_3_q <= \$signature__data$33 ;
+    bank0_3_q <= \$signature__data$36 ;
   always @(posedge clk)
     g0_q <= { bank0_3_q, bank0_2_q, bank0_1_q, bank0_0_q };
   always @(posedge clk)
@@ -42432,48 +44579,55 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$6  = \$1 ;
+    \$6  = w_in_en;
     if (rst) begin
       \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$7  = \$2 ;
+    \$7  = \$1 ;
     if (rst) begin
       \$7  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$8  = \$3 ;
+    \$8  = \$2 ;
     if (rst) begin
       \$8  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$9  = \$4 ;
+    \$9  = \$3 ;
     if (rst) begin
       \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$10  = \$4 ;
+    if (rst) begin
+      \$10  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$40  = bank0_1_r_addr;
-  assign \wp__addr$41  = bank0_1_w_addr;
-  assign \wp__data$42  = bank0_1_w_data;
-  assign \wp__en$43  = bank0_1_w_en;
-  assign \$signature__addr$44  = bank0_2_r_addr;
-  assign \wp__addr$45  = bank0_2_w_addr;
-  assign \wp__data$46  = bank0_2_w_data;
-  assign \wp__en$47  = bank0_2_w_en;
-  assign \$signature__addr$48  = bank0_3_r_addr;
-  assign \wp__addr$49  = bank0_3_w_addr;
-  assign \wp__data$50  = bank0_3_w_data;
-  assign \wp__en$51  = bank0_3_w_en;
+  assign \$signature__addr$43  = bank0_1_r_addr;
+  assign \wp__addr$44  = bank0_1_w_addr;
+  assign \wp__data$45  = bank0_1_w_data;
+  assign \wp__en$46  = bank0_1_w_en;
+  assign \$signature__addr$47  = bank0_2_r_addr;
+  assign \wp__addr$48  = bank0_2_w_addr;
+  assign \wp__data$49  = bank0_2_w_data;
+  assign \wp__en$50  = bank0_2_w_en;
+  assign \$signature__addr$51  = bank0_3_r_addr;
+  assign \wp__addr$52  = bank0_3_w_addr;
+  assign \wp__data$53  = bank0_3_w_data;
+  assign \wp__en$54  = bank0_3_w_en;
   assign r_data = out;
   assign \$1  = g0_w_en;
   assign \$2  = g0_w_en;
@@ -42482,21 +44636,22 @@ module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
+module \nitro_engine.mem_y (clk, rst, w_en, r_addr, w_addr, out, w_data);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$2 ;
   reg \$3 ;
   reg \$4 ;
   reg \$5 ;
+  reg \$6 ;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] \$signature__addr ;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \$signature__addr$28 ;
+  wire [6:0] \$signature__addr$31 ;
   wire [35:0] \$signature__data ;
-  wire [27:0] \$signature__data$21 ;
+  wire [27:0] \$signature__data$24 ;
   reg [35:0] bank0_0_q = 36'h000000000;
   (* keep = "true" *)
   reg [6:0] bank0_0_r_addr = 7'h00;
@@ -42540,24 +44695,30 @@ module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   wire [63:0] w_data;
   input w_en;
   wire w_en;
+  (* keep = "true" *)
+  reg [6:0] w_in_addr = 7'h00;
+  (* keep = "true" *)
+  reg [63:0] w_in_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg w_in_en = 1'h0;
   (* init = 7'h00 *)
   (* keep = "true" *)
   wire [6:0] wp__addr;
   (* init = 7'h00 *)
   (* keep = "true" *)
-  wire [6:0] \wp__addr$29 ;
+  wire [6:0] \wp__addr$32 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$30 ;
+  wire [27:0] \wp__data$33 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$31 ;
+  wire \wp__en$34 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [127:0];
   initial begin
@@ -42839,15 +45000,21 @@ module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk) begin
     _1_ <= bank0_1[bank0_1_r_addr];
   end
-  assign \$signature__data$21  = _1_;
+  assign \$signature__data$24  = _1_;
+  always @(posedge clk)
+    w_in_addr <= w_addr;
+  always @(posedge clk)
+    w_in_data <= w_data;
+  always @(posedge clk)
+    w_in_en <= \$3 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
-    g0_w_addr <= w_addr;
+    g0_w_addr <= w_in_addr;
   always @(posedge clk)
-    g0_w_data <= w_data;
+    g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$3 ;
+    g0_w_en <= \$4 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr;
   always @(posedge clk)
@@ -42855,7 +45022,7 @@ module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$4 ;
+    bank0_0_w_en <= \$5 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -42865,9 +45032,9 @@ module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$5 ;
+    bank0_1_w_en <= \$6 ;
   always @(posedge clk)
-    bank0_1_q <= \$signature__data$21 ;
+    bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
     g0_q <= { bank0_1_q, bank0_0_q };
   always @(posedge clk)
@@ -42881,26 +45048,33 @@ module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$4  = \$1 ;
+    \$4  = w_in_en;
     if (rst) begin
       \$4  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$5  = \$2 ;
+    \$5  = \$1 ;
     if (rst) begin
       \$5  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$6  = \$2 ;
+    if (rst) begin
+      \$6  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$28  = bank0_1_r_addr;
-  assign \wp__addr$29  = bank0_1_w_addr;
-  assign \wp__data$30  = bank0_1_w_data;
-  assign \wp__en$31  = bank0_1_w_en;
+  assign \$signature__addr$31  = bank0_1_r_addr;
+  assign \wp__addr$32  = bank0_1_w_addr;
+  assign \wp__data$33  = bank0_1_w_data;
+  assign \wp__en$34  = bank0_1_w_en;
   assign r_data = out;
   assign \$1  = g0_w_en;
   assign \$2  = g0_w_en;
@@ -45771,76 +47945,59 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.rfifo (clk, rst, \port$16$0 , w_level, r_data, \port$5377$0 , w_en, r_rdy, r_en);
+module \nitro_engine.rfifo (clk, rst, \port$16$0 , r_rdy, r_data, \port$5488$0 , w_en, level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [4:0] \$11 ;
-  wire [4:0] \$12 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire [4:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [4:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [5:0] \$14 ;
+  reg [3:0] \$15 ;
+  reg [3:0] \$16 ;
+  reg [4:0] \$17 ;
+  wire [4:0] \$2 ;
   wire \$3 ;
-  reg [3:0] \$30 ;
-  reg [3:0] \$31 ;
-  reg [3:0] \$32 ;
-  reg \$33 ;
-  wire \$4 ;
-  wire [4:0] \$5 ;
-  wire [4:0] \$6 ;
+  wire [4:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [5:0] \$9 ;
   input clk;
   wire clk;
   (* init = 4'h0 *)
   wire [3:0] consume;
-  reg [3:0] inner_level = 4'h0;
-  wire inner_r_rdy;
-  wire [4:0] level;
+  output [4:0] level;
+  reg [4:0] level = 5'h00;
   input \port$16$0 ;
   wire \port$16$0 ;
-  input [255:0] \port$5377$0 ;
-  wire [255:0] \port$5377$0 ;
+  input [255:0] \port$5488$0 ;
+  wire [255:0] \port$5488$0 ;
   (* init = 4'h0 *)
   wire [3:0] produce;
   output [256:0] r_data;
   wire [256:0] r_data;
   input r_en;
   wire r_en;
+  (* init = 5'h00 *)
   wire [4:0] r_level;
   reg [3:0] r_port__addr = 4'h0;
   wire [256:0] r_port__data;
-  wire r_port__en;
   output r_rdy;
-  reg r_rdy = 1'h0;
+  wire r_rdy;
   input rst;
   wire rst;
   wire [256:0] w_data;
   input w_en;
   wire w_en;
-  output [4:0] w_level;
+  (* init = 5'h00 *)
   wire [4:0] w_level;
   reg [3:0] w_port__addr = 4'h0;
   wire [256:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [256:0] storage [14:0];
+  reg [256:0] storage [15:0];
   initial begin
     storage[0] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     storage[1] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
@@ -45857,110 +48014,74 @@ module \nitro_engine.rfifo (clk, rst, \port$16$0 , w_level, r_data, \port$5377$0
     storage[12] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     storage[13] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     storage[14] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[15] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$16$0 , \port$5377$0  };
+      storage[w_port__addr] <= { \port$16$0 , \port$5488$0  };
   end
-  reg [256:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 4'hf;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 4'he;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 5'h00 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 4'he;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 5'h00 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 5'h10;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr + 1'h1;
+  assign \$3  = r_rdy & r_en;
+  assign \$4  = r_port__addr + 1'h1;
+  assign \$5  = w_rdy & w_en;
+  assign \$6  = r_rdy & r_en;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$5  & \$7 ;
+  assign \$9  = level + 1'h1;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = w_rdy & w_en;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = level - 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    w_port__addr <= \$15 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    r_port__addr <= \$16 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
-  always @(posedge clk)
-    r_rdy <= \$33 ;
+    level <= \$17 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$30  = w_port__addr;
+    \$15  = w_port__addr;
+    if (\$1 ) begin
+      \$15  = \$2 [3:0];
+    end
+    if (rst) begin
+      \$15  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$16  = r_port__addr;
     if (\$3 ) begin
-      \$30  = \$6 [3:0];
+      \$16  = \$4 [3:0];
     end
     if (rst) begin
-      \$30  = 4'h0;
+      \$16  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [3:0];
+    \$17  = level;
+    if (\$8 ) begin
+      \$17  = \$9 [4:0];
+    end
+    if (\$13 ) begin
+      \$17  = \$14 [4:0];
     end
     if (rst) begin
-      \$31  = 4'h0;
+      \$17  = 5'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [3:0];
-    end
-    if (\$25 ) begin
-      \$32  = \$26 [3:0];
-    end
-    if (rst) begin
-      \$32  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
-    end else if (r_en) begin
-      \$33  = 1'h0;
-    end
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = level;
+  assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$16$0 , \port$5377$0  };
-  assign w_data = { \port$16$0 , \port$5377$0  };
+  assign w_port__data = { \port$16$0 , \port$5488$0  };
+  assign w_data = { \port$16$0 , \port$5488$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -63566,7 +65687,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$9098$0 , \port$9407$0 , \port$9716$0 , \port$10025$0 , \port$10334$0 , \port$10643$0 , \port$10952$0 , \port$11261$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$9480$0 , \port$9789$0 , \port$10098$0 , \port$10407$0 , \port$10716$0 , \port$11025$0 , \port$11334$0 , \port$11643$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -63852,22 +65973,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10025$0 ;
-  wire [15:0] \port$10025$0 ;
-  input [15:0] \port$10334$0 ;
-  wire [15:0] \port$10334$0 ;
-  input [15:0] \port$10643$0 ;
-  wire [15:0] \port$10643$0 ;
-  input [15:0] \port$10952$0 ;
-  wire [15:0] \port$10952$0 ;
-  input [15:0] \port$11261$0 ;
-  wire [15:0] \port$11261$0 ;
-  input [15:0] \port$9098$0 ;
-  wire [15:0] \port$9098$0 ;
-  input [15:0] \port$9407$0 ;
-  wire [15:0] \port$9407$0 ;
-  input [15:0] \port$9716$0 ;
-  wire [15:0] \port$9716$0 ;
+  input [15:0] \port$10098$0 ;
+  wire [15:0] \port$10098$0 ;
+  input [15:0] \port$10407$0 ;
+  wire [15:0] \port$10407$0 ;
+  input [15:0] \port$10716$0 ;
+  wire [15:0] \port$10716$0 ;
+  input [15:0] \port$11025$0 ;
+  wire [15:0] \port$11025$0 ;
+  input [15:0] \port$11334$0 ;
+  wire [15:0] \port$11334$0 ;
+  input [15:0] \port$11643$0 ;
+  wire [15:0] \port$11643$0 ;
+  input [15:0] \port$9480$0 ;
+  wire [15:0] \port$9480$0 ;
+  input [15:0] \port$9789$0 ;
+  wire [15:0] \port$9789$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -64121,7 +66242,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$11261$0 , \port$10952$0 , \port$10643$0 , \port$10334$0 , \port$10025$0 , \port$9716$0 , \port$9407$0 , \port$9098$0  };
+    \$131  = { \port$11643$0 , \port$11334$0 , \port$11025$0 , \port$10716$0 , \port$10407$0 , \port$10098$0 , \port$9789$0 , \port$9480$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -64626,7 +66747,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$11261$0 , \port$10952$0 , \port$10643$0 , \port$10334$0 , \port$10025$0 , \port$9716$0 , \port$9407$0 , \port$9098$0  };
+  assign \row_data$7  = { \port$11643$0 , \port$11334$0 , \port$11025$0 , \port$10716$0 , \port$10407$0 , \port$10098$0 , \port$9789$0 , \port$9480$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

@@ -9,10 +9,12 @@ from amaranth.lib.wiring import In, Out
 
 from .. import KEEP
 
-__all__ = ["BANK_GROUP", "BankedMemory", "READ_LATENCY", "SLICE_WIDTH"]
+__all__ = ["BANK_GROUP", "BankedMemory", "READ_LATENCY", "SLICE_WIDTH", "WRITE_DELAY"]
 
 #: Cycles from a read address to its data on ``r_data``.
 READ_LATENCY = 6
+#: Cycles a write reaches the block RAM after a read presented in the same cycle.
+WRITE_DELAY = 1
 #: Banks that share one copy of the address and write registers and one first-level output mux.
 BANK_GROUP = 4
 #: Bits of a word slice with block RAMs of its own (a DP16KD in 512 x 36 mode).
@@ -37,16 +39,19 @@ class BankedMemory(wiring.Component):
     Read pipeline (free-running, no enable): group address registers; block-RAM address
     copies; block RAM; bank output registers; group mux register; output register. The word
     at the address of cycle ``t`` is on ``r_data`` in cycle ``t +`` :data:`READ_LATENCY`. The
-    write port goes through the same two register levels (group, block-RAM copy), so a write
-    presented in cycle ``t`` reaches the block RAM in the same cycle as a read presented in
-    cycle ``t``: a read sees every write presented in an earlier cycle.
+    write port has one register level more (:data:`WRITE_DELAY`): an input register (keep; the
+    write word is often a mux of sources spread over the die, which drove the group registers
+    of every bank), then the same two levels as the read address (group, block-RAM copy). A
+    write presented in cycle ``t`` reaches the block RAM with a read presented in cycle
+    ``t + 1``: a read sees every write presented two or more cycles earlier.
 
-    A read and a write of the same address presented in the same cycle give an undefined
-    read word on the FPGA: the banks carry ``no_rw_check``, so Yosys adds no collision logic
-    (address comparators and a bypass mux behind every block RAM); in simulation the read
-    returns the old word. The training engine never consumes such a read: the host's reads
-    and writes are separate commands, and an instruction reads each row of the tensor it
-    writes (WF in GRAD) once, :data:`READ_LATENCY` cycles or more before writing it back.
+    A read of an address presented one cycle after a write of it (they meet at the block RAM)
+    gives an undefined read word on the FPGA: the banks carry ``no_rw_check``, so Yosys adds
+    no collision logic (address comparators and a bypass mux behind every block RAM); in
+    simulation the read returns the old word. The training engine never consumes such a
+    read: the host's reads and writes are separate commands, and an instruction reads each
+    row of the tensor it writes (WF in GRAD) once, :data:`READ_LATENCY` cycles or more before
+    writing it back.
     ``poison_collisions`` checks that claim in simulation: a colliding read then returns the
     bitwise complement of the old word, so an engine that consumed one would stop being
     bit-exact (the co-simulation runs with it; never for synthesis).
@@ -65,6 +70,9 @@ class BankedMemory(wiring.Component):
     poison_collisions : bool
         Simulation check (see above): a read and a write of one address in the same cycle
         return the complement of the old word. Adds a comparator per block RAM.
+    read_copies : int
+        Extra copies of the output register (``r_data_copy0`` ...; keep), equal to ``r_data``
+        in every cycle: a consumer far from the others reads a register of its own.
 
     Attributes
     ----------
@@ -72,12 +80,16 @@ class BankedMemory(wiring.Component):
         Read address.
     r_data : Out(width)
         Read data, :data:`READ_LATENCY` cycles after its address.
+    r_data_copy0, ... : Out(width)
+        The ``read_copies`` copies of ``r_data``.
     w_addr, w_en, w_data : In
         Write port: ``mem[w_addr] = w_data`` when ``w_en`` is high.
     """
 
     def __init__(self, width: int, depth: int, bank_depth: int = 512, poison_collisions: bool = False,
-                 slice_width: int = SLICE_WIDTH):
+                 slice_width: int = SLICE_WIDTH, read_copies: int = 0):
+        if not isinstance(read_copies, int) or isinstance(read_copies, bool) or read_copies < 0:
+            raise ValueError(f"BankedMemory: read_copies must be an int >= 0, got {read_copies!r}")
         for name, v in (("width", width), ("depth", depth), ("bank_depth", bank_depth),
                         ("slice_width", slice_width)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -88,12 +100,14 @@ class BankedMemory(wiring.Component):
         if bank_depth & (bank_depth - 1):
             raise ValueError(f"BankedMemory: bank_depth must be a power of two, got {bank_depth}")
         self.width, self.depth, self.bank_depth, self.slice_width = width, depth, bank_depth, slice_width
+        self.read_copies = read_copies
         self.banks = -(-depth // bank_depth)
         self.groups = -(-self.banks // BANK_GROUP)
         self.addr_bits = max(1, (depth - 1).bit_length())
         super().__init__({
             "r_addr": In(unsigned(self.addr_bits)), "r_data": Out(width),
             "w_addr": In(unsigned(self.addr_bits)), "w_en": In(1), "w_data": In(width),
+            **{f"r_data_copy{k}": Out(width) for k in range(read_copies)},
         })
 
     @property
@@ -106,13 +120,20 @@ class BankedMemory(wiring.Component):
         ab, w = self.addr_bits, self.width
         lo = min(ab, self.bank_depth.bit_length() - 1)  # address bits inside a bank
         slices = [(s, min(s + self.slice_width, w)) for s in range(0, w, self.slice_width)]
+        # the write port's input register (keep: memories written with the same word, e.g. the
+        # host's beat, must not share it)
+        w_addr = Signal(ab, name="w_in_addr", attrs=KEEP, reset_less=True)
+        w_data = Signal(w, name="w_in_data", attrs=KEEP, reset_less=True)
+        w_en = Signal(name="w_in_en", attrs=KEEP)
+        m.d.sync += [w_addr.eq(self.w_addr), w_data.eq(self.w_data), w_en.eq(self.w_en)]
+        assert WRITE_DELAY == 1
         gq = []
         for g in range(self.groups):
             ra = Signal(ab, name=f"g{g}_r_addr", attrs=KEEP, reset_less=True)
             wa = Signal(ab, name=f"g{g}_w_addr", attrs=KEEP, reset_less=True)
             wd = Signal(w, name=f"g{g}_w_data", attrs=KEEP, reset_less=True)
             we = Signal(name=f"g{g}_w_en", attrs=KEEP)
-            m.d.sync += [ra.eq(self.r_addr), wa.eq(self.w_addr), wd.eq(self.w_data), we.eq(self.w_en)]
+            m.d.sync += [ra.eq(self.r_addr), wa.eq(w_addr), wd.eq(w_data), we.eq(w_en)]
             banks = range(g * BANK_GROUP, min(self.banks, (g + 1) * BANK_GROUP))
             q = []
             for b in banks:
@@ -150,14 +171,20 @@ class BankedMemory(wiring.Component):
             else:
                 m.d.sync += g_out.eq(q[0])
             gq.append(g_out)
-        out = Signal(w, name="out", reset_less=True)
+        # (keep, with copies: Yosys would merge registers with equal inputs back into one)
+        keep = KEEP if self.read_copies else {}
+        outs = [Signal(w, name="out", reset_less=True, attrs=keep),
+                *(Signal(w, name=f"out_copy{k}", reset_less=True, attrs=KEEP)
+                  for k in range(self.read_copies))]
         if self.groups > 1:
             # the group number, delayed to meet the group outputs (every stage but the last)
             gsel = [Signal(range(self.groups), name=f"gsel{j}", reset_less=True)
                     for j in range(READ_LATENCY - 1)]
             m.d.sync += [gsel[0].eq(self.r_addr[lo + _GROUP_BITS:]),
-                         *(gsel[j].eq(gsel[j - 1]) for j in range(1, len(gsel))), out.eq(Array(gq)[gsel[-1]])]
+                         *(gsel[j].eq(gsel[j - 1]) for j in range(1, len(gsel)))]
+            m.d.sync += [out.eq(Array(gq)[gsel[-1]]) for out in outs]
         else:
-            m.d.sync += out.eq(gq[0])
-        m.d.comb += self.r_data.eq(out)
+            m.d.sync += [out.eq(gq[0]) for out in outs]
+        m.d.comb += self.r_data.eq(outs[0])
+        m.d.comb += [getattr(self, f"r_data_copy{k}").eq(out) for k, out in enumerate(outs[1:])]
         return m

@@ -47,7 +47,7 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ...compiler import isa
@@ -63,13 +63,17 @@ from .banked_memory import READ_LATENCY, BankedMemory
 from .transposer import TileTransposer
 
 CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
-#: Words the host-read output FIFO holds (READ_LATENCY + 2 words in flight plus room to stream).
+#: Words the host-read output FIFO holds (READ_LATENCY + 3 words in flight plus room to stream).
 READ_FIFO_DEPTH = 16
 #: Cycles from the last write-back of an instruction with nothing else in flight to the fetch of
 #: the next one: the drain test is registered (it ORs valid bits from all over the datapath).
 DRAIN_TEST_CYCLES = 2
+#: Register hops from the instruction register to each lane's copy of its unit configuration.
+CFG_HOPS = 3
 #: Register stages from a write-back to the trace port (its rows come from every lane).
 TRACE_STAGES = 2
+#: Memory words ORed by one register of the host read's second selection level.
+HREAD_OR = 4
 #: CSR words per first-level mux of the host's CSR read.
 CSR_GROUP = 8
 #: Word addresses in the CSR memory.
@@ -197,9 +201,12 @@ class TrainingEngine(wiring.Component):
         depths = {"PROG": MAX_INSTRUCTIONS * NW, **self.depths}
         rp, wp = {}, {}
         for name, w in widths.items():
-            mem = m.submodules[f"mem_{name.lower()}"] = BankedMemory(w, depths[name],
-                                                                   poison_collisions=self.poison_collisions)
-            rp[name] = SimpleNamespace(addr=mem.r_addr, data=mem.r_data)
+            # WF: a copy of the read register for the SGD lanes (the original feeds the MAC
+            # array's columns and the host read, which sit elsewhere)
+            mem = m.submodules[f"mem_{name.lower()}"] = BankedMemory(
+                w, depths[name], poison_collisions=self.poison_collisions, read_copies=int(name == "WF"))
+            rp[name] = SimpleNamespace(addr=mem.r_addr, data=mem.r_data,
+                                       data_copy=getattr(mem, "r_data_copy0", None))
             wp[name] = SimpleNamespace(addr=mem.w_addr, en=mem.w_en, data=mem.w_data)
         RL = READ_LATENCY
 
@@ -235,6 +242,10 @@ class TrainingEngine(wiring.Component):
         hdr_mem = Signal(4)
         haddr = Signal(24)
         hcount = Signal(24)
+        # registered hcount != 0 and hcount == 1, updated with hcount: the compares drove the
+        # clock enables of haddr and hcount
+        h_more = Signal()
+        h_last = Signal()
         hdr_mode = Signal()  # the RUN header's mode bit
         pc = Signal(range(MAX_INSTRUCTIONS + 1))
         ibase = Signal(range(MAX_INSTRUCTIONS * NW + 1))  # pc * NW
@@ -265,12 +276,14 @@ class TrainingEngine(wiring.Component):
         ex_tr = {k: Signal(name=f"ex_{k.lower()}_trace", attrs=KEEP) for k in wb_ops}
         ex_xa = {k: Signal(name=f"ex_{k.lower()}_xp_act", attrs=KEEP) for k in wb_ops}  # and each transposer
         ex_xw = {k: Signal(name=f"ex_{k.lower()}_xp_w", attrs=KEEP) for k in wb_ops}
+        # and one set per lane for the trace port's data muxes (which sit by the trace registers)
+        ex_trl = [{k: Signal(name=f"ex_{k.lower()}_trace{c}", attrs=KEEP) for k in wb_ops} for c in range(N)]
         # The copies follow ex two register hops behind it (a hop register of their own, keep),
         # not the FSM: set in DECODE, a decode of the state drove every copy's enable across the
         # die. Two cycles late is early enough: a row reaches the write-back no sooner than the
         # MAC array's latency after the first k-step, and the copies are back to 0 before the
         # next instruction's DECODE (FETCH is longer than two cycles).
-        for copies in (ex_cnt, ex_tr, ex_xa, ex_xw, *ex_lane):
+        for copies in (ex_cnt, ex_tr, ex_xa, ex_xw, *ex_lane, *ex_trl):
             for k, flag in copies.items():
                 hop = Signal(name=f"{flag.name}_hop", attrs=KEEP)
                 m.d.sync += [hop.eq(ex[k]), flag.eq(hop)]
@@ -339,10 +352,11 @@ class TrainingEngine(wiring.Component):
         ]
 
         # ------------------------------------------------------------------ host read path
-        # A host read takes RL + 2 cycles: the memory's read latency, then the selection of the
-        # memory in two registered levels (the memories' outputs are spread over the die): each
-        # memory's word ANDed with its own registered select, then the OR of those words.
-        HL = RL + 2
+        # A host read takes RL + 3 cycles: the memory's read latency, then the selection of the
+        # memory in three registered levels (the memories' outputs are spread over the die): each
+        # memory's word ANDed with its own registered select, the OR of groups of HREAD_OR words,
+        # then the OR of those.
+        HL = RL + 3
         hread_data = Signal(self.dw)
         # The CSR words are read like a memory, in RL cycles: own copies of the address (haddr
         # drives every memory's read address; one copy per group of CSR_GROUP words), a
@@ -365,7 +379,10 @@ class TrainingEngine(wiring.Component):
         # Host reads never stall the memories (they read every cycle and have no read enable,
         # so no enable net fans out to the block RAMs): a word is issued only when the output
         # FIFO has room for it and for every word still in flight; m_axis_tready only pops it.
-        rfifo = m.submodules.rfifo = SyncFIFOBuffered(width=self.dw + 1, depth=READ_FIFO_DEPTH)
+        # Unbuffered (the words are read from distributed RAM): SyncFIFOBuffered's output register
+        # had its 257 clock enables driven by the FIFO's level logic, among the placed engine's
+        # worst paths.
+        rfifo = m.submodules.rfifo = SyncFIFO(width=self.dw + 1, depth=READ_FIFO_DEPTH)
         # registered, so one cycle old: the level grows by at most one word a cycle, hence the
         # margin of one (the FIFO's level logic drove the host address's enable through this test)
         read_room = Signal()
@@ -393,7 +410,12 @@ class TrainingEngine(wiring.Component):
                 sel = Signal(name=f"hread_sel_{k.lower()}{j}", attrs=KEEP)
                 m.d.sync += [sel.eq(hdr_mem == mid), word[lo:hi].eq(Mux(sel, src[lo:hi], 0))]
             hread_words.append(word)
-        m.d.sync += hread_data.eq(functools.reduce(operator.or_, hread_words))
+        hread_or = []
+        for g in range(0, len(hread_words), HREAD_OR):
+            part = Signal(self.dw, name=f"hread_or{g // HREAD_OR}", reset_less=True)
+            m.d.sync += part.eq(functools.reduce(operator.or_, hread_words[g:g + HREAD_OR]))
+            hread_or.append(part)
+        m.d.sync += hread_data.eq(functools.reduce(operator.or_, hread_or))
         # a word leaves the read stages into the FIFO (rv is nonzero only in READ; not decoded
         # from the FSM state, which would drive the FIFO's pointers and level)
         m.d.comb += [rfifo.w_en.eq(rv[-1]), rfifo.w_data.eq(Cat(hread_data, out_cnt == 1))]
@@ -407,7 +429,8 @@ class TrainingEngine(wiring.Component):
                 with m.If(self.s_axis_tvalid):
                     d = self.s_axis_tdata
                     m.d.sync += [hdr_op.eq(d[0:4]), hdr_mem.eq(d[4:8]), haddr.eq(d[8:32]),
-                                 hcount.eq(d[32:56]), hdr_mode.eq(d[56]), done.eq(0)]
+                                 hcount.eq(d[32:56]), hdr_mode.eq(d[56]), done.eq(0),
+                                 h_more.eq(d[32:56] != 0), h_last.eq(d[32:56] == 1)]
                     m.next = "HEADER"
             with m.State("HEADER"):
                 # the header decoded from its registers, one cycle after it was accepted: decoded
@@ -415,12 +438,12 @@ class TrainingEngine(wiring.Component):
                 m.next = "IDLE"
                 with m.Switch(hdr_op):
                     with m.Case(CMD_WRITE):
-                        with m.If(hcount != 0):
+                        with m.If(h_more):
                             m.d.sync += [host_writing.eq(1), *(c.eq(1) for c in host_wr.values())]
                             m.next = "WRITE"
                     with m.Case(CMD_READ):
                         m.d.sync += [out_cnt.eq(hcount), *(r.eq(0) for r in rv)]
-                        with m.If(hcount != 0):
+                        with m.If(h_more):
                             m.d.sync += host_reading.eq(1)
                             m.next = "READ"
                     with m.Case(CMD_RUN):
@@ -433,17 +456,19 @@ class TrainingEngine(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += self.s_axis_tready.eq(1)
                 with m.If(self.s_axis_tvalid):
-                    m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
-                    with m.If(hcount == 1):
+                    m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1),
+                                 h_more.eq(~h_last), h_last.eq(hcount == 2)]
+                    with m.If(h_last):
                         m.d.sync += [host_writing.eq(0), *(c.eq(0) for c in host_wr.values())]
                         m.next = "IDLE"
             with m.State("READ"):
                 # up to one word per cycle, issued while the output FIFO has room
                 take = Signal()
-                m.d.comb += take.eq((hcount != 0) & read_room)
+                m.d.comb += take.eq(h_more & read_room)
                 m.d.sync += [rv[0].eq(take), *(rv[j].eq(rv[j - 1]) for j in range(1, HL))]
                 with m.If(take):
-                    m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
+                    m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1),
+                                 h_more.eq(~h_last), h_last.eq(hcount == 2)]
                 with m.If(rv[-1]):
                     m.d.sync += out_cnt.eq(out_cnt - 1)
                 with m.If(self.m_axis_tvalid & self.m_axis_tready & self.m_axis_tlast):
@@ -497,13 +522,21 @@ class TrainingEngine(wiring.Component):
                 lo = w * isa.PROG_WORD_BITS
                 m.d.sync += ibits[lo:lo + isa.PROG_WORD_BITS].eq(rp["PROG"].data)
 
-        # host writes (WRITE state): beat j to mem[address + j]
+        # host writes (WRITE state): beat j to mem[address + j]. The memories only the host writes
+        # (PROG, Y) take the beat and haddr in every cycle, and only their enable depends on the
+        # state (a data or address gated by host_writing made a reset net for all their bits);
+        # the datapath's memories select the beat on their own copy of host_writing (write-back).
         with m.If(host_writing & self.s_axis_tvalid), m.Switch(hdr_mem):
             for k, mid in MEM_IDS.items():
                 if k == "CSR":
                     continue
                 with m.Case(mid):
-                    m.d.comb += [wp[k].en.eq(1), wp[k].addr.eq(haddr), wp[k].data.eq(self.s_axis_tdata)]
+                    m.d.comb += wp[k].en.eq(1)
+                    if k in DATAPATH_WRITES:
+                        m.d.comb += wp[k].addr.eq(haddr)
+        for k in wp:
+            if k not in DATAPATH_WRITES:
+                m.d.comb += [wp[k].addr.eq(haddr), wp[k].data.eq(self.s_axis_tdata)]
 
         # cycle counters (a decoded increment: a dynamic Array read of the counters would be an
         # always @* block that Icarus never evaluates while pc and the counters keep their reset value)
@@ -581,23 +614,33 @@ class TrainingEngine(wiring.Component):
                 m.d.comb += p.addr.eq(engine_addr.get(k, 0))
 
         # ------------------------------------------------------------------ MAC array input
-        narrow_data = Mux(is_grad, rp["AG"].data, rp["AF"].data)
-        wide_data = Signal(self.dw)
-        with m.Switch(ins.wsrc):
-            with m.Case(isa.WSRC_WF):
-                m.d.comb += wide_data.eq(_sext_lanes(m, rp["WF"].data, N, WW, "wide_wf"))
-            with m.Case(isa.WSRC_WT):
-                m.d.comb += wide_data.eq(_sext_lanes(m, rp["WT"].data, N, WW, "wide_wt"))
-            with m.Case(isa.WSRC_D):
-                m.d.comb += wide_data.eq(rp["D"].data)
-            with m.Case(isa.WSRC_E):
-                m.d.comb += wide_data.eq(_sext_lanes(m, rp["E"].data, N, 8, "wide_e"))
+        # Every row and column of the array selects its operand on its own copy of the select
+        # (keep), two register hops from the instruction register / the GRAD flag: one register
+        # drove the operand muxes of the whole array. Two cycles late is early enough: the first
+        # k-step's operands arrive READ_LATENCY cycles after the first issue (EXEC), and the
+        # copies hold until the next DECODE.
+        def two_hop_copy(value, name):
+            hop = Signal.like(value, name=f"{name}_hop", attrs=KEEP)
+            copy = Signal.like(value, name=name, attrs=KEEP)
+            m.d.sync += [hop.eq(value), copy.eq(hop)]
+            return copy
+
         m.d.comb += [mac.i.valid.eq(s_valid[-1]), mac.i.payload.first.eq(s_first[-1]),
                      mac.i.payload.last.eq(s_last[-1])]
         for r in range(N):
-            m.d.comb += mac.i.payload.narrow[r].eq(_lane(narrow_data, r, 8).as_signed())
+            grad = two_hop_copy(is_grad, f"narrow_grad{r}")
+            m.d.comb += mac.i.payload.narrow[r].eq(
+                Mux(grad, _lane(rp["AG"].data, r, 8), _lane(rp["AF"].data, r, 8)).as_signed())
+        wide_src = {isa.WSRC_WF: _sext_lanes(m, rp["WF"].data, N, WW, "wide_wf"),
+                    isa.WSRC_WT: _sext_lanes(m, rp["WT"].data, N, WW, "wide_wt"),
+                    isa.WSRC_D: rp["D"].data,
+                    isa.WSRC_E: _sext_lanes(m, rp["E"].data, N, 8, "wide_e")}
         for c in range(N):
-            m.d.comb += mac.i.payload.wide[c].eq(_lane(wide_data, c, 32).as_signed())
+            wsrc = two_hop_copy(ins.wsrc, f"wide_src{c}")
+            with m.Switch(wsrc):
+                for code, word in wide_src.items():
+                    with m.Case(code):
+                        m.d.comb += mac.i.payload.wide[c].eq(_lane(word, c, 32).as_signed())
         counted(mac_steps, mac.i.valid & mac.i.ready, counters_clear)
 
         # ------------------------------------------------------------------ epilogue E0 -> E1
@@ -666,15 +709,17 @@ class TrainingEngine(wiring.Component):
         ydata = ypipe[ls]
 
         # Each lane reads its own registered copy of the instruction's unit configuration (keep),
-        # two register hops from the instruction register: that is loaded in FETCH, many cycles
-        # before its first row reaches the epilogue, and one register would drive the
+        # CFG_HOPS register hops from the instruction register: that is loaded in FETCH, many
+        # cycles before its first row reaches the epilogue, and one register would drive the
         # configuration of every lane across the chip.
         cfg_fields = ("sc_mult", "sc_shift", "lr_mult", "lr_shift", "dc_mult", "dc_shift", "dc_en")
         for c in range(N):
-            hop = {f: Signal(len(getattr(ins, f)), name=f"cfg_{f}_hop{c}", attrs=KEEP) for f in cfg_fields}
-            cfg = {f: Signal(len(getattr(ins, f)), name=f"cfg_{f}_lane{c}", attrs=KEEP) for f in cfg_fields}
-            m.d.sync += [hop[f].eq(getattr(ins, f)) for f in cfg_fields]
-            m.d.sync += [cfg[f].eq(hop[f]) for f in cfg_fields]
+            cfg = {f: getattr(ins, f) for f in cfg_fields}
+            for h in range(CFG_HOPS):
+                suffix = f"lane{c}" if h == CFG_HOPS - 1 else f"hop{h}_{c}"
+                nxt = {f: Signal(len(cfg[f]), name=f"cfg_{f}_{suffix}", attrs=KEEP) for f in cfg_fields}
+                m.d.sync += [nxt[f].eq(cfg[f]) for f in cfg_fields]
+                cfg = nxt
             m.d.comb += [
                 scalers[c].i.valid.eq(e1_valid["scaler"][c]
                                       & (ex_lane[c]["FWD_RELU"] | ex_lane[c]["FWD_ERR"])),
@@ -684,14 +729,21 @@ class TrainingEngine(wiring.Component):
                 relubs[c].i.payload.delta.eq(_lane(e1_acc["relub"], c, 32).as_signed()),
                 relubs[c].i.payload.region.eq(_lane(rp["RG"].data, c, 2)),
                 sgds[c].i.valid.eq(e1_valid["sgd"][c] & ex_lane[c]["GRAD"]),
-                sgds[c].i.payload.w.eq(_lane(rp["WF"].data, c, WW).as_signed()),
+                sgds[c].i.payload.w.eq(_lane(rp["WF"].data_copy, c, WW).as_signed()),
                 sgds[c].i.payload.g.eq(_lane(e1_acc["sgd"], c, 32).as_signed()),
                 sgds[c].lr_multiplier.eq(cfg["lr_mult"]), sgds[c].lr_shift.eq(cfg["lr_shift"]),
                 sgds[c].decay_multiplier.eq(cfg["dc_mult"]), sgds[c].decay_shift.eq(cfg["dc_shift"]),
                 sgds[c].decay_enable.eq(cfg["dc_en"]), sgds[c].clear.eq(clear),
             ]
+        # Per-lane copies of the row's mask (keep) where it gates a lane's data, taken from the
+        # sideband one stage earlier (so aligned with it): one sideband register gated all lanes.
+        def lane_masks(tap, name):
+            copies = [Signal(name=f"{name}_mask{c}", attrs=KEEP) for c in range(N)]
+            m.d.sync += [copy.eq(sb[tap - 1].mask[c]) for c, copy in enumerate(copies)]
+            return copies
+
         # error unit on the scaler outputs; padded classes never win the argmax
-        s_mask = sb[ls].mask
+        s_mask = lane_masks(ls, "err_in")
         m.d.comb += err.i.valid.eq(scalers[0].o.valid & ex["FWD_ERR"])
         for c in range(N):
             m.d.comb += [
@@ -704,9 +756,10 @@ class TrainingEngine(wiring.Component):
         t_addr = Signal(A)
         t_data = Signal(self.dw)
         rf, re_, rbk, rg = sb[tap_fwd], sb[tap_err], sb[tap_bwd], sb[tap_grad]
-        h_row = Cat(*[Mux(rf.mask[c], relus[c].o.payload.h, 0) for c in range(N)])
+        rf_mask, re_mask = lane_masks(tap_fwd, "fwd"), lane_masks(tap_err, "err_out")
+        h_row = Cat(*[Mux(rf_mask[c], relus[c].o.payload.h, 0) for c in range(N)])
         region_row = Cat(*[relus[c].o.payload.region for c in range(N)])
-        e_row = Cat(*[Mux(re_.mask[c], err.o.payload.e[c], 0) for c in range(N)])
+        e_row = Cat(*[Mux(re_mask[c], err.o.payload.e[c], 0) for c in range(N)])
         d_row = Cat(*[relubs[c].o.payload for c in range(N)])
         w_row = Cat(*[sgds[c].o.payload for c in range(N)])
         # running argmax of the samples of the current row of tiles, one entry per tile row: rows
@@ -728,15 +781,16 @@ class TrainingEngine(wiring.Component):
                        "AF": xp_act.col_data, "WT": xp_w.col_data}
         for k, row in engine_data.items():
             m.d.comb += wp[k].data.eq(Mux(host_wr[k], self.s_axis_tdata, row))
-        # the transposers' rows and the trace data, lane by lane on the lane's own op flags
+        # the transposers' rows (on the transposer's flag copies) and the trace data, lane by lane
+        # on the lane's own trace flag copies
         trace_rows = {"FWD_RELU": _sext_lanes(m, h_row, N, 8, "tr_h"),
                       "FWD_ERR": _sext_lanes(m, e_row, N, 8, "tr_e"),
                       "BACKERR": d_row, "GRAD": _sext_lanes(m, w_row, N, WW, "tr_w")}
         m.d.comb += xp_w.row_data.eq(w_row)
         for c in range(N):
-            fl = ex_lane[c]
+            fl, relu_rows = ex_trl[c], ex_xa["FWD_RELU"]
             m.d.comb += [
-                _lane(xp_act.row_data, c, 8).eq(Mux(fl["FWD_RELU"], _lane(h_row, c, 8), _lane(e_row, c, 8))),
+                _lane(xp_act.row_data, c, 8).eq(Mux(relu_rows, _lane(h_row, c, 8), _lane(e_row, c, 8))),
                 _lane(t_data, c, 32).eq(Mux(fl["FWD_RELU"], _lane(trace_rows["FWD_RELU"], c, 32),
                                          Mux(fl["FWD_ERR"], _lane(trace_rows["FWD_ERR"], c, 32),
                                              Mux(fl["BACKERR"], _lane(trace_rows["BACKERR"], c, 32),
