@@ -5,72 +5,387 @@
 module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [32:0] \$10 ;
-  wire [33:0] \$11 ;
-  wire [62:0] \$12 ;
-  wire [63:0] \$13 ;
-  wire [62:0] \$14 ;
-  wire [63:0] \$15 ;
-  wire [94:0] \$16 ;
-  wire [95:0] \$17 ;
-  wire [64:0] \$18 ;
-  wire [65:0] \$19 ;
-  wire [31:0] \$2 ;
-  wire [65:0] \$20 ;
-  wire [38:0] \$21 ;
-  wire [32:0] \$22 ;
-  wire [32:0] \$23 ;
-  reg [15:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg [31:0] \$29 ;
-  wire [31:0] \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg \$38 ;
-  reg [5:0] \$39 ;
-  wire [31:0] \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg [5:0] \$46 ;
-  reg [5:0] \$47 ;
-  reg [5:0] \$48 ;
-  reg [5:0] \$49 ;
-  wire [31:0] \$5 ;
-  reg [5:0] \$50 ;
-  reg [31:0] \$51 ;
-  reg [31:0] \$52 ;
-  reg [31:0] \$53 ;
-  reg [31:0] \$54 ;
-  reg [63:0] \$55 ;
-  reg [63:0] \$56 ;
-  reg [38:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg \$59 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [64:0] \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [65:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire [31:0] \$313 ;
+  wire [31:0] \$314 ;
+  wire [31:0] \$315 ;
+  wire [31:0] \$316 ;
+  wire \$317 ;
+  wire [32:0] \$318 ;
+  wire [32:0] \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire [32:0] \$321 ;
+  wire [33:0] \$322 ;
+  wire [62:0] \$323 ;
+  wire [63:0] \$324 ;
+  wire [62:0] \$325 ;
+  wire [63:0] \$326 ;
+  wire [94:0] \$327 ;
+  wire [95:0] \$328 ;
+  wire [32:0] \$329 ;
+  wire \$33 ;
+  wire [32:0] \$330 ;
+  reg [15:0] \$331 ;
+  reg [15:0] \$332 ;
+  reg [31:0] \$333 ;
+  reg [15:0] \$334 ;
+  reg [15:0] \$335 ;
+  reg [31:0] \$336 ;
+  reg [15:0] \$337 ;
+  reg [15:0] \$338 ;
+  reg [31:0] \$339 ;
+  wire \$34 ;
+  reg [15:0] \$340 ;
+  reg [15:0] \$341 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg \$345 ;
+  reg [5:0] \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
+  wire \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg [5:0] \$353 ;
+  reg [5:0] \$354 ;
+  reg [5:0] \$355 ;
+  reg [5:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
+  wire \$36 ;
+  reg [31:0] \$360 ;
+  reg [63:0] \$361 ;
+  reg [63:0] \$362 ;
+  reg [2:0] \$363 ;
+  reg [2:0] \$364 ;
+  reg [2:0] \$365 ;
+  reg [2:0] \$366 ;
+  reg [2:0] \$367 ;
+  reg [2:0] \$368 ;
+  reg [2:0] \$369 ;
+  wire \$37 ;
+  reg [2:0] \$370 ;
+  reg [2:0] \$371 ;
+  reg [38:0] \$372 ;
+  reg [31:0] \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
+  wire \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg [31:0] \$382 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg \$64 ;
-  reg \$65 ;
-  reg \$66 ;
-  reg [31:0] \$67 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   (* keep = "true" *)
@@ -117,6 +432,24 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg [63:0] div_row0 = 64'h0000000000000000;
   reg [63:0] div_row1 = 64'h0000000000000000;
   (* keep = "true" *)
+  reg [2:0] div_sel_hi0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_hi1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_hi2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_hi3 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_hi4 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_lo0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_lo1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_lo2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] div_sel_lo3 = 3'h0;
+  (* keep = "true" *)
   reg [5:0] div_shift1 = 6'h00;
   (* keep = "true" *)
   reg [5:0] div_shift2 = 6'h00;
@@ -126,8 +459,13 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg [5:0] div_shift4 = 6'h00;
   (* keep = "true" *)
   reg [5:0] div_shift5 = 6'h00;
-  (* keep = "true" *)
-  reg [5:0] div_shift6 = 6'h00;
+  wire [63:0] div_shift_hi0;
+  wire [63:0] div_shift_hi1;
+  wire [63:0] div_shift_hi2;
+  wire [38:0] div_shift_lo0;
+  wire [38:0] div_shift_lo1;
+  wire [38:0] div_shift_lo2;
+  wire [63:0] div_total;
   wire en;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -154,521 +492,931 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
-  always @(posedge clk)
-    div_m01_b <= \$28 ;
-  always @(posedge clk)
-    div_m01_p <= \$29 ;
-  always @(posedge clk)
-    div_m10_a <= \$30 ;
-  always @(posedge clk)
-    div_m10_b <= \$31 ;
-  always @(posedge clk)
-    div_m10_p <= \$32 ;
-  always @(posedge clk)
-    div_m11_a <= \$33 ;
-  always @(posedge clk)
-    div_m11_b <= \$34 ;
-  always @(posedge clk)
-    div_m11_p <= \$35 ;
-  always @(posedge clk)
-    div_mag <= \$36 ;
-  always @(posedge clk)
-    div_mult <= \$37 ;
-  always @(posedge clk)
-    div_neg1 <= \$38 ;
-  always @(posedge clk)
-    div_shift1 <= \$39 ;
-  always @(posedge clk)
-    div_neg2 <= \$40 ;
-  always @(posedge clk)
-    div_neg3 <= \$41 ;
-  always @(posedge clk)
-    div_neg4 <= \$42 ;
-  always @(posedge clk)
-    div_neg5 <= \$43 ;
-  always @(posedge clk)
-    div_neg6 <= \$44 ;
-  always @(posedge clk)
-    div_neg7 <= \$45 ;
-  always @(posedge clk)
-    div_shift2 <= \$46 ;
-  always @(posedge clk)
-    div_shift3 <= \$47 ;
-  always @(posedge clk)
-    div_shift4 <= \$48 ;
-  always @(posedge clk)
-    div_shift5 <= \$49 ;
-  always @(posedge clk)
-    div_shift6 <= \$50 ;
-  always @(posedge clk)
-    div_pp00 <= \$51 ;
-  always @(posedge clk)
-    div_pp01 <= \$52 ;
-  always @(posedge clk)
-    div_pp10 <= \$53 ;
-  always @(posedge clk)
-    div_pp11 <= \$54 ;
-  always @(posedge clk)
-    div_row0 <= \$55 ;
-  always @(posedge clk)
-    div_row1 <= \$56 ;
-  always @(posedge clk)
-    div_prod <= \$57 ;
-  always @(posedge clk)
-    div_q <= \$58 ;
-  always @(posedge clk)
-    valid1 <= \$59 ;
-  always @(posedge clk)
-    valid2 <= \$60 ;
-  always @(posedge clk)
-    valid3 <= \$61 ;
-  always @(posedge clk)
-    valid4 <= \$62 ;
-  always @(posedge clk)
-    valid5 <= \$63 ;
-  always @(posedge clk)
-    valid6 <= \$64 ;
-  always @(posedge clk)
-    valid7 <= \$65 ;
-  always @(posedge clk)
-    o__valid <= \$66 ;
-  always @(posedge clk)
-    o__payload <= \$67 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = div_m00_a * div_m00_b;
-  assign \$3  = div_m01_a * div_m01_b;
-  assign \$4  = div_m10_a * div_m10_b;
-  assign \$5  = div_m11_a * div_m11_b;
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = - $signed(i__payload);
-  assign \$8  = \$6  ? \$7  : { i__payload[31], i__payload };
-  assign \$9  = $signed(i__payload) < $signed(1'h0);
-  assign \$11  = 1'h0 + \$10 ;
-  assign \$13  = \$11  + \$12 ;
-  assign \$15  = 1'h0 + \$14 ;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = 1'h0 + div_row0;
-  assign \$19  = \$18  + div_row1;
-  assign \$20  = \$19  >> { div_shift5[5:3], 3'h0 };
-  assign \$21  = div_prod >> div_shift6[2:0];
-  assign \$22  = - div_q;
-  assign \$23  = div_neg7 ? \$22  : { 1'h0, div_q };
+  assign \$2  = 1'h0 + div_row0;
+  assign \$3  = \$2  + div_row1;
+  assign \$4  = div_sel_hi0[0] ? \$3 [8] : \$3 [0];
+  assign \$5  = div_sel_hi0[0] ? \$3 [9] : \$3 [1];
+  assign \$6  = div_sel_hi0[0] ? \$3 [10] : \$3 [2];
+  assign \$7  = div_sel_hi0[0] ? \$3 [11] : \$3 [3];
+  assign \$8  = div_sel_hi0[0] ? \$3 [12] : \$3 [4];
+  assign \$9  = div_sel_hi0[0] ? \$3 [13] : \$3 [5];
+  assign \$10  = div_sel_hi0[0] ? \$3 [14] : \$3 [6];
+  assign \$11  = div_sel_hi0[0] ? \$3 [15] : \$3 [7];
+  assign \$12  = div_sel_hi1[0] ? \$3 [16] : \$3 [8];
+  assign \$13  = div_sel_hi1[0] ? \$3 [17] : \$3 [9];
+  assign \$14  = div_sel_hi1[0] ? \$3 [18] : \$3 [10];
+  assign \$15  = div_sel_hi1[0] ? \$3 [19] : \$3 [11];
+  assign \$16  = div_sel_hi1[0] ? \$3 [20] : \$3 [12];
+  assign \$17  = div_sel_hi1[0] ? \$3 [21] : \$3 [13];
+  assign \$18  = div_sel_hi1[0] ? \$3 [22] : \$3 [14];
+  assign \$19  = div_sel_hi1[0] ? \$3 [23] : \$3 [15];
+  assign \$20  = div_sel_hi2[0] ? \$3 [24] : \$3 [16];
+  assign \$21  = div_sel_hi2[0] ? \$3 [25] : \$3 [17];
+  assign \$22  = div_sel_hi2[0] ? \$3 [26] : \$3 [18];
+  assign \$23  = div_sel_hi2[0] ? \$3 [27] : \$3 [19];
+  assign \$24  = div_sel_hi2[0] ? \$3 [28] : \$3 [20];
+  assign \$25  = div_sel_hi2[0] ? \$3 [29] : \$3 [21];
+  assign \$26  = div_sel_hi2[0] ? \$3 [30] : \$3 [22];
+  assign \$27  = div_sel_hi2[0] ? \$3 [31] : \$3 [23];
+  assign \$28  = div_sel_hi3[0] ? \$3 [32] : \$3 [24];
+  assign \$29  = div_sel_hi3[0] ? \$3 [33] : \$3 [25];
+  assign \$30  = div_sel_hi3[0] ? \$3 [34] : \$3 [26];
+  assign \$31  = div_sel_hi3[0] ? \$3 [35] : \$3 [27];
+  assign \$32  = div_sel_hi3[0] ? \$3 [36] : \$3 [28];
+  assign \$33  = div_sel_hi3[0] ? \$3 [37] : \$3 [29];
+  assign \$34  = div_sel_hi3[0] ? \$3 [38] : \$3 [30];
+  assign \$35  = div_sel_hi3[0] ? \$3 [39] : \$3 [31];
+  assign \$36  = div_sel_hi4[0] ? \$3 [40] : \$3 [32];
+  assign \$37  = div_sel_hi4[0] ? \$3 [41] : \$3 [33];
+  assign \$38  = div_sel_hi4[0] ? \$3 [42] : \$3 [34];
+  assign \$39  = div_sel_hi4[0] ? \$3 [43] : \$3 [35];
+  assign \$40  = div_sel_hi4[0] ? \$3 [44] : \$3 [36];
+  assign \$41  = div_sel_hi4[0] ? \$3 [45] : \$3 [37];
+  assign \$42  = div_sel_hi4[0] ? \$3 [46] : \$3 [38];
+  assign \$43  = div_sel_hi4[0] ? \$3 [47] : \$3 [39];
+  assign \$44  = div_sel_hi4[0] ? \$3 [48] : \$3 [40];
+  assign \$45  = div_sel_hi4[0] ? \$3 [49] : \$3 [41];
+  assign \$46  = div_sel_hi4[0] ? \$3 [50] : \$3 [42];
+  assign \$47  = div_sel_hi4[0] ? \$3 [51] : \$3 [43];
+  assign \$48  = div_sel_hi4[0] ? \$3 [52] : \$3 [44];
+  assign \$49  = div_sel_hi4[0] ? \$3 [53] : \$3 [45];
+  assign \$50  = div_sel_hi4[0] ? \$3 [54] : \$3 [46];
+  assign \$51  = div_sel_hi4[0] ? \$3 [55] : \$3 [47];
+  assign \$52  = div_sel_hi4[0] ? \$3 [56] : \$3 [48];
+  assign \$53  = div_sel_hi4[0] ? \$3 [57] : \$3 [49];
+  assign \$54  = div_sel_hi4[0] ? \$3 [58] : \$3 [50];
+  assign \$55  = div_sel_hi4[0] ? \$3 [59] : \$3 [51];
+  assign \$56  = div_sel_hi4[0] ? \$3 [60] : \$3 [52];
+  assign \$57  = div_sel_hi4[0] ? \$3 [61] : \$3 [53];
+  assign \$58  = div_sel_hi4[0] ? \$3 [62] : \$3 [54];
+  assign \$59  = div_sel_hi4[0] ? \$3 [63] : \$3 [55];
+  assign \$60  = div_sel_hi4[0] ? 1'h0 : \$3 [56];
+  assign \$61  = div_sel_hi4[0] ? 1'h0 : \$3 [57];
+  assign \$62  = div_sel_hi4[0] ? 1'h0 : \$3 [58];
+  assign \$63  = div_sel_hi4[0] ? 1'h0 : \$3 [59];
+  assign \$64  = div_sel_hi4[0] ? 1'h0 : \$3 [60];
+  assign \$65  = div_sel_hi4[0] ? 1'h0 : \$3 [61];
+  assign \$66  = div_sel_hi4[0] ? 1'h0 : \$3 [62];
+  assign \$67  = div_sel_hi4[0] ? 1'h0 : \$3 [63];
+  assign \$68  = div_sel_hi0[1] ? \$20  : \$4 ;
+  assign \$69  = div_sel_hi0[1] ? \$21  : \$5 ;
+  assign \$70  = div_sel_hi0[1] ? \$22  : \$6 ;
+  assign \$71  = div_sel_hi0[1] ? \$23  : \$7 ;
+  assign \$72  = div_sel_hi0[1] ? \$24  : \$8 ;
+  assign \$73  = div_sel_hi0[1] ? \$25  : \$9 ;
+  assign \$74  = div_sel_hi0[1] ? \$26  : \$10 ;
+  assign \$75  = div_sel_hi0[1] ? \$27  : \$11 ;
+  assign \$76  = div_sel_hi1[1] ? \$28  : \$12 ;
+  assign \$77  = div_sel_hi1[1] ? \$29  : \$13 ;
+  assign \$78  = div_sel_hi1[1] ? \$30  : \$14 ;
+  assign \$79  = div_sel_hi1[1] ? \$31  : \$15 ;
+  assign \$80  = div_sel_hi1[1] ? \$32  : \$16 ;
+  assign \$81  = div_sel_hi1[1] ? \$33  : \$17 ;
+  assign \$82  = div_sel_hi1[1] ? \$34  : \$18 ;
+  assign \$83  = div_sel_hi1[1] ? \$35  : \$19 ;
+  assign \$84  = div_sel_hi2[1] ? \$36  : \$20 ;
+  assign \$85  = div_sel_hi2[1] ? \$37  : \$21 ;
+  assign \$86  = div_sel_hi2[1] ? \$38  : \$22 ;
+  assign \$87  = div_sel_hi2[1] ? \$39  : \$23 ;
+  assign \$88  = div_sel_hi2[1] ? \$40  : \$24 ;
+  assign \$89  = div_sel_hi2[1] ? \$41  : \$25 ;
+  assign \$90  = div_sel_hi2[1] ? \$42  : \$26 ;
+  assign \$91  = div_sel_hi2[1] ? \$43  : \$27 ;
+  assign \$92  = div_sel_hi3[1] ? \$44  : \$28 ;
+  assign \$93  = div_sel_hi3[1] ? \$45  : \$29 ;
+  assign \$94  = div_sel_hi3[1] ? \$46  : \$30 ;
+  assign \$95  = div_sel_hi3[1] ? \$47  : \$31 ;
+  assign \$96  = div_sel_hi3[1] ? \$48  : \$32 ;
+  assign \$97  = div_sel_hi3[1] ? \$49  : \$33 ;
+  assign \$98  = div_sel_hi3[1] ? \$50  : \$34 ;
+  assign \$99  = div_sel_hi3[1] ? \$51  : \$35 ;
+  assign \$100  = div_sel_hi4[1] ? \$52  : \$36 ;
+  assign \$101  = div_sel_hi4[1] ? \$53  : \$37 ;
+  assign \$102  = div_sel_hi4[1] ? \$54  : \$38 ;
+  assign \$103  = div_sel_hi4[1] ? \$55  : \$39 ;
+  assign \$104  = div_sel_hi4[1] ? \$56  : \$40 ;
+  assign \$105  = div_sel_hi4[1] ? \$57  : \$41 ;
+  assign \$106  = div_sel_hi4[1] ? \$58  : \$42 ;
+  assign \$107  = div_sel_hi4[1] ? \$59  : \$43 ;
+  assign \$108  = div_sel_hi4[1] ? \$60  : \$44 ;
+  assign \$109  = div_sel_hi4[1] ? \$61  : \$45 ;
+  assign \$110  = div_sel_hi4[1] ? \$62  : \$46 ;
+  assign \$111  = div_sel_hi4[1] ? \$63  : \$47 ;
+  assign \$112  = div_sel_hi4[1] ? \$64  : \$48 ;
+  assign \$113  = div_sel_hi4[1] ? \$65  : \$49 ;
+  assign \$114  = div_sel_hi4[1] ? \$66  : \$50 ;
+  assign \$115  = div_sel_hi4[1] ? \$67  : \$51 ;
+  assign \$116  = div_sel_hi4[1] ? 1'h0 : \$52 ;
+  assign \$117  = div_sel_hi4[1] ? 1'h0 : \$53 ;
+  assign \$118  = div_sel_hi4[1] ? 1'h0 : \$54 ;
+  assign \$119  = div_sel_hi4[1] ? 1'h0 : \$55 ;
+  assign \$120  = div_sel_hi4[1] ? 1'h0 : \$56 ;
+  assign \$121  = div_sel_hi4[1] ? 1'h0 : \$57 ;
+  assign \$122  = div_sel_hi4[1] ? 1'h0 : \$58 ;
+  assign \$123  = div_sel_hi4[1] ? 1'h0 : \$59 ;
+  assign \$124  = div_sel_hi4[1] ? 1'h0 : \$60 ;
+  assign \$125  = div_sel_hi4[1] ? 1'h0 : \$61 ;
+  assign \$126  = div_sel_hi4[1] ? 1'h0 : \$62 ;
+  assign \$127  = div_sel_hi4[1] ? 1'h0 : \$63 ;
+  assign \$128  = div_sel_hi4[1] ? 1'h0 : \$64 ;
+  assign \$129  = div_sel_hi4[1] ? 1'h0 : \$65 ;
+  assign \$130  = div_sel_hi4[1] ? 1'h0 : \$66 ;
+  assign \$131  = div_sel_hi4[1] ? 1'h0 : \$67 ;
+  assign \$132  = div_sel_hi0[2] ? \$100  : \$68 ;
+  assign \$133  = div_sel_hi0[2] ? \$101  : \$69 ;
+  assign \$134  = div_sel_hi0[2] ? \$102  : \$70 ;
+  assign \$135  = div_sel_hi0[2] ? \$103  : \$71 ;
+  assign \$136  = div_sel_hi0[2] ? \$104  : \$72 ;
+  assign \$137  = div_sel_hi0[2] ? \$105  : \$73 ;
+  assign \$138  = div_sel_hi0[2] ? \$106  : \$74 ;
+  assign \$139  = div_sel_hi0[2] ? \$107  : \$75 ;
+  assign \$140  = div_sel_hi1[2] ? \$108  : \$76 ;
+  assign \$141  = div_sel_hi1[2] ? \$109  : \$77 ;
+  assign \$142  = div_sel_hi1[2] ? \$110  : \$78 ;
+  assign \$143  = div_sel_hi1[2] ? \$111  : \$79 ;
+  assign \$144  = div_sel_hi1[2] ? \$112  : \$80 ;
+  assign \$145  = div_sel_hi1[2] ? \$113  : \$81 ;
+  assign \$146  = div_sel_hi1[2] ? \$114  : \$82 ;
+  assign \$147  = div_sel_hi1[2] ? \$115  : \$83 ;
+  assign \$148  = div_sel_hi2[2] ? \$116  : \$84 ;
+  assign \$149  = div_sel_hi2[2] ? \$117  : \$85 ;
+  assign \$150  = div_sel_hi2[2] ? \$118  : \$86 ;
+  assign \$151  = div_sel_hi2[2] ? \$119  : \$87 ;
+  assign \$152  = div_sel_hi2[2] ? \$120  : \$88 ;
+  assign \$153  = div_sel_hi2[2] ? \$121  : \$89 ;
+  assign \$154  = div_sel_hi2[2] ? \$122  : \$90 ;
+  assign \$155  = div_sel_hi2[2] ? \$123  : \$91 ;
+  assign \$156  = div_sel_hi3[2] ? \$124  : \$92 ;
+  assign \$157  = div_sel_hi3[2] ? \$125  : \$93 ;
+  assign \$158  = div_sel_hi3[2] ? \$126  : \$94 ;
+  assign \$159  = div_sel_hi3[2] ? \$127  : \$95 ;
+  assign \$160  = div_sel_hi3[2] ? \$128  : \$96 ;
+  assign \$161  = div_sel_hi3[2] ? \$129  : \$97 ;
+  assign \$162  = div_sel_hi3[2] ? \$130  : \$98 ;
+  assign \$163  = div_sel_hi3[2] ? \$131  : \$99 ;
+  assign \$164  = div_sel_hi4[2] ? 1'h0 : \$100 ;
+  assign \$165  = div_sel_hi4[2] ? 1'h0 : \$101 ;
+  assign \$166  = div_sel_hi4[2] ? 1'h0 : \$102 ;
+  assign \$167  = div_sel_hi4[2] ? 1'h0 : \$103 ;
+  assign \$168  = div_sel_hi4[2] ? 1'h0 : \$104 ;
+  assign \$169  = div_sel_hi4[2] ? 1'h0 : \$105 ;
+  assign \$170  = div_sel_hi4[2] ? 1'h0 : \$106 ;
+  assign \$171  = div_sel_hi4[2] ? 1'h0 : \$107 ;
+  assign \$172  = div_sel_hi4[2] ? 1'h0 : \$108 ;
+  assign \$173  = div_sel_hi4[2] ? 1'h0 : \$109 ;
+  assign \$174  = div_sel_hi4[2] ? 1'h0 : \$110 ;
+  assign \$175  = div_sel_hi4[2] ? 1'h0 : \$111 ;
+  assign \$176  = div_sel_hi4[2] ? 1'h0 : \$112 ;
+  assign \$177  = div_sel_hi4[2] ? 1'h0 : \$113 ;
+  assign \$178  = div_sel_hi4[2] ? 1'h0 : \$114 ;
+  assign \$179  = div_sel_hi4[2] ? 1'h0 : \$115 ;
+  assign \$180  = div_sel_hi4[2] ? 1'h0 : \$116 ;
+  assign \$181  = div_sel_hi4[2] ? 1'h0 : \$117 ;
+  assign \$182  = div_sel_hi4[2] ? 1'h0 : \$118 ;
+  assign \$183  = div_sel_hi4[2] ? 1'h0 : \$119 ;
+  assign \$184  = div_sel_hi4[2] ? 1'h0 : \$120 ;
+  assign \$185  = div_sel_hi4[2] ? 1'h0 : \$121 ;
+  assign \$186  = div_sel_hi4[2] ? 1'h0 : \$122 ;
+  assign \$187  = div_sel_hi4[2] ? 1'h0 : \$123 ;
+  assign \$188  = div_sel_hi4[2] ? 1'h0 : \$124 ;
+  assign \$189  = div_sel_hi4[2] ? 1'h0 : \$125 ;
+  assign \$190  = div_sel_hi4[2] ? 1'h0 : \$126 ;
+  assign \$191  = div_sel_hi4[2] ? 1'h0 : \$127 ;
+  assign \$192  = div_sel_hi4[2] ? 1'h0 : \$128 ;
+  assign \$193  = div_sel_hi4[2] ? 1'h0 : \$129 ;
+  assign \$194  = div_sel_hi4[2] ? 1'h0 : \$130 ;
+  assign \$195  = div_sel_hi4[2] ? 1'h0 : \$131 ;
+  assign \$196  = div_sel_lo0[0] ? div_prod[1] : div_prod[0];
+  assign \$197  = div_sel_lo0[0] ? div_prod[2] : div_prod[1];
+  assign \$198  = div_sel_lo0[0] ? div_prod[3] : div_prod[2];
+  assign \$199  = div_sel_lo0[0] ? div_prod[4] : div_prod[3];
+  assign \$200  = div_sel_lo0[0] ? div_prod[5] : div_prod[4];
+  assign \$201  = div_sel_lo0[0] ? div_prod[6] : div_prod[5];
+  assign \$202  = div_sel_lo0[0] ? div_prod[7] : div_prod[6];
+  assign \$203  = div_sel_lo0[0] ? div_prod[8] : div_prod[7];
+  assign \$204  = div_sel_lo1[0] ? div_prod[9] : div_prod[8];
+  assign \$205  = div_sel_lo1[0] ? div_prod[10] : div_prod[9];
+  assign \$206  = div_sel_lo1[0] ? div_prod[11] : div_prod[10];
+  assign \$207  = div_sel_lo1[0] ? div_prod[12] : div_prod[11];
+  assign \$208  = div_sel_lo1[0] ? div_prod[13] : div_prod[12];
+  assign \$209  = div_sel_lo1[0] ? div_prod[14] : div_prod[13];
+  assign \$210  = div_sel_lo1[0] ? div_prod[15] : div_prod[14];
+  assign \$211  = div_sel_lo1[0] ? div_prod[16] : div_prod[15];
+  assign \$212  = div_sel_lo2[0] ? div_prod[17] : div_prod[16];
+  assign \$213  = div_sel_lo2[0] ? div_prod[18] : div_prod[17];
+  assign \$214  = div_sel_lo2[0] ? div_prod[19] : div_prod[18];
+  assign \$215  = div_sel_lo2[0] ? div_prod[20] : div_prod[19];
+  assign \$216  = div_sel_lo2[0] ? div_prod[21] : div_prod[20];
+  assign \$217  = div_sel_lo2[0] ? div_prod[22] : div_prod[21];
+  assign \$218  = div_sel_lo2[0] ? div_prod[23] : div_prod[22];
+  assign \$219  = div_sel_lo2[0] ? div_prod[24] : div_prod[23];
+  assign \$220  = div_sel_lo3[0] ? div_prod[25] : div_prod[24];
+  assign \$221  = div_sel_lo3[0] ? div_prod[26] : div_prod[25];
+  assign \$222  = div_sel_lo3[0] ? div_prod[27] : div_prod[26];
+  assign \$223  = div_sel_lo3[0] ? div_prod[28] : div_prod[27];
+  assign \$224  = div_sel_lo3[0] ? div_prod[29] : div_prod[28];
+  assign \$225  = div_sel_lo3[0] ? div_prod[30] : div_prod[29];
+  assign \$226  = div_sel_lo3[0] ? div_prod[31] : div_prod[30];
+  assign \$227  = div_sel_lo3[0] ? div_prod[32] : div_prod[31];
+  assign \$228  = div_sel_lo3[0] ? div_prod[33] : div_prod[32];
+  assign \$229  = div_sel_lo3[0] ? div_prod[34] : div_prod[33];
+  assign \$230  = div_sel_lo3[0] ? div_prod[35] : div_prod[34];
+  assign \$231  = div_sel_lo3[0] ? div_prod[36] : div_prod[35];
+  assign \$232  = div_sel_lo3[0] ? div_prod[37] : div_prod[36];
+  assign \$233  = div_sel_lo3[0] ? div_prod[38] : div_prod[37];
+  assign \$234  = div_sel_lo3[0] ? 1'h0 : div_prod[38];
+  assign \$235  = div_sel_lo0[1] ? \$198  : \$196 ;
+  assign \$236  = div_sel_lo0[1] ? \$199  : \$197 ;
+  assign \$237  = div_sel_lo0[1] ? \$200  : \$198 ;
+  assign \$238  = div_sel_lo0[1] ? \$201  : \$199 ;
+  assign \$239  = div_sel_lo0[1] ? \$202  : \$200 ;
+  assign \$240  = div_sel_lo0[1] ? \$203  : \$201 ;
+  assign \$241  = div_sel_lo0[1] ? \$204  : \$202 ;
+  assign \$242  = div_sel_lo0[1] ? \$205  : \$203 ;
+  assign \$243  = div_sel_lo1[1] ? \$206  : \$204 ;
+  assign \$244  = div_sel_lo1[1] ? \$207  : \$205 ;
+  assign \$245  = div_sel_lo1[1] ? \$208  : \$206 ;
+  assign \$246  = div_sel_lo1[1] ? \$209  : \$207 ;
+  assign \$247  = div_sel_lo1[1] ? \$210  : \$208 ;
+  assign \$248  = div_sel_lo1[1] ? \$211  : \$209 ;
+  assign \$249  = div_sel_lo1[1] ? \$212  : \$210 ;
+  assign \$250  = div_sel_lo1[1] ? \$213  : \$211 ;
+  assign \$251  = div_sel_lo2[1] ? \$214  : \$212 ;
+  assign \$252  = div_sel_lo2[1] ? \$215  : \$213 ;
+  assign \$253  = div_sel_lo2[1] ? \$216  : \$214 ;
+  assign \$254  = div_sel_lo2[1] ? \$217  : \$215 ;
+  assign \$255  = div_sel_lo2[1] ? \$218  : \$216 ;
+  assign \$256  = div_sel_lo2[1] ? \$219  : \$217 ;
+  assign \$257  = div_sel_lo2[1] ? \$220  : \$218 ;
+  assign \$258  = div_sel_lo2[1] ? \$221  : \$219 ;
+  assign \$259  = div_sel_lo3[1] ? \$222  : \$220 ;
+  assign \$260  = div_sel_lo3[1] ? \$223  : \$221 ;
+  assign \$261  = div_sel_lo3[1] ? \$224  : \$222 ;
+  assign \$262  = div_sel_lo3[1] ? \$225  : \$223 ;
+  assign \$263  = div_sel_lo3[1] ? \$226  : \$224 ;
+  assign \$264  = div_sel_lo3[1] ? \$227  : \$225 ;
+  assign \$265  = div_sel_lo3[1] ? \$228  : \$226 ;
+  assign \$266  = div_sel_lo3[1] ? \$229  : \$227 ;
+  assign \$267  = div_sel_lo3[1] ? \$230  : \$228 ;
+  assign \$268  = div_sel_lo3[1] ? \$231  : \$229 ;
+  assign \$269  = div_sel_lo3[1] ? \$232  : \$230 ;
+  assign \$270  = div_sel_lo3[1] ? \$233  : \$231 ;
+  assign \$271  = div_sel_lo3[1] ? \$234  : \$232 ;
+  assign \$272  = div_sel_lo3[1] ? 1'h0 : \$233 ;
+  assign \$273  = div_sel_lo3[1] ? 1'h0 : \$234 ;
+  assign \$274  = div_sel_lo0[2] ? \$239  : \$235 ;
+  assign \$275  = div_sel_lo0[2] ? \$240  : \$236 ;
+  assign \$276  = div_sel_lo0[2] ? \$241  : \$237 ;
+  assign \$277  = div_sel_lo0[2] ? \$242  : \$238 ;
+  assign \$278  = div_sel_lo0[2] ? \$243  : \$239 ;
+  assign \$279  = div_sel_lo0[2] ? \$244  : \$240 ;
+  assign \$280  = div_sel_lo0[2] ? \$245  : \$241 ;
+  assign \$281  = div_sel_lo0[2] ? \$246  : \$242 ;
+  assign \$282  = div_sel_lo1[2] ? \$247  : \$243 ;
+  assign \$283  = div_sel_lo1[2] ? \$248  : \$244 ;
+  assign \$284  = div_sel_lo1[2] ? \$249  : \$245 ;
+  assign \$285  = div_sel_lo1[2] ? \$250  : \$246 ;
+  assign \$286  = div_sel_lo1[2] ? \$251  : \$247 ;
+  assign \$287  = div_sel_lo1[2] ? \$252  : \$248 ;
+  assign \$288  = div_sel_lo1[2] ? \$253  : \$249 ;
+  assign \$289  = div_sel_lo1[2] ? \$254  : \$250 ;
+  assign \$290  = div_sel_lo2[2] ? \$255  : \$251 ;
+  assign \$291  = div_sel_lo2[2] ? \$256  : \$252 ;
+  assign \$292  = div_sel_lo2[2] ? \$257  : \$253 ;
+  assign \$293  = div_sel_lo2[2] ? \$258  : \$254 ;
+  assign \$294  = div_sel_lo2[2] ? \$259  : \$255 ;
+  assign \$295  = div_sel_lo2[2] ? \$260  : \$256 ;
+  assign \$296  = div_sel_lo2[2] ? \$261  : \$257 ;
+  assign \$297  = div_sel_lo2[2] ? \$262  : \$258 ;
+  assign \$298  = div_sel_lo3[2] ? \$263  : \$259 ;
+  assign \$299  = div_sel_lo3[2] ? \$264  : \$260 ;
+  assign \$300  = div_sel_lo3[2] ? \$265  : \$261 ;
+  assign \$301  = div_sel_lo3[2] ? \$266  : \$262 ;
+  assign \$302  = div_sel_lo3[2] ? \$267  : \$263 ;
+  assign \$303  = div_sel_lo3[2] ? \$268  : \$264 ;
+  assign \$304  = div_sel_lo3[2] ? \$269  : \$265 ;
+  assign \$305  = div_sel_lo3[2] ? \$270  : \$266 ;
+  assign \$306  = div_sel_lo3[2] ? \$271  : \$267 ;
+  assign \$307  = div_sel_lo3[2] ? \$272  : \$268 ;
+  assign \$308  = div_sel_lo3[2] ? \$273  : \$269 ;
+  assign \$309  = div_sel_lo3[2] ? 1'h0 : \$270 ;
+  assign \$310  = div_sel_lo3[2] ? 1'h0 : \$271 ;
+  assign \$311  = div_sel_lo3[2] ? 1'h0 : \$272 ;
+  assign \$312  = div_sel_lo3[2] ? 1'h0 : \$273 ;
+  assign \$313  = div_m00_a * div_m00_b;
+  assign \$314  = div_m01_a * div_m01_b;
+  assign \$315  = div_m10_a * div_m10_b;
+  assign \$316  = div_m11_a * div_m11_b;
+  assign \$317  = $signed(i__payload) < $signed(1'h0);
+  assign \$318  = - $signed(i__payload);
+  assign \$319  = \$317  ? \$318  : { i__payload[31], i__payload };
+  assign \$320  = $signed(i__payload) < $signed(1'h0);
+  assign \$322  = 1'h0 + \$321 ;
+  assign \$324  = \$322  + \$323 ;
+  assign \$326  = 1'h0 + \$325 ;
+  assign \$328  = \$326  + \$327 ;
+  assign \$329  = - div_q;
+  assign \$330  = div_neg7 ? \$329  : { 1'h0, div_q };
   always @(posedge clk)
-    div_m00_a <= \$24 ;
+    div_m00_a <= \$331 ;
   always @(posedge clk)
-    div_m00_b <= \$25 ;
+    div_m00_b <= \$332 ;
   always @(posedge clk)
-    div_m00_p <= \$26 ;
+    div_m00_p <= \$333 ;
   always @(posedge clk)
-    div_m01_a <= \$27 ;
+    div_m01_a <= \$334 ;
+  always @(posedge clk)
+    div_m01_b <= \$335 ;
+  always @(posedge clk)
+    div_m01_p <= \$336 ;
+  always @(posedge clk)
+    div_m10_a <= \$337 ;
+  always @(posedge clk)
+    div_m10_b <= \$338 ;
+  always @(posedge clk)
+    div_m10_p <= \$339 ;
+  always @(posedge clk)
+    div_m11_a <= \$340 ;
+  always @(posedge clk)
+    div_m11_b <= \$341 ;
+  always @(posedge clk)
+    div_m11_p <= \$342 ;
+  always @(posedge clk)
+    div_mag <= \$343 ;
+  always @(posedge clk)
+    div_mult <= \$344 ;
+  always @(posedge clk)
+    div_neg1 <= \$345 ;
+  always @(posedge clk)
+    div_shift1 <= \$346 ;
+  always @(posedge clk)
+    div_neg2 <= \$347 ;
+  always @(posedge clk)
+    div_neg3 <= \$348 ;
+  always @(posedge clk)
+    div_neg4 <= \$349 ;
+  always @(posedge clk)
+    div_neg5 <= \$350 ;
+  always @(posedge clk)
+    div_neg6 <= \$351 ;
+  always @(posedge clk)
+    div_neg7 <= \$352 ;
+  always @(posedge clk)
+    div_shift2 <= \$353 ;
+  always @(posedge clk)
+    div_shift3 <= \$354 ;
+  always @(posedge clk)
+    div_shift4 <= \$355 ;
+  always @(posedge clk)
+    div_shift5 <= \$356 ;
+  always @(posedge clk)
+    div_pp00 <= \$357 ;
+  always @(posedge clk)
+    div_pp01 <= \$358 ;
+  always @(posedge clk)
+    div_pp10 <= \$359 ;
+  always @(posedge clk)
+    div_pp11 <= \$360 ;
+  always @(posedge clk)
+    div_row0 <= \$361 ;
+  always @(posedge clk)
+    div_row1 <= \$362 ;
+  always @(posedge clk)
+    div_sel_hi0 <= \$363 ;
+  always @(posedge clk)
+    div_sel_hi1 <= \$364 ;
+  always @(posedge clk)
+    div_sel_hi2 <= \$365 ;
+  always @(posedge clk)
+    div_sel_hi3 <= \$366 ;
+  always @(posedge clk)
+    div_sel_hi4 <= \$367 ;
+  always @(posedge clk)
+    div_sel_lo0 <= \$368 ;
+  always @(posedge clk)
+    div_sel_lo1 <= \$369 ;
+  always @(posedge clk)
+    div_sel_lo2 <= \$370 ;
+  always @(posedge clk)
+    div_sel_lo3 <= \$371 ;
+  always @(posedge clk)
+    div_prod <= \$372 ;
+  always @(posedge clk)
+    div_q <= \$373 ;
+  always @(posedge clk)
+    valid1 <= \$374 ;
+  always @(posedge clk)
+    valid2 <= \$375 ;
+  always @(posedge clk)
+    valid3 <= \$376 ;
+  always @(posedge clk)
+    valid4 <= \$377 ;
+  always @(posedge clk)
+    valid5 <= \$378 ;
+  always @(posedge clk)
+    valid6 <= \$379 ;
+  always @(posedge clk)
+    valid7 <= \$380 ;
+  always @(posedge clk)
+    o__valid <= \$381 ;
+  always @(posedge clk)
+    o__payload <= \$382 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = div_m01_b;
+    \$331  = div_m00_a;
     if (i__ready) begin
-      \$28  = div_mult[31:16];
+      \$331  = div_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = div_m01_p;
+    \$332  = div_m00_b;
     if (i__ready) begin
-      \$29  = \$3 ;
+      \$332  = div_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = div_m10_a;
+    \$333  = div_m00_p;
     if (i__ready) begin
-      \$30  = div_mag[31:16];
+      \$333  = \$313 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = div_m10_b;
+    \$334  = div_m01_a;
     if (i__ready) begin
-      \$31  = div_mult[15:0];
+      \$334  = div_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = div_m10_p;
+    \$335  = div_m01_b;
     if (i__ready) begin
-      \$32  = \$4 ;
+      \$335  = div_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = div_m11_a;
+    \$336  = div_m01_p;
     if (i__ready) begin
-      \$33  = div_mag[31:16];
+      \$336  = \$314 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = div_m11_b;
+    \$337  = div_m10_a;
     if (i__ready) begin
-      \$34  = div_mult[31:16];
+      \$337  = div_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = div_m11_p;
+    \$338  = div_m10_b;
     if (i__ready) begin
-      \$35  = \$5 ;
+      \$338  = div_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = div_mag;
+    \$339  = div_m10_p;
     if (i__ready) begin
-      \$36  = \$8 [31:0];
+      \$339  = \$315 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = div_m11_a;
+    if (i__ready) begin
+      \$340  = div_mag[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = div_m11_b;
+    if (i__ready) begin
+      \$341  = div_mult[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = div_m11_p;
+    if (i__ready) begin
+      \$342  = \$316 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = div_mag;
+    if (i__ready) begin
+      \$343  = \$319 [31:0];
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = div_mult;
+    \$344  = div_mult;
     if (i__ready) begin
-      \$37  = multiplier;
+      \$344  = multiplier;
     end
     if (rst) begin
-      \$37  = 32'd0;
+      \$344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = div_neg1;
+    \$345  = div_neg1;
     if (i__ready) begin
-      \$38  = \$9 ;
+      \$345  = \$320 ;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = div_shift1;
+    \$346  = div_shift1;
     if (i__ready) begin
-      \$39  = shift;
+      \$346  = shift;
     end
     if (rst) begin
-      \$39  = 6'h00;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = div_neg2;
+    \$347  = div_neg2;
     if (i__ready) begin
-      \$40  = div_neg1;
+      \$347  = div_neg1;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = div_neg3;
+    \$348  = div_neg3;
     if (i__ready) begin
-      \$41  = div_neg2;
+      \$348  = div_neg2;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = div_neg4;
+    \$349  = div_neg4;
     if (i__ready) begin
-      \$42  = div_neg3;
+      \$349  = div_neg3;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = div_neg5;
+    \$350  = div_neg5;
     if (i__ready) begin
-      \$43  = div_neg4;
+      \$350  = div_neg4;
     end
     if (rst) begin
-      \$43  = 1'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = div_neg6;
+    \$351  = div_neg6;
     if (i__ready) begin
-      \$44  = div_neg5;
+      \$351  = div_neg5;
     end
     if (rst) begin
-      \$44  = 1'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = div_neg7;
+    \$352  = div_neg7;
     if (i__ready) begin
-      \$45  = div_neg6;
+      \$352  = div_neg6;
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = div_shift2;
+    \$353  = div_shift2;
     if (i__ready) begin
-      \$46  = div_shift1;
+      \$353  = div_shift1;
     end
     if (rst) begin
-      \$46  = 6'h00;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = div_shift3;
+    \$354  = div_shift3;
     if (i__ready) begin
-      \$47  = div_shift2;
+      \$354  = div_shift2;
     end
     if (rst) begin
-      \$47  = 6'h00;
+      \$354  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = div_shift4;
+    \$355  = div_shift4;
     if (i__ready) begin
-      \$48  = div_shift3;
+      \$355  = div_shift3;
     end
     if (rst) begin
-      \$48  = 6'h00;
+      \$355  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = div_shift5;
+    \$356  = div_shift5;
     if (i__ready) begin
-      \$49  = div_shift4;
+      \$356  = div_shift4;
     end
     if (rst) begin
-      \$49  = 6'h00;
+      \$356  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = div_shift6;
+    \$357  = div_pp00;
     if (i__ready) begin
-      \$50  = div_shift5;
+      \$357  = div_m00_p;
     end
     if (rst) begin
-      \$50  = 6'h00;
+      \$357  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = div_pp00;
+    \$358  = div_pp01;
     if (i__ready) begin
-      \$51  = div_m00_p;
+      \$358  = div_m01_p;
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = div_pp01;
+    \$359  = div_pp10;
     if (i__ready) begin
-      \$52  = div_m01_p;
+      \$359  = div_m10_p;
     end
     if (rst) begin
-      \$52  = 32'd0;
+      \$359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = div_pp10;
+    \$360  = div_pp11;
     if (i__ready) begin
-      \$53  = div_m10_p;
+      \$360  = div_m11_p;
     end
     if (rst) begin
-      \$53  = 32'd0;
+      \$360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = div_pp11;
+    \$361  = div_row0;
     if (i__ready) begin
-      \$54  = div_m11_p;
+      \$361  = \$324 ;
     end
     if (rst) begin
-      \$54  = 32'd0;
+      \$361  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = div_row0;
+    \$362  = div_row1;
     if (i__ready) begin
-      \$55  = \$13 ;
+      \$362  = \$328 [63:0];
     end
     if (rst) begin
-      \$55  = 64'h0000000000000000;
+      \$362  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = div_row1;
+    \$363  = div_sel_hi0;
     if (i__ready) begin
-      \$56  = \$17 [63:0];
+      \$363  = div_shift4[5:3];
     end
     if (rst) begin
-      \$56  = 64'h0000000000000000;
+      \$363  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = div_prod;
+    \$364  = div_sel_hi1;
     if (i__ready) begin
-      \$57  = \$20 [38:0];
+      \$364  = div_shift4[5:3];
     end
     if (rst) begin
-      \$57  = 39'h0000000000;
+      \$364  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = div_q;
+    \$365  = div_sel_hi2;
     if (i__ready) begin
-      \$58  = \$21 [31:0];
+      \$365  = div_shift4[5:3];
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$365  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = valid1;
+    \$366  = div_sel_hi3;
     if (i__ready) begin
-      \$59  = i__valid;
+      \$366  = div_shift4[5:3];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$366  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = valid2;
+    \$367  = div_sel_hi4;
     if (i__ready) begin
-      \$60  = valid1;
+      \$367  = div_shift4[5:3];
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$367  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = valid3;
+    \$368  = div_sel_lo0;
     if (i__ready) begin
-      \$61  = valid2;
+      \$368  = div_shift5[2:0];
     end
     if (rst) begin
-      \$61  = 1'h0;
+      \$368  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = valid4;
+    \$369  = div_sel_lo1;
     if (i__ready) begin
-      \$62  = valid3;
+      \$369  = div_shift5[2:0];
     end
     if (rst) begin
-      \$62  = 1'h0;
+      \$369  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = valid5;
+    \$370  = div_sel_lo2;
     if (i__ready) begin
-      \$63  = valid4;
+      \$370  = div_shift5[2:0];
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$370  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = valid6;
+    \$371  = div_sel_lo3;
     if (i__ready) begin
-      \$64  = valid5;
+      \$371  = div_shift5[2:0];
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$371  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = valid7;
+    \$372  = div_prod;
     if (i__ready) begin
-      \$65  = valid6;
+      \$372  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
     end
     if (rst) begin
-      \$65  = 1'h0;
+      \$372  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = o__valid;
+    \$373  = div_q;
     if (i__ready) begin
-      \$66  = valid7;
+      \$373  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = o__payload;
+    \$374  = valid1;
     if (i__ready) begin
-      \$67  = \$23 [31:0];
+      \$374  = i__valid;
     end
     if (rst) begin
-      \$67  = 32'd0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = div_m00_a;
+    \$375  = valid2;
     if (i__ready) begin
-      \$24  = div_mag[15:0];
+      \$375  = valid1;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = div_m00_b;
+    \$376  = valid3;
     if (i__ready) begin
-      \$25  = div_mult[15:0];
+      \$376  = valid2;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = div_m00_p;
+    \$377  = valid4;
     if (i__ready) begin
-      \$26  = \$2 ;
+      \$377  = valid3;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = div_m01_a;
+    \$378  = valid5;
     if (i__ready) begin
-      \$27  = div_mag[15:0];
+      \$378  = valid4;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = valid6;
+    if (i__ready) begin
+      \$379  = valid5;
+    end
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = valid7;
+    if (i__ready) begin
+      \$380  = valid6;
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = o__valid;
+    if (i__ready) begin
+      \$381  = valid7;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = o__payload;
+    if (i__ready) begin
+      \$382  = \$330 [31:0];
+    end
+    if (rst) begin
+      \$382  = 32'd0;
     end
   end
   assign en = i__ready;
-  assign \$10  = { 1'h0, div_pp00 };
-  assign \$12  = { 15'h0000, div_pp01, 16'h0000 };
-  assign \$14  = { 15'h0000, div_pp10, 16'h0000 };
-  assign \$16  = { 31'h00000000, div_pp11, 32'h00000000 };
+  assign div_total = \$3 [63:0];
+  assign div_shift_hi0 = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign div_shift_hi1 = { \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68  };
+  assign div_shift_hi2 = { \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
+  assign div_shift_lo0 = { \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196  };
+  assign div_shift_lo1 = { \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign div_shift_lo2 = { \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
+  assign \$321  = { 1'h0, div_pp00 };
+  assign \$323  = { 15'h0000, div_pp01, 16'h0000 };
+  assign \$325  = { 15'h0000, div_pp10, 16'h0000 };
+  assign \$327  = { 31'h00000000, div_pp11, 32'h00000000 };
 endmodule

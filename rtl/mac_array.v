@@ -1009,112 +1009,112 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire \$1900 ;
   wire [7:0] \$1901 ;
   reg \$1902 ;
-  reg [321:0] \$1903 ;
-  reg \$1904 ;
-  reg \$1905 ;
-  reg \$1906 ;
-  reg \$1907 ;
-  reg \$1908 ;
-  reg \$1909 ;
+  reg [7:0] \$1903 ;
+  reg [7:0] \$1904 ;
+  reg [7:0] \$1905 ;
+  reg [7:0] \$1906 ;
+  reg [7:0] \$1907 ;
+  reg [7:0] \$1908 ;
+  reg [7:0] \$1909 ;
   wire [21:0] \$191 ;
-  reg \$1910 ;
-  reg \$1911 ;
-  reg \$1912 ;
-  reg \$1913 ;
-  reg \$1914 ;
-  reg \$1915 ;
-  reg \$1916 ;
-  reg \$1917 ;
-  reg \$1918 ;
-  reg \$1919 ;
+  reg [7:0] \$1910 ;
+  reg [7:0] \$1911 ;
+  reg [7:0] \$1912 ;
+  reg [7:0] \$1913 ;
+  reg [7:0] \$1914 ;
+  reg [7:0] \$1915 ;
+  reg [7:0] \$1916 ;
+  reg [7:0] \$1917 ;
+  reg [7:0] \$1918 ;
+  reg [31:0] \$1919 ;
   wire [21:0] \$192 ;
-  reg \$1920 ;
-  reg [14:0] \$1921 ;
-  reg [14:0] \$1922 ;
-  reg [14:0] \$1923 ;
-  reg [14:0] \$1924 ;
-  reg [14:0] \$1925 ;
+  reg [31:0] \$1920 ;
+  reg [31:0] \$1921 ;
+  reg [31:0] \$1922 ;
+  reg [31:0] \$1923 ;
+  reg [31:0] \$1924 ;
+  reg [31:0] \$1925 ;
   reg [31:0] \$1926 ;
-  reg [14:0] \$1927 ;
-  reg [14:0] \$1928 ;
-  reg [14:0] \$1929 ;
+  reg [31:0] \$1927 ;
+  reg [31:0] \$1928 ;
+  reg [31:0] \$1929 ;
   wire [21:0] \$193 ;
-  reg [14:0] \$1930 ;
-  reg [14:0] \$1931 ;
+  reg [31:0] \$1930 ;
+  reg [31:0] \$1931 ;
   reg [31:0] \$1932 ;
-  reg [14:0] \$1933 ;
-  reg [14:0] \$1934 ;
-  reg [14:0] \$1935 ;
-  reg [14:0] \$1936 ;
-  reg [14:0] \$1937 ;
-  reg [31:0] \$1938 ;
-  reg [14:0] \$1939 ;
+  reg [31:0] \$1933 ;
+  reg [31:0] \$1934 ;
+  reg \$1935 ;
+  reg \$1936 ;
+  reg \$1937 ;
+  reg \$1938 ;
+  reg \$1939 ;
   wire [21:0] \$194 ;
-  reg [14:0] \$1940 ;
-  reg [14:0] \$1941 ;
-  reg [14:0] \$1942 ;
-  reg [14:0] \$1943 ;
-  reg [31:0] \$1944 ;
-  reg [14:0] \$1945 ;
-  reg [14:0] \$1946 ;
-  reg [14:0] \$1947 ;
-  reg [14:0] \$1948 ;
-  reg [14:0] \$1949 ;
+  reg \$1940 ;
+  reg \$1941 ;
+  reg \$1942 ;
+  reg \$1943 ;
+  reg \$1944 ;
+  reg \$1945 ;
+  reg \$1946 ;
+  reg \$1947 ;
+  reg \$1948 ;
+  reg \$1949 ;
   wire [21:0] \$195 ;
-  reg [31:0] \$1950 ;
-  reg [14:0] \$1951 ;
+  reg \$1950 ;
+  reg \$1951 ;
   reg [14:0] \$1952 ;
   reg [14:0] \$1953 ;
   reg [14:0] \$1954 ;
   reg [14:0] \$1955 ;
-  reg [31:0] \$1956 ;
-  reg [14:0] \$1957 ;
+  reg [14:0] \$1956 ;
+  reg [31:0] \$1957 ;
   reg [14:0] \$1958 ;
   reg [14:0] \$1959 ;
   wire [21:0] \$196 ;
   reg [14:0] \$1960 ;
   reg [14:0] \$1961 ;
-  reg [31:0] \$1962 ;
-  reg [14:0] \$1963 ;
+  reg [14:0] \$1962 ;
+  reg [31:0] \$1963 ;
   reg [14:0] \$1964 ;
   reg [14:0] \$1965 ;
   reg [14:0] \$1966 ;
   reg [14:0] \$1967 ;
-  reg [31:0] \$1968 ;
-  reg [14:0] \$1969 ;
+  reg [14:0] \$1968 ;
+  reg [31:0] \$1969 ;
   wire [21:0] \$197 ;
   reg [14:0] \$1970 ;
   reg [14:0] \$1971 ;
   reg [14:0] \$1972 ;
   reg [14:0] \$1973 ;
-  reg [31:0] \$1974 ;
-  reg [14:0] \$1975 ;
+  reg [14:0] \$1974 ;
+  reg [31:0] \$1975 ;
   reg [14:0] \$1976 ;
   reg [14:0] \$1977 ;
   reg [14:0] \$1978 ;
   reg [14:0] \$1979 ;
   wire [22:0] \$198 ;
-  reg [31:0] \$1980 ;
-  reg [14:0] \$1981 ;
+  reg [14:0] \$1980 ;
+  reg [31:0] \$1981 ;
   reg [14:0] \$1982 ;
   reg [14:0] \$1983 ;
   reg [14:0] \$1984 ;
   reg [14:0] \$1985 ;
-  reg [31:0] \$1986 ;
-  reg [14:0] \$1987 ;
+  reg [14:0] \$1986 ;
+  reg [31:0] \$1987 ;
   reg [14:0] \$1988 ;
   reg [14:0] \$1989 ;
   wire [15:0] \$199 ;
   reg [14:0] \$1990 ;
   reg [14:0] \$1991 ;
-  reg [31:0] \$1992 ;
-  reg [14:0] \$1993 ;
+  reg [14:0] \$1992 ;
+  reg [31:0] \$1993 ;
   reg [14:0] \$1994 ;
   reg [14:0] \$1995 ;
   reg [14:0] \$1996 ;
   reg [14:0] \$1997 ;
-  reg [31:0] \$1998 ;
-  reg [14:0] \$1999 ;
+  reg [14:0] \$1998 ;
+  reg [31:0] \$1999 ;
   wire [15:0] \$2 ;
   wire [15:0] \$20 ;
   wire [15:0] \$200 ;
@@ -1122,794 +1122,825 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [14:0] \$2001 ;
   reg [14:0] \$2002 ;
   reg [14:0] \$2003 ;
-  reg [31:0] \$2004 ;
-  reg [14:0] \$2005 ;
+  reg [14:0] \$2004 ;
+  reg [31:0] \$2005 ;
   reg [14:0] \$2006 ;
   reg [14:0] \$2007 ;
   reg [14:0] \$2008 ;
   reg [14:0] \$2009 ;
   wire [15:0] \$201 ;
-  reg [31:0] \$2010 ;
-  reg [14:0] \$2011 ;
+  reg [14:0] \$2010 ;
+  reg [31:0] \$2011 ;
   reg [14:0] \$2012 ;
   reg [14:0] \$2013 ;
   reg [14:0] \$2014 ;
   reg [14:0] \$2015 ;
-  reg [31:0] \$2016 ;
-  reg [14:0] \$2017 ;
+  reg [14:0] \$2016 ;
+  reg [31:0] \$2017 ;
   reg [14:0] \$2018 ;
   reg [14:0] \$2019 ;
   wire [15:0] \$202 ;
   reg [14:0] \$2020 ;
   reg [14:0] \$2021 ;
-  reg [31:0] \$2022 ;
-  reg [14:0] \$2023 ;
+  reg [14:0] \$2022 ;
+  reg [31:0] \$2023 ;
   reg [14:0] \$2024 ;
   reg [14:0] \$2025 ;
   reg [14:0] \$2026 ;
   reg [14:0] \$2027 ;
-  reg [31:0] \$2028 ;
-  reg [14:0] \$2029 ;
+  reg [14:0] \$2028 ;
+  reg [31:0] \$2029 ;
   wire [15:0] \$203 ;
   reg [14:0] \$2030 ;
   reg [14:0] \$2031 ;
   reg [14:0] \$2032 ;
   reg [14:0] \$2033 ;
-  reg [31:0] \$2034 ;
-  reg [14:0] \$2035 ;
+  reg [14:0] \$2034 ;
+  reg [31:0] \$2035 ;
   reg [14:0] \$2036 ;
   reg [14:0] \$2037 ;
   reg [14:0] \$2038 ;
   reg [14:0] \$2039 ;
   wire [15:0] \$204 ;
-  reg [31:0] \$2040 ;
-  reg [14:0] \$2041 ;
+  reg [14:0] \$2040 ;
+  reg [31:0] \$2041 ;
   reg [14:0] \$2042 ;
   reg [14:0] \$2043 ;
   reg [14:0] \$2044 ;
   reg [14:0] \$2045 ;
-  reg [31:0] \$2046 ;
-  reg [14:0] \$2047 ;
+  reg [14:0] \$2046 ;
+  reg [31:0] \$2047 ;
   reg [14:0] \$2048 ;
   reg [14:0] \$2049 ;
   wire [15:0] \$205 ;
   reg [14:0] \$2050 ;
   reg [14:0] \$2051 ;
-  reg [31:0] \$2052 ;
-  reg [14:0] \$2053 ;
+  reg [14:0] \$2052 ;
+  reg [31:0] \$2053 ;
   reg [14:0] \$2054 ;
   reg [14:0] \$2055 ;
   reg [14:0] \$2056 ;
   reg [14:0] \$2057 ;
-  reg [31:0] \$2058 ;
-  reg [14:0] \$2059 ;
+  reg [14:0] \$2058 ;
+  reg [31:0] \$2059 ;
   wire [17:0] \$206 ;
   reg [14:0] \$2060 ;
   reg [14:0] \$2061 ;
   reg [14:0] \$2062 ;
   reg [14:0] \$2063 ;
-  reg [31:0] \$2064 ;
-  reg [14:0] \$2065 ;
+  reg [14:0] \$2064 ;
+  reg [31:0] \$2065 ;
   reg [14:0] \$2066 ;
   reg [14:0] \$2067 ;
   reg [14:0] \$2068 ;
   reg [14:0] \$2069 ;
   wire [17:0] \$207 ;
-  reg [31:0] \$2070 ;
-  reg [14:0] \$2071 ;
+  reg [14:0] \$2070 ;
+  reg [31:0] \$2071 ;
   reg [14:0] \$2072 ;
   reg [14:0] \$2073 ;
   reg [14:0] \$2074 ;
   reg [14:0] \$2075 ;
-  reg [31:0] \$2076 ;
-  reg [14:0] \$2077 ;
+  reg [14:0] \$2076 ;
+  reg [31:0] \$2077 ;
   reg [14:0] \$2078 ;
   reg [14:0] \$2079 ;
   wire [17:0] \$208 ;
   reg [14:0] \$2080 ;
   reg [14:0] \$2081 ;
-  reg [31:0] \$2082 ;
-  reg [14:0] \$2083 ;
+  reg [14:0] \$2082 ;
+  reg [31:0] \$2083 ;
   reg [14:0] \$2084 ;
   reg [14:0] \$2085 ;
   reg [14:0] \$2086 ;
   reg [14:0] \$2087 ;
-  reg [31:0] \$2088 ;
-  reg [14:0] \$2089 ;
+  reg [14:0] \$2088 ;
+  reg [31:0] \$2089 ;
   wire [17:0] \$209 ;
   reg [14:0] \$2090 ;
   reg [14:0] \$2091 ;
   reg [14:0] \$2092 ;
   reg [14:0] \$2093 ;
-  reg [31:0] \$2094 ;
-  reg [14:0] \$2095 ;
+  reg [14:0] \$2094 ;
+  reg [31:0] \$2095 ;
   reg [14:0] \$2096 ;
   reg [14:0] \$2097 ;
   reg [14:0] \$2098 ;
   reg [14:0] \$2099 ;
   wire [15:0] \$21 ;
   wire [21:0] \$210 ;
-  reg [31:0] \$2100 ;
-  reg [14:0] \$2101 ;
+  reg [14:0] \$2100 ;
+  reg [31:0] \$2101 ;
   reg [14:0] \$2102 ;
   reg [14:0] \$2103 ;
   reg [14:0] \$2104 ;
   reg [14:0] \$2105 ;
-  reg [31:0] \$2106 ;
-  reg [14:0] \$2107 ;
+  reg [14:0] \$2106 ;
+  reg [31:0] \$2107 ;
   reg [14:0] \$2108 ;
   reg [14:0] \$2109 ;
   wire [21:0] \$211 ;
   reg [14:0] \$2110 ;
   reg [14:0] \$2111 ;
-  reg [31:0] \$2112 ;
-  reg [14:0] \$2113 ;
+  reg [14:0] \$2112 ;
+  reg [31:0] \$2113 ;
   reg [14:0] \$2114 ;
   reg [14:0] \$2115 ;
   reg [14:0] \$2116 ;
   reg [14:0] \$2117 ;
-  reg [31:0] \$2118 ;
-  reg [14:0] \$2119 ;
+  reg [14:0] \$2118 ;
+  reg [31:0] \$2119 ;
   wire [21:0] \$212 ;
   reg [14:0] \$2120 ;
   reg [14:0] \$2121 ;
   reg [14:0] \$2122 ;
   reg [14:0] \$2123 ;
-  reg [31:0] \$2124 ;
-  reg [14:0] \$2125 ;
+  reg [14:0] \$2124 ;
+  reg [31:0] \$2125 ;
   reg [14:0] \$2126 ;
   reg [14:0] \$2127 ;
   reg [14:0] \$2128 ;
   reg [14:0] \$2129 ;
   wire [21:0] \$213 ;
-  reg [31:0] \$2130 ;
-  reg [14:0] \$2131 ;
+  reg [14:0] \$2130 ;
+  reg [31:0] \$2131 ;
   reg [14:0] \$2132 ;
   reg [14:0] \$2133 ;
   reg [14:0] \$2134 ;
   reg [14:0] \$2135 ;
-  reg [31:0] \$2136 ;
-  reg [14:0] \$2137 ;
+  reg [14:0] \$2136 ;
+  reg [31:0] \$2137 ;
   reg [14:0] \$2138 ;
   reg [14:0] \$2139 ;
   wire [21:0] \$214 ;
   reg [14:0] \$2140 ;
   reg [14:0] \$2141 ;
-  reg [31:0] \$2142 ;
-  reg [14:0] \$2143 ;
+  reg [14:0] \$2142 ;
+  reg [31:0] \$2143 ;
   reg [14:0] \$2144 ;
   reg [14:0] \$2145 ;
   reg [14:0] \$2146 ;
   reg [14:0] \$2147 ;
-  reg [31:0] \$2148 ;
-  reg [14:0] \$2149 ;
+  reg [14:0] \$2148 ;
+  reg [31:0] \$2149 ;
   wire [21:0] \$215 ;
   reg [14:0] \$2150 ;
   reg [14:0] \$2151 ;
   reg [14:0] \$2152 ;
   reg [14:0] \$2153 ;
-  reg [31:0] \$2154 ;
-  reg [14:0] \$2155 ;
+  reg [14:0] \$2154 ;
+  reg [31:0] \$2155 ;
   reg [14:0] \$2156 ;
   reg [14:0] \$2157 ;
   reg [14:0] \$2158 ;
   reg [14:0] \$2159 ;
   wire [21:0] \$216 ;
-  reg [31:0] \$2160 ;
-  reg [14:0] \$2161 ;
+  reg [14:0] \$2160 ;
+  reg [31:0] \$2161 ;
   reg [14:0] \$2162 ;
   reg [14:0] \$2163 ;
   reg [14:0] \$2164 ;
   reg [14:0] \$2165 ;
-  reg [31:0] \$2166 ;
-  reg [14:0] \$2167 ;
+  reg [14:0] \$2166 ;
+  reg [31:0] \$2167 ;
   reg [14:0] \$2168 ;
   reg [14:0] \$2169 ;
   wire [21:0] \$217 ;
   reg [14:0] \$2170 ;
   reg [14:0] \$2171 ;
-  reg [31:0] \$2172 ;
-  reg [14:0] \$2173 ;
+  reg [14:0] \$2172 ;
+  reg [31:0] \$2173 ;
   reg [14:0] \$2174 ;
   reg [14:0] \$2175 ;
   reg [14:0] \$2176 ;
   reg [14:0] \$2177 ;
-  reg [31:0] \$2178 ;
-  reg [14:0] \$2179 ;
+  reg [14:0] \$2178 ;
+  reg [31:0] \$2179 ;
   wire [22:0] \$218 ;
   reg [14:0] \$2180 ;
   reg [14:0] \$2181 ;
   reg [14:0] \$2182 ;
   reg [14:0] \$2183 ;
-  reg [31:0] \$2184 ;
-  reg [14:0] \$2185 ;
+  reg [14:0] \$2184 ;
+  reg [31:0] \$2185 ;
   reg [14:0] \$2186 ;
   reg [14:0] \$2187 ;
   reg [14:0] \$2188 ;
   reg [14:0] \$2189 ;
   wire [15:0] \$219 ;
-  reg [31:0] \$2190 ;
-  reg [14:0] \$2191 ;
+  reg [14:0] \$2190 ;
+  reg [31:0] \$2191 ;
   reg [14:0] \$2192 ;
   reg [14:0] \$2193 ;
   reg [14:0] \$2194 ;
   reg [14:0] \$2195 ;
-  reg [31:0] \$2196 ;
-  reg [14:0] \$2197 ;
+  reg [14:0] \$2196 ;
+  reg [31:0] \$2197 ;
   reg [14:0] \$2198 ;
   reg [14:0] \$2199 ;
   wire [15:0] \$22 ;
   wire [15:0] \$220 ;
   reg [14:0] \$2200 ;
   reg [14:0] \$2201 ;
-  reg [31:0] \$2202 ;
-  reg [14:0] \$2203 ;
+  reg [14:0] \$2202 ;
+  reg [31:0] \$2203 ;
   reg [14:0] \$2204 ;
   reg [14:0] \$2205 ;
   reg [14:0] \$2206 ;
   reg [14:0] \$2207 ;
-  reg [31:0] \$2208 ;
-  reg [14:0] \$2209 ;
+  reg [14:0] \$2208 ;
+  reg [31:0] \$2209 ;
   wire [15:0] \$221 ;
   reg [14:0] \$2210 ;
   reg [14:0] \$2211 ;
   reg [14:0] \$2212 ;
   reg [14:0] \$2213 ;
-  reg [31:0] \$2214 ;
-  reg [14:0] \$2215 ;
+  reg [14:0] \$2214 ;
+  reg [31:0] \$2215 ;
   reg [14:0] \$2216 ;
   reg [14:0] \$2217 ;
   reg [14:0] \$2218 ;
   reg [14:0] \$2219 ;
   wire [15:0] \$222 ;
-  reg [31:0] \$2220 ;
-  reg [14:0] \$2221 ;
+  reg [14:0] \$2220 ;
+  reg [31:0] \$2221 ;
   reg [14:0] \$2222 ;
   reg [14:0] \$2223 ;
   reg [14:0] \$2224 ;
   reg [14:0] \$2225 ;
-  reg [31:0] \$2226 ;
-  reg [14:0] \$2227 ;
+  reg [14:0] \$2226 ;
+  reg [31:0] \$2227 ;
   reg [14:0] \$2228 ;
   reg [14:0] \$2229 ;
   wire [15:0] \$223 ;
   reg [14:0] \$2230 ;
   reg [14:0] \$2231 ;
-  reg [31:0] \$2232 ;
-  reg [14:0] \$2233 ;
+  reg [14:0] \$2232 ;
+  reg [31:0] \$2233 ;
   reg [14:0] \$2234 ;
   reg [14:0] \$2235 ;
   reg [14:0] \$2236 ;
   reg [14:0] \$2237 ;
-  reg [31:0] \$2238 ;
-  reg [14:0] \$2239 ;
+  reg [14:0] \$2238 ;
+  reg [31:0] \$2239 ;
   wire [15:0] \$224 ;
   reg [14:0] \$2240 ;
   reg [14:0] \$2241 ;
   reg [14:0] \$2242 ;
   reg [14:0] \$2243 ;
-  reg [31:0] \$2244 ;
-  reg [14:0] \$2245 ;
+  reg [14:0] \$2244 ;
+  reg [31:0] \$2245 ;
   reg [14:0] \$2246 ;
   reg [14:0] \$2247 ;
   reg [14:0] \$2248 ;
   reg [14:0] \$2249 ;
   wire [15:0] \$225 ;
-  reg [31:0] \$2250 ;
-  reg [14:0] \$2251 ;
+  reg [14:0] \$2250 ;
+  reg [31:0] \$2251 ;
   reg [14:0] \$2252 ;
   reg [14:0] \$2253 ;
   reg [14:0] \$2254 ;
   reg [14:0] \$2255 ;
-  reg [31:0] \$2256 ;
-  reg [14:0] \$2257 ;
+  reg [14:0] \$2256 ;
+  reg [31:0] \$2257 ;
   reg [14:0] \$2258 ;
   reg [14:0] \$2259 ;
   wire [17:0] \$226 ;
   reg [14:0] \$2260 ;
   reg [14:0] \$2261 ;
-  reg [31:0] \$2262 ;
-  reg [14:0] \$2263 ;
+  reg [14:0] \$2262 ;
+  reg [31:0] \$2263 ;
   reg [14:0] \$2264 ;
   reg [14:0] \$2265 ;
   reg [14:0] \$2266 ;
   reg [14:0] \$2267 ;
-  reg [31:0] \$2268 ;
-  reg [14:0] \$2269 ;
+  reg [14:0] \$2268 ;
+  reg [31:0] \$2269 ;
   wire [17:0] \$227 ;
   reg [14:0] \$2270 ;
   reg [14:0] \$2271 ;
   reg [14:0] \$2272 ;
   reg [14:0] \$2273 ;
-  reg [31:0] \$2274 ;
-  reg [14:0] \$2275 ;
+  reg [14:0] \$2274 ;
+  reg [31:0] \$2275 ;
   reg [14:0] \$2276 ;
   reg [14:0] \$2277 ;
   reg [14:0] \$2278 ;
   reg [14:0] \$2279 ;
   wire [17:0] \$228 ;
-  reg [31:0] \$2280 ;
-  reg [14:0] \$2281 ;
+  reg [14:0] \$2280 ;
+  reg [31:0] \$2281 ;
   reg [14:0] \$2282 ;
   reg [14:0] \$2283 ;
   reg [14:0] \$2284 ;
   reg [14:0] \$2285 ;
-  reg [31:0] \$2286 ;
-  reg [14:0] \$2287 ;
+  reg [14:0] \$2286 ;
+  reg [31:0] \$2287 ;
   reg [14:0] \$2288 ;
   reg [14:0] \$2289 ;
   wire [17:0] \$229 ;
   reg [14:0] \$2290 ;
   reg [14:0] \$2291 ;
-  reg [31:0] \$2292 ;
-  reg [14:0] \$2293 ;
+  reg [14:0] \$2292 ;
+  reg [31:0] \$2293 ;
   reg [14:0] \$2294 ;
   reg [14:0] \$2295 ;
   reg [14:0] \$2296 ;
   reg [14:0] \$2297 ;
-  reg [31:0] \$2298 ;
-  reg [14:0] \$2299 ;
+  reg [14:0] \$2298 ;
+  reg [31:0] \$2299 ;
   wire [15:0] \$23 ;
   wire [21:0] \$230 ;
   reg [14:0] \$2300 ;
   reg [14:0] \$2301 ;
   reg [14:0] \$2302 ;
   reg [14:0] \$2303 ;
-  reg [31:0] \$2304 ;
-  reg \$2305 ;
-  reg \$2306 ;
-  reg \$2307 ;
-  reg \$2308 ;
-  reg \$2309 ;
+  reg [14:0] \$2304 ;
+  reg [31:0] \$2305 ;
+  reg [14:0] \$2306 ;
+  reg [14:0] \$2307 ;
+  reg [14:0] \$2308 ;
+  reg [14:0] \$2309 ;
   wire [21:0] \$231 ;
-  reg \$2310 ;
+  reg [14:0] \$2310 ;
   reg [31:0] \$2311 ;
-  reg [31:0] \$2312 ;
-  reg \$2313 ;
-  reg \$2314 ;
-  reg \$2315 ;
-  reg \$2316 ;
+  reg [14:0] \$2312 ;
+  reg [14:0] \$2313 ;
+  reg [14:0] \$2314 ;
+  reg [14:0] \$2315 ;
+  reg [14:0] \$2316 ;
   reg [31:0] \$2317 ;
-  reg [31:0] \$2318 ;
-  reg \$2319 ;
+  reg [14:0] \$2318 ;
+  reg [14:0] \$2319 ;
   wire [21:0] \$232 ;
-  reg \$2320 ;
-  reg \$2321 ;
-  reg \$2322 ;
+  reg [14:0] \$2320 ;
+  reg [14:0] \$2321 ;
+  reg [14:0] \$2322 ;
   reg [31:0] \$2323 ;
-  reg [31:0] \$2324 ;
-  reg \$2325 ;
-  reg \$2326 ;
-  reg \$2327 ;
-  reg \$2328 ;
+  reg [14:0] \$2324 ;
+  reg [14:0] \$2325 ;
+  reg [14:0] \$2326 ;
+  reg [14:0] \$2327 ;
+  reg [14:0] \$2328 ;
   reg [31:0] \$2329 ;
   wire [21:0] \$233 ;
-  reg [31:0] \$2330 ;
-  reg \$2331 ;
-  reg \$2332 ;
-  reg \$2333 ;
-  reg \$2334 ;
+  reg [14:0] \$2330 ;
+  reg [14:0] \$2331 ;
+  reg [14:0] \$2332 ;
+  reg [14:0] \$2333 ;
+  reg [14:0] \$2334 ;
   reg [31:0] \$2335 ;
-  reg [31:0] \$2336 ;
+  reg \$2336 ;
   reg \$2337 ;
   reg \$2338 ;
   reg \$2339 ;
   wire [21:0] \$234 ;
   reg \$2340 ;
-  reg [31:0] \$2341 ;
+  reg \$2341 ;
   reg [31:0] \$2342 ;
-  reg \$2343 ;
+  reg [31:0] \$2343 ;
   reg \$2344 ;
   reg \$2345 ;
   reg \$2346 ;
-  reg [31:0] \$2347 ;
+  reg \$2347 ;
   reg [31:0] \$2348 ;
-  reg \$2349 ;
+  reg [31:0] \$2349 ;
   wire [21:0] \$235 ;
   reg \$2350 ;
   reg \$2351 ;
   reg \$2352 ;
-  reg [31:0] \$2353 ;
+  reg \$2353 ;
   reg [31:0] \$2354 ;
-  reg \$2355 ;
+  reg [31:0] \$2355 ;
   reg \$2356 ;
   reg \$2357 ;
   reg \$2358 ;
   reg \$2359 ;
   wire [21:0] \$236 ;
-  reg \$2360 ;
+  reg [31:0] \$2360 ;
   reg [31:0] \$2361 ;
-  reg [31:0] \$2362 ;
+  reg \$2362 ;
   reg \$2363 ;
   reg \$2364 ;
   reg \$2365 ;
-  reg \$2366 ;
+  reg [31:0] \$2366 ;
   reg [31:0] \$2367 ;
-  reg [31:0] \$2368 ;
+  reg \$2368 ;
   reg \$2369 ;
   wire [21:0] \$237 ;
   reg \$2370 ;
   reg \$2371 ;
-  reg \$2372 ;
+  reg [31:0] \$2372 ;
   reg [31:0] \$2373 ;
-  reg [31:0] \$2374 ;
+  reg \$2374 ;
   reg \$2375 ;
   reg \$2376 ;
   reg \$2377 ;
-  reg \$2378 ;
+  reg [31:0] \$2378 ;
   reg [31:0] \$2379 ;
   wire [22:0] \$238 ;
-  reg [31:0] \$2380 ;
+  reg \$2380 ;
   reg \$2381 ;
   reg \$2382 ;
   reg \$2383 ;
-  reg \$2384 ;
+  reg [31:0] \$2384 ;
   reg [31:0] \$2385 ;
-  reg [31:0] \$2386 ;
+  reg \$2386 ;
   reg \$2387 ;
   reg \$2388 ;
   reg \$2389 ;
   wire [15:0] \$239 ;
   reg \$2390 ;
-  reg [31:0] \$2391 ;
+  reg \$2391 ;
   reg [31:0] \$2392 ;
-  reg \$2393 ;
+  reg [31:0] \$2393 ;
   reg \$2394 ;
   reg \$2395 ;
   reg \$2396 ;
-  reg [31:0] \$2397 ;
+  reg \$2397 ;
   reg [31:0] \$2398 ;
-  reg \$2399 ;
+  reg [31:0] \$2399 ;
   wire [15:0] \$24 ;
   wire [15:0] \$240 ;
   reg \$2400 ;
   reg \$2401 ;
   reg \$2402 ;
-  reg [31:0] \$2403 ;
+  reg \$2403 ;
   reg [31:0] \$2404 ;
-  reg \$2405 ;
+  reg [31:0] \$2405 ;
   reg \$2406 ;
   reg \$2407 ;
   reg \$2408 ;
   reg \$2409 ;
   wire [15:0] \$241 ;
-  reg \$2410 ;
+  reg [31:0] \$2410 ;
   reg [31:0] \$2411 ;
-  reg [31:0] \$2412 ;
+  reg \$2412 ;
   reg \$2413 ;
   reg \$2414 ;
   reg \$2415 ;
-  reg \$2416 ;
+  reg [31:0] \$2416 ;
   reg [31:0] \$2417 ;
-  reg [31:0] \$2418 ;
+  reg \$2418 ;
   reg \$2419 ;
   wire [15:0] \$242 ;
   reg \$2420 ;
   reg \$2421 ;
-  reg \$2422 ;
+  reg [31:0] \$2422 ;
   reg [31:0] \$2423 ;
-  reg [31:0] \$2424 ;
+  reg \$2424 ;
   reg \$2425 ;
   reg \$2426 ;
   reg \$2427 ;
-  reg \$2428 ;
+  reg [31:0] \$2428 ;
   reg [31:0] \$2429 ;
   wire [15:0] \$243 ;
-  reg [31:0] \$2430 ;
+  reg \$2430 ;
   reg \$2431 ;
   reg \$2432 ;
   reg \$2433 ;
-  reg \$2434 ;
+  reg [31:0] \$2434 ;
   reg [31:0] \$2435 ;
-  reg [31:0] \$2436 ;
+  reg \$2436 ;
   reg \$2437 ;
   reg \$2438 ;
   reg \$2439 ;
   wire [15:0] \$244 ;
   reg \$2440 ;
-  reg [31:0] \$2441 ;
+  reg \$2441 ;
   reg [31:0] \$2442 ;
-  reg \$2443 ;
+  reg [31:0] \$2443 ;
   reg \$2444 ;
   reg \$2445 ;
   reg \$2446 ;
-  reg [31:0] \$2447 ;
+  reg \$2447 ;
   reg [31:0] \$2448 ;
-  reg \$2449 ;
+  reg [31:0] \$2449 ;
   wire [15:0] \$245 ;
   reg \$2450 ;
   reg \$2451 ;
   reg \$2452 ;
-  reg [31:0] \$2453 ;
+  reg \$2453 ;
   reg [31:0] \$2454 ;
-  reg \$2455 ;
+  reg [31:0] \$2455 ;
   reg \$2456 ;
   reg \$2457 ;
   reg \$2458 ;
   reg \$2459 ;
   wire [17:0] \$246 ;
-  reg \$2460 ;
+  reg [31:0] \$2460 ;
   reg [31:0] \$2461 ;
-  reg [31:0] \$2462 ;
+  reg \$2462 ;
   reg \$2463 ;
   reg \$2464 ;
   reg \$2465 ;
-  reg \$2466 ;
+  reg [31:0] \$2466 ;
   reg [31:0] \$2467 ;
-  reg [31:0] \$2468 ;
+  reg \$2468 ;
   reg \$2469 ;
   wire [17:0] \$247 ;
   reg \$2470 ;
   reg \$2471 ;
-  reg \$2472 ;
+  reg [31:0] \$2472 ;
   reg [31:0] \$2473 ;
-  reg [31:0] \$2474 ;
+  reg \$2474 ;
   reg \$2475 ;
   reg \$2476 ;
   reg \$2477 ;
-  reg \$2478 ;
+  reg [31:0] \$2478 ;
   reg [31:0] \$2479 ;
   wire [17:0] \$248 ;
-  reg [31:0] \$2480 ;
+  reg \$2480 ;
   reg \$2481 ;
   reg \$2482 ;
   reg \$2483 ;
-  reg \$2484 ;
+  reg [31:0] \$2484 ;
   reg [31:0] \$2485 ;
-  reg [31:0] \$2486 ;
+  reg \$2486 ;
   reg \$2487 ;
   reg \$2488 ;
   reg \$2489 ;
   wire [17:0] \$249 ;
   reg \$2490 ;
-  reg [31:0] \$2491 ;
+  reg \$2491 ;
   reg [31:0] \$2492 ;
-  reg \$2493 ;
+  reg [31:0] \$2493 ;
   reg \$2494 ;
   reg \$2495 ;
   reg \$2496 ;
-  reg [31:0] \$2497 ;
+  reg \$2497 ;
   reg [31:0] \$2498 ;
-  reg \$2499 ;
+  reg [31:0] \$2499 ;
   wire [15:0] \$25 ;
   wire [21:0] \$250 ;
   reg \$2500 ;
   reg \$2501 ;
   reg \$2502 ;
-  reg [31:0] \$2503 ;
+  reg \$2503 ;
   reg [31:0] \$2504 ;
-  reg \$2505 ;
+  reg [31:0] \$2505 ;
   reg \$2506 ;
   reg \$2507 ;
   reg \$2508 ;
   reg \$2509 ;
   wire [21:0] \$251 ;
-  reg \$2510 ;
+  reg [31:0] \$2510 ;
   reg [31:0] \$2511 ;
-  reg [31:0] \$2512 ;
+  reg \$2512 ;
   reg \$2513 ;
   reg \$2514 ;
   reg \$2515 ;
-  reg \$2516 ;
+  reg [31:0] \$2516 ;
   reg [31:0] \$2517 ;
-  reg [31:0] \$2518 ;
+  reg \$2518 ;
   reg \$2519 ;
   wire [21:0] \$252 ;
   reg \$2520 ;
   reg \$2521 ;
-  reg \$2522 ;
+  reg [31:0] \$2522 ;
   reg [31:0] \$2523 ;
-  reg [31:0] \$2524 ;
+  reg \$2524 ;
   reg \$2525 ;
   reg \$2526 ;
   reg \$2527 ;
-  reg \$2528 ;
+  reg [31:0] \$2528 ;
   reg [31:0] \$2529 ;
   wire [21:0] \$253 ;
-  reg [31:0] \$2530 ;
+  reg \$2530 ;
   reg \$2531 ;
   reg \$2532 ;
   reg \$2533 ;
-  reg \$2534 ;
+  reg [31:0] \$2534 ;
   reg [31:0] \$2535 ;
-  reg [31:0] \$2536 ;
+  reg \$2536 ;
   reg \$2537 ;
   reg \$2538 ;
   reg \$2539 ;
   wire [21:0] \$254 ;
   reg \$2540 ;
-  reg [31:0] \$2541 ;
+  reg \$2541 ;
   reg [31:0] \$2542 ;
-  reg \$2543 ;
+  reg [31:0] \$2543 ;
   reg \$2544 ;
   reg \$2545 ;
   reg \$2546 ;
-  reg [31:0] \$2547 ;
+  reg \$2547 ;
   reg [31:0] \$2548 ;
-  reg \$2549 ;
+  reg [31:0] \$2549 ;
   wire [21:0] \$255 ;
   reg \$2550 ;
   reg \$2551 ;
   reg \$2552 ;
-  reg [31:0] \$2553 ;
+  reg \$2553 ;
   reg [31:0] \$2554 ;
-  reg \$2555 ;
+  reg [31:0] \$2555 ;
   reg \$2556 ;
   reg \$2557 ;
   reg \$2558 ;
   reg \$2559 ;
   wire [21:0] \$256 ;
-  reg \$2560 ;
+  reg [31:0] \$2560 ;
   reg [31:0] \$2561 ;
-  reg [31:0] \$2562 ;
+  reg \$2562 ;
   reg \$2563 ;
   reg \$2564 ;
   reg \$2565 ;
-  reg \$2566 ;
+  reg [31:0] \$2566 ;
   reg [31:0] \$2567 ;
-  reg [31:0] \$2568 ;
+  reg \$2568 ;
   reg \$2569 ;
   wire [21:0] \$257 ;
   reg \$2570 ;
   reg \$2571 ;
-  reg \$2572 ;
+  reg [31:0] \$2572 ;
   reg [31:0] \$2573 ;
-  reg [31:0] \$2574 ;
+  reg \$2574 ;
   reg \$2575 ;
   reg \$2576 ;
   reg \$2577 ;
-  reg \$2578 ;
+  reg [31:0] \$2578 ;
   reg [31:0] \$2579 ;
   wire [22:0] \$258 ;
-  reg [31:0] \$2580 ;
+  reg \$2580 ;
   reg \$2581 ;
   reg \$2582 ;
   reg \$2583 ;
-  reg \$2584 ;
+  reg [31:0] \$2584 ;
   reg [31:0] \$2585 ;
-  reg [31:0] \$2586 ;
+  reg \$2586 ;
   reg \$2587 ;
   reg \$2588 ;
   reg \$2589 ;
   wire [15:0] \$259 ;
   reg \$2590 ;
-  reg [31:0] \$2591 ;
+  reg \$2591 ;
   reg [31:0] \$2592 ;
-  reg \$2593 ;
+  reg [31:0] \$2593 ;
   reg \$2594 ;
   reg \$2595 ;
   reg \$2596 ;
-  reg [31:0] \$2597 ;
+  reg \$2597 ;
   reg [31:0] \$2598 ;
-  reg \$2599 ;
+  reg [31:0] \$2599 ;
   wire [17:0] \$26 ;
   wire [15:0] \$260 ;
   reg \$2600 ;
   reg \$2601 ;
   reg \$2602 ;
-  reg [31:0] \$2603 ;
+  reg \$2603 ;
   reg [31:0] \$2604 ;
-  reg \$2605 ;
+  reg [31:0] \$2605 ;
   reg \$2606 ;
   reg \$2607 ;
   reg \$2608 ;
   reg \$2609 ;
   wire [15:0] \$261 ;
-  reg \$2610 ;
+  reg [31:0] \$2610 ;
   reg [31:0] \$2611 ;
-  reg [31:0] \$2612 ;
+  reg \$2612 ;
   reg \$2613 ;
   reg \$2614 ;
   reg \$2615 ;
-  reg \$2616 ;
+  reg [31:0] \$2616 ;
   reg [31:0] \$2617 ;
-  reg [31:0] \$2618 ;
+  reg \$2618 ;
   reg \$2619 ;
   wire [15:0] \$262 ;
   reg \$2620 ;
   reg \$2621 ;
-  reg \$2622 ;
+  reg [31:0] \$2622 ;
   reg [31:0] \$2623 ;
-  reg [31:0] \$2624 ;
+  reg \$2624 ;
   reg \$2625 ;
   reg \$2626 ;
   reg \$2627 ;
-  reg \$2628 ;
+  reg [31:0] \$2628 ;
   reg [31:0] \$2629 ;
   wire [15:0] \$263 ;
-  reg [31:0] \$2630 ;
+  reg \$2630 ;
   reg \$2631 ;
   reg \$2632 ;
   reg \$2633 ;
-  reg \$2634 ;
+  reg [31:0] \$2634 ;
   reg [31:0] \$2635 ;
-  reg [31:0] \$2636 ;
+  reg \$2636 ;
   reg \$2637 ;
   reg \$2638 ;
   reg \$2639 ;
   wire [15:0] \$264 ;
   reg \$2640 ;
-  reg [31:0] \$2641 ;
+  reg \$2641 ;
   reg [31:0] \$2642 ;
-  reg \$2643 ;
+  reg [31:0] \$2643 ;
   reg \$2644 ;
   reg \$2645 ;
   reg \$2646 ;
-  reg [31:0] \$2647 ;
+  reg \$2647 ;
   reg [31:0] \$2648 ;
-  reg \$2649 ;
+  reg [31:0] \$2649 ;
   wire [15:0] \$265 ;
   reg \$2650 ;
   reg \$2651 ;
   reg \$2652 ;
-  reg [31:0] \$2653 ;
+  reg \$2653 ;
   reg [31:0] \$2654 ;
-  reg \$2655 ;
+  reg [31:0] \$2655 ;
   reg \$2656 ;
   reg \$2657 ;
   reg \$2658 ;
   reg \$2659 ;
   wire [17:0] \$266 ;
-  reg \$2660 ;
+  reg [31:0] \$2660 ;
   reg [31:0] \$2661 ;
-  reg [31:0] \$2662 ;
+  reg \$2662 ;
   reg \$2663 ;
   reg \$2664 ;
   reg \$2665 ;
-  reg \$2666 ;
+  reg [31:0] \$2666 ;
   reg [31:0] \$2667 ;
-  reg [31:0] \$2668 ;
+  reg \$2668 ;
   reg \$2669 ;
   wire [17:0] \$267 ;
   reg \$2670 ;
   reg \$2671 ;
-  reg \$2672 ;
+  reg [31:0] \$2672 ;
   reg [31:0] \$2673 ;
-  reg [31:0] \$2674 ;
+  reg \$2674 ;
   reg \$2675 ;
   reg \$2676 ;
   reg \$2677 ;
-  reg \$2678 ;
+  reg [31:0] \$2678 ;
   reg [31:0] \$2679 ;
   wire [17:0] \$268 ;
-  reg [31:0] \$2680 ;
+  reg \$2680 ;
   reg \$2681 ;
   reg \$2682 ;
   reg \$2683 ;
-  reg \$2684 ;
+  reg [31:0] \$2684 ;
   reg [31:0] \$2685 ;
-  reg [31:0] \$2686 ;
+  reg \$2686 ;
   reg \$2687 ;
   reg \$2688 ;
   reg \$2689 ;
   wire [17:0] \$269 ;
   reg \$2690 ;
-  reg [31:0] \$2691 ;
+  reg \$2691 ;
   reg [31:0] \$2692 ;
-  reg \$2693 ;
+  reg [31:0] \$2693 ;
   reg \$2694 ;
   reg \$2695 ;
   reg \$2696 ;
-  reg [31:0] \$2697 ;
+  reg \$2697 ;
   reg [31:0] \$2698 ;
-  reg \$2699 ;
+  reg [31:0] \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
   reg \$2700 ;
   reg \$2701 ;
   reg \$2702 ;
-  reg [31:0] \$2703 ;
+  reg \$2703 ;
   reg [31:0] \$2704 ;
-  reg \$2705 ;
-  reg [2:0] \$2706 ;
+  reg [31:0] \$2705 ;
+  reg \$2706 ;
   reg \$2707 ;
-  reg [7:0] \$2708 ;
+  reg \$2708 ;
   reg \$2709 ;
   wire [21:0] \$271 ;
-  reg \$2710 ;
+  reg [31:0] \$2710 ;
+  reg [31:0] \$2711 ;
+  reg \$2712 ;
+  reg \$2713 ;
+  reg \$2714 ;
+  reg \$2715 ;
+  reg [31:0] \$2716 ;
+  reg [31:0] \$2717 ;
+  reg \$2718 ;
+  reg \$2719 ;
   wire [21:0] \$272 ;
+  reg \$2720 ;
+  reg \$2721 ;
+  reg [31:0] \$2722 ;
+  reg [31:0] \$2723 ;
+  reg \$2724 ;
+  reg \$2725 ;
+  reg \$2726 ;
+  reg \$2727 ;
+  reg [31:0] \$2728 ;
+  reg [31:0] \$2729 ;
   wire [21:0] \$273 ;
+  reg \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg [31:0] \$2734 ;
+  reg [31:0] \$2735 ;
+  reg \$2736 ;
+  reg [2:0] \$2737 ;
+  reg \$2738 ;
+  reg [7:0] \$2739 ;
   wire [21:0] \$274 ;
+  reg \$2740 ;
+  reg \$2741 ;
   wire [21:0] \$275 ;
   wire [21:0] \$276 ;
   wire [21:0] \$277 ;
@@ -3090,27 +3121,70 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [321:0] in1 = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire \in1.first ;
-  wire \in1.last ;
-  wire [63:0] \in1.narrow ;
-  wire [7:0] \in1.narrow[0] ;
-  wire [7:0] \in1.narrow[1] ;
-  wire [7:0] \in1.narrow[2] ;
-  wire [7:0] \in1.narrow[3] ;
-  wire [7:0] \in1.narrow[4] ;
-  wire [7:0] \in1.narrow[5] ;
-  wire [7:0] \in1.narrow[6] ;
-  wire [7:0] \in1.narrow[7] ;
-  wire [255:0] \in1.wide ;
-  wire [31:0] \in1.wide[0] ;
-  wire [31:0] \in1.wide[1] ;
-  wire [31:0] \in1.wide[2] ;
-  wire [31:0] \in1.wide[3] ;
-  wire [31:0] \in1.wide[4] ;
-  wire [31:0] \in1.wide[5] ;
-  wire [31:0] \in1.wide[6] ;
-  wire [31:0] \in1.wide[7] ;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_0_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_0_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_1_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_1_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_2_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_2_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_3_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_3_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_4_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_4_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_5_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_5_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_6_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_6_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_7_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_7_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [31:0] in_wide_0_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_0_h1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_1_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_1_h1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_2_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_2_h1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_3_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_3_h1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_4_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_4_h1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_5_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_5_h1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_6_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_6_h1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_7_h0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] in_wide_7_h1 = 32'd0;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
@@ -7164,81 +7238,143 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   assign \$1866  = v6 & last6;
   assign \$1867  = row + 1'h1;
   assign \$1868  = accept & i__payload[321];
-  assign \$1869  = | in1[95:81];
-  assign \$1870  = & in1[95:81];
+  assign \$1869  = | in_wide_0_h0[31:17];
+  assign \$1870  = & in_wide_0_h0[31:17];
   assign \$1871  = ~ \$1870 ;
   assign \$1872  = \$1869  & \$1871 ;
-  assign \$1873  = | in1[127:113];
-  assign \$1874  = & in1[127:113];
+  assign \$1873  = | in_wide_1_h0[31:17];
+  assign \$1874  = & in_wide_1_h0[31:17];
   assign \$1875  = ~ \$1874 ;
   assign \$1876  = \$1873  & \$1875 ;
-  assign \$1877  = | in1[159:145];
-  assign \$1878  = & in1[159:145];
+  assign \$1877  = | in_wide_2_h0[31:17];
+  assign \$1878  = & in_wide_2_h0[31:17];
   assign \$1879  = ~ \$1878 ;
   assign \$1880  = \$1877  & \$1879 ;
-  assign \$1881  = | in1[191:177];
-  assign \$1882  = & in1[191:177];
+  assign \$1881  = | in_wide_3_h0[31:17];
+  assign \$1882  = & in_wide_3_h0[31:17];
   assign \$1883  = ~ \$1882 ;
   assign \$1884  = \$1881  & \$1883 ;
-  assign \$1885  = | in1[223:209];
-  assign \$1886  = & in1[223:209];
+  assign \$1885  = | in_wide_4_h0[31:17];
+  assign \$1886  = & in_wide_4_h0[31:17];
   assign \$1887  = ~ \$1886 ;
   assign \$1888  = \$1885  & \$1887 ;
-  assign \$1889  = | in1[255:241];
-  assign \$1890  = & in1[255:241];
+  assign \$1889  = | in_wide_5_h0[31:17];
+  assign \$1890  = & in_wide_5_h0[31:17];
   assign \$1891  = ~ \$1890 ;
   assign \$1892  = \$1889  & \$1891 ;
-  assign \$1893  = | in1[287:273];
-  assign \$1894  = & in1[287:273];
+  assign \$1893  = | in_wide_6_h0[31:17];
+  assign \$1894  = & in_wide_6_h0[31:17];
   assign \$1895  = ~ \$1894 ;
   assign \$1896  = \$1893  & \$1895 ;
-  assign \$1897  = | in1[319:305];
-  assign \$1898  = & in1[319:305];
+  assign \$1897  = | in_wide_7_h0[31:17];
+  assign \$1898  = & in_wide_7_h0[31:17];
   assign \$1899  = ~ \$1898 ;
   assign \$1900  = \$1897  & \$1899 ;
   assign \$1901  = v1 ? { \$1900 , \$1896 , \$1892 , \$1888 , \$1884 , \$1880 , \$1876 , \$1872  } : 8'h00;
   always @(posedge clk)
     v1 <= \$1902 ;
   always @(posedge clk)
-    in1 <= \$1903 ;
+    in_narrow_0_h0 <= \$1903 ;
   always @(posedge clk)
-    first1 <= \$1904 ;
+    in_narrow_1_h0 <= \$1904 ;
   always @(posedge clk)
-    last1 <= \$1905 ;
+    in_narrow_2_h0 <= \$1905 ;
   always @(posedge clk)
-    v2 <= \$1906 ;
+    in_narrow_3_h0 <= \$1906 ;
   always @(posedge clk)
-    first2 <= \$1907 ;
+    in_narrow_4_h0 <= \$1907 ;
   always @(posedge clk)
-    last2 <= \$1908 ;
+    in_narrow_5_h0 <= \$1908 ;
   always @(posedge clk)
-    v3 <= \$1909 ;
+    in_narrow_6_h0 <= \$1909 ;
   always @(posedge clk)
-    first3 <= \$1910 ;
+    in_narrow_7_h0 <= \$1910 ;
   always @(posedge clk)
-    last3 <= \$1911 ;
+    in_narrow_0_h1 <= \$1911 ;
   always @(posedge clk)
-    v4 <= \$1912 ;
+    in_narrow_1_h1 <= \$1912 ;
   always @(posedge clk)
-    first4 <= \$1913 ;
+    in_narrow_2_h1 <= \$1913 ;
   always @(posedge clk)
-    last4 <= \$1914 ;
+    in_narrow_3_h1 <= \$1914 ;
   always @(posedge clk)
-    v5 <= \$1915 ;
+    in_narrow_4_h1 <= \$1915 ;
   always @(posedge clk)
-    first5 <= \$1916 ;
+    in_narrow_5_h1 <= \$1916 ;
   always @(posedge clk)
-    last5 <= \$1917 ;
+    in_narrow_6_h1 <= \$1917 ;
   always @(posedge clk)
-    v6 <= \$1918 ;
+    in_narrow_7_h1 <= \$1918 ;
   always @(posedge clk)
-    first6 <= \$1919 ;
+    in_wide_0_h0 <= \$1919 ;
   always @(posedge clk)
-    last6 <= \$1920 ;
+    in_wide_1_h0 <= \$1920 ;
   always @(posedge clk)
-    mac_0_0_a1 <= in1[7:0];
+    in_wide_2_h0 <= \$1921 ;
   always @(posedge clk)
-    mac_0_0_w1 <= in1[95:64];
+    in_wide_3_h0 <= \$1922 ;
+  always @(posedge clk)
+    in_wide_4_h0 <= \$1923 ;
+  always @(posedge clk)
+    in_wide_5_h0 <= \$1924 ;
+  always @(posedge clk)
+    in_wide_6_h0 <= \$1925 ;
+  always @(posedge clk)
+    in_wide_7_h0 <= \$1926 ;
+  always @(posedge clk)
+    in_wide_0_h1 <= \$1927 ;
+  always @(posedge clk)
+    in_wide_1_h1 <= \$1928 ;
+  always @(posedge clk)
+    in_wide_2_h1 <= \$1929 ;
+  always @(posedge clk)
+    in_wide_3_h1 <= \$1930 ;
+  always @(posedge clk)
+    in_wide_4_h1 <= \$1931 ;
+  always @(posedge clk)
+    in_wide_5_h1 <= \$1932 ;
+  always @(posedge clk)
+    in_wide_6_h1 <= \$1933 ;
+  always @(posedge clk)
+    in_wide_7_h1 <= \$1934 ;
+  always @(posedge clk)
+    first1 <= \$1935 ;
+  always @(posedge clk)
+    last1 <= \$1936 ;
+  always @(posedge clk)
+    v2 <= \$1937 ;
+  always @(posedge clk)
+    first2 <= \$1938 ;
+  always @(posedge clk)
+    last2 <= \$1939 ;
+  always @(posedge clk)
+    v3 <= \$1940 ;
+  always @(posedge clk)
+    first3 <= \$1941 ;
+  always @(posedge clk)
+    last3 <= \$1942 ;
+  always @(posedge clk)
+    v4 <= \$1943 ;
+  always @(posedge clk)
+    first4 <= \$1944 ;
+  always @(posedge clk)
+    last4 <= \$1945 ;
+  always @(posedge clk)
+    v5 <= \$1946 ;
+  always @(posedge clk)
+    first5 <= \$1947 ;
+  always @(posedge clk)
+    last5 <= \$1948 ;
+  always @(posedge clk)
+    v6 <= \$1949 ;
+  always @(posedge clk)
+    first6 <= \$1950 ;
+  always @(posedge clk)
+    last6 <= \$1951 ;
+  always @(posedge clk)
+    mac_0_0_a1 <= in_narrow_0_h0;
+  always @(posedge clk)
+    mac_0_0_w1 <= in_wide_0_h0;
   always @(posedge clk)
     mac_0_0_w2hi <= mac_0_0_w1[31:17];
   always @(posedge clk)
@@ -7250,23 +7386,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_0_lo_p <= \$1410 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_0 <= \$1921 ;
+    mac_0_0_hi_l0_0 <= \$1952 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_1 <= \$1922 ;
+    mac_0_0_hi_l0_1 <= \$1953 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_2 <= \$1923 ;
+    mac_0_0_hi_l0_2 <= \$1954 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_3 <= \$1924 ;
+    mac_0_0_hi_l0_3 <= \$1955 ;
   always @(posedge clk)
-    mac_0_0_hi5 <= \$1925 ;
+    mac_0_0_hi5 <= \$1956 ;
   always @(posedge clk)
     mac_0_0_lo5 <= mac_0_0_lo_p;
   always @(posedge clk)
-    mac_0_0_p <= \$1926 ;
+    mac_0_0_p <= \$1957 ;
   always @(posedge clk)
-    mac_0_1_a1 <= in1[7:0];
+    mac_0_1_a1 <= in_narrow_0_h0;
   always @(posedge clk)
-    mac_0_1_w1 <= in1[127:96];
+    mac_0_1_w1 <= in_wide_1_h0;
   always @(posedge clk)
     mac_0_1_w2hi <= mac_0_1_w1[31:17];
   always @(posedge clk)
@@ -7278,23 +7414,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_1_lo_p <= \$1417 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_0 <= \$1927 ;
+    mac_0_1_hi_l0_0 <= \$1958 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_1 <= \$1928 ;
+    mac_0_1_hi_l0_1 <= \$1959 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_2 <= \$1929 ;
+    mac_0_1_hi_l0_2 <= \$1960 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_3 <= \$1930 ;
+    mac_0_1_hi_l0_3 <= \$1961 ;
   always @(posedge clk)
-    mac_0_1_hi5 <= \$1931 ;
+    mac_0_1_hi5 <= \$1962 ;
   always @(posedge clk)
     mac_0_1_lo5 <= mac_0_1_lo_p;
   always @(posedge clk)
-    mac_0_1_p <= \$1932 ;
+    mac_0_1_p <= \$1963 ;
   always @(posedge clk)
-    mac_0_2_a1 <= in1[7:0];
+    mac_0_2_a1 <= in_narrow_0_h0;
   always @(posedge clk)
-    mac_0_2_w1 <= in1[159:128];
+    mac_0_2_w1 <= in_wide_2_h0;
   always @(posedge clk)
     mac_0_2_w2hi <= mac_0_2_w1[31:17];
   always @(posedge clk)
@@ -7306,23 +7442,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_2_lo_p <= \$1424 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_0 <= \$1933 ;
+    mac_0_2_hi_l0_0 <= \$1964 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_1 <= \$1934 ;
+    mac_0_2_hi_l0_1 <= \$1965 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_2 <= \$1935 ;
+    mac_0_2_hi_l0_2 <= \$1966 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_3 <= \$1936 ;
+    mac_0_2_hi_l0_3 <= \$1967 ;
   always @(posedge clk)
-    mac_0_2_hi5 <= \$1937 ;
+    mac_0_2_hi5 <= \$1968 ;
   always @(posedge clk)
     mac_0_2_lo5 <= mac_0_2_lo_p;
   always @(posedge clk)
-    mac_0_2_p <= \$1938 ;
+    mac_0_2_p <= \$1969 ;
   always @(posedge clk)
-    mac_0_3_a1 <= in1[7:0];
+    mac_0_3_a1 <= in_narrow_0_h0;
   always @(posedge clk)
-    mac_0_3_w1 <= in1[191:160];
+    mac_0_3_w1 <= in_wide_3_h0;
   always @(posedge clk)
     mac_0_3_w2hi <= mac_0_3_w1[31:17];
   always @(posedge clk)
@@ -7334,23 +7470,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_3_lo_p <= \$1431 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_0 <= \$1939 ;
+    mac_0_3_hi_l0_0 <= \$1970 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_1 <= \$1940 ;
+    mac_0_3_hi_l0_1 <= \$1971 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_2 <= \$1941 ;
+    mac_0_3_hi_l0_2 <= \$1972 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_3 <= \$1942 ;
+    mac_0_3_hi_l0_3 <= \$1973 ;
   always @(posedge clk)
-    mac_0_3_hi5 <= \$1943 ;
+    mac_0_3_hi5 <= \$1974 ;
   always @(posedge clk)
     mac_0_3_lo5 <= mac_0_3_lo_p;
   always @(posedge clk)
-    mac_0_3_p <= \$1944 ;
+    mac_0_3_p <= \$1975 ;
   always @(posedge clk)
-    mac_0_4_a1 <= in1[7:0];
+    mac_0_4_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_4_w1 <= in1[223:192];
+    mac_0_4_w1 <= in_wide_4_h0;
   always @(posedge clk)
     mac_0_4_w2hi <= mac_0_4_w1[31:17];
   always @(posedge clk)
@@ -7362,23 +7498,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_4_lo_p <= \$1438 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_0 <= \$1945 ;
+    mac_0_4_hi_l0_0 <= \$1976 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_1 <= \$1946 ;
+    mac_0_4_hi_l0_1 <= \$1977 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_2 <= \$1947 ;
+    mac_0_4_hi_l0_2 <= \$1978 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_3 <= \$1948 ;
+    mac_0_4_hi_l0_3 <= \$1979 ;
   always @(posedge clk)
-    mac_0_4_hi5 <= \$1949 ;
+    mac_0_4_hi5 <= \$1980 ;
   always @(posedge clk)
     mac_0_4_lo5 <= mac_0_4_lo_p;
   always @(posedge clk)
-    mac_0_4_p <= \$1950 ;
+    mac_0_4_p <= \$1981 ;
   always @(posedge clk)
-    mac_0_5_a1 <= in1[7:0];
+    mac_0_5_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_5_w1 <= in1[255:224];
+    mac_0_5_w1 <= in_wide_5_h0;
   always @(posedge clk)
     mac_0_5_w2hi <= mac_0_5_w1[31:17];
   always @(posedge clk)
@@ -7390,23 +7526,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_5_lo_p <= \$1445 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_0 <= \$1951 ;
+    mac_0_5_hi_l0_0 <= \$1982 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_1 <= \$1952 ;
+    mac_0_5_hi_l0_1 <= \$1983 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_2 <= \$1953 ;
+    mac_0_5_hi_l0_2 <= \$1984 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_3 <= \$1954 ;
+    mac_0_5_hi_l0_3 <= \$1985 ;
   always @(posedge clk)
-    mac_0_5_hi5 <= \$1955 ;
+    mac_0_5_hi5 <= \$1986 ;
   always @(posedge clk)
     mac_0_5_lo5 <= mac_0_5_lo_p;
   always @(posedge clk)
-    mac_0_5_p <= \$1956 ;
+    mac_0_5_p <= \$1987 ;
   always @(posedge clk)
-    mac_0_6_a1 <= in1[7:0];
+    mac_0_6_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_6_w1 <= in1[287:256];
+    mac_0_6_w1 <= in_wide_6_h0;
   always @(posedge clk)
     mac_0_6_w2hi <= mac_0_6_w1[31:17];
   always @(posedge clk)
@@ -7418,23 +7554,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_6_lo_p <= \$1452 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_0 <= \$1957 ;
+    mac_0_6_hi_l0_0 <= \$1988 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_1 <= \$1958 ;
+    mac_0_6_hi_l0_1 <= \$1989 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_2 <= \$1959 ;
+    mac_0_6_hi_l0_2 <= \$1990 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_3 <= \$1960 ;
+    mac_0_6_hi_l0_3 <= \$1991 ;
   always @(posedge clk)
-    mac_0_6_hi5 <= \$1961 ;
+    mac_0_6_hi5 <= \$1992 ;
   always @(posedge clk)
     mac_0_6_lo5 <= mac_0_6_lo_p;
   always @(posedge clk)
-    mac_0_6_p <= \$1962 ;
+    mac_0_6_p <= \$1993 ;
   always @(posedge clk)
-    mac_0_7_a1 <= in1[7:0];
+    mac_0_7_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_7_w1 <= in1[319:288];
+    mac_0_7_w1 <= in_wide_7_h0;
   always @(posedge clk)
     mac_0_7_w2hi <= mac_0_7_w1[31:17];
   always @(posedge clk)
@@ -7446,23 +7582,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_7_lo_p <= \$1459 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_0 <= \$1963 ;
+    mac_0_7_hi_l0_0 <= \$1994 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_1 <= \$1964 ;
+    mac_0_7_hi_l0_1 <= \$1995 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_2 <= \$1965 ;
+    mac_0_7_hi_l0_2 <= \$1996 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_3 <= \$1966 ;
+    mac_0_7_hi_l0_3 <= \$1997 ;
   always @(posedge clk)
-    mac_0_7_hi5 <= \$1967 ;
+    mac_0_7_hi5 <= \$1998 ;
   always @(posedge clk)
     mac_0_7_lo5 <= mac_0_7_lo_p;
   always @(posedge clk)
-    mac_0_7_p <= \$1968 ;
+    mac_0_7_p <= \$1999 ;
   always @(posedge clk)
-    mac_1_0_a1 <= in1[15:8];
+    mac_1_0_a1 <= in_narrow_1_h0;
   always @(posedge clk)
-    mac_1_0_w1 <= in1[95:64];
+    mac_1_0_w1 <= in_wide_0_h0;
   always @(posedge clk)
     mac_1_0_w2hi <= mac_1_0_w1[31:17];
   always @(posedge clk)
@@ -7474,23 +7610,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_0_lo_p <= \$1466 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_0 <= \$1969 ;
+    mac_1_0_hi_l0_0 <= \$2000 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_1 <= \$1970 ;
+    mac_1_0_hi_l0_1 <= \$2001 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_2 <= \$1971 ;
+    mac_1_0_hi_l0_2 <= \$2002 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_3 <= \$1972 ;
+    mac_1_0_hi_l0_3 <= \$2003 ;
   always @(posedge clk)
-    mac_1_0_hi5 <= \$1973 ;
+    mac_1_0_hi5 <= \$2004 ;
   always @(posedge clk)
     mac_1_0_lo5 <= mac_1_0_lo_p;
   always @(posedge clk)
-    mac_1_0_p <= \$1974 ;
+    mac_1_0_p <= \$2005 ;
   always @(posedge clk)
-    mac_1_1_a1 <= in1[15:8];
+    mac_1_1_a1 <= in_narrow_1_h0;
   always @(posedge clk)
-    mac_1_1_w1 <= in1[127:96];
+    mac_1_1_w1 <= in_wide_1_h0;
   always @(posedge clk)
     mac_1_1_w2hi <= mac_1_1_w1[31:17];
   always @(posedge clk)
@@ -7502,23 +7638,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_1_lo_p <= \$1473 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_0 <= \$1975 ;
+    mac_1_1_hi_l0_0 <= \$2006 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_1 <= \$1976 ;
+    mac_1_1_hi_l0_1 <= \$2007 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_2 <= \$1977 ;
+    mac_1_1_hi_l0_2 <= \$2008 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_3 <= \$1978 ;
+    mac_1_1_hi_l0_3 <= \$2009 ;
   always @(posedge clk)
-    mac_1_1_hi5 <= \$1979 ;
+    mac_1_1_hi5 <= \$2010 ;
   always @(posedge clk)
     mac_1_1_lo5 <= mac_1_1_lo_p;
   always @(posedge clk)
-    mac_1_1_p <= \$1980 ;
+    mac_1_1_p <= \$2011 ;
   always @(posedge clk)
-    mac_1_2_a1 <= in1[15:8];
+    mac_1_2_a1 <= in_narrow_1_h0;
   always @(posedge clk)
-    mac_1_2_w1 <= in1[159:128];
+    mac_1_2_w1 <= in_wide_2_h0;
   always @(posedge clk)
     mac_1_2_w2hi <= mac_1_2_w1[31:17];
   always @(posedge clk)
@@ -7530,23 +7666,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_2_lo_p <= \$1480 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_0 <= \$1981 ;
+    mac_1_2_hi_l0_0 <= \$2012 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_1 <= \$1982 ;
+    mac_1_2_hi_l0_1 <= \$2013 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_2 <= \$1983 ;
+    mac_1_2_hi_l0_2 <= \$2014 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_3 <= \$1984 ;
+    mac_1_2_hi_l0_3 <= \$2015 ;
   always @(posedge clk)
-    mac_1_2_hi5 <= \$1985 ;
+    mac_1_2_hi5 <= \$2016 ;
   always @(posedge clk)
     mac_1_2_lo5 <= mac_1_2_lo_p;
   always @(posedge clk)
-    mac_1_2_p <= \$1986 ;
+    mac_1_2_p <= \$2017 ;
   always @(posedge clk)
-    mac_1_3_a1 <= in1[15:8];
+    mac_1_3_a1 <= in_narrow_1_h0;
   always @(posedge clk)
-    mac_1_3_w1 <= in1[191:160];
+    mac_1_3_w1 <= in_wide_3_h0;
   always @(posedge clk)
     mac_1_3_w2hi <= mac_1_3_w1[31:17];
   always @(posedge clk)
@@ -7558,23 +7694,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_3_lo_p <= \$1487 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_0 <= \$1987 ;
+    mac_1_3_hi_l0_0 <= \$2018 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_1 <= \$1988 ;
+    mac_1_3_hi_l0_1 <= \$2019 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_2 <= \$1989 ;
+    mac_1_3_hi_l0_2 <= \$2020 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_3 <= \$1990 ;
+    mac_1_3_hi_l0_3 <= \$2021 ;
   always @(posedge clk)
-    mac_1_3_hi5 <= \$1991 ;
+    mac_1_3_hi5 <= \$2022 ;
   always @(posedge clk)
     mac_1_3_lo5 <= mac_1_3_lo_p;
   always @(posedge clk)
-    mac_1_3_p <= \$1992 ;
+    mac_1_3_p <= \$2023 ;
   always @(posedge clk)
-    mac_1_4_a1 <= in1[15:8];
+    mac_1_4_a1 <= in_narrow_1_h1;
   always @(posedge clk)
-    mac_1_4_w1 <= in1[223:192];
+    mac_1_4_w1 <= in_wide_4_h0;
   always @(posedge clk)
     mac_1_4_w2hi <= mac_1_4_w1[31:17];
   always @(posedge clk)
@@ -7586,23 +7722,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_4_lo_p <= \$1494 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_0 <= \$1993 ;
+    mac_1_4_hi_l0_0 <= \$2024 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_1 <= \$1994 ;
+    mac_1_4_hi_l0_1 <= \$2025 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_2 <= \$1995 ;
+    mac_1_4_hi_l0_2 <= \$2026 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_3 <= \$1996 ;
+    mac_1_4_hi_l0_3 <= \$2027 ;
   always @(posedge clk)
-    mac_1_4_hi5 <= \$1997 ;
+    mac_1_4_hi5 <= \$2028 ;
   always @(posedge clk)
     mac_1_4_lo5 <= mac_1_4_lo_p;
   always @(posedge clk)
-    mac_1_4_p <= \$1998 ;
+    mac_1_4_p <= \$2029 ;
   always @(posedge clk)
-    mac_1_5_a1 <= in1[15:8];
+    mac_1_5_a1 <= in_narrow_1_h1;
   always @(posedge clk)
-    mac_1_5_w1 <= in1[255:224];
+    mac_1_5_w1 <= in_wide_5_h0;
   always @(posedge clk)
     mac_1_5_w2hi <= mac_1_5_w1[31:17];
   always @(posedge clk)
@@ -7614,23 +7750,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_5_lo_p <= \$1501 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_0 <= \$1999 ;
+    mac_1_5_hi_l0_0 <= \$2030 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_1 <= \$2000 ;
+    mac_1_5_hi_l0_1 <= \$2031 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_2 <= \$2001 ;
+    mac_1_5_hi_l0_2 <= \$2032 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_3 <= \$2002 ;
+    mac_1_5_hi_l0_3 <= \$2033 ;
   always @(posedge clk)
-    mac_1_5_hi5 <= \$2003 ;
+    mac_1_5_hi5 <= \$2034 ;
   always @(posedge clk)
     mac_1_5_lo5 <= mac_1_5_lo_p;
   always @(posedge clk)
-    mac_1_5_p <= \$2004 ;
+    mac_1_5_p <= \$2035 ;
   always @(posedge clk)
-    mac_1_6_a1 <= in1[15:8];
+    mac_1_6_a1 <= in_narrow_1_h1;
   always @(posedge clk)
-    mac_1_6_w1 <= in1[287:256];
+    mac_1_6_w1 <= in_wide_6_h0;
   always @(posedge clk)
     mac_1_6_w2hi <= mac_1_6_w1[31:17];
   always @(posedge clk)
@@ -7642,23 +7778,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_6_lo_p <= \$1508 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_0 <= \$2005 ;
+    mac_1_6_hi_l0_0 <= \$2036 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_1 <= \$2006 ;
+    mac_1_6_hi_l0_1 <= \$2037 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_2 <= \$2007 ;
+    mac_1_6_hi_l0_2 <= \$2038 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_3 <= \$2008 ;
+    mac_1_6_hi_l0_3 <= \$2039 ;
   always @(posedge clk)
-    mac_1_6_hi5 <= \$2009 ;
+    mac_1_6_hi5 <= \$2040 ;
   always @(posedge clk)
     mac_1_6_lo5 <= mac_1_6_lo_p;
   always @(posedge clk)
-    mac_1_6_p <= \$2010 ;
+    mac_1_6_p <= \$2041 ;
   always @(posedge clk)
-    mac_1_7_a1 <= in1[15:8];
+    mac_1_7_a1 <= in_narrow_1_h1;
   always @(posedge clk)
-    mac_1_7_w1 <= in1[319:288];
+    mac_1_7_w1 <= in_wide_7_h0;
   always @(posedge clk)
     mac_1_7_w2hi <= mac_1_7_w1[31:17];
   always @(posedge clk)
@@ -7670,23 +7806,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_7_lo_p <= \$1515 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_0 <= \$2011 ;
+    mac_1_7_hi_l0_0 <= \$2042 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_1 <= \$2012 ;
+    mac_1_7_hi_l0_1 <= \$2043 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_2 <= \$2013 ;
+    mac_1_7_hi_l0_2 <= \$2044 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_3 <= \$2014 ;
+    mac_1_7_hi_l0_3 <= \$2045 ;
   always @(posedge clk)
-    mac_1_7_hi5 <= \$2015 ;
+    mac_1_7_hi5 <= \$2046 ;
   always @(posedge clk)
     mac_1_7_lo5 <= mac_1_7_lo_p;
   always @(posedge clk)
-    mac_1_7_p <= \$2016 ;
+    mac_1_7_p <= \$2047 ;
   always @(posedge clk)
-    mac_2_0_a1 <= in1[23:16];
+    mac_2_0_a1 <= in_narrow_2_h0;
   always @(posedge clk)
-    mac_2_0_w1 <= in1[95:64];
+    mac_2_0_w1 <= in_wide_0_h0;
   always @(posedge clk)
     mac_2_0_w2hi <= mac_2_0_w1[31:17];
   always @(posedge clk)
@@ -7698,23 +7834,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_0_lo_p <= \$1522 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_0 <= \$2017 ;
+    mac_2_0_hi_l0_0 <= \$2048 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_1 <= \$2018 ;
+    mac_2_0_hi_l0_1 <= \$2049 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_2 <= \$2019 ;
+    mac_2_0_hi_l0_2 <= \$2050 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_3 <= \$2020 ;
+    mac_2_0_hi_l0_3 <= \$2051 ;
   always @(posedge clk)
-    mac_2_0_hi5 <= \$2021 ;
+    mac_2_0_hi5 <= \$2052 ;
   always @(posedge clk)
     mac_2_0_lo5 <= mac_2_0_lo_p;
   always @(posedge clk)
-    mac_2_0_p <= \$2022 ;
+    mac_2_0_p <= \$2053 ;
   always @(posedge clk)
-    mac_2_1_a1 <= in1[23:16];
+    mac_2_1_a1 <= in_narrow_2_h0;
   always @(posedge clk)
-    mac_2_1_w1 <= in1[127:96];
+    mac_2_1_w1 <= in_wide_1_h0;
   always @(posedge clk)
     mac_2_1_w2hi <= mac_2_1_w1[31:17];
   always @(posedge clk)
@@ -7726,23 +7862,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_1_lo_p <= \$1529 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_0 <= \$2023 ;
+    mac_2_1_hi_l0_0 <= \$2054 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_1 <= \$2024 ;
+    mac_2_1_hi_l0_1 <= \$2055 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_2 <= \$2025 ;
+    mac_2_1_hi_l0_2 <= \$2056 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_3 <= \$2026 ;
+    mac_2_1_hi_l0_3 <= \$2057 ;
   always @(posedge clk)
-    mac_2_1_hi5 <= \$2027 ;
+    mac_2_1_hi5 <= \$2058 ;
   always @(posedge clk)
     mac_2_1_lo5 <= mac_2_1_lo_p;
   always @(posedge clk)
-    mac_2_1_p <= \$2028 ;
+    mac_2_1_p <= \$2059 ;
   always @(posedge clk)
-    mac_2_2_a1 <= in1[23:16];
+    mac_2_2_a1 <= in_narrow_2_h0;
   always @(posedge clk)
-    mac_2_2_w1 <= in1[159:128];
+    mac_2_2_w1 <= in_wide_2_h0;
   always @(posedge clk)
     mac_2_2_w2hi <= mac_2_2_w1[31:17];
   always @(posedge clk)
@@ -7754,23 +7890,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_2_lo_p <= \$1536 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_0 <= \$2029 ;
+    mac_2_2_hi_l0_0 <= \$2060 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_1 <= \$2030 ;
+    mac_2_2_hi_l0_1 <= \$2061 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_2 <= \$2031 ;
+    mac_2_2_hi_l0_2 <= \$2062 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_3 <= \$2032 ;
+    mac_2_2_hi_l0_3 <= \$2063 ;
   always @(posedge clk)
-    mac_2_2_hi5 <= \$2033 ;
+    mac_2_2_hi5 <= \$2064 ;
   always @(posedge clk)
     mac_2_2_lo5 <= mac_2_2_lo_p;
   always @(posedge clk)
-    mac_2_2_p <= \$2034 ;
+    mac_2_2_p <= \$2065 ;
   always @(posedge clk)
-    mac_2_3_a1 <= in1[23:16];
+    mac_2_3_a1 <= in_narrow_2_h0;
   always @(posedge clk)
-    mac_2_3_w1 <= in1[191:160];
+    mac_2_3_w1 <= in_wide_3_h0;
   always @(posedge clk)
     mac_2_3_w2hi <= mac_2_3_w1[31:17];
   always @(posedge clk)
@@ -7782,23 +7918,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_3_lo_p <= \$1543 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_0 <= \$2035 ;
+    mac_2_3_hi_l0_0 <= \$2066 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_1 <= \$2036 ;
+    mac_2_3_hi_l0_1 <= \$2067 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_2 <= \$2037 ;
+    mac_2_3_hi_l0_2 <= \$2068 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_3 <= \$2038 ;
+    mac_2_3_hi_l0_3 <= \$2069 ;
   always @(posedge clk)
-    mac_2_3_hi5 <= \$2039 ;
+    mac_2_3_hi5 <= \$2070 ;
   always @(posedge clk)
     mac_2_3_lo5 <= mac_2_3_lo_p;
   always @(posedge clk)
-    mac_2_3_p <= \$2040 ;
+    mac_2_3_p <= \$2071 ;
   always @(posedge clk)
-    mac_2_4_a1 <= in1[23:16];
+    mac_2_4_a1 <= in_narrow_2_h1;
   always @(posedge clk)
-    mac_2_4_w1 <= in1[223:192];
+    mac_2_4_w1 <= in_wide_4_h0;
   always @(posedge clk)
     mac_2_4_w2hi <= mac_2_4_w1[31:17];
   always @(posedge clk)
@@ -7810,23 +7946,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_4_lo_p <= \$1550 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_0 <= \$2041 ;
+    mac_2_4_hi_l0_0 <= \$2072 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_1 <= \$2042 ;
+    mac_2_4_hi_l0_1 <= \$2073 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_2 <= \$2043 ;
+    mac_2_4_hi_l0_2 <= \$2074 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_3 <= \$2044 ;
+    mac_2_4_hi_l0_3 <= \$2075 ;
   always @(posedge clk)
-    mac_2_4_hi5 <= \$2045 ;
+    mac_2_4_hi5 <= \$2076 ;
   always @(posedge clk)
     mac_2_4_lo5 <= mac_2_4_lo_p;
   always @(posedge clk)
-    mac_2_4_p <= \$2046 ;
+    mac_2_4_p <= \$2077 ;
   always @(posedge clk)
-    mac_2_5_a1 <= in1[23:16];
+    mac_2_5_a1 <= in_narrow_2_h1;
   always @(posedge clk)
-    mac_2_5_w1 <= in1[255:224];
+    mac_2_5_w1 <= in_wide_5_h0;
   always @(posedge clk)
     mac_2_5_w2hi <= mac_2_5_w1[31:17];
   always @(posedge clk)
@@ -7838,23 +7974,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_5_lo_p <= \$1557 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_0 <= \$2047 ;
+    mac_2_5_hi_l0_0 <= \$2078 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_1 <= \$2048 ;
+    mac_2_5_hi_l0_1 <= \$2079 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_2 <= \$2049 ;
+    mac_2_5_hi_l0_2 <= \$2080 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_3 <= \$2050 ;
+    mac_2_5_hi_l0_3 <= \$2081 ;
   always @(posedge clk)
-    mac_2_5_hi5 <= \$2051 ;
+    mac_2_5_hi5 <= \$2082 ;
   always @(posedge clk)
     mac_2_5_lo5 <= mac_2_5_lo_p;
   always @(posedge clk)
-    mac_2_5_p <= \$2052 ;
+    mac_2_5_p <= \$2083 ;
   always @(posedge clk)
-    mac_2_6_a1 <= in1[23:16];
+    mac_2_6_a1 <= in_narrow_2_h1;
   always @(posedge clk)
-    mac_2_6_w1 <= in1[287:256];
+    mac_2_6_w1 <= in_wide_6_h0;
   always @(posedge clk)
     mac_2_6_w2hi <= mac_2_6_w1[31:17];
   always @(posedge clk)
@@ -7866,23 +8002,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_6_lo_p <= \$1564 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_0 <= \$2053 ;
+    mac_2_6_hi_l0_0 <= \$2084 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_1 <= \$2054 ;
+    mac_2_6_hi_l0_1 <= \$2085 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_2 <= \$2055 ;
+    mac_2_6_hi_l0_2 <= \$2086 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_3 <= \$2056 ;
+    mac_2_6_hi_l0_3 <= \$2087 ;
   always @(posedge clk)
-    mac_2_6_hi5 <= \$2057 ;
+    mac_2_6_hi5 <= \$2088 ;
   always @(posedge clk)
     mac_2_6_lo5 <= mac_2_6_lo_p;
   always @(posedge clk)
-    mac_2_6_p <= \$2058 ;
+    mac_2_6_p <= \$2089 ;
   always @(posedge clk)
-    mac_2_7_a1 <= in1[23:16];
+    mac_2_7_a1 <= in_narrow_2_h1;
   always @(posedge clk)
-    mac_2_7_w1 <= in1[319:288];
+    mac_2_7_w1 <= in_wide_7_h0;
   always @(posedge clk)
     mac_2_7_w2hi <= mac_2_7_w1[31:17];
   always @(posedge clk)
@@ -7894,23 +8030,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_7_lo_p <= \$1571 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_0 <= \$2059 ;
+    mac_2_7_hi_l0_0 <= \$2090 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_1 <= \$2060 ;
+    mac_2_7_hi_l0_1 <= \$2091 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_2 <= \$2061 ;
+    mac_2_7_hi_l0_2 <= \$2092 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_3 <= \$2062 ;
+    mac_2_7_hi_l0_3 <= \$2093 ;
   always @(posedge clk)
-    mac_2_7_hi5 <= \$2063 ;
+    mac_2_7_hi5 <= \$2094 ;
   always @(posedge clk)
     mac_2_7_lo5 <= mac_2_7_lo_p;
   always @(posedge clk)
-    mac_2_7_p <= \$2064 ;
+    mac_2_7_p <= \$2095 ;
   always @(posedge clk)
-    mac_3_0_a1 <= in1[31:24];
+    mac_3_0_a1 <= in_narrow_3_h0;
   always @(posedge clk)
-    mac_3_0_w1 <= in1[95:64];
+    mac_3_0_w1 <= in_wide_0_h0;
   always @(posedge clk)
     mac_3_0_w2hi <= mac_3_0_w1[31:17];
   always @(posedge clk)
@@ -7922,23 +8058,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_0_lo_p <= \$1578 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_0 <= \$2065 ;
+    mac_3_0_hi_l0_0 <= \$2096 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_1 <= \$2066 ;
+    mac_3_0_hi_l0_1 <= \$2097 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_2 <= \$2067 ;
+    mac_3_0_hi_l0_2 <= \$2098 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_3 <= \$2068 ;
+    mac_3_0_hi_l0_3 <= \$2099 ;
   always @(posedge clk)
-    mac_3_0_hi5 <= \$2069 ;
+    mac_3_0_hi5 <= \$2100 ;
   always @(posedge clk)
     mac_3_0_lo5 <= mac_3_0_lo_p;
   always @(posedge clk)
-    mac_3_0_p <= \$2070 ;
+    mac_3_0_p <= \$2101 ;
   always @(posedge clk)
-    mac_3_1_a1 <= in1[31:24];
+    mac_3_1_a1 <= in_narrow_3_h0;
   always @(posedge clk)
-    mac_3_1_w1 <= in1[127:96];
+    mac_3_1_w1 <= in_wide_1_h0;
   always @(posedge clk)
     mac_3_1_w2hi <= mac_3_1_w1[31:17];
   always @(posedge clk)
@@ -7950,23 +8086,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_1_lo_p <= \$1585 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_0 <= \$2071 ;
+    mac_3_1_hi_l0_0 <= \$2102 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_1 <= \$2072 ;
+    mac_3_1_hi_l0_1 <= \$2103 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_2 <= \$2073 ;
+    mac_3_1_hi_l0_2 <= \$2104 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_3 <= \$2074 ;
+    mac_3_1_hi_l0_3 <= \$2105 ;
   always @(posedge clk)
-    mac_3_1_hi5 <= \$2075 ;
+    mac_3_1_hi5 <= \$2106 ;
   always @(posedge clk)
     mac_3_1_lo5 <= mac_3_1_lo_p;
   always @(posedge clk)
-    mac_3_1_p <= \$2076 ;
+    mac_3_1_p <= \$2107 ;
   always @(posedge clk)
-    mac_3_2_a1 <= in1[31:24];
+    mac_3_2_a1 <= in_narrow_3_h0;
   always @(posedge clk)
-    mac_3_2_w1 <= in1[159:128];
+    mac_3_2_w1 <= in_wide_2_h0;
   always @(posedge clk)
     mac_3_2_w2hi <= mac_3_2_w1[31:17];
   always @(posedge clk)
@@ -7978,23 +8114,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_2_lo_p <= \$1592 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_0 <= \$2077 ;
+    mac_3_2_hi_l0_0 <= \$2108 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_1 <= \$2078 ;
+    mac_3_2_hi_l0_1 <= \$2109 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_2 <= \$2079 ;
+    mac_3_2_hi_l0_2 <= \$2110 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_3 <= \$2080 ;
+    mac_3_2_hi_l0_3 <= \$2111 ;
   always @(posedge clk)
-    mac_3_2_hi5 <= \$2081 ;
+    mac_3_2_hi5 <= \$2112 ;
   always @(posedge clk)
     mac_3_2_lo5 <= mac_3_2_lo_p;
   always @(posedge clk)
-    mac_3_2_p <= \$2082 ;
+    mac_3_2_p <= \$2113 ;
   always @(posedge clk)
-    mac_3_3_a1 <= in1[31:24];
+    mac_3_3_a1 <= in_narrow_3_h0;
   always @(posedge clk)
-    mac_3_3_w1 <= in1[191:160];
+    mac_3_3_w1 <= in_wide_3_h0;
   always @(posedge clk)
     mac_3_3_w2hi <= mac_3_3_w1[31:17];
   always @(posedge clk)
@@ -8006,23 +8142,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_3_lo_p <= \$1599 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_0 <= \$2083 ;
+    mac_3_3_hi_l0_0 <= \$2114 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_1 <= \$2084 ;
+    mac_3_3_hi_l0_1 <= \$2115 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_2 <= \$2085 ;
+    mac_3_3_hi_l0_2 <= \$2116 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_3 <= \$2086 ;
+    mac_3_3_hi_l0_3 <= \$2117 ;
   always @(posedge clk)
-    mac_3_3_hi5 <= \$2087 ;
+    mac_3_3_hi5 <= \$2118 ;
   always @(posedge clk)
     mac_3_3_lo5 <= mac_3_3_lo_p;
   always @(posedge clk)
-    mac_3_3_p <= \$2088 ;
+    mac_3_3_p <= \$2119 ;
   always @(posedge clk)
-    mac_3_4_a1 <= in1[31:24];
+    mac_3_4_a1 <= in_narrow_3_h1;
   always @(posedge clk)
-    mac_3_4_w1 <= in1[223:192];
+    mac_3_4_w1 <= in_wide_4_h0;
   always @(posedge clk)
     mac_3_4_w2hi <= mac_3_4_w1[31:17];
   always @(posedge clk)
@@ -8034,23 +8170,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_4_lo_p <= \$1606 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_0 <= \$2089 ;
+    mac_3_4_hi_l0_0 <= \$2120 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_1 <= \$2090 ;
+    mac_3_4_hi_l0_1 <= \$2121 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_2 <= \$2091 ;
+    mac_3_4_hi_l0_2 <= \$2122 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_3 <= \$2092 ;
+    mac_3_4_hi_l0_3 <= \$2123 ;
   always @(posedge clk)
-    mac_3_4_hi5 <= \$2093 ;
+    mac_3_4_hi5 <= \$2124 ;
   always @(posedge clk)
     mac_3_4_lo5 <= mac_3_4_lo_p;
   always @(posedge clk)
-    mac_3_4_p <= \$2094 ;
+    mac_3_4_p <= \$2125 ;
   always @(posedge clk)
-    mac_3_5_a1 <= in1[31:24];
+    mac_3_5_a1 <= in_narrow_3_h1;
   always @(posedge clk)
-    mac_3_5_w1 <= in1[255:224];
+    mac_3_5_w1 <= in_wide_5_h0;
   always @(posedge clk)
     mac_3_5_w2hi <= mac_3_5_w1[31:17];
   always @(posedge clk)
@@ -8062,23 +8198,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_5_lo_p <= \$1613 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_0 <= \$2095 ;
+    mac_3_5_hi_l0_0 <= \$2126 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_1 <= \$2096 ;
+    mac_3_5_hi_l0_1 <= \$2127 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_2 <= \$2097 ;
+    mac_3_5_hi_l0_2 <= \$2128 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_3 <= \$2098 ;
+    mac_3_5_hi_l0_3 <= \$2129 ;
   always @(posedge clk)
-    mac_3_5_hi5 <= \$2099 ;
+    mac_3_5_hi5 <= \$2130 ;
   always @(posedge clk)
     mac_3_5_lo5 <= mac_3_5_lo_p;
   always @(posedge clk)
-    mac_3_5_p <= \$2100 ;
+    mac_3_5_p <= \$2131 ;
   always @(posedge clk)
-    mac_3_6_a1 <= in1[31:24];
+    mac_3_6_a1 <= in_narrow_3_h1;
   always @(posedge clk)
-    mac_3_6_w1 <= in1[287:256];
+    mac_3_6_w1 <= in_wide_6_h0;
   always @(posedge clk)
     mac_3_6_w2hi <= mac_3_6_w1[31:17];
   always @(posedge clk)
@@ -8090,23 +8226,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_6_lo_p <= \$1620 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_0 <= \$2101 ;
+    mac_3_6_hi_l0_0 <= \$2132 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_1 <= \$2102 ;
+    mac_3_6_hi_l0_1 <= \$2133 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_2 <= \$2103 ;
+    mac_3_6_hi_l0_2 <= \$2134 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_3 <= \$2104 ;
+    mac_3_6_hi_l0_3 <= \$2135 ;
   always @(posedge clk)
-    mac_3_6_hi5 <= \$2105 ;
+    mac_3_6_hi5 <= \$2136 ;
   always @(posedge clk)
     mac_3_6_lo5 <= mac_3_6_lo_p;
   always @(posedge clk)
-    mac_3_6_p <= \$2106 ;
+    mac_3_6_p <= \$2137 ;
   always @(posedge clk)
-    mac_3_7_a1 <= in1[31:24];
+    mac_3_7_a1 <= in_narrow_3_h1;
   always @(posedge clk)
-    mac_3_7_w1 <= in1[319:288];
+    mac_3_7_w1 <= in_wide_7_h0;
   always @(posedge clk)
     mac_3_7_w2hi <= mac_3_7_w1[31:17];
   always @(posedge clk)
@@ -8118,23 +8254,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_7_lo_p <= \$1627 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_0 <= \$2107 ;
+    mac_3_7_hi_l0_0 <= \$2138 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_1 <= \$2108 ;
+    mac_3_7_hi_l0_1 <= \$2139 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_2 <= \$2109 ;
+    mac_3_7_hi_l0_2 <= \$2140 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_3 <= \$2110 ;
+    mac_3_7_hi_l0_3 <= \$2141 ;
   always @(posedge clk)
-    mac_3_7_hi5 <= \$2111 ;
+    mac_3_7_hi5 <= \$2142 ;
   always @(posedge clk)
     mac_3_7_lo5 <= mac_3_7_lo_p;
   always @(posedge clk)
-    mac_3_7_p <= \$2112 ;
+    mac_3_7_p <= \$2143 ;
   always @(posedge clk)
-    mac_4_0_a1 <= in1[39:32];
+    mac_4_0_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_0_w1 <= in1[95:64];
+    mac_4_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_4_0_w2hi <= mac_4_0_w1[31:17];
   always @(posedge clk)
@@ -8146,23 +8282,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_0_lo_p <= \$1634 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_0 <= \$2113 ;
+    mac_4_0_hi_l0_0 <= \$2144 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_1 <= \$2114 ;
+    mac_4_0_hi_l0_1 <= \$2145 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_2 <= \$2115 ;
+    mac_4_0_hi_l0_2 <= \$2146 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_3 <= \$2116 ;
+    mac_4_0_hi_l0_3 <= \$2147 ;
   always @(posedge clk)
-    mac_4_0_hi5 <= \$2117 ;
+    mac_4_0_hi5 <= \$2148 ;
   always @(posedge clk)
     mac_4_0_lo5 <= mac_4_0_lo_p;
   always @(posedge clk)
-    mac_4_0_p <= \$2118 ;
+    mac_4_0_p <= \$2149 ;
   always @(posedge clk)
-    mac_4_1_a1 <= in1[39:32];
+    mac_4_1_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_1_w1 <= in1[127:96];
+    mac_4_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_4_1_w2hi <= mac_4_1_w1[31:17];
   always @(posedge clk)
@@ -8174,23 +8310,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_1_lo_p <= \$1641 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_0 <= \$2119 ;
+    mac_4_1_hi_l0_0 <= \$2150 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_1 <= \$2120 ;
+    mac_4_1_hi_l0_1 <= \$2151 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_2 <= \$2121 ;
+    mac_4_1_hi_l0_2 <= \$2152 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_3 <= \$2122 ;
+    mac_4_1_hi_l0_3 <= \$2153 ;
   always @(posedge clk)
-    mac_4_1_hi5 <= \$2123 ;
+    mac_4_1_hi5 <= \$2154 ;
   always @(posedge clk)
     mac_4_1_lo5 <= mac_4_1_lo_p;
   always @(posedge clk)
-    mac_4_1_p <= \$2124 ;
+    mac_4_1_p <= \$2155 ;
   always @(posedge clk)
-    mac_4_2_a1 <= in1[39:32];
+    mac_4_2_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_2_w1 <= in1[159:128];
+    mac_4_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_4_2_w2hi <= mac_4_2_w1[31:17];
   always @(posedge clk)
@@ -8202,23 +8338,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_2_lo_p <= \$1648 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_0 <= \$2125 ;
+    mac_4_2_hi_l0_0 <= \$2156 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_1 <= \$2126 ;
+    mac_4_2_hi_l0_1 <= \$2157 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_2 <= \$2127 ;
+    mac_4_2_hi_l0_2 <= \$2158 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_3 <= \$2128 ;
+    mac_4_2_hi_l0_3 <= \$2159 ;
   always @(posedge clk)
-    mac_4_2_hi5 <= \$2129 ;
+    mac_4_2_hi5 <= \$2160 ;
   always @(posedge clk)
     mac_4_2_lo5 <= mac_4_2_lo_p;
   always @(posedge clk)
-    mac_4_2_p <= \$2130 ;
+    mac_4_2_p <= \$2161 ;
   always @(posedge clk)
-    mac_4_3_a1 <= in1[39:32];
+    mac_4_3_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_3_w1 <= in1[191:160];
+    mac_4_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_4_3_w2hi <= mac_4_3_w1[31:17];
   always @(posedge clk)
@@ -8230,23 +8366,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_3_lo_p <= \$1655 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_0 <= \$2131 ;
+    mac_4_3_hi_l0_0 <= \$2162 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_1 <= \$2132 ;
+    mac_4_3_hi_l0_1 <= \$2163 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_2 <= \$2133 ;
+    mac_4_3_hi_l0_2 <= \$2164 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_3 <= \$2134 ;
+    mac_4_3_hi_l0_3 <= \$2165 ;
   always @(posedge clk)
-    mac_4_3_hi5 <= \$2135 ;
+    mac_4_3_hi5 <= \$2166 ;
   always @(posedge clk)
     mac_4_3_lo5 <= mac_4_3_lo_p;
   always @(posedge clk)
-    mac_4_3_p <= \$2136 ;
+    mac_4_3_p <= \$2167 ;
   always @(posedge clk)
-    mac_4_4_a1 <= in1[39:32];
+    mac_4_4_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_4_w1 <= in1[223:192];
+    mac_4_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_4_4_w2hi <= mac_4_4_w1[31:17];
   always @(posedge clk)
@@ -8258,23 +8394,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_4_lo_p <= \$1662 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_0 <= \$2137 ;
+    mac_4_4_hi_l0_0 <= \$2168 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_1 <= \$2138 ;
+    mac_4_4_hi_l0_1 <= \$2169 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_2 <= \$2139 ;
+    mac_4_4_hi_l0_2 <= \$2170 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_3 <= \$2140 ;
+    mac_4_4_hi_l0_3 <= \$2171 ;
   always @(posedge clk)
-    mac_4_4_hi5 <= \$2141 ;
+    mac_4_4_hi5 <= \$2172 ;
   always @(posedge clk)
     mac_4_4_lo5 <= mac_4_4_lo_p;
   always @(posedge clk)
-    mac_4_4_p <= \$2142 ;
+    mac_4_4_p <= \$2173 ;
   always @(posedge clk)
-    mac_4_5_a1 <= in1[39:32];
+    mac_4_5_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_5_w1 <= in1[255:224];
+    mac_4_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_4_5_w2hi <= mac_4_5_w1[31:17];
   always @(posedge clk)
@@ -8286,23 +8422,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_5_lo_p <= \$1669 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_0 <= \$2143 ;
+    mac_4_5_hi_l0_0 <= \$2174 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_1 <= \$2144 ;
+    mac_4_5_hi_l0_1 <= \$2175 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_2 <= \$2145 ;
+    mac_4_5_hi_l0_2 <= \$2176 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_3 <= \$2146 ;
+    mac_4_5_hi_l0_3 <= \$2177 ;
   always @(posedge clk)
-    mac_4_5_hi5 <= \$2147 ;
+    mac_4_5_hi5 <= \$2178 ;
   always @(posedge clk)
     mac_4_5_lo5 <= mac_4_5_lo_p;
   always @(posedge clk)
-    mac_4_5_p <= \$2148 ;
+    mac_4_5_p <= \$2179 ;
   always @(posedge clk)
-    mac_4_6_a1 <= in1[39:32];
+    mac_4_6_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_6_w1 <= in1[287:256];
+    mac_4_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_4_6_w2hi <= mac_4_6_w1[31:17];
   always @(posedge clk)
@@ -8314,23 +8450,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_6_lo_p <= \$1676 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_0 <= \$2149 ;
+    mac_4_6_hi_l0_0 <= \$2180 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_1 <= \$2150 ;
+    mac_4_6_hi_l0_1 <= \$2181 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_2 <= \$2151 ;
+    mac_4_6_hi_l0_2 <= \$2182 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_3 <= \$2152 ;
+    mac_4_6_hi_l0_3 <= \$2183 ;
   always @(posedge clk)
-    mac_4_6_hi5 <= \$2153 ;
+    mac_4_6_hi5 <= \$2184 ;
   always @(posedge clk)
     mac_4_6_lo5 <= mac_4_6_lo_p;
   always @(posedge clk)
-    mac_4_6_p <= \$2154 ;
+    mac_4_6_p <= \$2185 ;
   always @(posedge clk)
-    mac_4_7_a1 <= in1[39:32];
+    mac_4_7_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_7_w1 <= in1[319:288];
+    mac_4_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_4_7_w2hi <= mac_4_7_w1[31:17];
   always @(posedge clk)
@@ -8342,23 +8478,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_7_lo_p <= \$1683 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_0 <= \$2155 ;
+    mac_4_7_hi_l0_0 <= \$2186 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_1 <= \$2156 ;
+    mac_4_7_hi_l0_1 <= \$2187 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_2 <= \$2157 ;
+    mac_4_7_hi_l0_2 <= \$2188 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_3 <= \$2158 ;
+    mac_4_7_hi_l0_3 <= \$2189 ;
   always @(posedge clk)
-    mac_4_7_hi5 <= \$2159 ;
+    mac_4_7_hi5 <= \$2190 ;
   always @(posedge clk)
     mac_4_7_lo5 <= mac_4_7_lo_p;
   always @(posedge clk)
-    mac_4_7_p <= \$2160 ;
+    mac_4_7_p <= \$2191 ;
   always @(posedge clk)
-    mac_5_0_a1 <= in1[47:40];
+    mac_5_0_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_0_w1 <= in1[95:64];
+    mac_5_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_5_0_w2hi <= mac_5_0_w1[31:17];
   always @(posedge clk)
@@ -8370,23 +8506,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_0_lo_p <= \$1690 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_0 <= \$2161 ;
+    mac_5_0_hi_l0_0 <= \$2192 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_1 <= \$2162 ;
+    mac_5_0_hi_l0_1 <= \$2193 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_2 <= \$2163 ;
+    mac_5_0_hi_l0_2 <= \$2194 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_3 <= \$2164 ;
+    mac_5_0_hi_l0_3 <= \$2195 ;
   always @(posedge clk)
-    mac_5_0_hi5 <= \$2165 ;
+    mac_5_0_hi5 <= \$2196 ;
   always @(posedge clk)
     mac_5_0_lo5 <= mac_5_0_lo_p;
   always @(posedge clk)
-    mac_5_0_p <= \$2166 ;
+    mac_5_0_p <= \$2197 ;
   always @(posedge clk)
-    mac_5_1_a1 <= in1[47:40];
+    mac_5_1_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_1_w1 <= in1[127:96];
+    mac_5_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_5_1_w2hi <= mac_5_1_w1[31:17];
   always @(posedge clk)
@@ -8398,23 +8534,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_1_lo_p <= \$1697 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_0 <= \$2167 ;
+    mac_5_1_hi_l0_0 <= \$2198 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_1 <= \$2168 ;
+    mac_5_1_hi_l0_1 <= \$2199 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_2 <= \$2169 ;
+    mac_5_1_hi_l0_2 <= \$2200 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_3 <= \$2170 ;
+    mac_5_1_hi_l0_3 <= \$2201 ;
   always @(posedge clk)
-    mac_5_1_hi5 <= \$2171 ;
+    mac_5_1_hi5 <= \$2202 ;
   always @(posedge clk)
     mac_5_1_lo5 <= mac_5_1_lo_p;
   always @(posedge clk)
-    mac_5_1_p <= \$2172 ;
+    mac_5_1_p <= \$2203 ;
   always @(posedge clk)
-    mac_5_2_a1 <= in1[47:40];
+    mac_5_2_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_2_w1 <= in1[159:128];
+    mac_5_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_5_2_w2hi <= mac_5_2_w1[31:17];
   always @(posedge clk)
@@ -8426,23 +8562,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_2_lo_p <= \$1704 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_0 <= \$2173 ;
+    mac_5_2_hi_l0_0 <= \$2204 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_1 <= \$2174 ;
+    mac_5_2_hi_l0_1 <= \$2205 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_2 <= \$2175 ;
+    mac_5_2_hi_l0_2 <= \$2206 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_3 <= \$2176 ;
+    mac_5_2_hi_l0_3 <= \$2207 ;
   always @(posedge clk)
-    mac_5_2_hi5 <= \$2177 ;
+    mac_5_2_hi5 <= \$2208 ;
   always @(posedge clk)
     mac_5_2_lo5 <= mac_5_2_lo_p;
   always @(posedge clk)
-    mac_5_2_p <= \$2178 ;
+    mac_5_2_p <= \$2209 ;
   always @(posedge clk)
-    mac_5_3_a1 <= in1[47:40];
+    mac_5_3_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_3_w1 <= in1[191:160];
+    mac_5_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_5_3_w2hi <= mac_5_3_w1[31:17];
   always @(posedge clk)
@@ -8454,23 +8590,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_3_lo_p <= \$1711 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_0 <= \$2179 ;
+    mac_5_3_hi_l0_0 <= \$2210 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_1 <= \$2180 ;
+    mac_5_3_hi_l0_1 <= \$2211 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_2 <= \$2181 ;
+    mac_5_3_hi_l0_2 <= \$2212 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_3 <= \$2182 ;
+    mac_5_3_hi_l0_3 <= \$2213 ;
   always @(posedge clk)
-    mac_5_3_hi5 <= \$2183 ;
+    mac_5_3_hi5 <= \$2214 ;
   always @(posedge clk)
     mac_5_3_lo5 <= mac_5_3_lo_p;
   always @(posedge clk)
-    mac_5_3_p <= \$2184 ;
+    mac_5_3_p <= \$2215 ;
   always @(posedge clk)
-    mac_5_4_a1 <= in1[47:40];
+    mac_5_4_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_4_w1 <= in1[223:192];
+    mac_5_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_5_4_w2hi <= mac_5_4_w1[31:17];
   always @(posedge clk)
@@ -8482,23 +8618,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_4_lo_p <= \$1718 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_0 <= \$2185 ;
+    mac_5_4_hi_l0_0 <= \$2216 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_1 <= \$2186 ;
+    mac_5_4_hi_l0_1 <= \$2217 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_2 <= \$2187 ;
+    mac_5_4_hi_l0_2 <= \$2218 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_3 <= \$2188 ;
+    mac_5_4_hi_l0_3 <= \$2219 ;
   always @(posedge clk)
-    mac_5_4_hi5 <= \$2189 ;
+    mac_5_4_hi5 <= \$2220 ;
   always @(posedge clk)
     mac_5_4_lo5 <= mac_5_4_lo_p;
   always @(posedge clk)
-    mac_5_4_p <= \$2190 ;
+    mac_5_4_p <= \$2221 ;
   always @(posedge clk)
-    mac_5_5_a1 <= in1[47:40];
+    mac_5_5_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_5_w1 <= in1[255:224];
+    mac_5_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_5_5_w2hi <= mac_5_5_w1[31:17];
   always @(posedge clk)
@@ -8510,23 +8646,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_5_lo_p <= \$1725 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_0 <= \$2191 ;
+    mac_5_5_hi_l0_0 <= \$2222 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_1 <= \$2192 ;
+    mac_5_5_hi_l0_1 <= \$2223 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_2 <= \$2193 ;
+    mac_5_5_hi_l0_2 <= \$2224 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_3 <= \$2194 ;
+    mac_5_5_hi_l0_3 <= \$2225 ;
   always @(posedge clk)
-    mac_5_5_hi5 <= \$2195 ;
+    mac_5_5_hi5 <= \$2226 ;
   always @(posedge clk)
     mac_5_5_lo5 <= mac_5_5_lo_p;
   always @(posedge clk)
-    mac_5_5_p <= \$2196 ;
+    mac_5_5_p <= \$2227 ;
   always @(posedge clk)
-    mac_5_6_a1 <= in1[47:40];
+    mac_5_6_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_6_w1 <= in1[287:256];
+    mac_5_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_5_6_w2hi <= mac_5_6_w1[31:17];
   always @(posedge clk)
@@ -8538,23 +8674,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_6_lo_p <= \$1732 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_0 <= \$2197 ;
+    mac_5_6_hi_l0_0 <= \$2228 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_1 <= \$2198 ;
+    mac_5_6_hi_l0_1 <= \$2229 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_2 <= \$2199 ;
+    mac_5_6_hi_l0_2 <= \$2230 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_3 <= \$2200 ;
+    mac_5_6_hi_l0_3 <= \$2231 ;
   always @(posedge clk)
-    mac_5_6_hi5 <= \$2201 ;
+    mac_5_6_hi5 <= \$2232 ;
   always @(posedge clk)
     mac_5_6_lo5 <= mac_5_6_lo_p;
   always @(posedge clk)
-    mac_5_6_p <= \$2202 ;
+    mac_5_6_p <= \$2233 ;
   always @(posedge clk)
-    mac_5_7_a1 <= in1[47:40];
+    mac_5_7_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_7_w1 <= in1[319:288];
+    mac_5_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_5_7_w2hi <= mac_5_7_w1[31:17];
   always @(posedge clk)
@@ -8566,23 +8702,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_7_lo_p <= \$1739 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_0 <= \$2203 ;
+    mac_5_7_hi_l0_0 <= \$2234 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_1 <= \$2204 ;
+    mac_5_7_hi_l0_1 <= \$2235 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_2 <= \$2205 ;
+    mac_5_7_hi_l0_2 <= \$2236 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_3 <= \$2206 ;
+    mac_5_7_hi_l0_3 <= \$2237 ;
   always @(posedge clk)
-    mac_5_7_hi5 <= \$2207 ;
+    mac_5_7_hi5 <= \$2238 ;
   always @(posedge clk)
     mac_5_7_lo5 <= mac_5_7_lo_p;
   always @(posedge clk)
-    mac_5_7_p <= \$2208 ;
+    mac_5_7_p <= \$2239 ;
   always @(posedge clk)
-    mac_6_0_a1 <= in1[55:48];
+    mac_6_0_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_0_w1 <= in1[95:64];
+    mac_6_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_6_0_w2hi <= mac_6_0_w1[31:17];
   always @(posedge clk)
@@ -8594,23 +8730,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_0_lo_p <= \$1746 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_0 <= \$2209 ;
+    mac_6_0_hi_l0_0 <= \$2240 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_1 <= \$2210 ;
+    mac_6_0_hi_l0_1 <= \$2241 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_2 <= \$2211 ;
+    mac_6_0_hi_l0_2 <= \$2242 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_3 <= \$2212 ;
+    mac_6_0_hi_l0_3 <= \$2243 ;
   always @(posedge clk)
-    mac_6_0_hi5 <= \$2213 ;
+    mac_6_0_hi5 <= \$2244 ;
   always @(posedge clk)
     mac_6_0_lo5 <= mac_6_0_lo_p;
   always @(posedge clk)
-    mac_6_0_p <= \$2214 ;
+    mac_6_0_p <= \$2245 ;
   always @(posedge clk)
-    mac_6_1_a1 <= in1[55:48];
+    mac_6_1_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_1_w1 <= in1[127:96];
+    mac_6_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_6_1_w2hi <= mac_6_1_w1[31:17];
   always @(posedge clk)
@@ -8622,23 +8758,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_1_lo_p <= \$1753 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_0 <= \$2215 ;
+    mac_6_1_hi_l0_0 <= \$2246 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_1 <= \$2216 ;
+    mac_6_1_hi_l0_1 <= \$2247 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_2 <= \$2217 ;
+    mac_6_1_hi_l0_2 <= \$2248 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_3 <= \$2218 ;
+    mac_6_1_hi_l0_3 <= \$2249 ;
   always @(posedge clk)
-    mac_6_1_hi5 <= \$2219 ;
+    mac_6_1_hi5 <= \$2250 ;
   always @(posedge clk)
     mac_6_1_lo5 <= mac_6_1_lo_p;
   always @(posedge clk)
-    mac_6_1_p <= \$2220 ;
+    mac_6_1_p <= \$2251 ;
   always @(posedge clk)
-    mac_6_2_a1 <= in1[55:48];
+    mac_6_2_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_2_w1 <= in1[159:128];
+    mac_6_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_6_2_w2hi <= mac_6_2_w1[31:17];
   always @(posedge clk)
@@ -8650,23 +8786,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_2_lo_p <= \$1760 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_0 <= \$2221 ;
+    mac_6_2_hi_l0_0 <= \$2252 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_1 <= \$2222 ;
+    mac_6_2_hi_l0_1 <= \$2253 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_2 <= \$2223 ;
+    mac_6_2_hi_l0_2 <= \$2254 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_3 <= \$2224 ;
+    mac_6_2_hi_l0_3 <= \$2255 ;
   always @(posedge clk)
-    mac_6_2_hi5 <= \$2225 ;
+    mac_6_2_hi5 <= \$2256 ;
   always @(posedge clk)
     mac_6_2_lo5 <= mac_6_2_lo_p;
   always @(posedge clk)
-    mac_6_2_p <= \$2226 ;
+    mac_6_2_p <= \$2257 ;
   always @(posedge clk)
-    mac_6_3_a1 <= in1[55:48];
+    mac_6_3_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_3_w1 <= in1[191:160];
+    mac_6_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_6_3_w2hi <= mac_6_3_w1[31:17];
   always @(posedge clk)
@@ -8678,23 +8814,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_3_lo_p <= \$1767 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_0 <= \$2227 ;
+    mac_6_3_hi_l0_0 <= \$2258 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_1 <= \$2228 ;
+    mac_6_3_hi_l0_1 <= \$2259 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_2 <= \$2229 ;
+    mac_6_3_hi_l0_2 <= \$2260 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_3 <= \$2230 ;
+    mac_6_3_hi_l0_3 <= \$2261 ;
   always @(posedge clk)
-    mac_6_3_hi5 <= \$2231 ;
+    mac_6_3_hi5 <= \$2262 ;
   always @(posedge clk)
     mac_6_3_lo5 <= mac_6_3_lo_p;
   always @(posedge clk)
-    mac_6_3_p <= \$2232 ;
+    mac_6_3_p <= \$2263 ;
   always @(posedge clk)
-    mac_6_4_a1 <= in1[55:48];
+    mac_6_4_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_4_w1 <= in1[223:192];
+    mac_6_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_6_4_w2hi <= mac_6_4_w1[31:17];
   always @(posedge clk)
@@ -8706,23 +8842,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_4_lo_p <= \$1774 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_0 <= \$2233 ;
+    mac_6_4_hi_l0_0 <= \$2264 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_1 <= \$2234 ;
+    mac_6_4_hi_l0_1 <= \$2265 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_2 <= \$2235 ;
+    mac_6_4_hi_l0_2 <= \$2266 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_3 <= \$2236 ;
+    mac_6_4_hi_l0_3 <= \$2267 ;
   always @(posedge clk)
-    mac_6_4_hi5 <= \$2237 ;
+    mac_6_4_hi5 <= \$2268 ;
   always @(posedge clk)
     mac_6_4_lo5 <= mac_6_4_lo_p;
   always @(posedge clk)
-    mac_6_4_p <= \$2238 ;
+    mac_6_4_p <= \$2269 ;
   always @(posedge clk)
-    mac_6_5_a1 <= in1[55:48];
+    mac_6_5_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_5_w1 <= in1[255:224];
+    mac_6_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_6_5_w2hi <= mac_6_5_w1[31:17];
   always @(posedge clk)
@@ -8734,23 +8870,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_5_lo_p <= \$1781 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_0 <= \$2239 ;
+    mac_6_5_hi_l0_0 <= \$2270 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_1 <= \$2240 ;
+    mac_6_5_hi_l0_1 <= \$2271 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_2 <= \$2241 ;
+    mac_6_5_hi_l0_2 <= \$2272 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_3 <= \$2242 ;
+    mac_6_5_hi_l0_3 <= \$2273 ;
   always @(posedge clk)
-    mac_6_5_hi5 <= \$2243 ;
+    mac_6_5_hi5 <= \$2274 ;
   always @(posedge clk)
     mac_6_5_lo5 <= mac_6_5_lo_p;
   always @(posedge clk)
-    mac_6_5_p <= \$2244 ;
+    mac_6_5_p <= \$2275 ;
   always @(posedge clk)
-    mac_6_6_a1 <= in1[55:48];
+    mac_6_6_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_6_w1 <= in1[287:256];
+    mac_6_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_6_6_w2hi <= mac_6_6_w1[31:17];
   always @(posedge clk)
@@ -8762,23 +8898,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_6_lo_p <= \$1788 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_0 <= \$2245 ;
+    mac_6_6_hi_l0_0 <= \$2276 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_1 <= \$2246 ;
+    mac_6_6_hi_l0_1 <= \$2277 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_2 <= \$2247 ;
+    mac_6_6_hi_l0_2 <= \$2278 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_3 <= \$2248 ;
+    mac_6_6_hi_l0_3 <= \$2279 ;
   always @(posedge clk)
-    mac_6_6_hi5 <= \$2249 ;
+    mac_6_6_hi5 <= \$2280 ;
   always @(posedge clk)
     mac_6_6_lo5 <= mac_6_6_lo_p;
   always @(posedge clk)
-    mac_6_6_p <= \$2250 ;
+    mac_6_6_p <= \$2281 ;
   always @(posedge clk)
-    mac_6_7_a1 <= in1[55:48];
+    mac_6_7_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_7_w1 <= in1[319:288];
+    mac_6_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_6_7_w2hi <= mac_6_7_w1[31:17];
   always @(posedge clk)
@@ -8790,23 +8926,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_7_lo_p <= \$1795 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_0 <= \$2251 ;
+    mac_6_7_hi_l0_0 <= \$2282 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_1 <= \$2252 ;
+    mac_6_7_hi_l0_1 <= \$2283 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_2 <= \$2253 ;
+    mac_6_7_hi_l0_2 <= \$2284 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_3 <= \$2254 ;
+    mac_6_7_hi_l0_3 <= \$2285 ;
   always @(posedge clk)
-    mac_6_7_hi5 <= \$2255 ;
+    mac_6_7_hi5 <= \$2286 ;
   always @(posedge clk)
     mac_6_7_lo5 <= mac_6_7_lo_p;
   always @(posedge clk)
-    mac_6_7_p <= \$2256 ;
+    mac_6_7_p <= \$2287 ;
   always @(posedge clk)
-    mac_7_0_a1 <= in1[63:56];
+    mac_7_0_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_0_w1 <= in1[95:64];
+    mac_7_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_7_0_w2hi <= mac_7_0_w1[31:17];
   always @(posedge clk)
@@ -8818,23 +8954,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_0_lo_p <= \$1802 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_0 <= \$2257 ;
+    mac_7_0_hi_l0_0 <= \$2288 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_1 <= \$2258 ;
+    mac_7_0_hi_l0_1 <= \$2289 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_2 <= \$2259 ;
+    mac_7_0_hi_l0_2 <= \$2290 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_3 <= \$2260 ;
+    mac_7_0_hi_l0_3 <= \$2291 ;
   always @(posedge clk)
-    mac_7_0_hi5 <= \$2261 ;
+    mac_7_0_hi5 <= \$2292 ;
   always @(posedge clk)
     mac_7_0_lo5 <= mac_7_0_lo_p;
   always @(posedge clk)
-    mac_7_0_p <= \$2262 ;
+    mac_7_0_p <= \$2293 ;
   always @(posedge clk)
-    mac_7_1_a1 <= in1[63:56];
+    mac_7_1_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_1_w1 <= in1[127:96];
+    mac_7_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_7_1_w2hi <= mac_7_1_w1[31:17];
   always @(posedge clk)
@@ -8846,23 +8982,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_1_lo_p <= \$1809 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_0 <= \$2263 ;
+    mac_7_1_hi_l0_0 <= \$2294 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_1 <= \$2264 ;
+    mac_7_1_hi_l0_1 <= \$2295 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_2 <= \$2265 ;
+    mac_7_1_hi_l0_2 <= \$2296 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_3 <= \$2266 ;
+    mac_7_1_hi_l0_3 <= \$2297 ;
   always @(posedge clk)
-    mac_7_1_hi5 <= \$2267 ;
+    mac_7_1_hi5 <= \$2298 ;
   always @(posedge clk)
     mac_7_1_lo5 <= mac_7_1_lo_p;
   always @(posedge clk)
-    mac_7_1_p <= \$2268 ;
+    mac_7_1_p <= \$2299 ;
   always @(posedge clk)
-    mac_7_2_a1 <= in1[63:56];
+    mac_7_2_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_2_w1 <= in1[159:128];
+    mac_7_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_7_2_w2hi <= mac_7_2_w1[31:17];
   always @(posedge clk)
@@ -8874,23 +9010,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_2_lo_p <= \$1816 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_0 <= \$2269 ;
+    mac_7_2_hi_l0_0 <= \$2300 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_1 <= \$2270 ;
+    mac_7_2_hi_l0_1 <= \$2301 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_2 <= \$2271 ;
+    mac_7_2_hi_l0_2 <= \$2302 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_3 <= \$2272 ;
+    mac_7_2_hi_l0_3 <= \$2303 ;
   always @(posedge clk)
-    mac_7_2_hi5 <= \$2273 ;
+    mac_7_2_hi5 <= \$2304 ;
   always @(posedge clk)
     mac_7_2_lo5 <= mac_7_2_lo_p;
   always @(posedge clk)
-    mac_7_2_p <= \$2274 ;
+    mac_7_2_p <= \$2305 ;
   always @(posedge clk)
-    mac_7_3_a1 <= in1[63:56];
+    mac_7_3_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_3_w1 <= in1[191:160];
+    mac_7_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_7_3_w2hi <= mac_7_3_w1[31:17];
   always @(posedge clk)
@@ -8902,23 +9038,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_3_lo_p <= \$1823 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_0 <= \$2275 ;
+    mac_7_3_hi_l0_0 <= \$2306 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_1 <= \$2276 ;
+    mac_7_3_hi_l0_1 <= \$2307 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_2 <= \$2277 ;
+    mac_7_3_hi_l0_2 <= \$2308 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_3 <= \$2278 ;
+    mac_7_3_hi_l0_3 <= \$2309 ;
   always @(posedge clk)
-    mac_7_3_hi5 <= \$2279 ;
+    mac_7_3_hi5 <= \$2310 ;
   always @(posedge clk)
     mac_7_3_lo5 <= mac_7_3_lo_p;
   always @(posedge clk)
-    mac_7_3_p <= \$2280 ;
+    mac_7_3_p <= \$2311 ;
   always @(posedge clk)
-    mac_7_4_a1 <= in1[63:56];
+    mac_7_4_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_4_w1 <= in1[223:192];
+    mac_7_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_7_4_w2hi <= mac_7_4_w1[31:17];
   always @(posedge clk)
@@ -8930,23 +9066,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_4_lo_p <= \$1830 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_0 <= \$2281 ;
+    mac_7_4_hi_l0_0 <= \$2312 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_1 <= \$2282 ;
+    mac_7_4_hi_l0_1 <= \$2313 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_2 <= \$2283 ;
+    mac_7_4_hi_l0_2 <= \$2314 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_3 <= \$2284 ;
+    mac_7_4_hi_l0_3 <= \$2315 ;
   always @(posedge clk)
-    mac_7_4_hi5 <= \$2285 ;
+    mac_7_4_hi5 <= \$2316 ;
   always @(posedge clk)
     mac_7_4_lo5 <= mac_7_4_lo_p;
   always @(posedge clk)
-    mac_7_4_p <= \$2286 ;
+    mac_7_4_p <= \$2317 ;
   always @(posedge clk)
-    mac_7_5_a1 <= in1[63:56];
+    mac_7_5_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_5_w1 <= in1[255:224];
+    mac_7_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_7_5_w2hi <= mac_7_5_w1[31:17];
   always @(posedge clk)
@@ -8958,23 +9094,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_5_lo_p <= \$1837 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_0 <= \$2287 ;
+    mac_7_5_hi_l0_0 <= \$2318 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_1 <= \$2288 ;
+    mac_7_5_hi_l0_1 <= \$2319 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_2 <= \$2289 ;
+    mac_7_5_hi_l0_2 <= \$2320 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_3 <= \$2290 ;
+    mac_7_5_hi_l0_3 <= \$2321 ;
   always @(posedge clk)
-    mac_7_5_hi5 <= \$2291 ;
+    mac_7_5_hi5 <= \$2322 ;
   always @(posedge clk)
     mac_7_5_lo5 <= mac_7_5_lo_p;
   always @(posedge clk)
-    mac_7_5_p <= \$2292 ;
+    mac_7_5_p <= \$2323 ;
   always @(posedge clk)
-    mac_7_6_a1 <= in1[63:56];
+    mac_7_6_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_6_w1 <= in1[287:256];
+    mac_7_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_7_6_w2hi <= mac_7_6_w1[31:17];
   always @(posedge clk)
@@ -8986,23 +9122,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_6_lo_p <= \$1844 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_0 <= \$2293 ;
+    mac_7_6_hi_l0_0 <= \$2324 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_1 <= \$2294 ;
+    mac_7_6_hi_l0_1 <= \$2325 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_2 <= \$2295 ;
+    mac_7_6_hi_l0_2 <= \$2326 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_3 <= \$2296 ;
+    mac_7_6_hi_l0_3 <= \$2327 ;
   always @(posedge clk)
-    mac_7_6_hi5 <= \$2297 ;
+    mac_7_6_hi5 <= \$2328 ;
   always @(posedge clk)
     mac_7_6_lo5 <= mac_7_6_lo_p;
   always @(posedge clk)
-    mac_7_6_p <= \$2298 ;
+    mac_7_6_p <= \$2329 ;
   always @(posedge clk)
-    mac_7_7_a1 <= in1[63:56];
+    mac_7_7_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_7_w1 <= in1[319:288];
+    mac_7_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_7_7_w2hi <= mac_7_7_w1[31:17];
   always @(posedge clk)
@@ -9014,1103 +9150,1103 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_7_lo_p <= \$1851 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_0 <= \$2299 ;
+    mac_7_7_hi_l0_0 <= \$2330 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_1 <= \$2300 ;
+    mac_7_7_hi_l0_1 <= \$2331 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_2 <= \$2301 ;
+    mac_7_7_hi_l0_2 <= \$2332 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_3 <= \$2302 ;
+    mac_7_7_hi_l0_3 <= \$2333 ;
   always @(posedge clk)
-    mac_7_7_hi5 <= \$2303 ;
+    mac_7_7_hi5 <= \$2334 ;
   always @(posedge clk)
     mac_7_7_lo5 <= mac_7_7_lo_p;
   always @(posedge clk)
-    mac_7_7_p <= \$2304 ;
+    mac_7_7_p <= \$2335 ;
   always @(posedge clk)
-    v_hop_0 <= \$2305 ;
+    v_hop_0 <= \$2336 ;
   always @(posedge clk)
     first_hop_0 <= first3;
   always @(posedge clk)
-    last_hop_0 <= \$2306 ;
+    last_hop_0 <= \$2337 ;
   always @(posedge clk)
-    v_mid_0_0 <= \$2307 ;
+    v_mid_0_0 <= \$2338 ;
   always @(posedge clk)
     first_mid_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_0 <= \$2308 ;
+    last_mid_0_0 <= \$2339 ;
   always @(posedge clk)
-    v_0_0 <= \$2309 ;
+    v_0_0 <= \$2340 ;
   always @(posedge clk)
     first_0_0 <= first_mid_0_0;
   always @(posedge clk)
-    last_0_0 <= \$2310 ;
+    last_0_0 <= \$2341 ;
   always @(posedge clk)
-    acc_0_0 <= \$2311 ;
+    acc_0_0 <= \$2342 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2312 ;
+    shadow_0_0 <= \$2343 ;
   always @(posedge clk)
-    v_mid_0_1 <= \$2313 ;
+    v_mid_0_1 <= \$2344 ;
   always @(posedge clk)
     first_mid_0_1 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_1 <= \$2314 ;
+    last_mid_0_1 <= \$2345 ;
   always @(posedge clk)
-    v_0_1 <= \$2315 ;
+    v_0_1 <= \$2346 ;
   always @(posedge clk)
     first_0_1 <= first_mid_0_1;
   always @(posedge clk)
-    last_0_1 <= \$2316 ;
+    last_0_1 <= \$2347 ;
   always @(posedge clk)
-    acc_0_1 <= \$2317 ;
+    acc_0_1 <= \$2348 ;
   always @(posedge clk)
-    shadow_0_1 <= \$2318 ;
+    shadow_0_1 <= \$2349 ;
   always @(posedge clk)
-    v_mid_0_2 <= \$2319 ;
+    v_mid_0_2 <= \$2350 ;
   always @(posedge clk)
     first_mid_0_2 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_2 <= \$2320 ;
+    last_mid_0_2 <= \$2351 ;
   always @(posedge clk)
-    v_0_2 <= \$2321 ;
+    v_0_2 <= \$2352 ;
   always @(posedge clk)
     first_0_2 <= first_mid_0_2;
   always @(posedge clk)
-    last_0_2 <= \$2322 ;
+    last_0_2 <= \$2353 ;
   always @(posedge clk)
-    acc_0_2 <= \$2323 ;
+    acc_0_2 <= \$2354 ;
   always @(posedge clk)
-    shadow_0_2 <= \$2324 ;
+    shadow_0_2 <= \$2355 ;
   always @(posedge clk)
-    v_mid_0_3 <= \$2325 ;
+    v_mid_0_3 <= \$2356 ;
   always @(posedge clk)
     first_mid_0_3 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_3 <= \$2326 ;
+    last_mid_0_3 <= \$2357 ;
   always @(posedge clk)
-    v_0_3 <= \$2327 ;
+    v_0_3 <= \$2358 ;
   always @(posedge clk)
     first_0_3 <= first_mid_0_3;
   always @(posedge clk)
-    last_0_3 <= \$2328 ;
+    last_0_3 <= \$2359 ;
   always @(posedge clk)
-    acc_0_3 <= \$2329 ;
+    acc_0_3 <= \$2360 ;
   always @(posedge clk)
-    shadow_0_3 <= \$2330 ;
+    shadow_0_3 <= \$2361 ;
   always @(posedge clk)
-    v_mid_0_4 <= \$2331 ;
+    v_mid_0_4 <= \$2362 ;
   always @(posedge clk)
     first_mid_0_4 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_4 <= \$2332 ;
+    last_mid_0_4 <= \$2363 ;
   always @(posedge clk)
-    v_0_4 <= \$2333 ;
+    v_0_4 <= \$2364 ;
   always @(posedge clk)
     first_0_4 <= first_mid_0_4;
   always @(posedge clk)
-    last_0_4 <= \$2334 ;
+    last_0_4 <= \$2365 ;
   always @(posedge clk)
-    acc_0_4 <= \$2335 ;
+    acc_0_4 <= \$2366 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2336 ;
+    shadow_0_4 <= \$2367 ;
   always @(posedge clk)
-    v_mid_0_5 <= \$2337 ;
+    v_mid_0_5 <= \$2368 ;
   always @(posedge clk)
     first_mid_0_5 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_5 <= \$2338 ;
+    last_mid_0_5 <= \$2369 ;
   always @(posedge clk)
-    v_0_5 <= \$2339 ;
+    v_0_5 <= \$2370 ;
   always @(posedge clk)
     first_0_5 <= first_mid_0_5;
   always @(posedge clk)
-    last_0_5 <= \$2340 ;
+    last_0_5 <= \$2371 ;
   always @(posedge clk)
-    acc_0_5 <= \$2341 ;
+    acc_0_5 <= \$2372 ;
   always @(posedge clk)
-    shadow_0_5 <= \$2342 ;
+    shadow_0_5 <= \$2373 ;
   always @(posedge clk)
-    v_mid_0_6 <= \$2343 ;
+    v_mid_0_6 <= \$2374 ;
   always @(posedge clk)
     first_mid_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_6 <= \$2344 ;
+    last_mid_0_6 <= \$2375 ;
   always @(posedge clk)
-    v_0_6 <= \$2345 ;
+    v_0_6 <= \$2376 ;
   always @(posedge clk)
     first_0_6 <= first_mid_0_6;
   always @(posedge clk)
-    last_0_6 <= \$2346 ;
+    last_0_6 <= \$2377 ;
   always @(posedge clk)
-    acc_0_6 <= \$2347 ;
+    acc_0_6 <= \$2378 ;
   always @(posedge clk)
-    shadow_0_6 <= \$2348 ;
+    shadow_0_6 <= \$2379 ;
   always @(posedge clk)
-    v_mid_0_7 <= \$2349 ;
+    v_mid_0_7 <= \$2380 ;
   always @(posedge clk)
     first_mid_0_7 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_7 <= \$2350 ;
+    last_mid_0_7 <= \$2381 ;
   always @(posedge clk)
-    v_0_7 <= \$2351 ;
+    v_0_7 <= \$2382 ;
   always @(posedge clk)
     first_0_7 <= first_mid_0_7;
   always @(posedge clk)
-    last_0_7 <= \$2352 ;
+    last_0_7 <= \$2383 ;
   always @(posedge clk)
-    acc_0_7 <= \$2353 ;
+    acc_0_7 <= \$2384 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2354 ;
+    shadow_0_7 <= \$2385 ;
   always @(posedge clk)
-    v_hop_1 <= \$2355 ;
+    v_hop_1 <= \$2386 ;
   always @(posedge clk)
     first_hop_1 <= first3;
   always @(posedge clk)
-    last_hop_1 <= \$2356 ;
+    last_hop_1 <= \$2387 ;
   always @(posedge clk)
-    v_mid_1_0 <= \$2357 ;
+    v_mid_1_0 <= \$2388 ;
   always @(posedge clk)
     first_mid_1_0 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_0 <= \$2358 ;
+    last_mid_1_0 <= \$2389 ;
   always @(posedge clk)
-    v_1_0 <= \$2359 ;
+    v_1_0 <= \$2390 ;
   always @(posedge clk)
     first_1_0 <= first_mid_1_0;
   always @(posedge clk)
-    last_1_0 <= \$2360 ;
+    last_1_0 <= \$2391 ;
   always @(posedge clk)
-    acc_1_0 <= \$2361 ;
+    acc_1_0 <= \$2392 ;
   always @(posedge clk)
-    shadow_1_0 <= \$2362 ;
+    shadow_1_0 <= \$2393 ;
   always @(posedge clk)
-    v_mid_1_1 <= \$2363 ;
+    v_mid_1_1 <= \$2394 ;
   always @(posedge clk)
     first_mid_1_1 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_1 <= \$2364 ;
+    last_mid_1_1 <= \$2395 ;
   always @(posedge clk)
-    v_1_1 <= \$2365 ;
+    v_1_1 <= \$2396 ;
   always @(posedge clk)
     first_1_1 <= first_mid_1_1;
   always @(posedge clk)
-    last_1_1 <= \$2366 ;
+    last_1_1 <= \$2397 ;
   always @(posedge clk)
-    acc_1_1 <= \$2367 ;
+    acc_1_1 <= \$2398 ;
   always @(posedge clk)
-    shadow_1_1 <= \$2368 ;
+    shadow_1_1 <= \$2399 ;
   always @(posedge clk)
-    v_mid_1_2 <= \$2369 ;
+    v_mid_1_2 <= \$2400 ;
   always @(posedge clk)
     first_mid_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_2 <= \$2370 ;
+    last_mid_1_2 <= \$2401 ;
   always @(posedge clk)
-    v_1_2 <= \$2371 ;
+    v_1_2 <= \$2402 ;
   always @(posedge clk)
     first_1_2 <= first_mid_1_2;
   always @(posedge clk)
-    last_1_2 <= \$2372 ;
+    last_1_2 <= \$2403 ;
   always @(posedge clk)
-    acc_1_2 <= \$2373 ;
+    acc_1_2 <= \$2404 ;
   always @(posedge clk)
-    shadow_1_2 <= \$2374 ;
+    shadow_1_2 <= \$2405 ;
   always @(posedge clk)
-    v_mid_1_3 <= \$2375 ;
+    v_mid_1_3 <= \$2406 ;
   always @(posedge clk)
     first_mid_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_3 <= \$2376 ;
+    last_mid_1_3 <= \$2407 ;
   always @(posedge clk)
-    v_1_3 <= \$2377 ;
+    v_1_3 <= \$2408 ;
   always @(posedge clk)
     first_1_3 <= first_mid_1_3;
   always @(posedge clk)
-    last_1_3 <= \$2378 ;
+    last_1_3 <= \$2409 ;
   always @(posedge clk)
-    acc_1_3 <= \$2379 ;
+    acc_1_3 <= \$2410 ;
   always @(posedge clk)
-    shadow_1_3 <= \$2380 ;
+    shadow_1_3 <= \$2411 ;
   always @(posedge clk)
-    v_mid_1_4 <= \$2381 ;
+    v_mid_1_4 <= \$2412 ;
   always @(posedge clk)
     first_mid_1_4 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_4 <= \$2382 ;
+    last_mid_1_4 <= \$2413 ;
   always @(posedge clk)
-    v_1_4 <= \$2383 ;
+    v_1_4 <= \$2414 ;
   always @(posedge clk)
     first_1_4 <= first_mid_1_4;
   always @(posedge clk)
-    last_1_4 <= \$2384 ;
+    last_1_4 <= \$2415 ;
   always @(posedge clk)
-    acc_1_4 <= \$2385 ;
+    acc_1_4 <= \$2416 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2386 ;
+    shadow_1_4 <= \$2417 ;
   always @(posedge clk)
-    v_mid_1_5 <= \$2387 ;
+    v_mid_1_5 <= \$2418 ;
   always @(posedge clk)
     first_mid_1_5 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_5 <= \$2388 ;
+    last_mid_1_5 <= \$2419 ;
   always @(posedge clk)
-    v_1_5 <= \$2389 ;
+    v_1_5 <= \$2420 ;
   always @(posedge clk)
     first_1_5 <= first_mid_1_5;
   always @(posedge clk)
-    last_1_5 <= \$2390 ;
+    last_1_5 <= \$2421 ;
   always @(posedge clk)
-    acc_1_5 <= \$2391 ;
+    acc_1_5 <= \$2422 ;
   always @(posedge clk)
-    shadow_1_5 <= \$2392 ;
+    shadow_1_5 <= \$2423 ;
   always @(posedge clk)
-    v_mid_1_6 <= \$2393 ;
+    v_mid_1_6 <= \$2424 ;
   always @(posedge clk)
     first_mid_1_6 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_6 <= \$2394 ;
+    last_mid_1_6 <= \$2425 ;
   always @(posedge clk)
-    v_1_6 <= \$2395 ;
+    v_1_6 <= \$2426 ;
   always @(posedge clk)
     first_1_6 <= first_mid_1_6;
   always @(posedge clk)
-    last_1_6 <= \$2396 ;
+    last_1_6 <= \$2427 ;
   always @(posedge clk)
-    acc_1_6 <= \$2397 ;
+    acc_1_6 <= \$2428 ;
   always @(posedge clk)
-    shadow_1_6 <= \$2398 ;
+    shadow_1_6 <= \$2429 ;
   always @(posedge clk)
-    v_mid_1_7 <= \$2399 ;
+    v_mid_1_7 <= \$2430 ;
   always @(posedge clk)
     first_mid_1_7 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_7 <= \$2400 ;
+    last_mid_1_7 <= \$2431 ;
   always @(posedge clk)
-    v_1_7 <= \$2401 ;
+    v_1_7 <= \$2432 ;
   always @(posedge clk)
     first_1_7 <= first_mid_1_7;
   always @(posedge clk)
-    last_1_7 <= \$2402 ;
+    last_1_7 <= \$2433 ;
   always @(posedge clk)
-    acc_1_7 <= \$2403 ;
+    acc_1_7 <= \$2434 ;
   always @(posedge clk)
-    shadow_1_7 <= \$2404 ;
+    shadow_1_7 <= \$2435 ;
   always @(posedge clk)
-    v_hop_2 <= \$2405 ;
+    v_hop_2 <= \$2436 ;
   always @(posedge clk)
     first_hop_2 <= first3;
   always @(posedge clk)
-    last_hop_2 <= \$2406 ;
+    last_hop_2 <= \$2437 ;
   always @(posedge clk)
-    v_mid_2_0 <= \$2407 ;
+    v_mid_2_0 <= \$2438 ;
   always @(posedge clk)
     first_mid_2_0 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_0 <= \$2408 ;
+    last_mid_2_0 <= \$2439 ;
   always @(posedge clk)
-    v_2_0 <= \$2409 ;
+    v_2_0 <= \$2440 ;
   always @(posedge clk)
     first_2_0 <= first_mid_2_0;
   always @(posedge clk)
-    last_2_0 <= \$2410 ;
+    last_2_0 <= \$2441 ;
   always @(posedge clk)
-    acc_2_0 <= \$2411 ;
+    acc_2_0 <= \$2442 ;
   always @(posedge clk)
-    shadow_2_0 <= \$2412 ;
+    shadow_2_0 <= \$2443 ;
   always @(posedge clk)
-    v_mid_2_1 <= \$2413 ;
+    v_mid_2_1 <= \$2444 ;
   always @(posedge clk)
     first_mid_2_1 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_1 <= \$2414 ;
+    last_mid_2_1 <= \$2445 ;
   always @(posedge clk)
-    v_2_1 <= \$2415 ;
+    v_2_1 <= \$2446 ;
   always @(posedge clk)
     first_2_1 <= first_mid_2_1;
   always @(posedge clk)
-    last_2_1 <= \$2416 ;
+    last_2_1 <= \$2447 ;
   always @(posedge clk)
-    acc_2_1 <= \$2417 ;
+    acc_2_1 <= \$2448 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2418 ;
+    shadow_2_1 <= \$2449 ;
   always @(posedge clk)
-    v_mid_2_2 <= \$2419 ;
+    v_mid_2_2 <= \$2450 ;
   always @(posedge clk)
     first_mid_2_2 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_2 <= \$2420 ;
+    last_mid_2_2 <= \$2451 ;
   always @(posedge clk)
-    v_2_2 <= \$2421 ;
+    v_2_2 <= \$2452 ;
   always @(posedge clk)
     first_2_2 <= first_mid_2_2;
   always @(posedge clk)
-    last_2_2 <= \$2422 ;
+    last_2_2 <= \$2453 ;
   always @(posedge clk)
-    acc_2_2 <= \$2423 ;
+    acc_2_2 <= \$2454 ;
   always @(posedge clk)
-    shadow_2_2 <= \$2424 ;
+    shadow_2_2 <= \$2455 ;
   always @(posedge clk)
-    v_mid_2_3 <= \$2425 ;
+    v_mid_2_3 <= \$2456 ;
   always @(posedge clk)
     first_mid_2_3 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_3 <= \$2426 ;
+    last_mid_2_3 <= \$2457 ;
   always @(posedge clk)
-    v_2_3 <= \$2427 ;
+    v_2_3 <= \$2458 ;
   always @(posedge clk)
     first_2_3 <= first_mid_2_3;
   always @(posedge clk)
-    last_2_3 <= \$2428 ;
+    last_2_3 <= \$2459 ;
   always @(posedge clk)
-    acc_2_3 <= \$2429 ;
+    acc_2_3 <= \$2460 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2430 ;
+    shadow_2_3 <= \$2461 ;
   always @(posedge clk)
-    v_mid_2_4 <= \$2431 ;
+    v_mid_2_4 <= \$2462 ;
   always @(posedge clk)
     first_mid_2_4 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_4 <= \$2432 ;
+    last_mid_2_4 <= \$2463 ;
   always @(posedge clk)
-    v_2_4 <= \$2433 ;
+    v_2_4 <= \$2464 ;
   always @(posedge clk)
     first_2_4 <= first_mid_2_4;
   always @(posedge clk)
-    last_2_4 <= \$2434 ;
+    last_2_4 <= \$2465 ;
   always @(posedge clk)
-    acc_2_4 <= \$2435 ;
+    acc_2_4 <= \$2466 ;
   always @(posedge clk)
-    shadow_2_4 <= \$2436 ;
+    shadow_2_4 <= \$2467 ;
   always @(posedge clk)
-    v_mid_2_5 <= \$2437 ;
+    v_mid_2_5 <= \$2468 ;
   always @(posedge clk)
     first_mid_2_5 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_5 <= \$2438 ;
+    last_mid_2_5 <= \$2469 ;
   always @(posedge clk)
-    v_2_5 <= \$2439 ;
+    v_2_5 <= \$2470 ;
   always @(posedge clk)
     first_2_5 <= first_mid_2_5;
   always @(posedge clk)
-    last_2_5 <= \$2440 ;
+    last_2_5 <= \$2471 ;
   always @(posedge clk)
-    acc_2_5 <= \$2441 ;
+    acc_2_5 <= \$2472 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2442 ;
+    shadow_2_5 <= \$2473 ;
   always @(posedge clk)
-    v_mid_2_6 <= \$2443 ;
+    v_mid_2_6 <= \$2474 ;
   always @(posedge clk)
     first_mid_2_6 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_6 <= \$2444 ;
+    last_mid_2_6 <= \$2475 ;
   always @(posedge clk)
-    v_2_6 <= \$2445 ;
+    v_2_6 <= \$2476 ;
   always @(posedge clk)
     first_2_6 <= first_mid_2_6;
   always @(posedge clk)
-    last_2_6 <= \$2446 ;
+    last_2_6 <= \$2477 ;
   always @(posedge clk)
-    acc_2_6 <= \$2447 ;
+    acc_2_6 <= \$2478 ;
   always @(posedge clk)
-    shadow_2_6 <= \$2448 ;
+    shadow_2_6 <= \$2479 ;
   always @(posedge clk)
-    v_mid_2_7 <= \$2449 ;
+    v_mid_2_7 <= \$2480 ;
   always @(posedge clk)
     first_mid_2_7 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_7 <= \$2450 ;
+    last_mid_2_7 <= \$2481 ;
   always @(posedge clk)
-    v_2_7 <= \$2451 ;
+    v_2_7 <= \$2482 ;
   always @(posedge clk)
     first_2_7 <= first_mid_2_7;
   always @(posedge clk)
-    last_2_7 <= \$2452 ;
+    last_2_7 <= \$2483 ;
   always @(posedge clk)
-    acc_2_7 <= \$2453 ;
+    acc_2_7 <= \$2484 ;
   always @(posedge clk)
-    shadow_2_7 <= \$2454 ;
+    shadow_2_7 <= \$2485 ;
   always @(posedge clk)
-    v_hop_3 <= \$2455 ;
+    v_hop_3 <= \$2486 ;
   always @(posedge clk)
     first_hop_3 <= first3;
   always @(posedge clk)
-    last_hop_3 <= \$2456 ;
+    last_hop_3 <= \$2487 ;
   always @(posedge clk)
-    v_mid_3_0 <= \$2457 ;
+    v_mid_3_0 <= \$2488 ;
   always @(posedge clk)
     first_mid_3_0 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_0 <= \$2458 ;
+    last_mid_3_0 <= \$2489 ;
   always @(posedge clk)
-    v_3_0 <= \$2459 ;
+    v_3_0 <= \$2490 ;
   always @(posedge clk)
     first_3_0 <= first_mid_3_0;
   always @(posedge clk)
-    last_3_0 <= \$2460 ;
+    last_3_0 <= \$2491 ;
   always @(posedge clk)
-    acc_3_0 <= \$2461 ;
+    acc_3_0 <= \$2492 ;
   always @(posedge clk)
-    shadow_3_0 <= \$2462 ;
+    shadow_3_0 <= \$2493 ;
   always @(posedge clk)
-    v_mid_3_1 <= \$2463 ;
+    v_mid_3_1 <= \$2494 ;
   always @(posedge clk)
     first_mid_3_1 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_1 <= \$2464 ;
+    last_mid_3_1 <= \$2495 ;
   always @(posedge clk)
-    v_3_1 <= \$2465 ;
+    v_3_1 <= \$2496 ;
   always @(posedge clk)
     first_3_1 <= first_mid_3_1;
   always @(posedge clk)
-    last_3_1 <= \$2466 ;
+    last_3_1 <= \$2497 ;
   always @(posedge clk)
-    acc_3_1 <= \$2467 ;
+    acc_3_1 <= \$2498 ;
   always @(posedge clk)
-    shadow_3_1 <= \$2468 ;
+    shadow_3_1 <= \$2499 ;
   always @(posedge clk)
-    v_mid_3_2 <= \$2469 ;
+    v_mid_3_2 <= \$2500 ;
   always @(posedge clk)
     first_mid_3_2 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_2 <= \$2470 ;
+    last_mid_3_2 <= \$2501 ;
   always @(posedge clk)
-    v_3_2 <= \$2471 ;
+    v_3_2 <= \$2502 ;
   always @(posedge clk)
     first_3_2 <= first_mid_3_2;
   always @(posedge clk)
-    last_3_2 <= \$2472 ;
+    last_3_2 <= \$2503 ;
   always @(posedge clk)
-    acc_3_2 <= \$2473 ;
+    acc_3_2 <= \$2504 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2474 ;
+    shadow_3_2 <= \$2505 ;
   always @(posedge clk)
-    v_mid_3_3 <= \$2475 ;
+    v_mid_3_3 <= \$2506 ;
   always @(posedge clk)
     first_mid_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_3 <= \$2476 ;
+    last_mid_3_3 <= \$2507 ;
   always @(posedge clk)
-    v_3_3 <= \$2477 ;
+    v_3_3 <= \$2508 ;
   always @(posedge clk)
     first_3_3 <= first_mid_3_3;
   always @(posedge clk)
-    last_3_3 <= \$2478 ;
+    last_3_3 <= \$2509 ;
   always @(posedge clk)
-    acc_3_3 <= \$2479 ;
+    acc_3_3 <= \$2510 ;
   always @(posedge clk)
-    shadow_3_3 <= \$2480 ;
+    shadow_3_3 <= \$2511 ;
   always @(posedge clk)
-    v_mid_3_4 <= \$2481 ;
+    v_mid_3_4 <= \$2512 ;
   always @(posedge clk)
     first_mid_3_4 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_4 <= \$2482 ;
+    last_mid_3_4 <= \$2513 ;
   always @(posedge clk)
-    v_3_4 <= \$2483 ;
+    v_3_4 <= \$2514 ;
   always @(posedge clk)
     first_3_4 <= first_mid_3_4;
   always @(posedge clk)
-    last_3_4 <= \$2484 ;
+    last_3_4 <= \$2515 ;
   always @(posedge clk)
-    acc_3_4 <= \$2485 ;
+    acc_3_4 <= \$2516 ;
   always @(posedge clk)
-    shadow_3_4 <= \$2486 ;
+    shadow_3_4 <= \$2517 ;
   always @(posedge clk)
-    v_mid_3_5 <= \$2487 ;
+    v_mid_3_5 <= \$2518 ;
   always @(posedge clk)
     first_mid_3_5 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_5 <= \$2488 ;
+    last_mid_3_5 <= \$2519 ;
   always @(posedge clk)
-    v_3_5 <= \$2489 ;
+    v_3_5 <= \$2520 ;
   always @(posedge clk)
     first_3_5 <= first_mid_3_5;
   always @(posedge clk)
-    last_3_5 <= \$2490 ;
+    last_3_5 <= \$2521 ;
   always @(posedge clk)
-    acc_3_5 <= \$2491 ;
+    acc_3_5 <= \$2522 ;
   always @(posedge clk)
-    shadow_3_5 <= \$2492 ;
+    shadow_3_5 <= \$2523 ;
   always @(posedge clk)
-    v_mid_3_6 <= \$2493 ;
+    v_mid_3_6 <= \$2524 ;
   always @(posedge clk)
     first_mid_3_6 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_6 <= \$2494 ;
+    last_mid_3_6 <= \$2525 ;
   always @(posedge clk)
-    v_3_6 <= \$2495 ;
+    v_3_6 <= \$2526 ;
   always @(posedge clk)
     first_3_6 <= first_mid_3_6;
   always @(posedge clk)
-    last_3_6 <= \$2496 ;
+    last_3_6 <= \$2527 ;
   always @(posedge clk)
-    acc_3_6 <= \$2497 ;
+    acc_3_6 <= \$2528 ;
   always @(posedge clk)
-    shadow_3_6 <= \$2498 ;
+    shadow_3_6 <= \$2529 ;
   always @(posedge clk)
-    v_mid_3_7 <= \$2499 ;
+    v_mid_3_7 <= \$2530 ;
   always @(posedge clk)
     first_mid_3_7 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_7 <= \$2500 ;
+    last_mid_3_7 <= \$2531 ;
   always @(posedge clk)
-    v_3_7 <= \$2501 ;
+    v_3_7 <= \$2532 ;
   always @(posedge clk)
     first_3_7 <= first_mid_3_7;
   always @(posedge clk)
-    last_3_7 <= \$2502 ;
+    last_3_7 <= \$2533 ;
   always @(posedge clk)
-    acc_3_7 <= \$2503 ;
+    acc_3_7 <= \$2534 ;
   always @(posedge clk)
-    shadow_3_7 <= \$2504 ;
+    shadow_3_7 <= \$2535 ;
   always @(posedge clk)
-    v_hop_4 <= \$2505 ;
+    v_hop_4 <= \$2536 ;
   always @(posedge clk)
     first_hop_4 <= first3;
   always @(posedge clk)
-    last_hop_4 <= \$2506 ;
+    last_hop_4 <= \$2537 ;
   always @(posedge clk)
-    v_mid_4_0 <= \$2507 ;
+    v_mid_4_0 <= \$2538 ;
   always @(posedge clk)
     first_mid_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_0 <= \$2508 ;
+    last_mid_4_0 <= \$2539 ;
   always @(posedge clk)
-    v_4_0 <= \$2509 ;
+    v_4_0 <= \$2540 ;
   always @(posedge clk)
     first_4_0 <= first_mid_4_0;
   always @(posedge clk)
-    last_4_0 <= \$2510 ;
+    last_4_0 <= \$2541 ;
   always @(posedge clk)
-    acc_4_0 <= \$2511 ;
+    acc_4_0 <= \$2542 ;
   always @(posedge clk)
-    shadow_4_0 <= \$2512 ;
+    shadow_4_0 <= \$2543 ;
   always @(posedge clk)
-    v_mid_4_1 <= \$2513 ;
+    v_mid_4_1 <= \$2544 ;
   always @(posedge clk)
     first_mid_4_1 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_1 <= \$2514 ;
+    last_mid_4_1 <= \$2545 ;
   always @(posedge clk)
-    v_4_1 <= \$2515 ;
+    v_4_1 <= \$2546 ;
   always @(posedge clk)
     first_4_1 <= first_mid_4_1;
   always @(posedge clk)
-    last_4_1 <= \$2516 ;
+    last_4_1 <= \$2547 ;
   always @(posedge clk)
-    acc_4_1 <= \$2517 ;
+    acc_4_1 <= \$2548 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2518 ;
+    shadow_4_1 <= \$2549 ;
   always @(posedge clk)
-    v_mid_4_2 <= \$2519 ;
+    v_mid_4_2 <= \$2550 ;
   always @(posedge clk)
     first_mid_4_2 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_2 <= \$2520 ;
+    last_mid_4_2 <= \$2551 ;
   always @(posedge clk)
-    v_4_2 <= \$2521 ;
+    v_4_2 <= \$2552 ;
   always @(posedge clk)
     first_4_2 <= first_mid_4_2;
   always @(posedge clk)
-    last_4_2 <= \$2522 ;
+    last_4_2 <= \$2553 ;
   always @(posedge clk)
-    acc_4_2 <= \$2523 ;
+    acc_4_2 <= \$2554 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2524 ;
+    shadow_4_2 <= \$2555 ;
   always @(posedge clk)
-    v_mid_4_3 <= \$2525 ;
+    v_mid_4_3 <= \$2556 ;
   always @(posedge clk)
     first_mid_4_3 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_3 <= \$2526 ;
+    last_mid_4_3 <= \$2557 ;
   always @(posedge clk)
-    v_4_3 <= \$2527 ;
+    v_4_3 <= \$2558 ;
   always @(posedge clk)
     first_4_3 <= first_mid_4_3;
   always @(posedge clk)
-    last_4_3 <= \$2528 ;
+    last_4_3 <= \$2559 ;
   always @(posedge clk)
-    acc_4_3 <= \$2529 ;
+    acc_4_3 <= \$2560 ;
   always @(posedge clk)
-    shadow_4_3 <= \$2530 ;
+    shadow_4_3 <= \$2561 ;
   always @(posedge clk)
-    v_mid_4_4 <= \$2531 ;
+    v_mid_4_4 <= \$2562 ;
   always @(posedge clk)
     first_mid_4_4 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_4 <= \$2532 ;
+    last_mid_4_4 <= \$2563 ;
   always @(posedge clk)
-    v_4_4 <= \$2533 ;
+    v_4_4 <= \$2564 ;
   always @(posedge clk)
     first_4_4 <= first_mid_4_4;
   always @(posedge clk)
-    last_4_4 <= \$2534 ;
+    last_4_4 <= \$2565 ;
   always @(posedge clk)
-    acc_4_4 <= \$2535 ;
+    acc_4_4 <= \$2566 ;
   always @(posedge clk)
-    shadow_4_4 <= \$2536 ;
+    shadow_4_4 <= \$2567 ;
   always @(posedge clk)
-    v_mid_4_5 <= \$2537 ;
+    v_mid_4_5 <= \$2568 ;
   always @(posedge clk)
     first_mid_4_5 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_5 <= \$2538 ;
+    last_mid_4_5 <= \$2569 ;
   always @(posedge clk)
-    v_4_5 <= \$2539 ;
+    v_4_5 <= \$2570 ;
   always @(posedge clk)
     first_4_5 <= first_mid_4_5;
   always @(posedge clk)
-    last_4_5 <= \$2540 ;
+    last_4_5 <= \$2571 ;
   always @(posedge clk)
-    acc_4_5 <= \$2541 ;
+    acc_4_5 <= \$2572 ;
   always @(posedge clk)
-    shadow_4_5 <= \$2542 ;
+    shadow_4_5 <= \$2573 ;
   always @(posedge clk)
-    v_mid_4_6 <= \$2543 ;
+    v_mid_4_6 <= \$2574 ;
   always @(posedge clk)
     first_mid_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_6 <= \$2544 ;
+    last_mid_4_6 <= \$2575 ;
   always @(posedge clk)
-    v_4_6 <= \$2545 ;
+    v_4_6 <= \$2576 ;
   always @(posedge clk)
     first_4_6 <= first_mid_4_6;
   always @(posedge clk)
-    last_4_6 <= \$2546 ;
+    last_4_6 <= \$2577 ;
   always @(posedge clk)
-    acc_4_6 <= \$2547 ;
+    acc_4_6 <= \$2578 ;
   always @(posedge clk)
-    shadow_4_6 <= \$2548 ;
+    shadow_4_6 <= \$2579 ;
   always @(posedge clk)
-    v_mid_4_7 <= \$2549 ;
+    v_mid_4_7 <= \$2580 ;
   always @(posedge clk)
     first_mid_4_7 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_7 <= \$2550 ;
+    last_mid_4_7 <= \$2581 ;
   always @(posedge clk)
-    v_4_7 <= \$2551 ;
+    v_4_7 <= \$2582 ;
   always @(posedge clk)
     first_4_7 <= first_mid_4_7;
   always @(posedge clk)
-    last_4_7 <= \$2552 ;
+    last_4_7 <= \$2583 ;
   always @(posedge clk)
-    acc_4_7 <= \$2553 ;
+    acc_4_7 <= \$2584 ;
   always @(posedge clk)
-    shadow_4_7 <= \$2554 ;
+    shadow_4_7 <= \$2585 ;
   always @(posedge clk)
-    v_hop_5 <= \$2555 ;
+    v_hop_5 <= \$2586 ;
   always @(posedge clk)
     first_hop_5 <= first3;
   always @(posedge clk)
-    last_hop_5 <= \$2556 ;
+    last_hop_5 <= \$2587 ;
   always @(posedge clk)
-    v_mid_5_0 <= \$2557 ;
+    v_mid_5_0 <= \$2588 ;
   always @(posedge clk)
     first_mid_5_0 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_0 <= \$2558 ;
+    last_mid_5_0 <= \$2589 ;
   always @(posedge clk)
-    v_5_0 <= \$2559 ;
+    v_5_0 <= \$2590 ;
   always @(posedge clk)
     first_5_0 <= first_mid_5_0;
   always @(posedge clk)
-    last_5_0 <= \$2560 ;
+    last_5_0 <= \$2591 ;
   always @(posedge clk)
-    acc_5_0 <= \$2561 ;
+    acc_5_0 <= \$2592 ;
   always @(posedge clk)
-    shadow_5_0 <= \$2562 ;
+    shadow_5_0 <= \$2593 ;
   always @(posedge clk)
-    v_mid_5_1 <= \$2563 ;
+    v_mid_5_1 <= \$2594 ;
   always @(posedge clk)
     first_mid_5_1 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_1 <= \$2564 ;
+    last_mid_5_1 <= \$2595 ;
   always @(posedge clk)
-    v_5_1 <= \$2565 ;
+    v_5_1 <= \$2596 ;
   always @(posedge clk)
     first_5_1 <= first_mid_5_1;
   always @(posedge clk)
-    last_5_1 <= \$2566 ;
+    last_5_1 <= \$2597 ;
   always @(posedge clk)
-    acc_5_1 <= \$2567 ;
+    acc_5_1 <= \$2598 ;
   always @(posedge clk)
-    shadow_5_1 <= \$2568 ;
+    shadow_5_1 <= \$2599 ;
   always @(posedge clk)
-    v_mid_5_2 <= \$2569 ;
+    v_mid_5_2 <= \$2600 ;
   always @(posedge clk)
     first_mid_5_2 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_2 <= \$2570 ;
+    last_mid_5_2 <= \$2601 ;
   always @(posedge clk)
-    v_5_2 <= \$2571 ;
+    v_5_2 <= \$2602 ;
   always @(posedge clk)
     first_5_2 <= first_mid_5_2;
   always @(posedge clk)
-    last_5_2 <= \$2572 ;
+    last_5_2 <= \$2603 ;
   always @(posedge clk)
-    acc_5_2 <= \$2573 ;
+    acc_5_2 <= \$2604 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2574 ;
+    shadow_5_2 <= \$2605 ;
   always @(posedge clk)
-    v_mid_5_3 <= \$2575 ;
+    v_mid_5_3 <= \$2606 ;
   always @(posedge clk)
     first_mid_5_3 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_3 <= \$2576 ;
+    last_mid_5_3 <= \$2607 ;
   always @(posedge clk)
-    v_5_3 <= \$2577 ;
+    v_5_3 <= \$2608 ;
   always @(posedge clk)
     first_5_3 <= first_mid_5_3;
   always @(posedge clk)
-    last_5_3 <= \$2578 ;
+    last_5_3 <= \$2609 ;
   always @(posedge clk)
-    acc_5_3 <= \$2579 ;
+    acc_5_3 <= \$2610 ;
   always @(posedge clk)
-    shadow_5_3 <= \$2580 ;
+    shadow_5_3 <= \$2611 ;
   always @(posedge clk)
-    v_mid_5_4 <= \$2581 ;
+    v_mid_5_4 <= \$2612 ;
   always @(posedge clk)
     first_mid_5_4 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_4 <= \$2582 ;
+    last_mid_5_4 <= \$2613 ;
   always @(posedge clk)
-    v_5_4 <= \$2583 ;
+    v_5_4 <= \$2614 ;
   always @(posedge clk)
     first_5_4 <= first_mid_5_4;
   always @(posedge clk)
-    last_5_4 <= \$2584 ;
+    last_5_4 <= \$2615 ;
   always @(posedge clk)
-    acc_5_4 <= \$2585 ;
+    acc_5_4 <= \$2616 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2586 ;
+    shadow_5_4 <= \$2617 ;
   always @(posedge clk)
-    v_mid_5_5 <= \$2587 ;
+    v_mid_5_5 <= \$2618 ;
   always @(posedge clk)
     first_mid_5_5 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_5 <= \$2588 ;
+    last_mid_5_5 <= \$2619 ;
   always @(posedge clk)
-    v_5_5 <= \$2589 ;
+    v_5_5 <= \$2620 ;
   always @(posedge clk)
     first_5_5 <= first_mid_5_5;
   always @(posedge clk)
-    last_5_5 <= \$2590 ;
+    last_5_5 <= \$2621 ;
   always @(posedge clk)
-    acc_5_5 <= \$2591 ;
+    acc_5_5 <= \$2622 ;
   always @(posedge clk)
-    shadow_5_5 <= \$2592 ;
+    shadow_5_5 <= \$2623 ;
   always @(posedge clk)
-    v_mid_5_6 <= \$2593 ;
+    v_mid_5_6 <= \$2624 ;
   always @(posedge clk)
     first_mid_5_6 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_6 <= \$2594 ;
+    last_mid_5_6 <= \$2625 ;
   always @(posedge clk)
-    v_5_6 <= \$2595 ;
+    v_5_6 <= \$2626 ;
   always @(posedge clk)
     first_5_6 <= first_mid_5_6;
   always @(posedge clk)
-    last_5_6 <= \$2596 ;
+    last_5_6 <= \$2627 ;
   always @(posedge clk)
-    acc_5_6 <= \$2597 ;
+    acc_5_6 <= \$2628 ;
   always @(posedge clk)
-    shadow_5_6 <= \$2598 ;
+    shadow_5_6 <= \$2629 ;
   always @(posedge clk)
-    v_mid_5_7 <= \$2599 ;
+    v_mid_5_7 <= \$2630 ;
   always @(posedge clk)
     first_mid_5_7 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_7 <= \$2600 ;
+    last_mid_5_7 <= \$2631 ;
   always @(posedge clk)
-    v_5_7 <= \$2601 ;
+    v_5_7 <= \$2632 ;
   always @(posedge clk)
     first_5_7 <= first_mid_5_7;
   always @(posedge clk)
-    last_5_7 <= \$2602 ;
+    last_5_7 <= \$2633 ;
   always @(posedge clk)
-    acc_5_7 <= \$2603 ;
+    acc_5_7 <= \$2634 ;
   always @(posedge clk)
-    shadow_5_7 <= \$2604 ;
+    shadow_5_7 <= \$2635 ;
   always @(posedge clk)
-    v_hop_6 <= \$2605 ;
+    v_hop_6 <= \$2636 ;
   always @(posedge clk)
     first_hop_6 <= first3;
   always @(posedge clk)
-    last_hop_6 <= \$2606 ;
+    last_hop_6 <= \$2637 ;
   always @(posedge clk)
-    v_mid_6_0 <= \$2607 ;
+    v_mid_6_0 <= \$2638 ;
   always @(posedge clk)
     first_mid_6_0 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_0 <= \$2608 ;
+    last_mid_6_0 <= \$2639 ;
   always @(posedge clk)
-    v_6_0 <= \$2609 ;
+    v_6_0 <= \$2640 ;
   always @(posedge clk)
     first_6_0 <= first_mid_6_0;
   always @(posedge clk)
-    last_6_0 <= \$2610 ;
+    last_6_0 <= \$2641 ;
   always @(posedge clk)
-    acc_6_0 <= \$2611 ;
+    acc_6_0 <= \$2642 ;
   always @(posedge clk)
-    shadow_6_0 <= \$2612 ;
+    shadow_6_0 <= \$2643 ;
   always @(posedge clk)
-    v_mid_6_1 <= \$2613 ;
+    v_mid_6_1 <= \$2644 ;
   always @(posedge clk)
     first_mid_6_1 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_1 <= \$2614 ;
+    last_mid_6_1 <= \$2645 ;
   always @(posedge clk)
-    v_6_1 <= \$2615 ;
+    v_6_1 <= \$2646 ;
   always @(posedge clk)
     first_6_1 <= first_mid_6_1;
   always @(posedge clk)
-    last_6_1 <= \$2616 ;
+    last_6_1 <= \$2647 ;
   always @(posedge clk)
-    acc_6_1 <= \$2617 ;
+    acc_6_1 <= \$2648 ;
   always @(posedge clk)
-    shadow_6_1 <= \$2618 ;
+    shadow_6_1 <= \$2649 ;
   always @(posedge clk)
-    v_mid_6_2 <= \$2619 ;
+    v_mid_6_2 <= \$2650 ;
   always @(posedge clk)
     first_mid_6_2 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_2 <= \$2620 ;
+    last_mid_6_2 <= \$2651 ;
   always @(posedge clk)
-    v_6_2 <= \$2621 ;
+    v_6_2 <= \$2652 ;
   always @(posedge clk)
     first_6_2 <= first_mid_6_2;
   always @(posedge clk)
-    last_6_2 <= \$2622 ;
+    last_6_2 <= \$2653 ;
   always @(posedge clk)
-    acc_6_2 <= \$2623 ;
+    acc_6_2 <= \$2654 ;
   always @(posedge clk)
-    shadow_6_2 <= \$2624 ;
+    shadow_6_2 <= \$2655 ;
   always @(posedge clk)
-    v_mid_6_3 <= \$2625 ;
+    v_mid_6_3 <= \$2656 ;
   always @(posedge clk)
     first_mid_6_3 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_3 <= \$2626 ;
+    last_mid_6_3 <= \$2657 ;
   always @(posedge clk)
-    v_6_3 <= \$2627 ;
+    v_6_3 <= \$2658 ;
   always @(posedge clk)
     first_6_3 <= first_mid_6_3;
   always @(posedge clk)
-    last_6_3 <= \$2628 ;
+    last_6_3 <= \$2659 ;
   always @(posedge clk)
-    acc_6_3 <= \$2629 ;
+    acc_6_3 <= \$2660 ;
   always @(posedge clk)
-    shadow_6_3 <= \$2630 ;
+    shadow_6_3 <= \$2661 ;
   always @(posedge clk)
-    v_mid_6_4 <= \$2631 ;
+    v_mid_6_4 <= \$2662 ;
   always @(posedge clk)
     first_mid_6_4 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_4 <= \$2632 ;
+    last_mid_6_4 <= \$2663 ;
   always @(posedge clk)
-    v_6_4 <= \$2633 ;
+    v_6_4 <= \$2664 ;
   always @(posedge clk)
     first_6_4 <= first_mid_6_4;
   always @(posedge clk)
-    last_6_4 <= \$2634 ;
+    last_6_4 <= \$2665 ;
   always @(posedge clk)
-    acc_6_4 <= \$2635 ;
+    acc_6_4 <= \$2666 ;
   always @(posedge clk)
-    shadow_6_4 <= \$2636 ;
+    shadow_6_4 <= \$2667 ;
   always @(posedge clk)
-    v_mid_6_5 <= \$2637 ;
+    v_mid_6_5 <= \$2668 ;
   always @(posedge clk)
     first_mid_6_5 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_5 <= \$2638 ;
+    last_mid_6_5 <= \$2669 ;
   always @(posedge clk)
-    v_6_5 <= \$2639 ;
+    v_6_5 <= \$2670 ;
   always @(posedge clk)
     first_6_5 <= first_mid_6_5;
   always @(posedge clk)
-    last_6_5 <= \$2640 ;
+    last_6_5 <= \$2671 ;
   always @(posedge clk)
-    acc_6_5 <= \$2641 ;
+    acc_6_5 <= \$2672 ;
   always @(posedge clk)
-    shadow_6_5 <= \$2642 ;
+    shadow_6_5 <= \$2673 ;
   always @(posedge clk)
-    v_mid_6_6 <= \$2643 ;
+    v_mid_6_6 <= \$2674 ;
   always @(posedge clk)
     first_mid_6_6 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_6 <= \$2644 ;
+    last_mid_6_6 <= \$2675 ;
   always @(posedge clk)
-    v_6_6 <= \$2645 ;
+    v_6_6 <= \$2676 ;
   always @(posedge clk)
     first_6_6 <= first_mid_6_6;
   always @(posedge clk)
-    last_6_6 <= \$2646 ;
+    last_6_6 <= \$2677 ;
   always @(posedge clk)
-    acc_6_6 <= \$2647 ;
+    acc_6_6 <= \$2678 ;
   always @(posedge clk)
-    shadow_6_6 <= \$2648 ;
+    shadow_6_6 <= \$2679 ;
   always @(posedge clk)
-    v_mid_6_7 <= \$2649 ;
+    v_mid_6_7 <= \$2680 ;
   always @(posedge clk)
     first_mid_6_7 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_7 <= \$2650 ;
+    last_mid_6_7 <= \$2681 ;
   always @(posedge clk)
-    v_6_7 <= \$2651 ;
+    v_6_7 <= \$2682 ;
   always @(posedge clk)
     first_6_7 <= first_mid_6_7;
   always @(posedge clk)
-    last_6_7 <= \$2652 ;
+    last_6_7 <= \$2683 ;
   always @(posedge clk)
-    acc_6_7 <= \$2653 ;
+    acc_6_7 <= \$2684 ;
   always @(posedge clk)
-    shadow_6_7 <= \$2654 ;
+    shadow_6_7 <= \$2685 ;
   always @(posedge clk)
-    v_hop_7 <= \$2655 ;
+    v_hop_7 <= \$2686 ;
   always @(posedge clk)
     first_hop_7 <= first3;
   always @(posedge clk)
-    last_hop_7 <= \$2656 ;
+    last_hop_7 <= \$2687 ;
   always @(posedge clk)
-    v_mid_7_0 <= \$2657 ;
+    v_mid_7_0 <= \$2688 ;
   always @(posedge clk)
     first_mid_7_0 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_0 <= \$2658 ;
+    last_mid_7_0 <= \$2689 ;
   always @(posedge clk)
-    v_7_0 <= \$2659 ;
+    v_7_0 <= \$2690 ;
   always @(posedge clk)
     first_7_0 <= first_mid_7_0;
   always @(posedge clk)
-    last_7_0 <= \$2660 ;
+    last_7_0 <= \$2691 ;
   always @(posedge clk)
-    acc_7_0 <= \$2661 ;
+    acc_7_0 <= \$2692 ;
   always @(posedge clk)
-    shadow_7_0 <= \$2662 ;
+    shadow_7_0 <= \$2693 ;
   always @(posedge clk)
-    v_mid_7_1 <= \$2663 ;
+    v_mid_7_1 <= \$2694 ;
   always @(posedge clk)
     first_mid_7_1 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_1 <= \$2664 ;
+    last_mid_7_1 <= \$2695 ;
   always @(posedge clk)
-    v_7_1 <= \$2665 ;
+    v_7_1 <= \$2696 ;
   always @(posedge clk)
     first_7_1 <= first_mid_7_1;
   always @(posedge clk)
-    last_7_1 <= \$2666 ;
+    last_7_1 <= \$2697 ;
   always @(posedge clk)
-    acc_7_1 <= \$2667 ;
+    acc_7_1 <= \$2698 ;
   always @(posedge clk)
-    shadow_7_1 <= \$2668 ;
+    shadow_7_1 <= \$2699 ;
   always @(posedge clk)
-    v_mid_7_2 <= \$2669 ;
+    v_mid_7_2 <= \$2700 ;
   always @(posedge clk)
     first_mid_7_2 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_2 <= \$2670 ;
+    last_mid_7_2 <= \$2701 ;
   always @(posedge clk)
-    v_7_2 <= \$2671 ;
+    v_7_2 <= \$2702 ;
   always @(posedge clk)
     first_7_2 <= first_mid_7_2;
   always @(posedge clk)
-    last_7_2 <= \$2672 ;
+    last_7_2 <= \$2703 ;
   always @(posedge clk)
-    acc_7_2 <= \$2673 ;
+    acc_7_2 <= \$2704 ;
   always @(posedge clk)
-    shadow_7_2 <= \$2674 ;
+    shadow_7_2 <= \$2705 ;
   always @(posedge clk)
-    v_mid_7_3 <= \$2675 ;
+    v_mid_7_3 <= \$2706 ;
   always @(posedge clk)
     first_mid_7_3 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_3 <= \$2676 ;
+    last_mid_7_3 <= \$2707 ;
   always @(posedge clk)
-    v_7_3 <= \$2677 ;
+    v_7_3 <= \$2708 ;
   always @(posedge clk)
     first_7_3 <= first_mid_7_3;
   always @(posedge clk)
-    last_7_3 <= \$2678 ;
+    last_7_3 <= \$2709 ;
   always @(posedge clk)
-    acc_7_3 <= \$2679 ;
+    acc_7_3 <= \$2710 ;
   always @(posedge clk)
-    shadow_7_3 <= \$2680 ;
+    shadow_7_3 <= \$2711 ;
   always @(posedge clk)
-    v_mid_7_4 <= \$2681 ;
+    v_mid_7_4 <= \$2712 ;
   always @(posedge clk)
     first_mid_7_4 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_4 <= \$2682 ;
+    last_mid_7_4 <= \$2713 ;
   always @(posedge clk)
-    v_7_4 <= \$2683 ;
+    v_7_4 <= \$2714 ;
   always @(posedge clk)
     first_7_4 <= first_mid_7_4;
   always @(posedge clk)
-    last_7_4 <= \$2684 ;
+    last_7_4 <= \$2715 ;
   always @(posedge clk)
-    acc_7_4 <= \$2685 ;
+    acc_7_4 <= \$2716 ;
   always @(posedge clk)
-    shadow_7_4 <= \$2686 ;
+    shadow_7_4 <= \$2717 ;
   always @(posedge clk)
-    v_mid_7_5 <= \$2687 ;
+    v_mid_7_5 <= \$2718 ;
   always @(posedge clk)
     first_mid_7_5 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_5 <= \$2688 ;
+    last_mid_7_5 <= \$2719 ;
   always @(posedge clk)
-    v_7_5 <= \$2689 ;
+    v_7_5 <= \$2720 ;
   always @(posedge clk)
     first_7_5 <= first_mid_7_5;
   always @(posedge clk)
-    last_7_5 <= \$2690 ;
+    last_7_5 <= \$2721 ;
   always @(posedge clk)
-    acc_7_5 <= \$2691 ;
+    acc_7_5 <= \$2722 ;
   always @(posedge clk)
-    shadow_7_5 <= \$2692 ;
+    shadow_7_5 <= \$2723 ;
   always @(posedge clk)
-    v_mid_7_6 <= \$2693 ;
+    v_mid_7_6 <= \$2724 ;
   always @(posedge clk)
     first_mid_7_6 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_6 <= \$2694 ;
+    last_mid_7_6 <= \$2725 ;
   always @(posedge clk)
-    v_7_6 <= \$2695 ;
+    v_7_6 <= \$2726 ;
   always @(posedge clk)
     first_7_6 <= first_mid_7_6;
   always @(posedge clk)
-    last_7_6 <= \$2696 ;
+    last_7_6 <= \$2727 ;
   always @(posedge clk)
-    acc_7_6 <= \$2697 ;
+    acc_7_6 <= \$2728 ;
   always @(posedge clk)
-    shadow_7_6 <= \$2698 ;
+    shadow_7_6 <= \$2729 ;
   always @(posedge clk)
-    v_mid_7_7 <= \$2699 ;
+    v_mid_7_7 <= \$2730 ;
   always @(posedge clk)
     first_mid_7_7 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_7 <= \$2700 ;
+    last_mid_7_7 <= \$2731 ;
   always @(posedge clk)
-    v_7_7 <= \$2701 ;
+    v_7_7 <= \$2732 ;
   always @(posedge clk)
     first_7_7 <= first_mid_7_7;
   always @(posedge clk)
-    last_7_7 <= \$2702 ;
+    last_7_7 <= \$2733 ;
   always @(posedge clk)
-    acc_7_7 <= \$2703 ;
+    acc_7_7 <= \$2734 ;
   always @(posedge clk)
-    shadow_7_7 <= \$2704 ;
+    shadow_7_7 <= \$2735 ;
   always @(posedge clk)
-    o__valid <= \$2705 ;
+    o__valid <= \$2736 ;
   always @(posedge clk)
-    row <= \$2706 ;
+    row <= \$2737 ;
   always @(posedge clk)
-    busy <= \$2707 ;
+    busy <= \$2738 ;
   always @(posedge clk)
-    col_out <= \$2708 ;
+    col_out <= \$2739 ;
   always @(posedge clk)
-    wide_out_r <= \$2709 ;
+    wide_out_r <= \$2740 ;
   always @(posedge clk)
-    overflow <= \$2710 ;
+    overflow <= \$2741 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1902  = accept;
@@ -10120,3133 +10256,3088 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1903  = i__payload;
+    \$1903  = i__payload[7:0];
     if (rst) begin
-      \$1903  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1903  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1904  = first1;
-    if (accept) begin
-      \$1904  = i__payload[320];
-    end
+    \$1904  = i__payload[15:8];
     if (rst) begin
-      \$1904  = 1'h0;
+      \$1904  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1905  = last1;
-    if (accept) begin
-      \$1905  = i__payload[321];
-    end
+    \$1905  = i__payload[23:16];
     if (rst) begin
-      \$1905  = 1'h0;
+      \$1905  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1906  = v1;
+    \$1906  = i__payload[31:24];
     if (rst) begin
-      \$1906  = 1'h0;
+      \$1906  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1907  = first1;
+    \$1907  = i__payload[39:32];
     if (rst) begin
-      \$1907  = 1'h0;
+      \$1907  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1908  = last1;
+    \$1908  = i__payload[47:40];
     if (rst) begin
-      \$1908  = 1'h0;
+      \$1908  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1909  = v2;
+    \$1909  = i__payload[55:48];
     if (rst) begin
-      \$1909  = 1'h0;
+      \$1909  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1910  = first2;
+    \$1910  = i__payload[63:56];
     if (rst) begin
-      \$1910  = 1'h0;
+      \$1910  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1911  = last2;
+    \$1911  = i__payload[7:0];
     if (rst) begin
-      \$1911  = 1'h0;
+      \$1911  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1912  = v3;
+    \$1912  = i__payload[15:8];
     if (rst) begin
-      \$1912  = 1'h0;
+      \$1912  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1913  = first3;
+    \$1913  = i__payload[23:16];
     if (rst) begin
-      \$1913  = 1'h0;
+      \$1913  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1914  = last3;
+    \$1914  = i__payload[31:24];
     if (rst) begin
-      \$1914  = 1'h0;
+      \$1914  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1915  = v4;
+    \$1915  = i__payload[39:32];
     if (rst) begin
-      \$1915  = 1'h0;
+      \$1915  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1916  = first4;
+    \$1916  = i__payload[47:40];
     if (rst) begin
-      \$1916  = 1'h0;
+      \$1916  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1917  = last4;
+    \$1917  = i__payload[55:48];
     if (rst) begin
-      \$1917  = 1'h0;
+      \$1917  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1918  = v5;
+    \$1918  = i__payload[63:56];
     if (rst) begin
-      \$1918  = 1'h0;
+      \$1918  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1919  = first5;
+    \$1919  = i__payload[95:64];
     if (rst) begin
-      \$1919  = 1'h0;
+      \$1919  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1920  = last5;
+    \$1920  = i__payload[127:96];
     if (rst) begin
-      \$1920  = 1'h0;
+      \$1920  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1921  = \$1411 [14:0];
+    \$1921  = i__payload[159:128];
     if (rst) begin
-      \$1921  = 15'h0000;
+      \$1921  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1922  = \$1412 [14:0];
+    \$1922  = i__payload[191:160];
     if (rst) begin
-      \$1922  = 15'h0000;
+      \$1922  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1923  = \$1413 [14:0];
+    \$1923  = i__payload[223:192];
     if (rst) begin
-      \$1923  = 15'h0000;
+      \$1923  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1924  = \$1414 [14:0];
+    \$1924  = i__payload[255:224];
     if (rst) begin
-      \$1924  = 15'h0000;
+      \$1924  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1925  = \$21 [14:0];
+    \$1925  = i__payload[287:256];
     if (rst) begin
-      \$1925  = 15'h0000;
+      \$1925  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1926  = \$1416 [31:0];
+    \$1926  = i__payload[319:288];
     if (rst) begin
       \$1926  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1927  = \$1418 [14:0];
+    \$1927  = i__payload[95:64];
     if (rst) begin
-      \$1927  = 15'h0000;
+      \$1927  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1928  = \$1419 [14:0];
+    \$1928  = i__payload[127:96];
     if (rst) begin
-      \$1928  = 15'h0000;
+      \$1928  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1929  = \$1420 [14:0];
+    \$1929  = i__payload[159:128];
     if (rst) begin
-      \$1929  = 15'h0000;
+      \$1929  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1930  = \$1421 [14:0];
+    \$1930  = i__payload[191:160];
     if (rst) begin
-      \$1930  = 15'h0000;
+      \$1930  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1931  = \$41 [14:0];
+    \$1931  = i__payload[223:192];
     if (rst) begin
-      \$1931  = 15'h0000;
+      \$1931  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1932  = \$1423 [31:0];
+    \$1932  = i__payload[255:224];
     if (rst) begin
       \$1932  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1933  = \$1425 [14:0];
+    \$1933  = i__payload[287:256];
     if (rst) begin
-      \$1933  = 15'h0000;
+      \$1933  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1934  = \$1426 [14:0];
+    \$1934  = i__payload[319:288];
     if (rst) begin
-      \$1934  = 15'h0000;
+      \$1934  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1935  = \$1427 [14:0];
+    \$1935  = first1;
+    if (accept) begin
+      \$1935  = i__payload[320];
+    end
     if (rst) begin
-      \$1935  = 15'h0000;
+      \$1935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1936  = \$1428 [14:0];
+    \$1936  = last1;
+    if (accept) begin
+      \$1936  = i__payload[321];
+    end
     if (rst) begin
-      \$1936  = 15'h0000;
+      \$1936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1937  = \$61 [14:0];
+    \$1937  = v1;
     if (rst) begin
-      \$1937  = 15'h0000;
+      \$1937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1938  = \$1430 [31:0];
+    \$1938  = first1;
     if (rst) begin
-      \$1938  = 32'd0;
+      \$1938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1939  = \$1432 [14:0];
+    \$1939  = last1;
     if (rst) begin
-      \$1939  = 15'h0000;
+      \$1939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1940  = \$1433 [14:0];
+    \$1940  = v2;
     if (rst) begin
-      \$1940  = 15'h0000;
+      \$1940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1941  = \$1434 [14:0];
+    \$1941  = first2;
     if (rst) begin
-      \$1941  = 15'h0000;
+      \$1941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1942  = \$1435 [14:0];
+    \$1942  = last2;
     if (rst) begin
-      \$1942  = 15'h0000;
+      \$1942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1943  = \$81 [14:0];
+    \$1943  = v3;
     if (rst) begin
-      \$1943  = 15'h0000;
+      \$1943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1944  = \$1437 [31:0];
+    \$1944  = first3;
     if (rst) begin
-      \$1944  = 32'd0;
+      \$1944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1945  = \$1439 [14:0];
+    \$1945  = last3;
     if (rst) begin
-      \$1945  = 15'h0000;
+      \$1945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1946  = \$1440 [14:0];
+    \$1946  = v4;
     if (rst) begin
-      \$1946  = 15'h0000;
+      \$1946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1947  = \$1441 [14:0];
+    \$1947  = first4;
     if (rst) begin
-      \$1947  = 15'h0000;
+      \$1947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1948  = \$1442 [14:0];
+    \$1948  = last4;
     if (rst) begin
-      \$1948  = 15'h0000;
+      \$1948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1949  = \$101 [14:0];
+    \$1949  = v5;
     if (rst) begin
-      \$1949  = 15'h0000;
+      \$1949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1950  = \$1444 [31:0];
+    \$1950  = first5;
     if (rst) begin
-      \$1950  = 32'd0;
+      \$1950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1951  = \$1446 [14:0];
+    \$1951  = last5;
     if (rst) begin
-      \$1951  = 15'h0000;
+      \$1951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1952  = \$1447 [14:0];
+    \$1952  = \$1411 [14:0];
     if (rst) begin
       \$1952  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1953  = \$1448 [14:0];
+    \$1953  = \$1412 [14:0];
     if (rst) begin
       \$1953  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1954  = \$1449 [14:0];
+    \$1954  = \$1413 [14:0];
     if (rst) begin
       \$1954  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1955  = \$121 [14:0];
+    \$1955  = \$1414 [14:0];
     if (rst) begin
       \$1955  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1956  = \$1451 [31:0];
+    \$1956  = \$21 [14:0];
     if (rst) begin
-      \$1956  = 32'd0;
+      \$1956  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1957  = \$1453 [14:0];
+    \$1957  = \$1416 [31:0];
     if (rst) begin
-      \$1957  = 15'h0000;
+      \$1957  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1958  = \$1454 [14:0];
+    \$1958  = \$1418 [14:0];
     if (rst) begin
       \$1958  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1959  = \$1455 [14:0];
+    \$1959  = \$1419 [14:0];
     if (rst) begin
       \$1959  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1960  = \$1456 [14:0];
+    \$1960  = \$1420 [14:0];
     if (rst) begin
       \$1960  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1961  = \$141 [14:0];
+    \$1961  = \$1421 [14:0];
     if (rst) begin
       \$1961  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1962  = \$1458 [31:0];
+    \$1962  = \$41 [14:0];
     if (rst) begin
-      \$1962  = 32'd0;
+      \$1962  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1963  = \$1460 [14:0];
+    \$1963  = \$1423 [31:0];
     if (rst) begin
-      \$1963  = 15'h0000;
+      \$1963  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1964  = \$1461 [14:0];
+    \$1964  = \$1425 [14:0];
     if (rst) begin
       \$1964  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1965  = \$1462 [14:0];
+    \$1965  = \$1426 [14:0];
     if (rst) begin
       \$1965  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1966  = \$1463 [14:0];
+    \$1966  = \$1427 [14:0];
     if (rst) begin
       \$1966  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1967  = \$161 [14:0];
+    \$1967  = \$1428 [14:0];
     if (rst) begin
       \$1967  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1968  = \$1465 [31:0];
+    \$1968  = \$61 [14:0];
     if (rst) begin
-      \$1968  = 32'd0;
+      \$1968  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1969  = \$1467 [14:0];
+    \$1969  = \$1430 [31:0];
     if (rst) begin
-      \$1969  = 15'h0000;
+      \$1969  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1970  = \$1468 [14:0];
+    \$1970  = \$1432 [14:0];
     if (rst) begin
       \$1970  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1971  = \$1469 [14:0];
+    \$1971  = \$1433 [14:0];
     if (rst) begin
       \$1971  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1972  = \$1470 [14:0];
+    \$1972  = \$1434 [14:0];
     if (rst) begin
       \$1972  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1973  = \$181 [14:0];
+    \$1973  = \$1435 [14:0];
     if (rst) begin
       \$1973  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1974  = \$1472 [31:0];
+    \$1974  = \$81 [14:0];
     if (rst) begin
-      \$1974  = 32'd0;
+      \$1974  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1975  = \$1474 [14:0];
+    \$1975  = \$1437 [31:0];
     if (rst) begin
-      \$1975  = 15'h0000;
+      \$1975  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1976  = \$1475 [14:0];
+    \$1976  = \$1439 [14:0];
     if (rst) begin
       \$1976  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1977  = \$1476 [14:0];
+    \$1977  = \$1440 [14:0];
     if (rst) begin
       \$1977  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1978  = \$1477 [14:0];
+    \$1978  = \$1441 [14:0];
     if (rst) begin
       \$1978  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1979  = \$201 [14:0];
+    \$1979  = \$1442 [14:0];
     if (rst) begin
       \$1979  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1980  = \$1479 [31:0];
+    \$1980  = \$101 [14:0];
     if (rst) begin
-      \$1980  = 32'd0;
+      \$1980  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1981  = \$1481 [14:0];
+    \$1981  = \$1444 [31:0];
     if (rst) begin
-      \$1981  = 15'h0000;
+      \$1981  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1982  = \$1482 [14:0];
+    \$1982  = \$1446 [14:0];
     if (rst) begin
       \$1982  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1983  = \$1483 [14:0];
+    \$1983  = \$1447 [14:0];
     if (rst) begin
       \$1983  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1984  = \$1484 [14:0];
+    \$1984  = \$1448 [14:0];
     if (rst) begin
       \$1984  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1985  = \$221 [14:0];
+    \$1985  = \$1449 [14:0];
     if (rst) begin
       \$1985  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1986  = \$1486 [31:0];
+    \$1986  = \$121 [14:0];
     if (rst) begin
-      \$1986  = 32'd0;
+      \$1986  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1987  = \$1488 [14:0];
+    \$1987  = \$1451 [31:0];
     if (rst) begin
-      \$1987  = 15'h0000;
+      \$1987  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1988  = \$1489 [14:0];
+    \$1988  = \$1453 [14:0];
     if (rst) begin
       \$1988  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1989  = \$1490 [14:0];
+    \$1989  = \$1454 [14:0];
     if (rst) begin
       \$1989  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1990  = \$1491 [14:0];
+    \$1990  = \$1455 [14:0];
     if (rst) begin
       \$1990  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1991  = \$241 [14:0];
+    \$1991  = \$1456 [14:0];
     if (rst) begin
       \$1991  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1992  = \$1493 [31:0];
+    \$1992  = \$141 [14:0];
     if (rst) begin
-      \$1992  = 32'd0;
+      \$1992  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1993  = \$1495 [14:0];
+    \$1993  = \$1458 [31:0];
     if (rst) begin
-      \$1993  = 15'h0000;
+      \$1993  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1994  = \$1496 [14:0];
+    \$1994  = \$1460 [14:0];
     if (rst) begin
       \$1994  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1995  = \$1497 [14:0];
+    \$1995  = \$1461 [14:0];
     if (rst) begin
       \$1995  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1996  = \$1498 [14:0];
+    \$1996  = \$1462 [14:0];
     if (rst) begin
       \$1996  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1997  = \$261 [14:0];
+    \$1997  = \$1463 [14:0];
     if (rst) begin
       \$1997  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1998  = \$1500 [31:0];
+    \$1998  = \$161 [14:0];
     if (rst) begin
-      \$1998  = 32'd0;
+      \$1998  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1999  = \$1502 [14:0];
+    \$1999  = \$1465 [31:0];
     if (rst) begin
-      \$1999  = 15'h0000;
+      \$1999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2000  = \$1503 [14:0];
+    \$2000  = \$1467 [14:0];
     if (rst) begin
       \$2000  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2001  = \$1504 [14:0];
+    \$2001  = \$1468 [14:0];
     if (rst) begin
       \$2001  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2002  = \$1505 [14:0];
+    \$2002  = \$1469 [14:0];
     if (rst) begin
       \$2002  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2003  = \$281 [14:0];
+    \$2003  = \$1470 [14:0];
     if (rst) begin
       \$2003  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2004  = \$1507 [31:0];
+    \$2004  = \$181 [14:0];
     if (rst) begin
-      \$2004  = 32'd0;
+      \$2004  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2005  = \$1509 [14:0];
+    \$2005  = \$1472 [31:0];
     if (rst) begin
-      \$2005  = 15'h0000;
+      \$2005  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2006  = \$1510 [14:0];
+    \$2006  = \$1474 [14:0];
     if (rst) begin
       \$2006  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2007  = \$1511 [14:0];
+    \$2007  = \$1475 [14:0];
     if (rst) begin
       \$2007  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2008  = \$1512 [14:0];
+    \$2008  = \$1476 [14:0];
     if (rst) begin
       \$2008  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2009  = \$301 [14:0];
+    \$2009  = \$1477 [14:0];
     if (rst) begin
       \$2009  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2010  = \$1514 [31:0];
+    \$2010  = \$201 [14:0];
     if (rst) begin
-      \$2010  = 32'd0;
+      \$2010  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2011  = \$1516 [14:0];
+    \$2011  = \$1479 [31:0];
     if (rst) begin
-      \$2011  = 15'h0000;
+      \$2011  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2012  = \$1517 [14:0];
+    \$2012  = \$1481 [14:0];
     if (rst) begin
       \$2012  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2013  = \$1518 [14:0];
+    \$2013  = \$1482 [14:0];
     if (rst) begin
       \$2013  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2014  = \$1519 [14:0];
+    \$2014  = \$1483 [14:0];
     if (rst) begin
       \$2014  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2015  = \$321 [14:0];
+    \$2015  = \$1484 [14:0];
     if (rst) begin
       \$2015  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2016  = \$1521 [31:0];
+    \$2016  = \$221 [14:0];
     if (rst) begin
-      \$2016  = 32'd0;
+      \$2016  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2017  = \$1523 [14:0];
+    \$2017  = \$1486 [31:0];
     if (rst) begin
-      \$2017  = 15'h0000;
+      \$2017  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2018  = \$1524 [14:0];
+    \$2018  = \$1488 [14:0];
     if (rst) begin
       \$2018  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2019  = \$1525 [14:0];
+    \$2019  = \$1489 [14:0];
     if (rst) begin
       \$2019  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2020  = \$1526 [14:0];
+    \$2020  = \$1490 [14:0];
     if (rst) begin
       \$2020  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2021  = \$341 [14:0];
+    \$2021  = \$1491 [14:0];
     if (rst) begin
       \$2021  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2022  = \$1528 [31:0];
+    \$2022  = \$241 [14:0];
     if (rst) begin
-      \$2022  = 32'd0;
+      \$2022  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2023  = \$1530 [14:0];
+    \$2023  = \$1493 [31:0];
     if (rst) begin
-      \$2023  = 15'h0000;
+      \$2023  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2024  = \$1531 [14:0];
+    \$2024  = \$1495 [14:0];
     if (rst) begin
       \$2024  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2025  = \$1532 [14:0];
+    \$2025  = \$1496 [14:0];
     if (rst) begin
       \$2025  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2026  = \$1533 [14:0];
+    \$2026  = \$1497 [14:0];
     if (rst) begin
       \$2026  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2027  = \$361 [14:0];
+    \$2027  = \$1498 [14:0];
     if (rst) begin
       \$2027  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2028  = \$1535 [31:0];
+    \$2028  = \$261 [14:0];
     if (rst) begin
-      \$2028  = 32'd0;
+      \$2028  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2029  = \$1537 [14:0];
+    \$2029  = \$1500 [31:0];
     if (rst) begin
-      \$2029  = 15'h0000;
+      \$2029  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2030  = \$1538 [14:0];
+    \$2030  = \$1502 [14:0];
     if (rst) begin
       \$2030  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2031  = \$1539 [14:0];
+    \$2031  = \$1503 [14:0];
     if (rst) begin
       \$2031  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2032  = \$1540 [14:0];
+    \$2032  = \$1504 [14:0];
     if (rst) begin
       \$2032  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2033  = \$381 [14:0];
+    \$2033  = \$1505 [14:0];
     if (rst) begin
       \$2033  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2034  = \$1542 [31:0];
+    \$2034  = \$281 [14:0];
     if (rst) begin
-      \$2034  = 32'd0;
+      \$2034  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2035  = \$1544 [14:0];
+    \$2035  = \$1507 [31:0];
     if (rst) begin
-      \$2035  = 15'h0000;
+      \$2035  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2036  = \$1545 [14:0];
+    \$2036  = \$1509 [14:0];
     if (rst) begin
       \$2036  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2037  = \$1546 [14:0];
+    \$2037  = \$1510 [14:0];
     if (rst) begin
       \$2037  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2038  = \$1547 [14:0];
+    \$2038  = \$1511 [14:0];
     if (rst) begin
       \$2038  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2039  = \$401 [14:0];
+    \$2039  = \$1512 [14:0];
     if (rst) begin
       \$2039  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2040  = \$1549 [31:0];
+    \$2040  = \$301 [14:0];
     if (rst) begin
-      \$2040  = 32'd0;
+      \$2040  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2041  = \$1551 [14:0];
+    \$2041  = \$1514 [31:0];
     if (rst) begin
-      \$2041  = 15'h0000;
+      \$2041  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2042  = \$1552 [14:0];
+    \$2042  = \$1516 [14:0];
     if (rst) begin
       \$2042  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2043  = \$1553 [14:0];
+    \$2043  = \$1517 [14:0];
     if (rst) begin
       \$2043  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2044  = \$1554 [14:0];
+    \$2044  = \$1518 [14:0];
     if (rst) begin
       \$2044  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2045  = \$421 [14:0];
+    \$2045  = \$1519 [14:0];
     if (rst) begin
       \$2045  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2046  = \$1556 [31:0];
+    \$2046  = \$321 [14:0];
     if (rst) begin
-      \$2046  = 32'd0;
+      \$2046  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2047  = \$1558 [14:0];
+    \$2047  = \$1521 [31:0];
     if (rst) begin
-      \$2047  = 15'h0000;
+      \$2047  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2048  = \$1559 [14:0];
+    \$2048  = \$1523 [14:0];
     if (rst) begin
       \$2048  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2049  = \$1560 [14:0];
+    \$2049  = \$1524 [14:0];
     if (rst) begin
       \$2049  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2050  = \$1561 [14:0];
+    \$2050  = \$1525 [14:0];
     if (rst) begin
       \$2050  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2051  = \$441 [14:0];
+    \$2051  = \$1526 [14:0];
     if (rst) begin
       \$2051  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2052  = \$1563 [31:0];
+    \$2052  = \$341 [14:0];
     if (rst) begin
-      \$2052  = 32'd0;
+      \$2052  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2053  = \$1565 [14:0];
+    \$2053  = \$1528 [31:0];
     if (rst) begin
-      \$2053  = 15'h0000;
+      \$2053  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2054  = \$1566 [14:0];
+    \$2054  = \$1530 [14:0];
     if (rst) begin
       \$2054  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2055  = \$1567 [14:0];
+    \$2055  = \$1531 [14:0];
     if (rst) begin
       \$2055  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2056  = \$1568 [14:0];
+    \$2056  = \$1532 [14:0];
     if (rst) begin
       \$2056  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2057  = \$461 [14:0];
+    \$2057  = \$1533 [14:0];
     if (rst) begin
       \$2057  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2058  = \$1570 [31:0];
+    \$2058  = \$361 [14:0];
     if (rst) begin
-      \$2058  = 32'd0;
+      \$2058  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2059  = \$1572 [14:0];
+    \$2059  = \$1535 [31:0];
     if (rst) begin
-      \$2059  = 15'h0000;
+      \$2059  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2060  = \$1573 [14:0];
+    \$2060  = \$1537 [14:0];
     if (rst) begin
       \$2060  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2061  = \$1574 [14:0];
+    \$2061  = \$1538 [14:0];
     if (rst) begin
       \$2061  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2062  = \$1575 [14:0];
+    \$2062  = \$1539 [14:0];
     if (rst) begin
       \$2062  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2063  = \$481 [14:0];
+    \$2063  = \$1540 [14:0];
     if (rst) begin
       \$2063  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2064  = \$1577 [31:0];
+    \$2064  = \$381 [14:0];
     if (rst) begin
-      \$2064  = 32'd0;
+      \$2064  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2065  = \$1579 [14:0];
+    \$2065  = \$1542 [31:0];
     if (rst) begin
-      \$2065  = 15'h0000;
+      \$2065  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2066  = \$1580 [14:0];
+    \$2066  = \$1544 [14:0];
     if (rst) begin
       \$2066  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2067  = \$1581 [14:0];
+    \$2067  = \$1545 [14:0];
     if (rst) begin
       \$2067  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2068  = \$1582 [14:0];
+    \$2068  = \$1546 [14:0];
     if (rst) begin
       \$2068  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2069  = \$501 [14:0];
+    \$2069  = \$1547 [14:0];
     if (rst) begin
       \$2069  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2070  = \$1584 [31:0];
+    \$2070  = \$401 [14:0];
     if (rst) begin
-      \$2070  = 32'd0;
+      \$2070  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2071  = \$1586 [14:0];
+    \$2071  = \$1549 [31:0];
     if (rst) begin
-      \$2071  = 15'h0000;
+      \$2071  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2072  = \$1587 [14:0];
+    \$2072  = \$1551 [14:0];
     if (rst) begin
       \$2072  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2073  = \$1588 [14:0];
+    \$2073  = \$1552 [14:0];
     if (rst) begin
       \$2073  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2074  = \$1589 [14:0];
+    \$2074  = \$1553 [14:0];
     if (rst) begin
       \$2074  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2075  = \$521 [14:0];
+    \$2075  = \$1554 [14:0];
     if (rst) begin
       \$2075  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2076  = \$1591 [31:0];
+    \$2076  = \$421 [14:0];
     if (rst) begin
-      \$2076  = 32'd0;
+      \$2076  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2077  = \$1593 [14:0];
+    \$2077  = \$1556 [31:0];
     if (rst) begin
-      \$2077  = 15'h0000;
+      \$2077  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2078  = \$1594 [14:0];
+    \$2078  = \$1558 [14:0];
     if (rst) begin
       \$2078  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2079  = \$1595 [14:0];
+    \$2079  = \$1559 [14:0];
     if (rst) begin
       \$2079  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2080  = \$1596 [14:0];
+    \$2080  = \$1560 [14:0];
     if (rst) begin
       \$2080  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2081  = \$541 [14:0];
+    \$2081  = \$1561 [14:0];
     if (rst) begin
       \$2081  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2082  = \$1598 [31:0];
+    \$2082  = \$441 [14:0];
     if (rst) begin
-      \$2082  = 32'd0;
+      \$2082  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2083  = \$1600 [14:0];
+    \$2083  = \$1563 [31:0];
     if (rst) begin
-      \$2083  = 15'h0000;
+      \$2083  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2084  = \$1601 [14:0];
+    \$2084  = \$1565 [14:0];
     if (rst) begin
       \$2084  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2085  = \$1602 [14:0];
+    \$2085  = \$1566 [14:0];
     if (rst) begin
       \$2085  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2086  = \$1603 [14:0];
+    \$2086  = \$1567 [14:0];
     if (rst) begin
       \$2086  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2087  = \$561 [14:0];
+    \$2087  = \$1568 [14:0];
     if (rst) begin
       \$2087  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2088  = \$1605 [31:0];
+    \$2088  = \$461 [14:0];
     if (rst) begin
-      \$2088  = 32'd0;
+      \$2088  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2089  = \$1607 [14:0];
+    \$2089  = \$1570 [31:0];
     if (rst) begin
-      \$2089  = 15'h0000;
+      \$2089  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2090  = \$1608 [14:0];
+    \$2090  = \$1572 [14:0];
     if (rst) begin
       \$2090  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2091  = \$1609 [14:0];
+    \$2091  = \$1573 [14:0];
     if (rst) begin
       \$2091  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2092  = \$1610 [14:0];
+    \$2092  = \$1574 [14:0];
     if (rst) begin
       \$2092  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2093  = \$581 [14:0];
+    \$2093  = \$1575 [14:0];
     if (rst) begin
       \$2093  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2094  = \$1612 [31:0];
+    \$2094  = \$481 [14:0];
     if (rst) begin
-      \$2094  = 32'd0;
+      \$2094  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2095  = \$1614 [14:0];
+    \$2095  = \$1577 [31:0];
     if (rst) begin
-      \$2095  = 15'h0000;
+      \$2095  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2096  = \$1615 [14:0];
+    \$2096  = \$1579 [14:0];
     if (rst) begin
       \$2096  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2097  = \$1616 [14:0];
+    \$2097  = \$1580 [14:0];
     if (rst) begin
       \$2097  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2098  = \$1617 [14:0];
+    \$2098  = \$1581 [14:0];
     if (rst) begin
       \$2098  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2099  = \$601 [14:0];
+    \$2099  = \$1582 [14:0];
     if (rst) begin
       \$2099  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2100  = \$1619 [31:0];
+    \$2100  = \$501 [14:0];
     if (rst) begin
-      \$2100  = 32'd0;
+      \$2100  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2101  = \$1621 [14:0];
+    \$2101  = \$1584 [31:0];
     if (rst) begin
-      \$2101  = 15'h0000;
+      \$2101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2102  = \$1622 [14:0];
+    \$2102  = \$1586 [14:0];
     if (rst) begin
       \$2102  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2103  = \$1623 [14:0];
+    \$2103  = \$1587 [14:0];
     if (rst) begin
       \$2103  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2104  = \$1624 [14:0];
+    \$2104  = \$1588 [14:0];
     if (rst) begin
       \$2104  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2105  = \$621 [14:0];
+    \$2105  = \$1589 [14:0];
     if (rst) begin
       \$2105  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2106  = \$1626 [31:0];
+    \$2106  = \$521 [14:0];
     if (rst) begin
-      \$2106  = 32'd0;
+      \$2106  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2107  = \$1628 [14:0];
+    \$2107  = \$1591 [31:0];
     if (rst) begin
-      \$2107  = 15'h0000;
+      \$2107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2108  = \$1629 [14:0];
+    \$2108  = \$1593 [14:0];
     if (rst) begin
       \$2108  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2109  = \$1630 [14:0];
+    \$2109  = \$1594 [14:0];
     if (rst) begin
       \$2109  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2110  = \$1631 [14:0];
+    \$2110  = \$1595 [14:0];
     if (rst) begin
       \$2110  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2111  = \$641 [14:0];
+    \$2111  = \$1596 [14:0];
     if (rst) begin
       \$2111  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2112  = \$1633 [31:0];
+    \$2112  = \$541 [14:0];
     if (rst) begin
-      \$2112  = 32'd0;
+      \$2112  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2113  = \$1635 [14:0];
+    \$2113  = \$1598 [31:0];
     if (rst) begin
-      \$2113  = 15'h0000;
+      \$2113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2114  = \$1636 [14:0];
+    \$2114  = \$1600 [14:0];
     if (rst) begin
       \$2114  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2115  = \$1637 [14:0];
+    \$2115  = \$1601 [14:0];
     if (rst) begin
       \$2115  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2116  = \$1638 [14:0];
+    \$2116  = \$1602 [14:0];
     if (rst) begin
       \$2116  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2117  = \$661 [14:0];
+    \$2117  = \$1603 [14:0];
     if (rst) begin
       \$2117  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2118  = \$1640 [31:0];
+    \$2118  = \$561 [14:0];
     if (rst) begin
-      \$2118  = 32'd0;
+      \$2118  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2119  = \$1642 [14:0];
+    \$2119  = \$1605 [31:0];
     if (rst) begin
-      \$2119  = 15'h0000;
+      \$2119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2120  = \$1643 [14:0];
+    \$2120  = \$1607 [14:0];
     if (rst) begin
       \$2120  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2121  = \$1644 [14:0];
+    \$2121  = \$1608 [14:0];
     if (rst) begin
       \$2121  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = \$1645 [14:0];
+    \$2122  = \$1609 [14:0];
     if (rst) begin
       \$2122  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = \$681 [14:0];
+    \$2123  = \$1610 [14:0];
     if (rst) begin
       \$2123  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \$1647 [31:0];
+    \$2124  = \$581 [14:0];
     if (rst) begin
-      \$2124  = 32'd0;
+      \$2124  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \$1649 [14:0];
+    \$2125  = \$1612 [31:0];
     if (rst) begin
-      \$2125  = 15'h0000;
+      \$2125  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \$1650 [14:0];
+    \$2126  = \$1614 [14:0];
     if (rst) begin
       \$2126  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = \$1651 [14:0];
+    \$2127  = \$1615 [14:0];
     if (rst) begin
       \$2127  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \$1652 [14:0];
+    \$2128  = \$1616 [14:0];
     if (rst) begin
       \$2128  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = \$701 [14:0];
+    \$2129  = \$1617 [14:0];
     if (rst) begin
       \$2129  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \$1654 [31:0];
+    \$2130  = \$601 [14:0];
     if (rst) begin
-      \$2130  = 32'd0;
+      \$2130  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = \$1656 [14:0];
+    \$2131  = \$1619 [31:0];
     if (rst) begin
-      \$2131  = 15'h0000;
+      \$2131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = \$1657 [14:0];
+    \$2132  = \$1621 [14:0];
     if (rst) begin
       \$2132  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = \$1658 [14:0];
+    \$2133  = \$1622 [14:0];
     if (rst) begin
       \$2133  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = \$1659 [14:0];
+    \$2134  = \$1623 [14:0];
     if (rst) begin
       \$2134  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = \$721 [14:0];
+    \$2135  = \$1624 [14:0];
     if (rst) begin
       \$2135  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = \$1661 [31:0];
+    \$2136  = \$621 [14:0];
     if (rst) begin
-      \$2136  = 32'd0;
+      \$2136  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = \$1663 [14:0];
+    \$2137  = \$1626 [31:0];
     if (rst) begin
-      \$2137  = 15'h0000;
+      \$2137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = \$1664 [14:0];
+    \$2138  = \$1628 [14:0];
     if (rst) begin
       \$2138  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = \$1665 [14:0];
+    \$2139  = \$1629 [14:0];
     if (rst) begin
       \$2139  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = \$1666 [14:0];
+    \$2140  = \$1630 [14:0];
     if (rst) begin
       \$2140  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = \$741 [14:0];
+    \$2141  = \$1631 [14:0];
     if (rst) begin
       \$2141  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = \$1668 [31:0];
+    \$2142  = \$641 [14:0];
     if (rst) begin
-      \$2142  = 32'd0;
+      \$2142  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = \$1670 [14:0];
+    \$2143  = \$1633 [31:0];
     if (rst) begin
-      \$2143  = 15'h0000;
+      \$2143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = \$1671 [14:0];
+    \$2144  = \$1635 [14:0];
     if (rst) begin
       \$2144  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = \$1672 [14:0];
+    \$2145  = \$1636 [14:0];
     if (rst) begin
       \$2145  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \$1673 [14:0];
+    \$2146  = \$1637 [14:0];
     if (rst) begin
       \$2146  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \$761 [14:0];
+    \$2147  = \$1638 [14:0];
     if (rst) begin
       \$2147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \$1675 [31:0];
+    \$2148  = \$661 [14:0];
     if (rst) begin
-      \$2148  = 32'd0;
+      \$2148  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \$1677 [14:0];
+    \$2149  = \$1640 [31:0];
     if (rst) begin
-      \$2149  = 15'h0000;
+      \$2149  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \$1678 [14:0];
+    \$2150  = \$1642 [14:0];
     if (rst) begin
       \$2150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = \$1679 [14:0];
+    \$2151  = \$1643 [14:0];
     if (rst) begin
       \$2151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = \$1680 [14:0];
+    \$2152  = \$1644 [14:0];
     if (rst) begin
       \$2152  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = \$781 [14:0];
+    \$2153  = \$1645 [14:0];
     if (rst) begin
       \$2153  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \$1682 [31:0];
+    \$2154  = \$681 [14:0];
     if (rst) begin
-      \$2154  = 32'd0;
+      \$2154  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \$1684 [14:0];
+    \$2155  = \$1647 [31:0];
     if (rst) begin
-      \$2155  = 15'h0000;
+      \$2155  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \$1685 [14:0];
+    \$2156  = \$1649 [14:0];
     if (rst) begin
       \$2156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \$1686 [14:0];
+    \$2157  = \$1650 [14:0];
     if (rst) begin
       \$2157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \$1687 [14:0];
+    \$2158  = \$1651 [14:0];
     if (rst) begin
       \$2158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = \$801 [14:0];
+    \$2159  = \$1652 [14:0];
     if (rst) begin
       \$2159  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \$1689 [31:0];
+    \$2160  = \$701 [14:0];
     if (rst) begin
-      \$2160  = 32'd0;
+      \$2160  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = \$1691 [14:0];
+    \$2161  = \$1654 [31:0];
     if (rst) begin
-      \$2161  = 15'h0000;
+      \$2161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \$1692 [14:0];
+    \$2162  = \$1656 [14:0];
     if (rst) begin
       \$2162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = \$1693 [14:0];
+    \$2163  = \$1657 [14:0];
     if (rst) begin
       \$2163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = \$1694 [14:0];
+    \$2164  = \$1658 [14:0];
     if (rst) begin
       \$2164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \$821 [14:0];
+    \$2165  = \$1659 [14:0];
     if (rst) begin
       \$2165  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \$1696 [31:0];
+    \$2166  = \$721 [14:0];
     if (rst) begin
-      \$2166  = 32'd0;
+      \$2166  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = \$1698 [14:0];
+    \$2167  = \$1661 [31:0];
     if (rst) begin
-      \$2167  = 15'h0000;
+      \$2167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \$1699 [14:0];
+    \$2168  = \$1663 [14:0];
     if (rst) begin
       \$2168  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = \$1700 [14:0];
+    \$2169  = \$1664 [14:0];
     if (rst) begin
       \$2169  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \$1701 [14:0];
+    \$2170  = \$1665 [14:0];
     if (rst) begin
       \$2170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \$841 [14:0];
+    \$2171  = \$1666 [14:0];
     if (rst) begin
       \$2171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2172  = \$1703 [31:0];
+    \$2172  = \$741 [14:0];
     if (rst) begin
-      \$2172  = 32'd0;
+      \$2172  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \$1705 [14:0];
+    \$2173  = \$1668 [31:0];
     if (rst) begin
-      \$2173  = 15'h0000;
+      \$2173  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \$1706 [14:0];
+    \$2174  = \$1670 [14:0];
     if (rst) begin
       \$2174  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \$1707 [14:0];
+    \$2175  = \$1671 [14:0];
     if (rst) begin
       \$2175  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \$1708 [14:0];
+    \$2176  = \$1672 [14:0];
     if (rst) begin
       \$2176  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \$861 [14:0];
+    \$2177  = \$1673 [14:0];
     if (rst) begin
       \$2177  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \$1710 [31:0];
+    \$2178  = \$761 [14:0];
     if (rst) begin
-      \$2178  = 32'd0;
+      \$2178  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \$1712 [14:0];
+    \$2179  = \$1675 [31:0];
     if (rst) begin
-      \$2179  = 15'h0000;
+      \$2179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \$1713 [14:0];
+    \$2180  = \$1677 [14:0];
     if (rst) begin
       \$2180  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \$1714 [14:0];
+    \$2181  = \$1678 [14:0];
     if (rst) begin
       \$2181  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \$1715 [14:0];
+    \$2182  = \$1679 [14:0];
     if (rst) begin
       \$2182  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \$881 [14:0];
+    \$2183  = \$1680 [14:0];
     if (rst) begin
       \$2183  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \$1717 [31:0];
+    \$2184  = \$781 [14:0];
     if (rst) begin
-      \$2184  = 32'd0;
+      \$2184  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \$1719 [14:0];
+    \$2185  = \$1682 [31:0];
     if (rst) begin
-      \$2185  = 15'h0000;
+      \$2185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \$1720 [14:0];
+    \$2186  = \$1684 [14:0];
     if (rst) begin
       \$2186  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \$1721 [14:0];
+    \$2187  = \$1685 [14:0];
     if (rst) begin
       \$2187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \$1722 [14:0];
+    \$2188  = \$1686 [14:0];
     if (rst) begin
       \$2188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \$901 [14:0];
+    \$2189  = \$1687 [14:0];
     if (rst) begin
       \$2189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \$1724 [31:0];
+    \$2190  = \$801 [14:0];
     if (rst) begin
-      \$2190  = 32'd0;
+      \$2190  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \$1726 [14:0];
+    \$2191  = \$1689 [31:0];
     if (rst) begin
-      \$2191  = 15'h0000;
+      \$2191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \$1727 [14:0];
+    \$2192  = \$1691 [14:0];
     if (rst) begin
       \$2192  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \$1728 [14:0];
+    \$2193  = \$1692 [14:0];
     if (rst) begin
       \$2193  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \$1729 [14:0];
+    \$2194  = \$1693 [14:0];
     if (rst) begin
       \$2194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \$921 [14:0];
+    \$2195  = \$1694 [14:0];
     if (rst) begin
       \$2195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \$1731 [31:0];
+    \$2196  = \$821 [14:0];
     if (rst) begin
-      \$2196  = 32'd0;
+      \$2196  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \$1733 [14:0];
+    \$2197  = \$1696 [31:0];
     if (rst) begin
-      \$2197  = 15'h0000;
+      \$2197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \$1734 [14:0];
+    \$2198  = \$1698 [14:0];
     if (rst) begin
       \$2198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \$1735 [14:0];
+    \$2199  = \$1699 [14:0];
     if (rst) begin
       \$2199  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \$1736 [14:0];
+    \$2200  = \$1700 [14:0];
     if (rst) begin
       \$2200  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \$941 [14:0];
+    \$2201  = \$1701 [14:0];
     if (rst) begin
       \$2201  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \$1738 [31:0];
+    \$2202  = \$841 [14:0];
     if (rst) begin
-      \$2202  = 32'd0;
+      \$2202  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \$1740 [14:0];
+    \$2203  = \$1703 [31:0];
     if (rst) begin
-      \$2203  = 15'h0000;
+      \$2203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \$1741 [14:0];
+    \$2204  = \$1705 [14:0];
     if (rst) begin
       \$2204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \$1742 [14:0];
+    \$2205  = \$1706 [14:0];
     if (rst) begin
       \$2205  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \$1743 [14:0];
+    \$2206  = \$1707 [14:0];
     if (rst) begin
       \$2206  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \$961 [14:0];
+    \$2207  = \$1708 [14:0];
     if (rst) begin
       \$2207  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \$1745 [31:0];
+    \$2208  = \$861 [14:0];
     if (rst) begin
-      \$2208  = 32'd0;
+      \$2208  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \$1747 [14:0];
+    \$2209  = \$1710 [31:0];
     if (rst) begin
-      \$2209  = 15'h0000;
+      \$2209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \$1748 [14:0];
+    \$2210  = \$1712 [14:0];
     if (rst) begin
       \$2210  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \$1749 [14:0];
+    \$2211  = \$1713 [14:0];
     if (rst) begin
       \$2211  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \$1750 [14:0];
+    \$2212  = \$1714 [14:0];
     if (rst) begin
       \$2212  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \$981 [14:0];
+    \$2213  = \$1715 [14:0];
     if (rst) begin
       \$2213  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \$1752 [31:0];
+    \$2214  = \$881 [14:0];
     if (rst) begin
-      \$2214  = 32'd0;
+      \$2214  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \$1754 [14:0];
+    \$2215  = \$1717 [31:0];
     if (rst) begin
-      \$2215  = 15'h0000;
+      \$2215  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \$1755 [14:0];
+    \$2216  = \$1719 [14:0];
     if (rst) begin
       \$2216  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = \$1756 [14:0];
+    \$2217  = \$1720 [14:0];
     if (rst) begin
       \$2217  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \$1757 [14:0];
+    \$2218  = \$1721 [14:0];
     if (rst) begin
       \$2218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \$1001 [14:0];
+    \$2219  = \$1722 [14:0];
     if (rst) begin
       \$2219  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \$1759 [31:0];
+    \$2220  = \$901 [14:0];
     if (rst) begin
-      \$2220  = 32'd0;
+      \$2220  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \$1761 [14:0];
+    \$2221  = \$1724 [31:0];
     if (rst) begin
-      \$2221  = 15'h0000;
+      \$2221  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \$1762 [14:0];
+    \$2222  = \$1726 [14:0];
     if (rst) begin
       \$2222  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = \$1763 [14:0];
+    \$2223  = \$1727 [14:0];
     if (rst) begin
       \$2223  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \$1764 [14:0];
+    \$2224  = \$1728 [14:0];
     if (rst) begin
       \$2224  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \$1021 [14:0];
+    \$2225  = \$1729 [14:0];
     if (rst) begin
       \$2225  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \$1766 [31:0];
+    \$2226  = \$921 [14:0];
     if (rst) begin
-      \$2226  = 32'd0;
+      \$2226  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \$1768 [14:0];
+    \$2227  = \$1731 [31:0];
     if (rst) begin
-      \$2227  = 15'h0000;
+      \$2227  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \$1769 [14:0];
+    \$2228  = \$1733 [14:0];
     if (rst) begin
       \$2228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \$1770 [14:0];
+    \$2229  = \$1734 [14:0];
     if (rst) begin
       \$2229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \$1771 [14:0];
+    \$2230  = \$1735 [14:0];
     if (rst) begin
       \$2230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \$1041 [14:0];
+    \$2231  = \$1736 [14:0];
     if (rst) begin
       \$2231  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \$1773 [31:0];
+    \$2232  = \$941 [14:0];
     if (rst) begin
-      \$2232  = 32'd0;
+      \$2232  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \$1775 [14:0];
+    \$2233  = \$1738 [31:0];
     if (rst) begin
-      \$2233  = 15'h0000;
+      \$2233  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \$1776 [14:0];
+    \$2234  = \$1740 [14:0];
     if (rst) begin
       \$2234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \$1777 [14:0];
+    \$2235  = \$1741 [14:0];
     if (rst) begin
       \$2235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \$1778 [14:0];
+    \$2236  = \$1742 [14:0];
     if (rst) begin
       \$2236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \$1061 [14:0];
+    \$2237  = \$1743 [14:0];
     if (rst) begin
       \$2237  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \$1780 [31:0];
+    \$2238  = \$961 [14:0];
     if (rst) begin
-      \$2238  = 32'd0;
+      \$2238  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \$1782 [14:0];
+    \$2239  = \$1745 [31:0];
     if (rst) begin
-      \$2239  = 15'h0000;
+      \$2239  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \$1783 [14:0];
+    \$2240  = \$1747 [14:0];
     if (rst) begin
       \$2240  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \$1784 [14:0];
+    \$2241  = \$1748 [14:0];
     if (rst) begin
       \$2241  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \$1785 [14:0];
+    \$2242  = \$1749 [14:0];
     if (rst) begin
       \$2242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = \$1081 [14:0];
+    \$2243  = \$1750 [14:0];
     if (rst) begin
       \$2243  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \$1787 [31:0];
+    \$2244  = \$981 [14:0];
     if (rst) begin
-      \$2244  = 32'd0;
+      \$2244  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \$1789 [14:0];
+    \$2245  = \$1752 [31:0];
     if (rst) begin
-      \$2245  = 15'h0000;
+      \$2245  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \$1790 [14:0];
+    \$2246  = \$1754 [14:0];
     if (rst) begin
       \$2246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \$1791 [14:0];
+    \$2247  = \$1755 [14:0];
     if (rst) begin
       \$2247  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \$1792 [14:0];
+    \$2248  = \$1756 [14:0];
     if (rst) begin
       \$2248  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \$1101 [14:0];
+    \$2249  = \$1757 [14:0];
     if (rst) begin
       \$2249  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \$1794 [31:0];
+    \$2250  = \$1001 [14:0];
     if (rst) begin
-      \$2250  = 32'd0;
+      \$2250  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \$1796 [14:0];
+    \$2251  = \$1759 [31:0];
     if (rst) begin
-      \$2251  = 15'h0000;
+      \$2251  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \$1797 [14:0];
+    \$2252  = \$1761 [14:0];
     if (rst) begin
       \$2252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \$1798 [14:0];
+    \$2253  = \$1762 [14:0];
     if (rst) begin
       \$2253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \$1799 [14:0];
+    \$2254  = \$1763 [14:0];
     if (rst) begin
       \$2254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = \$1121 [14:0];
+    \$2255  = \$1764 [14:0];
     if (rst) begin
       \$2255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \$1801 [31:0];
+    \$2256  = \$1021 [14:0];
     if (rst) begin
-      \$2256  = 32'd0;
+      \$2256  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \$1803 [14:0];
+    \$2257  = \$1766 [31:0];
     if (rst) begin
-      \$2257  = 15'h0000;
+      \$2257  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \$1804 [14:0];
+    \$2258  = \$1768 [14:0];
     if (rst) begin
       \$2258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \$1805 [14:0];
+    \$2259  = \$1769 [14:0];
     if (rst) begin
       \$2259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \$1806 [14:0];
+    \$2260  = \$1770 [14:0];
     if (rst) begin
       \$2260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \$1141 [14:0];
+    \$2261  = \$1771 [14:0];
     if (rst) begin
       \$2261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \$1808 [31:0];
+    \$2262  = \$1041 [14:0];
     if (rst) begin
-      \$2262  = 32'd0;
+      \$2262  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \$1810 [14:0];
+    \$2263  = \$1773 [31:0];
     if (rst) begin
-      \$2263  = 15'h0000;
+      \$2263  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \$1811 [14:0];
+    \$2264  = \$1775 [14:0];
     if (rst) begin
       \$2264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \$1812 [14:0];
+    \$2265  = \$1776 [14:0];
     if (rst) begin
       \$2265  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \$1813 [14:0];
+    \$2266  = \$1777 [14:0];
     if (rst) begin
       \$2266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \$1161 [14:0];
+    \$2267  = \$1778 [14:0];
     if (rst) begin
       \$2267  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \$1815 [31:0];
+    \$2268  = \$1061 [14:0];
     if (rst) begin
-      \$2268  = 32'd0;
+      \$2268  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \$1817 [14:0];
+    \$2269  = \$1780 [31:0];
     if (rst) begin
-      \$2269  = 15'h0000;
+      \$2269  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \$1818 [14:0];
+    \$2270  = \$1782 [14:0];
     if (rst) begin
       \$2270  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \$1819 [14:0];
+    \$2271  = \$1783 [14:0];
     if (rst) begin
       \$2271  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \$1820 [14:0];
+    \$2272  = \$1784 [14:0];
     if (rst) begin
       \$2272  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \$1181 [14:0];
+    \$2273  = \$1785 [14:0];
     if (rst) begin
       \$2273  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \$1822 [31:0];
+    \$2274  = \$1081 [14:0];
     if (rst) begin
-      \$2274  = 32'd0;
+      \$2274  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \$1824 [14:0];
+    \$2275  = \$1787 [31:0];
     if (rst) begin
-      \$2275  = 15'h0000;
+      \$2275  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \$1825 [14:0];
+    \$2276  = \$1789 [14:0];
     if (rst) begin
       \$2276  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \$1826 [14:0];
+    \$2277  = \$1790 [14:0];
     if (rst) begin
       \$2277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \$1827 [14:0];
+    \$2278  = \$1791 [14:0];
     if (rst) begin
       \$2278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \$1201 [14:0];
+    \$2279  = \$1792 [14:0];
     if (rst) begin
       \$2279  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \$1829 [31:0];
+    \$2280  = \$1101 [14:0];
     if (rst) begin
-      \$2280  = 32'd0;
+      \$2280  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \$1831 [14:0];
+    \$2281  = \$1794 [31:0];
     if (rst) begin
-      \$2281  = 15'h0000;
+      \$2281  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \$1832 [14:0];
+    \$2282  = \$1796 [14:0];
     if (rst) begin
       \$2282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \$1833 [14:0];
+    \$2283  = \$1797 [14:0];
     if (rst) begin
       \$2283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \$1834 [14:0];
+    \$2284  = \$1798 [14:0];
     if (rst) begin
       \$2284  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \$1221 [14:0];
+    \$2285  = \$1799 [14:0];
     if (rst) begin
       \$2285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \$1836 [31:0];
+    \$2286  = \$1121 [14:0];
     if (rst) begin
-      \$2286  = 32'd0;
+      \$2286  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = \$1838 [14:0];
+    \$2287  = \$1801 [31:0];
     if (rst) begin
-      \$2287  = 15'h0000;
+      \$2287  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \$1839 [14:0];
+    \$2288  = \$1803 [14:0];
     if (rst) begin
       \$2288  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \$1840 [14:0];
+    \$2289  = \$1804 [14:0];
     if (rst) begin
       \$2289  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \$1841 [14:0];
+    \$2290  = \$1805 [14:0];
     if (rst) begin
       \$2290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \$1241 [14:0];
+    \$2291  = \$1806 [14:0];
     if (rst) begin
       \$2291  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \$1843 [31:0];
+    \$2292  = \$1141 [14:0];
     if (rst) begin
-      \$2292  = 32'd0;
+      \$2292  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \$1845 [14:0];
+    \$2293  = \$1808 [31:0];
     if (rst) begin
-      \$2293  = 15'h0000;
+      \$2293  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \$1846 [14:0];
+    \$2294  = \$1810 [14:0];
     if (rst) begin
       \$2294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = \$1847 [14:0];
+    \$2295  = \$1811 [14:0];
     if (rst) begin
       \$2295  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \$1848 [14:0];
+    \$2296  = \$1812 [14:0];
     if (rst) begin
       \$2296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = \$1261 [14:0];
+    \$2297  = \$1813 [14:0];
     if (rst) begin
       \$2297  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \$1850 [31:0];
+    \$2298  = \$1161 [14:0];
     if (rst) begin
-      \$2298  = 32'd0;
+      \$2298  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \$1852 [14:0];
+    \$2299  = \$1815 [31:0];
     if (rst) begin
-      \$2299  = 15'h0000;
+      \$2299  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \$1853 [14:0];
+    \$2300  = \$1817 [14:0];
     if (rst) begin
       \$2300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \$1854 [14:0];
+    \$2301  = \$1818 [14:0];
     if (rst) begin
       \$2301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \$1855 [14:0];
+    \$2302  = \$1819 [14:0];
     if (rst) begin
       \$2302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = \$1281 [14:0];
+    \$2303  = \$1820 [14:0];
     if (rst) begin
       \$2303  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \$1857 [31:0];
+    \$2304  = \$1181 [14:0];
     if (rst) begin
-      \$2304  = 32'd0;
+      \$2304  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = v3;
+    \$2305  = \$1822 [31:0];
     if (rst) begin
-      \$2305  = 1'h0;
+      \$2305  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \$1858 ;
+    \$2306  = \$1824 [14:0];
     if (rst) begin
-      \$2306  = 1'h0;
+      \$2306  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = v_hop_0;
+    \$2307  = \$1825 [14:0];
     if (rst) begin
-      \$2307  = 1'h0;
+      \$2307  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = last_hop_0;
+    \$2308  = \$1826 [14:0];
     if (rst) begin
-      \$2308  = 1'h0;
+      \$2308  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = v_mid_0_0;
+    \$2309  = \$1827 [14:0];
     if (rst) begin
-      \$2309  = 1'h0;
+      \$2309  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = last_mid_0_0;
+    \$2310  = \$1201 [14:0];
     if (rst) begin
-      \$2310  = 1'h0;
+      \$2310  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = acc_0_0;
-    if (v_0_0) begin
-      \$2311  = \$1283 [31:0];
-    end
+    \$2311  = \$1829 [31:0];
     if (rst) begin
       \$2311  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = shadow_0_0;
-    if (last_0_0) begin
-      \$2312  = \$1283 [31:0];
-    end else if (o__ready) begin
-      \$2312  = shadow_1_0;
-    end
+    \$2312  = \$1831 [14:0];
     if (rst) begin
-      \$2312  = 32'd0;
+      \$2312  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = v_hop_0;
+    \$2313  = \$1832 [14:0];
     if (rst) begin
-      \$2313  = 1'h0;
+      \$2313  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = last_hop_0;
+    \$2314  = \$1833 [14:0];
     if (rst) begin
-      \$2314  = 1'h0;
+      \$2314  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = v_mid_0_1;
+    \$2315  = \$1834 [14:0];
     if (rst) begin
-      \$2315  = 1'h0;
+      \$2315  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = last_mid_0_1;
+    \$2316  = \$1221 [14:0];
     if (rst) begin
-      \$2316  = 1'h0;
+      \$2316  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = acc_0_1;
-    if (v_0_1) begin
-      \$2317  = \$1285 [31:0];
-    end
+    \$2317  = \$1836 [31:0];
     if (rst) begin
       \$2317  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = shadow_0_1;
-    if (last_0_1) begin
-      \$2318  = \$1285 [31:0];
-    end else if (o__ready) begin
-      \$2318  = shadow_1_1;
-    end
+    \$2318  = \$1838 [14:0];
     if (rst) begin
-      \$2318  = 32'd0;
+      \$2318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = v_hop_0;
+    \$2319  = \$1839 [14:0];
     if (rst) begin
-      \$2319  = 1'h0;
+      \$2319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = last_hop_0;
+    \$2320  = \$1840 [14:0];
     if (rst) begin
-      \$2320  = 1'h0;
+      \$2320  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = v_mid_0_2;
+    \$2321  = \$1841 [14:0];
     if (rst) begin
-      \$2321  = 1'h0;
+      \$2321  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = last_mid_0_2;
+    \$2322  = \$1241 [14:0];
     if (rst) begin
-      \$2322  = 1'h0;
+      \$2322  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = acc_0_2;
-    if (v_0_2) begin
-      \$2323  = \$1287 [31:0];
-    end
+    \$2323  = \$1843 [31:0];
     if (rst) begin
       \$2323  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = shadow_0_2;
-    if (last_0_2) begin
-      \$2324  = \$1287 [31:0];
-    end else if (o__ready) begin
-      \$2324  = shadow_1_2;
-    end
+    \$2324  = \$1845 [14:0];
     if (rst) begin
-      \$2324  = 32'd0;
+      \$2324  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = v_hop_0;
+    \$2325  = \$1846 [14:0];
     if (rst) begin
-      \$2325  = 1'h0;
+      \$2325  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = last_hop_0;
+    \$2326  = \$1847 [14:0];
     if (rst) begin
-      \$2326  = 1'h0;
+      \$2326  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = v_mid_0_3;
+    \$2327  = \$1848 [14:0];
     if (rst) begin
-      \$2327  = 1'h0;
+      \$2327  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = last_mid_0_3;
+    \$2328  = \$1261 [14:0];
     if (rst) begin
-      \$2328  = 1'h0;
+      \$2328  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = acc_0_3;
-    if (v_0_3) begin
-      \$2329  = \$1289 [31:0];
-    end
+    \$2329  = \$1850 [31:0];
     if (rst) begin
       \$2329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = shadow_0_3;
-    if (last_0_3) begin
-      \$2330  = \$1289 [31:0];
-    end else if (o__ready) begin
-      \$2330  = shadow_1_3;
-    end
+    \$2330  = \$1852 [14:0];
     if (rst) begin
-      \$2330  = 32'd0;
+      \$2330  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = v_hop_0;
+    \$2331  = \$1853 [14:0];
     if (rst) begin
-      \$2331  = 1'h0;
+      \$2331  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = last_hop_0;
+    \$2332  = \$1854 [14:0];
     if (rst) begin
-      \$2332  = 1'h0;
+      \$2332  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = v_mid_0_4;
+    \$2333  = \$1855 [14:0];
     if (rst) begin
-      \$2333  = 1'h0;
+      \$2333  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = last_mid_0_4;
+    \$2334  = \$1281 [14:0];
     if (rst) begin
-      \$2334  = 1'h0;
+      \$2334  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = acc_0_4;
-    if (v_0_4) begin
-      \$2335  = \$1291 [31:0];
-    end
+    \$2335  = \$1857 [31:0];
     if (rst) begin
       \$2335  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = shadow_0_4;
-    if (last_0_4) begin
-      \$2336  = \$1291 [31:0];
-    end else if (o__ready) begin
-      \$2336  = shadow_1_4;
-    end
+    \$2336  = v3;
     if (rst) begin
-      \$2336  = 32'd0;
+      \$2336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = v_hop_0;
+    \$2337  = \$1858 ;
     if (rst) begin
       \$2337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = last_hop_0;
+    \$2338  = v_hop_0;
     if (rst) begin
       \$2338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = v_mid_0_5;
+    \$2339  = last_hop_0;
     if (rst) begin
       \$2339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = last_mid_0_5;
+    \$2340  = v_mid_0_0;
     if (rst) begin
       \$2340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = acc_0_5;
-    if (v_0_5) begin
-      \$2341  = \$1293 [31:0];
-    end
+    \$2341  = last_mid_0_0;
     if (rst) begin
-      \$2341  = 32'd0;
+      \$2341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = shadow_0_5;
-    if (last_0_5) begin
-      \$2342  = \$1293 [31:0];
-    end else if (o__ready) begin
-      \$2342  = shadow_1_5;
+    \$2342  = acc_0_0;
+    if (v_0_0) begin
+      \$2342  = \$1283 [31:0];
     end
     if (rst) begin
       \$2342  = 32'd0;
@@ -13254,49 +13345,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = v_hop_0;
+    \$2343  = shadow_0_0;
+    if (last_0_0) begin
+      \$2343  = \$1283 [31:0];
+    end else if (o__ready) begin
+      \$2343  = shadow_1_0;
+    end
     if (rst) begin
-      \$2343  = 1'h0;
+      \$2343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = last_hop_0;
+    \$2344  = v_hop_0;
     if (rst) begin
       \$2344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = v_mid_0_6;
+    \$2345  = last_hop_0;
     if (rst) begin
       \$2345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = last_mid_0_6;
+    \$2346  = v_mid_0_1;
     if (rst) begin
       \$2346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = acc_0_6;
-    if (v_0_6) begin
-      \$2347  = \$1295 [31:0];
-    end
+    \$2347  = last_mid_0_1;
     if (rst) begin
-      \$2347  = 32'd0;
+      \$2347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = shadow_0_6;
-    if (last_0_6) begin
-      \$2348  = \$1295 [31:0];
-    end else if (o__ready) begin
-      \$2348  = shadow_1_6;
+    \$2348  = acc_0_1;
+    if (v_0_1) begin
+      \$2348  = \$1285 [31:0];
     end
     if (rst) begin
       \$2348  = 32'd0;
@@ -13304,49 +13395,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = v_hop_0;
+    \$2349  = shadow_0_1;
+    if (last_0_1) begin
+      \$2349  = \$1285 [31:0];
+    end else if (o__ready) begin
+      \$2349  = shadow_1_1;
+    end
     if (rst) begin
-      \$2349  = 1'h0;
+      \$2349  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = last_hop_0;
+    \$2350  = v_hop_0;
     if (rst) begin
       \$2350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = v_mid_0_7;
+    \$2351  = last_hop_0;
     if (rst) begin
       \$2351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = last_mid_0_7;
+    \$2352  = v_mid_0_2;
     if (rst) begin
       \$2352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = acc_0_7;
-    if (v_0_7) begin
-      \$2353  = \$1297 [31:0];
-    end
+    \$2353  = last_mid_0_2;
     if (rst) begin
-      \$2353  = 32'd0;
+      \$2353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = shadow_0_7;
-    if (last_0_7) begin
-      \$2354  = \$1297 [31:0];
-    end else if (o__ready) begin
-      \$2354  = shadow_1_7;
+    \$2354  = acc_0_2;
+    if (v_0_2) begin
+      \$2354  = \$1287 [31:0];
     end
     if (rst) begin
       \$2354  = 32'd0;
@@ -13354,51 +13445,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = v3;
+    \$2355  = shadow_0_2;
+    if (last_0_2) begin
+      \$2355  = \$1287 [31:0];
+    end else if (o__ready) begin
+      \$2355  = shadow_1_2;
+    end
     if (rst) begin
-      \$2355  = 1'h0;
+      \$2355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \$1859 ;
+    \$2356  = v_hop_0;
     if (rst) begin
       \$2356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = v_hop_1;
+    \$2357  = last_hop_0;
     if (rst) begin
       \$2357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = last_hop_1;
+    \$2358  = v_mid_0_3;
     if (rst) begin
       \$2358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = v_mid_1_0;
+    \$2359  = last_mid_0_3;
     if (rst) begin
       \$2359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = last_mid_1_0;
+    \$2360  = acc_0_3;
+    if (v_0_3) begin
+      \$2360  = \$1289 [31:0];
+    end
     if (rst) begin
-      \$2360  = 1'h0;
+      \$2360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = acc_1_0;
-    if (v_1_0) begin
-      \$2361  = \$1299 [31:0];
+    \$2361  = shadow_0_3;
+    if (last_0_3) begin
+      \$2361  = \$1289 [31:0];
+    end else if (o__ready) begin
+      \$2361  = shadow_1_3;
     end
     if (rst) begin
       \$2361  = 32'd0;
@@ -13406,49 +13507,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = shadow_1_0;
-    if (last_1_0) begin
-      \$2362  = \$1299 [31:0];
-    end else if (o__ready) begin
-      \$2362  = shadow_2_0;
-    end
+    \$2362  = v_hop_0;
     if (rst) begin
-      \$2362  = 32'd0;
+      \$2362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = v_hop_1;
+    \$2363  = last_hop_0;
     if (rst) begin
       \$2363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = last_hop_1;
+    \$2364  = v_mid_0_4;
     if (rst) begin
       \$2364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = v_mid_1_1;
+    \$2365  = last_mid_0_4;
     if (rst) begin
       \$2365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = last_mid_1_1;
+    \$2366  = acc_0_4;
+    if (v_0_4) begin
+      \$2366  = \$1291 [31:0];
+    end
     if (rst) begin
-      \$2366  = 1'h0;
+      \$2366  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = acc_1_1;
-    if (v_1_1) begin
-      \$2367  = \$1301 [31:0];
+    \$2367  = shadow_0_4;
+    if (last_0_4) begin
+      \$2367  = \$1291 [31:0];
+    end else if (o__ready) begin
+      \$2367  = shadow_1_4;
     end
     if (rst) begin
       \$2367  = 32'd0;
@@ -13456,49 +13557,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = shadow_1_1;
-    if (last_1_1) begin
-      \$2368  = \$1301 [31:0];
-    end else if (o__ready) begin
-      \$2368  = shadow_2_1;
-    end
+    \$2368  = v_hop_0;
     if (rst) begin
-      \$2368  = 32'd0;
+      \$2368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = v_hop_1;
+    \$2369  = last_hop_0;
     if (rst) begin
       \$2369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = last_hop_1;
+    \$2370  = v_mid_0_5;
     if (rst) begin
       \$2370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = v_mid_1_2;
+    \$2371  = last_mid_0_5;
     if (rst) begin
       \$2371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = last_mid_1_2;
+    \$2372  = acc_0_5;
+    if (v_0_5) begin
+      \$2372  = \$1293 [31:0];
+    end
     if (rst) begin
-      \$2372  = 1'h0;
+      \$2372  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = acc_1_2;
-    if (v_1_2) begin
-      \$2373  = \$1303 [31:0];
+    \$2373  = shadow_0_5;
+    if (last_0_5) begin
+      \$2373  = \$1293 [31:0];
+    end else if (o__ready) begin
+      \$2373  = shadow_1_5;
     end
     if (rst) begin
       \$2373  = 32'd0;
@@ -13506,49 +13607,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = shadow_1_2;
-    if (last_1_2) begin
-      \$2374  = \$1303 [31:0];
-    end else if (o__ready) begin
-      \$2374  = shadow_2_2;
-    end
+    \$2374  = v_hop_0;
     if (rst) begin
-      \$2374  = 32'd0;
+      \$2374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = v_hop_1;
+    \$2375  = last_hop_0;
     if (rst) begin
       \$2375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = last_hop_1;
+    \$2376  = v_mid_0_6;
     if (rst) begin
       \$2376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = v_mid_1_3;
+    \$2377  = last_mid_0_6;
     if (rst) begin
       \$2377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = last_mid_1_3;
+    \$2378  = acc_0_6;
+    if (v_0_6) begin
+      \$2378  = \$1295 [31:0];
+    end
     if (rst) begin
-      \$2378  = 1'h0;
+      \$2378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = acc_1_3;
-    if (v_1_3) begin
-      \$2379  = \$1305 [31:0];
+    \$2379  = shadow_0_6;
+    if (last_0_6) begin
+      \$2379  = \$1295 [31:0];
+    end else if (o__ready) begin
+      \$2379  = shadow_1_6;
     end
     if (rst) begin
       \$2379  = 32'd0;
@@ -13556,49 +13657,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = shadow_1_3;
-    if (last_1_3) begin
-      \$2380  = \$1305 [31:0];
-    end else if (o__ready) begin
-      \$2380  = shadow_2_3;
-    end
+    \$2380  = v_hop_0;
     if (rst) begin
-      \$2380  = 32'd0;
+      \$2380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = v_hop_1;
+    \$2381  = last_hop_0;
     if (rst) begin
       \$2381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = last_hop_1;
+    \$2382  = v_mid_0_7;
     if (rst) begin
       \$2382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = v_mid_1_4;
+    \$2383  = last_mid_0_7;
     if (rst) begin
       \$2383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = last_mid_1_4;
+    \$2384  = acc_0_7;
+    if (v_0_7) begin
+      \$2384  = \$1297 [31:0];
+    end
     if (rst) begin
-      \$2384  = 1'h0;
+      \$2384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = acc_1_4;
-    if (v_1_4) begin
-      \$2385  = \$1307 [31:0];
+    \$2385  = shadow_0_7;
+    if (last_0_7) begin
+      \$2385  = \$1297 [31:0];
+    end else if (o__ready) begin
+      \$2385  = shadow_1_7;
     end
     if (rst) begin
       \$2385  = 32'd0;
@@ -13606,61 +13707,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = shadow_1_4;
-    if (last_1_4) begin
-      \$2386  = \$1307 [31:0];
-    end else if (o__ready) begin
-      \$2386  = shadow_2_4;
-    end
+    \$2386  = v3;
     if (rst) begin
-      \$2386  = 32'd0;
+      \$2386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = v_hop_1;
+    \$2387  = \$1859 ;
     if (rst) begin
       \$2387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = last_hop_1;
+    \$2388  = v_hop_1;
     if (rst) begin
       \$2388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = v_mid_1_5;
+    \$2389  = last_hop_1;
     if (rst) begin
       \$2389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = last_mid_1_5;
+    \$2390  = v_mid_1_0;
     if (rst) begin
       \$2390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = acc_1_5;
-    if (v_1_5) begin
-      \$2391  = \$1309 [31:0];
-    end
+    \$2391  = last_mid_1_0;
     if (rst) begin
-      \$2391  = 32'd0;
+      \$2391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = shadow_1_5;
-    if (last_1_5) begin
-      \$2392  = \$1309 [31:0];
-    end else if (o__ready) begin
-      \$2392  = shadow_2_5;
+    \$2392  = acc_1_0;
+    if (v_1_0) begin
+      \$2392  = \$1299 [31:0];
     end
     if (rst) begin
       \$2392  = 32'd0;
@@ -13668,49 +13759,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = v_hop_1;
+    \$2393  = shadow_1_0;
+    if (last_1_0) begin
+      \$2393  = \$1299 [31:0];
+    end else if (o__ready) begin
+      \$2393  = shadow_2_0;
+    end
     if (rst) begin
-      \$2393  = 1'h0;
+      \$2393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = last_hop_1;
+    \$2394  = v_hop_1;
     if (rst) begin
       \$2394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = v_mid_1_6;
+    \$2395  = last_hop_1;
     if (rst) begin
       \$2395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = last_mid_1_6;
+    \$2396  = v_mid_1_1;
     if (rst) begin
       \$2396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = acc_1_6;
-    if (v_1_6) begin
-      \$2397  = \$1311 [31:0];
-    end
+    \$2397  = last_mid_1_1;
     if (rst) begin
-      \$2397  = 32'd0;
+      \$2397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = shadow_1_6;
-    if (last_1_6) begin
-      \$2398  = \$1311 [31:0];
-    end else if (o__ready) begin
-      \$2398  = shadow_2_6;
+    \$2398  = acc_1_1;
+    if (v_1_1) begin
+      \$2398  = \$1301 [31:0];
     end
     if (rst) begin
       \$2398  = 32'd0;
@@ -13718,49 +13809,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = v_hop_1;
+    \$2399  = shadow_1_1;
+    if (last_1_1) begin
+      \$2399  = \$1301 [31:0];
+    end else if (o__ready) begin
+      \$2399  = shadow_2_1;
+    end
     if (rst) begin
-      \$2399  = 1'h0;
+      \$2399  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = last_hop_1;
+    \$2400  = v_hop_1;
     if (rst) begin
       \$2400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = v_mid_1_7;
+    \$2401  = last_hop_1;
     if (rst) begin
       \$2401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = last_mid_1_7;
+    \$2402  = v_mid_1_2;
     if (rst) begin
       \$2402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = acc_1_7;
-    if (v_1_7) begin
-      \$2403  = \$1313 [31:0];
-    end
+    \$2403  = last_mid_1_2;
     if (rst) begin
-      \$2403  = 32'd0;
+      \$2403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = shadow_1_7;
-    if (last_1_7) begin
-      \$2404  = \$1313 [31:0];
-    end else if (o__ready) begin
-      \$2404  = shadow_2_7;
+    \$2404  = acc_1_2;
+    if (v_1_2) begin
+      \$2404  = \$1303 [31:0];
     end
     if (rst) begin
       \$2404  = 32'd0;
@@ -13768,51 +13859,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = v3;
+    \$2405  = shadow_1_2;
+    if (last_1_2) begin
+      \$2405  = \$1303 [31:0];
+    end else if (o__ready) begin
+      \$2405  = shadow_2_2;
+    end
     if (rst) begin
-      \$2405  = 1'h0;
+      \$2405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \$1860 ;
+    \$2406  = v_hop_1;
     if (rst) begin
       \$2406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = v_hop_2;
+    \$2407  = last_hop_1;
     if (rst) begin
       \$2407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = last_hop_2;
+    \$2408  = v_mid_1_3;
     if (rst) begin
       \$2408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = v_mid_2_0;
+    \$2409  = last_mid_1_3;
     if (rst) begin
       \$2409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = last_mid_2_0;
+    \$2410  = acc_1_3;
+    if (v_1_3) begin
+      \$2410  = \$1305 [31:0];
+    end
     if (rst) begin
-      \$2410  = 1'h0;
+      \$2410  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = acc_2_0;
-    if (v_2_0) begin
-      \$2411  = \$1315 [31:0];
+    \$2411  = shadow_1_3;
+    if (last_1_3) begin
+      \$2411  = \$1305 [31:0];
+    end else if (o__ready) begin
+      \$2411  = shadow_2_3;
     end
     if (rst) begin
       \$2411  = 32'd0;
@@ -13820,49 +13921,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = shadow_2_0;
-    if (last_2_0) begin
-      \$2412  = \$1315 [31:0];
-    end else if (o__ready) begin
-      \$2412  = shadow_3_0;
-    end
+    \$2412  = v_hop_1;
     if (rst) begin
-      \$2412  = 32'd0;
+      \$2412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = v_hop_2;
+    \$2413  = last_hop_1;
     if (rst) begin
       \$2413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = last_hop_2;
+    \$2414  = v_mid_1_4;
     if (rst) begin
       \$2414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = v_mid_2_1;
+    \$2415  = last_mid_1_4;
     if (rst) begin
       \$2415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = last_mid_2_1;
+    \$2416  = acc_1_4;
+    if (v_1_4) begin
+      \$2416  = \$1307 [31:0];
+    end
     if (rst) begin
-      \$2416  = 1'h0;
+      \$2416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = acc_2_1;
-    if (v_2_1) begin
-      \$2417  = \$1317 [31:0];
+    \$2417  = shadow_1_4;
+    if (last_1_4) begin
+      \$2417  = \$1307 [31:0];
+    end else if (o__ready) begin
+      \$2417  = shadow_2_4;
     end
     if (rst) begin
       \$2417  = 32'd0;
@@ -13870,49 +13971,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = shadow_2_1;
-    if (last_2_1) begin
-      \$2418  = \$1317 [31:0];
-    end else if (o__ready) begin
-      \$2418  = shadow_3_1;
-    end
+    \$2418  = v_hop_1;
     if (rst) begin
-      \$2418  = 32'd0;
+      \$2418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = v_hop_2;
+    \$2419  = last_hop_1;
     if (rst) begin
       \$2419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = last_hop_2;
+    \$2420  = v_mid_1_5;
     if (rst) begin
       \$2420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = v_mid_2_2;
+    \$2421  = last_mid_1_5;
     if (rst) begin
       \$2421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = last_mid_2_2;
+    \$2422  = acc_1_5;
+    if (v_1_5) begin
+      \$2422  = \$1309 [31:0];
+    end
     if (rst) begin
-      \$2422  = 1'h0;
+      \$2422  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = acc_2_2;
-    if (v_2_2) begin
-      \$2423  = \$1319 [31:0];
+    \$2423  = shadow_1_5;
+    if (last_1_5) begin
+      \$2423  = \$1309 [31:0];
+    end else if (o__ready) begin
+      \$2423  = shadow_2_5;
     end
     if (rst) begin
       \$2423  = 32'd0;
@@ -13920,49 +14021,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = shadow_2_2;
-    if (last_2_2) begin
-      \$2424  = \$1319 [31:0];
-    end else if (o__ready) begin
-      \$2424  = shadow_3_2;
-    end
+    \$2424  = v_hop_1;
     if (rst) begin
-      \$2424  = 32'd0;
+      \$2424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = v_hop_2;
+    \$2425  = last_hop_1;
     if (rst) begin
       \$2425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = last_hop_2;
+    \$2426  = v_mid_1_6;
     if (rst) begin
       \$2426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = v_mid_2_3;
+    \$2427  = last_mid_1_6;
     if (rst) begin
       \$2427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = last_mid_2_3;
+    \$2428  = acc_1_6;
+    if (v_1_6) begin
+      \$2428  = \$1311 [31:0];
+    end
     if (rst) begin
-      \$2428  = 1'h0;
+      \$2428  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = acc_2_3;
-    if (v_2_3) begin
-      \$2429  = \$1321 [31:0];
+    \$2429  = shadow_1_6;
+    if (last_1_6) begin
+      \$2429  = \$1311 [31:0];
+    end else if (o__ready) begin
+      \$2429  = shadow_2_6;
     end
     if (rst) begin
       \$2429  = 32'd0;
@@ -13970,49 +14071,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = shadow_2_3;
-    if (last_2_3) begin
-      \$2430  = \$1321 [31:0];
-    end else if (o__ready) begin
-      \$2430  = shadow_3_3;
-    end
+    \$2430  = v_hop_1;
     if (rst) begin
-      \$2430  = 32'd0;
+      \$2430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = v_hop_2;
+    \$2431  = last_hop_1;
     if (rst) begin
       \$2431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = last_hop_2;
+    \$2432  = v_mid_1_7;
     if (rst) begin
       \$2432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = v_mid_2_4;
+    \$2433  = last_mid_1_7;
     if (rst) begin
       \$2433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = last_mid_2_4;
+    \$2434  = acc_1_7;
+    if (v_1_7) begin
+      \$2434  = \$1313 [31:0];
+    end
     if (rst) begin
-      \$2434  = 1'h0;
+      \$2434  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = acc_2_4;
-    if (v_2_4) begin
-      \$2435  = \$1323 [31:0];
+    \$2435  = shadow_1_7;
+    if (last_1_7) begin
+      \$2435  = \$1313 [31:0];
+    end else if (o__ready) begin
+      \$2435  = shadow_2_7;
     end
     if (rst) begin
       \$2435  = 32'd0;
@@ -14020,61 +14121,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = shadow_2_4;
-    if (last_2_4) begin
-      \$2436  = \$1323 [31:0];
-    end else if (o__ready) begin
-      \$2436  = shadow_3_4;
-    end
+    \$2436  = v3;
     if (rst) begin
-      \$2436  = 32'd0;
+      \$2436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = v_hop_2;
+    \$2437  = \$1860 ;
     if (rst) begin
       \$2437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = last_hop_2;
+    \$2438  = v_hop_2;
     if (rst) begin
       \$2438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = v_mid_2_5;
+    \$2439  = last_hop_2;
     if (rst) begin
       \$2439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = last_mid_2_5;
+    \$2440  = v_mid_2_0;
     if (rst) begin
       \$2440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = acc_2_5;
-    if (v_2_5) begin
-      \$2441  = \$1325 [31:0];
-    end
+    \$2441  = last_mid_2_0;
     if (rst) begin
-      \$2441  = 32'd0;
+      \$2441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = shadow_2_5;
-    if (last_2_5) begin
-      \$2442  = \$1325 [31:0];
-    end else if (o__ready) begin
-      \$2442  = shadow_3_5;
+    \$2442  = acc_2_0;
+    if (v_2_0) begin
+      \$2442  = \$1315 [31:0];
     end
     if (rst) begin
       \$2442  = 32'd0;
@@ -14082,49 +14173,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = v_hop_2;
+    \$2443  = shadow_2_0;
+    if (last_2_0) begin
+      \$2443  = \$1315 [31:0];
+    end else if (o__ready) begin
+      \$2443  = shadow_3_0;
+    end
     if (rst) begin
-      \$2443  = 1'h0;
+      \$2443  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = last_hop_2;
+    \$2444  = v_hop_2;
     if (rst) begin
       \$2444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = v_mid_2_6;
+    \$2445  = last_hop_2;
     if (rst) begin
       \$2445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = last_mid_2_6;
+    \$2446  = v_mid_2_1;
     if (rst) begin
       \$2446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = acc_2_6;
-    if (v_2_6) begin
-      \$2447  = \$1327 [31:0];
-    end
+    \$2447  = last_mid_2_1;
     if (rst) begin
-      \$2447  = 32'd0;
+      \$2447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = shadow_2_6;
-    if (last_2_6) begin
-      \$2448  = \$1327 [31:0];
-    end else if (o__ready) begin
-      \$2448  = shadow_3_6;
+    \$2448  = acc_2_1;
+    if (v_2_1) begin
+      \$2448  = \$1317 [31:0];
     end
     if (rst) begin
       \$2448  = 32'd0;
@@ -14132,49 +14223,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = v_hop_2;
+    \$2449  = shadow_2_1;
+    if (last_2_1) begin
+      \$2449  = \$1317 [31:0];
+    end else if (o__ready) begin
+      \$2449  = shadow_3_1;
+    end
     if (rst) begin
-      \$2449  = 1'h0;
+      \$2449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = last_hop_2;
+    \$2450  = v_hop_2;
     if (rst) begin
       \$2450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = v_mid_2_7;
+    \$2451  = last_hop_2;
     if (rst) begin
       \$2451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = last_mid_2_7;
+    \$2452  = v_mid_2_2;
     if (rst) begin
       \$2452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = acc_2_7;
-    if (v_2_7) begin
-      \$2453  = \$1329 [31:0];
-    end
+    \$2453  = last_mid_2_2;
     if (rst) begin
-      \$2453  = 32'd0;
+      \$2453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = shadow_2_7;
-    if (last_2_7) begin
-      \$2454  = \$1329 [31:0];
-    end else if (o__ready) begin
-      \$2454  = shadow_3_7;
+    \$2454  = acc_2_2;
+    if (v_2_2) begin
+      \$2454  = \$1319 [31:0];
     end
     if (rst) begin
       \$2454  = 32'd0;
@@ -14182,51 +14273,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = v3;
+    \$2455  = shadow_2_2;
+    if (last_2_2) begin
+      \$2455  = \$1319 [31:0];
+    end else if (o__ready) begin
+      \$2455  = shadow_3_2;
+    end
     if (rst) begin
-      \$2455  = 1'h0;
+      \$2455  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \$1861 ;
+    \$2456  = v_hop_2;
     if (rst) begin
       \$2456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = v_hop_3;
+    \$2457  = last_hop_2;
     if (rst) begin
       \$2457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = last_hop_3;
+    \$2458  = v_mid_2_3;
     if (rst) begin
       \$2458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = v_mid_3_0;
+    \$2459  = last_mid_2_3;
     if (rst) begin
       \$2459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = last_mid_3_0;
+    \$2460  = acc_2_3;
+    if (v_2_3) begin
+      \$2460  = \$1321 [31:0];
+    end
     if (rst) begin
-      \$2460  = 1'h0;
+      \$2460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = acc_3_0;
-    if (v_3_0) begin
-      \$2461  = \$1331 [31:0];
+    \$2461  = shadow_2_3;
+    if (last_2_3) begin
+      \$2461  = \$1321 [31:0];
+    end else if (o__ready) begin
+      \$2461  = shadow_3_3;
     end
     if (rst) begin
       \$2461  = 32'd0;
@@ -14234,49 +14335,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = shadow_3_0;
-    if (last_3_0) begin
-      \$2462  = \$1331 [31:0];
-    end else if (o__ready) begin
-      \$2462  = shadow_4_0;
-    end
+    \$2462  = v_hop_2;
     if (rst) begin
-      \$2462  = 32'd0;
+      \$2462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = v_hop_3;
+    \$2463  = last_hop_2;
     if (rst) begin
       \$2463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = last_hop_3;
+    \$2464  = v_mid_2_4;
     if (rst) begin
       \$2464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = v_mid_3_1;
+    \$2465  = last_mid_2_4;
     if (rst) begin
       \$2465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = last_mid_3_1;
+    \$2466  = acc_2_4;
+    if (v_2_4) begin
+      \$2466  = \$1323 [31:0];
+    end
     if (rst) begin
-      \$2466  = 1'h0;
+      \$2466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = acc_3_1;
-    if (v_3_1) begin
-      \$2467  = \$1333 [31:0];
+    \$2467  = shadow_2_4;
+    if (last_2_4) begin
+      \$2467  = \$1323 [31:0];
+    end else if (o__ready) begin
+      \$2467  = shadow_3_4;
     end
     if (rst) begin
       \$2467  = 32'd0;
@@ -14284,49 +14385,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = shadow_3_1;
-    if (last_3_1) begin
-      \$2468  = \$1333 [31:0];
-    end else if (o__ready) begin
-      \$2468  = shadow_4_1;
-    end
+    \$2468  = v_hop_2;
     if (rst) begin
-      \$2468  = 32'd0;
+      \$2468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = v_hop_3;
+    \$2469  = last_hop_2;
     if (rst) begin
       \$2469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = last_hop_3;
+    \$2470  = v_mid_2_5;
     if (rst) begin
       \$2470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = v_mid_3_2;
+    \$2471  = last_mid_2_5;
     if (rst) begin
       \$2471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = last_mid_3_2;
+    \$2472  = acc_2_5;
+    if (v_2_5) begin
+      \$2472  = \$1325 [31:0];
+    end
     if (rst) begin
-      \$2472  = 1'h0;
+      \$2472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = acc_3_2;
-    if (v_3_2) begin
-      \$2473  = \$1335 [31:0];
+    \$2473  = shadow_2_5;
+    if (last_2_5) begin
+      \$2473  = \$1325 [31:0];
+    end else if (o__ready) begin
+      \$2473  = shadow_3_5;
     end
     if (rst) begin
       \$2473  = 32'd0;
@@ -14334,49 +14435,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = shadow_3_2;
-    if (last_3_2) begin
-      \$2474  = \$1335 [31:0];
-    end else if (o__ready) begin
-      \$2474  = shadow_4_2;
-    end
+    \$2474  = v_hop_2;
     if (rst) begin
-      \$2474  = 32'd0;
+      \$2474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = v_hop_3;
+    \$2475  = last_hop_2;
     if (rst) begin
       \$2475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = last_hop_3;
+    \$2476  = v_mid_2_6;
     if (rst) begin
       \$2476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = v_mid_3_3;
+    \$2477  = last_mid_2_6;
     if (rst) begin
       \$2477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = last_mid_3_3;
+    \$2478  = acc_2_6;
+    if (v_2_6) begin
+      \$2478  = \$1327 [31:0];
+    end
     if (rst) begin
-      \$2478  = 1'h0;
+      \$2478  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = acc_3_3;
-    if (v_3_3) begin
-      \$2479  = \$1337 [31:0];
+    \$2479  = shadow_2_6;
+    if (last_2_6) begin
+      \$2479  = \$1327 [31:0];
+    end else if (o__ready) begin
+      \$2479  = shadow_3_6;
     end
     if (rst) begin
       \$2479  = 32'd0;
@@ -14384,49 +14485,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = shadow_3_3;
-    if (last_3_3) begin
-      \$2480  = \$1337 [31:0];
-    end else if (o__ready) begin
-      \$2480  = shadow_4_3;
-    end
+    \$2480  = v_hop_2;
     if (rst) begin
-      \$2480  = 32'd0;
+      \$2480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = v_hop_3;
+    \$2481  = last_hop_2;
     if (rst) begin
       \$2481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = last_hop_3;
+    \$2482  = v_mid_2_7;
     if (rst) begin
       \$2482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = v_mid_3_4;
+    \$2483  = last_mid_2_7;
     if (rst) begin
       \$2483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = last_mid_3_4;
+    \$2484  = acc_2_7;
+    if (v_2_7) begin
+      \$2484  = \$1329 [31:0];
+    end
     if (rst) begin
-      \$2484  = 1'h0;
+      \$2484  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = acc_3_4;
-    if (v_3_4) begin
-      \$2485  = \$1339 [31:0];
+    \$2485  = shadow_2_7;
+    if (last_2_7) begin
+      \$2485  = \$1329 [31:0];
+    end else if (o__ready) begin
+      \$2485  = shadow_3_7;
     end
     if (rst) begin
       \$2485  = 32'd0;
@@ -14434,61 +14535,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = shadow_3_4;
-    if (last_3_4) begin
-      \$2486  = \$1339 [31:0];
-    end else if (o__ready) begin
-      \$2486  = shadow_4_4;
-    end
+    \$2486  = v3;
     if (rst) begin
-      \$2486  = 32'd0;
+      \$2486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = v_hop_3;
+    \$2487  = \$1861 ;
     if (rst) begin
       \$2487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = last_hop_3;
+    \$2488  = v_hop_3;
     if (rst) begin
       \$2488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = v_mid_3_5;
+    \$2489  = last_hop_3;
     if (rst) begin
       \$2489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = last_mid_3_5;
+    \$2490  = v_mid_3_0;
     if (rst) begin
       \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = acc_3_5;
-    if (v_3_5) begin
-      \$2491  = \$1341 [31:0];
-    end
+    \$2491  = last_mid_3_0;
     if (rst) begin
-      \$2491  = 32'd0;
+      \$2491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = shadow_3_5;
-    if (last_3_5) begin
-      \$2492  = \$1341 [31:0];
-    end else if (o__ready) begin
-      \$2492  = shadow_4_5;
+    \$2492  = acc_3_0;
+    if (v_3_0) begin
+      \$2492  = \$1331 [31:0];
     end
     if (rst) begin
       \$2492  = 32'd0;
@@ -14496,49 +14587,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = v_hop_3;
+    \$2493  = shadow_3_0;
+    if (last_3_0) begin
+      \$2493  = \$1331 [31:0];
+    end else if (o__ready) begin
+      \$2493  = shadow_4_0;
+    end
     if (rst) begin
-      \$2493  = 1'h0;
+      \$2493  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = last_hop_3;
+    \$2494  = v_hop_3;
     if (rst) begin
       \$2494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = v_mid_3_6;
+    \$2495  = last_hop_3;
     if (rst) begin
       \$2495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = last_mid_3_6;
+    \$2496  = v_mid_3_1;
     if (rst) begin
       \$2496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = acc_3_6;
-    if (v_3_6) begin
-      \$2497  = \$1343 [31:0];
-    end
+    \$2497  = last_mid_3_1;
     if (rst) begin
-      \$2497  = 32'd0;
+      \$2497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = shadow_3_6;
-    if (last_3_6) begin
-      \$2498  = \$1343 [31:0];
-    end else if (o__ready) begin
-      \$2498  = shadow_4_6;
+    \$2498  = acc_3_1;
+    if (v_3_1) begin
+      \$2498  = \$1333 [31:0];
     end
     if (rst) begin
       \$2498  = 32'd0;
@@ -14546,49 +14637,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = v_hop_3;
+    \$2499  = shadow_3_1;
+    if (last_3_1) begin
+      \$2499  = \$1333 [31:0];
+    end else if (o__ready) begin
+      \$2499  = shadow_4_1;
+    end
     if (rst) begin
-      \$2499  = 1'h0;
+      \$2499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = last_hop_3;
+    \$2500  = v_hop_3;
     if (rst) begin
       \$2500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = v_mid_3_7;
+    \$2501  = last_hop_3;
     if (rst) begin
       \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = last_mid_3_7;
+    \$2502  = v_mid_3_2;
     if (rst) begin
       \$2502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = acc_3_7;
-    if (v_3_7) begin
-      \$2503  = \$1345 [31:0];
-    end
+    \$2503  = last_mid_3_2;
     if (rst) begin
-      \$2503  = 32'd0;
+      \$2503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = shadow_3_7;
-    if (last_3_7) begin
-      \$2504  = \$1345 [31:0];
-    end else if (o__ready) begin
-      \$2504  = shadow_4_7;
+    \$2504  = acc_3_2;
+    if (v_3_2) begin
+      \$2504  = \$1335 [31:0];
     end
     if (rst) begin
       \$2504  = 32'd0;
@@ -14596,51 +14687,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = v3;
+    \$2505  = shadow_3_2;
+    if (last_3_2) begin
+      \$2505  = \$1335 [31:0];
+    end else if (o__ready) begin
+      \$2505  = shadow_4_2;
+    end
     if (rst) begin
-      \$2505  = 1'h0;
+      \$2505  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = \$1862 ;
+    \$2506  = v_hop_3;
     if (rst) begin
       \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = v_hop_4;
+    \$2507  = last_hop_3;
     if (rst) begin
       \$2507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = last_hop_4;
+    \$2508  = v_mid_3_3;
     if (rst) begin
       \$2508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = v_mid_4_0;
+    \$2509  = last_mid_3_3;
     if (rst) begin
       \$2509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = last_mid_4_0;
+    \$2510  = acc_3_3;
+    if (v_3_3) begin
+      \$2510  = \$1337 [31:0];
+    end
     if (rst) begin
-      \$2510  = 1'h0;
+      \$2510  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = acc_4_0;
-    if (v_4_0) begin
-      \$2511  = \$1347 [31:0];
+    \$2511  = shadow_3_3;
+    if (last_3_3) begin
+      \$2511  = \$1337 [31:0];
+    end else if (o__ready) begin
+      \$2511  = shadow_4_3;
     end
     if (rst) begin
       \$2511  = 32'd0;
@@ -14648,49 +14749,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = shadow_4_0;
-    if (last_4_0) begin
-      \$2512  = \$1347 [31:0];
-    end else if (o__ready) begin
-      \$2512  = shadow_5_0;
-    end
+    \$2512  = v_hop_3;
     if (rst) begin
-      \$2512  = 32'd0;
+      \$2512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = v_hop_4;
+    \$2513  = last_hop_3;
     if (rst) begin
       \$2513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = last_hop_4;
+    \$2514  = v_mid_3_4;
     if (rst) begin
       \$2514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = v_mid_4_1;
+    \$2515  = last_mid_3_4;
     if (rst) begin
       \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = last_mid_4_1;
+    \$2516  = acc_3_4;
+    if (v_3_4) begin
+      \$2516  = \$1339 [31:0];
+    end
     if (rst) begin
-      \$2516  = 1'h0;
+      \$2516  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = acc_4_1;
-    if (v_4_1) begin
-      \$2517  = \$1349 [31:0];
+    \$2517  = shadow_3_4;
+    if (last_3_4) begin
+      \$2517  = \$1339 [31:0];
+    end else if (o__ready) begin
+      \$2517  = shadow_4_4;
     end
     if (rst) begin
       \$2517  = 32'd0;
@@ -14698,49 +14799,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = shadow_4_1;
-    if (last_4_1) begin
-      \$2518  = \$1349 [31:0];
-    end else if (o__ready) begin
-      \$2518  = shadow_5_1;
-    end
+    \$2518  = v_hop_3;
     if (rst) begin
-      \$2518  = 32'd0;
+      \$2518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = v_hop_4;
+    \$2519  = last_hop_3;
     if (rst) begin
       \$2519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = last_hop_4;
+    \$2520  = v_mid_3_5;
     if (rst) begin
       \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = v_mid_4_2;
+    \$2521  = last_mid_3_5;
     if (rst) begin
       \$2521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = last_mid_4_2;
+    \$2522  = acc_3_5;
+    if (v_3_5) begin
+      \$2522  = \$1341 [31:0];
+    end
     if (rst) begin
-      \$2522  = 1'h0;
+      \$2522  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = acc_4_2;
-    if (v_4_2) begin
-      \$2523  = \$1351 [31:0];
+    \$2523  = shadow_3_5;
+    if (last_3_5) begin
+      \$2523  = \$1341 [31:0];
+    end else if (o__ready) begin
+      \$2523  = shadow_4_5;
     end
     if (rst) begin
       \$2523  = 32'd0;
@@ -14748,49 +14849,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = shadow_4_2;
-    if (last_4_2) begin
-      \$2524  = \$1351 [31:0];
-    end else if (o__ready) begin
-      \$2524  = shadow_5_2;
-    end
+    \$2524  = v_hop_3;
     if (rst) begin
-      \$2524  = 32'd0;
+      \$2524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = v_hop_4;
+    \$2525  = last_hop_3;
     if (rst) begin
       \$2525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = last_hop_4;
+    \$2526  = v_mid_3_6;
     if (rst) begin
       \$2526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = v_mid_4_3;
+    \$2527  = last_mid_3_6;
     if (rst) begin
       \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = last_mid_4_3;
+    \$2528  = acc_3_6;
+    if (v_3_6) begin
+      \$2528  = \$1343 [31:0];
+    end
     if (rst) begin
-      \$2528  = 1'h0;
+      \$2528  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = acc_4_3;
-    if (v_4_3) begin
-      \$2529  = \$1353 [31:0];
+    \$2529  = shadow_3_6;
+    if (last_3_6) begin
+      \$2529  = \$1343 [31:0];
+    end else if (o__ready) begin
+      \$2529  = shadow_4_6;
     end
     if (rst) begin
       \$2529  = 32'd0;
@@ -14798,49 +14899,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = shadow_4_3;
-    if (last_4_3) begin
-      \$2530  = \$1353 [31:0];
-    end else if (o__ready) begin
-      \$2530  = shadow_5_3;
-    end
+    \$2530  = v_hop_3;
     if (rst) begin
-      \$2530  = 32'd0;
+      \$2530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = v_hop_4;
+    \$2531  = last_hop_3;
     if (rst) begin
       \$2531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = last_hop_4;
+    \$2532  = v_mid_3_7;
     if (rst) begin
       \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = v_mid_4_4;
+    \$2533  = last_mid_3_7;
     if (rst) begin
       \$2533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = last_mid_4_4;
+    \$2534  = acc_3_7;
+    if (v_3_7) begin
+      \$2534  = \$1345 [31:0];
+    end
     if (rst) begin
-      \$2534  = 1'h0;
+      \$2534  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = acc_4_4;
-    if (v_4_4) begin
-      \$2535  = \$1355 [31:0];
+    \$2535  = shadow_3_7;
+    if (last_3_7) begin
+      \$2535  = \$1345 [31:0];
+    end else if (o__ready) begin
+      \$2535  = shadow_4_7;
     end
     if (rst) begin
       \$2535  = 32'd0;
@@ -14848,61 +14949,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = shadow_4_4;
-    if (last_4_4) begin
-      \$2536  = \$1355 [31:0];
-    end else if (o__ready) begin
-      \$2536  = shadow_5_4;
-    end
+    \$2536  = v3;
     if (rst) begin
-      \$2536  = 32'd0;
+      \$2536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = v_hop_4;
+    \$2537  = \$1862 ;
     if (rst) begin
       \$2537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = last_hop_4;
+    \$2538  = v_hop_4;
     if (rst) begin
       \$2538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = v_mid_4_5;
+    \$2539  = last_hop_4;
     if (rst) begin
       \$2539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = last_mid_4_5;
+    \$2540  = v_mid_4_0;
     if (rst) begin
       \$2540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = acc_4_5;
-    if (v_4_5) begin
-      \$2541  = \$1357 [31:0];
-    end
+    \$2541  = last_mid_4_0;
     if (rst) begin
-      \$2541  = 32'd0;
+      \$2541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = shadow_4_5;
-    if (last_4_5) begin
-      \$2542  = \$1357 [31:0];
-    end else if (o__ready) begin
-      \$2542  = shadow_5_5;
+    \$2542  = acc_4_0;
+    if (v_4_0) begin
+      \$2542  = \$1347 [31:0];
     end
     if (rst) begin
       \$2542  = 32'd0;
@@ -14910,49 +15001,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = v_hop_4;
+    \$2543  = shadow_4_0;
+    if (last_4_0) begin
+      \$2543  = \$1347 [31:0];
+    end else if (o__ready) begin
+      \$2543  = shadow_5_0;
+    end
     if (rst) begin
-      \$2543  = 1'h0;
+      \$2543  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = last_hop_4;
+    \$2544  = v_hop_4;
     if (rst) begin
       \$2544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = v_mid_4_6;
+    \$2545  = last_hop_4;
     if (rst) begin
       \$2545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = last_mid_4_6;
+    \$2546  = v_mid_4_1;
     if (rst) begin
       \$2546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = acc_4_6;
-    if (v_4_6) begin
-      \$2547  = \$1359 [31:0];
-    end
+    \$2547  = last_mid_4_1;
     if (rst) begin
-      \$2547  = 32'd0;
+      \$2547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = shadow_4_6;
-    if (last_4_6) begin
-      \$2548  = \$1359 [31:0];
-    end else if (o__ready) begin
-      \$2548  = shadow_5_6;
+    \$2548  = acc_4_1;
+    if (v_4_1) begin
+      \$2548  = \$1349 [31:0];
     end
     if (rst) begin
       \$2548  = 32'd0;
@@ -14960,49 +15051,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = v_hop_4;
+    \$2549  = shadow_4_1;
+    if (last_4_1) begin
+      \$2549  = \$1349 [31:0];
+    end else if (o__ready) begin
+      \$2549  = shadow_5_1;
+    end
     if (rst) begin
-      \$2549  = 1'h0;
+      \$2549  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = last_hop_4;
+    \$2550  = v_hop_4;
     if (rst) begin
       \$2550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = v_mid_4_7;
+    \$2551  = last_hop_4;
     if (rst) begin
       \$2551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = last_mid_4_7;
+    \$2552  = v_mid_4_2;
     if (rst) begin
       \$2552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = acc_4_7;
-    if (v_4_7) begin
-      \$2553  = \$1361 [31:0];
-    end
+    \$2553  = last_mid_4_2;
     if (rst) begin
-      \$2553  = 32'd0;
+      \$2553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = shadow_4_7;
-    if (last_4_7) begin
-      \$2554  = \$1361 [31:0];
-    end else if (o__ready) begin
-      \$2554  = shadow_5_7;
+    \$2554  = acc_4_2;
+    if (v_4_2) begin
+      \$2554  = \$1351 [31:0];
     end
     if (rst) begin
       \$2554  = 32'd0;
@@ -15010,51 +15101,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = v3;
+    \$2555  = shadow_4_2;
+    if (last_4_2) begin
+      \$2555  = \$1351 [31:0];
+    end else if (o__ready) begin
+      \$2555  = shadow_5_2;
+    end
     if (rst) begin
-      \$2555  = 1'h0;
+      \$2555  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = \$1863 ;
+    \$2556  = v_hop_4;
     if (rst) begin
       \$2556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = v_hop_5;
+    \$2557  = last_hop_4;
     if (rst) begin
       \$2557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = last_hop_5;
+    \$2558  = v_mid_4_3;
     if (rst) begin
       \$2558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = v_mid_5_0;
+    \$2559  = last_mid_4_3;
     if (rst) begin
       \$2559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = last_mid_5_0;
+    \$2560  = acc_4_3;
+    if (v_4_3) begin
+      \$2560  = \$1353 [31:0];
+    end
     if (rst) begin
-      \$2560  = 1'h0;
+      \$2560  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = acc_5_0;
-    if (v_5_0) begin
-      \$2561  = \$1363 [31:0];
+    \$2561  = shadow_4_3;
+    if (last_4_3) begin
+      \$2561  = \$1353 [31:0];
+    end else if (o__ready) begin
+      \$2561  = shadow_5_3;
     end
     if (rst) begin
       \$2561  = 32'd0;
@@ -15062,49 +15163,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = shadow_5_0;
-    if (last_5_0) begin
-      \$2562  = \$1363 [31:0];
-    end else if (o__ready) begin
-      \$2562  = shadow_6_0;
-    end
+    \$2562  = v_hop_4;
     if (rst) begin
-      \$2562  = 32'd0;
+      \$2562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = v_hop_5;
+    \$2563  = last_hop_4;
     if (rst) begin
       \$2563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = last_hop_5;
+    \$2564  = v_mid_4_4;
     if (rst) begin
       \$2564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = v_mid_5_1;
+    \$2565  = last_mid_4_4;
     if (rst) begin
       \$2565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = last_mid_5_1;
+    \$2566  = acc_4_4;
+    if (v_4_4) begin
+      \$2566  = \$1355 [31:0];
+    end
     if (rst) begin
-      \$2566  = 1'h0;
+      \$2566  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = acc_5_1;
-    if (v_5_1) begin
-      \$2567  = \$1365 [31:0];
+    \$2567  = shadow_4_4;
+    if (last_4_4) begin
+      \$2567  = \$1355 [31:0];
+    end else if (o__ready) begin
+      \$2567  = shadow_5_4;
     end
     if (rst) begin
       \$2567  = 32'd0;
@@ -15112,49 +15213,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = shadow_5_1;
-    if (last_5_1) begin
-      \$2568  = \$1365 [31:0];
-    end else if (o__ready) begin
-      \$2568  = shadow_6_1;
-    end
+    \$2568  = v_hop_4;
     if (rst) begin
-      \$2568  = 32'd0;
+      \$2568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = v_hop_5;
+    \$2569  = last_hop_4;
     if (rst) begin
       \$2569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = last_hop_5;
+    \$2570  = v_mid_4_5;
     if (rst) begin
       \$2570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = v_mid_5_2;
+    \$2571  = last_mid_4_5;
     if (rst) begin
       \$2571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = last_mid_5_2;
+    \$2572  = acc_4_5;
+    if (v_4_5) begin
+      \$2572  = \$1357 [31:0];
+    end
     if (rst) begin
-      \$2572  = 1'h0;
+      \$2572  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = acc_5_2;
-    if (v_5_2) begin
-      \$2573  = \$1367 [31:0];
+    \$2573  = shadow_4_5;
+    if (last_4_5) begin
+      \$2573  = \$1357 [31:0];
+    end else if (o__ready) begin
+      \$2573  = shadow_5_5;
     end
     if (rst) begin
       \$2573  = 32'd0;
@@ -15162,49 +15263,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = shadow_5_2;
-    if (last_5_2) begin
-      \$2574  = \$1367 [31:0];
-    end else if (o__ready) begin
-      \$2574  = shadow_6_2;
-    end
+    \$2574  = v_hop_4;
     if (rst) begin
-      \$2574  = 32'd0;
+      \$2574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = v_hop_5;
+    \$2575  = last_hop_4;
     if (rst) begin
       \$2575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = last_hop_5;
+    \$2576  = v_mid_4_6;
     if (rst) begin
       \$2576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = v_mid_5_3;
+    \$2577  = last_mid_4_6;
     if (rst) begin
       \$2577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = last_mid_5_3;
+    \$2578  = acc_4_6;
+    if (v_4_6) begin
+      \$2578  = \$1359 [31:0];
+    end
     if (rst) begin
-      \$2578  = 1'h0;
+      \$2578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = acc_5_3;
-    if (v_5_3) begin
-      \$2579  = \$1369 [31:0];
+    \$2579  = shadow_4_6;
+    if (last_4_6) begin
+      \$2579  = \$1359 [31:0];
+    end else if (o__ready) begin
+      \$2579  = shadow_5_6;
     end
     if (rst) begin
       \$2579  = 32'd0;
@@ -15212,49 +15313,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = shadow_5_3;
-    if (last_5_3) begin
-      \$2580  = \$1369 [31:0];
-    end else if (o__ready) begin
-      \$2580  = shadow_6_3;
-    end
+    \$2580  = v_hop_4;
     if (rst) begin
-      \$2580  = 32'd0;
+      \$2580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = v_hop_5;
+    \$2581  = last_hop_4;
     if (rst) begin
       \$2581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = last_hop_5;
+    \$2582  = v_mid_4_7;
     if (rst) begin
       \$2582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2583  = v_mid_5_4;
+    \$2583  = last_mid_4_7;
     if (rst) begin
       \$2583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2584  = last_mid_5_4;
+    \$2584  = acc_4_7;
+    if (v_4_7) begin
+      \$2584  = \$1361 [31:0];
+    end
     if (rst) begin
-      \$2584  = 1'h0;
+      \$2584  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2585  = acc_5_4;
-    if (v_5_4) begin
-      \$2585  = \$1371 [31:0];
+    \$2585  = shadow_4_7;
+    if (last_4_7) begin
+      \$2585  = \$1361 [31:0];
+    end else if (o__ready) begin
+      \$2585  = shadow_5_7;
     end
     if (rst) begin
       \$2585  = 32'd0;
@@ -15262,61 +15363,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2586  = shadow_5_4;
-    if (last_5_4) begin
-      \$2586  = \$1371 [31:0];
-    end else if (o__ready) begin
-      \$2586  = shadow_6_4;
-    end
+    \$2586  = v3;
     if (rst) begin
-      \$2586  = 32'd0;
+      \$2586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2587  = v_hop_5;
+    \$2587  = \$1863 ;
     if (rst) begin
       \$2587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2588  = last_hop_5;
+    \$2588  = v_hop_5;
     if (rst) begin
       \$2588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2589  = v_mid_5_5;
+    \$2589  = last_hop_5;
     if (rst) begin
       \$2589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2590  = last_mid_5_5;
+    \$2590  = v_mid_5_0;
     if (rst) begin
       \$2590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2591  = acc_5_5;
-    if (v_5_5) begin
-      \$2591  = \$1373 [31:0];
-    end
+    \$2591  = last_mid_5_0;
     if (rst) begin
-      \$2591  = 32'd0;
+      \$2591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2592  = shadow_5_5;
-    if (last_5_5) begin
-      \$2592  = \$1373 [31:0];
-    end else if (o__ready) begin
-      \$2592  = shadow_6_5;
+    \$2592  = acc_5_0;
+    if (v_5_0) begin
+      \$2592  = \$1363 [31:0];
     end
     if (rst) begin
       \$2592  = 32'd0;
@@ -15324,49 +15415,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2593  = v_hop_5;
+    \$2593  = shadow_5_0;
+    if (last_5_0) begin
+      \$2593  = \$1363 [31:0];
+    end else if (o__ready) begin
+      \$2593  = shadow_6_0;
+    end
     if (rst) begin
-      \$2593  = 1'h0;
+      \$2593  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2594  = last_hop_5;
+    \$2594  = v_hop_5;
     if (rst) begin
       \$2594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2595  = v_mid_5_6;
+    \$2595  = last_hop_5;
     if (rst) begin
       \$2595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2596  = last_mid_5_6;
+    \$2596  = v_mid_5_1;
     if (rst) begin
       \$2596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2597  = acc_5_6;
-    if (v_5_6) begin
-      \$2597  = \$1375 [31:0];
-    end
+    \$2597  = last_mid_5_1;
     if (rst) begin
-      \$2597  = 32'd0;
+      \$2597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2598  = shadow_5_6;
-    if (last_5_6) begin
-      \$2598  = \$1375 [31:0];
-    end else if (o__ready) begin
-      \$2598  = shadow_6_6;
+    \$2598  = acc_5_1;
+    if (v_5_1) begin
+      \$2598  = \$1365 [31:0];
     end
     if (rst) begin
       \$2598  = 32'd0;
@@ -15374,49 +15465,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2599  = v_hop_5;
+    \$2599  = shadow_5_1;
+    if (last_5_1) begin
+      \$2599  = \$1365 [31:0];
+    end else if (o__ready) begin
+      \$2599  = shadow_6_1;
+    end
     if (rst) begin
-      \$2599  = 1'h0;
+      \$2599  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2600  = last_hop_5;
+    \$2600  = v_hop_5;
     if (rst) begin
       \$2600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2601  = v_mid_5_7;
+    \$2601  = last_hop_5;
     if (rst) begin
       \$2601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2602  = last_mid_5_7;
+    \$2602  = v_mid_5_2;
     if (rst) begin
       \$2602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2603  = acc_5_7;
-    if (v_5_7) begin
-      \$2603  = \$1377 [31:0];
-    end
+    \$2603  = last_mid_5_2;
     if (rst) begin
-      \$2603  = 32'd0;
+      \$2603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2604  = shadow_5_7;
-    if (last_5_7) begin
-      \$2604  = \$1377 [31:0];
-    end else if (o__ready) begin
-      \$2604  = shadow_6_7;
+    \$2604  = acc_5_2;
+    if (v_5_2) begin
+      \$2604  = \$1367 [31:0];
     end
     if (rst) begin
       \$2604  = 32'd0;
@@ -15424,51 +15515,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2605  = v3;
+    \$2605  = shadow_5_2;
+    if (last_5_2) begin
+      \$2605  = \$1367 [31:0];
+    end else if (o__ready) begin
+      \$2605  = shadow_6_2;
+    end
     if (rst) begin
-      \$2605  = 1'h0;
+      \$2605  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2606  = \$1864 ;
+    \$2606  = v_hop_5;
     if (rst) begin
       \$2606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2607  = v_hop_6;
+    \$2607  = last_hop_5;
     if (rst) begin
       \$2607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2608  = last_hop_6;
+    \$2608  = v_mid_5_3;
     if (rst) begin
       \$2608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2609  = v_mid_6_0;
+    \$2609  = last_mid_5_3;
     if (rst) begin
       \$2609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2610  = last_mid_6_0;
+    \$2610  = acc_5_3;
+    if (v_5_3) begin
+      \$2610  = \$1369 [31:0];
+    end
     if (rst) begin
-      \$2610  = 1'h0;
+      \$2610  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2611  = acc_6_0;
-    if (v_6_0) begin
-      \$2611  = \$1379 [31:0];
+    \$2611  = shadow_5_3;
+    if (last_5_3) begin
+      \$2611  = \$1369 [31:0];
+    end else if (o__ready) begin
+      \$2611  = shadow_6_3;
     end
     if (rst) begin
       \$2611  = 32'd0;
@@ -15476,49 +15577,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2612  = shadow_6_0;
-    if (last_6_0) begin
-      \$2612  = \$1379 [31:0];
-    end else if (o__ready) begin
-      \$2612  = shadow_7_0;
-    end
+    \$2612  = v_hop_5;
     if (rst) begin
-      \$2612  = 32'd0;
+      \$2612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2613  = v_hop_6;
+    \$2613  = last_hop_5;
     if (rst) begin
       \$2613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2614  = last_hop_6;
+    \$2614  = v_mid_5_4;
     if (rst) begin
       \$2614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2615  = v_mid_6_1;
+    \$2615  = last_mid_5_4;
     if (rst) begin
       \$2615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2616  = last_mid_6_1;
+    \$2616  = acc_5_4;
+    if (v_5_4) begin
+      \$2616  = \$1371 [31:0];
+    end
     if (rst) begin
-      \$2616  = 1'h0;
+      \$2616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2617  = acc_6_1;
-    if (v_6_1) begin
-      \$2617  = \$1381 [31:0];
+    \$2617  = shadow_5_4;
+    if (last_5_4) begin
+      \$2617  = \$1371 [31:0];
+    end else if (o__ready) begin
+      \$2617  = shadow_6_4;
     end
     if (rst) begin
       \$2617  = 32'd0;
@@ -15526,49 +15627,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2618  = shadow_6_1;
-    if (last_6_1) begin
-      \$2618  = \$1381 [31:0];
-    end else if (o__ready) begin
-      \$2618  = shadow_7_1;
-    end
+    \$2618  = v_hop_5;
     if (rst) begin
-      \$2618  = 32'd0;
+      \$2618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2619  = v_hop_6;
+    \$2619  = last_hop_5;
     if (rst) begin
       \$2619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2620  = last_hop_6;
+    \$2620  = v_mid_5_5;
     if (rst) begin
       \$2620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2621  = v_mid_6_2;
+    \$2621  = last_mid_5_5;
     if (rst) begin
       \$2621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2622  = last_mid_6_2;
+    \$2622  = acc_5_5;
+    if (v_5_5) begin
+      \$2622  = \$1373 [31:0];
+    end
     if (rst) begin
-      \$2622  = 1'h0;
+      \$2622  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2623  = acc_6_2;
-    if (v_6_2) begin
-      \$2623  = \$1383 [31:0];
+    \$2623  = shadow_5_5;
+    if (last_5_5) begin
+      \$2623  = \$1373 [31:0];
+    end else if (o__ready) begin
+      \$2623  = shadow_6_5;
     end
     if (rst) begin
       \$2623  = 32'd0;
@@ -15576,49 +15677,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2624  = shadow_6_2;
-    if (last_6_2) begin
-      \$2624  = \$1383 [31:0];
-    end else if (o__ready) begin
-      \$2624  = shadow_7_2;
-    end
+    \$2624  = v_hop_5;
     if (rst) begin
-      \$2624  = 32'd0;
+      \$2624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2625  = v_hop_6;
+    \$2625  = last_hop_5;
     if (rst) begin
       \$2625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2626  = last_hop_6;
+    \$2626  = v_mid_5_6;
     if (rst) begin
       \$2626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2627  = v_mid_6_3;
+    \$2627  = last_mid_5_6;
     if (rst) begin
       \$2627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2628  = last_mid_6_3;
+    \$2628  = acc_5_6;
+    if (v_5_6) begin
+      \$2628  = \$1375 [31:0];
+    end
     if (rst) begin
-      \$2628  = 1'h0;
+      \$2628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2629  = acc_6_3;
-    if (v_6_3) begin
-      \$2629  = \$1385 [31:0];
+    \$2629  = shadow_5_6;
+    if (last_5_6) begin
+      \$2629  = \$1375 [31:0];
+    end else if (o__ready) begin
+      \$2629  = shadow_6_6;
     end
     if (rst) begin
       \$2629  = 32'd0;
@@ -15626,49 +15727,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2630  = shadow_6_3;
-    if (last_6_3) begin
-      \$2630  = \$1385 [31:0];
-    end else if (o__ready) begin
-      \$2630  = shadow_7_3;
-    end
+    \$2630  = v_hop_5;
     if (rst) begin
-      \$2630  = 32'd0;
+      \$2630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2631  = v_hop_6;
+    \$2631  = last_hop_5;
     if (rst) begin
       \$2631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2632  = last_hop_6;
+    \$2632  = v_mid_5_7;
     if (rst) begin
       \$2632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2633  = v_mid_6_4;
+    \$2633  = last_mid_5_7;
     if (rst) begin
       \$2633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2634  = last_mid_6_4;
+    \$2634  = acc_5_7;
+    if (v_5_7) begin
+      \$2634  = \$1377 [31:0];
+    end
     if (rst) begin
-      \$2634  = 1'h0;
+      \$2634  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2635  = acc_6_4;
-    if (v_6_4) begin
-      \$2635  = \$1387 [31:0];
+    \$2635  = shadow_5_7;
+    if (last_5_7) begin
+      \$2635  = \$1377 [31:0];
+    end else if (o__ready) begin
+      \$2635  = shadow_6_7;
     end
     if (rst) begin
       \$2635  = 32'd0;
@@ -15676,61 +15777,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2636  = shadow_6_4;
-    if (last_6_4) begin
-      \$2636  = \$1387 [31:0];
-    end else if (o__ready) begin
-      \$2636  = shadow_7_4;
-    end
+    \$2636  = v3;
     if (rst) begin
-      \$2636  = 32'd0;
+      \$2636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2637  = v_hop_6;
+    \$2637  = \$1864 ;
     if (rst) begin
       \$2637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2638  = last_hop_6;
+    \$2638  = v_hop_6;
     if (rst) begin
       \$2638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = v_mid_6_5;
+    \$2639  = last_hop_6;
     if (rst) begin
       \$2639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = last_mid_6_5;
+    \$2640  = v_mid_6_0;
     if (rst) begin
       \$2640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = acc_6_5;
-    if (v_6_5) begin
-      \$2641  = \$1389 [31:0];
-    end
+    \$2641  = last_mid_6_0;
     if (rst) begin
-      \$2641  = 32'd0;
+      \$2641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = shadow_6_5;
-    if (last_6_5) begin
-      \$2642  = \$1389 [31:0];
-    end else if (o__ready) begin
-      \$2642  = shadow_7_5;
+    \$2642  = acc_6_0;
+    if (v_6_0) begin
+      \$2642  = \$1379 [31:0];
     end
     if (rst) begin
       \$2642  = 32'd0;
@@ -15738,49 +15829,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = v_hop_6;
+    \$2643  = shadow_6_0;
+    if (last_6_0) begin
+      \$2643  = \$1379 [31:0];
+    end else if (o__ready) begin
+      \$2643  = shadow_7_0;
+    end
     if (rst) begin
-      \$2643  = 1'h0;
+      \$2643  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = last_hop_6;
+    \$2644  = v_hop_6;
     if (rst) begin
       \$2644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = v_mid_6_6;
+    \$2645  = last_hop_6;
     if (rst) begin
       \$2645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = last_mid_6_6;
+    \$2646  = v_mid_6_1;
     if (rst) begin
       \$2646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = acc_6_6;
-    if (v_6_6) begin
-      \$2647  = \$1391 [31:0];
-    end
+    \$2647  = last_mid_6_1;
     if (rst) begin
-      \$2647  = 32'd0;
+      \$2647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = shadow_6_6;
-    if (last_6_6) begin
-      \$2648  = \$1391 [31:0];
-    end else if (o__ready) begin
-      \$2648  = shadow_7_6;
+    \$2648  = acc_6_1;
+    if (v_6_1) begin
+      \$2648  = \$1381 [31:0];
     end
     if (rst) begin
       \$2648  = 32'd0;
@@ -15788,49 +15879,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = v_hop_6;
+    \$2649  = shadow_6_1;
+    if (last_6_1) begin
+      \$2649  = \$1381 [31:0];
+    end else if (o__ready) begin
+      \$2649  = shadow_7_1;
+    end
     if (rst) begin
-      \$2649  = 1'h0;
+      \$2649  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = last_hop_6;
+    \$2650  = v_hop_6;
     if (rst) begin
       \$2650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = v_mid_6_7;
+    \$2651  = last_hop_6;
     if (rst) begin
       \$2651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = last_mid_6_7;
+    \$2652  = v_mid_6_2;
     if (rst) begin
       \$2652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = acc_6_7;
-    if (v_6_7) begin
-      \$2653  = \$1393 [31:0];
-    end
+    \$2653  = last_mid_6_2;
     if (rst) begin
-      \$2653  = 32'd0;
+      \$2653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = shadow_6_7;
-    if (last_6_7) begin
-      \$2654  = \$1393 [31:0];
-    end else if (o__ready) begin
-      \$2654  = shadow_7_7;
+    \$2654  = acc_6_2;
+    if (v_6_2) begin
+      \$2654  = \$1383 [31:0];
     end
     if (rst) begin
       \$2654  = 32'd0;
@@ -15838,51 +15929,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = v3;
+    \$2655  = shadow_6_2;
+    if (last_6_2) begin
+      \$2655  = \$1383 [31:0];
+    end else if (o__ready) begin
+      \$2655  = shadow_7_2;
+    end
     if (rst) begin
-      \$2655  = 1'h0;
+      \$2655  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = \$1865 ;
+    \$2656  = v_hop_6;
     if (rst) begin
       \$2656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = v_hop_7;
+    \$2657  = last_hop_6;
     if (rst) begin
       \$2657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = last_hop_7;
+    \$2658  = v_mid_6_3;
     if (rst) begin
       \$2658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = v_mid_7_0;
+    \$2659  = last_mid_6_3;
     if (rst) begin
       \$2659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = last_mid_7_0;
+    \$2660  = acc_6_3;
+    if (v_6_3) begin
+      \$2660  = \$1385 [31:0];
+    end
     if (rst) begin
-      \$2660  = 1'h0;
+      \$2660  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = acc_7_0;
-    if (v_7_0) begin
-      \$2661  = \$1395 [31:0];
+    \$2661  = shadow_6_3;
+    if (last_6_3) begin
+      \$2661  = \$1385 [31:0];
+    end else if (o__ready) begin
+      \$2661  = shadow_7_3;
     end
     if (rst) begin
       \$2661  = 32'd0;
@@ -15890,47 +15991,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = shadow_7_0;
-    if (last_7_0) begin
-      \$2662  = \$1395 [31:0];
-    end
+    \$2662  = v_hop_6;
     if (rst) begin
-      \$2662  = 32'd0;
+      \$2662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = v_hop_7;
+    \$2663  = last_hop_6;
     if (rst) begin
       \$2663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = last_hop_7;
+    \$2664  = v_mid_6_4;
     if (rst) begin
       \$2664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = v_mid_7_1;
+    \$2665  = last_mid_6_4;
     if (rst) begin
       \$2665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = last_mid_7_1;
+    \$2666  = acc_6_4;
+    if (v_6_4) begin
+      \$2666  = \$1387 [31:0];
+    end
     if (rst) begin
-      \$2666  = 1'h0;
+      \$2666  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = acc_7_1;
-    if (v_7_1) begin
-      \$2667  = \$1397 [31:0];
+    \$2667  = shadow_6_4;
+    if (last_6_4) begin
+      \$2667  = \$1387 [31:0];
+    end else if (o__ready) begin
+      \$2667  = shadow_7_4;
     end
     if (rst) begin
       \$2667  = 32'd0;
@@ -15938,47 +16041,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = shadow_7_1;
-    if (last_7_1) begin
-      \$2668  = \$1397 [31:0];
-    end
+    \$2668  = v_hop_6;
     if (rst) begin
-      \$2668  = 32'd0;
+      \$2668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = v_hop_7;
+    \$2669  = last_hop_6;
     if (rst) begin
       \$2669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = last_hop_7;
+    \$2670  = v_mid_6_5;
     if (rst) begin
       \$2670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = v_mid_7_2;
+    \$2671  = last_mid_6_5;
     if (rst) begin
       \$2671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = last_mid_7_2;
+    \$2672  = acc_6_5;
+    if (v_6_5) begin
+      \$2672  = \$1389 [31:0];
+    end
     if (rst) begin
-      \$2672  = 1'h0;
+      \$2672  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = acc_7_2;
-    if (v_7_2) begin
-      \$2673  = \$1399 [31:0];
+    \$2673  = shadow_6_5;
+    if (last_6_5) begin
+      \$2673  = \$1389 [31:0];
+    end else if (o__ready) begin
+      \$2673  = shadow_7_5;
     end
     if (rst) begin
       \$2673  = 32'd0;
@@ -15986,47 +16091,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = shadow_7_2;
-    if (last_7_2) begin
-      \$2674  = \$1399 [31:0];
-    end
+    \$2674  = v_hop_6;
     if (rst) begin
-      \$2674  = 32'd0;
+      \$2674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = v_hop_7;
+    \$2675  = last_hop_6;
     if (rst) begin
       \$2675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = last_hop_7;
+    \$2676  = v_mid_6_6;
     if (rst) begin
       \$2676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = v_mid_7_3;
+    \$2677  = last_mid_6_6;
     if (rst) begin
       \$2677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = last_mid_7_3;
+    \$2678  = acc_6_6;
+    if (v_6_6) begin
+      \$2678  = \$1391 [31:0];
+    end
     if (rst) begin
-      \$2678  = 1'h0;
+      \$2678  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = acc_7_3;
-    if (v_7_3) begin
-      \$2679  = \$1401 [31:0];
+    \$2679  = shadow_6_6;
+    if (last_6_6) begin
+      \$2679  = \$1391 [31:0];
+    end else if (o__ready) begin
+      \$2679  = shadow_7_6;
     end
     if (rst) begin
       \$2679  = 32'd0;
@@ -16034,47 +16141,49 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = shadow_7_3;
-    if (last_7_3) begin
-      \$2680  = \$1401 [31:0];
-    end
+    \$2680  = v_hop_6;
     if (rst) begin
-      \$2680  = 32'd0;
+      \$2680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = v_hop_7;
+    \$2681  = last_hop_6;
     if (rst) begin
       \$2681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = last_hop_7;
+    \$2682  = v_mid_6_7;
     if (rst) begin
       \$2682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = v_mid_7_4;
+    \$2683  = last_mid_6_7;
     if (rst) begin
       \$2683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = last_mid_7_4;
+    \$2684  = acc_6_7;
+    if (v_6_7) begin
+      \$2684  = \$1393 [31:0];
+    end
     if (rst) begin
-      \$2684  = 1'h0;
+      \$2684  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = acc_7_4;
-    if (v_7_4) begin
-      \$2685  = \$1403 [31:0];
+    \$2685  = shadow_6_7;
+    if (last_6_7) begin
+      \$2685  = \$1393 [31:0];
+    end else if (o__ready) begin
+      \$2685  = shadow_7_7;
     end
     if (rst) begin
       \$2685  = 32'd0;
@@ -16082,57 +16191,51 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = shadow_7_4;
-    if (last_7_4) begin
-      \$2686  = \$1403 [31:0];
-    end
+    \$2686  = v3;
     if (rst) begin
-      \$2686  = 32'd0;
+      \$2686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = v_hop_7;
+    \$2687  = \$1865 ;
     if (rst) begin
       \$2687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = last_hop_7;
+    \$2688  = v_hop_7;
     if (rst) begin
       \$2688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = v_mid_7_5;
+    \$2689  = last_hop_7;
     if (rst) begin
       \$2689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = last_mid_7_5;
+    \$2690  = v_mid_7_0;
     if (rst) begin
       \$2690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = acc_7_5;
-    if (v_7_5) begin
-      \$2691  = \$1405 [31:0];
-    end
+    \$2691  = last_mid_7_0;
     if (rst) begin
-      \$2691  = 32'd0;
+      \$2691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = shadow_7_5;
-    if (last_7_5) begin
-      \$2692  = \$1405 [31:0];
+    \$2692  = acc_7_0;
+    if (v_7_0) begin
+      \$2692  = \$1395 [31:0];
     end
     if (rst) begin
       \$2692  = 32'd0;
@@ -16140,47 +16243,47 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = v_hop_7;
+    \$2693  = shadow_7_0;
+    if (last_7_0) begin
+      \$2693  = \$1395 [31:0];
+    end
     if (rst) begin
-      \$2693  = 1'h0;
+      \$2693  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = last_hop_7;
+    \$2694  = v_hop_7;
     if (rst) begin
       \$2694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = v_mid_7_6;
+    \$2695  = last_hop_7;
     if (rst) begin
       \$2695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = last_mid_7_6;
+    \$2696  = v_mid_7_1;
     if (rst) begin
       \$2696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = acc_7_6;
-    if (v_7_6) begin
-      \$2697  = \$1407 [31:0];
-    end
+    \$2697  = last_mid_7_1;
     if (rst) begin
-      \$2697  = 32'd0;
+      \$2697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = shadow_7_6;
-    if (last_7_6) begin
-      \$2698  = \$1407 [31:0];
+    \$2698  = acc_7_1;
+    if (v_7_1) begin
+      \$2698  = \$1397 [31:0];
     end
     if (rst) begin
       \$2698  = 32'd0;
@@ -16188,47 +16291,47 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = v_hop_7;
+    \$2699  = shadow_7_1;
+    if (last_7_1) begin
+      \$2699  = \$1397 [31:0];
+    end
     if (rst) begin
-      \$2699  = 1'h0;
+      \$2699  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = last_hop_7;
+    \$2700  = v_hop_7;
     if (rst) begin
       \$2700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = v_mid_7_7;
+    \$2701  = last_hop_7;
     if (rst) begin
       \$2701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = last_mid_7_7;
+    \$2702  = v_mid_7_2;
     if (rst) begin
       \$2702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = acc_7_7;
-    if (v_7_7) begin
-      \$2703  = \$1409 [31:0];
-    end
+    \$2703  = last_mid_7_2;
     if (rst) begin
-      \$2703  = 32'd0;
+      \$2703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = shadow_7_7;
-    if (last_7_7) begin
-      \$2704  = \$1409 [31:0];
+    \$2704  = acc_7_2;
+    if (v_7_2) begin
+      \$2704  = \$1399 [31:0];
     end
     if (rst) begin
       \$2704  = 32'd0;
@@ -16236,74 +16339,324 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = o__valid;
-    if (\$1866 ) begin
-      \$2705  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2705  = 1'h0;
-      end
+    \$2705  = shadow_7_2;
+    if (last_7_2) begin
+      \$2705  = \$1399 [31:0];
     end
     if (rst) begin
-      \$2705  = 1'h0;
+      \$2705  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = row;
-    if (\$1866 ) begin
-      \$2706  = 3'h0;
-    end
-    if (drain) begin
-      \$2706  = \$1867 [2:0];
-      if (last_row) begin
-        \$2706  = 3'h0;
-      end
-    end
+    \$2706  = v_hop_7;
     if (rst) begin
-      \$2706  = 3'h0;
+      \$2706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2707  = 1'h0;
-      end
-    end
-    if (\$1868 ) begin
-      \$2707  = 1'h1;
-    end
+    \$2707  = last_hop_7;
     if (rst) begin
       \$2707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \$1901 ;
+    \$2708  = v_mid_7_3;
     if (rst) begin
-      \$2708  = 8'h00;
+      \$2708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = wide_out;
+    \$2709  = last_mid_7_3;
     if (rst) begin
       \$2709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = overflow;
-    if (wide_out_r) begin
-      \$2710  = 1'h1;
-    end else if (clear) begin
-      \$2710  = 1'h0;
+    \$2710  = acc_7_3;
+    if (v_7_3) begin
+      \$2710  = \$1401 [31:0];
     end
     if (rst) begin
-      \$2710  = 1'h0;
+      \$2710  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2711  = shadow_7_3;
+    if (last_7_3) begin
+      \$2711  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$2711  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2712  = v_hop_7;
+    if (rst) begin
+      \$2712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2713  = last_hop_7;
+    if (rst) begin
+      \$2713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2714  = v_mid_7_4;
+    if (rst) begin
+      \$2714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2715  = last_mid_7_4;
+    if (rst) begin
+      \$2715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2716  = acc_7_4;
+    if (v_7_4) begin
+      \$2716  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$2716  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2717  = shadow_7_4;
+    if (last_7_4) begin
+      \$2717  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$2717  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2718  = v_hop_7;
+    if (rst) begin
+      \$2718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2719  = last_hop_7;
+    if (rst) begin
+      \$2719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2720  = v_mid_7_5;
+    if (rst) begin
+      \$2720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2721  = last_mid_7_5;
+    if (rst) begin
+      \$2721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2722  = acc_7_5;
+    if (v_7_5) begin
+      \$2722  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$2722  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2723  = shadow_7_5;
+    if (last_7_5) begin
+      \$2723  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$2723  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2724  = v_hop_7;
+    if (rst) begin
+      \$2724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2725  = last_hop_7;
+    if (rst) begin
+      \$2725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2726  = v_mid_7_6;
+    if (rst) begin
+      \$2726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2727  = last_mid_7_6;
+    if (rst) begin
+      \$2727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2728  = acc_7_6;
+    if (v_7_6) begin
+      \$2728  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$2728  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2729  = shadow_7_6;
+    if (last_7_6) begin
+      \$2729  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$2729  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2730  = v_hop_7;
+    if (rst) begin
+      \$2730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2731  = last_hop_7;
+    if (rst) begin
+      \$2731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2732  = v_mid_7_7;
+    if (rst) begin
+      \$2732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2733  = last_mid_7_7;
+    if (rst) begin
+      \$2733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2734  = acc_7_7;
+    if (v_7_7) begin
+      \$2734  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$2734  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2735  = shadow_7_7;
+    if (last_7_7) begin
+      \$2735  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$2735  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2736  = o__valid;
+    if (\$1866 ) begin
+      \$2736  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$2736  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$2736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2737  = row;
+    if (\$1866 ) begin
+      \$2737  = 3'h0;
+    end
+    if (drain) begin
+      \$2737  = \$1867 [2:0];
+      if (last_row) begin
+        \$2737  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$2737  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2738  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$2738  = 1'h0;
+      end
+    end
+    if (\$1868 ) begin
+      \$2738  = 1'h1;
+    end
+    if (rst) begin
+      \$2738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2739  = \$1901 ;
+    if (rst) begin
+      \$2739  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2740  = wide_out;
+    if (rst) begin
+      \$2740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2741  = overflow;
+    if (wide_out_r) begin
+      \$2741  = 1'h1;
+    end else if (clear) begin
+      \$2741  = 1'h0;
+    end
+    if (rst) begin
+      \$2741  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];
@@ -17168,26 +17521,6 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   assign \o__payload.acc[5]  = o__payload[194:163];
   assign \o__payload.acc[6]  = o__payload[226:195];
   assign \o__payload.acc[7]  = o__payload[258:227];
-  assign \in1.narrow  = in1[63:0];
-  assign \in1.narrow[0]  = in1[7:0];
-  assign \in1.narrow[1]  = in1[15:8];
-  assign \in1.narrow[2]  = in1[23:16];
-  assign \in1.narrow[3]  = in1[31:24];
-  assign \in1.narrow[4]  = in1[39:32];
-  assign \in1.narrow[5]  = in1[47:40];
-  assign \in1.narrow[6]  = in1[55:48];
-  assign \in1.narrow[7]  = in1[63:56];
-  assign \in1.wide  = in1[319:64];
-  assign \in1.wide[0]  = in1[95:64];
-  assign \in1.wide[1]  = in1[127:96];
-  assign \in1.wide[2]  = in1[159:128];
-  assign \in1.wide[3]  = in1[191:160];
-  assign \in1.wide[4]  = in1[223:192];
-  assign \in1.wide[5]  = in1[255:224];
-  assign \in1.wide[6]  = in1[287:256];
-  assign \in1.wide[7]  = in1[319:288];
-  assign \in1.first  = in1[320];
-  assign \in1.last  = in1[321];
   assign o__payload[258:227] = shadow_0_7;
   assign o__payload[226:195] = shadow_0_6;
   assign o__payload[194:163] = shadow_0_5;

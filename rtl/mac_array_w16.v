@@ -123,472 +123,503 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire [3:0] \$203 ;
   wire \$204 ;
   reg \$205 ;
-  reg [193:0] \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
   wire [32:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
   wire [31:0] \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg [31:0] \$224 ;
-  reg [31:0] \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [15:0] \$222 ;
+  reg [15:0] \$223 ;
+  reg [15:0] \$224 ;
+  reg [15:0] \$225 ;
+  reg [15:0] \$226 ;
+  reg [15:0] \$227 ;
+  reg [15:0] \$228 ;
+  reg [15:0] \$229 ;
   wire [32:0] \$23 ;
-  reg [31:0] \$230 ;
-  reg [31:0] \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [31:0] \$236 ;
-  reg [31:0] \$237 ;
+  reg [15:0] \$230 ;
+  reg [15:0] \$231 ;
+  reg [15:0] \$232 ;
+  reg [15:0] \$233 ;
+  reg [15:0] \$234 ;
+  reg [15:0] \$235 ;
+  reg [15:0] \$236 ;
+  reg [15:0] \$237 ;
   reg \$238 ;
   reg \$239 ;
   wire [31:0] \$24 ;
   reg \$240 ;
   reg \$241 ;
-  reg [31:0] \$242 ;
-  reg [31:0] \$243 ;
+  reg \$242 ;
+  reg \$243 ;
   reg \$244 ;
   reg \$245 ;
   reg \$246 ;
   reg \$247 ;
-  reg [31:0] \$248 ;
-  reg [31:0] \$249 ;
+  reg \$248 ;
+  reg \$249 ;
   wire [32:0] \$25 ;
   reg \$250 ;
   reg \$251 ;
   reg \$252 ;
   reg \$253 ;
-  reg [31:0] \$254 ;
+  reg \$254 ;
   reg [31:0] \$255 ;
-  reg \$256 ;
+  reg [31:0] \$256 ;
   reg \$257 ;
   reg \$258 ;
   reg \$259 ;
   wire [31:0] \$26 ;
-  reg [31:0] \$260 ;
+  reg \$260 ;
   reg [31:0] \$261 ;
-  reg \$262 ;
+  reg [31:0] \$262 ;
   reg \$263 ;
   reg \$264 ;
   reg \$265 ;
-  reg [31:0] \$266 ;
+  reg \$266 ;
   reg [31:0] \$267 ;
-  reg \$268 ;
+  reg [31:0] \$268 ;
   reg \$269 ;
   wire [32:0] \$27 ;
   reg \$270 ;
   reg \$271 ;
   reg \$272 ;
-  reg \$273 ;
+  reg [31:0] \$273 ;
   reg [31:0] \$274 ;
-  reg [31:0] \$275 ;
+  reg \$275 ;
   reg \$276 ;
   reg \$277 ;
   reg \$278 ;
-  reg \$279 ;
+  reg [31:0] \$279 ;
   wire [31:0] \$28 ;
   reg [31:0] \$280 ;
-  reg [31:0] \$281 ;
+  reg \$281 ;
   reg \$282 ;
   reg \$283 ;
   reg \$284 ;
-  reg \$285 ;
+  reg [31:0] \$285 ;
   reg [31:0] \$286 ;
-  reg [31:0] \$287 ;
+  reg \$287 ;
   reg \$288 ;
   reg \$289 ;
   wire [32:0] \$29 ;
   reg \$290 ;
-  reg \$291 ;
+  reg [31:0] \$291 ;
   reg [31:0] \$292 ;
-  reg [31:0] \$293 ;
+  reg \$293 ;
   reg \$294 ;
   reg \$295 ;
   reg \$296 ;
-  reg \$297 ;
+  reg [31:0] \$297 ;
   reg [31:0] \$298 ;
-  reg [31:0] \$299 ;
+  reg \$299 ;
   wire [32:0] \$3 ;
   wire [31:0] \$30 ;
   reg \$300 ;
   reg \$301 ;
   reg \$302 ;
   reg \$303 ;
-  reg [31:0] \$304 ;
+  reg \$304 ;
   reg [31:0] \$305 ;
-  reg \$306 ;
+  reg [31:0] \$306 ;
   reg \$307 ;
   reg \$308 ;
   reg \$309 ;
   wire [32:0] \$31 ;
-  reg [31:0] \$310 ;
+  reg \$310 ;
   reg [31:0] \$311 ;
-  reg \$312 ;
+  reg [31:0] \$312 ;
   reg \$313 ;
   reg \$314 ;
   reg \$315 ;
-  reg [31:0] \$316 ;
+  reg \$316 ;
   reg [31:0] \$317 ;
-  reg \$318 ;
+  reg [31:0] \$318 ;
   reg \$319 ;
   wire [31:0] \$32 ;
   reg \$320 ;
   reg \$321 ;
   reg \$322 ;
-  reg \$323 ;
+  reg [31:0] \$323 ;
   reg [31:0] \$324 ;
-  reg [31:0] \$325 ;
+  reg \$325 ;
   reg \$326 ;
   reg \$327 ;
   reg \$328 ;
-  reg \$329 ;
+  reg [31:0] \$329 ;
   wire [32:0] \$33 ;
   reg [31:0] \$330 ;
-  reg [31:0] \$331 ;
+  reg \$331 ;
   reg \$332 ;
   reg \$333 ;
   reg \$334 ;
-  reg \$335 ;
+  reg [31:0] \$335 ;
   reg [31:0] \$336 ;
-  reg [31:0] \$337 ;
+  reg \$337 ;
   reg \$338 ;
   reg \$339 ;
   wire [31:0] \$34 ;
   reg \$340 ;
-  reg \$341 ;
+  reg [31:0] \$341 ;
   reg [31:0] \$342 ;
-  reg [31:0] \$343 ;
+  reg \$343 ;
   reg \$344 ;
   reg \$345 ;
   reg \$346 ;
-  reg \$347 ;
+  reg [31:0] \$347 ;
   reg [31:0] \$348 ;
-  reg [31:0] \$349 ;
+  reg \$349 ;
   wire [32:0] \$35 ;
   reg \$350 ;
   reg \$351 ;
   reg \$352 ;
   reg \$353 ;
-  reg [31:0] \$354 ;
+  reg \$354 ;
   reg [31:0] \$355 ;
-  reg \$356 ;
+  reg [31:0] \$356 ;
   reg \$357 ;
   reg \$358 ;
   reg \$359 ;
   wire [31:0] \$36 ;
-  reg [31:0] \$360 ;
+  reg \$360 ;
   reg [31:0] \$361 ;
-  reg \$362 ;
+  reg [31:0] \$362 ;
   reg \$363 ;
   reg \$364 ;
   reg \$365 ;
-  reg [31:0] \$366 ;
+  reg \$366 ;
   reg [31:0] \$367 ;
-  reg \$368 ;
+  reg [31:0] \$368 ;
   reg \$369 ;
   wire [32:0] \$37 ;
   reg \$370 ;
   reg \$371 ;
   reg \$372 ;
-  reg \$373 ;
+  reg [31:0] \$373 ;
   reg [31:0] \$374 ;
-  reg [31:0] \$375 ;
+  reg \$375 ;
   reg \$376 ;
   reg \$377 ;
   reg \$378 ;
-  reg \$379 ;
+  reg [31:0] \$379 ;
   wire [31:0] \$38 ;
   reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
+  reg \$381 ;
   reg \$382 ;
   reg \$383 ;
   reg \$384 ;
-  reg \$385 ;
+  reg [31:0] \$385 ;
   reg [31:0] \$386 ;
-  reg [31:0] \$387 ;
+  reg \$387 ;
   reg \$388 ;
   reg \$389 ;
   wire [32:0] \$39 ;
   reg \$390 ;
-  reg \$391 ;
+  reg [31:0] \$391 ;
   reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
+  reg \$393 ;
   reg \$394 ;
   reg \$395 ;
   reg \$396 ;
-  reg \$397 ;
+  reg [31:0] \$397 ;
   reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
+  reg \$399 ;
   wire [31:0] \$4 ;
   wire [31:0] \$40 ;
   reg \$400 ;
   reg \$401 ;
   reg \$402 ;
   reg \$403 ;
-  reg [31:0] \$404 ;
+  reg \$404 ;
   reg [31:0] \$405 ;
-  reg \$406 ;
+  reg [31:0] \$406 ;
   reg \$407 ;
   reg \$408 ;
   reg \$409 ;
   wire [32:0] \$41 ;
-  reg [31:0] \$410 ;
+  reg \$410 ;
   reg [31:0] \$411 ;
-  reg \$412 ;
+  reg [31:0] \$412 ;
   reg \$413 ;
   reg \$414 ;
   reg \$415 ;
-  reg [31:0] \$416 ;
+  reg \$416 ;
   reg [31:0] \$417 ;
-  reg \$418 ;
+  reg [31:0] \$418 ;
   reg \$419 ;
   wire [31:0] \$42 ;
   reg \$420 ;
   reg \$421 ;
   reg \$422 ;
-  reg \$423 ;
+  reg [31:0] \$423 ;
   reg [31:0] \$424 ;
-  reg [31:0] \$425 ;
+  reg \$425 ;
   reg \$426 ;
   reg \$427 ;
   reg \$428 ;
-  reg \$429 ;
+  reg [31:0] \$429 ;
   wire [32:0] \$43 ;
   reg [31:0] \$430 ;
-  reg [31:0] \$431 ;
+  reg \$431 ;
   reg \$432 ;
   reg \$433 ;
   reg \$434 ;
-  reg \$435 ;
+  reg [31:0] \$435 ;
   reg [31:0] \$436 ;
-  reg [31:0] \$437 ;
+  reg \$437 ;
   reg \$438 ;
   reg \$439 ;
   wire [31:0] \$44 ;
   reg \$440 ;
-  reg \$441 ;
+  reg [31:0] \$441 ;
   reg [31:0] \$442 ;
-  reg [31:0] \$443 ;
+  reg \$443 ;
   reg \$444 ;
   reg \$445 ;
   reg \$446 ;
-  reg \$447 ;
+  reg [31:0] \$447 ;
   reg [31:0] \$448 ;
-  reg [31:0] \$449 ;
+  reg \$449 ;
   wire [32:0] \$45 ;
   reg \$450 ;
   reg \$451 ;
   reg \$452 ;
   reg \$453 ;
-  reg [31:0] \$454 ;
+  reg \$454 ;
   reg [31:0] \$455 ;
-  reg \$456 ;
+  reg [31:0] \$456 ;
   reg \$457 ;
   reg \$458 ;
   reg \$459 ;
   wire [31:0] \$46 ;
-  reg [31:0] \$460 ;
+  reg \$460 ;
   reg [31:0] \$461 ;
-  reg \$462 ;
+  reg [31:0] \$462 ;
   reg \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg [31:0] \$466 ;
+  reg \$466 ;
   reg [31:0] \$467 ;
-  reg \$468 ;
+  reg [31:0] \$468 ;
   reg \$469 ;
   wire [32:0] \$47 ;
   reg \$470 ;
   reg \$471 ;
   reg \$472 ;
-  reg \$473 ;
+  reg [31:0] \$473 ;
   reg [31:0] \$474 ;
-  reg [31:0] \$475 ;
+  reg \$475 ;
   reg \$476 ;
   reg \$477 ;
   reg \$478 ;
-  reg \$479 ;
+  reg [31:0] \$479 ;
   wire [31:0] \$48 ;
   reg [31:0] \$480 ;
-  reg [31:0] \$481 ;
+  reg \$481 ;
   reg \$482 ;
   reg \$483 ;
   reg \$484 ;
-  reg \$485 ;
+  reg [31:0] \$485 ;
   reg [31:0] \$486 ;
-  reg [31:0] \$487 ;
+  reg \$487 ;
   reg \$488 ;
   reg \$489 ;
   wire [32:0] \$49 ;
   reg \$490 ;
-  reg \$491 ;
+  reg [31:0] \$491 ;
   reg [31:0] \$492 ;
-  reg [31:0] \$493 ;
+  reg \$493 ;
   reg \$494 ;
   reg \$495 ;
   reg \$496 ;
-  reg \$497 ;
+  reg [31:0] \$497 ;
   reg [31:0] \$498 ;
-  reg [31:0] \$499 ;
+  reg \$499 ;
   wire [32:0] \$5 ;
   wire [31:0] \$50 ;
   reg \$500 ;
   reg \$501 ;
   reg \$502 ;
   reg \$503 ;
-  reg [31:0] \$504 ;
+  reg \$504 ;
   reg [31:0] \$505 ;
-  reg \$506 ;
+  reg [31:0] \$506 ;
   reg \$507 ;
   reg \$508 ;
   reg \$509 ;
   wire [32:0] \$51 ;
-  reg [31:0] \$510 ;
+  reg \$510 ;
   reg [31:0] \$511 ;
-  reg \$512 ;
+  reg [31:0] \$512 ;
   reg \$513 ;
   reg \$514 ;
   reg \$515 ;
-  reg [31:0] \$516 ;
+  reg \$516 ;
   reg [31:0] \$517 ;
-  reg \$518 ;
+  reg [31:0] \$518 ;
   reg \$519 ;
   wire [31:0] \$52 ;
   reg \$520 ;
   reg \$521 ;
   reg \$522 ;
-  reg \$523 ;
+  reg [31:0] \$523 ;
   reg [31:0] \$524 ;
-  reg [31:0] \$525 ;
+  reg \$525 ;
   reg \$526 ;
   reg \$527 ;
   reg \$528 ;
-  reg \$529 ;
+  reg [31:0] \$529 ;
   wire [32:0] \$53 ;
   reg [31:0] \$530 ;
-  reg [31:0] \$531 ;
+  reg \$531 ;
   reg \$532 ;
   reg \$533 ;
   reg \$534 ;
-  reg \$535 ;
+  reg [31:0] \$535 ;
   reg [31:0] \$536 ;
-  reg [31:0] \$537 ;
+  reg \$537 ;
   reg \$538 ;
   reg \$539 ;
   wire [31:0] \$54 ;
   reg \$540 ;
-  reg \$541 ;
+  reg [31:0] \$541 ;
   reg [31:0] \$542 ;
-  reg [31:0] \$543 ;
+  reg \$543 ;
   reg \$544 ;
   reg \$545 ;
   reg \$546 ;
-  reg \$547 ;
+  reg [31:0] \$547 ;
   reg [31:0] \$548 ;
-  reg [31:0] \$549 ;
+  reg \$549 ;
   wire [32:0] \$55 ;
   reg \$550 ;
   reg \$551 ;
   reg \$552 ;
   reg \$553 ;
-  reg [31:0] \$554 ;
+  reg \$554 ;
   reg [31:0] \$555 ;
-  reg \$556 ;
+  reg [31:0] \$556 ;
   reg \$557 ;
   reg \$558 ;
   reg \$559 ;
   wire [31:0] \$56 ;
-  reg [31:0] \$560 ;
+  reg \$560 ;
   reg [31:0] \$561 ;
-  reg \$562 ;
+  reg [31:0] \$562 ;
   reg \$563 ;
   reg \$564 ;
   reg \$565 ;
-  reg [31:0] \$566 ;
+  reg \$566 ;
   reg [31:0] \$567 ;
-  reg \$568 ;
+  reg [31:0] \$568 ;
   reg \$569 ;
   wire [32:0] \$57 ;
   reg \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg \$573 ;
+  reg [31:0] \$573 ;
   reg [31:0] \$574 ;
-  reg [31:0] \$575 ;
+  reg \$575 ;
   reg \$576 ;
   reg \$577 ;
   reg \$578 ;
-  reg \$579 ;
+  reg [31:0] \$579 ;
   wire [31:0] \$58 ;
   reg [31:0] \$580 ;
-  reg [31:0] \$581 ;
+  reg \$581 ;
   reg \$582 ;
   reg \$583 ;
   reg \$584 ;
-  reg \$585 ;
+  reg [31:0] \$585 ;
   reg [31:0] \$586 ;
-  reg [31:0] \$587 ;
+  reg \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire [32:0] \$59 ;
   reg \$590 ;
-  reg \$591 ;
+  reg [31:0] \$591 ;
   reg [31:0] \$592 ;
-  reg [31:0] \$593 ;
+  reg \$593 ;
   reg \$594 ;
   reg \$595 ;
   reg \$596 ;
-  reg \$597 ;
+  reg [31:0] \$597 ;
   reg [31:0] \$598 ;
-  reg [31:0] \$599 ;
+  reg \$599 ;
   wire [31:0] \$6 ;
   wire [31:0] \$60 ;
   reg \$600 ;
   reg \$601 ;
   reg \$602 ;
   reg \$603 ;
-  reg [31:0] \$604 ;
+  reg \$604 ;
   reg [31:0] \$605 ;
-  reg \$606 ;
+  reg [31:0] \$606 ;
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
   wire [32:0] \$61 ;
-  reg [31:0] \$610 ;
+  reg \$610 ;
   reg [31:0] \$611 ;
-  reg \$612 ;
+  reg [31:0] \$612 ;
   reg \$613 ;
   reg \$614 ;
   reg \$615 ;
-  reg [31:0] \$616 ;
+  reg \$616 ;
   reg [31:0] \$617 ;
-  reg \$618 ;
-  reg [2:0] \$619 ;
+  reg [31:0] \$618 ;
+  reg \$619 ;
   wire [31:0] \$62 ;
   reg \$620 ;
   reg \$621 ;
   reg \$622 ;
+  reg [31:0] \$623 ;
+  reg [31:0] \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg [31:0] \$629 ;
   wire [32:0] \$63 ;
+  reg [31:0] \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg [31:0] \$635 ;
+  reg [31:0] \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
   wire [31:0] \$64 ;
+  reg \$640 ;
+  reg [31:0] \$641 ;
+  reg [31:0] \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg [31:0] \$647 ;
+  reg [31:0] \$648 ;
+  reg \$649 ;
   wire [32:0] \$65 ;
+  reg [2:0] \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
   wire [31:0] \$66 ;
   wire [32:0] \$67 ;
   wire [31:0] \$68 ;
@@ -999,27 +1030,70 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [193:0] in1 = 194'h0000000000000000000000000000000000000000000000000;
-  wire \in1.first ;
-  wire \in1.last ;
-  wire [63:0] \in1.narrow ;
-  wire [7:0] \in1.narrow[0] ;
-  wire [7:0] \in1.narrow[1] ;
-  wire [7:0] \in1.narrow[2] ;
-  wire [7:0] \in1.narrow[3] ;
-  wire [7:0] \in1.narrow[4] ;
-  wire [7:0] \in1.narrow[5] ;
-  wire [7:0] \in1.narrow[6] ;
-  wire [7:0] \in1.narrow[7] ;
-  wire [127:0] \in1.wide ;
-  wire [15:0] \in1.wide[0] ;
-  wire [15:0] \in1.wide[1] ;
-  wire [15:0] \in1.wide[2] ;
-  wire [15:0] \in1.wide[3] ;
-  wire [15:0] \in1.wide[4] ;
-  wire [15:0] \in1.wide[5] ;
-  wire [15:0] \in1.wide[6] ;
-  wire [15:0] \in1.wide[7] ;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_0_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_0_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_1_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_1_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_2_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_2_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_3_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_3_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_4_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_4_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_5_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_5_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_6_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_6_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_7_h0 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] in_narrow_7_h1 = 8'h00;
+  (* keep = "true" *)
+  reg [15:0] in_wide_0_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_0_h1 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_1_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_1_h1 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_2_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_2_h1 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_3_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_3_h1 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_4_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_4_h1 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_5_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_5_h1 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_6_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_6_h1 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_7_h0 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] in_wide_7_h1 = 16'h0000;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
@@ -2365,15 +2439,201 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire wide_out;
   reg wide_out_r = 1'h0;
   always @(posedge clk)
+    mac_1_1_m_p <= \$139 ;
+  always @(posedge clk)
+    mac_1_2_a1 <= in_narrow_1_h0;
+  always @(posedge clk)
+    mac_1_2_w1 <= in_wide_2_h0;
+  always @(posedge clk)
+    mac_1_2_m_a <= mac_1_2_a1;
+  always @(posedge clk)
+    mac_1_2_m_b <= mac_1_2_w1;
+  always @(posedge clk)
+    mac_1_2_m_p <= \$140 ;
+  always @(posedge clk)
+    mac_1_3_a1 <= in_narrow_1_h0;
+  always @(posedge clk)
+    mac_1_3_w1 <= in_wide_3_h0;
+  always @(posedge clk)
+    mac_1_3_m_a <= mac_1_3_a1;
+  always @(posedge clk)
+    mac_1_3_m_b <= mac_1_3_w1;
+  always @(posedge clk)
+    mac_1_3_m_p <= \$141 ;
+  always @(posedge clk)
+    mac_1_4_a1 <= in_narrow_1_h1;
+  always @(posedge clk)
+    mac_1_4_w1 <= in_wide_4_h0;
+  always @(posedge clk)
+    mac_1_4_m_a <= mac_1_4_a1;
+  always @(posedge clk)
+    mac_1_4_m_b <= mac_1_4_w1;
+  always @(posedge clk)
+    mac_1_4_m_p <= \$142 ;
+  always @(posedge clk)
+    mac_1_5_a1 <= in_narrow_1_h1;
+  always @(posedge clk)
+    mac_1_5_w1 <= in_wide_5_h0;
+  always @(posedge clk)
+    mac_1_5_m_a <= mac_1_5_a1;
+  always @(posedge clk)
+    mac_1_5_m_b <= mac_1_5_w1;
+  always @(posedge clk)
+    mac_1_5_m_p <= \$143 ;
+  always @(posedge clk)
+    mac_1_6_a1 <= in_narrow_1_h1;
+  always @(posedge clk)
+    mac_1_6_w1 <= in_wide_6_h0;
+  always @(posedge clk)
+    mac_1_6_m_a <= mac_1_6_a1;
+  always @(posedge clk)
+    mac_1_6_m_b <= mac_1_6_w1;
+  always @(posedge clk)
+    mac_1_6_m_p <= \$144 ;
+  always @(posedge clk)
+    mac_1_7_a1 <= in_narrow_1_h1;
+  always @(posedge clk)
+    mac_1_7_w1 <= in_wide_7_h0;
+  always @(posedge clk)
+    mac_1_7_m_a <= mac_1_7_a1;
+  always @(posedge clk)
+    mac_1_7_m_b <= mac_1_7_w1;
+  always @(posedge clk)
+    mac_1_7_m_p <= \$145 ;
+  always @(posedge clk)
+    mac_2_0_a1 <= in_narrow_2_h0;
+  always @(posedge clk)
+    mac_2_0_w1 <= in_wide_0_h0;
+  always @(posedge clk)
+    mac_2_0_m_a <= mac_2_0_a1;
+  always @(posedge clk)
+    mac_2_0_m_b <= mac_2_0_w1;
+  always @(posedge clk)
+    mac_2_0_m_p <= \$146 ;
+  always @(posedge clk)
+    mac_2_1_a1 <= in_narrow_2_h0;
+  always @(posedge clk)
+    mac_2_1_w1 <= in_wide_1_h0;
+  always @(posedge clk)
+    mac_2_1_m_a <= mac_2_1_a1;
+  always @(posedge clk)
+    mac_2_1_m_b <= mac_2_1_w1;
+  always @(posedge clk)
+    mac_2_1_m_p <= \$147 ;
+  always @(posedge clk)
+    mac_2_2_a1 <= in_narrow_2_h0;
+  always @(posedge clk)
+    mac_2_2_w1 <= in_wide_2_h0;
+  always @(posedge clk)
+    mac_2_2_m_a <= mac_2_2_a1;
+  always @(posedge clk)
+    mac_2_2_m_b <= mac_2_2_w1;
+  always @(posedge clk)
+    mac_2_2_m_p <= \$148 ;
+  always @(posedge clk)
+    mac_2_3_a1 <= in_narrow_2_h0;
+  always @(posedge clk)
+    mac_2_3_w1 <= in_wide_3_h0;
+  always @(posedge clk)
+    mac_2_3_m_a <= mac_2_3_a1;
+  always @(posedge clk)
+    mac_2_3_m_b <= mac_2_3_w1;
+  always @(posedge clk)
+    mac_2_3_m_p <= \$149 ;
+  always @(posedge clk)
+    mac_2_4_a1 <= in_narrow_2_h1;
+  always @(posedge clk)
+    mac_2_4_w1 <= in_wide_4_h0;
+  always @(posedge clk)
+    mac_2_4_m_a <= mac_2_4_a1;
+  always @(posedge clk)
+    mac_2_4_m_b <= mac_2_4_w1;
+  always @(posedge clk)
+    mac_2_4_m_p <= \$150 ;
+  always @(posedge clk)
+    mac_2_5_a1 <= in_narrow_2_h1;
+  always @(posedge clk)
+    mac_2_5_w1 <= in_wide_5_h0;
+  always @(posedge clk)
+    mac_2_5_m_a <= mac_2_5_a1;
+  always @(posedge clk)
+    mac_2_5_m_b <= mac_2_5_w1;
+  always @(posedge clk)
+    mac_2_5_m_p <= \$151 ;
+  always @(posedge clk)
+    mac_2_6_a1 <= in_narrow_2_h1;
+  always @(posedge clk)
+    mac_2_6_w1 <= in_wide_6_h0;
+  always @(posedge clk)
+    mac_2_6_m_a <= mac_2_6_a1;
+  always @(posedge clk)
+    mac_2_6_m_b <= mac_2_6_w1;
+  always @(posedge clk)
+    mac_2_6_m_p <= \$152 ;
+  always @(posedge clk)
+    mac_2_7_a1 <= in_narrow_2_h1;
+  always @(posedge clk)
+    mac_2_7_w1 <= in_wide_7_h0;
+  always @(posedge clk)
+    mac_2_7_m_a <= mac_2_7_a1;
+  always @(posedge clk)
+    mac_2_7_m_b <= mac_2_7_w1;
+  always @(posedge clk)
+    mac_2_7_m_p <= \$153 ;
+  always @(posedge clk)
+    mac_3_0_a1 <= in_narrow_3_h0;
+  always @(posedge clk)
+    mac_3_0_w1 <= in_wide_0_h0;
+  always @(posedge clk)
+    mac_3_0_m_a <= mac_3_0_a1;
+  always @(posedge clk)
+    mac_3_0_m_b <= mac_3_0_w1;
+  always @(posedge clk)
+    mac_3_0_m_p <= \$154 ;
+  always @(posedge clk)
+    mac_3_1_a1 <= in_narrow_3_h0;
+  always @(posedge clk)
+    mac_3_1_w1 <= in_wide_1_h0;
+  always @(posedge clk)
+    mac_3_1_m_a <= mac_3_1_a1;
+  always @(posedge clk)
+    mac_3_1_m_b <= mac_3_1_w1;
+  always @(posedge clk)
+    mac_3_1_m_p <= \$155 ;
+  always @(posedge clk)
+    mac_3_2_a1 <= in_narrow_3_h0;
+  always @(posedge clk)
+    mac_3_2_w1 <= in_wide_2_h0;
+  always @(posedge clk)
+    mac_3_2_m_a <= mac_3_2_a1;
+  always @(posedge clk)
+    mac_3_2_m_b <= mac_3_2_w1;
+  always @(posedge clk)
+    mac_3_2_m_p <= \$156 ;
+  always @(posedge clk)
+    mac_3_3_a1 <= in_narrow_3_h0;
+  always @(posedge clk)
+    mac_3_3_w1 <= in_wide_3_h0;
+  always @(posedge clk)
+    mac_3_3_m_a <= mac_3_3_a1;
+  always @(posedge clk)
+    mac_3_3_m_b <= mac_3_3_w1;
+  always @(posedge clk)
+    mac_3_3_m_p <= \$157 ;
+  always @(posedge clk)
+    mac_3_4_a1 <= in_narrow_3_h1;
+  always @(posedge clk)
+    mac_3_4_w1 <= in_wide_4_h0;
+  always @(posedge clk)
     mac_3_4_m_a <= mac_3_4_a1;
   always @(posedge clk)
     mac_3_4_m_b <= mac_3_4_w1;
   always @(posedge clk)
     mac_3_4_m_p <= \$158 ;
   always @(posedge clk)
-    mac_3_5_a1 <= in1[31:24];
+    mac_3_5_a1 <= in_narrow_3_h1;
   always @(posedge clk)
-    mac_3_5_w1 <= in1[159:144];
+    mac_3_5_w1 <= in_wide_5_h0;
   always @(posedge clk)
     mac_3_5_m_a <= mac_3_5_a1;
   always @(posedge clk)
@@ -2381,9 +2641,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_3_5_m_p <= \$159 ;
   always @(posedge clk)
-    mac_3_6_a1 <= in1[31:24];
+    mac_3_6_a1 <= in_narrow_3_h1;
   always @(posedge clk)
-    mac_3_6_w1 <= in1[175:160];
+    mac_3_6_w1 <= in_wide_6_h0;
   always @(posedge clk)
     mac_3_6_m_a <= mac_3_6_a1;
   always @(posedge clk)
@@ -2391,9 +2651,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_3_6_m_p <= \$160 ;
   always @(posedge clk)
-    mac_3_7_a1 <= in1[31:24];
+    mac_3_7_a1 <= in_narrow_3_h1;
   always @(posedge clk)
-    mac_3_7_w1 <= in1[191:176];
+    mac_3_7_w1 <= in_wide_7_h0;
   always @(posedge clk)
     mac_3_7_m_a <= mac_3_7_a1;
   always @(posedge clk)
@@ -2401,9 +2661,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_3_7_m_p <= \$161 ;
   always @(posedge clk)
-    mac_4_0_a1 <= in1[39:32];
+    mac_4_0_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_0_w1 <= in1[79:64];
+    mac_4_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_4_0_m_a <= mac_4_0_a1;
   always @(posedge clk)
@@ -2411,9 +2671,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_0_m_p <= \$162 ;
   always @(posedge clk)
-    mac_4_1_a1 <= in1[39:32];
+    mac_4_1_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_1_w1 <= in1[95:80];
+    mac_4_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_4_1_m_a <= mac_4_1_a1;
   always @(posedge clk)
@@ -2421,9 +2681,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_1_m_p <= \$163 ;
   always @(posedge clk)
-    mac_4_2_a1 <= in1[39:32];
+    mac_4_2_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_2_w1 <= in1[111:96];
+    mac_4_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_4_2_m_a <= mac_4_2_a1;
   always @(posedge clk)
@@ -2431,9 +2691,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_2_m_p <= \$164 ;
   always @(posedge clk)
-    mac_4_3_a1 <= in1[39:32];
+    mac_4_3_a1 <= in_narrow_4_h0;
   always @(posedge clk)
-    mac_4_3_w1 <= in1[127:112];
+    mac_4_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_4_3_m_a <= mac_4_3_a1;
   always @(posedge clk)
@@ -2441,9 +2701,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_3_m_p <= \$165 ;
   always @(posedge clk)
-    mac_4_4_a1 <= in1[39:32];
+    mac_4_4_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_4_w1 <= in1[143:128];
+    mac_4_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_4_4_m_a <= mac_4_4_a1;
   always @(posedge clk)
@@ -2451,9 +2711,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_4_m_p <= \$166 ;
   always @(posedge clk)
-    mac_4_5_a1 <= in1[39:32];
+    mac_4_5_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_5_w1 <= in1[159:144];
+    mac_4_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_4_5_m_a <= mac_4_5_a1;
   always @(posedge clk)
@@ -2461,9 +2721,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_5_m_p <= \$167 ;
   always @(posedge clk)
-    mac_4_6_a1 <= in1[39:32];
+    mac_4_6_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_6_w1 <= in1[175:160];
+    mac_4_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_4_6_m_a <= mac_4_6_a1;
   always @(posedge clk)
@@ -2471,9 +2731,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_6_m_p <= \$168 ;
   always @(posedge clk)
-    mac_4_7_a1 <= in1[39:32];
+    mac_4_7_a1 <= in_narrow_4_h1;
   always @(posedge clk)
-    mac_4_7_w1 <= in1[191:176];
+    mac_4_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_4_7_m_a <= mac_4_7_a1;
   always @(posedge clk)
@@ -2481,9 +2741,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_4_7_m_p <= \$169 ;
   always @(posedge clk)
-    mac_5_0_a1 <= in1[47:40];
+    mac_5_0_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_0_w1 <= in1[79:64];
+    mac_5_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_5_0_m_a <= mac_5_0_a1;
   always @(posedge clk)
@@ -2491,9 +2751,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_0_m_p <= \$170 ;
   always @(posedge clk)
-    mac_5_1_a1 <= in1[47:40];
+    mac_5_1_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_1_w1 <= in1[95:80];
+    mac_5_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_5_1_m_a <= mac_5_1_a1;
   always @(posedge clk)
@@ -2501,9 +2761,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_1_m_p <= \$171 ;
   always @(posedge clk)
-    mac_5_2_a1 <= in1[47:40];
+    mac_5_2_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_2_w1 <= in1[111:96];
+    mac_5_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_5_2_m_a <= mac_5_2_a1;
   always @(posedge clk)
@@ -2511,9 +2771,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_2_m_p <= \$172 ;
   always @(posedge clk)
-    mac_5_3_a1 <= in1[47:40];
+    mac_5_3_a1 <= in_narrow_5_h0;
   always @(posedge clk)
-    mac_5_3_w1 <= in1[127:112];
+    mac_5_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_5_3_m_a <= mac_5_3_a1;
   always @(posedge clk)
@@ -2521,9 +2781,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_3_m_p <= \$173 ;
   always @(posedge clk)
-    mac_5_4_a1 <= in1[47:40];
+    mac_5_4_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_4_w1 <= in1[143:128];
+    mac_5_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_5_4_m_a <= mac_5_4_a1;
   always @(posedge clk)
@@ -2531,9 +2791,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_4_m_p <= \$174 ;
   always @(posedge clk)
-    mac_5_5_a1 <= in1[47:40];
+    mac_5_5_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_5_w1 <= in1[159:144];
+    mac_5_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_5_5_m_a <= mac_5_5_a1;
   always @(posedge clk)
@@ -2541,9 +2801,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_5_m_p <= \$175 ;
   always @(posedge clk)
-    mac_5_6_a1 <= in1[47:40];
+    mac_5_6_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_6_w1 <= in1[175:160];
+    mac_5_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_5_6_m_a <= mac_5_6_a1;
   always @(posedge clk)
@@ -2551,9 +2811,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_6_m_p <= \$176 ;
   always @(posedge clk)
-    mac_5_7_a1 <= in1[47:40];
+    mac_5_7_a1 <= in_narrow_5_h1;
   always @(posedge clk)
-    mac_5_7_w1 <= in1[191:176];
+    mac_5_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_5_7_m_a <= mac_5_7_a1;
   always @(posedge clk)
@@ -2561,9 +2821,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_5_7_m_p <= \$177 ;
   always @(posedge clk)
-    mac_6_0_a1 <= in1[55:48];
+    mac_6_0_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_0_w1 <= in1[79:64];
+    mac_6_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_6_0_m_a <= mac_6_0_a1;
   always @(posedge clk)
@@ -2571,9 +2831,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_0_m_p <= \$178 ;
   always @(posedge clk)
-    mac_6_1_a1 <= in1[55:48];
+    mac_6_1_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_1_w1 <= in1[95:80];
+    mac_6_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_6_1_m_a <= mac_6_1_a1;
   always @(posedge clk)
@@ -2581,9 +2841,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_1_m_p <= \$179 ;
   always @(posedge clk)
-    mac_6_2_a1 <= in1[55:48];
+    mac_6_2_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_2_w1 <= in1[111:96];
+    mac_6_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_6_2_m_a <= mac_6_2_a1;
   always @(posedge clk)
@@ -2591,9 +2851,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_2_m_p <= \$180 ;
   always @(posedge clk)
-    mac_6_3_a1 <= in1[55:48];
+    mac_6_3_a1 <= in_narrow_6_h0;
   always @(posedge clk)
-    mac_6_3_w1 <= in1[127:112];
+    mac_6_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_6_3_m_a <= mac_6_3_a1;
   always @(posedge clk)
@@ -2601,9 +2861,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_3_m_p <= \$181 ;
   always @(posedge clk)
-    mac_6_4_a1 <= in1[55:48];
+    mac_6_4_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_4_w1 <= in1[143:128];
+    mac_6_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_6_4_m_a <= mac_6_4_a1;
   always @(posedge clk)
@@ -2611,9 +2871,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_4_m_p <= \$182 ;
   always @(posedge clk)
-    mac_6_5_a1 <= in1[55:48];
+    mac_6_5_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_5_w1 <= in1[159:144];
+    mac_6_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_6_5_m_a <= mac_6_5_a1;
   always @(posedge clk)
@@ -2621,9 +2881,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_5_m_p <= \$183 ;
   always @(posedge clk)
-    mac_6_6_a1 <= in1[55:48];
+    mac_6_6_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_6_w1 <= in1[175:160];
+    mac_6_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_6_6_m_a <= mac_6_6_a1;
   always @(posedge clk)
@@ -2631,9 +2891,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_6_m_p <= \$184 ;
   always @(posedge clk)
-    mac_6_7_a1 <= in1[55:48];
+    mac_6_7_a1 <= in_narrow_6_h1;
   always @(posedge clk)
-    mac_6_7_w1 <= in1[191:176];
+    mac_6_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_6_7_m_a <= mac_6_7_a1;
   always @(posedge clk)
@@ -2641,9 +2901,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_6_7_m_p <= \$185 ;
   always @(posedge clk)
-    mac_7_0_a1 <= in1[63:56];
+    mac_7_0_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_0_w1 <= in1[79:64];
+    mac_7_0_w1 <= in_wide_0_h1;
   always @(posedge clk)
     mac_7_0_m_a <= mac_7_0_a1;
   always @(posedge clk)
@@ -2651,9 +2911,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_0_m_p <= \$186 ;
   always @(posedge clk)
-    mac_7_1_a1 <= in1[63:56];
+    mac_7_1_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_1_w1 <= in1[95:80];
+    mac_7_1_w1 <= in_wide_1_h1;
   always @(posedge clk)
     mac_7_1_m_a <= mac_7_1_a1;
   always @(posedge clk)
@@ -2661,9 +2921,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_1_m_p <= \$187 ;
   always @(posedge clk)
-    mac_7_2_a1 <= in1[63:56];
+    mac_7_2_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_2_w1 <= in1[111:96];
+    mac_7_2_w1 <= in_wide_2_h1;
   always @(posedge clk)
     mac_7_2_m_a <= mac_7_2_a1;
   always @(posedge clk)
@@ -2671,9 +2931,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_2_m_p <= \$188 ;
   always @(posedge clk)
-    mac_7_3_a1 <= in1[63:56];
+    mac_7_3_a1 <= in_narrow_7_h0;
   always @(posedge clk)
-    mac_7_3_w1 <= in1[127:112];
+    mac_7_3_w1 <= in_wide_3_h1;
   always @(posedge clk)
     mac_7_3_m_a <= mac_7_3_a1;
   always @(posedge clk)
@@ -2681,9 +2941,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_3_m_p <= \$189 ;
   always @(posedge clk)
-    mac_7_4_a1 <= in1[63:56];
+    mac_7_4_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_4_w1 <= in1[143:128];
+    mac_7_4_w1 <= in_wide_4_h1;
   always @(posedge clk)
     mac_7_4_m_a <= mac_7_4_a1;
   always @(posedge clk)
@@ -2691,9 +2951,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_4_m_p <= \$190 ;
   always @(posedge clk)
-    mac_7_5_a1 <= in1[63:56];
+    mac_7_5_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_5_w1 <= in1[159:144];
+    mac_7_5_w1 <= in_wide_5_h1;
   always @(posedge clk)
     mac_7_5_m_a <= mac_7_5_a1;
   always @(posedge clk)
@@ -2701,9 +2961,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_5_m_p <= \$191 ;
   always @(posedge clk)
-    mac_7_6_a1 <= in1[63:56];
+    mac_7_6_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_6_w1 <= in1[175:160];
+    mac_7_6_w1 <= in_wide_6_h1;
   always @(posedge clk)
     mac_7_6_m_a <= mac_7_6_a1;
   always @(posedge clk)
@@ -2711,9 +2971,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_6_m_p <= \$192 ;
   always @(posedge clk)
-    mac_7_7_a1 <= in1[63:56];
+    mac_7_7_a1 <= in_narrow_7_h1;
   always @(posedge clk)
-    mac_7_7_w1 <= in1[191:176];
+    mac_7_7_w1 <= in_wide_7_h1;
   always @(posedge clk)
     mac_7_7_m_a <= mac_7_7_a1;
   always @(posedge clk)
@@ -2721,1087 +2981,1087 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_7_m_p <= \$193 ;
   always @(posedge clk)
-    v_hop_0 <= \$218 ;
+    v_hop_0 <= \$249 ;
   always @(posedge clk)
     first_hop_0 <= first1;
   always @(posedge clk)
-    last_hop_0 <= \$219 ;
+    last_hop_0 <= \$250 ;
   always @(posedge clk)
-    v_mid_0_0 <= \$220 ;
+    v_mid_0_0 <= \$251 ;
   always @(posedge clk)
     first_mid_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_0 <= \$221 ;
+    last_mid_0_0 <= \$252 ;
   always @(posedge clk)
-    v_0_0 <= \$222 ;
+    v_0_0 <= \$253 ;
   always @(posedge clk)
     first_0_0 <= first_mid_0_0;
   always @(posedge clk)
-    last_0_0 <= \$223 ;
+    last_0_0 <= \$254 ;
   always @(posedge clk)
-    acc_0_0 <= \$224 ;
+    acc_0_0 <= \$255 ;
   always @(posedge clk)
-    shadow_0_0 <= \$225 ;
+    shadow_0_0 <= \$256 ;
   always @(posedge clk)
-    v_mid_0_1 <= \$226 ;
+    v_mid_0_1 <= \$257 ;
   always @(posedge clk)
     first_mid_0_1 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_1 <= \$227 ;
+    last_mid_0_1 <= \$258 ;
   always @(posedge clk)
-    v_0_1 <= \$228 ;
+    v_0_1 <= \$259 ;
   always @(posedge clk)
     first_0_1 <= first_mid_0_1;
   always @(posedge clk)
-    last_0_1 <= \$229 ;
+    last_0_1 <= \$260 ;
   always @(posedge clk)
-    acc_0_1 <= \$230 ;
+    acc_0_1 <= \$261 ;
   always @(posedge clk)
-    shadow_0_1 <= \$231 ;
+    shadow_0_1 <= \$262 ;
   always @(posedge clk)
-    v_mid_0_2 <= \$232 ;
+    v_mid_0_2 <= \$263 ;
   always @(posedge clk)
     first_mid_0_2 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_2 <= \$233 ;
+    last_mid_0_2 <= \$264 ;
   always @(posedge clk)
-    v_0_2 <= \$234 ;
+    v_0_2 <= \$265 ;
   always @(posedge clk)
     first_0_2 <= first_mid_0_2;
   always @(posedge clk)
-    last_0_2 <= \$235 ;
+    last_0_2 <= \$266 ;
   always @(posedge clk)
-    acc_0_2 <= \$236 ;
+    acc_0_2 <= \$267 ;
   always @(posedge clk)
-    shadow_0_2 <= \$237 ;
+    shadow_0_2 <= \$268 ;
   always @(posedge clk)
-    v_mid_0_3 <= \$238 ;
+    v_mid_0_3 <= \$269 ;
   always @(posedge clk)
     first_mid_0_3 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_3 <= \$239 ;
+    last_mid_0_3 <= \$270 ;
   always @(posedge clk)
-    v_0_3 <= \$240 ;
+    v_0_3 <= \$271 ;
   always @(posedge clk)
     first_0_3 <= first_mid_0_3;
   always @(posedge clk)
-    last_0_3 <= \$241 ;
+    last_0_3 <= \$272 ;
   always @(posedge clk)
-    acc_0_3 <= \$242 ;
+    acc_0_3 <= \$273 ;
   always @(posedge clk)
-    shadow_0_3 <= \$243 ;
+    shadow_0_3 <= \$274 ;
   always @(posedge clk)
-    v_mid_0_4 <= \$244 ;
+    v_mid_0_4 <= \$275 ;
   always @(posedge clk)
     first_mid_0_4 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_4 <= \$245 ;
+    last_mid_0_4 <= \$276 ;
   always @(posedge clk)
-    v_0_4 <= \$246 ;
+    v_0_4 <= \$277 ;
   always @(posedge clk)
     first_0_4 <= first_mid_0_4;
   always @(posedge clk)
-    last_0_4 <= \$247 ;
+    last_0_4 <= \$278 ;
   always @(posedge clk)
-    acc_0_4 <= \$248 ;
+    acc_0_4 <= \$279 ;
   always @(posedge clk)
-    shadow_0_4 <= \$249 ;
+    shadow_0_4 <= \$280 ;
   always @(posedge clk)
-    v_mid_0_5 <= \$250 ;
+    v_mid_0_5 <= \$281 ;
   always @(posedge clk)
     first_mid_0_5 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_5 <= \$251 ;
+    last_mid_0_5 <= \$282 ;
   always @(posedge clk)
-    v_0_5 <= \$252 ;
+    v_0_5 <= \$283 ;
   always @(posedge clk)
     first_0_5 <= first_mid_0_5;
   always @(posedge clk)
-    last_0_5 <= \$253 ;
+    last_0_5 <= \$284 ;
   always @(posedge clk)
-    acc_0_5 <= \$254 ;
+    acc_0_5 <= \$285 ;
   always @(posedge clk)
-    shadow_0_5 <= \$255 ;
+    shadow_0_5 <= \$286 ;
   always @(posedge clk)
-    v_mid_0_6 <= \$256 ;
+    v_mid_0_6 <= \$287 ;
   always @(posedge clk)
     first_mid_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_6 <= \$257 ;
+    last_mid_0_6 <= \$288 ;
   always @(posedge clk)
-    v_0_6 <= \$258 ;
+    v_0_6 <= \$289 ;
   always @(posedge clk)
     first_0_6 <= first_mid_0_6;
   always @(posedge clk)
-    last_0_6 <= \$259 ;
+    last_0_6 <= \$290 ;
   always @(posedge clk)
-    acc_0_6 <= \$260 ;
+    acc_0_6 <= \$291 ;
   always @(posedge clk)
-    shadow_0_6 <= \$261 ;
+    shadow_0_6 <= \$292 ;
   always @(posedge clk)
-    v_mid_0_7 <= \$262 ;
+    v_mid_0_7 <= \$293 ;
   always @(posedge clk)
     first_mid_0_7 <= first_hop_0;
   always @(posedge clk)
-    last_mid_0_7 <= \$263 ;
+    last_mid_0_7 <= \$294 ;
   always @(posedge clk)
-    v_0_7 <= \$264 ;
+    v_0_7 <= \$295 ;
   always @(posedge clk)
     first_0_7 <= first_mid_0_7;
   always @(posedge clk)
-    last_0_7 <= \$265 ;
+    last_0_7 <= \$296 ;
   always @(posedge clk)
-    acc_0_7 <= \$266 ;
+    acc_0_7 <= \$297 ;
   always @(posedge clk)
-    shadow_0_7 <= \$267 ;
+    shadow_0_7 <= \$298 ;
   always @(posedge clk)
-    v_hop_1 <= \$268 ;
+    v_hop_1 <= \$299 ;
   always @(posedge clk)
     first_hop_1 <= first1;
   always @(posedge clk)
-    last_hop_1 <= \$269 ;
+    last_hop_1 <= \$300 ;
   always @(posedge clk)
-    v_mid_1_0 <= \$270 ;
+    v_mid_1_0 <= \$301 ;
   always @(posedge clk)
     first_mid_1_0 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_0 <= \$271 ;
+    last_mid_1_0 <= \$302 ;
   always @(posedge clk)
-    v_1_0 <= \$272 ;
+    v_1_0 <= \$303 ;
   always @(posedge clk)
     first_1_0 <= first_mid_1_0;
   always @(posedge clk)
-    last_1_0 <= \$273 ;
+    last_1_0 <= \$304 ;
   always @(posedge clk)
-    acc_1_0 <= \$274 ;
+    acc_1_0 <= \$305 ;
   always @(posedge clk)
-    shadow_1_0 <= \$275 ;
+    shadow_1_0 <= \$306 ;
   always @(posedge clk)
-    v_mid_1_1 <= \$276 ;
+    v_mid_1_1 <= \$307 ;
   always @(posedge clk)
     first_mid_1_1 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_1 <= \$277 ;
+    last_mid_1_1 <= \$308 ;
   always @(posedge clk)
-    v_1_1 <= \$278 ;
+    v_1_1 <= \$309 ;
   always @(posedge clk)
     first_1_1 <= first_mid_1_1;
   always @(posedge clk)
-    last_1_1 <= \$279 ;
+    last_1_1 <= \$310 ;
   always @(posedge clk)
-    acc_1_1 <= \$280 ;
+    acc_1_1 <= \$311 ;
   always @(posedge clk)
-    shadow_1_1 <= \$281 ;
+    shadow_1_1 <= \$312 ;
   always @(posedge clk)
-    v_mid_1_2 <= \$282 ;
+    v_mid_1_2 <= \$313 ;
   always @(posedge clk)
     first_mid_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_2 <= \$283 ;
+    last_mid_1_2 <= \$314 ;
   always @(posedge clk)
-    v_1_2 <= \$284 ;
+    v_1_2 <= \$315 ;
   always @(posedge clk)
     first_1_2 <= first_mid_1_2;
   always @(posedge clk)
-    last_1_2 <= \$285 ;
+    last_1_2 <= \$316 ;
   always @(posedge clk)
-    acc_1_2 <= \$286 ;
+    acc_1_2 <= \$317 ;
   always @(posedge clk)
-    shadow_1_2 <= \$287 ;
+    shadow_1_2 <= \$318 ;
   always @(posedge clk)
-    v_mid_1_3 <= \$288 ;
+    v_mid_1_3 <= \$319 ;
   always @(posedge clk)
     first_mid_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_3 <= \$289 ;
+    last_mid_1_3 <= \$320 ;
   always @(posedge clk)
-    v_1_3 <= \$290 ;
+    v_1_3 <= \$321 ;
   always @(posedge clk)
     first_1_3 <= first_mid_1_3;
   always @(posedge clk)
-    last_1_3 <= \$291 ;
+    last_1_3 <= \$322 ;
   always @(posedge clk)
-    acc_1_3 <= \$292 ;
+    acc_1_3 <= \$323 ;
   always @(posedge clk)
-    shadow_1_3 <= \$293 ;
+    shadow_1_3 <= \$324 ;
   always @(posedge clk)
-    v_mid_1_4 <= \$294 ;
+    v_mid_1_4 <= \$325 ;
   always @(posedge clk)
     first_mid_1_4 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_4 <= \$295 ;
+    last_mid_1_4 <= \$326 ;
   always @(posedge clk)
-    v_1_4 <= \$296 ;
+    v_1_4 <= \$327 ;
   always @(posedge clk)
     first_1_4 <= first_mid_1_4;
   always @(posedge clk)
-    last_1_4 <= \$297 ;
+    last_1_4 <= \$328 ;
   always @(posedge clk)
-    acc_1_4 <= \$298 ;
+    acc_1_4 <= \$329 ;
   always @(posedge clk)
-    shadow_1_4 <= \$299 ;
+    shadow_1_4 <= \$330 ;
   always @(posedge clk)
-    v_mid_1_5 <= \$300 ;
+    v_mid_1_5 <= \$331 ;
   always @(posedge clk)
     first_mid_1_5 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_5 <= \$301 ;
+    last_mid_1_5 <= \$332 ;
   always @(posedge clk)
-    v_1_5 <= \$302 ;
+    v_1_5 <= \$333 ;
   always @(posedge clk)
     first_1_5 <= first_mid_1_5;
   always @(posedge clk)
-    last_1_5 <= \$303 ;
+    last_1_5 <= \$334 ;
   always @(posedge clk)
-    acc_1_5 <= \$304 ;
+    acc_1_5 <= \$335 ;
   always @(posedge clk)
-    shadow_1_5 <= \$305 ;
+    shadow_1_5 <= \$336 ;
   always @(posedge clk)
-    v_mid_1_6 <= \$306 ;
+    v_mid_1_6 <= \$337 ;
   always @(posedge clk)
     first_mid_1_6 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_6 <= \$307 ;
+    last_mid_1_6 <= \$338 ;
   always @(posedge clk)
-    v_1_6 <= \$308 ;
+    v_1_6 <= \$339 ;
   always @(posedge clk)
     first_1_6 <= first_mid_1_6;
   always @(posedge clk)
-    last_1_6 <= \$309 ;
+    last_1_6 <= \$340 ;
   always @(posedge clk)
-    acc_1_6 <= \$310 ;
+    acc_1_6 <= \$341 ;
   always @(posedge clk)
-    shadow_1_6 <= \$311 ;
+    shadow_1_6 <= \$342 ;
   always @(posedge clk)
-    v_mid_1_7 <= \$312 ;
+    v_mid_1_7 <= \$343 ;
   always @(posedge clk)
     first_mid_1_7 <= first_hop_1;
   always @(posedge clk)
-    last_mid_1_7 <= \$313 ;
+    last_mid_1_7 <= \$344 ;
   always @(posedge clk)
-    v_1_7 <= \$314 ;
+    v_1_7 <= \$345 ;
   always @(posedge clk)
     first_1_7 <= first_mid_1_7;
   always @(posedge clk)
-    last_1_7 <= \$315 ;
+    last_1_7 <= \$346 ;
   always @(posedge clk)
-    acc_1_7 <= \$316 ;
+    acc_1_7 <= \$347 ;
   always @(posedge clk)
-    shadow_1_7 <= \$317 ;
+    shadow_1_7 <= \$348 ;
   always @(posedge clk)
-    v_hop_2 <= \$318 ;
+    v_hop_2 <= \$349 ;
   always @(posedge clk)
     first_hop_2 <= first1;
   always @(posedge clk)
-    last_hop_2 <= \$319 ;
+    last_hop_2 <= \$350 ;
   always @(posedge clk)
-    v_mid_2_0 <= \$320 ;
+    v_mid_2_0 <= \$351 ;
   always @(posedge clk)
     first_mid_2_0 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_0 <= \$321 ;
+    last_mid_2_0 <= \$352 ;
   always @(posedge clk)
-    v_2_0 <= \$322 ;
+    v_2_0 <= \$353 ;
   always @(posedge clk)
     first_2_0 <= first_mid_2_0;
   always @(posedge clk)
-    last_2_0 <= \$323 ;
+    last_2_0 <= \$354 ;
   always @(posedge clk)
-    acc_2_0 <= \$324 ;
+    acc_2_0 <= \$355 ;
   always @(posedge clk)
-    shadow_2_0 <= \$325 ;
+    shadow_2_0 <= \$356 ;
   always @(posedge clk)
-    v_mid_2_1 <= \$326 ;
+    v_mid_2_1 <= \$357 ;
   always @(posedge clk)
     first_mid_2_1 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_1 <= \$327 ;
+    last_mid_2_1 <= \$358 ;
   always @(posedge clk)
-    v_2_1 <= \$328 ;
+    v_2_1 <= \$359 ;
   always @(posedge clk)
     first_2_1 <= first_mid_2_1;
   always @(posedge clk)
-    last_2_1 <= \$329 ;
+    last_2_1 <= \$360 ;
   always @(posedge clk)
-    acc_2_1 <= \$330 ;
+    acc_2_1 <= \$361 ;
   always @(posedge clk)
-    shadow_2_1 <= \$331 ;
+    shadow_2_1 <= \$362 ;
   always @(posedge clk)
-    v_mid_2_2 <= \$332 ;
+    v_mid_2_2 <= \$363 ;
   always @(posedge clk)
     first_mid_2_2 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_2 <= \$333 ;
+    last_mid_2_2 <= \$364 ;
   always @(posedge clk)
-    v_2_2 <= \$334 ;
+    v_2_2 <= \$365 ;
   always @(posedge clk)
     first_2_2 <= first_mid_2_2;
   always @(posedge clk)
-    last_2_2 <= \$335 ;
+    last_2_2 <= \$366 ;
   always @(posedge clk)
-    acc_2_2 <= \$336 ;
+    acc_2_2 <= \$367 ;
   always @(posedge clk)
-    shadow_2_2 <= \$337 ;
+    shadow_2_2 <= \$368 ;
   always @(posedge clk)
-    v_mid_2_3 <= \$338 ;
+    v_mid_2_3 <= \$369 ;
   always @(posedge clk)
     first_mid_2_3 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_3 <= \$339 ;
+    last_mid_2_3 <= \$370 ;
   always @(posedge clk)
-    v_2_3 <= \$340 ;
+    v_2_3 <= \$371 ;
   always @(posedge clk)
     first_2_3 <= first_mid_2_3;
   always @(posedge clk)
-    last_2_3 <= \$341 ;
+    last_2_3 <= \$372 ;
   always @(posedge clk)
-    acc_2_3 <= \$342 ;
+    acc_2_3 <= \$373 ;
   always @(posedge clk)
-    shadow_2_3 <= \$343 ;
+    shadow_2_3 <= \$374 ;
   always @(posedge clk)
-    v_mid_2_4 <= \$344 ;
+    v_mid_2_4 <= \$375 ;
   always @(posedge clk)
     first_mid_2_4 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_4 <= \$345 ;
+    last_mid_2_4 <= \$376 ;
   always @(posedge clk)
-    v_2_4 <= \$346 ;
+    v_2_4 <= \$377 ;
   always @(posedge clk)
     first_2_4 <= first_mid_2_4;
   always @(posedge clk)
-    last_2_4 <= \$347 ;
+    last_2_4 <= \$378 ;
   always @(posedge clk)
-    acc_2_4 <= \$348 ;
+    acc_2_4 <= \$379 ;
   always @(posedge clk)
-    shadow_2_4 <= \$349 ;
+    shadow_2_4 <= \$380 ;
   always @(posedge clk)
-    v_mid_2_5 <= \$350 ;
+    v_mid_2_5 <= \$381 ;
   always @(posedge clk)
     first_mid_2_5 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_5 <= \$351 ;
+    last_mid_2_5 <= \$382 ;
   always @(posedge clk)
-    v_2_5 <= \$352 ;
+    v_2_5 <= \$383 ;
   always @(posedge clk)
     first_2_5 <= first_mid_2_5;
   always @(posedge clk)
-    last_2_5 <= \$353 ;
+    last_2_5 <= \$384 ;
   always @(posedge clk)
-    acc_2_5 <= \$354 ;
+    acc_2_5 <= \$385 ;
   always @(posedge clk)
-    shadow_2_5 <= \$355 ;
+    shadow_2_5 <= \$386 ;
   always @(posedge clk)
-    v_mid_2_6 <= \$356 ;
+    v_mid_2_6 <= \$387 ;
   always @(posedge clk)
     first_mid_2_6 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_6 <= \$357 ;
+    last_mid_2_6 <= \$388 ;
   always @(posedge clk)
-    v_2_6 <= \$358 ;
+    v_2_6 <= \$389 ;
   always @(posedge clk)
     first_2_6 <= first_mid_2_6;
   always @(posedge clk)
-    last_2_6 <= \$359 ;
+    last_2_6 <= \$390 ;
   always @(posedge clk)
-    acc_2_6 <= \$360 ;
+    acc_2_6 <= \$391 ;
   always @(posedge clk)
-    shadow_2_6 <= \$361 ;
+    shadow_2_6 <= \$392 ;
   always @(posedge clk)
-    v_mid_2_7 <= \$362 ;
+    v_mid_2_7 <= \$393 ;
   always @(posedge clk)
     first_mid_2_7 <= first_hop_2;
   always @(posedge clk)
-    last_mid_2_7 <= \$363 ;
+    last_mid_2_7 <= \$394 ;
   always @(posedge clk)
-    v_2_7 <= \$364 ;
+    v_2_7 <= \$395 ;
   always @(posedge clk)
     first_2_7 <= first_mid_2_7;
   always @(posedge clk)
-    last_2_7 <= \$365 ;
+    last_2_7 <= \$396 ;
   always @(posedge clk)
-    acc_2_7 <= \$366 ;
+    acc_2_7 <= \$397 ;
   always @(posedge clk)
-    shadow_2_7 <= \$367 ;
+    shadow_2_7 <= \$398 ;
   always @(posedge clk)
-    v_hop_3 <= \$368 ;
+    v_hop_3 <= \$399 ;
   always @(posedge clk)
     first_hop_3 <= first1;
   always @(posedge clk)
-    last_hop_3 <= \$369 ;
+    last_hop_3 <= \$400 ;
   always @(posedge clk)
-    v_mid_3_0 <= \$370 ;
+    v_mid_3_0 <= \$401 ;
   always @(posedge clk)
     first_mid_3_0 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_0 <= \$371 ;
+    last_mid_3_0 <= \$402 ;
   always @(posedge clk)
-    v_3_0 <= \$372 ;
+    v_3_0 <= \$403 ;
   always @(posedge clk)
     first_3_0 <= first_mid_3_0;
   always @(posedge clk)
-    last_3_0 <= \$373 ;
+    last_3_0 <= \$404 ;
   always @(posedge clk)
-    acc_3_0 <= \$374 ;
+    acc_3_0 <= \$405 ;
   always @(posedge clk)
-    shadow_3_0 <= \$375 ;
+    shadow_3_0 <= \$406 ;
   always @(posedge clk)
-    v_mid_3_1 <= \$376 ;
+    v_mid_3_1 <= \$407 ;
   always @(posedge clk)
     first_mid_3_1 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_1 <= \$377 ;
+    last_mid_3_1 <= \$408 ;
   always @(posedge clk)
-    v_3_1 <= \$378 ;
+    v_3_1 <= \$409 ;
   always @(posedge clk)
     first_3_1 <= first_mid_3_1;
   always @(posedge clk)
-    last_3_1 <= \$379 ;
+    last_3_1 <= \$410 ;
   always @(posedge clk)
-    acc_3_1 <= \$380 ;
+    acc_3_1 <= \$411 ;
   always @(posedge clk)
-    shadow_3_1 <= \$381 ;
+    shadow_3_1 <= \$412 ;
   always @(posedge clk)
-    v_mid_3_2 <= \$382 ;
+    v_mid_3_2 <= \$413 ;
   always @(posedge clk)
     first_mid_3_2 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_2 <= \$383 ;
+    last_mid_3_2 <= \$414 ;
   always @(posedge clk)
-    v_3_2 <= \$384 ;
+    v_3_2 <= \$415 ;
   always @(posedge clk)
     first_3_2 <= first_mid_3_2;
   always @(posedge clk)
-    last_3_2 <= \$385 ;
+    last_3_2 <= \$416 ;
   always @(posedge clk)
-    acc_3_2 <= \$386 ;
+    acc_3_2 <= \$417 ;
   always @(posedge clk)
-    shadow_3_2 <= \$387 ;
+    shadow_3_2 <= \$418 ;
   always @(posedge clk)
-    v_mid_3_3 <= \$388 ;
+    v_mid_3_3 <= \$419 ;
   always @(posedge clk)
     first_mid_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_3 <= \$389 ;
+    last_mid_3_3 <= \$420 ;
   always @(posedge clk)
-    v_3_3 <= \$390 ;
+    v_3_3 <= \$421 ;
   always @(posedge clk)
     first_3_3 <= first_mid_3_3;
   always @(posedge clk)
-    last_3_3 <= \$391 ;
+    last_3_3 <= \$422 ;
   always @(posedge clk)
-    acc_3_3 <= \$392 ;
+    acc_3_3 <= \$423 ;
   always @(posedge clk)
-    shadow_3_3 <= \$393 ;
+    shadow_3_3 <= \$424 ;
   always @(posedge clk)
-    v_mid_3_4 <= \$394 ;
+    v_mid_3_4 <= \$425 ;
   always @(posedge clk)
     first_mid_3_4 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_4 <= \$395 ;
+    last_mid_3_4 <= \$426 ;
   always @(posedge clk)
-    v_3_4 <= \$396 ;
+    v_3_4 <= \$427 ;
   always @(posedge clk)
     first_3_4 <= first_mid_3_4;
   always @(posedge clk)
-    last_3_4 <= \$397 ;
+    last_3_4 <= \$428 ;
   always @(posedge clk)
-    acc_3_4 <= \$398 ;
+    acc_3_4 <= \$429 ;
   always @(posedge clk)
-    shadow_3_4 <= \$399 ;
+    shadow_3_4 <= \$430 ;
   always @(posedge clk)
-    v_mid_3_5 <= \$400 ;
+    v_mid_3_5 <= \$431 ;
   always @(posedge clk)
     first_mid_3_5 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_5 <= \$401 ;
+    last_mid_3_5 <= \$432 ;
   always @(posedge clk)
-    v_3_5 <= \$402 ;
+    v_3_5 <= \$433 ;
   always @(posedge clk)
     first_3_5 <= first_mid_3_5;
   always @(posedge clk)
-    last_3_5 <= \$403 ;
+    last_3_5 <= \$434 ;
   always @(posedge clk)
-    acc_3_5 <= \$404 ;
+    acc_3_5 <= \$435 ;
   always @(posedge clk)
-    shadow_3_5 <= \$405 ;
+    shadow_3_5 <= \$436 ;
   always @(posedge clk)
-    v_mid_3_6 <= \$406 ;
+    v_mid_3_6 <= \$437 ;
   always @(posedge clk)
     first_mid_3_6 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_6 <= \$407 ;
+    last_mid_3_6 <= \$438 ;
   always @(posedge clk)
-    v_3_6 <= \$408 ;
+    v_3_6 <= \$439 ;
   always @(posedge clk)
     first_3_6 <= first_mid_3_6;
   always @(posedge clk)
-    last_3_6 <= \$409 ;
+    last_3_6 <= \$440 ;
   always @(posedge clk)
-    acc_3_6 <= \$410 ;
+    acc_3_6 <= \$441 ;
   always @(posedge clk)
-    shadow_3_6 <= \$411 ;
+    shadow_3_6 <= \$442 ;
   always @(posedge clk)
-    v_mid_3_7 <= \$412 ;
+    v_mid_3_7 <= \$443 ;
   always @(posedge clk)
     first_mid_3_7 <= first_hop_3;
   always @(posedge clk)
-    last_mid_3_7 <= \$413 ;
+    last_mid_3_7 <= \$444 ;
   always @(posedge clk)
-    v_3_7 <= \$414 ;
+    v_3_7 <= \$445 ;
   always @(posedge clk)
     first_3_7 <= first_mid_3_7;
   always @(posedge clk)
-    last_3_7 <= \$415 ;
+    last_3_7 <= \$446 ;
   always @(posedge clk)
-    acc_3_7 <= \$416 ;
+    acc_3_7 <= \$447 ;
   always @(posedge clk)
-    shadow_3_7 <= \$417 ;
+    shadow_3_7 <= \$448 ;
   always @(posedge clk)
-    v_hop_4 <= \$418 ;
+    v_hop_4 <= \$449 ;
   always @(posedge clk)
     first_hop_4 <= first1;
   always @(posedge clk)
-    last_hop_4 <= \$419 ;
+    last_hop_4 <= \$450 ;
   always @(posedge clk)
-    v_mid_4_0 <= \$420 ;
+    v_mid_4_0 <= \$451 ;
   always @(posedge clk)
     first_mid_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_0 <= \$421 ;
+    last_mid_4_0 <= \$452 ;
   always @(posedge clk)
-    v_4_0 <= \$422 ;
+    v_4_0 <= \$453 ;
   always @(posedge clk)
     first_4_0 <= first_mid_4_0;
   always @(posedge clk)
-    last_4_0 <= \$423 ;
+    last_4_0 <= \$454 ;
   always @(posedge clk)
-    acc_4_0 <= \$424 ;
+    acc_4_0 <= \$455 ;
   always @(posedge clk)
-    shadow_4_0 <= \$425 ;
+    shadow_4_0 <= \$456 ;
   always @(posedge clk)
-    v_mid_4_1 <= \$426 ;
+    v_mid_4_1 <= \$457 ;
   always @(posedge clk)
     first_mid_4_1 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_1 <= \$427 ;
+    last_mid_4_1 <= \$458 ;
   always @(posedge clk)
-    v_4_1 <= \$428 ;
+    v_4_1 <= \$459 ;
   always @(posedge clk)
     first_4_1 <= first_mid_4_1;
   always @(posedge clk)
-    last_4_1 <= \$429 ;
+    last_4_1 <= \$460 ;
   always @(posedge clk)
-    acc_4_1 <= \$430 ;
+    acc_4_1 <= \$461 ;
   always @(posedge clk)
-    shadow_4_1 <= \$431 ;
+    shadow_4_1 <= \$462 ;
   always @(posedge clk)
-    v_mid_4_2 <= \$432 ;
+    v_mid_4_2 <= \$463 ;
   always @(posedge clk)
     first_mid_4_2 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_2 <= \$433 ;
+    last_mid_4_2 <= \$464 ;
   always @(posedge clk)
-    v_4_2 <= \$434 ;
+    v_4_2 <= \$465 ;
   always @(posedge clk)
     first_4_2 <= first_mid_4_2;
   always @(posedge clk)
-    last_4_2 <= \$435 ;
+    last_4_2 <= \$466 ;
   always @(posedge clk)
-    acc_4_2 <= \$436 ;
+    acc_4_2 <= \$467 ;
   always @(posedge clk)
-    shadow_4_2 <= \$437 ;
+    shadow_4_2 <= \$468 ;
   always @(posedge clk)
-    v_mid_4_3 <= \$438 ;
+    v_mid_4_3 <= \$469 ;
   always @(posedge clk)
     first_mid_4_3 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_3 <= \$439 ;
+    last_mid_4_3 <= \$470 ;
   always @(posedge clk)
-    v_4_3 <= \$440 ;
+    v_4_3 <= \$471 ;
   always @(posedge clk)
     first_4_3 <= first_mid_4_3;
   always @(posedge clk)
-    last_4_3 <= \$441 ;
+    last_4_3 <= \$472 ;
   always @(posedge clk)
-    acc_4_3 <= \$442 ;
+    acc_4_3 <= \$473 ;
   always @(posedge clk)
-    shadow_4_3 <= \$443 ;
+    shadow_4_3 <= \$474 ;
   always @(posedge clk)
-    v_mid_4_4 <= \$444 ;
+    v_mid_4_4 <= \$475 ;
   always @(posedge clk)
     first_mid_4_4 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_4 <= \$445 ;
+    last_mid_4_4 <= \$476 ;
   always @(posedge clk)
-    v_4_4 <= \$446 ;
+    v_4_4 <= \$477 ;
   always @(posedge clk)
     first_4_4 <= first_mid_4_4;
   always @(posedge clk)
-    last_4_4 <= \$447 ;
+    last_4_4 <= \$478 ;
   always @(posedge clk)
-    acc_4_4 <= \$448 ;
+    acc_4_4 <= \$479 ;
   always @(posedge clk)
-    shadow_4_4 <= \$449 ;
+    shadow_4_4 <= \$480 ;
   always @(posedge clk)
-    v_mid_4_5 <= \$450 ;
+    v_mid_4_5 <= \$481 ;
   always @(posedge clk)
     first_mid_4_5 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_5 <= \$451 ;
+    last_mid_4_5 <= \$482 ;
   always @(posedge clk)
-    v_4_5 <= \$452 ;
+    v_4_5 <= \$483 ;
   always @(posedge clk)
     first_4_5 <= first_mid_4_5;
   always @(posedge clk)
-    last_4_5 <= \$453 ;
+    last_4_5 <= \$484 ;
   always @(posedge clk)
-    acc_4_5 <= \$454 ;
+    acc_4_5 <= \$485 ;
   always @(posedge clk)
-    shadow_4_5 <= \$455 ;
+    shadow_4_5 <= \$486 ;
   always @(posedge clk)
-    v_mid_4_6 <= \$456 ;
+    v_mid_4_6 <= \$487 ;
   always @(posedge clk)
     first_mid_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_6 <= \$457 ;
+    last_mid_4_6 <= \$488 ;
   always @(posedge clk)
-    v_4_6 <= \$458 ;
+    v_4_6 <= \$489 ;
   always @(posedge clk)
     first_4_6 <= first_mid_4_6;
   always @(posedge clk)
-    last_4_6 <= \$459 ;
+    last_4_6 <= \$490 ;
   always @(posedge clk)
-    acc_4_6 <= \$460 ;
+    acc_4_6 <= \$491 ;
   always @(posedge clk)
-    shadow_4_6 <= \$461 ;
+    shadow_4_6 <= \$492 ;
   always @(posedge clk)
-    v_mid_4_7 <= \$462 ;
+    v_mid_4_7 <= \$493 ;
   always @(posedge clk)
     first_mid_4_7 <= first_hop_4;
   always @(posedge clk)
-    last_mid_4_7 <= \$463 ;
+    last_mid_4_7 <= \$494 ;
   always @(posedge clk)
-    v_4_7 <= \$464 ;
+    v_4_7 <= \$495 ;
   always @(posedge clk)
     first_4_7 <= first_mid_4_7;
   always @(posedge clk)
-    last_4_7 <= \$465 ;
+    last_4_7 <= \$496 ;
   always @(posedge clk)
-    acc_4_7 <= \$466 ;
+    acc_4_7 <= \$497 ;
   always @(posedge clk)
-    shadow_4_7 <= \$467 ;
+    shadow_4_7 <= \$498 ;
   always @(posedge clk)
-    v_hop_5 <= \$468 ;
+    v_hop_5 <= \$499 ;
   always @(posedge clk)
     first_hop_5 <= first1;
   always @(posedge clk)
-    last_hop_5 <= \$469 ;
+    last_hop_5 <= \$500 ;
   always @(posedge clk)
-    v_mid_5_0 <= \$470 ;
+    v_mid_5_0 <= \$501 ;
   always @(posedge clk)
     first_mid_5_0 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_0 <= \$471 ;
+    last_mid_5_0 <= \$502 ;
   always @(posedge clk)
-    v_5_0 <= \$472 ;
+    v_5_0 <= \$503 ;
   always @(posedge clk)
     first_5_0 <= first_mid_5_0;
   always @(posedge clk)
-    last_5_0 <= \$473 ;
+    last_5_0 <= \$504 ;
   always @(posedge clk)
-    acc_5_0 <= \$474 ;
+    acc_5_0 <= \$505 ;
   always @(posedge clk)
-    shadow_5_0 <= \$475 ;
+    shadow_5_0 <= \$506 ;
   always @(posedge clk)
-    v_mid_5_1 <= \$476 ;
+    v_mid_5_1 <= \$507 ;
   always @(posedge clk)
     first_mid_5_1 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_1 <= \$477 ;
+    last_mid_5_1 <= \$508 ;
   always @(posedge clk)
-    v_5_1 <= \$478 ;
+    v_5_1 <= \$509 ;
   always @(posedge clk)
     first_5_1 <= first_mid_5_1;
   always @(posedge clk)
-    last_5_1 <= \$479 ;
+    last_5_1 <= \$510 ;
   always @(posedge clk)
-    acc_5_1 <= \$480 ;
+    acc_5_1 <= \$511 ;
   always @(posedge clk)
-    shadow_5_1 <= \$481 ;
+    shadow_5_1 <= \$512 ;
   always @(posedge clk)
-    v_mid_5_2 <= \$482 ;
+    v_mid_5_2 <= \$513 ;
   always @(posedge clk)
     first_mid_5_2 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_2 <= \$483 ;
+    last_mid_5_2 <= \$514 ;
   always @(posedge clk)
-    v_5_2 <= \$484 ;
+    v_5_2 <= \$515 ;
   always @(posedge clk)
     first_5_2 <= first_mid_5_2;
   always @(posedge clk)
-    last_5_2 <= \$485 ;
+    last_5_2 <= \$516 ;
   always @(posedge clk)
-    acc_5_2 <= \$486 ;
+    acc_5_2 <= \$517 ;
   always @(posedge clk)
-    shadow_5_2 <= \$487 ;
+    shadow_5_2 <= \$518 ;
   always @(posedge clk)
-    v_mid_5_3 <= \$488 ;
+    v_mid_5_3 <= \$519 ;
   always @(posedge clk)
     first_mid_5_3 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_3 <= \$489 ;
+    last_mid_5_3 <= \$520 ;
   always @(posedge clk)
-    v_5_3 <= \$490 ;
+    v_5_3 <= \$521 ;
   always @(posedge clk)
     first_5_3 <= first_mid_5_3;
   always @(posedge clk)
-    last_5_3 <= \$491 ;
+    last_5_3 <= \$522 ;
   always @(posedge clk)
-    acc_5_3 <= \$492 ;
+    acc_5_3 <= \$523 ;
   always @(posedge clk)
-    shadow_5_3 <= \$493 ;
+    shadow_5_3 <= \$524 ;
   always @(posedge clk)
-    v_mid_5_4 <= \$494 ;
+    v_mid_5_4 <= \$525 ;
   always @(posedge clk)
     first_mid_5_4 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_4 <= \$495 ;
+    last_mid_5_4 <= \$526 ;
   always @(posedge clk)
-    v_5_4 <= \$496 ;
+    v_5_4 <= \$527 ;
   always @(posedge clk)
     first_5_4 <= first_mid_5_4;
   always @(posedge clk)
-    last_5_4 <= \$497 ;
+    last_5_4 <= \$528 ;
   always @(posedge clk)
-    acc_5_4 <= \$498 ;
+    acc_5_4 <= \$529 ;
   always @(posedge clk)
-    shadow_5_4 <= \$499 ;
+    shadow_5_4 <= \$530 ;
   always @(posedge clk)
-    v_mid_5_5 <= \$500 ;
+    v_mid_5_5 <= \$531 ;
   always @(posedge clk)
     first_mid_5_5 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_5 <= \$501 ;
+    last_mid_5_5 <= \$532 ;
   always @(posedge clk)
-    v_5_5 <= \$502 ;
+    v_5_5 <= \$533 ;
   always @(posedge clk)
     first_5_5 <= first_mid_5_5;
   always @(posedge clk)
-    last_5_5 <= \$503 ;
+    last_5_5 <= \$534 ;
   always @(posedge clk)
-    acc_5_5 <= \$504 ;
+    acc_5_5 <= \$535 ;
   always @(posedge clk)
-    shadow_5_5 <= \$505 ;
+    shadow_5_5 <= \$536 ;
   always @(posedge clk)
-    v_mid_5_6 <= \$506 ;
+    v_mid_5_6 <= \$537 ;
   always @(posedge clk)
     first_mid_5_6 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_6 <= \$507 ;
+    last_mid_5_6 <= \$538 ;
   always @(posedge clk)
-    v_5_6 <= \$508 ;
+    v_5_6 <= \$539 ;
   always @(posedge clk)
     first_5_6 <= first_mid_5_6;
   always @(posedge clk)
-    last_5_6 <= \$509 ;
+    last_5_6 <= \$540 ;
   always @(posedge clk)
-    acc_5_6 <= \$510 ;
+    acc_5_6 <= \$541 ;
   always @(posedge clk)
-    shadow_5_6 <= \$511 ;
+    shadow_5_6 <= \$542 ;
   always @(posedge clk)
-    v_mid_5_7 <= \$512 ;
+    v_mid_5_7 <= \$543 ;
   always @(posedge clk)
     first_mid_5_7 <= first_hop_5;
   always @(posedge clk)
-    last_mid_5_7 <= \$513 ;
+    last_mid_5_7 <= \$544 ;
   always @(posedge clk)
-    v_5_7 <= \$514 ;
+    v_5_7 <= \$545 ;
   always @(posedge clk)
     first_5_7 <= first_mid_5_7;
   always @(posedge clk)
-    last_5_7 <= \$515 ;
+    last_5_7 <= \$546 ;
   always @(posedge clk)
-    acc_5_7 <= \$516 ;
+    acc_5_7 <= \$547 ;
   always @(posedge clk)
-    shadow_5_7 <= \$517 ;
+    shadow_5_7 <= \$548 ;
   always @(posedge clk)
-    v_hop_6 <= \$518 ;
+    v_hop_6 <= \$549 ;
   always @(posedge clk)
     first_hop_6 <= first1;
   always @(posedge clk)
-    last_hop_6 <= \$519 ;
+    last_hop_6 <= \$550 ;
   always @(posedge clk)
-    v_mid_6_0 <= \$520 ;
+    v_mid_6_0 <= \$551 ;
   always @(posedge clk)
     first_mid_6_0 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_0 <= \$521 ;
+    last_mid_6_0 <= \$552 ;
   always @(posedge clk)
-    v_6_0 <= \$522 ;
+    v_6_0 <= \$553 ;
   always @(posedge clk)
     first_6_0 <= first_mid_6_0;
   always @(posedge clk)
-    last_6_0 <= \$523 ;
+    last_6_0 <= \$554 ;
   always @(posedge clk)
-    acc_6_0 <= \$524 ;
+    acc_6_0 <= \$555 ;
   always @(posedge clk)
-    shadow_6_0 <= \$525 ;
+    shadow_6_0 <= \$556 ;
   always @(posedge clk)
-    v_mid_6_1 <= \$526 ;
+    v_mid_6_1 <= \$557 ;
   always @(posedge clk)
     first_mid_6_1 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_1 <= \$527 ;
+    last_mid_6_1 <= \$558 ;
   always @(posedge clk)
-    v_6_1 <= \$528 ;
+    v_6_1 <= \$559 ;
   always @(posedge clk)
     first_6_1 <= first_mid_6_1;
   always @(posedge clk)
-    last_6_1 <= \$529 ;
+    last_6_1 <= \$560 ;
   always @(posedge clk)
-    acc_6_1 <= \$530 ;
+    acc_6_1 <= \$561 ;
   always @(posedge clk)
-    shadow_6_1 <= \$531 ;
+    shadow_6_1 <= \$562 ;
   always @(posedge clk)
-    v_mid_6_2 <= \$532 ;
+    v_mid_6_2 <= \$563 ;
   always @(posedge clk)
     first_mid_6_2 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_2 <= \$533 ;
+    last_mid_6_2 <= \$564 ;
   always @(posedge clk)
-    v_6_2 <= \$534 ;
+    v_6_2 <= \$565 ;
   always @(posedge clk)
     first_6_2 <= first_mid_6_2;
   always @(posedge clk)
-    last_6_2 <= \$535 ;
+    last_6_2 <= \$566 ;
   always @(posedge clk)
-    acc_6_2 <= \$536 ;
+    acc_6_2 <= \$567 ;
   always @(posedge clk)
-    shadow_6_2 <= \$537 ;
+    shadow_6_2 <= \$568 ;
   always @(posedge clk)
-    v_mid_6_3 <= \$538 ;
+    v_mid_6_3 <= \$569 ;
   always @(posedge clk)
     first_mid_6_3 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_3 <= \$539 ;
+    last_mid_6_3 <= \$570 ;
   always @(posedge clk)
-    v_6_3 <= \$540 ;
+    v_6_3 <= \$571 ;
   always @(posedge clk)
     first_6_3 <= first_mid_6_3;
   always @(posedge clk)
-    last_6_3 <= \$541 ;
+    last_6_3 <= \$572 ;
   always @(posedge clk)
-    acc_6_3 <= \$542 ;
+    acc_6_3 <= \$573 ;
   always @(posedge clk)
-    shadow_6_3 <= \$543 ;
+    shadow_6_3 <= \$574 ;
   always @(posedge clk)
-    v_mid_6_4 <= \$544 ;
+    v_mid_6_4 <= \$575 ;
   always @(posedge clk)
     first_mid_6_4 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_4 <= \$545 ;
+    last_mid_6_4 <= \$576 ;
   always @(posedge clk)
-    v_6_4 <= \$546 ;
+    v_6_4 <= \$577 ;
   always @(posedge clk)
     first_6_4 <= first_mid_6_4;
   always @(posedge clk)
-    last_6_4 <= \$547 ;
+    last_6_4 <= \$578 ;
   always @(posedge clk)
-    acc_6_4 <= \$548 ;
+    acc_6_4 <= \$579 ;
   always @(posedge clk)
-    shadow_6_4 <= \$549 ;
+    shadow_6_4 <= \$580 ;
   always @(posedge clk)
-    v_mid_6_5 <= \$550 ;
+    v_mid_6_5 <= \$581 ;
   always @(posedge clk)
     first_mid_6_5 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_5 <= \$551 ;
+    last_mid_6_5 <= \$582 ;
   always @(posedge clk)
-    v_6_5 <= \$552 ;
+    v_6_5 <= \$583 ;
   always @(posedge clk)
     first_6_5 <= first_mid_6_5;
   always @(posedge clk)
-    last_6_5 <= \$553 ;
+    last_6_5 <= \$584 ;
   always @(posedge clk)
-    acc_6_5 <= \$554 ;
+    acc_6_5 <= \$585 ;
   always @(posedge clk)
-    shadow_6_5 <= \$555 ;
+    shadow_6_5 <= \$586 ;
   always @(posedge clk)
-    v_mid_6_6 <= \$556 ;
+    v_mid_6_6 <= \$587 ;
   always @(posedge clk)
     first_mid_6_6 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_6 <= \$557 ;
+    last_mid_6_6 <= \$588 ;
   always @(posedge clk)
-    v_6_6 <= \$558 ;
+    v_6_6 <= \$589 ;
   always @(posedge clk)
     first_6_6 <= first_mid_6_6;
   always @(posedge clk)
-    last_6_6 <= \$559 ;
+    last_6_6 <= \$590 ;
   always @(posedge clk)
-    acc_6_6 <= \$560 ;
+    acc_6_6 <= \$591 ;
   always @(posedge clk)
-    shadow_6_6 <= \$561 ;
+    shadow_6_6 <= \$592 ;
   always @(posedge clk)
-    v_mid_6_7 <= \$562 ;
+    v_mid_6_7 <= \$593 ;
   always @(posedge clk)
     first_mid_6_7 <= first_hop_6;
   always @(posedge clk)
-    last_mid_6_7 <= \$563 ;
+    last_mid_6_7 <= \$594 ;
   always @(posedge clk)
-    v_6_7 <= \$564 ;
+    v_6_7 <= \$595 ;
   always @(posedge clk)
     first_6_7 <= first_mid_6_7;
   always @(posedge clk)
-    last_6_7 <= \$565 ;
+    last_6_7 <= \$596 ;
   always @(posedge clk)
-    acc_6_7 <= \$566 ;
+    acc_6_7 <= \$597 ;
   always @(posedge clk)
-    shadow_6_7 <= \$567 ;
+    shadow_6_7 <= \$598 ;
   always @(posedge clk)
-    v_hop_7 <= \$568 ;
+    v_hop_7 <= \$599 ;
   always @(posedge clk)
     first_hop_7 <= first1;
   always @(posedge clk)
-    last_hop_7 <= \$569 ;
+    last_hop_7 <= \$600 ;
   always @(posedge clk)
-    v_mid_7_0 <= \$570 ;
+    v_mid_7_0 <= \$601 ;
   always @(posedge clk)
     first_mid_7_0 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_0 <= \$571 ;
+    last_mid_7_0 <= \$602 ;
   always @(posedge clk)
-    v_7_0 <= \$572 ;
+    v_7_0 <= \$603 ;
   always @(posedge clk)
     first_7_0 <= first_mid_7_0;
   always @(posedge clk)
-    last_7_0 <= \$573 ;
+    last_7_0 <= \$604 ;
   always @(posedge clk)
-    acc_7_0 <= \$574 ;
+    acc_7_0 <= \$605 ;
   always @(posedge clk)
-    shadow_7_0 <= \$575 ;
+    shadow_7_0 <= \$606 ;
   always @(posedge clk)
-    v_mid_7_1 <= \$576 ;
+    v_mid_7_1 <= \$607 ;
   always @(posedge clk)
     first_mid_7_1 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_1 <= \$577 ;
+    last_mid_7_1 <= \$608 ;
   always @(posedge clk)
-    v_7_1 <= \$578 ;
+    v_7_1 <= \$609 ;
   always @(posedge clk)
     first_7_1 <= first_mid_7_1;
   always @(posedge clk)
-    last_7_1 <= \$579 ;
+    last_7_1 <= \$610 ;
   always @(posedge clk)
-    acc_7_1 <= \$580 ;
+    acc_7_1 <= \$611 ;
   always @(posedge clk)
-    shadow_7_1 <= \$581 ;
+    shadow_7_1 <= \$612 ;
   always @(posedge clk)
-    v_mid_7_2 <= \$582 ;
+    v_mid_7_2 <= \$613 ;
   always @(posedge clk)
     first_mid_7_2 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_2 <= \$583 ;
+    last_mid_7_2 <= \$614 ;
   always @(posedge clk)
-    v_7_2 <= \$584 ;
+    v_7_2 <= \$615 ;
   always @(posedge clk)
     first_7_2 <= first_mid_7_2;
   always @(posedge clk)
-    last_7_2 <= \$585 ;
+    last_7_2 <= \$616 ;
   always @(posedge clk)
-    acc_7_2 <= \$586 ;
+    acc_7_2 <= \$617 ;
   always @(posedge clk)
-    shadow_7_2 <= \$587 ;
+    shadow_7_2 <= \$618 ;
   always @(posedge clk)
-    v_mid_7_3 <= \$588 ;
+    v_mid_7_3 <= \$619 ;
   always @(posedge clk)
     first_mid_7_3 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_3 <= \$589 ;
+    last_mid_7_3 <= \$620 ;
   always @(posedge clk)
-    v_7_3 <= \$590 ;
+    v_7_3 <= \$621 ;
   always @(posedge clk)
     first_7_3 <= first_mid_7_3;
   always @(posedge clk)
-    last_7_3 <= \$591 ;
+    last_7_3 <= \$622 ;
   always @(posedge clk)
-    acc_7_3 <= \$592 ;
+    acc_7_3 <= \$623 ;
   always @(posedge clk)
-    shadow_7_3 <= \$593 ;
+    shadow_7_3 <= \$624 ;
   always @(posedge clk)
-    v_mid_7_4 <= \$594 ;
+    v_mid_7_4 <= \$625 ;
   always @(posedge clk)
     first_mid_7_4 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_4 <= \$595 ;
+    last_mid_7_4 <= \$626 ;
   always @(posedge clk)
-    v_7_4 <= \$596 ;
+    v_7_4 <= \$627 ;
   always @(posedge clk)
     first_7_4 <= first_mid_7_4;
   always @(posedge clk)
-    last_7_4 <= \$597 ;
+    last_7_4 <= \$628 ;
   always @(posedge clk)
-    acc_7_4 <= \$598 ;
+    acc_7_4 <= \$629 ;
   always @(posedge clk)
-    shadow_7_4 <= \$599 ;
+    shadow_7_4 <= \$630 ;
   always @(posedge clk)
-    v_mid_7_5 <= \$600 ;
+    v_mid_7_5 <= \$631 ;
   always @(posedge clk)
     first_mid_7_5 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_5 <= \$601 ;
+    last_mid_7_5 <= \$632 ;
   always @(posedge clk)
-    v_7_5 <= \$602 ;
+    v_7_5 <= \$633 ;
   always @(posedge clk)
     first_7_5 <= first_mid_7_5;
   always @(posedge clk)
-    last_7_5 <= \$603 ;
+    last_7_5 <= \$634 ;
   always @(posedge clk)
-    acc_7_5 <= \$604 ;
+    acc_7_5 <= \$635 ;
   always @(posedge clk)
-    shadow_7_5 <= \$605 ;
+    shadow_7_5 <= \$636 ;
   always @(posedge clk)
-    v_mid_7_6 <= \$606 ;
+    v_mid_7_6 <= \$637 ;
   always @(posedge clk)
     first_mid_7_6 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_6 <= \$607 ;
+    last_mid_7_6 <= \$638 ;
   always @(posedge clk)
-    v_7_6 <= \$608 ;
+    v_7_6 <= \$639 ;
   always @(posedge clk)
     first_7_6 <= first_mid_7_6;
   always @(posedge clk)
-    last_7_6 <= \$609 ;
+    last_7_6 <= \$640 ;
   always @(posedge clk)
-    acc_7_6 <= \$610 ;
+    acc_7_6 <= \$641 ;
   always @(posedge clk)
-    shadow_7_6 <= \$611 ;
+    shadow_7_6 <= \$642 ;
   always @(posedge clk)
-    v_mid_7_7 <= \$612 ;
+    v_mid_7_7 <= \$643 ;
   always @(posedge clk)
     first_mid_7_7 <= first_hop_7;
   always @(posedge clk)
-    last_mid_7_7 <= \$613 ;
+    last_mid_7_7 <= \$644 ;
   always @(posedge clk)
-    v_7_7 <= \$614 ;
+    v_7_7 <= \$645 ;
   always @(posedge clk)
     first_7_7 <= first_mid_7_7;
   always @(posedge clk)
-    last_7_7 <= \$615 ;
+    last_7_7 <= \$646 ;
   always @(posedge clk)
-    acc_7_7 <= \$616 ;
+    acc_7_7 <= \$647 ;
   always @(posedge clk)
-    shadow_7_7 <= \$617 ;
+    shadow_7_7 <= \$648 ;
   always @(posedge clk)
-    o__valid <= \$618 ;
+    o__valid <= \$649 ;
   always @(posedge clk)
-    row <= \$619 ;
+    row <= \$650 ;
   always @(posedge clk)
-    busy <= \$620 ;
+    busy <= \$651 ;
   always @(posedge clk)
-    wide_out_r <= \$621 ;
+    wide_out_r <= \$652 ;
   always @(posedge clk)
-    overflow <= \$622 ;
+    overflow <= \$653 ;
   assign \$1  = i__payload[193] & busy;
   assign i__ready = ~ \$1 ;
   assign accept = i__valid & i__ready;
@@ -4013,33 +4273,95 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     v1 <= \$205 ;
   always @(posedge clk)
-    in1 <= \$206 ;
+    in_narrow_0_h0 <= \$206 ;
   always @(posedge clk)
-    first1 <= \$207 ;
+    in_narrow_1_h0 <= \$207 ;
   always @(posedge clk)
-    last1 <= \$208 ;
+    in_narrow_2_h0 <= \$208 ;
   always @(posedge clk)
-    v2 <= \$209 ;
+    in_narrow_3_h0 <= \$209 ;
   always @(posedge clk)
-    first2 <= \$210 ;
+    in_narrow_4_h0 <= \$210 ;
   always @(posedge clk)
-    last2 <= \$211 ;
+    in_narrow_5_h0 <= \$211 ;
   always @(posedge clk)
-    v3 <= \$212 ;
+    in_narrow_6_h0 <= \$212 ;
   always @(posedge clk)
-    first3 <= \$213 ;
+    in_narrow_7_h0 <= \$213 ;
   always @(posedge clk)
-    last3 <= \$214 ;
+    in_narrow_0_h1 <= \$214 ;
   always @(posedge clk)
-    v4 <= \$215 ;
+    in_narrow_1_h1 <= \$215 ;
   always @(posedge clk)
-    first4 <= \$216 ;
+    in_narrow_2_h1 <= \$216 ;
   always @(posedge clk)
-    last4 <= \$217 ;
+    in_narrow_3_h1 <= \$217 ;
   always @(posedge clk)
-    mac_0_0_a1 <= in1[7:0];
+    in_narrow_4_h1 <= \$218 ;
   always @(posedge clk)
-    mac_0_0_w1 <= in1[79:64];
+    in_narrow_5_h1 <= \$219 ;
+  always @(posedge clk)
+    in_narrow_6_h1 <= \$220 ;
+  always @(posedge clk)
+    in_narrow_7_h1 <= \$221 ;
+  always @(posedge clk)
+    in_wide_0_h0 <= \$222 ;
+  always @(posedge clk)
+    in_wide_1_h0 <= \$223 ;
+  always @(posedge clk)
+    in_wide_2_h0 <= \$224 ;
+  always @(posedge clk)
+    in_wide_3_h0 <= \$225 ;
+  always @(posedge clk)
+    in_wide_4_h0 <= \$226 ;
+  always @(posedge clk)
+    in_wide_5_h0 <= \$227 ;
+  always @(posedge clk)
+    in_wide_6_h0 <= \$228 ;
+  always @(posedge clk)
+    in_wide_7_h0 <= \$229 ;
+  always @(posedge clk)
+    in_wide_0_h1 <= \$230 ;
+  always @(posedge clk)
+    in_wide_1_h1 <= \$231 ;
+  always @(posedge clk)
+    in_wide_2_h1 <= \$232 ;
+  always @(posedge clk)
+    in_wide_3_h1 <= \$233 ;
+  always @(posedge clk)
+    in_wide_4_h1 <= \$234 ;
+  always @(posedge clk)
+    in_wide_5_h1 <= \$235 ;
+  always @(posedge clk)
+    in_wide_6_h1 <= \$236 ;
+  always @(posedge clk)
+    in_wide_7_h1 <= \$237 ;
+  always @(posedge clk)
+    first1 <= \$238 ;
+  always @(posedge clk)
+    last1 <= \$239 ;
+  always @(posedge clk)
+    v2 <= \$240 ;
+  always @(posedge clk)
+    first2 <= \$241 ;
+  always @(posedge clk)
+    last2 <= \$242 ;
+  always @(posedge clk)
+    v3 <= \$243 ;
+  always @(posedge clk)
+    first3 <= \$244 ;
+  always @(posedge clk)
+    last3 <= \$245 ;
+  always @(posedge clk)
+    v4 <= \$246 ;
+  always @(posedge clk)
+    first4 <= \$247 ;
+  always @(posedge clk)
+    last4 <= \$248 ;
+  always @(posedge clk)
+    mac_0_0_a1 <= in_narrow_0_h0;
+  always @(posedge clk)
+    mac_0_0_w1 <= in_wide_0_h0;
   always @(posedge clk)
     mac_0_0_m_a <= mac_0_0_a1;
   always @(posedge clk)
@@ -4047,9 +4369,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_0_m_p <= \$130 ;
   always @(posedge clk)
-    mac_0_1_a1 <= in1[7:0];
+    mac_0_1_a1 <= in_narrow_0_h0;
   always @(posedge clk)
-    mac_0_1_w1 <= in1[95:80];
+    mac_0_1_w1 <= in_wide_1_h0;
   always @(posedge clk)
     mac_0_1_m_a <= mac_0_1_a1;
   always @(posedge clk)
@@ -4057,9 +4379,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_1_m_p <= \$131 ;
   always @(posedge clk)
-    mac_0_2_a1 <= in1[7:0];
+    mac_0_2_a1 <= in_narrow_0_h0;
   always @(posedge clk)
-    mac_0_2_w1 <= in1[111:96];
+    mac_0_2_w1 <= in_wide_2_h0;
   always @(posedge clk)
     mac_0_2_m_a <= mac_0_2_a1;
   always @(posedge clk)
@@ -4067,9 +4389,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_2_m_p <= \$132 ;
   always @(posedge clk)
-    mac_0_3_a1 <= in1[7:0];
+    mac_0_3_a1 <= in_narrow_0_h0;
   always @(posedge clk)
-    mac_0_3_w1 <= in1[127:112];
+    mac_0_3_w1 <= in_wide_3_h0;
   always @(posedge clk)
     mac_0_3_m_a <= mac_0_3_a1;
   always @(posedge clk)
@@ -4077,9 +4399,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_3_m_p <= \$133 ;
   always @(posedge clk)
-    mac_0_4_a1 <= in1[7:0];
+    mac_0_4_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_4_w1 <= in1[143:128];
+    mac_0_4_w1 <= in_wide_4_h0;
   always @(posedge clk)
     mac_0_4_m_a <= mac_0_4_a1;
   always @(posedge clk)
@@ -4087,9 +4409,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_4_m_p <= \$134 ;
   always @(posedge clk)
-    mac_0_5_a1 <= in1[7:0];
+    mac_0_5_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_5_w1 <= in1[159:144];
+    mac_0_5_w1 <= in_wide_5_h0;
   always @(posedge clk)
     mac_0_5_m_a <= mac_0_5_a1;
   always @(posedge clk)
@@ -4097,9 +4419,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_5_m_p <= \$135 ;
   always @(posedge clk)
-    mac_0_6_a1 <= in1[7:0];
+    mac_0_6_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_6_w1 <= in1[175:160];
+    mac_0_6_w1 <= in_wide_6_h0;
   always @(posedge clk)
     mac_0_6_m_a <= mac_0_6_a1;
   always @(posedge clk)
@@ -4107,9 +4429,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_6_m_p <= \$136 ;
   always @(posedge clk)
-    mac_0_7_a1 <= in1[7:0];
+    mac_0_7_a1 <= in_narrow_0_h1;
   always @(posedge clk)
-    mac_0_7_w1 <= in1[191:176];
+    mac_0_7_w1 <= in_wide_7_h0;
   always @(posedge clk)
     mac_0_7_m_a <= mac_0_7_a1;
   always @(posedge clk)
@@ -4117,9 +4439,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_7_m_p <= \$137 ;
   always @(posedge clk)
-    mac_1_0_a1 <= in1[15:8];
+    mac_1_0_a1 <= in_narrow_1_h0;
   always @(posedge clk)
-    mac_1_0_w1 <= in1[79:64];
+    mac_1_0_w1 <= in_wide_0_h0;
   always @(posedge clk)
     mac_1_0_m_a <= mac_1_0_a1;
   always @(posedge clk)
@@ -4127,508 +4449,60 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_1_0_m_p <= \$138 ;
   always @(posedge clk)
-    mac_1_1_a1 <= in1[15:8];
+    mac_1_1_a1 <= in_narrow_1_h0;
   always @(posedge clk)
-    mac_1_1_w1 <= in1[95:80];
+    mac_1_1_w1 <= in_wide_1_h0;
   always @(posedge clk)
     mac_1_1_m_a <= mac_1_1_a1;
   always @(posedge clk)
     mac_1_1_m_b <= mac_1_1_w1;
-  always @(posedge clk)
-    mac_1_1_m_p <= \$139 ;
-  always @(posedge clk)
-    mac_1_2_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_1_2_m_a <= mac_1_2_a1;
-  always @(posedge clk)
-    mac_1_2_m_b <= mac_1_2_w1;
-  always @(posedge clk)
-    mac_1_2_m_p <= \$140 ;
-  always @(posedge clk)
-    mac_1_3_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_1_3_m_a <= mac_1_3_a1;
-  always @(posedge clk)
-    mac_1_3_m_b <= mac_1_3_w1;
-  always @(posedge clk)
-    mac_1_3_m_p <= \$141 ;
-  always @(posedge clk)
-    mac_1_4_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_1_4_m_a <= mac_1_4_a1;
-  always @(posedge clk)
-    mac_1_4_m_b <= mac_1_4_w1;
-  always @(posedge clk)
-    mac_1_4_m_p <= \$142 ;
-  always @(posedge clk)
-    mac_1_5_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_1_5_m_a <= mac_1_5_a1;
-  always @(posedge clk)
-    mac_1_5_m_b <= mac_1_5_w1;
-  always @(posedge clk)
-    mac_1_5_m_p <= \$143 ;
-  always @(posedge clk)
-    mac_1_6_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_1_6_m_a <= mac_1_6_a1;
-  always @(posedge clk)
-    mac_1_6_m_b <= mac_1_6_w1;
-  always @(posedge clk)
-    mac_1_6_m_p <= \$144 ;
-  always @(posedge clk)
-    mac_1_7_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_1_7_m_a <= mac_1_7_a1;
-  always @(posedge clk)
-    mac_1_7_m_b <= mac_1_7_w1;
-  always @(posedge clk)
-    mac_1_7_m_p <= \$145 ;
-  always @(posedge clk)
-    mac_2_0_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_2_0_m_a <= mac_2_0_a1;
-  always @(posedge clk)
-    mac_2_0_m_b <= mac_2_0_w1;
-  always @(posedge clk)
-    mac_2_0_m_p <= \$146 ;
-  always @(posedge clk)
-    mac_2_1_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_2_1_m_a <= mac_2_1_a1;
-  always @(posedge clk)
-    mac_2_1_m_b <= mac_2_1_w1;
-  always @(posedge clk)
-    mac_2_1_m_p <= \$147 ;
-  always @(posedge clk)
-    mac_2_2_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_2_2_m_a <= mac_2_2_a1;
-  always @(posedge clk)
-    mac_2_2_m_b <= mac_2_2_w1;
-  always @(posedge clk)
-    mac_2_2_m_p <= \$148 ;
-  always @(posedge clk)
-    mac_2_3_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_2_3_m_a <= mac_2_3_a1;
-  always @(posedge clk)
-    mac_2_3_m_b <= mac_2_3_w1;
-  always @(posedge clk)
-    mac_2_3_m_p <= \$149 ;
-  always @(posedge clk)
-    mac_2_4_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_2_4_m_a <= mac_2_4_a1;
-  always @(posedge clk)
-    mac_2_4_m_b <= mac_2_4_w1;
-  always @(posedge clk)
-    mac_2_4_m_p <= \$150 ;
-  always @(posedge clk)
-    mac_2_5_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_2_5_m_a <= mac_2_5_a1;
-  always @(posedge clk)
-    mac_2_5_m_b <= mac_2_5_w1;
-  always @(posedge clk)
-    mac_2_5_m_p <= \$151 ;
-  always @(posedge clk)
-    mac_2_6_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_2_6_m_a <= mac_2_6_a1;
-  always @(posedge clk)
-    mac_2_6_m_b <= mac_2_6_w1;
-  always @(posedge clk)
-    mac_2_6_m_p <= \$152 ;
-  always @(posedge clk)
-    mac_2_7_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_2_7_m_a <= mac_2_7_a1;
-  always @(posedge clk)
-    mac_2_7_m_b <= mac_2_7_w1;
-  always @(posedge clk)
-    mac_2_7_m_p <= \$153 ;
-  always @(posedge clk)
-    mac_3_0_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_3_0_m_a <= mac_3_0_a1;
-  always @(posedge clk)
-    mac_3_0_m_b <= mac_3_0_w1;
-  always @(posedge clk)
-    mac_3_0_m_p <= \$154 ;
-  always @(posedge clk)
-    mac_3_1_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_3_1_m_a <= mac_3_1_a1;
-  always @(posedge clk)
-    mac_3_1_m_b <= mac_3_1_w1;
-  always @(posedge clk)
-    mac_3_1_m_p <= \$155 ;
-  always @(posedge clk)
-    mac_3_2_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_3_2_m_a <= mac_3_2_a1;
-  always @(posedge clk)
-    mac_3_2_m_b <= mac_3_2_w1;
-  always @(posedge clk)
-    mac_3_2_m_p <= \$156 ;
-  always @(posedge clk)
-    mac_3_3_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_3_3_m_a <= mac_3_3_a1;
-  always @(posedge clk)
-    mac_3_3_m_b <= mac_3_3_w1;
-  always @(posedge clk)
-    mac_3_3_m_p <= \$157 ;
-  always @(posedge clk)
-    mac_3_4_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_4_w1 <= in1[143:128];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = v1;
+    \$249  = v1;
     if (rst) begin
-      \$218  = 1'h0;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \$194 ;
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = v_hop_0;
-    if (rst) begin
-      \$220  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = last_hop_0;
-    if (rst) begin
-      \$221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = v_mid_0_0;
-    if (rst) begin
-      \$222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = last_mid_0_0;
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = acc_0_0;
-    if (v_0_0) begin
-      \$224  = \$3 [31:0];
-    end
-    if (rst) begin
-      \$224  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = shadow_0_0;
-    if (last_0_0) begin
-      \$225  = \$3 [31:0];
-    end else if (o__ready) begin
-      \$225  = shadow_1_0;
-    end
-    if (rst) begin
-      \$225  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = v_hop_0;
-    if (rst) begin
-      \$226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = last_hop_0;
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = v_mid_0_1;
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = last_mid_0_1;
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = acc_0_1;
-    if (v_0_1) begin
-      \$230  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$230  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = shadow_0_1;
-    if (last_0_1) begin
-      \$231  = \$5 [31:0];
-    end else if (o__ready) begin
-      \$231  = shadow_1_1;
-    end
-    if (rst) begin
-      \$231  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = v_hop_0;
-    if (rst) begin
-      \$232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = last_hop_0;
-    if (rst) begin
-      \$233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = v_mid_0_2;
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = last_mid_0_2;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = acc_0_2;
-    if (v_0_2) begin
-      \$236  = \$7 [31:0];
-    end
-    if (rst) begin
-      \$236  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = shadow_0_2;
-    if (last_0_2) begin
-      \$237  = \$7 [31:0];
-    end else if (o__ready) begin
-      \$237  = shadow_1_2;
-    end
-    if (rst) begin
-      \$237  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = v_hop_0;
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = last_hop_0;
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = v_mid_0_3;
-    if (rst) begin
-      \$240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = last_mid_0_3;
-    if (rst) begin
-      \$241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = acc_0_3;
-    if (v_0_3) begin
-      \$242  = \$9 [31:0];
-    end
-    if (rst) begin
-      \$242  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = shadow_0_3;
-    if (last_0_3) begin
-      \$243  = \$9 [31:0];
-    end else if (o__ready) begin
-      \$243  = shadow_1_3;
-    end
-    if (rst) begin
-      \$243  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = v_hop_0;
-    if (rst) begin
-      \$244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = last_hop_0;
-    if (rst) begin
-      \$245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = v_mid_0_4;
-    if (rst) begin
-      \$246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = last_mid_0_4;
-    if (rst) begin
-      \$247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = acc_0_4;
-    if (v_0_4) begin
-      \$248  = \$11 [31:0];
-    end
-    if (rst) begin
-      \$248  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = shadow_0_4;
-    if (last_0_4) begin
-      \$249  = \$11 [31:0];
-    end else if (o__ready) begin
-      \$249  = shadow_1_4;
-    end
-    if (rst) begin
-      \$249  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = v_hop_0;
+    \$250  = \$194 ;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = last_hop_0;
+    \$251  = v_hop_0;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = v_mid_0_5;
+    \$252  = last_hop_0;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = last_mid_0_5;
+    \$253  = v_mid_0_0;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = acc_0_5;
-    if (v_0_5) begin
-      \$254  = \$13 [31:0];
-    end
+    \$254  = last_mid_0_0;
     if (rst) begin
-      \$254  = 32'd0;
+      \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = shadow_0_5;
-    if (last_0_5) begin
-      \$255  = \$13 [31:0];
-    end else if (o__ready) begin
-      \$255  = shadow_1_5;
+    \$255  = acc_0_0;
+    if (v_0_0) begin
+      \$255  = \$3 [31:0];
     end
     if (rst) begin
       \$255  = 32'd0;
@@ -4636,49 +4510,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = v_hop_0;
+    \$256  = shadow_0_0;
+    if (last_0_0) begin
+      \$256  = \$3 [31:0];
+    end else if (o__ready) begin
+      \$256  = shadow_1_0;
+    end
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = last_hop_0;
+    \$257  = v_hop_0;
     if (rst) begin
       \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = v_mid_0_6;
+    \$258  = last_hop_0;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = last_mid_0_6;
+    \$259  = v_mid_0_1;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = acc_0_6;
-    if (v_0_6) begin
-      \$260  = \$15 [31:0];
-    end
+    \$260  = last_mid_0_1;
     if (rst) begin
-      \$260  = 32'd0;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = shadow_0_6;
-    if (last_0_6) begin
-      \$261  = \$15 [31:0];
-    end else if (o__ready) begin
-      \$261  = shadow_1_6;
+    \$261  = acc_0_1;
+    if (v_0_1) begin
+      \$261  = \$5 [31:0];
     end
     if (rst) begin
       \$261  = 32'd0;
@@ -4686,49 +4560,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = v_hop_0;
+    \$262  = shadow_0_1;
+    if (last_0_1) begin
+      \$262  = \$5 [31:0];
+    end else if (o__ready) begin
+      \$262  = shadow_1_1;
+    end
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = last_hop_0;
+    \$263  = v_hop_0;
     if (rst) begin
       \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = v_mid_0_7;
+    \$264  = last_hop_0;
     if (rst) begin
       \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = last_mid_0_7;
+    \$265  = v_mid_0_2;
     if (rst) begin
       \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = acc_0_7;
-    if (v_0_7) begin
-      \$266  = \$17 [31:0];
-    end
+    \$266  = last_mid_0_2;
     if (rst) begin
-      \$266  = 32'd0;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = shadow_0_7;
-    if (last_0_7) begin
-      \$267  = \$17 [31:0];
-    end else if (o__ready) begin
-      \$267  = shadow_1_7;
+    \$267  = acc_0_2;
+    if (v_0_2) begin
+      \$267  = \$7 [31:0];
     end
     if (rst) begin
       \$267  = 32'd0;
@@ -4736,51 +4610,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = v1;
+    \$268  = shadow_0_2;
+    if (last_0_2) begin
+      \$268  = \$7 [31:0];
+    end else if (o__ready) begin
+      \$268  = shadow_1_2;
+    end
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \$195 ;
+    \$269  = v_hop_0;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = v_hop_1;
+    \$270  = last_hop_0;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = last_hop_1;
+    \$271  = v_mid_0_3;
     if (rst) begin
       \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = v_mid_1_0;
+    \$272  = last_mid_0_3;
     if (rst) begin
       \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = last_mid_1_0;
+    \$273  = acc_0_3;
+    if (v_0_3) begin
+      \$273  = \$9 [31:0];
+    end
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = acc_1_0;
-    if (v_1_0) begin
-      \$274  = \$19 [31:0];
+    \$274  = shadow_0_3;
+    if (last_0_3) begin
+      \$274  = \$9 [31:0];
+    end else if (o__ready) begin
+      \$274  = shadow_1_3;
     end
     if (rst) begin
       \$274  = 32'd0;
@@ -4788,49 +4672,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = shadow_1_0;
-    if (last_1_0) begin
-      \$275  = \$19 [31:0];
-    end else if (o__ready) begin
-      \$275  = shadow_2_0;
-    end
+    \$275  = v_hop_0;
     if (rst) begin
-      \$275  = 32'd0;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = v_hop_1;
+    \$276  = last_hop_0;
     if (rst) begin
       \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = last_hop_1;
+    \$277  = v_mid_0_4;
     if (rst) begin
       \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = v_mid_1_1;
+    \$278  = last_mid_0_4;
     if (rst) begin
       \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = last_mid_1_1;
+    \$279  = acc_0_4;
+    if (v_0_4) begin
+      \$279  = \$11 [31:0];
+    end
     if (rst) begin
-      \$279  = 1'h0;
+      \$279  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = acc_1_1;
-    if (v_1_1) begin
-      \$280  = \$21 [31:0];
+    \$280  = shadow_0_4;
+    if (last_0_4) begin
+      \$280  = \$11 [31:0];
+    end else if (o__ready) begin
+      \$280  = shadow_1_4;
     end
     if (rst) begin
       \$280  = 32'd0;
@@ -4838,49 +4722,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = shadow_1_1;
-    if (last_1_1) begin
-      \$281  = \$21 [31:0];
-    end else if (o__ready) begin
-      \$281  = shadow_2_1;
-    end
+    \$281  = v_hop_0;
     if (rst) begin
-      \$281  = 32'd0;
+      \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = v_hop_1;
+    \$282  = last_hop_0;
     if (rst) begin
       \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = last_hop_1;
+    \$283  = v_mid_0_5;
     if (rst) begin
       \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = v_mid_1_2;
+    \$284  = last_mid_0_5;
     if (rst) begin
       \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = last_mid_1_2;
+    \$285  = acc_0_5;
+    if (v_0_5) begin
+      \$285  = \$13 [31:0];
+    end
     if (rst) begin
-      \$285  = 1'h0;
+      \$285  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = acc_1_2;
-    if (v_1_2) begin
-      \$286  = \$23 [31:0];
+    \$286  = shadow_0_5;
+    if (last_0_5) begin
+      \$286  = \$13 [31:0];
+    end else if (o__ready) begin
+      \$286  = shadow_1_5;
     end
     if (rst) begin
       \$286  = 32'd0;
@@ -4888,49 +4772,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = shadow_1_2;
-    if (last_1_2) begin
-      \$287  = \$23 [31:0];
-    end else if (o__ready) begin
-      \$287  = shadow_2_2;
-    end
+    \$287  = v_hop_0;
     if (rst) begin
-      \$287  = 32'd0;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = v_hop_1;
+    \$288  = last_hop_0;
     if (rst) begin
       \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = last_hop_1;
+    \$289  = v_mid_0_6;
     if (rst) begin
       \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = v_mid_1_3;
+    \$290  = last_mid_0_6;
     if (rst) begin
       \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = last_mid_1_3;
+    \$291  = acc_0_6;
+    if (v_0_6) begin
+      \$291  = \$15 [31:0];
+    end
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = acc_1_3;
-    if (v_1_3) begin
-      \$292  = \$25 [31:0];
+    \$292  = shadow_0_6;
+    if (last_0_6) begin
+      \$292  = \$15 [31:0];
+    end else if (o__ready) begin
+      \$292  = shadow_1_6;
     end
     if (rst) begin
       \$292  = 32'd0;
@@ -4938,49 +4822,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = shadow_1_3;
-    if (last_1_3) begin
-      \$293  = \$25 [31:0];
-    end else if (o__ready) begin
-      \$293  = shadow_2_3;
-    end
+    \$293  = v_hop_0;
     if (rst) begin
-      \$293  = 32'd0;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = v_hop_1;
+    \$294  = last_hop_0;
     if (rst) begin
       \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = last_hop_1;
+    \$295  = v_mid_0_7;
     if (rst) begin
       \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = v_mid_1_4;
+    \$296  = last_mid_0_7;
     if (rst) begin
       \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = last_mid_1_4;
+    \$297  = acc_0_7;
+    if (v_0_7) begin
+      \$297  = \$17 [31:0];
+    end
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = acc_1_4;
-    if (v_1_4) begin
-      \$298  = \$27 [31:0];
+    \$298  = shadow_0_7;
+    if (last_0_7) begin
+      \$298  = \$17 [31:0];
+    end else if (o__ready) begin
+      \$298  = shadow_1_7;
     end
     if (rst) begin
       \$298  = 32'd0;
@@ -4988,61 +4872,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = shadow_1_4;
-    if (last_1_4) begin
-      \$299  = \$27 [31:0];
-    end else if (o__ready) begin
-      \$299  = shadow_2_4;
-    end
+    \$299  = v1;
     if (rst) begin
-      \$299  = 32'd0;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = v_hop_1;
+    \$300  = \$195 ;
     if (rst) begin
       \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = last_hop_1;
+    \$301  = v_hop_1;
     if (rst) begin
       \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = v_mid_1_5;
+    \$302  = last_hop_1;
     if (rst) begin
       \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = last_mid_1_5;
+    \$303  = v_mid_1_0;
     if (rst) begin
       \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = acc_1_5;
-    if (v_1_5) begin
-      \$304  = \$29 [31:0];
-    end
+    \$304  = last_mid_1_0;
     if (rst) begin
-      \$304  = 32'd0;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = shadow_1_5;
-    if (last_1_5) begin
-      \$305  = \$29 [31:0];
-    end else if (o__ready) begin
-      \$305  = shadow_2_5;
+    \$305  = acc_1_0;
+    if (v_1_0) begin
+      \$305  = \$19 [31:0];
     end
     if (rst) begin
       \$305  = 32'd0;
@@ -5050,49 +4924,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = v_hop_1;
+    \$306  = shadow_1_0;
+    if (last_1_0) begin
+      \$306  = \$19 [31:0];
+    end else if (o__ready) begin
+      \$306  = shadow_2_0;
+    end
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = last_hop_1;
+    \$307  = v_hop_1;
     if (rst) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = v_mid_1_6;
+    \$308  = last_hop_1;
     if (rst) begin
       \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = last_mid_1_6;
+    \$309  = v_mid_1_1;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = acc_1_6;
-    if (v_1_6) begin
-      \$310  = \$31 [31:0];
-    end
+    \$310  = last_mid_1_1;
     if (rst) begin
-      \$310  = 32'd0;
+      \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = shadow_1_6;
-    if (last_1_6) begin
-      \$311  = \$31 [31:0];
-    end else if (o__ready) begin
-      \$311  = shadow_2_6;
+    \$311  = acc_1_1;
+    if (v_1_1) begin
+      \$311  = \$21 [31:0];
     end
     if (rst) begin
       \$311  = 32'd0;
@@ -5100,49 +4974,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = v_hop_1;
+    \$312  = shadow_1_1;
+    if (last_1_1) begin
+      \$312  = \$21 [31:0];
+    end else if (o__ready) begin
+      \$312  = shadow_2_1;
+    end
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = last_hop_1;
+    \$313  = v_hop_1;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = v_mid_1_7;
+    \$314  = last_hop_1;
     if (rst) begin
       \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = last_mid_1_7;
+    \$315  = v_mid_1_2;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = acc_1_7;
-    if (v_1_7) begin
-      \$316  = \$33 [31:0];
-    end
+    \$316  = last_mid_1_2;
     if (rst) begin
-      \$316  = 32'd0;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = shadow_1_7;
-    if (last_1_7) begin
-      \$317  = \$33 [31:0];
-    end else if (o__ready) begin
-      \$317  = shadow_2_7;
+    \$317  = acc_1_2;
+    if (v_1_2) begin
+      \$317  = \$23 [31:0];
     end
     if (rst) begin
       \$317  = 32'd0;
@@ -5150,51 +5024,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = v1;
+    \$318  = shadow_1_2;
+    if (last_1_2) begin
+      \$318  = \$23 [31:0];
+    end else if (o__ready) begin
+      \$318  = shadow_2_2;
+    end
     if (rst) begin
-      \$318  = 1'h0;
+      \$318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \$196 ;
+    \$319  = v_hop_1;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = v_hop_2;
+    \$320  = last_hop_1;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = last_hop_2;
+    \$321  = v_mid_1_3;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = v_mid_2_0;
+    \$322  = last_mid_1_3;
     if (rst) begin
       \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = last_mid_2_0;
+    \$323  = acc_1_3;
+    if (v_1_3) begin
+      \$323  = \$25 [31:0];
+    end
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = acc_2_0;
-    if (v_2_0) begin
-      \$324  = \$35 [31:0];
+    \$324  = shadow_1_3;
+    if (last_1_3) begin
+      \$324  = \$25 [31:0];
+    end else if (o__ready) begin
+      \$324  = shadow_2_3;
     end
     if (rst) begin
       \$324  = 32'd0;
@@ -5202,49 +5086,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = shadow_2_0;
-    if (last_2_0) begin
-      \$325  = \$35 [31:0];
-    end else if (o__ready) begin
-      \$325  = shadow_3_0;
-    end
+    \$325  = v_hop_1;
     if (rst) begin
-      \$325  = 32'd0;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = v_hop_2;
+    \$326  = last_hop_1;
     if (rst) begin
       \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = last_hop_2;
+    \$327  = v_mid_1_4;
     if (rst) begin
       \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = v_mid_2_1;
+    \$328  = last_mid_1_4;
     if (rst) begin
       \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = last_mid_2_1;
+    \$329  = acc_1_4;
+    if (v_1_4) begin
+      \$329  = \$27 [31:0];
+    end
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = acc_2_1;
-    if (v_2_1) begin
-      \$330  = \$37 [31:0];
+    \$330  = shadow_1_4;
+    if (last_1_4) begin
+      \$330  = \$27 [31:0];
+    end else if (o__ready) begin
+      \$330  = shadow_2_4;
     end
     if (rst) begin
       \$330  = 32'd0;
@@ -5252,49 +5136,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = shadow_2_1;
-    if (last_2_1) begin
-      \$331  = \$37 [31:0];
-    end else if (o__ready) begin
-      \$331  = shadow_3_1;
-    end
+    \$331  = v_hop_1;
     if (rst) begin
-      \$331  = 32'd0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = v_hop_2;
+    \$332  = last_hop_1;
     if (rst) begin
       \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = last_hop_2;
+    \$333  = v_mid_1_5;
     if (rst) begin
       \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = v_mid_2_2;
+    \$334  = last_mid_1_5;
     if (rst) begin
       \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = last_mid_2_2;
+    \$335  = acc_1_5;
+    if (v_1_5) begin
+      \$335  = \$29 [31:0];
+    end
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = acc_2_2;
-    if (v_2_2) begin
-      \$336  = \$39 [31:0];
+    \$336  = shadow_1_5;
+    if (last_1_5) begin
+      \$336  = \$29 [31:0];
+    end else if (o__ready) begin
+      \$336  = shadow_2_5;
     end
     if (rst) begin
       \$336  = 32'd0;
@@ -5302,49 +5186,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = shadow_2_2;
-    if (last_2_2) begin
-      \$337  = \$39 [31:0];
-    end else if (o__ready) begin
-      \$337  = shadow_3_2;
-    end
+    \$337  = v_hop_1;
     if (rst) begin
-      \$337  = 32'd0;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = v_hop_2;
+    \$338  = last_hop_1;
     if (rst) begin
       \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = last_hop_2;
+    \$339  = v_mid_1_6;
     if (rst) begin
       \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = v_mid_2_3;
+    \$340  = last_mid_1_6;
     if (rst) begin
       \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = last_mid_2_3;
+    \$341  = acc_1_6;
+    if (v_1_6) begin
+      \$341  = \$31 [31:0];
+    end
     if (rst) begin
-      \$341  = 1'h0;
+      \$341  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = acc_2_3;
-    if (v_2_3) begin
-      \$342  = \$41 [31:0];
+    \$342  = shadow_1_6;
+    if (last_1_6) begin
+      \$342  = \$31 [31:0];
+    end else if (o__ready) begin
+      \$342  = shadow_2_6;
     end
     if (rst) begin
       \$342  = 32'd0;
@@ -5352,49 +5236,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = shadow_2_3;
-    if (last_2_3) begin
-      \$343  = \$41 [31:0];
-    end else if (o__ready) begin
-      \$343  = shadow_3_3;
-    end
+    \$343  = v_hop_1;
     if (rst) begin
-      \$343  = 32'd0;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = v_hop_2;
+    \$344  = last_hop_1;
     if (rst) begin
       \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = last_hop_2;
+    \$345  = v_mid_1_7;
     if (rst) begin
       \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = v_mid_2_4;
+    \$346  = last_mid_1_7;
     if (rst) begin
       \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = last_mid_2_4;
+    \$347  = acc_1_7;
+    if (v_1_7) begin
+      \$347  = \$33 [31:0];
+    end
     if (rst) begin
-      \$347  = 1'h0;
+      \$347  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = acc_2_4;
-    if (v_2_4) begin
-      \$348  = \$43 [31:0];
+    \$348  = shadow_1_7;
+    if (last_1_7) begin
+      \$348  = \$33 [31:0];
+    end else if (o__ready) begin
+      \$348  = shadow_2_7;
     end
     if (rst) begin
       \$348  = 32'd0;
@@ -5402,61 +5286,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = shadow_2_4;
-    if (last_2_4) begin
-      \$349  = \$43 [31:0];
-    end else if (o__ready) begin
-      \$349  = shadow_3_4;
-    end
+    \$349  = v1;
     if (rst) begin
-      \$349  = 32'd0;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = v_hop_2;
+    \$350  = \$196 ;
     if (rst) begin
       \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = last_hop_2;
+    \$351  = v_hop_2;
     if (rst) begin
       \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = v_mid_2_5;
+    \$352  = last_hop_2;
     if (rst) begin
       \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = last_mid_2_5;
+    \$353  = v_mid_2_0;
     if (rst) begin
       \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = acc_2_5;
-    if (v_2_5) begin
-      \$354  = \$45 [31:0];
-    end
+    \$354  = last_mid_2_0;
     if (rst) begin
-      \$354  = 32'd0;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = shadow_2_5;
-    if (last_2_5) begin
-      \$355  = \$45 [31:0];
-    end else if (o__ready) begin
-      \$355  = shadow_3_5;
+    \$355  = acc_2_0;
+    if (v_2_0) begin
+      \$355  = \$35 [31:0];
     end
     if (rst) begin
       \$355  = 32'd0;
@@ -5464,49 +5338,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = v_hop_2;
+    \$356  = shadow_2_0;
+    if (last_2_0) begin
+      \$356  = \$35 [31:0];
+    end else if (o__ready) begin
+      \$356  = shadow_3_0;
+    end
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = last_hop_2;
+    \$357  = v_hop_2;
     if (rst) begin
       \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = v_mid_2_6;
+    \$358  = last_hop_2;
     if (rst) begin
       \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = last_mid_2_6;
+    \$359  = v_mid_2_1;
     if (rst) begin
       \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = acc_2_6;
-    if (v_2_6) begin
-      \$360  = \$47 [31:0];
-    end
+    \$360  = last_mid_2_1;
     if (rst) begin
-      \$360  = 32'd0;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = shadow_2_6;
-    if (last_2_6) begin
-      \$361  = \$47 [31:0];
-    end else if (o__ready) begin
-      \$361  = shadow_3_6;
+    \$361  = acc_2_1;
+    if (v_2_1) begin
+      \$361  = \$37 [31:0];
     end
     if (rst) begin
       \$361  = 32'd0;
@@ -5514,49 +5388,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = v_hop_2;
+    \$362  = shadow_2_1;
+    if (last_2_1) begin
+      \$362  = \$37 [31:0];
+    end else if (o__ready) begin
+      \$362  = shadow_3_1;
+    end
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = last_hop_2;
+    \$363  = v_hop_2;
     if (rst) begin
       \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = v_mid_2_7;
+    \$364  = last_hop_2;
     if (rst) begin
       \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = last_mid_2_7;
+    \$365  = v_mid_2_2;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = acc_2_7;
-    if (v_2_7) begin
-      \$366  = \$49 [31:0];
-    end
+    \$366  = last_mid_2_2;
     if (rst) begin
-      \$366  = 32'd0;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = shadow_2_7;
-    if (last_2_7) begin
-      \$367  = \$49 [31:0];
-    end else if (o__ready) begin
-      \$367  = shadow_3_7;
+    \$367  = acc_2_2;
+    if (v_2_2) begin
+      \$367  = \$39 [31:0];
     end
     if (rst) begin
       \$367  = 32'd0;
@@ -5564,51 +5438,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = v1;
+    \$368  = shadow_2_2;
+    if (last_2_2) begin
+      \$368  = \$39 [31:0];
+    end else if (o__ready) begin
+      \$368  = shadow_3_2;
+    end
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \$197 ;
+    \$369  = v_hop_2;
     if (rst) begin
       \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = v_hop_3;
+    \$370  = last_hop_2;
     if (rst) begin
       \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = last_hop_3;
+    \$371  = v_mid_2_3;
     if (rst) begin
       \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = v_mid_3_0;
+    \$372  = last_mid_2_3;
     if (rst) begin
       \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = last_mid_3_0;
+    \$373  = acc_2_3;
+    if (v_2_3) begin
+      \$373  = \$41 [31:0];
+    end
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = acc_3_0;
-    if (v_3_0) begin
-      \$374  = \$51 [31:0];
+    \$374  = shadow_2_3;
+    if (last_2_3) begin
+      \$374  = \$41 [31:0];
+    end else if (o__ready) begin
+      \$374  = shadow_3_3;
     end
     if (rst) begin
       \$374  = 32'd0;
@@ -5616,49 +5500,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = shadow_3_0;
-    if (last_3_0) begin
-      \$375  = \$51 [31:0];
-    end else if (o__ready) begin
-      \$375  = shadow_4_0;
-    end
+    \$375  = v_hop_2;
     if (rst) begin
-      \$375  = 32'd0;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = v_hop_3;
+    \$376  = last_hop_2;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = last_hop_3;
+    \$377  = v_mid_2_4;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = v_mid_3_1;
+    \$378  = last_mid_2_4;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = last_mid_3_1;
+    \$379  = acc_2_4;
+    if (v_2_4) begin
+      \$379  = \$43 [31:0];
+    end
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = acc_3_1;
-    if (v_3_1) begin
-      \$380  = \$53 [31:0];
+    \$380  = shadow_2_4;
+    if (last_2_4) begin
+      \$380  = \$43 [31:0];
+    end else if (o__ready) begin
+      \$380  = shadow_3_4;
     end
     if (rst) begin
       \$380  = 32'd0;
@@ -5666,49 +5550,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = shadow_3_1;
-    if (last_3_1) begin
-      \$381  = \$53 [31:0];
-    end else if (o__ready) begin
-      \$381  = shadow_4_1;
-    end
+    \$381  = v_hop_2;
     if (rst) begin
-      \$381  = 32'd0;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = v_hop_3;
+    \$382  = last_hop_2;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = last_hop_3;
+    \$383  = v_mid_2_5;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = v_mid_3_2;
+    \$384  = last_mid_2_5;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = last_mid_3_2;
+    \$385  = acc_2_5;
+    if (v_2_5) begin
+      \$385  = \$45 [31:0];
+    end
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = acc_3_2;
-    if (v_3_2) begin
-      \$386  = \$55 [31:0];
+    \$386  = shadow_2_5;
+    if (last_2_5) begin
+      \$386  = \$45 [31:0];
+    end else if (o__ready) begin
+      \$386  = shadow_3_5;
     end
     if (rst) begin
       \$386  = 32'd0;
@@ -5716,49 +5600,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = shadow_3_2;
-    if (last_3_2) begin
-      \$387  = \$55 [31:0];
-    end else if (o__ready) begin
-      \$387  = shadow_4_2;
-    end
+    \$387  = v_hop_2;
     if (rst) begin
-      \$387  = 32'd0;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = v_hop_3;
+    \$388  = last_hop_2;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = last_hop_3;
+    \$389  = v_mid_2_6;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = v_mid_3_3;
+    \$390  = last_mid_2_6;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = last_mid_3_3;
+    \$391  = acc_2_6;
+    if (v_2_6) begin
+      \$391  = \$47 [31:0];
+    end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = acc_3_3;
-    if (v_3_3) begin
-      \$392  = \$57 [31:0];
+    \$392  = shadow_2_6;
+    if (last_2_6) begin
+      \$392  = \$47 [31:0];
+    end else if (o__ready) begin
+      \$392  = shadow_3_6;
     end
     if (rst) begin
       \$392  = 32'd0;
@@ -5766,49 +5650,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = shadow_3_3;
-    if (last_3_3) begin
-      \$393  = \$57 [31:0];
-    end else if (o__ready) begin
-      \$393  = shadow_4_3;
-    end
+    \$393  = v_hop_2;
     if (rst) begin
-      \$393  = 32'd0;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = v_hop_3;
+    \$394  = last_hop_2;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = last_hop_3;
+    \$395  = v_mid_2_7;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = v_mid_3_4;
+    \$396  = last_mid_2_7;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = last_mid_3_4;
+    \$397  = acc_2_7;
+    if (v_2_7) begin
+      \$397  = \$49 [31:0];
+    end
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = acc_3_4;
-    if (v_3_4) begin
-      \$398  = \$59 [31:0];
+    \$398  = shadow_2_7;
+    if (last_2_7) begin
+      \$398  = \$49 [31:0];
+    end else if (o__ready) begin
+      \$398  = shadow_3_7;
     end
     if (rst) begin
       \$398  = 32'd0;
@@ -5816,61 +5700,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = shadow_3_4;
-    if (last_3_4) begin
-      \$399  = \$59 [31:0];
-    end else if (o__ready) begin
-      \$399  = shadow_4_4;
-    end
+    \$399  = v1;
     if (rst) begin
-      \$399  = 32'd0;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = v_hop_3;
+    \$400  = \$197 ;
     if (rst) begin
       \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = last_hop_3;
+    \$401  = v_hop_3;
     if (rst) begin
       \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = v_mid_3_5;
+    \$402  = last_hop_3;
     if (rst) begin
       \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = last_mid_3_5;
+    \$403  = v_mid_3_0;
     if (rst) begin
       \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = acc_3_5;
-    if (v_3_5) begin
-      \$404  = \$61 [31:0];
-    end
+    \$404  = last_mid_3_0;
     if (rst) begin
-      \$404  = 32'd0;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = shadow_3_5;
-    if (last_3_5) begin
-      \$405  = \$61 [31:0];
-    end else if (o__ready) begin
-      \$405  = shadow_4_5;
+    \$405  = acc_3_0;
+    if (v_3_0) begin
+      \$405  = \$51 [31:0];
     end
     if (rst) begin
       \$405  = 32'd0;
@@ -5878,49 +5752,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = v_hop_3;
+    \$406  = shadow_3_0;
+    if (last_3_0) begin
+      \$406  = \$51 [31:0];
+    end else if (o__ready) begin
+      \$406  = shadow_4_0;
+    end
     if (rst) begin
-      \$406  = 1'h0;
+      \$406  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = last_hop_3;
+    \$407  = v_hop_3;
     if (rst) begin
       \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = v_mid_3_6;
+    \$408  = last_hop_3;
     if (rst) begin
       \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = last_mid_3_6;
+    \$409  = v_mid_3_1;
     if (rst) begin
       \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = acc_3_6;
-    if (v_3_6) begin
-      \$410  = \$63 [31:0];
-    end
+    \$410  = last_mid_3_1;
     if (rst) begin
-      \$410  = 32'd0;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = shadow_3_6;
-    if (last_3_6) begin
-      \$411  = \$63 [31:0];
-    end else if (o__ready) begin
-      \$411  = shadow_4_6;
+    \$411  = acc_3_1;
+    if (v_3_1) begin
+      \$411  = \$53 [31:0];
     end
     if (rst) begin
       \$411  = 32'd0;
@@ -5928,49 +5802,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = v_hop_3;
+    \$412  = shadow_3_1;
+    if (last_3_1) begin
+      \$412  = \$53 [31:0];
+    end else if (o__ready) begin
+      \$412  = shadow_4_1;
+    end
     if (rst) begin
-      \$412  = 1'h0;
+      \$412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = last_hop_3;
+    \$413  = v_hop_3;
     if (rst) begin
       \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = v_mid_3_7;
+    \$414  = last_hop_3;
     if (rst) begin
       \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = last_mid_3_7;
+    \$415  = v_mid_3_2;
     if (rst) begin
       \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = acc_3_7;
-    if (v_3_7) begin
-      \$416  = \$65 [31:0];
-    end
+    \$416  = last_mid_3_2;
     if (rst) begin
-      \$416  = 32'd0;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = shadow_3_7;
-    if (last_3_7) begin
-      \$417  = \$65 [31:0];
-    end else if (o__ready) begin
-      \$417  = shadow_4_7;
+    \$417  = acc_3_2;
+    if (v_3_2) begin
+      \$417  = \$55 [31:0];
     end
     if (rst) begin
       \$417  = 32'd0;
@@ -5978,51 +5852,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = v1;
+    \$418  = shadow_3_2;
+    if (last_3_2) begin
+      \$418  = \$55 [31:0];
+    end else if (o__ready) begin
+      \$418  = shadow_4_2;
+    end
     if (rst) begin
-      \$418  = 1'h0;
+      \$418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = \$198 ;
+    \$419  = v_hop_3;
     if (rst) begin
       \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = v_hop_4;
+    \$420  = last_hop_3;
     if (rst) begin
       \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = last_hop_4;
+    \$421  = v_mid_3_3;
     if (rst) begin
       \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = v_mid_4_0;
+    \$422  = last_mid_3_3;
     if (rst) begin
       \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = last_mid_4_0;
+    \$423  = acc_3_3;
+    if (v_3_3) begin
+      \$423  = \$57 [31:0];
+    end
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = acc_4_0;
-    if (v_4_0) begin
-      \$424  = \$67 [31:0];
+    \$424  = shadow_3_3;
+    if (last_3_3) begin
+      \$424  = \$57 [31:0];
+    end else if (o__ready) begin
+      \$424  = shadow_4_3;
     end
     if (rst) begin
       \$424  = 32'd0;
@@ -6030,49 +5914,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = shadow_4_0;
-    if (last_4_0) begin
-      \$425  = \$67 [31:0];
-    end else if (o__ready) begin
-      \$425  = shadow_5_0;
-    end
+    \$425  = v_hop_3;
     if (rst) begin
-      \$425  = 32'd0;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = v_hop_4;
+    \$426  = last_hop_3;
     if (rst) begin
       \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = last_hop_4;
+    \$427  = v_mid_3_4;
     if (rst) begin
       \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = v_mid_4_1;
+    \$428  = last_mid_3_4;
     if (rst) begin
       \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = last_mid_4_1;
+    \$429  = acc_3_4;
+    if (v_3_4) begin
+      \$429  = \$59 [31:0];
+    end
     if (rst) begin
-      \$429  = 1'h0;
+      \$429  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = acc_4_1;
-    if (v_4_1) begin
-      \$430  = \$69 [31:0];
+    \$430  = shadow_3_4;
+    if (last_3_4) begin
+      \$430  = \$59 [31:0];
+    end else if (o__ready) begin
+      \$430  = shadow_4_4;
     end
     if (rst) begin
       \$430  = 32'd0;
@@ -6080,49 +5964,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = shadow_4_1;
-    if (last_4_1) begin
-      \$431  = \$69 [31:0];
-    end else if (o__ready) begin
-      \$431  = shadow_5_1;
-    end
+    \$431  = v_hop_3;
     if (rst) begin
-      \$431  = 32'd0;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = v_hop_4;
+    \$432  = last_hop_3;
     if (rst) begin
       \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = last_hop_4;
+    \$433  = v_mid_3_5;
     if (rst) begin
       \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = v_mid_4_2;
+    \$434  = last_mid_3_5;
     if (rst) begin
       \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = last_mid_4_2;
+    \$435  = acc_3_5;
+    if (v_3_5) begin
+      \$435  = \$61 [31:0];
+    end
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = acc_4_2;
-    if (v_4_2) begin
-      \$436  = \$71 [31:0];
+    \$436  = shadow_3_5;
+    if (last_3_5) begin
+      \$436  = \$61 [31:0];
+    end else if (o__ready) begin
+      \$436  = shadow_4_5;
     end
     if (rst) begin
       \$436  = 32'd0;
@@ -6130,49 +6014,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = shadow_4_2;
-    if (last_4_2) begin
-      \$437  = \$71 [31:0];
-    end else if (o__ready) begin
-      \$437  = shadow_5_2;
-    end
+    \$437  = v_hop_3;
     if (rst) begin
-      \$437  = 32'd0;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = v_hop_4;
+    \$438  = last_hop_3;
     if (rst) begin
       \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = last_hop_4;
+    \$439  = v_mid_3_6;
     if (rst) begin
       \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = v_mid_4_3;
+    \$440  = last_mid_3_6;
     if (rst) begin
       \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = last_mid_4_3;
+    \$441  = acc_3_6;
+    if (v_3_6) begin
+      \$441  = \$63 [31:0];
+    end
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = acc_4_3;
-    if (v_4_3) begin
-      \$442  = \$73 [31:0];
+    \$442  = shadow_3_6;
+    if (last_3_6) begin
+      \$442  = \$63 [31:0];
+    end else if (o__ready) begin
+      \$442  = shadow_4_6;
     end
     if (rst) begin
       \$442  = 32'd0;
@@ -6180,49 +6064,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = shadow_4_3;
-    if (last_4_3) begin
-      \$443  = \$73 [31:0];
-    end else if (o__ready) begin
-      \$443  = shadow_5_3;
-    end
+    \$443  = v_hop_3;
     if (rst) begin
-      \$443  = 32'd0;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = v_hop_4;
+    \$444  = last_hop_3;
     if (rst) begin
       \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = last_hop_4;
+    \$445  = v_mid_3_7;
     if (rst) begin
       \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = v_mid_4_4;
+    \$446  = last_mid_3_7;
     if (rst) begin
       \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = last_mid_4_4;
+    \$447  = acc_3_7;
+    if (v_3_7) begin
+      \$447  = \$65 [31:0];
+    end
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = acc_4_4;
-    if (v_4_4) begin
-      \$448  = \$75 [31:0];
+    \$448  = shadow_3_7;
+    if (last_3_7) begin
+      \$448  = \$65 [31:0];
+    end else if (o__ready) begin
+      \$448  = shadow_4_7;
     end
     if (rst) begin
       \$448  = 32'd0;
@@ -6230,61 +6114,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = shadow_4_4;
-    if (last_4_4) begin
-      \$449  = \$75 [31:0];
-    end else if (o__ready) begin
-      \$449  = shadow_5_4;
-    end
+    \$449  = v1;
     if (rst) begin
-      \$449  = 32'd0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = v_hop_4;
+    \$450  = \$198 ;
     if (rst) begin
       \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = last_hop_4;
+    \$451  = v_hop_4;
     if (rst) begin
       \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = v_mid_4_5;
+    \$452  = last_hop_4;
     if (rst) begin
       \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = last_mid_4_5;
+    \$453  = v_mid_4_0;
     if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = acc_4_5;
-    if (v_4_5) begin
-      \$454  = \$77 [31:0];
-    end
+    \$454  = last_mid_4_0;
     if (rst) begin
-      \$454  = 32'd0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = shadow_4_5;
-    if (last_4_5) begin
-      \$455  = \$77 [31:0];
-    end else if (o__ready) begin
-      \$455  = shadow_5_5;
+    \$455  = acc_4_0;
+    if (v_4_0) begin
+      \$455  = \$67 [31:0];
     end
     if (rst) begin
       \$455  = 32'd0;
@@ -6292,49 +6166,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = v_hop_4;
+    \$456  = shadow_4_0;
+    if (last_4_0) begin
+      \$456  = \$67 [31:0];
+    end else if (o__ready) begin
+      \$456  = shadow_5_0;
+    end
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = last_hop_4;
+    \$457  = v_hop_4;
     if (rst) begin
       \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = v_mid_4_6;
+    \$458  = last_hop_4;
     if (rst) begin
       \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = last_mid_4_6;
+    \$459  = v_mid_4_1;
     if (rst) begin
       \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = acc_4_6;
-    if (v_4_6) begin
-      \$460  = \$79 [31:0];
-    end
+    \$460  = last_mid_4_1;
     if (rst) begin
-      \$460  = 32'd0;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = shadow_4_6;
-    if (last_4_6) begin
-      \$461  = \$79 [31:0];
-    end else if (o__ready) begin
-      \$461  = shadow_5_6;
+    \$461  = acc_4_1;
+    if (v_4_1) begin
+      \$461  = \$69 [31:0];
     end
     if (rst) begin
       \$461  = 32'd0;
@@ -6342,49 +6216,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = v_hop_4;
+    \$462  = shadow_4_1;
+    if (last_4_1) begin
+      \$462  = \$69 [31:0];
+    end else if (o__ready) begin
+      \$462  = shadow_5_1;
+    end
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = last_hop_4;
+    \$463  = v_hop_4;
     if (rst) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = v_mid_4_7;
+    \$464  = last_hop_4;
     if (rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = last_mid_4_7;
+    \$465  = v_mid_4_2;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = acc_4_7;
-    if (v_4_7) begin
-      \$466  = \$81 [31:0];
-    end
+    \$466  = last_mid_4_2;
     if (rst) begin
-      \$466  = 32'd0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = shadow_4_7;
-    if (last_4_7) begin
-      \$467  = \$81 [31:0];
-    end else if (o__ready) begin
-      \$467  = shadow_5_7;
+    \$467  = acc_4_2;
+    if (v_4_2) begin
+      \$467  = \$71 [31:0];
     end
     if (rst) begin
       \$467  = 32'd0;
@@ -6392,51 +6266,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = v1;
+    \$468  = shadow_4_2;
+    if (last_4_2) begin
+      \$468  = \$71 [31:0];
+    end else if (o__ready) begin
+      \$468  = shadow_5_2;
+    end
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = \$199 ;
+    \$469  = v_hop_4;
     if (rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = v_hop_5;
+    \$470  = last_hop_4;
     if (rst) begin
       \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = last_hop_5;
+    \$471  = v_mid_4_3;
     if (rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = v_mid_5_0;
+    \$472  = last_mid_4_3;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = last_mid_5_0;
+    \$473  = acc_4_3;
+    if (v_4_3) begin
+      \$473  = \$73 [31:0];
+    end
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = acc_5_0;
-    if (v_5_0) begin
-      \$474  = \$83 [31:0];
+    \$474  = shadow_4_3;
+    if (last_4_3) begin
+      \$474  = \$73 [31:0];
+    end else if (o__ready) begin
+      \$474  = shadow_5_3;
     end
     if (rst) begin
       \$474  = 32'd0;
@@ -6444,49 +6328,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = shadow_5_0;
-    if (last_5_0) begin
-      \$475  = \$83 [31:0];
-    end else if (o__ready) begin
-      \$475  = shadow_6_0;
-    end
+    \$475  = v_hop_4;
     if (rst) begin
-      \$475  = 32'd0;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = v_hop_5;
+    \$476  = last_hop_4;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = last_hop_5;
+    \$477  = v_mid_4_4;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = v_mid_5_1;
+    \$478  = last_mid_4_4;
     if (rst) begin
       \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = last_mid_5_1;
+    \$479  = acc_4_4;
+    if (v_4_4) begin
+      \$479  = \$75 [31:0];
+    end
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = acc_5_1;
-    if (v_5_1) begin
-      \$480  = \$85 [31:0];
+    \$480  = shadow_4_4;
+    if (last_4_4) begin
+      \$480  = \$75 [31:0];
+    end else if (o__ready) begin
+      \$480  = shadow_5_4;
     end
     if (rst) begin
       \$480  = 32'd0;
@@ -6494,49 +6378,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = shadow_5_1;
-    if (last_5_1) begin
-      \$481  = \$85 [31:0];
-    end else if (o__ready) begin
-      \$481  = shadow_6_1;
-    end
+    \$481  = v_hop_4;
     if (rst) begin
-      \$481  = 32'd0;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = v_hop_5;
+    \$482  = last_hop_4;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = last_hop_5;
+    \$483  = v_mid_4_5;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = v_mid_5_2;
+    \$484  = last_mid_4_5;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = last_mid_5_2;
+    \$485  = acc_4_5;
+    if (v_4_5) begin
+      \$485  = \$77 [31:0];
+    end
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = acc_5_2;
-    if (v_5_2) begin
-      \$486  = \$87 [31:0];
+    \$486  = shadow_4_5;
+    if (last_4_5) begin
+      \$486  = \$77 [31:0];
+    end else if (o__ready) begin
+      \$486  = shadow_5_5;
     end
     if (rst) begin
       \$486  = 32'd0;
@@ -6544,49 +6428,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = shadow_5_2;
-    if (last_5_2) begin
-      \$487  = \$87 [31:0];
-    end else if (o__ready) begin
-      \$487  = shadow_6_2;
-    end
+    \$487  = v_hop_4;
     if (rst) begin
-      \$487  = 32'd0;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = v_hop_5;
+    \$488  = last_hop_4;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = last_hop_5;
+    \$489  = v_mid_4_6;
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = v_mid_5_3;
+    \$490  = last_mid_4_6;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = last_mid_5_3;
+    \$491  = acc_4_6;
+    if (v_4_6) begin
+      \$491  = \$79 [31:0];
+    end
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = acc_5_3;
-    if (v_5_3) begin
-      \$492  = \$89 [31:0];
+    \$492  = shadow_4_6;
+    if (last_4_6) begin
+      \$492  = \$79 [31:0];
+    end else if (o__ready) begin
+      \$492  = shadow_5_6;
     end
     if (rst) begin
       \$492  = 32'd0;
@@ -6594,49 +6478,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = shadow_5_3;
-    if (last_5_3) begin
-      \$493  = \$89 [31:0];
-    end else if (o__ready) begin
-      \$493  = shadow_6_3;
-    end
+    \$493  = v_hop_4;
     if (rst) begin
-      \$493  = 32'd0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = v_hop_5;
+    \$494  = last_hop_4;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = last_hop_5;
+    \$495  = v_mid_4_7;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = v_mid_5_4;
+    \$496  = last_mid_4_7;
     if (rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = last_mid_5_4;
+    \$497  = acc_4_7;
+    if (v_4_7) begin
+      \$497  = \$81 [31:0];
+    end
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = acc_5_4;
-    if (v_5_4) begin
-      \$498  = \$91 [31:0];
+    \$498  = shadow_4_7;
+    if (last_4_7) begin
+      \$498  = \$81 [31:0];
+    end else if (o__ready) begin
+      \$498  = shadow_5_7;
     end
     if (rst) begin
       \$498  = 32'd0;
@@ -6644,61 +6528,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = shadow_5_4;
-    if (last_5_4) begin
-      \$499  = \$91 [31:0];
-    end else if (o__ready) begin
-      \$499  = shadow_6_4;
-    end
+    \$499  = v1;
     if (rst) begin
-      \$499  = 32'd0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = v_hop_5;
+    \$500  = \$199 ;
     if (rst) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = last_hop_5;
+    \$501  = v_hop_5;
     if (rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = v_mid_5_5;
+    \$502  = last_hop_5;
     if (rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = last_mid_5_5;
+    \$503  = v_mid_5_0;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = acc_5_5;
-    if (v_5_5) begin
-      \$504  = \$93 [31:0];
-    end
+    \$504  = last_mid_5_0;
     if (rst) begin
-      \$504  = 32'd0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = shadow_5_5;
-    if (last_5_5) begin
-      \$505  = \$93 [31:0];
-    end else if (o__ready) begin
-      \$505  = shadow_6_5;
+    \$505  = acc_5_0;
+    if (v_5_0) begin
+      \$505  = \$83 [31:0];
     end
     if (rst) begin
       \$505  = 32'd0;
@@ -6706,49 +6580,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = v_hop_5;
+    \$506  = shadow_5_0;
+    if (last_5_0) begin
+      \$506  = \$83 [31:0];
+    end else if (o__ready) begin
+      \$506  = shadow_6_0;
+    end
     if (rst) begin
-      \$506  = 1'h0;
+      \$506  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = last_hop_5;
+    \$507  = v_hop_5;
     if (rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = v_mid_5_6;
+    \$508  = last_hop_5;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = last_mid_5_6;
+    \$509  = v_mid_5_1;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = acc_5_6;
-    if (v_5_6) begin
-      \$510  = \$95 [31:0];
-    end
+    \$510  = last_mid_5_1;
     if (rst) begin
-      \$510  = 32'd0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = shadow_5_6;
-    if (last_5_6) begin
-      \$511  = \$95 [31:0];
-    end else if (o__ready) begin
-      \$511  = shadow_6_6;
+    \$511  = acc_5_1;
+    if (v_5_1) begin
+      \$511  = \$85 [31:0];
     end
     if (rst) begin
       \$511  = 32'd0;
@@ -6756,49 +6630,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = v_hop_5;
+    \$512  = shadow_5_1;
+    if (last_5_1) begin
+      \$512  = \$85 [31:0];
+    end else if (o__ready) begin
+      \$512  = shadow_6_1;
+    end
     if (rst) begin
-      \$512  = 1'h0;
+      \$512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = last_hop_5;
+    \$513  = v_hop_5;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = v_mid_5_7;
+    \$514  = last_hop_5;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = last_mid_5_7;
+    \$515  = v_mid_5_2;
     if (rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = acc_5_7;
-    if (v_5_7) begin
-      \$516  = \$97 [31:0];
-    end
+    \$516  = last_mid_5_2;
     if (rst) begin
-      \$516  = 32'd0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = shadow_5_7;
-    if (last_5_7) begin
-      \$517  = \$97 [31:0];
-    end else if (o__ready) begin
-      \$517  = shadow_6_7;
+    \$517  = acc_5_2;
+    if (v_5_2) begin
+      \$517  = \$87 [31:0];
     end
     if (rst) begin
       \$517  = 32'd0;
@@ -6806,51 +6680,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = v1;
+    \$518  = shadow_5_2;
+    if (last_5_2) begin
+      \$518  = \$87 [31:0];
+    end else if (o__ready) begin
+      \$518  = shadow_6_2;
+    end
     if (rst) begin
-      \$518  = 1'h0;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = \$200 ;
+    \$519  = v_hop_5;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = v_hop_6;
+    \$520  = last_hop_5;
     if (rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = last_hop_6;
+    \$521  = v_mid_5_3;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = v_mid_6_0;
+    \$522  = last_mid_5_3;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = last_mid_6_0;
+    \$523  = acc_5_3;
+    if (v_5_3) begin
+      \$523  = \$89 [31:0];
+    end
     if (rst) begin
-      \$523  = 1'h0;
+      \$523  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = acc_6_0;
-    if (v_6_0) begin
-      \$524  = \$99 [31:0];
+    \$524  = shadow_5_3;
+    if (last_5_3) begin
+      \$524  = \$89 [31:0];
+    end else if (o__ready) begin
+      \$524  = shadow_6_3;
     end
     if (rst) begin
       \$524  = 32'd0;
@@ -6858,49 +6742,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = shadow_6_0;
-    if (last_6_0) begin
-      \$525  = \$99 [31:0];
-    end else if (o__ready) begin
-      \$525  = shadow_7_0;
-    end
+    \$525  = v_hop_5;
     if (rst) begin
-      \$525  = 32'd0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = v_hop_6;
+    \$526  = last_hop_5;
     if (rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = last_hop_6;
+    \$527  = v_mid_5_4;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = v_mid_6_1;
+    \$528  = last_mid_5_4;
     if (rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = last_mid_6_1;
+    \$529  = acc_5_4;
+    if (v_5_4) begin
+      \$529  = \$91 [31:0];
+    end
     if (rst) begin
-      \$529  = 1'h0;
+      \$529  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = acc_6_1;
-    if (v_6_1) begin
-      \$530  = \$101 [31:0];
+    \$530  = shadow_5_4;
+    if (last_5_4) begin
+      \$530  = \$91 [31:0];
+    end else if (o__ready) begin
+      \$530  = shadow_6_4;
     end
     if (rst) begin
       \$530  = 32'd0;
@@ -6908,49 +6792,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = shadow_6_1;
-    if (last_6_1) begin
-      \$531  = \$101 [31:0];
-    end else if (o__ready) begin
-      \$531  = shadow_7_1;
-    end
+    \$531  = v_hop_5;
     if (rst) begin
-      \$531  = 32'd0;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = v_hop_6;
+    \$532  = last_hop_5;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = last_hop_6;
+    \$533  = v_mid_5_5;
     if (rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = v_mid_6_2;
+    \$534  = last_mid_5_5;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = last_mid_6_2;
+    \$535  = acc_5_5;
+    if (v_5_5) begin
+      \$535  = \$93 [31:0];
+    end
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = acc_6_2;
-    if (v_6_2) begin
-      \$536  = \$103 [31:0];
+    \$536  = shadow_5_5;
+    if (last_5_5) begin
+      \$536  = \$93 [31:0];
+    end else if (o__ready) begin
+      \$536  = shadow_6_5;
     end
     if (rst) begin
       \$536  = 32'd0;
@@ -6958,49 +6842,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = shadow_6_2;
-    if (last_6_2) begin
-      \$537  = \$103 [31:0];
-    end else if (o__ready) begin
-      \$537  = shadow_7_2;
-    end
+    \$537  = v_hop_5;
     if (rst) begin
-      \$537  = 32'd0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = v_hop_6;
+    \$538  = last_hop_5;
     if (rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = last_hop_6;
+    \$539  = v_mid_5_6;
     if (rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = v_mid_6_3;
+    \$540  = last_mid_5_6;
     if (rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = last_mid_6_3;
+    \$541  = acc_5_6;
+    if (v_5_6) begin
+      \$541  = \$95 [31:0];
+    end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = acc_6_3;
-    if (v_6_3) begin
-      \$542  = \$105 [31:0];
+    \$542  = shadow_5_6;
+    if (last_5_6) begin
+      \$542  = \$95 [31:0];
+    end else if (o__ready) begin
+      \$542  = shadow_6_6;
     end
     if (rst) begin
       \$542  = 32'd0;
@@ -7008,49 +6892,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = shadow_6_3;
-    if (last_6_3) begin
-      \$543  = \$105 [31:0];
-    end else if (o__ready) begin
-      \$543  = shadow_7_3;
-    end
+    \$543  = v_hop_5;
     if (rst) begin
-      \$543  = 32'd0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = v_hop_6;
+    \$544  = last_hop_5;
     if (rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = last_hop_6;
+    \$545  = v_mid_5_7;
     if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = v_mid_6_4;
+    \$546  = last_mid_5_7;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = last_mid_6_4;
+    \$547  = acc_5_7;
+    if (v_5_7) begin
+      \$547  = \$97 [31:0];
+    end
     if (rst) begin
-      \$547  = 1'h0;
+      \$547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = acc_6_4;
-    if (v_6_4) begin
-      \$548  = \$107 [31:0];
+    \$548  = shadow_5_7;
+    if (last_5_7) begin
+      \$548  = \$97 [31:0];
+    end else if (o__ready) begin
+      \$548  = shadow_6_7;
     end
     if (rst) begin
       \$548  = 32'd0;
@@ -7058,61 +6942,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = shadow_6_4;
-    if (last_6_4) begin
-      \$549  = \$107 [31:0];
-    end else if (o__ready) begin
-      \$549  = shadow_7_4;
-    end
+    \$549  = v1;
     if (rst) begin
-      \$549  = 32'd0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = v_hop_6;
+    \$550  = \$200 ;
     if (rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = last_hop_6;
+    \$551  = v_hop_6;
     if (rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = v_mid_6_5;
+    \$552  = last_hop_6;
     if (rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = last_mid_6_5;
+    \$553  = v_mid_6_0;
     if (rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = acc_6_5;
-    if (v_6_5) begin
-      \$554  = \$109 [31:0];
-    end
+    \$554  = last_mid_6_0;
     if (rst) begin
-      \$554  = 32'd0;
+      \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = shadow_6_5;
-    if (last_6_5) begin
-      \$555  = \$109 [31:0];
-    end else if (o__ready) begin
-      \$555  = shadow_7_5;
+    \$555  = acc_6_0;
+    if (v_6_0) begin
+      \$555  = \$99 [31:0];
     end
     if (rst) begin
       \$555  = 32'd0;
@@ -7120,49 +6994,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = v_hop_6;
+    \$556  = shadow_6_0;
+    if (last_6_0) begin
+      \$556  = \$99 [31:0];
+    end else if (o__ready) begin
+      \$556  = shadow_7_0;
+    end
     if (rst) begin
-      \$556  = 1'h0;
+      \$556  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = last_hop_6;
+    \$557  = v_hop_6;
     if (rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = v_mid_6_6;
+    \$558  = last_hop_6;
     if (rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = last_mid_6_6;
+    \$559  = v_mid_6_1;
     if (rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = acc_6_6;
-    if (v_6_6) begin
-      \$560  = \$111 [31:0];
-    end
+    \$560  = last_mid_6_1;
     if (rst) begin
-      \$560  = 32'd0;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = shadow_6_6;
-    if (last_6_6) begin
-      \$561  = \$111 [31:0];
-    end else if (o__ready) begin
-      \$561  = shadow_7_6;
+    \$561  = acc_6_1;
+    if (v_6_1) begin
+      \$561  = \$101 [31:0];
     end
     if (rst) begin
       \$561  = 32'd0;
@@ -7170,49 +7044,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = v_hop_6;
+    \$562  = shadow_6_1;
+    if (last_6_1) begin
+      \$562  = \$101 [31:0];
+    end else if (o__ready) begin
+      \$562  = shadow_7_1;
+    end
     if (rst) begin
-      \$562  = 1'h0;
+      \$562  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = last_hop_6;
+    \$563  = v_hop_6;
     if (rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = v_mid_6_7;
+    \$564  = last_hop_6;
     if (rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = last_mid_6_7;
+    \$565  = v_mid_6_2;
     if (rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = acc_6_7;
-    if (v_6_7) begin
-      \$566  = \$113 [31:0];
-    end
+    \$566  = last_mid_6_2;
     if (rst) begin
-      \$566  = 32'd0;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = shadow_6_7;
-    if (last_6_7) begin
-      \$567  = \$113 [31:0];
-    end else if (o__ready) begin
-      \$567  = shadow_7_7;
+    \$567  = acc_6_2;
+    if (v_6_2) begin
+      \$567  = \$103 [31:0];
     end
     if (rst) begin
       \$567  = 32'd0;
@@ -7220,51 +7094,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = v1;
+    \$568  = shadow_6_2;
+    if (last_6_2) begin
+      \$568  = \$103 [31:0];
+    end else if (o__ready) begin
+      \$568  = shadow_7_2;
+    end
     if (rst) begin
-      \$568  = 1'h0;
+      \$568  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \$201 ;
+    \$569  = v_hop_6;
     if (rst) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = v_hop_7;
+    \$570  = last_hop_6;
     if (rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = last_hop_7;
+    \$571  = v_mid_6_3;
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = v_mid_7_0;
+    \$572  = last_mid_6_3;
     if (rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = last_mid_7_0;
+    \$573  = acc_6_3;
+    if (v_6_3) begin
+      \$573  = \$105 [31:0];
+    end
     if (rst) begin
-      \$573  = 1'h0;
+      \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = acc_7_0;
-    if (v_7_0) begin
-      \$574  = \$115 [31:0];
+    \$574  = shadow_6_3;
+    if (last_6_3) begin
+      \$574  = \$105 [31:0];
+    end else if (o__ready) begin
+      \$574  = shadow_7_3;
     end
     if (rst) begin
       \$574  = 32'd0;
@@ -7272,47 +7156,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = shadow_7_0;
-    if (last_7_0) begin
-      \$575  = \$115 [31:0];
-    end
+    \$575  = v_hop_6;
     if (rst) begin
-      \$575  = 32'd0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = v_hop_7;
+    \$576  = last_hop_6;
     if (rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = last_hop_7;
+    \$577  = v_mid_6_4;
     if (rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = v_mid_7_1;
+    \$578  = last_mid_6_4;
     if (rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = last_mid_7_1;
+    \$579  = acc_6_4;
+    if (v_6_4) begin
+      \$579  = \$107 [31:0];
+    end
     if (rst) begin
-      \$579  = 1'h0;
+      \$579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = acc_7_1;
-    if (v_7_1) begin
-      \$580  = \$117 [31:0];
+    \$580  = shadow_6_4;
+    if (last_6_4) begin
+      \$580  = \$107 [31:0];
+    end else if (o__ready) begin
+      \$580  = shadow_7_4;
     end
     if (rst) begin
       \$580  = 32'd0;
@@ -7320,47 +7206,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = shadow_7_1;
-    if (last_7_1) begin
-      \$581  = \$117 [31:0];
-    end
+    \$581  = v_hop_6;
     if (rst) begin
-      \$581  = 32'd0;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = v_hop_7;
+    \$582  = last_hop_6;
     if (rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = last_hop_7;
+    \$583  = v_mid_6_5;
     if (rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = v_mid_7_2;
+    \$584  = last_mid_6_5;
     if (rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = last_mid_7_2;
+    \$585  = acc_6_5;
+    if (v_6_5) begin
+      \$585  = \$109 [31:0];
+    end
     if (rst) begin
-      \$585  = 1'h0;
+      \$585  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = acc_7_2;
-    if (v_7_2) begin
-      \$586  = \$119 [31:0];
+    \$586  = shadow_6_5;
+    if (last_6_5) begin
+      \$586  = \$109 [31:0];
+    end else if (o__ready) begin
+      \$586  = shadow_7_5;
     end
     if (rst) begin
       \$586  = 32'd0;
@@ -7368,47 +7256,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = shadow_7_2;
-    if (last_7_2) begin
-      \$587  = \$119 [31:0];
-    end
+    \$587  = v_hop_6;
     if (rst) begin
-      \$587  = 32'd0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = v_hop_7;
+    \$588  = last_hop_6;
     if (rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = last_hop_7;
+    \$589  = v_mid_6_6;
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = v_mid_7_3;
+    \$590  = last_mid_6_6;
     if (rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = last_mid_7_3;
+    \$591  = acc_6_6;
+    if (v_6_6) begin
+      \$591  = \$111 [31:0];
+    end
     if (rst) begin
-      \$591  = 1'h0;
+      \$591  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = acc_7_3;
-    if (v_7_3) begin
-      \$592  = \$121 [31:0];
+    \$592  = shadow_6_6;
+    if (last_6_6) begin
+      \$592  = \$111 [31:0];
+    end else if (o__ready) begin
+      \$592  = shadow_7_6;
     end
     if (rst) begin
       \$592  = 32'd0;
@@ -7416,47 +7306,49 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = shadow_7_3;
-    if (last_7_3) begin
-      \$593  = \$121 [31:0];
-    end
+    \$593  = v_hop_6;
     if (rst) begin
-      \$593  = 32'd0;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = v_hop_7;
+    \$594  = last_hop_6;
     if (rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = last_hop_7;
+    \$595  = v_mid_6_7;
     if (rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = v_mid_7_4;
+    \$596  = last_mid_6_7;
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = last_mid_7_4;
+    \$597  = acc_6_7;
+    if (v_6_7) begin
+      \$597  = \$113 [31:0];
+    end
     if (rst) begin
-      \$597  = 1'h0;
+      \$597  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = acc_7_4;
-    if (v_7_4) begin
-      \$598  = \$123 [31:0];
+    \$598  = shadow_6_7;
+    if (last_6_7) begin
+      \$598  = \$113 [31:0];
+    end else if (o__ready) begin
+      \$598  = shadow_7_7;
     end
     if (rst) begin
       \$598  = 32'd0;
@@ -7464,57 +7356,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = shadow_7_4;
-    if (last_7_4) begin
-      \$599  = \$123 [31:0];
-    end
+    \$599  = v1;
     if (rst) begin
-      \$599  = 32'd0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = v_hop_7;
+    \$600  = \$201 ;
     if (rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = last_hop_7;
+    \$601  = v_hop_7;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = v_mid_7_5;
+    \$602  = last_hop_7;
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = last_mid_7_5;
+    \$603  = v_mid_7_0;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = acc_7_5;
-    if (v_7_5) begin
-      \$604  = \$125 [31:0];
-    end
+    \$604  = last_mid_7_0;
     if (rst) begin
-      \$604  = 32'd0;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = shadow_7_5;
-    if (last_7_5) begin
-      \$605  = \$125 [31:0];
+    \$605  = acc_7_0;
+    if (v_7_0) begin
+      \$605  = \$115 [31:0];
     end
     if (rst) begin
       \$605  = 32'd0;
@@ -7522,47 +7408,47 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = v_hop_7;
+    \$606  = shadow_7_0;
+    if (last_7_0) begin
+      \$606  = \$115 [31:0];
+    end
     if (rst) begin
-      \$606  = 1'h0;
+      \$606  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = last_hop_7;
+    \$607  = v_hop_7;
     if (rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = v_mid_7_6;
+    \$608  = last_hop_7;
     if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = last_mid_7_6;
+    \$609  = v_mid_7_1;
     if (rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = acc_7_6;
-    if (v_7_6) begin
-      \$610  = \$127 [31:0];
-    end
+    \$610  = last_mid_7_1;
     if (rst) begin
-      \$610  = 32'd0;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = shadow_7_6;
-    if (last_7_6) begin
-      \$611  = \$127 [31:0];
+    \$611  = acc_7_1;
+    if (v_7_1) begin
+      \$611  = \$117 [31:0];
     end
     if (rst) begin
       \$611  = 32'd0;
@@ -7570,47 +7456,47 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = v_hop_7;
+    \$612  = shadow_7_1;
+    if (last_7_1) begin
+      \$612  = \$117 [31:0];
+    end
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = last_hop_7;
+    \$613  = v_hop_7;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = v_mid_7_7;
+    \$614  = last_hop_7;
     if (rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = last_mid_7_7;
+    \$615  = v_mid_7_2;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = acc_7_7;
-    if (v_7_7) begin
-      \$616  = \$129 [31:0];
-    end
+    \$616  = last_mid_7_2;
     if (rst) begin
-      \$616  = 32'd0;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = shadow_7_7;
-    if (last_7_7) begin
-      \$617  = \$129 [31:0];
+    \$617  = acc_7_2;
+    if (v_7_2) begin
+      \$617  = \$119 [31:0];
     end
     if (rst) begin
       \$617  = 32'd0;
@@ -7618,67 +7504,317 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = o__valid;
-    if (\$202 ) begin
-      \$618  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$618  = 1'h0;
-      end
+    \$618  = shadow_7_2;
+    if (last_7_2) begin
+      \$618  = \$119 [31:0];
     end
     if (rst) begin
-      \$618  = 1'h0;
+      \$618  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = row;
-    if (\$202 ) begin
-      \$619  = 3'h0;
-    end
-    if (drain) begin
-      \$619  = \$203 [2:0];
-      if (last_row) begin
-        \$619  = 3'h0;
-      end
-    end
+    \$619  = v_hop_7;
     if (rst) begin
-      \$619  = 3'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$620  = 1'h0;
-      end
-    end
-    if (\$204 ) begin
-      \$620  = 1'h1;
-    end
+    \$620  = last_hop_7;
     if (rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = 1'h0;
+    \$621  = v_mid_7_3;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = overflow;
-    if (wide_out_r) begin
-      \$622  = 1'h1;
-    end else if (clear) begin
-      \$622  = 1'h0;
-    end
+    \$622  = last_mid_7_3;
     if (rst) begin
       \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = acc_7_3;
+    if (v_7_3) begin
+      \$623  = \$121 [31:0];
+    end
+    if (rst) begin
+      \$623  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = shadow_7_3;
+    if (last_7_3) begin
+      \$624  = \$121 [31:0];
+    end
+    if (rst) begin
+      \$624  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = v_hop_7;
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = last_hop_7;
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = v_mid_7_4;
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = last_mid_7_4;
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$629  = acc_7_4;
+    if (v_7_4) begin
+      \$629  = \$123 [31:0];
+    end
+    if (rst) begin
+      \$629  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = shadow_7_4;
+    if (last_7_4) begin
+      \$630  = \$123 [31:0];
+    end
+    if (rst) begin
+      \$630  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = v_hop_7;
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = last_hop_7;
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = v_mid_7_5;
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = last_mid_7_5;
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = acc_7_5;
+    if (v_7_5) begin
+      \$635  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$635  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = shadow_7_5;
+    if (last_7_5) begin
+      \$636  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$636  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = v_hop_7;
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = last_hop_7;
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = v_mid_7_6;
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = last_mid_7_6;
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = acc_7_6;
+    if (v_7_6) begin
+      \$641  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$641  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = shadow_7_6;
+    if (last_7_6) begin
+      \$642  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$642  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = v_hop_7;
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = last_hop_7;
+    if (rst) begin
+      \$644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = v_mid_7_7;
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = last_mid_7_7;
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = acc_7_7;
+    if (v_7_7) begin
+      \$647  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$647  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = shadow_7_7;
+    if (last_7_7) begin
+      \$648  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$648  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = o__valid;
+    if (\$202 ) begin
+      \$649  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$649  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = row;
+    if (\$202 ) begin
+      \$650  = 3'h0;
+    end
+    if (drain) begin
+      \$650  = \$203 [2:0];
+      if (last_row) begin
+        \$650  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$650  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$651  = 1'h0;
+      end
+    end
+    if (\$204 ) begin
+      \$651  = 1'h1;
+    end
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = 1'h0;
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = overflow;
+    if (wide_out_r) begin
+      \$653  = 1'h1;
+    end else if (clear) begin
+      \$653  = 1'h0;
+    end
+    if (rst) begin
+      \$653  = 1'h0;
     end
   end
   always @* begin
@@ -7690,92 +7826,309 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = i__payload;
+    \$206  = i__payload[7:0];
     if (rst) begin
-      \$206  = 194'h0000000000000000000000000000000000000000000000000;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = first1;
+    \$207  = i__payload[15:8];
+    if (rst) begin
+      \$207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = i__payload[23:16];
+    if (rst) begin
+      \$208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = i__payload[31:24];
+    if (rst) begin
+      \$209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = i__payload[39:32];
+    if (rst) begin
+      \$210  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = i__payload[47:40];
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = i__payload[55:48];
+    if (rst) begin
+      \$212  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = i__payload[63:56];
+    if (rst) begin
+      \$213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = i__payload[7:0];
+    if (rst) begin
+      \$214  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = i__payload[15:8];
+    if (rst) begin
+      \$215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = i__payload[23:16];
+    if (rst) begin
+      \$216  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = i__payload[31:24];
+    if (rst) begin
+      \$217  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = i__payload[39:32];
+    if (rst) begin
+      \$218  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = i__payload[47:40];
+    if (rst) begin
+      \$219  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = i__payload[55:48];
+    if (rst) begin
+      \$220  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = i__payload[63:56];
+    if (rst) begin
+      \$221  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = i__payload[79:64];
+    if (rst) begin
+      \$222  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = i__payload[95:80];
+    if (rst) begin
+      \$223  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = i__payload[111:96];
+    if (rst) begin
+      \$224  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = i__payload[127:112];
+    if (rst) begin
+      \$225  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = i__payload[143:128];
+    if (rst) begin
+      \$226  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = i__payload[159:144];
+    if (rst) begin
+      \$227  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = i__payload[175:160];
+    if (rst) begin
+      \$228  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = i__payload[191:176];
+    if (rst) begin
+      \$229  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = i__payload[79:64];
+    if (rst) begin
+      \$230  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = i__payload[95:80];
+    if (rst) begin
+      \$231  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = i__payload[111:96];
+    if (rst) begin
+      \$232  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = i__payload[127:112];
+    if (rst) begin
+      \$233  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = i__payload[143:128];
+    if (rst) begin
+      \$234  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = i__payload[159:144];
+    if (rst) begin
+      \$235  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = i__payload[175:160];
+    if (rst) begin
+      \$236  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = i__payload[191:176];
+    if (rst) begin
+      \$237  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = first1;
     if (accept) begin
-      \$207  = i__payload[192];
+      \$238  = i__payload[192];
     end
     if (rst) begin
-      \$207  = 1'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = last1;
+    \$239  = last1;
     if (accept) begin
-      \$208  = i__payload[193];
+      \$239  = i__payload[193];
     end
     if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = v1;
-    if (rst) begin
-      \$209  = 1'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = first1;
+    \$240  = v1;
     if (rst) begin
-      \$210  = 1'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = last1;
+    \$241  = first1;
     if (rst) begin
-      \$211  = 1'h0;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = v2;
+    \$242  = last1;
     if (rst) begin
-      \$212  = 1'h0;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = first2;
+    \$243  = v2;
     if (rst) begin
-      \$213  = 1'h0;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = last2;
+    \$244  = first2;
     if (rst) begin
-      \$214  = 1'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = v3;
+    \$245  = last2;
     if (rst) begin
-      \$215  = 1'h0;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = first3;
+    \$246  = v3;
     if (rst) begin
-      \$216  = 1'h0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = last3;
+    \$247  = first3;
     if (rst) begin
-      \$217  = 1'h0;
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = last3;
+    if (rst) begin
+      \$248  = 1'h0;
     end
   end
   assign mac_0_0_p = { mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p };
@@ -7937,26 +8290,6 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   assign \o__payload.acc[5]  = o__payload[194:163];
   assign \o__payload.acc[6]  = o__payload[226:195];
   assign \o__payload.acc[7]  = o__payload[258:227];
-  assign \in1.narrow  = in1[63:0];
-  assign \in1.narrow[0]  = in1[7:0];
-  assign \in1.narrow[1]  = in1[15:8];
-  assign \in1.narrow[2]  = in1[23:16];
-  assign \in1.narrow[3]  = in1[31:24];
-  assign \in1.narrow[4]  = in1[39:32];
-  assign \in1.narrow[5]  = in1[47:40];
-  assign \in1.narrow[6]  = in1[55:48];
-  assign \in1.narrow[7]  = in1[63:56];
-  assign \in1.wide  = in1[191:64];
-  assign \in1.wide[0]  = in1[79:64];
-  assign \in1.wide[1]  = in1[95:80];
-  assign \in1.wide[2]  = in1[111:96];
-  assign \in1.wide[3]  = in1[127:112];
-  assign \in1.wide[4]  = in1[143:128];
-  assign \in1.wide[5]  = in1[159:144];
-  assign \in1.wide[6]  = in1[175:160];
-  assign \in1.wide[7]  = in1[191:176];
-  assign \in1.first  = in1[192];
-  assign \in1.last  = in1[193];
   assign o__payload[258:227] = shadow_0_7;
   assign o__payload[226:195] = shadow_0_6;
   assign o__payload[194:163] = shadow_0_5;

@@ -6,72 +6,387 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [32:0] \$11 ;
-  wire [33:0] \$12 ;
-  wire [62:0] \$13 ;
-  wire [63:0] \$14 ;
-  wire [62:0] \$15 ;
-  wire [63:0] \$16 ;
-  wire [94:0] \$17 ;
-  wire [95:0] \$18 ;
-  wire [64:0] \$19 ;
-  wire \$2 ;
-  wire [65:0] \$20 ;
-  wire [65:0] \$21 ;
-  wire [38:0] \$22 ;
-  wire [7:0] \$23 ;
-  wire [7:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [15:0] \$26 ;
-  reg [31:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg [15:0] \$29 ;
-  wire [31:0] \$3 ;
-  reg [31:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
-  reg [31:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg \$39 ;
-  wire [31:0] \$4 ;
-  reg [5:0] \$40 ;
-  reg \$41 ;
-  reg \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg [5:0] \$47 ;
-  reg [5:0] \$48 ;
-  reg [5:0] \$49 ;
-  wire [31:0] \$5 ;
-  reg [5:0] \$50 ;
-  reg [5:0] \$51 ;
-  reg [31:0] \$52 ;
-  reg [31:0] \$53 ;
-  reg [31:0] \$54 ;
-  reg [31:0] \$55 ;
-  reg [63:0] \$56 ;
-  reg [63:0] \$57 ;
-  reg [38:0] \$58 ;
-  reg [31:0] \$59 ;
-  wire [31:0] \$6 ;
-  reg \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg \$64 ;
-  reg \$65 ;
-  reg \$66 ;
-  reg \$67 ;
-  reg [7:0] \$68 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [64:0] \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [65:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire [31:0] \$314 ;
+  wire [31:0] \$315 ;
+  wire [31:0] \$316 ;
+  wire [31:0] \$317 ;
+  wire \$318 ;
+  wire [32:0] \$319 ;
+  wire \$32 ;
+  wire [32:0] \$320 ;
+  wire \$321 ;
+  wire [32:0] \$322 ;
+  wire [33:0] \$323 ;
+  wire [62:0] \$324 ;
+  wire [63:0] \$325 ;
+  wire [62:0] \$326 ;
+  wire [63:0] \$327 ;
+  wire [94:0] \$328 ;
+  wire [95:0] \$329 ;
+  wire \$33 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  reg [15:0] \$332 ;
+  reg [15:0] \$333 ;
+  reg [31:0] \$334 ;
+  reg [15:0] \$335 ;
+  reg [15:0] \$336 ;
+  reg [31:0] \$337 ;
+  reg [15:0] \$338 ;
+  reg [15:0] \$339 ;
+  wire \$34 ;
+  reg [31:0] \$340 ;
+  reg [15:0] \$341 ;
+  reg [15:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg \$346 ;
+  reg [5:0] \$347 ;
+  reg \$348 ;
+  reg \$349 ;
+  wire \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg [5:0] \$354 ;
+  reg [5:0] \$355 ;
+  reg [5:0] \$356 ;
+  reg [5:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
+  wire \$36 ;
+  reg [31:0] \$360 ;
+  reg [31:0] \$361 ;
+  reg [63:0] \$362 ;
+  reg [63:0] \$363 ;
+  reg [2:0] \$364 ;
+  reg [2:0] \$365 ;
+  reg [2:0] \$366 ;
+  reg [2:0] \$367 ;
+  reg [2:0] \$368 ;
+  reg [2:0] \$369 ;
+  wire \$37 ;
+  reg [2:0] \$370 ;
+  reg [2:0] \$371 ;
+  reg [2:0] \$372 ;
+  reg [38:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
+  wire \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg [7:0] \$383 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [32:0] \$8 ;
-  wire [32:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   wire en;
@@ -136,6 +451,24 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
   (* keep = "true" *)
+  reg [2:0] scale_sel_hi0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_hi1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_hi2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_hi3 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_hi4 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_lo0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_lo1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_lo2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] scale_sel_lo3 = 3'h0;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
@@ -145,8 +478,13 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg [5:0] scale_shift4 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift5 = 6'h00;
-  (* keep = "true" *)
-  reg [5:0] scale_shift6 = 6'h00;
+  wire [63:0] scale_shift_hi0;
+  wire [63:0] scale_shift_hi1;
+  wire [63:0] scale_shift_hi2;
+  wire [38:0] scale_shift_lo0;
+  wire [38:0] scale_shift_lo1;
+  wire [38:0] scale_shift_lo2;
+  wire [63:0] scale_total;
   input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
@@ -156,523 +494,933 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
-  always @(posedge clk)
-    scale_m00_p <= \$27 ;
-  always @(posedge clk)
-    scale_m01_a <= \$28 ;
-  always @(posedge clk)
-    scale_m01_b <= \$29 ;
-  always @(posedge clk)
-    scale_m01_p <= \$30 ;
-  always @(posedge clk)
-    scale_m10_a <= \$31 ;
-  always @(posedge clk)
-    scale_m10_b <= \$32 ;
-  always @(posedge clk)
-    scale_m10_p <= \$33 ;
-  always @(posedge clk)
-    scale_m11_a <= \$34 ;
-  always @(posedge clk)
-    scale_m11_b <= \$35 ;
-  always @(posedge clk)
-    scale_m11_p <= \$36 ;
-  always @(posedge clk)
-    scale_mag <= \$37 ;
-  always @(posedge clk)
-    scale_mult <= \$38 ;
-  always @(posedge clk)
-    scale_neg1 <= \$39 ;
-  always @(posedge clk)
-    scale_shift1 <= \$40 ;
-  always @(posedge clk)
-    scale_neg2 <= \$41 ;
-  always @(posedge clk)
-    scale_neg3 <= \$42 ;
-  always @(posedge clk)
-    scale_neg4 <= \$43 ;
-  always @(posedge clk)
-    scale_neg5 <= \$44 ;
-  always @(posedge clk)
-    scale_neg6 <= \$45 ;
-  always @(posedge clk)
-    scale_neg7 <= \$46 ;
-  always @(posedge clk)
-    scale_shift2 <= \$47 ;
-  always @(posedge clk)
-    scale_shift3 <= \$48 ;
-  always @(posedge clk)
-    scale_shift4 <= \$49 ;
-  always @(posedge clk)
-    scale_shift5 <= \$50 ;
-  always @(posedge clk)
-    scale_shift6 <= \$51 ;
-  always @(posedge clk)
-    scale_pp00 <= \$52 ;
-  always @(posedge clk)
-    scale_pp01 <= \$53 ;
-  always @(posedge clk)
-    scale_pp10 <= \$54 ;
-  always @(posedge clk)
-    scale_pp11 <= \$55 ;
-  always @(posedge clk)
-    scale_row0 <= \$56 ;
-  always @(posedge clk)
-    scale_row1 <= \$57 ;
-  always @(posedge clk)
-    scale_prod <= \$58 ;
-  always @(posedge clk)
-    scale_q <= \$59 ;
-  always @(posedge clk)
-    valid1 <= \$60 ;
-  always @(posedge clk)
-    valid2 <= \$61 ;
-  always @(posedge clk)
-    valid3 <= \$62 ;
-  always @(posedge clk)
-    valid4 <= \$63 ;
-  always @(posedge clk)
-    valid5 <= \$64 ;
-  always @(posedge clk)
-    valid6 <= \$65 ;
-  always @(posedge clk)
-    valid7 <= \$66 ;
-  always @(posedge clk)
-    o__valid <= \$67 ;
-  always @(posedge clk)
-    o__payload <= \$68 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = scale_m00_a * scale_m00_b;
-  assign \$4  = scale_m01_a * scale_m01_b;
-  assign \$5  = scale_m10_a * scale_m10_b;
-  assign \$6  = scale_m11_a * scale_m11_b;
-  assign \$7  = $signed(i__payload) < $signed(1'h0);
-  assign \$8  = - $signed(i__payload);
-  assign \$9  = \$7  ? \$8  : { i__payload[31], i__payload };
-  assign \$10  = $signed(i__payload) < $signed(1'h0);
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = \$20  >> { scale_shift5[5:3], 3'h0 };
-  assign \$22  = scale_prod >> scale_shift6[2:0];
-  assign \$23  = - mag;
-  assign \$24  = scale_neg7 ? \$23  : { 1'h0, mag };
+  assign \$2  = 1'h0 + scale_row0;
+  assign \$3  = \$2  + scale_row1;
+  assign \$4  = scale_sel_hi0[0] ? \$3 [8] : \$3 [0];
+  assign \$5  = scale_sel_hi0[0] ? \$3 [9] : \$3 [1];
+  assign \$6  = scale_sel_hi0[0] ? \$3 [10] : \$3 [2];
+  assign \$7  = scale_sel_hi0[0] ? \$3 [11] : \$3 [3];
+  assign \$8  = scale_sel_hi0[0] ? \$3 [12] : \$3 [4];
+  assign \$9  = scale_sel_hi0[0] ? \$3 [13] : \$3 [5];
+  assign \$10  = scale_sel_hi0[0] ? \$3 [14] : \$3 [6];
+  assign \$11  = scale_sel_hi0[0] ? \$3 [15] : \$3 [7];
+  assign \$12  = scale_sel_hi1[0] ? \$3 [16] : \$3 [8];
+  assign \$13  = scale_sel_hi1[0] ? \$3 [17] : \$3 [9];
+  assign \$14  = scale_sel_hi1[0] ? \$3 [18] : \$3 [10];
+  assign \$15  = scale_sel_hi1[0] ? \$3 [19] : \$3 [11];
+  assign \$16  = scale_sel_hi1[0] ? \$3 [20] : \$3 [12];
+  assign \$17  = scale_sel_hi1[0] ? \$3 [21] : \$3 [13];
+  assign \$18  = scale_sel_hi1[0] ? \$3 [22] : \$3 [14];
+  assign \$19  = scale_sel_hi1[0] ? \$3 [23] : \$3 [15];
+  assign \$20  = scale_sel_hi2[0] ? \$3 [24] : \$3 [16];
+  assign \$21  = scale_sel_hi2[0] ? \$3 [25] : \$3 [17];
+  assign \$22  = scale_sel_hi2[0] ? \$3 [26] : \$3 [18];
+  assign \$23  = scale_sel_hi2[0] ? \$3 [27] : \$3 [19];
+  assign \$24  = scale_sel_hi2[0] ? \$3 [28] : \$3 [20];
+  assign \$25  = scale_sel_hi2[0] ? \$3 [29] : \$3 [21];
+  assign \$26  = scale_sel_hi2[0] ? \$3 [30] : \$3 [22];
+  assign \$27  = scale_sel_hi2[0] ? \$3 [31] : \$3 [23];
+  assign \$28  = scale_sel_hi3[0] ? \$3 [32] : \$3 [24];
+  assign \$29  = scale_sel_hi3[0] ? \$3 [33] : \$3 [25];
+  assign \$30  = scale_sel_hi3[0] ? \$3 [34] : \$3 [26];
+  assign \$31  = scale_sel_hi3[0] ? \$3 [35] : \$3 [27];
+  assign \$32  = scale_sel_hi3[0] ? \$3 [36] : \$3 [28];
+  assign \$33  = scale_sel_hi3[0] ? \$3 [37] : \$3 [29];
+  assign \$34  = scale_sel_hi3[0] ? \$3 [38] : \$3 [30];
+  assign \$35  = scale_sel_hi3[0] ? \$3 [39] : \$3 [31];
+  assign \$36  = scale_sel_hi4[0] ? \$3 [40] : \$3 [32];
+  assign \$37  = scale_sel_hi4[0] ? \$3 [41] : \$3 [33];
+  assign \$38  = scale_sel_hi4[0] ? \$3 [42] : \$3 [34];
+  assign \$39  = scale_sel_hi4[0] ? \$3 [43] : \$3 [35];
+  assign \$40  = scale_sel_hi4[0] ? \$3 [44] : \$3 [36];
+  assign \$41  = scale_sel_hi4[0] ? \$3 [45] : \$3 [37];
+  assign \$42  = scale_sel_hi4[0] ? \$3 [46] : \$3 [38];
+  assign \$43  = scale_sel_hi4[0] ? \$3 [47] : \$3 [39];
+  assign \$44  = scale_sel_hi4[0] ? \$3 [48] : \$3 [40];
+  assign \$45  = scale_sel_hi4[0] ? \$3 [49] : \$3 [41];
+  assign \$46  = scale_sel_hi4[0] ? \$3 [50] : \$3 [42];
+  assign \$47  = scale_sel_hi4[0] ? \$3 [51] : \$3 [43];
+  assign \$48  = scale_sel_hi4[0] ? \$3 [52] : \$3 [44];
+  assign \$49  = scale_sel_hi4[0] ? \$3 [53] : \$3 [45];
+  assign \$50  = scale_sel_hi4[0] ? \$3 [54] : \$3 [46];
+  assign \$51  = scale_sel_hi4[0] ? \$3 [55] : \$3 [47];
+  assign \$52  = scale_sel_hi4[0] ? \$3 [56] : \$3 [48];
+  assign \$53  = scale_sel_hi4[0] ? \$3 [57] : \$3 [49];
+  assign \$54  = scale_sel_hi4[0] ? \$3 [58] : \$3 [50];
+  assign \$55  = scale_sel_hi4[0] ? \$3 [59] : \$3 [51];
+  assign \$56  = scale_sel_hi4[0] ? \$3 [60] : \$3 [52];
+  assign \$57  = scale_sel_hi4[0] ? \$3 [61] : \$3 [53];
+  assign \$58  = scale_sel_hi4[0] ? \$3 [62] : \$3 [54];
+  assign \$59  = scale_sel_hi4[0] ? \$3 [63] : \$3 [55];
+  assign \$60  = scale_sel_hi4[0] ? 1'h0 : \$3 [56];
+  assign \$61  = scale_sel_hi4[0] ? 1'h0 : \$3 [57];
+  assign \$62  = scale_sel_hi4[0] ? 1'h0 : \$3 [58];
+  assign \$63  = scale_sel_hi4[0] ? 1'h0 : \$3 [59];
+  assign \$64  = scale_sel_hi4[0] ? 1'h0 : \$3 [60];
+  assign \$65  = scale_sel_hi4[0] ? 1'h0 : \$3 [61];
+  assign \$66  = scale_sel_hi4[0] ? 1'h0 : \$3 [62];
+  assign \$67  = scale_sel_hi4[0] ? 1'h0 : \$3 [63];
+  assign \$68  = scale_sel_hi0[1] ? \$20  : \$4 ;
+  assign \$69  = scale_sel_hi0[1] ? \$21  : \$5 ;
+  assign \$70  = scale_sel_hi0[1] ? \$22  : \$6 ;
+  assign \$71  = scale_sel_hi0[1] ? \$23  : \$7 ;
+  assign \$72  = scale_sel_hi0[1] ? \$24  : \$8 ;
+  assign \$73  = scale_sel_hi0[1] ? \$25  : \$9 ;
+  assign \$74  = scale_sel_hi0[1] ? \$26  : \$10 ;
+  assign \$75  = scale_sel_hi0[1] ? \$27  : \$11 ;
+  assign \$76  = scale_sel_hi1[1] ? \$28  : \$12 ;
+  assign \$77  = scale_sel_hi1[1] ? \$29  : \$13 ;
+  assign \$78  = scale_sel_hi1[1] ? \$30  : \$14 ;
+  assign \$79  = scale_sel_hi1[1] ? \$31  : \$15 ;
+  assign \$80  = scale_sel_hi1[1] ? \$32  : \$16 ;
+  assign \$81  = scale_sel_hi1[1] ? \$33  : \$17 ;
+  assign \$82  = scale_sel_hi1[1] ? \$34  : \$18 ;
+  assign \$83  = scale_sel_hi1[1] ? \$35  : \$19 ;
+  assign \$84  = scale_sel_hi2[1] ? \$36  : \$20 ;
+  assign \$85  = scale_sel_hi2[1] ? \$37  : \$21 ;
+  assign \$86  = scale_sel_hi2[1] ? \$38  : \$22 ;
+  assign \$87  = scale_sel_hi2[1] ? \$39  : \$23 ;
+  assign \$88  = scale_sel_hi2[1] ? \$40  : \$24 ;
+  assign \$89  = scale_sel_hi2[1] ? \$41  : \$25 ;
+  assign \$90  = scale_sel_hi2[1] ? \$42  : \$26 ;
+  assign \$91  = scale_sel_hi2[1] ? \$43  : \$27 ;
+  assign \$92  = scale_sel_hi3[1] ? \$44  : \$28 ;
+  assign \$93  = scale_sel_hi3[1] ? \$45  : \$29 ;
+  assign \$94  = scale_sel_hi3[1] ? \$46  : \$30 ;
+  assign \$95  = scale_sel_hi3[1] ? \$47  : \$31 ;
+  assign \$96  = scale_sel_hi3[1] ? \$48  : \$32 ;
+  assign \$97  = scale_sel_hi3[1] ? \$49  : \$33 ;
+  assign \$98  = scale_sel_hi3[1] ? \$50  : \$34 ;
+  assign \$99  = scale_sel_hi3[1] ? \$51  : \$35 ;
+  assign \$100  = scale_sel_hi4[1] ? \$52  : \$36 ;
+  assign \$101  = scale_sel_hi4[1] ? \$53  : \$37 ;
+  assign \$102  = scale_sel_hi4[1] ? \$54  : \$38 ;
+  assign \$103  = scale_sel_hi4[1] ? \$55  : \$39 ;
+  assign \$104  = scale_sel_hi4[1] ? \$56  : \$40 ;
+  assign \$105  = scale_sel_hi4[1] ? \$57  : \$41 ;
+  assign \$106  = scale_sel_hi4[1] ? \$58  : \$42 ;
+  assign \$107  = scale_sel_hi4[1] ? \$59  : \$43 ;
+  assign \$108  = scale_sel_hi4[1] ? \$60  : \$44 ;
+  assign \$109  = scale_sel_hi4[1] ? \$61  : \$45 ;
+  assign \$110  = scale_sel_hi4[1] ? \$62  : \$46 ;
+  assign \$111  = scale_sel_hi4[1] ? \$63  : \$47 ;
+  assign \$112  = scale_sel_hi4[1] ? \$64  : \$48 ;
+  assign \$113  = scale_sel_hi4[1] ? \$65  : \$49 ;
+  assign \$114  = scale_sel_hi4[1] ? \$66  : \$50 ;
+  assign \$115  = scale_sel_hi4[1] ? \$67  : \$51 ;
+  assign \$116  = scale_sel_hi4[1] ? 1'h0 : \$52 ;
+  assign \$117  = scale_sel_hi4[1] ? 1'h0 : \$53 ;
+  assign \$118  = scale_sel_hi4[1] ? 1'h0 : \$54 ;
+  assign \$119  = scale_sel_hi4[1] ? 1'h0 : \$55 ;
+  assign \$120  = scale_sel_hi4[1] ? 1'h0 : \$56 ;
+  assign \$121  = scale_sel_hi4[1] ? 1'h0 : \$57 ;
+  assign \$122  = scale_sel_hi4[1] ? 1'h0 : \$58 ;
+  assign \$123  = scale_sel_hi4[1] ? 1'h0 : \$59 ;
+  assign \$124  = scale_sel_hi4[1] ? 1'h0 : \$60 ;
+  assign \$125  = scale_sel_hi4[1] ? 1'h0 : \$61 ;
+  assign \$126  = scale_sel_hi4[1] ? 1'h0 : \$62 ;
+  assign \$127  = scale_sel_hi4[1] ? 1'h0 : \$63 ;
+  assign \$128  = scale_sel_hi4[1] ? 1'h0 : \$64 ;
+  assign \$129  = scale_sel_hi4[1] ? 1'h0 : \$65 ;
+  assign \$130  = scale_sel_hi4[1] ? 1'h0 : \$66 ;
+  assign \$131  = scale_sel_hi4[1] ? 1'h0 : \$67 ;
+  assign \$132  = scale_sel_hi0[2] ? \$100  : \$68 ;
+  assign \$133  = scale_sel_hi0[2] ? \$101  : \$69 ;
+  assign \$134  = scale_sel_hi0[2] ? \$102  : \$70 ;
+  assign \$135  = scale_sel_hi0[2] ? \$103  : \$71 ;
+  assign \$136  = scale_sel_hi0[2] ? \$104  : \$72 ;
+  assign \$137  = scale_sel_hi0[2] ? \$105  : \$73 ;
+  assign \$138  = scale_sel_hi0[2] ? \$106  : \$74 ;
+  assign \$139  = scale_sel_hi0[2] ? \$107  : \$75 ;
+  assign \$140  = scale_sel_hi1[2] ? \$108  : \$76 ;
+  assign \$141  = scale_sel_hi1[2] ? \$109  : \$77 ;
+  assign \$142  = scale_sel_hi1[2] ? \$110  : \$78 ;
+  assign \$143  = scale_sel_hi1[2] ? \$111  : \$79 ;
+  assign \$144  = scale_sel_hi1[2] ? \$112  : \$80 ;
+  assign \$145  = scale_sel_hi1[2] ? \$113  : \$81 ;
+  assign \$146  = scale_sel_hi1[2] ? \$114  : \$82 ;
+  assign \$147  = scale_sel_hi1[2] ? \$115  : \$83 ;
+  assign \$148  = scale_sel_hi2[2] ? \$116  : \$84 ;
+  assign \$149  = scale_sel_hi2[2] ? \$117  : \$85 ;
+  assign \$150  = scale_sel_hi2[2] ? \$118  : \$86 ;
+  assign \$151  = scale_sel_hi2[2] ? \$119  : \$87 ;
+  assign \$152  = scale_sel_hi2[2] ? \$120  : \$88 ;
+  assign \$153  = scale_sel_hi2[2] ? \$121  : \$89 ;
+  assign \$154  = scale_sel_hi2[2] ? \$122  : \$90 ;
+  assign \$155  = scale_sel_hi2[2] ? \$123  : \$91 ;
+  assign \$156  = scale_sel_hi3[2] ? \$124  : \$92 ;
+  assign \$157  = scale_sel_hi3[2] ? \$125  : \$93 ;
+  assign \$158  = scale_sel_hi3[2] ? \$126  : \$94 ;
+  assign \$159  = scale_sel_hi3[2] ? \$127  : \$95 ;
+  assign \$160  = scale_sel_hi3[2] ? \$128  : \$96 ;
+  assign \$161  = scale_sel_hi3[2] ? \$129  : \$97 ;
+  assign \$162  = scale_sel_hi3[2] ? \$130  : \$98 ;
+  assign \$163  = scale_sel_hi3[2] ? \$131  : \$99 ;
+  assign \$164  = scale_sel_hi4[2] ? 1'h0 : \$100 ;
+  assign \$165  = scale_sel_hi4[2] ? 1'h0 : \$101 ;
+  assign \$166  = scale_sel_hi4[2] ? 1'h0 : \$102 ;
+  assign \$167  = scale_sel_hi4[2] ? 1'h0 : \$103 ;
+  assign \$168  = scale_sel_hi4[2] ? 1'h0 : \$104 ;
+  assign \$169  = scale_sel_hi4[2] ? 1'h0 : \$105 ;
+  assign \$170  = scale_sel_hi4[2] ? 1'h0 : \$106 ;
+  assign \$171  = scale_sel_hi4[2] ? 1'h0 : \$107 ;
+  assign \$172  = scale_sel_hi4[2] ? 1'h0 : \$108 ;
+  assign \$173  = scale_sel_hi4[2] ? 1'h0 : \$109 ;
+  assign \$174  = scale_sel_hi4[2] ? 1'h0 : \$110 ;
+  assign \$175  = scale_sel_hi4[2] ? 1'h0 : \$111 ;
+  assign \$176  = scale_sel_hi4[2] ? 1'h0 : \$112 ;
+  assign \$177  = scale_sel_hi4[2] ? 1'h0 : \$113 ;
+  assign \$178  = scale_sel_hi4[2] ? 1'h0 : \$114 ;
+  assign \$179  = scale_sel_hi4[2] ? 1'h0 : \$115 ;
+  assign \$180  = scale_sel_hi4[2] ? 1'h0 : \$116 ;
+  assign \$181  = scale_sel_hi4[2] ? 1'h0 : \$117 ;
+  assign \$182  = scale_sel_hi4[2] ? 1'h0 : \$118 ;
+  assign \$183  = scale_sel_hi4[2] ? 1'h0 : \$119 ;
+  assign \$184  = scale_sel_hi4[2] ? 1'h0 : \$120 ;
+  assign \$185  = scale_sel_hi4[2] ? 1'h0 : \$121 ;
+  assign \$186  = scale_sel_hi4[2] ? 1'h0 : \$122 ;
+  assign \$187  = scale_sel_hi4[2] ? 1'h0 : \$123 ;
+  assign \$188  = scale_sel_hi4[2] ? 1'h0 : \$124 ;
+  assign \$189  = scale_sel_hi4[2] ? 1'h0 : \$125 ;
+  assign \$190  = scale_sel_hi4[2] ? 1'h0 : \$126 ;
+  assign \$191  = scale_sel_hi4[2] ? 1'h0 : \$127 ;
+  assign \$192  = scale_sel_hi4[2] ? 1'h0 : \$128 ;
+  assign \$193  = scale_sel_hi4[2] ? 1'h0 : \$129 ;
+  assign \$194  = scale_sel_hi4[2] ? 1'h0 : \$130 ;
+  assign \$195  = scale_sel_hi4[2] ? 1'h0 : \$131 ;
+  assign \$196  = scale_sel_lo0[0] ? scale_prod[1] : scale_prod[0];
+  assign \$197  = scale_sel_lo0[0] ? scale_prod[2] : scale_prod[1];
+  assign \$198  = scale_sel_lo0[0] ? scale_prod[3] : scale_prod[2];
+  assign \$199  = scale_sel_lo0[0] ? scale_prod[4] : scale_prod[3];
+  assign \$200  = scale_sel_lo0[0] ? scale_prod[5] : scale_prod[4];
+  assign \$201  = scale_sel_lo0[0] ? scale_prod[6] : scale_prod[5];
+  assign \$202  = scale_sel_lo0[0] ? scale_prod[7] : scale_prod[6];
+  assign \$203  = scale_sel_lo0[0] ? scale_prod[8] : scale_prod[7];
+  assign \$204  = scale_sel_lo1[0] ? scale_prod[9] : scale_prod[8];
+  assign \$205  = scale_sel_lo1[0] ? scale_prod[10] : scale_prod[9];
+  assign \$206  = scale_sel_lo1[0] ? scale_prod[11] : scale_prod[10];
+  assign \$207  = scale_sel_lo1[0] ? scale_prod[12] : scale_prod[11];
+  assign \$208  = scale_sel_lo1[0] ? scale_prod[13] : scale_prod[12];
+  assign \$209  = scale_sel_lo1[0] ? scale_prod[14] : scale_prod[13];
+  assign \$210  = scale_sel_lo1[0] ? scale_prod[15] : scale_prod[14];
+  assign \$211  = scale_sel_lo1[0] ? scale_prod[16] : scale_prod[15];
+  assign \$212  = scale_sel_lo2[0] ? scale_prod[17] : scale_prod[16];
+  assign \$213  = scale_sel_lo2[0] ? scale_prod[18] : scale_prod[17];
+  assign \$214  = scale_sel_lo2[0] ? scale_prod[19] : scale_prod[18];
+  assign \$215  = scale_sel_lo2[0] ? scale_prod[20] : scale_prod[19];
+  assign \$216  = scale_sel_lo2[0] ? scale_prod[21] : scale_prod[20];
+  assign \$217  = scale_sel_lo2[0] ? scale_prod[22] : scale_prod[21];
+  assign \$218  = scale_sel_lo2[0] ? scale_prod[23] : scale_prod[22];
+  assign \$219  = scale_sel_lo2[0] ? scale_prod[24] : scale_prod[23];
+  assign \$220  = scale_sel_lo3[0] ? scale_prod[25] : scale_prod[24];
+  assign \$221  = scale_sel_lo3[0] ? scale_prod[26] : scale_prod[25];
+  assign \$222  = scale_sel_lo3[0] ? scale_prod[27] : scale_prod[26];
+  assign \$223  = scale_sel_lo3[0] ? scale_prod[28] : scale_prod[27];
+  assign \$224  = scale_sel_lo3[0] ? scale_prod[29] : scale_prod[28];
+  assign \$225  = scale_sel_lo3[0] ? scale_prod[30] : scale_prod[29];
+  assign \$226  = scale_sel_lo3[0] ? scale_prod[31] : scale_prod[30];
+  assign \$227  = scale_sel_lo3[0] ? scale_prod[32] : scale_prod[31];
+  assign \$228  = scale_sel_lo3[0] ? scale_prod[33] : scale_prod[32];
+  assign \$229  = scale_sel_lo3[0] ? scale_prod[34] : scale_prod[33];
+  assign \$230  = scale_sel_lo3[0] ? scale_prod[35] : scale_prod[34];
+  assign \$231  = scale_sel_lo3[0] ? scale_prod[36] : scale_prod[35];
+  assign \$232  = scale_sel_lo3[0] ? scale_prod[37] : scale_prod[36];
+  assign \$233  = scale_sel_lo3[0] ? scale_prod[38] : scale_prod[37];
+  assign \$234  = scale_sel_lo3[0] ? 1'h0 : scale_prod[38];
+  assign \$235  = scale_sel_lo0[1] ? \$198  : \$196 ;
+  assign \$236  = scale_sel_lo0[1] ? \$199  : \$197 ;
+  assign \$237  = scale_sel_lo0[1] ? \$200  : \$198 ;
+  assign \$238  = scale_sel_lo0[1] ? \$201  : \$199 ;
+  assign \$239  = scale_sel_lo0[1] ? \$202  : \$200 ;
+  assign \$240  = scale_sel_lo0[1] ? \$203  : \$201 ;
+  assign \$241  = scale_sel_lo0[1] ? \$204  : \$202 ;
+  assign \$242  = scale_sel_lo0[1] ? \$205  : \$203 ;
+  assign \$243  = scale_sel_lo1[1] ? \$206  : \$204 ;
+  assign \$244  = scale_sel_lo1[1] ? \$207  : \$205 ;
+  assign \$245  = scale_sel_lo1[1] ? \$208  : \$206 ;
+  assign \$246  = scale_sel_lo1[1] ? \$209  : \$207 ;
+  assign \$247  = scale_sel_lo1[1] ? \$210  : \$208 ;
+  assign \$248  = scale_sel_lo1[1] ? \$211  : \$209 ;
+  assign \$249  = scale_sel_lo1[1] ? \$212  : \$210 ;
+  assign \$250  = scale_sel_lo1[1] ? \$213  : \$211 ;
+  assign \$251  = scale_sel_lo2[1] ? \$214  : \$212 ;
+  assign \$252  = scale_sel_lo2[1] ? \$215  : \$213 ;
+  assign \$253  = scale_sel_lo2[1] ? \$216  : \$214 ;
+  assign \$254  = scale_sel_lo2[1] ? \$217  : \$215 ;
+  assign \$255  = scale_sel_lo2[1] ? \$218  : \$216 ;
+  assign \$256  = scale_sel_lo2[1] ? \$219  : \$217 ;
+  assign \$257  = scale_sel_lo2[1] ? \$220  : \$218 ;
+  assign \$258  = scale_sel_lo2[1] ? \$221  : \$219 ;
+  assign \$259  = scale_sel_lo3[1] ? \$222  : \$220 ;
+  assign \$260  = scale_sel_lo3[1] ? \$223  : \$221 ;
+  assign \$261  = scale_sel_lo3[1] ? \$224  : \$222 ;
+  assign \$262  = scale_sel_lo3[1] ? \$225  : \$223 ;
+  assign \$263  = scale_sel_lo3[1] ? \$226  : \$224 ;
+  assign \$264  = scale_sel_lo3[1] ? \$227  : \$225 ;
+  assign \$265  = scale_sel_lo3[1] ? \$228  : \$226 ;
+  assign \$266  = scale_sel_lo3[1] ? \$229  : \$227 ;
+  assign \$267  = scale_sel_lo3[1] ? \$230  : \$228 ;
+  assign \$268  = scale_sel_lo3[1] ? \$231  : \$229 ;
+  assign \$269  = scale_sel_lo3[1] ? \$232  : \$230 ;
+  assign \$270  = scale_sel_lo3[1] ? \$233  : \$231 ;
+  assign \$271  = scale_sel_lo3[1] ? \$234  : \$232 ;
+  assign \$272  = scale_sel_lo3[1] ? 1'h0 : \$233 ;
+  assign \$273  = scale_sel_lo3[1] ? 1'h0 : \$234 ;
+  assign \$274  = scale_sel_lo0[2] ? \$239  : \$235 ;
+  assign \$275  = scale_sel_lo0[2] ? \$240  : \$236 ;
+  assign \$276  = scale_sel_lo0[2] ? \$241  : \$237 ;
+  assign \$277  = scale_sel_lo0[2] ? \$242  : \$238 ;
+  assign \$278  = scale_sel_lo0[2] ? \$243  : \$239 ;
+  assign \$279  = scale_sel_lo0[2] ? \$244  : \$240 ;
+  assign \$280  = scale_sel_lo0[2] ? \$245  : \$241 ;
+  assign \$281  = scale_sel_lo0[2] ? \$246  : \$242 ;
+  assign \$282  = scale_sel_lo1[2] ? \$247  : \$243 ;
+  assign \$283  = scale_sel_lo1[2] ? \$248  : \$244 ;
+  assign \$284  = scale_sel_lo1[2] ? \$249  : \$245 ;
+  assign \$285  = scale_sel_lo1[2] ? \$250  : \$246 ;
+  assign \$286  = scale_sel_lo1[2] ? \$251  : \$247 ;
+  assign \$287  = scale_sel_lo1[2] ? \$252  : \$248 ;
+  assign \$288  = scale_sel_lo1[2] ? \$253  : \$249 ;
+  assign \$289  = scale_sel_lo1[2] ? \$254  : \$250 ;
+  assign \$290  = scale_sel_lo2[2] ? \$255  : \$251 ;
+  assign \$291  = scale_sel_lo2[2] ? \$256  : \$252 ;
+  assign \$292  = scale_sel_lo2[2] ? \$257  : \$253 ;
+  assign \$293  = scale_sel_lo2[2] ? \$258  : \$254 ;
+  assign \$294  = scale_sel_lo2[2] ? \$259  : \$255 ;
+  assign \$295  = scale_sel_lo2[2] ? \$260  : \$256 ;
+  assign \$296  = scale_sel_lo2[2] ? \$261  : \$257 ;
+  assign \$297  = scale_sel_lo2[2] ? \$262  : \$258 ;
+  assign \$298  = scale_sel_lo3[2] ? \$263  : \$259 ;
+  assign \$299  = scale_sel_lo3[2] ? \$264  : \$260 ;
+  assign \$300  = scale_sel_lo3[2] ? \$265  : \$261 ;
+  assign \$301  = scale_sel_lo3[2] ? \$266  : \$262 ;
+  assign \$302  = scale_sel_lo3[2] ? \$267  : \$263 ;
+  assign \$303  = scale_sel_lo3[2] ? \$268  : \$264 ;
+  assign \$304  = scale_sel_lo3[2] ? \$269  : \$265 ;
+  assign \$305  = scale_sel_lo3[2] ? \$270  : \$266 ;
+  assign \$306  = scale_sel_lo3[2] ? \$271  : \$267 ;
+  assign \$307  = scale_sel_lo3[2] ? \$272  : \$268 ;
+  assign \$308  = scale_sel_lo3[2] ? \$273  : \$269 ;
+  assign \$309  = scale_sel_lo3[2] ? 1'h0 : \$270 ;
+  assign \$310  = scale_sel_lo3[2] ? 1'h0 : \$271 ;
+  assign \$311  = scale_sel_lo3[2] ? 1'h0 : \$272 ;
+  assign \$312  = scale_sel_lo3[2] ? 1'h0 : \$273 ;
+  assign \$313  = | scale_q[31:7];
+  assign mag = \$313  ? 7'h7f : scale_q[6:0];
+  assign \$314  = scale_m00_a * scale_m00_b;
+  assign \$315  = scale_m01_a * scale_m01_b;
+  assign \$316  = scale_m10_a * scale_m10_b;
+  assign \$317  = scale_m11_a * scale_m11_b;
+  assign \$318  = $signed(i__payload) < $signed(1'h0);
+  assign \$319  = - $signed(i__payload);
+  assign \$320  = \$318  ? \$319  : { i__payload[31], i__payload };
+  assign \$321  = $signed(i__payload) < $signed(1'h0);
+  assign \$323  = 1'h0 + \$322 ;
+  assign \$325  = \$323  + \$324 ;
+  assign \$327  = 1'h0 + \$326 ;
+  assign \$329  = \$327  + \$328 ;
+  assign \$330  = - mag;
+  assign \$331  = scale_neg7 ? \$330  : { 1'h0, mag };
   always @(posedge clk)
-    scale_m00_a <= \$25 ;
+    scale_m00_a <= \$332 ;
   always @(posedge clk)
-    scale_m00_b <= \$26 ;
+    scale_m00_b <= \$333 ;
+  always @(posedge clk)
+    scale_m00_p <= \$334 ;
+  always @(posedge clk)
+    scale_m01_a <= \$335 ;
+  always @(posedge clk)
+    scale_m01_b <= \$336 ;
+  always @(posedge clk)
+    scale_m01_p <= \$337 ;
+  always @(posedge clk)
+    scale_m10_a <= \$338 ;
+  always @(posedge clk)
+    scale_m10_b <= \$339 ;
+  always @(posedge clk)
+    scale_m10_p <= \$340 ;
+  always @(posedge clk)
+    scale_m11_a <= \$341 ;
+  always @(posedge clk)
+    scale_m11_b <= \$342 ;
+  always @(posedge clk)
+    scale_m11_p <= \$343 ;
+  always @(posedge clk)
+    scale_mag <= \$344 ;
+  always @(posedge clk)
+    scale_mult <= \$345 ;
+  always @(posedge clk)
+    scale_neg1 <= \$346 ;
+  always @(posedge clk)
+    scale_shift1 <= \$347 ;
+  always @(posedge clk)
+    scale_neg2 <= \$348 ;
+  always @(posedge clk)
+    scale_neg3 <= \$349 ;
+  always @(posedge clk)
+    scale_neg4 <= \$350 ;
+  always @(posedge clk)
+    scale_neg5 <= \$351 ;
+  always @(posedge clk)
+    scale_neg6 <= \$352 ;
+  always @(posedge clk)
+    scale_neg7 <= \$353 ;
+  always @(posedge clk)
+    scale_shift2 <= \$354 ;
+  always @(posedge clk)
+    scale_shift3 <= \$355 ;
+  always @(posedge clk)
+    scale_shift4 <= \$356 ;
+  always @(posedge clk)
+    scale_shift5 <= \$357 ;
+  always @(posedge clk)
+    scale_pp00 <= \$358 ;
+  always @(posedge clk)
+    scale_pp01 <= \$359 ;
+  always @(posedge clk)
+    scale_pp10 <= \$360 ;
+  always @(posedge clk)
+    scale_pp11 <= \$361 ;
+  always @(posedge clk)
+    scale_row0 <= \$362 ;
+  always @(posedge clk)
+    scale_row1 <= \$363 ;
+  always @(posedge clk)
+    scale_sel_hi0 <= \$364 ;
+  always @(posedge clk)
+    scale_sel_hi1 <= \$365 ;
+  always @(posedge clk)
+    scale_sel_hi2 <= \$366 ;
+  always @(posedge clk)
+    scale_sel_hi3 <= \$367 ;
+  always @(posedge clk)
+    scale_sel_hi4 <= \$368 ;
+  always @(posedge clk)
+    scale_sel_lo0 <= \$369 ;
+  always @(posedge clk)
+    scale_sel_lo1 <= \$370 ;
+  always @(posedge clk)
+    scale_sel_lo2 <= \$371 ;
+  always @(posedge clk)
+    scale_sel_lo3 <= \$372 ;
+  always @(posedge clk)
+    scale_prod <= \$373 ;
+  always @(posedge clk)
+    scale_q <= \$374 ;
+  always @(posedge clk)
+    valid1 <= \$375 ;
+  always @(posedge clk)
+    valid2 <= \$376 ;
+  always @(posedge clk)
+    valid3 <= \$377 ;
+  always @(posedge clk)
+    valid4 <= \$378 ;
+  always @(posedge clk)
+    valid5 <= \$379 ;
+  always @(posedge clk)
+    valid6 <= \$380 ;
+  always @(posedge clk)
+    valid7 <= \$381 ;
+  always @(posedge clk)
+    o__valid <= \$382 ;
+  always @(posedge clk)
+    o__payload <= \$383 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = scale_m01_a;
+    \$332  = scale_m00_a;
     if (i__ready) begin
-      \$28  = scale_mag[15:0];
+      \$332  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = scale_m01_b;
+    \$333  = scale_m00_b;
     if (i__ready) begin
-      \$29  = scale_mult[31:16];
+      \$333  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = scale_m01_p;
+    \$334  = scale_m00_p;
     if (i__ready) begin
-      \$30  = \$4 ;
+      \$334  = \$314 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = scale_m10_a;
+    \$335  = scale_m01_a;
     if (i__ready) begin
-      \$31  = scale_mag[31:16];
+      \$335  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = scale_m10_b;
+    \$336  = scale_m01_b;
     if (i__ready) begin
-      \$32  = scale_mult[15:0];
+      \$336  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = scale_m10_p;
+    \$337  = scale_m01_p;
     if (i__ready) begin
-      \$33  = \$5 ;
+      \$337  = \$315 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = scale_m11_a;
+    \$338  = scale_m10_a;
     if (i__ready) begin
-      \$34  = scale_mag[31:16];
+      \$338  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = scale_m11_b;
+    \$339  = scale_m10_b;
     if (i__ready) begin
-      \$35  = scale_mult[31:16];
+      \$339  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = scale_m11_p;
+    \$340  = scale_m10_p;
     if (i__ready) begin
-      \$36  = \$6 ;
+      \$340  = \$316 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = scale_mag;
+    \$341  = scale_m11_a;
     if (i__ready) begin
-      \$37  = \$9 [31:0];
+      \$341  = scale_mag[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = scale_m11_b;
+    if (i__ready) begin
+      \$342  = scale_mult[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = scale_m11_p;
+    if (i__ready) begin
+      \$343  = \$317 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = scale_mag;
+    if (i__ready) begin
+      \$344  = \$320 [31:0];
     end
     if (rst) begin
-      \$37  = 32'd0;
+      \$344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = scale_mult;
+    \$345  = scale_mult;
     if (i__ready) begin
-      \$38  = multiplier;
+      \$345  = multiplier;
     end
     if (rst) begin
-      \$38  = 32'd0;
+      \$345  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = scale_neg1;
+    \$346  = scale_neg1;
     if (i__ready) begin
-      \$39  = \$10 ;
+      \$346  = \$321 ;
     end
     if (rst) begin
-      \$39  = 1'h0;
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = scale_shift1;
+    \$347  = scale_shift1;
     if (i__ready) begin
-      \$40  = shift;
+      \$347  = shift;
     end
     if (rst) begin
-      \$40  = 6'h00;
+      \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = scale_neg2;
+    \$348  = scale_neg2;
     if (i__ready) begin
-      \$41  = scale_neg1;
+      \$348  = scale_neg1;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = scale_neg3;
+    \$349  = scale_neg3;
     if (i__ready) begin
-      \$42  = scale_neg2;
+      \$349  = scale_neg2;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = scale_neg4;
+    \$350  = scale_neg4;
     if (i__ready) begin
-      \$43  = scale_neg3;
+      \$350  = scale_neg3;
     end
     if (rst) begin
-      \$43  = 1'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = scale_neg5;
+    \$351  = scale_neg5;
     if (i__ready) begin
-      \$44  = scale_neg4;
+      \$351  = scale_neg4;
     end
     if (rst) begin
-      \$44  = 1'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = scale_neg6;
+    \$352  = scale_neg6;
     if (i__ready) begin
-      \$45  = scale_neg5;
+      \$352  = scale_neg5;
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = scale_neg7;
+    \$353  = scale_neg7;
     if (i__ready) begin
-      \$46  = scale_neg6;
+      \$353  = scale_neg6;
     end
     if (rst) begin
-      \$46  = 1'h0;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = scale_shift2;
+    \$354  = scale_shift2;
     if (i__ready) begin
-      \$47  = scale_shift1;
+      \$354  = scale_shift1;
     end
     if (rst) begin
-      \$47  = 6'h00;
+      \$354  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = scale_shift3;
+    \$355  = scale_shift3;
     if (i__ready) begin
-      \$48  = scale_shift2;
+      \$355  = scale_shift2;
     end
     if (rst) begin
-      \$48  = 6'h00;
+      \$355  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = scale_shift4;
+    \$356  = scale_shift4;
     if (i__ready) begin
-      \$49  = scale_shift3;
+      \$356  = scale_shift3;
     end
     if (rst) begin
-      \$49  = 6'h00;
+      \$356  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = scale_shift5;
+    \$357  = scale_shift5;
     if (i__ready) begin
-      \$50  = scale_shift4;
+      \$357  = scale_shift4;
     end
     if (rst) begin
-      \$50  = 6'h00;
+      \$357  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = scale_shift6;
+    \$358  = scale_pp00;
     if (i__ready) begin
-      \$51  = scale_shift5;
+      \$358  = scale_m00_p;
     end
     if (rst) begin
-      \$51  = 6'h00;
+      \$358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = scale_pp00;
+    \$359  = scale_pp01;
     if (i__ready) begin
-      \$52  = scale_m00_p;
+      \$359  = scale_m01_p;
     end
     if (rst) begin
-      \$52  = 32'd0;
+      \$359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = scale_pp01;
+    \$360  = scale_pp10;
     if (i__ready) begin
-      \$53  = scale_m01_p;
+      \$360  = scale_m10_p;
     end
     if (rst) begin
-      \$53  = 32'd0;
+      \$360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = scale_pp10;
+    \$361  = scale_pp11;
     if (i__ready) begin
-      \$54  = scale_m10_p;
+      \$361  = scale_m11_p;
     end
     if (rst) begin
-      \$54  = 32'd0;
+      \$361  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = scale_pp11;
+    \$362  = scale_row0;
     if (i__ready) begin
-      \$55  = scale_m11_p;
+      \$362  = \$325 ;
     end
     if (rst) begin
-      \$55  = 32'd0;
+      \$362  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = scale_row0;
+    \$363  = scale_row1;
     if (i__ready) begin
-      \$56  = \$14 ;
+      \$363  = \$329 [63:0];
     end
     if (rst) begin
-      \$56  = 64'h0000000000000000;
+      \$363  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = scale_row1;
+    \$364  = scale_sel_hi0;
     if (i__ready) begin
-      \$57  = \$18 [63:0];
+      \$364  = scale_shift4[5:3];
     end
     if (rst) begin
-      \$57  = 64'h0000000000000000;
+      \$364  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = scale_prod;
+    \$365  = scale_sel_hi1;
     if (i__ready) begin
-      \$58  = \$21 [38:0];
+      \$365  = scale_shift4[5:3];
     end
     if (rst) begin
-      \$58  = 39'h0000000000;
+      \$365  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = scale_q;
+    \$366  = scale_sel_hi2;
     if (i__ready) begin
-      \$59  = \$22 [31:0];
+      \$366  = scale_shift4[5:3];
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$366  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = valid1;
+    \$367  = scale_sel_hi3;
     if (i__ready) begin
-      \$60  = i__valid;
+      \$367  = scale_shift4[5:3];
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$367  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = valid2;
+    \$368  = scale_sel_hi4;
     if (i__ready) begin
-      \$61  = valid1;
+      \$368  = scale_shift4[5:3];
     end
     if (rst) begin
-      \$61  = 1'h0;
+      \$368  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = valid3;
+    \$369  = scale_sel_lo0;
     if (i__ready) begin
-      \$62  = valid2;
+      \$369  = scale_shift5[2:0];
     end
     if (rst) begin
-      \$62  = 1'h0;
+      \$369  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = valid4;
+    \$370  = scale_sel_lo1;
     if (i__ready) begin
-      \$63  = valid3;
+      \$370  = scale_shift5[2:0];
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$370  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = valid5;
+    \$371  = scale_sel_lo2;
     if (i__ready) begin
-      \$64  = valid4;
+      \$371  = scale_shift5[2:0];
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$371  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = valid6;
+    \$372  = scale_sel_lo3;
     if (i__ready) begin
-      \$65  = valid5;
+      \$372  = scale_shift5[2:0];
     end
     if (rst) begin
-      \$65  = 1'h0;
+      \$372  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = valid7;
+    \$373  = scale_prod;
     if (i__ready) begin
-      \$66  = valid6;
+      \$373  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$373  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = o__valid;
+    \$374  = scale_q;
     if (i__ready) begin
-      \$67  = valid7;
+      \$374  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = o__payload;
+    \$375  = valid1;
     if (i__ready) begin
-      \$68  = \$24 ;
+      \$375  = i__valid;
     end
     if (rst) begin
-      \$68  = 8'h00;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = scale_m00_a;
+    \$376  = valid2;
     if (i__ready) begin
-      \$25  = scale_mag[15:0];
+      \$376  = valid1;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = scale_m00_b;
+    \$377  = valid3;
     if (i__ready) begin
-      \$26  = scale_mult[15:0];
+      \$377  = valid2;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = scale_m00_p;
+    \$378  = valid4;
     if (i__ready) begin
-      \$27  = \$3 ;
+      \$378  = valid3;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = valid5;
+    if (i__ready) begin
+      \$379  = valid4;
+    end
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = valid6;
+    if (i__ready) begin
+      \$380  = valid5;
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = valid7;
+    if (i__ready) begin
+      \$381  = valid6;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = o__valid;
+    if (i__ready) begin
+      \$382  = valid7;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = o__payload;
+    if (i__ready) begin
+      \$383  = \$331 ;
+    end
+    if (rst) begin
+      \$383  = 8'h00;
     end
   end
   assign en = i__ready;
-  assign \$11  = { 1'h0, scale_pp00 };
-  assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
-  assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
-  assign \$17  = { 31'h00000000, scale_pp11, 32'h00000000 };
+  assign scale_total = \$3 [63:0];
+  assign scale_shift_hi0 = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign scale_shift_hi1 = { \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68  };
+  assign scale_shift_hi2 = { \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
+  assign scale_shift_lo0 = { \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196  };
+  assign scale_shift_lo1 = { \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign scale_shift_lo2 = { \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
+  assign \$322  = { 1'h0, scale_pp00 };
+  assign \$324  = { 15'h0000, scale_pp01, 16'h0000 };
+  assign \$326  = { 15'h0000, scale_pp10, 16'h0000 };
+  assign \$328  = { 31'h00000000, scale_pp11, 32'h00000000 };
 endmodule

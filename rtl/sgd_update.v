@@ -5,161 +5,791 @@
 module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, clear, clk, rst, i__ready, o__payload, o__valid, overflow, wrapped, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg \$103 ;
-  reg [5:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
-  wire [33:0] \$11 ;
-  reg \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [31:0] \$116 ;
-  reg [31:0] \$117 ;
-  reg [31:0] \$118 ;
-  reg [31:0] \$119 ;
-  wire [62:0] \$12 ;
-  reg [63:0] \$120 ;
-  reg [63:0] \$121 ;
-  reg [38:0] \$122 ;
-  reg [31:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire [63:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [31:0] \$134 ;
-  reg [31:0] \$135 ;
-  reg [31:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [31:0] \$138 ;
-  reg [31:0] \$139 ;
-  wire [62:0] \$14 ;
-  reg [31:0] \$140 ;
-  reg [31:0] \$141 ;
-  reg [31:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
-  wire [63:0] \$15 ;
-  reg [31:0] \$150 ;
-  reg [31:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg \$153 ;
-  reg [31:0] \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  wire [94:0] \$16 ;
-  wire [95:0] \$17 ;
-  wire [64:0] \$18 ;
-  wire [65:0] \$19 ;
-  wire [31:0] \$2 ;
-  wire [65:0] \$20 ;
-  wire [38:0] \$21 ;
-  wire [31:0] \$22 ;
-  wire [31:0] \$23 ;
-  wire [31:0] \$24 ;
-  wire [31:0] \$25 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [64:0] \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [32:0] \$27 ;
-  wire [32:0] \$28 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [31:0] \$3 ;
-  wire [32:0] \$30 ;
-  wire [33:0] \$31 ;
-  wire [62:0] \$32 ;
-  wire [63:0] \$33 ;
-  wire [62:0] \$34 ;
-  wire [63:0] \$35 ;
-  wire [94:0] \$36 ;
-  wire [95:0] \$37 ;
-  wire [64:0] \$38 ;
-  wire [65:0] \$39 ;
-  wire [31:0] \$4 ;
-  wire [65:0] \$40 ;
-  wire [38:0] \$41 ;
-  wire [32:0] \$42 ;
-  wire [32:0] \$43 ;
-  wire [32:0] \$44 ;
-  wire [32:0] \$45 ;
-  wire [32:0] \$46 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [65:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire [64:0] \$313 ;
+  wire [65:0] \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [31:0] \$5 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire \$5 ;
   wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [31:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [31:0] \$59 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [31:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [31:0] \$65 ;
-  reg [31:0] \$66 ;
-  reg [31:0] \$67 ;
-  reg \$68 ;
-  reg [5:0] \$69 ;
-  wire [32:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg [5:0] \$76 ;
-  reg [5:0] \$77 ;
-  reg [5:0] \$78 ;
-  reg [5:0] \$79 ;
-  wire [32:0] \$8 ;
-  reg [5:0] \$80 ;
-  reg [31:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg [31:0] \$84 ;
-  reg [63:0] \$85 ;
-  reg [63:0] \$86 ;
-  reg [38:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg [15:0] \$89 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire [31:0] \$624 ;
+  wire [31:0] \$625 ;
+  wire [31:0] \$626 ;
+  wire [31:0] \$627 ;
+  wire \$628 ;
+  wire [32:0] \$629 ;
+  wire \$63 ;
+  wire [32:0] \$630 ;
+  wire \$631 ;
+  wire [32:0] \$632 ;
+  wire [33:0] \$633 ;
+  wire [62:0] \$634 ;
+  wire [63:0] \$635 ;
+  wire [62:0] \$636 ;
+  wire [63:0] \$637 ;
+  wire [94:0] \$638 ;
+  wire [95:0] \$639 ;
+  wire \$64 ;
+  wire [31:0] \$640 ;
+  wire [31:0] \$641 ;
+  wire [31:0] \$642 ;
+  wire [31:0] \$643 ;
+  wire \$644 ;
+  wire [32:0] \$645 ;
+  wire [32:0] \$646 ;
+  wire \$647 ;
+  wire [32:0] \$648 ;
+  wire [33:0] \$649 ;
+  wire \$65 ;
+  wire [62:0] \$650 ;
+  wire [63:0] \$651 ;
+  wire [62:0] \$652 ;
+  wire [63:0] \$653 ;
+  wire [94:0] \$654 ;
+  wire [95:0] \$655 ;
+  wire [32:0] \$656 ;
+  wire [32:0] \$657 ;
+  wire [32:0] \$658 ;
+  wire [32:0] \$659 ;
+  wire \$66 ;
+  wire [32:0] \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  reg [15:0] \$668 ;
+  reg [15:0] \$669 ;
+  wire \$67 ;
+  reg [31:0] \$670 ;
+  reg [15:0] \$671 ;
+  reg [15:0] \$672 ;
+  reg [31:0] \$673 ;
+  reg [15:0] \$674 ;
+  reg [15:0] \$675 ;
+  reg [31:0] \$676 ;
+  reg [15:0] \$677 ;
+  reg [15:0] \$678 ;
+  reg [31:0] \$679 ;
+  wire \$68 ;
+  reg [31:0] \$680 ;
+  reg [31:0] \$681 ;
+  reg \$682 ;
+  reg [5:0] \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
+  wire \$69 ;
+  reg [5:0] \$690 ;
+  reg [5:0] \$691 ;
+  reg [5:0] \$692 ;
+  reg [5:0] \$693 ;
+  reg [31:0] \$694 ;
+  reg [31:0] \$695 ;
+  reg [31:0] \$696 ;
+  reg [31:0] \$697 ;
+  reg [63:0] \$698 ;
+  reg [63:0] \$699 ;
+  wire \$7 ;
+  wire \$70 ;
+  reg [2:0] \$700 ;
+  reg [2:0] \$701 ;
+  reg [2:0] \$702 ;
+  reg [2:0] \$703 ;
+  reg [2:0] \$704 ;
+  reg [2:0] \$705 ;
+  reg [2:0] \$706 ;
+  reg [2:0] \$707 ;
+  reg [2:0] \$708 ;
+  reg [38:0] \$709 ;
+  wire \$71 ;
+  reg [31:0] \$710 ;
+  reg [15:0] \$711 ;
+  reg [15:0] \$712 ;
+  reg [31:0] \$713 ;
+  reg [15:0] \$714 ;
+  reg [15:0] \$715 ;
+  reg [31:0] \$716 ;
+  reg [15:0] \$717 ;
+  reg [15:0] \$718 ;
+  reg [31:0] \$719 ;
+  wire \$72 ;
+  reg [15:0] \$720 ;
+  reg [15:0] \$721 ;
+  reg [31:0] \$722 ;
+  reg [31:0] \$723 ;
+  reg [31:0] \$724 ;
+  reg \$725 ;
+  reg [5:0] \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
+  wire \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg [5:0] \$733 ;
+  reg [5:0] \$734 ;
+  reg [5:0] \$735 ;
+  reg [5:0] \$736 ;
+  reg [31:0] \$737 ;
+  reg [31:0] \$738 ;
+  reg [31:0] \$739 ;
+  wire \$74 ;
+  reg [31:0] \$740 ;
+  reg [63:0] \$741 ;
+  reg [63:0] \$742 ;
+  reg [2:0] \$743 ;
+  reg [2:0] \$744 ;
+  reg [2:0] \$745 ;
+  reg [2:0] \$746 ;
+  reg [2:0] \$747 ;
+  reg [2:0] \$748 ;
+  reg [2:0] \$749 ;
+  wire \$75 ;
+  reg [2:0] \$750 ;
+  reg [2:0] \$751 ;
+  reg [38:0] \$752 ;
+  reg [31:0] \$753 ;
+  reg \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
+  wire \$76 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg [31:0] \$764 ;
+  reg [31:0] \$765 ;
+  reg [31:0] \$766 ;
+  reg [31:0] \$767 ;
+  reg [31:0] \$768 ;
+  reg [31:0] \$769 ;
+  wire \$77 ;
+  reg [31:0] \$770 ;
+  reg [31:0] \$771 ;
+  reg [31:0] \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg \$776 ;
+  reg \$777 ;
+  reg \$778 ;
+  reg \$779 ;
+  wire \$78 ;
+  reg [31:0] \$780 ;
+  reg [31:0] \$781 ;
+  reg [31:0] \$782 ;
+  reg \$783 ;
+  reg [31:0] \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg [15:0] \$90 ;
-  reg [31:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [15:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -218,6 +848,24 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [31:0] decay_q = 32'd0;
   reg [63:0] decay_row0 = 64'h0000000000000000;
   reg [63:0] decay_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_hi0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_hi1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_hi2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_hi3 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_hi4 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_lo0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_lo1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_lo2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_lo3 = 3'h0;
   input [5:0] decay_shift;
   wire [5:0] decay_shift;
   (* keep = "true" *)
@@ -230,8 +878,13 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [5:0] decay_shift4 = 6'h00;
   (* keep = "true" *)
   reg [5:0] decay_shift5 = 6'h00;
-  (* keep = "true" *)
-  reg [5:0] decay_shift6 = 6'h00;
+  wire [63:0] decay_shift_hi0;
+  wire [63:0] decay_shift_hi1;
+  wire [63:0] decay_shift_hi2;
+  wire [38:0] decay_shift_lo0;
+  wire [38:0] decay_shift_lo1;
+  wire [38:0] decay_shift_lo2;
+  wire [63:0] decay_total;
   wire [32:0] diff;
   wire en;
   (* keep = "true" *)
@@ -278,6 +931,24 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
   (* keep = "true" *)
+  reg [2:0] grad_sel_hi0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi3 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi4 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo3 = 3'h0;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
   (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
@@ -287,8 +958,13 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [5:0] grad_shift4 = 6'h00;
   (* keep = "true" *)
   reg [5:0] grad_shift5 = 6'h00;
-  (* keep = "true" *)
-  reg [5:0] grad_shift6 = 6'h00;
+  wire [63:0] grad_shift_hi0;
+  wire [63:0] grad_shift_hi1;
+  wire [63:0] grad_shift_hi2;
+  wire [38:0] grad_shift_lo0;
+  wire [38:0] grad_shift_lo1;
+  wire [38:0] grad_shift_lo2;
+  wire [63:0] grad_total;
   input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -337,1234 +1013,2054 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  assign \$213  = grad_sel_lo2[0] ? grad_prod[18] : grad_prod[17];
+  assign \$214  = grad_sel_lo2[0] ? grad_prod[19] : grad_prod[18];
+  assign \$215  = grad_sel_lo2[0] ? grad_prod[20] : grad_prod[19];
+  assign \$216  = grad_sel_lo2[0] ? grad_prod[21] : grad_prod[20];
+  assign \$217  = grad_sel_lo2[0] ? grad_prod[22] : grad_prod[21];
+  assign \$218  = grad_sel_lo2[0] ? grad_prod[23] : grad_prod[22];
+  assign \$219  = grad_sel_lo2[0] ? grad_prod[24] : grad_prod[23];
+  assign \$220  = grad_sel_lo3[0] ? grad_prod[25] : grad_prod[24];
+  assign \$221  = grad_sel_lo3[0] ? grad_prod[26] : grad_prod[25];
+  assign \$222  = grad_sel_lo3[0] ? grad_prod[27] : grad_prod[26];
+  assign \$223  = grad_sel_lo3[0] ? grad_prod[28] : grad_prod[27];
+  assign \$224  = grad_sel_lo3[0] ? grad_prod[29] : grad_prod[28];
+  assign \$225  = grad_sel_lo3[0] ? grad_prod[30] : grad_prod[29];
+  assign \$226  = grad_sel_lo3[0] ? grad_prod[31] : grad_prod[30];
+  assign \$227  = grad_sel_lo3[0] ? grad_prod[32] : grad_prod[31];
+  assign \$228  = grad_sel_lo3[0] ? grad_prod[33] : grad_prod[32];
+  assign \$229  = grad_sel_lo3[0] ? grad_prod[34] : grad_prod[33];
+  assign \$230  = grad_sel_lo3[0] ? grad_prod[35] : grad_prod[34];
+  assign \$231  = grad_sel_lo3[0] ? grad_prod[36] : grad_prod[35];
+  assign \$232  = grad_sel_lo3[0] ? grad_prod[37] : grad_prod[36];
+  assign \$233  = grad_sel_lo3[0] ? grad_prod[38] : grad_prod[37];
+  assign \$234  = grad_sel_lo3[0] ? 1'h0 : grad_prod[38];
+  assign \$235  = grad_sel_lo0[1] ? \$198  : \$196 ;
+  assign \$236  = grad_sel_lo0[1] ? \$199  : \$197 ;
+  assign \$237  = grad_sel_lo0[1] ? \$200  : \$198 ;
+  assign \$238  = grad_sel_lo0[1] ? \$201  : \$199 ;
+  assign \$239  = grad_sel_lo0[1] ? \$202  : \$200 ;
+  assign \$240  = grad_sel_lo0[1] ? \$203  : \$201 ;
+  assign \$241  = grad_sel_lo0[1] ? \$204  : \$202 ;
+  assign \$242  = grad_sel_lo0[1] ? \$205  : \$203 ;
+  assign \$243  = grad_sel_lo1[1] ? \$206  : \$204 ;
+  assign \$244  = grad_sel_lo1[1] ? \$207  : \$205 ;
+  assign \$245  = grad_sel_lo1[1] ? \$208  : \$206 ;
+  assign \$246  = grad_sel_lo1[1] ? \$209  : \$207 ;
+  assign \$247  = grad_sel_lo1[1] ? \$210  : \$208 ;
+  assign \$248  = grad_sel_lo1[1] ? \$211  : \$209 ;
+  assign \$249  = grad_sel_lo1[1] ? \$212  : \$210 ;
+  assign \$250  = grad_sel_lo1[1] ? \$213  : \$211 ;
+  assign \$251  = grad_sel_lo2[1] ? \$214  : \$212 ;
+  assign \$252  = grad_sel_lo2[1] ? \$215  : \$213 ;
+  assign \$253  = grad_sel_lo2[1] ? \$216  : \$214 ;
+  assign \$254  = grad_sel_lo2[1] ? \$217  : \$215 ;
+  assign \$255  = grad_sel_lo2[1] ? \$218  : \$216 ;
+  assign \$256  = grad_sel_lo2[1] ? \$219  : \$217 ;
+  assign \$257  = grad_sel_lo2[1] ? \$220  : \$218 ;
+  assign \$258  = grad_sel_lo2[1] ? \$221  : \$219 ;
+  assign \$259  = grad_sel_lo3[1] ? \$222  : \$220 ;
+  assign \$260  = grad_sel_lo3[1] ? \$223  : \$221 ;
+  assign \$261  = grad_sel_lo3[1] ? \$224  : \$222 ;
+  assign \$262  = grad_sel_lo3[1] ? \$225  : \$223 ;
+  assign \$263  = grad_sel_lo3[1] ? \$226  : \$224 ;
+  assign \$264  = grad_sel_lo3[1] ? \$227  : \$225 ;
+  assign \$265  = grad_sel_lo3[1] ? \$228  : \$226 ;
+  assign \$266  = grad_sel_lo3[1] ? \$229  : \$227 ;
+  assign \$267  = grad_sel_lo3[1] ? \$230  : \$228 ;
+  assign \$268  = grad_sel_lo3[1] ? \$231  : \$229 ;
+  assign \$269  = grad_sel_lo3[1] ? \$232  : \$230 ;
+  assign \$270  = grad_sel_lo3[1] ? \$233  : \$231 ;
+  assign \$271  = grad_sel_lo3[1] ? \$234  : \$232 ;
+  assign \$272  = grad_sel_lo3[1] ? 1'h0 : \$233 ;
+  assign \$273  = grad_sel_lo3[1] ? 1'h0 : \$234 ;
+  assign \$274  = grad_sel_lo0[2] ? \$239  : \$235 ;
+  assign \$275  = grad_sel_lo0[2] ? \$240  : \$236 ;
+  assign \$276  = grad_sel_lo0[2] ? \$241  : \$237 ;
+  assign \$277  = grad_sel_lo0[2] ? \$242  : \$238 ;
+  assign \$278  = grad_sel_lo0[2] ? \$243  : \$239 ;
+  assign \$279  = grad_sel_lo0[2] ? \$244  : \$240 ;
+  assign \$280  = grad_sel_lo0[2] ? \$245  : \$241 ;
+  assign \$281  = grad_sel_lo0[2] ? \$246  : \$242 ;
+  assign \$282  = grad_sel_lo1[2] ? \$247  : \$243 ;
+  assign \$283  = grad_sel_lo1[2] ? \$248  : \$244 ;
+  assign \$284  = grad_sel_lo1[2] ? \$249  : \$245 ;
+  assign \$285  = grad_sel_lo1[2] ? \$250  : \$246 ;
+  assign \$286  = grad_sel_lo1[2] ? \$251  : \$247 ;
+  assign \$287  = grad_sel_lo1[2] ? \$252  : \$248 ;
+  assign \$288  = grad_sel_lo1[2] ? \$253  : \$249 ;
+  assign \$289  = grad_sel_lo1[2] ? \$254  : \$250 ;
+  assign \$290  = grad_sel_lo2[2] ? \$255  : \$251 ;
+  assign \$291  = grad_sel_lo2[2] ? \$256  : \$252 ;
+  assign \$292  = grad_sel_lo2[2] ? \$257  : \$253 ;
+  assign \$293  = grad_sel_lo2[2] ? \$258  : \$254 ;
+  assign \$294  = grad_sel_lo2[2] ? \$259  : \$255 ;
+  assign \$295  = grad_sel_lo2[2] ? \$260  : \$256 ;
+  assign \$296  = grad_sel_lo2[2] ? \$261  : \$257 ;
+  assign \$297  = grad_sel_lo2[2] ? \$262  : \$258 ;
+  assign \$298  = grad_sel_lo3[2] ? \$263  : \$259 ;
+  assign \$299  = grad_sel_lo3[2] ? \$264  : \$260 ;
+  assign \$300  = grad_sel_lo3[2] ? \$265  : \$261 ;
+  assign \$301  = grad_sel_lo3[2] ? \$266  : \$262 ;
+  assign \$302  = grad_sel_lo3[2] ? \$267  : \$263 ;
+  assign \$303  = grad_sel_lo3[2] ? \$268  : \$264 ;
+  assign \$304  = grad_sel_lo3[2] ? \$269  : \$265 ;
+  assign \$305  = grad_sel_lo3[2] ? \$270  : \$266 ;
+  assign \$306  = grad_sel_lo3[2] ? \$271  : \$267 ;
+  assign \$307  = grad_sel_lo3[2] ? \$272  : \$268 ;
+  assign \$308  = grad_sel_lo3[2] ? \$273  : \$269 ;
+  assign \$309  = grad_sel_lo3[2] ? 1'h0 : \$270 ;
+  assign \$310  = grad_sel_lo3[2] ? 1'h0 : \$271 ;
+  assign \$311  = grad_sel_lo3[2] ? 1'h0 : \$272 ;
+  assign \$312  = grad_sel_lo3[2] ? 1'h0 : \$273 ;
+  assign \$313  = 1'h0 + decay_row0;
+  assign \$314  = \$313  + decay_row1;
+  assign \$315  = decay_sel_hi0[0] ? \$314 [8] : \$314 [0];
+  assign \$316  = decay_sel_hi0[0] ? \$314 [9] : \$314 [1];
+  assign \$317  = decay_sel_hi0[0] ? \$314 [10] : \$314 [2];
+  assign \$318  = decay_sel_hi0[0] ? \$314 [11] : \$314 [3];
+  assign \$319  = decay_sel_hi0[0] ? \$314 [12] : \$314 [4];
+  assign \$320  = decay_sel_hi0[0] ? \$314 [13] : \$314 [5];
+  assign \$321  = decay_sel_hi0[0] ? \$314 [14] : \$314 [6];
+  assign \$322  = decay_sel_hi0[0] ? \$314 [15] : \$314 [7];
+  assign \$323  = decay_sel_hi1[0] ? \$314 [16] : \$314 [8];
+  assign \$324  = decay_sel_hi1[0] ? \$314 [17] : \$314 [9];
+  assign \$325  = decay_sel_hi1[0] ? \$314 [18] : \$314 [10];
+  assign \$326  = decay_sel_hi1[0] ? \$314 [19] : \$314 [11];
+  assign \$327  = decay_sel_hi1[0] ? \$314 [20] : \$314 [12];
+  assign \$328  = decay_sel_hi1[0] ? \$314 [21] : \$314 [13];
+  assign \$329  = decay_sel_hi1[0] ? \$314 [22] : \$314 [14];
+  assign \$330  = decay_sel_hi1[0] ? \$314 [23] : \$314 [15];
+  assign \$331  = decay_sel_hi2[0] ? \$314 [24] : \$314 [16];
+  assign \$332  = decay_sel_hi2[0] ? \$314 [25] : \$314 [17];
+  assign \$333  = decay_sel_hi2[0] ? \$314 [26] : \$314 [18];
+  assign \$334  = decay_sel_hi2[0] ? \$314 [27] : \$314 [19];
+  assign \$335  = decay_sel_hi2[0] ? \$314 [28] : \$314 [20];
+  assign \$336  = decay_sel_hi2[0] ? \$314 [29] : \$314 [21];
+  assign \$337  = decay_sel_hi2[0] ? \$314 [30] : \$314 [22];
+  assign \$338  = decay_sel_hi2[0] ? \$314 [31] : \$314 [23];
+  assign \$339  = decay_sel_hi3[0] ? \$314 [32] : \$314 [24];
+  assign \$340  = decay_sel_hi3[0] ? \$314 [33] : \$314 [25];
+  assign \$341  = decay_sel_hi3[0] ? \$314 [34] : \$314 [26];
+  assign \$342  = decay_sel_hi3[0] ? \$314 [35] : \$314 [27];
+  assign \$343  = decay_sel_hi3[0] ? \$314 [36] : \$314 [28];
+  assign \$344  = decay_sel_hi3[0] ? \$314 [37] : \$314 [29];
+  assign \$345  = decay_sel_hi3[0] ? \$314 [38] : \$314 [30];
+  assign \$346  = decay_sel_hi3[0] ? \$314 [39] : \$314 [31];
+  assign \$347  = decay_sel_hi4[0] ? \$314 [40] : \$314 [32];
+  assign \$348  = decay_sel_hi4[0] ? \$314 [41] : \$314 [33];
+  assign \$349  = decay_sel_hi4[0] ? \$314 [42] : \$314 [34];
+  assign \$350  = decay_sel_hi4[0] ? \$314 [43] : \$314 [35];
+  assign \$351  = decay_sel_hi4[0] ? \$314 [44] : \$314 [36];
+  assign \$352  = decay_sel_hi4[0] ? \$314 [45] : \$314 [37];
+  assign \$353  = decay_sel_hi4[0] ? \$314 [46] : \$314 [38];
+  assign \$354  = decay_sel_hi4[0] ? \$314 [47] : \$314 [39];
+  assign \$355  = decay_sel_hi4[0] ? \$314 [48] : \$314 [40];
+  assign \$356  = decay_sel_hi4[0] ? \$314 [49] : \$314 [41];
+  assign \$357  = decay_sel_hi4[0] ? \$314 [50] : \$314 [42];
+  assign \$358  = decay_sel_hi4[0] ? \$314 [51] : \$314 [43];
+  assign \$359  = decay_sel_hi4[0] ? \$314 [52] : \$314 [44];
+  assign \$360  = decay_sel_hi4[0] ? \$314 [53] : \$314 [45];
+  assign \$361  = decay_sel_hi4[0] ? \$314 [54] : \$314 [46];
+  assign \$362  = decay_sel_hi4[0] ? \$314 [55] : \$314 [47];
+  assign \$363  = decay_sel_hi4[0] ? \$314 [56] : \$314 [48];
+  assign \$364  = decay_sel_hi4[0] ? \$314 [57] : \$314 [49];
+  assign \$365  = decay_sel_hi4[0] ? \$314 [58] : \$314 [50];
+  assign \$366  = decay_sel_hi4[0] ? \$314 [59] : \$314 [51];
+  assign \$367  = decay_sel_hi4[0] ? \$314 [60] : \$314 [52];
+  assign \$368  = decay_sel_hi4[0] ? \$314 [61] : \$314 [53];
+  assign \$369  = decay_sel_hi4[0] ? \$314 [62] : \$314 [54];
+  assign \$370  = decay_sel_hi4[0] ? \$314 [63] : \$314 [55];
+  assign \$371  = decay_sel_hi4[0] ? 1'h0 : \$314 [56];
+  assign \$372  = decay_sel_hi4[0] ? 1'h0 : \$314 [57];
+  assign \$373  = decay_sel_hi4[0] ? 1'h0 : \$314 [58];
+  assign \$374  = decay_sel_hi4[0] ? 1'h0 : \$314 [59];
+  assign \$375  = decay_sel_hi4[0] ? 1'h0 : \$314 [60];
+  assign \$376  = decay_sel_hi4[0] ? 1'h0 : \$314 [61];
+  assign \$377  = decay_sel_hi4[0] ? 1'h0 : \$314 [62];
+  assign \$378  = decay_sel_hi4[0] ? 1'h0 : \$314 [63];
+  assign \$379  = decay_sel_hi0[1] ? \$331  : \$315 ;
+  assign \$380  = decay_sel_hi0[1] ? \$332  : \$316 ;
+  assign \$381  = decay_sel_hi0[1] ? \$333  : \$317 ;
+  assign \$382  = decay_sel_hi0[1] ? \$334  : \$318 ;
+  assign \$383  = decay_sel_hi0[1] ? \$335  : \$319 ;
+  assign \$384  = decay_sel_hi0[1] ? \$336  : \$320 ;
+  assign \$385  = decay_sel_hi0[1] ? \$337  : \$321 ;
+  assign \$386  = decay_sel_hi0[1] ? \$338  : \$322 ;
+  assign \$387  = decay_sel_hi1[1] ? \$339  : \$323 ;
+  assign \$388  = decay_sel_hi1[1] ? \$340  : \$324 ;
+  assign \$389  = decay_sel_hi1[1] ? \$341  : \$325 ;
+  assign \$390  = decay_sel_hi1[1] ? \$342  : \$326 ;
+  assign \$391  = decay_sel_hi1[1] ? \$343  : \$327 ;
+  assign \$392  = decay_sel_hi1[1] ? \$344  : \$328 ;
+  assign \$393  = decay_sel_hi1[1] ? \$345  : \$329 ;
+  assign \$394  = decay_sel_hi1[1] ? \$346  : \$330 ;
+  assign \$395  = decay_sel_hi2[1] ? \$347  : \$331 ;
+  assign \$396  = decay_sel_hi2[1] ? \$348  : \$332 ;
+  assign \$397  = decay_sel_hi2[1] ? \$349  : \$333 ;
+  assign \$398  = decay_sel_hi2[1] ? \$350  : \$334 ;
+  assign \$399  = decay_sel_hi2[1] ? \$351  : \$335 ;
+  assign \$400  = decay_sel_hi2[1] ? \$352  : \$336 ;
+  assign \$401  = decay_sel_hi2[1] ? \$353  : \$337 ;
+  assign \$402  = decay_sel_hi2[1] ? \$354  : \$338 ;
+  assign \$403  = decay_sel_hi3[1] ? \$355  : \$339 ;
+  assign \$404  = decay_sel_hi3[1] ? \$356  : \$340 ;
+  assign \$405  = decay_sel_hi3[1] ? \$357  : \$341 ;
+  assign \$406  = decay_sel_hi3[1] ? \$358  : \$342 ;
+  assign \$407  = decay_sel_hi3[1] ? \$359  : \$343 ;
+  assign \$408  = decay_sel_hi3[1] ? \$360  : \$344 ;
+  assign \$409  = decay_sel_hi3[1] ? \$361  : \$345 ;
+  assign \$410  = decay_sel_hi3[1] ? \$362  : \$346 ;
+  assign \$411  = decay_sel_hi4[1] ? \$363  : \$347 ;
+  assign \$412  = decay_sel_hi4[1] ? \$364  : \$348 ;
+  assign \$413  = decay_sel_hi4[1] ? \$365  : \$349 ;
+  assign \$414  = decay_sel_hi4[1] ? \$366  : \$350 ;
+  assign \$415  = decay_sel_hi4[1] ? \$367  : \$351 ;
+  assign \$416  = decay_sel_hi4[1] ? \$368  : \$352 ;
+  assign \$417  = decay_sel_hi4[1] ? \$369  : \$353 ;
+  assign \$418  = decay_sel_hi4[1] ? \$370  : \$354 ;
+  assign \$419  = decay_sel_hi4[1] ? \$371  : \$355 ;
+  assign \$420  = decay_sel_hi4[1] ? \$372  : \$356 ;
+  assign \$421  = decay_sel_hi4[1] ? \$373  : \$357 ;
+  assign \$422  = decay_sel_hi4[1] ? \$374  : \$358 ;
+  assign \$423  = decay_sel_hi4[1] ? \$375  : \$359 ;
+  assign \$424  = decay_sel_hi4[1] ? \$376  : \$360 ;
+  assign \$425  = decay_sel_hi4[1] ? \$377  : \$361 ;
+  assign \$426  = decay_sel_hi4[1] ? \$378  : \$362 ;
+  assign \$427  = decay_sel_hi4[1] ? 1'h0 : \$363 ;
+  assign \$428  = decay_sel_hi4[1] ? 1'h0 : \$364 ;
+  assign \$429  = decay_sel_hi4[1] ? 1'h0 : \$365 ;
+  assign \$430  = decay_sel_hi4[1] ? 1'h0 : \$366 ;
+  assign \$431  = decay_sel_hi4[1] ? 1'h0 : \$367 ;
+  assign \$432  = decay_sel_hi4[1] ? 1'h0 : \$368 ;
+  assign \$433  = decay_sel_hi4[1] ? 1'h0 : \$369 ;
+  assign \$434  = decay_sel_hi4[1] ? 1'h0 : \$370 ;
+  assign \$435  = decay_sel_hi4[1] ? 1'h0 : \$371 ;
+  assign \$436  = decay_sel_hi4[1] ? 1'h0 : \$372 ;
+  assign \$437  = decay_sel_hi4[1] ? 1'h0 : \$373 ;
+  assign \$438  = decay_sel_hi4[1] ? 1'h0 : \$374 ;
+  assign \$439  = decay_sel_hi4[1] ? 1'h0 : \$375 ;
+  assign \$440  = decay_sel_hi4[1] ? 1'h0 : \$376 ;
+  assign \$441  = decay_sel_hi4[1] ? 1'h0 : \$377 ;
+  assign \$442  = decay_sel_hi4[1] ? 1'h0 : \$378 ;
+  assign \$443  = decay_sel_hi0[2] ? \$411  : \$379 ;
+  assign \$444  = decay_sel_hi0[2] ? \$412  : \$380 ;
+  assign \$445  = decay_sel_hi0[2] ? \$413  : \$381 ;
+  assign \$446  = decay_sel_hi0[2] ? \$414  : \$382 ;
+  assign \$447  = decay_sel_hi0[2] ? \$415  : \$383 ;
+  assign \$448  = decay_sel_hi0[2] ? \$416  : \$384 ;
+  assign \$449  = decay_sel_hi0[2] ? \$417  : \$385 ;
+  assign \$450  = decay_sel_hi0[2] ? \$418  : \$386 ;
+  assign \$451  = decay_sel_hi1[2] ? \$419  : \$387 ;
+  assign \$452  = decay_sel_hi1[2] ? \$420  : \$388 ;
+  assign \$453  = decay_sel_hi1[2] ? \$421  : \$389 ;
+  assign \$454  = decay_sel_hi1[2] ? \$422  : \$390 ;
+  assign \$455  = decay_sel_hi1[2] ? \$423  : \$391 ;
+  assign \$456  = decay_sel_hi1[2] ? \$424  : \$392 ;
+  assign \$457  = decay_sel_hi1[2] ? \$425  : \$393 ;
+  assign \$458  = decay_sel_hi1[2] ? \$426  : \$394 ;
+  assign \$459  = decay_sel_hi2[2] ? \$427  : \$395 ;
+  assign \$460  = decay_sel_hi2[2] ? \$428  : \$396 ;
+  assign \$461  = decay_sel_hi2[2] ? \$429  : \$397 ;
+  assign \$462  = decay_sel_hi2[2] ? \$430  : \$398 ;
+  assign \$463  = decay_sel_hi2[2] ? \$431  : \$399 ;
+  assign \$464  = decay_sel_hi2[2] ? \$432  : \$400 ;
+  assign \$465  = decay_sel_hi2[2] ? \$433  : \$401 ;
+  assign \$466  = decay_sel_hi2[2] ? \$434  : \$402 ;
+  assign \$467  = decay_sel_hi3[2] ? \$435  : \$403 ;
+  assign \$468  = decay_sel_hi3[2] ? \$436  : \$404 ;
+  assign \$469  = decay_sel_hi3[2] ? \$437  : \$405 ;
+  assign \$470  = decay_sel_hi3[2] ? \$438  : \$406 ;
+  assign \$471  = decay_sel_hi3[2] ? \$439  : \$407 ;
+  assign \$472  = decay_sel_hi3[2] ? \$440  : \$408 ;
+  assign \$473  = decay_sel_hi3[2] ? \$441  : \$409 ;
+  assign \$474  = decay_sel_hi3[2] ? \$442  : \$410 ;
+  assign \$475  = decay_sel_hi4[2] ? 1'h0 : \$411 ;
+  assign \$476  = decay_sel_hi4[2] ? 1'h0 : \$412 ;
+  assign \$477  = decay_sel_hi4[2] ? 1'h0 : \$413 ;
+  assign \$478  = decay_sel_hi4[2] ? 1'h0 : \$414 ;
+  assign \$479  = decay_sel_hi4[2] ? 1'h0 : \$415 ;
+  assign \$480  = decay_sel_hi4[2] ? 1'h0 : \$416 ;
+  assign \$481  = decay_sel_hi4[2] ? 1'h0 : \$417 ;
+  assign \$482  = decay_sel_hi4[2] ? 1'h0 : \$418 ;
+  assign \$483  = decay_sel_hi4[2] ? 1'h0 : \$419 ;
+  assign \$484  = decay_sel_hi4[2] ? 1'h0 : \$420 ;
+  assign \$485  = decay_sel_hi4[2] ? 1'h0 : \$421 ;
+  assign \$486  = decay_sel_hi4[2] ? 1'h0 : \$422 ;
+  assign \$487  = decay_sel_hi4[2] ? 1'h0 : \$423 ;
+  assign \$488  = decay_sel_hi4[2] ? 1'h0 : \$424 ;
+  assign \$489  = decay_sel_hi4[2] ? 1'h0 : \$425 ;
+  assign \$490  = decay_sel_hi4[2] ? 1'h0 : \$426 ;
+  assign \$491  = decay_sel_hi4[2] ? 1'h0 : \$427 ;
+  assign \$492  = decay_sel_hi4[2] ? 1'h0 : \$428 ;
+  assign \$493  = decay_sel_hi4[2] ? 1'h0 : \$429 ;
+  assign \$494  = decay_sel_hi4[2] ? 1'h0 : \$430 ;
+  assign \$495  = decay_sel_hi4[2] ? 1'h0 : \$431 ;
+  assign \$496  = decay_sel_hi4[2] ? 1'h0 : \$432 ;
+  assign \$497  = decay_sel_hi4[2] ? 1'h0 : \$433 ;
+  assign \$498  = decay_sel_hi4[2] ? 1'h0 : \$434 ;
+  assign \$499  = decay_sel_hi4[2] ? 1'h0 : \$435 ;
+  assign \$500  = decay_sel_hi4[2] ? 1'h0 : \$436 ;
+  assign \$501  = decay_sel_hi4[2] ? 1'h0 : \$437 ;
+  assign \$502  = decay_sel_hi4[2] ? 1'h0 : \$438 ;
+  assign \$503  = decay_sel_hi4[2] ? 1'h0 : \$439 ;
+  assign \$504  = decay_sel_hi4[2] ? 1'h0 : \$440 ;
+  assign \$505  = decay_sel_hi4[2] ? 1'h0 : \$441 ;
+  assign \$506  = decay_sel_hi4[2] ? 1'h0 : \$442 ;
+  assign \$507  = decay_sel_lo0[0] ? decay_prod[1] : decay_prod[0];
+  assign \$508  = decay_sel_lo0[0] ? decay_prod[2] : decay_prod[1];
+  assign \$509  = decay_sel_lo0[0] ? decay_prod[3] : decay_prod[2];
+  assign \$510  = decay_sel_lo0[0] ? decay_prod[4] : decay_prod[3];
+  assign \$511  = decay_sel_lo0[0] ? decay_prod[5] : decay_prod[4];
+  assign \$512  = decay_sel_lo0[0] ? decay_prod[6] : decay_prod[5];
+  assign \$513  = decay_sel_lo0[0] ? decay_prod[7] : decay_prod[6];
+  assign \$514  = decay_sel_lo0[0] ? decay_prod[8] : decay_prod[7];
+  assign \$515  = decay_sel_lo1[0] ? decay_prod[9] : decay_prod[8];
+  assign \$516  = decay_sel_lo1[0] ? decay_prod[10] : decay_prod[9];
+  assign \$517  = decay_sel_lo1[0] ? decay_prod[11] : decay_prod[10];
+  assign \$518  = decay_sel_lo1[0] ? decay_prod[12] : decay_prod[11];
+  assign \$519  = decay_sel_lo1[0] ? decay_prod[13] : decay_prod[12];
+  assign \$520  = decay_sel_lo1[0] ? decay_prod[14] : decay_prod[13];
+  assign \$521  = decay_sel_lo1[0] ? decay_prod[15] : decay_prod[14];
+  assign \$522  = decay_sel_lo1[0] ? decay_prod[16] : decay_prod[15];
+  assign \$523  = decay_sel_lo2[0] ? decay_prod[17] : decay_prod[16];
+  assign \$524  = decay_sel_lo2[0] ? decay_prod[18] : decay_prod[17];
+  assign \$525  = decay_sel_lo2[0] ? decay_prod[19] : decay_prod[18];
+  assign \$526  = decay_sel_lo2[0] ? decay_prod[20] : decay_prod[19];
+  assign \$527  = decay_sel_lo2[0] ? decay_prod[21] : decay_prod[20];
+  assign \$528  = decay_sel_lo2[0] ? decay_prod[22] : decay_prod[21];
+  assign \$529  = decay_sel_lo2[0] ? decay_prod[23] : decay_prod[22];
+  assign \$530  = decay_sel_lo2[0] ? decay_prod[24] : decay_prod[23];
+  assign \$531  = decay_sel_lo3[0] ? decay_prod[25] : decay_prod[24];
+  assign \$532  = decay_sel_lo3[0] ? decay_prod[26] : decay_prod[25];
+  assign \$533  = decay_sel_lo3[0] ? decay_prod[27] : decay_prod[26];
+  assign \$534  = decay_sel_lo3[0] ? decay_prod[28] : decay_prod[27];
+  assign \$535  = decay_sel_lo3[0] ? decay_prod[29] : decay_prod[28];
+  assign \$536  = decay_sel_lo3[0] ? decay_prod[30] : decay_prod[29];
+  assign \$537  = decay_sel_lo3[0] ? decay_prod[31] : decay_prod[30];
+  assign \$538  = decay_sel_lo3[0] ? decay_prod[32] : decay_prod[31];
+  assign \$539  = decay_sel_lo3[0] ? decay_prod[33] : decay_prod[32];
+  assign \$540  = decay_sel_lo3[0] ? decay_prod[34] : decay_prod[33];
+  assign \$541  = decay_sel_lo3[0] ? decay_prod[35] : decay_prod[34];
+  assign \$542  = decay_sel_lo3[0] ? decay_prod[36] : decay_prod[35];
+  assign \$543  = decay_sel_lo3[0] ? decay_prod[37] : decay_prod[36];
+  assign \$544  = decay_sel_lo3[0] ? decay_prod[38] : decay_prod[37];
+  assign \$545  = decay_sel_lo3[0] ? 1'h0 : decay_prod[38];
+  assign \$546  = decay_sel_lo0[1] ? \$509  : \$507 ;
+  assign \$547  = decay_sel_lo0[1] ? \$510  : \$508 ;
+  assign \$548  = decay_sel_lo0[1] ? \$511  : \$509 ;
+  assign \$549  = decay_sel_lo0[1] ? \$512  : \$510 ;
+  assign \$550  = decay_sel_lo0[1] ? \$513  : \$511 ;
+  assign \$551  = decay_sel_lo0[1] ? \$514  : \$512 ;
+  assign \$552  = decay_sel_lo0[1] ? \$515  : \$513 ;
+  assign \$553  = decay_sel_lo0[1] ? \$516  : \$514 ;
+  assign \$554  = decay_sel_lo1[1] ? \$517  : \$515 ;
+  assign \$555  = decay_sel_lo1[1] ? \$518  : \$516 ;
+  assign \$556  = decay_sel_lo1[1] ? \$519  : \$517 ;
+  assign \$557  = decay_sel_lo1[1] ? \$520  : \$518 ;
+  assign \$558  = decay_sel_lo1[1] ? \$521  : \$519 ;
+  assign \$559  = decay_sel_lo1[1] ? \$522  : \$520 ;
+  assign \$560  = decay_sel_lo1[1] ? \$523  : \$521 ;
+  assign \$561  = decay_sel_lo1[1] ? \$524  : \$522 ;
+  assign \$562  = decay_sel_lo2[1] ? \$525  : \$523 ;
+  assign \$563  = decay_sel_lo2[1] ? \$526  : \$524 ;
+  assign \$564  = decay_sel_lo2[1] ? \$527  : \$525 ;
+  assign \$565  = decay_sel_lo2[1] ? \$528  : \$526 ;
+  assign \$566  = decay_sel_lo2[1] ? \$529  : \$527 ;
+  assign \$567  = decay_sel_lo2[1] ? \$530  : \$528 ;
+  assign \$568  = decay_sel_lo2[1] ? \$531  : \$529 ;
+  assign \$569  = decay_sel_lo2[1] ? \$532  : \$530 ;
+  assign \$570  = decay_sel_lo3[1] ? \$533  : \$531 ;
+  assign \$571  = decay_sel_lo3[1] ? \$534  : \$532 ;
+  assign \$572  = decay_sel_lo3[1] ? \$535  : \$533 ;
+  assign \$573  = decay_sel_lo3[1] ? \$536  : \$534 ;
+  assign \$574  = decay_sel_lo3[1] ? \$537  : \$535 ;
+  assign \$575  = decay_sel_lo3[1] ? \$538  : \$536 ;
+  assign \$576  = decay_sel_lo3[1] ? \$539  : \$537 ;
+  assign \$577  = decay_sel_lo3[1] ? \$540  : \$538 ;
+  assign \$578  = decay_sel_lo3[1] ? \$541  : \$539 ;
+  assign \$579  = decay_sel_lo3[1] ? \$542  : \$540 ;
+  assign \$580  = decay_sel_lo3[1] ? \$543  : \$541 ;
+  assign \$581  = decay_sel_lo3[1] ? \$544  : \$542 ;
+  assign \$582  = decay_sel_lo3[1] ? \$545  : \$543 ;
+  assign \$583  = decay_sel_lo3[1] ? 1'h0 : \$544 ;
+  assign \$584  = decay_sel_lo3[1] ? 1'h0 : \$545 ;
+  assign \$585  = decay_sel_lo0[2] ? \$550  : \$546 ;
+  assign \$586  = decay_sel_lo0[2] ? \$551  : \$547 ;
+  assign \$587  = decay_sel_lo0[2] ? \$552  : \$548 ;
+  assign \$588  = decay_sel_lo0[2] ? \$553  : \$549 ;
+  assign \$589  = decay_sel_lo0[2] ? \$554  : \$550 ;
+  assign \$590  = decay_sel_lo0[2] ? \$555  : \$551 ;
+  assign \$591  = decay_sel_lo0[2] ? \$556  : \$552 ;
+  assign \$592  = decay_sel_lo0[2] ? \$557  : \$553 ;
+  assign \$593  = decay_sel_lo1[2] ? \$558  : \$554 ;
+  assign \$594  = decay_sel_lo1[2] ? \$559  : \$555 ;
+  assign \$595  = decay_sel_lo1[2] ? \$560  : \$556 ;
+  assign \$596  = decay_sel_lo1[2] ? \$561  : \$557 ;
+  assign \$597  = decay_sel_lo1[2] ? \$562  : \$558 ;
+  assign \$598  = decay_sel_lo1[2] ? \$563  : \$559 ;
+  assign \$599  = decay_sel_lo1[2] ? \$564  : \$560 ;
+  assign \$600  = decay_sel_lo1[2] ? \$565  : \$561 ;
+  assign \$601  = decay_sel_lo2[2] ? \$566  : \$562 ;
+  assign \$602  = decay_sel_lo2[2] ? \$567  : \$563 ;
+  assign \$603  = decay_sel_lo2[2] ? \$568  : \$564 ;
+  assign \$604  = decay_sel_lo2[2] ? \$569  : \$565 ;
+  assign \$605  = decay_sel_lo2[2] ? \$570  : \$566 ;
+  assign \$606  = decay_sel_lo2[2] ? \$571  : \$567 ;
+  assign \$607  = decay_sel_lo2[2] ? \$572  : \$568 ;
+  assign \$608  = decay_sel_lo2[2] ? \$573  : \$569 ;
+  assign \$609  = decay_sel_lo3[2] ? \$574  : \$570 ;
+  assign \$610  = decay_sel_lo3[2] ? \$575  : \$571 ;
+  assign \$611  = decay_sel_lo3[2] ? \$576  : \$572 ;
+  assign \$612  = decay_sel_lo3[2] ? \$577  : \$573 ;
+  assign \$613  = decay_sel_lo3[2] ? \$578  : \$574 ;
+  assign \$614  = decay_sel_lo3[2] ? \$579  : \$575 ;
+  assign \$615  = decay_sel_lo3[2] ? \$580  : \$576 ;
+  assign \$616  = decay_sel_lo3[2] ? \$581  : \$577 ;
+  assign \$617  = decay_sel_lo3[2] ? \$582  : \$578 ;
+  assign \$618  = decay_sel_lo3[2] ? \$583  : \$579 ;
+  assign \$619  = decay_sel_lo3[2] ? \$584  : \$580 ;
+  assign \$620  = decay_sel_lo3[2] ? 1'h0 : \$581 ;
+  assign \$621  = decay_sel_lo3[2] ? 1'h0 : \$582 ;
+  assign \$622  = decay_sel_lo3[2] ? 1'h0 : \$583 ;
+  assign \$623  = decay_sel_lo3[2] ? 1'h0 : \$584 ;
   assign total = $signed(tg) + $signed(tw);
   assign diff = $signed(w9) - $signed(u);
-  assign \$2  = grad_m00_a * grad_m00_b;
-  assign \$3  = grad_m01_a * grad_m01_b;
-  assign \$4  = grad_m10_a * grad_m10_b;
-  assign \$5  = grad_m11_a * grad_m11_b;
-  assign \$6  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$7  = - $signed(i__payload[63:32]);
-  assign \$8  = \$6  ? \$7  : { i__payload[63], i__payload[63:32] };
-  assign \$9  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$11  = 1'h0 + \$10 ;
-  assign \$13  = \$11  + \$12 ;
-  assign \$15  = 1'h0 + \$14 ;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = 1'h0 + grad_row0;
-  assign \$19  = \$18  + grad_row1;
-  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
-  assign \$21  = grad_prod >> grad_shift6[2:0];
-  assign \$22  = decay_m00_a * decay_m00_b;
-  assign \$23  = decay_m01_a * decay_m01_b;
-  assign \$24  = decay_m10_a * decay_m10_b;
-  assign \$25  = decay_m11_a * decay_m11_b;
-  assign \$26  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$27  = - $signed(i__payload[31:0]);
-  assign \$28  = \$26  ? \$27  : { i__payload[31], i__payload[31:0] };
-  assign \$29  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$31  = 1'h0 + \$30 ;
-  assign \$33  = \$31  + \$32 ;
-  assign \$35  = 1'h0 + \$34 ;
-  assign \$37  = \$35  + \$36 ;
-  assign \$38  = 1'h0 + decay_row0;
-  assign \$39  = \$38  + decay_row1;
-  assign \$40  = \$39  >> { decay_shift5[5:3], 3'h0 };
-  assign \$41  = decay_prod >> decay_shift6[2:0];
-  assign \$42  = - grad_q;
-  assign \$43  = grad_neg7 ? \$42  : { 1'h0, grad_q };
-  assign \$44  = - decay_q;
-  assign \$45  = decay_neg7 ? \$44  : { 1'h0, decay_q };
-  assign \$46  = decay_en7 ? \$45  : 33'h000000000;
-  assign \$47  = total[32] ^ total[31];
-  assign \$48  = i__ready & valid9;
-  assign \$50  = i__ready & valid9;
-  assign \$51  = diff[32] ^ diff[31];
-  assign \$52  = u_wrapped | \$51 ;
-  assign \$53  = \$50  & \$52 ;
+  assign \$624  = grad_m00_a * grad_m00_b;
+  assign \$625  = grad_m01_a * grad_m01_b;
+  assign \$626  = grad_m10_a * grad_m10_b;
+  assign \$627  = grad_m11_a * grad_m11_b;
+  assign \$628  = $signed(i__payload[63:32]) < $signed(1'h0);
+  assign \$629  = - $signed(i__payload[63:32]);
+  assign \$630  = \$628  ? \$629  : { i__payload[63], i__payload[63:32] };
+  assign \$631  = $signed(i__payload[63:32]) < $signed(1'h0);
+  assign \$633  = 1'h0 + \$632 ;
+  assign \$635  = \$633  + \$634 ;
+  assign \$637  = 1'h0 + \$636 ;
+  assign \$639  = \$637  + \$638 ;
+  assign \$640  = decay_m00_a * decay_m00_b;
+  assign \$641  = decay_m01_a * decay_m01_b;
+  assign \$642  = decay_m10_a * decay_m10_b;
+  assign \$643  = decay_m11_a * decay_m11_b;
+  assign \$644  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$645  = - $signed(i__payload[31:0]);
+  assign \$646  = \$644  ? \$645  : { i__payload[31], i__payload[31:0] };
+  assign \$647  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$649  = 1'h0 + \$648 ;
+  assign \$651  = \$649  + \$650 ;
+  assign \$653  = 1'h0 + \$652 ;
+  assign \$655  = \$653  + \$654 ;
+  assign \$656  = - grad_q;
+  assign \$657  = grad_neg7 ? \$656  : { 1'h0, grad_q };
+  assign \$658  = - decay_q;
+  assign \$659  = decay_neg7 ? \$658  : { 1'h0, decay_q };
+  assign \$660  = decay_en7 ? \$659  : 33'h000000000;
+  assign \$661  = total[32] ^ total[31];
+  assign \$662  = i__ready & valid9;
+  assign \$664  = i__ready & valid9;
+  assign \$665  = diff[32] ^ diff[31];
+  assign \$666  = u_wrapped | \$665 ;
+  assign \$667  = \$664  & \$666 ;
   always @(posedge clk)
-    grad_m00_a <= \$54 ;
+    grad_m00_a <= \$668 ;
   always @(posedge clk)
-    grad_m00_b <= \$55 ;
+    grad_m00_b <= \$669 ;
   always @(posedge clk)
-    grad_m00_p <= \$56 ;
+    grad_m00_p <= \$670 ;
   always @(posedge clk)
-    grad_m01_a <= \$57 ;
+    grad_m01_a <= \$671 ;
   always @(posedge clk)
-    grad_m01_b <= \$58 ;
+    grad_m01_b <= \$672 ;
   always @(posedge clk)
-    grad_m01_p <= \$59 ;
+    grad_m01_p <= \$673 ;
   always @(posedge clk)
-    grad_m10_a <= \$60 ;
+    grad_m10_a <= \$674 ;
   always @(posedge clk)
-    grad_m10_b <= \$61 ;
+    grad_m10_b <= \$675 ;
   always @(posedge clk)
-    grad_m10_p <= \$62 ;
+    grad_m10_p <= \$676 ;
   always @(posedge clk)
-    grad_m11_a <= \$63 ;
+    grad_m11_a <= \$677 ;
   always @(posedge clk)
-    grad_m11_b <= \$64 ;
+    grad_m11_b <= \$678 ;
   always @(posedge clk)
-    grad_m11_p <= \$65 ;
+    grad_m11_p <= \$679 ;
   always @(posedge clk)
-    grad_mag <= \$66 ;
+    grad_mag <= \$680 ;
   always @(posedge clk)
-    grad_mult <= \$67 ;
+    grad_mult <= \$681 ;
   always @(posedge clk)
-    grad_neg1 <= \$68 ;
+    grad_neg1 <= \$682 ;
   always @(posedge clk)
-    grad_shift1 <= \$69 ;
+    grad_shift1 <= \$683 ;
   always @(posedge clk)
-    grad_neg2 <= \$70 ;
+    grad_neg2 <= \$684 ;
   always @(posedge clk)
-    grad_neg3 <= \$71 ;
+    grad_neg3 <= \$685 ;
   always @(posedge clk)
-    grad_neg4 <= \$72 ;
+    grad_neg4 <= \$686 ;
   always @(posedge clk)
-    grad_neg5 <= \$73 ;
+    grad_neg5 <= \$687 ;
   always @(posedge clk)
-    grad_neg6 <= \$74 ;
+    grad_neg6 <= \$688 ;
   always @(posedge clk)
-    grad_neg7 <= \$75 ;
+    grad_neg7 <= \$689 ;
   always @(posedge clk)
-    grad_shift2 <= \$76 ;
+    grad_shift2 <= \$690 ;
   always @(posedge clk)
-    grad_shift3 <= \$77 ;
+    grad_shift3 <= \$691 ;
   always @(posedge clk)
-    grad_shift4 <= \$78 ;
+    grad_shift4 <= \$692 ;
   always @(posedge clk)
-    grad_shift5 <= \$79 ;
+    grad_shift5 <= \$693 ;
   always @(posedge clk)
-    grad_shift6 <= \$80 ;
+    grad_pp00 <= \$694 ;
   always @(posedge clk)
-    grad_pp00 <= \$81 ;
+    grad_pp01 <= \$695 ;
   always @(posedge clk)
-    grad_pp01 <= \$82 ;
+    grad_pp10 <= \$696 ;
   always @(posedge clk)
-    grad_pp10 <= \$83 ;
+    grad_pp11 <= \$697 ;
   always @(posedge clk)
-    grad_pp11 <= \$84 ;
+    grad_row0 <= \$698 ;
   always @(posedge clk)
-    grad_row0 <= \$85 ;
+    grad_row1 <= \$699 ;
   always @(posedge clk)
-    grad_row1 <= \$86 ;
+    grad_sel_hi0 <= \$700 ;
   always @(posedge clk)
-    grad_prod <= \$87 ;
+    grad_sel_hi1 <= \$701 ;
   always @(posedge clk)
-    grad_q <= \$88 ;
+    grad_sel_hi2 <= \$702 ;
   always @(posedge clk)
-    decay_m00_a <= \$89 ;
+    grad_sel_hi3 <= \$703 ;
   always @(posedge clk)
-    decay_m00_b <= \$90 ;
+    grad_sel_hi4 <= \$704 ;
   always @(posedge clk)
-    decay_m00_p <= \$91 ;
+    grad_sel_lo0 <= \$705 ;
   always @(posedge clk)
-    decay_m01_a <= \$92 ;
+    grad_sel_lo1 <= \$706 ;
   always @(posedge clk)
-    decay_m01_b <= \$93 ;
+    grad_sel_lo2 <= \$707 ;
   always @(posedge clk)
-    decay_m01_p <= \$94 ;
+    grad_sel_lo3 <= \$708 ;
   always @(posedge clk)
-    decay_m10_a <= \$95 ;
+    grad_prod <= \$709 ;
   always @(posedge clk)
-    decay_m10_b <= \$96 ;
+    grad_q <= \$710 ;
   always @(posedge clk)
-    decay_m10_p <= \$97 ;
+    decay_m00_a <= \$711 ;
   always @(posedge clk)
-    decay_m11_a <= \$98 ;
+    decay_m00_b <= \$712 ;
   always @(posedge clk)
-    decay_m11_b <= \$99 ;
+    decay_m00_p <= \$713 ;
   always @(posedge clk)
-    decay_m11_p <= \$100 ;
+    decay_m01_a <= \$714 ;
   always @(posedge clk)
-    decay_mag <= \$101 ;
+    decay_m01_b <= \$715 ;
   always @(posedge clk)
-    decay_mult <= \$102 ;
+    decay_m01_p <= \$716 ;
   always @(posedge clk)
-    decay_neg1 <= \$103 ;
+    decay_m10_a <= \$717 ;
   always @(posedge clk)
-    decay_shift1 <= \$104 ;
+    decay_m10_b <= \$718 ;
   always @(posedge clk)
-    decay_neg2 <= \$105 ;
+    decay_m10_p <= \$719 ;
   always @(posedge clk)
-    decay_neg3 <= \$106 ;
+    decay_m11_a <= \$720 ;
   always @(posedge clk)
-    decay_neg4 <= \$107 ;
+    decay_m11_b <= \$721 ;
   always @(posedge clk)
-    decay_neg5 <= \$108 ;
+    decay_m11_p <= \$722 ;
   always @(posedge clk)
-    decay_neg6 <= \$109 ;
+    decay_mag <= \$723 ;
   always @(posedge clk)
-    decay_neg7 <= \$110 ;
+    decay_mult <= \$724 ;
   always @(posedge clk)
-    decay_shift2 <= \$111 ;
+    decay_neg1 <= \$725 ;
   always @(posedge clk)
-    decay_shift3 <= \$112 ;
+    decay_shift1 <= \$726 ;
   always @(posedge clk)
-    decay_shift4 <= \$113 ;
+    decay_neg2 <= \$727 ;
   always @(posedge clk)
-    decay_shift5 <= \$114 ;
+    decay_neg3 <= \$728 ;
   always @(posedge clk)
-    decay_shift6 <= \$115 ;
+    decay_neg4 <= \$729 ;
   always @(posedge clk)
-    decay_pp00 <= \$116 ;
+    decay_neg5 <= \$730 ;
   always @(posedge clk)
-    decay_pp01 <= \$117 ;
+    decay_neg6 <= \$731 ;
   always @(posedge clk)
-    decay_pp10 <= \$118 ;
+    decay_neg7 <= \$732 ;
   always @(posedge clk)
-    decay_pp11 <= \$119 ;
+    decay_shift2 <= \$733 ;
   always @(posedge clk)
-    decay_row0 <= \$120 ;
+    decay_shift3 <= \$734 ;
   always @(posedge clk)
-    decay_row1 <= \$121 ;
+    decay_shift4 <= \$735 ;
   always @(posedge clk)
-    decay_prod <= \$122 ;
+    decay_shift5 <= \$736 ;
   always @(posedge clk)
-    decay_q <= \$123 ;
+    decay_pp00 <= \$737 ;
   always @(posedge clk)
-    valid1 <= \$124 ;
+    decay_pp01 <= \$738 ;
   always @(posedge clk)
-    valid2 <= \$125 ;
+    decay_pp10 <= \$739 ;
   always @(posedge clk)
-    valid3 <= \$126 ;
+    decay_pp11 <= \$740 ;
   always @(posedge clk)
-    valid4 <= \$127 ;
+    decay_row0 <= \$741 ;
   always @(posedge clk)
-    valid5 <= \$128 ;
+    decay_row1 <= \$742 ;
   always @(posedge clk)
-    valid6 <= \$129 ;
+    decay_sel_hi0 <= \$743 ;
   always @(posedge clk)
-    valid7 <= \$130 ;
+    decay_sel_hi1 <= \$744 ;
   always @(posedge clk)
-    valid8 <= \$131 ;
+    decay_sel_hi2 <= \$745 ;
   always @(posedge clk)
-    valid9 <= \$132 ;
+    decay_sel_hi3 <= \$746 ;
   always @(posedge clk)
-    o__valid <= \$133 ;
+    decay_sel_hi4 <= \$747 ;
   always @(posedge clk)
-    w1 <= \$134 ;
+    decay_sel_lo0 <= \$748 ;
   always @(posedge clk)
-    w2 <= \$135 ;
+    decay_sel_lo1 <= \$749 ;
   always @(posedge clk)
-    w3 <= \$136 ;
+    decay_sel_lo2 <= \$750 ;
   always @(posedge clk)
-    w4 <= \$137 ;
+    decay_sel_lo3 <= \$751 ;
   always @(posedge clk)
-    w5 <= \$138 ;
+    decay_prod <= \$752 ;
   always @(posedge clk)
-    w6 <= \$139 ;
+    decay_q <= \$753 ;
   always @(posedge clk)
-    w7 <= \$140 ;
+    valid1 <= \$754 ;
   always @(posedge clk)
-    w8 <= \$141 ;
+    valid2 <= \$755 ;
   always @(posedge clk)
-    w9 <= \$142 ;
+    valid3 <= \$756 ;
   always @(posedge clk)
-    decay_en1 <= \$143 ;
+    valid4 <= \$757 ;
   always @(posedge clk)
-    decay_en2 <= \$144 ;
+    valid5 <= \$758 ;
   always @(posedge clk)
-    decay_en3 <= \$145 ;
+    valid6 <= \$759 ;
   always @(posedge clk)
-    decay_en4 <= \$146 ;
+    valid7 <= \$760 ;
   always @(posedge clk)
-    decay_en5 <= \$147 ;
+    valid8 <= \$761 ;
   always @(posedge clk)
-    decay_en6 <= \$148 ;
+    valid9 <= \$762 ;
   always @(posedge clk)
-    decay_en7 <= \$149 ;
+    o__valid <= \$763 ;
   always @(posedge clk)
-    tg <= \$150 ;
+    w1 <= \$764 ;
   always @(posedge clk)
-    tw <= \$151 ;
+    w2 <= \$765 ;
   always @(posedge clk)
-    u <= \$152 ;
+    w3 <= \$766 ;
   always @(posedge clk)
-    u_wrapped <= \$153 ;
+    w4 <= \$767 ;
   always @(posedge clk)
-    o__payload <= \$154 ;
+    w5 <= \$768 ;
   always @(posedge clk)
-    overflow <= \$155 ;
+    w6 <= \$769 ;
   always @(posedge clk)
-    wrapped <= \$156 ;
+    w7 <= \$770 ;
+  always @(posedge clk)
+    w8 <= \$771 ;
+  always @(posedge clk)
+    w9 <= \$772 ;
+  always @(posedge clk)
+    decay_en1 <= \$773 ;
+  always @(posedge clk)
+    decay_en2 <= \$774 ;
+  always @(posedge clk)
+    decay_en3 <= \$775 ;
+  always @(posedge clk)
+    decay_en4 <= \$776 ;
+  always @(posedge clk)
+    decay_en5 <= \$777 ;
+  always @(posedge clk)
+    decay_en6 <= \$778 ;
+  always @(posedge clk)
+    decay_en7 <= \$779 ;
+  always @(posedge clk)
+    tg <= \$780 ;
+  always @(posedge clk)
+    tw <= \$781 ;
+  always @(posedge clk)
+    u <= \$782 ;
+  always @(posedge clk)
+    u_wrapped <= \$783 ;
+  always @(posedge clk)
+    o__payload <= \$784 ;
+  always @(posedge clk)
+    overflow <= \$785 ;
+  always @(posedge clk)
+    wrapped <= \$786 ;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = 1'h0 + grad_row0;
+  assign \$3  = \$2  + grad_row1;
+  assign \$4  = grad_sel_hi0[0] ? \$3 [8] : \$3 [0];
+  assign \$5  = grad_sel_hi0[0] ? \$3 [9] : \$3 [1];
+  assign \$6  = grad_sel_hi0[0] ? \$3 [10] : \$3 [2];
+  assign \$7  = grad_sel_hi0[0] ? \$3 [11] : \$3 [3];
+  assign \$8  = grad_sel_hi0[0] ? \$3 [12] : \$3 [4];
+  assign \$9  = grad_sel_hi0[0] ? \$3 [13] : \$3 [5];
+  assign \$10  = grad_sel_hi0[0] ? \$3 [14] : \$3 [6];
+  assign \$11  = grad_sel_hi0[0] ? \$3 [15] : \$3 [7];
+  assign \$12  = grad_sel_hi1[0] ? \$3 [16] : \$3 [8];
+  assign \$13  = grad_sel_hi1[0] ? \$3 [17] : \$3 [9];
+  assign \$14  = grad_sel_hi1[0] ? \$3 [18] : \$3 [10];
+  assign \$15  = grad_sel_hi1[0] ? \$3 [19] : \$3 [11];
+  assign \$16  = grad_sel_hi1[0] ? \$3 [20] : \$3 [12];
+  assign \$17  = grad_sel_hi1[0] ? \$3 [21] : \$3 [13];
+  assign \$18  = grad_sel_hi1[0] ? \$3 [22] : \$3 [14];
+  assign \$19  = grad_sel_hi1[0] ? \$3 [23] : \$3 [15];
+  assign \$20  = grad_sel_hi2[0] ? \$3 [24] : \$3 [16];
+  assign \$21  = grad_sel_hi2[0] ? \$3 [25] : \$3 [17];
+  assign \$22  = grad_sel_hi2[0] ? \$3 [26] : \$3 [18];
+  assign \$23  = grad_sel_hi2[0] ? \$3 [27] : \$3 [19];
+  assign \$24  = grad_sel_hi2[0] ? \$3 [28] : \$3 [20];
+  assign \$25  = grad_sel_hi2[0] ? \$3 [29] : \$3 [21];
+  assign \$26  = grad_sel_hi2[0] ? \$3 [30] : \$3 [22];
+  assign \$27  = grad_sel_hi2[0] ? \$3 [31] : \$3 [23];
+  assign \$28  = grad_sel_hi3[0] ? \$3 [32] : \$3 [24];
+  assign \$29  = grad_sel_hi3[0] ? \$3 [33] : \$3 [25];
+  assign \$30  = grad_sel_hi3[0] ? \$3 [34] : \$3 [26];
+  assign \$31  = grad_sel_hi3[0] ? \$3 [35] : \$3 [27];
+  assign \$32  = grad_sel_hi3[0] ? \$3 [36] : \$3 [28];
+  assign \$33  = grad_sel_hi3[0] ? \$3 [37] : \$3 [29];
+  assign \$34  = grad_sel_hi3[0] ? \$3 [38] : \$3 [30];
+  assign \$35  = grad_sel_hi3[0] ? \$3 [39] : \$3 [31];
+  assign \$36  = grad_sel_hi4[0] ? \$3 [40] : \$3 [32];
+  assign \$37  = grad_sel_hi4[0] ? \$3 [41] : \$3 [33];
+  assign \$38  = grad_sel_hi4[0] ? \$3 [42] : \$3 [34];
+  assign \$39  = grad_sel_hi4[0] ? \$3 [43] : \$3 [35];
+  assign \$40  = grad_sel_hi4[0] ? \$3 [44] : \$3 [36];
+  assign \$41  = grad_sel_hi4[0] ? \$3 [45] : \$3 [37];
+  assign \$42  = grad_sel_hi4[0] ? \$3 [46] : \$3 [38];
+  assign \$43  = grad_sel_hi4[0] ? \$3 [47] : \$3 [39];
+  assign \$44  = grad_sel_hi4[0] ? \$3 [48] : \$3 [40];
+  assign \$45  = grad_sel_hi4[0] ? \$3 [49] : \$3 [41];
+  assign \$46  = grad_sel_hi4[0] ? \$3 [50] : \$3 [42];
+  assign \$47  = grad_sel_hi4[0] ? \$3 [51] : \$3 [43];
+  assign \$48  = grad_sel_hi4[0] ? \$3 [52] : \$3 [44];
+  assign \$49  = grad_sel_hi4[0] ? \$3 [53] : \$3 [45];
+  assign \$50  = grad_sel_hi4[0] ? \$3 [54] : \$3 [46];
+  assign \$51  = grad_sel_hi4[0] ? \$3 [55] : \$3 [47];
+  assign \$52  = grad_sel_hi4[0] ? \$3 [56] : \$3 [48];
+  assign \$53  = grad_sel_hi4[0] ? \$3 [57] : \$3 [49];
+  assign \$54  = grad_sel_hi4[0] ? \$3 [58] : \$3 [50];
+  assign \$55  = grad_sel_hi4[0] ? \$3 [59] : \$3 [51];
+  assign \$56  = grad_sel_hi4[0] ? \$3 [60] : \$3 [52];
+  assign \$57  = grad_sel_hi4[0] ? \$3 [61] : \$3 [53];
+  assign \$58  = grad_sel_hi4[0] ? \$3 [62] : \$3 [54];
+  assign \$59  = grad_sel_hi4[0] ? \$3 [63] : \$3 [55];
+  assign \$60  = grad_sel_hi4[0] ? 1'h0 : \$3 [56];
+  assign \$61  = grad_sel_hi4[0] ? 1'h0 : \$3 [57];
+  assign \$62  = grad_sel_hi4[0] ? 1'h0 : \$3 [58];
+  assign \$63  = grad_sel_hi4[0] ? 1'h0 : \$3 [59];
+  assign \$64  = grad_sel_hi4[0] ? 1'h0 : \$3 [60];
+  assign \$65  = grad_sel_hi4[0] ? 1'h0 : \$3 [61];
+  assign \$66  = grad_sel_hi4[0] ? 1'h0 : \$3 [62];
+  assign \$67  = grad_sel_hi4[0] ? 1'h0 : \$3 [63];
+  assign \$68  = grad_sel_hi0[1] ? \$20  : \$4 ;
+  assign \$69  = grad_sel_hi0[1] ? \$21  : \$5 ;
+  assign \$70  = grad_sel_hi0[1] ? \$22  : \$6 ;
+  assign \$71  = grad_sel_hi0[1] ? \$23  : \$7 ;
+  assign \$72  = grad_sel_hi0[1] ? \$24  : \$8 ;
+  assign \$73  = grad_sel_hi0[1] ? \$25  : \$9 ;
+  assign \$74  = grad_sel_hi0[1] ? \$26  : \$10 ;
+  assign \$75  = grad_sel_hi0[1] ? \$27  : \$11 ;
+  assign \$76  = grad_sel_hi1[1] ? \$28  : \$12 ;
+  assign \$77  = grad_sel_hi1[1] ? \$29  : \$13 ;
+  assign \$78  = grad_sel_hi1[1] ? \$30  : \$14 ;
+  assign \$79  = grad_sel_hi1[1] ? \$31  : \$15 ;
+  assign \$80  = grad_sel_hi1[1] ? \$32  : \$16 ;
+  assign \$81  = grad_sel_hi1[1] ? \$33  : \$17 ;
+  assign \$82  = grad_sel_hi1[1] ? \$34  : \$18 ;
+  assign \$83  = grad_sel_hi1[1] ? \$35  : \$19 ;
+  assign \$84  = grad_sel_hi2[1] ? \$36  : \$20 ;
+  assign \$85  = grad_sel_hi2[1] ? \$37  : \$21 ;
+  assign \$86  = grad_sel_hi2[1] ? \$38  : \$22 ;
+  assign \$87  = grad_sel_hi2[1] ? \$39  : \$23 ;
+  assign \$88  = grad_sel_hi2[1] ? \$40  : \$24 ;
+  assign \$89  = grad_sel_hi2[1] ? \$41  : \$25 ;
+  assign \$90  = grad_sel_hi2[1] ? \$42  : \$26 ;
+  assign \$91  = grad_sel_hi2[1] ? \$43  : \$27 ;
+  assign \$92  = grad_sel_hi3[1] ? \$44  : \$28 ;
+  assign \$93  = grad_sel_hi3[1] ? \$45  : \$29 ;
+  assign \$94  = grad_sel_hi3[1] ? \$46  : \$30 ;
+  assign \$95  = grad_sel_hi3[1] ? \$47  : \$31 ;
+  assign \$96  = grad_sel_hi3[1] ? \$48  : \$32 ;
+  assign \$97  = grad_sel_hi3[1] ? \$49  : \$33 ;
+  assign \$98  = grad_sel_hi3[1] ? \$50  : \$34 ;
+  assign \$99  = grad_sel_hi3[1] ? \$51  : \$35 ;
+  assign \$100  = grad_sel_hi4[1] ? \$52  : \$36 ;
+  assign \$101  = grad_sel_hi4[1] ? \$53  : \$37 ;
+  assign \$102  = grad_sel_hi4[1] ? \$54  : \$38 ;
+  assign \$103  = grad_sel_hi4[1] ? \$55  : \$39 ;
+  assign \$104  = grad_sel_hi4[1] ? \$56  : \$40 ;
+  assign \$105  = grad_sel_hi4[1] ? \$57  : \$41 ;
+  assign \$106  = grad_sel_hi4[1] ? \$58  : \$42 ;
+  assign \$107  = grad_sel_hi4[1] ? \$59  : \$43 ;
+  assign \$108  = grad_sel_hi4[1] ? \$60  : \$44 ;
+  assign \$109  = grad_sel_hi4[1] ? \$61  : \$45 ;
+  assign \$110  = grad_sel_hi4[1] ? \$62  : \$46 ;
+  assign \$111  = grad_sel_hi4[1] ? \$63  : \$47 ;
+  assign \$112  = grad_sel_hi4[1] ? \$64  : \$48 ;
+  assign \$113  = grad_sel_hi4[1] ? \$65  : \$49 ;
+  assign \$114  = grad_sel_hi4[1] ? \$66  : \$50 ;
+  assign \$115  = grad_sel_hi4[1] ? \$67  : \$51 ;
+  assign \$116  = grad_sel_hi4[1] ? 1'h0 : \$52 ;
+  assign \$117  = grad_sel_hi4[1] ? 1'h0 : \$53 ;
+  assign \$118  = grad_sel_hi4[1] ? 1'h0 : \$54 ;
+  assign \$119  = grad_sel_hi4[1] ? 1'h0 : \$55 ;
+  assign \$120  = grad_sel_hi4[1] ? 1'h0 : \$56 ;
+  assign \$121  = grad_sel_hi4[1] ? 1'h0 : \$57 ;
+  assign \$122  = grad_sel_hi4[1] ? 1'h0 : \$58 ;
+  assign \$123  = grad_sel_hi4[1] ? 1'h0 : \$59 ;
+  assign \$124  = grad_sel_hi4[1] ? 1'h0 : \$60 ;
+  assign \$125  = grad_sel_hi4[1] ? 1'h0 : \$61 ;
+  assign \$126  = grad_sel_hi4[1] ? 1'h0 : \$62 ;
+  assign \$127  = grad_sel_hi4[1] ? 1'h0 : \$63 ;
+  assign \$128  = grad_sel_hi4[1] ? 1'h0 : \$64 ;
+  assign \$129  = grad_sel_hi4[1] ? 1'h0 : \$65 ;
+  assign \$130  = grad_sel_hi4[1] ? 1'h0 : \$66 ;
+  assign \$131  = grad_sel_hi4[1] ? 1'h0 : \$67 ;
+  assign \$132  = grad_sel_hi0[2] ? \$100  : \$68 ;
+  assign \$133  = grad_sel_hi0[2] ? \$101  : \$69 ;
+  assign \$134  = grad_sel_hi0[2] ? \$102  : \$70 ;
+  assign \$135  = grad_sel_hi0[2] ? \$103  : \$71 ;
+  assign \$136  = grad_sel_hi0[2] ? \$104  : \$72 ;
+  assign \$137  = grad_sel_hi0[2] ? \$105  : \$73 ;
+  assign \$138  = grad_sel_hi0[2] ? \$106  : \$74 ;
+  assign \$139  = grad_sel_hi0[2] ? \$107  : \$75 ;
+  assign \$140  = grad_sel_hi1[2] ? \$108  : \$76 ;
+  assign \$141  = grad_sel_hi1[2] ? \$109  : \$77 ;
+  assign \$142  = grad_sel_hi1[2] ? \$110  : \$78 ;
+  assign \$143  = grad_sel_hi1[2] ? \$111  : \$79 ;
+  assign \$144  = grad_sel_hi1[2] ? \$112  : \$80 ;
+  assign \$145  = grad_sel_hi1[2] ? \$113  : \$81 ;
+  assign \$146  = grad_sel_hi1[2] ? \$114  : \$82 ;
+  assign \$147  = grad_sel_hi1[2] ? \$115  : \$83 ;
+  assign \$148  = grad_sel_hi2[2] ? \$116  : \$84 ;
+  assign \$149  = grad_sel_hi2[2] ? \$117  : \$85 ;
+  assign \$150  = grad_sel_hi2[2] ? \$118  : \$86 ;
+  assign \$151  = grad_sel_hi2[2] ? \$119  : \$87 ;
+  assign \$152  = grad_sel_hi2[2] ? \$120  : \$88 ;
+  assign \$153  = grad_sel_hi2[2] ? \$121  : \$89 ;
+  assign \$154  = grad_sel_hi2[2] ? \$122  : \$90 ;
+  assign \$155  = grad_sel_hi2[2] ? \$123  : \$91 ;
+  assign \$156  = grad_sel_hi3[2] ? \$124  : \$92 ;
+  assign \$157  = grad_sel_hi3[2] ? \$125  : \$93 ;
+  assign \$158  = grad_sel_hi3[2] ? \$126  : \$94 ;
+  assign \$159  = grad_sel_hi3[2] ? \$127  : \$95 ;
+  assign \$160  = grad_sel_hi3[2] ? \$128  : \$96 ;
+  assign \$161  = grad_sel_hi3[2] ? \$129  : \$97 ;
+  assign \$162  = grad_sel_hi3[2] ? \$130  : \$98 ;
+  assign \$163  = grad_sel_hi3[2] ? \$131  : \$99 ;
+  assign \$164  = grad_sel_hi4[2] ? 1'h0 : \$100 ;
+  assign \$165  = grad_sel_hi4[2] ? 1'h0 : \$101 ;
+  assign \$166  = grad_sel_hi4[2] ? 1'h0 : \$102 ;
+  assign \$167  = grad_sel_hi4[2] ? 1'h0 : \$103 ;
+  assign \$168  = grad_sel_hi4[2] ? 1'h0 : \$104 ;
+  assign \$169  = grad_sel_hi4[2] ? 1'h0 : \$105 ;
+  assign \$170  = grad_sel_hi4[2] ? 1'h0 : \$106 ;
+  assign \$171  = grad_sel_hi4[2] ? 1'h0 : \$107 ;
+  assign \$172  = grad_sel_hi4[2] ? 1'h0 : \$108 ;
+  assign \$173  = grad_sel_hi4[2] ? 1'h0 : \$109 ;
+  assign \$174  = grad_sel_hi4[2] ? 1'h0 : \$110 ;
+  assign \$175  = grad_sel_hi4[2] ? 1'h0 : \$111 ;
+  assign \$176  = grad_sel_hi4[2] ? 1'h0 : \$112 ;
+  assign \$177  = grad_sel_hi4[2] ? 1'h0 : \$113 ;
+  assign \$178  = grad_sel_hi4[2] ? 1'h0 : \$114 ;
+  assign \$179  = grad_sel_hi4[2] ? 1'h0 : \$115 ;
+  assign \$180  = grad_sel_hi4[2] ? 1'h0 : \$116 ;
+  assign \$181  = grad_sel_hi4[2] ? 1'h0 : \$117 ;
+  assign \$182  = grad_sel_hi4[2] ? 1'h0 : \$118 ;
+  assign \$183  = grad_sel_hi4[2] ? 1'h0 : \$119 ;
+  assign \$184  = grad_sel_hi4[2] ? 1'h0 : \$120 ;
+  assign \$185  = grad_sel_hi4[2] ? 1'h0 : \$121 ;
+  assign \$186  = grad_sel_hi4[2] ? 1'h0 : \$122 ;
+  assign \$187  = grad_sel_hi4[2] ? 1'h0 : \$123 ;
+  assign \$188  = grad_sel_hi4[2] ? 1'h0 : \$124 ;
+  assign \$189  = grad_sel_hi4[2] ? 1'h0 : \$125 ;
+  assign \$190  = grad_sel_hi4[2] ? 1'h0 : \$126 ;
+  assign \$191  = grad_sel_hi4[2] ? 1'h0 : \$127 ;
+  assign \$192  = grad_sel_hi4[2] ? 1'h0 : \$128 ;
+  assign \$193  = grad_sel_hi4[2] ? 1'h0 : \$129 ;
+  assign \$194  = grad_sel_hi4[2] ? 1'h0 : \$130 ;
+  assign \$195  = grad_sel_hi4[2] ? 1'h0 : \$131 ;
+  assign \$196  = grad_sel_lo0[0] ? grad_prod[1] : grad_prod[0];
+  assign \$197  = grad_sel_lo0[0] ? grad_prod[2] : grad_prod[1];
+  assign \$198  = grad_sel_lo0[0] ? grad_prod[3] : grad_prod[2];
+  assign \$199  = grad_sel_lo0[0] ? grad_prod[4] : grad_prod[3];
+  assign \$200  = grad_sel_lo0[0] ? grad_prod[5] : grad_prod[4];
+  assign \$201  = grad_sel_lo0[0] ? grad_prod[6] : grad_prod[5];
+  assign \$202  = grad_sel_lo0[0] ? grad_prod[7] : grad_prod[6];
+  assign \$203  = grad_sel_lo0[0] ? grad_prod[8] : grad_prod[7];
+  assign \$204  = grad_sel_lo1[0] ? grad_prod[9] : grad_prod[8];
+  assign \$205  = grad_sel_lo1[0] ? grad_prod[10] : grad_prod[9];
+  assign \$206  = grad_sel_lo1[0] ? grad_prod[11] : grad_prod[10];
+  assign \$207  = grad_sel_lo1[0] ? grad_prod[12] : grad_prod[11];
+  assign \$208  = grad_sel_lo1[0] ? grad_prod[13] : grad_prod[12];
+  assign \$209  = grad_sel_lo1[0] ? grad_prod[14] : grad_prod[13];
+  assign \$210  = grad_sel_lo1[0] ? grad_prod[15] : grad_prod[14];
+  assign \$211  = grad_sel_lo1[0] ? grad_prod[16] : grad_prod[15];
+  assign \$212  = grad_sel_lo2[0] ? grad_prod[17] : grad_prod[16];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = grad_m00_a;
+    if (i__ready) begin
+      \$668  = grad_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = grad_m00_b;
+    if (i__ready) begin
+      \$669  = grad_mult[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = grad_m00_p;
+    if (i__ready) begin
+      \$670  = \$624 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$671  = grad_m01_a;
+    if (i__ready) begin
+      \$671  = grad_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$672  = grad_m01_b;
+    if (i__ready) begin
+      \$672  = grad_mult[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$673  = grad_m01_p;
+    if (i__ready) begin
+      \$673  = \$625 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = grad_m10_a;
+    if (i__ready) begin
+      \$674  = grad_mag[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = grad_m10_b;
+    if (i__ready) begin
+      \$675  = grad_mult[15:0];
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_m00_a;
+    \$676  = grad_m10_p;
     if (i__ready) begin
-      \$54  = grad_mag[15:0];
+      \$676  = \$626 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_m00_b;
+    \$677  = grad_m11_a;
     if (i__ready) begin
-      \$55  = grad_mult[15:0];
+      \$677  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_m00_p;
+    \$678  = grad_m11_b;
     if (i__ready) begin
-      \$56  = \$2 ;
+      \$678  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_m01_a;
+    \$679  = grad_m11_p;
     if (i__ready) begin
-      \$57  = grad_mag[15:0];
+      \$679  = \$627 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_m01_b;
+    \$680  = grad_mag;
     if (i__ready) begin
-      \$58  = grad_mult[31:16];
+      \$680  = \$630 [31:0];
     end
+    if (rst) begin
+      \$680  = 32'd0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_m01_p;
+    \$681  = grad_mult;
     if (i__ready) begin
-      \$59  = \$3 ;
+      \$681  = lr_multiplier;
+    end
+    if (rst) begin
+      \$681  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_m10_a;
+    \$682  = grad_neg1;
     if (i__ready) begin
-      \$60  = grad_mag[31:16];
+      \$682  = \$631 ;
     end
+    if (rst) begin
+      \$682  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_m10_b;
+    \$683  = grad_shift1;
     if (i__ready) begin
-      \$61  = grad_mult[15:0];
+      \$683  = lr_shift;
+    end
+    if (rst) begin
+      \$683  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_m10_p;
+    \$684  = grad_neg2;
     if (i__ready) begin
-      \$62  = \$4 ;
+      \$684  = grad_neg1;
     end
+    if (rst) begin
+      \$684  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_m11_a;
+    \$685  = grad_neg3;
     if (i__ready) begin
-      \$63  = grad_mag[31:16];
+      \$685  = grad_neg2;
+    end
+    if (rst) begin
+      \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_m11_b;
+    \$686  = grad_neg4;
     if (i__ready) begin
-      \$64  = grad_mult[31:16];
+      \$686  = grad_neg3;
     end
+    if (rst) begin
+      \$686  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = grad_m11_p;
+    \$687  = grad_neg5;
     if (i__ready) begin
-      \$65  = \$5 ;
+      \$687  = grad_neg4;
+    end
+    if (rst) begin
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = grad_mag;
+    \$688  = grad_neg6;
     if (i__ready) begin
-      \$66  = \$8 [31:0];
+      \$688  = grad_neg5;
     end
     if (rst) begin
-      \$66  = 32'd0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = grad_mult;
+    \$689  = grad_neg7;
     if (i__ready) begin
-      \$67  = lr_multiplier;
+      \$689  = grad_neg6;
     end
     if (rst) begin
-      \$67  = 32'd0;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = grad_neg1;
+    \$690  = grad_shift2;
     if (i__ready) begin
-      \$68  = \$9 ;
+      \$690  = grad_shift1;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$690  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = grad_shift1;
+    \$691  = grad_shift3;
     if (i__ready) begin
-      \$69  = lr_shift;
+      \$691  = grad_shift2;
     end
     if (rst) begin
-      \$69  = 6'h00;
+      \$691  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = grad_neg2;
+    \$692  = grad_shift4;
     if (i__ready) begin
-      \$70  = grad_neg1;
+      \$692  = grad_shift3;
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$692  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = grad_neg3;
+    \$693  = grad_shift5;
     if (i__ready) begin
-      \$71  = grad_neg2;
+      \$693  = grad_shift4;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$693  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = grad_neg4;
+    \$694  = grad_pp00;
     if (i__ready) begin
-      \$72  = grad_neg3;
+      \$694  = grad_m00_p;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$694  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = grad_neg5;
+    \$695  = grad_pp01;
     if (i__ready) begin
-      \$73  = grad_neg4;
+      \$695  = grad_m01_p;
     end
     if (rst) begin
-      \$73  = 1'h0;
+      \$695  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = grad_neg6;
+    \$696  = grad_pp10;
     if (i__ready) begin
-      \$74  = grad_neg5;
+      \$696  = grad_m10_p;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$696  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = grad_neg7;
+    \$697  = grad_pp11;
     if (i__ready) begin
-      \$75  = grad_neg6;
+      \$697  = grad_m11_p;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$697  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = grad_shift2;
+    \$698  = grad_row0;
     if (i__ready) begin
-      \$76  = grad_shift1;
+      \$698  = \$635 ;
     end
     if (rst) begin
-      \$76  = 6'h00;
+      \$698  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = grad_shift3;
+    \$699  = grad_row1;
     if (i__ready) begin
-      \$77  = grad_shift2;
+      \$699  = \$639 [63:0];
     end
     if (rst) begin
-      \$77  = 6'h00;
+      \$699  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = grad_shift4;
+    \$700  = grad_sel_hi0;
     if (i__ready) begin
-      \$78  = grad_shift3;
+      \$700  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$78  = 6'h00;
+      \$700  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = grad_shift5;
+    \$701  = grad_sel_hi1;
     if (i__ready) begin
-      \$79  = grad_shift4;
+      \$701  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$79  = 6'h00;
+      \$701  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = grad_shift6;
+    \$702  = grad_sel_hi2;
     if (i__ready) begin
-      \$80  = grad_shift5;
+      \$702  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$80  = 6'h00;
+      \$702  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = grad_pp00;
+    \$703  = grad_sel_hi3;
     if (i__ready) begin
-      \$81  = grad_m00_p;
+      \$703  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$81  = 32'd0;
+      \$703  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = grad_pp01;
+    \$704  = grad_sel_hi4;
     if (i__ready) begin
-      \$82  = grad_m01_p;
+      \$704  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$82  = 32'd0;
+      \$704  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = grad_pp10;
+    \$705  = grad_sel_lo0;
     if (i__ready) begin
-      \$83  = grad_m10_p;
+      \$705  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$83  = 32'd0;
+      \$705  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = grad_pp11;
+    \$706  = grad_sel_lo1;
     if (i__ready) begin
-      \$84  = grad_m11_p;
+      \$706  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$84  = 32'd0;
+      \$706  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = grad_row0;
+    \$707  = grad_sel_lo2;
     if (i__ready) begin
-      \$85  = \$13 ;
+      \$707  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$85  = 64'h0000000000000000;
+      \$707  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = grad_row1;
+    \$708  = grad_sel_lo3;
     if (i__ready) begin
-      \$86  = \$17 [63:0];
+      \$708  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$86  = 64'h0000000000000000;
+      \$708  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = grad_prod;
+    \$709  = grad_prod;
     if (i__ready) begin
-      \$87  = \$20 [38:0];
+      \$709  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
     end
     if (rst) begin
-      \$87  = 39'h0000000000;
+      \$709  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = grad_q;
+    \$710  = grad_q;
     if (i__ready) begin
-      \$88  = \$21 [31:0];
+      \$710  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
     end
     if (rst) begin
-      \$88  = 32'd0;
+      \$710  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = decay_m00_a;
+    if (i__ready) begin
+      \$711  = decay_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = decay_m00_b;
+    if (i__ready) begin
+      \$712  = decay_mult[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = decay_m00_p;
+    if (i__ready) begin
+      \$713  = \$640 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$714  = decay_m01_a;
+    if (i__ready) begin
+      \$714  = decay_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = decay_m01_b;
+    if (i__ready) begin
+      \$715  = decay_mult[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = decay_m01_p;
+    if (i__ready) begin
+      \$716  = \$641 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = decay_m10_a;
+    if (i__ready) begin
+      \$717  = decay_mag[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = decay_m10_b;
+    if (i__ready) begin
+      \$718  = decay_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = decay_m00_a;
+    \$719  = decay_m10_p;
     if (i__ready) begin
-      \$89  = decay_mag[15:0];
+      \$719  = \$642 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = decay_m00_b;
+    \$720  = decay_m11_a;
     if (i__ready) begin
-      \$90  = decay_mult[15:0];
+      \$720  = decay_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = decay_m00_p;
+    \$721  = decay_m11_b;
     if (i__ready) begin
-      \$91  = \$22 ;
+      \$721  = decay_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = decay_m01_a;
+    \$722  = decay_m11_p;
     if (i__ready) begin
-      \$92  = decay_mag[15:0];
+      \$722  = \$643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = decay_m01_b;
+    \$723  = decay_mag;
     if (i__ready) begin
-      \$93  = decay_mult[31:16];
+      \$723  = \$646 [31:0];
     end
+    if (rst) begin
+      \$723  = 32'd0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = decay_m01_p;
+    \$724  = decay_mult;
     if (i__ready) begin
-      \$94  = \$23 ;
+      \$724  = decay_multiplier;
+    end
+    if (rst) begin
+      \$724  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = decay_m10_a;
+    \$725  = decay_neg1;
     if (i__ready) begin
-      \$95  = decay_mag[31:16];
+      \$725  = \$647 ;
     end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = decay_m10_b;
+    \$726  = decay_shift1;
     if (i__ready) begin
-      \$96  = decay_mult[15:0];
+      \$726  = decay_shift;
+    end
+    if (rst) begin
+      \$726  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = decay_m10_p;
+    \$727  = decay_neg2;
     if (i__ready) begin
-      \$97  = \$24 ;
+      \$727  = decay_neg1;
     end
+    if (rst) begin
+      \$727  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = decay_m11_a;
+    \$728  = decay_neg3;
     if (i__ready) begin
-      \$98  = decay_mag[31:16];
+      \$728  = decay_neg2;
+    end
+    if (rst) begin
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = decay_m11_b;
+    \$729  = decay_neg4;
     if (i__ready) begin
-      \$99  = decay_mult[31:16];
+      \$729  = decay_neg3;
     end
+    if (rst) begin
+      \$729  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = decay_m11_p;
+    \$730  = decay_neg5;
     if (i__ready) begin
-      \$100  = \$25 ;
+      \$730  = decay_neg4;
+    end
+    if (rst) begin
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = decay_mag;
+    \$731  = decay_neg6;
     if (i__ready) begin
-      \$101  = \$28 [31:0];
+      \$731  = decay_neg5;
     end
     if (rst) begin
-      \$101  = 32'd0;
+      \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = decay_mult;
+    \$732  = decay_neg7;
     if (i__ready) begin
-      \$102  = decay_multiplier;
+      \$732  = decay_neg6;
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = decay_neg1;
+    \$733  = decay_shift2;
     if (i__ready) begin
-      \$103  = \$29 ;
+      \$733  = decay_shift1;
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$733  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = decay_shift1;
+    \$734  = decay_shift3;
     if (i__ready) begin
-      \$104  = decay_shift;
+      \$734  = decay_shift2;
     end
     if (rst) begin
-      \$104  = 6'h00;
+      \$734  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = decay_neg2;
+    \$735  = decay_shift4;
     if (i__ready) begin
-      \$105  = decay_neg1;
+      \$735  = decay_shift3;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$735  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = decay_neg3;
+    \$736  = decay_shift5;
     if (i__ready) begin
-      \$106  = decay_neg2;
+      \$736  = decay_shift4;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$736  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = decay_neg4;
+    \$737  = decay_pp00;
     if (i__ready) begin
-      \$107  = decay_neg3;
+      \$737  = decay_m00_p;
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$737  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = decay_neg5;
+    \$738  = decay_pp01;
     if (i__ready) begin
-      \$108  = decay_neg4;
+      \$738  = decay_m01_p;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$738  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = decay_neg6;
+    \$739  = decay_pp10;
     if (i__ready) begin
-      \$109  = decay_neg5;
+      \$739  = decay_m10_p;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$739  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = decay_neg7;
+    \$740  = decay_pp11;
     if (i__ready) begin
-      \$110  = decay_neg6;
+      \$740  = decay_m11_p;
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = decay_shift2;
+    \$741  = decay_row0;
     if (i__ready) begin
-      \$111  = decay_shift1;
+      \$741  = \$651 ;
     end
     if (rst) begin
-      \$111  = 6'h00;
+      \$741  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = decay_shift3;
+    \$742  = decay_row1;
     if (i__ready) begin
-      \$112  = decay_shift2;
+      \$742  = \$655 [63:0];
     end
     if (rst) begin
-      \$112  = 6'h00;
+      \$742  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = decay_shift4;
+    \$743  = decay_sel_hi0;
     if (i__ready) begin
-      \$113  = decay_shift3;
+      \$743  = decay_shift4[5:3];
     end
     if (rst) begin
-      \$113  = 6'h00;
+      \$743  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = decay_shift5;
+    \$744  = decay_sel_hi1;
     if (i__ready) begin
-      \$114  = decay_shift4;
+      \$744  = decay_shift4[5:3];
     end
     if (rst) begin
-      \$114  = 6'h00;
+      \$744  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = decay_shift6;
+    \$745  = decay_sel_hi2;
     if (i__ready) begin
-      \$115  = decay_shift5;
+      \$745  = decay_shift4[5:3];
     end
     if (rst) begin
-      \$115  = 6'h00;
+      \$745  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = decay_pp00;
+    \$746  = decay_sel_hi3;
     if (i__ready) begin
-      \$116  = decay_m00_p;
+      \$746  = decay_shift4[5:3];
     end
     if (rst) begin
-      \$116  = 32'd0;
+      \$746  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = decay_pp01;
+    \$747  = decay_sel_hi4;
     if (i__ready) begin
-      \$117  = decay_m01_p;
+      \$747  = decay_shift4[5:3];
     end
     if (rst) begin
-      \$117  = 32'd0;
+      \$747  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = decay_pp10;
+    \$748  = decay_sel_lo0;
     if (i__ready) begin
-      \$118  = decay_m10_p;
+      \$748  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$118  = 32'd0;
+      \$748  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = decay_pp11;
+    \$749  = decay_sel_lo1;
     if (i__ready) begin
-      \$119  = decay_m11_p;
+      \$749  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$119  = 32'd0;
+      \$749  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = decay_row0;
+    \$750  = decay_sel_lo2;
     if (i__ready) begin
-      \$120  = \$33 ;
+      \$750  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$120  = 64'h0000000000000000;
+      \$750  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = decay_row1;
+    \$751  = decay_sel_lo3;
     if (i__ready) begin
-      \$121  = \$37 [63:0];
+      \$751  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$121  = 64'h0000000000000000;
+      \$751  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = decay_prod;
+    \$752  = decay_prod;
     if (i__ready) begin
-      \$122  = \$40 [38:0];
+      \$752  = { \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443  };
     end
     if (rst) begin
-      \$122  = 39'h0000000000;
+      \$752  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = decay_q;
+    \$753  = decay_q;
     if (i__ready) begin
-      \$123  = \$41 [31:0];
+      \$753  = { \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585  };
     end
     if (rst) begin
-      \$123  = 32'd0;
+      \$753  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = valid1;
+    \$754  = valid1;
     if (i__ready) begin
-      \$124  = i__valid;
+      \$754  = i__valid;
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = valid2;
+    \$755  = valid2;
     if (i__ready) begin
-      \$125  = valid1;
+      \$755  = valid1;
     end
     if (rst) begin
-      \$125  = 1'h0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = valid3;
+    \$756  = valid3;
     if (i__ready) begin
-      \$126  = valid2;
+      \$756  = valid2;
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = valid4;
+    \$757  = valid4;
     if (i__ready) begin
-      \$127  = valid3;
+      \$757  = valid3;
     end
     if (rst) begin
-      \$127  = 1'h0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = valid5;
+    \$758  = valid5;
     if (i__ready) begin
-      \$128  = valid4;
+      \$758  = valid4;
     end
     if (rst) begin
-      \$128  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = valid6;
+    \$759  = valid6;
     if (i__ready) begin
-      \$129  = valid5;
+      \$759  = valid5;
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = valid7;
+    \$760  = valid7;
     if (i__ready) begin
-      \$130  = valid6;
+      \$760  = valid6;
     end
     if (rst) begin
-      \$130  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = valid8;
+    \$761  = valid8;
     if (i__ready) begin
-      \$131  = valid7;
+      \$761  = valid7;
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = valid9;
+    \$762  = valid9;
     if (i__ready) begin
-      \$132  = valid8;
+      \$762  = valid8;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = o__valid;
+    \$763  = o__valid;
     if (i__ready) begin
-      \$133  = valid9;
+      \$763  = valid9;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = w1;
+    \$764  = w1;
     if (i__ready) begin
-      \$134  = i__payload[31:0];
+      \$764  = i__payload[31:0];
     end
     if (rst) begin
-      \$134  = 32'd0;
+      \$764  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = w2;
+    \$765  = w2;
     if (i__ready) begin
-      \$135  = w1;
+      \$765  = w1;
     end
     if (rst) begin
-      \$135  = 32'd0;
+      \$765  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = w3;
+    \$766  = w3;
     if (i__ready) begin
-      \$136  = w2;
+      \$766  = w2;
     end
     if (rst) begin
-      \$136  = 32'd0;
+      \$766  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = w4;
+    \$767  = w4;
     if (i__ready) begin
-      \$137  = w3;
+      \$767  = w3;
     end
     if (rst) begin
-      \$137  = 32'd0;
+      \$767  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = w5;
+    \$768  = w5;
     if (i__ready) begin
-      \$138  = w4;
+      \$768  = w4;
     end
     if (rst) begin
-      \$138  = 32'd0;
+      \$768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = w6;
+    \$769  = w6;
     if (i__ready) begin
-      \$139  = w5;
+      \$769  = w5;
     end
     if (rst) begin
-      \$139  = 32'd0;
+      \$769  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = w7;
+    \$770  = w7;
     if (i__ready) begin
-      \$140  = w6;
+      \$770  = w6;
     end
     if (rst) begin
-      \$140  = 32'd0;
+      \$770  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = w8;
+    \$771  = w8;
     if (i__ready) begin
-      \$141  = w7;
+      \$771  = w7;
     end
     if (rst) begin
-      \$141  = 32'd0;
+      \$771  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = w9;
+    \$772  = w9;
     if (i__ready) begin
-      \$142  = w8;
+      \$772  = w8;
     end
     if (rst) begin
-      \$142  = 32'd0;
+      \$772  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = decay_en1;
+    \$773  = decay_en1;
     if (i__ready) begin
-      \$143  = decay_enable;
+      \$773  = decay_enable;
     end
     if (rst) begin
-      \$143  = 1'h0;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = decay_en2;
+    \$774  = decay_en2;
     if (i__ready) begin
-      \$144  = decay_en1;
+      \$774  = decay_en1;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = decay_en3;
+    \$775  = decay_en3;
     if (i__ready) begin
-      \$145  = decay_en2;
+      \$775  = decay_en2;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = decay_en4;
+    \$776  = decay_en4;
     if (i__ready) begin
-      \$146  = decay_en3;
+      \$776  = decay_en3;
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = decay_en5;
+    \$777  = decay_en5;
     if (i__ready) begin
-      \$147  = decay_en4;
+      \$777  = decay_en4;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = decay_en6;
+    \$778  = decay_en6;
     if (i__ready) begin
-      \$148  = decay_en5;
+      \$778  = decay_en5;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = decay_en7;
+    \$779  = decay_en7;
     if (i__ready) begin
-      \$149  = decay_en6;
+      \$779  = decay_en6;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = tg;
+    \$780  = tg;
     if (i__ready) begin
-      \$150  = \$43 [31:0];
+      \$780  = \$657 [31:0];
     end
     if (rst) begin
-      \$150  = 32'd0;
+      \$780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = tw;
+    \$781  = tw;
     if (i__ready) begin
-      \$151  = \$46 [31:0];
+      \$781  = \$660 [31:0];
     end
     if (rst) begin
-      \$151  = 32'd0;
+      \$781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = u;
+    \$782  = u;
     if (i__ready) begin
-      \$152  = total[31:0];
+      \$782  = total[31:0];
     end
     if (rst) begin
-      \$152  = 32'd0;
+      \$782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = u_wrapped;
+    \$783  = u_wrapped;
     if (i__ready) begin
-      \$153  = \$47 ;
+      \$783  = \$661 ;
     end
     if (rst) begin
-      \$153  = 1'h0;
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = o__payload;
+    \$784  = o__payload;
     if (i__ready) begin
-      \$154  = diff[31:0];
+      \$784  = diff[31:0];
     end
     if (rst) begin
-      \$154  = 32'd0;
+      \$784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = overflow;
+    \$785  = overflow;
     if (clear) begin
-      \$155  = 1'h0;
+      \$785  = 1'h0;
     end
-    if (\$49 ) begin
-      \$155  = 1'h1;
+    if (\$663 ) begin
+      \$785  = 1'h1;
     end
     if (rst) begin
-      \$155  = 1'h0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = wrapped;
+    \$786  = wrapped;
     if (clear) begin
-      \$156  = 1'h0;
+      \$786  = 1'h0;
     end
-    if (\$53 ) begin
-      \$156  = 1'h1;
+    if (\$667 ) begin
+      \$786  = 1'h1;
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   assign en = i__ready;
+  assign grad_total = \$3 [63:0];
+  assign grad_shift_hi0 = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign grad_shift_hi1 = { \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68  };
+  assign grad_shift_hi2 = { \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
+  assign grad_shift_lo0 = { \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196  };
+  assign grad_shift_lo1 = { \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign grad_shift_lo2 = { \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
+  assign decay_total = \$314 [63:0];
+  assign decay_shift_hi0 = { \$378 , \$377 , \$376 , \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346 , \$345 , \$344 , \$343 , \$342 , \$341 , \$340 , \$339 , \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315  };
+  assign decay_shift_hi1 = { \$442 , \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424 , \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411 , \$410 , \$409 , \$408 , \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379  };
+  assign decay_shift_hi2 = { \$506 , \$505 , \$504 , \$503 , \$502 , \$501 , \$500 , \$499 , \$498 , \$497 , \$496 , \$495 , \$494 , \$493 , \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443  };
+  assign decay_shift_lo0 = { \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508 , \$507  };
+  assign decay_shift_lo1 = { \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577 , \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569 , \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561 , \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553 , \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546  };
+  assign decay_shift_lo2 = { \$623 , \$622 , \$621 , \$620 , \$619 , \$618 , \$617 , \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585  };
   assign w_new = diff[31:0];
   assign \i__payload.w  = i__payload[31:0];
   assign \i__payload.g  = i__payload[63:32];
-  assign \$10  = { 1'h0, grad_pp00 };
-  assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
-  assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
-  assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$30  = { 1'h0, decay_pp00 };
-  assign \$32  = { 15'h0000, decay_pp01, 16'h0000 };
-  assign \$34  = { 15'h0000, decay_pp10, 16'h0000 };
-  assign \$36  = { 31'h00000000, decay_pp11, 32'h00000000 };
-  assign \$49  = 1'h0;
+  assign \$632  = { 1'h0, grad_pp00 };
+  assign \$634  = { 15'h0000, grad_pp01, 16'h0000 };
+  assign \$636  = { 15'h0000, grad_pp10, 16'h0000 };
+  assign \$638  = { 31'h00000000, grad_pp11, 32'h00000000 };
+  assign \$648  = { 1'h0, decay_pp00 };
+  assign \$650  = { 15'h0000, decay_pp01, 16'h0000 };
+  assign \$652  = { 15'h0000, decay_pp10, 16'h0000 };
+  assign \$654  = { 31'h00000000, decay_pp11, 32'h00000000 };
+  assign \$663  = 1'h0;
 endmodule

@@ -5,142 +5,592 @@
 module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, clear, clk, rst, i__ready, o__payload, o__valid, overflow, wrapped, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [32:0] \$10 ;
-  reg [4:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg [22:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
-  wire [33:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [15:0] \$115 ;
-  reg [15:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg [15:0] \$119 ;
-  wire [62:0] \$12 ;
-  reg [15:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [15:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire [63:0] \$13 ;
-  reg \$130 ;
-  reg [31:0] \$131 ;
-  reg [15:0] \$132 ;
-  reg [31:0] \$133 ;
-  reg \$134 ;
-  reg [15:0] \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  wire [62:0] \$14 ;
-  wire [63:0] \$15 ;
-  wire [94:0] \$16 ;
-  wire [95:0] \$17 ;
-  wire [64:0] \$18 ;
-  wire [65:0] \$19 ;
-  wire [31:0] \$2 ;
-  wire [65:0] \$20 ;
-  wire [38:0] \$21 ;
-  wire [31:0] \$22 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [64:0] \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [16:0] \$24 ;
-  wire [16:0] \$25 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [32:0] \$27 ;
-  wire [33:0] \$28 ;
-  wire [32:0] \$29 ;
-  wire [31:0] \$3 ;
-  wire [32:0] \$30 ;
-  wire [22:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [65:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire [32:0] \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [31:0] \$4 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire \$4 ;
   wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire [31:0] \$447 ;
+  wire [31:0] \$448 ;
+  wire [31:0] \$449 ;
   wire \$45 ;
+  wire [31:0] \$450 ;
+  wire \$451 ;
+  wire [32:0] \$452 ;
+  wire [32:0] \$453 ;
+  wire \$454 ;
+  wire [32:0] \$455 ;
+  wire [33:0] \$456 ;
+  wire [62:0] \$457 ;
+  wire [63:0] \$458 ;
+  wire [62:0] \$459 ;
   wire \$46 ;
+  wire [63:0] \$460 ;
+  wire [94:0] \$461 ;
+  wire [95:0] \$462 ;
+  wire [31:0] \$463 ;
+  wire \$464 ;
+  wire [16:0] \$465 ;
+  wire [16:0] \$466 ;
+  wire \$467 ;
+  wire [32:0] \$468 ;
+  wire [33:0] \$469 ;
   wire \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
-  wire [31:0] \$5 ;
-  reg [31:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [31:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [31:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [31:0] \$59 ;
+  wire [32:0] \$470 ;
+  wire [32:0] \$471 ;
+  wire [16:0] \$472 ;
+  wire [16:0] \$473 ;
+  wire [16:0] \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  reg [15:0] \$486 ;
+  reg [15:0] \$487 ;
+  reg [31:0] \$488 ;
+  reg [15:0] \$489 ;
+  wire \$49 ;
+  reg [15:0] \$490 ;
+  reg [31:0] \$491 ;
+  reg [15:0] \$492 ;
+  reg [15:0] \$493 ;
+  reg [31:0] \$494 ;
+  reg [15:0] \$495 ;
+  reg [15:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
+  wire \$5 ;
+  wire \$50 ;
+  reg \$500 ;
+  reg [5:0] \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg [5:0] \$508 ;
+  reg [5:0] \$509 ;
+  wire \$51 ;
+  reg [5:0] \$510 ;
+  reg [5:0] \$511 ;
+  reg [31:0] \$512 ;
+  reg [31:0] \$513 ;
+  reg [31:0] \$514 ;
+  reg [31:0] \$515 ;
+  reg [63:0] \$516 ;
+  reg [63:0] \$517 ;
+  reg [2:0] \$518 ;
+  reg [2:0] \$519 ;
+  wire \$52 ;
+  reg [2:0] \$520 ;
+  reg [2:0] \$521 ;
+  reg [2:0] \$522 ;
+  reg [2:0] \$523 ;
+  reg [2:0] \$524 ;
+  reg [2:0] \$525 ;
+  reg [2:0] \$526 ;
+  reg [38:0] \$527 ;
+  reg [31:0] \$528 ;
+  reg [15:0] \$529 ;
+  wire \$53 ;
+  reg [15:0] \$530 ;
+  reg [31:0] \$531 ;
+  reg [15:0] \$532 ;
+  reg [15:0] \$533 ;
+  reg \$534 ;
+  reg [4:0] \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
+  wire \$54 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg [4:0] \$542 ;
+  reg [4:0] \$543 ;
+  reg [4:0] \$544 ;
+  reg [4:0] \$545 ;
+  reg [31:0] \$546 ;
+  reg [31:0] \$547 ;
+  reg [1:0] \$548 ;
+  reg [1:0] \$549 ;
+  wire \$55 ;
+  reg [1:0] \$550 ;
+  reg [2:0] \$551 ;
+  reg [2:0] \$552 ;
+  reg [22:0] \$553 ;
+  reg [15:0] \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
+  wire \$56 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg [15:0] \$565 ;
+  reg [15:0] \$566 ;
+  reg [15:0] \$567 ;
+  reg [15:0] \$568 ;
+  reg [15:0] \$569 ;
+  wire \$57 ;
+  reg [15:0] \$570 ;
+  reg [15:0] \$571 ;
+  reg [15:0] \$572 ;
+  reg [15:0] \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg \$579 ;
+  wire \$58 ;
+  reg \$580 ;
+  reg [31:0] \$581 ;
+  reg [15:0] \$582 ;
+  reg [31:0] \$583 ;
+  reg \$584 ;
+  reg [15:0] \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [31:0] \$60 ;
-  reg [31:0] \$61 ;
-  reg \$62 ;
-  reg [5:0] \$63 ;
-  reg \$64 ;
-  reg \$65 ;
-  reg \$66 ;
-  reg \$67 ;
-  reg \$68 ;
-  reg \$69 ;
-  wire [32:0] \$7 ;
-  reg [5:0] \$70 ;
-  reg [5:0] \$71 ;
-  reg [5:0] \$72 ;
-  reg [5:0] \$73 ;
-  reg [5:0] \$74 ;
-  reg [31:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [63:0] \$79 ;
-  wire [32:0] \$8 ;
-  reg [63:0] \$80 ;
-  reg [38:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [31:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg \$88 ;
-  reg [4:0] \$89 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg [4:0] \$96 ;
-  reg [4:0] \$97 ;
-  reg [4:0] \$98 ;
-  reg [4:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -177,6 +627,16 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg [22:0] decay_prod = 23'h000000;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
+  (* keep = "true" *)
+  reg [1:0] decay_sel_hi0 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] decay_sel_hi1 = 2'h0;
+  (* keep = "true" *)
+  reg [1:0] decay_sel_hi2 = 2'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_lo0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] decay_sel_lo1 = 3'h0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
   (* keep = "true" *)
@@ -189,8 +649,12 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg [4:0] decay_shift4 = 5'h00;
   (* keep = "true" *)
   reg [4:0] decay_shift5 = 5'h00;
-  (* keep = "true" *)
-  reg [4:0] decay_shift6 = 5'h00;
+  wire [31:0] decay_shift_hi0;
+  wire [31:0] decay_shift_hi1;
+  wire [22:0] decay_shift_lo0;
+  wire [22:0] decay_shift_lo1;
+  wire [22:0] decay_shift_lo2;
+  wire [31:0] decay_total;
   wire [32:0] diff;
   wire en;
   (* keep = "true" *)
@@ -237,6 +701,24 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
   (* keep = "true" *)
+  reg [2:0] grad_sel_hi0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi3 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_hi4 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] grad_sel_lo3 = 3'h0;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
   (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
@@ -246,8 +728,13 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg [5:0] grad_shift4 = 6'h00;
   (* keep = "true" *)
   reg [5:0] grad_shift5 = 6'h00;
-  (* keep = "true" *)
-  reg [5:0] grad_shift6 = 6'h00;
+  wire [63:0] grad_shift_hi0;
+  wire [63:0] grad_shift_hi1;
+  wire [63:0] grad_shift_hi2;
+  wire [38:0] grad_shift_lo0;
+  wire [38:0] grad_shift_lo1;
+  wire [38:0] grad_shift_lo2;
+  wire [63:0] grad_total;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -296,1099 +783,1694 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  assign \$412  = decay_sel_lo1[1] ? \$391  : \$389 ;
+  assign \$413  = decay_sel_lo1[1] ? \$392  : \$390 ;
+  assign \$414  = decay_sel_lo1[1] ? \$393  : \$391 ;
+  assign \$415  = decay_sel_lo1[1] ? \$394  : \$392 ;
+  assign \$416  = decay_sel_lo1[1] ? \$395  : \$393 ;
+  assign \$417  = decay_sel_lo1[1] ? \$396  : \$394 ;
+  assign \$418  = decay_sel_lo1[1] ? \$397  : \$395 ;
+  assign \$419  = decay_sel_lo1[1] ? \$398  : \$396 ;
+  assign \$420  = decay_sel_lo1[1] ? \$399  : \$397 ;
+  assign \$421  = decay_sel_lo1[1] ? \$400  : \$398 ;
+  assign \$422  = decay_sel_lo1[1] ? 1'h0 : \$399 ;
+  assign \$423  = decay_sel_lo1[1] ? 1'h0 : \$400 ;
+  assign \$424  = decay_sel_lo0[2] ? \$405  : \$401 ;
+  assign \$425  = decay_sel_lo0[2] ? \$406  : \$402 ;
+  assign \$426  = decay_sel_lo0[2] ? \$407  : \$403 ;
+  assign \$427  = decay_sel_lo0[2] ? \$408  : \$404 ;
+  assign \$428  = decay_sel_lo0[2] ? \$409  : \$405 ;
+  assign \$429  = decay_sel_lo0[2] ? \$410  : \$406 ;
+  assign \$430  = decay_sel_lo0[2] ? \$411  : \$407 ;
+  assign \$431  = decay_sel_lo0[2] ? \$412  : \$408 ;
+  assign \$432  = decay_sel_lo1[2] ? \$413  : \$409 ;
+  assign \$433  = decay_sel_lo1[2] ? \$414  : \$410 ;
+  assign \$434  = decay_sel_lo1[2] ? \$415  : \$411 ;
+  assign \$435  = decay_sel_lo1[2] ? \$416  : \$412 ;
+  assign \$436  = decay_sel_lo1[2] ? \$417  : \$413 ;
+  assign \$437  = decay_sel_lo1[2] ? \$418  : \$414 ;
+  assign \$438  = decay_sel_lo1[2] ? \$419  : \$415 ;
+  assign \$439  = decay_sel_lo1[2] ? \$420  : \$416 ;
+  assign \$440  = decay_sel_lo1[2] ? \$421  : \$417 ;
+  assign \$441  = decay_sel_lo1[2] ? \$422  : \$418 ;
+  assign \$442  = decay_sel_lo1[2] ? \$423  : \$419 ;
+  assign \$443  = decay_sel_lo1[2] ? 1'h0 : \$420 ;
+  assign \$444  = decay_sel_lo1[2] ? 1'h0 : \$421 ;
+  assign \$445  = decay_sel_lo1[2] ? 1'h0 : \$422 ;
+  assign \$446  = decay_sel_lo1[2] ? 1'h0 : \$423 ;
   assign total = $signed(tg) + $signed(tw);
   assign diff = $signed(w9) - $signed(u);
-  assign \$2  = grad_m00_a * grad_m00_b;
-  assign \$3  = grad_m01_a * grad_m01_b;
-  assign \$4  = grad_m10_a * grad_m10_b;
-  assign \$5  = grad_m11_a * grad_m11_b;
-  assign \$6  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$7  = - $signed(i__payload[47:16]);
-  assign \$8  = \$6  ? \$7  : { i__payload[47], i__payload[47:16] };
-  assign \$9  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$11  = 1'h0 + \$10 ;
-  assign \$13  = \$11  + \$12 ;
-  assign \$15  = 1'h0 + \$14 ;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = 1'h0 + grad_row0;
-  assign \$19  = \$18  + grad_row1;
-  assign \$20  = \$19  >> { grad_shift5[5:3], 3'h0 };
-  assign \$21  = grad_prod >> grad_shift6[2:0];
-  assign \$22  = decay_m00_a * decay_m00_b;
-  assign \$23  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$24  = - $signed(i__payload[15:0]);
-  assign \$25  = \$23  ? \$24  : { i__payload[15], i__payload[15:0] };
-  assign \$26  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$28  = 1'h0 + \$27 ;
-  assign \$29  = 1'h0 + decay_row0;
-  assign \$30  = \$29  >> { decay_shift5[4:3], 3'h0 };
-  assign \$31  = decay_prod >> decay_shift6[2:0];
-  assign \$32  = - grad_q;
-  assign \$33  = grad_neg7 ? \$32  : { 1'h0, grad_q };
-  assign \$34  = - decay_q;
-  assign \$35  = decay_neg7 ? \$34  : { 1'h0, decay_q };
-  assign \$36  = decay_en7 ? \$35  : 17'h00000;
-  assign \$37  = total[32] ^ total[31];
-  assign \$38  = i__ready & valid9;
-  assign \$39  = | diff[31:15];
-  assign \$40  = & diff[31:15];
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = \$38  & \$42 ;
-  assign \$44  = i__ready & valid9;
-  assign \$45  = diff[32] ^ diff[31];
-  assign \$46  = u_wrapped | \$45 ;
-  assign \$47  = \$44  & \$46 ;
+  assign \$447  = grad_m00_a * grad_m00_b;
+  assign \$448  = grad_m01_a * grad_m01_b;
+  assign \$449  = grad_m10_a * grad_m10_b;
+  assign \$450  = grad_m11_a * grad_m11_b;
+  assign \$451  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$452  = - $signed(i__payload[47:16]);
+  assign \$453  = \$451  ? \$452  : { i__payload[47], i__payload[47:16] };
+  assign \$454  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$456  = 1'h0 + \$455 ;
+  assign \$458  = \$456  + \$457 ;
+  assign \$460  = 1'h0 + \$459 ;
+  assign \$462  = \$460  + \$461 ;
+  assign \$463  = decay_m00_a * decay_m00_b;
+  assign \$464  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$465  = - $signed(i__payload[15:0]);
+  assign \$466  = \$464  ? \$465  : { i__payload[15], i__payload[15:0] };
+  assign \$467  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$469  = 1'h0 + \$468 ;
+  assign \$470  = - grad_q;
+  assign \$471  = grad_neg7 ? \$470  : { 1'h0, grad_q };
+  assign \$472  = - decay_q;
+  assign \$473  = decay_neg7 ? \$472  : { 1'h0, decay_q };
+  assign \$474  = decay_en7 ? \$473  : 17'h00000;
+  assign \$475  = total[32] ^ total[31];
+  assign \$476  = i__ready & valid9;
+  assign \$477  = | diff[31:15];
+  assign \$478  = & diff[31:15];
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$477  & \$479 ;
+  assign \$481  = \$476  & \$480 ;
+  assign \$482  = i__ready & valid9;
+  assign \$483  = diff[32] ^ diff[31];
+  assign \$484  = u_wrapped | \$483 ;
+  assign \$485  = \$482  & \$484 ;
   always @(posedge clk)
-    grad_m00_a <= \$48 ;
+    grad_m00_a <= \$486 ;
   always @(posedge clk)
-    grad_m00_b <= \$49 ;
+    grad_m00_b <= \$487 ;
   always @(posedge clk)
-    grad_m00_p <= \$50 ;
+    grad_m00_p <= \$488 ;
   always @(posedge clk)
-    grad_m01_a <= \$51 ;
+    grad_m01_a <= \$489 ;
   always @(posedge clk)
-    grad_m01_b <= \$52 ;
+    grad_m01_b <= \$490 ;
   always @(posedge clk)
-    grad_m01_p <= \$53 ;
+    grad_m01_p <= \$491 ;
   always @(posedge clk)
-    grad_m10_a <= \$54 ;
+    grad_m10_a <= \$492 ;
   always @(posedge clk)
-    grad_m10_b <= \$55 ;
+    grad_m10_b <= \$493 ;
   always @(posedge clk)
-    grad_m10_p <= \$56 ;
+    grad_m10_p <= \$494 ;
   always @(posedge clk)
-    grad_m11_a <= \$57 ;
+    grad_m11_a <= \$495 ;
   always @(posedge clk)
-    grad_m11_b <= \$58 ;
+    grad_m11_b <= \$496 ;
   always @(posedge clk)
-    grad_m11_p <= \$59 ;
+    grad_m11_p <= \$497 ;
   always @(posedge clk)
-    grad_mag <= \$60 ;
+    grad_mag <= \$498 ;
   always @(posedge clk)
-    grad_mult <= \$61 ;
+    grad_mult <= \$499 ;
   always @(posedge clk)
-    grad_neg1 <= \$62 ;
+    grad_neg1 <= \$500 ;
   always @(posedge clk)
-    grad_shift1 <= \$63 ;
+    grad_shift1 <= \$501 ;
   always @(posedge clk)
-    grad_neg2 <= \$64 ;
+    grad_neg2 <= \$502 ;
   always @(posedge clk)
-    grad_neg3 <= \$65 ;
+    grad_neg3 <= \$503 ;
   always @(posedge clk)
-    grad_neg4 <= \$66 ;
+    grad_neg4 <= \$504 ;
   always @(posedge clk)
-    grad_neg5 <= \$67 ;
+    grad_neg5 <= \$505 ;
   always @(posedge clk)
-    grad_neg6 <= \$68 ;
+    grad_neg6 <= \$506 ;
   always @(posedge clk)
-    grad_neg7 <= \$69 ;
+    grad_neg7 <= \$507 ;
   always @(posedge clk)
-    grad_shift2 <= \$70 ;
+    grad_shift2 <= \$508 ;
   always @(posedge clk)
-    grad_shift3 <= \$71 ;
+    grad_shift3 <= \$509 ;
   always @(posedge clk)
-    grad_shift4 <= \$72 ;
+    grad_shift4 <= \$510 ;
   always @(posedge clk)
-    grad_shift5 <= \$73 ;
+    grad_shift5 <= \$511 ;
   always @(posedge clk)
-    grad_shift6 <= \$74 ;
+    grad_pp00 <= \$512 ;
   always @(posedge clk)
-    grad_pp00 <= \$75 ;
+    grad_pp01 <= \$513 ;
   always @(posedge clk)
-    grad_pp01 <= \$76 ;
+    grad_pp10 <= \$514 ;
   always @(posedge clk)
-    grad_pp10 <= \$77 ;
+    grad_pp11 <= \$515 ;
   always @(posedge clk)
-    grad_pp11 <= \$78 ;
+    grad_row0 <= \$516 ;
   always @(posedge clk)
-    grad_row0 <= \$79 ;
+    grad_row1 <= \$517 ;
   always @(posedge clk)
-    grad_row1 <= \$80 ;
+    grad_sel_hi0 <= \$518 ;
   always @(posedge clk)
-    grad_prod <= \$81 ;
+    grad_sel_hi1 <= \$519 ;
   always @(posedge clk)
-    grad_q <= \$82 ;
+    grad_sel_hi2 <= \$520 ;
   always @(posedge clk)
-    decay_m00_a <= \$83 ;
+    grad_sel_hi3 <= \$521 ;
   always @(posedge clk)
-    decay_m00_b <= \$84 ;
+    grad_sel_hi4 <= \$522 ;
   always @(posedge clk)
-    decay_m00_p <= \$85 ;
+    grad_sel_lo0 <= \$523 ;
   always @(posedge clk)
-    decay_mag <= \$86 ;
+    grad_sel_lo1 <= \$524 ;
   always @(posedge clk)
-    decay_mult <= \$87 ;
+    grad_sel_lo2 <= \$525 ;
   always @(posedge clk)
-    decay_neg1 <= \$88 ;
+    grad_sel_lo3 <= \$526 ;
   always @(posedge clk)
-    decay_shift1 <= \$89 ;
+    grad_prod <= \$527 ;
   always @(posedge clk)
-    decay_neg2 <= \$90 ;
+    grad_q <= \$528 ;
   always @(posedge clk)
-    decay_neg3 <= \$91 ;
+    decay_m00_a <= \$529 ;
   always @(posedge clk)
-    decay_neg4 <= \$92 ;
+    decay_m00_b <= \$530 ;
   always @(posedge clk)
-    decay_neg5 <= \$93 ;
+    decay_m00_p <= \$531 ;
   always @(posedge clk)
-    decay_neg6 <= \$94 ;
+    decay_mag <= \$532 ;
   always @(posedge clk)
-    decay_neg7 <= \$95 ;
+    decay_mult <= \$533 ;
   always @(posedge clk)
-    decay_shift2 <= \$96 ;
+    decay_neg1 <= \$534 ;
   always @(posedge clk)
-    decay_shift3 <= \$97 ;
+    decay_shift1 <= \$535 ;
   always @(posedge clk)
-    decay_shift4 <= \$98 ;
+    decay_neg2 <= \$536 ;
   always @(posedge clk)
-    decay_shift5 <= \$99 ;
+    decay_neg3 <= \$537 ;
   always @(posedge clk)
-    decay_shift6 <= \$100 ;
+    decay_neg4 <= \$538 ;
   always @(posedge clk)
-    decay_pp00 <= \$101 ;
+    decay_neg5 <= \$539 ;
   always @(posedge clk)
-    decay_row0 <= \$102 ;
+    decay_neg6 <= \$540 ;
   always @(posedge clk)
-    decay_prod <= \$103 ;
+    decay_neg7 <= \$541 ;
   always @(posedge clk)
-    decay_q <= \$104 ;
+    decay_shift2 <= \$542 ;
   always @(posedge clk)
-    valid1 <= \$105 ;
+    decay_shift3 <= \$543 ;
   always @(posedge clk)
-    valid2 <= \$106 ;
+    decay_shift4 <= \$544 ;
   always @(posedge clk)
-    valid3 <= \$107 ;
+    decay_shift5 <= \$545 ;
   always @(posedge clk)
-    valid4 <= \$108 ;
+    decay_pp00 <= \$546 ;
   always @(posedge clk)
-    valid5 <= \$109 ;
+    decay_row0 <= \$547 ;
   always @(posedge clk)
-    valid6 <= \$110 ;
+    decay_sel_hi0 <= \$548 ;
   always @(posedge clk)
-    valid7 <= \$111 ;
+    decay_sel_hi1 <= \$549 ;
   always @(posedge clk)
-    valid8 <= \$112 ;
+    decay_sel_hi2 <= \$550 ;
   always @(posedge clk)
-    valid9 <= \$113 ;
+    decay_sel_lo0 <= \$551 ;
   always @(posedge clk)
-    o__valid <= \$114 ;
+    decay_sel_lo1 <= \$552 ;
   always @(posedge clk)
-    w1 <= \$115 ;
+    decay_prod <= \$553 ;
   always @(posedge clk)
-    w2 <= \$116 ;
+    decay_q <= \$554 ;
   always @(posedge clk)
-    w3 <= \$117 ;
+    valid1 <= \$555 ;
   always @(posedge clk)
-    w4 <= \$118 ;
+    valid2 <= \$556 ;
   always @(posedge clk)
-    w5 <= \$119 ;
+    valid3 <= \$557 ;
   always @(posedge clk)
-    w6 <= \$120 ;
+    valid4 <= \$558 ;
   always @(posedge clk)
-    w7 <= \$121 ;
+    valid5 <= \$559 ;
   always @(posedge clk)
-    w8 <= \$122 ;
+    valid6 <= \$560 ;
   always @(posedge clk)
-    w9 <= \$123 ;
+    valid7 <= \$561 ;
   always @(posedge clk)
-    decay_en1 <= \$124 ;
+    valid8 <= \$562 ;
   always @(posedge clk)
-    decay_en2 <= \$125 ;
+    valid9 <= \$563 ;
   always @(posedge clk)
-    decay_en3 <= \$126 ;
+    o__valid <= \$564 ;
   always @(posedge clk)
-    decay_en4 <= \$127 ;
+    w1 <= \$565 ;
   always @(posedge clk)
-    decay_en5 <= \$128 ;
+    w2 <= \$566 ;
   always @(posedge clk)
-    decay_en6 <= \$129 ;
+    w3 <= \$567 ;
   always @(posedge clk)
-    decay_en7 <= \$130 ;
+    w4 <= \$568 ;
   always @(posedge clk)
-    tg <= \$131 ;
+    w5 <= \$569 ;
   always @(posedge clk)
-    tw <= \$132 ;
+    w6 <= \$570 ;
   always @(posedge clk)
-    u <= \$133 ;
+    w7 <= \$571 ;
   always @(posedge clk)
-    u_wrapped <= \$134 ;
+    w8 <= \$572 ;
   always @(posedge clk)
-    o__payload <= \$135 ;
+    w9 <= \$573 ;
   always @(posedge clk)
-    overflow <= \$136 ;
+    decay_en1 <= \$574 ;
   always @(posedge clk)
-    wrapped <= \$137 ;
+    decay_en2 <= \$575 ;
+  always @(posedge clk)
+    decay_en3 <= \$576 ;
+  always @(posedge clk)
+    decay_en4 <= \$577 ;
+  always @(posedge clk)
+    decay_en5 <= \$578 ;
+  always @(posedge clk)
+    decay_en6 <= \$579 ;
+  always @(posedge clk)
+    decay_en7 <= \$580 ;
+  always @(posedge clk)
+    tg <= \$581 ;
+  always @(posedge clk)
+    tw <= \$582 ;
+  always @(posedge clk)
+    u <= \$583 ;
+  always @(posedge clk)
+    u_wrapped <= \$584 ;
+  always @(posedge clk)
+    o__payload <= \$585 ;
+  always @(posedge clk)
+    overflow <= \$586 ;
+  always @(posedge clk)
+    wrapped <= \$587 ;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = 1'h0 + grad_row0;
+  assign \$3  = \$2  + grad_row1;
+  assign \$4  = grad_sel_hi0[0] ? \$3 [8] : \$3 [0];
+  assign \$5  = grad_sel_hi0[0] ? \$3 [9] : \$3 [1];
+  assign \$6  = grad_sel_hi0[0] ? \$3 [10] : \$3 [2];
+  assign \$7  = grad_sel_hi0[0] ? \$3 [11] : \$3 [3];
+  assign \$8  = grad_sel_hi0[0] ? \$3 [12] : \$3 [4];
+  assign \$9  = grad_sel_hi0[0] ? \$3 [13] : \$3 [5];
+  assign \$10  = grad_sel_hi0[0] ? \$3 [14] : \$3 [6];
+  assign \$11  = grad_sel_hi0[0] ? \$3 [15] : \$3 [7];
+  assign \$12  = grad_sel_hi1[0] ? \$3 [16] : \$3 [8];
+  assign \$13  = grad_sel_hi1[0] ? \$3 [17] : \$3 [9];
+  assign \$14  = grad_sel_hi1[0] ? \$3 [18] : \$3 [10];
+  assign \$15  = grad_sel_hi1[0] ? \$3 [19] : \$3 [11];
+  assign \$16  = grad_sel_hi1[0] ? \$3 [20] : \$3 [12];
+  assign \$17  = grad_sel_hi1[0] ? \$3 [21] : \$3 [13];
+  assign \$18  = grad_sel_hi1[0] ? \$3 [22] : \$3 [14];
+  assign \$19  = grad_sel_hi1[0] ? \$3 [23] : \$3 [15];
+  assign \$20  = grad_sel_hi2[0] ? \$3 [24] : \$3 [16];
+  assign \$21  = grad_sel_hi2[0] ? \$3 [25] : \$3 [17];
+  assign \$22  = grad_sel_hi2[0] ? \$3 [26] : \$3 [18];
+  assign \$23  = grad_sel_hi2[0] ? \$3 [27] : \$3 [19];
+  assign \$24  = grad_sel_hi2[0] ? \$3 [28] : \$3 [20];
+  assign \$25  = grad_sel_hi2[0] ? \$3 [29] : \$3 [21];
+  assign \$26  = grad_sel_hi2[0] ? \$3 [30] : \$3 [22];
+  assign \$27  = grad_sel_hi2[0] ? \$3 [31] : \$3 [23];
+  assign \$28  = grad_sel_hi3[0] ? \$3 [32] : \$3 [24];
+  assign \$29  = grad_sel_hi3[0] ? \$3 [33] : \$3 [25];
+  assign \$30  = grad_sel_hi3[0] ? \$3 [34] : \$3 [26];
+  assign \$31  = grad_sel_hi3[0] ? \$3 [35] : \$3 [27];
+  assign \$32  = grad_sel_hi3[0] ? \$3 [36] : \$3 [28];
+  assign \$33  = grad_sel_hi3[0] ? \$3 [37] : \$3 [29];
+  assign \$34  = grad_sel_hi3[0] ? \$3 [38] : \$3 [30];
+  assign \$35  = grad_sel_hi3[0] ? \$3 [39] : \$3 [31];
+  assign \$36  = grad_sel_hi4[0] ? \$3 [40] : \$3 [32];
+  assign \$37  = grad_sel_hi4[0] ? \$3 [41] : \$3 [33];
+  assign \$38  = grad_sel_hi4[0] ? \$3 [42] : \$3 [34];
+  assign \$39  = grad_sel_hi4[0] ? \$3 [43] : \$3 [35];
+  assign \$40  = grad_sel_hi4[0] ? \$3 [44] : \$3 [36];
+  assign \$41  = grad_sel_hi4[0] ? \$3 [45] : \$3 [37];
+  assign \$42  = grad_sel_hi4[0] ? \$3 [46] : \$3 [38];
+  assign \$43  = grad_sel_hi4[0] ? \$3 [47] : \$3 [39];
+  assign \$44  = grad_sel_hi4[0] ? \$3 [48] : \$3 [40];
+  assign \$45  = grad_sel_hi4[0] ? \$3 [49] : \$3 [41];
+  assign \$46  = grad_sel_hi4[0] ? \$3 [50] : \$3 [42];
+  assign \$47  = grad_sel_hi4[0] ? \$3 [51] : \$3 [43];
+  assign \$48  = grad_sel_hi4[0] ? \$3 [52] : \$3 [44];
+  assign \$49  = grad_sel_hi4[0] ? \$3 [53] : \$3 [45];
+  assign \$50  = grad_sel_hi4[0] ? \$3 [54] : \$3 [46];
+  assign \$51  = grad_sel_hi4[0] ? \$3 [55] : \$3 [47];
+  assign \$52  = grad_sel_hi4[0] ? \$3 [56] : \$3 [48];
+  assign \$53  = grad_sel_hi4[0] ? \$3 [57] : \$3 [49];
+  assign \$54  = grad_sel_hi4[0] ? \$3 [58] : \$3 [50];
+  assign \$55  = grad_sel_hi4[0] ? \$3 [59] : \$3 [51];
+  assign \$56  = grad_sel_hi4[0] ? \$3 [60] : \$3 [52];
+  assign \$57  = grad_sel_hi4[0] ? \$3 [61] : \$3 [53];
+  assign \$58  = grad_sel_hi4[0] ? \$3 [62] : \$3 [54];
+  assign \$59  = grad_sel_hi4[0] ? \$3 [63] : \$3 [55];
+  assign \$60  = grad_sel_hi4[0] ? 1'h0 : \$3 [56];
+  assign \$61  = grad_sel_hi4[0] ? 1'h0 : \$3 [57];
+  assign \$62  = grad_sel_hi4[0] ? 1'h0 : \$3 [58];
+  assign \$63  = grad_sel_hi4[0] ? 1'h0 : \$3 [59];
+  assign \$64  = grad_sel_hi4[0] ? 1'h0 : \$3 [60];
+  assign \$65  = grad_sel_hi4[0] ? 1'h0 : \$3 [61];
+  assign \$66  = grad_sel_hi4[0] ? 1'h0 : \$3 [62];
+  assign \$67  = grad_sel_hi4[0] ? 1'h0 : \$3 [63];
+  assign \$68  = grad_sel_hi0[1] ? \$20  : \$4 ;
+  assign \$69  = grad_sel_hi0[1] ? \$21  : \$5 ;
+  assign \$70  = grad_sel_hi0[1] ? \$22  : \$6 ;
+  assign \$71  = grad_sel_hi0[1] ? \$23  : \$7 ;
+  assign \$72  = grad_sel_hi0[1] ? \$24  : \$8 ;
+  assign \$73  = grad_sel_hi0[1] ? \$25  : \$9 ;
+  assign \$74  = grad_sel_hi0[1] ? \$26  : \$10 ;
+  assign \$75  = grad_sel_hi0[1] ? \$27  : \$11 ;
+  assign \$76  = grad_sel_hi1[1] ? \$28  : \$12 ;
+  assign \$77  = grad_sel_hi1[1] ? \$29  : \$13 ;
+  assign \$78  = grad_sel_hi1[1] ? \$30  : \$14 ;
+  assign \$79  = grad_sel_hi1[1] ? \$31  : \$15 ;
+  assign \$80  = grad_sel_hi1[1] ? \$32  : \$16 ;
+  assign \$81  = grad_sel_hi1[1] ? \$33  : \$17 ;
+  assign \$82  = grad_sel_hi1[1] ? \$34  : \$18 ;
+  assign \$83  = grad_sel_hi1[1] ? \$35  : \$19 ;
+  assign \$84  = grad_sel_hi2[1] ? \$36  : \$20 ;
+  assign \$85  = grad_sel_hi2[1] ? \$37  : \$21 ;
+  assign \$86  = grad_sel_hi2[1] ? \$38  : \$22 ;
+  assign \$87  = grad_sel_hi2[1] ? \$39  : \$23 ;
+  assign \$88  = grad_sel_hi2[1] ? \$40  : \$24 ;
+  assign \$89  = grad_sel_hi2[1] ? \$41  : \$25 ;
+  assign \$90  = grad_sel_hi2[1] ? \$42  : \$26 ;
+  assign \$91  = grad_sel_hi2[1] ? \$43  : \$27 ;
+  assign \$92  = grad_sel_hi3[1] ? \$44  : \$28 ;
+  assign \$93  = grad_sel_hi3[1] ? \$45  : \$29 ;
+  assign \$94  = grad_sel_hi3[1] ? \$46  : \$30 ;
+  assign \$95  = grad_sel_hi3[1] ? \$47  : \$31 ;
+  assign \$96  = grad_sel_hi3[1] ? \$48  : \$32 ;
+  assign \$97  = grad_sel_hi3[1] ? \$49  : \$33 ;
+  assign \$98  = grad_sel_hi3[1] ? \$50  : \$34 ;
+  assign \$99  = grad_sel_hi3[1] ? \$51  : \$35 ;
+  assign \$100  = grad_sel_hi4[1] ? \$52  : \$36 ;
+  assign \$101  = grad_sel_hi4[1] ? \$53  : \$37 ;
+  assign \$102  = grad_sel_hi4[1] ? \$54  : \$38 ;
+  assign \$103  = grad_sel_hi4[1] ? \$55  : \$39 ;
+  assign \$104  = grad_sel_hi4[1] ? \$56  : \$40 ;
+  assign \$105  = grad_sel_hi4[1] ? \$57  : \$41 ;
+  assign \$106  = grad_sel_hi4[1] ? \$58  : \$42 ;
+  assign \$107  = grad_sel_hi4[1] ? \$59  : \$43 ;
+  assign \$108  = grad_sel_hi4[1] ? \$60  : \$44 ;
+  assign \$109  = grad_sel_hi4[1] ? \$61  : \$45 ;
+  assign \$110  = grad_sel_hi4[1] ? \$62  : \$46 ;
+  assign \$111  = grad_sel_hi4[1] ? \$63  : \$47 ;
+  assign \$112  = grad_sel_hi4[1] ? \$64  : \$48 ;
+  assign \$113  = grad_sel_hi4[1] ? \$65  : \$49 ;
+  assign \$114  = grad_sel_hi4[1] ? \$66  : \$50 ;
+  assign \$115  = grad_sel_hi4[1] ? \$67  : \$51 ;
+  assign \$116  = grad_sel_hi4[1] ? 1'h0 : \$52 ;
+  assign \$117  = grad_sel_hi4[1] ? 1'h0 : \$53 ;
+  assign \$118  = grad_sel_hi4[1] ? 1'h0 : \$54 ;
+  assign \$119  = grad_sel_hi4[1] ? 1'h0 : \$55 ;
+  assign \$120  = grad_sel_hi4[1] ? 1'h0 : \$56 ;
+  assign \$121  = grad_sel_hi4[1] ? 1'h0 : \$57 ;
+  assign \$122  = grad_sel_hi4[1] ? 1'h0 : \$58 ;
+  assign \$123  = grad_sel_hi4[1] ? 1'h0 : \$59 ;
+  assign \$124  = grad_sel_hi4[1] ? 1'h0 : \$60 ;
+  assign \$125  = grad_sel_hi4[1] ? 1'h0 : \$61 ;
+  assign \$126  = grad_sel_hi4[1] ? 1'h0 : \$62 ;
+  assign \$127  = grad_sel_hi4[1] ? 1'h0 : \$63 ;
+  assign \$128  = grad_sel_hi4[1] ? 1'h0 : \$64 ;
+  assign \$129  = grad_sel_hi4[1] ? 1'h0 : \$65 ;
+  assign \$130  = grad_sel_hi4[1] ? 1'h0 : \$66 ;
+  assign \$131  = grad_sel_hi4[1] ? 1'h0 : \$67 ;
+  assign \$132  = grad_sel_hi0[2] ? \$100  : \$68 ;
+  assign \$133  = grad_sel_hi0[2] ? \$101  : \$69 ;
+  assign \$134  = grad_sel_hi0[2] ? \$102  : \$70 ;
+  assign \$135  = grad_sel_hi0[2] ? \$103  : \$71 ;
+  assign \$136  = grad_sel_hi0[2] ? \$104  : \$72 ;
+  assign \$137  = grad_sel_hi0[2] ? \$105  : \$73 ;
+  assign \$138  = grad_sel_hi0[2] ? \$106  : \$74 ;
+  assign \$139  = grad_sel_hi0[2] ? \$107  : \$75 ;
+  assign \$140  = grad_sel_hi1[2] ? \$108  : \$76 ;
+  assign \$141  = grad_sel_hi1[2] ? \$109  : \$77 ;
+  assign \$142  = grad_sel_hi1[2] ? \$110  : \$78 ;
+  assign \$143  = grad_sel_hi1[2] ? \$111  : \$79 ;
+  assign \$144  = grad_sel_hi1[2] ? \$112  : \$80 ;
+  assign \$145  = grad_sel_hi1[2] ? \$113  : \$81 ;
+  assign \$146  = grad_sel_hi1[2] ? \$114  : \$82 ;
+  assign \$147  = grad_sel_hi1[2] ? \$115  : \$83 ;
+  assign \$148  = grad_sel_hi2[2] ? \$116  : \$84 ;
+  assign \$149  = grad_sel_hi2[2] ? \$117  : \$85 ;
+  assign \$150  = grad_sel_hi2[2] ? \$118  : \$86 ;
+  assign \$151  = grad_sel_hi2[2] ? \$119  : \$87 ;
+  assign \$152  = grad_sel_hi2[2] ? \$120  : \$88 ;
+  assign \$153  = grad_sel_hi2[2] ? \$121  : \$89 ;
+  assign \$154  = grad_sel_hi2[2] ? \$122  : \$90 ;
+  assign \$155  = grad_sel_hi2[2] ? \$123  : \$91 ;
+  assign \$156  = grad_sel_hi3[2] ? \$124  : \$92 ;
+  assign \$157  = grad_sel_hi3[2] ? \$125  : \$93 ;
+  assign \$158  = grad_sel_hi3[2] ? \$126  : \$94 ;
+  assign \$159  = grad_sel_hi3[2] ? \$127  : \$95 ;
+  assign \$160  = grad_sel_hi3[2] ? \$128  : \$96 ;
+  assign \$161  = grad_sel_hi3[2] ? \$129  : \$97 ;
+  assign \$162  = grad_sel_hi3[2] ? \$130  : \$98 ;
+  assign \$163  = grad_sel_hi3[2] ? \$131  : \$99 ;
+  assign \$164  = grad_sel_hi4[2] ? 1'h0 : \$100 ;
+  assign \$165  = grad_sel_hi4[2] ? 1'h0 : \$101 ;
+  assign \$166  = grad_sel_hi4[2] ? 1'h0 : \$102 ;
+  assign \$167  = grad_sel_hi4[2] ? 1'h0 : \$103 ;
+  assign \$168  = grad_sel_hi4[2] ? 1'h0 : \$104 ;
+  assign \$169  = grad_sel_hi4[2] ? 1'h0 : \$105 ;
+  assign \$170  = grad_sel_hi4[2] ? 1'h0 : \$106 ;
+  assign \$171  = grad_sel_hi4[2] ? 1'h0 : \$107 ;
+  assign \$172  = grad_sel_hi4[2] ? 1'h0 : \$108 ;
+  assign \$173  = grad_sel_hi4[2] ? 1'h0 : \$109 ;
+  assign \$174  = grad_sel_hi4[2] ? 1'h0 : \$110 ;
+  assign \$175  = grad_sel_hi4[2] ? 1'h0 : \$111 ;
+  assign \$176  = grad_sel_hi4[2] ? 1'h0 : \$112 ;
+  assign \$177  = grad_sel_hi4[2] ? 1'h0 : \$113 ;
+  assign \$178  = grad_sel_hi4[2] ? 1'h0 : \$114 ;
+  assign \$179  = grad_sel_hi4[2] ? 1'h0 : \$115 ;
+  assign \$180  = grad_sel_hi4[2] ? 1'h0 : \$116 ;
+  assign \$181  = grad_sel_hi4[2] ? 1'h0 : \$117 ;
+  assign \$182  = grad_sel_hi4[2] ? 1'h0 : \$118 ;
+  assign \$183  = grad_sel_hi4[2] ? 1'h0 : \$119 ;
+  assign \$184  = grad_sel_hi4[2] ? 1'h0 : \$120 ;
+  assign \$185  = grad_sel_hi4[2] ? 1'h0 : \$121 ;
+  assign \$186  = grad_sel_hi4[2] ? 1'h0 : \$122 ;
+  assign \$187  = grad_sel_hi4[2] ? 1'h0 : \$123 ;
+  assign \$188  = grad_sel_hi4[2] ? 1'h0 : \$124 ;
+  assign \$189  = grad_sel_hi4[2] ? 1'h0 : \$125 ;
+  assign \$190  = grad_sel_hi4[2] ? 1'h0 : \$126 ;
+  assign \$191  = grad_sel_hi4[2] ? 1'h0 : \$127 ;
+  assign \$192  = grad_sel_hi4[2] ? 1'h0 : \$128 ;
+  assign \$193  = grad_sel_hi4[2] ? 1'h0 : \$129 ;
+  assign \$194  = grad_sel_hi4[2] ? 1'h0 : \$130 ;
+  assign \$195  = grad_sel_hi4[2] ? 1'h0 : \$131 ;
+  assign \$196  = grad_sel_lo0[0] ? grad_prod[1] : grad_prod[0];
+  assign \$197  = grad_sel_lo0[0] ? grad_prod[2] : grad_prod[1];
+  assign \$198  = grad_sel_lo0[0] ? grad_prod[3] : grad_prod[2];
+  assign \$199  = grad_sel_lo0[0] ? grad_prod[4] : grad_prod[3];
+  assign \$200  = grad_sel_lo0[0] ? grad_prod[5] : grad_prod[4];
+  assign \$201  = grad_sel_lo0[0] ? grad_prod[6] : grad_prod[5];
+  assign \$202  = grad_sel_lo0[0] ? grad_prod[7] : grad_prod[6];
+  assign \$203  = grad_sel_lo0[0] ? grad_prod[8] : grad_prod[7];
+  assign \$204  = grad_sel_lo1[0] ? grad_prod[9] : grad_prod[8];
+  assign \$205  = grad_sel_lo1[0] ? grad_prod[10] : grad_prod[9];
+  assign \$206  = grad_sel_lo1[0] ? grad_prod[11] : grad_prod[10];
+  assign \$207  = grad_sel_lo1[0] ? grad_prod[12] : grad_prod[11];
+  assign \$208  = grad_sel_lo1[0] ? grad_prod[13] : grad_prod[12];
+  assign \$209  = grad_sel_lo1[0] ? grad_prod[14] : grad_prod[13];
+  assign \$210  = grad_sel_lo1[0] ? grad_prod[15] : grad_prod[14];
+  assign \$211  = grad_sel_lo1[0] ? grad_prod[16] : grad_prod[15];
+  assign \$212  = grad_sel_lo2[0] ? grad_prod[17] : grad_prod[16];
+  assign \$213  = grad_sel_lo2[0] ? grad_prod[18] : grad_prod[17];
+  assign \$214  = grad_sel_lo2[0] ? grad_prod[19] : grad_prod[18];
+  assign \$215  = grad_sel_lo2[0] ? grad_prod[20] : grad_prod[19];
+  assign \$216  = grad_sel_lo2[0] ? grad_prod[21] : grad_prod[20];
+  assign \$217  = grad_sel_lo2[0] ? grad_prod[22] : grad_prod[21];
+  assign \$218  = grad_sel_lo2[0] ? grad_prod[23] : grad_prod[22];
+  assign \$219  = grad_sel_lo2[0] ? grad_prod[24] : grad_prod[23];
+  assign \$220  = grad_sel_lo3[0] ? grad_prod[25] : grad_prod[24];
+  assign \$221  = grad_sel_lo3[0] ? grad_prod[26] : grad_prod[25];
+  assign \$222  = grad_sel_lo3[0] ? grad_prod[27] : grad_prod[26];
+  assign \$223  = grad_sel_lo3[0] ? grad_prod[28] : grad_prod[27];
+  assign \$224  = grad_sel_lo3[0] ? grad_prod[29] : grad_prod[28];
+  assign \$225  = grad_sel_lo3[0] ? grad_prod[30] : grad_prod[29];
+  assign \$226  = grad_sel_lo3[0] ? grad_prod[31] : grad_prod[30];
+  assign \$227  = grad_sel_lo3[0] ? grad_prod[32] : grad_prod[31];
+  assign \$228  = grad_sel_lo3[0] ? grad_prod[33] : grad_prod[32];
+  assign \$229  = grad_sel_lo3[0] ? grad_prod[34] : grad_prod[33];
+  assign \$230  = grad_sel_lo3[0] ? grad_prod[35] : grad_prod[34];
+  assign \$231  = grad_sel_lo3[0] ? grad_prod[36] : grad_prod[35];
+  assign \$232  = grad_sel_lo3[0] ? grad_prod[37] : grad_prod[36];
+  assign \$233  = grad_sel_lo3[0] ? grad_prod[38] : grad_prod[37];
+  assign \$234  = grad_sel_lo3[0] ? 1'h0 : grad_prod[38];
+  assign \$235  = grad_sel_lo0[1] ? \$198  : \$196 ;
+  assign \$236  = grad_sel_lo0[1] ? \$199  : \$197 ;
+  assign \$237  = grad_sel_lo0[1] ? \$200  : \$198 ;
+  assign \$238  = grad_sel_lo0[1] ? \$201  : \$199 ;
+  assign \$239  = grad_sel_lo0[1] ? \$202  : \$200 ;
+  assign \$240  = grad_sel_lo0[1] ? \$203  : \$201 ;
+  assign \$241  = grad_sel_lo0[1] ? \$204  : \$202 ;
+  assign \$242  = grad_sel_lo0[1] ? \$205  : \$203 ;
+  assign \$243  = grad_sel_lo1[1] ? \$206  : \$204 ;
+  assign \$244  = grad_sel_lo1[1] ? \$207  : \$205 ;
+  assign \$245  = grad_sel_lo1[1] ? \$208  : \$206 ;
+  assign \$246  = grad_sel_lo1[1] ? \$209  : \$207 ;
+  assign \$247  = grad_sel_lo1[1] ? \$210  : \$208 ;
+  assign \$248  = grad_sel_lo1[1] ? \$211  : \$209 ;
+  assign \$249  = grad_sel_lo1[1] ? \$212  : \$210 ;
+  assign \$250  = grad_sel_lo1[1] ? \$213  : \$211 ;
+  assign \$251  = grad_sel_lo2[1] ? \$214  : \$212 ;
+  assign \$252  = grad_sel_lo2[1] ? \$215  : \$213 ;
+  assign \$253  = grad_sel_lo2[1] ? \$216  : \$214 ;
+  assign \$254  = grad_sel_lo2[1] ? \$217  : \$215 ;
+  assign \$255  = grad_sel_lo2[1] ? \$218  : \$216 ;
+  assign \$256  = grad_sel_lo2[1] ? \$219  : \$217 ;
+  assign \$257  = grad_sel_lo2[1] ? \$220  : \$218 ;
+  assign \$258  = grad_sel_lo2[1] ? \$221  : \$219 ;
+  assign \$259  = grad_sel_lo3[1] ? \$222  : \$220 ;
+  assign \$260  = grad_sel_lo3[1] ? \$223  : \$221 ;
+  assign \$261  = grad_sel_lo3[1] ? \$224  : \$222 ;
+  assign \$262  = grad_sel_lo3[1] ? \$225  : \$223 ;
+  assign \$263  = grad_sel_lo3[1] ? \$226  : \$224 ;
+  assign \$264  = grad_sel_lo3[1] ? \$227  : \$225 ;
+  assign \$265  = grad_sel_lo3[1] ? \$228  : \$226 ;
+  assign \$266  = grad_sel_lo3[1] ? \$229  : \$227 ;
+  assign \$267  = grad_sel_lo3[1] ? \$230  : \$228 ;
+  assign \$268  = grad_sel_lo3[1] ? \$231  : \$229 ;
+  assign \$269  = grad_sel_lo3[1] ? \$232  : \$230 ;
+  assign \$270  = grad_sel_lo3[1] ? \$233  : \$231 ;
+  assign \$271  = grad_sel_lo3[1] ? \$234  : \$232 ;
+  assign \$272  = grad_sel_lo3[1] ? 1'h0 : \$233 ;
+  assign \$273  = grad_sel_lo3[1] ? 1'h0 : \$234 ;
+  assign \$274  = grad_sel_lo0[2] ? \$239  : \$235 ;
+  assign \$275  = grad_sel_lo0[2] ? \$240  : \$236 ;
+  assign \$276  = grad_sel_lo0[2] ? \$241  : \$237 ;
+  assign \$277  = grad_sel_lo0[2] ? \$242  : \$238 ;
+  assign \$278  = grad_sel_lo0[2] ? \$243  : \$239 ;
+  assign \$279  = grad_sel_lo0[2] ? \$244  : \$240 ;
+  assign \$280  = grad_sel_lo0[2] ? \$245  : \$241 ;
+  assign \$281  = grad_sel_lo0[2] ? \$246  : \$242 ;
+  assign \$282  = grad_sel_lo1[2] ? \$247  : \$243 ;
+  assign \$283  = grad_sel_lo1[2] ? \$248  : \$244 ;
+  assign \$284  = grad_sel_lo1[2] ? \$249  : \$245 ;
+  assign \$285  = grad_sel_lo1[2] ? \$250  : \$246 ;
+  assign \$286  = grad_sel_lo1[2] ? \$251  : \$247 ;
+  assign \$287  = grad_sel_lo1[2] ? \$252  : \$248 ;
+  assign \$288  = grad_sel_lo1[2] ? \$253  : \$249 ;
+  assign \$289  = grad_sel_lo1[2] ? \$254  : \$250 ;
+  assign \$290  = grad_sel_lo2[2] ? \$255  : \$251 ;
+  assign \$291  = grad_sel_lo2[2] ? \$256  : \$252 ;
+  assign \$292  = grad_sel_lo2[2] ? \$257  : \$253 ;
+  assign \$293  = grad_sel_lo2[2] ? \$258  : \$254 ;
+  assign \$294  = grad_sel_lo2[2] ? \$259  : \$255 ;
+  assign \$295  = grad_sel_lo2[2] ? \$260  : \$256 ;
+  assign \$296  = grad_sel_lo2[2] ? \$261  : \$257 ;
+  assign \$297  = grad_sel_lo2[2] ? \$262  : \$258 ;
+  assign \$298  = grad_sel_lo3[2] ? \$263  : \$259 ;
+  assign \$299  = grad_sel_lo3[2] ? \$264  : \$260 ;
+  assign \$300  = grad_sel_lo3[2] ? \$265  : \$261 ;
+  assign \$301  = grad_sel_lo3[2] ? \$266  : \$262 ;
+  assign \$302  = grad_sel_lo3[2] ? \$267  : \$263 ;
+  assign \$303  = grad_sel_lo3[2] ? \$268  : \$264 ;
+  assign \$304  = grad_sel_lo3[2] ? \$269  : \$265 ;
+  assign \$305  = grad_sel_lo3[2] ? \$270  : \$266 ;
+  assign \$306  = grad_sel_lo3[2] ? \$271  : \$267 ;
+  assign \$307  = grad_sel_lo3[2] ? \$272  : \$268 ;
+  assign \$308  = grad_sel_lo3[2] ? \$273  : \$269 ;
+  assign \$309  = grad_sel_lo3[2] ? 1'h0 : \$270 ;
+  assign \$310  = grad_sel_lo3[2] ? 1'h0 : \$271 ;
+  assign \$311  = grad_sel_lo3[2] ? 1'h0 : \$272 ;
+  assign \$312  = grad_sel_lo3[2] ? 1'h0 : \$273 ;
+  assign \$313  = 1'h0 + decay_row0;
+  assign \$314  = decay_sel_hi0[0] ? \$313 [8] : \$313 [0];
+  assign \$315  = decay_sel_hi0[0] ? \$313 [9] : \$313 [1];
+  assign \$316  = decay_sel_hi0[0] ? \$313 [10] : \$313 [2];
+  assign \$317  = decay_sel_hi0[0] ? \$313 [11] : \$313 [3];
+  assign \$318  = decay_sel_hi0[0] ? \$313 [12] : \$313 [4];
+  assign \$319  = decay_sel_hi0[0] ? \$313 [13] : \$313 [5];
+  assign \$320  = decay_sel_hi0[0] ? \$313 [14] : \$313 [6];
+  assign \$321  = decay_sel_hi0[0] ? \$313 [15] : \$313 [7];
+  assign \$322  = decay_sel_hi1[0] ? \$313 [16] : \$313 [8];
+  assign \$323  = decay_sel_hi1[0] ? \$313 [17] : \$313 [9];
+  assign \$324  = decay_sel_hi1[0] ? \$313 [18] : \$313 [10];
+  assign \$325  = decay_sel_hi1[0] ? \$313 [19] : \$313 [11];
+  assign \$326  = decay_sel_hi1[0] ? \$313 [20] : \$313 [12];
+  assign \$327  = decay_sel_hi1[0] ? \$313 [21] : \$313 [13];
+  assign \$328  = decay_sel_hi1[0] ? \$313 [22] : \$313 [14];
+  assign \$329  = decay_sel_hi1[0] ? \$313 [23] : \$313 [15];
+  assign \$330  = decay_sel_hi2[0] ? \$313 [24] : \$313 [16];
+  assign \$331  = decay_sel_hi2[0] ? \$313 [25] : \$313 [17];
+  assign \$332  = decay_sel_hi2[0] ? \$313 [26] : \$313 [18];
+  assign \$333  = decay_sel_hi2[0] ? \$313 [27] : \$313 [19];
+  assign \$334  = decay_sel_hi2[0] ? \$313 [28] : \$313 [20];
+  assign \$335  = decay_sel_hi2[0] ? \$313 [29] : \$313 [21];
+  assign \$336  = decay_sel_hi2[0] ? \$313 [30] : \$313 [22];
+  assign \$337  = decay_sel_hi2[0] ? \$313 [31] : \$313 [23];
+  assign \$338  = decay_sel_hi2[0] ? 1'h0 : \$313 [24];
+  assign \$339  = decay_sel_hi2[0] ? 1'h0 : \$313 [25];
+  assign \$340  = decay_sel_hi2[0] ? 1'h0 : \$313 [26];
+  assign \$341  = decay_sel_hi2[0] ? 1'h0 : \$313 [27];
+  assign \$342  = decay_sel_hi2[0] ? 1'h0 : \$313 [28];
+  assign \$343  = decay_sel_hi2[0] ? 1'h0 : \$313 [29];
+  assign \$344  = decay_sel_hi2[0] ? 1'h0 : \$313 [30];
+  assign \$345  = decay_sel_hi2[0] ? 1'h0 : \$313 [31];
+  assign \$346  = decay_sel_hi0[1] ? \$330  : \$314 ;
+  assign \$347  = decay_sel_hi0[1] ? \$331  : \$315 ;
+  assign \$348  = decay_sel_hi0[1] ? \$332  : \$316 ;
+  assign \$349  = decay_sel_hi0[1] ? \$333  : \$317 ;
+  assign \$350  = decay_sel_hi0[1] ? \$334  : \$318 ;
+  assign \$351  = decay_sel_hi0[1] ? \$335  : \$319 ;
+  assign \$352  = decay_sel_hi0[1] ? \$336  : \$320 ;
+  assign \$353  = decay_sel_hi0[1] ? \$337  : \$321 ;
+  assign \$354  = decay_sel_hi1[1] ? \$338  : \$322 ;
+  assign \$355  = decay_sel_hi1[1] ? \$339  : \$323 ;
+  assign \$356  = decay_sel_hi1[1] ? \$340  : \$324 ;
+  assign \$357  = decay_sel_hi1[1] ? \$341  : \$325 ;
+  assign \$358  = decay_sel_hi1[1] ? \$342  : \$326 ;
+  assign \$359  = decay_sel_hi1[1] ? \$343  : \$327 ;
+  assign \$360  = decay_sel_hi1[1] ? \$344  : \$328 ;
+  assign \$361  = decay_sel_hi1[1] ? \$345  : \$329 ;
+  assign \$362  = decay_sel_hi2[1] ? 1'h0 : \$330 ;
+  assign \$363  = decay_sel_hi2[1] ? 1'h0 : \$331 ;
+  assign \$364  = decay_sel_hi2[1] ? 1'h0 : \$332 ;
+  assign \$365  = decay_sel_hi2[1] ? 1'h0 : \$333 ;
+  assign \$366  = decay_sel_hi2[1] ? 1'h0 : \$334 ;
+  assign \$367  = decay_sel_hi2[1] ? 1'h0 : \$335 ;
+  assign \$368  = decay_sel_hi2[1] ? 1'h0 : \$336 ;
+  assign \$369  = decay_sel_hi2[1] ? 1'h0 : \$337 ;
+  assign \$370  = decay_sel_hi2[1] ? 1'h0 : \$338 ;
+  assign \$371  = decay_sel_hi2[1] ? 1'h0 : \$339 ;
+  assign \$372  = decay_sel_hi2[1] ? 1'h0 : \$340 ;
+  assign \$373  = decay_sel_hi2[1] ? 1'h0 : \$341 ;
+  assign \$374  = decay_sel_hi2[1] ? 1'h0 : \$342 ;
+  assign \$375  = decay_sel_hi2[1] ? 1'h0 : \$343 ;
+  assign \$376  = decay_sel_hi2[1] ? 1'h0 : \$344 ;
+  assign \$377  = decay_sel_hi2[1] ? 1'h0 : \$345 ;
+  assign \$378  = decay_sel_lo0[0] ? decay_prod[1] : decay_prod[0];
+  assign \$379  = decay_sel_lo0[0] ? decay_prod[2] : decay_prod[1];
+  assign \$380  = decay_sel_lo0[0] ? decay_prod[3] : decay_prod[2];
+  assign \$381  = decay_sel_lo0[0] ? decay_prod[4] : decay_prod[3];
+  assign \$382  = decay_sel_lo0[0] ? decay_prod[5] : decay_prod[4];
+  assign \$383  = decay_sel_lo0[0] ? decay_prod[6] : decay_prod[5];
+  assign \$384  = decay_sel_lo0[0] ? decay_prod[7] : decay_prod[6];
+  assign \$385  = decay_sel_lo0[0] ? decay_prod[8] : decay_prod[7];
+  assign \$386  = decay_sel_lo1[0] ? decay_prod[9] : decay_prod[8];
+  assign \$387  = decay_sel_lo1[0] ? decay_prod[10] : decay_prod[9];
+  assign \$388  = decay_sel_lo1[0] ? decay_prod[11] : decay_prod[10];
+  assign \$389  = decay_sel_lo1[0] ? decay_prod[12] : decay_prod[11];
+  assign \$390  = decay_sel_lo1[0] ? decay_prod[13] : decay_prod[12];
+  assign \$391  = decay_sel_lo1[0] ? decay_prod[14] : decay_prod[13];
+  assign \$392  = decay_sel_lo1[0] ? decay_prod[15] : decay_prod[14];
+  assign \$393  = decay_sel_lo1[0] ? decay_prod[16] : decay_prod[15];
+  assign \$394  = decay_sel_lo1[0] ? decay_prod[17] : decay_prod[16];
+  assign \$395  = decay_sel_lo1[0] ? decay_prod[18] : decay_prod[17];
+  assign \$396  = decay_sel_lo1[0] ? decay_prod[19] : decay_prod[18];
+  assign \$397  = decay_sel_lo1[0] ? decay_prod[20] : decay_prod[19];
+  assign \$398  = decay_sel_lo1[0] ? decay_prod[21] : decay_prod[20];
+  assign \$399  = decay_sel_lo1[0] ? decay_prod[22] : decay_prod[21];
+  assign \$400  = decay_sel_lo1[0] ? 1'h0 : decay_prod[22];
+  assign \$401  = decay_sel_lo0[1] ? \$380  : \$378 ;
+  assign \$402  = decay_sel_lo0[1] ? \$381  : \$379 ;
+  assign \$403  = decay_sel_lo0[1] ? \$382  : \$380 ;
+  assign \$404  = decay_sel_lo0[1] ? \$383  : \$381 ;
+  assign \$405  = decay_sel_lo0[1] ? \$384  : \$382 ;
+  assign \$406  = decay_sel_lo0[1] ? \$385  : \$383 ;
+  assign \$407  = decay_sel_lo0[1] ? \$386  : \$384 ;
+  assign \$408  = decay_sel_lo0[1] ? \$387  : \$385 ;
+  assign \$409  = decay_sel_lo1[1] ? \$388  : \$386 ;
+  assign \$410  = decay_sel_lo1[1] ? \$389  : \$387 ;
+  assign \$411  = decay_sel_lo1[1] ? \$390  : \$388 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = grad_m00_a;
+    if (i__ready) begin
+      \$486  = grad_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = grad_m00_b;
+    if (i__ready) begin
+      \$487  = grad_mult[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = grad_m00_p;
+    if (i__ready) begin
+      \$488  = \$447 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = grad_m01_a;
+    if (i__ready) begin
+      \$489  = grad_mag[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = grad_m01_b;
+    if (i__ready) begin
+      \$490  = grad_mult[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = grad_m01_p;
+    if (i__ready) begin
+      \$491  = \$448 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = grad_m10_a;
+    if (i__ready) begin
+      \$492  = grad_mag[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = grad_m10_b;
+    if (i__ready) begin
+      \$493  = grad_mult[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = grad_m10_p;
+    if (i__ready) begin
+      \$494  = \$449 ;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = grad_m00_a;
+    \$495  = grad_m11_a;
     if (i__ready) begin
-      \$48  = grad_mag[15:0];
+      \$495  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = grad_m00_b;
+    \$496  = grad_m11_b;
     if (i__ready) begin
-      \$49  = grad_mult[15:0];
+      \$496  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = grad_m00_p;
+    \$497  = grad_m11_p;
     if (i__ready) begin
-      \$50  = \$2 ;
+      \$497  = \$450 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = grad_m01_a;
+    \$498  = grad_mag;
     if (i__ready) begin
-      \$51  = grad_mag[15:0];
+      \$498  = \$453 [31:0];
+    end
+    if (rst) begin
+      \$498  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = grad_m01_b;
+    \$499  = grad_mult;
     if (i__ready) begin
-      \$52  = grad_mult[31:16];
+      \$499  = lr_multiplier;
+    end
+    if (rst) begin
+      \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = grad_m01_p;
+    \$500  = grad_neg1;
     if (i__ready) begin
-      \$53  = \$3 ;
+      \$500  = \$454 ;
+    end
+    if (rst) begin
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_m10_a;
+    \$501  = grad_shift1;
     if (i__ready) begin
-      \$54  = grad_mag[31:16];
+      \$501  = lr_shift;
+    end
+    if (rst) begin
+      \$501  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_m10_b;
+    \$502  = grad_neg2;
     if (i__ready) begin
-      \$55  = grad_mult[15:0];
+      \$502  = grad_neg1;
+    end
+    if (rst) begin
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_m10_p;
+    \$503  = grad_neg3;
     if (i__ready) begin
-      \$56  = \$4 ;
+      \$503  = grad_neg2;
+    end
+    if (rst) begin
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_m11_a;
+    \$504  = grad_neg4;
     if (i__ready) begin
-      \$57  = grad_mag[31:16];
+      \$504  = grad_neg3;
     end
+    if (rst) begin
+      \$504  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_m11_b;
+    \$505  = grad_neg5;
     if (i__ready) begin
-      \$58  = grad_mult[31:16];
+      \$505  = grad_neg4;
+    end
+    if (rst) begin
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_m11_p;
+    \$506  = grad_neg6;
     if (i__ready) begin
-      \$59  = \$5 ;
+      \$506  = grad_neg5;
     end
+    if (rst) begin
+      \$506  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_mag;
+    \$507  = grad_neg7;
     if (i__ready) begin
-      \$60  = \$8 [31:0];
+      \$507  = grad_neg6;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_mult;
+    \$508  = grad_shift2;
     if (i__ready) begin
-      \$61  = lr_multiplier;
+      \$508  = grad_shift1;
     end
     if (rst) begin
-      \$61  = 32'd0;
+      \$508  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_neg1;
+    \$509  = grad_shift3;
     if (i__ready) begin
-      \$62  = \$9 ;
+      \$509  = grad_shift2;
     end
     if (rst) begin
-      \$62  = 1'h0;
+      \$509  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_shift1;
+    \$510  = grad_shift4;
     if (i__ready) begin
-      \$63  = lr_shift;
+      \$510  = grad_shift3;
     end
     if (rst) begin
-      \$63  = 6'h00;
+      \$510  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_neg2;
+    \$511  = grad_shift5;
     if (i__ready) begin
-      \$64  = grad_neg1;
+      \$511  = grad_shift4;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$511  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = grad_neg3;
+    \$512  = grad_pp00;
     if (i__ready) begin
-      \$65  = grad_neg2;
+      \$512  = grad_m00_p;
     end
     if (rst) begin
-      \$65  = 1'h0;
+      \$512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = grad_neg4;
+    \$513  = grad_pp01;
     if (i__ready) begin
-      \$66  = grad_neg3;
+      \$513  = grad_m01_p;
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$513  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = grad_neg5;
+    \$514  = grad_pp10;
     if (i__ready) begin
-      \$67  = grad_neg4;
+      \$514  = grad_m10_p;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$514  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = grad_neg6;
+    \$515  = grad_pp11;
     if (i__ready) begin
-      \$68  = grad_neg5;
+      \$515  = grad_m11_p;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$515  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = grad_neg7;
+    \$516  = grad_row0;
     if (i__ready) begin
-      \$69  = grad_neg6;
+      \$516  = \$458 ;
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$516  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = grad_shift2;
+    \$517  = grad_row1;
     if (i__ready) begin
-      \$70  = grad_shift1;
+      \$517  = \$462 [63:0];
     end
     if (rst) begin
-      \$70  = 6'h00;
+      \$517  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = grad_shift3;
+    \$518  = grad_sel_hi0;
     if (i__ready) begin
-      \$71  = grad_shift2;
+      \$518  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$71  = 6'h00;
+      \$518  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = grad_shift4;
+    \$519  = grad_sel_hi1;
     if (i__ready) begin
-      \$72  = grad_shift3;
+      \$519  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$72  = 6'h00;
+      \$519  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = grad_shift5;
+    \$520  = grad_sel_hi2;
     if (i__ready) begin
-      \$73  = grad_shift4;
+      \$520  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$73  = 6'h00;
+      \$520  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = grad_shift6;
+    \$521  = grad_sel_hi3;
     if (i__ready) begin
-      \$74  = grad_shift5;
+      \$521  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$74  = 6'h00;
+      \$521  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = grad_pp00;
+    \$522  = grad_sel_hi4;
     if (i__ready) begin
-      \$75  = grad_m00_p;
+      \$522  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$75  = 32'd0;
+      \$522  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = grad_pp01;
+    \$523  = grad_sel_lo0;
     if (i__ready) begin
-      \$76  = grad_m01_p;
+      \$523  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$76  = 32'd0;
+      \$523  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = grad_pp10;
+    \$524  = grad_sel_lo1;
     if (i__ready) begin
-      \$77  = grad_m10_p;
+      \$524  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$524  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = grad_pp11;
+    \$525  = grad_sel_lo2;
     if (i__ready) begin
-      \$78  = grad_m11_p;
+      \$525  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$525  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = grad_row0;
+    \$526  = grad_sel_lo3;
     if (i__ready) begin
-      \$79  = \$13 ;
+      \$526  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$79  = 64'h0000000000000000;
+      \$526  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = grad_row1;
+    \$527  = grad_prod;
     if (i__ready) begin
-      \$80  = \$17 [63:0];
+      \$527  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
     end
     if (rst) begin
-      \$80  = 64'h0000000000000000;
+      \$527  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = grad_prod;
+    \$528  = grad_q;
     if (i__ready) begin
-      \$81  = \$20 [38:0];
+      \$528  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
     end
     if (rst) begin
-      \$81  = 39'h0000000000;
+      \$528  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = decay_m00_a;
+    if (i__ready) begin
+      \$529  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = decay_m00_b;
+    if (i__ready) begin
+      \$530  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = decay_m00_p;
+    if (i__ready) begin
+      \$531  = \$463 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = grad_q;
+    \$532  = decay_mag;
     if (i__ready) begin
-      \$82  = \$21 [31:0];
+      \$532  = \$466 [15:0];
     end
     if (rst) begin
-      \$82  = 32'd0;
+      \$532  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = decay_m00_a;
+    \$533  = decay_mult;
     if (i__ready) begin
-      \$83  = decay_mag;
+      \$533  = decay_multiplier;
+    end
+    if (rst) begin
+      \$533  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = decay_m00_b;
+    \$534  = decay_neg1;
     if (i__ready) begin
-      \$84  = decay_mult;
+      \$534  = \$467 ;
     end
+    if (rst) begin
+      \$534  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = decay_m00_p;
+    \$535  = decay_shift1;
     if (i__ready) begin
-      \$85  = \$22 ;
+      \$535  = decay_shift;
+    end
+    if (rst) begin
+      \$535  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = decay_mag;
+    \$536  = decay_neg2;
     if (i__ready) begin
-      \$86  = \$25 [15:0];
+      \$536  = decay_neg1;
     end
     if (rst) begin
-      \$86  = 16'h0000;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = decay_mult;
+    \$537  = decay_neg3;
     if (i__ready) begin
-      \$87  = decay_multiplier;
+      \$537  = decay_neg2;
     end
     if (rst) begin
-      \$87  = 16'h0000;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = decay_neg1;
+    \$538  = decay_neg4;
     if (i__ready) begin
-      \$88  = \$26 ;
+      \$538  = decay_neg3;
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = decay_shift1;
+    \$539  = decay_neg5;
     if (i__ready) begin
-      \$89  = decay_shift;
+      \$539  = decay_neg4;
     end
     if (rst) begin
-      \$89  = 5'h00;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = decay_neg2;
+    \$540  = decay_neg6;
     if (i__ready) begin
-      \$90  = decay_neg1;
+      \$540  = decay_neg5;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = decay_neg3;
+    \$541  = decay_neg7;
     if (i__ready) begin
-      \$91  = decay_neg2;
+      \$541  = decay_neg6;
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = decay_neg4;
+    \$542  = decay_shift2;
     if (i__ready) begin
-      \$92  = decay_neg3;
+      \$542  = decay_shift1;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$542  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = decay_neg5;
+    \$543  = decay_shift3;
     if (i__ready) begin
-      \$93  = decay_neg4;
+      \$543  = decay_shift2;
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$543  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = decay_neg6;
+    \$544  = decay_shift4;
     if (i__ready) begin
-      \$94  = decay_neg5;
+      \$544  = decay_shift3;
     end
     if (rst) begin
-      \$94  = 1'h0;
+      \$544  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = decay_neg7;
+    \$545  = decay_shift5;
     if (i__ready) begin
-      \$95  = decay_neg6;
+      \$545  = decay_shift4;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$545  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = decay_shift2;
+    \$546  = decay_pp00;
     if (i__ready) begin
-      \$96  = decay_shift1;
+      \$546  = decay_m00_p;
     end
     if (rst) begin
-      \$96  = 5'h00;
+      \$546  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = decay_shift3;
+    \$547  = decay_row0;
     if (i__ready) begin
-      \$97  = decay_shift2;
+      \$547  = \$469 [31:0];
     end
     if (rst) begin
-      \$97  = 5'h00;
+      \$547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = decay_shift4;
+    \$548  = decay_sel_hi0;
     if (i__ready) begin
-      \$98  = decay_shift3;
+      \$548  = decay_shift4[4:3];
     end
     if (rst) begin
-      \$98  = 5'h00;
+      \$548  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = decay_shift5;
+    \$549  = decay_sel_hi1;
     if (i__ready) begin
-      \$99  = decay_shift4;
+      \$549  = decay_shift4[4:3];
     end
     if (rst) begin
-      \$99  = 5'h00;
+      \$549  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = decay_shift6;
+    \$550  = decay_sel_hi2;
     if (i__ready) begin
-      \$100  = decay_shift5;
+      \$550  = decay_shift4[4:3];
     end
     if (rst) begin
-      \$100  = 5'h00;
+      \$550  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = decay_pp00;
+    \$551  = decay_sel_lo0;
     if (i__ready) begin
-      \$101  = decay_m00_p;
+      \$551  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$101  = 32'd0;
+      \$551  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = decay_row0;
+    \$552  = decay_sel_lo1;
     if (i__ready) begin
-      \$102  = \$28 [31:0];
+      \$552  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$552  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = decay_prod;
+    \$553  = decay_prod;
     if (i__ready) begin
-      \$103  = \$30 [22:0];
+      \$553  = { \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346  };
     end
     if (rst) begin
-      \$103  = 23'h000000;
+      \$553  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = decay_q;
+    \$554  = decay_q;
     if (i__ready) begin
-      \$104  = \$31 [15:0];
+      \$554  = { \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424  };
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$554  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = valid1;
+    \$555  = valid1;
     if (i__ready) begin
-      \$105  = i__valid;
+      \$555  = i__valid;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = valid2;
+    \$556  = valid2;
     if (i__ready) begin
-      \$106  = valid1;
+      \$556  = valid1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = valid3;
+    \$557  = valid3;
     if (i__ready) begin
-      \$107  = valid2;
+      \$557  = valid2;
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = valid4;
+    \$558  = valid4;
     if (i__ready) begin
-      \$108  = valid3;
+      \$558  = valid3;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = valid5;
+    \$559  = valid5;
     if (i__ready) begin
-      \$109  = valid4;
+      \$559  = valid4;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = valid6;
+    \$560  = valid6;
     if (i__ready) begin
-      \$110  = valid5;
+      \$560  = valid5;
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = valid7;
+    \$561  = valid7;
     if (i__ready) begin
-      \$111  = valid6;
+      \$561  = valid6;
     end
     if (rst) begin
-      \$111  = 1'h0;
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = valid8;
+    \$562  = valid8;
     if (i__ready) begin
-      \$112  = valid7;
+      \$562  = valid7;
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = valid9;
+    \$563  = valid9;
     if (i__ready) begin
-      \$113  = valid8;
+      \$563  = valid8;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = o__valid;
+    \$564  = o__valid;
     if (i__ready) begin
-      \$114  = valid9;
+      \$564  = valid9;
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = w1;
+    \$565  = w1;
     if (i__ready) begin
-      \$115  = i__payload[15:0];
+      \$565  = i__payload[15:0];
     end
     if (rst) begin
-      \$115  = 16'h0000;
+      \$565  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = w2;
+    \$566  = w2;
     if (i__ready) begin
-      \$116  = w1;
+      \$566  = w1;
     end
     if (rst) begin
-      \$116  = 16'h0000;
+      \$566  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = w3;
+    \$567  = w3;
     if (i__ready) begin
-      \$117  = w2;
+      \$567  = w2;
     end
     if (rst) begin
-      \$117  = 16'h0000;
+      \$567  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = w4;
+    \$568  = w4;
     if (i__ready) begin
-      \$118  = w3;
+      \$568  = w3;
     end
     if (rst) begin
-      \$118  = 16'h0000;
+      \$568  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = w5;
+    \$569  = w5;
     if (i__ready) begin
-      \$119  = w4;
+      \$569  = w4;
     end
     if (rst) begin
-      \$119  = 16'h0000;
+      \$569  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = w6;
+    \$570  = w6;
     if (i__ready) begin
-      \$120  = w5;
+      \$570  = w5;
     end
     if (rst) begin
-      \$120  = 16'h0000;
+      \$570  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = w7;
+    \$571  = w7;
     if (i__ready) begin
-      \$121  = w6;
+      \$571  = w6;
     end
     if (rst) begin
-      \$121  = 16'h0000;
+      \$571  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = w8;
+    \$572  = w8;
     if (i__ready) begin
-      \$122  = w7;
+      \$572  = w7;
     end
     if (rst) begin
-      \$122  = 16'h0000;
+      \$572  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = w9;
+    \$573  = w9;
     if (i__ready) begin
-      \$123  = w8;
+      \$573  = w8;
     end
     if (rst) begin
-      \$123  = 16'h0000;
+      \$573  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = decay_en1;
+    \$574  = decay_en1;
     if (i__ready) begin
-      \$124  = decay_enable;
+      \$574  = decay_enable;
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = decay_en2;
+    \$575  = decay_en2;
     if (i__ready) begin
-      \$125  = decay_en1;
+      \$575  = decay_en1;
     end
     if (rst) begin
-      \$125  = 1'h0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = decay_en3;
+    \$576  = decay_en3;
     if (i__ready) begin
-      \$126  = decay_en2;
+      \$576  = decay_en2;
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = decay_en4;
+    \$577  = decay_en4;
     if (i__ready) begin
-      \$127  = decay_en3;
+      \$577  = decay_en3;
     end
     if (rst) begin
-      \$127  = 1'h0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = decay_en5;
+    \$578  = decay_en5;
     if (i__ready) begin
-      \$128  = decay_en4;
+      \$578  = decay_en4;
     end
     if (rst) begin
-      \$128  = 1'h0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = decay_en6;
+    \$579  = decay_en6;
     if (i__ready) begin
-      \$129  = decay_en5;
+      \$579  = decay_en5;
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = decay_en7;
+    \$580  = decay_en7;
     if (i__ready) begin
-      \$130  = decay_en6;
+      \$580  = decay_en6;
     end
     if (rst) begin
-      \$130  = 1'h0;
+      \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = tg;
+    \$581  = tg;
     if (i__ready) begin
-      \$131  = \$33 [31:0];
+      \$581  = \$471 [31:0];
     end
     if (rst) begin
-      \$131  = 32'd0;
+      \$581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = tw;
+    \$582  = tw;
     if (i__ready) begin
-      \$132  = \$36 [15:0];
+      \$582  = \$474 [15:0];
     end
     if (rst) begin
-      \$132  = 16'h0000;
+      \$582  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = u;
+    \$583  = u;
     if (i__ready) begin
-      \$133  = total[31:0];
+      \$583  = total[31:0];
     end
     if (rst) begin
-      \$133  = 32'd0;
+      \$583  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = u_wrapped;
+    \$584  = u_wrapped;
     if (i__ready) begin
-      \$134  = \$37 ;
+      \$584  = \$475 ;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = o__payload;
+    \$585  = o__payload;
     if (i__ready) begin
-      \$135  = diff[15:0];
+      \$585  = diff[15:0];
     end
     if (rst) begin
-      \$135  = 16'h0000;
+      \$585  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = overflow;
+    \$586  = overflow;
     if (clear) begin
-      \$136  = 1'h0;
+      \$586  = 1'h0;
     end
-    if (\$43 ) begin
-      \$136  = 1'h1;
+    if (\$481 ) begin
+      \$586  = 1'h1;
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = wrapped;
+    \$587  = wrapped;
     if (clear) begin
-      \$137  = 1'h0;
+      \$587  = 1'h0;
     end
-    if (\$47 ) begin
-      \$137  = 1'h1;
+    if (\$485 ) begin
+      \$587  = 1'h1;
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$587  = 1'h0;
     end
   end
   assign en = i__ready;
+  assign grad_total = \$3 [63:0];
+  assign grad_shift_hi0 = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign grad_shift_hi1 = { \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68  };
+  assign grad_shift_hi2 = { \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
+  assign grad_shift_lo0 = { \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196  };
+  assign grad_shift_lo1 = { \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign grad_shift_lo2 = { \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
+  assign decay_total = \$313 [31:0];
+  assign decay_shift_hi0 = { \$345 , \$344 , \$343 , \$342 , \$341 , \$340 , \$339 , \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314  };
+  assign decay_shift_hi1 = { \$377 , \$376 , \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346  };
+  assign decay_shift_lo0 = { \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379 , \$378  };
+  assign decay_shift_lo1 = { \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411 , \$410 , \$409 , \$408 , \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401  };
+  assign decay_shift_lo2 = { \$446 , \$445 , \$444 , \$443 , \$442 , \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424  };
   assign w_new = diff[31:0];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
-  assign \$10  = { 1'h0, grad_pp00 };
-  assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
-  assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
-  assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$27  = { 1'h0, decay_pp00 };
+  assign \$455  = { 1'h0, grad_pp00 };
+  assign \$457  = { 15'h0000, grad_pp01, 16'h0000 };
+  assign \$459  = { 15'h0000, grad_pp10, 16'h0000 };
+  assign \$461  = { 31'h00000000, grad_pp11, 32'h00000000 };
+  assign \$468  = { 1'h0, decay_pp00 };
 endmodule

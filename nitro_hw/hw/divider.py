@@ -68,7 +68,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -264,7 +264,9 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     7. That shifted right by the rest of ``shift`` (0 to 7), truncated to ``width`` bits: the
        quotient magnitude, ``<= 2**(width-1)`` (module docstring), so no bits are lost.
        ``floor(floor(p / 2**(8j)) / 2**r) == floor(p / 2**(8j + r))``: the barrel shifter is
-       split over two stages, each an 8-way select, without a cycle more.
+       split over two stages, each an 8-way select, without a cycle more. Both select on
+       per-byte copies of their bits of ``shift`` (one register drove the select of every
+       bit, the placed engine's worst paths inside its SgdUpdate lanes).
 
     Stages 2 and 3 are :func:`~nitro_hw.hw.hard_multiplier.registered_product`: on ECP5
     (``platform``, the ``elaborate`` argument) the MULT18X18D's own input and output registers.
@@ -296,9 +298,21 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     prod = Signal(unsigned(width + 7), name=f"{name}_prod")  # the sum shifted by 8 * (shift // 8)
     q = Signal(unsigned(width), name=f"{name}_q")
     neg = [Signal(name=f"{name}_neg{k}") for k in range(1, QUOTIENT_STAGES + 1)]
-    # the shift amount too: one chain per unit keeps the barrel shifter's select local (a merged
-    # chain would drive the shifters of all lanes across the die)
-    sh = [Signal(shift.shape(), name=f"{name}_shift{k}", attrs=KEEP) for k in range(1, QUOTIENT_STAGES)]
+    # the shift amount too: one chain per unit keeps the shifter's select local (a merged chain
+    # would drive the shifters of all lanes across the die); it ends one stage before the
+    # shifts, which select on copies of its bits (below)
+    sh = [Signal(shift.shape(), name=f"{name}_shift{k}", attrs=KEEP) for k in range(1, QUOTIENT_STAGES - 1)]
+    # the two shifts select on per-byte copies of their bits of the shift (keep), loaded one
+    # stage ahead. Each is a logarithmic shifter written out, so the copies split its selects
+    # without splitting the shifter (a shifter per byte cost a third more LUTs). Combinational,
+    # outside the enable: only the registers below wait for it.
+    total = Signal(unsigned(2 * width), name=f"{name}_total")
+    m.d.comb += total.eq(sum(rows.values()))
+    hi_sels = [Signal(max(len(shift) - 3, 0), name=f"{name}_sel_hi{b}", attrs=KEEP)
+               for b in range(-(-(width + 7) // 8))]
+    lo_sels = [Signal(3, name=f"{name}_sel_lo{b}", attrs=KEEP) for b in range(-(-width // 8))]
+    shifted_hi = _log_shift_right(m, total, hi_sels, 8, f"{name}_shift_hi")
+    shifted_lo = _log_shift_right(m, prod, lo_sels, 1, f"{name}_shift_lo")
     with m.If(en):
         m.d.sync += [
             mag1.eq(Mux(a < 0, -a, a)),
@@ -306,15 +320,31 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
             neg[0].eq(a < 0),
             sh[0].eq(shift),
             *(neg[k].eq(neg[k - 1]) for k in range(1, QUOTIENT_STAGES)),
-            *(sh[k].eq(sh[k - 1]) for k in range(1, QUOTIENT_STAGES - 1)),
+            *(sh[k].eq(sh[k - 1]) for k in range(1, QUOTIENT_STAGES - 2)),
         ]
         m.d.sync += [partial[i, j].eq(product[i, j]) for i, j in pairs]
         for i, row in rows.items():
             terms = [partial[i, j] << (slices[i][0] + slices[j][0]) for j in range(len(slices))]
             m.d.sync += row.eq(sum(terms))
-        m.d.sync += prod.eq(sum(rows.values()) >> Cat(Const(0, 3), sh[-2][3:]))
-        m.d.sync += q.eq(prod >> sh[-1][:3])
+        m.d.sync += [*(c.eq(sh[-2][3:]) for c in hi_sels), *(c.eq(sh[-1][:3]) for c in lo_sels),
+                     prod.eq(shifted_hi), q.eq(shifted_lo)]
     return q, neg[-1]
+
+
+def _log_shift_right(m: Module, value, sels: list, step: int, name: str) -> Signal:
+    """``value >> (step * sel)`` as a logarithmic shifter whose bit ``j`` selects on ``sels[j // 8]``.
+
+    Every ``sels[b]`` holds the same amount (copies, one per byte of the result); the bits
+    beyond the last byte of ``sels`` use the last copy. Each level is a signal of its own.
+    """
+    x = value
+    for i in range(len(sels[0])):
+        d = step << i
+        level = Signal(len(value), name=f"{name}{i}")
+        m.d.comb += level.eq(Cat(*(Mux(sels[min(j // 8, len(sels) - 1)][i], x[j + d] if j + d < len(x) else 0,
+                                       x[j]) for j in range(len(x)))))
+        x = level
+    return x
 
 
 def add_valid_chain(m: Module, en, valid_in, stages: int, valid_out) -> list[Signal]:

@@ -287,8 +287,11 @@ class TrainingEngine(wiring.Component):
             for k, flag in copies.items():
                 hop = Signal(name=f"{flag.name}_hop", attrs=KEEP)
                 m.d.sync += [hop.eq(ex[k]), flag.eq(hop)]
-        # copies of host_writing, one per memory the datapath writes: its write-data mux's select
-        host_wr = {k: Signal(name=f"host_writing_{k.lower()}", attrs=KEEP) for k in DATAPATH_WRITES}
+        # copies of host_writing, one per 32 bits of each memory the datapath writes: the selects of
+        # its write-data mux (one copy per memory drove the 256 selects of D's, spread over the die)
+        host_wr = {k: [Signal(name=f"host_writing_{k.lower()}{j}", attrs=KEEP)
+                       for j in range(-(-len(wp[k].data) // 32))] for k in DATAPATH_WRITES}
+        host_wr_all = [c for cs in host_wr.values() for c in cs]
         is_grad = ex["GRAD"]
 
         # instruction constants derived once per instruction (DECODE)
@@ -439,7 +442,7 @@ class TrainingEngine(wiring.Component):
                 with m.Switch(hdr_op):
                     with m.Case(CMD_WRITE):
                         with m.If(h_more):
-                            m.d.sync += [host_writing.eq(1), *(c.eq(1) for c in host_wr.values())]
+                            m.d.sync += [host_writing.eq(1), *(c.eq(1) for c in host_wr_all)]
                             m.next = "WRITE"
                     with m.Case(CMD_READ):
                         m.d.sync += [out_cnt.eq(hcount), *(r.eq(0) for r in rv)]
@@ -459,7 +462,7 @@ class TrainingEngine(wiring.Component):
                     m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1),
                                  h_more.eq(~h_last), h_last.eq(hcount == 2)]
                     with m.If(h_last):
-                        m.d.sync += [host_writing.eq(0), *(c.eq(0) for c in host_wr.values())]
+                        m.d.sync += [host_writing.eq(0), *(c.eq(0) for c in host_wr_all)]
                         m.next = "IDLE"
             with m.State("READ"):
                 # up to one word per cycle, issued while the output FIFO has room
@@ -775,12 +778,15 @@ class TrainingEngine(wiring.Component):
         m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[0])), new_i.eq(Mux(take, cls, best_i[0]))]
 
         # Data: every memory's write data is its datapath row, or the host's beat while the host
-        # writes (a copy of host_writing per memory); only the write enables depend on the op.
+        # writes (copies of host_writing per 32 bits); only the write enables depend on the op.
         # These assignments come after the host's (command FSM), so they decide the data.
         engine_data = {"AG": h_row, "RG": region_row, "E": e_row, "D": d_row, "WF": w_row, "PRED": new_i,
                        "AF": xp_act.col_data, "WT": xp_w.col_data}
         for k, row in engine_data.items():
-            m.d.comb += wp[k].data.eq(Mux(host_wr[k], self.s_axis_tdata, row))
+            assert len(row) == len(wp[k].data), k
+            for j, sel in enumerate(host_wr[k]):
+                bits = slice(32 * j, min(32 * j + 32, len(row)))
+                m.d.comb += wp[k].data[bits].eq(Mux(sel, self.s_axis_tdata[bits], row[bits]))
         # the transposers' rows (on the transposer's flag copies) and the trace data, lane by lane
         # on the lane's own trace flag copies
         trace_rows = {"FWD_RELU": _sext_lanes(m, h_row, N, 8, "tr_h"),
