@@ -78,9 +78,9 @@ class MacArray(wiring.Component):
     operand per half of the rows); two stages of per-MAC copies of the operands (the broadcast
     of a row's or column's operand to its MACs crosses the die in two register-to-register
     hops); products (multiplier output registered, first level of the high-slice adder tree
-    registered); a second register of both (the multiplier output again, the rest of the high-slice tree);
-    product assembled; accumulators (7 stages with a high slice; 5 without: input, two
-    copies, product, accumulators). The registers around the hard multiplier let placement
+    registered); a second register of both (the multiplier output again, the rest of the
+    high-slice tree); product assembled; accumulators (7 stages with a high slice; 5 without:
+    input, two copies, product, accumulators). The registers around the hard multiplier let placement
     keep its input and output routing short. The datapath never stalls: ``i.ready`` is low only for a
     ``last`` beat while the previous tile still occupies the shadow buffer (its ``last`` was
     accepted and its final row has not left ``o``). With ``o.ready`` high, tiles of
