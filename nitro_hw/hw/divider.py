@@ -309,8 +309,8 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     total = Signal(unsigned(2 * width), name=f"{name}_total")
     m.d.comb += total.eq(sum(rows.values()))
     hi_sels = [Signal(max(len(shift) - 3, 0), name=f"{name}_sel_hi{b}", attrs=KEEP)
-               for b in range(-(-(width + 7) // 8))]
-    lo_sels = [Signal(3, name=f"{name}_sel_lo{b}", attrs=KEEP) for b in range(-(-width // 8))]
+               for b in range(-(-len(prod) // 8))]
+    lo_sels = [Signal(3, name=f"{name}_sel_lo{b}", attrs=KEEP) for b in range(-(-len(q) // 8))]
     shifted_hi = _log_shift_right(m, total, hi_sels, 8, f"{name}_shift_hi")
     shifted_lo = _log_shift_right(m, prod, lo_sels, 1, f"{name}_shift_lo")
     with m.If(en):
