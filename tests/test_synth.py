@@ -46,7 +46,11 @@ def test_targets_and_flow_commands():
     assert any(s.startswith("synth_ice40 -dsp") for s in yosys_script(ice, ["a.v"], "top"))
     # ECP5 Verilog instantiates MULT18X18D: its blackbox precedes hierarchy -check
     assert script.index("read_verilog -lib +/ecp5/cells_bb.v") < script.index("hierarchy -check -top top")
-    assert ecp5.hdl_platform.hard_multiplier == "MULT18X18D" and ice.hdl_platform is None
+    assert ecp5.hdl_platform.hard_multiplier == "MULT18X18D"
+    # iCE40: generic multipliers (SB_MAC16 inferred), the serial engine's SPRAM instances
+    assert ice.hdl_platform.hard_multiplier is None and ice.hdl_platform.spram == "SB_SPRAM256KA"
+    ice_script = yosys_script(ice, ["a.v"], "top")
+    assert ice_script.index("read_verilog -lib +/ice40/cells_sim.v") < ice_script.index("hierarchy -check -top top")
     a = nextpnr_args(ecp5, 7, 150.0)
     assert "--45k" in a and "--out-of-context" in a and "--timing-allow-fail" in a
     assert a[a.index("--seed") + 1] == "7" and a[a.index("--report") + 1] == "nextpnr_report.json"

@@ -20,7 +20,13 @@ def register(p) -> None:
     p.add_argument("--dataset", default=None, help="data set (default: the model's)")
     p.add_argument("--steps", type=int, default=20, help="training steps (default: 20)")
     p.add_argument("--sim", choices=["icarus", "verilator"], default="verilator", help="simulator")
-    p.add_argument("--array", default="8x8", help="MAC array size NxN (default: 8x8)")
+    p.add_argument("--engine", choices=["array", "serial"], default="array",
+                   help="engine microarchitecture: 'array' (an NxN MAC array and N epilogue lanes, the "
+                        "ECP5 build) or 'serial' (one MAC and one divider, the iCE40 UP5K build); "
+                        "default: array")
+    p.add_argument("--array", default=None,
+                   help="MAC array size NxN (default: 8x8); for --engine serial the tile size of its "
+                        "programs (a power of two, default: 4x4)")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data shuffle and initial weights")
     p.add_argument("--eval-batches", type=int, default=0,
@@ -34,6 +40,10 @@ def register(p) -> None:
                    help="multipliers as built for an FPGA: MULT18X18D simulates the ECP5 form of "
                         "'nitro-hw synth' (MULT18X18D instances with their own registers, on the "
                         "behavioural model sim/models/MULT18X18D.v); default: generic Verilog")
+    p.add_argument("--spram-model", action="store_true",
+                   help="--engine serial: simulate the iCE40 form of 'nitro-hw synth' (the large "
+                        "memories on SB_SPRAM256KA instances, on the behavioural model "
+                        "sim/models/SB_SPRAM256KA.v)")
     p.add_argument("--out", required=True, help="output directory (cosim.json, rtl/)")
     p.set_defaults(func=run)
 
@@ -44,11 +54,12 @@ def run(args) -> int:
     from ..tb.runner import SimulationError, SimulatorNotFound
 
     try:
-        n = _array(args.array)
+        n = _array(args.array or ("4x4" if args.engine == "serial" else "8x8"))
         s = cosim(args.model, args.dataset, args.steps, args.sim, n=n, batch=args.batch, waves=args.waves,
                   out=args.out, seed=args.seed, eval_batches=args.eval_batches,
                   collision_check=args.collision_check,
-                  hard_multiplier=None if args.dsp == "generic" else args.dsp)
+                  hard_multiplier=None if args.dsp == "generic" else args.dsp, engine=args.engine,
+                  spram_model=args.spram_model)
     except (ValueError, KeyError, CompileError) as exc:
         print(f"nitro-hw cosim: {exc}", file=sys.stderr)
         return 2

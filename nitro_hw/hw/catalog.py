@@ -33,7 +33,7 @@ class Design:
 
 def _designs() -> list[Design]:
     from .divider import TruncatingDivider
-    from .engine import engine_for_model
+    from .engine import engine_for_model, serial_engine_for_model
     from .error_unit import ErrorUnit
     from .mac_array import MacArray
     from .maxpool import MaxPoolArgmax, MaxPoolRoute
@@ -78,6 +78,8 @@ def _designs() -> list[Design]:
                "2x2 max-pool backward: route the error to the argmax cell", testbench="test_maxpool"),
         Design("engine", engine_for_model, {"model": "mlp-digits", "n": 8},
                "NITRO-D MLP training engine (mlp-digits memories, 8x8 MAC array, AXI-Stream)"),
+        Design("engine_serial", serial_engine_for_model, {"model": "mlp-digits", "n": 4},
+               "NITRO-D MLP training engine with one MAC and one divider (mlp-digits, 4x4 tiles; iCE40)"),
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..hw.hard_multiplier import ECP5
+from ..hw.single_port_ram import ICE40
 
 #: nextpnr routers the flow can select (None: nextpnr's default, router1).
 ROUTERS = ("router1", "router2")
@@ -58,9 +59,11 @@ class Target:
 
         ECP5: :data:`~nitro_hw.hw.hard_multiplier.ECP5` (MULT18X18D instances with their
         operand and product registers inside, which ``synth_ecp5`` would not pack). iCE40:
-        ``None`` (generic Verilog; ``synth_ice40 -dsp`` packs the registers into SB_MAC16).
+        :data:`~nitro_hw.hw.single_port_ram.ICE40` (generic multipliers, which ``synth_ice40 -dsp``
+        packs with their registers into SB_MAC16; the serial engine's large memories on
+        SB_SPRAM256KA instances, which Yosys does not infer).
         """
-        return ECP5 if self.family == "ecp5" else None
+        return ECP5 if self.family == "ecp5" else ICE40
 
     @property
     def yosys_synth(self) -> str:

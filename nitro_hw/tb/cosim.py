@@ -72,7 +72,6 @@ async def run_in_simulator(dut, params: dict) -> None:
     from cocotb.triggers import ClockCycles
 
     from ..compiler import compile_mlp
-    from ..compiler.cycles import estimate_cycles
     from ..golden.datasets import load_raw
     from ..golden.models import build_model
     from ..golden.pipeline import batch_indices, eval_batches, prepare, reshuffle
@@ -82,7 +81,7 @@ async def run_in_simulator(dut, params: dict) -> None:
     cfg = get_config(params["model"], None if params.get("dataset") == "random" else params.get("dataset"))
     batch = int(params.get("batch") or cfg.batch_size)
     prog = compile_mlp(cfg, batch=batch, n=int(params["n"]), weight_width=int(params.get("weight_width", 16)))
-    est = estimate_cycles(prog, train=True)
+    est = estimate_for(params.get("engine", "array"))(prog, train=True)
     seed = int(params.get("seed", 0))
     rng = np.random.RandomState(seed)
     if params.get("dataset") == "random":
@@ -396,21 +395,47 @@ def _fix_verilator_pch() -> None:
         os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
-def export_engine(program, out_dir: Path, poison_collisions: bool = False, platform=None) -> Path:
+#: Engine microarchitectures: ``array`` (:class:`~nitro_hw.hw.engine.TrainingEngine`, an N x N MAC
+#: array and N epilogue lanes) and ``serial`` (:class:`~nitro_hw.hw.engine.SerialEngine`, one MAC).
+ENGINES = ("array", "serial")
+
+
+def estimate_for(engine: str):
+    """The cycle model of ``engine`` (``estimate(program, train=True) -> dict``)."""
+    if engine == "serial":
+        from ..hw.engine.serial import serial_estimate_cycles
+
+        return serial_estimate_cycles
+    if engine == "array":
+        from ..compiler.cycles import estimate_cycles
+
+        return estimate_cycles
+    raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def export_engine(program, out_dir: Path, poison_collisions: bool = False, platform=None,
+                  engine: str = "array", trace: bool = True) -> Path:
     """Write the engine's Verilog for ``program`` to ``out_dir/nitro_engine.v``.
 
-    ``poison_collisions`` builds the simulation-check variant (see :class:`TrainingEngine`);
+    ``poison_collisions`` builds the simulation-check variant of the array engine (see
+    :class:`TrainingEngine`; the serial engine's single-port memories cannot collide);
     ``platform`` is handed to ``elaborate`` (:data:`nitro_hw.hw.hard_multiplier.ECP5`: the
-    MULT18X18D instances that ``nitro-hw synth`` builds for ECP5).
+    MULT18X18D instances that ``nitro-hw synth`` builds for ECP5;
+    :data:`nitro_hw.hw.single_port_ram.ICE40`: the serial engine's SPRAM instances). ``trace``:
+    the serial engine's trace port (the array engine always has it).
     """
     from amaranth.back import verilog
 
-    from ..hw.engine import TrainingEngine
+    from ..hw.engine import SerialEngine, TrainingEngine
 
+    estimate_for(engine)  # rejects an unknown engine
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "nitro_engine.v"
-    engine = TrainingEngine(program.n, program.depths, weight_width=program.weight_width,
-                            poison_collisions=poison_collisions)
+    if engine == "serial":
+        engine = SerialEngine(program.n, program.depths, weight_width=program.weight_width, trace=trace)
+    else:
+        engine = TrainingEngine(program.n, program.depths, weight_width=program.weight_width,
+                                poison_collisions=poison_collisions)
     text = verilog.convert(engine, name="nitro_engine", platform=platform)
     tmp = path.with_suffix(".v.tmp")
     tmp.write_text(text)
@@ -423,7 +448,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
           seed: int = 0, eval_batches: int = 0, inject: dict | None = None, run_id: str | None = None,
           progress: bool = True, trace_step: int | None = None, reset_step: int | None = None,
           backpressure: bool = False, weight_width: int = 16, collision_check: bool = True,
-          hard_multiplier: str | None = None) -> dict:
+          hard_multiplier: str | None = None, engine: str = "array", spram_model: bool = False) -> dict:
     """Co-simulate ``steps`` training steps of ``model`` on the engine against the golden trainer.
 
     Parameters
@@ -471,6 +496,12 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         ``"MULT18X18D"`` simulates the ECP5 form that ``nitro-hw synth --target ecp5-*`` builds
         (every multiplier a MULT18X18D instance with its own registers), with the behavioural
         model ``sim/models/MULT18X18D.v``; ``None`` (default) the generic Verilog.
+    engine : {"array", "serial"}
+        The engine microarchitecture (:data:`ENGINES`); ``n`` is the serial engine's tile size.
+    spram_model : bool
+        Serial engine only: simulate the iCE40 form that ``nitro-hw synth --target ice40-up5k``
+        builds (its large memories on SB_SPRAM256KA instances), with the behavioural model
+        ``sim/models/SB_SPRAM256KA.v``.
 
     Returns
     -------
@@ -496,17 +527,32 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         out = tmp.name
     out = Path(out).resolve()  # the simulator runs in its build directory
     out.mkdir(parents=True, exist_ok=True)
+    estimate_for(engine)  # rejects an unknown engine
     platform = platform_for(hard_multiplier)  # rejects an unknown primitive
     sources = [simulation_model(hard_multiplier)] if platform is not None else []
-    vpath = export_engine(prog, out / "rtl", poison_collisions=collision_check, platform=platform)
+    if engine == "serial" and hard_multiplier:
+        raise ValueError("hard_multiplier is for the array engine (the serial engine targets iCE40)")
+    if spram_model:
+        if engine != "serial":
+            raise ValueError("spram_model is for the serial engine (the iCE40 form)")
+        from ..hw.hard_multiplier import MODELS_DIR
+        from ..hw.single_port_ram import ICE40
+
+        platform, sources = ICE40, [MODELS_DIR / "SB_SPRAM256KA.v"]
+    # (the serial engine's trace port only when this run captures the trace: otherwise the
+    # simulated RTL is exactly the FPGA build)
+    vpath = export_engine(prog, out / "rtl", poison_collisions=collision_check, platform=platform,
+                          engine=engine, trace=trace_step is not None)
     result_path = out / "cosim_raw.json"
     if result_path.exists():
         result_path.unlink()
     params = {"model": model, "dataset": dataset or cfg.dataset, "steps": int(steps), "n": n,
               "batch": prog.batch, "seed": seed, "sim": sim, "eval_batches": eval_batches,
               "inject": inject, "result_path": str(result_path), "trace_step": trace_step,
-              "reset_step": reset_step, "backpressure": backpressure, "weight_width": weight_width}
-    dsp_tag = f"_{hard_multiplier}" if hard_multiplier else ""
+              "reset_step": reset_step, "backpressure": backpressure, "weight_width": weight_width,
+              "engine": engine}
+    dsp_tag = f"_{hard_multiplier}" if hard_multiplier else ("_spram" if spram_model else "")
+    dsp_tag += "_serial" if engine == "serial" else ""
     run_id = run_id or (f"cosim_{model}_{n}x{n}_w{weight_width}_{steps}_{'inj' if inject else 'clean'}"
                         f"{'' if collision_check else '_rtl'}{dsp_tag}_{sim}")
     env = env_params(params)
@@ -524,7 +570,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     wall = time.perf_counter() - t0
     raw = json.loads(result_path.read_text())
     est = raw["estimate"]
-    nn = n * n
+    nn = n * n if engine == "array" else 1  # MACs per cycle
     cycles = float(np.mean(raw["step_cycles"]))
     gemm_cycles = est["gemm_cycles"]
     summary = {
@@ -565,6 +611,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         "backpressure": backpressure,
         "collision_check": collision_check,
         "hard_multiplier": hard_multiplier,
+        "engine": engine,
+        "spram_model": spram_model,
         "wall_seconds": wall,
         "waves": str(res.waves) if res.waves else None,
     }
@@ -580,7 +628,9 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
 def format_summary(s: dict) -> str:
     """One-screen text summary of a :func:`cosim` result."""
     lines = [
-        f"co-simulation of {s['model']} on {s['dataset']}, {s['array']} array, batch {s['batch']}, "
+        f"co-simulation of {s['model']} on {s['dataset']}, "
+        f"{'serial engine, ' + s['array'] + ' tiles' if s.get('engine') == 'serial' else s['array'] + ' array'}, "
+        f"batch {s['batch']}, "
         f"{s['simulator']}",
         f"  steps: {s['steps']}, mismatched steps: {s['mismatched_steps']}"
         f"{'' if s.get('collision_check', True) else ' (no memory collision check)'}"

@@ -1,8 +1,9 @@
 """The NITRO-D training engine: on-chip memories, a sequencer, the MAC array and the units."""
 
 from .core import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR, TrainingEngine
+from .serial import SerialEngine
 
-__all__ = ["CMD_CLEAR", "CMD_READ", "CMD_RUN", "CMD_WRITE", "CSR_ADDR", "TrainingEngine"]
+__all__ = ["CMD_CLEAR", "CMD_READ", "CMD_RUN", "CMD_WRITE", "CSR_ADDR", "SerialEngine", "TrainingEngine"]
 
 
 def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = None,
@@ -28,3 +29,19 @@ def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = 
 
 
 __all__ += ["engine_for_model"]
+
+
+def serial_engine_for_model(model: str = "mlp-digits", n: int = 4, batch: int | None = None,
+                            weight_width: int = 16, trace: bool = False) -> SerialEngine:
+    """The serial engine sized for a zoo MLP (memory depths from its program compiled for tiles of ``n``).
+
+    Without the trace port by default: this is the FPGA build (:class:`SerialEngine`, ``trace``).
+    """
+    from ...compiler import compile_mlp
+    from ...golden.zoo import get_config
+
+    prog = compile_mlp(get_config(model), batch=batch, n=n, weight_width=weight_width)
+    return SerialEngine(n, prog.depths, weight_width=weight_width, trace=trace)
+
+
+__all__ += ["serial_engine_for_model"]
