@@ -92,7 +92,8 @@ def main() -> None:
         rows.append(run_case(model, dataset, n, args.steps, not args.estimate_only, engine))
         r = rows[-1]
         meas = r.get("measured_cycles_per_step")
-        print(f"{r['model']:<11} {r['engine']:<6} {r['array']:>6}  est {r['estimated_cycles_per_step']:>8} cycles"
+        print(f"{r['model']:<11} {r['engine']:<6} {r['array']:>6}"
+              f"  est {r['estimated_cycles_per_step']:>8} cycles"
               + (f"  measured {meas:>10.0f} ({r['estimate_error'] * 100:+.2f} %)"
                  f"  util {r['mac_utilization']:.3f} overall / {r['gemm_utilization']:.3f} GEMM"
                  f"  sim {r['sim_cycles_per_second']:.0f} c/s  mismatches {r['mismatched_steps']}"

@@ -42,9 +42,10 @@ def cases(quick: bool) -> list[dict]:
     the synthesis issue, an 8x8 array with memories sized for ``mlp1`` (784-100-50-10, batch
     64), on the ECP5-85F, placed and routed with a 110 MHz constraint (``freq``) and nextpnr's
     router2 (``router``; router1 had not finished the mlp1 engine after 80 minutes).
-    ``place`` False stops after Yosys (hard-block inference only): no engine configuration fits
-    the iCE40 UP5K (8 DSPs, 30 EBR), but the inferred counts show by how much. ``freq`` (MHz)
-    overrides the target's default clock constraint.
+    ``place`` False stops after Yosys (hard-block inference only): no array engine configuration
+    fits the iCE40 UP5K (8 DSPs, 30 EBR), but the inferred counts show by how much; the serial
+    engine (``engine_serial``) is the UP5K's, placed and routed at the target's 24 MHz
+    constraint. ``freq`` (MHz) overrides the target's default clock constraint.
     """
     out = []
     for n in (2, 4) if quick else (2, 4, 8):
@@ -62,6 +63,9 @@ def cases(quick: bool) -> list[dict]:
              "params": {"model": "mlp1", "n": 8}, "place": True, "freq": 110, "router": "router2"},
             {"name": "engine_n4_ice40-up5k_yosys", "design": "engine", "target": "ice40-up5k",
              "params": {"n": 4}, "place": False},
+            # the serial engine (one MAC, one divider), the UP5K target: about 2 minutes
+            {"name": "engine_serial_ice40-up5k", "design": "engine_serial", "target": "ice40-up5k",
+             "params": {}, "place": True},
         ]
     return out
 

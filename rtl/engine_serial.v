@@ -2,253 +2,309 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis_tready, m_axis_tdata, m_axis_tvalid, m_axis_tlast, busy, done, mode, step_count, cycle_count, flags, trace_valid, trace_tag, trace_index, trace_data, s_axis_tdata);
+module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis_tready, m_axis_tdata, m_axis_tvalid, m_axis_tlast, busy, done, mode, step_count, cycle_count, flags, s_axis_tdata);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [16:0] \$1 ;
-  wire [15:0] \$10 ;
-  wire \$100 ;
-  wire [7:0] \$101 ;
-  wire [8:0] \$102 ;
-  wire [11:0] \$103 ;
-  wire [12:0] \$104 ;
-  wire [6:0] \$105 ;
+  wire [54:0] \$10 ;
+  wire [32:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
   wire \$106 ;
-  wire [24:0] \$107 ;
-  wire [24:0] \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire [6:0] \$110 ;
-  wire \$111 ;
-  wire [23:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [24:0] \$115 ;
-  wire [24:0] \$116 ;
-  wire \$117 ;
-  wire [6:0] \$118 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [15:0] \$109 ;
+  wire [54:0] \$11 ;
+  wire [15:0] \$110 ;
+  wire [7:0] \$111 ;
+  wire [7:0] \$112 ;
+  wire [7:0] \$113 ;
+  wire [7:0] \$114 ;
+  wire [1:0] \$115 ;
+  wire [31:0] \$116 ;
+  wire [7:0] \$117 ;
+  wire [15:0] \$118 ;
   wire \$119 ;
-  wire [31:0] \$12 ;
-  wire \$120 ;
+  wire [55:0] \$12 ;
+  wire [10:0] \$120 ;
   wire \$121 ;
   wire [32:0] \$122 ;
-  wire [32:0] \$123 ;
-  wire \$124 ;
-  wire [32:0] \$125 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
   wire [16:0] \$126 ;
-  wire [10:0] \$127 ;
-  wire [10:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire [16:0] \$127 ;
+  wire [16:0] \$128 ;
+  wire \$129 ;
   wire [32:0] \$13 ;
-  wire \$130 ;
+  wire [30:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire [32:0] \$133 ;
+  wire [5:0] \$132 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [31:0] \$137 ;
-  wire [31:0] \$138 ;
+  wire \$137 ;
+  wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [32:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [32:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
-  wire [2:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [2:0] \$146 ;
-  wire \$147 ;
-  wire [10:0] \$148 ;
-  wire [16:0] \$149 ;
+  wire \$146 ;
+  wire [32:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
-  wire [10:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire [16:0] \$156 ;
-  wire [5:0] \$157 ;
-  wire [10:0] \$158 ;
-  wire [7:0] \$159 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  reg [15:0] \$160 ;
-  reg [15:0] \$161 ;
-  reg [15:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg [31:0] \$166 ;
-  reg [31:0] \$167 ;
-  reg [31:0] \$168 ;
-  reg [31:0] \$169 ;
-  wire \$17 ;
-  reg [127:0] \$170 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  reg \$168 ;
+  reg [11:0] \$169 ;
+  wire [7:0] \$17 ;
+  reg [15:0] \$170 ;
   reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
+  reg [9:0] \$172 ;
+  reg [15:0] \$173 ;
   reg \$174 ;
-  reg \$175 ;
-  reg [383:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [3:0] \$178 ;
-  reg [23:0] \$179 ;
-  wire \$18 ;
-  reg [23:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [4:0] \$183 ;
-  reg [5:0] \$184 ;
-  reg [4:0] \$185 ;
-  reg [9:0] \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg [31:0] \$189 ;
-  wire [8:0] \$19 ;
-  reg [5:0] \$190 ;
-  reg \$191 ;
+  reg [12:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg \$177 ;
+  reg [12:0] \$178 ;
+  reg [7:0] \$179 ;
+  wire [8:0] \$18 ;
+  reg \$180 ;
+  reg [9:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg \$183 ;
+  reg [9:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg \$186 ;
+  reg [11:0] \$187 ;
+  reg [1:0] \$188 ;
+  reg \$189 ;
+  wire [11:0] \$19 ;
+  reg [10:0] \$190 ;
+  reg [31:0] \$191 ;
   reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [9:0] \$194 ;
-  reg [9:0] \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
+  reg [5:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg \$195 ;
+  reg [9:0] \$196 ;
+  reg [15:0] \$197 ;
   reg [15:0] \$198 ;
   reg [15:0] \$199 ;
-  wire [17:0] \$2 ;
-  wire \$20 ;
-  reg [9:0] \$200 ;
-  reg [9:0] \$201 ;
-  reg [15:0] \$202 ;
-  reg [15:0] \$203 ;
-  reg [15:0] \$204 ;
-  reg [15:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [15:0] \$207 ;
+  wire [16:0] \$2 ;
+  wire [12:0] \$20 ;
+  reg [15:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg [31:0] \$207 ;
   reg [31:0] \$208 ;
   reg [31:0] \$209 ;
-  wire [32:0] \$21 ;
-  reg [7:0] \$210 ;
-  reg [32:0] \$211 ;
-  reg [31:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [9:0] \$217 ;
-  reg [9:0] \$218 ;
-  reg [9:0] \$219 ;
+  wire [6:0] \$21 ;
+  reg [127:0] \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg [383:0] \$215 ;
+  reg [3:0] \$216 ;
+  reg [3:0] \$217 ;
+  reg [23:0] \$218 ;
+  reg [23:0] \$219 ;
   wire \$22 ;
-  reg [9:0] \$220 ;
-  reg [7:0] \$221 ;
-  wire \$23 ;
-  wire \$24 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg [4:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [4:0] \$224 ;
+  reg [9:0] \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [31:0] \$228 ;
+  reg [5:0] \$229 ;
+  wire [24:0] \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [31:0] \$232 ;
+  reg [9:0] \$233 ;
+  reg [9:0] \$234 ;
+  reg [1:0] \$235 ;
+  reg [1:0] \$236 ;
+  reg [15:0] \$237 ;
+  reg [15:0] \$238 ;
+  reg [9:0] \$239 ;
+  wire [24:0] \$24 ;
+  reg [9:0] \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg [15:0] \$243 ;
+  reg [15:0] \$244 ;
+  reg [15:0] \$245 ;
+  reg [15:0] \$246 ;
+  reg [15:0] \$247 ;
+  reg [15:0] \$248 ;
+  reg \$249 ;
   wire \$25 ;
-  wire [7:0] \$259 ;
-  wire \$26 ;
-  wire [7:0] \$262 ;
-  wire [5:0] \$265 ;
-  wire [5:0] \$268 ;
+  reg [31:0] \$250 ;
+  reg [31:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [32:0] \$253 ;
+  reg [31:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [9:0] \$259 ;
+  wire [6:0] \$26 ;
+  reg [9:0] \$260 ;
+  reg [9:0] \$261 ;
+  reg [9:0] \$262 ;
+  reg [7:0] \$263 ;
   wire \$27 ;
-  wire [5:0] \$271 ;
-  wire [5:0] \$274 ;
-  wire [3:0] \$277 ;
-  wire \$28 ;
-  wire [7:0] \$280 ;
-  wire [5:0] \$283 ;
-  wire [7:0] \$286 ;
+  wire [23:0] \$28 ;
   wire \$29 ;
-  wire \$3 ;
-  wire [15:0] \$30 ;
-  wire [15:0] \$31 ;
-  wire [7:0] \$32 ;
-  wire [7:0] \$33 ;
-  wire [7:0] \$34 ;
-  wire [7:0] \$35 ;
-  wire [1:0] \$36 ;
-  wire [31:0] \$37 ;
-  wire [7:0] \$38 ;
-  wire [15:0] \$39 ;
-  wire \$4 ;
+  wire [16:0] \$3 ;
+  wire \$30 ;
+  wire [24:0] \$31 ;
+  wire [24:0] \$32 ;
+  wire \$33 ;
+  wire [6:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [32:0] \$38 ;
+  wire [32:0] \$39 ;
+  wire [7:0] \$390 ;
+  wire [7:0] \$393 ;
+  wire [5:0] \$396 ;
+  wire [5:0] \$399 ;
+  wire [17:0] \$4 ;
   wire \$40 ;
-  wire [10:0] \$41 ;
-  wire \$42 ;
-  wire [32:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
+  wire [5:0] \$402 ;
+  wire [5:0] \$405 ;
+  wire [3:0] \$408 ;
+  wire [32:0] \$41 ;
+  wire [7:0] \$411 ;
+  wire [5:0] \$414 ;
+  wire [7:0] \$417 ;
+  wire [16:0] \$42 ;
+  wire [10:0] \$43 ;
+  wire [10:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
   wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire \$5 ;
+  wire \$49 ;
+  wire [16:0] \$5 ;
   wire \$50 ;
-  wire [30:0] \$51 ;
-  wire \$52 ;
-  wire [5:0] \$53 ;
+  wire \$51 ;
+  wire [32:0] \$52 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$56 ;
+  wire [31:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
-  reg [7:0] \$6 ;
+  wire [16:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
+  wire [32:0] \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [2:0] \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [2:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire [32:0] \$68 ;
-  wire \$69 ;
+  wire [10:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [16:0] \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  wire [10:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [5:0] \$76 ;
+  wire [10:0] \$77 ;
+  wire [7:0] \$78 ;
+  wire [16:0] \$79 ;
+  wire [15:0] \$8 ;
+  wire [17:0] \$80 ;
+  wire [16:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  reg [7:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
-  reg [9:0] \$9 ;
-  wire [16:0] \$90 ;
-  wire [17:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
+  reg [9:0] \$88 ;
+  wire [15:0] \$89 ;
+  wire [23:0] \$9 ;
+  wire \$90 ;
+  wire [31:0] \$91 ;
+  wire [32:0] \$92 ;
+  wire \$93 ;
   wire \$94 ;
-  wire [39:0] \$95 ;
-  wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire [32:0] \$98 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [8:0] \$98 ;
   wire \$99 ;
   reg [31:0] a;
   reg [15:0] a_word = 16'h0000;
   reg [31:0] acc = 32'd0;
-  reg [11:0] addr;
-  reg [11:0] \addr$102 ;
-  reg [10:0] \addr$105 ;
-  reg [5:0] \addr$108 ;
-  reg [9:0] \addr$111 ;
-  reg [4:0] \addr$114 ;
-  reg [9:0] \addr$87 ;
-  reg [12:0] \addr$90 ;
-  reg [12:0] \addr$93 ;
-  reg [9:0] \addr$96 ;
-  reg [9:0] \addr$99 ;
+  wire [11:0] addr;
+  wire [9:0] \addr$164 ;
+  wire [12:0] \addr$168 ;
+  wire [12:0] \addr$172 ;
+  wire [9:0] \addr$176 ;
+  wire [9:0] \addr$180 ;
+  wire [11:0] \addr$184 ;
+  wire [10:0] \addr$188 ;
+  wire [5:0] \addr$192 ;
+  wire [9:0] \addr$196 ;
+  reg [4:0] \addr$216 ;
+  reg [12:0] af_raddr;
+  reg [12:0] af_wq_addr = 13'h0000;
+  reg [7:0] af_wq_data = 8'h00;
+  reg af_wq_en = 1'h0;
+  reg [12:0] af_wreq_addr;
+  reg [7:0] af_wreq_data;
+  reg af_wreq_en;
+  reg [12:0] ag_raddr;
+  reg [12:0] ag_wq_addr = 13'h0000;
+  reg [7:0] ag_wq_data = 8'h00;
+  reg ag_wq_en = 1'h0;
+  reg [12:0] ag_wreq_addr;
+  reg [7:0] ag_wreq_data;
+  reg ag_wreq_en;
   reg [31:0] aux = 32'd0;
   reg [9:0] best_i0 = 10'h000;
   reg [9:0] best_i1 = 10'h000;
@@ -270,21 +326,39 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   reg [4:0] ctl_state = 5'h00;
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
+  reg [10:0] d_raddr;
   wire [31:0] d_val;
+  reg [10:0] d_wq_addr = 11'h000;
+  reg [31:0] d_wq_data = 32'd0;
+  reg d_wq_en = 1'h0;
+  reg [10:0] d_wreq_addr;
+  reg [31:0] d_wreq_data;
+  reg d_wreq_en;
   output done;
   reg done = 1'h0;
-  wire \done$147 ;
   (* init = 1'h0 *)
-  wire \done$62 ;
+  wire \done$114 ;
+  wire \done$143 ;
   wire [7:0] e;
+  reg [9:0] e_raddr;
+  reg [9:0] e_wq_addr = 10'h000;
+  reg [7:0] e_wq_data = 8'h00;
+  reg e_wq_en = 1'h0;
+  reg [9:0] e_wreq_addr;
+  reg [7:0] e_wreq_data;
+  reg e_wreq_en;
   reg fetch_valid = 1'h0;
   output [7:0] flags;
   reg [7:0] flags = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \flags$67 ;
+  wire [7:0] \flags$125 ;
   reg [7:0] grad_flags;
   wire [7:0] h;
   reg [23:0] haddr = 24'h000000;
+  reg half = 1'h0;
+  reg half1 = 1'h0;
+  reg half2 = 1'h0;
+  reg half3 = 1'h0;
   reg [23:0] hcount = 24'h000000;
   reg [3:0] hdr_mem = 4'h0;
   reg hdr_mode = 1'h0;
@@ -303,6 +377,9 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   wire m_axis_tready;
   output m_axis_tvalid;
   reg m_axis_tvalid = 1'h0;
+  reg [7:0] mac_a = 8'h00;
+  reg [15:0] mac_b = 16'h0000;
+  reg [23:0] mac_p = 24'h000000;
   reg [31:0] mac_steps = 32'd0;
   reg mask = 1'h0;
   reg [9:0] mi = 10'h000;
@@ -327,27 +404,47 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   reg [4:0] pc = 5'h00;
   reg [31:0] phase_cycles = 32'd0;
   reg [5:0] piece = 6'h00;
-  reg [31:0] prod = 32'd0;
+  reg [5:0] pred_raddr;
+  reg [5:0] pred_wq_addr = 6'h00;
+  reg [7:0] pred_wq_data = 8'h00;
+  reg pred_wq_en = 1'h0;
+  reg [5:0] pred_wreq_addr;
+  reg [7:0] pred_wreq_data;
+  reg pred_wreq_en;
+  reg [9:0] prog_raddr;
+  reg [9:0] prog_wq_addr = 10'h000;
+  reg [15:0] prog_wq_data = 16'h0000;
+  reg prog_wq_en = 1'h0;
+  reg [9:0] prog_wreq_addr;
+  reg [15:0] prog_wreq_data;
+  reg prog_wreq_en;
   wire [31:0] q;
   reg [31:0] q1 = 32'd0;
   reg [31:0] q2 = 32'd0;
   reg [1:0] r = 2'h0;
-  wire [7:0] r_data;
-  wire [7:0] \r_data$28 ;
-  wire [15:0] \r_data$30 ;
-  wire [15:0] \r_data$31 ;
-  wire [31:0] \r_data$32 ;
-  wire [7:0] \r_data$33 ;
-  wire [7:0] \r_data$73 ;
-  wire [1:0] \r_data$74 ;
-  wire [7:0] \r_data$75 ;
-  wire [15:0] \r_data$76 ;
-  wire [31:0] \r_data$78 ;
+  wire [15:0] r_data;
+  wire [7:0] \r_data$140 ;
+  wire [1:0] \r_data$141 ;
+  wire [15:0] \r_data$142 ;
+  wire [7:0] \r_data$200 ;
+  wire [7:0] \r_data$201 ;
+  wire [15:0] \r_data$202 ;
+  wire [31:0] \r_data$203 ;
+  wire [7:0] \r_data$204 ;
+  wire [7:0] \r_data$214 ;
+  wire [31:0] \r_data$215 ;
   reg rd_valid = 1'h0;
   reg [31:0] rdata;
   wire [1:0] region;
   wire [15:0] rel;
   wire [8:0] relu_t;
+  reg [11:0] rg_raddr;
+  reg [11:0] rg_wq_addr = 12'h000;
+  reg [1:0] rg_wq_data = 2'h0;
+  reg rg_wq_en = 1'h0;
+  reg [11:0] rg_wreq_addr;
+  reg [1:0] rg_wreq_data;
+  reg rg_wreq_en;
   input rst;
   wire rst;
   (* init = 32'd0 *)
@@ -368,351 +465,478 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   (* init = 32'd0 *)
-  wire [31:0] \step_count$65 ;
+  wire [31:0] \step_count$124 ;
   reg [15:0] t_word = 16'h0000;
   wire take;
   reg [15:0] tm = 16'h0000;
   reg [15:0] tn = 16'h0000;
-  output [127:0] trace_data;
-  wire [127:0] trace_data;
-  output [15:0] trace_index;
-  wire [15:0] trace_index;
-  output [7:0] trace_tag;
-  wire [7:0] trace_tag;
-  output trace_valid;
-  reg trace_valid = 1'h0;
+  reg two_pass = 1'h0;
   wire [31:0] u;
   reg [32:0] u_full = 33'h000000000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
+  reg v3 = 1'h0;
   reg [31:0] value;
-  reg [15:0] w_data;
-  reg [7:0] \w_data$101 ;
-  reg [1:0] \w_data$104 ;
-  reg [31:0] \w_data$107 ;
-  reg [7:0] \w_data$110 ;
-  reg [15:0] \w_data$113 ;
-  reg [31:0] \w_data$118 ;
-  reg [15:0] \w_data$89 ;
-  reg [7:0] \w_data$92 ;
-  reg [7:0] \w_data$95 ;
-  reg [7:0] \w_data$98 ;
-  reg w_en;
-  reg \w_en$100 ;
-  reg \w_en$103 ;
-  reg \w_en$106 ;
-  reg \w_en$109 ;
-  reg \w_en$112 ;
-  reg \w_en$117 ;
-  reg \w_en$88 ;
-  reg \w_en$91 ;
-  reg \w_en$94 ;
-  reg \w_en$97 ;
+  (* init = 16'h0000 *)
+  wire [15:0] w_data;
+  (* init = 16'h0000 *)
+  wire [15:0] \w_data$167 ;
+  (* init = 8'h00 *)
+  wire [7:0] \w_data$171 ;
+  (* init = 8'h00 *)
+  wire [7:0] \w_data$175 ;
+  (* init = 8'h00 *)
+  wire [7:0] \w_data$179 ;
+  (* init = 8'h00 *)
+  wire [7:0] \w_data$183 ;
+  (* init = 2'h0 *)
+  wire [1:0] \w_data$187 ;
+  (* init = 32'd0 *)
+  wire [31:0] \w_data$191 ;
+  (* init = 8'h00 *)
+  wire [7:0] \w_data$195 ;
+  (* init = 16'h0000 *)
+  wire [15:0] \w_data$199 ;
+  reg [31:0] \w_data$218 ;
+  (* init = 1'h0 *)
+  wire w_en;
+  (* init = 1'h0 *)
+  wire \w_en$166 ;
+  (* init = 1'h0 *)
+  wire \w_en$170 ;
+  (* init = 1'h0 *)
+  wire \w_en$174 ;
+  (* init = 1'h0 *)
+  wire \w_en$178 ;
+  (* init = 1'h0 *)
+  wire \w_en$182 ;
+  (* init = 1'h0 *)
+  wire \w_en$186 ;
+  (* init = 1'h0 *)
+  wire \w_en$190 ;
+  (* init = 1'h0 *)
+  wire \w_en$194 ;
+  (* init = 1'h0 *)
+  wire \w_en$198 ;
+  reg \w_en$217 ;
   wire [32:0] w_full;
+  wire [15:0] w_hi;
   reg [15:0] wb = 16'h0000;
+  reg [11:0] wf_raddr;
+  reg [11:0] wf_wq_addr = 12'h000;
+  reg [15:0] wf_wq_data = 16'h0000;
+  reg wf_wq_en = 1'h0;
+  reg [11:0] wf_wreq_addr;
+  reg [15:0] wf_wreq_data;
+  reg wf_wreq_en;
   reg [31:0] wide;
   wire [31:0] wnew;
-  assign \$1  = om + on;
-  assign \$2  = \$1  + r;
-  assign is_grad = ibits[2:0] == 3'h4;
-  assign narrow = is_grad ? \r_data$28  : r_data;
-  assign \$3  = ! ni;
-  assign \$4  = ! c;
-  assign \$5  = \$3  & \$4 ;
-  assign \$7  = $signed(\$6 ) < $signed(s);
-  assign \$8  = \$5  | \$7 ;
-  assign take = mask & \$8 ;
-  assign \$10  = take ? col : { 6'h00, \$9  };
-  assign \$11  = $signed(s) < $signed(1'h0);
-  assign \$12  = \$11  ? q2 : { s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s };
-  assign \$13  = $signed(\$12 ) - $signed(7'h24);
-  assign h = mask ? \$13 [7:0] : 8'h00;
-  assign \$14  = s == 7'h7f;
-  assign \$15  = s == 8'h80;
-  assign \$16  = \$14  | \$15 ;
-  assign \$17  = $signed(s) < $signed(1'h0);
-  assign \$18  = \$17  ? 1'h0 : 1'h1;
-  assign region = \$16  ? 2'h2 : { 1'h0, \$18  };
-  assign \$19  = $signed(s) - $signed(aux[7:0]);
-  assign e = mask ? \$19 [7:0] : 8'h00;
-  assign \$20  = aux[1:0] == 1'h1;
-  assign \$21  = \$20  ? { 1'h0, acc } : { q1[31], q1 };
-  assign w_full = $signed(aux[15:0]) - $signed(u_full[31:0]);
-  assign \$22  = ~ done;
-  assign \$23  = hdr_op == 2'h3;
-  assign busy = \$22  & \$23 ;
-  assign \$24  = csr_index < 6'h20;
-  assign \$25  = csr_index == 6'h20;
-  assign \$26  = csr_index == 6'h21;
-  assign \$27  = csr_index == 6'h22;
-  assign \$28  = csr_index == 6'h23;
-  assign \$29  = csr_index == 6'h24;
-  assign \$259  = piece[2:0] * 5'h10;
-  assign \$30  = s_axis_tdata >> \$259 ;
-  assign \$262  = piece[2:0] * 5'h10;
-  assign \$31  = s_axis_tdata >> \$262 ;
-  assign \$265  = piece[1:0] * 4'h8;
-  assign \$32  = s_axis_tdata >> \$265 ;
-  assign \$268  = piece[1:0] * 4'h8;
-  assign \$33  = s_axis_tdata >> \$268 ;
-  assign \$271  = piece[1:0] * 4'h8;
-  assign \$34  = s_axis_tdata >> \$271 ;
-  assign \$274  = piece[1:0] * 4'h8;
-  assign \$35  = s_axis_tdata >> \$274 ;
-  assign \$277  = piece[1:0] * 2'h2;
-  assign \$36  = s_axis_tdata >> \$277 ;
-  assign \$280  = piece[1:0] * 6'h20;
-  assign \$37  = s_axis_tdata >> \$280 ;
-  assign \$283  = piece[1:0] * 4'h8;
-  assign \$38  = s_axis_tdata >> \$283 ;
-  assign \$286  = piece[2:0] * 5'h10;
-  assign \$39  = s_axis_tdata >> \$286 ;
-  assign \$40  = piece == last_piece;
-  assign \$41  = ibase + piece;
-  assign \$42  = ! ibits[2:0];
-  assign \$43  = phase_cycles + 1'h1;
-  assign \$44  = nb + k;
-  assign \$45  = nb + k;
-  assign \$46  = wb + k;
-  assign \$47  = wb + k;
-  assign \$48  = wb + k;
-  assign \$49  = wb + k;
-  assign \$50  = ! aux[1:0];
-  assign \$51  = \$50  ? 31'h00000001 : 31'h40000001;
-  assign \$52  = ! aux[1:0];
-  assign \$53  = \$52  ? 6'h02 : 6'h3d;
-  assign \$54  = ni == nt_last;
-  assign \$55  = c == 2'h3;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = | w_full[31:15];
-  assign \$58  = & w_full[31:15];
-  assign \$59  = ~ \$58 ;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = u_full[32] ^ u_full[31];
-  assign \$62  = w_full[32] ^ w_full[31];
-  assign \$63  = \$61  | \$62 ;
-  assign \$64  = c != 2'h3;
-  assign \$65  = r != 2'h3;
+  reg [9:0] wt_raddr;
+  reg [9:0] wt_wq_addr = 10'h000;
+  reg [15:0] wt_wq_data = 16'h0000;
+  reg wt_wq_en = 1'h0;
+  reg [9:0] wt_wreq_addr;
+  reg [15:0] wt_wreq_data;
+  reg wt_wreq_en;
+  reg [9:0] y_raddr;
+  reg [9:0] y_wq_addr = 10'h000;
+  reg [7:0] y_wq_data = 8'h00;
+  reg y_wq_en = 1'h0;
+  reg [9:0] y_wreq_addr;
+  reg [7:0] y_wreq_data;
+  reg y_wreq_en;
+  assign \$1  = ibits[134:119] + \$80 [15:0];
+  assign \$2  = ibits[182:167] + \$80 [15:0];
+  assign \$3  = tm + tn;
+  assign \$4  = \$3  + c;
+  assign \$5  = tn + c;
+  assign \$6  = tn + c;
+  assign \$7  = \$6  < ibits[230:215];
+  assign \$8  = half1 ? \$81 [15:0] : wide[15:0];
+  assign \$9  = $signed(mac_a) * $signed(mac_b);
+  assign \$11  = half3 ? \$10  : { mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p };
+  assign \$12  = $signed({ 1'h0, acc }) + $signed(\$11 );
+  assign \$13  = cycle_count + 1'h1;
+  assign \$14  = phase_cycles + 1'h1;
+  assign \$15  = | hcount;
+  assign \$16  = | hcount;
+  assign \$18  = 1'h0 + \$17 ;
+  assign \$20  = \$18  + \$19 ;
+  assign \$21  = piece + 1'h1;
+  assign \$22  = piece == last_piece;
+  assign \$23  = haddr + 1'h1;
+  assign \$24  = hcount - 1'h1;
+  assign \$25  = hcount == 1'h1;
+  assign \$26  = piece - 1'h1;
+  assign \$27  = haddr < 7'h40;
+  assign \$28  = \$27  ? haddr : 24'h00003f;
+  assign \$29  = ! piece;
+  assign \$30  = hcount == 1'h1;
+  assign \$31  = haddr + 1'h1;
+  assign \$32  = hcount - 1'h1;
+  assign \$33  = hcount != 1'h1;
+  assign \$34  = piece + 1'h1;
+  assign \$35  = piece == 5'h17;
+  assign \$36  = ! ibits[2:0];
+  assign \$37  = ~ mode;
+  assign \$38  = step_count + 1'h1;
+  assign \$39  = cycle_count + 1'h1;
+  assign \$40  = ~ mode;
+  assign \$41  = step_count + \$40 ;
+  assign \$42  = ibits[54:39] - 1'h1;
+  assign \$43  = ibits[38:29] - 1'h1;
+  assign \$44  = ibits[28:19] - 1'h1;
+  assign \$45  = ibits[17:16] == 2'h2;
+  assign \$46  = ~ half;
+  assign \$47  = two_pass & \$46 ;
+  assign \$48  = k + 1'h1;
+  assign \$49  = ! r;
+  assign \$50  = ! c;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = mac_steps + 1'h1;
+  assign \$53  = k == k_last;
+  assign \$54  = $signed(q) > $signed(8'h7f);
+  assign \$55  = $signed(q) < $signed(8'h81);
+  assign \$56  = \$55  ? 32'd4294967169 : q;
+  assign \$57  = \$54  ? 32'd127 : \$56 ;
+  assign \$58  = ibits[2:0] == 1'h1;
+  assign \$59  = is_grad & ibits[345];
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = $signed(q1) + $signed(q);
+  assign \$62  = c != 2'h3;
+  assign \$63  = c + 1'h1;
+  assign \$64  = r != 2'h3;
+  assign \$65  = r + 1'h1;
   assign \$66  = ni != nt_last;
-  assign \$67  = mi != mt_last;
-  assign \$68  = phase_cycles + 1'h1;
-  assign \$69  = ! ctl_state;
-  assign \$70  = ctl_state == 1'h1;
-  assign \$71  = ctl_state == 2'h2;
-  assign \$72  = ctl_state == 2'h3;
-  assign \$73  = ctl_state == 3'h4;
-  assign \$74  = ctl_state == 3'h5;
-  assign \$75  = ctl_state == 3'h6;
-  assign \$76  = ctl_state == 3'h7;
-  assign \$77  = ctl_state == 4'h8;
-  assign \$78  = ctl_state == 4'h9;
-  assign \$79  = ctl_state == 4'ha;
-  assign \$80  = ctl_state == 4'hb;
-  assign \$81  = ctl_state == 4'hc;
-  assign \$82  = ctl_state == 4'hd;
-  assign \$83  = ctl_state == 4'he;
-  assign \$84  = ctl_state == 4'hf;
-  assign \$85  = ctl_state == 5'h10;
-  assign \$86  = ctl_state == 5'h11;
-  assign \$87  = ctl_state == 5'h12;
-  assign \$88  = ibits[134:119] + \$2 [15:0];
-  assign \$89  = ibits[182:167] + \$2 [15:0];
-  assign \$90  = tm + tn;
-  assign \$91  = \$90  + c;
-  assign \$92  = tn + c;
-  assign \$93  = tn + c;
-  assign \$94  = \$93  < ibits[230:215];
-  assign \$95  = $signed(narrow) * $signed(wide);
-  assign \$96  = acc + prod;
-  assign \$97  = cycle_count + 1'h1;
-  assign \$98  = phase_cycles + 1'h1;
-  assign \$99  = | hcount;
-  assign \$100  = | hcount;
-  assign \$102  = 1'h0 + \$101 ;
-  assign \$104  = \$102  + \$103 ;
-  assign \$105  = piece + 1'h1;
-  assign \$106  = piece == last_piece;
-  assign \$107  = haddr + 1'h1;
-  assign \$108  = hcount - 1'h1;
-  assign \$109  = hcount == 1'h1;
-  assign \$110  = piece - 1'h1;
-  assign \$111  = haddr < 7'h40;
-  assign \$112  = \$111  ? haddr : 24'h00003f;
-  assign \$113  = ! piece;
-  assign \$114  = hcount == 1'h1;
-  assign \$115  = haddr + 1'h1;
-  assign \$116  = hcount - 1'h1;
-  assign \$117  = hcount != 1'h1;
-  assign \$118  = piece + 1'h1;
-  assign \$119  = piece == 5'h17;
-  assign \$120  = ! ibits[2:0];
-  assign \$121  = ~ mode;
-  assign \$122  = step_count + 1'h1;
-  assign \$123  = cycle_count + 1'h1;
-  assign \$124  = ~ mode;
-  assign \$125  = step_count + \$124 ;
-  assign \$126  = ibits[54:39] - 1'h1;
-  assign \$127  = ibits[38:29] - 1'h1;
-  assign \$128  = ibits[28:19] - 1'h1;
-  assign \$129  = k + 1'h1;
-  assign \$130  = ! r;
-  assign \$131  = ! c;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = mac_steps + 1'h1;
-  assign \$134  = k == k_last;
-  assign \$135  = $signed(q) > $signed(8'h7f);
-  assign \$136  = $signed(q) < $signed(8'h81);
-  assign \$137  = \$136  ? 32'd4294967169 : q;
-  assign \$138  = \$135  ? 32'd127 : \$137 ;
-  assign \$139  = ibits[2:0] == 1'h1;
-  assign \$140  = is_grad & ibits[345];
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = $signed(q1) + $signed(q);
+  assign \$67  = ni + 1'h1;
+  assign \$68  = wb + ibits[118:103];
+  assign \$69  = on + ibits[150:135];
+  assign \$70  = tn + 3'h4;
+  assign \$71  = mi != mt_last;
+  assign \$72  = mi + 1'h1;
+  assign \$73  = nb + ibits[86:71];
+  assign \$74  = om + ibits[166:151];
+  assign \$75  = tm + ibits[214:199];
+  assign \$76  = pc + 1'h1;
+  assign \$77  = ibase + 5'h18;
+  assign \$78  = flags | grad_flags;
+  assign addr = wf_wq_en ? wf_wq_addr : wf_raddr;
+  assign \addr$164  = wt_wq_en ? wt_wq_addr : wt_raddr;
+  assign \addr$168  = af_wq_en ? af_wq_addr : af_raddr;
+  assign \addr$172  = ag_wq_en ? ag_wq_addr : ag_raddr;
+  assign \addr$176  = e_wq_en ? e_wq_addr : e_raddr;
+  assign \addr$180  = y_wq_en ? y_wq_addr : y_raddr;
+  assign \addr$184  = rg_wq_en ? rg_wq_addr : rg_raddr;
+  assign \addr$188  = d_wq_en ? d_wq_addr : d_raddr;
+  assign \addr$192  = pred_wq_en ? pred_wq_addr : pred_raddr;
+  assign \addr$196  = prog_wq_en ? prog_wq_addr : prog_raddr;
+  assign \$79  = om + on;
+  assign \$80  = \$79  + r;
+  assign is_grad = ibits[2:0] == 3'h4;
+  assign narrow = is_grad ? \r_data$201  : \r_data$200 ;
+  assign \$81  = wide[31:16] + wide[15];
+  assign \$82  = ! ni;
+  assign \$83  = ! c;
+  assign \$84  = \$82  & \$83 ;
+  assign \$86  = $signed(\$85 ) < $signed(s);
+  assign \$87  = \$84  | \$86 ;
+  assign take = mask & \$87 ;
+  assign \$89  = take ? col : { 6'h00, \$88  };
+  assign \$90  = $signed(s) < $signed(1'h0);
+  assign \$91  = \$90  ? q2 : { s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s };
+  assign \$92  = $signed(\$91 ) - $signed(7'h24);
+  assign h = mask ? \$92 [7:0] : 8'h00;
+  assign \$93  = s == 7'h7f;
+  assign \$94  = s == 8'h80;
+  assign \$95  = \$93  | \$94 ;
+  assign \$96  = $signed(s) < $signed(1'h0);
+  assign \$97  = \$96  ? 1'h0 : 1'h1;
+  assign region = \$95  ? 2'h2 : { 1'h0, \$97  };
+  assign \$98  = $signed(s) - $signed(aux[7:0]);
+  assign e = mask ? \$98 [7:0] : 8'h00;
+  assign \$99  = aux[1:0] == 1'h1;
+  assign \$100  = \$99  ? { 1'h0, acc } : { q1[31], q1 };
+  assign w_full = $signed(aux[15:0]) - $signed(u_full[31:0]);
+  assign \$101  = ~ done;
+  assign \$102  = hdr_op == 2'h3;
+  assign busy = \$101  & \$102 ;
+  assign \$103  = csr_index < 6'h20;
+  assign \$104  = csr_index == 6'h20;
+  assign \$105  = csr_index == 6'h21;
+  assign \$106  = csr_index == 6'h22;
+  assign \$107  = csr_index == 6'h23;
+  assign \$108  = csr_index == 6'h24;
+  assign \$390  = piece[2:0] * 5'h10;
+  assign \$109  = s_axis_tdata >> \$390 ;
+  assign \$393  = piece[2:0] * 5'h10;
+  assign \$110  = s_axis_tdata >> \$393 ;
+  assign \$396  = piece[1:0] * 4'h8;
+  assign \$111  = s_axis_tdata >> \$396 ;
+  assign \$399  = piece[1:0] * 4'h8;
+  assign \$112  = s_axis_tdata >> \$399 ;
+  assign \$402  = piece[1:0] * 4'h8;
+  assign \$113  = s_axis_tdata >> \$402 ;
+  assign \$405  = piece[1:0] * 4'h8;
+  assign \$114  = s_axis_tdata >> \$405 ;
+  assign \$408  = piece[1:0] * 2'h2;
+  assign \$115  = s_axis_tdata >> \$408 ;
+  assign \$411  = piece[1:0] * 6'h20;
+  assign \$116  = s_axis_tdata >> \$411 ;
+  assign \$414  = piece[1:0] * 4'h8;
+  assign \$117  = s_axis_tdata >> \$414 ;
+  assign \$417  = piece[2:0] * 5'h10;
+  assign \$118  = s_axis_tdata >> \$417 ;
+  assign \$119  = piece == last_piece;
+  assign \$120  = ibase + piece;
+  assign \$121  = ! ibits[2:0];
+  assign \$122  = phase_cycles + 1'h1;
+  assign \$123  = nb + k;
+  assign \$124  = nb + k;
+  assign \$125  = wb + k;
+  assign \$126  = wb + k;
+  assign \$127  = wb + k;
+  assign \$128  = wb + k;
+  assign \$129  = ! aux[1:0];
+  assign \$130  = \$129  ? 31'h00000001 : 31'h40000001;
+  assign \$131  = ! aux[1:0];
+  assign \$132  = \$131  ? 6'h02 : 6'h3d;
+  assign \$133  = ni == nt_last;
+  assign \$134  = c == 2'h3;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = | w_full[31:15];
+  assign \$137  = & w_full[31:15];
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = u_full[32] ^ u_full[31];
+  assign \$141  = w_full[32] ^ w_full[31];
+  assign \$142  = \$140  | \$141 ;
   assign \$143  = c != 2'h3;
-  assign \$144  = c + 1'h1;
-  assign \$145  = r != 2'h3;
-  assign \$146  = r + 1'h1;
-  assign \$147  = ni != nt_last;
-  assign \$148  = ni + 1'h1;
-  assign \$149  = wb + ibits[118:103];
-  assign \$150  = on + ibits[150:135];
-  assign \$151  = tn + 3'h4;
-  assign \$152  = mi != mt_last;
-  assign \$153  = mi + 1'h1;
-  assign \$154  = nb + ibits[86:71];
-  assign \$155  = om + ibits[166:151];
-  assign \$156  = tm + ibits[214:199];
-  assign \$157  = pc + 1'h1;
-  assign \$158  = ibase + 5'h18;
-  assign \$159  = flags | grad_flags;
+  assign \$144  = r != 2'h3;
+  assign \$145  = ni != nt_last;
+  assign \$146  = mi != mt_last;
+  assign \$147  = phase_cycles + 1'h1;
+  assign \$148  = ! ctl_state;
+  assign \$149  = ctl_state == 1'h1;
+  assign \$150  = ctl_state == 2'h2;
+  assign \$151  = ctl_state == 2'h3;
+  assign \$152  = ctl_state == 3'h4;
+  assign \$153  = ctl_state == 3'h5;
+  assign \$154  = ctl_state == 3'h6;
+  assign \$155  = ctl_state == 3'h7;
+  assign \$156  = ctl_state == 4'h8;
+  assign \$157  = ctl_state == 4'h9;
+  assign \$158  = ctl_state == 4'ha;
+  assign \$159  = ctl_state == 4'hb;
+  assign \$160  = ctl_state == 4'hc;
+  assign \$161  = ctl_state == 4'hd;
+  assign \$162  = ctl_state == 4'he;
+  assign \$163  = ctl_state == 4'hf;
+  assign \$164  = ctl_state == 5'h10;
+  assign \$165  = ctl_state == 5'h11;
+  assign \$166  = ctl_state == 5'h12;
+  assign \$167  = ctl_state == 5'h13;
   always @(posedge clk)
-    o_word <= \$160 ;
+    wf_wq_en <= \$168 ;
   always @(posedge clk)
-    a_word <= \$161 ;
+    wf_wq_addr <= \$169 ;
   always @(posedge clk)
-    t_word <= \$162 ;
+    wf_wq_data <= \$170 ;
   always @(posedge clk)
-    col <= \$163 ;
+    wt_wq_en <= \$171 ;
   always @(posedge clk)
-    mask <= \$164 ;
+    wt_wq_addr <= \$172 ;
   always @(posedge clk)
-    v2 <= \$165 ;
+    wt_wq_data <= \$173 ;
   always @(posedge clk)
-    prod <= \$166 ;
+    af_wq_en <= \$174 ;
   always @(posedge clk)
-    acc <= \$167 ;
+    af_wq_addr <= \$175 ;
   always @(posedge clk)
-    cycle_count <= \$168 ;
+    af_wq_data <= \$176 ;
   always @(posedge clk)
-    phase_cycles <= \$169 ;
+    ag_wq_en <= \$177 ;
   always @(posedge clk)
-    m_axis_tdata <= \$170 ;
+    ag_wq_addr <= \$178 ;
   always @(posedge clk)
-    rd_valid <= \$171 ;
+    ag_wq_data <= \$179 ;
   always @(posedge clk)
-    fetch_valid <= \$172 ;
+    e_wq_en <= \$180 ;
   always @(posedge clk)
-    v1 <= \$173 ;
+    e_wq_addr <= \$181 ;
   always @(posedge clk)
-    clear <= \$174 ;
+    e_wq_data <= \$182 ;
   always @(posedge clk)
-    trace_valid <= \$175 ;
+    y_wq_en <= \$183 ;
   always @(posedge clk)
-    ibits <= \$176 ;
+    y_wq_addr <= \$184 ;
   always @(posedge clk)
-    hdr_op <= \$177 ;
+    y_wq_data <= \$185 ;
   always @(posedge clk)
-    hdr_mem <= \$178 ;
+    rg_wq_en <= \$186 ;
   always @(posedge clk)
-    haddr <= \$179 ;
+    rg_wq_addr <= \$187 ;
   always @(posedge clk)
-    hcount <= \$180 ;
+    rg_wq_data <= \$188 ;
   always @(posedge clk)
-    hdr_mode <= \$181 ;
+    d_wq_en <= \$189 ;
   always @(posedge clk)
-    done <= \$182 ;
+    d_wq_addr <= \$190 ;
   always @(posedge clk)
-    ctl_state <= \$183 ;
+    d_wq_data <= \$191 ;
   always @(posedge clk)
-    piece <= \$184 ;
+    pred_wq_en <= \$192 ;
   always @(posedge clk)
-    pc <= \$185 ;
+    pred_wq_addr <= \$193 ;
   always @(posedge clk)
-    ibase <= \$186 ;
+    pred_wq_data <= \$194 ;
   always @(posedge clk)
-    mode <= \$187 ;
+    prog_wq_en <= \$195 ;
   always @(posedge clk)
-    counting <= \$188 ;
+    prog_wq_addr <= \$196 ;
   always @(posedge clk)
-    mac_steps <= \$189 ;
+    prog_wq_data <= \$197 ;
   always @(posedge clk)
-    csr_index <= \$190 ;
+    o_word <= \$198 ;
   always @(posedge clk)
-    m_axis_tvalid <= \$191 ;
+    a_word <= \$199 ;
   always @(posedge clk)
-    m_axis_tlast <= \$192 ;
+    t_word <= \$200 ;
   always @(posedge clk)
-    step_count <= \$193 ;
+    col <= \$201 ;
   always @(posedge clk)
-    mi <= \$194 ;
+    mask <= \$202 ;
   always @(posedge clk)
-    ni <= \$195 ;
+    mac_a <= narrow;
   always @(posedge clk)
-    r <= \$196 ;
+    mac_b <= \$8 ;
   always @(posedge clk)
-    c <= \$197 ;
+    mac_p <= \$9 ;
   always @(posedge clk)
-    k <= \$198 ;
+    v2 <= \$203 ;
   always @(posedge clk)
-    k_last <= \$199 ;
+    v3 <= \$204 ;
   always @(posedge clk)
-    nt_last <= \$200 ;
+    half2 <= \$205 ;
   always @(posedge clk)
-    mt_last <= \$201 ;
+    half3 <= \$206 ;
   always @(posedge clk)
-    nb <= \$202 ;
+    acc <= \$207 ;
   always @(posedge clk)
-    wb <= \$203 ;
+    cycle_count <= \$208 ;
   always @(posedge clk)
-    om <= \$204 ;
+    phase_cycles <= \$209 ;
   always @(posedge clk)
-    on <= \$205 ;
+    m_axis_tdata <= \$210 ;
   always @(posedge clk)
-    tm <= \$206 ;
+    rd_valid <= \$211 ;
   always @(posedge clk)
-    tn <= \$207 ;
+    fetch_valid <= \$212 ;
   always @(posedge clk)
-    aux <= \$208 ;
+    v1 <= \$213 ;
   always @(posedge clk)
-    q1 <= \$209 ;
+    clear <= \$214 ;
   always @(posedge clk)
-    s <= \$210 ;
+    ibits <= \$215 ;
   always @(posedge clk)
-    u_full <= \$211 ;
+    hdr_op <= \$216 ;
   always @(posedge clk)
-    q2 <= \$212 ;
+    hdr_mem <= \$217 ;
   always @(posedge clk)
-    best_v0 <= \$213 ;
+    haddr <= \$218 ;
   always @(posedge clk)
-    best_v1 <= \$214 ;
+    hcount <= \$219 ;
   always @(posedge clk)
-    best_v2 <= \$215 ;
+    hdr_mode <= \$220 ;
   always @(posedge clk)
-    best_v3 <= \$216 ;
+    done <= \$221 ;
   always @(posedge clk)
-    best_i0 <= \$217 ;
+    ctl_state <= \$222 ;
   always @(posedge clk)
-    best_i1 <= \$218 ;
+    piece <= \$223 ;
   always @(posedge clk)
-    best_i2 <= \$219 ;
+    pc <= \$224 ;
   always @(posedge clk)
-    best_i3 <= \$220 ;
+    ibase <= \$225 ;
   always @(posedge clk)
-    flags <= \$221 ;
+    mode <= \$226 ;
+  always @(posedge clk)
+    counting <= \$227 ;
+  always @(posedge clk)
+    mac_steps <= \$228 ;
+  always @(posedge clk)
+    csr_index <= \$229 ;
+  always @(posedge clk)
+    m_axis_tvalid <= \$230 ;
+  always @(posedge clk)
+    m_axis_tlast <= \$231 ;
+  always @(posedge clk)
+    step_count <= \$232 ;
+  always @(posedge clk)
+    mi <= \$233 ;
+  always @(posedge clk)
+    ni <= \$234 ;
+  always @(posedge clk)
+    r <= \$235 ;
+  always @(posedge clk)
+    c <= \$236 ;
+  always @(posedge clk)
+    k <= \$237 ;
+  always @(posedge clk)
+    k_last <= \$238 ;
+  always @(posedge clk)
+    nt_last <= \$239 ;
+  always @(posedge clk)
+    mt_last <= \$240 ;
+  always @(posedge clk)
+    two_pass <= \$241 ;
+  always @(posedge clk)
+    half <= \$242 ;
+  always @(posedge clk)
+    nb <= \$243 ;
+  always @(posedge clk)
+    wb <= \$244 ;
+  always @(posedge clk)
+    om <= \$245 ;
+  always @(posedge clk)
+    on <= \$246 ;
+  always @(posedge clk)
+    tm <= \$247 ;
+  always @(posedge clk)
+    tn <= \$248 ;
+  always @(posedge clk)
+    half1 <= \$249 ;
+  always @(posedge clk)
+    aux <= \$250 ;
+  always @(posedge clk)
+    q1 <= \$251 ;
+  always @(posedge clk)
+    s <= \$252 ;
+  always @(posedge clk)
+    u_full <= \$253 ;
+  always @(posedge clk)
+    q2 <= \$254 ;
+  always @(posedge clk)
+    best_v0 <= \$255 ;
+  always @(posedge clk)
+    best_v1 <= \$256 ;
+  always @(posedge clk)
+    best_v2 <= \$257 ;
+  always @(posedge clk)
+    best_v3 <= \$258 ;
+  always @(posedge clk)
+    best_i0 <= \$259 ;
+  always @(posedge clk)
+    best_i1 <= \$260 ;
+  always @(posedge clk)
+    best_i2 <= \$261 ;
+  always @(posedge clk)
+    best_i3 <= \$262 ;
+  always @(posedge clk)
+    flags <= \$263 ;
   \nitro_engine_serial.div  div (
     .a(a),
     .clk(clk),
-    .done(\done$147 ),
+    .done(\done$143 ),
     .multiplier(multiplier),
     .q(q),
     .rst(rst),
@@ -721,104 +945,104 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   );
   \nitro_engine_serial.mem_af  mem_af (
     .clk(clk),
-    .r_data(r_data),
+    .r_data(\r_data$200 ),
     .rst(rst),
-    .wp__addr(\addr$90 ),
-    .wp__data(\w_data$92 ),
-    .wp__en(\w_en$91 )
+    .wp__addr(\addr$168 ),
+    .wp__data(af_wq_data),
+    .wp__en(af_wq_en)
   );
   \nitro_engine_serial.mem_ag  mem_ag (
     .clk(clk),
-    .r_data(\r_data$28 ),
+    .r_data(\r_data$201 ),
     .rst(rst),
-    .wp__addr(\addr$93 ),
-    .wp__data(\w_data$95 ),
-    .wp__en(\w_en$94 )
+    .wp__addr(\addr$172 ),
+    .wp__data(ag_wq_data),
+    .wp__en(ag_wq_en)
   );
   \nitro_engine_serial.mem_d  mem_d (
     .clk(clk),
-    .r_data(\r_data$32 ),
+    .r_data(\r_data$203 ),
     .rst(rst),
-    .wp__addr(\addr$105 ),
-    .wp__data(\w_data$107 ),
-    .wp__en(\w_en$106 )
+    .wp__addr(\addr$188 ),
+    .wp__data(d_wq_data),
+    .wp__en(d_wq_en)
   );
   \nitro_engine_serial.mem_e  mem_e (
     .clk(clk),
-    .r_data(\r_data$33 ),
+    .r_data(\r_data$204 ),
     .rst(rst),
-    .wp__addr(\addr$96 ),
-    .wp__data(\w_data$98 ),
-    .wp__en(\w_en$97 )
+    .wp__addr(\addr$176 ),
+    .wp__data(e_wq_data),
+    .wp__en(e_wq_en)
   );
   \nitro_engine_serial.mem_phase  mem_phase (
     .clk(clk),
-    .r_data(\r_data$78 ),
+    .r_data(\r_data$215 ),
     .rst(rst),
-    .wp__addr(\addr$114 ),
-    .wp__data(\w_data$118 ),
-    .wp__en(\w_en$117 )
+    .wp__addr(\addr$216 ),
+    .wp__data(\w_data$218 ),
+    .wp__en(\w_en$217 )
   );
   \nitro_engine_serial.mem_pred  mem_pred (
     .clk(clk),
-    .r_data(\r_data$75 ),
+    .r_data(\r_data$214 ),
     .rst(rst),
-    .wp__addr(\addr$108 ),
-    .wp__data(\w_data$110 ),
-    .wp__en(\w_en$109 )
+    .wp__addr(\addr$192 ),
+    .wp__data(pred_wq_data),
+    .wp__en(pred_wq_en)
   );
   \nitro_engine_serial.mem_prog  mem_prog (
     .clk(clk),
-    .r_data(\r_data$76 ),
+    .r_data(r_data),
     .rst(rst),
-    .wp__addr(\addr$111 ),
-    .wp__data(\w_data$113 ),
-    .wp__en(\w_en$112 )
+    .wp__addr(\addr$196 ),
+    .wp__data(prog_wq_data),
+    .wp__en(prog_wq_en)
   );
   \nitro_engine_serial.mem_rg  mem_rg (
     .clk(clk),
-    .r_data(\r_data$74 ),
+    .r_data(\r_data$141 ),
     .rst(rst),
-    .wp__addr(\addr$102 ),
-    .wp__data(\w_data$104 ),
-    .wp__en(\w_en$103 )
+    .wp__addr(\addr$184 ),
+    .wp__data(rg_wq_data),
+    .wp__en(rg_wq_en)
   );
   \nitro_engine_serial.mem_wf  mem_wf (
     .clk(clk),
-    .r_data(\r_data$30 ),
+    .r_data(\r_data$142 ),
     .rst(rst),
     .wp__addr(addr),
-    .wp__data(w_data),
-    .wp__en(w_en)
+    .wp__data(wf_wq_data),
+    .wp__en(wf_wq_en)
   );
   \nitro_engine_serial.mem_wt  mem_wt (
     .clk(clk),
-    .r_data(\r_data$31 ),
+    .r_data(\r_data$202 ),
     .rst(rst),
-    .wp__addr(\addr$87 ),
-    .wp__data(\w_data$89 ),
-    .wp__en(\w_en$88 )
+    .wp__addr(\addr$164 ),
+    .wp__data(wt_wq_data),
+    .wp__en(wt_wq_en)
   );
   \nitro_engine_serial.mem_y  mem_y (
     .clk(clk),
-    .r_data(\r_data$73 ),
+    .r_data(\r_data$140 ),
     .rst(rst),
-    .wp__addr(\addr$99 ),
-    .wp__data(\w_data$101 ),
-    .wp__en(\w_en$100 )
+    .wp__addr(\addr$180 ),
+    .wp__data(y_wq_data),
+    .wp__en(y_wq_en)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (r)
       2'h0:
-          \$6  = best_v0;
+          \$85  = best_v0;
       2'h1:
-          \$6  = best_v1;
+          \$85  = best_v1;
       2'h2:
-          \$6  = best_v2;
+          \$85  = best_v2;
       2'h3:
-          \$6  = best_v3;
+          \$85  = best_v3;
     endcase
   end
   always @* begin
@@ -826,27 +1050,2944 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
     (* full_case = 32'd1 *)
     casez (r)
       2'h0:
-          \$9  = best_i0;
+          \$88  = best_i0;
       2'h1:
-          \$9  = best_i1;
+          \$88  = best_i1;
       2'h2:
-          \$9  = best_i2;
+          \$88  = best_i2;
       2'h3:
-          \$9  = best_i3;
+          \$88  = best_i3;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = wf_wreq_en;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = wf_wreq_addr;
+    if (rst) begin
+      \$169  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = wf_wreq_data;
+    if (rst) begin
+      \$170  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = wt_wreq_en;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = wt_wreq_addr;
+    if (rst) begin
+      \$172  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = wt_wreq_data;
+    if (rst) begin
+      \$173  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = af_wreq_en;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = af_wreq_addr;
+    if (rst) begin
+      \$175  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = af_wreq_data;
+    if (rst) begin
+      \$176  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = ag_wreq_en;
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = ag_wreq_addr;
+    if (rst) begin
+      \$178  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = ag_wreq_data;
+    if (rst) begin
+      \$179  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = e_wreq_en;
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = e_wreq_addr;
+    if (rst) begin
+      \$181  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = e_wreq_data;
+    if (rst) begin
+      \$182  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = y_wreq_en;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = y_wreq_addr;
+    if (rst) begin
+      \$184  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = y_wreq_data;
+    if (rst) begin
+      \$185  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = rg_wreq_en;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = rg_wreq_addr;
+    if (rst) begin
+      \$187  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = rg_wreq_data;
+    if (rst) begin
+      \$188  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = d_wreq_en;
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = d_wreq_addr;
+    if (rst) begin
+      \$190  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = d_wreq_data;
+    if (rst) begin
+      \$191  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = pred_wreq_en;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = pred_wreq_addr;
+    if (rst) begin
+      \$193  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = pred_wreq_data;
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = prog_wreq_en;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = prog_wreq_addr;
+    if (rst) begin
+      \$196  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = prog_wreq_data;
+    if (rst) begin
+      \$197  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \$1 [15:0];
+    if (rst) begin
+      \$198  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \$2 [15:0];
+    if (rst) begin
+      \$199  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \$4 [15:0];
+    if (rst) begin
+      \$200  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \$5 [15:0];
+    if (rst) begin
+      \$201  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \$7 ;
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = v1;
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = v2;
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = half1;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = half2;
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = acc;
+    if (v3) begin
+      \$207  = \$12 [31:0];
+    end
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$207  = 32'd0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          \$207  = 32'd0;
+    endcase
+    if (rst) begin
+      \$207  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = cycle_count;
+    if (counting) begin
+      \$208  = \$13 [31:0];
+    end
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$208  = 32'd0;
+          endcase
+    endcase
+    if (rst) begin
+      \$208  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = phase_cycles;
+    if (counting) begin
+      \$209  = \$14 [31:0];
+    end
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$209  = 32'd0;
+          endcase
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$71 ) begin
+                end else begin
+                  \$209  = 32'd0;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$209  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = m_axis_tdata;
+    if (rd_valid) begin
+      casez (hdr_mem)
+        4'h1, 4'h2, 4'h0:
+            \$210  = { m_axis_tdata[111:0], rdata[15:0] };
+        4'h3, 4'h4, 4'ha, 4'h5, 4'h8:
+            \$210  = { m_axis_tdata[119:0], rdata[7:0] };
+        4'h6:
+            \$210  = { m_axis_tdata[125:0], rdata[1:0] };
+        4'h7, 4'h9:
+            \$210  = { m_axis_tdata[95:0], rdata };
+      endcase
+    end
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                if (\$16 ) begin
+                  \$210  = 128'h00000000000000000000000000000000;
+                end
+          endcase
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (m_axis_tready) begin
+            \$210  = 128'h00000000000000000000000000000000;
+          end
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$36 ) begin
+            \$210  = { 22'h000000, mac_steps, flags, \$41 , \$39  };
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h09:
+          if (m_axis_tready) begin
+            \$210  = 128'h00000000000000000000000000000000;
+          end
+    endcase
+    if (rst) begin
+      \$210  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$211  = 1'h1;
+    endcase
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          \$212  = 1'h1;
+    endcase
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          \$213  = 1'h1;
+    endcase
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                /* empty */;
+            4'h4:
+                \$214  = 1'h1;
+          endcase
+    endcase
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = ibits;
+    if (fetch_valid) begin
+      \$215  = { r_data, ibits[383:16] };
+    end
+    if (rst) begin
+      \$215  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = hdr_op;
+    casez (ctl_state)
+      5'h00:
+          if (s_axis_tvalid) begin
+            \$216  = s_axis_tdata[3:0];
+          end
+    endcase
+    if (rst) begin
+      \$216  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = hdr_mem;
+    casez (ctl_state)
+      5'h00:
+          if (s_axis_tvalid) begin
+            \$217  = s_axis_tdata[7:4];
+          end
+    endcase
+    if (rst) begin
+      \$217  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = haddr;
+    casez (ctl_state)
+      5'h00:
+          if (s_axis_tvalid) begin
+            \$218  = s_axis_tdata[31:8];
+          end
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            if (\$22 ) begin
+              \$218  = \$23 [23:0];
+            end
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (m_axis_tready) begin
+            \$218  = \$31 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$218  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = hcount;
+    casez (ctl_state)
+      5'h00:
+          if (s_axis_tvalid) begin
+            \$219  = s_axis_tdata[55:32];
+          end
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            if (\$22 ) begin
+              \$219  = \$24 [23:0];
+            end
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (m_axis_tready) begin
+            \$219  = \$32 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$219  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = hdr_mode;
+    casez (ctl_state)
+      5'h00:
+          if (s_axis_tvalid) begin
+            \$220  = s_axis_tdata[56];
+          end
+    endcase
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = done;
+    casez (ctl_state)
+      5'h00:
+          if (s_axis_tvalid) begin
+            \$221  = 1'h0;
+          end
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h09:
+          if (m_axis_tready) begin
+            \$221  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = ctl_state;
+    casez (ctl_state)
+      5'h00:
+          if (s_axis_tvalid) begin
+            \$222  = 5'h01;
+          end
+      5'h01:
+        begin
+          \$222  = 5'h00;
+          casez (hdr_op)
+            4'h1:
+                if (\$15 ) begin
+                  \$222  = 5'h02;
+                end
+            4'h2:
+                if (\$16 ) begin
+                  \$222  = 5'h03;
+                end
+            4'h3:
+                \$222  = 5'h04;
+          endcase
+        end
+      5'h02:
+          if (s_axis_tvalid) begin
+            if (\$22 ) begin
+              if (\$25 ) begin
+                \$222  = 5'h00;
+              end
+            end
+          end
+      5'h03:
+          if (\$29 ) begin
+            \$222  = 5'h05;
+          end
+      5'h05:
+          \$222  = 5'h06;
+      5'h06:
+          if (m_axis_tready) begin
+            \$222  = 5'h00;
+            if (\$33 ) begin
+              \$222  = 5'h03;
+            end
+          end
+      5'h04:
+          if (\$35 ) begin
+            \$222  = 5'h07;
+          end
+      5'h07:
+          \$222  = 5'h08;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+            \$222  = 5'h09;
+          end else begin
+            \$222  = 5'h0a;
+          end
+      5'h0a:
+          (* full_case = 32'd1 *)
+          if (\$47 ) begin
+          end else begin
+            if (\$53 ) begin
+              \$222  = 5'h0b;
+            end
+          end
+      5'h0b:
+          \$222  = 5'h0c;
+      5'h0c:
+          \$222  = 5'h0d;
+      5'h0d:
+          \$222  = 5'h0e;
+      5'h0e:
+          \$222  = 5'h0f;
+      5'h0f:
+          if (\done$143 ) begin
+            \$222  = 5'h10;
+            if (\$60 ) begin
+              \$222  = 5'h11;
+            end
+          end
+      5'h11:
+          \$222  = 5'h12;
+      5'h12:
+          if (\done$143 ) begin
+            \$222  = 5'h10;
+          end
+      5'h10:
+          \$222  = 5'h13;
+      5'h13:
+        begin
+          \$222  = 5'h0a;
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$71 ) begin
+                end else begin
+                  \$222  = 5'h04;
+                end
+              end
+            end
+          end
+        end
+      5'h09:
+          if (m_axis_tready) begin
+            \$222  = 5'h00;
+          end
+    endcase
+    if (rst) begin
+      \$222  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = piece;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                if (\$15 ) begin
+                  \$223  = 6'h00;
+                end
+            4'h2:
+                if (\$16 ) begin
+                  \$223  = last_piece;
+                end
+            4'h3:
+                \$223  = 6'h00;
+          endcase
+      5'h02:
+          if (s_axis_tvalid) begin
+            \$223  = \$21 [5:0];
+            if (\$22 ) begin
+              \$223  = 6'h00;
+            end
+          end
+      5'h03:
+          \$223  = \$26 [5:0];
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (m_axis_tready) begin
+            \$223  = last_piece;
+          end
+      5'h04:
+          \$223  = \$34 [5:0];
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$71 ) begin
+                end else begin
+                  \$223  = 6'h00;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$223  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = pc;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$224  = haddr[4:0];
+          endcase
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$71 ) begin
+                end else begin
+                  \$224  = \$76 [4:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$224  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = ibase;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$225  = \$20 [9:0];
+          endcase
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$71 ) begin
+                end else begin
+                  \$225  = \$77 [9:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$225  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = mode;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$226  = hdr_mode;
+          endcase
+    endcase
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = counting;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$227  = 1'h1;
+          endcase
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$36 ) begin
+            \$227  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = mac_steps;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (hdr_op)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                \$228  = 32'd0;
+          endcase
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          (* full_case = 32'd1 *)
+          if (\$47 ) begin
+          end else begin
+            if (\$51 ) begin
+              \$228  = \$52 [31:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$228  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = csr_index;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$229  = \$28 [5:0];
+    endcase
+    if (rst) begin
+      \$229  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = m_axis_tvalid;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          \$230  = 1'h1;
+      5'h06:
+          if (m_axis_tready) begin
+            \$230  = 1'h0;
+          end
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$36 ) begin
+            \$230  = 1'h1;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h09:
+          if (m_axis_tready) begin
+            \$230  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = m_axis_tlast;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          \$231  = \$30 ;
+      5'h06:
+          if (m_axis_tready) begin
+            \$231  = 1'h0;
+          end
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$36 ) begin
+            \$231  = 1'h1;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h09:
+          if (m_axis_tready) begin
+            \$231  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = step_count;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$36 ) begin
+            if (\$37 ) begin
+              \$232  = \$38 [31:0];
+            end
+          end
+    endcase
+    if (clear) begin
+      \$232  = 32'd0;
+    end
+    if (rst) begin
+      \$232  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = mi;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$233  = 10'h000;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                if (\$71 ) begin
+                  \$233  = \$72 [9:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$233  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = ni;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$234  = 10'h000;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+                \$234  = \$67 [9:0];
+              end else begin
+                \$234  = 10'h000;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$234  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = r;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$235  = 2'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+              \$235  = \$65 [1:0];
+            end else begin
+              \$235  = 2'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$235  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = c;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$236  = 2'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+            \$236  = \$63 [1:0];
+          end else begin
+            \$236  = 2'h0;
+          end
+    endcase
+    if (rst) begin
+      \$236  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = k;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$237  = 16'h0000;
+          end
+      5'h0a:
+          (* full_case = 32'd1 *)
+          if (\$47 ) begin
+          end else begin
+            \$237  = \$48 [15:0];
+          end
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          \$237  = 16'h0000;
+    endcase
+    if (rst) begin
+      \$237  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = k_last;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$238  = \$42 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$238  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = nt_last;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$239  = \$43 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$239  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = mt_last;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$240  = \$44 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$240  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = two_pass;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$241  = \$45 ;
+          end
+    endcase
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = half;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$242  = 1'h0;
+          end
+      5'h0a:
+          (* full_case = 32'd1 *)
+          if (\$47 ) begin
+            \$242  = 1'h1;
+          end else begin
+            \$242  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = nb;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$243  = ibits[70:55];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                if (\$71 ) begin
+                  \$243  = \$73 [15:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$243  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = wb;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$244  = ibits[102:87];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+                \$244  = \$68 [15:0];
+              end else begin
+                \$244  = ibits[102:87];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$244  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = om;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$245  = 16'h0000;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                if (\$71 ) begin
+                  \$245  = \$74 [15:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$245  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = on;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$246  = 16'h0000;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+                \$246  = \$69 [15:0];
+              end else begin
+                \$246  = 16'h0000;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$246  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = tm;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$247  = ibits[198:183];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+              end else begin
+                if (\$71 ) begin
+                  \$247  = \$75 [15:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$247  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = tn;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$36 ) begin
+          end else begin
+            \$248  = 16'h0000;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$62 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$64 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$66 ) begin
+                \$248  = \$70 [15:0];
+              end else begin
+                \$248  = 16'h0000;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$248  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = half1;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          \$249  = half;
+    endcase
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = aux;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          casez (ibits[2:0])
+            3'h2:
+                \$250  = { 24'h000000, \r_data$140  };
+            3'h3:
+                \$250  = { 30'h00000000, \r_data$141  };
+            3'h4:
+                \$250  = { 16'h0000, \r_data$142  };
+          endcase
+    endcase
+    if (rst) begin
+      \$250  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = q1;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\done$143 ) begin
+            \$251  = q;
+          end
+    endcase
+    if (rst) begin
+      \$251  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = s;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\done$143 ) begin
+            \$252  = \$57 [7:0];
+          end
+    endcase
+    if (rst) begin
+      \$252  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = u_full;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\done$143 ) begin
+            \$253  = { q[31], q };
+          end
+      5'h11:
+          /* empty */;
+      5'h12:
+          if (\done$143 ) begin
+            \$253  = \$61 ;
+          end
+    endcase
+    if (rst) begin
+      \$253  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = q2;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          if (\done$143 ) begin
+            \$254  = q;
+          end
+    endcase
+    if (rst) begin
+      \$254  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = best_v0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  casez (r)
+                    2'h0:
+                        \$255  = s;
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$255  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = best_v1;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  casez (r)
+                    2'h0:
+                        /* empty */;
+                    2'h1:
+                        \$256  = s;
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$256  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = best_v2;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  casez (r)
+                    2'h0:
+                        /* empty */;
+                    2'h1:
+                        /* empty */;
+                    2'h2:
+                        \$257  = s;
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$257  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = best_v3;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  (* full_case = 32'd1 *)
+                  casez (r)
+                    2'h0:
+                        /* empty */;
+                    2'h1:
+                        /* empty */;
+                    2'h2:
+                        /* empty */;
+                    2'h3:
+                        \$258  = s;
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$258  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = best_i0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  casez (r)
+                    2'h0:
+                        \$259  = col[9:0];
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$259  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = best_i1;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  casez (r)
+                    2'h0:
+                        /* empty */;
+                    2'h1:
+                        \$260  = col[9:0];
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$260  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = best_i2;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  casez (r)
+                    2'h0:
+                        /* empty */;
+                    2'h1:
+                        /* empty */;
+                    2'h2:
+                        \$261  = col[9:0];
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$261  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = best_i3;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  (* full_case = 32'd1 *)
+                  casez (r)
+                    2'h0:
+                        /* empty */;
+                    2'h1:
+                        /* empty */;
+                    2'h2:
+                        /* empty */;
+                    2'h3:
+                        \$262  = col[9:0];
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$262  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$263  = 8'h00;
+    end else begin
+      \$263  = \$78 ;
+    end
+    if (rst) begin
+      \$263  = 8'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (ibits[17:16])
       2'h0:
-          wide = { \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30 [15], \r_data$30  };
+          wide = { \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142  };
       2'h1:
-          wide = { \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31 [15], \r_data$31  };
+          wide = { \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202  };
       2'h2:
-          wide = \r_data$32 ;
+          wide = \r_data$203 ;
       2'h3:
-          wide = { \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33 [7], \r_data$33  };
+          wide = { \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204  };
     endcase
   end
   always @* begin
@@ -854,37 +3995,37 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
     rdata = 32'd0;
     casez (hdr_mem)
       4'h1:
-          rdata = { 16'h0000, \r_data$30  };
+          rdata = { 16'h0000, \r_data$142  };
       4'h2:
-          rdata = { 16'h0000, \r_data$31  };
+          rdata = { 16'h0000, \r_data$202  };
       4'h3:
-          rdata = { 24'h000000, r_data };
+          rdata = { 24'h000000, \r_data$200  };
       4'h4:
-          rdata = { 24'h000000, \r_data$28  };
+          rdata = { 24'h000000, \r_data$201  };
       4'ha:
-          rdata = { 24'h000000, \r_data$33  };
+          rdata = { 24'h000000, \r_data$204  };
       4'h5:
-          rdata = { 24'h000000, \r_data$73  };
+          rdata = { 24'h000000, \r_data$140  };
       4'h6:
-          rdata = { 30'h00000000, \r_data$74  };
+          rdata = { 30'h00000000, \r_data$141  };
       4'h7:
-          rdata = \r_data$32 ;
+          rdata = \r_data$203 ;
       4'h8:
-          rdata = { 24'h000000, \r_data$75  };
+          rdata = { 24'h000000, \r_data$214  };
       4'h0:
-          rdata = { 16'h0000, \r_data$76  };
+          rdata = { 16'h0000, r_data };
       4'h9:
-          if (\$24 ) begin
-            rdata = \r_data$78 ;
-          end else if (\$25 ) begin
+          if (\$103 ) begin
+            rdata = \r_data$215 ;
+          end else if (\$104 ) begin
             rdata = cycle_count;
-          end else if (\$26 ) begin
+          end else if (\$105 ) begin
             rdata = step_count;
-          end else if (\$27 ) begin
+          end else if (\$106 ) begin
             rdata = { 24'h000000, flags };
-          end else if (\$28 ) begin
+          end else if (\$107 ) begin
             rdata = mac_steps;
-          end else if (\$29 ) begin
+          end else if (\$108 ) begin
             rdata = { 31'h00000000, mode };
           end
     endcase
@@ -925,7 +4066,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h02:
           if (s_axis_tvalid) begin
-            if (\$40 ) begin
+            if (\$119 ) begin
               s_axis_tready = 1'h1;
             end
           end
@@ -933,7 +4074,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    addr = 12'h000;
+    wf_wreq_en = 1'h0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -943,74 +4084,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           if (s_axis_tvalid) begin
             casez (hdr_mem)
               4'h1:
-                  addr = { haddr[9:0], piece[1:0] };
-            endcase
-          end
-      5'h03:
-          casez (hdr_mem)
-            4'h1:
-                addr = { haddr[9:0], piece[1:0] };
-          endcase
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-        begin
-          casez (ibits[17:16])
-            2'h0:
-                addr = { \$46 [9:0], c };
-          endcase
-          if (is_grad) begin
-            addr = { o_word[9:0], c };
-          end
-        end
-      5'h0b:
-          if (is_grad) begin
-            addr = { o_word[9:0], c };
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                /* empty */;
-            3'h3:
-                /* empty */;
-            3'h4:
-                addr = { o_word[9:0], c };
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_en = 1'h0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  w_en = 1'h1;
+                  wf_wreq_en = 1'h1;
             endcase
           end
       5'h03:
@@ -1035,11 +4109,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
                 /* empty */;
@@ -1048,13 +4124,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             3'h3:
                 /* empty */;
             3'h4:
-                w_en = 1'h1;
+                wf_wreq_en = 1'h1;
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_data = 16'h0000;
+    wf_wreq_addr = 12'h000;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1064,7 +4140,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           if (s_axis_tvalid) begin
             casez (hdr_mem)
               4'h1:
-                  w_data = \$30 ;
+                  wf_wreq_addr = { haddr[9:0], piece[1:0] };
             endcase
           end
       5'h03:
@@ -1089,11 +4165,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
                 /* empty */;
@@ -1102,13 +4180,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             3'h3:
                 /* empty */;
             3'h4:
-                w_data = w_full[15:0];
+                wf_wreq_addr = { o_word[9:0], c };
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$87  = 10'h000;
+    wf_wreq_data = 16'h0000;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1118,18 +4196,11 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           if (s_axis_tvalid) begin
             casez (hdr_mem)
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \addr$87  = { haddr[7:0], piece[1:0] };
+                  wf_wreq_data = \$109 ;
             endcase
           end
       5'h03:
-          casez (hdr_mem)
-            4'h1:
-                /* empty */;
-            4'h2:
-                \addr$87  = { haddr[7:0], piece[1:0] };
-          endcase
+          /* empty */;
       5'h05:
           /* empty */;
       5'h06:
@@ -1141,12 +4212,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h08:
           /* empty */;
       5'h0a:
-          casez (ibits[17:16])
-            2'h0:
-                /* empty */;
-            2'h1:
-                \addr$87  = { \$47 [7:0], c };
-          endcase
+          /* empty */;
       5'h0b:
           /* empty */;
       5'h0c:
@@ -1155,11 +4221,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
                 /* empty */;
@@ -1168,15 +4236,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             3'h3:
                 /* empty */;
             3'h4:
-                if (ibits[18]) begin
-                  \addr$87  = { t_word[7:0], r };
-                end
+                wf_wreq_data = w_full[15:0];
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$88  = 1'h0;
+    wt_wreq_en = 1'h0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1188,7 +4254,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h1:
                   /* empty */;
               4'h2:
-                  \w_en$88  = 1'h1;
+                  wt_wreq_en = 1'h1;
             endcase
           end
       5'h03:
@@ -1213,11 +4279,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
                 /* empty */;
@@ -1227,14 +4295,14 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 /* empty */;
             3'h4:
                 if (ibits[18]) begin
-                  \w_en$88  = 1'h1;
+                  wt_wreq_en = 1'h1;
                 end
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$89  = 16'h0000;
+    wt_wreq_addr = 10'h000;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1246,7 +4314,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h1:
                   /* empty */;
               4'h2:
-                  \w_data$89  = \$31 ;
+                  wt_wreq_addr = { haddr[7:0], piece[1:0] };
             endcase
           end
       5'h03:
@@ -1271,11 +4339,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
                 /* empty */;
@@ -1285,14 +4355,74 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 /* empty */;
             3'h4:
                 if (ibits[18]) begin
-                  \w_data$89  = w_full[15:0];
+                  wt_wreq_addr = { t_word[7:0], r };
                 end
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$90  = 13'h0000;
+    wt_wreq_data = 16'h0000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  wt_wreq_data = \$110 ;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                /* empty */;
+            3'h3:
+                /* empty */;
+            3'h4:
+                if (ibits[18]) begin
+                  wt_wreq_data = w_full[15:0];
+                end
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    af_wreq_en = 1'h0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1306,18 +4436,11 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h2:
                   /* empty */;
               4'h3:
-                  \addr$90  = { haddr[10:0], piece[1:0] };
+                  af_wreq_en = 1'h1;
             endcase
           end
       5'h03:
-          casez (hdr_mem)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \addr$90  = { haddr[10:0], piece[1:0] };
-          endcase
+          /* empty */;
       5'h05:
           /* empty */;
       5'h06:
@@ -1329,11 +4452,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h08:
           /* empty */;
       5'h0a:
-          (* full_case = 32'd1 *)
-          if (is_grad) begin
-          end else begin
-            \addr$90  = { \$45 [10:0], r };
-          end
+          /* empty */;
       5'h0b:
           /* empty */;
       5'h0c:
@@ -1342,22 +4461,24 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
-                \addr$90  = { t_word[10:0], r };
+                af_wreq_en = 1'h1;
             3'h2:
-                \addr$90  = { t_word[10:0], r };
+                af_wreq_en = 1'h1;
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$91  = 1'h0;
+    af_wreq_addr = 13'h0000;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1371,7 +4492,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h2:
                   /* empty */;
               4'h3:
-                  \w_en$91  = 1'h1;
+                  af_wreq_addr = { haddr[10:0], piece[1:0] };
             endcase
           end
       5'h03:
@@ -1396,22 +4517,24 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
-                \w_en$91  = 1'h1;
+                af_wreq_addr = { t_word[10:0], r };
             3'h2:
-                \w_en$91  = 1'h1;
+                af_wreq_addr = { t_word[10:0], r };
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$92  = 8'h00;
+    af_wreq_data = 8'h00;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1425,7 +4548,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h2:
                   /* empty */;
               4'h3:
-                  \w_data$92  = \$32 ;
+                  af_wreq_data = \$111 ;
             endcase
           end
       5'h03:
@@ -1450,22 +4573,24 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
-                \w_data$92  = h;
+                af_wreq_data = h;
             3'h2:
-                \w_data$92  = e;
+                af_wreq_data = e;
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$93  = 13'h0000;
+    ag_wreq_en = 1'h0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1481,20 +4606,11 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h3:
                   /* empty */;
               4'h4:
-                  \addr$93  = { haddr[10:0], piece[1:0] };
+                  ag_wreq_en = 1'h1;
             endcase
           end
       5'h03:
-          casez (hdr_mem)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                /* empty */;
-            4'h4:
-                \addr$93  = { haddr[10:0], piece[1:0] };
-          endcase
+          /* empty */;
       5'h05:
           /* empty */;
       5'h06:
@@ -1506,9 +4622,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h08:
           /* empty */;
       5'h0a:
-          if (is_grad) begin
-            \addr$93  = { \$44 [10:0], r };
-          end
+          /* empty */;
       5'h0b:
           /* empty */;
       5'h0c:
@@ -1517,20 +4631,22 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
-                \addr$93  = { o_word[10:0], c };
+                ag_wreq_en = 1'h1;
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$94  = 1'h0;
+    ag_wreq_addr = 13'h0000;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1546,7 +4662,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h3:
                   /* empty */;
               4'h4:
-                  \w_en$94  = 1'h1;
+                  ag_wreq_addr = { haddr[10:0], piece[1:0] };
             endcase
           end
       5'h03:
@@ -1571,20 +4687,22 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
-                \w_en$94  = 1'h1;
+                ag_wreq_addr = { o_word[10:0], c };
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$95  = 8'h00;
+    ag_wreq_data = 8'h00;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1600,7 +4718,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h3:
                   /* empty */;
               4'h4:
-                  \w_data$95  = \$33 ;
+                  ag_wreq_data = \$112 ;
             endcase
           end
       5'h03:
@@ -1625,20 +4743,22 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
-                \w_data$95  = h;
+                ag_wreq_data = h;
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$96  = 10'h000;
+    e_wreq_en = 1'h0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -1656,9 +4776,1113 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
               4'h4:
                   /* empty */;
               4'ha:
-                  \addr$96  = { haddr[7:0], piece[1:0] };
+                  e_wreq_en = 1'h1;
             endcase
           end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                e_wreq_en = 1'h1;
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    e_wreq_addr = 10'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  e_wreq_addr = { haddr[7:0], piece[1:0] };
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                e_wreq_addr = { o_word[7:0], c };
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    e_wreq_data = 8'h00;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  e_wreq_data = \$113 ;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                e_wreq_data = e;
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    y_wreq_en = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  y_wreq_en = 1'h1;
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    y_wreq_addr = 10'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  y_wreq_addr = { haddr[7:0], piece[1:0] };
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    y_wreq_data = 8'h00;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  y_wreq_data = \$114 ;
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    rg_wreq_en = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  rg_wreq_en = 1'h1;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                rg_wreq_en = 1'h1;
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    rg_wreq_addr = 12'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  rg_wreq_addr = { haddr[9:0], piece[1:0] };
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                rg_wreq_addr = { a_word[9:0], c };
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    rg_wreq_data = 2'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  rg_wreq_data = \$115 ;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                rg_wreq_data = region;
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    d_wreq_en = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  d_wreq_en = 1'h1;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                /* empty */;
+            3'h3:
+                d_wreq_en = 1'h1;
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    d_wreq_addr = 11'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  d_wreq_addr = { haddr[8:0], piece[1:0] };
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                /* empty */;
+            3'h3:
+                d_wreq_addr = { o_word[8:0], c };
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    d_wreq_data = 32'd0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  d_wreq_data = \$116 ;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                /* empty */;
+            3'h3:
+                d_wreq_data = \$100 [31:0];
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    pred_wreq_en = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  pred_wreq_en = 1'h1;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (\$135 ) begin
+                  pred_wreq_en = 1'h1;
+                end
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    pred_wreq_addr = 6'h00;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  pred_wreq_addr = haddr[5:0];
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (\$135 ) begin
+                  pred_wreq_addr = { mi[3:0], r };
+                end
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    pred_wreq_data = 8'h00;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  pred_wreq_data = \$117 ;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (\$135 ) begin
+                  pred_wreq_data = \$89 [7:0];
+                end
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    prog_wreq_en = 1'h0;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  /* empty */;
+              4'h0:
+                  prog_wreq_en = 1'h1;
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    prog_wreq_addr = 10'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  /* empty */;
+              4'h0:
+                  prog_wreq_addr = { haddr[6:0], piece[2:0] };
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    prog_wreq_data = 16'h0000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  /* empty */;
+              4'h0:
+                  prog_wreq_data = \$118 ;
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wf_raddr = 12'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (hdr_mem)
+            4'h1:
+                wf_raddr = { haddr[9:0], piece[1:0] };
+          endcase
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+        begin
+          casez (ibits[17:16])
+            2'h0:
+                wf_raddr = { \$125 [9:0], c };
+          endcase
+          if (is_grad) begin
+            wf_raddr = { o_word[9:0], c };
+          end
+        end
+      5'h0b:
+          if (is_grad) begin
+            wf_raddr = { o_word[9:0], c };
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wt_raddr = 10'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (hdr_mem)
+            4'h1:
+                /* empty */;
+            4'h2:
+                wt_raddr = { haddr[7:0], piece[1:0] };
+          endcase
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          casez (ibits[17:16])
+            2'h0:
+                /* empty */;
+            2'h1:
+                wt_raddr = { \$126 [7:0], c };
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    af_raddr = 13'h0000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (hdr_mem)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                af_raddr = { haddr[10:0], piece[1:0] };
+          endcase
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          (* full_case = 32'd1 *)
+          if (is_grad) begin
+          end else begin
+            af_raddr = { \$124 [10:0], r };
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    ag_raddr = 13'h0000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (hdr_mem)
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                /* empty */;
+            4'h4:
+                ag_raddr = { haddr[10:0], piece[1:0] };
+          endcase
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          if (is_grad) begin
+            ag_raddr = { \$123 [10:0], r };
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    e_raddr = 10'h000;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
       5'h03:
           casez (hdr_mem)
             4'h1:
@@ -1670,7 +5894,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'h4:
                 /* empty */;
             4'ha:
-                \addr$96  = { haddr[7:0], piece[1:0] };
+                e_raddr = { haddr[7:0], piece[1:0] };
           endcase
       5'h05:
           /* empty */;
@@ -1692,170 +5916,20 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             2'h2:
                 /* empty */;
             2'h3:
-                \addr$96  = { \$49 [7:0], c };
-          endcase
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                \addr$96  = { o_word[7:0], c };
+                e_raddr = { \$128 [7:0], c };
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$97  = 1'h0;
+    y_raddr = 10'h000;
     casez (ctl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  \w_en$97  = 1'h1;
-            endcase
-          end
-      5'h03:
           /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                \w_en$97  = 1'h1;
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$98  = 8'h00;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  \w_data$98  = \$34 ;
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                \w_data$98  = e;
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$99  = 10'h000;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  \addr$99  = { haddr[7:0], piece[1:0] };
-            endcase
-          end
       5'h03:
           casez (hdr_mem)
             4'h1:
@@ -1869,7 +5943,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'ha:
                 /* empty */;
             4'h5:
-                \addr$99  = { haddr[7:0], piece[1:0] };
+                y_raddr = { haddr[7:0], piece[1:0] };
           endcase
       5'h05:
           /* empty */;
@@ -1882,92 +5956,21 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h08:
           /* empty */;
       5'h0a:
-          \addr$99  = { a_word[7:0], c };
+          y_raddr = { a_word[7:0], c };
       5'h0b:
-          \addr$99  = { a_word[7:0], c };
+          y_raddr = { a_word[7:0], c };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$100  = 1'h0;
+    rg_raddr = 12'h000;
     casez (ctl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  \w_en$100  = 1'h1;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$101  = 8'h00;
-    casez (ctl_state)
-      5'h00:
           /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  \w_data$101  = \$35 ;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$102  = 12'h000;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \addr$102  = { haddr[9:0], piece[1:0] };
-            endcase
-          end
       5'h03:
           casez (hdr_mem)
             4'h1:
@@ -1983,7 +5986,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'h5:
                 /* empty */;
             4'h6:
-                \addr$102  = { haddr[9:0], piece[1:0] };
+                rg_raddr = { haddr[9:0], piece[1:0] };
           endcase
       5'h05:
           /* empty */;
@@ -1996,175 +5999,21 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h08:
           /* empty */;
       5'h0a:
-          \addr$102  = { a_word[9:0], c };
+          rg_raddr = { a_word[9:0], c };
       5'h0b:
-          \addr$102  = { a_word[9:0], c };
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                \addr$102  = { a_word[9:0], c };
-          endcase
+          rg_raddr = { a_word[9:0], c };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$103  = 1'h0;
+    d_raddr = 11'h000;
     casez (ctl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \w_en$103  = 1'h1;
-            endcase
-          end
-      5'h03:
           /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                \w_en$103  = 1'h1;
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$104  = 2'h0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \w_data$104  = \$36 ;
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                \w_data$104  = region;
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$105  = 11'h000;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \addr$105  = { haddr[8:0], piece[1:0] };
-            endcase
-          end
       5'h03:
           casez (hdr_mem)
             4'h1:
@@ -2182,7 +6031,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'h6:
                 /* empty */;
             4'h7:
-                \addr$105  = { haddr[8:0], piece[1:0] };
+                d_raddr = { haddr[8:0], piece[1:0] };
           endcase
       5'h05:
           /* empty */;
@@ -2201,194 +6050,20 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             2'h1:
                 /* empty */;
             2'h2:
-                \addr$105  = { \$48 [8:0], c };
-          endcase
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                /* empty */;
-            3'h3:
-                \addr$105  = { o_word[8:0], c };
+                d_raddr = { \$127 [8:0], c };
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$106  = 1'h0;
+    pred_raddr = 6'h00;
     casez (ctl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \w_en$106  = 1'h1;
-            endcase
-          end
-      5'h03:
           /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                /* empty */;
-            3'h3:
-                \w_en$106  = 1'h1;
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$107  = 32'd0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \w_data$107  = \$37 ;
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                /* empty */;
-            3'h3:
-                \w_data$107  = \$21 [31:0];
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$108  = 6'h00;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \addr$108  = haddr[5:0];
-            endcase
-          end
       5'h03:
           casez (hdr_mem)
             4'h1:
@@ -2408,212 +6083,20 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'h7:
                 /* empty */;
             4'h8:
-                \addr$108  = haddr[5:0];
-          endcase
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (\$56 ) begin
-                  \addr$108  = { mi[3:0], r };
-                end
+                pred_raddr = haddr[5:0];
           endcase
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$109  = 1'h0;
+    prog_raddr = 10'h000;
     casez (ctl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \w_en$109  = 1'h1;
-            endcase
-          end
-      5'h03:
           /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (\$56 ) begin
-                  \w_en$109  = 1'h1;
-                end
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$110  = 8'h00;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \w_data$110  = \$38 ;
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (\$56 ) begin
-                  \w_data$110  = \$10 [7:0];
-                end
-          endcase
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$111  = 10'h000;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  /* empty */;
-              4'h0:
-                  \addr$111  = { haddr[6:0], piece[2:0] };
-            endcase
-          end
       5'h03:
           casez (hdr_mem)
             4'h1:
@@ -2635,89 +6118,19 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'h8:
                 /* empty */;
             4'h0:
-                \addr$111  = { haddr[6:0], piece[2:0] };
+                prog_raddr = { haddr[6:0], piece[2:0] };
           endcase
       5'h05:
           /* empty */;
       5'h06:
           /* empty */;
       5'h04:
-          \addr$111  = \$41 [9:0];
+          prog_raddr = \$120 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$112  = 1'h0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  /* empty */;
-              4'h0:
-                  \w_en$112  = 1'h1;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$113  = 16'h0000;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  /* empty */;
-              4'h0:
-                  \w_data$113  = \$39 ;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$114  = 5'h00;
+    \addr$216  = 5'h00;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -2748,7 +6161,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'h0:
                 /* empty */;
             4'h9:
-                \addr$114  = haddr[4:0];
+                \addr$216  = haddr[4:0];
           endcase
       5'h05:
           /* empty */;
@@ -2759,8 +6172,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h07:
           /* empty */;
       5'h08:
-          if (\$42 ) begin
-            \addr$114  = pc;
+          if (\$121 ) begin
+            \addr$216  = pc;
           end
       5'h0a:
           /* empty */;
@@ -2772,26 +6185,28 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
-          /* empty */;
       5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
           (* full_case = 32'd1 *)
-          if (\$64 ) begin
+          if (\$143 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$144 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$145 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$67 ) begin
+                if (\$146 ) begin
                 end else begin
-                  \addr$114  = pc;
+                  \addr$216  = pc;
                 end
               end
             end
@@ -2800,7 +6215,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$117  = 1'h0;
+    \w_en$217  = 1'h0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -2819,8 +6234,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h07:
           /* empty */;
       5'h08:
-          if (\$42 ) begin
-            \w_en$117  = 1'h1;
+          if (\$121 ) begin
+            \w_en$217  = 1'h1;
           end
       5'h0a:
           /* empty */;
@@ -2832,26 +6247,28 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
-          /* empty */;
       5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
           (* full_case = 32'd1 *)
-          if (\$64 ) begin
+          if (\$143 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$144 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$145 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$67 ) begin
+                if (\$146 ) begin
                 end else begin
-                  \w_en$117  = 1'h1;
+                  \w_en$217  = 1'h1;
                 end
               end
             end
@@ -2860,7 +6277,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$118  = 32'd0;
+    \w_data$218  = 32'd0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -2879,8 +6296,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h07:
           /* empty */;
       5'h08:
-          if (\$42 ) begin
-            \w_data$118  = \$43 [31:0];
+          if (\$121 ) begin
+            \w_data$218  = \$122 [31:0];
           end
       5'h0a:
           /* empty */;
@@ -2892,26 +6309,28 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
-          /* empty */;
       5'h12:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h13:
           (* full_case = 32'd1 *)
-          if (\$64 ) begin
+          if (\$143 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$144 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$145 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$67 ) begin
+                if (\$146 ) begin
                 end else begin
-                  \w_data$118  = \$68 [31:0];
+                  \w_data$218  = \$147 [31:0];
                 end
               end
             end
@@ -2947,10 +6366,12 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0c:
           /* empty */;
       5'h0d:
-          a = acc;
-      5'h0e:
           /* empty */;
-      5'h10:
+      5'h0e:
+          a = acc;
+      5'h0f:
+          /* empty */;
+      5'h11:
           (* full_case = 32'd1 *)
           if (is_grad) begin
             a = { aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15:0] };
@@ -2988,17 +6409,19 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0c:
           /* empty */;
       5'h0d:
+          /* empty */;
+      5'h0e:
           casez (ibits[2:0])
             3'h1, 3'h2:
                 multiplier = ibits[262:231];
             3'h3:
-                multiplier = { 1'h0, \$51  };
+                multiplier = { 1'h0, \$130  };
             3'h4:
                 multiplier = ibits[300:269];
           endcase
-      5'h0e:
+      5'h0f:
           /* empty */;
-      5'h10:
+      5'h11:
           (* full_case = 32'd1 *)
           if (is_grad) begin
             multiplier = ibits[338:307];
@@ -3036,17 +6459,19 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0c:
           /* empty */;
       5'h0d:
+          /* empty */;
+      5'h0e:
           casez (ibits[2:0])
             3'h1, 3'h2:
                 shift = ibits[268:263];
             3'h3:
-                shift = \$53 ;
+                shift = \$132 ;
             3'h4:
                 shift = ibits[306:301];
           endcase
-      5'h0e:
+      5'h0f:
           /* empty */;
-      5'h10:
+      5'h11:
           (* full_case = 32'd1 *)
           if (is_grad) begin
             shift = ibits[344:339];
@@ -3084,10 +6509,12 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0c:
           /* empty */;
       5'h0d:
-          start = 1'h1;
-      5'h0e:
           /* empty */;
-      5'h10:
+      5'h0e:
+          start = 1'h1;
+      5'h0f:
+          /* empty */;
+      5'h11:
           start = 1'h1;
     endcase
   end
@@ -3123,18 +6550,20 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
                 value = { h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h[7], h };
             3'h2:
                 value = { e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e[7], e };
             3'h3:
-                value = \$21 [31:0];
+                value = \$100 [31:0];
             3'h4:
                 value = { w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15], w_full[15:0] };
           endcase
@@ -3172,11 +6601,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h0e:
           /* empty */;
-      5'h10:
+      5'h0f:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h0f:
+      5'h12:
+          /* empty */;
+      5'h10:
           casez (ibits[2:0])
             3'h1:
                 /* empty */;
@@ -3185,2560 +6616,55 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             3'h3:
                 /* empty */;
             3'h4:
-                grad_flags = { 5'h00, \$63 , \$60 , 1'h0 };
+                grad_flags = { 5'h00, \$142 , \$139 , 1'h0 };
           endcase
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \$88 [15:0];
-    if (rst) begin
-      \$160  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$89 [15:0];
-    if (rst) begin
-      \$161  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \$91 [15:0];
-    if (rst) begin
-      \$162  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \$92 [15:0];
-    if (rst) begin
-      \$163  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \$94 ;
-    if (rst) begin
-      \$164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = v1;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \$95 [31:0];
-    if (rst) begin
-      \$166  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = acc;
-    if (v2) begin
-      \$167  = \$96 [31:0];
-    end
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$167  = 32'd0;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          \$167  = 32'd0;
-    endcase
-    if (rst) begin
-      \$167  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = cycle_count;
-    if (counting) begin
-      \$168  = \$97 [31:0];
-    end
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$168  = 32'd0;
-          endcase
-    endcase
-    if (rst) begin
-      \$168  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = phase_cycles;
-    if (counting) begin
-      \$169  = \$98 [31:0];
-    end
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$169  = 32'd0;
-          endcase
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$152 ) begin
-                end else begin
-                  \$169  = 32'd0;
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$169  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = m_axis_tdata;
-    if (rd_valid) begin
-      casez (hdr_mem)
-        4'h1, 4'h2, 4'h0:
-            \$170  = { m_axis_tdata[111:0], rdata[15:0] };
-        4'h3, 4'h4, 4'ha, 4'h5, 4'h8:
-            \$170  = { m_axis_tdata[119:0], rdata[7:0] };
-        4'h6:
-            \$170  = { m_axis_tdata[125:0], rdata[1:0] };
-        4'h7, 4'h9:
-            \$170  = { m_axis_tdata[95:0], rdata };
-      endcase
-    end
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                if (\$100 ) begin
-                  \$170  = 128'h00000000000000000000000000000000;
-                end
-          endcase
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (m_axis_tready) begin
-            \$170  = 128'h00000000000000000000000000000000;
-          end
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$120 ) begin
-            \$170  = { 22'h000000, mac_steps, flags, \$125 , \$123  };
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h09:
-          if (m_axis_tready) begin
-            \$170  = 128'h00000000000000000000000000000000;
-          end
-    endcase
-    if (rst) begin
-      \$170  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = 1'h0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          \$171  = 1'h1;
-    endcase
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = 1'h0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          \$172  = 1'h1;
-    endcase
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = 1'h0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          \$173  = 1'h1;
-    endcase
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = 1'h0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                /* empty */;
-            4'h4:
-                \$174  = 1'h1;
-          endcase
-    endcase
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = 1'h0;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = ibits;
-    if (fetch_valid) begin
-      \$176  = { \r_data$76 , ibits[383:16] };
-    end
-    if (rst) begin
-      \$176  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = hdr_op;
-    casez (ctl_state)
-      5'h00:
-          if (s_axis_tvalid) begin
-            \$177  = s_axis_tdata[3:0];
-          end
-    endcase
-    if (rst) begin
-      \$177  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = hdr_mem;
-    casez (ctl_state)
-      5'h00:
-          if (s_axis_tvalid) begin
-            \$178  = s_axis_tdata[7:4];
-          end
-    endcase
-    if (rst) begin
-      \$178  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = haddr;
-    casez (ctl_state)
-      5'h00:
-          if (s_axis_tvalid) begin
-            \$179  = s_axis_tdata[31:8];
-          end
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            if (\$106 ) begin
-              \$179  = \$107 [23:0];
-            end
-          end
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (m_axis_tready) begin
-            \$179  = \$115 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$179  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = hcount;
-    casez (ctl_state)
-      5'h00:
-          if (s_axis_tvalid) begin
-            \$180  = s_axis_tdata[55:32];
-          end
-      5'h01:
-          /* empty */;
-      5'h02:
-          if (s_axis_tvalid) begin
-            if (\$106 ) begin
-              \$180  = \$108 [23:0];
-            end
-          end
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (m_axis_tready) begin
-            \$180  = \$116 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$180  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = hdr_mode;
-    casez (ctl_state)
-      5'h00:
-          if (s_axis_tvalid) begin
-            \$181  = s_axis_tdata[56];
-          end
-    endcase
-    if (rst) begin
-      \$181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = done;
-    casez (ctl_state)
-      5'h00:
-          if (s_axis_tvalid) begin
-            \$182  = 1'h0;
-          end
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h09:
-          if (m_axis_tready) begin
-            \$182  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = ctl_state;
-    casez (ctl_state)
-      5'h00:
-          if (s_axis_tvalid) begin
-            \$183  = 5'h01;
-          end
-      5'h01:
-        begin
-          \$183  = 5'h00;
-          casez (hdr_op)
-            4'h1:
-                if (\$99 ) begin
-                  \$183  = 5'h02;
-                end
-            4'h2:
-                if (\$100 ) begin
-                  \$183  = 5'h03;
-                end
-            4'h3:
-                \$183  = 5'h04;
-          endcase
-        end
-      5'h02:
-          if (s_axis_tvalid) begin
-            if (\$106 ) begin
-              if (\$109 ) begin
-                \$183  = 5'h00;
-              end
-            end
-          end
-      5'h03:
-          if (\$113 ) begin
-            \$183  = 5'h05;
-          end
-      5'h05:
-          \$183  = 5'h06;
-      5'h06:
-          if (m_axis_tready) begin
-            \$183  = 5'h00;
-            if (\$117 ) begin
-              \$183  = 5'h03;
-            end
-          end
-      5'h04:
-          if (\$119 ) begin
-            \$183  = 5'h07;
-          end
-      5'h07:
-          \$183  = 5'h08;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-            \$183  = 5'h09;
-          end else begin
-            \$183  = 5'h0a;
-          end
-      5'h0a:
-          if (\$134 ) begin
-            \$183  = 5'h0b;
-          end
-      5'h0b:
-          \$183  = 5'h0c;
-      5'h0c:
-          \$183  = 5'h0d;
-      5'h0d:
-          \$183  = 5'h0e;
-      5'h0e:
-          if (\done$147 ) begin
-            \$183  = 5'h0f;
-            if (\$141 ) begin
-              \$183  = 5'h10;
-            end
-          end
-      5'h10:
-          \$183  = 5'h11;
-      5'h11:
-          if (\done$147 ) begin
-            \$183  = 5'h0f;
-          end
-      5'h0f:
-          \$183  = 5'h12;
-      5'h12:
-        begin
-          \$183  = 5'h0a;
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$152 ) begin
-                end else begin
-                  \$183  = 5'h04;
-                end
-              end
-            end
-          end
-        end
-      5'h09:
-          if (m_axis_tready) begin
-            \$183  = 5'h00;
-          end
-    endcase
-    if (rst) begin
-      \$183  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = piece;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                if (\$99 ) begin
-                  \$184  = 6'h00;
-                end
-            4'h2:
-                if (\$100 ) begin
-                  \$184  = last_piece;
-                end
-            4'h3:
-                \$184  = 6'h00;
-          endcase
-      5'h02:
-          if (s_axis_tvalid) begin
-            \$184  = \$105 [5:0];
-            if (\$106 ) begin
-              \$184  = 6'h00;
-            end
-          end
-      5'h03:
-          \$184  = \$110 [5:0];
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (m_axis_tready) begin
-            \$184  = last_piece;
-          end
-      5'h04:
-          \$184  = \$118 [5:0];
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$152 ) begin
-                end else begin
-                  \$184  = 6'h00;
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$184  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = pc;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$185  = haddr[4:0];
-          endcase
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$152 ) begin
-                end else begin
-                  \$185  = \$157 [4:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$185  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = ibase;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$186  = \$104 [9:0];
-          endcase
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$152 ) begin
-                end else begin
-                  \$186  = \$158 [9:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$186  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = mode;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$187  = hdr_mode;
-          endcase
-    endcase
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = counting;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$188  = 1'h1;
-          endcase
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$120 ) begin
-            \$188  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = mac_steps;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          casez (hdr_op)
-            4'h1:
-                /* empty */;
-            4'h2:
-                /* empty */;
-            4'h3:
-                \$189  = 32'd0;
-          endcase
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          if (\$132 ) begin
-            \$189  = \$133 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$189  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = csr_index;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          \$190  = \$112 [5:0];
-    endcase
-    if (rst) begin
-      \$190  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = m_axis_tvalid;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          \$191  = 1'h1;
-      5'h06:
-          if (m_axis_tready) begin
-            \$191  = 1'h0;
-          end
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$120 ) begin
-            \$191  = 1'h1;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h09:
-          if (m_axis_tready) begin
-            \$191  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = m_axis_tlast;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          \$192  = \$114 ;
-      5'h06:
-          if (m_axis_tready) begin
-            \$192  = 1'h0;
-          end
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$120 ) begin
-            \$192  = 1'h1;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h09:
-          if (m_axis_tready) begin
-            \$192  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = step_count;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$120 ) begin
-            if (\$121 ) begin
-              \$193  = \$122 [31:0];
-            end
-          end
-    endcase
-    if (clear) begin
-      \$193  = 32'd0;
-    end
-    if (rst) begin
-      \$193  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = mi;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$194  = 10'h000;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                if (\$152 ) begin
-                  \$194  = \$153 [9:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$194  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = ni;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$195  = 10'h000;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-                \$195  = \$148 [9:0];
-              end else begin
-                \$195  = 10'h000;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$195  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = r;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$196  = 2'h0;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-              \$196  = \$146 [1:0];
-            end else begin
-              \$196  = 2'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$196  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = c;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$197  = 2'h0;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-            \$197  = \$144 [1:0];
-          end else begin
-            \$197  = 2'h0;
-          end
-    endcase
-    if (rst) begin
-      \$197  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = k;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$198  = 16'h0000;
-          end
-      5'h0a:
-          \$198  = \$129 [15:0];
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          \$198  = 16'h0000;
-    endcase
-    if (rst) begin
-      \$198  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = k_last;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$199  = \$126 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$199  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = nt_last;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$200  = \$127 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$200  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = mt_last;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$201  = \$128 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$201  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = nb;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$202  = ibits[70:55];
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                if (\$152 ) begin
-                  \$202  = \$154 [15:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$202  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = wb;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$203  = ibits[102:87];
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-                \$203  = \$149 [15:0];
-              end else begin
-                \$203  = ibits[102:87];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$203  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = om;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$204  = 16'h0000;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                if (\$152 ) begin
-                  \$204  = \$155 [15:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$204  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = on;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$205  = 16'h0000;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-                \$205  = \$150 [15:0];
-              end else begin
-                \$205  = 16'h0000;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$205  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = tm;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$206  = ibits[198:183];
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-              end else begin
-                if (\$152 ) begin
-                  \$206  = \$156 [15:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$206  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = tn;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$207  = 16'h0000;
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h12:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$145 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$147 ) begin
-                \$207  = \$151 [15:0];
-              end else begin
-                \$207  = 16'h0000;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$207  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = aux;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          casez (ibits[2:0])
-            3'h2:
-                \$208  = { 24'h000000, \r_data$73  };
-            3'h3:
-                \$208  = { 30'h00000000, \r_data$74  };
-            3'h4:
-                \$208  = { 16'h0000, \r_data$30  };
-          endcase
-    endcase
-    if (rst) begin
-      \$208  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = q1;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          if (\done$147 ) begin
-            \$209  = q;
-          end
-    endcase
-    if (rst) begin
-      \$209  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = s;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          if (\done$147 ) begin
-            \$210  = \$138 [7:0];
-          end
-    endcase
-    if (rst) begin
-      \$210  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = u_full;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          if (\done$147 ) begin
-            \$211  = { q[31], q };
-          end
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\done$147 ) begin
-            \$211  = \$142 ;
-          end
-    endcase
-    if (rst) begin
-      \$211  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = q2;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\done$147 ) begin
-            \$212  = q;
-          end
-    endcase
-    if (rst) begin
-      \$212  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = best_v0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  casez (r)
-                    2'h0:
-                        \$213  = s;
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$213  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = best_v1;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  casez (r)
-                    2'h0:
-                        /* empty */;
-                    2'h1:
-                        \$214  = s;
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$214  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = best_v2;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  casez (r)
-                    2'h0:
-                        /* empty */;
-                    2'h1:
-                        /* empty */;
-                    2'h2:
-                        \$215  = s;
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$215  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = best_v3;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  (* full_case = 32'd1 *)
-                  casez (r)
-                    2'h0:
-                        /* empty */;
-                    2'h1:
-                        /* empty */;
-                    2'h2:
-                        /* empty */;
-                    2'h3:
-                        \$216  = s;
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$216  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = best_i0;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  casez (r)
-                    2'h0:
-                        \$217  = col[9:0];
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$217  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = best_i1;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  casez (r)
-                    2'h0:
-                        /* empty */;
-                    2'h1:
-                        \$218  = col[9:0];
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$218  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = best_i2;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  casez (r)
-                    2'h0:
-                        /* empty */;
-                    2'h1:
-                        /* empty */;
-                    2'h2:
-                        \$219  = col[9:0];
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$219  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = best_i3;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h0f:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  (* full_case = 32'd1 *)
-                  casez (r)
-                    2'h0:
-                        /* empty */;
-                    2'h1:
-                        /* empty */;
-                    2'h2:
-                        /* empty */;
-                    2'h3:
-                        \$220  = col[9:0];
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$220  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$221  = 8'h00;
-    end else begin
-      \$221  = \$159 ;
-    end
-    if (rst) begin
-      \$221  = 8'h00;
-    end
-  end
-  assign rel = \$2 [15:0];
-  assign new_cls = \$10 [9:0];
-  assign relu_t = \$13 [8:0];
-  assign d_val = \$21 [31:0];
-  assign u = u_full[31:0];
-  assign wnew = w_full[31:0];
-  assign \done$62  = done;
-  assign run_mode = mode;
-  assign \step_count$65  = step_count;
+  assign rel = \$80 [15:0];
+  assign w_hi = \$81 [15:0];
   assign run_cycles = cycle_count;
-  assign \flags$67  = flags;
   assign out = m_axis_tdata;
+  assign \done$114  = done;
+  assign run_mode = mode;
   assign out_valid = m_axis_tvalid;
   assign out_last = m_axis_tlast;
-  assign trace_tag = 8'h00;
-  assign trace_index = 16'h0000;
-  assign trace_data = 128'h00000000000000000000000000000000;
-  assign \$101  = { haddr[4:0], 3'h0 };
-  assign \$103  = { 3'h0, haddr[4:0], 4'h0 };
+  assign \step_count$124  = step_count;
+  assign \flags$125  = flags;
+  assign w_en = wf_wq_en;
+  assign w_data = wf_wq_data;
+  assign \w_en$166  = wt_wq_en;
+  assign \w_data$167  = wt_wq_data;
+  assign \w_en$170  = af_wq_en;
+  assign \w_data$171  = af_wq_data;
+  assign \w_en$174  = ag_wq_en;
+  assign \w_data$175  = ag_wq_data;
+  assign \w_en$178  = e_wq_en;
+  assign \w_data$179  = e_wq_data;
+  assign \w_en$182  = y_wq_en;
+  assign \w_data$183  = y_wq_data;
+  assign \w_en$186  = rg_wq_en;
+  assign \w_data$187  = rg_wq_data;
+  assign \w_en$190  = d_wq_en;
+  assign \w_data$191  = d_wq_data;
+  assign \w_en$194  = pred_wq_en;
+  assign \w_data$195  = pred_wq_data;
+  assign \w_en$198  = prog_wq_en;
+  assign \w_data$199  = prog_wq_data;
+  assign new_cls = \$89 [9:0];
+  assign relu_t = \$92 [8:0];
+  assign d_val = \$100 [31:0];
+  assign u = u_full[31:0];
+  assign wnew = w_full[31:0];
+  assign \$10  = { mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p, 16'h0000 };
+  assign \$17  = { haddr[4:0], 3'h0 };
+  assign \$19  = { 3'h0, haddr[4:0], 4'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire \$1 ;
-  wire [31:0] \$10 ;
+  wire [15:0] \$1 ;
+  wire \$10 ;
   wire [1:0] \$11 ;
   wire [2:0] \$12 ;
   wire \$13 ;
@@ -5748,7 +6674,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire \$2 ;
+  wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -5759,7 +6685,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   wire [94:0] \$27 ;
   wire [94:0] \$28 ;
   wire [95:0] \$29 ;
-  wire [32:0] \$3 ;
+  wire [31:0] \$3 ;
   wire \$30 ;
   wire [63:0] \$31 ;
   wire [3:0] \$32 ;
@@ -5770,7 +6696,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   wire [32:0] \$37 ;
   reg \$38 ;
   reg [31:0] \$39 ;
-  wire [32:0] \$4 ;
+  wire \$4 ;
   reg \$40 ;
   reg [31:0] \$41 ;
   reg [2:0] \$42 ;
@@ -5779,17 +6705,18 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   reg [4:0] \$45 ;
   reg [1:0] \$46 ;
   reg \$47 ;
-  reg [31:0] \$48 ;
+  reg [1:0] \$48 ;
   reg [1:0] \$49 ;
   wire \$5 ;
   reg [31:0] \$50 ;
-  wire [5:0] \$6 ;
-  wire \$7 ;
-  wire [15:0] \$8 ;
-  wire [15:0] \$9 ;
+  wire [32:0] \$6 ;
+  wire [32:0] \$7 ;
+  wire \$8 ;
+  wire [5:0] \$9 ;
   input [31:0] a;
   wire [31:0] a;
   reg [63:0] acc = 64'h0000000000000000;
+  reg [1:0] at_issue = 2'h0;
   reg [2:0] bits_left = 3'h0;
   reg busy = 1'h0;
   reg [2:0] bytes_left = 3'h0;
@@ -5803,7 +6730,9 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   input [31:0] multiplier;
   wire [31:0] multiplier;
   reg neg = 1'h0;
-  reg [31:0] prod = 32'd0;
+  reg [15:0] pp_a = 16'h0000;
+  reg [15:0] pp_b = 16'h0000;
+  reg [31:0] pp_p = 32'd0;
   reg [1:0] prod_at = 2'h0;
   output [31:0] q;
   reg [31:0] q = 32'd0;
@@ -5815,6 +6744,10 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   wire start;
   reg [4:0] t = 5'h00;
   always @(posedge clk)
+    bytes_left <= \$42 ;
+  always @(posedge clk)
+    bits_left <= \$43 ;
+  always @(posedge clk)
     acc <= \$44 ;
   always @(posedge clk)
     t <= \$45 ;
@@ -5823,37 +6756,37 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   always @(posedge clk)
     busy <= \$47 ;
   always @(posedge clk)
-    prod <= \$48 ;
+    at_issue <= \$48 ;
   always @(posedge clk)
     prod_at <= \$49 ;
   always @(posedge clk)
     q <= \$50 ;
-  assign \$1  = ~ busy;
-  assign \$2  = $signed(a) < $signed(1'h0);
-  assign \$3  = - $signed(a);
-  assign \$4  = \$2  ? \$3  : { a[31], a };
+  assign \$1  = i[1] ? mag[31:16] : mag[15:0];
+  assign \$2  = i[0] ? mult[31:16] : mult[15:0];
+  assign \$3  = pp_a * pp_b;
+  assign \$4  = ~ busy;
   assign \$5  = $signed(a) < $signed(1'h0);
-  assign \$6  = t + 1'h1;
-  assign \$7  = t < 3'h4;
-  assign \$8  = i[1] ? mag[31:16] : mag[15:0];
-  assign \$9  = i[0] ? mult[31:16] : mult[15:0];
-  assign \$10  = \$8  * \$9 ;
+  assign \$6  = - $signed(a);
+  assign \$7  = \$5  ? \$6  : { a[31], a };
+  assign \$8  = $signed(a) < $signed(1'h0);
+  assign \$9  = t + 1'h1;
+  assign \$10  = t < 3'h4;
   assign \$11  = i[0] + i[1];
   assign \$12  = i + 1'h1;
-  assign \$13  = t >= 1'h1;
-  assign \$14  = t <= 3'h4;
+  assign \$13  = t >= 2'h2;
+  assign \$14  = t < 3'h6;
   assign \$15  = \$13  & \$14 ;
-  assign \$16  = t > 3'h4;
-  assign \$17  = t <= 4'hb;
+  assign \$16  = t >= 3'h6;
+  assign \$17  = t < 4'hd;
   assign \$18  = \$16  & \$17 ;
-  assign \$19  = t > 4'hb;
-  assign \$20  = t <= 5'h12;
+  assign \$19  = t >= 4'hd;
+  assign \$20  = t < 5'h14;
   assign \$21  = \$19  & \$20 ;
-  assign \$22  = t > 5'h12;
+  assign \$22  = t == 5'h14;
   assign \$23  = ! prod_at;
   assign \$24  = prod_at == 1'h1;
   assign \$27  = \$24  ? { 32'h00000000, \$25  } : \$26 ;
-  assign \$28  = \$23  ? { 63'h0000000000000000, prod } : \$27 ;
+  assign \$28  = \$23  ? { 63'h0000000000000000, pp_p } : \$27 ;
   assign \$29  = acc + \$28 ;
   assign \$30  = | bytes_left;
   assign \$32  = bytes_left - 1'h1;
@@ -5862,6 +6795,12 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   assign \$36  = - acc[31:0];
   assign \$37  = neg ? \$36  : { 1'h0, acc[31:0] };
   always @(posedge clk)
+    pp_a <= \$1 ;
+  always @(posedge clk)
+    pp_b <= \$2 ;
+  always @(posedge clk)
+    pp_p <= \$3 ;
+  always @(posedge clk)
     done <= \$38 ;
   always @(posedge clk)
     mag <= \$39 ;
@@ -5869,15 +6808,32 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
     neg <= \$40 ;
   always @(posedge clk)
     mult <= \$41 ;
-  always @(posedge clk)
-    bytes_left <= \$42 ;
-  always @(posedge clk)
-    bits_left <= \$43 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$43  = bits_left;
+    (* full_case = 32'd1 *)
+    if (\$4 ) begin
+      if (start) begin
+        \$43  = shift[2:0];
+      end
+    end else begin
+      if (\$15 ) begin
+      end else if (\$18 ) begin
+      end else if (\$21 ) begin
+        if (\$33 ) begin
+          \$43  = \$35 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$43  = 3'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$44  = acc;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
         \$44  = 64'h0000000000000000;
       end
@@ -5902,12 +6858,12 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$45  = t;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
         \$45  = 5'h00;
       end
     end else begin
-      \$45  = \$6 [4:0];
+      \$45  = \$9 [4:0];
     end
     if (rst) begin
       \$45  = 5'h00;
@@ -5917,12 +6873,12 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$46  = i;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
         \$46  = 2'h0;
       end
     end else begin
-      if (\$7 ) begin
+      if (\$10 ) begin
         \$46  = \$12 [1:0];
       end
     end
@@ -5934,7 +6890,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$47  = busy;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
         \$47  = 1'h1;
       end
@@ -5952,27 +6908,25 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = prod;
+    \$48  = at_issue;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
     end else begin
-      if (\$7 ) begin
-        \$48  = \$10 ;
+      if (\$10 ) begin
+        \$48  = \$11 ;
       end
     end
     if (rst) begin
-      \$48  = 32'd0;
+      \$48  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$49  = prod_at;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
     end else begin
-      if (\$7 ) begin
-        \$49  = \$11 ;
-      end
+      \$49  = at_issue;
     end
     if (rst) begin
       \$49  = 2'h0;
@@ -5982,7 +6936,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$50  = q;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
     end else begin
       if (\$15 ) begin
       end else if (\$18 ) begin
@@ -5999,7 +6953,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$38  = 1'h0;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
     end else begin
       if (\$15 ) begin
       end else if (\$18 ) begin
@@ -6015,9 +6969,9 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$39  = mag;
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
-        \$39  = \$4 [31:0];
+        \$39  = \$7 [31:0];
       end
     end
     if (rst) begin
@@ -6027,9 +6981,9 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$40  = neg;
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
-        \$40  = \$5 ;
+        \$40  = \$8 ;
       end
     end
     if (rst) begin
@@ -6039,7 +6993,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$41  = mult;
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
         \$41  = multiplier;
       end
@@ -6052,7 +7006,7 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$42  = bytes_left;
     (* full_case = 32'd1 *)
-    if (\$1 ) begin
+    if (\$4 ) begin
       if (start) begin
         \$42  = shift[5:3];
       end
@@ -6068,35 +7022,14 @@ module \nitro_engine_serial.div (rst, a, multiplier, shift, start, done, q, clk)
       \$42  = 3'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$43  = bits_left;
-    (* full_case = 32'd1 *)
-    if (\$1 ) begin
-      if (start) begin
-        \$43  = shift[2:0];
-      end
-    end else begin
-      if (\$15 ) begin
-      end else if (\$18 ) begin
-      end else if (\$21 ) begin
-        if (\$33 ) begin
-          \$43  = \$35 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$43  = 3'h0;
-    end
-  end
-  assign \$25  = { 15'h0000, prod, 16'h0000 };
-  assign \$26  = { 31'h00000000, prod, 32'h00000000 };
+  assign \$25  = { 15'h0000, pp_p, 16'h0000 };
+  assign \$26  = { 31'h00000000, pp_p, 32'h00000000 };
   assign \$31  = { 8'h00, acc[63:8] };
   assign \$34  = { 1'h0, acc[63:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_af (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_af (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [12:0] addr;
   input clk;
   wire clk;
@@ -14074,7 +15007,7 @@ module \nitro_engine_serial.mem_af (rst, r_data, wp__addr, wp__en, wp__data, clk
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_ag (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_ag (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [12:0] addr;
   input clk;
   wire clk;
@@ -21284,7 +22217,7 @@ module \nitro_engine_serial.mem_ag (rst, r_data, wp__addr, wp__en, wp__data, clk
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_d (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_d (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [10:0] addr;
   input clk;
   wire clk;
@@ -23374,7 +24307,7 @@ module \nitro_engine_serial.mem_d (rst, r_data, wp__addr, wp__en, wp__data, clk)
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_e (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_e (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [9:0] addr;
   input clk;
   wire clk;
@@ -24258,7 +25191,7 @@ module \nitro_engine_serial.mem_phase (rst, r_data, wp__addr, wp__en, wp__data, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_pred (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_pred (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [5:0] addr;
   input clk;
   wire clk;
@@ -24364,7 +25297,7 @@ module \nitro_engine_serial.mem_pred (rst, r_data, wp__addr, wp__en, wp__data, c
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_prog (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_prog (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [9:0] addr;
   input clk;
   wire clk;
@@ -25174,7 +26107,7 @@ module \nitro_engine_serial.mem_prog (rst, r_data, wp__addr, wp__en, wp__data, c
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_rg (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_rg (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [11:0] addr;
   input clk;
   wire clk;
@@ -28288,7 +29221,7 @@ module \nitro_engine_serial.mem_rg (rst, r_data, wp__addr, wp__en, wp__data, clk
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_wf (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_wf (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [11:0] addr;
   input clk;
   wire clk;
@@ -31658,7 +32591,7 @@ module \nitro_engine_serial.mem_wf (rst, r_data, wp__addr, wp__en, wp__data, clk
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_wt (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_wt (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [9:0] addr;
   input clk;
   wire clk;
@@ -32276,7 +33209,7 @@ module \nitro_engine_serial.mem_wt (rst, r_data, wp__addr, wp__en, wp__data, clk
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine_serial.mem_y (rst, r_data, wp__addr, wp__en, wp__data, clk);
+module \nitro_engine_serial.mem_y (rst, wp__addr, r_data, wp__en, wp__data, clk);
   wire [9:0] addr;
   input clk;
   wire clk;

@@ -6,7 +6,7 @@ The behaviour (bit-exact training) is checked by co-simulation in ``test_serial_
 import pytest
 from amaranth.back import verilog
 
-from nitro_hw.compiler import compile_mlp
+from nitro_hw.compiler import compile_mlp, isa
 from nitro_hw.golden.zoo import get_config
 from nitro_hw.hw.engine import SerialEngine, TrainingEngine, serial_engine_for_model
 from nitro_hw.hw.engine.serial import (
@@ -41,6 +41,9 @@ def test_same_ports_as_the_array_engine():
     serial = SerialEngine(4, prog.depths)
     array = TrainingEngine(4, prog.depths)
     assert dict(serial.signature.members) == dict(array.signature.members)
+    # the FPGA build has no trace port, and nothing else missing
+    bare = dict(SerialEngine(4, prog.depths, trace=False).signature.members)
+    assert {k: v for k, v in dict(array.signature.members).items() if not k.startswith("trace_")} == bare
 
 
 def test_cycle_model_per_element():
@@ -54,6 +57,10 @@ def test_cycle_model_per_element():
     no_decay = {**fields, "dc_en": 0}
     assert serial_instruction_cycles({"op": "GRAD", "fields": no_decay}, n) == \
         FETCH_CYCLES + elements * (10 + ELEMENT_OVERHEAD + DIVISION_CYCLES)
+    # the 32-bit deltas (D) take two passes per k-step
+    deltas = {**fields, "wsrc": isa.WSRC_D}
+    assert serial_instruction_cycles({"op": "GRAD", "fields": deltas}, n) == \
+        FETCH_CYCLES + elements * (2 * 10 + ELEMENT_OVERHEAD + 2 * DIVISION_CYCLES)
     assert DIVISION_CYCLES == 1 + SerialDivider.latency
 
 

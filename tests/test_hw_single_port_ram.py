@@ -35,7 +35,8 @@ def test_reads_return_the_last_write_one_cycle_later():
     sim.run()
 
 
-@pytest.mark.parametrize("width, depth, blocks", [(8, 7936, 1), (32, 2048, 2), (16, 16384, 1), (20, 20000, 4)])
+@pytest.mark.parametrize("width, depth, blocks",
+                         [(8, 7936, 1), (32, 2048, 2), (16, 16384, 1), (20, 20000, 4)])
 def test_ice40_form_is_a_grid_of_sprams(width, depth, blocks):
     assert spram_count(width, depth) == blocks
     text = verilog.convert(SinglePortRam(width, depth, spram=True), name="top", platform=ICE40)

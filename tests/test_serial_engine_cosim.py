@@ -78,7 +78,8 @@ def test_serial_cosim_cli(tmp_path, capsys):
 
 
 def test_serial_cosim_rejects_bad_combinations(tmp_path, capsys):
-    assert main(["cosim", "--engine", "serial", "--dsp", "MULT18X18D", "--steps", "1", "--out", str(tmp_path)]) == 2
+    assert main(["cosim", "--engine", "serial", "--dsp", "MULT18X18D", "--steps", "1",
+                 "--out", str(tmp_path)]) == 2
     assert "array engine" in capsys.readouterr().err
     assert main(["cosim", "--spram-model", "--steps", "1", "--out", str(tmp_path)]) == 2
     assert "serial engine" in capsys.readouterr().err

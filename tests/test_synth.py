@@ -50,7 +50,8 @@ def test_targets_and_flow_commands():
     # iCE40: generic multipliers (SB_MAC16 inferred), the serial engine's SPRAM instances
     assert ice.hdl_platform.hard_multiplier is None and ice.hdl_platform.spram == "SB_SPRAM256KA"
     ice_script = yosys_script(ice, ["a.v"], "top")
-    assert ice_script.index("read_verilog -lib +/ice40/cells_sim.v") < ice_script.index("hierarchy -check -top top")
+    assert (ice_script.index("read_verilog -lib +/ice40/cells_sim.v")
+            < ice_script.index("hierarchy -check -top top"))
     a = nextpnr_args(ecp5, 7, 150.0)
     assert "--45k" in a and "--out-of-context" in a and "--timing-allow-fail" in a
     assert a[a.index("--seed") + 1] == "7" and a[a.index("--report") + 1] == "nextpnr_report.json"
@@ -301,6 +302,13 @@ def test_engine_memories_are_block_ram():
     ice = baseline.load_baseline("engine", "ice40-up5k")
     assert ice["resources"]["bram"] + ice["resources"]["spram"] > 0
     assert ice["yosys_cells"].get("SB_RAM40_4K", 0) + ice["yosys_cells"].get("SB_SPRAM256KA", 0) > 0
+    # the serial engine on the UP5K: AF, AG, D on the four SPRAMs, the rest in EBR, and it fits
+    serial = baseline.load_baseline("engine_serial", "ice40-up5k")
+    assert serial["yosys_cells"].get("SB_SPRAM256KA", 0) == 4 and serial["resources"]["spram"] == 4
+    assert serial["yosys_cells"].get("SB_RAM40_4K", 0) == serial["resources"]["bram"] > 0
+    assert serial["placed"] and serial["routed"]
+    for cell, (used, available) in serial["utilization"].items():
+        assert used <= available, cell
 
 
 def test_readme_table_is_current():

@@ -41,11 +41,17 @@ def test_cli_check_trunc_shift_ecp5(tmp_path, capsys):
 @pytest.mark.parametrize("design, target", [
     ("nitro_relu_backward", "ice40-up5k"),  # pin-limited scan-chain harness
     ("scaler", "ecp5-85k"),  # multiply by reciprocal: MULT18X18D inference must hold exactly
+    # the UP5K target: the serial engine fits (SB_MAC16, EBR, SPRAM counts exact) at
+    # >= 24 MHz; about 2 minutes of place and route
+    pytest.param("engine_serial", "ice40-up5k", marks=pytest.mark.slow),
 ])
 def test_within_baseline(design, target):
     report, problems = baseline.check(design, target)
     assert problems == []
     _check_report(report)
+    if design == "engine_serial":
+        assert report["fmax_mhz"]["clk"] >= 24.0
+        assert report["resources"]["spram"] == 4 and report["resources"]["dsp"] <= 8
 
 
 def test_no_place_reports_yosys_counts(tmp_path, capsys):

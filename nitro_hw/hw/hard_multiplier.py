@@ -90,7 +90,7 @@ def _fits_signed18(v: Value) -> bool:
 
 
 def registered_product(m: Module, platform, a: Value, b: Value, *, name: str, en=None,
-                       init: int = 0) -> Signal:
+                       init: int = 0, keep: bool = True) -> Signal:
     """``reg(reg(a) * reg(b))``: the product of ``a`` and ``b`` two cycles later.
 
     Parameters
@@ -111,6 +111,12 @@ def registered_product(m: Module, platform, a: Value, b: Value, *, name: str, en
         Initial value of the fabric operand registers (distinct values stop Yosys merging
         the equal operand copies of different units; never observed behind a valid pipeline).
         The MULT18X18D registers start at 0.
+    keep : bool
+        Mark the fabric operand registers ``keep`` (default: the copies of one operand that
+        several units hold must stay apart). Without it, ``synth_ice40 -dsp`` can pack them into
+        the SB_MAC16 as its A and B registers, so the hard block is registered on both sides
+        (nextpnr-ice40 times every SB_MAC16 port as a register port: only then does its Fmax
+        figure leave out no multiplier delay); for multipliers whose operands have no copies.
 
     Returns
     -------
@@ -139,8 +145,11 @@ def registered_product(m: Module, platform, a: Value, b: Value, *, name: str, en
             **ports,
         )
         return p
-    ra = Signal(a.shape(), name=f"{name}_a", attrs=KEEP, reset_less=True, init=distinct_init(a.shape(), init))
-    rb = Signal(b.shape(), name=f"{name}_b", attrs=KEEP, reset_less=True, init=distinct_init(b.shape(), init))
+    attrs = KEEP if keep else {}
+    ra = Signal(a.shape(), name=f"{name}_a", attrs=attrs, reset_less=True,
+                init=distinct_init(a.shape(), init))
+    rb = Signal(b.shape(), name=f"{name}_b", attrs=attrs, reset_less=True,
+                init=distinct_init(b.shape(), init))
     regs = [ra.eq(a), rb.eq(b), p.eq(ra * rb)]
     if en is None:
         m.d.sync += regs

@@ -11,10 +11,12 @@ logic cells and one SB_MAC16 instead of a pipelined lane.
 
 Schedule (fixed, independent of the operands, so the engine's cycle count is too): the
 cycle ``start`` is high latches ``|a|``, the sign, the multiplier and the shift; four cycles
-issue the partial products ``|a|[16i:] x multiplier[16j:]`` to a registered 16 x 16
-multiplier and the 64-bit product accumulates them one cycle behind; seven cycles shift it
-right by 8 while the shift's byte count lasts, seven more by 1 for its remaining bits; the
-last applies the sign. ``q`` is valid with ``done`` (high for one cycle).
+issue the partial products ``|a|[16i:] x multiplier[16j:]`` to a 16 x 16 multiplier with
+registered operands and product (:func:`~nitro_hw.hw.hard_multiplier.registered_product`: an
+SB_MAC16 with its registers inside on iCE40, a MULT18X18D on ECP5) and the 64-bit product
+accumulates them two cycles behind; seven cycles shift it right by 8 while the shift's byte
+count lasts, seven more by 1 for its remaining bits; the last applies the sign. ``q`` is valid
+with ``done`` (high for one cycle).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .hard_multiplier import registered_product
+
 __all__ = ["SerialDivider"]
 
 _MUL_STEPS = 4      # partial products
+_PRODUCT_LATENCY = 2  # operand and product registers of the multiplier
 _BYTE_STEPS = 7     # shifts by 8 (shift < 64)
 _BIT_STEPS = 7      # shifts by 1
 
@@ -49,7 +54,7 @@ class SerialDivider(wiring.Component):
     """
 
     #: Cycles from the cycle ``start`` is taken to the cycle ``done`` is high.
-    latency = 1 + _MUL_STEPS + 1 + _BYTE_STEPS + _BIT_STEPS + 1
+    latency = 1 + _MUL_STEPS + _PRODUCT_LATENCY + _BYTE_STEPS + _BIT_STEPS + 1
 
     def __init__(self):
         super().__init__({"start": In(1), "a": In(signed(32)), "multiplier": In(32), "shift": In(6),
@@ -63,11 +68,14 @@ class SerialDivider(wiring.Component):
         bytes_left = Signal(3)
         bits_left = Signal(3)
         acc = Signal(64)
-        prod = Signal(32)          # registered 16 x 16 partial product
-        prod_at = Signal(2)        # its weight in units of 16 bits
+        at_issue = Signal(2)       # weight of the partial product issued last cycle, in units of 16 bits
+        prod_at = Signal(2)        # ... of the product on prod
         t = Signal(range(self.latency))
         i = Signal(2)              # partial product being issued: |a| half i[1], multiplier half i[0]
 
+        # the multiplier samples its operands every cycle; only the issue cycles' products are used
+        prod = registered_product(m, platform, Mux(i[1], mag[16:], mag[:16]), Mux(i[0], mult[16:], mult[:16]),
+                                  name="pp", keep=False)
         m.d.sync += self.done.eq(0)
         with m.If(~self.busy):
             with m.If(self.start):
@@ -78,20 +86,19 @@ class SerialDivider(wiring.Component):
         with m.Else():
             m.d.sync += t.eq(t + 1)
             with m.If(t < _MUL_STEPS):
-                a16 = Mux(i[1], mag[16:], mag[:16])
-                b16 = Mux(i[0], mult[16:], mult[:16])
-                m.d.sync += [prod.eq(a16.as_unsigned() * b16.as_unsigned()), prod_at.eq(i[0] + i[1]),
-                             i.eq(i + 1)]
-            with m.If((t >= 1) & (t <= _MUL_STEPS)):
+                m.d.sync += [at_issue.eq(i[0] + i[1]), i.eq(i + 1)]
+            m.d.sync += prod_at.eq(at_issue)
+            acc_end = _MUL_STEPS + _PRODUCT_LATENCY  # the first cycle after the last accumulation
+            with m.If((t >= _PRODUCT_LATENCY) & (t < acc_end)):
                 placed = Mux(prod_at == 0, prod, Mux(prod_at == 1, prod << 16, prod << 32))
                 m.d.sync += acc.eq(acc + placed)
-            with m.Elif((t > _MUL_STEPS) & (t <= _MUL_STEPS + _BYTE_STEPS)):
+            with m.Elif((t >= acc_end) & (t < acc_end + _BYTE_STEPS)):
                 with m.If(bytes_left != 0):
                     m.d.sync += [acc.eq(acc >> 8), bytes_left.eq(bytes_left - 1)]
-            with m.Elif((t > _MUL_STEPS + _BYTE_STEPS) & (t <= _MUL_STEPS + _BYTE_STEPS + _BIT_STEPS)):
+            with m.Elif((t >= acc_end + _BYTE_STEPS) & (t < acc_end + _BYTE_STEPS + _BIT_STEPS)):
                 with m.If(bits_left != 0):
                     m.d.sync += [acc.eq(acc >> 1), bits_left.eq(bits_left - 1)]
-            with m.Elif(t > _MUL_STEPS + _BYTE_STEPS + _BIT_STEPS):
+            with m.Elif(t == acc_end + _BYTE_STEPS + _BIT_STEPS):
                 low = acc[:32]
                 m.d.sync += [self.q.eq(Mux(neg, -low, low)), self.done.eq(1), self.busy.eq(0)]
         return m

@@ -625,11 +625,17 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     return summary
 
 
+def _engine_label(s: dict) -> str:
+    if s.get("engine") == "serial":
+        return f"serial engine, {s['array']} tiles"
+    return f"{s['array']} array"
+
+
 def format_summary(s: dict) -> str:
     """One-screen text summary of a :func:`cosim` result."""
     lines = [
         f"co-simulation of {s['model']} on {s['dataset']}, "
-        f"{'serial engine, ' + s['array'] + ' tiles' if s.get('engine') == 'serial' else s['array'] + ' array'}, "
+        f"{_engine_label(s)}, "
         f"batch {s['batch']}, "
         f"{s['simulator']}",
         f"  steps: {s['steps']}, mismatched steps: {s['mismatched_steps']}"

@@ -18,15 +18,16 @@ contents bit for bit, one output element at a time:
   without touching its neighbours. The host's word writes and reads take ``L`` cycles each.
 
 Schedule of one element (fixed, so :func:`serial_instruction_cycles` is exact): ``k_len``
-MAC cycles, :data:`MAC_DRAIN` cycles to drain the product pipeline, :data:`DIVISION_CYCLES`
-per division (FWD_RELU 2, FWD_ERR 1, BACKERR 1, GRAD 1 or 2 with weight decay), one
-write-back cycle and one to advance the loop counters. An instruction adds
+MAC cycles (``2 * k_len`` when the wide operand is the 32-bit D: the int8 x int32 product is
+two passes over one 16 x 16 multiplier), :data:`MAC_DRAIN` cycles to drain the product
+pipeline, :data:`DIVISION_CYCLES` per division (FWD_RELU 2, FWD_ERR 1, BACKERR 1, GRAD 1 or 2
+with weight decay), one write-back cycle and one to advance the loop counters. An instruction adds
 :data:`FETCH_CYCLES` (program-memory reads and decode).
 
 The status beat's MAC-steps field counts tile k-steps (``mt * nt * k_len`` per instruction), as
 the array engine's does; the sticky flags are the same (bit 1: weight overflow, bit 2: int32
-wrap in an SGD update; bit 3 is never set). The trace port (built with ``trace``) reports every tile row when its
-last element is written back.
+wrap in an SGD update; bit 3 is never set). The trace port (only with ``trace``) reports every
+tile row when its last element is written back.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 from ...compiler import isa
 from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
 from ..divider import divider_constants
+from ..hard_multiplier import registered_product
 from ..nitro_relu import REGION_NEG, REGION_PASS, REGION_SAT, RELU_OFFSET, SAT_INVERSE_SLOPE, _check_alpha
 from ..serial_divider import SerialDivider
 from ..single_port_ram import SinglePortRam
@@ -52,13 +54,20 @@ PROG_PIECES = isa.PROG_WORD_BITS // 16
 #: Cycles of an instruction's fetch (one program piece per cycle, the last read's latency) and decode.
 FETCH_CYCLES = isa.instr_words() * PROG_PIECES + 2
 #: Cycles after an element's last MAC issue until its accumulator is final (read, product).
-MAC_DRAIN = 2
+MAC_DRAIN = 3
 #: Cycles of one division: the start cycle and the divider's latency.
 DIVISION_CYCLES = 1 + SerialDivider.latency
 #: Cycles of an element besides its MACs and divisions: the write-back and the loop advance.
 ELEMENT_OVERHEAD = MAC_DRAIN + 2
+#: Wide-operand memories by instruction field ``wsrc``.
+WIDE_SOURCES = ((isa.WSRC_WF, "WF"), (isa.WSRC_WT, "WT"), (isa.WSRC_D, "D"), (isa.WSRC_E, "E"))
 #: Memories on SPRAM by default (with the ICE40 platform): the three largest of mlp-digits.
 SPRAM_MEMORIES = ("AF", "AG", "D")
+
+
+def _mac_cycles(fields: dict) -> int:
+    """MAC cycles of one element: one per k-step, two for the 32-bit deltas (D)."""
+    return fields["k_len"] * (2 if fields.get("wsrc", 0) == isa.WSRC_D else 1)
 
 
 def _divisions(op: str, fields: dict) -> int:
@@ -70,22 +79,22 @@ def serial_instruction_cycles(ins: dict, n: int) -> int:
     if ins["op"] == "END":
         return FETCH_CYCLES
     f = ins["fields"]
-    per_element = f["k_len"] + ELEMENT_OVERHEAD + DIVISION_CYCLES * _divisions(ins["op"], f)
+    per_element = _mac_cycles(f) + ELEMENT_OVERHEAD + DIVISION_CYCLES * _divisions(ins["op"], f)
     return FETCH_CYCLES + f["mt"] * f["nt"] * n * n * per_element
 
 
 def serial_estimate_cycles(program, train: bool = True) -> dict:
     """:func:`nitro_hw.compiler.cycles.estimate_cycles` for :class:`SerialEngine` (exact).
 
-    ``gemm_cycles`` counts the MAC cycles (one MAC each, so ``gemm_utilization`` is useful
-    MACs over all MACs including padding).
+    ``gemm_cycles`` counts the MAC cycles (``gemm_utilization`` is useful MACs over MAC cycles:
+    padding and the second pass of the 32-bit operands lower it).
     """
     lo, hi = program.entry_range(train)
     n = program.n
     phases = []
     for ins in program.instructions[lo:hi + 1]:
         f = ins["fields"]
-        gemm = 0 if ins["op"] == "END" else f["mt"] * f["nt"] * f["k_len"] * n * n
+        gemm = 0 if ins["op"] == "END" else f["mt"] * f["nt"] * _mac_cycles(f) * n * n
         phases.append({"name": ins["name"], "op": ins["op"], "cycles": serial_instruction_cycles(ins, n),
                        "macs": ins["macs"], "gemm_cycles": gemm})
     total = sum(p["cycles"] for p in phases)
@@ -112,9 +121,9 @@ class SerialEngine(wiring.Component):
         Memories built from SB_SPRAM256KA blocks when elaborated with
         :data:`nitro_hw.hw.single_port_ram.ICE40` (block RAM otherwise).
     trace : bool
-        Drive the trace port (a tile row buffer of ``32 * n`` flip-flops); without it the trace
-        outputs are constant 0. The iCE40 build leaves it out (``nitro-hw cosim`` builds it
-        only for a run that captures the trace).
+        Build the trace port (``trace_*``, with a tile row buffer of ``32 * n`` flip-flops); without
+        it the engine has no trace ports. The iCE40 build leaves it out (``nitro-hw cosim`` builds
+        it only for a run that captures the trace).
     """
 
     def __init__(self, n: int = 4, depths: dict[str, int] | None = None, alpha: int = 4,
@@ -122,7 +131,8 @@ class SerialEngine(wiring.Component):
         if not isinstance(n, int) or isinstance(n, bool) or n not in (4, 8, 16, 32):
             raise ValueError(f"SerialEngine: n must be 4, 8, 16 or 32, got {n!r}")
         if weight_width not in WEIGHT_WIDTHS or isinstance(weight_width, bool):
-            raise ValueError(f"SerialEngine: weight_width must be one of {WEIGHT_WIDTHS}, got {weight_width!r}")
+            raise ValueError(f"SerialEngine: weight_width must be one of {WEIGHT_WIDTHS}, "
+                             f"got {weight_width!r}")
         self.alpha = _check_alpha(alpha)
         self.lane_bits = mem_lane_bits(weight_width)
         unknown = set(spram) - set(self.lane_bits)
@@ -145,7 +155,8 @@ class SerialEngine(wiring.Component):
             "m_axis_tlast": Out(1),
             "busy": Out(1), "done": Out(1), "mode": Out(1),
             "step_count": Out(32), "cycle_count": Out(32), "flags": Out(8),
-            "trace_valid": Out(1), "trace_tag": Out(8), "trace_index": Out(A), "trace_data": Out(self.dw),
+            **({"trace_valid": Out(1), "trace_tag": Out(8), "trace_index": Out(A), "trace_data": Out(self.dw)}
+               if trace else {}),
         })
 
     def elaborate(self, platform):  # noqa: C901 - one sequencer, kept together
@@ -164,6 +175,26 @@ class SerialEngine(wiring.Component):
             mem[name] = m.submodules[f"mem_{name.lower()}"] = SinglePortRam(
                 bits, depth[name] << lg, spram=name in self.spram)
         phase_mem = m.submodules.mem_phase = SinglePortRam(32, MAX_INSTRUCTIONS)
+        # Writes are registered on their way to the memory (one cycle later, in a cycle without
+        # reads of it: the write-back's in NEXT, the host's in the next piece's cycle or IDLE): the
+        # enable, address and data of a deep memory reach every block RAM from a register. A
+        # memory's address is its pending write's, else its read address (raddr).
+        raddr = {}
+        wreq = {}
+        for name, ram in mem.items():
+            raddr[name] = Signal.like(ram.addr, name=f"{name.lower()}_raddr")
+            low = name.lower()
+            wreq[name] = (Signal(name=f"{low}_wreq_en"), Signal.like(ram.addr, name=f"{low}_wreq_addr"),
+                          Signal.like(ram.w_data, name=f"{low}_wreq_data"))
+            wq = [Signal.like(s, name=s.name.replace("wreq", "wq")) for s in wreq[name]]
+            m.d.sync += [q.eq(s) for q, s in zip(wq, wreq[name], strict=True)]
+            m.d.comb += [ram.addr.eq(Mux(wq[0], wq[1], raddr[name])), ram.w_en.eq(wq[0]),
+                         ram.w_data.eq(wq[2])]
+
+        def write(name, addr, value):
+            en, a, d = wreq[name]
+            return [en.eq(1), a.eq(addr), d.eq(value)]
+
         div = m.submodules.div = SerialDivider()
 
         # ------------------------------------------------------------------ registers
@@ -225,21 +256,34 @@ class SerialEngine(wiring.Component):
         is_grad = Signal()
         m.d.comb += is_grad.eq(ins.op == isa.OP_GRAD)
 
-        # MAC pipeline: issue -> memory output (v1) -> product register (v2) -> accumulator
+        # MAC pipeline: issue -> memory output (v1) -> operand registers (v2) -> product register
+        # (v3) -> accumulator, on one signed 16 x 16 multiplier (an SB_MAC16 with its operand and
+        # product registers inside on iCE40, so nextpnr's timing covers its multiplier). The int8 x int32
+        # product modulo 2**32 is two of its products: w = (w_hi + w[15]) * 2**16 + w_lo with
+        # w_lo = w[0:16] read as signed, and only (w_hi + w[15]) modulo 2**16 matters. For the
+        # 8- and 16-bit operands (WF, WT, E) that high part is 0, so only the 32-bit deltas (D)
+        # take a second pass: each of their k-steps is issued twice (half 0, half 1).
         v1 = Signal()
         v2 = Signal()
+        v3 = Signal()
+        half = Signal()            # the half of a D operand being issued
+        halves = [Signal(name=f"half{j}") for j in (1, 2, 3)]  # ... travelling with v1..v3
+        two_pass = Signal()        # the wide operand is D (registered at decode)
         acc = Signal(32)
-        prod = Signal(32)
         narrow = Signal(signed(8))
         wide = Signal(signed(32))
         m.d.comb += narrow.eq(Mux(is_grad, mem["AG"].r_data, mem["AF"].r_data))
         with m.Switch(ins.wsrc):
-            for code, name in ((isa.WSRC_WF, "WF"), (isa.WSRC_WT, "WT"), (isa.WSRC_D, "D"), (isa.WSRC_E, "E")):
+            for code, name in WIDE_SOURCES:
                 with m.Case(code):
                     m.d.comb += wide.eq(mem[name].r_data.as_signed())
-        m.d.sync += [v2.eq(v1), prod.eq((narrow * wide)[:32])]
-        with m.If(v2):
-            m.d.sync += acc.eq(acc + prod)
+        w_hi = Signal(signed(16))
+        m.d.comb += w_hi.eq(wide[16:] + wide[15])
+        prod = registered_product(m, platform, narrow, Mux(halves[0], w_hi, wide[:16].as_signed()),
+                                  name="mac", keep=False)
+        m.d.sync += [v2.eq(v1), v3.eq(v2), halves[1].eq(halves[0]), halves[2].eq(halves[1])]
+        with m.If(v3):
+            m.d.sync += acc.eq((acc + Mux(halves[2], prod << 16, prod))[:32])
 
         # epilogue values
         aux = Signal(32)           # Y (FWD_ERR), RG (BACKERR) or the old weight (GRAD) of the element
@@ -334,7 +378,9 @@ class SerialEngine(wiring.Component):
                     m.d.comb += last_piece.eq((1 << lg) - 1)
 
         # ------------------------------------------------------------------ sequencer
-        m.d.sync += [rd_valid.eq(0), fetch_valid.eq(0), v1.eq(0), clear.eq(0), self.trace_valid.eq(0)]
+        m.d.sync += [rd_valid.eq(0), fetch_valid.eq(0), v1.eq(0), clear.eq(0)]
+        if self.trace:
+            m.d.sync += self.trace_valid.eq(0)
         with m.If(fetch_valid):
             m.d.sync += ibits.eq(Cat(ibits[16:], mem["PROG"].r_data))
 
@@ -347,16 +393,17 @@ class SerialEngine(wiring.Component):
         def aux_read():
             # the element's auxiliary word: read while its MACs run (the address settles in the
             # second MAC cycle), taken in DRAIN2
-            m.d.comb += [mem["Y"].addr.eq(lane_addr(c, a_word)), mem["RG"].addr.eq(lane_addr(c, a_word))]
+            m.d.comb += [raddr["Y"].eq(lane_addr(c, a_word)), raddr["RG"].eq(lane_addr(c, a_word))]
             with m.If(is_grad):
-                m.d.comb += mem["WF"].addr.eq(lane_addr(c, o_word))
+                m.d.comb += raddr["WF"].eq(lane_addr(c, o_word))
 
         # the piece of the s_axis beat being written, one selection per lane width (shared by the
         # memories of that width; a memory with fewer pieces uses the low piece indices)
         lg_of_width = {}
         for lg, bits in pieces.values():
             lg_of_width[bits] = max(lg_of_width.get(bits, 0), lg)
-        beat_piece = {bits: self.s_axis_tdata.word_select(piece[:lg], bits) if lg else self.s_axis_tdata[:bits]
+        tdata = self.s_axis_tdata
+        beat_piece = {bits: tdata.word_select(piece[:lg], bits) if lg else tdata[:bits]
                       for bits, lg in lg_of_width.items()}
 
         with m.FSM(name="ctl"):
@@ -380,7 +427,8 @@ class SerialEngine(wiring.Component):
                             m.next = "READ"
                     with m.Case(CMD_RUN):
                         start = haddr[:len(pc)]
-                        m.d.sync += [pc.eq(start), ibase.eq(_times_constant(start, NW * PROG_PIECES)), piece.eq(0),
+                        m.d.sync += [pc.eq(start), ibase.eq(_times_constant(start, NW * PROG_PIECES)),
+                                     piece.eq(0),
                                      run_mode.eq(hdr_mode), counting.eq(1), run_cycles.eq(0),
                                      phase_cycles.eq(0), mac_steps.eq(0)]
                         m.next = "FETCH"
@@ -391,10 +439,9 @@ class SerialEngine(wiring.Component):
                 # until the beat is taken: tready rises with the last piece
                 with m.If(self.s_axis_tvalid):
                     with m.Switch(hdr_mem):
-                        for name, (lg, bits) in pieces.items():
+                        for name, (_, bits) in pieces.items():
                             with m.Case(MEM_IDS[name]):
-                                m.d.comb += [mem[name].addr.eq(host_addr(name)), mem[name].w_en.eq(1),
-                                             mem[name].w_data.eq(beat_piece[bits])]
+                                m.d.comb += write(name, host_addr(name), beat_piece[bits])
                     m.d.sync += piece.eq(piece + 1)
                     with m.If(piece == last_piece):
                         m.d.comb += self.s_axis_tready.eq(1)
@@ -405,7 +452,7 @@ class SerialEngine(wiring.Component):
                 with m.Switch(hdr_mem):
                     for name in pieces:
                         with m.Case(MEM_IDS[name]):
-                            m.d.comb += mem[name].addr.eq(host_addr(name))
+                            m.d.comb += raddr[name].eq(host_addr(name))
                     with m.Case(MEM_IDS["CSR"]):
                         m.d.comb += phase_mem.addr.eq(haddr)
                 m.d.sync += [rd_valid.eq(1), piece.eq(piece - 1),
@@ -423,7 +470,7 @@ class SerialEngine(wiring.Component):
                     with m.If(hcount != 1):
                         m.next = "READ"
             with m.State("FETCH"):
-                m.d.comb += mem["PROG"].addr.eq(ibase + piece)
+                m.d.comb += raddr["PROG"].eq(ibase + piece)
                 m.d.sync += [fetch_valid.eq(1), piece.eq(piece + 1)]
                 with m.If(piece == NW * PROG_PIECES - 1):
                     m.next = "FETCH_LAST"
@@ -431,7 +478,8 @@ class SerialEngine(wiring.Component):
                 m.next = "DECODE"
             with m.State("DECODE"):
                 with m.If(ins.op == isa.OP_END):
-                    m.d.comb += [phase_mem.addr.eq(pc), phase_mem.w_en.eq(1), phase_mem.w_data.eq(phase_cycles + 1)]
+                    m.d.comb += [phase_mem.addr.eq(pc), phase_mem.w_en.eq(1),
+                                 phase_mem.w_data.eq(phase_cycles + 1)]
                     with m.If(~run_mode):
                         m.d.sync += step_count.eq(step_count + 1)
                     m.d.sync += [counting.eq(0), out.eq(Cat(run_cycles + 1, step_count + ~run_mode, flags,
@@ -441,31 +489,35 @@ class SerialEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += [mi.eq(0), ni.eq(0), r.eq(0), c.eq(0), k.eq(0), acc.eq(0),
                                  k_last.eq(ins.k_len - 1), nt_last.eq(ins.nt - 1), mt_last.eq(ins.mt - 1),
+                                 two_pass.eq(ins.wsrc == isa.WSRC_D), half.eq(0),
                                  nb.eq(ins.n_base), wb.eq(ins.w_base), om.eq(0), on.eq(0),
                                  tm.eq(ins.t_base), tn.eq(0)]
                     m.next = "MAC"
             with m.State("MAC"):
                 with m.If(is_grad):
-                    m.d.comb += mem["AG"].addr.eq(lane_addr(r, nb + k))
+                    m.d.comb += raddr["AG"].eq(lane_addr(r, nb + k))
                 with m.Else():
-                    m.d.comb += mem["AF"].addr.eq(lane_addr(r, nb + k))
+                    m.d.comb += raddr["AF"].eq(lane_addr(r, nb + k))
                 with m.Switch(ins.wsrc):
-                    for code, name in ((isa.WSRC_WF, "WF"), (isa.WSRC_WT, "WT"), (isa.WSRC_D, "D"),
-                                       (isa.WSRC_E, "E")):
+                    for code, name in WIDE_SOURCES:
                         with m.Case(code):
-                            m.d.comb += mem[name].addr.eq(lane_addr(c, wb + k))
+                            m.d.comb += raddr[name].eq(lane_addr(c, wb + k))
                 aux_read()
-                m.d.sync += [v1.eq(1), k.eq(k + 1)]
-                with m.If((r == 0) & (c == 0)):
-                    m.d.sync += mac_steps.eq(mac_steps + 1)
-                with m.If(k == k_last):
-                    m.next = "DRAIN"
+                m.d.sync += [v1.eq(1), halves[0].eq(half)]
+                with m.If(two_pass & ~half):
+                    m.d.sync += half.eq(1)  # the same k again, for the high half
+                with m.Else():
+                    m.d.sync += [half.eq(0), k.eq(k + 1)]
+                    with m.If((r == 0) & (c == 0)):
+                        m.d.sync += mac_steps.eq(mac_steps + 1)
+                    with m.If(k == k_last):
+                        m.next = "DRAIN"
             with m.State("DRAIN"):
-                # the last product is being registered
+                # the last operands are being registered
                 aux_read()
                 m.next = "DRAIN2"
             with m.State("DRAIN2"):
-                # the last product is being accumulated; the auxiliary word is out
+                # the last products are being registered; the auxiliary word is out
                 with m.Switch(ins.op):
                     with m.Case(isa.OP_FWD_ERR):
                         m.d.sync += aux.eq(mem["Y"].r_data)
@@ -473,6 +525,9 @@ class SerialEngine(wiring.Component):
                         m.d.sync += aux.eq(mem["RG"].r_data)
                     with m.Case(isa.OP_GRAD):
                         m.d.sync += aux.eq(mem["WF"].r_data)
+                m.next = "DRAIN3"
+            with m.State("DRAIN3"):
+                # the last product is being accumulated
                 m.next = "DIV1"
             with m.State("DIV1"):
                 m.d.comb += div.a.eq(acc)
@@ -509,31 +564,23 @@ class SerialEngine(wiring.Component):
                 value = Signal(32)
                 with m.Switch(ins.op):
                     with m.Case(isa.OP_FWD_RELU):
-                        m.d.comb += [mem["AG"].addr.eq(lane_addr(c, o_word)), mem["AG"].w_en.eq(1),
-                                     mem["AG"].w_data.eq(h),
-                                     mem["RG"].addr.eq(lane_addr(c, a_word)), mem["RG"].w_en.eq(1),
-                                     mem["RG"].w_data.eq(region),
-                                     mem["AF"].addr.eq(lane_addr(r, t_word)), mem["AF"].w_en.eq(1),
-                                     mem["AF"].w_data.eq(h), value.eq(h.as_signed())]
+                        m.d.comb += [*write("AG", lane_addr(c, o_word), h),
+                                     *write("RG", lane_addr(c, a_word), region),
+                                     *write("AF", lane_addr(r, t_word), h), value.eq(h.as_signed())]
                     with m.Case(isa.OP_FWD_ERR):
-                        m.d.comb += [mem["E"].addr.eq(lane_addr(c, o_word)), mem["E"].w_en.eq(1),
-                                     mem["E"].w_data.eq(e),
-                                     mem["AF"].addr.eq(lane_addr(r, t_word)), mem["AF"].w_en.eq(1),
-                                     mem["AF"].w_data.eq(e), value.eq(e.as_signed())]
+                        m.d.comb += [*write("E", lane_addr(c, o_word), e),
+                                     *write("AF", lane_addr(r, t_word), e), value.eq(e.as_signed())]
                         with m.If(take):
                             m.d.sync += [best_v[r].eq(s), best_i[r].eq(col)]
                         with m.If((ni == nt_last) & (c == N - 1)):
-                            m.d.comb += [mem["PRED"].addr.eq(Cat(r, mi)), mem["PRED"].w_en.eq(1),
-                                         mem["PRED"].w_data.eq(new_cls)]
+                            m.d.comb += [*write("PRED", Cat(r, mi), new_cls)]
                     with m.Case(isa.OP_BACKERR):
-                        m.d.comb += [mem["D"].addr.eq(lane_addr(c, o_word)), mem["D"].w_en.eq(1),
-                                     mem["D"].w_data.eq(d_val), value.eq(d_val)]
+                        m.d.comb += [*write("D", lane_addr(c, o_word), d_val), value.eq(d_val)]
                     with m.Case(isa.OP_GRAD):
-                        m.d.comb += [mem["WF"].addr.eq(lane_addr(c, o_word)), mem["WF"].w_en.eq(1),
-                                     mem["WF"].w_data.eq(wnew), value.eq(wnew[:WW].as_signed())]
+                        m.d.comb += [*write("WF", lane_addr(c, o_word), wnew),
+                                     value.eq(wnew[:WW].as_signed())]
                         with m.If(ins.twrite):
-                            m.d.comb += [mem["WT"].addr.eq(lane_addr(r, t_word)), mem["WT"].w_en.eq(1),
-                                         mem["WT"].w_data.eq(wnew)]
+                            m.d.comb += [*write("WT", lane_addr(r, t_word), wnew)]
                         m.d.comb += grad_flags.eq(Cat(Const(0, 1), overflow_event, wrap_event))
                 if self.trace:
                     m.d.sync += self.trace_data.word_select(c, 32).eq(value)
@@ -558,8 +605,8 @@ class SerialEngine(wiring.Component):
                         with m.Else():
                             m.d.sync += [ni.eq(0), wb.eq(ins.w_base), on.eq(0), tn.eq(0)]
                             with m.If(mi != mt_last):
-                                m.d.sync += [mi.eq(mi + 1), nb.eq(nb + ins.n_mstride), om.eq(om + ins.o_mstride),
-                                             tm.eq(tm + ins.t_mstride)]
+                                m.d.sync += [mi.eq(mi + 1), nb.eq(nb + ins.n_mstride),
+                                             om.eq(om + ins.o_mstride), tm.eq(tm + ins.t_mstride)]
                             with m.Else():
                                 # the instruction is done: record its cycles, fetch the next one
                                 m.d.comb += [phase_mem.addr.eq(pc), phase_mem.w_en.eq(1),
