@@ -34,6 +34,7 @@ def test_serial_cosim_verilator_on_the_spram_model_with_backpressure(tmp_path):
               engine="serial", spram_model=True, backpressure=True)
     _check_clean(s, 3)
     assert (s["engine"], s["spram_model"], s["array"]) == ("serial", True, "4x4")
+    assert s["collision_check"] is None  # single-port memories: no read/write collision to poison
     text = (tmp_path / "rtl" / "nitro_engine.v").read_text()
     assert text.count("SB_SPRAM256KA ") == 4  # AF, AG: one each; D (32 bits): two
     assert s["mac_utilization"] <= 1.0  # one MAC per cycle

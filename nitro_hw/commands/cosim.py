@@ -3,6 +3,7 @@
 import sys
 
 from ..hw.hard_multiplier import HARD_MULTIPLIERS
+from ..tb.cosim import ENGINES
 
 NAME = "cosim"
 HELP = "co-simulate the training engine against the golden trainer, bit for bit"
@@ -20,7 +21,7 @@ def register(p) -> None:
     p.add_argument("--dataset", default=None, help="data set (default: the model's)")
     p.add_argument("--steps", type=int, default=20, help="training steps (default: 20)")
     p.add_argument("--sim", choices=["icarus", "verilator"], default="verilator", help="simulator")
-    p.add_argument("--engine", choices=["array", "serial"], default="array",
+    p.add_argument("--engine", choices=ENGINES, default="array",
                    help="engine microarchitecture: 'array' (an NxN MAC array and N epilogue lanes, the "
                         "ECP5 build) or 'serial' (one MAC and one divider, the iCE40 UP5K build); "
                         "default: array")

@@ -609,7 +609,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         "trace": raw.get("trace"),
         "reset_step": raw.get("reset_step"),
         "backpressure": backpressure,
-        "collision_check": collision_check,
+        # (the serial engine's single-port memories cannot collide: nothing to check)
+        "collision_check": collision_check if engine == "array" else None,
         "hard_multiplier": hard_multiplier,
         "engine": engine,
         "spram_model": spram_model,
@@ -639,7 +640,7 @@ def format_summary(s: dict) -> str:
         f"batch {s['batch']}, "
         f"{s['simulator']}",
         f"  steps: {s['steps']}, mismatched steps: {s['mismatched_steps']}"
-        f"{'' if s.get('collision_check', True) else ' (no memory collision check)'}"
+        f"{' (no memory collision check)' if s.get('collision_check') is False else ''}"
         f"{', multipliers on ' + s['hard_multiplier'] if s.get('hard_multiplier') else ''}",
         f"  first divergence: {s['first_divergence']}",
         f"  cycles/step: {s['cycles_per_step']:.0f} (estimate {s['estimated_cycles_per_step']})",
