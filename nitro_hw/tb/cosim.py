@@ -316,7 +316,7 @@ async def _reset_mid_step(dut, host, prog, params_before: dict, x, y) -> None:
     """
     from cocotb.triggers import ClockCycles
 
-    from ..hw.engine.core import CMD_RUN
+    from ..hw.engine.boundary import CMD_RUN
 
     await host.write_batch(x, y)
     await host.command(CMD_RUN, 0, prog.train_entry, 0, 0)  # no wait for the status beat
@@ -345,7 +345,7 @@ async def _wake_up(dut, prog) -> None:
     from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
     from ..compiler.program import MEM_IDS
-    from ..hw.engine.core import CMD_WRITE
+    from ..hw.engine.boundary import CMD_WRITE
 
     dut.s_axis_tdata.value = CMD_WRITE | (MEM_IDS["PRED"] << 4) | (1 << 32)
     dut.s_axis_tvalid.value = 1

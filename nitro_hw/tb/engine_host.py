@@ -20,7 +20,7 @@ from ..compiler.layout import (
     wt_layout,
 )
 from ..compiler.program import MEM_IDS, Program
-from ..hw.engine.core import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR
+from ..hw.engine.boundary import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR
 
 __all__ = ["EngineHost"]
 

@@ -1,6 +1,7 @@
 """The NITRO-D training engine: on-chip memories, a sequencer, the MAC array and the units."""
 
-from .core import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR, TrainingEngine
+from .boundary import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR
+from .core import TrainingEngine
 from .serial import SerialEngine
 
 __all__ = ["CMD_CLEAR", "CMD_READ", "CMD_RUN", "CMD_WRITE", "CSR_ADDR", "SerialEngine", "TrainingEngine"]

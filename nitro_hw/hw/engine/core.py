@@ -48,7 +48,6 @@ from types import SimpleNamespace
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
 
 from ...compiler import isa
 from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
@@ -60,9 +59,9 @@ from ..nitro_relu import NitroRelu, NitroReluBackward
 from ..scaler import Scaler
 from ..sgd_update import SgdUpdate
 from .banked_memory import READ_LATENCY, BankedMemory
+from .boundary import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, checked_depths, engine_ports
 from .transposer import TileTransposer
 
-CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
 #: Words the host-read output FIFO holds (READ_LATENCY + 3 words in flight plus room to stream).
 READ_FIFO_DEPTH = 16
 #: Cycles from the last write-back of an instruction with nothing else in flight to the fetch of
@@ -76,9 +75,6 @@ TRACE_STAGES = 2
 HREAD_OR = 4
 #: CSR words per first-level mux of the host's CSR read.
 CSR_GROUP = 8
-#: Word addresses in the CSR memory.
-CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX_INSTRUCTIONS + 1,
-            "flags": MAX_INSTRUCTIONS + 2, "mac_steps": MAX_INSTRUCTIONS + 3, "mode": MAX_INSTRUCTIONS + 4}
 
 A = isa.ADDR_BITS
 #: Memories the datapath reads in the epilogue (addressed by the tile row being written back).
@@ -171,24 +167,12 @@ class TrainingEngine(wiring.Component):
         if not isinstance(poison_collisions, bool):
             raise ValueError(f"TrainingEngine: poison_collisions must be a bool, got {poison_collisions!r}")
         self.lane_bits = mem_lane_bits(weight_width)
-        depths = dict(depths or {})
-        for name in self.lane_bits:
-            d = depths.setdefault(name, 1)
-            if not isinstance(d, int) or not 1 <= d <= (1 << A):
-                raise ValueError(f"TrainingEngine: depths[{name!r}] must be in [1, {1 << A}], got {d!r}")
+        depths = checked_depths("TrainingEngine", self.lane_bits, depths)
         self.n, self.depths, self.alpha, self.weight_width = n, depths, alpha, weight_width
         self.poison_collisions = poison_collisions
         self.dw = 32 * n
         self.nw = isa.instr_words()
-        super().__init__({
-            "s_axis_tdata": In(self.dw), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(self.dw), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
-            "m_axis_tlast": Out(1),
-            "busy": Out(1), "done": Out(1), "mode": Out(1),
-            "step_count": Out(32), "cycle_count": Out(32), "flags": Out(8),
-            "trace_valid": Out(1), "trace_tag": Out(8), "trace_index": Out(A), "trace_data": Out(self.dw),
-        })
+        super().__init__(engine_ports(n))
 
     def elaborate(self, platform):  # noqa: C901 - one datapath, kept together
         m = Module()

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
 from ...compiler import isa
 from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
@@ -43,7 +42,8 @@ from ..hard_multiplier import registered_product
 from ..nitro_relu import REGION_NEG, REGION_PASS, REGION_SAT, RELU_OFFSET, SAT_INVERSE_SLOPE, _check_alpha
 from ..serial_divider import SerialDivider
 from ..single_port_ram import SinglePortRam
-from .core import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR, _times_constant
+from .boundary import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR, checked_depths, engine_ports
+from .core import _times_constant
 
 __all__ = ["DIVISION_CYCLES", "FETCH_CYCLES", "MAC_DRAIN", "SPRAM_MEMORIES", "SerialEngine",
            "serial_estimate_cycles", "serial_instruction_cycles"]
@@ -138,26 +138,13 @@ class SerialEngine(wiring.Component):
         unknown = set(spram) - set(self.lane_bits)
         if unknown:
             raise ValueError(f"SerialEngine: spram names unknown memories {sorted(unknown)}")
-        depths = dict(depths or {})
-        for name in self.lane_bits:
-            d = depths.setdefault(name, 1)
-            if not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= (1 << A):
-                raise ValueError(f"SerialEngine: depths[{name!r}] must be in [1, {1 << A}], got {d!r}")
+        depths = checked_depths("SerialEngine", self.lane_bits, depths)
         if not isinstance(trace, bool):
             raise ValueError(f"SerialEngine: trace must be a bool, got {trace!r}")
         self.n, self.depths, self.weight_width, self.spram = n, depths, weight_width, tuple(spram)
         self.trace = trace
         self.dw = 32 * n
-        super().__init__({
-            "s_axis_tdata": In(self.dw), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(self.dw), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
-            "m_axis_tlast": Out(1),
-            "busy": Out(1), "done": Out(1), "mode": Out(1),
-            "step_count": Out(32), "cycle_count": Out(32), "flags": Out(8),
-            **({"trace_valid": Out(1), "trace_tag": Out(8), "trace_index": Out(A), "trace_data": Out(self.dw)}
-               if trace else {}),
-        })
+        super().__init__(engine_ports(n, trace))
 
     def elaborate(self, platform):  # noqa: C901 - one sequencer, kept together
         m = Module()
