@@ -67,6 +67,16 @@ def test_serial_trace_port_reset_and_checker_self_test(tmp_path):
 
 
 @pytest.mark.slow
+def test_serial_cosim_8x8_tiles_32_bit_weights(tmp_path):
+    # another tile size (8 lanes per word: the lane addressing, the host's 8-piece words) and
+    # 32-bit weight memories (WF/WT 32 bits wide: the second MAC pass is 0 for them too)
+    s = cosim("mlp-digits", steps=2, sim="verilator", n=8, batch=32, out=tmp_path, eval_batches=1,
+              progress=False, engine="serial", weight_width=32)
+    _check_clean(s, 2)
+    assert (s["array"], s["weight_width"], s["batch"]) == ("8x8", 32, 32)
+
+
+@pytest.mark.slow
 def test_serial_cosim_cli(tmp_path, capsys):
     rc = main(["cosim", "--engine", "serial", "--steps", "2", "--sim", "verilator", "--eval-batches", "1",
                "--out", str(tmp_path)])
