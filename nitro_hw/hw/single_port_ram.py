@@ -11,7 +11,7 @@ other targets, or ``spram=False``) it is an Amaranth memory that Yosys maps to b
 Both forms behave the same way for every use the engine makes of them: the word at the
 address of cycle ``t`` is on ``r_data`` in cycle ``t + 1`` when ``w_en`` was low in cycle
 ``t``; after a write, ``r_data`` is undefined until the next read (the generic form keeps the
-old word, an SPRAM outputs the written one), and the engine never consumes it.
+old word, the SPRAM behavioural model outputs the written one), and the engine never consumes it.
 ``sim/models/SB_SPRAM256KA.v`` is a behavioural model of the primitive (the Lattice model is
 not open), so the SPRAM form can be simulated against the same golden model.
 """

@@ -1,7 +1,8 @@
 // Behavioural model of the iCE40 UP SB_SPRAM256KA (16 K x 16 single-port RAM), for the subset
 // nitro_hw instantiates (nitro_hw/hw/single_port_ram.py): CHIPSELECT high, MASKWREN all ones,
 // STANDBY and SLEEP low, POWEROFF high (powered). A read (WREN low) puts the addressed word on
-// DATAOUT after the clock edge; a write stores DATAIN and also drives it on DATAOUT. Written from
+// DATAOUT after the clock edge; a write stores DATAIN and also drives it on DATAOUT (nitro_hw never
+// reads DATAOUT after a write, so it does not depend on what the silicon does there). Written from
 // the primitive's port list (the Lattice simulation model is not open); any other use of the
 // control pins stops the simulation instead of simulating what the model does not describe.
 `default_nettype none
