@@ -176,17 +176,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   reg [31:0] \$251 ;
   reg [7:0] \$252 ;
   reg [32:0] \$253 ;
-  reg [31:0] \$254 ;
+  reg [7:0] \$254 ;
   reg [7:0] \$255 ;
   reg [7:0] \$256 ;
   reg [7:0] \$257 ;
-  reg [7:0] \$258 ;
+  reg [9:0] \$258 ;
   reg [9:0] \$259 ;
   wire [6:0] \$26 ;
   reg [9:0] \$260 ;
   reg [9:0] \$261 ;
-  reg [9:0] \$262 ;
-  reg [7:0] \$263 ;
+  reg [7:0] \$262 ;
   wire \$27 ;
   wire [23:0] \$28 ;
   wire \$29 ;
@@ -201,19 +200,19 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   wire \$37 ;
   wire [32:0] \$38 ;
   wire [32:0] \$39 ;
-  wire [7:0] \$390 ;
-  wire [7:0] \$393 ;
-  wire [5:0] \$396 ;
-  wire [5:0] \$399 ;
+  wire [7:0] \$391 ;
+  wire [7:0] \$394 ;
+  wire [5:0] \$397 ;
   wire [17:0] \$4 ;
   wire \$40 ;
-  wire [5:0] \$402 ;
-  wire [5:0] \$405 ;
-  wire [3:0] \$408 ;
+  wire [5:0] \$400 ;
+  wire [5:0] \$403 ;
+  wire [5:0] \$406 ;
+  wire [3:0] \$409 ;
   wire [32:0] \$41 ;
-  wire [7:0] \$411 ;
-  wire [5:0] \$414 ;
-  wire [7:0] \$417 ;
+  wire [7:0] \$412 ;
+  wire [5:0] \$415 ;
+  wire [7:0] \$418 ;
   wire [16:0] \$42 ;
   wire [10:0] \$43 ;
   wire [10:0] \$44 ;
@@ -232,44 +231,44 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   wire [31:0] \$56 ;
   wire [31:0] \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [32:0] \$59 ;
   wire [16:0] \$6 ;
   wire \$60 ;
-  wire [32:0] \$61 ;
+  wire [2:0] \$61 ;
   wire \$62 ;
   wire [2:0] \$63 ;
   wire \$64 ;
-  wire [2:0] \$65 ;
-  wire \$66 ;
-  wire [10:0] \$67 ;
+  wire [10:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
   wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [16:0] \$70 ;
-  wire \$71 ;
-  wire [10:0] \$72 ;
+  wire [10:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
   wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [5:0] \$76 ;
-  wire [10:0] \$77 ;
-  wire [7:0] \$78 ;
+  wire [5:0] \$74 ;
+  wire [10:0] \$75 ;
+  wire [7:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [17:0] \$78 ;
   wire [16:0] \$79 ;
   wire [15:0] \$8 ;
-  wire [17:0] \$80 ;
-  wire [16:0] \$81 ;
+  wire \$80 ;
+  wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  reg [7:0] \$83 ;
   wire \$84 ;
-  reg [7:0] \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  reg [9:0] \$88 ;
-  wire [15:0] \$89 ;
+  wire \$85 ;
+  reg [9:0] \$86 ;
+  wire [15:0] \$87 ;
+  wire \$88 ;
+  wire [1:0] \$89 ;
   wire [23:0] \$9 ;
-  wire \$90 ;
-  wire [31:0] \$91 ;
-  wire [32:0] \$92 ;
+  wire [8:0] \$90 ;
+  wire \$91 ;
+  wire [7:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -281,16 +280,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   reg [15:0] a_word = 16'h0000;
   reg [31:0] acc = 32'd0;
   wire [11:0] addr;
-  wire [9:0] \addr$164 ;
-  wire [12:0] \addr$168 ;
-  wire [12:0] \addr$172 ;
-  wire [9:0] \addr$176 ;
-  wire [9:0] \addr$180 ;
-  wire [11:0] \addr$184 ;
-  wire [10:0] \addr$188 ;
-  wire [5:0] \addr$192 ;
-  wire [9:0] \addr$196 ;
-  reg [4:0] \addr$216 ;
+  wire [9:0] \addr$163 ;
+  wire [12:0] \addr$167 ;
+  wire [12:0] \addr$171 ;
+  wire [9:0] \addr$175 ;
+  wire [9:0] \addr$179 ;
+  wire [11:0] \addr$183 ;
+  wire [10:0] \addr$187 ;
+  wire [5:0] \addr$191 ;
+  wire [9:0] \addr$195 ;
+  reg [4:0] \addr$217 ;
   reg [12:0] af_raddr;
   reg [12:0] af_wq_addr = 13'h0000;
   reg [7:0] af_wq_data = 8'h00;
@@ -420,19 +419,18 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   reg prog_wreq_en;
   wire [31:0] q;
   reg [31:0] q1 = 32'd0;
-  reg [31:0] q2 = 32'd0;
   reg [1:0] r = 2'h0;
   wire [15:0] r_data;
   wire [7:0] \r_data$140 ;
   wire [1:0] \r_data$141 ;
   wire [15:0] \r_data$142 ;
+  wire [7:0] \r_data$199 ;
   wire [7:0] \r_data$200 ;
-  wire [7:0] \r_data$201 ;
-  wire [15:0] \r_data$202 ;
-  wire [31:0] \r_data$203 ;
-  wire [7:0] \r_data$204 ;
-  wire [7:0] \r_data$214 ;
-  wire [31:0] \r_data$215 ;
+  wire [15:0] \r_data$201 ;
+  wire [31:0] \r_data$202 ;
+  wire [7:0] \r_data$203 ;
+  wire [7:0] \r_data$215 ;
+  wire [31:0] \r_data$216 ;
   reg rd_valid = 1'h0;
   reg [31:0] rdata;
   wire [1:0] region;
@@ -468,6 +466,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   wire [31:0] \step_count$124 ;
   reg [15:0] t_word = 16'h0000;
   wire take;
+  wire [8:0] tdiv_biased;
+  wire [7:0] tdiv_res;
   reg [15:0] tm = 16'h0000;
   reg [15:0] tn = 16'h0000;
   reg two_pass = 1'h0;
@@ -480,45 +480,45 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   (* init = 16'h0000 *)
   wire [15:0] w_data;
   (* init = 16'h0000 *)
-  wire [15:0] \w_data$167 ;
+  wire [15:0] \w_data$166 ;
   (* init = 8'h00 *)
-  wire [7:0] \w_data$171 ;
+  wire [7:0] \w_data$170 ;
   (* init = 8'h00 *)
-  wire [7:0] \w_data$175 ;
+  wire [7:0] \w_data$174 ;
   (* init = 8'h00 *)
-  wire [7:0] \w_data$179 ;
+  wire [7:0] \w_data$178 ;
   (* init = 8'h00 *)
-  wire [7:0] \w_data$183 ;
+  wire [7:0] \w_data$182 ;
   (* init = 2'h0 *)
-  wire [1:0] \w_data$187 ;
+  wire [1:0] \w_data$186 ;
   (* init = 32'd0 *)
-  wire [31:0] \w_data$191 ;
+  wire [31:0] \w_data$190 ;
   (* init = 8'h00 *)
-  wire [7:0] \w_data$195 ;
+  wire [7:0] \w_data$194 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w_data$199 ;
-  reg [31:0] \w_data$218 ;
+  wire [15:0] \w_data$198 ;
+  reg [31:0] \w_data$219 ;
   (* init = 1'h0 *)
   wire w_en;
   (* init = 1'h0 *)
-  wire \w_en$166 ;
+  wire \w_en$165 ;
   (* init = 1'h0 *)
-  wire \w_en$170 ;
+  wire \w_en$169 ;
   (* init = 1'h0 *)
-  wire \w_en$174 ;
+  wire \w_en$173 ;
   (* init = 1'h0 *)
-  wire \w_en$178 ;
+  wire \w_en$177 ;
   (* init = 1'h0 *)
-  wire \w_en$182 ;
+  wire \w_en$181 ;
   (* init = 1'h0 *)
-  wire \w_en$186 ;
+  wire \w_en$185 ;
   (* init = 1'h0 *)
-  wire \w_en$190 ;
+  wire \w_en$189 ;
   (* init = 1'h0 *)
-  wire \w_en$194 ;
+  wire \w_en$193 ;
   (* init = 1'h0 *)
-  wire \w_en$198 ;
-  reg \w_en$217 ;
+  wire \w_en$197 ;
+  reg \w_en$218 ;
   wire [32:0] w_full;
   wire [15:0] w_hi;
   reg [15:0] wb = 16'h0000;
@@ -545,14 +545,14 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   reg [9:0] y_wreq_addr;
   reg [7:0] y_wreq_data;
   reg y_wreq_en;
-  assign \$1  = ibits[134:119] + \$80 [15:0];
-  assign \$2  = ibits[182:167] + \$80 [15:0];
+  assign \$1  = ibits[134:119] + \$78 [15:0];
+  assign \$2  = ibits[182:167] + \$78 [15:0];
   assign \$3  = tm + tn;
   assign \$4  = \$3  + c;
   assign \$5  = tn + c;
   assign \$6  = tn + c;
   assign \$7  = \$6  < ibits[230:215];
-  assign \$8  = half1 ? \$81 [15:0] : wide[15:0];
+  assign \$8  = half1 ? \$79 [15:0] : wide[15:0];
   assign \$9  = $signed(mac_a) * $signed(mac_b);
   assign \$11  = half3 ? \$10  : { mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p };
   assign \$12  = $signed({ 1'h0, acc }) + $signed(\$11 );
@@ -599,53 +599,54 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   assign \$55  = $signed(q) < $signed(8'h81);
   assign \$56  = \$55  ? 32'd4294967169 : q;
   assign \$57  = \$54  ? 32'd127 : \$56 ;
-  assign \$58  = ibits[2:0] == 1'h1;
-  assign \$59  = is_grad & ibits[345];
-  assign \$60  = \$58  | \$59 ;
-  assign \$61  = $signed(q1) + $signed(q);
-  assign \$62  = c != 2'h3;
-  assign \$63  = c + 1'h1;
-  assign \$64  = r != 2'h3;
-  assign \$65  = r + 1'h1;
-  assign \$66  = ni != nt_last;
-  assign \$67  = ni + 1'h1;
-  assign \$68  = wb + ibits[118:103];
-  assign \$69  = on + ibits[150:135];
-  assign \$70  = tn + 3'h4;
-  assign \$71  = mi != mt_last;
-  assign \$72  = mi + 1'h1;
-  assign \$73  = nb + ibits[86:71];
-  assign \$74  = om + ibits[166:151];
-  assign \$75  = tm + ibits[214:199];
-  assign \$76  = pc + 1'h1;
-  assign \$77  = ibase + 5'h18;
-  assign \$78  = flags | grad_flags;
+  assign \$58  = is_grad & ibits[345];
+  assign \$59  = $signed(q1) + $signed(q);
+  assign \$60  = c != 2'h3;
+  assign \$61  = c + 1'h1;
+  assign \$62  = r != 2'h3;
+  assign \$63  = r + 1'h1;
+  assign \$64  = ni != nt_last;
+  assign \$65  = ni + 1'h1;
+  assign \$66  = wb + ibits[118:103];
+  assign \$67  = on + ibits[150:135];
+  assign \$68  = tn + 3'h4;
+  assign \$69  = mi != mt_last;
+  assign \$70  = mi + 1'h1;
+  assign \$71  = nb + ibits[86:71];
+  assign \$72  = om + ibits[166:151];
+  assign \$73  = tm + ibits[214:199];
+  assign \$74  = pc + 1'h1;
+  assign \$75  = ibase + 5'h18;
+  assign \$76  = flags | grad_flags;
   assign addr = wf_wq_en ? wf_wq_addr : wf_raddr;
-  assign \addr$164  = wt_wq_en ? wt_wq_addr : wt_raddr;
-  assign \addr$168  = af_wq_en ? af_wq_addr : af_raddr;
-  assign \addr$172  = ag_wq_en ? ag_wq_addr : ag_raddr;
-  assign \addr$176  = e_wq_en ? e_wq_addr : e_raddr;
-  assign \addr$180  = y_wq_en ? y_wq_addr : y_raddr;
-  assign \addr$184  = rg_wq_en ? rg_wq_addr : rg_raddr;
-  assign \addr$188  = d_wq_en ? d_wq_addr : d_raddr;
-  assign \addr$192  = pred_wq_en ? pred_wq_addr : pred_raddr;
-  assign \addr$196  = prog_wq_en ? prog_wq_addr : prog_raddr;
-  assign \$79  = om + on;
-  assign \$80  = \$79  + r;
+  assign \addr$163  = wt_wq_en ? wt_wq_addr : wt_raddr;
+  assign \addr$167  = af_wq_en ? af_wq_addr : af_raddr;
+  assign \addr$171  = ag_wq_en ? ag_wq_addr : ag_raddr;
+  assign \addr$175  = e_wq_en ? e_wq_addr : e_raddr;
+  assign \addr$179  = y_wq_en ? y_wq_addr : y_raddr;
+  assign \addr$183  = rg_wq_en ? rg_wq_addr : rg_raddr;
+  assign \addr$187  = d_wq_en ? d_wq_addr : d_raddr;
+  assign \addr$191  = pred_wq_en ? pred_wq_addr : pred_raddr;
+  assign \addr$195  = prog_wq_en ? prog_wq_addr : prog_raddr;
+  assign \$77  = om + on;
+  assign \$78  = \$77  + r;
   assign is_grad = ibits[2:0] == 3'h4;
-  assign narrow = is_grad ? \r_data$201  : \r_data$200 ;
-  assign \$81  = wide[31:16] + wide[15];
-  assign \$82  = ! ni;
-  assign \$83  = ! c;
-  assign \$84  = \$82  & \$83 ;
-  assign \$86  = $signed(\$85 ) < $signed(s);
-  assign \$87  = \$84  | \$86 ;
-  assign take = mask & \$87 ;
-  assign \$89  = take ? col : { 6'h00, \$88  };
-  assign \$90  = $signed(s) < $signed(1'h0);
-  assign \$91  = \$90  ? q2 : { s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s };
-  assign \$92  = $signed(\$91 ) - $signed(7'h24);
-  assign h = mask ? \$92 [7:0] : 8'h00;
+  assign narrow = is_grad ? \r_data$200  : \r_data$199 ;
+  assign \$79  = wide[31:16] + wide[15];
+  assign \$80  = ! ni;
+  assign \$81  = ! c;
+  assign \$82  = \$80  & \$81 ;
+  assign \$84  = $signed(\$83 ) < $signed(s);
+  assign \$85  = \$82  | \$84 ;
+  assign take = mask & \$85 ;
+  assign \$87  = take ? col : { 6'h00, \$86  };
+  assign \$88  = $signed(s) < $signed(1'h0);
+  assign \$89  = \$88  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(s) + $signed({ 1'h0, \$89  });
+  assign \$91  = $signed(s) < $signed(1'h0);
+  assign \$92  = \$91  ? \$90 [7:0] : s;
+  assign relu_t = $signed(\$92 ) - $signed(7'h24);
+  assign h = mask ? relu_t[7:0] : 8'h00;
   assign \$93  = s == 7'h7f;
   assign \$94  = s == 8'h80;
   assign \$95  = \$93  | \$94 ;
@@ -666,26 +667,26 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   assign \$106  = csr_index == 6'h22;
   assign \$107  = csr_index == 6'h23;
   assign \$108  = csr_index == 6'h24;
-  assign \$390  = piece[2:0] * 5'h10;
-  assign \$109  = s_axis_tdata >> \$390 ;
-  assign \$393  = piece[2:0] * 5'h10;
-  assign \$110  = s_axis_tdata >> \$393 ;
-  assign \$396  = piece[1:0] * 4'h8;
-  assign \$111  = s_axis_tdata >> \$396 ;
-  assign \$399  = piece[1:0] * 4'h8;
-  assign \$112  = s_axis_tdata >> \$399 ;
-  assign \$402  = piece[1:0] * 4'h8;
-  assign \$113  = s_axis_tdata >> \$402 ;
-  assign \$405  = piece[1:0] * 4'h8;
-  assign \$114  = s_axis_tdata >> \$405 ;
-  assign \$408  = piece[1:0] * 2'h2;
-  assign \$115  = s_axis_tdata >> \$408 ;
-  assign \$411  = piece[1:0] * 6'h20;
-  assign \$116  = s_axis_tdata >> \$411 ;
-  assign \$414  = piece[1:0] * 4'h8;
-  assign \$117  = s_axis_tdata >> \$414 ;
-  assign \$417  = piece[2:0] * 5'h10;
-  assign \$118  = s_axis_tdata >> \$417 ;
+  assign \$391  = piece[2:0] * 5'h10;
+  assign \$109  = s_axis_tdata >> \$391 ;
+  assign \$394  = piece[2:0] * 5'h10;
+  assign \$110  = s_axis_tdata >> \$394 ;
+  assign \$397  = piece[1:0] * 4'h8;
+  assign \$111  = s_axis_tdata >> \$397 ;
+  assign \$400  = piece[1:0] * 4'h8;
+  assign \$112  = s_axis_tdata >> \$400 ;
+  assign \$403  = piece[1:0] * 4'h8;
+  assign \$113  = s_axis_tdata >> \$403 ;
+  assign \$406  = piece[1:0] * 4'h8;
+  assign \$114  = s_axis_tdata >> \$406 ;
+  assign \$409  = piece[1:0] * 2'h2;
+  assign \$115  = s_axis_tdata >> \$409 ;
+  assign \$412  = piece[1:0] * 6'h20;
+  assign \$116  = s_axis_tdata >> \$412 ;
+  assign \$415  = piece[1:0] * 4'h8;
+  assign \$117  = s_axis_tdata >> \$415 ;
+  assign \$418  = piece[2:0] * 5'h10;
+  assign \$118  = s_axis_tdata >> \$418 ;
   assign \$119  = piece == last_piece;
   assign \$120  = ibase + piece;
   assign \$121  = ! ibits[2:0];
@@ -914,25 +915,23 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   always @(posedge clk)
     u_full <= \$253 ;
   always @(posedge clk)
-    q2 <= \$254 ;
+    best_v0 <= \$254 ;
   always @(posedge clk)
-    best_v0 <= \$255 ;
+    best_v1 <= \$255 ;
   always @(posedge clk)
-    best_v1 <= \$256 ;
+    best_v2 <= \$256 ;
   always @(posedge clk)
-    best_v2 <= \$257 ;
+    best_v3 <= \$257 ;
   always @(posedge clk)
-    best_v3 <= \$258 ;
+    best_i0 <= \$258 ;
   always @(posedge clk)
-    best_i0 <= \$259 ;
+    best_i1 <= \$259 ;
   always @(posedge clk)
-    best_i1 <= \$260 ;
+    best_i2 <= \$260 ;
   always @(posedge clk)
-    best_i2 <= \$261 ;
+    best_i3 <= \$261 ;
   always @(posedge clk)
-    best_i3 <= \$262 ;
-  always @(posedge clk)
-    flags <= \$263 ;
+    flags <= \$262 ;
   \nitro_engine_serial.div  div (
     .a(a),
     .clk(clk),
@@ -945,49 +944,49 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   );
   \nitro_engine_serial.mem_af  mem_af (
     .clk(clk),
-    .r_data(\r_data$200 ),
+    .r_data(\r_data$199 ),
     .rst(rst),
-    .wp__addr(\addr$168 ),
+    .wp__addr(\addr$167 ),
     .wp__data(af_wq_data),
     .wp__en(af_wq_en)
   );
   \nitro_engine_serial.mem_ag  mem_ag (
     .clk(clk),
-    .r_data(\r_data$201 ),
+    .r_data(\r_data$200 ),
     .rst(rst),
-    .wp__addr(\addr$172 ),
+    .wp__addr(\addr$171 ),
     .wp__data(ag_wq_data),
     .wp__en(ag_wq_en)
   );
   \nitro_engine_serial.mem_d  mem_d (
     .clk(clk),
-    .r_data(\r_data$203 ),
+    .r_data(\r_data$202 ),
     .rst(rst),
-    .wp__addr(\addr$188 ),
+    .wp__addr(\addr$187 ),
     .wp__data(d_wq_data),
     .wp__en(d_wq_en)
   );
   \nitro_engine_serial.mem_e  mem_e (
     .clk(clk),
-    .r_data(\r_data$204 ),
+    .r_data(\r_data$203 ),
     .rst(rst),
-    .wp__addr(\addr$176 ),
+    .wp__addr(\addr$175 ),
     .wp__data(e_wq_data),
     .wp__en(e_wq_en)
   );
   \nitro_engine_serial.mem_phase  mem_phase (
     .clk(clk),
-    .r_data(\r_data$215 ),
+    .r_data(\r_data$216 ),
     .rst(rst),
-    .wp__addr(\addr$216 ),
-    .wp__data(\w_data$218 ),
-    .wp__en(\w_en$217 )
+    .wp__addr(\addr$217 ),
+    .wp__data(\w_data$219 ),
+    .wp__en(\w_en$218 )
   );
   \nitro_engine_serial.mem_pred  mem_pred (
     .clk(clk),
-    .r_data(\r_data$214 ),
+    .r_data(\r_data$215 ),
     .rst(rst),
-    .wp__addr(\addr$192 ),
+    .wp__addr(\addr$191 ),
     .wp__data(pred_wq_data),
     .wp__en(pred_wq_en)
   );
@@ -995,7 +994,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
     .clk(clk),
     .r_data(r_data),
     .rst(rst),
-    .wp__addr(\addr$196 ),
+    .wp__addr(\addr$195 ),
     .wp__data(prog_wq_data),
     .wp__en(prog_wq_en)
   );
@@ -1003,7 +1002,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
     .clk(clk),
     .r_data(\r_data$141 ),
     .rst(rst),
-    .wp__addr(\addr$184 ),
+    .wp__addr(\addr$183 ),
     .wp__data(rg_wq_data),
     .wp__en(rg_wq_en)
   );
@@ -1017,9 +1016,9 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   );
   \nitro_engine_serial.mem_wt  mem_wt (
     .clk(clk),
-    .r_data(\r_data$202 ),
+    .r_data(\r_data$201 ),
     .rst(rst),
-    .wp__addr(\addr$164 ),
+    .wp__addr(\addr$163 ),
     .wp__data(wt_wq_data),
     .wp__en(wt_wq_en)
   );
@@ -1027,7 +1026,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
     .clk(clk),
     .r_data(\r_data$140 ),
     .rst(rst),
-    .wp__addr(\addr$180 ),
+    .wp__addr(\addr$179 ),
     .wp__data(y_wq_data),
     .wp__en(y_wq_en)
   );
@@ -1036,13 +1035,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
     (* full_case = 32'd1 *)
     casez (r)
       2'h0:
-          \$85  = best_v0;
+          \$83  = best_v0;
       2'h1:
-          \$85  = best_v1;
+          \$83  = best_v1;
       2'h2:
-          \$85  = best_v2;
+          \$83  = best_v2;
       2'h3:
-          \$85  = best_v3;
+          \$83  = best_v3;
     endcase
   end
   always @* begin
@@ -1050,13 +1049,13 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
     (* full_case = 32'd1 *)
     casez (r)
       2'h0:
-          \$88  = best_i0;
+          \$86  = best_i0;
       2'h1:
-          \$88  = best_i1;
+          \$86  = best_i1;
       2'h2:
-          \$88  = best_i2;
+          \$86  = best_i2;
       2'h3:
-          \$88  = best_i3;
+          \$86  = best_i3;
     endcase
   end
   always @* begin
@@ -1461,16 +1460,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$71 ) begin
+                if (\$69 ) begin
                 end else begin
                   \$209  = 32'd0;
                 end
@@ -1884,7 +1883,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0f:
           if (\done$143 ) begin
             \$222  = 5'h10;
-            if (\$60 ) begin
+            if (\$58 ) begin
               \$222  = 5'h11;
             end
           end
@@ -1900,16 +1899,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
         begin
           \$222  = 5'h0a;
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$71 ) begin
+                if (\$69 ) begin
                 end else begin
                   \$222  = 5'h04;
                 end
@@ -1986,16 +1985,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$71 ) begin
+                if (\$69 ) begin
                 end else begin
                   \$223  = 6'h00;
                 end
@@ -2056,18 +2055,18 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$71 ) begin
+                if (\$69 ) begin
                 end else begin
-                  \$224  = \$76 [4:0];
+                  \$224  = \$74 [4:0];
                 end
               end
             end
@@ -2126,18 +2125,18 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$71 ) begin
+                if (\$69 ) begin
                 end else begin
-                  \$225  = \$77 [9:0];
+                  \$225  = \$75 [9:0];
                 end
               end
             end
@@ -2452,16 +2451,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
-                if (\$71 ) begin
-                  \$233  = \$72 [9:0];
+                if (\$69 ) begin
+                  \$233  = \$70 [9:0];
                 end
               end
             end
@@ -2517,14 +2516,14 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
-                \$234  = \$67 [9:0];
+              if (\$64 ) begin
+                \$234  = \$65 [9:0];
               end else begin
                 \$234  = 10'h000;
               end
@@ -2581,11 +2580,11 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
-              \$235  = \$65 [1:0];
+            if (\$62 ) begin
+              \$235  = \$63 [1:0];
             end else begin
               \$235  = 2'h0;
             end
@@ -2641,8 +2640,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
-            \$236  = \$63 [1:0];
+          if (\$60 ) begin
+            \$236  = \$61 [1:0];
           end else begin
             \$236  = 2'h0;
           end
@@ -2914,16 +2913,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
-                if (\$71 ) begin
-                  \$243  = \$73 [15:0];
+                if (\$69 ) begin
+                  \$243  = \$71 [15:0];
                 end
               end
             end
@@ -2979,14 +2978,14 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
-                \$244  = \$68 [15:0];
+              if (\$64 ) begin
+                \$244  = \$66 [15:0];
               end else begin
                 \$244  = ibits[102:87];
               end
@@ -3043,16 +3042,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
-                if (\$71 ) begin
-                  \$245  = \$74 [15:0];
+                if (\$69 ) begin
+                  \$245  = \$72 [15:0];
                 end
               end
             end
@@ -3108,14 +3107,14 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
-                \$246  = \$69 [15:0];
+              if (\$64 ) begin
+                \$246  = \$67 [15:0];
               end else begin
                 \$246  = 16'h0000;
               end
@@ -3172,16 +3171,16 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
+              if (\$64 ) begin
               end else begin
-                if (\$71 ) begin
-                  \$247  = \$75 [15:0];
+                if (\$69 ) begin
+                  \$247  = \$73 [15:0];
                 end
               end
             end
@@ -3237,14 +3236,14 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$64 ) begin
+            if (\$62 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$66 ) begin
-                \$248  = \$70 [15:0];
+              if (\$64 ) begin
+                \$248  = \$68 [15:0];
               end else begin
                 \$248  = 16'h0000;
               end
@@ -3446,7 +3445,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h12:
           if (\done$143 ) begin
-            \$253  = \$61 ;
+            \$253  = \$59 ;
           end
     endcase
     if (rst) begin
@@ -3455,52 +3454,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = q2;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          if (\done$143 ) begin
-            \$254  = q;
-          end
-    endcase
-    if (rst) begin
-      \$254  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = best_v0;
+    \$254  = best_v0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -3544,6 +3498,63 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 if (take) begin
                   casez (r)
                     2'h0:
+                        \$254  = s;
+                  endcase
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$254  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = best_v1;
+    casez (ctl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h10:
+          casez (ibits[2:0])
+            3'h1:
+                /* empty */;
+            3'h2:
+                if (take) begin
+                  casez (r)
+                    2'h0:
+                        /* empty */;
+                    2'h1:
                         \$255  = s;
                   endcase
                 end
@@ -3555,7 +3566,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = best_v1;
+    \$256  = best_v2;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -3601,6 +3612,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                     2'h0:
                         /* empty */;
                     2'h1:
+                        /* empty */;
+                    2'h2:
                         \$256  = s;
                   endcase
                 end
@@ -3612,7 +3625,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = best_v2;
+    \$257  = best_v3;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -3654,12 +3667,15 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 /* empty */;
             3'h2:
                 if (take) begin
+                  (* full_case = 32'd1 *)
                   casez (r)
                     2'h0:
                         /* empty */;
                     2'h1:
                         /* empty */;
                     2'h2:
+                        /* empty */;
+                    2'h3:
                         \$257  = s;
                   endcase
                 end
@@ -3671,7 +3687,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = best_v3;
+    \$258  = best_i0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -3713,27 +3729,20 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 /* empty */;
             3'h2:
                 if (take) begin
-                  (* full_case = 32'd1 *)
                   casez (r)
                     2'h0:
-                        /* empty */;
-                    2'h1:
-                        /* empty */;
-                    2'h2:
-                        /* empty */;
-                    2'h3:
-                        \$258  = s;
+                        \$258  = col[9:0];
                   endcase
                 end
           endcase
     endcase
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = best_i0;
+    \$259  = best_i1;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -3777,6 +3786,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 if (take) begin
                   casez (r)
                     2'h0:
+                        /* empty */;
+                    2'h1:
                         \$259  = col[9:0];
                   endcase
                 end
@@ -3788,64 +3799,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = best_i1;
-    casez (ctl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h10:
-          casez (ibits[2:0])
-            3'h1:
-                /* empty */;
-            3'h2:
-                if (take) begin
-                  casez (r)
-                    2'h0:
-                        /* empty */;
-                    2'h1:
-                        \$260  = col[9:0];
-                  endcase
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$260  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = best_i2;
+    \$260  = best_i2;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -3893,18 +3847,18 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                     2'h1:
                         /* empty */;
                     2'h2:
-                        \$261  = col[9:0];
+                        \$260  = col[9:0];
                   endcase
                 end
           endcase
     endcase
     if (rst) begin
-      \$261  = 10'h000;
+      \$260  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = best_i3;
+    \$261  = best_i3;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -3955,25 +3909,25 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                     2'h2:
                         /* empty */;
                     2'h3:
-                        \$262  = col[9:0];
+                        \$261  = col[9:0];
                   endcase
                 end
           endcase
     endcase
     if (rst) begin
-      \$262  = 10'h000;
+      \$261  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$263  = 8'h00;
+      \$262  = 8'h00;
     end else begin
-      \$263  = \$78 ;
+      \$262  = \$76 ;
     end
     if (rst) begin
-      \$263  = 8'h00;
+      \$262  = 8'h00;
     end
   end
   always @* begin
@@ -3983,11 +3937,11 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       2'h0:
           wide = { \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142 [15], \r_data$142  };
       2'h1:
-          wide = { \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202 [15], \r_data$202  };
+          wide = { \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201 [15], \r_data$201  };
       2'h2:
-          wide = \r_data$203 ;
+          wide = \r_data$202 ;
       2'h3:
-          wide = { \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204 [7], \r_data$204  };
+          wide = { \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203 [7], \r_data$203  };
     endcase
   end
   always @* begin
@@ -3997,26 +3951,26 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       4'h1:
           rdata = { 16'h0000, \r_data$142  };
       4'h2:
-          rdata = { 16'h0000, \r_data$202  };
+          rdata = { 16'h0000, \r_data$201  };
       4'h3:
-          rdata = { 24'h000000, \r_data$200  };
+          rdata = { 24'h000000, \r_data$199  };
       4'h4:
-          rdata = { 24'h000000, \r_data$201  };
+          rdata = { 24'h000000, \r_data$200  };
       4'ha:
-          rdata = { 24'h000000, \r_data$204  };
+          rdata = { 24'h000000, \r_data$203  };
       4'h5:
           rdata = { 24'h000000, \r_data$140  };
       4'h6:
           rdata = { 30'h00000000, \r_data$141  };
       4'h7:
-          rdata = \r_data$203 ;
+          rdata = \r_data$202 ;
       4'h8:
-          rdata = { 24'h000000, \r_data$214  };
+          rdata = { 24'h000000, \r_data$215  };
       4'h0:
           rdata = { 16'h0000, r_data };
       4'h9:
           if (\$103 ) begin
-            rdata = \r_data$215 ;
+            rdata = \r_data$216 ;
           end else if (\$104 ) begin
             rdata = cycle_count;
           end else if (\$105 ) begin
@@ -5612,7 +5566,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 /* empty */;
             3'h2:
                 if (\$135 ) begin
-                  pred_wreq_data = \$89 [7:0];
+                  pred_wreq_data = \$87 [7:0];
                 end
           endcase
     endcase
@@ -6130,7 +6084,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \addr$216  = 5'h00;
+    \addr$217  = 5'h00;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -6161,7 +6115,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
             4'h0:
                 /* empty */;
             4'h9:
-                \addr$216  = haddr[4:0];
+                \addr$217  = haddr[4:0];
           endcase
       5'h05:
           /* empty */;
@@ -6173,7 +6127,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h08:
           if (\$121 ) begin
-            \addr$216  = pc;
+            \addr$217  = pc;
           end
       5'h0a:
           /* empty */;
@@ -6206,7 +6160,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 (* full_case = 32'd1 *)
                 if (\$146 ) begin
                 end else begin
-                  \addr$216  = pc;
+                  \addr$217  = pc;
                 end
               end
             end
@@ -6215,7 +6169,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$217  = 1'h0;
+    \w_en$218  = 1'h0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -6235,7 +6189,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h08:
           if (\$121 ) begin
-            \w_en$217  = 1'h1;
+            \w_en$218  = 1'h1;
           end
       5'h0a:
           /* empty */;
@@ -6268,7 +6222,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 (* full_case = 32'd1 *)
                 if (\$146 ) begin
                 end else begin
-                  \w_en$217  = 1'h1;
+                  \w_en$218  = 1'h1;
                 end
               end
             end
@@ -6277,7 +6231,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$218  = 32'd0;
+    \w_data$219  = 32'd0;
     casez (ctl_state)
       5'h00:
           /* empty */;
@@ -6297,7 +6251,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           /* empty */;
       5'h08:
           if (\$121 ) begin
-            \w_data$218  = \$122 [31:0];
+            \w_data$219  = \$122 [31:0];
           end
       5'h0a:
           /* empty */;
@@ -6330,7 +6284,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
                 (* full_case = 32'd1 *)
                 if (\$146 ) begin
                 end else begin
-                  \w_data$218  = \$147 [31:0];
+                  \w_data$219  = \$147 [31:0];
                 end
               end
             end
@@ -6372,12 +6326,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0f:
           /* empty */;
       5'h11:
-          (* full_case = 32'd1 *)
-          if (is_grad) begin
-            a = { aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15:0] };
-          end else begin
-            a = { s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s[7], s };
-          end
+          a = { aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15], aux[15:0] };
     endcase
   end
   always @* begin
@@ -6422,12 +6371,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0f:
           /* empty */;
       5'h11:
-          (* full_case = 32'd1 *)
-          if (is_grad) begin
-            multiplier = ibits[338:307];
-          end else begin
-            multiplier = 32'd1;
-          end
+          multiplier = ibits[338:307];
     endcase
   end
   always @* begin
@@ -6472,12 +6416,7 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
       5'h0f:
           /* empty */;
       5'h11:
-          (* full_case = 32'd1 *)
-          if (is_grad) begin
-            shift = ibits[344:339];
-          end else begin
-            shift = 6'h02;
-          end
+          shift = ibits[344:339];
     endcase
   end
   always @* begin
@@ -6620,8 +6559,8 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
           endcase
     endcase
   end
-  assign rel = \$80 [15:0];
-  assign w_hi = \$81 [15:0];
+  assign rel = \$78 [15:0];
+  assign w_hi = \$79 [15:0];
   assign run_cycles = cycle_count;
   assign out = m_axis_tdata;
   assign \done$114  = done;
@@ -6632,32 +6571,33 @@ module nitro_engine_serial(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst,
   assign \flags$125  = flags;
   assign w_en = wf_wq_en;
   assign w_data = wf_wq_data;
-  assign \w_en$166  = wt_wq_en;
-  assign \w_data$167  = wt_wq_data;
-  assign \w_en$170  = af_wq_en;
-  assign \w_data$171  = af_wq_data;
-  assign \w_en$174  = ag_wq_en;
-  assign \w_data$175  = ag_wq_data;
-  assign \w_en$178  = e_wq_en;
-  assign \w_data$179  = e_wq_data;
-  assign \w_en$182  = y_wq_en;
-  assign \w_data$183  = y_wq_data;
-  assign \w_en$186  = rg_wq_en;
-  assign \w_data$187  = rg_wq_data;
-  assign \w_en$190  = d_wq_en;
-  assign \w_data$191  = d_wq_data;
-  assign \w_en$194  = pred_wq_en;
-  assign \w_data$195  = pred_wq_data;
-  assign \w_en$198  = prog_wq_en;
-  assign \w_data$199  = prog_wq_data;
-  assign new_cls = \$89 [9:0];
-  assign relu_t = \$92 [8:0];
+  assign \w_en$165  = wt_wq_en;
+  assign \w_data$166  = wt_wq_data;
+  assign \w_en$169  = af_wq_en;
+  assign \w_data$170  = af_wq_data;
+  assign \w_en$173  = ag_wq_en;
+  assign \w_data$174  = ag_wq_data;
+  assign \w_en$177  = e_wq_en;
+  assign \w_data$178  = e_wq_data;
+  assign \w_en$181  = y_wq_en;
+  assign \w_data$182  = y_wq_data;
+  assign \w_en$185  = rg_wq_en;
+  assign \w_data$186  = rg_wq_data;
+  assign \w_en$189  = d_wq_en;
+  assign \w_data$190  = d_wq_data;
+  assign \w_en$193  = pred_wq_en;
+  assign \w_data$194  = pred_wq_data;
+  assign \w_en$197  = prog_wq_en;
+  assign \w_data$198  = prog_wq_data;
+  assign new_cls = \$87 [9:0];
+  assign tdiv_res = \$90 [7:0];
   assign d_val = \$100 [31:0];
   assign u = u_full[31:0];
   assign wnew = w_full[31:0];
   assign \$10  = { mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p[23], mac_p, 16'h0000 };
   assign \$17  = { haddr[4:0], 3'h0 };
   assign \$19  = { 3'h0, haddr[4:0], 4'h0 };
+  assign \$90  = { tdiv_biased[8], tdiv_biased[8], tdiv_biased[8:2] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -51,7 +51,7 @@ def test_cycle_model_per_element():
     n = 4
     elements = 2 * 3 * n * n
     assert serial_instruction_cycles({"op": "END", "fields": {}}, n) == FETCH_CYCLES
-    for op, divisions in (("FWD_RELU", 2), ("FWD_ERR", 1), ("BACKERR", 1), ("GRAD", 2)):
+    for op, divisions in (("FWD_RELU", 1), ("FWD_ERR", 1), ("BACKERR", 1), ("GRAD", 2)):
         assert serial_instruction_cycles({"op": op, "fields": fields}, n) == \
             FETCH_CYCLES + elements * (10 + ELEMENT_OVERHEAD + divisions * DIVISION_CYCLES)
     no_decay = {**fields, "dc_en": 0}

@@ -8,9 +8,10 @@ contents bit for bit, one output element at a time:
 
 * for every output element ``(r, c)`` of every tile, one MAC per cycle over ``k`` (a wrapping
   32-bit accumulator, an int8 x int32 product), then its epilogue (NITRO-Scaling and -ReLU,
-  the error and the argmax, NITRO-ReLU backward, or IntegerSGD) with every division on one
-  :class:`~nitro_hw.hw.serial_divider.SerialDivider` (``tdiv`` by ``alpha`` and by
-  ``2**31 - 1`` too, with reciprocal constants computed at elaboration), then its writes
+  the error and the argmax, NITRO-ReLU backward, or IntegerSGD) with every 32-bit division on
+  one :class:`~nitro_hw.hw.serial_divider.SerialDivider` (``tdiv`` by ``alpha`` and by
+  ``2**31 - 1`` of NITRO-ReLU backward too, with reciprocal constants computed at elaboration;
+  NITRO-ReLU forward divides an 8-bit value by ``alpha`` combinationally), then its writes
   (the transposed copies AF and WT are written element by element: no transposer);
 * every memory is single-ported (:class:`~nitro_hw.hw.single_port_ram.SinglePortRam`) and
   lane-addressed: word ``w``, lane ``l`` of a memory with ``L`` lanes per word is at
@@ -20,7 +21,7 @@ contents bit for bit, one output element at a time:
 Schedule of one element (fixed, so :func:`serial_instruction_cycles` is exact): ``k_len``
 MAC cycles (``2 * k_len`` when the wide operand is the 32-bit D: the int8 x int32 product is
 two passes over one 16 x 16 multiplier), :data:`MAC_DRAIN` cycles to drain the product
-pipeline, :data:`DIVISION_CYCLES` per division (FWD_RELU 2, FWD_ERR 1, BACKERR 1, GRAD 1 or 2
+pipeline, :data:`DIVISION_CYCLES` per division (FWD_RELU, FWD_ERR, BACKERR 1, GRAD 1 or 2
 with weight decay), one write-back cycle and one to advance the loop counters. An instruction adds
 :data:`FETCH_CYCLES` (program-memory reads and decode).
 
@@ -39,7 +40,16 @@ from ...compiler import isa
 from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
 from ..divider import divider_constants
 from ..hard_multiplier import registered_product
-from ..nitro_relu import REGION_NEG, REGION_PASS, REGION_SAT, RELU_OFFSET, SAT_INVERSE_SLOPE, _check_alpha
+from ..nitro_relu import (
+    REGION_NEG,
+    REGION_PASS,
+    REGION_SAT,
+    RELU_OFFSET,
+    SAT_INVERSE_SLOPE,
+    _check_alpha,
+    const_division,
+    tdiv_const,
+)
 from ..serial_divider import SerialDivider
 from ..single_port_ram import SinglePortRam
 from .boundary import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR, checked_depths, engine_ports
@@ -71,7 +81,7 @@ def _mac_cycles(fields: dict) -> int:
 
 
 def _divisions(op: str, fields: dict) -> int:
-    return {"FWD_RELU": 2, "FWD_ERR": 1, "BACKERR": 1, "GRAD": 1 + int(bool(fields.get("dc_en", 0)))}[op]
+    return {"FWD_RELU": 1, "FWD_ERR": 1, "BACKERR": 1, "GRAD": 1 + int(bool(fields.get("dc_en", 0)))}[op]
 
 
 def serial_instruction_cycles(ins: dict, n: int) -> int:
@@ -275,7 +285,6 @@ class SerialEngine(wiring.Component):
         # epilogue values
         aux = Signal(32)           # Y (FWD_ERR), RG (BACKERR) or the old weight (GRAD) of the element
         q1 = Signal(signed(32))    # first quotient
-        q2 = Signal(signed(32))    # second quotient (FWD_RELU: s by alpha)
         s = Signal(signed(8))      # clamp(q1, -127, 127), registered with q1
         y = aux[:8].as_signed()
         region_in = aux[:2]
@@ -299,8 +308,11 @@ class SerialEngine(wiring.Component):
         e = Signal(8)
         d_val = Signal(32)
         relu_t = Signal(signed(9))
+        # NITRO-ReLU forward's tdiv(s, alpha) of the 8-bit s: a shift for a power-of-two alpha,
+        # else a multiply by a reciprocal exact for every |s| <= 128 (the unit's own)
+        relu_q = tdiv_const(m, s, 8, const_division(self.alpha, 128))
         m.d.comb += [
-            relu_t.eq(Mux(s < 0, q2, s) - RELU_OFFSET[self.alpha]),
+            relu_t.eq(Mux(s < 0, relu_q, s) - RELU_OFFSET[self.alpha]),
             h.eq(Mux(mask, relu_t[:8], 0)),
             region.eq(Mux((s == 127) | (s == -128), REGION_SAT, Mux(s < 0, REGION_NEG, REGION_PASS))),
             e.eq(Mux(mask, (s - y)[:8], 0)),
@@ -534,18 +546,16 @@ class SerialEngine(wiring.Component):
                     q = div.q
                     m.d.sync += [q1.eq(q), s.eq(Mux(q > 127, 127, Mux(q < -127, -127, q))), u_full.eq(q)]
                     m.next = "WB"
-                    with m.If((ins.op == isa.OP_FWD_RELU) | (is_grad & ins.dc_en)):
+                    with m.If(is_grad & ins.dc_en):
                         m.next = "DIV2"
             with m.State("DIV2"):
-                with m.If(is_grad):
-                    m.d.comb += [div.a.eq(wold), div.multiplier.eq(ins.dc_mult), div.shift.eq(ins.dc_shift)]
-                with m.Else():
-                    m.d.comb += [div.a.eq(s), div.multiplier.eq(alpha_c[0]), div.shift.eq(alpha_c[1])]
-                m.d.comb += div.start.eq(1)
+                # the weight decay's quotient (GRAD)
+                m.d.comb += [div.a.eq(wold), div.multiplier.eq(ins.dc_mult), div.shift.eq(ins.dc_shift),
+                             div.start.eq(1)]
                 m.next = "DIV2_WAIT"
             with m.State("DIV2_WAIT"):
                 with m.If(div.done):
-                    m.d.sync += [q2.eq(div.q), u_full.eq(q1 + div.q)]
+                    m.d.sync += u_full.eq(q1 + div.q)
                     m.next = "WB"
             with m.State("WB"):
                 value = Signal(32)
