@@ -36,7 +36,7 @@ CASES = [("mlp-digits", "digits", 8, "array"), ("mlp-digits", "digits", 16, "arr
          ("mlp1", "random", 8, "array"), ("mlp1", "random", 16, "array"),
          ("mlp-digits", "digits", 4, "serial")]
 #: Clock of each engine's FPGA target: the ECP5 target of the array engine, the UP5K's of the serial one.
-TARGET_CLOCK_HZ = {"array": 100e6, "serial": 24e6}
+TARGET_CLOCK_HZ = {"array": CLOCK_HZ, "serial": 24e6}
 
 
 def run_case(model: str, dataset: str, n: int, steps: int, measure: bool, engine: str = "array") -> dict:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from . import isa
 from .program import Program
 
-__all__ = ["estimate_cycles", "instruction_cycles"]
+__all__ = ["estimate_cycles", "instruction_cycles", "summarize_phases"]
 
 
 def _latencies(n: int, weight_width: int) -> tuple[int, dict[str, int], int]:
@@ -73,17 +73,25 @@ def estimate_cycles(program: Program, train: bool = True) -> dict:
         ``utilization`` (useful MACs / (total cycles * N * N)) and ``gemm_utilization``
         (useful MACs / (issue cycles * N * N)).
     """
-    lo, hi = program.entry_range(train)
     n = program.n
-    phases = []
-    for ins in program.instructions[lo:hi + 1]:
-        f = ins["fields"]
-        gemm = 0 if ins["op"] == "END" else _issue_cycles(f, n)
-        phases.append({"name": ins["name"], "op": ins["op"],
-                       "cycles": instruction_cycles(ins, n, program.weight_width),
-                       "macs": ins["macs"], "gemm_cycles": gemm})
+    return summarize_phases(
+        program, train, lambda ins: instruction_cycles(ins, n, program.weight_width),
+        lambda ins: 0 if ins["op"] == "END" else _issue_cycles(ins["fields"], n), macs_per_cycle=n * n)
+
+
+def summarize_phases(program: Program, train: bool, cycles_of, gemm_cycles_of, macs_per_cycle: int) -> dict:
+    """The estimate dict of one run (see :func:`estimate_cycles`) from per-instruction models.
+
+    ``cycles_of(ins)`` and ``gemm_cycles_of(ins)`` give an instruction's cycles and its cycles
+    of MAC issue; ``macs_per_cycle`` is the engine's peak (``N * N`` for the array, 1 for the
+    serial engine), the denominator of both utilizations.
+    """
+    lo, hi = program.entry_range(train)
+    phases = [{"name": ins["name"], "op": ins["op"], "cycles": cycles_of(ins), "macs": ins["macs"],
+               "gemm_cycles": gemm_cycles_of(ins)} for ins in program.instructions[lo:hi + 1]]
     total = sum(p["cycles"] for p in phases)
     macs = sum(p["macs"] for p in phases)
     gemm = sum(p["gemm_cycles"] for p in phases)
     return {"phases": phases, "total": total, "macs": macs, "gemm_cycles": gemm,
-            "utilization": macs / (total * n * n), "gemm_utilization": macs / (gemm * n * n) if gemm else 0.0}
+            "utilization": macs / (total * macs_per_cycle),
+            "gemm_utilization": macs / (gemm * macs_per_cycle) if gemm else 0.0}

@@ -7,6 +7,14 @@ from .serial import SerialEngine
 __all__ = ["CMD_CLEAR", "CMD_READ", "CMD_RUN", "CMD_WRITE", "CSR_ADDR", "SerialEngine", "TrainingEngine"]
 
 
+def _depths_for_model(model: str, n: int, batch: int | None, weight_width: int) -> dict[str, int]:
+    """Memory depths of a zoo MLP's program compiled for tiles of ``n``."""
+    from ...compiler import compile_mlp
+    from ...golden.zoo import get_config
+
+    return compile_mlp(get_config(model), batch=batch, n=n, weight_width=weight_width).depths
+
+
 def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = None,
                      weight_width: int = 16) -> TrainingEngine:
     """The engine sized for a zoo MLP (memory depths from its compiled program).
@@ -22,11 +30,7 @@ def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = 
     weight_width : int
         Bits of a stored weight (16 or 32).
     """
-    from ...compiler import compile_mlp
-    from ...golden.zoo import get_config
-
-    prog = compile_mlp(get_config(model), batch=batch, n=n, weight_width=weight_width)
-    return TrainingEngine(n, prog.depths, weight_width=weight_width)
+    return TrainingEngine(n, _depths_for_model(model, n, batch, weight_width), weight_width=weight_width)
 
 
 __all__ += ["engine_for_model"]
@@ -38,11 +42,8 @@ def serial_engine_for_model(model: str = "mlp-digits", n: int = 4, batch: int | 
 
     Without the trace port by default: this is the FPGA build (:class:`SerialEngine`, ``trace``).
     """
-    from ...compiler import compile_mlp
-    from ...golden.zoo import get_config
-
-    prog = compile_mlp(get_config(model), batch=batch, n=n, weight_width=weight_width)
-    return SerialEngine(n, prog.depths, weight_width=weight_width, trace=trace)
+    return SerialEngine(n, _depths_for_model(model, n, batch, weight_width), weight_width=weight_width,
+                        trace=trace)
 
 
 __all__ += ["serial_engine_for_model"]

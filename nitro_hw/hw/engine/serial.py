@@ -37,6 +37,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 
 from ...compiler import isa
+from ...compiler.cycles import summarize_phases
 from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
 from ..divider import divider_constants
 from ..hard_multiplier import registered_product
@@ -84,6 +85,14 @@ def _divisions(op: str, fields: dict) -> int:
     return {"FWD_RELU": 1, "FWD_ERR": 1, "BACKERR": 1, "GRAD": 1 + int(bool(fields.get("dc_en", 0)))}[op]
 
 
+def _gemm_cycles(ins: dict, n: int) -> int:
+    """MAC cycles of one instruction (one MAC each)."""
+    if ins["op"] == "END":
+        return 0
+    f = ins["fields"]
+    return f["mt"] * f["nt"] * n * n * _mac_cycles(f)
+
+
 def serial_instruction_cycles(ins: dict, n: int) -> int:
     """Cycles of one instruction (dict from :attr:`Program.instructions`) on :class:`SerialEngine`."""
     if ins["op"] == "END":
@@ -99,19 +108,9 @@ def serial_estimate_cycles(program, train: bool = True) -> dict:
     ``gemm_cycles`` counts the MAC cycles (``gemm_utilization`` is useful MACs over MAC cycles:
     padding and the second pass of the 32-bit operands lower it).
     """
-    lo, hi = program.entry_range(train)
     n = program.n
-    phases = []
-    for ins in program.instructions[lo:hi + 1]:
-        f = ins["fields"]
-        gemm = 0 if ins["op"] == "END" else f["mt"] * f["nt"] * _mac_cycles(f) * n * n
-        phases.append({"name": ins["name"], "op": ins["op"], "cycles": serial_instruction_cycles(ins, n),
-                       "macs": ins["macs"], "gemm_cycles": gemm})
-    total = sum(p["cycles"] for p in phases)
-    macs = sum(p["macs"] for p in phases)
-    gemm = sum(p["gemm_cycles"] for p in phases)
-    return {"phases": phases, "total": total, "macs": macs, "gemm_cycles": gemm,
-            "utilization": macs / total, "gemm_utilization": macs / gemm if gemm else 0.0}
+    return summarize_phases(program, train, lambda ins: serial_instruction_cycles(ins, n),
+                            lambda ins: _gemm_cycles(ins, n), macs_per_cycle=1)
 
 
 class SerialEngine(wiring.Component):
