@@ -38,7 +38,8 @@ def to_verilog(design: Design, platform=None) -> tuple[str, wiring.Component]:
 
     ``platform`` is handed to every ``elaborate``: ``None`` for the generic Verilog of
     ``rtl/``, :data:`nitro_hw.hw.hard_multiplier.ECP5` for MULT18X18D instances with their
-    own registers (simulate it with ``sim/models/MULT18X18D.v``).
+    own registers and DP16KD block RAMs with their output registers (simulate it with
+    ``sim/models/MULT18X18D.v`` and ``sim/models/DP16KD.v``).
     """
     component = design.build()
     return verilog.convert(component, name=design.top, emit_src=False, platform=platform), component

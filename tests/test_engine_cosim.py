@@ -77,6 +77,9 @@ def test_cosim_ecp5_multipliers_verilator(tmp_path):
     text = (tmp_path / "rtl" / "nitro_engine.v").read_text()
     # 64 MACs, 8 lanes x (Scaler 4 + 16-bit SgdUpdate 5), the instruction decode's mt * nt
     assert text.count("MULT18X18D #(") == 8 * 8 + 8 * (4 + 5) + 1
+    # and the 27 block-RAM slices of at least MIN_INSTANCE_BITS bits are DP16KD instances with
+    # their output registers (behavioural model sim/models/DP16KD.v; Yosys infers the 4 smaller)
+    assert text.count("DP16KD #(") == 27
 
 
 @pytest.mark.slow

@@ -38,9 +38,10 @@ def register(p) -> None:
                         "with a same-cycle write of its address (undefined in block RAM) returns "
                         "garbage, so consuming one shows up as a mismatch")
     p.add_argument("--dsp", choices=["generic", *HARD_MULTIPLIERS], default="generic",
-                   help="multipliers as built for an FPGA: MULT18X18D simulates the ECP5 form of "
-                        "'nitro-hw synth' (MULT18X18D instances with their own registers, on the "
-                        "behavioural model sim/models/MULT18X18D.v); default: generic Verilog")
+                   help="hard blocks as built for an FPGA: MULT18X18D simulates the ECP5 form of "
+                        "'nitro-hw synth' (MULT18X18D instances with their own registers and DP16KD "
+                        "block RAMs with their output registers, on the behavioural models in "
+                        "sim/models/); default: generic Verilog")
     p.add_argument("--spram-model", action="store_true",
                    help="--engine serial: simulate the iCE40 form of 'nitro-hw synth' (the large "
                         "memories on SB_SPRAM256KA instances, on the behavioural model "

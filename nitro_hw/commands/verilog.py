@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ..hw.hard_multiplier import HARD_MULTIPLIERS, platform_for, simulation_model
+from ..hw.hard_multiplier import HARD_MULTIPLIERS, platform_for, simulation_models
 
 NAME = "verilog"
 HELP = "write Verilog of the catalog designs and rtl/manifest.json"
@@ -14,9 +14,11 @@ def register(p) -> None:
                    help="export only this design (repeatable; default: all)")
     p.add_argument("--list", action="store_true", help="list the catalog designs and exit")
     p.add_argument("--dsp", choices=["generic", *HARD_MULTIPLIERS], default="generic",
-                   help="multipliers: generic (default; Yosys infers the family's DSP) or MULT18X18D "
-                        "(ECP5 instances with their own input and output registers, as nitro-hw synth "
-                        "builds for ECP5; simulate with sim/models/MULT18X18D.v)")
+                   help="hard blocks: generic (default; Yosys infers the family's DSP and block RAM) "
+                        "or MULT18X18D (the ECP5 form nitro-hw synth builds: MULT18X18D instances with "
+                        "their own input and output registers, and the engine's large memory slices "
+                        "DP16KD instances with their output registers; simulate with "
+                        "sim/models/MULT18X18D.v and sim/models/DP16KD.v)")
     p.set_defaults(func=run)
 
 
@@ -36,5 +38,6 @@ def run(args) -> int:
             print(f"{out / entry['file']}  (module {entry['top']})")
     print(out / "manifest.json")
     if platform is not None:
-        print(f"multipliers are {args.dsp} instances: add {simulation_model(args.dsp)} to simulate them")
+        models = " ".join(str(p) for p in simulation_models(platform))
+        print(f"hard blocks are ECP5 primitive instances: add {models} to simulate them")
     return 0

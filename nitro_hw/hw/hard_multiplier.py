@@ -32,7 +32,7 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value, si
 from . import KEEP, distinct_init
 
 __all__ = ["ECP5", "HARD_MULTIPLIERS", "HardMultiplierPlatform", "hard_multiplier_of",
-           "platform_for", "registered_product", "simulation_model"]
+           "platform_for", "registered_product", "simulation_model", "simulation_models"]
 
 #: Hard multiplier primitives :func:`registered_product` can instantiate.
 HARD_MULTIPLIERS = ("MULT18X18D",)
@@ -44,17 +44,20 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "sim" / "models"
 
 @dataclass(frozen=True)
 class HardMultiplierPlatform:
-    """A minimal Amaranth ``platform`` naming the hard multiplier primitive to instantiate.
+    """A minimal Amaranth ``platform`` naming the hard primitives to instantiate.
 
     Pass it to ``amaranth.back.verilog.convert(..., platform=...)``; every unit's
-    ``elaborate`` receives it and :func:`registered_product` reads ``hard_multiplier``.
+    ``elaborate`` receives it: :func:`registered_product` reads ``hard_multiplier``,
+    :func:`nitro_hw.hw.block_ram.registered_slice` reads ``block_ram``.
     """
 
     hard_multiplier: str
+    block_ram: str | None = None
 
 
-#: Verilog for ECP5: every registered product on a MULT18X18D with its own registers.
-ECP5 = HardMultiplierPlatform("MULT18X18D")
+#: Verilog for ECP5: every registered product on a MULT18X18D with its own registers, every
+#: large block-RAM slice of the engine's memories a DP16KD with its output register.
+ECP5 = HardMultiplierPlatform("MULT18X18D", "DP16KD")
 
 
 def hard_multiplier_of(platform) -> str | None:
@@ -67,21 +70,33 @@ def hard_multiplier_of(platform) -> str | None:
 
 
 def platform_for(name: str | None) -> HardMultiplierPlatform | None:
-    """The platform instantiating primitive ``name``; ``None`` (or ``"generic"``) for none.
+    """The platform instantiating hard multiplier ``name``; ``None`` (or ``"generic"``) for none.
 
-    Raises ``ValueError`` for a primitive not in :data:`HARD_MULTIPLIERS`.
+    ``"MULT18X18D"`` gives :data:`ECP5` (its block RAMs are DP16KD instances too: the form
+    ``nitro-hw synth`` builds for ECP5). Raises ``ValueError`` for a primitive not in
+    :data:`HARD_MULTIPLIERS`.
     """
     if name is None or name == "generic":
         return None
-    platform = HardMultiplierPlatform(name)
-    hard_multiplier_of(platform)
-    return platform
+    hard_multiplier_of(HardMultiplierPlatform(name))
+    return ECP5
 
 
 def simulation_model(name: str) -> Path:
     """The behavioural Verilog model of primitive ``name`` (``sim/models/<name>.v``)."""
-    hard_multiplier_of(HardMultiplierPlatform(name))
+    from .block_ram import BLOCK_RAMS
+
+    if name not in BLOCK_RAMS:
+        hard_multiplier_of(HardMultiplierPlatform(name))
     return MODELS_DIR / f"{name}.v"
+
+
+def simulation_models(platform) -> list[Path]:
+    """The behavioural models of every primitive ``platform`` instantiates (``[]`` for none)."""
+    from .block_ram import block_ram_of
+
+    names = [hard_multiplier_of(platform), block_ram_of(platform)]
+    return [simulation_model(n) for n in names if n is not None]
 
 
 def _fits_signed18(v: Value) -> bool:

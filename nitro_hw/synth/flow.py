@@ -67,12 +67,13 @@ def yosys_script(target: Target, sources: list[str], top: str) -> list[str]:
     attribute too: Yosys keeps a wire's attribute but would still merge equal registers
     (the MAC array keeps one copy of its multiplier operands next to each multiplier).
     The family's cells are read first, as blackboxes: the design may instantiate MULT18X18D
-    (ECP5) or SB_SPRAM256KA (iCE40) (:attr:`Target.hdl_platform`), which ``hierarchy -check``
-    must know.
+    and DP16KD (ECP5; ``cells_bb.v`` and ``cells_sim.v``) or SB_SPRAM256KA (iCE40)
+    (:attr:`Target.hdl_platform`), which ``hierarchy -check`` must know.
     """
     return [
         *(f"read_verilog {s}" for s in sources),
-        *(["read_verilog -lib +/ecp5/cells_bb.v"] if target.family == "ecp5" else
+        *(["read_verilog -lib +/ecp5/cells_bb.v", "read_verilog -lib +/ecp5/cells_sim.v"]
+          if target.family == "ecp5" else
           ["read_verilog -lib +/ice40/cells_sim.v"]),
         f"hierarchy -check -top {top}",
         "proc",

@@ -494,8 +494,10 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         the RTL that ``nitro-hw verilog`` and ``nitro-hw synth`` build.
     hard_multiplier : {None, "MULT18X18D"}
         ``"MULT18X18D"`` simulates the ECP5 form that ``nitro-hw synth --target ecp5-*`` builds
-        (every multiplier a MULT18X18D instance with its own registers), with the behavioural
-        model ``sim/models/MULT18X18D.v``; ``None`` (default) the generic Verilog.
+        (every multiplier a MULT18X18D instance with its own registers, the large block-RAM
+        slices DP16KD instances with their output registers), with the behavioural models
+        ``sim/models/MULT18X18D.v`` and ``sim/models/DP16KD.v``; ``None`` (default) the generic
+        Verilog.
     engine : {"array", "serial"}
         The engine microarchitecture (:data:`ENGINES`); ``n`` is the serial engine's tile size.
     spram_model : bool
@@ -514,7 +516,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     """
     from ..compiler import compile_mlp
     from ..golden.zoo import get_config
-    from ..hw.hard_multiplier import platform_for, simulation_model
+    from ..hw.hard_multiplier import platform_for, simulation_models
     from .runner import env_params, run_cocotb
 
     if int(steps) < 1:
@@ -529,7 +531,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     out.mkdir(parents=True, exist_ok=True)
     estimate_for(engine)  # rejects an unknown engine
     platform = platform_for(hard_multiplier)  # rejects an unknown primitive
-    sources = [simulation_model(hard_multiplier)] if platform is not None else []
+    sources = simulation_models(platform)
     if engine == "serial" and hard_multiplier:
         raise ValueError("hard_multiplier is for the array engine (the serial engine targets iCE40)")
     if spram_model:

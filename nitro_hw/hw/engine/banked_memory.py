@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .. import KEEP
+from ..block_ram import registered_slice
 
 __all__ = ["BANK_GROUP", "BankedMemory", "READ_LATENCY", "SLICE_WIDTH", "WRITE_DELAY"]
 
@@ -37,7 +37,8 @@ class BankedMemory(wiring.Component):
     selected in two registered levels (within the group, then across groups).
 
     Read pipeline (free-running, no enable): group address registers; block-RAM address
-    copies; block RAM; bank output registers; group mux register; output register. The word
+    copies; block RAM; bank output registers (:func:`~nitro_hw.hw.block_ram.registered_slice`:
+    inside the DP16KD on ECP5, its output register); group mux register; output register. The word
     at the address of cycle ``t`` is on ``r_data`` in cycle ``t +`` :data:`READ_LATENCY`. The
     write port has one register level more (:data:`WRITE_DELAY`): an input register (keep; the
     write word is often a mux of sources spread over the die, which drove the group registers
@@ -149,17 +150,12 @@ class BankedMemory(wiring.Component):
                     bwd = Signal(s1 - s0, name=f"{name}_w_data", attrs=KEEP, reset_less=True)
                     bwe = Signal(name=f"{name}_w_en", attrs=KEEP)
                     m.d.sync += [bra.eq(ra[:lo]), bwa.eq(wa[:lo]), bwd.eq(wd[s0:s1]), bwe.eq(we & hit)]
-                    mem = m.submodules[name] = Memory(shape=unsigned(s1 - s0), depth=words, init=[],
-                                                      attrs={"no_rw_check": 1})
-                    rp, wp = mem.read_port(domain="sync"), mem.write_port()
-                    m.d.comb += [rp.addr.eq(bra), wp.addr.eq(bwa), wp.data.eq(bwd), wp.en.eq(bwe)]
-                    q_slice = Signal(s1 - s0, name=f"{name}_q", reset_less=True)
-                    if self.poison_collisions:  # aligned with rp.data: the port's address was a cycle ago
-                        collided = Signal(name=f"{name}_collided")
-                        m.d.sync += collided.eq(bwe & (bra == bwa))
-                        m.d.sync += q_slice.eq(Mux(collided, ~rp.data, rp.data))
-                    else:
-                        m.d.sync += q_slice.eq(rp.data)
+                    if self.poison_collisions:  # aligned with the slice's output: a collision two cycles ago
+                        collided = [Signal(name=f"{name}_collided{k}") for k in range(2)]
+                        m.d.sync += [collided[0].eq(bwe & (bra == bwa)), collided[1].eq(collided[0])]
+                    q_ram = registered_slice(m, platform, name, words=words, width=s1 - s0, r_addr=bra,
+                                             w_addr=bwa, w_data=bwd, w_en=bwe)
+                    q_slice = Mux(collided[1], ~q_ram, q_ram) if self.poison_collisions else q_ram
                     qb.append(q_slice)
                 q.append(Cat(*qb))
             # bank within the group, three cycles after the group's address register (aligned with q)
