@@ -5999,7 +5999,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.rfifo  rfifo (
     .clk(clk),
     .level(level),
-    .\port$11486$0 (hread_data),
+    .\port$11494$0 (hread_data),
     .\port$16$0 (\$13 ),
     .r_data(r_data),
     .r_en(m_axis_tready),
@@ -6233,14 +6233,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .col_addr(\col_addr$617 ),
     .col_data(\col_data$544 ),
     .col_valid(\col_valid$616 ),
-    .\port$15612$0 (\o__payload$525 ),
-    .\port$15961$0 (\o__payload$526 ),
-    .\port$16310$0 (\o__payload$527 ),
-    .\port$16659$0 (\o__payload$528 ),
-    .\port$17008$0 (\o__payload$529 ),
-    .\port$17357$0 (\o__payload$530 ),
-    .\port$17706$0 (\o__payload$531 ),
-    .\port$18055$0 (\o__payload$532 ),
+    .\port$15624$0 (\o__payload$525 ),
+    .\port$15973$0 (\o__payload$526 ),
+    .\port$16322$0 (\o__payload$527 ),
+    .\port$16671$0 (\o__payload$528 ),
+    .\port$17020$0 (\o__payload$529 ),
+    .\port$17369$0 (\o__payload$530 ),
+    .\port$17718$0 (\o__payload$531 ),
+    .\port$18067$0 (\o__payload$532 ),
     .\row_base$9 (\row_base$613 ),
     .\row_index$5 (\row_index$612 ),
     .\row_valid$3 (\row_valid$601 ),
@@ -33948,12 +33948,14 @@ endmodule
 module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
-  reg \$10 ;
+  reg [27:0] \$10 ;
   reg \$11 ;
   reg \$12 ;
   reg \$13 ;
   reg \$14 ;
   reg \$15 ;
+  reg \$16 ;
+  wire [63:0] \$17 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -33961,19 +33963,19 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  reg [63:0] \$9 ;
+  reg [35:0] \$9 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \$signature__addr ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$46 ;
+  wire [8:0] \$signature__addr$47 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$50 ;
+  wire [8:0] \$signature__addr$51 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$54 ;
+  wire [8:0] \$signature__addr$55 ;
   wire [35:0] \$signature__data ;
   wire [27:0] \$signature__data$24 ;
   wire [35:0] \$signature__data$30 ;
@@ -34021,7 +34023,10 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   reg [9:0] g0_r_addr = 10'h000;
   reg g0_sel1 = 1'h0;
   reg g0_sel2 = 1'h0;
-  reg g0_sel3 = 1'h0;
+  (* keep = "true" *)
+  reg g0_sel3_s0 = 1'h0;
+  (* keep = "true" *)
+  reg g0_sel3_s1 = 1'h0;
   (* keep = "true" *)
   reg [9:0] g0_w_addr = 10'h000;
   (* keep = "true" *)
@@ -34053,37 +34058,37 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   wire [8:0] wp__addr;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$47 ;
+  wire [8:0] \wp__addr$48 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$51 ;
+  wire [8:0] \wp__addr$52 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$55 ;
+  wire [8:0] \wp__addr$56 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$48 ;
+  wire [27:0] \wp__data$49 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$52 ;
+  wire [35:0] \wp__data$53 ;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$56 ;
+  wire [27:0] \wp__data$57 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$49 ;
+  wire \wp__en$50 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$53 ;
+  wire \wp__en$54 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$57 ;
+  wire \wp__en$58 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [511:0];
   initial begin
@@ -36195,7 +36200,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     w_in_data <= w_data;
   always @(posedge clk)
-    w_in_en <= \$10 ;
+    w_in_en <= \$11 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
@@ -36203,7 +36208,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$11 ;
+    g0_w_en <= \$12 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -36211,7 +36216,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$12 ;
+    bank0_0_w_en <= \$13 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -36221,7 +36226,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$13 ;
+    bank0_1_w_en <= \$14 ;
   always @(posedge clk)
     bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
@@ -36231,7 +36236,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank1_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank1_0_w_en <= \$14 ;
+    bank1_0_w_en <= \$15 ;
   always @(posedge clk)
     bank1_0_q <= \$signature__data$30 ;
   always @(posedge clk)
@@ -36241,7 +36246,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank1_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank1_1_w_en <= \$15 ;
+    bank1_1_w_en <= \$16 ;
   always @(posedge clk)
     bank1_1_q <= \$signature__data$36 ;
   always @(posedge clk)
@@ -36249,80 +36254,94 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     g0_sel2 <= g0_sel1;
   always @(posedge clk)
-    g0_sel3 <= g0_sel2;
+    g0_sel3_s0 <= g0_sel2;
   always @(posedge clk)
-    g0_q <= \$9 ;
+    g0_sel3_s1 <= g0_sel2;
+  always @(posedge clk)
+    g0_q <= \$17 ;
   always @(posedge clk)
     out <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (g0_sel3)
+    casez (g0_sel3_s0)
       1'h0:
-          \$9  = { bank0_1_q, bank0_0_q };
+          \$9  = bank0_0_q;
       1'h1:
-          \$9  = { bank1_1_q, bank1_0_q };
+          \$9  = bank1_0_q;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$10  = w_en;
-    if (rst) begin
-      \$10  = 1'h0;
-    end
+    (* full_case = 32'd1 *)
+    casez (g0_sel3_s1)
+      1'h0:
+          \$10  = bank0_1_q;
+      1'h1:
+          \$10  = bank1_1_q;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$11  = w_in_en;
+    \$11  = w_en;
     if (rst) begin
       \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$12  = \$2 ;
+    \$12  = w_in_en;
     if (rst) begin
       \$12  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$13  = \$4 ;
+    \$13  = \$2 ;
     if (rst) begin
       \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$14  = \$6 ;
+    \$14  = \$4 ;
     if (rst) begin
       \$14  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$15  = \$8 ;
+    \$15  = \$6 ;
     if (rst) begin
       \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$16  = \$8 ;
+    if (rst) begin
+      \$16  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$46  = bank0_1_r_addr;
-  assign \wp__addr$47  = bank0_1_w_addr;
-  assign \wp__data$48  = bank0_1_w_data;
-  assign \wp__en$49  = bank0_1_w_en;
-  assign \$signature__addr$50  = bank1_0_r_addr;
-  assign \wp__addr$51  = bank1_0_w_addr;
-  assign \wp__data$52  = bank1_0_w_data;
-  assign \wp__en$53  = bank1_0_w_en;
-  assign \$signature__addr$54  = bank1_1_r_addr;
-  assign \wp__addr$55  = bank1_1_w_addr;
-  assign \wp__data$56  = bank1_1_w_data;
-  assign \wp__en$57  = bank1_1_w_en;
+  assign \$signature__addr$47  = bank0_1_r_addr;
+  assign \wp__addr$48  = bank0_1_w_addr;
+  assign \wp__data$49  = bank0_1_w_data;
+  assign \wp__en$50  = bank0_1_w_en;
+  assign \$signature__addr$51  = bank1_0_r_addr;
+  assign \wp__addr$52  = bank1_0_w_addr;
+  assign \wp__data$53  = bank1_0_w_data;
+  assign \wp__en$54  = bank1_0_w_en;
+  assign \$signature__addr$55  = bank1_1_r_addr;
+  assign \wp__addr$56  = bank1_1_w_addr;
+  assign \wp__data$57  = bank1_1_w_data;
+  assign \wp__en$58  = bank1_1_w_en;
   assign r_data = out;
+  assign \$17 [63:36] = \$10 ;
+  assign \$17 [35:0] = \$9 ;
   assign \$5  = g0_w_addr[9];
   assign \$7  = g0_w_addr[9];
 endmodule
@@ -36331,12 +36350,14 @@ endmodule
 module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
-  reg \$10 ;
+  reg [27:0] \$10 ;
   reg \$11 ;
   reg \$12 ;
   reg \$13 ;
   reg \$14 ;
   reg \$15 ;
+  reg \$16 ;
+  wire [63:0] \$17 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -36344,19 +36365,19 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  reg [63:0] \$9 ;
+  reg [35:0] \$9 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
   wire [8:0] \$signature__addr ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$46 ;
+  wire [8:0] \$signature__addr$47 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$50 ;
+  wire [8:0] \$signature__addr$51 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \$signature__addr$54 ;
+  wire [8:0] \$signature__addr$55 ;
   wire [35:0] \$signature__data ;
   wire [27:0] \$signature__data$24 ;
   wire [35:0] \$signature__data$30 ;
@@ -36404,7 +36425,10 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   reg [9:0] g0_r_addr = 10'h000;
   reg g0_sel1 = 1'h0;
   reg g0_sel2 = 1'h0;
-  reg g0_sel3 = 1'h0;
+  (* keep = "true" *)
+  reg g0_sel3_s0 = 1'h0;
+  (* keep = "true" *)
+  reg g0_sel3_s1 = 1'h0;
   (* keep = "true" *)
   reg [9:0] g0_w_addr = 10'h000;
   (* keep = "true" *)
@@ -36436,37 +36460,37 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   wire [8:0] wp__addr;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$47 ;
+  wire [8:0] \wp__addr$48 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$51 ;
+  wire [8:0] \wp__addr$52 ;
   (* init = 9'h000 *)
   (* keep = "true" *)
-  wire [8:0] \wp__addr$55 ;
+  wire [8:0] \wp__addr$56 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
   wire [35:0] wp__data;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$48 ;
+  wire [27:0] \wp__data$49 ;
   (* init = 36'h000000000 *)
   (* keep = "true" *)
-  wire [35:0] \wp__data$52 ;
+  wire [35:0] \wp__data$53 ;
   (* init = 28'h0000000 *)
   (* keep = "true" *)
-  wire [27:0] \wp__data$56 ;
+  wire [27:0] \wp__data$57 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire wp__en;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$49 ;
+  wire \wp__en$50 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$53 ;
+  wire \wp__en$54 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
-  wire \wp__en$57 ;
+  wire \wp__en$58 ;
   (* no_rw_check = 32'd1 *)
   reg [35:0] bank0_0 [511:0];
   initial begin
@@ -38322,7 +38346,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     w_in_data <= w_data;
   always @(posedge clk)
-    w_in_en <= \$10 ;
+    w_in_en <= \$11 ;
   always @(posedge clk)
     g0_r_addr <= r_addr;
   always @(posedge clk)
@@ -38330,7 +38354,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     g0_w_data <= w_in_data;
   always @(posedge clk)
-    g0_w_en <= \$11 ;
+    g0_w_en <= \$12 ;
   always @(posedge clk)
     bank0_0_r_addr <= g0_r_addr[8:0];
   always @(posedge clk)
@@ -38338,7 +38362,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank0_0_w_en <= \$12 ;
+    bank0_0_w_en <= \$13 ;
   always @(posedge clk)
     bank0_0_q <= \$signature__data ;
   always @(posedge clk)
@@ -38348,7 +38372,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank0_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank0_1_w_en <= \$13 ;
+    bank0_1_w_en <= \$14 ;
   always @(posedge clk)
     bank0_1_q <= \$signature__data$24 ;
   always @(posedge clk)
@@ -38358,7 +38382,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank1_0_w_data <= g0_w_data[35:0];
   always @(posedge clk)
-    bank1_0_w_en <= \$14 ;
+    bank1_0_w_en <= \$15 ;
   always @(posedge clk)
     bank1_0_q <= \$signature__data$30 ;
   always @(posedge clk)
@@ -38368,7 +38392,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     bank1_1_w_data <= g0_w_data[63:36];
   always @(posedge clk)
-    bank1_1_w_en <= \$15 ;
+    bank1_1_w_en <= \$16 ;
   always @(posedge clk)
     bank1_1_q <= \$signature__data$36 ;
   always @(posedge clk)
@@ -38376,80 +38400,94 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, r_addr, w_data, out, clk);
   always @(posedge clk)
     g0_sel2 <= g0_sel1;
   always @(posedge clk)
-    g0_sel3 <= g0_sel2;
+    g0_sel3_s0 <= g0_sel2;
   always @(posedge clk)
-    g0_q <= \$9 ;
+    g0_sel3_s1 <= g0_sel2;
+  always @(posedge clk)
+    g0_q <= \$17 ;
   always @(posedge clk)
     out <= g0_q;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (g0_sel3)
+    casez (g0_sel3_s0)
       1'h0:
-          \$9  = { bank0_1_q, bank0_0_q };
+          \$9  = bank0_0_q;
       1'h1:
-          \$9  = { bank1_1_q, bank1_0_q };
+          \$9  = bank1_0_q;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$10  = w_en;
-    if (rst) begin
-      \$10  = 1'h0;
-    end
+    (* full_case = 32'd1 *)
+    casez (g0_sel3_s1)
+      1'h0:
+          \$10  = bank0_1_q;
+      1'h1:
+          \$10  = bank1_1_q;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$11  = w_in_en;
+    \$11  = w_en;
     if (rst) begin
       \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$12  = \$2 ;
+    \$12  = w_in_en;
     if (rst) begin
       \$12  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$13  = \$4 ;
+    \$13  = \$2 ;
     if (rst) begin
       \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$14  = \$6 ;
+    \$14  = \$4 ;
     if (rst) begin
       \$14  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$15  = \$8 ;
+    \$15  = \$6 ;
     if (rst) begin
       \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$16  = \$8 ;
+    if (rst) begin
+      \$16  = 1'h0;
     end
   end
   assign \$signature__addr  = bank0_0_r_addr;
   assign wp__addr = bank0_0_w_addr;
   assign wp__data = bank0_0_w_data;
   assign wp__en = bank0_0_w_en;
-  assign \$signature__addr$46  = bank0_1_r_addr;
-  assign \wp__addr$47  = bank0_1_w_addr;
-  assign \wp__data$48  = bank0_1_w_data;
-  assign \wp__en$49  = bank0_1_w_en;
-  assign \$signature__addr$50  = bank1_0_r_addr;
-  assign \wp__addr$51  = bank1_0_w_addr;
-  assign \wp__data$52  = bank1_0_w_data;
-  assign \wp__en$53  = bank1_0_w_en;
-  assign \$signature__addr$54  = bank1_1_r_addr;
-  assign \wp__addr$55  = bank1_1_w_addr;
-  assign \wp__data$56  = bank1_1_w_data;
-  assign \wp__en$57  = bank1_1_w_en;
+  assign \$signature__addr$47  = bank0_1_r_addr;
+  assign \wp__addr$48  = bank0_1_w_addr;
+  assign \wp__data$49  = bank0_1_w_data;
+  assign \wp__en$50  = bank0_1_w_en;
+  assign \$signature__addr$51  = bank1_0_r_addr;
+  assign \wp__addr$52  = bank1_0_w_addr;
+  assign \wp__data$53  = bank1_0_w_data;
+  assign \wp__en$54  = bank1_0_w_en;
+  assign \$signature__addr$55  = bank1_1_r_addr;
+  assign \wp__addr$56  = bank1_1_w_addr;
+  assign \wp__data$57  = bank1_1_w_data;
+  assign \wp__en$58  = bank1_1_w_en;
   assign r_data = out;
+  assign \$17 [63:36] = \$10 ;
+  assign \$17 [35:0] = \$9 ;
   assign \$5  = g0_w_addr[9];
   assign \$7  = g0_w_addr[9];
 endmodule
@@ -48820,7 +48858,7 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.rfifo (clk, rst, \port$16$0 , r_rdy, r_data, \port$11486$0 , w_en, level, r_en);
+module \nitro_engine.rfifo (clk, rst, \port$16$0 , r_rdy, r_data, \port$11494$0 , w_en, level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -48845,8 +48883,8 @@ module \nitro_engine.rfifo (clk, rst, \port$16$0 , r_rdy, r_data, \port$11486$0 
   wire [3:0] consume;
   output [4:0] level;
   reg [4:0] level = 5'h00;
-  input [255:0] \port$11486$0 ;
-  wire [255:0] \port$11486$0 ;
+  input [255:0] \port$11494$0 ;
+  wire [255:0] \port$11494$0 ;
   input \port$16$0 ;
   wire \port$16$0 ;
   (* init = 4'h0 *)
@@ -48893,7 +48931,7 @@ module \nitro_engine.rfifo (clk, rst, \port$16$0 , r_rdy, r_data, \port$11486$0 
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$16$0 , \port$11486$0  };
+      storage[w_port__addr] <= { \port$16$0 , \port$11494$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 5'h10;
@@ -48955,8 +48993,8 @@ module \nitro_engine.rfifo (clk, rst, \port$16$0 , r_rdy, r_data, \port$11486$0 
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$16$0 , \port$11486$0  };
-  assign w_data = { \port$16$0 , \port$11486$0  };
+  assign w_port__data = { \port$16$0 , \port$11494$0  };
+  assign w_data = { \port$16$0 , \port$11494$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -81202,7 +81240,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$15612$0 , \port$15961$0 , \port$16310$0 , \port$16659$0 , \port$17008$0 , \port$17357$0 , \port$17706$0 , \port$18055$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$15624$0 , \port$15973$0 , \port$16322$0 , \port$16671$0 , \port$17020$0 , \port$17369$0 , \port$17718$0 , \port$18067$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -81488,22 +81526,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$15612$0 ;
-  wire [15:0] \port$15612$0 ;
-  input [15:0] \port$15961$0 ;
-  wire [15:0] \port$15961$0 ;
-  input [15:0] \port$16310$0 ;
-  wire [15:0] \port$16310$0 ;
-  input [15:0] \port$16659$0 ;
-  wire [15:0] \port$16659$0 ;
-  input [15:0] \port$17008$0 ;
-  wire [15:0] \port$17008$0 ;
-  input [15:0] \port$17357$0 ;
-  wire [15:0] \port$17357$0 ;
-  input [15:0] \port$17706$0 ;
-  wire [15:0] \port$17706$0 ;
-  input [15:0] \port$18055$0 ;
-  wire [15:0] \port$18055$0 ;
+  input [15:0] \port$15624$0 ;
+  wire [15:0] \port$15624$0 ;
+  input [15:0] \port$15973$0 ;
+  wire [15:0] \port$15973$0 ;
+  input [15:0] \port$16322$0 ;
+  wire [15:0] \port$16322$0 ;
+  input [15:0] \port$16671$0 ;
+  wire [15:0] \port$16671$0 ;
+  input [15:0] \port$17020$0 ;
+  wire [15:0] \port$17020$0 ;
+  input [15:0] \port$17369$0 ;
+  wire [15:0] \port$17369$0 ;
+  input [15:0] \port$17718$0 ;
+  wire [15:0] \port$17718$0 ;
+  input [15:0] \port$18067$0 ;
+  wire [15:0] \port$18067$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -81757,7 +81795,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$18055$0 , \port$17706$0 , \port$17357$0 , \port$17008$0 , \port$16659$0 , \port$16310$0 , \port$15961$0 , \port$15612$0  };
+    \$131  = { \port$18067$0 , \port$17718$0 , \port$17369$0 , \port$17020$0 , \port$16671$0 , \port$16322$0 , \port$15973$0 , \port$15624$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -82262,7 +82300,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$18055$0 , \port$17706$0 , \port$17357$0 , \port$17008$0 , \port$16659$0 , \port$16310$0 , \port$15961$0 , \port$15612$0  };
+  assign \row_data$7  = { \port$18067$0 , \port$17718$0 , \port$17369$0 , \port$17020$0 , \port$16671$0 , \port$16322$0 , \port$15973$0 , \port$15624$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

@@ -49,11 +49,15 @@ module DP16KD (
     wire [8:0] r_addr = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5};
     wire [4:0] r_low = {ADB4, ADB3, ADB2, ADB1, ADB0};
     reg [35:0] mem [0:511];
-    reg [35:0] latch = 36'd0;   // the array's output after a read edge
-    reg [35:0] out_r = 36'd0;   // the output register (OUTREG)
+    reg [35:0] latch;   // the array's output after a read edge
+    reg [35:0] out_r;   // the output register (OUTREG)
     integer i;
 
     initial begin
+        // procedural, not declaration, initial values: the change from x is an event at time 0,
+        // so the logic reading the outputs (always @* in Yosys's Verilog) is evaluated once
+        latch = 36'd0;
+        out_r = 36'd0;
         for (i = 0; i < 512; i = i + 1) mem[i] = 36'd0;
         if (DATA_WIDTH_A != 36 || DATA_WIDTH_B != 36 || REGMODE_A != "OUTREG" || REGMODE_B != "OUTREG"
             || CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin

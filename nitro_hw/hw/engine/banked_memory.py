@@ -34,7 +34,8 @@ class BankedMemory(wiring.Component):
     from its group's (so each register drives only the block RAMs or the copies next to it:
     with the ``mlp1`` memories one group register drove 16 block RAMs, the engine's worst
     placed paths). Every bank's output is registered before it is muxed, and the bank is
-    selected in two registered levels (within the group, then across groups).
+    selected in two registered levels (within the group, then across groups), each mux on its
+    own copy of the select per slice (and per output copy).
 
     Read pipeline (free-running, no enable): group address registers; block-RAM address
     copies; block RAM; bank output registers (:func:`~nitro_hw.hw.block_ram.registered_slice`:
@@ -161,9 +162,15 @@ class BankedMemory(wiring.Component):
             # bank within the group, three cycles after the group's address register (aligned with q)
             g_out = Signal(w, name=f"g{g}_q", reset_less=True)
             if len(q) > 1:
-                sel = [Signal(range(len(q)), name=f"g{g}_sel{k}", reset_less=True) for k in range(1, 4)]
-                m.d.sync += [sel[0].eq(ra[lo:lo + _GROUP_BITS]), *(sel[k].eq(sel[k - 1]) for k in (1, 2)),
-                             g_out.eq(Array(q)[sel[-1]])]
+                # the last select stage in one copy per slice (keep): one register drove the mux of
+                # every bit of the group's word
+                sel = [Signal(range(len(q)), name=f"g{g}_sel{k}", reset_less=True) for k in range(1, 3)]
+                sel_last = [Signal(range(len(q)), name=f"g{g}_sel3_s{j}", reset_less=True, attrs=KEEP)
+                            for j in range(len(slices))]
+                m.d.sync += [sel[0].eq(ra[lo:lo + _GROUP_BITS]), sel[1].eq(sel[0]),
+                             *(s.eq(sel[1]) for s in sel_last)]
+                m.d.sync += [g_out[s0:s1].eq(Array(b[s0:s1] for b in q)[s])
+                             for (s0, s1), s in zip(slices, sel_last, strict=True)]
             else:
                 m.d.sync += g_out.eq(q[0])
             gq.append(g_out)
@@ -175,10 +182,15 @@ class BankedMemory(wiring.Component):
         if self.groups > 1:
             # the group number, delayed to meet the group outputs (every stage but the last)
             gsel = [Signal(range(self.groups), name=f"gsel{j}", reset_less=True)
-                    for j in range(READ_LATENCY - 1)]
+                    for j in range(READ_LATENCY - 2)]
             m.d.sync += [gsel[0].eq(self.r_addr[lo + _GROUP_BITS:]),
                          *(gsel[j].eq(gsel[j - 1]) for j in range(1, len(gsel)))]
-            m.d.sync += [out.eq(Array(gq)[gsel[-1]]) for out in outs]
+            # the last stage in one copy per output register and slice (keep), as in the groups
+            for k, out in enumerate(outs):
+                for j, (s0, s1) in enumerate(slices):
+                    s = Signal(range(self.groups), name=f"gsel{len(gsel)}_o{k}_s{j}", reset_less=True,
+                               attrs=KEEP)
+                    m.d.sync += [s.eq(gsel[-1]), out[s0:s1].eq(Array(x[s0:s1] for x in gq)[s])]
         else:
             m.d.sync += [out.eq(gq[0]) for out in outs]
         m.d.comb += self.r_data.eq(outs[0])
