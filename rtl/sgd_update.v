@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, clear, clk, rst, i__ready, o__payload, o__valid, overflow, wrapped, i__payload);
+module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, clear, scaling, clk, rst, i__ready, o__payload, o__valid, overflow, wrapped, scaled, scaled_valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -587,61 +587,61 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [31:0] \$624 ;
-  wire [31:0] \$625 ;
+  wire \$624 ;
+  wire \$625 ;
   wire [31:0] \$626 ;
   wire [31:0] \$627 ;
-  wire \$628 ;
-  wire [32:0] \$629 ;
+  wire [31:0] \$628 ;
+  wire [31:0] \$629 ;
   wire \$63 ;
-  wire [32:0] \$630 ;
-  wire \$631 ;
+  wire \$630 ;
+  wire [32:0] \$631 ;
   wire [32:0] \$632 ;
-  wire [33:0] \$633 ;
-  wire [62:0] \$634 ;
-  wire [63:0] \$635 ;
+  wire \$633 ;
+  wire [32:0] \$634 ;
+  wire [33:0] \$635 ;
   wire [62:0] \$636 ;
   wire [63:0] \$637 ;
-  wire [94:0] \$638 ;
-  wire [95:0] \$639 ;
+  wire [62:0] \$638 ;
+  wire [63:0] \$639 ;
   wire \$64 ;
-  wire [31:0] \$640 ;
-  wire [31:0] \$641 ;
+  wire [94:0] \$640 ;
+  wire [95:0] \$641 ;
   wire [31:0] \$642 ;
   wire [31:0] \$643 ;
-  wire \$644 ;
-  wire [32:0] \$645 ;
-  wire [32:0] \$646 ;
-  wire \$647 ;
+  wire [31:0] \$644 ;
+  wire [31:0] \$645 ;
+  wire \$646 ;
+  wire [32:0] \$647 ;
   wire [32:0] \$648 ;
-  wire [33:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
-  wire [62:0] \$650 ;
-  wire [63:0] \$651 ;
+  wire [32:0] \$650 ;
+  wire [33:0] \$651 ;
   wire [62:0] \$652 ;
   wire [63:0] \$653 ;
-  wire [94:0] \$654 ;
-  wire [95:0] \$655 ;
-  wire [32:0] \$656 ;
-  wire [32:0] \$657 ;
-  wire [32:0] \$658 ;
-  wire [32:0] \$659 ;
+  wire [62:0] \$654 ;
+  wire [63:0] \$655 ;
+  wire [94:0] \$656 ;
+  wire [95:0] \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [32:0] \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
+  wire [7:0] \$660 ;
+  wire [7:0] \$661 ;
+  wire [32:0] \$662 ;
+  wire [32:0] \$663 ;
+  wire [32:0] \$664 ;
+  wire [32:0] \$665 ;
+  wire [32:0] \$666 ;
   wire \$667 ;
-  reg [15:0] \$668 ;
-  reg [15:0] \$669 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg [31:0] \$670 ;
-  reg [15:0] \$671 ;
-  reg [15:0] \$672 ;
-  reg [31:0] \$673 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
   reg [15:0] \$674 ;
   reg [15:0] \$675 ;
   reg [31:0] \$676 ;
@@ -649,46 +649,46 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [15:0] \$678 ;
   reg [31:0] \$679 ;
   wire \$68 ;
-  reg [31:0] \$680 ;
-  reg [31:0] \$681 ;
-  reg \$682 ;
-  reg [5:0] \$683 ;
-  reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg \$687 ;
+  reg [15:0] \$680 ;
+  reg [15:0] \$681 ;
+  reg [31:0] \$682 ;
+  reg [15:0] \$683 ;
+  reg [15:0] \$684 ;
+  reg [31:0] \$685 ;
+  reg [31:0] \$686 ;
+  reg [31:0] \$687 ;
   reg \$688 ;
-  reg \$689 ;
+  reg [5:0] \$689 ;
   wire \$69 ;
-  reg [5:0] \$690 ;
-  reg [5:0] \$691 ;
-  reg [5:0] \$692 ;
-  reg [5:0] \$693 ;
-  reg [31:0] \$694 ;
-  reg [31:0] \$695 ;
-  reg [31:0] \$696 ;
-  reg [31:0] \$697 ;
-  reg [63:0] \$698 ;
-  reg [63:0] \$699 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg [5:0] \$696 ;
+  reg [5:0] \$697 ;
+  reg [5:0] \$698 ;
+  reg [5:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [2:0] \$700 ;
-  reg [2:0] \$701 ;
-  reg [2:0] \$702 ;
-  reg [2:0] \$703 ;
-  reg [2:0] \$704 ;
-  reg [2:0] \$705 ;
+  reg [31:0] \$700 ;
+  reg [31:0] \$701 ;
+  reg [31:0] \$702 ;
+  reg [31:0] \$703 ;
+  reg [63:0] \$704 ;
+  reg [63:0] \$705 ;
   reg [2:0] \$706 ;
   reg [2:0] \$707 ;
   reg [2:0] \$708 ;
-  reg [38:0] \$709 ;
+  reg [2:0] \$709 ;
   wire \$71 ;
-  reg [31:0] \$710 ;
-  reg [15:0] \$711 ;
-  reg [15:0] \$712 ;
-  reg [31:0] \$713 ;
-  reg [15:0] \$714 ;
-  reg [15:0] \$715 ;
+  reg [2:0] \$710 ;
+  reg [2:0] \$711 ;
+  reg [2:0] \$712 ;
+  reg [2:0] \$713 ;
+  reg [2:0] \$714 ;
+  reg [38:0] \$715 ;
   reg [31:0] \$716 ;
   reg [15:0] \$717 ;
   reg [15:0] \$718 ;
@@ -697,79 +697,94 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [15:0] \$720 ;
   reg [15:0] \$721 ;
   reg [31:0] \$722 ;
-  reg [31:0] \$723 ;
-  reg [31:0] \$724 ;
-  reg \$725 ;
-  reg [5:0] \$726 ;
-  reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
+  reg [15:0] \$723 ;
+  reg [15:0] \$724 ;
+  reg [31:0] \$725 ;
+  reg [15:0] \$726 ;
+  reg [15:0] \$727 ;
+  reg [31:0] \$728 ;
+  reg [31:0] \$729 ;
   wire \$73 ;
-  reg \$730 ;
+  reg [31:0] \$730 ;
   reg \$731 ;
-  reg \$732 ;
-  reg [5:0] \$733 ;
-  reg [5:0] \$734 ;
-  reg [5:0] \$735 ;
-  reg [5:0] \$736 ;
-  reg [31:0] \$737 ;
-  reg [31:0] \$738 ;
-  reg [31:0] \$739 ;
+  reg [5:0] \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg [5:0] \$739 ;
   wire \$74 ;
-  reg [31:0] \$740 ;
-  reg [63:0] \$741 ;
-  reg [63:0] \$742 ;
-  reg [2:0] \$743 ;
-  reg [2:0] \$744 ;
-  reg [2:0] \$745 ;
-  reg [2:0] \$746 ;
-  reg [2:0] \$747 ;
-  reg [2:0] \$748 ;
+  reg [5:0] \$740 ;
+  reg [5:0] \$741 ;
+  reg [5:0] \$742 ;
+  reg [31:0] \$743 ;
+  reg [31:0] \$744 ;
+  reg [31:0] \$745 ;
+  reg [31:0] \$746 ;
+  reg [63:0] \$747 ;
+  reg [63:0] \$748 ;
   reg [2:0] \$749 ;
   wire \$75 ;
   reg [2:0] \$750 ;
   reg [2:0] \$751 ;
-  reg [38:0] \$752 ;
-  reg [31:0] \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
+  reg [2:0] \$752 ;
+  reg [2:0] \$753 ;
+  reg [2:0] \$754 ;
+  reg [2:0] \$755 ;
+  reg [2:0] \$756 ;
+  reg [2:0] \$757 ;
+  reg [38:0] \$758 ;
+  reg [31:0] \$759 ;
   wire \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
   reg \$763 ;
-  reg [31:0] \$764 ;
-  reg [31:0] \$765 ;
-  reg [31:0] \$766 ;
-  reg [31:0] \$767 ;
-  reg [31:0] \$768 ;
-  reg [31:0] \$769 ;
+  reg \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  reg [31:0] \$770 ;
-  reg [31:0] \$771 ;
-  reg [31:0] \$772 ;
+  reg \$770 ;
+  reg \$771 ;
+  reg \$772 ;
   reg \$773 ;
   reg \$774 ;
   reg \$775 ;
   reg \$776 ;
   reg \$777 ;
-  reg \$778 ;
-  reg \$779 ;
+  reg [7:0] \$778 ;
+  reg [31:0] \$779 ;
   wire \$78 ;
   reg [31:0] \$780 ;
   reg [31:0] \$781 ;
   reg [31:0] \$782 ;
-  reg \$783 ;
+  reg [31:0] \$783 ;
   reg [31:0] \$784 ;
-  reg \$785 ;
-  reg \$786 ;
+  reg [31:0] \$785 ;
+  reg [31:0] \$786 ;
+  reg [31:0] \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire \$79 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg [31:0] \$795 ;
+  reg [31:0] \$796 ;
+  reg [31:0] \$797 ;
+  reg \$798 ;
+  reg [31:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
+  reg \$800 ;
+  reg \$801 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
@@ -977,6 +992,7 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire [31:0] lr_multiplier;
   input [5:0] lr_shift;
   wire [5:0] lr_shift;
+  wire [6:0] mag;
   output [31:0] o__payload;
   reg [31:0] o__payload = 32'd0;
   input o__ready;
@@ -987,6 +1003,20 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg overflow = 1'h0;
   input rst;
   wire rst;
+  output [7:0] scaled;
+  reg [7:0] scaled = 8'h00;
+  output scaled_valid;
+  wire scaled_valid;
+  input scaling;
+  wire scaling;
+  reg scaling1 = 1'h0;
+  reg scaling2 = 1'h0;
+  reg scaling3 = 1'h0;
+  reg scaling4 = 1'h0;
+  reg scaling5 = 1'h0;
+  reg scaling6 = 1'h0;
+  reg scaling7 = 1'h0;
+  reg scaling8 = 1'h0;
   reg [31:0] tg = 32'd0;
   wire [32:0] total;
   reg [31:0] tw = 32'd0;
@@ -999,8 +1029,8 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
-  reg valid8 = 1'h0;
-  reg valid9 = 1'h0;
+  reg valid_q = 1'h0;
+  reg valid_u = 1'h0;
   reg [31:0] w1 = 32'd0;
   reg [31:0] w2 = 32'd0;
   reg [31:0] w3 = 32'd0;
@@ -1013,6 +1043,21 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
+  assign \$198  = grad_sel_lo0[0] ? grad_prod[3] : grad_prod[2];
+  assign \$199  = grad_sel_lo0[0] ? grad_prod[4] : grad_prod[3];
+  assign \$200  = grad_sel_lo0[0] ? grad_prod[5] : grad_prod[4];
+  assign \$201  = grad_sel_lo0[0] ? grad_prod[6] : grad_prod[5];
+  assign \$202  = grad_sel_lo0[0] ? grad_prod[7] : grad_prod[6];
+  assign \$203  = grad_sel_lo0[0] ? grad_prod[8] : grad_prod[7];
+  assign \$204  = grad_sel_lo1[0] ? grad_prod[9] : grad_prod[8];
+  assign \$205  = grad_sel_lo1[0] ? grad_prod[10] : grad_prod[9];
+  assign \$206  = grad_sel_lo1[0] ? grad_prod[11] : grad_prod[10];
+  assign \$207  = grad_sel_lo1[0] ? grad_prod[12] : grad_prod[11];
+  assign \$208  = grad_sel_lo1[0] ? grad_prod[13] : grad_prod[12];
+  assign \$209  = grad_sel_lo1[0] ? grad_prod[14] : grad_prod[13];
+  assign \$210  = grad_sel_lo1[0] ? grad_prod[15] : grad_prod[14];
+  assign \$211  = grad_sel_lo1[0] ? grad_prod[16] : grad_prod[15];
+  assign \$212  = grad_sel_lo2[0] ? grad_prod[17] : grad_prod[16];
   assign \$213  = grad_sel_lo2[0] ? grad_prod[18] : grad_prod[17];
   assign \$214  = grad_sel_lo2[0] ? grad_prod[19] : grad_prod[18];
   assign \$215  = grad_sel_lo2[0] ? grad_prod[20] : grad_prod[19];
@@ -1424,281 +1469,307 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$621  = decay_sel_lo3[2] ? 1'h0 : \$582 ;
   assign \$622  = decay_sel_lo3[2] ? 1'h0 : \$583 ;
   assign \$623  = decay_sel_lo3[2] ? 1'h0 : \$584 ;
+  assign \$624  = | grad_q[31:7];
+  assign mag = \$624  ? 7'h7f : grad_q[6:0];
+  assign \$625  = i__ready & valid_q;
+  assign scaled_valid = \$625  & scaling8;
   assign total = $signed(tg) + $signed(tw);
   assign diff = $signed(w9) - $signed(u);
-  assign \$624  = grad_m00_a * grad_m00_b;
-  assign \$625  = grad_m01_a * grad_m01_b;
-  assign \$626  = grad_m10_a * grad_m10_b;
-  assign \$627  = grad_m11_a * grad_m11_b;
-  assign \$628  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$629  = - $signed(i__payload[63:32]);
-  assign \$630  = \$628  ? \$629  : { i__payload[63], i__payload[63:32] };
-  assign \$631  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$633  = 1'h0 + \$632 ;
-  assign \$635  = \$633  + \$634 ;
-  assign \$637  = 1'h0 + \$636 ;
-  assign \$639  = \$637  + \$638 ;
-  assign \$640  = decay_m00_a * decay_m00_b;
-  assign \$641  = decay_m01_a * decay_m01_b;
-  assign \$642  = decay_m10_a * decay_m10_b;
-  assign \$643  = decay_m11_a * decay_m11_b;
-  assign \$644  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$645  = - $signed(i__payload[31:0]);
-  assign \$646  = \$644  ? \$645  : { i__payload[31], i__payload[31:0] };
-  assign \$647  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$649  = 1'h0 + \$648 ;
-  assign \$651  = \$649  + \$650 ;
-  assign \$653  = 1'h0 + \$652 ;
-  assign \$655  = \$653  + \$654 ;
-  assign \$656  = - grad_q;
-  assign \$657  = grad_neg7 ? \$656  : { 1'h0, grad_q };
-  assign \$658  = - decay_q;
-  assign \$659  = decay_neg7 ? \$658  : { 1'h0, decay_q };
-  assign \$660  = decay_en7 ? \$659  : 33'h000000000;
-  assign \$661  = total[32] ^ total[31];
-  assign \$662  = i__ready & valid9;
-  assign \$664  = i__ready & valid9;
-  assign \$665  = diff[32] ^ diff[31];
-  assign \$666  = u_wrapped | \$665 ;
-  assign \$667  = \$664  & \$666 ;
+  assign \$626  = grad_m00_a * grad_m00_b;
+  assign \$627  = grad_m01_a * grad_m01_b;
+  assign \$628  = grad_m10_a * grad_m10_b;
+  assign \$629  = grad_m11_a * grad_m11_b;
+  assign \$630  = $signed(i__payload[63:32]) < $signed(1'h0);
+  assign \$631  = - $signed(i__payload[63:32]);
+  assign \$632  = \$630  ? \$631  : { i__payload[63], i__payload[63:32] };
+  assign \$633  = $signed(i__payload[63:32]) < $signed(1'h0);
+  assign \$635  = 1'h0 + \$634 ;
+  assign \$637  = \$635  + \$636 ;
+  assign \$639  = 1'h0 + \$638 ;
+  assign \$641  = \$639  + \$640 ;
+  assign \$642  = decay_m00_a * decay_m00_b;
+  assign \$643  = decay_m01_a * decay_m01_b;
+  assign \$644  = decay_m10_a * decay_m10_b;
+  assign \$645  = decay_m11_a * decay_m11_b;
+  assign \$646  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$647  = - $signed(i__payload[31:0]);
+  assign \$648  = \$646  ? \$647  : { i__payload[31], i__payload[31:0] };
+  assign \$649  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$651  = 1'h0 + \$650 ;
+  assign \$653  = \$651  + \$652 ;
+  assign \$655  = 1'h0 + \$654 ;
+  assign \$657  = \$655  + \$656 ;
+  assign \$658  = ~ scaling8;
+  assign \$659  = valid_q & \$658 ;
+  assign \$660  = - mag;
+  assign \$661  = grad_neg7 ? \$660  : { 1'h0, mag };
+  assign \$662  = - grad_q;
+  assign \$663  = grad_neg7 ? \$662  : { 1'h0, grad_q };
+  assign \$664  = - decay_q;
+  assign \$665  = decay_neg7 ? \$664  : { 1'h0, decay_q };
+  assign \$666  = decay_en7 ? \$665  : 33'h000000000;
+  assign \$667  = total[32] ^ total[31];
+  assign \$668  = i__ready & valid_u;
+  assign \$670  = i__ready & valid_u;
+  assign \$671  = diff[32] ^ diff[31];
+  assign \$672  = u_wrapped | \$671 ;
+  assign \$673  = \$670  & \$672 ;
   always @(posedge clk)
-    grad_m00_a <= \$668 ;
+    grad_m00_a <= \$674 ;
   always @(posedge clk)
-    grad_m00_b <= \$669 ;
+    grad_m00_b <= \$675 ;
   always @(posedge clk)
-    grad_m00_p <= \$670 ;
+    grad_m00_p <= \$676 ;
   always @(posedge clk)
-    grad_m01_a <= \$671 ;
+    grad_m01_a <= \$677 ;
   always @(posedge clk)
-    grad_m01_b <= \$672 ;
+    grad_m01_b <= \$678 ;
   always @(posedge clk)
-    grad_m01_p <= \$673 ;
+    grad_m01_p <= \$679 ;
   always @(posedge clk)
-    grad_m10_a <= \$674 ;
+    grad_m10_a <= \$680 ;
   always @(posedge clk)
-    grad_m10_b <= \$675 ;
+    grad_m10_b <= \$681 ;
   always @(posedge clk)
-    grad_m10_p <= \$676 ;
+    grad_m10_p <= \$682 ;
   always @(posedge clk)
-    grad_m11_a <= \$677 ;
+    grad_m11_a <= \$683 ;
   always @(posedge clk)
-    grad_m11_b <= \$678 ;
+    grad_m11_b <= \$684 ;
   always @(posedge clk)
-    grad_m11_p <= \$679 ;
+    grad_m11_p <= \$685 ;
   always @(posedge clk)
-    grad_mag <= \$680 ;
+    grad_mag <= \$686 ;
   always @(posedge clk)
-    grad_mult <= \$681 ;
+    grad_mult <= \$687 ;
   always @(posedge clk)
-    grad_neg1 <= \$682 ;
+    grad_neg1 <= \$688 ;
   always @(posedge clk)
-    grad_shift1 <= \$683 ;
+    grad_shift1 <= \$689 ;
   always @(posedge clk)
-    grad_neg2 <= \$684 ;
+    grad_neg2 <= \$690 ;
   always @(posedge clk)
-    grad_neg3 <= \$685 ;
+    grad_neg3 <= \$691 ;
   always @(posedge clk)
-    grad_neg4 <= \$686 ;
+    grad_neg4 <= \$692 ;
   always @(posedge clk)
-    grad_neg5 <= \$687 ;
+    grad_neg5 <= \$693 ;
   always @(posedge clk)
-    grad_neg6 <= \$688 ;
+    grad_neg6 <= \$694 ;
   always @(posedge clk)
-    grad_neg7 <= \$689 ;
+    grad_neg7 <= \$695 ;
   always @(posedge clk)
-    grad_shift2 <= \$690 ;
+    grad_shift2 <= \$696 ;
   always @(posedge clk)
-    grad_shift3 <= \$691 ;
+    grad_shift3 <= \$697 ;
   always @(posedge clk)
-    grad_shift4 <= \$692 ;
+    grad_shift4 <= \$698 ;
   always @(posedge clk)
-    grad_shift5 <= \$693 ;
+    grad_shift5 <= \$699 ;
   always @(posedge clk)
-    grad_pp00 <= \$694 ;
+    grad_pp00 <= \$700 ;
   always @(posedge clk)
-    grad_pp01 <= \$695 ;
+    grad_pp01 <= \$701 ;
   always @(posedge clk)
-    grad_pp10 <= \$696 ;
+    grad_pp10 <= \$702 ;
   always @(posedge clk)
-    grad_pp11 <= \$697 ;
+    grad_pp11 <= \$703 ;
   always @(posedge clk)
-    grad_row0 <= \$698 ;
+    grad_row0 <= \$704 ;
   always @(posedge clk)
-    grad_row1 <= \$699 ;
+    grad_row1 <= \$705 ;
   always @(posedge clk)
-    grad_sel_hi0 <= \$700 ;
+    grad_sel_hi0 <= \$706 ;
   always @(posedge clk)
-    grad_sel_hi1 <= \$701 ;
+    grad_sel_hi1 <= \$707 ;
   always @(posedge clk)
-    grad_sel_hi2 <= \$702 ;
+    grad_sel_hi2 <= \$708 ;
   always @(posedge clk)
-    grad_sel_hi3 <= \$703 ;
+    grad_sel_hi3 <= \$709 ;
   always @(posedge clk)
-    grad_sel_hi4 <= \$704 ;
+    grad_sel_hi4 <= \$710 ;
   always @(posedge clk)
-    grad_sel_lo0 <= \$705 ;
+    grad_sel_lo0 <= \$711 ;
   always @(posedge clk)
-    grad_sel_lo1 <= \$706 ;
+    grad_sel_lo1 <= \$712 ;
   always @(posedge clk)
-    grad_sel_lo2 <= \$707 ;
+    grad_sel_lo2 <= \$713 ;
   always @(posedge clk)
-    grad_sel_lo3 <= \$708 ;
+    grad_sel_lo3 <= \$714 ;
   always @(posedge clk)
-    grad_prod <= \$709 ;
+    grad_prod <= \$715 ;
   always @(posedge clk)
-    grad_q <= \$710 ;
+    grad_q <= \$716 ;
   always @(posedge clk)
-    decay_m00_a <= \$711 ;
+    decay_m00_a <= \$717 ;
   always @(posedge clk)
-    decay_m00_b <= \$712 ;
+    decay_m00_b <= \$718 ;
   always @(posedge clk)
-    decay_m00_p <= \$713 ;
+    decay_m00_p <= \$719 ;
   always @(posedge clk)
-    decay_m01_a <= \$714 ;
+    decay_m01_a <= \$720 ;
   always @(posedge clk)
-    decay_m01_b <= \$715 ;
+    decay_m01_b <= \$721 ;
   always @(posedge clk)
-    decay_m01_p <= \$716 ;
+    decay_m01_p <= \$722 ;
   always @(posedge clk)
-    decay_m10_a <= \$717 ;
+    decay_m10_a <= \$723 ;
   always @(posedge clk)
-    decay_m10_b <= \$718 ;
+    decay_m10_b <= \$724 ;
   always @(posedge clk)
-    decay_m10_p <= \$719 ;
+    decay_m10_p <= \$725 ;
   always @(posedge clk)
-    decay_m11_a <= \$720 ;
+    decay_m11_a <= \$726 ;
   always @(posedge clk)
-    decay_m11_b <= \$721 ;
+    decay_m11_b <= \$727 ;
   always @(posedge clk)
-    decay_m11_p <= \$722 ;
+    decay_m11_p <= \$728 ;
   always @(posedge clk)
-    decay_mag <= \$723 ;
+    decay_mag <= \$729 ;
   always @(posedge clk)
-    decay_mult <= \$724 ;
+    decay_mult <= \$730 ;
   always @(posedge clk)
-    decay_neg1 <= \$725 ;
+    decay_neg1 <= \$731 ;
   always @(posedge clk)
-    decay_shift1 <= \$726 ;
+    decay_shift1 <= \$732 ;
   always @(posedge clk)
-    decay_neg2 <= \$727 ;
+    decay_neg2 <= \$733 ;
   always @(posedge clk)
-    decay_neg3 <= \$728 ;
+    decay_neg3 <= \$734 ;
   always @(posedge clk)
-    decay_neg4 <= \$729 ;
+    decay_neg4 <= \$735 ;
   always @(posedge clk)
-    decay_neg5 <= \$730 ;
+    decay_neg5 <= \$736 ;
   always @(posedge clk)
-    decay_neg6 <= \$731 ;
+    decay_neg6 <= \$737 ;
   always @(posedge clk)
-    decay_neg7 <= \$732 ;
+    decay_neg7 <= \$738 ;
   always @(posedge clk)
-    decay_shift2 <= \$733 ;
+    decay_shift2 <= \$739 ;
   always @(posedge clk)
-    decay_shift3 <= \$734 ;
+    decay_shift3 <= \$740 ;
   always @(posedge clk)
-    decay_shift4 <= \$735 ;
+    decay_shift4 <= \$741 ;
   always @(posedge clk)
-    decay_shift5 <= \$736 ;
+    decay_shift5 <= \$742 ;
   always @(posedge clk)
-    decay_pp00 <= \$737 ;
+    decay_pp00 <= \$743 ;
   always @(posedge clk)
-    decay_pp01 <= \$738 ;
+    decay_pp01 <= \$744 ;
   always @(posedge clk)
-    decay_pp10 <= \$739 ;
+    decay_pp10 <= \$745 ;
   always @(posedge clk)
-    decay_pp11 <= \$740 ;
+    decay_pp11 <= \$746 ;
   always @(posedge clk)
-    decay_row0 <= \$741 ;
+    decay_row0 <= \$747 ;
   always @(posedge clk)
-    decay_row1 <= \$742 ;
+    decay_row1 <= \$748 ;
   always @(posedge clk)
-    decay_sel_hi0 <= \$743 ;
+    decay_sel_hi0 <= \$749 ;
   always @(posedge clk)
-    decay_sel_hi1 <= \$744 ;
+    decay_sel_hi1 <= \$750 ;
   always @(posedge clk)
-    decay_sel_hi2 <= \$745 ;
+    decay_sel_hi2 <= \$751 ;
   always @(posedge clk)
-    decay_sel_hi3 <= \$746 ;
+    decay_sel_hi3 <= \$752 ;
   always @(posedge clk)
-    decay_sel_hi4 <= \$747 ;
+    decay_sel_hi4 <= \$753 ;
   always @(posedge clk)
-    decay_sel_lo0 <= \$748 ;
+    decay_sel_lo0 <= \$754 ;
   always @(posedge clk)
-    decay_sel_lo1 <= \$749 ;
+    decay_sel_lo1 <= \$755 ;
   always @(posedge clk)
-    decay_sel_lo2 <= \$750 ;
+    decay_sel_lo2 <= \$756 ;
   always @(posedge clk)
-    decay_sel_lo3 <= \$751 ;
+    decay_sel_lo3 <= \$757 ;
   always @(posedge clk)
-    decay_prod <= \$752 ;
+    decay_prod <= \$758 ;
   always @(posedge clk)
-    decay_q <= \$753 ;
+    decay_q <= \$759 ;
   always @(posedge clk)
-    valid1 <= \$754 ;
+    valid1 <= \$760 ;
   always @(posedge clk)
-    valid2 <= \$755 ;
+    valid2 <= \$761 ;
   always @(posedge clk)
-    valid3 <= \$756 ;
+    valid3 <= \$762 ;
   always @(posedge clk)
-    valid4 <= \$757 ;
+    valid4 <= \$763 ;
   always @(posedge clk)
-    valid5 <= \$758 ;
+    valid5 <= \$764 ;
   always @(posedge clk)
-    valid6 <= \$759 ;
+    valid6 <= \$765 ;
   always @(posedge clk)
-    valid7 <= \$760 ;
+    valid7 <= \$766 ;
   always @(posedge clk)
-    valid8 <= \$761 ;
+    valid_q <= \$767 ;
   always @(posedge clk)
-    valid9 <= \$762 ;
+    scaling1 <= \$768 ;
   always @(posedge clk)
-    o__valid <= \$763 ;
+    scaling2 <= \$769 ;
   always @(posedge clk)
-    w1 <= \$764 ;
+    scaling3 <= \$770 ;
   always @(posedge clk)
-    w2 <= \$765 ;
+    scaling4 <= \$771 ;
   always @(posedge clk)
-    w3 <= \$766 ;
+    scaling5 <= \$772 ;
   always @(posedge clk)
-    w4 <= \$767 ;
+    scaling6 <= \$773 ;
   always @(posedge clk)
-    w5 <= \$768 ;
+    scaling7 <= \$774 ;
   always @(posedge clk)
-    w6 <= \$769 ;
+    scaling8 <= \$775 ;
   always @(posedge clk)
-    w7 <= \$770 ;
+    valid_u <= \$776 ;
   always @(posedge clk)
-    w8 <= \$771 ;
+    o__valid <= \$777 ;
   always @(posedge clk)
-    w9 <= \$772 ;
+    scaled <= \$778 ;
   always @(posedge clk)
-    decay_en1 <= \$773 ;
+    w1 <= \$779 ;
   always @(posedge clk)
-    decay_en2 <= \$774 ;
+    w2 <= \$780 ;
   always @(posedge clk)
-    decay_en3 <= \$775 ;
+    w3 <= \$781 ;
   always @(posedge clk)
-    decay_en4 <= \$776 ;
+    w4 <= \$782 ;
   always @(posedge clk)
-    decay_en5 <= \$777 ;
+    w5 <= \$783 ;
   always @(posedge clk)
-    decay_en6 <= \$778 ;
+    w6 <= \$784 ;
   always @(posedge clk)
-    decay_en7 <= \$779 ;
+    w7 <= \$785 ;
   always @(posedge clk)
-    tg <= \$780 ;
+    w8 <= \$786 ;
   always @(posedge clk)
-    tw <= \$781 ;
+    w9 <= \$787 ;
   always @(posedge clk)
-    u <= \$782 ;
+    decay_en1 <= \$788 ;
   always @(posedge clk)
-    u_wrapped <= \$783 ;
+    decay_en2 <= \$789 ;
   always @(posedge clk)
-    o__payload <= \$784 ;
+    decay_en3 <= \$790 ;
   always @(posedge clk)
-    overflow <= \$785 ;
+    decay_en4 <= \$791 ;
   always @(posedge clk)
-    wrapped <= \$786 ;
+    decay_en5 <= \$792 ;
+  always @(posedge clk)
+    decay_en6 <= \$793 ;
+  always @(posedge clk)
+    decay_en7 <= \$794 ;
+  always @(posedge clk)
+    tg <= \$795 ;
+  always @(posedge clk)
+    tw <= \$796 ;
+  always @(posedge clk)
+    u <= \$797 ;
+  always @(posedge clk)
+    u_wrapped <= \$798 ;
+  always @(posedge clk)
+    o__payload <= \$799 ;
+  always @(posedge clk)
+    overflow <= \$800 ;
+  always @(posedge clk)
+    wrapped <= \$801 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = 1'h0 + grad_row0;
@@ -1897,190 +1968,115 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$195  = grad_sel_hi4[2] ? 1'h0 : \$131 ;
   assign \$196  = grad_sel_lo0[0] ? grad_prod[1] : grad_prod[0];
   assign \$197  = grad_sel_lo0[0] ? grad_prod[2] : grad_prod[1];
-  assign \$198  = grad_sel_lo0[0] ? grad_prod[3] : grad_prod[2];
-  assign \$199  = grad_sel_lo0[0] ? grad_prod[4] : grad_prod[3];
-  assign \$200  = grad_sel_lo0[0] ? grad_prod[5] : grad_prod[4];
-  assign \$201  = grad_sel_lo0[0] ? grad_prod[6] : grad_prod[5];
-  assign \$202  = grad_sel_lo0[0] ? grad_prod[7] : grad_prod[6];
-  assign \$203  = grad_sel_lo0[0] ? grad_prod[8] : grad_prod[7];
-  assign \$204  = grad_sel_lo1[0] ? grad_prod[9] : grad_prod[8];
-  assign \$205  = grad_sel_lo1[0] ? grad_prod[10] : grad_prod[9];
-  assign \$206  = grad_sel_lo1[0] ? grad_prod[11] : grad_prod[10];
-  assign \$207  = grad_sel_lo1[0] ? grad_prod[12] : grad_prod[11];
-  assign \$208  = grad_sel_lo1[0] ? grad_prod[13] : grad_prod[12];
-  assign \$209  = grad_sel_lo1[0] ? grad_prod[14] : grad_prod[13];
-  assign \$210  = grad_sel_lo1[0] ? grad_prod[15] : grad_prod[14];
-  assign \$211  = grad_sel_lo1[0] ? grad_prod[16] : grad_prod[15];
-  assign \$212  = grad_sel_lo2[0] ? grad_prod[17] : grad_prod[16];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = grad_m00_a;
+    \$674  = grad_m00_a;
     if (i__ready) begin
-      \$668  = grad_mag[15:0];
+      \$674  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = grad_m00_b;
-    if (i__ready) begin
-      \$669  = grad_mult[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = grad_m00_p;
-    if (i__ready) begin
-      \$670  = \$624 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = grad_m01_a;
-    if (i__ready) begin
-      \$671  = grad_mag[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = grad_m01_b;
-    if (i__ready) begin
-      \$672  = grad_mult[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = grad_m01_p;
-    if (i__ready) begin
-      \$673  = \$625 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = grad_m10_a;
-    if (i__ready) begin
-      \$674  = grad_mag[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = grad_m10_b;
+    \$675  = grad_m00_b;
     if (i__ready) begin
       \$675  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = grad_m10_p;
+    \$676  = grad_m00_p;
     if (i__ready) begin
       \$676  = \$626 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = grad_m11_a;
+    \$677  = grad_m01_a;
     if (i__ready) begin
-      \$677  = grad_mag[31:16];
+      \$677  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = grad_m11_b;
+    \$678  = grad_m01_b;
     if (i__ready) begin
       \$678  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = grad_m11_p;
+    \$679  = grad_m01_p;
     if (i__ready) begin
       \$679  = \$627 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = grad_mag;
+    \$680  = grad_m10_a;
     if (i__ready) begin
-      \$680  = \$630 [31:0];
-    end
-    if (rst) begin
-      \$680  = 32'd0;
+      \$680  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = grad_mult;
+    \$681  = grad_m10_b;
     if (i__ready) begin
-      \$681  = lr_multiplier;
-    end
-    if (rst) begin
-      \$681  = 32'd0;
+      \$681  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = grad_neg1;
+    \$682  = grad_m10_p;
     if (i__ready) begin
-      \$682  = \$631 ;
-    end
-    if (rst) begin
-      \$682  = 1'h0;
+      \$682  = \$628 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = grad_shift1;
+    \$683  = grad_m11_a;
     if (i__ready) begin
-      \$683  = lr_shift;
-    end
-    if (rst) begin
-      \$683  = 6'h00;
+      \$683  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = grad_neg2;
+    \$684  = grad_m11_b;
     if (i__ready) begin
-      \$684  = grad_neg1;
-    end
-    if (rst) begin
-      \$684  = 1'h0;
+      \$684  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = grad_neg3;
+    \$685  = grad_m11_p;
     if (i__ready) begin
-      \$685  = grad_neg2;
-    end
-    if (rst) begin
-      \$685  = 1'h0;
+      \$685  = \$629 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = grad_neg4;
+    \$686  = grad_mag;
     if (i__ready) begin
-      \$686  = grad_neg3;
+      \$686  = \$632 [31:0];
     end
     if (rst) begin
-      \$686  = 1'h0;
+      \$686  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = grad_neg5;
+    \$687  = grad_mult;
     if (i__ready) begin
-      \$687  = grad_neg4;
+      \$687  = lr_multiplier;
     end
     if (rst) begin
-      \$687  = 1'h0;
+      \$687  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = grad_neg6;
+    \$688  = grad_neg1;
     if (i__ready) begin
-      \$688  = grad_neg5;
+      \$688  = \$633 ;
     end
     if (rst) begin
       \$688  = 1'h0;
@@ -2088,179 +2084,179 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = grad_neg7;
+    \$689  = grad_shift1;
     if (i__ready) begin
-      \$689  = grad_neg6;
+      \$689  = lr_shift;
     end
     if (rst) begin
-      \$689  = 1'h0;
+      \$689  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = grad_shift2;
+    \$690  = grad_neg2;
     if (i__ready) begin
-      \$690  = grad_shift1;
+      \$690  = grad_neg1;
     end
     if (rst) begin
-      \$690  = 6'h00;
+      \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = grad_shift3;
+    \$691  = grad_neg3;
     if (i__ready) begin
-      \$691  = grad_shift2;
+      \$691  = grad_neg2;
     end
     if (rst) begin
-      \$691  = 6'h00;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = grad_shift4;
+    \$692  = grad_neg4;
     if (i__ready) begin
-      \$692  = grad_shift3;
+      \$692  = grad_neg3;
     end
     if (rst) begin
-      \$692  = 6'h00;
+      \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = grad_shift5;
+    \$693  = grad_neg5;
     if (i__ready) begin
-      \$693  = grad_shift4;
+      \$693  = grad_neg4;
     end
     if (rst) begin
-      \$693  = 6'h00;
+      \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = grad_pp00;
+    \$694  = grad_neg6;
     if (i__ready) begin
-      \$694  = grad_m00_p;
+      \$694  = grad_neg5;
     end
     if (rst) begin
-      \$694  = 32'd0;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = grad_pp01;
+    \$695  = grad_neg7;
     if (i__ready) begin
-      \$695  = grad_m01_p;
+      \$695  = grad_neg6;
     end
     if (rst) begin
-      \$695  = 32'd0;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = grad_pp10;
+    \$696  = grad_shift2;
     if (i__ready) begin
-      \$696  = grad_m10_p;
+      \$696  = grad_shift1;
     end
     if (rst) begin
-      \$696  = 32'd0;
+      \$696  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = grad_pp11;
+    \$697  = grad_shift3;
     if (i__ready) begin
-      \$697  = grad_m11_p;
+      \$697  = grad_shift2;
     end
     if (rst) begin
-      \$697  = 32'd0;
+      \$697  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = grad_row0;
+    \$698  = grad_shift4;
     if (i__ready) begin
-      \$698  = \$635 ;
+      \$698  = grad_shift3;
     end
     if (rst) begin
-      \$698  = 64'h0000000000000000;
+      \$698  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = grad_row1;
+    \$699  = grad_shift5;
     if (i__ready) begin
-      \$699  = \$639 [63:0];
+      \$699  = grad_shift4;
     end
     if (rst) begin
-      \$699  = 64'h0000000000000000;
+      \$699  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = grad_sel_hi0;
+    \$700  = grad_pp00;
     if (i__ready) begin
-      \$700  = grad_shift4[5:3];
+      \$700  = grad_m00_p;
     end
     if (rst) begin
-      \$700  = 3'h0;
+      \$700  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = grad_sel_hi1;
+    \$701  = grad_pp01;
     if (i__ready) begin
-      \$701  = grad_shift4[5:3];
+      \$701  = grad_m01_p;
     end
     if (rst) begin
-      \$701  = 3'h0;
+      \$701  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = grad_sel_hi2;
+    \$702  = grad_pp10;
     if (i__ready) begin
-      \$702  = grad_shift4[5:3];
+      \$702  = grad_m10_p;
     end
     if (rst) begin
-      \$702  = 3'h0;
+      \$702  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = grad_sel_hi3;
+    \$703  = grad_pp11;
     if (i__ready) begin
-      \$703  = grad_shift4[5:3];
+      \$703  = grad_m11_p;
     end
     if (rst) begin
-      \$703  = 3'h0;
+      \$703  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = grad_sel_hi4;
+    \$704  = grad_row0;
     if (i__ready) begin
-      \$704  = grad_shift4[5:3];
+      \$704  = \$637 ;
     end
     if (rst) begin
-      \$704  = 3'h0;
+      \$704  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = grad_sel_lo0;
+    \$705  = grad_row1;
     if (i__ready) begin
-      \$705  = grad_shift5[2:0];
+      \$705  = \$641 [63:0];
     end
     if (rst) begin
-      \$705  = 3'h0;
+      \$705  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = grad_sel_lo1;
+    \$706  = grad_sel_hi0;
     if (i__ready) begin
-      \$706  = grad_shift5[2:0];
+      \$706  = grad_shift4[5:3];
     end
     if (rst) begin
       \$706  = 3'h0;
@@ -2268,9 +2264,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = grad_sel_lo2;
+    \$707  = grad_sel_hi1;
     if (i__ready) begin
-      \$707  = grad_shift5[2:0];
+      \$707  = grad_shift4[5:3];
     end
     if (rst) begin
       \$707  = 3'h0;
@@ -2278,9 +2274,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = grad_sel_lo3;
+    \$708  = grad_sel_hi2;
     if (i__ready) begin
-      \$708  = grad_shift5[2:0];
+      \$708  = grad_shift4[5:3];
     end
     if (rst) begin
       \$708  = 3'h0;
@@ -2288,193 +2284,193 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = grad_prod;
+    \$709  = grad_sel_hi3;
     if (i__ready) begin
-      \$709  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
+      \$709  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$709  = 39'h0000000000;
+      \$709  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = grad_q;
+    \$710  = grad_sel_hi4;
     if (i__ready) begin
-      \$710  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
+      \$710  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$710  = 32'd0;
+      \$710  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = decay_m00_a;
+    \$711  = grad_sel_lo0;
     if (i__ready) begin
-      \$711  = decay_mag[15:0];
+      \$711  = grad_shift5[2:0];
+    end
+    if (rst) begin
+      \$711  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = decay_m00_b;
+    \$712  = grad_sel_lo1;
     if (i__ready) begin
-      \$712  = decay_mult[15:0];
+      \$712  = grad_shift5[2:0];
+    end
+    if (rst) begin
+      \$712  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = decay_m00_p;
+    \$713  = grad_sel_lo2;
     if (i__ready) begin
-      \$713  = \$640 ;
+      \$713  = grad_shift5[2:0];
+    end
+    if (rst) begin
+      \$713  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = decay_m01_a;
+    \$714  = grad_sel_lo3;
     if (i__ready) begin
-      \$714  = decay_mag[15:0];
+      \$714  = grad_shift5[2:0];
+    end
+    if (rst) begin
+      \$714  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = decay_m01_b;
+    \$715  = grad_prod;
     if (i__ready) begin
-      \$715  = decay_mult[31:16];
+      \$715  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
+    end
+    if (rst) begin
+      \$715  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = decay_m01_p;
+    \$716  = grad_q;
     if (i__ready) begin
-      \$716  = \$641 ;
+      \$716  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
+    end
+    if (rst) begin
+      \$716  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = decay_m10_a;
+    \$717  = decay_m00_a;
     if (i__ready) begin
-      \$717  = decay_mag[31:16];
+      \$717  = decay_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = decay_m10_b;
+    \$718  = decay_m00_b;
     if (i__ready) begin
       \$718  = decay_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = decay_m10_p;
+    \$719  = decay_m00_p;
     if (i__ready) begin
       \$719  = \$642 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = decay_m11_a;
+    \$720  = decay_m01_a;
     if (i__ready) begin
-      \$720  = decay_mag[31:16];
+      \$720  = decay_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = decay_m11_b;
+    \$721  = decay_m01_b;
     if (i__ready) begin
       \$721  = decay_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = decay_m11_p;
+    \$722  = decay_m01_p;
     if (i__ready) begin
       \$722  = \$643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = decay_mag;
+    \$723  = decay_m10_a;
     if (i__ready) begin
-      \$723  = \$646 [31:0];
-    end
-    if (rst) begin
-      \$723  = 32'd0;
+      \$723  = decay_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = decay_mult;
+    \$724  = decay_m10_b;
     if (i__ready) begin
-      \$724  = decay_multiplier;
-    end
-    if (rst) begin
-      \$724  = 32'd0;
+      \$724  = decay_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = decay_neg1;
+    \$725  = decay_m10_p;
     if (i__ready) begin
-      \$725  = \$647 ;
-    end
-    if (rst) begin
-      \$725  = 1'h0;
+      \$725  = \$644 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = decay_shift1;
+    \$726  = decay_m11_a;
     if (i__ready) begin
-      \$726  = decay_shift;
-    end
-    if (rst) begin
-      \$726  = 6'h00;
+      \$726  = decay_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = decay_neg2;
+    \$727  = decay_m11_b;
     if (i__ready) begin
-      \$727  = decay_neg1;
-    end
-    if (rst) begin
-      \$727  = 1'h0;
+      \$727  = decay_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = decay_neg3;
+    \$728  = decay_m11_p;
     if (i__ready) begin
-      \$728  = decay_neg2;
-    end
-    if (rst) begin
-      \$728  = 1'h0;
+      \$728  = \$645 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = decay_neg4;
+    \$729  = decay_mag;
     if (i__ready) begin
-      \$729  = decay_neg3;
+      \$729  = \$648 [31:0];
     end
     if (rst) begin
-      \$729  = 1'h0;
+      \$729  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = decay_neg5;
+    \$730  = decay_mult;
     if (i__ready) begin
-      \$730  = decay_neg4;
+      \$730  = decay_multiplier;
     end
     if (rst) begin
-      \$730  = 1'h0;
+      \$730  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = decay_neg6;
+    \$731  = decay_neg1;
     if (i__ready) begin
-      \$731  = decay_neg5;
+      \$731  = \$649 ;
     end
     if (rst) begin
       \$731  = 1'h0;
@@ -2482,179 +2478,179 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = decay_neg7;
+    \$732  = decay_shift1;
     if (i__ready) begin
-      \$732  = decay_neg6;
+      \$732  = decay_shift;
     end
     if (rst) begin
-      \$732  = 1'h0;
+      \$732  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = decay_shift2;
+    \$733  = decay_neg2;
     if (i__ready) begin
-      \$733  = decay_shift1;
+      \$733  = decay_neg1;
     end
     if (rst) begin
-      \$733  = 6'h00;
+      \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = decay_shift3;
+    \$734  = decay_neg3;
     if (i__ready) begin
-      \$734  = decay_shift2;
+      \$734  = decay_neg2;
     end
     if (rst) begin
-      \$734  = 6'h00;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = decay_shift4;
+    \$735  = decay_neg4;
     if (i__ready) begin
-      \$735  = decay_shift3;
+      \$735  = decay_neg3;
     end
     if (rst) begin
-      \$735  = 6'h00;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = decay_shift5;
+    \$736  = decay_neg5;
     if (i__ready) begin
-      \$736  = decay_shift4;
+      \$736  = decay_neg4;
     end
     if (rst) begin
-      \$736  = 6'h00;
+      \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = decay_pp00;
+    \$737  = decay_neg6;
     if (i__ready) begin
-      \$737  = decay_m00_p;
+      \$737  = decay_neg5;
     end
     if (rst) begin
-      \$737  = 32'd0;
+      \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = decay_pp01;
+    \$738  = decay_neg7;
     if (i__ready) begin
-      \$738  = decay_m01_p;
+      \$738  = decay_neg6;
     end
     if (rst) begin
-      \$738  = 32'd0;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = decay_pp10;
+    \$739  = decay_shift2;
     if (i__ready) begin
-      \$739  = decay_m10_p;
+      \$739  = decay_shift1;
     end
     if (rst) begin
-      \$739  = 32'd0;
+      \$739  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = decay_pp11;
+    \$740  = decay_shift3;
     if (i__ready) begin
-      \$740  = decay_m11_p;
+      \$740  = decay_shift2;
     end
     if (rst) begin
-      \$740  = 32'd0;
+      \$740  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = decay_row0;
+    \$741  = decay_shift4;
     if (i__ready) begin
-      \$741  = \$651 ;
+      \$741  = decay_shift3;
     end
     if (rst) begin
-      \$741  = 64'h0000000000000000;
+      \$741  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = decay_row1;
+    \$742  = decay_shift5;
     if (i__ready) begin
-      \$742  = \$655 [63:0];
+      \$742  = decay_shift4;
     end
     if (rst) begin
-      \$742  = 64'h0000000000000000;
+      \$742  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = decay_sel_hi0;
+    \$743  = decay_pp00;
     if (i__ready) begin
-      \$743  = decay_shift4[5:3];
+      \$743  = decay_m00_p;
     end
     if (rst) begin
-      \$743  = 3'h0;
+      \$743  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = decay_sel_hi1;
+    \$744  = decay_pp01;
     if (i__ready) begin
-      \$744  = decay_shift4[5:3];
+      \$744  = decay_m01_p;
     end
     if (rst) begin
-      \$744  = 3'h0;
+      \$744  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = decay_sel_hi2;
+    \$745  = decay_pp10;
     if (i__ready) begin
-      \$745  = decay_shift4[5:3];
+      \$745  = decay_m10_p;
     end
     if (rst) begin
-      \$745  = 3'h0;
+      \$745  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = decay_sel_hi3;
+    \$746  = decay_pp11;
     if (i__ready) begin
-      \$746  = decay_shift4[5:3];
+      \$746  = decay_m11_p;
     end
     if (rst) begin
-      \$746  = 3'h0;
+      \$746  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = decay_sel_hi4;
+    \$747  = decay_row0;
     if (i__ready) begin
-      \$747  = decay_shift4[5:3];
+      \$747  = \$653 ;
     end
     if (rst) begin
-      \$747  = 3'h0;
+      \$747  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = decay_sel_lo0;
+    \$748  = decay_row1;
     if (i__ready) begin
-      \$748  = decay_shift5[2:0];
+      \$748  = \$657 [63:0];
     end
     if (rst) begin
-      \$748  = 3'h0;
+      \$748  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = decay_sel_lo1;
+    \$749  = decay_sel_hi0;
     if (i__ready) begin
-      \$749  = decay_shift5[2:0];
+      \$749  = decay_shift4[5:3];
     end
     if (rst) begin
       \$749  = 3'h0;
@@ -2662,9 +2658,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = decay_sel_lo2;
+    \$750  = decay_sel_hi1;
     if (i__ready) begin
-      \$750  = decay_shift5[2:0];
+      \$750  = decay_shift4[5:3];
     end
     if (rst) begin
       \$750  = 3'h0;
@@ -2672,9 +2668,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = decay_sel_lo3;
+    \$751  = decay_sel_hi2;
     if (i__ready) begin
-      \$751  = decay_shift5[2:0];
+      \$751  = decay_shift4[5:3];
     end
     if (rst) begin
       \$751  = 3'h0;
@@ -2682,89 +2678,89 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = decay_prod;
+    \$752  = decay_sel_hi3;
     if (i__ready) begin
-      \$752  = { \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443  };
+      \$752  = decay_shift4[5:3];
     end
     if (rst) begin
-      \$752  = 39'h0000000000;
+      \$752  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = decay_q;
+    \$753  = decay_sel_hi4;
     if (i__ready) begin
-      \$753  = { \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585  };
+      \$753  = decay_shift4[5:3];
     end
     if (rst) begin
-      \$753  = 32'd0;
+      \$753  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = valid1;
+    \$754  = decay_sel_lo0;
     if (i__ready) begin
-      \$754  = i__valid;
+      \$754  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$754  = 1'h0;
+      \$754  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = valid2;
+    \$755  = decay_sel_lo1;
     if (i__ready) begin
-      \$755  = valid1;
+      \$755  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$755  = 1'h0;
+      \$755  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = valid3;
+    \$756  = decay_sel_lo2;
     if (i__ready) begin
-      \$756  = valid2;
+      \$756  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$756  = 1'h0;
+      \$756  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = valid4;
+    \$757  = decay_sel_lo3;
     if (i__ready) begin
-      \$757  = valid3;
+      \$757  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$757  = 1'h0;
+      \$757  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = valid5;
+    \$758  = decay_prod;
     if (i__ready) begin
-      \$758  = valid4;
+      \$758  = { \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443  };
     end
     if (rst) begin
-      \$758  = 1'h0;
+      \$758  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = valid6;
+    \$759  = decay_q;
     if (i__ready) begin
-      \$759  = valid5;
+      \$759  = { \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585  };
     end
     if (rst) begin
-      \$759  = 1'h0;
+      \$759  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = valid7;
+    \$760  = valid1;
     if (i__ready) begin
-      \$760  = valid6;
+      \$760  = i__valid;
     end
     if (rst) begin
       \$760  = 1'h0;
@@ -2772,9 +2768,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = valid8;
+    \$761  = valid2;
     if (i__ready) begin
-      \$761  = valid7;
+      \$761  = valid1;
     end
     if (rst) begin
       \$761  = 1'h0;
@@ -2782,9 +2778,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = valid9;
+    \$762  = valid3;
     if (i__ready) begin
-      \$762  = valid8;
+      \$762  = valid2;
     end
     if (rst) begin
       \$762  = 1'h0;
@@ -2792,9 +2788,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = o__valid;
+    \$763  = valid4;
     if (i__ready) begin
-      \$763  = valid9;
+      \$763  = valid3;
     end
     if (rst) begin
       \$763  = 1'h0;
@@ -2802,99 +2798,99 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = w1;
+    \$764  = valid5;
     if (i__ready) begin
-      \$764  = i__payload[31:0];
+      \$764  = valid4;
     end
     if (rst) begin
-      \$764  = 32'd0;
+      \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = w2;
+    \$765  = valid6;
     if (i__ready) begin
-      \$765  = w1;
+      \$765  = valid5;
     end
     if (rst) begin
-      \$765  = 32'd0;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = w3;
+    \$766  = valid7;
     if (i__ready) begin
-      \$766  = w2;
+      \$766  = valid6;
     end
     if (rst) begin
-      \$766  = 32'd0;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = w4;
+    \$767  = valid_q;
     if (i__ready) begin
-      \$767  = w3;
+      \$767  = valid7;
     end
     if (rst) begin
-      \$767  = 32'd0;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = w5;
+    \$768  = scaling1;
     if (i__ready) begin
-      \$768  = w4;
+      \$768  = scaling;
     end
     if (rst) begin
-      \$768  = 32'd0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = w6;
+    \$769  = scaling2;
     if (i__ready) begin
-      \$769  = w5;
+      \$769  = scaling1;
     end
     if (rst) begin
-      \$769  = 32'd0;
+      \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = w7;
+    \$770  = scaling3;
     if (i__ready) begin
-      \$770  = w6;
+      \$770  = scaling2;
     end
     if (rst) begin
-      \$770  = 32'd0;
+      \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = w8;
+    \$771  = scaling4;
     if (i__ready) begin
-      \$771  = w7;
+      \$771  = scaling3;
     end
     if (rst) begin
-      \$771  = 32'd0;
+      \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = w9;
+    \$772  = scaling5;
     if (i__ready) begin
-      \$772  = w8;
+      \$772  = scaling4;
     end
     if (rst) begin
-      \$772  = 32'd0;
+      \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = decay_en1;
+    \$773  = scaling6;
     if (i__ready) begin
-      \$773  = decay_enable;
+      \$773  = scaling5;
     end
     if (rst) begin
       \$773  = 1'h0;
@@ -2902,9 +2898,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = decay_en2;
+    \$774  = scaling7;
     if (i__ready) begin
-      \$774  = decay_en1;
+      \$774  = scaling6;
     end
     if (rst) begin
       \$774  = 1'h0;
@@ -2912,9 +2908,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = decay_en3;
+    \$775  = scaling8;
     if (i__ready) begin
-      \$775  = decay_en2;
+      \$775  = scaling7;
     end
     if (rst) begin
       \$775  = 1'h0;
@@ -2922,9 +2918,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = decay_en4;
+    \$776  = valid_u;
     if (i__ready) begin
-      \$776  = decay_en3;
+      \$776  = \$659 ;
     end
     if (rst) begin
       \$776  = 1'h0;
@@ -2932,9 +2928,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = decay_en5;
+    \$777  = o__valid;
     if (i__ready) begin
-      \$777  = decay_en4;
+      \$777  = valid_u;
     end
     if (rst) begin
       \$777  = 1'h0;
@@ -2942,29 +2938,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = decay_en6;
+    \$778  = scaled;
     if (i__ready) begin
-      \$778  = decay_en5;
+      \$778  = \$661 ;
     end
     if (rst) begin
-      \$778  = 1'h0;
+      \$778  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = decay_en7;
+    \$779  = w1;
     if (i__ready) begin
-      \$779  = decay_en6;
+      \$779  = i__payload[31:0];
     end
     if (rst) begin
-      \$779  = 1'h0;
+      \$779  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = tg;
+    \$780  = w2;
     if (i__ready) begin
-      \$780  = \$657 [31:0];
+      \$780  = w1;
     end
     if (rst) begin
       \$780  = 32'd0;
@@ -2972,9 +2968,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = tw;
+    \$781  = w3;
     if (i__ready) begin
-      \$781  = \$660 [31:0];
+      \$781  = w2;
     end
     if (rst) begin
       \$781  = 32'd0;
@@ -2982,9 +2978,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = u;
+    \$782  = w4;
     if (i__ready) begin
-      \$782  = total[31:0];
+      \$782  = w3;
     end
     if (rst) begin
       \$782  = 32'd0;
@@ -2992,19 +2988,19 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = u_wrapped;
+    \$783  = w5;
     if (i__ready) begin
-      \$783  = \$661 ;
+      \$783  = w4;
     end
     if (rst) begin
-      \$783  = 1'h0;
+      \$783  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = o__payload;
+    \$784  = w6;
     if (i__ready) begin
-      \$784  = diff[31:0];
+      \$784  = w5;
     end
     if (rst) begin
       \$784  = 32'd0;
@@ -3012,28 +3008,178 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = overflow;
-    if (clear) begin
-      \$785  = 1'h0;
-    end
-    if (\$663 ) begin
-      \$785  = 1'h1;
+    \$785  = w7;
+    if (i__ready) begin
+      \$785  = w6;
     end
     if (rst) begin
-      \$785  = 1'h0;
+      \$785  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = wrapped;
-    if (clear) begin
-      \$786  = 1'h0;
-    end
-    if (\$667 ) begin
-      \$786  = 1'h1;
+    \$786  = w8;
+    if (i__ready) begin
+      \$786  = w7;
     end
     if (rst) begin
-      \$786  = 1'h0;
+      \$786  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = w9;
+    if (i__ready) begin
+      \$787  = w8;
+    end
+    if (rst) begin
+      \$787  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = decay_en1;
+    if (i__ready) begin
+      \$788  = decay_enable;
+    end
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = decay_en2;
+    if (i__ready) begin
+      \$789  = decay_en1;
+    end
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = decay_en3;
+    if (i__ready) begin
+      \$790  = decay_en2;
+    end
+    if (rst) begin
+      \$790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = decay_en4;
+    if (i__ready) begin
+      \$791  = decay_en3;
+    end
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = decay_en5;
+    if (i__ready) begin
+      \$792  = decay_en4;
+    end
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = decay_en6;
+    if (i__ready) begin
+      \$793  = decay_en5;
+    end
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = decay_en7;
+    if (i__ready) begin
+      \$794  = decay_en6;
+    end
+    if (rst) begin
+      \$794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = tg;
+    if (i__ready) begin
+      \$795  = \$663 [31:0];
+    end
+    if (rst) begin
+      \$795  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = tw;
+    if (i__ready) begin
+      \$796  = \$666 [31:0];
+    end
+    if (rst) begin
+      \$796  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = u;
+    if (i__ready) begin
+      \$797  = total[31:0];
+    end
+    if (rst) begin
+      \$797  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = u_wrapped;
+    if (i__ready) begin
+      \$798  = \$667 ;
+    end
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = o__payload;
+    if (i__ready) begin
+      \$799  = diff[31:0];
+    end
+    if (rst) begin
+      \$799  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = overflow;
+    if (clear) begin
+      \$800  = 1'h0;
+    end
+    if (\$669 ) begin
+      \$800  = 1'h1;
+    end
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = wrapped;
+    if (clear) begin
+      \$801  = 1'h0;
+    end
+    if (\$673 ) begin
+      \$801  = 1'h1;
+    end
+    if (rst) begin
+      \$801  = 1'h0;
     end
   end
   assign en = i__ready;
@@ -3054,13 +3200,13 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign w_new = diff[31:0];
   assign \i__payload.w  = i__payload[31:0];
   assign \i__payload.g  = i__payload[63:32];
-  assign \$632  = { 1'h0, grad_pp00 };
-  assign \$634  = { 15'h0000, grad_pp01, 16'h0000 };
-  assign \$636  = { 15'h0000, grad_pp10, 16'h0000 };
-  assign \$638  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$648  = { 1'h0, decay_pp00 };
-  assign \$650  = { 15'h0000, decay_pp01, 16'h0000 };
-  assign \$652  = { 15'h0000, decay_pp10, 16'h0000 };
-  assign \$654  = { 31'h00000000, decay_pp11, 32'h00000000 };
-  assign \$663  = 1'h0;
+  assign \$634  = { 1'h0, grad_pp00 };
+  assign \$636  = { 15'h0000, grad_pp01, 16'h0000 };
+  assign \$638  = { 15'h0000, grad_pp10, 16'h0000 };
+  assign \$640  = { 31'h00000000, grad_pp11, 32'h00000000 };
+  assign \$650  = { 1'h0, decay_pp00 };
+  assign \$652  = { 15'h0000, decay_pp01, 16'h0000 };
+  assign \$654  = { 15'h0000, decay_pp10, 16'h0000 };
+  assign \$656  = { 31'h00000000, decay_pp11, 32'h00000000 };
+  assign \$669  = 1'h0;
 endmodule

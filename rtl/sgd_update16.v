@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, clear, clk, rst, i__ready, o__payload, o__valid, overflow, wrapped, i__payload);
+module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, clear, scaling, clk, rst, i__ready, o__payload, o__valid, overflow, wrapped, scaled, scaled_valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -390,165 +390,180 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire [31:0] \$447 ;
-  wire [31:0] \$448 ;
+  wire \$447 ;
+  wire \$448 ;
   wire [31:0] \$449 ;
   wire \$45 ;
   wire [31:0] \$450 ;
-  wire \$451 ;
-  wire [32:0] \$452 ;
-  wire [32:0] \$453 ;
-  wire \$454 ;
+  wire [31:0] \$451 ;
+  wire [31:0] \$452 ;
+  wire \$453 ;
+  wire [32:0] \$454 ;
   wire [32:0] \$455 ;
-  wire [33:0] \$456 ;
-  wire [62:0] \$457 ;
-  wire [63:0] \$458 ;
+  wire \$456 ;
+  wire [32:0] \$457 ;
+  wire [33:0] \$458 ;
   wire [62:0] \$459 ;
   wire \$46 ;
   wire [63:0] \$460 ;
-  wire [94:0] \$461 ;
-  wire [95:0] \$462 ;
-  wire [31:0] \$463 ;
-  wire \$464 ;
-  wire [16:0] \$465 ;
-  wire [16:0] \$466 ;
-  wire \$467 ;
-  wire [32:0] \$468 ;
-  wire [33:0] \$469 ;
+  wire [62:0] \$461 ;
+  wire [63:0] \$462 ;
+  wire [94:0] \$463 ;
+  wire [95:0] \$464 ;
+  wire [31:0] \$465 ;
+  wire \$466 ;
+  wire [16:0] \$467 ;
+  wire [16:0] \$468 ;
+  wire \$469 ;
   wire \$47 ;
   wire [32:0] \$470 ;
-  wire [32:0] \$471 ;
-  wire [16:0] \$472 ;
-  wire [16:0] \$473 ;
-  wire [16:0] \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [33:0] \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire [7:0] \$474 ;
+  wire [7:0] \$475 ;
+  wire [32:0] \$476 ;
+  wire [32:0] \$477 ;
+  wire [16:0] \$478 ;
+  wire [16:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
+  wire [16:0] \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  reg [15:0] \$486 ;
-  reg [15:0] \$487 ;
-  reg [31:0] \$488 ;
-  reg [15:0] \$489 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  reg [15:0] \$490 ;
-  reg [31:0] \$491 ;
+  wire \$490 ;
+  wire \$491 ;
   reg [15:0] \$492 ;
   reg [15:0] \$493 ;
   reg [31:0] \$494 ;
   reg [15:0] \$495 ;
   reg [15:0] \$496 ;
   reg [31:0] \$497 ;
-  reg [31:0] \$498 ;
-  reg [31:0] \$499 ;
+  reg [15:0] \$498 ;
+  reg [15:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg [5:0] \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
+  reg [31:0] \$500 ;
+  reg [15:0] \$501 ;
+  reg [15:0] \$502 ;
+  reg [31:0] \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
   reg \$506 ;
-  reg \$507 ;
-  reg [5:0] \$508 ;
-  reg [5:0] \$509 ;
+  reg [5:0] \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg [5:0] \$510 ;
-  reg [5:0] \$511 ;
-  reg [31:0] \$512 ;
-  reg [31:0] \$513 ;
-  reg [31:0] \$514 ;
-  reg [31:0] \$515 ;
-  reg [63:0] \$516 ;
-  reg [63:0] \$517 ;
-  reg [2:0] \$518 ;
-  reg [2:0] \$519 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg [5:0] \$514 ;
+  reg [5:0] \$515 ;
+  reg [5:0] \$516 ;
+  reg [5:0] \$517 ;
+  reg [31:0] \$518 ;
+  reg [31:0] \$519 ;
   wire \$52 ;
-  reg [2:0] \$520 ;
-  reg [2:0] \$521 ;
-  reg [2:0] \$522 ;
-  reg [2:0] \$523 ;
+  reg [31:0] \$520 ;
+  reg [31:0] \$521 ;
+  reg [63:0] \$522 ;
+  reg [63:0] \$523 ;
   reg [2:0] \$524 ;
   reg [2:0] \$525 ;
   reg [2:0] \$526 ;
-  reg [38:0] \$527 ;
-  reg [31:0] \$528 ;
-  reg [15:0] \$529 ;
+  reg [2:0] \$527 ;
+  reg [2:0] \$528 ;
+  reg [2:0] \$529 ;
   wire \$53 ;
-  reg [15:0] \$530 ;
-  reg [31:0] \$531 ;
-  reg [15:0] \$532 ;
-  reg [15:0] \$533 ;
-  reg \$534 ;
-  reg [4:0] \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg \$539 ;
+  reg [2:0] \$530 ;
+  reg [2:0] \$531 ;
+  reg [2:0] \$532 ;
+  reg [38:0] \$533 ;
+  reg [31:0] \$534 ;
+  reg [15:0] \$535 ;
+  reg [15:0] \$536 ;
+  reg [31:0] \$537 ;
+  reg [15:0] \$538 ;
+  reg [15:0] \$539 ;
   wire \$54 ;
   reg \$540 ;
-  reg \$541 ;
-  reg [4:0] \$542 ;
-  reg [4:0] \$543 ;
-  reg [4:0] \$544 ;
-  reg [4:0] \$545 ;
-  reg [31:0] \$546 ;
-  reg [31:0] \$547 ;
-  reg [1:0] \$548 ;
-  reg [1:0] \$549 ;
+  reg [4:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [4:0] \$548 ;
+  reg [4:0] \$549 ;
   wire \$55 ;
-  reg [1:0] \$550 ;
-  reg [2:0] \$551 ;
-  reg [2:0] \$552 ;
-  reg [22:0] \$553 ;
-  reg [15:0] \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
+  reg [4:0] \$550 ;
+  reg [4:0] \$551 ;
+  reg [31:0] \$552 ;
+  reg [31:0] \$553 ;
+  reg [1:0] \$554 ;
+  reg [1:0] \$555 ;
+  reg [1:0] \$556 ;
+  reg [2:0] \$557 ;
+  reg [2:0] \$558 ;
+  reg [22:0] \$559 ;
   wire \$56 ;
-  reg \$560 ;
+  reg [15:0] \$560 ;
   reg \$561 ;
   reg \$562 ;
   reg \$563 ;
   reg \$564 ;
-  reg [15:0] \$565 ;
-  reg [15:0] \$566 ;
-  reg [15:0] \$567 ;
-  reg [15:0] \$568 ;
-  reg [15:0] \$569 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  reg [15:0] \$570 ;
-  reg [15:0] \$571 ;
-  reg [15:0] \$572 ;
-  reg [15:0] \$573 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
   reg \$574 ;
   reg \$575 ;
   reg \$576 ;
   reg \$577 ;
   reg \$578 ;
-  reg \$579 ;
+  reg [7:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [31:0] \$581 ;
+  reg [15:0] \$580 ;
+  reg [15:0] \$581 ;
   reg [15:0] \$582 ;
-  reg [31:0] \$583 ;
-  reg \$584 ;
+  reg [15:0] \$583 ;
+  reg [15:0] \$584 ;
   reg [15:0] \$585 ;
-  reg \$586 ;
-  reg \$587 ;
+  reg [15:0] \$586 ;
+  reg [15:0] \$587 ;
+  reg [15:0] \$588 ;
+  reg \$589 ;
   wire \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [31:0] \$596 ;
+  reg [15:0] \$597 ;
+  reg [31:0] \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
+  reg [15:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -747,6 +762,7 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire [31:0] lr_multiplier;
   input [5:0] lr_shift;
   wire [5:0] lr_shift;
+  wire [6:0] mag;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
   input o__ready;
@@ -757,6 +773,20 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg overflow = 1'h0;
   input rst;
   wire rst;
+  output [7:0] scaled;
+  reg [7:0] scaled = 8'h00;
+  output scaled_valid;
+  wire scaled_valid;
+  input scaling;
+  wire scaling;
+  reg scaling1 = 1'h0;
+  reg scaling2 = 1'h0;
+  reg scaling3 = 1'h0;
+  reg scaling4 = 1'h0;
+  reg scaling5 = 1'h0;
+  reg scaling6 = 1'h0;
+  reg scaling7 = 1'h0;
+  reg scaling8 = 1'h0;
   reg [31:0] tg = 32'd0;
   wire [32:0] total;
   reg [15:0] tw = 16'h0000;
@@ -769,8 +799,8 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
-  reg valid8 = 1'h0;
-  reg valid9 = 1'h0;
+  reg valid_q = 1'h0;
+  reg valid_u = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -783,6 +813,21 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
+  assign \$397  = decay_sel_lo1[0] ? decay_prod[20] : decay_prod[19];
+  assign \$398  = decay_sel_lo1[0] ? decay_prod[21] : decay_prod[20];
+  assign \$399  = decay_sel_lo1[0] ? decay_prod[22] : decay_prod[21];
+  assign \$400  = decay_sel_lo1[0] ? 1'h0 : decay_prod[22];
+  assign \$401  = decay_sel_lo0[1] ? \$380  : \$378 ;
+  assign \$402  = decay_sel_lo0[1] ? \$381  : \$379 ;
+  assign \$403  = decay_sel_lo0[1] ? \$382  : \$380 ;
+  assign \$404  = decay_sel_lo0[1] ? \$383  : \$381 ;
+  assign \$405  = decay_sel_lo0[1] ? \$384  : \$382 ;
+  assign \$406  = decay_sel_lo0[1] ? \$385  : \$383 ;
+  assign \$407  = decay_sel_lo0[1] ? \$386  : \$384 ;
+  assign \$408  = decay_sel_lo0[1] ? \$387  : \$385 ;
+  assign \$409  = decay_sel_lo1[1] ? \$388  : \$386 ;
+  assign \$410  = decay_sel_lo1[1] ? \$389  : \$387 ;
+  assign \$411  = decay_sel_lo1[1] ? \$390  : \$388 ;
   assign \$412  = decay_sel_lo1[1] ? \$391  : \$389 ;
   assign \$413  = decay_sel_lo1[1] ? \$392  : \$390 ;
   assign \$414  = decay_sel_lo1[1] ? \$393  : \$391 ;
@@ -818,246 +863,272 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$444  = decay_sel_lo1[2] ? 1'h0 : \$421 ;
   assign \$445  = decay_sel_lo1[2] ? 1'h0 : \$422 ;
   assign \$446  = decay_sel_lo1[2] ? 1'h0 : \$423 ;
+  assign \$447  = | grad_q[31:7];
+  assign mag = \$447  ? 7'h7f : grad_q[6:0];
+  assign \$448  = i__ready & valid_q;
+  assign scaled_valid = \$448  & scaling8;
   assign total = $signed(tg) + $signed(tw);
   assign diff = $signed(w9) - $signed(u);
-  assign \$447  = grad_m00_a * grad_m00_b;
-  assign \$448  = grad_m01_a * grad_m01_b;
-  assign \$449  = grad_m10_a * grad_m10_b;
-  assign \$450  = grad_m11_a * grad_m11_b;
-  assign \$451  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$452  = - $signed(i__payload[47:16]);
-  assign \$453  = \$451  ? \$452  : { i__payload[47], i__payload[47:16] };
-  assign \$454  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$456  = 1'h0 + \$455 ;
-  assign \$458  = \$456  + \$457 ;
-  assign \$460  = 1'h0 + \$459 ;
-  assign \$462  = \$460  + \$461 ;
-  assign \$463  = decay_m00_a * decay_m00_b;
-  assign \$464  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$465  = - $signed(i__payload[15:0]);
-  assign \$466  = \$464  ? \$465  : { i__payload[15], i__payload[15:0] };
-  assign \$467  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$469  = 1'h0 + \$468 ;
-  assign \$470  = - grad_q;
-  assign \$471  = grad_neg7 ? \$470  : { 1'h0, grad_q };
-  assign \$472  = - decay_q;
-  assign \$473  = decay_neg7 ? \$472  : { 1'h0, decay_q };
-  assign \$474  = decay_en7 ? \$473  : 17'h00000;
-  assign \$475  = total[32] ^ total[31];
-  assign \$476  = i__ready & valid9;
-  assign \$477  = | diff[31:15];
-  assign \$478  = & diff[31:15];
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$477  & \$479 ;
-  assign \$481  = \$476  & \$480 ;
-  assign \$482  = i__ready & valid9;
-  assign \$483  = diff[32] ^ diff[31];
-  assign \$484  = u_wrapped | \$483 ;
-  assign \$485  = \$482  & \$484 ;
+  assign \$449  = grad_m00_a * grad_m00_b;
+  assign \$450  = grad_m01_a * grad_m01_b;
+  assign \$451  = grad_m10_a * grad_m10_b;
+  assign \$452  = grad_m11_a * grad_m11_b;
+  assign \$453  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$454  = - $signed(i__payload[47:16]);
+  assign \$455  = \$453  ? \$454  : { i__payload[47], i__payload[47:16] };
+  assign \$456  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$458  = 1'h0 + \$457 ;
+  assign \$460  = \$458  + \$459 ;
+  assign \$462  = 1'h0 + \$461 ;
+  assign \$464  = \$462  + \$463 ;
+  assign \$465  = decay_m00_a * decay_m00_b;
+  assign \$466  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$467  = - $signed(i__payload[15:0]);
+  assign \$468  = \$466  ? \$467  : { i__payload[15], i__payload[15:0] };
+  assign \$469  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$471  = 1'h0 + \$470 ;
+  assign \$472  = ~ scaling8;
+  assign \$473  = valid_q & \$472 ;
+  assign \$474  = - mag;
+  assign \$475  = grad_neg7 ? \$474  : { 1'h0, mag };
+  assign \$476  = - grad_q;
+  assign \$477  = grad_neg7 ? \$476  : { 1'h0, grad_q };
+  assign \$478  = - decay_q;
+  assign \$479  = decay_neg7 ? \$478  : { 1'h0, decay_q };
+  assign \$480  = decay_en7 ? \$479  : 17'h00000;
+  assign \$481  = total[32] ^ total[31];
+  assign \$482  = i__ready & valid_u;
+  assign \$483  = | diff[31:15];
+  assign \$484  = & diff[31:15];
+  assign \$485  = ~ \$484 ;
+  assign \$486  = \$483  & \$485 ;
+  assign \$487  = \$482  & \$486 ;
+  assign \$488  = i__ready & valid_u;
+  assign \$489  = diff[32] ^ diff[31];
+  assign \$490  = u_wrapped | \$489 ;
+  assign \$491  = \$488  & \$490 ;
   always @(posedge clk)
-    grad_m00_a <= \$486 ;
+    grad_m00_a <= \$492 ;
   always @(posedge clk)
-    grad_m00_b <= \$487 ;
+    grad_m00_b <= \$493 ;
   always @(posedge clk)
-    grad_m00_p <= \$488 ;
+    grad_m00_p <= \$494 ;
   always @(posedge clk)
-    grad_m01_a <= \$489 ;
+    grad_m01_a <= \$495 ;
   always @(posedge clk)
-    grad_m01_b <= \$490 ;
+    grad_m01_b <= \$496 ;
   always @(posedge clk)
-    grad_m01_p <= \$491 ;
+    grad_m01_p <= \$497 ;
   always @(posedge clk)
-    grad_m10_a <= \$492 ;
+    grad_m10_a <= \$498 ;
   always @(posedge clk)
-    grad_m10_b <= \$493 ;
+    grad_m10_b <= \$499 ;
   always @(posedge clk)
-    grad_m10_p <= \$494 ;
+    grad_m10_p <= \$500 ;
   always @(posedge clk)
-    grad_m11_a <= \$495 ;
+    grad_m11_a <= \$501 ;
   always @(posedge clk)
-    grad_m11_b <= \$496 ;
+    grad_m11_b <= \$502 ;
   always @(posedge clk)
-    grad_m11_p <= \$497 ;
+    grad_m11_p <= \$503 ;
   always @(posedge clk)
-    grad_mag <= \$498 ;
+    grad_mag <= \$504 ;
   always @(posedge clk)
-    grad_mult <= \$499 ;
+    grad_mult <= \$505 ;
   always @(posedge clk)
-    grad_neg1 <= \$500 ;
+    grad_neg1 <= \$506 ;
   always @(posedge clk)
-    grad_shift1 <= \$501 ;
+    grad_shift1 <= \$507 ;
   always @(posedge clk)
-    grad_neg2 <= \$502 ;
+    grad_neg2 <= \$508 ;
   always @(posedge clk)
-    grad_neg3 <= \$503 ;
+    grad_neg3 <= \$509 ;
   always @(posedge clk)
-    grad_neg4 <= \$504 ;
+    grad_neg4 <= \$510 ;
   always @(posedge clk)
-    grad_neg5 <= \$505 ;
+    grad_neg5 <= \$511 ;
   always @(posedge clk)
-    grad_neg6 <= \$506 ;
+    grad_neg6 <= \$512 ;
   always @(posedge clk)
-    grad_neg7 <= \$507 ;
+    grad_neg7 <= \$513 ;
   always @(posedge clk)
-    grad_shift2 <= \$508 ;
+    grad_shift2 <= \$514 ;
   always @(posedge clk)
-    grad_shift3 <= \$509 ;
+    grad_shift3 <= \$515 ;
   always @(posedge clk)
-    grad_shift4 <= \$510 ;
+    grad_shift4 <= \$516 ;
   always @(posedge clk)
-    grad_shift5 <= \$511 ;
+    grad_shift5 <= \$517 ;
   always @(posedge clk)
-    grad_pp00 <= \$512 ;
+    grad_pp00 <= \$518 ;
   always @(posedge clk)
-    grad_pp01 <= \$513 ;
+    grad_pp01 <= \$519 ;
   always @(posedge clk)
-    grad_pp10 <= \$514 ;
+    grad_pp10 <= \$520 ;
   always @(posedge clk)
-    grad_pp11 <= \$515 ;
+    grad_pp11 <= \$521 ;
   always @(posedge clk)
-    grad_row0 <= \$516 ;
+    grad_row0 <= \$522 ;
   always @(posedge clk)
-    grad_row1 <= \$517 ;
+    grad_row1 <= \$523 ;
   always @(posedge clk)
-    grad_sel_hi0 <= \$518 ;
+    grad_sel_hi0 <= \$524 ;
   always @(posedge clk)
-    grad_sel_hi1 <= \$519 ;
+    grad_sel_hi1 <= \$525 ;
   always @(posedge clk)
-    grad_sel_hi2 <= \$520 ;
+    grad_sel_hi2 <= \$526 ;
   always @(posedge clk)
-    grad_sel_hi3 <= \$521 ;
+    grad_sel_hi3 <= \$527 ;
   always @(posedge clk)
-    grad_sel_hi4 <= \$522 ;
+    grad_sel_hi4 <= \$528 ;
   always @(posedge clk)
-    grad_sel_lo0 <= \$523 ;
+    grad_sel_lo0 <= \$529 ;
   always @(posedge clk)
-    grad_sel_lo1 <= \$524 ;
+    grad_sel_lo1 <= \$530 ;
   always @(posedge clk)
-    grad_sel_lo2 <= \$525 ;
+    grad_sel_lo2 <= \$531 ;
   always @(posedge clk)
-    grad_sel_lo3 <= \$526 ;
+    grad_sel_lo3 <= \$532 ;
   always @(posedge clk)
-    grad_prod <= \$527 ;
+    grad_prod <= \$533 ;
   always @(posedge clk)
-    grad_q <= \$528 ;
+    grad_q <= \$534 ;
   always @(posedge clk)
-    decay_m00_a <= \$529 ;
+    decay_m00_a <= \$535 ;
   always @(posedge clk)
-    decay_m00_b <= \$530 ;
+    decay_m00_b <= \$536 ;
   always @(posedge clk)
-    decay_m00_p <= \$531 ;
+    decay_m00_p <= \$537 ;
   always @(posedge clk)
-    decay_mag <= \$532 ;
+    decay_mag <= \$538 ;
   always @(posedge clk)
-    decay_mult <= \$533 ;
+    decay_mult <= \$539 ;
   always @(posedge clk)
-    decay_neg1 <= \$534 ;
+    decay_neg1 <= \$540 ;
   always @(posedge clk)
-    decay_shift1 <= \$535 ;
+    decay_shift1 <= \$541 ;
   always @(posedge clk)
-    decay_neg2 <= \$536 ;
+    decay_neg2 <= \$542 ;
   always @(posedge clk)
-    decay_neg3 <= \$537 ;
+    decay_neg3 <= \$543 ;
   always @(posedge clk)
-    decay_neg4 <= \$538 ;
+    decay_neg4 <= \$544 ;
   always @(posedge clk)
-    decay_neg5 <= \$539 ;
+    decay_neg5 <= \$545 ;
   always @(posedge clk)
-    decay_neg6 <= \$540 ;
+    decay_neg6 <= \$546 ;
   always @(posedge clk)
-    decay_neg7 <= \$541 ;
+    decay_neg7 <= \$547 ;
   always @(posedge clk)
-    decay_shift2 <= \$542 ;
+    decay_shift2 <= \$548 ;
   always @(posedge clk)
-    decay_shift3 <= \$543 ;
+    decay_shift3 <= \$549 ;
   always @(posedge clk)
-    decay_shift4 <= \$544 ;
+    decay_shift4 <= \$550 ;
   always @(posedge clk)
-    decay_shift5 <= \$545 ;
+    decay_shift5 <= \$551 ;
   always @(posedge clk)
-    decay_pp00 <= \$546 ;
+    decay_pp00 <= \$552 ;
   always @(posedge clk)
-    decay_row0 <= \$547 ;
+    decay_row0 <= \$553 ;
   always @(posedge clk)
-    decay_sel_hi0 <= \$548 ;
+    decay_sel_hi0 <= \$554 ;
   always @(posedge clk)
-    decay_sel_hi1 <= \$549 ;
+    decay_sel_hi1 <= \$555 ;
   always @(posedge clk)
-    decay_sel_hi2 <= \$550 ;
+    decay_sel_hi2 <= \$556 ;
   always @(posedge clk)
-    decay_sel_lo0 <= \$551 ;
+    decay_sel_lo0 <= \$557 ;
   always @(posedge clk)
-    decay_sel_lo1 <= \$552 ;
+    decay_sel_lo1 <= \$558 ;
   always @(posedge clk)
-    decay_prod <= \$553 ;
+    decay_prod <= \$559 ;
   always @(posedge clk)
-    decay_q <= \$554 ;
+    decay_q <= \$560 ;
   always @(posedge clk)
-    valid1 <= \$555 ;
+    valid1 <= \$561 ;
   always @(posedge clk)
-    valid2 <= \$556 ;
+    valid2 <= \$562 ;
   always @(posedge clk)
-    valid3 <= \$557 ;
+    valid3 <= \$563 ;
   always @(posedge clk)
-    valid4 <= \$558 ;
+    valid4 <= \$564 ;
   always @(posedge clk)
-    valid5 <= \$559 ;
+    valid5 <= \$565 ;
   always @(posedge clk)
-    valid6 <= \$560 ;
+    valid6 <= \$566 ;
   always @(posedge clk)
-    valid7 <= \$561 ;
+    valid7 <= \$567 ;
   always @(posedge clk)
-    valid8 <= \$562 ;
+    valid_q <= \$568 ;
   always @(posedge clk)
-    valid9 <= \$563 ;
+    scaling1 <= \$569 ;
   always @(posedge clk)
-    o__valid <= \$564 ;
+    scaling2 <= \$570 ;
   always @(posedge clk)
-    w1 <= \$565 ;
+    scaling3 <= \$571 ;
   always @(posedge clk)
-    w2 <= \$566 ;
+    scaling4 <= \$572 ;
   always @(posedge clk)
-    w3 <= \$567 ;
+    scaling5 <= \$573 ;
   always @(posedge clk)
-    w4 <= \$568 ;
+    scaling6 <= \$574 ;
   always @(posedge clk)
-    w5 <= \$569 ;
+    scaling7 <= \$575 ;
   always @(posedge clk)
-    w6 <= \$570 ;
+    scaling8 <= \$576 ;
   always @(posedge clk)
-    w7 <= \$571 ;
+    valid_u <= \$577 ;
   always @(posedge clk)
-    w8 <= \$572 ;
+    o__valid <= \$578 ;
   always @(posedge clk)
-    w9 <= \$573 ;
+    scaled <= \$579 ;
   always @(posedge clk)
-    decay_en1 <= \$574 ;
+    w1 <= \$580 ;
   always @(posedge clk)
-    decay_en2 <= \$575 ;
+    w2 <= \$581 ;
   always @(posedge clk)
-    decay_en3 <= \$576 ;
+    w3 <= \$582 ;
   always @(posedge clk)
-    decay_en4 <= \$577 ;
+    w4 <= \$583 ;
   always @(posedge clk)
-    decay_en5 <= \$578 ;
+    w5 <= \$584 ;
   always @(posedge clk)
-    decay_en6 <= \$579 ;
+    w6 <= \$585 ;
   always @(posedge clk)
-    decay_en7 <= \$580 ;
+    w7 <= \$586 ;
   always @(posedge clk)
-    tg <= \$581 ;
+    w8 <= \$587 ;
   always @(posedge clk)
-    tw <= \$582 ;
+    w9 <= \$588 ;
   always @(posedge clk)
-    u <= \$583 ;
+    decay_en1 <= \$589 ;
   always @(posedge clk)
-    u_wrapped <= \$584 ;
+    decay_en2 <= \$590 ;
   always @(posedge clk)
-    o__payload <= \$585 ;
+    decay_en3 <= \$591 ;
   always @(posedge clk)
-    overflow <= \$586 ;
+    decay_en4 <= \$592 ;
   always @(posedge clk)
-    wrapped <= \$587 ;
+    decay_en5 <= \$593 ;
+  always @(posedge clk)
+    decay_en6 <= \$594 ;
+  always @(posedge clk)
+    decay_en7 <= \$595 ;
+  always @(posedge clk)
+    tg <= \$596 ;
+  always @(posedge clk)
+    tw <= \$597 ;
+  always @(posedge clk)
+    u <= \$598 ;
+  always @(posedge clk)
+    u_wrapped <= \$599 ;
+  always @(posedge clk)
+    o__payload <= \$600 ;
+  always @(posedge clk)
+    overflow <= \$601 ;
+  always @(posedge clk)
+    wrapped <= \$602 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = 1'h0 + grad_row0;
@@ -1455,190 +1526,115 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$394  = decay_sel_lo1[0] ? decay_prod[17] : decay_prod[16];
   assign \$395  = decay_sel_lo1[0] ? decay_prod[18] : decay_prod[17];
   assign \$396  = decay_sel_lo1[0] ? decay_prod[19] : decay_prod[18];
-  assign \$397  = decay_sel_lo1[0] ? decay_prod[20] : decay_prod[19];
-  assign \$398  = decay_sel_lo1[0] ? decay_prod[21] : decay_prod[20];
-  assign \$399  = decay_sel_lo1[0] ? decay_prod[22] : decay_prod[21];
-  assign \$400  = decay_sel_lo1[0] ? 1'h0 : decay_prod[22];
-  assign \$401  = decay_sel_lo0[1] ? \$380  : \$378 ;
-  assign \$402  = decay_sel_lo0[1] ? \$381  : \$379 ;
-  assign \$403  = decay_sel_lo0[1] ? \$382  : \$380 ;
-  assign \$404  = decay_sel_lo0[1] ? \$383  : \$381 ;
-  assign \$405  = decay_sel_lo0[1] ? \$384  : \$382 ;
-  assign \$406  = decay_sel_lo0[1] ? \$385  : \$383 ;
-  assign \$407  = decay_sel_lo0[1] ? \$386  : \$384 ;
-  assign \$408  = decay_sel_lo0[1] ? \$387  : \$385 ;
-  assign \$409  = decay_sel_lo1[1] ? \$388  : \$386 ;
-  assign \$410  = decay_sel_lo1[1] ? \$389  : \$387 ;
-  assign \$411  = decay_sel_lo1[1] ? \$390  : \$388 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = grad_m00_a;
+    \$492  = grad_m00_a;
     if (i__ready) begin
-      \$486  = grad_mag[15:0];
+      \$492  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = grad_m00_b;
-    if (i__ready) begin
-      \$487  = grad_mult[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = grad_m00_p;
-    if (i__ready) begin
-      \$488  = \$447 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = grad_m01_a;
-    if (i__ready) begin
-      \$489  = grad_mag[15:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = grad_m01_b;
-    if (i__ready) begin
-      \$490  = grad_mult[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = grad_m01_p;
-    if (i__ready) begin
-      \$491  = \$448 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = grad_m10_a;
-    if (i__ready) begin
-      \$492  = grad_mag[31:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = grad_m10_b;
+    \$493  = grad_m00_b;
     if (i__ready) begin
       \$493  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = grad_m10_p;
+    \$494  = grad_m00_p;
     if (i__ready) begin
       \$494  = \$449 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = grad_m11_a;
+    \$495  = grad_m01_a;
     if (i__ready) begin
-      \$495  = grad_mag[31:16];
+      \$495  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = grad_m11_b;
+    \$496  = grad_m01_b;
     if (i__ready) begin
       \$496  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = grad_m11_p;
+    \$497  = grad_m01_p;
     if (i__ready) begin
       \$497  = \$450 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = grad_mag;
+    \$498  = grad_m10_a;
     if (i__ready) begin
-      \$498  = \$453 [31:0];
-    end
-    if (rst) begin
-      \$498  = 32'd0;
+      \$498  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = grad_mult;
+    \$499  = grad_m10_b;
     if (i__ready) begin
-      \$499  = lr_multiplier;
-    end
-    if (rst) begin
-      \$499  = 32'd0;
+      \$499  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = grad_neg1;
+    \$500  = grad_m10_p;
     if (i__ready) begin
-      \$500  = \$454 ;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
+      \$500  = \$451 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = grad_shift1;
+    \$501  = grad_m11_a;
     if (i__ready) begin
-      \$501  = lr_shift;
-    end
-    if (rst) begin
-      \$501  = 6'h00;
+      \$501  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = grad_neg2;
+    \$502  = grad_m11_b;
     if (i__ready) begin
-      \$502  = grad_neg1;
-    end
-    if (rst) begin
-      \$502  = 1'h0;
+      \$502  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = grad_neg3;
+    \$503  = grad_m11_p;
     if (i__ready) begin
-      \$503  = grad_neg2;
-    end
-    if (rst) begin
-      \$503  = 1'h0;
+      \$503  = \$452 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = grad_neg4;
+    \$504  = grad_mag;
     if (i__ready) begin
-      \$504  = grad_neg3;
+      \$504  = \$455 [31:0];
     end
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = grad_neg5;
+    \$505  = grad_mult;
     if (i__ready) begin
-      \$505  = grad_neg4;
+      \$505  = lr_multiplier;
     end
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = grad_neg6;
+    \$506  = grad_neg1;
     if (i__ready) begin
-      \$506  = grad_neg5;
+      \$506  = \$456 ;
     end
     if (rst) begin
       \$506  = 1'h0;
@@ -1646,179 +1642,179 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = grad_neg7;
+    \$507  = grad_shift1;
     if (i__ready) begin
-      \$507  = grad_neg6;
+      \$507  = lr_shift;
     end
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = grad_shift2;
+    \$508  = grad_neg2;
     if (i__ready) begin
-      \$508  = grad_shift1;
+      \$508  = grad_neg1;
     end
     if (rst) begin
-      \$508  = 6'h00;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = grad_shift3;
+    \$509  = grad_neg3;
     if (i__ready) begin
-      \$509  = grad_shift2;
+      \$509  = grad_neg2;
     end
     if (rst) begin
-      \$509  = 6'h00;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = grad_shift4;
+    \$510  = grad_neg4;
     if (i__ready) begin
-      \$510  = grad_shift3;
+      \$510  = grad_neg3;
     end
     if (rst) begin
-      \$510  = 6'h00;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = grad_shift5;
+    \$511  = grad_neg5;
     if (i__ready) begin
-      \$511  = grad_shift4;
+      \$511  = grad_neg4;
     end
     if (rst) begin
-      \$511  = 6'h00;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = grad_pp00;
+    \$512  = grad_neg6;
     if (i__ready) begin
-      \$512  = grad_m00_p;
+      \$512  = grad_neg5;
     end
     if (rst) begin
-      \$512  = 32'd0;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = grad_pp01;
+    \$513  = grad_neg7;
     if (i__ready) begin
-      \$513  = grad_m01_p;
+      \$513  = grad_neg6;
     end
     if (rst) begin
-      \$513  = 32'd0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = grad_pp10;
+    \$514  = grad_shift2;
     if (i__ready) begin
-      \$514  = grad_m10_p;
+      \$514  = grad_shift1;
     end
     if (rst) begin
-      \$514  = 32'd0;
+      \$514  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = grad_pp11;
+    \$515  = grad_shift3;
     if (i__ready) begin
-      \$515  = grad_m11_p;
+      \$515  = grad_shift2;
     end
     if (rst) begin
-      \$515  = 32'd0;
+      \$515  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = grad_row0;
+    \$516  = grad_shift4;
     if (i__ready) begin
-      \$516  = \$458 ;
+      \$516  = grad_shift3;
     end
     if (rst) begin
-      \$516  = 64'h0000000000000000;
+      \$516  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = grad_row1;
+    \$517  = grad_shift5;
     if (i__ready) begin
-      \$517  = \$462 [63:0];
+      \$517  = grad_shift4;
     end
     if (rst) begin
-      \$517  = 64'h0000000000000000;
+      \$517  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = grad_sel_hi0;
+    \$518  = grad_pp00;
     if (i__ready) begin
-      \$518  = grad_shift4[5:3];
+      \$518  = grad_m00_p;
     end
     if (rst) begin
-      \$518  = 3'h0;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = grad_sel_hi1;
+    \$519  = grad_pp01;
     if (i__ready) begin
-      \$519  = grad_shift4[5:3];
+      \$519  = grad_m01_p;
     end
     if (rst) begin
-      \$519  = 3'h0;
+      \$519  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = grad_sel_hi2;
+    \$520  = grad_pp10;
     if (i__ready) begin
-      \$520  = grad_shift4[5:3];
+      \$520  = grad_m10_p;
     end
     if (rst) begin
-      \$520  = 3'h0;
+      \$520  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = grad_sel_hi3;
+    \$521  = grad_pp11;
     if (i__ready) begin
-      \$521  = grad_shift4[5:3];
+      \$521  = grad_m11_p;
     end
     if (rst) begin
-      \$521  = 3'h0;
+      \$521  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = grad_sel_hi4;
+    \$522  = grad_row0;
     if (i__ready) begin
-      \$522  = grad_shift4[5:3];
+      \$522  = \$460 ;
     end
     if (rst) begin
-      \$522  = 3'h0;
+      \$522  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = grad_sel_lo0;
+    \$523  = grad_row1;
     if (i__ready) begin
-      \$523  = grad_shift5[2:0];
+      \$523  = \$464 [63:0];
     end
     if (rst) begin
-      \$523  = 3'h0;
+      \$523  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = grad_sel_lo1;
+    \$524  = grad_sel_hi0;
     if (i__ready) begin
-      \$524  = grad_shift5[2:0];
+      \$524  = grad_shift4[5:3];
     end
     if (rst) begin
       \$524  = 3'h0;
@@ -1826,9 +1822,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = grad_sel_lo2;
+    \$525  = grad_sel_hi1;
     if (i__ready) begin
-      \$525  = grad_shift5[2:0];
+      \$525  = grad_shift4[5:3];
     end
     if (rst) begin
       \$525  = 3'h0;
@@ -1836,9 +1832,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = grad_sel_lo3;
+    \$526  = grad_sel_hi2;
     if (i__ready) begin
-      \$526  = grad_shift5[2:0];
+      \$526  = grad_shift4[5:3];
     end
     if (rst) begin
       \$526  = 3'h0;
@@ -1846,130 +1842,130 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = grad_prod;
+    \$527  = grad_sel_hi3;
     if (i__ready) begin
-      \$527  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
+      \$527  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$527  = 39'h0000000000;
+      \$527  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = grad_q;
+    \$528  = grad_sel_hi4;
     if (i__ready) begin
-      \$528  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
+      \$528  = grad_shift4[5:3];
     end
     if (rst) begin
-      \$528  = 32'd0;
+      \$528  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = decay_m00_a;
+    \$529  = grad_sel_lo0;
     if (i__ready) begin
-      \$529  = decay_mag;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = decay_m00_b;
-    if (i__ready) begin
-      \$530  = decay_mult;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = decay_m00_p;
-    if (i__ready) begin
-      \$531  = \$463 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = decay_mag;
-    if (i__ready) begin
-      \$532  = \$466 [15:0];
+      \$529  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$532  = 16'h0000;
+      \$529  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = decay_mult;
+    \$530  = grad_sel_lo1;
     if (i__ready) begin
-      \$533  = decay_multiplier;
+      \$530  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$533  = 16'h0000;
+      \$530  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = decay_neg1;
+    \$531  = grad_sel_lo2;
     if (i__ready) begin
-      \$534  = \$467 ;
+      \$531  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$534  = 1'h0;
+      \$531  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = decay_shift1;
+    \$532  = grad_sel_lo3;
     if (i__ready) begin
-      \$535  = decay_shift;
+      \$532  = grad_shift5[2:0];
     end
     if (rst) begin
-      \$535  = 5'h00;
+      \$532  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = decay_neg2;
+    \$533  = grad_prod;
     if (i__ready) begin
-      \$536  = decay_neg1;
+      \$533  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  };
     end
     if (rst) begin
-      \$536  = 1'h0;
+      \$533  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = decay_neg3;
+    \$534  = grad_q;
     if (i__ready) begin
-      \$537  = decay_neg2;
+      \$534  = { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
     end
     if (rst) begin
-      \$537  = 1'h0;
+      \$534  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = decay_neg4;
+    \$535  = decay_m00_a;
     if (i__ready) begin
-      \$538  = decay_neg3;
+      \$535  = decay_mag;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = decay_m00_b;
+    if (i__ready) begin
+      \$536  = decay_mult;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = decay_m00_p;
+    if (i__ready) begin
+      \$537  = \$465 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = decay_mag;
+    if (i__ready) begin
+      \$538  = \$468 [15:0];
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$538  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = decay_neg5;
+    \$539  = decay_mult;
     if (i__ready) begin
-      \$539  = decay_neg4;
+      \$539  = decay_multiplier;
     end
     if (rst) begin
-      \$539  = 1'h0;
+      \$539  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = decay_neg6;
+    \$540  = decay_neg1;
     if (i__ready) begin
-      \$540  = decay_neg5;
+      \$540  = \$469 ;
     end
     if (rst) begin
       \$540  = 1'h0;
@@ -1977,209 +1973,209 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = decay_neg7;
+    \$541  = decay_shift1;
     if (i__ready) begin
-      \$541  = decay_neg6;
+      \$541  = decay_shift;
     end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = decay_shift2;
+    \$542  = decay_neg2;
     if (i__ready) begin
-      \$542  = decay_shift1;
+      \$542  = decay_neg1;
     end
     if (rst) begin
-      \$542  = 5'h00;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = decay_shift3;
+    \$543  = decay_neg3;
     if (i__ready) begin
-      \$543  = decay_shift2;
+      \$543  = decay_neg2;
     end
     if (rst) begin
-      \$543  = 5'h00;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = decay_shift4;
+    \$544  = decay_neg4;
     if (i__ready) begin
-      \$544  = decay_shift3;
+      \$544  = decay_neg3;
     end
     if (rst) begin
-      \$544  = 5'h00;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = decay_shift5;
+    \$545  = decay_neg5;
     if (i__ready) begin
-      \$545  = decay_shift4;
+      \$545  = decay_neg4;
     end
     if (rst) begin
-      \$545  = 5'h00;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = decay_pp00;
+    \$546  = decay_neg6;
     if (i__ready) begin
-      \$546  = decay_m00_p;
+      \$546  = decay_neg5;
     end
     if (rst) begin
-      \$546  = 32'd0;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = decay_row0;
+    \$547  = decay_neg7;
     if (i__ready) begin
-      \$547  = \$469 [31:0];
+      \$547  = decay_neg6;
     end
     if (rst) begin
-      \$547  = 32'd0;
+      \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = decay_sel_hi0;
+    \$548  = decay_shift2;
     if (i__ready) begin
-      \$548  = decay_shift4[4:3];
+      \$548  = decay_shift1;
     end
     if (rst) begin
-      \$548  = 2'h0;
+      \$548  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = decay_sel_hi1;
+    \$549  = decay_shift3;
     if (i__ready) begin
-      \$549  = decay_shift4[4:3];
+      \$549  = decay_shift2;
     end
     if (rst) begin
-      \$549  = 2'h0;
+      \$549  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = decay_sel_hi2;
+    \$550  = decay_shift4;
     if (i__ready) begin
-      \$550  = decay_shift4[4:3];
+      \$550  = decay_shift3;
     end
     if (rst) begin
-      \$550  = 2'h0;
+      \$550  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = decay_sel_lo0;
+    \$551  = decay_shift5;
     if (i__ready) begin
-      \$551  = decay_shift5[2:0];
+      \$551  = decay_shift4;
     end
     if (rst) begin
-      \$551  = 3'h0;
+      \$551  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = decay_sel_lo1;
+    \$552  = decay_pp00;
     if (i__ready) begin
-      \$552  = decay_shift5[2:0];
+      \$552  = decay_m00_p;
     end
     if (rst) begin
-      \$552  = 3'h0;
+      \$552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = decay_prod;
+    \$553  = decay_row0;
     if (i__ready) begin
-      \$553  = { \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346  };
+      \$553  = \$471 [31:0];
     end
     if (rst) begin
-      \$553  = 23'h000000;
+      \$553  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = decay_q;
+    \$554  = decay_sel_hi0;
     if (i__ready) begin
-      \$554  = { \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424  };
+      \$554  = decay_shift4[4:3];
     end
     if (rst) begin
-      \$554  = 16'h0000;
+      \$554  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = valid1;
+    \$555  = decay_sel_hi1;
     if (i__ready) begin
-      \$555  = i__valid;
+      \$555  = decay_shift4[4:3];
     end
     if (rst) begin
-      \$555  = 1'h0;
+      \$555  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = valid2;
+    \$556  = decay_sel_hi2;
     if (i__ready) begin
-      \$556  = valid1;
+      \$556  = decay_shift4[4:3];
     end
     if (rst) begin
-      \$556  = 1'h0;
+      \$556  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = valid3;
+    \$557  = decay_sel_lo0;
     if (i__ready) begin
-      \$557  = valid2;
+      \$557  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$557  = 1'h0;
+      \$557  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = valid4;
+    \$558  = decay_sel_lo1;
     if (i__ready) begin
-      \$558  = valid3;
+      \$558  = decay_shift5[2:0];
     end
     if (rst) begin
-      \$558  = 1'h0;
+      \$558  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = valid5;
+    \$559  = decay_prod;
     if (i__ready) begin
-      \$559  = valid4;
+      \$559  = { \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346  };
     end
     if (rst) begin
-      \$559  = 1'h0;
+      \$559  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = valid6;
+    \$560  = decay_q;
     if (i__ready) begin
-      \$560  = valid5;
+      \$560  = { \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424  };
     end
     if (rst) begin
-      \$560  = 1'h0;
+      \$560  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = valid7;
+    \$561  = valid1;
     if (i__ready) begin
-      \$561  = valid6;
+      \$561  = i__valid;
     end
     if (rst) begin
       \$561  = 1'h0;
@@ -2187,9 +2183,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = valid8;
+    \$562  = valid2;
     if (i__ready) begin
-      \$562  = valid7;
+      \$562  = valid1;
     end
     if (rst) begin
       \$562  = 1'h0;
@@ -2197,9 +2193,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = valid9;
+    \$563  = valid3;
     if (i__ready) begin
-      \$563  = valid8;
+      \$563  = valid2;
     end
     if (rst) begin
       \$563  = 1'h0;
@@ -2207,9 +2203,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = o__valid;
+    \$564  = valid4;
     if (i__ready) begin
-      \$564  = valid9;
+      \$564  = valid3;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -2217,99 +2213,99 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = w1;
+    \$565  = valid5;
     if (i__ready) begin
-      \$565  = i__payload[15:0];
+      \$565  = valid4;
     end
     if (rst) begin
-      \$565  = 16'h0000;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = w2;
+    \$566  = valid6;
     if (i__ready) begin
-      \$566  = w1;
+      \$566  = valid5;
     end
     if (rst) begin
-      \$566  = 16'h0000;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = w3;
+    \$567  = valid7;
     if (i__ready) begin
-      \$567  = w2;
+      \$567  = valid6;
     end
     if (rst) begin
-      \$567  = 16'h0000;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = w4;
+    \$568  = valid_q;
     if (i__ready) begin
-      \$568  = w3;
+      \$568  = valid7;
     end
     if (rst) begin
-      \$568  = 16'h0000;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = w5;
+    \$569  = scaling1;
     if (i__ready) begin
-      \$569  = w4;
+      \$569  = scaling;
     end
     if (rst) begin
-      \$569  = 16'h0000;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = w6;
+    \$570  = scaling2;
     if (i__ready) begin
-      \$570  = w5;
+      \$570  = scaling1;
     end
     if (rst) begin
-      \$570  = 16'h0000;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = w7;
+    \$571  = scaling3;
     if (i__ready) begin
-      \$571  = w6;
+      \$571  = scaling2;
     end
     if (rst) begin
-      \$571  = 16'h0000;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = w8;
+    \$572  = scaling4;
     if (i__ready) begin
-      \$572  = w7;
+      \$572  = scaling3;
     end
     if (rst) begin
-      \$572  = 16'h0000;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = w9;
+    \$573  = scaling5;
     if (i__ready) begin
-      \$573  = w8;
+      \$573  = scaling4;
     end
     if (rst) begin
-      \$573  = 16'h0000;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = decay_en1;
+    \$574  = scaling6;
     if (i__ready) begin
-      \$574  = decay_enable;
+      \$574  = scaling5;
     end
     if (rst) begin
       \$574  = 1'h0;
@@ -2317,9 +2313,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = decay_en2;
+    \$575  = scaling7;
     if (i__ready) begin
-      \$575  = decay_en1;
+      \$575  = scaling6;
     end
     if (rst) begin
       \$575  = 1'h0;
@@ -2327,9 +2323,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = decay_en3;
+    \$576  = scaling8;
     if (i__ready) begin
-      \$576  = decay_en2;
+      \$576  = scaling7;
     end
     if (rst) begin
       \$576  = 1'h0;
@@ -2337,9 +2333,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = decay_en4;
+    \$577  = valid_u;
     if (i__ready) begin
-      \$577  = decay_en3;
+      \$577  = \$473 ;
     end
     if (rst) begin
       \$577  = 1'h0;
@@ -2347,9 +2343,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = decay_en5;
+    \$578  = o__valid;
     if (i__ready) begin
-      \$578  = decay_en4;
+      \$578  = valid_u;
     end
     if (rst) begin
       \$578  = 1'h0;
@@ -2357,39 +2353,39 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = decay_en6;
+    \$579  = scaled;
     if (i__ready) begin
-      \$579  = decay_en5;
+      \$579  = \$475 ;
     end
     if (rst) begin
-      \$579  = 1'h0;
+      \$579  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = decay_en7;
+    \$580  = w1;
     if (i__ready) begin
-      \$580  = decay_en6;
+      \$580  = i__payload[15:0];
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$580  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = tg;
+    \$581  = w2;
     if (i__ready) begin
-      \$581  = \$471 [31:0];
+      \$581  = w1;
     end
     if (rst) begin
-      \$581  = 32'd0;
+      \$581  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = tw;
+    \$582  = w3;
     if (i__ready) begin
-      \$582  = \$474 [15:0];
+      \$582  = w2;
     end
     if (rst) begin
       \$582  = 16'h0000;
@@ -2397,29 +2393,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = u;
+    \$583  = w4;
     if (i__ready) begin
-      \$583  = total[31:0];
+      \$583  = w3;
     end
     if (rst) begin
-      \$583  = 32'd0;
+      \$583  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = u_wrapped;
+    \$584  = w5;
     if (i__ready) begin
-      \$584  = \$475 ;
+      \$584  = w4;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = o__payload;
+    \$585  = w6;
     if (i__ready) begin
-      \$585  = diff[15:0];
+      \$585  = w5;
     end
     if (rst) begin
       \$585  = 16'h0000;
@@ -2427,28 +2423,178 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = overflow;
-    if (clear) begin
-      \$586  = 1'h0;
-    end
-    if (\$481 ) begin
-      \$586  = 1'h1;
+    \$586  = w7;
+    if (i__ready) begin
+      \$586  = w6;
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$586  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = wrapped;
-    if (clear) begin
-      \$587  = 1'h0;
-    end
-    if (\$485 ) begin
-      \$587  = 1'h1;
+    \$587  = w8;
+    if (i__ready) begin
+      \$587  = w7;
     end
     if (rst) begin
-      \$587  = 1'h0;
+      \$587  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = w9;
+    if (i__ready) begin
+      \$588  = w8;
+    end
+    if (rst) begin
+      \$588  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = decay_en1;
+    if (i__ready) begin
+      \$589  = decay_enable;
+    end
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = decay_en2;
+    if (i__ready) begin
+      \$590  = decay_en1;
+    end
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = decay_en3;
+    if (i__ready) begin
+      \$591  = decay_en2;
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = decay_en4;
+    if (i__ready) begin
+      \$592  = decay_en3;
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = decay_en5;
+    if (i__ready) begin
+      \$593  = decay_en4;
+    end
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = decay_en6;
+    if (i__ready) begin
+      \$594  = decay_en5;
+    end
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = decay_en7;
+    if (i__ready) begin
+      \$595  = decay_en6;
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = tg;
+    if (i__ready) begin
+      \$596  = \$477 [31:0];
+    end
+    if (rst) begin
+      \$596  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = tw;
+    if (i__ready) begin
+      \$597  = \$480 [15:0];
+    end
+    if (rst) begin
+      \$597  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = u;
+    if (i__ready) begin
+      \$598  = total[31:0];
+    end
+    if (rst) begin
+      \$598  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = u_wrapped;
+    if (i__ready) begin
+      \$599  = \$481 ;
+    end
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = o__payload;
+    if (i__ready) begin
+      \$600  = diff[15:0];
+    end
+    if (rst) begin
+      \$600  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$601  = overflow;
+    if (clear) begin
+      \$601  = 1'h0;
+    end
+    if (\$487 ) begin
+      \$601  = 1'h1;
+    end
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = wrapped;
+    if (clear) begin
+      \$602  = 1'h0;
+    end
+    if (\$491 ) begin
+      \$602  = 1'h1;
+    end
+    if (rst) begin
+      \$602  = 1'h0;
     end
   end
   assign en = i__ready;
@@ -2468,9 +2614,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign w_new = diff[31:0];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
-  assign \$455  = { 1'h0, grad_pp00 };
-  assign \$457  = { 15'h0000, grad_pp01, 16'h0000 };
-  assign \$459  = { 15'h0000, grad_pp10, 16'h0000 };
-  assign \$461  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$468  = { 1'h0, decay_pp00 };
+  assign \$457  = { 1'h0, grad_pp00 };
+  assign \$459  = { 15'h0000, grad_pp01, 16'h0000 };
+  assign \$461  = { 15'h0000, grad_pp10, 16'h0000 };
+  assign \$463  = { 31'h00000000, grad_pp11, 32'h00000000 };
+  assign \$470  = { 1'h0, decay_pp00 };
 endmodule

@@ -44,7 +44,7 @@ def _golden(w: int, g: int, a: int, d: int) -> tuple[int, bool]:
 async def _reset(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
-    for port in ("lr_multiplier", "lr_shift", "decay_multiplier", "decay_shift", "decay_enable"):
+    for port in ("lr_multiplier", "lr_shift", "decay_multiplier", "decay_shift", "decay_enable", "scaling"):
         getattr(dut, port).value = 0
     dut.clear.value = 0
     dut.i__valid.value = 0

@@ -67,7 +67,7 @@ def test_cosim_mlp_digits_icarus_4_steps(tmp_path):
 
 @pytest.mark.slow
 def test_cosim_ecp5_multipliers_verilator(tmp_path):
-    # the ECP5 form that nitro-hw synth --target ecp5-* builds: all 137 multipliers are MULT18X18D
+    # the ECP5 form that nitro-hw synth --target ecp5-* builds: all 105 multipliers are MULT18X18D
     # instances with their own registers (behavioural model sim/models/MULT18X18D.v), with random
     # stream stalls so the dividers' clock enables are exercised
     s = cosim("mlp-digits", steps=3, sim="verilator", n=8, out=tmp_path, eval_batches=1, progress=False,
@@ -75,8 +75,9 @@ def test_cosim_ecp5_multipliers_verilator(tmp_path):
     _check_clean(s, 3)
     assert s["hard_multiplier"] == "MULT18X18D"
     text = (tmp_path / "rtl" / "nitro_engine.v").read_text()
-    # 64 MACs, 8 lanes x (Scaler 4 + 16-bit SgdUpdate 5), the instruction decode's mt * nt
-    assert text.count("MULT18X18D #(") == 8 * 8 + 8 * (4 + 5) + 1
+    # 64 MACs, 8 lanes x 16-bit SgdUpdate 5 (its gradient divider also scales), the instruction
+    # decode's mt * nt
+    assert text.count("MULT18X18D #(") == 8 * 8 + 8 * 5 + 1
     # and the 27 block-RAM slices of at least MIN_INSTANCE_BITS bits are DP16KD instances with
     # their output registers (behavioural model sim/models/DP16KD.v; Yosys infers the 4 smaller)
     assert text.count("DP16KD #(") == 27

@@ -9,8 +9,9 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nitro_hw.golden.primitives import INT32_MAX, INT32_MIN, tdiv, wrap32
+from nitro_hw.golden.primitives import INT32_MAX, INT32_MIN, nitro_scaling, tdiv, wrap32
 from nitro_hw.hw.divider import reciprocal
+from nitro_hw.hw.scaler import Scaler
 from nitro_hw.hw.sgd_update import SgdUpdate
 
 LR_DIVISORS = [327680 * 3**k for k in range(6)] + [512 * 3**k for k in range(6)] + [1, 2, 2**31 - 1]
@@ -222,6 +223,7 @@ def test_sgd_sim_flags_sticky_and_clear():
 def test_sgd_config_and_interface():
     dut = SgdUpdate(32)
     assert dut.latency == 10 and dut.dsp18 == 8 and SgdUpdate(16).dsp18 == 5
+    assert dut.scaled_latency == Scaler(32).latency == 8
     r, q = reciprocal(327680), reciprocal(12000)
     assert dut.config(327680, 12000) == {"lr_multiplier": r.multiplier, "lr_shift": r.shift,
                                         "decay_multiplier": q.multiplier, "decay_shift": q.shift,
@@ -237,3 +239,73 @@ def test_sgd_config_and_interface():
         dut.config(0, 100)
     with pytest.raises(ValueError, match="decay_inv"):
         dut.config(512, -1)
+
+
+@pytest.mark.parametrize(("weight_width", "stall"), [(16, 0.0), (16, 0.4), (32, 0.3)])
+def test_sgd_sim_scaling_elements_share_the_gradient_divider(weight_width, stall):
+    """Scaling elements (``scaling`` = 1) leave at ``scaled`` as clamp(tdiv(z, SF)), in between updates.
+
+    Each scaling element carries a weight that would overflow 16 bits and wrap int32 if it were
+    an update: the flags must stay clear, and ``o`` must carry exactly the updates, in order.
+    """
+    dut = SgdUpdate(weight_width)
+    rng = random.Random(weight_width * 10 + int(stall * 10))
+    a, d = 327680 * 9, 29000
+    update_cfg = dut.config(a, d)
+    wlo, whi = (INT32_MIN, INT32_MAX) if weight_width == 32 else (INT16_MIN, INT16_MAX)
+    elements = []  # (scaling, w, g, sf)
+    for _ in range(400):
+        if rng.random() < 0.5:
+            sf = rng.choice([2304, 25600, 200704, 1179648, 256])
+            z = rng.choice([INT32_MIN, INT32_MAX, 127 * sf, -128 * sf, rng.randint(-200 * sf, 200 * sf),
+                            rng.randint(INT32_MIN, INT32_MAX)])
+            elements.append((1, whi, z, sf))
+        else:
+            elements.append((0, rng.randint(wlo, whi), rng.randint(-(2**26), 2**26), 0))
+    scaled, scaled_cycles, outputs, acc_cycles = [], [], [], {}
+
+    async def testbench(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        idx, cycle, pending = 0, 0, False
+        while len(scaled) + len(outputs) < len(elements):
+            if not pending and idx < len(elements):
+                pending = True
+                scaling, w, g, sf = elements[idx]
+                cfg = dict(update_cfg)
+                if scaling:
+                    sc = reciprocal(sf, 32)
+                    cfg.update(lr_multiplier=sc.multiplier, lr_shift=sc.shift, decay_enable=0)
+                for name, value in cfg.items():
+                    ctx.set(getattr(dut, name), value)
+                ctx.set(dut.scaling, scaling)
+                ctx.set(dut.i.payload, {"w": w, "g": g})
+            ctx.set(dut.i.valid, pending)
+            ctx.set(dut.o.ready, rng.random() >= stall)
+            _, _, i_ready, o_valid, o_ready, o_payload, s_valid, s_payload = await ctx.tick().sample(
+                dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload, dut.scaled_valid, dut.scaled)
+            if pending and i_ready:
+                acc_cycles[idx] = cycle
+                pending, idx = False, idx + 1
+            if o_valid and o_ready:
+                outputs.append(o_payload)
+            if s_valid:
+                scaled.append(s_payload)
+                scaled_cycles.append(cycle)
+            cycle += 1
+            assert cycle < 20 * len(elements), "simulation stuck"
+        await ctx.tick().repeat(dut.latency + 2)
+        assert not ctx.get(dut.scaled_valid) and not ctx.get(dut.o.valid)
+        assert (ctx.get(dut.overflow), ctx.get(dut.wrapped)) == (0, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert scaled == [nitro_scaling(g, sf) for s, _, g, sf in elements if s]
+    exact = [golden_update(w, g, a, d) for s, w, g, _ in elements if not s]
+    assert outputs == (exact if weight_width == 32 else [low16(v) for v in exact])
+    if stall == 0:
+        scaled_acc = [acc_cycles[k] for k, e in enumerate(elements) if e[0]]
+        assert scaled_cycles == [c + dut.scaled_latency for c in scaled_acc]

@@ -283,7 +283,7 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
         Stage-7 registers: ``q`` (unsigned(width), the quotient magnitude) and ``neg``
         (the dividend was negative).
     """
-    # keep: lanes compute equal |a| (Scaler and SgdUpdate of a lane) and equal configurations
+    # keep: lanes compute equal configurations (and a Scaler beside an SgdUpdate the same |a|)
     mag1 = Signal(unsigned(width), name=f"{name}_mag", attrs=KEEP)
     mult1 = Signal(unsigned(width), name=f"{name}_mult", attrs=KEEP)
     slices = _slices(width)

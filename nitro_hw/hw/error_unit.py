@@ -82,7 +82,7 @@ class ErrorUnit(wiring.Component):
     def latency(self) -> int:
         """Cycles from an accepted input to its output (with ``o.ready`` high).
 
-        Two input registers (the logits come from one scaler lane each, spread over the die:
+        Two input registers (the logits come from one scaling lane each, spread over the die:
         two register-to-register hops), then one register per level of the argmax comparator
         tree (``ceil(log2 K)``, at least 1).
         """

@@ -151,7 +151,7 @@ class NitroRelu(wiring.Component):
     def latency(self) -> int:
         """Cycles from an accepted input to its output (with ``o.ready`` high).
 
-        Three stages: the input register (the unit's input comes from a scaler lane, which
+        Three stages: the input register (the unit's input comes from a scaling lane, which
         sits by its hard multiplier), the negative side's quotient and the region code, then
         both sides minus the mean correction and the select.
         """

@@ -36,6 +36,10 @@ class Scaler(wiring.Component):
     ``clamp(sign·q, -127, 127) == sign·min(q, 127)``, so −128 never appears. One result per
     cycle; the whole pipeline stalls while ``o`` is held (``i.ready = ~o.valid | o.ready``).
 
+    The training engine does not instantiate it: each lane scales on its
+    :class:`~nitro_hw.hw.sgd_update.SgdUpdate`'s gradient divider (``scaling``), with the same
+    latency and results.
+
     Parameters
     ----------
     width : int

@@ -14,6 +14,7 @@ from .divider import (
     dsp18_count,
     shift_width,
 )
+from .scaler import SCALING_CLIP
 
 __all__ = ["SgdUpdate"]
 
@@ -50,10 +51,25 @@ class SgdUpdate(wiring.Component):
       so they are visible no later than that result. ``clear`` resets both; a new event
       in the same cycle wins over ``clear``.
 
+    NITRO-Scaling on the same divider
+    ----------------------------------
+    An element accepted with ``scaling`` high is a NITRO-Scaling element instead (spec
+    §2.3): ``g`` holds the pre-activation ``z`` and ``lr_*`` the reciprocal of
+    ``SF = 256·fan_in`` (:meth:`Scaler.config <nitro_hw.hw.scaler.Scaler.config>`: the
+    same 32-bit reciprocal). ``|z|·lr_multiplier`` runs through the gradient's divider, and
+    ``s = clamp(tdiv(z, SF), -127, 127)`` leaves at ``scaled`` :attr:`scaled_latency`
+    cycles after acceptance (the :class:`~nitro_hw.hw.scaler.Scaler`'s latency), not at
+    ``o``; ``w`` and the decay configuration are ignored and the element never sets a
+    flag. ``scaled`` is not a stream: ``scaled_valid`` is high for one cycle per element,
+    the cycle it leaves its register (the pipeline advances), and there is no
+    backpressure of its own. A training engine's lane never scales and updates in the
+    same instruction, so one divider serves both (4 18x18 DSPs fewer per lane than a
+    Scaler beside the SgdUpdate).
+
     Datapath (10 register stages, one element per cycle, the pipeline stalls as a whole
     while ``o`` is held): ``|G|``, ``|W|`` → DSP operand copies → DSP partial products →
-    their copies → two sum levels → shifted
-    quotient magnitudes → signed quotients → ``U`` → ``W'`` and flags.
+    their copies → two sum levels → shifted quotient magnitudes → signed quotients (and
+    ``scaled``) → ``U`` → ``W'`` and flags.
     Multipliers: 32 x 32 (``|G|·lr_multiplier``) and ``weight_width`` x ``weight_width``
     (``|W|·decay_multiplier``): 4 + 4 = 8 18x18 DSPs for ``weight_width = 32``,
     4 + 1 = 5 for ``weight_width = 16``.
@@ -82,6 +98,12 @@ class SgdUpdate(wiring.Component):
         Sticky: an int32 wrap happened at the update (diagnostic, see above).
     clear : In(1)
         Clear ``overflow`` and ``wrapped``.
+    scaling : In(1)
+        Sampled with each element: 1 = a NITRO-Scaling element (see above).
+    scaled : Out(signed(8))
+        ``clamp(tdiv(z, SF), -127, 127)`` of a scaling element.
+    scaled_valid : Out(1)
+        ``scaled`` holds a scaling element's result, for one cycle per element.
     """
 
     GRAD_WIDTH = 32
@@ -102,12 +124,20 @@ class SgdUpdate(wiring.Component):
             "overflow": Out(1),
             "wrapped": Out(1),
             "clear": In(1),
+            "scaling": In(1),
+            "scaled": Out(signed(8)),
+            "scaled_valid": Out(1),
         })
 
     @property
     def latency(self) -> int:
         """Cycles from an accepted ``(W, G)`` to its ``W'`` (with ``o.ready`` high)."""
         return QUOTIENT_STAGES + 3
+
+    @property
+    def scaled_latency(self) -> int:
+        """Cycles from an accepted scaling element to ``scaled`` (with ``o.ready`` high)."""
+        return QUOTIENT_STAGES + 1
 
     @property
     def dsp18(self) -> int:
@@ -152,9 +182,23 @@ class SgdUpdate(wiring.Component):
         des = [Signal(name=f"decay_en{k}") for k in range(1, QUOTIENT_STAGES + 1)]
         tg = Signal(signed(gw))  # tdiv(G, A): |.| <= 2**31, and 2**31 only when negative
         tw = Signal(signed(ww))  # tdiv(W, d) or 0, same argument
-        valid = add_valid_chain(m, en, self.i.valid, self.latency, self.o.valid)
+        # valid through the quotient stages and the signed quotients; a scaling element leaves
+        # there (at `scaled`), so only updates go on to U and W'
+        scaling = [Signal(name=f"scaling{k}") for k in range(1, QUOTIENT_STAGES + 2)]
+        valid_q = Signal()  # stage QUOTIENT_STAGES + 1
+        valid_u = Signal()  # stage QUOTIENT_STAGES + 2
+        add_valid_chain(m, en, self.i.valid, QUOTIENT_STAGES + 1, valid_q)
+        # NITRO-Scaling: clamp(sign·q, -127, 127) == sign·min(q, 127) (the clamp is symmetric)
+        mag = Signal(unsigned(7))
+        m.d.comb += [mag.eq(Mux(qg[7:].any(), SCALING_CLIP, qg[:7])),
+                     self.scaled_valid.eq(en & valid_q & scaling[-1])]
         with m.If(en):
             m.d.sync += [
+                scaling[0].eq(self.scaling),
+                *(scaling[k].eq(scaling[k - 1]) for k in range(1, len(scaling))),
+                valid_u.eq(valid_q & ~scaling[-1]),
+                self.o.valid.eq(valid_u),
+                self.scaled.eq(Mux(neg_g, -mag, mag)),
                 ws[0].eq(self.i.payload.w),
                 *(ws[k].eq(ws[k - 1]) for k in range(1, len(ws))),
                 des[0].eq(self.decay_enable),
@@ -184,7 +228,7 @@ class SgdUpdate(wiring.Component):
             overflow_event = 0
         with m.If(en):
             m.d.sync += self.o.payload.eq(w_new)  # low weight_width bits
-        set_flags = en & valid[-1]
+        set_flags = en & valid_u
         with m.If(self.clear):
             m.d.sync += [self.overflow.eq(0), self.wrapped.eq(0)]
         with m.If(set_flags & overflow_event):

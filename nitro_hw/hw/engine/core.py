@@ -56,7 +56,6 @@ from ..error_unit import ErrorUnit
 from ..hard_multiplier import registered_product
 from ..mac_array import MacArray
 from ..nitro_relu import NitroRelu, NitroReluBackward
-from ..scaler import Scaler
 from ..sgd_update import SgdUpdate
 from .banked_memory import READ_LATENCY, BankedMemory
 from .boundary import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, checked_depths, engine_ports
@@ -119,12 +118,13 @@ def _latency(unit) -> int:
 def epilogue_taps(alpha: int = 4, n: int = 8, weight_width: int = 16) -> dict[str, int]:
     """Cycles from the epilogue register (E1) to the write-back of each op's results.
 
-    Taken from the units' ``latency`` properties: Scaler + NitroRelu, Scaler + ErrorUnit,
-    NitroReluBackward, SgdUpdate.
+    Taken from the units' latency properties: NITRO-Scaling on the SgdUpdate's divider
+    (``scaled_latency``) + NitroRelu, the same + ErrorUnit, NitroReluBackward, SgdUpdate.
     """
-    ls = _latency(Scaler(32))
+    sgd = built_to_ask(SgdUpdate(weight_width))
+    ls = sgd.scaled_latency
     return {"FWD_RELU": ls + _latency(NitroRelu(alpha)), "FWD_ERR": ls + _latency(ErrorUnit(classes=n)),
-            "BACKERR": _latency(NitroReluBackward(alpha)), "GRAD": _latency(SgdUpdate(weight_width))}
+            "BACKERR": _latency(NitroReluBackward(alpha)), "GRAD": sgd.latency}
 
 
 def _mac_array(n: int) -> MacArray:
@@ -196,20 +196,21 @@ class TrainingEngine(wiring.Component):
 
         # ------------------------------------------------------------------ units
         mac = m.submodules.mac = _mac_array(N)
-        scalers = [Scaler(32) for _ in range(N)]
         relus = [NitroRelu(self.alpha) for _ in range(N)]
         relubs = [NitroReluBackward(self.alpha) for _ in range(N)]
+        # each lane's SgdUpdate also does its NITRO-Scaling (FWD_RELU, FWD_ERR): one divider
+        # (4 hard multipliers) per lane serves both, as no instruction needs both
         sgds = [SgdUpdate(WW) for _ in range(N)]
         err = m.submodules.err = ErrorUnit(classes=N)
         for c in range(N):
-            m.submodules[f"scaler{c}"] = scalers[c]
             m.submodules[f"relu{c}"] = relus[c]
             m.submodules[f"relub{c}"] = relubs[c]
             m.submodules[f"sgd{c}"] = sgds[c]
-            wiring.connect(m, scalers[c].o, relus[c].i)
-            m.d.comb += [relus[c].o.ready.eq(1), relubs[c].o.ready.eq(1), sgds[c].o.ready.eq(1)]
+            # scaled is not a stream (its valid is one cycle per value); NitroRelu always takes it
+            m.d.comb += [relus[c].i.valid.eq(sgds[c].scaled_valid), relus[c].i.payload.eq(sgds[c].scaled),
+                         relus[c].o.ready.eq(1), relubs[c].o.ready.eq(1), sgds[c].o.ready.eq(1)]
         m.d.comb += [mac.o.ready.eq(1), err.o.ready.eq(1)]
-        ls = scalers[0].latency
+        ls = sgds[0].scaled_latency
         taps = epilogue_taps(self.alpha, N, WW)
         tap_fwd, tap_err, tap_bwd, tap_grad = (taps[k] for k in ("FWD_RELU", "FWD_ERR", "BACKERR", "GRAD"))
         depth = max(taps.values())
@@ -670,16 +671,15 @@ class TrainingEngine(wiring.Component):
             m.d.sync += [nxt_rec.eq(e_rec), nxt_acc.eq(e_acc)]
             e_rec, e_acc = nxt_rec, nxt_acc
             waiting.append(e_rec)
-        # the last waiting stage: one copy of the accumulator row per unit (keep), so the scaler,
-        # ReLU-backward and SGD lanes, which sit by their own hard multipliers, do not share a
-        # register
+        # the last waiting stage: one copy of the accumulator row per unit (keep), so the
+        # ReLU-backward and SGD lanes (the SGD by its hard multipliers) do not share a register
         e1 = Signal(rec_layout, name=f"e_r{RL}")
-        e1_acc = {u: Signal(self.dw, name=f"e_acc{RL}_{u}", attrs=KEEP) for u in ("scaler", "relub", "sgd")}
+        e1_acc = {u: Signal(self.dw, name=f"e_acc{RL}_{u}", attrs=KEEP) for u in ("relub", "sgd")}
         m.d.sync += [e1.eq(e_rec), *(a.eq(e_acc) for a in e1_acc.values())]
         # and one copy of the row's valid per unit and lane (keep): it is the clock enable of
         # every pipeline register of that unit, and one register drove all of them
         e1_valid = {u: [Signal(name=f"e_v{RL}_{u}{c}", attrs=KEEP) for c in range(N)]
-                    for u in ("scaler", "relub", "sgd")}
+                    for u in ("relub", "sgd")}
         m.d.sync += [v.eq(e_rec.valid) for vs in e1_valid.values() for v in vs]
         waiting.append(e1)
         # sideband delay line: sb[j] is the record of the row whose unit outputs appear j cycles after E1
@@ -688,7 +688,7 @@ class TrainingEngine(wiring.Component):
             s = Signal(rec_layout, name=f"sb{j}")
             m.d.sync += s.eq(sb[-1])
             sb.append(s)
-        ypipe = [rp["Y"].data]  # Y row, aligned with the scaler outputs
+        ypipe = [rp["Y"].data]  # Y row, aligned with the scaled outputs
         for j in range(1, ls + 1):
             s = Signal(8 * N, name=f"y{j}")
             m.d.sync += s.eq(ypipe[-1])
@@ -698,27 +698,29 @@ class TrainingEngine(wiring.Component):
         # Each lane reads its own registered copy of the instruction's unit configuration (keep),
         # CFG_HOPS register hops from the instruction register: that is loaded in FETCH, many
         # cycles before its first row reaches the epilogue, and one register would drive the
-        # configuration of every lane across the chip.
-        cfg_fields = ("sc_mult", "sc_shift", "lr_mult", "lr_shift", "dc_mult", "dc_shift", "dc_en")
+        # configuration of every lane across the chip. The divider's reciprocal is the learning
+        # rate's in GRAD and the scale factor's otherwise (the SgdUpdate scales).
+        cfg_fields = ("div_mult", "div_shift", "dc_mult", "dc_shift", "dc_en")
+        ins_is_grad = ins.op == isa.OP_GRAD
         for c in range(N):
-            cfg = {f: getattr(ins, f) for f in cfg_fields}
+            cfg = {"div_mult": Mux(ins_is_grad, ins.lr_mult, ins.sc_mult),
+                   "div_shift": Mux(ins_is_grad, ins.lr_shift, ins.sc_shift),
+                   **{f: getattr(ins, f) for f in cfg_fields[2:]}}
             for h in range(CFG_HOPS):
                 suffix = f"lane{c}" if h == CFG_HOPS - 1 else f"hop{h}_{c}"
                 nxt = {f: Signal(len(cfg[f]), name=f"cfg_{f}_{suffix}", attrs=KEEP) for f in cfg_fields}
                 m.d.sync += [nxt[f].eq(cfg[f]) for f in cfg_fields]
                 cfg = nxt
+            scaling = ex_lane[c]["FWD_RELU"] | ex_lane[c]["FWD_ERR"]
             m.d.comb += [
-                scalers[c].i.valid.eq(e1_valid["scaler"][c]
-                                      & (ex_lane[c]["FWD_RELU"] | ex_lane[c]["FWD_ERR"])),
-                scalers[c].i.payload.eq(_lane(e1_acc["scaler"], c, 32).as_signed()),
-                scalers[c].multiplier.eq(cfg["sc_mult"]), scalers[c].shift.eq(cfg["sc_shift"]),
                 relubs[c].i.valid.eq(e1_valid["relub"][c] & ex_lane[c]["BACKERR"]),
                 relubs[c].i.payload.delta.eq(_lane(e1_acc["relub"], c, 32).as_signed()),
                 relubs[c].i.payload.region.eq(_lane(rp["RG"].data, c, 2)),
-                sgds[c].i.valid.eq(e1_valid["sgd"][c] & ex_lane[c]["GRAD"]),
+                sgds[c].i.valid.eq(e1_valid["sgd"][c] & (ex_lane[c]["GRAD"] | scaling)),
+                sgds[c].scaling.eq(scaling),
                 sgds[c].i.payload.w.eq(_lane(rp["WF"].data_copy, c, WW).as_signed()),
                 sgds[c].i.payload.g.eq(_lane(e1_acc["sgd"], c, 32).as_signed()),
-                sgds[c].lr_multiplier.eq(cfg["lr_mult"]), sgds[c].lr_shift.eq(cfg["lr_shift"]),
+                sgds[c].lr_multiplier.eq(cfg["div_mult"]), sgds[c].lr_shift.eq(cfg["div_shift"]),
                 sgds[c].decay_multiplier.eq(cfg["dc_mult"]), sgds[c].decay_shift.eq(cfg["dc_shift"]),
                 sgds[c].decay_enable.eq(cfg["dc_en"]), sgds[c].clear.eq(clear),
             ]
@@ -729,12 +731,12 @@ class TrainingEngine(wiring.Component):
             m.d.sync += [copy.eq(sb[tap - 1].mask[c]) for c, copy in enumerate(copies)]
             return copies
 
-        # error unit on the scaler outputs; padded classes never win the argmax
+        # error unit on the scaled outputs; padded classes never win the argmax
         s_mask = lane_masks(ls, "err_in")
-        m.d.comb += err.i.valid.eq(scalers[0].o.valid & ex["FWD_ERR"])
+        m.d.comb += err.i.valid.eq(sgds[0].scaled_valid & ex["FWD_ERR"])
         for c in range(N):
             m.d.comb += [
-                err.i.payload.y_hat[c].eq(Mux(s_mask[c], scalers[c].o.payload, -128)),
+                err.i.payload.y_hat[c].eq(Mux(s_mask[c], sgds[c].scaled, -128)),
                 err.i.payload.y[c].eq(_lane(ydata, c, 8).as_signed()),
             ]
 
