@@ -61,7 +61,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$1047 ;
   reg \$1048 ;
   reg \$1049 ;
-  wire [31:0] \$105 ;
+  wire [7:0] \$105 ;
   reg \$1050 ;
   reg \$1051 ;
   reg [383:0] \$1052 ;
@@ -72,7 +72,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$1057 ;
   reg \$1058 ;
   reg [31:0] \$1059 ;
-  wire [31:0] \$106 ;
+  wire [7:0] \$106 ;
   reg \$1060 ;
   reg \$1061 ;
   reg [31:0] \$1062 ;
@@ -83,7 +83,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$1067 ;
   reg [31:0] \$1068 ;
   reg \$1069 ;
-  wire [31:0] \$107 ;
+  wire [7:0] \$107 ;
   reg \$1070 ;
   reg [31:0] \$1071 ;
   reg \$1072 ;
@@ -94,7 +94,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
-  wire [31:0] \$108 ;
+  wire [7:0] \$108 ;
   reg [31:0] \$1080 ;
   reg \$1081 ;
   reg \$1082 ;
@@ -105,7 +105,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$1087 ;
   reg \$1088 ;
   reg [31:0] \$1089 ;
-  wire [31:0] \$109 ;
+  wire [7:0] \$109 ;
   reg \$1090 ;
   reg \$1091 ;
   reg [31:0] \$1092 ;
@@ -117,7 +117,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$1098 ;
   reg \$1099 ;
   wire [31:0] \$11 ;
-  wire [31:0] \$110 ;
+  wire [7:0] \$110 ;
   reg \$1100 ;
   reg [31:0] \$1101 ;
   reg \$1102 ;
@@ -128,7 +128,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$1107 ;
   reg \$1108 ;
   reg \$1109 ;
-  wire [31:0] \$111 ;
+  wire [7:0] \$111 ;
   reg [31:0] \$1110 ;
   reg \$1111 ;
   reg \$1112 ;
@@ -139,7 +139,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$1117 ;
   reg \$1118 ;
   reg [31:0] \$1119 ;
-  wire [31:0] \$112 ;
+  wire [7:0] \$112 ;
   reg \$1120 ;
   reg \$1121 ;
   reg [31:0] \$1122 ;
@@ -200,284 +200,303 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$1172 ;
   reg \$1173 ;
   reg \$1174 ;
-  reg \$1175 ;
+  reg [7:0] \$1175 ;
   reg \$1176 ;
   reg \$1177 ;
-  reg \$1178 ;
+  reg [7:0] \$1178 ;
   reg \$1179 ;
   wire [7:0] \$118 ;
   reg \$1180 ;
-  reg \$1181 ;
+  reg [7:0] \$1181 ;
   reg \$1182 ;
   reg \$1183 ;
-  reg \$1184 ;
+  reg [7:0] \$1184 ;
   reg \$1185 ;
-  reg [1:0] \$1186 ;
-  reg [1:0] \$1187 ;
-  reg [1:0] \$1188 ;
-  reg [1:0] \$1189 ;
+  reg \$1186 ;
+  reg [7:0] \$1187 ;
+  reg \$1188 ;
+  reg \$1189 ;
   wire [7:0] \$119 ;
-  reg [1:0] \$1190 ;
-  reg [1:0] \$1191 ;
-  reg [1:0] \$1192 ;
-  reg [1:0] \$1193 ;
-  reg [1:0] \$1194 ;
-  reg [1:0] \$1195 ;
-  reg [1:0] \$1196 ;
+  reg [7:0] \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  reg [7:0] \$1193 ;
+  reg \$1194 ;
+  reg \$1195 ;
+  reg [7:0] \$1196 ;
   reg [1:0] \$1197 ;
   reg [1:0] \$1198 ;
-  reg [1:0] \$1199 ;
+  reg [31:0] \$1199 ;
   wire [31:0] \$12 ;
   wire [7:0] \$120 ;
   reg [1:0] \$1200 ;
   reg [1:0] \$1201 ;
   reg [31:0] \$1202 ;
-  reg \$1203 ;
-  reg [85:0] \$1204 ;
-  reg [255:0] \$1205 ;
-  reg [85:0] \$1206 ;
-  reg [255:0] \$1207 ;
-  reg [85:0] \$1208 ;
-  reg [255:0] \$1209 ;
+  reg [1:0] \$1203 ;
+  reg [1:0] \$1204 ;
+  reg [31:0] \$1205 ;
+  reg [1:0] \$1206 ;
+  reg [1:0] \$1207 ;
+  reg [31:0] \$1208 ;
+  reg [1:0] \$1209 ;
   wire [7:0] \$121 ;
-  reg [85:0] \$1210 ;
-  reg [255:0] \$1211 ;
-  reg [85:0] \$1212 ;
-  reg [255:0] \$1213 ;
-  reg [85:0] \$1214 ;
-  reg [255:0] \$1215 ;
-  reg [255:0] \$1216 ;
-  reg \$1217 ;
-  reg \$1218 ;
-  reg \$1219 ;
+  reg [1:0] \$1210 ;
+  reg [31:0] \$1211 ;
+  reg [1:0] \$1212 ;
+  reg [1:0] \$1213 ;
+  reg [31:0] \$1214 ;
+  reg [1:0] \$1215 ;
+  reg [1:0] \$1216 ;
+  reg [31:0] \$1217 ;
+  reg [1:0] \$1218 ;
+  reg [1:0] \$1219 ;
   wire [7:0] \$122 ;
-  reg \$1220 ;
-  reg \$1221 ;
+  reg [31:0] \$1220 ;
+  reg [31:0] \$1221 ;
   reg \$1222 ;
-  reg \$1223 ;
-  reg \$1224 ;
-  reg \$1225 ;
-  reg \$1226 ;
-  reg \$1227 ;
-  reg \$1228 ;
-  reg \$1229 ;
+  reg [85:0] \$1223 ;
+  reg [255:0] \$1224 ;
+  reg [85:0] \$1225 ;
+  reg [255:0] \$1226 ;
+  reg [85:0] \$1227 ;
+  reg [255:0] \$1228 ;
+  reg [85:0] \$1229 ;
   wire [7:0] \$123 ;
-  reg \$1230 ;
-  reg \$1231 ;
-  reg \$1232 ;
+  reg [255:0] \$1230 ;
+  reg [85:0] \$1231 ;
+  reg [255:0] \$1232 ;
   reg [85:0] \$1233 ;
-  reg [85:0] \$1234 ;
-  reg [85:0] \$1235 ;
-  reg [85:0] \$1236 ;
-  reg [85:0] \$1237 ;
-  reg [85:0] \$1238 ;
-  reg [85:0] \$1239 ;
+  reg [255:0] \$1234 ;
+  reg [255:0] \$1235 ;
+  reg \$1236 ;
+  reg \$1237 ;
+  reg \$1238 ;
+  reg \$1239 ;
   wire [7:0] \$124 ;
-  reg [85:0] \$1240 ;
-  reg [85:0] \$1241 ;
-  reg [85:0] \$1242 ;
-  reg [85:0] \$1243 ;
-  reg [85:0] \$1244 ;
-  reg [85:0] \$1245 ;
-  reg [63:0] \$1246 ;
-  reg [63:0] \$1247 ;
-  reg [63:0] \$1248 ;
-  reg [63:0] \$1249 ;
+  reg \$1240 ;
+  reg \$1241 ;
+  reg \$1242 ;
+  reg \$1243 ;
+  reg \$1244 ;
+  reg \$1245 ;
+  reg \$1246 ;
+  reg \$1247 ;
+  reg \$1248 ;
+  reg \$1249 ;
   wire [7:0] \$125 ;
-  reg [63:0] \$1250 ;
-  reg [63:0] \$1251 ;
-  reg [63:0] \$1252 ;
-  reg [63:0] \$1253 ;
-  reg [31:0] \$1254 ;
-  reg [5:0] \$1255 ;
-  reg [31:0] \$1256 ;
-  reg [5:0] \$1257 ;
-  reg \$1258 ;
-  reg [31:0] \$1259 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  reg [85:0] \$1252 ;
+  reg [85:0] \$1253 ;
+  reg [85:0] \$1254 ;
+  reg [85:0] \$1255 ;
+  reg [85:0] \$1256 ;
+  reg [85:0] \$1257 ;
+  reg [85:0] \$1258 ;
+  reg [85:0] \$1259 ;
   wire [7:0] \$126 ;
-  reg [5:0] \$1260 ;
-  reg [31:0] \$1261 ;
-  reg [5:0] \$1262 ;
-  reg \$1263 ;
-  reg [31:0] \$1264 ;
-  reg [5:0] \$1265 ;
-  reg [31:0] \$1266 ;
-  reg [5:0] \$1267 ;
-  reg \$1268 ;
-  reg [31:0] \$1269 ;
+  reg [85:0] \$1260 ;
+  reg [85:0] \$1261 ;
+  reg [85:0] \$1262 ;
+  reg [85:0] \$1263 ;
+  reg [85:0] \$1264 ;
+  reg [63:0] \$1265 ;
+  reg [63:0] \$1266 ;
+  reg [63:0] \$1267 ;
+  reg [63:0] \$1268 ;
+  reg [63:0] \$1269 ;
   wire [7:0] \$127 ;
-  reg [5:0] \$1270 ;
-  reg [31:0] \$1271 ;
-  reg [5:0] \$1272 ;
-  reg \$1273 ;
-  reg [31:0] \$1274 ;
-  reg [5:0] \$1275 ;
-  reg [31:0] \$1276 ;
-  reg [5:0] \$1277 ;
-  reg \$1278 ;
-  reg [31:0] \$1279 ;
+  reg [63:0] \$1270 ;
+  reg [63:0] \$1271 ;
+  reg [63:0] \$1272 ;
+  reg [31:0] \$1273 ;
+  reg [5:0] \$1274 ;
+  reg [31:0] \$1275 ;
+  reg [5:0] \$1276 ;
+  reg \$1277 ;
+  reg [31:0] \$1278 ;
+  reg [5:0] \$1279 ;
   wire [7:0] \$128 ;
-  reg [5:0] \$1280 ;
-  reg [31:0] \$1281 ;
-  reg [5:0] \$1282 ;
-  reg \$1283 ;
-  reg [31:0] \$1284 ;
-  reg [5:0] \$1285 ;
-  reg [31:0] \$1286 ;
-  reg [5:0] \$1287 ;
-  reg \$1288 ;
-  reg [31:0] \$1289 ;
+  reg [31:0] \$1280 ;
+  reg [5:0] \$1281 ;
+  reg \$1282 ;
+  reg [31:0] \$1283 ;
+  reg [5:0] \$1284 ;
+  reg [31:0] \$1285 ;
+  reg [5:0] \$1286 ;
+  reg \$1287 ;
+  reg [31:0] \$1288 ;
+  reg [5:0] \$1289 ;
   wire [7:0] \$129 ;
-  reg [5:0] \$1290 ;
-  reg [31:0] \$1291 ;
-  reg [5:0] \$1292 ;
-  reg \$1293 ;
-  reg [31:0] \$1294 ;
-  reg [5:0] \$1295 ;
-  reg [31:0] \$1296 ;
-  reg [5:0] \$1297 ;
-  reg \$1298 ;
-  reg [31:0] \$1299 ;
+  reg [31:0] \$1290 ;
+  reg [5:0] \$1291 ;
+  reg \$1292 ;
+  reg [31:0] \$1293 ;
+  reg [5:0] \$1294 ;
+  reg [31:0] \$1295 ;
+  reg [5:0] \$1296 ;
+  reg \$1297 ;
+  reg [31:0] \$1298 ;
+  reg [5:0] \$1299 ;
   wire \$13 ;
   wire [7:0] \$130 ;
-  reg [5:0] \$1300 ;
-  reg [31:0] \$1301 ;
-  reg [5:0] \$1302 ;
-  reg \$1303 ;
-  reg [31:0] \$1304 ;
-  reg [5:0] \$1305 ;
-  reg [31:0] \$1306 ;
-  reg [5:0] \$1307 ;
-  reg \$1308 ;
-  reg [31:0] \$1309 ;
+  reg [31:0] \$1300 ;
+  reg [5:0] \$1301 ;
+  reg \$1302 ;
+  reg [31:0] \$1303 ;
+  reg [5:0] \$1304 ;
+  reg [31:0] \$1305 ;
+  reg [5:0] \$1306 ;
+  reg \$1307 ;
+  reg [31:0] \$1308 ;
+  reg [5:0] \$1309 ;
   wire [7:0] \$131 ;
-  reg [5:0] \$1310 ;
-  reg [31:0] \$1311 ;
-  reg [5:0] \$1312 ;
-  reg \$1313 ;
-  reg [31:0] \$1314 ;
-  reg [5:0] \$1315 ;
-  reg [31:0] \$1316 ;
-  reg [5:0] \$1317 ;
-  reg \$1318 ;
-  reg [31:0] \$1319 ;
+  reg [31:0] \$1310 ;
+  reg [5:0] \$1311 ;
+  reg \$1312 ;
+  reg [31:0] \$1313 ;
+  reg [5:0] \$1314 ;
+  reg [31:0] \$1315 ;
+  reg [5:0] \$1316 ;
+  reg \$1317 ;
+  reg [31:0] \$1318 ;
+  reg [5:0] \$1319 ;
   wire [7:0] \$132 ;
-  reg [5:0] \$1320 ;
-  reg [31:0] \$1321 ;
-  reg [5:0] \$1322 ;
-  reg \$1323 ;
-  reg [31:0] \$1324 ;
-  reg [5:0] \$1325 ;
-  reg [31:0] \$1326 ;
-  reg [5:0] \$1327 ;
-  reg \$1328 ;
-  reg [31:0] \$1329 ;
+  reg [31:0] \$1320 ;
+  reg [5:0] \$1321 ;
+  reg \$1322 ;
+  reg [31:0] \$1323 ;
+  reg [5:0] \$1324 ;
+  reg [31:0] \$1325 ;
+  reg [5:0] \$1326 ;
+  reg \$1327 ;
+  reg [31:0] \$1328 ;
+  reg [5:0] \$1329 ;
   wire [7:0] \$133 ;
-  reg [5:0] \$1330 ;
-  reg [31:0] \$1331 ;
-  reg [5:0] \$1332 ;
-  reg \$1333 ;
-  reg [31:0] \$1334 ;
-  reg [5:0] \$1335 ;
-  reg [31:0] \$1336 ;
-  reg [5:0] \$1337 ;
-  reg \$1338 ;
-  reg [31:0] \$1339 ;
+  reg [31:0] \$1330 ;
+  reg [5:0] \$1331 ;
+  reg \$1332 ;
+  reg [31:0] \$1333 ;
+  reg [5:0] \$1334 ;
+  reg [31:0] \$1335 ;
+  reg [5:0] \$1336 ;
+  reg \$1337 ;
+  reg [31:0] \$1338 ;
+  reg [5:0] \$1339 ;
   wire [7:0] \$134 ;
-  reg [5:0] \$1340 ;
-  reg [31:0] \$1341 ;
-  reg [5:0] \$1342 ;
-  reg \$1343 ;
-  reg [31:0] \$1344 ;
-  reg [5:0] \$1345 ;
-  reg [31:0] \$1346 ;
-  reg [5:0] \$1347 ;
-  reg \$1348 ;
-  reg [31:0] \$1349 ;
+  reg [31:0] \$1340 ;
+  reg [5:0] \$1341 ;
+  reg \$1342 ;
+  reg [31:0] \$1343 ;
+  reg [5:0] \$1344 ;
+  reg [31:0] \$1345 ;
+  reg [5:0] \$1346 ;
+  reg \$1347 ;
+  reg [31:0] \$1348 ;
+  reg [5:0] \$1349 ;
   wire [7:0] \$135 ;
-  reg [5:0] \$1350 ;
-  reg [31:0] \$1351 ;
-  reg [5:0] \$1352 ;
-  reg \$1353 ;
-  reg [31:0] \$1354 ;
-  reg [5:0] \$1355 ;
-  reg [31:0] \$1356 ;
-  reg [5:0] \$1357 ;
-  reg \$1358 ;
-  reg [31:0] \$1359 ;
+  reg [31:0] \$1350 ;
+  reg [5:0] \$1351 ;
+  reg \$1352 ;
+  reg [31:0] \$1353 ;
+  reg [5:0] \$1354 ;
+  reg [31:0] \$1355 ;
+  reg [5:0] \$1356 ;
+  reg \$1357 ;
+  reg [31:0] \$1358 ;
+  reg [5:0] \$1359 ;
   wire [7:0] \$136 ;
-  reg [5:0] \$1360 ;
-  reg [31:0] \$1361 ;
-  reg [5:0] \$1362 ;
-  reg \$1363 ;
-  reg [31:0] \$1364 ;
-  reg [5:0] \$1365 ;
-  reg [31:0] \$1366 ;
-  reg [5:0] \$1367 ;
-  reg \$1368 ;
-  reg [31:0] \$1369 ;
+  reg [31:0] \$1360 ;
+  reg [5:0] \$1361 ;
+  reg \$1362 ;
+  reg [31:0] \$1363 ;
+  reg [5:0] \$1364 ;
+  reg [31:0] \$1365 ;
+  reg [5:0] \$1366 ;
+  reg \$1367 ;
+  reg [31:0] \$1368 ;
+  reg [5:0] \$1369 ;
   wire [7:0] \$137 ;
-  reg [5:0] \$1370 ;
-  reg [31:0] \$1371 ;
-  reg [5:0] \$1372 ;
-  reg \$1373 ;
-  reg \$1374 ;
-  reg \$1375 ;
-  reg \$1376 ;
+  reg [31:0] \$1370 ;
+  reg [5:0] \$1371 ;
+  reg \$1372 ;
+  reg [31:0] \$1373 ;
+  reg [5:0] \$1374 ;
+  reg [31:0] \$1375 ;
+  reg [5:0] \$1376 ;
   reg \$1377 ;
-  reg \$1378 ;
-  reg \$1379 ;
+  reg [31:0] \$1378 ;
+  reg [5:0] \$1379 ;
   wire [7:0] \$138 ;
-  reg \$1380 ;
-  reg \$1381 ;
+  reg [31:0] \$1380 ;
+  reg [5:0] \$1381 ;
   reg \$1382 ;
-  reg \$1383 ;
-  reg \$1384 ;
-  reg \$1385 ;
-  reg \$1386 ;
+  reg [31:0] \$1383 ;
+  reg [5:0] \$1384 ;
+  reg [31:0] \$1385 ;
+  reg [5:0] \$1386 ;
   reg \$1387 ;
-  reg \$1388 ;
-  reg \$1389 ;
+  reg [31:0] \$1388 ;
+  reg [5:0] \$1389 ;
   wire [7:0] \$139 ;
-  reg \$1390 ;
-  reg \$1391 ;
+  reg [31:0] \$1390 ;
+  reg [5:0] \$1391 ;
   reg \$1392 ;
   reg \$1393 ;
   reg \$1394 ;
   reg \$1395 ;
   reg \$1396 ;
   reg \$1397 ;
-  reg [7:0] \$1398 ;
-  reg [7:0] \$1399 ;
+  reg \$1398 ;
+  reg \$1399 ;
   wire \$14 ;
   wire [7:0] \$140 ;
-  reg [7:0] \$1400 ;
-  reg [7:0] \$1401 ;
-  reg [7:0] \$1402 ;
-  reg [7:0] \$1403 ;
-  reg [7:0] \$1404 ;
-  reg [7:0] \$1405 ;
-  reg [7:0] \$1406 ;
-  reg [7:0] \$1407 ;
-  reg [7:0] \$1408 ;
-  reg [7:0] \$1409 ;
+  reg \$1400 ;
+  reg \$1401 ;
+  reg \$1402 ;
+  reg \$1403 ;
+  reg \$1404 ;
+  reg \$1405 ;
+  reg \$1406 ;
+  reg \$1407 ;
+  reg \$1408 ;
+  reg \$1409 ;
   wire [7:0] \$141 ;
-  reg [7:0] \$1410 ;
-  reg [7:0] \$1411 ;
-  reg [7:0] \$1412 ;
-  reg [7:0] \$1413 ;
+  reg \$1410 ;
+  reg \$1411 ;
+  reg \$1412 ;
+  reg \$1413 ;
   reg \$1414 ;
-  reg [7:0] \$1415 ;
-  reg [15:0] \$1416 ;
-  reg [255:0] \$1417 ;
-  reg \$1418 ;
+  reg \$1415 ;
+  reg \$1416 ;
+  reg [7:0] \$1417 ;
+  reg [7:0] \$1418 ;
   reg [7:0] \$1419 ;
   wire [7:0] \$142 ;
-  reg [15:0] \$1420 ;
-  reg [255:0] \$1421 ;
+  reg [7:0] \$1420 ;
+  reg [7:0] \$1421 ;
   reg [7:0] \$1422 ;
+  reg [7:0] \$1423 ;
+  reg [7:0] \$1424 ;
+  reg [7:0] \$1425 ;
+  reg [7:0] \$1426 ;
+  reg [7:0] \$1427 ;
+  reg [7:0] \$1428 ;
+  reg [7:0] \$1429 ;
   wire [7:0] \$143 ;
+  reg [7:0] \$1430 ;
+  reg [7:0] \$1431 ;
+  reg [7:0] \$1432 ;
+  reg \$1433 ;
+  reg [7:0] \$1434 ;
+  reg [15:0] \$1435 ;
+  reg [255:0] \$1436 ;
+  reg \$1437 ;
+  reg [7:0] \$1438 ;
+  reg [15:0] \$1439 ;
   wire [7:0] \$144 ;
+  reg [255:0] \$1440 ;
+  reg [7:0] \$1441 ;
   wire [7:0] \$145 ;
   wire [7:0] \$146 ;
   wire [7:0] \$147 ;
@@ -561,7 +580,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$217 ;
   wire [7:0] \$218 ;
   wire [7:0] \$219 ;
-  wire [7:0] \$22 ;
+  wire \$22 ;
   wire [7:0] \$220 ;
   wire [7:0] \$221 ;
   wire [7:0] \$222 ;
@@ -572,7 +591,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$227 ;
   wire [7:0] \$228 ;
   wire [7:0] \$229 ;
-  wire [7:0] \$23 ;
+  wire \$23 ;
   wire [7:0] \$230 ;
   wire [7:0] \$231 ;
   wire [7:0] \$232 ;
@@ -583,7 +602,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
   wire [7:0] \$239 ;
-  wire [7:0] \$24 ;
+  wire \$24 ;
   wire [7:0] \$240 ;
   wire [7:0] \$241 ;
   wire [7:0] \$242 ;
@@ -594,19 +613,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$247 ;
   wire [7:0] \$248 ;
   wire [7:0] \$249 ;
-  wire [7:0] \$25 ;
-  wire [7:0] \$250 ;
-  wire [7:0] \$251 ;
-  wire [7:0] \$252 ;
+  wire \$25 ;
+  wire [31:0] \$250 ;
+  wire [31:0] \$251 ;
+  wire [31:0] \$252 ;
   wire [7:0] \$253 ;
   wire [7:0] \$254 ;
   wire [7:0] \$255 ;
   wire [7:0] \$256 ;
   wire [7:0] \$257 ;
-  wire [31:0] \$258 ;
-  wire [31:0] \$259 ;
-  wire [7:0] \$26 ;
-  wire [31:0] \$260 ;
+  wire [7:0] \$258 ;
+  wire [7:0] \$259 ;
+  wire \$26 ;
+  wire [7:0] \$260 ;
   wire [7:0] \$261 ;
   wire [7:0] \$262 ;
   wire [7:0] \$263 ;
@@ -616,19 +635,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$267 ;
   wire [7:0] \$268 ;
   wire [7:0] \$269 ;
-  wire [7:0] \$27 ;
-  wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
-  wire [7:0] \$272 ;
+  wire \$27 ;
+  wire [31:0] \$270 ;
+  wire [31:0] \$271 ;
+  wire [31:0] \$272 ;
   wire [7:0] \$273 ;
   wire [7:0] \$274 ;
   wire [7:0] \$275 ;
   wire [7:0] \$276 ;
   wire [7:0] \$277 ;
-  wire [31:0] \$278 ;
-  wire [31:0] \$279 ;
-  wire [7:0] \$28 ;
-  wire [31:0] \$280 ;
+  wire [7:0] \$278 ;
+  wire [7:0] \$279 ;
+  wire \$28 ;
+  wire [7:0] \$280 ;
   wire [7:0] \$281 ;
   wire [7:0] \$282 ;
   wire [7:0] \$283 ;
@@ -638,20 +657,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$287 ;
   wire [7:0] \$288 ;
   wire [7:0] \$289 ;
-  wire [7:0] \$29 ;
-  wire [7:0] \$290 ;
-  wire [7:0] \$291 ;
-  wire [7:0] \$292 ;
+  wire \$29 ;
+  wire [31:0] \$290 ;
+  wire [31:0] \$291 ;
+  wire [31:0] \$292 ;
   wire [7:0] \$293 ;
   wire [7:0] \$294 ;
   wire [7:0] \$295 ;
   wire [7:0] \$296 ;
   wire [7:0] \$297 ;
-  wire [31:0] \$298 ;
-  wire [31:0] \$299 ;
+  wire [7:0] \$298 ;
+  wire [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [31:0] \$300 ;
+  wire [7:0] \$300 ;
   wire [7:0] \$301 ;
   wire [7:0] \$302 ;
   wire [7:0] \$303 ;
@@ -662,18 +681,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$308 ;
   wire [7:0] \$309 ;
   wire \$31 ;
-  wire [7:0] \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
+  wire [31:0] \$310 ;
+  wire [31:0] \$311 ;
+  wire [31:0] \$312 ;
   wire [7:0] \$313 ;
   wire [7:0] \$314 ;
   wire [7:0] \$315 ;
   wire [7:0] \$316 ;
   wire [7:0] \$317 ;
-  wire [31:0] \$318 ;
-  wire [31:0] \$319 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
   wire \$32 ;
-  wire [31:0] \$320 ;
+  wire [7:0] \$320 ;
   wire [7:0] \$321 ;
   wire [7:0] \$322 ;
   wire [7:0] \$323 ;
@@ -684,18 +703,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$328 ;
   wire [7:0] \$329 ;
   wire \$33 ;
-  wire [7:0] \$330 ;
-  wire [7:0] \$331 ;
-  wire [7:0] \$332 ;
+  wire [31:0] \$330 ;
+  wire [31:0] \$331 ;
+  wire [31:0] \$332 ;
   wire [7:0] \$333 ;
   wire [7:0] \$334 ;
   wire [7:0] \$335 ;
   wire [7:0] \$336 ;
   wire [7:0] \$337 ;
-  wire [31:0] \$338 ;
-  wire [31:0] \$339 ;
+  wire [7:0] \$338 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
-  wire [31:0] \$340 ;
+  wire [7:0] \$340 ;
   wire [7:0] \$341 ;
   wire [7:0] \$342 ;
   wire [7:0] \$343 ;
@@ -706,18 +725,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$348 ;
   wire [7:0] \$349 ;
   wire \$35 ;
-  wire [7:0] \$350 ;
-  wire [7:0] \$351 ;
-  wire [7:0] \$352 ;
+  wire [31:0] \$350 ;
+  wire [31:0] \$351 ;
+  wire [31:0] \$352 ;
   wire [7:0] \$353 ;
   wire [7:0] \$354 ;
   wire [7:0] \$355 ;
   wire [7:0] \$356 ;
   wire [7:0] \$357 ;
-  wire [31:0] \$358 ;
-  wire [31:0] \$359 ;
+  wire [7:0] \$358 ;
+  wire [7:0] \$359 ;
   wire \$36 ;
-  wire [31:0] \$360 ;
+  wire [7:0] \$360 ;
   wire [7:0] \$361 ;
   wire [7:0] \$362 ;
   wire [7:0] \$363 ;
@@ -728,18 +747,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$368 ;
   wire [7:0] \$369 ;
   wire \$37 ;
-  wire [7:0] \$370 ;
-  wire [7:0] \$371 ;
-  wire [7:0] \$372 ;
+  wire [31:0] \$370 ;
+  wire [31:0] \$371 ;
+  wire [31:0] \$372 ;
   wire [7:0] \$373 ;
   wire [7:0] \$374 ;
   wire [7:0] \$375 ;
   wire [7:0] \$376 ;
   wire [7:0] \$377 ;
-  wire [31:0] \$378 ;
-  wire [31:0] \$379 ;
-  wire \$38 ;
-  wire [31:0] \$380 ;
+  wire [7:0] \$378 ;
+  wire [7:0] \$379 ;
+  wire [7:0] \$38 ;
+  wire [7:0] \$380 ;
   wire [7:0] \$381 ;
   wire [7:0] \$382 ;
   wire [7:0] \$383 ;
@@ -749,53 +768,53 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$387 ;
   wire [7:0] \$388 ;
   wire [7:0] \$389 ;
-  wire \$39 ;
-  wire [7:0] \$390 ;
-  wire [7:0] \$391 ;
-  wire [7:0] \$392 ;
-  wire [7:0] \$393 ;
-  wire [7:0] \$394 ;
-  wire [7:0] \$395 ;
-  wire [7:0] \$396 ;
-  wire [7:0] \$397 ;
-  wire [31:0] \$398 ;
-  wire [31:0] \$399 ;
+  wire [7:0] \$39 ;
+  wire [31:0] \$390 ;
+  wire [31:0] \$391 ;
+  wire [31:0] \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [31:0] \$400 ;
+  wire [7:0] \$40 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire \$407 ;
+  wire [19:0] \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire \$41 ;
+  wire [7:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [19:0] \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
+  wire \$415 ;
+  reg [31:0] \$416 ;
+  reg [31:0] \$417 ;
+  reg [31:0] \$418 ;
+  reg [31:0] \$419 ;
+  wire [7:0] \$42 ;
+  reg [31:0] \$420 ;
+  reg [31:0] \$421 ;
   wire \$422 ;
   wire \$423 ;
-  reg [31:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [31:0] \$426 ;
-  reg [31:0] \$427 ;
-  reg [31:0] \$428 ;
-  reg [31:0] \$429 ;
-  wire \$43 ;
-  wire \$430 ;
+  wire [31:0] \$424 ;
+  wire \$425 ;
+  wire [31:0] \$426 ;
+  wire \$427 ;
+  wire [31:0] \$428 ;
+  wire \$429 ;
+  wire [7:0] \$43 ;
+  wire [31:0] \$430 ;
   wire \$431 ;
   wire [31:0] \$432 ;
   wire \$433 ;
@@ -805,7 +824,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$437 ;
   wire [31:0] \$438 ;
   wire \$439 ;
-  wire \$44 ;
+  wire [7:0] \$44 ;
   wire [31:0] \$440 ;
   wire \$441 ;
   wire [31:0] \$442 ;
@@ -816,7 +835,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$447 ;
   wire [31:0] \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [7:0] \$45 ;
   wire [31:0] \$450 ;
   wire \$451 ;
   wire [31:0] \$452 ;
@@ -827,8 +846,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$457 ;
   wire [31:0] \$458 ;
   wire \$459 ;
-  wire [7:0] \$46 ;
-  wire [31:0] \$460 ;
+  wire [8:0] \$46 ;
+  wire [15:0] \$460 ;
   wire \$461 ;
   wire [31:0] \$462 ;
   wire \$463 ;
@@ -836,9 +855,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$465 ;
   wire [31:0] \$466 ;
   wire \$467 ;
-  wire [15:0] \$468 ;
+  wire [31:0] \$468 ;
   wire \$469 ;
-  wire [7:0] \$47 ;
+  wire \$47 ;
   wire [31:0] \$470 ;
   wire \$471 ;
   wire [31:0] \$472 ;
@@ -847,206 +866,206 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$475 ;
   wire [31:0] \$476 ;
   wire \$477 ;
-  wire [31:0] \$478 ;
+  wire [7:0] \$478 ;
   wire \$479 ;
-  wire [7:0] \$48 ;
+  wire \$48 ;
   wire [31:0] \$480 ;
   wire \$481 ;
   wire [31:0] \$482 ;
   wire \$483 ;
   wire [31:0] \$484 ;
-  wire \$485 ;
-  wire [7:0] \$486 ;
-  wire \$487 ;
-  wire [31:0] \$488 ;
-  wire \$489 ;
-  wire [7:0] \$49 ;
-  wire [31:0] \$490 ;
-  wire \$491 ;
-  wire [31:0] \$492 ;
+  wire [255:0] \$485 ;
+  wire [255:0] \$486 ;
+  wire [255:0] \$487 ;
+  wire [255:0] \$488 ;
+  wire [255:0] \$489 ;
+  wire \$49 ;
+  wire [255:0] \$490 ;
+  wire [255:0] \$491 ;
+  wire [255:0] \$492 ;
   wire [255:0] \$493 ;
   wire [255:0] \$494 ;
-  wire [255:0] \$495 ;
-  wire [255:0] \$496 ;
-  wire [255:0] \$497 ;
-  wire [255:0] \$498 ;
-  wire [255:0] \$499 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire [6:0] \$497 ;
+  wire [7:0] \$498 ;
+  wire [6:0] \$499 ;
   wire [31:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [255:0] \$500 ;
-  wire [255:0] \$501 ;
-  wire [255:0] \$502 ;
+  wire \$50 ;
+  wire [8:0] \$500 ;
+  wire [24:0] \$501 ;
+  wire [24:0] \$502 ;
   wire \$503 ;
   wire \$504 ;
-  wire [6:0] \$505 ;
-  wire [7:0] \$506 ;
-  wire [6:0] \$507 ;
-  wire [8:0] \$508 ;
+  wire [24:0] \$505 ;
+  wire [24:0] \$506 ;
+  wire \$507 ;
+  wire \$508 ;
   wire [24:0] \$509 ;
   wire [7:0] \$51 ;
-  wire [24:0] \$510 ;
+  wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire [24:0] \$513 ;
-  wire [24:0] \$514 ;
-  wire \$515 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire [4:0] \$515 ;
   wire \$516 ;
-  wire [24:0] \$517 ;
+  wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
+  wire [32:0] \$519 ;
   wire [7:0] \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire [4:0] \$523 ;
-  wire \$524 ;
+  wire [16:0] \$520 ;
+  wire [16:0] \$521 ;
+  wire [10:0] \$522 ;
+  wire [10:0] \$523 ;
+  wire [10:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
-  wire [32:0] \$527 ;
-  wire [16:0] \$528 ;
-  wire [16:0] \$529 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire [7:0] \$53 ;
-  wire [10:0] \$530 ;
-  wire [10:0] \$531 ;
-  wire [10:0] \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire [6:0] \$533 ;
+  wire [7:0] \$534 ;
+  wire [32:0] \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire \$538 ;
+  wire [32:0] \$538 ;
   wire \$539 ;
-  wire [8:0] \$54 ;
+  wire [7:0] \$54 ;
   wire \$540 ;
-  wire [6:0] \$541 ;
-  wire [7:0] \$542 ;
-  wire [32:0] \$543 ;
-  wire \$544 ;
+  wire [32:0] \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire [32:0] \$544 ;
   wire \$545 ;
-  wire [32:0] \$546 ;
-  wire \$547 ;
+  wire \$546 ;
+  wire [32:0] \$547 ;
   wire \$548 ;
-  wire [32:0] \$549 ;
-  wire \$55 ;
-  wire \$550 ;
+  wire \$549 ;
+  wire [7:0] \$55 ;
+  wire [32:0] \$550 ;
   wire \$551 ;
-  wire [32:0] \$552 ;
-  wire \$553 ;
+  wire \$552 ;
+  wire [32:0] \$553 ;
   wire \$554 ;
-  wire [32:0] \$555 ;
-  wire \$556 ;
+  wire \$555 ;
+  wire [32:0] \$556 ;
   wire \$557 ;
-  wire [32:0] \$558 ;
-  wire \$559 ;
-  wire \$56 ;
+  wire \$558 ;
+  wire [32:0] \$559 ;
+  wire [7:0] \$56 ;
   wire \$560 ;
-  wire [32:0] \$561 ;
-  wire \$562 ;
+  wire \$561 ;
+  wire [32:0] \$562 ;
   wire \$563 ;
-  wire [32:0] \$564 ;
-  wire \$565 ;
+  wire \$564 ;
+  wire [32:0] \$565 ;
   wire \$566 ;
-  wire [32:0] \$567 ;
-  wire \$568 ;
+  wire \$567 ;
+  wire [32:0] \$568 ;
   wire \$569 ;
-  wire \$57 ;
-  wire [32:0] \$570 ;
-  wire \$571 ;
+  wire [7:0] \$57 ;
+  wire \$570 ;
+  wire [32:0] \$571 ;
   wire \$572 ;
-  wire [32:0] \$573 ;
-  wire \$574 ;
+  wire \$573 ;
+  wire [32:0] \$574 ;
   wire \$575 ;
-  wire [32:0] \$576 ;
-  wire \$577 ;
+  wire \$576 ;
+  wire [32:0] \$577 ;
   wire \$578 ;
-  wire [32:0] \$579 ;
-  wire \$58 ;
-  wire \$580 ;
+  wire \$579 ;
+  wire [7:0] \$58 ;
+  wire [32:0] \$580 ;
   wire \$581 ;
-  wire [32:0] \$582 ;
-  wire \$583 ;
+  wire \$582 ;
+  wire [32:0] \$583 ;
   wire \$584 ;
-  wire [32:0] \$585 ;
-  wire \$586 ;
+  wire \$585 ;
+  wire [32:0] \$586 ;
   wire \$587 ;
-  wire [32:0] \$588 ;
-  wire \$589 ;
-  wire [7:0] \$59 ;
+  wire \$588 ;
+  wire [32:0] \$589 ;
+  wire [31:0] \$59 ;
   wire \$590 ;
-  wire [32:0] \$591 ;
-  wire \$592 ;
+  wire \$591 ;
+  wire [32:0] \$592 ;
   wire \$593 ;
-  wire [32:0] \$594 ;
-  wire \$595 ;
+  wire \$594 ;
+  wire [32:0] \$595 ;
   wire \$596 ;
-  wire [32:0] \$597 ;
-  wire \$598 ;
+  wire \$597 ;
+  wire [32:0] \$598 ;
   wire \$599 ;
   wire [31:0] \$6 ;
   wire [7:0] \$60 ;
-  wire [32:0] \$600 ;
-  wire \$601 ;
+  wire \$600 ;
+  wire [32:0] \$601 ;
   wire \$602 ;
-  wire [32:0] \$603 ;
-  wire \$604 ;
+  wire \$603 ;
+  wire [32:0] \$604 ;
   wire \$605 ;
-  wire [32:0] \$606 ;
-  wire \$607 ;
+  wire \$606 ;
+  wire [32:0] \$607 ;
   wire \$608 ;
-  wire [32:0] \$609 ;
+  wire \$609 ;
   wire [7:0] \$61 ;
-  wire \$610 ;
+  wire [32:0] \$610 ;
   wire \$611 ;
-  wire [32:0] \$612 ;
-  wire \$613 ;
+  wire \$612 ;
+  wire [32:0] \$613 ;
   wire \$614 ;
-  wire [32:0] \$615 ;
-  wire \$616 ;
+  wire \$615 ;
+  wire [32:0] \$616 ;
   wire \$617 ;
-  wire [32:0] \$618 ;
-  wire \$619 ;
+  wire \$618 ;
+  wire [32:0] \$619 ;
   wire [7:0] \$62 ;
   wire \$620 ;
-  wire [32:0] \$621 ;
-  wire \$622 ;
+  wire \$621 ;
+  wire [32:0] \$622 ;
   wire \$623 ;
-  wire [32:0] \$624 ;
-  wire \$625 ;
+  wire \$624 ;
+  wire [32:0] \$625 ;
   wire \$626 ;
-  wire [32:0] \$627 ;
-  wire \$628 ;
+  wire \$627 ;
+  wire [32:0] \$628 ;
   wire \$629 ;
   wire [7:0] \$63 ;
-  wire [32:0] \$630 ;
-  wire \$631 ;
+  wire \$630 ;
+  wire [32:0] \$631 ;
   wire \$632 ;
-  wire [32:0] \$633 ;
-  wire \$634 ;
+  wire \$633 ;
+  wire [4:0] \$634 ;
   wire \$635 ;
-  wire [32:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
-  wire \$638 ;
-  wire [32:0] \$639 ;
+  wire [10:0] \$638 ;
+  wire \$639 ;
   wire [7:0] \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire [4:0] \$642 ;
+  wire [16:0] \$640 ;
+  wire [16:0] \$641 ;
+  wire [10:0] \$642 ;
   wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire [10:0] \$646 ;
+  wire [16:0] \$644 ;
+  wire [16:0] \$645 ;
+  wire [16:0] \$646 ;
   wire \$647 ;
   wire [16:0] \$648 ;
   wire [16:0] \$649 ;
   wire [7:0] \$65 ;
-  wire [10:0] \$650 ;
-  wire \$651 ;
-  wire [16:0] \$652 ;
-  wire [16:0] \$653 ;
-  wire [16:0] \$654 ;
-  wire \$655 ;
-  wire [16:0] \$656 ;
-  wire [16:0] \$657 ;
+  wire [7:0] \$650 ;
+  wire [7:0] \$651 ;
+  wire [7:0] \$652 ;
+  wire [7:0] \$653 ;
+  wire [7:0] \$654 ;
+  wire [7:0] \$655 ;
+  wire [7:0] \$656 ;
+  wire [7:0] \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire [7:0] \$66 ;
@@ -1060,7 +1079,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [16:0] \$667 ;
   wire [16:0] \$668 ;
   wire [16:0] \$669 ;
-  wire [31:0] \$67 ;
+  wire [7:0] \$67 ;
   wire [16:0] \$670 ;
   wire [10:0] \$671 ;
   wire \$672 ;
@@ -1071,7 +1090,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [16:0] \$677 ;
   wire [16:0] \$678 ;
   wire \$679 ;
-  wire [7:0] \$68 ;
+  wire [31:0] \$68 ;
   wire [16:0] \$680 ;
   wire \$681 ;
   wire [16:0] \$682 ;
@@ -1160,7 +1179,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire [31:0] \$76 ;
+  wire [7:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
@@ -1171,7 +1190,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$767 ;
   reg \$768 ;
   reg \$769 ;
-  wire [7:0] \$77 ;
+  wire [31:0] \$77 ;
   reg \$770 ;
   reg \$771 ;
   reg \$772 ;
@@ -1260,7 +1279,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$847 ;
   reg \$848 ;
   reg \$849 ;
-  wire [31:0] \$85 ;
+  wire [7:0] \$85 ;
   reg \$850 ;
   reg \$851 ;
   reg \$852 ;
@@ -1271,7 +1290,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$857 ;
   reg \$858 ;
   reg \$859 ;
-  wire [7:0] \$86 ;
+  wire [31:0] \$86 ;
   reg \$860 ;
   reg \$861 ;
   reg \$862 ;
@@ -1282,7 +1301,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$867 ;
   reg \$868 ;
   reg \$869 ;
-  wire [7:0] \$87 ;
+  wire [31:0] \$87 ;
   reg \$870 ;
   reg \$871 ;
   reg \$872 ;
@@ -1293,7 +1312,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$877 ;
   reg \$878 ;
   reg \$879 ;
-  wire [7:0] \$88 ;
+  wire [31:0] \$88 ;
   reg \$880 ;
   reg \$881 ;
   reg \$882 ;
@@ -1304,7 +1323,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$887 ;
   reg \$888 ;
   reg \$889 ;
-  wire [7:0] \$89 ;
+  wire [31:0] \$89 ;
   reg \$890 ;
   reg \$891 ;
   reg \$892 ;
@@ -1316,7 +1335,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$898 ;
   reg [2:0] \$899 ;
   wire [31:0] \$9 ;
-  wire [7:0] \$90 ;
+  wire [31:0] \$90 ;
   reg [31:0] \$900 ;
   reg [2:0] \$901 ;
   reg [31:0] \$902 ;
@@ -1327,7 +1346,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$907 ;
   reg [31:0] \$908 ;
   reg [31:0] \$909 ;
-  wire [7:0] \$91 ;
+  wire [31:0] \$91 ;
   reg \$910 ;
   wire [255:0] \$911 ;
   reg \$912 ;
@@ -1338,7 +1357,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$917 ;
   reg \$918 ;
   reg \$919 ;
-  wire [7:0] \$92 ;
+  wire [31:0] \$92 ;
   reg \$920 ;
   wire [255:0] \$921 ;
   reg \$922 ;
@@ -1349,7 +1368,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$927 ;
   reg \$928 ;
   wire [255:0] \$929 ;
-  wire [7:0] \$93 ;
+  wire [31:0] \$93 ;
   reg \$930 ;
   reg \$931 ;
   wire [255:0] \$932 ;
@@ -1446,8 +1465,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$565 ;
-  wire \busy$566 ;
+  wire \busy$562 ;
+  wire \busy$563 ;
   (* keep = "true" *)
   reg cfg_dc_en_hop0_0 = 1'h0;
   (* keep = "true" *)
@@ -1714,32 +1733,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [5:0] cfg_div_shift_lane7;
   reg clear = 1'h0;
   (* init = 1'h0 *)
-  wire \clear$235 ;
+  wire \clear$232 ;
   (* init = 1'h0 *)
-  wire \clear$257 ;
+  wire \clear$254 ;
   (* init = 1'h0 *)
-  wire \clear$279 ;
+  wire \clear$276 ;
   (* init = 1'h0 *)
-  wire \clear$301 ;
+  wire \clear$298 ;
   (* init = 1'h0 *)
-  wire \clear$323 ;
+  wire \clear$320 ;
   (* init = 1'h0 *)
-  wire \clear$345 ;
+  wire \clear$342 ;
   (* init = 1'h0 *)
-  wire \clear$367 ;
+  wire \clear$364 ;
   (* init = 1'h0 *)
-  wire \clear$389 ;
+  wire \clear$386 ;
   (* init = 1'h0 *)
-  wire \clear$583 ;
+  wire \clear$580 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$552 ;
+  wire [15:0] \col_addr$549 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$479 ;
+  wire [127:0] \col_data$476 ;
   wire col_valid;
-  wire \col_valid$551 ;
+  wire \col_valid$548 ;
   reg counters_clear = 1'h0;
   reg counting = 1'h0;
   reg [2:0] csr_addr_hi0 = 3'h0;
@@ -1769,35 +1788,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$255  = 1'h0;
+  reg \decay_enable$252  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$277  = 1'h0;
+  reg \decay_enable$274  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$299  = 1'h0;
+  reg \decay_enable$296  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$321  = 1'h0;
+  reg \decay_enable$318  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$343  = 1'h0;
+  reg \decay_enable$340  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$365  = 1'h0;
+  reg \decay_enable$362  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$387  = 1'h0;
+  reg \decay_enable$384  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$251 ;
-  wire [15:0] \decay_multiplier$273 ;
-  wire [15:0] \decay_multiplier$295 ;
-  wire [15:0] \decay_multiplier$317 ;
-  wire [15:0] \decay_multiplier$339 ;
-  wire [15:0] \decay_multiplier$361 ;
-  wire [15:0] \decay_multiplier$383 ;
+  wire [15:0] \decay_multiplier$248 ;
+  wire [15:0] \decay_multiplier$270 ;
+  wire [15:0] \decay_multiplier$292 ;
+  wire [15:0] \decay_multiplier$314 ;
+  wire [15:0] \decay_multiplier$336 ;
+  wire [15:0] \decay_multiplier$358 ;
+  wire [15:0] \decay_multiplier$380 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$253 ;
-  wire [4:0] \decay_shift$275 ;
-  wire [4:0] \decay_shift$297 ;
-  wire [4:0] \decay_shift$319 ;
-  wire [4:0] \decay_shift$341 ;
-  wire [4:0] \decay_shift$363 ;
-  wire [4:0] \decay_shift$385 ;
+  wire [4:0] \decay_shift$250 ;
+  wire [4:0] \decay_shift$272 ;
+  wire [4:0] \decay_shift$294 ;
+  wire [4:0] \decay_shift$316 ;
+  wire [4:0] \decay_shift$338 ;
+  wire [4:0] \decay_shift$360 ;
+  wire [4:0] \decay_shift$382 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -2432,7 +2451,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_wt = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_y = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] i__payload;
-  reg [321:0] \i__payload$160 ;
+  wire [321:0] \i__payload$160 ;
   wire \i__payload$160.first ;
   wire \i__payload$160.last ;
   wire [63:0] \i__payload$160.narrow ;
@@ -2453,75 +2472,75 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \i__payload$160.wide[5] ;
   wire [31:0] \i__payload$160.wide[6] ;
   wire [31:0] \i__payload$160.wide[7] ;
-  wire [33:0] \i__payload$212 ;
-  wire [31:0] \i__payload$212.delta ;
-  wire [1:0] \i__payload$212.region ;
-  wire [47:0] \i__payload$221 ;
-  wire [31:0] \i__payload$221.g ;
-  wire [15:0] \i__payload$221.w ;
-  wire [33:0] \i__payload$239 ;
-  wire [31:0] \i__payload$239.delta ;
-  wire [1:0] \i__payload$239.region ;
-  wire [47:0] \i__payload$246 ;
-  wire [31:0] \i__payload$246.g ;
-  wire [15:0] \i__payload$246.w ;
-  wire [33:0] \i__payload$261 ;
-  wire [31:0] \i__payload$261.delta ;
-  wire [1:0] \i__payload$261.region ;
-  wire [47:0] \i__payload$268 ;
-  wire [31:0] \i__payload$268.g ;
-  wire [15:0] \i__payload$268.w ;
-  wire [33:0] \i__payload$283 ;
-  wire [31:0] \i__payload$283.delta ;
-  wire [1:0] \i__payload$283.region ;
+  wire [33:0] \i__payload$209 ;
+  wire [31:0] \i__payload$209.delta ;
+  wire [1:0] \i__payload$209.region ;
+  wire [47:0] \i__payload$218 ;
+  wire [31:0] \i__payload$218.g ;
+  wire [15:0] \i__payload$218.w ;
+  wire [33:0] \i__payload$236 ;
+  wire [31:0] \i__payload$236.delta ;
+  wire [1:0] \i__payload$236.region ;
+  wire [47:0] \i__payload$243 ;
+  wire [31:0] \i__payload$243.g ;
+  wire [15:0] \i__payload$243.w ;
+  wire [33:0] \i__payload$258 ;
+  wire [31:0] \i__payload$258.delta ;
+  wire [1:0] \i__payload$258.region ;
+  wire [47:0] \i__payload$265 ;
+  wire [31:0] \i__payload$265.g ;
+  wire [15:0] \i__payload$265.w ;
+  wire [33:0] \i__payload$280 ;
+  wire [31:0] \i__payload$280.delta ;
+  wire [1:0] \i__payload$280.region ;
+  wire [47:0] \i__payload$287 ;
+  wire [31:0] \i__payload$287.g ;
+  wire [15:0] \i__payload$287.w ;
   wire [7:0] \i__payload$29 ;
-  wire [47:0] \i__payload$290 ;
-  wire [31:0] \i__payload$290.g ;
-  wire [15:0] \i__payload$290.w ;
-  wire [33:0] \i__payload$305 ;
-  wire [31:0] \i__payload$305.delta ;
-  wire [1:0] \i__payload$305.region ;
-  wire [47:0] \i__payload$312 ;
-  wire [31:0] \i__payload$312.g ;
-  wire [15:0] \i__payload$312.w ;
-  wire [33:0] \i__payload$327 ;
-  wire [31:0] \i__payload$327.delta ;
-  wire [1:0] \i__payload$327.region ;
-  wire [47:0] \i__payload$334 ;
-  wire [31:0] \i__payload$334.g ;
-  wire [15:0] \i__payload$334.w ;
-  wire [33:0] \i__payload$349 ;
-  wire [31:0] \i__payload$349.delta ;
-  wire [1:0] \i__payload$349.region ;
-  wire [47:0] \i__payload$356 ;
-  wire [31:0] \i__payload$356.g ;
-  wire [15:0] \i__payload$356.w ;
+  wire [33:0] \i__payload$302 ;
+  wire [31:0] \i__payload$302.delta ;
+  wire [1:0] \i__payload$302.region ;
+  wire [47:0] \i__payload$309 ;
+  wire [31:0] \i__payload$309.g ;
+  wire [15:0] \i__payload$309.w ;
+  wire [33:0] \i__payload$324 ;
+  wire [31:0] \i__payload$324.delta ;
+  wire [1:0] \i__payload$324.region ;
+  wire [47:0] \i__payload$331 ;
+  wire [31:0] \i__payload$331.g ;
+  wire [15:0] \i__payload$331.w ;
+  wire [33:0] \i__payload$346 ;
+  wire [31:0] \i__payload$346.delta ;
+  wire [1:0] \i__payload$346.region ;
+  wire [47:0] \i__payload$353 ;
+  wire [31:0] \i__payload$353.g ;
+  wire [15:0] \i__payload$353.w ;
   wire [7:0] \i__payload$36 ;
-  wire [33:0] \i__payload$371 ;
-  wire [31:0] \i__payload$371.delta ;
-  wire [1:0] \i__payload$371.region ;
-  wire [47:0] \i__payload$378 ;
-  wire [31:0] \i__payload$378.g ;
-  wire [15:0] \i__payload$378.w ;
-  wire [127:0] \i__payload$392 ;
-  wire [63:0] \i__payload$392.y ;
-  wire [7:0] \i__payload$392.y[0] ;
-  wire [7:0] \i__payload$392.y[1] ;
-  wire [7:0] \i__payload$392.y[2] ;
-  wire [7:0] \i__payload$392.y[3] ;
-  wire [7:0] \i__payload$392.y[4] ;
-  wire [7:0] \i__payload$392.y[5] ;
-  wire [7:0] \i__payload$392.y[6] ;
-  wire [7:0] \i__payload$392.y[7] ;
-  wire [63:0] \i__payload$392.y_hat ;
-  wire [7:0] \i__payload$392.y_hat[0] ;
-  wire [7:0] \i__payload$392.y_hat[1] ;
-  wire [7:0] \i__payload$392.y_hat[2] ;
-  wire [7:0] \i__payload$392.y_hat[3] ;
-  wire [7:0] \i__payload$392.y_hat[4] ;
-  wire [7:0] \i__payload$392.y_hat[5] ;
-  wire [7:0] \i__payload$392.y_hat[6] ;
-  wire [7:0] \i__payload$392.y_hat[7] ;
+  wire [33:0] \i__payload$368 ;
+  wire [31:0] \i__payload$368.delta ;
+  wire [1:0] \i__payload$368.region ;
+  wire [47:0] \i__payload$375 ;
+  wire [31:0] \i__payload$375.g ;
+  wire [15:0] \i__payload$375.w ;
+  wire [127:0] \i__payload$389 ;
+  wire [63:0] \i__payload$389.y ;
+  wire [7:0] \i__payload$389.y[0] ;
+  wire [7:0] \i__payload$389.y[1] ;
+  wire [7:0] \i__payload$389.y[2] ;
+  wire [7:0] \i__payload$389.y[3] ;
+  wire [7:0] \i__payload$389.y[4] ;
+  wire [7:0] \i__payload$389.y[5] ;
+  wire [7:0] \i__payload$389.y[6] ;
+  wire [7:0] \i__payload$389.y[7] ;
+  wire [63:0] \i__payload$389.y_hat ;
+  wire [7:0] \i__payload$389.y_hat[0] ;
+  wire [7:0] \i__payload$389.y_hat[1] ;
+  wire [7:0] \i__payload$389.y_hat[2] ;
+  wire [7:0] \i__payload$389.y_hat[3] ;
+  wire [7:0] \i__payload$389.y_hat[4] ;
+  wire [7:0] \i__payload$389.y_hat[5] ;
+  wire [7:0] \i__payload$389.y_hat[6] ;
+  wire [7:0] \i__payload$389.y_hat[7] ;
   wire [7:0] \i__payload$43 ;
   wire [7:0] \i__payload$50 ;
   wire [7:0] \i__payload$57 ;
@@ -2530,25 +2549,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire i__ready;
   wire i__valid;
   reg \i__valid$158  = 1'h0;
-  wire \i__valid$209 ;
-  wire \i__valid$215 ;
-  wire \i__valid$236 ;
-  wire \i__valid$240 ;
-  wire \i__valid$258 ;
-  wire \i__valid$262 ;
+  wire \i__valid$206 ;
+  wire \i__valid$212 ;
+  wire \i__valid$233 ;
+  wire \i__valid$237 ;
+  wire \i__valid$255 ;
+  wire \i__valid$259 ;
   wire \i__valid$27 ;
-  wire \i__valid$280 ;
-  wire \i__valid$284 ;
-  wire \i__valid$302 ;
-  wire \i__valid$306 ;
-  wire \i__valid$324 ;
-  wire \i__valid$328 ;
+  wire \i__valid$277 ;
+  wire \i__valid$281 ;
+  wire \i__valid$299 ;
+  wire \i__valid$303 ;
+  wire \i__valid$321 ;
+  wire \i__valid$325 ;
   wire \i__valid$34 ;
-  wire \i__valid$346 ;
-  wire \i__valid$350 ;
-  wire \i__valid$368 ;
-  wire \i__valid$372 ;
-  wire \i__valid$390 ;
+  wire \i__valid$343 ;
+  wire \i__valid$347 ;
+  wire \i__valid$365 ;
+  wire \i__valid$369 ;
+  wire \i__valid$387 ;
   wire \i__valid$41 ;
   wire \i__valid$48 ;
   wire \i__valid$55 ;
@@ -2570,35 +2589,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$247  = 32'd0;
+  reg [31:0] \lr_multiplier$244  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$269  = 32'd0;
+  reg [31:0] \lr_multiplier$266  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$291  = 32'd0;
+  reg [31:0] \lr_multiplier$288  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$313  = 32'd0;
+  reg [31:0] \lr_multiplier$310  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$335  = 32'd0;
+  reg [31:0] \lr_multiplier$332  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$357  = 32'd0;
+  reg [31:0] \lr_multiplier$354  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$379  = 32'd0;
+  reg [31:0] \lr_multiplier$376  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$249  = 6'h00;
+  reg [5:0] \lr_shift$246  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$271  = 6'h00;
+  reg [5:0] \lr_shift$268  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$293  = 6'h00;
+  reg [5:0] \lr_shift$290  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$315  = 6'h00;
+  reg [5:0] \lr_shift$312  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$337  = 6'h00;
+  reg [5:0] \lr_shift$334  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$359  = 6'h00;
+  reg [5:0] \lr_shift$356  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$381  = 6'h00;
+  reg [5:0] \lr_shift$378  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -2647,6 +2666,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg narrow_grad7 = 1'h0;
   (* keep = "true" *)
   reg narrow_grad7_hop = 1'h0;
+  reg [7:0] narrow_op0 = 8'h00;
+  reg [7:0] narrow_op1 = 8'h00;
+  reg [7:0] narrow_op2 = 8'h00;
+  reg [7:0] narrow_op3 = 8'h00;
+  reg [7:0] narrow_op4 = 8'h00;
+  reg [7:0] narrow_op5 = 8'h00;
+  reg [7:0] narrow_op6 = 8'h00;
+  reg [7:0] narrow_op7 = 8'h00;
   wire [7:0] new_i;
   wire [7:0] new_v;
   reg [9:0] ni = 10'h000;
@@ -2654,58 +2681,58 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [258:0] o__payload;
-  wire [74:0] \o__payload$403 ;
-  wire [2:0] \o__payload$403.argmax ;
-  wire [63:0] \o__payload$403.e ;
-  wire [7:0] \o__payload$403.e[0] ;
-  wire [7:0] \o__payload$403.e[1] ;
-  wire [7:0] \o__payload$403.e[2] ;
-  wire [7:0] \o__payload$403.e[3] ;
-  wire [7:0] \o__payload$403.e[4] ;
-  wire [7:0] \o__payload$403.e[5] ;
-  wire [7:0] \o__payload$403.e[6] ;
-  wire [7:0] \o__payload$403.e[7] ;
-  wire [7:0] \o__payload$403.max ;
-  wire [9:0] \o__payload$412 ;
-  wire [7:0] \o__payload$412.h ;
-  wire [1:0] \o__payload$412.region ;
-  wire [9:0] \o__payload$414 ;
-  wire [7:0] \o__payload$414.h ;
-  wire [1:0] \o__payload$414.region ;
-  wire [9:0] \o__payload$416 ;
-  wire [7:0] \o__payload$416.h ;
-  wire [1:0] \o__payload$416.region ;
-  wire [9:0] \o__payload$418 ;
-  wire [7:0] \o__payload$418.h ;
-  wire [1:0] \o__payload$418.region ;
-  wire [9:0] \o__payload$420 ;
-  wire [7:0] \o__payload$420.h ;
-  wire [1:0] \o__payload$420.region ;
-  wire [9:0] \o__payload$422 ;
-  wire [7:0] \o__payload$422.h ;
-  wire [1:0] \o__payload$422.region ;
-  wire [9:0] \o__payload$424 ;
-  wire [7:0] \o__payload$424.h ;
-  wire [1:0] \o__payload$424.region ;
-  wire [9:0] \o__payload$426 ;
-  wire [7:0] \o__payload$426.h ;
-  wire [1:0] \o__payload$426.region ;
+  wire [74:0] \o__payload$400 ;
+  wire [2:0] \o__payload$400.argmax ;
+  wire [63:0] \o__payload$400.e ;
+  wire [7:0] \o__payload$400.e[0] ;
+  wire [7:0] \o__payload$400.e[1] ;
+  wire [7:0] \o__payload$400.e[2] ;
+  wire [7:0] \o__payload$400.e[3] ;
+  wire [7:0] \o__payload$400.e[4] ;
+  wire [7:0] \o__payload$400.e[5] ;
+  wire [7:0] \o__payload$400.e[6] ;
+  wire [7:0] \o__payload$400.e[7] ;
+  wire [7:0] \o__payload$400.max ;
+  wire [9:0] \o__payload$409 ;
+  wire [7:0] \o__payload$409.h ;
+  wire [1:0] \o__payload$409.region ;
+  wire [9:0] \o__payload$411 ;
+  wire [7:0] \o__payload$411.h ;
+  wire [1:0] \o__payload$411.region ;
+  wire [9:0] \o__payload$413 ;
+  wire [7:0] \o__payload$413.h ;
+  wire [1:0] \o__payload$413.region ;
+  wire [9:0] \o__payload$415 ;
+  wire [7:0] \o__payload$415.h ;
+  wire [1:0] \o__payload$415.region ;
+  wire [9:0] \o__payload$417 ;
+  wire [7:0] \o__payload$417.h ;
+  wire [1:0] \o__payload$417.region ;
+  wire [9:0] \o__payload$419 ;
+  wire [7:0] \o__payload$419.h ;
+  wire [1:0] \o__payload$419.region ;
+  wire [9:0] \o__payload$421 ;
+  wire [7:0] \o__payload$421.h ;
+  wire [1:0] \o__payload$421.region ;
+  wire [9:0] \o__payload$423 ;
+  wire [7:0] \o__payload$423.h ;
+  wire [1:0] \o__payload$423.region ;
+  wire [31:0] \o__payload$440 ;
+  wire [31:0] \o__payload$441 ;
+  wire [31:0] \o__payload$442 ;
   wire [31:0] \o__payload$443 ;
   wire [31:0] \o__payload$444 ;
   wire [31:0] \o__payload$445 ;
   wire [31:0] \o__payload$446 ;
   wire [31:0] \o__payload$447 ;
-  wire [31:0] \o__payload$448 ;
-  wire [31:0] \o__payload$449 ;
-  wire [31:0] \o__payload$450 ;
+  wire [15:0] \o__payload$457 ;
+  wire [15:0] \o__payload$458 ;
+  wire [15:0] \o__payload$459 ;
   wire [15:0] \o__payload$460 ;
   wire [15:0] \o__payload$461 ;
   wire [15:0] \o__payload$462 ;
   wire [15:0] \o__payload$463 ;
   wire [15:0] \o__payload$464 ;
-  wire [15:0] \o__payload$465 ;
-  wire [15:0] \o__payload$466 ;
-  wire [15:0] \o__payload$467 ;
   wire [255:0] \o__payload.acc ;
   wire [31:0] \o__payload.acc[0] ;
   wire [31:0] \o__payload.acc[1] ;
@@ -2747,13 +2774,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$1027 ;
-  wire \overflow$1028 ;
-  wire \overflow$1029 ;
-  wire \overflow$1030 ;
-  wire \overflow$1031 ;
-  wire \overflow$1032 ;
-  wire \overflow$1033 ;
+  wire \overflow$1046 ;
+  wire \overflow$1047 ;
+  wire \overflow$1048 ;
+  wire \overflow$1049 ;
+  wire \overflow$1050 ;
+  wire \overflow$1051 ;
+  wire \overflow$1052 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   (* keep = "true" *)
@@ -2928,29 +2955,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] \r_addr$156 ;
   reg [5:0] \r_addr$157 ;
   wire [256:0] r_data;
-  wire [63:0] \r_data$164 ;
-  wire [63:0] \r_data$165 ;
-  wire [127:0] \r_data$174 ;
-  wire [127:0] \r_data$183 ;
-  wire [63:0] \r_data$192 ;
-  wire [255:0] \r_data$201 ;
-  wire [15:0] \r_data$214 ;
-  wire [127:0] \r_data$738 ;
+  wire [127:0] \r_data$172 ;
+  wire [127:0] \r_data$181 ;
+  wire [63:0] \r_data$190 ;
+  wire [15:0] \r_data$211 ;
+  wire [127:0] \r_data$736 ;
+  wire [63:0] \r_data$752 ;
+  wire [63:0] \r_data$756 ;
   wire [63:0] \r_data$760 ;
-  wire [7:0] \r_data$775 ;
+  wire [255:0] \r_data$766 ;
+  wire [7:0] \r_data$776 ;
   wire [127:0] r_data_copy0;
   wire r_en;
   wire r_rdy;
   reg read_room = 1'h0;
   reg [15:0] row_base;
-  reg [15:0] \row_base$548 ;
+  reg [15:0] \row_base$545 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$508 ;
+  wire [63:0] \row_data$505 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$547 ;
+  reg [2:0] \row_index$544 ;
   reg row_valid;
-  reg \row_valid$536 ;
+  reg \row_valid$533 ;
   (* keep = "true" *)
   reg [9:0] rows_a = 10'h000;
   (* keep = "true" *)
@@ -2991,8 +3018,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg s5_valid = 1'h0;
   reg s6_first = 1'h0;
   reg s6_last = 1'h0;
+  reg s6_valid = 1'h0;
+  reg s7_first = 1'h0;
+  reg s7_last = 1'h0;
   (* init = 1'h0 *)
-  wire s6_valid;
+  wire s7_valid;
   input [255:0] s_axis_tdata;
   wire [255:0] s_axis_tdata;
   input s_axis_tlast;
@@ -3161,13 +3191,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \scaled_valid$63 ;
   wire \scaled_valid$70 ;
   wire scaling;
-  wire \scaling$245 ;
-  wire \scaling$267 ;
-  wire \scaling$289 ;
-  wire \scaling$311 ;
-  wire \scaling$333 ;
-  wire \scaling$355 ;
-  wire \scaling$377 ;
+  wire \scaling$242 ;
+  wire \scaling$264 ;
+  wire \scaling$286 ;
+  wire \scaling$308 ;
+  wire \scaling$330 ;
+  wire \scaling$352 ;
+  wire \scaling$374 ;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -3248,14 +3278,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [256:0] w_data;
   wire [127:0] \w_data$133 ;
   wire [63:0] \w_data$135 ;
-  wire [63:0] \w_data$409 ;
-  wire [15:0] \w_data$428 ;
-  wire [63:0] \w_data$430 ;
-  wire [255:0] \w_data$441 ;
-  wire [127:0] \w_data$458 ;
-  wire [7:0] \w_data$471 ;
-  wire [63:0] \w_data$473 ;
-  wire [127:0] \w_data$477 ;
+  wire [63:0] \w_data$406 ;
+  wire [15:0] \w_data$425 ;
+  wire [63:0] \w_data$427 ;
+  wire [255:0] \w_data$438 ;
+  wire [127:0] \w_data$455 ;
+  wire [7:0] \w_data$468 ;
+  wire [63:0] \w_data$470 ;
+  wire [127:0] \w_data$474 ;
   reg w_en = 1'h0;
   reg \w_en$113 ;
   reg \w_en$114 ;
@@ -3277,6 +3307,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] wide_e5;
   wire [31:0] wide_e6;
   wire [31:0] wide_e7;
+  reg [31:0] wide_op0 = 32'd0;
+  reg [31:0] wide_op1 = 32'd0;
+  reg [31:0] wide_op2 = 32'd0;
+  reg [31:0] wide_op3 = 32'd0;
+  reg [31:0] wide_op4 = 32'd0;
+  reg [31:0] wide_op5 = 32'd0;
+  reg [31:0] wide_op6 = 32'd0;
+  reg [31:0] wide_op7 = 32'd0;
   (* keep = "true" *)
   reg [1:0] wide_src0 = 2'h0;
   (* keep = "true" *)
@@ -3326,13 +3364,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] wide_wt6;
   wire [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$1035 ;
-  wire \wrapped$1036 ;
-  wire \wrapped$1037 ;
-  wire \wrapped$1038 ;
-  wire \wrapped$1039 ;
-  wire \wrapped$1040 ;
-  wire \wrapped$1041 ;
+  wire \wrapped$1054 ;
+  wire \wrapped$1055 ;
+  wire \wrapped$1056 ;
+  wire \wrapped$1057 ;
+  wire \wrapped$1058 ;
+  wire \wrapped$1059 ;
+  wire \wrapped$1060 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -3365,664 +3403,664 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$19  = o_tile + o__payload[2:0];
   assign \$20  = a_tile + o__payload[2:0];
   assign \$21  = ex_grad ? \$19 [15:0] : waddr;
-  assign \$22  = narrow_grad0 ? \r_data$165 [7:0] : \r_data$164 [7:0];
-  assign \$23  = narrow_grad1 ? \r_data$165 [15:8] : \r_data$164 [15:8];
-  assign \$24  = narrow_grad2 ? \r_data$165 [23:16] : \r_data$164 [23:16];
-  assign \$25  = narrow_grad3 ? \r_data$165 [31:24] : \r_data$164 [31:24];
-  assign \$26  = narrow_grad4 ? \r_data$165 [39:32] : \r_data$164 [39:32];
-  assign \$27  = narrow_grad5 ? \r_data$165 [47:40] : \r_data$164 [47:40];
-  assign \$28  = narrow_grad6 ? \r_data$165 [55:48] : \r_data$164 [55:48];
-  assign \$29  = narrow_grad7 ? \r_data$165 [63:56] : \r_data$164 [63:56];
-  assign \i__valid$209  = e_v6_relub0 & ex_backerr_lane0;
-  assign \$30  = ex_fwd_relu_lane0 | ex_fwd_err_lane0;
-  assign \$31  = ex_grad_lane0 | \$30 ;
-  assign \i__valid$215  = e_v6_sgd0 & \$31 ;
+  assign \i__valid$206  = e_v6_relub0 & ex_backerr_lane0;
+  assign \$22  = ex_fwd_relu_lane0 | ex_fwd_err_lane0;
+  assign \$23  = ex_grad_lane0 | \$22 ;
+  assign \i__valid$212  = e_v6_sgd0 & \$23 ;
   assign scaling = ex_fwd_relu_lane0 | ex_fwd_err_lane0;
-  assign \i__valid$236  = e_v6_relub1 & ex_backerr_lane1;
-  assign \$32  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
-  assign \$33  = ex_grad_lane1 | \$32 ;
-  assign \i__valid$240  = e_v6_sgd1 & \$33 ;
-  assign \scaling$245  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
-  assign \i__valid$258  = e_v6_relub2 & ex_backerr_lane2;
-  assign \$34  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
-  assign \$35  = ex_grad_lane2 | \$34 ;
-  assign \i__valid$262  = e_v6_sgd2 & \$35 ;
-  assign \scaling$267  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
-  assign \i__valid$280  = e_v6_relub3 & ex_backerr_lane3;
-  assign \$36  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
-  assign \$37  = ex_grad_lane3 | \$36 ;
-  assign \i__valid$284  = e_v6_sgd3 & \$37 ;
-  assign \scaling$289  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
-  assign \i__valid$302  = e_v6_relub4 & ex_backerr_lane4;
-  assign \$38  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
-  assign \$39  = ex_grad_lane4 | \$38 ;
-  assign \i__valid$306  = e_v6_sgd4 & \$39 ;
-  assign \scaling$311  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
-  assign \i__valid$324  = e_v6_relub5 & ex_backerr_lane5;
-  assign \$40  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
-  assign \$41  = ex_grad_lane5 | \$40 ;
-  assign \i__valid$328  = e_v6_sgd5 & \$41 ;
-  assign \scaling$333  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
-  assign \i__valid$346  = e_v6_relub6 & ex_backerr_lane6;
-  assign \$42  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
-  assign \$43  = ex_grad_lane6 | \$42 ;
-  assign \i__valid$350  = e_v6_sgd6 & \$43 ;
-  assign \scaling$355  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
-  assign \i__valid$368  = e_v6_relub7 & ex_backerr_lane7;
-  assign \$44  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
-  assign \$45  = ex_grad_lane7 | \$44 ;
-  assign \i__valid$372  = e_v6_sgd7 & \$45 ;
-  assign \scaling$377  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
-  assign \i__valid$390  = i__valid & ex_fwd_err;
-  assign \$46  = err_in_mask0 ? i__payload : 8'h80;
-  assign \$47  = err_in_mask1 ? \i__payload$29  : 8'h80;
-  assign \$48  = err_in_mask2 ? \i__payload$36  : 8'h80;
-  assign \$49  = err_in_mask3 ? \i__payload$43  : 8'h80;
-  assign \$50  = err_in_mask4 ? \i__payload$50  : 8'h80;
-  assign \$51  = err_in_mask5 ? \i__payload$57  : 8'h80;
-  assign \$52  = err_in_mask6 ? \i__payload$64  : 8'h80;
-  assign \$53  = err_in_mask7 ? \i__payload$71  : 8'h80;
-  assign \$54  = \o__payload$403 [66:64] + sb13[85:78];
-  assign \$55  = $signed(\o__payload$403 [74:67]) > $signed(best_v0);
-  assign \$56  = sb13[53] | \$55 ;
-  assign new_v = \$56  ? \o__payload$403 [74:67] : best_v0;
-  assign \$57  = $signed(\o__payload$403 [74:67]) > $signed(best_v0);
-  assign \$58  = sb13[53] | \$57 ;
-  assign new_i = \$58  ? \$54 [7:0] : best_i0;
-  assign \$59  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$60  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$61  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$62  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$63  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$64  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$65  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$66  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$67  = host_writing_ag0 ? s_axis_tdata[31:0] : { \$62 , \$61 , \$60 , \$59  };
-  assign \$68  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$69  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$70  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$71  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$72  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$73  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$74  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$75  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$76  = host_writing_ag1 ? s_axis_tdata[63:32] : { \$75 , \$74 , \$73 , \$72  };
-  assign \w_data$428  = host_writing_rg0 ? s_axis_tdata[15:0] : { \o__payload$426 [9:8], \o__payload$424 [9:8], \o__payload$422 [9:8], \o__payload$420 [9:8], \o__payload$418 [9:8], \o__payload$416 [9:8], \o__payload$414 [9:8], \o__payload$412 [9:8] };
-  assign \$77  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$78  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$79  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$80  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$81  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$82  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$83  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$84  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$85  = host_writing_e0 ? s_axis_tdata[31:0] : { \$80 , \$79 , \$78 , \$77  };
-  assign \$86  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$87  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$88  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$89  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$90  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$91  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$92  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$93  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$94  = host_writing_e1 ? s_axis_tdata[63:32] : { \$93 , \$92 , \$91 , \$90  };
-  assign \$95  = host_writing_d0 ? s_axis_tdata[31:0] : \o__payload$443 ;
-  assign \$96  = host_writing_d1 ? s_axis_tdata[63:32] : \o__payload$444 ;
-  assign \$97  = host_writing_d2 ? s_axis_tdata[95:64] : \o__payload$445 ;
-  assign \$98  = host_writing_d3 ? s_axis_tdata[127:96] : \o__payload$446 ;
-  assign \$99  = host_writing_d4 ? s_axis_tdata[159:128] : \o__payload$447 ;
-  assign \$100  = host_writing_d5 ? s_axis_tdata[191:160] : \o__payload$448 ;
-  assign \$101  = host_writing_d6 ? s_axis_tdata[223:192] : \o__payload$449 ;
-  assign \$102  = host_writing_d7 ? s_axis_tdata[255:224] : \o__payload$450 ;
-  assign \$103  = host_writing_wf0 ? s_axis_tdata[31:0] : { \o__payload$461 , \o__payload$460  };
-  assign \$104  = host_writing_wf1 ? s_axis_tdata[63:32] : { \o__payload$463 , \o__payload$462  };
-  assign \$105  = host_writing_wf2 ? s_axis_tdata[95:64] : { \o__payload$465 , \o__payload$464  };
-  assign \$106  = host_writing_wf3 ? s_axis_tdata[127:96] : { \o__payload$467 , \o__payload$466  };
-  assign \w_data$471  = host_writing_pred0 ? s_axis_tdata[7:0] : new_i;
-  assign \$107  = host_writing_af0 ? s_axis_tdata[31:0] : col_data[31:0];
-  assign \$108  = host_writing_af1 ? s_axis_tdata[63:32] : col_data[63:32];
-  assign \$109  = host_writing_wt0 ? s_axis_tdata[31:0] : \col_data$479 [31:0];
-  assign \$110  = host_writing_wt1 ? s_axis_tdata[63:32] : \col_data$479 [63:32];
-  assign \$111  = host_writing_wt2 ? s_axis_tdata[95:64] : \col_data$479 [95:64];
-  assign \$112  = host_writing_wt3 ? s_axis_tdata[127:96] : \col_data$479 [127:96];
-  assign \$113  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$114  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$115  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$116  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$117  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$118  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$119  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$120  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$121  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$122  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$123  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$124  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$125  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$126  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$127  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$128  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$129  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$130  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$131  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$132  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$133  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$134  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$135  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$136  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$137  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$138  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$139  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$140  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$141  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$142  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$143  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$144  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$145  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$146  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$147  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$148  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$149  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$150  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$151  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$152  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$153  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$154  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$155  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$156  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$157  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$158  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$159  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$160  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$161  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$162  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$163  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$164  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$165  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$166  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$167  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$168  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$169  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$170  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$171  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$172  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$173  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$174  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$175  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$176  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$177  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$178  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$179  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$180  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$181  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$182  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$183  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$184  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$185  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$186  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$187  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$188  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$189  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$190  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$191  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$192  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$193  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$194  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$195  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$196  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$197  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$198  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$199  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$200  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$201  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$202  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$203  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$204  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$205  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$206  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$207  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$208  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$209  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$210  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$211  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$212  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$213  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$214  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$215  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$216  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$217  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$218  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$219  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$220  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$221  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$222  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$223  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$224  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$225  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$226  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$227  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$228  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$229  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$230  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$231  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$232  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$233  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$234  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$235  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$236  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$237  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$238  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$239  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$240  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$241  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$242  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$243  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$244  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$245  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$246  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$247  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$248  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$249  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$250  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$251  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$252  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$253  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$254  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$255  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$256  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$257  = ex_fwd_relu_xp_act ? \$241  : \$249 ;
-  assign \$258  = ex_backerr_trace0 ? \o__payload$443  : { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
-  assign \$259  = ex_fwd_err_trace0 ? { \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177  } : \$258 ;
-  assign \$260  = ex_fwd_relu_trace0 ? { \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113  } : \$259 ;
-  assign \$261  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$262  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$263  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$264  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$265  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$266  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$267  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$268  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$269  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$270  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$271  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$272  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$273  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$274  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$275  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$276  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$277  = ex_fwd_relu_xp_act ? \$262  : \$270 ;
-  assign \$278  = ex_backerr_trace1 ? \o__payload$444  : { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
-  assign \$279  = ex_fwd_err_trace1 ? { \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186  } : \$278 ;
-  assign \$280  = ex_fwd_relu_trace1 ? { \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122  } : \$279 ;
-  assign \$281  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$282  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$283  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$284  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$285  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$286  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$287  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$288  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$289  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$290  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$291  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$292  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$293  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$294  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$295  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$296  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$297  = ex_fwd_relu_xp_act ? \$283  : \$291 ;
-  assign \$298  = ex_backerr_trace2 ? \o__payload$445  : { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
-  assign \$299  = ex_fwd_err_trace2 ? { \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195  } : \$298 ;
-  assign \$300  = ex_fwd_relu_trace2 ? { \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131  } : \$299 ;
-  assign \$301  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$302  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$303  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$304  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$305  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$306  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$307  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$308  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$309  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$310  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$311  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$312  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$313  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$314  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$315  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$316  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$317  = ex_fwd_relu_xp_act ? \$304  : \$312 ;
-  assign \$318  = ex_backerr_trace3 ? \o__payload$446  : { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
-  assign \$319  = ex_fwd_err_trace3 ? { \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204  } : \$318 ;
-  assign \$320  = ex_fwd_relu_trace3 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$319 ;
-  assign \$321  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$322  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$323  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$324  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$325  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$326  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$327  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$328  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$329  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$330  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$331  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$332  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$333  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$334  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$335  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$336  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$337  = ex_fwd_relu_xp_act ? \$325  : \$333 ;
-  assign \$338  = ex_backerr_trace4 ? \o__payload$447  : { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
-  assign \$339  = ex_fwd_err_trace4 ? { \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213  } : \$338 ;
-  assign \$340  = ex_fwd_relu_trace4 ? { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  } : \$339 ;
-  assign \$341  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$342  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$343  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$344  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$345  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$346  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$347  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$348  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$349  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$350  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$351  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$352  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$353  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$354  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$355  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$356  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$357  = ex_fwd_relu_xp_act ? \$346  : \$354 ;
-  assign \$358  = ex_backerr_trace5 ? \o__payload$448  : { \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465  };
-  assign \$359  = ex_fwd_err_trace5 ? { \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222  } : \$358 ;
-  assign \$360  = ex_fwd_relu_trace5 ? { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  } : \$359 ;
-  assign \$361  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$362  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$363  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$364  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$365  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$366  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$367  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$368  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$369  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$370  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$371  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$372  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$373  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$374  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$375  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$376  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$377  = ex_fwd_relu_xp_act ? \$367  : \$375 ;
-  assign \$378  = ex_backerr_trace6 ? \o__payload$449  : { \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466  };
-  assign \$379  = ex_fwd_err_trace6 ? { \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231  } : \$378 ;
-  assign \$380  = ex_fwd_relu_trace6 ? { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  } : \$379 ;
-  assign \$381  = fwd_mask0 ? \o__payload$412 [7:0] : 8'h00;
-  assign \$382  = fwd_mask1 ? \o__payload$414 [7:0] : 8'h00;
-  assign \$383  = fwd_mask2 ? \o__payload$416 [7:0] : 8'h00;
-  assign \$384  = fwd_mask3 ? \o__payload$418 [7:0] : 8'h00;
-  assign \$385  = fwd_mask4 ? \o__payload$420 [7:0] : 8'h00;
-  assign \$386  = fwd_mask5 ? \o__payload$422 [7:0] : 8'h00;
-  assign \$387  = fwd_mask6 ? \o__payload$424 [7:0] : 8'h00;
-  assign \$388  = fwd_mask7 ? \o__payload$426 [7:0] : 8'h00;
-  assign \$389  = err_out_mask0 ? \o__payload$403 [7:0] : 8'h00;
-  assign \$390  = err_out_mask1 ? \o__payload$403 [15:8] : 8'h00;
-  assign \$391  = err_out_mask2 ? \o__payload$403 [23:16] : 8'h00;
-  assign \$392  = err_out_mask3 ? \o__payload$403 [31:24] : 8'h00;
-  assign \$393  = err_out_mask4 ? \o__payload$403 [39:32] : 8'h00;
-  assign \$394  = err_out_mask5 ? \o__payload$403 [47:40] : 8'h00;
-  assign \$395  = err_out_mask6 ? \o__payload$403 [55:48] : 8'h00;
-  assign \$396  = err_out_mask7 ? \o__payload$403 [63:56] : 8'h00;
-  assign \$397  = ex_fwd_relu_xp_act ? \$388  : \$396 ;
-  assign \$398  = ex_backerr_trace7 ? \o__payload$450  : { \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467  };
-  assign \$399  = ex_fwd_err_trace7 ? { \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240  } : \$398 ;
-  assign \$400  = ex_fwd_relu_trace7 ? { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  } : \$399 ;
-  assign \$401  = sb13[0] & sb13[52];
-  assign \$402  = sb10[0] & ibits[18];
-  assign \$403  = \busy$565  | \busy$566 ;
-  assign \$404  = | { sb13[0], sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$405  = \$403  | \$404 ;
-  assign pipe_busy = \$405  | o__valid;
-  assign \$406  = ! ctl_state;
-  assign \$407  = ctl_state == 1'h1;
-  assign \$408  = ctl_state == 2'h2;
-  assign \$409  = ctl_state == 2'h3;
-  assign \$410  = ctl_state == 3'h4;
-  assign \$411  = ctl_state == 3'h5;
-  assign \$412  = ctl_state == 3'h6;
-  assign \$413  = ctl_state == 3'h7;
-  assign \$414  = ctl_state == 4'h8;
-  assign \$415  = rows_a * rows_b;
-  assign \$416  = ~ issuing;
-  assign \$417  = | { \i__valid$158 , s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$416  & \$418 ;
-  assign \$420  = rows_done == \$2 ;
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = ~ pipe_busy;
-  assign \$423  = \$421  & \$422 ;
-  assign \$430  = level <= 3'h5;
-  assign \$431  = ! hdr_mem;
-  assign \$432  = hread_sel_prog0 ? \r_data$738 [31:0] : 32'd0;
-  assign \$433  = ! hdr_mem;
-  assign \$434  = hread_sel_prog1 ? \r_data$738 [63:32] : 32'd0;
-  assign \$435  = ! hdr_mem;
-  assign \$436  = hread_sel_prog2 ? \r_data$738 [95:64] : 32'd0;
-  assign \$437  = ! hdr_mem;
-  assign \$438  = hread_sel_prog3 ? \r_data$738 [127:96] : 32'd0;
-  assign \$439  = hdr_mem == 1'h1;
-  assign \$440  = hread_sel_wf0 ? \r_data$174 [31:0] : 32'd0;
-  assign \$441  = hdr_mem == 1'h1;
-  assign \$442  = hread_sel_wf1 ? \r_data$174 [63:32] : 32'd0;
-  assign \$443  = hdr_mem == 1'h1;
-  assign \$444  = hread_sel_wf2 ? \r_data$174 [95:64] : 32'd0;
-  assign \$445  = hdr_mem == 1'h1;
-  assign \$446  = hread_sel_wf3 ? \r_data$174 [127:96] : 32'd0;
-  assign \$447  = hdr_mem == 2'h2;
-  assign \$448  = hread_sel_wt0 ? \r_data$183 [31:0] : 32'd0;
-  assign \$449  = hdr_mem == 2'h2;
-  assign \$450  = hread_sel_wt1 ? \r_data$183 [63:32] : 32'd0;
-  assign \$451  = hdr_mem == 2'h2;
-  assign \$452  = hread_sel_wt2 ? \r_data$183 [95:64] : 32'd0;
-  assign \$453  = hdr_mem == 2'h2;
-  assign \$454  = hread_sel_wt3 ? \r_data$183 [127:96] : 32'd0;
-  assign \$455  = hdr_mem == 2'h3;
-  assign \$456  = hread_sel_af0 ? \r_data$164 [31:0] : 32'd0;
-  assign \$457  = hdr_mem == 2'h3;
-  assign \$458  = hread_sel_af1 ? \r_data$164 [63:32] : 32'd0;
-  assign \$459  = hdr_mem == 3'h4;
-  assign \$460  = hread_sel_ag0 ? \r_data$165 [31:0] : 32'd0;
-  assign \$461  = hdr_mem == 3'h4;
-  assign \$462  = hread_sel_ag1 ? \r_data$165 [63:32] : 32'd0;
-  assign \$463  = hdr_mem == 3'h5;
-  assign \$464  = hread_sel_y0 ? \r_data$760 [31:0] : 32'd0;
-  assign \$465  = hdr_mem == 3'h5;
-  assign \$466  = hread_sel_y1 ? \r_data$760 [63:32] : 32'd0;
-  assign \$467  = hdr_mem == 3'h6;
-  assign \$468  = hread_sel_rg0 ? \r_data$214  : 16'h0000;
+  assign \i__valid$233  = e_v6_relub1 & ex_backerr_lane1;
+  assign \$24  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
+  assign \$25  = ex_grad_lane1 | \$24 ;
+  assign \i__valid$237  = e_v6_sgd1 & \$25 ;
+  assign \scaling$242  = ex_fwd_relu_lane1 | ex_fwd_err_lane1;
+  assign \i__valid$255  = e_v6_relub2 & ex_backerr_lane2;
+  assign \$26  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
+  assign \$27  = ex_grad_lane2 | \$26 ;
+  assign \i__valid$259  = e_v6_sgd2 & \$27 ;
+  assign \scaling$264  = ex_fwd_relu_lane2 | ex_fwd_err_lane2;
+  assign \i__valid$277  = e_v6_relub3 & ex_backerr_lane3;
+  assign \$28  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
+  assign \$29  = ex_grad_lane3 | \$28 ;
+  assign \i__valid$281  = e_v6_sgd3 & \$29 ;
+  assign \scaling$286  = ex_fwd_relu_lane3 | ex_fwd_err_lane3;
+  assign \i__valid$299  = e_v6_relub4 & ex_backerr_lane4;
+  assign \$30  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
+  assign \$31  = ex_grad_lane4 | \$30 ;
+  assign \i__valid$303  = e_v6_sgd4 & \$31 ;
+  assign \scaling$308  = ex_fwd_relu_lane4 | ex_fwd_err_lane4;
+  assign \i__valid$321  = e_v6_relub5 & ex_backerr_lane5;
+  assign \$32  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
+  assign \$33  = ex_grad_lane5 | \$32 ;
+  assign \i__valid$325  = e_v6_sgd5 & \$33 ;
+  assign \scaling$330  = ex_fwd_relu_lane5 | ex_fwd_err_lane5;
+  assign \i__valid$343  = e_v6_relub6 & ex_backerr_lane6;
+  assign \$34  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
+  assign \$35  = ex_grad_lane6 | \$34 ;
+  assign \i__valid$347  = e_v6_sgd6 & \$35 ;
+  assign \scaling$352  = ex_fwd_relu_lane6 | ex_fwd_err_lane6;
+  assign \i__valid$365  = e_v6_relub7 & ex_backerr_lane7;
+  assign \$36  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
+  assign \$37  = ex_grad_lane7 | \$36 ;
+  assign \i__valid$369  = e_v6_sgd7 & \$37 ;
+  assign \scaling$374  = ex_fwd_relu_lane7 | ex_fwd_err_lane7;
+  assign \i__valid$387  = i__valid & ex_fwd_err;
+  assign \$38  = err_in_mask0 ? i__payload : 8'h80;
+  assign \$39  = err_in_mask1 ? \i__payload$29  : 8'h80;
+  assign \$40  = err_in_mask2 ? \i__payload$36  : 8'h80;
+  assign \$41  = err_in_mask3 ? \i__payload$43  : 8'h80;
+  assign \$42  = err_in_mask4 ? \i__payload$50  : 8'h80;
+  assign \$43  = err_in_mask5 ? \i__payload$57  : 8'h80;
+  assign \$44  = err_in_mask6 ? \i__payload$64  : 8'h80;
+  assign \$45  = err_in_mask7 ? \i__payload$71  : 8'h80;
+  assign \$46  = \o__payload$400 [66:64] + sb13[85:78];
+  assign \$47  = $signed(\o__payload$400 [74:67]) > $signed(best_v0);
+  assign \$48  = sb13[53] | \$47 ;
+  assign new_v = \$48  ? \o__payload$400 [74:67] : best_v0;
+  assign \$49  = $signed(\o__payload$400 [74:67]) > $signed(best_v0);
+  assign \$50  = sb13[53] | \$49 ;
+  assign new_i = \$50  ? \$46 [7:0] : best_i0;
+  assign \$51  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$52  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$53  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$54  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$55  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$56  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$57  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$58  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$59  = host_writing_ag0 ? s_axis_tdata[31:0] : { \$54 , \$53 , \$52 , \$51  };
+  assign \$60  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$61  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$62  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$63  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$64  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$65  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$66  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$67  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$68  = host_writing_ag1 ? s_axis_tdata[63:32] : { \$67 , \$66 , \$65 , \$64  };
+  assign \w_data$425  = host_writing_rg0 ? s_axis_tdata[15:0] : { \o__payload$423 [9:8], \o__payload$421 [9:8], \o__payload$419 [9:8], \o__payload$417 [9:8], \o__payload$415 [9:8], \o__payload$413 [9:8], \o__payload$411 [9:8], \o__payload$409 [9:8] };
+  assign \$69  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$70  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$71  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$72  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$73  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$74  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$75  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$76  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$77  = host_writing_e0 ? s_axis_tdata[31:0] : { \$72 , \$71 , \$70 , \$69  };
+  assign \$78  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$79  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$80  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$81  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$82  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$83  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$84  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$85  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$86  = host_writing_e1 ? s_axis_tdata[63:32] : { \$85 , \$84 , \$83 , \$82  };
+  assign \$87  = host_writing_d0 ? s_axis_tdata[31:0] : \o__payload$440 ;
+  assign \$88  = host_writing_d1 ? s_axis_tdata[63:32] : \o__payload$441 ;
+  assign \$89  = host_writing_d2 ? s_axis_tdata[95:64] : \o__payload$442 ;
+  assign \$90  = host_writing_d3 ? s_axis_tdata[127:96] : \o__payload$443 ;
+  assign \$91  = host_writing_d4 ? s_axis_tdata[159:128] : \o__payload$444 ;
+  assign \$92  = host_writing_d5 ? s_axis_tdata[191:160] : \o__payload$445 ;
+  assign \$93  = host_writing_d6 ? s_axis_tdata[223:192] : \o__payload$446 ;
+  assign \$94  = host_writing_d7 ? s_axis_tdata[255:224] : \o__payload$447 ;
+  assign \$95  = host_writing_wf0 ? s_axis_tdata[31:0] : { \o__payload$458 , \o__payload$457  };
+  assign \$96  = host_writing_wf1 ? s_axis_tdata[63:32] : { \o__payload$460 , \o__payload$459  };
+  assign \$97  = host_writing_wf2 ? s_axis_tdata[95:64] : { \o__payload$462 , \o__payload$461  };
+  assign \$98  = host_writing_wf3 ? s_axis_tdata[127:96] : { \o__payload$464 , \o__payload$463  };
+  assign \w_data$468  = host_writing_pred0 ? s_axis_tdata[7:0] : new_i;
+  assign \$99  = host_writing_af0 ? s_axis_tdata[31:0] : col_data[31:0];
+  assign \$100  = host_writing_af1 ? s_axis_tdata[63:32] : col_data[63:32];
+  assign \$101  = host_writing_wt0 ? s_axis_tdata[31:0] : \col_data$476 [31:0];
+  assign \$102  = host_writing_wt1 ? s_axis_tdata[63:32] : \col_data$476 [63:32];
+  assign \$103  = host_writing_wt2 ? s_axis_tdata[95:64] : \col_data$476 [95:64];
+  assign \$104  = host_writing_wt3 ? s_axis_tdata[127:96] : \col_data$476 [127:96];
+  assign \$105  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$106  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$107  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$108  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$109  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$110  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$111  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$112  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$113  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$114  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$115  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$116  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$117  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$118  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$119  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$120  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$121  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$122  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$123  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$124  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$125  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$126  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$127  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$128  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$129  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$130  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$131  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$132  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$133  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$134  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$135  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$136  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$137  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$138  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$139  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$140  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$141  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$142  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$143  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$144  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$145  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$146  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$147  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$148  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$149  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$150  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$151  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$152  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$153  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$154  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$155  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$156  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$157  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$158  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$159  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$160  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$161  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$162  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$163  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$164  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$165  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$166  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$167  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$168  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$169  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$170  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$171  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$172  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$173  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$174  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$175  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$176  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$177  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$178  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$179  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$180  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$181  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$182  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$183  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$184  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$185  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$186  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$187  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$188  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$189  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$190  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$191  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$192  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$193  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$194  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$195  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$196  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$197  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$198  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$199  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$200  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$201  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$202  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$203  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$204  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$205  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$206  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$207  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$208  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$209  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$210  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$211  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$212  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$213  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$214  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$215  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$216  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$217  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$218  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$219  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$220  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$221  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$222  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$223  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$224  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$225  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$226  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$227  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$228  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$229  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$230  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$231  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$232  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$233  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$234  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$235  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$236  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$237  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$238  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$239  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$240  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$241  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$242  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$243  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$244  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$245  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$246  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$247  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$248  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$249  = ex_fwd_relu_xp_act ? \$233  : \$241 ;
+  assign \$250  = ex_backerr_trace0 ? \o__payload$440  : { \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457  };
+  assign \$251  = ex_fwd_err_trace0 ? { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  } : \$250 ;
+  assign \$252  = ex_fwd_relu_trace0 ? { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  } : \$251 ;
+  assign \$253  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$254  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$255  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$256  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$257  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$258  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$259  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$260  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$261  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$262  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$263  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$264  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$265  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$266  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$267  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$268  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$269  = ex_fwd_relu_xp_act ? \$254  : \$262 ;
+  assign \$270  = ex_backerr_trace1 ? \o__payload$441  : { \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458  };
+  assign \$271  = ex_fwd_err_trace1 ? { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  } : \$270 ;
+  assign \$272  = ex_fwd_relu_trace1 ? { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  } : \$271 ;
+  assign \$273  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$274  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$275  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$276  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$277  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$278  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$279  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$280  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$281  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$282  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$283  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$284  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$285  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$286  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$287  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$288  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$289  = ex_fwd_relu_xp_act ? \$275  : \$283 ;
+  assign \$290  = ex_backerr_trace2 ? \o__payload$442  : { \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459  };
+  assign \$291  = ex_fwd_err_trace2 ? { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  } : \$290 ;
+  assign \$292  = ex_fwd_relu_trace2 ? { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  } : \$291 ;
+  assign \$293  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$294  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$295  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$296  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$297  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$298  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$299  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$300  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$301  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$302  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$303  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$304  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$305  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$306  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$307  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$308  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$309  = ex_fwd_relu_xp_act ? \$296  : \$304 ;
+  assign \$310  = ex_backerr_trace3 ? \o__payload$443  : { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
+  assign \$311  = ex_fwd_err_trace3 ? { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  } : \$310 ;
+  assign \$312  = ex_fwd_relu_trace3 ? { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  } : \$311 ;
+  assign \$313  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$314  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$315  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$316  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$317  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$318  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$319  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$320  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$321  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$322  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$323  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$324  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$325  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$326  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$327  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$328  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$329  = ex_fwd_relu_xp_act ? \$317  : \$325 ;
+  assign \$330  = ex_backerr_trace4 ? \o__payload$444  : { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
+  assign \$331  = ex_fwd_err_trace4 ? { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  } : \$330 ;
+  assign \$332  = ex_fwd_relu_trace4 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$331 ;
+  assign \$333  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$334  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$335  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$336  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$337  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$338  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$339  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$340  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$341  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$342  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$343  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$344  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$345  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$346  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$347  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$348  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$349  = ex_fwd_relu_xp_act ? \$338  : \$346 ;
+  assign \$350  = ex_backerr_trace5 ? \o__payload$445  : { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
+  assign \$351  = ex_fwd_err_trace5 ? { \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214  } : \$350 ;
+  assign \$352  = ex_fwd_relu_trace5 ? { \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150  } : \$351 ;
+  assign \$353  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$354  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$355  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$356  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$357  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$358  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$359  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$360  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$361  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$362  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$363  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$364  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$365  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$366  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$367  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$368  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$369  = ex_fwd_relu_xp_act ? \$359  : \$367 ;
+  assign \$370  = ex_backerr_trace6 ? \o__payload$446  : { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
+  assign \$371  = ex_fwd_err_trace6 ? { \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223  } : \$370 ;
+  assign \$372  = ex_fwd_relu_trace6 ? { \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159  } : \$371 ;
+  assign \$373  = fwd_mask0 ? \o__payload$409 [7:0] : 8'h00;
+  assign \$374  = fwd_mask1 ? \o__payload$411 [7:0] : 8'h00;
+  assign \$375  = fwd_mask2 ? \o__payload$413 [7:0] : 8'h00;
+  assign \$376  = fwd_mask3 ? \o__payload$415 [7:0] : 8'h00;
+  assign \$377  = fwd_mask4 ? \o__payload$417 [7:0] : 8'h00;
+  assign \$378  = fwd_mask5 ? \o__payload$419 [7:0] : 8'h00;
+  assign \$379  = fwd_mask6 ? \o__payload$421 [7:0] : 8'h00;
+  assign \$380  = fwd_mask7 ? \o__payload$423 [7:0] : 8'h00;
+  assign \$381  = err_out_mask0 ? \o__payload$400 [7:0] : 8'h00;
+  assign \$382  = err_out_mask1 ? \o__payload$400 [15:8] : 8'h00;
+  assign \$383  = err_out_mask2 ? \o__payload$400 [23:16] : 8'h00;
+  assign \$384  = err_out_mask3 ? \o__payload$400 [31:24] : 8'h00;
+  assign \$385  = err_out_mask4 ? \o__payload$400 [39:32] : 8'h00;
+  assign \$386  = err_out_mask5 ? \o__payload$400 [47:40] : 8'h00;
+  assign \$387  = err_out_mask6 ? \o__payload$400 [55:48] : 8'h00;
+  assign \$388  = err_out_mask7 ? \o__payload$400 [63:56] : 8'h00;
+  assign \$389  = ex_fwd_relu_xp_act ? \$380  : \$388 ;
+  assign \$390  = ex_backerr_trace7 ? \o__payload$447  : { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
+  assign \$391  = ex_fwd_err_trace7 ? { \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232  } : \$390 ;
+  assign \$392  = ex_fwd_relu_trace7 ? { \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168  } : \$391 ;
+  assign \$393  = sb13[0] & sb13[52];
+  assign \$394  = sb10[0] & ibits[18];
+  assign \$395  = \busy$562  | \busy$563 ;
+  assign \$396  = | { sb13[0], sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r6[0], e_r6[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$397  = \$395  | \$396 ;
+  assign pipe_busy = \$397  | o__valid;
+  assign \$398  = ! ctl_state;
+  assign \$399  = ctl_state == 1'h1;
+  assign \$400  = ctl_state == 2'h2;
+  assign \$401  = ctl_state == 2'h3;
+  assign \$402  = ctl_state == 3'h4;
+  assign \$403  = ctl_state == 3'h5;
+  assign \$404  = ctl_state == 3'h6;
+  assign \$405  = ctl_state == 3'h7;
+  assign \$406  = ctl_state == 4'h8;
+  assign \$407  = rows_a * rows_b;
+  assign \$408  = ~ issuing;
+  assign \$409  = | { \i__valid$158 , s6_valid, s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$408  & \$410 ;
+  assign \$412  = rows_done == \$2 ;
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = ~ pipe_busy;
+  assign \$415  = \$413  & \$414 ;
+  assign \$422  = level <= 3'h5;
+  assign \$423  = ! hdr_mem;
+  assign \$424  = hread_sel_prog0 ? \r_data$736 [31:0] : 32'd0;
+  assign \$425  = ! hdr_mem;
+  assign \$426  = hread_sel_prog1 ? \r_data$736 [63:32] : 32'd0;
+  assign \$427  = ! hdr_mem;
+  assign \$428  = hread_sel_prog2 ? \r_data$736 [95:64] : 32'd0;
+  assign \$429  = ! hdr_mem;
+  assign \$430  = hread_sel_prog3 ? \r_data$736 [127:96] : 32'd0;
+  assign \$431  = hdr_mem == 1'h1;
+  assign \$432  = hread_sel_wf0 ? \r_data$172 [31:0] : 32'd0;
+  assign \$433  = hdr_mem == 1'h1;
+  assign \$434  = hread_sel_wf1 ? \r_data$172 [63:32] : 32'd0;
+  assign \$435  = hdr_mem == 1'h1;
+  assign \$436  = hread_sel_wf2 ? \r_data$172 [95:64] : 32'd0;
+  assign \$437  = hdr_mem == 1'h1;
+  assign \$438  = hread_sel_wf3 ? \r_data$172 [127:96] : 32'd0;
+  assign \$439  = hdr_mem == 2'h2;
+  assign \$440  = hread_sel_wt0 ? \r_data$181 [31:0] : 32'd0;
+  assign \$441  = hdr_mem == 2'h2;
+  assign \$442  = hread_sel_wt1 ? \r_data$181 [63:32] : 32'd0;
+  assign \$443  = hdr_mem == 2'h2;
+  assign \$444  = hread_sel_wt2 ? \r_data$181 [95:64] : 32'd0;
+  assign \$445  = hdr_mem == 2'h2;
+  assign \$446  = hread_sel_wt3 ? \r_data$181 [127:96] : 32'd0;
+  assign \$447  = hdr_mem == 2'h3;
+  assign \$448  = hread_sel_af0 ? \r_data$752 [31:0] : 32'd0;
+  assign \$449  = hdr_mem == 2'h3;
+  assign \$450  = hread_sel_af1 ? \r_data$752 [63:32] : 32'd0;
+  assign \$451  = hdr_mem == 3'h4;
+  assign \$452  = hread_sel_ag0 ? \r_data$756 [31:0] : 32'd0;
+  assign \$453  = hdr_mem == 3'h4;
+  assign \$454  = hread_sel_ag1 ? \r_data$756 [63:32] : 32'd0;
+  assign \$455  = hdr_mem == 3'h5;
+  assign \$456  = hread_sel_y0 ? \r_data$760 [31:0] : 32'd0;
+  assign \$457  = hdr_mem == 3'h5;
+  assign \$458  = hread_sel_y1 ? \r_data$760 [63:32] : 32'd0;
+  assign \$459  = hdr_mem == 3'h6;
+  assign \$460  = hread_sel_rg0 ? \r_data$211  : 16'h0000;
+  assign \$461  = hdr_mem == 3'h7;
+  assign \$462  = hread_sel_d0 ? \r_data$766 [31:0] : 32'd0;
+  assign \$463  = hdr_mem == 3'h7;
+  assign \$464  = hread_sel_d1 ? \r_data$766 [63:32] : 32'd0;
+  assign \$465  = hdr_mem == 3'h7;
+  assign \$466  = hread_sel_d2 ? \r_data$766 [95:64] : 32'd0;
+  assign \$467  = hdr_mem == 3'h7;
+  assign \$468  = hread_sel_d3 ? \r_data$766 [127:96] : 32'd0;
   assign \$469  = hdr_mem == 3'h7;
-  assign \$470  = hread_sel_d0 ? \r_data$201 [31:0] : 32'd0;
+  assign \$470  = hread_sel_d4 ? \r_data$766 [159:128] : 32'd0;
   assign \$471  = hdr_mem == 3'h7;
-  assign \$472  = hread_sel_d1 ? \r_data$201 [63:32] : 32'd0;
+  assign \$472  = hread_sel_d5 ? \r_data$766 [191:160] : 32'd0;
   assign \$473  = hdr_mem == 3'h7;
-  assign \$474  = hread_sel_d2 ? \r_data$201 [95:64] : 32'd0;
+  assign \$474  = hread_sel_d6 ? \r_data$766 [223:192] : 32'd0;
   assign \$475  = hdr_mem == 3'h7;
-  assign \$476  = hread_sel_d3 ? \r_data$201 [127:96] : 32'd0;
-  assign \$477  = hdr_mem == 3'h7;
-  assign \$478  = hread_sel_d4 ? \r_data$201 [159:128] : 32'd0;
-  assign \$479  = hdr_mem == 3'h7;
-  assign \$480  = hread_sel_d5 ? \r_data$201 [191:160] : 32'd0;
-  assign \$481  = hdr_mem == 3'h7;
-  assign \$482  = hread_sel_d6 ? \r_data$201 [223:192] : 32'd0;
-  assign \$483  = hdr_mem == 3'h7;
-  assign \$484  = hread_sel_d7 ? \r_data$201 [255:224] : 32'd0;
-  assign \$485  = hdr_mem == 4'h8;
-  assign \$486  = hread_sel_pred0 ? \r_data$775  : 8'h00;
-  assign \$487  = hdr_mem == 4'h9;
-  assign \$488  = hread_sel_csr0 ? csr_q3 : 32'd0;
-  assign \$489  = hdr_mem == 4'ha;
-  assign \$490  = hread_sel_e0 ? \r_data$192 [31:0] : 32'd0;
-  assign \$491  = hdr_mem == 4'ha;
-  assign \$492  = hread_sel_e1 ? \r_data$192 [63:32] : 32'd0;
-  assign \$493  = hread_prog | hread_wf;
-  assign \$494  = \$493  | hread_wt;
-  assign \$495  = \$494  | hread_af;
-  assign \$496  = hread_ag | hread_y;
-  assign \$497  = \$496  | hread_rg;
-  assign \$498  = \$497  | hread_d;
-  assign \$499  = hread_pred | hread_csr;
-  assign \$500  = \$499  | hread_e;
-  assign \$501  = hread_or0 | hread_or1;
-  assign \$502  = \$501  | hread_or2;
-  assign \$503  = | s_axis_tdata[55:32];
-  assign \$504  = s_axis_tdata[55:32] == 1'h1;
-  assign \$506  = 1'h0 + \$505 ;
-  assign \$508  = \$506  + \$507 ;
-  assign \$509  = haddr + 1'h1;
-  assign \$510  = hcount - 1'h1;
-  assign \$511  = ~ h_last;
-  assign \$512  = hcount == 2'h2;
-  assign \$513  = haddr + 1'h1;
-  assign \$514  = hcount - 1'h1;
-  assign \$515  = ~ h_last;
-  assign \$516  = hcount == 2'h2;
-  assign \$517  = out_cnt - 1'h1;
-  assign \$518  = m_axis_tvalid & m_axis_tready;
-  assign \$519  = \$518  & m_axis_tlast;
-  assign \$520  = fcnt == 3'h5;
-  assign \$521  = fcnt == 3'h6;
-  assign \$522  = fcnt == 3'h7;
-  assign \$523  = fcnt + 1'h1;
-  assign \$524  = fcnt == 4'h8;
-  assign \$525  = ! ibits[2:0];
-  assign \$526  = ~ mode;
-  assign \$527  = step_count + 1'h1;
-  assign \$528  = ibits[54:39] - 1'h1;
-  assign \$529  = ibits[54:39] - 2'h2;
-  assign \$530  = ibits[28:19] - 2'h2;
-  assign \$531  = ibits[38:29] - 1'h1;
-  assign \$532  = ibits[38:29] - 2'h2;
-  assign \$533  = ibits[54:39] == 1'h1;
-  assign \$534  = ibits[38:29] == 1'h1;
-  assign \$535  = ibits[28:19] == 1'h1;
-  assign \$536  = ibits[38:29] == 1'h1;
-  assign \$537  = ibits[2:0] == 1'h1;
-  assign \$538  = ibits[2:0] == 2'h2;
-  assign \$539  = ibits[2:0] == 2'h3;
-  assign \$540  = ibits[2:0] == 3'h4;
-  assign \$541  = pc + 1'h1;
-  assign \$542  = ibase + 2'h3;
-  assign \$543  = cycle_count + 1'h1;
-  assign \$544  = ! pc;
-  assign \$545  = counting & \$544 ;
-  assign \$546  = phase_cycles0 + 1'h1;
-  assign \$547  = pc == 1'h1;
-  assign \$548  = counting & \$547 ;
-  assign \$549  = phase_cycles1 + 1'h1;
-  assign \$550  = pc == 2'h2;
-  assign \$551  = counting & \$550 ;
-  assign \$552  = phase_cycles2 + 1'h1;
-  assign \$553  = pc == 2'h3;
-  assign \$554  = counting & \$553 ;
-  assign \$555  = phase_cycles3 + 1'h1;
-  assign \$556  = pc == 3'h4;
-  assign \$557  = counting & \$556 ;
-  assign \$558  = phase_cycles4 + 1'h1;
-  assign \$559  = pc == 3'h5;
-  assign \$560  = counting & \$559 ;
-  assign \$561  = phase_cycles5 + 1'h1;
-  assign \$562  = pc == 3'h6;
-  assign \$563  = counting & \$562 ;
-  assign \$564  = phase_cycles6 + 1'h1;
-  assign \$565  = pc == 3'h7;
-  assign \$566  = counting & \$565 ;
-  assign \$567  = phase_cycles7 + 1'h1;
-  assign \$568  = pc == 4'h8;
-  assign \$569  = counting & \$568 ;
-  assign \$570  = phase_cycles8 + 1'h1;
-  assign \$571  = pc == 4'h9;
-  assign \$572  = counting & \$571 ;
-  assign \$573  = phase_cycles9 + 1'h1;
-  assign \$574  = pc == 4'ha;
-  assign \$575  = counting & \$574 ;
-  assign \$576  = phase_cycles10 + 1'h1;
-  assign \$577  = pc == 4'hb;
-  assign \$578  = counting & \$577 ;
-  assign \$579  = phase_cycles11 + 1'h1;
-  assign \$580  = pc == 4'hc;
-  assign \$581  = counting & \$580 ;
-  assign \$582  = phase_cycles12 + 1'h1;
-  assign \$583  = pc == 4'hd;
-  assign \$584  = counting & \$583 ;
-  assign \$585  = phase_cycles13 + 1'h1;
-  assign \$586  = pc == 4'he;
-  assign \$587  = counting & \$586 ;
-  assign \$588  = phase_cycles14 + 1'h1;
-  assign \$589  = pc == 4'hf;
-  assign \$590  = counting & \$589 ;
-  assign \$591  = phase_cycles15 + 1'h1;
-  assign \$592  = pc == 5'h10;
-  assign \$593  = counting & \$592 ;
-  assign \$594  = phase_cycles16 + 1'h1;
-  assign \$595  = pc == 5'h11;
-  assign \$596  = counting & \$595 ;
-  assign \$597  = phase_cycles17 + 1'h1;
-  assign \$598  = pc == 5'h12;
-  assign \$599  = counting & \$598 ;
-  assign \$600  = phase_cycles18 + 1'h1;
-  assign \$601  = pc == 5'h13;
-  assign \$602  = counting & \$601 ;
-  assign \$603  = phase_cycles19 + 1'h1;
-  assign \$604  = pc == 5'h14;
-  assign \$605  = counting & \$604 ;
-  assign \$606  = phase_cycles20 + 1'h1;
-  assign \$607  = pc == 5'h15;
-  assign \$608  = counting & \$607 ;
-  assign \$609  = phase_cycles21 + 1'h1;
-  assign \$610  = pc == 5'h16;
-  assign \$611  = counting & \$610 ;
-  assign \$612  = phase_cycles22 + 1'h1;
-  assign \$613  = pc == 5'h17;
-  assign \$614  = counting & \$613 ;
-  assign \$615  = phase_cycles23 + 1'h1;
-  assign \$616  = pc == 5'h18;
-  assign \$617  = counting & \$616 ;
-  assign \$618  = phase_cycles24 + 1'h1;
-  assign \$619  = pc == 5'h19;
-  assign \$620  = counting & \$619 ;
-  assign \$621  = phase_cycles25 + 1'h1;
-  assign \$622  = pc == 5'h1a;
-  assign \$623  = counting & \$622 ;
-  assign \$624  = phase_cycles26 + 1'h1;
-  assign \$625  = pc == 5'h1b;
-  assign \$626  = counting & \$625 ;
-  assign \$627  = phase_cycles27 + 1'h1;
-  assign \$628  = pc == 5'h1c;
-  assign \$629  = counting & \$628 ;
-  assign \$630  = phase_cycles28 + 1'h1;
-  assign \$631  = pc == 5'h1d;
-  assign \$632  = counting & \$631 ;
-  assign \$633  = phase_cycles29 + 1'h1;
-  assign \$634  = pc == 5'h1e;
-  assign \$635  = counting & \$634 ;
-  assign \$636  = phase_cycles30 + 1'h1;
-  assign \$637  = pc == 5'h1f;
-  assign \$638  = counting & \$637 ;
-  assign \$639  = phase_cycles31 + 1'h1;
-  assign \$640  = issue & k_last;
-  assign \$641  = ~ since_ok;
-  assign \$642  = since_last + 1'h1;
-  assign \$643  = since_last == 4'he;
-  assign \$644  = ! klen_m1;
-  assign \$645  = ! nt_m1;
-  assign \$646  = mi + 1'h1;
-  assign \$647  = mi == mt_m2;
-  assign \$648  = nrow + ibits[86:71];
-  assign \$649  = nrow + ibits[86:71];
-  assign \$650  = ni + 1'h1;
-  assign \$651  = ni == nt_m2;
-  assign \$652  = wcol + ibits[118:103];
-  assign \$653  = wcol + ibits[118:103];
-  assign \$654  = ki + 1'h1;
-  assign \$655  = ki == klen_m2;
-  assign \$656  = naddr + 1'h1;
-  assign \$657  = waddr + 1'h1;
+  assign \$476  = hread_sel_d7 ? \r_data$766 [255:224] : 32'd0;
+  assign \$477  = hdr_mem == 4'h8;
+  assign \$478  = hread_sel_pred0 ? \r_data$776  : 8'h00;
+  assign \$479  = hdr_mem == 4'h9;
+  assign \$480  = hread_sel_csr0 ? csr_q3 : 32'd0;
+  assign \$481  = hdr_mem == 4'ha;
+  assign \$482  = hread_sel_e0 ? \r_data$190 [31:0] : 32'd0;
+  assign \$483  = hdr_mem == 4'ha;
+  assign \$484  = hread_sel_e1 ? \r_data$190 [63:32] : 32'd0;
+  assign \$485  = hread_prog | hread_wf;
+  assign \$486  = \$485  | hread_wt;
+  assign \$487  = \$486  | hread_af;
+  assign \$488  = hread_ag | hread_y;
+  assign \$489  = \$488  | hread_rg;
+  assign \$490  = \$489  | hread_d;
+  assign \$491  = hread_pred | hread_csr;
+  assign \$492  = \$491  | hread_e;
+  assign \$493  = hread_or0 | hread_or1;
+  assign \$494  = \$493  | hread_or2;
+  assign \$495  = | s_axis_tdata[55:32];
+  assign \$496  = s_axis_tdata[55:32] == 1'h1;
+  assign \$498  = 1'h0 + \$497 ;
+  assign \$500  = \$498  + \$499 ;
+  assign \$501  = haddr + 1'h1;
+  assign \$502  = hcount - 1'h1;
+  assign \$503  = ~ h_last;
+  assign \$504  = hcount == 2'h2;
+  assign \$505  = haddr + 1'h1;
+  assign \$506  = hcount - 1'h1;
+  assign \$507  = ~ h_last;
+  assign \$508  = hcount == 2'h2;
+  assign \$509  = out_cnt - 1'h1;
+  assign \$510  = m_axis_tvalid & m_axis_tready;
+  assign \$511  = \$510  & m_axis_tlast;
+  assign \$512  = fcnt == 3'h5;
+  assign \$513  = fcnt == 3'h6;
+  assign \$514  = fcnt == 3'h7;
+  assign \$515  = fcnt + 1'h1;
+  assign \$516  = fcnt == 4'h8;
+  assign \$517  = ! ibits[2:0];
+  assign \$518  = ~ mode;
+  assign \$519  = step_count + 1'h1;
+  assign \$520  = ibits[54:39] - 1'h1;
+  assign \$521  = ibits[54:39] - 2'h2;
+  assign \$522  = ibits[28:19] - 2'h2;
+  assign \$523  = ibits[38:29] - 1'h1;
+  assign \$524  = ibits[38:29] - 2'h2;
+  assign \$525  = ibits[54:39] == 1'h1;
+  assign \$526  = ibits[38:29] == 1'h1;
+  assign \$527  = ibits[28:19] == 1'h1;
+  assign \$528  = ibits[38:29] == 1'h1;
+  assign \$529  = ibits[2:0] == 1'h1;
+  assign \$530  = ibits[2:0] == 2'h2;
+  assign \$531  = ibits[2:0] == 2'h3;
+  assign \$532  = ibits[2:0] == 3'h4;
+  assign \$533  = pc + 1'h1;
+  assign \$534  = ibase + 2'h3;
+  assign \$535  = cycle_count + 1'h1;
+  assign \$536  = ! pc;
+  assign \$537  = counting & \$536 ;
+  assign \$538  = phase_cycles0 + 1'h1;
+  assign \$539  = pc == 1'h1;
+  assign \$540  = counting & \$539 ;
+  assign \$541  = phase_cycles1 + 1'h1;
+  assign \$542  = pc == 2'h2;
+  assign \$543  = counting & \$542 ;
+  assign \$544  = phase_cycles2 + 1'h1;
+  assign \$545  = pc == 2'h3;
+  assign \$546  = counting & \$545 ;
+  assign \$547  = phase_cycles3 + 1'h1;
+  assign \$548  = pc == 3'h4;
+  assign \$549  = counting & \$548 ;
+  assign \$550  = phase_cycles4 + 1'h1;
+  assign \$551  = pc == 3'h5;
+  assign \$552  = counting & \$551 ;
+  assign \$553  = phase_cycles5 + 1'h1;
+  assign \$554  = pc == 3'h6;
+  assign \$555  = counting & \$554 ;
+  assign \$556  = phase_cycles6 + 1'h1;
+  assign \$557  = pc == 3'h7;
+  assign \$558  = counting & \$557 ;
+  assign \$559  = phase_cycles7 + 1'h1;
+  assign \$560  = pc == 4'h8;
+  assign \$561  = counting & \$560 ;
+  assign \$562  = phase_cycles8 + 1'h1;
+  assign \$563  = pc == 4'h9;
+  assign \$564  = counting & \$563 ;
+  assign \$565  = phase_cycles9 + 1'h1;
+  assign \$566  = pc == 4'ha;
+  assign \$567  = counting & \$566 ;
+  assign \$568  = phase_cycles10 + 1'h1;
+  assign \$569  = pc == 4'hb;
+  assign \$570  = counting & \$569 ;
+  assign \$571  = phase_cycles11 + 1'h1;
+  assign \$572  = pc == 4'hc;
+  assign \$573  = counting & \$572 ;
+  assign \$574  = phase_cycles12 + 1'h1;
+  assign \$575  = pc == 4'hd;
+  assign \$576  = counting & \$575 ;
+  assign \$577  = phase_cycles13 + 1'h1;
+  assign \$578  = pc == 4'he;
+  assign \$579  = counting & \$578 ;
+  assign \$580  = phase_cycles14 + 1'h1;
+  assign \$581  = pc == 4'hf;
+  assign \$582  = counting & \$581 ;
+  assign \$583  = phase_cycles15 + 1'h1;
+  assign \$584  = pc == 5'h10;
+  assign \$585  = counting & \$584 ;
+  assign \$586  = phase_cycles16 + 1'h1;
+  assign \$587  = pc == 5'h11;
+  assign \$588  = counting & \$587 ;
+  assign \$589  = phase_cycles17 + 1'h1;
+  assign \$590  = pc == 5'h12;
+  assign \$591  = counting & \$590 ;
+  assign \$592  = phase_cycles18 + 1'h1;
+  assign \$593  = pc == 5'h13;
+  assign \$594  = counting & \$593 ;
+  assign \$595  = phase_cycles19 + 1'h1;
+  assign \$596  = pc == 5'h14;
+  assign \$597  = counting & \$596 ;
+  assign \$598  = phase_cycles20 + 1'h1;
+  assign \$599  = pc == 5'h15;
+  assign \$600  = counting & \$599 ;
+  assign \$601  = phase_cycles21 + 1'h1;
+  assign \$602  = pc == 5'h16;
+  assign \$603  = counting & \$602 ;
+  assign \$604  = phase_cycles22 + 1'h1;
+  assign \$605  = pc == 5'h17;
+  assign \$606  = counting & \$605 ;
+  assign \$607  = phase_cycles23 + 1'h1;
+  assign \$608  = pc == 5'h18;
+  assign \$609  = counting & \$608 ;
+  assign \$610  = phase_cycles24 + 1'h1;
+  assign \$611  = pc == 5'h19;
+  assign \$612  = counting & \$611 ;
+  assign \$613  = phase_cycles25 + 1'h1;
+  assign \$614  = pc == 5'h1a;
+  assign \$615  = counting & \$614 ;
+  assign \$616  = phase_cycles26 + 1'h1;
+  assign \$617  = pc == 5'h1b;
+  assign \$618  = counting & \$617 ;
+  assign \$619  = phase_cycles27 + 1'h1;
+  assign \$620  = pc == 5'h1c;
+  assign \$621  = counting & \$620 ;
+  assign \$622  = phase_cycles28 + 1'h1;
+  assign \$623  = pc == 5'h1d;
+  assign \$624  = counting & \$623 ;
+  assign \$625  = phase_cycles29 + 1'h1;
+  assign \$626  = pc == 5'h1e;
+  assign \$627  = counting & \$626 ;
+  assign \$628  = phase_cycles30 + 1'h1;
+  assign \$629  = pc == 5'h1f;
+  assign \$630  = counting & \$629 ;
+  assign \$631  = phase_cycles31 + 1'h1;
+  assign \$632  = issue & k_last;
+  assign \$633  = ~ since_ok;
+  assign \$634  = since_last + 1'h1;
+  assign \$635  = since_last == 4'he;
+  assign \$636  = ! klen_m1;
+  assign \$637  = ! nt_m1;
+  assign \$638  = mi + 1'h1;
+  assign \$639  = mi == mt_m2;
+  assign \$640  = nrow + ibits[86:71];
+  assign \$641  = nrow + ibits[86:71];
+  assign \$642  = ni + 1'h1;
+  assign \$643  = ni == nt_m2;
+  assign \$644  = wcol + ibits[118:103];
+  assign \$645  = wcol + ibits[118:103];
+  assign \$646  = ki + 1'h1;
+  assign \$647  = ki == klen_m2;
+  assign \$648  = naddr + 1'h1;
+  assign \$649  = waddr + 1'h1;
+  assign \$650  = narrow_grad0 ? \r_data$756 [7:0] : \r_data$752 [7:0];
+  assign \$651  = narrow_grad1 ? \r_data$756 [15:8] : \r_data$752 [15:8];
+  assign \$652  = narrow_grad2 ? \r_data$756 [23:16] : \r_data$752 [23:16];
+  assign \$653  = narrow_grad3 ? \r_data$756 [31:24] : \r_data$752 [31:24];
+  assign \$654  = narrow_grad4 ? \r_data$756 [39:32] : \r_data$752 [39:32];
+  assign \$655  = narrow_grad5 ? \r_data$756 [47:40] : \r_data$752 [47:40];
+  assign \$656  = narrow_grad6 ? \r_data$756 [55:48] : \r_data$752 [55:48];
+  assign \$657  = narrow_grad7 ? \r_data$756 [63:56] : \r_data$752 [63:56];
   assign \$658  = \i__valid$158  & i__ready;
   assign \$659  = \i__valid$158  & i__ready;
   assign \$660  = mac_steps + 1'h1;
@@ -4092,8 +4130,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$724  = ibits[2:0] == 3'h4;
   assign \$725  = \$724  ? ibits[306:301] : ibits[268:263];
   assign \$726  = rows_done + 1'h1;
-  assign \$727  = | { \overflow$1033 , \overflow$1032 , \overflow$1031 , \overflow$1030 , \overflow$1029 , \overflow$1028 , \overflow$1027 , overflow };
-  assign \$728  = | { \wrapped$1041 , \wrapped$1040 , \wrapped$1039 , \wrapped$1038 , \wrapped$1037 , \wrapped$1036 , \wrapped$1035 , wrapped };
+  assign \$727  = | { \overflow$1052 , \overflow$1051 , \overflow$1050 , \overflow$1049 , \overflow$1048 , \overflow$1047 , \overflow$1046 , overflow };
+  assign \$728  = | { \wrapped$1060 , \wrapped$1059 , \wrapped$1058 , \wrapped$1057 , \wrapped$1056 , \wrapped$1055 , \wrapped$1054 , wrapped };
   assign \$729  = ~ i__ready;
   assign \$730  = \i__valid$158  & \$729 ;
   assign \$731  = flags | { 4'h0, \$730 , \$728 , \$727 , 1'h0 };
@@ -4422,7 +4460,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     rows_b <= ibits[38:29];
   always @(posedge clk)
-    rows_p <= \$415 ;
+    rows_p <= \$407 ;
   always @(posedge clk)
     drained <= \$892 ;
   always @(posedge clk)
@@ -4544,11 +4582,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     hread_sel_e1 <= \$951 ;
   always @(posedge clk)
-    hread_or0 <= \$495 ;
+    hread_or0 <= \$487 ;
   always @(posedge clk)
-    hread_or1 <= \$498 ;
+    hread_or1 <= \$490 ;
   always @(posedge clk)
-    hread_or2 <= \$500 ;
+    hread_or2 <= \$492 ;
   always @(posedge clk)
     hread_data <= \$952 ;
   always @(posedge clk)
@@ -4964,538 +5002,576 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     s5_valid <= \$1158 ;
   always @(posedge clk)
-    \i__valid$158  <= \$1159 ;
+    s6_valid <= \$1159 ;
   always @(posedge clk)
-    s2_first <= \$1160 ;
+    \i__valid$158  <= \$1160 ;
   always @(posedge clk)
-    s3_first <= \$1161 ;
+    s2_first <= \$1161 ;
   always @(posedge clk)
-    s4_first <= \$1162 ;
+    s3_first <= \$1162 ;
   always @(posedge clk)
-    s5_first <= \$1163 ;
+    s4_first <= \$1163 ;
   always @(posedge clk)
-    s6_first <= \$1164 ;
+    s5_first <= \$1164 ;
   always @(posedge clk)
-    s2_last <= \$1165 ;
+    s6_first <= \$1165 ;
   always @(posedge clk)
-    s3_last <= \$1166 ;
+    s7_first <= \$1166 ;
   always @(posedge clk)
-    s4_last <= \$1167 ;
+    s2_last <= \$1167 ;
   always @(posedge clk)
-    s5_last <= \$1168 ;
+    s3_last <= \$1168 ;
   always @(posedge clk)
-    s6_last <= \$1169 ;
+    s4_last <= \$1169 ;
   always @(posedge clk)
-    narrow_grad0_hop <= \$1170 ;
+    s5_last <= \$1170 ;
   always @(posedge clk)
-    narrow_grad0 <= \$1171 ;
+    s6_last <= \$1171 ;
   always @(posedge clk)
-    narrow_grad1_hop <= \$1172 ;
+    s7_last <= \$1172 ;
   always @(posedge clk)
-    narrow_grad1 <= \$1173 ;
+    narrow_grad0_hop <= \$1173 ;
   always @(posedge clk)
-    narrow_grad2_hop <= \$1174 ;
+    narrow_grad0 <= \$1174 ;
   always @(posedge clk)
-    narrow_grad2 <= \$1175 ;
+    narrow_op0 <= \$1175 ;
   always @(posedge clk)
-    narrow_grad3_hop <= \$1176 ;
+    narrow_grad1_hop <= \$1176 ;
   always @(posedge clk)
-    narrow_grad3 <= \$1177 ;
+    narrow_grad1 <= \$1177 ;
   always @(posedge clk)
-    narrow_grad4_hop <= \$1178 ;
+    narrow_op1 <= \$1178 ;
   always @(posedge clk)
-    narrow_grad4 <= \$1179 ;
+    narrow_grad2_hop <= \$1179 ;
   always @(posedge clk)
-    narrow_grad5_hop <= \$1180 ;
+    narrow_grad2 <= \$1180 ;
   always @(posedge clk)
-    narrow_grad5 <= \$1181 ;
+    narrow_op2 <= \$1181 ;
   always @(posedge clk)
-    narrow_grad6_hop <= \$1182 ;
+    narrow_grad3_hop <= \$1182 ;
   always @(posedge clk)
-    narrow_grad6 <= \$1183 ;
+    narrow_grad3 <= \$1183 ;
   always @(posedge clk)
-    narrow_grad7_hop <= \$1184 ;
+    narrow_op3 <= \$1184 ;
   always @(posedge clk)
-    narrow_grad7 <= \$1185 ;
+    narrow_grad4_hop <= \$1185 ;
   always @(posedge clk)
-    wide_src0_hop <= \$1186 ;
+    narrow_grad4 <= \$1186 ;
   always @(posedge clk)
-    wide_src0 <= \$1187 ;
+    narrow_op4 <= \$1187 ;
   always @(posedge clk)
-    wide_src1_hop <= \$1188 ;
+    narrow_grad5_hop <= \$1188 ;
   always @(posedge clk)
-    wide_src1 <= \$1189 ;
+    narrow_grad5 <= \$1189 ;
   always @(posedge clk)
-    wide_src2_hop <= \$1190 ;
+    narrow_op5 <= \$1190 ;
   always @(posedge clk)
-    wide_src2 <= \$1191 ;
+    narrow_grad6_hop <= \$1191 ;
   always @(posedge clk)
-    wide_src3_hop <= \$1192 ;
+    narrow_grad6 <= \$1192 ;
   always @(posedge clk)
-    wide_src3 <= \$1193 ;
+    narrow_op6 <= \$1193 ;
   always @(posedge clk)
-    wide_src4_hop <= \$1194 ;
+    narrow_grad7_hop <= \$1194 ;
   always @(posedge clk)
-    wide_src4 <= \$1195 ;
+    narrow_grad7 <= \$1195 ;
   always @(posedge clk)
-    wide_src5_hop <= \$1196 ;
+    narrow_op7 <= \$1196 ;
   always @(posedge clk)
-    wide_src5 <= \$1197 ;
+    wide_src0_hop <= \$1197 ;
   always @(posedge clk)
-    wide_src6_hop <= \$1198 ;
+    wide_src0 <= \$1198 ;
   always @(posedge clk)
-    wide_src6 <= \$1199 ;
+    wide_op0 <= \$1199 ;
   always @(posedge clk)
-    wide_src7_hop <= \$1200 ;
+    wide_src1_hop <= \$1200 ;
   always @(posedge clk)
-    wide_src7 <= \$1201 ;
+    wide_src1 <= \$1201 ;
   always @(posedge clk)
-    mac_steps <= \$1202 ;
+    wide_op1 <= \$1202 ;
   always @(posedge clk)
-    tile_end <= \$1203 ;
+    wide_src2_hop <= \$1203 ;
   always @(posedge clk)
-    e_r1 <= \$1204 ;
+    wide_src2 <= \$1204 ;
   always @(posedge clk)
-    e_acc1 <= \$1205 ;
+    wide_op2 <= \$1205 ;
   always @(posedge clk)
-    e_r2 <= \$1206 ;
+    wide_src3_hop <= \$1206 ;
   always @(posedge clk)
-    e_acc2 <= \$1207 ;
+    wide_src3 <= \$1207 ;
   always @(posedge clk)
-    e_r3 <= \$1208 ;
+    wide_op3 <= \$1208 ;
   always @(posedge clk)
-    e_acc3 <= \$1209 ;
+    wide_src4_hop <= \$1209 ;
   always @(posedge clk)
-    e_r4 <= \$1210 ;
+    wide_src4 <= \$1210 ;
   always @(posedge clk)
-    e_acc4 <= \$1211 ;
+    wide_op4 <= \$1211 ;
   always @(posedge clk)
-    e_r5 <= \$1212 ;
+    wide_src5_hop <= \$1212 ;
   always @(posedge clk)
-    e_acc5 <= \$1213 ;
+    wide_src5 <= \$1213 ;
   always @(posedge clk)
-    e_r6 <= \$1214 ;
+    wide_op5 <= \$1214 ;
   always @(posedge clk)
-    e_acc6_relub <= \$1215 ;
+    wide_src6_hop <= \$1215 ;
   always @(posedge clk)
-    e_acc6_sgd <= \$1216 ;
+    wide_src6 <= \$1216 ;
   always @(posedge clk)
-    e_v6_relub0 <= \$1217 ;
+    wide_op6 <= \$1217 ;
   always @(posedge clk)
-    e_v6_relub1 <= \$1218 ;
+    wide_src7_hop <= \$1218 ;
   always @(posedge clk)
-    e_v6_relub2 <= \$1219 ;
+    wide_src7 <= \$1219 ;
   always @(posedge clk)
-    e_v6_relub3 <= \$1220 ;
+    wide_op7 <= \$1220 ;
   always @(posedge clk)
-    e_v6_relub4 <= \$1221 ;
+    mac_steps <= \$1221 ;
   always @(posedge clk)
-    e_v6_relub5 <= \$1222 ;
+    tile_end <= \$1222 ;
   always @(posedge clk)
-    e_v6_relub6 <= \$1223 ;
+    e_r1 <= \$1223 ;
   always @(posedge clk)
-    e_v6_relub7 <= \$1224 ;
+    e_acc1 <= \$1224 ;
   always @(posedge clk)
-    e_v6_sgd0 <= \$1225 ;
+    e_r2 <= \$1225 ;
   always @(posedge clk)
-    e_v6_sgd1 <= \$1226 ;
+    e_acc2 <= \$1226 ;
   always @(posedge clk)
-    e_v6_sgd2 <= \$1227 ;
+    e_r3 <= \$1227 ;
   always @(posedge clk)
-    e_v6_sgd3 <= \$1228 ;
+    e_acc3 <= \$1228 ;
   always @(posedge clk)
-    e_v6_sgd4 <= \$1229 ;
+    e_r4 <= \$1229 ;
   always @(posedge clk)
-    e_v6_sgd5 <= \$1230 ;
+    e_acc4 <= \$1230 ;
   always @(posedge clk)
-    e_v6_sgd6 <= \$1231 ;
+    e_r5 <= \$1231 ;
   always @(posedge clk)
-    e_v6_sgd7 <= \$1232 ;
+    e_acc5 <= \$1232 ;
   always @(posedge clk)
-    sb1 <= \$1233 ;
+    e_r6 <= \$1233 ;
   always @(posedge clk)
-    sb2 <= \$1234 ;
+    e_acc6_relub <= \$1234 ;
   always @(posedge clk)
-    sb3 <= \$1235 ;
+    e_acc6_sgd <= \$1235 ;
   always @(posedge clk)
-    sb4 <= \$1236 ;
+    e_v6_relub0 <= \$1236 ;
   always @(posedge clk)
-    sb5 <= \$1237 ;
+    e_v6_relub1 <= \$1237 ;
   always @(posedge clk)
-    sb6 <= \$1238 ;
+    e_v6_relub2 <= \$1238 ;
   always @(posedge clk)
-    sb7 <= \$1239 ;
+    e_v6_relub3 <= \$1239 ;
   always @(posedge clk)
-    sb8 <= \$1240 ;
+    e_v6_relub4 <= \$1240 ;
   always @(posedge clk)
-    sb9 <= \$1241 ;
+    e_v6_relub5 <= \$1241 ;
   always @(posedge clk)
-    sb10 <= \$1242 ;
+    e_v6_relub6 <= \$1242 ;
   always @(posedge clk)
-    sb11 <= \$1243 ;
+    e_v6_relub7 <= \$1243 ;
   always @(posedge clk)
-    sb12 <= \$1244 ;
+    e_v6_sgd0 <= \$1244 ;
   always @(posedge clk)
-    sb13 <= \$1245 ;
+    e_v6_sgd1 <= \$1245 ;
   always @(posedge clk)
-    y1 <= \$1246 ;
+    e_v6_sgd2 <= \$1246 ;
   always @(posedge clk)
-    y2 <= \$1247 ;
+    e_v6_sgd3 <= \$1247 ;
   always @(posedge clk)
-    y3 <= \$1248 ;
+    e_v6_sgd4 <= \$1248 ;
   always @(posedge clk)
-    y4 <= \$1249 ;
+    e_v6_sgd5 <= \$1249 ;
   always @(posedge clk)
-    y5 <= \$1250 ;
+    e_v6_sgd6 <= \$1250 ;
   always @(posedge clk)
-    y6 <= \$1251 ;
+    e_v6_sgd7 <= \$1251 ;
   always @(posedge clk)
-    y7 <= \$1252 ;
+    sb1 <= \$1252 ;
   always @(posedge clk)
-    y8 <= \$1253 ;
+    sb2 <= \$1253 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_0 <= \$1254 ;
+    sb3 <= \$1254 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_0 <= \$1255 ;
+    sb4 <= \$1255 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_0 <= \$1256 ;
+    sb5 <= \$1256 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_0 <= \$1257 ;
+    sb6 <= \$1257 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_0 <= \$1258 ;
+    sb7 <= \$1258 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_0 <= \$1259 ;
+    sb8 <= \$1259 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_0 <= \$1260 ;
+    sb9 <= \$1260 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_0 <= \$1261 ;
+    sb10 <= \$1261 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_0 <= \$1262 ;
+    sb11 <= \$1262 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_0 <= \$1263 ;
+    sb12 <= \$1263 ;
   always @(posedge clk)
-    lr_multiplier <= \$1264 ;
+    sb13 <= \$1264 ;
   always @(posedge clk)
-    lr_shift <= \$1265 ;
+    y1 <= \$1265 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$1266 ;
+    y2 <= \$1266 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$1267 ;
+    y3 <= \$1267 ;
   always @(posedge clk)
-    decay_enable <= \$1268 ;
+    y4 <= \$1268 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_1 <= \$1269 ;
+    y5 <= \$1269 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_1 <= \$1270 ;
+    y6 <= \$1270 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_1 <= \$1271 ;
+    y7 <= \$1271 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_1 <= \$1272 ;
+    y8 <= \$1272 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_1 <= \$1273 ;
+    cfg_div_mult_hop0_0 <= \$1273 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_1 <= \$1274 ;
+    cfg_div_shift_hop0_0 <= \$1274 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_1 <= \$1275 ;
+    cfg_dc_mult_hop0_0 <= \$1275 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_1 <= \$1276 ;
+    cfg_dc_shift_hop0_0 <= \$1276 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_1 <= \$1277 ;
+    cfg_dc_en_hop0_0 <= \$1277 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_1 <= \$1278 ;
+    cfg_div_mult_hop1_0 <= \$1278 ;
   always @(posedge clk)
-    \lr_multiplier$247  <= \$1279 ;
+    cfg_div_shift_hop1_0 <= \$1279 ;
   always @(posedge clk)
-    \lr_shift$249  <= \$1280 ;
+    cfg_dc_mult_hop1_0 <= \$1280 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$1281 ;
+    cfg_dc_shift_hop1_0 <= \$1281 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$1282 ;
+    cfg_dc_en_hop1_0 <= \$1282 ;
   always @(posedge clk)
-    \decay_enable$255  <= \$1283 ;
+    lr_multiplier <= \$1283 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_2 <= \$1284 ;
+    lr_shift <= \$1284 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_2 <= \$1285 ;
+    cfg_dc_mult_lane0 <= \$1285 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_2 <= \$1286 ;
+    cfg_dc_shift_lane0 <= \$1286 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_2 <= \$1287 ;
+    decay_enable <= \$1287 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_2 <= \$1288 ;
+    cfg_div_mult_hop0_1 <= \$1288 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_2 <= \$1289 ;
+    cfg_div_shift_hop0_1 <= \$1289 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_2 <= \$1290 ;
+    cfg_dc_mult_hop0_1 <= \$1290 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_2 <= \$1291 ;
+    cfg_dc_shift_hop0_1 <= \$1291 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_2 <= \$1292 ;
+    cfg_dc_en_hop0_1 <= \$1292 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_2 <= \$1293 ;
+    cfg_div_mult_hop1_1 <= \$1293 ;
   always @(posedge clk)
-    \lr_multiplier$269  <= \$1294 ;
+    cfg_div_shift_hop1_1 <= \$1294 ;
   always @(posedge clk)
-    \lr_shift$271  <= \$1295 ;
+    cfg_dc_mult_hop1_1 <= \$1295 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$1296 ;
+    cfg_dc_shift_hop1_1 <= \$1296 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$1297 ;
+    cfg_dc_en_hop1_1 <= \$1297 ;
   always @(posedge clk)
-    \decay_enable$277  <= \$1298 ;
+    \lr_multiplier$244  <= \$1298 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_3 <= \$1299 ;
+    \lr_shift$246  <= \$1299 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_3 <= \$1300 ;
+    cfg_dc_mult_lane1 <= \$1300 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_3 <= \$1301 ;
+    cfg_dc_shift_lane1 <= \$1301 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_3 <= \$1302 ;
+    \decay_enable$252  <= \$1302 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_3 <= \$1303 ;
+    cfg_div_mult_hop0_2 <= \$1303 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_3 <= \$1304 ;
+    cfg_div_shift_hop0_2 <= \$1304 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_3 <= \$1305 ;
+    cfg_dc_mult_hop0_2 <= \$1305 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_3 <= \$1306 ;
+    cfg_dc_shift_hop0_2 <= \$1306 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_3 <= \$1307 ;
+    cfg_dc_en_hop0_2 <= \$1307 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_3 <= \$1308 ;
+    cfg_div_mult_hop1_2 <= \$1308 ;
   always @(posedge clk)
-    \lr_multiplier$291  <= \$1309 ;
+    cfg_div_shift_hop1_2 <= \$1309 ;
   always @(posedge clk)
-    \lr_shift$293  <= \$1310 ;
+    cfg_dc_mult_hop1_2 <= \$1310 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$1311 ;
+    cfg_dc_shift_hop1_2 <= \$1311 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$1312 ;
+    cfg_dc_en_hop1_2 <= \$1312 ;
   always @(posedge clk)
-    \decay_enable$299  <= \$1313 ;
+    \lr_multiplier$266  <= \$1313 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_4 <= \$1314 ;
+    \lr_shift$268  <= \$1314 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_4 <= \$1315 ;
+    cfg_dc_mult_lane2 <= \$1315 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_4 <= \$1316 ;
+    cfg_dc_shift_lane2 <= \$1316 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_4 <= \$1317 ;
+    \decay_enable$274  <= \$1317 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_4 <= \$1318 ;
+    cfg_div_mult_hop0_3 <= \$1318 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_4 <= \$1319 ;
+    cfg_div_shift_hop0_3 <= \$1319 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_4 <= \$1320 ;
+    cfg_dc_mult_hop0_3 <= \$1320 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_4 <= \$1321 ;
+    cfg_dc_shift_hop0_3 <= \$1321 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_4 <= \$1322 ;
+    cfg_dc_en_hop0_3 <= \$1322 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_4 <= \$1323 ;
+    cfg_div_mult_hop1_3 <= \$1323 ;
   always @(posedge clk)
-    \lr_multiplier$313  <= \$1324 ;
+    cfg_div_shift_hop1_3 <= \$1324 ;
   always @(posedge clk)
-    \lr_shift$315  <= \$1325 ;
+    cfg_dc_mult_hop1_3 <= \$1325 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$1326 ;
+    cfg_dc_shift_hop1_3 <= \$1326 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$1327 ;
+    cfg_dc_en_hop1_3 <= \$1327 ;
   always @(posedge clk)
-    \decay_enable$321  <= \$1328 ;
+    \lr_multiplier$288  <= \$1328 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_5 <= \$1329 ;
+    \lr_shift$290  <= \$1329 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_5 <= \$1330 ;
+    cfg_dc_mult_lane3 <= \$1330 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_5 <= \$1331 ;
+    cfg_dc_shift_lane3 <= \$1331 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_5 <= \$1332 ;
+    \decay_enable$296  <= \$1332 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_5 <= \$1333 ;
+    cfg_div_mult_hop0_4 <= \$1333 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_5 <= \$1334 ;
+    cfg_div_shift_hop0_4 <= \$1334 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_5 <= \$1335 ;
+    cfg_dc_mult_hop0_4 <= \$1335 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_5 <= \$1336 ;
+    cfg_dc_shift_hop0_4 <= \$1336 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_5 <= \$1337 ;
+    cfg_dc_en_hop0_4 <= \$1337 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_5 <= \$1338 ;
+    cfg_div_mult_hop1_4 <= \$1338 ;
   always @(posedge clk)
-    \lr_multiplier$335  <= \$1339 ;
+    cfg_div_shift_hop1_4 <= \$1339 ;
   always @(posedge clk)
-    \lr_shift$337  <= \$1340 ;
+    cfg_dc_mult_hop1_4 <= \$1340 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$1341 ;
+    cfg_dc_shift_hop1_4 <= \$1341 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$1342 ;
+    cfg_dc_en_hop1_4 <= \$1342 ;
   always @(posedge clk)
-    \decay_enable$343  <= \$1343 ;
+    \lr_multiplier$310  <= \$1343 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_6 <= \$1344 ;
+    \lr_shift$312  <= \$1344 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_6 <= \$1345 ;
+    cfg_dc_mult_lane4 <= \$1345 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_6 <= \$1346 ;
+    cfg_dc_shift_lane4 <= \$1346 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_6 <= \$1347 ;
+    \decay_enable$318  <= \$1347 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_6 <= \$1348 ;
+    cfg_div_mult_hop0_5 <= \$1348 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_6 <= \$1349 ;
+    cfg_div_shift_hop0_5 <= \$1349 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_6 <= \$1350 ;
+    cfg_dc_mult_hop0_5 <= \$1350 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_6 <= \$1351 ;
+    cfg_dc_shift_hop0_5 <= \$1351 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_6 <= \$1352 ;
+    cfg_dc_en_hop0_5 <= \$1352 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_6 <= \$1353 ;
+    cfg_div_mult_hop1_5 <= \$1353 ;
   always @(posedge clk)
-    \lr_multiplier$357  <= \$1354 ;
+    cfg_div_shift_hop1_5 <= \$1354 ;
   always @(posedge clk)
-    \lr_shift$359  <= \$1355 ;
+    cfg_dc_mult_hop1_5 <= \$1355 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$1356 ;
+    cfg_dc_shift_hop1_5 <= \$1356 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$1357 ;
+    cfg_dc_en_hop1_5 <= \$1357 ;
   always @(posedge clk)
-    \decay_enable$365  <= \$1358 ;
+    \lr_multiplier$332  <= \$1358 ;
   always @(posedge clk)
-    cfg_div_mult_hop0_7 <= \$1359 ;
+    \lr_shift$334  <= \$1359 ;
   always @(posedge clk)
-    cfg_div_shift_hop0_7 <= \$1360 ;
+    cfg_dc_mult_lane5 <= \$1360 ;
   always @(posedge clk)
-    cfg_dc_mult_hop0_7 <= \$1361 ;
+    cfg_dc_shift_lane5 <= \$1361 ;
   always @(posedge clk)
-    cfg_dc_shift_hop0_7 <= \$1362 ;
+    \decay_enable$340  <= \$1362 ;
   always @(posedge clk)
-    cfg_dc_en_hop0_7 <= \$1363 ;
+    cfg_div_mult_hop0_6 <= \$1363 ;
   always @(posedge clk)
-    cfg_div_mult_hop1_7 <= \$1364 ;
+    cfg_div_shift_hop0_6 <= \$1364 ;
   always @(posedge clk)
-    cfg_div_shift_hop1_7 <= \$1365 ;
+    cfg_dc_mult_hop0_6 <= \$1365 ;
   always @(posedge clk)
-    cfg_dc_mult_hop1_7 <= \$1366 ;
+    cfg_dc_shift_hop0_6 <= \$1366 ;
   always @(posedge clk)
-    cfg_dc_shift_hop1_7 <= \$1367 ;
+    cfg_dc_en_hop0_6 <= \$1367 ;
   always @(posedge clk)
-    cfg_dc_en_hop1_7 <= \$1368 ;
+    cfg_div_mult_hop1_6 <= \$1368 ;
   always @(posedge clk)
-    \lr_multiplier$379  <= \$1369 ;
+    cfg_div_shift_hop1_6 <= \$1369 ;
   always @(posedge clk)
-    \lr_shift$381  <= \$1370 ;
+    cfg_dc_mult_hop1_6 <= \$1370 ;
   always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$1371 ;
+    cfg_dc_shift_hop1_6 <= \$1371 ;
   always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$1372 ;
+    cfg_dc_en_hop1_6 <= \$1372 ;
   always @(posedge clk)
-    \decay_enable$387  <= \$1373 ;
+    \lr_multiplier$354  <= \$1373 ;
   always @(posedge clk)
-    err_in_mask0 <= \$1374 ;
+    \lr_shift$356  <= \$1374 ;
   always @(posedge clk)
-    err_in_mask1 <= \$1375 ;
+    cfg_dc_mult_lane6 <= \$1375 ;
   always @(posedge clk)
-    err_in_mask2 <= \$1376 ;
+    cfg_dc_shift_lane6 <= \$1376 ;
   always @(posedge clk)
-    err_in_mask3 <= \$1377 ;
+    \decay_enable$362  <= \$1377 ;
   always @(posedge clk)
-    err_in_mask4 <= \$1378 ;
+    cfg_div_mult_hop0_7 <= \$1378 ;
   always @(posedge clk)
-    err_in_mask5 <= \$1379 ;
+    cfg_div_shift_hop0_7 <= \$1379 ;
   always @(posedge clk)
-    err_in_mask6 <= \$1380 ;
+    cfg_dc_mult_hop0_7 <= \$1380 ;
   always @(posedge clk)
-    err_in_mask7 <= \$1381 ;
+    cfg_dc_shift_hop0_7 <= \$1381 ;
   always @(posedge clk)
-    fwd_mask0 <= \$1382 ;
+    cfg_dc_en_hop0_7 <= \$1382 ;
   always @(posedge clk)
-    fwd_mask1 <= \$1383 ;
+    cfg_div_mult_hop1_7 <= \$1383 ;
   always @(posedge clk)
-    fwd_mask2 <= \$1384 ;
+    cfg_div_shift_hop1_7 <= \$1384 ;
   always @(posedge clk)
-    fwd_mask3 <= \$1385 ;
+    cfg_dc_mult_hop1_7 <= \$1385 ;
   always @(posedge clk)
-    fwd_mask4 <= \$1386 ;
+    cfg_dc_shift_hop1_7 <= \$1386 ;
   always @(posedge clk)
-    fwd_mask5 <= \$1387 ;
+    cfg_dc_en_hop1_7 <= \$1387 ;
   always @(posedge clk)
-    fwd_mask6 <= \$1388 ;
+    \lr_multiplier$376  <= \$1388 ;
   always @(posedge clk)
-    fwd_mask7 <= \$1389 ;
+    \lr_shift$378  <= \$1389 ;
   always @(posedge clk)
-    err_out_mask0 <= \$1390 ;
+    cfg_dc_mult_lane7 <= \$1390 ;
   always @(posedge clk)
-    err_out_mask1 <= \$1391 ;
+    cfg_dc_shift_lane7 <= \$1391 ;
   always @(posedge clk)
-    err_out_mask2 <= \$1392 ;
+    \decay_enable$384  <= \$1392 ;
   always @(posedge clk)
-    err_out_mask3 <= \$1393 ;
+    err_in_mask0 <= \$1393 ;
   always @(posedge clk)
-    err_out_mask4 <= \$1394 ;
+    err_in_mask1 <= \$1394 ;
   always @(posedge clk)
-    err_out_mask5 <= \$1395 ;
+    err_in_mask2 <= \$1395 ;
   always @(posedge clk)
-    err_out_mask6 <= \$1396 ;
+    err_in_mask3 <= \$1396 ;
   always @(posedge clk)
-    err_out_mask7 <= \$1397 ;
+    err_in_mask4 <= \$1397 ;
   always @(posedge clk)
-    best_v7 <= \$1398 ;
+    err_in_mask5 <= \$1398 ;
   always @(posedge clk)
-    best_i7 <= \$1399 ;
+    err_in_mask6 <= \$1399 ;
   always @(posedge clk)
-    best_v0 <= \$1400 ;
+    err_in_mask7 <= \$1400 ;
   always @(posedge clk)
-    best_v1 <= \$1401 ;
+    fwd_mask0 <= \$1401 ;
   always @(posedge clk)
-    best_v2 <= \$1402 ;
+    fwd_mask1 <= \$1402 ;
   always @(posedge clk)
-    best_v3 <= \$1403 ;
+    fwd_mask2 <= \$1403 ;
   always @(posedge clk)
-    best_v4 <= \$1404 ;
+    fwd_mask3 <= \$1404 ;
   always @(posedge clk)
-    best_v5 <= \$1405 ;
+    fwd_mask4 <= \$1405 ;
   always @(posedge clk)
-    best_v6 <= \$1406 ;
+    fwd_mask5 <= \$1406 ;
   always @(posedge clk)
-    best_i0 <= \$1407 ;
+    fwd_mask6 <= \$1407 ;
   always @(posedge clk)
-    best_i1 <= \$1408 ;
+    fwd_mask7 <= \$1408 ;
   always @(posedge clk)
-    best_i2 <= \$1409 ;
+    err_out_mask0 <= \$1409 ;
   always @(posedge clk)
-    best_i3 <= \$1410 ;
+    err_out_mask1 <= \$1410 ;
   always @(posedge clk)
-    best_i4 <= \$1411 ;
+    err_out_mask2 <= \$1411 ;
   always @(posedge clk)
-    best_i5 <= \$1412 ;
+    err_out_mask3 <= \$1412 ;
   always @(posedge clk)
-    best_i6 <= \$1413 ;
+    err_out_mask4 <= \$1413 ;
   always @(posedge clk)
-    trace1_valid <= \$1414 ;
+    err_out_mask5 <= \$1414 ;
   always @(posedge clk)
-    trace1_tag <= \$1415 ;
+    err_out_mask6 <= \$1415 ;
   always @(posedge clk)
-    trace1_index <= \$1416 ;
+    err_out_mask7 <= \$1416 ;
   always @(posedge clk)
-    trace1_data <= \$1417 ;
+    best_v7 <= \$1417 ;
   always @(posedge clk)
-    trace_valid <= \$1418 ;
+    best_i7 <= \$1418 ;
   always @(posedge clk)
-    trace_tag <= \$1419 ;
+    best_v0 <= \$1419 ;
   always @(posedge clk)
-    trace_index <= \$1420 ;
+    best_v1 <= \$1420 ;
   always @(posedge clk)
-    trace_data <= \$1421 ;
+    best_v2 <= \$1421 ;
   always @(posedge clk)
-    flags <= \$1422 ;
+    best_v3 <= \$1422 ;
+  always @(posedge clk)
+    best_v4 <= \$1423 ;
+  always @(posedge clk)
+    best_v5 <= \$1424 ;
+  always @(posedge clk)
+    best_v6 <= \$1425 ;
+  always @(posedge clk)
+    best_i0 <= \$1426 ;
+  always @(posedge clk)
+    best_i1 <= \$1427 ;
+  always @(posedge clk)
+    best_i2 <= \$1428 ;
+  always @(posedge clk)
+    best_i3 <= \$1429 ;
+  always @(posedge clk)
+    best_i4 <= \$1430 ;
+  always @(posedge clk)
+    best_i5 <= \$1431 ;
+  always @(posedge clk)
+    best_i6 <= \$1432 ;
+  always @(posedge clk)
+    trace1_valid <= \$1433 ;
+  always @(posedge clk)
+    trace1_tag <= \$1434 ;
+  always @(posedge clk)
+    trace1_index <= \$1435 ;
+  always @(posedge clk)
+    trace1_data <= \$1436 ;
+  always @(posedge clk)
+    trace_valid <= \$1437 ;
+  always @(posedge clk)
+    trace_tag <= \$1438 ;
+  always @(posedge clk)
+    trace_index <= \$1439 ;
+  always @(posedge clk)
+    trace_data <= \$1440 ;
+  always @(posedge clk)
+    flags <= \$1441 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$392 ),
-    .i__valid(\i__valid$390 ),
-    .o__payload(\o__payload$403 ),
+    .i__payload(\i__payload$389 ),
+    .i__valid(\i__valid$387 ),
+    .o__payload(\o__payload$400 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
@@ -5510,52 +5586,52 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$164 ),
+    .out(\r_data$752 ),
     .r_addr(\r_addr$150 ),
     .rst(rst),
     .w_addr(\w_addr$120 ),
-    .w_data(\w_data$473 ),
+    .w_data(\w_data$470 ),
     .w_en(\w_en$119 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .out(\r_data$165 ),
+    .out(\r_data$756 ),
     .r_addr(\r_addr$152 ),
     .rst(rst),
     .w_addr(\w_addr$122 ),
-    .w_data(\w_data$409 ),
+    .w_data(\w_data$406 ),
     .w_en(\w_en$121 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .out(\r_data$201 ),
+    .out(\r_data$766 ),
     .r_addr(\r_addr$156 ),
     .rst(rst),
     .w_addr(\w_addr$127 ),
-    .w_data(\w_data$441 ),
+    .w_data(\w_data$438 ),
     .w_en(\w_en$126 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$192 ),
+    .out(\r_data$190 ),
     .r_addr(\r_addr$153 ),
     .rst(rst),
     .w_addr(\w_addr$131 ),
-    .w_data(\w_data$430 ),
+    .w_data(\w_data$427 ),
     .w_en(\w_en$130 )
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$775 ),
+    .out(\r_data$776 ),
     .r_addr(\r_addr$157 ),
     .rst(rst),
     .w_addr(\w_addr$129 ),
-    .w_data(\w_data$471 ),
+    .w_data(\w_data$468 ),
     .w_en(\w_en$128 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$738 ),
+    .out(\r_data$736 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(haddr[5:0]),
@@ -5564,30 +5640,30 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$214 ),
+    .out(\r_data$211 ),
     .r_addr(\r_addr$155 ),
     .rst(rst),
     .w_addr(\w_addr$125 ),
-    .w_data(\w_data$428 ),
+    .w_data(\w_data$425 ),
     .w_en(\w_en$124 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .out(\r_data$174 ),
+    .out(\r_data$172 ),
     .out_copy0(r_data_copy0),
     .r_addr(\r_addr$146 ),
     .rst(rst),
     .w_addr(w_addr),
-    .w_data(\w_data$458 ),
+    .w_data(\w_data$455 ),
     .w_en(\w_en$114 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .out(\r_data$183 ),
+    .out(\r_data$181 ),
     .r_addr(\r_addr$149 ),
     .rst(rst),
     .w_addr(\w_addr$118 ),
-    .w_data(\w_data$477 ),
+    .w_data(\w_data$474 ),
     .w_en(\w_en$117 )
   );
   \nitro_engine.mem_y  mem_y (
@@ -5603,112 +5679,112 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$412 ),
+    .o__payload(\o__payload$409 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
     .clk(clk),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$27 ),
-    .o__payload(\o__payload$414 ),
+    .o__payload(\o__payload$411 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
     .clk(clk),
     .i__payload(\i__payload$36 ),
     .i__valid(\i__valid$34 ),
-    .o__payload(\o__payload$416 ),
+    .o__payload(\o__payload$413 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
     .clk(clk),
     .i__payload(\i__payload$43 ),
     .i__valid(\i__valid$41 ),
-    .o__payload(\o__payload$418 ),
+    .o__payload(\o__payload$415 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
     .clk(clk),
     .i__payload(\i__payload$50 ),
     .i__valid(\i__valid$48 ),
-    .o__payload(\o__payload$420 ),
+    .o__payload(\o__payload$417 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
     .clk(clk),
     .i__payload(\i__payload$57 ),
     .i__valid(\i__valid$55 ),
-    .o__payload(\o__payload$422 ),
+    .o__payload(\o__payload$419 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
     .clk(clk),
     .i__payload(\i__payload$64 ),
     .i__valid(\i__valid$62 ),
-    .o__payload(\o__payload$424 ),
+    .o__payload(\o__payload$421 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
     .clk(clk),
     .i__payload(\i__payload$71 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$426 ),
+    .o__payload(\o__payload$423 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$212 ),
-    .i__valid(\i__valid$209 ),
-    .o__payload(\o__payload$443 ),
+    .i__payload(\i__payload$209 ),
+    .i__valid(\i__valid$206 ),
+    .o__payload(\o__payload$440 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$239 ),
-    .i__valid(\i__valid$236 ),
-    .o__payload(\o__payload$444 ),
+    .i__payload(\i__payload$236 ),
+    .i__valid(\i__valid$233 ),
+    .o__payload(\o__payload$441 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$261 ),
-    .i__valid(\i__valid$258 ),
-    .o__payload(\o__payload$445 ),
+    .i__payload(\i__payload$258 ),
+    .i__valid(\i__valid$255 ),
+    .o__payload(\o__payload$442 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$283 ),
-    .i__valid(\i__valid$280 ),
-    .o__payload(\o__payload$446 ),
+    .i__payload(\i__payload$280 ),
+    .i__valid(\i__valid$277 ),
+    .o__payload(\o__payload$443 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$305 ),
-    .i__valid(\i__valid$302 ),
-    .o__payload(\o__payload$447 ),
+    .i__payload(\i__payload$302 ),
+    .i__valid(\i__valid$299 ),
+    .o__payload(\o__payload$444 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$327 ),
-    .i__valid(\i__valid$324 ),
-    .o__payload(\o__payload$448 ),
+    .i__payload(\i__payload$324 ),
+    .i__valid(\i__valid$321 ),
+    .o__payload(\o__payload$445 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$349 ),
-    .i__valid(\i__valid$346 ),
-    .o__payload(\o__payload$449 ),
+    .i__payload(\i__payload$346 ),
+    .i__valid(\i__valid$343 ),
+    .o__payload(\o__payload$446 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$371 ),
-    .i__valid(\i__valid$368 ),
-    .o__payload(\o__payload$450 ),
+    .i__payload(\i__payload$368 ),
+    .i__valid(\i__valid$365 ),
+    .o__payload(\o__payload$447 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -5728,11 +5804,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$221 ),
-    .i__valid(\i__valid$215 ),
+    .i__payload(\i__payload$218 ),
+    .i__valid(\i__valid$212 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$460 ),
+    .o__payload(\o__payload$457 ),
     .overflow(overflow),
     .rst(rst),
     .scaled(i__payload),
@@ -5743,158 +5819,158 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$255 ),
+    .decay_enable(\decay_enable$252 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$246 ),
-    .i__valid(\i__valid$240 ),
-    .lr_multiplier(\lr_multiplier$247 ),
-    .lr_shift(\lr_shift$249 ),
-    .o__payload(\o__payload$461 ),
-    .overflow(\overflow$1027 ),
+    .i__payload(\i__payload$243 ),
+    .i__valid(\i__valid$237 ),
+    .lr_multiplier(\lr_multiplier$244 ),
+    .lr_shift(\lr_shift$246 ),
+    .o__payload(\o__payload$458 ),
+    .overflow(\overflow$1046 ),
     .rst(rst),
     .scaled(\i__payload$29 ),
     .scaled_valid(\i__valid$27 ),
-    .scaling(\scaling$245 ),
-    .wrapped(\wrapped$1035 )
+    .scaling(\scaling$242 ),
+    .wrapped(\wrapped$1054 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$277 ),
+    .decay_enable(\decay_enable$274 ),
     .decay_multiplier(cfg_dc_mult_lane2[15:0]),
     .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$268 ),
-    .i__valid(\i__valid$262 ),
-    .lr_multiplier(\lr_multiplier$269 ),
-    .lr_shift(\lr_shift$271 ),
-    .o__payload(\o__payload$462 ),
-    .overflow(\overflow$1028 ),
+    .i__payload(\i__payload$265 ),
+    .i__valid(\i__valid$259 ),
+    .lr_multiplier(\lr_multiplier$266 ),
+    .lr_shift(\lr_shift$268 ),
+    .o__payload(\o__payload$459 ),
+    .overflow(\overflow$1047 ),
     .rst(rst),
     .scaled(\i__payload$36 ),
     .scaled_valid(\i__valid$34 ),
-    .scaling(\scaling$267 ),
-    .wrapped(\wrapped$1036 )
+    .scaling(\scaling$264 ),
+    .wrapped(\wrapped$1055 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$299 ),
+    .decay_enable(\decay_enable$296 ),
     .decay_multiplier(cfg_dc_mult_lane3[15:0]),
     .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$290 ),
-    .i__valid(\i__valid$284 ),
-    .lr_multiplier(\lr_multiplier$291 ),
-    .lr_shift(\lr_shift$293 ),
-    .o__payload(\o__payload$463 ),
-    .overflow(\overflow$1029 ),
+    .i__payload(\i__payload$287 ),
+    .i__valid(\i__valid$281 ),
+    .lr_multiplier(\lr_multiplier$288 ),
+    .lr_shift(\lr_shift$290 ),
+    .o__payload(\o__payload$460 ),
+    .overflow(\overflow$1048 ),
     .rst(rst),
     .scaled(\i__payload$43 ),
     .scaled_valid(\i__valid$41 ),
-    .scaling(\scaling$289 ),
-    .wrapped(\wrapped$1037 )
+    .scaling(\scaling$286 ),
+    .wrapped(\wrapped$1056 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$321 ),
+    .decay_enable(\decay_enable$318 ),
     .decay_multiplier(cfg_dc_mult_lane4[15:0]),
     .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$312 ),
-    .i__valid(\i__valid$306 ),
-    .lr_multiplier(\lr_multiplier$313 ),
-    .lr_shift(\lr_shift$315 ),
-    .o__payload(\o__payload$464 ),
-    .overflow(\overflow$1030 ),
+    .i__payload(\i__payload$309 ),
+    .i__valid(\i__valid$303 ),
+    .lr_multiplier(\lr_multiplier$310 ),
+    .lr_shift(\lr_shift$312 ),
+    .o__payload(\o__payload$461 ),
+    .overflow(\overflow$1049 ),
     .rst(rst),
     .scaled(\i__payload$50 ),
     .scaled_valid(\i__valid$48 ),
-    .scaling(\scaling$311 ),
-    .wrapped(\wrapped$1038 )
+    .scaling(\scaling$308 ),
+    .wrapped(\wrapped$1057 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$343 ),
+    .decay_enable(\decay_enable$340 ),
     .decay_multiplier(cfg_dc_mult_lane5[15:0]),
     .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$334 ),
-    .i__valid(\i__valid$328 ),
-    .lr_multiplier(\lr_multiplier$335 ),
-    .lr_shift(\lr_shift$337 ),
-    .o__payload(\o__payload$465 ),
-    .overflow(\overflow$1031 ),
+    .i__payload(\i__payload$331 ),
+    .i__valid(\i__valid$325 ),
+    .lr_multiplier(\lr_multiplier$332 ),
+    .lr_shift(\lr_shift$334 ),
+    .o__payload(\o__payload$462 ),
+    .overflow(\overflow$1050 ),
     .rst(rst),
     .scaled(\i__payload$57 ),
     .scaled_valid(\i__valid$55 ),
-    .scaling(\scaling$333 ),
-    .wrapped(\wrapped$1039 )
+    .scaling(\scaling$330 ),
+    .wrapped(\wrapped$1058 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$365 ),
+    .decay_enable(\decay_enable$362 ),
     .decay_multiplier(cfg_dc_mult_lane6[15:0]),
     .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$356 ),
-    .i__valid(\i__valid$350 ),
-    .lr_multiplier(\lr_multiplier$357 ),
-    .lr_shift(\lr_shift$359 ),
-    .o__payload(\o__payload$466 ),
-    .overflow(\overflow$1032 ),
+    .i__payload(\i__payload$353 ),
+    .i__valid(\i__valid$347 ),
+    .lr_multiplier(\lr_multiplier$354 ),
+    .lr_shift(\lr_shift$356 ),
+    .o__payload(\o__payload$463 ),
+    .overflow(\overflow$1051 ),
     .rst(rst),
     .scaled(\i__payload$64 ),
     .scaled_valid(\i__valid$62 ),
-    .scaling(\scaling$355 ),
-    .wrapped(\wrapped$1040 )
+    .scaling(\scaling$352 ),
+    .wrapped(\wrapped$1059 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$387 ),
+    .decay_enable(\decay_enable$384 ),
     .decay_multiplier(cfg_dc_mult_lane7[15:0]),
     .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$378 ),
-    .i__valid(\i__valid$372 ),
-    .lr_multiplier(\lr_multiplier$379 ),
-    .lr_shift(\lr_shift$381 ),
-    .o__payload(\o__payload$467 ),
-    .overflow(\overflow$1033 ),
+    .i__payload(\i__payload$375 ),
+    .i__valid(\i__valid$369 ),
+    .lr_multiplier(\lr_multiplier$376 ),
+    .lr_shift(\lr_shift$378 ),
+    .o__payload(\o__payload$464 ),
+    .overflow(\overflow$1052 ),
     .rst(rst),
     .scaled(\i__payload$71 ),
     .scaled_valid(\i__valid$69 ),
-    .scaling(\scaling$377 ),
-    .wrapped(\wrapped$1041 )
+    .scaling(\scaling$374 ),
+    .wrapped(\wrapped$1060 )
   );
   \nitro_engine.xp_act  xp_act (
-    .busy(\busy$565 ),
+    .busy(\busy$562 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .col_valid(col_valid),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$508 ),
+    .\row_data$7 (\row_data$505 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .busy(\busy$566 ),
+    .busy(\busy$563 ),
     .clk(clk),
-    .col_addr(\col_addr$552 ),
-    .col_data(\col_data$479 ),
-    .col_valid(\col_valid$551 ),
-    .\port$12798$0 (\o__payload$460 ),
-    .\port$13059$0 (\o__payload$461 ),
-    .\port$13320$0 (\o__payload$462 ),
-    .\port$13581$0 (\o__payload$463 ),
-    .\port$13842$0 (\o__payload$464 ),
-    .\port$14103$0 (\o__payload$465 ),
-    .\port$14364$0 (\o__payload$466 ),
-    .\port$14625$0 (\o__payload$467 ),
-    .\row_base$9 (\row_base$548 ),
-    .\row_index$5 (\row_index$547 ),
-    .\row_valid$3 (\row_valid$536 ),
+    .col_addr(\col_addr$549 ),
+    .col_data(\col_data$476 ),
+    .col_valid(\col_valid$548 ),
+    .\port$12836$0 (\o__payload$457 ),
+    .\port$13097$0 (\o__payload$458 ),
+    .\port$13358$0 (\o__payload$459 ),
+    .\port$13619$0 (\o__payload$460 ),
+    .\port$13880$0 (\o__payload$461 ),
+    .\port$14141$0 (\o__payload$462 ),
+    .\port$14402$0 (\o__payload$463 ),
+    .\port$14663$0 (\o__payload$464 ),
+    .\row_base$9 (\row_base$545 ),
+    .\row_index$5 (\row_index$544 ),
+    .\row_valid$3 (\row_valid$533 ),
     .rst(rst)
   );
   always @* begin
@@ -5902,21 +5978,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo0)
       3'h0:
-          \$424  = phase_cycles0;
+          \$416  = phase_cycles0;
       3'h1:
-          \$424  = phase_cycles1;
+          \$416  = phase_cycles1;
       3'h2:
-          \$424  = phase_cycles2;
+          \$416  = phase_cycles2;
       3'h3:
-          \$424  = phase_cycles3;
+          \$416  = phase_cycles3;
       3'h4:
-          \$424  = phase_cycles4;
+          \$416  = phase_cycles4;
       3'h5:
-          \$424  = phase_cycles5;
+          \$416  = phase_cycles5;
       3'h6:
-          \$424  = phase_cycles6;
+          \$416  = phase_cycles6;
       3'h7:
-          \$424  = phase_cycles7;
+          \$416  = phase_cycles7;
     endcase
   end
   always @* begin
@@ -5924,21 +6000,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo1)
       3'h0:
-          \$425  = phase_cycles8;
+          \$417  = phase_cycles8;
       3'h1:
-          \$425  = phase_cycles9;
+          \$417  = phase_cycles9;
       3'h2:
-          \$425  = phase_cycles10;
+          \$417  = phase_cycles10;
       3'h3:
-          \$425  = phase_cycles11;
+          \$417  = phase_cycles11;
       3'h4:
-          \$425  = phase_cycles12;
+          \$417  = phase_cycles12;
       3'h5:
-          \$425  = phase_cycles13;
+          \$417  = phase_cycles13;
       3'h6:
-          \$425  = phase_cycles14;
+          \$417  = phase_cycles14;
       3'h7:
-          \$425  = phase_cycles15;
+          \$417  = phase_cycles15;
     endcase
   end
   always @* begin
@@ -5946,21 +6022,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo2)
       3'h0:
-          \$426  = phase_cycles16;
+          \$418  = phase_cycles16;
       3'h1:
-          \$426  = phase_cycles17;
+          \$418  = phase_cycles17;
       3'h2:
-          \$426  = phase_cycles18;
+          \$418  = phase_cycles18;
       3'h3:
-          \$426  = phase_cycles19;
+          \$418  = phase_cycles19;
       3'h4:
-          \$426  = phase_cycles20;
+          \$418  = phase_cycles20;
       3'h5:
-          \$426  = phase_cycles21;
+          \$418  = phase_cycles21;
       3'h6:
-          \$426  = phase_cycles22;
+          \$418  = phase_cycles22;
       3'h7:
-          \$426  = phase_cycles23;
+          \$418  = phase_cycles23;
     endcase
   end
   always @* begin
@@ -5968,21 +6044,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo3)
       3'h0:
-          \$427  = phase_cycles24;
+          \$419  = phase_cycles24;
       3'h1:
-          \$427  = phase_cycles25;
+          \$419  = phase_cycles25;
       3'h2:
-          \$427  = phase_cycles26;
+          \$419  = phase_cycles26;
       3'h3:
-          \$427  = phase_cycles27;
+          \$419  = phase_cycles27;
       3'h4:
-          \$427  = phase_cycles28;
+          \$419  = phase_cycles28;
       3'h5:
-          \$427  = phase_cycles29;
+          \$419  = phase_cycles29;
       3'h6:
-          \$427  = phase_cycles30;
+          \$419  = phase_cycles30;
       3'h7:
-          \$427  = phase_cycles31;
+          \$419  = phase_cycles31;
     endcase
   end
   always @* begin
@@ -5990,21 +6066,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_lo4)
       3'h0:
-          \$428  = cycle_count;
+          \$420  = cycle_count;
       3'h1:
-          \$428  = step_count;
+          \$420  = step_count;
       3'h2:
-          \$428  = { 24'h000000, flags };
+          \$420  = { 24'h000000, flags };
       3'h3:
-          \$428  = mac_steps;
+          \$420  = mac_steps;
       3'h4:
-          \$428  = { 31'h00000000, mode };
+          \$420  = { 31'h00000000, mode };
       3'h5:
-          \$428  = 32'd0;
+          \$420  = 32'd0;
       3'h6:
-          \$428  = 32'd0;
+          \$420  = 32'd0;
       3'h7:
-          \$428  = 32'd0;
+          \$420  = 32'd0;
     endcase
   end
   always @* begin
@@ -6012,21 +6088,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     (* full_case = 32'd1 *)
     casez (csr_addr_hi1)
       3'h0:
-          \$429  = csr_group0;
+          \$421  = csr_group0;
       3'h1:
-          \$429  = csr_group1;
+          \$421  = csr_group1;
       3'h2:
-          \$429  = csr_group2;
+          \$421  = csr_group2;
       3'h3:
-          \$429  = csr_group3;
+          \$421  = csr_group3;
       3'h4:
-          \$429  = csr_group4;
+          \$421  = csr_group4;
       3'h5:
-          \$429  = 32'd0;
+          \$421  = 32'd0;
       3'h6:
-          \$429  = 32'd0;
+          \$421  = 32'd0;
       3'h7:
-          \$429  = 32'd0;
+          \$421  = 32'd0;
     endcase
   end
   always @* begin
@@ -6133,7 +6209,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_en$117  = 1'h1;
       endcase
     end
-    if (\col_valid$551 ) begin
+    if (\col_valid$548 ) begin
       \w_en$117  = 1'h1;
     end
   end
@@ -6150,8 +6226,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$118  = haddr[6:0];
       endcase
     end
-    if (\col_valid$551 ) begin
-      \w_addr$118  = \col_addr$552 [6:0];
+    if (\col_valid$548 ) begin
+      \w_addr$118  = \col_addr$549 [6:0];
     end
   end
   always @* begin
@@ -6389,7 +6465,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$128  = \$401 ;
+      \w_en$128  = \$393 ;
     end
   end
   always @* begin
@@ -6569,97 +6645,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (wide_src0)
-      2'h0:
-          \i__payload$160 [95:64] = { \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15:0] };
-      2'h1:
-          \i__payload$160 [95:64] = { \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15:0] };
-      2'h2:
-          \i__payload$160 [95:64] = \r_data$201 [31:0];
-      2'h3:
-          \i__payload$160 [95:64] = { \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7:0] };
-    endcase
-    (* full_case = 32'd1 *)
-    casez (wide_src1)
-      2'h0:
-          \i__payload$160 [127:96] = { \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31:16] };
-      2'h1:
-          \i__payload$160 [127:96] = { \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31:16] };
-      2'h2:
-          \i__payload$160 [127:96] = \r_data$201 [63:32];
-      2'h3:
-          \i__payload$160 [127:96] = { \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15:8] };
-    endcase
-    (* full_case = 32'd1 *)
-    casez (wide_src2)
-      2'h0:
-          \i__payload$160 [159:128] = { \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47:32] };
-      2'h1:
-          \i__payload$160 [159:128] = { \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47:32] };
-      2'h2:
-          \i__payload$160 [159:128] = \r_data$201 [95:64];
-      2'h3:
-          \i__payload$160 [159:128] = { \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23:16] };
-    endcase
-    (* full_case = 32'd1 *)
-    casez (wide_src3)
-      2'h0:
-          \i__payload$160 [191:160] = { \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63:48] };
-      2'h1:
-          \i__payload$160 [191:160] = { \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63:48] };
-      2'h2:
-          \i__payload$160 [191:160] = \r_data$201 [127:96];
-      2'h3:
-          \i__payload$160 [191:160] = { \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31:24] };
-    endcase
-    (* full_case = 32'd1 *)
-    casez (wide_src4)
-      2'h0:
-          \i__payload$160 [223:192] = { \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79:64] };
-      2'h1:
-          \i__payload$160 [223:192] = { \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79:64] };
-      2'h2:
-          \i__payload$160 [223:192] = \r_data$201 [159:128];
-      2'h3:
-          \i__payload$160 [223:192] = { \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39:32] };
-    endcase
-    (* full_case = 32'd1 *)
-    casez (wide_src5)
-      2'h0:
-          \i__payload$160 [255:224] = { \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95:80] };
-      2'h1:
-          \i__payload$160 [255:224] = { \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95:80] };
-      2'h2:
-          \i__payload$160 [255:224] = \r_data$201 [191:160];
-      2'h3:
-          \i__payload$160 [255:224] = { \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47:40] };
-    endcase
-    (* full_case = 32'd1 *)
-    casez (wide_src6)
-      2'h0:
-          \i__payload$160 [287:256] = { \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111:96] };
-      2'h1:
-          \i__payload$160 [287:256] = { \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111:96] };
-      2'h2:
-          \i__payload$160 [287:256] = \r_data$201 [223:192];
-      2'h3:
-          \i__payload$160 [287:256] = { \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55:48] };
-    endcase
-    (* full_case = 32'd1 *)
-    casez (wide_src7)
-      2'h0:
-          \i__payload$160 [319:288] = { \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127:112] };
-      2'h1:
-          \i__payload$160 [319:288] = { \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127:112] };
-      2'h2:
-          \i__payload$160 [319:288] = \r_data$201 [255:224];
-      2'h3:
-          \i__payload$160 [319:288] = { \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63:56] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_valid = 1'h0;
     if (ex_fwd_relu_xp_act) begin
       row_valid = sb11[0];
@@ -6670,9 +6655,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$536  = 1'h0;
+    \row_valid$533  = 1'h0;
     if (ex_grad_xp_w) begin
-      \row_valid$536  = \$402 ;
+      \row_valid$533  = \$394 ;
     end
   end
   always @* begin
@@ -6697,16 +6682,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$547  = 3'h0;
+    \row_index$544  = 3'h0;
     if (ex_grad_xp_w) begin
-      \row_index$547  = sb10[35:33];
+      \row_index$544  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$548  = 16'h0000;
+    \row_base$545  = 16'h0000;
     if (ex_grad_xp_w) begin
-      \row_base$548  = sb10[69:54];
+      \row_base$545  = sb10[69:54];
     end
   end
   always @* begin
@@ -7870,7 +7855,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \$423 ;
+    \$892  = \$415 ;
     casez (ctl_state)
       4'h0:
           /* empty */;
@@ -7884,7 +7869,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$892  = 1'h0;
           end
@@ -7916,7 +7901,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \$424 ;
+    \$896  = \$416 ;
     if (rst) begin
       \$896  = 32'd0;
     end
@@ -7930,7 +7915,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \$425 ;
+    \$898  = \$417 ;
     if (rst) begin
       \$898  = 32'd0;
     end
@@ -7944,7 +7929,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \$426 ;
+    \$900  = \$418 ;
     if (rst) begin
       \$900  = 32'd0;
     end
@@ -7958,7 +7943,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \$427 ;
+    \$902  = \$419 ;
     if (rst) begin
       \$902  = 32'd0;
     end
@@ -7972,21 +7957,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \$428 ;
+    \$904  = \$420 ;
     if (rst) begin
       \$904  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \$429 ;
+    \$905  = \$421 ;
     if (rst) begin
       \$905  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \$430 ;
+    \$906  = \$422 ;
     if (rst) begin
       \$906  = 1'h0;
     end
@@ -8014,224 +7999,224 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \$431 ;
+    \$910  = \$423 ;
     if (rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \$433 ;
+    \$912  = \$425 ;
     if (rst) begin
       \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \$435 ;
+    \$913  = \$427 ;
     if (rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \$437 ;
+    \$914  = \$429 ;
     if (rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \$439 ;
+    \$915  = \$431 ;
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \$441 ;
+    \$917  = \$433 ;
     if (rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \$443 ;
+    \$918  = \$435 ;
     if (rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \$445 ;
+    \$919  = \$437 ;
     if (rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \$447 ;
+    \$920  = \$439 ;
     if (rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \$449 ;
+    \$922  = \$441 ;
     if (rst) begin
       \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \$451 ;
+    \$923  = \$443 ;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \$453 ;
+    \$924  = \$445 ;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \$455 ;
+    \$925  = \$447 ;
     if (rst) begin
       \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \$457 ;
+    \$927  = \$449 ;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \$459 ;
+    \$928  = \$451 ;
     if (rst) begin
       \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \$461 ;
+    \$930  = \$453 ;
     if (rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \$463 ;
+    \$931  = \$455 ;
     if (rst) begin
       \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \$465 ;
+    \$933  = \$457 ;
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \$467 ;
+    \$934  = \$459 ;
     if (rst) begin
       \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \$469 ;
+    \$936  = \$461 ;
     if (rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \$471 ;
+    \$938  = \$463 ;
     if (rst) begin
       \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \$473 ;
+    \$939  = \$465 ;
     if (rst) begin
       \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \$475 ;
+    \$940  = \$467 ;
     if (rst) begin
       \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \$477 ;
+    \$941  = \$469 ;
     if (rst) begin
       \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \$479 ;
+    \$942  = \$471 ;
     if (rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \$481 ;
+    \$943  = \$473 ;
     if (rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$483 ;
+    \$944  = \$475 ;
     if (rst) begin
       \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$485 ;
+    \$945  = \$477 ;
     if (rst) begin
       \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \$487 ;
+    \$947  = \$479 ;
     if (rst) begin
       \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \$489 ;
+    \$949  = \$481 ;
     if (rst) begin
       \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \$491 ;
+    \$951  = \$483 ;
     if (rst) begin
       \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \$502 ;
+    \$952  = \$494 ;
     if (rst) begin
       \$952  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
@@ -8296,11 +8281,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$956  = \$509 [23:0];
+            \$956  = \$501 [23:0];
           end
       4'h3:
           if (take) begin
-            \$956  = \$513 [23:0];
+            \$956  = \$505 [23:0];
           end
     endcase
     if (rst) begin
@@ -8319,11 +8304,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$957  = \$510 [23:0];
+            \$957  = \$502 [23:0];
           end
       4'h3:
           if (take) begin
-            \$957  = \$514 [23:0];
+            \$957  = \$506 [23:0];
           end
     endcase
     if (rst) begin
@@ -8380,17 +8365,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$960  = \$503 ;
+            \$960  = \$495 ;
           end
       4'h1:
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$960  = \$511 ;
+            \$960  = \$503 ;
           end
       4'h3:
           if (take) begin
-            \$960  = \$515 ;
+            \$960  = \$507 ;
           end
     endcase
     if (rst) begin
@@ -8403,17 +8388,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     casez (ctl_state)
       4'h0:
           if (s_axis_tvalid) begin
-            \$961  = \$504 ;
+            \$961  = \$496 ;
           end
       4'h1:
           /* empty */;
       4'h2:
           if (s_axis_tvalid) begin
-            \$961  = \$512 ;
+            \$961  = \$504 ;
           end
       4'h3:
           if (take) begin
-            \$961  = \$516 ;
+            \$961  = \$508 ;
           end
     endcase
     if (rst) begin
@@ -8451,16 +8436,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             end
           end
       4'h3:
-          if (\$519 ) begin
+          if (\$511 ) begin
             \$962  = 4'h0;
           end
       4'h4:
-          if (\$524 ) begin
+          if (\$516 ) begin
             \$962  = 4'h5;
           end
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
             \$962  = 4'h6;
           end else begin
             \$962  = 4'h7;
@@ -9097,7 +9082,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h3:
           if (w_en) begin
-            \$988  = \$517 [23:0];
+            \$988  = \$509 [23:0];
           end
     endcase
     if (rst) begin
@@ -9320,7 +9305,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h2:
           /* empty */;
       4'h3:
-          if (\$519 ) begin
+          if (\$511 ) begin
             \$998  = 1'h0;
           end
     endcase
@@ -9353,7 +9338,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h7:
           if (drained) begin
-            \$999  = \$541 [5:0];
+            \$999  = \$533 [5:0];
           end
     endcase
     if (rst) begin
@@ -9373,7 +9358,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             4'h2:
                 /* empty */;
             4'h3:
-                \$1000  = \$508 [6:0];
+                \$1000  = \$500 [6:0];
           endcase
       4'h2:
           /* empty */;
@@ -9385,7 +9370,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h7:
           if (drained) begin
-            \$1000  = \$542 [6:0];
+            \$1000  = \$534 [6:0];
           end
     endcase
     if (rst) begin
@@ -9412,7 +9397,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$1001  = \$523 [3:0];
+          \$1001  = \$515 [3:0];
       4'h5:
           /* empty */;
       4'h7:
@@ -9466,7 +9451,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h4:
           /* empty */;
       4'h5:
-          if (\$525 ) begin
+          if (\$517 ) begin
             \$1003  = 1'h0;
           end
     endcase
@@ -9510,7 +9495,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$1005  = \$520 ;
+          \$1005  = \$512 ;
     endcase
     if (rst) begin
       \$1005  = 1'h0;
@@ -9529,7 +9514,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$1006  = \$521 ;
+          \$1006  = \$513 ;
     endcase
     if (rst) begin
       \$1006  = 1'h0;
@@ -9548,7 +9533,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h3:
           /* empty */;
       4'h4:
-          \$1007  = \$522 ;
+          \$1007  = \$514 ;
     endcase
     if (rst) begin
       \$1007  = 1'h0;
@@ -9569,9 +9554,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       4'h4:
           /* empty */;
       4'h5:
-          if (\$525 ) begin
-            if (\$526 ) begin
-              \$1008  = \$527 [31:0];
+          if (\$517 ) begin
+            if (\$518 ) begin
+              \$1008  = \$519 [31:0];
             end
           end
     endcase
@@ -9598,7 +9583,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1009  = 1'h1;
           end
@@ -9632,7 +9617,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1010  = 10'h000;
           end
@@ -9643,7 +9628,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$1010  = \$646 [9:0];
+            \$1010  = \$638 [9:0];
           end
         end
       end
@@ -9668,7 +9653,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1011  = 10'h000;
           end
@@ -9679,7 +9664,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         if (n_last) begin
           \$1011  = 10'h000;
         end else begin
-          \$1011  = \$650 [9:0];
+          \$1011  = \$642 [9:0];
         end
       end
     end
@@ -9703,7 +9688,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1012  = 16'h0000;
           end
@@ -9713,7 +9698,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       if (k_last) begin
         \$1012  = 16'h0000;
       end else begin
-        \$1012  = \$654 [15:0];
+        \$1012  = \$646 [15:0];
       end
     end
     if (rst) begin
@@ -9736,7 +9721,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1013  = ibits[70:55];
           end
@@ -9747,7 +9732,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$1013  = \$648 [15:0];
+            \$1013  = \$640 [15:0];
           end
         end
       end
@@ -9772,7 +9757,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1014  = ibits[70:55];
           end
@@ -9785,13 +9770,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$1014  = \$649 [15:0];
+            \$1014  = \$641 [15:0];
           end
         end else begin
           \$1014  = nrow;
         end
       end else begin
-        \$1014  = \$656 [15:0];
+        \$1014  = \$648 [15:0];
       end
     end
     if (rst) begin
@@ -9814,7 +9799,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1015  = ibits[102:87];
           end
@@ -9825,7 +9810,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         if (n_last) begin
           \$1015  = ibits[102:87];
         end else begin
-          \$1015  = \$652 [15:0];
+          \$1015  = \$644 [15:0];
         end
       end
     end
@@ -9849,7 +9834,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1016  = ibits[102:87];
           end
@@ -9861,10 +9846,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         if (n_last) begin
           \$1016  = ibits[102:87];
         end else begin
-          \$1016  = \$653 [15:0];
+          \$1016  = \$645 [15:0];
         end
       end else begin
-        \$1016  = \$657 [15:0];
+        \$1016  = \$649 [15:0];
       end
     end
     if (rst) begin
@@ -9887,9 +9872,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1017  = \$528 [15:0];
+            \$1017  = \$520 [15:0];
           end
     endcase
     if (rst) begin
@@ -9912,9 +9897,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1018  = \$529 [15:0];
+            \$1018  = \$521 [15:0];
           end
     endcase
     if (rst) begin
@@ -9937,9 +9922,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1019  = \$530 [9:0];
+            \$1019  = \$522 [9:0];
           end
     endcase
     if (rst) begin
@@ -9962,9 +9947,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1020  = \$531 [9:0];
+            \$1020  = \$523 [9:0];
           end
     endcase
     if (rst) begin
@@ -9987,9 +9972,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1021  = \$532 [9:0];
+            \$1021  = \$524 [9:0];
           end
     endcase
     if (rst) begin
@@ -10012,7 +9997,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1022  = 1'h1;
           end
@@ -10045,17 +10030,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1023  = \$533 ;
+            \$1023  = \$525 ;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$1023  = \$644 ;
+        \$1023  = \$636 ;
       end else begin
-        \$1023  = \$655 ;
+        \$1023  = \$647 ;
       end
     end
     if (rst) begin
@@ -10078,18 +10063,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1024  = \$534 ;
+            \$1024  = \$526 ;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$1024  = \$645 ;
+          \$1024  = \$637 ;
         end else begin
-          \$1024  = \$651 ;
+          \$1024  = \$643 ;
         end
       end
     end
@@ -10113,9 +10098,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1025  = \$535 ;
+            \$1025  = \$527 ;
           end
     endcase
     if (issue) begin
@@ -10124,7 +10109,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$1025  = \$647 ;
+            \$1025  = \$639 ;
           end
         end
       end
@@ -10149,7 +10134,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1026  = 10'h000;
           end
@@ -10182,7 +10167,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1027  = 1'h1;
           end
@@ -10210,9 +10195,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1028  = \$536 ;
+            \$1028  = \$528 ;
           end
     endcase
     if (tile_end) begin
@@ -10243,7 +10228,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1029  = 16'h0000;
           end
@@ -10276,7 +10261,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1030  = 32'd0;
           end
@@ -10304,7 +10289,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1031  = ibits[134:119];
           end
@@ -10334,7 +10319,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1032  = ibits[134:119];
           end
@@ -10367,7 +10352,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1033  = ibits[182:167];
           end
@@ -10397,7 +10382,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1034  = ibits[182:167];
           end
@@ -10430,7 +10415,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1035  = ibits[198:183];
           end
@@ -10460,7 +10445,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1036  = ibits[198:183];
           end
@@ -10493,7 +10478,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
             \$1037  = 16'h0000;
           end
@@ -10523,9 +10508,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1038  = \$537 ;
+            \$1038  = \$529 ;
           end
       4'h7:
           if (drained) begin
@@ -10552,9 +10537,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1039  = \$538 ;
+            \$1039  = \$530 ;
           end
       4'h7:
           if (drained) begin
@@ -10581,9 +10566,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1040  = \$539 ;
+            \$1040  = \$531 ;
           end
       4'h7:
           if (drained) begin
@@ -10610,9 +10595,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       4'h5:
           (* full_case = 32'd1 *)
-          if (\$525 ) begin
+          if (\$517 ) begin
           end else begin
-            \$1041  = \$540 ;
+            \$1041  = \$532 ;
           end
       4'h7:
           if (drained) begin
@@ -10913,13 +10898,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1052  = ibits;
     if (ibits_load0) begin
-      \$1052 [127:0] = \r_data$738 ;
+      \$1052 [127:0] = \r_data$736 ;
     end
     if (ibits_load1) begin
-      \$1052 [255:128] = \r_data$738 ;
+      \$1052 [255:128] = \r_data$736 ;
     end
     if (ibits_load2) begin
-      \$1052 [383:256] = \r_data$738 ;
+      \$1052 [383:256] = \r_data$736 ;
     end
     if (rst) begin
       \$1052  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -10931,7 +10916,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (counters_clear) begin
       \$1053  = { 31'h00000000, counting };
     end else if (counting) begin
-      \$1053  = \$543 [31:0];
+      \$1053  = \$535 [31:0];
     end
     if (rst) begin
       \$1053  = 32'd0;
@@ -10939,7 +10924,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \$545 ;
+    \$1054  = \$537 ;
     if (rst) begin
       \$1054  = 1'h0;
     end
@@ -10957,7 +10942,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear0) begin
       \$1056  = { 31'h00000000, phase_en0 };
     end else if (phase_en0) begin
-      \$1056  = \$546 [31:0];
+      \$1056  = \$538 [31:0];
     end
     if (rst) begin
       \$1056  = 32'd0;
@@ -10965,7 +10950,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \$548 ;
+    \$1057  = \$540 ;
     if (rst) begin
       \$1057  = 1'h0;
     end
@@ -10983,7 +10968,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear1) begin
       \$1059  = { 31'h00000000, phase_en1 };
     end else if (phase_en1) begin
-      \$1059  = \$549 [31:0];
+      \$1059  = \$541 [31:0];
     end
     if (rst) begin
       \$1059  = 32'd0;
@@ -10991,7 +10976,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \$551 ;
+    \$1060  = \$543 ;
     if (rst) begin
       \$1060  = 1'h0;
     end
@@ -11009,7 +10994,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear2) begin
       \$1062  = { 31'h00000000, phase_en2 };
     end else if (phase_en2) begin
-      \$1062  = \$552 [31:0];
+      \$1062  = \$544 [31:0];
     end
     if (rst) begin
       \$1062  = 32'd0;
@@ -11017,7 +11002,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$554 ;
+    \$1063  = \$546 ;
     if (rst) begin
       \$1063  = 1'h0;
     end
@@ -11035,7 +11020,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear3) begin
       \$1065  = { 31'h00000000, phase_en3 };
     end else if (phase_en3) begin
-      \$1065  = \$555 [31:0];
+      \$1065  = \$547 [31:0];
     end
     if (rst) begin
       \$1065  = 32'd0;
@@ -11043,7 +11028,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \$557 ;
+    \$1066  = \$549 ;
     if (rst) begin
       \$1066  = 1'h0;
     end
@@ -11061,7 +11046,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear4) begin
       \$1068  = { 31'h00000000, phase_en4 };
     end else if (phase_en4) begin
-      \$1068  = \$558 [31:0];
+      \$1068  = \$550 [31:0];
     end
     if (rst) begin
       \$1068  = 32'd0;
@@ -11069,7 +11054,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \$560 ;
+    \$1069  = \$552 ;
     if (rst) begin
       \$1069  = 1'h0;
     end
@@ -11087,7 +11072,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear5) begin
       \$1071  = { 31'h00000000, phase_en5 };
     end else if (phase_en5) begin
-      \$1071  = \$561 [31:0];
+      \$1071  = \$553 [31:0];
     end
     if (rst) begin
       \$1071  = 32'd0;
@@ -11095,7 +11080,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \$563 ;
+    \$1072  = \$555 ;
     if (rst) begin
       \$1072  = 1'h0;
     end
@@ -11113,7 +11098,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear6) begin
       \$1074  = { 31'h00000000, phase_en6 };
     end else if (phase_en6) begin
-      \$1074  = \$564 [31:0];
+      \$1074  = \$556 [31:0];
     end
     if (rst) begin
       \$1074  = 32'd0;
@@ -11121,7 +11106,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \$566 ;
+    \$1075  = \$558 ;
     if (rst) begin
       \$1075  = 1'h0;
     end
@@ -11139,7 +11124,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear7) begin
       \$1077  = { 31'h00000000, phase_en7 };
     end else if (phase_en7) begin
-      \$1077  = \$567 [31:0];
+      \$1077  = \$559 [31:0];
     end
     if (rst) begin
       \$1077  = 32'd0;
@@ -11147,7 +11132,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \$569 ;
+    \$1078  = \$561 ;
     if (rst) begin
       \$1078  = 1'h0;
     end
@@ -11165,7 +11150,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear8) begin
       \$1080  = { 31'h00000000, phase_en8 };
     end else if (phase_en8) begin
-      \$1080  = \$570 [31:0];
+      \$1080  = \$562 [31:0];
     end
     if (rst) begin
       \$1080  = 32'd0;
@@ -11173,7 +11158,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \$572 ;
+    \$1081  = \$564 ;
     if (rst) begin
       \$1081  = 1'h0;
     end
@@ -11191,7 +11176,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear9) begin
       \$1083  = { 31'h00000000, phase_en9 };
     end else if (phase_en9) begin
-      \$1083  = \$573 [31:0];
+      \$1083  = \$565 [31:0];
     end
     if (rst) begin
       \$1083  = 32'd0;
@@ -11199,7 +11184,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \$575 ;
+    \$1084  = \$567 ;
     if (rst) begin
       \$1084  = 1'h0;
     end
@@ -11217,7 +11202,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear10) begin
       \$1086  = { 31'h00000000, phase_en10 };
     end else if (phase_en10) begin
-      \$1086  = \$576 [31:0];
+      \$1086  = \$568 [31:0];
     end
     if (rst) begin
       \$1086  = 32'd0;
@@ -11225,7 +11210,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \$578 ;
+    \$1087  = \$570 ;
     if (rst) begin
       \$1087  = 1'h0;
     end
@@ -11243,7 +11228,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear11) begin
       \$1089  = { 31'h00000000, phase_en11 };
     end else if (phase_en11) begin
-      \$1089  = \$579 [31:0];
+      \$1089  = \$571 [31:0];
     end
     if (rst) begin
       \$1089  = 32'd0;
@@ -11251,7 +11236,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \$581 ;
+    \$1090  = \$573 ;
     if (rst) begin
       \$1090  = 1'h0;
     end
@@ -11269,7 +11254,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear12) begin
       \$1092  = { 31'h00000000, phase_en12 };
     end else if (phase_en12) begin
-      \$1092  = \$582 [31:0];
+      \$1092  = \$574 [31:0];
     end
     if (rst) begin
       \$1092  = 32'd0;
@@ -11277,7 +11262,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \$584 ;
+    \$1093  = \$576 ;
     if (rst) begin
       \$1093  = 1'h0;
     end
@@ -11295,7 +11280,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear13) begin
       \$1095  = { 31'h00000000, phase_en13 };
     end else if (phase_en13) begin
-      \$1095  = \$585 [31:0];
+      \$1095  = \$577 [31:0];
     end
     if (rst) begin
       \$1095  = 32'd0;
@@ -11303,7 +11288,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \$587 ;
+    \$1096  = \$579 ;
     if (rst) begin
       \$1096  = 1'h0;
     end
@@ -11321,7 +11306,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear14) begin
       \$1098  = { 31'h00000000, phase_en14 };
     end else if (phase_en14) begin
-      \$1098  = \$588 [31:0];
+      \$1098  = \$580 [31:0];
     end
     if (rst) begin
       \$1098  = 32'd0;
@@ -11329,7 +11314,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \$590 ;
+    \$1099  = \$582 ;
     if (rst) begin
       \$1099  = 1'h0;
     end
@@ -11347,7 +11332,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear15) begin
       \$1101  = { 31'h00000000, phase_en15 };
     end else if (phase_en15) begin
-      \$1101  = \$591 [31:0];
+      \$1101  = \$583 [31:0];
     end
     if (rst) begin
       \$1101  = 32'd0;
@@ -11355,7 +11340,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \$593 ;
+    \$1102  = \$585 ;
     if (rst) begin
       \$1102  = 1'h0;
     end
@@ -11373,7 +11358,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear16) begin
       \$1104  = { 31'h00000000, phase_en16 };
     end else if (phase_en16) begin
-      \$1104  = \$594 [31:0];
+      \$1104  = \$586 [31:0];
     end
     if (rst) begin
       \$1104  = 32'd0;
@@ -11381,7 +11366,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \$596 ;
+    \$1105  = \$588 ;
     if (rst) begin
       \$1105  = 1'h0;
     end
@@ -11399,7 +11384,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear17) begin
       \$1107  = { 31'h00000000, phase_en17 };
     end else if (phase_en17) begin
-      \$1107  = \$597 [31:0];
+      \$1107  = \$589 [31:0];
     end
     if (rst) begin
       \$1107  = 32'd0;
@@ -11407,7 +11392,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \$599 ;
+    \$1108  = \$591 ;
     if (rst) begin
       \$1108  = 1'h0;
     end
@@ -11425,7 +11410,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear18) begin
       \$1110  = { 31'h00000000, phase_en18 };
     end else if (phase_en18) begin
-      \$1110  = \$600 [31:0];
+      \$1110  = \$592 [31:0];
     end
     if (rst) begin
       \$1110  = 32'd0;
@@ -11433,7 +11418,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \$602 ;
+    \$1111  = \$594 ;
     if (rst) begin
       \$1111  = 1'h0;
     end
@@ -11451,7 +11436,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear19) begin
       \$1113  = { 31'h00000000, phase_en19 };
     end else if (phase_en19) begin
-      \$1113  = \$603 [31:0];
+      \$1113  = \$595 [31:0];
     end
     if (rst) begin
       \$1113  = 32'd0;
@@ -11459,7 +11444,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = \$605 ;
+    \$1114  = \$597 ;
     if (rst) begin
       \$1114  = 1'h0;
     end
@@ -11477,7 +11462,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear20) begin
       \$1116  = { 31'h00000000, phase_en20 };
     end else if (phase_en20) begin
-      \$1116  = \$606 [31:0];
+      \$1116  = \$598 [31:0];
     end
     if (rst) begin
       \$1116  = 32'd0;
@@ -11485,7 +11470,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$608 ;
+    \$1117  = \$600 ;
     if (rst) begin
       \$1117  = 1'h0;
     end
@@ -11503,7 +11488,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear21) begin
       \$1119  = { 31'h00000000, phase_en21 };
     end else if (phase_en21) begin
-      \$1119  = \$609 [31:0];
+      \$1119  = \$601 [31:0];
     end
     if (rst) begin
       \$1119  = 32'd0;
@@ -11511,7 +11496,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = \$611 ;
+    \$1120  = \$603 ;
     if (rst) begin
       \$1120  = 1'h0;
     end
@@ -11529,7 +11514,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear22) begin
       \$1122  = { 31'h00000000, phase_en22 };
     end else if (phase_en22) begin
-      \$1122  = \$612 [31:0];
+      \$1122  = \$604 [31:0];
     end
     if (rst) begin
       \$1122  = 32'd0;
@@ -11537,7 +11522,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \$614 ;
+    \$1123  = \$606 ;
     if (rst) begin
       \$1123  = 1'h0;
     end
@@ -11555,7 +11540,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear23) begin
       \$1125  = { 31'h00000000, phase_en23 };
     end else if (phase_en23) begin
-      \$1125  = \$615 [31:0];
+      \$1125  = \$607 [31:0];
     end
     if (rst) begin
       \$1125  = 32'd0;
@@ -11563,7 +11548,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = \$617 ;
+    \$1126  = \$609 ;
     if (rst) begin
       \$1126  = 1'h0;
     end
@@ -11581,7 +11566,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear24) begin
       \$1128  = { 31'h00000000, phase_en24 };
     end else if (phase_en24) begin
-      \$1128  = \$618 [31:0];
+      \$1128  = \$610 [31:0];
     end
     if (rst) begin
       \$1128  = 32'd0;
@@ -11589,7 +11574,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = \$620 ;
+    \$1129  = \$612 ;
     if (rst) begin
       \$1129  = 1'h0;
     end
@@ -11607,7 +11592,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear25) begin
       \$1131  = { 31'h00000000, phase_en25 };
     end else if (phase_en25) begin
-      \$1131  = \$621 [31:0];
+      \$1131  = \$613 [31:0];
     end
     if (rst) begin
       \$1131  = 32'd0;
@@ -11615,7 +11600,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = \$623 ;
+    \$1132  = \$615 ;
     if (rst) begin
       \$1132  = 1'h0;
     end
@@ -11633,7 +11618,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear26) begin
       \$1134  = { 31'h00000000, phase_en26 };
     end else if (phase_en26) begin
-      \$1134  = \$624 [31:0];
+      \$1134  = \$616 [31:0];
     end
     if (rst) begin
       \$1134  = 32'd0;
@@ -11641,7 +11626,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = \$626 ;
+    \$1135  = \$618 ;
     if (rst) begin
       \$1135  = 1'h0;
     end
@@ -11659,7 +11644,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear27) begin
       \$1137  = { 31'h00000000, phase_en27 };
     end else if (phase_en27) begin
-      \$1137  = \$627 [31:0];
+      \$1137  = \$619 [31:0];
     end
     if (rst) begin
       \$1137  = 32'd0;
@@ -11667,7 +11652,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = \$629 ;
+    \$1138  = \$621 ;
     if (rst) begin
       \$1138  = 1'h0;
     end
@@ -11685,7 +11670,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear28) begin
       \$1140  = { 31'h00000000, phase_en28 };
     end else if (phase_en28) begin
-      \$1140  = \$630 [31:0];
+      \$1140  = \$622 [31:0];
     end
     if (rst) begin
       \$1140  = 32'd0;
@@ -11693,7 +11678,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = \$632 ;
+    \$1141  = \$624 ;
     if (rst) begin
       \$1141  = 1'h0;
     end
@@ -11711,7 +11696,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear29) begin
       \$1143  = { 31'h00000000, phase_en29 };
     end else if (phase_en29) begin
-      \$1143  = \$633 [31:0];
+      \$1143  = \$625 [31:0];
     end
     if (rst) begin
       \$1143  = 32'd0;
@@ -11719,7 +11704,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = \$635 ;
+    \$1144  = \$627 ;
     if (rst) begin
       \$1144  = 1'h0;
     end
@@ -11737,7 +11722,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear30) begin
       \$1146  = { 31'h00000000, phase_en30 };
     end else if (phase_en30) begin
-      \$1146  = \$636 [31:0];
+      \$1146  = \$628 [31:0];
     end
     if (rst) begin
       \$1146  = 32'd0;
@@ -11745,7 +11730,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = \$638 ;
+    \$1147  = \$630 ;
     if (rst) begin
       \$1147  = 1'h0;
     end
@@ -11763,7 +11748,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (phase_clear31) begin
       \$1149  = { 31'h00000000, phase_en31 };
     end else if (phase_en31) begin
-      \$1149  = \$639 [31:0];
+      \$1149  = \$631 [31:0];
     end
     if (rst) begin
       \$1149  = 32'd0;
@@ -11772,10 +11757,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1150  = since_last;
-    if (\$640 ) begin
+    if (\$632 ) begin
       \$1150  = 4'h1;
-    end else if (\$641 ) begin
-      \$1150  = \$642 [3:0];
+    end else if (\$633 ) begin
+      \$1150  = \$634 [3:0];
     end
     if (rst) begin
       \$1150  = 4'hf;
@@ -11784,10 +11769,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1151  = since_ok;
-    if (\$640 ) begin
+    if (\$632 ) begin
       \$1151  = 1'h0;
-    end else if (\$641 ) begin
-      \$1151  = \$643 ;
+    end else if (\$633 ) begin
+      \$1151  = \$635 ;
     end
     if (rst) begin
       \$1151  = 1'h1;
@@ -11851,114 +11836,114 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = s1_first;
+    \$1160  = s6_valid;
     if (rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = s2_first;
+    \$1161  = s1_first;
     if (rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = s3_first;
+    \$1162  = s2_first;
     if (rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = s4_first;
+    \$1163  = s3_first;
     if (rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = s5_first;
+    \$1164  = s4_first;
     if (rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = s1_last;
+    \$1165  = s5_first;
     if (rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = s2_last;
+    \$1166  = s6_first;
     if (rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = s3_last;
+    \$1167  = s1_last;
     if (rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = s4_last;
+    \$1168  = s2_last;
     if (rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = s5_last;
+    \$1169  = s3_last;
     if (rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = ex_grad;
+    \$1170  = s4_last;
     if (rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = narrow_grad0_hop;
+    \$1171  = s5_last;
     if (rst) begin
       \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = ex_grad;
+    \$1172  = s6_last;
     if (rst) begin
       \$1172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = narrow_grad1_hop;
+    \$1173  = ex_grad;
     if (rst) begin
       \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = ex_grad;
+    \$1174  = narrow_grad0_hop;
     if (rst) begin
       \$1174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = narrow_grad2_hop;
+    \$1175  = \$650 ;
     if (rst) begin
-      \$1175  = 1'h0;
+      \$1175  = 8'h00;
     end
   end
   always @* begin
@@ -11970,37 +11955,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = narrow_grad3_hop;
+    \$1177  = narrow_grad1_hop;
     if (rst) begin
       \$1177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = ex_grad;
+    \$1178  = \$651 ;
     if (rst) begin
-      \$1178  = 1'h0;
+      \$1178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = narrow_grad4_hop;
+    \$1179  = ex_grad;
     if (rst) begin
       \$1179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = ex_grad;
+    \$1180  = narrow_grad2_hop;
     if (rst) begin
       \$1180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = narrow_grad5_hop;
+    \$1181  = \$652 ;
     if (rst) begin
-      \$1181  = 1'h0;
+      \$1181  = 8'h00;
     end
   end
   always @* begin
@@ -12012,121 +11997,131 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = narrow_grad6_hop;
+    \$1183  = narrow_grad3_hop;
     if (rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = ex_grad;
+    \$1184  = \$653 ;
     if (rst) begin
-      \$1184  = 1'h0;
+      \$1184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = narrow_grad7_hop;
+    \$1185  = ex_grad;
     if (rst) begin
       \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = ibits[17:16];
+    \$1186  = narrow_grad4_hop;
     if (rst) begin
-      \$1186  = 2'h0;
+      \$1186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = wide_src0_hop;
+    \$1187  = \$654 ;
     if (rst) begin
-      \$1187  = 2'h0;
+      \$1187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = ibits[17:16];
+    \$1188  = ex_grad;
     if (rst) begin
-      \$1188  = 2'h0;
+      \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = wide_src1_hop;
+    \$1189  = narrow_grad5_hop;
     if (rst) begin
-      \$1189  = 2'h0;
+      \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = ibits[17:16];
+    \$1190  = \$655 ;
     if (rst) begin
-      \$1190  = 2'h0;
+      \$1190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = wide_src2_hop;
+    \$1191  = ex_grad;
     if (rst) begin
-      \$1191  = 2'h0;
+      \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = ibits[17:16];
+    \$1192  = narrow_grad6_hop;
     if (rst) begin
-      \$1192  = 2'h0;
+      \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = wide_src3_hop;
+    \$1193  = \$656 ;
     if (rst) begin
-      \$1193  = 2'h0;
+      \$1193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = ibits[17:16];
+    \$1194  = ex_grad;
     if (rst) begin
-      \$1194  = 2'h0;
+      \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = wide_src4_hop;
+    \$1195  = narrow_grad7_hop;
     if (rst) begin
-      \$1195  = 2'h0;
+      \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = ibits[17:16];
+    \$1196  = \$657 ;
     if (rst) begin
-      \$1196  = 2'h0;
+      \$1196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = wide_src5_hop;
+    \$1197  = ibits[17:16];
     if (rst) begin
       \$1197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = ibits[17:16];
+    \$1198  = wide_src0_hop;
     if (rst) begin
       \$1198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = wide_src6_hop;
+    (* full_case = 32'd1 *)
+    casez (wide_src0)
+      2'h0:
+          \$1199  = { \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15:0] };
+      2'h1:
+          \$1199  = { \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15:0] };
+      2'h2:
+          \$1199  = \r_data$766 [31:0];
+      2'h3:
+          \$1199  = { \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7:0] };
+    endcase
     if (rst) begin
-      \$1199  = 2'h0;
+      \$1199  = 32'd0;
     end
   end
   always @* begin
@@ -12138,1671 +12133,1874 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = wide_src7_hop;
+    \$1201  = wide_src1_hop;
     if (rst) begin
       \$1201  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = mac_steps;
-    if (counters_clear) begin
-      \$1202  = { 31'h00000000, \$659  };
-    end else if (\$658 ) begin
-      \$1202  = \$660 [31:0];
-    end
+    (* full_case = 32'd1 *)
+    casez (wide_src1)
+      2'h0:
+          \$1202  = { \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31:16] };
+      2'h1:
+          \$1202  = { \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31:16] };
+      2'h2:
+          \$1202  = \r_data$766 [63:32];
+      2'h3:
+          \$1202  = { \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15:8] };
+    endcase
     if (rst) begin
       \$1202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = \$662 ;
+    \$1203  = ibits[17:16];
     if (rst) begin
-      \$1203  = 1'h0;
+      \$1203  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204 [0] = o__valid;
-    \$1204 [16:1] = \$19 [15:0];
-    \$1204 [32:17] = \$20 [15:0];
-    \$1204 [35:33] = o__payload[2:0];
-    \$1204 [51:36] = \$677 [15:0];
-    \$1204 [52] = e_last;
-    \$1204 [53] = e_first;
-    \$1204 [69:54] = t_tile;
-    \$1204 [77:70] = { \$693 , \$691 , \$689 , \$687 , \$685 , \$683 , \$681 , \$679  };
-    \$1204 [85:78] = e_nlane[7:0];
+    \$1204  = wide_src2_hop;
     if (rst) begin
-      \$1204  = 86'h0000000000000000000000;
+      \$1204  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = o__payload[258:3];
+    (* full_case = 32'd1 *)
+    casez (wide_src2)
+      2'h0:
+          \$1205  = { \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47:32] };
+      2'h1:
+          \$1205  = { \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47:32] };
+      2'h2:
+          \$1205  = \r_data$766 [95:64];
+      2'h3:
+          \$1205  = { \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23:16] };
+    endcase
     if (rst) begin
-      \$1205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = e_r1;
+    \$1206  = ibits[17:16];
     if (rst) begin
-      \$1206  = 86'h0000000000000000000000;
+      \$1206  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = e_acc1;
+    \$1207  = wide_src3_hop;
     if (rst) begin
-      \$1207  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1207  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = e_r2;
+    (* full_case = 32'd1 *)
+    casez (wide_src3)
+      2'h0:
+          \$1208  = { \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63:48] };
+      2'h1:
+          \$1208  = { \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63:48] };
+      2'h2:
+          \$1208  = \r_data$766 [127:96];
+      2'h3:
+          \$1208  = { \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31:24] };
+    endcase
     if (rst) begin
-      \$1208  = 86'h0000000000000000000000;
+      \$1208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = e_acc2;
+    \$1209  = ibits[17:16];
     if (rst) begin
-      \$1209  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1209  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = e_r3;
+    \$1210  = wide_src4_hop;
     if (rst) begin
-      \$1210  = 86'h0000000000000000000000;
+      \$1210  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = e_acc3;
+    (* full_case = 32'd1 *)
+    casez (wide_src4)
+      2'h0:
+          \$1211  = { \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79:64] };
+      2'h1:
+          \$1211  = { \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79:64] };
+      2'h2:
+          \$1211  = \r_data$766 [159:128];
+      2'h3:
+          \$1211  = { \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39:32] };
+    endcase
     if (rst) begin
-      \$1211  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1211  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = e_r4;
+    \$1212  = ibits[17:16];
     if (rst) begin
-      \$1212  = 86'h0000000000000000000000;
+      \$1212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = e_acc4;
+    \$1213  = wide_src5_hop;
     if (rst) begin
-      \$1213  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1213  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = e_r5;
+    (* full_case = 32'd1 *)
+    casez (wide_src5)
+      2'h0:
+          \$1214  = { \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95:80] };
+      2'h1:
+          \$1214  = { \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95:80] };
+      2'h2:
+          \$1214  = \r_data$766 [191:160];
+      2'h3:
+          \$1214  = { \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47:40] };
+    endcase
     if (rst) begin
-      \$1214  = 86'h0000000000000000000000;
+      \$1214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = e_acc5;
+    \$1215  = ibits[17:16];
     if (rst) begin
-      \$1215  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1215  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = e_acc5;
+    \$1216  = wide_src6_hop;
     if (rst) begin
-      \$1216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1216  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = e_r5[0];
+    (* full_case = 32'd1 *)
+    casez (wide_src6)
+      2'h0:
+          \$1217  = { \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111:96] };
+      2'h1:
+          \$1217  = { \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111:96] };
+      2'h2:
+          \$1217  = \r_data$766 [223:192];
+      2'h3:
+          \$1217  = { \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55:48] };
+    endcase
     if (rst) begin
-      \$1217  = 1'h0;
+      \$1217  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = e_r5[0];
+    \$1218  = ibits[17:16];
     if (rst) begin
-      \$1218  = 1'h0;
+      \$1218  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = e_r5[0];
+    \$1219  = wide_src7_hop;
     if (rst) begin
-      \$1219  = 1'h0;
+      \$1219  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = e_r5[0];
+    (* full_case = 32'd1 *)
+    casez (wide_src7)
+      2'h0:
+          \$1220  = { \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127:112] };
+      2'h1:
+          \$1220  = { \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127:112] };
+      2'h2:
+          \$1220  = \r_data$766 [255:224];
+      2'h3:
+          \$1220  = { \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63:56] };
+    endcase
     if (rst) begin
-      \$1220  = 1'h0;
+      \$1220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = e_r5[0];
+    \$1221  = mac_steps;
+    if (counters_clear) begin
+      \$1221  = { 31'h00000000, \$659  };
+    end else if (\$658 ) begin
+      \$1221  = \$660 [31:0];
+    end
     if (rst) begin
-      \$1221  = 1'h0;
+      \$1221  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = e_r5[0];
+    \$1222  = \$662 ;
     if (rst) begin
       \$1222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = e_r5[0];
+    \$1223 [0] = o__valid;
+    \$1223 [16:1] = \$19 [15:0];
+    \$1223 [32:17] = \$20 [15:0];
+    \$1223 [35:33] = o__payload[2:0];
+    \$1223 [51:36] = \$677 [15:0];
+    \$1223 [52] = e_last;
+    \$1223 [53] = e_first;
+    \$1223 [69:54] = t_tile;
+    \$1223 [77:70] = { \$693 , \$691 , \$689 , \$687 , \$685 , \$683 , \$681 , \$679  };
+    \$1223 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$1223  = 1'h0;
+      \$1223  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = e_r5[0];
+    \$1224  = o__payload[258:3];
     if (rst) begin
-      \$1224  = 1'h0;
+      \$1224  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = e_r5[0];
+    \$1225  = e_r1;
     if (rst) begin
-      \$1225  = 1'h0;
+      \$1225  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = e_r5[0];
+    \$1226  = e_acc1;
     if (rst) begin
-      \$1226  = 1'h0;
+      \$1226  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1227  = e_r5[0];
+    \$1227  = e_r2;
     if (rst) begin
-      \$1227  = 1'h0;
+      \$1227  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1228  = e_r5[0];
+    \$1228  = e_acc2;
     if (rst) begin
-      \$1228  = 1'h0;
+      \$1228  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = e_r5[0];
+    \$1229  = e_r3;
     if (rst) begin
-      \$1229  = 1'h0;
+      \$1229  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1230  = e_r5[0];
+    \$1230  = e_acc3;
     if (rst) begin
-      \$1230  = 1'h0;
+      \$1230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = e_r5[0];
+    \$1231  = e_r4;
     if (rst) begin
-      \$1231  = 1'h0;
+      \$1231  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = e_r5[0];
+    \$1232  = e_acc4;
     if (rst) begin
-      \$1232  = 1'h0;
+      \$1232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = e_r6;
+    \$1233  = e_r5;
     if (rst) begin
       \$1233  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = sb1;
+    \$1234  = e_acc5;
     if (rst) begin
-      \$1234  = 86'h0000000000000000000000;
+      \$1234  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = sb2;
+    \$1235  = e_acc5;
     if (rst) begin
-      \$1235  = 86'h0000000000000000000000;
+      \$1235  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = sb3;
+    \$1236  = e_r5[0];
     if (rst) begin
-      \$1236  = 86'h0000000000000000000000;
+      \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = sb4;
+    \$1237  = e_r5[0];
     if (rst) begin
-      \$1237  = 86'h0000000000000000000000;
+      \$1237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = sb5;
+    \$1238  = e_r5[0];
     if (rst) begin
-      \$1238  = 86'h0000000000000000000000;
+      \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = sb6;
+    \$1239  = e_r5[0];
     if (rst) begin
-      \$1239  = 86'h0000000000000000000000;
+      \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = sb7;
+    \$1240  = e_r5[0];
     if (rst) begin
-      \$1240  = 86'h0000000000000000000000;
+      \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = sb8;
+    \$1241  = e_r5[0];
     if (rst) begin
-      \$1241  = 86'h0000000000000000000000;
+      \$1241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = sb9;
+    \$1242  = e_r5[0];
     if (rst) begin
-      \$1242  = 86'h0000000000000000000000;
+      \$1242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = sb10;
+    \$1243  = e_r5[0];
     if (rst) begin
-      \$1243  = 86'h0000000000000000000000;
+      \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = sb11;
+    \$1244  = e_r5[0];
     if (rst) begin
-      \$1244  = 86'h0000000000000000000000;
+      \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = sb12;
+    \$1245  = e_r5[0];
     if (rst) begin
-      \$1245  = 86'h0000000000000000000000;
+      \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = \r_data$760 ;
+    \$1246  = e_r5[0];
     if (rst) begin
-      \$1246  = 64'h0000000000000000;
+      \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = y1;
+    \$1247  = e_r5[0];
     if (rst) begin
-      \$1247  = 64'h0000000000000000;
+      \$1247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = y2;
+    \$1248  = e_r5[0];
     if (rst) begin
-      \$1248  = 64'h0000000000000000;
+      \$1248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = y3;
+    \$1249  = e_r5[0];
     if (rst) begin
-      \$1249  = 64'h0000000000000000;
+      \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = y4;
+    \$1250  = e_r5[0];
     if (rst) begin
-      \$1250  = 64'h0000000000000000;
+      \$1250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = y5;
+    \$1251  = e_r5[0];
     if (rst) begin
-      \$1251  = 64'h0000000000000000;
+      \$1251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = y6;
+    \$1252  = e_r6;
     if (rst) begin
-      \$1252  = 64'h0000000000000000;
+      \$1252  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = y7;
+    \$1253  = sb1;
     if (rst) begin
-      \$1253  = 64'h0000000000000000;
+      \$1253  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = \$695 ;
+    \$1254  = sb2;
     if (rst) begin
-      \$1254  = 32'd0;
+      \$1254  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = \$697 ;
+    \$1255  = sb3;
     if (rst) begin
-      \$1255  = 6'h00;
+      \$1255  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = ibits[338:307];
+    \$1256  = sb4;
     if (rst) begin
-      \$1256  = 32'd0;
+      \$1256  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = ibits[344:339];
+    \$1257  = sb5;
     if (rst) begin
-      \$1257  = 6'h00;
+      \$1257  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = ibits[345];
+    \$1258  = sb6;
     if (rst) begin
-      \$1258  = 1'h0;
+      \$1258  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = cfg_div_mult_hop0_0;
+    \$1259  = sb7;
     if (rst) begin
-      \$1259  = 32'd0;
+      \$1259  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = cfg_div_shift_hop0_0;
+    \$1260  = sb8;
     if (rst) begin
-      \$1260  = 6'h00;
+      \$1260  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = cfg_dc_mult_hop0_0;
+    \$1261  = sb9;
     if (rst) begin
-      \$1261  = 32'd0;
+      \$1261  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = cfg_dc_shift_hop0_0;
+    \$1262  = sb10;
     if (rst) begin
-      \$1262  = 6'h00;
+      \$1262  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = cfg_dc_en_hop0_0;
+    \$1263  = sb11;
     if (rst) begin
-      \$1263  = 1'h0;
+      \$1263  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = cfg_div_mult_hop1_0;
+    \$1264  = sb12;
     if (rst) begin
-      \$1264  = 32'd0;
+      \$1264  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = cfg_div_shift_hop1_0;
+    \$1265  = \r_data$760 ;
     if (rst) begin
-      \$1265  = 6'h00;
+      \$1265  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1266  = cfg_dc_mult_hop1_0;
+    \$1266  = y1;
     if (rst) begin
-      \$1266  = 32'd0;
+      \$1266  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1267  = cfg_dc_shift_hop1_0;
+    \$1267  = y2;
     if (rst) begin
-      \$1267  = 6'h00;
+      \$1267  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268  = cfg_dc_en_hop1_0;
+    \$1268  = y3;
     if (rst) begin
-      \$1268  = 1'h0;
+      \$1268  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = \$699 ;
+    \$1269  = y4;
     if (rst) begin
-      \$1269  = 32'd0;
+      \$1269  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = \$701 ;
+    \$1270  = y5;
     if (rst) begin
-      \$1270  = 6'h00;
+      \$1270  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1271  = ibits[338:307];
+    \$1271  = y6;
     if (rst) begin
-      \$1271  = 32'd0;
+      \$1271  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1272  = ibits[344:339];
+    \$1272  = y7;
     if (rst) begin
-      \$1272  = 6'h00;
+      \$1272  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = ibits[345];
+    \$1273  = \$695 ;
     if (rst) begin
-      \$1273  = 1'h0;
+      \$1273  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = cfg_div_mult_hop0_1;
+    \$1274  = \$697 ;
     if (rst) begin
-      \$1274  = 32'd0;
+      \$1274  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = cfg_div_shift_hop0_1;
+    \$1275  = ibits[338:307];
     if (rst) begin
-      \$1275  = 6'h00;
+      \$1275  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = cfg_dc_mult_hop0_1;
+    \$1276  = ibits[344:339];
     if (rst) begin
-      \$1276  = 32'd0;
+      \$1276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = cfg_dc_shift_hop0_1;
+    \$1277  = ibits[345];
     if (rst) begin
-      \$1277  = 6'h00;
+      \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = cfg_dc_en_hop0_1;
+    \$1278  = cfg_div_mult_hop0_0;
     if (rst) begin
-      \$1278  = 1'h0;
+      \$1278  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = cfg_div_mult_hop1_1;
+    \$1279  = cfg_div_shift_hop0_0;
     if (rst) begin
-      \$1279  = 32'd0;
+      \$1279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = cfg_div_shift_hop1_1;
+    \$1280  = cfg_dc_mult_hop0_0;
     if (rst) begin
-      \$1280  = 6'h00;
+      \$1280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = cfg_dc_mult_hop1_1;
+    \$1281  = cfg_dc_shift_hop0_0;
     if (rst) begin
-      \$1281  = 32'd0;
+      \$1281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = cfg_dc_shift_hop1_1;
+    \$1282  = cfg_dc_en_hop0_0;
     if (rst) begin
-      \$1282  = 6'h00;
+      \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = cfg_dc_en_hop1_1;
+    \$1283  = cfg_div_mult_hop1_0;
     if (rst) begin
-      \$1283  = 1'h0;
+      \$1283  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = \$703 ;
+    \$1284  = cfg_div_shift_hop1_0;
     if (rst) begin
-      \$1284  = 32'd0;
+      \$1284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = \$705 ;
+    \$1285  = cfg_dc_mult_hop1_0;
     if (rst) begin
-      \$1285  = 6'h00;
+      \$1285  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = ibits[338:307];
+    \$1286  = cfg_dc_shift_hop1_0;
     if (rst) begin
-      \$1286  = 32'd0;
+      \$1286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1287  = ibits[344:339];
+    \$1287  = cfg_dc_en_hop1_0;
     if (rst) begin
-      \$1287  = 6'h00;
+      \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1288  = ibits[345];
+    \$1288  = \$699 ;
     if (rst) begin
-      \$1288  = 1'h0;
+      \$1288  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = cfg_div_mult_hop0_2;
+    \$1289  = \$701 ;
     if (rst) begin
-      \$1289  = 32'd0;
+      \$1289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = cfg_div_shift_hop0_2;
+    \$1290  = ibits[338:307];
     if (rst) begin
-      \$1290  = 6'h00;
+      \$1290  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = cfg_dc_mult_hop0_2;
+    \$1291  = ibits[344:339];
     if (rst) begin
-      \$1291  = 32'd0;
+      \$1291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = cfg_dc_shift_hop0_2;
+    \$1292  = ibits[345];
     if (rst) begin
-      \$1292  = 6'h00;
+      \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = cfg_dc_en_hop0_2;
+    \$1293  = cfg_div_mult_hop0_1;
     if (rst) begin
-      \$1293  = 1'h0;
+      \$1293  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = cfg_div_mult_hop1_2;
+    \$1294  = cfg_div_shift_hop0_1;
     if (rst) begin
-      \$1294  = 32'd0;
+      \$1294  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = cfg_div_shift_hop1_2;
+    \$1295  = cfg_dc_mult_hop0_1;
     if (rst) begin
-      \$1295  = 6'h00;
+      \$1295  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = cfg_dc_mult_hop1_2;
+    \$1296  = cfg_dc_shift_hop0_1;
     if (rst) begin
-      \$1296  = 32'd0;
+      \$1296  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = cfg_dc_shift_hop1_2;
+    \$1297  = cfg_dc_en_hop0_1;
     if (rst) begin
-      \$1297  = 6'h00;
+      \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = cfg_dc_en_hop1_2;
+    \$1298  = cfg_div_mult_hop1_1;
     if (rst) begin
-      \$1298  = 1'h0;
+      \$1298  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = \$707 ;
+    \$1299  = cfg_div_shift_hop1_1;
     if (rst) begin
-      \$1299  = 32'd0;
+      \$1299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = \$709 ;
+    \$1300  = cfg_dc_mult_hop1_1;
     if (rst) begin
-      \$1300  = 6'h00;
+      \$1300  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = ibits[338:307];
+    \$1301  = cfg_dc_shift_hop1_1;
     if (rst) begin
-      \$1301  = 32'd0;
+      \$1301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = ibits[344:339];
+    \$1302  = cfg_dc_en_hop1_1;
     if (rst) begin
-      \$1302  = 6'h00;
+      \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = ibits[345];
+    \$1303  = \$703 ;
     if (rst) begin
-      \$1303  = 1'h0;
+      \$1303  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = cfg_div_mult_hop0_3;
+    \$1304  = \$705 ;
     if (rst) begin
-      \$1304  = 32'd0;
+      \$1304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = cfg_div_shift_hop0_3;
+    \$1305  = ibits[338:307];
     if (rst) begin
-      \$1305  = 6'h00;
+      \$1305  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = cfg_dc_mult_hop0_3;
+    \$1306  = ibits[344:339];
     if (rst) begin
-      \$1306  = 32'd0;
+      \$1306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = cfg_dc_shift_hop0_3;
+    \$1307  = ibits[345];
     if (rst) begin
-      \$1307  = 6'h00;
+      \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = cfg_dc_en_hop0_3;
+    \$1308  = cfg_div_mult_hop0_2;
     if (rst) begin
-      \$1308  = 1'h0;
+      \$1308  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = cfg_div_mult_hop1_3;
+    \$1309  = cfg_div_shift_hop0_2;
     if (rst) begin
-      \$1309  = 32'd0;
+      \$1309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = cfg_div_shift_hop1_3;
+    \$1310  = cfg_dc_mult_hop0_2;
     if (rst) begin
-      \$1310  = 6'h00;
+      \$1310  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = cfg_dc_mult_hop1_3;
+    \$1311  = cfg_dc_shift_hop0_2;
     if (rst) begin
-      \$1311  = 32'd0;
+      \$1311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = cfg_dc_shift_hop1_3;
+    \$1312  = cfg_dc_en_hop0_2;
     if (rst) begin
-      \$1312  = 6'h00;
+      \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = cfg_dc_en_hop1_3;
+    \$1313  = cfg_div_mult_hop1_2;
     if (rst) begin
-      \$1313  = 1'h0;
+      \$1313  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = \$711 ;
+    \$1314  = cfg_div_shift_hop1_2;
     if (rst) begin
-      \$1314  = 32'd0;
+      \$1314  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = \$713 ;
+    \$1315  = cfg_dc_mult_hop1_2;
     if (rst) begin
-      \$1315  = 6'h00;
+      \$1315  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = ibits[338:307];
+    \$1316  = cfg_dc_shift_hop1_2;
     if (rst) begin
-      \$1316  = 32'd0;
+      \$1316  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = ibits[344:339];
+    \$1317  = cfg_dc_en_hop1_2;
     if (rst) begin
-      \$1317  = 6'h00;
+      \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = ibits[345];
+    \$1318  = \$707 ;
     if (rst) begin
-      \$1318  = 1'h0;
+      \$1318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = cfg_div_mult_hop0_4;
+    \$1319  = \$709 ;
     if (rst) begin
-      \$1319  = 32'd0;
+      \$1319  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = cfg_div_shift_hop0_4;
+    \$1320  = ibits[338:307];
     if (rst) begin
-      \$1320  = 6'h00;
+      \$1320  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = cfg_dc_mult_hop0_4;
+    \$1321  = ibits[344:339];
     if (rst) begin
-      \$1321  = 32'd0;
+      \$1321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = cfg_dc_shift_hop0_4;
+    \$1322  = ibits[345];
     if (rst) begin
-      \$1322  = 6'h00;
+      \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = cfg_dc_en_hop0_4;
+    \$1323  = cfg_div_mult_hop0_3;
     if (rst) begin
-      \$1323  = 1'h0;
+      \$1323  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = cfg_div_mult_hop1_4;
+    \$1324  = cfg_div_shift_hop0_3;
     if (rst) begin
-      \$1324  = 32'd0;
+      \$1324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = cfg_div_shift_hop1_4;
+    \$1325  = cfg_dc_mult_hop0_3;
     if (rst) begin
-      \$1325  = 6'h00;
+      \$1325  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = cfg_dc_mult_hop1_4;
+    \$1326  = cfg_dc_shift_hop0_3;
     if (rst) begin
-      \$1326  = 32'd0;
+      \$1326  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = cfg_dc_shift_hop1_4;
+    \$1327  = cfg_dc_en_hop0_3;
     if (rst) begin
-      \$1327  = 6'h00;
+      \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = cfg_dc_en_hop1_4;
+    \$1328  = cfg_div_mult_hop1_3;
     if (rst) begin
-      \$1328  = 1'h0;
+      \$1328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = \$715 ;
+    \$1329  = cfg_div_shift_hop1_3;
     if (rst) begin
-      \$1329  = 32'd0;
+      \$1329  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = \$717 ;
+    \$1330  = cfg_dc_mult_hop1_3;
     if (rst) begin
-      \$1330  = 6'h00;
+      \$1330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = ibits[338:307];
+    \$1331  = cfg_dc_shift_hop1_3;
     if (rst) begin
-      \$1331  = 32'd0;
+      \$1331  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = ibits[344:339];
+    \$1332  = cfg_dc_en_hop1_3;
     if (rst) begin
-      \$1332  = 6'h00;
+      \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = ibits[345];
+    \$1333  = \$711 ;
     if (rst) begin
-      \$1333  = 1'h0;
+      \$1333  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = cfg_div_mult_hop0_5;
+    \$1334  = \$713 ;
     if (rst) begin
-      \$1334  = 32'd0;
+      \$1334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = cfg_div_shift_hop0_5;
+    \$1335  = ibits[338:307];
     if (rst) begin
-      \$1335  = 6'h00;
+      \$1335  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = cfg_dc_mult_hop0_5;
+    \$1336  = ibits[344:339];
     if (rst) begin
-      \$1336  = 32'd0;
+      \$1336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = cfg_dc_shift_hop0_5;
+    \$1337  = ibits[345];
     if (rst) begin
-      \$1337  = 6'h00;
+      \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = cfg_dc_en_hop0_5;
+    \$1338  = cfg_div_mult_hop0_4;
     if (rst) begin
-      \$1338  = 1'h0;
+      \$1338  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = cfg_div_mult_hop1_5;
+    \$1339  = cfg_div_shift_hop0_4;
     if (rst) begin
-      \$1339  = 32'd0;
+      \$1339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = cfg_div_shift_hop1_5;
+    \$1340  = cfg_dc_mult_hop0_4;
     if (rst) begin
-      \$1340  = 6'h00;
+      \$1340  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = cfg_dc_mult_hop1_5;
+    \$1341  = cfg_dc_shift_hop0_4;
     if (rst) begin
-      \$1341  = 32'd0;
+      \$1341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = cfg_dc_shift_hop1_5;
+    \$1342  = cfg_dc_en_hop0_4;
     if (rst) begin
-      \$1342  = 6'h00;
+      \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = cfg_dc_en_hop1_5;
+    \$1343  = cfg_div_mult_hop1_4;
     if (rst) begin
-      \$1343  = 1'h0;
+      \$1343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = \$719 ;
+    \$1344  = cfg_div_shift_hop1_4;
     if (rst) begin
-      \$1344  = 32'd0;
+      \$1344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = \$721 ;
+    \$1345  = cfg_dc_mult_hop1_4;
     if (rst) begin
-      \$1345  = 6'h00;
+      \$1345  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = ibits[338:307];
+    \$1346  = cfg_dc_shift_hop1_4;
     if (rst) begin
-      \$1346  = 32'd0;
+      \$1346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = ibits[344:339];
+    \$1347  = cfg_dc_en_hop1_4;
     if (rst) begin
-      \$1347  = 6'h00;
+      \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = ibits[345];
+    \$1348  = \$715 ;
     if (rst) begin
-      \$1348  = 1'h0;
+      \$1348  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1349  = cfg_div_mult_hop0_6;
+    \$1349  = \$717 ;
     if (rst) begin
-      \$1349  = 32'd0;
+      \$1349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1350  = cfg_div_shift_hop0_6;
+    \$1350  = ibits[338:307];
     if (rst) begin
-      \$1350  = 6'h00;
+      \$1350  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = cfg_dc_mult_hop0_6;
+    \$1351  = ibits[344:339];
     if (rst) begin
-      \$1351  = 32'd0;
+      \$1351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = cfg_dc_shift_hop0_6;
+    \$1352  = ibits[345];
     if (rst) begin
-      \$1352  = 6'h00;
+      \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = cfg_dc_en_hop0_6;
+    \$1353  = cfg_div_mult_hop0_5;
     if (rst) begin
-      \$1353  = 1'h0;
+      \$1353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1354  = cfg_div_mult_hop1_6;
+    \$1354  = cfg_div_shift_hop0_5;
     if (rst) begin
-      \$1354  = 32'd0;
+      \$1354  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1355  = cfg_div_shift_hop1_6;
+    \$1355  = cfg_dc_mult_hop0_5;
     if (rst) begin
-      \$1355  = 6'h00;
+      \$1355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = cfg_dc_mult_hop1_6;
+    \$1356  = cfg_dc_shift_hop0_5;
     if (rst) begin
-      \$1356  = 32'd0;
+      \$1356  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = cfg_dc_shift_hop1_6;
+    \$1357  = cfg_dc_en_hop0_5;
     if (rst) begin
-      \$1357  = 6'h00;
+      \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = cfg_dc_en_hop1_6;
+    \$1358  = cfg_div_mult_hop1_5;
     if (rst) begin
-      \$1358  = 1'h0;
+      \$1358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = \$723 ;
+    \$1359  = cfg_div_shift_hop1_5;
     if (rst) begin
-      \$1359  = 32'd0;
+      \$1359  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = \$725 ;
+    \$1360  = cfg_dc_mult_hop1_5;
     if (rst) begin
-      \$1360  = 6'h00;
+      \$1360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = ibits[338:307];
+    \$1361  = cfg_dc_shift_hop1_5;
     if (rst) begin
-      \$1361  = 32'd0;
+      \$1361  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = ibits[344:339];
+    \$1362  = cfg_dc_en_hop1_5;
     if (rst) begin
-      \$1362  = 6'h00;
+      \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = ibits[345];
+    \$1363  = \$719 ;
     if (rst) begin
-      \$1363  = 1'h0;
+      \$1363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = cfg_div_mult_hop0_7;
+    \$1364  = \$721 ;
     if (rst) begin
-      \$1364  = 32'd0;
+      \$1364  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = cfg_div_shift_hop0_7;
+    \$1365  = ibits[338:307];
     if (rst) begin
-      \$1365  = 6'h00;
+      \$1365  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = cfg_dc_mult_hop0_7;
+    \$1366  = ibits[344:339];
     if (rst) begin
-      \$1366  = 32'd0;
+      \$1366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = cfg_dc_shift_hop0_7;
+    \$1367  = ibits[345];
     if (rst) begin
-      \$1367  = 6'h00;
+      \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = cfg_dc_en_hop0_7;
+    \$1368  = cfg_div_mult_hop0_6;
     if (rst) begin
-      \$1368  = 1'h0;
+      \$1368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = cfg_div_mult_hop1_7;
+    \$1369  = cfg_div_shift_hop0_6;
     if (rst) begin
-      \$1369  = 32'd0;
+      \$1369  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1370  = cfg_div_shift_hop1_7;
+    \$1370  = cfg_dc_mult_hop0_6;
     if (rst) begin
-      \$1370  = 6'h00;
+      \$1370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1371  = cfg_dc_mult_hop1_7;
+    \$1371  = cfg_dc_shift_hop0_6;
     if (rst) begin
-      \$1371  = 32'd0;
+      \$1371  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = cfg_dc_shift_hop1_7;
+    \$1372  = cfg_dc_en_hop0_6;
     if (rst) begin
-      \$1372  = 6'h00;
+      \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = cfg_dc_en_hop1_7;
+    \$1373  = cfg_div_mult_hop1_6;
     if (rst) begin
-      \$1373  = 1'h0;
+      \$1373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = sb7[70];
+    \$1374  = cfg_div_shift_hop1_6;
     if (rst) begin
-      \$1374  = 1'h0;
+      \$1374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = sb7[71];
+    \$1375  = cfg_dc_mult_hop1_6;
     if (rst) begin
-      \$1375  = 1'h0;
+      \$1375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1376  = sb7[72];
+    \$1376  = cfg_dc_shift_hop1_6;
     if (rst) begin
-      \$1376  = 1'h0;
+      \$1376  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1377  = sb7[73];
+    \$1377  = cfg_dc_en_hop1_6;
     if (rst) begin
       \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1378  = sb7[74];
+    \$1378  = \$723 ;
     if (rst) begin
-      \$1378  = 1'h0;
+      \$1378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1379  = sb7[75];
+    \$1379  = \$725 ;
     if (rst) begin
-      \$1379  = 1'h0;
+      \$1379  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1380  = sb7[76];
+    \$1380  = ibits[338:307];
     if (rst) begin
-      \$1380  = 1'h0;
+      \$1380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1381  = sb7[77];
+    \$1381  = ibits[344:339];
     if (rst) begin
-      \$1381  = 1'h0;
+      \$1381  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1382  = sb10[70];
+    \$1382  = ibits[345];
     if (rst) begin
       \$1382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = sb10[71];
+    \$1383  = cfg_div_mult_hop0_7;
     if (rst) begin
-      \$1383  = 1'h0;
+      \$1383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = sb10[72];
+    \$1384  = cfg_div_shift_hop0_7;
     if (rst) begin
-      \$1384  = 1'h0;
+      \$1384  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = sb10[73];
+    \$1385  = cfg_dc_mult_hop0_7;
     if (rst) begin
-      \$1385  = 1'h0;
+      \$1385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = sb10[74];
+    \$1386  = cfg_dc_shift_hop0_7;
     if (rst) begin
-      \$1386  = 1'h0;
+      \$1386  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1387  = sb10[75];
+    \$1387  = cfg_dc_en_hop0_7;
     if (rst) begin
       \$1387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1388  = sb10[76];
+    \$1388  = cfg_div_mult_hop1_7;
     if (rst) begin
-      \$1388  = 1'h0;
+      \$1388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = sb10[77];
+    \$1389  = cfg_div_shift_hop1_7;
     if (rst) begin
-      \$1389  = 1'h0;
+      \$1389  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1390  = sb12[70];
+    \$1390  = cfg_dc_mult_hop1_7;
     if (rst) begin
-      \$1390  = 1'h0;
+      \$1390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1391  = sb12[71];
+    \$1391  = cfg_dc_shift_hop1_7;
     if (rst) begin
-      \$1391  = 1'h0;
+      \$1391  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1392  = sb12[72];
+    \$1392  = cfg_dc_en_hop1_7;
     if (rst) begin
       \$1392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1393  = sb12[73];
+    \$1393  = sb7[70];
     if (rst) begin
       \$1393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1394  = sb12[74];
+    \$1394  = sb7[71];
     if (rst) begin
       \$1394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1395  = sb12[75];
+    \$1395  = sb7[72];
     if (rst) begin
       \$1395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1396  = sb12[76];
+    \$1396  = sb7[73];
     if (rst) begin
       \$1396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1397  = sb12[77];
+    \$1397  = sb7[74];
     if (rst) begin
       \$1397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1398  = best_v7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1398  = new_v;
-      end
-    end
+    \$1398  = sb7[75];
     if (rst) begin
-      \$1398  = 8'h00;
+      \$1398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1399  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1399  = new_i;
-      end
-    end
+    \$1399  = sb7[76];
     if (rst) begin
-      \$1399  = 8'h00;
+      \$1399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1400  = best_v0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1400  = best_v1;
-      end
-    end
+    \$1400  = sb7[77];
     if (rst) begin
-      \$1400  = 8'h00;
+      \$1400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1401  = best_v1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1401  = best_v2;
-      end
-    end
+    \$1401  = sb10[70];
     if (rst) begin
-      \$1401  = 8'h00;
+      \$1401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1402  = best_v2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1402  = best_v3;
-      end
-    end
+    \$1402  = sb10[71];
     if (rst) begin
-      \$1402  = 8'h00;
+      \$1402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1403  = best_v3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1403  = best_v4;
-      end
-    end
+    \$1403  = sb10[72];
     if (rst) begin
-      \$1403  = 8'h00;
+      \$1403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1404  = best_v4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1404  = best_v5;
-      end
-    end
+    \$1404  = sb10[73];
     if (rst) begin
-      \$1404  = 8'h00;
+      \$1404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1405  = best_v5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1405  = best_v6;
-      end
-    end
+    \$1405  = sb10[74];
     if (rst) begin
-      \$1405  = 8'h00;
+      \$1405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1406  = best_v6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1406  = best_v7;
-      end
-    end
+    \$1406  = sb10[75];
     if (rst) begin
-      \$1406  = 8'h00;
+      \$1406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1407  = best_i0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1407  = best_i1;
-      end
-    end
+    \$1407  = sb10[76];
     if (rst) begin
-      \$1407  = 8'h00;
+      \$1407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1408  = best_i1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1408  = best_i2;
-      end
-    end
+    \$1408  = sb10[77];
     if (rst) begin
-      \$1408  = 8'h00;
+      \$1408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1409  = best_i2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1409  = best_i3;
-      end
-    end
+    \$1409  = sb12[70];
     if (rst) begin
-      \$1409  = 8'h00;
+      \$1409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1410  = best_i3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1410  = best_i4;
-      end
-    end
+    \$1410  = sb12[71];
     if (rst) begin
-      \$1410  = 8'h00;
+      \$1410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1411  = best_i4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1411  = best_i5;
-      end
-    end
+    \$1411  = sb12[72];
     if (rst) begin
-      \$1411  = 8'h00;
+      \$1411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1412  = best_i5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1412  = best_i6;
-      end
-    end
+    \$1412  = sb12[73];
     if (rst) begin
-      \$1412  = 8'h00;
+      \$1412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1413  = best_i6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb13[0]) begin
-        \$1413  = best_i7;
-      end
-    end
+    \$1413  = sb12[74];
     if (rst) begin
-      \$1413  = 8'h00;
+      \$1413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1414  = tv;
+    \$1414  = sb12[75];
     if (rst) begin
       \$1414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1415  = ibits[15:8];
+    \$1415  = sb12[76];
     if (rst) begin
-      \$1415  = 8'h00;
+      \$1415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1416  = t_addr;
+    \$1416  = sb12[77];
     if (rst) begin
-      \$1416  = 16'h0000;
+      \$1416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1417  = t_data;
+    \$1417  = best_v7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1417  = new_v;
+      end
+    end
     if (rst) begin
-      \$1417  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1418  = trace1_valid;
+    \$1418  = best_i7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1418  = new_i;
+      end
+    end
     if (rst) begin
-      \$1418  = 1'h0;
+      \$1418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1419  = trace1_tag;
+    \$1419  = best_v0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1419  = best_v1;
+      end
+    end
     if (rst) begin
       \$1419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1420  = trace1_index;
+    \$1420  = best_v1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1420  = best_v2;
+      end
+    end
     if (rst) begin
-      \$1420  = 16'h0000;
+      \$1420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1421  = trace1_data;
+    \$1421  = best_v2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1421  = best_v3;
+      end
+    end
     if (rst) begin
-      \$1421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1421  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1422  = best_v3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1422  = best_v4;
+      end
+    end
+    if (rst) begin
+      \$1422  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1423  = best_v4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1423  = best_v5;
+      end
+    end
+    if (rst) begin
+      \$1423  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1424  = best_v5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1424  = best_v6;
+      end
+    end
+    if (rst) begin
+      \$1424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1425  = best_v6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1425  = best_v7;
+      end
+    end
+    if (rst) begin
+      \$1425  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1426  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1426  = best_i1;
+      end
+    end
+    if (rst) begin
+      \$1426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1427  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1427  = best_i2;
+      end
+    end
+    if (rst) begin
+      \$1427  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1428  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1428  = best_i3;
+      end
+    end
+    if (rst) begin
+      \$1428  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1429  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1429  = best_i4;
+      end
+    end
+    if (rst) begin
+      \$1429  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1430  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1430  = best_i5;
+      end
+    end
+    if (rst) begin
+      \$1430  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1431  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1431  = best_i6;
+      end
+    end
+    if (rst) begin
+      \$1431  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1432  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb13[0]) begin
+        \$1432  = best_i7;
+      end
+    end
+    if (rst) begin
+      \$1432  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1433  = tv;
+    if (rst) begin
+      \$1433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1434  = ibits[15:8];
+    if (rst) begin
+      \$1434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1435  = t_addr;
+    if (rst) begin
+      \$1435  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1436  = t_data;
+    if (rst) begin
+      \$1436  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1437  = trace1_valid;
+    if (rst) begin
+      \$1437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1438  = trace1_tag;
+    if (rst) begin
+      \$1438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1439  = trace1_index;
+    if (rst) begin
+      \$1439  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1440  = trace1_data;
+    if (rst) begin
+      \$1440  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$1422  = 8'h00;
+      \$1441  = 8'h00;
     end else begin
-      \$1422  = \$731 ;
+      \$1441  = \$731 ;
     end
     if (rst) begin
-      \$1422  = 8'h00;
+      \$1441  = 8'h00;
     end
   end
   assign scaled_valid = i__valid;
@@ -13862,106 +14060,106 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \w_data$135  = s_axis_tdata[63:0];
   assign epi_o = \$19 [15:0];
   assign epi_a = \$20 [15:0];
-  assign s6_valid = \i__valid$158 ;
-  assign wide_wf0 = { \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15], \r_data$174 [15:0] };
-  assign wide_wf1 = { \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31], \r_data$174 [31:16] };
-  assign wide_wf2 = { \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47], \r_data$174 [47:32] };
-  assign wide_wf3 = { \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63], \r_data$174 [63:48] };
-  assign wide_wf4 = { \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79], \r_data$174 [79:64] };
-  assign wide_wf5 = { \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95], \r_data$174 [95:80] };
-  assign wide_wf6 = { \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111], \r_data$174 [111:96] };
-  assign wide_wf7 = { \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127], \r_data$174 [127:112] };
-  assign wide_wt0 = { \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15], \r_data$183 [15:0] };
-  assign wide_wt1 = { \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31], \r_data$183 [31:16] };
-  assign wide_wt2 = { \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47], \r_data$183 [47:32] };
-  assign wide_wt3 = { \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63], \r_data$183 [63:48] };
-  assign wide_wt4 = { \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79], \r_data$183 [79:64] };
-  assign wide_wt5 = { \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95], \r_data$183 [95:80] };
-  assign wide_wt6 = { \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111], \r_data$183 [111:96] };
-  assign wide_wt7 = { \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127], \r_data$183 [127:112] };
-  assign wide_e0 = { \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7], \r_data$192 [7:0] };
-  assign wide_e1 = { \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15], \r_data$192 [15:8] };
-  assign wide_e2 = { \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23], \r_data$192 [23:16] };
-  assign wide_e3 = { \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31], \r_data$192 [31:24] };
-  assign wide_e4 = { \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39], \r_data$192 [39:32] };
-  assign wide_e5 = { \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47], \r_data$192 [47:40] };
-  assign wide_e6 = { \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55], \r_data$192 [55:48] };
-  assign wide_e7 = { \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63], \r_data$192 [63:56] };
+  assign s7_valid = \i__valid$158 ;
+  assign wide_wf0 = { \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15], \r_data$172 [15:0] };
+  assign wide_wf1 = { \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31], \r_data$172 [31:16] };
+  assign wide_wf2 = { \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47], \r_data$172 [47:32] };
+  assign wide_wf3 = { \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63], \r_data$172 [63:48] };
+  assign wide_wf4 = { \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79], \r_data$172 [79:64] };
+  assign wide_wf5 = { \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95], \r_data$172 [95:80] };
+  assign wide_wf6 = { \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111], \r_data$172 [111:96] };
+  assign wide_wf7 = { \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127], \r_data$172 [127:112] };
+  assign wide_wt0 = { \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15], \r_data$181 [15:0] };
+  assign wide_wt1 = { \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31], \r_data$181 [31:16] };
+  assign wide_wt2 = { \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47], \r_data$181 [47:32] };
+  assign wide_wt3 = { \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63], \r_data$181 [63:48] };
+  assign wide_wt4 = { \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79], \r_data$181 [79:64] };
+  assign wide_wt5 = { \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95], \r_data$181 [95:80] };
+  assign wide_wt6 = { \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111], \r_data$181 [111:96] };
+  assign wide_wt7 = { \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127], \r_data$181 [127:112] };
+  assign wide_e0 = { \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7], \r_data$190 [7:0] };
+  assign wide_e1 = { \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15], \r_data$190 [15:8] };
+  assign wide_e2 = { \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23], \r_data$190 [23:16] };
+  assign wide_e3 = { \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31], \r_data$190 [31:24] };
+  assign wide_e4 = { \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39], \r_data$190 [39:32] };
+  assign wide_e5 = { \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47], \r_data$190 [47:40] };
+  assign wide_e6 = { \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55], \r_data$190 [55:48] };
+  assign wide_e7 = { \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63], \r_data$190 [63:56] };
   assign cfg_div_mult_lane0 = lr_multiplier;
   assign cfg_div_shift_lane0 = lr_shift;
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$235  = clear;
-  assign cfg_div_mult_lane1 = \lr_multiplier$247 ;
-  assign cfg_div_shift_lane1 = \lr_shift$249 ;
-  assign \decay_multiplier$251  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$253  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$255 ;
-  assign \clear$257  = clear;
-  assign cfg_div_mult_lane2 = \lr_multiplier$269 ;
-  assign cfg_div_shift_lane2 = \lr_shift$271 ;
-  assign \decay_multiplier$273  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$275  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$277 ;
-  assign \clear$279  = clear;
-  assign cfg_div_mult_lane3 = \lr_multiplier$291 ;
-  assign cfg_div_shift_lane3 = \lr_shift$293 ;
-  assign \decay_multiplier$295  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$297  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$299 ;
-  assign \clear$301  = clear;
-  assign cfg_div_mult_lane4 = \lr_multiplier$313 ;
-  assign cfg_div_shift_lane4 = \lr_shift$315 ;
-  assign \decay_multiplier$317  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$319  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$321 ;
-  assign \clear$323  = clear;
-  assign cfg_div_mult_lane5 = \lr_multiplier$335 ;
-  assign cfg_div_shift_lane5 = \lr_shift$337 ;
-  assign \decay_multiplier$339  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$341  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$343 ;
-  assign \clear$345  = clear;
-  assign cfg_div_mult_lane6 = \lr_multiplier$357 ;
-  assign cfg_div_shift_lane6 = \lr_shift$359 ;
-  assign \decay_multiplier$361  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$363  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$365 ;
-  assign \clear$367  = clear;
-  assign cfg_div_mult_lane7 = \lr_multiplier$379 ;
-  assign cfg_div_shift_lane7 = \lr_shift$381 ;
-  assign \decay_multiplier$383  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$385  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$387 ;
-  assign \clear$389  = clear;
-  assign cls = \$54 [7:0];
-  assign tr_h0 = { \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113 [7], \$113  };
-  assign tr_h1 = { \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122 [7], \$122  };
-  assign tr_h2 = { \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131 [7], \$131  };
-  assign tr_h3 = { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  };
-  assign tr_h4 = { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  };
-  assign tr_h5 = { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  };
-  assign tr_h6 = { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  };
-  assign tr_h7 = { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  };
-  assign tr_e0 = { \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177 [7], \$177  };
-  assign tr_e1 = { \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186 [7], \$186  };
-  assign tr_e2 = { \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195 [7], \$195  };
-  assign tr_e3 = { \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204 [7], \$204  };
-  assign tr_e4 = { \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213 [7], \$213  };
-  assign tr_e5 = { \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222 [7], \$222  };
-  assign tr_e6 = { \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231 [7], \$231  };
-  assign tr_e7 = { \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240 [7], \$240  };
-  assign tr_w0 = { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
-  assign tr_w1 = { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
-  assign tr_w2 = { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
-  assign tr_w3 = { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
-  assign tr_w4 = { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
-  assign tr_w5 = { \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465 [15], \o__payload$465  };
-  assign tr_w6 = { \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466 [15], \o__payload$466  };
-  assign tr_w7 = { \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467 [15], \o__payload$467  };
-  assign row_data = { \o__payload$467 , \o__payload$466 , \o__payload$465 , \o__payload$464 , \o__payload$463 , \o__payload$462 , \o__payload$461 , \o__payload$460  };
-  assign \clear$583  = clear;
+  assign \clear$232  = clear;
+  assign cfg_div_mult_lane1 = \lr_multiplier$244 ;
+  assign cfg_div_shift_lane1 = \lr_shift$246 ;
+  assign \decay_multiplier$248  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$250  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$252 ;
+  assign \clear$254  = clear;
+  assign cfg_div_mult_lane2 = \lr_multiplier$266 ;
+  assign cfg_div_shift_lane2 = \lr_shift$268 ;
+  assign \decay_multiplier$270  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$272  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$274 ;
+  assign \clear$276  = clear;
+  assign cfg_div_mult_lane3 = \lr_multiplier$288 ;
+  assign cfg_div_shift_lane3 = \lr_shift$290 ;
+  assign \decay_multiplier$292  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$294  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$296 ;
+  assign \clear$298  = clear;
+  assign cfg_div_mult_lane4 = \lr_multiplier$310 ;
+  assign cfg_div_shift_lane4 = \lr_shift$312 ;
+  assign \decay_multiplier$314  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$316  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$318 ;
+  assign \clear$320  = clear;
+  assign cfg_div_mult_lane5 = \lr_multiplier$332 ;
+  assign cfg_div_shift_lane5 = \lr_shift$334 ;
+  assign \decay_multiplier$336  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$338  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$340 ;
+  assign \clear$342  = clear;
+  assign cfg_div_mult_lane6 = \lr_multiplier$354 ;
+  assign cfg_div_shift_lane6 = \lr_shift$356 ;
+  assign \decay_multiplier$358  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$360  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$362 ;
+  assign \clear$364  = clear;
+  assign cfg_div_mult_lane7 = \lr_multiplier$376 ;
+  assign cfg_div_shift_lane7 = \lr_shift$378 ;
+  assign \decay_multiplier$380  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$382  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$384 ;
+  assign \clear$386  = clear;
+  assign cls = \$46 [7:0];
+  assign tr_h0 = { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  };
+  assign tr_h1 = { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  };
+  assign tr_h2 = { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  };
+  assign tr_h3 = { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  };
+  assign tr_h4 = { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  };
+  assign tr_h5 = { \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150 [7], \$150  };
+  assign tr_h6 = { \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159 [7], \$159  };
+  assign tr_h7 = { \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168 [7], \$168  };
+  assign tr_e0 = { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  };
+  assign tr_e1 = { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  };
+  assign tr_e2 = { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  };
+  assign tr_e3 = { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  };
+  assign tr_e4 = { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  };
+  assign tr_e5 = { \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214 [7], \$214  };
+  assign tr_e6 = { \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223 [7], \$223  };
+  assign tr_e7 = { \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232 [7], \$232  };
+  assign tr_w0 = { \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457 [15], \o__payload$457  };
+  assign tr_w1 = { \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458 [15], \o__payload$458  };
+  assign tr_w2 = { \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459 [15], \o__payload$459  };
+  assign tr_w3 = { \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460 [15], \o__payload$460  };
+  assign tr_w4 = { \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461 [15], \o__payload$461  };
+  assign tr_w5 = { \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462 [15], \o__payload$462  };
+  assign tr_w6 = { \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463 [15], \o__payload$463  };
+  assign tr_w7 = { \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464 [15], \o__payload$464  };
+  assign row_data = { \o__payload$464 , \o__payload$463 , \o__payload$462 , \o__payload$461 , \o__payload$460 , \o__payload$459 , \o__payload$458 , \o__payload$457  };
+  assign \clear$580  = clear;
   assign \o__payload.row  = o__payload[2:0];
   assign \o__payload.acc  = o__payload[258:3];
   assign \o__payload.acc[0]  = o__payload[34:3];
@@ -13992,67 +14190,67 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$160.wide[7]  = \i__payload$160 [319:288];
   assign \i__payload$160.first  = \i__payload$160 [320];
   assign \i__payload$160.last  = \i__payload$160 [321];
-  assign \i__payload$212.delta  = \i__payload$212 [31:0];
-  assign \i__payload$212.region  = \i__payload$212 [33:32];
-  assign \i__payload$221.w  = \i__payload$221 [15:0];
-  assign \i__payload$221.g  = \i__payload$221 [47:16];
-  assign \i__payload$239.delta  = \i__payload$239 [31:0];
-  assign \i__payload$239.region  = \i__payload$239 [33:32];
-  assign \i__payload$246.w  = \i__payload$246 [15:0];
-  assign \i__payload$246.g  = \i__payload$246 [47:16];
-  assign \i__payload$261.delta  = \i__payload$261 [31:0];
-  assign \i__payload$261.region  = \i__payload$261 [33:32];
-  assign \i__payload$268.w  = \i__payload$268 [15:0];
-  assign \i__payload$268.g  = \i__payload$268 [47:16];
-  assign \i__payload$283.delta  = \i__payload$283 [31:0];
-  assign \i__payload$283.region  = \i__payload$283 [33:32];
-  assign \i__payload$290.w  = \i__payload$290 [15:0];
-  assign \i__payload$290.g  = \i__payload$290 [47:16];
-  assign \i__payload$305.delta  = \i__payload$305 [31:0];
-  assign \i__payload$305.region  = \i__payload$305 [33:32];
-  assign \i__payload$312.w  = \i__payload$312 [15:0];
-  assign \i__payload$312.g  = \i__payload$312 [47:16];
-  assign \i__payload$327.delta  = \i__payload$327 [31:0];
-  assign \i__payload$327.region  = \i__payload$327 [33:32];
-  assign \i__payload$334.w  = \i__payload$334 [15:0];
-  assign \i__payload$334.g  = \i__payload$334 [47:16];
-  assign \i__payload$349.delta  = \i__payload$349 [31:0];
-  assign \i__payload$349.region  = \i__payload$349 [33:32];
-  assign \i__payload$356.w  = \i__payload$356 [15:0];
-  assign \i__payload$356.g  = \i__payload$356 [47:16];
-  assign \i__payload$371.delta  = \i__payload$371 [31:0];
-  assign \i__payload$371.region  = \i__payload$371 [33:32];
-  assign \i__payload$378.w  = \i__payload$378 [15:0];
-  assign \i__payload$378.g  = \i__payload$378 [47:16];
-  assign \i__payload$392.y_hat  = \i__payload$392 [63:0];
-  assign \i__payload$392.y_hat[0]  = \i__payload$392 [7:0];
-  assign \i__payload$392.y_hat[1]  = \i__payload$392 [15:8];
-  assign \i__payload$392.y_hat[2]  = \i__payload$392 [23:16];
-  assign \i__payload$392.y_hat[3]  = \i__payload$392 [31:24];
-  assign \i__payload$392.y_hat[4]  = \i__payload$392 [39:32];
-  assign \i__payload$392.y_hat[5]  = \i__payload$392 [47:40];
-  assign \i__payload$392.y_hat[6]  = \i__payload$392 [55:48];
-  assign \i__payload$392.y_hat[7]  = \i__payload$392 [63:56];
-  assign \i__payload$392.y  = \i__payload$392 [127:64];
-  assign \i__payload$392.y[0]  = \i__payload$392 [71:64];
-  assign \i__payload$392.y[1]  = \i__payload$392 [79:72];
-  assign \i__payload$392.y[2]  = \i__payload$392 [87:80];
-  assign \i__payload$392.y[3]  = \i__payload$392 [95:88];
-  assign \i__payload$392.y[4]  = \i__payload$392 [103:96];
-  assign \i__payload$392.y[5]  = \i__payload$392 [111:104];
-  assign \i__payload$392.y[6]  = \i__payload$392 [119:112];
-  assign \i__payload$392.y[7]  = \i__payload$392 [127:120];
-  assign \o__payload$403.e  = \o__payload$403 [63:0];
-  assign \o__payload$403.e[0]  = \o__payload$403 [7:0];
-  assign \o__payload$403.e[1]  = \o__payload$403 [15:8];
-  assign \o__payload$403.e[2]  = \o__payload$403 [23:16];
-  assign \o__payload$403.e[3]  = \o__payload$403 [31:24];
-  assign \o__payload$403.e[4]  = \o__payload$403 [39:32];
-  assign \o__payload$403.e[5]  = \o__payload$403 [47:40];
-  assign \o__payload$403.e[6]  = \o__payload$403 [55:48];
-  assign \o__payload$403.e[7]  = \o__payload$403 [63:56];
-  assign \o__payload$403.argmax  = \o__payload$403 [66:64];
-  assign \o__payload$403.max  = \o__payload$403 [74:67];
+  assign \i__payload$209.delta  = \i__payload$209 [31:0];
+  assign \i__payload$209.region  = \i__payload$209 [33:32];
+  assign \i__payload$218.w  = \i__payload$218 [15:0];
+  assign \i__payload$218.g  = \i__payload$218 [47:16];
+  assign \i__payload$236.delta  = \i__payload$236 [31:0];
+  assign \i__payload$236.region  = \i__payload$236 [33:32];
+  assign \i__payload$243.w  = \i__payload$243 [15:0];
+  assign \i__payload$243.g  = \i__payload$243 [47:16];
+  assign \i__payload$258.delta  = \i__payload$258 [31:0];
+  assign \i__payload$258.region  = \i__payload$258 [33:32];
+  assign \i__payload$265.w  = \i__payload$265 [15:0];
+  assign \i__payload$265.g  = \i__payload$265 [47:16];
+  assign \i__payload$280.delta  = \i__payload$280 [31:0];
+  assign \i__payload$280.region  = \i__payload$280 [33:32];
+  assign \i__payload$287.w  = \i__payload$287 [15:0];
+  assign \i__payload$287.g  = \i__payload$287 [47:16];
+  assign \i__payload$302.delta  = \i__payload$302 [31:0];
+  assign \i__payload$302.region  = \i__payload$302 [33:32];
+  assign \i__payload$309.w  = \i__payload$309 [15:0];
+  assign \i__payload$309.g  = \i__payload$309 [47:16];
+  assign \i__payload$324.delta  = \i__payload$324 [31:0];
+  assign \i__payload$324.region  = \i__payload$324 [33:32];
+  assign \i__payload$331.w  = \i__payload$331 [15:0];
+  assign \i__payload$331.g  = \i__payload$331 [47:16];
+  assign \i__payload$346.delta  = \i__payload$346 [31:0];
+  assign \i__payload$346.region  = \i__payload$346 [33:32];
+  assign \i__payload$353.w  = \i__payload$353 [15:0];
+  assign \i__payload$353.g  = \i__payload$353 [47:16];
+  assign \i__payload$368.delta  = \i__payload$368 [31:0];
+  assign \i__payload$368.region  = \i__payload$368 [33:32];
+  assign \i__payload$375.w  = \i__payload$375 [15:0];
+  assign \i__payload$375.g  = \i__payload$375 [47:16];
+  assign \i__payload$389.y_hat  = \i__payload$389 [63:0];
+  assign \i__payload$389.y_hat[0]  = \i__payload$389 [7:0];
+  assign \i__payload$389.y_hat[1]  = \i__payload$389 [15:8];
+  assign \i__payload$389.y_hat[2]  = \i__payload$389 [23:16];
+  assign \i__payload$389.y_hat[3]  = \i__payload$389 [31:24];
+  assign \i__payload$389.y_hat[4]  = \i__payload$389 [39:32];
+  assign \i__payload$389.y_hat[5]  = \i__payload$389 [47:40];
+  assign \i__payload$389.y_hat[6]  = \i__payload$389 [55:48];
+  assign \i__payload$389.y_hat[7]  = \i__payload$389 [63:56];
+  assign \i__payload$389.y  = \i__payload$389 [127:64];
+  assign \i__payload$389.y[0]  = \i__payload$389 [71:64];
+  assign \i__payload$389.y[1]  = \i__payload$389 [79:72];
+  assign \i__payload$389.y[2]  = \i__payload$389 [87:80];
+  assign \i__payload$389.y[3]  = \i__payload$389 [95:88];
+  assign \i__payload$389.y[4]  = \i__payload$389 [103:96];
+  assign \i__payload$389.y[5]  = \i__payload$389 [111:104];
+  assign \i__payload$389.y[6]  = \i__payload$389 [119:112];
+  assign \i__payload$389.y[7]  = \i__payload$389 [127:120];
+  assign \o__payload$400.e  = \o__payload$400 [63:0];
+  assign \o__payload$400.e[0]  = \o__payload$400 [7:0];
+  assign \o__payload$400.e[1]  = \o__payload$400 [15:8];
+  assign \o__payload$400.e[2]  = \o__payload$400 [23:16];
+  assign \o__payload$400.e[3]  = \o__payload$400 [31:24];
+  assign \o__payload$400.e[4]  = \o__payload$400 [39:32];
+  assign \o__payload$400.e[5]  = \o__payload$400 [47:40];
+  assign \o__payload$400.e[6]  = \o__payload$400 [55:48];
+  assign \o__payload$400.e[7]  = \o__payload$400 [63:56];
+  assign \o__payload$400.argmax  = \o__payload$400 [66:64];
+  assign \o__payload$400.max  = \o__payload$400 [74:67];
   assign \sb13.valid  = sb13[0];
   assign \sb13.o_addr  = sb13[16:1];
   assign \sb13.a_addr  = sb13[32:17];
@@ -14063,22 +14261,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb13.t_base  = sb13[69:54];
   assign \sb13.mask  = sb13[77:70];
   assign \sb13.nlane  = sb13[85:78];
-  assign \o__payload$412.h  = \o__payload$412 [7:0];
-  assign \o__payload$412.region  = \o__payload$412 [9:8];
-  assign \o__payload$414.h  = \o__payload$414 [7:0];
-  assign \o__payload$414.region  = \o__payload$414 [9:8];
-  assign \o__payload$416.h  = \o__payload$416 [7:0];
-  assign \o__payload$416.region  = \o__payload$416 [9:8];
-  assign \o__payload$418.h  = \o__payload$418 [7:0];
-  assign \o__payload$418.region  = \o__payload$418 [9:8];
-  assign \o__payload$420.h  = \o__payload$420 [7:0];
-  assign \o__payload$420.region  = \o__payload$420 [9:8];
-  assign \o__payload$422.h  = \o__payload$422 [7:0];
-  assign \o__payload$422.region  = \o__payload$422 [9:8];
-  assign \o__payload$424.h  = \o__payload$424 [7:0];
-  assign \o__payload$424.region  = \o__payload$424 [9:8];
-  assign \o__payload$426.h  = \o__payload$426 [7:0];
-  assign \o__payload$426.region  = \o__payload$426 [9:8];
+  assign \o__payload$409.h  = \o__payload$409 [7:0];
+  assign \o__payload$409.region  = \o__payload$409 [9:8];
+  assign \o__payload$411.h  = \o__payload$411 [7:0];
+  assign \o__payload$411.region  = \o__payload$411 [9:8];
+  assign \o__payload$413.h  = \o__payload$413 [7:0];
+  assign \o__payload$413.region  = \o__payload$413 [9:8];
+  assign \o__payload$415.h  = \o__payload$415 [7:0];
+  assign \o__payload$415.region  = \o__payload$415 [9:8];
+  assign \o__payload$417.h  = \o__payload$417 [7:0];
+  assign \o__payload$417.region  = \o__payload$417 [9:8];
+  assign \o__payload$419.h  = \o__payload$419 [7:0];
+  assign \o__payload$419.region  = \o__payload$419 [9:8];
+  assign \o__payload$421.h  = \o__payload$421 [7:0];
+  assign \o__payload$421.region  = \o__payload$421 [9:8];
+  assign \o__payload$423.h  = \o__payload$423 [7:0];
+  assign \o__payload$423.region  = \o__payload$423 [9:8];
   assign \sb11.valid  = sb11[0];
   assign \sb11.o_addr  = sb11[16:1];
   assign \sb11.a_addr  = sb11[32:17];
@@ -14259,153 +14457,151 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb12.t_base  = sb12[69:54];
   assign \sb12.mask  = sb12[77:70];
   assign \sb12.nlane  = sb12[85:78];
-  assign \$950 [63:32] = \$492 ;
-  assign \$950 [31:0] = \$490 ;
+  assign \$950 [63:32] = \$484 ;
+  assign \$950 [31:0] = \$482 ;
   assign \$950 [255:64] = hread_e[255:64];
-  assign \$948 [31:0] = \$488 ;
+  assign \$948 [31:0] = \$480 ;
   assign \$948 [255:32] = hread_csr[255:32];
-  assign \$946 [7:0] = \$486 ;
+  assign \$946 [7:0] = \$478 ;
   assign \$946 [255:8] = hread_pred[255:8];
-  assign \$937 [255:224] = \$484 ;
-  assign \$937 [223:192] = \$482 ;
-  assign \$937 [191:160] = \$480 ;
-  assign \$937 [159:128] = \$478 ;
-  assign \$937 [127:96] = \$476 ;
-  assign \$937 [95:64] = \$474 ;
-  assign \$937 [63:32] = \$472 ;
-  assign \$937 [31:0] = \$470 ;
-  assign \$935 [15:0] = \$468 ;
+  assign \$937 [255:224] = \$476 ;
+  assign \$937 [223:192] = \$474 ;
+  assign \$937 [191:160] = \$472 ;
+  assign \$937 [159:128] = \$470 ;
+  assign \$937 [127:96] = \$468 ;
+  assign \$937 [95:64] = \$466 ;
+  assign \$937 [63:32] = \$464 ;
+  assign \$937 [31:0] = \$462 ;
+  assign \$935 [15:0] = \$460 ;
   assign \$935 [255:16] = hread_rg[255:16];
-  assign \$932 [63:32] = \$466 ;
-  assign \$932 [31:0] = \$464 ;
+  assign \$932 [63:32] = \$458 ;
+  assign \$932 [31:0] = \$456 ;
   assign \$932 [255:64] = hread_y[255:64];
-  assign \$929 [63:32] = \$462 ;
-  assign \$929 [31:0] = \$460 ;
+  assign \$929 [63:32] = \$454 ;
+  assign \$929 [31:0] = \$452 ;
   assign \$929 [255:64] = hread_ag[255:64];
-  assign \$926 [63:32] = \$458 ;
-  assign \$926 [31:0] = \$456 ;
+  assign \$926 [63:32] = \$450 ;
+  assign \$926 [31:0] = \$448 ;
   assign \$926 [255:64] = hread_af[255:64];
-  assign \$921 [127:96] = \$454 ;
-  assign \$921 [95:64] = \$452 ;
-  assign \$921 [63:32] = \$450 ;
-  assign \$921 [31:0] = \$448 ;
+  assign \$921 [127:96] = \$446 ;
+  assign \$921 [95:64] = \$444 ;
+  assign \$921 [63:32] = \$442 ;
+  assign \$921 [31:0] = \$440 ;
   assign \$921 [255:128] = hread_wt[255:128];
-  assign \$916 [127:96] = \$446 ;
-  assign \$916 [95:64] = \$444 ;
-  assign \$916 [63:32] = \$442 ;
-  assign \$916 [31:0] = \$440 ;
+  assign \$916 [127:96] = \$438 ;
+  assign \$916 [95:64] = \$436 ;
+  assign \$916 [63:32] = \$434 ;
+  assign \$916 [31:0] = \$432 ;
   assign \$916 [255:128] = hread_wf[255:128];
-  assign \$911 [127:96] = \$438 ;
-  assign \$911 [95:64] = \$436 ;
-  assign \$911 [63:32] = \$434 ;
-  assign \$911 [31:0] = \$432 ;
+  assign \$911 [127:96] = \$430 ;
+  assign \$911 [95:64] = \$428 ;
+  assign \$911 [63:32] = \$426 ;
+  assign \$911 [31:0] = \$424 ;
   assign \$911 [255:128] = hread_prog[255:128];
-  assign t_data[255:224] = \$400 ;
-  assign t_data[223:192] = \$380 ;
-  assign t_data[191:160] = \$360 ;
-  assign t_data[159:128] = \$340 ;
-  assign t_data[127:96] = \$320 ;
-  assign t_data[95:64] = \$300 ;
-  assign t_data[63:32] = \$280 ;
-  assign t_data[31:0] = \$260 ;
-  assign \row_data$508 [63:56] = \$397 ;
-  assign \row_data$508 [55:48] = \$377 ;
-  assign \row_data$508 [47:40] = \$357 ;
-  assign \row_data$508 [39:32] = \$337 ;
-  assign \row_data$508 [31:24] = \$317 ;
-  assign \row_data$508 [23:16] = \$297 ;
-  assign \row_data$508 [15:8] = \$277 ;
-  assign \row_data$508 [7:0] = \$257 ;
-  assign \w_data$477 [127:96] = \$112 ;
-  assign \w_data$477 [95:64] = \$111 ;
-  assign \w_data$477 [63:32] = \$110 ;
-  assign \w_data$477 [31:0] = \$109 ;
-  assign \w_data$473 [63:32] = \$108 ;
-  assign \w_data$473 [31:0] = \$107 ;
-  assign \w_data$458 [127:96] = \$106 ;
-  assign \w_data$458 [95:64] = \$105 ;
-  assign \w_data$458 [63:32] = \$104 ;
-  assign \w_data$458 [31:0] = \$103 ;
-  assign \w_data$441 [255:224] = \$102 ;
-  assign \w_data$441 [223:192] = \$101 ;
-  assign \w_data$441 [191:160] = \$100 ;
-  assign \w_data$441 [159:128] = \$99 ;
-  assign \w_data$441 [127:96] = \$98 ;
-  assign \w_data$441 [95:64] = \$97 ;
-  assign \w_data$441 [63:32] = \$96 ;
-  assign \w_data$441 [31:0] = \$95 ;
-  assign \w_data$430 [63:32] = \$94 ;
-  assign \w_data$430 [31:0] = \$85 ;
-  assign \w_data$409 [63:32] = \$76 ;
-  assign \w_data$409 [31:0] = \$67 ;
-  assign \i__payload$392 [127:120] = y8[63:56];
-  assign \i__payload$392 [63:56] = \$53 ;
-  assign \i__payload$392 [119:112] = y8[55:48];
-  assign \i__payload$392 [55:48] = \$52 ;
-  assign \i__payload$392 [111:104] = y8[47:40];
-  assign \i__payload$392 [47:40] = \$51 ;
-  assign \i__payload$392 [103:96] = y8[39:32];
-  assign \i__payload$392 [39:32] = \$50 ;
-  assign \i__payload$392 [95:88] = y8[31:24];
-  assign \i__payload$392 [31:24] = \$49 ;
-  assign \i__payload$392 [87:80] = y8[23:16];
-  assign \i__payload$392 [23:16] = \$48 ;
-  assign \i__payload$392 [79:72] = y8[15:8];
-  assign \i__payload$392 [15:8] = \$47 ;
-  assign \i__payload$392 [71:64] = y8[7:0];
-  assign \i__payload$392 [7:0] = \$46 ;
-  assign \i__payload$378 [47:16] = e_acc6_sgd[255:224];
-  assign \i__payload$378 [15:0] = r_data_copy0[127:112];
-  assign \i__payload$371 [33:32] = \r_data$214 [15:14];
-  assign \i__payload$371 [31:0] = e_acc6_relub[255:224];
-  assign \i__payload$356 [47:16] = e_acc6_sgd[223:192];
-  assign \i__payload$356 [15:0] = r_data_copy0[111:96];
-  assign \i__payload$349 [33:32] = \r_data$214 [13:12];
-  assign \i__payload$349 [31:0] = e_acc6_relub[223:192];
-  assign \i__payload$334 [47:16] = e_acc6_sgd[191:160];
-  assign \i__payload$334 [15:0] = r_data_copy0[95:80];
-  assign \i__payload$327 [33:32] = \r_data$214 [11:10];
-  assign \i__payload$327 [31:0] = e_acc6_relub[191:160];
-  assign \i__payload$312 [47:16] = e_acc6_sgd[159:128];
-  assign \i__payload$312 [15:0] = r_data_copy0[79:64];
-  assign \i__payload$305 [33:32] = \r_data$214 [9:8];
-  assign \i__payload$305 [31:0] = e_acc6_relub[159:128];
-  assign \i__payload$290 [47:16] = e_acc6_sgd[127:96];
-  assign \i__payload$290 [15:0] = r_data_copy0[63:48];
-  assign \i__payload$283 [33:32] = \r_data$214 [7:6];
-  assign \i__payload$283 [31:0] = e_acc6_relub[127:96];
-  assign \i__payload$268 [47:16] = e_acc6_sgd[95:64];
-  assign \i__payload$268 [15:0] = r_data_copy0[47:32];
-  assign \i__payload$261 [33:32] = \r_data$214 [5:4];
-  assign \i__payload$261 [31:0] = e_acc6_relub[95:64];
-  assign \i__payload$246 [47:16] = e_acc6_sgd[63:32];
-  assign \i__payload$246 [15:0] = r_data_copy0[31:16];
-  assign \i__payload$239 [33:32] = \r_data$214 [3:2];
-  assign \i__payload$239 [31:0] = e_acc6_relub[63:32];
-  assign \i__payload$221 [47:16] = e_acc6_sgd[31:0];
-  assign \i__payload$221 [15:0] = r_data_copy0[15:0];
-  assign \i__payload$212 [33:32] = \r_data$214 [1:0];
-  assign \i__payload$212 [31:0] = e_acc6_relub[31:0];
-  always @*
-    \i__payload$160 [63:56] = \$29 ;
-  always @*
-    \i__payload$160 [55:48] = \$28 ;
-  always @*
-    \i__payload$160 [47:40] = \$27 ;
-  always @*
-    \i__payload$160 [39:32] = \$26 ;
-  always @*
-    \i__payload$160 [31:24] = \$25 ;
-  always @*
-    \i__payload$160 [23:16] = \$24 ;
-  always @*
-    \i__payload$160 [15:8] = \$23 ;
-  always @*
-    \i__payload$160 [7:0] = \$22 ;
-  always @*
-    \i__payload$160 [321] = s6_last;
-  always @*
-    \i__payload$160 [320] = s6_first;
+  assign t_data[255:224] = \$392 ;
+  assign t_data[223:192] = \$372 ;
+  assign t_data[191:160] = \$352 ;
+  assign t_data[159:128] = \$332 ;
+  assign t_data[127:96] = \$312 ;
+  assign t_data[95:64] = \$292 ;
+  assign t_data[63:32] = \$272 ;
+  assign t_data[31:0] = \$252 ;
+  assign \row_data$505 [63:56] = \$389 ;
+  assign \row_data$505 [55:48] = \$369 ;
+  assign \row_data$505 [47:40] = \$349 ;
+  assign \row_data$505 [39:32] = \$329 ;
+  assign \row_data$505 [31:24] = \$309 ;
+  assign \row_data$505 [23:16] = \$289 ;
+  assign \row_data$505 [15:8] = \$269 ;
+  assign \row_data$505 [7:0] = \$249 ;
+  assign \w_data$474 [127:96] = \$104 ;
+  assign \w_data$474 [95:64] = \$103 ;
+  assign \w_data$474 [63:32] = \$102 ;
+  assign \w_data$474 [31:0] = \$101 ;
+  assign \w_data$470 [63:32] = \$100 ;
+  assign \w_data$470 [31:0] = \$99 ;
+  assign \w_data$455 [127:96] = \$98 ;
+  assign \w_data$455 [95:64] = \$97 ;
+  assign \w_data$455 [63:32] = \$96 ;
+  assign \w_data$455 [31:0] = \$95 ;
+  assign \w_data$438 [255:224] = \$94 ;
+  assign \w_data$438 [223:192] = \$93 ;
+  assign \w_data$438 [191:160] = \$92 ;
+  assign \w_data$438 [159:128] = \$91 ;
+  assign \w_data$438 [127:96] = \$90 ;
+  assign \w_data$438 [95:64] = \$89 ;
+  assign \w_data$438 [63:32] = \$88 ;
+  assign \w_data$438 [31:0] = \$87 ;
+  assign \w_data$427 [63:32] = \$86 ;
+  assign \w_data$427 [31:0] = \$77 ;
+  assign \w_data$406 [63:32] = \$68 ;
+  assign \w_data$406 [31:0] = \$59 ;
+  assign \i__payload$389 [127:120] = y8[63:56];
+  assign \i__payload$389 [63:56] = \$45 ;
+  assign \i__payload$389 [119:112] = y8[55:48];
+  assign \i__payload$389 [55:48] = \$44 ;
+  assign \i__payload$389 [111:104] = y8[47:40];
+  assign \i__payload$389 [47:40] = \$43 ;
+  assign \i__payload$389 [103:96] = y8[39:32];
+  assign \i__payload$389 [39:32] = \$42 ;
+  assign \i__payload$389 [95:88] = y8[31:24];
+  assign \i__payload$389 [31:24] = \$41 ;
+  assign \i__payload$389 [87:80] = y8[23:16];
+  assign \i__payload$389 [23:16] = \$40 ;
+  assign \i__payload$389 [79:72] = y8[15:8];
+  assign \i__payload$389 [15:8] = \$39 ;
+  assign \i__payload$389 [71:64] = y8[7:0];
+  assign \i__payload$389 [7:0] = \$38 ;
+  assign \i__payload$375 [47:16] = e_acc6_sgd[255:224];
+  assign \i__payload$375 [15:0] = r_data_copy0[127:112];
+  assign \i__payload$368 [33:32] = \r_data$211 [15:14];
+  assign \i__payload$368 [31:0] = e_acc6_relub[255:224];
+  assign \i__payload$353 [47:16] = e_acc6_sgd[223:192];
+  assign \i__payload$353 [15:0] = r_data_copy0[111:96];
+  assign \i__payload$346 [33:32] = \r_data$211 [13:12];
+  assign \i__payload$346 [31:0] = e_acc6_relub[223:192];
+  assign \i__payload$331 [47:16] = e_acc6_sgd[191:160];
+  assign \i__payload$331 [15:0] = r_data_copy0[95:80];
+  assign \i__payload$324 [33:32] = \r_data$211 [11:10];
+  assign \i__payload$324 [31:0] = e_acc6_relub[191:160];
+  assign \i__payload$309 [47:16] = e_acc6_sgd[159:128];
+  assign \i__payload$309 [15:0] = r_data_copy0[79:64];
+  assign \i__payload$302 [33:32] = \r_data$211 [9:8];
+  assign \i__payload$302 [31:0] = e_acc6_relub[159:128];
+  assign \i__payload$287 [47:16] = e_acc6_sgd[127:96];
+  assign \i__payload$287 [15:0] = r_data_copy0[63:48];
+  assign \i__payload$280 [33:32] = \r_data$211 [7:6];
+  assign \i__payload$280 [31:0] = e_acc6_relub[127:96];
+  assign \i__payload$265 [47:16] = e_acc6_sgd[95:64];
+  assign \i__payload$265 [15:0] = r_data_copy0[47:32];
+  assign \i__payload$258 [33:32] = \r_data$211 [5:4];
+  assign \i__payload$258 [31:0] = e_acc6_relub[95:64];
+  assign \i__payload$243 [47:16] = e_acc6_sgd[63:32];
+  assign \i__payload$243 [15:0] = r_data_copy0[31:16];
+  assign \i__payload$236 [33:32] = \r_data$211 [3:2];
+  assign \i__payload$236 [31:0] = e_acc6_relub[63:32];
+  assign \i__payload$218 [47:16] = e_acc6_sgd[31:0];
+  assign \i__payload$218 [15:0] = r_data_copy0[15:0];
+  assign \i__payload$209 [33:32] = \r_data$211 [1:0];
+  assign \i__payload$209 [31:0] = e_acc6_relub[31:0];
+  assign \i__payload$160 [319:288] = wide_op7;
+  assign \i__payload$160 [287:256] = wide_op6;
+  assign \i__payload$160 [255:224] = wide_op5;
+  assign \i__payload$160 [223:192] = wide_op4;
+  assign \i__payload$160 [191:160] = wide_op3;
+  assign \i__payload$160 [159:128] = wide_op2;
+  assign \i__payload$160 [127:96] = wide_op1;
+  assign \i__payload$160 [95:64] = wide_op0;
+  assign \i__payload$160 [63:56] = narrow_op7;
+  assign \i__payload$160 [55:48] = narrow_op6;
+  assign \i__payload$160 [47:40] = narrow_op5;
+  assign \i__payload$160 [39:32] = narrow_op4;
+  assign \i__payload$160 [31:24] = narrow_op3;
+  assign \i__payload$160 [23:16] = narrow_op2;
+  assign \i__payload$160 [15:8] = narrow_op1;
+  assign \i__payload$160 [7:0] = narrow_op0;
+  assign \i__payload$160 [321] = s7_last;
+  assign \i__payload$160 [320] = s7_first;
   assign m_axis_tdata[255:224] = \$12 ;
   assign m_axis_tdata[223:192] = \$11 ;
   assign m_axis_tdata[191:160] = \$10 ;
@@ -14415,8 +14611,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign m_axis_tdata[63:32] = \$6 ;
   assign m_axis_tdata[31:0] = \$5 ;
   assign \$1  = { rows_p, 3'h0 };
-  assign \$505  = { 1'h0, haddr[5:0] };
-  assign \$507  = { haddr[5:0], 1'h0 };
+  assign \$497  = { 1'h0, haddr[5:0] };
+  assign \$499  = { haddr[5:0], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -70236,7 +70432,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$12798$0 , \port$13059$0 , \port$13320$0 , \port$13581$0 , \port$13842$0 , \port$14103$0 , \port$14364$0 , \port$14625$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$12836$0 , \port$13097$0 , \port$13358$0 , \port$13619$0 , \port$13880$0 , \port$14141$0 , \port$14402$0 , \port$14663$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -70522,22 +70718,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$12798$0 ;
-  wire [15:0] \port$12798$0 ;
-  input [15:0] \port$13059$0 ;
-  wire [15:0] \port$13059$0 ;
-  input [15:0] \port$13320$0 ;
-  wire [15:0] \port$13320$0 ;
-  input [15:0] \port$13581$0 ;
-  wire [15:0] \port$13581$0 ;
-  input [15:0] \port$13842$0 ;
-  wire [15:0] \port$13842$0 ;
-  input [15:0] \port$14103$0 ;
-  wire [15:0] \port$14103$0 ;
-  input [15:0] \port$14364$0 ;
-  wire [15:0] \port$14364$0 ;
-  input [15:0] \port$14625$0 ;
-  wire [15:0] \port$14625$0 ;
+  input [15:0] \port$12836$0 ;
+  wire [15:0] \port$12836$0 ;
+  input [15:0] \port$13097$0 ;
+  wire [15:0] \port$13097$0 ;
+  input [15:0] \port$13358$0 ;
+  wire [15:0] \port$13358$0 ;
+  input [15:0] \port$13619$0 ;
+  wire [15:0] \port$13619$0 ;
+  input [15:0] \port$13880$0 ;
+  wire [15:0] \port$13880$0 ;
+  input [15:0] \port$14141$0 ;
+  wire [15:0] \port$14141$0 ;
+  input [15:0] \port$14402$0 ;
+  wire [15:0] \port$14402$0 ;
+  input [15:0] \port$14663$0 ;
+  wire [15:0] \port$14663$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -70791,7 +70987,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$131  = { \port$14625$0 , \port$14364$0 , \port$14103$0 , \port$13842$0 , \port$13581$0 , \port$13320$0 , \port$13059$0 , \port$12798$0  };
+    \$131  = { \port$14663$0 , \port$14402$0 , \port$14141$0 , \port$13880$0 , \port$13619$0 , \port$13358$0 , \port$13097$0 , \port$12836$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -71296,7 +71492,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$14625$0 , \port$14364$0 , \port$14103$0 , \port$13842$0 , \port$13581$0 , \port$13320$0 , \port$13059$0 , \port$12798$0  };
+  assign \row_data$7  = { \port$14663$0 , \port$14402$0 , \port$14141$0 , \port$13880$0 , \port$13619$0 , \port$13358$0 , \port$13097$0 , \port$12836$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

@@ -58,7 +58,7 @@ def test_cosim_cli_rejects_bad_arguments(tmp_path, capsys):
 def test_cosim_mlp_digits_icarus_4_steps(tmp_path):
     # The model's own batch of 64 on exactly the RTL that synthesis builds (the other
     # co-simulations poison colliding reads). Icarus runs the engine at about 280 cycles per
-    # second (8560 cycles a step: ~2.5 minutes); Verilator runs the 20-step training above.
+    # second (8572 cycles a step: ~2.5 minutes); Verilator runs the 20-step training above.
     s = cosim("mlp-digits", steps=4, sim="icarus", n=8, out=tmp_path, eval_batches=1, progress=False,
               collision_check=False)
     _check_clean(s, 4)

@@ -7,12 +7,13 @@ One instruction costs::
                                                     at most one tile per T = N + MAC latency
                                                     cycles: a tile's last k-step waits until
                                                     the previous tile has left the shadow buffer)
-    tail    = (R - 1) + MAC latency + N + R
+    tail    = (R - 1) + O + MAC latency + N + R
               + max(sideband depth, unit latency + X + N if transposed else 0) + D
 
-``tail`` is the pipeline drain after the last k-step: the operand reads still in flight, the MAC
-array's latency, its N tile rows, the R cycles a row waits for its epilogue memory reads, then
-either the epilogue's sideband delay line (as long as the slowest unit) or the op's own unit
+``tail`` is the pipeline drain after the last k-step: the operand reads still in flight and the
+operand registers (``O`` = :data:`nitro_hw.hw.engine.core.OPERAND_STAGES`), the MAC array's
+latency, its N tile rows, the R cycles a row waits for its epilogue memory reads, then either the
+epilogue's sideband delay line (as long as the slowest unit) or the op's own unit
 latency plus the transposer's input register (``X``) and its N-cycle column write-out, whichever
 ends later, and the registered drain test (``D`` = :data:`nitro_hw.hw.engine.core.DRAIN_TEST_CYCLES`).
 ``R`` is the memories' read latency (:data:`nitro_hw.hw.engine.banked_memory.READ_LATENCY`);
@@ -31,10 +32,10 @@ __all__ = ["estimate_cycles", "instruction_cycles", "summarize_phases"]
 
 
 def _latencies(n: int, weight_width: int) -> tuple[int, dict[str, int], int]:
-    """``(MAC array latency, epilogue latency per op, drain test)``, from the RTL's units and constants."""
-    from ..hw.engine.core import DRAIN_TEST_CYCLES, epilogue_taps, mac_latency
+    """``(operand stages + MAC array latency, epilogue latency per op, drain test)``, from the RTL."""
+    from ..hw.engine.core import DRAIN_TEST_CYCLES, OPERAND_STAGES, epilogue_taps, mac_latency
 
-    return mac_latency(n), epilogue_taps(4, n, weight_width), DRAIN_TEST_CYCLES
+    return OPERAND_STAGES + mac_latency(n), epilogue_taps(4, n, weight_width), DRAIN_TEST_CYCLES
 
 
 def _issue_cycles(f: dict, n: int) -> int:

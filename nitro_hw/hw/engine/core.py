@@ -68,6 +68,9 @@ READ_FIFO_DEPTH = 16
 DRAIN_TEST_CYCLES = 2
 #: Register hops from the instruction register to each lane's copy of its unit configuration.
 CFG_HOPS = 3
+#: Register stages from the memories' read data to the MAC array's input: the registered outputs
+#: of the operand selects, between the memories and the array's operand copies.
+OPERAND_STAGES = 1
 #: Register stages from a write-back to the trace port (its rows come from every lane).
 TRACE_STAGES = 2
 #: Memory words ORed by one register of the host read's second selection level.
@@ -301,10 +304,11 @@ class TrainingEngine(wiring.Component):
         wcol = Signal(A)   # wide word of k = 0 of the current tile
         naddr = Signal(A)  # narrow / wide word of the k-step being read
         waddr = Signal(A)
-        # k-step flags, one stage per cycle of memory read latency: s[RL-1] meets the data
-        s_valid = [Signal(name=f"s{j + 1}_valid") for j in range(RL)]
-        s_first = [Signal(name=f"s{j + 1}_first") for j in range(RL)]
-        s_last = [Signal(name=f"s{j + 1}_last") for j in range(RL)]
+        # k-step flags, one stage per cycle of memory read latency and operand stage: s[-1] meets
+        # the operands at the MAC array's input
+        s_valid = [Signal(name=f"s{j + 1}_valid") for j in range(RL + OPERAND_STAGES)]
+        s_first = [Signal(name=f"s{j + 1}_first") for j in range(RL + OPERAND_STAGES)]
+        s_last = [Signal(name=f"s{j + 1}_last") for j in range(RL + OPERAND_STAGES)]
         # epilogue state: absolute word addresses of the current tile's row 0
         en = Signal(10)
         e_first = Signal()  # registered en == 0 and en == nt - 1 (compares off the epilogue's path)
@@ -564,9 +568,9 @@ class TrainingEngine(wiring.Component):
         with m.Elif(~since_ok):
             m.d.sync += [since_last.eq(since_last + 1), since_ok.eq(since_last == T - 1)]
         m.d.sync += [s_valid[0].eq(issue), s_first[0].eq(k_first), s_last[0].eq(k_last)]
-        m.d.sync += [s_valid[j].eq(s_valid[j - 1]) for j in range(1, RL)]
-        m.d.sync += [s_first[j].eq(s_first[j - 1]) for j in range(1, RL)]
-        m.d.sync += [s_last[j].eq(s_last[j - 1]) for j in range(1, RL)]
+        m.d.sync += [s_valid[j].eq(s_valid[j - 1]) for j in range(1, len(s_valid))]
+        m.d.sync += [s_first[j].eq(s_first[j - 1]) for j in range(1, len(s_first))]
+        m.d.sync += [s_last[j].eq(s_last[j - 1]) for j in range(1, len(s_last))]
         with m.If(issue):
             with m.If(k_last):
                 m.d.sync += [ki.eq(0), k_first.eq(1), k_last.eq(klen_m1 == 0)]
@@ -606,7 +610,9 @@ class TrainingEngine(wiring.Component):
         # (keep), two register hops from the instruction register / the GRAD flag: one register
         # drove the operand muxes of the whole array. Two cycles late is early enough: the first
         # k-step's operands arrive READ_LATENCY cycles after the first issue (EXEC), and the
-        # copies hold until the next DECODE.
+        # copies hold until the next DECODE. The selected operands are registered
+        # (OPERAND_STAGES): the wire from four memories to the array's input copies, spread
+        # over the die, was the placed mlp1 engine's worst path.
         def two_hop_copy(value, name):
             hop = Signal.like(value, name=f"{name}_hop", attrs=KEEP)
             copy = Signal.like(value, name=name, attrs=KEEP)
@@ -615,20 +621,24 @@ class TrainingEngine(wiring.Component):
 
         m.d.comb += [mac.i.valid.eq(s_valid[-1]), mac.i.payload.first.eq(s_first[-1]),
                      mac.i.payload.last.eq(s_last[-1])]
+        assert OPERAND_STAGES == 1, "one operand register per row and column"
         for r in range(N):
             grad = two_hop_copy(is_grad, f"narrow_grad{r}")
-            m.d.comb += mac.i.payload.narrow[r].eq(
-                Mux(grad, _lane(rp["AG"].data, r, 8), _lane(rp["AF"].data, r, 8)).as_signed())
+            operand = Signal(8, name=f"narrow_op{r}")
+            m.d.sync += operand.eq(Mux(grad, _lane(rp["AG"].data, r, 8), _lane(rp["AF"].data, r, 8)))
+            m.d.comb += mac.i.payload.narrow[r].eq(operand.as_signed())
         wide_src = {isa.WSRC_WF: _sext_lanes(m, rp["WF"].data, N, WW, "wide_wf"),
                     isa.WSRC_WT: _sext_lanes(m, rp["WT"].data, N, WW, "wide_wt"),
                     isa.WSRC_D: rp["D"].data,
                     isa.WSRC_E: _sext_lanes(m, rp["E"].data, N, 8, "wide_e")}
         for c in range(N):
             wsrc = two_hop_copy(ins.wsrc, f"wide_src{c}")
+            operand = Signal(32, name=f"wide_op{c}")
             with m.Switch(wsrc):
                 for code, word in wide_src.items():
                     with m.Case(code):
-                        m.d.comb += mac.i.payload.wide[c].eq(_lane(word, c, 32).as_signed())
+                        m.d.sync += operand.eq(_lane(word, c, 32))
+            m.d.comb += mac.i.payload.wide[c].eq(operand.as_signed())
         counted(mac_steps, mac.i.valid & mac.i.ready, counters_clear)
 
         # ------------------------------------------------------------------ epilogue E0 -> E1
