@@ -180,8 +180,9 @@ def synthesize(design: str | Design, target: str | Target, *, params: dict | Non
         ``logic_cells`` None): enough to see which hard blocks (DSP, block RAM) a design
         infers even when it does not fit the part.
     router : str, optional
-        nextpnr router, one of :data:`ROUTERS` (default: nextpnr's, router1). router2 routes
-        the congested engine where router1 had not finished after 80 minutes.
+        nextpnr router, one of :data:`ROUTERS` (default: nextpnr's, router1). router2 routed
+        the default engine in about 20 minutes; router1 routed the ``mlp1`` engine (60 minutes
+        at RTL 4c1bd3d), where router2 had not converged on earlier RTL.
     route : bool
         Route after placing. Without it (``routed`` false in the report) ``fmax_mhz`` is empty
         and ``fmax_post_placement_mhz`` (in every placed report) is the only timing figure:
